@@ -1,0 +1,21 @@
+"""kernelsec_nb: Kubernetes runtime-security forensics in Jupyter.
+
+Load Cilium Tetragon events, Hubble flows and Falco alerts into one DuckDB case, correlate them
+with polars, and look at them with altair and ipywidgets.
+
+Examples
+--------
+>>> import kernelsec_nb as kn
+>>> case = kn.open_case()                       # or kn.open_case("incident.duckdb")
+>>> report = case.load([], progress=False)      # files, folders, globs
+>>> report.total("lines")
+0
+"""
+
+from __future__ import annotations
+
+from kernelsec_nb.store import Case, CaseError, LoadReport, open_case
+
+__version__ = "0.1.0"
+
+__all__ = ["Case", "CaseError", "LoadReport", "open_case", "__version__"]

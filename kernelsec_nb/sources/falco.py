@@ -1,0 +1,63 @@
+"""Falco alerts written with ``json_output: true`` (also as relayed by falcosidekick).
+
+Keys: ``time`` (RFC 3339, ns), ``rule``, ``priority``, ``source``, ``tags``, ``hostname``,
+``output``, ``output_fields`` (dotted keys such as ``proc.cmdline``; values may be null or
+``<NA>``), and ``uuid`` from falcosidekick.  When ``time`` is missing the alert time comes from
+``output_fields['evt.time']`` (ns since epoch).  ``hostname`` is the node name when Falco runs as a
+DaemonSet, so it is the ``node`` column.
+"""
+
+from __future__ import annotations
+
+from kernelsec_nb.sources._sql import null_if_na, short_container_id
+
+STRUCTURE: dict[str, object] = {
+    "rule": "VARCHAR",
+    "priority": "VARCHAR",
+    "output": "VARCHAR",
+    "tags": ["VARCHAR"],
+    "hostname": "VARCHAR",
+    "uuid": "VARCHAR",
+    "output_fields": "MAP(VARCHAR, VARCHAR)",
+    # "source" and "time" are shared with Hubble's bare flow (where "source" is an endpoint):
+    # Falco's "source" string is read from the raw line instead.
+}
+
+DETECT_SQL = "(j.rule IS NOT NULL AND (j.output IS NOT NULL OR j.priority IS NOT NULL))"
+
+
+def field(key: str) -> str:
+    """SQL for one ``output_fields`` value, with ``<NA>`` and empty strings as NULL."""
+    return null_if_na(f"j.output_fields['{key}']")
+
+
+EVENT_COLUMNS: dict[str, str] = {
+    "time_ns": "coalesce(epoch_ns(TRY_CAST(j.time AS TIMESTAMP_NS)), "
+    f"TRY_CAST({field('evt.time')} AS BIGINT), TRY_CAST({field('evt_time')} AS BIGINT))",
+    "node": "j.hostname",
+    "namespace": field("k8s.ns.name"),
+    "pod": field("k8s.pod.name"),
+    "container_id": short_container_id(field("container.id")),
+    "pid": f"TRY_CAST({field('proc.pid')} AS BIGINT)",
+    "binary": f"coalesce({field('proc.exepath')}, {field('proc.exe')})",
+    "args": f"coalesce({field('proc.args')}, {field('proc.cmdline')})",
+    "summary": "j.rule",
+    "priority": "j.priority",
+}
+
+ALERT_COLUMNS: dict[str, str] = {
+    "rule": "j.rule",
+    "priority": "j.priority",
+    "alert_source": "raw->>'source'",
+    "tags": "j.tags",
+    "proc_name": field("proc.name"),
+    "cmdline": field("proc.cmdline"),
+    "ppid": f"TRY_CAST({field('proc.ppid')} AS BIGINT)",
+    "pname": field("proc.pname"),
+    "user_name": field("user.name"),
+    "container_name": field("container.name"),
+    "image": field("container.image.repository"),
+    "output": "j.output",
+    "uuid": "j.uuid",
+    "fields": "j.output_fields",
+}

@@ -1,0 +1,146 @@
+"""Cilium Hubble flows.
+
+Accepted shapes, detected per line:
+
+* the exporter file and ``hubble observe -o jsonpb``: ``{"flow": {...}, "node_name": ..., "time": ...}``
+* bare flows from ``hubble observe -o json``: ``{"time": ..., "verdict": ..., "IP": ...}``
+* field-masked exports (any subset of the flow's fields).
+
+L3/L4 (TCP, UDP, SCTP, ICMPv4, ICMPv6), L7 HTTP and DNS requests and responses, every verdict.
+Endpoint labels (``"k8s:key=value"`` strings) become a ``MAP(VARCHAR, VARCHAR)`` without the
+``k8s:`` prefix (other prefixes such as ``reserved:`` are kept in the key).  The exporter's
+``node_name`` may be ``cluster/node``: the cluster goes to its own column so that ``node``
+compares with Tetragon's ``node_name`` and Falco's ``hostname``.
+"""
+
+from __future__ import annotations
+
+from kernelsec_nb.sources._sql import epoch_ns, workload_from_pod
+
+_PORTS = {"source_port": "BIGINT", "destination_port": "BIGINT"}
+_ICMP = {"type": "BIGINT", "code": "BIGINT"}
+_ENDPOINT = {
+    "ID": "BIGINT",
+    "identity": "BIGINT",
+    "namespace": "VARCHAR",
+    "labels": ["VARCHAR"],
+    "pod_name": "VARCHAR",
+    "workloads": [{"name": "VARCHAR", "kind": "VARCHAR"}],
+    "cluster_name": "VARCHAR",
+}
+FLOW: dict[str, object] = {
+    "time": "VARCHAR",
+    "verdict": "VARCHAR",
+    "drop_reason": "BIGINT",
+    "drop_reason_desc": "VARCHAR",
+    "IP": {"source": "VARCHAR", "destination": "VARCHAR", "ipVersion": "VARCHAR"},
+    "l4": {"TCP": _PORTS, "UDP": _PORTS, "SCTP": _PORTS, "ICMPv4": _ICMP, "ICMPv6": _ICMP},
+    "source": _ENDPOINT,
+    "destination": _ENDPOINT,
+    "Type": "VARCHAR",
+    "node_name": "VARCHAR",
+    "source_names": ["VARCHAR"],
+    "destination_names": ["VARCHAR"],
+    "l7": {
+        "type": "VARCHAR",
+        "latency_ns": "BIGINT",
+        "http": {"code": "BIGINT", "method": "VARCHAR", "url": "VARCHAR", "protocol": "VARCHAR"},
+        "dns": {"query": "VARCHAR", "ips": ["VARCHAR"], "rcode": "BIGINT", "qtypes": ["VARCHAR"]},
+    },
+    "is_reply": "BOOLEAN",
+    "traffic_direction": "VARCHAR",
+    "Summary": "VARCHAR",
+    "policy_match_type": "BIGINT",
+    "trace_observation_point": "VARCHAR",
+    "event_type": {"type": "BIGINT", "sub_type": "BIGINT"},
+}
+
+# The bare flow's keys live at the top level; "time" and "node_name" are shared with the others.
+STRUCTURE: dict[str, object] = {"flow": FLOW, **FLOW}
+
+DETECT_SQL = (
+    "(j.flow IS NOT NULL OR ((j.verdict IS NOT NULL OR j.\"IP\" IS NOT NULL OR j.l4 IS NOT NULL "
+    "OR j.\"Type\" IS NOT NULL) AND j.rule IS NULL))"
+)
+
+
+def _f(path: str) -> str:
+    """SQL for a flow field from either shape (wrapped or bare)."""
+    return f"coalesce(j.flow.{path}, j.{path})"
+
+
+def _node(which: str) -> str:
+    raw = f"coalesce(j.node_name, j.flow.node_name)"
+    return f"split_part({raw}, '/', -1)" if which == "node" else (
+        f"CASE WHEN contains({raw}, '/') THEN split_part({raw}, '/', 1) END"
+    )
+
+
+def _labels(side: str) -> str:
+    lab = _f(f"{side}.labels")
+    return (
+        f"map_from_entries(list_transform({lab}, lambda l: struct_pack("
+        f"k := split_part(regexp_replace(l, '^k8s:', ''), '=', 1),"
+        f" v := CASE WHEN contains(l, '=') THEN substr(l, strpos(l, '=') + 1) ELSE '' END)))"
+    )
+
+
+def _workload(side: str) -> str:
+    return (
+        f"coalesce({_f(side + '.workloads')}[1].name, "
+        f"{workload_from_pod(_f(side + '.pod_name'))})"
+    )
+
+
+_L4 = "coalesce(j.flow.l4, j.l4)"
+
+EVENT_COLUMNS: dict[str, str] = {
+    "time_ns": epoch_ns(f"coalesce(j.flow.time, j.time)"),
+    "node": _node("node"),
+    "cluster": _node("cluster"),
+    "namespace": f"coalesce({_f('source.namespace')}, {_f('destination.namespace')})",
+    "pod": f"coalesce({_f('source.pod_name')}, {_f('destination.pod_name')})",
+    "workload": f"CASE WHEN {_f('source.pod_name')} IS NOT NULL THEN {_workload('source')} "
+    f"ELSE {_workload('destination')} END",
+    "src_ip": _f('"IP".source'),
+    "src_port": f"coalesce(({_L4}).\"TCP\".source_port, ({_L4}).\"UDP\".source_port, ({_L4}).\"SCTP\".source_port)",
+    "dst_ip": _f('"IP".destination'),
+    "dst_port": f"coalesce(({_L4}).\"TCP\".destination_port, ({_L4}).\"UDP\".destination_port, ({_L4}).\"SCTP\".destination_port)",
+    "protocol": f"CASE WHEN ({_L4}).\"TCP\" IS NOT NULL THEN 'TCP' WHEN ({_L4}).\"UDP\" IS NOT NULL THEN 'UDP' "
+    f"WHEN ({_L4}).\"SCTP\" IS NOT NULL THEN 'SCTP' WHEN ({_L4}).\"ICMPv4\" IS NOT NULL THEN 'ICMPv4' "
+    f"WHEN ({_L4}).\"ICMPv6\" IS NOT NULL THEN 'ICMPv6' END",
+    "verdict": _f("verdict"),
+    "summary": _f('"Summary"'),
+}
+
+#: Columns of the ``flows`` table.
+FLOW_COLUMNS: dict[str, str] = {
+    "drop_reason": f"coalesce({_f('drop_reason_desc')}, CAST({_f('drop_reason')} AS VARCHAR))",
+    "src_namespace": _f("source.namespace"),
+    "src_pod": _f("source.pod_name"),
+    "src_workload": f"CASE WHEN {_f('source.pod_name')} IS NOT NULL THEN {_workload('source')} END",
+    "src_labels": _labels("source"),
+    "src_identity": _f("source.identity"),
+    "src_names": _f("source_names"),
+    "dst_namespace": _f("destination.namespace"),
+    "dst_pod": _f("destination.pod_name"),
+    "dst_workload": f"CASE WHEN {_f('destination.pod_name')} IS NOT NULL THEN {_workload('destination')} END",
+    "dst_labels": _labels("destination"),
+    "dst_identity": _f("destination.identity"),
+    "dst_names": _f("destination_names"),
+    "icmp_type": f"coalesce(({_L4}).\"ICMPv4\".type, ({_L4}).\"ICMPv6\".type)",
+    "flow_type": _f('"Type"'),
+    "l7_type": f"CASE WHEN {_f('l7.http')} IS NOT NULL THEN 'http' WHEN {_f('l7.dns')} IS NOT NULL THEN 'dns' "
+    f"WHEN {_f('l7')} IS NOT NULL THEN 'l7' END",
+    "l7_direction": _f("l7.type"),
+    "http_method": _f("l7.http.method"),
+    "http_url": _f("l7.http.url"),
+    "http_path": f"regexp_extract({_f('l7.http.url')}, '^(?:[a-zA-Z][a-zA-Z0-9+.-]*://[^/]*)?([^?#]*)', 1)",
+    "http_code": f"nullif({_f('l7.http.code')}, 0)",
+    "dns_query": _f("l7.dns.query"),
+    "dns_ips": _f("l7.dns.ips"),
+    "dns_rcode": _f("l7.dns.rcode"),
+    "is_reply": f"coalesce({_f('is_reply')}, false)",
+    "traffic_direction": _f("traffic_direction"),
+    "observation_point": _f("trace_observation_point"),
+}

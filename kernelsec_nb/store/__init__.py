@@ -1,0 +1,6 @@
+"""The case store: a DuckDB file with the event model, load accounting and quarantine."""
+
+from kernelsec_nb.store.case import Case, CaseError, open_case
+from kernelsec_nb.store.report import FileResult, LoadReport
+
+__all__ = ["Case", "CaseError", "FileResult", "LoadReport", "open_case"]

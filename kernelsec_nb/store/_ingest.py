@@ -1,0 +1,197 @@
+"""Turn one Arrow block of numbered lines into rows of the case tables.
+
+Each block is parsed once by DuckDB (``json_transform`` against the union structure of the three
+tools), staged in a temporary table, and then split: quarantined lines, duplicates (an
+``event_id`` already in the case, or earlier in the same block), and new events with their
+per-source rows.  All values travel as data; the SQL text below is built only from our own
+column names and the structure constant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from kernelsec_nb import sources
+from kernelsec_nb.sources import falco, hubble, tetragon
+
+EVENT_COLUMNS = [
+    "event_id", "source", "kind", "time", "time_ns", "node", "cluster", "namespace", "pod",
+    "workload", "container_id", "exec_id", "parent_exec_id", "pid", "uid", "binary", "args",
+    "src_ip", "src_port", "dst_ip", "dst_port", "protocol", "verdict", "http_method", "http_path",
+    "http_code", "dns_query", "rule", "priority", "summary", "file", "line", "byte_offset",
+]
+
+# Per-source expressions for the common columns (over the parsed line ``j``).
+_PER_SOURCE: dict[str, dict[str, str]] = {
+    "tetragon": tetragon.EVENT_COLUMNS,
+    "hubble": {
+        **hubble.EVENT_COLUMNS,
+        "http_method": hubble.FLOW_COLUMNS["http_method"],
+        "http_path": hubble.FLOW_COLUMNS["http_path"],
+        "http_code": hubble.FLOW_COLUMNS["http_code"],
+        "dns_query": hubble.FLOW_COLUMNS["dns_query"],
+    },
+    "falco": {**falco.EVENT_COLUMNS, "rule": "j.rule"},
+}
+
+_KIND_SQL = f"CASE source WHEN 'hubble' THEN 'flow' WHEN 'falco' THEN 'alert' ELSE {tetragon.KIND_SQL} END"
+
+
+def q(name: str) -> str:
+    """Quote a column name (``binary`` is a keyword in DuckDB 2)."""
+    return f'"{name}"'
+
+
+def _case(column: str) -> str:
+    whens = " ".join(
+        f"WHEN '{src}' THEN {cols[column]}" for src, cols in _PER_SOURCE.items() if column in cols
+    )
+    return f"CASE source {whens} END" if whens else "NULL"
+
+
+_COMMON = [c for c in EVENT_COLUMNS if c not in ("event_id", "source", "kind", "time", "file", "line", "byte_offset")]
+
+# Step 1: parse.  ``TRY`` turns malformed JSON into NULL instead of failing the block.
+PARSE_SQL = f"""
+CREATE OR REPLACE TEMP TABLE _parsed AS
+SELECT line, byte_offset, raw, note, raw_bytes,
+       CASE WHEN note IS NULL THEN TRY(json_transform(raw, '{sources.STRUCTURE}')) END AS j
+FROM _block
+"""
+
+# Step 2: recognise source and kind, compute the common columns and the reason to quarantine.
+STAGE_SQL = f"""
+CREATE OR REPLACE TEMP TABLE _stage AS
+WITH s AS (
+    SELECT *, CASE WHEN j IS NOT NULL THEN {sources.SOURCE_SQL} END AS source FROM _parsed
+), k AS (
+    SELECT *, CASE WHEN source IS NOT NULL THEN {_KIND_SQL} END AS kind,
+           {", ".join(f"{_case(c)} AS {q(c)}" for c in _COMMON)}
+    FROM s
+)
+SELECT *,
+    left(md5(rtrim(raw, chr(10) || chr(13) || ' ' || chr(9))), 20) AS event_id,
+    CASE
+        WHEN note IS NOT NULL THEN note
+        WHEN j IS NULL AND trim(raw, chr(10) || chr(13) || ' ' || chr(9)) = '' THEN 'blank'
+        WHEN j IS NULL AND left(ltrim(raw), 1) = '{{'
+             AND right(rtrim(raw, chr(10) || chr(13) || ' ' || chr(9)), 1) <> '}}'
+            THEN 'malformed JSON: the line is cut short (truncated)'
+        WHEN j IS NULL THEN 'malformed JSON'
+        WHEN source IS NULL AND json_type(raw) <> 'OBJECT'
+            THEN 'not an event: JSON ' || lower(json_type(raw)) || ' instead of an object'
+        WHEN source IS NULL
+            THEN 'unknown event type: no Tetragon, Hubble or Falco keys (keys: '
+                 || left(array_to_string(json_keys(raw), ', '), 200) || ')'
+        WHEN time_ns IS NULL THEN source || ' ' || kind || ' event without a valid time'
+    END AS reason
+FROM k
+"""
+
+_MARK_SQL = """
+CREATE OR REPLACE TEMP TABLE _new AS
+SELECT * EXCLUDE (rn) FROM (
+    SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY line) AS rn FROM _stage
+    WHERE reason IS NULL
+) WHERE rn = 1 AND event_id NOT IN (SELECT event_id FROM events)
+"""
+
+_TIME = "make_timestamp(time_ns // 1000)::TIMESTAMPTZ"
+
+
+def _insert(table: str, cols: dict[str, str], where: str) -> str:
+    names = ", ".join(q(c) for c in cols)
+    exprs = ", ".join(cols.values())
+    return f"INSERT INTO {table} ({names}) SELECT {exprs} FROM _new WHERE {where}"
+
+
+INSERT_EVENTS = _insert(
+    "events",
+    {**{c: q(c) for c in EVENT_COLUMNS if c not in ("time", "file")}, "time": _TIME, "file": "$file"},
+    "true",
+)
+INSERT_PROCESS_EVENTS = _insert(
+    "process_events",
+    {"event_id": "event_id", "kind": "kind", "time_ns": "time_ns", "node": "node",
+     **tetragon.PROCESS_EVENT_COLUMNS},
+    "kind IN ('process_exec', 'process_exit')",
+)
+_EVENT_BASE = {c: c for c in ("event_id", "time_ns", "node")} | {"time": _TIME}
+INSERT_KPROBES = _insert(
+    "kprobes",
+    {**_EVENT_BASE, **{c: q(c) for c in ("kind", "namespace", "pod", "workload", "container_id",
+                                        "exec_id", "parent_exec_id", "pid", "binary", "args")},
+     **tetragon.HOOK_COLUMNS},
+    "source = 'tetragon' AND kind NOT IN ('process_exec', 'process_exit', 'process_loader', 'process_throttle')",
+)
+INSERT_FLOWS = _insert(
+    "flows",
+    {**_EVENT_BASE, **{c: c for c in ("cluster", "verdict", "src_ip", "src_port", "dst_ip",
+                                        "dst_port", "protocol", "summary")},
+     **hubble.FLOW_COLUMNS},
+    "source = 'hubble'",
+)
+INSERT_ALERTS = _insert(
+    "alerts",
+    {**_EVENT_BASE, **{c: c for c in ("namespace", "pod", "container_id", "pid")},
+     **falco.ALERT_COLUMNS},
+    "source = 'falco'",
+)
+INSERT_QUARANTINE = """
+INSERT INTO quarantine SELECT $file, line, byte_offset, reason, left(raw, 4096), raw_bytes
+FROM _stage WHERE reason IS NOT NULL AND reason <> 'blank'
+"""
+
+_COUNT_SQL = """
+SELECT
+    count(*) FILTER (WHERE reason = 'blank') AS blank,
+    count(*) FILTER (WHERE reason IS NOT NULL AND reason <> 'blank') AS quarantined,
+    (SELECT count(*) FROM _new) AS loaded,
+    list(DISTINCT source) FILTER (WHERE source IS NOT NULL AND reason IS NULL) AS sources,
+    (SELECT min(time_ns) FROM _new) AS first_ns,
+    (SELECT max(time_ns) FROM _new) AS last_ns
+FROM _stage
+"""
+
+
+@dataclass
+class BlockCounts:
+    loaded: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    blank: int = 0
+    sources: tuple[str, ...] = ()
+    first_ns: int | None = None
+    last_ns: int | None = None
+
+
+def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str) -> BlockCounts:
+    """Parse one block and insert its rows; returns what happened to its lines."""
+    con.register("_block", table)
+    try:
+        con.execute(PARSE_SQL)
+        con.execute(STAGE_SQL)
+        con.execute(_MARK_SQL)
+        params = {"file": file}
+        con.execute(INSERT_EVENTS, params)
+        con.execute(INSERT_PROCESS_EVENTS)
+        con.execute(INSERT_KPROBES)
+        con.execute(INSERT_FLOWS)
+        con.execute(INSERT_ALERTS)
+        con.execute(INSERT_QUARANTINE, params)
+        blank, quarantined, loaded, srcs, first_ns, last_ns = con.execute(_COUNT_SQL).fetchall()[0]
+    finally:
+        con.unregister("_block")
+    n = table.num_rows
+    return BlockCounts(
+        loaded=loaded,
+        duplicates=n - loaded - quarantined - blank,
+        quarantined=quarantined,
+        blank=blank,
+        sources=tuple(srcs or ()),
+        first_ns=first_ns,
+        last_ns=last_ns,
+    )

@@ -1,0 +1,315 @@
+"""Read an export file as numbered lines, in bounded chunks, straight into Arrow.
+
+The file is read in blocks (gzip detected by its magic bytes, never by name); newlines are found
+with numpy and each block becomes an Arrow table ``(line, byte_offset, raw, note)`` whose ``raw``
+column points into the block without copying it.  Memory stays bounded by the block size plus the
+longest line allowed.  A line longer than ``max_line_bytes`` is cut and flagged, a line that is not
+valid UTF-8 is flagged (both end in quarantine), and a file holding pretty-printed JSON documents
+(one event over many lines, as in Tetragon's docs) is read document by document instead.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import pyarrow as pa
+
+GZIP_MAGIC = b"\x1f\x8b"
+#: Size of one block read from the file (decompressed bytes).
+BLOCK_BYTES = 16 << 20
+#: Longer lines are quarantined (cut to :data:`QUARANTINE_RAW_CHARS`).
+MAX_LINE_BYTES = 8 << 20
+#: How much of a quarantined line is kept in ``quarantine.raw``.
+QUARANTINE_RAW_CHARS = 4096
+#: Files up to this size may be read as pretty-printed JSON documents.
+MAX_DOCUMENT_FILE_BYTES = 256 << 20
+
+SCHEMA = pa.schema(
+    [
+        ("line", pa.int64()),
+        ("byte_offset", pa.int64()),
+        ("raw", pa.string()),
+        ("note", pa.string()),
+        ("raw_bytes", pa.int64()),
+    ]
+)
+
+
+#: Start of the quarantine reason for the unreadable rest of a damaged compressed file.
+DAMAGED = "compressed stream damaged or cut short"
+
+
+@dataclass
+class Block:
+    """One block of numbered lines, ready to hand to DuckDB as an Arrow table."""
+
+    table: pa.Table
+    lines: int
+    blank: int
+    consumed: int  # bytes of the (compressed) file read so far
+
+
+def is_gzip(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == GZIP_MAGIC
+
+
+def open_export(path: Path) -> BinaryIO:
+    """Open a file for reading its decompressed bytes (gzip by magic bytes)."""
+    raw = open(path, "rb")  # noqa: SIM115 - returned to the caller
+    if raw.read(2) == GZIP_MAGIC:
+        raw.seek(0)
+        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    raw.seek(0)
+    return raw
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _cut(raw: bytes) -> str:
+    return raw[:QUARANTINE_RAW_CHARS].decode("utf-8", errors="replace")
+
+
+def _table(line0: int, offset0: int, data: bytes, starts: np.ndarray, ends: np.ndarray) -> pa.Table:
+    """Arrow table whose ``raw`` values are ``data[starts[i]:ends[i]]`` (each ends with a newline).
+
+    ``starts`` and ``ends`` are contiguous (``ends[i] == starts[i+1]``), so the Arrow offsets are
+    just ``starts`` plus the last end: no copy of the text.
+    """
+    n = len(starts)
+    offsets = np.empty(n + 1, dtype=np.int32)
+    offsets[:n] = starts
+    offsets[n] = ends[-1] if n else 0
+    buf = pa.py_buffer(data)
+    arr = pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets), buf])
+    notes: list[str | None] = [None] * n
+    raw_bytes = (ends - starts).astype(np.int64)
+    try:
+        text = arr.cast(pa.string())
+    except pa.ArrowInvalid:  # at least one line is not UTF-8: find it, keep the rest as is
+        values: list[str] = []
+        for i in range(n):
+            piece = data[starts[i] : ends[i]]
+            try:
+                values.append(piece.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                notes[i] = f"invalid UTF-8 at byte {exc.start}"
+                values.append(_cut(piece))
+        text = pa.array(values, pa.string())
+    return pa.table(
+        {
+            "line": pa.array(np.arange(line0, line0 + n, dtype=np.int64)),
+            "byte_offset": pa.array(starts.astype(np.int64) + offset0),
+            "raw": text,
+            "note": pa.array(notes, pa.string()),
+            "raw_bytes": pa.array(raw_bytes),
+        },
+        schema=SCHEMA,
+    )
+
+
+def _single(line: int, offset: int, raw: str, note: str | None, raw_bytes: int) -> pa.Table:
+    return pa.table(
+        {"line": [line], "byte_offset": [offset], "raw": [raw], "note": [note], "raw_bytes": [raw_bytes]},
+        schema=SCHEMA,
+    )
+
+
+def _blank_count(data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Mask of lines that are empty apart from ``\\r``/``\\n`` (whitespace-only is judged in SQL)."""
+    length = ends - starts
+    arr = np.frombuffer(data, dtype=np.uint8)
+    mask = length <= 1
+    two = length == 2
+    if two.any():
+        mask = mask | (two & (arr[np.minimum(starts, len(arr) - 1)] == 13))
+    return mask
+
+
+def iter_ndjson(stream: BinaryIO, progress=None, block_bytes: int = BLOCK_BYTES,
+                max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Block]:
+    """Yield blocks of numbered lines from an NDJSON stream.
+
+    Lines are numbered from 1; ``byte_offset`` is the offset of the line in the decompressed
+    stream (used by ``Case.raw`` to read a line again).  Blank lines are counted, not yielded.
+    """
+    line_no = 1
+    offset = 0  # decompressed offset of the start of ``pending``
+    pending = b""
+    skipping = False  # inside an over-long line whose head was already reported
+    while True:
+        try:
+            data = stream.read(block_bytes)
+        except (EOFError, OSError, zlib.error) as exc:
+            # Keep every line read so far; the unreadable rest becomes one quarantined record.
+            if pending and not skipping:
+                pending += b"\n"
+                for block in _emit(pending, line_no, offset, 0, max_line_bytes):
+                    line_no += block.lines
+                    yield block
+                offset += len(pending)
+            yield Block(_single(line_no, offset, "", f"{DAMAGED} after line {line_no - 1}: "
+                                f"the rest of the file cannot be read ({exc})", 0), 1, 0, 0)
+            return
+        consumed = _position(stream)
+        if progress is not None:
+            progress(consumed)
+        if not data:
+            if pending and not skipping:
+                pending += b"\n"  # last line without a newline
+                yield from _emit(pending, line_no, offset, consumed)
+            return
+        if skipping:
+            nl = data.find(b"\n")
+            if nl < 0:
+                offset += len(data)
+                continue
+            skipping = False
+            offset += nl + 1
+            data = data[nl + 1 :]
+            line_no += 1
+        pending = pending + data if pending else data
+        last = pending.rfind(b"\n")
+        if last < 0:
+            if len(pending) > max_line_bytes:
+                yield Block(
+                    _single(line_no, offset, _cut(pending),
+                            f"line longer than {max_line_bytes} bytes", len(pending)),
+                    1, 0, consumed)
+                offset += len(pending)
+                pending = b""
+                skipping = True
+            continue
+        complete, pending = pending[: last + 1], pending[last + 1 :]
+        for block in _emit(complete, line_no, offset, consumed, max_line_bytes):
+            line_no += block.lines
+            yield block
+        offset += len(complete)
+
+
+def _emit(data: bytes, line0: int, offset0: int, consumed: int,
+          max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Block]:
+    arr = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(arr == 10) + 1
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    starts[1:] = ends[:-1]
+    blank = _blank_count(data, starts, ends)
+    too_long = (ends - starts) > max_line_bytes
+    keep = ~blank & ~too_long
+    lines = np.arange(line0, line0 + len(starts), dtype=np.int64)
+    tables = []
+    if keep.all():
+        tables.append(_table(line0, offset0, data, starts, ends))
+    else:
+        # Rare path: keep contiguous runs so the zero-copy table still applies to each.
+        idx = np.flatnonzero(keep)
+        if len(idx):
+            breaks = np.flatnonzero(np.diff(idx) != 1) + 1
+            for run in np.split(idx, breaks):
+                a, b = run[0], run[-1] + 1
+                t = _table(int(lines[a]), offset0, data, starts[a:b], ends[a:b])
+                tables.append(t)
+        for i in np.flatnonzero(too_long):
+            piece = data[starts[i] : ends[i]]
+            tables.append(_single(int(lines[i]), offset0 + int(starts[i]), _cut(piece),
+                                  f"line longer than {max_line_bytes} bytes", len(piece)))
+    table = pa.concat_tables(tables) if len(tables) != 1 else tables[0]
+    yield Block(table, len(starts), int(blank.sum()), consumed)
+
+
+def _position(stream: BinaryIO) -> int:
+    inner = getattr(stream, "fileobj", None)
+    try:
+        return int((inner or stream).tell())
+    except (OSError, ValueError):
+        return 0
+
+
+def looks_like_documents(path: Path) -> bool:
+    """True when the file's first line is not a JSON value on its own but the file starts with
+    ``{`` or ``[`` — a pretty-printed export (one event over many lines)."""
+    with open_export(path) as f:
+        try:
+            head = f.read(1 << 16)
+        except (EOFError, OSError, zlib.error):
+            return False
+    text = head.lstrip()
+    if not text[:1] in (b"{", b"["):
+        return False
+    first = text.split(b"\n", 1)[0]
+    try:
+        json.loads(first)
+        return False
+    except ValueError:
+        return len(text.split(b"\n", 1)) > 1
+
+
+def iter_documents(path: Path) -> Iterator[Block]:
+    """Yield one block of pretty-printed JSON documents (concatenated, or a JSON array of events).
+
+    Each document counts as one record whose ``line`` is the physical line it starts on.  A
+    document that does not parse is quarantined with the rest of the file.
+    """
+    with open_export(path) as f:
+        try:
+            data = f.read(MAX_DOCUMENT_FILE_BYTES + 1)
+        except (EOFError, OSError, zlib.error):
+            data = b""
+    text = data.decode("utf-8", errors="replace")
+    decoder = json.JSONDecoder()
+    rows: list[tuple[int, int, str, str | None, int]] = []
+    pos = 0
+    n = len(text)
+    while True:
+        while pos < n and text[pos] in " \t\r\n":
+            pos += 1
+        if pos >= n:
+            break
+        line = text.count("\n", 0, pos) + 1
+        try:
+            doc, end = decoder.raw_decode(text, pos)
+        except ValueError as exc:
+            rest = text[pos:]
+            rows.append((line, len(text[:pos].encode()), rest[:QUARANTINE_RAW_CHARS],
+                         f"malformed JSON document ({exc.msg})", len(rest.encode())))
+            break
+        items = doc if isinstance(doc, list) else [doc]
+        for item in items:
+            compact = json.dumps(item, separators=(",", ":"), ensure_ascii=False) if isinstance(doc, list) else text[pos:end]
+            rows.append((line, len(text[:pos].encode()), compact.replace("\n", " ") if isinstance(doc, list) else compact, None, len(compact.encode())))
+        pos = end
+    if not rows:
+        return
+    cols = list(zip(*rows, strict=True))
+    table = pa.table({name: list(col) for name, col in zip(SCHEMA.names, cols, strict=True)}, schema=SCHEMA)
+    yield Block(table, len(rows), 0, len(data))
+
+
+def read_record(path: Path, byte_offset: int, documents: bool) -> str:
+    """Read again the record that starts at ``byte_offset`` of the decompressed file."""
+    with open_export(path) as f:
+        if isinstance(f, gzip.GzipFile):
+            f.seek(byte_offset)  # gzip seeks forward by decompressing
+        else:
+            f.seek(byte_offset)
+        if not documents:
+            return f.readline(MAX_LINE_BYTES + 1).decode("utf-8", errors="replace").rstrip("\r\n")
+        text = io.TextIOWrapper(f, encoding="utf-8", errors="replace").read(MAX_DOCUMENT_FILE_BYTES)
+    doc, end = json.JSONDecoder().raw_decode(text)
+    return text[:end]

@@ -1,0 +1,160 @@
+"""The case: one DuckDB file holding every event of an incident, and the queries on it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from kernelsec_nb.store import _lines, filters
+from kernelsec_nb.store.load import load_files
+from kernelsec_nb.store.report import LoadReport
+
+_SCHEMA_SQL = Path(__file__).with_name("schema.sql").read_text()
+_EMPTY_PROCESSES = "CREATE TABLE IF NOT EXISTS processes AS SELECT * FROM (" + \
+    Path(__file__).with_name("processes.sql").read_text().split(" AS\n", 1)[1].rstrip().rstrip(";") + \
+    ") WHERE false"
+
+TABLES = ("events", "processes", "process_events", "kprobes", "flows", "alerts", "files", "quarantine")
+
+
+class CaseError(Exception):
+    """A problem with the case file itself (locked, not a case, missing)."""
+
+
+class Case:
+    """An incident case: a single DuckDB file, no server.
+
+    Create or open one with :func:`open_case`.  Query it with :meth:`events`, :meth:`sql` or
+    any SQL client; every table is documented in the README.
+
+    Examples
+    --------
+    >>> import kernelsec_nb as kn, tempfile, os
+    >>> case = kn.open_case(os.path.join(tempfile.mkdtemp(), "incident.duckdb"))
+    >>> case.sql("select count(*) as n from events")["n"][0]
+    0
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: str, read_only: bool) -> None:
+        self.con = con
+        self.path = path
+        self.read_only = read_only
+
+    # -- loading ---------------------------------------------------------------------------
+    def load(self, paths: str | Path | Iterable[str | Path], *, progress: bool = True) -> LoadReport:
+        """Load export files, folders (recursive) or glob patterns; sources are detected per line.
+
+        Each file loads in one transaction.  Lines already in the case (same bytes) count as
+        duplicates; a file whose content was loaded before adds nothing.  Bad lines go to the
+        ``quarantine`` table with file, line and reason.  For every file
+        ``lines == loaded + duplicates + quarantined + blank``.
+        """
+        if self.read_only:
+            raise CaseError(f"{self.path} is open read-only; open it without read_only to load")
+        return load_files(self.con, paths, progress=progress)
+
+    # -- querying --------------------------------------------------------------------------
+    def sql(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
+        """Run SQL on the case and return a polars DataFrame.  Pass values as ``params``."""
+        return pl.from_arrow(self.con.execute(query, params or []).to_arrow_table())  # type: ignore[return-value]
+
+    def _select(self, table: str, order: str = "time_ns", limit: int | None = None,
+                **flt: Any) -> pl.DataFrame:
+        cond, params = filters.where(table, **flt)
+        lim = f" LIMIT {int(limit)}" if limit is not None else ""
+        return self.sql(f"SELECT * FROM {table} WHERE {cond} ORDER BY {order}{lim}", params)  # noqa: S608
+
+    def events(self, limit: int | None = None, **flt: Any) -> pl.DataFrame:
+        """Events of every source in the common model, filtered (see :mod:`kernelsec_nb.store.filters`).
+
+        Examples
+        --------
+        >>> case.events(namespace="default", since="2026-11-20T10:00Z")  # doctest: +SKIP
+        """
+        return self._select("events", "time_ns, event_id", limit, **flt)
+
+    def files(self) -> pl.DataFrame:
+        """The ``files`` table: what was loaded, with line accounting and sha256."""
+        return self.sql("SELECT * FROM files ORDER BY path")
+
+    def quarantine(self) -> pl.DataFrame:
+        """The ``quarantine`` table: lines that could not be loaded, with file, line and reason."""
+        return self.sql("SELECT * FROM quarantine ORDER BY file, line")
+
+    def raw(self, event_id: str) -> str:
+        """The exported JSON text of an event, read again from its file and line.
+
+        The case stores a pointer (file, line, byte offset), not the text: the event model stays
+        small and fast, and the evidence stays in the analyst's export files.  The text read back
+        is checked against ``event_id`` (an md5 prefix of the line), so a moved or changed file
+        gives a clear error instead of the wrong line.
+        """
+        row = self.con.execute(
+            "SELECT e.file, e.line, e.byte_offset, f.format FROM events e JOIN files f ON f.path = e.file "
+            "WHERE e.event_id = ?", [event_id]).fetchall()
+        if not row:
+            raise KeyError(f"no event {event_id!r} in this case")
+        file, line, offset, fmt = row[0]
+        path = Path(file)
+        if not path.exists():
+            raise CaseError(f"{file} (line {line}) is no longer there; the raw event cannot be read")
+        text = _lines.read_record(path, int(offset), fmt == "json-documents")
+        ((check,),) = self.con.execute("SELECT left(md5(rtrim(?, chr(10) || chr(13) || ' ' || chr(9))), 20)",
+                                    [text]).fetchall()
+        if check != event_id:
+            raise CaseError(f"{file} changed since it was loaded: line {line} is not event {event_id}")
+        return text
+
+    def tables(self) -> pl.DataFrame:
+        """Row counts of every table in the case."""
+        parts = " UNION ALL ".join(f"SELECT '{t}' AS table, count(*) AS rows FROM {t}" for t in TABLES)  # noqa: S608
+        return self.sql(parts)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Case:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        mode = ", read-only" if self.read_only else ""
+        return f"<Case {self.path!r}{mode}>"
+
+
+def open_case(path: str | Path = ":memory:", *, read_only: bool = False) -> Case:
+    """Create or open a case file (one DuckDB file; no server).
+
+    ``read_only=True`` lets a second process explore a case while nothing is writing to it.
+
+    Examples
+    --------
+    >>> import kernelsec_nb as kn
+    >>> case = kn.open_case()          # in memory, for a quick look
+    >>> case.tables()["table"].to_list()[:3]
+    ['events', 'processes', 'process_events']
+    """
+    target = str(path)
+    if target != ":memory:":
+        p = Path(target).expanduser()
+        if read_only and not p.exists():
+            raise CaseError(f"no case file at {p}")
+        if not read_only:
+            p.parent.mkdir(parents=True, exist_ok=True)
+        target = str(p)
+    try:
+        con = duckdb.connect(target, read_only=read_only)
+    except duckdb.IOException as exc:
+        raise CaseError(f"cannot open case {target}: {exc}") from exc
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET preserve_insertion_order = false")
+    if not read_only:
+        con.execute(_SCHEMA_SQL)
+        con.execute(_EMPTY_PROCESSES)
+    return Case(con, target, read_only)

@@ -1,0 +1,149 @@
+"""Load export files into a case: one transaction per file, every line accounted for."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import duckdb
+
+from kernelsec_nb.store import _lines
+from kernelsec_nb.store._discover import discover
+from kernelsec_nb.store._ingest import BlockCounts, ingest_block
+from kernelsec_nb.store.report import FileResult, LoadReport
+
+_PROCESSES_SQL = (Path(__file__).with_name("processes.sql")).read_text()
+
+_FIRST_REASON = "SELECT line, reason FROM quarantine WHERE file = ? ORDER BY line LIMIT 1"
+_DAMAGED = f"SELECT reason FROM quarantine WHERE file = ? AND starts_with(reason, '{_lines.DAMAGED}')"
+
+
+class NotAnExport(Exception):
+    """No line of the file is an event of ours."""
+
+
+_FIND_SHA = "SELECT path, lines FROM files WHERE sha256 = ? LIMIT 1"
+_INSERT_FILE = """
+INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+    make_timestamp(?::BIGINT // 1000)::TIMESTAMPTZ, make_timestamp(?::BIGINT // 1000)::TIMESTAMPTZ, now())
+"""
+
+
+def _progress_bar(enabled: bool, total: int, desc: str):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, desc=desc, leave=False)
+
+
+def load_files(
+    con: duckdb.DuckDBPyConnection,
+    paths: str | Path | Iterable[str | Path],
+    *,
+    progress: bool = True,
+    block_bytes: int = _lines.BLOCK_BYTES,
+    max_line_bytes: int = _lines.MAX_LINE_BYTES,
+) -> LoadReport:
+    """Load every file under ``paths``; see :meth:`kernelsec_nb.Case.load`."""
+    report = LoadReport()
+    files = discover(paths)
+    total = sum(f.stat().st_size for f in files if os.access(f, os.R_OK))
+    bar = _progress_bar(progress and total > 8 << 20, total, "loading")
+    done = 0
+    try:
+        for path in files:
+            size = path.stat().st_size
+            report.files.append(
+                _load_one(con, path, bar, done, block_bytes, max_line_bytes)
+            )
+            done += size
+            if bar is not None:
+                bar.n = done
+                bar.refresh()
+    finally:
+        if bar is not None:
+            bar.close()
+    if any(f.loaded for f in report.files):
+        con.execute(_PROCESSES_SQL)
+    return report
+
+
+def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes: int) -> FileResult:
+    name = str(path)
+    try:
+        sha = _lines.sha256_of(path)
+    except OSError as exc:
+        return FileResult(name, "error", message=f"cannot read {name}: {exc.strerror or exc}")
+    found = con.execute(_FIND_SHA, [sha]).fetchall()
+    if found:
+        prior = found[0]
+        lines = int(prior[1] or 0)
+        return FileResult(name, "already loaded", lines=lines, duplicates=lines,
+                          message=f"same content as {prior[0]}: nothing added")
+    compressed = _lines.is_gzip(path)
+    documents = _lines.looks_like_documents(path)
+    counts = BlockCounts()
+    lines = 0
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if documents:
+            blocks = _lines.iter_documents(path)
+        else:
+            stream = _lines.open_export(path)
+            tick = (lambda pos: _tick(bar, done, pos)) if bar is not None else None
+            blocks = _lines.iter_ndjson(stream, tick, block_bytes, max_line_bytes)
+        srcs: set[str] = set()
+        for block in blocks:
+            lines += block.lines
+            counts.blank += block.blank
+            if block.table.num_rows:
+                c = ingest_block(con, block.table, name)
+                counts.loaded += c.loaded
+                counts.duplicates += c.duplicates
+                counts.quarantined += c.quarantined
+                counts.blank += c.blank
+                srcs.update(c.sources)
+                if c.first_ns is not None:
+                    counts.first_ns = min(c.first_ns, counts.first_ns or c.first_ns)
+                    counts.last_ns = max(c.last_ns or 0, counts.last_ns or 0)
+        sources = tuple(sorted(srcs))
+        if not sources and counts.quarantined:
+            reason = con.execute(_FIRST_REASON, [name]).fetchall()[0]
+            raise NotAnExport(
+                f"{name} is not a Tetragon, Hubble or Falco export "
+                f"(line {reason[0]}: {reason[1]}); nothing from this file was loaded"
+            )
+        con.execute(_INSERT_FILE, [
+            name, sha, size_of(path), compressed, "json-documents" if documents else "ndjson",
+            list(sources), lines, counts.loaded, counts.duplicates, counts.quarantined,
+            counts.blank, counts.first_ns, counts.last_ns,
+        ])
+        con.execute("COMMIT")
+    except NotAnExport as exc:
+        con.execute("ROLLBACK")
+        return FileResult(name, "error", message=str(exc))
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    found = con.execute(_DAMAGED, [name]).fetchall()
+    damaged = found[0] if found else None
+    return FileResult(name, "loaded" if damaged is None else "loaded with errors", sources,
+                      "json-documents" if documents else "ndjson", lines, counts.loaded,
+                      counts.duplicates, counts.quarantined, counts.blank,
+                      message="" if damaged is None else damaged[0])
+
+
+def size_of(path: Path) -> int:
+    return path.stat().st_size
+
+
+def _tick(bar, done: int, pos: int) -> None:
+    bar.n = done + pos
+    bar.refresh()
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

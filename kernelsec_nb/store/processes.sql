@@ -1,0 +1,73 @@
+-- processes: one row per Tetragon exec_id, exec and exit merged.
+-- seen_as tells how much the capture knows of the process:
+--   'exec'      its process_exec is in the capture (full detail)
+--   'event'     no process_exec, but its own exit/kprobe events are (started before the capture)
+--   'parent'    only seen as the "parent" object of another process's events
+--   'reference' only named by another process's parent_exec_id (nothing else is known)
+CREATE OR REPLACE TABLE processes AS
+WITH ex AS (
+    SELECT * FROM process_events WHERE kind = 'process_exec'
+    QUALIFY row_number() OVER (PARTITION BY exec_id ORDER BY time_ns, event_id) = 1
+),
+ends AS (
+    SELECT exec_id, min(time_ns) AS exit_ns,
+           arg_min(exit_status, time_ns) AS exit_status, arg_min(signal, time_ns) AS signal
+    FROM process_events WHERE kind = 'process_exit' GROUP BY exec_id
+),
+own AS (
+    SELECT * FROM process_events
+    WHERE kind <> 'process_exec' AND exec_id NOT IN (SELECT exec_id FROM ex)
+    QUALIFY row_number() OVER (PARTITION BY exec_id ORDER BY time_ns, event_id) = 1
+),
+hooks AS (
+    SELECT * FROM kprobes
+    WHERE exec_id IS NOT NULL
+      AND exec_id NOT IN (SELECT exec_id FROM ex) AND exec_id NOT IN (SELECT exec_id FROM own)
+    QUALIFY row_number() OVER (PARTITION BY exec_id ORDER BY time_ns, event_id) = 1
+),
+known AS (
+    SELECT exec_id FROM ex UNION SELECT exec_id FROM own UNION SELECT exec_id FROM hooks
+),
+par AS (
+    SELECT * FROM process_events
+    WHERE parent_exec_id IS NOT NULL AND parent_exec_id NOT IN (SELECT exec_id FROM known)
+    QUALIFY row_number() OVER (PARTITION BY parent_exec_id ORDER BY time_ns, event_id) = 1
+),
+refs AS (
+    SELECT DISTINCT parent_exec_id AS exec_id, node FROM events
+    WHERE source = 'tetragon' AND parent_exec_id IS NOT NULL
+      AND parent_exec_id NOT IN (SELECT exec_id FROM known)
+      AND parent_exec_id NOT IN (SELECT parent_exec_id FROM par)
+    QUALIFY row_number() OVER (PARTITION BY parent_exec_id ORDER BY node) = 1
+),
+detailed AS (
+    SELECT exec_id, parent_exec_id, node, namespace, pod, workload, container_id, container_full_id,
+           container_name, image, pod_labels, pid, tid, uid, auid, "binary", args, cwd, flags,
+           start_ns, in_init_tree, cap_permitted, cap_effective, cap_inheritable, 'exec' AS seen_as
+    FROM ex
+    UNION ALL BY NAME
+    SELECT exec_id, parent_exec_id, node, namespace, pod, workload, container_id, container_full_id,
+           container_name, image, pod_labels, pid, tid, uid, auid, "binary", args, cwd, flags,
+           start_ns, in_init_tree, cap_permitted, cap_effective, cap_inheritable, 'event' AS seen_as
+    FROM own
+    UNION ALL BY NAME
+    SELECT exec_id, parent_exec_id, node, namespace, pod, workload, container_id,
+           pid, "binary", args, 'event' AS seen_as
+    FROM hooks
+    UNION ALL BY NAME
+    SELECT parent_exec_id AS exec_id, parent_parent_exec_id AS parent_exec_id, node,
+           parent_pid AS pid, parent_uid AS uid, parent_binary AS "binary", parent_args AS args,
+           parent_cwd AS cwd, parent_flags AS flags, parent_start_ns AS start_ns, 'parent' AS seen_as
+    FROM par
+    UNION ALL BY NAME
+    SELECT exec_id, node, 'reference' AS seen_as FROM refs
+)
+SELECT d.exec_id, d.parent_exec_id, d.node, d.namespace, d.pod, d.workload,
+       d.container_id, d.container_full_id, d.container_name, d.image, d.pod_labels,
+       d.pid, d.tid, d.uid, d.auid, d."binary", d.args, d.cwd,
+       make_timestamp(d.start_ns // 1000)::TIMESTAMPTZ AS start_time, d.start_ns,
+       make_timestamp(e.exit_ns // 1000)::TIMESTAMPTZ AS exit_time, e.exit_ns,
+       e.exit_status, e.signal,
+       d.cap_effective AS capabilities, d.cap_permitted, d.cap_inheritable,
+       d.in_init_tree, d.flags, d.seen_as
+FROM detailed d LEFT JOIN ends e USING (exec_id);

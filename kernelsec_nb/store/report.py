@@ -1,0 +1,99 @@
+"""What a load did: per file and per source, every line accounted for."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class FileResult:
+    """One input file: ``lines == loaded + duplicates + quarantined + blank`` always holds."""
+
+    path: str
+    status: str  # 'loaded', 'already loaded', 'error'
+    sources: tuple[str, ...] = ()
+    format: str = "ndjson"
+    lines: int = 0
+    loaded: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    blank: int = 0
+    message: str = ""
+
+    @property
+    def balanced(self) -> bool:
+        return self.lines == self.loaded + self.duplicates + self.quarantined + self.blank
+
+
+_TOTALS = ("lines", "loaded", "quarantined", "duplicates", "blank")
+
+
+@dataclass
+class LoadReport:
+    """The result of :meth:`kernelsec_nb.Case.load`.
+
+    ``print(report)`` gives a table per file and per source; :meth:`to_dict` gives the totals
+    ``files``, ``lines``, ``loaded``, ``quarantined``, ``duplicates``, ``blank``, ``errors`` and a
+    ``per_source`` breakdown (what ``kernelsec-nb load --json`` prints).
+    """
+
+    files: list[FileResult] = field(default_factory=list)
+    clock_skew: list[str] = field(default_factory=list)
+
+    def total(self, name: str) -> int:
+        return sum(getattr(f, name) for f in self.files)
+
+    @property
+    def errors(self) -> list[FileResult]:
+        return [f for f in self.files if f.status == "error"]
+
+    def per_source(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for f in self.files:
+            key = "+".join(f.sources) or "none"
+            agg = out.setdefault(key, {"files": 0, **{k: 0 for k in _TOTALS}})
+            agg["files"] += 1
+            for k in _TOTALS:
+                agg[k] += getattr(f, k)
+        return out
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "files": len(self.files),
+            **{k: self.total(k) for k in _TOTALS},
+            "errors": [{"path": f.path, "message": f.message} for f in self.errors],
+            "per_source": self.per_source(),
+            "per_file": [asdict(f) for f in self.files],
+            "warnings": list(self.clock_skew),
+        }
+
+    def __str__(self) -> str:
+        head = f"{'file':<60} {'source':<16} {'lines':>9} {'loaded':>9} {'dup':>7} {'quar':>6} {'blank':>6}"
+        rows = [head, "-" * len(head)]
+        for f in self.files:
+            name = f.path if len(f.path) <= 60 else "…" + f.path[-59:]
+            src = "+".join(f.sources) or "-"
+            rows.append(
+                f"{name:<60} {src:<16} {f.lines:>9} {f.loaded:>9} {f.duplicates:>7} "
+                f"{f.quarantined:>6} {f.blank:>6}"
+            )
+            if f.status != "loaded":
+                rows.append(f"    {f.status}: {f.message}" if f.message else f"    {f.status}")
+        rows.append("-" * len(head))
+        for src, agg in self.per_source().items():
+            rows.append(
+                f"{'  per source':<60} {src:<16} {agg['lines']:>9} {agg['loaded']:>9} "
+                f"{agg['duplicates']:>7} {agg['quarantined']:>6} {agg['blank']:>6}"
+            )
+        rows.append(
+            f"{'total (' + str(len(self.files)) + ' files)':<60} {'':<16} {self.total('lines'):>9} "
+            f"{self.total('loaded'):>9} {self.total('duplicates'):>7} {self.total('quarantined'):>6} "
+            f"{self.total('blank'):>6}"
+        )
+        rows.extend(f"warning: {w}" for w in self.clock_skew)
+        return "\n".join(rows)
+
+    def _repr_html_(self) -> str:  # escaped: file names come from the analyst's disk
+        import html
+
+        return "<pre>" + html.escape(str(self)) + "</pre>"

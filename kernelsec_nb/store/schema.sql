@@ -1,0 +1,107 @@
+-- kernelsec_nb case database: the tables an analyst queries (documented in README.md).
+-- Created on first open; every statement is idempotent.
+
+CREATE TABLE IF NOT EXISTS files (
+    path        VARCHAR PRIMARY KEY,  -- absolute path when loaded
+    sha256      VARCHAR NOT NULL,     -- of the file's bytes as stored (compressed if gzip)
+    bytes       BIGINT,               -- size on disk
+    compressed  BOOLEAN,
+    format      VARCHAR,              -- 'ndjson' or 'json-documents' (pretty-printed)
+    sources     VARCHAR[],            -- which of tetragon/hubble/falco it held
+    lines       BIGINT,               -- physical lines (records for json-documents)
+    loaded      BIGINT,
+    duplicates  BIGINT,
+    quarantined BIGINT,
+    blank       BIGINT,
+    first_time  TIMESTAMPTZ,
+    last_time   TIMESTAMPTZ,
+    loaded_at   TIMESTAMPTZ
+);
+
+CREATE TABLE IF NOT EXISTS events (
+    event_id       VARCHAR,      -- first 20 hex digits of md5(line without trailing whitespace)
+    source         VARCHAR,      -- tetragon | hubble | falco
+    kind           VARCHAR,      -- process_exec, process_kprobe, ..., flow, alert
+    time           TIMESTAMPTZ,  -- UTC, microseconds
+    time_ns        BIGINT,       -- nanoseconds since epoch, as exported
+    node           VARCHAR,
+    cluster        VARCHAR,
+    namespace      VARCHAR,
+    pod            VARCHAR,
+    workload       VARCHAR,
+    container_id   VARCHAR,      -- 12-hex short id in every source
+    exec_id        VARCHAR,
+    parent_exec_id VARCHAR,
+    pid            BIGINT,
+    uid            BIGINT,
+    "binary"         VARCHAR,
+    args           VARCHAR,
+    src_ip         VARCHAR,
+    src_port       BIGINT,
+    dst_ip         VARCHAR,
+    dst_port       BIGINT,
+    protocol       VARCHAR,
+    verdict        VARCHAR,
+    http_method    VARCHAR,
+    http_path      VARCHAR,
+    http_code      BIGINT,
+    dns_query      VARCHAR,
+    rule           VARCHAR,
+    priority       VARCHAR,
+    summary        VARCHAR,      -- one line: kprobe function, flow summary, alert rule, exit signal
+    file           VARCHAR,
+    line           BIGINT,
+    byte_offset    BIGINT        -- of the line in the decompressed file (for Case.raw)
+);
+
+CREATE TABLE IF NOT EXISTS process_events (
+    event_id VARCHAR, kind VARCHAR, time_ns BIGINT, node VARCHAR,
+    exec_id VARCHAR, pid BIGINT, uid BIGINT, "binary" VARCHAR, args VARCHAR, cwd VARCHAR,
+    flags VARCHAR, start_ns BIGINT, parent_exec_id VARCHAR, tid BIGINT, auid BIGINT,
+    in_init_tree BOOLEAN, namespace VARCHAR, pod VARCHAR, workload VARCHAR, workload_kind VARCHAR,
+    container_id VARCHAR, container_full_id VARCHAR, container_name VARCHAR, image VARCHAR,
+    pod_labels MAP(VARCHAR, VARCHAR), cap_permitted VARCHAR[], cap_effective VARCHAR[],
+    cap_inheritable VARCHAR[], exit_status BIGINT, signal VARCHAR,
+    parent_pid BIGINT, parent_uid BIGINT, parent_binary VARCHAR, parent_args VARCHAR,
+    parent_cwd VARCHAR, parent_flags VARCHAR, parent_start_ns BIGINT, parent_parent_exec_id VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS kprobes (
+    event_id VARCHAR, kind VARCHAR, time TIMESTAMPTZ, time_ns BIGINT, node VARCHAR,
+    namespace VARCHAR, pod VARCHAR, workload VARCHAR, container_id VARCHAR,
+    exec_id VARCHAR, parent_exec_id VARCHAR, pid BIGINT, "binary" VARCHAR, args VARCHAR,
+    function_name VARCHAR, policy_name VARCHAR, action VARCHAR, return_value VARCHAR,
+    saddr VARCHAR, sport BIGINT, daddr VARCHAR, dport BIGINT, protocol VARCHAR,
+    file_path VARCHAR, capability VARCHAR, hook_args VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS flows (
+    event_id VARCHAR, time TIMESTAMPTZ, time_ns BIGINT, node VARCHAR, cluster VARCHAR,
+    verdict VARCHAR, drop_reason VARCHAR,
+    src_namespace VARCHAR, src_pod VARCHAR, src_workload VARCHAR, src_labels MAP(VARCHAR, VARCHAR),
+    src_identity BIGINT, src_names VARCHAR[], src_ip VARCHAR, src_port BIGINT,
+    dst_namespace VARCHAR, dst_pod VARCHAR, dst_workload VARCHAR, dst_labels MAP(VARCHAR, VARCHAR),
+    dst_identity BIGINT, dst_names VARCHAR[], dst_ip VARCHAR, dst_port BIGINT,
+    protocol VARCHAR, icmp_type BIGINT, flow_type VARCHAR, l7_type VARCHAR, l7_direction VARCHAR,
+    http_method VARCHAR, http_url VARCHAR, http_path VARCHAR, http_code BIGINT,
+    dns_query VARCHAR, dns_ips VARCHAR[], dns_rcode BIGINT,
+    is_reply BOOLEAN, traffic_direction VARCHAR, observation_point VARCHAR, summary VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS alerts (
+    event_id VARCHAR, time TIMESTAMPTZ, time_ns BIGINT, node VARCHAR,
+    rule VARCHAR, priority VARCHAR, alert_source VARCHAR, tags VARCHAR[],
+    namespace VARCHAR, pod VARCHAR, container_id VARCHAR, pid BIGINT, ppid BIGINT,
+    proc_name VARCHAR, pname VARCHAR, cmdline VARCHAR, user_name VARCHAR,
+    container_name VARCHAR, image VARCHAR, output VARCHAR, uuid VARCHAR,
+    fields MAP(VARCHAR, VARCHAR)
+);
+
+CREATE TABLE IF NOT EXISTS quarantine (
+    file      VARCHAR,
+    line      BIGINT,
+    byte_offset BIGINT,
+    reason    VARCHAR,
+    raw       VARCHAR,  -- first 4096 characters (invalid UTF-8 replaced by U+FFFD)
+    raw_bytes BIGINT    -- original length of the line in bytes
+);
