@@ -18,4 +18,14 @@ from kernelsec_nb.store import Case, CaseError, LoadReport, open_case
 
 __version__ = "0.1.0"
 
-__all__ = ["Case", "CaseError", "LoadReport", "open_case", "__version__"]
+__all__ = ["Case", "CaseError", "LoadReport", "open_case", "correlate", "viz", "widgets", "__version__"]
+
+_LAZY = {"viz", "widgets", "correlate", "report", "synth"}
+
+
+def __getattr__(name: str):  # light import: altair and ipywidgets load on first use
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"kernelsec_nb.{name}")
+    raise AttributeError(f"module 'kernelsec_nb' has no attribute {name!r}")

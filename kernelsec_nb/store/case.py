@@ -9,6 +9,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from kernelsec_nb.correlate._case_methods import CorrelateMixin
 from kernelsec_nb.store import _lines, filters
 from kernelsec_nb.store.load import load_files
 from kernelsec_nb.store.report import LoadReport
@@ -25,7 +26,7 @@ class CaseError(Exception):
     """A problem with the case file itself (locked, not a case, missing)."""
 
 
-class Case:
+class Case(CorrelateMixin):
     """An incident case: a single DuckDB file, no server.
 
     Create or open one with :func:`open_case`.  Query it with :meth:`events`, :meth:`sql` or

@@ -1,0 +1,5 @@
+"""kernelsec_nb.widgets (work in progress)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
