@@ -1,0 +1,79 @@
+"""Entry point that builds the whole incident capture and its TRUTH.json."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from .attack import run_attack
+from .fmt import NS, parse_proto_time, proto_time
+from .normal import NormalLife
+from .sim import Sim
+from .topology import build_cluster
+from .writer import Layout, write_capture
+
+# 2024-05-14T05:00:00Z: a fixed epoch keeps output independent of the wall clock
+BASE_EPOCH_NS = 1_715_662_800 * NS
+SCENARIO = ("Star Wars demo cluster: after hours of normal traffic, someone opens an "
+            "interactive shell in one tiefighter pod, PUTs /v1/exhaust-port on the deathstar "
+            "service (which then gets SIGKILLed and restarted), kills a process in the pod, "
+            "and retries after an L7 CiliumNetworkPolicy starts denying the request.")
+
+
+def generate(out_dir: str | Path, *, seed: int = 7, hours: float = 3.0,
+             scale: float = 1.0) -> dict[str, Any]:
+    """Generate the multi-node incident capture into ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Destination directory; one sub-directory per node plus ``TRUTH.json``.
+    seed : int
+        Random seed; the same seed yields byte-identical files.
+    hours : float
+        Hours of normal activity before the attack.
+    scale : float
+        Multiplier on the rate of frequent background activities.
+
+    Returns
+    -------
+    dict
+        The TRUTH document (also written to ``TRUTH.json``).
+    """
+    out = Path(out_dir)
+    rng = random.Random(seed)
+    start = BASE_EPOCH_NS + rng.randint(0, 3600) * NS + rng.randint(0, NS - 1)
+    cluster = build_cluster(rng, start)
+    sim = Sim(cluster, rng)
+    attack_at = start + int(hours * 3600 * NS) + rng.randint(0, 300) * NS
+    life = NormalLife(sim, start, attack_at + 25 * 60 * NS, scale)
+    truth_attack = run_attack(sim, life, attack_at)
+    life.run()
+    nodes = [n.name for n in cluster.nodes]
+    file_truth = write_capture(out, sim.sink, nodes, rng, Layout())
+    written = [r.written_ns for recs in sim.sink.records.values() for r in recs]
+    truth: dict[str, Any] = {
+        "scenario": SCENARIO,
+        "seed": seed,
+        "attacker": truth_attack["attacker"],
+        "target": {"namespace": "default", "workload": "deathstar", "service": "deathstar",
+                   "port": 80, "http_method": "PUT", "http_path": "/v1/exhaust-port"},
+        "entry": truth_attack["entry"],
+        "chain": truth_attack["chain"],
+        "flag": truth_attack["flag"],
+        "curl": truth_attack["curl"],
+        "attack_flows": truth_attack["attack_flows"],
+        "dropped_flows": truth_attack["dropped_flows"],
+        "alerts": truth_attack["alerts"],
+        "killed": truth_attack["killed"],
+        "window": {"start": proto_time(min(written)), "end": proto_time(max(written))},
+        "policy_applied_at": truth_attack["policy_applied_at"],
+        **file_truth,
+    }
+    (out / "TRUTH.json").write_text(json.dumps(truth, indent=2) + "\n")
+    return truth
+
+
+__all__ = ["generate", "parse_proto_time"]
