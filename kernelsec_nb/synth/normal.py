@@ -135,7 +135,7 @@ class NormalLife:
                                reserved="kube-apiserver", duration_ns=40 * MS)
                 fc.emit_alert(sim.sink, gunicorn, t + 30 * US,
                               "Contact K8S API Server From Container", evt_type="connect",
-                              extra={"connection": f"{cart.ip}:{sim.rng.randint(32768, 60999)}"
+                              extra={"fd.name": f"{cart.ip}:{sim.rng.randint(32768, 60999)}"
                                      "->10.96.0.1:443"})
 
     # -- kubelet probes -------------------------------------------------------
