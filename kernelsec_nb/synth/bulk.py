@@ -23,7 +23,7 @@ from .sink import Sink
 from .topology import Pod, build_cluster
 
 MIXES = {"tetragon", "network", "all"}
-BATCH = 4000
+BATCH = 1000
 
 
 def _compile(obj: Any) -> str:
@@ -145,8 +145,8 @@ def write_bulk(path: str | Path, *, target_bytes: int, seed: int = 7,
     path : str or Path
         Output file (overwritten).
     target_bytes : int
-        Approximate size to write; writing stops at the first batch boundary
-        past it (overshoot is below one batch, i.e. a few MB at most).
+        Approximate size to write; writing stops at the first line that
+        reaches it (overshoot below one line).
     seed : int
         Random seed (deterministic output).
     mix : str
@@ -232,6 +232,14 @@ def write_bulk(path: str | Path, *, target_bytes: int, seed: int = 7,
                 t += int(rand() * 300 * US)
                 batch.append(tpl.proc("exit", proto).format(t=_t(t + off), **common))
             data = "".join(line + "\n" for line in batch)
+            if written + len(data) > target_bytes:
+                keep, size = [], written
+                for line in batch:
+                    keep.append(line)
+                    size += len(line) + 1
+                    if size >= target_bytes:
+                        break
+                data = "".join(line + "\n" for line in keep)
             fh.write(data)
             written += len(data.encode()) if not data.isascii() else len(data)
     return written
