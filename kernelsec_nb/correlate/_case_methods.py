@@ -1,7 +1,226 @@
-"""The correlation methods of :class:`kernelsec_nb.Case` (processes, ancestry, flows, alerts …)."""
+"""The correlation methods of :class:`kernelsec_nb.Case` (processes, ancestry, flows, alerts …).
+
+Heavy filtering runs in DuckDB with every filter value as a parameter; joins and graph walks run
+in polars on Arrow data.  Work that does not depend on the filters (the parent index, the flow
+and alert attribution of the whole case) is cached on the case and recomputed when the tables it
+read change (their DuckDB oid or row count).
+
+Examples
+--------
+>>> import kernelsec_nb as kn
+>>> case = kn.open_case()
+>>> case.processes().height, case.flows().height
+(0, 0)
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import polars as pl
+
+from kernelsec_nb.correlate import _activity, _coverage, _explain
+from kernelsec_nb.correlate._alerts import attribute_alerts
+from kernelsec_nb.correlate._flows import attribute_flows
+from kernelsec_nb.correlate._frames import fetch, filter_frame, table_state
+from kernelsec_nb.correlate._tree import ParentIndex, add_counts
+from kernelsec_nb.store import filters
+
+T = TypeVar("T")
+
+_FLOW_KEYS = ("SELECT event_id, time_ns, src_ip, src_port, dst_ip, dst_port, protocol, is_reply, "
+              "src_namespace, src_pod, dst_namespace, dst_pod FROM flows")
+_KPROBE_KEYS = ("SELECT event_id, time_ns, exec_id, kind, function_name, saddr, sport, daddr, dport, "
+                "protocol, namespace, pod FROM kprobes WHERE saddr IS NOT NULL AND daddr IS NOT NULL")
+_PROC_COLS = ('p.pid, p.parent_exec_id, p."binary", p.args, p.container_id AS process_container_id, '
+              "p.pod_labels AS process_pod_labels")
 
 
 class CorrelateMixin:
     """Mixed into :class:`kernelsec_nb.Case`; methods use ``self.sql`` and ``self.con``."""
+
+    con: Any
+
+    # -- caching -------------------------------------------------------------------------
+    def _cached(self, name: str, tables: Sequence[str], build: Callable[[], T]) -> T:
+        cache: dict[str, tuple[Any, Any]] = self.__dict__.setdefault("_correlate_cache", {})
+        state = table_state(self.con, *tables)
+        hit = cache.get(name)
+        if hit is not None and hit[0] == state:
+            return hit[1]  # type: ignore[no-any-return]
+        value = build()
+        cache[name] = (state, value)
+        return value
+
+    def _fetch(self, query: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
+        return fetch(self.con, query, params)
+
+    def parent_index(self) -> ParentIndex:
+        """The cached :class:`~kernelsec_nb.correlate.ParentIndex` over the ``processes`` table."""
+        return self._cached("parent_index", ["processes"],
+                            lambda: ParentIndex(self._fetch("SELECT * FROM processes")))
+
+    def _flow_attribution(self) -> pl.DataFrame:
+        def build() -> pl.DataFrame:
+            att = attribute_flows(self._fetch(_FLOW_KEYS), self._fetch(_KPROBE_KEYS))
+            return att.select("event_id", "exec_id", "match", "confidence", "conn_event_id", "conn_time_ns")
+        return self._cached("flow_attribution", ["flows", "kprobes"], build)
+
+    def _alert_attribution(self) -> pl.DataFrame:
+        def build() -> pl.DataFrame:
+            procs = self._fetch('SELECT exec_id, container_id, pid, "binary", args, start_ns, exit_ns, '
+                                "namespace, pod, workload FROM processes")
+            att = attribute_alerts(self._fetch("SELECT * FROM alerts ORDER BY time_ns, event_id"), procs)
+            info = procs.select("exec_id", "binary", "args", pl.col("pid").alias("exec_pid")).unique("exec_id")
+            return att.join(info, on="exec_id", how="left", maintain_order="left")
+        return self._cached("alert_attribution", ["alerts", "processes"], build)
+
+    def _tree(self) -> pl.DataFrame:
+        def build() -> pl.DataFrame:
+            tree = self.parent_index().tree()
+            return add_counts(tree, **self._activity_parts())
+        return self._cached("tree", ["processes", "kprobes", "flows", "alerts"], build)
+
+    def _activity_parts(self) -> dict[str, pl.DataFrame]:
+        return {
+            "connections": self._fetch(
+                "SELECT exec_id FROM kprobes WHERE exec_id IS NOT NULL AND daddr IS NOT NULL AND "
+                "regexp_matches(coalesce(function_name, kind), ?)", [r"(?i)connect|sendmsg|sendto"]),
+            "flows": self._flow_attribution().select("exec_id"),
+            "alerts": self._alert_attribution().select("exec_id"),
+            "files": self._fetch("SELECT exec_id FROM kprobes WHERE exec_id IS NOT NULL AND file_path IS NOT NULL"),
+        }
+
+    # -- processes -----------------------------------------------------------------------
+    def processes(self, **flt: Any) -> pl.DataFrame:
+        """One row per exec (the ``processes`` table), filtered.
+
+        Examples
+        --------
+        >>> case.processes(pod="tiefighter", binary=r"/(ba)?sh$")  # doctest: +SKIP
+        """
+        cond, params = filters.where("processes", **flt)
+        return self._fetch(f"SELECT * FROM processes WHERE {cond} ORDER BY start_ns, exec_id", params)  # noqa: S608
+
+    def ancestry(self, exec_id: str) -> pl.DataFrame:
+        """The chain from the oldest known ancestor down to ``exec_id``, root first, with ``depth``.
+
+        ``captured`` is false for a parent the capture only names (``seen_as`` ``'parent'``,
+        ``'reference'``, or ``'missing'`` for an id with no row at all).
+
+        Examples
+        --------
+        >>> case.ancestry(flag_exec_id).select("depth", "binary", "args")  # doctest: +SKIP
+        """
+        return self.parent_index().ancestry(exec_id)
+
+    def descendants(self, exec_id: str) -> pl.DataFrame:
+        """``exec_id`` (depth 0) and every process below it, with activity counts.
+
+        Counts: ``connections`` (connect kprobes), ``flows`` and ``alerts`` (attributed),
+        ``files`` (kprobes with a file path).
+
+        Examples
+        --------
+        >>> case.descendants(shell_exec_id).select("depth", "binary", "flows")  # doctest: +SKIP
+        """
+        idx = self.parent_index()
+        pos, depths = idx.descendant_positions(exec_id)
+        ids = idx.frame["exec_id"].gather(pos)
+        tree = self._tree().drop("depth")
+        rows = pl.DataFrame({"exec_id": ids, "depth": pl.Series(depths, dtype=pl.Int64)})
+        return rows.join(tree, on="exec_id", how="left", maintain_order="left")
+
+    def process_tree(self, **flt: Any) -> pl.DataFrame:
+        """Every process with ``depth``, ``root_exec_id``, ``children`` and activity counts, filtered.
+
+        Depth is global (from the oldest known ancestor), whatever the filter keeps.
+
+        Examples
+        --------
+        >>> case.process_tree(namespace="default").filter(pl.col("flows") > 0)  # doctest: +SKIP
+        """
+        return filter_frame(self.con, self._tree(), "process_tree", "start_ns, exec_id", **flt)
+
+    # -- flows and alerts ----------------------------------------------------------------
+    def flows(self, **flt: Any) -> pl.DataFrame:
+        """Hubble flows, each attributed to the Tetragon exec that opened the connection.
+
+        Adds ``exec_id``, ``match`` (``'5tuple'``, ``'pod+dest'``, ``'none'``), ``confidence``,
+        ``conn_event_id``/``conn_time_ns`` (the connect kprobe) and the process's ``pid``,
+        ``parent_exec_id``, ``binary``, ``args``, ``process_container_id``,
+        ``process_pod_labels``.  Rules: :mod:`kernelsec_nb.correlate._flows`.  Filters are the
+        flow filters plus ``exec_id``, ``binary``, ``args``, ``match`` on the attributed process.
+
+        Examples
+        --------
+        >>> case.flows(http_method="PUT", http_path="^/v1/").select("src_pod", "binary", "match")  # doctest: +SKIP
+        """
+        att = self._flow_attribution()
+        cond, params = filters.where("flows_attributed", **flt)
+        name = f"_kn_flow_att_{id(att)}"
+        self.con.register(name, att.to_arrow())
+        try:
+            return self._fetch(
+                f"SELECT * FROM (SELECT f.*, a.exec_id, a.match, a.confidence, a.conn_event_id, "  # noqa: S608
+                f"a.conn_time_ns, {_PROC_COLS} FROM flows f LEFT JOIN {name} a USING (event_id) "
+                f"LEFT JOIN processes p ON p.exec_id = a.exec_id) WHERE {cond} ORDER BY time_ns, event_id",
+                params)
+        finally:
+            self.con.unregister(name)
+
+    def alerts(self, **flt: Any) -> pl.DataFrame:
+        """Falco alerts attributed to a Tetragon exec, with missing Kubernetes fields filled.
+
+        Adds ``exec_id``, ``match`` (``'container+pid'``, ``'container+name'``, ``'none'``),
+        ``confidence``, ``binary``/``args``/``exec_pid`` of the exec, ``workload``, and
+        ``k8s_filled`` (true where ``namespace``/``pod`` came from Tetragon).  Rules:
+        :mod:`kernelsec_nb.correlate._alerts`.
+
+        Examples
+        --------
+        >>> case.alerts(rule="shell", namespace="default")  # doctest: +SKIP
+        """
+        return filter_frame(self.con, self._alert_attribution(), "alerts_attributed", "time_ns, event_id", **flt)
+
+    # -- overviews -----------------------------------------------------------------------
+    def activity(self, by: str | Sequence[str] = ("node", "workload"), every: Any = "1m",
+                 **flt: Any) -> pl.DataFrame:
+        """Event counts per group, source, kind and time window (for timelines and heatmaps).
+
+        Examples
+        --------
+        >>> case.activity(by="node", every="5m", namespace="default")  # doctest: +SKIP
+        """
+        return _activity.activity(self.con, by=by, every=every, **flt)
+
+    def first_seen(self, by: str = "workload", baseline: Any = None) -> pl.DataFrame:
+        """Binaries, parent→child binary pairs and destinations seen for the first time per group.
+
+        ``baseline`` is another case or a ``(since, until)`` range of this one: only what the
+        baseline never saw is kept.
+
+        Examples
+        --------
+        >>> case.first_seen(by="workload", baseline=("2024-05-14T05:00Z", "2024-05-14T08:00Z"))  # doctest: +SKIP
+        """
+        return _activity.first_seen(self, by=by, baseline=baseline)
+
+    def coverage(self, gap: Any = "5m") -> pl.DataFrame:
+        """Per source and node: time span, counts, gaps, orphan share and clock offset.
+
+        Examples
+        --------
+        >>> case.coverage(gap="2m").select("source", "node", "gaps", "clock_offset_ms")  # doctest: +SKIP
+        """
+        return _coverage.coverage(self, gap=gap)
+
+    def explain(self, id: str) -> pl.DataFrame:  # noqa: A002
+        """The provenance behind an event id or exec id: the events, their file/line and raw JSON.
+
+        Examples
+        --------
+        >>> case.explain(flow_event_id).select("role", "kind", "file", "line")  # doctest: +SKIP
+        """
+        return _explain.explain(self, id)

@@ -205,6 +205,27 @@ PROFILES: dict[str, dict[str, Callable[[Any], Clause]]] = {
 #: The time column each table is filtered on by ``since``/``until``/``around``.
 TIME_COLUMN = {"processes": "start_ns"}
 
+# Profiles of correlation results (kernelsec_nb.correlate): a table's own filters plus those of
+# the process each row is attributed to.
+PROFILES["flows_attributed"] = {
+    **PROFILES["flows"],
+    "exec_id": _eq(["exec_id"]),
+    "binary": _regex(['"binary"']),
+    "args": _regex(["args"]),
+    "match": _eq(["match"]),
+}
+PROFILES["alerts_attributed"] = {
+    **PROFILES["alerts"],
+    "workload": _eq(["workload"]),
+    "exec_id": _eq(["exec_id"]),
+    "container_id": _eq(["container_id"]),
+    "binary": _regex(['coalesce("binary", proc_name)']),
+    "args": _regex(["coalesce(args, cmdline)"]),
+    "match": _eq(["match"]),
+}
+PROFILES["process_tree"] = {**PROFILES["processes"], "root_exec_id": _eq(["root_exec_id"])}
+TIME_COLUMN["process_tree"] = "start_ns"
+
 
 def where(table: str, **filters: Any) -> tuple[str, list[Any]]:
     """SQL ``WHERE`` body (without the keyword; ``'true'`` when empty) and its parameters."""

@@ -1,0 +1,181 @@
+"""Attribute Falco alerts to Tetragon execs and fill the Kubernetes fields Falco left empty.
+
+Rules (first that matches wins):
+
+1. ``'container+pid'``: same 12-hex container id and same pid, and the alert time inside the
+   process's lifetime.  PIDs are reused: the candidates are the latest process with that pid
+   started at or before the alert and the first one started at most ``tolerance`` (default
+   1 s) after it (clock/timestamp skew between Falco and Tetragon).  The earlier one wins while
+   it was alive (no exit, or exit at or after ``alert - tolerance``); confidence 1.0, 0.9 for the
+   later one, 0.5 for a dead earlier process with no later candidate.
+2. ``'container+name'``: same container, same process name (``basename(binary)`` cut to the 15
+   characters of a Linux ``comm``, as Falco's ``proc.name``), nearest start within ``window``
+   (default 5 min).  Confidence 0.5 decreasing to 0.25 with the distance.
+3. ``'none'``.
+
+``namespace`` and ``pod`` that Falco left null or ``<NA>`` are taken from the attributed exec,
+else from any Tetragon process of the same container; ``k8s_filled`` says which rows were
+filled, and ``workload`` comes from Tetragon too.
+
+Examples
+--------
+>>> import polars as pl
+>>> alerts = pl.DataFrame({"time_ns": [50], "container_id": ["0123456789ab"], "pid": [7],
+...     "proc_name": ["sh"], "namespace": ["<NA>"], "pod": [None]})
+>>> procs = pl.DataFrame({"exec_id": ["e7"], "container_id": ["0123456789ab"], "pid": [7],
+...     "binary": ["/bin/sh"], "start_ns": [10], "exit_ns": [None], "namespace": ["default"],
+...     "pod": ["web-1"], "workload": ["web"]})
+>>> attribute_alerts(alerts, procs).select("exec_id", "match", "namespace", "k8s_filled").rows()
+[('e7', 'container+pid', 'default', True)]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from kernelsec_nb.correlate._frames import is_na
+from kernelsec_nb.store.filters import to_duration_ns
+
+OUT_COLUMNS = ["exec_id", "match", "confidence"]
+_COMM = 15
+
+
+def _opt(df: pl.DataFrame, col: str, dtype: Any = pl.String) -> pl.Expr:
+    return pl.col(col) if col in df.columns else pl.lit(None, dtype=dtype).alias(col)
+
+
+def _comm(expr: pl.Expr) -> pl.Expr:
+    return expr.cast(pl.String).str.replace(r"^.*/", "").str.slice(0, _COMM)
+
+
+def _by_pid(al: pl.DataFrame, pr: pl.DataFrame, tol: int) -> pl.DataFrame:
+    key = ["container_id", "pid"]
+    p = pr.filter(pl.col("pid").is_not_null()).select(*key, "_st", "_ex", "exec_id").sort("_st")
+    a = al.filter(pl.col("container_id").is_not_null() & pl.col("pid").is_not_null()).sort("_at")
+    back = a.join_asof(p, left_on="_at", right_on="_st", by=key, strategy="backward", check_sortedness=False)
+    ahead = p.rename({"_st": "_st2", "exec_id": "_e2"}).drop("_ex")
+    both = back.join_asof(ahead, left_on="_at", right_on="_st2", by=key, strategy="forward",
+                          tolerance=tol, allow_exact_matches=False, check_sortedness=False)
+    has_back = pl.col("_st").is_not_null()
+    alive = pl.col("_ex").is_null() | (pl.col("_ex") >= pl.col("_at") - tol)
+    use_ahead = pl.col("_st2").is_not_null() & ~(has_back & alive)
+    return both.select(
+        "_row",
+        pl.when(use_ahead).then(pl.col("_e2")).when(has_back).then(pl.col("exec_id")).alias("exec_id"),
+        pl.when(use_ahead).then(pl.lit(0.9)).when(has_back & alive).then(pl.lit(1.0))
+        .when(has_back).then(pl.lit(0.5)).alias("confidence"),
+    ).filter(pl.col("exec_id").is_not_null())
+
+
+def _by_name(al: pl.DataFrame, pr: pl.DataFrame, window: int) -> pl.DataFrame:
+    key = ["container_id", "_comm"]
+    p = pr.filter(pl.col("_comm").is_not_null()).select(*key, "_st", "exec_id").sort("_st")
+    a = al.filter(pl.col("container_id").is_not_null() & pl.col("_comm").is_not_null()).sort("_at")
+    m = a.join_asof(p, left_on="_at", right_on="_st", by=key, strategy="nearest", tolerance=window,
+                    check_sortedness=False).filter(pl.col("exec_id").is_not_null())
+    dist = (pl.col("_at") - pl.col("_st")).abs().cast(pl.Float64) / max(window, 1)
+    return m.select("_row", "exec_id", (0.5 - 0.25 * pl.min_horizontal(dist, pl.lit(1.0))).alias("confidence"))
+
+
+def attribute_alerts(alerts: pl.DataFrame, processes: pl.DataFrame, *, tolerance: Any = "1s",
+                     window: Any = "5m") -> pl.DataFrame:
+    """Attribute each alert to a Tetragon exec and fill missing Kubernetes fields.
+
+    Parameters
+    ----------
+    alerts : polars.DataFrame
+        Falco alerts: ``time_ns``, ``container_id`` (12-hex short id), ``pid``, ``proc_name``;
+        optional ``namespace``, ``pod``.
+    processes : polars.DataFrame
+        Rows of the ``processes`` table: ``exec_id``, ``container_id``, ``pid``, ``binary``,
+        ``start_ns``, ``exit_ns``, ``namespace``, ``pod``, ``workload``.
+    tolerance : str, int or timedelta
+        How far a process start may come after the alert.
+    window : str, int or timedelta
+        Largest start-time distance for a ``'container+name'`` match.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``alerts`` in the same order plus ``exec_id``, ``match``, ``confidence``, ``workload``
+        and ``k8s_filled``; ``namespace``/``pod`` filled where Falco left them empty.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> a = pl.DataFrame({"time_ns": [5], "container_id": ["c1"], "pid": [None], "proc_name": ["cat"]})
+    >>> p = pl.DataFrame({"exec_id": ["x"], "container_id": ["c1"], "pid": [9], "binary": ["/bin/cat"],
+    ...     "start_ns": [4], "exit_ns": [6]})
+    >>> attribute_alerts(a, p)["match"].to_list()
+    ['container+name']
+    """
+    tol = to_duration_ns(tolerance)
+    win = to_duration_ns(window)
+    base = alerts.drop([c for c in (*OUT_COLUMNS, "k8s_filled") if c in alerts.columns])
+    al = base.select(
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"),
+        pl.col("time_ns").cast(pl.Int64).alias("_at"),
+        _opt(base, "container_id").cast(pl.String).alias("container_id"),
+        _opt(base, "pid", pl.Int64).cast(pl.Int64).alias("pid"),
+        _comm(_opt(base, "proc_name")).alias("_comm"),
+    )
+    pr = processes.filter(pl.col("exec_id").is_not_null() & pl.col("container_id").is_not_null()).select(
+        pl.col("exec_id").cast(pl.String), pl.col("container_id").cast(pl.String),
+        _opt(processes, "pid", pl.Int64).cast(pl.Int64).alias("pid"),
+        pl.col("start_ns").cast(pl.Int64).alias("_st"),
+        _opt(processes, "exit_ns", pl.Int64).cast(pl.Int64).alias("_ex"),
+        _comm(_opt(processes, "binary")).alias("_comm"),
+    ).filter(pl.col("_st").is_not_null())
+    m1 = _by_pid(al, pr, tol).with_columns(pl.lit("container+pid").alias("match"))
+    rest = al.filter(~pl.col("_row").is_in(m1["_row"].implode()))
+    m2 = _by_name(rest, pr, win).with_columns(pl.lit("container+name").alias("match"))
+    found = pl.concat([m1, m2], how="vertical_relaxed")
+    out = (al.select("_row").join(found, on="_row", how="left", maintain_order="left")
+           .with_columns(pl.col("match").fill_null("none"), pl.col("confidence").fill_null(0.0)))
+    res = pl.concat([base, out.select(OUT_COLUMNS)], how="horizontal")
+    return fill_k8s(res, processes)
+
+
+def fill_k8s(alerts: pl.DataFrame, processes: pl.DataFrame) -> pl.DataFrame:
+    """Fill ``namespace``/``pod`` Falco left empty from the exec, else from the container.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> a = pl.DataFrame({"exec_id": [None], "container_id": ["c1"], "namespace": ["<NA>"], "pod": ["<NA>"]})
+    >>> p = pl.DataFrame({"exec_id": ["x"], "container_id": ["c1"], "namespace": ["ns"], "pod": ["p"]})
+    >>> fill_k8s(a, p).select("namespace", "pod", "k8s_filled").rows()
+    [('ns', 'p', True)]
+    """
+    cols = ["namespace", "pod", "workload"]
+    meta = processes.select(
+        pl.col("exec_id").cast(pl.String),
+        _opt(processes, "container_id").cast(pl.String).alias("container_id"),
+        *[_opt(processes, c).cast(pl.String).alias(c) for c in cols])
+    by_exec = meta.filter(pl.col("pod").is_not_null()).unique("exec_id", keep="first").select(
+        "exec_id", *[pl.col(c).alias(f"_e_{c}") for c in cols])
+    by_cont = (meta.filter(pl.col("pod").is_not_null() & pl.col("container_id").is_not_null())
+               .unique("container_id", keep="first")
+               .select("container_id", *[pl.col(c).alias(f"_c_{c}") for c in cols]))
+    df = alerts
+    for c in ("namespace", "pod", "workload", "container_id", "exec_id"):
+        if c not in df.columns or df.schema[c] == pl.Null:
+            df = df.with_columns(pl.lit(None, dtype=pl.String).alias(c))
+    df = (df.join(by_exec, on="exec_id", how="left", maintain_order="left")
+          .join(by_cont, on="container_id", how="left", maintain_order="left"))
+    missing = is_na("namespace") | is_na("pod")
+    filled: list[pl.Expr] = []
+    for c in ("namespace", "pod"):
+        new = pl.coalesce(f"_e_{c}", f"_c_{c}")
+        filled.append(pl.when(is_na(c) & new.is_not_null()).then(new)
+                      .when(is_na(c)).then(pl.lit(None, dtype=pl.String)).otherwise(pl.col(c)).alias(c))
+    can_fill = pl.coalesce("_e_pod", "_c_pod").is_not_null()
+    df = df.with_columns(
+        *filled,
+        pl.when(is_na("workload")).then(pl.coalesce("_e_workload", "_c_workload")).otherwise(pl.col("workload"))
+        .alias("workload"),
+        (missing & can_fill).alias("k8s_filled"),
+    )
+    return df.drop([c for c in df.columns if c.startswith(("_e_", "_c_"))])

@@ -1,0 +1,115 @@
+"""How complete the capture is, per source and node: so "no process did X" is only as strong as the data.
+
+* time span and event count per source and node;
+* gaps: stretches longer than ``gap`` with no event of that source on that node;
+* ``orphan_share``: share of captured processes (tetragon rows) whose parent is not captured;
+* ``clock_offset_ms``: estimated clock offset of each node, from connections seen on two nodes
+  (the first non-reply flow of the same 5-tuple on the client's and the server's node).  The
+  median difference per node pair, chained from a reference node (offset 0, the node with the
+  most pairs); network latency (well under a millisecond in a cluster) is neglected.
+
+Examples
+--------
+>>> import kernelsec_nb as kn
+>>> coverage(kn.open_case()).height
+0
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from typing import Any
+
+import polars as pl
+
+from kernelsec_nb.store import filters
+
+#: Largest node-to-node difference considered the same connection (beyond that: port reuse).
+PAIR_LIMIT_NS = 30 * 10**9
+
+
+def clock_offsets(case: Any) -> pl.DataFrame:
+    """Estimated clock offset of each node (ns, relative to a reference node) and pairs used.
+
+    Examples
+    --------
+    >>> import kernelsec_nb as kn
+    >>> clock_offsets(kn.open_case()).columns
+    ['node', 'clock_offset_ns', 'offset_pairs']
+    """
+    pairs = case._fetch(
+        "WITH firsts AS (SELECT node, src_ip, src_port, dst_ip, dst_port, protocol, min(time_ns) AS t "
+        "FROM flows WHERE coalesce(is_reply, false) = false AND src_port IS NOT NULL GROUP BY ALL) "
+        "SELECT a.node AS a, b.node AS b, median(b.t - a.t) AS d, count(*) AS n FROM firsts a JOIN firsts b "
+        "USING (src_ip, src_port, dst_ip, dst_port, protocol) WHERE a.node < b.node AND abs(b.t - a.t) < ? "
+        "GROUP BY ALL", [PAIR_LIMIT_NS])
+    schema = {"node": pl.String, "clock_offset_ns": pl.Int64, "offset_pairs": pl.Int64}
+    if pairs.height == 0:
+        return pl.DataFrame(schema=schema)
+    graph: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    count: dict[str, int] = defaultdict(int)
+    for a, b, d, n in pairs.iter_rows():
+        graph[a].append((b, float(d)))
+        graph[b].append((a, -float(d)))
+        count[a] += n
+        count[b] += n
+    offsets: dict[str, float] = {}
+    for start in sorted(count, key=lambda k: (-count[k], k)):
+        if start in offsets:
+            continue
+        offsets[start] = 0.0
+        todo = deque([start])
+        while todo:
+            x = todo.popleft()
+            for y, d in graph[x]:
+                if y not in offsets:
+                    offsets[y] = offsets[x] + d
+                    todo.append(y)
+    return pl.DataFrame({"node": list(offsets), "clock_offset_ns": [round(v) for v in offsets.values()],
+                         "offset_pairs": [count[k] for k in offsets]}, schema=schema)
+
+
+def coverage(case: Any, gap: Any = "5m") -> pl.DataFrame:
+    """Per source and node: first/last time, events, gaps longer than ``gap``, orphans, clock offset.
+
+    Parameters
+    ----------
+    case : kernelsec_nb.Case
+        The case.
+    gap : str, int or timedelta
+        Silence longer than this counts as a gap.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``source``, ``node``, ``first_time``, ``last_time``, ``events``, ``gaps`` (count),
+        ``longest_gap_s``, ``gap_list`` (list of {start, end}), ``processes``, ``orphan_share``
+        (tetragon rows only), ``clock_offset_ms``, ``offset_pairs``.
+
+    Examples
+    --------
+    >>> import kernelsec_nb as kn
+    >>> "orphan_share" in coverage(kn.open_case(), gap="1m").columns
+    True
+    """
+    g = filters.to_duration_ns(gap)
+    span = case._fetch(
+        "SELECT source, node, min(time) AS first_time, max(time) AS last_time, count(*) AS events "
+        "FROM events GROUP BY ALL")
+    gaps = case._fetch(
+        "WITH t AS (SELECT source, node, time, lag(time) OVER (PARTITION BY source, node ORDER BY time_ns) AS prev, "
+        "time_ns - lag(time_ns) OVER (PARTITION BY source, node ORDER BY time_ns) AS dt FROM events) "
+        "SELECT source, node, count(*) AS gaps, max(dt) / 1e9 AS longest_gap_s, "
+        "list({'start': prev, 'end': time} ORDER BY time) AS gap_list FROM t WHERE dt > ? GROUP BY ALL", [g])
+    orphans = case._fetch(
+        "SELECT 'tetragon' AS source, c.node, count(*) AS processes, "
+        "avg(CASE WHEN c.parent_exec_id IS NULL OR p.seen_as IS NULL OR p.seen_as NOT IN ('exec', 'event') "
+        "THEN 1.0 ELSE 0.0 END) AS orphan_share "
+        "FROM processes c LEFT JOIN processes p ON p.exec_id = c.parent_exec_id "
+        "WHERE c.seen_as IN ('exec', 'event') GROUP BY ALL")
+    offs = clock_offsets(case).with_columns((pl.col("clock_offset_ns") / 1e6).alias("clock_offset_ms"))
+    out = span.join(gaps, on=["source", "node"], how="left", nulls_equal=True)
+    out = out.join(orphans, on=["source", "node"], how="left", nulls_equal=True)
+    out = out.join(offs.select("node", "clock_offset_ms", "offset_pairs"), on="node", how="left", nulls_equal=True)
+    return out.with_columns(pl.col("gaps").fill_null(0), pl.col("longest_gap_s").fill_null(0.0)).sort(
+        "source", "node", nulls_last=True)
