@@ -1,0 +1,217 @@
+"""Attack flow: one causal chain across sources, left to right in time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import altair as alt
+import polars as pl
+
+from kernelsec_nb.viz import _common as c
+from kernelsec_nb.viz import _procs
+
+LANES = ["process", "connection", "flow", "alert", "destination", "died after"]
+LANE_COLORS = ["#0072B2", "#56B4E9", "#009E73", "#D55E00", "#E69F00", "#CC79A7"]
+LANE_SHAPES = ["square", "triangle-right", "circle", "triangle-up", "diamond", "cross"]
+LANE_H = 90
+SLOT_H = 24
+SLOTS = 3
+DIED_WINDOW_NS = 120 * 10**9
+
+
+def _entry(case: Any, exec_id: str) -> str:
+    """The first process of the chain: walk up while the parent is in the same container and
+    outside the init tree (the shell a ``kubectl exec`` started), else the process itself."""
+    cur = exec_id
+    for _ in range(64):
+        rows = case.con.execute(
+            "SELECT c.in_init_tree, p.exec_id, p.in_init_tree, p.container_id = c.container_id "
+            "FROM processes c LEFT JOIN processes p ON p.exec_id = c.parent_exec_id "
+            "WHERE c.exec_id = ?", [cur]).fetchall()
+        if not rows or rows[0][1] is None:
+            return cur
+        child_init, parent, parent_init, same = rows[0]
+        if child_init is False and parent_init is False and same:
+            cur = parent
+        else:
+            return cur
+    return cur
+
+
+def chain(case: Any, exec_id: str) -> dict[str, pl.DataFrame]:
+    """The pieces of the causal chain starting at the entry process of ``exec_id``.
+
+    Returns ``processes``, ``connections``, ``flows``, ``alerts`` and ``died`` frames.
+    """
+    entry = _entry(case, exec_id)
+    procs = c.sql(case, f"""
+        WITH RECURSIVE down(exec_id, depth) AS (
+            SELECT ?::VARCHAR, 0 UNION ALL
+            SELECT p.exec_id, down.depth + 1 FROM down
+            JOIN processes p ON p.parent_exec_id = down.exec_id WHERE down.depth < 64)
+        SELECT {_procs.PROC_COLS} FROM processes WHERE exec_id IN (SELECT exec_id FROM down)
+        ORDER BY start_ns NULLS FIRST, exec_id LIMIT 200""", [entry])  # noqa: S608
+    ids = procs["exec_id"].to_list()
+    conns = c.sql(case, """
+        SELECT event_id, exec_id, time_ns, saddr, sport, daddr, dport, protocol, function_name
+        FROM kprobes WHERE exec_id IN (SELECT unnest(?::VARCHAR[]))
+          AND (function_name ILIKE '%connect%' OR kind = 'process_connect')
+        UNION ALL BY NAME
+        SELECT event_id, exec_id, time_ns, src_ip AS saddr, src_port AS sport, dst_ip AS daddr,
+               dst_port AS dport, protocol, kind AS function_name
+        FROM events WHERE exec_id IN (SELECT unnest(?::VARCHAR[])) AND kind = 'process_connect'
+        ORDER BY time_ns, event_id LIMIT 200""", [ids, ids])
+    flows = _procs.connection_flows(case, ids).unique("event_id", keep="first").sort(
+        ["time_ns", "event_id"]).head(200)
+    alerts = c.sql(case, """
+        SELECT a.event_id, p.exec_id, a.time_ns, a.rule, a.priority, a.output
+        FROM processes p JOIN alerts a ON a.container_id = p.container_id AND a.pid = p.pid
+        WHERE p.exec_id IN (SELECT unnest(?::VARCHAR[]))
+        ORDER BY a.time_ns, a.event_id LIMIT 100""", [ids])
+    died = pl.DataFrame()
+    dests = flows.filter(pl.col("dst_workload").is_not_null()).select(
+        "dst_namespace", "dst_workload").unique() if flows.height else pl.DataFrame()
+    if dests.height:
+        t0, t1 = int(flows["time_ns"].min()), int(flows["time_ns"].max()) + DIED_WINDOW_NS
+        died = c.sql(case, """
+            SELECT e.event_id, e.exec_id, e.time_ns, e.namespace, e.workload, e.pod, e."binary",
+                   e.summary AS signal
+            FROM events e JOIN processes p USING (exec_id)
+            WHERE e.kind = 'process_exit' AND p.signal IS NOT NULL AND p.signal <> ''
+              AND e.time_ns BETWEEN ? AND ?
+              AND (e.namespace, e.workload) IN (
+                  SELECT (unnest(?::VARCHAR[]), unnest(?::VARCHAR[])))
+            ORDER BY e.time_ns, e.event_id LIMIT 100""",
+                     [t0, t1, dests["dst_namespace"].to_list(), dests["dst_workload"].to_list()])
+    return {"processes": procs, "connections": conns, "flows": flows, "alerts": alerts,
+            "died": died}
+
+
+def attack_flow(case: Any, exec_id: str, *, width: int = 1000) -> alt.LayerChart:
+    """One causal chain across sources, left to right in time.
+
+    From the entry process of ``exec_id`` (walking up through parents exec'd from outside the
+    container's init tree): every exec, the connections they opened (Tetragon), the Hubble
+    flows those became (verdict, HTTP path), the Falco alerts raised for them, the destination
+    workloads, and processes in those workloads that died by a signal shortly after.  Arrows
+    link parent→child, process→connection→flow→destination, process→alert and
+    destination→death.
+
+    Parameters
+    ----------
+    case : Case
+        The case.
+    exec_id : str
+        Any process of the chain.
+    width : int
+        Pixels.
+
+    Returns
+    -------
+    altair.LayerChart
+
+    Examples
+    --------
+    >>> import kernelsec_nb as kn
+    >>> chart = kn.viz.attack_flow(kn.open_case(), exec_id="nope")
+    >>> chart.to_dict()["title"]["subtitle"][0]
+    'no process nope in this case'
+    """
+    parts = chain(case, exec_id)
+    items: list[dict[str, Any]] = []
+    edges: list[tuple[str, str]] = []
+    slots = {lane: 0 for lane in LANES}
+
+    def add(key: str, lane: str, t: int, label: str, **tip: Any) -> None:
+        i = LANES.index(lane)
+        y = i * LANE_H + 20 + (slots[lane] % SLOTS) * SLOT_H
+        slots[lane] += 1
+        items.append({"key": key, "lane": lane, "time": c.utc_text(t), "y": y,
+                      "label": label[:48] + ("…" if len(label) > 48 else ""), **tip})
+
+    procs = parts["processes"]
+    for r in procs.iter_rows(named=True):
+        name = (r["binary"] or "?").rsplit("/", 1)[-1]
+        add(f"p:{r['exec_id']}", "process", r["start_ns"] or 0, f"{name} {r['args'] or ''}",
+            detail=f"{r['binary']} {r['args'] or ''}", where=f"{r['namespace']}/{r['pod']}",
+            id=r["exec_id"])
+        if r["parent_exec_id"] in set(procs["exec_id"].to_list()):
+            edges.append((f"p:{r['parent_exec_id']}", f"p:{r['exec_id']}"))
+    conn_keys: dict[tuple[Any, ...], str] = {}
+    for r in parts["connections"].iter_rows(named=True):
+        key = f"c:{r['event_id']}"
+        add(key, "connection", r["time_ns"], f"{r['protocol'] or ''} {r['daddr']}:{r['dport']}",
+            detail=f"{r['saddr']}:{r['sport']} → {r['daddr']}:{r['dport']}", id=r["event_id"])
+        edges.append((f"p:{r['exec_id']}", key))
+        conn_keys[(r["saddr"], r["sport"], r["daddr"], r["dport"])] = key
+    dest_first: dict[str, int] = {}
+    for r in parts["flows"].iter_rows(named=True):
+        key = f"f:{r['event_id']}"
+        http = " ".join(str(x) for x in (r["http_method"], r["http_path"], r["http_code"]) if x)
+        add(key, "flow", r["time_ns"], f"{r['verdict']} {http or r['dns_query'] or ''}".strip(),
+            detail=f"{r['verdict']} → {r['dst_ip']}:{r['dst_port']} {http}", id=r["event_id"])
+        src = next((k for t, k in conn_keys.items() if t[2:] == (r["dst_ip"], r["dst_port"])),
+                   f"p:{r['exec_id']}")
+        edges.append((src, key))
+        dest = f"{r['dst_namespace']}/{r['dst_workload']}" if r["dst_workload"] else str(
+            r["dst_ip"])
+        dest_first.setdefault(dest, r["time_ns"])
+        edges.append((key, f"d:{dest}"))
+    for dest, t in sorted(dest_first.items(), key=lambda kv: (kv[1], kv[0])):
+        add(f"d:{dest}", "destination", t, dest, detail=dest, id=dest)
+    for r in parts["alerts"].iter_rows(named=True):
+        key = f"a:{r['event_id']}"
+        add(key, "alert", r["time_ns"], f"{r['priority']}: {r['rule']}",
+            detail=r["output"] or r["rule"], id=r["event_id"])
+        edges.append((f"p:{r['exec_id']}", key))
+    for r in parts["died"].iter_rows(named=True):
+        key = f"x:{r['event_id']}"
+        name = (r["binary"] or "?").rsplit("/", 1)[-1]
+        add(key, "died after", r["time_ns"], f"{name} {r['signal'] or ''}",
+            detail=f"{r['namespace']}/{r['pod']} {r['binary']} {r['signal'] or ''}",
+            id=r["exec_id"])
+        edges.append((f"d:{r['namespace']}/{r['workload']}", key))
+    return _draw(items, edges, exec_id, procs.height, width)
+
+
+def _draw(items: list[dict[str, Any]], edges: list[tuple[str, str]], exec_id: str,
+          nproc: int, width: int) -> alt.LayerChart:
+    title = "Attack flow"
+    height = LANE_H * len(LANES)
+    if not items:
+        return alt.layer(alt.Chart(alt.Data(values=[])).mark_point()).properties(
+            width=width, height=120, title=alt.TitleParams(
+                text=title, subtitle=[f"no process {exec_id} in this case"], anchor="start"))
+    where = {it["key"]: it for it in items}
+    links = [{"time": where[a]["time"], "time2": where[b]["time"], "y": where[a]["y"],
+              "y2": where[b]["y"], "link": f"{where[a]['lane']} → {where[b]['lane']}"}
+             for a, b in edges if a in where and b in where]
+    counts = {lane: sum(1 for it in items if it["lane"] == lane) for lane in LANES}
+    subtitle = [f"chain of {exec_id}: " + ", ".join(f"{n} {lane}" for lane, n in counts.items())]
+    x = alt.X("time:T", title="Time (UTC)", scale=alt.Scale(type="utc", padding=40))
+    y = alt.Y("y:Q", scale=None, axis=None)
+    lanes_df = [{"lane": lane, "y": i * LANE_H + 6} for i, lane in enumerate(LANES)]
+    layers: list[Any] = [
+        alt.Chart(alt.Data(values=lanes_df)).mark_rule(color="#dddddd").encode(
+            y=alt.Y("y:Q", scale=None, axis=None)),
+        alt.Chart(alt.Data(values=lanes_df)).mark_text(align="left", baseline="top", dx=2,
+                                                       fontWeight="bold", color="#555555").encode(
+            x=alt.value(0), y=alt.Y("y:Q", scale=None, axis=None), text="lane:N"),
+    ]
+    if links:
+        layers.append(alt.Chart(alt.Data(values=links)).mark_rule(
+            color="#666666", strokeWidth=1.2, opacity=0.8).encode(
+            x=x, x2="time2:T", y=y, y2="y2:Q", tooltip=["link:N"]))
+    tooltip = [alt.Tooltip("time:N", title="time (UTC)"), "lane:N", "detail:N", "where:N", "id:N"]
+    base = alt.Chart(alt.Data(values=items))
+    layers.append(base.mark_point(filled=True, size=130, stroke="#000000", strokeWidth=0.8).encode(
+        x=x, y=y,
+        color=alt.Color("lane:N", title="step", scale=alt.Scale(domain=LANES, range=LANE_COLORS)),
+        shape=alt.Shape("lane:N", scale=alt.Scale(domain=LANES, range=LANE_SHAPES)),
+        tooltip=tooltip).add_params(alt.selection_point(name="pick_step", fields=["key"])))
+    layers.append(base.mark_text(align="left", baseline="middle", dx=9, fontSize=10).encode(
+        x=x, y=y, text="label:N", tooltip=tooltip))
+    return alt.layer(*layers).properties(
+        width=width, height=height,
+        title=alt.TitleParams(text=title, subtitle=subtitle, anchor="start"),
+        view=alt.ViewBackground(stroke=None))

@@ -1,0 +1,245 @@
+"""Timeline: every source on one UTC time axis, one swim lane per workload, node or source."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import altair as alt
+import polars as pl
+
+from kernelsec_nb.viz import _common as c
+
+LANES = {
+    "workload": "coalesce(namespace || '/' || coalesce(workload, (SELECT any_value(p.workload) "
+                "FROM processes p WHERE p.namespace = events.namespace AND p.pod = events.pod)), "
+                "namespace || '/' || pod, 'node ' || node, '(unattributed)')",
+    "node": "coalesce(node, '(no node)')",
+    "source": "coalesce(source, '(no source)')",
+}
+COLORS = {
+    "source": "coalesce(source, '(none)')",
+    "kind": "coalesce(kind, '(none)')",
+    "priority": "coalesce(priority, '(none)')",
+}
+CLASS_SQL = ("CASE WHEN source = 'falco' OR kind = 'alert' THEN 'alert' "
+             "WHEN upper(verdict) = 'DROPPED' THEN 'dropped flow' "
+             "WHEN source = 'hubble' THEN 'flow' "
+             "WHEN kind = 'process_exec' THEN 'exec' WHEN kind = 'process_exit' THEN 'exit' "
+             "WHEN source = 'tetragon' THEN 'kprobe' ELSE 'other' END")
+NOTABLE = ("alert", "dropped flow")
+_POINT_COLS = ("event_id, time_ns, source, kind, node, namespace, pod, workload, \"binary\", args, "
+               "verdict, http_method, http_path, http_code, dns_query, rule, priority, summary")
+MAX_LANES = 40
+TARGET_BUCKETS = 150
+
+
+def _shape_scale() -> alt.Scale:
+    return alt.Scale(domain=list(c.CLASS_SHAPES), range=list(c.CLASS_SHAPES.values()))
+
+
+def _size_scale() -> alt.Scale:
+    return alt.Scale(domain=list(c.CLASS_SHAPES), range=[220, 220, 45, 60, 45, 45, 45])
+
+
+def _stroke_scale() -> alt.Scale:
+    return alt.Scale(domain=list(c.CLASS_SHAPES), range=[1.5, 1.5, 0, 0, 0, 0, 0])
+
+
+def _color_scale(color: str, values: list[str]) -> alt.Scale:
+    known = {"source": c.SOURCE_COLORS, "priority": c.PRIORITY_COLORS}.get(color, {})
+    return c.scale_for(values, known)
+
+
+def _cap_lanes(df: pl.DataFrame, max_lanes: int) -> tuple[pl.DataFrame, int]:
+    """Keep the ``max_lanes`` busiest lanes; fold the rest into one '(other lanes)' lane."""
+    totals = (df.group_by("lane").agg(pl.col("n").sum())
+              .sort(["n", "lane"], descending=[True, False]))
+    if totals.height <= max_lanes:
+        return df, 0
+    keep = totals["lane"][: max_lanes - 1].to_list()
+    folded = totals.height - len(keep)
+    df = df.with_columns(pl.when(pl.col("lane").is_in(keep)).then(pl.col("lane"))
+                         .otherwise(pl.lit(f"(other {folded} lanes)")).alias("lane"))
+    return df, folded
+
+
+def _coarsen(df: pl.DataFrame, bucket: int, max_rows: int) -> tuple[pl.DataFrame, int]:
+    """Regroup into coarser buckets until the row count is at most ``max_rows``."""
+    df = df.group_by(["lane", "color", "bucket_ns"]).agg(pl.col("n").sum(), pl.col("notable").sum())
+    while df.height > max_rows:
+        bucket = next((s for s in c.NICE_STEPS_NS if s > bucket and s % bucket == 0),
+                      bucket * 2)
+        df = (df.with_columns((pl.col("bucket_ns") // bucket * bucket).alias("bucket_ns"))
+              .group_by(["lane", "color", "bucket_ns"])
+              .agg(pl.col("n").sum(), pl.col("notable").sum()))
+    return df, bucket
+
+
+def timeline(case: Any, *, lanes: Literal["workload", "node", "source"] = "workload",
+             color: Literal["source", "kind", "priority"] = "source", mark: Any = None,
+             max_points: int = 5000, select: Literal["zoom", "brush"] = "zoom",
+             width: int = 900, **filters: Any) -> alt.LayerChart:
+    """All sources on one UTC time axis, one swim lane per workload, node or source.
+
+    Falco alerts (triangles) and dropped flows (crosses) are larger and outlined in black.
+    When more than ``max_points`` events match, counts per lane per time bucket are computed
+    in DuckDB and drawn as squares sized by count; alerts and dropped flows are still drawn
+    one by one on top when they number at most ``max_points // 5``.  The subtitle says which.
+
+    Parameters
+    ----------
+    case : Case
+        The case to draw.
+    lanes : {"workload", "node", "source"}
+        One horizontal lane per namespace/workload, per node or per source.
+    color : {"source", "kind", "priority"}
+        What the colour tells.
+    mark : str, datetime or int, optional
+        A pivot (an ``event_id`` or a time) drawn as a dashed vertical rule.
+    max_points : int
+        Above this many matching events, draw counts per time bucket instead.
+    select : {"zoom", "brush"}
+        ``"zoom"``: drag to pan, wheel to zoom (interval selection ``zoom`` bound to scales).
+        ``"brush"``: drag to select a time range (interval selection ``brush``); used by the
+        Explorer.  Clicking a mark always fills the point selection ``pick``.
+    width : int
+        Width in pixels.
+    **filters
+        The filter vocabulary of :meth:`Case.events` (``namespace``, ``since``, ``kind`` …).
+
+    Returns
+    -------
+    altair.LayerChart
+
+    Examples
+    --------
+    >>> import kernelsec_nb as kn
+    >>> case = kn.open_case()
+    >>> chart = kn.viz.timeline(case, lanes="node")
+    >>> chart.to_dict()["title"]["subtitle"]
+    ['no events match']
+    """
+    if lanes not in LANES:
+        raise ValueError(f"lanes must be one of {sorted(LANES)}, not {lanes!r}")
+    if color not in COLORS:
+        raise ValueError(f"color must be one of {sorted(COLORS)}, not {color!r}")
+    cond, params = c.where("events", filters)
+    ((n, t0, t1),) = case.con.execute(
+        f"SELECT count(*), min(time_ns), max(time_ns) FROM events WHERE {cond}",  # noqa: S608
+        params).fetchall()
+    pivot = c.resolve_time(case, mark)
+    base_sel = f"SELECT {LANES[lanes]} AS lane, {COLORS[color]} AS color, {CLASS_SQL} AS class"
+    layers: list[alt.Chart] = []
+    folded = 0
+    if n <= max_points:
+        df = c.sql(case, f"{base_sel}, {_POINT_COLS} FROM events WHERE {cond} "  # noqa: S608
+                         "ORDER BY time_ns, event_id", params)
+        subtitle = [f"{n} events" if n else "no events match"]
+        if df.height:
+            layers.append(_points(df, color))
+        lane_list = sorted(set(df["lane"].to_list()))
+    else:
+        bucket = c.nice_bucket(max(int(t1) - int(t0), 1), TARGET_BUCKETS)
+        notable_in = ", ".join(f"'{k}'" for k in NOTABLE)
+        agg = c.sql(case, f"""
+            SELECT lane, color, (time_ns // {bucket}) * {bucket} AS bucket_ns, count(*) AS n,
+                   count(*) FILTER (WHERE class IN ({notable_in})) AS notable
+            FROM ({base_sel}, time_ns FROM events WHERE {cond}) GROUP BY ALL""",  # noqa: S608
+                    params)
+        agg, folded = _cap_lanes(agg, MAX_LANES)
+        agg, bucket = _coarsen(agg, bucket, max_points)
+        agg = agg.sort(["lane", "color", "bucket_ns"])
+        lane_list = sorted(set(agg["lane"].to_list()))
+        layers.append(_buckets(agg, bucket, color))
+        text = f"{n} events as counts per {c.duration_text(bucket)} bucket"
+        n_notable = int(agg["notable"].sum())
+        if 0 < n_notable <= max_points // 5:
+            df = c.sql(case, f"SELECT * FROM ({base_sel}, {_POINT_COLS} FROM events "  # noqa: S608
+                             f"WHERE {cond}) WHERE class IN ({notable_in}) "
+                             "ORDER BY time_ns, event_id", params)
+            if folded:
+                df = df.with_columns(pl.when(pl.col("lane").is_in(lane_list)).then(pl.col("lane"))
+                                     .otherwise(pl.lit(f"(other {folded} lanes)")).alias("lane"))
+            layers.append(_points(df, color, selectable=False))
+            text += f"; {n_notable} alerts/dropped flows drawn one by one"
+        subtitle = [text]
+    if folded:
+        subtitle.append(f"{MAX_LANES - 1} busiest lanes shown, {folded} more folded into one")
+    if pivot is not None:
+        subtitle.append(f"pivot {c.utc_text(pivot)} UTC")
+        layers.append(_pivot_rule(pivot))
+    if not layers:
+        layers.append(alt.Chart(alt.Data(values=[])).mark_point())
+    if select == "brush":
+        sel = alt.selection_interval(name="brush", encodings=["x"])
+    else:
+        sel = alt.selection_interval(name="zoom", encodings=["x"], bind="scales")
+    layers[0] = layers[0].add_params(sel)
+    height = min(max(26 * len(lane_list), 120), 1400)
+    chart = alt.layer(*layers).properties(
+        width=width, height=height,
+        title=alt.TitleParams(text=f"Timeline by {lanes}", subtitle=subtitle, anchor="start"),
+    ).resolve_scale(color="shared")
+    return chart
+
+
+def _x(field: str) -> alt.X:
+    return alt.X(f"{field}:T", title="Time (UTC)", scale=alt.Scale(type="utc"),
+                 axis=alt.Axis(labelOverlap=True, grid=True))
+
+
+def _y(lanes: list[str] | None = None) -> alt.Y:
+    return alt.Y("lane:N", title=None, sort="ascending",
+                 axis=alt.Axis(labelLimit=260, grid=True))
+
+
+def _points(df: pl.DataFrame, color: str, selectable: bool = True) -> alt.Chart:
+    df = c.clip_text(df, ["args", "http_path", "summary", "rule", "binary", "dns_query", "lane"])
+    df = df.with_columns(
+        c.ns_to_utc_expr("time_ns", "time"),
+        pl.concat_str([pl.col("http_method"), pl.col("http_path"),
+                       pl.col("http_code").cast(pl.String)], separator=" ", ignore_nulls=True)
+        .alias("http"),
+    ).drop("time_ns", "http_method", "http_path", "http_code", "workload")
+    colors = sorted(set(df["color"].to_list()))
+    chart = alt.Chart(c.inline(df)).mark_point(filled=True, stroke="#000000", opacity=0.85).encode(
+        x=_x("time"), y=_y(), yOffset=alt.YOffset("color:N", sort="ascending"),
+        color=alt.Color("color:N", title=color, scale=_color_scale(color, colors)),
+        shape=alt.Shape("class:N", title="event", scale=_shape_scale()),
+        size=alt.Size("class:N", scale=_size_scale(), legend=None),
+        strokeWidth=alt.StrokeWidth("class:N", scale=_stroke_scale(), legend=None),
+        tooltip=[alt.Tooltip("time:N", title="time (UTC)"), "source:N", "kind:N", "node:N",
+                 "lane:N", "binary:N", "args:N", "http:N", "verdict:N", "dns_query:N",
+                 "rule:N", "priority:N", "summary:N", "event_id:N"],
+    )
+    if selectable:
+        chart = chart.add_params(alt.selection_point(name="pick", fields=["event_id"]))
+    return chart
+
+
+def _buckets(df: pl.DataFrame, bucket: int, color: str) -> alt.Chart:
+    df = df.with_columns(
+        c.ns_to_utc_expr("bucket_ns", "start"),
+        (pl.col("bucket_ns") + bucket).alias("_end"),
+        (pl.col("bucket_ns") + bucket // 2).alias("_mid"),
+    ).with_columns(c.ns_to_utc_expr("_end", "end"), c.ns_to_utc_expr("_mid", "time")
+                   ).drop("_end", "_mid")
+    colors = sorted(set(df["color"].to_list()))
+    return alt.Chart(c.inline(df)).mark_square(opacity=0.75).encode(
+        x=_x("time"), y=_y(), yOffset=alt.YOffset("color:N", sort="ascending"),
+        color=alt.Color("color:N", title=color, scale=_color_scale(color, colors)),
+        size=alt.Size("n:Q", title="events per bucket", scale=alt.Scale(type="sqrt", range=[8, 260])),
+        tooltip=[alt.Tooltip("start:N", title="from (UTC)"), alt.Tooltip("end:N", title="to (UTC)"),
+                 "lane:N", alt.Tooltip("color:N", title=color), alt.Tooltip("n:Q", title="events"),
+                 alt.Tooltip("notable:Q", title="alerts + dropped")],
+    ).add_params(alt.selection_point(name="pick", fields=["lane", "bucket_ns"]))
+
+
+def _pivot_rule(pivot: int) -> alt.LayerChart:
+    data = alt.Data(values=[{"time": c.utc_text(pivot), "label": "pivot"}])
+    base = alt.Chart(data)
+    return alt.layer(
+        base.mark_rule(color="#CC79A7", strokeDash=[6, 3], size=2).encode(x=_x("time")),
+        base.mark_text(align="left", dx=4, dy=-4, baseline="bottom", color="#CC79A7",
+                       fontWeight="bold").encode(x=_x("time"), y=alt.value(0), text="label:N"),
+    )
