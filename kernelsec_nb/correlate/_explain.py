@@ -88,14 +88,14 @@ def explain(case: Any, id: str) -> pl.DataFrame:  # noqa: A002
         kind, source = ev["kind"][0], ev["source"][0]
         if source == "hubble":
             fl = case._flow_attribution().filter(pl.col("event_id") == id)
-            parts.append(ev.with_columns(pl.lit("flow").alias("role")))
             exec_id = fl["exec_id"][0] if fl.height else None
+            parts.append(ev.with_columns(pl.lit("flow").alias("role"), pl.lit(exec_id, dtype=pl.String).alias("exec_id")))
             if fl.height:
                 parts.append(_events(case, [fl["conn_event_id"][0]], f"connect ({fl['match'][0]})"))
         elif source == "falco":
             al = case._alert_attribution().filter(pl.col("event_id") == id)
-            parts.append(ev.with_columns(pl.lit("alert").alias("role")))
             exec_id = al["exec_id"][0] if al.height else None
+            parts.append(ev.with_columns(pl.lit("alert").alias("role"), pl.lit(exec_id, dtype=pl.String).alias("exec_id")))
         else:
             parts.append(ev.with_columns(pl.lit(kind or "event").alias("role")))
             exec_id = ev["exec_id"][0]

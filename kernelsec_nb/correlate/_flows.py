@@ -5,7 +5,8 @@ Rules (in this order, the first that matches wins):
 1. ``'5tuple'``: a connect-like kprobe (``tcp_connect``, ``connect``, ``*sendmsg``, old
    ``process_connect``) with the same client ip/port, server ip/port and protocol.  A flow is
    oriented first: a reply (``is_reply``) is looked up with source and destination swapped, so
-   both directions and the ingress observation on the destination node find the same connect.
+   both directions and the ingress observation on the destination node find the same connect;
+   a flow that finds nothing as oriented is tried swapped too (``is_reply`` is often missing).
    Among the connects of that 5-tuple (ephemeral ports are reused):
 
    * *back*: the latest connect at or before the flow time;
@@ -212,7 +213,8 @@ def attribute_flows(flows: pl.DataFrame, kprobes: pl.DataFrame, *, tolerance: An
         fwd = _orient(work, pl.col("is_reply").fill_null(False))
         m1 = _five_tuple(fwd, conn, tol).filter(pl.col("exec_id").is_not_null())
         pieces.append(m1.with_columns(pl.lit("5tuple").alias("match")))
-        rest = work.filter(pl.col("is_reply").is_null() & ~pl.col("_row").is_in(m1["_row"].implode()))
+        # a reply whose ``is_reply`` is missing or wrong: the destination opened the connection
+        rest = work.filter(~pl.col("_row").is_in(m1["_row"].implode()))
         if rest.height:
             m2 = _five_tuple(_orient(rest, pl.lit(True)), conn, tol).filter(pl.col("exec_id").is_not_null())
             pieces.append(m2.with_columns(pl.lit("5tuple").alias("match")))

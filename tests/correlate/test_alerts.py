@@ -1,0 +1,66 @@
+"""Alert attribution: container + pid with PID reuse, name fallback, short ids, <NA> fields."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from kernelsec_nb.correlate import attribute_alerts, fill_k8s
+
+S = 10**9
+
+
+def procs() -> pl.DataFrame:
+    return pl.DataFrame({
+        "exec_id": ["sh", "c1", "c2"], "container_id": ["0123456789ab"] * 3, "pid": [100, 101, 101],
+        "binary": ["/bin/sh", "/usr/bin/curl", "/usr/bin/curl"], "start_ns": [1 * S, 2 * S, 10 * S],
+        "exit_ns": [None, 3 * S, 11 * S], "namespace": "shop", "pod": "web-1", "workload": "web"})
+
+
+def alerts(rows: list[tuple[int, int | None, str]]) -> pl.DataFrame:
+    return pl.DataFrame({"time_ns": [r[0] for r in rows], "container_id": "0123456789ab",
+                         "pid": [r[1] for r in rows], "proc_name": [r[2] for r in rows],
+                         "namespace": ["<NA>"] * len(rows), "pod": [None] * len(rows)},
+                        schema_overrides={"pid": pl.Int64, "pod": pl.String})
+
+
+def test_pid_reuse() -> None:
+    out = attribute_alerts(alerts([(2 * S + 5, 101, "curl"), (10 * S + 5, 101, "curl"), (5 * S, 101, "curl")]),
+                           procs())
+    assert out["exec_id"].to_list() == ["c1", "c2", "c1"]
+    assert out["match"].to_list() == ["container+pid"] * 3
+    assert out["confidence"].to_list() == [1.0, 1.0, 0.5]  # at 5 s c1 had exited
+
+
+def test_alert_just_before_start_within_tolerance() -> None:
+    out = attribute_alerts(alerts([(10 * S - 200_000_000, 101, "curl")]), procs())
+    assert out.select("exec_id", "confidence").rows() == [("c2", 0.9)]
+
+
+def test_name_fallback_and_none() -> None:
+    out = attribute_alerts(alerts([(int(1.5 * S), None, "sh"), (int(1.5 * S), None, "python3")]), procs())
+    assert out.select("exec_id", "match").rows() == [("sh", "container+name"), (None, "none")]
+
+
+def test_comm_truncated_to_15_chars() -> None:
+    p = procs().with_columns(pl.lit("/opt/bin/averyveryverylongname").alias("binary"))
+    out = attribute_alerts(alerts([(2 * S, None, "averyveryverylo")]), p)
+    assert out["match"].to_list() == ["container+name"]
+
+
+def test_na_fields_filled_and_flagged() -> None:
+    out = attribute_alerts(alerts([(2 * S + 5, 101, "curl")]), procs())
+    assert out.select("namespace", "pod", "workload", "k8s_filled").rows() == [("shop", "web-1", "web", True)]
+    keep = fill_k8s(pl.DataFrame({"exec_id": ["c1"], "container_id": ["x"], "namespace": ["a"], "pod": ["b"]}),
+                    procs())
+    assert keep.select("namespace", "pod", "k8s_filled").rows() == [("a", "b", False)]
+
+
+def test_case_alerts(mini_case) -> None:
+    a = mini_case.alerts()
+    got = {(r["rule"], r["time_ns"] % 10**10): (r["exec_id"], r["match"], r["k8s_filled"]) for r in a.iter_rows(named=True)}
+    rows = sorted(got.values(), key=str)
+    assert ("C1", "container+pid", False) in rows and ("C2", "container+pid", True) in rows
+    assert ("S", "container+pid", True) in rows and ("S", "container+name", True) in rows
+    assert set(a["namespace"]) == {"shop"} and set(a["pod"]) == {"web-7d9f-abcde"}
+    assert mini_case.alerts(rule="Terminal", namespace="shop")["binary"].to_list() == ["/bin/sh"]
+    assert mini_case.alerts(workload="web", binary="curl$").height == 2

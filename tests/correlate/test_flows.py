@@ -1,0 +1,97 @@
+"""Flow attribution: 5-tuple with skew and port reuse, replies, duplicates, pod+dest, none."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from kernelsec_nb.correlate import attribute_flows
+
+S, MS = 10**9, 10**6
+
+
+def kp(rows: list[tuple[int, str, str, int]]) -> pl.DataFrame:
+    """(time, exec_id, function, sport) connects from 10.0.0.1 to 10.0.1.5:80."""
+    return pl.DataFrame({
+        "time_ns": [r[0] for r in rows], "exec_id": [r[1] for r in rows],
+        "function_name": [r[2] for r in rows], "saddr": "10.0.0.1", "sport": [r[3] for r in rows],
+        "daddr": "10.0.1.5", "dport": 80, "protocol": "TCP", "namespace": "ns", "pod": "web-1"})
+
+
+def fl(times: list[int], sport: int = 40000, reply: bool | None = False) -> pl.DataFrame:
+    return pl.DataFrame({"time_ns": times, "src_ip": "10.0.0.1", "src_port": sport, "dst_ip": "10.0.1.5",
+                         "dst_port": 80, "protocol": "TCP", "is_reply": reply, "src_namespace": "ns",
+                         "src_pod": "web-1"}, schema_overrides={"is_reply": pl.Boolean})
+
+
+def test_port_reuse_picks_preceding_connect() -> None:
+    k = kp([(1 * S, "a", "tcp_connect", 40000), (2 * S, "a", "tcp_close", 40000),
+            (100 * S, "b", "tcp_connect", 40000)])
+    out = attribute_flows(fl([1 * S + 10, 50 * S, 100 * S + 10, 200 * S]), k)
+    assert out["exec_id"].to_list() == ["a", "a", "b", "b"]
+    # the flow at 50 s comes after a's close: still a, but with low confidence
+    assert out["confidence"].to_list() == [1.0, 0.5, 1.0, 1.0]
+
+
+def test_skew_tolerance_ahead_but_never_much_later() -> None:
+    k = kp([(10 * S, "a", "tcp_connect", 40000)])
+    out = attribute_flows(fl([10 * S - 300 * MS, 10 * S - 5 * S]), k)
+    # 5 s early is beyond the skew tolerance: no 5-tuple match, only the weaker pod+dest one
+    assert out.select("exec_id", "match").rows() == [("a", "5tuple"), ("a", "pod+dest")]
+    assert out["confidence"][0] == 0.9
+    strict = attribute_flows(fl([10 * S - 5 * S]), k, window="1s")
+    assert strict["match"].to_list() == ["none"]
+
+
+def test_skew_prefers_new_connect_over_closed_old_one() -> None:
+    k = kp([(1 * S, "old", "tcp_connect", 40000), (2 * S, "old", "tcp_close", 40000),
+            (60 * S, "new", "tcp_connect", 40000)])
+    # observed on a node whose clock is 300 ms behind: the flow precedes its connect
+    out = attribute_flows(fl([60 * S - 300 * MS]), k)
+    assert out["exec_id"].to_list() == ["new"]
+    # the FIN of the old connection, just before the port is reused, stays with the old one
+    k2 = kp([(1 * S, "old", "tcp_connect", 40000), (59 * S + 800 * MS, "old", "tcp_close", 40000),
+             (60 * S, "new", "tcp_connect", 40000)])
+    assert attribute_flows(fl([59 * S + 801 * MS]), k2)["exec_id"].to_list() == ["old"]
+
+
+def test_reply_flows_are_swapped() -> None:
+    k = kp([(1 * S, "a", "tcp_connect", 40000)])
+    rev = pl.DataFrame({"time_ns": [1 * S + 5], "src_ip": "10.0.1.5", "src_port": 80, "dst_ip": "10.0.0.1",
+                        "dst_port": 40000, "protocol": "TCP", "is_reply": [None]},
+                       schema_overrides={"is_reply": pl.Boolean})
+    assert attribute_flows(rev, k)["exec_id"].to_list() == ["a"]
+    assert attribute_flows(rev.with_columns(pl.lit(True).alias("is_reply")), k)["exec_id"].to_list() == ["a"]
+
+
+def test_duplicated_flows_both_attributed_order_kept() -> None:
+    k = kp([(1 * S, "a", "tcp_connect", 40000), (1 * S, "b", "tcp_connect", 41000)])
+    f = pl.concat([fl([3 * S], 41000), fl([2 * S]), fl([2 * S])])
+    assert attribute_flows(f, k)["exec_id"].to_list() == ["b", "a", "a"]
+
+
+def test_no_kprobe_and_pod_dest() -> None:
+    k = kp([(1 * S, "a", "tcp_connect", 40000)])
+    out = attribute_flows(fl([1 * S + 2 * MS], sport=45555), k)
+    assert out["match"].to_list() == ["pod+dest"] and out["exec_id"].to_list() == ["a"]
+    assert 0.3 <= out["confidence"][0] <= 0.6
+    none = attribute_flows(fl([1 * S]), kp([]).cast({"time_ns": pl.Int64, "sport": pl.Int64}))
+    assert none.select("exec_id", "match", "confidence").rows() == [(None, "none", 0.0)]
+
+
+def test_case_flows(mini_case) -> None:
+    from conftest import C_PORT
+    f = mini_case.flows(port=C_PORT)
+    by = {(r["node"], r["time_ns"]): r for r in f.iter_rows(named=True)}
+    assert all(r["exec_id"] in {"C1", "C2", None} for r in by.values())
+    c1 = f.filter(pl.col("time_ns") < f["time_ns"].min() + 5 * S)
+    # every observation of C1's connection, both nodes, both directions, the duplicate too
+    assert set(c1["exec_id"]) == {"C1"} and c1.height == 6
+    c2 = f.filter(pl.col("time_ns") > f["time_ns"].min() + 5 * S)
+    assert set(c2["exec_id"]) == {"C2"} and c2.height == 4
+    assert set(f["binary"].drop_nulls()) == {"/usr/bin/curl"}
+    put = mini_case.flows(http_method="put", http_path="^/v1/secret$", node="n2")
+    assert put["exec_id"].to_list() == ["C1", "C1", "C1", "C2"]
+    assert mini_case.flows(port=53)["match"].to_list() == ["none"]
+    pd = mini_case.flows(port=45555)
+    assert pd.select("exec_id", "match").rows() == [("C1", "pod+dest")]
+    assert mini_case.flows(binary="curl$", match="5tuple").height == 10
