@@ -32,6 +32,26 @@ MAX_TEXT = 160
 UTC_FORMAT = "%Y-%m-%dT%H:%M:%S%.3fZ"
 
 
+#: A workload for every event: Falco alerts carry only the pod, so borrow the workload that
+#: Tetragon saw for the same namespace and pod.
+WORKLOAD_SQL = ("coalesce(workload, (SELECT any_value(p.workload) FROM processes p "
+                "WHERE p.namespace = events.namespace AND p.pod = events.pod))")
+
+
+def time_axis(span_ns: int | None, title: str = "Time (UTC)") -> alt.Axis:
+    """A UTC time axis whose label format fits the span (24-hour clock, zone in the title)."""
+    span = span_ns or 0
+    if span <= 2 * 10**9:
+        fmt = "%H:%M:%S.%L"
+    elif span <= 86400 * 10**9:
+        fmt = "%H:%M:%S"
+    elif span <= 60 * 86400 * 10**9:
+        fmt = "%m-%d %H:%M"
+    else:
+        fmt = "%Y-%m-%d"
+    return alt.Axis(title=title, format=fmt, labelOverlap=True, grid=True)
+
+
 def scale_for(values: list[str], known: dict[str, str]) -> alt.Scale:
     """A colour scale giving known values their fixed colour and the rest Okabe-Ito in order."""
     rest = iter(c for c in OKABE_ITO if c not in known.values())
@@ -47,6 +67,11 @@ def utc_text(ns: int | None) -> str:
         return ""
     t = dt.datetime.fromtimestamp(ns // 1000 / 1e6, tz=dt.UTC)
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def to_ns_text(text: str) -> int:
+    """Inverse of :func:`utc_text` (millisecond precision)."""
+    return _filters.to_ns(text.replace("Z", "+00:00"))
 
 
 def ns_to_utc_expr(col: str, alias: str) -> pl.Expr:

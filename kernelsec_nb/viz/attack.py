@@ -188,7 +188,9 @@ def _draw(items: list[dict[str, Any]], edges: list[tuple[str, str]], exec_id: st
              for a, b in edges if a in where and b in where]
     counts = {lane: sum(1 for it in items if it["lane"] == lane) for lane in LANES}
     subtitle = [f"chain of {exec_id}: " + ", ".join(f"{n} {lane}" for lane, n in counts.items())]
-    x = alt.X("time:T", title="Time (UTC)", scale=alt.Scale(type="utc", padding=40))
+    ns = [c.to_ns_text(it["time"]) for it in items]
+    x = alt.X("time:T", scale=alt.Scale(type="utc", padding=40),
+              axis=c.time_axis(max(ns) - min(ns)))
     y = alt.Y("y:Q", scale=None, axis=None)
     lanes_df = [{"lane": lane, "y": i * LANE_H + 6} for i, lane in enumerate(LANES)]
     layers: list[Any] = [

@@ -11,7 +11,7 @@ import polars as pl
 from kernelsec_nb.store.filters import to_duration_ns
 from kernelsec_nb.viz import _common as c
 
-GROUPS = {"node": "node", "namespace": "namespace", "workload": "workload", "pod": "pod",
+GROUPS = {"node": "node", "namespace": "namespace", "workload": c.WORKLOAD_SQL, "pod": "pod",
           "source": "source", "kind": "kind", "binary": '"binary"', "verdict": "verdict",
           "cluster": "cluster"}
 MAX_CELLS = 20_000
@@ -87,7 +87,8 @@ def activity_heatmap(case: Any, by: str | Sequence[str] = ("node", "workload"), 
                     else "no events match")
     rows = df["group"].n_unique() if df.height else 1
     return alt.Chart(c.inline(df)).mark_rect().encode(
-        x=alt.X("start:T", title="Time (UTC)", scale=alt.Scale(type="utc")), x2="end:T",
+        x=alt.X("start:T", scale=alt.Scale(type="utc"),
+                axis=c.time_axis((t1 - t0) if n else 0)), x2="end:T",
         y=alt.Y("group:N", title=" · ".join(keys), sort="ascending",
                 axis=alt.Axis(labelLimit=300)),
         color=alt.Color("n:Q", title="events", scale=alt.Scale(type="log", scheme="viridis")),

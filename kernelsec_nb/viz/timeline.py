@@ -10,9 +10,8 @@ import polars as pl
 from kernelsec_nb.viz import _common as c
 
 LANES = {
-    "workload": "coalesce(namespace || '/' || coalesce(workload, (SELECT any_value(p.workload) "
-                "FROM processes p WHERE p.namespace = events.namespace AND p.pod = events.pod)), "
-                "namespace || '/' || pod, 'node ' || node, '(unattributed)')",
+    "workload": f"coalesce(namespace || '/' || {c.WORKLOAD_SQL}, namespace || '/' || pod, "
+                "'node ' || node, '(unattributed)')",
     "node": "coalesce(node, '(no node)')",
     "source": "coalesce(source, '(no source)')",
 }
@@ -128,15 +127,18 @@ def timeline(case: Any, *, lanes: Literal["workload", "node", "source"] = "workl
         f"SELECT count(*), min(time_ns), max(time_ns) FROM events WHERE {cond}",  # noqa: S608
         params).fetchall()
     pivot = c.resolve_time(case, mark)
+    span = (int(t1) - int(t0)) if n else 0
     base_sel = f"SELECT {LANES[lanes]} AS lane, {COLORS[color]} AS color, {CLASS_SQL} AS class"
     layers: list[alt.Chart] = []
     folded = 0
+    meta: dict[str, Any] = {"view": "timeline", "lanes": lanes, "events": int(n),
+                            "mode": "points", "bucket_ns": None}
     if n <= max_points:
         df = c.sql(case, f"{base_sel}, {_POINT_COLS} FROM events WHERE {cond} "  # noqa: S608
                          "ORDER BY time_ns, event_id", params)
         subtitle = [f"{n} events" if n else "no events match"]
         if df.height:
-            layers.append(_points(df, color))
+            layers.append(_points(df, color, span))
         lane_list = sorted(set(df["lane"].to_list()))
     else:
         bucket = c.nice_bucket(max(int(t1) - int(t0), 1), TARGET_BUCKETS)
@@ -150,7 +152,8 @@ def timeline(case: Any, *, lanes: Literal["workload", "node", "source"] = "workl
         agg, bucket = _coarsen(agg, bucket, max_points)
         agg = agg.sort(["lane", "color", "bucket_ns"])
         lane_list = sorted(set(agg["lane"].to_list()))
-        layers.append(_buckets(agg, bucket, color))
+        layers.append(_buckets(agg, bucket, color, span))
+        meta.update(mode="buckets", bucket_ns=int(bucket))
         text = f"{n} events as counts per {c.duration_text(bucket)} bucket"
         n_notable = int(agg["notable"].sum())
         if 0 < n_notable <= max_points // 5:
@@ -160,14 +163,14 @@ def timeline(case: Any, *, lanes: Literal["workload", "node", "source"] = "workl
             if folded:
                 df = df.with_columns(pl.when(pl.col("lane").is_in(lane_list)).then(pl.col("lane"))
                                      .otherwise(pl.lit(f"(other {folded} lanes)")).alias("lane"))
-            layers.append(_points(df, color, selectable=False))
+            layers.append(_points(df, color, span, selectable=False))
             text += f"; {n_notable} alerts/dropped flows drawn one by one"
         subtitle = [text]
     if folded:
         subtitle.append(f"{MAX_LANES - 1} busiest lanes shown, {folded} more folded into one")
     if pivot is not None:
         subtitle.append(f"pivot {c.utc_text(pivot)} UTC")
-        layers.append(_pivot_rule(pivot))
+        layers.append(_pivot_rule(pivot, span))
     if not layers:
         layers.append(alt.Chart(alt.Data(values=[])).mark_point())
     if select == "brush":
@@ -177,15 +180,14 @@ def timeline(case: Any, *, lanes: Literal["workload", "node", "source"] = "workl
     layers[0] = layers[0].add_params(sel)
     height = min(max(26 * len(lane_list), 120), 1400)
     chart = alt.layer(*layers).properties(
-        width=width, height=height,
+        width=width, height=height, usermeta={"kernelsec": meta},
         title=alt.TitleParams(text=f"Timeline by {lanes}", subtitle=subtitle, anchor="start"),
     ).resolve_scale(color="shared")
     return chart
 
 
-def _x(field: str) -> alt.X:
-    return alt.X(f"{field}:T", title="Time (UTC)", scale=alt.Scale(type="utc"),
-                 axis=alt.Axis(labelOverlap=True, grid=True))
+def _x(field: str, span: int) -> alt.X:
+    return alt.X(f"{field}:T", scale=alt.Scale(type="utc"), axis=c.time_axis(span))
 
 
 def _y(lanes: list[str] | None = None) -> alt.Y:
@@ -193,7 +195,7 @@ def _y(lanes: list[str] | None = None) -> alt.Y:
                  axis=alt.Axis(labelLimit=260, grid=True))
 
 
-def _points(df: pl.DataFrame, color: str, selectable: bool = True) -> alt.Chart:
+def _points(df: pl.DataFrame, color: str, span: int, selectable: bool = True) -> alt.Chart:
     df = c.clip_text(df, ["args", "http_path", "summary", "rule", "binary", "dns_query", "lane"])
     df = df.with_columns(
         c.ns_to_utc_expr("time_ns", "time"),
@@ -203,7 +205,7 @@ def _points(df: pl.DataFrame, color: str, selectable: bool = True) -> alt.Chart:
     ).drop("time_ns", "http_method", "http_path", "http_code", "workload")
     colors = sorted(set(df["color"].to_list()))
     chart = alt.Chart(c.inline(df)).mark_point(filled=True, stroke="#000000", opacity=0.85).encode(
-        x=_x("time"), y=_y(), yOffset=alt.YOffset("color:N", sort="ascending"),
+        x=_x("time", span), y=_y(), yOffset=alt.YOffset("color:N", sort="ascending"),
         color=alt.Color("color:N", title=color, scale=_color_scale(color, colors)),
         shape=alt.Shape("class:N", title="event", scale=_shape_scale()),
         size=alt.Size("class:N", scale=_size_scale(), legend=None),
@@ -217,7 +219,7 @@ def _points(df: pl.DataFrame, color: str, selectable: bool = True) -> alt.Chart:
     return chart
 
 
-def _buckets(df: pl.DataFrame, bucket: int, color: str) -> alt.Chart:
+def _buckets(df: pl.DataFrame, bucket: int, color: str, span: int) -> alt.Chart:
     df = df.with_columns(
         c.ns_to_utc_expr("bucket_ns", "start"),
         (pl.col("bucket_ns") + bucket).alias("_end"),
@@ -226,7 +228,7 @@ def _buckets(df: pl.DataFrame, bucket: int, color: str) -> alt.Chart:
                    ).drop("_end", "_mid")
     colors = sorted(set(df["color"].to_list()))
     return alt.Chart(c.inline(df)).mark_square(opacity=0.75).encode(
-        x=_x("time"), y=_y(), yOffset=alt.YOffset("color:N", sort="ascending"),
+        x=_x("time", span), y=_y(), yOffset=alt.YOffset("color:N", sort="ascending"),
         color=alt.Color("color:N", title=color, scale=_color_scale(color, colors)),
         size=alt.Size("n:Q", title="events per bucket", scale=alt.Scale(type="sqrt", range=[8, 260])),
         tooltip=[alt.Tooltip("start:N", title="from (UTC)"), alt.Tooltip("end:N", title="to (UTC)"),
@@ -235,11 +237,11 @@ def _buckets(df: pl.DataFrame, bucket: int, color: str) -> alt.Chart:
     ).add_params(alt.selection_point(name="pick", fields=["lane", "bucket_ns"]))
 
 
-def _pivot_rule(pivot: int) -> alt.LayerChart:
+def _pivot_rule(pivot: int, span: int) -> alt.LayerChart:
     data = alt.Data(values=[{"time": c.utc_text(pivot), "label": "pivot"}])
     base = alt.Chart(data)
     return alt.layer(
-        base.mark_rule(color="#CC79A7", strokeDash=[6, 3], size=2).encode(x=_x("time")),
+        base.mark_rule(color="#CC79A7", strokeDash=[6, 3], size=2).encode(x=_x("time", span)),
         base.mark_text(align="left", dx=4, dy=-4, baseline="bottom", color="#CC79A7",
-                       fontWeight="bold").encode(x=_x("time"), y=alt.value(0), text="label:N"),
+                       fontWeight="bold").encode(x=_x("time", span), y=alt.value(0), text="label:N"),
     )
