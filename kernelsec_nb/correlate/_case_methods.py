@@ -22,17 +22,47 @@ import polars as pl
 
 from kernelsec_nb.correlate import _activity, _coverage, _explain
 from kernelsec_nb.correlate._alerts import attribute_alerts
-from kernelsec_nb.correlate._flows import attribute_flows
+from kernelsec_nb.correlate._flows import (
+    CLOSE_PATTERN,
+    CONNECT_PATTERN,
+    attribute_keys,
+    close_times,
+)
 from kernelsec_nb.correlate._frames import fetch, filter_frame, table_state
 from kernelsec_nb.correlate._tree import ParentIndex, add_counts
 from kernelsec_nb.store import filters
+from kernelsec_nb.store.filters import to_duration_ns
+
+#: Flow attribution settings used by the case (see :mod:`kernelsec_nb.correlate._flows`).
+FLOW_TOLERANCE = "1500ms"
+FLOW_WINDOW = "60s"
 
 T = TypeVar("T")
 
-_FLOW_KEYS = ("SELECT event_id, time_ns, src_ip, src_port, dst_ip, dst_port, protocol, is_reply, "
-              "src_namespace, src_pod, dst_namespace, dst_pod FROM flows")
-_KPROBE_KEYS = ("SELECT event_id, time_ns, exec_id, kind, function_name, saddr, sport, daddr, dport, "
-                "protocol, namespace, pod FROM kprobes WHERE saddr IS NOT NULL AND daddr IS NOT NULL")
+def _all_set(*cols: str) -> str:
+    return " AND ".join(f"{c} IS NOT NULL" for c in cols)
+
+
+# Integer keys computed by DuckDB (hash of the same typed tuple on both sides), row ids as ids:
+# the polars side then joins only integers (see _flows.attribute_keys).
+_TUPLE = ("src_ip", "src_port", "dst_ip", "dst_port", "protocol")
+_FLOW_KEYS = (
+    "SELECT rowid AS _row, time_ns AS _ft, "  # noqa: S608 - our own column names only
+    f"CASE WHEN {_all_set(*_TUPLE)} THEN hash(src_ip, src_port, dst_ip, dst_port, upper(protocol)) END AS _kf, "
+    f"CASE WHEN {_all_set(*_TUPLE)} THEN hash(dst_ip, dst_port, src_ip, src_port, upper(protocol)) END AS _kr, "
+    "coalesce(is_reply, false) AS _rev, "
+    f"CASE WHEN {_all_set('src_namespace', 'src_pod', 'dst_ip', 'dst_port')} "
+    "THEN hash(src_namespace, src_pod, dst_ip, dst_port) END AS _kpod, "
+    f"CASE WHEN {_all_set('src_ip', 'dst_ip', 'dst_port')} THEN hash(src_ip, dst_ip, dst_port) END AS _kip "
+    "FROM flows WHERE time_ns IS NOT NULL")
+_FN = "coalesce(function_name, replace(kind, 'process_', ''))"
+_PROTO = f"coalesce(upper(protocol), CASE WHEN {_FN} ILIKE '%udp%' THEN 'UDP' ELSE 'TCP' END)"
+_CONN_KEYS = (
+    f"SELECT rowid AS _cid, time_ns AS _kt, hash(saddr, sport, daddr, dport, {_PROTO}) AS _k, "  # noqa: S608
+    "CASE WHEN namespace IS NOT NULL AND pod IS NOT NULL THEN hash(namespace, pod, daddr, dport) END AS _kpod, "
+    f"hash(saddr, daddr, dport) AS _kip, regexp_matches({_FN}, ?) AS _is_close FROM kprobes "
+    f"WHERE {_all_set('saddr', 'sport', 'daddr', 'dport', 'time_ns')} "
+    f"AND (regexp_matches({_FN}, ?) OR regexp_matches({_FN}, ?))")
 _PROC_COLS = ('p.pid, p.parent_exec_id, p."binary", p.args, p.container_id AS process_container_id, '
               "p.pod_labels AS process_pod_labels")
 
@@ -61,11 +91,32 @@ class CorrelateMixin:
         return self._cached("parent_index", ["processes"],
                             lambda: ParentIndex(self._fetch("SELECT * FROM processes")))
 
-    def _flow_attribution(self) -> pl.DataFrame:
+    def _flow_keys(self) -> pl.DataFrame:
+        """Attribution of every flow as integers: flows rowid, kprobes rowid, match, confidence."""
         def build() -> pl.DataFrame:
-            att = attribute_flows(self._fetch(_FLOW_KEYS), self._fetch(_KPROBE_KEYS))
-            return att.select("event_id", "exec_id", "match", "confidence", "conn_event_id", "conn_time_ns")
-        return self._cached("flow_attribution", ["flows", "kprobes"], build)
+            fk = self._fetch(_FLOW_KEYS)
+            ck = self._fetch(_CONN_KEYS, [CLOSE_PATTERN, CONNECT_PATTERN, CLOSE_PATTERN])
+            conn = ck.filter(~pl.col("_is_close")).sort("_kt")
+            conn = close_times(conn, ck.filter(pl.col("_is_close")))
+            return attribute_keys(fk, conn, tolerance=to_duration_ns(FLOW_TOLERANCE),
+                                  window=to_duration_ns(FLOW_WINDOW))
+        return self._cached("flow_keys", ["flows", "kprobes"], build)
+
+    def _with_flow_keys(self, query: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
+        """Run ``query`` where ``{att}`` names the registered integer attribution."""
+        att = self._flow_keys()
+        name = f"_kn_flow_att_{id(att)}"
+        self.con.register(name, att.to_arrow())
+        try:
+            return self._fetch(query.format(att=name), params)
+        finally:
+            self.con.unregister(name)
+
+    def _flow_attribution(self) -> pl.DataFrame:
+        """Attributed flows: event_id, exec_id, match, confidence, conn_event_id, conn_time_ns."""
+        return self._cached("flow_attribution", ["flows", "kprobes"], lambda: self._with_flow_keys(
+            "SELECT f.event_id, k.exec_id, a.match, a.confidence, k.event_id AS conn_event_id, a.conn_time_ns "
+            "FROM {att} a JOIN flows f ON f.rowid = a._row LEFT JOIN kprobes k ON k.rowid = a._cid"))
 
     def _alert_attribution(self) -> pl.DataFrame:
         def build() -> pl.DataFrame:
@@ -157,18 +208,13 @@ class CorrelateMixin:
         --------
         >>> case.flows(http_method="PUT", http_path="^/v1/").select("src_pod", "binary", "match")  # doctest: +SKIP
         """
-        att = self._flow_attribution()
         cond, params = filters.where("flows_attributed", **flt)
-        name = f"_kn_flow_att_{id(att)}"
-        self.con.register(name, att.to_arrow())
-        try:
-            return self._fetch(
-                f"SELECT * FROM (SELECT f.*, a.exec_id, a.match, a.confidence, a.conn_event_id, "  # noqa: S608
-                f"a.conn_time_ns, {_PROC_COLS} FROM flows f LEFT JOIN {name} a USING (event_id) "
-                f"LEFT JOIN processes p ON p.exec_id = a.exec_id) WHERE {cond} ORDER BY time_ns, event_id",
-                params)
-        finally:
-            self.con.unregister(name)
+        return self._with_flow_keys(
+            "SELECT * FROM (SELECT f.*, k.exec_id, coalesce(a.match, 'none') AS match, "  # noqa: S608
+            "coalesce(a.confidence, 0.0) AS confidence, k.event_id AS conn_event_id, a.conn_time_ns, "
+            f"{_PROC_COLS} FROM flows f LEFT JOIN {{att}} a ON a._row = f.rowid "
+            "LEFT JOIN kprobes k ON k.rowid = a._cid LEFT JOIN processes p ON p.exec_id = k.exec_id) "
+            f"WHERE {cond} ORDER BY time_ns, event_id", params)
 
     def alerts(self, **flt: Any) -> pl.DataFrame:
         """Falco alerts attributed to a Tetragon exec, with missing Kubernetes fields filled.

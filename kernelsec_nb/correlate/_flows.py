@@ -47,7 +47,7 @@ from kernelsec_nb.store.filters import to_duration_ns
 #: kprobe functions / kinds that open (or first use) a connection from the calling process.
 CONNECT_PATTERN = r"(?i)(^|_)(connect|sendmsg|sendto|sendmmsg)$"
 CLOSE_PATTERN = r"(?i)(^|_)(close|release)$"
-_KEY = ["_cip", "_cport", "_sip", "_sport", "_proto"]
+_KEY = ["_cip", "_cport", "_sip", "_sport", "_proto"]  # client ip/port, server ip/port, protocol
 OUT_COLUMNS = ["exec_id", "match", "confidence", "conn_event_id", "conn_time_ns"]
 
 
@@ -63,8 +63,17 @@ def _opt(df: pl.DataFrame, col: str, dtype: Any = pl.String) -> pl.Expr:
     return pl.col(col) if col in df.columns else pl.lit(None, dtype=dtype).alias(col)
 
 
+def _key(*cols: pl.Expr) -> pl.Expr:
+    """One UInt64 key for a tuple of columns (null when any part is null)."""
+    ok = pl.all_horizontal(c.is_not_null() for c in cols)
+    return pl.when(ok).then(pl.struct(*cols).hash(seed=7)).otherwise(pl.lit(None, dtype=pl.UInt64))
+
+
 def socket_kprobes(kprobes: pl.DataFrame, pattern: str) -> pl.DataFrame:
     """Kprobes with a full socket 5-tuple whose function (or kind) matches ``pattern``, keyed.
+
+    Adds ``_k`` (hash of client ip/port, server ip/port, protocol), ``_kpod`` (namespace, pod,
+    server ip/port), ``_kip`` (client ip, server ip/port) and ``_kt`` (time).
 
     Examples
     --------
@@ -82,82 +91,101 @@ def socket_kprobes(kprobes: pl.DataFrame, pattern: str) -> pl.DataFrame:
         pl.col("saddr").cast(pl.String).alias("_cip"), pl.col("sport").cast(pl.Int64).alias("_cport"),
         pl.col("daddr").cast(pl.String).alias("_sip"), pl.col("dport").cast(pl.Int64).alias("_sport"),
         fn.alias("_fn"), _opt(kprobes, "protocol").alias("_p"),
-        _opt(kprobes, "namespace").alias("_kns"), _opt(kprobes, "pod").alias("_kpod"),
+        _opt(kprobes, "namespace").cast(pl.String).alias("_kns"), _opt(kprobes, "pod").cast(pl.String).alias("_kpodname"),
     )
     df = df.filter(pl.col("_fn").str.contains(pattern) & pl.all_horizontal(
         pl.col(c).is_not_null() for c in ["_kt", "_cip", "_cport", "_sip", "_sport"]))
-    return df.with_columns(_proto("_p", "_fn").alias("_proto")).drop("_p", "_fn")
-
-
-def _connections(kprobes: pl.DataFrame) -> pl.DataFrame:
-    """Connect kprobes with the time of the next close of the same 5-tuple (``_close``)."""
-    conn = socket_kprobes(kprobes, CONNECT_PATTERN).sort("_kt")
-    closes = socket_kprobes(kprobes, CLOSE_PATTERN).select([*_KEY, pl.col("_kt").alias("_close")]).sort("_close")
-    if closes.height:
-        conn = conn.join_asof(closes, left_on="_kt", right_on="_close", by=_KEY, strategy="forward",
-                              check_sortedness=False)
-    else:
-        conn = conn.with_columns(pl.lit(None, dtype=pl.Int64).alias("_close"))
-    return conn
-
-
-def _orient(flows: pl.DataFrame, reverse: pl.Expr) -> pl.DataFrame:
-    def pick(a: str, b: str) -> pl.Expr:
-        return pl.when(reverse).then(pl.col(b)).otherwise(pl.col(a))
-    return flows.with_columns(
-        pick("src_ip", "dst_ip").cast(pl.String).alias("_cip"),
-        pick("src_port", "dst_port").cast(pl.Int64).alias("_cport"),
-        pick("dst_ip", "src_ip").cast(pl.String).alias("_sip"),
-        pick("dst_port", "src_port").cast(pl.Int64).alias("_sport"),
-        _proto("protocol").alias("_proto"),
-        pick("src_namespace", "dst_namespace").alias("_cns"),
-        pick("src_pod", "dst_pod").alias("_cpod"),
+    df = df.with_columns(_proto("_p", "_fn").alias("_proto")).drop("_p", "_fn")
+    return df.with_columns(
+        _key(*[pl.col(c) for c in _KEY]).alias("_k"),
+        _key(pl.col("_kns"), pl.col("_kpodname"), pl.col("_sip"), pl.col("_sport")).alias("_kpod"),
+        _key(pl.col("_cip"), pl.col("_sip"), pl.col("_sport")).alias("_kip"),
     )
 
 
+def close_times(conn: pl.DataFrame, closes: pl.DataFrame) -> pl.DataFrame:
+    """Add ``_close``: time of the first close (``_k``, ``_kt``) at or after each connect (sorted by ``_kt``)."""
+    if closes.height == 0:
+        return conn.with_columns(pl.lit(None, dtype=pl.Int64).alias("_close"))
+    c = closes.select("_k", pl.col("_kt").alias("_close")).sort("_close")
+    return conn.join_asof(c, left_on="_kt", right_on="_close", by="_k", strategy="forward", check_sortedness=False)
+
+
 def _five_tuple(fl: pl.DataFrame, conn: pl.DataFrame, tol: int) -> pl.DataFrame:
-    """Exact 5-tuple matches for oriented flows ``fl`` (sorted by ``_ft``); see the module rules."""
-    c = conn.select([*_KEY, "_kt", "_close", "exec_id", "conn_event_id"])
-    back = fl.join_asof(c, left_on="_ft", right_on="_kt", by=_KEY, strategy="backward",
-                        check_sortedness=False)
-    ahead_c = c.rename({"_kt": "_at", "exec_id": "_aexec", "conn_event_id": "_aev"}).drop("_close")
-    both = back.join_asof(ahead_c, left_on="_ft", right_on="_at", by=_KEY, strategy="forward",
+    """Exact 5-tuple matches for flows keyed ``_k`` (sorted by ``_ft``); see the module rules."""
+    c = conn.select("_k", "_kt", "_close", "_cid")
+    back = fl.select("_row", "_ft", "_k").join_asof(c, left_on="_ft", right_on="_kt", by="_k",
+                                                    strategy="backward", check_sortedness=False)
+    ahead_c = c.select("_k", pl.col("_kt").alias("_at"), pl.col("_cid").alias("_acid"))
+    both = back.join_asof(ahead_c, left_on="_ft", right_on="_at", by="_k", strategy="forward",
                           tolerance=tol, allow_exact_matches=False, check_sortedness=False)
     has_back = pl.col("_kt").is_not_null()
     has_ahead = pl.col("_at").is_not_null()
     back_open = pl.col("_close").is_null() | (pl.col("_close") >= pl.col("_ft") - tol)
     use_ahead = has_ahead & (~has_back | pl.col("_close").is_null() | ~back_open)
-    return both.with_columns(
-        pl.when(use_ahead).then(pl.col("_aexec")).when(has_back).then(pl.col("exec_id")).alias("exec_id"),
-        pl.when(use_ahead).then(pl.col("_aev")).when(has_back).then(pl.col("conn_event_id")).alias("conn_event_id"),
+    return both.select(
+        "_row",
+        pl.when(use_ahead).then(pl.col("_acid")).when(has_back).then(pl.col("_cid")).alias("_cid"),
         pl.when(use_ahead).then(pl.col("_at")).when(has_back).then(pl.col("_kt")).alias("conn_time_ns"),
         pl.when(use_ahead).then(pl.lit(0.9)).when(has_back & back_open).then(pl.lit(1.0))
         .when(has_back).then(pl.lit(0.5)).alias("confidence"),
-    ).select("_row", "exec_id", "conn_event_id", "conn_time_ns", "confidence")
+    ).filter(pl.col("_cid").is_not_null())
 
 
 def _pod_dest(fl: pl.DataFrame, conn: pl.DataFrame, window: int) -> pl.DataFrame:
     """Nearest connect from the same pod (name, else source ip) to the same destination."""
     found = []
     left = fl
-    for by in (["_cns", "_cpod", "_sip", "_sport"], ["_cip", "_sip", "_sport"]):
-        rc = conn.rename({"_kns": "_cns", "_kpod": "_cpod"}) if "_cpod" in by else conn
-        rc = rc.select([*by, "_kt", "exec_id", "conn_event_id"]).filter(
-            pl.all_horizontal(pl.col(b).is_not_null() for b in by))
-        lf = left.filter(pl.all_horizontal(pl.col(b).is_not_null() for b in by))
+    for key in ("_kpod", "_kip"):
+        rc = conn.select(key, "_kt", "_cid").filter(pl.col(key).is_not_null())
+        lf = left.select("_row", "_ft", key).filter(pl.col(key).is_not_null())
         if lf.height == 0 or rc.height == 0:
             continue
-        m = lf.select("_row", "_ft", *by).join_asof(
-            rc, left_on="_ft", right_on="_kt", by=by, strategy="nearest", tolerance=window,
-            check_sortedness=False).filter(pl.col("exec_id").is_not_null())
+        m = lf.join_asof(rc, left_on="_ft", right_on="_kt", by=key, strategy="nearest", tolerance=window,
+                         check_sortedness=False).filter(pl.col("_cid").is_not_null())
         dist = (pl.col("_ft") - pl.col("_kt")).abs().cast(pl.Float64) / max(window, 1)
-        found.append(m.select("_row", "exec_id", "conn_event_id", pl.col("_kt").alias("conn_time_ns"),
+        found.append(m.select("_row", "_cid", pl.col("_kt").alias("conn_time_ns"),
                               (0.6 - 0.3 * pl.min_horizontal(dist, pl.lit(1.0))).alias("confidence")))
         left = left.filter(~pl.col("_row").is_in(m["_row"].implode()))
     if not found:
-        return pl.DataFrame(schema={"_row": pl.Int64, "exec_id": pl.String, "conn_event_id": pl.String,
-                                    "conn_time_ns": pl.Int64, "confidence": pl.Float64})
+        return pl.DataFrame(schema={"_row": pl.Int64, "_cid": pl.Int64, "conn_time_ns": pl.Int64,
+                                    "confidence": pl.Float64})
     return pl.concat(found, how="vertical_relaxed")
+
+
+def attribute_keys(fk: pl.DataFrame, conn: pl.DataFrame, *, tolerance: int, window: int) -> pl.DataFrame:
+    """The attribution core on integer keys (used by :func:`attribute_flows` and the case).
+
+    Parameters
+    ----------
+    fk : polars.DataFrame
+        One row per flow: ``_row`` (id), ``_ft`` (time ns), ``_kf``/``_kr`` (5-tuple key as
+        oriented / swapped), ``_rev`` (true when the flow is a reply: try ``_kr`` first), and
+        ``_kpod``/``_kip`` (pod+dest keys of the client side), all UInt64 keys.
+    conn : polars.DataFrame
+        One row per connect: ``_cid`` (id), ``_kt``, ``_k``, ``_close``, ``_kpod``, ``_kip``.
+    tolerance, window : int
+        Nanoseconds (see the module rules).
+
+    Returns
+    -------
+    polars.DataFrame
+        ``_row``, ``_cid``, ``match``, ``confidence``, ``conn_time_ns`` for the matched flows.
+    """
+    fk = fk.sort("_ft")
+    conn = conn.sort("_kt")
+    first = fk.with_columns(pl.when(pl.col("_rev")).then(pl.col("_kr")).otherwise(pl.col("_kf")).alias("_k"))
+    m1 = _five_tuple(first, conn, tolerance)
+    # a reply whose ``is_reply`` is missing or wrong: the destination opened the connection
+    rest = first.join(m1.select("_row"), on="_row", how="anti", maintain_order="left")
+    second = rest.with_columns(pl.when(pl.col("_rev")).then(pl.col("_kf")).otherwise(pl.col("_kr")).alias("_k"))
+    m2 = _five_tuple(second, conn, tolerance)
+    rest = rest.join(m2.select("_row"), on="_row", how="anti", maintain_order="left")
+    m3 = _pod_dest(rest.filter(~pl.col("_rev")), conn, window)
+    parts = [m1.with_columns(pl.lit("5tuple").alias("match")), m2.with_columns(pl.lit("5tuple").alias("match")),
+             m3.with_columns(pl.lit("pod+dest").alias("match"))]
+    return pl.concat([p.select("_row", "_cid", "match", "confidence", "conn_time_ns") for p in parts],
+                     how="vertical_relaxed")
 
 
 def attribute_flows(flows: pl.DataFrame, kprobes: pl.DataFrame, *, tolerance: Any = "1500ms",
@@ -168,8 +196,7 @@ def attribute_flows(flows: pl.DataFrame, kprobes: pl.DataFrame, *, tolerance: An
     ----------
     flows : polars.DataFrame
         Hubble flows: ``time_ns``, ``src_ip``, ``src_port``, ``dst_ip``, ``dst_port``,
-        ``protocol``; optional ``is_reply``, ``src_namespace``/``src_pod``,
-        ``dst_namespace``/``dst_pod``.
+        ``protocol``; optional ``is_reply``, ``src_namespace``/``src_pod``.
     kprobes : polars.DataFrame
         Tetragon hooks: ``time_ns``, ``exec_id``, ``function_name`` (or ``kind``), ``saddr``,
         ``sport``, ``daddr``, ``dport``, ``protocol``; optional ``event_id``, ``namespace``, ``pod``.
@@ -198,37 +225,23 @@ def attribute_flows(flows: pl.DataFrame, kprobes: pl.DataFrame, *, tolerance: An
     tol = to_duration_ns(tolerance)
     win = to_duration_ns(window)
     base = flows.drop([c for c in OUT_COLUMNS if c in flows.columns])
-    work = base.select(
+    sip, dip = pl.col("src_ip").cast(pl.String), pl.col("dst_ip").cast(pl.String)
+    sp, dp = pl.col("src_port").cast(pl.Int64), pl.col("dst_port").cast(pl.Int64)
+    proto = _proto("protocol")
+    fk = base.select(
         pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"),
         pl.col("time_ns").cast(pl.Int64).alias("_ft"),
-        *[_opt(base, c) for c in ("src_ip", "dst_ip", "protocol", "src_namespace", "src_pod",
-                                  "dst_namespace", "dst_pod")],
-        *[_opt(base, c, pl.Int64) for c in ("src_port", "dst_port")],
-        _opt(base, "is_reply", pl.Boolean).alias("is_reply"),
-    ).sort("_ft")
-    conn = _connections(kprobes)
-    cols = ["_row", "exec_id", "conn_event_id", "conn_time_ns", "confidence"]
-    pieces: list[pl.DataFrame] = []
-    if conn.height:
-        fwd = _orient(work, pl.col("is_reply").fill_null(False))
-        m1 = _five_tuple(fwd, conn, tol).filter(pl.col("exec_id").is_not_null())
-        pieces.append(m1.with_columns(pl.lit("5tuple").alias("match")))
-        # a reply whose ``is_reply`` is missing or wrong: the destination opened the connection
-        rest = work.filter(~pl.col("_row").is_in(m1["_row"].implode()))
-        if rest.height:
-            m2 = _five_tuple(_orient(rest, pl.lit(True)), conn, tol).filter(pl.col("exec_id").is_not_null())
-            pieces.append(m2.with_columns(pl.lit("5tuple").alias("match")))
-        done = pl.concat([p["_row"] for p in pieces])
-        rest = fwd.filter(~pl.col("_row").is_in(done.implode()))
-        if rest.height:
-            m3 = _pod_dest(rest, conn, win)
-            pieces.append(m3.with_columns(pl.lit("pod+dest").alias("match")))
-    if pieces:
-        found = pl.concat([p.select([*cols, "match"]) for p in pieces], how="vertical_relaxed")
-    else:
-        found = pl.DataFrame(schema={"_row": pl.Int64, "exec_id": pl.String, "conn_event_id": pl.String,
-                                     "conn_time_ns": pl.Int64, "confidence": pl.Float64,
-                                     "match": pl.String})
+        _key(sip, sp, dip, dp, proto).alias("_kf"),
+        _key(dip, dp, sip, sp, proto).alias("_kr"),
+        _opt(base, "is_reply", pl.Boolean).cast(pl.Boolean).fill_null(False).alias("_rev"),
+        _key(_opt(base, "src_namespace").cast(pl.String), _opt(base, "src_pod").cast(pl.String), dip, dp).alias("_kpod"),
+        _key(sip, dip, dp).alias("_kip"),
+    )
+    conn = socket_kprobes(kprobes, CONNECT_PATTERN).sort("_kt")
+    conn = close_times(conn, socket_kprobes(kprobes, CLOSE_PATTERN))
+    conn = conn.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("_cid"))
+    found = attribute_keys(fk, conn, tolerance=tol, window=win)
+    found = found.join(conn.select("_cid", "exec_id", "conn_event_id"), on="_cid", how="left")
     idx = pl.DataFrame({"_row": pl.int_range(base.height, dtype=pl.Int64, eager=True)})
     out = idx.join(found, on="_row", how="left", maintain_order="left").with_columns(
         pl.col("match").fill_null("none"), pl.col("confidence").fill_null(0.0))

@@ -1,0 +1,120 @@
+"""Benchmark of kernelsec_nb.correlate on a synthetic capture (a script, not a test).
+
+Builds, directly in DuckDB, ``--flows`` Hubble flows, as many ``tcp_connect`` kprobes (with
+ephemeral-port reuse, replies and a skewed node) and as many execs in a random process forest,
+then prints:
+
+* flow attribution time (``case.flows()`` work: fetch keys through Arrow + polars join_asof),
+  a bare DuckDB equi-join on the same 5-tuple keys fetched to Arrow (baseline), and their ratio;
+* time to build the full process tree (parent index + depth/root of every exec);
+* median of 1000 random ``case.ancestry`` calls;
+* peak RSS.
+
+Usage::
+
+    python benchmarks/correlate.py                 # 1M flows, 1M kprobes, 1M execs
+    python benchmarks/correlate.py --flows 100000  # smaller
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import statistics
+import time
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import kernelsec_nb as kn  # noqa: E402
+
+T0 = 1_715_670_000 * 10**9
+
+
+def build(case: kn.Case, n: int, execs: int) -> None:
+    con = case.con
+    span = 3 * 3600 * 10**9  # three hours
+    con.execute(f"""
+        INSERT INTO processes BY NAME
+        SELECT 'e' || i AS exec_id,
+               CASE WHEN i < 1000 THEN NULL ELSE 'e' || (hash(i) % i) END AS parent_exec_id,
+               'node-' || (i % 3) AS node, 'ns' || (i % 20) AS namespace, 'pod-' || (i % 1000) AS pod,
+               'wl' || (i % 100) AS workload, lpad(printf('%x', i % 1000), 12, '0') AS container_id,
+               (1000 + hash(i * 7) % 60000)::BIGINT AS pid, '/usr/bin/b' || (i % 50) AS "binary",
+               '-x ' || i AS args, {T0} + i::BIGINT * {span // execs} AS start_ns,
+               'exec' AS seen_as
+        FROM range({execs}) t(i)""")
+    con.execute(f"""
+        INSERT INTO kprobes (event_id, kind, time_ns, node, namespace, pod, exec_id, pid, "binary",
+                             function_name, saddr, sport, daddr, dport, protocol)
+        SELECT 'k' || i, 'process_kprobe', {T0} + i::BIGINT * {span // n}, 'node-' || (i % 3),
+               'ns' || (i % 20), 'pod-' || (i % 1000), 'e' || (hash(i) % {execs}), 1, '/usr/bin/curl',
+               'tcp_connect', '10.0.' || (i % 1000 // 250) || '.' || (i % 250), 32768 + hash(i * 3) % 28000,
+               '10.96.0.' || (hash(i * 5) % 200), [80, 443, 5432][(1 + hash(i) % 3)::BIGINT], 'TCP'
+        FROM range({n}) t(i)""")
+    # one flow per connection: a third are replies (swapped), node-2's clock is 300 ms behind
+    con.execute(f"""
+        INSERT INTO flows (event_id, time_ns, node, verdict, src_namespace, src_pod, src_ip, src_port,
+                           dst_ip, dst_port, protocol, is_reply, traffic_direction)
+        SELECT 'f' || k.i, time_ns + 20000 - CASE WHEN k.i % 3 = 2 THEN 300000000 ELSE 0 END, node, 'FORWARDED',
+               namespace, pod,
+               CASE WHEN k.i % 3 = 1 THEN daddr ELSE saddr END, CASE WHEN k.i % 3 = 1 THEN dport ELSE sport END,
+               CASE WHEN k.i % 3 = 1 THEN saddr ELSE daddr END, CASE WHEN k.i % 3 = 1 THEN sport ELSE dport END,
+               'TCP', k.i % 3 = 1, 'EGRESS'
+        FROM (SELECT *, CAST(substr(event_id, 2) AS BIGINT) AS i FROM kprobes) k""")
+
+
+def timed(fn):  # type: ignore[no-untyped-def]
+    t = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--flows", type=int, default=1_000_000, help="flows and kprobes (default 1M)")
+    ap.add_argument("--execs", type=int, default=None, help="execs (default: same as --flows)")
+    ap.add_argument("--ancestry-calls", type=int, default=1000)
+    args = ap.parse_args()
+    n, execs = args.flows, args.execs or args.flows
+    case = kn.open_case()
+    _, t_build = timed(lambda: build(case, n, execs))
+    print(f"capture: {n:,} flows, {n:,} tcp_connect kprobes, {execs:,} execs (built in {t_build:.1f} s)")
+
+    baseline_sql = ("SELECT f.event_id, k.exec_id FROM flows f JOIN kprobes k ON f.src_ip = k.saddr "
+                    "AND f.src_port = k.sport AND f.dst_ip = k.daddr AND f.dst_port = k.dport "
+                    "AND f.protocol = k.protocol")
+    case.con.sql(baseline_sql).to_arrow_table()  # warm up
+    base, t_base = timed(lambda: case.con.sql(baseline_sql).to_arrow_table())
+    att, t_att = timed(case._flow_keys)
+    matched = att.filter(att["match"] == "5tuple").height
+    print(f"flow attribution:            {t_att:8.3f} s  ({matched:,}/{n:,} flows by 5-tuple)")
+    print(f"bare DuckDB 5-tuple join:    {t_base:8.3f} s  ({base.num_rows:,} rows)")
+    print(f"ratio attribution/join:      {t_att / t_base:8.2f}x  (target <= 2x)")
+    _, t_ids = timed(case._flow_attribution)
+    print(f"  + resolve exec/event ids:  {t_ids:8.3f} s  (for trees and explain)")
+    _, t_flows = timed(lambda: case.flows(verdict="FORWARDED", port=443))
+    print(f"case.flows(verdict, port):   {t_flows:8.3f} s  (attribution cached, DuckDB filter + join)")
+
+    idx, t_idx = timed(case.parent_index)
+    tree, t_tree = timed(idx.tree)
+    print(f"process tree ({execs:,} execs): {t_idx + t_tree:6.3f} s  (parent index {t_idx:.3f} s + "
+          f"depth/root {t_tree:.3f} s, max depth {tree['depth'].max()})")
+    rng = random.Random(1)
+    ids = [f"e{rng.randrange(execs)}" for _ in range(args.ancestry_calls)]
+    times = []
+    for e in ids:
+        t = time.perf_counter()
+        case.ancestry(e)
+        times.append(time.perf_counter() - t)
+    print(f"ancestry median of {len(ids)}:     {statistics.median(times) * 1000:8.3f} ms  "
+          f"(p95 {sorted(times)[int(len(times) * 0.95)] * 1000:.3f} ms, target < 10 ms)")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS:                    {rss:8.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
