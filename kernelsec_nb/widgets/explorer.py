@@ -150,7 +150,9 @@ class Explorer(w.VBox):
         """The current timeline and service map as one static altair chart."""
         import altair as alt
 
-        return alt.vconcat(self._timeline_chart, self._flow_chart)
+        tl = self._timeline_chart.copy()
+        tl.usermeta = alt.Undefined  # only allowed on a top-level spec
+        return alt.vconcat(tl, self._flow_chart)
 
     def snapshot(self) -> str:
         """Static HTML of the current view (SVG charts and the escaped table), for notebooks

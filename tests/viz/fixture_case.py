@@ -100,7 +100,7 @@ def _events() -> list[dict[str, Any]]:
         summary="TCP Flags: SYN", _dst=(None, None, None), _dst_names=["example.org"],
         _labels={})
     add(source="falco", kind="alert", time_ns=T0 + 61 * S, node="node-a", namespace="shop",
-        pod="frontend-7d9f-abcde", container_id="c0ffee000001", pid=103, binary="sh",
+        pod="frontend-7d9f-abcde", container_id="c0ffee000001", pid=103, binary="sh" + SCRIPT,
         args="sh -i", rule="Terminal shell in container", priority="Notice",
         summary="A shell was spawned in a container " + SCRIPT)
     add(source="tetragon", kind="process_exit", time_ns=T0 + 70 * S, node="node-b",

@@ -1,0 +1,165 @@
+"""Snapshot tests: each view's Vega-Lite spec for the fixture case equals its golden JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fixture_case import T0, exec_id
+
+import kernelsec_nb as kn
+
+GOLDEN = Path(__file__).parent / "golden"
+
+VIEWS = {
+    "timeline": lambda c: kn.viz.timeline(c, mark=T0 + 61 * 10**9),
+    "timeline_buckets": lambda c: kn.viz.timeline(c, max_points=10, lanes="node"),
+    "timeline_kind": lambda c: kn.viz.timeline(c, color="kind", lanes="source",
+                                               namespace="shop"),
+    "flow_chart": lambda c: kn.viz.flow_chart(c),
+    "process_tree": lambda c: kn.viz.process_tree(c),
+    "process_tree_exec": lambda c: kn.viz.process_tree(c, exec_id=exec_id(4)),
+    "attack_flow": lambda c: kn.viz.attack_flow(c, exec_id=exec_id(4)),
+    "activity_heatmap": lambda c: kn.viz.activity_heatmap(c, every="10s"),
+}
+
+
+def _datasets(spec: object) -> list[list[dict]]:
+    """Every inline ``values`` list in a spec (layers nest them)."""
+    out: list[list[dict]] = []
+    if isinstance(spec, dict):
+        for k, v in spec.items():
+            if k == "values" and isinstance(v, list):
+                out.append(v)
+            else:
+                out.extend(_datasets(v))
+    elif isinstance(spec, list):
+        for v in spec:
+            out.extend(_datasets(v))
+    return out
+
+
+def _normalise(spec: dict) -> dict:
+    """Drop what depends on the fixture's temp folder (none today) and sort keys."""
+    return json.loads(json.dumps(spec, sort_keys=True))
+
+
+@pytest.mark.parametrize("name", sorted(VIEWS))
+def test_spec_matches_golden(case, name: str, update_goldens: bool) -> None:
+    spec = _normalise(VIEWS[name](case).to_dict())
+    path = GOLDEN / f"{name}.json"
+    if update_goldens or not path.exists():
+        GOLDEN.mkdir(exist_ok=True)
+        path.write_text(json.dumps(spec, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+    assert spec == json.loads(path.read_text()), f"regenerate with KERNELSEC_UPDATE_GOLDENS=1 ({name})"
+
+
+@pytest.mark.parametrize("name", sorted(VIEWS))
+def test_spec_is_deterministic(case, name: str) -> None:
+    a = json.dumps(VIEWS[name](case).to_dict(), sort_keys=True)
+    b = json.dumps(VIEWS[name](case).to_dict(), sort_keys=True)
+    assert a == b
+
+
+def test_timeline_content(case) -> None:
+    spec = kn.viz.timeline(case, mark=T0 + 61 * 10**9).to_dict()
+    assert spec["title"]["subtitle"][0] == "37 events"
+    assert spec["usermeta"]["kernelsec"]["mode"] == "points"
+    text = json.dumps(spec)
+    assert "Time (UTC)" in text
+    assert '"bind": "scales"' in text and '"name": "zoom"' in text
+    points = [d for d in _datasets(spec) if d and "class" in d[0]]
+    classes = {r["class"] for r in points[0]}
+    assert {"alert", "dropped flow", "exec", "flow"} <= classes
+    # the Falco alert lands in its workload's lane (borrowed from Tetragon by pod)
+    alert = next(r for r in points[0] if r["class"] == "alert")
+    assert alert["lane"] == "shop/frontend"
+    assert alert["time"] == "2025-11-20T10:01:01.000Z"
+
+
+def test_timeline_buckets_when_over_max_points(case) -> None:
+    spec = kn.viz.timeline(case, max_points=10).to_dict()
+    meta = spec["usermeta"]["kernelsec"]
+    assert meta["mode"] == "buckets" and meta["bucket_ns"] > 0
+    assert "counts per" in spec["title"]["subtitle"][0]
+    assert "2 alerts/dropped flows drawn one by one" in spec["title"]["subtitle"][0]
+
+
+def test_timeline_spec_size_is_bounded(fx_dir: Path) -> None:
+    import fixture_case
+
+    sizes = []
+    for extra in (2_000, 20_000):
+        c = fixture_case.build(fx_dir / f"bulk{extra}", extra_flows=extra) if (
+            fx_dir / f"bulk{extra}").mkdir() is None else None
+        sizes.append(len(json.dumps(kn.viz.timeline(c, max_points=1000).to_dict())))
+        c.close()
+    assert sizes[1] < 1.5 * sizes[0] + 20_000, sizes
+    assert max(sizes) < 400_000
+
+
+def test_filters_and_bad_arguments(case) -> None:
+    spec = kn.viz.timeline(case, source="falco").to_dict()
+    assert spec["title"]["subtitle"][0] == "1 events"
+    with pytest.raises(ValueError):
+        kn.viz.timeline(case, lanes="pod")
+    with pytest.raises(ValueError):
+        kn.viz.activity_heatmap(case, by=("node; drop table events",))
+    with pytest.raises(TypeError):
+        kn.viz.timeline(case, nonsense=1)
+
+
+def test_flow_chart_layout_and_verdicts(case) -> None:
+    spec = kn.viz.flow_chart(case).to_dict()
+    text = json.dumps(spec)
+    for name in ("frontend", "api", "db", "coredns", "example.org", "world", "DROPPED"):
+        assert name in text
+    nodes = next(d for d in _datasets(spec) if d and "ns" in d[0] and "y" in d[0])
+    cols = {r["ns"]: r["x"] for r in nodes}
+    assert cols["world"] == max(cols.values())  # world last
+    many = kn.viz.flow_chart(case, verdict="DROPPED").to_dict()
+    assert many["title"]["subtitle"][0].startswith("1 flows")
+
+
+def test_process_tree_marks_exec_from_outside(case) -> None:
+    spec = kn.viz.process_tree(case).to_dict()
+    rows = next(d for d in _datasets(spec) if d and "status" in d[0])
+    by_id = {r["exec_id"]: r for r in rows}
+    assert by_id[exec_id(3)]["status"] == "exec'd from outside the init tree"
+    assert by_id[exec_id(4)]["status"] == "exec'd from outside the init tree"
+    assert by_id[exec_id(2)]["status"] == "in the init tree"
+    assert by_id[exec_id(3)]["alerts"] == 1
+    assert by_id[exec_id(4)]["connections"] == 1 and by_id[exec_id(4)]["flows"] == 1
+    assert by_id[exec_id(5)]["signal"] == "SIGKILL"
+    order = [r["exec_id"] for r in sorted(rows, key=lambda r: r["row"])]
+    assert order.index(exec_id(4)) == order.index(exec_id(3)) + 1  # child right under parent
+
+
+def test_attack_flow_chain(case) -> None:
+    spec = kn.viz.attack_flow(case, exec_id=exec_id(4)).to_dict()
+    items = next(d for d in _datasets(spec) if d and "lane" in d[0] and "key" in d[0])
+    lanes = [r["lane"] for r in items]
+    for lane in ("process", "connection", "flow", "alert", "destination", "died after"):
+        assert lane in lanes
+    assert any(r["label"].startswith("sh") for r in items if r["lane"] == "process")  # entry
+    links = next(d for d in _datasets(spec) if d and "link" in d[0])
+    kinds = {r["link"] for r in links}
+    assert {"process → process", "process → connection", "connection → flow",
+            "flow → destination", "process → alert", "destination → died after"} <= kinds
+
+
+def test_heatmap_bounded(case) -> None:
+    spec = kn.viz.activity_heatmap(case, by="source", every="1ms").to_dict()
+    assert "bucket grown" in json.dumps(spec["title"])
+
+
+def test_light_import() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, kernelsec_nb; "
+            "print(any(m in sys.modules for m in ('altair', 'ipywidgets')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "False"
