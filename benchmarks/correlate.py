@@ -16,15 +16,15 @@ Usage::
     python benchmarks/correlate.py --flows 100000  # smaller
 """
 
+# ruff: noqa: S608 - the SQL below holds numbers computed here only
 from __future__ import annotations
 
 import argparse
 import random
 import resource
 import statistics
-import time
-
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -56,7 +56,7 @@ def build(case: kn.Case, n: int, execs: int) -> None:
                '10.96.0.' || (hash(i * 5) % 200), [80, 443, 5432][(1 + hash(i) % 3)::BIGINT], 'TCP'
         FROM range({n}) t(i)""")
     # one flow per connection: a third are replies (swapped), node-2's clock is 300 ms behind
-    con.execute(f"""
+    con.execute("""
         INSERT INTO flows (event_id, time_ns, node, verdict, src_namespace, src_pod, src_ip, src_port,
                            dst_ip, dst_port, protocol, is_reply, traffic_direction)
         SELECT 'f' || k.i, time_ns + 20000 - CASE WHEN k.i % 3 = 2 THEN 300000000 ELSE 0 END, node, 'FORWARDED',

@@ -1,7 +1,7 @@
 """A small hand-built incident in the real export formats (Tetragon, Hubble, Falco NDJSON).
 
-Two nodes: ``n1`` (client pod ``shop/web-7d9f-abcde``, ip 10.0.0.1) and ``n2`` (server pod
-``shop/api-5c4b-fghij``, ip 10.0.1.5) whose clock is 300 ms behind ``n1``.
+Two nodes: ``n1`` (client pod ``shop/web-7d9f8c6b5-bcdfg``, ip 10.0.0.1) and ``n2`` (server pod
+``shop/api-5c4b7d8f9-ghjkl``, ip 10.0.1.5) whose clock is 300 ms behind ``n1``.
 
 * shell ``S`` (pid 100) whose parent (a shim) is only known as the exec's ``parent`` object,
   and whose grandparent is not in the capture at all;
@@ -29,8 +29,8 @@ MS = 10**6
 CID = "0123456789ab" + "c" * 52
 SRV_CID = "fedcba987654" + "d" * 52
 SKEW_N2 = -300 * MS
-CLIENT = ("10.0.0.1", "shop", "web-7d9f-abcde")
-SERVER = ("10.0.1.5", "shop", "api-5c4b-fghij")
+CLIENT = ("10.0.0.1", "shop", "web-7d9f8c6b5-bcdfg")
+SERVER = ("10.0.1.5", "shop", "api-5c4b7d8f9-ghjkl")
 
 
 def ts(ns: int) -> str:

@@ -61,6 +61,6 @@ def test_case_alerts(mini_case) -> None:
     rows = sorted(got.values(), key=str)
     assert ("C1", "container+pid", False) in rows and ("C2", "container+pid", True) in rows
     assert ("S", "container+pid", True) in rows and ("S", "container+name", True) in rows
-    assert set(a["namespace"]) == {"shop"} and set(a["pod"]) == {"web-7d9f-abcde"}
+    assert set(a["namespace"]) == {"shop"} and set(a["pod"]) == {"web-7d9f8c6b5-bcdfg"}
     assert mini_case.alerts(rule="Terminal", namespace="shop")["binary"].to_list() == ["/bin/sh"]
     assert mini_case.alerts(workload="web", binary="curl$").height == 2

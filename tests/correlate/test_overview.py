@@ -1,0 +1,81 @@
+"""activity, first_seen, coverage, explain, and filters that carry SQL as plain data."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from conftest import MS, T0, S
+
+EVIL = "x' OR 1=1 --"
+
+
+def test_activity(mini_case) -> None:
+    a = mini_case.activity(by=("node",), every="1m")
+    assert a.columns == ["window", "node", "source", "kind", "events"]
+    assert a["events"].sum() == mini_case.sql("select count(*) n from events")["n"][0]
+    assert a.filter(pl.col("node") == "n2", pl.col("source") == "hubble")["events"].sum() == 7
+    with pytest.raises(ValueError):
+        mini_case.activity(by="node; drop table events")
+
+
+def test_first_seen(mini_case) -> None:
+    fs = mini_case.first_seen(by="workload")
+    web = fs.filter(pl.col("group") == "web")
+    assert {"binary", "exec_pair", "destination", "dns"} <= set(web["what"])
+    assert "/bin/sh -> /usr/bin/curl" in web["value"].to_list()
+    curl = web.filter(pl.col("value") == "/usr/bin/curl")
+    assert curl["count"].to_list() == [2]
+    # versus the first 5 s: the second curl is not new, nothing new after 5 s for web's binaries
+    new = mini_case.first_seen(by="workload", baseline=(T0, T0 + 5 * S))
+    assert new.filter(pl.col("group") == "web", pl.col("what") == "binary").height == 0
+    same = mini_case.first_seen(by="workload", baseline=mini_case)
+    assert same.height == 0
+
+
+def test_coverage_offset_and_orphans(mini_case) -> None:
+    cov = mini_case.coverage(gap="5s")
+    off = dict(cov.select("node", "clock_offset_ms").unique().iter_rows())
+    assert off["n2"] - off["n1"] == pytest.approx(-300, abs=5)
+    tg = cov.filter(pl.col("source") == "tetragon", pl.col("node") == "n1").row(0, named=True)
+    assert tg["orphan_share"] == pytest.approx(1 / 3)  # S's parent is not captured
+    assert tg["gaps"] >= 1 and tg["longest_gap_s"] > 5
+
+
+def test_explain_flow_and_exec(mini_case) -> None:
+    put = mini_case.flows(http_method="PUT", node="n2", verdict="DROPPED")
+    ex = mini_case.explain(put["event_id"][0])
+    assert ex["role"].to_list() == ["exec (not captured)", "exec (not captured)", "exec", "exec", "flow",
+                                    "connect (5tuple)"]
+    assert ex["exec_id"].to_list()[-3:] == ["C2", "C2", "C2"]
+    assert ex.filter(pl.col("role") == "flow")["raw"][0].startswith('{"flow"')
+    assert ex.drop_nulls("event_id")["line"].null_count() == 0
+    e2 = mini_case.explain("C1")
+    assert {"exec", "connect", "flow", "alert"} <= set(e2["role"])
+    al = mini_case.alerts(rule="Terminal")
+    assert mini_case.explain(al["event_id"][0])["role"].to_list()[-1] == "alert"
+    with pytest.raises(KeyError):
+        mini_case.explain(EVIL)
+
+
+FILTERS = ["namespace", "pod", "workload", "node", "from_pod", "to_pod", "from_workload", "to_workload",
+           "verdict", "http_method", "http_path", "fqdn", "dns_query", "binary", "args", "exec_id"]
+
+
+@pytest.mark.parametrize("method", ["processes", "process_tree", "flows", "alerts", "activity"])
+def test_sql_in_filter_values_is_data(mini_case, method: str) -> None:
+    from kernelsec_nb.store.filters import PROFILES
+    profile = {"processes": "processes", "process_tree": "process_tree", "flows": "flows_attributed",
+               "alerts": "alerts_attributed", "activity": "events"}[method]
+    tried = 0
+    for key in FILTERS:
+        if key not in PROFILES[profile]:
+            continue
+        out = getattr(mini_case, method)(**{key: EVIL})
+        assert out.height == 0, (method, key)
+        tried += 1
+    assert tried >= 4
+    assert mini_case.sql("select count(*) n from events")["n"][0] == 26
+    # time filters too
+    assert getattr(mini_case, method)(since=T0 + 10**12).height == 0
+    assert getattr(mini_case, method)(around=T0 + 2 * S, window="100ms").height >= 0
+    _ = MS
