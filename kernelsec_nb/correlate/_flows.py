@@ -112,18 +112,30 @@ def close_times(conn: pl.DataFrame, closes: pl.DataFrame) -> pl.DataFrame:
 
 
 def _five_tuple(fl: pl.DataFrame, conn: pl.DataFrame, tol: int) -> pl.DataFrame:
-    """Exact 5-tuple matches for flows keyed ``_k`` (sorted by ``_ft``); see the module rules."""
-    c = conn.select("_k", "_kt", "_close", "_cid")
+    """Exact 5-tuple matches for flows keyed ``_k`` (sorted by ``_ft``); see the module rules.
+
+    ``conn`` is sorted by ``(_k, _kt)`` and carries ``_nkt``/``_ncid``, the next connect of the
+    same key, so the *ahead* candidate of a flow with a *back* match is a column lookup; only
+    flows without any earlier connect need a second (forward) as-of join.
+    """
+    c = conn.select("_k", "_kt", "_close", "_cid", "_nkt", "_ncid")
     back = fl.select("_row", "_ft", "_k").join_asof(c, left_on="_ft", right_on="_kt", by="_k",
                                                     strategy="backward", check_sortedness=False)
-    ahead_c = c.select("_k", pl.col("_kt").alias("_at"), pl.col("_cid").alias("_acid"))
-    both = back.join_asof(ahead_c, left_on="_ft", right_on="_at", by="_k", strategy="forward",
-                          tolerance=tol, allow_exact_matches=False, check_sortedness=False)
     has_back = pl.col("_kt").is_not_null()
+    near = has_back & pl.col("_nkt").is_not_null() & (pl.col("_nkt") <= pl.col("_ft") + tol)
+    back = back.with_columns(pl.when(near).then(pl.col("_nkt")).alias("_at"),
+                             pl.when(near).then(pl.col("_ncid")).alias("_acid"))
+    lone = back.filter(~has_back).select("_row", "_ft", "_k")
+    if lone.height:
+        first = c.select("_k", pl.col("_kt").alias("_at2"), pl.col("_cid").alias("_acid2"))
+        ahead = lone.join_asof(first, left_on="_ft", right_on="_at2", by="_k", strategy="forward",
+                               tolerance=tol, allow_exact_matches=False, check_sortedness=False)
+        back = back.join(ahead.select("_row", "_at2", "_acid2"), on="_row", how="left").with_columns(
+            pl.coalesce("_at", "_at2").alias("_at"), pl.coalesce("_acid", "_acid2").alias("_acid"))
     has_ahead = pl.col("_at").is_not_null()
     back_open = pl.col("_close").is_null() | (pl.col("_close") >= pl.col("_ft") - tol)
     use_ahead = has_ahead & (~has_back | pl.col("_close").is_null() | ~back_open)
-    return both.select(
+    return back.select(
         "_row",
         pl.when(use_ahead).then(pl.col("_acid")).when(has_back).then(pl.col("_cid")).alias("_cid"),
         pl.when(use_ahead).then(pl.col("_at")).when(has_back).then(pl.col("_kt")).alias("conn_time_ns"),
@@ -137,7 +149,7 @@ def _pod_dest(fl: pl.DataFrame, conn: pl.DataFrame, window: int) -> pl.DataFrame
     found = []
     left = fl
     for key in ("_kpod", "_kip"):
-        rc = conn.select(key, "_kt", "_cid").filter(pl.col(key).is_not_null())
+        rc = conn.select(key, "_kt", "_cid").filter(pl.col(key).is_not_null()).sort("_kt")
         lf = left.select("_row", "_ft", key).filter(pl.col(key).is_not_null())
         if lf.height == 0 or rc.height == 0:
             continue
@@ -173,7 +185,10 @@ def attribute_keys(fk: pl.DataFrame, conn: pl.DataFrame, *, tolerance: int, wind
         ``_row``, ``_cid``, ``match``, ``confidence``, ``conn_time_ns`` for the matched flows.
     """
     fk = fk.sort("_ft")
-    conn = conn.sort("_kt")
+    conn = conn.sort("_k", "_kt")
+    same = pl.col("_k") == pl.col("_k").shift(-1)
+    conn = conn.with_columns(pl.when(same).then(pl.col("_kt").shift(-1)).alias("_nkt"),
+                             pl.when(same).then(pl.col("_cid").shift(-1)).alias("_ncid"))
     first = fk.with_columns(pl.when(pl.col("_rev")).then(pl.col("_kr")).otherwise(pl.col("_kf")).alias("_k"))
     m1 = _five_tuple(first, conn, tolerance)
     # a reply whose ``is_reply`` is missing or wrong: the destination opened the connection
