@@ -105,6 +105,12 @@ def where(table: str, flt: dict[str, Any]) -> tuple[str, list[Any]]:
     return _filters.where(table, **dict(flt))
 
 
+def where_clause(table: str, flt: dict[str, Any]) -> tuple[str, list[Any]]:
+    """``" WHERE …"`` (or ``""`` without filters: DuckDB plans ``WHERE true`` worse) + params."""
+    cond, params = where(table, flt)
+    return ("" if cond == "true" else f" WHERE {cond}"), params
+
+
 def sql(case: Any, query: str, params: list[Any] | None = None) -> pl.DataFrame:
     """Run a query on the case and return every row as polars."""
     return pl.from_arrow(case.con.sql(query, params=params or None).to_arrow_table())  # type: ignore[return-value]

@@ -55,9 +55,9 @@ def activity_heatmap(case: Any, by: str | Sequence[str] = ("node", "workload"), 
     if bad or not keys:
         raise ValueError(f"by must name columns among {sorted(GROUPS)}, not {bad or keys}")
     step = to_duration_ns(every)
-    cond, params = c.where("events", filters)
+    whr, params = c.where_clause("events", filters)
     ((n, t0, t1),) = case.con.execute(
-        f"SELECT count(*), min(time_ns), max(time_ns) FROM events WHERE {cond}",  # noqa: S608
+        f"SELECT count(*), min(time_ns), max(time_ns) FROM events{whr}",  # noqa: S608
         params).fetchall()
     subtitle = []
     if n:
@@ -71,7 +71,7 @@ def activity_heatmap(case: Any, by: str | Sequence[str] = ("node", "workload"), 
     df = c.sql(case, f"""
         WITH g AS (
             SELECT {group} AS "group", (time_ns // {step}) * {step} AS bucket_ns, count(*) AS n
-            FROM events WHERE {cond} GROUP BY ALL
+            FROM events{whr} GROUP BY ALL
         ), top AS (
             SELECT "group" FROM g GROUP BY "group" ORDER BY sum(n) DESC, "group" LIMIT {MAX_ROWS}
         )

@@ -30,6 +30,10 @@ _POINT_COLS = ("event_id, time_ns, source, kind, node, namespace, pod, workload,
                "verdict, http_method, http_path, http_code, dns_query, rule, priority, summary")
 MAX_LANES = 40
 TARGET_BUCKETS = 150
+#: At most this many (lane, colour, bucket) cells and individually drawn alerts/drops when
+#: aggregating: keeps the spec (and altair's validation of it) small whatever the capture.
+MAX_CELLS = 1500
+MAX_NOTABLE = 300
 
 
 def _shape_scale() -> alt.Scale:
@@ -122,9 +126,9 @@ def timeline(case: Any, *, lanes: Literal["workload", "node", "source"] = "workl
         raise ValueError(f"lanes must be one of {sorted(LANES)}, not {lanes!r}")
     if color not in COLORS:
         raise ValueError(f"color must be one of {sorted(COLORS)}, not {color!r}")
-    cond, params = c.where("events", filters)
+    whr, params = c.where_clause("events", filters)
     ((n, t0, t1),) = case.con.execute(
-        f"SELECT count(*), min(time_ns), max(time_ns) FROM events WHERE {cond}",  # noqa: S608
+        f"SELECT count(*), min(time_ns), max(time_ns) FROM events{whr}",  # noqa: S608
         params).fetchall()
     pivot = c.resolve_time(case, mark)
     span = (int(t1) - int(t0)) if n else 0
@@ -134,7 +138,7 @@ def timeline(case: Any, *, lanes: Literal["workload", "node", "source"] = "workl
     meta: dict[str, Any] = {"view": "timeline", "lanes": lanes, "events": int(n),
                             "mode": "points", "bucket_ns": None}
     if n <= max_points:
-        df = c.sql(case, f"{base_sel}, {_POINT_COLS} FROM events WHERE {cond} "  # noqa: S608
+        df = c.sql(case, f"{base_sel}, {_POINT_COLS} FROM events{whr} "  # noqa: S608
                          "ORDER BY time_ns, event_id", params)
         subtitle = [f"{n} events" if n else "no events match"]
         if df.height:
@@ -146,25 +150,27 @@ def timeline(case: Any, *, lanes: Literal["workload", "node", "source"] = "workl
         agg = c.sql(case, f"""
             SELECT lane, color, (time_ns // {bucket}) * {bucket} AS bucket_ns, count(*) AS n,
                    count(*) FILTER (WHERE class IN ({notable_in})) AS notable
-            FROM ({base_sel}, time_ns FROM events WHERE {cond}) GROUP BY ALL""",  # noqa: S608
+            FROM ({base_sel}, time_ns FROM events{whr}) GROUP BY ALL""",  # noqa: S608
                     params)
         agg, folded = _cap_lanes(agg, MAX_LANES)
-        agg, bucket = _coarsen(agg, bucket, max_points)
+        agg, bucket = _coarsen(agg, bucket, min(max_points, MAX_CELLS))
         agg = agg.sort(["lane", "color", "bucket_ns"])
         lane_list = sorted(set(agg["lane"].to_list()))
         layers.append(_buckets(agg, bucket, color, span))
         meta.update(mode="buckets", bucket_ns=int(bucket))
         text = f"{n} events as counts per {c.duration_text(bucket)} bucket"
         n_notable = int(agg["notable"].sum())
-        if 0 < n_notable <= max_points // 5:
+        if 0 < n_notable <= min(max_points // 5, MAX_NOTABLE):
             df = c.sql(case, f"SELECT * FROM ({base_sel}, {_POINT_COLS} FROM events "  # noqa: S608
-                             f"WHERE {cond}) WHERE class IN ({notable_in}) "
+                             f"{whr}) WHERE class IN ({notable_in}) "
                              "ORDER BY time_ns, event_id", params)
             if folded:
                 df = df.with_columns(pl.when(pl.col("lane").is_in(lane_list)).then(pl.col("lane"))
                                      .otherwise(pl.lit(f"(other {folded} lanes)")).alias("lane"))
             layers.append(_points(df, color, span, selectable=False))
             text += f"; {n_notable} alerts/dropped flows drawn one by one"
+        elif n_notable:
+            text += f"; {n_notable} alerts/dropped flows inside the squares (filter to see each)"
         subtitle = [text]
     if folded:
         subtitle.append(f"{MAX_LANES - 1} busiest lanes shown, {folded} more folded into one")
@@ -220,18 +226,16 @@ def _points(df: pl.DataFrame, color: str, span: int, selectable: bool = True) ->
 
 
 def _buckets(df: pl.DataFrame, bucket: int, color: str, span: int) -> alt.Chart:
-    df = df.with_columns(
-        c.ns_to_utc_expr("bucket_ns", "start"),
-        (pl.col("bucket_ns") + bucket).alias("_end"),
-        (pl.col("bucket_ns") + bucket // 2).alias("_mid"),
-    ).with_columns(c.ns_to_utc_expr("_end", "end"), c.ns_to_utc_expr("_mid", "time")
-                   ).drop("_end", "_mid")
+    df = df.with_columns((pl.col("bucket_ns") + bucket // 2).alias("_mid")).with_columns(
+        c.ns_to_utc_expr("_mid", "time")).drop("_mid")
     colors = sorted(set(df["color"].to_list()))
+    label = c.duration_text(bucket)
     return alt.Chart(c.inline(df)).mark_square(opacity=0.75).encode(
         x=_x("time", span), y=_y(), yOffset=alt.YOffset("color:N", sort="ascending"),
         color=alt.Color("color:N", title=color, scale=_color_scale(color, colors)),
         size=alt.Size("n:Q", title="events per bucket", scale=alt.Scale(type="sqrt", range=[8, 260])),
-        tooltip=[alt.Tooltip("start:N", title="from (UTC)"), alt.Tooltip("end:N", title="to (UTC)"),
+        tooltip=[alt.Tooltip("time:T", title=f"{label} bucket centred on (UTC)",
+                             format="%Y-%m-%d %H:%M:%S", formatType="utc"),
                  "lane:N", alt.Tooltip("color:N", title=color), alt.Tooltip("n:Q", title="events"),
                  alt.Tooltip("notable:Q", title="alerts + dropped")],
     ).add_params(alt.selection_point(name="pick", fields=["lane", "bucket_ns"]))

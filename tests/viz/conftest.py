@@ -6,7 +6,6 @@ Goldens: ``KERNELSEC_UPDATE_GOLDENS=1 pytest tests/viz`` rewrites ``tests/viz/go
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -15,8 +14,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 import fixture_case  # noqa: E402
-
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="session")
@@ -34,13 +31,3 @@ def case(fx_dir: Path):
 @pytest.fixture(scope="session")
 def update_goldens() -> bool:
     return os.environ.get("KERNELSEC_UPDATE_GOLDENS") == "1"
-
-
-def chromium_available() -> bool:
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        return False
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return False
-    return True

@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import CHROMIUM, chromium_available
 from fixture_case import BREAK, IMG, SCRIPT, exec_id
+from viz_browser import ARGS, CHROMIUM, chromium_available
 
 import kernelsec_nb as kn
 from kernelsec_nb.viz.html import safe_json, to_html
@@ -89,9 +89,7 @@ def test_no_script_runs_in_chromium(case, tmp_path: Path) -> None:
              for name, view in VIEWS.items()}
     dialogs: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             page = browser.new_page()
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
@@ -131,9 +129,7 @@ def test_control_unescaped_page_does_fire(case, tmp_path: Path) -> None:
     path.write_text(bad)
     dialogs: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             page = browser.new_page()
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
