@@ -20,6 +20,10 @@ SOURCE_SQL: str = f"""CASE
     WHEN {hubble.DETECT_SQL} THEN 'hubble'
     WHEN {falco.DETECT_SQL} THEN 'falco'
     WHEN {tetragon.DETECT_SQL} THEN 'tetragon'
+    WHEN {tetragon.DETECT_UNKNOWN_SQL} THEN 'tetragon'
 END"""
 
-__all__ = ["STRUCTURE", "SOURCE_SQL", "tetragon", "hubble", "falco"]
+#: Columns computed once per parsed line before the event columns (named sub-structs).
+PRELUDE: dict[str, str] = {**tetragon.PRELUDE, **hubble.PRELUDE}
+
+__all__ = ["PRELUDE", "STRUCTURE", "SOURCE_SQL", "tetragon", "hubble", "falco"]

@@ -64,13 +64,25 @@ DETECT_SQL = (
 )
 
 
+def _q(name: str) -> str:
+    return f'"{name}"'
+
+
+#: Columns computed once per line: ``f`` is the flow, from either shape (wrapped or bare).
+PRELUDE: dict[str, str] = {
+    "f": "coalesce(j.flow, struct_pack("
+    + ", ".join(f"{_q(k)} := j.{_q(k)}" for k in FLOW)
+    + "))",
+}
+
+
 def _f(path: str) -> str:
-    """SQL for a flow field from either shape (wrapped or bare)."""
-    return f"coalesce(j.flow.{path}, j.{path})"
+    """SQL for a flow field (``f`` is computed by :data:`PRELUDE`)."""
+    return f"f.{path}"
 
 
 def _node(which: str) -> str:
-    raw = f"coalesce(j.node_name, j.flow.node_name)"
+    raw = "coalesce(j.node_name, f.node_name)"
     return f"split_part({raw}, '/', -1)" if which == "node" else (
         f"CASE WHEN contains({raw}, '/') THEN split_part({raw}, '/', 1) END"
     )
@@ -92,10 +104,10 @@ def _workload(side: str) -> str:
     )
 
 
-_L4 = "coalesce(j.flow.l4, j.l4)"
+_L4 = "f.l4"
 
 EVENT_COLUMNS: dict[str, str] = {
-    "time_ns": epoch_ns(f"coalesce(j.flow.time, j.time)"),
+    "time_ns": epoch_ns("f.time"),
     "node": _node("node"),
     "cluster": _node("cluster"),
     "namespace": f"coalesce({_f('source.namespace')}, {_f('destination.namespace')})",

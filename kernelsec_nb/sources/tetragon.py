@@ -107,10 +107,12 @@ STRUCTURE: dict[str, object] = {
 
 _TOP_KEYS = "['node_name', 'time', 'cluster_name', 'node_labels', 'aggregation_info']"
 
-DETECT_SQL = (
-    "(j.node_name IS NOT NULL OR j.time IS NOT NULL) AND ("
-    + " OR ".join(f"j.{k} IS NOT NULL" for k in [*KINDS, "process_throttle"])
-    + f" OR len(list_filter(json_keys(raw), lambda k: k LIKE 'process_%' AND NOT list_contains({_TOP_KEYS}, k))) > 0)"
+DETECT_SQL = "(" + " OR ".join(f"j.{k} IS NOT NULL" for k in [*KINDS, "process_throttle"]) + ")"
+
+#: A Tetragon line of a type we do not know yet (checked last: it reads the keys again).
+DETECT_UNKNOWN_SQL = (
+    "((j.node_name IS NOT NULL OR j.time IS NOT NULL) AND len(list_filter(json_keys(raw), "
+    f"lambda k: k LIKE 'process_%' AND NOT list_contains({_TOP_KEYS}, k))) > 0)"
 )
 
 KIND_SQL = (
@@ -125,12 +127,23 @@ def _pick(path: str) -> str:
     return "coalesce(" + ", ".join(f"j.{k}.{path}" for k in KINDS) + ")"
 
 
-P = _pick("process")
-PARENT = _pick("parent")
+_HOOKS = ("process_kprobe", "process_tracepoint", "process_uprobe", "process_lsm")
+
+#: Columns computed once per line before the others (they are referenced many times).
+PRELUDE: dict[str, str] = {
+    "proc": _pick("process"),
+    "par": _pick("parent"),
+    "hargs": "CAST(coalesce(" + ", ".join(f"j.{k}.args" for k in _HOOKS) + ") AS JSON[])",
+}
+P = "proc"
+PARENT = "par"
 
 #: Columns of the common ``events`` table, as SQL over the parsed line ``j``.
 EVENT_COLUMNS: dict[str, str] = {
-    "time_ns": epoch_ns("j.time"),
+    # Old exports may lack the top-level "time": fall back to the exit time, then the exec's
+    # process start time (documented in the README).
+    "time_ns": f"coalesce({epoch_ns('j.time')}, {epoch_ns('j.process_exit.time')}, "
+    f"{epoch_ns('j.process_exec.process.start_time')})",
     "node": "j.node_name",
     "cluster": "j.cluster_name",
     "namespace": f"({P}).pod.namespace",
@@ -191,12 +204,10 @@ PROCESS_EVENT_COLUMNS: dict[str, str] = {
     **_proc_cols(PARENT, "parent_"),
 }
 
-_HOOK_ARGS = "coalesce(" + ", ".join(
-    f"j.{k}.args" for k in ("process_kprobe", "process_tracepoint", "process_uprobe", "process_lsm")
-) + ")"
-_SOCK = f"(list_filter(CAST(coalesce({_HOOK_ARGS}, '[]') AS JSON[]), lambda a: (a->'sock_arg') IS NOT NULL)[1]->'sock_arg')"
-_FILE = f"(list_filter(CAST(coalesce({_HOOK_ARGS}, '[]') AS JSON[]), lambda a: (a->'file_arg') IS NOT NULL OR (a->'path_arg') IS NOT NULL)[1])"
-_CAP = f"(list_filter(CAST(coalesce({_HOOK_ARGS}, '[]') AS JSON[]), lambda a: (a->'capability_arg') IS NOT NULL)[1]->'capability_arg')"
+_SOCK = "(list_filter(hargs, lambda a: (a->'sock_arg') IS NOT NULL)[1]->'sock_arg')"
+_FILE = ("(list_filter(hargs, lambda a: (a->'file_arg') IS NOT NULL "
+         "OR (a->'path_arg') IS NOT NULL)[1])")
+_CAP = "(list_filter(hargs, lambda a: (a->'capability_arg') IS NOT NULL)[1]->'capability_arg')"
 
 #: Columns of the ``kprobes`` table (kprobe/tracepoint/uprobe/lsm hooks and old socket events).
 HOOK_COLUMNS: dict[str, str] = {
@@ -217,5 +228,5 @@ HOOK_COLUMNS: dict[str, str] = {
     "j.process_close.protocol, j.process_listen.protocol)",
     "file_path": f"coalesce({_FILE}->'file_arg'->>'path', {_FILE}->'path_arg'->>'path')",
     "capability": f"{_CAP}->>'name'",
-    "hook_args": f"CAST({_HOOK_ARGS} AS VARCHAR)",
+    "hook_args": "CAST(hargs AS VARCHAR)",
 }

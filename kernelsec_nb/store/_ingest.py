@@ -54,49 +54,65 @@ def _case(column: str) -> str:
 
 _COMMON = [c for c in EVENT_COLUMNS if c not in ("event_id", "source", "kind", "time", "file", "line", "byte_offset")]
 
-# Step 1: parse.  ``TRY`` turns malformed JSON into NULL instead of failing the block.
-PARSE_SQL = f"""
-CREATE OR REPLACE TEMP TABLE _parsed AS
-SELECT line, byte_offset, raw, note, raw_bytes,
-       CASE WHEN note IS NULL THEN TRY(json_transform(raw, '{sources.STRUCTURE}')) END AS j
-FROM _block
-"""
+# The per-table columns computed while the parsed line is at hand, with a prefix each.
+_TABLE_COLUMNS: dict[str, dict[str, str]] = {
+    "pe": tetragon.PROCESS_EVENT_COLUMNS,
+    "kp": tetragon.HOOK_COLUMNS,
+    "fl": hubble.FLOW_COLUMNS,
+    "al": falco.ALERT_COLUMNS,
+}
+_EXTRA = ", ".join(
+    f"{expr} AS {q(prefix + '__' + name)}"
+    for prefix, cols in _TABLE_COLUMNS.items()
+    for name, expr in cols.items()
+)
 
-# Step 2: recognise source and kind, compute the common columns and the reason to quarantine.
+# One statement: parse each line once (``TRY`` turns malformed JSON into NULL instead of failing
+# the block), recognise source and kind, compute every column, and say why a line is refused.
 STAGE_SQL = f"""
 CREATE OR REPLACE TEMP TABLE _stage AS
-WITH s AS (
-    SELECT *, CASE WHEN j IS NOT NULL THEN {sources.SOURCE_SQL} END AS source FROM _parsed
+WITH p AS (
+    SELECT line, byte_offset, raw, note, raw_bytes,
+           CASE WHEN note IS NULL THEN TRY(json_transform(raw, '{sources.STRUCTURE}')) END AS j
+    FROM _block
+), s AS (
+    SELECT *, CASE WHEN j IS NOT NULL THEN {sources.SOURCE_SQL} END AS source FROM p
 ), k AS (
     SELECT *, CASE WHEN source IS NOT NULL THEN {_KIND_SQL} END AS kind,
-           {", ".join(f"{_case(c)} AS {q(c)}" for c in _COMMON)}
+           {", ".join(f"{expr} AS {name}" for name, expr in sources.PRELUDE.items())}
     FROM s
+), c AS (
+    SELECT line, byte_offset, raw, note, raw_bytes, source, kind, j IS NULL AS unparsed,
+           {", ".join(f"{_case(c)} AS {q(c)}" for c in _COMMON)},
+           {_EXTRA}
+    FROM k
 )
-SELECT *,
+SELECT * EXCLUDE (raw, unparsed),
     left(md5(rtrim(raw, chr(10) || chr(13) || ' ' || chr(9))), 20) AS event_id,
     CASE
         WHEN note IS NOT NULL THEN note
-        WHEN j IS NULL AND trim(raw, chr(10) || chr(13) || ' ' || chr(9)) = '' THEN 'blank'
-        WHEN j IS NULL AND left(ltrim(raw), 1) = '{{'
+        WHEN unparsed AND trim(raw, chr(10) || chr(13) || ' ' || chr(9)) = '' THEN 'blank'
+        WHEN unparsed AND left(ltrim(raw), 1) = '{{'
              AND right(rtrim(raw, chr(10) || chr(13) || ' ' || chr(9)), 1) <> '}}'
             THEN 'malformed JSON: the line is cut short (truncated)'
-        WHEN j IS NULL THEN 'malformed JSON'
+        WHEN unparsed THEN 'malformed JSON'
         WHEN source IS NULL AND json_type(raw) <> 'OBJECT'
             THEN 'not an event: JSON ' || lower(json_type(raw)) || ' instead of an object'
         WHEN source IS NULL
             THEN 'unknown event type: no Tetragon, Hubble or Falco keys (keys: '
                  || left(array_to_string(json_keys(raw), ', '), 200) || ')'
         WHEN time_ns IS NULL THEN source || ' ' || kind || ' event without a valid time'
-    END AS reason
-FROM k
+    END AS reason,
+    CASE WHEN unparsed OR source IS NULL OR time_ns IS NULL OR note IS NOT NULL
+         THEN left(raw, 4096) END AS bad_raw
+FROM c
 """
 
 _MARK_SQL = """
 CREATE OR REPLACE TEMP TABLE _new AS
-SELECT * EXCLUDE (rn) FROM (
-    SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY line) AS rn FROM _stage
-    WHERE reason IS NULL
-) WHERE rn = 1 AND event_id NOT IN (SELECT event_id FROM events)
+SELECT * FROM _stage
+WHERE reason IS NULL AND event_id NOT IN (SELECT event_id FROM events)
+QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY line) = 1
 """
 
 _TIME = "make_timestamp(time_ns // 1000)::TIMESTAMPTZ"
@@ -108,6 +124,10 @@ def _insert(table: str, cols: dict[str, str], where: str) -> str:
     return f"INSERT INTO {table} ({names}) SELECT {exprs} FROM _new WHERE {where}"
 
 
+def _own(prefix: str) -> dict[str, str]:
+    return {name: q(f"{prefix}__{name}") for name in _TABLE_COLUMNS[prefix]}
+
+
 INSERT_EVENTS = _insert(
     "events",
     {**{c: q(c) for c in EVENT_COLUMNS if c not in ("time", "file")}, "time": _TIME, "file": "$file"},
@@ -115,33 +135,31 @@ INSERT_EVENTS = _insert(
 )
 INSERT_PROCESS_EVENTS = _insert(
     "process_events",
-    {"event_id": "event_id", "kind": "kind", "time_ns": "time_ns", "node": "node",
-     **tetragon.PROCESS_EVENT_COLUMNS},
+    {"event_id": "event_id", "kind": "kind", "time_ns": "time_ns", "node": "node", **_own("pe")},
     "kind IN ('process_exec', 'process_exit')",
 )
 _EVENT_BASE = {c: c for c in ("event_id", "time_ns", "node")} | {"time": _TIME}
 INSERT_KPROBES = _insert(
     "kprobes",
     {**_EVENT_BASE, **{c: q(c) for c in ("kind", "namespace", "pod", "workload", "container_id",
-                                        "exec_id", "parent_exec_id", "pid", "binary", "args")},
-     **tetragon.HOOK_COLUMNS},
+                                           "exec_id", "parent_exec_id", "pid", "binary", "args")},
+     **_own("kp")},
     "source = 'tetragon' AND kind NOT IN ('process_exec', 'process_exit', 'process_loader', 'process_throttle')",
 )
 INSERT_FLOWS = _insert(
     "flows",
     {**_EVENT_BASE, **{c: c for c in ("cluster", "verdict", "src_ip", "src_port", "dst_ip",
                                         "dst_port", "protocol", "summary")},
-     **hubble.FLOW_COLUMNS},
+     **_own("fl")},
     "source = 'hubble'",
 )
 INSERT_ALERTS = _insert(
     "alerts",
-    {**_EVENT_BASE, **{c: c for c in ("namespace", "pod", "container_id", "pid")},
-     **falco.ALERT_COLUMNS},
+    {**_EVENT_BASE, **{c: c for c in ("namespace", "pod", "container_id", "pid")}, **_own("al")},
     "source = 'falco'",
 )
 INSERT_QUARANTINE = """
-INSERT INTO quarantine SELECT $file, line, byte_offset, reason, left(raw, 4096), raw_bytes
+INSERT INTO quarantine SELECT $file, line, byte_offset, reason, bad_raw, raw_bytes
 FROM _stage WHERE reason IS NOT NULL AND reason <> 'blank'
 """
 
@@ -172,7 +190,6 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str) -> 
     """Parse one block and insert its rows; returns what happened to its lines."""
     con.register("_block", table)
     try:
-        con.execute(PARSE_SQL)
         con.execute(STAGE_SQL)
         con.execute(_MARK_SQL)
         params = {"file": file}

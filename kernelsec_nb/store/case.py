@@ -61,7 +61,8 @@ class Case(CorrelateMixin):
     # -- querying --------------------------------------------------------------------------
     def sql(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
         """Run SQL on the case and return a polars DataFrame.  Pass values as ``params``."""
-        return pl.from_arrow(self.con.execute(query, params or []).to_arrow_table())  # type: ignore[return-value]
+        rel = self.con.sql(query, params=params or None)
+        return pl.from_arrow(rel.to_arrow_table()) if rel is not None else pl.DataFrame()  # type: ignore[return-value]
 
     def _select(self, table: str, order: str = "time_ns", limit: int | None = None,
                 **flt: Any) -> pl.DataFrame:
