@@ -15,7 +15,7 @@ LANE_COLORS = ["#0072B2", "#56B4E9", "#009E73", "#D55E00", "#E69F00", "#CC79A7"]
 LANE_SHAPES = ["square", "triangle-right", "circle", "triangle-up", "diamond", "cross"]
 LANE_H = 90
 SLOT_H = 24
-SLOTS = 3
+SLOTS = 8
 DIED_WINDOW_NS = 120 * 10**9
 
 
@@ -123,10 +123,9 @@ def attack_flow(case: Any, exec_id: str, *, width: int = 1000) -> alt.LayerChart
     slots = {lane: 0 for lane in LANES}
 
     def add(key: str, lane: str, t: int, label: str, **tip: Any) -> None:
-        i = LANES.index(lane)
-        y = i * LANE_H + 20 + (slots[lane] % SLOTS) * SLOT_H
+        slot = slots[lane] % SLOTS
         slots[lane] += 1
-        items.append({"key": key, "lane": lane, "time": c.utc_text(t), "y": y,
+        items.append({"key": key, "lane": lane, "time": c.utc_text(t), "slot": slot, "y": 0,
                       "label": label[:48] + ("…" if len(label) > 48 else ""), **tip})
 
     procs = parts["processes"]
@@ -145,16 +144,22 @@ def attack_flow(case: Any, exec_id: str, *, width: int = 1000) -> alt.LayerChart
         edges.append((f"p:{r['exec_id']}", key))
         conn_keys[(r["saddr"], r["sport"], r["daddr"], r["dport"])] = key
     dest_first: dict[str, int] = {}
-    for r in parts["flows"].iter_rows(named=True):
-        key = f"f:{r['event_id']}"
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for r in parts["flows"].iter_rows(named=True):  # one item per request kind, not per packet
         http = " ".join(str(x) for x in (r["http_method"], r["http_path"], r["http_code"]) if x)
-        add(key, "flow", r["time_ns"], f"{r['verdict']} {http or r['dns_query'] or ''}".strip(),
-            detail=f"{r['verdict']} → {r['dst_ip']}:{r['dst_port']} {http}", id=r["event_id"])
-        src = next((k for t, k in conn_keys.items() if t[2:] == (r["dst_ip"], r["dst_port"])),
-                   f"p:{r['exec_id']}")
-        edges.append((src, key))
         dest = f"{r['dst_namespace']}/{r['dst_workload']}" if r["dst_workload"] else str(
             r["dst_ip"])
+        src = next((k for t, k in conn_keys.items() if t[2:] == (r["dst_ip"], r["dst_port"])),
+                   f"p:{r['exec_id']}")
+        groups.setdefault((src, r["verdict"], http or r["dns_query"] or "", dest), []).append(r)
+    for (src, verdict, what, dest), rows in groups.items():
+        r = rows[0]
+        key = f"f:{r['event_id']}"
+        times = f" ×{len(rows)}" if len(rows) > 1 else ""
+        add(key, "flow", r["time_ns"], f"{verdict} {what}".strip() + times,
+            detail=f"{verdict} → {dest} {r['dst_ip']}:{r['dst_port']} {what}{times}",
+            id=r["event_id"])
+        edges.append((src, key))
         dest_first.setdefault(dest, r["time_ns"])
         edges.append((key, f"d:{dest}"))
     for dest, t in sorted(dest_first.items(), key=lambda kv: (kv[1], kv[0])):
@@ -182,6 +187,15 @@ def _draw(items: list[dict[str, Any]], edges: list[tuple[str, str]], exec_id: st
         return alt.layer(alt.Chart(alt.Data(values=[])).mark_point()).properties(
             width=width, height=120, title=alt.TitleParams(
                 text=title, subtitle=[f"no process {exec_id} in this case"], anchor="start"))
+    # lanes as tall as their busiest need: one row (slot) per item, up to SLOTS
+    top, lane_y = 0, {}
+    for lane in LANES:
+        lane_y[lane] = top
+        used = max((it["slot"] for it in items if it["lane"] == lane), default=0) + 1
+        top += 26 + used * SLOT_H
+    for it in items:
+        it["y"] = lane_y[it["lane"]] + 20 + it.pop("slot") * SLOT_H
+    height = top
     where = {it["key"]: it for it in items}
     links = [{"time": where[a]["time"], "time2": where[b]["time"], "y": where[a]["y"],
               "y2": where[b]["y"], "link": f"{where[a]['lane']} → {where[b]['lane']}"}
@@ -192,7 +206,7 @@ def _draw(items: list[dict[str, Any]], edges: list[tuple[str, str]], exec_id: st
     x = alt.X("time:T", scale=alt.Scale(type="utc", padding=40),
               axis=c.time_axis(max(ns) - min(ns)))
     y = alt.Y("y:Q", scale=None, axis=None)
-    lanes_df = [{"lane": lane, "y": i * LANE_H + 6} for i, lane in enumerate(LANES)]
+    lanes_df = [{"lane": lane, "y": lane_y[lane] + 6} for lane in LANES]
     layers: list[Any] = [
         alt.Chart(alt.Data(values=lanes_df)).mark_rule(color="#dddddd").encode(
             y=alt.Y("y:Q", scale=None, axis=None)),
@@ -208,12 +222,14 @@ def _draw(items: list[dict[str, Any]], edges: list[tuple[str, str]], exec_id: st
     base = alt.Chart(alt.Data(values=items))
     layers.append(base.mark_point(filled=True, size=130, stroke="#000000", strokeWidth=0.8).encode(
         x=x, y=y,
-        color=alt.Color("lane:N", title="step", scale=alt.Scale(domain=LANES, range=LANE_COLORS)),
-        shape=alt.Shape("lane:N", scale=alt.Scale(domain=LANES, range=LANE_SHAPES)),
+        color=alt.Color("lane:N", title="step", scale=alt.Scale(domain=LANES, range=LANE_COLORS),
+                        legend=alt.Legend(orient="bottom", direction="horizontal")),
+        shape=alt.Shape("lane:N", scale=alt.Scale(domain=LANES, range=LANE_SHAPES),
+                        legend=alt.Legend(orient="bottom", direction="horizontal")),
         tooltip=tooltip).add_params(alt.selection_point(name="pick_step", fields=["key"])))
     layers.append(base.mark_text(align="left", baseline="middle", dx=9, fontSize=10).encode(
         x=x, y=y, text="label:N", tooltip=tooltip))
     return alt.layer(*layers).properties(
         width=width, height=height,
         title=alt.TitleParams(text=title, subtitle=subtitle, anchor="start"),
-        view=alt.ViewBackground(stroke=None))
+        view=alt.ViewBackground(stroke=None))  # legend below: labels run to the right edge
