@@ -48,7 +48,7 @@ EVENT_COLUMNS: dict[str, str] = {
 ALERT_COLUMNS: dict[str, str] = {
     "rule": "j.rule",
     "priority": "j.priority",
-    "alert_source": "raw->>'source'",
+    "alert_source": "CASE WHEN j.rule IS NOT NULL THEN json_extract_string(raw, 'source') END",
     "tags": "j.tags",
     "proc_name": field("proc.name"),
     "cmdline": field("proc.cmdline"),
