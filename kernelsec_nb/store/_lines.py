@@ -63,12 +63,60 @@ def is_gzip(path: Path) -> bool:
         return f.read(2) == GZIP_MAGIC
 
 
-def open_export(path: Path) -> BinaryIO:
+class GzipStream(io.RawIOBase):
+    """Streaming gzip reader that keeps every byte it could decompress.
+
+    ``gzip.GzipFile.read`` drops what it decompressed in a call that meets a stream cut short;
+    here the data comes out first and the damage is raised on the next read.  Concatenated
+    gzip members (as ``cat a.gz b.gz`` makes) are read one after the other.
+    """
+
+    def __init__(self, fileobj: BinaryIO) -> None:
+        self.fileobj = fileobj
+        self._d = zlib.decompressobj(wbits=31)
+        self._buf = b""
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        want = size if size and size > 0 else 1 << 62
+        while len(self._buf) < want and not self._done:
+            chunk = self.fileobj.read(1 << 20)
+            if not chunk:
+                self._done = True
+                if not self._d.eof or self._d.unconsumed_tail:
+                    if self._buf:
+                        break  # hand out what we have; the damage is reported next time
+                    raise EOFError("compressed file ended before the end-of-stream marker")
+                break
+            data = self._d.decompress(chunk)
+            while self._d.eof and self._d.unused_data:
+                rest = self._d.unused_data
+                self._d = zlib.decompressobj(wbits=31)
+                data += self._d.decompress(rest)
+            self._buf += data
+        if self._done and not self._buf and not self._d.eof:
+            self._d = zlib.decompressobj(wbits=31)  # report once
+            self._d.decompress(b"")
+            raise EOFError("compressed file ended before the end-of-stream marker")
+        out, self._buf = self._buf[:want], self._buf[want:]
+        return out
+
+    def close(self) -> None:
+        self.fileobj.close()
+        super().close()
+
+
+def open_export(path: Path, *, seekable: bool = False) -> BinaryIO:
     """Open a file for reading its decompressed bytes (gzip by magic bytes)."""
     raw = open(path, "rb")  # noqa: SIM115 - returned to the caller
     if raw.read(2) == GZIP_MAGIC:
         raw.seek(0)
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+        if seekable:
+            return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+        return GzipStream(raw)  # type: ignore[return-value]
     raw.seek(0)
     return raw
 
@@ -303,11 +351,8 @@ def iter_documents(path: Path) -> Iterator[Block]:
 
 def read_record(path: Path, byte_offset: int, documents: bool) -> str:
     """Read again the record that starts at ``byte_offset`` of the decompressed file."""
-    with open_export(path) as f:
-        if isinstance(f, gzip.GzipFile):
-            f.seek(byte_offset)  # gzip seeks forward by decompressing
-        else:
-            f.seek(byte_offset)
+    with open_export(path, seekable=True) as f:
+        f.seek(byte_offset)  # gzip seeks forward by decompressing
         if not documents:
             return f.readline(MAX_LINE_BYTES + 1).decode("utf-8", errors="replace").rstrip("\r\n")
         text = io.TextIOWrapper(f, encoding="utf-8", errors="replace").read(MAX_DOCUMENT_FILE_BYTES)

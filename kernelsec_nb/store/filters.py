@@ -75,8 +75,19 @@ def _values(v: Any) -> list[Any]:
     return [v]
 
 
+def _compiles(v: str) -> bool:
+    try:
+        re.compile(v)
+    except re.error:
+        return False
+    return True
+
+
 def _is_regex(v: Any) -> bool:
-    return isinstance(v, re.Pattern) or (isinstance(v, str) and bool(_REGEX_CHARS.search(v)))
+    """A compiled pattern, or a string with regex syntax that compiles (else it is a literal)."""
+    return isinstance(v, re.Pattern) or (
+        isinstance(v, str) and bool(_REGEX_CHARS.search(v)) and _compiles(v)
+    )
 
 
 def _pattern(v: Any) -> str:
@@ -106,6 +117,9 @@ def _ieq(cols: list[str]) -> Callable[[Any], Clause]:
 
 def _regex(cols: list[str]) -> Callable[[Any], Clause]:
     def build(v: Any) -> Clause:
+        for val in _values(v):
+            if not isinstance(val, re.Pattern) and not _compiles(str(val)):
+                raise ValueError(f"{val!r} is not a valid regular expression (escape it with re.escape)")
         sql, params = _any(cols, lambda c: f"regexp_matches({c}, ?)", v)
         return sql, [_pattern(p) for p in params]
     return build

@@ -1,0 +1,94 @@
+"""``kernelsec-nb``: load exports into a case, render a postmortem, run the demo.
+
+Examples
+--------
+kernelsec-nb load incident.duckdb exports/ --json
+kernelsec-nb report incident.duckdb --notebook notebooks/postmortem-template.ipynb --out report.html
+kernelsec-nb demo            # bundled capture → out/postmortem.html and the three-line answer
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+
+def _load(args: argparse.Namespace) -> int:
+    from kernelsec_nb.store import CaseError, open_case
+    from kernelsec_nb.store._discover import LoadPathError
+
+    try:
+        with open_case(args.case) as case:
+            report = case.load(args.paths, progress=not args.no_progress and not args.json)
+    except (LoadPathError, CaseError) as exc:
+        print(f"kernelsec-nb: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        out = report.to_dict()
+        if not args.per_file:
+            out.pop("per_file")
+        print(json.dumps(out, indent=2))
+    else:
+        print(report)
+    return 1 if report.errors else 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from kernelsec_nb import report
+
+    result = report.render(args.case, args.notebook, args.out, exports=args.exports)
+    print(f"report written to {result['html']}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from kernelsec_nb import report
+
+    result = report.main_job(args.out)
+    findings = result.get("findings", {})
+    print(f"postmortem written to {result['html']}")
+    print(f"attacker pod: {findings.get('attacker_pod')}")
+    print(f"node:         {findings.get('node')}")
+    print(f"flag:         {findings.get('flag')}")
+    print("Explore it in JupyterLab:  jupyter lab notebooks/02-deathstar-postmortem.ipynb")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kernelsec-nb", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("load", help="load export files/folders/globs into a case file")
+    p.add_argument("case", help="case file (created if missing)")
+    p.add_argument("paths", nargs="+", help="files, folders (recursive) or glob patterns")
+    p.add_argument("--json", action="store_true", help="print the totals as one JSON object")
+    p.add_argument("--per-file", action="store_true", help="with --json: add per-file rows")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_load)
+
+    p = sub.add_parser("report", help="execute a postmortem notebook and write standalone HTML")
+    p.add_argument("case")
+    p.add_argument("--notebook", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--exports", default=None, help="exports to load first (optional)")
+    p.set_defaults(func=_report)
+
+    p = sub.add_parser("demo", help="load the bundled incident and render its postmortem")
+    p.add_argument("--out", default="out", help="output folder (default: out/)")
+    p.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("kernelsec-nb: interrupted; the file being loaded was rolled back", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

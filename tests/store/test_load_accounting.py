@@ -1,0 +1,219 @@
+"""Line accounting, duplicates, quarantine reasons and atomic loads."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+import kernelsec_nb as kn
+from kernelsec_nb.store import load as load_mod
+from tests.store.lines import falco_alert, hubble_flow, sample_lines, tetragon_exec
+
+
+def write(path, lines, end="\n"):
+    path.write_text(end.join(lines) + end)
+    return path
+
+
+@pytest.fixture
+def case(tmp_path):
+    c = kn.open_case(tmp_path / "case.duckdb")
+    yield c
+    c.close()
+
+
+def balanced(report):
+    d = report.to_dict()
+    assert all(f.balanced for f in report.files), report
+    assert d["lines"] == d["loaded"] + d["duplicates"] + d["quarantined"] + d["blank"]
+    return d
+
+
+def test_mixed_file_loads_all_sources(case, tmp_path):
+    d = balanced(case.load(write(tmp_path / "mixed.log", sample_lines()), progress=False))
+    assert d["loaded"] == 5 and d["quarantined"] == 0
+    assert case.sql("select count(*) n from flows")["n"][0] == 2
+    assert case.sql("select count(*) n from alerts")["n"][0] == 1
+    assert case.sql("select count(*) n from process_events")["n"][0] == 2
+
+
+def test_same_file_twice_adds_nothing(case, tmp_path):
+    f = write(tmp_path / "a.log", sample_lines())
+    case.load(f, progress=False)
+    again = case.load(f, progress=False)
+    assert again.files[0].status == "already loaded"
+    assert again.files[0].duplicates == 5 and again.files[0].loaded == 0
+    assert case.sql("select count(*) n from events")["n"][0] == 5
+
+
+def test_rotated_overlap_and_same_flow_on_two_nodes(case, tmp_path):
+    lines = sample_lines()
+    write(tmp_path / "x.log.1", lines[:4])
+    write(tmp_path / "x.log", lines[2:] + [hubble_flow(sport=40002)])
+    d = balanced(case.load(tmp_path, progress=False))
+    assert d["duplicates"] == 2  # lines 3 and 4 are in both files
+    assert d["loaded"] == 6
+    # the same flow observed on n1 and n2 differs in node: two observations, both kept
+    assert case.sql("select count(*) n from flows where src_port in (40000, 40001)")["n"][0] == 2
+
+
+def test_byte_identical_lines_in_one_file(case, tmp_path):
+    line = hubble_flow()
+    d = balanced(case.load(write(tmp_path / "dup.json", [line, line, line, ""]), progress=False))
+    assert d["loaded"] == 1 and d["duplicates"] == 2 and d["blank"] == 1
+
+
+def test_bad_lines_are_quarantined_with_reasons(case, tmp_path):
+    good = sample_lines()
+    bad = [
+        good[0][: len(good[0]) // 2],                    # truncated
+        "garbage \x01 not json",                         # garbage
+        "[1, 2, 3]",                                     # not an object
+        json.dumps({"hello": "world"}),                  # unknown event type
+        json.dumps({"process_exec": {"process": {"pid": 1}}, "node_name": "n"}),  # no time
+        "   ",                                           # blank
+    ]
+    f = write(tmp_path / "bad.log", good[:2] + bad + good[2:])
+    d = balanced(case.load(f, progress=False))
+    assert d["loaded"] == 5 and d["quarantined"] == 5 and d["blank"] == 1
+    q = case.quarantine()
+    reasons = dict(zip(q["line"], q["reason"], strict=True))
+    assert "truncated" in reasons[3]
+    assert reasons[4].startswith("malformed JSON")
+    assert "instead of an object" in reasons[5]
+    assert "unknown event type" in reasons[6] and "hello" in reasons[6]
+    assert "without a valid time" in reasons[7]
+    assert q["file"][0] == str(f.resolve())
+    assert set(q["raw_bytes"]) and all(q["raw"].str.len_chars() <= 4096)
+
+
+def test_unknown_tetragon_type_is_kept_with_its_key(case, tmp_path):
+    line = json.dumps({"process_future": {"process": {"pid": 3}}, "node_name": "n1",
+                       "time": "2026-11-20T10:00:00Z"})
+    d = balanced(case.load(write(tmp_path / "t.log", [line]), progress=False))
+    assert d["loaded"] == 1
+    assert case.sql("select kind from events")["kind"][0] == "process_future"
+
+
+def test_invalid_utf8_and_huge_line(case, tmp_path):
+    f = tmp_path / "raw.log"
+    big = '{"x": "' + "a" * (10 << 20) + '"}'
+    f.write_bytes(b"\n".join([sample_lines()[0].encode(), b'{"a": "\xff\xfe"}', big.encode(),
+                              sample_lines()[1].encode()]) + b"\n")
+    d = balanced(case.load(f, progress=False))
+    assert d["lines"] == 4 and d["loaded"] == 2 and d["quarantined"] == 2
+    q = case.quarantine()
+    assert any("UTF-8" in r for r in q["reason"])
+    huge = q.filter(q["reason"].str.contains("longer than"))
+    assert huge["raw_bytes"][0] > 10 << 20 and len(huge["raw"][0]) == 4096
+
+
+def test_gzip_by_magic_and_cut_short(case, tmp_path):
+    data = ("\n".join(sample_lines() * 200) + "\n").encode()
+    whole = gzip.compress(data, mtime=0)
+    (tmp_path / "ok.log").write_bytes(whole)          # gzip without a .gz name
+    (tmp_path / "cut.gz").write_bytes(whole[: len(whole) // 2])
+    report = case.load([tmp_path / "ok.log", tmp_path / "cut.gz"], progress=False)
+    balanced(report)
+    ok, cut = report.files
+    assert ok.loaded == 5 and ok.duplicates == 995
+    assert cut.status == "loaded with errors" and "cut short" in cut.message
+    assert cut.quarantined >= 1
+
+
+def test_empty_file_and_missing_path(case, tmp_path):
+    (tmp_path / "empty.log").write_text("")
+    d = balanced(case.load(tmp_path / "empty.log", progress=False))
+    assert d["lines"] == 0 and d["errors"] == []
+    from kernelsec_nb.store._discover import LoadPathError
+
+    with pytest.raises(LoadPathError, match="no such file"):
+        case.load(tmp_path / "missing.log", progress=False)
+
+
+def test_not_an_export_is_a_one_line_error(case, tmp_path):
+    (tmp_path / "notes.csv").write_text("a,b\n1,2\n")
+    r = case.load(tmp_path / "notes.csv", progress=False)
+    assert r.files[0].status == "error"
+    assert "not a Tetragon, Hubble or Falco export" in r.files[0].message
+    assert "\n" not in r.files[0].message
+
+
+def test_unreadable_file_in_folder(case, tmp_path, monkeypatch):
+    write(tmp_path / "good.log", sample_lines())
+    write(tmp_path / "locked.log", [falco_alert()])
+    real = load_mod._lines.sha256_of
+
+    def deny(path):
+        if path.name == "locked.log":
+            raise PermissionError(13, "Permission denied")
+        return real(path)
+
+    monkeypatch.setattr(load_mod._lines, "sha256_of", deny)
+    r = case.load(tmp_path, progress=False)
+    status = {f.path.rsplit("/", 1)[1]: f for f in r.files}
+    assert status["good.log"].loaded == 5
+    assert status["locked.log"].status == "error" and "Permission denied" in status["locked.log"].message
+
+
+def test_interrupted_load_leaves_nothing_half_loaded(case, tmp_path, monkeypatch):
+    f = write(tmp_path / "big.log", [tetragon_exec(pid=i) for i in range(1, 400)])
+    calls = {"n": 0}
+    real = load_mod.ingest_block
+
+    def boom(con, table, name):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(con, table, name)
+
+    monkeypatch.setattr(load_mod, "ingest_block", boom)
+    monkeypatch.setattr(load_mod._lines, "BLOCK_BYTES", 4096)
+    with pytest.raises(KeyboardInterrupt):
+        load_mod.load_files(case.con, f, progress=False, block_bytes=4096)
+    assert case.sql("select count(*) n from events")["n"][0] == 0
+    assert case.sql("select count(*) n from files")["n"][0] == 0
+    monkeypatch.setattr(load_mod, "ingest_block", real)
+    d = balanced(case.load(f, progress=False))
+    assert d["loaded"] == 399
+
+
+def test_pretty_printed_documents(case, tmp_path):
+    docs = [json.dumps(json.loads(line), indent=3) for line in sample_lines()[:3]]
+    f = write(tmp_path / "pretty.json", docs)
+    r = case.load(f, progress=False)
+    d = balanced(r)
+    assert r.files[0].format == "json-documents" and d["loaded"] == 3
+    eid = case.sql("select event_id from events where source = 'falco'")["event_id"][0]
+    assert json.loads(case.raw(eid))["rule"] == "Terminal shell in container"
+
+
+def test_raw_reads_back_gzip_lines(case, tmp_path):
+    (tmp_path / "a.gz").write_bytes(gzip.compress(("\n".join(sample_lines()) + "\n").encode()))
+    case.load(tmp_path / "a.gz", progress=False)
+    ev = case.sql("select event_id, line from events order by line")
+    assert case.raw(ev["event_id"][3]) == sample_lines()[3]
+
+
+def test_read_only_second_process(tmp_path):
+    path = tmp_path / "ro.duckdb"
+    with kn.open_case(path) as c:
+        c.load(write(tmp_path / "a.log", sample_lines()), progress=False)
+    ro = kn.open_case(path, read_only=True)
+    assert ro.sql("select count(*) n from events")["n"][0] == 5
+    with pytest.raises(kn.CaseError):
+        ro.load(tmp_path / "a.log")
+    ro.close()
+
+
+def test_attacker_strings_are_data_not_sql(case, tmp_path):
+    evil = "x'); DROP TABLE events; --"
+    case.load(write(tmp_path / "e.log", [tetragon_exec(args=evil)]), progress=False)
+    got = case.events(args=r"DROP TABLE")
+    assert got["args"][0] == evil
+    assert case.events(pod=evil).height == 0  # not a valid regex: a literal prefix
+    with pytest.raises(ValueError, match="regular expression"):
+        case.events(args=evil)
+    assert case.sql("select count(*) n from events")["n"][0] == 1
