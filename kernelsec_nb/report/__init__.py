@@ -1,5 +1,28 @@
-"""kernelsec_nb.report (work in progress)."""
+"""Postmortem reports: run a notebook against a case and write one standalone, safe HTML file.
+
+:func:`render` executes a postmortem notebook (papermill, parameters ``case_path`` and
+``exports``) and assembles the executed outputs into one HTML file with no JavaScript: charts
+are static SVG images, tables and text from the data are escaped, and a manifest lists the
+input files (name, sha256, lines) and the versions used.  :func:`demo` does it for the bundled
+capture.  :mod:`kernelsec_nb.report.heuristics` holds the generic findings used by the
+template notebook.
+
+Examples
+--------
+>>> from kernelsec_nb import report
+>>> sorted(report.NOTEBOOKS)[:1]
+['postmortem']
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from kernelsec_nb.report.render import (
+    NOTEBOOKS,
+    bundled_capture,
+    demo,
+    find_notebook,
+    main_job,
+    render,
+)
+
+__all__ = ["NOTEBOOKS", "bundled_capture", "demo", "find_notebook", "main_job", "render"]

@@ -1,0 +1,289 @@
+"""Execute a postmortem notebook against a case and assemble one standalone HTML file."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import html
+import json
+import platform
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+_PKG = Path(__file__).resolve().parent.parent
+_REPO = _PKG.parent
+#: Short names accepted by :func:`find_notebook` → file names in ``notebooks/``.
+NOTEBOOKS = {"postmortem": "postmortem-template.ipynb"}
+FINDINGS_TAG = "findings"
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _candidates(rel: str) -> list[Path]:
+    return [_REPO / rel, Path.cwd() / rel]
+
+
+def find_notebook(name: str | Path) -> Path:
+    """A notebook path, or a short name (``postmortem``) looked up in the repo's ``notebooks/``."""
+    p = Path(name)
+    if p.exists():
+        return p.resolve()
+    rel = NOTEBOOKS.get(str(name), str(name))
+    for c in _candidates(f"notebooks/{rel}"):
+        if c.exists():
+            return c.resolve()
+    raise FileNotFoundError(f"no notebook {name!r} (give a path, or one of {sorted(NOTEBOOKS)})")
+
+
+def bundled_capture() -> Path:
+    """The bundled incident capture ``data/deathstar`` (next to the package, or under the cwd)."""
+    for c in _candidates("data/deathstar"):
+        if c.is_dir():
+            return c.resolve()
+    raise FileNotFoundError("data/deathstar not found (run from a checkout of kernelsec_nb)")
+
+
+# -- execution ---------------------------------------------------------------------------
+def _execute(notebook: Path, out_nb: Path, parameters: dict[str, Any], timeout: int) -> Any:
+    import papermill as pm
+
+    try:
+        pm.execute_notebook(str(notebook), str(out_nb), parameters=parameters, kernel_name="python3",
+                            cwd=str(notebook.parent), progress_bar=False, log_output=False,
+                            execution_timeout=timeout)
+    except pm.PapermillExecutionError:
+        pass  # the executed notebook (with the error in it) is still rendered, then reported
+    return nbformat.read(str(out_nb), as_version=4)
+
+
+def _findings(nb: Any) -> dict[str, Any]:
+    cells = [c for c in nb.cells if c.cell_type == "code"]
+    tagged = [c for c in cells if FINDINGS_TAG in c.get("metadata", {}).get("tags", [])]
+    for c in reversed(tagged or cells[-1:]):
+        for o in reversed(c.get("outputs", [])):
+            data = o.get("data", {})
+            if "application/json" in data:
+                v = data["application/json"]
+                return json.loads(v) if isinstance(v, str) else dict(v)
+            if o.get("output_type") == "stream":
+                m = re.search(r"\{.*\}", o.get("text", ""), re.S)
+                if m:
+                    return json.loads(m.group(0))
+    return {}
+
+
+def _errors(nb: Any) -> list[str]:
+    out = []
+    for c in nb.cells:
+        for o in c.get("outputs", []):
+            if o.get("output_type") == "error":
+                out.append(f"{o.get('ename')}: {o.get('evalue')}")
+    return out
+
+
+# -- manifest ----------------------------------------------------------------------------
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    v = {"python": platform.python_version()}
+    for name in ("kernelsec_nb", "duckdb", "polars", "altair", "vl-convert-python", "papermill"):
+        try:
+            v[name] = md.version(name)
+        except md.PackageNotFoundError:
+            if name == "kernelsec_nb":
+                import kernelsec_nb
+
+                v[name] = kernelsec_nb.__version__
+    return v
+
+
+def _inputs(case_path: Path) -> list[dict[str, Any]]:
+    import kernelsec_nb as kn
+
+    try:
+        with kn.open_case(case_path, read_only=True) as case:
+            files = case.files()
+    except Exception:  # noqa: BLE001 - a manifest without inputs is still a manifest
+        return []
+    cols = ["path", "sha256", "bytes", "lines", "loaded", "duplicates", "quarantined", "sources"]
+    return [{k: r.get(k) for k in cols} for r in files.iter_rows(named=True)]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# -- HTML --------------------------------------------------------------------------------
+_CSS = """body{font:14px/1.45 system-ui,sans-serif;max-width:1180px;margin:24px auto;padding:0 16px;color:#222}
+h1,h2,h3{line-height:1.2} pre{background:#f6f8fa;padding:8px;overflow:auto;font-size:12px;white-space:pre-wrap}
+table{border-collapse:collapse;font:12px monospace;margin:6px 0} td,th{border:1px solid #ddd;padding:2px 5px;text-align:left;vertical-align:top}
+th{background:#f3f3f3} img.chart{max-width:100%;display:block;margin:8px 0} .err{background:#fdecea}
+details summary{cursor:pointer;color:#555;font-size:12px} .manifest td{font-size:11px} .findings{border-left:4px solid #0072B2;padding-left:10px}"""
+
+_ALLOWED_TAGS = ["a", "b", "i", "em", "strong", "code", "pre", "p", "br", "div", "span", "small",
+                 "table", "thead", "tbody", "tfoot", "tr", "td", "th", "caption", "ul", "ol", "li",
+                 "h1", "h2", "h3", "h4", "h5", "h6", "details", "summary", "hr", "blockquote", "sup", "sub"]
+_ALLOWED_ATTRS = {"*": ["title", "class", "colspan", "rowspan"], "a": ["href"]}
+
+
+def _clean_html(text: str) -> str:
+    """HTML output of a cell with scripts, styles, handlers and foreign elements removed."""
+    import bleach
+
+    text = re.sub(r"(?is)<(script|style)\b.*?</\1\s*>", "", text)
+    return bleach.clean(text, tags=_ALLOWED_TAGS, attributes=_ALLOWED_ATTRS,
+                        protocols=["https", "http", "mailto"], strip=True, strip_comments=True)
+
+
+def _markdown(text: str) -> str:
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    return _clean_html(markdown2html_mistune(text))
+
+
+def _img(mime: str, payload: str) -> str:
+    if mime == "image/svg+xml":
+        payload = base64.b64encode(payload.encode("utf-8")).decode("ascii")
+    return f'<img class="chart" alt="chart" src="data:{mime};base64,{payload.strip()}">'
+
+
+def _output_html(o: dict[str, Any]) -> str:
+    kind = o.get("output_type")
+    if kind == "stream":
+        cls = ' class="err"' if o.get("name") == "stderr" else ""
+        return f"<pre{cls}>{html.escape(o.get('text', ''))}</pre>"
+    if kind == "error":
+        tb = _ANSI.sub("", "\n".join(o.get("traceback", [])))
+        return f'<pre class="err">{html.escape(tb)}</pre>'
+    data = o.get("data", {})
+    for mime in ("image/svg+xml", "image/png", "image/jpeg"):
+        if mime in data:
+            v = data[mime]
+            return _img(mime, "".join(v) if isinstance(v, list) else v)
+    if "application/json" in data and "text/html" not in data:
+        return f"<pre>{html.escape(json.dumps(data['application/json'], indent=2, default=str))}</pre>"
+    if "text/html" in data:
+        v = data["text/html"]
+        return f"<div>{_clean_html(''.join(v) if isinstance(v, list) else v)}</div>"
+    if "text/markdown" in data:
+        return _markdown(data["text/markdown"])
+    if "text/plain" in data:
+        v = data["text/plain"]
+        return f"<pre>{html.escape(''.join(v) if isinstance(v, list) else v)}</pre>"
+    return ""
+
+
+def _manifest_html(manifest: dict[str, Any]) -> str:
+    e = html.escape
+    rows = "".join(
+        f"<tr><td>{e(Path(str(f['path'])).name)}</td><td title=\"{e(str(f['path']))}\">{e(str(f['path']))}</td>"
+        f"<td>{e(str(f.get('sha256') or ''))}</td><td>{e(str(f.get('lines')))}</td>"
+        f"<td>{e(str(f.get('loaded')))}</td><td>{e(str(f.get('quarantined')))}</td></tr>"
+        for f in manifest["inputs"])
+    vers = "".join(f"<tr><td>{e(k)}</td><td>{e(str(v))}</td></tr>" for k, v in manifest["versions"].items())
+    return ('<h2 id="manifest">Manifest</h2>'
+            f"<p>case: <code>{e(manifest['case'])}</code> &middot; notebook: <code>{e(manifest['notebook'])}</code> "
+            f"(sha256 <code>{e(manifest['notebook_sha256'])}</code>) &middot; rendered {e(manifest['rendered_at'])}</p>"
+            '<table class="manifest"><tr><th>file</th><th>path</th><th>sha256</th><th>lines</th><th>loaded</th>'
+            f"<th>quarantined</th></tr>{rows}</table>"
+            f'<table class="manifest"><tr><th>package</th><th>version</th></tr>{vers}</table>')
+
+
+def _assemble(nb: Any, manifest: dict[str, Any], findings: dict[str, Any], errors: list[str]) -> str:
+    e = html.escape
+    title = "Postmortem"
+    for c in nb.cells:
+        if c.cell_type == "markdown":
+            m = re.search(r"^#\s+(.+)$", c.source, re.M)
+            if m:
+                title = m.group(1).strip()
+                break
+    body = []
+    if errors:
+        body.append('<div class="err"><b>The notebook raised errors:</b><pre>'
+                    + e("\n".join(errors)) + "</pre></div>")
+    body.append('<div class="findings"><h2>Findings</h2><pre>'
+                + e(json.dumps(findings, indent=2, default=str)) + "</pre></div>")
+    for c in nb.cells:
+        tags = c.get("metadata", {}).get("tags", [])
+        if "remove-cell" in tags or "injected-parameters" in tags or "parameters" in tags:
+            continue
+        if c.cell_type == "markdown":
+            body.append(_markdown(c.source))
+        elif c.cell_type == "code":
+            if "remove-input" not in tags and c.source.strip():
+                body.append(f"<details><summary>code</summary><pre>{e(c.source)}</pre></details>")
+            if "remove-output" not in tags:
+                body.extend(_output_html(o) for o in c.get("outputs", []))
+    body.append(_manifest_html(manifest))
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+            "img-src data:; style-src 'unsafe-inline'\">"
+            f"<title>{e(title)}</title><style>{_CSS}</style></head><body>"
+            + "\n".join(body) + "</body></html>\n")
+
+
+def render(case_path: str | Path, notebook: str | Path = "postmortem", out_html: str | Path = "report.html",
+           *, exports: str | Path | None = None, parameters: dict[str, Any] | None = None,
+           timeout: int = 600, keep_notebook: str | Path | None = None) -> dict[str, Any]:
+    """Execute ``notebook`` on a case and write one standalone HTML report.
+
+    ``case_path`` is a case file; with ``exports`` (files or folder) the notebook loads them into
+    it first.  The notebook gets the papermill parameters ``case_path`` and ``exports`` (plus
+    ``parameters``).  The HTML has no JavaScript and loads nothing: charts are embedded SVG
+    images, every string from the data is escaped, and a manifest lists the input files
+    (sha256, lines) and versions.
+
+    Returns ``{"html": path, "findings": {...}, "errors": [...], "notebook": executed path or None}``.
+    """
+    nb_path = find_notebook(notebook)
+    case_path = Path(case_path).expanduser().resolve()
+    out_html = Path(out_html).expanduser().resolve()
+    out_html.parent.mkdir(parents=True, exist_ok=True)
+    params = {"case_path": str(case_path), "exports": str(Path(exports).resolve()) if exports else None}
+    params.update(parameters or {})
+    with tempfile.TemporaryDirectory(prefix="kn-report-") as tmp:
+        out_nb = Path(keep_notebook) if keep_notebook else Path(tmp) / nb_path.name
+        nb = _execute(nb_path, out_nb, params, timeout)
+    findings = _findings(nb)
+    errors = _errors(nb)
+    manifest = {"case": str(case_path), "notebook": nb_path.name, "notebook_sha256": _sha256(nb_path),
+                "rendered_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "inputs": _inputs(case_path), "versions": _versions(), "parameters": params}
+    out_html.write_text(_assemble(nb, manifest, findings, errors), encoding="utf-8")
+    return {"html": str(out_html), "findings": findings, "errors": errors, "manifest": manifest,
+            "notebook": str(keep_notebook) if keep_notebook else None}
+
+
+def main_job(out_dir: str | Path, *, capture: str | Path | None = None) -> dict[str, Any]:
+    """The demo: a case in ``out_dir`` from the bundled capture, rendered to ``postmortem.html``.
+
+    Returns the :func:`render` result; ``result["findings"]`` has ``attacker_pod``, ``node`` and
+    ``flag_text``.
+    """
+    out = Path(out_dir).expanduser().resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    case_path = out / "deathstar.duckdb"
+    for stale in (case_path, Path(str(case_path) + ".wal")):
+        stale.unlink(missing_ok=True)
+    return render(case_path, "postmortem", out / "postmortem.html",
+                  exports=capture or bundled_capture())
+
+
+def demo(out_dir: str | Path = "kernelsec-demo") -> dict[str, Any]:
+    """:func:`main_job` plus the three-line answer printed (what ``kernelsec-nb demo`` shows)."""
+    res = main_job(out_dir)
+    f = res["findings"]
+    print(f"report: {res['html']}")
+    print(f"attacker pod: {f.get('attacker_namespace') or '?'}/{f.get('attacker_pod') or 'not determinable'}")
+    print(f"node: {f.get('node') or 'not determinable'}")
+    print(f"flag: {f.get('flag_text') or 'not determinable'}")
+    return res

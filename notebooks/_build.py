@@ -1,0 +1,472 @@
+"""Build the notebooks in this folder from the cell lists below, then execute and save them.
+
+    python notebooks/_build.py            # write + execute every notebook (outputs saved)
+    python notebooks/_build.py 02         # only those whose name contains "02"
+
+Edit the cells here, not in JupyterLab, so the notebooks stay reproducible.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).resolve().parent
+KERNELSPEC = {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
+              "language_info": {"name": "python"}}
+
+
+def md(text: str) -> dict:
+    return new_markdown_cell(text.strip("\n"))
+
+
+def code(text: str, *tags: str) -> dict:
+    c = new_code_cell(text.strip("\n"))
+    if tags:
+        c.metadata["tags"] = list(tags)
+    return c
+
+
+SETUP = '''
+import json, os, shutil
+from pathlib import Path
+import altair as alt
+import polars as pl
+import kernelsec_nb as kn
+
+alt.renderers.enable("svg")          # static charts: the saved notebook shows them everywhere
+pl.Config.set_tbl_rows(25); pl.Config.set_fmt_str_lengths(80); pl.Config.set_tbl_cols(14)
+'''
+
+
+def open_bundled(name: str) -> str:
+    return f'''
+CAPTURE = Path("../data/deathstar")
+CASES = Path(".cases"); CASES.mkdir(exist_ok=True)
+case_file = CASES / "{name}.duckdb"
+for stale in (case_file, Path(str(case_file) + ".wal")):
+    stale.unlink(missing_ok=True)      # a clean case on every run
+case = kn.open_case(case_file)
+load = case.load(CAPTURE, progress=False)
+'''
+
+
+# ---------------------------------------------------------------------------------------------
+GETTING_STARTED = [
+    md("""
+# 01 — Getting started with kernelsec_nb
+
+A *case* is one DuckDB file holding every event of an incident: Tetragon process and kprobe
+events, Hubble flows and Falco alerts in one common model, each row pointing back to its export
+file and line. This notebook opens a case, loads the bundled capture (`../data/deathstar`,
+three nodes of a kind cluster) and shows what is in it.
+"""),
+    code(SETUP),
+    md("## Open a case and load the capture\n\n`load` takes files, folders or globs; every line is accounted for."),
+    code(open_bundled("getting-started") + "print(load)"),
+    code('print(json.dumps({k: v for k, v in load.to_dict().items() if k != "per_file"}, indent=1))', ),
+    md("## The tables of a case"),
+    code("case.tables()", ),
+    md("## Input files (with sha256 and line accounting)\n\nThe quarantine holds the lines that could not be parsed (here a line cut mid-JSON by an agent crash)."),
+    code('case.files().select(pl.col("path").str.replace(r".*/data/", "data/"), "sources", "lines", "loaded", "duplicates", "quarantined", "sha256")'),
+    code('case.quarantine().select(pl.col("file").str.replace(r".*/data/", "data/"), "line", "reason")'),
+    md("## Coverage: what each source saw, per node\n\nTime span, gaps, share of processes whose parent was never seen, and the clock offset between nodes estimated from flows seen on both ends."),
+    code('case.coverage().select("source", "node", "first_time", "last_time", "events", "gaps", "orphan_share", "clock_offset_ms")'),
+    md("## Counts per source, node and workload"),
+    code('case.sql("SELECT source, node, count(*) AS events FROM events GROUP BY ALL ORDER BY source, node")'),
+    code('case.sql("SELECT namespace, workload, count(*) AS events, count(DISTINCT pod) AS pods FROM events WHERE workload IS NOT NULL GROUP BY ALL ORDER BY events DESC")'),
+    md("""
+## The filter vocabulary
+
+Every query method (`events`, `processes`, `flows`, `alerts`, `process_tree`, the charts …)
+takes the same keyword filters, in Hubble's and Tetragon's words:
+"""),
+    code('from kernelsec_nb.store import filters\nprint(filters.__doc__.split("Examples")[0])'),
+    code('case.events(source="falco").select("time", "node", "namespace", "pod", "rule", "priority")'),
+    code('case.flows(verdict="DROPPED", http_method="PUT").select("time", "node", "src_pod", "dst_pod", "http_path", "binary", "match")'),
+    md("## One chart of each kind\n\nAll charts are plain altair charts (static SVG here)."),
+    md("### Timeline — every source on one UTC axis"),
+    code("kn.viz.timeline(case, lanes='workload', width=820)"),
+    md("### Activity heatmap — events per node per 10 minutes"),
+    code("kn.viz.activity_heatmap(case, by='node', every='10m', width=820)"),
+    md("### Flow chart — the service map of one namespace"),
+    code("kn.viz.flow_chart(case, namespace='default', width=820)"),
+    md("### Process tree — the processes exec'd from outside a container's init tree"),
+    code('''
+outside = case.processes().filter(pl.col("in_init_tree") == False, pl.col("binary").str.contains(r"/(ba)?sh$"), pl.col("args").is_null())
+kn.viz.process_tree(case, outside["exec_id"][0], width=820) if outside.height else "no interactive shell"
+'''),
+    md("### Attack flow — one causal chain across sources"),
+    code('kn.viz.attack_flow(case, outside["exec_id"][0], width=900) if outside.height else "no interactive shell"'),
+    md("Next: `02-deathstar-postmortem.ipynb` tells the investigation; `03-hunting.ipynb` hunts without an alert."),
+]
+
+# ---------------------------------------------------------------------------------------------
+POSTMORTEM = [
+    md("""
+# 02 — Postmortem INC-0514: the exhaust port
+
+**Summary.** During a quiet morning on the demo cluster, someone opened an interactive shell
+inside one of the empire's ship pods, looked around, read a sensitive file, sent a `PUT` to the
+space station's maintenance endpoint (after which one replica of the station stopped answering
+and was restarted), killed a process inside the pod, and — after the on-call engineer applied an
+L7 network policy — retried the same request three times, each one dropped by the policy.
+
+Everything below is computed from the capture (`../data/deathstar`) by library calls; the
+last cell checks the answers against the generator's `TRUTH.json`, so this notebook fails in CI
+if the investigation stops working.
+"""),
+    code(SETUP),
+    code(open_bundled("postmortem") + 'print(f"{load.total(\'loaded\')} events from {len(load.files)} files, {load.total(\'quarantined\')} line quarantined")'),
+    md("## Timeline of the capture\n\nAll sources on one axis. The Falco alerts (triangles) and dropped flows (crosses) cluster at the end."),
+    code("kn.viz.timeline(case, lanes='workload', width=820)"),
+    md("""
+## How it was found
+
+### 1. The symptom: a request to an unusual endpoint
+
+The restart of a station replica made us look at the HTTP requests it received. Grouping every
+L7 request by method and path, one pair stands out: it was seen a handful of times, against
+over a thousand ordinary requests.
+"""),
+    code('''
+requests = case.flows().filter(pl.col("http_method").is_not_null(), ~pl.col("is_reply").fill_null(False))
+by_kind = requests.group_by("src_workload", "http_method", "http_path", "verdict").len().sort("len")
+by_kind
+'''),
+    code('''
+rare = by_kind.filter(pl.col("len") <= 5)
+unusual = requests.join(rare.select("http_method", "http_path").unique(), on=["http_method", "http_path"])
+first = unusual.filter(pl.col("verdict") != "DROPPED").sort("time").head(1)
+first.select("time", "node", "verdict", "src_pod", "dst_pod", "http_method", "http_url", "event_id")
+'''),
+    md("### 2. From the flow to the process: attribution through Tetragon's `tcp_connect`\n\nThe flow's 5-tuple matches a connect kprobe on the client's node, which names the exec that opened the socket."),
+    code('''
+hit = first.row(0, named=True)
+print(f"source pod  : {hit['src_namespace']}/{hit['src_pod']}")
+print(f"process     : {hit['binary']} {hit['args']}")
+print(f"exec_id     : {hit['exec_id']}   (match={hit['match']}, confidence={hit['confidence']})")
+case.explain(hit["event_id"]).select("role", "kind", "node", pl.col("file").str.replace(r".*/data/", "data/"), "line")
+'''),
+    md("### 3. The node and the exec chain behind it\n\nWalking up from the request's process: the client's process ran on this node, under a shell that was *not* started by the container's entrypoint (exec'd from outside the init tree)."),
+    code('''
+anc = case.ancestry(hit["exec_id"])
+anc.select("depth", "node", "pod", "binary", "args", "in_init_tree", "captured", "start_time")
+'''),
+    code('''
+entry = anc.filter(pl.col("in_init_tree") == False).row(0, named=True)   # the first exec from outside
+NODE = entry["node"]
+print("entry exec :", entry["binary"], entry["args"] or "(no arguments: interactive)", entry["exec_id"])
+print("node       :", NODE)
+'''),
+    md("### 4. The JSON detail of the entry: start time, pod labels, workload, capabilities\n\n`case.raw` reads the exported line back from its file (checked against the stored hash)."),
+    code('''
+raw = json.loads(case.raw(case.explain(entry["exec_id"])["event_id"][0]))
+proc = raw["process_exec"]["process"]
+detail = {"start_time": proc.get("start_time"), "pod": proc["pod"]["name"], "namespace": proc["pod"]["namespace"],
+          "workload": proc["pod"].get("workload"), "pod_labels": proc["pod"].get("pod_labels"),
+          "container": proc["pod"]["container"].get("name"), "image": proc["pod"]["container"].get("image", {}).get("name"),
+          "uid": proc.get("uid"), "capabilities (effective)": proc.get("cap", {}).get("effective")}
+print(json.dumps(detail, indent=1))
+'''),
+    md("### 5. Everything the session ran — and the flag\n\nThe session's processes with their activity counts. The command that acted on another process (a signal sent to a pid) is the one that matters."),
+    code('''
+session = case.descendants(entry["exec_id"])
+session.sort("start_ns").select("depth", "start_time", "binary", "args", "flows", "alerts", "files", "exit_status", "signal")
+'''),
+    code('''
+from kernelsec_nb.report import heuristics as H
+flag = H.key_command(case, entry["exec_id"])
+CHAIN = H.chain(case, entry["exec_id"], flag["exec_id"])
+print("FLAG:", flag["binary"], flag["args"], "   exec_id", flag["exec_id"], "\\n      ", flag["reason"])
+''', ),
+    code("kn.viz.process_tree(case, entry['exec_id'], width=820)"),
+    md("### The whole chain across sources"),
+    code("kn.viz.attack_flow(case, entry['exec_id'], width=980)"),
+    md("""
+## Impact
+
+The station replica that received the first request was killed and restarted: its main process
+ended with SIGKILL just after the request.
+"""),
+    code('''
+victim_pod = hit["dst_pod"]
+case.processes(pod=victim_pod).filter(pl.col("signal").is_not_null() | pl.col("exit_ns").is_not_null()).select(
+    "node", "pod", "binary", "start_time", "exit_time", "exit_status", "signal")
+'''),
+    md("Falco saw part of it — the shell and the sensitive read — attributed to the same session:"),
+    code('''
+alerts = case.alerts(exec_id=session["exec_id"].to_list())
+alerts.select("time", "node", "rule", "priority", "pod", "binary", "args", "match")
+'''),
+    md("## What the network policy changed\n\nAfter the L7 policy was applied, the session's requests to the endpoint were DROPPED; nothing of that kind got through."),
+    code('''
+session_requests = case.flows(exec_id=session["exec_id"].to_list()).filter(
+    pl.col("http_method").is_not_null(), ~pl.col("is_reply").fill_null(False))
+session_requests.select("time", "node", "verdict", "src_port", "dst_pod", "http_method", "http_path", "binary")
+'''),
+    code('''
+drops = case.flows(verdict="DROPPED")
+drops.group_by("src_workload", "dst_workload", "http_method", "http_path").agg(pl.len(), pl.col("time").min().alias("first"), pl.col("time").max().alias("last"))
+'''),
+    code("kn.viz.flow_chart(case, namespace='default', width=820)"),
+    md("## Evidence, with provenance\n\nEvery claim above rests on these exported lines (file:line)."),
+    code('''
+ids = [*CHAIN, *session_requests["event_id"].to_list(), *alerts["event_id"].to_list()]
+evidence = pl.concat([case.explain(i).select("role", "kind", "node", "time", "file", "line", "event_id") for i in ids], how="diagonal_relaxed")
+evidence.unique("event_id", keep="first").sort("time").with_columns(
+    (pl.col("file").str.replace(r".*/data/", "data/") + ":" + pl.col("line").cast(pl.String)).alias("provenance")
+).select("time", "role", "kind", "node", "provenance")
+'''),
+    md("""
+## Recommendations
+
+1. **Restrict `exec` into pods**: RBAC so that only break-glass roles may `pods/exec`; alert on
+   every interactive shell outside the init tree (Tetragon already sees it; Falco raised it).
+2. **Default-deny L7 policy for internal APIs**: maintenance endpoints must not be reachable
+   from client workloads; the policy that finally stopped the retries should have existed before.
+3. **Drop capabilities**: the session ran with the full default capability set; run ship pods
+   with `capabilities: drop: [ALL]`, read-only root, non-root user.
+4. **Detection**: a rule for signal-sending tools run from exec'd shells, and for rare
+   method+path pairs on service APIs.
+5. **Collection**: keep rotated Tetragon logs; one was truncated by an agent crash.
+
+## Explore interactively
+
+Pickers, a brushable timeline and the service map (needs a running kernel; a static snapshot is
+saved with the notebook).
+"""),
+    code("explorer = kn.widgets.Explorer(case)\nexplorer"),
+    md("## Check against the generator's truth\n\n`TRUTH.json` is read only here, after the investigation."),
+    code('''
+truth = json.loads((CAPTURE / "TRUTH.json").read_text())
+answers = {"attacker_pod": hit["src_pod"], "node": NODE, "chain": CHAIN,
+           "flag": {"binary": flag["binary"], "args": flag["args"], "exec_id": flag["exec_id"]},
+           "attack_flows": [(r["node"], r["src_port"], r["verdict"], r["http_url"], r["exec_id"])
+                            for r in session_requests.filter(pl.col("verdict") != "DROPPED").iter_rows(named=True)],
+           "dropped_flows": [(r["node"], r["src_port"], r["verdict"], r["http_url"], r["exec_id"])
+                             for r in session_requests.filter(pl.col("verdict") == "DROPPED").iter_rows(named=True)]}
+expected = {"attacker_pod": truth["attacker"]["pod"], "node": truth["attacker"]["node"],
+            "chain": [c["exec_id"] for c in truth["chain"]],
+            "flag": {k: truth["flag"][k] for k in ("binary", "args", "exec_id")},
+            "attack_flows": [(r["node"], r["src_port"], r["verdict"], r["http_url"], r["exec_id"]) for r in truth["attack_flows"]],
+            "dropped_flows": [(r["node"], r["src_port"], r["verdict"], r["http_url"], r["exec_id"]) for r in truth["dropped_flows"]]}
+for k in expected:
+    assert answers[k] == expected[k], (k, answers[k], expected[k])
+print("all answers match TRUTH.json:")
+print(f"  attacker pod : {answers['attacker_pod']}\\n  node         : {answers['node']}\\n  flag         : {answers['flag']['binary']} {answers['flag']['args']}")
+''', "answer"),
+]
+
+# ---------------------------------------------------------------------------------------------
+HUNTING = [
+    md("""
+# 03 — Hunting without an alert
+
+Alerts catch what a rule knows. These hunts start from the data instead: what is new, what
+ran from outside a container's init tree, who holds dangerous capabilities, who talks to unusual
+destinations, and what a policy dropped. Each hunt is a generic query that works on any case.
+"""),
+    code(SETUP),
+    code(open_bundled("hunting") + 'print(f"{load.total(\'loaded\')} events")'),
+    md("## 1. First-seen binaries per workload\n\nBaseline: the first two hours of the capture. Anything a workload ran only after that is new."),
+    code('''
+t0, t1 = case.sql("SELECT min(time_ns) AS a, max(time_ns) AS b FROM events").row(0)
+cut = t0 + 2 * 3600 * 10**9
+new = case.first_seen(by="workload", baseline=(t0, cut))
+new.filter(pl.col("what") == "binary").sort("first_time")
+'''),
+    md("## 2. Exec outside the init tree\n\nProcesses a container did not start itself (`kubectl exec`, readiness `exec` probes). Probes repeat; sessions do not."),
+    code('''
+outside = case.processes().filter(pl.col("in_init_tree") == False, pl.col("pod").is_not_null())
+outside.group_by("namespace", "workload", "binary", "args").agg(pl.len().alias("n"), pl.col("start_time").min().alias("first")).sort("n")
+'''),
+    code('''
+from kernelsec_nb.report import heuristics as H
+sessions = H.interactive_entries(case)
+sessions.select("start_time", "node", "namespace", "pod", "binary", "processes", "flows", "alerts", "basis") if sessions.height else "no interactive session"
+'''),
+    md("## 3. Processes with dangerous capabilities\n\n`CAP_SYS_ADMIN`, `CAP_SYS_PTRACE`, `CAP_NET_ADMIN`, `CAP_SYS_MODULE`, `CAP_BPF` in the effective set of processes in application pods, and `cap_capable` kprobes that used them."),
+    code('''
+DANGEROUS = ["CAP_SYS_ADMIN", "CAP_SYS_PTRACE", "CAP_NET_ADMIN", "CAP_SYS_MODULE", "CAP_BPF", "CAP_DAC_READ_SEARCH"]
+procs = case.processes().filter(pl.col("pod").is_not_null(), pl.col("namespace") != "kube-system")
+risky = procs.with_columns(pl.col("capabilities").list.eval(pl.element().filter(pl.element().is_in(DANGEROUS))).alias("dangerous")
+        ).filter(pl.col("dangerous").list.len() > 0)
+risky.group_by("namespace", "workload", "binary").agg(pl.len().alias("n"), pl.col("dangerous").first()).sort("n", descending=True)
+'''),
+    code('''
+case.sql("""SELECT namespace, workload, function_name, count(*) AS n FROM kprobes
+            WHERE regexp_matches(coalesce(function_name, ''), 'cap_capable|commit_creds') GROUP BY ALL ORDER BY n DESC""")
+'''),
+    md("## 4. Connections to unusual destinations\n\nDestinations (workload or IP and port) a source workload contacted fewer than three times."),
+    code('''
+fl = case.flows().filter(~pl.col("is_reply").fill_null(False), pl.col("src_workload").is_not_null())
+dest = fl.with_columns(pl.coalesce("dst_workload", "dst_ip").alias("dest"))
+pairs = dest.group_by("src_namespace", "src_workload", "dest", "dst_port").agg(pl.len().alias("n"), pl.col("time").min().alias("first"), pl.col("verdict").unique().alias("verdicts"))
+pairs.filter(pl.col("n") < 3).sort("first")
+'''),
+    code('''
+rare = H.rare_requests(case)
+rare.select("time", "node", "verdict", "src_pod", "dst_pod", "http_method", "http_path", "binary", "seen")
+'''),
+    md("## 5. Drops by policy"),
+    code('''
+case.flows(verdict="DROPPED").group_by("src_namespace", "src_workload", "dst_workload", "dst_port", "http_method", "http_path", "drop_reason").agg(
+    pl.len().alias("n"), pl.col("time").min().alias("first"), pl.col("binary").unique().alias("binaries"))
+'''),
+    code("kn.viz.timeline(case, lanes='workload', width=820, verdict='DROPPED') if case.flows(verdict='DROPPED').height else 'no drops'"),
+    md("## Where the hunts meet\n\nThe same pod shows up in hunts 1, 2, 4 and 5 — a lead worth a postmortem (see notebook 02, or render `postmortem-template.ipynb` on this case)."),
+    code('''
+leads = {"new binaries": set(new.filter(pl.col("what") == "binary")["group"].drop_nulls().to_list()),
+         "interactive exec": set(sessions["workload"].to_list()) if sessions.height else set(),
+         "rare requests": set(rare["src_workload"].drop_nulls().to_list()),
+         "policy drops": set(case.flows(verdict="DROPPED")["src_workload"].drop_nulls().to_list())}
+pl.DataFrame([{"hunt": k, "workloads": sorted(v)} for k, v in leads.items()])
+'''),
+]
+
+# ---------------------------------------------------------------------------------------------
+TEMPLATE = [
+    md("""
+# Postmortem report
+
+Generated from a capture by `kernelsec_nb` with generic heuristics: an interactive session
+exec'd into a pod from outside its init tree, what it ran, the flows and alerts attributed to
+it, and the last command that acted on another process. Sections whose source is missing say
+so. Parameters: `case_path` (the case file) and `exports` (files or folder to load first).
+"""),
+    code('case_path = None   # a case file; default: a fresh one in .cases/\nexports = "../data/deathstar"   # files/folder loaded into the case first (None: use the case as is)', "parameters"),
+    code(SETUP + '''
+from kernelsec_nb.report import heuristics as H
+
+if case_path is None:
+    Path(".cases").mkdir(exist_ok=True)
+    case_path = ".cases/postmortem-template.duckdb"
+    for stale in (Path(case_path), Path(case_path + ".wal")):
+        stale.unlink(missing_ok=True)
+case = kn.open_case(case_path)
+if exports:
+    load = case.load(exports, progress=False)
+    print(load)
+SOURCES = H.sources(case)
+print("sources in the case:", ", ".join(SOURCES) or "none")
+''', "remove-input"),
+    md("## Sources and coverage"),
+    code('''
+cov = case.coverage()
+cov.select("source", "node", "first_time", "last_time", "events", "gaps", "clock_offset_ms") if cov.height else print("no events")
+''', "remove-input"),
+    md("## Timeline"),
+    code('''
+kn.viz.timeline(case, lanes="workload", width=820) if SOURCES else print("no events: nothing to draw")
+''', "remove-input"),
+    md("## Interactive sessions outside the init tree\n\nShells exec'd into a pod (not started by the container), ranked by what their session did."),
+    code('''
+ENTRIES = H.interactive_entries(case) if "tetragon" in SOURCES else pl.DataFrame()
+if ENTRIES.height:
+    display(ENTRIES.select("start_time", "node", "namespace", "pod", "binary", "args", "processes", "flows", "alerts", "basis"))
+    ENTRY = ENTRIES.row(0, named=True)
+else:
+    ENTRY = None
+    print("no process events (Tetragon) or no session outside the init tree:", H.NOT_DETERMINABLE)
+''', "remove-input"),
+    md("## The session"),
+    code('''
+if ENTRY:
+    SESSION = case.descendants(ENTRY["exec_id"])
+    display(SESSION.sort("start_ns").select("depth", "start_time", "binary", "args", "flows", "alerts", "files", "signal"))
+    display(kn.viz.process_tree(case, ENTRY["exec_id"], width=820))
+else:
+    SESSION = pl.DataFrame({"exec_id": []}, schema={"exec_id": pl.String})
+    print("session:", H.NOT_DETERMINABLE)
+''', "remove-input"),
+    md("## Key command\n\nThe last process of the session that acted on another process (a signal sent to a pid), else the last command."),
+    code('''
+KEY = H.key_command(case, ENTRY["exec_id"]) if ENTRY else None
+if KEY:
+    print(f"{KEY['binary']} {KEY['args']}\\n  exec_id {KEY['exec_id']}, pid {KEY['pid']}, {KEY['start_time']}\\n  why: {KEY['reason']}")
+    display(case.ancestry(KEY["exec_id"]).select("depth", "node", "pod", "binary", "args", "in_init_tree", "start_time"))
+else:
+    print("key command:", H.NOT_DETERMINABLE)
+''', "remove-input"),
+    md("## Network activity"),
+    code('''
+if "hubble" not in SOURCES:
+    print("no flows (Hubble) in this capture:", H.NOT_DETERMINABLE)
+elif ENTRY:
+    req = case.flows(exec_id=SESSION["exec_id"].to_list()).filter(pl.col("http_method").is_not_null() | (pl.col("verdict") == "DROPPED"))
+    display(req.select("time", "node", "verdict", "src_pod", "dst_pod", "dst_port", "http_method", "http_path", "binary", "match") if req.height else "no flows attributed to the session")
+else:
+    rare = H.rare_requests(case)
+    print("no process data: the rarest L7 requests instead")
+    display(rare.select("time", "node", "verdict", "src_pod", "dst_pod", "http_method", "http_path", "seen") if rare.height else "no rare L7 requests")
+''', "remove-input"),
+    code('''
+if "hubble" in SOURCES:
+    ns = ENTRY["namespace"] if ENTRY else None
+    display(kn.viz.flow_chart(case, width=820, **({"namespace": ns} if ns else {})))
+''', "remove-input"),
+    md("## Alerts"),
+    code('''
+if "falco" not in SOURCES:
+    print("no alerts (Falco) in this capture")
+else:
+    al = case.alerts()
+    mine = al.filter(pl.col("exec_id").is_in(SESSION["exec_id"].implode()))
+    print(f"{al.height} alerts in the capture, {mine.height} attributed to the session")
+    display(al.select("time", "node", "rule", "priority", "namespace", "pod", "binary", "match"))
+''', "remove-input"),
+    md("## The chain across sources"),
+    code('''
+if ENTRY:
+    display(kn.viz.attack_flow(case, ENTRY["exec_id"], width=980))
+else:
+    print("attack flow:", H.NOT_DETERMINABLE)
+''', "remove-input"),
+    md("## Findings"),
+    code('''
+from IPython.display import display as _display
+FINDINGS = H.derive_findings(case)
+print(f"attacker pod : {FINDINGS['attacker_namespace'] or '?'}/{FINDINGS['attacker_pod'] or H.NOT_DETERMINABLE}")
+print(f"node         : {FINDINGS['node'] or H.NOT_DETERMINABLE}")
+print(f"flag         : {FINDINGS['flag_text']}")
+_display({"application/json": FINDINGS, "text/plain": json.dumps(FINDINGS, indent=1, default=str)}, raw=True)
+''', "findings", "remove-input"),
+]
+
+NOTEBOOKS = {
+    "01-getting-started.ipynb": GETTING_STARTED,
+    "02-deathstar-postmortem.ipynb": POSTMORTEM,
+    "03-hunting.ipynb": HUNTING,
+    "postmortem-template.ipynb": TEMPLATE,
+}
+
+
+def build(name: str, cells: list) -> Path:
+    nb = new_notebook(cells=cells, metadata=KERNELSPEC)
+    path = HERE / name
+    nbformat.write(nb, str(path))
+    return path
+
+
+def execute(path: Path) -> None:
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(str(path), as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
+    for c in nb.cells:  # no execution timing noise in the saved file
+        c.get("metadata", {}).pop("execution", None)
+    nbformat.write(nb, str(path))
+
+
+if __name__ == "__main__":
+    want = sys.argv[1:]
+    for name, cells in NOTEBOOKS.items():
+        if want and not any(w in name for w in want):
+            continue
+        p = build(name, cells)
+        execute(p)
+        print("built and executed", p.name)
