@@ -20,10 +20,13 @@ SOURCE_SQL: str = f"""CASE
     WHEN {hubble.DETECT_SQL} THEN 'hubble'
     WHEN {falco.DETECT_SQL} THEN 'falco'
     WHEN {tetragon.DETECT_SQL} THEN 'tetragon'
-    WHEN {tetragon.DETECT_UNKNOWN_SQL} THEN 'tetragon'
 END"""
+
+#: SQL rewriting a raw line into the shape :data:`STRUCTURE` parses (Tetragon's event key into
+#: ``kind``/``ev``, bare Hubble flows into ``{"flow": ...}``); other lines stay as they are.
+NORMALISE_SQL: str = f"CASE {tetragon.NORMALISE_SQL} {hubble.NORMALISE_SQL} ELSE raw END"
 
 #: Columns computed once per parsed line before the event columns (named sub-structs).
 PRELUDE: dict[str, str] = {**tetragon.PRELUDE, **hubble.PRELUDE}
 
-__all__ = ["PRELUDE", "STRUCTURE", "SOURCE_SQL", "tetragon", "hubble", "falco"]
+__all__ = ["NORMALISE_SQL", "PRELUDE", "STRUCTURE", "SOURCE_SQL", "tetragon", "hubble", "falco"]

@@ -19,8 +19,8 @@ STRUCTURE: dict[str, object] = {
     "hostname": "VARCHAR",
     "uuid": "VARCHAR",
     "output_fields": "MAP(VARCHAR, VARCHAR)",
-    # "source" and "time" are shared with Hubble's bare flow (where "source" is an endpoint):
-    # Falco's "source" string is read from the raw line instead.
+    "source": "VARCHAR",
+    # "time" is shared with the other sources.
 }
 
 DETECT_SQL = "(j.rule IS NOT NULL AND (j.output IS NOT NULL OR j.priority IS NOT NULL))"
@@ -48,7 +48,7 @@ EVENT_COLUMNS: dict[str, str] = {
 ALERT_COLUMNS: dict[str, str] = {
     "rule": "j.rule",
     "priority": "j.priority",
-    "alert_source": "CASE WHEN j.rule IS NOT NULL THEN json_extract_string(raw, 'source') END",
+    "alert_source": "j.source",
     "tags": "j.tags",
     "proc_name": field("proc.name"),
     "cmdline": field("proc.cmdline"),

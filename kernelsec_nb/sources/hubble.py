@@ -56,24 +56,26 @@ FLOW: dict[str, object] = {
 }
 
 # The bare flow's keys live at the top level; "time" and "node_name" are shared with the others.
-STRUCTURE: dict[str, object] = {"flow": FLOW, **FLOW}
+# Bare flows are wrapped as ``{"flow": ...}`` before parsing (see NORMALISE_SQL), so one FLOW
+# structure serves both shapes.
+STRUCTURE: dict[str, object] = {"flow": FLOW, "node_name": "VARCHAR", "time": "VARCHAR"}
 
-DETECT_SQL = (
-    "(j.flow IS NOT NULL OR ((j.verdict IS NOT NULL OR j.\"IP\" IS NOT NULL OR j.l4 IS NOT NULL "
-    "OR j.\"Type\" IS NOT NULL) AND j.rule IS NULL))"
+#: A bare flow (``hubble observe -o json``): an object with flow keys and no ``flow`` wrapper.
+NORMALISE_SQL = (
+    "WHEN NOT contains(raw, '\"flow\":') AND NOT contains(raw, '\"rule\":') "
+    "AND (contains(raw, '\"verdict\":') OR contains(raw, '\"IP\":') OR contains(raw, '\"l4\":')) "
+    "THEN '{\"flow\":' || rtrim(raw, chr(10) || chr(13)) || '}' "
 )
+
+DETECT_SQL = "(j.flow IS NOT NULL)"
 
 
 def _q(name: str) -> str:
     return f'"{name}"'
 
 
-#: Columns computed once per line: ``f`` is the flow, from either shape (wrapped or bare).
-PRELUDE: dict[str, str] = {
-    "f": "coalesce(j.flow, struct_pack("
-    + ", ".join(f"{_q(k)} := j.{_q(k)}" for k in FLOW)
-    + "))",
-}
+#: Columns computed once per line: ``f`` is the flow.
+PRELUDE: dict[str, str] = {"f": "j.flow"}
 
 
 def _f(path: str) -> str:

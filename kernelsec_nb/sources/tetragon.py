@@ -97,53 +97,64 @@ KINDS: dict[str, dict[str, object]] = {
 #: Kinds that become rows of the ``kprobes`` table (hooks and the old socket events).
 HOOK_KINDS = [k for k in KINDS if k not in ("process_exec", "process_exit", "process_loader")]
 
+# Every event type's body, merged: the fields of one type are NULL for the others.
+_BODY: dict[str, object] = {"process": PROCESS, "parent": PROCESS,
+                            "type": "VARCHAR", "cgroup": "VARCHAR"}
+for _extra in KINDS.values():
+    _BODY.update(_extra)
+
+# Parsing one body structure is ~5x faster than one structure per event type, so each line is
+# first rewritten from ``{"process_exec": {...}, ...}`` to ``{"kind": "process_exec", "ev": {...},
+# ...}``.  Tetragon writes the event first (protobuf field order); a line where it is not first
+# is rebuilt with JSON functions instead (slower, same result).
+_FIRST_KEY = r'^\s*\{\s*"(process_[a-z0-9_]+)"\s*:'
+_TOP = ("node_name", "time", "cluster_name")
+NORMALISE_SQL = (
+    f"WHEN regexp_matches(raw, '{_FIRST_KEY}') "
+    f"THEN regexp_replace(raw, '{_FIRST_KEY}', '{{\"kind\":\"\\1\",\"ev\":') "
+    "WHEN contains(raw, '\"process_') THEN coalesce(TRY(CAST(json_object("
+    "'kind', list_filter(json_keys(raw), lambda k: k LIKE 'process_%')[1], "
+    "'ev', json_extract(raw, '$.\"' || list_filter(json_keys(raw), lambda k: k LIKE 'process_%')[1] || '\"'), "
+    + ", ".join(f"'{k}', raw->'{k}'" for k in _TOP)
+    + ") AS VARCHAR)), raw) "
+)
+
 STRUCTURE: dict[str, object] = {
-    **{kind: {"process": PROCESS, "parent": PROCESS, **extra} for kind, extra in KINDS.items()},
-    "process_throttle": {"type": "VARCHAR", "cgroup": "VARCHAR"},
+    "kind": "VARCHAR",
+    "ev": _BODY,
     "node_name": "VARCHAR",
     "cluster_name": "VARCHAR",
     "time": "VARCHAR",
 }
 
-_TOP_KEYS = "['node_name', 'time', 'cluster_name', 'node_labels', 'aggregation_info']"
-
-DETECT_SQL = "(" + " OR ".join(f"j.{k} IS NOT NULL" for k in [*KINDS, "process_throttle"]) + ")"
-
-#: A Tetragon line of a type we do not know yet (checked last: it reads the keys again).
-DETECT_UNKNOWN_SQL = (
-    "((j.node_name IS NOT NULL OR j.time IS NOT NULL) AND len(list_filter(json_keys(raw), "
-    f"lambda k: k LIKE 'process_%' AND NOT list_contains({_TOP_KEYS}, k))) > 0)"
-)
-
-KIND_SQL = (
-    "CASE "
-    + " ".join(f"WHEN j.{k} IS NOT NULL THEN '{k}'" for k in [*KINDS, "process_throttle"])
-    + f" ELSE list_filter(json_keys(raw), lambda k: NOT list_contains({_TOP_KEYS}, k))[1] END"
-)
-
-
-def _pick(path: str) -> str:
-    """SQL taking ``<kind>.<path>`` from whichever event type the line carries."""
-    return "coalesce(" + ", ".join(f"j.{k}.{path}" for k in KINDS) + ")"
-
-
-_HOOKS = ("process_kprobe", "process_tracepoint", "process_uprobe", "process_lsm")
+DETECT_SQL = "(j.kind IS NOT NULL)"
+KIND_SQL = "j.kind"
 
 #: Columns computed once per line before the others (they are referenced many times).
 PRELUDE: dict[str, str] = {
-    "proc": _pick("process"),
-    "par": _pick("parent"),
-    "hargs": "CAST(coalesce(" + ", ".join(f"j.{k}.args" for k in _HOOKS) + ") AS JSON[])",
+    "proc": "j.ev.process",
+    "par": "j.ev.parent",
+    "hargs": "CASE WHEN j.kind IN ('process_kprobe', 'process_tracepoint', 'process_uprobe', "
+    "'process_lsm') THEN CAST(j.ev.args AS JSON[]) END",
 }
 P = "proc"
 PARENT = "par"
+
+
+def _ev(kinds: tuple[str, ...], field: str) -> str:
+    """``j.ev.<field>`` when the line is one of ``kinds``."""
+    names = ", ".join(f"'{k}'" for k in kinds)
+    return f"CASE WHEN j.kind IN ({names}) THEN j.ev.{field} END"
+
+
+_SOCKET_KINDS = ("process_connect", "process_close")
 
 #: Columns of the common ``events`` table, as SQL over the parsed line ``j``.
 EVENT_COLUMNS: dict[str, str] = {
     # Old exports may lack the top-level "time": fall back to the exit time, then the exec's
     # process start time (documented in the README).
-    "time_ns": f"coalesce({epoch_ns('j.time')}, {epoch_ns('j.process_exit.time')}, "
-    f"{epoch_ns('j.process_exec.process.start_time')})",
+    "time_ns": f"coalesce({epoch_ns('j.time')}, {epoch_ns(_ev(('process_exit',), 'time'))}, "
+    f"{epoch_ns(_ev(('process_exec',), 'process.start_time'))})",
     "node": "j.node_name",
     "cluster": "j.cluster_name",
     "namespace": f"({P}).pod.namespace",
@@ -156,14 +167,13 @@ EVENT_COLUMNS: dict[str, str] = {
     "uid": f"({P}).uid",
     "binary": f'({P})."binary"',
     "args": f"({P}).arguments",
-    "src_ip": "coalesce(j.process_connect.source_ip, j.process_close.source_ip, j.process_listen.ip)",
-    "src_port": "coalesce(j.process_connect.source_port, j.process_close.source_port, j.process_listen.port)",
-    "dst_ip": "coalesce(j.process_connect.destination_ip, j.process_close.destination_ip)",
-    "dst_port": "coalesce(j.process_connect.destination_port, j.process_close.destination_port)",
-    "protocol": "coalesce(j.process_connect.protocol, j.process_close.protocol, j.process_listen.protocol)",
-    "summary": f"coalesce(j.process_kprobe.function_name, j.process_lsm.function_name, "
-    f"j.process_tracepoint.subsys || '/' || j.process_tracepoint.event, j.process_uprobe.symbol, "
-    f"j.process_exit.signal)",
+    "src_ip": "coalesce(j.ev.source_ip, j.ev.ip)",
+    "src_port": "coalesce(j.ev.source_port, j.ev.port)",
+    "dst_ip": "j.ev.destination_ip",
+    "dst_port": "j.ev.destination_port",
+    "protocol": _ev(("process_connect", "process_close", "process_listen"), "protocol"),
+    "summary": "coalesce(j.ev.function_name, j.ev.subsys || '/' || j.ev.event, j.ev.symbol, "
+    "nullif(j.ev.signal, ''))",
 }
 
 
@@ -199,8 +209,8 @@ PROCESS_EVENT_COLUMNS: dict[str, str] = {
     "cap_permitted": f"({P}).cap.permitted",
     "cap_effective": f"({P}).cap.effective",
     "cap_inheritable": f"({P}).cap.inheritable",
-    "exit_status": "j.process_exit.status",
-    "signal": "nullif(j.process_exit.signal, '')",
+    "exit_status": _ev(("process_exit",), "status"),
+    "signal": "nullif(" + _ev(("process_exit",), "signal") + ", '')",
     **_proc_cols(PARENT, "parent_"),
 }
 
@@ -211,21 +221,17 @@ _CAP = "(list_filter(hargs, lambda a: (a->'capability_arg') IS NOT NULL)[1]->'ca
 
 #: Columns of the ``kprobes`` table (kprobe/tracepoint/uprobe/lsm hooks and old socket events).
 HOOK_COLUMNS: dict[str, str] = {
-    "function_name": "coalesce(j.process_kprobe.function_name, j.process_lsm.function_name, "
-    "j.process_tracepoint.subsys || '/' || j.process_tracepoint.event, j.process_uprobe.symbol, "
-    "replace(kind, 'process_', ''))",
-    "policy_name": "coalesce(j.process_kprobe.policy_name, j.process_tracepoint.policy_name, "
-    "j.process_uprobe.policy_name, j.process_lsm.policy_name)",
-    "action": "coalesce(j.process_kprobe.action, j.process_tracepoint.action, j.process_lsm.action)",
-    "return_value": "CAST(j.process_kprobe.return AS VARCHAR)",
-    "saddr": f"coalesce({_SOCK}->>'saddr', j.process_connect.source_ip, j.process_close.source_ip, j.process_listen.ip)",
-    "sport": f"coalesce(TRY_CAST({_SOCK}->>'sport' AS BIGINT), j.process_connect.source_port, "
-    "j.process_close.source_port, j.process_listen.port)",
-    "daddr": f"coalesce({_SOCK}->>'daddr', j.process_connect.destination_ip, j.process_close.destination_ip)",
-    "dport": f"coalesce(TRY_CAST({_SOCK}->>'dport' AS BIGINT), j.process_connect.destination_port, "
-    "j.process_close.destination_port)",
-    "protocol": f"coalesce(replace({_SOCK}->>'protocol', 'IPPROTO_', ''), j.process_connect.protocol, "
-    "j.process_close.protocol, j.process_listen.protocol)",
+    "function_name": "coalesce(j.ev.function_name, j.ev.subsys || '/' || j.ev.event, j.ev.symbol, "
+    "replace(j.kind, 'process_', ''))",
+    "policy_name": "j.ev.policy_name",
+    "action": "j.ev.action",
+    "return_value": "CAST(j.ev.return AS VARCHAR)",
+    "saddr": f"coalesce({_SOCK}->>'saddr', j.ev.source_ip, j.ev.ip)",
+    "sport": f"coalesce(TRY_CAST({_SOCK}->>'sport' AS BIGINT), j.ev.source_port, j.ev.port)",
+    "daddr": f"coalesce({_SOCK}->>'daddr', j.ev.destination_ip)",
+    "dport": f"coalesce(TRY_CAST({_SOCK}->>'dport' AS BIGINT), j.ev.destination_port)",
+    "protocol": f"coalesce(replace({_SOCK}->>'protocol', 'IPPROTO_', ''), "
+    + _ev(("process_connect", "process_close", "process_listen"), "protocol") + ")",
     "file_path": f"coalesce({_FILE}->'file_arg'->>'path', {_FILE}->'path_arg'->>'path')",
     "capability": f"{_CAP}->>'name'",
     "hook_args": "CAST(hargs AS VARCHAR)",

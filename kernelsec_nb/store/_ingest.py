@@ -73,7 +73,8 @@ STAGE_SQL = f"""
 CREATE OR REPLACE TEMP TABLE _stage AS
 WITH p AS (
     SELECT line, byte_offset, raw, note, raw_bytes,
-           CASE WHEN note IS NULL THEN TRY(json_transform(raw, '{sources.STRUCTURE}')) END AS j
+           CASE WHEN note IS NULL
+                THEN TRY(json_transform({sources.NORMALISE_SQL}, '{sources.STRUCTURE}')) END AS j
     FROM _block
 ), s AS (
     SELECT *, CASE WHEN j IS NOT NULL THEN {sources.SOURCE_SQL} END AS source FROM p
@@ -108,12 +109,15 @@ SELECT * EXCLUDE (raw, unparsed),
 FROM c
 """
 
+# The lines to insert: the first of each event_id in the block, and only when the case does not
+# have it yet.  A narrow table of line numbers; the inserts read ``_stage`` through the view.
 _MARK_SQL = """
-CREATE OR REPLACE TEMP TABLE _new AS
-SELECT * FROM _stage
+CREATE OR REPLACE TEMP TABLE _keep AS
+SELECT min(line) AS line FROM _stage
 WHERE reason IS NULL AND event_id NOT IN (SELECT event_id FROM events)
-QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY line) = 1
+GROUP BY event_id
 """
+_NEW_VIEW = "CREATE OR REPLACE TEMP VIEW _new AS SELECT * FROM _stage SEMI JOIN _keep USING (line)"
 
 _TIME = "make_timestamp(time_ns // 1000)::TIMESTAMPTZ"
 
@@ -192,6 +196,7 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str) -> 
     try:
         con.execute(STAGE_SQL)
         con.execute(_MARK_SQL)
+        con.execute(_NEW_VIEW)
         params = {"file": file}
         con.execute(INSERT_EVENTS, params)
         con.execute(INSERT_PROCESS_EVENTS)

@@ -1,0 +1,106 @@
+"""Ingest benchmark: ``case.load`` against bare DuckDB ``read_json`` and pandas, in one run.
+
+    python benchmarks/ingest.py --size 1G          # also 4G for the memory target
+
+Makes a Tetragon-heavy NDJSON file with the project's generator, then measures each reader in
+its own subprocess (so peak RSS is its own): MB/s, events/s, peak RSS, and the ratios against
+the baseline (bare DuckDB ``read_json`` with a narrow explicit column list).  pandas is skipped
+above 1 GB.  Targets (issue 2): case.load >= 0.25x baseline MB/s, >= 10x pandas, RSS < 1 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+NARROW = {"node_name": "VARCHAR", "time": "VARCHAR", "process_exec": "JSON", "process_exit": "JSON",
+          "process_kprobe": "JSON"}
+
+
+def _child(kind: str, path: str, workdir: str) -> None:
+    import resource
+
+    t0 = time.perf_counter()
+    if kind == "duckdb":
+        import duckdb
+
+        con = duckdb.connect(os.path.join(workdir, "bare.duckdb"))
+        con.execute("SET preserve_insertion_order = false")
+        cols = ", ".join(f"'{k}': '{v}'" for k, v in NARROW.items())
+        con.execute(f"CREATE TABLE t AS SELECT * FROM read_json(?, format='newline_delimited', "
+                    f"columns={{{cols}}}, ignore_errors=true)", [path])
+        n = con.execute("SELECT count(*) FROM t").fetchall()[0][0]
+    elif kind == "pandas":
+        import pandas as pd
+
+        n = len(pd.read_json(path, lines=True))
+    else:
+        import kernelsec_nb as kn
+
+        case = kn.open_case(os.path.join(workdir, "case.duckdb"))
+        report = case.load(path, progress=False)
+        n = report.total("loaded")
+        case.close()
+    dt = time.perf_counter() - t0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"seconds": dt, "events": n, "rss": rss}))
+
+
+def measure(kind: str, path: Path) -> dict:
+    with tempfile.TemporaryDirectory() as work:
+        out = subprocess.run([sys.executable, __file__, "--child", kind, str(path), work],
+                             capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def parse_size(text: str) -> int:
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    return int(float(text[:-1]) * units[text[-1].upper()]) if text[-1].upper() in units else int(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--size", default="1G")
+    ap.add_argument("--file", help="use this NDJSON file instead of generating one")
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        _child(*args.child)
+        return
+    from kernelsec_nb.synth import write_bulk
+
+    tmp = tempfile.mkdtemp(prefix="kn-ingest-")
+    path = Path(args.file) if args.file else Path(tmp) / "tetragon.json"
+    if not args.file:
+        t0 = time.perf_counter()
+        write_bulk(path, target_bytes=parse_size(args.size), mix="tetragon")
+        gen = time.perf_counter() - t0
+        print(f"generated {path.stat().st_size / 1e6:.0f} MB in {gen:.1f} s "
+              f"({path.stat().st_size / 1e6 / gen:.0f} MB/s)")
+    mb = path.stat().st_size / 1e6
+    results = {"duckdb read_json (baseline)": measure("duckdb", path)}
+    if mb <= 1100:
+        results["pandas read_json(lines=True)"] = measure("pandas", path)
+    results["kernelsec_nb case.load"] = measure("case", path)
+    base = results["duckdb read_json (baseline)"]
+    print(f"\nfile: {mb:.0f} MB\n")
+    print(f"{'reader':<32} {'MB/s':>8} {'events/s':>11} {'peak RSS':>10} {'x baseline':>11}")
+    for name, r in results.items():
+        print(f"{name:<32} {mb / r['seconds']:>8.0f} {r['events'] / r['seconds']:>11.0f} "
+              f"{r['rss'] / 2**20:>8.0f}MB {base['seconds'] / r['seconds']:>10.2f}x")
+    case = results["kernelsec_nb case.load"]
+    if "pandas read_json(lines=True)" in results:
+        pdx = results["pandas read_json(lines=True)"]["seconds"] / case["seconds"]
+        print(f"\ncase.load vs pandas: {pdx:.1f}x faster")
+    print(f"case.load vs baseline: {base['seconds'] / case['seconds']:.2f}x of baseline MB/s "
+          f"(target >= 0.25x); peak RSS {case['rss'] / 2**20:.0f} MB (target < 1024 MB)")
+
+
+if __name__ == "__main__":
+    main()
