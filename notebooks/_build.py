@@ -38,7 +38,7 @@ import polars as pl
 import kernelsec_nb as kn
 
 alt.renderers.enable("svg")          # static charts: the saved notebook shows them everywhere
-pl.Config.set_tbl_rows(25); pl.Config.set_fmt_str_lengths(80); pl.Config.set_tbl_cols(14)
+_ = (pl.Config.set_tbl_rows(25), pl.Config.set_fmt_str_lengths(80), pl.Config.set_tbl_cols(14))
 '''
 
 
@@ -76,7 +76,7 @@ three nodes of a kind cluster) and shows what is in it.
     md("## Coverage: what each source saw, per node\n\nTime span, gaps, share of processes whose parent was never seen, and the clock offset between nodes estimated from flows seen on both ends."),
     code('case.coverage().select("source", "node", "first_time", "last_time", "events", "gaps", "orphan_share", "clock_offset_ms")'),
     md("## Counts per source, node and workload"),
-    code('case.sql("SELECT source, node, count(*) AS events FROM events GROUP BY ALL ORDER BY source, node")'),
+    code('# NBVAL_CHECK_OUTPUT\ncase.sql("SELECT source, node, count(*) AS events FROM events GROUP BY ALL ORDER BY source, node")'),
     code('case.sql("SELECT namespace, workload, count(*) AS events, count(DISTINCT pod) AS pods FROM events WHERE workload IS NOT NULL GROUP BY ALL ORDER BY events DESC")'),
     md("""
 ## The filter vocabulary
@@ -157,6 +157,7 @@ anc = case.ancestry(hit["exec_id"])
 anc.select("depth", "node", "pod", "binary", "args", "in_init_tree", "captured", "start_time")
 '''),
     code('''
+# NBVAL_CHECK_OUTPUT
 entry = anc.filter(pl.col("in_init_tree") == False).row(0, named=True)   # the first exec from outside
 NODE = entry["node"]
 print("entry exec :", entry["binary"], entry["args"] or "(no arguments: interactive)", entry["exec_id"])
@@ -164,11 +165,13 @@ print("node       :", NODE)
 '''),
     md("### 4. The JSON detail of the entry: start time, pod labels, workload, capabilities\n\n`case.raw` reads the exported line back from its file (checked against the stored hash)."),
     code('''
-raw = json.loads(case.raw(case.explain(entry["exec_id"])["event_id"][0]))
+exp = case.explain(entry["exec_id"])
+raw = json.loads(case.raw(exp.filter(pl.col("role") == "exec")["event_id"][0]))
 proc = raw["process_exec"]["process"]
-detail = {"start_time": proc.get("start_time"), "pod": proc["pod"]["name"], "namespace": proc["pod"]["namespace"],
-          "workload": proc["pod"].get("workload"), "pod_labels": proc["pod"].get("pod_labels"),
-          "container": proc["pod"]["container"].get("name"), "image": proc["pod"]["container"].get("image", {}).get("name"),
+pod = proc.get("pod", {})
+detail = {"start_time": proc.get("start_time"), "pod": pod.get("name"), "namespace": pod.get("namespace"),
+          "workload": pod.get("workload"), "pod_labels": pod.get("pod_labels"),
+          "container": pod.get("container", {}).get("name"), "image": pod.get("container", {}).get("image", {}).get("name"),
           "uid": proc.get("uid"), "capabilities (effective)": proc.get("cap", {}).get("effective")}
 print(json.dumps(detail, indent=1))
 '''),
@@ -178,6 +181,7 @@ session = case.descendants(entry["exec_id"])
 session.sort("start_ns").select("depth", "start_time", "binary", "args", "flows", "alerts", "files", "exit_status", "signal")
 '''),
     code('''
+# NBVAL_CHECK_OUTPUT
 from kernelsec_nb.report import heuristics as H
 flag = H.key_command(case, entry["exec_id"])
 CHAIN = H.chain(case, entry["exec_id"], flag["exec_id"])
@@ -242,6 +246,7 @@ saved with the notebook).
     code("explorer = kn.widgets.Explorer(case)\nexplorer"),
     md("## Check against the generator's truth\n\n`TRUTH.json` is read only here, after the investigation."),
     code('''
+# NBVAL_CHECK_OUTPUT
 truth = json.loads((CAPTURE / "TRUTH.json").read_text())
 answers = {"attacker_pod": hit["src_pod"], "node": NODE, "chain": CHAIN,
            "flag": {"binary": flag["binary"], "args": flag["args"], "exec_id": flag["exec_id"]},
@@ -292,7 +297,7 @@ sessions.select("start_time", "node", "namespace", "pod", "binary", "processes",
     md("## 3. Processes with dangerous capabilities\n\n`CAP_SYS_ADMIN`, `CAP_SYS_PTRACE`, `CAP_NET_ADMIN`, `CAP_SYS_MODULE`, `CAP_BPF` in the effective set of processes in application pods, and `cap_capable` kprobes that used them."),
     code('''
 DANGEROUS = ["CAP_SYS_ADMIN", "CAP_SYS_PTRACE", "CAP_NET_ADMIN", "CAP_SYS_MODULE", "CAP_BPF", "CAP_DAC_READ_SEARCH"]
-procs = case.processes().filter(pl.col("pod").is_not_null(), pl.col("namespace") != "kube-system")
+procs = case.processes().filter(pl.col("pod").is_not_null())
 risky = procs.with_columns(pl.col("capabilities").list.eval(pl.element().filter(pl.element().is_in(DANGEROUS))).alias("dangerous")
         ).filter(pl.col("dangerous").list.len() > 0)
 risky.group_by("namespace", "workload", "binary").agg(pl.len().alias("n"), pl.col("dangerous").first()).sort("n", descending=True)
@@ -301,12 +306,12 @@ risky.group_by("namespace", "workload", "binary").agg(pl.len().alias("n"), pl.co
 case.sql("""SELECT namespace, workload, function_name, count(*) AS n FROM kprobes
             WHERE regexp_matches(coalesce(function_name, ''), 'cap_capable|commit_creds') GROUP BY ALL ORDER BY n DESC""")
 '''),
-    md("## 4. Connections to unusual destinations\n\nDestinations (workload or IP and port) a source workload contacted fewer than three times."),
+    md("## 4. Connections to unusual destinations\n\nThe rarest destinations (workload or IP, and port) per source workload, then the rarest L7 requests (method + path)."),
     code('''
 fl = case.flows().filter(~pl.col("is_reply").fill_null(False), pl.col("src_workload").is_not_null())
 dest = fl.with_columns(pl.coalesce("dst_workload", "dst_ip").alias("dest"))
 pairs = dest.group_by("src_namespace", "src_workload", "dest", "dst_port").agg(pl.len().alias("n"), pl.col("time").min().alias("first"), pl.col("verdict").unique().alias("verdicts"))
-pairs.filter(pl.col("n") < 3).sort("first")
+pairs.sort("n", "first").head(12)   # the rarest source → destination pairs
 '''),
     code('''
 rare = H.rare_requests(case)
@@ -320,6 +325,7 @@ case.flows(verdict="DROPPED").group_by("src_namespace", "src_workload", "dst_wor
     code("kn.viz.timeline(case, lanes='workload', width=820, verdict='DROPPED') if case.flows(verdict='DROPPED').height else 'no drops'"),
     md("## Where the hunts meet\n\nThe same pod shows up in hunts 1, 2, 4 and 5 — a lead worth a postmortem (see notebook 02, or render `postmortem-template.ipynb` on this case)."),
     code('''
+# NBVAL_CHECK_OUTPUT
 leads = {"new binaries": set(new.filter(pl.col("what") == "binary")["group"].drop_nulls().to_list()),
          "interactive exec": set(sessions["workload"].to_list()) if sessions.height else set(),
          "rare requests": set(rare["src_workload"].drop_nulls().to_list()),
@@ -428,6 +434,7 @@ else:
 ''', "remove-input"),
     md("## Findings"),
     code('''
+# NBVAL_CHECK_OUTPUT
 from IPython.display import display as _display
 FINDINGS = H.derive_findings(case)
 print(f"attacker pod : {FINDINGS['attacker_namespace'] or '?'}/{FINDINGS['attacker_pod'] or H.NOT_DETERMINABLE}")

@@ -16,6 +16,7 @@ Examples
 
 from __future__ import annotations
 
+from kernelsec_nb.report import render as render_module
 from kernelsec_nb.report.render import (
     NOTEBOOKS,
     bundled_capture,
@@ -25,4 +26,4 @@ from kernelsec_nb.report.render import (
     render,
 )
 
-__all__ = ["NOTEBOOKS", "bundled_capture", "demo", "find_notebook", "main_job", "render"]
+__all__ = ["render_module", "NOTEBOOKS", "bundled_capture", "demo", "find_notebook", "main_job", "render"]

@@ -1,0 +1,117 @@
+"""render(): one standalone, safe HTML report from the postmortem template, on any capture."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kernelsec_nb import report
+
+REPO = Path(__file__).resolve().parents[2]
+CAPTURE = REPO / "data" / "deathstar"
+
+pytestmark = pytest.mark.slow
+
+
+def _no_active_content(text: str) -> None:
+    assert not re.search(r"<script", text, re.I), "the report must carry no script at all"
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", text, re.I), "nothing loaded from the network"
+    assert not re.search(r"<(iframe|object|embed)\b", text, re.I)
+    assert not re.search(r"\son[a-z]+\s*=", text, re.I), "no event handler attributes"
+
+
+@pytest.fixture(scope="module")
+def bundled(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    return report.main_job(out)
+
+
+def test_bundled_report_is_standalone_with_findings_and_manifest(bundled):
+    html = Path(bundled["html"]).read_text(encoding="utf-8")
+    assert bundled["errors"] == []
+    _no_active_content(html)
+    f = bundled["findings"]
+    truth = json.loads((CAPTURE / "TRUTH.json").read_text())
+    assert f["attacker_pod"] == truth["attacker"]["pod"]
+    assert f["node"] == truth["attacker"]["node"]
+    assert f["chain"] == [c["exec_id"] for c in truth["chain"]]
+    assert (f["flag"]["binary"], f["flag"]["args"], f["flag"]["exec_id"]) == (
+        truth["flag"]["binary"], truth["flag"]["args"], truth["flag"]["exec_id"])
+    assert [(r["node"], r["src_port"], r["verdict"]) for r in f["attack_flows"]] == [
+        (r["node"], r["src_port"], r["verdict"]) for r in truth["attack_flows"]]
+    # findings and manifest are in the HTML: inputs with sha256 and lines, and versions
+    assert truth["flag"]["exec_id"] in html and "Manifest" in html
+    files = bundled["manifest"]["inputs"]
+    assert len(files) == len(truth["files"])
+    for entry in files:
+        assert re.fullmatch(r"[0-9a-f]{64}", entry["sha256"]) and entry["sha256"] in html
+        rel = str(Path(entry["path"]).relative_to(CAPTURE))
+        assert entry["lines"] == truth["files"][rel]["lines"]
+    for pkg in ("kernelsec_nb", "duckdb", "polars", "altair", "python"):
+        assert pkg in bundled["manifest"]["versions"] and f"<td>{pkg}</td>" in html
+    # charts are baked in as static SVG images
+    assert html.count('src="data:image/svg+xml;base64,') >= 3
+
+
+def test_demo_prints_three_line_answer(bundled, capsys, monkeypatch):
+    monkeypatch.setattr(report.render_module, "main_job", lambda out: bundled)
+    report.demo("ignored")
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("report: ") and out[0].endswith("postmortem.html")
+    assert out[1].startswith("attacker pod: default/") and out[2] == "node: kind-worker"
+    assert out[3] == "flag: /bin/kill -9 2"
+
+
+def test_hubble_only_capture_still_renders(tmp_path):
+    cap = tmp_path / "capture"
+    for src in CAPTURE.glob("*/hubble-flows.json*"):
+        dst = cap / src.parent.name / src.name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, dst)
+    res = report.render(tmp_path / "case.duckdb", "postmortem", tmp_path / "r.html", exports=cap)
+    html = Path(res["html"]).read_text(encoding="utf-8")
+    assert res["errors"] == []
+    _no_active_content(html)
+    f = res["findings"]
+    assert f["sources"] == ["hubble"]
+    assert f["flag"] is None and f["flag_text"] == "not determinable from this data"
+    assert "not determinable from this data" in html
+    assert f["attacker_pod"]  # the rare L7 requests still point at a pod
+
+
+TETRAGON_LINE = {
+    "process_exec": {"process": {
+        "exec_id": "eHNzOjE6MQ==", "pid": 4242, "uid": 0, "cwd": "/", "binary": "/bin/sh",
+        "arguments": "-c <script>alert(1)</script></script><img src=x onerror=alert(2)>",
+        "flags": "execve clone", "start_time": "2024-05-14T08:00:00.000000000Z",
+        "parent_exec_id": "eHNzOjE6MA==",
+        "pod": {"namespace": "default", "name": "evil-<script>alert(3)</script>",
+                "container": {"id": "containerd://abc", "name": "c", "image": {"name": "img"}},
+                "pod_labels": {"app": "<b>x</b>"}, "workload": "evil"},
+        "docker": "abc"}, "parent": {}},
+    "node_name": "node-<script>alert(4)</script>", "time": "2024-05-14T08:00:00.000000000Z"}
+
+
+def test_attacker_strings_are_escaped(tmp_path):
+    cap = tmp_path / "capture"
+    cap.mkdir()
+    (cap / "tetragon.log").write_text(json.dumps(TETRAGON_LINE) + "\n")
+    res = report.render(tmp_path / "case.duckdb", "postmortem", tmp_path / "x.html", exports=cap)
+    html = Path(res["html"]).read_text(encoding="utf-8")
+    assert res["errors"] == []
+    assert "tetragon" in res["findings"]["sources"]
+    _no_active_content(html)
+    assert "<script>alert(" not in html
+    assert "<img src=x" not in html
+    assert "&lt;script&gt;alert(1)" in html  # the payload is shown, as text
+
+
+def test_find_notebook_and_bundled_capture():
+    assert report.find_notebook("postmortem").name == "postmortem-template.ipynb"
+    assert report.bundled_capture() == CAPTURE.resolve()
+    with pytest.raises(FileNotFoundError):
+        report.find_notebook("no-such-notebook")
