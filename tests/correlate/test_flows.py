@@ -79,7 +79,7 @@ def test_no_kprobe_and_pod_dest() -> None:
 
 
 def test_case_flows(mini_case) -> None:
-    from conftest import C_PORT
+    from tests.correlate.conftest import C_PORT
     f = mini_case.flows(port=C_PORT)
     by = {(r["node"], r["time_ns"]): r for r in f.iter_rows(named=True)}
     assert all(r["exec_id"] in {"C1", "C2", None} for r in by.values())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from synth_helpers import SHIPPED
+from tests.synth.synth_helpers import SHIPPED
 
 from kernelsec_nb.synth import generate
 

@@ -11,8 +11,8 @@ import fnmatch
 import json
 
 import pytest
-from synth_helpers import SHIPPED, iter_events, public_data_dir, read_lines
-from synth_schema import public_events, signature
+from tests.synth.synth_helpers import SHIPPED, iter_events, public_data_dir, read_lines
+from tests.synth.synth_schema import public_events, signature
 
 # Fields emitted by newer Tetragon releases (>= v1.0) or by options the 2022
 # samples did not enable (process namespaces, capabilities, exec-probe hints,

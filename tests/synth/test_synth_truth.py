@@ -6,7 +6,7 @@ import json
 from collections import Counter
 
 import pytest
-from synth_helpers import SHIPPED, iter_events, read_lines
+from tests.synth.synth_helpers import SHIPPED, iter_events, read_lines
 
 TRUTH_KEYS = {
     "scenario", "seed", "attacker", "target", "entry", "chain", "flag", "curl",

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from fixture_case import T0, exec_id
+from tests.viz.fixture_case import T0, exec_id
 
 import kernelsec_nb as kn
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from fixture_case import IMG, SCRIPT, T0
+from tests.viz.fixture_case import IMG, SCRIPT, T0
 
 import kernelsec_nb as kn
 
