@@ -59,10 +59,10 @@ def interactive_entries(case: Any) -> pl.DataFrame:
         counts = outside.group_by("workload", "binary", "args").len()
         rare = outside.join(counts, on=["workload", "binary", "args"], how="left",
                             nulls_equal=True).filter(pl.col("len") <= 2)
-        cand = rare.filter(~pl.col("parent_exec_id").is_in(rare["exec_id"].implode()))
+        cand = rare.filter(~pl.col("parent_exec_id").is_in(rare["exec_id"].implode()).fill_null(False))
         basis = "rare command outside the init tree"
     else:
-        cand = cand.filter(~pl.col("parent_exec_id").is_in(cand["exec_id"].implode()))
+        cand = cand.filter(~pl.col("parent_exec_id").is_in(cand["exec_id"].implode()).fill_null(False))
     if cand.is_empty():
         return pl.DataFrame()
     stats = [dict(exec_id=e, **_subtree_stats(case, e)) for e in cand["exec_id"].head(50)]
