@@ -113,11 +113,11 @@ FROM c
 # have it yet.  A narrow table of line numbers; the inserts read ``_stage`` through the view.
 _MARK_SQL = """
 CREATE OR REPLACE TEMP TABLE _keep AS
-SELECT min(line) AS line FROM _stage
+SELECT min(byte_offset) AS byte_offset FROM _stage
 WHERE reason IS NULL AND event_id NOT IN (SELECT event_id FROM events)
 GROUP BY event_id
 """
-_NEW_VIEW = "CREATE OR REPLACE TEMP VIEW _new AS SELECT * FROM _stage SEMI JOIN _keep USING (line)"
+_NEW_VIEW = "CREATE OR REPLACE TEMP VIEW _new AS SELECT * FROM _stage SEMI JOIN _keep USING (byte_offset)"
 
 _TIME = "make_timestamp(time_ns // 1000)::TIMESTAMPTZ"
 

@@ -277,7 +277,7 @@ def _emit(data: bytes, line0: int, offset0: int, consumed: int,
             piece = data[starts[i] : ends[i]]
             tables.append(_single(int(lines[i]), offset0 + int(starts[i]), _cut(piece),
                                   f"line longer than {max_line_bytes} bytes", len(piece)))
-    table = pa.concat_tables(tables) if len(tables) != 1 else tables[0]
+    table = pa.concat_tables(tables) if len(tables) > 1 else (tables[0] if tables else SCHEMA.empty_table())
     yield Block(table, len(starts), int(blank.sum()), consumed)
 
 
@@ -290,22 +290,16 @@ def _position(stream: BinaryIO) -> int:
 
 
 def looks_like_documents(path: Path) -> bool:
-    """True when the file's first line is not a JSON value on its own but the file starts with
-    ``{`` or ``[`` — a pretty-printed export (one event over many lines)."""
+    """True for pretty-printed JSON (one event over many lines, as in Tetragon's docs): the
+    first non-blank line opens an object or array and does not close it (``{``, ``[`` or
+    ``{"process_exec": {``).  An NDJSON line with garbage after it is not a document."""
     with open_export(path) as f:
         try:
             head = f.read(1 << 16)
         except (EOFError, OSError, zlib.error):
             return False
-    text = head.lstrip()
-    if not text[:1] in (b"{", b"["):
-        return False
-    first = text.split(b"\n", 1)[0]
-    try:
-        json.loads(first)
-        return False
-    except ValueError:
-        return len(text.split(b"\n", 1)) > 1
+    first = head.lstrip().split(b"\n", 1)[0].strip()
+    return len(first) < 256 and first[:1] in (b"{", b"[") and first[-1:] in (b"{", b"[")
 
 
 def iter_documents(path: Path) -> Iterator[Block]:
