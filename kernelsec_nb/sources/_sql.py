@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+
 #: Parse an RFC 3339 time string (ns precision, ``Z`` or ``+0000``) to nanoseconds since epoch.
 def epoch_ns(expr: str) -> str:
     """SQL for nanoseconds since the epoch of a text timestamp ``expr`` (NULL when unparseable)."""

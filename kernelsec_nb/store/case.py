@@ -15,9 +15,12 @@ from kernelsec_nb.store.load import load_files
 from kernelsec_nb.store.report import LoadReport
 
 _SCHEMA_SQL = Path(__file__).with_name("schema.sql").read_text()
-_EMPTY_PROCESSES = "CREATE TABLE IF NOT EXISTS processes AS SELECT * FROM (" + \
-    Path(__file__).with_name("processes.sql").read_text().split(" AS\n", 1)[1].rstrip().rstrip(";") + \
-    ") WHERE false"
+_PROCESSES_QUERY = Path(__file__).with_name("processes.sql").read_text().split(" AS\n", 1)[1]
+_EMPTY_PROCESSES = (  # the processes table's shape before anything is loaded
+    "CREATE TABLE IF NOT EXISTS processes AS SELECT * FROM ("  # noqa: S608 - our own SQL file
+    + _PROCESSES_QUERY.rstrip().rstrip(";")
+    + ") WHERE false"
+)
 
 TABLES = ("events", "processes", "process_events", "kprobes", "flows", "alerts", "files", "quarantine")
 

@@ -17,7 +17,7 @@ from kernelsec_nb.store.report import FileResult, LoadReport
 _PROCESSES_SQL = (Path(__file__).with_name("processes.sql")).read_text()
 
 _FIRST_REASON = "SELECT line, reason FROM quarantine WHERE file = ? ORDER BY line LIMIT 1"
-_DAMAGED = f"SELECT reason FROM quarantine WHERE file = ? AND starts_with(reason, '{_lines.DAMAGED}')"
+_DAMAGED = "SELECT reason FROM quarantine WHERE file = ? AND starts_with(reason, ?)"
 
 
 class NotAnExport(Exception):
@@ -128,7 +128,7 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    found = con.execute(_DAMAGED, [name]).fetchall()
+    found = con.execute(_DAMAGED, [name, _lines.DAMAGED]).fetchall()
     damaged = found[0] if found else None
     return FileResult(name, "loaded" if damaged is None else "loaded with errors", sources,
                       "json-documents" if documents else "ndjson", lines, counts.loaded,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+
 from tests.correlate.conftest import MS, T0, S
 
 EVIL = "x' OR 1=1 --"

@@ -5,9 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from tests.synth.synth_helpers import SHIPPED
-
 from kernelsec_nb.synth import generate
+from tests.synth.synth_helpers import SHIPPED
 
 
 def digests(root: Path) -> dict[str, str]:

@@ -11,6 +11,7 @@ import fnmatch
 import json
 
 import pytest
+
 from tests.synth.synth_helpers import SHIPPED, iter_events, public_data_dir, read_lines
 from tests.synth.synth_schema import public_events, signature
 

@@ -6,6 +6,7 @@ import json
 from collections import Counter
 
 import pytest
+
 from tests.synth.synth_helpers import SHIPPED, iter_events, read_lines
 
 TRUTH_KEYS = {

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.viz.fixture_case import T0, exec_id
 
 import kernelsec_nb as kn
+from tests.viz.fixture_case import T0, exec_id
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -12,11 +12,11 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.viz.fixture_case import BREAK, IMG, SCRIPT, exec_id
-from tests.viz.viz_browser import ARGS, CHROMIUM, chromium_available
 
 import kernelsec_nb as kn
 from kernelsec_nb.viz.html import safe_json, to_html
+from tests.viz.fixture_case import BREAK, IMG, SCRIPT, exec_id
+from tests.viz.viz_browser import ARGS, CHROMIUM, chromium_available
 
 VIEWS = {
     "timeline": lambda c: kn.viz.timeline(c),

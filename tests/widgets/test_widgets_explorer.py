@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tests.viz.fixture_case import IMG, SCRIPT, T0
-
 import kernelsec_nb as kn
+from tests.viz.fixture_case import IMG, SCRIPT, T0
 
 S = 10**9
 
