@@ -20,6 +20,14 @@ _FIRST_REASON = "SELECT line, reason FROM quarantine WHERE file = ? ORDER BY lin
 _DAMAGED = "SELECT reason FROM quarantine WHERE file = ? AND starts_with(reason, ?)"
 
 
+#: DuckDB's memory limit while loading (peak RSS stays under ~1 GB with Python's share).
+LOAD_MEMORY_LIMIT_MB = 500
+
+
+def _quote(setting: str) -> str:
+    return str(setting).replace("'", "")
+
+
 class NotAnExport(Exception):
     """No line of the file is an event of ours."""
 
@@ -50,6 +58,10 @@ def load_files(
     """Load every file under ``paths``; see :meth:`kernelsec_nb.Case.load`."""
     report = LoadReport()
     files = discover(paths)
+    # Bounded memory: DuckDB spills (uncommitted row groups are written optimistically to the
+    # case file) instead of holding a large file's events in RAM until the commit.
+    (limit,) = con.execute("SELECT current_setting('memory_limit')").fetchall()[0]
+    con.execute(f"SET memory_limit = '{int(LOAD_MEMORY_LIMIT_MB)}MB'")
     total = sum(f.stat().st_size for f in files if os.access(f, os.R_OK))
     bar = _progress_bar(progress and total > 8 << 20, total, "loading")
     done = 0
@@ -64,6 +76,7 @@ def load_files(
                 bar.n = done
                 bar.refresh()
     finally:
+        con.execute(f"SET memory_limit = '{_quote(limit)}'")
         if bar is not None:
             bar.close()
     if any(f.loaded for f in report.files):
