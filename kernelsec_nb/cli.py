@@ -48,10 +48,13 @@ def _demo(args: argparse.Namespace) -> int:
 
     result = report.main_job(args.out)
     findings = result.get("findings", {})
+    flag = findings.get("flag")
+    if isinstance(flag, dict):
+        flag = " ".join(str(x) for x in (flag.get("binary"), flag.get("args")) if x)
     print(f"postmortem written to {result['html']}")
-    print(f"attacker pod: {findings.get('attacker_pod')}")
-    print(f"node:         {findings.get('node')}")
-    print(f"flag:         {findings.get('flag')}")
+    print(f"attacker pod: {findings.get('attacker_pod') or 'not determinable from this data'}")
+    print(f"node:         {findings.get('node') or 'not determinable from this data'}")
+    print(f"flag:         {flag or 'not determinable from this data'}")
     print("Explore it in JupyterLab:  jupyter lab notebooks/02-deathstar-postmortem.ipynb")
     return 0
 
