@@ -169,7 +169,8 @@ def _output_html(o: dict[str, Any]) -> str:
             v = data[mime]
             return _img(mime, "".join(v) if isinstance(v, list) else v)
     if "application/json" in data and "text/html" not in data:
-        return f"<pre>{html.escape(json.dumps(data['application/json'], indent=2, default=str))}</pre>"
+        return ("<details><summary>JSON</summary><pre>"
+                + html.escape(json.dumps(data["application/json"], indent=2, default=str)) + "</pre></details>")
     if "text/html" in data:
         v = data["text/html"]
         return f"<div>{_clean_html(''.join(v) if isinstance(v, list) else v)}</div>"
@@ -197,6 +198,31 @@ def _manifest_html(manifest: dict[str, Any]) -> str:
             f'<table class="manifest"><tr><th>package</th><th>version</th></tr>{vers}</table>')
 
 
+def _summary_html(findings: dict[str, Any]) -> str:
+    e = html.escape
+    if not findings:
+        return '<div class="findings"><h2>Findings</h2><p>No findings were produced.</p></div>'
+    nd = "not determinable from this data"
+    entry = findings.get("entry") or {}
+    pod = findings.get("attacker_pod")
+    rows = [("attacker pod", f"{findings.get('attacker_namespace') or '?'}/{pod}" if pod else nd),
+            ("workload", findings.get("attacker_workload") or nd),
+            ("node", findings.get("node") or nd),
+            ("entry", f"{entry.get('binary', '')} {entry.get('args', '')} at {entry.get('start_time', '')}" if entry else nd),
+            ("key command (flag)", findings.get("flag_text") or nd),
+            ("exec chain", " → ".join(findings.get("chain") or []) or nd),
+            ("requests let through / dropped", f"{len(findings.get('attack_flows') or [])} / {len(findings.get('dropped_flows') or [])}"),
+            ("alerts attributed", str(len(findings.get("alerts") or []))),
+            ("how it was found", findings.get("basis") or nd),
+            ("sources", ", ".join(findings.get("sources") or []) or "none")]
+    notes = "".join(f"<li>{e(str(n))}</li>" for n in findings.get("notes") or [])
+    table = "".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in rows)
+    return ('<div class="findings"><h2>Findings</h2>'
+            f"<table>{table}</table>" + (f"<ul>{notes}</ul>" if notes else "")
+            + "<details><summary>findings JSON</summary><pre>"
+            + e(json.dumps(findings, indent=2, default=str)) + "</pre></details></div>")
+
+
 def _assemble(nb: Any, manifest: dict[str, Any], findings: dict[str, Any], errors: list[str]) -> str:
     e = html.escape
     title = "Postmortem"
@@ -210,12 +236,11 @@ def _assemble(nb: Any, manifest: dict[str, Any], findings: dict[str, Any], error
     if errors:
         body.append('<div class="err"><b>The notebook raised errors:</b><pre>'
                     + e("\n".join(errors)) + "</pre></div>")
-    body.append('<div class="findings"><h2>Findings</h2><pre>'
-                + e(json.dumps(findings, indent=2, default=str)) + "</pre></div>")
-    for c in nb.cells:
+    summary = _summary_html(findings)
+    cells = [c for c in nb.cells if not ({"remove-cell", "injected-parameters", "parameters"}
+                                         & set(c.get("metadata", {}).get("tags", [])))]
+    for i, c in enumerate(cells):
         tags = c.get("metadata", {}).get("tags", [])
-        if "remove-cell" in tags or "injected-parameters" in tags or "parameters" in tags:
-            continue
         if c.cell_type == "markdown":
             body.append(_markdown(c.source))
         elif c.cell_type == "code":
@@ -223,6 +248,11 @@ def _assemble(nb: Any, manifest: dict[str, Any], findings: dict[str, Any], error
                 body.append(f"<details><summary>code</summary><pre>{e(c.source)}</pre></details>")
             if "remove-output" not in tags:
                 body.extend(_output_html(o) for o in c.get("outputs", []))
+        if i == 0 and summary:  # the answer right under the title
+            body.append(summary)
+            summary = ""
+    if summary:
+        body.insert(0, summary)
     body.append(_manifest_html(manifest))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
