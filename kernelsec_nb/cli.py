@@ -40,7 +40,9 @@ def _report(args: argparse.Namespace) -> int:
 
     result = report.render(args.case, args.notebook, args.out, exports=args.exports)
     print(f"report written to {result['html']}")
-    return 0
+    for err in result.get("errors") or []:
+        print(f"kernelsec-nb: a notebook cell failed: {err}", file=sys.stderr)
+    return 1 if result.get("errors") else 0
 
 
 def _demo(args: argparse.Namespace) -> int:
