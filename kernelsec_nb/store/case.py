@@ -11,7 +11,7 @@ import polars as pl
 
 from kernelsec_nb.correlate._case_methods import CorrelateMixin
 from kernelsec_nb.store import _lines, filters
-from kernelsec_nb.store.load import load_files
+from kernelsec_nb.store.load import discard, load_files
 from kernelsec_nb.store.report import LoadReport
 
 _SCHEMA_SQL = Path(__file__).with_name("schema.sql").read_text()
@@ -162,4 +162,5 @@ def open_case(path: str | Path = ":memory:", *, read_only: bool = False) -> Case
     if not read_only:
         con.execute(_SCHEMA_SQL)
         con.execute(_EMPTY_PROCESSES)
+        discard(con)  # rows of a load that a crash left unfinished (no ``files`` row)
     return Case(con, target, read_only)

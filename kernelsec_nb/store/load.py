@@ -20,12 +20,21 @@ _FIRST_REASON = "SELECT line, reason FROM quarantine WHERE file = ? ORDER BY lin
 _DAMAGED = "SELECT reason FROM quarantine WHERE file = ? AND starts_with(reason, ?)"
 
 
-#: DuckDB's memory limit while loading (peak RSS stays under ~1 GB with Python's share).
-LOAD_MEMORY_LIMIT_MB = 500
+# A file is loaded block by block, each block committed (so memory stays bounded by the block,
+# not the file); its ``files`` row is written last.  Rows of a file without a ``files`` row are
+# a load that did not finish: they are removed when it fails, and on the next open after a crash.
+_DISCARD = [
+    f"DELETE FROM {table} WHERE event_id IN (SELECT event_id FROM events WHERE {{cond}})"  # noqa: S608
+    for table in ("process_events", "kprobes", "flows", "alerts")
+] + ["DELETE FROM events WHERE {cond}", "DELETE FROM quarantine WHERE {cond}"]
 
 
-def _quote(setting: str) -> str:
-    return str(setting).replace("'", "")
+def discard(con, name: str | None = None) -> None:
+    """Remove what an unfinished load of ``name`` left (every unfinished file when None)."""
+    cond = "file = ?" if name is not None else "file NOT IN (SELECT path FROM files)"
+    params = [name] if name is not None else []
+    for sql in _DISCARD:
+        con.execute(sql.format(cond=cond), params)
 
 
 class NotAnExport(Exception):
@@ -58,10 +67,6 @@ def load_files(
     """Load every file under ``paths``; see :meth:`kernelsec_nb.Case.load`."""
     report = LoadReport()
     files = discover(paths)
-    # Bounded memory: DuckDB spills (uncommitted row groups are written optimistically to the
-    # case file) instead of holding a large file's events in RAM until the commit.
-    (limit,) = con.execute("SELECT current_setting('memory_limit')").fetchall()[0]
-    con.execute(f"SET memory_limit = '{int(LOAD_MEMORY_LIMIT_MB)}MB'")
     total = sum(f.stat().st_size for f in files if os.access(f, os.R_OK))
     bar = _progress_bar(progress and total > 8 << 20, total, "loading")
     done = 0
@@ -76,7 +81,6 @@ def load_files(
                 bar.n = done
                 bar.refresh()
     finally:
-        con.execute(f"SET memory_limit = '{_quote(limit)}'")
         if bar is not None:
             bar.close()
     if any(f.loaded for f in report.files):
@@ -114,6 +118,8 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
             counts.blank += block.blank
             if block.table.num_rows:
                 c = ingest_block(con, block.table, name)
+                con.execute("COMMIT")
+                con.execute("BEGIN TRANSACTION")
                 counts.loaded += c.loaded
                 counts.duplicates += c.duplicates
                 counts.quarantined += c.quarantined
@@ -136,10 +142,12 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
         ])
         con.execute("COMMIT")
     except NotAnExport as exc:
-        con.execute("ROLLBACK")
+        _rollback(con)
+        discard(con, name)
         return FileResult(name, "error", message=str(exc))
     except BaseException:
-        con.execute("ROLLBACK")
+        _rollback(con)
+        discard(con, name)
         raise
     found = con.execute(_DAMAGED, [name, _lines.DAMAGED]).fetchall()
     damaged = found[0] if found else None
@@ -147,6 +155,13 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
                       "json-documents" if documents else "ndjson", lines, counts.loaded,
                       counts.duplicates, counts.quarantined, counts.blank,
                       message="" if damaged is None else damaged[0])
+
+
+def _rollback(con) -> None:
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:  # no transaction open (interrupted between two blocks)
+        pass
 
 
 def size_of(path: Path) -> int:

@@ -180,6 +180,19 @@ def test_interrupted_load_leaves_nothing_half_loaded(case, tmp_path, monkeypatch
     assert d["loaded"] == 399
 
 
+def test_a_crashed_load_is_cleaned_on_next_open(tmp_path):
+    path = tmp_path / "crash.duckdb"
+    f = write(tmp_path / "a.log", sample_lines())
+    with kn.open_case(path) as c:
+        c.load(f, progress=False)
+        # what a killed process leaves: committed blocks of a file with no ``files`` row
+        c.con.execute("INSERT INTO events SELECT * REPLACE ('/gone.log' AS file, event_id || 'x' AS event_id) FROM events")
+        c.con.execute("INSERT INTO flows SELECT * REPLACE (event_id || 'x' AS event_id) FROM flows")
+    with kn.open_case(path) as c:
+        assert c.sql("select count(*) n from events")["n"][0] == 5
+        assert c.sql("select count(*) n from flows")["n"][0] == 2
+
+
 def test_pretty_printed_documents(case, tmp_path):
     docs = [json.dumps(json.loads(line), indent=3) for line in sample_lines()[:3]]
     f = write(tmp_path / "pretty.json", docs)
