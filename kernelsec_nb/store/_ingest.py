@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from kernelsec_nb import sources
@@ -38,6 +39,16 @@ _PER_SOURCE: dict[str, dict[str, str]] = {
 }
 
 _KIND_SQL = f"CASE source WHEN 'hubble' THEN 'flow' WHEN 'falco' THEN 'alert' ELSE {tetragon.KIND_SQL} END"
+
+
+#: Characters stripped from the end of a line before hashing it (and when judging it blank).
+_WS = "chr(10) || chr(13) || ' ' || chr(9)"
+
+
+def event_id_sql(expr: str) -> str:
+    """SQL for the stable event id of a line: 20 hex digits (80 bits) of its md5, trailing
+    whitespace ignored.  ``Case.raw`` checks a re-read line with the same expression."""
+    return f"left(md5(rtrim({expr}, {_WS})), 20)"
 
 
 def q(name: str) -> str:
@@ -72,7 +83,7 @@ _EXTRA = ", ".join(
 STAGE_SQL = f"""
 CREATE OR REPLACE TEMP TABLE _stage AS
 WITH p AS (
-    SELECT line, byte_offset, raw, note, raw_bytes,
+    SELECT rec, line, byte_offset, raw, note, raw_bytes,
            CASE WHEN note IS NULL
                 THEN TRY(json_transform({sources.NORMALISE_SQL}, '{sources.STRUCTURE}')) END AS j
     FROM _block
@@ -83,18 +94,18 @@ WITH p AS (
            {", ".join(f"{expr} AS {name}" for name, expr in sources.PRELUDE.items())}
     FROM s
 ), c AS (
-    SELECT line, byte_offset, raw, note, raw_bytes, source, kind, j IS NULL AS unparsed,
+    SELECT rec, line, byte_offset, raw, note, raw_bytes, source, kind, j IS NULL AS unparsed,
            {", ".join(f"{_case(c)} AS {q(c)}" for c in _COMMON)},
            {_EXTRA}
     FROM k
 )
 SELECT * EXCLUDE (raw, unparsed),
-    left(md5(rtrim(raw, chr(10) || chr(13) || ' ' || chr(9))), 20) AS event_id,
+    {event_id_sql('raw')} AS event_id,
     CASE
         WHEN note IS NOT NULL THEN note
-        WHEN unparsed AND trim(raw, chr(10) || chr(13) || ' ' || chr(9)) = '' THEN 'blank'
+        WHEN unparsed AND trim(raw, {_WS}) = '' THEN 'blank'
         WHEN unparsed AND left(ltrim(raw), 1) = '{{'
-             AND right(rtrim(raw, chr(10) || chr(13) || ' ' || chr(9)), 1) <> '}}'
+             AND right(rtrim(raw, {_WS}), 1) <> '}}'
             THEN 'malformed JSON: the line is cut short (truncated)'
         WHEN unparsed THEN 'malformed JSON'
         WHEN source IS NULL AND json_type(raw) <> 'OBJECT'
@@ -109,15 +120,16 @@ SELECT * EXCLUDE (raw, unparsed),
 FROM c
 """
 
-# The lines to insert: the first of each event_id in the block, and only when the case does not
-# have it yet.  A narrow table of line numbers; the inserts read ``_stage`` through the view.
+# The records to insert: the first of each event_id in the block, and only when the case does not
+# have it yet.  ``rec`` is the record's index in the block (unique even where records share a
+# line, as the items of a JSON array do); the inserts read ``_stage`` through the view.
 _MARK_SQL = """
 CREATE OR REPLACE TEMP TABLE _keep AS
-SELECT min(byte_offset) AS byte_offset FROM _stage
+SELECT min(rec) AS rec FROM _stage
 WHERE reason IS NULL AND event_id NOT IN (SELECT event_id FROM events)
 GROUP BY event_id
 """
-_NEW_VIEW = "CREATE OR REPLACE TEMP VIEW _new AS SELECT * FROM _stage SEMI JOIN _keep USING (byte_offset)"
+_NEW_VIEW = "CREATE OR REPLACE TEMP VIEW _new AS SELECT * FROM _stage SEMI JOIN _keep USING (rec)"
 
 _TIME = "make_timestamp(time_ns // 1000)::TIMESTAMPTZ"
 
@@ -192,6 +204,7 @@ class BlockCounts:
 
 def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str) -> BlockCounts:
     """Parse one block and insert its rows; returns what happened to its lines."""
+    table = table.append_column("rec", pa.array(np.arange(table.num_rows, dtype=np.int64)))
     con.register("_block", table)
     try:
         con.execute(STAGE_SQL)

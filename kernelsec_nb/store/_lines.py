@@ -55,7 +55,6 @@ class Block:
     table: pa.Table
     lines: int
     blank: int
-    consumed: int  # bytes of the (compressed) file read so far
 
 
 def is_gzip(path: Path) -> bool:
@@ -178,7 +177,7 @@ def _single(line: int, offset: int, raw: str, note: str | None, raw_bytes: int) 
     )
 
 
-def _blank_count(data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+def _blank_mask(data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Mask of lines that are empty apart from ``\\r``/``\\n`` (whitespace-only is judged in SQL)."""
     length = ends - starts
     arr = np.frombuffer(data, dtype=np.uint8)
@@ -207,12 +206,12 @@ def iter_ndjson(stream: BinaryIO, progress=None, block_bytes: int = BLOCK_BYTES,
             # Keep every line read so far; the unreadable rest becomes one quarantined record.
             if pending and not skipping:
                 pending += b"\n"
-                for block in _emit(pending, line_no, offset, 0, max_line_bytes):
+                for block in _emit(pending, line_no, offset, max_line_bytes):
                     line_no += block.lines
                     yield block
                 offset += len(pending)
             yield Block(_single(line_no, offset, "", f"{DAMAGED} after line {line_no - 1}: "
-                                f"the rest of the file cannot be read ({exc})", 0), 1, 0, 0)
+                                f"the rest of the file cannot be read ({exc})", 0), 1, 0)
             return
         consumed = _position(stream)
         if progress is not None:
@@ -220,7 +219,7 @@ def iter_ndjson(stream: BinaryIO, progress=None, block_bytes: int = BLOCK_BYTES,
         if not data:
             if pending and not skipping:
                 pending += b"\n"  # last line without a newline
-                yield from _emit(pending, line_no, offset, consumed)
+                yield from _emit(pending, line_no, offset, max_line_bytes)
             return
         if skipping:
             nl = data.find(b"\n")
@@ -238,26 +237,26 @@ def iter_ndjson(stream: BinaryIO, progress=None, block_bytes: int = BLOCK_BYTES,
                 yield Block(
                     _single(line_no, offset, _cut(pending),
                             f"line longer than {max_line_bytes} bytes", len(pending)),
-                    1, 0, consumed)
+                    1, 0)
                 offset += len(pending)
                 pending = b""
                 skipping = True
             continue
         complete, pending = pending[: last + 1], pending[last + 1 :]
-        for block in _emit(complete, line_no, offset, consumed, max_line_bytes):
+        for block in _emit(complete, line_no, offset, max_line_bytes):
             line_no += block.lines
             yield block
         offset += len(complete)
 
 
-def _emit(data: bytes, line0: int, offset0: int, consumed: int,
+def _emit(data: bytes, line0: int, offset0: int,
           max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Block]:
     arr = np.frombuffer(data, dtype=np.uint8)
     ends = np.flatnonzero(arr == 10) + 1
     starts = np.empty_like(ends)
     starts[0] = 0
     starts[1:] = ends[:-1]
-    blank = _blank_count(data, starts, ends)
+    blank = _blank_mask(data, starts, ends)
     too_long = (ends - starts) > max_line_bytes
     keep = ~blank & ~too_long
     lines = np.arange(line0, line0 + len(starts), dtype=np.int64)
@@ -278,7 +277,7 @@ def _emit(data: bytes, line0: int, offset0: int, consumed: int,
             tables.append(_single(int(lines[i]), offset0 + int(starts[i]), _cut(piece),
                                   f"line longer than {max_line_bytes} bytes", len(piece)))
     table = pa.concat_tables(tables) if len(tables) > 1 else (tables[0] if tables else SCHEMA.empty_table())
-    yield Block(table, len(starts), int(blank.sum()), consumed)
+    yield Block(table, len(starts), int(blank.sum()))
 
 
 def _position(stream: BinaryIO) -> int:
@@ -316,31 +315,35 @@ def iter_documents(path: Path) -> Iterator[Block]:
     text = data.decode("utf-8", errors="replace")
     decoder = json.JSONDecoder()
     rows: list[tuple[int, int, str, str | None, int]] = []
-    pos = 0
+    pos = offset = 0  # offset: bytes of ``text[:pos]`` in UTF-8, kept as ``pos`` moves
     n = len(text)
     while True:
+        start = pos
         while pos < n and text[pos] in " \t\r\n":
             pos += 1
         if pos >= n:
             break
+        offset += len(text[start:pos].encode())
         line = text.count("\n", 0, pos) + 1
         try:
             doc, end = decoder.raw_decode(text, pos)
         except ValueError as exc:
             rest = text[pos:]
-            rows.append((line, len(text[:pos].encode()), rest[:QUARANTINE_RAW_CHARS],
+            rows.append((line, offset, rest[:QUARANTINE_RAW_CHARS],
                          f"malformed JSON document ({exc.msg})", len(rest.encode())))
             break
-        items = doc if isinstance(doc, list) else [doc]
-        for item in items:
-            compact = json.dumps(item, separators=(",", ":"), ensure_ascii=False) if isinstance(doc, list) else text[pos:end]
-            rows.append((line, len(text[:pos].encode()), compact.replace("\n", " ") if isinstance(doc, list) else compact, None, len(compact.encode())))
+        if isinstance(doc, list):  # an array of events: one record per item, re-serialised
+            pieces = [json.dumps(item, separators=(",", ":"), ensure_ascii=False) for item in doc]
+        else:
+            pieces = [text[pos:end]]
+        rows.extend((line, offset, piece, None, len(piece.encode())) for piece in pieces)
+        offset += len(text[pos:end].encode())
         pos = end
     if not rows:
         return
     cols = list(zip(*rows, strict=True))
     table = pa.table({name: list(col) for name, col in zip(SCHEMA.names, cols, strict=True)}, schema=SCHEMA)
-    yield Block(table, len(rows), 0, len(data))
+    yield Block(table, len(rows), 0)
 
 
 def read_record(path: Path, byte_offset: int, documents: bool) -> str:

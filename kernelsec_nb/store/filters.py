@@ -159,17 +159,21 @@ _COMMON: dict[str, Callable[[Any], Clause]] = {
     "binary": _regex(['"binary"']),
     "args": _regex(["args"]),
 }
+# Verdict and L7 filters: the same columns in ``events`` and ``flows``.
+_FLOW_DETAIL: dict[str, Callable[[Any], Clause]] = {
+    "verdict": _ieq(["verdict"]),
+    "http_method": _ieq(["http_method"]),
+    "http_path": _regex(["http_path"]),
+    "http_status": _int(["http_code"]),
+    "dns_query": _regex(["dns_query"]),
+    "fqdn": _regex(["dns_query"]),
+}
 PROFILES: dict[str, dict[str, Callable[[Any], Clause]]] = {
     "events": {
         **_COMMON,
         "source": _eq(["source"]),
         "kind": _eq(["kind"]),
-        "verdict": _ieq(["verdict"]),
-        "http_method": _ieq(["http_method"]),
-        "http_path": _regex(["http_path"]),
-        "http_status": _int(["http_code"]),
-        "dns_query": _regex(["dns_query"]),
-        "fqdn": _regex(["dns_query"]),
+        **_FLOW_DETAIL,
         "port": _int(["src_port", "dst_port"]),
         "rule": _regex(["rule"]),
         "priority": _ieq(["priority"]),
@@ -189,12 +193,7 @@ PROFILES: dict[str, dict[str, Callable[[Any], Clause]]] = {
         "to_namespace": _eq(["dst_namespace"]),
         "from_ip": _eq(["src_ip"]),
         "to_ip": _eq(["dst_ip"]),
-        "verdict": _ieq(["verdict"]),
-        "http_method": _ieq(["http_method"]),
-        "http_path": _regex(["http_path"]),
-        "http_status": _int(["http_code"]),
-        "dns_query": _regex(["dns_query"]),
-        "fqdn": _regex(["dns_query"]),
+        **_FLOW_DETAIL,
         "port": _int(["dst_port", "src_port"]),
         "protocol": _ieq(["protocol"]),
     },

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -136,7 +135,7 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
                 f"(line {reason[0]}: {reason[1]}); nothing from this file was loaded"
             )
         con.execute(_INSERT_FILE, [
-            name, sha, size_of(path), compressed, "json-documents" if documents else "ndjson",
+            name, sha, path.stat().st_size, compressed, "json-documents" if documents else "ndjson",
             list(sources), lines, counts.loaded, counts.duplicates, counts.quarantined,
             counts.blank, counts.first_ns, counts.last_ns,
         ])
@@ -164,14 +163,6 @@ def _rollback(con) -> None:
         pass
 
 
-def size_of(path: Path) -> int:
-    return path.stat().st_size
-
-
 def _tick(bar, done: int, pos: int) -> None:
     bar.n = done + pos
     bar.refresh()
-
-
-def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)

@@ -230,3 +230,11 @@ def test_attacker_strings_are_data_not_sql(case, tmp_path):
     with pytest.raises(ValueError, match="regular expression"):
         case.events(args=evil)
     assert case.sql("select count(*) n from events")["n"][0] == 1
+
+
+def test_json_array_items_are_records(case, tmp_path):
+    lines = sample_lines()
+    f = tmp_path / "array.json"
+    f.write_text("[\n" + ",\n".join([lines[0], lines[1], lines[1]]) + "\n]\n")
+    d = balanced(case.load(f, progress=False))
+    assert d["lines"] == 3 and d["loaded"] == 2 and d["duplicates"] == 1
