@@ -15,7 +15,9 @@ Examples
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import polars as pl
@@ -25,8 +27,8 @@ from kernelsec_nb.correlate._alerts import attribute_alerts
 from kernelsec_nb.correlate._flows import (
     CLOSE_PATTERN,
     CONNECT_PATTERN,
+    ConnectIndex,
     attribute_keys,
-    close_times,
 )
 from kernelsec_nb.correlate._frames import fetch, filter_frame, table_state
 from kernelsec_nb.correlate._tree import ParentIndex, add_counts
@@ -44,25 +46,34 @@ def _all_set(*cols: str) -> str:
 
 
 # Integer keys computed by DuckDB (hash of the same typed tuple on both sides), row ids as ids:
-# the polars side then joins only integers (see _flows.attribute_keys).
-_TUPLE = ("src_ip", "src_port", "dst_ip", "dst_port", "protocol")
+# the numpy side then searches only integers (see _flows.attribute_keys).  A flow tuple with a
+# null part is hashed too: connect tuples have none, so it can only match by a hash collision,
+# like any two different tuples.  The pod+dest keys are only fetched for the flows the 5-tuple
+# rule leaves (``pod_keys`` in ``_flow_keys``).
 _FLOW_KEYS = (
     "SELECT rowid AS _row, time_ns AS _ft, "  # noqa: S608 - our own column names only
-    f"CASE WHEN {_all_set(*_TUPLE)} THEN hash(src_ip, src_port, dst_ip, dst_port, upper(protocol)) END AS _kf, "
-    f"CASE WHEN {_all_set(*_TUPLE)} THEN hash(dst_ip, dst_port, src_ip, src_port, upper(protocol)) END AS _kr, "
-    "coalesce(is_reply, false) AS _rev, "
+    "hash(src_ip, src_port, dst_ip, dst_port, upper(protocol)) AS _kf, "
+    "hash(dst_ip, dst_port, src_ip, src_port, upper(protocol)) AS _kr, "
+    "coalesce(is_reply, false) AS _rev FROM flows WHERE time_ns IS NOT NULL")
+_FLOW_POD_KEYS = (
+    "SELECT rowid AS _row, time_ns AS _ft, "  # noqa: S608
     f"CASE WHEN {_all_set('src_namespace', 'src_pod', 'dst_ip', 'dst_port')} "
     "THEN hash(src_namespace, src_pod, dst_ip, dst_port) END AS _kpod, "
     f"CASE WHEN {_all_set('src_ip', 'dst_ip', 'dst_port')} THEN hash(src_ip, dst_ip, dst_port) END AS _kip "
-    "FROM flows WHERE time_ns IS NOT NULL")
+    "FROM flows WHERE rowid IN (SELECT _row FROM {rows})")
 _FN = "coalesce(function_name, replace(kind, 'process_', ''))"
 _PROTO = f"coalesce(upper(protocol), CASE WHEN {_FN} ILIKE '%udp%' THEN 'UDP' ELSE 'TCP' END)"
+# The connect/close patterns are applied to the few distinct function names (in Python), not to
+# every row: the rows are then selected by list membership.
+_FN_NAMES = f"SELECT DISTINCT {_FN} AS fn FROM kprobes WHERE {_FN} IS NOT NULL"  # noqa: S608
+_SOCKET = f"FROM kprobes WHERE {_all_set('saddr', 'sport', 'daddr', 'dport', 'time_ns')}"
 _CONN_KEYS = (
     f"SELECT rowid AS _cid, time_ns AS _kt, hash(saddr, sport, daddr, dport, {_PROTO}) AS _k, "  # noqa: S608
+    f"list_contains(?::VARCHAR[], {_FN}) AS _is_close {_SOCKET} AND list_contains(?::VARCHAR[], {_FN})")
+_CONN_POD_KEYS = (
+    "SELECT rowid AS _cid, time_ns AS _kt, "  # noqa: S608
     "CASE WHEN namespace IS NOT NULL AND pod IS NOT NULL THEN hash(namespace, pod, daddr, dport) END AS _kpod, "
-    f"hash(saddr, daddr, dport) AS _kip, regexp_matches({_FN}, ?) AS _is_close FROM kprobes "
-    f"WHERE {_all_set('saddr', 'sport', 'daddr', 'dport', 'time_ns')} "
-    f"AND (regexp_matches({_FN}, ?) OR regexp_matches({_FN}, ?))")
+    f"hash(saddr, daddr, dport) AS _kip {_SOCKET} AND list_contains(?::VARCHAR[], {_FN})")
 _PROC_COLS = ('p.pid, p.parent_exec_id, p."binary", p.args, p.container_id AS process_container_id, '
               "p.pod_labels AS process_pod_labels")
 
@@ -94,12 +105,29 @@ class CorrelateMixin:
     def _flow_keys(self) -> pl.DataFrame:
         """Attribution of every flow as integers: flows rowid, kprobes rowid, match, confidence."""
         def build() -> pl.DataFrame:
-            fk = self._fetch(_FLOW_KEYS)
-            ck = self._fetch(_CONN_KEYS, [CLOSE_PATTERN, CONNECT_PATTERN, CLOSE_PATTERN])
-            conn = ck.filter(~pl.col("_is_close")).sort("_kt")
-            conn = close_times(conn, ck.filter(pl.col("_is_close")))
-            return attribute_keys(fk, conn, tolerance=to_duration_ns(FLOW_TOLERANCE),
-                                  window=to_duration_ns(FLOW_WINDOW))
+            # the flow keys are fetched on a second connection while the connects are indexed
+            with self.con.cursor() as cur, ThreadPoolExecutor(1) as pool:
+                flows = pool.submit(fetch, cur, _FLOW_KEYS)
+                names = [r[0] for r in self.con.execute(_FN_NAMES).fetchall()]
+                connect = [n for n in names if re.search(CONNECT_PATTERN, n)]
+                close = [n for n in names if re.search(CLOSE_PATTERN, n)]
+                ck = self._fetch(_CONN_KEYS, [close, connect + close])
+                index = ConnectIndex(*((ck.filter(~pl.col("_is_close")), ck.filter(pl.col("_is_close")))
+                                       if close else (ck, None)))
+                fk = flows.result()
+
+            def pod_keys(rows: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
+                frame = pl.DataFrame({"_row": rows})
+                name = f"_kn_flow_rows_{id(frame)}"
+                self.con.register(name, frame.to_arrow())
+                try:
+                    fl = self._fetch(_FLOW_POD_KEYS.format(rows=name))
+                finally:
+                    self.con.unregister(name)
+                return fl, self._fetch(_CONN_POD_KEYS, [connect])
+
+            return attribute_keys(fk, index, tolerance=to_duration_ns(FLOW_TOLERANCE),
+                                  window=to_duration_ns(FLOW_WINDOW), pod_keys=pod_keys)
         return self._cached("flow_keys", ["flows", "kprobes"], build)
 
     def _with_flow_keys(self, query: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
