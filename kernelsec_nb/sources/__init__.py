@@ -28,5 +28,7 @@ NORMALISE_SQL: str = f"CASE {tetragon.NORMALISE_SQL} {hubble.NORMALISE_SQL} ELSE
 
 #: Columns computed once per parsed line before the event columns (named sub-structs).
 PRELUDE: dict[str, str] = {**tetragon.PRELUDE, **hubble.PRELUDE}
+#: Computed from the prelude columns, once per line.
+PRELUDE_ARGS: dict[str, str] = dict(tetragon.PRELUDE_ARGS)
 
-__all__ = ["NORMALISE_SQL", "PRELUDE", "STRUCTURE", "SOURCE_SQL", "tetragon", "hubble", "falco"]
+__all__ = ["NORMALISE_SQL", "PRELUDE", "PRELUDE_ARGS", "STRUCTURE", "SOURCE_SQL", "tetragon", "hubble", "falco"]

@@ -43,12 +43,17 @@ _KIND_SQL = f"CASE source WHEN 'hubble' THEN 'flow' WHEN 'falco' THEN 'alert' EL
 
 #: Characters stripped from the end of a line before hashing it (and when judging it blank).
 _WS = "chr(10) || chr(13) || ' ' || chr(9)"
+#: The same characters, for Python's ``str.rstrip``.
+TRAILING_WS = "\n\r \t"
 
 
 def event_id_sql(expr: str) -> str:
-    """SQL for the stable event id of a line: 20 hex digits (80 bits) of its md5, trailing
-    whitespace ignored.  ``Case.raw`` checks a re-read line with the same expression."""
-    return f"left(md5(rtrim({expr}, {_WS})), 20)"
+    """SQL for the stable event id of a line: 20 hex digits (80 bits) of its md5.
+
+    ``expr`` is the line without its trailing whitespace: the block reader leaves it out of the
+    value (trimming in SQL cost more than the JSON parse); ``Case.raw`` strips a re-read line with
+    :data:`TRAILING_WS` before checking it."""
+    return f"left(md5({expr}), 20)"
 
 
 def q(name: str) -> str:
@@ -93,11 +98,14 @@ WITH p AS (
     SELECT *, CASE WHEN source IS NOT NULL THEN {_KIND_SQL} END AS kind,
            {", ".join(f"{expr} AS {name}" for name, expr in sources.PRELUDE.items())}
     FROM s
+), a AS (
+    SELECT *, {", ".join(f"{expr} AS {name}" for name, expr in sources.PRELUDE_ARGS.items())}
+    FROM k
 ), c AS (
     SELECT rec, line, byte_offset, raw, note, raw_bytes, source, kind, j IS NULL AS unparsed,
            {", ".join(f"{_case(c)} AS {q(c)}" for c in _COMMON)},
            {_EXTRA}
-    FROM k
+    FROM a
 )
 SELECT * EXCLUDE (raw, unparsed),
     {event_id_sql('raw')} AS event_id,
@@ -191,6 +199,10 @@ FROM _stage
 """
 
 
+#: Rows per Arrow record batch handed to DuckDB (one batch is one unit of parallel work).
+_BATCH_ROWS = 1024
+
+
 @dataclass
 class BlockCounts:
     loaded: int = 0
@@ -205,6 +217,8 @@ class BlockCounts:
 def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str) -> BlockCounts:
     """Parse one block and insert its rows; returns what happened to its lines."""
     table = table.append_column("rec", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+    # Several record batches (zero-copy slices), so that DuckDB parses them on every core.
+    table = pa.Table.from_batches(table.to_batches(max_chunksize=_BATCH_ROWS))
     con.register("_block", table)
     try:
         con.execute(STAGE_SQL)

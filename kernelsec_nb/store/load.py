@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import queue
+import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -45,6 +47,53 @@ _INSERT_FILE = """
 INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
     make_timestamp(?::BIGINT // 1000)::TIMESTAMPTZ, make_timestamp(?::BIGINT // 1000)::TIMESTAMPTZ, now())
 """
+
+
+_END = object()
+
+
+def _prefetch(blocks: Iterator, depth: int = 1) -> Iterator:
+    """Iterate ``blocks`` with the next one read in a background thread.
+
+    Reading and splitting lines (Python, numpy) then overlaps with DuckDB parsing the previous
+    block (DuckDB releases the GIL).  An error of the reader is raised here, in order; stopping
+    early (an error in the consumer) stops the reader after at most ``depth`` more blocks.
+    """
+    out: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for block in blocks:
+                while not stop.is_set():
+                    try:
+                        out.put((block, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            out.put((_END, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            out.put((_END, exc))
+
+    thread = threading.Thread(target=run, name="kernelsec-nb-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            block, exc = out.get()
+            if exc is not None:
+                raise exc
+            if block is _END:
+                return
+            yield block
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                out.get_nowait()
+            except queue.Empty:
+                thread.join(0.05)
 
 
 def _progress_bar(enabled: bool, total: int, desc: str):
@@ -103,6 +152,7 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
     documents = _lines.looks_like_documents(path)
     counts = BlockCounts()
     lines = 0
+    stream = None
     con.execute("BEGIN TRANSACTION")
     try:
         if documents:
@@ -110,7 +160,7 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
         else:
             stream = _lines.open_export(path)
             tick = (lambda pos: _tick(bar, done, pos)) if bar is not None else None
-            blocks = _lines.iter_ndjson(stream, tick, block_bytes, max_line_bytes)
+            blocks = _prefetch(_lines.iter_ndjson(stream, tick, block_bytes, max_line_bytes))
         srcs: set[str] = set()
         for block in blocks:
             lines += block.lines
@@ -148,6 +198,9 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
         _rollback(con)
         discard(con, name)
         raise
+    finally:
+        if stream is not None:
+            stream.close()
     found = con.execute(_DAMAGED, [name, _lines.DAMAGED]).fetchall()
     damaged = found[0] if found else None
     return FileResult(name, "loaded" if damaged is None else "loaded with errors", sources,
