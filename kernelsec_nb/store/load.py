@@ -42,6 +42,9 @@ class NotAnExport(Exception):
     """No line of the file is an event of ours."""
 
 
+#: DuckDB's memory budget during a load (the rest of the peak is the blocks in flight).
+LOAD_MEMORY_LIMIT = "384MB"
+
 _FIND_SHA = "SELECT path, lines FROM files WHERE sha256 = ? LIMIT 1"
 _INSERT_FILE = """
 INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
@@ -115,6 +118,18 @@ def load_files(
     """Load every file under ``paths``; see :meth:`kernelsec_nb.Case.load`."""
     report = LoadReport()
     files = discover(paths)
+    # DuckDB's buffer pool would otherwise keep growing with the case (its default limit is 80% of
+    # RAM): while loading, hold it to a fixed budget so peak memory does not grow with the input.
+    # (The case connection does not set a limit otherwise, so it is reset to DuckDB's default.)
+    con.execute(f"SET memory_limit = '{LOAD_MEMORY_LIMIT}'")
+    try:
+        return _load_all(con, files, report, progress, block_bytes, max_line_bytes)
+    finally:
+        con.execute("RESET memory_limit")
+
+
+def _load_all(con, files, report: LoadReport, progress: bool, block_bytes: int,
+              max_line_bytes: int) -> LoadReport:
     total = sum(f.stat().st_size for f in files if os.access(f, os.R_OK))
     bar = _progress_bar(progress and total > 8 << 20, total, "loading")
     done = 0
