@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from kernelsec_nb import sources
 from kernelsec_nb.sources import falco, hubble, tetragon
+from kernelsec_nb.store import _lines
 
 EVENT_COLUMNS = [
     "event_id", "source", "kind", "time", "time_ns", "node", "cluster", "namespace", "pod",
@@ -42,9 +43,7 @@ _KIND_SQL = f"CASE source WHEN 'hubble' THEN 'flow' WHEN 'falco' THEN 'alert' EL
 
 
 #: Characters stripped from the end of a line before hashing it (and when judging it blank).
-_WS = "chr(10) || chr(13) || ' ' || chr(9)"
-#: The same characters, for Python's ``str.rstrip``.
-TRAILING_WS = "\n\r \t"
+_WS = " || ".join(f"chr({ord(c)})" for c in _lines.TRAILING_WS)
 
 
 def event_id_sql(expr: str) -> str:
@@ -52,7 +51,7 @@ def event_id_sql(expr: str) -> str:
 
     ``expr`` is the line without its trailing whitespace: the block reader leaves it out of the
     value (trimming in SQL cost more than the JSON parse); ``Case.raw`` strips a re-read line with
-    :data:`TRAILING_WS` before checking it."""
+    ``_lines.TRAILING_WS`` before checking it."""
     return f"left(md5({expr}), 20)"
 
 

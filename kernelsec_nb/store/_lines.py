@@ -132,8 +132,10 @@ def _cut(raw: bytes) -> str:
     return raw[:QUARANTINE_RAW_CHARS].decode("utf-8", errors="replace")
 
 
-#: Trailing bytes that are not part of a record (line ends and trailing blanks).
-_TRAILING_WS = np.array([10, 13, 32, 9], dtype=np.uint8)
+#: Trailing characters that are not part of a record (line ends and trailing blanks); the event
+#: id is the md5 of a line without them, here, in the loader's SQL and in ``Case.raw``.
+TRAILING_WS = "\n\r \t"
+_TRAILING_WS_BYTES = np.frombuffer(TRAILING_WS.encode(), dtype=np.uint8)
 
 
 def _trimmed_ends(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -142,7 +144,7 @@ def _trimmed_ends(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.n
     todo = np.arange(len(tend))
     while len(todo):
         e = tend[todo]
-        ws = (e > starts[todo]) & np.isin(arr[np.maximum(e - 1, 0)], _TRAILING_WS)
+        ws = (e > starts[todo]) & np.isin(arr[np.maximum(e - 1, 0)], _TRAILING_WS_BYTES)
         todo = todo[ws]
         tend[todo] -= 1
     return tend

@@ -11,7 +11,7 @@ import polars as pl
 
 from kernelsec_nb.correlate._case_methods import CorrelateMixin
 from kernelsec_nb.store import _lines, filters
-from kernelsec_nb.store._ingest import TRAILING_WS, event_id_sql
+from kernelsec_nb.store._ingest import event_id_sql
 from kernelsec_nb.store.load import discard, load_files
 from kernelsec_nb.store.report import LoadReport
 
@@ -109,7 +109,7 @@ class Case(CorrelateMixin):
         if not path.exists():
             raise CaseError(f"{file} (line {line}) is no longer there; the raw event cannot be read")
         text = _lines.read_record(path, int(offset), fmt == "json-documents")
-        ((check,),) = self.con.execute(f"SELECT {event_id_sql('?')}", [text.rstrip(TRAILING_WS)]).fetchall()
+        ((check,),) = self.con.execute(f"SELECT {event_id_sql('?')}", [text.rstrip(_lines.TRAILING_WS)]).fetchall()
         if check != event_id:
             raise CaseError(f"{file} changed since it was loaded: line {line} is not event {event_id}")
         return text
