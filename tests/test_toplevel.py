@@ -27,8 +27,13 @@ def test_import_is_light():
     assert out.stdout.strip() == ""
 
 
+#: conda-forge packages named differently from their PyPI distribution.
+_CONDA_NAMES = {"python-xxhash": "xxhash"}
+
+
 def _names(specs):
-    return {re.split(r"[<>=!~\[ ]", s.strip(), maxsplit=1)[0].lower().replace("_", "-") for s in specs}
+    names = {re.split(r"[<>=!~\[ ]", s.strip(), maxsplit=1)[0].lower().replace("_", "-") for s in specs}
+    return {_CONDA_NAMES.get(n, n) for n in names}
 
 
 def test_environment_yml_matches_pyproject():

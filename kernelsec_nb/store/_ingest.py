@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from kernelsec_nb import sources
 from kernelsec_nb.sources import falco, hubble, tetragon
@@ -42,17 +43,8 @@ _PER_SOURCE: dict[str, dict[str, str]] = {
 _KIND_SQL = f"CASE source WHEN 'hubble' THEN 'flow' WHEN 'falco' THEN 'alert' ELSE {tetragon.KIND_SQL} END"
 
 
-#: Characters stripped from the end of a line before hashing it (and when judging it blank).
+#: The trailing whitespace of a line, in SQL: used to judge a line blank or cut short.
 _WS = " || ".join(f"chr({ord(c)})" for c in _lines.TRAILING_WS)
-
-
-def event_id_sql(expr: str) -> str:
-    """SQL for the stable event id of a line: 20 hex digits (80 bits) of its md5.
-
-    ``expr`` is the line without its trailing whitespace: the block reader leaves it out of the
-    value (trimming in SQL cost more than the JSON parse); ``Case.raw`` strips a re-read line with
-    ``_lines.TRAILING_WS`` before checking it."""
-    return f"left(md5({expr}), 20)"
 
 
 def q(name: str) -> str:
@@ -87,7 +79,7 @@ _EXTRA = ", ".join(
 STAGE_SQL = f"""
 CREATE OR REPLACE TEMP TABLE _stage AS
 WITH p AS (
-    SELECT rec, line, byte_offset, raw, note, raw_bytes,
+    SELECT rec, line, byte_offset, raw, note, raw_bytes, event_id,
            CASE WHEN note IS NULL
                 THEN TRY(json_transform({sources.NORMALISE_SQL}, '{sources.STRUCTURE}')) END AS j
     FROM _block
@@ -101,13 +93,12 @@ WITH p AS (
     SELECT *, {", ".join(f"{expr} AS {name}" for name, expr in sources.PRELUDE_ARGS.items())}
     FROM k
 ), c AS (
-    SELECT rec, line, byte_offset, raw, note, raw_bytes, source, kind, j IS NULL AS unparsed,
+    SELECT rec, line, byte_offset, raw, note, raw_bytes, event_id, source, kind, j IS NULL AS unparsed,
            {", ".join(f"{_case(c)} AS {q(c)}" for c in _COMMON)},
            {_EXTRA}
     FROM a
 )
 SELECT * EXCLUDE (raw, unparsed),
-    {event_id_sql('raw')} AS event_id,
     CASE
         WHEN note IS NOT NULL THEN note
         WHEN unparsed AND trim(raw, {_WS}) = '' THEN 'blank'
@@ -211,6 +202,7 @@ class BlockCounts:
     sources: tuple[str, ...] = ()
     first_ns: int | None = None
     last_ns: int | None = None
+    bytes: int = 0
 
 
 def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str) -> BlockCounts:
@@ -242,4 +234,5 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str) -> 
         sources=tuple(srcs or ()),
         first_ns=first_ns,
         last_ns=last_ns,
+        bytes=int(pc.sum(table.column("raw_bytes")).as_py() or 0),
     )

@@ -14,14 +14,16 @@ import gzip
 import hashlib
 import io
 import json
+import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
+import xxhash
 
 GZIP_MAGIC = b"\x1f\x8b"
 #: Size of one block read from the file (decompressed bytes).
@@ -40,6 +42,7 @@ SCHEMA = pa.schema(
         ("raw", pa.string_view()),
         ("note", pa.string()),
         ("raw_bytes", pa.int64()),
+        ("event_id", pa.string()),
     ]
 )
 
@@ -55,11 +58,49 @@ class Block:
     table: pa.Table
     lines: int
     blank: int
+    #: Called once DuckDB is done with ``table``: its text may point into a pooled read buffer.
+    release: Callable[[], None] = lambda: None
+
+
+def open_binary(path: Path) -> BinaryIO:
+    """Open a file for reading bytes, unbuffered (every read of an export goes through here)."""
+    return open(path, "rb", buffering=0)  # noqa: SIM115 - returned to the caller
 
 
 def is_gzip(path: Path) -> bool:
-    with open(path, "rb") as f:
+    with open_binary(path) as f:
         return f.read(2) == GZIP_MAGIC
+
+
+class HashingFile(io.RawIOBase):
+    """A file read from start to end, with the sha256 of every byte read (no second pass)."""
+
+    def __init__(self, path: Path) -> None:
+        self._f = open_binary(path)
+        self._digest = hashlib.sha256()
+        self._at_end = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        n = self._f.readinto(b)
+        if n:
+            self._digest.update(memoryview(b)[:n])
+        else:
+            self._at_end = True
+        return n or 0
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def sha256(self) -> str | None:
+        """The file's sha256 once it was read to its end (None before)."""
+        return self._digest.hexdigest() if self._at_end else None
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
 
 
 class GzipStream(io.RawIOBase):
@@ -103,6 +144,11 @@ class GzipStream(io.RawIOBase):
         out, self._buf = self._buf[:want], self._buf[want:]
         return out
 
+    def readinto(self, b) -> int:  # type: ignore[override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
     def close(self) -> None:
         self.fileobj.close()
         super().close()
@@ -110,7 +156,7 @@ class GzipStream(io.RawIOBase):
 
 def open_export(path: Path, *, seekable: bool = False) -> BinaryIO:
     """Open a file for reading its decompressed bytes (gzip by magic bytes)."""
-    raw = open(path, "rb")  # noqa: SIM115 - returned to the caller
+    raw = io.BufferedReader(open_binary(path))  # type: ignore[arg-type]
     if raw.read(2) == GZIP_MAGIC:
         raw.seek(0)
         if seekable:
@@ -122,20 +168,40 @@ def open_export(path: Path, *, seekable: bool = False) -> BinaryIO:
 
 def sha256_of(path: Path) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_binary(path) as f:
         while chunk := f.read(1 << 22):
             h.update(chunk)
     return h.hexdigest()
 
 
-def _cut(raw: bytes) -> str:
-    return raw[:QUARANTINE_RAW_CHARS].decode("utf-8", errors="replace")
+def _cut(raw: bytes | bytearray | memoryview) -> str:
+    return bytes(raw[:QUARANTINE_RAW_CHARS]).decode("utf-8", errors="replace")
 
 
 #: Trailing characters that are not part of a record (line ends and trailing blanks); the event
-#: id is the md5 of a line without them, here, in the loader's SQL and in ``Case.raw``.
+#: id is the hash of a record without them (:func:`event_id`).
 TRAILING_WS = "\n\r \t"
-_TRAILING_WS_BYTES = np.frombuffer(TRAILING_WS.encode(), dtype=np.uint8)
+_TRAILING_WS = TRAILING_WS.encode()
+_TRAILING_WS_BYTES = np.frombuffer(_TRAILING_WS, dtype=np.uint8)
+
+
+def event_id(record: bytes | bytearray | memoryview) -> str:
+    """The stable id of a record: 20 hex digits (80 bits) of the XXH3-128 hash of its bytes.
+
+    ``record`` is the line without its trailing whitespace (:data:`TRAILING_WS`).  The same bytes
+    give the same id in every load and every case; XXH3 hashes a gigabyte in a small fraction of a
+    second, where md5 took longer than parsing the JSON.
+
+    >>> event_id(b'{"node_name":"n1"}')
+    'b1e5d6c708fa52b3b76d'
+    """
+    return xxhash.xxh3_128_hexdigest(record)[:20]
+
+
+def _event_ids(data: memoryview, starts: np.ndarray, tend: np.ndarray) -> pa.Array:
+    digest = xxhash.xxh3_128_hexdigest
+    ids = [digest(data[a:b])[:20] for a, b in zip(starts.tolist(), tend.tolist(), strict=True)]
+    return pa.array(ids, pa.string())
 
 
 def _trimmed_ends(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -150,7 +216,7 @@ def _trimmed_ends(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.n
     return tend
 
 
-def _string_view(arr: np.ndarray, data: bytes, starts: np.ndarray, tend: np.ndarray) -> pa.Array:
+def _string_view(arr: np.ndarray, data: bytes | bytearray, starts: np.ndarray, tend: np.ndarray) -> pa.Array:
     """Arrow ``string_view`` whose values are ``data[starts[i]:tend[i]]``, without copying the text.
 
     A view is 16 bytes: the length, then either the value inline (up to 12 bytes) or its first 4
@@ -174,9 +240,10 @@ def _string_view(arr: np.ndarray, data: bytes, starts: np.ndarray, tend: np.ndar
     return pa.Array.from_buffers(pa.string_view(), n, [None, pa.py_buffer(views), pa.py_buffer(data)])
 
 
-def _table(line0: int, offset0: int, data: bytes, starts: np.ndarray, ends: np.ndarray) -> pa.Table:
+def _table(line0: int, offset0: int, data: bytes | bytearray, starts: np.ndarray, ends: np.ndarray) -> pa.Table:
     """Arrow table whose ``raw`` values are the lines ``data[starts[i]:ends[i]]`` without their
-    newline and trailing whitespace, as zero-copy views into ``data``."""
+    newline and trailing whitespace, as zero-copy views into ``data`` (``offset0`` is the stream
+    offset of ``data[0]``)."""
     n = len(starts)
     arr = np.frombuffer(data, dtype=np.uint8)
     notes: list[str | None] = [None] * n
@@ -192,7 +259,7 @@ def _table(line0: int, offset0: int, data: bytes, starts: np.ndarray, ends: np.n
     except pa.ArrowInvalid:  # at least one line is not UTF-8: find it, keep the rest as is
         values: list[str] = []
         for i in range(n):
-            piece = data[starts[i] : tend[i]]
+            piece = bytes(data[starts[i] : tend[i]])
             try:
                 values.append(piece.decode("utf-8"))
             except UnicodeDecodeError as exc:
@@ -206,6 +273,7 @@ def _table(line0: int, offset0: int, data: bytes, starts: np.ndarray, ends: np.n
             "raw": text,
             "note": pa.array(notes, pa.string()),
             "raw_bytes": pa.array(raw_bytes),
+            "event_id": _event_ids(memoryview(data), starts, tend),
         },
         schema=SCHEMA,
     )
@@ -213,12 +281,13 @@ def _table(line0: int, offset0: int, data: bytes, starts: np.ndarray, ends: np.n
 
 def _single(line: int, offset: int, raw: str, note: str | None, raw_bytes: int) -> pa.Table:
     return pa.table(
-        {"line": [line], "byte_offset": [offset], "raw": [raw], "note": [note], "raw_bytes": [raw_bytes]},
+        {"line": [line], "byte_offset": [offset], "raw": [raw], "note": [note], "raw_bytes": [raw_bytes],
+         "event_id": [event_id(raw.rstrip(TRAILING_WS).encode())]},
         schema=SCHEMA,
     )
 
 
-def _blank_mask(data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+def _blank_mask(data: bytes | bytearray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Mask of lines that are empty apart from ``\\r``/``\\n`` (whitespace-only is judged in SQL)."""
     length = ends - starts
     arr = np.frombuffer(data, dtype=np.uint8)
@@ -229,73 +298,160 @@ def _blank_mask(data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray
     return mask
 
 
+class BufferPool:
+    """Read buffers, handed back once DuckDB is done with the block whose text points into them.
+
+    Touching freshly allocated memory (page faults) cost more here than reading a block into a
+    buffer already in use, so a load reuses a few buffers instead of allocating one per block.
+    A block that is never handed back only means a new allocation, never a wrong line.
+    """
+
+    def __init__(self, keep: int = 3) -> None:
+        self._free: list[bytearray] = []
+        self._keep = keep
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> bytearray:
+        with self._lock:
+            for i, buf in enumerate(self._free):
+                if len(buf) >= size:
+                    return self._free.pop(i)
+        return bytearray(size)
+
+    def give(self, buf: bytearray) -> None:
+        with self._lock:
+            if len(self._free) < self._keep:
+                self._free.append(buf)
+
+
+class _Filler:
+    """Fill buffers from a stream; an error after some bytes were read is raised on the next call,
+    so every byte that could be read is used first (a cut gzip stream keeps its readable part)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.error: BaseException | None = None
+
+    def __call__(self, view: memoryview) -> int:
+        if self.error is not None:
+            raise self.error
+        n = 0
+        try:
+            while n < len(view):
+                k = self.stream.readinto(view[n:])
+                if not k:
+                    break
+                n += k
+        except (EOFError, OSError, zlib.error) as exc:
+            if not n:
+                raise
+            self.error = exc
+        return n
+
+
+#: Newlines are searched in slices of this many bytes (a small reusable mask, no page faults).
+_SCAN_BYTES = 1 << 20
+
+
+def _newlines(data: bytes | bytearray, start: int, stop: int) -> np.ndarray:
+    """Positions of ``\\n`` in ``data[start:stop]`` (absolute indices)."""
+    arr = np.frombuffer(data, dtype=np.uint8)
+    mask = np.empty(min(_SCAN_BYTES, max(stop - start, 1)), dtype=bool)
+    found = []
+    for a in range(start, stop, _SCAN_BYTES):
+        b = min(a + _SCAN_BYTES, stop)
+        m = mask[: b - a]
+        np.equal(arr[a:b], 10, out=m)
+        found.append(np.flatnonzero(m) + a)
+    return np.concatenate(found) if found else np.empty(0, dtype=np.int64)
+
+
 def iter_ndjson(stream: BinaryIO, progress=None, block_bytes: int = BLOCK_BYTES,
-                max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Block]:
+                max_line_bytes: int = MAX_LINE_BYTES, *, digest=None, pool: BufferPool | None = None,
+                size_hint: int | None = None) -> Iterator[Block]:
     """Yield blocks of numbered lines from an NDJSON stream.
 
     Lines are numbered from 1; ``byte_offset`` is the offset of the line in the decompressed
     stream (used by ``Case.raw`` to read a line again).  Blank lines are counted, not yielded.
+    ``digest`` (a hashlib object) is updated with every byte read; ``size_hint`` (the file size,
+    when known) keeps the read buffer no larger than the file.  Call each block's ``release``
+    when done with its table so that its buffer is reused.
     """
+    pool = pool or BufferPool()
+    fill = _Filler(stream)
+    want = block_bytes if size_hint is None else max(1, min(block_bytes, size_hint + 1))
     line_no = 1
-    offset = 0  # decompressed offset of the start of ``pending``
-    pending = b""
+    offset = 0  # decompressed offset of buf[0] (the start of ``carry``)
+    carry = b""  # the unfinished last line of the previous read
     skipping = False  # inside an over-long line whose head was already reported
     while True:
+        head = len(carry)
+        buf = pool.take(head + want)
+        buf[:head] = carry
         try:
-            data = stream.read(block_bytes)
+            n = fill(memoryview(buf)[head : head + want])
         except (EOFError, OSError, zlib.error) as exc:
+            pool.give(buf)
             # Keep every line read so far; the unreadable rest becomes one quarantined record.
-            if pending and not skipping:
-                pending += b"\n"
-                for block in _emit(pending, line_no, offset, max_line_bytes):
+            if carry and not skipping:
+                pending = carry + b"\n"
+                for block in _emit(pending, 0, len(pending), line_no, offset, max_line_bytes):
                     line_no += block.lines
                     yield block
                 offset += len(pending)
             yield Block(_single(line_no, offset, "", f"{DAMAGED} after line {line_no - 1}: "
                                 f"the rest of the file cannot be read ({exc})", 0), 1, 0)
             return
-        consumed = _position(stream)
+        if digest is not None:
+            digest.update(memoryview(buf)[head : head + n])
         if progress is not None:
-            progress(consumed)
-        if not data:
-            if pending and not skipping:
-                pending += b"\n"  # last line without a newline
-                yield from _emit(pending, line_no, offset, max_line_bytes)
+            progress(_position(stream))
+        if not n:
+            pool.give(buf)
+            if carry and not skipping:
+                pending = carry + b"\n"  # last line without a newline
+                yield from _emit(pending, 0, len(pending), line_no, offset, max_line_bytes)
             return
+        start, end = 0, head + n
         if skipping:
-            nl = data.find(b"\n")
+            nl = buf.find(b"\n", 0, end)
             if nl < 0:
-                offset += len(data)
+                offset += end
+                carry = b""
+                pool.give(buf)
                 continue
             skipping = False
-            offset += nl + 1
-            data = data[nl + 1 :]
+            start = nl + 1
             line_no += 1
-        pending = pending + data if pending else data
-        last = pending.rfind(b"\n")
+        last = buf.rfind(b"\n", start, end)
         if last < 0:
-            if len(pending) > max_line_bytes:
-                yield Block(
-                    _single(line_no, offset, _cut(pending),
-                            f"line longer than {max_line_bytes} bytes", len(pending)),
-                    1, 0)
-                offset += len(pending)
-                pending = b""
+            if end - start > max_line_bytes:
+                yield Block(_single(line_no, offset + start, _cut(memoryview(buf)[start:end]),
+                                    f"line longer than {max_line_bytes} bytes", end - start), 1, 0)
                 skipping = True
+                carry = b""
+                offset += end
+            else:
+                carry = bytes(buf[start:end])
+                offset += start
+            pool.give(buf)
             continue
-        complete, pending = pending[: last + 1], pending[last + 1 :]
-        for block in _emit(complete, line_no, offset, max_line_bytes):
+        rest = bytes(buf[last + 1 : end])
+        for block in _emit(buf, start, last + 1, line_no, offset, max_line_bytes):
             line_no += block.lines
+            block.release = lambda b=buf: pool.give(b)
             yield block
-        offset += len(complete)
+        carry = rest
+        offset += last + 1
 
 
-def _emit(data: bytes, line0: int, offset0: int,
+def _emit(data: bytes | bytearray, start: int, stop: int, line0: int, offset0: int,
           max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Block]:
-    arr = np.frombuffer(data, dtype=np.uint8)
-    ends = np.flatnonzero(arr == 10) + 1
+    """One block of the complete lines ``data[start:stop]`` (which ends with a newline);
+    ``offset0`` is the stream offset of ``data[0]``."""
+    ends = _newlines(data, start, stop) + 1
     starts = np.empty_like(ends)
-    starts[0] = 0
+    starts[0] = start
     starts[1:] = ends[:-1]
     blank = _blank_mask(data, starts, ends)
     too_long = (ends - starts) > max_line_bytes
@@ -314,7 +470,7 @@ def _emit(data: bytes, line0: int, offset0: int,
                 t = _table(int(lines[a]), offset0, data, starts[a:b], ends[a:b])
                 tables.append(t)
         for i in np.flatnonzero(too_long):
-            piece = data[starts[i] : ends[i]]
+            piece = memoryview(data)[starts[i] : ends[i]]
             tables.append(_single(int(lines[i]), offset0 + int(starts[i]), _cut(piece),
                                   f"line longer than {max_line_bytes} bytes", len(piece)))
     table = pa.concat_tables(tables) if len(tables) > 1 else (tables[0] if tables else SCHEMA.empty_table())
@@ -355,7 +511,7 @@ def iter_documents(path: Path) -> Iterator[Block]:
             data = b""
     text = data.decode("utf-8", errors="replace")
     decoder = json.JSONDecoder()
-    rows: list[tuple[int, int, str, str | None, int]] = []
+    rows: list[tuple[int, int, str, str | None, int, str | None]] = []
     pos = offset = 0  # offset: bytes of ``text[:pos]`` in UTF-8, kept as ``pos`` moves
     n = len(text)
     while True:
@@ -371,13 +527,15 @@ def iter_documents(path: Path) -> Iterator[Block]:
         except ValueError as exc:
             rest = text[pos:]
             rows.append((line, offset, rest[:QUARANTINE_RAW_CHARS],
-                         f"malformed JSON document ({exc.msg})", len(rest.encode())))
+                         f"malformed JSON document ({exc.msg})", len(rest.encode()), None))
             break
         if isinstance(doc, list):  # an array of events: one record per item, re-serialised
             pieces = [json.dumps(item, separators=(",", ":"), ensure_ascii=False) for item in doc]
         else:
             pieces = [text[pos:end]]
-        rows.extend((line, offset, piece, None, len(piece.encode())) for piece in pieces)
+        for piece in pieces:
+            encoded = piece.encode()
+            rows.append((line, offset, piece, None, len(encoded), event_id(encoded.rstrip(_TRAILING_WS))))
         offset += len(text[pos:end].encode())
         pos = end
     if not rows:

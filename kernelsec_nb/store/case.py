@@ -11,7 +11,6 @@ import polars as pl
 
 from kernelsec_nb.correlate._case_methods import CorrelateMixin
 from kernelsec_nb.store import _lines, filters
-from kernelsec_nb.store._ingest import event_id_sql
 from kernelsec_nb.store.load import discard, load_files
 from kernelsec_nb.store.report import LoadReport
 
@@ -96,7 +95,7 @@ class Case(CorrelateMixin):
 
         The case stores a pointer (file, line, byte offset), not the text: the event model stays
         small and fast, and the evidence stays in the analyst's export files.  The text read back
-        is checked against ``event_id`` (an md5 prefix of the line), so a moved or changed file
+        is checked against ``event_id`` (a hash of the line), so a moved or changed file
         gives a clear error instead of the wrong line.
         """
         row = self.con.execute(
@@ -109,8 +108,7 @@ class Case(CorrelateMixin):
         if not path.exists():
             raise CaseError(f"{file} (line {line}) is no longer there; the raw event cannot be read")
         text = _lines.read_record(path, int(offset), fmt == "json-documents")
-        ((check,),) = self.con.execute(f"SELECT {event_id_sql('?')}", [text.rstrip(_lines.TRAILING_WS)]).fetchall()
-        if check != event_id:
+        if _lines.event_id(text.rstrip(_lines.TRAILING_WS).encode()) != event_id:
             raise CaseError(f"{file} changed since it was loaded: line {line} is not event {event_id}")
         return text
 

@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS files (
 );
 
 CREATE TABLE IF NOT EXISTS events (
-    event_id       VARCHAR,      -- first 20 hex digits of md5(line without trailing whitespace)
+    event_id       VARCHAR,      -- first 20 hex digits of xxh3_128(line without trailing whitespace)
     source         VARCHAR,      -- tetragon | hubble | falco
     kind           VARCHAR,      -- process_exec, process_kprobe, ..., flow, alert
     time           TIMESTAMPTZ,  -- UTC, microseconds

@@ -8,7 +8,6 @@ Every event is also written as an NDJSON line so ``case.raw`` and provenance wor
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import polars as pl
 
 import kernelsec_nb as kn
+from kernelsec_nb.store._lines import event_id
 
 IMG = "<img src=x onerror=alert(1)>"
 BREAK = '"}]};alert(1)//'
@@ -128,7 +128,7 @@ def build(tmp: Path, *, extra_flows: int = 0) -> kn.Case:
     for i, r in enumerate(rows, start=1):
         public = {k: v for k, v in r.items() if not k.startswith("_") and v is not None}
         line = json.dumps(public, sort_keys=True)
-        r["event_id"] = hashlib.md5(line.encode()).hexdigest()[:20]
+        r["event_id"] = event_id(line.encode())  # as the loader computes it
         r["file"], r["line"], r["byte_offset"] = str(path), i, offset
         offset += len(line.encode()) + 1
         lines.append(line)
