@@ -76,12 +76,13 @@ _EXTRA = ", ".join(
 
 # One statement: parse each line once (``TRY`` turns malformed JSON into NULL instead of failing
 # the block), recognise source and kind, compute every column, and say why a line is refused.
+# A line the reader flagged (``note``: invalid UTF-8, too long, unreadable) is parsed like the
+# others (a few kB at most) and refused with its note whatever the parse gives.
 STAGE_SQL = f"""
 CREATE OR REPLACE TEMP TABLE _stage AS
 WITH p AS (
     SELECT rec, line, byte_offset, raw, note, raw_bytes, event_id,
-           CASE WHEN note IS NULL
-                THEN TRY(json_transform({sources.NORMALISE_SQL}, '{sources.STRUCTURE}')) END AS j
+           TRY(json_transform({sources.NORMALISE_SQL}, '{sources.STRUCTURE}')) AS j
     FROM _block
 ), s AS (
     SELECT *, CASE WHEN j IS NOT NULL THEN {sources.SOURCE_SQL} END AS source FROM p
