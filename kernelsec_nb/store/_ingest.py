@@ -203,7 +203,7 @@ class BlockCounts:
     sources: tuple[str, ...] = ()
     first_ns: int | None = None
     last_ns: int | None = None
-    bytes: int = 0
+    input_bytes: int = 0
 
 
 def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str) -> BlockCounts:
@@ -235,5 +235,5 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str) -> 
         sources=tuple(srcs or ()),
         first_ns=first_ns,
         last_ns=last_ns,
-        bytes=int(pc.sum(table.column("raw_bytes")).as_py() or 0),
+        input_bytes=int(pc.sum(table.column("raw_bytes")).as_py() or 0),
     )

@@ -45,9 +45,26 @@ class NotAnExport(Exception):
 #: DuckDB's memory budget during a load (the rest of the peak is the blocks in flight).
 LOAD_MEMORY_LIMIT = "384MB"
 #: Blocks are committed one by one but written to the case file (checkpointed) only after this
-#: much input and at the end of each file: DuckDB's automatic checkpoint after every 16 MB of
-#: log rewrote the same half-filled row groups again and again (a quarter of the load time).
+#: much input, across files, and at the end of a load: DuckDB's automatic checkpoint after every
+#: 16 MB of log rewrote the same half-filled row groups again and again (a quarter of the load).
 CHECKPOINT_BYTES = 256 << 20
+
+
+class _Checkpoints:
+    """Checkpoint the case after every :data:`CHECKPOINT_BYTES` of committed input."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self.pending = 0
+
+    def committed(self, nbytes: int) -> None:
+        self.pending += nbytes
+        if self.pending >= CHECKPOINT_BYTES:
+            self.now()
+
+    def now(self) -> None:
+        self.con.execute("CHECKPOINT")
+        self.pending = 0
 
 _FIND_SHA = "SELECT path, lines FROM files WHERE sha256 = ? LIMIT 1"
 _SAME_SIZE = "SELECT 1 FROM files WHERE bytes = ? LIMIT 1"
@@ -141,11 +158,12 @@ def _load_all(con, files, report: LoadReport, progress: bool, block_bytes: int,
     bar = _progress_bar(progress and total > 8 << 20, total, "loading")
     done = 0
     pool = _lines.BufferPool()
+    checkpoints = _Checkpoints(con)
     try:
         for path in files:
             size = path.stat().st_size
             report.files.append(
-                _load_one(con, path, bar, done, block_bytes, max_line_bytes, pool)
+                _load_one(con, path, bar, done, block_bytes, max_line_bytes, pool, checkpoints)
             )
             done += size
             if bar is not None:
@@ -156,11 +174,12 @@ def _load_all(con, files, report: LoadReport, progress: bool, block_bytes: int,
             bar.close()
     if any(f.loaded for f in report.files):
         con.execute(_PROCESSES_SQL)
+        checkpoints.now()
     return report
 
 
 def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes: int,
-              pool: _lines.BufferPool) -> FileResult:
+              pool: _lines.BufferPool, checkpoints: _Checkpoints) -> FileResult:
     name = str(path)
     try:
         size = path.stat().st_size
@@ -182,15 +201,14 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
                               message=f"same content as {prior[0]}: nothing added")
     counts = BlockCounts()
     lines = 0
-    since_checkpoint = 0
     stream = None
     con.execute("BEGIN TRANSACTION")
     try:
         if documents:
             blocks = _lines.iter_documents(path)
         else:
-            source = _lines.HashingFile(path)
-            stream = _lines.GzipStream(source) if compressed else source
+            hashing = _lines.HashingFile(path)
+            stream = _lines.GzipStream(hashing) if compressed else hashing
             tick = (lambda pos: _tick(bar, done, pos)) if bar is not None else None
             blocks = _prefetch(_lines.iter_ndjson(stream, tick, block_bytes, max_line_bytes, pool=pool,
                                                   size_hint=None if compressed else size))
@@ -204,10 +222,7 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
                 finally:
                     block.release()
                 con.execute("COMMIT")
-                since_checkpoint += c.bytes
-                if since_checkpoint >= CHECKPOINT_BYTES:
-                    con.execute("CHECKPOINT")
-                    since_checkpoint = 0
+                checkpoints.committed(c.input_bytes)
                 con.execute("BEGIN TRANSACTION")
                 counts.loaded += c.loaded
                 counts.duplicates += c.duplicates
@@ -218,7 +233,7 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
                     counts.first_ns = min(c.first_ns, counts.first_ns or c.first_ns)
                     counts.last_ns = max(c.last_ns or 0, counts.last_ns or 0)
         if sha is None:  # read to its end above, unless the stream was damaged
-            sha = source.sha256() or _lines.sha256_of(path)
+            sha = hashing.sha256() or _lines.sha256_of(path)
         sources = tuple(sorted(srcs))
         if not sources and counts.quarantined:
             reason = con.execute(_FIRST_REASON, [name]).fetchall()[0]
@@ -232,7 +247,6 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
             counts.blank, counts.first_ns, counts.last_ns,
         ])
         con.execute("COMMIT")
-        con.execute("CHECKPOINT")
     except NotAnExport as exc:
         _rollback(con)
         discard(con, name)
