@@ -52,7 +52,8 @@ class Case(CorrelateMixin):
     def load(self, paths: str | Path | Iterable[str | Path], *, progress: bool = True) -> LoadReport:
         """Load export files, folders (recursive) or glob patterns; sources are detected per line.
 
-        Each file loads in one transaction.  Lines already in the case (same bytes) count as
+        Each file loads atomically: its blocks are committed as they are read and its ``files`` row
+        last; what an interrupted load left is removed.  Lines already in the case (same bytes) count as
         duplicates; a file whose content was loaded before adds nothing.  Bad lines go to the
         ``quarantine`` table with file, line and reason.  For every file
         ``lines == loaded + duplicates + quarantined + blank``.
