@@ -199,8 +199,7 @@ def event_id(record: bytes | bytearray | memoryview) -> str:
 
 
 def _event_ids(data: memoryview, starts: np.ndarray, tend: np.ndarray) -> pa.Array:
-    digest = xxhash.xxh3_128_hexdigest
-    ids = [digest(data[a:b])[:20] for a, b in zip(starts.tolist(), tend.tolist(), strict=True)]
+    ids = [event_id(data[a:b]) for a, b in zip(starts.tolist(), tend.tolist(), strict=True)]
     return pa.array(ids, pa.string())
 
 
@@ -367,14 +366,13 @@ def _newlines(data: bytes | bytearray, start: int, stop: int) -> np.ndarray:
 
 
 def iter_ndjson(stream: BinaryIO, progress=None, block_bytes: int = BLOCK_BYTES,
-                max_line_bytes: int = MAX_LINE_BYTES, *, digest=None, pool: BufferPool | None = None,
+                max_line_bytes: int = MAX_LINE_BYTES, *, pool: BufferPool | None = None,
                 size_hint: int | None = None) -> Iterator[Block]:
     """Yield blocks of numbered lines from an NDJSON stream.
 
     Lines are numbered from 1; ``byte_offset`` is the offset of the line in the decompressed
     stream (used by ``Case.raw`` to read a line again).  Blank lines are counted, not yielded.
-    ``digest`` (a hashlib object) is updated with every byte read; ``size_hint`` (the file size,
-    when known) keeps the read buffer no larger than the file.  Call each block's ``release``
+    ``size_hint`` (the file size, when known) keeps the read buffer no larger than the file.  Call each block's ``release``
     when done with its table so that its buffer is reused.
     """
     pool = pool or BufferPool()
@@ -402,8 +400,6 @@ def iter_ndjson(stream: BinaryIO, progress=None, block_bytes: int = BLOCK_BYTES,
             yield Block(_single(line_no, offset, "", f"{DAMAGED} after line {line_no - 1}: "
                                 f"the rest of the file cannot be read ({exc})", 0), 1, 0)
             return
-        if digest is not None:
-            digest.update(memoryview(buf)[head : head + n])
         if progress is not None:
             progress(_position(stream))
         if not n:
