@@ -12,6 +12,9 @@ with those columns NULL; newer fields (``ancestors``, ``in_init_tree``, ``cluste
 
 from __future__ import annotations
 
+import json
+import re
+
 from kernelsec_nb.sources._sql import epoch_ns, short_container_id, workload_from_pod
 
 _IMAGE = {"id": "VARCHAR", "name": "VARCHAR"}
@@ -135,17 +138,38 @@ STRUCTURE: dict[str, object] = {
 DETECT_SQL = "(j.kind IS NOT NULL)"
 KIND_SQL = "j.kind"
 
+#: The kprobe/tracepoint/uprobe/lsm ``args`` fields flattened into columns: a list of one-key
+#: objects, parsed once into this structure (the whole list is also kept as JSON text).
+HOOK_ARG: dict[str, object] = {
+    "sock_arg": {"saddr": "VARCHAR", "sport": "BIGINT", "daddr": "VARCHAR", "dport": "BIGINT",
+                 "protocol": "VARCHAR"},
+    "file_arg": {"path": "VARCHAR"},
+    "path_arg": {"path": "VARCHAR"},
+    "capability_arg": {"name": "VARCHAR"},
+}
+_HOOKS = "('process_kprobe', 'process_tracepoint', 'process_uprobe', 'process_lsm')"
+
 #: Columns computed once per line before the others (they are referenced many times).
 PRELUDE: dict[str, str] = {
     "proc": "j.ev.process",
     "par": "j.ev.parent",
-    "hargs": "CASE WHEN j.kind IN ('process_kprobe', 'process_tracepoint', 'process_uprobe', "
-    "'process_lsm') THEN CAST(j.ev.args AS JSON[]) END",
+    "hargs": f"CASE WHEN j.kind IN {_HOOKS} THEN TRY(json_transform(j.ev.args, '{json.dumps([HOOK_ARG])}')) END",
 }
+
+
+def _first(field: str) -> str:
+    """SQL for ``field`` of the first hook argument that has it (positions 1-4 directly, the
+    rest through a filter, which costs more)."""
+    direct = ", ".join(f"hargs[{i}].{field}" for i in range(1, 5))
+    return (f"coalesce({direct}, CASE WHEN len(hargs) > 4 THEN "
+            f"list_filter(hargs, lambda a: a.{field} IS NOT NULL)[1].{field} END)")
+
+
 #: Computed from ``hargs`` once per line (each is used by several columns).
 PRELUDE_ARGS: dict[str, str] = {
-    "sock": "(list_filter(hargs, lambda a: (a->'sock_arg') IS NOT NULL)[1]->'sock_arg')",
-    "farg": "(list_filter(hargs, lambda a: (a->'file_arg') IS NOT NULL OR (a->'path_arg') IS NOT NULL)[1])",
+    "sock": _first("sock_arg"),
+    "fpath": f"coalesce({_first('file_arg.path')}, {_first('path_arg.path')})",
+    "capname": _first("capability_arg.name"),
 }
 P = "proc"
 PARENT = "par"
@@ -224,10 +248,6 @@ PROCESS_EVENT_COLUMNS: dict[str, str] = {
     **_proc_cols(PARENT, "parent_"),
 }
 
-_SOCK = "sock"
-_FILE = "farg"
-_CAP = "(list_filter(hargs, lambda a: (a->'capability_arg') IS NOT NULL)[1]->'capability_arg')"
-
 #: Columns of the ``kprobes`` table (kprobe/tracepoint/uprobe/lsm hooks and old socket events).
 HOOK_COLUMNS: dict[str, str] = {
     "function_name": "coalesce(j.ev.function_name, j.ev.subsys || '/' || j.ev.event, j.ev.symbol, "
@@ -235,13 +255,70 @@ HOOK_COLUMNS: dict[str, str] = {
     "policy_name": "j.ev.policy_name",
     "action": "j.ev.action",
     "return_value": "CAST(j.ev.return AS VARCHAR)",
-    "saddr": f"coalesce({_SOCK}->>'saddr', j.ev.source_ip, j.ev.ip)",
-    "sport": f"coalesce(TRY_CAST({_SOCK}->>'sport' AS BIGINT), j.ev.source_port, j.ev.port)",
-    "daddr": f"coalesce({_SOCK}->>'daddr', j.ev.destination_ip)",
-    "dport": f"coalesce(TRY_CAST({_SOCK}->>'dport' AS BIGINT), j.ev.destination_port)",
-    "protocol": f"coalesce(replace({_SOCK}->>'protocol', 'IPPROTO_', ''), "
+    "saddr": "coalesce(sock.saddr, j.ev.source_ip, j.ev.ip)",
+    "sport": "coalesce(sock.sport, j.ev.source_port, j.ev.port)",
+    "daddr": "coalesce(sock.daddr, j.ev.destination_ip)",
+    "dport": "coalesce(sock.dport, j.ev.destination_port)",
+    "protocol": "coalesce(replace(sock.protocol, 'IPPROTO_', ''), "
     + _ev(("process_connect", "process_close", "process_listen"), "protocol") + ")",
-    "file_path": f"coalesce({_FILE}->'file_arg'->>'path', {_FILE}->'path_arg'->>'path')",
-    "capability": f"{_CAP}->>'name'",
+    "file_path": "fpath",
+    "capability": "capname",
     "hook_args": "CAST(j.ev.args AS VARCHAR)",
 }
+
+
+# -- fast routes ---------------------------------------------------------------------------------
+# Tetragon writes the event first (``{"process_kprobe":{...},"node_name":...}``).  A line that
+# starts that way is parsed against its own kind's structure: no rewrite into the union shape,
+# and hooks read only the process fields their columns use.  Other lines take the general path.
+
+#: The process fields the ``kprobes`` and ``events`` columns read.
+_HOOK_PROCESS: dict[str, object] = {
+    **{k: PROCESS[k] for k in ("exec_id", "parent_exec_id", "pid", "uid", "binary", "arguments",
+                               "docker", "start_time")},
+    "pod": {"namespace": "VARCHAR", "name": "VARCHAR", "workload": "VARCHAR",
+            "container": {"id": "VARCHAR"}},
+}
+
+#: Event kinds with a fast route, and the table their rows go to.
+ROUTES: dict[str, str] = {
+    "process_exec": "process_events",
+    "process_exit": "process_events",
+    "process_kprobe": "kprobes",
+    "process_tracepoint": "kprobes",
+    "process_uprobe": "kprobes",
+    "process_lsm": "kprobes",
+}
+
+
+def route_prefix(kind: str) -> str:
+    """The exact start of a line of ``kind`` as Tetragon writes it."""
+    return '{"' + kind + '":'
+
+
+def route_structure(kind: str) -> str:
+    """The ``json_transform`` structure of a line of ``kind`` (event key first)."""
+    body = dict(_BODY)
+    if ROUTES[kind] == "kprobes":
+        body |= {"process": _HOOK_PROCESS, "parent": {"exec_id": "VARCHAR"}}
+    return json.dumps({kind: body, "node_name": "VARCHAR", "cluster_name": "VARCHAR", "time": "VARCHAR"})
+
+
+def route_parsed(kind: str) -> str:
+    """SQL select list naming the parts of the parsed line ``x`` of ``kind`` as :func:`on_route`
+    expressions read them (plain columns: building the union-shaped ``j`` cost a third more)."""
+    return (f"'{kind}' AS kind, x.\"{kind}\" AS ev, x.node_name AS node_name, "
+            "x.cluster_name AS cluster_name, x.\"time\" AS \"time\"")
+
+
+_ON_ROUTE = (("j.ev.", "ev."), ("j.ev", "ev"), ("j.kind", "kind"), ("j.node_name", "node_name"),
+             ("j.cluster_name", "cluster_name"), ("j.time", '"time"'))
+
+
+def on_route(expr: str) -> str:
+    """A column expression over ``j`` rewritten for a fast route (see :func:`route_parsed`)."""
+    for old, new in _ON_ROUTE:
+        expr = expr.replace(old, new)
+    if re.search(r"\bj\.", expr):
+        raise ValueError(f"expression reads a part of j that routes do not have: {expr}")
+    return expr

@@ -83,7 +83,7 @@ CREATE OR REPLACE TEMP TABLE _stage AS
 WITH p AS (
     SELECT rec, line, byte_offset, raw, note, raw_bytes, event_id,
            TRY(json_transform({sources.NORMALISE_SQL}, '{sources.STRUCTURE}')) AS j
-    FROM _block
+    FROM _block WHERE NOT taken
 ), s AS (
     SELECT *, CASE WHEN j IS NOT NULL THEN {sources.SOURCE_SQL} END AS source FROM p
 ), k AS (
@@ -132,47 +132,61 @@ _NEW_VIEW = "CREATE OR REPLACE TEMP VIEW _new AS SELECT * FROM _stage SEMI JOIN 
 
 _TIME = "make_timestamp(time_ns // 1000)::TIMESTAMPTZ"
 
-
-def _insert(table: str, cols: dict[str, str], where: str) -> str:
-    names = ", ".join(q(c) for c in cols)
-    exprs = ", ".join(cols.values())
-    return f"INSERT INTO {table} ({names}) SELECT {exprs} FROM _new WHERE {where}"  # noqa: S608 - built from our own constants
-
-
-def _own(prefix: str) -> dict[str, str]:
-    return {name: q(f"{prefix}__{name}") for name in _TABLE_COLUMNS[prefix]}
+# Each event is stored once, in the table of its kind, with the event-model columns its source
+# has; the ``events`` view (events_view.sql) puts them together.
+_TETRAGON_EVENT = ("kind", "time_ns", "node", "cluster", "namespace", "pod", "workload", "container_id",
+                   "exec_id", "parent_exec_id", "pid", "uid", "binary", "args", "summary")
+_PROVENANCE = ("line", "byte_offset")
+_TETRAGON_KINDS_OWN = "('process_exec', 'process_exit', 'process_loader', 'process_throttle')"
 
 
-INSERT_EVENTS = _insert(
-    "events",
-    {**{c: q(c) for c in EVENT_COLUMNS if c not in ("time", "file")}, "time": _TIME, "file": "$file"},
-    "true",
-)
-INSERT_PROCESS_EVENTS = _insert(
-    "process_events",
-    {"event_id": "event_id", "kind": "kind", "time_ns": "time_ns", "node": "node", **_own("pe")},
-    "kind IN ('process_exec', 'process_exit')",
-)
-_EVENT_BASE = {c: c for c in ("event_id", "time_ns", "node")} | {"time": _TIME}
-INSERT_KPROBES = _insert(
-    "kprobes",
-    {**_EVENT_BASE, **{c: q(c) for c in ("kind", "namespace", "pod", "workload", "container_id",
-                                           "exec_id", "parent_exec_id", "pid", "binary", "args")},
-     **_own("kp")},
-    "source = 'tetragon' AND kind NOT IN ('process_exec', 'process_exit', 'process_loader', 'process_throttle')",
-)
-INSERT_FLOWS = _insert(
-    "flows",
-    {**_EVENT_BASE, **{c: c for c in ("cluster", "verdict", "src_ip", "src_port", "dst_ip",
-                                        "dst_port", "protocol", "summary")},
-     **_own("fl")},
-    "source = 'hubble'",
-)
-INSERT_ALERTS = _insert(
-    "alerts",
-    {**_EVENT_BASE, **{c: c for c in ("namespace", "pod", "container_id", "pid")}, **_own("al")},
-    "source = 'falco'",
-)
+@dataclass(frozen=True)
+class Table:
+    """A table of the case: which rows go there, its own columns, and the event-model columns."""
+
+    name: str
+    where: str  # over the staged row
+    own: str | None  # prefix of its own columns in the stage (see _TABLE_COLUMNS)
+    event: tuple[str, ...]
+
+
+TABLES = [
+    Table("process_events", "source = 'tetragon' AND kind IN ('process_exec', 'process_exit')", "pe",
+          _TETRAGON_EVENT),
+    Table("kprobes", f"source = 'tetragon' AND kind NOT IN {_TETRAGON_KINDS_OWN}", "kp", _TETRAGON_EVENT),
+    Table("other_events", "source = 'tetragon' AND kind IN ('process_loader', 'process_throttle')", None,
+          ("source", *_COMMON, "kind")),
+    Table("flows", "source = 'hubble'", "fl",
+          ("time_ns", "node", "cluster", "verdict", "src_ip", "src_port", "dst_ip", "dst_port",
+           "protocol", "summary")),
+    Table("alerts", "source = 'falco'", "al",
+          ("time_ns", "node", "namespace", "pod", "container_id", "pid")),
+]
+
+
+def _columns(table: Table, event: dict[str, str], own: dict[str, str]) -> dict[str, str]:
+    """Column name -> SQL for a row of ``table``; an event-model column wins over the table's own
+    column of the same name (``parent_exec_id`` falls back to the parent's exec_id)."""
+    own_cols = _TABLE_COLUMNS[table.own] if table.own else {}
+    return {"event_id": "event_id", **{c: own[c] for c in own_cols},
+            **{c: event[c] for c in table.event}, **{c: c for c in _PROVENANCE}}
+
+
+def _insert(table: Table, cols: dict[str, str], source: str, where: str) -> str:
+    names = ", ".join(q(c) for c in (*cols, "time", "file"))
+    exprs = ", ".join(q(c) for c in cols)
+    return (f"INSERT INTO {table.name} ({names}) SELECT {exprs}, {_TIME}, $file "  # noqa: S608 - built from our own constants
+            f"FROM ({source}) WHERE {where}")
+
+
+def _general_insert(table: Table) -> str:
+    own = {name: f"{q(table.own + '__' + name)} AS {q(name)}" for name in _TABLE_COLUMNS.get(table.own or "", {})}
+    cols = _columns(table, {c: q(c) for c in table.event}, own)
+    select = ", ".join(v if " AS " in v else f"{v} AS {q(k)}" for k, v in cols.items())
+    return _insert(table, cols, f"SELECT {select} FROM _new WHERE {table.where}", "true")
+
+
+GENERAL_INSERTS = [_general_insert(t) for t in TABLES]
 INSERT_QUARANTINE = """
 INSERT INTO quarantine SELECT $file, line, byte_offset, reason, bad_raw, raw_bytes
 FROM _stage WHERE reason IS NOT NULL AND reason <> 'blank'
@@ -188,6 +202,47 @@ SELECT
     (SELECT max(time_ns) FROM _new) AS last_ns
 FROM _stage
 """
+
+
+# -- fast routes -------------------------------------------------------------------------------
+# A line that starts exactly as its tool writes it (Tetragon's event key first) is parsed against
+# its kind's own structure and inserted straight into its table, the same columns from the same
+# expressions as the general path.  What a route cannot take (malformed, no valid time, a repeat,
+# a line the reader flagged) goes on to the general path, which says why.
+
+
+@dataclass(frozen=True)
+class Route:
+    kind: str
+    prefix: str
+    sql: str  # INSERT ... RETURNING line, time_ns
+
+
+def _route(kind: str) -> Route:
+    table = next(t for t in TABLES if t.name == tetragon.ROUTES[kind])
+    own = dict(_TABLE_COLUMNS[table.own or ""])
+    event = {**tetragon.EVENT_COLUMNS, "kind": "kind"}
+    cols = _columns(table, event, own)
+    select = ", ".join(f"{tetragon.on_route(v)} AS {q(k)}" for k, v in cols.items())
+    prefix = tetragon.route_prefix(kind)
+    args = ", ".join(f"{tetragon.on_route(e)} AS {n}" for n, e in tetragon.PRELUDE_ARGS.items())
+    prelude = ", ".join(f"{tetragon.on_route(e)} AS {n}" for n, e in tetragon.PRELUDE.items())
+    parsed = f"""
+        SELECT *, {args} FROM (
+            SELECT *, {prelude} FROM (
+                SELECT line, byte_offset, event_id, {tetragon.route_parsed(kind)}
+                FROM (SELECT line, byte_offset, event_id,
+                             TRY(json_transform(raw, '{tetragon.route_structure(kind)}')) AS x
+                      FROM _block WHERE starts_with(raw, '{prefix}') AND note IS NULL AND NOT repeat)
+                WHERE x IS NOT NULL))"""
+    sql = _insert(table, cols, f"SELECT {select} FROM ({parsed})",
+                  f"time_ns IS NOT NULL AND event_id NOT IN (SELECT event_id FROM {table.name})")
+    return Route(kind, prefix, sql + " RETURNING line, time_ns")
+
+
+ROUTES = [_route(kind) for kind in tetragon.ROUTES]
+_ROUTE_COUNTS = "SELECT " + ", ".join(
+    f"count(*) FILTER (WHERE starts_with(raw, '{r.prefix}'))" for r in ROUTES) + " FROM _block"
 
 
 #: Rows per Arrow record batch handed to DuckDB (one batch is one unit of parallel work).
@@ -206,34 +261,68 @@ class BlockCounts:
     input_bytes: int = 0
 
 
-def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str) -> BlockCounts:
-    """Parse one block and insert its rows; returns what happened to its lines."""
+def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
+                 routes: bool = True) -> BlockCounts:
+    """Parse one block and insert its rows; returns what happened to its lines.
+
+    With ``routes`` (NDJSON blocks: one record per line), lines a fast route recognises are
+    inserted by it first; the rest go through the general staging statement.
+    """
     table = table.append_column("rec", pa.array(np.arange(table.num_rows, dtype=np.int64)))
     # Several record batches (zero-copy slices), so that DuckDB parses them on every core.
     table = pa.Table.from_batches(table.to_batches(max_chunksize=_BATCH_ROWS))
-    con.register("_block", table)
+    params = {"file": file}
+    counts = BlockCounts(input_bytes=int(pc.sum(table.column("raw_bytes")).as_py() or 0))
+    taken = np.empty(0, dtype=np.int64)
+    con.register("_block", table.append_column("taken", pa.array(np.zeros(table.num_rows, dtype=bool))))
     try:
-        con.execute(STAGE_SQL)
-        con.execute(_MARK_SQL)
-        con.execute(_NEW_VIEW)
-        params = {"file": file}
-        con.execute(INSERT_EVENTS, params)
-        con.execute(INSERT_PROCESS_EVENTS)
-        con.execute(INSERT_KPROBES)
-        con.execute(INSERT_FLOWS)
-        con.execute(INSERT_ALERTS)
-        con.execute(INSERT_QUARANTINE, params)
-        blank, quarantined, loaded, srcs, first_ns, last_ns = con.execute(_COUNT_SQL).fetchall()[0]
+        if routes and table.num_rows:
+            taken = _fast_routes(con, params, counts)
+            if len(taken) == table.num_rows:
+                return counts
+            if len(taken):  # the general path reads only the lines the routes did not take
+                mask = np.isin(table.column("line").to_numpy(), taken)
+                con.unregister("_block")
+                con.register("_block", table.append_column("taken", pa.array(mask)))
+        _general(con, params, counts, table.num_rows - len(taken))
     finally:
         con.unregister("_block")
-    n = table.num_rows
-    return BlockCounts(
-        loaded=loaded,
-        duplicates=n - loaded - quarantined - blank,
-        quarantined=quarantined,
-        blank=blank,
-        sources=tuple(srcs or ()),
-        first_ns=first_ns,
-        last_ns=last_ns,
-        input_bytes=int(pc.sum(table.column("raw_bytes")).as_py() or 0),
-    )
+    return counts
+
+
+def _fast_routes(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCounts) -> np.ndarray:
+    """Run the routes that have lines in the block; returns the lines they inserted."""
+    wanted = con.execute(_ROUTE_COUNTS).fetchall()[0]
+    taken, times = [], []
+    for route, n in zip(ROUTES, wanted, strict=True):
+        if n:
+            rows = con.execute(route.sql, params).fetchnumpy()
+            taken.append(np.asarray(rows["line"], dtype=np.int64))
+            times.append(np.asarray(rows["time_ns"], dtype=np.int64))
+    if not taken:
+        return np.empty(0, dtype=np.int64)
+    lines = np.concatenate(taken)
+    if len(lines):
+        ns = np.concatenate(times)
+        counts.loaded += len(lines)
+        counts.sources = ("tetragon",)
+        counts.first_ns, counts.last_ns = int(ns.min()), int(ns.max())
+    return lines
+
+
+def _general(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCounts, n: int) -> None:
+    con.execute(STAGE_SQL)
+    con.execute(_MARK_SQL)
+    con.execute(_NEW_VIEW)
+    for sql in GENERAL_INSERTS:
+        con.execute(sql, params)
+    con.execute(INSERT_QUARANTINE, params)
+    blank, quarantined, loaded, srcs, first_ns, last_ns = con.execute(_COUNT_SQL).fetchall()[0]
+    counts.loaded += loaded
+    counts.duplicates += n - loaded - quarantined - blank
+    counts.quarantined += quarantined
+    counts.blank += blank
+    counts.sources = tuple(sorted(set(counts.sources) | set(srcs or ())))
+    if first_ns is not None:
+        counts.first_ns = min(first_ns, counts.first_ns if counts.first_ns is not None else first_ns)
+        counts.last_ns = max(last_ns, counts.last_ns if counts.last_ns is not None else last_ns)

@@ -43,6 +43,8 @@ SCHEMA = pa.schema(
         ("note", pa.string()),
         ("raw_bytes", pa.int64()),
         ("event_id", pa.string()),
+        # a later copy of a record earlier in the same block (same bytes, same id)
+        ("repeat", pa.bool_()),
     ]
 )
 
@@ -198,9 +200,20 @@ def event_id(record: bytes | bytearray | memoryview) -> str:
     return xxhash.xxh3_128_hexdigest(record)[:20]
 
 
-def _event_ids(data: memoryview, starts: np.ndarray, tend: np.ndarray) -> pa.Array:
-    ids = [event_id(data[a:b]) for a, b in zip(starts.tolist(), tend.tolist(), strict=True)]
-    return pa.array(ids, pa.string())
+def _event_ids(data: memoryview, starts: np.ndarray, tend: np.ndarray) -> list[str]:
+    return [event_id(data[a:b]) for a, b in zip(starts.tolist(), tend.tolist(), strict=True)]
+
+
+def repeats(ids: list[str]) -> pa.Array:
+    """Mask of the records whose id appeared earlier in ``ids`` (usually none: one set lookup)."""
+    if len(set(ids)) == len(ids):
+        return pa.array(np.zeros(len(ids), dtype=bool))
+    seen: set[str] = set()
+    mask = []
+    for i in ids:
+        mask.append(i in seen)
+        seen.add(i)
+    return pa.array(mask, pa.bool_())
 
 
 def _trimmed_ends(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -248,6 +261,7 @@ def _table(line0: int, offset0: int, data: bytes | bytearray, starts: np.ndarray
     notes: list[str | None] = [None] * n
     raw_bytes = (ends - starts).astype(np.int64)
     tend = _trimmed_ends(arr, starts, ends)
+    ids = _event_ids(memoryview(data), starts, tend)
     offsets = np.empty(n + 1, dtype=np.int32)
     offsets[:n] = starts
     offsets[n] = ends[-1] if n else 0
@@ -272,7 +286,8 @@ def _table(line0: int, offset0: int, data: bytes | bytearray, starts: np.ndarray
             "raw": text,
             "note": pa.array(notes, pa.string()),
             "raw_bytes": pa.array(raw_bytes),
-            "event_id": _event_ids(memoryview(data), starts, tend),
+            "event_id": pa.array(ids, pa.string()),
+            "repeat": repeats(ids),
         },
         schema=SCHEMA,
     )
@@ -281,7 +296,7 @@ def _table(line0: int, offset0: int, data: bytes | bytearray, starts: np.ndarray
 def _single(line: int, offset: int, raw: str, note: str | None, raw_bytes: int) -> pa.Table:
     return pa.table(
         {"line": [line], "byte_offset": [offset], "raw": [raw], "note": [note], "raw_bytes": [raw_bytes],
-         "event_id": [event_id(raw.rstrip(TRAILING_WS).encode())]},
+         "event_id": [event_id(raw.rstrip(TRAILING_WS).encode())], "repeat": [False]},
         schema=SCHEMA,
     )
 
@@ -469,7 +484,12 @@ def _emit(data: bytes | bytearray, start: int, stop: int, line0: int, offset0: i
             piece = memoryview(data)[starts[i] : ends[i]]
             tables.append(_single(int(lines[i]), offset0 + int(starts[i]), _cut(piece),
                                   f"line longer than {max_line_bytes} bytes", len(piece)))
-    table = pa.concat_tables(tables) if len(tables) > 1 else (tables[0] if tables else SCHEMA.empty_table())
+    if len(tables) > 1:  # repeats across the runs of the block
+        table = pa.concat_tables(tables)
+        table = table.set_column(SCHEMA.get_field_index("repeat"), "repeat",
+                                 repeats(table.column("event_id").to_pylist()))
+    else:
+        table = tables[0] if tables else SCHEMA.empty_table()
     yield Block(table, len(starts), int(blank.sum()))
 
 
@@ -537,7 +557,9 @@ def iter_documents(path: Path) -> Iterator[Block]:
     if not rows:
         return
     cols = list(zip(*rows, strict=True))
-    table = pa.table({name: list(col) for name, col in zip(SCHEMA.names, cols, strict=True)}, schema=SCHEMA)
+    data = dict(zip(SCHEMA.names, map(list, cols), strict=False))
+    data["repeat"] = repeats([i or "" for i in data["event_id"]]).to_pylist()
+    table = pa.table(data, schema=SCHEMA)
     yield Block(table, len(rows), 0)
 
 

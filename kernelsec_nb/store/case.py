@@ -15,6 +15,7 @@ from kernelsec_nb.store.load import discard, load_files
 from kernelsec_nb.store.report import LoadReport
 
 _SCHEMA_SQL = Path(__file__).with_name("schema.sql").read_text()
+_EVENTS_VIEW_SQL = Path(__file__).with_name("events_view.sql").read_text()
 _PROCESSES_QUERY = Path(__file__).with_name("processes.sql").read_text().split(" AS\n", 1)[1]
 _EMPTY_PROCESSES = (  # the processes table's shape before anything is loaded
     "CREATE TABLE IF NOT EXISTS processes AS SELECT * FROM ("  # noqa: S608 - our own SQL file
@@ -22,7 +23,8 @@ _EMPTY_PROCESSES = (  # the processes table's shape before anything is loaded
     + ") WHERE false"
 )
 
-TABLES = ("events", "processes", "process_events", "kprobes", "flows", "alerts", "files", "quarantine")
+TABLES = ("events", "processes", "process_events", "kprobes", "flows", "alerts", "other_events", "files",
+          "quarantine")
 
 
 class CaseError(Exception):
@@ -159,7 +161,13 @@ def open_case(path: str | Path = ":memory:", *, read_only: bool = False) -> Case
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET preserve_insertion_order = false")
     if not read_only:
+        old = con.execute("SELECT 1 FROM duckdb_tables() WHERE table_name = 'events'").fetchall()
+        if old:
+            con.close()
+            raise CaseError(f"{target} was made by an older kernelsec_nb (its events are a table, "
+                            "now a view): load the exports into a new case file")
         con.execute(_SCHEMA_SQL)
+        con.execute(_EVENTS_VIEW_SQL)
         con.execute(_EMPTY_PROCESSES)
         discard(con)  # rows of a load that a crash left unfinished (no ``files`` row)
     return Case(con, target, read_only)

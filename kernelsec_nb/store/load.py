@@ -25,9 +25,9 @@ _DAMAGED = "SELECT reason FROM quarantine WHERE file = ? AND starts_with(reason,
 # not the file); its ``files`` row is written last.  Rows of a file without a ``files`` row are
 # a load that did not finish: they are removed when it fails, and on the next open after a crash.
 _DISCARD = [
-    f"DELETE FROM {table} WHERE event_id IN (SELECT event_id FROM events WHERE {{cond}})"  # noqa: S608
-    for table in ("process_events", "kprobes", "flows", "alerts")
-] + ["DELETE FROM events WHERE {cond}", "DELETE FROM quarantine WHERE {cond}"]
+    f"DELETE FROM {table} WHERE {{cond}}"  # noqa: S608 - our own table names
+    for table in ("process_events", "kprobes", "other_events", "flows", "alerts", "quarantine")
+]
 
 
 def discard(con, name: str | None = None) -> None:
@@ -218,7 +218,7 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
             counts.blank += block.blank
             if block.table.num_rows:
                 try:
-                    c = ingest_block(con, block.table, name)
+                    c = ingest_block(con, block.table, name, routes=not documents)
                 finally:
                     block.release()
                 con.execute("COMMIT")

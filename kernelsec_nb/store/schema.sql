@@ -18,7 +18,9 @@ CREATE TABLE IF NOT EXISTS files (
     loaded_at   TIMESTAMPTZ
 );
 
-CREATE TABLE IF NOT EXISTS events (
+-- Tetragon events of kinds with no table of their own (process_loader, process_throttle); every
+-- column of the events view.
+CREATE TABLE IF NOT EXISTS other_events (
     event_id       VARCHAR,      -- first 20 hex digits of xxh3_128(line without trailing whitespace)
     source         VARCHAR,      -- tetragon | hubble | falco
     kind           VARCHAR,      -- process_exec, process_kprobe, ..., flow, alert
@@ -55,7 +57,7 @@ CREATE TABLE IF NOT EXISTS events (
 );
 
 CREATE TABLE IF NOT EXISTS process_events (
-    event_id VARCHAR, kind VARCHAR, time_ns BIGINT, node VARCHAR,
+    event_id VARCHAR, kind VARCHAR, time TIMESTAMPTZ, time_ns BIGINT, node VARCHAR, cluster VARCHAR,
     exec_id VARCHAR, pid BIGINT, uid BIGINT, "binary" VARCHAR, args VARCHAR, cwd VARCHAR,
     flags VARCHAR, start_ns BIGINT, parent_exec_id VARCHAR, tid BIGINT, auid BIGINT,
     in_init_tree BOOLEAN, namespace VARCHAR, pod VARCHAR, workload VARCHAR, workload_kind VARCHAR,
@@ -63,16 +65,19 @@ CREATE TABLE IF NOT EXISTS process_events (
     pod_labels MAP(VARCHAR, VARCHAR), cap_permitted VARCHAR[], cap_effective VARCHAR[],
     cap_inheritable VARCHAR[], exit_status BIGINT, signal VARCHAR,
     parent_pid BIGINT, parent_uid BIGINT, parent_binary VARCHAR, parent_args VARCHAR,
-    parent_cwd VARCHAR, parent_flags VARCHAR, parent_start_ns BIGINT, parent_parent_exec_id VARCHAR
+    parent_cwd VARCHAR, parent_flags VARCHAR, parent_start_ns BIGINT, parent_parent_exec_id VARCHAR,
+    summary VARCHAR,
+    file VARCHAR, line BIGINT, byte_offset BIGINT  -- provenance: the raw line (Case.raw)
 );
 
 CREATE TABLE IF NOT EXISTS kprobes (
-    event_id VARCHAR, kind VARCHAR, time TIMESTAMPTZ, time_ns BIGINT, node VARCHAR,
+    event_id VARCHAR, kind VARCHAR, time TIMESTAMPTZ, time_ns BIGINT, node VARCHAR, cluster VARCHAR,
     namespace VARCHAR, pod VARCHAR, workload VARCHAR, container_id VARCHAR,
-    exec_id VARCHAR, parent_exec_id VARCHAR, pid BIGINT, "binary" VARCHAR, args VARCHAR,
+    exec_id VARCHAR, parent_exec_id VARCHAR, pid BIGINT, uid BIGINT, "binary" VARCHAR, args VARCHAR,
     function_name VARCHAR, policy_name VARCHAR, action VARCHAR, return_value VARCHAR,
     saddr VARCHAR, sport BIGINT, daddr VARCHAR, dport BIGINT, protocol VARCHAR,
-    file_path VARCHAR, capability VARCHAR, hook_args VARCHAR
+    file_path VARCHAR, capability VARCHAR, hook_args VARCHAR, summary VARCHAR,
+    file VARCHAR, line BIGINT, byte_offset BIGINT  -- provenance: the raw line (Case.raw)
 );
 
 CREATE TABLE IF NOT EXISTS flows (
@@ -85,7 +90,8 @@ CREATE TABLE IF NOT EXISTS flows (
     protocol VARCHAR, icmp_type BIGINT, flow_type VARCHAR, l7_type VARCHAR, l7_direction VARCHAR,
     http_method VARCHAR, http_url VARCHAR, http_path VARCHAR, http_code BIGINT,
     dns_query VARCHAR, dns_ips VARCHAR[], dns_rcode BIGINT,
-    is_reply BOOLEAN, traffic_direction VARCHAR, observation_point VARCHAR, summary VARCHAR
+    is_reply BOOLEAN, traffic_direction VARCHAR, observation_point VARCHAR, summary VARCHAR,
+    file VARCHAR, line BIGINT, byte_offset BIGINT  -- provenance: the raw line (Case.raw)
 );
 
 CREATE TABLE IF NOT EXISTS alerts (
@@ -94,7 +100,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     namespace VARCHAR, pod VARCHAR, container_id VARCHAR, pid BIGINT, ppid BIGINT,
     proc_name VARCHAR, pname VARCHAR, cmdline VARCHAR, user_name VARCHAR,
     container_name VARCHAR, image VARCHAR, output VARCHAR, uuid VARCHAR,
-    fields MAP(VARCHAR, VARCHAR)
+    fields MAP(VARCHAR, VARCHAR),
+    file VARCHAR, line BIGINT, byte_offset BIGINT  -- provenance: the raw line (Case.raw)
 );
 
 CREATE TABLE IF NOT EXISTS quarantine (

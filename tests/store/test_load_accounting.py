@@ -163,11 +163,11 @@ def test_interrupted_load_leaves_nothing_half_loaded(case, tmp_path, monkeypatch
     calls = {"n": 0}
     real = load_mod.ingest_block
 
-    def boom(con, table, name):
+    def boom(con, table, name, **kw):
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt
-        return real(con, table, name)
+        return real(con, table, name, **kw)
 
     monkeypatch.setattr(load_mod, "ingest_block", boom)
     monkeypatch.setattr(load_mod._lines, "BLOCK_BYTES", 4096)
@@ -186,8 +186,10 @@ def test_a_crashed_load_is_cleaned_on_next_open(tmp_path):
     with kn.open_case(path) as c:
         c.load(f, progress=False)
         # what a killed process leaves: committed blocks of a file with no ``files`` row
-        c.con.execute("INSERT INTO events SELECT * REPLACE ('/gone.log' AS file, event_id || 'x' AS event_id) FROM events")
-        c.con.execute("INSERT INTO flows SELECT * REPLACE (event_id || 'x' AS event_id) FROM flows")
+        for table in ("process_events", "kprobes", "other_events", "flows", "alerts"):
+            c.con.execute(f"INSERT INTO {table} SELECT * REPLACE "  # noqa: S608 - our table names
+                          f"('/gone.log' AS file, event_id || 'x' AS event_id) FROM {table}")
+        assert c.sql("select count(*) n from events")["n"][0] == 10
     with kn.open_case(path) as c:
         assert c.sql("select count(*) n from events")["n"][0] == 5
         assert c.sql("select count(*) n from flows")["n"][0] == 2

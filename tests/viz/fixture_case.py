@@ -136,12 +136,10 @@ def build(tmp: Path, *, extra_flows: int = 0) -> kn.Case:
     con = case.con
     con.execute("INSERT INTO files (path, sha256, format, lines, loaded) VALUES (?, 'x', 'ndjson', ?, ?)",
                 [str(path), len(rows), len(rows)])
-    ev_cols = [r[0] for r in con.execute("DESCRIBE events").fetchall()]
-    events = pl.DataFrame([{k: r.get(k) for k in ev_cols if k != "time"} for r in rows],
-                          infer_schema_length=None)
-    con.register("ev_df", events.to_arrow())
-    con.execute("INSERT INTO events BY NAME SELECT *, make_timestamp(time_ns // 1000)::TIMESTAMPTZ "
-                "AS time FROM ev_df")
+    # each event is stored once, in the table of its kind (``events`` is a view over them)
+    def prov(r: dict) -> dict:
+        return {"file": r["file"], "line": r["line"], "byte_offset": r["byte_offset"]}
+
     flows = [r for r in rows if r["source"] == "hubble"]
     fdf = pl.DataFrame([{
         "event_id": r["event_id"], "time_ns": r["time_ns"], "node": r["node"],
@@ -153,7 +151,7 @@ def build(tmp: Path, *, extra_flows: int = 0) -> kn.Case:
         "http_method": r.get("http_method"), "http_path": r.get("http_path"),
         "http_code": r.get("http_code"), "dns_query": r.get("dns_query"),
         "summary": r["summary"], "dst_names": r.get("_dst_names", []),
-        "label_app": r["_labels"].get("app"),
+        "label_app": r["_labels"].get("app"), **prov(r),
     } for r in flows], infer_schema_length=None)
     con.register("fl_df", fdf.to_arrow())
     con.execute("INSERT INTO flows BY NAME SELECT * EXCLUDE (label_app), "
@@ -168,9 +166,11 @@ def build(tmp: Path, *, extra_flows: int = 0) -> kn.Case:
         "parent_exec_id": r.get("parent_exec_id"), "in_init_tree": r.get("_init", True),
         "namespace": r["namespace"], "pod": r["pod"], "workload": r["workload"],
         "container_id": r["container_id"], "signal": r.get("_signal"),
+        "summary": r.get("summary"), "cluster": r.get("cluster"), **prov(r),
     } for r in pe], infer_schema_length=None)
     con.register("pe_df", pdf.to_arrow())
-    con.execute("INSERT INTO process_events BY NAME SELECT * FROM pe_df")
+    con.execute("INSERT INTO process_events BY NAME SELECT *, make_timestamp(time_ns // 1000)::TIMESTAMPTZ "
+                "AS time FROM pe_df")
     kp = [r for r in rows if r["kind"] == "process_kprobe"]
     kdf = pl.DataFrame([{
         "event_id": r["event_id"], "kind": r["kind"], "time_ns": r["time_ns"], "node": r["node"],
@@ -179,7 +179,8 @@ def build(tmp: Path, *, extra_flows: int = 0) -> kn.Case:
         "parent_exec_id": r["parent_exec_id"], "pid": r["pid"], "binary": r["binary"],
         "args": r["args"], "function_name": r["_function"], "saddr": r["src_ip"],
         "sport": r["src_port"], "daddr": r["dst_ip"], "dport": r["dst_port"], "protocol": "TCP",
-    } for r in kp])
+        "uid": r.get("uid"), "summary": r.get("summary"), "cluster": r.get("cluster"), **prov(r),
+    } for r in kp], infer_schema_length=None)
     con.register("kp_df", kdf.to_arrow())
     con.execute("INSERT INTO kprobes BY NAME SELECT *, make_timestamp(time_ns // 1000)::TIMESTAMPTZ "
                 "AS time FROM kp_df")
@@ -188,14 +189,16 @@ def build(tmp: Path, *, extra_flows: int = 0) -> kn.Case:
         "event_id": r["event_id"], "time_ns": r["time_ns"], "node": r["node"], "rule": r["rule"],
         "priority": r["priority"], "namespace": r["namespace"], "pod": r["pod"],
         "container_id": r["container_id"], "pid": r["pid"], "proc_name": r["binary"],
-        "cmdline": r["args"], "output": r["summary"],
-    } for r in al])
+        "cmdline": r["args"], "output": r["summary"], "_bin": r["binary"], "_args": r["args"],
+        **prov(r),
+    } for r in al], infer_schema_length=None)
     con.register("al_df", adf.to_arrow())
-    con.execute("INSERT INTO alerts BY NAME SELECT *, make_timestamp(time_ns // 1000)::TIMESTAMPTZ "
-                "AS time FROM al_df")
+    con.execute("INSERT INTO alerts BY NAME SELECT * EXCLUDE (_bin, _args), "
+                "make_timestamp(time_ns // 1000)::TIMESTAMPTZ AS time, "
+                "MAP {'proc.exepath': _bin, 'proc.cmdline': _args} AS fields FROM al_df")
     sql = (Path(kn.__file__).parent / "store" / "processes.sql").read_text()
     con.execute(sql)
-    for name in ("ev_df", "fl_df", "pe_df", "kp_df", "al_df"):
+    for name in ("fl_df", "pe_df", "kp_df", "al_df"):
         con.unregister(name)
     return case
 
