@@ -197,9 +197,7 @@ SELECT
     count(*) FILTER (WHERE reason = 'blank') AS blank,
     count(*) FILTER (WHERE reason IS NOT NULL AND reason <> 'blank') AS quarantined,
     (SELECT count(*) FROM _new) AS loaded,
-    list(DISTINCT source) FILTER (WHERE source IS NOT NULL AND reason IS NULL) AS sources,
-    (SELECT min(time_ns) FROM _new) AS first_ns,
-    (SELECT max(time_ns) FROM _new) AS last_ns
+    list(DISTINCT source) FILTER (WHERE source IS NOT NULL AND reason IS NULL) AS sources
 FROM _stage
 """
 
@@ -214,8 +212,10 @@ FROM _stage
 @dataclass(frozen=True)
 class Route:
     kind: str
-    prefix: str
-    sql: str  # INSERT ... RETURNING line, time_ns
+    table: str
+    match: str  # SQL: the block's lines this route takes
+    insert: str  # INSERT ... (returns the count inserted)
+    missed: str  # SQL: lines the route matched that are not in its table (failed to load)
 
 
 def _route(kind: str) -> Route:
@@ -225,6 +225,7 @@ def _route(kind: str) -> Route:
     cols = _columns(table, event, own)
     select = ", ".join(f"{tetragon.on_route(v)} AS {q(k)}" for k, v in cols.items())
     prefix = tetragon.route_prefix(kind)
+    match = f"starts_with(raw, '{prefix}') AND note IS NULL AND NOT repeat"
     args = ", ".join(f"{tetragon.on_route(e)} AS {n}" for n, e in tetragon.PRELUDE_ARGS.items())
     prelude = ", ".join(f"{tetragon.on_route(e)} AS {n}" for n, e in tetragon.PRELUDE.items())
     parsed = f"""
@@ -233,16 +234,21 @@ def _route(kind: str) -> Route:
                 SELECT line, byte_offset, event_id, {tetragon.route_parsed(kind)}
                 FROM (SELECT line, byte_offset, event_id,
                              TRY(json_transform(raw, '{tetragon.route_structure(kind)}')) AS x
-                      FROM _block WHERE starts_with(raw, '{prefix}') AND note IS NULL AND NOT repeat)
+                      FROM _block WHERE {match})
                 WHERE x IS NOT NULL))"""
-    sql = _insert(table, cols, f"SELECT {select} FROM ({parsed})",
-                  f"time_ns IS NOT NULL AND event_id NOT IN (SELECT event_id FROM {table.name})")
-    return Route(kind, prefix, sql + " RETURNING line, time_ns")
+    insert = _insert(table, cols, f"SELECT {select} FROM ({parsed})",
+                     f"time_ns IS NOT NULL AND event_id NOT IN (SELECT event_id FROM {table.name})")
+    missed = (f"SELECT line FROM _block WHERE {match} "  # noqa: S608 - our own constants
+              f"AND event_id NOT IN (SELECT event_id FROM {table.name})")
+    return Route(kind, table.name, match, insert, missed)
 
 
 ROUTES = [_route(kind) for kind in tetragon.ROUTES]
-_ROUTE_COUNTS = "SELECT " + ", ".join(
-    f"count(*) FILTER (WHERE starts_with(raw, '{r.prefix}'))" for r in ROUTES) + " FROM _block"
+#: Off: every line takes the general path (the tests compare both paths row by row).
+USE_ROUTES = True
+#: Which route (1-based; 0: the general path) each line of the block is for.
+_ROUTE_OF = "SELECT CASE " + " ".join(
+    f"WHEN {r.match} THEN {i}" for i, r in enumerate(ROUTES, start=1)) + " ELSE 0 END AS route FROM _block"
 
 
 #: Rows per Arrow record batch handed to DuckDB (one batch is one unit of parallel work).
@@ -256,8 +262,6 @@ class BlockCounts:
     quarantined: int = 0
     blank: int = 0
     sources: tuple[str, ...] = ()
-    first_ns: int | None = None
-    last_ns: int | None = None
     input_bytes: int = 0
 
 
@@ -273,41 +277,43 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
     table = pa.Table.from_batches(table.to_batches(max_chunksize=_BATCH_ROWS))
     params = {"file": file}
     counts = BlockCounts(input_bytes=int(pc.sum(table.column("raw_bytes")).as_py() or 0))
-    taken = np.empty(0, dtype=np.int64)
     con.register("_block", table.append_column("taken", pa.array(np.zeros(table.num_rows, dtype=bool))))
     try:
-        if routes and table.num_rows:
-            taken = _fast_routes(con, params, counts)
-            if len(taken) == table.num_rows:
+        fast = routes and USE_ROUTES and table.num_rows
+        taken = _fast_routes(con, params, counts, table) if fast else None
+        if taken is not None:
+            if taken.all():
                 return counts
-            if len(taken):  # the general path reads only the lines the routes did not take
-                mask = np.isin(table.column("line").to_numpy(), taken)
-                con.unregister("_block")
-                con.register("_block", table.append_column("taken", pa.array(mask)))
-        _general(con, params, counts, table.num_rows - len(taken))
+            con.unregister("_block")  # the general path reads only the lines the routes did not take
+            con.register("_block", table.append_column("taken", pa.array(taken)))
+        _general(con, params, counts, table.num_rows - (int(taken.sum()) if taken is not None else 0))
     finally:
         con.unregister("_block")
     return counts
 
 
-def _fast_routes(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCounts) -> np.ndarray:
-    """Run the routes that have lines in the block; returns the lines they inserted."""
-    wanted = con.execute(_ROUTE_COUNTS).fetchall()[0]
-    taken, times = [], []
-    for route, n in zip(ROUTES, wanted, strict=True):
-        if n:
-            rows = con.execute(route.sql, params).fetchnumpy()
-            taken.append(np.asarray(rows["line"], dtype=np.int64))
-            times.append(np.asarray(rows["time_ns"], dtype=np.int64))
-    if not taken:
-        return np.empty(0, dtype=np.int64)
-    lines = np.concatenate(taken)
-    if len(lines):
-        ns = np.concatenate(times)
-        counts.loaded += len(lines)
+def _fast_routes(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCounts,
+                 table: pa.Table) -> np.ndarray | None:
+    """Run the routes that have lines in the block; returns the mask of lines they dealt with
+    (inserted, or duplicates of rows in their table), None when no route ran."""
+    route = np.asarray(con.execute(_ROUTE_OF).fetchnumpy()["route"], dtype=np.int64)
+    wanted = np.bincount(route, minlength=len(ROUTES) + 1)
+    if not wanted[1:].any():
+        return None
+    taken = route > 0
+    for i, r in enumerate(ROUTES, start=1):
+        if not wanted[i]:
+            continue
+        inserted = con.execute(r.insert, params).fetchall()[0][0]
+        counts.loaded += inserted
+        if inserted < wanted[i]:  # duplicates, or lines the route could not load
+            missed = con.execute(r.missed).fetchnumpy()["line"]
+            if len(missed):
+                taken &= ~np.isin(table.column("line").to_numpy(), missed)
+            counts.duplicates += int(wanted[i] - inserted - len(missed))
+    if counts.loaded:
         counts.sources = ("tetragon",)
-        counts.first_ns, counts.last_ns = int(ns.min()), int(ns.max())
-    return lines
+    return taken
 
 
 def _general(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCounts, n: int) -> None:
@@ -317,12 +323,9 @@ def _general(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCounts, 
     for sql in GENERAL_INSERTS:
         con.execute(sql, params)
     con.execute(INSERT_QUARANTINE, params)
-    blank, quarantined, loaded, srcs, first_ns, last_ns = con.execute(_COUNT_SQL).fetchall()[0]
+    blank, quarantined, loaded, srcs = con.execute(_COUNT_SQL).fetchall()[0]
     counts.loaded += loaded
     counts.duplicates += n - loaded - quarantined - blank
     counts.quarantined += quarantined
     counts.blank += blank
     counts.sources = tuple(sorted(set(counts.sources) | set(srcs or ())))
-    if first_ns is not None:
-        counts.first_ns = min(first_ns, counts.first_ns if counts.first_ns is not None else first_ns)
-        counts.last_ns = max(last_ns, counts.last_ns if counts.last_ns is not None else last_ns)

@@ -67,6 +67,7 @@ class _Checkpoints:
         self.pending = 0
 
 _FIND_SHA = "SELECT path, lines FROM files WHERE sha256 = ? LIMIT 1"
+_TIME_SPAN = "SELECT min(time_ns), max(time_ns) FROM events WHERE file = ?"
 _SAME_SIZE = "SELECT 1 FROM files WHERE bytes = ? LIMIT 1"
 _INSERT_FILE = """
 INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
@@ -229,9 +230,6 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
                 counts.quarantined += c.quarantined
                 counts.blank += c.blank
                 srcs.update(c.sources)
-                if c.first_ns is not None:
-                    counts.first_ns = min(c.first_ns, counts.first_ns or c.first_ns)
-                    counts.last_ns = max(c.last_ns or 0, counts.last_ns or 0)
         if sha is None:  # read to its end above, unless the stream was damaged
             sha = hashing.sha256() or _lines.sha256_of(path)
         sources = tuple(sorted(srcs))
@@ -241,10 +239,11 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
                 f"{name} is not a Tetragon, Hubble or Falco export "
                 f"(line {reason[0]}: {reason[1]}); nothing from this file was loaded"
             )
+        first_ns, last_ns = con.execute(_TIME_SPAN, [name]).fetchall()[0]
         con.execute(_INSERT_FILE, [
             name, sha, size, compressed, "json-documents" if documents else "ndjson",
             list(sources), lines, counts.loaded, counts.duplicates, counts.quarantined,
-            counts.blank, counts.first_ns, counts.last_ns,
+            counts.blank, first_ns, last_ns,
         ])
         con.execute("COMMIT")
     except NotAnExport as exc:

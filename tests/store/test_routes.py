@@ -1,0 +1,132 @@
+"""The fast routes load exactly what the general path loads: same rows, same accounting."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+import kernelsec_nb as kn
+from kernelsec_nb.store import _ingest
+from kernelsec_nb.synth import write_bulk
+
+REPO = Path(__file__).resolve().parents[2]
+BASE_TABLES = ("process_events", "kprobes", "other_events", "flows", "alerts", "quarantine", "processes")
+
+
+def _mutated_capture(tmp: Path) -> Path:
+    """A Tetragon capture with what a route must hand on: bad JSON, no time, repeats, bad UTF-8,
+    old flat socket events, a kprobe with many args, an event key that is not first."""
+    src = tmp / "bulk.log"
+    write_bulk(src, target_bytes=400_000, mix="tetragon")
+    lines = src.read_bytes().splitlines()
+    rnd = random.Random(5)
+    out: list[bytes] = []
+    for i, line in enumerate(lines):
+        r = rnd.random()
+        if r < 0.02:
+            out.append(line[: len(line) // 2])  # truncated
+        elif r < 0.04:
+            ev = json.loads(line)
+            ev.pop("time", None)
+            for body in ev.values():
+                if isinstance(body, dict) and isinstance(body.get("process"), dict):
+                    body["process"].pop("start_time", None)
+            out.append(json.dumps(ev, separators=(",", ":")).encode())  # no valid time
+        elif r < 0.06:
+            out.append(line)
+            out.append(line)  # repeated in the block
+        elif r < 0.07:
+            out.append(line.replace(b'"node_name"', b'"node_name\xff"', 1))  # invalid UTF-8
+        elif r < 0.08:
+            ev = json.loads(line)
+            key = next(iter(ev))
+            reordered = {"node_name": ev.get("node_name"), key: ev[key], "time": ev.get("time")}
+            out.append(json.dumps(reordered).encode())  # event key not first
+        else:
+            out.append(line)
+        if i == 10:
+            out.append(json.dumps({"process_kprobe": {
+                "process": {"exec_id": "eA==", "pid": 7, "binary": "/x", "pod": {"namespace": "n", "name": "p"}},
+                "function_name": "security_file_open", "policy_name": "p",
+                "args": [{"int_arg": i} for i in range(6)] + [{"file_arg": {"path": "/etc/shadow"}},
+                                                                  {"capability_arg": {"name": "CAP_SYS_ADMIN"}},
+                                                                  {"sock_arg": {"saddr": "10.0.0.1", "sport": 1,
+                                                                                "daddr": "10.0.0.2", "dport": 2,
+                                                                                "protocol": "IPPROTO_TCP"}}]},
+                "node_name": "n1", "time": "2024-05-14T05:00:00.000000001Z"}).encode())
+            out.append(json.dumps({"process_connect": {
+                "process": {"exec_id": "eQ==", "pid": 8, "binary": "/y"}, "source_ip": "10.0.0.3",
+                "source_port": 5, "destination_ip": "10.0.0.4", "destination_port": 6,
+                "protocol": "TCP"}, "node_name": "n1", "time": "2024-05-14T05:00:00.000000002Z"}).encode())
+    path = tmp / "mutated.log"
+    path.write_bytes(b"\n".join(out) + b"\n")
+    gz = tmp / "mutated.log.1.gz"
+    gz.write_bytes(gzip.compress(b"\n".join(out[: len(out) // 2]) + b"\n"))  # overlaps: duplicates
+    return tmp
+
+
+def _load(paths: list[Path], db: Path, routes: bool, monkeypatch) -> tuple[kn.Case, dict]:
+    monkeypatch.setattr(_ingest, "USE_ROUTES", routes)
+    case = kn.open_case(db)
+    report = case.load(paths, progress=False)
+    return case, report
+
+
+def _rows(case: kn.Case, table: str) -> list[tuple]:
+    cols = [r[0] for r in case.con.execute(f"DESCRIBE {table}").fetchall()]  # noqa: S608
+    first = ["file", "line"] if table == "quarantine" else ["exec_id"] if table == "processes" else ["event_id"]
+    keep = ", ".join(f'"{c}"' for c in first + [c for c in cols if c not in first])
+    return case.con.execute(f"SELECT {keep} FROM {table} ORDER BY ALL").fetchall()  # noqa: S608
+
+
+def _inputs(tmp: Path, public: Path | None) -> list[Path]:
+    paths = [_mutated_capture(tmp), REPO / "data" / "deathstar"]
+    if public is not None and (public / "tetragon").is_dir():
+        paths.append(public / "tetragon")
+    return paths
+
+
+@pytest.fixture
+def inputs(tmp_path_factory):
+    from tests.conftest import public_data
+
+    return _inputs(tmp_path_factory.mktemp("routes"), public_data())
+
+
+def test_routes_load_what_the_general_path_loads(inputs, tmp_path, monkeypatch):
+    fast, fast_report = _load(inputs, tmp_path / "fast.duckdb", True, monkeypatch)
+    slow, slow_report = _load(inputs, tmp_path / "slow.duckdb", False, monkeypatch)
+    assert fast_report.to_dict() == slow_report.to_dict()
+    totals = fast_report.to_dict()
+    assert totals["quarantined"] > 0 and totals["duplicates"] > 0 and totals["loaded"] > 1000
+    for table in BASE_TABLES:
+        assert _rows(fast, table) == _rows(slow, table), table
+    # the kprobe with nine arguments: the flattened ones come from past the fourth
+    k = fast.sql("select file_path, capability, saddr, dport, protocol from kprobes "
+                 "where function_name = 'security_file_open' and exec_id = 'eA=='")
+    assert k.row(0) == ("/etc/shadow", "CAP_SYS_ADMIN", "10.0.0.1", 2, "TCP")
+    # the old flat socket event keeps its 5-tuple in events
+    e = fast.sql("select src_ip, src_port, dst_ip, dst_port, protocol from events where kind = 'process_connect'")
+    assert e.row(0) == ("10.0.0.3", 5, "10.0.0.4", 6, "TCP")
+
+
+def test_routes_take_most_tetragon_lines(tmp_path, monkeypatch):
+    """The routes are what runs on a plain export (the general path is not silently doing it)."""
+    src = tmp_path / "t.log"
+    write_bulk(src, target_bytes=200_000, mix="tetragon")
+    calls = {"general": 0}
+    real = _ingest._general
+
+    def counting(con, params, counts, n):
+        calls["general"] += n
+        return real(con, params, counts, n)
+
+    monkeypatch.setattr(_ingest, "_general", counting)
+    case = kn.open_case(tmp_path / "c.duckdb")
+    report = case.load(src, progress=False)
+    assert report.to_dict()["loaded"] > 50
+    assert calls["general"] == 0
