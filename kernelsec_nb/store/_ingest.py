@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from kernelsec_nb import sources
 from kernelsec_nb.sources import falco, hubble, tetragon
 from kernelsec_nb.store import _lines
+from kernelsec_nb.store._known import KnownIds, keys_of
 
 EVENT_COLUMNS = [
     "event_id", "source", "kind", "time", "time_ns", "node", "cluster", "namespace", "pod",
@@ -225,21 +226,19 @@ def _route(kind: str) -> Route:
     cols = _columns(table, event, own)
     select = ", ".join(f"{tetragon.on_route(v)} AS {q(k)}" for k, v in cols.items())
     prefix = tetragon.route_prefix(kind)
-    match = f"starts_with(raw, '{prefix}') AND note IS NULL AND NOT repeat"
+    match = f"fast AND starts_with(raw, '{prefix}')"
     args = ", ".join(f"{tetragon.on_route(e)} AS {n}" for n, e in tetragon.PRELUDE_ARGS.items())
     prelude = ", ".join(f"{tetragon.on_route(e)} AS {n}" for n, e in tetragon.PRELUDE.items())
     parsed = f"""
         SELECT *, {args} FROM (
             SELECT *, {prelude} FROM (
-                SELECT line, byte_offset, event_id, {tetragon.route_parsed(kind)}
+                SELECT line, byte_offset, event_id, x IS NOT NULL AS _parsed, {tetragon.route_parsed(kind)}
                 FROM (SELECT line, byte_offset, event_id,
                              TRY(json_transform(raw, '{tetragon.route_structure(kind)}')) AS x
-                      FROM _block WHERE {match})
-                WHERE x IS NOT NULL))"""
-    insert = _insert(table, cols, f"SELECT {select} FROM ({parsed})",
-                     f"time_ns IS NOT NULL AND event_id NOT IN (SELECT event_id FROM {table.name})")
-    missed = (f"SELECT line FROM _block WHERE {match} "  # noqa: S608 - our own constants
-              f"AND event_id NOT IN (SELECT event_id FROM {table.name})")
+                      FROM _block WHERE {match})))"""
+    rows = f"SELECT {select}, _parsed FROM ({parsed})"
+    insert = _insert(table, cols, rows, "_parsed AND time_ns IS NOT NULL")
+    missed = f"SELECT line FROM ({rows}) WHERE NOT (_parsed AND time_ns IS NOT NULL)"  # noqa: S608
     return Route(kind, table.name, match, insert, missed)
 
 
@@ -266,36 +265,48 @@ class BlockCounts:
 
 
 def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
-                 routes: bool = True) -> BlockCounts:
+                 routes: bool = True, known: KnownIds | None = None) -> BlockCounts:
     """Parse one block and insert its rows; returns what happened to its lines.
 
-    With ``routes`` (NDJSON blocks: one record per line), lines a fast route recognises are
-    inserted by it first; the rest go through the general staging statement.
+    With ``routes`` (NDJSON blocks: one record per line) and the case's ``known`` ids, lines a
+    fast route recognises, and that are certainly new, are inserted by it first; the rest go
+    through the general staging statement, which also tells duplicates.
     """
     table = table.append_column("rec", pa.array(np.arange(table.num_rows, dtype=np.int64)))
     # Several record batches (zero-copy slices), so that DuckDB parses them on every core.
     table = pa.Table.from_batches(table.to_batches(max_chunksize=_BATCH_ROWS))
     params = {"file": file}
     counts = BlockCounts(input_bytes=int(pc.sum(table.column("raw_bytes")).as_py() or 0))
-    con.register("_block", table.append_column("taken", pa.array(np.zeros(table.num_rows, dtype=bool))))
+    keys = keys_of(table.column("event_id")) if known is not None else None
+    fast = routes and USE_ROUTES and known is not None and table.num_rows
+    taken = None
     try:
-        fast = routes and USE_ROUTES and table.num_rows
-        taken = _fast_routes(con, params, counts, table) if fast else None
-        if taken is not None:
-            if taken.all():
+        if fast:
+            maybe_known = known.contains(keys)
+            clean = pc.and_(pc.is_null(table.column("note")), pc.invert(table.column("repeat")))
+            ok = clean.to_numpy(zero_copy_only=False) & ~maybe_known
+            con.register("_block", table.append_column("fast", pa.array(ok)))
+            taken = _fast_routes(con, params, counts, table)
+            con.unregister("_block")
+            if taken is not None and taken.all():
                 return counts
-            con.unregister("_block")  # the general path reads only the lines the routes did not take
-            con.register("_block", table.append_column("taken", pa.array(taken)))
-        _general(con, params, counts, table.num_rows - (int(taken.sum()) if taken is not None else 0))
+        rest = taken if taken is not None else np.zeros(table.num_rows, dtype=bool)
+        # the general path reads only the lines the routes did not take
+        con.register("_block", table.append_column("taken", pa.array(rest)))
+        try:
+            _general(con, params, counts, table.num_rows - int(rest.sum()))
+        finally:
+            con.unregister("_block")
     finally:
-        con.unregister("_block")
+        if known is not None and keys is not None:
+            known.add(keys)  # a superset: quarantined lines too (the general path checks ids exactly)
     return counts
 
 
 def _fast_routes(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCounts,
                  table: pa.Table) -> np.ndarray | None:
-    """Run the routes that have lines in the block; returns the mask of lines they dealt with
-    (inserted, or duplicates of rows in their table), None when no route ran."""
+    """Run the routes that have lines in the block; returns the mask of lines they inserted,
+    None when no route ran."""
     route = np.asarray(con.execute(_ROUTE_OF).fetchnumpy()["route"], dtype=np.int64)
     wanted = np.bincount(route, minlength=len(ROUTES) + 1)
     if not wanted[1:].any():
@@ -306,11 +317,9 @@ def _fast_routes(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCoun
             continue
         inserted = con.execute(r.insert, params).fetchall()[0][0]
         counts.loaded += inserted
-        if inserted < wanted[i]:  # duplicates, or lines the route could not load
+        if inserted < wanted[i]:  # lines the route could not load: the general path says why
             missed = con.execute(r.missed).fetchnumpy()["line"]
-            if len(missed):
-                taken &= ~np.isin(table.column("line").to_numpy(), missed)
-            counts.duplicates += int(wanted[i] - inserted - len(missed))
+            taken &= ~np.isin(table.column("line").to_numpy(), missed)
     if counts.loaded:
         counts.sources = ("tetragon",)
     return taken

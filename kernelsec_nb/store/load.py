@@ -13,6 +13,7 @@ import duckdb
 from kernelsec_nb.store import _lines
 from kernelsec_nb.store._discover import discover
 from kernelsec_nb.store._ingest import BlockCounts, ingest_block
+from kernelsec_nb.store._known import KnownIds
 from kernelsec_nb.store.report import FileResult, LoadReport
 
 _PROCESSES_SQL = (Path(__file__).with_name("processes.sql")).read_text()
@@ -159,12 +160,13 @@ def _load_all(con, files, report: LoadReport, progress: bool, block_bytes: int,
     bar = _progress_bar(progress and total > 8 << 20, total, "loading")
     done = 0
     pool = _lines.BufferPool()
+    known = KnownIds(con)  # ids already in the case (a superset test: see _known)
     checkpoints = _Checkpoints(con)
     try:
         for path in files:
             size = path.stat().st_size
             report.files.append(
-                _load_one(con, path, bar, done, block_bytes, max_line_bytes, pool, checkpoints)
+                _load_one(con, path, bar, done, block_bytes, max_line_bytes, pool, checkpoints, known)
             )
             done += size
             if bar is not None:
@@ -180,7 +182,7 @@ def _load_all(con, files, report: LoadReport, progress: bool, block_bytes: int,
 
 
 def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes: int,
-              pool: _lines.BufferPool, checkpoints: _Checkpoints) -> FileResult:
+              pool: _lines.BufferPool, checkpoints: _Checkpoints, known: KnownIds) -> FileResult:
     name = str(path)
     try:
         size = path.stat().st_size
@@ -219,7 +221,7 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
             counts.blank += block.blank
             if block.table.num_rows:
                 try:
-                    c = ingest_block(con, block.table, name, routes=not documents)
+                    c = ingest_block(con, block.table, name, routes=not documents, known=known)
                 finally:
                     block.release()
                 con.execute("COMMIT")
