@@ -1,10 +1,17 @@
 """Turn one Arrow block of numbered lines into rows of the case tables.
 
-Each block is parsed once by DuckDB (``json_transform`` against the union structure of the three
-tools), staged in a temporary table, and then split: quarantined lines, duplicates (an
-``event_id`` already in the case, or earlier in the same block), and new events with their
-per-source rows.  All values travel as data; the SQL text below is built only from our own
-column names and the structure constant.
+Each event is stored once, in the table of its kind (``events`` is a view over those tables).
+Two ways in, same rows:
+
+* **fast routes** — a Tetragon line that starts with its event key (as Tetragon writes it) and
+  whose id is certainly new is parsed against its kind's own structure and inserted straight
+  into its table by one statement per kind and block;
+* **the general path** — every other line is parsed once against the union structure of the
+  three tools, staged in a temporary table, and split: quarantined lines (with a reason),
+  duplicates (an ``event_id`` already in the case, or earlier in the same block), and new events.
+
+All values travel as data; the SQL text below is built only from our own column names and the
+structure constants.
 """
 
 from __future__ import annotations

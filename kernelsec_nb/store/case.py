@@ -117,8 +117,9 @@ class Case(CorrelateMixin):
 
     def tables(self) -> pl.DataFrame:
         """Row counts of every table in the case."""
-        parts = " UNION ALL ".join(f"SELECT '{t}' AS table, count(*) AS rows FROM {t}" for t in TABLES)  # noqa: S608
-        return self.sql(parts)
+        parts = " UNION ALL ".join(
+            f"SELECT {i} AS i, '{t}' AS table, count(*) AS rows FROM {t}" for i, t in enumerate(TABLES))  # noqa: S608
+        return self.sql(f"SELECT \"table\", rows FROM ({parts}) ORDER BY i")  # noqa: S608
 
     def close(self) -> None:
         self.con.close()
