@@ -213,8 +213,9 @@ FROM _stage
 # -- fast routes -------------------------------------------------------------------------------
 # A line that starts exactly as its tool writes it (Tetragon's event key first) is parsed against
 # its kind's own structure and inserted straight into its table, the same columns from the same
-# expressions as the general path.  What a route cannot take (malformed, no valid time, a repeat,
-# a line the reader flagged) goes on to the general path, which says why.
+# expressions as the general path.  What a route cannot take (malformed, no valid time, a repeat
+# in the block, an id perhaps already in the case, a line the reader flagged) goes on to the
+# general path, which tells duplicates and says why a line is refused.
 
 
 @dataclass(frozen=True)
@@ -223,7 +224,7 @@ class Route:
     table: str
     match: str  # SQL: the block's lines this route takes
     insert: str  # INSERT ... (returns the count inserted)
-    missed: str  # SQL: lines the route matched that are not in its table (failed to load)
+    missed: str  # SQL: lines the route matched but could not load (unparsed, no valid time)
 
 
 def _route(kind: str) -> Route:
