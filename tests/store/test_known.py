@@ -1,0 +1,45 @@
+"""The case's ids as 64-bit keys: exact keys, and a lookup that never misses a known id."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import kernelsec_nb as kn
+from kernelsec_nb.store._known import KnownIds, keys_of
+from kernelsec_nb.store._lines import event_id
+
+hexid = st.text(alphabet="0123456789abcdef", min_size=20, max_size=20)
+
+
+@settings(deadline=None)
+@given(st.lists(hexid, max_size=50))
+def test_keys_are_the_first_64_bits_of_the_id(ids):
+    assert keys_of(pa.array(ids, pa.string())).tolist() == [int(i[:16], 16) for i in ids]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.lists(hexid, max_size=30), max_size=12), st.lists(hexid, max_size=30))
+def test_every_added_key_is_found_and_others_are_not(batches, probes):
+    known = KnownIds(kn.open_case().con)
+    added: set[int] = set()
+    for batch in batches:  # more than 8 batches: the parts are merged on the way
+        keys = keys_of(pa.array(batch, pa.string()))
+        known.add(keys)
+        added.update(keys.tolist())
+    keys = keys_of(pa.array(probes, pa.string()))
+    assert known.contains(keys).tolist() == [k in added for k in keys.tolist()]
+
+
+def test_a_case_starts_with_its_own_ids(tmp_path):
+    line = b'{"process_exec":{"process":{"exec_id":"a"}},"node_name":"n","time":"2024-05-14T05:00:00Z"}'
+    f = tmp_path / "t.log"
+    f.write_bytes(line + b"\n")
+    case = kn.open_case(tmp_path / "c.duckdb")
+    case.load(f, progress=False)
+    known = KnownIds(case.con)
+    key = keys_of(pa.array([event_id(line)]))
+    assert known.contains(key).tolist() == [True]
+    assert known.contains(np.array([key[0] ^ 1], dtype=np.uint64)).tolist() == [False]
