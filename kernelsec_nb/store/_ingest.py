@@ -188,9 +188,9 @@ def _insert(table: Table, cols: dict[str, str], source: str, where: str) -> str:
 
 
 def _general_insert(table: Table) -> str:
-    own = {name: f"{q(table.own + '__' + name)} AS {q(name)}" for name in _TABLE_COLUMNS.get(table.own or "", {})}
+    own = {name: q(f"{table.own}__{name}") for name in _TABLE_COLUMNS.get(table.own or "", {})}
     cols = _columns(table, {c: q(c) for c in table.event}, own)
-    select = ", ".join(v if " AS " in v else f"{v} AS {q(k)}" for k, v in cols.items())
+    select = ", ".join(f"{v} AS {q(k)}" for k, v in cols.items())
     return _insert(table, cols, f"SELECT {select} FROM _new WHERE {table.where}", "true")
 
 
@@ -220,8 +220,6 @@ FROM _stage
 
 @dataclass(frozen=True)
 class Route:
-    kind: str
-    table: str
     match: str  # SQL: the block's lines this route takes
     insert: str  # INSERT ... (returns the count inserted)
     missed: str  # SQL: lines the route matched but could not load (unparsed, no valid time)
@@ -247,7 +245,7 @@ def _route(kind: str) -> Route:
     rows = f"SELECT {select}, _parsed FROM ({parsed})"
     insert = _insert(table, cols, rows, "_parsed AND time_ns IS NOT NULL")
     missed = f"SELECT line FROM ({rows}) WHERE NOT (_parsed AND time_ns IS NOT NULL)"  # noqa: S608
-    return Route(kind, table.name, match, insert, missed)
+    return Route(match, insert, missed)
 
 
 ROUTES = [_route(kind) for kind in tetragon.ROUTES]
@@ -294,8 +292,10 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
             clean = pc.and_(pc.is_null(table.column("note")), pc.invert(table.column("repeat")))
             ok = clean.to_numpy(zero_copy_only=False) & ~maybe_known
             con.register("_block", table.append_column("fast", pa.array(ok)))
-            taken = _fast_routes(con, params, counts, table)
-            con.unregister("_block")
+            try:
+                taken = _fast_routes(con, params, counts, table)
+            finally:
+                con.unregister("_block")
             if taken is not None and taken.all():
                 return counts
         rest = taken if taken is not None else np.zeros(table.num_rows, dtype=bool)

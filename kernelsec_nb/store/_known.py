@@ -26,8 +26,7 @@ def keys_of(ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
     >>> keys_of(pa.array(["b1e5d6c708fa52b3b76d"])).tolist()
     [12818888064717443763]
     """
-    values = ids.to_pylist() if isinstance(ids, pa.ChunkedArray) else ids.to_pylist()
-    text = "".join(v if v and len(v) == 20 else "0" * 20 for v in values).encode()
+    text = "".join(v if v and len(v) == 20 else "0" * 20 for v in ids.to_pylist()).encode()
     digits = _HEX[np.frombuffer(text, dtype=np.uint8).reshape(-1, 20)[:, :16]].astype(np.uint64)
     return (digits << _SHIFTS).sum(axis=1, dtype=np.uint64)
 

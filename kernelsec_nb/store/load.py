@@ -12,6 +12,7 @@ import duckdb
 
 from kernelsec_nb.store import _lines
 from kernelsec_nb.store._discover import discover
+from kernelsec_nb.store._ingest import TABLES as EVENT_TABLES
 from kernelsec_nb.store._ingest import BlockCounts, ingest_block
 from kernelsec_nb.store._known import KnownIds
 from kernelsec_nb.store.report import FileResult, LoadReport
@@ -27,7 +28,7 @@ _DAMAGED = "SELECT reason FROM quarantine WHERE file = ? AND starts_with(reason,
 # a load that did not finish: they are removed when it fails, and on the next open after a crash.
 _DISCARD = [
     f"DELETE FROM {table} WHERE {{cond}}"  # noqa: S608 - our own table names
-    for table in ("process_events", "kprobes", "other_events", "flows", "alerts", "quarantine")
+    for table in [*(t.name for t in EVENT_TABLES), "quarantine"]
 ]
 
 
