@@ -304,21 +304,21 @@ def route_structure(kind: str) -> str:
     return json.dumps({kind: body, "node_name": "VARCHAR", "cluster_name": "VARCHAR", "time": "VARCHAR"})
 
 
-def route_parsed(kind: str) -> str:
-    """SQL select list naming the parts of the parsed line ``x`` of ``kind`` as :func:`on_route`
-    expressions read them (plain columns: building the union-shaped ``j`` cost a third more)."""
-    return (f"'{kind}' AS kind, x.\"{kind}\" AS ev, x.node_name AS node_name, "
-            "x.cluster_name AS cluster_name, x.\"time\" AS \"time\"")
+#: Prelude columns a route computes (``proc``/``par`` are read from the parsed line directly).
+ROUTE_PRELUDE: dict[str, str] = {k: v for k, v in PRELUDE.items() if k not in (P, PARENT)}
 
 
-_ON_ROUTE = (("j.ev.", "ev."), ("j.ev", "ev"), ("j.kind", "kind"), ("j.node_name", "node_name"),
-             ("j.cluster_name", "cluster_name"), ("j.time", '"time"'))
-
-
-def on_route(expr: str) -> str:
-    """A column expression over ``j`` rewritten for a fast route (see :func:`route_parsed`)."""
-    for old, new in _ON_ROUTE:
+def on_route(expr: str, kind: str) -> str:
+    """A column expression over ``j`` rewritten to read the line ``x`` parsed against
+    :func:`route_structure` of ``kind`` directly: ``j.ev`` becomes ``x."<kind>"``, ``(proc)`` its
+    process, ``j.kind`` a constant.  (Intermediate ``ev``/``proc`` columns cost a third of the
+    kprobe insert: each projection layer carried the big structs along.)"""
+    body = f'x."{kind}"'
+    for old, new in ((f"({P})", f"({body}.process)"), (f"({PARENT})", f"({body}.parent)"),
+                     ("j.ev.", f"{body}."), ("j.ev", body), ("j.kind", f"'{kind}'"),
+                     ("j.node_name", "x.node_name"), ("j.cluster_name", "x.cluster_name"),
+                     ("j.time", 'x."time"')):
         expr = expr.replace(old, new)
-    if re.search(r"\bj\.", expr):
+    if re.search(r"\bj\.|\b(proc|par)\b", expr):
         raise ValueError(f"expression reads a part of j that routes do not have: {expr}")
     return expr

@@ -16,7 +16,9 @@ structure constants.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import duckdb
 import numpy as np
@@ -27,6 +29,8 @@ from kernelsec_nb import sources
 from kernelsec_nb.sources import falco, hubble, tetragon
 from kernelsec_nb.store import _lines
 from kernelsec_nb.store._known import KnownIds, keys_of
+
+T = TypeVar("T")
 
 EVENT_COLUMNS = [
     "event_id", "source", "kind", "time", "time_ns", "node", "cluster", "namespace", "pod",
@@ -221,31 +225,34 @@ FROM _stage
 @dataclass(frozen=True)
 class Route:
     match: str  # SQL: the block's lines this route takes
-    insert: str  # INSERT ... (returns the count inserted)
+    insert: str  # INSERT ... (returns the count inserted); raises on a malformed line
+    insert_try: str  # the same, a malformed line left out (the block's second try)
     missed: str  # SQL: lines the route matched but could not load (unparsed, no valid time)
 
 
 def _route(kind: str) -> Route:
     table = next(t for t in TABLES if t.name == tetragon.ROUTES[kind])
     own = dict(_TABLE_COLUMNS[table.own or ""])
-    event = {**tetragon.EVENT_COLUMNS, "kind": "kind"}
+    event = {**tetragon.EVENT_COLUMNS, "kind": "j.kind"}
     cols = _columns(table, event, own)
-    select = ", ".join(f"{tetragon.on_route(v)} AS {q(k)}" for k, v in cols.items())
+    select = ", ".join(f"{tetragon.on_route(v, kind)} AS {q(k)}" for k, v in cols.items())
     prefix = tetragon.route_prefix(kind)
     match = f"fast AND starts_with(raw, '{prefix}')"
-    args = ", ".join(f"{tetragon.on_route(e)} AS {n}" for n, e in tetragon.PRELUDE_ARGS.items())
-    prelude = ", ".join(f"{tetragon.on_route(e)} AS {n}" for n, e in tetragon.PRELUDE.items())
-    parsed = f"""
-        SELECT *, {args} FROM (
-            SELECT *, {prelude} FROM (
-                SELECT line, byte_offset, event_id, x IS NOT NULL AS _parsed, {tetragon.route_parsed(kind)}
-                FROM (SELECT line, byte_offset, event_id,
-                             TRY(json_transform(raw, '{tetragon.route_structure(kind)}')) AS x
-                      FROM _block WHERE {match})))"""
-    rows = f"SELECT {select}, _parsed FROM ({parsed})"
-    insert = _insert(table, cols, rows, "_parsed AND time_ns IS NOT NULL")
-    missed = f"SELECT line FROM ({rows}) WHERE NOT (_parsed AND time_ns IS NOT NULL)"  # noqa: S608
-    return Route(match, insert, missed)
+    args = ", ".join(f"{tetragon.on_route(e, kind)} AS {n}" for n, e in tetragon.PRELUDE_ARGS.items())
+    prelude = ", ".join(f"{tetragon.on_route(e, kind)} AS {n}" for n, e in tetragon.ROUTE_PRELUDE.items())
+    structure = tetragon.route_structure(kind)
+
+    def rows(parse: str) -> str:
+        # one projection per layer of named values; the columns read ``x`` directly
+        return f"""SELECT {select}, x IS NOT NULL AS _parsed FROM (
+            SELECT *, {args} FROM (
+                SELECT *, {prelude} FROM (
+                    SELECT line, byte_offset, event_id, {parse}(json_transform(raw, '{structure}')) AS x
+                    FROM _block WHERE {match})))"""
+
+    ok = "_parsed AND time_ns IS NOT NULL"
+    missed = f"SELECT line FROM ({rows('TRY')}) WHERE NOT ({ok})"  # noqa: S608
+    return Route(match, _insert(table, cols, rows(""), ok), _insert(table, cols, rows("TRY"), ok), missed)
 
 
 ROUTES = [_route(kind) for kind in tetragon.ROUTES]
@@ -270,6 +277,10 @@ class BlockCounts:
     input_bytes: int = 0
 
 
+class _Malformed(Exception):
+    """A strict route met a line that is not valid JSON (its statement failed)."""
+
+
 def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
                  routes: bool = True, known: KnownIds | None = None) -> BlockCounts:
     """Parse one block and insert its rows; returns what happened to its lines.
@@ -277,6 +288,10 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
     With ``routes`` (NDJSON blocks: one record per line) and the case's ``known`` ids, lines a
     fast route recognises, and that are certainly new, are inserted by it first; the rest go
     through the general staging statement, which also tells duplicates.
+
+    Routes parse without ``TRY`` (a tenth faster).  A malformed line fails their statement, which
+    aborts the transaction: the block is then rolled back and taken again with ``TRY``, so **the
+    block must be the only work of the open transaction** (the loader commits after each block).
     """
     table = table.append_column("rec", pa.array(np.arange(table.num_rows, dtype=np.int64)))
     # Several record batches (zero-copy slices), so that DuckDB parses them on every core.
@@ -286,33 +301,42 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
     keys = keys_of(table.column("event_id")) if known is not None else None
     fast = routes and USE_ROUTES and known is not None and table.num_rows
     taken = None
-    try:
-        if fast:
-            maybe_known = known.contains(keys)
-            clean = pc.and_(pc.is_null(table.column("note")), pc.invert(table.column("repeat")))
-            ok = clean.to_numpy(zero_copy_only=False) & ~maybe_known
-            con.register("_block", table.append_column("fast", pa.array(ok)))
-            try:
-                taken = _fast_routes(con, params, counts, table)
-            finally:
-                con.unregister("_block")
-            if taken is not None and taken.all():
-                return counts
+    if fast:
+        maybe_known = known.contains(keys)
+        clean = pc.and_(pc.is_null(table.column("note")), pc.invert(table.column("repeat")))
+        ok = clean.to_numpy(zero_copy_only=False) & ~maybe_known
+        block = table.append_column("fast", pa.array(ok))
+        try:
+            taken = _with_block(con, block, lambda: _fast_routes(con, params, counts, table, True))
+        except _Malformed:
+            con.execute("ROLLBACK")
+            con.execute("BEGIN TRANSACTION")
+            counts.loaded = 0
+            taken = _with_block(con, block, lambda: _fast_routes(con, params, counts, table, False))
+    if taken is None or not taken.all():
         rest = taken if taken is not None else np.zeros(table.num_rows, dtype=bool)
         # the general path reads only the lines the routes did not take
-        con.register("_block", table.append_column("taken", pa.array(rest)))
-        try:
-            _general(con, params, counts, table.num_rows - int(rest.sum()))
-        finally:
-            con.unregister("_block")
-    finally:
-        if known is not None and keys is not None:
-            known.add(keys)  # a superset: quarantined lines too (the general path checks ids exactly)
+        block = table.append_column("taken", pa.array(rest))
+        _with_block(con, block, lambda: _general(con, params, counts, table.num_rows - int(rest.sum())))
+    if known is not None and keys is not None:
+        known.add(keys)  # a superset: quarantined lines too (the general path checks ids exactly)
     return counts
 
 
+def _with_block(con: duckdb.DuckDBPyConnection, block: pa.Table, run: Callable[[], T]) -> T:
+    """``run()`` with ``block`` registered as ``_block``."""
+    con.register("_block", block)
+    try:
+        return run()
+    finally:
+        try:
+            con.unregister("_block")
+        except duckdb.TransactionException:  # a failed statement aborted the transaction: the
+            pass  # rollback that must follow drops the registration with it
+
+
 def _fast_routes(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCounts,
-                 table: pa.Table) -> np.ndarray | None:
+                 table: pa.Table, strict: bool) -> np.ndarray | None:
     """Run the routes that have lines in the block; returns the mask of lines they inserted,
     None when no route ran."""
     route = np.asarray(con.execute(_ROUTE_OF).fetchnumpy()["route"], dtype=np.int64)
@@ -323,7 +347,12 @@ def _fast_routes(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCoun
     for i, r in enumerate(ROUTES, start=1):
         if not wanted[i]:
             continue
-        inserted = con.execute(r.insert, params).fetchall()[0][0]
+        try:
+            inserted = con.execute(r.insert if strict else r.insert_try, params).fetchall()[0][0]
+        except duckdb.InvalidInputException as exc:
+            if not strict:
+                raise
+            raise _Malformed(str(exc)) from exc
         counts.loaded += inserted
         if inserted < wanted[i]:  # lines the route could not load: the general path says why
             missed = con.execute(r.missed).fetchnumpy()["line"]

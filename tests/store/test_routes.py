@@ -130,3 +130,36 @@ def test_routes_take_most_tetragon_lines(tmp_path, monkeypatch):
     report = case.load(src, progress=False)
     assert report.to_dict()["loaded"] > 50
     assert calls["general"] == 0
+
+
+def test_a_malformed_line_retries_its_block_leniently(tmp_path, monkeypatch):
+    """Routes parse strictly; a cut line fails their statement, the block is rolled back and
+    taken again with TRY: the other lines still take the routes, the cut one is quarantined."""
+    src = tmp_path / "t.log"
+    write_bulk(src, target_bytes=200_000, mix="tetragon")
+    lines = src.read_bytes().splitlines()
+    cut = next(i for i, line in enumerate(lines) if line.startswith(b'{"process_kprobe":'))
+    lines[cut] = lines[cut][:-40]
+    src.write_bytes(b"\n".join(lines) + b"\n")
+    tries: list[bool] = []
+    real_routes, real_general = _ingest._fast_routes, _ingest._general
+    general: list[int] = []
+
+    def routes(con, params, counts, table, strict):
+        tries.append(strict)
+        return real_routes(con, params, counts, table, strict)
+
+    def counting(con, params, counts, n):
+        general.append(n)
+        return real_general(con, params, counts, n)
+
+    monkeypatch.setattr(_ingest, "_fast_routes", routes)
+    monkeypatch.setattr(_ingest, "_general", counting)
+    case = kn.open_case(tmp_path / "c.duckdb")
+    report = case.load(src, progress=False).to_dict()
+    assert tries == [True, False]
+    assert general == [1]  # only the cut line went on to the general path
+    assert report["quarantined"] == 1 and report["loaded"] == len(lines) - 1
+    q = case.sql("select line, reason from quarantine")
+    assert q.row(0) == (cut + 1, "malformed JSON: the line is cut short (truncated)")
+    assert case.sql("select count(*) as n from events")["n"][0] == len(lines) - 1
