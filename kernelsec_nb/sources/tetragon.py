@@ -114,15 +114,17 @@ for _extra in KINDS.values():
 # Parsing one body structure is ~5x faster than one structure per event type, so each line is
 # first rewritten from ``{"process_exec": {...}, ...}`` to ``{"kind": "process_exec", "ev": {...},
 # ...}``.  Tetragon writes the event first (protobuf field order); a line where it is not first
-# is rebuilt with JSON functions instead (slower, same result).
+# is rebuilt with JSON functions instead (slower, same result).  Only a *top-level* ``process_*``
+# key counts: a flow or an alert whose text merely contains "process_ (in a URL or a command
+# line: attacker-controlled) is left as it is.
 _FIRST_KEY = r'^\s*\{\s*"(process_[a-z0-9_]+)"\s*:'
 _TOP = ("node_name", "time", "cluster_name")
+_TOP_KEY = "list_filter(json_keys(raw), lambda k: k LIKE 'process_%')[1]"
 NORMALISE_SQL = (
     f"WHEN regexp_matches(raw, '{_FIRST_KEY}') "
     f"THEN regexp_replace(raw, '{_FIRST_KEY}', '{{\"kind\":\"\\1\",\"ev\":') "
-    "WHEN contains(raw, '\"process_') THEN coalesce(TRY(CAST(json_object("
-    "'kind', list_filter(json_keys(raw), lambda k: k LIKE 'process_%')[1], "
-    "'ev', json_extract(raw, '$.\"' || list_filter(json_keys(raw), lambda k: k LIKE 'process_%')[1] || '\"'), "
+    f"WHEN contains(raw, '\"process_') AND TRY({_TOP_KEY}) IS NOT NULL THEN coalesce(TRY(CAST(json_object("
+    f"'kind', {_TOP_KEY}, 'ev', json_extract(raw, '$.\"' || {_TOP_KEY} || '\"'), "
     + ", ".join(f"'{k}', raw->'{k}'" for k in _TOP)
     + ") AS VARCHAR)), raw) "
 )

@@ -234,6 +234,22 @@ def test_attacker_strings_are_data_not_sql(case, tmp_path):
     assert case.sql("select count(*) n from events")["n"][0] == 1
 
 
+def test_attacker_text_cannot_change_the_source_of_a_line(case, tmp_path):
+    """Text inside a value (a URL, a command line, a summary: attacker-controlled) that reads like a
+    key ("process_exec": ..., "flow": ..., "rule": ...) must not change what a line is taken for
+    (such flows and alerts were quarantined as unknown)."""
+    bait = '"process_exec":{"process":{}}'
+    lines = [hubble_flow(path="/v1/?q=" + bait), falco_alert(cmd="sh -c '" + bait + "'"),
+             json.dumps({"time": "2026-11-20T10:00:03Z", "verdict": "DROPPED",  # a bare flow
+                         "IP": {"source": "10.0.0.9", "destination": "10.0.0.2"},
+                         "Summary": bait + ',"flow":{},"rule":"r"'})]
+    d = balanced(case.load(write(tmp_path / "bait.log", lines), progress=False))
+    assert d["loaded"] == 3 and d["quarantined"] == 0, case.sql("select reason from quarantine")
+    assert case.sql("select http_path from flows where http_path is not null")["http_path"][0] == "/v1/"
+    assert case.sql("select cmdline from alerts")["cmdline"][0] == "sh -c '" + bait + "'"
+    assert case.sql("select count(*) n from events where source = 'tetragon'")["n"][0] == 0
+
+
 def test_json_array_items_are_records(case, tmp_path):
     lines = sample_lines()
     f = tmp_path / "array.json"
