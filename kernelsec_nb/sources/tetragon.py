@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 
+from kernelsec_nb.sources._route import RouteSpec
 from kernelsec_nb.sources._sql import epoch_ns, short_container_id, workload_from_pod
 
 _IMAGE = {"id": "VARCHAR", "name": "VARCHAR"}
@@ -324,3 +325,13 @@ def on_route(expr: str, kind: str) -> str:
     if re.search(r"\bj\.|\b(proc|par)\b", expr):
         raise ValueError(f"expression reads a part of j that routes do not have: {expr}")
     return expr
+
+
+def routes() -> list[RouteSpec]:
+    """The fast routes: one per kind in :data:`ROUTES`."""
+    return [
+        RouteSpec("tetragon", kind, table, route_prefix(kind), route_structure(kind),
+                  {**EVENT_COLUMNS, "kind": "j.kind"}, lambda e, k=kind: on_route(e, k),
+                  (ROUTE_PRELUDE, PRELUDE_ARGS))
+        for kind, table in ROUTES.items()
+    ]

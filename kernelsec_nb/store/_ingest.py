@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 
 from kernelsec_nb import sources
 from kernelsec_nb.sources import falco, hubble, tetragon
+from kernelsec_nb.sources._route import RouteSpec
 from kernelsec_nb.store import _lines
 from kernelsec_nb.store._known import KnownIds, keys_of
 
@@ -224,43 +225,43 @@ FROM _stage
 
 @dataclass(frozen=True)
 class Route:
+    source: str
     match: str  # SQL: the block's lines this route takes
     insert: str  # INSERT ... (returns the count inserted); raises on a malformed line
     insert_try: str  # the same, a malformed line left out (the block's second try)
     missed: str  # SQL: lines the route matched but could not load (unparsed, no valid time)
 
 
-def _route(kind: str) -> Route:
-    table = next(t for t in TABLES if t.name == tetragon.ROUTES[kind])
+def _route(spec: RouteSpec) -> Route:
+    table = next(t for t in TABLES if t.name == spec.table)
     own = dict(_TABLE_COLUMNS[table.own or ""])
-    event = {**tetragon.EVENT_COLUMNS, "kind": "j.kind"}
-    cols = _columns(table, event, own)
-    select = ", ".join(f"{tetragon.on_route(v, kind)} AS {q(k)}" for k, v in cols.items())
-    prefix = tetragon.route_prefix(kind)
-    match = f"fast AND starts_with(raw, '{prefix}')"
-    args = ", ".join(f"{tetragon.on_route(e, kind)} AS {n}" for n, e in tetragon.PRELUDE_ARGS.items())
-    prelude = ", ".join(f"{tetragon.on_route(e, kind)} AS {n}" for n, e in tetragon.ROUTE_PRELUDE.items())
-    structure = tetragon.route_structure(kind)
+    cols = _columns(table, spec.event, own)
+    select = ", ".join(f"{spec.rewrite(v)} AS {q(k)}" for k, v in cols.items())
+    match = f"fast AND starts_with(raw, '{spec.prefix}')"
 
     def rows(parse: str) -> str:
         # one projection per layer of named values; the columns read ``x`` directly
-        return f"""SELECT {select}, x IS NOT NULL AS _parsed FROM (
-            SELECT *, {args} FROM (
-                SELECT *, {prelude} FROM (
-                    SELECT line, byte_offset, event_id, {parse}(json_transform(raw, '{structure}')) AS x
-                    FROM _block WHERE {match})))"""
+        sql = (f"SELECT line, byte_offset, event_id, {parse}(json_transform(raw, '{spec.structure}')) AS x "
+               f"FROM _block WHERE {match}")
+        for layer in spec.layers:
+            named = ", ".join(f"{spec.rewrite(e)} AS {n}" for n, e in layer.items())
+            sql = f"SELECT *, {named} FROM ({sql})"
+        return f"SELECT {select}, coalesce({spec.present}, false) AS _parsed FROM ({sql})"
 
     ok = "_parsed AND time_ns IS NOT NULL"
     missed = f"SELECT line FROM ({rows('TRY')}) WHERE NOT ({ok})"  # noqa: S608
-    return Route(match, _insert(table, cols, rows(""), ok), _insert(table, cols, rows("TRY"), ok), missed)
+    return Route(spec.source, match, _insert(table, cols, rows(""), ok),
+                 _insert(table, cols, rows("TRY"), ok), missed)
 
 
-ROUTES = [_route(kind) for kind in tetragon.ROUTES]
+ROUTES = [_route(spec) for spec in (*tetragon.routes(), *hubble.routes())]
 #: Off: every line takes the general path (the tests compare both paths row by row).
 USE_ROUTES = True
-#: Which route (1-based; 0: the general path) each line of the block is for.
+#: Which route (1-based; 0: the general path) each record of the block is for, in block order
+#: (the case does not preserve insertion order: without ORDER BY, a block of several record
+#: batches came back in another order and the mask went to the wrong lines).
 _ROUTE_OF = "SELECT CASE " + " ".join(
-    f"WHEN {r.match} THEN {i}" for i, r in enumerate(ROUTES, start=1)) + " ELSE 0 END AS route FROM _block"
+    f"WHEN {r.match} THEN {i}" for i, r in enumerate(ROUTES, start=1)) + " ELSE 0 END AS route FROM _block ORDER BY rec"
 
 
 #: Rows per Arrow record batch handed to DuckDB (one batch is one unit of parallel work).
@@ -311,7 +312,7 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
         except _Malformed:
             con.execute("ROLLBACK")
             con.execute("BEGIN TRANSACTION")
-            counts.loaded = 0
+            counts.loaded, counts.sources = 0, ()
             taken = _with_block(con, block, lambda: _fast_routes(con, params, counts, table, False))
     if taken is None or not taken.all():
         rest = taken if taken is not None else np.zeros(table.num_rows, dtype=bool)
@@ -354,11 +355,11 @@ def _fast_routes(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCoun
                 raise
             raise _Malformed(str(exc)) from exc
         counts.loaded += inserted
+        if inserted:
+            counts.sources = tuple(sorted({*counts.sources, r.source}))
         if inserted < wanted[i]:  # lines the route could not load: the general path says why
             missed = con.execute(r.missed).fetchnumpy()["line"]
             taken &= ~np.isin(table.column("line").to_numpy(), missed)
-    if counts.loaded:
-        counts.sources = ("tetragon",)
     return taken
 
 

@@ -69,6 +69,30 @@ def _mutated_capture(tmp: Path) -> Path:
     return tmp
 
 
+def _mixed_capture(tmp: Path) -> Path:
+    """Tetragon and Hubble lines in one file, thousands per block (several record batches), with
+    lines no route takes in between: bare flows, an event key that is not first, bad lines."""
+    src = tmp / "network.src"
+    write_bulk(src, target_bytes=4_000_000, mix="network")
+    rnd = random.Random(9)
+    out: list[bytes] = []
+    for line in src.read_bytes().splitlines():
+        r = rnd.random()
+        if r < 0.03 and line.startswith(b'{"flow":'):
+            out.append(json.dumps(json.loads(line)["flow"]).encode())  # bare flow (-o json)
+        elif r < 0.05:
+            ev = json.loads(line)
+            out.append(json.dumps(dict(reversed(list(ev.items())))).encode())  # key not first
+        elif r < 0.06:
+            out.append(line[:-3])  # cut short
+        else:
+            out.append(line)
+    path = tmp / "network.log"
+    path.write_bytes(b"\n".join(out) + b"\n")
+    src.unlink()
+    return path
+
+
 def _load(paths: list[Path], db: Path, routes: bool, monkeypatch) -> tuple[kn.Case, dict]:
     monkeypatch.setattr(_ingest, "USE_ROUTES", routes)
     case = kn.open_case(db)
@@ -84,7 +108,9 @@ def _rows(case: kn.Case, table: str) -> list[tuple]:
 
 
 def _inputs(tmp: Path, public: Path | None) -> list[Path]:
-    paths = [_mutated_capture(tmp), REPO / "data" / "deathstar"]
+    (tmp / "tetragon").mkdir()
+    (tmp / "network").mkdir()
+    paths = [_mutated_capture(tmp / "tetragon"), _mixed_capture(tmp / "network"), REPO / "data" / "deathstar"]
     if public is not None and (public / "tetragon").is_dir():
         paths.append(public / "tetragon")
     return paths

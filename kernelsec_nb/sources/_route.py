@@ -1,0 +1,33 @@
+"""What a source module says about its fast routes (see ``kernelsec_nb.store._ingest``).
+
+A fast route takes the lines that start exactly as their tool writes them (the event's key
+first), parses them against that kind's own structure as ``x``, and computes the same columns
+from the same expressions as the general path, rewritten to read ``x`` directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """One kind of line with a fast route.
+
+    Examples
+    --------
+    >>> from kernelsec_nb.sources import hubble
+    >>> [(r.kind, r.table, r.prefix) for r in hubble.routes()]
+    [('flow', 'flows', '{"flow":')]
+    """
+
+    source: str  #: tetragon | hubble | falco
+    kind: str  #: the event kind of the rows
+    table: str  #: the case table the rows go to
+    prefix: str  #: the exact start of such a line
+    structure: str  #: the ``json_transform`` structure the whole line is parsed against
+    event: dict[str, str]  #: the event-model columns, as SQL over ``j`` (the general path's)
+    rewrite: Callable[[str], str]  #: an expression over ``j`` -> the same over ``x``
+    layers: tuple[dict[str, str], ...] = ()  #: named values computed first, one projection each
+    present: str = "x IS NOT NULL"  #: SQL over ``x``: the line holds this kind's event
