@@ -95,12 +95,16 @@ def _node(which: str) -> str:
 
 
 def _labels(side: str) -> str:
+    """SQL for an endpoint's labels as a map.  ``k8s:`` is dropped from the keys; a key seen twice
+    keeps its first value and a null label is skipped (``map_from_entries`` refuses both, which
+    failed the whole load): the plain conversion is tried first, the careful one only when it fails."""
     lab = _f(f"{side}.labels")
-    return (
-        f"map_from_entries(list_transform({lab}, lambda l: struct_pack("
-        f"k := split_part(regexp_replace(l, '^k8s:', ''), '=', 1),"
-        f" v := CASE WHEN contains(l, '=') THEN substr(l, strpos(l, '=') + 1) ELSE '' END)))"
-    )
+    key = "split_part(CASE WHEN starts_with(l, 'k8s:') THEN substr(l, 5) ELSE l END, '=', 1)"
+    entry = f"struct_pack(k := {key}, v := CASE WHEN contains(l, '=') THEN substr(l, strpos(l, '=') + 1) ELSE '' END)"
+    entries = f"list_transform({lab}, lambda l: {entry})"
+    kept = f"list_transform(list_filter({lab}, lambda l: l IS NOT NULL), lambda l: {entry})"
+    first = f"list_filter({kept}, lambda e, i: list_position(list_transform({kept}, lambda kv: kv.k), e.k) = i)"
+    return f"coalesce(TRY(map_from_entries({entries})), map_from_entries({first}))"
 
 
 def _workload(side: str) -> str:

@@ -250,6 +250,18 @@ def test_attacker_text_cannot_change_the_source_of_a_line(case, tmp_path):
     assert case.sql("select count(*) n from events where source = 'tetragon'")["n"][0] == 0
 
 
+def test_odd_hubble_labels_do_not_fail_the_load(case, tmp_path):
+    """A label key twice (after k8s: is dropped) or a null label made map_from_entries raise,
+    which failed the whole file; the first value wins, nulls are skipped."""
+    odd = json.loads(hubble_flow())
+    odd["flow"]["source"]["labels"] = ["k8s:app=web", "app=evil", None, "reserved:host"]
+    d = balanced(case.load(write(tmp_path / "odd.log", [json.dumps(odd), hubble_flow(sport=1)]), progress=False))
+    assert d["loaded"] == 2 and d["quarantined"] == 0
+    labels = case.sql("select src_labels from flows order by src_port desc")["src_labels"].to_list()
+    assert labels[0] == {"app": "web", "reserved:host": ""}
+    assert labels[1] == {"app": "web"}
+
+
 def test_json_array_items_are_records(case, tmp_path):
     lines = sample_lines()
     f = tmp_path / "array.json"
