@@ -1,6 +1,7 @@
 """Ingest benchmark: ``case.load`` against bare DuckDB ``read_json`` and pandas, in one run.
 
     python benchmarks/ingest.py --size 1G          # also 4G for the memory target
+    python benchmarks/ingest.py --size 256M --mix network   # Tetragon and Hubble flows
 
 Makes a Tetragon-heavy NDJSON file with the project's generator, then measures each reader in
 its own subprocess (so peak RSS is its own): MB/s, events/s, peak RSS, and the ratios against
@@ -83,6 +84,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", default="1G")
     ap.add_argument("--file", help="use this NDJSON file instead of generating one")
+    ap.add_argument("--mix", default="tetragon", choices=["tetragon", "network", "all"],
+                    help="what the generated file holds (issue 2's targets are for tetragon; "
+                         "network adds Hubble flows)")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -94,7 +98,7 @@ def main() -> None:
     path = Path(args.file) if args.file else Path(tmp) / "tetragon.json"
     if not args.file:
         t0 = time.perf_counter()
-        write_bulk(path, target_bytes=parse_size(args.size), mix="tetragon")
+        write_bulk(path, target_bytes=parse_size(args.size), mix=args.mix)
         gen = time.perf_counter() - t0
         print(f"generated {path.stat().st_size / 1e6:.0f} MB in {gen:.1f} s "
               f"({path.stat().st_size / 1e6 / gen:.0f} MB/s)")

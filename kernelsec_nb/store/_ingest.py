@@ -3,9 +3,10 @@
 Each event is stored once, in the table of its kind (``events`` is a view over those tables).
 Two ways in, same rows:
 
-* **fast routes** — a Tetragon line that starts with its event key (as Tetragon writes it) and
-  whose id is certainly new is parsed against its kind's own structure and inserted straight
-  into its table by one statement per kind and block;
+* **fast routes** — a Tetragon or Hubble line that starts with its event key (as the tool writes
+  it: ``{"process_kprobe":``, ``{"flow":``) and whose id is certainly new is parsed against its
+  kind's own structure and inserted straight into its table by one statement per kind and block
+  (see :class:`kernelsec_nb.sources._route.RouteSpec`);
 * **the general path** — every other line is parsed once against the union structure of the
   three tools, staged in a temporary table, and split: quarantined lines (with a reason),
   duplicates (an ``event_id`` already in the case, or earlier in the same block), and new events.
@@ -216,7 +217,7 @@ FROM _stage
 
 
 # -- fast routes -------------------------------------------------------------------------------
-# A line that starts exactly as its tool writes it (Tetragon's event key first) is parsed against
+# A line that starts exactly as its tool writes it (the event key first) is parsed against
 # its kind's own structure and inserted straight into its table, the same columns from the same
 # expressions as the general path.  What a route cannot take (malformed, no valid time, a repeat
 # in the block, an id perhaps already in the case, a line the reader flagged) goes on to the
