@@ -31,3 +31,6 @@ class RouteSpec:
     rewrite: Callable[[str], str]  #: an expression over ``j`` -> the same over ``x``
     layers: tuple[dict[str, str], ...] = ()  #: named values computed first, one projection each
     present: str = "x IS NOT NULL"  #: SQL over ``x``: the line holds this kind's event
+    #: Text that sends a line to the general path instead: the key of a source the general path
+    #: would take it for (a line holding two tools' keys is odd; both paths must agree on it).
+    excludes: tuple[str, ...] = ()

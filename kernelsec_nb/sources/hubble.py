@@ -97,14 +97,18 @@ def _node(which: str) -> str:
 def _labels(side: str) -> str:
     """SQL for an endpoint's labels as a map.  ``k8s:`` is dropped from the keys; a key seen twice
     keeps its first value and a null label is skipped (``map_from_entries`` refuses both, which
-    failed the whole load): the plain conversion is tried first, the careful one only when it fails."""
+    failed the whole load).  The plain conversion is tried first; the careful one sorts the entries
+    by (key, position) and keeps each key's first: O(n log n) for a crafted list of many labels."""
     lab = _f(f"{side}.labels")
     key = "split_part(CASE WHEN starts_with(l, 'k8s:') THEN substr(l, 5) ELSE l END, '=', 1)"
-    entry = f"struct_pack(k := {key}, v := CASE WHEN contains(l, '=') THEN substr(l, strpos(l, '=') + 1) ELSE '' END)"
-    entries = f"list_transform({lab}, lambda l: {entry})"
-    kept = f"list_transform(list_filter({lab}, lambda l: l IS NOT NULL), lambda l: {entry})"
-    first = f"list_filter({kept}, lambda e, i: list_position(list_transform({kept}, lambda kv: kv.k), e.k) = i)"
-    return f"coalesce(TRY(map_from_entries({entries})), map_from_entries({first}))"
+    value = "CASE WHEN contains(l, '=') THEN substr(l, strpos(l, '=') + 1) ELSE '' END"
+    plain = f"map_from_entries(list_transform({lab}, lambda l: struct_pack(k := {key}, v := {value})))"
+    ordered = (f"list_sort(list_transform(list_filter({lab}, lambda l: l IS NOT NULL), "
+               f"lambda l, i: struct_pack(k := {key}, i := i, v := {value})))")
+    firsts = (f"list_filter(list_zip({ordered}, list_prepend(NULL, {ordered})), "
+              "lambda lp: lp[1] IS NOT NULL AND (lp[2] IS NULL OR lp[2].k <> lp[1].k))")
+    careful = f"map_from_entries(list_transform({firsts}, lambda lp: struct_pack(k := lp[1].k, v := lp[1].v)))"
+    return f"coalesce(TRY({plain}), {careful})"
 
 
 def _workload(side: str) -> str:
@@ -184,4 +188,4 @@ def on_route(expr: str) -> str:
 def routes() -> list[RouteSpec]:
     """The fast route: the exporter's and ``-o jsonpb``'s ``{"flow": {...}, ...}`` lines."""
     return [RouteSpec("hubble", "flow", "flows", '{"flow":', json.dumps(STRUCTURE), _EVENT_OF_FLOW,
-                      on_route, present="x.flow IS NOT NULL")]
+                      on_route, present="x.flow IS NOT NULL", excludes=('"process_',))]

@@ -120,7 +120,7 @@ for _extra in KINDS.values():
 # line: attacker-controlled) is left as it is.
 _FIRST_KEY = r'^\s*\{\s*"(process_[a-z0-9_]+)"\s*:'
 _TOP = ("node_name", "time", "cluster_name")
-_TOP_KEY = "list_filter(json_keys(raw), lambda k: k LIKE 'process_%')[1]"
+_TOP_KEY = "list_filter(json_keys(raw), lambda k: starts_with(k, 'process_'))[1]"  # (LIKE: _ is a wildcard)
 NORMALISE_SQL = (
     f"WHEN regexp_matches(raw, '{_FIRST_KEY}') "
     f"THEN regexp_replace(raw, '{_FIRST_KEY}', '{{\"kind\":\"\\1\",\"ev\":') "
@@ -332,6 +332,6 @@ def routes() -> list[RouteSpec]:
     return [
         RouteSpec("tetragon", kind, table, route_prefix(kind), route_structure(kind),
                   {**EVENT_COLUMNS, "kind": "j.kind"}, lambda e, k=kind: on_route(e, k),
-                  (ROUTE_PRELUDE, PRELUDE_ARGS))
+                  (ROUTE_PRELUDE, PRELUDE_ARGS), excludes=('"flow"', '"rule"'))
         for kind, table in ROUTES.items()
     ]

@@ -238,7 +238,8 @@ def _route(spec: RouteSpec) -> Route:
     own = dict(_TABLE_COLUMNS[table.own or ""])
     cols = _columns(table, spec.event, own)
     select = ", ".join(f"{spec.rewrite(v)} AS {q(k)}" for k, v in cols.items())
-    match = f"fast AND starts_with(raw, '{spec.prefix}')"
+    match = " AND ".join([f"fast AND starts_with(raw, '{spec.prefix}')",
+                          *(f"NOT contains(raw, '{text}')" for text in spec.excludes)])
 
     def rows(parse: str) -> str:
         # one projection per layer of named values; the columns read ``x`` directly

@@ -20,7 +20,7 @@ from kernelsec_nb.store.report import FileResult, LoadReport
 _PROCESSES_SQL = (Path(__file__).with_name("processes.sql")).read_text()
 
 _FIRST_REASON = "SELECT line, reason FROM quarantine WHERE file = ? ORDER BY line LIMIT 1"
-_DAMAGED = "SELECT reason FROM quarantine WHERE file = ? AND starts_with(reason, ?)"
+_DAMAGED = "SELECT reason FROM quarantine WHERE file = ? AND starts_with(reason, ?) ORDER BY line LIMIT 1"
 
 
 # A file is loaded block by block, each block committed (so memory stays bounded by the block,

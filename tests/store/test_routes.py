@@ -62,6 +62,14 @@ def _mutated_capture(tmp: Path) -> Path:
                 "process": {"exec_id": "eQ==", "pid": 8, "binary": "/y"}, "source_ip": "10.0.0.3",
                 "source_port": 5, "destination_ip": "10.0.0.4", "destination_port": 6,
                 "protocol": "TCP"}, "node_name": "n1", "time": "2024-05-14T05:00:00.000000002Z"}).encode())
+    t = "2024-05-14T05:00:00.000000003Z"
+    out += [json.dumps(odd).encode() for odd in (  # two tools' keys in one line: both paths agree
+        {"flow": {"time": t, "verdict": "FORWARDED"}, "node_name": "n1", "time": t, "process_exec": None},
+        {"flow": {"time": t, "verdict": "DROPPED", "l7": {"http": {"url": 'http://x/?"process_'}}},
+         "processor": "x"},
+        {"process_exec": {"process": {"pid": 1}}, "time": t, "flow": {"time": t}},
+        {"process_exec": {"process": {"pid": 2}}, "time": t, "rule": "r", "output": "o"},
+    )]
     path = tmp / "mutated.log"
     path.write_bytes(b"\n".join(out) + b"\n")
     gz = tmp / "mutated.log.1.gz"
