@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 
+from kernelsec_nb.sources import falco, hubble  # their detection keys (see _OTHER_TOOLS)
 from kernelsec_nb.sources._route import RouteSpec
 from kernelsec_nb.sources._sql import epoch_ns, short_container_id, workload_from_pod
 
@@ -299,12 +300,24 @@ def route_prefix(kind: str) -> str:
     return '{"' + kind + '":'
 
 
+#: Top-level keys that make the general path take a line for another tool (see sources.SOURCE_SQL:
+#: a Hubble ``flow`` object, or a Falco ``rule`` with ``output`` or ``priority``); a route reads
+#: them too and hands such an odd line on, so that both paths agree on it.  (Absent keys cost
+#: nothing to parse; a ``contains`` over every line cost a tenth of the load.)
+_OTHER_TOOLS: dict[str, object] = {"flow": "JSON",  # non-null exactly when the FLOW struct is (any value
+                                   # but JSON null); reading it as FLOW built its empty vectors for every line
+                                   **{k: falco.STRUCTURE[k] for k in ("rule", "output", "priority")}}
+_ROUTE_PRESENT = (f"x IS NOT NULL AND NOT ({hubble.DETECT_SQL} OR {falco.DETECT_SQL})"
+                  .replace("j.", "x."))
+
+
 def route_structure(kind: str) -> str:
     """The ``json_transform`` structure of a line of ``kind`` (event key first)."""
     body = dict(_BODY)
     if ROUTES[kind] == "kprobes":
         body |= {"process": _HOOK_PROCESS, "parent": {"exec_id": "VARCHAR"}}
-    return json.dumps({kind: body, "node_name": "VARCHAR", "cluster_name": "VARCHAR", "time": "VARCHAR"})
+    return json.dumps({kind: body, "node_name": "VARCHAR", "cluster_name": "VARCHAR", "time": "VARCHAR",
+                       **_OTHER_TOOLS})
 
 
 #: Prelude columns a route computes (``proc``/``par`` are read from the parsed line directly).
@@ -332,6 +345,6 @@ def routes() -> list[RouteSpec]:
     return [
         RouteSpec("tetragon", kind, table, route_prefix(kind), route_structure(kind),
                   {**EVENT_COLUMNS, "kind": "j.kind"}, lambda e, k=kind: on_route(e, k),
-                  (ROUTE_PRELUDE, PRELUDE_ARGS), excludes=('"flow"', '"rule"'))
+                  (ROUTE_PRELUDE, PRELUDE_ARGS), present=_ROUTE_PRESENT)
         for kind, table in ROUTES.items()
     ]

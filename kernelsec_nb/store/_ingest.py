@@ -227,6 +227,8 @@ FROM _stage
 @dataclass(frozen=True)
 class Route:
     source: str
+    prefix: str  # SQL: the line starts as this route's lines do
+    excluded: str  # SQL: ... but holds text that sends it to the general path
     match: str  # SQL: the block's lines this route takes
     insert: str  # INSERT ... (returns the count inserted); raises on a malformed line
     insert_try: str  # the same, a malformed line left out (the block's second try)
@@ -237,9 +239,15 @@ def _route(spec: RouteSpec) -> Route:
     table = next(t for t in TABLES if t.name == spec.table)
     own = dict(_TABLE_COLUMNS[table.own or ""])
     cols = _columns(table, spec.event, own)
-    select = ", ".join(f"{spec.rewrite(v)} AS {q(k)}" for k, v in cols.items())
-    match = " AND ".join([f"fast AND starts_with(raw, '{spec.prefix}')",
-                          *(f"NOT contains(raw, '{text}')" for text in spec.excludes)])
+    exprs = {k: spec.rewrite(v) for k, v in cols.items()}
+    # A line the route cannot load (not this kind's event, no valid time) has a NULL time_ns and
+    # is left out.  The test is folded into time_ns, the route's only filter: a second filter
+    # over ``x`` was pushed below the projection and made DuckDB parse every line twice.
+    exprs["time_ns"] = f"CASE WHEN {spec.present} THEN {exprs['time_ns']} END"
+    select = ", ".join(f"{e} AS {q(k)}" for k, e in exprs.items())
+    prefix = f"starts_with(raw, '{spec.prefix}')"
+    excluded = " OR ".join(f"contains(raw, '{text}')" for text in spec.excludes) or "false"
+    match = f"fast AND {prefix} AND NOT ({excluded})"
 
     def rows(parse: str) -> str:
         # one projection per layer of named values; the columns read ``x`` directly
@@ -248,11 +256,11 @@ def _route(spec: RouteSpec) -> Route:
         for layer in spec.layers:
             named = ", ".join(f"{spec.rewrite(e)} AS {n}" for n, e in layer.items())
             sql = f"SELECT *, {named} FROM ({sql})"
-        return f"SELECT {select}, coalesce({spec.present}, false) AS _parsed FROM ({sql})"
+        return f"SELECT {select} FROM ({sql})"
 
-    ok = "_parsed AND time_ns IS NOT NULL"
+    ok = "time_ns IS NOT NULL"
     missed = f"SELECT line FROM ({rows('TRY')}) WHERE NOT ({ok})"  # noqa: S608
-    return Route(spec.source, match, _insert(table, cols, rows(""), ok),
+    return Route(spec.source, prefix, excluded, match, _insert(table, cols, rows(""), ok),
                  _insert(table, cols, rows("TRY"), ok), missed)
 
 
@@ -262,8 +270,10 @@ USE_ROUTES = True
 #: Which route (1-based; 0: the general path) each record of the block is for, in block order
 #: (the case does not preserve insertion order: without ORDER BY, a block of several record
 #: batches came back in another order and the mask went to the wrong lines).
-_ROUTE_OF = "SELECT CASE " + " ".join(
-    f"WHEN {r.match} THEN {i}" for i, r in enumerate(ROUTES, start=1)) + " ELSE 0 END AS route FROM _block ORDER BY rec"
+#: (Nested CASEs: the exclusions, which scan the whole line, run only on lines with the prefix.)
+_ROUTE_OF = "SELECT CASE WHEN NOT fast THEN 0 " + " ".join(
+    f"WHEN {r.prefix} THEN CASE WHEN {r.excluded} THEN 0 ELSE {i} END" for i, r in enumerate(ROUTES, start=1)
+) + " ELSE 0 END AS route FROM _block ORDER BY rec"
 
 
 #: Rows per Arrow record batch handed to DuckDB (one batch is one unit of parallel work).
