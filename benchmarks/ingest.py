@@ -5,8 +5,8 @@
 
 Makes a Tetragon-heavy NDJSON file with the project's generator, then measures each reader in
 its own subprocess (so peak RSS is its own), in ``--repeat`` interleaved rounds of which each
-reader's best counts: MB/s, events/s, peak RSS, and the ratios against the baseline (bare DuckDB ``read_json`` with a narrow explicit list of scalar columns), plus a
-reference row: ``read_json`` with roughly the columns of the event model.  pandas is skipped
+reader's best counts: MB/s, events/s, peak RSS, and the ratios against the baseline (bare
+DuckDB ``read_json`` with a narrow explicit list of scalar columns), plus a reference row: ``read_json`` with roughly the columns of the event model.  pandas is skipped
 above 1 GB.  Targets (issue 2): case.load >= 0.25x baseline MB/s, >= 10x pandas, RSS < 1 GB.
 """
 
