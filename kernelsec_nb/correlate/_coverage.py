@@ -23,9 +23,7 @@ from typing import Any
 import polars as pl
 
 from kernelsec_nb.store import filters
-
-#: Largest node-to-node difference considered the same connection (beyond that: port reuse).
-PAIR_LIMIT_NS = 30 * 10**9
+from kernelsec_nb.store._skew import PAIR_LIMIT_NS, PAIRS_SQL
 
 
 def clock_offsets(case: Any) -> pl.DataFrame:
@@ -37,12 +35,7 @@ def clock_offsets(case: Any) -> pl.DataFrame:
     >>> clock_offsets(kn.open_case()).columns
     ['node', 'clock_offset_ns', 'offset_pairs']
     """
-    pairs = case._fetch(
-        "WITH firsts AS (SELECT node, src_ip, src_port, dst_ip, dst_port, protocol, min(time_ns) AS t "
-        "FROM flows WHERE coalesce(is_reply, false) = false AND src_port IS NOT NULL GROUP BY ALL) "
-        "SELECT a.node AS a, b.node AS b, median(b.t - a.t) AS d, count(*) AS n FROM firsts a JOIN firsts b "
-        "USING (src_ip, src_port, dst_ip, dst_port, protocol) WHERE a.node < b.node AND abs(b.t - a.t) < ? "
-        "GROUP BY ALL", [PAIR_LIMIT_NS])
+    pairs = case._fetch(PAIRS_SQL, [PAIR_LIMIT_NS])
     schema = {"node": pl.String, "clock_offset_ns": pl.Int64, "offset_pairs": pl.Int64}
     if pairs.height == 0:
         return pl.DataFrame(schema=schema)

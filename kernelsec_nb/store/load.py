@@ -15,6 +15,7 @@ from kernelsec_nb.store._discover import discover
 from kernelsec_nb.store._ingest import TABLES as EVENT_TABLES
 from kernelsec_nb.store._ingest import BlockCounts, ingest_block
 from kernelsec_nb.store._known import KnownIds
+from kernelsec_nb.store._skew import clock_skew
 from kernelsec_nb.store.report import FileResult, LoadReport
 
 _PROCESSES_SQL = (Path(__file__).with_name("processes.sql")).read_text()
@@ -179,6 +180,8 @@ def _load_all(con, files, report: LoadReport, progress: bool, block_bytes: int,
     if any(f.loaded for f in report.files):
         con.execute(_PROCESSES_SQL)
         checkpoints.now()
+    if any(f.loaded and "hubble" in f.sources for f in report.files):
+        report.clock_skew = clock_skew(con)
     return report
 
 

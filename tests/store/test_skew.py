@@ -1,0 +1,46 @@
+"""Clock skew between nodes, told from connections both nodes saw (store/_skew.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import kernelsec_nb as kn
+from tests.store.lines import hubble_flow
+
+T0 = datetime(2026, 11, 20, 10, 0, 0, tzinfo=UTC)
+
+
+def _iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _flows(offset_s: float, connections: int = 5) -> list[str]:
+    lines = []
+    for i in range(connections):
+        t = T0 + timedelta(seconds=10 * i)
+        lines.append(hubble_flow(sport=41000 + i, node="n1", time=_iso(t)))
+        later = t + timedelta(seconds=offset_s, microseconds=300)  # + the packet's way across
+        lines.append(hubble_flow(sport=41000 + i, node="n2", time=_iso(later)))
+    return lines
+
+
+def _load(folder, lines):
+    folder.mkdir()
+    f = folder / "flows.log"
+    f.write_text("\n".join(lines) + "\n")
+    case = kn.open_case(folder / "c.duckdb")
+    return case.load(f, progress=False)
+
+
+def test_skewed_clocks_are_reported(tmp_path):
+    report = _load(tmp_path / "a", _flows(-2.0))
+    assert len(report.clock_skew) == 1
+    assert report.clock_skew[0].startswith("clock skew: n1 reads about 2.00 s ahead of n2")
+    assert "over 5 connections" in report.clock_skew[0]
+    assert report.to_dict()["warnings"] == report.clock_skew
+    assert "warning: clock skew" in str(report)
+
+
+def test_close_clocks_and_few_connections_say_nothing(tmp_path):
+    assert _load(tmp_path / "a", _flows(0.05)).clock_skew == []  # 50 ms: under the threshold
+    assert _load(tmp_path / "b", _flows(3.0, connections=2)).clock_skew == []  # too few to trust
