@@ -229,30 +229,26 @@ class Route:
     source: str
     prefix: str  # SQL: the line starts as this route's lines do
     excluded: str  # SQL: ... but holds text that sends it to the general path
-    match: str  # SQL: the block's lines this route takes
     insert: str  # INSERT ... (returns the count inserted); raises on a malformed line
     insert_try: str  # the same, a malformed line left out (the block's second try)
-    missed: str  # SQL: lines the route matched but could not load (unparsed, no valid time)
+    missed: str  # SQL: lines the route took but could not load (unparsed, no valid time)
 
 
-def _route(spec: RouteSpec) -> Route:
+def _route(number: int, spec: RouteSpec) -> Route:
+    """The statements of route ``number``: they read the lines :data:`_ROUTE_OF` gave it."""
     table = next(t for t in TABLES if t.name == spec.table)
-    own = dict(_TABLE_COLUMNS[table.own or ""])
-    cols = _columns(table, spec.event, own)
+    cols = _columns(table, spec.event, _TABLE_COLUMNS[table.own or ""])
     exprs = {k: spec.rewrite(v) for k, v in cols.items()}
     # A line the route cannot load (not this kind's event, no valid time) has a NULL time_ns and
     # is left out.  The test is folded into time_ns, the route's only filter: a second filter
     # over ``x`` was pushed below the projection and made DuckDB parse every line twice.
     exprs["time_ns"] = f"CASE WHEN {spec.present} THEN {exprs['time_ns']} END"
     select = ", ".join(f"{e} AS {q(k)}" for k, e in exprs.items())
-    prefix = f"starts_with(raw, '{spec.prefix}')"
-    excluded = " OR ".join(f"contains(raw, '{text}')" for text in spec.excludes) or "false"
-    match = f"fast AND {prefix} AND NOT ({excluded})"
 
     def rows(parse: str) -> str:
         # one projection per layer of named values; the columns read ``x`` directly
         sql = (f"SELECT line, byte_offset, event_id, {parse}(json_transform(raw, '{spec.structure}')) AS x "
-               f"FROM _block WHERE {match}")
+               f"FROM _block WHERE route = {number}")
         for layer in spec.layers:
             named = ", ".join(f"{spec.rewrite(e)} AS {n}" for n, e in layer.items())
             sql = f"SELECT *, {named} FROM ({sql})"
@@ -260,11 +256,12 @@ def _route(spec: RouteSpec) -> Route:
 
     ok = "time_ns IS NOT NULL"
     missed = f"SELECT line FROM ({rows('TRY')}) WHERE NOT ({ok})"  # noqa: S608
-    return Route(spec.source, prefix, excluded, match, _insert(table, cols, rows(""), ok),
-                 _insert(table, cols, rows("TRY"), ok), missed)
+    excluded = " OR ".join(f"contains(raw, '{text}')" for text in spec.excludes) or "false"
+    return Route(spec.source, f"starts_with(raw, '{spec.prefix}')", excluded,
+                 _insert(table, cols, rows(""), ok), _insert(table, cols, rows("TRY"), ok), missed)
 
 
-ROUTES = [_route(spec) for spec in (*tetragon.routes(), *hubble.routes())]
+ROUTES = [_route(i, spec) for i, spec in enumerate((*tetragon.routes(), *hubble.routes()), start=1)]
 #: Off: every line takes the general path (the tests compare both paths row by row).
 USE_ROUTES = True
 #: Which route (1-based; 0: the general path) each record of the block is for, in block order
@@ -320,12 +317,12 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
         ok = clean.to_numpy(zero_copy_only=False) & ~maybe_known
         block = table.append_column("fast", pa.array(ok))
         try:
-            taken = _with_block(con, block, lambda: _fast_routes(con, params, counts, table, True))
+            taken = _with_block(con, block, lambda: _fast_routes(con, params, counts, block, True))
         except _Malformed:
             con.execute("ROLLBACK")
             con.execute("BEGIN TRANSACTION")
             counts.loaded, counts.sources = 0, ()
-            taken = _with_block(con, block, lambda: _fast_routes(con, params, counts, table, False))
+            taken = _with_block(con, block, lambda: _fast_routes(con, params, counts, block, False))
     if taken is None or not taken.all():
         rest = taken if taken is not None else np.zeros(table.num_rows, dtype=bool)
         # the general path reads only the lines the routes did not take
@@ -349,13 +346,15 @@ def _with_block(con: duckdb.DuckDBPyConnection, block: pa.Table, run: Callable[[
 
 
 def _fast_routes(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCounts,
-                 table: pa.Table, strict: bool) -> np.ndarray | None:
-    """Run the routes that have lines in the block; returns the mask of lines they inserted,
-    None when no route ran."""
+                 block: pa.Table, strict: bool) -> np.ndarray | None:
+    """Run the routes that have lines in the registered ``block``; returns the mask of lines they
+    inserted, None when no route ran."""
     route = np.asarray(con.execute(_ROUTE_OF).fetchnumpy()["route"], dtype=np.int64)
     wanted = np.bincount(route, minlength=len(ROUTES) + 1)
     if not wanted[1:].any():
         return None
+    # the routes read their lines by this mask (in block order: see _ROUTE_OF)
+    con.register("_block", block.append_column("route", pa.array(route)))
     taken = route > 0
     for i, r in enumerate(ROUTES, start=1):
         if not wanted[i]:
@@ -371,7 +370,7 @@ def _fast_routes(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCoun
             counts.sources = tuple(sorted({*counts.sources, r.source}))
         if inserted < wanted[i]:  # lines the route could not load: the general path says why
             missed = con.execute(r.missed).fetchnumpy()["line"]
-            taken &= ~np.isin(table.column("line").to_numpy(), missed)
+            taken &= ~np.isin(block.column("line").to_numpy(), missed)
     return taken
 
 
