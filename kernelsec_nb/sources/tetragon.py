@@ -302,8 +302,8 @@ def route_prefix(kind: str) -> str:
 
 #: Top-level keys that make the general path take a line for another tool (see sources.SOURCE_SQL:
 #: a Hubble ``flow`` object, or a Falco ``rule`` with ``output`` or ``priority``); a route reads
-#: them too and hands such an odd line on, so that both paths agree on it.  (Absent keys cost
-#: nothing to parse; a ``contains`` over every line cost a tenth of the load.)
+#: them too and hands such an odd line on, so that both paths agree on it.  (Absent scalar keys
+#: cost next to nothing to parse; a ``contains`` over every line cost a tenth of the load.)
 _OTHER_TOOLS: dict[str, object] = {"flow": "JSON",  # non-null exactly when the FLOW struct is (any value
                                    # but JSON null); reading it as FLOW built its empty vectors for every line
                                    **{k: falco.STRUCTURE[k] for k in ("rule", "output", "priority")}}
