@@ -30,7 +30,7 @@ from kernelsec_nb import sources
 from kernelsec_nb.sources import falco, hubble, tetragon
 from kernelsec_nb.sources._route import RouteSpec
 from kernelsec_nb.store import _lines
-from kernelsec_nb.store._known import KnownIds, keys_of
+from kernelsec_nb.store._known import KnownIds
 
 T = TypeVar("T")
 
@@ -308,7 +308,7 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
     table = pa.Table.from_batches(table.to_batches(max_chunksize=_BATCH_ROWS))
     params = {"file": file}
     counts = BlockCounts(input_bytes=int(pc.sum(table.column("raw_bytes")).as_py() or 0))
-    keys = keys_of(table.column("event_id")) if known is not None else None
+    keys = table.column("key").to_numpy() if known is not None else None
     fast = routes and USE_ROUTES and known is not None and table.num_rows
     taken = None
     if fast:
