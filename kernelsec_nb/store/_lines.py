@@ -27,7 +27,7 @@ import xxhash
 
 GZIP_MAGIC = b"\x1f\x8b"
 #: Size of one block read from the file (decompressed bytes).
-BLOCK_BYTES = 64 << 20
+BLOCK_BYTES = 128 << 20
 #: Longer lines are quarantined (cut to :data:`QUARANTINE_RAW_CHARS`).
 MAX_LINE_BYTES = 8 << 20
 #: How much of a quarantined line is kept in ``quarantine.raw``.

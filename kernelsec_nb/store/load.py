@@ -81,30 +81,40 @@ INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
 _END = object()
 
 
-def _prefetch(blocks: Iterator, depth: int = 1) -> Iterator:
+def _prefetch(blocks: Iterator) -> Iterator:
     """Iterate ``blocks`` with the next one read in a background thread.
 
     Reading and splitting lines (Python, numpy) then overlaps with DuckDB parsing the previous
-    block (DuckDB releases the GIL).  An error of the reader is raised here, in order; stopping
-    early (an error in the consumer) stops the reader after at most ``depth`` more blocks.
+    block (DuckDB releases the GIL).  The reader starts a block only once the consumer took the
+    one before, by which time the consumer has released the block before that: two read buffers
+    are in use, not three (the reader is several times faster than DuckDB, so nothing is lost).
+    An error of the reader is raised here, in order; stopping early (an error in the consumer)
+    stops the reader.
     """
-    out: queue.Queue = queue.Queue(maxsize=depth)
+    out: queue.Queue = queue.Queue(maxsize=1)
+    taken = threading.Semaphore(0)
     stop = threading.Event()
+
+    def hand_over(item: tuple) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def run() -> None:
         try:
             for block in blocks:
-                while not stop.is_set():
-                    try:
-                        out.put((block, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not hand_over((block, None)):
                     return
-            out.put((_END, None))
+                while not taken.acquire(timeout=0.1):  # until the consumer has it
+                    if stop.is_set():
+                        return
+            hand_over((_END, None))
         except BaseException as exc:  # handed to the consumer, raised there
-            out.put((_END, exc))
+            hand_over((_END, exc))
 
     thread = threading.Thread(target=run, name="kernelsec-nb-reader", daemon=True)
     thread.start()
@@ -115,6 +125,7 @@ def _prefetch(blocks: Iterator, depth: int = 1) -> Iterator:
                 raise exc
             if block is _END:
                 return
+            taken.release()
             yield block
     finally:
         stop.set()
