@@ -292,7 +292,8 @@ class _Malformed(Exception):
 
 
 def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
-                 routes: bool = True, known: KnownIds | None = None) -> BlockCounts:
+                 routes: bool = True, known: KnownIds | None = None,
+                 settle: Callable[[], None] = lambda: None) -> BlockCounts:
     """Parse one block and insert its rows; returns what happened to its lines.
 
     With ``routes`` (NDJSON blocks: one record per line) and the case's ``known`` ids, lines a
@@ -302,6 +303,9 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
     Routes parse without ``TRY`` (a tenth faster).  A malformed line fails their statement, which
     aborts the transaction: the block is then rolled back and taken again with ``TRY``, so **the
     block must be the only work of the open transaction** (the loader commits after each block).
+    ``settle()`` is called before the general path checks ids against the case: the loader's
+    earlier blocks, committed in the background, must be visible to ``con`` by then (see
+    :meth:`kernelsec_nb.store._commits.BlockCommits.refresh`).
     """
     table = table.append_column("rec", pa.array(np.arange(table.num_rows, dtype=np.int64)))
     # Several record batches (zero-copy slices), so that DuckDB parses them on every core.
@@ -327,6 +331,7 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
         rest = taken if taken is not None else np.zeros(table.num_rows, dtype=bool)
         # the general path reads only the lines the routes did not take
         block = table.append_column("taken", pa.array(rest))
+        settle()
         _with_block(con, block, lambda: _general(con, params, counts, table.num_rows - int(rest.sum())))
     if known is not None and keys is not None:
         known.add(keys)  # a superset: quarantined lines too (the general path checks ids exactly)

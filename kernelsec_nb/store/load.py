@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 
 from kernelsec_nb.store import _lines
+from kernelsec_nb.store._commits import BlockCommits
 from kernelsec_nb.store._discover import discover
 from kernelsec_nb.store._ingest import TABLES as EVENT_TABLES
 from kernelsec_nb.store._ingest import BlockCounts, ingest_block
@@ -47,28 +48,6 @@ class NotAnExport(Exception):
 
 #: DuckDB's memory budget during a load (the rest of the peak is the blocks in flight).
 LOAD_MEMORY_LIMIT = "384MB"
-#: Blocks are committed one by one but written to the case file (checkpointed) only after this
-#: much input, across files, and at the end of a load: DuckDB's automatic checkpoint after every
-#: 16 MB of log rewrote the same half-filled row groups again and again (a quarter of the load).
-CHECKPOINT_BYTES = 256 << 20
-
-
-class _Checkpoints:
-    """Checkpoint the case after every :data:`CHECKPOINT_BYTES` of committed input."""
-
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self.con = con
-        self.pending = 0
-
-    def committed(self, nbytes: int) -> None:
-        self.pending += nbytes
-        if self.pending >= CHECKPOINT_BYTES:
-            self.now()
-
-    def now(self) -> None:
-        self.con.execute("CHECKPOINT")
-        self.pending = 0
-
 _FIND_SHA = "SELECT path, lines FROM files WHERE sha256 = ? LIMIT 1"
 _TIME_SPAN = "SELECT min(time_ns), max(time_ns) FROM events WHERE file = ?"
 _SAME_SIZE = "SELECT 1 FROM files WHERE bytes = ? LIMIT 1"
@@ -174,30 +153,31 @@ def _load_all(con, files, report: LoadReport, progress: bool, block_bytes: int,
     done = 0
     pool = _lines.BufferPool()
     known = KnownIds(con)  # ids already in the case (a superset test: see _known)
-    checkpoints = _Checkpoints(con)
+    commits = BlockCommits(con)
     try:
         for path in files:
             size = path.stat().st_size
             report.files.append(
-                _load_one(con, path, bar, done, block_bytes, max_line_bytes, pool, checkpoints, known)
+                _load_one(con, path, bar, done, block_bytes, max_line_bytes, pool, commits, known)
             )
             done += size
             if bar is not None:
                 bar.n = done
                 bar.refresh()
     finally:
+        commits.close()
         if bar is not None:
             bar.close()
     if any(f.loaded for f in report.files):
         con.execute(_PROCESSES_SQL)
-        checkpoints.now()
+        con.execute("CHECKPOINT")
     if any(f.loaded and "hubble" in f.sources for f in report.files):
         report.clock_skew = clock_skew(con)
     return report
 
 
 def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes: int,
-              pool: _lines.BufferPool, checkpoints: _Checkpoints, known: KnownIds) -> FileResult:
+              pool: _lines.BufferPool, commits: BlockCommits, known: KnownIds) -> FileResult:
     name = str(path)
     try:
         size = path.stat().st_size
@@ -220,7 +200,7 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
     counts = BlockCounts()
     lines = 0
     stream = None
-    con.execute("BEGIN TRANSACTION")
+    block_con = None  # the connection of the block being loaded (see BlockCommits)
     try:
         if documents:
             blocks = _lines.iter_documents(path)
@@ -235,18 +215,23 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
             lines += block.lines
             counts.blank += block.blank
             if block.table.num_rows:
+                block_con = commits.begin()
                 try:
-                    c = ingest_block(con, block.table, name, routes=not documents, known=known)
+                    # the general path looks for duplicates among the blocks before, which it must
+                    # see (fast routes take only lines whose ids are certainly new)
+                    c = ingest_block(block_con, block.table, name, routes=not documents, known=known,
+                                     settle=lambda con=block_con: commits.refresh(con))
                 finally:
                     block.release()
-                con.execute("COMMIT")
-                checkpoints.committed(c.input_bytes)
-                con.execute("BEGIN TRANSACTION")
+                commits.commit(block_con, c.input_bytes)
+                block_con = None
                 counts.loaded += c.loaded
                 counts.duplicates += c.duplicates
                 counts.quarantined += c.quarantined
                 counts.blank += c.blank
                 srcs.update(c.sources)
+        commits.wait()
+        con.execute("BEGIN TRANSACTION")
         if sha is None:  # read to its end above, unless the stream was damaged
             sha = hashing.sha256() or _lines.sha256_of(path)
         sources = tuple(sorted(srcs))
@@ -268,6 +253,7 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
         discard(con, name)
         return FileResult(name, "error", message=str(exc))
     except BaseException:
+        commits.abandon(block_con)
         _rollback(con)
         discard(con, name)
         raise
