@@ -47,7 +47,8 @@ class BlockCommits:
         for c in self._cons:  # a connection's own setting (the case's: see open_case)
             c.execute("SET TimeZone = 'UTC'")
         self._turn = 0
-        self._thread: threading.Thread | None = None
+        # the background work: its thread, and an event set when it is over
+        self._work: tuple[threading.Thread, threading.Event] | None = None
         self._error: BaseException | None = None
         self._checkpoint_bytes = checkpoint_bytes
         self._pending = 0
@@ -69,16 +70,24 @@ class BlockCommits:
         if checkpoint:
             self._pending = 0
 
+        def work() -> None:
+            con.execute("COMMIT")
+            if checkpoint:
+                con.execute("CHECKPOINT")
+
+        done = threading.Event()
+
         def run() -> None:
             try:
-                con.execute("COMMIT")
-                if checkpoint:
-                    con.execute("CHECKPOINT")
+                work()
             except BaseException as exc:  # raised by the next wait(), in the loader's thread
                 self._error = exc
+            finally:
+                done.set()
 
-        self._thread = threading.Thread(target=run, name="kernelsec-nb-commit", daemon=True)
-        self._thread.start()
+        thread = threading.Thread(target=run, name="kernelsec-nb-commit", daemon=True)
+        self._work = (thread, done)
+        thread.start()
 
     def refresh(self, con: duckdb.DuckDBPyConnection) -> None:
         """Let ``con``'s block see every block before it: wait for their commits, commit what
@@ -89,21 +98,32 @@ class BlockCommits:
         con.execute("BEGIN TRANSACTION")
 
     def wait(self) -> None:
-        """Until every block handed to :meth:`commit` is committed; raises a commit's error."""
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        """Until every block handed to :meth:`commit` is committed; raises a commit's error.
+
+        (An event, not ``Thread.join``: a join interrupted by Ctrl-C leaves the thread marked as
+        finished on Python 3.11 while its commit still runs.)"""
+        if self._work is not None:
+            self._work[1].wait()
+            self._work = None
         if self._error is not None:
             error, self._error = self._error, None
             raise error
 
     def abandon(self, con: duckdb.DuckDBPyConnection | None) -> None:
-        """After a failure: let the background commit finish (its own error no longer matters)
-        and roll back ``con``'s open transaction, if any."""
-        try:
-            self.wait()
-        except duckdb.Error:
-            pass
+        """After a failure: let the background commit finish, through further Ctrl-C (the
+        loader removes the file's rows next, so they must have landed; a commit takes a second
+        at most), drop its error (the load failed already) and roll back ``con``'s open
+        transaction, if any."""
+        while self._work is not None:
+            thread, done = self._work
+            try:
+                while not done.wait(0.05):
+                    if thread.ident is None:  # never started (Ctrl-C inside Thread.start)
+                        break
+                self._work = None
+            except KeyboardInterrupt:
+                continue
+        self._error = None
         if con is not None:
             try:
                 con.execute("ROLLBACK")

@@ -16,7 +16,7 @@ import io
 import json
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -544,7 +544,7 @@ def looks_like_documents(path: Path) -> bool:
     return len(first) < 256 and first[:1] in (b"{", b"[") and first[-1:] in (b"{", b"[")
 
 
-def iter_documents(path: Path) -> Iterator[Block]:
+def iter_documents(path: Path) -> Generator[Block, None, None]:
     """Yield one block of pretty-printed JSON documents (concatenated, or a JSON array of events).
 
     Each document counts as one record whose ``line`` is the physical line it starts on.  A

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -60,7 +60,7 @@ INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
 _END = object()
 
 
-def _prefetch(blocks: Iterator) -> Iterator:
+def _prefetch(blocks: Iterator) -> Generator:
     """Iterate ``blocks`` with the next one read in a background thread.
 
     Reading and splitting lines (Python, numpy) then overlaps with DuckDB parsing the previous
@@ -201,6 +201,7 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
     lines = 0
     stream = None
     block_con = None  # the connection of the block being loaded (see BlockCommits)
+    blocks: Generator | None = None
     try:
         if documents:
             blocks = _lines.iter_documents(path)
@@ -258,6 +259,8 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
         discard(con, name)
         raise
     finally:
+        if blocks is not None:
+            blocks.close()  # stops the reader thread now, not when the generator is collected
         if stream is not None:
             stream.close()
     found = con.execute(_DAMAGED, [name, _lines.DAMAGED]).fetchall()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from types import SimpleNamespace
 
 import duckdb
+import pytest
 
 import kernelsec_nb as kn
 from kernelsec_nb.store import _commits
@@ -38,7 +40,7 @@ def test_every_block_is_committed_in_turn(tmp_path):
 def test_a_repeat_in_a_later_block_is_a_duplicate_while_the_earlier_block_commits(tmp_path, monkeypatch):
     # The repeat's id is known, so it takes the general path, which checks the case for it: the
     # block before, still committing in the background, must be in the case by then.
-    monkeypatch.setattr(_commits, "threading", SimpleNamespace(Thread=_SlowThread))
+    monkeypatch.setattr(_commits, "threading", SimpleNamespace(Thread=_SlowThread, Event=threading.Event))
     first = "".join(tetragon_exec(pid=i) + "\n" for i in range(1, 20))
     second = "".join(tetragon_exec(pid=i) + "\n" for i in (1, *range(20, 40)))  # pid 1 again
     path = tmp_path / "x.log"
@@ -49,3 +51,26 @@ def test_a_repeat_in_a_later_block_is_a_duplicate_while_the_earlier_block_commit
     f = report.files[0]
     assert (f.loaded, f.duplicates) == (39, 1), report
     assert case.sql("select count(*) n from events")["n"][0] == 39
+
+
+def test_ctrl_c_while_waiting_for_a_commit_still_lets_it_land_before_the_cleanup(tmp_path, monkeypatch):
+    # A Ctrl-C during the wait must not leave the commit running unseen: the loader removes the
+    # file's rows right after abandon(), so the block's rows must have landed by then.
+    monkeypatch.setattr(_commits, "threading", SimpleNamespace(Thread=_SlowThread, Event=threading.Event))
+    con = duckdb.connect(str(tmp_path / "c.duckdb"))
+    con.execute("CREATE TABLE t (x INT)")
+    commits = _commits.BlockCommits(con)
+    block = commits.begin()
+    block.execute("INSERT INTO t VALUES (1)")
+    commits.commit(block, nbytes=1)  # committed 0.2 s from now
+    old = signal.signal(signal.SIGALRM, signal.default_int_handler)  # as ipykernel raises Ctrl-C
+    signal.setitimer(signal.ITIMER_REAL, 0.05)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            commits.wait()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    commits.abandon(None)
+    assert con.execute("SELECT count(*) FROM t").fetchall() == [(1,)]
+    commits.close()  # nothing in flight: closing does not fail
