@@ -2,7 +2,7 @@
 without joining every block against the growing tables.
 
 A key is the first 64 bits of an ``event_id`` (the first 16 of its 20 hex digits; the reader
-computes them with the ids: :func:`kernelsec_nb.store._lines.event_ids`).  The set is a
+computes them with the ids: :func:`kernelsec_nb.store._ids.event_ids`).  The set is a
 superset test: a line whose key is known *may* be a duplicate and takes the general path, which
 checks the full id in SQL; a line whose key is unknown is certainly new.  Keys live in a few
 sorted numpy arrays, merged now and then: 8 bytes an event.

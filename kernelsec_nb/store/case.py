@@ -10,7 +10,7 @@ import duckdb
 import polars as pl
 
 from kernelsec_nb.correlate._case_methods import CorrelateMixin
-from kernelsec_nb.store import _lines, filters
+from kernelsec_nb.store import _ids, _lines, filters
 from kernelsec_nb.store.load import discard, load_files
 from kernelsec_nb.store.report import LoadReport
 
@@ -111,7 +111,7 @@ class Case(CorrelateMixin):
         if not path.exists():
             raise CaseError(f"{file} (line {line}) is no longer there; the raw event cannot be read")
         text = _lines.read_record(path, int(offset), fmt == "json-documents")
-        if _lines.event_id(text.rstrip(_lines.TRAILING_WS).encode()) != event_id:
+        if _ids.event_id(text.rstrip(_lines.TRAILING_WS).encode()) != event_id:
             raise CaseError(f"{file} changed since it was loaded: line {line} is not event {event_id}")
         return text
 

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import kernelsec_nb as kn
+from kernelsec_nb.store._ids import event_ids
 from kernelsec_nb.store._known import KnownIds
-from kernelsec_nb.store._lines import event_ids
 
 hexid = st.text(alphabet="0123456789abcdef", min_size=20, max_size=20)
 

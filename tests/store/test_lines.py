@@ -10,7 +10,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernelsec_nb.store import _lines
+from kernelsec_nb.store import _ids, _lines
 
 _WS = _lines.TRAILING_WS.encode()
 
@@ -25,7 +25,7 @@ def _reference(data: bytes) -> list[tuple[int, int, str, str]]:
     for number, piece in enumerate(pieces, start=1):
         if piece not in (b"", b"\r"):
             text = piece.rstrip(_WS)
-            out.append((number, offset, text.decode(), _lines.event_id(text)))
+            out.append((number, offset, text.decode(), _ids.event_id(text)))
         offset += len(piece) + 1
     return out
 
@@ -70,24 +70,3 @@ def test_hashing_file_gives_the_file_sha256(tmp_path):
     for block in _lines.iter_ndjson(source, block_bytes=1000):
         block.release()
     assert source.sha256() == hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def test_event_id_ignores_trailing_whitespace_only():
-    assert _lines.event_id(b'{"a":1}') == _lines.event_id(b'{"a":1} \r\n'.rstrip(_WS))
-    assert _lines.event_id(b'{"a":1}') != _lines.event_id(b'{"a": 1}')
-    assert len(_lines.event_id(b"")) == 20
-
-
-@settings(deadline=None)
-@given(st.lists(st.binary(max_size=40), max_size=50))
-def test_batch_ids_are_the_event_ids_and_their_keys_the_first_64_bits(records):
-    ends = [sum(len(r) for r in records[: i + 1]) for i in range(len(records))]
-    starts = [e - len(r) for e, r in zip(ends, records, strict=True)]
-    ids, keys = _lines.event_ids(b"".join(records), starts, ends)
-    assert ids.to_pylist() == [_lines.event_id(r) for r in records]
-    assert keys.tolist() == [int(_lines.event_id(r)[:16], 16) for r in records]
-
-
-def test_repeats_marks_later_copies_only():
-    ids, keys = _lines.event_ids(b"abacba", range(6), range(1, 7))
-    assert _lines.repeats(keys).to_pylist() == [False, False, True, False, True, True]

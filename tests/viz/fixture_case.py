@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 
 import kernelsec_nb as kn
-from kernelsec_nb.store._lines import event_id
+from kernelsec_nb.store._ids import event_id
 
 IMG = "<img src=x onerror=alert(1)>"
 BREAK = '"}]};alert(1)//'
