@@ -9,7 +9,8 @@ thread, the next block's statements run on the other, so both cores stay busy.
 What this asks of the caller: a block that checks its lines against the case for duplicates
 must first call :meth:`BlockCommits.refresh` (its transaction began while the block before was
 still committing, so it does not see that block), and a failed load must call
-:meth:`BlockCommits.abandon` before it removes the file's rows.
+:meth:`BlockCommits.abandon` (and roll back the block it was loading) before it removes the
+file's rows.
 """
 
 from __future__ import annotations
@@ -70,16 +71,13 @@ class BlockCommits:
         if checkpoint:
             self._pending = 0
 
-        def work() -> None:
-            con.execute("COMMIT")
-            if checkpoint:
-                con.execute("CHECKPOINT")
-
         done = threading.Event()
 
         def run() -> None:
             try:
-                work()
+                con.execute("COMMIT")
+                if checkpoint:
+                    con.execute("CHECKPOINT")
             except BaseException as exc:  # raised by the next wait(), in the loader's thread
                 self._error = exc
             finally:
@@ -109,11 +107,10 @@ class BlockCommits:
             error, self._error = self._error, None
             raise error
 
-    def abandon(self, con: duckdb.DuckDBPyConnection | None) -> None:
+    def abandon(self) -> None:
         """After a failure: let the background commit finish, through further Ctrl-C (the
         loader removes the file's rows next, so they must have landed; a commit takes a second
-        at most), drop its error (the load failed already) and roll back ``con``'s open
-        transaction, if any."""
+        at most), and drop its error (the load failed already)."""
         while self._work is not None:
             thread, done = self._work
             try:
@@ -124,13 +121,8 @@ class BlockCommits:
             except KeyboardInterrupt:
                 continue
         self._error = None
-        if con is not None:
-            try:
-                con.execute("ROLLBACK")
-            except duckdb.Error:  # no transaction open
-                pass
 
     def close(self) -> None:
-        self.abandon(None)
+        self.abandon()
         for c in self._cons:
             c.close()

@@ -254,7 +254,9 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
         discard(con, name)
         return FileResult(name, "error", message=str(exc))
     except BaseException:
-        commits.abandon(block_con)
+        commits.abandon()
+        if block_con is not None:
+            _rollback(block_con)
         _rollback(con)
         discard(con, name)
         raise

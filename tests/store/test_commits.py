@@ -71,6 +71,6 @@ def test_ctrl_c_while_waiting_for_a_commit_still_lets_it_land_before_the_cleanup
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
-    commits.abandon(None)
+    commits.abandon()
     assert con.execute("SELECT count(*) FROM t").fetchall() == [(1,)]
     commits.close()  # nothing in flight: closing does not fail
