@@ -33,6 +33,7 @@ from kernelsec_nb.correlate._flows import (
 from kernelsec_nb.correlate._frames import fetch, filter_frame, table_state
 from kernelsec_nb.correlate._tree import ParentIndex, add_counts
 from kernelsec_nb.store import filters
+from kernelsec_nb.store._connection import cursor
 from kernelsec_nb.store.filters import to_duration_ns
 
 #: Flow attribution settings used by the case (see :mod:`kernelsec_nb.correlate._flows`).
@@ -106,7 +107,7 @@ class CorrelateMixin:
         """Attribution of every flow as integers: flows rowid, kprobes rowid, match, confidence."""
         def build() -> pl.DataFrame:
             # the flow keys are fetched on a second connection while the connects are indexed
-            with self.con.cursor() as cur, ThreadPoolExecutor(1) as pool:
+            with cursor(self.con) as cur, ThreadPoolExecutor(1) as pool:
                 flows = pool.submit(fetch, cur, _FLOW_KEYS)
                 names = [r[0] for r in self.con.execute(_FN_NAMES).fetchall()]
                 connect = [n for n in names if re.search(CONNECT_PATTERN, n)]

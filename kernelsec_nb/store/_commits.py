@@ -19,6 +19,8 @@ import threading
 
 import duckdb
 
+from kernelsec_nb.store._connection import cursor
+
 #: Blocks are committed one by one but written to the case file (checkpointed) only after this
 #: much input, across files, and at the end of a load: DuckDB's automatic checkpoint after every
 #: 16 MB of log rewrote the same half-filled row groups again and again (a quarter of the load).
@@ -44,9 +46,7 @@ class BlockCommits:
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, checkpoint_bytes: int = CHECKPOINT_BYTES) -> None:
-        self._cons = [con.cursor(), con.cursor()]
-        for c in self._cons:  # a connection's own setting (the case's: see open_case)
-            c.execute("SET TimeZone = 'UTC'")
+        self._cons = [cursor(con), cursor(con)]
         self._turn = 0
         # the background work: its thread, and an event set when it is over
         self._work: tuple[threading.Thread, threading.Event] | None = None

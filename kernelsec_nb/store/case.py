@@ -10,7 +10,7 @@ import duckdb
 import polars as pl
 
 from kernelsec_nb.correlate._case_methods import CorrelateMixin
-from kernelsec_nb.store import _ids, _lines, filters
+from kernelsec_nb.store import _connection, _ids, _lines, filters
 from kernelsec_nb.store.load import discard, load_files
 from kernelsec_nb.store.report import LoadReport
 
@@ -156,8 +156,8 @@ def open_case(path: str | Path = ":memory:", *, read_only: bool = False) -> Case
             p.parent.mkdir(parents=True, exist_ok=True)
         target = str(p)
     try:
-        con = duckdb.connect(target, read_only=read_only)
-    except duckdb.IOException as exc:
+        con = _connection.connect(target, read_only=read_only)
+    except duckdb.Error as exc:
         raise CaseError(f"cannot open case {target}: {exc}") from exc
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET preserve_insertion_order = false")

@@ -14,7 +14,7 @@ Examples
 --------
 >>> sql, params = where("flows", from_pod="xwing", verdict="DROPPED", since="2026-11-20T10:00Z")
 >>> sql
-'(starts_with(src_pod, ?)) AND (verdict = ?) AND (time_ns >= ?)'
+'(starts_with(src_pod, ?)) AND (upper(verdict) = upper(?)) AND (time_ns >= ?)'
 >>> params[:2]
 ['xwing', 'DROPPED']
 """

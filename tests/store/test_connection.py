@@ -1,0 +1,40 @@
+"""The case file's connections: small row groups while writing, any DuckDB client can read it."""
+
+import duckdb
+
+import kernelsec_nb as kn
+from kernelsec_nb.store._connection import ROW_GROUP_SIZE, cursor
+
+
+def _row_groups(con, table: str) -> int:
+    return con.execute(
+        "SELECT count(DISTINCT row_group_id) FROM pragma_storage_info(?)", [table]).fetchall()[0][0]
+
+
+def test_case_tables_get_small_row_groups(tmp_path):
+    # large inserts fill whole row groups and go straight to the file instead of the log
+    with kn.open_case(tmp_path / "c.duckdb") as case:
+        case.con.execute("CREATE TABLE t AS SELECT range AS i FROM range(32768)")
+        case.con.execute("CHECKPOINT")
+        assert _row_groups(case.con, "t") >= 4  # row groups of 8192 rows at most (DuckDB's: 122880)
+        assert ROW_GROUP_SIZE <= 8192
+
+
+def test_cursor_opens_the_case_not_an_empty_database(tmp_path):
+    with kn.open_case(tmp_path / "c.duckdb") as case:
+        other = cursor(case.con)
+        assert other.execute("SELECT count(*) FROM events").fetchall() == [(0,)]
+        assert other.execute("SELECT current_setting('TimeZone')").fetchall() == [("UTC",)]
+        other.close()
+
+
+def test_a_plain_duckdb_client_reads_the_case(tmp_path):
+    path = tmp_path / "it's a case.duckdb"  # a quote in the path stays part of the path
+    with kn.open_case(path) as case:
+        case.con.execute("CREATE TABLE t AS SELECT 1 AS x")
+    con = duckdb.connect(str(path), read_only=True)
+    assert con.execute("SELECT x FROM t").fetchall() == [(1,)]
+    assert con.execute("SELECT count(*) FROM events").fetchall() == [(0,)]
+    con.close()
+    with kn.open_case(path, read_only=True) as again:
+        assert again.sql("SELECT x FROM t")["x"].to_list() == [1]
