@@ -11,6 +11,8 @@ import numpy as np
 import pyarrow as pa
 import xxhash
 
+from kernelsec_nb.store import _arrow
+
 
 def event_id(record: bytes | bytearray | memoryview) -> str:
     """The stable id of a record: 20 hex digits (80 bits) of the XXH3-128 hash of its bytes.
@@ -61,4 +63,4 @@ def repeats(keys: np.ndarray) -> pa.Array:
     the general path, which such records take, compares whole ids)."""
     mask = np.ones(len(keys), dtype=bool)
     mask[np.unique(keys, return_index=True)[1]] = False
-    return pa.array(mask)
+    return _arrow.array(mask)

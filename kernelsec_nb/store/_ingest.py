@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from kernelsec_nb import sources
 from kernelsec_nb.sources import falco, hubble, tetragon
 from kernelsec_nb.sources._route import RouteSpec
-from kernelsec_nb.store import _lines
+from kernelsec_nb.store import _arrow, _lines
 from kernelsec_nb.store._known import KnownIds
 
 T = TypeVar("T")
@@ -307,19 +307,19 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
     earlier blocks, committed in the background, must be visible to ``con`` by then (see
     :meth:`kernelsec_nb.store._commits.BlockCommits.refresh`).
     """
-    table = table.append_column("rec", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+    table = table.append_column("rec", _arrow.array(np.arange(table.num_rows, dtype=np.int64)))
     # Several record batches (zero-copy slices), so that DuckDB parses them on every core.
     table = pa.Table.from_batches(table.to_batches(max_chunksize=_BATCH_ROWS))
     params = {"file": file}
     counts = BlockCounts(input_bytes=int(pc.sum(table.column("raw_bytes")).as_py() or 0))
-    keys = table.column("key").to_numpy() if known is not None else None
+    keys = _arrow.to_numpy(table.column("key")) if known is not None else None
     fast = routes and USE_ROUTES and known is not None and table.num_rows
     taken = None
     if fast:
         maybe_known = known.contains(keys)
         clean = pc.and_(pc.is_null(table.column("note")), pc.invert(table.column("repeat")))
-        ok = clean.to_numpy(zero_copy_only=False) & ~maybe_known
-        block = table.append_column("fast", pa.array(ok))
+        ok = _arrow.to_numpy(clean) & ~maybe_known
+        block = table.append_column("fast", _arrow.array(ok))
         try:
             taken = _with_block(con, block, lambda: _fast_routes(con, params, counts, block, True))
         except _Malformed:
@@ -330,7 +330,7 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
     if taken is None or not taken.all():
         rest = taken if taken is not None else np.zeros(table.num_rows, dtype=bool)
         # the general path reads only the lines the routes did not take
-        block = table.append_column("taken", pa.array(rest))
+        block = table.append_column("taken", _arrow.array(rest))
         settle()
         _with_block(con, block, lambda: _general(con, params, counts, table.num_rows - int(rest.sum())))
     if known is not None and keys is not None:
@@ -359,7 +359,7 @@ def _fast_routes(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCoun
     if not wanted[1:].any():
         return None
     # the routes read their lines by this mask (in block order: see _ROUTE_OF)
-    con.register("_block", block.append_column("route", pa.array(route)))
+    con.register("_block", block.append_column("route", _arrow.array(route)))
     taken = route > 0
     for i, r in enumerate(ROUTES, start=1):
         if not wanted[i]:
@@ -375,7 +375,7 @@ def _fast_routes(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCoun
             counts.sources = tuple(sorted({*counts.sources, r.source}))
         if inserted < wanted[i]:  # lines the route could not load: the general path says why
             missed = con.execute(r.missed).fetchnumpy()["line"]
-            taken &= ~np.isin(block.column("line").to_numpy(), missed)
+            taken &= ~np.isin(_arrow.to_numpy(block.column("line")), missed)
     return taken
 
 

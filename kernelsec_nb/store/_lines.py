@@ -24,6 +24,7 @@ from typing import BinaryIO
 import numpy as np
 import pyarrow as pa
 
+from kernelsec_nb.store import _arrow
 from kernelsec_nb.store._ids import event_ids, repeats
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -255,13 +256,13 @@ def _table(line0: int, offset0: int, data: bytes | bytearray, starts: np.ndarray
         text = pa.array(values, pa.string_view())
     return pa.table(
         {
-            "line": pa.array(np.arange(line0, line0 + n, dtype=np.int64)),
-            "byte_offset": pa.array(starts.astype(np.int64) + offset0),
+            "line": _arrow.array(np.arange(line0, line0 + n, dtype=np.int64)),
+            "byte_offset": _arrow.array(starts.astype(np.int64) + offset0),
             "raw": text,
-            "note": pa.array(notes, pa.string()),
-            "raw_bytes": pa.array(raw_bytes),
+            "note": pa.array(notes, pa.string()) if any(notes) else pa.nulls(n, pa.string()),
+            "raw_bytes": _arrow.array(raw_bytes),
             "event_id": ids,
-            "key": keys,
+            "key": _arrow.array(keys),
             "repeat": repeats(keys),
         },
         schema=SCHEMA,
@@ -466,7 +467,7 @@ def _emit(data: bytes | bytearray, start: int, stop: int, line0: int, offset0: i
     if len(tables) > 1:  # repeats across the runs of the block
         table = pa.concat_tables(tables)
         table = table.set_column(SCHEMA.get_field_index("repeat"), "repeat",
-                                 repeats(table.column("key").to_numpy()))
+                                 repeats(_arrow.to_numpy(table.column("key"))))
     else:
         table = tables[0] if tables else SCHEMA.empty_table()
     yield Block(table, len(starts), int(blank.sum()))
