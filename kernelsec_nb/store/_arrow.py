@@ -32,8 +32,6 @@ def array(values: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(_TYPES[values.dtype], len(values), [None, pa.py_buffer(values)])
 
 
-
-
 def to_numpy(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """A bool or number column without nulls as one numpy array, read off its buffers
     (``to_numpy`` imports pandas too).

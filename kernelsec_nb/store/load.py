@@ -48,7 +48,8 @@ class NotAnExport(Exception):
 
 #: DuckDB's memory budget during a load (the rest of the peak is the blocks in flight).
 LOAD_MEMORY_LIMIT = "384MB"
-_FIND_SHA = "SELECT path, lines FROM files WHERE sha256 = ? LIMIT 1"
+_FIND_SHA = ("SELECT path, lines, loaded + duplicates, quarantined, blank, sources, format "
+             "FROM files WHERE sha256 = ? LIMIT 1")
 _TIME_SPAN = "SELECT min(time_ns), max(time_ns) FROM events WHERE file = ?"
 _SAME_SIZE = "SELECT 1 FROM files WHERE bytes = ? LIMIT 1"
 _INSERT_FILE = """
@@ -193,10 +194,11 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
     if sha is not None:
         found = con.execute(_FIND_SHA, [sha]).fetchall()
         if found:
-            prior = found[0]
-            lines = int(prior[1] or 0)
-            return FileResult(name, "already loaded", lines=lines, duplicates=lines,
-                              message=f"same content as {prior[0]}: nothing added")
+            # the same lines as the earlier file: its events are duplicates now, its refused and
+            # blank lines are what they were (their quarantine rows name the earlier file)
+            prior, lines, events, quarantined, blank, sources, fmt = found[0]
+            return FileResult(name, "already loaded", tuple(sources or ()), fmt, lines, 0, events,
+                              quarantined, blank, message=f"same content as {prior}: nothing added")
     counts = BlockCounts()
     lines = 0
     stream = None

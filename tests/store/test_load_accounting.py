@@ -48,6 +48,18 @@ def test_same_file_twice_adds_nothing(case, tmp_path):
     assert case.sql("select count(*) n from events")["n"][0] == 5
 
 
+def test_same_file_twice_keeps_its_accounting(case, tmp_path):
+    # a refused or blank line was never an event: the second time it is not a duplicate either
+    f = write(tmp_path / "a.log", [*sample_lines(), "", '{"process_exec": {"process": '])
+    first = case.load(f, progress=False).files[0]
+    again = case.load(f, progress=False).files[0]
+    assert (first.loaded, first.quarantined, first.blank) == (5, 1, 1)
+    assert again.status == "already loaded" and again.balanced
+    assert (again.loaded, again.duplicates, again.quarantined, again.blank) == (0, 5, 1, 1)
+    assert again.sources == first.sources == ("falco", "hubble", "tetragon")
+    assert case.sql("select count(*) n from quarantine")["n"][0] == 1
+
+
 def test_rotated_overlap_and_same_flow_on_two_nodes(case, tmp_path):
     lines = sample_lines()
     write(tmp_path / "x.log.1", lines[:4])
