@@ -52,6 +52,7 @@ FLOW: dict[str, object] = {
         "dns": {"query": "VARCHAR", "ips": ["VARCHAR"], "rcode": "BIGINT", "qtypes": ["VARCHAR"]},
     },
     "is_reply": "BOOLEAN",
+    "reply": "BOOLEAN",  # older flows, before is_reply: a plain bool, written only when true
     "traffic_direction": "VARCHAR",
     "Summary": "VARCHAR",
     "policy_match_type": "BIGINT",
@@ -166,7 +167,7 @@ FLOW_COLUMNS: dict[str, str] = {
     "dns_query": _f("l7.dns.query"),
     "dns_ips": _f("l7.dns.ips"),
     "dns_rcode": _f("l7.dns.rcode"),
-    "is_reply": f"coalesce({_f('is_reply')}, false)",
+    "is_reply": f"coalesce({_f('is_reply')}, {_f('reply')}, false)",
     "traffic_direction": _f("traffic_direction"),
     "observation_point": _f("trace_observation_point"),
 }

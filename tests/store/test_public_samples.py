@@ -86,6 +86,9 @@ def test_hubble_values(loaded):
     assert dns["n"][0] > 100
     icmp = case.sql("select count(*) n from flows where protocol = 'ICMPv4'")
     assert icmp["n"][0] == 18
+    # the old export marks replies with "reply": true only (no is_reply): 5 of its 10 flows
+    old = case.sql("select count(*) filter (where is_reply) n from flows where file like '%basic-sample-10-flows.json'")
+    assert old["n"][0] == 5
 
 
 def test_falco_values(loaded):
