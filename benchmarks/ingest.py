@@ -73,7 +73,7 @@ def _child(kind: str, path: str, workdir: str) -> None:
 
 def warm(path: Path) -> None:
     """Read the file once, untimed, so that every reader starts with it in the page cache (pandas'
-    ~10 GB pushed it out, and the reader after pandas paid for reading it from disk)."""
+    ~10 GB can push it out, and the reader after pandas would pay for reading it from disk)."""
     with open(path, "rb", buffering=0) as f:
         while f.read(64 << 20):
             pass
