@@ -12,10 +12,15 @@ spot-checked queries ran within ~10 % of the old layout (benchmarks/RESULTS.md).
 The file is a plain DuckDB database: any DuckDB client opens it (its row group size is a
 property of the connection, not of the file).  Here it is attached under the name
 :data:`CATALOG` and made the connection's default, so SQL names its tables without a prefix;
-a second connection to the same case is made with :func:`cursor`.
+a second connection to the same case is made with :func:`cursor`.  Opening the same case file
+again in the same process (a notebook cell run twice) shares one DuckDB instance per file and
+mode, as ``duckdb.connect(path)`` does.
 """
 
 from __future__ import annotations
+
+import hashlib
+import os
 
 import duckdb
 
@@ -36,11 +41,14 @@ def connect(target: str, *, read_only: bool = False) -> duckdb.DuckDBPyConnectio
     """
     if target == ":memory:":
         return duckdb.connect(target)
-    con = duckdb.connect(":memory:")
+    # one named in-memory instance per file and mode, in which the file is attached once
+    mode = "ro" if read_only else "rw"
+    key = hashlib.sha256(os.path.realpath(target).encode()).hexdigest()[:24]
+    con = duckdb.connect(f":memory:kn-{key}-{mode}")
     options = "READ_ONLY" if read_only else f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}"
     literal = "'" + target.replace("'", "''") + "'"  # the path as a SQL string literal
     try:
-        con.execute(f"ATTACH {literal} AS {CATALOG} ({options})")
+        con.execute(f"ATTACH IF NOT EXISTS {literal} AS {CATALOG} ({options})")
         con.execute(f"USE {CATALOG}")
     except BaseException:
         con.close()

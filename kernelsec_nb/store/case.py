@@ -135,6 +135,12 @@ class Case(CorrelateMixin):
         return f"<Case {self.path!r}{mode}>"
 
 
+def _is_duckdb_file(path: Path) -> bool:
+    """DuckDB's file header: an 8-byte checksum, then the magic bytes ``DUCK``."""
+    with open(path, "rb") as f:
+        return f.read(12)[8:12] == b"DUCK"
+
+
 def open_case(path: str | Path = ":memory:", *, read_only: bool = False) -> Case:
     """Create or open a case file (one DuckDB file; no server).
 
@@ -152,6 +158,9 @@ def open_case(path: str | Path = ":memory:", *, read_only: bool = False) -> Case
         p = Path(target).expanduser()
         if read_only and not p.exists():
             raise CaseError(f"no case file at {p}")
+        if p.is_file() and p.stat().st_size and not _is_duckdb_file(p):
+            raise CaseError(f"{p} is not a case file (not a DuckDB database): an export to load? "
+                            "Open a case with kn.open_case('incident.duckdb'), then case.load(...)")
         if not read_only:
             p.parent.mkdir(parents=True, exist_ok=True)
         target = str(p)

@@ -1,6 +1,7 @@
 """The case file's connections: small row groups while writing, any DuckDB client can read it."""
 
 import duckdb
+import pytest
 
 import kernelsec_nb as kn
 from kernelsec_nb.store._connection import ROW_GROUP_SIZE, cursor
@@ -38,3 +39,22 @@ def test_a_plain_duckdb_client_reads_the_case(tmp_path):
     con.close()
     with kn.open_case(path, read_only=True) as again:
         assert again.sql("SELECT x FROM t")["x"].to_list() == [1]
+
+
+def test_the_same_case_opened_twice_in_one_process(tmp_path):
+    # a notebook cell `case = kn.open_case(path)` run again while the first case is still open
+    first = kn.open_case(tmp_path / "c.duckdb")
+    first.con.execute("CREATE TABLE t AS SELECT 1 AS x")
+    again = kn.open_case(tmp_path / "c.duckdb")
+    first.close()
+    assert again.sql("SELECT x FROM t")["x"].to_list() == [1]
+    again.close()
+
+
+def test_an_export_is_not_opened_as_a_case(tmp_path):
+    export = tmp_path / "tetragon.json"
+    export.write_text('{"process_exec": {}}\n')
+    for read_only in (False, True):
+        with pytest.raises(kn.CaseError, match="not a case file"):
+            kn.open_case(export, read_only=read_only)
+    assert export.read_text() == '{"process_exec": {}}\n'
