@@ -31,7 +31,7 @@ CATALOG = "kn_case"
 
 
 def connect(target: str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A connection whose default database is the case file ``target`` (or ``:memory:``).
+    """A connection whose default database is the case file ``target`` (or ``:memory:``), in UTC.
 
     Examples
     --------
@@ -40,7 +40,7 @@ def connect(target: str, *, read_only: bool = False) -> duckdb.DuckDBPyConnectio
     [(42,)]
     """
     if target == ":memory:":
-        return duckdb.connect(target)
+        return _in_utc(duckdb.connect(target))
     # one named in-memory instance per file and mode, in which the file is attached once
     mode = "ro" if read_only else "rw"
     key = hashlib.sha256(os.path.realpath(target).encode()).hexdigest()[:24]
@@ -53,7 +53,7 @@ def connect(target: str, *, read_only: bool = False) -> duckdb.DuckDBPyConnectio
     except BaseException:
         con.close()
         raise
-    return con
+    return _in_utc(con)
 
 
 def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
@@ -70,5 +70,10 @@ def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     database = con.execute("SELECT current_database()").fetchall()[0][0]
     other = con.cursor()
     other.execute(f'USE "{database}"')  # our own catalog name (see CATALOG), or DuckDB's
-    other.execute("SET TimeZone = 'UTC'")
-    return other
+    return _in_utc(other)
+
+
+def _in_utc(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Times read and shown in UTC (a setting of each connection, not of the database)."""
+    con.execute("SET TimeZone = 'UTC'")
+    return con

@@ -168,7 +168,6 @@ def open_case(path: str | Path = ":memory:", *, read_only: bool = False) -> Case
         con = _connection.connect(target, read_only=read_only)
     except duckdb.Error as exc:
         raise CaseError(f"cannot open case {target}: {exc}") from exc
-    con.execute("SET TimeZone = 'UTC'")
     con.execute("SET preserve_insertion_order = false")
     if not read_only:
         old = con.execute("SELECT 1 FROM duckdb_tables() WHERE table_name = 'events'").fetchall()
