@@ -141,6 +141,9 @@ def attribute_alerts(alerts: pl.DataFrame, processes: pl.DataFrame, *, tolerance
 def fill_k8s(alerts: pl.DataFrame, processes: pl.DataFrame) -> pl.DataFrame:
     """Fill ``namespace``/``pod`` Falco left empty from the exec, else from the container.
 
+    ``workload`` is Tetragon's (the exec's, else the container's) wherever Tetragon knows it: an
+    alert's own workload is only read off its pod name (Falco names none).
+
     Examples
     --------
     >>> import polars as pl
@@ -174,8 +177,9 @@ def fill_k8s(alerts: pl.DataFrame, processes: pl.DataFrame) -> pl.DataFrame:
     can_fill = pl.coalesce("_e_pod", "_c_pod").is_not_null()
     df = df.with_columns(
         *filled,
-        pl.when(is_na("workload")).then(pl.coalesce("_e_workload", "_c_workload")).otherwise(pl.col("workload"))
-        .alias("workload"),
+        # Tetragon's workload (from the Kubernetes API) over the one read off Falco's pod name
+        pl.coalesce("_e_workload", "_c_workload",
+                    pl.when(~is_na("workload")).then(pl.col("workload"))).alias("workload"),
         (missing & can_fill).alias("k8s_filled"),
     )
     return df.drop([c for c in df.columns if c.startswith(("_e_", "_c_"))])

@@ -9,7 +9,7 @@ DaemonSet, so it is the ``node`` column.
 
 from __future__ import annotations
 
-from kernelsec_nb.sources._sql import null_if_na, short_container_id
+from kernelsec_nb.sources._sql import null_if_na, short_container_id, workload_from_pod
 
 STRUCTURE: dict[str, object] = {
     "rule": "VARCHAR",
@@ -37,6 +37,11 @@ EVENT_COLUMNS: dict[str, str] = {
     "node": "j.hostname",
     "namespace": field("k8s.ns.name"),
     "pod": field("k8s.pod.name"),
+    # Falco names no workload since its Kubernetes client went (0.37); the older client's and the
+    # k8smeta plugin's deployment field when present, else the pod name without its generated
+    # suffixes, as for Hubble endpoints (case.alerts() prefers Tetragon's workload of the exec)
+    "workload": f"coalesce({field('k8smeta.deployment.name')}, {field('k8s.deployment.name')}, "
+    f"{workload_from_pod(field('k8s.pod.name'))})",
     "container_id": short_container_id(field("container.id")),
     "pid": f"TRY_CAST({field('proc.pid')} AS BIGINT)",
     "binary": f"coalesce({field('proc.exepath')}, {field('proc.exe')})",

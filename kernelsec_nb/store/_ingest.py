@@ -174,7 +174,7 @@ TABLES = [
           ("time_ns", "node", "cluster", "verdict", "src_ip", "src_port", "dst_ip", "dst_port",
            "protocol", "summary")),
     Table("alerts", "source = 'falco'", "al",
-          ("time_ns", "node", "namespace", "pod", "container_id", "pid")),
+          ("time_ns", "node", "namespace", "pod", "workload", "container_id", "pid")),
 ]
 
 

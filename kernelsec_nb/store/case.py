@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,32 @@ def _is_duckdb_file(path: Path) -> bool:
         return f.read(12)[8:12] == b"DUCK"
 
 
+_COLUMNS_SQL = ("SELECT table_name, list(column_name ORDER BY column_index) FROM duckdb_columns() "
+                "WHERE database_name = current_database() GROUP BY 1")
+
+
+@functools.cache
+def _expected_columns() -> dict[str, list[str]]:
+    """The columns of each table of schema.sql, as this version creates them."""
+    with duckdb.connect() as con:
+        con.execute(_SCHEMA_SQL)
+        return dict(con.execute(_COLUMNS_SQL).fetchall())
+
+
+def _outdated(con: duckdb.DuckDBPyConnection) -> str | None:
+    """What makes the case file older than this version's schema, if anything (a table of
+    schema.sql that lacks a column, or ``events`` stored as a table)."""
+    if con.execute("SELECT 1 FROM duckdb_tables() WHERE database_name = current_database() "
+                   "AND table_name = 'events'").fetchall():
+        return "its events are a table, now a view"
+    have = dict(con.execute(_COLUMNS_SQL).fetchall())
+    for table, columns in _expected_columns().items():
+        missing = [c for c in columns if table in have and c not in have[table]]
+        if missing:
+            return f"its {table} table has no {', '.join(missing)}"
+    return None
+
+
 def open_case(path: str | Path = ":memory:", *, read_only: bool = False) -> Case:
     """Create or open a case file (one DuckDB file; no server).
 
@@ -169,12 +196,12 @@ def open_case(path: str | Path = ":memory:", *, read_only: bool = False) -> Case
     except duckdb.Error as exc:
         raise CaseError(f"cannot open case {target}: {exc}") from exc
     con.execute("SET preserve_insertion_order = false")
+    outdated = _outdated(con)
+    if outdated:
+        con.close()
+        raise CaseError(f"{target} was made by an older kernelsec_nb ({outdated}): load the exports "
+                        "into a new case file")
     if not read_only:
-        old = con.execute("SELECT 1 FROM duckdb_tables() WHERE table_name = 'events'").fetchall()
-        if old:
-            con.close()
-            raise CaseError(f"{target} was made by an older kernelsec_nb (its events are a table, "
-                            "now a view): load the exports into a new case file")
         con.execute(_SCHEMA_SQL)
         con.execute(_EVENTS_VIEW_SQL)
         con.execute(_EMPTY_PROCESSES)

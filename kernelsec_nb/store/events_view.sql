@@ -31,7 +31,7 @@ SELECT event_id, 'hubble', 'flow', time, time_ns, node, cluster,
 FROM flows
 UNION ALL
 -- alerts: the process's binary and arguments as Falco printed them (output_fields)
-SELECT event_id, 'falco', 'alert', time, time_ns, node, NULL, namespace, pod, NULL,
+SELECT event_id, 'falco', 'alert', time, time_ns, node, NULL, namespace, pod, workload,
        container_id, NULL, NULL, pid, NULL,
        coalesce(nullif(nullif(fields['proc.exepath'], '<NA>'), ''), nullif(nullif(fields['proc.exe'], '<NA>'), '')),
        coalesce(nullif(nullif(fields['proc.args'], '<NA>'), ''), nullif(nullif(fields['proc.cmdline'], '<NA>'), '')),

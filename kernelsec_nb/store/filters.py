@@ -207,6 +207,7 @@ PROFILES: dict[str, dict[str, Callable[[Any], Clause]]] = {
     "alerts": {
         "namespace": _eq(["namespace"]),
         "pod": _name(["pod"]),
+        "workload": _eq(["workload"]),
         "node": _eq(["node"]),
         "rule": _regex(["rule"]),
         "priority": _ieq(["priority"]),

@@ -97,7 +97,7 @@ CREATE TABLE IF NOT EXISTS flows (
 CREATE TABLE IF NOT EXISTS alerts (
     event_id VARCHAR, time TIMESTAMPTZ, time_ns BIGINT, node VARCHAR,
     rule VARCHAR, priority VARCHAR, alert_source VARCHAR, tags VARCHAR[],
-    namespace VARCHAR, pod VARCHAR, container_id VARCHAR, pid BIGINT, ppid BIGINT,
+    namespace VARCHAR, pod VARCHAR, workload VARCHAR, container_id VARCHAR, pid BIGINT, ppid BIGINT,
     proc_name VARCHAR, pname VARCHAR, cmdline VARCHAR, user_name VARCHAR,
     container_name VARCHAR, image VARCHAR, output VARCHAR, uuid VARCHAR,
     fields MAP(VARCHAR, VARCHAR),

@@ -55,6 +55,14 @@ def test_na_fields_filled_and_flagged() -> None:
     assert keep.select("namespace", "pod", "k8s_filled").rows() == [("a", "b", False)]
 
 
+def test_tetragon_workload_wins_over_the_one_read_off_the_pod_name() -> None:
+    # a StatefulSet pod "db-0" keeps its name as workload when read off Falco's pod name; the exec's
+    # workload (Tetragon, from the Kubernetes API) replaces it; without an exec it stays
+    a = pl.DataFrame({"exec_id": ["c1", None], "container_id": ["x", "y"], "namespace": ["shop"] * 2,
+                      "pod": ["db-0"] * 2, "workload": ["db-0"] * 2})
+    assert fill_k8s(a, procs())["workload"].to_list() == ["web", "db-0"]
+
+
 def test_case_alerts(mini_case) -> None:
     a = mini_case.alerts()
     got = {(r["rule"], r["time_ns"] % 10**10): (r["exec_id"], r["match"], r["k8s_filled"]) for r in a.iter_rows(named=True)}

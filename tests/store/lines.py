@@ -45,12 +45,13 @@ def hubble_flow(sport: int = 40000, node: str = "n1", verdict: str = "FORWARDED"
     return json.dumps({"flow": flow, "node_name": node, "time": time})
 
 
-def falco_alert(cmd: str = "sh", time: str = "2026-11-20T10:00:02.5Z") -> str:
+def falco_alert(cmd: str = "sh", time: str = "2026-11-20T10:00:02.5Z", **fields: object) -> str:
     return json.dumps({"hostname": "n1", "output": f"shell {cmd}", "priority": "Notice",
                        "rule": "Terminal shell in container", "source": "syscall", "tags": ["shell"],
                        "time": time, "output_fields": {"container.id": "ababababab12",
                                                        "proc.cmdline": cmd, "proc.pid": 100,
-                                                       "k8s.ns.name": "<NA>", "k8s.pod.name": None}})
+                                                       "k8s.ns.name": "<NA>", "k8s.pod.name": None,
+                                                       **fields}})
 
 
 def sample_lines() -> list[str]:

@@ -58,3 +58,14 @@ def test_an_export_is_not_opened_as_a_case(tmp_path):
         with pytest.raises(kn.CaseError, match="not a case file"):
             kn.open_case(export, read_only=read_only)
     assert export.read_text() == '{"process_exec": {}}\n'
+
+
+def test_a_case_made_by_an_older_version_is_refused_clearly(tmp_path):
+    path = tmp_path / "old.duckdb"
+    kn.open_case(path).close()
+    con = duckdb.connect(str(path))
+    con.execute("ALTER TABLE alerts DROP COLUMN workload")  # as cases made before alerts had one
+    con.close()
+    for read_only in (False, True):
+        with pytest.raises(kn.CaseError, match="older kernelsec_nb .its alerts table has no workload"):
+            kn.open_case(path, read_only=read_only)

@@ -288,3 +288,17 @@ def test_json_array_items_are_records(case, tmp_path):
     f.write_text("[\n" + ",\n".join([lines[0], lines[1], lines[1]]) + "\n]\n")
     d = balanced(case.load(f, progress=False))
     assert d["lines"] == 3 and d["loaded"] == 2 and d["duplicates"] == 1
+
+
+def test_falco_alerts_have_a_workload(case, tmp_path):
+    # Falco names no workload: it is read off the pod name (the deployment field when present),
+    # so that filtering events by workload keeps the alerts
+    alerts = [falco_alert(**{"k8s.ns.name": "payments", "k8s.pod.name": "checkout-7d9f8b6c5-x2k4p"}),
+              falco_alert("id", **{"k8s.ns.name": "payments", "k8s.pod.name": "cart-1",
+                                   "k8s.deployment.name": "cart"}),
+              falco_alert("ls", **{"k8s.pod.name": "<NA>"})]
+    balanced(case.load(write(tmp_path / "falco.log", alerts), progress=False))
+    assert case.sql("select workload from alerts order by line")["workload"].to_list() == ["checkout", "cart", None]
+    got = case.events(workload="checkout")
+    assert got["source"].to_list() == ["falco"] and got["args"].to_list() == ["sh"]
+    assert case.sql("select count(*) n from alerts where workload = ?", ["cart"])["n"][0] == 1
