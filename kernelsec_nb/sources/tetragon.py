@@ -268,6 +268,7 @@ HOOK_COLUMNS: dict[str, str] = {
     "file_path": "fpath",
     "capability": "capname",
     "hook_args": "CAST(j.ev.args AS VARCHAR)",
+    "start_ns": epoch_ns(f"({P}).start_time"),
 }
 
 

@@ -28,10 +28,13 @@ hooks AS (
 known AS (
     SELECT exec_id FROM ex UNION SELECT exec_id FROM own UNION SELECT exec_id FROM hooks
 ),
-par AS (
-    SELECT * FROM process_events
-    WHERE parent_exec_id IS NOT NULL AND parent_exec_id NOT IN (SELECT exec_id FROM known)
+-- every process as the "parent" object of its first child's exec or exit event
+as_parent AS (
+    SELECT * FROM process_events WHERE parent_exec_id IS NOT NULL
     QUALIFY row_number() OVER (PARTITION BY parent_exec_id ORDER BY time_ns, event_id) = 1
+),
+par AS (
+    SELECT * FROM as_parent WHERE parent_exec_id NOT IN (SELECT exec_id FROM known)
 ),
 refs AS (
     SELECT DISTINCT parent_exec_id AS exec_id, node FROM events
@@ -52,7 +55,7 @@ detailed AS (
     FROM own
     UNION ALL BY NAME
     SELECT exec_id, parent_exec_id, node, namespace, pod, workload, container_id,
-           pid, "binary", args, 'event' AS seen_as
+           pid, uid, "binary", args, start_ns, 'event' AS seen_as
     FROM hooks
     UNION ALL BY NAME
     SELECT parent_exec_id AS exec_id, parent_parent_exec_id AS parent_exec_id, node,
@@ -62,12 +65,20 @@ detailed AS (
     UNION ALL BY NAME
     SELECT exec_id, node, 'reference' AS seen_as FROM refs
 )
-SELECT d.exec_id, d.parent_exec_id, d.node, d.namespace, d.pod, d.workload,
+-- A process started before the capture ('event': only its own exit or hook events) gets what its
+-- children's events say of it as their parent where its own events are silent (cwd, flags, and
+-- the start time of one seen only in an exit); capabilities and in_init_tree stay unknown.
+SELECT d.exec_id, coalesce(d.parent_exec_id, p.parent_parent_exec_id) AS parent_exec_id, d.node,
+       d.namespace, d.pod, d.workload,
        d.container_id, d.container_full_id, d.container_name, d.image, d.pod_labels,
-       d.pid, d.tid, d.uid, d.auid, d."binary", d.args, d.cwd,
-       make_timestamp(d.start_ns // 1000)::TIMESTAMPTZ AS start_time, d.start_ns,
+       coalesce(d.pid, p.parent_pid) AS pid, d.tid, coalesce(d.uid, p.parent_uid) AS uid, d.auid,
+       coalesce(d."binary", p.parent_binary) AS "binary", coalesce(d.args, p.parent_args) AS args,
+       coalesce(d.cwd, p.parent_cwd) AS cwd,
+       make_timestamp(coalesce(d.start_ns, p.parent_start_ns) // 1000)::TIMESTAMPTZ AS start_time,
+       coalesce(d.start_ns, p.parent_start_ns) AS start_ns,
        make_timestamp(e.exit_ns // 1000)::TIMESTAMPTZ AS exit_time, e.exit_ns,
        e.exit_status, e.signal,
        d.cap_effective AS capabilities, d.cap_permitted, d.cap_inheritable,
-       d.in_init_tree, d.flags, d.seen_as
-FROM detailed d LEFT JOIN ends e USING (exec_id);
+       d.in_init_tree, coalesce(d.flags, p.parent_flags) AS flags, d.seen_as
+FROM detailed d LEFT JOIN ends e USING (exec_id)
+LEFT JOIN as_parent p ON p.parent_exec_id = d.exec_id AND d.seen_as = 'event';

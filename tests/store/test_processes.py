@@ -1,0 +1,38 @@
+"""The processes table: processes started before the capture keep what their events say."""
+
+from __future__ import annotations
+
+import json
+
+import kernelsec_nb as kn
+from tests.store.lines import exec_id, tetragon_exec
+
+
+def _hook(line: str, function: str = "tcp_connect") -> str:
+    """A kprobe event of the process of the exec ``line`` (as Tetragon writes its process)."""
+    ev = json.loads(line)
+    body = ev.pop("process_exec")
+    return json.dumps({"process_kprobe": {**body, "function_name": function, "args": []}, **ev})
+
+
+def test_a_process_started_before_the_capture_keeps_its_details(tmp_path):
+    # the web server started before the capture: only its hooks and its child's exec are there
+    server = tetragon_exec(pid=50, binary="/usr/bin/python3", args="app.py", time="2026-11-20T09:00:00Z",
+                           parent_pid=1)
+    child = json.loads(tetragon_exec(pid=100, binary="/bin/sh", args="-c id", parent_pid=50))
+    child["process_exec"]["parent"]["cwd"] = "/app"  # what the child's event says of its parent
+    lines = [_hook(server), json.dumps(child)]
+    # a second long-running process seen only in hooks, without children
+    lines.append(_hook(tetragon_exec(pid=60, binary="/usr/bin/node", args="server.js",
+                                     time="2026-11-20T08:00:00Z", parent_pid=1)))
+    path = tmp_path / "t.json"
+    path.write_text("\n".join(lines) + "\n")
+    with kn.open_case(tmp_path / "c.duckdb") as case:
+        case.load(path, progress=False)
+        got = case.sql('SELECT pid, seen_as, "binary", uid, cwd, flags, start_time::VARCHAR AS st '
+                       "FROM processes WHERE exec_id IN (?, ?) ORDER BY pid",
+                       [exec_id("n1", 50_000, 50), exec_id("n1", 60_000, 60)]).rows()
+    assert got == [
+        (50, "event", "/usr/bin/python3", 0, "/app", "execve", "2026-11-20 09:00:00+00"),
+        (60, "event", "/usr/bin/node", 0, None, None, "2026-11-20 08:00:00+00"),
+    ]
