@@ -109,11 +109,12 @@ def annotate(case: Any, procs: pl.DataFrame) -> pl.DataFrame:
 def connection_flows(case: Any, exec_ids: list[str]) -> pl.DataFrame:
     """Hubble flows attributed to processes: the case's attribution when present, else 5-tuple.
 
-    Returns one row per (exec_id, flow) with the flow's time, verdict, HTTP and destination.
+    Returns one row per (exec_id, flow) with the flow's time, verdict, HTTP, destination and
+    ``is_reply`` (the peer's answer on the process's connection).
     """
     cols = ["exec_id", "event_id", "time_ns", "verdict", "http_method", "http_path",
             "http_code", "dst_namespace", "dst_workload", "dst_pod", "dst_ip", "dst_port",
-            "dns_query"]
+            "dns_query", "is_reply"]
     if c.has_method(case, "flows"):
         try:
             df = case.flows()
@@ -129,7 +130,7 @@ def connection_flows(case: Any, exec_ids: list[str]) -> pl.DataFrame:
     return c.sql(case, """
         SELECT DISTINCT k.exec_id, f.event_id, f.time_ns, upper(f.verdict) AS verdict,
                f.http_method, f.http_path, f.http_code, f.dst_namespace, f.dst_workload,
-               f.dst_pod, f.dst_ip, f.dst_port, f.dns_query
+               f.dst_pod, f.dst_ip, f.dst_port, f.dns_query, f.is_reply
         FROM kprobes k JOIN flows f
           ON f.src_ip = k.saddr AND f.src_port = k.sport AND f.dst_ip = k.daddr
          AND f.dst_port = k.dport AND f.time_ns BETWEEN k.time_ns - 1000000000

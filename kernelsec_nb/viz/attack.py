@@ -61,8 +61,9 @@ def chain(case: Any, exec_id: str) -> dict[str, pl.DataFrame]:
                dst_port AS dport, protocol, kind AS function_name
         FROM events WHERE exec_id IN (SELECT unnest(?::VARCHAR[])) AND kind = 'process_connect'
         ORDER BY time_ns, event_id LIMIT 200""", [ids, ids])
-    flows = _procs.connection_flows(case, ids).unique("event_id", keep="first").sort(
-        ["time_ns", "event_id"]).head(200)
+    # the requests only: a reply's destination is the session's own pod
+    flows = _procs.connection_flows(case, ids).filter(~pl.col("is_reply").fill_null(False)).unique(
+        "event_id", keep="first").sort(["time_ns", "event_id"]).head(200)
     alerts = c.sql(case, """
         SELECT a.event_id, p.exec_id, a.time_ns, a.rule, a.priority, a.output
         FROM processes p JOIN alerts a ON a.container_id = p.container_id AND a.pid = p.pid

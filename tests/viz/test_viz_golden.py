@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 import kernelsec_nb as kn
@@ -163,3 +164,24 @@ def test_light_import() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "False"
+
+
+def test_attack_flow_leaves_replies_out(tmp_path: Path) -> None:
+    # the api's answer on the curl's connection is attributed to the curl too; its destination is
+    # the session's own pod, which is no destination of the chain
+    import fixture_case
+    from kernelsec_nb.viz.attack import chain
+
+    c = fixture_case.build(tmp_path)
+    c.con.execute("""
+        INSERT INTO flows BY NAME SELECT * REPLACE (
+            event_id || 'r' AS event_id, time_ns + 1000000 AS time_ns, dst_ip AS src_ip, src_ip AS dst_ip,
+            dst_port AS src_port, src_port AS dst_port, dst_namespace AS src_namespace,
+            dst_workload AS src_workload, dst_pod AS src_pod, src_namespace AS dst_namespace,
+            src_workload AS dst_workload, src_pod AS dst_pod, true AS is_reply)
+        FROM flows WHERE src_port = 40000""")
+    replies = c.flows(exec_id=exec_id(4)).filter(pl.col("is_reply"))
+    assert replies.height == 1  # attributed to the curl, as a reply
+    got = chain(c, exec_id(4))["flows"]
+    assert got["dst_workload"].to_list() == ["api"]
+    c.close()
