@@ -291,8 +291,8 @@ outside.group_by("namespace", "workload", "binary", "args").agg(pl.len().alias("
 '''),
     code('''
 from kernelsec_nb.report import heuristics as H
-sessions = H.interactive_entries(case)
-sessions.select("start_time", "node", "namespace", "pod", "binary", "processes", "flows", "alerts", "basis") if sessions.height else "no interactive session"
+sessions = H.session_entries(case)
+sessions.select("start_time", "node", "namespace", "pod", "binary", "processes", "flows", "alerts", "dropped", "basis") if sessions.height else "no suspicious session"
 '''),
     md("## 3. Processes with dangerous capabilities\n\n`CAP_SYS_ADMIN`, `CAP_SYS_PTRACE`, `CAP_NET_ADMIN`, `CAP_SYS_MODULE`, `CAP_BPF` in the effective set of processes in application pods, and `cap_capable` kprobes that used them."),
     code('''
@@ -339,12 +339,14 @@ TEMPLATE = [
     md("""
 # Postmortem report
 
-Generated from a capture by `kernelsec_nb` with generic heuristics: an interactive session
-exec'd into a pod from outside its init tree, what it ran, the flows and alerts attributed to
-it, and the last command that acted on another process. Sections whose source is missing say
-so. Parameters: `case_path` (the case file) and `exports` (files or folder to load first).
+Generated from a capture by `kernelsec_nb` with generic heuristics
+(`kernelsec_nb.report.heuristics`): the session the attacker ran commands in (a shell exec'd into a
+pod from outside its init tree, or a shell or payload a service process started, with alerts,
+policy drops or binaries run from a writable directory below it), what it ran, the flows and
+alerts attributed to it, and its key command. Sections whose source is missing say so. Parameters: `case_path` (the case file; none: a fresh case with the bundled capture) and
+`exports` (files or folder to load into it first; none: the case as it is).
 """),
-    code('case_path = None   # a case file; default: a fresh one in .cases/\nexports = "../data/deathstar"   # files/folder loaded into the case first (None: use the case as is)', "parameters"),
+    code('case_path = None   # a case file; default: a fresh one in .cases/ with the bundled capture\nexports = None     # files/folder loaded into the case first (None: the case as it is)', "parameters"),
     code(SETUP + '''
 from kernelsec_nb.report import heuristics as H
 
@@ -353,6 +355,7 @@ if case_path is None:
     case_path = ".cases/postmortem-template.duckdb"
     for stale in (Path(case_path), Path(case_path + ".wal")):
         stale.unlink(missing_ok=True)
+    exports = exports or "../data/deathstar"   # the bundled capture, only into a fresh case
 case = kn.open_case(case_path)
 if exports:
     load = case.load(exports, progress=False)
@@ -369,15 +372,15 @@ cov.select("source", "node", "first_time", "last_time", "events", "gaps", "clock
     code('''
 kn.viz.timeline(case, lanes="workload", width=820) if SOURCES else print("no events: nothing to draw")
 ''', "remove-input"),
-    md("## Interactive sessions outside the init tree\n\nShells exec'd into a pod (not started by the container), ranked by what their session did."),
+    md("## Suspicious sessions\n\nShells exec'd into a pod (not started by the container), shells and payloads a service process started with suspicious activity below them (alerts, policy drops, binaries run from `/tmp`, `/var/tmp`, `/dev/shm`), ranked by what their session did."),
     code('''
-ENTRIES = H.interactive_entries(case) if "tetragon" in SOURCES else pl.DataFrame()
+ENTRIES = H.session_entries(case) if "tetragon" in SOURCES else pl.DataFrame()
 if ENTRIES.height:
-    display(ENTRIES.select("start_time", "node", "namespace", "pod", "binary", "args", "processes", "flows", "alerts", "basis"))
+    display(ENTRIES.select("start_time", "node", "namespace", "pod", "binary", "args", "processes", "flows", "alerts", "dropped", "written", "basis"))
     ENTRY = ENTRIES.row(0, named=True)
 else:
     ENTRY = None
-    print("no process events (Tetragon) or no session outside the init tree:", H.NOT_DETERMINABLE)
+    print("no process events (Tetragon) or no suspicious session:", H.NOT_DETERMINABLE)
 ''', "remove-input"),
     md("## The session"),
     code('''
@@ -389,7 +392,7 @@ else:
     SESSION = pl.DataFrame({"exec_id": []}, schema={"exec_id": pl.String})
     print("session:", H.NOT_DETERMINABLE)
 ''', "remove-input"),
-    md("## Key command\n\nThe last process of the session that acted on another process (a signal sent to a pid), else the last command."),
+    md("## Key command\n\nThe last process of the session that acted on another process (a signal sent to a pid), else its most suspicious process, else its last command."),
     code('''
 KEY = H.key_command(case, ENTRY["exec_id"]) if ENTRY else None
 if KEY:
@@ -403,8 +406,8 @@ else:
 if "hubble" not in SOURCES:
     print("no flows (Hubble) in this capture:", H.NOT_DETERMINABLE)
 elif ENTRY:
-    req = case.flows(exec_id=SESSION["exec_id"].to_list()).filter(pl.col("http_method").is_not_null() | (pl.col("verdict") == "DROPPED"))
-    display(req.select("time", "node", "verdict", "src_pod", "dst_pod", "dst_port", "http_method", "http_path", "binary", "match") if req.height else "no flows attributed to the session")
+    req = case.flows(exec_id=SESSION["exec_id"].to_list()).filter(~pl.col("is_reply").fill_null(False))
+    display(req.select("time", "node", "verdict", "src_pod", "dst_pod", "dst_ip", "dst_port", "http_method", "http_path", "binary", "match") if req.height else "no flows attributed to the session")
 else:
     rare = H.rare_requests(case)
     print("no process data: the rarest L7 requests instead")

@@ -1,13 +1,32 @@
-"""Generic postmortem heuristics: find an interactive session, its exec chain and key command.
+"""Generic postmortem heuristics: find the attacker's session, its exec chain and key command.
 
-Nothing here knows a scenario: the rules are ordinary incident-response heuristics.
+Nothing here knows a scenario: the rules are ordinary incident-response heuristics over the
+process tree (Tetragon) and what was attributed to it (Hubble flows, Falco alerts).
 
-* **Entry**: an interactive shell (a shell binary with no script, ``-c`` or arguments, or only
-  ``-i``/``-l``) started in a pod *outside* the container's init tree (``kubectl exec``,
-  ``docker exec``), ranked by what its session did (alerts, flows, processes).  Without such a
-  shell, the roots of rare (once or twice seen per workload) commands outside the init tree.
+* **Suspicious process**: one with a Falco alert attributed to it, a flow a policy dropped
+  (matched to it by 5-tuple), or a binary run from a world-writable directory (``/tmp``,
+  ``/var/tmp``, ``/dev/shm``: a dropped payload).
+* **Session entries**, each with its ``basis``:
+
+  1. an interactive shell (a shell binary with no script, ``-c`` or arguments, or only
+     ``-i``/``-l``) started in a pod *outside* the container's init tree (``kubectl exec``,
+     ``docker exec``);
+  2. a shell started by a service process (neither a shell nor a container runtime or init, in
+     the same pod), whose session holds a suspicious process (command injection into a service:
+     ``app → sh -c …``);
+  3. the topmost suspicious process whose parent is neither a shell nor in such a session (a
+     payload a service started directly);
+  4. without any of these, the roots of rare (once or twice seen per workload) commands outside
+     the init tree.
+
+  A candidate inside another candidate's session is dropped; the rest are ranked by what their
+  session did: alerts (4), dropped flows (3), binaries run from a writable directory (3), any
+  attributed flow (2), more than one process (1).
 * **Key command**: the last process of the session that acted on another process (a
-  signal-sending tool with a signal and a pid), else the last command of the session.
+  signal-sending tool with a signal and a pid), else its most suspicious process (the latest of
+  equals), else its last command.
+* **Flows of the session**: its L7 requests (its other requests when it made none), and apart
+  the ones a policy dropped; replies are left out.
 * **Without Tetragon** (only Hubble flows): the source pod of the rarest L7 requests, weighted
   by requests a policy dropped, and the node where its egress was seen.
 
@@ -24,10 +43,18 @@ SHELLS = r"(^|/)(sh|bash|dash|ash|zsh|ksh|mksh|busybox)$"
 INTERACTIVE_ARGS = r"^(|-i|-l|-il|-li|--login|-)$"
 SIGNAL_TOOLS = r"(^|/)(kill|pkill|killall|skill|tkill)$"
 SIGNAL_ARGS = r"(^|\s)-(\d+|[A-Z]+|s\s+\S+|-signal\s+\S+)\s+(.*\s)?-?\d+\s*$"
+#: Container runtimes and init processes: what starts a container's first process, not a service.
+RUNTIMES = r"(^|/)(containerd-shim[-a-z0-9]*|runc|crun|conmon|docker-init|tini|dumb-init|catatonit|pause|init|systemd)$"
+#: Binaries run from here were written at run time (a dropped payload), not shipped in the image.
+WRITABLE_DIRS = r"^/(tmp|var/tmp|dev/shm)/"
 NOT_DETERMINABLE = "not determinable from this data"
 
 _FLOW_COLS = ["node", "time", "src_pod", "src_ip", "src_port", "dst_pod", "dst_ip", "dst_port",
               "protocol", "http_method", "http_url", "verdict", "exec_id", "event_id"]
+_ENTRY_COLS = ["exec_id", "node", "namespace", "pod", "workload", "binary", "args", "pid",
+               "start_time", "start_ns", "parent_exec_id", "capabilities", "pod_labels"]
+_STATS = {"processes": pl.Int64, "flows": pl.Int64, "alerts": pl.Int64, "dropped": pl.Int64,
+          "written": pl.Int64, "files": pl.Int64}
 
 
 def sources(case: Any) -> list[str]:
@@ -36,58 +63,125 @@ def sources(case: Any) -> list[str]:
         "source"].to_list()
 
 
-def _subtree_stats(case: Any, exec_id: str) -> dict[str, Any]:
-    d = case.descendants(exec_id)
-    return {"processes": d.height,
-            "flows": int(d["flows"].fill_null(0).sum()) if "flows" in d.columns else 0,
-            "alerts": int(d["alerts"].fill_null(0).sum()) if "alerts" in d.columns else 0,
-            "files": int(d["files"].fill_null(0).sum()) if "files" in d.columns else 0}
+def _dropped_by_exec(case: Any) -> pl.DataFrame:
+    """Dropped requests per exec, attributed by exact 5-tuple (guesses are not evidence here)."""
+    fl = case.flows(verdict="DROPPED")
+    if fl.is_empty() or "exec_id" not in fl.columns:
+        return pl.DataFrame(schema={"exec_id": pl.String, "dropped": pl.Int64})
+    return (fl.filter(pl.col("exec_id").is_not_null() & (pl.col("match") == "5tuple")
+                      & ~pl.col("is_reply").fill_null(False))
+            .group_by("exec_id").agg(pl.len().cast(pl.Int64).alias("dropped")))
 
 
-def interactive_entries(case: Any) -> pl.DataFrame:
-    """Candidate session entries (interactive shells outside the init tree), best first."""
+def _with_signals(case: Any, tree: pl.DataFrame) -> pl.DataFrame:
+    """The process tree with ``dropped`` (flows), ``written`` (run from a writable directory) and
+    ``suspicious`` per process."""
+    t = tree.join(_dropped_by_exec(case), on="exec_id", how="left").with_columns(
+        pl.col("dropped").fill_null(0),
+        pl.col("binary").fill_null("").str.contains(WRITABLE_DIRS).cast(pl.Int64).alias("written"))
+    return t.with_columns(((pl.col("alerts").fill_null(0) > 0) | (pl.col("dropped") > 0)
+                           | (pl.col("written") > 0)).alias("suspicious"))
+
+
+def _session_stats(case: Any, exec_id: str, signals: pl.DataFrame) -> dict[str, Any]:
+    d = case.descendants(exec_id).select("exec_id").join(
+        signals.select("exec_id", "flows", "alerts", "files", "dropped", "written"), on="exec_id", how="left")
+    return {"exec_id": exec_id, "processes": d.height,
+            **{k: int(d[k].fill_null(0).sum()) for k in ("flows", "alerts", "dropped", "written", "files")}}
+
+
+def _subtrees(tree: pl.DataFrame, roots: list[str]) -> set[str]:
+    """Every exec id at or below ``roots`` (the parent links of ``tree``)."""
+    children: dict[str, list[str]] = {}
+    for e, p in tree.select("exec_id", "parent_exec_id").iter_rows():
+        if p is not None:
+            children.setdefault(p, []).append(e)
+    seen: set[str] = set()
+    todo = list(roots)
+    while todo:
+        e = todo.pop()
+        if e not in seen:
+            seen.add(e)
+            todo.extend(children.get(e, []))
+    return seen
+
+
+def session_entries(case: Any) -> pl.DataFrame:
+    """Candidate session entries (see the module docstring), best first, with their ``basis``,
+    session counts (``processes``, ``flows``, ``alerts``, ``dropped``, ``written``, ``files``) and
+    ``score``."""
     tree = case.process_tree()
-    cols = ["exec_id", "node", "namespace", "pod", "workload", "binary", "args", "pid",
-            "start_time", "start_ns", "parent_exec_id", "capabilities", "pod_labels"]
     if tree.is_empty():
         return pl.DataFrame()
-    outside = tree.filter((pl.col("in_init_tree") == False) & pl.col("pod").is_not_null())  # noqa: E712
-    cand = outside.filter(pl.col("binary").str.contains(SHELLS)
-                          & pl.col("args").fill_null("").str.strip_chars().str.contains(INTERACTIVE_ARGS))
-    basis = "interactive shell outside the init tree"
-    if cand.is_empty():  # rare commands outside the init tree (exec probes repeat, sessions do not)
+    t = _with_signals(case, tree)
+    parent = t.select(pl.col("exec_id").alias("parent_exec_id"), pl.col("binary").alias("_pbin"),
+                      pl.col("pod").alias("_ppod"))
+    t = t.join(parent, on="parent_exec_id", how="left")
+    shell = pl.col("binary").fill_null("").str.contains(SHELLS)
+    parent_shell = pl.col("_pbin").fill_null("").str.contains(SHELLS)
+    in_pod = pl.col("pod").is_not_null()
+    outside = t.filter((pl.col("in_init_tree") == False) & in_pod)  # noqa: E712
+    groups: list[tuple[str, pl.DataFrame]] = [(
+        "interactive shell outside the init tree",
+        outside.filter(shell & pl.col("args").fill_null("").str.strip_chars().str.contains(INTERACTIVE_ARGS)))]
+    # a service: the parent is no shell and no runtime, in the same pod (its pod is unknown when
+    # the capture saw it only as a parent)
+    service_parent = (pl.col("_pbin").is_not_null() & ~parent_shell & ~pl.col("_pbin").str.contains(RUNTIMES)
+                      & ((pl.col("_ppod") == pl.col("pod")) | pl.col("_ppod").is_null()))
+    spawned = t.filter(shell & in_pod & service_parent)
+    under = {e: _subtrees(t, [e]) for e in spawned["exec_id"].to_list()}
+    bad = set(t.filter(pl.col("suspicious"))["exec_id"].to_list())
+    groups.append(("shell started by a service process, with suspicious activity below it",
+                   spawned.filter(pl.col("exec_id").is_in([e for e, s in under.items() if s & bad]))))
+    groups.append(("suspicious process started by a service process",
+                   t.filter(pl.col("suspicious") & in_pod & ~parent_shell)))
+    found = [(basis, g) for basis, g in groups if g.height]
+    if not found:  # rare commands outside the init tree (exec probes repeat, sessions do not)
         counts = outside.group_by("workload", "binary", "args").len()
         rare = outside.join(counts, on=["workload", "binary", "args"], how="left",
                             nulls_equal=True).filter(pl.col("len") <= 2)
-        cand = rare.filter(~pl.col("parent_exec_id").is_in(rare["exec_id"].implode()).fill_null(False))
-        basis = "rare command outside the init tree"
-    else:
-        cand = cand.filter(~pl.col("parent_exec_id").is_in(cand["exec_id"].implode()).fill_null(False))
+        found = [("rare command outside the init tree", rare)]
+    cand = pl.concat([g.select([c for c in _ENTRY_COLS if c in g.columns]).with_columns(
+        pl.lit(basis).alias("basis"), pl.lit(i).alias("_rank")) for i, (basis, g) in enumerate(found)],
+        how="vertical_relaxed").unique("exec_id", keep="first", maintain_order=True)
+    # a candidate inside another candidate's session belongs to that session
+    ids = cand["exec_id"].to_list()
+    inner = set().union(*(_subtrees(t, [e]) - {e} for e in ids)) if ids else set()
+    cand = cand.filter(~pl.col("exec_id").is_in(list(inner)))
     if cand.is_empty():
         return pl.DataFrame()
-    stats = [dict(exec_id=e, **_subtree_stats(case, e)) for e in cand["exec_id"].head(50)]
-    st = pl.DataFrame(stats, schema={"exec_id": pl.String, "processes": pl.Int64,
-                                     "flows": pl.Int64, "alerts": pl.Int64, "files": pl.Int64})
-    out = (cand.select([c for c in cols if c in cand.columns]).join(st, on="exec_id", how="inner")
-           .with_columns(pl.lit(basis).alias("basis"),
-                         ((pl.col("alerts") > 0).cast(pl.Int64) * 4 + (pl.col("flows") > 0).cast(pl.Int64) * 2
-                          + (pl.col("processes") > 1).cast(pl.Int64)).alias("score")))
-    return out.sort(["score", "processes", "start_ns"], descending=[True, True, False])
+    cand = cand.sort(["_rank", "start_ns"]).head(50)
+    st = pl.DataFrame([_session_stats(case, e, t) for e in cand["exec_id"]], schema={"exec_id": pl.String, **_STATS})
+    score = ((pl.col("alerts") > 0).cast(pl.Int64) * 4 + (pl.col("dropped") > 0).cast(pl.Int64) * 3
+             + (pl.col("written") > 0).cast(pl.Int64) * 3 + (pl.col("flows") > 0).cast(pl.Int64) * 2
+             + (pl.col("processes") > 1).cast(pl.Int64))
+    out = cand.join(st, on="exec_id", how="inner").with_columns(score.alias("score"))
+    return out.sort(["score", "processes", "_rank", "start_ns"], descending=[True, True, False, False]).drop("_rank")
 
 
 def key_command(case: Any, entry_exec_id: str) -> dict[str, Any] | None:
-    """The last process of the session that signalled another process, else its last command."""
+    """The last process of the session that signalled another process, else its most suspicious
+    process (alerts, dropped flows, run from a writable directory; the latest of equals), else its
+    last command."""
     d = case.descendants(entry_exec_id)
     if d.is_empty():
         return None
-    d = d.sort("start_ns")
+    d = _with_signals(case, d).sort("start_ns")
     later = d.filter(pl.col("depth") > 0)
     sig = later.filter(pl.col("binary").fill_null("").str.contains(SIGNAL_TOOLS)
                        & pl.col("args").fill_null("").str.contains(SIGNAL_ARGS))
+    weight = ((pl.col("alerts").fill_null(0) > 0).cast(pl.Int64) * 4 + (pl.col("dropped") > 0).cast(pl.Int64) * 3
+              + pl.col("written") * 3)
+    bad = later.with_columns(weight.alias("_w")).filter(pl.col("_w") > 0)
     if sig.height:
         row, why = sig.row(-1, named=True), "last process of the session that signalled another process"
+    elif bad.height:
+        row = bad.filter(pl.col("_w") == pl.col("_w").max()).row(-1, named=True)
+        why = "most suspicious process of the session (" + ", ".join(
+            w for w, on in (("Falco alerts", row["alerts"]), ("flows a policy dropped", row["dropped"]),
+                            ("run from a writable directory", row["written"])) if on) + ")"
     elif later.height:
-        row, why = later.row(-1, named=True), "last command of the session (no process-to-process action seen)"
+        row, why = later.row(-1, named=True), "last command of the session (nothing suspicious below the entry)"
     else:
         row, why = d.row(0, named=True), "the session entry itself (nothing ran below it)"
     return {"exec_id": row["exec_id"], "binary": row["binary"], "args": row["args"] or "",
@@ -163,7 +257,7 @@ def derive_findings(case: Any) -> dict[str, Any]:
                          "attacker_pod": None, "attacker_workload": None, "node": None,
                          "entry": None, "chain": [], "flag": None, "flag_text": NOT_DETERMINABLE,
                          "attack_flows": [], "dropped_flows": [], "alerts": [], "notes": []}
-    entries = interactive_entries(case) if "tetragon" in srcs else pl.DataFrame()
+    entries = session_entries(case) if "tetragon" in srcs else pl.DataFrame()
     if entries.height:
         e = entries.row(0, named=True)
         f.update(basis=e["basis"], attacker_namespace=e["namespace"], attacker_pod=e["pod"],
@@ -176,10 +270,14 @@ def derive_findings(case: Any) -> dict[str, Any]:
             f["flag"] = key
             f["flag_text"] = f"{key['binary']} {key['args']}".strip()
         session = case.descendants(e["exec_id"])["exec_id"].to_list()
-        req = _requests(case.flows(exec_id=session)) if "hubble" in srcs else pl.DataFrame()
-        if req.height:
-            f["attack_flows"] = flow_records(req.filter(pl.col("verdict") != "DROPPED"))
-            f["dropped_flows"] = flow_records(req.filter(pl.col("verdict") == "DROPPED"))
+        if "hubble" in srcs:
+            mine = case.flows(exec_id=session)
+            mine = mine.filter(~pl.col("is_reply").fill_null(False)) if mine.height else mine
+            if mine.height:
+                let_through = mine.filter(pl.col("verdict") != "DROPPED")
+                l7 = _requests(let_through)
+                f["attack_flows"] = flow_records(l7 if l7.height else let_through)
+                f["dropped_flows"] = flow_records(mine.filter(pl.col("verdict") == "DROPPED"))
         if "falco" in srcs:
             al = case.alerts(exec_id=session)
             f["alerts"] = [{"time": r["time"].strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "rule": r["rule"],
@@ -190,12 +288,16 @@ def derive_findings(case: Any) -> dict[str, Any]:
     elif "hubble" in srcs:
         ns = network_suspect(case)
         if ns:
-            f.update(basis="rare L7 requests (Hubble only)", attacker_namespace=ns["namespace"],
-                     attacker_pod=ns["pod"], attacker_workload=ns["workload"], node=ns["node"])
+            with_procs = "tetragon" in srcs
+            f.update(basis="rare L7 requests" + ("" if with_procs else " (Hubble only)"),
+                     attacker_namespace=ns["namespace"], attacker_pod=ns["pod"],
+                     attacker_workload=ns["workload"], node=ns["node"])
             req = rare_requests(case).filter(pl.col("src_pod") == ns["pod"])
             f["attack_flows"] = flow_records(req.filter(pl.col("verdict") != "DROPPED"))
             f["dropped_flows"] = flow_records(req.filter(pl.col("verdict") == "DROPPED"))
-            f["notes"].append("no process events: the command behind the requests is not determinable")
+            f["notes"].append(
+                "no suspicious session in the process events: the pod is only the source of the rarest requests"
+                if with_procs else "no process events: the command behind the requests is not determinable")
     if f["attacker_pod"] is None:
-        f["notes"].append("no interactive session or rare request found: " + NOT_DETERMINABLE)
+        f["notes"].append("no suspicious session or rare request found: " + NOT_DETERMINABLE)
     return f

