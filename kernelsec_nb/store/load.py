@@ -269,10 +269,15 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
             stream.close()
     found = con.execute(_DAMAGED, [name, _lines.DAMAGED]).fetchall()
     damaged = found[0] if found else None
+    if damaged is not None:
+        message = damaged[0]
+    elif lines == counts.blank:
+        message = "empty file: nothing to load" if not lines else "only blank lines: nothing to load"
+    else:
+        message = ""
     return FileResult(name, "loaded" if damaged is None else "loaded with errors", sources,
                       "json-documents" if documents else "ndjson", lines, counts.loaded,
-                      counts.duplicates, counts.quarantined, counts.blank,
-                      message="" if damaged is None else damaged[0])
+                      counts.duplicates, counts.quarantined, counts.blank, message=message)
 
 
 def _rollback(con) -> None:

@@ -77,7 +77,7 @@ class LoadReport:
                 f"{name:<60} {src:<16} {f.lines:>9} {f.loaded:>9} {f.duplicates:>7} "
                 f"{f.quarantined:>6} {f.blank:>6}"
             )
-            if f.status != "loaded":
+            if f.status != "loaded" or f.message:
                 rows.append(f"    {f.status}: {f.message}" if f.message else f"    {f.status}")
         rows.append("-" * len(head))
         for src, agg in self.per_source().items():

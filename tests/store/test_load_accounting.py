@@ -137,8 +137,12 @@ def test_gzip_by_magic_and_cut_short(case, tmp_path):
 
 def test_empty_file_and_missing_path(case, tmp_path):
     (tmp_path / "empty.log").write_text("")
-    d = balanced(case.load(tmp_path / "empty.log", progress=False))
-    assert d["lines"] == 0 and d["errors"] == []
+    (tmp_path / "blank.log").write_text("\n \n\r\n")
+    r = case.load([tmp_path / "empty.log", tmp_path / "blank.log"], progress=False)
+    d = balanced(r)
+    assert d["lines"] == 3 and d["blank"] == 3 and d["errors"] == []
+    assert [f.message for f in r.files] == ["empty file: nothing to load", "only blank lines: nothing to load"]
+    assert "loaded: empty file: nothing to load" in str(r)
     from kernelsec_nb.store._discover import LoadPathError
 
     with pytest.raises(LoadPathError, match="no such file"):
