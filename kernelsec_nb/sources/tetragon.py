@@ -102,10 +102,14 @@ KINDS: dict[str, dict[str, object]] = {
 #: Kinds that become rows of the ``kprobes`` table (hooks and the old socket events).
 HOOK_KINDS = [k for k in KINDS if k not in ("process_exec", "process_exit", "process_loader")]
 
-#: What is read of the ``parent`` (its pod, capabilities and namespaces are those of its own
-#: exec event; parsing them for every event cost a fifth of the load).
-PARENT_PROCESS = {k: PROCESS[k] for k in ("exec_id", "parent_exec_id", "pid", "uid", "cwd", "binary",
-                                          "arguments", "flags", "start_time")}
+#: What is read of the ``parent`` (its capabilities, labels and namespaces are those of its own
+#: exec event; parsing them for every event cost a fifth of the load).  Its pod is read, for a
+#: parent the capture has no event of (a container's main process started before the capture);
+#: hook events read only the parent's exec_id (see :func:`route_structure`).
+PARENT_PROCESS = {**{k: PROCESS[k] for k in ("exec_id", "parent_exec_id", "pid", "uid", "cwd", "binary",
+                                             "arguments", "flags", "start_time")},
+                  "pod": {"namespace": "VARCHAR", "name": "VARCHAR", "workload": "VARCHAR",
+                          "container": {"id": "VARCHAR"}}}
 
 # Every event type's body, merged: the fields of one type are NULL for the others.
 _BODY: dict[str, object] = {"process": PROCESS, "parent": PARENT_PROCESS,
@@ -250,6 +254,10 @@ PROCESS_EVENT_COLUMNS: dict[str, str] = {
     "exit_status": _ev(("process_exit",), "status"),
     "signal": "nullif(" + _ev(("process_exit",), "signal") + ", '')",
     **_proc_cols(PARENT, "parent_"),
+    "parent_namespace": f"({PARENT}).pod.namespace",
+    "parent_pod": f"({PARENT}).pod.name",
+    "parent_workload": f"coalesce(({PARENT}).pod.workload, {workload_from_pod(f'({PARENT}).pod.name')})",
+    "parent_container_id": short_container_id(f"({PARENT}).pod.container.id"),
 }
 
 #: Columns of the ``kprobes`` table (kprobe/tracepoint/uprobe/lsm hooks and old socket events).

@@ -59,7 +59,8 @@ detailed AS (
     FROM hooks
     UNION ALL BY NAME
     SELECT parent_exec_id AS exec_id, parent_parent_exec_id AS parent_exec_id, node,
-           parent_pid AS pid, parent_uid AS uid, parent_binary AS "binary", parent_args AS args,
+           parent_namespace AS namespace, parent_pod AS pod, parent_workload AS workload,
+           parent_container_id AS container_id, parent_pid AS pid, parent_uid AS uid, parent_binary AS "binary", parent_args AS args,
            parent_cwd AS cwd, parent_flags AS flags, parent_start_ns AS start_ns, 'parent' AS seen_as
     FROM par
     UNION ALL BY NAME
@@ -69,8 +70,9 @@ detailed AS (
 -- children's events say of it as their parent where its own events are silent (cwd, flags, and
 -- the start time of one seen only in an exit); capabilities and in_init_tree stay unknown.
 SELECT d.exec_id, coalesce(d.parent_exec_id, p.parent_parent_exec_id) AS parent_exec_id, d.node,
-       d.namespace, d.pod, d.workload,
-       d.container_id, d.container_full_id, d.container_name, d.image, d.pod_labels,
+       coalesce(d.namespace, p.parent_namespace) AS namespace, coalesce(d.pod, p.parent_pod) AS pod,
+       coalesce(d.workload, p.parent_workload) AS workload,
+       coalesce(d.container_id, p.parent_container_id) AS container_id, d.container_full_id, d.container_name, d.image, d.pod_labels,
        coalesce(d.pid, p.parent_pid) AS pid, d.tid, coalesce(d.uid, p.parent_uid) AS uid, d.auid,
        coalesce(d."binary", p.parent_binary) AS "binary", coalesce(d.args, p.parent_args) AS args,
        coalesce(d.cwd, p.parent_cwd) AS cwd,

@@ -36,3 +36,18 @@ def test_a_process_started_before_the_capture_keeps_its_details(tmp_path):
         (50, "event", "/usr/bin/python3", 0, "/app", "execve", "2026-11-20 09:00:00+00"),
         (60, "event", "/usr/bin/node", 0, None, None, "2026-11-20 08:00:00+00"),
     ]
+
+
+def test_a_process_seen_only_as_a_parent_keeps_its_pod(tmp_path):
+    # the container's main process started before the capture: only its child's exec names it
+    child = json.loads(tetragon_exec(pid=100, binary="/bin/sh", args="-c id", parent_pid=7))
+    child["process_exec"]["parent"]["pod"] = {
+        "namespace": "analytics", "name": "etl-6c9d8f7b4-k2m9p",
+        "container": {"id": "containerd://" + "7e" * 32}}  # no workload: read off the pod name
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(child) + "\n")
+    with kn.open_case(tmp_path / "c.duckdb") as case:
+        case.load(path, progress=False)
+        got = case.sql("SELECT seen_as, namespace, pod, workload, container_id FROM processes WHERE exec_id = ?",
+                       [exec_id("n1", 7_000, 7)]).rows()
+    assert got == [("parent", "analytics", "etl-6c9d8f7b4-k2m9p", "etl", "7e7e7e7e7e7e")]
