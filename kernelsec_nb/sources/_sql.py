@@ -19,16 +19,29 @@ def short_container_id(expr: str) -> str:
     return f"CASE WHEN regexp_full_match({stripped}, '[0-9a-f]{{12,64}}') THEN left({stripped}, 12) END"
 
 
+#: The alphabet Kubernetes draws generated name suffixes from (no vowels, no 0/1/3).
+_SAFE = "[bcdfghjklmnpqrstvwxz2456789]"
+#: A pod name's generated tail, by the controller that made it: ReplicaSet (Deployment) hash and
+#: pod suffix, CronJob schedule time and pod suffix, DaemonSet or Job pod suffix, StatefulSet
+#: ordinal.  The shortest name in front of one of them is the workload.
+_POD_TAIL = (f"^(.+?)(-{_SAFE}{{6,10}}-{_SAFE}{{5}}|-[0-9]{{8,10}}-{_SAFE}{{5}}|-{_SAFE}{{5}}|-[0-9]+)$")
+
+
 def workload_from_pod(expr: str) -> str:
     """SQL guessing a workload name from a pod name when the export does not carry one.
 
-    Deployment pods (``name-<replicaset hash>-<5 chars>``) and DaemonSet/Job pods
-    (``name-<5 chars>``) lose their generated suffixes; other names are kept as they are.
+    Generated tails are dropped: ``web-7d9f8b6c5-x2k4p`` (Deployment) → ``web``,
+    ``node-exporter-x7k2p`` (DaemonSet) → ``node-exporter``, ``backup-28950120-x7k2p`` (CronJob)
+    → ``backup``, ``jenkins-0`` (StatefulSet) → ``jenkins``; a name without such a tail is kept.
+    Kubernetes draws generated suffixes from an alphabet without vowels, so a word of the name
+    (``exporter``) is not taken for one.
+
+    >>> import duckdb
+    >>> names = ["web-7d9f8b6c5-x2k4p", "node-exporter-x7k2p", "backup-28950120-x7k2p", "jenkins-0", "nginx"]
+    >>> [duckdb.sql(f"SELECT {workload_from_pod(repr(n))}").fetchall()[0][0] for n in names]
+    ['web', 'node-exporter', 'backup', 'jenkins', 'nginx']
     """
-    return (
-        f"regexp_replace(regexp_replace({expr}, '-[a-z0-9]{{8,10}}-[a-z0-9]{{5}}$', ''),"
-        f" '-[bcdfghjklmnpqrstvwxz2456789]{{5}}$', '')"
-    )
+    return f"regexp_replace({expr}, '{_POD_TAIL}', '\\1')"
 
 
 def null_if_na(expr: str) -> str:

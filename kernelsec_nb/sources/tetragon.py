@@ -251,7 +251,9 @@ PROCESS_EVENT_COLUMNS: dict[str, str] = {
     "cap_permitted": f"({P}).cap.permitted",
     "cap_effective": f"({P}).cap.effective",
     "cap_inheritable": f"({P}).cap.inheritable",
-    "exit_status": _ev(("process_exit",), "status"),
+    # Tetragon leaves a zero status out (protobuf JSON): a clean exit is 0; killed by a signal, NULL
+    "exit_status": "CASE WHEN j.kind = 'process_exit' THEN coalesce(j.ev.status, "
+    "CASE WHEN coalesce(j.ev.signal, '') = '' THEN 0 END) END",
     "signal": "nullif(" + _ev(("process_exit",), "signal") + ", '')",
     **_proc_cols(PARENT, "parent_"),
     "parent_namespace": f"({PARENT}).pod.namespace",

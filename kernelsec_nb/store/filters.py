@@ -108,6 +108,15 @@ def _eq(cols: list[str]) -> Callable[[Any], Clause]:
     return lambda v: _any(cols, lambda c: f"{c} = ?", v)
 
 
+def _node(cols: list[str]) -> Callable[[Any], Clause]:
+    """Node names as Tetragon and Falco write them; Hubble's ``cluster/node`` form is read as its
+    node (the case keeps the cluster in its own column)."""
+    def build(v: Any) -> Clause:
+        names = [str(n).rsplit("/", 1)[-1] for n in _values(v)]
+        return _any(cols, lambda c: f"{c} = ?", names)
+    return build
+
+
 def _ieq(cols: list[str]) -> Callable[[Any], Clause]:
     def build(v: Any) -> Clause:
         sql, params = _any(cols, lambda c: f"upper({c}) = upper(?)", v)
@@ -154,7 +163,7 @@ _COMMON: dict[str, Callable[[Any], Clause]] = {
     "namespace": _eq(["namespace"]),
     "pod": _name(["pod"]),
     "workload": _eq(["workload"]),
-    "node": _eq(["node"]),
+    "node": _node(["node"]),
     "exec_id": _eq(["exec_id"]),
     "binary": _regex(['"binary"']),
     "args": _regex(["args"]),
@@ -184,7 +193,7 @@ PROFILES: dict[str, dict[str, Callable[[Any], Clause]]] = {
         "namespace": _eq(["src_namespace", "dst_namespace"]),
         "pod": _name(["src_pod", "dst_pod"]),
         "workload": _eq(["src_workload", "dst_workload"]),
-        "node": _eq(["node"]),
+        "node": _node(["node"]),
         "from_pod": _name(["src_pod"]),
         "to_pod": _name(["dst_pod"]),
         "from_workload": _eq(["src_workload"]),
@@ -208,7 +217,7 @@ PROFILES: dict[str, dict[str, Callable[[Any], Clause]]] = {
         "namespace": _eq(["namespace"]),
         "pod": _name(["pod"]),
         "workload": _eq(["workload"]),
-        "node": _eq(["node"]),
+        "node": _node(["node"]),
         "rule": _regex(["rule"]),
         "priority": _ieq(["priority"]),
         "binary": _regex(["proc_name"]),

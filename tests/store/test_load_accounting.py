@@ -306,3 +306,25 @@ def test_falco_alerts_have_a_workload(case, tmp_path):
     got = case.events(workload="checkout")
     assert got["source"].to_list() == ["falco"] and got["args"].to_list() == ["sh"]
     assert case.sql("select count(*) n from alerts where workload = ?", ["cart"])["n"][0] == 1
+
+
+def test_workloads_read_off_pod_names_agree_with_tetragon(case, tmp_path):
+    # a StatefulSet and a hyphenated DaemonSet, as Falco names their pods (Tetragon: jenkins, node-exporter)
+    alerts = [falco_alert(**{"k8s.pod.name": "jenkins-0"}), falco_alert(**{"k8s.pod.name": "node-exporter-x7k2p"}),
+              falco_alert(**{"k8s.pod.name": "backup-28950120-x7k2p"})]
+    case.load(write(tmp_path / "falco.log", alerts), progress=False)
+    got = case.sql("select workload from alerts order by line")["workload"].to_list()
+    assert got == ["jenkins", "node-exporter", "backup"]
+
+
+def test_clean_exit_is_status_zero_and_nodes_in_cluster_form(case, tmp_path):
+    # Tetragon leaves a zero exit status out; Hubble's exporter names nodes "cluster/node"
+    ex = json.loads(tetragon_exec())
+    body = ex.pop("process_exec")
+    clean = {"process_exit": {**body, "time": ex["time"]}, **ex}
+    killed = {"process_exit": {**body, "signal": "SIGKILL", "time": ex["time"]}, **ex}
+    case.load(write(tmp_path / "t.log", [tetragon_exec(), json.dumps(clean)]), progress=False)
+    case.load(write(tmp_path / "k.log", [json.dumps(killed)]), progress=False)
+    got = case.sql("select exit_status, signal from process_events where kind = 'process_exit' order by file")
+    assert got.rows() == [(None, "SIGKILL"), (0, None)]
+    assert case.events(node="prod/n1").height == case.events(node="n1").height == 3
