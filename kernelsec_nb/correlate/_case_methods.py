@@ -34,6 +34,7 @@ from kernelsec_nb.correlate._frames import fetch, filter_frame, table_state
 from kernelsec_nb.correlate._tree import ParentIndex, add_counts
 from kernelsec_nb.store import filters
 from kernelsec_nb.store._connection import cursor
+from kernelsec_nb.store._skew import SKEW_WARN_NS
 from kernelsec_nb.store.filters import to_duration_ns
 
 #: Flow attribution settings used by the case (see :mod:`kernelsec_nb.correlate._flows`).
@@ -79,6 +80,18 @@ _PROC_COLS = ('p.pid, p.parent_exec_id, p."binary", p.args, p.container_id AS pr
               "p.pod_labels AS process_pod_labels")
 
 
+def _reference_time(offsets: pl.DataFrame) -> tuple[str, list[Any]]:
+    """SQL for an event's time on the reference clock (``time_ns`` minus its node's estimated
+    offset, :func:`kernelsec_nb.correlate._coverage.clock_offsets`) and its parameters.  Only
+    offsets the load warns about (:data:`SKEW_WARN_NS`) are applied: smaller ones are latency."""
+    rows = [(n, int(o)) for n, o in offsets.select("node", "clock_offset_ns").iter_rows()
+            if n is not None and o is not None and abs(o) >= SKEW_WARN_NS]
+    if not rows:
+        return "time_ns", []
+    return (f"(time_ns - CASE node {' '.join('WHEN ? THEN ?' for _ in rows)} ELSE 0 END)",
+            [x for r in rows for x in r])
+
+
 class CorrelateMixin:
     """Mixed into :class:`kernelsec_nb.Case`; methods use ``self.sql`` and ``self.con``."""
 
@@ -106,13 +119,16 @@ class CorrelateMixin:
     def _flow_keys(self) -> pl.DataFrame:
         """Attribution of every flow as integers: flows rowid, kprobes rowid, match, confidence."""
         def build() -> pl.DataFrame:
+            # nodes whose clocks are off are compared on the reference clock
+            t, tp = _reference_time(_coverage.clock_offsets(self))
+            at = lambda sql, col: sql.replace(f"time_ns AS {col}", f"{t} AS {col}")  # noqa: E731
             # the flow keys are fetched on a second connection while the connects are indexed
             with cursor(self.con) as cur, ThreadPoolExecutor(1) as pool:
-                flows = pool.submit(fetch, cur, _FLOW_KEYS)
+                flows = pool.submit(fetch, cur, at(_FLOW_KEYS, "_ft"), tp)
                 names = [r[0] for r in self.con.execute(_FN_NAMES).fetchall()]
                 connect = [n for n in names if re.search(CONNECT_PATTERN, n)]
                 close = [n for n in names if re.search(CLOSE_PATTERN, n)]
-                ck = self._fetch(_CONN_KEYS, [close, connect + close])
+                ck = self._fetch(at(_CONN_KEYS, "_kt"), [*tp, close, connect + close])
                 index = ConnectIndex(*((ck.filter(~pl.col("_is_close")), ck.filter(pl.col("_is_close")))
                                        if close else (ck, None)))
                 fk = flows.result()
@@ -122,10 +138,10 @@ class CorrelateMixin:
                 name = f"_kn_flow_rows_{id(frame)}"
                 self.con.register(name, frame.to_arrow())
                 try:
-                    fl = self._fetch(_FLOW_POD_KEYS.format(rows=name))
+                    fl = self._fetch(at(_FLOW_POD_KEYS, "_ft").format(rows=name), tp)
                 finally:
                     self.con.unregister(name)
-                return fl, self._fetch(_CONN_POD_KEYS, [connect])
+                return fl, self._fetch(at(_CONN_POD_KEYS, "_kt"), [*tp, connect])
 
             return attribute_keys(fk, index, tolerance=to_duration_ns(FLOW_TOLERANCE),
                                   window=to_duration_ns(FLOW_WINDOW), pod_keys=pod_keys)
@@ -144,7 +160,7 @@ class CorrelateMixin:
     def _flow_attribution(self) -> pl.DataFrame:
         """Attributed flows: event_id, exec_id, match, confidence, conn_event_id, conn_time_ns."""
         return self._cached("flow_attribution", ["flows", "kprobes"], lambda: self._with_flow_keys(
-            "SELECT f.event_id, k.exec_id, a.match, a.confidence, k.event_id AS conn_event_id, a.conn_time_ns "
+            "SELECT f.event_id, k.exec_id, a.match, a.confidence, k.event_id AS conn_event_id, k.time_ns AS conn_time_ns "
             "FROM {att} a JOIN flows f ON f.rowid = a._row LEFT JOIN kprobes k ON k.rowid = a._cid"))
 
     def _alert_attribution(self) -> pl.DataFrame:
@@ -240,7 +256,7 @@ class CorrelateMixin:
         cond, params = filters.where("flows_attributed", **flt)
         return self._with_flow_keys(
             "SELECT * FROM (SELECT f.*, k.exec_id, coalesce(a.match, 'none') AS match, "  # noqa: S608
-            "coalesce(a.confidence, 0.0) AS confidence, k.event_id AS conn_event_id, a.conn_time_ns, "
+            "coalesce(a.confidence, 0.0) AS confidence, k.event_id AS conn_event_id, k.time_ns AS conn_time_ns, "
             f"{_PROC_COLS} FROM flows f LEFT JOIN {{att}} a ON a._row = f.rowid "
             "LEFT JOIN kprobes k ON k.rowid = a._cid LEFT JOIN processes p ON p.exec_id = k.exec_id) "
             f"WHERE {cond} ORDER BY time_ns, event_id", params)

@@ -5,8 +5,9 @@
 * ``orphan_share``: share of captured processes (tetragon rows) whose parent is not captured;
 * ``clock_offset_ms``: estimated clock offset of each node, from connections seen on two nodes
   (the first non-reply flow of the same 5-tuple on the client's and the server's node).  The
-  median difference per node pair, chained from a reference node (offset 0, the node with the
-  most pairs); network latency (well under a millisecond in a cluster) is neglected.
+  median difference per node pair, chained from the node with the most pairs, then shifted so
+  that the median node reads 0 (one node off among agreeing ones is the one with an offset);
+  network latency (well under a millisecond in a cluster) is neglected.
 
 Examples
 --------
@@ -50,14 +51,17 @@ def clock_offsets(case: Any) -> pl.DataFrame:
     for start in sorted(count, key=lambda k: (-count[k], k)):
         if start in offsets:
             continue
-        offsets[start] = 0.0
+        part = {start: 0.0}  # the nodes linked to ``start`` by shared connections
         todo = deque([start])
         while todo:
             x = todo.popleft()
             for y, d in graph[x]:
-                if y not in offsets:
-                    offsets[y] = offsets[x] + d
+                if y not in part:
+                    part[y] = part[x] + d
                     todo.append(y)
+        ordered = sorted(part.values())
+        middle = ordered[(len(ordered) - 1) // 2]  # the lower median: one of the nodes reads 0
+        offsets.update({k: v - middle for k, v in part.items()})
     return pl.DataFrame({"node": list(offsets), "clock_offset_ns": [round(v) for v in offsets.values()],
                          "offset_pairs": [count[k] for k in offsets]}, schema=schema)
 

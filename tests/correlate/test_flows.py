@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
+
 import polars as pl
 
+import kernelsec_nb as kn
 from kernelsec_nb.correlate import attribute_flows
+from tests.store.lines import hubble_flow, tetragon_exec
 
 S, MS = 10**9, 10**6
 
@@ -95,3 +100,31 @@ def test_case_flows(mini_case) -> None:
     pd = mini_case.flows(port=45555)
     assert pd.select("exec_id", "match").rows() == [("C1", "pod+dest")]
     assert mini_case.flows(binary="curl$", match="5tuple").height == 10
+
+
+def test_case_compares_skewed_nodes_on_the_reference_clock(tmp_path) -> None:
+    # node n1 reads 2 s ahead: its connects and egress sightings are stamped 2 s late; the ingress
+    # sighting on n2 (on time) came "2 s before" its connect and was left to weaker rules
+    def iso(t: datetime) -> str:
+        return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    t0, ahead = datetime(2026, 11, 20, 10, 0, tzinfo=UTC), timedelta(seconds=2)
+    exec_line = json.loads(tetragon_exec(time=iso(t0 + ahead)))
+    body = exec_line["process_exec"]
+    lines = [json.dumps(exec_line)]
+    for i in range(5):
+        t = t0 + timedelta(seconds=10 + 10 * i)
+        sock = {"saddr": "10.0.0.1", "sport": 41000 + i, "daddr": "10.0.0.2", "dport": 80, "protocol": "IPPROTO_TCP"}
+        lines.append(json.dumps({"process_kprobe": {**body, "function_name": "tcp_connect", "args": [{"sock_arg": sock}]},
+                                 "node_name": "n1", "time": iso(t + ahead - timedelta(milliseconds=1))}))
+        lines.append(hubble_flow(sport=41000 + i, node="n1", time=iso(t + ahead)))
+        lines.append(hubble_flow(sport=41000 + i, node="n2", time=iso(t + timedelta(microseconds=300))))
+    (tmp_path / "capture.json").write_text("\n".join(lines) + "\n")
+    case = kn.open_case(tmp_path / "c.duckdb")
+    case.load(tmp_path / "capture.json", progress=False)
+    offsets = dict(case.coverage().select("node", "clock_offset_ms").unique().iter_rows())
+    assert round(offsets["n1"]) == 2000 and offsets["n2"] == 0  # the node that is off has the offset
+    flows = case.flows()
+    assert flows.group_by("node", "match").len().sort("node").rows() == [("n1", "5tuple", 5), ("n2", "5tuple", 5)]
+    assert flows["conn_time_ns"].min() > 0 and flows.filter(pl.col("node") == "n2")["exec_id"].null_count() == 0
+    case.close()
