@@ -12,11 +12,17 @@ from kernelsec_nb.viz import _common as c
 
 WORLD = "world"
 
-# An endpoint's node key: namespace + workload (or pod); outside the cluster, a DNS name or "world".
+# An endpoint's node key: namespace + workload (or pod); a cluster entity Hubble names by a
+# reserved identity (kube-apiserver, host, remote-node, ...) under "(cluster)"; outside the
+# cluster, a DNS name or "world".
+_RESERVED = ("list_filter(map_keys(coalesce({p}_labels, MAP {{}})), lambda k: starts_with(k, 'reserved:') "
+             "AND k NOT IN ('reserved:world', 'reserved:unknown'))[1]")
 _END = """
-    coalesce({p}_namespace, CASE WHEN {p}_workload IS NULL AND {p}_pod IS NULL
-                                 THEN '{world}' END, '(no namespace)') AS {p}_ns,
-    coalesce({p}_workload, {p}_pod,
+    coalesce({p}_namespace, CASE WHEN {p}_workload IS NULL AND {p}_pod IS NULL AND {reserved} IS NOT NULL
+                                 THEN '(cluster)'
+                                 WHEN {p}_workload IS NULL AND {p}_pod IS NULL THEN '{world}' END,
+             '(no namespace)') AS {p}_ns,
+    coalesce({p}_workload, {p}_pod, replace({reserved}, 'reserved:', ''),
              CASE WHEN len(coalesce({p}_names, [])) > 0 THEN {p}_names[1] END,
              '{world}') AS {p}_name"""
 
@@ -76,7 +82,8 @@ def flow_chart(case: Any, *, width: int | None = None, **filters: Any) -> alt.La
     ['no flows match']
     """
     cond, params = c.where("flows", filters)
-    q = _QUERY.format(src=_END.format(p="src", world=WORLD), dst=_END.format(p="dst", world=WORLD),
+    q = _QUERY.format(src=_END.format(p="src", world=WORLD, reserved=_RESERVED.format(p="src")),
+                      dst=_END.format(p="dst", world=WORLD, reserved=_RESERVED.format(p="dst")),
                       cond=cond)
     edges = c.sql(case, q, params)
     if edges.height > MAX_EDGES:  # keep the busiest edges; say so

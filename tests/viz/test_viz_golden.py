@@ -184,3 +184,18 @@ def test_attack_flow_leaves_replies_out(tmp_path: Path) -> None:
     got = chain(c, exec_id(4))["flows"]
     assert got["dst_workload"].to_list() == ["api"]
     c.close()
+
+
+def test_flow_chart_names_reserved_cluster_entities(tmp_path: Path) -> None:
+    # Hubble names the API server (and the host, other nodes) by a reserved identity, no pod: it is
+    # a cluster entity, not the world
+    c = fixture_case.build(tmp_path)
+    c.con.execute("""
+        INSERT INTO flows BY NAME SELECT * REPLACE (event_id || 'k' AS event_id, '10.96.0.1' AS dst_ip,
+            443 AS dst_port, NULL AS dst_namespace, NULL AS dst_workload, NULL AS dst_pod,
+            MAP {'reserved:kube-apiserver': ''} AS dst_labels, NULL AS dst_names)
+        FROM flows WHERE src_port = 40000""")
+    nodes = next(d for d in _datasets(kn.viz.flow_chart(c).to_dict()) if d and "ns" in d[0] and "y" in d[0])
+    assert {(r["ns"], r["name"]) for r in nodes if r["ns"] in ("(cluster)", "world")} == {
+        ("(cluster)", "kube-apiserver"), ("world", "example.org")}
+    c.close()
