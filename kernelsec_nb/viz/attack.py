@@ -70,10 +70,17 @@ def chain(case: Any, exec_id: str) -> dict[str, pl.DataFrame]:
         WHERE p.exec_id IN (SELECT unnest(?::VARCHAR[]))
         ORDER BY a.time_ns, a.event_id LIMIT 100""", [ids])
     died = pl.DataFrame()
-    dests = flows.filter(pl.col("dst_workload").is_not_null()).select(
-        "dst_namespace", "dst_workload").unique() if flows.height else pl.DataFrame()
-    if dests.height:
-        t0, t1 = int(flows["time_ns"].min()), int(flows["time_ns"].max()) + DIED_WINDOW_NS
+    # where deaths by a signal count: the workloads the chain's requests reached, and its own
+    dests = pl.concat([
+        flows.filter(pl.col("dst_workload").is_not_null()).select("dst_namespace", "dst_workload")
+        if flows.height else pl.DataFrame(schema={"dst_namespace": pl.String, "dst_workload": pl.String}),
+        procs.head(1).filter(pl.col("workload").is_not_null()).select(
+            pl.col("namespace").alias("dst_namespace"), pl.col("workload").alias("dst_workload"))],
+        how="vertical_relaxed").unique() if procs.height else pl.DataFrame()
+    times = [x for x in (*(flows["time_ns"].to_list() if flows.height else []),
+                         *procs["start_ns"].to_list()) if x is not None]
+    if dests.height and times:
+        t0, t1 = min(times), max(times) + DIED_WINDOW_NS
         died = c.sql(case, """
             SELECT e.event_id, e.exec_id, e.time_ns, e.namespace, e.workload, e.pod, e."binary",
                    e.summary AS signal
@@ -94,9 +101,10 @@ def attack_flow(case: Any, exec_id: str, *, width: int = 1000) -> alt.LayerChart
     From the entry process of ``exec_id`` (walking up through parents exec'd from outside the
     container's init tree): every exec, the connections they opened (Tetragon), the Hubble
     flows those became (verdict, HTTP path), the Falco alerts raised for them, the destination
-    workloads, and processes in those workloads that died by a signal shortly after.  Arrows
-    link parent→child, process→connection→flow→destination, process→alert and
-    destination→death.
+    workloads, and processes in those workloads or in the chain's own workload that died by a
+    signal during the chain or shortly after.  Arrows link parent→child,
+    process→connection→flow→destination, process→alert, destination→death and entry→death (in
+    its own workload).
 
     Parameters
     ----------
@@ -170,13 +178,16 @@ def attack_flow(case: Any, exec_id: str, *, width: int = 1000) -> alt.LayerChart
         add(key, "alert", r["time_ns"], f"{r['priority']}: {r['rule']}",
             detail=r["output"] or r["rule"], id=r["event_id"])
         edges.append((f"p:{r['exec_id']}", key))
+    entry = f"p:{procs['exec_id'][0]}" if procs.height else None
     for r in parts["died"].iter_rows(named=True):
         key = f"x:{r['event_id']}"
         name = (r["binary"] or "?").rsplit("/", 1)[-1]
         add(key, "died after", r["time_ns"], f"{name} {r['signal'] or ''}",
             detail=f"{r['namespace']}/{r['pod']} {r['binary']} {r['signal'] or ''}",
             id=r["exec_id"])
-        edges.append((f"d:{r['namespace']}/{r['workload']}", key))
+        dest = f"{r['namespace']}/{r['workload']}"
+        # a death in a workload the chain reached hangs off it; one in the chain's own pod, off its entry
+        edges.append((f"d:{dest}", key) if dest in dest_first else (entry, key))
     return _draw(items, edges, exec_id, procs.height, width)
 
 

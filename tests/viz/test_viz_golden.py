@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 import kernelsec_nb as kn
+from kernelsec_nb.store.load import _PROCESSES_SQL
 from kernelsec_nb.viz.attack import chain
 from tests.viz import fixture_case
 from tests.viz.fixture_case import T0, exec_id
@@ -198,4 +199,20 @@ def test_flow_chart_names_reserved_cluster_entities(tmp_path: Path) -> None:
     nodes = next(d for d in _datasets(kn.viz.flow_chart(c).to_dict()) if d and "ns" in d[0] and "y" in d[0])
     assert {(r["ns"], r["name"]) for r in nodes if r["ns"] in ("(cluster)", "world")} == {
         ("(cluster)", "kube-apiserver"), ("world", "example.org")}
+    c.close()
+
+
+def test_attack_flow_shows_deaths_in_the_chains_own_workload(tmp_path: Path) -> None:
+    # the session kills a process of its own pod (the frontend's health check, exec 2)
+    c = fixture_case.build(tmp_path)
+    c.con.execute("""
+        INSERT INTO process_events BY NAME SELECT * REPLACE (event_id || 'x' AS event_id, 'process_exit' AS kind,
+            ?::BIGINT AS time_ns, 'SIGKILL' AS signal)
+        FROM process_events WHERE exec_id = ? AND kind = 'process_exec'""", [T0 + 75 * 10**9, exec_id(2)])
+    c.con.execute(_PROCESSES_SQL)
+    died = chain(c, exec_id(4))["died"]
+    assert sorted(died["workload"].to_list()) == ["api", "frontend"]
+    spec = kn.viz.attack_flow(c, exec_id=exec_id(4)).to_dict()
+    links = next(d for d in _datasets(spec) if d and "link" in d[0])
+    assert "process → died after" in {r["link"] for r in links}
     c.close()
