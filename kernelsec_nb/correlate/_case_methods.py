@@ -34,7 +34,7 @@ from kernelsec_nb.correlate._frames import fetch, filter_frame, table_state
 from kernelsec_nb.correlate._tree import ParentIndex, add_counts
 from kernelsec_nb.store import filters
 from kernelsec_nb.store._connection import cursor
-from kernelsec_nb.store._skew import SKEW_WARN_NS
+from kernelsec_nb.store._skew import SKEW_WARN_NS, source_offsets
 from kernelsec_nb.store.filters import to_duration_ns
 
 #: Flow attribution settings used by the case (see :mod:`kernelsec_nb.correlate._flows`).
@@ -80,16 +80,26 @@ _PROC_COLS = ('p.pid, p.parent_exec_id, p."binary", p.args, p.container_id AS pr
               "p.pod_labels AS process_pod_labels")
 
 
-def _reference_time(offsets: pl.DataFrame) -> tuple[str, list[Any]]:
-    """SQL for an event's time on the reference clock (``time_ns`` minus its node's estimated
-    offset, :func:`kernelsec_nb.correlate._coverage.clock_offsets`) and its parameters.  Only
-    offsets the load warns about (:data:`SKEW_WARN_NS`) are applied: smaller ones are latency."""
-    rows = [(n, int(o)) for n, o in offsets.select("node", "clock_offset_ns").iter_rows()
-            if n is not None and o is not None and abs(o) >= SKEW_WARN_NS]
-    if not rows:
+def _node_offsets(case: Any) -> tuple[dict[str, int], dict[str, int]]:
+    """What to subtract from a flow's and from a connect's time, per node, to put it on the
+    reference clock: the node's clock offset (:func:`kernelsec_nb.correlate._coverage.clock_offsets`)
+    and, for Tetragon, how far its times are off Hubble's on that node
+    (:func:`kernelsec_nb.store._skew.source_offsets`).  Only offsets the load warns about
+    (:data:`SKEW_WARN_NS`) are applied: smaller ones are latency."""
+    node = {n: int(o) for n, o in _coverage.clock_offsets(case).select("node", "clock_offset_ns").iter_rows()
+            if n is not None and o is not None and abs(o) >= SKEW_WARN_NS}
+    tetragon = dict(node)
+    for n, gap in source_offsets(case.con).items():
+        tetragon[n] = node.get(n, 0) - gap
+    return node, tetragon
+
+
+def _reference_time(offsets: dict[str, int]) -> tuple[str, list[Any]]:
+    """SQL for ``time_ns`` minus its node's offset in ``offsets``, and its parameters."""
+    if not offsets:
         return "time_ns", []
-    return (f"(time_ns - CASE node {' '.join('WHEN ? THEN ?' for _ in rows)} ELSE 0 END)",
-            [x for r in rows for x in r])
+    return (f"(time_ns - CASE node {' '.join('WHEN ? THEN ?' for _ in offsets)} ELSE 0 END)",
+            [x for r in offsets.items() for x in r])
 
 
 class CorrelateMixin:
@@ -120,15 +130,17 @@ class CorrelateMixin:
         """Attribution of every flow as integers: flows rowid, kprobes rowid, match, confidence."""
         def build() -> pl.DataFrame:
             # nodes whose clocks are off are compared on the reference clock
-            t, tp = _reference_time(_coverage.clock_offsets(self))
-            at = lambda sql, col: sql.replace(f"time_ns AS {col}", f"{t} AS {col}")  # noqa: E731
+            flow_off, conn_off = _node_offsets(self)
+            t, tp = _reference_time(flow_off)
+            kt, ktp = _reference_time(conn_off)
+            at = lambda sql, col, t: sql.replace(f"time_ns AS {col}", f"{t} AS {col}")  # noqa: E731
             # the flow keys are fetched on a second connection while the connects are indexed
             with cursor(self.con) as cur, ThreadPoolExecutor(1) as pool:
-                flows = pool.submit(fetch, cur, at(_FLOW_KEYS, "_ft"), tp)
+                flows = pool.submit(fetch, cur, at(_FLOW_KEYS, "_ft", t), tp)
                 names = [r[0] for r in self.con.execute(_FN_NAMES).fetchall()]
                 connect = [n for n in names if re.search(CONNECT_PATTERN, n)]
                 close = [n for n in names if re.search(CLOSE_PATTERN, n)]
-                ck = self._fetch(at(_CONN_KEYS, "_kt"), [*tp, close, connect + close])
+                ck = self._fetch(at(_CONN_KEYS, "_kt", kt), [*ktp, close, connect + close])
                 index = ConnectIndex(*((ck.filter(~pl.col("_is_close")), ck.filter(pl.col("_is_close")))
                                        if close else (ck, None)))
                 fk = flows.result()
@@ -138,10 +150,10 @@ class CorrelateMixin:
                 name = f"_kn_flow_rows_{id(frame)}"
                 self.con.register(name, frame.to_arrow())
                 try:
-                    fl = self._fetch(at(_FLOW_POD_KEYS, "_ft").format(rows=name), tp)
+                    fl = self._fetch(at(_FLOW_POD_KEYS, "_ft", t).format(rows=name), tp)
                 finally:
                     self.con.unregister(name)
-                return fl, self._fetch(at(_CONN_POD_KEYS, "_kt"), [*tp, connect])
+                return fl, self._fetch(at(_CONN_POD_KEYS, "_kt", kt), [*ktp, connect])
 
             return attribute_keys(fk, index, tolerance=to_duration_ns(FLOW_TOLERANCE),
                                   window=to_duration_ns(FLOW_WINDOW), pod_keys=pod_keys)

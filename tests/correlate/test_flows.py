@@ -102,29 +102,49 @@ def test_case_flows(mini_case) -> None:
     assert mini_case.flows(binary="curl$", match="5tuple").height == 10
 
 
-def test_case_compares_skewed_nodes_on_the_reference_clock(tmp_path) -> None:
-    # node n1 reads 2 s ahead: its connects and egress sightings are stamped 2 s late; the ingress
-    # sighting on n2 (on time) came "2 s before" its connect and was left to weaker rules
-    def iso(t: datetime) -> str:
-        return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
-    t0, ahead = datetime(2026, 11, 20, 10, 0, tzinfo=UTC), timedelta(seconds=2)
-    exec_line = json.loads(tetragon_exec(time=iso(t0 + ahead)))
+
+def _skewed(tmp_path, *, node_ahead: timedelta, tetragon_ahead: timedelta = timedelta(0)) -> kn.Case:
+    """Five connections from n1 to n2, seen by Tetragon (connect) and Hubble on n1 and Hubble on n2;
+    n1's clock reads ``node_ahead`` ahead, its Tetragon export another ``tetragon_ahead``."""
+    t0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    exec_line = json.loads(tetragon_exec(time=_iso(t0 + node_ahead + tetragon_ahead)))
     body = exec_line["process_exec"]
     lines = [json.dumps(exec_line)]
     for i in range(5):
         t = t0 + timedelta(seconds=10 + 10 * i)
         sock = {"saddr": "10.0.0.1", "sport": 41000 + i, "daddr": "10.0.0.2", "dport": 80, "protocol": "IPPROTO_TCP"}
+        connect = t + node_ahead + tetragon_ahead - timedelta(milliseconds=1)
         lines.append(json.dumps({"process_kprobe": {**body, "function_name": "tcp_connect", "args": [{"sock_arg": sock}]},
-                                 "node_name": "n1", "time": iso(t + ahead - timedelta(milliseconds=1))}))
-        lines.append(hubble_flow(sport=41000 + i, node="n1", time=iso(t + ahead)))
-        lines.append(hubble_flow(sport=41000 + i, node="n2", time=iso(t + timedelta(microseconds=300))))
+                                 "node_name": "n1", "time": _iso(connect)}))
+        lines.append(hubble_flow(sport=41000 + i, node="n1", time=_iso(t + node_ahead)))
+        lines.append(hubble_flow(sport=41000 + i, node="n2", time=_iso(t + timedelta(microseconds=300))))
     (tmp_path / "capture.json").write_text("\n".join(lines) + "\n")
     case = kn.open_case(tmp_path / "c.duckdb")
-    case.load(tmp_path / "capture.json", progress=False)
+    case.report = case.load(tmp_path / "capture.json", progress=False)
+    return case
+
+
+def test_case_compares_skewed_nodes_on_the_reference_clock(tmp_path) -> None:
+    # node n1 reads 2 s ahead: its connects and egress sightings are stamped 2 s late; the ingress
+    # sighting on n2 (on time) came "2 s before" its connect and was left to weaker rules
+    case = _skewed(tmp_path, node_ahead=timedelta(seconds=2))
     offsets = dict(case.coverage().select("node", "clock_offset_ms").unique().iter_rows())
     assert round(offsets["n1"]) == 2000 and offsets["n2"] == 0  # the node that is off has the offset
     flows = case.flows()
     assert flows.group_by("node", "match").len().sort("node").rows() == [("n1", "5tuple", 5), ("n2", "5tuple", 5)]
     assert flows["conn_time_ns"].min() > 0 and flows.filter(pl.col("node") == "n2")["exec_id"].null_count() == 0
+    case.close()
+
+
+def test_a_tetragon_export_off_its_nodes_hubble_is_told_and_allowed_for(tmp_path) -> None:
+    # only n1's Tetragon times are 2 s late (its node clock agrees with n2): the load says so, and
+    # its connects are compared on Hubble's clock
+    case = _skewed(tmp_path, node_ahead=timedelta(0), tetragon_ahead=timedelta(seconds=2))
+    assert case.report.clock_skew == [
+        "clock skew: on n1, Hubble's flows read about 2.00 s earlier than Tetragon's connects of the same "
+        "connections; flow attribution allows for it, timelines do not"]
+    assert case.flows().group_by("match").len().rows() == [("5tuple", 10)]
     case.close()
