@@ -34,7 +34,7 @@ from kernelsec_nb.correlate._frames import fetch, filter_frame, table_state
 from kernelsec_nb.correlate._tree import ParentIndex, add_counts
 from kernelsec_nb.store import filters
 from kernelsec_nb.store._connection import cursor
-from kernelsec_nb.store._skew import SKEW_WARN_NS, source_offsets
+from kernelsec_nb.store._skew import SKEW_WARN_NS
 from kernelsec_nb.store.filters import to_duration_ns
 
 #: Flow attribution settings used by the case (see :mod:`kernelsec_nb.correlate._flows`).
@@ -82,15 +82,16 @@ _PROC_COLS = ('p.pid, p.parent_exec_id, p."binary", p.args, p.container_id AS pr
 
 def _node_offsets(case: Any) -> tuple[dict[str, int], dict[str, int]]:
     """What to subtract from a flow's and from a connect's time, per node, to put it on the
-    reference clock: the node's clock offset (:func:`kernelsec_nb.correlate._coverage.clock_offsets`)
-    and, for Tetragon, how far its times are off Hubble's on that node
-    (:func:`kernelsec_nb.store._skew.source_offsets`).  Only offsets the load warns about
-    (:data:`SKEW_WARN_NS`) are applied: smaller ones are latency."""
-    node = {n: int(o) for n, o in _coverage.clock_offsets(case).select("node", "clock_offset_ns").iter_rows()
-            if n is not None and o is not None and abs(o) >= SKEW_WARN_NS}
-    tetragon = dict(node)
-    for n, gap in source_offsets(case.con).items():
-        tetragon[n] = node.get(n, 0) - gap
+    reference clock, from the ``clock_offsets`` the load estimated (:mod:`kernelsec_nb.store._skew`):
+    the node's clock offset, and for Tetragon also how far its times are off Hubble's on that
+    node.  Only offsets the load warns about (:data:`SKEW_WARN_NS`) are applied: smaller ones
+    are latency."""
+    def big(x: int | None) -> int:
+        return int(x) if x is not None and abs(x) >= SKEW_WARN_NS else 0
+
+    rows = case.con.execute("SELECT node, clock_offset_ns, tetragon_offset_ns FROM clock_offsets").fetchall()
+    node = {n: big(o) for n, o, _ in rows if big(o)}
+    tetragon = {n: big(o) - big(g) for n, o, g in rows if big(o) - big(g)}
     return node, tetragon
 
 

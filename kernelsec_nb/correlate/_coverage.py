@@ -4,10 +4,8 @@
 * gaps: stretches longer than ``gap`` with no event of that source on that node;
 * ``orphan_share``: share of captured processes (tetragon rows) whose parent is not captured;
 * ``clock_offset_ms``: estimated clock offset of each node, from connections seen on two nodes
-  (the first non-reply flow of the same 5-tuple on the client's and the server's node).  The
-  median difference per node pair, chained from the node with the most pairs, then shifted so
-  that the median node reads 0 (one node off among agreeing ones is the one with an offset);
-  network latency (well under a millisecond in a cluster) is neglected.
+  (the first non-reply flow of the same 5-tuple on the client's and the server's node), as the
+  load estimated it (:mod:`kernelsec_nb.store._skew`): against the median node.
 
 Examples
 --------
@@ -18,17 +16,16 @@ Examples
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
 from typing import Any
 
 import polars as pl
 
 from kernelsec_nb.store import filters
-from kernelsec_nb.store._skew import PAIR_LIMIT_NS, PAIRS_SQL
 
 
 def clock_offsets(case: Any) -> pl.DataFrame:
-    """Estimated clock offset of each node (ns, relative to a reference node) and pairs used.
+    """Estimated clock offset of each node (ns, against the median node) and the pairs behind it,
+    as the last load with Hubble flows stored them (:mod:`kernelsec_nb.store._skew`).
 
     Examples
     --------
@@ -36,34 +33,8 @@ def clock_offsets(case: Any) -> pl.DataFrame:
     >>> clock_offsets(kn.open_case()).columns
     ['node', 'clock_offset_ns', 'offset_pairs']
     """
-    pairs = case._fetch(PAIRS_SQL, [PAIR_LIMIT_NS])
-    schema = {"node": pl.String, "clock_offset_ns": pl.Int64, "offset_pairs": pl.Int64}
-    if pairs.height == 0:
-        return pl.DataFrame(schema=schema)
-    graph: dict[str, list[tuple[str, float]]] = defaultdict(list)
-    count: dict[str, int] = defaultdict(int)
-    for a, b, d, n in pairs.iter_rows():
-        graph[a].append((b, float(d)))
-        graph[b].append((a, -float(d)))
-        count[a] += n
-        count[b] += n
-    offsets: dict[str, float] = {}
-    for start in sorted(count, key=lambda k: (-count[k], k)):
-        if start in offsets:
-            continue
-        part = {start: 0.0}  # the nodes linked to ``start`` by shared connections
-        todo = deque([start])
-        while todo:
-            x = todo.popleft()
-            for y, d in graph[x]:
-                if y not in part:
-                    part[y] = part[x] + d
-                    todo.append(y)
-        ordered = sorted(part.values())
-        middle = ordered[(len(ordered) - 1) // 2]  # the lower median: one of the nodes reads 0
-        offsets.update({k: v - middle for k, v in part.items()})
-    return pl.DataFrame({"node": list(offsets), "clock_offset_ns": [round(v) for v in offsets.values()],
-                         "offset_pairs": [count[k] for k in offsets]}, schema=schema)
+    return case._fetch("SELECT node, clock_offset_ns, offset_pairs FROM clock_offsets "
+                       "WHERE clock_offset_ns IS NOT NULL ORDER BY node")
 
 
 def coverage(case: Any, gap: Any = "5m") -> pl.DataFrame:

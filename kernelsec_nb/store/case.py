@@ -156,11 +156,15 @@ def _expected_columns() -> dict[str, list[str]]:
 
 def _outdated(con: duckdb.DuckDBPyConnection) -> str | None:
     """What makes the case file older than this version's schema, if anything (a table of
-    schema.sql that lacks a column, or ``events`` stored as a table)."""
+    schema.sql missing or lacking a column, or ``events`` stored as a table)."""
     if con.execute("SELECT 1 FROM duckdb_tables() WHERE database_name = current_database() "
                    "AND table_name = 'events'").fetchall():
         return "its events are a table, now a view"
     have = dict(con.execute(_COLUMNS_SQL).fetchall())
+    if "files" in have:  # a case (not a new file): every table of the schema is there
+        missing = [t for t in _expected_columns() if t not in have]
+        if missing:
+            return f"it has no {', '.join(missing)} table"
     for table, columns in _expected_columns().items():
         missing = [c for c in columns if table in have and c not in have[table]]
         if missing:

@@ -114,3 +114,11 @@ CREATE TABLE IF NOT EXISTS quarantine (
     raw       VARCHAR,  -- first 4096 characters (invalid UTF-8 replaced by U+FFFD)
     raw_bytes BIGINT    -- original length of the line in bytes
 );
+
+-- Clock offsets estimated by the last load with Hubble flows (store/_skew.py), per node.
+CREATE TABLE IF NOT EXISTS clock_offsets (
+    node               VARCHAR,
+    clock_offset_ns    BIGINT,  -- how far the node's clock reads ahead of the median node's
+    offset_pairs       BIGINT,  -- connections seen on it and another node that tell
+    tetragon_offset_ns BIGINT   -- how much later its Hubble flows read than its Tetragon connects
+);
