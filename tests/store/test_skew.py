@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import kernelsec_nb as kn
+from kernelsec_nb.store import _skew
 from tests.store.lines import hubble_flow
 
 T0 = datetime(2026, 11, 20, 10, 0, 0, tzinfo=UTC)
@@ -44,3 +45,10 @@ def test_skewed_clocks_are_reported(tmp_path):
 def test_close_clocks_and_few_connections_say_nothing(tmp_path):
     assert _load(tmp_path / "a", _flows(0.05)).clock_skew == []  # 50 ms: under the threshold
     assert _load(tmp_path / "b", _flows(3.0, connections=2)).clock_skew == []  # too few to trust
+
+
+def test_many_flows_are_sampled_by_connection(tmp_path, monkeypatch):
+    monkeypatch.setattr(_skew, "SAMPLE_CONNECTIONS", 20)  # 200 flows: 1 connection in 10
+    report = _load(tmp_path / "a", _flows(-2.0, connections=100))
+    assert len(report.clock_skew) == 1 and "a 1 in 10 sample" in report.clock_skew[0]
+    assert report.clock_skew[0].startswith("clock skew: n1 reads about 2.00 s ahead of n2")
