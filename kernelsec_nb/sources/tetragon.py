@@ -6,8 +6,9 @@ Tetragon has written is recognised (``process_exec``, ``process_exit``, ``proces
 ``process_throttle`` and the older ``process_connect``/``process_listen``/``process_close`` with
 flat ``source_ip``/``destination_ip`` fields).  A line with another ``process_*`` key is still
 loaded, with that key as ``kind``.  Old schemas (no ``workload``, ``tid``, ``ns``, ``cap``) load
-with those columns NULL; newer fields (``ancestors``, ``in_init_tree``, ``cluster_name``,
-``node_labels``) are read when present.
+with those columns NULL; of the newer fields ``in_init_tree`` and ``cluster_name`` are read when
+present, ``ancestors``, ``node_labels`` and the process's ``ns`` (namespaces) are left in the raw
+line (``case.raw``).
 """
 
 from __future__ import annotations
@@ -279,6 +280,7 @@ HOOK_COLUMNS: dict[str, str] = {
     "capability": "capname",
     "hook_args": "CAST(j.ev.args AS VARCHAR)",
     "start_ns": epoch_ns(f"({P}).start_time"),
+    "in_init_tree": f"({P}).in_init_tree",
 }
 
 
@@ -290,7 +292,7 @@ HOOK_COLUMNS: dict[str, str] = {
 #: The process fields the ``kprobes`` and ``events`` columns read.
 _HOOK_PROCESS: dict[str, object] = {
     **{k: PROCESS[k] for k in ("exec_id", "parent_exec_id", "pid", "uid", "binary", "arguments",
-                               "docker", "start_time")},
+                               "docker", "start_time", "in_init_tree")},
     "pod": {"namespace": "VARCHAR", "name": "VARCHAR", "workload": "VARCHAR",
             "container": {"id": "VARCHAR"}},
 }

@@ -55,7 +55,7 @@ detailed AS (
     FROM own
     UNION ALL BY NAME
     SELECT exec_id, parent_exec_id, node, namespace, pod, workload, container_id,
-           pid, uid, "binary", args, start_ns, 'event' AS seen_as
+           pid, uid, "binary", args, start_ns, in_init_tree, 'event' AS seen_as
     FROM hooks
     UNION ALL BY NAME
     SELECT parent_exec_id AS exec_id, parent_parent_exec_id AS parent_exec_id, node,
@@ -68,7 +68,7 @@ detailed AS (
 )
 -- A process started before the capture ('event': only its own exit or hook events) gets what its
 -- children's events say of it as their parent where its own events are silent (cwd, flags, and
--- the start time of one seen only in an exit); capabilities and in_init_tree stay unknown.
+-- the start time of one seen only in an exit); its capabilities stay unknown.
 SELECT d.exec_id, coalesce(d.parent_exec_id, p.parent_parent_exec_id) AS parent_exec_id, d.node,
        coalesce(d.namespace, p.parent_namespace) AS namespace, coalesce(d.pod, p.parent_pod) AS pod,
        coalesce(d.workload, p.parent_workload) AS workload,

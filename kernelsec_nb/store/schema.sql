@@ -75,7 +75,7 @@ CREATE TABLE IF NOT EXISTS kprobes (
     event_id VARCHAR, kind VARCHAR, time TIMESTAMPTZ, time_ns BIGINT, node VARCHAR, cluster VARCHAR,
     namespace VARCHAR, pod VARCHAR, workload VARCHAR, container_id VARCHAR,
     exec_id VARCHAR, parent_exec_id VARCHAR, pid BIGINT, uid BIGINT, "binary" VARCHAR, args VARCHAR,
-    start_ns BIGINT,  -- the process's start (processes started before the capture get it from here)
+    start_ns BIGINT, in_init_tree BOOLEAN,  -- the process's (for one started before the capture)
     function_name VARCHAR, policy_name VARCHAR, action VARCHAR, return_value VARCHAR,
     saddr VARCHAR, sport BIGINT, daddr VARCHAR, dport BIGINT, protocol VARCHAR,
     file_path VARCHAR, capability VARCHAR, hook_args VARCHAR, summary VARCHAR,

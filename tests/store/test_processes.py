@@ -29,12 +29,12 @@ def test_a_process_started_before_the_capture_keeps_its_details(tmp_path):
     path.write_text("\n".join(lines) + "\n")
     with kn.open_case(tmp_path / "c.duckdb") as case:
         case.load(path, progress=False)
-        got = case.sql('SELECT pid, seen_as, "binary", uid, cwd, flags, start_time::VARCHAR AS st '
+        got = case.sql('SELECT pid, seen_as, "binary", uid, cwd, flags, start_time::VARCHAR AS st, in_init_tree '
                        "FROM processes WHERE exec_id IN (?, ?) ORDER BY pid",
                        [exec_id("n1", 50_000, 50), exec_id("n1", 60_000, 60)]).rows()
-    assert got == [
-        (50, "event", "/usr/bin/python3", 0, "/app", "execve", "2026-11-20 09:00:00+00"),
-        (60, "event", "/usr/bin/node", 0, None, None, "2026-11-20 08:00:00+00"),
+    assert got == [  # (tetragon_exec writes in_init_tree false)
+        (50, "event", "/usr/bin/python3", 0, "/app", "execve", "2026-11-20 09:00:00+00", False),
+        (60, "event", "/usr/bin/node", 0, None, None, "2026-11-20 08:00:00+00", False),
     ]
 
 
