@@ -387,6 +387,10 @@ else:
 if ENTRY:
     SESSION = case.descendants(ENTRY["exec_id"])
     display(SESSION.sort("start_ns").select("depth", "start_time", "binary", "args", "flows", "alerts", "files", "signal"))
+    HOOKS = pl.DataFrame(H.hooks(case, SESSION["exec_id"].to_list()))
+    if HOOKS.height:
+        print("files opened, capabilities used and other hook events of the session (Tetragon):")
+        display(HOOKS.select("time", "binary", "function_name", "file_path", "capability"))
     display(kn.viz.process_tree(case, ENTRY["exec_id"], width=820))
 else:
     SESSION = pl.DataFrame({"exec_id": []}, schema={"exec_id": pl.String})

@@ -4,30 +4,34 @@ Nothing here knows a scenario: the rules are ordinary incident-response heuristi
 process tree (Tetragon) and what was attributed to it (Hubble flows, Falco alerts).
 
 * **Suspicious process**: one with a Falco alert attributed to it, a flow a policy dropped
-  (matched to it by 5-tuple), or a binary run from a world-writable directory (``/tmp``,
-  ``/var/tmp``, ``/dev/shm``: a dropped payload).
+  (matched to it by 5-tuple), a binary run from a world-writable directory (``/tmp``,
+  ``/var/tmp``, ``/dev/shm``: a dropped payload), or a namespace tool (``nsenter``, ``unshare``:
+  the way from a container to its host).
 * **Session entries**, each with its ``basis``:
 
   1. an interactive shell (a shell binary with no script, ``-c`` or arguments, or only
      ``-i``/``-l``) started in a pod *outside* the container's init tree (``kubectl exec``,
-     ``docker exec``);
-  2. a shell started by a service process (neither a shell nor a container runtime or init, in
-     the same pod), whose session holds a suspicious process (command injection into a service:
-     ``app → sh -c …``);
-  3. the topmost suspicious process whose parent is neither a shell nor in such a session (a
-     payload a service started directly);
-  4. without any of these, the roots of rare (once or twice seen per workload) commands outside
+     ``docker exec``; in old exports without ``in_init_tree``: started by the container runtime
+     after the container's first process);
+  2. a shell started by a service process (neither a shell, nor a launcher such as ``nsenter``,
+     ``sudo``, ``env``, nor a container runtime or init; in the same pod), whose session holds a
+     suspicious process (command injection into a service: ``app → sh -c …``);
+  3. a suspicious process the container runtime started (exec'd into the container), or 4. one a
+     service process started directly (a payload);
+  5. without any of these, the roots of rare (once or twice seen per workload) commands outside
      the init tree.
 
   A candidate inside another candidate's session is dropped; the rest are ranked by what their
-  session did: alerts (4), dropped flows (3), binaries run from a writable directory (3), any
-  attributed flow or connection (2), more than one process (1).
+  session did: alerts (4), dropped flows (3), binaries run from a writable directory (3), a
+  namespace tool (3), any attributed flow or connection (2), more than one process (1).
 * **Key command**: the last process of the session that acted on another process (a
   signal-sending tool with a signal and a pid), else its most suspicious process (the latest of
   equals), else its last command.
-* **Flows of the session**: its L7 requests (its other requests when it made none), and apart
-  the ones a policy dropped; replies are left out.  Its **connections**: the connect hooks of its
-  processes (Tetragon), with or without Hubble.
+* **Flows of the session**: its L7 requests, and the first flow of each connection to a
+  destination it sent no L7 request to (let through or not); apart, the ones a policy dropped;
+  replies are left out.
+  Its **connections**: the connect hooks of its processes (Tetragon), with or without Hubble; its
+  **hooks**: the other hook events of its processes (files opened, capabilities used, ...).
 * **Without a session** (no Tetragon, or nothing suspicious in it): the pod that Falco alerts name
   (4 each), whose requests a policy dropped (2 each), that sent the rarest L7 requests (1 each:
   method and path seen at most 5 times) or queried many long names under one domain (DNS
@@ -51,6 +55,12 @@ SIGNAL_TOOLS = r"(^|/)(kill|pkill|killall|skill|tkill)$"
 SIGNAL_ARGS = r"(^|\s)-(\d+|[A-Z]+|s\s+\S+|-signal\s+\S+)\s+(.*\s)?-?\d+\s*$"
 #: Container runtimes and init processes: what starts a container's first process, not a service.
 RUNTIMES = r"(^|/)(containerd-shim[-a-z0-9]*|runc|crun|conmon|docker-init|tini|dumb-init|catatonit|pause|init|systemd)$"
+#: Programs that run another program for their caller (a shell's helpers): a shell they start is
+#: the caller's, not a service's.
+LAUNCHERS = (r"(^|/)(nsenter|chroot|unshare|su|sudo|runuser|setsid|env|nohup|timeout|xargs|script|stdbuf|"
+             r"nice|ionice|taskset|setpriv|capsh)$")
+#: Tools that enter or make other namespaces: from a container, the way to the host.
+ESCAPE_TOOLS = r"(^|/)(nsenter|unshare)$"
 #: Binaries run from here were written at run time (a dropped payload), not shipped in the image.
 WRITABLE_DIRS = r"^/(tmp|var/tmp|dev/shm)/"
 NOT_DETERMINABLE = "not determinable from this data"
@@ -60,7 +70,7 @@ _FLOW_COLS = ["node", "time", "src_pod", "src_ip", "src_port", "dst_pod", "dst_i
 _ENTRY_COLS = ["exec_id", "node", "namespace", "pod", "workload", "binary", "args", "pid",
                "start_time", "start_ns", "parent_exec_id", "capabilities", "pod_labels"]
 _STATS = {"processes": pl.Int64, "flows": pl.Int64, "connections": pl.Int64, "alerts": pl.Int64,
-          "dropped": pl.Int64, "written": pl.Int64, "files": pl.Int64}
+          "dropped": pl.Int64, "written": pl.Int64, "escape": pl.Int64, "files": pl.Int64}
 
 
 def sources(case: Any) -> list[str]:
@@ -80,16 +90,18 @@ def _dropped_by_exec(case: Any) -> pl.DataFrame:
 
 
 def _with_signals(case: Any, tree: pl.DataFrame) -> pl.DataFrame:
-    """The process tree with ``dropped`` (flows), ``written`` (run from a writable directory) and
-    ``suspicious`` per process."""
+    """The process tree with ``dropped`` (flows), ``written`` (run from a writable directory),
+    ``escape`` (a namespace tool) and ``suspicious`` per process."""
+    binary = pl.col("binary").fill_null("")
     t = tree.join(_dropped_by_exec(case), on="exec_id", how="left").with_columns(
         pl.col("dropped").fill_null(0),
-        pl.col("binary").fill_null("").str.contains(WRITABLE_DIRS).cast(pl.Int64).alias("written"))
+        binary.str.contains(WRITABLE_DIRS).cast(pl.Int64).alias("written"),
+        binary.str.contains(ESCAPE_TOOLS).cast(pl.Int64).alias("escape"))
     return t.with_columns(((pl.col("alerts").fill_null(0) > 0) | (pl.col("dropped") > 0)
-                           | (pl.col("written") > 0)).alias("suspicious"))
+                           | (pl.col("written") > 0) | (pl.col("escape") > 0)).alias("suspicious"))
 
 
-_COUNTS = ("flows", "connections", "alerts", "dropped", "written", "files")
+_COUNTS = ("flows", "connections", "alerts", "dropped", "written", "escape", "files")
 
 
 def _session_stats(case: Any, exec_id: str, signals: pl.DataFrame) -> dict[str, Any]:
@@ -123,25 +135,33 @@ def session_entries(case: Any) -> pl.DataFrame:
     t = _with_signals(case, tree)
     parent = t.select(pl.col("exec_id").alias("parent_exec_id"), pl.col("binary").alias("_pbin"),
                       pl.col("pod").alias("_ppod"))
-    t = t.join(parent, on="parent_exec_id", how="left")
+    first = t.group_by("container_id").agg(pl.col("start_ns").min().alias("_cfirst"))
+    t = t.join(parent, on="parent_exec_id", how="left").join(first, on="container_id", how="left")
     shell = pl.col("binary").fill_null("").str.contains(SHELLS)
-    parent_shell = pl.col("_pbin").fill_null("").str.contains(SHELLS)
+    parent_shell = pl.col("_pbin").fill_null("").str.contains(SHELLS) | pl.col("_pbin").fill_null("").str.contains(LAUNCHERS)
+    parent_runtime = pl.col("_pbin").fill_null("").str.contains(RUNTIMES)
     in_pod = pl.col("pod").is_not_null()
-    outside = t.filter((pl.col("in_init_tree") == False) & in_pod)  # noqa: E712
+    # outside the init tree; in old exports without in_init_tree: started by the container runtime
+    # after the container's first process
+    exec_in = (pl.col("in_init_tree") == False) | (  # noqa: E712
+        pl.col("in_init_tree").is_null() & parent_runtime & (pl.col("start_ns") > pl.col("_cfirst")))
+    outside = t.filter(exec_in & in_pod)
     groups: list[tuple[str, pl.DataFrame]] = [(
         "interactive shell outside the init tree",
         outside.filter(shell & pl.col("args").fill_null("").str.strip_chars().str.contains(INTERACTIVE_ARGS)))]
     # a service: the parent is no shell and no runtime, in the same pod (its pod is unknown when
     # the capture saw it only as a parent)
-    service_parent = (pl.col("_pbin").is_not_null() & ~parent_shell & ~pl.col("_pbin").str.contains(RUNTIMES)
+    service_parent = (pl.col("_pbin").is_not_null() & ~parent_shell & ~parent_runtime
                       & ((pl.col("_ppod") == pl.col("pod")) | pl.col("_ppod").is_null()))
     spawned = t.filter(shell & in_pod & service_parent)
     under = {e: _subtrees(t, [e]) for e in spawned["exec_id"].to_list()}
     bad = set(t.filter(pl.col("suspicious"))["exec_id"].to_list())
     groups.append(("shell started by a service process, with suspicious activity below it",
                    spawned.filter(pl.col("exec_id").is_in([e for e, s in under.items() if s & bad]))))
+    groups.append(("suspicious process exec'd into the container (its parent is the container runtime)",
+                   t.filter(pl.col("suspicious") & in_pod & parent_runtime)))
     groups.append(("suspicious process started by a service process",
-                   t.filter(pl.col("suspicious") & in_pod & ~parent_shell)))
+                   t.filter(pl.col("suspicious") & in_pod & service_parent)))
     found = [(basis, g) for basis, g in groups if g.height]
     if not found:  # rare commands outside the init tree (exec probes repeat, sessions do not)
         counts = outside.group_by("workload", "binary", "args").len()
@@ -160,7 +180,7 @@ def session_entries(case: Any) -> pl.DataFrame:
     cand = cand.sort(["_rank", "start_ns"]).head(50)
     st = pl.DataFrame([_session_stats(case, e, t) for e in cand["exec_id"]], schema={"exec_id": pl.String, **_STATS})
     score = ((pl.col("alerts") > 0).cast(pl.Int64) * 4 + (pl.col("dropped") > 0).cast(pl.Int64) * 3
-             + (pl.col("written") > 0).cast(pl.Int64) * 3
+             + (pl.col("written") > 0).cast(pl.Int64) * 3 + (pl.col("escape") > 0).cast(pl.Int64) * 3
              + (pl.col("flows") + pl.col("connections") > 0).cast(pl.Int64) * 2
              + (pl.col("processes") > 1).cast(pl.Int64))
     out = cand.join(st, on="exec_id", how="inner").with_columns(score.alias("score"))
@@ -179,7 +199,7 @@ def key_command(case: Any, entry_exec_id: str) -> dict[str, Any] | None:
     sig = later.filter(pl.col("binary").fill_null("").str.contains(SIGNAL_TOOLS)
                        & pl.col("args").fill_null("").str.contains(SIGNAL_ARGS))
     weight = ((pl.col("alerts").fill_null(0) > 0).cast(pl.Int64) * 4 + (pl.col("dropped") > 0).cast(pl.Int64) * 3
-              + pl.col("written") * 3)
+              + pl.col("written") * 3 + pl.col("escape") * 3)
     bad = later.with_columns(weight.alias("_w")).filter(pl.col("_w") > 0)
     if sig.height:
         row, why = sig.row(-1, named=True), "last process of the session that signalled another process"
@@ -187,7 +207,8 @@ def key_command(case: Any, entry_exec_id: str) -> dict[str, Any] | None:
         row = bad.filter(pl.col("_w") == pl.col("_w").max()).row(-1, named=True)
         why = "most suspicious process of the session (" + ", ".join(
             w for w, on in (("Falco alerts", row["alerts"]), ("flows a policy dropped", row["dropped"]),
-                            ("run from a writable directory", row["written"])) if on) + ")"
+                            ("run from a writable directory", row["written"]),
+                            ("a namespace tool", row["escape"])) if on) + ")"
     elif later.height:
         row, why = later.row(-1, named=True), "last command of the session (nothing suspicious below the entry)"
     else:
@@ -316,6 +337,16 @@ def _alert_records(al: pl.DataFrame) -> list[dict[str, Any]]:
              "exec_id": r.get("exec_id"), "pid": r["pid"]} for r in al.iter_rows(named=True)]
 
 
+def hooks(case: Any, session: list[str]) -> list[dict[str, Any]]:
+    """The session's hook events other than connects (files, capabilities, ...), oldest first."""
+    df = case.sql("""
+        SELECT time, exec_id, "binary", coalesce(function_name, kind) AS function_name, file_path,
+               capability, policy_name
+        FROM kprobes WHERE exec_id IN (SELECT unnest(?::VARCHAR[])) AND daddr IS NULL
+        ORDER BY time_ns, event_id LIMIT 100""", [session])
+    return [{**r, "time": r["time"].strftime("%Y-%m-%dT%H:%M:%S.%fZ")} for r in df.iter_rows(named=True)]
+
+
 def connections(case: Any, session: list[str]) -> list[dict[str, Any]]:
     """The connections the session's processes opened (Tetragon connect hooks), oldest first."""
     df = case.sql("""
@@ -332,8 +363,8 @@ def derive_findings(case: Any) -> dict[str, Any]:
     f: dict[str, Any] = {"sources": srcs, "basis": None, "attacker_namespace": None,
                          "attacker_pod": None, "attacker_workload": None, "node": None,
                          "entry": None, "chain": [], "flag": None, "flag_text": NOT_DETERMINABLE,
-                         "attack_flows": [], "dropped_flows": [], "connections": [], "alerts": [],
-                         "notes": []}
+                         "attack_flows": [], "dropped_flows": [], "connections": [], "hooks": [],
+                         "alerts": [], "chain_text": "", "notes": []}
     entries = session_entries(case) if "tetragon" in srcs else pl.DataFrame()
     if entries.height:
         e = entries.row(0, named=True)
@@ -346,18 +377,25 @@ def derive_findings(case: Any) -> dict[str, Any]:
                                  if parent.height else None)}
         key = key_command(case, e["exec_id"])
         f["chain"] = chain(case, e["exec_id"], key["exec_id"] if key else None)
+        names = dict(case.processes(exec_id=f["chain"]).select("exec_id", "binary").iter_rows())
+        f["chain_text"] = " → ".join((names.get(x) or "?").rsplit("/", 1)[-1] for x in f["chain"])
         if key:
             f["flag"] = key
             f["flag_text"] = f"{key['binary']} {key['args']}".strip()
         session = case.descendants(e["exec_id"])["exec_id"].to_list()
         f["connections"] = connections(case, session)
+        f["hooks"] = hooks(case, session)
         if "hubble" in srcs:
             mine = case.flows(exec_id=session)
             mine = mine.filter(~pl.col("is_reply").fill_null(False)) if mine.height else mine
             if mine.height:
                 let_through = mine.filter(pl.col("verdict") != "DROPPED")
                 l7 = _requests(let_through)
-                f["attack_flows"] = flow_records(l7 if l7.height else let_through)
+                # and where it sent no L7 request (let through or not), the first flow of each connection
+                rest = let_through.join(_requests(mine).select("dst_ip", "dst_port").unique(),
+                                        on=["dst_ip", "dst_port"], how="anti", nulls_equal=True).sort("time_ns").unique(
+                    ["src_ip", "src_port", "dst_ip", "dst_port", "protocol"], keep="first", maintain_order=True)
+                f["attack_flows"] = flow_records(pl.concat([l7, rest], how="vertical_relaxed").sort("time_ns"))
                 f["dropped_flows"] = flow_records(mine.filter(pl.col("verdict") == "DROPPED"))
         if "falco" in srcs:
             f["alerts"] = _alert_records(case.alerts(exec_id=session))

@@ -213,12 +213,15 @@ def _summary_html(findings: dict[str, Any]) -> str:
             ("entry", f"{entry.get('binary', '')} {entry.get('args', '')} at {entry.get('start_time', '')}" if entry else nd),
             ("started by", " ".join(str(parent.get(k) or "") for k in ("binary", "args")).strip() if parent else nd),
             ("key command (flag)", findings.get("flag_text") or nd),
-            ("exec chain", " → ".join(findings.get("chain") or []) or nd),
+            ("exec chain", findings.get("chain_text") or " → ".join(findings.get("chain") or []) or nd),
             ("flows let through / dropped (Hubble)",
              f"{len(findings.get('attack_flows') or [])} / {len(findings.get('dropped_flows') or [])}"
              if "hubble" in srcs else "no flows in the capture"),
             ("connections opened (Tetragon)", str(len(findings.get("connections") or []))
              if "tetragon" in srcs else "no process events in the capture"),
+            ("files and capabilities (Tetragon hooks)", ", ".join(sorted({
+                str(h.get("file_path") or h.get("capability") or h.get("function_name"))
+                for h in findings.get("hooks") or []}))[:300] or "none"),
             ("alerts attributed", str(len(findings.get("alerts") or [])) if "falco" in srcs else "no alerts in the capture"),
             ("how it was found", findings.get("basis") or nd),
             ("sources", ", ".join(findings.get("sources") or []) or "none")]

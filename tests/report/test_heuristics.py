@@ -151,3 +151,37 @@ def test_dns_tunnelling_points_at_its_pod(tmp_path):
     assert "12 long DNS names under example.net" in f["notes"][0]
     assert len(f["attack_flows"]) == 12
     c.close()
+
+
+@pytest.mark.parametrize("schema", ["new", "old"])
+def test_an_escape_through_nsenter_is_an_exec_session(tmp_path, schema):
+    # kubectl exec -> sh -> nsenter -t 1 -> bash -> cat /etc/shadow; old exports have no in_init_tree
+    def proc(pid, parent, binary, args, t, init):
+        p = _proc(pid, parent, binary, args, t, init=init)
+        if schema == "old":
+            del p["in_init_tree"]
+        return p
+
+    def ref(p):
+        return {k: p[k] for k in ("exec_id", "pid", "binary", "arguments", "start_time", "flags")}
+
+    shim = {"exec_id": _id(2), "pid": 2, "binary": "/usr/bin/containerd-shim-runc-v2", "arguments": "-id x"}
+    agent = proc(5, 2, "/usr/bin/agent", "--run", "2026-03-01T08:00:00Z", True)
+    sh = proc(50, 2, "/bin/sh", "", "2026-03-01T10:00:00Z", False)
+    nsenter = proc(51, 50, "/usr/bin/nsenter", "-t 1 -m -u -i -n -- /bin/bash", "2026-03-01T10:00:01Z", False)
+    bash = proc(52, 51, "/bin/bash", "", "2026-03-01T10:00:02Z", False)
+    cat = proc(53, 52, "/bin/cat", "/etc/shadow", "2026-03-01T10:00:03Z", False)
+    lines = [json.dumps({"process_exec": {"process": agent, "parent": shim}, "node_name": NODE, "time": agent["start_time"]})]
+    for p, parent in ((sh, shim), (nsenter, ref(sh)), (bash, ref(nsenter)), (cat, ref(bash))):
+        lines.append(json.dumps({"process_exec": {"process": p, "parent": parent}, "node_name": NODE, "time": p["start_time"]}))
+    lines.append(json.dumps({"process_kprobe": {"process": cat, "parent": ref(bash), "function_name": "security_file_open",
+                                                "args": [{"file_arg": {"path": "/etc/shadow"}}]},
+                             "node_name": NODE, "time": "2026-03-01T10:00:03.1Z"}))
+    c = _case(tmp_path, lines)
+    f = H.derive_findings(c)
+    assert f["basis"] == "interactive shell outside the init tree"
+    assert (f["attacker_pod"], f["chain_text"]) == (POD, "sh → nsenter")  # the namespace tool is the key
+    assert "a namespace tool" in f["flag"]["reason"]
+    assert [h["file_path"] for h in f["hooks"]] == ["/etc/shadow"]
+    assert _id(52) not in H.session_entries(c)["exec_id"].to_list()  # bash under nsenter: no service's shell
+    c.close()
