@@ -134,7 +134,14 @@ def load_files(
 ) -> LoadReport:
     """Load every file under ``paths``; see :meth:`kernelsec_nb.Case.load`."""
     report = LoadReport()
-    files = discover(paths)
+    found = discover(paths)
+    files = found.files
+    report.files.extend(FileResult(path, "error", message=msg) for path, msg in found.errors)
+    if found.skipped:
+        names = ", ".join(f.name for f in found.skipped[:5]) + (", …" if len(found.skipped) > 5 else "")
+        n = len(found.skipped)
+        report.notes.append(f"{n} file{'s' if n != 1 else ''} in the folders left out by their name "
+                            f"(documentation, notebooks, hidden files; name a file to read it): {names}")
     # DuckDB's buffer pool would otherwise keep growing with the case (its default limit is 80% of
     # RAM): while loading, hold it to a fixed budget so peak memory does not grow with the input.
     # (The case connection does not set a limit otherwise, so it is reset to DuckDB's default.)

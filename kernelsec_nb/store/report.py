@@ -39,6 +39,8 @@ class LoadReport:
 
     files: list[FileResult] = field(default_factory=list)
     clock_skew: list[str] = field(default_factory=list)
+    #: What the analyst should know about the load as a whole (files left out of folders, ...).
+    notes: list[str] = field(default_factory=list)
 
     def total(self, name: str) -> int:
         return sum(getattr(f, name) for f in self.files)
@@ -64,7 +66,7 @@ class LoadReport:
             "errors": [{"path": f.path, "message": f.message} for f in self.errors],
             "per_source": self.per_source(),
             "per_file": [asdict(f) for f in self.files],
-            "warnings": list(self.clock_skew),
+            "warnings": [*self.clock_skew, *self.notes],
         }
 
     def __str__(self) -> str:
@@ -91,6 +93,7 @@ class LoadReport:
             f"{self.total('blank'):>6}"
         )
         rows.extend(f"warning: {w}" for w in self.clock_skew)
+        rows.extend(f"note: {n}" for n in self.notes)
         return "\n".join(rows)
 
     def _repr_html_(self) -> str:  # escaped: file names come from the analyst's disk

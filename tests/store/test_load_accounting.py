@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 
 import pytest
 
@@ -172,6 +173,30 @@ def test_unreadable_file_in_folder(case, tmp_path, monkeypatch):
     status = {f.path.rsplit("/", 1)[1]: f for f in r.files}
     assert status["good.log"].loaded == 5
     assert status["locked.log"].status == "error" and "Permission denied" in status["locked.log"].message
+
+
+def test_unlistable_folder_is_an_error_and_skipped_files_are_named(case, tmp_path, monkeypatch):
+    (tmp_path / "locked").mkdir()
+    write(tmp_path / "locked" / "inner.log", sample_lines())
+    write(tmp_path / "export.txt", sample_lines())  # an export may be .txt: it is read
+    write(tmp_path / "README.md", ["# notes"])
+    write(tmp_path / ".hidden.json", sample_lines())
+    real = os.scandir
+
+    def deny(path="."):  # as root every folder can be listed: refuse the one os.walk lists
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", deny)
+    r = case.load(tmp_path, progress=False)
+    status = {f.path.rsplit("/", 1)[1]: f for f in r.files}
+    assert status["export.txt"].loaded == 5
+    assert status["locked"].status == "error" and status["locked"].message.startswith("cannot list ")
+    assert "Permission denied" in status["locked"].message and len(r.errors) == 1
+    assert len(r.notes) == 1 and r.notes[0].startswith("2 files in the folders left out by their name")
+    assert ".hidden.json" in r.notes[0] and "README.md" in r.notes[0]
+    assert r.to_dict()["warnings"] == r.notes and "note: 2 files" in str(r)
 
 
 def test_interrupted_load_leaves_nothing_half_loaded(case, tmp_path, monkeypatch):
