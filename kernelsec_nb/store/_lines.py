@@ -203,6 +203,16 @@ def _trimmed_ends(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.n
     return tend
 
 
+def _line_bytes(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Length of each line without its line end (``\\n`` or ``\\r\\n``): what ``raw_bytes`` keeps."""
+    n = (ends - starts).astype(np.int64)
+    if len(n):
+        nl = (n > 0) & (arr[np.maximum(ends - 1, 0)] == 10)
+        n -= nl
+        n -= nl & (n > 0) & (arr[np.maximum(ends - 2, 0)] == 13)
+    return n
+
+
 def _string_view(arr: np.ndarray, data: bytes | bytearray, starts: np.ndarray, tend: np.ndarray) -> pa.Array:
     """Arrow ``string_view`` whose values are ``data[starts[i]:tend[i]]``, without copying the text.
 
@@ -234,7 +244,7 @@ def _table(line0: int, offset0: int, data: bytes | bytearray, starts: np.ndarray
     n = len(starts)
     arr = np.frombuffer(data, dtype=np.uint8)
     notes: list[str | None] = [None] * n
-    raw_bytes = (ends - starts).astype(np.int64)
+    raw_bytes = _line_bytes(arr, starts, ends)
     tend = _trimmed_ends(arr, starts, ends)
     ids, keys = event_ids(data, starts, tend)
     offsets = np.empty(n + 1, dtype=np.int32)
@@ -460,10 +470,12 @@ def _emit(data: bytes | bytearray, start: int, stop: int, line0: int, offset0: i
                 a, b = run[0], run[-1] + 1
                 t = _table(int(lines[a]), offset0, data, starts[a:b], ends[a:b])
                 tables.append(t)
+        arr = np.frombuffer(data, dtype=np.uint8)
         for i in np.flatnonzero(too_long):
             piece = memoryview(data)[starts[i] : ends[i]]
+            size = int(_line_bytes(arr, starts[i : i + 1], ends[i : i + 1])[0])
             tables.append(_single(int(lines[i]), offset0 + int(starts[i]), _cut(piece),
-                                  f"line longer than {max_line_bytes} bytes", len(piece)))
+                                  f"line longer than {max_line_bytes} bytes", size))
     if len(tables) > 1:  # repeats across the runs of the block
         table = pa.concat_tables(tables)
         table = table.set_column(SCHEMA.get_field_index("repeat"), "repeat",

@@ -23,6 +23,7 @@ _PROCESSES_SQL = (Path(__file__).with_name("processes.sql")).read_text()
 
 _FIRST_REASON = "SELECT line, reason FROM quarantine WHERE file = ? ORDER BY line LIMIT 1"
 _DAMAGED = "SELECT reason FROM quarantine WHERE file = ? AND starts_with(reason, ?) ORDER BY line LIMIT 1"
+_TOO_LONG = "SELECT 1 FROM quarantine WHERE file = ? AND starts_with(reason, ?) LIMIT 1"
 
 
 # A file is loaded block by block, each block committed (so memory stays bounded by the block,
@@ -245,7 +246,8 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
         if sha is None:  # read to its end above, unless the stream was damaged
             sha = hashing.sha256() or _lines.sha256_of(path)
         sources = tuple(sorted(srcs))
-        if not sources and counts.quarantined:
+        # a file without one event is no export, unless a line was too long to tell (it may be one)
+        if not sources and counts.quarantined and not con.execute(_TOO_LONG, [name, "line longer than"]).fetchall():
             reason = con.execute(_FIRST_REASON, [name]).fetchall()[0]
             raise NotAnExport(
                 f"{name} is not a Tetragon, Hubble or Falco export "

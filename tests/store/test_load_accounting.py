@@ -123,6 +123,18 @@ def test_invalid_utf8_and_huge_line(case, tmp_path):
     assert huge["raw_bytes"][0] > 10 << 20 and len(huge["raw"][0]) == 4096
 
 
+def test_raw_bytes_is_the_line_without_its_end_and_a_lone_huge_line_is_kept(case, tmp_path):
+    f = tmp_path / "a.log"
+    f.write_bytes((sample_lines()[0] + '\n[1,2]\n{"x":1}\r\n{"cut": tr').encode())
+    balanced(case.load(f, progress=False))
+    assert case.sql("select raw_bytes from quarantine order by line")["raw_bytes"].to_list() == [5, 7, 10]
+    # a file whose only line is too long to read may be an export: quarantined, not refused
+    huge = tmp_path / "huge.log"
+    huge.write_text(tetragon_exec(args="x" * (9 << 20)) + "\n")
+    r = case.load(huge, progress=False)
+    assert r.errors == [] and (r.files[0].lines, r.files[0].quarantined) == (1, 1)
+
+
 def test_gzip_by_magic_and_cut_short(case, tmp_path):
     data = ("\n".join(sample_lines() * 200) + "\n").encode()
     whole = gzip.compress(data, mtime=0)
