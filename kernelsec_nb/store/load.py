@@ -206,7 +206,9 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
             # blank lines are what they were (their quarantine rows name the earlier file)
             prior, lines, events, quarantined, blank, sources, fmt = found[0]
             return FileResult(name, "already loaded", tuple(sources or ()), fmt, lines, 0, events,
-                              quarantined, blank, message=f"same content as {prior}: nothing added")
+                              quarantined, blank,
+                              message="loaded before: nothing added" if prior == name
+                              else f"same content as {prior}: nothing added")
     counts = BlockCounts()
     lines = 0
     stream = None
