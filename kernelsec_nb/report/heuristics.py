@@ -15,13 +15,18 @@ process tree (Tetragon) and what was attributed to it (Hubble flows, Falco alert
      after the container's first process);
   2. a shell started by a service process (neither a shell, nor a launcher such as ``nsenter``,
      ``sudo``, ``env``, nor a container runtime or init; in the same pod), whose session holds a
-     suspicious process (command injection into a service: ``app → sh -c …``);
-  3. a suspicious process the container runtime started (exec'd into the container), or 4. one a
-     service process started directly (a payload);
+     suspicious process with an alert or a drop (command injection into a service:
+     ``app → sh -c …``); a command the service ran :data:`ROUTINE_REPEATS` times is routine;
+  3. a suspicious process the container runtime started outside the init tree (exec'd into the
+     container), or 4. one a service process started directly, with an alert or a drop (a
+     payload; builds and plugins run binaries from ``/tmp`` too);
   5. without any of these, the roots of rare (once or twice seen per workload) commands outside
      the init tree.
 
-  A candidate inside another candidate's session is dropped; the rest are ranked by what their
+  A candidate inside another candidate's session is dropped.  An exec'd shell whose session did
+  nothing suspicious (no alert below the shell itself, no drop, payload, namespace tool, signal
+  or connection: ``ls``, ``cat``, ``ps``) is marked ``quiet`` and never named as the attacker's
+  (an administrator's, perhaps; the findings say so in a note).  The rest are ranked by what their
   session did: alerts (4), dropped flows (3), binaries run from a writable directory (3), a
   namespace tool (3), any attributed flow or connection (2), more than one process (1).
 * **Key command**: the last process of the session that acted on another process (a
@@ -35,7 +40,7 @@ process tree (Tetragon) and what was attributed to it (Hubble flows, Falco alert
 * **Without a session** (no Tetragon, or nothing suspicious in it): the pod that Falco alerts name
   (4 each), whose requests a policy dropped (2 each), that sent the rarest L7 requests (1 each:
   method and path seen at most 5 times) or queried many long names under one domain (DNS
-  tunnelling: 1 per name, from 10 names whose first label has 20 characters or more), and the
+  tunnelling: 1 per name, from 50 new names whose first label has 20 characters or more), and the
   node where its egress was seen (else where its alerts were raised).  The command is then not
   determinable.
 
@@ -61,6 +66,8 @@ LAUNCHERS = (r"(^|/)(nsenter|chroot|unshare|su|sudo|runuser|setsid|env|nohup|tim
              r"nice|ionice|taskset|setpriv|capsh)$")
 #: Tools that enter or make other namespaces: from a container, the way to the host.
 ESCAPE_TOOLS = r"(^|/)(nsenter|unshare)$"
+#: A shell a service started with the same command this many times is routine (builds, job steps).
+ROUTINE_REPEATS = 2
 #: Binaries run from here were written at run time (a dropped payload), not shipped in the image.
 WRITABLE_DIRS = r"^/(tmp|var/tmp|dev/shm)/"
 NOT_DETERMINABLE = "not determinable from this data"
@@ -70,7 +77,8 @@ _FLOW_COLS = ["node", "time", "src_pod", "src_ip", "src_port", "dst_pod", "dst_i
 _ENTRY_COLS = ["exec_id", "node", "namespace", "pod", "workload", "binary", "args", "pid",
                "start_time", "start_ns", "parent_exec_id", "capabilities", "pod_labels"]
 _STATS = {"processes": pl.Int64, "flows": pl.Int64, "connections": pl.Int64, "alerts": pl.Int64,
-          "dropped": pl.Int64, "written": pl.Int64, "escape": pl.Int64, "files": pl.Int64}
+          "dropped": pl.Int64, "written": pl.Int64, "escape": pl.Int64, "signals": pl.Int64, "files": pl.Int64,
+          "alerts_below": pl.Int64}
 
 
 def sources(case: Any) -> list[str]:
@@ -96,17 +104,21 @@ def _with_signals(case: Any, tree: pl.DataFrame) -> pl.DataFrame:
     t = tree.join(_dropped_by_exec(case), on="exec_id", how="left").with_columns(
         pl.col("dropped").fill_null(0),
         binary.str.contains(WRITABLE_DIRS).cast(pl.Int64).alias("written"),
-        binary.str.contains(ESCAPE_TOOLS).cast(pl.Int64).alias("escape"))
+        binary.str.contains(ESCAPE_TOOLS).cast(pl.Int64).alias("escape"),
+        (binary.str.contains(SIGNAL_TOOLS) & pl.col("args").fill_null("").str.contains(SIGNAL_ARGS))
+        .cast(pl.Int64).alias("signals"))
     return t.with_columns(((pl.col("alerts").fill_null(0) > 0) | (pl.col("dropped") > 0)
                            | (pl.col("written") > 0) | (pl.col("escape") > 0)).alias("suspicious"))
 
 
-_COUNTS = ("flows", "connections", "alerts", "dropped", "written", "escape", "files")
+_COUNTS = ("flows", "connections", "alerts", "dropped", "written", "escape", "signals", "files")
 
 
 def _session_stats(case: Any, exec_id: str, signals: pl.DataFrame) -> dict[str, Any]:
     d = case.descendants(exec_id).select("exec_id").join(signals.select("exec_id", *_COUNTS), on="exec_id", how="left")
-    return {"exec_id": exec_id, "processes": d.height, **{k: int(d[k].fill_null(0).sum()) for k in _COUNTS}}
+    below = d.filter(pl.col("exec_id") != exec_id)
+    return {"exec_id": exec_id, "processes": d.height, **{k: int(d[k].fill_null(0).sum()) for k in _COUNTS},
+            "alerts_below": int(below["alerts"].fill_null(0).sum())}
 
 
 def _subtrees(tree: pl.DataFrame, roots: list[str]) -> set[str]:
@@ -154,14 +166,20 @@ def session_entries(case: Any) -> pl.DataFrame:
     service_parent = (pl.col("_pbin").is_not_null() & ~parent_shell & ~parent_runtime
                       & ((pl.col("_ppod") == pl.col("pod")) | pl.col("_ppod").is_null()))
     spawned = t.filter(shell & in_pod & service_parent)
+    # a command a service runs again and again (a build, a job step) is routine, not an intrusion
+    repeats = spawned.group_by("workload", "binary", "args").len("_times")
+    spawned = spawned.join(repeats, on=["workload", "binary", "args"], how="left", nulls_equal=True).filter(
+        pl.col("_times") < ROUTINE_REPEATS)
     under = {e: _subtrees(t, [e]) for e in spawned["exec_id"].to_list()}
-    bad = set(t.filter(pl.col("suspicious"))["exec_id"].to_list())
-    groups.append(("shell started by a service process, with suspicious activity below it",
+    # what a service starts needs an alert or a drop: builds and plugins run binaries from /tmp too
+    alarmed = pl.col("suspicious") & ((pl.col("alerts").fill_null(0) > 0) | (pl.col("dropped") > 0))
+    bad = set(t.filter(alarmed)["exec_id"].to_list())
+    groups.append(("shell started by a service process, with alerts or drops below it",
                    spawned.filter(pl.col("exec_id").is_in([e for e, s in under.items() if s & bad]))))
     groups.append(("suspicious process exec'd into the container (its parent is the container runtime)",
-                   t.filter(pl.col("suspicious") & in_pod & parent_runtime)))
+                   t.filter(pl.col("suspicious") & in_pod & parent_runtime & exec_in)))
     groups.append(("suspicious process started by a service process",
-                   t.filter(pl.col("suspicious") & in_pod & service_parent)))
+                   t.filter(alarmed & in_pod & service_parent)))
     found = [(basis, g) for basis, g in groups if g.height]
     if not found:  # rare commands outside the init tree (exec probes repeat, sessions do not)
         counts = outside.group_by("workload", "binary", "args").len()
@@ -183,8 +201,13 @@ def session_entries(case: Any) -> pl.DataFrame:
              + (pl.col("written") > 0).cast(pl.Int64) * 3 + (pl.col("escape") > 0).cast(pl.Int64) * 3
              + (pl.col("flows") + pl.col("connections") > 0).cast(pl.Int64) * 2
              + (pl.col("processes") > 1).cast(pl.Int64))
-    out = cand.join(st, on="exec_id", how="inner").with_columns(score.alias("score"))
-    return out.sort(["score", "processes", "_rank", "start_ns"], descending=[True, True, False, False]).drop("_rank")
+    # an exec'd shell whose session only read and listed (no alert below its own, no drop, payload,
+    # namespace tool, signal or connection) is kept, marked quiet: an administrator's, perhaps
+    quiet = (pl.col("alerts_below") + pl.col("dropped") + pl.col("written") + pl.col("escape") + pl.col("signals")
+             + pl.col("flows") + pl.col("connections")) == 0
+    out = cand.join(st, on="exec_id", how="inner").with_columns(score.alias("score"), quiet.alias("quiet"))
+    return out.sort(["quiet", "score", "processes", "_rank", "start_ns"],
+                    descending=[False, True, True, False, False]).drop("_rank")
 
 
 def key_command(case: Any, entry_exec_id: str) -> dict[str, Any] | None:
@@ -244,36 +267,48 @@ def flow_records(df: pl.DataFrame) -> list[dict[str, Any]]:
 
 
 def rare_requests(case: Any, max_count: int = 5) -> pl.DataFrame:
-    """L7 requests whose method+path was seen at most ``max_count`` times in the capture."""
+    """L7 requests whose method and path (query string left out, numeric and hex ids as one) were
+    seen at most ``max_count`` times in the capture."""
     req = _requests(case.flows())
     if req.is_empty():
         return req
-    counts = req.group_by("http_method", "http_path").len("seen")
-    return req.join(counts, on=["http_method", "http_path"], how="left", nulls_equal=True).filter(
-        pl.col("seen") <= max_count)
+    # ids in paths (/orders/1234, /users/<uuid>) make every request look unique: they count as one
+    one_id = r"/([0-9]+|[0-9a-fA-F-]{8,})(/|$)"
+    shape = (pl.col("http_path").fill_null("").str.replace(r"\?.*$", "")
+             .str.replace_all(one_id, "/:id$2").str.replace_all(one_id, "/:id$2"))  # twice: /1/2
+    req = req.with_columns(shape.alias("_shape"))
+    counts = req.group_by("http_method", "_shape").len("seen")
+    return req.join(counts, on=["http_method", "_shape"], how="left", nulls_equal=True).filter(
+        pl.col("seen") <= max_count).drop("_shape")
 
 
 #: Distinct long names under one domain, from one pod, that read as DNS tunnelling (exfiltration
 #: or command and control encoded in the names); "long": a first label of this many characters.
-DNS_TUNNEL_NAMES = 10
+DNS_TUNNEL_NAMES = 50
 DNS_TUNNEL_LABEL = 20
 
 
 def dns_tunnels(case: Any) -> pl.DataFrame:
     """Per source pod and domain (the query's last two labels): the distinct queried names whose
-    first label is long, where there are at least :data:`DNS_TUNNEL_NAMES` of them."""
+    first label is long, where there are at least :data:`DNS_TUNNEL_NAMES` of them and each was
+    asked about twice at most on average (a CDN's hashed names recur).  Names in the cluster
+    (``*.svc``, ``*.cluster.local``, search-path expansions) are left out."""
     q = case.sql("""
         SELECT src_namespace, src_pod, src_workload, rtrim(lower(dns_query), '.') AS name, time
-        FROM flows WHERE dns_query IS NOT NULL AND NOT coalesce(is_reply, false) AND src_pod IS NOT NULL""")
+        FROM flows WHERE dns_query IS NOT NULL AND NOT coalesce(is_reply, false) AND src_pod IS NOT NULL
+          AND NOT regexp_matches(lower(dns_query), '[.](svc|cluster[.]local)[.]?$|[.]svc[.]')""")
     if q.is_empty():
         return q
     parts = pl.col("name").str.split(".")
     q = q.with_columns(parts.list.slice(-2).list.join(".").alias("domain"),
                        parts.list.first().str.len_chars().alias("_first"))
+    # tunnelled names are new each time; a CDN's hashed names come back again and again
     return (q.filter((pl.col("_first") >= DNS_TUNNEL_LABEL) & (parts.list.len() > 2))
             .group_by("src_namespace", "src_pod", "src_workload", "domain")
-            .agg(pl.col("name").n_unique().alias("names"), pl.col("time").min().alias("first"))
-            .filter(pl.col("names") >= DNS_TUNNEL_NAMES).sort("names", descending=True))
+            .agg(pl.col("name").n_unique().alias("names"), pl.len().alias("_queries"),
+                 pl.col("time").min().alias("first"))
+            .filter((pl.col("names") >= DNS_TUNNEL_NAMES) & (pl.col("_queries") <= 2 * pl.col("names")))
+            .drop("_queries").sort("names", descending=True))
 
 
 def network_suspect(case: Any) -> dict[str, Any] | None:
@@ -283,10 +318,13 @@ def network_suspect(case: Any) -> dict[str, Any] | None:
     Score per pod: 4 an alert, 2 a dropped request, 1 a rare L7 request, 1 a tunnelled name.
     """
     parts = []
-    if "falco" in sources(case):
-        parts.append(case.sql("""
-            SELECT namespace, pod, workload, 4 AS score, 'alerts' AS why, time FROM alerts
-            WHERE pod IS NOT NULL"""))
+    srcs = sources(case)
+    if "falco" in srcs:
+        al = case.alerts() if "tetragon" in srcs else case.sql("SELECT * FROM alerts")
+        if "match" in al.columns:  # alerts a process explains were weighed with its session
+            al = al.filter(pl.col("match") == "none")
+        parts.append(al.filter(pl.col("pod").is_not_null()).select(
+            "namespace", "pod", "workload", pl.lit(4).alias("score"), pl.lit("alerts").alias("why"), "time"))
     parts.append(case.sql("""
         SELECT src_namespace AS namespace, src_pod AS pod, src_workload AS workload, 2 AS score,
                'dropped' AS why, time
@@ -321,7 +359,7 @@ def network_suspect(case: Any) -> dict[str, Any] | None:
         if frame.height:
             node = frame.group_by("node").len().sort("len", descending=True)["node"][0]
             break
-    if node is None and "falco" in sources(case):
+    if node is None and "falco" in srcs:
         hosts = case.sql("SELECT node FROM alerts WHERE pod = ? AND node IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC",
                          [top["pod"]])
         node = hosts["node"][0] if hosts.height else None
@@ -366,6 +404,13 @@ def derive_findings(case: Any) -> dict[str, Any]:
                          "attack_flows": [], "dropped_flows": [], "connections": [], "hooks": [],
                          "alerts": [], "chain_text": "", "notes": []}
     entries = session_entries(case) if "tetragon" in srcs else pl.DataFrame()
+    if entries.height and entries["quiet"].all():
+        q = entries.row(0, named=True)
+        f["notes"].append(f"{entries.height} exec'd session(s) did nothing suspicious (no alert below the shell, "
+                          f"drop, payload, namespace tool, signal or connection), e.g. {q['binary']} in "
+                          f"{q['namespace']}/{q['pod']} at {q['start_time']}: an administrator's?")
+        entries = entries.head(0)
+    entries = entries.filter(~pl.col("quiet")) if entries.height else entries
     if entries.height:
         e = entries.row(0, named=True)
         f.update(basis=e["basis"], attacker_namespace=e["namespace"], attacker_pod=e["pod"],
