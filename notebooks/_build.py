@@ -292,7 +292,7 @@ outside.group_by("namespace", "workload", "binary", "args").agg(pl.len().alias("
     code('''
 from kernelsec_nb.report import heuristics as H
 sessions = H.session_entries(case)
-sessions.select("start_time", "node", "namespace", "pod", "binary", "processes", "flows", "alerts", "dropped", "basis") if sessions.height else "no suspicious session"
+sessions.select("start_time", "node", "namespace", "pod", "binary", "processes", "flows", "alerts", "dropped", "quiet", "basis") if sessions.height else "no suspicious session"
 '''),
     md("## 3. Processes with dangerous capabilities\n\n`CAP_SYS_ADMIN`, `CAP_SYS_PTRACE`, `CAP_NET_ADMIN`, `CAP_SYS_MODULE`, `CAP_BPF` in the effective set of processes in application pods, and `cap_capable` kprobes that used them."),
     code('''
@@ -376,11 +376,13 @@ kn.viz.timeline(case, lanes="workload", width=820) if SOURCES else print("no eve
     code('''
 ENTRIES = H.session_entries(case) if "tetragon" in SOURCES else pl.DataFrame()
 if ENTRIES.height:
-    display(ENTRIES.select("start_time", "node", "namespace", "pod", "binary", "args", "processes", "flows", "alerts", "dropped", "written", "basis"))
-    ENTRY = ENTRIES.row(0, named=True)
+    display(ENTRIES.select("start_time", "node", "namespace", "pod", "binary", "args", "processes", "flows", "alerts", "dropped", "written", "quiet", "basis"))
+ACTIVE = ENTRIES.filter(~pl.col("quiet")) if ENTRIES.height else ENTRIES
+if ACTIVE.height:
+    ENTRY = ACTIVE.row(0, named=True)
 else:
     ENTRY = None
-    print("no process events (Tetragon) or no suspicious session:", H.NOT_DETERMINABLE)
+    print("no process events (Tetragon) or no suspicious session (quiet ones did nothing suspicious):", H.NOT_DETERMINABLE)
 ''', "remove-input"),
     md("## The session"),
     code('''

@@ -101,7 +101,9 @@ def test_attacker_strings_are_escaped(tmp_path):
     cap = tmp_path / "capture"
     cap.mkdir()
     lines = [_exec("eHNzOjE6MQ==", "eHNzOjE6MA==", "/bin/sh", "", "2024-05-14T08:00:00.000000000Z"),
-             _exec("eHNzOjE6Mg==", "eHNzOjE6MQ==", "/bin/echo", PAYLOAD, "2024-05-14T08:00:01.000000000Z")]
+             # a payload run from /tmp: a session that did something (one that only looked around
+             # would not be named, and neither would its strings)
+             _exec("eHNzOjE6Mg==", "eHNzOjE6MQ==", "/tmp/x", PAYLOAD, "2024-05-14T08:00:01.000000000Z")]
     (cap / "tetragon.log").write_text("".join(json.dumps(x) + "\n" for x in lines))
     res = report.render(tmp_path / "case.duckdb", "postmortem", tmp_path / "x.html", exports=cap)
     html = Path(res["html"]).read_text(encoding="utf-8")
