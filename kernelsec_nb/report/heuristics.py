@@ -111,6 +111,13 @@ def _with_signals(case: Any, tree: pl.DataFrame) -> pl.DataFrame:
                            | (pl.col("written") > 0) | (pl.col("escape") > 0)).alias("suspicious"))
 
 
+def _evidence() -> pl.Expr:
+    """How much a process (or a session's sums) shows: alerts 4, dropped flows 3, a binary run from
+    a writable directory 3, a namespace tool 3."""
+    return ((pl.col("alerts").fill_null(0) > 0).cast(pl.Int64) * 4 + (pl.col("dropped") > 0).cast(pl.Int64) * 3
+            + (pl.col("written") > 0).cast(pl.Int64) * 3 + (pl.col("escape") > 0).cast(pl.Int64) * 3)
+
+
 _COUNTS = ("flows", "connections", "alerts", "dropped", "written", "escape", "signals", "files")
 
 
@@ -197,9 +204,7 @@ def session_entries(case: Any) -> pl.DataFrame:
         return pl.DataFrame()
     cand = cand.sort(["_rank", "start_ns"]).head(50)
     st = pl.DataFrame([_session_stats(case, e, t) for e in cand["exec_id"]], schema={"exec_id": pl.String, **_STATS})
-    score = ((pl.col("alerts") > 0).cast(pl.Int64) * 4 + (pl.col("dropped") > 0).cast(pl.Int64) * 3
-             + (pl.col("written") > 0).cast(pl.Int64) * 3 + (pl.col("escape") > 0).cast(pl.Int64) * 3
-             + (pl.col("flows") + pl.col("connections") > 0).cast(pl.Int64) * 2
+    score = (_evidence() + (pl.col("flows") + pl.col("connections") > 0).cast(pl.Int64) * 2
              + (pl.col("processes") > 1).cast(pl.Int64))
     # an exec'd shell whose session only read and listed (no alert below its own, no drop, payload,
     # namespace tool, signal or connection) is kept, marked quiet: an administrator's, perhaps
@@ -212,8 +217,8 @@ def session_entries(case: Any) -> pl.DataFrame:
 
 def key_command(case: Any, entry_exec_id: str) -> dict[str, Any] | None:
     """The last process of the session that signalled another process, else its most suspicious
-    process (alerts, dropped flows, run from a writable directory; the latest of equals), else its
-    last command."""
+    process (alerts, dropped flows, run from a writable directory, a namespace tool; the latest of
+    equals), else its last command."""
     d = case.descendants(entry_exec_id)
     if d.is_empty():
         return None
@@ -221,9 +226,7 @@ def key_command(case: Any, entry_exec_id: str) -> dict[str, Any] | None:
     later = d.filter(pl.col("depth") > 0)
     sig = later.filter(pl.col("binary").fill_null("").str.contains(SIGNAL_TOOLS)
                        & pl.col("args").fill_null("").str.contains(SIGNAL_ARGS))
-    weight = ((pl.col("alerts").fill_null(0) > 0).cast(pl.Int64) * 4 + (pl.col("dropped") > 0).cast(pl.Int64) * 3
-              + pl.col("written") * 3 + pl.col("escape") * 3)
-    bad = later.with_columns(weight.alias("_w")).filter(pl.col("_w") > 0)
+    bad = later.with_columns(_evidence().alias("_w")).filter(pl.col("_w") > 0)
     if sig.height:
         row, why = sig.row(-1, named=True), "last process of the session that signalled another process"
     elif bad.height:
