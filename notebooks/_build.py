@@ -348,6 +348,8 @@ alerts attributed to it, and its key command. Sections whose source is missing s
 """),
     code('case_path = None   # a case file; default: a fresh one in .cases/ with the bundled capture\nexports = None     # files/folder loaded into the case first (None: the case as it is)', "parameters"),
     code(SETUP + '''
+# a report, not a working session: tables without their shape line and column types
+_ = (pl.Config.set_tbl_hide_dataframe_shape(True), pl.Config.set_tbl_hide_column_data_types(True))
 from kernelsec_nb.report import heuristics as H
 
 if case_path is None:
