@@ -55,6 +55,8 @@ SCHEMA = pa.schema(
 
 #: Start of the quarantine reason for the unreadable rest of a damaged compressed file.
 DAMAGED = "compressed stream damaged or cut short"
+#: Start of the quarantine reason for a line over ``max_line_bytes``.
+TOO_LONG = "line longer than"
 
 
 @dataclass
@@ -428,7 +430,7 @@ def iter_ndjson(stream: BinaryIO, progress=None, block_bytes: int = BLOCK_BYTES,
         if last < 0:
             if end - start > max_line_bytes:
                 yield Block(_single(line_no, offset + start, _cut(memoryview(buf)[start:end]),
-                                    f"line longer than {max_line_bytes} bytes", end - start), 1, 0)
+                                    f"{TOO_LONG} {max_line_bytes} bytes", end - start), 1, 0)
                 skipping = True
                 carry = b""
                 offset += end
@@ -475,7 +477,7 @@ def _emit(data: bytes | bytearray, start: int, stop: int, line0: int, offset0: i
             piece = memoryview(data)[starts[i] : ends[i]]
             size = int(_line_bytes(arr, starts[i : i + 1], ends[i : i + 1])[0])
             tables.append(_single(int(lines[i]), offset0 + int(starts[i]), _cut(piece),
-                                  f"line longer than {max_line_bytes} bytes", size))
+                                  f"{TOO_LONG} {max_line_bytes} bytes", size))
     if len(tables) > 1:  # repeats across the runs of the block
         table = pa.concat_tables(tables)
         table = table.set_column(SCHEMA.get_field_index("repeat"), "repeat",

@@ -249,7 +249,7 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
             sha = hashing.sha256() or _lines.sha256_of(path)
         sources = tuple(sorted(srcs))
         # a file without one event is no export, unless a line was too long to tell (it may be one)
-        if not sources and counts.quarantined and not con.execute(_TOO_LONG, [name, "line longer than"]).fetchall():
+        if not sources and counts.quarantined and not con.execute(_TOO_LONG, [name, _lines.TOO_LONG]).fetchall():
             reason = con.execute(_FIRST_REASON, [name]).fetchall()[0]
             raise NotAnExport(
                 f"{name} is not a Tetragon, Hubble or Falco export "
