@@ -128,14 +128,19 @@ def _session_stats(case: Any, exec_id: str, signals: pl.DataFrame) -> dict[str, 
             "alerts_below": int(below["alerts"].fill_null(0).sum())}
 
 
-def _subtrees(tree: pl.DataFrame, roots: list[str]) -> set[str]:
-    """Every exec id at or below ``roots`` (the parent links of ``tree``)."""
+def _children(tree: pl.DataFrame) -> dict[str, list[str]]:
+    """Each exec id's children, from the parent links of ``tree`` (built once per search)."""
     children: dict[str, list[str]] = {}
     for e, p in tree.select("exec_id", "parent_exec_id").iter_rows():
         if p is not None:
             children.setdefault(p, []).append(e)
+    return children
+
+
+def _subtree(children: dict[str, list[str]], root: str) -> set[str]:
+    """Every exec id at or below ``root``."""
     seen: set[str] = set()
-    todo = list(roots)
+    todo = [root]
     while todo:
         e = todo.pop()
         if e not in seen:
@@ -177,7 +182,8 @@ def session_entries(case: Any) -> pl.DataFrame:
     repeats = spawned.group_by("workload", "binary", "args").len("_times")
     spawned = spawned.join(repeats, on=["workload", "binary", "args"], how="left", nulls_equal=True).filter(
         pl.col("_times") < ROUTINE_REPEATS)
-    under = {e: _subtrees(t, [e]) for e in spawned["exec_id"].to_list()}
+    children = _children(t)
+    under = {e: _subtree(children, e) for e in spawned["exec_id"].to_list()}
     # what a service starts needs an alert or a drop: builds and plugins run binaries from /tmp too
     alarmed = pl.col("suspicious") & ((pl.col("alerts").fill_null(0) > 0) | (pl.col("dropped") > 0))
     bad = set(t.filter(alarmed)["exec_id"].to_list())
@@ -198,7 +204,7 @@ def session_entries(case: Any) -> pl.DataFrame:
         how="vertical_relaxed").unique("exec_id", keep="first", maintain_order=True)
     # a candidate inside another candidate's session belongs to that session
     ids = cand["exec_id"].to_list()
-    inner = set().union(*(_subtrees(t, [e]) - {e} for e in ids)) if ids else set()
+    inner = set().union(*(_subtree(children, e) - {e} for e in ids)) if ids else set()
     cand = cand.filter(~pl.col("exec_id").is_in(list(inner)))
     if cand.is_empty():
         return pl.DataFrame()
