@@ -27,6 +27,7 @@ from kernelsec_nb.correlate._alerts import attribute_alerts
 from kernelsec_nb.correlate._flows import (
     CLOSE_PATTERN,
     CONNECT_PATTERN,
+    CONNECTION_HOOKS,
     ConnectIndex,
     attribute_keys,
 )
@@ -195,7 +196,7 @@ class CorrelateMixin:
         return {
             "connections": self._fetch(
                 "SELECT exec_id FROM kprobes WHERE exec_id IS NOT NULL AND daddr IS NOT NULL AND "
-                "regexp_matches(coalesce(function_name, kind), ?)", [r"(?i)connect|sendmsg|sendto"]),
+                "regexp_matches(coalesce(function_name, kind), ?)", [CONNECTION_HOOKS]),
             "flows": self._flow_attribution().select("exec_id"),
             "alerts": self._alert_attribution().select("exec_id"),
             "files": self._fetch("SELECT exec_id FROM kprobes WHERE exec_id IS NOT NULL AND file_path IS NOT NULL"),

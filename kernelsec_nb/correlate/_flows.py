@@ -61,6 +61,9 @@ from kernelsec_nb.store.filters import to_duration_ns
 #: kprobe functions / kinds that open (or first use) a connection from the calling process.
 CONNECT_PATTERN = r"(?i)(^|_)(connect|sendmsg|sendto|sendmmsg)$"
 CLOSE_PATTERN = r"(?i)(^|_)(close|release)$"
+#: Hooks counted as a process's connections (tree counts, findings): any function naming a connect or
+#: a send, with a destination address.
+CONNECTION_HOOKS = r"(?i)connect|sendmsg|sendto"
 _KEY = ["_cip", "_cport", "_sip", "_sport", "_proto"]  # client ip/port, server ip/port, protocol
 OUT_COLUMNS = ["exec_id", "match", "confidence", "conn_event_id", "conn_time_ns"]
 _NEVER = np.iinfo(np.int64).max  # "no close seen"

@@ -54,6 +54,8 @@ from typing import Any
 
 import polars as pl
 
+from kernelsec_nb.correlate._flows import CONNECTION_HOOKS
+
 SHELLS = r"(^|/)(sh|bash|dash|ash|zsh|ksh|mksh|busybox)$"
 INTERACTIVE_ARGS = r"^(|-i|-l|-il|-li|--login|-)$"
 SIGNAL_TOOLS = r"(^|/)(kill|pkill|killall|skill|tkill)$"
@@ -399,8 +401,8 @@ def connections(case: Any, session: list[str]) -> list[dict[str, Any]]:
     df = case.sql("""
         SELECT time, exec_id, "binary", saddr, sport, daddr, dport, protocol, function_name
         FROM kprobes WHERE exec_id IN (SELECT unnest(?::VARCHAR[])) AND daddr IS NOT NULL
-          AND regexp_matches(coalesce(function_name, kind), '(?i)connect|sendmsg|sendto')
-        ORDER BY time_ns, event_id LIMIT 100""", [session])
+          AND regexp_matches(coalesce(function_name, kind), ?)
+        ORDER BY time_ns, event_id LIMIT 100""", [session, CONNECTION_HOOKS])
     return [{**r, "time": r["time"].strftime("%Y-%m-%dT%H:%M:%S.%fZ")} for r in df.iter_rows(named=True)]
 
 
