@@ -41,12 +41,16 @@ PAIR_LIMIT_NS = 30 * 10**9
 SAMPLE_CONNECTIONS = 100_000
 
 
-def _sql(template: str, con: duckdb.DuckDBPyConnection) -> tuple[str, int]:
-    """``template`` with its sampling stride and time limit written in (our own integers: as
-    parameters they made DuckDB plan the joins 3-4x slower), and the stride."""
+def _stride(con: duckdb.DuckDBPyConnection) -> int:
+    """1 in how many connections the medians read (1: all), from the number of flows."""
     flows = con.execute("SELECT count(*) FROM flows").fetchall()[0][0]
-    stride = max(1, int(flows) // SAMPLE_CONNECTIONS)
-    return template.replace("$stride", str(stride)).replace("$limit", str(int(PAIR_LIMIT_NS))), stride
+    return max(1, int(flows) // SAMPLE_CONNECTIONS)
+
+
+def _sql(template: str, stride: int) -> str:
+    """``template`` with its sampling stride and time limit written in (our own integers: as
+    parameters they made DuckDB plan the joins 3-4x slower)."""
+    return template.replace("$stride", str(int(stride))).replace("$limit", str(int(PAIR_LIMIT_NS)))
 
 
 #: Per pair of nodes (a < b): the median of b's first sighting minus a's over the connections both
@@ -140,11 +144,11 @@ def clock_skew(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Estimate the clock offsets, store them in the ``clock_offsets`` table, and return one line
     per pair of nodes whose clocks look :data:`SKEW_WARN_NS` or more apart, and per node where
     Hubble's and Tetragon's times disagree by that much."""
-    pairs_sql, stride = _sql(PAIRS_SQL, con)
-    rows = con.execute(pairs_sql).fetchall()
-    sources_sql, _ = _sql(SOURCES_SQL, con)
+    stride = _stride(con)
+    rows = con.execute(_sql(PAIRS_SQL, stride)).fetchall()
     names = _connect_names(con)
-    gaps = {node: (int(gap), n) for node, gap, n in con.execute(sources_sql, [names]).fetchall()} if names else {}
+    gaps = ({node: (int(gap), n) for node, gap, n in con.execute(_sql(SOURCES_SQL, stride), [names]).fetchall()}
+            if names else {})
     nodes = chain_offsets(rows)
     con.execute("DELETE FROM clock_offsets")
     for node in sorted(set(nodes) | set(gaps)):
