@@ -460,11 +460,11 @@ def derive_findings(case: Any) -> dict[str, Any]:
     elif "hubble" in srcs or "falco" in srcs:
         ns = network_suspect(case)
         if ns:
-            why = [f"{n} {w}" for n, w in ((ns["alerts"], "Falco alerts"), (ns["dropped"], "dropped requests"),
-                                            (ns["rare_requests"], "rare L7 requests"),
-                                            (ns["dns_names"], "long DNS names under " + ", ".join(ns["tunnel_domains"])))
+            why = [(n, w) for n, w in ((ns["alerts"], "Falco alerts"), (ns["dropped"], "dropped requests"),
+                                        (ns["rare_requests"], "rare L7 requests"),
+                                        (ns["dns_names"], "long DNS names under " + ", ".join(ns["tunnel_domains"])))
                    if n]
-            f.update(basis="pod pointed at by " + ", ".join(w.split(" ", 1)[1] for w in why),
+            f.update(basis="pod pointed at by " + ", ".join(w for _, w in why),
                      attacker_namespace=ns["namespace"], attacker_pod=ns["pod"],
                      attacker_workload=ns["workload"], node=ns["node"])
             mine = case.flows(from_pod=ns["pod"]).filter(pl.col("src_pod") == ns["pod"]) if "hubble" in srcs else None
@@ -481,7 +481,7 @@ def derive_findings(case: Any) -> dict[str, Any]:
             if "falco" in srcs:
                 f["alerts"] = _alert_records(case.sql(
                     "SELECT time, rule, pid FROM alerts WHERE pod = ? ORDER BY time_ns", [ns["pod"]]))
-            f["notes"].append("what points at the pod: " + ", ".join(why))
+            f["notes"].append("what points at the pod: " + ", ".join(f"{n} {w}" for n, w in why))
             f["notes"].append(
                 "no suspicious session in the process events: the command is not determinable"
                 if "tetragon" in srcs else "no process events: the command is not determinable")
