@@ -473,6 +473,8 @@ NOTEBOOKS = {
 
 
 def build(name: str, cells: list) -> Path:
+    for i, c in enumerate(cells):  # stable ids: a rebuild changes only what changed
+        c["id"] = f"{Path(name).stem[:20]}-{i:03d}"
     nb = new_notebook(cells=cells, metadata=KERNELSPEC)
     path = HERE / name
     nbformat.write(nb, str(path))

@@ -82,3 +82,17 @@ def test_notebook_runs_and_reproduces_answers(name):
     for old, new in zip(saved.cells, nb.cells, strict=True):
         if new.cell_type == "code" and MARK in new.source:
             assert _text(new) == _text(old), f"{name}: answer changed in cell\n{new.source[:200]}"
+
+
+def test_saved_notebooks_are_what_build_makes():
+    """Edit cells in notebooks/_build.py: the saved files hold its cells, with stable ids."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_nb_build", NB_DIR / "_build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    for name, cells in build.NOTEBOOKS.items():
+        saved = nbformat.read(NB_DIR / name, as_version=4)
+        assert [c.source for c in saved.cells] == [c.source for c in cells], f"{name}: rebuild it"
+        ids = [c.id for c in saved.cells]
+        assert ids == [f"{Path(name).stem[:20]}-{i:03d}" for i in range(len(ids))], name
