@@ -173,15 +173,20 @@ def _load_all(con, files, report: LoadReport, progress: bool, block_bytes: int,
             if bar is not None:
                 bar.n = done
                 bar.refresh()
+        # the bar stays up, saying so, while the processes table and the checkpoint finish
+        if bar is not None:
+            bar.set_description("processes table, checkpoint")
+        if any(f.loaded for f in report.files):
+            con.execute(_PROCESSES_SQL)
+            con.execute("CHECKPOINT")
+        if any(f.loaded and "hubble" in f.sources for f in report.files):
+            if bar is not None:
+                bar.set_description("clock skew")
+            report.clock_skew = clock_skew(con)
     finally:
         commits.close()
         if bar is not None:
             bar.close()
-    if any(f.loaded for f in report.files):
-        con.execute(_PROCESSES_SQL)
-        con.execute("CHECKPOINT")
-    if any(f.loaded and "hubble" in f.sources for f in report.files):
-        report.clock_skew = clock_skew(con)
     return report
 
 
