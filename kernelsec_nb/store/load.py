@@ -179,7 +179,10 @@ def _load_all(con, files, report: LoadReport, progress: bool, block_bytes: int,
         if any(f.loaded for f in report.files):
             con.execute(_PROCESSES_SQL)
             con.execute("CHECKPOINT")
-        if any(f.loaded and "hubble" in f.sources for f in report.files):
+        # the offsets compare flows with flows and with Tetragon's connects: re-estimated when
+        # either came in (the flows may have come in an earlier load than the connects)
+        if any(f.loaded and {"hubble", "tetragon"} & set(f.sources) for f in report.files) \
+                and con.execute("SELECT 1 FROM flows LIMIT 1").fetchall():
             if bar is not None:
                 bar.set_description("clock skew")
             report.clock_skew = clock_skew(con)

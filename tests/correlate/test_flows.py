@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
+import pytest
 
 import kernelsec_nb as kn
 from kernelsec_nb.correlate import attribute_flows
@@ -106,9 +107,11 @@ def _iso(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _skewed(tmp_path, *, node_ahead: timedelta, tetragon_ahead: timedelta = timedelta(0)) -> kn.Case:
+def _skewed(tmp_path, *, node_ahead: timedelta, tetragon_ahead: timedelta = timedelta(0),
+            flows_first: bool = False) -> kn.Case:
     """Five connections from n1 to n2, seen by Tetragon (connect) and Hubble on n1 and Hubble on n2;
-    n1's clock reads ``node_ahead`` ahead, its Tetragon export another ``tetragon_ahead``."""
+    n1's clock reads ``node_ahead`` ahead, its Tetragon export another ``tetragon_ahead``; with
+    ``flows_first`` the Hubble flows are loaded by one load and the Tetragon events by a second."""
     t0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
     exec_line = json.loads(tetragon_exec(time=_iso(t0 + node_ahead + tetragon_ahead)))
     body = exec_line["process_exec"]
@@ -121,8 +124,14 @@ def _skewed(tmp_path, *, node_ahead: timedelta, tetragon_ahead: timedelta = time
                                  "node_name": "n1", "time": _iso(connect)}))
         lines.append(hubble_flow(sport=41000 + i, node="n1", time=_iso(t + node_ahead)))
         lines.append(hubble_flow(sport=41000 + i, node="n2", time=_iso(t + timedelta(microseconds=300))))
-    (tmp_path / "capture.json").write_text("\n".join(lines) + "\n")
     case = kn.open_case(tmp_path / "c.duckdb")
+    if flows_first:
+        (tmp_path / "flows.json").write_text("\n".join(x for x in lines if x.startswith('{"flow"')) + "\n")
+        (tmp_path / "tetragon.json").write_text("\n".join(x for x in lines if not x.startswith('{"flow"')) + "\n")
+        case.load(tmp_path / "flows.json", progress=False)
+        case.report = case.load(tmp_path / "tetragon.json", progress=False)
+        return case
+    (tmp_path / "capture.json").write_text("\n".join(lines) + "\n")
     case.report = case.load(tmp_path / "capture.json", progress=False)
     return case
 
@@ -139,10 +148,11 @@ def test_case_compares_skewed_nodes_on_the_reference_clock(tmp_path) -> None:
     case.close()
 
 
-def test_a_tetragon_export_off_its_nodes_hubble_is_told_and_allowed_for(tmp_path) -> None:
+@pytest.mark.parametrize("flows_first", [False, True], ids=["one-load", "tetragon-loaded-later"])
+def test_a_tetragon_export_off_its_nodes_hubble_is_told_and_allowed_for(tmp_path, flows_first) -> None:
     # only n1's Tetragon times are 2 s late (its node clock agrees with n2): the load says so, and
-    # its connects are compared on Hubble's clock
-    case = _skewed(tmp_path, node_ahead=timedelta(0), tetragon_ahead=timedelta(seconds=2))
+    # its connects are compared on Hubble's clock, also when they come in a later load than the flows
+    case = _skewed(tmp_path, node_ahead=timedelta(0), tetragon_ahead=timedelta(seconds=2), flows_first=flows_first)
     assert case.report.clock_skew == [
         "clock skew: on n1, Hubble's flows read about 2.00 s earlier than Tetragon's connects of the same "
         "connections; flow attribution allows for it, timelines do not"]
