@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 
-#: Parse an RFC 3339 time string (ns precision, ``Z`` or ``+0000``) to nanoseconds since epoch.
 def epoch_ns(expr: str) -> str:
-    """SQL for nanoseconds since the epoch of a text timestamp ``expr`` (NULL when unparseable)."""
-    return f"epoch_ns(TRY_CAST({expr} AS TIMESTAMP_NS))"
+    """SQL for nanoseconds since the epoch of an RFC 3339 time string ``expr`` (NULL when
+    unparseable).
+
+    The tools write UTC (``Z``), read at nanosecond precision.  A time with another offset
+    (``+01:00``, ``-0530``: a log shipper re-serialised it) is taken at that offset, to the
+    nanosecond; one without any offset is UTC.  (The connection's time zone is UTC: see
+    :func:`kernelsec_nb.store._connection.cursor`.)
+
+    >>> import duckdb
+    >>> con = duckdb.connect(); con.execute("SET TimeZone = 'UTC'") and None
+    >>> times = ["2026-03-04T14:20:00.123456789Z", "2026-03-04T15:20:00.123456789+01:00", "2026-03-04T14:20:00.123456789"]
+    >>> {con.execute(f"SELECT {epoch_ns('t')} FROM (SELECT ? AS t)", [t]).fetchall()[0][0] for t in times}
+    {1772634000123456789}
+    """
+    return (f"CASE WHEN ends_with({expr}, 'Z') THEN epoch_ns(TRY_CAST({expr} AS TIMESTAMP_NS)) "
+            f"ELSE epoch_ns(TRY_CAST({expr} AS TIMESTAMPTZ)) + epoch_ns(TRY_CAST({expr} AS TIMESTAMP_NS)) % 1000 END")
 
 
 def short_container_id(expr: str) -> str:

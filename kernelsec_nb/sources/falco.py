@@ -9,7 +9,7 @@ DaemonSet, so it is the ``node`` column.
 
 from __future__ import annotations
 
-from kernelsec_nb.sources._sql import null_if_na, short_container_id, workload_from_pod
+from kernelsec_nb.sources._sql import epoch_ns, null_if_na, short_container_id, workload_from_pod
 
 STRUCTURE: dict[str, object] = {
     "rule": "VARCHAR",
@@ -32,8 +32,9 @@ def field(key: str) -> str:
 
 
 EVENT_COLUMNS: dict[str, str] = {
-    "time_ns": "coalesce(epoch_ns(TRY_CAST(j.time AS TIMESTAMP_NS)), "
-    f"TRY_CAST({field('evt.time')} AS BIGINT), TRY_CAST({field('evt_time')} AS BIGINT))",
+    "time_ns": f"coalesce({epoch_ns('j.time')}, "
+    f"TRY_CAST({field('evt.time')} AS BIGINT), TRY_CAST({field('evt_time')} AS BIGINT), "
+    f"{epoch_ns(field('evt.time'))}, {epoch_ns(field('evt.time.iso8601'))})",
     "node": "j.hostname",
     "namespace": field("k8s.ns.name"),
     "pod": field("k8s.pod.name"),

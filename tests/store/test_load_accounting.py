@@ -368,3 +368,30 @@ def test_clean_exit_is_status_zero_and_nodes_in_cluster_form(case, tmp_path):
     got = case.sql("select exit_status, signal from process_events where kind = 'process_exit' order by file")
     assert got.rows() == [(None, "SIGKILL"), (0, None)]
     assert case.events(node="prod/n1").height == case.events(node="n1").height == 3
+
+
+def test_times_with_an_offset_are_read_at_that_offset(case, tmp_path):
+    # a log shipper may re-serialise the tools' UTC times with a local offset
+    utc = "2026-11-20T10:00:00.123456789Z"
+    lines = [tetragon_exec(time="2026-11-20T11:00:00.123456789+01:00"),
+             hubble_flow(time="2026-11-20T04:30:00.123456789-05:30"),
+             falco_alert(time="2026-11-20T10:00:00.123456789"),  # no offset: UTC
+             json.loads(falco_alert(time="x"))]
+    del lines[3]["time"]  # no top-level time: Falco's evt.time, here as ISO text
+    lines[3]["output_fields"]["evt.time"] = "2026-11-20T12:00:00.123456789+02:00"
+    lines[3]["output_fields"]["proc.pid"] = 101
+    lines[3] = json.dumps(lines[3])
+    balanced(case.load(write(tmp_path / "t.log", lines), progress=False))
+    want = case.sql("SELECT epoch_ns(?::TIMESTAMP_NS)", [utc.rstrip("Z")]).item()
+    assert case.sql("SELECT source, time_ns FROM events ORDER BY source").rows() == [
+        ("falco", want), ("falco", want), ("hubble", want), ("tetragon", want)]
+
+
+def test_empty_exports_of_two_nodes_are_both_in_the_manifest(case, tmp_path):
+    # "Falco ran there and raised nothing" needs a files row for each node's empty export
+    for node in ("a", "b"):
+        (tmp_path / node).mkdir()
+        (tmp_path / node / "falco.json").write_text("")
+    r = case.load(tmp_path, progress=False)
+    assert [f.message for f in r.files] == ["empty file: nothing to load"] * 2
+    assert case.sql("SELECT count(*) FROM files").item() == 2
