@@ -209,9 +209,11 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
         return FileResult(name, "error", message=f"cannot read {name}: {exc.strerror or exc}")
     if sha is not None:
         found = con.execute(_FIND_SHA, [sha]).fetchall()
-        if found:
-            # the same lines as the earlier file: its events are duplicates now, its refused and
-            # blank lines are what they were (their quarantine rows name the earlier file)
+        # the same lines as the earlier file: its events are duplicates now, its refused and blank
+        # lines are what they were (their quarantine rows name the earlier file).  An export with
+        # no line to refuse or add (empty, blank) is read again: each node's empty export gets its
+        # own row in `files` ("Falco ran on that node and raised nothing")
+        if found and (found[0][0] == name or found[0][2] or found[0][3]):
             prior, lines, events, quarantined, blank, sources, fmt = found[0]
             return FileResult(name, "already loaded", tuple(sources or ()), fmt, lines, 0, events,
                               quarantined, blank,
