@@ -108,12 +108,22 @@ def _eq(cols: list[str]) -> Callable[[Any], Clause]:
     return lambda v: _any(cols, lambda c: f"{c} = ?", v)
 
 
-def _node(cols: list[str]) -> Callable[[Any], Clause]:
+def _node(cols: list[str], cluster: str | None = None) -> Callable[[Any], Clause]:
     """Node names as Tetragon and Falco write them; Hubble's ``cluster/node`` form is read as its
-    node (the case keeps the cluster in its own column)."""
+    node and, in a table with a ``cluster`` column, that cluster where an event names one (two
+    clusters' ``worker-3`` stay apart)."""
     def build(v: Any) -> Clause:
-        names = [str(n).rsplit("/", 1)[-1] for n in _values(v)]
-        return _any(cols, lambda c: f"{c} = ?", names)
+        parts, params = [], []
+        for value in _values(v):
+            name_of_cluster, _, name = str(value).rpartition("/")
+            for col in cols:
+                if name_of_cluster and cluster:
+                    parts.append(f"({col} = ? AND coalesce({cluster} = ?, true))")
+                    params += [name, name_of_cluster]
+                else:
+                    parts.append(f"{col} = ?")
+                    params.append(name)
+        return " OR ".join(parts), params
     return build
 
 
@@ -180,6 +190,7 @@ _FLOW_DETAIL: dict[str, Callable[[Any], Clause]] = {
 PROFILES: dict[str, dict[str, Callable[[Any], Clause]]] = {
     "events": {
         **_COMMON,
+        "node": _node(["node"], cluster="cluster"),
         "source": _eq(["source"]),
         "kind": _eq(["kind"]),
         **_FLOW_DETAIL,
@@ -193,7 +204,7 @@ PROFILES: dict[str, dict[str, Callable[[Any], Clause]]] = {
         "namespace": _eq(["src_namespace", "dst_namespace"]),
         "pod": _name(["src_pod", "dst_pod"]),
         "workload": _eq(["src_workload", "dst_workload"]),
-        "node": _node(["node"]),
+        "node": _node(["node"], cluster="cluster"),
         "from_pod": _name(["src_pod"]),
         "to_pod": _name(["dst_pod"]),
         "from_workload": _eq(["src_workload"]),
@@ -209,6 +220,7 @@ PROFILES: dict[str, dict[str, Callable[[Any], Clause]]] = {
     "processes": {**_COMMON},
     "kprobes": {
         **_COMMON,
+        "node": _node(["node"], cluster="cluster"),
         "kind": _eq(["kind"]),
         "port": _int(["dport", "sport"]),
         "function_name": _eq(["function_name"]),

@@ -395,3 +395,15 @@ def test_empty_exports_of_two_nodes_are_both_in_the_manifest(case, tmp_path):
     r = case.load(tmp_path, progress=False)
     assert [f.message for f in r.files] == ["empty file: nothing to load"] * 2
     assert case.sql("SELECT count(*) FROM files").item() == 2
+
+
+def test_a_node_in_cluster_form_keeps_two_clusters_apart(case, tmp_path):
+    flows = []
+    for cluster, sport in (("prod-eu", 40000), ("prod-us", 40001)):
+        line = json.loads(hubble_flow(sport=sport, node="worker-3"))
+        line["node_name"] = line["flow"]["node_name"] = f"{cluster}/worker-3"
+        flows.append(json.dumps(line))
+    case.load(write(tmp_path / "f.log", flows), progress=False)
+    assert case.flows(node="prod-eu/worker-3")["src_port"].to_list() == [40000]
+    assert case.events(node="other/worker-3").height == 0
+    assert case.events(node="worker-3").height == 2
