@@ -113,6 +113,8 @@ def attribute_alerts(alerts: pl.DataFrame, processes: pl.DataFrame, *, tolerance
     """
     tol = to_duration_ns(tolerance)
     win = to_duration_ns(window)
+    # filled by the load already (from the container's processes): stays filled
+    prior = alerts["k8s_filled"].fill_null(False) if "k8s_filled" in alerts.columns else None
     base = alerts.drop([c for c in (*OUT_COLUMNS, "k8s_filled") if c in alerts.columns])
     al = base.select(
         pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"),
@@ -134,8 +136,8 @@ def attribute_alerts(alerts: pl.DataFrame, processes: pl.DataFrame, *, tolerance
     found = pl.concat([m1, m2], how="vertical_relaxed")
     out = (al.select("_row").join(found, on="_row", how="left", maintain_order="left")
            .with_columns(pl.col("match").fill_null("none"), pl.col("confidence").fill_null(0.0)))
-    res = pl.concat([base, out.select(OUT_COLUMNS)], how="horizontal")
-    return fill_k8s(res, processes)
+    res = fill_k8s(pl.concat([base, out.select(OUT_COLUMNS)], how="horizontal"), processes)
+    return res if prior is None else res.with_columns(pl.col("k8s_filled") | prior)
 
 
 def fill_k8s(alerts: pl.DataFrame, processes: pl.DataFrame) -> pl.DataFrame:

@@ -20,6 +20,17 @@ from kernelsec_nb.store._skew import clock_skew
 from kernelsec_nb.store.report import FileResult, LoadReport
 
 _PROCESSES_SQL = (Path(__file__).with_name("processes.sql")).read_text()
+# Falco alerts without Kubernetes fields (null or <NA>: its metadata client missed the pod) take
+# them from Tetragon's processes of the same container, so every view filtered by namespace or pod
+# shows them; `k8s_filled` says so.  Run after every load: the Tetragon events may come later.
+_FILL_ALERTS_SQL = """
+UPDATE alerts SET namespace = c.namespace, pod = c.pod, workload = c.workload, k8s_filled = true
+FROM (SELECT container_id, any_value(namespace) AS namespace, any_value(pod) AS pod,
+             any_value(workload) AS workload
+      FROM processes WHERE container_id IS NOT NULL AND pod IS NOT NULL
+      GROUP BY container_id HAVING count(DISTINCT pod) = 1) AS c
+WHERE alerts.container_id = c.container_id AND alerts.pod IS NULL AND alerts.namespace IS NULL
+"""
 
 _FIRST_REASON = "SELECT line, reason FROM quarantine WHERE file = ? ORDER BY line LIMIT 1"
 _DAMAGED = "SELECT reason FROM quarantine WHERE file = ? AND starts_with(reason, ?) ORDER BY line LIMIT 1"
@@ -178,6 +189,7 @@ def _load_all(con, files, report: LoadReport, progress: bool, block_bytes: int,
             bar.set_description("processes table, checkpoint")
         if any(f.loaded for f in report.files):
             con.execute(_PROCESSES_SQL)
+            con.execute(_FILL_ALERTS_SQL)
             con.execute("CHECKPOINT")
         # the offsets compare flows with flows and with Tetragon's connects: re-estimated when
         # either came in (the flows may have come in an earlier load than the connects)

@@ -103,7 +103,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     proc_name VARCHAR, pname VARCHAR, cmdline VARCHAR, user_name VARCHAR,
     container_name VARCHAR, image VARCHAR, output VARCHAR, uuid VARCHAR,
     fields MAP(VARCHAR, VARCHAR),
-    file VARCHAR, line BIGINT, byte_offset BIGINT  -- provenance: the raw line (Case.raw)
+    file VARCHAR, line BIGINT, byte_offset BIGINT,  -- provenance: the raw line (Case.raw)
+    k8s_filled BOOLEAN  -- namespace/pod/workload taken from Tetragon's processes of the container
 );
 
 CREATE TABLE IF NOT EXISTS quarantine (

@@ -407,3 +407,14 @@ def test_a_node_in_cluster_form_keeps_two_clusters_apart(case, tmp_path):
     assert case.flows(node="prod-eu/worker-3")["src_port"].to_list() == [40000]
     assert case.events(node="other/worker-3").height == 0
     assert case.events(node="worker-3").height == 2
+
+
+def test_alerts_without_kubernetes_fields_take_them_from_the_container(case, tmp_path):
+    # Falco's <NA> namespace and pod; Tetragon's exec of the same container comes in a later load
+    alert = falco_alert(**{"container.id": "ab" * 6})  # Tetragon's containerd://abab... in short
+    case.load(write(tmp_path / "falco.json", [alert]), progress=False)
+    assert case.events(namespace="default", source="falco").height == 0
+    case.load(write(tmp_path / "tetragon.json", [tetragon_exec()]), progress=False)
+    assert case.events(namespace="default", source="falco")["pod"].to_list() == ["web-7d9f8b6c5d-abcde"]
+    assert case.sql("SELECT workload, k8s_filled FROM alerts").rows() == [("web", True)]
+    assert case.alerts()["k8s_filled"].to_list() == [True]
