@@ -154,6 +154,8 @@ HOOK_ARG: dict[str, object] = {
                  "protocol": "VARCHAR"},
     "file_arg": {"path": "VARCHAR"},
     "path_arg": {"path": "VARCHAR"},
+    "linux_binprm_arg": {"path": "VARCHAR"},  # security_bprm_* hooks: the program being run
+    "sockaddr_arg": {"addr": "VARCHAR", "port": "BIGINT"},  # security_socket_connect/bind hooks
     "capability_arg": {"name": "VARCHAR"},
 }
 _HOOKS = "('process_kprobe', 'process_tracepoint', 'process_uprobe', 'process_lsm')"
@@ -177,9 +179,12 @@ def _first(field: str) -> str:
 #: Computed from ``hargs`` once per line (each is used by several columns).
 PRELUDE_ARGS: dict[str, str] = {
     "sock": _first("sock_arg"),
-    "fpath": f"coalesce({_first('file_arg.path')}, {_first('path_arg.path')})",
+    "fpath": f"coalesce({_first('file_arg.path')}, {_first('path_arg.path')}, {_first('linux_binprm_arg.path')})",
+    "sockaddr": _first("sockaddr_arg"),
     "capname": _first("capability_arg.name"),
 }
+#: A ``sockaddr_arg`` is the address a socket binds to in a bind hook, else the one it connects to.
+_BIND = "contains(lower(coalesce(j.ev.function_name, '')), 'bind')"
 P = "proc"
 PARENT = "par"
 
@@ -270,10 +275,10 @@ HOOK_COLUMNS: dict[str, str] = {
     "policy_name": "j.ev.policy_name",
     "action": "j.ev.action",
     "return_value": "CAST(j.ev.return AS VARCHAR)",
-    "saddr": "coalesce(sock.saddr, j.ev.source_ip, j.ev.ip)",
-    "sport": "coalesce(sock.sport, j.ev.source_port, j.ev.port)",
-    "daddr": "coalesce(sock.daddr, j.ev.destination_ip)",
-    "dport": "coalesce(sock.dport, j.ev.destination_port)",
+    "saddr": f"coalesce(sock.saddr, j.ev.source_ip, j.ev.ip, CASE WHEN {_BIND} THEN sockaddr.addr END)",
+    "sport": f"coalesce(sock.sport, j.ev.source_port, j.ev.port, CASE WHEN {_BIND} THEN sockaddr.port END)",
+    "daddr": f"coalesce(sock.daddr, j.ev.destination_ip, CASE WHEN NOT {_BIND} THEN sockaddr.addr END)",
+    "dport": f"coalesce(sock.dport, j.ev.destination_port, CASE WHEN NOT {_BIND} THEN sockaddr.port END)",
     "protocol": "coalesce(replace(sock.protocol, 'IPPROTO_', ''), "
     + _ev(("process_connect", "process_close", "process_listen"), "protocol") + ")",
     "file_path": "fpath",

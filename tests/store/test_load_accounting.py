@@ -418,3 +418,17 @@ def test_alerts_without_kubernetes_fields_take_them_from_the_container(case, tmp
     assert case.events(namespace="default", source="falco")["pod"].to_list() == ["web-7d9f8b6c5d-abcde"]
     assert case.sql("SELECT workload, k8s_filled FROM alerts").rows() == [("web", True)]
     assert case.alerts()["k8s_filled"].to_list() == [True]
+
+
+def test_lsm_socket_and_program_arguments_are_flattened(case, tmp_path):
+    proc = {"exec_id": "eA==", "pid": 7, "binary": "/x"}
+    lines = [json.dumps({"process_lsm": {"process": proc, "function_name": fn, "args": [arg]},
+                         "node_name": "n1", "time": "2026-11-20T10:00:00Z"})
+             for fn, arg in (("security_socket_connect", {"sockaddr_arg": {"family": "AF_INET", "addr": "10.0.0.5", "port": 443}}),
+                             ("security_socket_bind", {"sockaddr_arg": {"family": "AF_INET", "addr": "0.0.0.0", "port": 8080}}),
+                             ("bprm_check_security", {"linux_binprm_arg": {"path": "/tmp/x", "permission": "r-x"}}))]
+    balanced(case.load(write(tmp_path / "lsm.json", lines), progress=False))
+    assert case.sql("SELECT function_name, saddr, sport, daddr, dport, file_path FROM kprobes ORDER BY line").rows() == [
+        ("security_socket_connect", None, None, "10.0.0.5", 443, None),
+        ("security_socket_bind", "0.0.0.0", 8080, None, None, None),
+        ("bprm_check_security", None, None, None, None, "/tmp/x")]

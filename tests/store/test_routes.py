@@ -62,6 +62,13 @@ def _mutated_capture(tmp: Path) -> Path:
                 "process": {"exec_id": "eQ==", "pid": 8, "binary": "/y"}, "source_ip": "10.0.0.3",
                 "source_port": 5, "destination_ip": "10.0.0.4", "destination_port": 6,
                 "protocol": "TCP"}, "node_name": "n1", "time": "2024-05-14T05:00:00.000000002Z"}).encode())
+            for fn, arg in (("security_socket_connect", {"sockaddr_arg": {"family": "AF_INET", "addr": "10.0.0.5", "port": 443}}),
+                            ("security_socket_bind", {"sockaddr_arg": {"family": "AF_INET", "addr": "0.0.0.0", "port": 8080}}),
+                            ("security_bprm_check", {"linux_binprm_arg": {"path": "/tmp/x"}})):
+                out.append(json.dumps({"process_lsm": {
+                    "process": {"exec_id": "eA==", "pid": 7, "binary": "/x"}, "function_name": fn,
+                    "policy_name": "lsm", "args": [arg]}, "node_name": "n1",
+                    "time": "2024-05-14T05:00:00.000000002Z"}).encode())
     t = "2024-05-14T05:00:00.000000003Z"
     out += [json.dumps(odd).encode() for odd in (  # two tools' keys in one line: both paths agree
         {"flow": {"time": t, "verdict": "FORWARDED"}, "node_name": "n1", "time": t, "process_exec": None},
