@@ -63,6 +63,7 @@ from typing import Any
 import polars as pl
 
 from kernelsec_nb.correlate._flows import CONNECTION_HOOKS
+from kernelsec_nb.store._skew import noted_offsets
 
 SHELLS = r"(^|/)(sh|bash|dash|ash|zsh|ksh|mksh|busybox)$"
 INTERACTIVE_ARGS = r"^(|-i|-l|-il|-li|--login|-)$"
@@ -516,6 +517,8 @@ def derive_findings(case: Any) -> dict[str, Any]:
                          "entry": None, "chain": [], "flag": None, "flag_text": NOT_DETERMINABLE,
                          "attack_flows": [], "dropped_flows": [], "connections": [], "hooks": [],
                          "alerts": [], "chain_text": "", "notes": []}
+    f["notes"] += [f"{line}; times in this report are as each node wrote them"
+                   for line in noted_offsets(case.con)]
     entries = session_entries(case) if "tetragon" in srcs else pl.DataFrame()
     quiet = entries.filter(pl.col("quiet")) if entries.height else entries
     if quiet.height:

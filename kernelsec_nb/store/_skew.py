@@ -171,3 +171,21 @@ def clock_skew(con: duckdb.DuckDBPyConnection) -> list[str]:
                        f"{'later' if gap > 0 else 'earlier'} than Tetragon's connects of the same "
                        "connections; flow attribution allows for it, timelines do not")
     return out
+
+
+def noted_offsets(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """One line per node whose stored offset (``clock_offsets``, from the last estimate) is
+    :data:`SKEW_WARN_NS` or more: its clock against the median node's, its Hubble against its
+    Tetragon."""
+    out = []
+    rows = con.execute("SELECT node, clock_offset_ns, offset_pairs, tetragon_offset_ns FROM clock_offsets "
+                       "ORDER BY node").fetchall()
+    for node, offset, pairs, tetragon in rows:
+        if offset is not None and abs(offset) >= SKEW_WARN_NS:
+            out.append(f"clock skew: {node} reads about {abs(offset) / 1e9:.2f} s "
+                       f"{'ahead of' if offset > 0 else 'behind'} the median node's clock (from {pairs} "
+                       "connections seen on two nodes); its events may look out of order by that much")
+        if tetragon is not None and abs(tetragon) >= SKEW_WARN_NS:
+            out.append(f"clock skew: on {node}, Hubble's flows read about {abs(tetragon) / 1e9:.2f} s "
+                       f"{'later' if tetragon > 0 else 'earlier'} than Tetragon's connects of the same connections")
+    return out

@@ -16,7 +16,7 @@ from kernelsec_nb.store._discover import discover
 from kernelsec_nb.store._ingest import TABLES as EVENT_TABLES
 from kernelsec_nb.store._ingest import BlockCounts, ingest_block
 from kernelsec_nb.store._known import KnownIds
-from kernelsec_nb.store._skew import clock_skew
+from kernelsec_nb.store._skew import clock_skew, noted_offsets
 from kernelsec_nb.store.report import FileResult, LoadReport
 
 _PROCESSES_SQL = (Path(__file__).with_name("processes.sql")).read_text()
@@ -198,6 +198,8 @@ def _load_all(con, files, report: LoadReport, progress: bool, block_bytes: int,
             if bar is not None:
                 bar.set_description("clock skew")
             report.clock_skew = clock_skew(con)
+        elif files:  # nothing new to estimate from: the case's offsets, as the last estimate left them
+            report.clock_skew = noted_offsets(con)
     finally:
         commits.close()
         if bar is not None:

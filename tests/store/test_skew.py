@@ -52,3 +52,16 @@ def test_many_flows_are_sampled_by_connection(tmp_path, monkeypatch):
     report = _load(tmp_path / "a", _flows(-2.0, connections=100))
     assert len(report.clock_skew) == 1 and "a 1 in 10 sample" in report.clock_skew[0]
     assert report.clock_skew[0].startswith("clock skew: n1 reads about 2.00 s ahead of n2")
+
+
+def test_a_load_with_nothing_new_still_tells_the_case_skew_and_so_do_the_findings(tmp_path):
+    from kernelsec_nb.report import heuristics
+
+    _load(tmp_path / "a", _flows(-2.0))
+    case = kn.open_case(tmp_path / "a" / "c.duckdb")
+    again = case.load(tmp_path / "a" / "flows.log", progress=False)
+    assert again.total("loaded") == 0
+    assert [w.split(" (")[0] for w in again.clock_skew] == ["clock skew: n1 reads about 2.00 s ahead of the median node's clock"]
+    notes = heuristics.derive_findings(case)["notes"]
+    assert any(n.startswith("clock skew: n1") and n.endswith("as each node wrote them") for n in notes)
+    case.close()
