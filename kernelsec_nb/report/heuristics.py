@@ -43,6 +43,8 @@ process tree (Tetragon) and what was attributed to it (Hubble flows, Falco alert
   destination it sent no L7 request to, when the connection got through (Cilium sees a
   connection on both nodes: one its source's node let out and its destination's dropped did not);
   apart, each dropped request and each other dropped connection once; replies are left out.
+  Its **pod's flows** no process was matched to while it ran (DNS, ICMP, UDP), up to
+  :data:`SESSION_TAIL_NS` after its last process.
   Its **connections**: the connect hooks of its processes (Tetragon), with or without Hubble; its
   **hooks**: the other hook events of its processes (files opened, capabilities used, ...).
 * **Without a session** (no Tetragon, or nothing suspicious in it): the pod that Falco alerts name
@@ -96,7 +98,10 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 NOT_DETERMINABLE = "not determinable from this data"
 
 _FLOW_COLS = ["node", "time", "src_pod", "src_ip", "src_port", "dst_pod", "dst_ip", "dst_port",
-              "protocol", "http_method", "http_url", "verdict", "exec_id", "event_id"]
+              "protocol", "http_method", "http_url", "dns_query", "verdict", "exec_id", "event_id"]
+#: After the session's last process ended (or started), its pod's flows are still the session's
+#: for this long.
+SESSION_TAIL_NS = 10_000_000_000
 _ENTRY_COLS = ["exec_id", "node", "namespace", "pod", "workload", "binary", "args", "pid",
                "start_time", "start_ns", "parent_exec_id", "capabilities", "pod_labels"]
 _STATS = {"processes": pl.Int64, "flows": pl.Int64, "connections": pl.Int64, "alerts": pl.Int64,
@@ -509,13 +514,30 @@ def connections(case: Any, session: list[str]) -> list[dict[str, Any]]:
     return [{**r, "time": r["time"].strftime("%Y-%m-%dT%H:%M:%S.%fZ")} for r in df.iter_rows(named=True)]
 
 
+def _pod_flows(case: Any, entry: dict[str, Any], procs: pl.DataFrame) -> list[dict[str, Any]]:
+    """The flows the session's pod sent while the session ran that no process was matched to
+    (DNS, ICMP, UDP: Tetragon's connect hooks see TCP), first of each connection, at most 100."""
+    end = procs.select(pl.max_horizontal("start_ns", "exit_ns").max()).item()
+    if entry["start_ns"] is None or end is None:
+        return []
+    flows = case.flows(from_pod=entry["pod"], since=int(entry["start_ns"]), until=int(end) + SESSION_TAIL_NS)
+    if flows.is_empty():
+        return []
+    flows = flows.filter((pl.col("src_pod") == entry["pod"]) & pl.col("exec_id").is_null()
+                         & ~pl.col("is_reply").fill_null(False)).sort("time_ns")
+    first = flows.filter(pl.col("dns_query").is_not_null() | pl.col("http_method").is_not_null()).vstack(
+        flows.filter(pl.col("dns_query").is_null() & pl.col("http_method").is_null()).unique(
+            CONNECTION, keep="first", maintain_order=True)).sort("time_ns")
+    return flow_records(first.head(100))
+
+
 def derive_findings(case: Any) -> dict[str, Any]:
     """All generic findings of a case as one JSON-ready dict (see the module docstring)."""
     srcs = sources(case)
     f: dict[str, Any] = {"sources": srcs, "basis": None, "attacker_namespace": None,
                          "attacker_pod": None, "attacker_workload": None, "node": None,
                          "entry": None, "chain": [], "flag": None, "flag_text": NOT_DETERMINABLE,
-                         "attack_flows": [], "dropped_flows": [], "connections": [], "hooks": [],
+                         "attack_flows": [], "dropped_flows": [], "pod_flows": [], "connections": [], "hooks": [],
                          "alerts": [], "chain_text": "", "notes": []}
     f["notes"] += [f"{line}; times in this report are as each node wrote them"
                    for line in noted_offsets(case.con)]
@@ -543,7 +565,8 @@ def derive_findings(case: Any) -> dict[str, Any]:
         if key:
             f["flag"] = key
             f["flag_text"] = f"{key['binary']} {key['args']}".strip()
-        session = case.descendants(e["exec_id"])["exec_id"].to_list()
+        procs = case.descendants(e["exec_id"])
+        session = procs["exec_id"].to_list()
         f["connections"] = connections(case, session)
         f["hooks"] = hooks(case, session)
         if "hubble" in srcs:
@@ -564,6 +587,7 @@ def derive_findings(case: Any) -> dict[str, Any]:
                     CONNECTION, keep="first", maintain_order=True)
                 f["dropped_flows"] = flow_records(pl.concat([_requests(dropped), dropped.filter(
                     pl.col("dns_query").is_not_null()), l4], how="vertical_relaxed").sort("time_ns"))
+            f["pod_flows"] = _pod_flows(case, e, procs)
         if "falco" in srcs:
             f["alerts"] = _alert_records(case.alerts(exec_id=session))
         if len(entries) > 1:
