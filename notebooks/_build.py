@@ -214,7 +214,7 @@ session_requests.select("time", "node", "verdict", "src_port", "dst_pod", "http_
 '''),
     code('''
 drops = case.flows(verdict="DROPPED")
-drops.group_by("src_workload", "dst_workload", "http_method", "http_path").agg(pl.len(), pl.col("time").min().alias("first"), pl.col("time").max().alias("last"))
+drops.group_by("src_workload", "dst_workload", "http_method", "http_path").agg(pl.len(), pl.col("time").min().alias("first"), pl.col("time").max().alias("last")).sort("first")
 '''),
     code("kn.viz.flow_chart(case, namespace='default', width=820)"),
     md("## Evidence, with provenance\n\nEvery claim above rests on these exported lines (file:line)."),
@@ -287,7 +287,7 @@ new.filter(pl.col("what") == "binary").sort("first_time")
     md("## 2. Exec outside the init tree\n\nProcesses a container did not start itself (`kubectl exec`, readiness `exec` probes). Probes repeat; sessions do not."),
     code('''
 outside = case.processes().filter(pl.col("in_init_tree") == False, pl.col("pod").is_not_null())
-outside.group_by("namespace", "workload", "binary", "args").agg(pl.len().alias("n"), pl.col("start_time").min().alias("first")).sort("n")
+outside.group_by("namespace", "workload", "binary", "args").agg(pl.len().alias("n"), pl.col("start_time").min().alias("first")).sort("n", "first")
 '''),
     code('''
 from kernelsec_nb.report import heuristics as H
@@ -320,7 +320,7 @@ rare.select("time", "node", "verdict", "src_pod", "dst_pod", "http_method", "htt
     md("## 5. Drops by policy"),
     code('''
 case.flows(verdict="DROPPED").group_by("src_namespace", "src_workload", "dst_workload", "dst_port", "http_method", "http_path", "drop_reason").agg(
-    pl.len().alias("n"), pl.col("time").min().alias("first"), pl.col("binary").unique().alias("binaries"))
+    pl.len().alias("n"), pl.col("time").min().alias("first"), pl.col("binary").unique().sort().alias("binaries")).sort("first")
 '''),
     code("kn.viz.timeline(case, lanes='workload', width=820, verdict='DROPPED') if case.flows(verdict='DROPPED').height else 'no drops'"),
     md("## Where the hunts meet\n\nThe same pod shows up in hunts 1, 2, 4 and 5 — a lead worth a postmortem (see notebook 02, or render `postmortem-template.ipynb` on this case)."),
