@@ -23,6 +23,9 @@ from kernelsec_nb.sources._sql import epoch_ns, workload_from_pod
 
 _PORTS = {"source_port": "BIGINT", "destination_port": "BIGINT"}
 _ICMP = {"type": "BIGINT", "code": "BIGINT"}
+#: TCP flags as Hubble names them, in the order they are listed in ``tcp_flags``.
+TCP_FLAGS = ("SYN", "ACK", "FIN", "RST", "PSH", "URG", "ECE", "CWR", "NS")
+_TCP = {**_PORTS, "flags": {flag: "BOOLEAN" for flag in TCP_FLAGS}}
 _ENDPOINT = {
     "ID": "BIGINT",
     "identity": "BIGINT",
@@ -38,7 +41,7 @@ FLOW: dict[str, object] = {
     "drop_reason": "BIGINT",
     "drop_reason_desc": "VARCHAR",
     "IP": {"source": "VARCHAR", "destination": "VARCHAR", "ipVersion": "VARCHAR"},
-    "l4": {"TCP": _PORTS, "UDP": _PORTS, "SCTP": _PORTS, "ICMPv4": _ICMP, "ICMPv6": _ICMP},
+    "l4": {"TCP": _TCP, "UDP": _PORTS, "SCTP": _PORTS, "ICMPv4": _ICMP, "ICMPv6": _ICMP},
     "source": _ENDPOINT,
     "destination": _ENDPOINT,
     "Type": "VARCHAR",
@@ -156,6 +159,8 @@ FLOW_COLUMNS: dict[str, str] = {
     "dst_identity": _f("destination.identity"),
     "dst_names": _f("destination_names"),
     "icmp_type": f"coalesce(({_L4}).\"ICMPv4\".type, ({_L4}).\"ICMPv6\".type)",
+    "tcp_flags": "nullif(concat_ws(',', " + ", ".join(
+        f"CASE WHEN ({_L4}).\"TCP\".flags.\"{flag}\" THEN '{flag}' END" for flag in TCP_FLAGS) + "), '')",
     "flow_type": _f('"Type"'),
     "l7_type": f"CASE WHEN {_f('l7.http')} IS NOT NULL THEN 'http' WHEN {_f('l7.dns')} IS NOT NULL THEN 'dns' "
     f"WHEN {_f('l7')} IS NOT NULL THEN 'l7' END",

@@ -432,3 +432,12 @@ def test_lsm_socket_and_program_arguments_are_flattened(case, tmp_path):
         ("security_socket_connect", None, None, "10.0.0.5", 443, None),
         ("security_socket_bind", "0.0.0.0", 8080, None, None, None),
         ("bprm_check_security", None, None, None, None, "/tmp/x")]
+
+
+def test_tcp_flags_are_kept(case, tmp_path):
+    syn = json.loads(hubble_flow())
+    syn["flow"]["l4"]["TCP"]["flags"] = {"SYN": True}
+    rst = json.loads(hubble_flow(sport=40001))
+    rst["flow"]["l4"]["TCP"]["flags"] = {"RST": True, "ACK": True}
+    case.load(write(tmp_path / "f.json", [json.dumps(syn), json.dumps(rst), hubble_flow(sport=40002)]), progress=False)
+    assert case.sql("SELECT tcp_flags FROM flows ORDER BY src_port").rows() == [("SYN",), ("ACK,RST",), (None,)]
