@@ -26,19 +26,19 @@ _EV = "SELECT event_id, source, kind, time, node, exec_id, summary, file, line F
 
 
 def _exec_event(case: Any, exec_id: str) -> pl.DataFrame:
-    """The event that best documents an exec: its process_exec, else its first own event, else the
-    first event naming it as parent."""
-    return case._fetch(
-        f"SELECT * FROM (({_EV} WHERE exec_id = ? ORDER BY kind <> 'process_exec', time_ns LIMIT 1) "  # noqa: S608
-        f"UNION ALL ({_EV} WHERE parent_exec_id = ? ORDER BY time_ns LIMIT 1)) LIMIT 1",
-        [exec_id, exec_id])
+    """The event that best documents an exec: its process_exec, else its first own event."""
+    return case._fetch(f"{_EV} WHERE exec_id = ? ORDER BY kind <> 'process_exec', time_ns LIMIT 1",  # noqa: S608
+                       [exec_id])
 
 
 def _chain(case: Any, exec_id: str) -> list[pl.DataFrame]:
+    """One row per exec of the ancestry; an exec the capture saw only as a parent has no event of
+    its own (its child's event, the next row, names it)."""
     out = []
     for row in case.ancestry(exec_id).iter_rows(named=True):
-        ev = _exec_event(case, row["exec_id"])
-        role = "exec" if row.get("captured") else "exec (not captured)"
+        captured = bool(row.get("captured"))
+        ev = _exec_event(case, row["exec_id"]) if captured else pl.DataFrame()
+        role = "exec" if captured else "exec (not captured)"
         if ev.height == 0:
             ev = pl.DataFrame({"exec_id": [row["exec_id"]]})
         out.append(ev.with_columns(pl.lit(role).alias("role"), pl.lit(row["exec_id"]).alias("exec_id")))

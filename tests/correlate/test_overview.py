@@ -48,6 +48,9 @@ def test_explain_flow_and_exec(mini_case) -> None:
     assert ex["role"].to_list() == ["exec (not captured)", "exec (not captured)", "exec", "exec", "flow",
                                     "connect (5tuple)"]
     assert ex["exec_id"].to_list()[-3:] == ["C2", "C2", "C2"]
+    # an exec seen only as a parent has no event of its own: its child's exec is not listed twice
+    assert ex["event_id"].drop_nulls().is_unique().all()
+    assert ex.filter(pl.col("role") == "exec (not captured)")["event_id"].null_count() == 2
     assert ex.filter(pl.col("role") == "flow")["raw"][0].startswith('{"flow"')
     assert ex.drop_nulls("event_id")["line"].null_count() == 0
     e2 = mini_case.explain("C1")
