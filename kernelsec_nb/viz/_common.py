@@ -142,7 +142,8 @@ def duration_text(ns: int) -> str:
 
 
 def resolve_time(case: Any, mark: Any) -> int | None:
-    """A pivot given as event id, time string, datetime or ns → ns since epoch (UTC)."""
+    """A pivot given as event id, exec id (the process's start), time string, datetime or ns →
+    ns since epoch (UTC)."""
     if mark is None:
         return None
     if isinstance(mark, str) and len(mark) == 20 and all(c in "0123456789abcdef" for c in mark):
@@ -150,7 +151,14 @@ def resolve_time(case: Any, mark: Any) -> int | None:
                                [mark]).fetchall()
         if row and row[0][0] is not None:
             return int(row[0][0])
-    return _filters.to_ns(mark)
+    if isinstance(mark, str):
+        row = case.con.execute("SELECT min(start_ns) FROM processes WHERE exec_id = ?", [mark]).fetchall()
+        if row and row[0][0] is not None:
+            return int(row[0][0])
+    try:
+        return _filters.to_ns(mark)
+    except ValueError:
+        raise ValueError(f"cannot read {mark!r} as a pivot: give an event_id, an exec_id or a time") from None
 
 
 def has_method(case: Any, name: str) -> bool:

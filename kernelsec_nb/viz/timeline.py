@@ -98,7 +98,8 @@ def timeline(case: Any, *, lanes: Literal["workload", "node", "source"] = "workl
     color : {"source", "kind", "priority"}
         What the colour tells.
     mark : str, datetime or int, optional
-        A pivot (an ``event_id`` or a time) drawn as a dashed vertical rule.
+        A pivot (an ``event_id``, an ``exec_id``: its start, or a time) drawn as a dashed
+        vertical rule.
     max_points : int
         Above this many matching events, draw counts per time bucket instead.
     select : {"zoom", "brush"}

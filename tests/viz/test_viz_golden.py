@@ -216,3 +216,13 @@ def test_attack_flow_shows_deaths_in_the_chains_own_workload(tmp_path: Path) -> 
     links = next(d for d in _datasets(spec) if d and "link" in d[0])
     assert "process → died after" in {r["link"] for r in links}
     c.close()
+
+
+def test_timeline_mark_takes_an_exec_id_and_says_what_it_takes(case) -> None:
+    from tests.viz.fixture_case import exec_id
+
+    start = case.processes(exec_id=exec_id(4))["start_time"][0]
+    spec = json.dumps(kn.viz.timeline(case, mark=exec_id(4)).to_dict())
+    assert start.strftime("%Y-%m-%dT%H:%M:%S") in spec
+    with pytest.raises(ValueError, match="give an event_id, an exec_id or a time"):
+        kn.viz.timeline(case, mark="no-such-thing")
