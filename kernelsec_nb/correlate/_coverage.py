@@ -3,6 +3,8 @@
 * time span and event count per source and node;
 * gaps: stretches longer than ``gap`` with no event of that source on that node;
 * ``orphan_share``: share of captured processes (tetragon rows) whose parent is not captured;
+* ``throttles``: times Tetragon started throttling a cgroup there (``process_throttle``
+  THROTTLE_START: it dropped that cgroup's events for a while);
 * ``clock_offset_ms``: estimated clock offset of each node, from connections seen on two nodes
   (the first non-reply flow of the same 5-tuple on the client's and the server's node), as the
   load estimated it (:mod:`kernelsec_nb.store._skew`): against the median node.
@@ -52,7 +54,7 @@ def coverage(case: Any, gap: Any = "5m") -> pl.DataFrame:
     polars.DataFrame
         ``source``, ``node``, ``first_time``, ``last_time``, ``events``, ``gaps`` (count),
         ``longest_gap_s``, ``gap_list`` (list of {start, end}), ``processes``, ``orphan_share``
-        (tetragon rows only), ``clock_offset_ms``, ``offset_pairs``.
+        (tetragon rows only), ``throttles`` (tetragon rows only), ``clock_offset_ms``, ``offset_pairs``.
 
     Examples
     --------
@@ -75,9 +77,14 @@ def coverage(case: Any, gap: Any = "5m") -> pl.DataFrame:
         "THEN 1.0 ELSE 0.0 END) AS orphan_share "
         "FROM processes c LEFT JOIN processes p ON p.exec_id = c.parent_exec_id "
         "WHERE c.seen_as IN ('exec', 'event') GROUP BY ALL")
+    throttles = case._fetch(
+        "SELECT 'tetragon' AS source, node, count(*) AS throttles FROM other_events "
+        "WHERE kind = 'process_throttle' AND starts_with(summary, 'THROTTLE_START') GROUP BY ALL")
     offs = clock_offsets(case).with_columns((pl.col("clock_offset_ns") / 1e6).alias("clock_offset_ms"))
     out = span.join(gaps, on=["source", "node"], how="left", nulls_equal=True)
     out = out.join(orphans, on=["source", "node"], how="left", nulls_equal=True)
+    out = out.join(throttles, on=["source", "node"], how="left", nulls_equal=True).with_columns(
+        pl.when(pl.col("source") == "tetragon").then(pl.col("throttles").fill_null(0)).alias("throttles"))
     out = out.join(offs.select("node", "clock_offset_ms", "offset_pairs"), on="node", how="left", nulls_equal=True)
     return out.with_columns(pl.col("gaps").fill_null(0), pl.col("longest_gap_s").fill_null(0.0)).sort(
         "source", "node", nulls_last=True)

@@ -220,8 +220,12 @@ EVENT_COLUMNS: dict[str, str] = {
     "dst_ip": "j.ev.destination_ip",
     "dst_port": "j.ev.destination_port",
     "protocol": _ev(("process_connect", "process_close", "process_listen"), "protocol"),
-    "summary": "coalesce(j.ev.function_name, j.ev.subsys || '/' || j.ev.event, j.ev.symbol, "
-    "nullif(j.ev.signal, ''))",
+    # what the event is about: the hook, the uprobe's symbol and library, the exit's signal, the
+    # library a loader event loaded, a throttle's start or stop and cgroup
+    "summary": "coalesce(j.ev.function_name, j.ev.subsys || '/' || j.ev.event, "
+    f"j.ev.symbol || coalesce(' in ' || {_ev(('process_uprobe',), 'path')}, ''), nullif(j.ev.signal, ''), "
+    f"{_ev(('process_loader',), 'path')}, "
+    f"nullif(concat_ws(' ', {_ev(('process_throttle',), 'type')}, {_ev(('process_throttle',), 'cgroup')}), ''))",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+import kernelsec_nb as kn
 from tests.correlate.conftest import MS, T0, S
 
 EVIL = "x' OR 1=1 --"
@@ -83,3 +84,21 @@ def test_sql_in_filter_values_is_data(mini_case, method: str) -> None:
     assert getattr(mini_case, method)(since=T0 + 10**12).height == 0
     assert getattr(mini_case, method)(around=T0 + 2 * S, window="100ms").height >= 0
     _ = MS
+
+
+def test_coverage_counts_tetragon_throttling_and_summaries_say_what_happened(tmp_path) -> None:
+    import json
+
+    proc = {"exec_id": "eA==", "pid": 7, "binary": "/x"}
+    lines = [{"process_uprobe": {"process": proc, "path": "/usr/lib/libssl.so.3", "symbol": "SSL_write"}},
+             {"process_loader": {"process": proc, "path": "/usr/lib/libevil.so", "buildid": "ab"}},
+             {"process_throttle": {"type": "THROTTLE_START", "cgroup": "cri-containerd-abc.scope"}},
+             {"process_throttle": {"type": "THROTTLE_STOP", "cgroup": "cri-containerd-abc.scope"}}]
+    (tmp_path / "t.json").write_text("".join(
+        json.dumps({**x, "node_name": "n1", "time": f"2026-11-20T10:00:0{i}Z"}) + "\n" for i, x in enumerate(lines)))
+    case = kn.open_case()
+    case.load(tmp_path / "t.json", progress=False)
+    assert case.sql("SELECT summary FROM events ORDER BY time").to_series().to_list() == [
+        "SSL_write in /usr/lib/libssl.so.3", "/usr/lib/libevil.so", "THROTTLE_START cri-containerd-abc.scope",
+        "THROTTLE_STOP cri-containerd-abc.scope"]
+    assert case.coverage()["throttles"].to_list() == [1]
