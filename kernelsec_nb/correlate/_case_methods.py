@@ -226,7 +226,8 @@ class CorrelateMixin:
         return self.parent_index().ancestry(exec_id)
 
     def descendants(self, exec_id: str) -> pl.DataFrame:
-        """``exec_id`` (depth 0) and every process below it, with activity counts.
+        """``exec_id`` (depth 0) and every process below it, with activity counts, by depth and
+        then start time.
 
         Counts: ``connections`` (connect kprobes), ``flows`` and ``alerts`` (attributed),
         ``files`` (kprobes with a file path).
@@ -240,7 +241,8 @@ class CorrelateMixin:
         ids = idx.frame["exec_id"].gather(pos)
         tree = self._tree().drop("depth")
         rows = pl.DataFrame({"exec_id": ids, "depth": pl.Series(depths, dtype=pl.Int64)})
-        return rows.join(tree, on="exec_id", how="left", maintain_order="left")
+        return rows.join(tree, on="exec_id", how="left", maintain_order="left").sort(
+            "depth", "start_ns", "exec_id", nulls_last=True, maintain_order=True)
 
     def process_tree(self, **flt: Any) -> pl.DataFrame:
         """Every process with ``depth``, ``root_exec_id``, ``children`` and activity counts, filtered.

@@ -317,4 +317,6 @@ def test_a_payload_a_service_started_is_found_from_its_hooks_alone(tmp_path):
     assert entries.select("sensitive", "outside").row(0) == (1, 1)
     f = H.derive_findings(c_)
     assert (f["attacker_pod"], f["flag_text"], f["chain_text"]) == (POD, "/tmp/.x/kworker", "sh → kworker")
+    # the service's process tree, by depth and start time (the capture lists them out of order)
+    assert c_.descendants(_id(10))["pid"].to_list() == [10, 30, 20, 31, 21]
     c_.close()
