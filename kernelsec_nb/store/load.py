@@ -17,6 +17,7 @@ from kernelsec_nb.store._ingest import TABLES as EVENT_TABLES
 from kernelsec_nb.store._ingest import BlockCounts, ingest_block
 from kernelsec_nb.store._known import KnownIds
 from kernelsec_nb.store._skew import clock_skew, noted_offsets
+from kernelsec_nb.store._twice import flows_seen_twice
 from kernelsec_nb.store.report import FileResult, LoadReport
 
 _PROCESSES_SQL = (Path(__file__).with_name("processes.sql")).read_text()
@@ -200,6 +201,7 @@ def _load_all(con, files, report: LoadReport, progress: bool, block_bytes: int,
             report.clock_skew = clock_skew(con)
         elif files:  # nothing new to estimate from: the case's offsets, as the last estimate left them
             report.clock_skew = noted_offsets(con)
+        report.notes += flows_seen_twice(con, [f.path for f in report.files if f.loaded and "hubble" in f.sources])
     finally:
         commits.close()
         if bar is not None:

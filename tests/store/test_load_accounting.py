@@ -441,3 +441,14 @@ def test_tcp_flags_are_kept(case, tmp_path):
     rst["flow"]["l4"]["TCP"]["flags"] = {"RST": True, "ACK": True}
     case.load(write(tmp_path / "f.json", [json.dumps(syn), json.dumps(rst), hubble_flow(sport=40002)]), progress=False)
     assert case.sql("SELECT tcp_flags FROM flows ORDER BY src_port").rows() == [("SYN",), ("ACK,RST",), (None,)]
+
+
+def test_the_same_flows_in_two_export_shapes_are_told(case, tmp_path):
+    # the exporter's {"flow": ...} lines and `hubble observe -o json`'s bare flows of the same hour
+    wrapped = [hubble_flow(sport=40000 + i) for i in range(3)]
+    bare = [json.dumps(json.loads(x)["flow"]) for x in wrapped]
+    case.load(write(tmp_path / "exporter.json", wrapped), progress=False)
+    r = case.load(write(tmp_path / "observe.json", bare), progress=False)
+    assert r.total("loaded") == 3  # other bytes: not duplicates, kept
+    assert [w.split(" (")[0] for w in r.to_dict()["warnings"]] == [
+        f"3 flows of {tmp_path / 'observe.json'} are the same observations as flows of {tmp_path / 'exporter.json'}"]
