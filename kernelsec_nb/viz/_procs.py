@@ -113,11 +113,11 @@ def connection_flows(case: Any, exec_ids: list[str]) -> pl.DataFrame:
     ``is_reply`` (the peer's answer on the process's connection).
     """
     cols = ["exec_id", "event_id", "time_ns", "verdict", "http_method", "http_path",
-            "http_code", "dst_namespace", "dst_workload", "dst_pod", "dst_ip", "dst_port",
-            "dns_query", "is_reply"]
+            "http_code", "dst_namespace", "dst_workload", "dst_pod", "src_ip", "src_port", "dst_ip",
+            "dst_port", "dns_query", "is_reply"]
     if c.has_method(case, "flows"):
         try:
-            df = case.flows()
+            df = case.flows(exec_id=exec_ids)
             if "exec_id" in df.columns and "match" in df.columns:
                 # only exact socket matches: 'pod+dest' guesses would pin a pod's background
                 # traffic on whichever process connected last
@@ -130,7 +130,7 @@ def connection_flows(case: Any, exec_ids: list[str]) -> pl.DataFrame:
     return c.sql(case, """
         SELECT DISTINCT k.exec_id, f.event_id, f.time_ns, upper(f.verdict) AS verdict,
                f.http_method, f.http_path, f.http_code, f.dst_namespace, f.dst_workload,
-               f.dst_pod, f.dst_ip, f.dst_port, f.dns_query, f.is_reply
+               f.dst_pod, f.src_ip, f.src_port, f.dst_ip, f.dst_port, f.dns_query, f.is_reply
         FROM kprobes k JOIN flows f
           ON f.src_ip = k.saddr AND f.src_port = k.sport AND f.dst_ip = k.daddr
          AND f.dst_port = k.dport AND f.time_ns BETWEEN k.time_ns - 1000000000

@@ -152,14 +152,16 @@ def attack_flow(case: Any, exec_id: str, *, width: int = 1000) -> alt.LayerChart
             detail=f"{r['saddr']}:{r['sport']} → {r['daddr']}:{r['dport']}", id=r["event_id"])
         edges.append((f"p:{r['exec_id']}", key))
         conn_keys[(r["saddr"], r["sport"], r["daddr"], r["dport"])] = key
+        conn_keys.setdefault((r["exec_id"], r["daddr"], r["dport"]), key)
     dest_first: dict[str, int] = {}
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for r in parts["flows"].iter_rows(named=True):  # one item per request kind, not per packet
         http = " ".join(str(x) for x in (r["http_method"], r["http_path"], r["http_code"]) if x)
         dest = f"{r['dst_namespace']}/{r['dst_workload']}" if r["dst_workload"] else str(
             r["dst_ip"])
-        src = next((k for t, k in conn_keys.items() if t[2:] == (r["dst_ip"], r["dst_port"])),
-                   f"p:{r['exec_id']}")
+        # its own connection (same 5-tuple), else its process's connection to that destination
+        src = conn_keys.get((r["src_ip"], r["src_port"], r["dst_ip"], r["dst_port"])) or conn_keys.get(
+            (r["exec_id"], r["dst_ip"], r["dst_port"]), f"p:{r['exec_id']}")
         groups.setdefault((src, r["verdict"], http or r["dns_query"] or "", dest), []).append(r)
     for (src, verdict, what, dest), rows in groups.items():
         r = rows[0]

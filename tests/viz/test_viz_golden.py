@@ -226,3 +226,22 @@ def test_timeline_mark_takes_an_exec_id_and_says_what_it_takes(case) -> None:
     assert start.strftime("%Y-%m-%dT%H:%M:%S") in spec
     with pytest.raises(ValueError, match="give an event_id, an exec_id or a time"):
         kn.viz.timeline(case, mark="no-such-thing")
+
+
+def test_attack_flow_hangs_each_flow_off_its_own_connection(tmp_path: Path) -> None:
+    # two curls to the same destination: the first let through, the second dropped
+    from tests.report.test_heuristics import SHIM, _case, _connect, _ref, _run, _sighting
+
+    sh, a = _run(50, SHIM, "/bin/sh", "", "2026-03-01T10:00:00Z")
+    one, b = _run(51, _ref(sh), "/usr/bin/curl", "-X PUT http://db/x", "2026-03-01T10:00:01Z")
+    two, c_ = _run(52, _ref(sh), "/usr/bin/curl", "-X PUT http://db/x", "2026-03-01T10:00:05Z")
+    case = _case(tmp_path, [a, b, c_,
+                            _connect(one, _ref(sh), 41001, "10.0.5.5", 80, "2026-03-01T10:00:01.1Z"),
+                            _sighting(41001, "10.0.5.5", 80, "FORWARDED", "2026-03-01T10:00:01.101Z", dst_pod="db-0"),
+                            _connect(two, _ref(sh), 41002, "10.0.5.5", 80, "2026-03-01T10:00:05.1Z"),
+                            _sighting(41002, "10.0.5.5", 80, "DROPPED", "2026-03-01T10:00:05.101Z", dst_pod="db-0")])
+    spec = kn.viz.attack_flow(case, exec_id=sh["exec_id"]).to_dict()
+    links = {(r["time"][11:23], r["time2"][11:23]) for d in _datasets(spec) for r in d if "time2" in r}
+    assert ("10:00:05.100", "10:00:05.101") in links  # the second connection → its dropped flow
+    assert ("10:00:01.100", "10:00:05.101") not in links
+    case.close()
