@@ -36,7 +36,7 @@ WITH dropped AS (
 ), f AS (
     SELECT {src}, {dst}, upper(coalesce(verdict, 'UNKNOWN')) AS verdict, dst_port, protocol,
            http_method, http_path, http_code, dns_query, dst_ip
-    FROM flows AS x WHERE ({cond})
+    FROM flows AS x WHERE ({cond}) AND NOT coalesce(is_reply, false)
       AND (verdict = 'DROPPED' OR NOT EXISTS (
           SELECT 1 FROM dropped d
           WHERE d.src_ip = x.src_ip AND d.dst_ip = x.dst_ip AND d.src_port IS NOT DISTINCT FROM x.src_port
@@ -67,6 +67,8 @@ def flow_chart(case: Any, *, width: int | None = None, **filters: Any) -> alt.La
 
     A connection that one node let out and the other dropped (Cilium sees it on both) counts only
     as dropped: its let-out sightings are left out, so a FORWARDED edge means it got through.
+    Replies are left out (an edge points from the side that opened the connection); dropped edges
+    are drawn over the others.
 
     Nodes are workloads (or pods without one) in one column per namespace, sorted by name;
     endpoints outside the cluster are grouped in a ``world`` column (by DNS name when Hubble
@@ -103,7 +105,8 @@ def flow_chart(case: Any, *, width: int | None = None, **filters: Any) -> alt.La
     if edges.height > MAX_EDGES:  # keep the busiest edges; say so
         edges = edges.sort(["flows", "src_ns", "src_name", "dst_ns", "dst_name", "verdict"],
                            descending=[True, False, False, False, False, False]).head(MAX_EDGES)
-    edges = edges.sort(["src_ns", "src_name", "dst_ns", "dst_name", "verdict"])
+    # dropped edges last: drawn over the busier let-through curves of the same pair
+    edges = edges.sort([pl.col("verdict") == "DROPPED", "src_ns", "src_name", "dst_ns", "dst_name", "verdict"])
     total = int(edges["flows"].sum()) if edges.height else 0
     subtitle = [f"{total} flows, {edges.height} edges; width grows with log(flows), "
                 "dropped flows dashed, bold rings: workloads with drops"

@@ -245,3 +245,24 @@ def test_attack_flow_hangs_each_flow_off_its_own_connection(tmp_path: Path) -> N
     assert ("10:00:05.100", "10:00:05.101") in links  # the second connection → its dropped flow
     assert ("10:00:01.100", "10:00:05.101") not in links
     case.close()
+
+
+def test_flow_chart_leaves_replies_out_and_draws_drops_last(tmp_path: Path) -> None:
+    import json as _json
+
+    from tests.report.test_heuristics import _case, _sighting
+
+    request = _sighting(41001, "10.0.5.5", 80, "FORWARDED", "2026-03-01T10:00:01.1Z", dst_pod="db-0")
+    reply = _json.loads(request)
+    f = reply["flow"]
+    f["source"], f["destination"] = f["destination"], f["source"]
+    f["IP"] = {"source": "10.0.5.5", "destination": "10.0.2.7", "ipVersion": "IPv4"}
+    f["l4"] = {"TCP": {"source_port": 80, "destination_port": 41001}}
+    f["is_reply"] = True
+    dropped = _sighting(41002, "10.0.5.5", 80, "DROPPED", "2026-03-01T10:00:02Z", dst_pod="db-0")
+    case = _case(tmp_path, [request, _json.dumps(reply), dropped])
+    values = kn.viz.flow_chart(case).to_dict()["layer"][1]["data"]["values"]
+    edges = [(r["from"], r["to"], r["verdict"]) for r in values]
+    assert {e[1] for e in edges} == {"shop/db"}  # no reply edge db → shop-api
+    assert edges[-1][2] == "DROPPED"
+    case.close()
