@@ -44,7 +44,8 @@ process tree (Tetragon) and what was attributed to it (Hubble flows, Falco alert
   connection on both nodes: one its source's node let out and its destination's dropped did not);
   apart, each dropped request and each other dropped connection once; replies are left out.
   Its **pod's flows** no process was matched to while it ran (DNS, ICMP, UDP), up to
-  :data:`SESSION_TAIL_NS` after its last process.
+  :data:`SESSION_TAIL_NS` after its last process: the first lookup of each name, the first
+  request of each HTTP method and URL, the first flow to each other destination.
   Its **connections**: the connect hooks of its processes (Tetragon), with or without Hubble; its
   **hooks**: the other hook events of its processes (files opened, capabilities used, ...).
 * **Without a session** (no Tetragon, or nothing suspicious in it): the pod that Falco alerts name
@@ -291,6 +292,15 @@ def _with_connection_verdict(flows: pl.DataFrame) -> pl.DataFrame:
     return flows.with_columns((pl.col("verdict") == "DROPPED").any().over(CONNECTION).alias("conn_dropped"))
 
 
+def _one_sighting(flows: pl.DataFrame) -> pl.DataFrame:
+    """``flows`` as one node saw them: each connection's sightings on the node that saw it first
+    (Hubble sees a connection, and each of its requests, on both nodes), by time."""
+    if flows.is_empty():
+        return flows
+    first = pl.col("node").sort_by("time_ns").first().over(CONNECTION)
+    return flows.filter(pl.col("node") == first).sort("time_ns")
+
+
 def _session_flows(case: Any, session: list[str]) -> pl.DataFrame:
     """The session's flows (Hubble, attributed to its processes), replies left out, with
     ``conn_dropped``; empty without Hubble."""
@@ -326,8 +336,29 @@ def reached(case: Any, session: list[str]) -> set[str]:
     return out
 
 
+#: A process that died by a signal this soon after a signal tool ran, on its node, died of it.
+SIGNAL_EFFECT_NS = 5_000_000_000
+
+
+def killed_something(case: Any, procs: pl.DataFrame) -> list[str]:
+    """The signal-sending processes of ``procs`` (``signals`` > 0) after which another process on
+    the same node died by a signal within :data:`SIGNAL_EFFECT_NS` (a ``kill`` that was ignored,
+    such as one aimed at a container's pid 1, did nothing)."""
+    tools = procs.filter(pl.col("signals") > 0)
+    if tools.is_empty():
+        return []
+    return case.sql("""
+        SELECT DISTINCT t.exec_id
+        FROM (SELECT unnest(?::VARCHAR[]) AS exec_id, unnest(?::VARCHAR[]) AS node, unnest(?::BIGINT[]) AS t0) t
+        JOIN processes p ON p.node = t.node AND p.exec_id <> t.exec_id AND coalesce(p.signal, '') <> ''
+         AND p.exit_ns BETWEEN t.t0 AND t.t0 + ?""",
+                    [tools["exec_id"].to_list(), tools["node"].to_list(), tools["start_ns"].to_list(),
+                     SIGNAL_EFFECT_NS])["exec_id"].to_list()
+
+
 def key_command(case: Any, entry_exec_id: str) -> dict[str, Any] | None:
-    """The session's key command: the last process that signalled another process; else the last
+    """The session's key command: the last process that signalled another process (one died of
+    it, see :func:`killed_something`); else the last
     that acted — a payload (run from a writable directory), a namespace tool, or a connection that
     got through with an effect (see :func:`reached`); else its most suspicious process (by
     :data:`EVIDENCE`, the latest of equals); else its last command."""
@@ -336,7 +367,7 @@ def key_command(case: Any, entry_exec_id: str) -> dict[str, Any] | None:
         return None
     d = _with_signals(case, d).sort("start_ns")
     later = d.filter(pl.col("depth") > 0)
-    sig = later.filter(pl.col("signals") > 0)
+    sig = later.filter((pl.col("signals") > 0) & pl.col("exec_id").is_in(killed_something(case, later)))
     hit = reached(case, d["exec_id"].to_list())
     acted = later.filter((pl.col("written") > 0) | (pl.col("escape") > 0) | pl.col("exec_id").is_in(list(hit)))
     bad = later.with_columns(_evidence().alias("_w")).filter(pl.col("_w") > 0)
@@ -352,7 +383,12 @@ def key_command(case: Any, entry_exec_id: str) -> dict[str, Any] | None:
         why = "most suspicious process of the session (" + ", ".join(
             w for k, w in _EVIDENCE_WORDS.items() if row[k]) + ")"
     elif later.height:
-        row, why = later.row(-1, named=True), "last command of the session (nothing suspicious below the entry)"
+        # a command run again unchanged (a retry) is the first run
+        last = later.row(-1, named=True)
+        row = later.filter((pl.col("binary") == last["binary"]) & (pl.col("args").fill_null("") == (last["args"] or ""))
+                           ).row(0, named=True)
+        why = "last command of the session (nothing suspicious below the entry)" + (
+            "; its first run (it ran again unchanged)" if row["exec_id"] != last["exec_id"] else "")
     else:
         row, why = d.row(0, named=True), "the session entry itself (nothing ran below it)"
     return {"exec_id": row["exec_id"], "binary": row["binary"], "args": row["args"] or "",
@@ -387,7 +423,8 @@ def flow_records(df: pl.DataFrame) -> list[dict[str, Any]]:
 
 def rare_requests(case: Any, max_count: int = 5) -> pl.DataFrame:
     """L7 requests whose method and path (query string left out, numeric and hex ids as one) were
-    seen at most ``max_count`` times in the capture."""
+    sent at most ``max_count`` times in the capture (a request seen on both nodes, egress and
+    ingress, counts once: the count is that of the direction that saw it most)."""
     req = _requests(case.flows())
     if req.is_empty():
         return req
@@ -396,7 +433,8 @@ def rare_requests(case: Any, max_count: int = 5) -> pl.DataFrame:
     shape = (pl.col("http_path").fill_null("").str.replace(r"\?.*$", "")
              .str.replace_all(one_id, "/:id$2").str.replace_all(one_id, "/:id$2"))  # twice: /1/2
     req = req.with_columns(shape.alias("_shape"))
-    counts = req.group_by("http_method", "_shape").len("seen")
+    counts = req.group_by("http_method", "_shape", "traffic_direction").len("seen").group_by(
+        "http_method", "_shape").agg(pl.col("seen").max())
     return req.join(counts, on=["http_method", "_shape"], how="left", nulls_equal=True).filter(
         pl.col("seen") <= max_count).drop("_shape")
 
@@ -514,21 +552,28 @@ def connections(case: Any, session: list[str]) -> list[dict[str, Any]]:
     return [{**r, "time": r["time"].strftime("%Y-%m-%dT%H:%M:%S.%fZ")} for r in df.iter_rows(named=True)]
 
 
-def _pod_flows(case: Any, entry: dict[str, Any], procs: pl.DataFrame) -> list[dict[str, Any]]:
+#: At most this many of the pod's other flows are listed (the findings say when there are more).
+POD_FLOWS_MAX = 100
+
+
+def _pod_flows(case: Any, entry: dict[str, Any], procs: pl.DataFrame) -> pl.DataFrame:
     """The flows the session's pod sent while the session ran that no process was matched to
-    (DNS, ICMP, UDP: Tetragon's connect hooks see TCP), first of each connection, at most 100."""
+    (DNS, ICMP, UDP: Tetragon's connect hooks see TCP): the first lookup of each DNS name, the
+    first request of each HTTP method and URL, the first flow to each other destination."""
     end = procs.select(pl.max_horizontal("start_ns", "exit_ns").max()).item()
     if entry["start_ns"] is None or end is None:
-        return []
+        return pl.DataFrame()
     flows = case.flows(from_pod=entry["pod"], since=int(entry["start_ns"]), until=int(end) + SESSION_TAIL_NS)
     if flows.is_empty():
-        return []
-    flows = flows.filter((pl.col("src_pod") == entry["pod"]) & pl.col("exec_id").is_null()
-                         & ~pl.col("is_reply").fill_null(False)).sort("time_ns")
-    first = flows.filter(pl.col("dns_query").is_not_null() | pl.col("http_method").is_not_null()).vstack(
-        flows.filter(pl.col("dns_query").is_null() & pl.col("http_method").is_null()).unique(
-            CONNECTION, keep="first", maintain_order=True)).sort("time_ns")
-    return flow_records(first.head(100))
+        return flows
+    flows = _one_sighting(flows.filter((pl.col("src_pod") == entry["pod"]) & pl.col("exec_id").is_null()
+                                       & ~pl.col("is_reply").fill_null(False)))
+    dns, http = pl.col("dns_query").is_not_null(), pl.col("http_method").is_not_null()
+    return pl.concat([
+        flows.filter(dns).unique(pl.col("dns_query").str.to_lowercase(), keep="first", maintain_order=True),
+        flows.filter(http).unique(["http_method", "http_url"], keep="first", maintain_order=True),
+        flows.filter(~dns & ~http).unique(["dst_ip", "dst_port", "protocol"], keep="first", maintain_order=True),
+    ], how="vertical_relaxed").sort("time_ns")
 
 
 def derive_findings(case: Any) -> dict[str, Any]:
@@ -573,7 +618,7 @@ def derive_findings(case: Any) -> dict[str, Any]:
             mine = _session_flows(case, session)
             if mine.height:
                 # a connection one node let out and the other dropped did not get through
-                let_through = mine.filter(~pl.col("conn_dropped"))
+                let_through = _one_sighting(mine.filter(~pl.col("conn_dropped")))
                 l7 = _requests(let_through)
                 # and where it sent no L7 request (let through or not), the first flow of each connection
                 rest = let_through.join(_requests(mine).select("dst_ip", "dst_port").unique(),
@@ -582,12 +627,17 @@ def derive_findings(case: Any) -> dict[str, Any]:
                 f["attack_flows"] = flow_records(pl.concat([l7, rest], how="vertical_relaxed").sort("time_ns"))
                 # each dropped request, and each other connection once (its retries and its other
                 # node's sighting left out)
-                dropped = mine.filter(pl.col("verdict") == "DROPPED").sort("time_ns")
+                dropped = _one_sighting(mine.filter(pl.col("verdict") == "DROPPED"))
                 l4 = dropped.filter(pl.col("http_method").is_null() & pl.col("dns_query").is_null()).unique(
                     CONNECTION, keep="first", maintain_order=True)
                 f["dropped_flows"] = flow_records(pl.concat([_requests(dropped), dropped.filter(
                     pl.col("dns_query").is_not_null()), l4], how="vertical_relaxed").sort("time_ns"))
-            f["pod_flows"] = _pod_flows(case, e, procs)
+            others = _pod_flows(case, e, procs)
+            f["pod_flows"] = flow_records(others.head(POD_FLOWS_MAX))
+            if others.height > POD_FLOWS_MAX:
+                f["notes"].append(f"the pod sent {others.height} other flows no process was matched to while the "
+                                  f"session ran (first lookup of each name, first flow to each destination); "
+                                  f"the first {POD_FLOWS_MAX} are listed")
         if "falco" in srcs:
             f["alerts"] = _alert_records(case.alerts(exec_id=session))
         if len(entries) > 1:
@@ -604,15 +654,15 @@ def derive_findings(case: Any) -> dict[str, Any]:
                      attacker_workload=ns["workload"], node=ns["node"])
             mine = case.flows(from_pod=ns["pod"]).filter(pl.col("src_pod") == ns["pod"]) if "hubble" in srcs else None
             if mine is not None and mine.height:
-                mine = mine.filter(~pl.col("is_reply").fill_null(False))
+                mine = _with_connection_verdict(mine.filter(~pl.col("is_reply").fill_null(False)))
                 rare = rare_requests(case).filter(pl.col("src_pod") == ns["pod"])
                 under = r"\.(" + "|".join(re.escape(d) for d in ns["tunnel_domains"]) + r")\.?$"
                 tunnel = mine.filter(pl.col("dns_query").str.to_lowercase().str.contains(under)) \
                     if ns["tunnel_domains"] else mine.head(0)
-                shown = pl.concat([rare.select(mine.columns), tunnel], how="vertical_relaxed").unique(
-                    "event_id", keep="first").sort("time_ns")
-                f["attack_flows"] = flow_records(shown.filter(pl.col("verdict") != "DROPPED").head(100))
-                f["dropped_flows"] = flow_records(mine.filter(pl.col("verdict") == "DROPPED").head(100))
+                shown = mine.join(pl.concat([rare.select("event_id"), tunnel.select("event_id")]), on="event_id",
+                                  how="semi")
+                f["attack_flows"] = flow_records(_one_sighting(shown.filter(~pl.col("conn_dropped"))).head(100))
+                f["dropped_flows"] = flow_records(_one_sighting(mine.filter(pl.col("verdict") == "DROPPED")).head(100))
             if "falco" in srcs:
                 f["alerts"] = _alert_records(case.sql(
                     "SELECT time, rule, pid FROM alerts WHERE pod = ? ORDER BY time_ns", [ns["pod"]]))

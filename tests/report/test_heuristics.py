@@ -320,3 +320,43 @@ def test_a_payload_a_service_started_is_found_from_its_hooks_alone(tmp_path):
     # the service's process tree, by depth and start time (the capture lists them out of order)
     assert c_.descendants(_id(10))["pid"].to_list() == [10, 30, 20, 31, 21]
     c_.close()
+
+
+def _put_sightings(sport: int, t: str) -> list[str]:
+    """A PUT request as Hubble sees it: on the source's node (egress) and the destination's (ingress)."""
+    return [_sighting(sport, "10.0.5.5", 80, "FORWARDED", t, dst_pod="db-0", method="PUT"),
+            _sighting(sport, "10.0.5.5", 80, "FORWARDED", t[:-2] + "5Z", node="worker-9", dst_pod="db-0", method="PUT")]
+
+
+def test_a_request_seen_on_two_nodes_counts_once_and_a_kill_that_killed_nothing_is_not_key(tmp_path):
+    sh, a = _run(50, SHIM, "/bin/sh", "", "2026-03-01T10:00:00Z")
+    curl, b = _run(51, _ref(sh), "/usr/bin/curl", "-X PUT http://db/x", "2026-03-01T10:00:01Z")
+    _, c = _run(52, _ref(sh), "/bin/kill", "-9 1", "2026-03-01T10:00:09Z")  # pid 1 of a container ignores it
+    lines = [a, b, c, _connect(curl, _ref(sh), 41001, "10.0.5.5", 80, "2026-03-01T10:00:01.1Z"),
+             *_put_sightings(41001, "2026-03-01T10:00:01.101Z")]
+    c_ = _case(tmp_path, lines)
+    f = H.derive_findings(c_)
+    assert f["flag_text"] == "/usr/bin/curl -X PUT http://db/x"
+    assert [(r["node"], r["http_method"]) for r in f["attack_flows"]] == [(NODE, "PUT")]  # one request
+    c_.close()
+
+
+def test_without_flows_a_retried_command_is_its_first_run_and_without_processes_a_rare_request_counts_once(tmp_path):
+    sh, a = _run(50, SHIM, "/bin/sh", "", "2026-03-01T10:00:00Z")
+    runs = [_run(51 + i, _ref(sh), "/usr/bin/curl", "-X PUT http://db/x", f"2026-03-01T10:0{i}:01Z") for i in range(3)]
+    connects = [_connect(p, _ref(sh), 41001 + i, "10.0.5.5", 80, f"2026-03-01T10:0{i}:01.1Z") for i, (p, _) in enumerate(runs)]
+    (tmp_path / "t").mkdir()
+    c_ = _case(tmp_path / "t", [a, *(line for _, line in runs), *connects])
+    f = H.derive_findings(c_)
+    assert f["flag"]["pid"] == 51 and "its first run" in f["flag"]["reason"]
+    c_.close()
+    # Hubble only: three PUTs, each seen on two nodes (six sightings), among many GETs: still rare
+    gets = [_sighting(42000 + i, "10.0.5.5", 80, "FORWARDED", f"2026-03-01T09:{i:02d}:00Z", dst_pod="db-0",
+                      method="GET") for i in range(40)]
+    puts = [x for i in range(3) for x in _put_sightings(41001 + i, f"2026-03-01T10:0{i}:01.101Z")]
+    (tmp_path / "n").mkdir()
+    c_ = _case(tmp_path / "n", gets + puts)
+    assert H.rare_requests(c_)["http_method"].unique().to_list() == ["PUT"]
+    f = H.derive_findings(c_)
+    assert (f["attacker_pod"], len(f["attack_flows"])) == (POD, 3)
+    c_.close()
