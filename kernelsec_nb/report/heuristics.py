@@ -20,14 +20,23 @@ process tree (Tetragon) and what was attributed to it (Hubble flows, Falco alert
      out of the cluster (command injection into a service: ``app → sh -c …``); a command the
      service ran :data:`ROUTINE_REPEATS` times is routine;
   3. a suspicious process the container runtime started outside the init tree (exec'd into the
-     container), or 4. one a service process started directly, with an alert or a drop (a
-     payload; builds and plugins run binaries from ``/tmp`` too);
+     container), or 4. one a service process started directly, with an alert, or run from a
+     writable directory with an alert, a drop, credentials read or a connection out (a payload;
+     builds and plugins run binaries from ``/tmp`` too; a worker that only met policy drops is
+     misconfigured, not a payload);
+
+  What a service ran :data:`ROUTINE_REPEATS` times (same workload, binary and arguments: build
+  steps, a CronJob's tool) is routine, and so is everything below it.  A build tool
+  (:data:`BUILD_TOOLS`) and what runs below it are the build's: their ``/tmp`` binaries, their
+  Falco alerts and their downloads do not count.  A signal tool counts only when something on its
+  node died by a signal within :data:`SIGNAL_EFFECT_NS`.
   5. when none of these did anything suspicious, the roots of rare (once or twice seen per
      workload) commands outside the init tree (a one-off ``kubectl exec -- sh -c …``).
 
   A candidate inside another candidate's session is dropped.  An exec'd shell whose session did
   nothing suspicious (no alert below the shell itself, no drop, payload, namespace tool, signal
-  or connection: ``ls``, ``cat``, ``ps``) is marked ``quiet`` and never named as the attacker's
+  that killed, credentials read, or connection with an effect — with Hubble to judge; without,
+  any connection: ``ls``, ``cat``, ``ps``, ``psql``, a config reload by SIGHUP) is marked ``quiet`` and never named as the attacker's
   (an administrator's, perhaps; the findings say so in a note).  The rest are ranked by what their
   session did (:data:`EVIDENCE`): alerts (4), dropped flows (3), binaries run from a writable
   directory (3), a namespace tool (3), credentials read (2), connections out of the cluster (2);
@@ -61,6 +70,7 @@ Each function degrades to empty frames / ``None`` when a source is missing.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -80,6 +90,10 @@ LAUNCHERS = (r"(^|/)(nsenter|chroot|unshare|su|sudo|runuser|setsid|env|nohup|tim
              r"nice|ionice|taskset|setpriv|capsh)$")
 #: Tools that enter or make other namespaces: from a container, the way to the host.
 ESCAPE_TOOLS = r"(^|/)(nsenter|unshare)$"
+#: Build tools: the binaries a build writes to /tmp and runs, and Falco's alerts on the build
+#: (drop-and-execute, package management), are the build's, not a payload.
+BUILD_TOOLS = (r"(^|/)(go|cargo|rustc|cc|c\+\+|gcc|g\+\+|clang|clang\+\+|ld|make|gmake|cmake|ninja|meson|"
+               r"bazel|npm|npx|yarn|pnpm|node-gyp|pip|pip3|uv|poetry|mvn|gradle|javac|dotnet|msbuild)$")
 #: A shell a service started with the same command this many times is routine (builds, job steps).
 ROUTINE_REPEATS = 2
 #: Binaries run from here were written at run time (a dropped payload), not shipped in the image.
@@ -97,6 +111,7 @@ INTERNAL_IPS = (r"^(::ffff:)?(0\.|10\.|127\.|169\.254\.|192\.168\.|172\.(1[6-9]|
 #: HTTP methods that only read.
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 NOT_DETERMINABLE = "not determinable from this data"
+RARE = "rare command outside the init tree"
 
 _FLOW_COLS = ["node", "time", "src_pod", "src_ip", "src_port", "dst_pod", "dst_ip", "dst_port",
               "protocol", "http_method", "http_url", "dns_query", "verdict", "exec_id", "event_id"]
@@ -107,7 +122,8 @@ _ENTRY_COLS = ["exec_id", "node", "namespace", "pod", "workload", "binary", "arg
                "start_time", "start_ns", "parent_exec_id", "capabilities", "pod_labels"]
 _STATS = {"processes": pl.Int64, "flows": pl.Int64, "connections": pl.Int64, "alerts": pl.Int64,
           "dropped": pl.Int64, "written": pl.Int64, "escape": pl.Int64, "sensitive": pl.Int64,
-          "outside": pl.Int64, "signals": pl.Int64, "files": pl.Int64, "alerts_below": pl.Int64}
+          "outside": pl.Int64, "signals": pl.Int64, "files": pl.Int64, "alerts_below": pl.Int64,
+          "effects": pl.Int64}
 #: A connection's 5-tuple (its sightings on both nodes share it).
 CONNECTION = ["src_ip", "src_port", "dst_ip", "dst_port", "protocol"]
 
@@ -143,16 +159,26 @@ def _hook_signals(case: Any) -> pl.DataFrame:
 def _with_signals(case: Any, tree: pl.DataFrame) -> pl.DataFrame:
     """The process tree with ``dropped`` (flows), ``written`` (run from a writable directory),
     ``escape`` (a namespace tool), ``sensitive`` and ``outside`` (hooks: credentials read,
-    connections out of the cluster) and ``suspicious`` per process."""
+    connections out of the cluster), ``signals`` (a signal tool after which something died),
+    ``build`` (a build tool or below one: its ``written`` and ``alerts`` are the build's and count
+    0) and ``suspicious`` per process."""
     binary = pl.col("binary").fill_null("")
+    children = _children(tree)
+    builders = tree.filter(binary.str.contains(BUILD_TOOLS))["exec_id"].to_list()
+    build = set().union(*(_subtree(children, e) for e in builders)) if builders else set()
     t = tree.join(_dropped_by_exec(case), on="exec_id", how="left").join(
         _hook_signals(case), on="exec_id", how="left").with_columns(
         pl.col("dropped").fill_null(0), pl.col("sensitive").fill_null(0), pl.col("outside").fill_null(0),
-        binary.str.contains(WRITABLE_DIRS).cast(pl.Int64).alias("written"),
+        pl.col("exec_id").is_in(list(build)).alias("build"),
         binary.str.contains(ESCAPE_TOOLS).cast(pl.Int64).alias("escape"),
         (binary.str.contains(SIGNAL_TOOLS) & pl.col("args").fill_null("").str.contains(SIGNAL_ARGS))
         .cast(pl.Int64).alias("signals"))
-    return t.with_columns(((pl.col("alerts").fill_null(0) > 0) | (pl.col("dropped") > 0)
+    t = t.with_columns(
+        (binary.str.contains(WRITABLE_DIRS) & ~pl.col("build")).cast(pl.Int64).alias("written"),
+        pl.when(pl.col("build")).then(0).otherwise(pl.col("alerts").fill_null(0)).alias("alerts"),
+        pl.when(pl.col("exec_id").is_in(killed_something(case, t))).then(pl.col("signals")).otherwise(0)
+        .alias("signals"))
+    return t.with_columns(((pl.col("alerts") > 0) | (pl.col("dropped") > 0)
                            | (pl.col("written") > 0) | (pl.col("escape") > 0)).alias("suspicious"))
 
 
@@ -172,10 +198,12 @@ _COUNTS = ("flows", "connections", "alerts", "dropped", "written", "escape", "se
 
 
 def _session_stats(case: Any, exec_id: str, signals: pl.DataFrame) -> dict[str, Any]:
-    d = case.descendants(exec_id).select("exec_id").join(signals.select("exec_id", *_COUNTS), on="exec_id", how="left")
+    d = case.descendants(exec_id).select("exec_id").join(signals.select("exec_id", "build", *_COUNTS),
+                                                         on="exec_id", how="left")
     below = d.filter(pl.col("exec_id") != exec_id)
     return {"exec_id": exec_id, "processes": d.height, **{k: int(d[k].fill_null(0).sum()) for k in _COUNTS},
-            "alerts_below": int(below["alerts"].fill_null(0).sum())}
+            "alerts_below": int(below["alerts"].fill_null(0).sum()),
+            "effects": len(reached(case, _not_build(d)))}
 
 
 def _children(tree: pl.DataFrame) -> dict[str, list[str]]:
@@ -197,6 +225,23 @@ def _subtree(children: dict[str, list[str]], root: str) -> set[str]:
             seen.add(e)
             todo.extend(children.get(e, []))
     return seen
+
+
+@dataclass
+class _Routine:
+    rest: pl.DataFrame  #: the rows run fewer than ROUTINE_REPEATS times
+    routine: set[str]  #: every exec id at or below a row run more often
+
+
+def _routine_apart(rows: pl.DataFrame, children: dict[str, list[str]]) -> _Routine:
+    """Split what services started: a command (binary and arguments) a workload's services ran
+    :data:`ROUTINE_REPEATS` times or more is routine (a build or job step, a backup CronJob's
+    tool), and so is everything below it."""
+    key = ["workload", "binary", "args"]
+    rows = rows.join(rows.group_by(key).len("_times"), on=key, how="left", nulls_equal=True)
+    often = rows.filter(pl.col("_times") >= ROUTINE_REPEATS)["exec_id"].to_list()
+    return _Routine(rows.filter(pl.col("_times") < ROUTINE_REPEATS).drop("_times"),
+                    set().union(*(_subtree(children, e) for e in often)) if often else set())
 
 
 def session_entries(case: Any) -> pl.DataFrame:
@@ -227,40 +272,44 @@ def session_entries(case: Any) -> pl.DataFrame:
     # the capture saw it only as a parent)
     service_parent = (pl.col("_pbin").is_not_null() & ~parent_shell & ~parent_runtime
                       & ((pl.col("_ppod") == pl.col("pod")) | pl.col("_ppod").is_null()))
-    spawned = t.filter(shell & in_pod & service_parent)
-    # a command a service runs again and again (a build, a job step) is routine, not an intrusion
-    repeats = spawned.group_by("workload", "binary", "args").len("_times")
-    spawned = spawned.join(repeats, on=["workload", "binary", "args"], how="left", nulls_equal=True).filter(
-        pl.col("_times") < ROUTINE_REPEATS)
     children = _children(t)
-    under = {e: _subtree(children, e) for e in spawned["exec_id"].to_list()}
     # what a service starts needs an alert or a drop, or a payload that read credentials or
     # connected out of the cluster: builds and plugins run binaries from /tmp too
-    alarmed = pl.col("suspicious") & ((pl.col("alerts").fill_null(0) > 0) | (pl.col("dropped") > 0) | (
+    alarmed = pl.col("suspicious") & ((pl.col("alerts") > 0) | (pl.col("dropped") > 0) | (
         (pl.col("written") > 0) & ((pl.col("sensitive") > 0) | (pl.col("outside") > 0))))
-    bad = set(t.filter(alarmed)["exec_id"].to_list())
+    started = _routine_apart(t.filter(shell & in_pod & service_parent), children)
+    # (a program a service started that only met policy drops is a misconfigured worker, not a
+    # payload: a payload is alerted on or was written at run time)
+    paid = _routine_apart(t.filter(alarmed & ((pl.col("alerts") > 0) | (pl.col("written") > 0))
+                                   & in_pod & service_parent), children)
+    routine = started.routine | paid.routine
+    under = {e: _subtree(children, e) for e in started.rest["exec_id"].to_list()}
+    bad = set(t.filter(alarmed)["exec_id"].to_list()) - routine
     groups.append(("shell started by a service process, with alerts, drops or a payload below it",
-                   spawned.filter(pl.col("exec_id").is_in([e for e, s in under.items() if s & bad]))))
+                   started.rest.filter(pl.col("exec_id").is_in([e for e, s in under.items() if s & bad]))))
     groups.append(("suspicious process exec'd into the container (its parent is the container runtime)",
                    t.filter(pl.col("suspicious") & in_pod & parent_runtime & exec_in)))
     groups.append(("suspicious process started by a service process",
-                   t.filter(alarmed & in_pod & service_parent)))
+                   paid.rest.filter(~pl.col("exec_id").is_in(list(routine)))))
     found = [(basis, g) for basis, g in groups if g.height]
-    out = _ranked(case, t, children, found)
+    hubble = "hubble" in sources(case)
+    out = _ranked(case, t, children, found, hubble)
     if out.is_empty() or out["quiet"].all():
         # rare commands outside the init tree (exec probes repeat, one-off `kubectl exec` commands
         # do not), when no session did anything suspicious
         counts = outside.group_by("workload", "binary", "args").len()
         rare = outside.join(counts, on=["workload", "binary", "args"], how="left",
                             nulls_equal=True).filter(pl.col("len") <= 2)
-        out = _ranked(case, t, children, [*found, ("rare command outside the init tree", rare)])
+        out = _ranked(case, t, children, [*found, (RARE, rare)], hubble)
     return out
 
 
 def _ranked(case: Any, t: pl.DataFrame, children: dict[str, list[str]],
-            found: list[tuple[str, pl.DataFrame]]) -> pl.DataFrame:
+            found: list[tuple[str, pl.DataFrame]], hubble: bool) -> pl.DataFrame:
     """Candidate entries (``(basis, rows)`` in order of preference) with their session counts and
-    ``score``, best first; a candidate inside another one's session is left out."""
+    ``score``, best first; a candidate inside another one's session is left out.  With Hubble
+    flows to judge them, connections make a session active only when they had an effect
+    (:func:`reached`); without, any connection does (for a rare one-off command, always)."""
     if not found:
         return pl.DataFrame()
     cand = pl.concat([g.select([c for c in _ENTRY_COLS if c in g.columns]).with_columns(
@@ -277,9 +326,14 @@ def _ranked(case: Any, t: pl.DataFrame, children: dict[str, list[str]],
     score = (_evidence() + (pl.col("flows") + pl.col("connections") > 0).cast(pl.Int64) * 2
              + (pl.col("processes") > 1).cast(pl.Int64))
     # an exec'd shell whose session only read and listed (no alert below its own, no drop, payload,
-    # namespace tool, signal or connection) is kept, marked quiet: an administrator's, perhaps
+    # namespace tool, signal, credentials read or connection with an effect) is kept, marked
+    # quiet: an administrator's, perhaps
+    # (a one-off command exec'd into a pod is looked at only when nothing else did anything: there
+    # any connection counts)
+    anything = pl.col("flows") + pl.col("connections") + pl.col("effects")
+    network = pl.when(pl.col("basis") == RARE).then(anything).otherwise(pl.col("effects") if hubble else anything)
     quiet = (pl.col("alerts_below") + pl.col("dropped") + pl.col("written") + pl.col("escape") + pl.col("signals")
-             + pl.col("sensitive") + pl.col("flows") + pl.col("connections")) == 0
+             + pl.col("sensitive") + network) == 0
     out = cand.join(st, on="exec_id", how="inner").with_columns(score.alias("score"), quiet.alias("quiet"))
     return out.sort(["quiet", "score", "processes", "_rank", "start_ns"],
                     descending=[False, True, True, False, False]).drop("_rank")
@@ -308,6 +362,12 @@ def _session_flows(case: Any, session: list[str]) -> pl.DataFrame:
     if mine.is_empty() or "verdict" not in mine.columns:
         return mine
     return _with_connection_verdict(mine.filter(~pl.col("is_reply").fill_null(False)))
+
+
+def _not_build(procs: pl.DataFrame) -> list[str]:
+    """The exec ids of ``procs`` outside builds (a build tool downloading its dependencies is no
+    effect of a session)."""
+    return procs.filter(~pl.col("build").fill_null(False))["exec_id"].to_list()
 
 
 def reached(case: Any, session: list[str]) -> set[str]:
@@ -367,8 +427,8 @@ def key_command(case: Any, entry_exec_id: str) -> dict[str, Any] | None:
         return None
     d = _with_signals(case, d).sort("start_ns")
     later = d.filter(pl.col("depth") > 0)
-    sig = later.filter((pl.col("signals") > 0) & pl.col("exec_id").is_in(killed_something(case, later)))
-    hit = reached(case, d["exec_id"].to_list())
+    sig = later.filter(pl.col("signals") > 0)
+    hit = reached(case, _not_build(d))
     acted = later.filter((pl.col("written") > 0) | (pl.col("escape") > 0) | pl.col("exec_id").is_in(list(hit)))
     bad = later.with_columns(_evidence().alias("_w")).filter(pl.col("_w") > 0)
     if sig.height:
@@ -591,7 +651,7 @@ def derive_findings(case: Any) -> dict[str, Any]:
     if quiet.height:
         q = quiet.row(0, named=True)
         f["notes"].append(f"{quiet.height} exec'd session(s) did nothing suspicious (no alert below the shell, "
-                          f"drop, payload, namespace tool, signal or connection), e.g. {q['binary']} in "
+                          f"drop, payload, namespace tool, kill, credentials read or connection with an effect), e.g. {q['binary']} in "
                           f"{q['namespace']}/{q['pod']} at {q['start_time']}: an administrator's?")
     entries = entries.filter(~pl.col("quiet")) if entries.height else entries
     if entries.height:

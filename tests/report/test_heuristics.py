@@ -360,3 +360,60 @@ def test_without_flows_a_retried_command_is_its_first_run_and_without_processes_
     f = H.derive_findings(c_)
     assert (f["attacker_pod"], len(f["attack_flows"])) == (POD, 3)
     c_.close()
+
+
+def _alert(pid: int, rule: str, t: str) -> str:
+    return json.dumps({"hostname": NODE, "output": rule, "priority": "Warning", "rule": rule, "source": "syscall",
+                       "tags": [], "time": t, "output_fields": {"container.id": CID[:12], "proc.pid": pid,
+                                                                "k8s.pod.name": POD, "k8s.ns.name": "shop"}})
+
+
+def test_a_busy_benign_cluster_is_not_an_attack(tmp_path):
+    # CI jobs (routine build steps, a one-off release build uploading its artefact), a backup job's
+    # /tmp tool run twice, an operator's exec'd shells (a config reload by SIGHUP that killed
+    # nothing, psql to the database, a `go mod download`), a worker retrying a denied upstream
+    runner, a = _run(10, {"exec_id": _id(1), "pid": 1}, "/usr/bin/gitlab-runner", "run", "2026-03-01T08:00:00Z", init=True)
+    lines = [a]
+    pid = 100
+    for i in range(2):  # the same build step twice: routine, with what runs below it
+        step, x = _run(pid, _ref(runner), "/bin/sh", "-c 'go test ./...'", f"2026-03-01T09:0{i}:00Z", init=True)
+        go, y = _run(pid + 1, _ref(step), "/usr/local/go/bin/go", "test ./...", f"2026-03-01T09:0{i}:01Z", init=True)
+        _, z = _run(pid + 2, _ref(go), f"/tmp/go-build{i}/b001/api.test", "-test.v", f"2026-03-01T09:0{i}:05Z", init=True)
+        lines += [x, y, z, _alert(pid + 2, "Drop and execute new binary in container", f"2026-03-01T09:0{i}:05.1Z")]
+        pid += 10
+    release, x = _run(200, _ref(runner), "/bin/sh", "-c 'cargo build --release && ./upload.sh'", "2026-03-01T09:30:00Z", init=True)
+    cargo, y = _run(201, _ref(release), "/usr/local/cargo/bin/cargo", "build --release", "2026-03-01T09:30:01Z", init=True)
+    _, z = _run(202, _ref(cargo), "/tmp/cargo-target/release/build/x/build-script-build", "", "2026-03-01T09:30:05Z", init=True)
+    upload, w = _run(203, _ref(release), "/usr/bin/curl", "--upload-file app https://artifacts.example/up",
+                     "2026-03-01T09:31:00Z", init=True)
+    lines += [x, y, z, w, _alert(201, "Launch Package Management Process in Container", "2026-03-01T09:30:01.1Z"),
+              _alert(202, "Drop and execute new binary in container", "2026-03-01T09:30:05.1Z"),
+              _connect(upload, _ref(release), 43000, "52.216.44.10", 443, "2026-03-01T09:31:00.1Z"),
+              _sighting(43000, "52.216.44.10", 443, "FORWARDED", "2026-03-01T09:31:00.101Z")]
+    backup, x = _run(300, {"exec_id": _id(299), "pid": 299}, "/usr/bin/python3", "/opt/backup/run.py", "2026-03-01T08:30:00Z", init=True)
+    lines.append(x)
+    for i in range(2):
+        restic, y = _run(301 + i, _ref(backup), "/tmp/restic", "backup /data", f"2026-03-01T0{8 + i}:30:05Z", init=True)
+        lines += [y, _connect(restic, _ref(backup), 44000 + i, "52.217.1.1", 443, f"2026-03-01T0{8 + i}:30:06Z")]
+    sh, x = _run(400, SHIM, "/bin/sh", "", "2026-03-01T10:00:00Z")
+    _, y = _run(401, _ref(sh), "/bin/kill", "-HUP 1", "2026-03-01T10:00:05Z")
+    bash, z = _run(410, SHIM, "/bin/bash", "", "2026-03-01T10:10:00Z")
+    psql, w = _run(411, _ref(bash), "/usr/bin/psql", "-h postgres orders", "2026-03-01T10:10:05Z")
+    gomod, v = _run(412, _ref(bash), "/usr/local/go/bin/go", "mod download", "2026-03-01T10:12:00Z")
+    lines += [x, y, z, w, v, _alert(400, "Terminal shell in container", "2026-03-01T10:00:00.1Z"),
+              _connect(psql, _ref(bash), 45000, "10.0.5.5", 5432, "2026-03-01T10:10:05.1Z"),
+              _sighting(45000, "10.0.5.5", 5432, "FORWARDED", "2026-03-01T10:10:05.101Z", dst_pod="postgres-0"),
+              _connect(gomod, _ref(bash), 45001, "142.250.1.1", 443, "2026-03-01T10:12:00.1Z"),
+              _sighting(45001, "142.250.1.1", 443, "FORWARDED", "2026-03-01T10:12:00.101Z")]
+    worker, x = _run(500, {"exec_id": _id(499), "pid": 499}, "/usr/bin/supervisord", "-n", "2026-03-01T08:00:00Z", init=True)
+    reco, y = _run(501, _ref(worker), "/usr/local/bin/recommender", "--upstream inventory", "2026-03-01T08:05:00Z", init=True)
+    lines += [x, y] + [line for i in range(5) for line in (
+        _connect(reco, _ref(worker), 46000 + i, "10.0.6.6", 8080, f"2026-03-01T08:1{i}:00Z"),
+        _sighting(46000 + i, "10.0.6.6", 8080, "DROPPED", f"2026-03-01T08:1{i}:00.001Z", dst_pod="inventory-0"))]
+    c_ = _case(tmp_path, lines)
+    f = H.derive_findings(c_)
+    assert (f["basis"] or "").startswith("pod pointed at") or f["attacker_pod"] is None, f["basis"]
+    assert f["flag"] is None
+    entries = H.session_entries(c_)
+    assert entries["quiet"].all() and set(entries["exec_id"]) == {_id(400), _id(410)}
+    c_.close()
