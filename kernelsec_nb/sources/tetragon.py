@@ -108,7 +108,7 @@ HOOK_KINDS = [k for k in KINDS if k not in ("process_exec", "process_exit", "pro
 #: parent the capture has no event of (a container's main process started before the capture);
 #: hook events read only the parent's exec_id (see :func:`route_structure`).
 PARENT_PROCESS = {**{k: PROCESS[k] for k in ("exec_id", "parent_exec_id", "pid", "uid", "cwd", "binary",
-                                             "arguments", "flags", "start_time")},
+                                             "arguments", "flags", "start_time", "in_init_tree")},
                   "pod": {"namespace": "VARCHAR", "name": "VARCHAR", "workload": "VARCHAR",
                           "container": {"id": "VARCHAR"}}}
 
@@ -270,6 +270,7 @@ PROCESS_EVENT_COLUMNS: dict[str, str] = {
     "parent_pod": f"({PARENT}).pod.name",
     "parent_workload": f"coalesce(({PARENT}).pod.workload, {workload_from_pod(f'({PARENT}).pod.name')})",
     "parent_container_id": short_container_id(f"({PARENT}).pod.container.id"),
+    "parent_in_init_tree": f"({PARENT}).in_init_tree",
 }
 
 #: Columns of the ``kprobes`` table (kprobe/tracepoint/uprobe/lsm hooks and old socket events).

@@ -61,7 +61,8 @@ detailed AS (
     SELECT parent_exec_id AS exec_id, parent_parent_exec_id AS parent_exec_id, node,
            parent_namespace AS namespace, parent_pod AS pod, parent_workload AS workload,
            parent_container_id AS container_id, parent_pid AS pid, parent_uid AS uid, parent_binary AS "binary", parent_args AS args,
-           parent_cwd AS cwd, parent_flags AS flags, parent_start_ns AS start_ns, 'parent' AS seen_as
+           parent_cwd AS cwd, parent_flags AS flags, parent_start_ns AS start_ns,
+           parent_in_init_tree AS in_init_tree, 'parent' AS seen_as
     FROM par
     UNION ALL BY NAME
     SELECT exec_id, node, 'reference' AS seen_as FROM refs
@@ -81,6 +82,6 @@ SELECT d.exec_id, coalesce(d.parent_exec_id, p.parent_parent_exec_id) AS parent_
        make_timestamp(e.exit_ns // 1000)::TIMESTAMPTZ AS exit_time, e.exit_ns,
        e.exit_status, e.signal,
        d.cap_effective AS capabilities, d.cap_permitted, d.cap_inheritable,
-       d.in_init_tree, coalesce(d.flags, p.parent_flags) AS flags, d.seen_as
+       coalesce(d.in_init_tree, p.parent_in_init_tree) AS in_init_tree, coalesce(d.flags, p.parent_flags) AS flags, d.seen_as
 FROM detailed d LEFT JOIN ends e USING (exec_id)
 LEFT JOIN as_parent p ON p.parent_exec_id = d.exec_id AND d.seen_as = 'event';

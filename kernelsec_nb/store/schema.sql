@@ -67,7 +67,7 @@ CREATE TABLE IF NOT EXISTS process_events (
     parent_pid BIGINT, parent_uid BIGINT, parent_binary VARCHAR, parent_args VARCHAR,
     parent_cwd VARCHAR, parent_flags VARCHAR, parent_start_ns BIGINT, parent_parent_exec_id VARCHAR,
     parent_namespace VARCHAR, parent_pod VARCHAR, parent_workload VARCHAR, parent_container_id VARCHAR,
-    summary VARCHAR,
+    parent_in_init_tree BOOLEAN, summary VARCHAR,
     file VARCHAR, line BIGINT, byte_offset BIGINT  -- provenance: the raw line (Case.raw)
 );
 

@@ -44,10 +44,11 @@ def test_a_process_seen_only_as_a_parent_keeps_its_pod(tmp_path):
     child["process_exec"]["parent"]["pod"] = {
         "namespace": "analytics", "name": "etl-6c9d8f7b4-k2m9p",
         "container": {"id": "containerd://" + "7e" * 32}}  # no workload: read off the pod name
+    child["process_exec"]["parent"]["in_init_tree"] = True
     path = tmp_path / "t.json"
     path.write_text(json.dumps(child) + "\n")
     with kn.open_case(tmp_path / "c.duckdb") as case:
         case.load(path, progress=False)
-        got = case.sql("SELECT seen_as, namespace, pod, workload, container_id FROM processes WHERE exec_id = ?",
-                       [exec_id("n1", 7_000, 7)]).rows()
-    assert got == [("parent", "analytics", "etl-6c9d8f7b4-k2m9p", "etl", "7e7e7e7e7e7e")]
+        got = case.sql("SELECT seen_as, namespace, pod, workload, container_id, in_init_tree FROM processes "
+                       "WHERE exec_id = ?", [exec_id("n1", 7_000, 7)]).rows()
+    assert got == [("parent", "analytics", "etl-6c9d8f7b4-k2m9p", "etl", "7e7e7e7e7e7e", True)]
