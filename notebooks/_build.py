@@ -400,7 +400,10 @@ else:
     SESSION = pl.DataFrame({"exec_id": []}, schema={"exec_id": pl.String})
     print("session:", H.NOT_DETERMINABLE)
 ''', "remove-input"),
-    md("## Key command\n\nThe last process of the session that acted on another process (a signal sent to a pid), else its most suspicious process, else its last command."),
+    md("## Key command\n\nThe last process of the session that killed another process (a signal sent to a pid, and a process died of it); "
+       "else the last that acted — a payload run from a writable directory, a namespace tool, or a connection that got through with an effect "
+       "(a state-changing HTTP request, a connection out of the cluster, a way around a policy); else its most suspicious process; "
+       "else its last command. The `why` line says which rule chose it."),
     code('''
 KEY = H.key_command(case, ENTRY["exec_id"]) if ENTRY else None
 if KEY:

@@ -207,7 +207,7 @@ def _summary_html(findings: dict[str, Any]) -> str:
     parent = entry.get("parent") or {}
     srcs = findings.get("sources") or []
     pod = findings.get("attacker_pod")
-    rows = [("attacker pod", f"{findings.get('attacker_namespace') or '?'}/{pod}" if pod else nd),
+    rows = [("attacker pod (suspected)", f"{findings.get('attacker_namespace') or '?'}/{pod}" if pod else nd),
             ("workload", findings.get("attacker_workload") or nd),
             ("node", findings.get("node") or nd),
             ("entry", f"{entry.get('binary', '')} {entry.get('args', '')} at {entry.get('start_time', '')}" if entry else nd),
