@@ -5,7 +5,8 @@
 are static SVG images, tables and text from the data are escaped, and a manifest lists the
 input files (name, sha256, lines) and the versions used.  :func:`demo` does it for the bundled
 capture.  :mod:`kernelsec_nb.report.heuristics` holds the generic findings used by the
-template notebook.
+template notebook (with :mod:`~kernelsec_nb.report.signals`, what each process shows, and
+:mod:`~kernelsec_nb.report.network`, the flows as evidence).
 
 Examples
 --------

@@ -1,13 +1,16 @@
 """Generic postmortem heuristics: find the attacker's session, its exec chain and key command.
 
 Nothing here knows a scenario: the rules are ordinary incident-response heuristics over the
-process tree (Tetragon) and what was attributed to it (Hubble flows, Falco alerts).
+process tree (Tetragon) and what was attributed to it (Hubble flows, Falco alerts).  What each
+process shows (the patterns named below) is :mod:`kernelsec_nb.report.signals`; the flows as
+evidence (rare requests, DNS tunnelling, the pod without process events) are
+:mod:`kernelsec_nb.report.network`.
 
 * **Suspicious process**: one with a Falco alert attributed to it, a flow a policy dropped
   (matched to it by 5-tuple), a binary run from a world-writable directory (``/tmp``,
   ``/var/tmp``, ``/dev/shm``: a dropped payload), or a namespace tool (``nsenter``, ``unshare``:
   the way from a container to its host).  Its hooks add weight: files read for credentials
-  (:data:`SENSITIVE_FILES`) and connections out of the cluster (outside :data:`INTERNAL_IPS`).
+  (:data:`~kernelsec_nb.report.signals.SENSITIVE_FILES`) and connections out of the cluster (outside :data:`~kernelsec_nb.report.signals.INTERNAL_IPS`).
 * **Session entries**, each with its ``basis``:
 
   1. an interactive shell (a shell binary with no script, ``-c`` or arguments, or only
@@ -27,9 +30,9 @@ process tree (Tetragon) and what was attributed to it (Hubble flows, Falco alert
 
   What a service ran :data:`ROUTINE_REPEATS` times (same workload, binary and arguments: build
   steps, a CronJob's tool) is routine, and so is everything below it.  A build tool
-  (:data:`BUILD_TOOLS`) and what runs below it are the build's: their ``/tmp`` binaries, their
+  (:data:`~kernelsec_nb.report.signals.BUILD_TOOLS`) and what runs below it are the build's: their ``/tmp`` binaries, their
   Falco alerts and their downloads do not count.  A signal tool counts only when something on its
-  node died by a signal within :data:`SIGNAL_EFFECT_NS`.
+  node died by a signal within :data:`~kernelsec_nb.report.signals.SIGNAL_EFFECT_NS`.
   5. when none of these did anything suspicious, the roots of rare (once or twice seen per
      workload) commands outside the init tree (a one-off ``kubectl exec -- sh -c …``).
 
@@ -38,7 +41,7 @@ process tree (Tetragon) and what was attributed to it (Hubble flows, Falco alert
   that killed, credentials read, or connection with an effect — with Hubble to judge; without,
   any connection: ``ls``, ``cat``, ``ps``, ``psql``, a config reload by SIGHUP) is marked ``quiet`` and never named as the attacker's
   (an administrator's, perhaps; the findings say so in a note).  The rest are ranked by what their
-  session did (:data:`EVIDENCE`): alerts (4), dropped flows (3), binaries run from a writable
+  session did (:data:`~kernelsec_nb.report.signals.EVIDENCE`): alerts (4), dropped flows (3), binaries run from a writable
   directory (3), a namespace tool (3), credentials read (2), connections out of the cluster (2);
   then any attributed flow or connection (2), more than one process (1).
 * **Key command**: the last process of the session that acted on another process (a
@@ -76,45 +79,41 @@ from typing import Any
 import polars as pl
 
 from kernelsec_nb.correlate._flows import CONNECTION_HOOKS
+from kernelsec_nb.report.network import (
+    CONNECTION,
+    SAFE_METHODS,
+    alert_records,
+    dns_tunnels,
+    flow_records,
+    l7_requests,
+    network_suspect,
+    one_sighting,
+    rare_requests,
+    sources,
+    with_connection_verdict,
+)
+from kernelsec_nb.report.signals import (
+    EVIDENCE_WORDS,
+    INTERACTIVE_ARGS,
+    INTERNAL_IPS,
+    LAUNCHERS,
+    RUNTIMES,
+    SHELLS,
+    children_of,
+    evidence,
+    subtree,
+    with_signals,
+)
 from kernelsec_nb.store._skew import noted_offsets
 
-SHELLS = r"(^|/)(sh|bash|dash|ash|zsh|ksh|mksh|busybox)$"
-INTERACTIVE_ARGS = r"^(|-i|-l|-il|-li|--login|-)$"
-SIGNAL_TOOLS = r"(^|/)(kill|pkill|killall|skill|tkill)$"
-SIGNAL_ARGS = r"(^|\s)-(\d+|[A-Z]+|s\s+\S+|-signal\s+\S+)\s+(.*\s)?-?\d+\s*$"
-#: Container runtimes and init processes: what starts a container's first process, not a service.
-RUNTIMES = r"(^|/)(containerd-shim[-a-z0-9]*|runc|crun|conmon|docker-init|tini|dumb-init|catatonit|pause|init|systemd)$"
-#: Programs that run another program for their caller (a shell's helpers): a shell they start is
-#: the caller's, not a service's.
-LAUNCHERS = (r"(^|/)(nsenter|chroot|unshare|su|sudo|runuser|setsid|env|nohup|timeout|xargs|script|stdbuf|"
-             r"nice|ionice|taskset|setpriv|capsh)$")
-#: Tools that enter or make other namespaces: from a container, the way to the host.
-ESCAPE_TOOLS = r"(^|/)(nsenter|unshare)$"
-#: Build tools: the binaries a build writes to /tmp and runs, and Falco's alerts on the build
-#: (drop-and-execute, package management), are the build's, not a payload.
-BUILD_TOOLS = (r"(^|/)(go|cargo|rustc|cc|c\+\+|gcc|g\+\+|clang|clang\+\+|ld|make|gmake|cmake|ninja|meson|"
-               r"bazel|npm|npx|yarn|pnpm|node-gyp|pip|pip3|uv|poetry|mvn|gradle|javac|dotnet|msbuild)$")
+__all__ = ["NOT_DETERMINABLE", "chain", "connections", "derive_findings", "dns_tunnels", "flow_records", "hooks",
+           "key_command", "network_suspect", "rare_requests", "reached", "session_entries", "sources"]
+
 #: A shell a service started with the same command this many times is routine (builds, job steps).
 ROUTINE_REPEATS = 2
-#: Binaries run from here were written at run time (a dropped payload), not shipped in the image.
-WRITABLE_DIRS = r"^/(tmp|var/tmp|dev/shm)/"
-#: Files an intruder reads for credentials (a hook's file path): shadow passwords, service-account
-#: tokens and other mounted secrets, SSH keys, cloud and registry credentials, other processes'
-#: environment or memory.
-SENSITIVE_FILES = (r"^/etc/(shadow|gshadow|sudoers)|/run/secrets/|/\.ssh/|/\.kube/config|/\.aws/credentials|"
-                   r"/\.docker/config\.json|^/proc/[0-9]+/(environ|mem)$")
-#: Addresses inside a cluster's networks (RFC 1918, carrier-grade NAT, loopback, link-local,
-#: multicast, IPv6 unique-local); any other address is outside.
-INTERNAL_IPS = (r"^(::ffff:)?(0\.|10\.|127\.|169\.254\.|192\.168\.|172\.(1[6-9]|2[0-9]|3[01])\.|"
-                r"100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.|2(2[4-9]|[3-5][0-9])\.)|"
-                r"^(::1?|f[cd][0-9a-f]{2}:.*|fe[89ab][0-9a-f]:.*|ff[0-9a-f]{2}:.*)$")
-#: HTTP methods that only read.
-SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 NOT_DETERMINABLE = "not determinable from this data"
 RARE = "rare command outside the init tree"
 
-_FLOW_COLS = ["node", "time", "src_pod", "src_ip", "src_port", "dst_pod", "dst_ip", "dst_port",
-              "protocol", "http_method", "http_url", "dns_query", "verdict", "exec_id", "event_id"]
 #: After the session's last process ended (or started), its pod's flows are still the session's
 #: for this long.
 SESSION_TAIL_NS = 10_000_000_000
@@ -124,74 +123,6 @@ _STATS = {"processes": pl.Int64, "flows": pl.Int64, "connections": pl.Int64, "al
           "dropped": pl.Int64, "written": pl.Int64, "escape": pl.Int64, "sensitive": pl.Int64,
           "outside": pl.Int64, "signals": pl.Int64, "files": pl.Int64, "alerts_below": pl.Int64,
           "effects": pl.Int64}
-#: A connection's 5-tuple (its sightings on both nodes share it).
-CONNECTION = ["src_ip", "src_port", "dst_ip", "dst_port", "protocol"]
-
-
-def sources(case: Any) -> list[str]:
-    """The sources that have events in the case."""
-    return case.sql("SELECT DISTINCT source FROM events WHERE source IS NOT NULL ORDER BY 1")[
-        "source"].to_list()
-
-
-def _dropped_by_exec(case: Any) -> pl.DataFrame:
-    """Dropped requests per exec, attributed by exact 5-tuple (guesses are not evidence here)."""
-    fl = case.flows(verdict="DROPPED")
-    if fl.is_empty() or "exec_id" not in fl.columns:
-        return pl.DataFrame(schema={"exec_id": pl.String, "dropped": pl.Int64})
-    return (fl.filter(pl.col("exec_id").is_not_null() & (pl.col("match") == "5tuple")
-                      & ~pl.col("is_reply").fill_null(False))
-            .group_by("exec_id").agg(pl.len().cast(pl.Int64).alias("dropped")))
-
-
-def _hook_signals(case: Any) -> pl.DataFrame:
-    """Per exec id, from its hook events: ``sensitive`` (files read for credentials) and
-    ``outside`` (connections to addresses outside the cluster's networks)."""
-    return case.sql("""
-        SELECT exec_id,
-               count(*) FILTER (WHERE regexp_matches(file_path, ?))::BIGINT AS sensitive,
-               count(*) FILTER (WHERE daddr IS NOT NULL AND regexp_matches(coalesce(function_name, kind), ?)
-                                AND NOT regexp_matches(daddr, ?))::BIGINT AS outside
-        FROM kprobes WHERE exec_id IS NOT NULL AND (file_path IS NOT NULL OR daddr IS NOT NULL)
-        GROUP BY exec_id""", [SENSITIVE_FILES, CONNECTION_HOOKS, INTERNAL_IPS])
-
-
-def _with_signals(case: Any, tree: pl.DataFrame) -> pl.DataFrame:
-    """The process tree with ``dropped`` (flows), ``written`` (run from a writable directory),
-    ``escape`` (a namespace tool), ``sensitive`` and ``outside`` (hooks: credentials read,
-    connections out of the cluster), ``signals`` (a signal tool after which something died),
-    ``build`` (a build tool or below one: its ``written`` and ``alerts`` are the build's and count
-    0) and ``suspicious`` per process."""
-    binary = pl.col("binary").fill_null("")
-    children = _children(tree)
-    builders = tree.filter(binary.str.contains(BUILD_TOOLS))["exec_id"].to_list()
-    build = set().union(*(_subtree(children, e) for e in builders)) if builders else set()
-    t = tree.join(_dropped_by_exec(case), on="exec_id", how="left").join(
-        _hook_signals(case), on="exec_id", how="left").with_columns(
-        pl.col("dropped").fill_null(0), pl.col("sensitive").fill_null(0), pl.col("outside").fill_null(0),
-        pl.col("exec_id").is_in(list(build)).alias("build"),
-        binary.str.contains(ESCAPE_TOOLS).cast(pl.Int64).alias("escape"),
-        (binary.str.contains(SIGNAL_TOOLS) & pl.col("args").fill_null("").str.contains(SIGNAL_ARGS))
-        .cast(pl.Int64).alias("signals"))
-    t = t.with_columns(
-        (binary.str.contains(WRITABLE_DIRS) & ~pl.col("build")).cast(pl.Int64).alias("written"),
-        pl.when(pl.col("build")).then(0).otherwise(pl.col("alerts").fill_null(0)).alias("alerts"),
-        pl.when(pl.col("exec_id").is_in(killed_something(case, t))).then(pl.col("signals")).otherwise(0)
-        .alias("signals"))
-    return t.with_columns(((pl.col("alerts") > 0) | (pl.col("dropped") > 0)
-                           | (pl.col("written") > 0) | (pl.col("escape") > 0)).alias("suspicious"))
-
-
-#: What a process (or a session's sums) shows, and how much each weighs.
-EVIDENCE = {"alerts": 4, "dropped": 3, "written": 3, "escape": 3, "sensitive": 2, "outside": 2}
-_EVIDENCE_WORDS = {"alerts": "Falco alerts", "dropped": "flows a policy dropped",
-                   "written": "run from a writable directory", "escape": "a namespace tool",
-                   "sensitive": "read credentials", "outside": "connected out of the cluster"}
-
-
-def _evidence() -> pl.Expr:
-    """The weighed sum of :data:`EVIDENCE` (each counts once, however many times it was seen)."""
-    return pl.sum_horizontal([(pl.col(k).fill_null(0) > 0).cast(pl.Int64) * w for k, w in EVIDENCE.items()])
 
 
 _COUNTS = ("flows", "connections", "alerts", "dropped", "written", "escape", "sensitive", "outside", "signals", "files")
@@ -204,27 +135,6 @@ def _session_stats(case: Any, exec_id: str, signals: pl.DataFrame) -> dict[str, 
     return {"exec_id": exec_id, "processes": d.height, **{k: int(d[k].fill_null(0).sum()) for k in _COUNTS},
             "alerts_below": int(below["alerts"].fill_null(0).sum()),
             "effects": len(reached(case, _not_build(d)))}
-
-
-def _children(tree: pl.DataFrame) -> dict[str, list[str]]:
-    """Each exec id's children, from the parent links of ``tree`` (built once per search)."""
-    children: dict[str, list[str]] = {}
-    for e, p in tree.select("exec_id", "parent_exec_id").iter_rows():
-        if p is not None:
-            children.setdefault(p, []).append(e)
-    return children
-
-
-def _subtree(children: dict[str, list[str]], root: str) -> set[str]:
-    """Every exec id at or below ``root``."""
-    seen: set[str] = set()
-    todo = [root]
-    while todo:
-        e = todo.pop()
-        if e not in seen:
-            seen.add(e)
-            todo.extend(children.get(e, []))
-    return seen
 
 
 @dataclass
@@ -241,7 +151,7 @@ def _routine_apart(rows: pl.DataFrame, children: dict[str, list[str]]) -> _Routi
     rows = rows.join(rows.group_by(key).len("_times"), on=key, how="left", nulls_equal=True)
     often = rows.filter(pl.col("_times") >= ROUTINE_REPEATS)["exec_id"].to_list()
     return _Routine(rows.filter(pl.col("_times") < ROUTINE_REPEATS).drop("_times"),
-                    set().union(*(_subtree(children, e) for e in often)) if often else set())
+                    set().union(*(subtree(children, e) for e in often)) if often else set())
 
 
 def session_entries(case: Any) -> pl.DataFrame:
@@ -251,7 +161,7 @@ def session_entries(case: Any) -> pl.DataFrame:
     tree = case.process_tree()
     if tree.is_empty():
         return pl.DataFrame()
-    t = _with_signals(case, tree)
+    t = with_signals(case, tree)
     parent = t.select(pl.col("exec_id").alias("parent_exec_id"), pl.col("binary").alias("_pbin"),
                       pl.col("pod").alias("_ppod"))
     first = t.group_by("container_id").agg(pl.col("start_ns").min().alias("_cfirst"))
@@ -272,7 +182,7 @@ def session_entries(case: Any) -> pl.DataFrame:
     # the capture saw it only as a parent)
     service_parent = (pl.col("_pbin").is_not_null() & ~parent_shell & ~parent_runtime
                       & ((pl.col("_ppod") == pl.col("pod")) | pl.col("_ppod").is_null()))
-    children = _children(t)
+    children = children_of(t)
     # what a service starts needs an alert or a drop, or a payload that read credentials or
     # connected out of the cluster: builds and plugins run binaries from /tmp too
     alarmed = pl.col("suspicious") & ((pl.col("alerts") > 0) | (pl.col("dropped") > 0) | (
@@ -283,7 +193,7 @@ def session_entries(case: Any) -> pl.DataFrame:
     paid = _routine_apart(t.filter(alarmed & ((pl.col("alerts") > 0) | (pl.col("written") > 0))
                                    & in_pod & service_parent), children)
     routine = started.routine | paid.routine
-    under = {e: _subtree(children, e) for e in started.rest["exec_id"].to_list()}
+    under = {e: subtree(children, e) for e in started.rest["exec_id"].to_list()}
     bad = set(t.filter(alarmed)["exec_id"].to_list()) - routine
     groups.append(("shell started by a service process, with alerts, drops or a payload below it",
                    started.rest.filter(pl.col("exec_id").is_in([e for e, s in under.items() if s & bad]))))
@@ -317,13 +227,13 @@ def _ranked(case: Any, t: pl.DataFrame, children: dict[str, list[str]],
         how="vertical_relaxed").unique("exec_id", keep="first", maintain_order=True)
     # a candidate inside another candidate's session belongs to that session
     ids = cand["exec_id"].to_list()
-    inner = set().union(*(_subtree(children, e) - {e} for e in ids)) if ids else set()
+    inner = set().union(*(subtree(children, e) - {e} for e in ids)) if ids else set()
     cand = cand.filter(~pl.col("exec_id").is_in(list(inner)))
     if cand.is_empty():
         return pl.DataFrame()
     cand = cand.sort(["_rank", "start_ns"]).head(50)
     st = pl.DataFrame([_session_stats(case, e, t) for e in cand["exec_id"]], schema={"exec_id": pl.String, **_STATS})
-    score = (_evidence() + (pl.col("flows") + pl.col("connections") > 0).cast(pl.Int64) * 2
+    score = (evidence() + (pl.col("flows") + pl.col("connections") > 0).cast(pl.Int64) * 2
              + (pl.col("processes") > 1).cast(pl.Int64))
     # an exec'd shell whose session only read and listed (no alert below its own, no drop, payload,
     # namespace tool, signal, credentials read or connection with an effect) is kept, marked
@@ -339,29 +249,13 @@ def _ranked(case: Any, t: pl.DataFrame, children: dict[str, list[str]],
                     descending=[False, True, True, False, False]).drop("_rank")
 
 
-def _with_connection_verdict(flows: pl.DataFrame) -> pl.DataFrame:
-    """``flows`` with ``conn_dropped``: a sighting of the connection (same 5-tuple) was dropped.
-    Cilium sees a connection on both nodes: let out by the source's node and dropped by the
-    destination's, it did not get through."""
-    return flows.with_columns((pl.col("verdict") == "DROPPED").any().over(CONNECTION).alias("conn_dropped"))
-
-
-def _one_sighting(flows: pl.DataFrame) -> pl.DataFrame:
-    """``flows`` as one node saw them: each connection's sightings on the node that saw it first
-    (Hubble sees a connection, and each of its requests, on both nodes), by time."""
-    if flows.is_empty():
-        return flows
-    first = pl.col("node").sort_by("time_ns").first().over(CONNECTION)
-    return flows.filter(pl.col("node") == first).sort("time_ns")
-
-
 def _session_flows(case: Any, session: list[str]) -> pl.DataFrame:
     """The session's flows (Hubble, attributed to its processes), replies left out, with
     ``conn_dropped``; empty without Hubble."""
     mine = case.flows(exec_id=session)
     if mine.is_empty() or "verdict" not in mine.columns:
         return mine
-    return _with_connection_verdict(mine.filter(~pl.col("is_reply").fill_null(False)))
+    return with_connection_verdict(mine.filter(~pl.col("is_reply").fill_null(False)))
 
 
 def _not_build(procs: pl.DataFrame) -> list[str]:
@@ -373,7 +267,7 @@ def _not_build(procs: pl.DataFrame) -> list[str]:
 def reached(case: Any, session: list[str]) -> set[str]:
     """The processes of ``session`` whose connection got through (no sighting dropped) with an
     effect: a request that changes something (an HTTP method other than GET, HEAD or OPTIONS), a
-    connection out of the cluster (any address outside :data:`INTERNAL_IPS`; Tetragon's connects
+    connection out of the cluster (any address outside :data:`~kernelsec_nb.report.signals.INTERNAL_IPS`; Tetragon's connects
     too), or a connection to a destination the session had been refused before (a way around a
     policy).  DNS is left out."""
     out: set[str] = set()
@@ -396,41 +290,21 @@ def reached(case: Any, session: list[str]) -> set[str]:
     return out
 
 
-#: A process that died by a signal this soon after a signal tool ran, on its node, died of it.
-SIGNAL_EFFECT_NS = 5_000_000_000
-
-
-def killed_something(case: Any, procs: pl.DataFrame) -> list[str]:
-    """The signal-sending processes of ``procs`` (``signals`` > 0) after which another process on
-    the same node died by a signal within :data:`SIGNAL_EFFECT_NS` (a ``kill`` that was ignored,
-    such as one aimed at a container's pid 1, did nothing)."""
-    tools = procs.filter(pl.col("signals") > 0)
-    if tools.is_empty():
-        return []
-    return case.sql("""
-        SELECT DISTINCT t.exec_id
-        FROM (SELECT unnest(?::VARCHAR[]) AS exec_id, unnest(?::VARCHAR[]) AS node, unnest(?::BIGINT[]) AS t0) t
-        JOIN processes p ON p.node = t.node AND p.exec_id <> t.exec_id AND coalesce(p.signal, '') <> ''
-         AND p.exit_ns BETWEEN t.t0 AND t.t0 + ?""",
-                    [tools["exec_id"].to_list(), tools["node"].to_list(), tools["start_ns"].to_list(),
-                     SIGNAL_EFFECT_NS])["exec_id"].to_list()
-
-
 def key_command(case: Any, entry_exec_id: str) -> dict[str, Any] | None:
     """The session's key command: the last process that signalled another process (one died of
-    it, see :func:`killed_something`); else the last
+    it, see :func:`~kernelsec_nb.report.signals.killed_something`); else the last
     that acted — a payload (run from a writable directory), a namespace tool, or a connection that
     got through with an effect (see :func:`reached`); else its most suspicious process (by
-    :data:`EVIDENCE`, the latest of equals); else its last command."""
+    :data:`~kernelsec_nb.report.signals.EVIDENCE`, the latest of equals); else its last command."""
     d = case.descendants(entry_exec_id)
     if d.is_empty():
         return None
-    d = _with_signals(case, d).sort("start_ns")
+    d = with_signals(case, d).sort("start_ns")
     later = d.filter(pl.col("depth") > 0)
     sig = later.filter(pl.col("signals") > 0)
     hit = reached(case, _not_build(d))
     acted = later.filter((pl.col("written") > 0) | (pl.col("escape") > 0) | pl.col("exec_id").is_in(list(hit)))
-    bad = later.with_columns(_evidence().alias("_w")).filter(pl.col("_w") > 0)
+    bad = later.with_columns(evidence().alias("_w")).filter(pl.col("_w") > 0)
     if sig.height:
         row, why = sig.row(-1, named=True), "last process of the session that signalled another process"
     elif acted.height:
@@ -441,7 +315,7 @@ def key_command(case: Any, entry_exec_id: str) -> dict[str, Any] | None:
     elif bad.height:
         row = bad.filter(pl.col("_w") == pl.col("_w").max()).row(-1, named=True)
         why = "most suspicious process of the session (" + ", ".join(
-            w for k, w in _EVIDENCE_WORDS.items() if row[k]) + ")"
+            w for k, w in EVIDENCE_WORDS.items() if row[k]) + ")"
     elif later.height:
         # a command run again unchanged (a retry) is the first run
         last = later.row(-1, named=True)
@@ -461,135 +335,6 @@ def chain(case: Any, entry_exec_id: str, key_exec_id: str | None) -> list[str]:
         return [entry_exec_id]
     anc = case.ancestry(key_exec_id)["exec_id"].to_list()
     return anc[anc.index(entry_exec_id):] if entry_exec_id in anc else [entry_exec_id, key_exec_id]
-
-
-def _requests(flows: pl.DataFrame) -> pl.DataFrame:
-    if flows.is_empty() or "http_method" not in flows.columns:
-        return flows.head(0)
-    return flows.filter(pl.col("http_method").is_not_null() & ~pl.col("is_reply").fill_null(False))
-
-
-def flow_records(df: pl.DataFrame) -> list[dict[str, Any]]:
-    """Flows as JSON-ready dicts (times as ISO text)."""
-    if df.is_empty():
-        return []
-    cols = [c for c in _FLOW_COLS if c in df.columns]
-    out = []
-    for r in df.select(cols).iter_rows(named=True):
-        r["time"] = r["time"].strftime("%Y-%m-%dT%H:%M:%S.%fZ") if r.get("time") is not None else None
-        out.append(r)
-    return out
-
-
-def rare_requests(case: Any, max_count: int = 5) -> pl.DataFrame:
-    """L7 requests whose method and path (query string left out, numeric and hex ids as one) were
-    sent at most ``max_count`` times in the capture (a request seen on both nodes, egress and
-    ingress, counts once: the count is that of the direction that saw it most)."""
-    req = _requests(case.flows())
-    if req.is_empty():
-        return req
-    # ids in paths (/orders/1234, /users/<uuid>) make every request look unique: they count as one
-    one_id = r"/([0-9]+|[0-9a-fA-F-]{8,})(/|$)"
-    shape = (pl.col("http_path").fill_null("").str.replace(r"\?.*$", "")
-             .str.replace_all(one_id, "/:id$2").str.replace_all(one_id, "/:id$2"))  # twice: /1/2
-    req = req.with_columns(shape.alias("_shape"))
-    counts = req.group_by("http_method", "_shape", "traffic_direction").len("seen").group_by(
-        "http_method", "_shape").agg(pl.col("seen").max())
-    return req.join(counts, on=["http_method", "_shape"], how="left", nulls_equal=True).filter(
-        pl.col("seen") <= max_count).drop("_shape")
-
-
-#: Distinct long names under one domain, from one pod, that read as DNS tunnelling (exfiltration
-#: or command and control encoded in the names); "long": a first label of this many characters.
-DNS_TUNNEL_NAMES = 50
-DNS_TUNNEL_LABEL = 20
-
-
-def dns_tunnels(case: Any) -> pl.DataFrame:
-    """Per source pod and domain (the query's last two labels): the distinct queried names whose
-    first label is long, where there are at least :data:`DNS_TUNNEL_NAMES` of them and each was
-    asked about twice at most on average (a CDN's hashed names recur).  Names in the cluster
-    (``*.svc``, ``*.cluster.local``, search-path expansions) are left out."""
-    q = case.sql("""
-        SELECT src_namespace, src_pod, src_workload, rtrim(lower(dns_query), '.') AS name, time
-        FROM flows WHERE dns_query IS NOT NULL AND NOT coalesce(is_reply, false) AND src_pod IS NOT NULL
-          AND NOT regexp_matches(lower(dns_query), '[.](svc|cluster[.]local)[.]?$|[.]svc[.]')""")
-    if q.is_empty():
-        return q
-    parts = pl.col("name").str.split(".")
-    q = q.with_columns(parts.list.slice(-2).list.join(".").alias("domain"),
-                       parts.list.first().str.len_chars().alias("_first"))
-    # tunnelled names are new each time; a CDN's hashed names come back again and again
-    return (q.filter((pl.col("_first") >= DNS_TUNNEL_LABEL) & (parts.list.len() > 2))
-            .group_by("src_namespace", "src_pod", "src_workload", "domain")
-            .agg(pl.col("name").n_unique().alias("names"), pl.len().alias("_queries"),
-                 pl.col("time").min().alias("first"))
-            .filter((pl.col("names") >= DNS_TUNNEL_NAMES) & (pl.col("_queries") <= 2 * pl.col("names")))
-            .drop("_queries").sort("names", descending=True))
-
-
-def network_suspect(case: Any) -> dict[str, Any] | None:
-    """Without process events: the pod that Falco alerts name, a policy dropped, sent the rarest
-    L7 requests or tunnelled names through DNS, and the node where its egress was seen.
-
-    Score per pod: 4 an alert, 2 a dropped request, 1 a rare L7 request, 1 a tunnelled name.
-    """
-    parts = []
-    srcs = sources(case)
-    if "falco" in srcs:
-        al = case.alerts() if "tetragon" in srcs else case.sql("SELECT * FROM alerts")
-        if "match" in al.columns:  # alerts a process explains were weighed with its session
-            al = al.filter(pl.col("match") == "none")
-        parts.append(al.filter(pl.col("pod").is_not_null()).select(
-            "namespace", "pod", "workload", pl.lit(4).alias("score"), pl.lit("alerts").alias("why"), "time"))
-    parts.append(case.sql("""
-        SELECT src_namespace AS namespace, src_pod AS pod, src_workload AS workload, 2 AS score,
-               'dropped' AS why, time
-        FROM flows WHERE verdict = 'DROPPED' AND NOT coalesce(is_reply, false) AND src_pod IS NOT NULL"""))
-    rare = rare_requests(case)
-    if rare.height:
-        parts.append(rare.filter(pl.col("src_pod").is_not_null()).select(
-            pl.col("src_namespace").alias("namespace"), pl.col("src_pod").alias("pod"),
-            pl.col("src_workload").alias("workload"), pl.lit(1).alias("score"),
-            pl.lit("rare_requests").alias("why"), "time"))
-    tunnels = dns_tunnels(case)
-    if tunnels.height:
-        parts.append(tunnels.select(
-            pl.col("src_namespace").alias("namespace"), pl.col("src_pod").alias("pod"),
-            pl.col("src_workload").alias("workload"), pl.col("names").alias("score"),
-            pl.lit("dns_names").alias("why"), pl.col("first").alias("time")))
-    parts = [x.with_columns(pl.col("score").cast(pl.Int64), pl.col("time").cast(pl.Datetime("us", "UTC")))
-             for x in parts if x.height]
-    if not parts:
-        return None
-    by_pod = (pl.concat(parts, how="vertical_relaxed")
-              .group_by("namespace", "pod")
-              .agg(pl.col("workload").drop_nulls().first(), pl.col("score").sum(), pl.col("time").min().alias("first"),
-                   *[pl.col("score").filter(pl.col("why") == w).sum().alias(w)
-                     for w in ("alerts", "dropped", "rare_requests", "dns_names")])
-              .sort(["score", "first"], descending=[True, False]))
-    top = by_pod.row(0, named=True)
-    egress = case.flows(from_pod=top["pod"]).filter(pl.col("src_pod") == top["pod"])
-    eg = egress.filter(pl.col("traffic_direction") == "EGRESS")
-    node = None
-    for frame in (eg, egress):
-        if frame.height:
-            node = frame.group_by("node").len().sort("len", descending=True)["node"][0]
-            break
-    if node is None and "falco" in srcs:
-        hosts = case.sql("SELECT node FROM alerts WHERE pod = ? AND node IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC",
-                         [top["pod"]])
-        node = hosts["node"][0] if hosts.height else None
-    return {"namespace": top["namespace"], "pod": top["pod"], "workload": top["workload"], "node": node,
-            "alerts": int(top["alerts"] // 4), "dropped": int(top["dropped"] // 2),
-            "rare_requests": int(top["rare_requests"]), "dns_names": int(top["dns_names"]),
-            "tunnel_domains": tunnels.filter(pl.col("src_pod") == top["pod"])["domain"].to_list()
-            if tunnels.height else []}
-
-
-def _alert_records(al: pl.DataFrame) -> list[dict[str, Any]]:
-    return [{"time": r["time"].strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "rule": r["rule"],
-             "exec_id": r.get("exec_id"), "pid": r["pid"]} for r in al.iter_rows(named=True)]
 
 
 def hooks(case: Any, session: list[str]) -> list[dict[str, Any]]:
@@ -626,7 +371,7 @@ def _pod_flows(case: Any, entry: dict[str, Any], procs: pl.DataFrame) -> pl.Data
     flows = case.flows(from_pod=entry["pod"], since=int(entry["start_ns"]), until=int(end) + SESSION_TAIL_NS)
     if flows.is_empty():
         return flows
-    flows = _one_sighting(flows.filter((pl.col("src_pod") == entry["pod"]) & pl.col("exec_id").is_null()
+    flows = one_sighting(flows.filter((pl.col("src_pod") == entry["pod"]) & pl.col("exec_id").is_null()
                                        & ~pl.col("is_reply").fill_null(False)))
     dns, http = pl.col("dns_query").is_not_null(), pl.col("http_method").is_not_null()
     return pl.concat([
@@ -678,19 +423,19 @@ def derive_findings(case: Any) -> dict[str, Any]:
             mine = _session_flows(case, session)
             if mine.height:
                 # a connection one node let out and the other dropped did not get through
-                let_through = _one_sighting(mine.filter(~pl.col("conn_dropped")))
-                l7 = _requests(let_through)
+                let_through = one_sighting(mine.filter(~pl.col("conn_dropped")))
+                l7 = l7_requests(let_through)
                 # and where it sent no L7 request (let through or not), the first flow of each connection
-                rest = let_through.join(_requests(mine).select("dst_ip", "dst_port").unique(),
+                rest = let_through.join(l7_requests(mine).select("dst_ip", "dst_port").unique(),
                                         on=["dst_ip", "dst_port"], how="anti", nulls_equal=True).sort("time_ns").unique(
                     CONNECTION, keep="first", maintain_order=True)
                 f["attack_flows"] = flow_records(pl.concat([l7, rest], how="vertical_relaxed").sort("time_ns"))
                 # each dropped request, and each other connection once (its retries and its other
                 # node's sighting left out)
-                dropped = _one_sighting(mine.filter(pl.col("verdict") == "DROPPED"))
+                dropped = one_sighting(mine.filter(pl.col("verdict") == "DROPPED"))
                 l4 = dropped.filter(pl.col("http_method").is_null() & pl.col("dns_query").is_null()).unique(
                     CONNECTION, keep="first", maintain_order=True)
-                f["dropped_flows"] = flow_records(pl.concat([_requests(dropped), dropped.filter(
+                f["dropped_flows"] = flow_records(pl.concat([l7_requests(dropped), dropped.filter(
                     pl.col("dns_query").is_not_null()), l4], how="vertical_relaxed").sort("time_ns"))
             others = _pod_flows(case, e, procs)
             f["pod_flows"] = flow_records(others.head(POD_FLOWS_MAX))
@@ -699,7 +444,7 @@ def derive_findings(case: Any) -> dict[str, Any]:
                                   f"session ran (first lookup of each name, first flow to each destination); "
                                   f"the first {POD_FLOWS_MAX} are listed")
         if "falco" in srcs:
-            f["alerts"] = _alert_records(case.alerts(exec_id=session))
+            f["alerts"] = alert_records(case.alerts(exec_id=session))
         if len(entries) > 1:
             f["notes"].append(f"{len(entries)} candidate sessions; the one with the most activity is reported")
     elif "hubble" in srcs or "falco" in srcs:
@@ -714,17 +459,17 @@ def derive_findings(case: Any) -> dict[str, Any]:
                      attacker_workload=ns["workload"], node=ns["node"])
             mine = case.flows(from_pod=ns["pod"]).filter(pl.col("src_pod") == ns["pod"]) if "hubble" in srcs else None
             if mine is not None and mine.height:
-                mine = _with_connection_verdict(mine.filter(~pl.col("is_reply").fill_null(False)))
+                mine = with_connection_verdict(mine.filter(~pl.col("is_reply").fill_null(False)))
                 rare = rare_requests(case).filter(pl.col("src_pod") == ns["pod"])
                 under = r"\.(" + "|".join(re.escape(d) for d in ns["tunnel_domains"]) + r")\.?$"
                 tunnel = mine.filter(pl.col("dns_query").str.to_lowercase().str.contains(under)) \
                     if ns["tunnel_domains"] else mine.head(0)
                 shown = mine.join(pl.concat([rare.select("event_id"), tunnel.select("event_id")]), on="event_id",
                                   how="semi")
-                f["attack_flows"] = flow_records(_one_sighting(shown.filter(~pl.col("conn_dropped"))).head(100))
-                f["dropped_flows"] = flow_records(_one_sighting(mine.filter(pl.col("verdict") == "DROPPED")).head(100))
+                f["attack_flows"] = flow_records(one_sighting(shown.filter(~pl.col("conn_dropped"))).head(100))
+                f["dropped_flows"] = flow_records(one_sighting(mine.filter(pl.col("verdict") == "DROPPED")).head(100))
             if "falco" in srcs:
-                f["alerts"] = _alert_records(case.sql(
+                f["alerts"] = alert_records(case.sql(
                     "SELECT time, rule, pid FROM alerts WHERE pod = ? ORDER BY time_ns", [ns["pod"]]))
             f["notes"].append("what points at the pod: " + ", ".join(f"{n} {w}" for n, w in why))
             f["notes"].append(

@@ -1,0 +1,185 @@
+"""The network side of the postmortem heuristics: Hubble flows as evidence.
+
+* a connection's sightings (Cilium sees it on the node it leaves and the one it reaches) share
+  its 5-tuple (:data:`CONNECTION`): let out by one node and dropped by the other, it did not get
+  through (:func:`with_connection_verdict`); counted once (:func:`one_sighting`);
+* **rare requests**: an L7 method and path sent at most a few times (:func:`rare_requests`);
+* **DNS tunnelling**: many new long names under one domain from one pod (:func:`dns_tunnels`);
+* without process events, the pod those point at (:func:`network_suspect`).
+
+Example
+-------
+>>> import kernelsec_nb as kn
+>>> network_suspect(kn.open_case()) is None
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+#: HTTP methods that only read.
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+FLOW_COLUMNS = ["node", "time", "src_pod", "src_ip", "src_port", "dst_pod", "dst_ip", "dst_port",
+              "protocol", "http_method", "http_url", "dns_query", "verdict", "exec_id", "event_id"]
+
+
+#: A connection's 5-tuple (its sightings on both nodes share it).
+CONNECTION = ["src_ip", "src_port", "dst_ip", "dst_port", "protocol"]
+
+
+def sources(case: Any) -> list[str]:
+    """The sources that have events in the case."""
+    return case.sql("SELECT DISTINCT source FROM events WHERE source IS NOT NULL ORDER BY 1")[
+        "source"].to_list()
+
+
+def with_connection_verdict(flows: pl.DataFrame) -> pl.DataFrame:
+    """``flows`` with ``conn_dropped``: a sighting of the connection (same 5-tuple) was dropped.
+    Cilium sees a connection on both nodes: let out by the source's node and dropped by the
+    destination's, it did not get through."""
+    return flows.with_columns((pl.col("verdict") == "DROPPED").any().over(CONNECTION).alias("conn_dropped"))
+
+
+def one_sighting(flows: pl.DataFrame) -> pl.DataFrame:
+    """``flows`` as one node saw them: each connection's sightings on the node that saw it first
+    (Hubble sees a connection, and each of its requests, on both nodes), by time."""
+    if flows.is_empty():
+        return flows
+    first = pl.col("node").sort_by("time_ns").first().over(CONNECTION)
+    return flows.filter(pl.col("node") == first).sort("time_ns")
+
+
+def l7_requests(flows: pl.DataFrame) -> pl.DataFrame:
+    if flows.is_empty() or "http_method" not in flows.columns:
+        return flows.head(0)
+    return flows.filter(pl.col("http_method").is_not_null() & ~pl.col("is_reply").fill_null(False))
+
+
+def flow_records(df: pl.DataFrame) -> list[dict[str, Any]]:
+    """Flows as JSON-ready dicts (times as ISO text)."""
+    if df.is_empty():
+        return []
+    cols = [c for c in FLOW_COLUMNS if c in df.columns]
+    out = []
+    for r in df.select(cols).iter_rows(named=True):
+        r["time"] = r["time"].strftime("%Y-%m-%dT%H:%M:%S.%fZ") if r.get("time") is not None else None
+        out.append(r)
+    return out
+
+
+def rare_requests(case: Any, max_count: int = 5) -> pl.DataFrame:
+    """L7 requests whose method and path (query string left out, numeric and hex ids as one) were
+    sent at most ``max_count`` times in the capture (a request seen on both nodes, egress and
+    ingress, counts once: the count is that of the direction that saw it most)."""
+    req = l7_requests(case.flows())
+    if req.is_empty():
+        return req
+    # ids in paths (/orders/1234, /users/<uuid>) make every request look unique: they count as one
+    one_id = r"/([0-9]+|[0-9a-fA-F-]{8,})(/|$)"
+    shape = (pl.col("http_path").fill_null("").str.replace(r"\?.*$", "")
+             .str.replace_all(one_id, "/:id$2").str.replace_all(one_id, "/:id$2"))  # twice: /1/2
+    req = req.with_columns(shape.alias("_shape"))
+    counts = req.group_by("http_method", "_shape", "traffic_direction").len("seen").group_by(
+        "http_method", "_shape").agg(pl.col("seen").max())
+    return req.join(counts, on=["http_method", "_shape"], how="left", nulls_equal=True).filter(
+        pl.col("seen") <= max_count).drop("_shape")
+
+
+#: Distinct long names under one domain, from one pod, that read as DNS tunnelling (exfiltration
+#: or command and control encoded in the names); "long": a first label of this many characters.
+DNS_TUNNEL_NAMES = 50
+
+
+DNS_TUNNEL_LABEL = 20
+
+
+def dns_tunnels(case: Any) -> pl.DataFrame:
+    """Per source pod and domain (the query's last two labels): the distinct queried names whose
+    first label is long, where there are at least :data:`DNS_TUNNEL_NAMES` of them and each was
+    asked about twice at most on average (a CDN's hashed names recur).  Names in the cluster
+    (``*.svc``, ``*.cluster.local``, search-path expansions) are left out."""
+    q = case.sql("""
+        SELECT src_namespace, src_pod, src_workload, rtrim(lower(dns_query), '.') AS name, time
+        FROM flows WHERE dns_query IS NOT NULL AND NOT coalesce(is_reply, false) AND src_pod IS NOT NULL
+          AND NOT regexp_matches(lower(dns_query), '[.](svc|cluster[.]local)[.]?$|[.]svc[.]')""")
+    if q.is_empty():
+        return q
+    parts = pl.col("name").str.split(".")
+    q = q.with_columns(parts.list.slice(-2).list.join(".").alias("domain"),
+                       parts.list.first().str.len_chars().alias("_first"))
+    # tunnelled names are new each time; a CDN's hashed names come back again and again
+    return (q.filter((pl.col("_first") >= DNS_TUNNEL_LABEL) & (parts.list.len() > 2))
+            .group_by("src_namespace", "src_pod", "src_workload", "domain")
+            .agg(pl.col("name").n_unique().alias("names"), pl.len().alias("_queries"),
+                 pl.col("time").min().alias("first"))
+            .filter((pl.col("names") >= DNS_TUNNEL_NAMES) & (pl.col("_queries") <= 2 * pl.col("names")))
+            .drop("_queries").sort("names", descending=True))
+
+
+def network_suspect(case: Any) -> dict[str, Any] | None:
+    """Without process events: the pod that Falco alerts name, a policy dropped, sent the rarest
+    L7 requests or tunnelled names through DNS, and the node where its egress was seen.
+
+    Score per pod: 4 an alert, 2 a dropped request, 1 a rare L7 request, 1 a tunnelled name.
+    """
+    parts = []
+    srcs = sources(case)
+    if "falco" in srcs:
+        al = case.alerts() if "tetragon" in srcs else case.sql("SELECT * FROM alerts")
+        if "match" in al.columns:  # alerts a process explains were weighed with its session
+            al = al.filter(pl.col("match") == "none")
+        parts.append(al.filter(pl.col("pod").is_not_null()).select(
+            "namespace", "pod", "workload", pl.lit(4).alias("score"), pl.lit("alerts").alias("why"), "time"))
+    parts.append(case.sql("""
+        SELECT src_namespace AS namespace, src_pod AS pod, src_workload AS workload, 2 AS score,
+               'dropped' AS why, time
+        FROM flows WHERE verdict = 'DROPPED' AND NOT coalesce(is_reply, false) AND src_pod IS NOT NULL"""))
+    rare = rare_requests(case)
+    if rare.height:
+        parts.append(rare.filter(pl.col("src_pod").is_not_null()).select(
+            pl.col("src_namespace").alias("namespace"), pl.col("src_pod").alias("pod"),
+            pl.col("src_workload").alias("workload"), pl.lit(1).alias("score"),
+            pl.lit("rare_requests").alias("why"), "time"))
+    tunnels = dns_tunnels(case)
+    if tunnels.height:
+        parts.append(tunnels.select(
+            pl.col("src_namespace").alias("namespace"), pl.col("src_pod").alias("pod"),
+            pl.col("src_workload").alias("workload"), pl.col("names").alias("score"),
+            pl.lit("dns_names").alias("why"), pl.col("first").alias("time")))
+    parts = [x.with_columns(pl.col("score").cast(pl.Int64), pl.col("time").cast(pl.Datetime("us", "UTC")))
+             for x in parts if x.height]
+    if not parts:
+        return None
+    by_pod = (pl.concat(parts, how="vertical_relaxed")
+              .group_by("namespace", "pod")
+              .agg(pl.col("workload").drop_nulls().first(), pl.col("score").sum(), pl.col("time").min().alias("first"),
+                   *[pl.col("score").filter(pl.col("why") == w).sum().alias(w)
+                     for w in ("alerts", "dropped", "rare_requests", "dns_names")])
+              .sort(["score", "first"], descending=[True, False]))
+    top = by_pod.row(0, named=True)
+    egress = case.flows(from_pod=top["pod"]).filter(pl.col("src_pod") == top["pod"])
+    eg = egress.filter(pl.col("traffic_direction") == "EGRESS")
+    node = None
+    for frame in (eg, egress):
+        if frame.height:
+            node = frame.group_by("node").len().sort("len", descending=True)["node"][0]
+            break
+    if node is None and "falco" in srcs:
+        hosts = case.sql("SELECT node FROM alerts WHERE pod = ? AND node IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC",
+                         [top["pod"]])
+        node = hosts["node"][0] if hosts.height else None
+    return {"namespace": top["namespace"], "pod": top["pod"], "workload": top["workload"], "node": node,
+            "alerts": int(top["alerts"] // 4), "dropped": int(top["dropped"] // 2),
+            "rare_requests": int(top["rare_requests"]), "dns_names": int(top["dns_names"]),
+            "tunnel_domains": tunnels.filter(pl.col("src_pod") == top["pod"])["domain"].to_list()
+            if tunnels.height else []}
+
+
+def alert_records(al: pl.DataFrame) -> list[dict[str, Any]]:
+    return [{"time": r["time"].strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "rule": r["rule"],
+             "exec_id": r.get("exec_id"), "pid": r["pid"]} for r in al.iter_rows(named=True)]

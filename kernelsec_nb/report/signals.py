@@ -1,0 +1,177 @@
+"""What each process shows: the patterns and per-process signals the postmortem heuristics weigh.
+
+A process is **suspicious** when a Falco alert is attributed to it, a flow a policy dropped was
+matched to it by 5-tuple, its binary runs from a world-writable directory (:data:`WRITABLE_DIRS`:
+a payload written at run time) or it is a namespace tool (:data:`ESCAPE_TOOLS`).  Its Tetragon
+hooks add weight: files read for credentials (:data:`SENSITIVE_FILES`) and connections out of the
+cluster (outside :data:`INTERNAL_IPS`).  A build tool (:data:`BUILD_TOOLS`) and what runs below it
+are the build's; a signal tool counts only when something died of it (:func:`killed_something`).
+How much each weighs: :data:`EVIDENCE`.
+
+Example
+-------
+>>> import polars as pl
+>>> tree = pl.DataFrame({"exec_id": ["a", "b", "c"], "parent_exec_id": [None, "a", "b"]})
+>>> sorted(subtree(children_of(tree), "b"))
+['b', 'c']
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from kernelsec_nb.correlate._flows import CONNECTION_HOOKS
+
+SHELLS = r"(^|/)(sh|bash|dash|ash|zsh|ksh|mksh|busybox)$"
+
+
+INTERACTIVE_ARGS = r"^(|-i|-l|-il|-li|--login|-)$"
+
+
+SIGNAL_TOOLS = r"(^|/)(kill|pkill|killall|skill|tkill)$"
+
+
+SIGNAL_ARGS = r"(^|\s)-(\d+|[A-Z]+|s\s+\S+|-signal\s+\S+)\s+(.*\s)?-?\d+\s*$"
+
+
+#: Container runtimes and init processes: what starts a container's first process, not a service.
+RUNTIMES = r"(^|/)(containerd-shim[-a-z0-9]*|runc|crun|conmon|docker-init|tini|dumb-init|catatonit|pause|init|systemd)$"
+
+
+#: Programs that run another program for their caller (a shell's helpers): a shell they start is
+#: the caller's, not a service's.
+LAUNCHERS = (r"(^|/)(nsenter|chroot|unshare|su|sudo|runuser|setsid|env|nohup|timeout|xargs|script|stdbuf|"
+             r"nice|ionice|taskset|setpriv|capsh)$")
+
+
+#: Tools that enter or make other namespaces: from a container, the way to the host.
+ESCAPE_TOOLS = r"(^|/)(nsenter|unshare)$"
+
+
+#: Build tools: the binaries a build writes to /tmp and runs, and Falco's alerts on the build
+#: (drop-and-execute, package management), are the build's, not a payload.
+BUILD_TOOLS = (r"(^|/)(go|cargo|rustc|cc|c\+\+|gcc|g\+\+|clang|clang\+\+|ld|make|gmake|cmake|ninja|meson|"
+               r"bazel|npm|npx|yarn|pnpm|node-gyp|pip|pip3|uv|poetry|mvn|gradle|javac|dotnet|msbuild)$")
+
+
+#: Binaries run from here were written at run time (a dropped payload), not shipped in the image.
+WRITABLE_DIRS = r"^/(tmp|var/tmp|dev/shm)/"
+
+
+#: Files an intruder reads for credentials (a hook's file path): shadow passwords, service-account
+#: tokens and other mounted secrets, SSH keys, cloud and registry credentials, other processes'
+#: environment or memory.
+SENSITIVE_FILES = (r"^/etc/(shadow|gshadow|sudoers)|/run/secrets/|/\.ssh/|/\.kube/config|/\.aws/credentials|"
+                   r"/\.docker/config\.json|^/proc/[0-9]+/(environ|mem)$")
+
+
+#: Addresses inside a cluster's networks (RFC 1918, carrier-grade NAT, loopback, link-local,
+#: multicast, IPv6 unique-local); any other address is outside.
+INTERNAL_IPS = (r"^(::ffff:)?(0\.|10\.|127\.|169\.254\.|192\.168\.|172\.(1[6-9]|2[0-9]|3[01])\.|"
+                r"100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.|2(2[4-9]|[3-5][0-9])\.)|"
+                r"^(::1?|f[cd][0-9a-f]{2}:.*|fe[89ab][0-9a-f]:.*|ff[0-9a-f]{2}:.*)$")
+
+
+def _dropped_by_exec(case: Any) -> pl.DataFrame:
+    """Dropped requests per exec, attributed by exact 5-tuple (guesses are not evidence here)."""
+    fl = case.flows(verdict="DROPPED")
+    if fl.is_empty() or "exec_id" not in fl.columns:
+        return pl.DataFrame(schema={"exec_id": pl.String, "dropped": pl.Int64})
+    return (fl.filter(pl.col("exec_id").is_not_null() & (pl.col("match") == "5tuple")
+                      & ~pl.col("is_reply").fill_null(False))
+            .group_by("exec_id").agg(pl.len().cast(pl.Int64).alias("dropped")))
+
+
+def _hook_signals(case: Any) -> pl.DataFrame:
+    """Per exec id, from its hook events: ``sensitive`` (files read for credentials) and
+    ``outside`` (connections to addresses outside the cluster's networks)."""
+    return case.sql("""
+        SELECT exec_id,
+               count(*) FILTER (WHERE regexp_matches(file_path, ?))::BIGINT AS sensitive,
+               count(*) FILTER (WHERE daddr IS NOT NULL AND regexp_matches(coalesce(function_name, kind), ?)
+                                AND NOT regexp_matches(daddr, ?))::BIGINT AS outside
+        FROM kprobes WHERE exec_id IS NOT NULL AND (file_path IS NOT NULL OR daddr IS NOT NULL)
+        GROUP BY exec_id""", [SENSITIVE_FILES, CONNECTION_HOOKS, INTERNAL_IPS])
+
+
+def with_signals(case: Any, tree: pl.DataFrame) -> pl.DataFrame:
+    """The process tree with ``dropped`` (flows), ``written`` (run from a writable directory),
+    ``escape`` (a namespace tool), ``sensitive`` and ``outside`` (hooks: credentials read,
+    connections out of the cluster), ``signals`` (a signal tool after which something died),
+    ``build`` (a build tool or below one: its ``written`` and ``alerts`` are the build's and count
+    0) and ``suspicious`` per process."""
+    binary = pl.col("binary").fill_null("")
+    children = children_of(tree)
+    builders = tree.filter(binary.str.contains(BUILD_TOOLS))["exec_id"].to_list()
+    build = set().union(*(subtree(children, e) for e in builders)) if builders else set()
+    t = tree.join(_dropped_by_exec(case), on="exec_id", how="left").join(
+        _hook_signals(case), on="exec_id", how="left").with_columns(
+        pl.col("dropped").fill_null(0), pl.col("sensitive").fill_null(0), pl.col("outside").fill_null(0),
+        pl.col("exec_id").is_in(list(build)).alias("build"),
+        binary.str.contains(ESCAPE_TOOLS).cast(pl.Int64).alias("escape"),
+        (binary.str.contains(SIGNAL_TOOLS) & pl.col("args").fill_null("").str.contains(SIGNAL_ARGS))
+        .cast(pl.Int64).alias("signals"))
+    t = t.with_columns(
+        (binary.str.contains(WRITABLE_DIRS) & ~pl.col("build")).cast(pl.Int64).alias("written"),
+        pl.when(pl.col("build")).then(0).otherwise(pl.col("alerts").fill_null(0)).alias("alerts"),
+        pl.when(pl.col("exec_id").is_in(killed_something(case, t))).then(pl.col("signals")).otherwise(0)
+        .alias("signals"))
+    return t.with_columns(((pl.col("alerts") > 0) | (pl.col("dropped") > 0)
+                           | (pl.col("written") > 0) | (pl.col("escape") > 0)).alias("suspicious"))
+
+
+#: What a process (or a session's sums) shows, and how much each weighs.
+EVIDENCE = {"alerts": 4, "dropped": 3, "written": 3, "escape": 3, "sensitive": 2, "outside": 2}
+
+
+EVIDENCE_WORDS = {"alerts": "Falco alerts", "dropped": "flows a policy dropped",
+                   "written": "run from a writable directory", "escape": "a namespace tool",
+                   "sensitive": "read credentials", "outside": "connected out of the cluster"}
+
+
+def evidence() -> pl.Expr:
+    """The weighed sum of :data:`EVIDENCE` (each counts once, however many times it was seen)."""
+    return pl.sum_horizontal([(pl.col(k).fill_null(0) > 0).cast(pl.Int64) * w for k, w in EVIDENCE.items()])
+
+
+def children_of(tree: pl.DataFrame) -> dict[str, list[str]]:
+    """Each exec id's children, from the parent links of ``tree`` (built once per search)."""
+    children: dict[str, list[str]] = {}
+    for e, p in tree.select("exec_id", "parent_exec_id").iter_rows():
+        if p is not None:
+            children.setdefault(p, []).append(e)
+    return children
+
+
+def subtree(children: dict[str, list[str]], root: str) -> set[str]:
+    """Every exec id at or below ``root``."""
+    seen: set[str] = set()
+    todo = [root]
+    while todo:
+        e = todo.pop()
+        if e not in seen:
+            seen.add(e)
+            todo.extend(children.get(e, []))
+    return seen
+
+
+#: A process that died by a signal this soon after a signal tool ran, on its node, died of it.
+SIGNAL_EFFECT_NS = 5_000_000_000
+
+
+def killed_something(case: Any, procs: pl.DataFrame) -> list[str]:
+    """The signal-sending processes of ``procs`` (``signals`` > 0) after which another process on
+    the same node died by a signal within :data:`SIGNAL_EFFECT_NS` (a ``kill`` that was ignored,
+    such as one aimed at a container's pid 1, did nothing)."""
+    tools = procs.filter(pl.col("signals") > 0)
+    if tools.is_empty():
+        return []
+    return case.sql("""
+        SELECT DISTINCT t.exec_id
+        FROM (SELECT unnest(?::VARCHAR[]) AS exec_id, unnest(?::VARCHAR[]) AS node, unnest(?::BIGINT[]) AS t0) t
+        JOIN processes p ON p.node = t.node AND p.exec_id <> t.exec_id AND coalesce(p.signal, '') <> ''
+         AND p.exit_ns BETWEEN t.t0 AND t.t0 + ?""",
+                    [tools["exec_id"].to_list(), tools["node"].to_list(), tools["start_ns"].to_list(),
+                     SIGNAL_EFFECT_NS])["exec_id"].to_list()
