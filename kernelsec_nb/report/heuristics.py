@@ -101,6 +101,7 @@ from kernelsec_nb.report.signals import (
     SHELLS,
     children_of,
     evidence,
+    evidence_of,
     subtree,
     with_signals,
 )
@@ -119,13 +120,13 @@ RARE = "rare command outside the init tree"
 SESSION_TAIL_NS = 10_000_000_000
 _ENTRY_COLS = ["exec_id", "node", "namespace", "pod", "workload", "binary", "args", "pid",
                "start_time", "start_ns", "parent_exec_id", "capabilities", "pod_labels"]
-_STATS = {"processes": pl.Int64, "flows": pl.Int64, "connections": pl.Int64, "alerts": pl.Int64,
+_STATS = {"processes": pl.Int64, "flows": pl.Int64, "connections": pl.Int64, "alerts": pl.Int64, "critical": pl.Int64,
           "dropped": pl.Int64, "written": pl.Int64, "escape": pl.Int64, "sensitive": pl.Int64,
           "outside": pl.Int64, "signals": pl.Int64, "files": pl.Int64, "alerts_below": pl.Int64,
           "effects": pl.Int64}
 
 
-_COUNTS = ("flows", "connections", "alerts", "dropped", "written", "escape", "sensitive", "outside", "signals", "files")
+_COUNTS = ("flows", "connections", "alerts", "critical", "dropped", "written", "escape", "sensitive", "outside", "signals", "files")
 
 
 def _session_stats(case: Any, exec_id: str, signals: pl.DataFrame) -> dict[str, Any]:
@@ -143,15 +144,21 @@ class _Routine:
     routine: set[str]  #: every exec id at or below a row run more often
 
 
-def _routine_apart(rows: pl.DataFrame, children: dict[str, list[str]]) -> _Routine:
+def _routine_apart(rows: pl.DataFrame, children: dict[str, list[str]], alerted: set[str],
+                   pods: pl.DataFrame) -> _Routine:
     """Split what services started: a command (binary and arguments) a workload's services ran
-    :data:`ROUTINE_REPEATS` times or more is routine (a build or job step, a backup CronJob's
-    tool), and so is everything below it."""
+    :data:`ROUTINE_REPEATS` times or more, in every pod of the workload the capture saw (``pods``:
+    workload, pods), is routine (a build or job step, a backup CronJob's tool), and so is
+    everything below it — unless a Falco alert fell there (``alerted``).  A backdoored rollout's
+    new pods run their payload once each too, but the old pods do not."""
     key = ["workload", "binary", "args"]
-    rows = rows.join(rows.group_by(key).len("_times"), on=key, how="left", nulls_equal=True)
-    often = rows.filter(pl.col("_times") >= ROUTINE_REPEATS)["exec_id"].to_list()
-    return _Routine(rows.filter(pl.col("_times") < ROUTINE_REPEATS).drop("_times"),
-                    set().union(*(subtree(children, e) for e in often)) if often else set())
+    seen = rows.group_by(key).agg(pl.len().alias("_times"), pl.col("pod").n_unique().alias("_in"))
+    rows = rows.join(seen, on=key, how="left", nulls_equal=True).join(pods, on="workload", how="left", nulls_equal=True)
+    often = rows.filter((pl.col("_times") >= ROUTINE_REPEATS) & (pl.col("_in") >= pl.col("_pods")))
+    below = {e: subtree(children, e) for e in often["exec_id"].to_list()}
+    quiet = {e for e, under in below.items() if not under & alerted}
+    return _Routine(rows.filter(~pl.col("exec_id").is_in(list(quiet))).drop("_times", "_in", "_pods"),
+                    set().union(*(below[e] for e in quiet)) if quiet else set())
 
 
 def session_entries(case: Any) -> pl.DataFrame:
@@ -187,11 +194,13 @@ def session_entries(case: Any) -> pl.DataFrame:
     # connected out of the cluster: builds and plugins run binaries from /tmp too
     alarmed = pl.col("suspicious") & ((pl.col("alerts") > 0) | (pl.col("dropped") > 0) | (
         (pl.col("written") > 0) & ((pl.col("sensitive") > 0) | (pl.col("outside") > 0))))
-    started = _routine_apart(t.filter(shell & in_pod & service_parent), children)
+    alerted = set(t.filter(pl.col("alerts") > 0)["exec_id"].to_list())
+    pods = t.filter(in_pod).group_by("workload").agg(pl.col("pod").n_unique().alias("_pods"))
+    started = _routine_apart(t.filter(shell & in_pod & service_parent), children, alerted, pods)
     # (a program a service started that only met policy drops is a misconfigured worker, not a
     # payload: a payload is alerted on or was written at run time)
     paid = _routine_apart(t.filter(alarmed & ((pl.col("alerts") > 0) | (pl.col("written") > 0))
-                                   & in_pod & service_parent), children)
+                                   & in_pod & service_parent), children, alerted, pods)
     routine = started.routine | paid.routine
     under = {e: subtree(children, e) for e in started.rest["exec_id"].to_list()}
     bad = set(t.filter(alarmed)["exec_id"].to_list()) - routine
@@ -201,6 +210,10 @@ def session_entries(case: Any) -> pl.DataFrame:
                    t.filter(pl.col("suspicious") & in_pod & parent_runtime & exec_in)))
     groups.append(("suspicious process started by a service process",
                    paid.rest.filter(~pl.col("exec_id").is_in(list(routine)))))
+    # a container whose own main process is the threat (a rogue workload, a backdoored image)
+    groups.append(("container main process with critical alerts or a payload",
+                   t.filter(in_pod & parent_runtime & ~exec_in & ((pl.col("critical") > 0) | (
+                       (pl.col("written") > 0) & ((pl.col("sensitive") > 0) | (pl.col("outside") > 0)))))))
     found = [(basis, g) for basis, g in groups if g.height]
     hubble = "hubble" in sources(case)
     out = _ranked(case, t, children, found, hubble)
@@ -315,6 +328,10 @@ def key_command(case: Any, entry_exec_id: str) -> dict[str, Any] | None:
     elif bad.height:
         row = bad.filter(pl.col("_w") == pl.col("_w").max()).row(-1, named=True)
         why = "most suspicious process of the session (" + ", ".join(
+            w for k, w in EVIDENCE_WORDS.items() if row[k]) + ")"
+    elif evidence_of(d.row(0, named=True)):
+        row = d.row(0, named=True)
+        why = "the session entry itself, the most suspicious process of its session (" + ", ".join(
             w for k, w in EVIDENCE_WORDS.items() if row[k]) + ")"
     elif later.height:
         # a command run again unchanged (a retry) is the first run
@@ -446,7 +463,10 @@ def derive_findings(case: Any) -> dict[str, Any]:
         if "falco" in srcs:
             f["alerts"] = alert_records(case.alerts(exec_id=session))
         if len(entries) > 1:
-            f["notes"].append(f"{len(entries)} candidate sessions; the one with the most activity is reported")
+            others = entries.slice(1).filter(pl.col("pod") != e["pod"]).unique("pod", maintain_order=True).head(5)
+            f["notes"].append(f"{len(entries)} candidate sessions; the one with the most activity is reported" + (
+                "; others in " + ", ".join(f"{r['namespace']}/{r['pod']} ({r['basis']})" for r in others.iter_rows(named=True))
+                if others.height else ""))
     elif "hubble" in srcs or "falco" in srcs:
         ns = network_suspect(case)
         if ns:

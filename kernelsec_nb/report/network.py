@@ -20,6 +20,8 @@ from typing import Any
 
 import polars as pl
 
+from kernelsec_nb.report.signals import with_signals
+
 #: HTTP methods that only read.
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -131,8 +133,11 @@ def network_suspect(case: Any) -> dict[str, Any] | None:
     srcs = sources(case)
     if "falco" in srcs:
         al = case.alerts() if "tetragon" in srcs else case.sql("SELECT * FROM alerts")
-        if "match" in al.columns:  # alerts a process explains were weighed with its session
-            al = al.filter(pl.col("match") == "none")
+        if "match" in al.columns:
+            # an alert a process explains counts when it is of a critical priority and the process
+            # is no build's (Warning and below: a noisy agent's, an administrator's shell)
+            critical = with_signals(case, case.process_tree()).filter(pl.col("critical") > 0)["exec_id"]
+            al = al.filter((pl.col("match") == "none") | pl.col("exec_id").is_in(critical.implode()))
         parts.append(al.filter(pl.col("pod").is_not_null()).select(
             "namespace", "pod", "workload", pl.lit(4).alias("score"), pl.lit("alerts").alias("why"), "time"))
     parts.append(case.sql("""

@@ -84,6 +84,20 @@ def _dropped_by_exec(case: Any) -> pl.DataFrame:
             .group_by("exec_id").agg(pl.len().cast(pl.Int64).alias("dropped")))
 
 
+#: Falco priorities that are an alarm on their own (Warning and below are often a noisy agent's).
+CRITICAL_PRIORITIES = ("EMERGENCY", "ALERT", "CRITICAL")
+
+
+def _critical_by_exec(case: Any) -> pl.DataFrame:
+    """Falco alerts of a :data:`CRITICAL_PRIORITIES` priority per exec they are attributed to."""
+    if not case.sql("SELECT 1 FROM alerts LIMIT 1").height:
+        return pl.DataFrame(schema={"exec_id": pl.String, "critical": pl.Int64})
+    al = case.alerts()
+    return (al.filter(pl.col("exec_id").is_not_null()
+                      & pl.col("priority").fill_null("").str.to_uppercase().is_in(CRITICAL_PRIORITIES))
+            .group_by("exec_id").agg(pl.len().cast(pl.Int64).alias("critical")))
+
+
 def _hook_signals(case: Any) -> pl.DataFrame:
     """Per exec id, from its hook events: ``sensitive`` (files read for credentials) and
     ``outside`` (connections to addresses outside the cluster's networks)."""
@@ -100,14 +114,15 @@ def with_signals(case: Any, tree: pl.DataFrame) -> pl.DataFrame:
     """The process tree with ``dropped`` (flows), ``written`` (run from a writable directory),
     ``escape`` (a namespace tool), ``sensitive`` and ``outside`` (hooks: credentials read,
     connections out of the cluster), ``signals`` (a signal tool after which something died),
-    ``build`` (a build tool or below one: its ``written`` and ``alerts`` are the build's and count
-    0) and ``suspicious`` per process."""
+    ``critical`` (alerts of a critical priority), ``build`` (a build tool or below one: its
+    ``written``, ``alerts`` and ``critical`` are the build's and count 0) and ``suspicious`` per
+    process."""
     binary = pl.col("binary").fill_null("")
     children = children_of(tree)
     builders = tree.filter(binary.str.contains(BUILD_TOOLS))["exec_id"].to_list()
     build = set().union(*(subtree(children, e) for e in builders)) if builders else set()
     t = tree.join(_dropped_by_exec(case), on="exec_id", how="left").join(
-        _hook_signals(case), on="exec_id", how="left").with_columns(
+        _hook_signals(case), on="exec_id", how="left").join(_critical_by_exec(case), on="exec_id", how="left").with_columns(
         pl.col("dropped").fill_null(0), pl.col("sensitive").fill_null(0), pl.col("outside").fill_null(0),
         pl.col("exec_id").is_in(list(build)).alias("build"),
         binary.str.contains(ESCAPE_TOOLS).cast(pl.Int64).alias("escape"),
@@ -116,6 +131,7 @@ def with_signals(case: Any, tree: pl.DataFrame) -> pl.DataFrame:
     t = t.with_columns(
         (binary.str.contains(WRITABLE_DIRS) & ~pl.col("build")).cast(pl.Int64).alias("written"),
         pl.when(pl.col("build")).then(0).otherwise(pl.col("alerts").fill_null(0)).alias("alerts"),
+        pl.when(pl.col("build")).then(0).otherwise(pl.col("critical").fill_null(0)).alias("critical"),
         pl.when(pl.col("exec_id").is_in(killed_something(case, t))).then(pl.col("signals")).otherwise(0)
         .alias("signals"))
     return t.with_columns(((pl.col("alerts") > 0) | (pl.col("dropped") > 0)
@@ -123,10 +139,10 @@ def with_signals(case: Any, tree: pl.DataFrame) -> pl.DataFrame:
 
 
 #: What a process (or a session's sums) shows, and how much each weighs.
-EVIDENCE = {"alerts": 4, "dropped": 3, "written": 3, "escape": 3, "sensitive": 2, "outside": 2}
+EVIDENCE = {"alerts": 4, "critical": 2, "dropped": 3, "written": 3, "escape": 3, "sensitive": 2, "outside": 2}
 
 
-EVIDENCE_WORDS = {"alerts": "Falco alerts", "dropped": "flows a policy dropped",
+EVIDENCE_WORDS = {"alerts": "Falco alerts", "critical": "of a critical priority", "dropped": "flows a policy dropped",
                    "written": "run from a writable directory", "escape": "a namespace tool",
                    "sensitive": "read credentials", "outside": "connected out of the cluster"}
 
@@ -134,6 +150,15 @@ EVIDENCE_WORDS = {"alerts": "Falco alerts", "dropped": "flows a policy dropped",
 def evidence() -> pl.Expr:
     """The weighed sum of :data:`EVIDENCE` (each counts once, however many times it was seen)."""
     return pl.sum_horizontal([(pl.col(k).fill_null(0) > 0).cast(pl.Int64) * w for k, w in EVIDENCE.items()])
+
+
+def evidence_of(row: dict[str, Any]) -> int:
+    """:func:`evidence` of one process (a row of :func:`with_signals` as a dict).
+
+    >>> evidence_of({"alerts": 1, "critical": 1, "written": 1})
+    9
+    """
+    return sum(w for k, w in EVIDENCE.items() if (row.get(k) or 0) > 0)
 
 
 def children_of(tree: pl.DataFrame) -> dict[str, list[str]]:

