@@ -169,7 +169,7 @@ def load_files(
 
 def _load_all(con, files, report: LoadReport, progress: bool, block_bytes: int,
               max_line_bytes: int) -> LoadReport:
-    total = sum(f.stat().st_size for f in files if os.access(f, os.R_OK))
+    total = sum(_size(f) for f in files)
     bar = _progress_bar(progress and total > 8 << 20, total, "loading")
     done = 0
     pool = _lines.BufferPool()
@@ -177,7 +177,7 @@ def _load_all(con, files, report: LoadReport, progress: bool, block_bytes: int,
     commits = BlockCommits(con)
     try:
         for path in files:
-            size = path.stat().st_size
+            size = _size(path)
             report.files.append(
                 _load_one(con, path, bar, done, block_bytes, max_line_bytes, pool, commits, known)
             )
@@ -315,6 +315,15 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
     return FileResult(name, "loaded" if damaged is None else "loaded with errors", sources,
                       "json-documents" if documents else "ndjson", lines, counts.loaded,
                       counts.duplicates, counts.quarantined, counts.blank, message=message)
+
+
+def _size(path: Path) -> int:
+    """The file's size for the progress bar; 0 when it cannot be read (a dangling link, no
+    permission: its own result says why)."""
+    try:
+        return path.stat().st_size if os.access(path, os.R_OK) else 0
+    except OSError:
+        return 0
 
 
 def _rollback(con) -> None:

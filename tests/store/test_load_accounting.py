@@ -452,3 +452,11 @@ def test_the_same_flows_in_two_export_shapes_are_told(case, tmp_path):
     assert r.total("loaded") == 3  # other bytes: not duplicates, kept
     assert [w.split(" (")[0] for w in r.to_dict()["warnings"]] == [
         f"3 flows of {tmp_path / 'observe.json'} are the same observations as flows of {tmp_path / 'exporter.json'}"]
+
+
+def test_a_dangling_link_in_a_folder_is_an_error_row(case, tmp_path):
+    write(tmp_path / "a.log", sample_lines())
+    (tmp_path / "b.log").symlink_to(tmp_path / "gone.log")
+    r = case.load(tmp_path, progress=False)
+    assert [f.loaded for f in r.files if f.path.endswith("a.log")] == [5]
+    assert [f.status for f in r.files if "gone.log" in f.message] == ["error"]  # the link's target, named
