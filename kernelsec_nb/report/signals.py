@@ -33,7 +33,6 @@ INTERACTIVE_ARGS = r"^(|-i|-l|-il|-li|--login|-)$"
 SIGNAL_TOOLS = r"(^|/)(kill|pkill|killall|skill|tkill)$"
 
 
-SIGNAL_ARGS = r"(^|\s)-(\d+|[A-Z]+|s\s+\S+|-signal\s+\S+)\s+(.*\s)?-?\d+\s*$"
 
 
 #: Container runtimes and init processes: what starts a container's first process, not a service.
@@ -126,7 +125,8 @@ def with_signals(case: Any, tree: pl.DataFrame) -> pl.DataFrame:
         pl.col("dropped").fill_null(0), pl.col("sensitive").fill_null(0), pl.col("outside").fill_null(0),
         pl.col("exec_id").is_in(list(build)).alias("build"),
         binary.str.contains(ESCAPE_TOOLS).cast(pl.Int64).alias("escape"),
-        (binary.str.contains(SIGNAL_TOOLS) & pl.col("args").fill_null("").str.contains(SIGNAL_ARGS))
+        # any target (`kill 1234`, `pkill -9 name`): whether it did something is checked below
+        (binary.str.contains(SIGNAL_TOOLS) & (pl.col("args").fill_null("").str.strip_chars() != ""))
         .cast(pl.Int64).alias("signals"))
     t = t.with_columns(
         (binary.str.contains(WRITABLE_DIRS) & ~pl.col("build")).cast(pl.Int64).alias("written"),

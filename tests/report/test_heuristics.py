@@ -470,3 +470,18 @@ def test_a_backdoor_every_new_replica_runs_once_is_no_routine(tmp_path):
     assert f["attacker_pod"] in ("shop-api-7d8c9b5f6-ddddd", "shop-api-7d8c9b5f6-fffff")
     assert "others in shop/shop-api-7d8c9b5f6-" in f["notes"][-1]  # the other new pod is named too
     c_.close()
+
+
+def test_a_kill_without_a_signal_flag_that_killed_is_key(tmp_path):
+    sh, a = _run(50, SHIM, "/bin/sh", "", "2026-03-01T10:00:00Z")
+    curl, b = _run(51, _ref(sh), "/usr/bin/curl", "-X PUT http://db/x", "2026-03-01T10:00:01Z")
+    _, c = _run(52, _ref(sh), "/usr/bin/pkill", "nginx", "2026-03-01T10:00:09Z")
+    victim, d = _run(40, SHIM, "/usr/sbin/nginx", "-g daemon off;", "2026-03-01T08:00:00Z", init=True)
+    death = json.dumps({"process_exit": {"process": victim, "parent": SHIM, "signal": "SIGTERM"},
+                        "node_name": NODE, "time": "2026-03-01T10:00:09.2Z"})
+    c_ = _case(tmp_path, [a, b, c, d, death, _connect(curl, _ref(sh), 41001, "10.0.5.5", 80, "2026-03-01T10:00:01.1Z"),
+                          *_put_sightings(41001, "2026-03-01T10:00:01.101Z")])
+    f = H.derive_findings(c_)
+    assert f["flag_text"] == "/usr/bin/pkill nginx"
+    assert f["flag"]["reason"] == "last process of the session that signalled another process"
+    c_.close()
