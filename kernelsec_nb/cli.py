@@ -62,7 +62,13 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kernelsec-nb", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="kernelsec-nb", description="Load Tetragon/Hubble/Falco exports into a case file, render a postmortem, "
+        "run the demo.", epilog="Exit status: 0 done, 1 the load had file errors, 2 a command that could not be "
+        "carried out (a missing path, a locked case).")
+    from kernelsec_nb import __version__
+
+    parser.add_argument("--version", action="version", version=f"kernelsec-nb {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("load", help="load export files/folders/globs into a case file")
@@ -74,9 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_load)
 
     p = sub.add_parser("report", help="execute a postmortem notebook and write standalone HTML")
-    p.add_argument("case")
-    p.add_argument("--notebook", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("case", help="case file (made by `load`, or new with --exports)")
+    p.add_argument("--notebook", required=True,
+                   help="the notebook to run, e.g. notebooks/postmortem-template.ipynb of a clone")
+    p.add_argument("--out", required=True, help="the HTML file to write")
     p.add_argument("--exports", default=None, help="exports to load first (optional)")
     p.set_defaults(func=_report)
 

@@ -233,7 +233,7 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
             prior, lines, events, quarantined, blank, sources, fmt = found[0]
             return FileResult(name, "already loaded", tuple(sources or ()), fmt, lines, 0, events,
                               quarantined, blank,
-                              message="loaded before: nothing added" if prior == name
+                              message="this file, loaded before: nothing added" if prior == name
                               else f"same content as {prior}: nothing added")
     counts = BlockCounts()
     lines = 0

@@ -45,7 +45,7 @@ def test_same_file_twice_adds_nothing(case, tmp_path):
     case.load(f, progress=False)
     again = case.load(f, progress=False)
     assert again.files[0].status == "already loaded"
-    assert again.files[0].message == "loaded before: nothing added"
+    assert again.files[0].message == "this file, loaded before: nothing added"
     assert again.files[0].duplicates == 5 and again.files[0].loaded == 0
     assert case.sql("select count(*) n from events")["n"][0] == 5
     copy = write(tmp_path / "copy.log", sample_lines())
