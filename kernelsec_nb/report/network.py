@@ -48,12 +48,18 @@ def with_connection_verdict(flows: pl.DataFrame) -> pl.DataFrame:
 
 
 def one_sighting(flows: pl.DataFrame) -> pl.DataFrame:
-    """``flows`` as one node saw them: each connection's sightings on the node that saw it first
-    (Hubble sees a connection, and each of its requests, on both nodes), by time."""
+    """``flows`` with each observation once (Hubble sees a connection, and each of its requests,
+    on both nodes): each L7 request (method and URL, or DNS name) once per connection, and each
+    connection's L4 flows once; the first sighting of each, by time.  (Which node sees a request
+    at L7 depends on the policy: HTTP often at the destination's, DNS at the source's.)"""
     if flows.is_empty():
         return flows
-    first = pl.col("node").sort_by("time_ns").first().over(CONNECTION)
-    return flows.filter(pl.col("node") == first).sort("time_ns")
+    l7 = pl.col("http_method").is_not_null() | pl.col("dns_query").is_not_null()
+    flows = flows.sort("time_ns")
+    return pl.concat([
+        flows.filter(l7).unique([*CONNECTION, "http_method", "http_url", "dns_query"], keep="first", maintain_order=True),
+        flows.filter(~l7).unique(CONNECTION, keep="first", maintain_order=True),
+    ], how="vertical_relaxed").sort("time_ns")
 
 
 def l7_requests(flows: pl.DataFrame) -> pl.DataFrame:
