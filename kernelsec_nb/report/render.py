@@ -109,7 +109,7 @@ def _inputs(case_path: Path) -> list[dict[str, Any]]:
             files = case.files()
     except Exception:  # noqa: BLE001 - a manifest without inputs is still a manifest
         return []
-    cols = ["path", "sha256", "bytes", "lines", "loaded", "duplicates", "quarantined", "sources"]
+    cols = ["path", "sha256", "bytes", "lines", "loaded", "duplicates", "quarantined", "blank", "sources"]
     return [{k: r.get(k) for k in cols} for r in files.iter_rows(named=True)]
 
 
@@ -187,14 +187,15 @@ def _manifest_html(manifest: dict[str, Any]) -> str:
     rows = "".join(
         f"<tr><td>{e(Path(str(f['path'])).name)}</td><td title=\"{e(str(f['path']))}\">{e(str(f['path']))}</td>"
         f"<td>{e(str(f.get('sha256') or ''))}</td><td>{e(str(f.get('lines')))}</td>"
-        f"<td>{e(str(f.get('loaded')))}</td><td>{e(str(f.get('quarantined')))}</td></tr>"
+        f"<td>{e(str(f.get('loaded')))}</td><td>{e(str(f.get('duplicates')))}</td>"
+        f"<td>{e(str(f.get('quarantined')))}</td><td>{e(str(f.get('blank')))}</td></tr>"
         for f in manifest["inputs"])
     vers = "".join(f"<tr><td>{e(k)}</td><td>{e(str(v))}</td></tr>" for k, v in manifest["versions"].items())
     return ('<h2 id="manifest">Manifest</h2>'
             f"<p>case: <code>{e(manifest['case'])}</code> &middot; notebook: <code>{e(manifest['notebook'])}</code> "
             f"(sha256 <code>{e(manifest['notebook_sha256'])}</code>) &middot; rendered {e(manifest['rendered_at'])}</p>"
             '<table class="manifest"><tr><th>file</th><th>path</th><th>sha256</th><th>lines</th><th>loaded</th>'
-            f"<th>quarantined</th></tr>{rows}</table>"
+            f"<th>duplicates</th><th>quarantined</th><th>blank</th></tr>{rows}</table>"
             f'<table class="manifest"><tr><th>package</th><th>version</th></tr>{vers}</table>')
 
 

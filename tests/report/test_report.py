@@ -51,6 +51,8 @@ def test_bundled_report_is_standalone_with_findings_and_manifest(bundled):
         assert re.fullmatch(r"[0-9a-f]{64}", entry["sha256"]) and entry["sha256"] in html
         rel = str(Path(entry["path"]).relative_to(CAPTURE))
         assert entry["lines"] == truth["files"][rel]["lines"]
+        assert entry["lines"] == entry["loaded"] + entry["duplicates"] + entry["quarantined"] + entry["blank"]
+    assert "<th>duplicates</th>" in html and "<th>blank</th>" in html
     for pkg in ("kernelsec_nb", "duckdb", "polars", "altair", "python"):
         assert pkg in bundled["manifest"]["versions"] and f"<td>{pkg}</td>" in html
     # charts are baked in as static SVG images
