@@ -140,8 +140,8 @@ def _session_stats(case: Any, exec_id: str, signals: pl.DataFrame) -> dict[str, 
 
 @dataclass
 class _Routine:
-    rest: pl.DataFrame  #: the rows run fewer than ROUTINE_REPEATS times
-    routine: set[str]  #: every exec id at or below a row run more often
+    rest: pl.DataFrame  #: the rows that are not routine
+    routine: set[str]  #: every exec id at or below a routine row
 
 
 def _routine_apart(rows: pl.DataFrame, children: dict[str, list[str]], alerted: set[str],

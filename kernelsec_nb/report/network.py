@@ -25,10 +25,9 @@ from kernelsec_nb.report.signals import with_signals
 #: HTTP methods that only read.
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
-
+#: The columns of a flow in the findings.
 FLOW_COLUMNS = ["node", "time", "src_pod", "src_ip", "src_port", "dst_pod", "dst_ip", "dst_port",
-              "protocol", "http_method", "http_url", "dns_query", "verdict", "exec_id", "event_id"]
-
+                "protocol", "http_method", "http_url", "dns_query", "verdict", "exec_id", "event_id"]
 
 #: A connection's 5-tuple (its sightings on both nodes share it).
 CONNECTION = ["src_ip", "src_port", "dst_ip", "dst_port", "protocol"]

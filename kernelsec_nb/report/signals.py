@@ -24,47 +24,39 @@ import polars as pl
 
 from kernelsec_nb.correlate._flows import CONNECTION_HOOKS
 
+#: Shells (a session's start).
 SHELLS = r"(^|/)(sh|bash|dash|ash|zsh|ksh|mksh|busybox)$"
 
-
+#: A shell's arguments when it is interactive (no script, no -c).
 INTERACTIVE_ARGS = r"^(|-i|-l|-il|-li|--login|-)$"
 
-
+#: Tools that send signals to other processes.
 SIGNAL_TOOLS = r"(^|/)(kill|pkill|killall|skill|tkill)$"
-
-
-
 
 #: Container runtimes and init processes: what starts a container's first process, not a service.
 RUNTIMES = r"(^|/)(containerd-shim[-a-z0-9]*|runc|crun|conmon|docker-init|tini|dumb-init|catatonit|pause|init|systemd)$"
-
 
 #: Programs that run another program for their caller (a shell's helpers): a shell they start is
 #: the caller's, not a service's.
 LAUNCHERS = (r"(^|/)(nsenter|chroot|unshare|su|sudo|runuser|setsid|env|nohup|timeout|xargs|script|stdbuf|"
              r"nice|ionice|taskset|setpriv|capsh)$")
 
-
 #: Tools that enter or make other namespaces: from a container, the way to the host.
 ESCAPE_TOOLS = r"(^|/)(nsenter|unshare)$"
-
 
 #: Build tools: the binaries a build writes to /tmp and runs, and Falco's alerts on the build
 #: (drop-and-execute, package management), are the build's, not a payload.
 BUILD_TOOLS = (r"(^|/)(go|cargo|rustc|cc|c\+\+|gcc|g\+\+|clang|clang\+\+|ld|make|gmake|cmake|ninja|meson|"
                r"bazel|npm|npx|yarn|pnpm|node-gyp|pip|pip3|uv|poetry|mvn|gradle|javac|dotnet|msbuild)$")
 
-
 #: Binaries run from here were written at run time (a dropped payload), not shipped in the image.
 WRITABLE_DIRS = r"^/(tmp|var/tmp|dev/shm)/"
-
 
 #: Files an intruder reads for credentials (a hook's file path): shadow passwords, service-account
 #: tokens and other mounted secrets, SSH keys, cloud and registry credentials, other processes'
 #: environment or memory.
 SENSITIVE_FILES = (r"^/etc/(shadow|gshadow|sudoers)|/run/secrets/|/\.ssh/|/\.kube/config|/\.aws/credentials|"
                    r"/\.docker/config\.json|^/proc/[0-9]+/(environ|mem)$")
-
 
 #: Addresses inside a cluster's networks (RFC 1918, carrier-grade NAT, loopback, link-local,
 #: multicast, IPv6 unique-local); any other address is outside.
