@@ -101,6 +101,16 @@ def _hook_signals(case: Any) -> pl.DataFrame:
         GROUP BY exec_id""", [SENSITIVE_FILES, CONNECTION_HOOKS, INTERNAL_IPS])
 
 
+def _per_exec(case: Any) -> pl.DataFrame:
+    """Drops, hooks and critical alerts per exec id, for the whole case: computed once per state of
+    its tables (the findings ask for them for the tree, then for the session)."""
+    def build() -> pl.DataFrame:
+        return (_dropped_by_exec(case).join(_hook_signals(case), on="exec_id", how="full", coalesce=True)
+                .join(_critical_by_exec(case), on="exec_id", how="full", coalesce=True))
+    cached = getattr(case, "_cached", None)
+    return cached("report_signals", ["flows", "kprobes", "alerts", "processes"], build) if cached else build()
+
+
 def with_signals(case: Any, tree: pl.DataFrame) -> pl.DataFrame:
     """The process tree with ``dropped`` (flows), ``written`` (run from a writable directory),
     ``escape`` (a namespace tool), ``sensitive`` and ``outside`` (hooks: credentials read,
@@ -112,8 +122,7 @@ def with_signals(case: Any, tree: pl.DataFrame) -> pl.DataFrame:
     children = children_of(tree)
     builders = tree.filter(binary.str.contains(BUILD_TOOLS))["exec_id"].to_list()
     build = set().union(*(subtree(children, e) for e in builders)) if builders else set()
-    t = tree.join(_dropped_by_exec(case), on="exec_id", how="left").join(
-        _hook_signals(case), on="exec_id", how="left").join(_critical_by_exec(case), on="exec_id", how="left").with_columns(
+    t = tree.join(_per_exec(case), on="exec_id", how="left").with_columns(
         pl.col("dropped").fill_null(0), pl.col("sensitive").fill_null(0), pl.col("outside").fill_null(0),
         pl.col("exec_id").is_in(list(build)).alias("build"),
         binary.str.contains(ESCAPE_TOOLS).cast(pl.Int64).alias("escape"),
