@@ -48,7 +48,11 @@ def _report(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from kernelsec_nb import report
 
-    result = report.main_job(args.out)
+    try:
+        result = report.main_job(args.out)
+    except FileNotFoundError as exc:  # installed without a clone: no bundled capture or notebook
+        print(f"kernelsec-nb: {exc}", file=sys.stderr)
+        return 2
     findings = result.get("findings", {})
     flag = findings.get("flag")
     if isinstance(flag, dict):
@@ -57,7 +61,8 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"attacker pod: {findings.get('attacker_pod') or 'not determinable from this data'}")
     print(f"node:         {findings.get('node') or 'not determinable from this data'}")
     print(f"flag:         {flag or 'not determinable from this data'}")
-    print("Explore it in JupyterLab:  jupyter lab notebooks/02-deathstar-postmortem.ipynb")
+    notebooks = report.bundled_capture().parent.parent / "notebooks"
+    print(f"Explore it in JupyterLab:  jupyter lab {notebooks / '02-deathstar-postmortem.ipynb'}")
     return 0
 
 

@@ -122,3 +122,14 @@ def test_find_notebook_and_bundled_capture():
     assert report.bundled_capture() == CAPTURE.resolve()
     with pytest.raises(FileNotFoundError):
         report.find_notebook("no-such-notebook")
+
+
+def test_cli_demo_without_a_clone_is_a_one_line_error(monkeypatch, capsys):
+    from kernelsec_nb import cli
+
+    def missing(out):
+        raise FileNotFoundError("data/deathstar not found (run from a checkout of kernelsec_nb)")
+
+    monkeypatch.setattr(report, "main_job", missing)
+    assert cli.main(["demo", "--out", "ignored"]) == 2
+    assert capsys.readouterr().err.strip() == "kernelsec-nb: data/deathstar not found (run from a checkout of kernelsec_nb)"
