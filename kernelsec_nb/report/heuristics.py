@@ -43,7 +43,8 @@ evidence (rare requests, DNS tunnelling, the pod without process events) are
   (an administrator's, perhaps; the findings say so in a note).  The rest are ranked by what their
   session did (:data:`~kernelsec_nb.report.signals.EVIDENCE`): alerts (4), dropped flows (3), binaries run from a writable
   directory (3), a namespace tool (3), credentials read (2), connections out of the cluster (2);
-  then any attributed flow or connection (2), more than one process (1).
+  then a connection that got through with an effect (4), any attributed flow or connection (2),
+  more than one process (1).
 * **Key command**: the last process of the session that acted on another process (a
   signal-sending tool with a signal and a pid); else the last that acted otherwise — a payload, a
   namespace tool, or a connection that got through with an effect (:func:`reached`: a
@@ -177,14 +178,14 @@ def session_entries(case: Any) -> pl.DataFrame:
     parent_shell = pl.col("_pbin").fill_null("").str.contains(SHELLS) | pl.col("_pbin").fill_null("").str.contains(LAUNCHERS)
     parent_runtime = pl.col("_pbin").fill_null("").str.contains(RUNTIMES)
     in_pod = pl.col("pod").is_not_null()
+    interactive = shell & pl.col("args").fill_null("").str.strip_chars().str.contains(INTERACTIVE_ARGS)
     # outside the init tree; in old exports without in_init_tree: started by the container runtime
-    # after the container's first process
+    # after the container's first process, or an interactive shell it started (the container's
+    # first process may have started before the capture and done nothing since)
     exec_in = (pl.col("in_init_tree") == False) | (  # noqa: E712
-        pl.col("in_init_tree").is_null() & parent_runtime & (pl.col("start_ns") > pl.col("_cfirst")))
+        pl.col("in_init_tree").is_null() & parent_runtime & ((pl.col("start_ns") > pl.col("_cfirst")) | interactive))
     outside = t.filter(exec_in & in_pod)
-    groups: list[tuple[str, pl.DataFrame]] = [(
-        "interactive shell outside the init tree",
-        outside.filter(shell & pl.col("args").fill_null("").str.strip_chars().str.contains(INTERACTIVE_ARGS)))]
+    groups: list[tuple[str, pl.DataFrame]] = [("interactive shell outside the init tree", outside.filter(interactive))]
     # a service: the parent is no shell and no runtime, in the same pod (its pod is unknown when
     # the capture saw it only as a parent)
     service_parent = (pl.col("_pbin").is_not_null() & ~parent_shell & ~parent_runtime
@@ -246,8 +247,9 @@ def _ranked(case: Any, t: pl.DataFrame, children: dict[str, list[str]],
         return pl.DataFrame()
     cand = cand.sort(["_rank", "start_ns"]).head(50)
     st = pl.DataFrame([_session_stats(case, e, t) for e in cand["exec_id"]], schema={"exec_id": pl.String, **_STATS})
-    score = (evidence() + (pl.col("flows") + pl.col("connections") > 0).cast(pl.Int64) * 2
-             + (pl.col("processes") > 1).cast(pl.Int64))
+    # (what got through with an effect weighs more than what was refused: the impact)
+    score = (evidence() + (pl.col("effects") > 0).cast(pl.Int64) * 4
+             + (pl.col("flows") + pl.col("connections") > 0).cast(pl.Int64) * 2 + (pl.col("processes") > 1).cast(pl.Int64))
     # an exec'd shell whose session only read and listed (no alert below its own, no drop, payload,
     # namespace tool, signal, credentials read or connection with an effect) is kept, marked
     # quiet: an administrator's, perhaps

@@ -489,3 +489,34 @@ def test_a_kill_without_a_signal_flag_that_killed_is_key(tmp_path):
     assert f["flag_text"] == "/usr/bin/pkill nginx"
     assert f["flag"]["reason"] == "last process of the session that signalled another process"
     c_.close()
+
+
+def test_a_one_shot_that_got_through_outranks_its_refused_retry(tmp_path):
+    lines = []
+    for i, (verdict, t) in enumerate((("FORWARDED", "10:10"), ("DROPPED", "10:16"))):
+        pid = 60 + 10 * i
+        sh, a = _run(pid, SHIM, "/bin/sh", "-c 'curl -s -X PUT http://db/x'", f"2026-03-01T{t}:00Z")
+        curl, b = _run(pid + 1, _ref(sh), "/usr/bin/curl", "-s -X PUT http://db/x", f"2026-03-01T{t}:00.1Z")
+        lines += [a, b, _connect(curl, _ref(sh), 41000 + i, "10.0.5.5", 80, f"2026-03-01T{t}:00.2Z"),
+                  _sighting(41000 + i, "10.0.5.5", 80, verdict, f"2026-03-01T{t}:00.201Z", dst_pod="db-0", method="PUT")]
+    c_ = _case(tmp_path, lines)
+    f = H.derive_findings(c_)
+    assert (f["entry"]["exec_id"], f["flag"]["pid"]) == (_id(60), 61)
+    assert [r["verdict"] for r in f["attack_flows"]] == ["FORWARDED"]
+    c_.close()
+
+
+def test_in_old_exports_a_shell_exec_d_into_a_quiet_container_is_found(tmp_path):
+    # no in_init_tree; the container's main process started before the capture and did nothing since
+    def old(line: str) -> str:
+        ev = json.loads(line)
+        ev["process_exec"]["process"].pop("in_init_tree")
+        return json.dumps(ev)
+
+    sh, a = _run(50, SHIM, "/bin/sh", "", "2026-03-01T10:00:00Z")
+    curl, b = _run(51, _ref(sh), "/usr/bin/curl", "-X PUT http://db/x", "2026-03-01T10:00:01Z")
+    c_ = _case(tmp_path, [old(a), old(b), _connect(curl, _ref(sh), 41001, "10.0.5.5", 80, "2026-03-01T10:00:01.1Z"),
+                          *_put_sightings(41001, "2026-03-01T10:00:01.101Z")])
+    f = H.derive_findings(c_)
+    assert (f["basis"], f["flag_text"]) == ("interactive shell outside the init tree", "/usr/bin/curl -X PUT http://db/x")
+    c_.close()
