@@ -9,7 +9,8 @@ evidence (rare requests, DNS tunnelling, the pod without process events) are
 * **Suspicious process**: one with a Falco alert attributed to it, a flow a policy dropped
   (matched to it by 5-tuple), a binary run from a world-writable directory (``/tmp``,
   ``/var/tmp``, ``/dev/shm``: a dropped payload), or a namespace tool (``nsenter``, ``unshare``:
-  the way from a container to its host).  Its hooks add weight: files read for credentials
+  the way from a container to its host; also ``chroot``, ``mount``).  Its hooks add weight:
+  files read for credentials or written to stay (cron, systemd units)
   (:data:`~kernelsec_nb.report.signals.SENSITIVE_FILES`) and connections out of the cluster (outside :data:`~kernelsec_nb.report.signals.INTERNAL_IPS`).
 * **Session entries**, each with its ``basis``:
 

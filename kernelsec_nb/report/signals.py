@@ -41,8 +41,9 @@ RUNTIMES = r"(^|/)(containerd-shim[-a-z0-9]*|runc|crun|conmon|docker-init|tini|d
 LAUNCHERS = (r"(^|/)(nsenter|chroot|unshare|su|sudo|runuser|setsid|env|nohup|timeout|xargs|script|stdbuf|"
              r"nice|ionice|taskset|setpriv|capsh)$")
 
-#: Tools that enter or make other namespaces: from a container, the way to the host.
-ESCAPE_TOOLS = r"(^|/)(nsenter|unshare)$"
+#: Tools that enter or make other namespaces or root filesystems: from a container, the way to the
+#: host (``nsenter -t 1``, ``mount /dev/sda1 /mnt && chroot /mnt``).
+ESCAPE_TOOLS = r"(^|/)(nsenter|unshare|chroot|mount)$"
 
 #: Build tools: the binaries a build writes to /tmp and runs, and Falco's alerts on the build
 #: (drop-and-execute, package management), are the build's, not a payload.
@@ -52,11 +53,13 @@ BUILD_TOOLS = (r"(^|/)(go|cargo|rustc|cc|c\+\+|gcc|g\+\+|clang|clang\+\+|ld|make
 #: Binaries run from here were written at run time (a dropped payload), not shipped in the image.
 WRITABLE_DIRS = r"^/(tmp|var/tmp|dev/shm)/"
 
-#: Files an intruder reads for credentials (a hook's file path): shadow passwords, service-account
-#: tokens and other mounted secrets, SSH keys, cloud and registry credentials, other processes'
-#: environment or memory.
+#: Files an intruder reads for credentials or writes to stay (a hook's file path): shadow
+#: passwords, service-account tokens and other mounted secrets, SSH keys, cloud and registry
+#: credentials, other processes' environment or memory; cron, systemd units, the dynamic loader's
+#: preload list.
 SENSITIVE_FILES = (r"^/etc/(shadow|gshadow|sudoers)|/run/secrets/|/\.ssh/|/\.kube/config|/\.aws/credentials|"
-                   r"/\.docker/config\.json|^/proc/[0-9]+/(environ|mem)$")
+                   r"/\.docker/config\.json|^/proc/[0-9]+/(environ|mem)$|"
+                   r"^(/mnt|/host)?/(etc/(crontab|cron\.d/|systemd/system/|ld\.so\.preload)|var/spool/cron/)")
 
 #: Addresses inside a cluster's networks (RFC 1918, carrier-grade NAT, loopback, link-local,
 #: multicast, IPv6 unique-local); any other address is outside.
@@ -145,7 +148,7 @@ EVIDENCE = {"alerts": 4, "critical": 2, "dropped": 3, "written": 3, "escape": 3,
 
 EVIDENCE_WORDS = {"alerts": "Falco alerts", "critical": "of a critical priority", "dropped": "flows a policy dropped",
                    "written": "run from a writable directory", "escape": "a namespace tool",
-                   "sensitive": "read credentials", "outside": "connected out of the cluster"}
+                   "sensitive": "credentials or persistence files", "outside": "connected out of the cluster"}
 
 
 def evidence() -> pl.Expr:

@@ -520,3 +520,19 @@ def test_in_old_exports_a_shell_exec_d_into_a_quiet_container_is_found(tmp_path)
     f = H.derive_findings(c_)
     assert (f["basis"], f["flag_text"]) == ("interactive shell outside the init tree", "/usr/bin/curl -X PUT http://db/x")
     c_.close()
+
+
+def test_an_escape_through_mount_and_chroot_to_cron_is_a_session_without_falco(tmp_path):
+    bash, a = _run(50, SHIM, "/bin/bash", "", "2026-03-01T10:00:00Z")
+    _, b = _run(51, _ref(bash), "/bin/mount", "/dev/nvme0n1p1 /mnt", "2026-03-01T10:00:01Z")
+    chroot, c = _run(52, _ref(bash), "/usr/sbin/chroot", "/mnt /bin/bash", "2026-03-01T10:00:02Z")
+    host, d = _run(53, _ref(chroot), "/bin/bash", "", "2026-03-01T10:00:02.5Z")
+    tee, e = _run(54, _ref(host), "/usr/bin/tee", "-a /etc/crontab", "2026-03-01T10:00:03Z")
+    cron = json.dumps({"process_kprobe": {"process": tee, "parent": _ref(host), "function_name": "security_file_open",
+                                          "args": [{"file_arg": {"path": "/etc/crontab"}}]},
+                       "node_name": NODE, "time": "2026-03-01T10:00:03.1Z"})
+    c_ = _case(tmp_path, [a, b, c, d, e, cron])
+    f = H.derive_findings(c_)
+    assert (f["attacker_pod"], f["flag_text"]) == (POD, "/usr/sbin/chroot /mnt /bin/bash")
+    assert [h["file_path"] for h in f["hooks"]] == ["/etc/crontab"] and not f["notes"]
+    c_.close()
