@@ -110,7 +110,7 @@ from kernelsec_nb.report.signals import (
 from kernelsec_nb.store._skew import noted_offsets
 
 __all__ = ["NOT_DETERMINABLE", "chain", "connections", "derive_findings", "dns_tunnels", "flow_records", "hooks",
-           "key_command", "network_suspect", "rare_requests", "reached", "session_entries", "sources"]
+           "key_command", "network_suspect", "rare_requests", "reached", "session_entries", "sources", "steps"]
 
 #: A shell a service started with the same command this many times is routine (builds, job steps).
 ROUTINE_REPEATS = 2
@@ -349,6 +349,31 @@ def key_command(case: Any, entry_exec_id: str) -> dict[str, Any] | None:
             "pid": row["pid"], "start_time": str(row["start_time"]), "reason": why}
 
 
+#: At most this many steps are listed.
+STEPS_MAX = 50
+
+
+def steps(case: Any, entry_exec_id: str) -> list[dict[str, Any]]:
+    """The session's processes that did something that counts (alerts, drops, a payload, a
+    namespace or root-filesystem tool, credentials or persistence files, a connection out or with an
+    effect, a kill), by start time, each with what it did: the attack's steps, also those beside
+    the key command's chain (a ``mount`` before the ``chroot``)."""
+    d = case.descendants(entry_exec_id)
+    if d.is_empty():
+        return []
+    d = with_signals(case, d).sort("start_ns")
+    hit = reached(case, _not_build(d))
+    out = []
+    for row in d.iter_rows(named=True):
+        what = [w for k, w in EVIDENCE_WORDS.items() if (row.get(k) or 0) > 0]
+        what += [w for w, on in (("killed a process", row["signals"]),
+                                 ("a connection that got through with an effect", row["exec_id"] in hit)) if on]
+        if what:
+            out.append({"exec_id": row["exec_id"], "binary": row["binary"], "args": row["args"] or "",
+                        "pid": row["pid"], "start_time": str(row["start_time"]), "what": ", ".join(what)})
+    return out[:STEPS_MAX]
+
+
 def chain(case: Any, entry_exec_id: str, key_exec_id: str | None) -> list[str]:
     """Exec ids from the entry down to the key command (inclusive)."""
     if not key_exec_id:
@@ -408,7 +433,7 @@ def derive_findings(case: Any) -> dict[str, Any]:
                          "attacker_pod": None, "attacker_workload": None, "node": None,
                          "entry": None, "chain": [], "flag": None, "flag_text": NOT_DETERMINABLE,
                          "attack_flows": [], "dropped_flows": [], "pod_flows": [], "connections": [], "hooks": [],
-                         "alerts": [], "chain_text": "", "notes": []}
+                         "alerts": [], "chain_text": "", "steps": [], "notes": []}
     f["notes"] += [f"{line}; times in this report are as each node wrote them"
                    for line in noted_offsets(case.con)]
     entries = session_entries(case) if "tetragon" in srcs else pl.DataFrame()
@@ -435,6 +460,7 @@ def derive_findings(case: Any) -> dict[str, Any]:
         if key:
             f["flag"] = key
             f["flag_text"] = f"{key['binary']} {key['args']}".strip()
+        f["steps"] = steps(case, e["exec_id"])
         procs = case.descendants(e["exec_id"])
         session = procs["exec_id"].to_list()
         f["connections"] = connections(case, session)

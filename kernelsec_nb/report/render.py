@@ -215,6 +215,9 @@ def _summary_html(findings: dict[str, Any]) -> str:
             ("started by", " ".join(str(parent.get(k) or "") for k in ("binary", "args")).strip() if parent else nd),
             ("key command (flag)", findings.get("flag_text") or nd),
             ("exec chain", findings.get("chain_text") or " → ".join(findings.get("chain") or []) or nd),
+            ("steps (what counted, by time)", "; ".join(
+                f"{(x.get('binary') or '?').rsplit('/', 1)[-1]} {x.get('args') or ''}".strip()[:80] + f" ({x.get('what')})"
+                for x in findings.get("steps") or [])[:600] or "none"),
             ("flows let through / dropped (Hubble)",
              f"{len(findings.get('attack_flows') or [])} / {len(findings.get('dropped_flows') or [])}"
              if "hubble" in srcs else "no flows in the capture"),

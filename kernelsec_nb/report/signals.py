@@ -147,7 +147,7 @@ EVIDENCE = {"alerts": 4, "critical": 2, "dropped": 3, "written": 3, "escape": 3,
 
 
 EVIDENCE_WORDS = {"alerts": "Falco alerts", "critical": "of a critical priority", "dropped": "flows a policy dropped",
-                   "written": "run from a writable directory", "escape": "a namespace tool",
+                   "written": "run from a writable directory", "escape": "a namespace or root-filesystem tool",
                    "sensitive": "credentials or persistence files", "outside": "connected out of the cluster"}
 
 

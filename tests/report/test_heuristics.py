@@ -535,4 +535,8 @@ def test_an_escape_through_mount_and_chroot_to_cron_is_a_session_without_falco(t
     f = H.derive_findings(c_)
     assert (f["attacker_pod"], f["flag_text"]) == (POD, "/usr/sbin/chroot /mnt /bin/bash")
     assert [h["file_path"] for h in f["hooks"]] == ["/etc/crontab"] and not f["notes"]
+    # the steps list what counted, the mount beside the chain included
+    assert [(x["binary"], x["what"]) for x in f["steps"]] == [
+        ("/bin/mount", "a namespace or root-filesystem tool"), ("/usr/sbin/chroot", "a namespace or root-filesystem tool"),
+        ("/usr/bin/tee", "credentials or persistence files")]
     c_.close()
