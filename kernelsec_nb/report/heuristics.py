@@ -101,6 +101,7 @@ from kernelsec_nb.report.signals import (
     LAUNCHERS,
     RUNTIMES,
     SHELLS,
+    WRITABLE_DIRS,
     children_of,
     evidence,
     evidence_of,
@@ -382,6 +383,23 @@ def chain(case: Any, entry_exec_id: str, key_exec_id: str | None) -> list[str]:
     return anc[anc.index(entry_exec_id):] if entry_exec_id in anc else [entry_exec_id, key_exec_id]
 
 
+def deliveries(case: Any, session: list[str]) -> list[str]:
+    """Notes naming the processes outside the session that touched (a hook's file path) a binary the
+    session then ran from a writable directory, in the same pod and before it: how a payload got
+    there (``kubectl cp`` runs ``tar xf - -C /tmp`` in the container; a download; a dropper)."""
+    rows = case.sql("""
+        SELECT DISTINCT s."binary" AS payload, k."binary", k.args, k.exec_id, min(k.time) AS time
+        FROM processes s JOIN kprobes k
+          ON k.file_path = s."binary" AND k.pod = s.pod AND k.namespace IS NOT DISTINCT FROM s.namespace
+         AND k.time_ns <= s.start_ns AND k.exec_id <> s.exec_id
+        WHERE s.exec_id IN (SELECT unnest(?::VARCHAR[])) AND regexp_matches(s."binary", ?)
+          AND k.exec_id NOT IN (SELECT unnest(?::VARCHAR[]))
+        GROUP BY ALL ORDER BY time LIMIT 5""", [session, WRITABLE_DIRS, session])
+    return [f"{r['payload']} was written or opened before it ran by {r['binary']} {r['args'] or ''}".rstrip()
+            + f" (exec {r['exec_id']}, {r['time']}), outside the session: how it got there"
+            for r in rows.iter_rows(named=True)]
+
+
 def hooks(case: Any, session: list[str]) -> list[dict[str, Any]]:
     """The session's hook events other than connects (files, capabilities, ...), oldest first."""
     df = case.sql("""
@@ -465,6 +483,7 @@ def derive_findings(case: Any) -> dict[str, Any]:
         session = procs["exec_id"].to_list()
         f["connections"] = connections(case, session)
         f["hooks"] = hooks(case, session)
+        f["notes"] += deliveries(case, session)
         if "hubble" in srcs:
             mine = _session_flows(case, session)
             if mine.height:

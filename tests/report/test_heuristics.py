@@ -540,3 +540,17 @@ def test_an_escape_through_mount_and_chroot_to_cron_is_a_session_without_falco(t
         ("/bin/mount", "a namespace or root-filesystem tool"), ("/usr/sbin/chroot", "a namespace or root-filesystem tool"),
         ("/usr/bin/tee", "credentials or persistence files")]
     c_.close()
+
+
+def test_a_kubectl_cp_delivery_is_named(tmp_path):
+    # `kubectl cp` = `tar xf - -C /tmp` exec'd into the container, then the tool exec'd from /tmp
+    tar, a = _run(50, SHIM, "/bin/tar", "xf - -C /tmp", "2026-03-01T10:00:00Z")
+    wrote = json.dumps({"process_kprobe": {"process": tar, "parent": SHIM, "function_name": "security_file_open",
+                                           "args": [{"file_arg": {"path": "/tmp/tool"}}]},
+                        "node_name": NODE, "time": "2026-03-01T10:00:00.5Z"})
+    tool, b = _run(60, SHIM, "/tmp/tool", "--scan 10.0.0.0/24", "2026-03-01T10:01:00Z")
+    c_ = _case(tmp_path, [a, wrote, b, _connect(tool, SHIM, 41001, "203.0.113.5", 443, "2026-03-01T10:01:01Z")])
+    f = H.derive_findings(c_)
+    assert f["flag_text"] == "/tmp/tool --scan 10.0.0.0/24"
+    assert any(n.startswith("/tmp/tool was written or opened before it ran by /bin/tar xf - -C /tmp") for n in f["notes"])
+    c_.close()
