@@ -307,19 +307,33 @@ def reached(case: Any, session: list[str]) -> set[str]:
     return out
 
 
-def key_command(case: Any, entry_exec_id: str) -> dict[str, Any] | None:
+@dataclass
+class _Session:
+    procs: pl.DataFrame  #: the session's processes with their signals, by start time
+    hit: set[str]  #: those whose connection got through with an effect (:func:`reached`)
+
+
+def _session(case: Any, entry_exec_id: str) -> _Session | None:
+    """What :func:`key_command` and :func:`steps` read of a session (computed once for both)."""
+    d = case.descendants(entry_exec_id)
+    if d.is_empty():
+        return None
+    d = with_signals(case, d).sort("start_ns")
+    return _Session(d, reached(case, _not_build(d)))
+
+
+def key_command(case: Any, entry_exec_id: str, view: _Session | None = None) -> dict[str, Any] | None:
     """The session's key command: the last process that signalled another process (one died of
     it, see :func:`~kernelsec_nb.report.signals.killed_something`); else the last
     that acted — a payload (run from a writable directory), a namespace tool, or a connection that
     got through with an effect (see :func:`reached`); else its most suspicious process (by
     :data:`~kernelsec_nb.report.signals.EVIDENCE`, the latest of equals); else its last command."""
-    d = case.descendants(entry_exec_id)
-    if d.is_empty():
+    view = view or _session(case, entry_exec_id)
+    if view is None:
         return None
-    d = with_signals(case, d).sort("start_ns")
+    d, hit = view.procs, view.hit
     later = d.filter(pl.col("depth") > 0)
     sig = later.filter(pl.col("signals") > 0)
-    hit = reached(case, _not_build(d))
     acted = later.filter((pl.col("written") > 0) | (pl.col("escape") > 0) | pl.col("exec_id").is_in(list(hit)))
     bad = later.with_columns(evidence().alias("_w")).filter(pl.col("_w") > 0)
     if sig.height:
@@ -354,17 +368,16 @@ def key_command(case: Any, entry_exec_id: str) -> dict[str, Any] | None:
 STEPS_MAX = 50
 
 
-def steps(case: Any, entry_exec_id: str) -> list[dict[str, Any]]:
+def steps(case: Any, entry_exec_id: str, view: _Session | None = None) -> list[dict[str, Any]]:
     """The session's processes that did something that counts (alerts, drops, a payload, a
     namespace or root-filesystem tool, credentials or persistence files, a connection out or with an
     effect, a kill), by start time, each with what it did: the attack's steps, also those beside
     the key command's chain (a ``mount`` before the ``chroot``)."""
-    d = case.descendants(entry_exec_id)
-    if d.is_empty():
+    view = view or _session(case, entry_exec_id)
+    if view is None:
         return []
-    d = with_signals(case, d).sort("start_ns")
-    hit = reached(case, _not_build(d))
     out = []
+    d, hit = view.procs, view.hit
     for row in d.iter_rows(named=True):
         what = [w for k, w in EVIDENCE_WORDS.items() if (row.get(k) or 0) > 0]
         what += [w for w, on in (("killed a process", row["signals"]),
@@ -471,14 +484,15 @@ def derive_findings(case: Any) -> dict[str, Any]:
                       "pid": e["pid"], "start_time": str(e["start_time"]),
                       "parent": ({k: parent.row(0, named=True)[k] for k in ("exec_id", "binary", "args", "pid")}
                                  if parent.height else None)}
-        key = key_command(case, e["exec_id"])
+        view = _session(case, e["exec_id"])
+        key = key_command(case, e["exec_id"], view)
         f["chain"] = chain(case, e["exec_id"], key["exec_id"] if key else None)
         names = dict(case.processes(exec_id=f["chain"]).select("exec_id", "binary").iter_rows())
         f["chain_text"] = " → ".join((names.get(x) or "?").rsplit("/", 1)[-1] for x in f["chain"])
         if key:
             f["flag"] = key
             f["flag_text"] = f"{key['binary']} {key['args']}".strip()
-        f["steps"] = steps(case, e["exec_id"])
+        f["steps"] = steps(case, e["exec_id"], view)
         procs = case.descendants(e["exec_id"])
         session = procs["exec_id"].to_list()
         f["connections"] = connections(case, session)

@@ -140,6 +140,12 @@ def chain_offsets(pairs: list[tuple[str, str, float, int]]) -> dict[str, tuple[f
 _STORE = "INSERT INTO clock_offsets VALUES (?, ?, ?, ?)"
 
 
+def _sources_apart(node: str, gap: int) -> str:
+    """The warning for a node whose Hubble flows read ``gap`` ns later than its Tetragon connects."""
+    return (f"clock skew: on {node}, Hubble's flows read about {abs(gap) / 1e9:.2f} s "
+            f"{'later' if gap > 0 else 'earlier'} than Tetragon's connects of the same connections")
+
+
 def clock_skew(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Estimate the clock offsets, store them in the ``clock_offsets`` table, and return one line
     per pair of nodes whose clocks look :data:`SKEW_WARN_NS` or more apart, and per node where
@@ -167,9 +173,7 @@ def clock_skew(con: duckdb.DuckDBPyConnection) -> list[str]:
                    "order by that much")
     for node, (gap, n) in gaps.items():
         if n >= SKEW_MIN_FLOWS and abs(gap) >= SKEW_WARN_NS:
-            out.append(f"clock skew: on {node}, Hubble's flows read about {abs(gap) / 1e9:.2f} s "
-                       f"{'later' if gap > 0 else 'earlier'} than Tetragon's connects of the same "
-                       "connections; flow attribution allows for it, timelines do not")
+            out.append(f"{_sources_apart(node, gap)}; flow attribution allows for it, timelines do not")
     return out
 
 
@@ -186,6 +190,5 @@ def noted_offsets(con: duckdb.DuckDBPyConnection) -> list[str]:
                        f"{'ahead of' if offset > 0 else 'behind'} the median node's clock (from {pairs} "
                        "connections seen on two nodes); its events may look out of order by that much")
         if tetragon is not None and abs(tetragon) >= SKEW_WARN_NS:
-            out.append(f"clock skew: on {node}, Hubble's flows read about {abs(tetragon) / 1e9:.2f} s "
-                       f"{'later' if tetragon > 0 else 'earlier'} than Tetragon's connects of the same connections")
+            out.append(_sources_apart(node, tetragon))
     return out
