@@ -45,7 +45,8 @@ def connect(target: str, *, read_only: bool = False) -> duckdb.DuckDBPyConnectio
     mode = "ro" if read_only else "rw"
     key = hashlib.sha256(os.path.realpath(target).encode()).hexdigest()[:24]
     con = duckdb.connect(f":memory:kn-{key}-{mode}")
-    options = "READ_ONLY" if read_only else f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}"
+    # TYPE DUCKDB: DuckDB would otherwise attach an export (JSON, CSV, ...) as a database
+    options = "TYPE DUCKDB, " + ("READ_ONLY" if read_only else f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}")
     literal = "'" + target.replace("'", "''") + "'"  # the path as a SQL string literal
     try:
         con.execute(f"ATTACH IF NOT EXISTS {literal} AS {CATALOG} ({options})")

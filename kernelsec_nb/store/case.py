@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -136,10 +137,25 @@ class Case(CorrelateMixin):
         return f"<Case {self.path!r}{mode}>"
 
 
-def _is_duckdb_file(path: Path) -> bool:
-    """DuckDB's file header: an 8-byte checksum, then the magic bytes ``DUCK``."""
-    with open(path, "rb") as f:
-        return f.read(12)[8:12] == b"DUCK"
+def _refusal(target: str, exc: duckdb.Error) -> str:
+    """One line on why DuckDB would not open the case file ``target``.
+
+    The file itself is never opened here to look at it: closing any handle on a file drops the
+    lock this process holds on it (POSIX locks are per process), so a case already open in this
+    process would be left unlocked against others.
+    """
+    text = str(exc)
+    if "not a valid DuckDB database file" in text:
+        return (f"{target} is not a case file (not a DuckDB database): an export to load? "
+                "Open a case with kn.open_case('incident.duckdb'), then case.load(...)")
+    if "Unique file handle conflict" in text:
+        return (f"{target} is already open for writing in this process: use that case object "
+                "(or close() it first)")
+    held = re.search(r"Conflicting lock is held in .*?\(PID (\d+)\)", text)
+    if held:
+        return (f"{target} is open in another process (PID {held.group(1)}): close the case there "
+                "first (a case is read by several processes only when none writes to it)")
+    return f"cannot open case {target}: {text}"
 
 
 _COLUMNS_SQL = ("SELECT table_name, list(column_name ORDER BY column_index) FROM duckdb_columns() "
@@ -189,25 +205,27 @@ def open_case(path: str | Path = ":memory:", *, read_only: bool = False) -> Case
         p = Path(target).expanduser()
         if read_only and not p.exists():
             raise CaseError(f"no case file at {p}")
-        if p.is_file() and p.stat().st_size and not _is_duckdb_file(p):
-            raise CaseError(f"{p} is not a case file (not a DuckDB database): an export to load? "
-                            "Open a case with kn.open_case('incident.duckdb'), then case.load(...)")
         if not read_only:
             p.parent.mkdir(parents=True, exist_ok=True)
+            if p.is_file() and not p.stat().st_size:
+                p.unlink()  # an empty file (e.g. from mktemp) becomes a new case, not an error
         target = str(p)
     try:
         con = _connection.connect(target, read_only=read_only)
     except duckdb.Error as exc:
-        raise CaseError(f"cannot open case {target}: {exc}") from exc
-    con.execute("SET preserve_insertion_order = false")
-    outdated = _outdated(con)
-    if outdated:
+        raise CaseError(_refusal(target, exc)) from None
+    try:
+        con.execute("SET preserve_insertion_order = false")
+        outdated = _outdated(con)
+        if outdated:
+            raise CaseError(f"{target} was made by an older kernelsec_nb ({outdated}): load the exports "
+                            "into a new case file")
+        if not read_only:
+            con.execute(_SCHEMA_SQL)
+            con.execute(_EVENTS_VIEW_SQL)
+            con.execute(_EMPTY_PROCESSES)
+            discard(con)  # rows of a load that a crash left unfinished (no ``files`` row)
+    except (duckdb.Error, CaseError) as exc:
         con.close()
-        raise CaseError(f"{target} was made by an older kernelsec_nb ({outdated}): load the exports "
-                        "into a new case file")
-    if not read_only:
-        con.execute(_SCHEMA_SQL)
-        con.execute(_EVENTS_VIEW_SQL)
-        con.execute(_EMPTY_PROCESSES)
-        discard(con)  # rows of a load that a crash left unfinished (no ``files`` row)
+        raise exc if isinstance(exc, CaseError) else CaseError(_refusal(target, exc)) from None
     return Case(con, target, read_only)

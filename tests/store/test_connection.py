@@ -69,3 +69,42 @@ def test_a_case_made_by_an_older_version_is_refused_clearly(tmp_path):
     for read_only in (False, True):
         with pytest.raises(kn.CaseError, match="older kernelsec_nb .its alerts table has no workload"):
             kn.open_case(path, read_only=read_only)
+
+
+_OPEN_ELSEWHERE = """
+import sys
+import kernelsec_nb as kn
+try:
+    kn.open_case(sys.argv[1]).close()
+except kn.CaseError as exc:
+    print("refused:", exc)
+else:
+    print("opened")
+"""
+
+
+def test_the_case_stays_locked_against_other_processes_when_opened_again(tmp_path):
+    # A POSIX file lock belongs to the process and goes with *any* close of the file in it: a case
+    # opened again in the same process (a notebook cell run twice, a read-only look beside it) must
+    # not let a second process write to it meanwhile.
+    import subprocess
+    import sys
+
+    path = tmp_path / "c.duckdb"
+    first = kn.open_case(path)
+    first.con.execute("CREATE TABLE t AS SELECT 1 AS x")
+    again = kn.open_case(path)
+    with pytest.raises(kn.CaseError, match="already open for writing in this process"):
+        kn.open_case(path, read_only=True)
+    out = subprocess.run([sys.executable, "-c", _OPEN_ELSEWHERE, str(path)], capture_output=True, text=True)
+    assert out.stdout.startswith("refused:"), out.stdout + out.stderr[-500:]
+    assert "open in another process" in out.stdout
+    again.close()
+    first.close()
+
+
+def test_an_empty_file_becomes_a_new_case(tmp_path):
+    path = tmp_path / "made-by-mktemp.duckdb"
+    path.touch()
+    with kn.open_case(path) as case:
+        assert case.sql("SELECT count(*) AS n FROM events")["n"].to_list() == [0]
