@@ -68,8 +68,18 @@ class Case(CorrelateMixin):
 
     # -- querying --------------------------------------------------------------------------
     def sql(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
-        """Run SQL on the case and return a polars DataFrame.  Pass values as ``params``."""
-        rel = self.con.sql(query, params=params or None)
+        """Run SQL on the case and return a polars DataFrame.  Pass values as ``params``.
+
+        ``binary`` may be written bare, as a column name (DuckDB takes it for the type keyword;
+        it is quoted here, outside strings and comments).
+
+        Examples
+        --------
+        >>> case = open_case()
+        >>> case.sql("select binary, count(*) as n from processes where pod = ? group by 1", ["x"]).shape
+        (0, 2)
+        """
+        rel = self.con.sql(_quote_keyword_columns(query), params=params or None)
         return pl.from_arrow(rel.to_arrow_table()) if rel is not None else pl.DataFrame()  # type: ignore[return-value]
 
     def _select(self, table: str, order: str = "time_ns", limit: int | None = None,
@@ -135,6 +145,30 @@ class Case(CorrelateMixin):
     def __repr__(self) -> str:
         mode = ", read-only" if self.read_only else ""
         return f"<Case {self.path!r}{mode}>"
+
+
+#: Column names of the case that DuckDB's grammar reads as keywords when written bare.
+_KEYWORD_COLUMNS = frozenset({"binary"})
+
+
+def _quote_keyword_columns(query: str) -> str:
+    """``query`` with each bare keyword token of :data:`_KEYWORD_COLUMNS` double-quoted (a quoted
+    ``"binary"`` still names the type where a type is meant: ``x::"binary"`` works).
+
+    >>> print(_quote_keyword_columns("select binary, 'binary' from processes -- binary"))
+    select "binary", 'binary' from processes -- binary
+    """
+    tokens = duckdb.tokenize(query)
+    out, last = [], 0
+    for i, (start, kind) in enumerate(tokens):
+        if kind != duckdb.token_type.keyword:
+            continue
+        end = tokens[i + 1][0] if i + 1 < len(tokens) else len(query)
+        word = query[start:end].rstrip()
+        if word.lower() in _KEYWORD_COLUMNS:
+            out += [query[last:start], f'"{word}"']
+            last = start + len(word)
+    return "".join(out) + query[last:]
 
 
 def _refusal(target: str, exc: duckdb.Error) -> str:
