@@ -4,7 +4,8 @@ Nothing here knows a scenario: the rules are ordinary incident-response heuristi
 process tree (Tetragon) and what was attributed to it (Hubble flows, Falco alerts).  What each
 process shows (the patterns named below) is :mod:`kernelsec_nb.report.signals`; the flows as
 evidence (rare requests, DNS tunnelling, the pod without process events) are
-:mod:`kernelsec_nb.report.network`.
+:mod:`kernelsec_nb.report.network`; what happened outside the session (how a payload got in,
+what an escape left running on the host) is :mod:`kernelsec_nb.report.surroundings`.
 
 * **Suspicious process**: one with a Falco alert attributed to it, a flow a policy dropped
   (matched to it by 5-tuple), a binary run from a world-writable directory (``/tmp``,
@@ -101,13 +102,13 @@ from kernelsec_nb.report.signals import (
     LAUNCHERS,
     RUNTIMES,
     SHELLS,
-    WRITABLE_DIRS,
     children_of,
     evidence,
     evidence_of,
     subtree,
     with_signals,
 )
+from kernelsec_nb.report.surroundings import aftermath, aftermath_note, deliveries
 from kernelsec_nb.store._skew import noted_offsets
 
 __all__ = ["NOT_DETERMINABLE", "chain", "connections", "derive_findings", "dns_tunnels", "flow_records", "hooks",
@@ -115,8 +116,11 @@ __all__ = ["NOT_DETERMINABLE", "chain", "connections", "derive_findings", "dns_t
 
 #: A shell a service started with the same command this many times is routine (builds, job steps).
 ROUTINE_REPEATS = 2
+#: What a routine's runs differ in and is left aside when they are compared: numbers and hex ids.
+ROUTINE_IDS = r"[0-9a-fA-F]*[0-9][0-9a-fA-F]*"
 NOT_DETERMINABLE = "not determinable from this data"
 RARE = "rare command outside the init tree"
+INTERACTIVE = "interactive shell outside the init tree"
 
 #: After the session's last process ended (or started), its pod's flows are still the session's
 #: for this long.
@@ -149,18 +153,20 @@ class _Routine:
 
 def _routine_apart(rows: pl.DataFrame, children: dict[str, list[str]], alerted: set[str],
                    pods: pl.DataFrame) -> _Routine:
-    """Split what services started: a command (binary and arguments) a workload's services ran
-    :data:`ROUTINE_REPEATS` times or more, in every pod of the workload the capture saw (``pods``:
-    workload, pods), is routine (a build or job step, a backup CronJob's tool), and so is
-    everything below it — unless a Falco alert fell there (``alerted``).  A backdoored rollout's
-    new pods run their payload once each too, but the old pods do not."""
-    key = ["workload", "binary", "args"]
+    """Split what services started: a command (binary and arguments, numbers and hex ids aside: a
+    CI job's ``durable-75999529/script.sh``) a workload's services ran :data:`ROUTINE_REPEATS`
+    times or more, in every pod of the workload the capture saw (``pods``: workload, pods), is
+    routine (a build or job step, a backup CronJob's tool), and so is everything below it —
+    unless a Falco alert of priority Warning or above fell there (``alerted``).  A backdoored
+    rollout's new pods run their payload once each too, but the old pods do not."""
+    key = ["workload", "binary", "_shape"]
+    rows = rows.with_columns(pl.col("args").fill_null("").str.replace_all(ROUTINE_IDS, "#").alias("_shape"))
     seen = rows.group_by(key).agg(pl.len().alias("_times"), pl.col("pod").n_unique().alias("_in"))
     rows = rows.join(seen, on=key, how="left", nulls_equal=True).join(pods, on="workload", how="left", nulls_equal=True)
     often = rows.filter((pl.col("_times") >= ROUTINE_REPEATS) & (pl.col("_in") >= pl.col("_pods")))
     below = {e: subtree(children, e) for e in often["exec_id"].to_list()}
     quiet = {e for e, under in below.items() if not under & alerted}
-    return _Routine(rows.filter(~pl.col("exec_id").is_in(list(quiet))).drop("_times", "_in", "_pods"),
+    return _Routine(rows.filter(~pl.col("exec_id").is_in(list(quiet))).drop("_shape", "_times", "_in", "_pods"),
                     set().union(*(below[e] for e in quiet)) if quiet else set())
 
 
@@ -187,7 +193,7 @@ def session_entries(case: Any) -> pl.DataFrame:
     exec_in = (pl.col("in_init_tree") == False) | (  # noqa: E712
         pl.col("in_init_tree").is_null() & parent_runtime & ((pl.col("start_ns") > pl.col("_cfirst")) | interactive))
     outside = t.filter(exec_in & in_pod)
-    groups: list[tuple[str, pl.DataFrame]] = [("interactive shell outside the init tree", outside.filter(interactive))]
+    groups: list[tuple[str, pl.DataFrame]] = [(INTERACTIVE, outside.filter(interactive))]
     # a service: the parent is no shell and no runtime, in the same pod (its pod is unknown when
     # the capture saw it only as a parent)
     service_parent = (pl.col("_pbin").is_not_null() & ~parent_shell & ~parent_runtime
@@ -197,7 +203,7 @@ def session_entries(case: Any) -> pl.DataFrame:
     # connected out of the cluster: builds and plugins run binaries from /tmp too
     alarmed = pl.col("suspicious") & ((pl.col("alerts") > 0) | (pl.col("dropped") > 0) | (
         (pl.col("written") > 0) & ((pl.col("sensitive") > 0) | (pl.col("outside") > 0))))
-    alerted = set(t.filter(pl.col("alerts") > 0)["exec_id"].to_list())
+    alerted = set(t.filter(pl.col("warned") > 0)["exec_id"].to_list())
     pods = t.filter(in_pod).group_by("workload").agg(pl.col("pod").n_unique().alias("_pods"))
     started = _routine_apart(t.filter(shell & in_pod & service_parent), children, alerted, pods)
     # (a program a service started that only met policy drops is a misconfigured worker, not a
@@ -396,23 +402,6 @@ def chain(case: Any, entry_exec_id: str, key_exec_id: str | None) -> list[str]:
     return anc[anc.index(entry_exec_id):] if entry_exec_id in anc else [entry_exec_id, key_exec_id]
 
 
-def deliveries(case: Any, session: list[str]) -> list[str]:
-    """Notes naming the processes outside the session that touched (a hook's file path) a binary the
-    session then ran from a writable directory, in the same pod and before it: how a payload got
-    there (``kubectl cp`` runs ``tar xf - -C /tmp`` in the container; a download; a dropper)."""
-    rows = case.sql("""
-        SELECT DISTINCT s."binary" AS payload, k."binary", k.args, k.exec_id, min(k.time) AS time
-        FROM processes s JOIN kprobes k
-          ON k.file_path = s."binary" AND k.pod = s.pod AND k.namespace IS NOT DISTINCT FROM s.namespace
-         AND k.time_ns <= s.start_ns AND k.exec_id <> s.exec_id
-        WHERE s.exec_id IN (SELECT unnest(?::VARCHAR[])) AND regexp_matches(s."binary", ?)
-          AND k.exec_id NOT IN (SELECT unnest(?::VARCHAR[]))
-        GROUP BY ALL ORDER BY time LIMIT 5""", [session, WRITABLE_DIRS, session])
-    return [f"{r['payload']} was written or opened before it ran by {r['binary']} {r['args'] or ''}".rstrip()
-            + f" (exec {r['exec_id']}, {r['time']}), outside the session: how it got there"
-            for r in rows.iter_rows(named=True)]
-
-
 def hooks(case: Any, session: list[str]) -> list[dict[str, Any]]:
     """The session's hook events other than connects (files, capabilities, ...), oldest first."""
     df = case.sql("""
@@ -457,6 +446,31 @@ def _pod_flows(case: Any, entry: dict[str, Any], procs: pl.DataFrame) -> pl.Data
     ], how="vertical_relaxed").sort("time_ns")
 
 
+def _quiet_notes(quiet: pl.DataFrame, reported: dict[str, Any] | None) -> list[str]:
+    """Notes on the sessions that did nothing suspicious: the shells a service started in the
+    reported session's own pod before it (an injection's probe, a first try), and the others (an
+    administrator's exec, a service's ordinary shell)."""
+    def said(q: dict[str, Any], where: bool = False) -> str:
+        return (f"{q['binary']} {(q['args'] or '')[:120]}".rstrip()
+                + (f" in {q['namespace']}/{q['pod']}" if where else "") + f" at {q['start_time']} ({q['basis']})")
+
+    notes = []
+    exec_d = pl.col("basis").is_in([INTERACTIVE, RARE]) | pl.col("basis").str.contains("exec'd", literal=True)
+    if reported is not None and quiet.height:
+        before = quiet.filter((pl.col("pod") == reported["pod"]) & (pl.col("start_ns") < reported["start_ns"])
+                              & ~exec_d)
+        if before.height:
+            notes.append(f"{before.height} quiet session(s) ran in the same pod before the reported one, e.g. "
+                         f"{said(before.row(-1, named=True))}: a probe or a first try by the same intruder?")
+            quiet = quiet.join(before.select("exec_id"), on="exec_id", how="anti")
+    if quiet.height:
+        q = quiet.with_columns(exec_d.alias("_exec_d")).row(0, named=True)
+        notes.append(f"{quiet.height} session(s) did nothing suspicious (no alert below the shell, drop, payload, "
+                     f"namespace tool, kill, credentials read or connection with an effect), e.g. {said(q, True)}"
+                     + (": an administrator's?" if q["_exec_d"] else ""))
+    return notes
+
+
 def derive_findings(case: Any) -> dict[str, Any]:
     """All generic findings of a case as one JSON-ready dict (see the module docstring)."""
     srcs = sources(case)
@@ -464,17 +478,13 @@ def derive_findings(case: Any) -> dict[str, Any]:
                          "attacker_pod": None, "attacker_workload": None, "node": None,
                          "entry": None, "chain": [], "flag": None, "flag_text": NOT_DETERMINABLE,
                          "attack_flows": [], "dropped_flows": [], "pod_flows": [], "connections": [], "hooks": [],
-                         "alerts": [], "chain_text": "", "steps": [], "notes": []}
+                         "alerts": [], "chain_text": "", "steps": [], "aftermath": [], "notes": []}
     f["notes"] += [f"{line}; times in this report are as each node wrote them"
                    for line in noted_offsets(case.con)]
     entries = session_entries(case) if "tetragon" in srcs else pl.DataFrame()
     quiet = entries.filter(pl.col("quiet")) if entries.height else entries
-    if quiet.height:
-        q = quiet.row(0, named=True)
-        f["notes"].append(f"{quiet.height} exec'd session(s) did nothing suspicious (no alert below the shell, "
-                          f"drop, payload, namespace tool, kill, credentials read or connection with an effect), e.g. {q['binary']} in "
-                          f"{q['namespace']}/{q['pod']} at {q['start_time']}: an administrator's?")
     entries = entries.filter(~pl.col("quiet")) if entries.height else entries
+    f["notes"] += _quiet_notes(quiet, entries.row(0, named=True) if entries.height else None)
     if entries.height:
         e = entries.row(0, named=True)
         f.update(basis=e["basis"], attacker_namespace=e["namespace"], attacker_pod=e["pod"],
@@ -498,6 +508,9 @@ def derive_findings(case: Any) -> dict[str, Any]:
         f["connections"] = connections(case, session)
         f["hooks"] = hooks(case, session)
         f["notes"] += deliveries(case, session)
+        if view is not None:
+            f["aftermath"] = aftermath(case, view.procs)
+            f["notes"] += aftermath_note(f["aftermath"])
         if "hubble" in srcs:
             mine = _session_flows(case, session)
             if mine.height:

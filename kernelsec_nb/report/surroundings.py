@@ -1,0 +1,87 @@
+"""Outside the session: how a payload got into the pod, and what an escape left running on the host.
+
+A session's own processes are its descendants; two things an analyst asks next happen outside
+them, in processes the tree does not link:
+
+* **deliveries** — a process outside the session (``kubectl cp``'s ``tar xf - -C /tmp``, a
+  download, a dropper) that opened a binary the session later ran from a writable directory, in
+  the same pod and before it;
+* **aftermath** — once the session used a namespace or root-filesystem tool (``chroot``,
+  ``nsenter``, ``mount``: see :data:`~kernelsec_nb.report.signals.ESCAPE_TOOLS`), the suspicious
+  processes that started after it on the same node *outside any pod*: the host's. A cron entry
+  the session wrote runs there later (``cron → sh -c 'curl … | sh' → /tmp/.p``), as does anything it
+  started on the host by other means. Suspicious means what :func:`~kernelsec_nb.report.signals.with_signals`
+  weighs (a payload run from a writable directory, an alert, a drop, credentials read, a
+  connection out of the cluster), outside builds. They are listed, not made part of the session:
+  nothing in the events proves the link, only the node and the order.
+
+Examples
+--------
+>>> import kernelsec_nb as kn
+>>> case = kn.open_case()
+>>> deliveries(case, [])
+[]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from kernelsec_nb.report.signals import EVIDENCE_WORDS, WRITABLE_DIRS, evidence, with_signals
+
+#: At most this many host processes are listed after an escape.
+AFTERMATH_MAX = 20
+
+
+def deliveries(case: Any, session: list[str]) -> list[str]:
+    """Notes naming the processes outside the session that touched (a hook's file path) a binary the
+    session then ran from a writable directory, in the same pod and before it: how a payload got
+    there (``kubectl cp`` runs ``tar xf - -C /tmp`` in the container; a download; a dropper)."""
+    rows = case.sql("""
+        SELECT DISTINCT s."binary" AS payload, k."binary", k.args, k.exec_id, min(k.time) AS time
+        FROM processes s JOIN kprobes k
+          ON k.file_path = s."binary" AND k.pod = s.pod AND k.namespace IS NOT DISTINCT FROM s.namespace
+         AND k.time_ns <= s.start_ns AND k.exec_id <> s.exec_id
+        WHERE s.exec_id IN (SELECT unnest(?::VARCHAR[])) AND regexp_matches(s."binary", ?)
+          AND k.exec_id NOT IN (SELECT unnest(?::VARCHAR[]))
+        GROUP BY ALL ORDER BY time LIMIT 5""", [session, WRITABLE_DIRS, session])
+    return [f"{r['payload']} was written or opened before it ran by {r['binary']} {r['args'] or ''}".rstrip()
+            + f" (exec {r['exec_id']}, {r['time']}), outside the session: how it got there"
+            for r in rows.iter_rows(named=True)]
+
+
+def aftermath(case: Any, procs: pl.DataFrame) -> list[dict[str, Any]]:
+    """The suspicious host processes (no pod) on the node of the session's first escape tool that
+    started after it, oldest first; ``procs`` is the session with its signals (``escape`` per
+    process, as :func:`~kernelsec_nb.report.signals.with_signals` gives it)."""
+    escapes = procs.filter(pl.col("escape") > 0).sort("start_ns")
+    if escapes.is_empty() or escapes["start_ns"][0] is None:
+        return []
+    first = escapes.row(0, named=True)
+    tree = case.process_tree(node=first["node"])  # with the attributed alerts, flows, connections
+    host = tree.filter(pl.col("pod").is_null() & (pl.col("start_ns") > first["start_ns"]))
+    if host.is_empty():
+        return []
+    parents = tree.select(pl.col("exec_id").alias("parent_exec_id"), pl.col("binary").alias("parent_binary"),
+                          pl.col("args").alias("parent_args"))
+    shown = (with_signals(case, host).filter(~pl.col("build") & (evidence() > 0)).sort("start_ns")
+             .head(AFTERMATH_MAX).join(parents, on="parent_exec_id", how="left", maintain_order="left"))
+    return [{"exec_id": r["exec_id"], "binary": r["binary"], "args": r["args"] or "", "pid": r["pid"],
+             "start_time": str(r["start_time"]),
+             "parent": f"{r['parent_binary'] or '?'} {r['parent_args'] or ''}".rstrip(),
+             "what": ", ".join(w for k, w in EVIDENCE_WORDS.items() if (r.get(k) or 0) > 0),
+             "after": f"{first['binary']} {first['args'] or ''}".rstrip()}
+            for r in shown.iter_rows(named=True)]
+
+
+def aftermath_note(rows: list[dict[str, Any]]) -> list[str]:
+    """One note summing up :func:`aftermath` (none when it found nothing)."""
+    if not rows:
+        return []
+    listed = "; ".join(f"{r['binary']} {r['args']}".rstrip() + f" ({r['what']}; started by {r['parent']})"
+                       for r in rows[:3])
+    more = f" and {len(rows) - 3} more" if len(rows) > 3 else ""
+    return [f"after the session's {rows[0]['after']}, {len(rows)} suspicious process(es) ran on the node "
+            f"outside any pod (the host): {listed}{more}; what the escape left running? (see `aftermath`)"]
