@@ -108,7 +108,13 @@ from kernelsec_nb.report.signals import (
     subtree,
     with_signals,
 )
-from kernelsec_nb.report.surroundings import aftermath, aftermath_note, deliveries
+from kernelsec_nb.report.surroundings import (
+    aftermath,
+    aftermath_note,
+    deliveries,
+    triggers,
+    triggers_note,
+)
 from kernelsec_nb.store._skew import noted_offsets
 
 __all__ = ["NOT_DETERMINABLE", "chain", "connections", "derive_findings", "dns_tunnels", "flow_records", "hooks",
@@ -478,7 +484,7 @@ def derive_findings(case: Any) -> dict[str, Any]:
                          "attacker_pod": None, "attacker_workload": None, "node": None,
                          "entry": None, "chain": [], "flag": None, "flag_text": NOT_DETERMINABLE,
                          "attack_flows": [], "dropped_flows": [], "pod_flows": [], "connections": [], "hooks": [],
-                         "alerts": [], "chain_text": "", "steps": [], "aftermath": [], "notes": []}
+                         "alerts": [], "chain_text": "", "steps": [], "triggers": [], "aftermath": [], "notes": []}
     f["notes"] += [f"{line}; times in this report are as each node wrote them"
                    for line in noted_offsets(case.con)]
     entries = session_entries(case) if "tetragon" in srcs else pl.DataFrame()
@@ -508,6 +514,9 @@ def derive_findings(case: Any) -> dict[str, Any]:
         f["connections"] = connections(case, session)
         f["hooks"] = hooks(case, session)
         f["notes"] += deliveries(case, session)
+        if "hubble" in srcs and "service process" in e["basis"]:
+            f["triggers"] = triggers(case, e)
+            f["notes"] += triggers_note(f["triggers"], e)
         if view is not None:
             f["aftermath"] = aftermath(case, view.procs)
             f["notes"] += aftermath_note(f["aftermath"])

@@ -6,6 +6,9 @@ them, in processes the tree does not link:
 * **deliveries** — a process outside the session (``kubectl cp``'s ``tar xf - -C /tmp``, a
   download, a dropper) that opened a binary the session later ran from a writable directory, in
   the same pod and before it;
+* **triggers** — when a service process started the session (command injection), the HTTP
+  requests its pod received in the :data:`TRIGGER_NS` before (Hubble L7): the request that
+  carried the command, with its source and whole URL (query string included);
 * **aftermath** — once the session used a namespace or root-filesystem tool (``chroot``,
   ``nsenter``, ``mount``: see :data:`~kernelsec_nb.report.signals.ESCAPE_TOOLS`), the suspicious
   processes that started after it on the same node *outside any pod*: the host's. A cron entry
@@ -33,6 +36,10 @@ from kernelsec_nb.report.signals import EVIDENCE_WORDS, WRITABLE_DIRS, evidence,
 
 #: At most this many host processes are listed after an escape.
 AFTERMATH_MAX = 20
+#: A request the pod received this long before a service started the session may have carried it.
+TRIGGER_NS = 2_000_000_000
+#: At most this many requests are listed as triggers, nearest first.
+TRIGGERS_MAX = 5
 
 
 def deliveries(case: Any, session: list[str]) -> list[str]:
@@ -50,6 +57,36 @@ def deliveries(case: Any, session: list[str]) -> list[str]:
     return [f"{r['payload']} was written or opened before it ran by {r['binary']} {r['args'] or ''}".rstrip()
             + f" (exec {r['exec_id']}, {r['time']}), outside the session: how it got there"
             for r in rows.iter_rows(named=True)]
+
+
+def triggers(case: Any, entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """The HTTP requests into ``entry``'s pod (a row of the session entries: ``pod``,
+    ``namespace``, ``node``, ``start_ns``) in the :data:`TRIGGER_NS` before it started, nearest
+    first; a request seen on two nodes is listed once, as the pod's node saw it (its clock is the
+    entry's)."""
+    rows = case.sql("""
+        SELECT time, node, src_namespace, src_pod, src_ip, src_port, dst_pod, dst_port, http_method, http_url,
+               verdict, event_id
+        FROM flows
+        WHERE dst_pod = ? AND dst_namespace IS NOT DISTINCT FROM ? AND http_method IS NOT NULL
+          AND coalesce(l7_direction, 'REQUEST') = 'REQUEST' AND time_ns BETWEEN ? AND ?
+        ORDER BY node = ? DESC, time_ns DESC""",
+                    [entry["pod"], entry["namespace"], entry["start_ns"] - TRIGGER_NS, entry["start_ns"],
+                     entry["node"]])
+    rows = rows.unique(["src_ip", "src_port", "http_method", "http_url"], keep="first", maintain_order=True)
+    return [{**r, "time": r["time"].strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+            for r in rows.sort("time", descending=True).head(TRIGGERS_MAX).iter_rows(named=True)]
+
+
+def triggers_note(rows: list[dict[str, Any]], entry: dict[str, Any]) -> list[str]:
+    """One note naming the nearest :func:`triggers` request (none when there is none)."""
+    if not rows:
+        return []
+    r = rows[0]
+    source = f"{r['src_namespace']}/{r['src_pod']}" if r["src_pod"] else r["src_ip"]
+    return [f"the pod received {r['http_method']} {r['http_url']} from {source} at {r['time']}, just before a "
+            f"service started {entry['binary']}: the request that carried the command? (see `triggers`; the "
+            f"source is where it came from inside the cluster, e.g. an ingress: its own flows name the client)"]
 
 
 def aftermath(case: Any, procs: pl.DataFrame) -> list[dict[str, Any]]:

