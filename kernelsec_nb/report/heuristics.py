@@ -111,6 +111,7 @@ from kernelsec_nb.report.signals import (
 from kernelsec_nb.report.surroundings import (
     aftermath,
     aftermath_note,
+    blind_spots,
     deliveries,
     triggers,
     triggers_note,
@@ -513,7 +514,7 @@ def derive_findings(case: Any) -> dict[str, Any]:
         session = procs["exec_id"].to_list()
         f["connections"] = connections(case, session)
         f["hooks"] = hooks(case, session)
-        f["notes"] += deliveries(case, session)
+        f["notes"] += deliveries(case, session) + blind_spots(case, e["node"], srcs)
         if "hubble" in srcs and "service process" in e["basis"]:
             f["triggers"] = triggers(case, e)
             f["notes"] += triggers_note(f["triggers"], e)

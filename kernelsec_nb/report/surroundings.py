@@ -16,7 +16,9 @@ them, in processes the tree does not link:
   started on the host by other means. Suspicious means what :func:`~kernelsec_nb.report.signals.with_signals`
   weighs (a payload run from a writable directory, an alert, a drop, credentials read, a
   connection out of the cluster), outside builds. They are listed, not made part of the session:
-  nothing in the events proves the link, only the node and the order.
+  nothing in the events proves the link, only the node and the order;
+* **blind spots** — a source the capture has from other nodes but not from the session's node
+  (Falco not deployed or not exported there): "no alerts" there is no evidence.
 
 Examples
 --------
@@ -122,3 +124,22 @@ def aftermath_note(rows: list[dict[str, Any]]) -> list[str]:
     more = f" and {len(rows) - 3} more" if len(rows) > 3 else ""
     return [f"after the session's {rows[0]['after']}, {len(rows)} suspicious process(es) ran on the node "
             f"outside any pod (the host): {listed}{more}; what the escape left running? (see `aftermath`)"]
+
+
+#: Each source's table and the column naming the node that wrote the event.
+_NODE_OF = {"falco": ("alerts", "Falco alerts"), "hubble": ("flows", "Hubble flows observed")}
+
+
+def blind_spots(case: Any, node: str, srcs: list[str]) -> list[str]:
+    """Notes naming each source of ``srcs`` that other nodes wrote but ``node`` did not."""
+    notes = []
+    for src, (table, what) in _NODE_OF.items():
+        if src not in srcs:
+            continue
+        # only nodes Tetragon names too count (a Falco whose hostname is its own pod's says nothing)
+        nodes, here = case.sql(f"SELECT count(DISTINCT node) FILTER (WHERE node IN (SELECT node FROM processes)), "  # noqa: S608
+                               f"count(*) FILTER (WHERE node = ?) FROM {table}", [node]).row(0)
+        if nodes and not here:
+            notes.append(f"no {what} from {node} in the capture, though {nodes} other node(s) have them: "
+                         f"{src} was not running or not exported there, and finding nothing on that node is no evidence")
+    return notes

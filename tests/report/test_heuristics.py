@@ -657,3 +657,23 @@ def test_the_request_that_carried_an_injected_command_is_named(tmp_path):
     assert any(n.startswith(f"the pod received GET {exploit} from ingress/ingress-nginx-abcde") for n in f["notes"])
     assert c_.flows(http_url="203.0.113.9").height == 2 and c_.flows(http_path="203.0.113.9").is_empty()
     c_.close()
+
+
+def test_a_source_missing_on_the_sessions_node_is_said(tmp_path):
+    # Falco exported from another node only: "no alerts" on the session's node is no evidence
+    other = json.loads(_exec(90, {"exec_id": _id(1), "pid": 1}, "/bin/true", "", "2026-03-01T09:00:00Z"))
+    other["node_name"] = "worker-9"
+    elsewhere = json.loads(_alert_on(90, "Launch Package Management Process in Container", "Error",
+                                     "2026-03-01T09:00:00.1Z")) | {"hostname": "worker-9"}
+    lines = [line for line in _lines() if '"hostname"' not in line]
+    c_ = _case(tmp_path, [*lines, json.dumps(other), json.dumps(elsewhere)])
+    f = H.derive_findings(c_)
+    assert f["node"] == NODE
+    assert any(n.startswith(f"no Falco alerts from {NODE} in the capture, though 1 other node(s) have them")
+               for n in f["notes"])
+    c_.close()
+    # the alerts' host names are no node Tetragon knows: nothing to say
+    elsewhere["hostname"] = "falco-7x2kq"
+    c_ = _case(tmp_path / "b" if (tmp_path / "b").mkdir() is None else tmp_path, [*lines, json.dumps(elsewhere)])
+    assert not any("no Falco alerts" in n for n in H.derive_findings(c_)["notes"])
+    c_.close()
