@@ -14,6 +14,8 @@ import json
 import sys
 from collections.abc import Sequence
 
+from kernelsec_nb._text import shown
+
 
 def _load(args: argparse.Namespace) -> int:
     from kernelsec_nb.store import CaseError, open_case
@@ -23,7 +25,7 @@ def _load(args: argparse.Namespace) -> int:
         with open_case(args.case) as case:
             report = case.load(args.paths, progress=not args.no_progress and not args.json)
     except (LoadPathError, CaseError) as exc:
-        print(f"kernelsec-nb: {exc}", file=sys.stderr)
+        print(shown(f"kernelsec-nb: {exc}"), file=sys.stderr)
         return 2
     if args.json:
         out = report.to_dict()
@@ -41,7 +43,7 @@ def _report(args: argparse.Namespace) -> int:
     result = report.render(args.case, args.notebook, args.out, exports=args.exports)
     print(f"report written to {result['html']}")
     for err in result.get("errors") or []:
-        print(f"kernelsec-nb: a notebook cell failed: {err}", file=sys.stderr)
+        print(shown(f"kernelsec-nb: a notebook cell failed: {err}"), file=sys.stderr)
     return 1 if result.get("errors") else 0
 
 
@@ -58,9 +60,9 @@ def _demo(args: argparse.Namespace) -> int:
     if isinstance(flag, dict):
         flag = " ".join(str(x) for x in (flag.get("binary"), flag.get("args")) if x)
     print(f"postmortem written to {result['html']}")
-    print(f"attacker pod: {findings.get('attacker_pod') or 'not determinable from this data'}")
-    print(f"node:         {findings.get('node') or 'not determinable from this data'}")
-    print(f"flag:         {flag or 'not determinable from this data'}")
+    print(shown(f"attacker pod: {findings.get('attacker_pod') or 'not determinable from this data'}"))
+    print(shown(f"node:         {findings.get('node') or 'not determinable from this data'}"))
+    print(shown(f"flag:         {flag or 'not determinable from this data'}"))
     notebooks = report.bundled_capture().parent.parent / "notebooks"
     print(f"Explore it in JupyterLab:  jupyter lab {notebooks / '02-deathstar-postmortem.ipynb'}")
     return 0

@@ -407,7 +407,7 @@ else:
     code('''
 KEY = H.key_command(case, ENTRY["exec_id"]) if ENTRY else None
 if KEY:
-    print(f"{KEY['binary']} {KEY['args']}\\n  exec_id {KEY['exec_id']}, pid {KEY['pid']}, {KEY['start_time']}\\n  why: {KEY['reason']}")
+    print(kn.shown(f"{KEY['binary']} {KEY['args']}") + f"\\n  exec_id {KEY['exec_id']}, pid {KEY['pid']}, {KEY['start_time']}\\n  why: {KEY['reason']}")
     display(case.ancestry(KEY["exec_id"]).select("depth", "node", "pod", pl.col("binary").fill_null("(not in the capture)"), "args", "in_init_tree", "start_time"))
 else:
     print("key command:", H.NOT_DETERMINABLE)
@@ -462,7 +462,7 @@ from IPython.display import display as _display
 FINDINGS = H.derive_findings(case)
 print(f"attacker pod : {FINDINGS['attacker_namespace'] or '?'}/{FINDINGS['attacker_pod'] or H.NOT_DETERMINABLE}")
 print(f"node         : {FINDINGS['node'] or H.NOT_DETERMINABLE}")
-print(f"flag         : {FINDINGS['flag_text']}")
+print(f"flag         : {kn.shown(FINDINGS['flag_text'])}")
 _display({"application/json": FINDINGS, "text/plain": json.dumps(FINDINGS, indent=1, default=str)}, raw=True)
 ''', "findings", "remove-input"),
 ]

@@ -15,6 +15,8 @@ from typing import Any
 
 import nbformat
 
+from kernelsec_nb._text import shown
+
 _PKG = Path(__file__).resolve().parent.parent
 _REPO = _PKG.parent
 #: Short names accepted by :func:`find_notebook` → file names in ``notebooks/``.
@@ -237,8 +239,9 @@ def _summary_html(findings: dict[str, Any]) -> str:
             ("alerts attributed", str(len(findings.get("alerts") or [])) if "falco" in srcs else "no alerts in the capture"),
             ("how it was found", findings.get("basis") or nd),
             ("sources", ", ".join(findings.get("sources") or []) or "none")]
-    notes = "".join(f"<li>{e(str(n))}</li>" for n in findings.get("notes") or [])
-    table = "".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in rows)
+    # attacker text shown, not obeyed: a bidi override in one argument reversed the rest of the cell
+    notes = "".join(f"<li>{e(shown(str(n)))}</li>" for n in findings.get("notes") or [])
+    table = "".join(f"<tr><th>{e(k)}</th><td>{e(shown(str(v)))}</td></tr>" for k, v in rows)
     return ('<div class="findings"><h2>Findings</h2>'
             f"<table>{table}</table>" + (f"<ul>{notes}</ul>" if notes else "")
             + "<details><summary>findings JSON</summary><pre>"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from kernelsec_nb._text import shown
+
 
 @dataclass
 class FileResult:
@@ -94,7 +96,7 @@ class LoadReport:
         )
         rows.extend(f"warning: {w}" for w in self.clock_skew)
         rows.extend(f"note: {n}" for n in self.notes)
-        return "\n".join(rows)
+        return shown("\n".join(rows))  # file names, node names and JSON keys come from the exports
 
     def _repr_html_(self) -> str:  # escaped: file names come from the analyst's disk
         import html

@@ -11,6 +11,7 @@ from typing import Any
 import altair as alt
 import polars as pl
 
+from kernelsec_nb._text import shown_frame
 from kernelsec_nb.store import filters as _filters
 
 #: Okabe-Ito, the colour-blind-safe palette (black last).
@@ -112,8 +113,9 @@ def where_clause(table: str, flt: dict[str, Any]) -> tuple[str, list[Any]]:
 
 
 def sql(case: Any, query: str, params: list[Any] | None = None) -> pl.DataFrame:
-    """Run a query on the case and return every row as polars."""
-    return pl.from_arrow(case.con.sql(query, params=params or None).to_arrow_table())  # type: ignore[return-value]
+    """Run a query on the case and return every row as polars, its text safe to show
+    (:func:`kernelsec_nb._text.shown_frame`: a control character in a label aborts vl-convert)."""
+    return shown_frame(pl.from_arrow(case.con.sql(query, params=params or None).to_arrow_table()))  # type: ignore[arg-type]
 
 
 NICE_STEPS_NS = [

@@ -10,6 +10,7 @@ from typing import Any
 
 import polars as pl
 
+from kernelsec_nb._text import shown_frame
 from kernelsec_nb.viz import _common as c
 
 PROC_COLS = ('exec_id, parent_exec_id, node, namespace, pod, workload, container_id, pid, '
@@ -117,7 +118,7 @@ def connection_flows(case: Any, exec_ids: list[str]) -> pl.DataFrame:
             "dst_port", "dns_query", "is_reply"]
     if c.has_method(case, "flows"):
         try:
-            df = case.flows(exec_id=exec_ids)
+            df = shown_frame(case.flows(exec_id=exec_ids))
             if "exec_id" in df.columns and "match" in df.columns:
                 # only exact socket matches: 'pod+dest' guesses would pin a pod's background
                 # traffic on whichever process connected last

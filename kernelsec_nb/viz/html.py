@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from kernelsec_nb._text import shown_spec
+
 _ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
             "\u2029": "\\u2029"}
 
@@ -59,10 +61,12 @@ def safe_json(obj: Any) -> str:
 
 
 def _spec(chart: Any) -> dict[str, Any]:
+    """The chart's Vega-Lite spec, its text safe to render (vl-convert's SVG parser aborts the
+    process on a control character: :func:`kernelsec_nb._text.shown_spec`)."""
     if isinstance(chart, dict):
-        return chart
+        return shown_spec(chart)
     if hasattr(chart, "to_dict"):
-        return chart.to_dict()
+        return shown_spec(chart.to_dict())
     raise TypeError(f"cannot save a {type(chart).__name__}; pass an altair chart or a spec dict")
 
 

@@ -159,11 +159,11 @@ class Explorer(w.VBox):
         viewed where widgets do not run (GitHub, nbviewer)."""
         import vl_convert as vlc
 
-        from kernelsec_nb.viz.html import _vl_version
+        from kernelsec_nb.viz.html import _spec, _vl_version
 
         parts = []
         for ch in (self._timeline_chart, self._flow_chart):
-            spec = ch.to_dict()
+            spec = _spec(ch)
             ver = _vl_version(spec)
             parts.append(vlc.vegalite_to_svg(spec, **({"vl_version": ver} if ver else {})))
         return ('<div class="kernelsec-explorer-snapshot">' + self.status.value

@@ -133,3 +133,12 @@ def test_cli_demo_without_a_clone_is_a_one_line_error(monkeypatch, capsys):
     monkeypatch.setattr(report, "main_job", missing)
     assert cli.main(["demo", "--out", "ignored"]) == 2
     assert capsys.readouterr().err.strip() == "kernelsec-nb: data/deathstar not found (run from a checkout of kernelsec_nb)"
+
+
+def test_the_summary_shows_bidi_and_control_characters_instead_of_obeying_them():
+    from kernelsec_nb.report.render import _summary_html
+
+    html_text = _summary_html({"flag_text": "cat /etc/shadow \u202e\x1b[2J", "notes": ["node kw\r\x1b]8;;x\x07"],
+                               "steps": [{"binary": "/bin/cat", "args": "\u202e", "what": "x"}]})
+    assert "\u202e" not in html_text and "\x1b" not in html_text and "\r" not in html_text
+    assert "cat /etc/shadow �␛[2J" in html_text
