@@ -9,6 +9,7 @@ Examples
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -110,9 +111,10 @@ def first_seen(case: Any, by: str = "workload", baseline: Any = None) -> pl.Data
         The case to look at.
     by : str
         ``workload``, ``namespace``, ``pod`` or ``node`` (flows use the source side).
-    baseline : Case or (since, until), optional
+    baseline : Case, (since, until) or a time, optional
         Keep only items the baseline never saw.  With a time range, the items are counted
-        after ``until`` and compared with those seen in the range.
+        after ``until`` and compared with those seen in the range; a single time is the range
+        from the start of the capture to it.
 
     Returns
     -------
@@ -130,15 +132,20 @@ def first_seen(case: Any, by: str = "workload", baseline: Any = None) -> pl.Data
         raise ValueError(f"first_seen groups by one of {', '.join(_FLOW_SIDE)}, not {by!r}")
     if baseline is None:
         items = _items(case, by, None, None)
-    elif isinstance(baseline, tuple | list) and len(baseline) == 2:
-        since, until = (filters.to_ns(t) for t in baseline)
-        items = _items(case, by, until + 1, 2**62)
-        known = _items(case, by, since, until)
+    elif hasattr(baseline, "_fetch"):  # another case
+        items = _items(case, by, None, None)
+        known = _items(baseline, by, None, None)
         items = items.join(known.select("group", "what", "value"), on=["group", "what", "value"],
                            how="anti", nulls_equal=True)
     else:
-        items = _items(case, by, None, None)
-        known = _items(baseline, by, None, None)
+        if isinstance(baseline, tuple | list) and len(baseline) == 2:
+            since, until = (filters.to_ns(t) for t in baseline)
+        elif isinstance(baseline, str | int | dt.datetime):
+            since, until = 0, filters.to_ns(baseline)
+        else:
+            raise TypeError(f"baseline is a Case, a (since, until) pair or a time, not {baseline!r}")
+        items = _items(case, by, until + 1, 2**62)
+        known = _items(case, by, since, until)
         items = items.join(known.select("group", "what", "value"), on=["group", "what", "value"],
                            how="anti", nulls_equal=True)
     return (items.with_columns(pl.from_epoch("first_ns", time_unit="ns").dt.replace_time_zone("UTC")

@@ -32,6 +32,13 @@ def test_first_seen(mini_case) -> None:
     assert new.filter(pl.col("group") == "web", pl.col("what") == "binary").height == 0
     same = mini_case.first_seen(by="workload", baseline=mini_case)
     assert same.height == 0
+    # a single time is the baseline from the start of the capture to it, as text too
+    import datetime as dt
+
+    until = dt.datetime.fromtimestamp((T0 + 5 * S) / 1e9, tz=dt.UTC).isoformat()
+    assert mini_case.first_seen(by="workload", baseline=until).equals(new)
+    with pytest.raises(TypeError, match="baseline is a Case"):
+        mini_case.first_seen(baseline=3.5)
 
 
 def test_coverage_offset_and_orphans(mini_case) -> None:
