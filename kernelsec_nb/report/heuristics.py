@@ -64,7 +64,7 @@ what an escape left running on the host) is :mod:`kernelsec_nb.report.surroundin
   Its **connections**: the connect hooks of its processes (Tetragon), with or without Hubble; its
   **hooks**: the other hook events of its processes (files opened, capabilities used, ...).
 * **Without a session** (no Tetragon, or nothing suspicious in it): the pod that Falco alerts name
-  (4 each), whose requests a policy dropped (2 each), that sent the rarest L7 requests (1 each:
+  (4 each), whose requests a policy dropped (2 per destination refused, however often), that sent the rarest L7 requests (1 each:
   method and path seen at most 5 times) or queried many long names under one domain (DNS
   tunnelling: 1 per name, from 50 new names whose first label has 20 characters or more), and the
   node where its egress was seen (else where its alerts were raised).  The command is then not
@@ -555,7 +555,7 @@ def derive_findings(case: Any) -> dict[str, Any]:
     elif "hubble" in srcs or "falco" in srcs:
         ns = network_suspect(case)
         if ns:
-            why = [(n, w) for n, w in ((ns["alerts"], "Falco alerts"), (ns["dropped"], "dropped requests"),
+            why = [(n, w) for n, w in ((ns["alerts"], "Falco alerts"), (ns["dropped"], "destination(s) a policy refused"),
                                         (ns["rare_requests"], "rare L7 requests"),
                                         (ns["dns_names"], "long DNS names under " + ", ".join(ns["tunnel_domains"])))
                    if n]

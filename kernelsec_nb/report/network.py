@@ -132,7 +132,9 @@ def network_suspect(case: Any) -> dict[str, Any] | None:
     """Without process events: the pod that Falco alerts name, a policy dropped, sent the rarest
     L7 requests or tunnelled names through DNS, and the node where its egress was seen.
 
-    Score per pod: 4 an alert, 2 a dropped request, 1 a rare L7 request, 1 a tunnelled name.
+    Score per pod: 4 an alert, 2 a destination a policy refused it (each destination, port and
+    request once: a misconfigured scraper retrying one target all day is one refusal, not
+    hundreds), 1 a rare L7 request, 1 a tunnelled name.
     """
     parts = []
     srcs = sources(case)
@@ -146,9 +148,10 @@ def network_suspect(case: Any) -> dict[str, Any] | None:
         parts.append(al.filter(pl.col("pod").is_not_null()).select(
             "namespace", "pod", "workload", pl.lit(4).alias("score"), pl.lit("alerts").alias("why"), "time"))
     parts.append(case.sql("""
-        SELECT src_namespace AS namespace, src_pod AS pod, src_workload AS workload, 2 AS score,
-               'dropped' AS why, time
-        FROM flows WHERE verdict = 'DROPPED' AND NOT coalesce(is_reply, false) AND src_pod IS NOT NULL"""))
+        SELECT src_namespace AS namespace, src_pod AS pod, any_value(src_workload) AS workload, 2 AS score,
+               'dropped' AS why, min(time) AS time
+        FROM flows WHERE verdict = 'DROPPED' AND NOT coalesce(is_reply, false) AND src_pod IS NOT NULL
+        GROUP BY src_namespace, src_pod, coalesce(dst_pod, dst_ip), dst_port, http_method, http_path, dns_query"""))
     rare = rare_requests(case)
     if rare.height:
         parts.append(rare.filter(pl.col("src_pod").is_not_null()).select(

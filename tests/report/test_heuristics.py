@@ -124,7 +124,7 @@ def test_without_process_events_the_alerts_and_drops_name_the_pod(tmp_path):
     c = _case(tmp_path, [line for line in _lines() if '"process_' not in line[:20]])
     f = H.derive_findings(c)
     assert (f["attacker_pod"], f["node"], f["flag_text"]) == (POD, NODE, H.NOT_DETERMINABLE)
-    assert f["basis"] == "pod pointed at by Falco alerts, dropped requests"
+    assert f["basis"] == "pod pointed at by Falco alerts, destination(s) a policy refused"
     assert [a["rule"] for a in f["alerts"]] == ["Drop and execute new binary in container"]
     assert [r["dst_port"] for r in f["dropped_flows"]] == [3333]
     c.close()
@@ -676,4 +676,21 @@ def test_a_source_missing_on_the_sessions_node_is_said(tmp_path):
     elsewhere["hostname"] = "falco-7x2kq"
     c_ = _case(tmp_path / "b" if (tmp_path / "b").mkdir() is None else tmp_path, [*lines, json.dumps(elsewhere)])
     assert not any("no Falco alerts" in n for n in H.derive_findings(c_)["notes"])
+    c_.close()
+
+
+def test_without_processes_a_scraper_retrying_one_refused_target_does_not_outweigh_a_critical_alert(tmp_path):
+    scraper = []
+    for i in range(60):  # a misconfigured metrics scrape, refused all day, each retry its own connection
+        line = json.loads(_flow(45000 + i, "10.0.9.9", 9100, "DROPPED", f"2026-03-01T09:{i:02d}:00Z"))
+        line["flow"]["source"] = {"namespace": "monitoring", "pod_name": "prometheus-0", "labels": ["k8s:app=prom"]}
+        scraper.append(json.dumps(line))
+    alert = json.dumps({"hostname": NODE, "output": "Drop and execute new binary", "priority": "Critical",
+                        "rule": "Drop and execute new binary in container", "source": "syscall", "tags": [],
+                        "time": "2026-03-01T10:00:02Z",
+                        "output_fields": {"container.id": CID[:12], "proc.pid": 30, "proc.exepath": "/tmp/.x",
+                                          "k8s.pod.name": POD, "k8s.ns.name": "shop"}})
+    c_ = _case(tmp_path, [*scraper, alert, _flow(39001, "198.51.100.7", 4444, "FORWARDED", "2026-03-01T10:00:03Z")])
+    f = H.derive_findings(c_)
+    assert f["attacker_pod"] == POD, f["notes"]
     c_.close()
