@@ -446,10 +446,13 @@ def _pod_flows(case: Any, entry: dict[str, Any], procs: pl.DataFrame) -> pl.Data
     flows = one_sighting(flows.filter((pl.col("src_pod") == entry["pod"]) & pl.col("exec_id").is_null()
                                        & ~pl.col("is_reply").fill_null(False)))
     dns, http = pl.col("dns_query").is_not_null(), pl.col("http_method").is_not_null()
+    # a lookup's or request's connection seen at L4 on the other node is that lookup, not another flow
+    rest = flows.filter(~dns & ~http).join(flows.filter(dns | http).select(CONNECTION), on=CONNECTION,
+                                           how="anti", nulls_equal=True)
     return pl.concat([
         flows.filter(dns).unique(pl.col("dns_query").str.to_lowercase(), keep="first", maintain_order=True),
         flows.filter(http).unique(["http_method", "http_url"], keep="first", maintain_order=True),
-        flows.filter(~dns & ~http).unique(["dst_ip", "dst_port", "protocol"], keep="first", maintain_order=True),
+        rest.unique(["dst_ip", "dst_port", "protocol"], keep="first", maintain_order=True),
     ], how="vertical_relaxed").sort("time_ns")
 
 

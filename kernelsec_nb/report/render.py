@@ -229,7 +229,7 @@ def _summary_html(findings: dict[str, Any]) -> str:
             ("flows let through / dropped (Hubble)",
              f"{len(findings.get('attack_flows') or [])} / {len(findings.get('dropped_flows') or [])}"
              if "hubble" in srcs else "no flows in the capture"),
-            ("other flows of the pod during the session (no process matched: DNS, ICMP, UDP)",
+            ("other flows of the pod during the session (no process matched: DNS, ICMP, UDP; TCP no connect hook saw)",
              str(len(findings.get("pod_flows") or [])) if "hubble" in srcs else "no flows in the capture"),
             ("connections opened (Tetragon)", str(len(findings.get("connections") or []))
              if "tetragon" in srcs else "no process events in the capture"),

@@ -119,9 +119,13 @@ def aftermath_note(rows: list[dict[str, Any]]) -> list[str]:
     """One note summing up :func:`aftermath` (none when it found nothing)."""
     if not rows:
         return []
-    listed = "; ".join(f"{r['binary']} {r['args']}".rstrip() + f" ({r['what']}; started by {r['parent']})"
-                       for r in rows[:3])
-    more = f" and {len(rows) - 3} more" if len(rows) > 3 else ""
+    runs: dict[tuple[str, str, str], int] = {}  # a cron entry runs the same command again and again
+    for r in rows:
+        key = (f"{r['binary']} {r['args']}".rstrip(), r["what"], r["parent"])
+        runs[key] = runs.get(key, 0) + 1
+    listed = "; ".join(f"{cmd} ({what}; started by {parent}" + (f"; {n} runs)" if n > 1 else ")")
+                       for (cmd, what, parent), n in list(runs.items())[:3])
+    more = f" and {len(runs) - 3} other command(s)" if len(runs) > 3 else ""
     return [f"after the session's {rows[0]['after']}, {len(rows)} suspicious process(es) ran on the node "
             f"outside any pod (the host): {listed}{more}; what the escape left running? (see `aftermath`)"]
 

