@@ -1,7 +1,8 @@
 """How complete the capture is, per source and node: so "no process did X" is only as strong as the data.
 
 * time span and event count per source and node;
-* gaps: stretches longer than ``gap`` with no event of that source on that node;
+* gaps: stretches longer than ``gap`` with no event of that source on that node (not for Falco,
+  which writes only when a rule fires: its silence is no lost data, and its gaps are null);
 * ``orphan_share``: share of captured processes (tetragon rows) whose parent is not captured;
 * ``throttles``: times Tetragon started throttling a cgroup there (``process_throttle``
   THROTTLE_START: it dropped that cgroup's events for a while);
@@ -86,5 +87,9 @@ def coverage(case: Any, gap: Any = "5m") -> pl.DataFrame:
     out = out.join(throttles, on=["source", "node"], how="left", nulls_equal=True).with_columns(
         pl.when(pl.col("source") == "tetragon").then(pl.col("throttles").fill_null(0)).alias("throttles"))
     out = out.join(offs.select("node", "clock_offset_ms", "offset_pairs"), on="node", how="left", nulls_equal=True)
-    return out.with_columns(pl.col("gaps").fill_null(0), pl.col("longest_gap_s").fill_null(0.0)).sort(
+    alerts = pl.col("source") == "falco"
+    return out.with_columns(pl.when(alerts).then(None).otherwise(pl.col("gaps").fill_null(0)).alias("gaps"),
+                            pl.when(alerts).then(None).otherwise(pl.col("longest_gap_s").fill_null(0.0))
+                            .alias("longest_gap_s"),
+                            pl.when(alerts).then(None).otherwise(pl.col("gap_list")).alias("gap_list")).sort(
         "source", "node", nulls_last=True)

@@ -48,6 +48,9 @@ def test_coverage_offset_and_orphans(mini_case) -> None:
     tg = cov.filter(pl.col("source") == "tetragon", pl.col("node") == "n1").row(0, named=True)
     assert tg["orphan_share"] == pytest.approx(1 / 3)  # S's parent is not captured
     assert tg["gaps"] >= 1 and tg["longest_gap_s"] > 5
+    # Falco writes only when a rule fires: its silences are not gaps
+    falco = cov.filter(pl.col("source") == "falco")
+    assert falco.height and falco["gaps"].is_null().all() and falco["gap_list"].is_null().all()
 
 
 def test_explain_flow_and_exec(mini_case) -> None:
