@@ -39,6 +39,8 @@ def _chain(case: Any, exec_id: str) -> list[pl.DataFrame]:
         captured = bool(row.get("captured"))
         ev = _exec_event(case, row["exec_id"]) if captured else pl.DataFrame()
         role = "exec" if captured else "exec (not captured)"
+        if ev.height and ev["kind"][0] != "process_exec":  # started before the capture
+            role = f"exec (first seen in a {ev['kind'][0]})"
         if ev.height == 0:
             ev = pl.DataFrame({"exec_id": [row["exec_id"]]})
         out.append(ev.with_columns(pl.lit(role).alias("role"), pl.lit(row["exec_id"]).alias("exec_id")))

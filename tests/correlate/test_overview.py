@@ -112,3 +112,20 @@ def test_coverage_counts_tetragon_throttling_and_summaries_say_what_happened(tmp
         "SSL_write in /usr/lib/libssl.so.3", "/usr/lib/libevil.so", "THROTTLE_START cri-containerd-abc.scope",
         "THROTTLE_STOP cri-containerd-abc.scope"]
     assert case.coverage()["throttles"].to_list() == [1]
+
+
+def test_explain_names_a_process_seen_first_in_a_hook(tmp_path) -> None:
+    import json
+
+    proc = {"exec_id": "Zm9v", "pid": 7, "binary": "/usr/sbin/sshd", "arguments": "-D",
+            "start_time": "2026-03-01T08:00:00Z", "parent_exec_id": "YmFy"}
+    hook = {"process_kprobe": {"process": proc, "parent": {"exec_id": "YmFy", "pid": 1, "binary": "/sbin/init"},
+                               "function_name": "tcp_connect", "args": [{"sock_arg": {
+                                   "saddr": "10.0.0.1", "daddr": "10.0.0.2", "sport": 40000, "dport": 22}}]},
+            "node_name": "n1", "time": "2026-03-01T10:00:00Z"}
+    (tmp_path / "t.json").write_text(json.dumps(hook) + "\n")
+    with kn.open_case() as case:
+        case.load(tmp_path / "t.json", progress=False)
+        event_id = case.sql("SELECT event_id FROM kprobes")["event_id"][0]
+        roles = case.explain(event_id).filter(pl.col("exec_id") == "Zm9v")["role"].to_list()
+    assert roles[0] == "exec (first seen in a process_kprobe)"
