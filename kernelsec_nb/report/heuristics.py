@@ -113,6 +113,8 @@ from kernelsec_nb.report.surroundings import (
     aftermath_note,
     blind_spots,
     deliveries,
+    origin,
+    origin_note,
     triggers,
     triggers_note,
 )
@@ -488,7 +490,7 @@ def derive_findings(case: Any) -> dict[str, Any]:
                          "attacker_pod": None, "attacker_workload": None, "node": None,
                          "entry": None, "chain": [], "flag": None, "flag_text": NOT_DETERMINABLE,
                          "attack_flows": [], "dropped_flows": [], "pod_flows": [], "connections": [], "hooks": [],
-                         "alerts": [], "chain_text": "", "steps": [], "triggers": [], "aftermath": [], "notes": []}
+                         "alerts": [], "chain_text": "", "steps": [], "triggers": [], "origin": [], "aftermath": [], "notes": []}
     f["notes"] += [f"{line}; times in this report are as each node wrote them"
                    for line in noted_offsets(case.con)]
     entries = session_entries(case) if "tetragon" in srcs else pl.DataFrame()
@@ -518,6 +520,8 @@ def derive_findings(case: Any) -> dict[str, Any]:
         f["connections"] = connections(case, session)
         f["hooks"] = hooks(case, session)
         f["notes"] += deliveries(case, session) + blind_spots(case, e["node"], srcs)
+        f["origin"] = origin(case, e)
+        f["notes"] += origin_note(f["origin"], e)
         if "hubble" in srcs and "service process" in e["basis"]:
             f["triggers"] = triggers(case, e)
             f["notes"] += triggers_note(f["triggers"], e)

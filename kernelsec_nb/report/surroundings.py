@@ -17,6 +17,12 @@ them, in processes the tree does not link:
   weighs (a payload run from a writable directory, an alert, a drop, credentials read, a
   connection out of the cluster), outside builds. They are listed, not made part of the session:
   nothing in the events proves the link, only the node and the order;
+* **origin** — when the session's pod itself started during the capture (its first process was
+  exec'd in it), the processes in *other* pods (not a container's main process: an operator's
+  or a controller's API calls are its work) that contacted the Kubernetes API in the
+  :data:`ORIGIN_NS` before (a flow to Cilium's ``reserved:kube-apiserver`` identity, a connect to
+  port 6443, or ``kubectl``/``helm``/``oc``), on the reference clock (nodes' offsets from
+  ``clock_offsets`` taken out): the session that may have created the pod through the API;
 * **blind spots** — a source the capture has from other nodes but not from the session's node
   (Falco not deployed or not exported there): "no alerts" there is no evidence.
 
@@ -34,7 +40,13 @@ from typing import Any
 
 import polars as pl
 
-from kernelsec_nb.report.signals import EVIDENCE_WORDS, WRITABLE_DIRS, evidence, with_signals
+from kernelsec_nb.report.signals import (
+    EVIDENCE_WORDS,
+    RUNTIMES,
+    WRITABLE_DIRS,
+    evidence,
+    with_signals,
+)
 
 #: At most this many host processes are listed after an escape.
 AFTERMATH_MAX = 20
@@ -128,6 +140,70 @@ def aftermath_note(rows: list[dict[str, Any]]) -> list[str]:
     more = f" and {len(runs) - 3} other command(s)" if len(runs) > 3 else ""
     return [f"after the session's {rows[0]['after']}, {len(rows)} suspicious process(es) ran on the node "
             f"outside any pod (the host): {listed}{more}; what the escape left running? (see `aftermath`)"]
+
+
+#: A pod that started this soon after a session elsewhere contacted the Kubernetes API may be its.
+ORIGIN_NS = 120_000_000_000
+#: Flows are looked for this much wider than the window (nodes' clocks differ).
+SKEW_MARGIN_NS = 10_000_000_000
+#: Clients of the Kubernetes API by their binary.
+API_CLIENTS = r"(^|/)(kubectl|helm|oc)$"
+
+
+def origin(case: Any, entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """The contacts with the Kubernetes API from other pods in the :data:`ORIGIN_NS` before
+    ``entry``'s pod started (see the module docstring), the nearest first; empty when the capture
+    did not see the pod start."""
+    first = case.sql("""
+        SELECT min(start_ns) AS start_ns, any_value(node) AS node FROM processes
+        WHERE pod = ? AND namespace IS NOT DISTINCT FROM ? AND in_init_tree AND seen_as = 'exec'""",
+                     [entry["pod"], entry["namespace"]]).row(0, named=True)
+    if first["start_ns"] is None:
+        return []
+    offsets = dict(case.sql("SELECT node, clock_offset_ns FROM clock_offsets").iter_rows())
+    started = first["start_ns"] - (offsets.get(first["node"]) or 0)
+    contacts = case.sql("""
+        SELECT p.exec_id, p.node, p.namespace, p.pod, p."binary", p.args, k.time_ns
+        FROM kprobes k JOIN processes p USING (exec_id)
+        WHERE k.dport = 6443 AND p.pod IS NOT NULL
+        UNION ALL
+        SELECT exec_id, node, namespace, pod, "binary", args, start_ns FROM processes
+        WHERE regexp_matches("binary", ?) AND pod IS NOT NULL""", [API_CLIENTS])
+    lo, hi = started - ORIGIN_NS - SKEW_MARGIN_NS, first["start_ns"] + SKEW_MARGIN_NS
+    ids = case.sql("""
+        SELECT event_id FROM flows WHERE map_contains(dst_labels, 'reserved:kube-apiserver')
+          AND NOT coalesce(is_reply, false) AND time_ns BETWEEN ? AND ?""", [lo, hi])
+    if ids.height:
+        api = case.flows(since=lo, until=hi).join(ids, on="event_id", how="semi").filter(
+            pl.col("exec_id").is_not_null())
+        if api.height:
+            procs = case.processes(exec_id=api["exec_id"].unique().to_list()).select(
+                "exec_id", "node", "namespace", "pod", "binary", "args")
+            contacts = pl.concat([contacts, api.select("exec_id", "time_ns").join(procs, on="exec_id")
+                                  .select(contacts.columns)], how="vertical_relaxed")
+    # a container's own main process talking to the API is an operator's or a controller's work
+    mains = case.sql("""
+        SELECT p.exec_id FROM processes p JOIN processes q ON q.exec_id = p.parent_exec_id
+        WHERE p.exec_id IN (SELECT unnest(?::VARCHAR[])) AND p.in_init_tree AND regexp_matches(q."binary", ?)""",
+                     [contacts["exec_id"].unique().to_list(), RUNTIMES])
+    contacts = contacts.join(mains, on="exec_id", how="anti").with_columns(
+        (pl.col("time_ns") - pl.col("node").replace_strict(offsets, default=0, return_dtype=pl.Int64)).alias("_t"))
+    near = contacts.filter((pl.col("pod") != entry["pod"]) & pl.col("_t").is_between(started - ORIGIN_NS, started))
+    near = near.sort("_t", descending=True).unique("exec_id", keep="first", maintain_order=True).head(5)
+    return [{"exec_id": r["exec_id"], "namespace": r["namespace"], "pod": r["pod"], "node": r["node"],
+             "binary": r["binary"], "args": r["args"] or "", "seconds_before": round((started - r["_t"]) / 1e9, 1)}
+            for r in near.iter_rows(named=True)]
+
+
+def origin_note(rows: list[dict[str, Any]], entry: dict[str, Any]) -> list[str]:
+    """One note naming the nearest :func:`origin` contact (none when there is none)."""
+    if not rows:
+        return []
+    r = rows[0]
+    return [f"the pod {entry['namespace']}/{entry['pod']} itself started during the capture, "
+            f"{r['seconds_before']} s after {r['binary']} {r['args'][:160]}".rstrip()
+            + f" in {r['namespace']}/{r['pod']} contacted the Kubernetes API: did that session create it? "
+            f"(see `origin`; times on the reference clock)"]
 
 
 #: Each source's table and the column naming the node that wrote the event.

@@ -703,3 +703,27 @@ def test_an_aftermath_note_counts_a_cron_entrys_runs_once_each():
            "parent": "/usr/sbin/cron -f", "after": "/usr/sbin/chroot /host"}
     (note,) = aftermath_note([run] * 8)
     assert "8 suspicious process(es)" in note and note.count("curl x | sh") == 1 and "8 runs" in note
+
+
+def test_a_pod_started_just_after_a_session_elsewhere_called_the_api_names_that_session(tmp_path):
+    # ci pod: kubectl exec -> bash -> curl to the API server (6443) creating a pod; an operator's
+    # main process talks to the API too (its work); the new pod starts, and is exec'd into
+    bash, a = _run(50, SHIM, "/bin/bash", "", "2026-03-01T10:00:00Z")
+    curl, b = _run(51, _ref(bash), "/usr/bin/curl", "-k -X POST https://10.96.0.1:6443/api/v1/namespaces/x/pods",
+                   "2026-03-01T10:00:10Z")
+    operator, c = _run(60, SHIM, "/manager", "--leader-elect", "2026-03-01T09:00:00Z", init=True)
+    c = _in_pod(c, "operator-0", "c")
+    op_call = json.loads(_connect(operator, SHIM, 41500, "10.96.0.1", 6443, "2026-03-01T10:00:11Z"))
+    op_call["process_kprobe"]["process"]["pod"]["name"] = "operator-0"
+    main, d = _run(70, SHIM, "/bin/sleep", "infinity", "2026-03-01T10:00:12Z", init=True)
+    shell, e = _run(71, SHIM, "/bin/sh", "", "2026-03-01T10:00:20Z")
+    _, g = _run(72, _ref(shell), "/usr/sbin/chroot", "/host /bin/sh", "2026-03-01T10:00:21Z")
+    new = [_in_pod(x, "debug-new", "d") for x in (d, e, g)]
+    c_ = _case(tmp_path, [a, b, _connect(curl, _ref(bash), 41000, "10.96.0.1", 6443, "2026-03-01T10:00:10.5Z"),
+                          c, json.dumps(op_call), *new])
+    f = H.derive_findings(c_)
+    assert f["attacker_pod"] == "debug-new"
+    assert [(r["pod"], r["binary"], r["seconds_before"]) for r in f["origin"]] == [(POD, "/usr/bin/curl", 1.5)]
+    assert any(n.startswith("the pod shop/debug-new itself started during the capture, 1.5 s after /usr/bin/curl")
+               and f"in shop/{POD} contacted the Kubernetes API" in n for n in f["notes"])
+    c_.close()
