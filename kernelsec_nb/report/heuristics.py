@@ -97,10 +97,12 @@ from kernelsec_nb.report.network import (
 )
 from kernelsec_nb.report.signals import (
     EVIDENCE_WORDS,
+    HTTP_CLIENTS,
     INTERACTIVE_ARGS,
     INTERNAL_IPS,
     LAUNCHERS,
     RUNTIMES,
+    SENDS_DATA,
     SHELLS,
     children_of,
     evidence,
@@ -298,8 +300,9 @@ def _not_build(procs: pl.DataFrame) -> list[str]:
 
 def reached(case: Any, session: list[str]) -> set[str]:
     """The processes of ``session`` whose connection got through (no sighting dropped) with an
-    effect: a request that changes something (an HTTP method other than GET, HEAD or OPTIONS), a
-    connection out of the cluster (any address outside :data:`~kernelsec_nb.report.signals.INTERNAL_IPS`; Tetragon's connects
+    effect: a request that changes something (an HTTP method other than GET, HEAD or OPTIONS; without
+    an L7 flow of it, as TLS hides it: an HTTP client whose arguments send data or such a method,
+    :data:`~kernelsec_nb.report.signals.SENDS_DATA`), a connection out of the cluster (any address outside :data:`~kernelsec_nb.report.signals.INTERNAL_IPS`; Tetragon's connects
     too), or a connection to a destination the session had been refused before (a way around a
     policy).  DNS is left out."""
     out: set[str] = set()
@@ -319,6 +322,14 @@ def reached(case: Any, session: list[str]) -> set[str]:
     conns = connections(case, session)
     out |= {c["exec_id"] for c in conns if c["dport"] != 53 and not re.search(INTERNAL_IPS, c["daddr"] or "")
             and (c["exec_id"], c["daddr"], c["dport"]) not in refused_conns}
+    # a request Hubble did not read (TLS), told by its client's arguments
+    read = set(flows.filter(pl.col("http_method").is_not_null())["exec_id"].drop_nulls()) if flows.height else set()
+    senders = set(case.sql("""
+        SELECT exec_id FROM processes WHERE exec_id IN (SELECT unnest(?::VARCHAR[]))
+          AND regexp_matches("binary", ?) AND regexp_matches(coalesce(args, ''), ?)""",
+                           [session, HTTP_CLIENTS, SENDS_DATA])["exec_id"].to_list())
+    out |= {c["exec_id"] for c in conns if c["exec_id"] in senders - read and c["dport"] != 53
+            and (c["exec_id"], c["daddr"], c["dport"]) not in refused_conns}
     return out
 
 
@@ -335,6 +346,13 @@ def _session(case: Any, entry_exec_id: str) -> _Session | None:
         return None
     d = with_signals(case, d).sort("start_ns")
     return _Session(d, reached(case, _not_build(d)))
+
+
+def _first_run(procs: pl.DataFrame, last: dict[str, Any]) -> dict[str, Any]:
+    """The first process of ``procs`` (by start) that ran ``last``'s command unchanged: a retry's
+    first run."""
+    return procs.filter((pl.col("binary") == last["binary"])
+                        & (pl.col("args").fill_null("") == (last["args"] or ""))).row(0, named=True)
 
 
 def key_command(case: Any, entry_exec_id: str, view: _Session | None = None) -> dict[str, Any] | None:
@@ -354,10 +372,12 @@ def key_command(case: Any, entry_exec_id: str, view: _Session | None = None) -> 
     if sig.height:
         row, why = sig.row(-1, named=True), "last process of the session that signalled another process"
     elif acted.height:
-        row = acted.row(-1, named=True)
+        last = acted.row(-1, named=True)
+        row = _first_run(acted, last)
         why = "last process of the session that acted (" + ", ".join(
             w for w, on in (("run from a writable directory", row["written"]), ("a namespace tool", row["escape"]),
-                            ("a connection that got through with an effect", row["exec_id"] in hit)) if on) + ")"
+                            ("a connection that got through with an effect", row["exec_id"] in hit)) if on) + ")" + (
+            "; its first run (it ran again unchanged)" if row["exec_id"] != last["exec_id"] else "")
     elif bad.height:
         row = bad.filter(pl.col("_w") == pl.col("_w").max()).row(-1, named=True)
         why = "most suspicious process of the session (" + ", ".join(
@@ -367,10 +387,8 @@ def key_command(case: Any, entry_exec_id: str, view: _Session | None = None) -> 
         why = "the session entry itself, the most suspicious process of its session (" + ", ".join(
             w for k, w in EVIDENCE_WORDS.items() if row[k]) + ")"
     elif later.height:
-        # a command run again unchanged (a retry) is the first run
         last = later.row(-1, named=True)
-        row = later.filter((pl.col("binary") == last["binary"]) & (pl.col("args").fill_null("") == (last["args"] or ""))
-                           ).row(0, named=True)
+        row = _first_run(later, last)
         why = "last command of the session (nothing suspicious below the entry)" + (
             "; its first run (it ran again unchanged)" if row["exec_id"] != last["exec_id"] else "")
     else:

@@ -62,6 +62,13 @@ SENSITIVE_FILES = (r"^/etc/(shadow|gshadow|sudoers)|/run/secrets/|/\.ssh/|/\.kub
                    r"/\.docker/config\.json|^/proc/[0-9]+/(environ|mem)$|"
                    r"^(/mnt|/host)?/(etc/(crontab|cron\.d/|systemd/system/|ld\.so\.preload)|var/spool/cron/)")
 
+#: HTTP clients whose arguments say what their request does (when no L7 flow says it).
+HTTP_CLIENTS = r"(^|/)(curl|wget|http|https|xh)$"
+#: Arguments of :data:`HTTP_CLIENTS` that send data or a state-changing method (case-insensitive).
+SENDS_DATA = (r"(?i)(^|\s)(-X\s*(POST|PUT|PATCH|DELETE)|--request[= ](POST|PUT|PATCH|DELETE)|-d|--data(-binary|-raw|"
+              r"-urlencode|-ascii)?|-F|--form|-T|--upload-file|--post-(data|file)|--body-(data|file)|"
+              r"--method[= ](POST|PUT|PATCH|DELETE))(\s|=|@|$)")
+
 #: Addresses inside a cluster's networks (RFC 1918, carrier-grade NAT, loopback, link-local,
 #: multicast, IPv6 unique-local); any other address is outside.
 INTERNAL_IPS = (r"^(::ffff:)?(0\.|10\.|127\.|169\.254\.|192\.168\.|172\.(1[6-9]|2[0-9]|3[01])\.|"

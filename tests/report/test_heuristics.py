@@ -718,12 +718,33 @@ def test_a_pod_started_just_after_a_session_elsewhere_called_the_api_names_that_
     main, d = _run(70, SHIM, "/bin/sleep", "infinity", "2026-03-01T10:00:12Z", init=True)
     shell, e = _run(71, SHIM, "/bin/sh", "", "2026-03-01T10:00:20Z")
     _, g = _run(72, _ref(shell), "/usr/sbin/chroot", "/host /bin/sh", "2026-03-01T10:00:21Z")
-    new = [_in_pod(x, "debug-new", "d") for x in (d, e, g)]
+    payload, h = _run(73, _ref(shell), "/tmp/.p", "", "2026-03-01T10:00:30Z")
+    out = json.loads(_connect(payload, _ref(shell), 41600, "203.0.113.9", 4444, "2026-03-01T10:00:31Z"))
+    out["process_kprobe"]["process"]["pod"]["name"] = "debug-new"
+    new = [_in_pod(x, "debug-new", "d") for x in (d, e, g, h)]
     c_ = _case(tmp_path, [a, b, _connect(curl, _ref(bash), 41000, "10.96.0.1", 6443, "2026-03-01T10:00:10.5Z"),
-                          c, json.dumps(op_call), *new])
+                          c, json.dumps(op_call), *new, json.dumps(out)])
     f = H.derive_findings(c_)
     assert f["attacker_pod"] == "debug-new"
     assert [(r["pod"], r["binary"], r["seconds_before"]) for r in f["origin"]] == [(POD, "/usr/bin/curl", 1.5)]
     assert any(n.startswith("the pod shop/debug-new itself started during the capture, 1.5 s after /usr/bin/curl")
                and f"in shop/{POD} contacted the Kubernetes API" in n for n in f["notes"])
+    c_.close()
+
+
+def test_without_an_l7_flow_the_request_whose_arguments_send_data_is_key(tmp_path):
+    # TLS to the API server: Hubble cannot read the method; the POST that created something is
+    # key, not the status check after it
+    bash, a = _run(50, SHIM, "/bin/bash", "", "2026-03-01T10:00:00Z")
+    post, b = _run(51, _ref(bash), "/usr/bin/curl", "-k -X POST https://10.96.0.1/api/v1/namespaces/x/pods -d @p.json",
+                   "2026-03-01T10:00:10Z")
+    get, c = _run(52, _ref(bash), "/usr/bin/curl", "-k https://10.96.0.1/api/v1/namespaces/x/pods/p",
+                  "2026-03-01T10:00:20Z")
+    lines = [a, b, c, _connect(post, _ref(bash), 41000, "10.96.0.1", 443, "2026-03-01T10:00:10.5Z"),
+             _connect(get, _ref(bash), 41001, "10.96.0.1", 443, "2026-03-01T10:00:20.5Z"),
+             _alert_on(51, "Contact K8S API Server From Container", "Warning", "2026-03-01T10:00:10.6Z"),
+             _alert_on(52, "Contact K8S API Server From Container", "Warning", "2026-03-01T10:00:20.6Z")]
+    c_ = _case(tmp_path, lines)
+    f = H.derive_findings(c_)
+    assert f["flag"]["exec_id"] == _id(51), f["flag"]
     c_.close()
