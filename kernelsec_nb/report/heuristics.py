@@ -19,6 +19,8 @@ what an escape left running on the host) is :mod:`kernelsec_nb.report.surroundin
      ``-i``/``-l``) started in a pod *outside* the container's init tree (``kubectl exec``,
      ``docker exec``; in old exports without ``in_init_tree``: started by the container runtime
      after the container's first process);
+  1b. a shell a remote-login daemon (``sshd``) started: a login session, judged like an exec'd
+     shell (quiet unless it did something), unless routine;
   2. a shell started by a service process (neither a shell, nor a launcher such as ``nsenter``,
      ``sudo``, ``env``, nor a container runtime or init; in the same pod), whose session holds a
      suspicious process with an alert or a drop, or a payload that read credentials or connected
@@ -101,6 +103,7 @@ from kernelsec_nb.report.signals import (
     INTERACTIVE_ARGS,
     INTERNAL_IPS,
     LAUNCHERS,
+    LOGIN_DAEMONS,
     RUNTIMES,
     SENDS_DATA,
     SHELLS,
@@ -132,6 +135,7 @@ ROUTINE_IDS = r"[0-9a-fA-F]*[0-9][0-9a-fA-F]*"
 NOT_DETERMINABLE = "not determinable from this data"
 RARE = "rare command outside the init tree"
 INTERACTIVE = "interactive shell outside the init tree"
+LOGIN = "shell started by a remote-login daemon (ssh)"
 
 #: After the session's last process ended (or started), its pod's flows are still the session's
 #: for this long.
@@ -205,23 +209,27 @@ def session_entries(case: Any) -> pl.DataFrame:
         pl.col("in_init_tree").is_null() & parent_runtime & ((pl.col("start_ns") > pl.col("_cfirst")) | interactive))
     outside = t.filter(exec_in & in_pod)
     groups: list[tuple[str, pl.DataFrame]] = [(INTERACTIVE, outside.filter(interactive))]
+    children = children_of(t)
+    alerted = set(t.filter(pl.col("warned") > 0)["exec_id"].to_list())
+    pods = t.filter(in_pod).group_by("workload").agg(pl.col("pod").n_unique().alias("_pods"))
+    # a shell a remote-login daemon started is a login session (ssh into a pod), unless routine
+    logins = _routine_apart(t.filter(shell & in_pod & pl.col("_pbin").fill_null("").str.contains(LOGIN_DAEMONS)),
+                            children, alerted, pods)
+    groups.append((LOGIN, logins.rest))
     # a service: the parent is no shell and no runtime, in the same pod (its pod is unknown when
     # the capture saw it only as a parent)
     service_parent = (pl.col("_pbin").is_not_null() & ~parent_shell & ~parent_runtime
                       & ((pl.col("_ppod") == pl.col("pod")) | pl.col("_ppod").is_null()))
-    children = children_of(t)
     # what a service starts needs an alert or a drop, or a payload that read credentials or
     # connected out of the cluster: builds and plugins run binaries from /tmp too
     alarmed = pl.col("suspicious") & ((pl.col("alerts") > 0) | (pl.col("dropped") > 0) | (
         (pl.col("written") > 0) & ((pl.col("sensitive") > 0) | (pl.col("outside") > 0))))
-    alerted = set(t.filter(pl.col("warned") > 0)["exec_id"].to_list())
-    pods = t.filter(in_pod).group_by("workload").agg(pl.col("pod").n_unique().alias("_pods"))
     started = _routine_apart(t.filter(shell & in_pod & service_parent), children, alerted, pods)
     # (a program a service started that only met policy drops is a misconfigured worker, not a
     # payload: a payload is alerted on or was written at run time)
     paid = _routine_apart(t.filter(alarmed & ((pl.col("alerts") > 0) | (pl.col("written") > 0))
                                    & in_pod & service_parent), children, alerted, pods)
-    routine = started.routine | paid.routine
+    routine = started.routine | paid.routine | logins.routine
     under = {e: subtree(children, e) for e in started.rest["exec_id"].to_list()}
     bad = set(t.filter(alarmed)["exec_id"].to_list()) - routine
     groups.append(("shell started by a service process, with alerts, drops or a payload below it",
@@ -485,7 +493,7 @@ def _quiet_notes(quiet: pl.DataFrame, reported: dict[str, Any] | None) -> list[s
                 + (f" in {q['namespace']}/{q['pod']}" if where else "") + f" at {q['start_time']} ({q['basis']})")
 
     notes = []
-    exec_d = pl.col("basis").is_in([INTERACTIVE, RARE]) | pl.col("basis").str.contains("exec'd", literal=True)
+    exec_d = pl.col("basis").is_in([INTERACTIVE, LOGIN, RARE]) | pl.col("basis").str.contains("exec'd", literal=True)
     if reported is not None and quiet.height:
         before = quiet.filter((pl.col("pod") == reported["pod"]) & (pl.col("start_ns") < reported["start_ns"])
                               & ~exec_d)
@@ -540,9 +548,9 @@ def derive_findings(case: Any) -> dict[str, Any]:
         f["notes"] += deliveries(case, session) + blind_spots(case, e["node"], srcs)
         f["origin"] = origin(case, e)
         f["notes"] += origin_note(f["origin"], e)
-        if "hubble" in srcs and "service process" in e["basis"]:
-            f["triggers"] = triggers(case, e)
-            f["notes"] += triggers_note(f["triggers"], e)
+        if "hubble" in srcs and ("service process" in e["basis"] or e["basis"] == LOGIN):
+            f["triggers"] = triggers(case, e, login=e["basis"] == LOGIN)
+            f["notes"] += triggers_note(f["triggers"], e, login=e["basis"] == LOGIN)
         if view is not None:
             f["aftermath"] = aftermath(case, view.procs)
             f["notes"] += aftermath_note(f["aftermath"])

@@ -62,6 +62,9 @@ SENSITIVE_FILES = (r"^/etc/(shadow|gshadow|sudoers)|/run/secrets/|/\.ssh/|/\.kub
                    r"/\.docker/config\.json|^/proc/[0-9]+/(environ|mem)$|"
                    r"^(/mnt|/host)?/(etc/(crontab|cron\.d/|systemd/system/|ld\.so\.preload)|var/spool/cron/)")
 
+#: Remote-login daemons: a shell one starts is a login session, like an exec'd shell.
+LOGIN_DAEMONS = r"(^|/)(sshd|sshd-session|dropbear|telnetd|in\.telnetd|rshd|in\.rshd)$"
+
 #: HTTP clients whose arguments say what their request does (when no L7 flow says it).
 HTTP_CLIENTS = r"(^|/)(curl|wget|http|https|xh)$"
 #: Arguments of :data:`HTTP_CLIENTS` that send data or a state-changing method (case-insensitive).

