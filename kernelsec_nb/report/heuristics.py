@@ -83,29 +83,29 @@ from typing import Any
 
 import polars as pl
 
-from kernelsec_nb.correlate._flows import CONNECTION_HOOKS
 from kernelsec_nb.report.network import (
     CONNECTION,
-    SAFE_METHODS,
+    POD_FLOWS_MAX,
     alert_records,
+    connections,
     dns_tunnels,
     flow_records,
     l7_requests,
     network_suspect,
     one_sighting,
+    pod_flows,
     rare_requests,
+    reached,
+    session_flows,
     sources,
     with_connection_verdict,
 )
 from kernelsec_nb.report.signals import (
     EVIDENCE_WORDS,
-    HTTP_CLIENTS,
     INTERACTIVE_ARGS,
-    INTERNAL_IPS,
     LAUNCHERS,
     LOGIN_DAEMONS,
     RUNTIMES,
-    SENDS_DATA,
     SHELLS,
     children_of,
     evidence,
@@ -137,9 +137,6 @@ RARE = "rare command outside the init tree"
 INTERACTIVE = "interactive shell outside the init tree"
 LOGIN = "shell started by a remote-login daemon (ssh)"
 
-#: After the session's last process ended (or started), its pod's flows are still the session's
-#: for this long.
-SESSION_TAIL_NS = 10_000_000_000
 _ENTRY_COLS = ["exec_id", "node", "namespace", "pod", "workload", "binary", "args", "pid",
                "start_time", "start_ns", "parent_exec_id", "capabilities", "pod_labels"]
 _STATS = {"processes": pl.Int64, "flows": pl.Int64, "connections": pl.Int64, "alerts": pl.Int64, "critical": pl.Int64,
@@ -291,54 +288,10 @@ def _ranked(case: Any, t: pl.DataFrame, children: dict[str, list[str]],
                     descending=[False, True, True, False, False]).drop("_rank")
 
 
-def _session_flows(case: Any, session: list[str]) -> pl.DataFrame:
-    """The session's flows (Hubble, attributed to its processes), replies left out, with
-    ``conn_dropped``; empty without Hubble."""
-    mine = case.flows(exec_id=session)
-    if mine.is_empty() or "verdict" not in mine.columns:
-        return mine
-    return with_connection_verdict(mine.filter(~pl.col("is_reply").fill_null(False)))
-
-
 def _not_build(procs: pl.DataFrame) -> list[str]:
     """The exec ids of ``procs`` outside builds (a build tool downloading its dependencies is no
     effect of a session)."""
     return procs.filter(~pl.col("build").fill_null(False))["exec_id"].to_list()
-
-
-def reached(case: Any, session: list[str]) -> set[str]:
-    """The processes of ``session`` whose connection got through (no sighting dropped) with an
-    effect: a request that changes something (an HTTP method other than GET, HEAD or OPTIONS; without
-    an L7 flow of it, as TLS hides it: an HTTP client whose arguments send data or such a method,
-    :data:`~kernelsec_nb.report.signals.SENDS_DATA`), a connection out of the cluster (any address outside :data:`~kernelsec_nb.report.signals.INTERNAL_IPS`; Tetragon's connects
-    too), or a connection to a destination the session had been refused before (a way around a
-    policy).  DNS is left out."""
-    out: set[str] = set()
-    flows = _session_flows(case, session)
-    refused_conns = set()
-    if flows.height:
-        dst = pl.coalesce(pl.col("dst_pod"), pl.col("dst_ip"))
-        refused = flows.filter(pl.col("verdict") == "DROPPED").group_by(dst.alias("_dst")).agg(
-            pl.col("time_ns").min().alias("_refused"))
-        refused_conns = set(flows.filter(pl.col("conn_dropped")).select("exec_id", "dst_ip", "dst_port").iter_rows())
-        through = flows.filter(~pl.col("conn_dropped") & (pl.col("dst_port") != 53)).with_columns(
-            dst.alias("_dst")).join(refused, on="_dst", how="left")
-        effect = ((pl.col("http_method").is_not_null() & ~pl.col("http_method").str.to_uppercase().is_in(SAFE_METHODS))
-                  | (pl.col("dst_pod").is_null() & ~pl.col("dst_ip").fill_null("").str.contains(INTERNAL_IPS))
-                  | (pl.col("_refused") < pl.col("time_ns")))
-        out |= set(through.filter(effect)["exec_id"].drop_nulls().to_list())
-    conns = connections(case, session)
-    out |= {c["exec_id"] for c in conns if c["dport"] != 53 and not re.search(INTERNAL_IPS, c["daddr"] or "")
-            and (c["exec_id"], c["daddr"], c["dport"]) not in refused_conns}
-    # a request Hubble did not read (TLS), told by its client's arguments
-    read = set(flows.filter(pl.col("http_method").is_not_null())["exec_id"].drop_nulls()) if flows.height else set()
-    senders = set(case.sql("""
-        SELECT exec_id FROM processes WHERE exec_id IN (SELECT unnest(?::VARCHAR[]))
-          AND regexp_matches("binary", ?) AND regexp_matches(coalesce(args, ''), ?)""",
-                           [session, HTTP_CLIENTS, SENDS_DATA])["exec_id"].to_list())
-    out |= {c["exec_id"] for c in conns if c["exec_id"] in senders - read and c["dport"] != 53
-            and (c["exec_id"], c["daddr"], c["dport"]) not in refused_conns}
-    return out
 
 
 @dataclass
@@ -447,43 +400,6 @@ def hooks(case: Any, session: list[str]) -> list[dict[str, Any]]:
     return [{**r, "time": r["time"].strftime("%Y-%m-%dT%H:%M:%S.%fZ")} for r in df.iter_rows(named=True)]
 
 
-def connections(case: Any, session: list[str]) -> list[dict[str, Any]]:
-    """The connections the session's processes opened (Tetragon connect hooks), oldest first."""
-    df = case.sql("""
-        SELECT time, exec_id, "binary", saddr, sport, daddr, dport, protocol, function_name
-        FROM kprobes WHERE exec_id IN (SELECT unnest(?::VARCHAR[])) AND daddr IS NOT NULL
-          AND regexp_matches(coalesce(function_name, kind), ?)
-        ORDER BY time_ns, event_id LIMIT 100""", [session, CONNECTION_HOOKS])
-    return [{**r, "time": r["time"].strftime("%Y-%m-%dT%H:%M:%S.%fZ")} for r in df.iter_rows(named=True)]
-
-
-#: At most this many of the pod's other flows are listed (the findings say when there are more).
-POD_FLOWS_MAX = 100
-
-
-def _pod_flows(case: Any, entry: dict[str, Any], procs: pl.DataFrame) -> pl.DataFrame:
-    """The flows the session's pod sent while the session ran that no process was matched to
-    (DNS, ICMP, UDP: Tetragon's connect hooks see TCP): the first lookup of each DNS name, the
-    first request of each HTTP method and URL, the first flow to each other destination."""
-    end = procs.select(pl.max_horizontal("start_ns", "exit_ns").max()).item()
-    if entry["start_ns"] is None or end is None:
-        return pl.DataFrame()
-    flows = case.flows(from_pod=entry["pod"], since=int(entry["start_ns"]), until=int(end) + SESSION_TAIL_NS)
-    if flows.is_empty():
-        return flows
-    flows = one_sighting(flows.filter((pl.col("src_pod") == entry["pod"]) & pl.col("exec_id").is_null()
-                                       & ~pl.col("is_reply").fill_null(False)))
-    dns, http = pl.col("dns_query").is_not_null(), pl.col("http_method").is_not_null()
-    # a lookup's or request's connection seen at L4 on the other node is that lookup, not another flow
-    rest = flows.filter(~dns & ~http).join(flows.filter(dns | http).select(CONNECTION), on=CONNECTION,
-                                           how="anti", nulls_equal=True)
-    return pl.concat([
-        flows.filter(dns).unique(pl.col("dns_query").str.to_lowercase(), keep="first", maintain_order=True),
-        flows.filter(http).unique(["http_method", "http_url"], keep="first", maintain_order=True),
-        rest.unique(["dst_ip", "dst_port", "protocol"], keep="first", maintain_order=True),
-    ], how="vertical_relaxed").sort("time_ns")
-
-
 def _quiet_notes(quiet: pl.DataFrame, reported: dict[str, Any] | None) -> list[str]:
     """Notes on the sessions that did nothing suspicious: the shells a service started in the
     reported session's own pod before it (an injection's probe, a first try), and the others (an
@@ -555,7 +471,7 @@ def derive_findings(case: Any) -> dict[str, Any]:
             f["aftermath"] = aftermath(case, view.procs)
             f["notes"] += aftermath_note(f["aftermath"])
         if "hubble" in srcs:
-            mine = _session_flows(case, session)
+            mine = session_flows(case, session)
             if mine.height:
                 # a connection one node let out and the other dropped did not get through
                 let_through = one_sighting(mine.filter(~pl.col("conn_dropped")))
@@ -572,7 +488,7 @@ def derive_findings(case: Any) -> dict[str, Any]:
                     CONNECTION, keep="first", maintain_order=True)
                 f["dropped_flows"] = flow_records(pl.concat([l7_requests(dropped), dropped.filter(
                     pl.col("dns_query").is_not_null()), l4], how="vertical_relaxed").sort("time_ns"))
-            others = _pod_flows(case, e, procs)
+            others = pod_flows(case, e, procs)
             f["pod_flows"] = flow_records(others.head(POD_FLOWS_MAX))
             if others.height > POD_FLOWS_MAX:
                 f["notes"].append(f"the pod sent {others.height} other flows no process was matched to while the "

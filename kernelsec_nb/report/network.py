@@ -16,11 +16,13 @@ True
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import polars as pl
 
-from kernelsec_nb.report.signals import with_signals
+from kernelsec_nb.correlate._flows import CONNECTION_HOOKS
+from kernelsec_nb.report.signals import HTTP_CLIENTS, INTERNAL_IPS, SENDS_DATA, with_signals
 
 #: HTTP methods that only read.
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -196,3 +198,87 @@ def network_suspect(case: Any) -> dict[str, Any] | None:
 def alert_records(al: pl.DataFrame) -> list[dict[str, Any]]:
     return [{"time": r["time"].strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "rule": r["rule"],
              "exec_id": r.get("exec_id"), "pid": r["pid"]} for r in al.iter_rows(named=True)]
+
+
+#: After the session's last process ended (or started), its pod's flows are still the session's
+#: for this long.
+SESSION_TAIL_NS = 10_000_000_000
+def session_flows(case: Any, session: list[str]) -> pl.DataFrame:
+    """The session's flows (Hubble, attributed to its processes), replies left out, with
+    ``conn_dropped``; empty without Hubble."""
+    mine = case.flows(exec_id=session)
+    if mine.is_empty() or "verdict" not in mine.columns:
+        return mine
+    return with_connection_verdict(mine.filter(~pl.col("is_reply").fill_null(False)))
+
+
+def reached(case: Any, session: list[str]) -> set[str]:
+    """The processes of ``session`` whose connection got through (no sighting dropped) with an
+    effect: a request that changes something (an HTTP method other than GET, HEAD or OPTIONS; without
+    an L7 flow of it, as TLS hides it: an HTTP client whose arguments send data or such a method,
+    :data:`~kernelsec_nb.report.signals.SENDS_DATA`), a connection out of the cluster (any address outside :data:`~kernelsec_nb.report.signals.INTERNAL_IPS`; Tetragon's connects
+    too), or a connection to a destination the session had been refused before (a way around a
+    policy).  DNS is left out."""
+    out: set[str] = set()
+    flows = session_flows(case, session)
+    refused_conns = set()
+    if flows.height:
+        dst = pl.coalesce(pl.col("dst_pod"), pl.col("dst_ip"))
+        refused = flows.filter(pl.col("verdict") == "DROPPED").group_by(dst.alias("_dst")).agg(
+            pl.col("time_ns").min().alias("_refused"))
+        refused_conns = set(flows.filter(pl.col("conn_dropped")).select("exec_id", "dst_ip", "dst_port").iter_rows())
+        through = flows.filter(~pl.col("conn_dropped") & (pl.col("dst_port") != 53)).with_columns(
+            dst.alias("_dst")).join(refused, on="_dst", how="left")
+        effect = ((pl.col("http_method").is_not_null() & ~pl.col("http_method").str.to_uppercase().is_in(SAFE_METHODS))
+                  | (pl.col("dst_pod").is_null() & ~pl.col("dst_ip").fill_null("").str.contains(INTERNAL_IPS))
+                  | (pl.col("_refused") < pl.col("time_ns")))
+        out |= set(through.filter(effect)["exec_id"].drop_nulls().to_list())
+    conns = connections(case, session)
+    out |= {c["exec_id"] for c in conns if c["dport"] != 53 and not re.search(INTERNAL_IPS, c["daddr"] or "")
+            and (c["exec_id"], c["daddr"], c["dport"]) not in refused_conns}
+    # a request Hubble did not read (TLS), told by its client's arguments
+    read = set(flows.filter(pl.col("http_method").is_not_null())["exec_id"].drop_nulls()) if flows.height else set()
+    senders = set(case.sql("""
+        SELECT exec_id FROM processes WHERE exec_id IN (SELECT unnest(?::VARCHAR[]))
+          AND regexp_matches("binary", ?) AND regexp_matches(coalesce(args, ''), ?)""",
+                           [session, HTTP_CLIENTS, SENDS_DATA])["exec_id"].to_list())
+    out |= {c["exec_id"] for c in conns if c["exec_id"] in senders - read and c["dport"] != 53
+            and (c["exec_id"], c["daddr"], c["dport"]) not in refused_conns}
+    return out
+
+
+def connections(case: Any, session: list[str]) -> list[dict[str, Any]]:
+    """The connections the session's processes opened (Tetragon connect hooks), oldest first."""
+    df = case.sql("""
+        SELECT time, exec_id, "binary", saddr, sport, daddr, dport, protocol, function_name
+        FROM kprobes WHERE exec_id IN (SELECT unnest(?::VARCHAR[])) AND daddr IS NOT NULL
+          AND regexp_matches(coalesce(function_name, kind), ?)
+        ORDER BY time_ns, event_id LIMIT 100""", [session, CONNECTION_HOOKS])
+    return [{**r, "time": r["time"].strftime("%Y-%m-%dT%H:%M:%S.%fZ")} for r in df.iter_rows(named=True)]
+
+
+#: At most this many of the pod's other flows are listed (the findings say when there are more).
+POD_FLOWS_MAX = 100
+
+
+def pod_flows(case: Any, entry: dict[str, Any], procs: pl.DataFrame) -> pl.DataFrame:
+    """The flows the session's pod sent while the session ran that no process was matched to
+    (DNS, ICMP, UDP: Tetragon's connect hooks see TCP): the first lookup of each DNS name, the
+    first request of each HTTP method and URL, the first flow to each other destination."""
+    end = procs.select(pl.max_horizontal("start_ns", "exit_ns").max()).item()
+    if entry["start_ns"] is None or end is None:
+        return pl.DataFrame()
+    flows = case.flows(from_pod=entry["pod"], since=int(entry["start_ns"]), until=int(end) + SESSION_TAIL_NS)
+    if flows.is_empty():
+        return flows
+    flows = one_sighting(flows.filter((pl.col("src_pod") == entry["pod"]) & pl.col("exec_id").is_null()
+                                       & ~pl.col("is_reply").fill_null(False)))
+    dns, http = pl.col("dns_query").is_not_null(), pl.col("http_method").is_not_null()
+    # a lookup's or request's connection seen at L4 on the other node is that lookup, not another flow
+    rest = flows.filter(~dns & ~http).join(flows.filter(dns | http).select(CONNECTION), on=CONNECTION,
+                                           how="anti", nulls_equal=True)
+    return pl.concat([
+        flows.filter(dns).unique(pl.col("dns_query").str.to_lowercase(), keep="first", maintain_order=True),
+        flows.filter(http).unique(["http_method", "http_url"], keep="first", maintain_order=True),
+        rest.unique(["dst_ip", "dst_port", "protocol"], keep="first", maintain_order=True),
+    ], how="vertical_relaxed").sort("time_ns")
