@@ -205,17 +205,48 @@ def subtree(children: dict[str, list[str]], root: str) -> set[str]:
 SIGNAL_EFFECT_NS = 5_000_000_000
 
 
+_SIGNAL_NUMBERS = {"1": "HUP", "2": "INT", "3": "QUIT", "6": "ABRT", "9": "KILL", "10": "USR1", "12": "USR2",
+                   "14": "ALRM", "15": "TERM", "18": "CONT", "19": "STOP"}
+
+
+def sent_signal(args: str | None) -> str | None:
+    """The signal a ``kill``/``pkill``/``killall`` command line sends (``SIGTERM`` unless told),
+    ``None`` when it cannot be read.
+
+    >>> [sent_signal(a) for a in ("-9 1234", "-HUP 1", "-s SIGINT 7", "--signal=KILL nginx", "1234", "-l", "-f x")]
+    ['SIGKILL', 'SIGHUP', 'SIGINT', 'SIGKILL', 'SIGTERM', None, 'SIGTERM']
+    """
+    tokens = (args or "").replace("=", " ").split()
+    for i, tok in enumerate(tokens):
+        if tok in ("-s", "--signal", "-n") and i + 1 < len(tokens):
+            name = tokens[i + 1]
+        elif tok.startswith("-") and len(tok) > 1 and (tok[1:].isdigit() or tok[1:].isupper()):
+            name = tok[1:]
+        elif tok in ("-l", "-L", "--list", "--table"):
+            return None  # lists signals, sends none
+        else:
+            continue  # a pid, a name, or a flag that names no signal (pkill -f)
+        name = _SIGNAL_NUMBERS.get(name, name).upper()
+        return name if name.startswith("SIG") else "SIG" + name
+    return "SIGTERM"
+
+
 def killed_something(case: Any, procs: pl.DataFrame) -> list[str]:
-    """The signal-sending processes of ``procs`` (``signals`` > 0) after which another process on
-    the same node died by a signal within :data:`SIGNAL_EFFECT_NS` (a ``kill`` that was ignored,
-    such as one aimed at a container's pid 1, did nothing)."""
+    """The signal-sending processes of ``procs`` (``signals`` > 0) after which another process died
+    within :data:`SIGNAL_EFFECT_NS` by the signal it sent, in its pod (on its node when it ran on
+    the host): a ``kill`` that was ignored (one aimed at a container's pid 1), or a ``kill -HUP``
+    reload while something else was stopped by Ctrl-C, did nothing."""
     tools = procs.filter(pl.col("signals") > 0)
     if tools.is_empty():
         return []
+    sent = [sent_signal(a) for a in tools["args"].to_list()]
     return case.sql("""
         SELECT DISTINCT t.exec_id
-        FROM (SELECT unnest(?::VARCHAR[]) AS exec_id, unnest(?::VARCHAR[]) AS node, unnest(?::BIGINT[]) AS t0) t
+        FROM (SELECT unnest(?::VARCHAR[]) AS exec_id, unnest(?::VARCHAR[]) AS node, unnest(?::VARCHAR[]) AS pod,
+                     unnest(?::BIGINT[]) AS t0, unnest(?::VARCHAR[]) AS sig) t
         JOIN processes p ON p.node = t.node AND p.exec_id <> t.exec_id AND coalesce(p.signal, '') <> ''
+         AND (t.pod IS NULL OR p.pod IS NOT DISTINCT FROM t.pod)
+         AND (t.sig IS NULL OR upper(p.signal) = t.sig)
          AND p.exit_ns BETWEEN t.t0 AND t.t0 + ?""",
-                    [tools["exec_id"].to_list(), tools["node"].to_list(), tools["start_ns"].to_list(),
-                     SIGNAL_EFFECT_NS])["exec_id"].to_list()
+                    [tools["exec_id"].to_list(), tools["node"].to_list(), tools["pod"].to_list(),
+                     tools["start_ns"].to_list(), sent, SIGNAL_EFFECT_NS])["exec_id"].to_list()

@@ -776,3 +776,16 @@ def test_a_shell_sshd_started_is_a_login_session_and_the_connection_it_came_over
         ("report-worker-x", 22, "/usr/bin/ssh -i /tmp/k user@10.0.2.7")]
     assert any(n.startswith("the login came over a connection from analytics/report-worker-x to port 22") for n in f["notes"])
     c_.close()
+
+
+def test_a_reload_is_no_kill_when_something_else_stops_by_another_signal(tmp_path):
+    # an SRE's `kill -HUP 1` reloads nginx; 2 s later their `tail -f` in another shell stops by Ctrl-C
+    sh, a = _run(50, SHIM, "/bin/sh", "", "2026-03-01T10:00:00Z")
+    _, b = _run(51, _ref(sh), "/bin/kill", "-HUP 1", "2026-03-01T10:00:05Z")
+    tail, c = _run(60, SHIM, "/usr/bin/tail", "-f /var/log/app.log", "2026-03-01T09:59:00Z")
+    stop = json.dumps({"process_exit": {"process": tail, "parent": SHIM, "signal": "SIGINT"},
+                       "node_name": NODE, "time": "2026-03-01T10:00:07Z"})
+    c_ = _case(tmp_path, [a, b, c, stop])
+    f = H.derive_findings(c_)
+    assert f["attacker_pod"] is None and f["flag"] is None, f["flag"]
+    c_.close()
