@@ -460,7 +460,8 @@ else:
 # NBVAL_CHECK_OUTPUT
 from IPython.display import display as _display
 FINDINGS = H.derive_findings(case)
-print(f"attacker pod : {FINDINGS['attacker_namespace'] or '?'}/{FINDINGS['attacker_pod'] or H.NOT_DETERMINABLE}")
+print(f"attacker pod : {FINDINGS['attacker_namespace'] or '?'}/{FINDINGS['attacker_pod']} (suspected: {FINDINGS['basis']})"
+      if FINDINGS["attacker_pod"] else f"attacker pod : {H.NOT_DETERMINABLE}")
 print(f"node         : {FINDINGS['node'] or H.NOT_DETERMINABLE}")
 print(f"flag         : {kn.shown(FINDINGS['flag_text'])}")
 _display({"application/json": FINDINGS, "text/plain": json.dumps(FINDINGS, indent=1, default=str)}, raw=True)

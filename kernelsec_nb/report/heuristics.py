@@ -103,6 +103,7 @@ from kernelsec_nb.report.network import (
 from kernelsec_nb.report.signals import (
     EVIDENCE_WORDS,
     INTERACTIVE_ARGS,
+    INTERPRETERS,
     LAUNCHERS,
     LOGIN_DAEMONS,
     RUNTIMES,
@@ -130,6 +131,8 @@ __all__ = ["NOT_DETERMINABLE", "chain", "connections", "derive_findings", "dns_t
 
 #: A shell a service started with the same command this many times is routine (builds, job steps).
 ROUTINE_REPEATS = 2
+#: A program (no shell) a service ran this many times in every pod is routine whatever its arguments.
+ROUTINE_RUNS = 5
 #: What a routine's runs differ in and is left aside when they are compared: numbers and hex ids.
 ROUTINE_IDS = r"[0-9a-fA-F]*[0-9][0-9a-fA-F]*"
 NOT_DETERMINABLE = "not determinable from this data"
@@ -152,7 +155,9 @@ def _session_stats(case: Any, exec_id: str, signals: pl.DataFrame) -> dict[str, 
     d = case.descendants(exec_id).select("exec_id").join(signals.select("exec_id", "build", *_COUNTS),
                                                          on="exec_id", how="left")
     below = d.filter(pl.col("exec_id") != exec_id)
-    return {"exec_id": exec_id, "processes": d.height, **{k: int(d[k].fill_null(0).sum()) for k in _COUNTS},
+    own = d.filter(~pl.col("build").fill_null(False))  # a build's flows and files are the build's
+    return {"exec_id": exec_id, "processes": d.height,
+            **{k: int((own if k in ("flows", "connections", "files") else d)[k].fill_null(0).sum()) for k in _COUNTS},
             "alerts_below": int(below["alerts"].fill_null(0).sum()),
             "effects": len(reached(case, _not_build(d)))}
 
@@ -170,15 +175,24 @@ def _routine_apart(rows: pl.DataFrame, children: dict[str, list[str]], alerted: 
     times or more, in every pod of the workload the capture saw (``pods``: workload, pods), is
     routine (a build or job step, a backup CronJob's tool), and so is everything below it —
     unless a Falco alert of priority Warning or above fell there (``alerted``).  A backdoored
-    rollout's new pods run their payload once each too, but the old pods do not."""
+    rollout's new pods run their payload once each too, but the old pods do not.  A program (no
+    shell or interpreter) a workload's services ran :data:`ROUTINE_RUNS` times or more in every pod
+    is routine whatever its arguments (a renderer a service runs from /tmp with per-job flags)."""
     key = ["workload", "binary", "_shape"]
     rows = rows.with_columns(pl.col("args").fill_null("").str.replace_all(ROUTINE_IDS, "#").alias("_shape"))
     seen = rows.group_by(key).agg(pl.len().alias("_times"), pl.col("pod").n_unique().alias("_in"))
-    rows = rows.join(seen, on=key, how="left", nulls_equal=True).join(pods, on="workload", how="left", nulls_equal=True)
-    often = rows.filter((pl.col("_times") >= ROUTINE_REPEATS) & (pl.col("_in") >= pl.col("_pods")))
+    runs = rows.group_by("workload", "binary").agg(pl.len().alias("_runs"), pl.col("pod").n_unique().alias("_run_in"))
+    rows = (rows.join(seen, on=key, how="left", nulls_equal=True).join(runs, on=["workload", "binary"], how="left",
+                                                                         nulls_equal=True)
+            .join(pods, on="workload", how="left", nulls_equal=True))
+    program = ~pl.col("binary").fill_null("").str.contains(SHELLS) & ~pl.col("binary").fill_null("").str.contains(
+        INTERPRETERS)
+    often = rows.filter(((pl.col("_times") >= ROUTINE_REPEATS) & (pl.col("_in") >= pl.col("_pods")))
+                        | (program & (pl.col("_runs") >= ROUTINE_RUNS) & (pl.col("_run_in") >= pl.col("_pods"))))
     below = {e: subtree(children, e) for e in often["exec_id"].to_list()}
     quiet = {e for e, under in below.items() if not under & alerted}
-    return _Routine(rows.filter(~pl.col("exec_id").is_in(list(quiet))).drop("_shape", "_times", "_in", "_pods"),
+    return _Routine(rows.filter(~pl.col("exec_id").is_in(list(quiet))).drop("_shape", "_times", "_in", "_runs",
+                                                                             "_run_in", "_pods"),
                     set().union(*(below[e] for e in quiet)) if quiet else set())
 
 
@@ -244,10 +258,12 @@ def session_entries(case: Any) -> pl.DataFrame:
     out = _ranked(case, t, children, found, hubble)
     if out.is_empty() or out["quiet"].all():
         # rare commands outside the init tree (exec probes repeat, one-off `kubectl exec` commands
-        # do not), when no session did anything suspicious
-        counts = outside.group_by("workload", "binary", "args").len()
-        rare = outside.join(counts, on=["workload", "binary", "args"], how="left",
-                            nulls_equal=True).filter(pl.col("len") <= 2)
+        # do not), when no session did anything suspicious; counted across the cluster, numbers
+        # and hex ids aside (a CI executor's job pods each run the same steps once)
+        shaped = outside.filter(~pl.col("build")).with_columns(pl.col("args").fill_null("").str.replace_all(ROUTINE_IDS, "#").alias("_shape"))
+        counts = shaped.group_by("binary", "_shape").len()
+        rare = shaped.join(counts, on=["binary", "_shape"], how="left", nulls_equal=True).filter(
+            pl.col("len") <= 2).drop("_shape", "len")
         out = _ranked(case, t, children, [*found, (RARE, rare)], hubble)
     return out
 

@@ -49,7 +49,10 @@ ESCAPE_TOOLS = r"(^|/)(nsenter|unshare|chroot|mount)$"
 #: runs, its downloads and the keys it reads, and Falco's alerts on the build (drop-and-execute,
 #: package management), are the build's, not a payload.
 BUILD_TOOLS = (r"(^|/)(go|cargo|rustc|cc|c\+\+|gcc|g\+\+|clang|clang\+\+|ld|make|gmake|cmake|ninja|meson|"
-               r"bazel|npm|npx|yarn|pnpm|node-gyp|pip|pip3|uv|poetry|mvn|gradle|javac|dotnet|msbuild|git)$")
+               r"bazel|npm|npx|yarn|pnpm|node-gyp|pip|pip3|uv|poetry|mvn|gradle|javac|dotnet|msbuild|git|"
+               r"kaniko/executor|buildah|buildkitd|buildctl)$")
+#: Interpreters that run a build tool as their first argument (``node /usr/local/bin/npm ci``).
+INTERPRETERS = r"(^|/)(node|nodejs|python[0-9.]*|ruby|perl|java)$"
 
 #: Binaries run from here were written at run time (a dropped payload), not shipped in the image.
 WRITABLE_DIRS = r"^/(tmp|var/tmp|dev/shm)/"
@@ -129,16 +132,36 @@ def _per_exec(case: Any) -> pl.DataFrame:
     return cached("report_signals", ["flows", "kprobes", "alerts", "processes"], build) if cached else build()
 
 
+def _build_outputs(t: pl.DataFrame) -> list[str]:
+    """The processes of ``t`` run from a writable directory whose binary a build process of the same
+    pod named before in its arguments (``go build -o /tmp/build-1/app``, then ``/tmp/build-1/app
+    selftest``): the build's output, not a payload."""
+    runs = t.filter(pl.col("binary").fill_null("").str.contains(WRITABLE_DIRS) & ~pl.col("build"))
+    if runs.is_empty():
+        return []
+    builds = t.filter(pl.col("build") & pl.col("args").is_not_null()).select("pod", "args", "start_ns")
+    out = []
+    for r in runs.select("exec_id", "pod", "binary", "start_ns").iter_rows(named=True):
+        named = builds.filter(pl.col("pod").eq_missing(r["pod"]) & pl.col("args").str.contains(r["binary"], literal=True)
+                              & (pl.col("start_ns").fill_null(0) <= (r["start_ns"] or 0)))
+        if named.height:
+            out.append(r["exec_id"])
+    return out
+
+
 def with_signals(case: Any, tree: pl.DataFrame) -> pl.DataFrame:
     """The process tree with ``dropped`` (flows), ``written`` (run from a writable directory),
     ``escape`` (a namespace tool), ``sensitive`` and ``outside`` (hooks: credentials read,
     connections out of the cluster), ``signals`` (a signal tool after which something died),
     ``critical`` (alerts of a critical priority), ``warned`` (alerts of priority Warning or above),
     ``build`` (a build tool or below one: its ``written``, ``alerts``, ``critical``, ``warned``,
-    ``sensitive`` and ``outside`` are the build's and count 0) and ``suspicious`` per process."""
+    ``sensitive`` and ``outside`` are the build's and count 0; a binary a build named as its output
+    is not ``written`` either) and ``suspicious`` per process."""
     binary = pl.col("binary").fill_null("")
     children = children_of(tree)
-    builders = tree.filter(binary.str.contains(BUILD_TOOLS))["exec_id"].to_list()
+    first_arg = pl.col("args").fill_null("").str.extract(r"^\s*(?:-m\s+)?(\S+)")  # python -m pip
+    builders = tree.filter(binary.str.contains(BUILD_TOOLS) | (
+        binary.str.contains(INTERPRETERS) & first_arg.fill_null("").str.contains(BUILD_TOOLS)))["exec_id"].to_list()
     build = set().union(*(subtree(children, e) for e in builders)) if builders else set()
     t = tree.join(_per_exec(case), on="exec_id", how="left").with_columns(
         pl.col("dropped").fill_null(0), pl.col("sensitive").fill_null(0), pl.col("outside").fill_null(0),
@@ -148,7 +171,8 @@ def with_signals(case: Any, tree: pl.DataFrame) -> pl.DataFrame:
         (binary.str.contains(SIGNAL_TOOLS) & (pl.col("args").fill_null("").str.strip_chars() != ""))
         .cast(pl.Int64).alias("signals"))
     t = t.with_columns(
-        (binary.str.contains(WRITABLE_DIRS) & ~pl.col("build")).cast(pl.Int64).alias("written"),
+        (binary.str.contains(WRITABLE_DIRS) & ~pl.col("build")
+         & ~pl.col("exec_id").is_in(_build_outputs(t))).cast(pl.Int64).alias("written"),
         *(pl.when(pl.col("build")).then(0).otherwise(pl.col(c).fill_null(0)).alias(c)
           for c in ("alerts", "critical", "warned", "sensitive", "outside")),
         pl.when(pl.col("exec_id").is_in(killed_something(case, t))).then(pl.col("signals")).otherwise(0)

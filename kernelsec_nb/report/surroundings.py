@@ -52,6 +52,10 @@ from kernelsec_nb.report.signals import (
 
 #: At most this many host processes are listed after an escape.
 AFTERMATH_MAX = 20
+#: The node's own agents: what they start on the host is their work (kubelet mounts volumes).
+#: (Not systemd or init: a unit or an init script an intruder wrote runs from those.)
+NODE_AGENTS = (r"(^|/)(kubelet|containerd|containerd-shim[-a-z0-9]*|dockerd|crio|runc|crun|conmon|k3s|k3s-agent|"
+               r"rke2|microk8s\.daemon-kubelite)$")
 #: A request the pod received this long before a service started the session may have carried it.
 TRIGGER_NS = 2_000_000_000
 #: A connection into the pod this long before a login daemon started the session may have carried it.
@@ -130,11 +134,14 @@ def aftermath(case: Any, procs: pl.DataFrame) -> list[dict[str, Any]]:
         return []
     first = escapes.row(0, named=True)
     tree = case.process_tree(node=first["node"])  # with the attributed alerts, flows, connections
-    host = tree.filter(pl.col("pod").is_null() & (pl.col("start_ns") > first["start_ns"]))
-    if host.is_empty():
-        return []
     parents = tree.select(pl.col("exec_id").alias("parent_exec_id"), pl.col("binary").alias("parent_binary"),
                           pl.col("args").alias("parent_args"))
+    # what the node's own agents start (kubelet mounting a pod's volumes, a runtime's shims) is theirs
+    host = tree.filter(pl.col("pod").is_null() & (pl.col("start_ns") > first["start_ns"])).join(
+        parents, on="parent_exec_id", how="left").filter(
+        ~pl.col("parent_binary").fill_null("").str.contains(NODE_AGENTS)).drop("parent_binary", "parent_args")
+    if host.is_empty():
+        return []
     shown = (with_signals(case, host).filter(~pl.col("build") & (evidence() > 0)).sort("start_ns")
              .head(AFTERMATH_MAX).join(parents, on="parent_exec_id", how="left", maintain_order="left"))
     return [{"exec_id": r["exec_id"], "binary": r["binary"], "args": r["args"] or "", "pid": r["pid"],
@@ -200,9 +207,11 @@ def origin(case: Any, entry: dict[str, Any]) -> list[dict[str, Any]]:
             contacts = pl.concat([contacts, api.select("exec_id", "time_ns").join(procs, on="exec_id")
                                   .select(contacts.columns)], how="vertical_relaxed")
     # a container's own main process talking to the API is an operator's or a controller's work
+    # (a main process that started before the capture has a parent the capture only names)
     mains = case.sql("""
-        SELECT p.exec_id FROM processes p JOIN processes q ON q.exec_id = p.parent_exec_id
-        WHERE p.exec_id IN (SELECT unnest(?::VARCHAR[])) AND p.in_init_tree AND regexp_matches(q."binary", ?)""",
+        SELECT p.exec_id FROM processes p LEFT JOIN processes q ON q.exec_id = p.parent_exec_id
+        WHERE p.exec_id IN (SELECT unnest(?::VARCHAR[])) AND p.in_init_tree
+          AND (q."binary" IS NULL OR regexp_matches(q."binary", ?))""",
                      [contacts["exec_id"].unique().to_list(), RUNTIMES])
     contacts = contacts.join(mains, on="exec_id", how="anti").with_columns(
         (pl.col("time_ns") - pl.col("node").replace_strict(offsets, default=0, return_dtype=pl.Int64)).alias("_t"))

@@ -789,3 +789,57 @@ def test_a_reload_is_no_kill_when_something_else_stops_by_another_signal(tmp_pat
     f = H.derive_findings(c_)
     assert f["attacker_pod"] is None and f["flag"] is None, f["flag"]
     c_.close()
+
+
+def test_ci_job_pods_run_through_exec_are_no_attack(tmp_path):
+    # a CI executor execs a bare shell into each new job pod; the job builds with kaniko (apt-get
+    # alerted on), installs with `node npm`, builds a Go binary to /tmp and runs its self-test
+    lines: list[str] = []
+    for i, job in enumerate(("a1cywgsx", "dciy1a2a")):
+        pid, t = 100 + 20 * i, f"2026-03-01T1{i}:00"
+        cid = "abcdef"[i] * 64
+        sh, a = _run(pid, SHIM, "/busybox/sh", "", f"{t}:00Z")
+        kaniko, b = _run(pid + 1, _ref(sh), "/kaniko/executor", "--context dir:///builds --destination reg.example.com/x",
+                         f"{t}:01Z")
+        apt, c = _run(pid + 2, _ref(kaniko), "/usr/bin/apt-get", "update", f"{t}:02Z")
+        npm, d = _run(pid + 3, _ref(sh), "/usr/local/bin/node", "/usr/local/bin/npm ci --omit=dev", f"{t}:10Z")
+        go, e = _run(pid + 4, _ref(sh), "/usr/local/go/bin/go", f"build -o /tmp/build-88{i}/app ./cmd/app", f"{t}:20Z")
+        _, g = _run(pid + 5, _ref(sh), f"/tmp/build-88{i}/app", "selftest", f"{t}:30Z")  # the build's output
+        pod_lines = [a, b, c, d, e, g,
+                     _connect(kaniko, _ref(sh), 44000 + i, "52.1.2.3", 443, f"{t}:01.5Z"),
+                     _connect(npm, _ref(sh), 44100 + i, "104.16.1.1", 443, f"{t}:10.5Z")]
+        lines += [_in_pod(x, f"runner-project-4217-concurrent-0-{job}", cid[0]) if '"process_exec"' in x else x
+                  for x in pod_lines]
+        alert = json.loads(_alert_on(pid + 2, "Launch Package Management Process in Container", "Error", f"{t}:02.1Z"))
+        alert["output_fields"] |= {"container.id": cid[:12], "k8s.pod.name": f"runner-project-4217-concurrent-0-{job}"}
+        lines.append(json.dumps(alert))
+    c_ = _case(tmp_path, lines)
+    f = H.derive_findings(c_)
+    assert f["attacker_pod"] is None, (f["basis"], f["flag_text"])
+    c_.close()
+
+
+def test_what_a_nodes_agents_start_is_no_aftermath(tmp_path):
+    bash, a = _run(50, SHIM, "/bin/bash", "", "2026-03-01T10:00:00Z")
+    _, b = _run(52, _ref(bash), "/usr/sbin/chroot", "/host /bin/bash", "2026-03-01T10:00:02Z")
+    kubelet = {"exec_id": _id(3), "pid": 3, "binary": "/usr/bin/kubelet", "arguments": "--config /var/lib/kubelet"}
+    mount, c = _host(60, kubelet, "/usr/bin/mount", "-t tmpfs tmpfs /var/lib/kubelet/pods/x/volumes/kube-api-access",
+                     "2026-03-01T10:01:00Z")
+    c_ = _case(tmp_path, [a, b, c])
+    assert H.derive_findings(c_)["aftermath"] == []
+    c_.close()
+
+
+def test_a_program_a_service_runs_all_day_from_tmp_is_routine_whatever_its_flags(tmp_path):
+    # a PDF renderer a service runs from /tmp per request (fetching fonts outside), once with other flags
+    server = {"exec_id": _id(10), "pid": 10, "binary": "/usr/local/bin/node", "arguments": "server.js"}
+    lines = []
+    for i in range(8):
+        flags = "--quiet --enable-local-file-access" if i == 5 else "--quiet"
+        p, line = _run(200 + i, server, "/tmp/wkhtmltox/bin/wkhtmltopdf", f"{flags} /tmp/in-{i}.html /tmp/out-{i}.pdf",
+                       f"2026-03-01T10:0{i}:00Z", init=True)
+        lines += [line, _connect(p, server, 45000 + i, "142.250.74.3", 443, f"2026-03-01T10:0{i}:01Z")]
+    c_ = _case(tmp_path, lines)
+    f = H.derive_findings(c_)
+    assert f["attacker_pod"] is None, (f["basis"], f["flag_text"])
+    c_.close()
