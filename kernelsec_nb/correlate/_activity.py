@@ -93,6 +93,7 @@ def _items(case: Any, by: str, since: int | None, until: int | None) -> pl.DataF
     dns = case._fetch(
         f'SELECT f."{side}" AS "group", \'dns\' AS what, rtrim(f.dns_query, \'.\') AS value, '  # noqa: S608
         f"min(f.time_ns) AS first_ns, count(*) AS count FROM flows f WHERE f.dns_query IS NOT NULL "
+        f"AND coalesce(f.is_reply, false) = false AND coalesce(f.l7_direction, 'REQUEST') = 'REQUEST' "
         f"AND {tcond_f} GROUP BY ALL", rng)
     parts = [d.with_columns(pl.col("group").cast(pl.String), pl.col("value").cast(pl.String))
              for d in (binaries, pairs, dests, dns) if d.height]

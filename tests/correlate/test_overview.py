@@ -129,3 +129,23 @@ def test_explain_names_a_process_seen_first_in_a_hook(tmp_path) -> None:
         event_id = case.sql("SELECT event_id FROM kprobes")["event_id"][0]
         roles = case.explain(event_id).filter(pl.col("exec_id") == "Zm9v")["role"].to_list()
     assert roles[0] == "exec (first seen in a process_kprobe)"
+
+
+def test_first_seen_counts_a_lookup_for_who_asked_not_for_the_dns_server_that_answered(tmp_path) -> None:
+    import json
+
+    def dns(src: tuple[str, str], dst: tuple[str, str], kind: str, reply: bool, t: str) -> str:
+        flow = {"time": t, "verdict": "FORWARDED", "Type": "L7", "is_reply": reply, "node_name": "n1",
+                "IP": {"source": src[1], "destination": dst[1]}, "l4": {"UDP": {"source_port": 5000, "destination_port": 53}},
+                "source": {"namespace": "shop", "pod_name": src[0], "workload": src[0].split("-")[0]},
+                "destination": {"namespace": "shop", "pod_name": dst[0], "workload": dst[0].split("-")[0]},
+                "l7": {"type": kind, "dns": {"query": "x.evil.example."}}}
+        return json.dumps({"flow": flow, "node_name": "n1", "time": t})
+
+    app, dns_server = ("web-1", "10.0.0.5"), ("coredns-1", "10.0.0.10")
+    (tmp_path / "f.json").write_text(dns(app, dns_server, "REQUEST", False, "2026-03-01T10:00:00Z") + "\n"
+                                     + dns(dns_server, app, "RESPONSE", True, "2026-03-01T10:00:00.001Z") + "\n")
+    with kn.open_case() as case:
+        case.load(tmp_path / "f.json", progress=False)
+        got = case.first_seen(by="pod").filter(pl.col("what") == "dns")
+    assert got["group"].to_list() == ["web-1"]
