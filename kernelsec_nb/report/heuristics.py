@@ -37,6 +37,9 @@ what an escape left running on the host) is :mod:`kernelsec_nb.report.surroundin
   (:data:`~kernelsec_nb.report.signals.BUILD_TOOLS`) and what runs below it are the build's: their ``/tmp`` binaries, their
   Falco alerts and their downloads do not count.  A signal tool counts only when something on its
   node died by a signal within :data:`~kernelsec_nb.report.signals.SIGNAL_EFFECT_NS`.
+  4b. a program of a container's own tree (below its main process) with an alert of priority
+     Warning or above that read credentials or connected out, in only some pods of its workload
+     (a poisoned rollout's new pods);
   5. when none of these did anything suspicious, the roots of rare (once or twice seen per
      workload) commands outside the init tree (a one-off ``kubectl exec -- sh -c …``).
 
@@ -253,6 +256,16 @@ def session_entries(case: Any) -> pl.DataFrame:
     groups.append(("container main process with critical alerts or a payload",
                    t.filter(in_pod & parent_runtime & ~exec_in & ((pl.col("critical") > 0) | (
                        (pl.col("written") > 0) & ((pl.col("sensitive") > 0) | (pl.col("outside") > 0)))))))
+    # a program of the container's own tree (its image's, started by its entrypoint) with an alert
+    # of priority Warning or above that read credentials or connected out, run in only some pods
+    # of its workload: a poisoned rollout's new pods (the old ones do not run it)
+    own = t.filter(in_pod & ~exec_in & ~parent_runtime & ~pl.col("build") & (pl.col("warned") > 0)
+                   & ((pl.col("sensitive") > 0) | (pl.col("outside") > 0)))
+    if own.height:
+        ran_in = t.filter(in_pod).group_by("workload", "binary").agg(pl.col("pod").n_unique().alias("_ran_in"))
+        own = own.join(ran_in, on=["workload", "binary"], how="left", nulls_equal=True).join(
+            pods, on="workload", how="left", nulls_equal=True).filter(pl.col("_ran_in") < pl.col("_pods"))
+    groups.append(("program of the container's own tree with alerts, run in only some pods of its workload", own))
     found = [(basis, g) for basis, g in groups if g.height]
     hubble = "hubble" in sources(case)
     out = _ranked(case, t, children, found, hubble)

@@ -843,3 +843,29 @@ def test_a_program_a_service_runs_all_day_from_tmp_is_routine_whatever_its_flags
     f = H.derive_findings(c_)
     assert f["attacker_pod"] is None, (f["basis"], f["flag_text"])
     c_.close()
+
+
+def test_a_program_the_entrypoint_of_a_rollouts_new_pods_starts_is_a_session(tmp_path):
+    # three pods of one workload; the two new ones' entrypoint script also starts a hidden updater
+    # that reads the service-account token (a Warning alert); the old pod does not run it
+    lines: list[str] = []
+    for i, (pod, cid, poisoned) in enumerate([("shop-api-old-aaaaa", "a", False), ("shop-api-new-bbbbb", "b", True),
+                                              ("shop-api-new-ccccc", "c", True)]):
+        pid, t = 300 + 10 * i, f"2026-03-01T10:0{i}:00"
+        entry, a = _run(pid, SHIM, "/bin/sh", "/usr/local/bin/entry.sh", f"{t}Z", init=True)
+        _, b = _run(pid + 1, _ref(entry), "/usr/local/bin/worker", "--queue jobs", f"{t}.1Z", init=True)
+        lines += [_in_pod(a, pod, cid), _in_pod(b, pod, cid)]
+        if poisoned:
+            upd, c = _run(pid + 2, _ref(entry), "/usr/lib/.cache/updater", "", f"{t}.2Z", init=True)
+            hook = json.loads(json.dumps({"process_kprobe": {
+                "process": upd, "parent": _ref(entry), "function_name": "security_file_open",
+                "args": [{"file_arg": {"path": "/var/run/secrets/kubernetes.io/serviceaccount/token"}}]},
+                "node_name": NODE, "time": f"{t}.3Z"}))
+            alert = json.loads(_alert_on(pid + 2, "Read sensitive file untrusted", "Warning", f"{t}.3Z"))
+            alert["output_fields"] |= {"container.id": (cid * 12), "k8s.pod.name": pod}
+            lines += [_in_pod(c, pod, cid), json.dumps(hook), json.dumps(alert)]
+    c_ = _case(tmp_path, lines)
+    entries = H.session_entries(c_)
+    assert set(entries["pod"]) == {"shop-api-new-bbbbb", "shop-api-new-ccccc"}
+    assert set(entries["binary"]) == {"/usr/lib/.cache/updater"}
+    c_.close()
