@@ -62,6 +62,12 @@ TRIGGER_NS = 2_000_000_000
 LOGIN_NS = 30_000_000_000
 #: At most this many requests are listed as triggers, nearest first.
 TRIGGERS_MAX = 5
+#: A pod that started this soon after a session elsewhere contacted the Kubernetes API may be its.
+ORIGIN_NS = 120_000_000_000
+#: Flows are looked for this much wider than the window (nodes' clocks differ).
+SKEW_MARGIN_NS = 10_000_000_000
+#: Clients of the Kubernetes API by their binary.
+API_CLIENTS = r"(^|/)(kubectl|helm|oc)$"
 
 
 def deliveries(case: Any, session: list[str]) -> list[str]:
@@ -142,14 +148,14 @@ def aftermath(case: Any, procs: pl.DataFrame) -> list[dict[str, Any]]:
         ~pl.col("parent_binary").fill_null("").str.contains(NODE_AGENTS)).drop("parent_binary", "parent_args")
     if host.is_empty():
         return []
-    shown = (with_signals(case, host).filter(~pl.col("build") & (evidence() > 0)).sort("start_ns")
-             .head(AFTERMATH_MAX).join(parents, on="parent_exec_id", how="left", maintain_order="left"))
+    listed = (with_signals(case, host).filter(~pl.col("build") & (evidence() > 0)).sort("start_ns")
+              .head(AFTERMATH_MAX).join(parents, on="parent_exec_id", how="left", maintain_order="left"))
     return [{"exec_id": r["exec_id"], "binary": r["binary"], "args": r["args"] or "", "pid": r["pid"],
              "start_time": str(r["start_time"]),
              "parent": f"{r['parent_binary'] or '?'} {r['parent_args'] or ''}".rstrip(),
              "what": ", ".join(w for k, w in EVIDENCE_WORDS.items() if (r.get(k) or 0) > 0),
              "after": f"{first['binary']} {first['args'] or ''}".rstrip()}
-            for r in shown.iter_rows(named=True)]
+            for r in listed.iter_rows(named=True)]
 
 
 def aftermath_note(rows: list[dict[str, Any]]) -> list[str]:
@@ -165,14 +171,6 @@ def aftermath_note(rows: list[dict[str, Any]]) -> list[str]:
     more = f" and {len(runs) - 3} other command(s)" if len(runs) > 3 else ""
     return [f"after the session's {rows[0]['after']}, {len(rows)} suspicious process(es) ran on the node "
             f"outside any pod (the host): {listed}{more}; what the escape left running? (see `aftermath`)"]
-
-
-#: A pod that started this soon after a session elsewhere contacted the Kubernetes API may be its.
-ORIGIN_NS = 120_000_000_000
-#: Flows are looked for this much wider than the window (nodes' clocks differ).
-SKEW_MARGIN_NS = 10_000_000_000
-#: Clients of the Kubernetes API by their binary.
-API_CLIENTS = r"(^|/)(kubectl|helm|oc)$"
 
 
 def origin(case: Any, entry: dict[str, Any]) -> list[dict[str, Any]]:
@@ -233,7 +231,7 @@ def origin_note(rows: list[dict[str, Any]], entry: dict[str, Any]) -> list[str]:
             f"(see `origin`; times on the reference clock)"]
 
 
-#: Each source's table and the column naming the node that wrote the event.
+#: Each source's table (its ``node`` column names the node that wrote the event), and its events.
 _NODE_OF = {"falco": ("alerts", "Falco alerts"), "hubble": ("flows", "Hubble flows observed")}
 
 
