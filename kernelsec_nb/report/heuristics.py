@@ -171,6 +171,11 @@ class _Routine:
     routine: set[str]  #: every exec id at or below a routine row
 
 
+def _args_shape() -> pl.Expr:
+    """``_shape``: the arguments with numbers and hex ids (:data:`ROUTINE_IDS`) as ``#``."""
+    return pl.col("args").fill_null("").str.replace_all(ROUTINE_IDS, "#").alias("_shape")
+
+
 def _routine_apart(rows: pl.DataFrame, children: dict[str, list[str]], alerted: set[str],
                    pods: pl.DataFrame) -> _Routine:
     """Split what services started: a command (binary and arguments, numbers and hex ids aside: a
@@ -182,7 +187,7 @@ def _routine_apart(rows: pl.DataFrame, children: dict[str, list[str]], alerted: 
     shell or interpreter) a workload's services ran :data:`ROUTINE_RUNS` times or more in every pod
     is routine whatever its arguments (a renderer a service runs from /tmp with per-job flags)."""
     key = ["workload", "binary", "_shape"]
-    rows = rows.with_columns(pl.col("args").fill_null("").str.replace_all(ROUTINE_IDS, "#").alias("_shape"))
+    rows = rows.with_columns(_args_shape())
     seen = rows.group_by(key).agg(pl.len().alias("_times"), pl.col("pod").n_unique().alias("_in"))
     runs = rows.group_by("workload", "binary").agg(pl.len().alias("_runs"), pl.col("pod").n_unique().alias("_run_in"))
     rows = (rows.join(seen, on=key, how="left", nulls_equal=True).join(runs, on=["workload", "binary"], how="left",
@@ -273,7 +278,7 @@ def session_entries(case: Any) -> pl.DataFrame:
         # rare commands outside the init tree (exec probes repeat, one-off `kubectl exec` commands
         # do not), when no session did anything suspicious; counted across the cluster, numbers
         # and hex ids aside (a CI executor's job pods each run the same steps once)
-        shaped = outside.filter(~pl.col("build")).with_columns(pl.col("args").fill_null("").str.replace_all(ROUTINE_IDS, "#").alias("_shape"))
+        shaped = outside.filter(~pl.col("build")).with_columns(_args_shape())
         counts = shaped.group_by("binary", "_shape").len()
         rare = shaped.join(counts, on=["binary", "_shape"], how="left", nulls_equal=True).filter(
             pl.col("len") <= 2).drop("_shape", "len")
