@@ -557,9 +557,12 @@ def derive_findings(case: Any) -> dict[str, Any]:
                 f["attack_flows"] = flow_records(one_sighting(shown.filter(~pl.col("conn_dropped"))).head(100))
                 f["dropped_flows"] = flow_records(one_sighting(mine.filter(pl.col("verdict") == "DROPPED")).head(100))
             if "falco" in srcs:
-                f["alerts"] = alert_records(case.sql(
-                    "SELECT time, rule, pid FROM alerts WHERE pod = ? ORDER BY time_ns", [ns["pod"]]))
-            f["notes"].append("what points at the pod: " + ", ".join(f"{n} {w}" for n, w in why))
+                # attributed to their processes when the capture has them (the pod filter is a prefix)
+                al = (case.alerts(pod=ns["pod"]).filter(pl.col("pod") == ns["pod"]) if "tetragon" in srcs else
+                      case.sql("SELECT time, rule, pid FROM alerts WHERE pod = ? ORDER BY time_ns", [ns["pod"]]))
+                f["alerts"] = alert_records(al)
+            f["notes"].append("what points at the pod: " + ", ".join(f"{n} {w}" for n, w in why)
+                              + ("; also pointed at, less: " + ", ".join(ns["others"]) if ns["others"] else ""))
             f["notes"].append(
                 "no suspicious session in the process events: the command is not determinable"
                 if "tetragon" in srcs else "no process events: the command is not determinable")

@@ -132,7 +132,8 @@ def dns_tunnels(case: Any) -> pl.DataFrame:
 
 def network_suspect(case: Any) -> dict[str, Any] | None:
     """Without process events: the pod that Falco alerts name, a policy dropped, sent the rarest
-    L7 requests or tunnelled names through DNS, and the node where its egress was seen.
+    L7 requests or tunnelled names through DNS, and the node where its egress was seen; ``others``
+    names the next pods pointed at (up to 3).
 
     Score per pod: 4 an alert, 2 a destination a policy refused it (each destination, port and
     request once: a misconfigured scraper retrying one target all day is one refusal, not
@@ -188,7 +189,9 @@ def network_suspect(case: Any) -> dict[str, Any] | None:
         hosts = case.sql("SELECT node FROM alerts WHERE pod = ? AND node IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC",
                          [top["pod"]])
         node = hosts["node"][0] if hosts.height else None
+    others = [f"{r['namespace']}/{r['pod']}" for r in by_pod.slice(1, 3).iter_rows(named=True)]
     return {"namespace": top["namespace"], "pod": top["pod"], "workload": top["workload"], "node": node,
+            "others": others,
             "alerts": int(top["alerts"] // 4), "dropped": int(top["dropped"] // 2),
             "rare_requests": int(top["rare_requests"]), "dns_names": int(top["dns_names"]),
             "tunnel_domains": tunnels.filter(pl.col("src_pod") == top["pod"])["domain"].to_list()

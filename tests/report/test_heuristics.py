@@ -693,6 +693,7 @@ def test_without_processes_a_scraper_retrying_one_refused_target_does_not_outwei
     c_ = _case(tmp_path, [*scraper, alert, _flow(39001, "198.51.100.7", 4444, "FORWARDED", "2026-03-01T10:00:03Z")])
     f = H.derive_findings(c_)
     assert f["attacker_pod"] == POD, f["notes"]
+    assert any(n.endswith("; also pointed at, less: monitoring/prometheus-0") for n in f["notes"])
     c_.close()
 
 
