@@ -323,6 +323,32 @@ class CorrelateMixin:
         """
         return _coverage.coverage(self, gap=gap)
 
+    def on_reference_clock(self, df: pl.DataFrame, column: str = "time_ns") -> pl.DataFrame:
+        """``df`` with ``ref_time_ns`` and ``ref_time``: its ``column`` (ns) on the reference clock.
+
+        The offset the load estimated for each row's ``node`` (``clock_offsets``; only those it
+        warned about, smaller ones are latency) is taken out, and for Tetragon rows also how far
+        that node's Tetragon reads off its Hubble; rows are Tetragon's when their ``source`` says
+        so, or, without a ``source`` column, when ``column`` is a process time (``start_ns``,
+        ``exit_ns``).  Events of nodes whose clocks disagree then line up: sort by
+        ``ref_time_ns`` to see what happened before what.
+
+        Examples
+        --------
+        >>> case.on_reference_clock(case.events(around="10:14Z", window="10s")).sort("ref_time_ns")  # doctest: +SKIP
+        """
+        node, tetragon = _node_offsets(self)
+        if "source" in df.columns:
+            from_tetragon = pl.col("source") == "tetragon"
+        else:
+            from_tetragon = pl.lit(column in ("start_ns", "exit_ns"))
+        offset = (pl.when(from_tetragon)
+                  .then(pl.col("node").replace_strict(tetragon, default=0, return_dtype=pl.Int64))
+                  .otherwise(pl.col("node").replace_strict(node, default=0, return_dtype=pl.Int64)))
+        ref = (pl.col(column) - offset).alias("ref_time_ns")
+        return df.with_columns(ref).with_columns(
+            pl.from_epoch("ref_time_ns", time_unit="ns").dt.replace_time_zone("UTC").alias("ref_time"))
+
     def explain(self, id: str) -> pl.DataFrame:  # noqa: A002
         """The provenance behind an event id or exec id: the events, their file/line and raw JSON.
 

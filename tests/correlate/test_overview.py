@@ -149,3 +149,14 @@ def test_first_seen_counts_a_lookup_for_who_asked_not_for_the_dns_server_that_an
         case.load(tmp_path / "f.json", progress=False)
         got = case.first_seen(by="pod").filter(pl.col("what") == "dns")
     assert got["group"].to_list() == ["web-1"]
+
+
+def test_on_reference_clock_takes_each_nodes_offset_out(mini_case) -> None:
+    offsets = dict(mini_case.sql("SELECT node, clock_offset_ns FROM clock_offsets").iter_rows())
+    flows = mini_case.on_reference_clock(mini_case.events(source="hubble"))
+    shift = flows.select("node", (pl.col("time_ns") - pl.col("ref_time_ns")).alias("d")).unique()
+    assert dict(shift.iter_rows()) == {n: offsets[n] for n in shift["node"]}
+    assert any(v != 0 for v in dict(shift.iter_rows()).values())  # the fixture's nodes disagree
+    assert flows["ref_time"].dtype == pl.Datetime("ns", "UTC")
+    procs = mini_case.on_reference_clock(mini_case.processes(), column="start_ns")
+    assert "ref_time_ns" in procs.columns
