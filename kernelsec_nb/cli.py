@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from kernelsec_nb._text import shown
 
@@ -21,10 +22,14 @@ def _load(args: argparse.Namespace) -> int:
     from kernelsec_nb.store import CaseError, open_case
     from kernelsec_nb.store._discover import LoadPathError
 
+    new = not Path(args.case).exists()
     try:
         with open_case(args.case) as case:
             report = case.load(args.paths, progress=not args.no_progress and not args.json)
     except (LoadPathError, CaseError) as exc:
+        if new and isinstance(exc, LoadPathError):  # a typo in a path leaves no empty case behind
+            for made in (Path(args.case), Path(args.case + ".wal")):
+                made.unlink(missing_ok=True)
         print(shown(f"kernelsec-nb: {exc}"), file=sys.stderr)
         return 2
     if args.json:
@@ -40,11 +45,16 @@ def _load(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from kernelsec_nb import report
 
+    if not args.exports and not Path(args.case).is_file():  # a typo would report on an empty case
+        print(shown(f"kernelsec-nb: no case file at {args.case}: make it with `kernelsec-nb load {args.case} "
+                    "<exports>`, or pass --exports"), file=sys.stderr)
+        return 2
     result = report.render(args.case, args.notebook, args.out, exports=args.exports)
-    print(f"report written to {result['html']}")
-    for err in result.get("errors") or []:
+    errors = result.get("errors") or []
+    print(f"report written to {result['html']}" + (f" (with {len(errors)} failed cell(s))" if errors else ""))
+    for err in errors:
         print(shown(f"kernelsec-nb: a notebook cell failed: {err}"), file=sys.stderr)
-    return 1 if result.get("errors") else 0
+    return 1 if errors else 0
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -71,8 +81,8 @@ def _demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kernelsec-nb", description="Load Tetragon/Hubble/Falco exports into a case file, render a postmortem, "
-        "run the demo.", epilog="Exit status: 0 done, 1 the load had file errors, 2 a command that could not be "
-        "carried out (a missing path, a locked case).")
+        "run the demo.", epilog="Exit status: 0 done, 1 done with errors (a load's file errors, a report's failed "
+        "cells), 2 a command that could not be carried out (a missing path, a locked case).")
     from kernelsec_nb import __version__
 
     parser.add_argument("--version", action="version", version=f"kernelsec-nb {__version__}")

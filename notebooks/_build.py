@@ -358,7 +358,8 @@ if case_path is None:
     for stale in (Path(case_path), Path(case_path + ".wal")):
         stale.unlink(missing_ok=True)
     exports = exports or "../data/deathstar"   # the bundled capture, only into a fresh case
-case = kn.open_case(case_path)
+# read-only when nothing is loaded: the report runs while others explore the case
+case = kn.open_case(case_path, read_only=not exports)
 if exports:
     load = case.load(exports, progress=False)
     print(load)

@@ -222,6 +222,10 @@ def _outdated(con: duckdb.DuckDBPyConnection) -> str | None:
     return None
 
 
+#: An empty file with one of these suffixes becomes a new case; any other empty file is refused.
+CASE_SUFFIXES = (".duckdb", ".db", ".ddb")
+
+
 def open_case(path: str | Path = ":memory:", *, read_only: bool = False) -> Case:
     """Create or open a case file (one DuckDB file; no server).
 
@@ -242,7 +246,10 @@ def open_case(path: str | Path = ":memory:", *, read_only: bool = False) -> Case
         if not read_only:
             p.parent.mkdir(parents=True, exist_ok=True)
             if p.is_file() and not p.stat().st_size:
-                p.unlink()  # an empty file (e.g. from mktemp) becomes a new case, not an error
+                if p.suffix.lower() not in CASE_SUFFIXES:  # a quiet node's empty export is evidence
+                    raise CaseError(f"{p} is an empty file, not a case file: an export to load? Open a case "
+                                    "with kn.open_case('incident.duckdb'), then case.load(...)")
+                p.unlink()  # an empty incident.duckdb (e.g. from mktemp --suffix .duckdb) becomes a new case
         target = str(p)
     try:
         con = _connection.connect(target, read_only=read_only)

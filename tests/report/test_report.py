@@ -85,6 +85,17 @@ def test_hubble_only_capture_still_renders(tmp_path):
     assert f["attacker_pod"]  # the rare L7 requests still point at a pod
 
 
+def test_a_report_runs_while_another_process_explores_the_case(bundled, tmp_path):
+    # the template loads nothing here, so it opens the case read-only, as the explorer has it
+    import kernelsec_nb as kn
+
+    case_file = tmp_path / "case.duckdb"
+    shutil.copy(Path(bundled["html"]).parent / "deathstar.duckdb", case_file)
+    with kn.open_case(case_file, read_only=True):
+        res = report.render(case_file, "postmortem", tmp_path / "r.html")
+    assert res["errors"] == [] and res["findings"]["attacker_pod"] == bundled["findings"]["attacker_pod"]
+
+
 PAYLOAD = "<script>alert(1)</script></script><img src=x onerror=alert(2)>"
 
 

@@ -108,3 +108,12 @@ def test_an_empty_file_becomes_a_new_case(tmp_path):
     path.touch()
     with kn.open_case(path) as case:
         assert case.sql("SELECT count(*) AS n FROM events")["n"].to_list() == [0]
+
+
+def test_an_empty_export_is_refused_and_left_as_it_is(tmp_path):
+    # a quiet node's Falco export is an empty file: evidence, not a new case
+    export = tmp_path / "falco.json"
+    export.touch()
+    with pytest.raises(kn.CaseError, match="empty file, not a case file"):
+        kn.open_case(export)
+    assert export.read_bytes() == b""
