@@ -222,7 +222,7 @@ def _summary_html(findings: dict[str, Any]) -> str:
                 for x in findings.get("steps") or [])[:600] or "none"),
             ("request just before a service started it (Hubble)", "; ".join(
                 f"{x.get('http_method')} {x.get('http_url')} from {x.get('src_pod') or x.get('src_ip')}"[:300]
-                for x in (findings.get("triggers") or [])[:1]) or "none"),
+                for x in (findings.get("triggers") or [])[:1]) or ("none" if "hubble" in srcs else "no flows in the capture")),
             ("the pod started just after a Kubernetes API call from", "; ".join(
                 f"{x.get('namespace')}/{x.get('pod')}: {x.get('binary')} {x.get('args') or ''}".strip()[:160]
                 + f" ({x.get('seconds_before')} s before)" for x in (findings.get("origin") or [])[:1]) or "none"),

@@ -210,6 +210,8 @@ def _points(df: pl.DataFrame, color: str, span: int, selectable: bool = True) ->
                        pl.col("http_code").cast(pl.String)], separator=" ", ignore_nulls=True)
         .alias("http"),
     ).drop("time_ns", "http_method", "http_path", "http_code", "workload")
+    # alerts are drawn last, on top of the flows and execs of their lane (marks follow data order)
+    df = df.sort(pl.col("class") == "alert", maintain_order=True)
     colors = sorted(set(df["color"].to_list()))
     chart = alt.Chart(c.inline(df)).mark_point(filled=True, stroke="#000000", opacity=0.85).encode(
         x=_x("time", span), y=_y(), yOffset=alt.YOffset("color:N", sort="ascending"),

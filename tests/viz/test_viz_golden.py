@@ -80,6 +80,8 @@ def test_timeline_content(case) -> None:
     alert = next(r for r in points[0] if r["class"] == "alert")
     assert alert["lane"] == "shop/frontend"
     assert alert["time"] == "2025-11-20T10:01:01.000Z"
+    # alerts come last, so they are drawn on top of the flows of their lane
+    assert [r["class"] == "alert" for r in points[0]] == sorted(r["class"] == "alert" for r in points[0])
 
 
 def test_timeline_buckets_when_over_max_points(case) -> None:
