@@ -447,7 +447,8 @@ else:
     al = case.alerts()
     mine = al.filter(pl.col("exec_id").is_in(SESSION["exec_id"].implode()))
     print(f"{al.height} alerts in the capture, {mine.height} attributed to the session")
-    display(al.select("time", "node", "rule", "priority", "namespace", "pod", "binary", "match"))
+    # the alert's own command line (Falco's), and the exec it was matched to when Tetragon saw it
+    display(al.select("time", "node", "rule", "priority", "namespace", "pod", "cmdline", "match"))
 ''', "remove-input"),
     md("## The chain across sources"),
     code('''

@@ -145,6 +145,18 @@ def _regex(cols: list[str]) -> Callable[[Any], Clause]:
     return build
 
 
+def _regex_names(cols: list[str], lists: list[str]) -> Callable[[Any], Clause]:
+    """Regex on scalar columns, or on any name of list columns (Hubble's ``--fqdn``: the DNS
+    query, or a name the endpoint is known by)."""
+    scalar = _regex(cols)
+
+    def build(v: Any) -> Clause:
+        sql, params = scalar(v)
+        more, extra = _any(lists, lambda c: f"list_bool_or(list_transform({c}, lambda n: regexp_matches(n, ?)))", v)
+        return f"{sql} OR {more}", params + [_pattern(p) for p in extra]
+    return build
+
+
 def _name(cols: list[str]) -> Callable[[Any], Clause]:
     """Prefix match, or regex when the value is a pattern."""
     def build(v: Any) -> Clause:
@@ -215,6 +227,7 @@ PROFILES: dict[str, dict[str, Callable[[Any], Clause]]] = {
         "from_ip": _eq(["src_ip"]),
         "to_ip": _eq(["dst_ip"]),
         **_FLOW_DETAIL,
+        "fqdn": _regex_names(["dns_query"], ["src_names", "dst_names"]),
         "http_url": _regex(["http_url"]),
         "port": _int(["dst_port", "src_port"]),
         "protocol": _ieq(["protocol"]),

@@ -160,3 +160,17 @@ def test_on_reference_clock_takes_each_nodes_offset_out(mini_case) -> None:
     assert flows["ref_time"].dtype == pl.Datetime("ns", "UTC")
     procs = mini_case.on_reference_clock(mini_case.processes(), column="start_ns")
     assert "ref_time_ns" in procs.columns
+
+
+def test_fqdn_matches_the_names_an_endpoint_is_known_by_as_hubble_does(tmp_path) -> None:
+    import json
+
+    from tests.store.lines import hubble_flow
+
+    flow = json.loads(hubble_flow())
+    flow["flow"]["destination_names"] = ["pool.minexmr.example"]
+    (tmp_path / "f.json").write_text(json.dumps(flow) + "\n" + hubble_flow(sport=40001) + "\n")
+    with kn.open_case() as case:
+        case.load(tmp_path / "f.json", progress=False)
+        assert case.flows(fqdn=r"minexmr\.example$").height == 1
+        assert case.flows(fqdn="nowhere").height == 0
