@@ -89,22 +89,23 @@ def deliveries(case: Any, session: list[str]) -> list[str]:
 
 def triggers(case: Any, entry: dict[str, Any], *, login: bool = False) -> list[dict[str, Any]]:
     """The HTTP requests into ``entry``'s pod in the :data:`TRIGGER_NS` before it started (a row of
-    the session entries: ``pod``, ``namespace``, ``node``, ``start_ns``) — or, for a login session
+    the session entries: ``pod``, ``namespace``, ``node``, ``start_ns``, ``parent_exec_id``; when
+    there is none, before the service process that started it did, if it started in the same pod
+    during the capture: a notebook kernel) — or, for a login session
     (``login``), the TCP connections into it in the :data:`LOGIN_NS` before — nearest first, with
     the process that opened each when the capture matched one (``by``); a request or connection
     seen on two nodes is listed once, as the pod's node saw it (its clock is the entry's)."""
-    fl = case.flows(to_pod=entry["pod"], since=entry["start_ns"] - (LOGIN_NS if login else TRIGGER_NS),
-                    until=entry["start_ns"])
+    fl, before = _into_pod(case, entry, entry["start_ns"], login), None
+    if fl.is_empty() and not login and entry.get("parent_exec_id"):
+        # none just before the shell: the service process that started it may itself have been
+        # started by a request (a notebook kernel by POST /api/kernels) and run it later
+        parent = case.processes(exec_id=entry["parent_exec_id"])
+        if parent.height and parent["start_ns"][0] is not None and parent["pod"][0] == entry["pod"]:
+            fl = _into_pod(case, entry, parent["start_ns"][0], login)
+            before = f"{parent['binary'][0]} {parent['args'][0] or ''}".strip()
     if fl.is_empty():
         return []
-    fl = fl.filter((pl.col("dst_pod") == entry["pod"]) & pl.col("dst_namespace").eq_missing(entry["namespace"])
-                   & ~pl.col("is_reply").fill_null(False))
-    if login:
-        fl = fl.filter(pl.col("http_method").is_null() & pl.col("dns_query").is_null() & (pl.col("protocol") == "TCP"))
-        key = ["src_ip", "src_port", "dst_ip", "dst_port"]
-    else:
-        fl = fl.filter(pl.col("http_method").is_not_null() & (pl.col("l7_direction").fill_null("REQUEST") == "REQUEST"))
-        key = ["src_ip", "src_port", "http_method", "http_url"]
+    key = ["src_ip", "src_port", "dst_ip", "dst_port"] if login else ["src_ip", "src_port", "http_method", "http_url"]
     fl = (fl.sort([pl.col("node") == entry["node"], "time_ns"], descending=True)
           .unique(key, keep="first", maintain_order=True).sort("time_ns", descending=True).head(TRIGGERS_MAX))
     by = dict(case.processes(exec_id=fl["exec_id"].drop_nulls().unique().to_list()).select(
@@ -112,8 +113,21 @@ def triggers(case: Any, entry: dict[str, Any], *, login: bool = False) -> list[d
         .iter_rows()) if fl["exec_id"].drop_nulls().len() else {}
     cols = ["time", "node", "src_namespace", "src_pod", "src_ip", "src_port", "dst_pod", "dst_port",
             "http_method", "http_url", "verdict", "exec_id", "event_id"]
-    return [{**r, "time": r["time"].strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "by": by.get(r["exec_id"])}
+    return [{**r, "time": r["time"].strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "by": by.get(r["exec_id"]), "before": before}
             for r in fl.select(cols).iter_rows(named=True)]
+
+
+def _into_pod(case: Any, entry: dict[str, Any], before_ns: int, login: bool) -> pl.DataFrame:
+    """The requests (or, for a login, TCP connections) into ``entry``'s pod in the window before
+    ``before_ns``; replies left out."""
+    fl = case.flows(to_pod=entry["pod"], since=before_ns - (LOGIN_NS if login else TRIGGER_NS), until=before_ns)
+    if fl.is_empty():
+        return fl
+    fl = fl.filter((pl.col("dst_pod") == entry["pod"]) & pl.col("dst_namespace").eq_missing(entry["namespace"])
+                   & ~pl.col("is_reply").fill_null(False))
+    if login:
+        return fl.filter(pl.col("http_method").is_null() & pl.col("dns_query").is_null() & (pl.col("protocol") == "TCP"))
+    return fl.filter(pl.col("http_method").is_not_null() & (pl.col("l7_direction").fill_null("REQUEST") == "REQUEST"))
 
 
 def triggers_note(rows: list[dict[str, Any]], entry: dict[str, Any], *, login: bool = False) -> list[str]:
@@ -126,8 +140,10 @@ def triggers_note(rows: list[dict[str, Any]], entry: dict[str, Any], *, login: b
     if login:
         return [f"the login came over a connection from {source} to port {r['dst_port']} at {r['time']}{opened}: "
                 f"where the intruder came from (see `triggers`)"]
+    started = (f"the service process that started {entry['binary']} ({r['before'][:120]}) was itself started"
+               if r.get("before") else f"a service started {entry['binary']}")
     return [f"the pod received {r['http_method']} {r['http_url']} from {source} at {r['time']}{opened}, just "
-            f"before a service started {entry['binary']}: the request that carried the command? (see `triggers`; "
+            f"before {started}: the request that carried the command? (see `triggers`; "
             f"the source is where it came from inside the cluster, e.g. an ingress: its own flows name the client)"]
 
 

