@@ -106,6 +106,7 @@ from kernelsec_nb.report.network import (
 from kernelsec_nb.report.signals import (
     EVIDENCE_WORDS,
     INTERACTIVE_ARGS,
+    INTERNAL_IPS,
     INTERPRETERS,
     LAUNCHERS,
     LOGIN_DAEMONS,
@@ -134,6 +135,9 @@ __all__ = ["NOT_DETERMINABLE", "chain", "connections", "derive_findings", "dns_t
 
 #: A shell a service started with the same command this many times is routine (builds, job steps).
 ROUTINE_REPEATS = 2
+#: Without process events, the pod's connections out of the cluster from this long before its
+#: first Falco alert are listed with its flows.
+ALERT_LEAD_NS = 60_000_000_000
 #: A program (no shell) a service ran this many times in every pod is routine whatever its arguments.
 ROUTINE_RUNS = 5
 #: What a routine's runs differ in and is left aside when they are compared: numbers and hex ids.
@@ -460,6 +464,17 @@ def _quiet_notes(quiet: pl.DataFrame, reported: dict[str, Any] | None) -> list[s
     return notes
 
 
+def _alert_command(case: Any, pod: str) -> list[str]:
+    """A note with the command line of the pod's most severe Falco alert (the latest of equals):
+    what Falco saw run, when no process event says more."""
+    rows = case.sql("""
+        SELECT rule, priority, time, cmdline FROM alerts WHERE pod = ? AND coalesce(cmdline, '') NOT IN ('', '<NA>')
+        ORDER BY list_position(['EMERGENCY', 'ALERT', 'CRITICAL', 'ERROR', 'WARNING', 'NOTICE'], upper(priority))
+                 NULLS LAST, time_ns DESC LIMIT 1""", [pod])
+    return [f"Falco's most severe alert on the pod ({r['priority']} '{r['rule']}' at {r['time']}) saw {r['cmdline']}"
+            for r in rows.iter_rows(named=True)]
+
+
 def derive_findings(case: Any) -> dict[str, Any]:
     """All generic findings of a case as one JSON-ready dict (see the module docstring)."""
     srcs = sources(case)
@@ -558,8 +573,15 @@ def derive_findings(case: Any) -> dict[str, Any]:
                 under = r"\.(" + "|".join(re.escape(d) for d in ns["tunnel_domains"]) + r")\.?$"
                 tunnel = mine.filter(pl.col("dns_query").str.to_lowercase().str.contains(under)) \
                     if ns["tunnel_domains"] else mine.head(0)
-                shown = mine.join(pl.concat([rare.select("event_id"), tunnel.select("event_id")]), on="event_id",
-                                  how="semi")
+                # and its connections out of the cluster from a minute before its first alert on (a
+                # miner's pool, a C2), each once
+                first = case.sql("SELECT min(time_ns) AS t FROM alerts WHERE pod = ?", [ns["pod"]])["t"][0] \
+                    if "falco" in srcs else None
+                out = mine.filter(pl.col("dst_pod").is_null() & ~pl.col("dst_ip").fill_null("").str.contains(INTERNAL_IPS)
+                                  & pl.col("dns_query").is_null() & (pl.col("time_ns") >= (first or 2**62) - ALERT_LEAD_NS)
+                                  ).unique(CONNECTION, keep="first", maintain_order=True)
+                shown = mine.join(pl.concat([rare.select("event_id"), tunnel.select("event_id"), out.select("event_id")]),
+                                  on="event_id", how="semi")
                 f["attack_flows"] = flow_records(one_sighting(shown.filter(~pl.col("conn_dropped"))).head(100))
                 f["dropped_flows"] = flow_records(one_sighting(mine.filter(pl.col("verdict") == "DROPPED")).head(100))
             if "falco" in srcs:
@@ -572,6 +594,8 @@ def derive_findings(case: Any) -> dict[str, Any]:
             f["notes"].append(
                 "no suspicious session in the process events: the command is not determinable"
                 if "tetragon" in srcs else "no process events: the command is not determinable")
+            if "falco" in srcs:
+                f["notes"] += _alert_command(case, ns["pod"])
     if f["attacker_pod"] is None:
         f["notes"].append("no suspicious session, alert, drop or rare request found: " + NOT_DETERMINABLE)
     return f

@@ -121,12 +121,18 @@ def test_findings_name_the_pod_the_payload_and_its_flows(case):
 
 
 def test_without_process_events_the_alerts_and_drops_name_the_pod(tmp_path):
-    c = _case(tmp_path, [line for line in _lines() if '"process_' not in line[:20]])
+    lines = [line.replace('"proc.name": "kworker"', '"proc.name": "kworker", "proc.cmdline": "kworker -o pool.example:3333"')
+             for line in _lines() if '"process_' not in line[:20]]
+    c = _case(tmp_path, lines)
     f = H.derive_findings(c)
     assert (f["attacker_pod"], f["node"], f["flag_text"]) == (POD, NODE, H.NOT_DETERMINABLE)
     assert f["basis"] == "pod pointed at by Falco alerts, destination(s) a policy refused"
     assert [a["rule"] for a in f["alerts"]] == ["Drop and execute new binary in container"]
     assert [r["dst_port"] for r in f["dropped_flows"]] == [3333]
+    # the download just before the alert got through out of the cluster; Falco saw the command
+    assert [(r["dst_ip"], r["dst_port"]) for r in f["attack_flows"]] == [("203.0.113.9", 80)]
+    assert any(n.startswith("Falco's most severe alert on the pod (Critical 'Drop and execute new binary in container'")
+               and n.endswith("saw kworker -o pool.example:3333") for n in f["notes"])
     c.close()
 
 
