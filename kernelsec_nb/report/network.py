@@ -220,21 +220,24 @@ def reached(case: Any, session: list[str]) -> set[str]:
     effect: a request that changes something (an HTTP method other than GET, HEAD or OPTIONS; without
     an L7 flow of it, as TLS hides it: an HTTP client whose arguments send data or such a method,
     :data:`~kernelsec_nb.report.signals.SENDS_DATA`), a connection out of the cluster (any address outside :data:`~kernelsec_nb.report.signals.INTERNAL_IPS`; Tetragon's connects
-    too), or a connection to a destination the session had been refused before (a way around a
-    policy).  DNS is left out."""
+    too), or a connection to another port of a destination the session had been refused before (a
+    way around a policy).  DNS is left out."""
     out: set[str] = set()
     flows = session_flows(case, session)
     refused_conns = set()
     if flows.height:
         dst = pl.coalesce(pl.col("dst_pod"), pl.col("dst_ip"))
         refused = flows.filter(pl.col("verdict") == "DROPPED").group_by(dst.alias("_dst")).agg(
-            pl.col("time_ns").min().alias("_refused"))
+            pl.col("time_ns").min().alias("_refused"), pl.col("dst_port").unique().alias("_refused_ports"))
         refused_conns = set(flows.filter(pl.col("conn_dropped")).select("exec_id", "dst_ip", "dst_port").iter_rows())
         through = flows.filter(~pl.col("conn_dropped") & (pl.col("dst_port") != 53)).with_columns(
             dst.alias("_dst")).join(refused, on="_dst", how="left")
         effect = ((pl.col("http_method").is_not_null() & ~pl.col("http_method").str.to_uppercase().is_in(SAFE_METHODS))
                   | (pl.col("dst_pod").is_null() & ~pl.col("dst_ip").fill_null("").str.contains(INTERNAL_IPS))
-                  | (pl.col("_refused") < pl.col("time_ns")))
+                  # another port of a destination refused before: a way around the policy (the same
+                  # port getting through later is the policy changing, or a retry after a fix)
+                  | ((pl.col("_refused") < pl.col("time_ns"))
+                     & ~pl.col("dst_port").is_in(pl.col("_refused_ports").fill_null([]))))
         out |= set(through.filter(effect)["exec_id"].drop_nulls().to_list())
     conns = connections(case, session)
     out |= {c["exec_id"] for c in conns if c["dport"] != 53 and not re.search(INTERNAL_IPS, c["daddr"] or "")

@@ -915,3 +915,16 @@ def test_a_service_shell_that_only_writes_a_crontab_is_a_session_named_beside_th
     assert f["entry"]["exec_id"] == _id(21)
     assert any("in the same pod also: /bin/sh -c '(crontab -l; echo x) | crontab -'" in n for n in f["notes"])
     c_.close()
+
+
+def test_the_same_request_getting_through_after_a_policy_fix_is_no_way_around_it(tmp_path):
+    sh, a = _run(50, SHIM, "/bin/sh", "", "2026-03-01T10:00:00Z")
+    first, b = _run(51, _ref(sh), "/usr/bin/curl", "-sv http://db:8080/v1/health", "2026-03-01T10:00:05Z")
+    again, c = _run(52, _ref(sh), "/usr/bin/curl", "-sv http://db:8080/v1/health", "2026-03-01T10:09:00Z")
+    lines = [a, b, c, _connect(first, _ref(sh), 41001, "10.0.5.5", 8080, "2026-03-01T10:00:05.1Z"),
+             _sighting(41001, "10.0.5.5", 8080, "DROPPED", "2026-03-01T10:00:05.101Z", dst_pod="db-0"),
+             _connect(again, _ref(sh), 41002, "10.0.5.5", 8080, "2026-03-01T10:09:00.1Z"),
+             _sighting(41002, "10.0.5.5", 8080, "FORWARDED", "2026-03-01T10:09:00.101Z", dst_pod="db-0", method="GET")]
+    c_ = _case(tmp_path, lines)
+    assert H.reached(c_, [_id(50), _id(51), _id(52)]) == set()
+    c_.close()
