@@ -100,15 +100,21 @@ CRITICAL_PRIORITIES = ("EMERGENCY", "ALERT", "CRITICAL")
 WARNING_PRIORITIES = (*CRITICAL_PRIORITIES, "ERROR", "WARNING")
 
 
+#: Falco priorities that are no alarm at all: a rule's debugging output.
+MINOR_PRIORITIES = ("DEBUG", "INFORMATIONAL", "INFO")
+
+
 def _critical_by_exec(case: Any) -> pl.DataFrame:
     """Falco alerts per exec they are attributed to: ``critical`` (of a :data:`CRITICAL_PRIORITIES`
-    priority) and ``warned`` (of a :data:`WARNING_PRIORITIES` one)."""
+    priority), ``warned`` (of a :data:`WARNING_PRIORITIES` one) and ``minor`` (of a
+    :data:`MINOR_PRIORITIES` one: they do not count as alerts)."""
     if not case.sql("SELECT 1 FROM alerts LIMIT 1").height:
-        return pl.DataFrame(schema={"exec_id": pl.String, "critical": pl.Int64, "warned": pl.Int64})
+        return pl.DataFrame(schema={"exec_id": pl.String, "critical": pl.Int64, "warned": pl.Int64, "minor": pl.Int64})
     priority = pl.col("priority").fill_null("").str.to_uppercase()
-    return (case.alerts().filter(pl.col("exec_id").is_not_null() & priority.is_in(WARNING_PRIORITIES))
+    return (case.alerts().filter(pl.col("exec_id").is_not_null())
             .group_by("exec_id").agg(priority.is_in(CRITICAL_PRIORITIES).sum().cast(pl.Int64).alias("critical"),
-                                     pl.len().cast(pl.Int64).alias("warned")))
+                                     priority.is_in(WARNING_PRIORITIES).sum().cast(pl.Int64).alias("warned"),
+                                     priority.is_in(MINOR_PRIORITIES).sum().cast(pl.Int64).alias("minor")))
 
 
 def _hook_signals(case: Any) -> pl.DataFrame:
@@ -177,7 +183,10 @@ def with_signals(case: Any, tree: pl.DataFrame) -> pl.DataFrame:
         (binary.str.contains(WRITABLE_DIRS) & ~pl.col("build")
          & ~pl.col("exec_id").is_in(_build_outputs(t))).cast(pl.Int64).alias("written"),
         *(pl.when(pl.col("build")).then(0).otherwise(pl.col(c).fill_null(0)).alias(c)
-          for c in ("alerts", "critical", "warned", "sensitive", "persist", "outside")),
+          for c in ("critical", "warned", "sensitive", "persist", "outside")),
+        # a Debug or Informational alert is no alarm
+        pl.when(pl.col("build")).then(0).otherwise(
+            (pl.col("alerts").fill_null(0) - pl.col("minor").fill_null(0)).clip(lower_bound=0)).alias("alerts"),
         pl.when(pl.col("exec_id").is_in(killed_something(case, t))).then(pl.col("signals")).otherwise(0)
         .alias("signals"))
     return t.with_columns(((pl.col("alerts") > 0) | (pl.col("dropped") > 0)

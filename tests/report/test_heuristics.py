@@ -928,3 +928,11 @@ def test_the_same_request_getting_through_after_a_policy_fix_is_no_way_around_it
     c_ = _case(tmp_path, lines)
     assert H.reached(c_, [_id(50), _id(51), _id(52)]) == set()
     c_.close()
+
+
+def test_a_debug_priority_alert_is_no_alarm(tmp_path):
+    server = {"exec_id": _id(10), "pid": 10, "binary": "/usr/bin/node", "arguments": "server.js"}
+    _, a = _run(20, server, "/bin/sh", "-c 'convert /tmp/up-1.png /tmp/th-1.png'", "2026-03-01T10:00:00Z", init=True)
+    c_ = _case(tmp_path, [a, _alert_on(20, "Run shell untrusted", "Debug", "2026-03-01T10:00:00.1Z")])
+    assert H.session_entries(c_).is_empty()
+    c_.close()
