@@ -37,9 +37,6 @@ what an escape left running on the host) is :mod:`kernelsec_nb.report.surroundin
   (:data:`~kernelsec_nb.report.signals.BUILD_TOOLS`) and what runs below it are the build's: their ``/tmp`` binaries, their
   Falco alerts and their downloads do not count.  A signal tool counts only when something on its
   node died by a signal within :data:`~kernelsec_nb.report.signals.SIGNAL_EFFECT_NS`.
-  4b. a program of a container's own tree (below its main process) with an alert of priority
-     Warning or above that read credentials or connected out, in only some pods of its workload
-     (a poisoned rollout's new pods);
   5. when none of these did anything suspicious, the roots of rare (once or twice seen per
      workload) commands outside the init tree (a one-off ``kubectl exec -- sh -c …``).
 
@@ -266,16 +263,6 @@ def session_entries(case: Any) -> pl.DataFrame:
     groups.append(("container main process with critical alerts or a payload",
                    t.filter(in_pod & parent_runtime & ~exec_in & ((pl.col("critical") > 0) | (
                        (pl.col("written") > 0) & ((pl.col("sensitive") > 0) | (pl.col("outside") > 0)))))))
-    # a program of the container's own tree (its image's, started by its entrypoint) with an alert
-    # of priority Warning or above that read credentials or connected out, run in only some pods
-    # of its workload: a poisoned rollout's new pods (the old ones do not run it)
-    own = t.filter(in_pod & ~exec_in & ~parent_runtime & ~pl.col("build") & (pl.col("warned") > 0)
-                   & ((pl.col("sensitive") > 0) | (pl.col("outside") > 0)))
-    if own.height:
-        ran_in = t.filter(in_pod).group_by("workload", "binary").agg(pl.col("pod").n_unique().alias("_ran_in"))
-        own = own.join(ran_in, on=["workload", "binary"], how="left", nulls_equal=True).join(
-            pods, on="workload", how="left", nulls_equal=True).filter(pl.col("_ran_in") < pl.col("_pods"))
-    groups.append(("program of the container's own tree with alerts, run in only some pods of its workload", own))
     found = [(basis, g) for basis, g in groups if g.height]
     hubble = "hubble" in sources(case)
     out = _ranked(case, t, children, found, hubble)
@@ -464,6 +451,33 @@ def _quiet_notes(quiet: pl.DataFrame, reported: dict[str, Any] | None) -> list[s
     return notes
 
 
+def rollout_leads(case: Any) -> list[str]:
+    """Notes on the programs of a container's own tree (started by its entrypoint, not exec'd)
+    with an alert of priority Warning or above that read credentials or connected out of the
+    cluster, and that ran in only some pods of their workload: a new version's addition — or a
+    poisoned rollout's backdoor.  A lead, never a session: both look the same in the events."""
+    tree = case.process_tree()
+    if tree.is_empty():
+        return []
+    t = with_signals(case, tree)
+    in_pod = pl.col("pod").is_not_null()
+    own = t.filter(in_pod & pl.col("in_init_tree").fill_null(False) & ~pl.col("build") & (pl.col("warned") > 0)
+                   & ((pl.col("sensitive") > 0) | (pl.col("outside") > 0)))
+    if own.is_empty():
+        return []
+    pods = t.filter(in_pod).group_by("workload").agg(pl.col("pod").n_unique().alias("_pods"))
+    ran_in = t.filter(in_pod).group_by("workload", "binary").agg(pl.col("pod").n_unique().alias("_ran_in"))
+    some = own.join(ran_in, on=["workload", "binary"], how="left", nulls_equal=True).join(
+        pods, on="workload", how="left", nulls_equal=True).filter(pl.col("_ran_in") < pl.col("_pods"))
+    out = []
+    for (workload, binary), g in some.group_by("workload", "binary", maintain_order=True):
+        what = ", ".join(w for k, w in EVIDENCE_WORDS.items() if (g[k].fill_null(0) > 0).any())
+        out.append(f"{binary} ran in {g['_ran_in'][0]} of the {g['_pods'][0]} pods of workload {workload} "
+                   f"(e.g. {g['namespace'][0]}/{g['pod'][0]}; {what}), started by its containers themselves: "
+                   f"a new version's addition, or a poisoned rollout?")
+    return out[:3]
+
+
 def _alert_command(case: Any, pod: str) -> list[str]:
     """A note with the command line of the pod's most severe Falco alert (the latest of equals):
     what Falco saw run, when no process event says more."""
@@ -485,6 +499,8 @@ def derive_findings(case: Any) -> dict[str, Any]:
                          "alerts": [], "chain_text": "", "steps": [], "triggers": [], "origin": [], "aftermath": [], "notes": []}
     f["notes"] += [f"{line}; times in this report are as each node wrote them"
                    for line in noted_offsets(case.con)]
+    if "tetragon" in srcs:
+        f["notes"] += rollout_leads(case)
     entries = session_entries(case) if "tetragon" in srcs else pl.DataFrame()
     quiet = entries.filter(pl.col("quiet")) if entries.height else entries
     entries = entries.filter(~pl.col("quiet")) if entries.height else entries

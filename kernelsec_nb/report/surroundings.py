@@ -139,7 +139,7 @@ def triggers_note(rows: list[dict[str, Any]], entry: dict[str, Any], *, login: b
     opened = f", opened by {r['by']} (exec {r['exec_id']})" if r["by"] else ""
     if login:
         return [f"the login came over a connection from {source} to port {r['dst_port']} at {r['time']}{opened}: "
-                f"where the intruder came from (see `triggers`)"]
+                f"where the login came from (see `triggers`)"]
     started = (f"the service process that started {entry['binary']} ({r['before'][:120]}) was itself started"
                if r.get("before") else f"a service started {entry['binary']}")
     return [f"the pod received {r['http_method']} {r['http_url']} from {source} at {r['time']}{opened}, just "
