@@ -17,7 +17,8 @@ them, in processes the tree does not link:
   the session wrote runs there later (``cron → sh -c 'curl … | sh' → /tmp/.p``), as does anything it
   started on the host by other means. Suspicious means what :func:`~kernelsec_nb.report.signals.with_signals`
   weighs (a payload run from a writable directory, an alert, a drop, credentials read, a
-  connection out of the cluster), outside builds. They are listed, not made part of the session:
+  connection out of the cluster), outside builds, what the node's agents start, and the commands
+  the hosts run anyway (seen on this node before the escape, or on other nodes). They are listed, not made part of the session:
   nothing in the events proves the link, only the node and the order;
 * **origin** — when the session's pod itself started during the capture (its first process was
   exec'd in it), the processes in *other* pods (not a container's main process: an operator's
@@ -162,6 +163,13 @@ def aftermath(case: Any, procs: pl.DataFrame) -> list[dict[str, Any]]:
     host = tree.filter(pl.col("pod").is_null() & (pl.col("start_ns") > first["start_ns"])).join(
         parents, on="parent_exec_id", how="left").filter(
         ~pl.col("parent_binary").fill_null("").str.contains(NODE_AGENTS)).drop("parent_binary", "parent_args")
+    # a host command this node ran before the escape, or other nodes ran, is the hosts' routine
+    # (cron's hourly job reading /etc/shadow through PAM on every node)
+    usual = case.sql("""
+        SELECT DISTINCT "binary", coalesce(args, '') AS _args FROM processes
+        WHERE pod IS NULL AND "binary" IS NOT NULL AND (node <> ? OR start_ns <= ?)""", [first["node"], first["start_ns"]])
+    host = host.with_columns(pl.col("args").fill_null("").alias("_args")).join(
+        usual, on=["binary", "_args"], how="anti").drop("_args")
     if host.is_empty():
         return []
     listed = (with_signals(case, host).filter(~pl.col("build") & (evidence() > 0)).sort("start_ns")

@@ -938,3 +938,21 @@ def test_a_debug_priority_alert_is_no_alarm(tmp_path):
     c_ = _case(tmp_path, [a, _alert_on(20, "Run shell untrusted", "Debug", "2026-03-01T10:00:00.1Z")])
     assert H.session_entries(c_).is_empty()
     c_.close()
+
+
+def test_a_host_command_every_node_runs_is_no_aftermath(tmp_path):
+    # cron's hourly job reads /etc/shadow (PAM) on every node; after an escape on this one it is no lead
+    bash, a = _run(50, SHIM, "/bin/bash", "", "2026-03-01T10:00:00Z")
+    _, b = _run(52, _ref(bash), "/usr/sbin/chroot", "/host /bin/bash", "2026-03-01T10:00:02Z")
+    cron = {"exec_id": _id(5), "pid": 5, "binary": "/usr/sbin/cron", "arguments": "-f"}
+    lines = [a, b]
+    for i, (node, t) in enumerate([("worker-7", "2026-03-01T09:00:00Z"), (NODE, "2026-03-01T11:00:00Z")]):
+        job, line = _host(70 + i, cron, "/usr/sbin/cron", "-f", t)
+        ev = json.loads(line)
+        ev["node_name"] = node
+        hook = {"process_kprobe": {"process": job, "parent": cron, "function_name": "security_file_open",
+                                   "args": [{"file_arg": {"path": "/etc/shadow"}}]}, "node_name": node, "time": t}
+        lines += [json.dumps(ev), json.dumps(hook)]
+    c_ = _case(tmp_path, lines)
+    assert H.derive_findings(c_)["aftermath"] == []
+    c_.close()
