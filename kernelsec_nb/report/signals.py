@@ -83,13 +83,32 @@ INTERNAL_IPS = (r"^(::ffff:)?(0\.|10\.|127\.|169\.254\.|192\.168\.|172\.(1[6-9]|
                 r"^(::1?|f[cd][0-9a-f]{2}:.*|fe[89ab][0-9a-f]:.*|ff[0-9a-f]{2}:.*)$")
 
 
+def main_processes(case: Any, exec_ids: list[str]) -> list[str]:
+    """Those of ``exec_ids`` that are a container's main process: in its init tree, started by the
+    container runtime (or by a parent the capture only names: a main process that started before
+    the capture)."""
+    return case.sql("""
+        SELECT p.exec_id FROM processes p LEFT JOIN processes q ON q.exec_id = p.parent_exec_id
+        WHERE p.exec_id IN (SELECT unnest(?::VARCHAR[])) AND p.in_init_tree
+          AND (q."binary" IS NULL OR regexp_matches(q."binary", ?))""", [exec_ids, RUNTIMES])["exec_id"].to_list()
+
+
 def _dropped_by_exec(case: Any) -> pl.DataFrame:
-    """Dropped requests per exec, attributed by exact 5-tuple (guesses are not evidence here)."""
+    """Dropped requests per exec, attributed by exact 5-tuple (guesses are not evidence here).
+
+    A destination and port the policy also refused to a container's main process in the same
+    namespace is a policy's fault (a misconfigured NetworkPolicy refusing the app itself), not
+    evidence against whoever else met it then."""
     fl = case.flows(verdict="DROPPED")
     if fl.is_empty() or "exec_id" not in fl.columns:
         return pl.DataFrame(schema={"exec_id": pl.String, "dropped": pl.Int64})
-    return (fl.filter(pl.col("exec_id").is_not_null() & (pl.col("match") == "5tuple")
-                      & ~pl.col("is_reply").fill_null(False))
+    fl = fl.filter(pl.col("exec_id").is_not_null() & (pl.col("match") == "5tuple")
+                   & ~pl.col("is_reply").fill_null(False)).with_columns(
+        pl.coalesce(pl.col("dst_pod"), pl.col("dst_ip")).alias("_dst"))
+    key = ["src_namespace", "_dst", "dst_port"]
+    systemic = fl.filter(pl.col("exec_id").is_in(main_processes(case, fl["exec_id"].unique().to_list())))
+    systemic = systemic.select(key).unique()
+    return (fl.join(systemic, on=key, how="anti", nulls_equal=True)
             .group_by("exec_id").agg(pl.len().cast(pl.Int64).alias("dropped")))
 
 

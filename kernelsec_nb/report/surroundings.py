@@ -45,9 +45,9 @@ import polars as pl
 
 from kernelsec_nb.report.signals import (
     EVIDENCE_WORDS,
-    RUNTIMES,
     WRITABLE_DIRS,
     evidence,
+    main_processes,
     with_signals,
 )
 
@@ -230,12 +230,8 @@ def origin(case: Any, entry: dict[str, Any]) -> list[dict[str, Any]]:
                                   .select(contacts.columns)], how="vertical_relaxed")
     # a container's own main process talking to the API is an operator's or a controller's work
     # (a main process that started before the capture has a parent the capture only names)
-    mains = case.sql("""
-        SELECT p.exec_id FROM processes p LEFT JOIN processes q ON q.exec_id = p.parent_exec_id
-        WHERE p.exec_id IN (SELECT unnest(?::VARCHAR[])) AND p.in_init_tree
-          AND (q."binary" IS NULL OR regexp_matches(q."binary", ?))""",
-                     [contacts["exec_id"].unique().to_list(), RUNTIMES])
-    contacts = contacts.join(mains, on="exec_id", how="anti").with_columns(
+    mains = main_processes(case, contacts["exec_id"].unique().to_list())
+    contacts = contacts.filter(~pl.col("exec_id").is_in(mains)).with_columns(
         (pl.col("time_ns") - pl.col("node").replace_strict(offsets, default=0, return_dtype=pl.Int64)).alias("_t"))
     near = contacts.filter((pl.col("pod") != entry["pod"]) & pl.col("_t").is_between(started - ORIGIN_NS, started))
     near = near.sort("_t", descending=True).unique("exec_id", keep="first", maintain_order=True).head(5)

@@ -956,3 +956,20 @@ def test_a_host_command_every_node_runs_is_no_aftermath(tmp_path):
     c_ = _case(tmp_path, lines)
     assert H.derive_findings(c_)["aftermath"] == []
     c_.close()
+
+
+def test_a_destination_the_policy_also_refused_to_the_app_itself_is_no_evidence_against_a_shell(tmp_path):
+    # a misconfigured NetworkPolicy: the app's own main process and an SRE's curl are both refused
+    app, a = _run(10, SHIM, "/app/orders-api", "--port 8080", "2026-03-01T08:00:00Z", init=True)
+    sh, b = _run(50, SHIM, "/bin/sh", "", "2026-03-01T10:00:00Z")
+    curl, c = _run(51, _ref(sh), "/usr/bin/curl", "-sv http://payments:8080/v1/health", "2026-03-01T10:00:05Z")
+    lines = [a, b, c, _connect(app, SHIM, 40100, "10.0.5.5", 8080, "2026-03-01T10:00:01Z"),
+             _sighting(40100, "10.0.5.5", 8080, "DROPPED", "2026-03-01T10:00:01.001Z", dst_pod="payments-0"),
+             _connect(curl, _ref(sh), 40101, "10.0.5.5", 8080, "2026-03-01T10:00:05.1Z"),
+             _sighting(40101, "10.0.5.5", 8080, "DROPPED", "2026-03-01T10:00:05.101Z", dst_pod="payments-0")]
+    c_ = _case(tmp_path, lines)
+    entries = H.session_entries(c_)
+    assert entries["quiet"].all(), entries.select("binary", "quiet", "basis")  # the SRE's shell did nothing
+    f = H.derive_findings(c_)
+    assert f["flag"] is None and f["basis"] == "pod pointed at by destination(s) a policy refused"
+    c_.close()
