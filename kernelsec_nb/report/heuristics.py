@@ -118,10 +118,12 @@ from kernelsec_nb.report.signals import (
 from kernelsec_nb.report.surroundings import (
     aftermath,
     aftermath_note,
+    alert_command,
     blind_spots,
     deliveries,
     origin,
     origin_note,
+    rollout_leads,
     triggers,
     triggers_note,
 )
@@ -451,44 +453,6 @@ def _quiet_notes(quiet: pl.DataFrame, reported: dict[str, Any] | None) -> list[s
     return notes
 
 
-def rollout_leads(case: Any) -> list[str]:
-    """Notes on the programs of a container's own tree (started by its entrypoint, not exec'd)
-    with an alert of priority Warning or above that read credentials or connected out of the
-    cluster, and that ran in only some pods of their workload: a new version's addition — or a
-    poisoned rollout's backdoor.  A lead, never a session: both look the same in the events."""
-    tree = case.process_tree()
-    if tree.is_empty():
-        return []
-    t = with_signals(case, tree)
-    in_pod = pl.col("pod").is_not_null()
-    own = t.filter(in_pod & pl.col("in_init_tree").fill_null(False) & ~pl.col("build") & (pl.col("warned") > 0)
-                   & ((pl.col("sensitive") > 0) | (pl.col("outside") > 0)))
-    if own.is_empty():
-        return []
-    pods = t.filter(in_pod).group_by("workload").agg(pl.col("pod").n_unique().alias("_pods"))
-    ran_in = t.filter(in_pod).group_by("workload", "binary").agg(pl.col("pod").n_unique().alias("_ran_in"))
-    some = own.join(ran_in, on=["workload", "binary"], how="left", nulls_equal=True).join(
-        pods, on="workload", how="left", nulls_equal=True).filter(pl.col("_ran_in") < pl.col("_pods"))
-    out = []
-    for (workload, binary), g in some.group_by("workload", "binary", maintain_order=True):
-        what = ", ".join(w for k, w in EVIDENCE_WORDS.items() if (g[k].fill_null(0) > 0).any())
-        out.append(f"{binary} ran in {g['_ran_in'][0]} of the {g['_pods'][0]} pods of workload {workload} "
-                   f"(e.g. {g['namespace'][0]}/{g['pod'][0]}; {what}), started by its containers themselves: "
-                   f"a new version's addition, or a poisoned rollout?")
-    return out[:3]
-
-
-def _alert_command(case: Any, pod: str) -> list[str]:
-    """A note with the command line of the pod's most severe Falco alert (the latest of equals):
-    what Falco saw run, when no process event says more."""
-    rows = case.sql("""
-        SELECT rule, priority, time, cmdline FROM alerts WHERE pod = ? AND coalesce(cmdline, '') NOT IN ('', '<NA>')
-        ORDER BY list_position(['EMERGENCY', 'ALERT', 'CRITICAL', 'ERROR', 'WARNING', 'NOTICE'], upper(priority))
-                 NULLS LAST, time_ns DESC LIMIT 1""", [pod])
-    return [f"Falco's most severe alert on the pod ({r['priority']} '{r['rule']}' at {r['time']}) saw {r['cmdline']}"
-            for r in rows.iter_rows(named=True)]
-
-
 def derive_findings(case: Any) -> dict[str, Any]:
     """All generic findings of a case as one JSON-ready dict (see the module docstring)."""
     srcs = sources(case)
@@ -611,7 +575,7 @@ def derive_findings(case: Any) -> dict[str, Any]:
                 "no suspicious session in the process events: the command is not determinable"
                 if "tetragon" in srcs else "no process events: the command is not determinable")
             if "falco" in srcs:
-                f["notes"] += _alert_command(case, ns["pod"])
+                f["notes"] += alert_command(case, ns["pod"])
     if f["attacker_pod"] is None:
         f["notes"].append("no suspicious session, alert, drop or rare request found: " + NOT_DETERMINABLE)
     return f

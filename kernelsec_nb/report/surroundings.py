@@ -26,6 +26,9 @@ them, in processes the tree does not link:
   :data:`ORIGIN_NS` before (a flow to Cilium's ``reserved:kube-apiserver`` identity, a connect to
   port 6443, or ``kubectl``/``helm``/``oc``), on the reference clock (nodes' offsets from
   ``clock_offsets`` taken out): the session that may have created the pod through the API;
+* **leads** — programs of a container's own tree with alerts that ran in only some pods of their
+  workload (a new version's addition, or a poisoned rollout), and, without process events, the
+  command line of the pod's most severe Falco alert;
 * **blind spots** — a source the capture has from other nodes but not from the session's node
   (Falco not deployed or not exported there): "no alerts" there is no evidence.
 
@@ -268,3 +271,41 @@ def blind_spots(case: Any, node: str, srcs: list[str]) -> list[str]:
             notes.append(f"no {what} from {node} in the capture, though {nodes} other node(s) have them: "
                          f"{src} was not running or not exported there, and finding nothing on that node is no evidence")
     return notes
+
+
+def rollout_leads(case: Any) -> list[str]:
+    """Notes on the programs of a container's own tree (started by its entrypoint, not exec'd)
+    with an alert of priority Warning or above that read credentials or connected out of the
+    cluster, and that ran in only some pods of their workload: a new version's addition — or a
+    poisoned rollout's backdoor.  A lead, never a session: both look the same in the events."""
+    tree = case.process_tree()
+    if tree.is_empty():
+        return []
+    t = with_signals(case, tree)
+    in_pod = pl.col("pod").is_not_null()
+    own = t.filter(in_pod & pl.col("in_init_tree").fill_null(False) & ~pl.col("build") & (pl.col("warned") > 0)
+                   & ((pl.col("sensitive") > 0) | (pl.col("outside") > 0)))
+    if own.is_empty():
+        return []
+    pods = t.filter(in_pod).group_by("workload").agg(pl.col("pod").n_unique().alias("_pods"))
+    ran_in = t.filter(in_pod).group_by("workload", "binary").agg(pl.col("pod").n_unique().alias("_ran_in"))
+    some = own.join(ran_in, on=["workload", "binary"], how="left", nulls_equal=True).join(
+        pods, on="workload", how="left", nulls_equal=True).filter(pl.col("_ran_in") < pl.col("_pods"))
+    out = []
+    for (workload, binary), g in some.group_by("workload", "binary", maintain_order=True):
+        what = ", ".join(w for k, w in EVIDENCE_WORDS.items() if (g[k].fill_null(0) > 0).any())
+        out.append(f"{binary} ran in {g['_ran_in'][0]} of the {g['_pods'][0]} pods of workload {workload} "
+                   f"(e.g. {g['namespace'][0]}/{g['pod'][0]}; {what}), started by its containers themselves: "
+                   f"a new version's addition, or a poisoned rollout?")
+    return out[:3]
+
+
+def alert_command(case: Any, pod: str) -> list[str]:
+    """A note with the command line of the pod's most severe Falco alert (the latest of equals):
+    what Falco saw run, when no process event says more."""
+    rows = case.sql("""
+        SELECT rule, priority, time, cmdline FROM alerts WHERE pod = ? AND coalesce(cmdline, '') NOT IN ('', '<NA>')
+        ORDER BY list_position(['EMERGENCY', 'ALERT', 'CRITICAL', 'ERROR', 'WARNING', 'NOTICE'], upper(priority))
+                 NULLS LAST, time_ns DESC LIMIT 1""", [pod])
+    return [f"Falco's most severe alert on the pod ({r['priority']} '{r['rule']}' at {r['time']}) saw {r['cmdline']}"
+            for r in rows.iter_rows(named=True)]
