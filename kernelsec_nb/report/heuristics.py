@@ -113,6 +113,7 @@ from kernelsec_nb.report.signals import (
     evidence,
     evidence_of,
     subtree,
+    tree_signals,
     with_signals,
 )
 from kernelsec_nb.report.surroundings import (
@@ -211,10 +212,9 @@ def session_entries(case: Any) -> pl.DataFrame:
     """Candidate session entries (see the module docstring), best first, with their ``basis``,
     session counts (``processes``, ``flows``, ``alerts``, ``dropped``, ``written``, ``files``) and
     ``score``."""
-    tree = case.process_tree()
-    if tree.is_empty():
+    t = tree_signals(case)
+    if t.is_empty():
         return pl.DataFrame()
-    t = with_signals(case, tree)
     parent = t.select(pl.col("exec_id").alias("parent_exec_id"), pl.col("binary").alias("_pbin"),
                       pl.col("pod").alias("_ppod"))
     first = t.group_by("container_id").agg(pl.col("start_ns").min().alias("_cfirst"))

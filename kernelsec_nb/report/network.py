@@ -22,7 +22,7 @@ from typing import Any
 import polars as pl
 
 from kernelsec_nb.correlate._flows import CONNECTION_HOOKS
-from kernelsec_nb.report.signals import HTTP_CLIENTS, INTERNAL_IPS, SENDS_DATA, with_signals
+from kernelsec_nb.report.signals import HTTP_CLIENTS, INTERNAL_IPS, SENDS_DATA, tree_signals
 
 #: HTTP methods that only read.
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -146,7 +146,7 @@ def network_suspect(case: Any) -> dict[str, Any] | None:
         if "match" in al.columns:
             # an alert a process explains counts when it is of a critical priority and the process
             # is no build's (Warning and below: a noisy agent's, an administrator's shell)
-            critical = with_signals(case, case.process_tree()).filter(pl.col("critical") > 0)["exec_id"]
+            critical = tree_signals(case).filter(pl.col("critical") > 0)["exec_id"]
             al = al.filter((pl.col("match") == "none") | pl.col("exec_id").is_in(critical.implode()))
         parts.append(al.filter(pl.col("pod").is_not_null()).select(
             "namespace", "pod", "workload", pl.lit(4).alias("score"), pl.lit("alerts").alias("why"), "time"))

@@ -212,6 +212,15 @@ def with_signals(case: Any, tree: pl.DataFrame) -> pl.DataFrame:
                            | (pl.col("written") > 0) | (pl.col("escape") > 0)).alias("suspicious"))
 
 
+def tree_signals(case: Any) -> pl.DataFrame:
+    """:func:`with_signals` of the whole process tree, computed once per state of the case's tables
+    (the session search, the rollout leads and the fallback without a session all read it)."""
+    def build() -> pl.DataFrame:
+        return with_signals(case, case.process_tree())
+    cached = getattr(case, "_cached", None)
+    return cached("report_tree_signals", ["flows", "kprobes", "alerts", "processes"], build) if cached else build()
+
+
 #: What a process (or a session's sums) shows, and how much each weighs.
 EVIDENCE = {"alerts": 4, "critical": 2, "dropped": 3, "written": 3, "escape": 3, "sensitive": 2, "outside": 2}
 

@@ -48,9 +48,11 @@ import polars as pl
 
 from kernelsec_nb.report.signals import (
     EVIDENCE_WORDS,
+    WARNING_PRIORITIES,
     WRITABLE_DIRS,
     evidence,
     main_processes,
+    tree_signals,
     with_signals,
 )
 
@@ -278,10 +280,9 @@ def rollout_leads(case: Any) -> list[str]:
     with an alert of priority Warning or above that read credentials or connected out of the
     cluster, and that ran in only some pods of their workload: a new version's addition — or a
     poisoned rollout's backdoor.  A lead, never a session: both look the same in the events."""
-    tree = case.process_tree()
-    if tree.is_empty():
+    t = tree_signals(case)
+    if t.is_empty():
         return []
-    t = with_signals(case, tree)
     in_pod = pl.col("pod").is_not_null()
     own = t.filter(in_pod & pl.col("in_init_tree").fill_null(False) & ~pl.col("build") & (pl.col("warned") > 0)
                    & ((pl.col("sensitive") > 0) | (pl.col("outside") > 0)))
@@ -305,7 +306,7 @@ def alert_command(case: Any, pod: str) -> list[str]:
     what Falco saw run, when no process event says more."""
     rows = case.sql("""
         SELECT rule, priority, time, cmdline FROM alerts WHERE pod = ? AND coalesce(cmdline, '') NOT IN ('', '<NA>')
-        ORDER BY list_position(['EMERGENCY', 'ALERT', 'CRITICAL', 'ERROR', 'WARNING', 'NOTICE'], upper(priority))
-                 NULLS LAST, time_ns DESC LIMIT 1""", [pod])
+        ORDER BY list_position(?::VARCHAR[], upper(priority)) NULLS LAST, time_ns DESC LIMIT 1""",
+                    [pod, [*WARNING_PRIORITIES, "NOTICE"]])
     return [f"Falco's most severe alert on the pod ({r['priority']} '{r['rule']}' at {r['time']}) saw {r['cmdline']}"
             for r in rows.iter_rows(named=True)]
