@@ -351,6 +351,7 @@ alerts attributed to it, and its key command. Sections whose source is missing s
 # a report, not a working session: tables without their shape line and column types
 _ = (pl.Config.set_tbl_hide_dataframe_shape(True), pl.Config.set_tbl_hide_column_data_types(True))
 from kernelsec_nb.report import heuristics as H
+from kernelsec_nb.report import show   # every text printed, every table shown: kn.shown (attacker text)
 
 if case_path is None:
     Path(".cases").mkdir(exist_ok=True)
@@ -362,44 +363,44 @@ if case_path is None:
 case = kn.open_case(case_path, read_only=not exports)
 if exports:
     load = case.load(exports, progress=False)
-    print(load)
+    show(str(load))
 SOURCES = H.sources(case)
-print("sources in the case:", ", ".join(SOURCES) or "none")
+show(f"sources in the case: {', '.join(SOURCES) or 'none'}")
 ''', "remove-input"),
     md("## Sources and coverage"),
     code('''
 cov = case.coverage()
-cov.select("source", "node", "first_time", "last_time", "events", "gaps", "clock_offset_ms") if cov.height else print("no events")
+show(cov.select("source", "node", "first_time", "last_time", "events", "gaps", "clock_offset_ms") if cov.height else "no events")
 ''', "remove-input"),
     md("## Timeline"),
     code('''
-kn.viz.timeline(case, lanes="workload", width=820) if SOURCES else print("no events: nothing to draw")
+show(kn.viz.timeline(case, lanes="workload", width=820) if SOURCES else "no events: nothing to draw")
 ''', "remove-input"),
     md("## Suspicious sessions\n\nShells exec'd into a pod (not started by the container), shells and payloads a service process started with suspicious activity below them (alerts, policy drops, binaries run from `/tmp`, `/var/tmp`, `/dev/shm`), ranked by what their session did."),
     code('''
 ENTRIES = H.session_entries(case) if "tetragon" in SOURCES else pl.DataFrame()
 if ENTRIES.height:
-    display(ENTRIES.select("start_time", "node", "namespace", "pod", "binary", "args", "processes", "flows", "alerts", "dropped", "written", "quiet", "basis"))
+    show(ENTRIES.select("start_time", "node", "namespace", "pod", "binary", "args", "processes", "flows", "alerts", "dropped", "written", "quiet", "basis"))
 ACTIVE = ENTRIES.filter(~pl.col("quiet")) if ENTRIES.height else ENTRIES
 if ACTIVE.height:
     ENTRY = ACTIVE.row(0, named=True)
 else:
     ENTRY = None
-    print("no process events (Tetragon) or no suspicious session (quiet ones did nothing suspicious):", H.NOT_DETERMINABLE)
+    show(f"no process events (Tetragon) or no suspicious session (quiet ones did nothing suspicious): {H.NOT_DETERMINABLE}")
 ''', "remove-input"),
     md("## The session"),
     code('''
 if ENTRY:
     SESSION = case.descendants(ENTRY["exec_id"])
-    display(SESSION.sort("start_ns").select("depth", "start_time", "binary", "args", "flows", "alerts", "files", "signal"))
+    show(SESSION.sort("start_ns").select("depth", "start_time", "binary", "args", "flows", "alerts", "files", "signal"))
     HOOKS = pl.DataFrame(H.hooks(case, SESSION["exec_id"].to_list()))
     if HOOKS.height:
-        print("files opened, capabilities used and other hook events of the session (Tetragon):")
-        display(HOOKS.select("time", "binary", "function_name", "file_path", "capability"))
-    display(kn.viz.process_tree(case, ENTRY["exec_id"], width=820))
+        show("files opened, capabilities used and other hook events of the session (Tetragon):")
+        show(HOOKS.select("time", "binary", "function_name", "file_path", "capability"))
+    show(kn.viz.process_tree(case, ENTRY["exec_id"], width=820))
 else:
     SESSION = pl.DataFrame({"exec_id": []}, schema={"exec_id": pl.String})
-    print("session:", H.NOT_DETERMINABLE)
+    show(f"session: {H.NOT_DETERMINABLE}")
 ''', "remove-input"),
     md("## Key command\n\nThe last process of the session that killed another process (a signal sent to a pid, and a process died of it); "
        "else the last that acted — a payload run from a writable directory, a namespace tool, or a connection that got through with an effect "
@@ -408,65 +409,67 @@ else:
     code('''
 KEY = H.key_command(case, ENTRY["exec_id"]) if ENTRY else None
 if KEY:
-    print(kn.shown(f"{KEY['binary']} {KEY['args']}") + f"\\n  exec_id {KEY['exec_id']}, pid {KEY['pid']}, {KEY['start_time']}\\n  why: {KEY['reason']}")
-    display(case.ancestry(KEY["exec_id"]).select("depth", "node", "pod", pl.col("binary").fill_null("(not in the capture)"), "args", "in_init_tree", "start_time"))
+    show(f"{KEY['binary']} {KEY['args']}\\n  exec_id {KEY['exec_id']}, pid {KEY['pid']}, {KEY['start_time']}\\n  why: {KEY['reason']}")
+    show(case.ancestry(KEY["exec_id"]).select("depth", "node", "pod", pl.col("binary").fill_null("(not in the capture)"), "args", "in_init_tree", "start_time"))
 else:
-    print("key command:", H.NOT_DETERMINABLE)
+    show(f"key command: {H.NOT_DETERMINABLE}")
 ''', "remove-input"),
     md("## Network activity"),
     code('''
 if ENTRY and "tetragon" in SOURCES:
     conns = pl.DataFrame(H.connections(case, SESSION["exec_id"].to_list()))
-    print(f"connections the session opened (Tetragon connect hooks): {conns.height}")
+    show(f"connections the session opened (Tetragon connect hooks): {conns.height}")
     if conns.height:
-        display(conns.select("time", "binary", "daddr", "dport", "protocol", "function_name"))
+        show(conns.select("time", "binary", "daddr", "dport", "protocol", "function_name"))
 if "hubble" not in SOURCES:
-    print("no flows (Hubble) in this capture:", H.NOT_DETERMINABLE)
+    show(f"no flows (Hubble) in this capture: {H.NOT_DETERMINABLE}")
 elif ENTRY:
     req = case.flows(exec_id=SESSION["exec_id"].to_list()).filter(~pl.col("is_reply").fill_null(False))
-    display(req.select("time", "node", "verdict", "src_pod", "dst_pod", "dst_ip", "dst_port", "http_method", "http_path", "binary", "match") if req.height else "no flows attributed to the session")
+    show(req.select("time", "node", "verdict", "src_pod", "dst_pod", "dst_ip", "dst_port", "http_method", "http_path", "binary", "match") if req.height else "no flows attributed to the session")
 else:
     rare = H.rare_requests(case)
-    print("no suspicious process session: the rarest L7 requests instead")
+    show("no suspicious process session: the rarest L7 requests instead")
     tunnels = H.dns_tunnels(case)
     if tunnels.height:
-        print("many long DNS names under one domain (DNS tunnelling?):")
-        display(tunnels)
-    display(rare.select("time", "node", "verdict", "src_pod", "dst_pod", "http_method", "http_path", "seen") if rare.height else "no rare L7 requests")
+        show("many long DNS names under one domain (DNS tunnelling?):")
+        show(tunnels)
+    show(rare.select("time", "node", "verdict", "src_pod", "dst_pod", "http_method", "http_path", "seen") if rare.height else "no rare L7 requests")
 ''', "remove-input"),
     code('''
 if "hubble" in SOURCES:
     ns = ENTRY["namespace"] if ENTRY else None
-    display(kn.viz.flow_chart(case, width=820, **({"namespace": ns} if ns else {})))
+    show(kn.viz.flow_chart(case, width=820, **({"namespace": ns} if ns else {})))
 ''', "remove-input"),
     md("## Alerts"),
     code('''
 if "falco" not in SOURCES:
-    print("no alerts (Falco) in this capture")
+    show("no alerts (Falco) in this capture")
 else:
     al = case.alerts()
     mine = al.filter(pl.col("exec_id").is_in(SESSION["exec_id"].implode()))
-    print(f"{al.height} alerts in the capture, {mine.height} attributed to the session")
+    show(f"{al.height} alerts in the capture, {mine.height} attributed to the session")
     # the alert's own command line (Falco's), and the exec it was matched to when Tetragon saw it
-    display(al.select("time", "node", "rule", "priority", "namespace", "pod", "cmdline", "match"))
+    show(al.select("time", "node", "rule", "priority", "namespace", "pod", "cmdline", "match"))
 ''', "remove-input"),
     md("## The chain across sources"),
     code('''
 if ENTRY:
-    display(kn.viz.attack_flow(case, ENTRY["exec_id"], width=980))
+    show(kn.viz.attack_flow(case, ENTRY["exec_id"], width=980))
 else:
-    print("attack flow:", H.NOT_DETERMINABLE)
+    show(f"attack flow: {H.NOT_DETERMINABLE}")
 ''', "remove-input"),
     md("## Findings"),
     code('''
 # NBVAL_CHECK_OUTPUT
 from IPython.display import display as _display
 FINDINGS = H.derive_findings(case)
-print(f"attacker pod : {FINDINGS['attacker_namespace'] or '?'}/{FINDINGS['attacker_pod']} (suspected: {FINDINGS['basis']})"
-      if FINDINGS["attacker_pod"] else f"attacker pod : {H.NOT_DETERMINABLE}")
-print(f"node         : {FINDINGS['node'] or H.NOT_DETERMINABLE}")
-print(f"flag         : {kn.shown(FINDINGS['flag_text'])}")
-_display({"application/json": FINDINGS, "text/plain": json.dumps(FINDINGS, indent=1, default=str)}, raw=True)
+show(f"attacker pod : {FINDINGS['attacker_namespace'] or '?'}/{FINDINGS['attacker_pod']} (suspected: {FINDINGS['basis']})"
+     if FINDINGS["attacker_pod"] else f"attacker pod : {H.NOT_DETERMINABLE}")
+show(f"node         : {FINDINGS['node'] or H.NOT_DETERMINABLE}")
+show(f"flag         : {FINDINGS['flag_text']}")
+# JupyterLab draws the JSON: its text shown; the plain JSON escapes every control character (\\u202e),
+# so the report reads the exported bytes back from it
+_display({"application/json": kn.shown(FINDINGS), "text/plain": json.dumps(FINDINGS, indent=1, default=str)}, raw=True)
 ''', "findings", "remove-input"),
 ]
 

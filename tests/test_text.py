@@ -27,7 +27,7 @@ HOSTILE = ("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u
            "\r\x1b[31m\x1b]8;;x\x07\x1b[2J\x00\x7f\x85\x9b")  # CR, ANSI/OSC, NUL, DEL, C1
 
 
-def _hidden(ch: str) -> bool:
+def hidden(ch: str) -> bool:
     return ch not in "\t\n" and (unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp", "Cs"} or ch in "\ufffe\uffff")
 
 
@@ -39,8 +39,8 @@ def test_every_control_format_and_bidi_character_is_shown_and_nothing_else():
     # format characters of Unicode versions newer than this Python's database are unassigned here
     newer = [c for c in changed if unicodedata.category(c) == "Cn" and c not in "\ufffe\uffff"]
     assert len(newer) <= 16
-    assert [c for c in changed if c not in newer] == [c for c in everything if _hidden(c)]
-    assert not any(_hidden(c) for c in kn.shown(HOSTILE))
+    assert [c for c in changed if c not in newer] == [c for c in everything if hidden(c)]
+    assert not any(hidden(c) for c in kn.shown(HOSTILE))
 
 
 def test_frames_show_every_text_column_like_strings_and_keep_the_rest():
@@ -55,7 +55,7 @@ def test_frames_show_every_text_column_like_strings_and_keep_the_rest():
         "n": [1, 2]})
     out = kn.shown(df)
     assert isinstance(out, pl.DataFrame) and out.height == 2
-    assert not any(_hidden(c) for c in repr(out.rows()) + "".join(out.columns))
+    assert not any(hidden(c) for c in repr(out.rows()) + "".join(out.columns))
     row = out.row(0, named=True)
     assert row["pod" + kn.shown(HOSTILE)] == "web" + kn.shown(HOSTILE)
     assert row["labels"] == [{"key": "app" + kn.shown(HOSTILE), "value": kn.shown(HOSTILE)}]

@@ -6,7 +6,8 @@ are static SVG images, tables and text from the data are escaped, and a manifest
 input files (name, sha256, lines) and the versions used.  :func:`demo` does it for the bundled
 capture.  :mod:`kernelsec_nb.report.heuristics` holds the generic findings used by the
 template notebook (with :mod:`~kernelsec_nb.report.signals`, what each process shows, and
-:mod:`~kernelsec_nb.report.network`, the flows as evidence).
+:mod:`~kernelsec_nb.report.network`, the flows as evidence); :func:`show` is how it prints and
+displays: every text through :func:`kernelsec_nb.shown`.
 
 Examples
 --------
@@ -18,6 +19,7 @@ Examples
 from __future__ import annotations
 
 from kernelsec_nb.report import render as render_module
+from kernelsec_nb.report._show import show
 from kernelsec_nb.report.render import (
     NOTEBOOKS,
     bundled_capture,
@@ -27,4 +29,4 @@ from kernelsec_nb.report.render import (
     render,
 )
 
-__all__ = ["render_module", "NOTEBOOKS", "bundled_capture", "demo", "find_notebook", "main_job", "render"]
+__all__ = ["render_module", "NOTEBOOKS", "bundled_capture", "demo", "find_notebook", "main_job", "render", "show"]

@@ -23,6 +23,8 @@ _REPO = _PKG.parent
 NOTEBOOKS = {"postmortem": "postmortem-template.ipynb"}
 FINDINGS_TAG = "findings"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+#: A character reference in HTML (``&#x202e;``, ``&#8238;``, ``&rlm;``, and legacy ones without ``;``).
+_CHAR_REF = re.compile(r"&(?:#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[A-Za-z][A-Za-z0-9]*;?)")
 
 
 def _candidates(rel: str) -> list[Path]:
@@ -62,12 +64,25 @@ def _execute(notebook: Path, out_nb: Path, parameters: dict[str, Any], timeout: 
     return nbformat.read(str(out_nb), as_version=4)
 
 
+def _json_object(text: Any) -> dict[str, Any] | None:
+    try:
+        v = json.loads("".join(text) if isinstance(text, list) else text)
+    except (TypeError, ValueError):
+        return None
+    return v if isinstance(v, dict) else None
+
+
 def _findings(nb: Any) -> dict[str, Any]:
+    """The findings a notebook displayed: as exported (its plain JSON, where control characters
+    are escaped, so it shows safely and keeps the bytes), else its ``application/json`` (what
+    JupyterLab draws, text shown), else a JSON object it printed."""
     cells = [c for c in nb.cells if c.cell_type == "code"]
     tagged = [c for c in cells if FINDINGS_TAG in c.get("metadata", {}).get("tags", [])]
     for c in reversed(tagged or cells[-1:]):
         for o in reversed(c.get("outputs", [])):
             data = o.get("data", {})
+            if "application/json" in data and (plain := _json_object(data.get("text/plain"))) is not None:
+                return plain
             if "application/json" in data:
                 v = data["application/json"]
                 return json.loads(v) if isinstance(v, str) else dict(v)
@@ -124,6 +139,24 @@ def _sha256(path: Path) -> str:
 
 
 # -- HTML --------------------------------------------------------------------------------
+def _e(value: Any) -> str:
+    """Text from a notebook or the data, for HTML: shown (:func:`kernelsec_nb.shown`), then escaped."""
+    return html.escape(shown(str(value)))
+
+
+def _shown_html(text: str) -> str:
+    """Cleaned HTML with its text shown: control, format and bidi characters, and character
+    references to them (``&#x202e;``), made visible — a polars table keeps U+202E in its cells."""
+    def ref(m: re.Match[str]) -> str:
+        ch = html.unescape(m.group(0))
+        if not ch and m.group(0)[1] == "#":  # Python drops ``&#x1b;``; a browser emits the ESC
+            digits = m.group(0)[2:].rstrip(";")
+            ch = chr(int(digits[1:], 16) if digits[0] in "xX" else int(digits))
+        return m.group(0) if shown(ch) == ch else html.escape(shown(ch))
+
+    return _CHAR_REF.sub(ref, shown(text))
+
+
 _CSS = """body{font:14px/1.45 system-ui,sans-serif;max-width:1180px;margin:24px auto;padding:0 16px;color:#222}
 h1,h2,h3{line-height:1.2} pre{background:#f6f8fa;padding:8px;overflow:auto;font-size:12px;white-space:pre-wrap}
 table{border-collapse:collapse;font:12px monospace;margin:6px 0} td,th{border:1px solid #ddd;padding:2px 5px;text-align:left;vertical-align:top}
@@ -161,10 +194,10 @@ def _output_html(o: dict[str, Any]) -> str:
     kind = o.get("output_type")
     if kind == "stream":
         cls = ' class="err"' if o.get("name") == "stderr" else ""
-        return f"<pre{cls}>{html.escape(o.get('text', ''))}</pre>"
+        return f"<pre{cls}>{_e(o.get('text', ''))}</pre>"
     if kind == "error":
         tb = _ANSI.sub("", "\n".join(o.get("traceback", [])))
-        return f'<pre class="err">{html.escape(tb)}</pre>'
+        return f'<pre class="err">{_e(tb)}</pre>'
     data = o.get("data", {})
     for mime in ("image/svg+xml", "image/png", "image/jpeg"):
         if mime in data:
@@ -172,20 +205,20 @@ def _output_html(o: dict[str, Any]) -> str:
             return _img(mime, "".join(v) if isinstance(v, list) else v)
     if "application/json" in data and "text/html" not in data:
         return ("<details><summary>JSON</summary><pre>"
-                + html.escape(json.dumps(data["application/json"], indent=2, default=str)) + "</pre></details>")
+                + _e(json.dumps(data["application/json"], indent=2, default=str)) + "</pre></details>")
     if "text/html" in data:
         v = data["text/html"]
-        return f"<div>{_clean_html(''.join(v) if isinstance(v, list) else v)}</div>"
+        return f"<div>{_shown_html(_clean_html(''.join(v) if isinstance(v, list) else v))}</div>"
     if "text/markdown" in data:
-        return _markdown(data["text/markdown"])
+        return _shown_html(_markdown(data["text/markdown"]))
     if "text/plain" in data:
         v = data["text/plain"]
-        return f"<pre>{html.escape(''.join(v) if isinstance(v, list) else v)}</pre>"
+        return f"<pre>{_e(''.join(v) if isinstance(v, list) else v)}</pre>"
     return ""
 
 
 def _manifest_html(manifest: dict[str, Any]) -> str:
-    e = html.escape
+    e = _e
     rows = "".join(
         f"<tr><td>{e(Path(str(f['path'])).name)}</td><td title=\"{e(str(f['path']))}\">{e(str(f['path']))}</td>"
         f"<td>{e(str(f.get('sha256') or ''))}</td><td>{e(str(f.get('lines')))}</td>"
@@ -202,7 +235,7 @@ def _manifest_html(manifest: dict[str, Any]) -> str:
 
 
 def _summary_html(findings: dict[str, Any]) -> str:
-    e = html.escape
+    e = _e
     if not findings:
         return '<div class="findings"><h2>Findings</h2><p>No findings were produced.</p></div>'
     nd = "not determinable from this data"
@@ -243,8 +276,8 @@ def _summary_html(findings: dict[str, Any]) -> str:
             ("how it was found", findings.get("basis") or nd),
             ("sources", ", ".join(findings.get("sources") or []) or "none")]
     # attacker text shown, not obeyed: a bidi override in one argument reversed the rest of the cell
-    notes = "".join(f"<li>{e(shown(str(n)))}</li>" for n in findings.get("notes") or [])
-    table = "".join(f"<tr><th>{e(k)}</th><td>{e(shown(str(v)))}</td></tr>" for k, v in rows)
+    notes = "".join(f"<li>{e(n)}</li>" for n in findings.get("notes") or [])
+    table = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows)
     return ('<div class="findings"><h2>Findings</h2>'
             f"<table>{table}</table>" + (f"<ul>{notes}</ul>" if notes else "")
             + "<details><summary>findings JSON</summary><pre>"
@@ -252,7 +285,7 @@ def _summary_html(findings: dict[str, Any]) -> str:
 
 
 def _assemble(nb: Any, manifest: dict[str, Any], findings: dict[str, Any], errors: list[str]) -> str:
-    e = html.escape
+    e = _e
     title = "Postmortem"
     for c in nb.cells:
         if c.cell_type == "markdown":
@@ -270,7 +303,7 @@ def _assemble(nb: Any, manifest: dict[str, Any], findings: dict[str, Any], error
     for i, c in enumerate(cells):
         tags = c.get("metadata", {}).get("tags", [])
         if c.cell_type == "markdown":
-            body.append(_markdown(c.source))
+            body.append(_shown_html(_markdown(c.source)))
         elif c.cell_type == "code":
             if "remove-input" not in tags and c.source.strip():
                 body.append(f"<details><summary>code</summary><pre>{e(c.source)}</pre></details>")
