@@ -81,12 +81,14 @@ def open_binary(path: Path) -> BinaryIO:
     the file's place after it was listed cannot block the load), and anything but a regular
     file (a FIFO, ``/dev/urandom``) is an ``OSError`` before a byte is read.
     """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    nonblock = getattr(os, "O_NONBLOCK", 0)  # (Windows has no FIFOs to block on)
+    fd = os.open(path, os.O_RDONLY | nonblock | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             raise OSError(errno.EINVAL, f"{kind_of(mode)}, not a regular file: never read", str(path))
-        os.set_blocking(fd, True)
+        if nonblock:
+            os.set_blocking(fd, True)
         return open(fd, "rb", buffering=0)  # noqa: SIM115 - returned to the caller
     except BaseException:
         os.close(fd)

@@ -69,6 +69,9 @@ def test_a_link_to_dev_urandom_is_never_read(tmp_path):
     code, report, err = load(tmp_path, root, follow=True)
     message = rows(report, "skipped")["random.log"]
     assert "/dev/urandom" in message and "a character device, not a regular file" in message
+    # named on the command line: an error row, not read
+    code, report, err = load(tmp_path, root / "random.log")
+    assert code == 1 and "is a character device, not a regular file: refused" in rows(report, "error")["random.log"]
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
@@ -141,3 +144,18 @@ def test_a_recursive_pattern_does_not_follow_loops(tmp_path):
         (root / "n1" / name).symlink_to(root)
     code, report, err = load(tmp_path, root / "**" / "*.log")
     assert code == 0 and report["loaded"] == 5, err
+
+
+def test_the_printed_report_names_each_skipped_entry(tmp_path):
+    import kernelsec_nb as kn
+
+    root = tmp_path / "exports"
+    write(root / "good.log")
+    (root / "up").symlink_to(tmp_path)
+    with kn.open_case() as case:
+        report = case.load(root, progress=False)
+    assert [f.path for f in report.skipped] == [str(root / "up")]
+    assert report.to_dict()["files"] == 1 and list(report.per_source()) == ["falco+hubble+tetragon"]
+    text = str(report)
+    assert f"skipped: a link to a folder outside {root} ({tmp_path}): not followed" in text
+    assert "total (1 files)" in text
