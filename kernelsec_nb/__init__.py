@@ -15,11 +15,11 @@ Examples
 from __future__ import annotations
 
 from kernelsec_nb._text import shown
-from kernelsec_nb.store import Case, CaseError, LoadReport, open_case
+from kernelsec_nb.store import Case, CaseError, LoadPathError, LoadReport, open_case
 
 __version__ = "0.1.0"
 
-__all__ = ["Case", "CaseError", "LoadReport", "open_case", "shown", "correlate", "viz", "widgets", "__version__"]
+__all__ = ["Case", "CaseError", "LoadPathError", "LoadReport", "open_case", "shown", "correlate", "viz", "widgets", "__version__"]
 
 _LAZY = {"viz", "widgets", "correlate", "report", "synth"}
 

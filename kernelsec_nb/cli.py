@@ -19,13 +19,13 @@ from kernelsec_nb._text import shown
 
 
 def _load(args: argparse.Namespace) -> int:
-    from kernelsec_nb.store import CaseError, open_case
-    from kernelsec_nb.store._discover import LoadPathError
+    from kernelsec_nb.store import CaseError, LoadPathError, open_case
 
     new = not Path(args.case).exists()
     try:
         with open_case(args.case) as case:
-            report = case.load(args.paths, progress=not args.no_progress and not args.json)
+            report = case.load(args.paths, progress=not args.no_progress and not args.json,
+                               follow_links=args.follow_links)
     except (LoadPathError, CaseError) as exc:
         if new and isinstance(exc, LoadPathError):  # a typo in a path leaves no empty case behind
             for made in (Path(args.case), Path(args.case + ".wal")):
@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the totals as one JSON object")
     p.add_argument("--per-file", action="store_true", help="with --json: add per-file rows")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--follow-links", action="store_true",
+                   help="read what links in the folders point to outside them (not followed by default)")
     p.set_defaults(func=_load)
 
     p = sub.add_parser("report", help="execute a postmortem notebook and write standalone HTML")

@@ -10,10 +10,13 @@ valid UTF-8 is flagged (both end in quarantine), and a file holding pretty-print
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import io
 import json
+import os
+import stat
 import threading
 import zlib
 from collections.abc import Callable, Generator, Iterator
@@ -25,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 
 from kernelsec_nb.store import _arrow
+from kernelsec_nb.store._discover import kind_of
 from kernelsec_nb.store._ids import event_ids, repeats
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -71,8 +75,24 @@ class Block:
 
 
 def open_binary(path: Path) -> BinaryIO:
-    """Open a file for reading bytes, unbuffered (every read of an export goes through here)."""
-    return open(path, "rb", buffering=0)  # noqa: SIM115 - returned to the caller
+    """Open a file for reading bytes, unbuffered (every read of an export goes through here).
+
+    Only a regular file is opened: the open does not wait (``O_NONBLOCK``, so a FIFO put in
+    the file's place after it was listed cannot block the load), and anything but a regular
+    file (a FIFO, ``/dev/urandom``) is an ``OSError`` before a byte is read.
+    """
+    nonblock = getattr(os, "O_NONBLOCK", 0)  # (Windows has no FIFOs to block on)
+    fd = os.open(path, os.O_RDONLY | nonblock | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, f"{kind_of(mode)}, not a regular file: never read", str(path))
+        if nonblock:
+            os.set_blocking(fd, True)
+        return open(fd, "rb", buffering=0)  # noqa: SIM115 - returned to the caller
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def is_gzip(path: Path) -> bool:

@@ -53,7 +53,8 @@ class Case(CorrelateMixin):
         self.read_only = read_only
 
     # -- loading ---------------------------------------------------------------------------
-    def load(self, paths: str | Path | Iterable[str | Path], *, progress: bool = True) -> LoadReport:
+    def load(self, paths: str | Path | Iterable[str | Path], *, progress: bool = True,
+             follow_links: bool = False) -> LoadReport:
         """Load export files, folders (recursive) or glob patterns; sources are detected per line.
 
         Each file loads atomically: its blocks are committed as they are read and its ``files`` row
@@ -61,10 +62,15 @@ class Case(CorrelateMixin):
         duplicates; a file whose content was loaded before adds nothing.  Bad lines go to the
         ``quarantine`` table with file, line and reason.  For every file
         ``lines == loaded + duplicates + quarantined + blank``.
+
+        Only regular files are read.  In a folder, a FIFO, device, socket or symlink loop, and a
+        link to a file or folder outside the folder unless ``follow_links=True``, is not read: it
+        gets a ``skipped`` row of the report with the reason.  A FIFO or device named explicitly
+        is an ``error`` row.
         """
         if self.read_only:
             raise CaseError(f"{self.path} is open read-only; open it without read_only to load")
-        return load_files(self.con, paths, progress=progress)
+        return load_files(self.con, paths, progress=progress, follow_links=follow_links)
 
     # -- querying --------------------------------------------------------------------------
     def sql(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pl.DataFrame:

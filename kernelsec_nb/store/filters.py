@@ -1,6 +1,7 @@
 """The filter vocabulary shared by every query method, in Hubble's and Tetragon's words.
 
-``namespace``, ``pod`` (prefix, or regex when it contains regex syntax or is a compiled pattern),
+``namespace``, ``pod`` (a literal name prefix, whatever characters it holds; a regex only when
+given as a compiled pattern, ``re.compile("^web-[0-9]+$")``),
 ``workload``, ``node``, ``from_pod``/``to_pod``, ``from_workload``/``to_workload``, ``verdict``,
 ``http_method``, ``http_path`` (regex; the path without its query string), ``http_url`` (regex on
 the whole URL, query string included; flows only), ``http_status``, ``fqdn``/``dns_query`` (regex), ``port``,
@@ -9,7 +10,10 @@ the whole URL, query string included; flows only), ``http_status``, ``fqdn``/``d
 ``around=<time>, window="5m"`` for a slice around a pivot time.  A list value means "any of".
 
 Every value reaches DuckDB as a parameter: :func:`where` returns SQL made only of our own column
-names and ``?`` placeholders, plus the list of values.
+names and ``?`` placeholders, plus the list of values.  A regex is checked by the engine that
+runs it, DuckDB's RE2 (no look-around, no backreferences): one it refuses is a ``ValueError``
+naming the filter, before the query runs.  A compiled pattern's ``re.IGNORECASE``,
+``re.MULTILINE`` and ``re.DOTALL`` become RE2's ``(?i)``, ``(?m)``, ``(?s)``.
 
 Examples
 --------
@@ -23,11 +27,14 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-_REGEX_CHARS = re.compile(r"[\^$*+?()\[\]{}|\\]")
+import duckdb
+
 _UNITS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9,
           "d": 86400 * 10**9}
 
@@ -76,23 +83,50 @@ def _values(v: Any) -> list[Any]:
     return [v]
 
 
-def _compiles(v: str) -> bool:
-    try:
-        re.compile(v)
-    except re.error:
-        return False
-    return True
+_RE2: duckdb.DuckDBPyConnection | None = None
+_RE2_LOCK = threading.Lock()
 
 
-def _is_regex(v: Any) -> bool:
-    """A compiled pattern, or a string with regex syntax that compiles (else it is a literal)."""
-    return isinstance(v, re.Pattern) or (
-        isinstance(v, str) and bool(_REGEX_CHARS.search(v)) and _compiles(v)
-    )
+@functools.lru_cache(maxsize=4096)
+def re2_error(pattern: str) -> str | None:
+    """Why DuckDB's regex engine (RE2) refuses ``pattern``, or None when it compiles it.
+
+    Python's ``re`` accepts more (look-ahead ``(?=…)``, backreferences ``\\1``): the engine that
+    runs the filter judges it.
+
+    Examples
+    --------
+    >>> re2_error("kill$") is None, re2_error("kill(?=$)")
+    (True, 'invalid perl operator: (?=')
+    """
+    global _RE2
+    with _RE2_LOCK:
+        if _RE2 is None:
+            _RE2 = duckdb.connect()
+        try:
+            _RE2.execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()
+        except duckdb.Error as exc:
+            return str(exc).removeprefix("Invalid Input Error: ")
+    return None
+
+
+_INLINE_FLAGS = ((re.IGNORECASE, "i"), (re.MULTILINE, "m"), (re.DOTALL, "s"))
 
 
 def _pattern(v: Any) -> str:
-    return v.pattern if isinstance(v, re.Pattern) else str(v)
+    """The regex text DuckDB runs, checked by DuckDB (a ``ValueError`` when it refuses it)."""
+    if isinstance(v, re.Pattern):
+        if v.flags & re.VERBOSE:
+            raise ValueError(f"{v.pattern!r}: re.VERBOSE patterns cannot run in DuckDB (RE2)")
+        flags = "".join(c for flag, c in _INLINE_FLAGS if v.flags & flag)
+        text = f"(?{flags}){v.pattern}" if flags else str(v.pattern)
+    else:
+        text = str(v)
+    why = re2_error(text)
+    if why is not None:
+        raise ValueError(f"{text!r} is not a regular expression DuckDB can run ({why}; its RE2 has "
+                         "no look-ahead/behind or backreferences; escape a literal with re.escape)")
+    return text
 
 
 def _any(cols: Iterable[str], test: Callable[[str], str], value: Any) -> Clause:
@@ -137,9 +171,6 @@ def _ieq(cols: list[str]) -> Callable[[Any], Clause]:
 
 def _regex(cols: list[str]) -> Callable[[Any], Clause]:
     def build(v: Any) -> Clause:
-        for val in _values(v):
-            if not isinstance(val, re.Pattern) and not _compiles(str(val)):
-                raise ValueError(f"{val!r} is not a valid regular expression (escape it with re.escape)")
         sql, params = _any(cols, lambda c: f"regexp_matches({c}, ?)", v)
         return sql, [_pattern(p) for p in params]
     return build
@@ -158,12 +189,13 @@ def _regex_names(cols: list[str], lists: list[str]) -> Callable[[Any], Clause]:
 
 
 def _name(cols: list[str]) -> Callable[[Any], Clause]:
-    """Prefix match, or regex when the value is a pattern."""
+    """Prefix match of the literal text (a pod named ``web(1)`` is found by its name), or a regex
+    when the value is a compiled pattern."""
     def build(v: Any) -> Clause:
         parts, params = [], []
         for val in _values(v):
             for c in cols:
-                if _is_regex(val):
+                if isinstance(val, re.Pattern):
                     parts.append(f"regexp_matches({c}, ?)")
                     params.append(_pattern(val))
                 else:
@@ -300,7 +332,10 @@ def where(table: str, **filters: Any) -> tuple[str, list[Any]]:
             clauses.append(f"{tcol} <= ?")
             params.append(to_ns(value))
         elif key in profile:
-            sql, p = profile[key](value)
+            try:
+                sql, p = profile[key](value)
+            except ValueError as exc:
+                raise ValueError(f"filter {key}: {exc}") from None
             clauses.append(sql)
             params.extend(p)
         else:

@@ -144,12 +144,14 @@ def load_files(
     progress: bool = True,
     block_bytes: int = _lines.BLOCK_BYTES,
     max_line_bytes: int = _lines.MAX_LINE_BYTES,
+    follow_links: bool = False,
 ) -> LoadReport:
     """Load every file under ``paths``; see :meth:`kernelsec_nb.Case.load`."""
     report = LoadReport()
-    found = discover(paths)
+    found = discover(paths, follow_links=follow_links)
     files = found.files
     report.files.extend(FileResult(path, "error", message=msg) for path, msg in found.errors)
+    report.files.extend(FileResult(path, "skipped", message=msg) for path, msg in found.refused)
     if found.skipped:
         names = ", ".join(f.name for f in found.skipped[:5]) + (", …" if len(found.skipped) > 5 else "")
         n = len(found.skipped)

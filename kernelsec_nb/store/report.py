@@ -12,7 +12,9 @@ class FileResult:
     """One input file: ``lines == loaded + duplicates + quarantined + blank`` always holds."""
 
     path: str
-    status: str  # 'loaded', 'already loaded', 'error'
+    #: 'loaded', 'loaded with errors', 'already loaded', 'error', or 'skipped' (an entry of a
+    #: folder not read for what it is: a link out of the folder, a loop, a FIFO, a device)
+    status: str
     sources: tuple[str, ...] = ()
     format: str = "ndjson"
     lines: int = 0
@@ -35,8 +37,10 @@ class LoadReport:
     """The result of :meth:`kernelsec_nb.Case.load`.
 
     ``print(report)`` gives a table per file and per source; :meth:`to_dict` gives the totals
-    ``files``, ``lines``, ``loaded``, ``quarantined``, ``duplicates``, ``blank``, ``errors`` and a
-    ``per_source`` breakdown (what ``kernelsec-nb load --json`` prints).
+    ``files``, ``lines``, ``loaded``, ``quarantined``, ``duplicates``, ``blank``, ``errors``,
+    ``skipped`` and a ``per_source`` breakdown (what ``kernelsec-nb load --json`` prints).
+    Entries of a folder that were not read (``skipped`` rows: a link out of the folder, a
+    symlink loop, a FIFO, a device) have a row each with the reason, and count in no total.
     """
 
     files: list[FileResult] = field(default_factory=list)
@@ -51,9 +55,17 @@ class LoadReport:
     def errors(self) -> list[FileResult]:
         return [f for f in self.files if f.status == "error"]
 
+    @property
+    def skipped(self) -> list[FileResult]:
+        """Entries of the folders that were not read, each with its reason."""
+        return [f for f in self.files if f.status == "skipped"]
+
+    def _counted(self) -> list[FileResult]:
+        return [f for f in self.files if f.status != "skipped"]
+
     def per_source(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
-        for f in self.files:
+        for f in self._counted():
             key = "+".join(f.sources) or "none"
             agg = out.setdefault(key, {"files": 0, **{k: 0 for k in _TOTALS}})
             agg["files"] += 1
@@ -63,9 +75,10 @@ class LoadReport:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "files": len(self.files),
+            "files": len(self._counted()),
             **{k: self.total(k) for k in _TOTALS},
             "errors": [{"path": f.path, "message": f.message} for f in self.errors],
+            "skipped": [{"path": f.path, "message": f.message} for f in self.skipped],
             "per_source": self.per_source(),
             "per_file": [asdict(f) for f in self.files],
             "warnings": [*self.clock_skew, *self.notes],
@@ -77,6 +90,10 @@ class LoadReport:
         for f in self.files:
             name = f.path if len(f.path) <= 60 else "…" + f.path[-59:]
             src = "+".join(f.sources) or "-"
+            if f.status == "skipped":
+                rows.append(f"{name:<60} {'-':<16} {'not read':>9}")
+                rows.append(f"    skipped: {f.message}")
+                continue
             rows.append(
                 f"{name:<60} {src:<16} {f.lines:>9} {f.loaded:>9} {f.duplicates:>7} "
                 f"{f.quarantined:>6} {f.blank:>6}"
@@ -90,7 +107,7 @@ class LoadReport:
                 f"{agg['duplicates']:>7} {agg['quarantined']:>6} {agg['blank']:>6}"
             )
         rows.append(
-            f"{'total (' + str(len(self.files)) + ' files)':<60} {'':<16} {self.total('lines'):>9} "
+            f"{'total (' + str(len(self._counted())) + ' files)':<60} {'':<16} {self.total('lines'):>9} "
             f"{self.total('loaded'):>9} {self.total('duplicates'):>7} {self.total('quarantined'):>6} "
             f"{self.total('blank'):>6}"
         )
