@@ -31,7 +31,7 @@ def build(out_dir: Path, seed: int) -> Truth:
         attacker_exec_ids=list(dict.fromkeys(ids)),
         decoys=["spaceships POST /v1/request-landing every 30 s",
                 "hourly host cron reads /etc/shadow (PAM)"],
-        events=sum(f["events"] for f in t["files"].values()),
+        events=sum(f["events"] for f in t["files"].values()) - t["duplicated_lines"],
     )
 
 

@@ -87,7 +87,8 @@ class Truth:
     decoys : list of str
         The benign look-alikes the capture holds on purpose (what could be mistaken).
     events : int
-        Event lines written (loaded events expected).
+        Distinct events written: what a load reports as loaded (the capture also holds a few
+        byte-identical duplicate lines and one cut line, as real exports do).
     """
 
     scenario: str
