@@ -77,6 +77,12 @@ def test_truth_refers_to_the_capture(name, corpus):
     execs, kprobes = tetragon(path)
     pods = {(p["pod"]["namespace"], p["pod"]["name"]): p["node"] for p in execs.values()
             if "pod" in p}
+    # pods seen only in flows: an endpoint with its local ID is on the observing node
+    for _, ev in iter_events(path, "hubble"):
+        f = ev["flow"]
+        for ep in (f["source"], f["destination"]):
+            if "ID" in ep and "pod_name" in ep:
+                pods.setdefault((ep["namespace"], ep["pod_name"]), ev["node_name"].split("/")[-1])
     if truth.kind == "benign":
         assert truth.expected_incidents == 0 and truth.entry is None
         assert truth.key_command is None and not truth.reached and not truth.endpoints

