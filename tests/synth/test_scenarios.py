@@ -30,6 +30,21 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Tr
     return out
 
 
+def test_the_library_does_not_know_the_answers(corpus):
+    """Only the generator may know a scenario's pods and endpoints: no other module of the
+    package names them (the findings engine must find them, not look them up)."""
+    answers = set()
+    for _, t in corpus.values():
+        answers |= {p.pod for p in [t.entry, *t.reached] if p}
+        answers |= {e.ip for e in t.endpoints} | {e.fqdn for e in t.endpoints if e.fqdn}
+    pkg = Path(kn.__file__).parent
+    for py in pkg.rglob("*.py"):
+        if "synth" in py.relative_to(pkg).parts:
+            continue
+        text = py.read_text()
+        assert not [a for a in answers if a in text], py
+
+
 def tetragon(root: Path) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
     execs, kprobes = {}, []
     for _, ev in iter_events(root, "tetragon"):
