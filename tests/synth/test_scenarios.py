@@ -140,3 +140,26 @@ def test_loads_with_every_line_accounted_for(name, corpus):
     if truth.key_command:
         assert case.processes(exec_id=truth.key_command.exec_id).height == 1
     case.close()
+
+
+def test_corpus_has_the_shapes_of_real_exports(corpus):
+    """Every event of the corpus has key paths and types the public samples have (the same
+    allow-lists as the bundled capture's check)."""
+    from tests.synth.synth_helpers import public_data_dir
+    from tests.synth.synth_schema import public_events, signature
+    from tests.synth.test_synth_schema import GENERATED_ONLY, allowed
+
+    public = public_data_dir()
+    if not public.is_dir():
+        pytest.skip(f"public samples not found at {public}")
+    pub = signature(public_events(public))
+    gen = signature(ev for path, _ in corpus.values() for src in ("tetragon", "hubble", "falco")
+                    for _, ev in iter_events(path, src))
+    for kind, g in gen.items():
+        p = pub.get(kind, {})
+        assert p, f"no public {kind} events"
+        only_gen = sorted(k for k in set(g) - set(p) if not allowed(kind, k, GENERATED_ONLY))
+        assert not only_gen, f"{kind}: generated-only paths: {only_gen}"
+        bad = {k: (sorted(g[k]), sorted(p[k])) for k in set(g) & set(p)
+               if (g[k] - {"null"}) and (p[k] - {"null"}) and (g[k] - {"null"}) != (p[k] - {"null"})}
+        assert not bad, f"{kind}: type mismatches {bad}"
