@@ -20,6 +20,7 @@ Usage::
     python benchmarks/findings.py --only web-rce --only benign-debug
     python benchmarks/findings.py --scale 4            # and the 24 h timing capture
     python benchmarks/findings.py --engine module:function   # another engine (case -> findings)
+    python benchmarks/findings.py --engine case.findings     # a method of the case
 """
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ ENGINE = "kernelsec_nb.report.heuristics:derive_findings"
 
 
 def engine(spec: str) -> Callable[[Any], Any]:
-    """The findings function named ``module:function``."""
+    """The findings function named ``module:function``, or ``case.method`` (called on the case)."""
+    if spec.startswith("case."):
+        return lambda case: getattr(case, spec[5:])()
     mod, _, fn = spec.partition(":")
     return getattr(importlib.import_module(mod), fn)
 
@@ -122,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cache", type=Path, help="build the captures here and reuse them")
     ap.add_argument("--only", action="append", help="a scenario name (repeatable)")
-    ap.add_argument("--engine", default=ENGINE, help=f"module:function (default {ENGINE})")
+    ap.add_argument("--engine", default=ENGINE, help=f"module:function or case.method (default {ENGINE})")
     ap.add_argument("--scale", type=float, default=0,
                     help="also time the generator's 24 h run at this scale (4: >= 800k events)")
     ap.add_argument("--hours", type=float, default=24, help="hours of the --scale capture")

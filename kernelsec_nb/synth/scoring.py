@@ -62,6 +62,12 @@ def _plain(findings: Any) -> dict[str, Any]:
         return findings.to_dict()
     if is_dataclass(findings) and not isinstance(findings, type):
         return asdict(findings)
+    if hasattr(findings, "incidents"):  # a plain object with the attributes
+        return {"incidents": [_plain(i) for i in findings.incidents],
+                "leads": list(getattr(findings, "leads", None) or [])}
+    if hasattr(findings, "pod"):  # an incident object
+        return {k: getattr(findings, k, None) for k in
+                ("pod", "namespace", "node", "key_command", "reached", "endpoints", "techniques")}
     raise TypeError(f"findings must be a dict, a dataclass or have to_dict(), not {type(findings).__name__}")
 
 

@@ -88,6 +88,17 @@ def test_dataclass_findings_and_bad_input():
         leads: list = field(default_factory=list)
 
     assert score(F(), BENIGN)["passed"]
+
+    class Inc:  # plain objects with the attributes
+        pod, namespace, node = "cart-1", "shop", "n2"
+        key_command = {"exec_id": "e-key"}
+        reached, endpoints, techniques = ["sched-1"], [{"ip": "203.0.113.9", "port": 443}], []
+
+    class G:
+        incidents = [Inc()]
+        leads = None
+
+    assert score(G(), ATTACK)["passed"]
     with pytest.raises(TypeError, match="findings must be"):
         score(42, BENIGN)
 
