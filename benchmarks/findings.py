@@ -12,11 +12,13 @@ the same scenario and seed), loads each into a fresh case (timed), runs the find
 
 ``--scale N`` adds the timing capture: the Death Star generator's 24 h run at ``--scale N``
 (≥ 800k events at 4), loaded and searched once; only its findings/load ratio is printed (target
-≤ 0.25).  On this 2-core machine it takes about … (see benchmarks/RESULTS.md).
+≤ 0.25).  On this busy 2-core machine that adds about 6 minutes (generating 842k events
+~4 min with ~3 GB RSS, loading ~2 min; see benchmarks/RESULTS.md); with ``--cache`` the capture
+is generated once.
 
 Usage::
 
-    python benchmarks/findings.py                      # the corpus, ~1 min
+    python benchmarks/findings.py                      # the corpus, ~1.5 min
     python benchmarks/findings.py --only web-rce --only benign-debug
     python benchmarks/findings.py --scale 4            # and the 24 h timing capture
     python benchmarks/findings.py --engine module:function   # another engine (case -> findings)
