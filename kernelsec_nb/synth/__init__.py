@@ -2,7 +2,9 @@
 
 ``generate`` writes the bundled multi-node "Death Star" incident (Tetragon,
 Hubble and Falco files plus ``TRUTH.json``); ``write_bulk`` streams one large
-NDJSON file for benchmarks.
+NDJSON file for benchmarks; :mod:`kernelsec_nb.synth.scenarios` is the labelled corpus
+(attacks and benign clusters with their ``TRUTH.json``) and :mod:`kernelsec_nb.synth.scoring`
+scores findings against it.
 """
 
 from __future__ import annotations

@@ -25,6 +25,35 @@ RULES: dict[str, dict[str, Any]] = {
         "text": "Unexpected connection to K8s API Server from container",
         "tags": ["T1565", "container", "k8s", "maturity_stable", "mitre_discovery", "network"],
     },
+    "Redirect STDOUT/STDIN to Network Connection in Container": {
+        "priority": "Notice",
+        "text": "Redirect stdout/stdin to network connection",
+        "tags": ["T1059", "container", "maturity_stable", "mitre_execution", "network",
+                 "process"],
+    },
+    "Drop and execute new binary in container": {
+        "priority": "Critical",
+        "text": "Executing binary not part of base image",
+        "tags": ["PCI_DSS_11.5.1", "TA0003", "container", "maturity_stable",
+                 "mitre_persistence", "process"],
+    },
+    "Launch Privileged Container": {
+        "priority": "Informational",
+        "text": "Privileged container started",
+        "tags": ["T1610", "cis", "container", "maturity_sandbox", "mitre_execution"],
+    },
+    "Schedule Cron Jobs": {
+        "priority": "Notice",
+        "text": "Cron jobs were scheduled to run",
+        "tags": ["T1053.003", "container", "filesystem", "host", "maturity_incubating",
+                 "mitre_execution"],
+    },
+    "Netcat Remote Code Execution in Container": {
+        "priority": "Warning",
+        "text": "Netcat runs inside container that allows remote code execution",
+        "tags": ["T1059", "container", "maturity_stable", "mitre_execution", "network",
+                 "process"],
+    },
 }
 
 

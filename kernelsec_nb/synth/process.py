@@ -48,6 +48,7 @@ class Proc:
     container_pid: int = 0
     in_init_tree: bool | None = None
     exec_probe: bool = False
+    host_ns: bool = False
     auid: int = 4294967295
     children: int = 0
     _json: dict[str, Any] | None = field(default=None, repr=False)
@@ -134,11 +135,13 @@ class Proc:
         return d
 
     def _namespaces(self) -> dict[str, Any]:
-        inums = self.pod.ns_inums if self.pod is not None else HOST_NS
-        host = self.pod is None
+        pod_ns = self.pod.ns_inums if self.pod is not None else HOST_NS
 
         def one(kind: str) -> dict[str, Any]:
-            entry: dict[str, Any] = {"inum": inums[kind]}
+            # a process that entered the host's namespaces (nsenter -t 1 -m -u -i -p) keeps its
+            # pod's cgroup and network
+            host = self.pod is None or (self.host_ns and kind not in ("net", "cgroup"))
+            entry: dict[str, Any] = {"inum": HOST_NS[kind] if host else pod_ns[kind]}
             if host:
                 entry["is_host"] = True
             return entry
@@ -202,6 +205,7 @@ class ProcessTable:
         container_init: bool = False,
         flags: str | None = None,
         pid: int | None = None,
+        host_ns: bool = False,
     ) -> Proc:
         """Create a process that exec'd at true time ``t``.
 
@@ -229,6 +233,8 @@ class ProcessTable:
             Tetragon debug flags; derived from ``cwd`` when omitted.
         pid : int or None
             Force a host PID (used for exec without clone).
+        host_ns : bool
+            The process runs in the host's namespaces though in a pod (after ``nsenter -t 1``).
 
         Returns
         -------
@@ -264,6 +270,7 @@ class ProcessTable:
             container_pid=cpid,
             in_init_tree=in_init_tree,
             exec_probe=exec_probe,
+            host_ns=host_ns,
         )
         if parent is not None:
             parent.children += 1
