@@ -1,0 +1,196 @@
+"""Compiling Sigma rules for a case and running them: one query per log source, all rules at once.
+
+The rules of one log source are evaluated in a single pass over its view: each rule's
+condition is one boolean column, the rows where any is true are fetched, and polars turns them
+into one hit per (rule, row).  Should that query fail (DuckDB's RE2 refuses a regex with a
+look-ahead, say), the source's rules run one by one and each failing rule is reported as
+unsupported with DuckDB's message.
+
+Examples
+--------
+>>> import kernelsec_nb as kn
+>>> from kernelsec_nb.hunt._runner import compile_rules, run_rules
+>>> ruleset = compile_rules(kn.hunt.bundled_rules())
+>>> run_rules(kn.open_case(), ruleset).height
+0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import polars as pl
+from sigma.exceptions import SigmaError
+
+from kernelsec_nb.hunt._backend import DuckDBBackend
+from kernelsec_nb.hunt._pipeline import pipeline
+from kernelsec_nb.hunt._rules import RuleInput, Unsupported, attack_tags, read_rules
+from kernelsec_nb.hunt._sources import SOURCES, Source, source_for
+
+#: The columns of a hits table, in order (Sigma hits, Falco alerts and Tetragon actions alike).
+HIT_SCHEMA: dict[str, Any] = {
+    "source": pl.String, "rule_id": pl.String, "title": pl.String, "level": pl.String,
+    "techniques": pl.List(pl.String), "tactics": pl.List(pl.String), "entity": pl.String,
+    "exec_id": pl.String, "event_id": pl.String, "time": pl.Datetime("us", "UTC"),
+    "time_ns": pl.Int64, "node": pl.String, "namespace": pl.String, "pod": pl.String,
+    "workload": pl.String, "binary": pl.String, "detail": pl.String,
+}
+LEVELS = ("informational", "low", "medium", "high", "critical")
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """One rule as DuckDB SQL: its condition over ``source``'s view and the parameters."""
+
+    rule_id: str
+    title: str
+    level: str
+    techniques: tuple[str, ...]
+    tactics: tuple[str, ...]
+    source: Source
+    sql: str
+    params: dict[str, Any]
+    origin: str
+
+
+@dataclass
+class RuleSet:
+    """Compiled rules and the ones that were not (each with its reason)."""
+
+    rules: list[CompiledRule] = field(default_factory=list)
+    unsupported: list[Unsupported] = field(default_factory=list)
+
+    def unsupported_frame(self) -> pl.DataFrame:
+        """The unsupported rules as a DataFrame: rule_id, title, origin, reason."""
+        return pl.DataFrame([u.to_dict() for u in self.unsupported],
+                            schema={"rule_id": pl.String, "title": pl.String,
+                                    "origin": pl.String, "reason": pl.String})
+
+
+def compile_rules(rules: RuleInput | RuleSet) -> RuleSet:
+    """Read and compile ``rules`` (see :func:`kernelsec_nb.hunt._rules.read_rules`)."""
+    if isinstance(rules, RuleSet):
+        return rules
+    read, bad = read_rules(rules)
+    out = RuleSet(unsupported=list(bad))
+    backend = DuckDBBackend(pipeline())
+    for i, (rule, origin) in enumerate(read):
+        rid, title = str(rule.id or rule.name or f"rule-{i}"), str(rule.title or "")
+        try:
+            ls = rule.logsource
+            source = source_for(ls.category, ls.product, ls.service)
+            sql, params = backend.to_sql(rule, f"r{i}", source.columns)
+        except (SigmaError, ValueError, NotImplementedError, TypeError) as e:
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            out.unsupported.append(Unsupported(rid, title, origin, reason))
+            continue
+        techniques, tactics = attack_tags(rule.tags or [])
+        level = str(rule.level.name).lower() if rule.level is not None else "medium"
+        out.rules.append(CompiledRule(rid, title, level, tuple(techniques), tuple(tactics),
+                                      source, sql, params, origin))
+    return out
+
+
+_DETAIL = {
+    "process_creation": "command_line",
+    "file": "coalesce(file_path, '') || coalesce(' (' || access || ')', '')",
+    "net": "concat_ws(' ', protocol, coalesce(src_ip, '') || coalesce(':' || src_port, ''), '→', "
+           "coalesce(dst_hostname || ' ', '') || coalesce(dst_ip, '') || coalesce(':' || dst_port, ''))",
+}
+
+
+def _batch_sql(source: Source, rules: list[CompiledRule]) -> tuple[str, dict[str, Any]]:
+    kind = ("file" if "file_path" in source.columns else
+            "net" if "dst_ip" in source.columns else "process_creation")
+    binary = '"binary"' if "binary" in source.columns else "NULL::VARCHAR"
+    flags = ", ".join(f"coalesce(({r.sql}), false) AS _h{i}" for i, r in enumerate(rules))
+    any_hit = " OR ".join(f"_h{i}" for i in range(len(rules)))
+    sql = (f"WITH v AS ({source.sql})\n"  # noqa: S608 - our views; rule values are parameters
+           f"SELECT * EXCLUDE (_row) FROM (\n"
+           f"  SELECT 1 AS _row, _entity, _exec_id, _event_id, _time_ns, node, namespace, pod, workload,\n"
+           f"         {binary} AS _binary, {_DETAIL[kind]} AS _detail, {flags}\n"
+           f"  FROM v) WHERE {any_hit}")
+    params = {k: v for r in rules for k, v in r.params.items()}
+    return sql, params
+
+
+def _run_batch(con: Any, source: Source, rules: list[CompiledRule]) -> pl.DataFrame:
+    sql, params = _batch_sql(source, rules)
+    frame = _fetch(con, sql, params)
+    if frame.height == 0:
+        return pl.DataFrame()
+    flags = [f"_h{i}" for i in range(len(rules))]
+    long = frame.unpivot(on=flags, index=[c for c in frame.columns if c not in flags],
+                         variable_name="_rule", value_name="_hit").filter(pl.col("_hit"))
+    meta = pl.DataFrame({
+        "_rule": flags, "rule_id": [r.rule_id for r in rules], "title": [r.title for r in rules],
+        "level": [r.level for r in rules], "techniques": [list(r.techniques) for r in rules],
+        "tactics": [list(r.tactics) for r in rules],
+    }, schema_overrides={"techniques": pl.List(pl.String), "tactics": pl.List(pl.String)})
+    return long.join(meta, on="_rule").drop("_rule", "_hit")
+
+
+def run_rules(case: Any, ruleset: RuleSet) -> pl.DataFrame:
+    """Run compiled rules over a case; the hits, rules that failed at run time go to
+    ``ruleset.unsupported``."""
+    con = case.con
+    parts: list[pl.DataFrame] = []
+    by_source: dict[str, list[CompiledRule]] = {}
+    for r in ruleset.rules:
+        by_source.setdefault(r.source.category, []).append(r)
+    failed: list[CompiledRule] = []
+    for name, rules in by_source.items():
+        source = SOURCES[name]
+        try:
+            parts.append(_run_batch(con, source, rules))
+            continue
+        except duckdb.Error:  # find the rule(s) at fault one by one
+            pass
+        for r in rules:
+            try:
+                parts.append(_run_batch(con, source, [r]))
+            except duckdb.Error as e:  # DuckDB's message is the reason
+                ruleset.unsupported.append(Unsupported(r.rule_id, r.title, r.origin,
+                                                       f"fails in DuckDB: {str(e).splitlines()[0]}"))
+                failed.append(r)
+    if failed:
+        ruleset.rules = [r for r in ruleset.rules if r not in failed]
+    parts = [p for p in parts if p.height]
+    if not parts:
+        return empty_hits()
+    hits = pl.concat(parts, how="diagonal_relaxed")
+    hits = _with_process_events(con, hits)
+    return hits.select(
+        pl.lit("sigma").alias("source"), "rule_id", "title", "level", "techniques", "tactics",
+        pl.col("_entity").alias("entity"), pl.col("_exec_id").alias("exec_id"),
+        pl.col("_event_id").alias("event_id"),
+        pl.from_epoch(pl.col("_time_ns"), "ns").dt.cast_time_unit("us").dt.replace_time_zone("UTC").alias("time"),
+        pl.col("_time_ns").alias("time_ns"), "node", "namespace", "pod", "workload",
+        pl.col("_binary").alias("binary"), pl.col("_detail").alias("detail"),
+    ).cast(HIT_SCHEMA).sort("time_ns", "rule_id", "event_id", nulls_last=True)  # type: ignore[arg-type]
+
+
+def _with_process_events(con: Any, hits: pl.DataFrame) -> pl.DataFrame:
+    """A process hit's ``event_id`` is its ``process_exec`` event (for ``case.raw``)."""
+    ids = hits.filter(pl.col("_event_id").is_null() & pl.col("_exec_id").is_not_null())["_exec_id"].unique()
+    if ids.len() == 0:
+        return hits
+    events = _fetch(con,
+        "SELECT exec_id AS _exec_id, arg_min(event_id, time_ns) AS _exec_event FROM process_events "
+        "WHERE kind = 'process_exec' AND list_contains(?::VARCHAR[], exec_id) GROUP BY exec_id",
+        [ids.to_list()])
+    return (hits.join(events, on="_exec_id", how="left")
+            .with_columns(pl.coalesce("_event_id", "_exec_event").alias("_event_id")).drop("_exec_event"))
+
+
+def _fetch(con: Any, sql: str, params: Any) -> pl.DataFrame:
+    frame = pl.from_arrow(con.sql(sql, params=params).to_arrow_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def empty_hits() -> pl.DataFrame:
+    """A hits table without rows (its columns: :data:`HIT_SCHEMA`)."""
+    return pl.DataFrame(schema=HIT_SCHEMA)
