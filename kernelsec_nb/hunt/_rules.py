@@ -101,8 +101,10 @@ def _from_collection(collection: SigmaCollection,
                                    f"invalid rule: {errors[0]}"))
             continue
         rules.append((copy.deepcopy(rule), where))  # the pipeline changes the rule it maps
-    for error in getattr(collection, "errors", []) or []:
-        bad.append(Unsupported("", "", origin, f"invalid rule: {error}"))
+    reported = {u.reason for u in bad}
+    for error in getattr(collection, "errors", []) or []:  # errors outside any rule
+        if f"invalid rule: {error}" not in reported:
+            bad.append(Unsupported("", "", origin, f"invalid rule: {error}"))
     return rules, bad
 
 
