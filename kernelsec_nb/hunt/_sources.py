@@ -18,7 +18,8 @@ Each view's columns are text (numbers, booleans as ``'true'``/``'false'``), name
 documented tables; :data:`FIELDS` maps Sigma's field names onto them.  Besides Sigma's Linux
 names, a few Kubernetes fields (``Namespace``, ``Pod``, ``Workload``, ``Node``, ``ContainerId``,
 ``ContainerImage``, ``ContainerInitTree``: false for a process ``kubectl exec`` started,
-``ContainerMainProcess``: the container's first process, ``DestinationLabels``) let rules say
+``ParentContainerInitTree``: the same of the parent, ``ContainerMainProcess``: the container's
+first process, ``DestinationLabels``: Cilium's labels of a flow's destination) let rules say
 what SigmaHQ's Linux rules cannot.
 """
 
@@ -35,7 +36,7 @@ _PROCESS_COLS = """
     {p}.pid::VARCHAR AS pid, pp.pid::VARCHAR AS parent_pid,
     pp."binary" AS parent_binary, concat_ws(' ', pp."binary", pp.args) AS parent_command_line,
     {p}.container_id AS container_id, {c}.image AS image,
-    {c}.in_init_tree::VARCHAR AS in_init_tree,
+    {c}.in_init_tree::VARCHAR AS in_init_tree, pp.in_init_tree::VARCHAR AS parent_in_init_tree,
     ({p}.container_id IS NOT NULL AND pp.container_id IS DISTINCT FROM {p}.container_id)::VARCHAR
         AS container_main,
     {p}.namespace AS namespace, {p}.pod AS pod, {p}.workload AS workload, {p}.node AS node"""
@@ -105,7 +106,8 @@ _PROCESS_FIELDS = {
     "ProcessId": "pid", "ParentProcessId": "parent_pid",
     "Namespace": "namespace", "Pod": "pod", "Workload": "workload", "Node": "node",
     "ContainerId": "container_id", "ContainerImage": "image",
-    "ContainerInitTree": "in_init_tree", "ContainerMainProcess": "container_main",
+    "ContainerInitTree": "in_init_tree", "ParentContainerInitTree": "parent_in_init_tree",
+    "ContainerMainProcess": "container_main",
 }
 _NET_FIELDS = {
     "DestinationIp": "dst_ip", "DestinationPort": "dst_port", "DestinationHostname": "dst_hostname",

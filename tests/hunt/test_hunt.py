@@ -143,3 +143,21 @@ def test_cli_hunt_json(tmp_path) -> None:
 
 def test_empty_case() -> None:
     assert kn.open_case().detect().height == 0
+
+
+def test_public_samples(public_dir, tmp_path) -> None:
+    case = kn.open_case(str(tmp_path / "pub.duckdb"))
+    case.load(public_dir, progress=False)
+    ruleset = compile_rules([SIGMAHQ, bundled_rules()])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", HuntWarning)
+        hits = case.hunt(ruleset, include_alerts=True)
+    assert len(ruleset.unsupported) == 3  # the auditd rules
+    escape = hits.filter(hits["title"] == "Container escape tool")
+    assert escape.height == 1 and escape["binary"][0].endswith("/nsenter")
+    assert "T1611" in escape["techniques"][0]
+    # the shell nsenter started on the host is not a service's shell
+    assert hits.filter((hits["title"] == "Shell started by a service process")
+                       & (hits["pod"] == escape["pod"][0])).height == 0
+    assert {"sigma", "falco"} <= set(hits["source"])
+    case.close()
