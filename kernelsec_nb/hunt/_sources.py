@@ -92,8 +92,10 @@ _HOOK_KEYS = {"_exec_id": "k.exec_id", "_event_id": "k.event_id", "_time_ns": "k
 
 _CONNECTION_PART = Part(
     base="kprobes k",
-    where="k.daddr IS NOT NULL AND regexp_matches(coalesce(k.function_name, k.kind), "
-          "'(?i)(^|_)(connect|sendmsg|sendto|sendmmsg)$')",
+    # the pattern runs on the few distinct hook names, not on every row
+    where="k.daddr IS NOT NULL AND coalesce(k.function_name, k.kind) IN ("
+          "SELECT fn FROM (SELECT DISTINCT coalesce(function_name, kind) AS fn FROM kprobes) "
+          "WHERE regexp_matches(fn, '(?i)(^|_)(connect|sendmsg|sendto|sendmmsg)$'))",
     columns={"_entity": "'connection'", **_HOOK_KEYS, **_process_cols("k", "p"),
              "src_ip": "k.saddr", "src_port": "k.sport", "dst_ip": "k.daddr", "dst_port": "k.dport",
              "src_ip4": _ip4("k.saddr"), "dst_ip4": _ip4("k.daddr"), "protocol": "upper(k.protocol)",

@@ -112,7 +112,7 @@ def con():
     c = duckdb.connect()
     c.execute("CREATE TABLE v (i INTEGER, " + ", ".join(f'"{x}" VARCHAR' for x in COLUMNS[:-1]) + ", dst_port BIGINT)")
     c.executemany("INSERT INTO v VALUES (?, ?, ?, ?, ?)", [(i, *r) for i, r in enumerate(ROWS)])
-    c.execute(f"ALTER TABLE v ADD COLUMN dst_ip4 UBIGINT; UPDATE v SET dst_ip4 = {_ip4('dst_ip')}")
+    c.execute(f"ALTER TABLE v ADD COLUMN dst_ip4 UBIGINT; UPDATE v SET dst_ip4 = {_ip4('dst_ip')}")  # noqa: S608
     return c
 
 
