@@ -6,6 +6,7 @@ are evaluated over the same tricky rows (wildcard and LIKE characters, quotes, c
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import re
 
@@ -27,6 +28,8 @@ ROWS = [
     ("/usr/bin/python3", "python3 -c import socket;connect()", "8.8.8.8", "1023"),
     ("/usr/bin/n\n", "x\n(x \u00c9T\u00c9 -I", "10.0.0.255", "1"),
     ("/x", "y", "10.0.0.1.5", "2"),
+    ("/usr/bin/env", "/usr/bin/env", None, None),
+    ("/bin/sh", "sh -c 'echo ZXZpbA== | base64 -d | sh'", None, None),
     ("/x", "y", "10.0.256.1", "3"),
 ]
 COLUMNS = ("binary", "command_line", "dst_ip", "dst_port")
@@ -93,6 +96,11 @@ CASES = {
     "string_on_number": ("DestinationPort|startswith: '44'", lambda r: r[3] is not None and r[3].startswith("44")),
     "list_unicode": ("CommandLine|contains: ['\u00e9t\u00e9', 'SOCKET', zz1, zz2, zz3, zz4]",
                      lambda r: _like(r[1], "*\u00e9t\u00e9*") or _like(r[1], "*socket*")),
+    "neq": ("Image|neq: /bin/bash", lambda r: not _like(r[0], "/bin/bash")),
+    "fieldref": ("CommandLine|fieldref: Image", lambda r: r[0] is not None and r[1] is not None
+                 and r[0].lower() == r[1].lower()),
+    "base64_contains": ("CommandLine|base64|contains: evil",
+                        lambda r: _like(r[1], "*" + base64.b64encode(b"evil").decode() + "*")),
     "windash": ("CommandLine|windash|contains: ' -c '",
                 lambda r: any(_like(r[1], f"* {d}c *") for d in ("-", "/", "\u2013", "\u2014", "\u2015"))),
 }
