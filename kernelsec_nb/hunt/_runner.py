@@ -28,6 +28,7 @@ from kernelsec_nb.hunt._backend import DuckDBBackend
 from kernelsec_nb.hunt._pipeline import pipeline
 from kernelsec_nb.hunt._rules import RuleInput, Unsupported, attack_tags, read_rules
 from kernelsec_nb.hunt._sources import SOURCES, Source, source_for
+from kernelsec_nb.hunt._sources import _ip4 as ip4_sql
 
 #: The columns of a hits table, in order (Sigma hits, Falco alerts and Tetragon actions alike).
 HIT_SCHEMA: dict[str, Any] = {
@@ -107,8 +108,10 @@ _DETAIL = {
 def _batch_sql(source: Source, rules: list[CompiledRule]) -> tuple[str, dict[str, Any]]:
     """One query for the rules of one source, numbered by the rule's position (``_rule``).
 
-    The view is computed once with only the columns the rules and the hits read.  Each rule
-    selects the distinct combinations of the rules' columns it matches (``UNION ALL``: a
+    The view has only the columns the rules and the hits read; it is read twice (once for the
+    distinct combinations of the rules' columns, once for the rows of the matching ones), which
+    measured faster than materializing it (the keys of every row written and read back).  Each
+    rule selects the distinct combinations it matches (``UNION ALL``: a
     ``WHERE`` per rule lets DuckDB stop an ``AND`` at the first false part, which boolean columns
     for every rule, or one long ``OR``, cannot), and the view's rows of those combinations
     are the hits (joined with ``IS NOT DISTINCT FROM``: a missing field is a value too)."""
@@ -120,14 +123,18 @@ def _batch_sql(source: Source, rules: list[CompiledRule]) -> tuple[str, dict[str
     # (a capture repeats its command lines, destinations and files: 97k processes of a big case
     # are ~100 combinations), and the rows of the matching combinations are the hits.
     rule_cols = sorted({c for r in rules for c in r.columns})
-    needed = [*(["binary"] if "binary" in source.columns else []), *detail_cols, *rule_cols]
-    quoted = ", ".join(f'"{c}"' for c in rule_cols)
+    # an IPv4 integer twin is a function of its address: computed on the combinations only
+    ip4 = [c for c in rule_cols if c.endswith("4") and c[:-1] in source.ip4]
+    base = sorted((set(rule_cols) - set(ip4)) | {c[:-1] for c in ip4})
+    needed = [*(["binary"] if "binary" in source.columns else []), *detail_cols, *base]
+    quoted = ", ".join(f'"{c}"' for c in base)
+    twins = "".join(f', {ip4_sql(chr(34) + c[:-1] + chr(34))} AS "{c}"' for c in ip4)
     selects = "\n  UNION ALL\n  ".join(
         f"SELECT {i} AS _rule{', ' + quoted if quoted else ''} FROM d WHERE {r.sql}"  # noqa: S608
         for i, r in enumerate(rules))
-    on = " AND ".join(f'v."{c}" IS NOT DISTINCT FROM m."{c}"' for c in rule_cols) or "true"
-    sql = (f"WITH v AS MATERIALIZED ({source.sql(needed)}),\n"  # noqa: S608 - values are parameters
-           f"d AS MATERIALIZED (SELECT DISTINCT {quoted or '1 AS _one'} FROM v OFFSET 0),\n"
+    on = " AND ".join(f'v."{c}" IS NOT DISTINCT FROM m."{c}"' for c in base) or "true"
+    sql = (f"WITH v AS NOT MATERIALIZED ({source.sql(needed)}),\n"  # noqa: S608 - values are parameters
+           f"d AS MATERIALIZED (SELECT *{twins} FROM (SELECT DISTINCT {quoted or '1 AS _one'} FROM v OFFSET 0)),\n"
            f"m AS (\n  {selects})\n"
            f"SELECT m._rule, v._entity, v._exec_id, v._event_id, v._time_ns, v.node, v.namespace, v.pod,\n"
            f"       v.workload, {binary} AS _binary, {detail} AS _detail\n"
