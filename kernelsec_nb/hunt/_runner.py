@@ -1,8 +1,8 @@
 """Compiling Sigma rules for a case and running them: one query per log source, all rules at once.
 
-The rules of one log source run as one query (:func:`_batch_sql`): the source's view is
-computed once, the rules run over the distinct combinations of the columns they read, and the
-rows of the matching combinations are the hits, one per (rule, row).  Should that query fail (DuckDB's RE2 refuses a regex with a
+The rules of one log source run together (:func:`_batch`): over the distinct combinations of
+the columns they read, in one query; the view's rows of the matching combinations are the hits,
+one per (rule, row), fetched by a second query when anything matched.  Should that query fail (DuckDB's RE2 refuses a regex with a
 look-ahead, say), the source's rules run one by one and each failing rule is reported as
 unsupported with DuckDB's message.
 
@@ -17,6 +17,7 @@ Examples
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,49 +106,62 @@ _DETAIL = {
 }
 
 
-def _batch_sql(source: Source, rules: list[CompiledRule]) -> tuple[str, dict[str, Any]]:
-    """One query for the rules of one source, numbered by the rule's position (``_rule``).
+@dataclass(frozen=True)
+class _Batch:
+    """The two queries of one source's rules (see :func:`_batch`)."""
 
-    The view has only the columns the rules and the hits read; it is read twice (once for the
-    distinct combinations of the rules' columns, once for the rows of the matching ones), which
-    measured faster than materializing it (the keys of every row written and read back).  Each
-    rule selects the distinct combinations it matches (``UNION ALL``: a
-    ``WHERE`` per rule lets DuckDB stop an ``AND`` at the first false part, which boolean columns
-    for every rule, or one long ``OR``, cannot), and the view's rows of those combinations
-    are the hits (joined with ``IS NOT DISTINCT FROM``: a missing field is a value too)."""
+    matches: str  # the matching combinations of the rules' columns, with the rule's number
+    rows: str  # the view's rows of the combinations in the relation named ``{m}``
+    params: dict[str, Any]
+
+
+def _batch(source: Source, rules: list[CompiledRule]) -> _Batch:
+    """The queries for the rules of one source, numbered by the rule's position (``_rule``).
+
+    A rule is a function of the columns it reads: it runs over their *distinct combinations* (a
+    capture repeats its command lines, destinations and files: 97k processes of a big case are
+    ~100 combinations; a ``UNION ALL`` of one ``WHERE`` per rule, which lets DuckDB stop an
+    ``AND`` at its first false part, unlike a boolean column per rule or one long ``OR``), and
+    the view's rows of the matching combinations are the hits (joined with
+    ``IS NOT DISTINCT FROM``: a missing field is a value too).  The second query runs only when
+    a combination matched.  The view has only the columns the rules and the hits read."""
     kind = ("file" if "file_path" in source.columns else
             "net" if "dst_ip" in source.columns else "process_creation")
     binary = 'v."binary"' if "binary" in source.columns else "NULL::VARCHAR"
     detail, detail_cols = _DETAIL[kind]
-    # A rule is a function of the columns it reads: it runs over their distinct combinations
-    # (a capture repeats its command lines, destinations and files: 97k processes of a big case
-    # are ~100 combinations), and the rows of the matching combinations are the hits.
     rule_cols = sorted({c for r in rules for c in r.columns})
     # an IPv4 integer twin is a function of its address: computed on the combinations only
     ip4 = [c for c in rule_cols if c.endswith("4") and c[:-1] in source.ip4]
     base = sorted((set(rule_cols) - set(ip4)) | {c[:-1] for c in ip4})
-    needed = [*(["binary"] if "binary" in source.columns else []), *detail_cols, *base]
     quoted = ", ".join(f'"{c}"' for c in base)
     twins = "".join(f', {ip4_sql(chr(34) + c[:-1] + chr(34))} AS "{c}"' for c in ip4)
     selects = "\n  UNION ALL\n  ".join(
         f"SELECT {i} AS _rule{', ' + quoted if quoted else ''} FROM d WHERE {r.sql}"  # noqa: S608
         for i, r in enumerate(rules))
+    # OFFSET 0: otherwise DuckDB pushes every rule's WHERE, OR-ed, back into the view's rows
+    matches = (f"WITH v AS ({source.sql(base)}),\n"  # noqa: S608 - values are parameters
+               f"d AS MATERIALIZED (SELECT *{twins} FROM (SELECT DISTINCT {quoted or '1 AS _one'} FROM v OFFSET 0))\n"
+               f"{selects}")
+    needed = [*(["binary"] if "binary" in source.columns else []), *detail_cols, *base]
     on = " AND ".join(f'v."{c}" IS NOT DISTINCT FROM m."{c}"' for c in base) or "true"
-    sql = (f"WITH v AS NOT MATERIALIZED ({source.sql(needed)}),\n"  # noqa: S608 - values are parameters
-           f"d AS MATERIALIZED (SELECT *{twins} FROM (SELECT DISTINCT {quoted or '1 AS _one'} FROM v OFFSET 0)),\n"
-           f"m AS (\n  {selects})\n"
-           f"SELECT m._rule, v._entity, v._exec_id, v._event_id, v._time_ns, v.node, v.namespace, v.pod,\n"
-           f"       v.workload, {binary} AS _binary, {detail} AS _detail\n"
-           f"FROM v JOIN m ON {on}")
-    params = {k: v for r in rules for k, v in r.params.items()}
-    return sql, params
+    rows = (f"WITH v AS ({source.sql(needed)})\n"  # noqa: S608 - our views; {{m}} is our relation
+            f"SELECT m._rule, v._entity, v._exec_id, v._event_id, v._time_ns, v.node, v.namespace, v.pod,\n"
+            f"       v.workload, {binary} AS _binary, {detail} AS _detail\n"
+            f"FROM v JOIN {{m}} m ON {on}")
+    return _Batch(matches, rows, {k: v for r in rules for k, v in r.params.items()})
 
 
 def _run_batch(con: Any, source: Source, rules: list[CompiledRule]) -> pl.DataFrame:
-    sql, params = _batch_sql(source, rules)
-    frame = _fetch(con, sql, params)
-    if frame.height == 0:
+    batch = _batch(source, rules)
+    matched = con.sql(batch.matches, params=batch.params).to_arrow_table()
+    if matched.num_rows == 0:
         return pl.DataFrame()
+    name = f"_kn_hunt_{uuid.uuid4().hex}"
+    con.register(name, matched)
+    try:
+        frame = _fetch(con, batch.rows.replace("{m}", name), None)
+    finally:
+        con.unregister(name)
     meta = pl.DataFrame({
         "_rule": list(range(len(rules))), "rule_id": [r.rule_id for r in rules],
         "title": [r.title for r in rules], "level": [r.level for r in rules],
