@@ -184,3 +184,22 @@ def test_batched_run_equals_each_rule_alone_over_the_whole_view(deathstar) -> No
     assert want <= got
     assert len(hits) == len(want)
     assert hits.filter(hits["title"] == "nulls").height > 0
+
+
+def test_cli_shows_hostile_titles_and_fields_inert(tmp_path) -> None:
+    from tests.store import lines
+
+    capture = tmp_path / "capture.json"
+    capture.write_text(lines.tetragon_exec(args="-c \x1b[2J<script>alert(1)</script>") + "\n")
+    path = str(tmp_path / "h.duckdb")
+    case = kn.open_case(path)
+    case.load(capture, progress=False)
+    case.close()
+    rule = tmp_path / "r.yml"
+    rule.write_text(RULE.format(title="\"evil \\x1b[31m title\"").replace(
+        "Image|endswith: '/sh'", "CommandLine|contains: '<script>'"))
+    out = subprocess.run([sys.executable, "-m", "kernelsec_nb", "hunt", path, str(rule)],
+                         capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert "1 hit(s)" in out.stdout
+    assert "\x1b" not in out.stdout and "␛[31m" in out.stdout and "␛[2J" in out.stdout
