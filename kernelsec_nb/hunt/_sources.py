@@ -1,5 +1,13 @@
 """What a Sigma log source is in a case: the view a rule runs over and its field mapping.
 
+Examples
+--------
+>>> from kernelsec_nb.hunt._sources import SOURCES, source_for
+>>> source_for("process_creation", "linux", None).fields["Image"]
+'binary'
+>>> print(SOURCES["process_creation"].sql(["parent_binary"]).splitlines()[-2])
+FROM processes p LEFT JOIN processes pp ON pp.exec_id = p.parent_exec_id
+
 Three views over the case's tables, one per kind of record a detection can mark:
 
 * ``process_creation`` → ``processes`` started during the capture (``seen_as = 'exec'``), with
@@ -16,7 +24,9 @@ Three views over the case's tables, one per kind of record a detection can mark:
 
 Each view's columns are text (booleans as ``'true'``/``'false'``; ``DestinationLabels`` is the
 label map as text, ``{app=web, reserved:world=}``) except the numbers of :data:`NUMERIC`, named
-like the documented tables; :data:`FIELDS` maps Sigma's field names onto them.  Besides Sigma's Linux
+like the documented tables; each :class:`Source`'s ``fields`` map Sigma's field names onto them.
+A view is built from :class:`Part` s (one per table) with only the columns a query needs, and
+joins only the process rows those columns read.  Besides Sigma's Linux
 names, a few Kubernetes fields (``Namespace``, ``Pod``, ``Workload``, ``Node``, ``ContainerId``,
 ``ContainerImage``, ``ContainerInitTree``: false for a process ``kubectl exec`` started,
 ``ParentContainerInitTree``: the same of the parent, ``ContainerMainProcess``: the container's
