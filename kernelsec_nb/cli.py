@@ -4,6 +4,7 @@ Examples
 --------
 kernelsec-nb load incident.duckdb exports/ --json
 kernelsec-nb report incident.duckdb --notebook notebooks/postmortem-template.ipynb --out report.html
+kernelsec-nb hunt incident.duckdb my-rules/ --alerts --json
 kernelsec-nb demo            # bundled capture → out/postmortem.html and the three-line answer
 """
 
@@ -57,6 +58,41 @@ def _report(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def _hunt(args: argparse.Namespace) -> int:
+    from kernelsec_nb.hunt import bundled_rules, compile_rules, run_rules
+    from kernelsec_nb.hunt._alerts import falco_hits, tetragon_hits
+    from kernelsec_nb.store import CaseError, open_case
+
+    if not Path(args.case).is_file():
+        print(shown(f"kernelsec-nb: no case file at {args.case}"), file=sys.stderr)
+        return 2
+    try:
+        ruleset = compile_rules(args.rules or bundled_rules())
+        with open_case(args.case, read_only=True) as case:
+            hits = run_rules(case, ruleset)
+            if args.alerts:
+                import polars as pl
+
+                hits = pl.concat([hits, falco_hits(case), tetragon_hits(case)], how="vertical_relaxed")
+                hits = hits.sort("time_ns", "rule_id", "event_id", nulls_last=True)
+    except (FileNotFoundError, CaseError) as exc:
+        print(shown(f"kernelsec-nb: {exc}"), file=sys.stderr)
+        return 2
+    if args.json:
+        rows = hits.with_columns(hits["time"].dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ")).to_dicts()
+        print(json.dumps({"rules": len(ruleset.rules), "hits": rows,
+                          "unsupported": [u.to_dict() for u in ruleset.unsupported]}, indent=2))
+    else:
+        for r in hits.iter_rows(named=True):
+            techniques = ",".join(r["techniques"] or [])
+            print(shown(f"{r['time']:%Y-%m-%dT%H:%M:%S}Z  {r['level']:<8} {r['title']}  [{techniques}]  "
+                        f"{r['entity']} {r['namespace'] or '-'}/{r['pod'] or '-'} {r['detail'] or ''}"))
+        print(f"{hits.height} hit(s) of {len(ruleset.rules)} rule(s)")
+    for u in ruleset.unsupported:
+        print(shown(f"kernelsec-nb: rule not run: {u.title or u.origin}: {u.reason}"), file=sys.stderr)
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from kernelsec_nb import report
 
@@ -105,6 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the HTML file to write")
     p.add_argument("--exports", default=None, help="exports to load first (optional)")
     p.set_defaults(func=_report)
+
+    p = sub.add_parser("hunt", help="run Sigma rules over a case (the bundled pack when none are given)")
+    p.add_argument("case", help="case file (made by `load`)")
+    p.add_argument("rules", nargs="*", help="Sigma rule files or folders (default: the bundled pack)")
+    p.add_argument("--alerts", action="store_true", help="add Falco alerts and Tetragon policy actions")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object: rules, hits, unsupported (rules not run and why)")
+    p.set_defaults(func=_hunt)
 
     p = sub.add_parser("demo", help="load the bundled incident and render its postmortem")
     p.add_argument("--out", default="out", help="output folder (default: out/)")

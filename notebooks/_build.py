@@ -323,13 +323,53 @@ case.flows(verdict="DROPPED").group_by("src_namespace", "src_workload", "dst_wor
     pl.len().alias("n"), pl.col("time").min().alias("first"), pl.col("binary").unique().sort().alias("binaries")).sort("first")
 '''),
     code("kn.viz.timeline(case, lanes='workload', width=820, verdict='DROPPED') if case.flows(verdict='DROPPED').height else 'no drops'"),
-    md("## Where the hunts meet\n\nThe same pod shows up in hunts 1, 2, 4 and 5 — a lead worth a postmortem (see notebook 02, or render `postmortem-template.ipynb` on this case)."),
+    md("""
+## 6. Hunting with Sigma rules
+
+Detections kept as **Sigma** rules run over the case as they are (`case.hunt(rules)`: a file, a
+folder, rule text, a list). `case.detect()` runs the bundled Kubernetes pack and adds Falco's
+alerts and Tetragon's policy actions, so one table holds every detection with its ATT&CK ids;
+`event_id` leads back to the export line (`case.raw`).
+"""),
+    code('''
+hits = case.detect()
+hits.select("time", "source", "level", "title", "techniques", "entity", "pod", "detail")
+'''),
+    code("kn.viz.attack_matrix(hits)"),
+    md("SigmaHQ's own Linux rules run too; a rule that cannot (here the `auditd` ones: a case has no auditd records) is reported with its reason, never dropped silently."),
+    code('''
+sigmahq = kn.hunt.compile_rules(Path("../tests/hunt/data/sigmahq"))
+print(f"{len(sigmahq.rules)} rules run, {len(sigmahq.unsupported)} not")
+display(sigmahq.unsupported_frame().select("title", "reason"))
+case.hunt(sigmahq).select("time", "title", "techniques", "pod", "detail")
+'''),
+    md("Your own rule, with the Kubernetes fields the mapping adds (`Namespace`, `Pod`, `ContainerInitTree`: false for what `kubectl exec` started …):"),
+    code('''
+my_rule = """
+title: Anything run by kubectl exec in the default namespace
+logsource: {category: process_creation, product: linux}
+tags: [attack.execution, attack.t1609]
+detection:
+  exec: {ContainerInitTree: 'false', Namespace: default}
+  probe: {CommandLine|contains: ' -c '}
+  condition: exec and not probe
+level: medium
+"""
+case.hunt(my_rule).select("time", "pod", "binary", "detail")
+'''),
+    code('''
+# NBVAL_CHECK_OUTPUT
+sigma = hits.filter(pl.col("source") == "sigma", pl.col("level").is_in(["high", "critical"]))
+sigma.explode("techniques").group_by("pod").agg(pl.col("techniques").unique().sort()).sort("pod")
+'''),
+    md("## Where the hunts meet\n\nThe same pod shows up in hunts 1, 2, 4, 5 and 6 — a lead worth a postmortem (see notebook 02, or render `postmortem-template.ipynb` on this case)."),
     code('''
 # NBVAL_CHECK_OUTPUT
 leads = {"new binaries": set(new.filter(pl.col("what") == "binary")["group"].drop_nulls().to_list()),
          "interactive exec": set(sessions["workload"].to_list()) if sessions.height else set(),
          "rare requests": set(rare["src_workload"].drop_nulls().to_list()),
-         "policy drops": set(case.flows(verdict="DROPPED")["src_workload"].drop_nulls().to_list())}
+         "policy drops": set(case.flows(verdict="DROPPED")["src_workload"].drop_nulls().to_list()),
+         "sigma rules (high+)": set(sigma["workload"].drop_nulls().to_list())}
 pl.DataFrame([{"hunt": k, "workloads": sorted(v)} for k, v in leads.items()])
 '''),
 ]

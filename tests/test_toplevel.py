@@ -21,7 +21,7 @@ def test_all_names_exist_and_are_documented():
 
 
 def test_import_is_light():
-    code = ("import sys, kernelsec_nb; bad = [m for m in ('altair', 'ipywidgets', 'jupyterlab', "
+    code = ("import sys, kernelsec_nb; bad = [m for m in ('altair', 'ipywidgets', 'jupyterlab', 'sigma', "
             "'IPython') if m in sys.modules]; print(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

@@ -20,8 +20,9 @@ from kernelsec_nb.viz.attack import attack_flow
 from kernelsec_nb.viz.flows import flow_chart
 from kernelsec_nb.viz.heatmap import activity_heatmap
 from kernelsec_nb.viz.html import save, to_html
+from kernelsec_nb.viz.matrix import attack_matrix
 from kernelsec_nb.viz.timeline import timeline
 from kernelsec_nb.viz.tree import process_tree
 
-__all__ = ["activity_heatmap", "attack_flow", "flow_chart", "process_tree", "save", "timeline",
+__all__ = ["activity_heatmap", "attack_flow", "attack_matrix", "flow_chart", "process_tree", "save", "timeline",
            "to_html"]
