@@ -1,0 +1,420 @@
+"""``find(case)``: incidents as the suspicious connected parts of the evidence graph.
+
+1. **Frames** on the reference clock: processes, flows, hook events, detections.
+2. **Routine** per process (:mod:`~kernelsec_nb.findings.routine`) and per workload's
+   destinations and requests.
+3. **Edges** (:mod:`~kernelsec_nb.findings.graph`) and **evidence** per process
+   (:mod:`~kernelsec_nb.findings._evidence`), each weight lowered by the process's routine.
+4. **Parts**: processes that are not routine (or carry evidence) joined by the causal edges —
+   parent → child in the same pod (or the same host), a connection → what the destination pod did
+   next, a file written → run or read later; pods and outside addresses are leaves (where the
+   part went), not links (every client of a service would otherwise be one part).
+5. A part whose weight reaches ``threshold`` and that *acted* (a signal that killed, a hand-off
+   to another pod, a file used later, a connection out, a state-changing request, a drop) — or
+   carries a high detection — is an **incident**; any other part with weight is a **lead**.
+
+Confidence: ``high`` — weight at least twice the threshold from three or more kinds of
+evidence; ``medium`` — at least two kinds; ``low`` — otherwise.
+
+Examples
+--------
+>>> import kernelsec_nb as kn
+>>> find(kn.open_case()).to_dict()["incidents"]
+[]
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from kernelsec_nb.correlate._frames import fetch
+from kernelsec_nb.findings import _evidence as E
+from kernelsec_nb.findings import graph as G
+from kernelsec_nb.findings._records import Endpoint, Entry, Findings, Incident, KeyCommand, Lead, Reached
+from kernelsec_nb.findings.detections import detections, empty_detections
+from kernelsec_nb.findings.routine import RoutineSettings, destinations, routine
+
+NS = 1_000_000_000
+#: Edge kinds that join processes into one part (pods and addresses are leaves).
+LINKS = (G.SPAWN, G.SERVICE, G.SERVICE_WRITE, G.WRITE, G.EXEC_FILE, G.READ_FILE)
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """The engine's thresholds (one place)."""
+
+    threshold: float = 3.0
+    #: a process at least this routine is left out of parts unless it carries evidence
+    routine_cut: float = 0.5
+    #: the level from which a detection alone makes a part an incident
+    strong_level: float = 3.0
+    #: a part below the threshold is a lead from this weight on
+    lead_min: float = 1.0
+    max_leads: int = 10
+    max_why: int = 8
+    routine: RoutineSettings = field(default_factory=RoutineSettings)
+    graph: G.GraphSettings = field(default_factory=G.GraphSettings)
+    evidence: E.EvidenceSettings = field(default_factory=E.EvidenceSettings)
+
+
+DEFAULT = EngineSettings()
+_CONNECT = r"(?i)(^|_)(connect|sendmsg|sendto|sendmmsg)$"
+_KPROBE_COLS = ('event_id, kind, time_ns, node, namespace, pod, workload, exec_id, function_name, '
+                'file_path, daddr, dport, hook_args')
+
+
+# -- frames ------------------------------------------------------------------------------------
+def _on_ref(case: Any, df: pl.DataFrame, col: str, tetragon: bool) -> pl.DataFrame:
+    if df.height == 0 or "node" not in df.columns:
+        return df
+    src = df.with_columns(pl.lit("tetragon" if tetragon else "hubble").alias("source")) \
+        if "source" not in df.columns else df
+    ref = case.on_reference_clock(src, col)
+    shift = (pl.col(col) - pl.col("ref_time_ns"))
+    out = ref.with_columns(shift.alias("_shift"))
+    others = [c for c in ("exit_ns",) if c in df.columns]
+    out = out.with_columns(pl.col("ref_time_ns").alias(col), *((pl.col(c) - pl.col("_shift").fill_null(0)).alias(c)
+                                                                for c in others))
+    return out.select(df.columns)
+
+
+def case_frames(case: Any, rules: Any = None) -> dict[str, pl.DataFrame]:
+    """The frames :func:`find_in` reads, from ``case``, on the reference clock."""
+    procs = _on_ref(case, case.processes(), "start_ns", tetragon=True)
+    flows = _on_ref(case, case.flows(), "time_ns", tetragon=False)
+    kp = fetch(case.con, f"SELECT {_KPROBE_COLS} FROM kprobes")  # noqa: S608 - fixed column list
+    kp = _on_ref(case, kp, "time_ns", tetragon=True)
+    try:
+        hits = detections(case, rules)
+    except Exception as e:  # noqa: BLE001 - a rule pack that cannot run is a note, not a traceback
+        hits = empty_detections()
+        return {"procs": procs, "flows": flows, "kprobes": kp, "hits": hits,
+                "notes": pl.DataFrame({"note": [f"detections not run: {str(e).splitlines()[0] if str(e) else e!r}"]})}
+    return {"procs": procs, "flows": flows, "kprobes": kp, "hits": hits}
+
+
+def find(case: Any, rules: Any = None, settings: EngineSettings = DEFAULT) -> Findings:
+    """The incidents, leads and notes of ``case`` (see the module docstring)."""
+    frames = case_frames(case, rules)
+    notes = frames.pop("notes", pl.DataFrame({"note": []}))["note"].to_list()
+    try:
+        rows = case.con.execute("SELECT node, clock_offset_ns FROM clock_offsets WHERE abs(clock_offset_ns) >= 100000000 "
+                                "ORDER BY node").fetchall()
+        notes += [f"clock: {n} reads {o / 1e9:+.2f} s off the reference clock (times compared on it)" for n, o in rows]
+    except Exception:  # noqa: BLE001,S110 - an old case without the table
+        pass
+    f = find_in(**frames, settings=settings)
+    return Findings(f.incidents, f.leads, [*notes, *f.notes])
+
+
+# -- the pure engine -------------------------------------------------------------------------------
+def _connections(flows: pl.DataFrame, kprobes: pl.DataFrame) -> pl.DataFrame:
+    cols = {"exec_id": pl.String, "src_workload": pl.String, "dst_ip": pl.String, "dst_port": pl.Int64,
+            "time_ns": pl.Int64, "event_id": pl.String, "dst_workload": pl.String}
+    parts = []
+    if flows.height:
+        f = flows.filter(~pl.col("is_reply").fill_null(False)) if "is_reply" in flows.columns else flows
+        parts.append(f.select(*(pl.col(c) if c in f.columns else pl.lit(None).alias(c) for c in cols)).cast(cols))
+    if kprobes.height and "daddr" in kprobes.columns:
+        k = kprobes.filter(pl.col("daddr").is_not_null() & pl.col("function_name").fill_null("").str.contains(_CONNECT))
+        parts.append(k.select("exec_id", pl.col("workload").alias("src_workload"), pl.col("daddr").alias("dst_ip"),
+                              pl.col("dport").alias("dst_port"), "time_ns", "event_id",
+                              pl.lit(None, pl.String).alias("dst_workload")).cast(cols))
+    return pl.concat(parts) if parts else pl.DataFrame(schema=cols)
+
+
+def _weigh(ev: pl.DataFrame, rt: pl.DataFrame) -> pl.DataFrame:
+    """Evidence weights lowered by the routine of their process (detections by half of it)."""
+    ev = ev.join(rt.select("exec_id", "routine", pl.col("reason").alias("routine_reason")), on="exec_id", how="left")
+    r = pl.col("routine").fill_null(0.0)
+    factor = pl.when(pl.col("kind") == E.DETECTION).then(1 - r / 2).otherwise(1 - r)
+    return ev.with_columns((pl.col("weight") * factor).alias("weight"))
+
+
+class _Parts:
+    """Union-find over node ids."""
+
+    def __init__(self) -> None:
+        self.up: dict[str, str] = {}
+
+    def find(self, x: str) -> str:
+        self.up.setdefault(x, x)
+        while self.up[x] != x:
+            self.up[x] = self.up[self.up[x]]
+            x = self.up[x]
+        return x
+
+    def join(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.up[rb] = ra
+
+
+def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hits: pl.DataFrame,
+            settings: EngineSettings = DEFAULT) -> Findings:
+    """The engine on plain frames: ``procs`` (``case.processes()``), ``flows`` (``case.flows()``),
+    ``kprobes`` (hook events), ``hits`` (:data:`~kernelsec_nb.findings.detections.DETECTION_SCHEMA`),
+    all on one clock."""
+    s = settings
+    notes: list[str] = []
+    if procs.height == 0:
+        notes.append("no process events (Tetragon): no process, tree or incident can be traced; "
+                     "detections are listed as leads")
+    if flows.height == 0:
+        notes.append("no flows (Hubble): connections come from Tetragon's connect hooks only")
+    rt = routine(procs, s.routine) if procs.height else pl.DataFrame(
+        schema={"exec_id": pl.String, "routine": pl.Float64, "reason": pl.String})
+    conns = _connections(flows, kprobes)
+    rdest = destinations(conns, s.routine)
+    rreq = destinations(E.request_keys(flows), s.routine) if "http_method" in flows.columns else None
+
+    # edges
+    acc = G.file_accesses(kprobes) if "file_path" in kprobes.columns else None
+    edges = [G.spawn_edges(procs)] if procs.height else []
+    if flows.height:
+        edges.append(G.connect_edges(flows))
+    elif conns.height:
+        edges.append(G.connect_edges(conns.with_columns(pl.lit(None, pl.String).alias("dst_pod"))))
+    if procs.height:
+        if acc is not None:
+            edges.append(G.file_edges(acc, procs))
+        if flows.height and "dst_pod" in flows.columns:
+            busy = rt.filter(pl.col("routine") >= s.routine_cut)["exec_id"]
+            edges.append(G.service_edges(flows.filter(~pl.col("exec_id").is_in(busy.implode())), procs, acc, s.graph))
+            edges.append(G.http_edges(flows, procs, s.graph))
+    edge = pl.concat(edges) if edges else G.empty_edges()
+
+    # evidence
+    es = s.evidence
+    ev = pl.concat([E.detections_on_processes(hits, es), E.entry_kinds(procs, es),
+                    E.outside_connections(conns, rdest, es), E.blocked_and_requests(flows, rreq, es),
+                    E.signals(procs, es), E.from_edges(edge, es)])
+    # a rule that fires again and again on one process is one piece of evidence
+    ev = ev.unique(["exec_id", "kind", "rule_id", "text"], keep="first", maintain_order=True)
+    ev = _weigh(ev, rt).filter(pl.col("weight") > 0)
+    return _assemble(procs, rt, edge, ev, hits, flows, s, notes)
+
+
+def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.DataFrame, hits: pl.DataFrame,
+              flows: pl.DataFrame, s: EngineSettings, notes: list[str]) -> Findings:
+    info = {r["exec_id"]: r for r in procs.join(rt, on="exec_id", how="left").iter_rows(named=True)} \
+        if procs.height else {}
+    score = dict(ev.group_by("exec_id").agg(pl.col("weight").sum()).iter_rows())
+    kept = {x for x, r in info.items() if (r.get("routine") or 0.0) < s.routine_cut} | set(score)
+
+    def pod_of(node_id: str) -> tuple[Any, Any]:
+        r = info.get(node_id[5:]) or {}
+        return r.get("pod"), r.get("node")
+
+    parts = _Parts()
+    links = edge.filter(pl.col("kind").is_in(LINKS))
+    for src, dst, kind in links.select("src", "dst", "kind").iter_rows():
+        ends = [n for n in (src, dst) if n.startswith("proc:")]
+        if any(n[5:] not in kept for n in ends):
+            continue
+        if kind == G.SPAWN and pod_of(src) != pod_of(dst):
+            continue  # the runtime that exec'd into a pod is no link between pods
+        parts.join(src, dst)
+    members: dict[str, list[str]] = defaultdict(list)
+    for x in score:
+        members[parts.find("proc:" + x)].append(x)
+    for x in kept:
+        root = parts.find("proc:" + x)
+        if root in members and x not in members[root]:
+            members[root].append(x)
+
+    incidents: list[tuple[float, Incident]] = []
+    leads: list[Lead] = []
+    for ids in members.values():
+        ids = sorted(ids, key=lambda x: (info.get(x, {}).get("start_ns") or 0, x))
+        pev = ev.filter(pl.col("exec_id").is_in(ids))
+        total = float(pev["weight"].sum())
+        kinds = set(pev["kind"].to_list())
+        acted = bool(kinds & set(E.ACTS))
+        strong = bool((pev.filter(pl.col("kind") == E.DETECTION)["weight"] >= s.strong_level).any())
+        why = _why(pev, ids, info, s)
+        entry = _entry(ids, pev, info)
+        if total >= s.threshold and (acted or strong):
+            incidents.append((total, _incident(ids, pev, entry, info, edge, hits, flows, total, kinds, why, s)))
+        elif total >= s.lead_min:
+            e = info.get(entry, {})
+            need = "no act with an effect (a kill, a connection out, a file used later, a hand-off to another pod)" \
+                if total >= s.threshold else f"weight {total:.1f} below the threshold {s.threshold:.1f}"
+            leads.append(Lead(pod=e.get("pod"), node=e.get("node"), why_not=need, namespace=e.get("namespace"),
+                              workload=e.get("workload"), exec_ids=ids, score=round(total, 2), why=why))
+    leads += _orphan_leads(hits, s)
+    incidents.sort(key=lambda t: -t[0])
+    ranked = [Incident(**{**_fields(i), "rank": n}) for n, (_, i) in enumerate(incidents, 1)]
+    leads.sort(key=lambda x: -x.score)
+    return Findings(ranked, leads[: s.max_leads], notes)
+
+
+def _fields(i: Incident) -> dict[str, Any]:
+    return {k: getattr(i, k) for k in Incident.__dataclass_fields__}
+
+
+def _why(pev: pl.DataFrame, ids: list[str], info: dict[str, Any], s: EngineSettings) -> list[str]:
+    plus = (pev.sort("weight", descending=True).unique("text", keep="first", maintain_order=True)
+            .head(s.max_why))
+    out = [f"+ {t}" for t in plus["text"].to_list()]
+    against = {(info.get(x) or {}).get("reason") for x in ids} - {None, ""}
+    out += [f"- partly routine: {r}" for r in sorted(against)[:3]]
+    if not (pev["kind"] == E.DETECTION).any():
+        out.append("- no detection fired on it")
+    return out
+
+
+def _entry(ids: list[str], pev: pl.DataFrame, info: dict[str, Any]) -> str:
+    starts = set(pev.filter(pl.col("kind").is_in([E.EXEC_IN, E.SERVICE_CHILD]))["exec_id"].to_list())
+    for x in ids:
+        if x in starts:
+            return x
+    for x in ids:
+        if (info.get(x) or {}).get("pod") is not None:
+            return x
+    return ids[0]
+
+
+def _key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any]) -> tuple[str, str]:
+    for kind in E.ACTS:
+        rows = pev.filter(pl.col("kind") == kind)
+        if rows.height:
+            last = max(rows["exec_id"].unique().to_list(), key=lambda x: (info.get(x, {}).get("start_ns") or 0, x))
+            text = rows.filter(pl.col("exec_id") == last)["text"][0]
+            return last, text
+    top = pev.group_by("exec_id").agg(pl.col("weight").sum(), pl.first("text")).sort("weight", descending=True)
+    return top["exec_id"][0], f"the most suspicious process: {top['text'][0]}"
+
+
+def _chain(entry: str, key: str, ids: set[str], edge: pl.DataFrame) -> list[str]:
+    nxt: dict[str, list[str]] = defaultdict(list)
+    for src, dst in edge.filter(pl.col("kind").is_in(LINKS)).select("src", "dst").iter_rows():
+        if (src[5:] in ids or src.startswith("file:")) and (dst[5:] in ids or dst.startswith("file:")):
+            nxt[src].append(dst)
+    start, goal = "proc:" + entry, "proc:" + key
+    prev: dict[str, str | None] = {start: None}
+    q = deque([start])
+    while q:
+        n = q.popleft()
+        if n == goal:
+            path = []
+            cur: str | None = n
+            while cur is not None:
+                path.append(cur)
+                cur = prev[cur]
+            return [p[5:] for p in reversed(path) if p.startswith("proc:")]
+        for m in nxt.get(n, []):
+            if m not in prev:
+                prev[m] = n
+                q.append(m)
+    return [entry] if entry == key else [entry, key]
+
+
+def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any], edge: pl.DataFrame,
+              hits: pl.DataFrame, flows: pl.DataFrame, total: float, kinds: set[str], why: list[str],
+              s: EngineSettings) -> Incident:
+    e = info.get(entry, {})
+    key, key_why = _key(ids, pev, info)
+    k = info.get(key, {})
+    idset = set(ids)
+    pids = ["proc:" + x for x in ids]
+    # the trigger: a request into the pod just before the entry's parent started it, or an exec from outside
+    trigger = None
+    req = edge.filter((pl.col("kind") == G.HTTP) & (pl.col("dst") == "proc:" + str(e.get("parent_exec_id")))
+                      & (pl.col("time_ns") <= (e.get("start_ns") or 0))
+                      & (pl.col("time_ns") >= (e.get("start_ns") or 0) - s.graph.http_window_ns))
+    if req.height:
+        trigger = f"request {req.sort('time_ns')['why'][-1]}"
+    elif (pev.filter(pl.col("exec_id") == entry)["kind"] == E.EXEC_IN).any():
+        trigger = "exec'd into the container from outside it (kubectl exec, the container runtime)"
+    # reached: other pods and hosts with processes of the part, and how the part got there
+    inbound = edge.filter(pl.col("dst").is_in(pids) & pl.col("kind").is_in(LINKS))
+    reached: dict[tuple[Any, Any, Any], Reached] = {}
+    for x in ids:
+        r = info.get(x, {})
+        place = (r.get("namespace"), r.get("pod"), r.get("node"))
+        if r.get("pod") == e.get("pod") and r.get("namespace") == e.get("namespace"):
+            continue
+        hows = inbound.filter(pl.col("dst") == "proc:" + x)["kind"].to_list()
+        old = reached.get(place) or Reached(r.get("pod"), r.get("namespace"), r.get("node"), [], [])
+        reached[place] = Reached(old.pod, old.namespace, old.node,
+                                 list(dict.fromkeys([*old.how, *[h for h in hows if h != G.SPAWN]])),
+                                 [*old.exec_ids, x])
+    # endpoints: outside addresses the part connected to
+    ends = []
+    out = edge.filter(pl.col("src").is_in(pids) & pl.col("dst").str.starts_with("ext:")
+                      & pl.col("kind").is_in([G.CONNECT, G.BLOCKED]))
+    for src, dst, t in out.select("src", "dst", "time_ns").unique(["src", "dst"], maintain_order=True).iter_rows():
+        m = re.match(r"^ext:(.*):(\d*)$", dst)
+        if not m or E.is_internal(m.group(1)):
+            continue
+        ip, port = m.group(1), int(m.group(2)) if m.group(2) else None
+        later = [x for x in ids if (info.get(x, {}).get("start_ns") or 0) > t]
+        below = _below(src[5:], idset, info)
+        role = "c2" if any(x in below for x in later) else "unknown"
+        wrote_after = edge.filter((pl.col("src") == src) & pl.col("kind").is_in([G.WRITE]) & (pl.col("time_ns") > t))
+        if role == "unknown" and wrote_after.height:
+            role = "download"
+        ends.append(Endpoint(ip, port, _fqdn(flows, ip), role))  # type: ignore[arg-type]
+    # techniques, evidence
+    tech: dict[str, list[str]] = {}
+    for rid, techs in pev.filter(pl.col("kind") == E.DETECTION).select("rule_id", "techniques").iter_rows():
+        for t in techs or []:
+            tech.setdefault(t, [])
+            if rid not in tech[t]:
+                tech[t].append(rid)
+    evid = pl.concat([pev.select("exec_id", "kind", "text", "event_id"),
+                      edge.filter((pl.col("src").is_in(pids) | pl.col("dst").is_in(pids))
+                                  & pl.col("event_id").is_not_null()).select(
+                          pl.col("src").alias("exec_id"), "kind", pl.col("why").alias("text"), "event_id")])
+    n_kinds = len(kinds)
+    confidence = ("high" if total >= 2 * s.threshold and n_kinds >= 3 else "medium" if n_kinds >= 2 else "low")
+    return Incident(
+        rank=0, confidence=confidence, why=why, pod=e.get("pod"), namespace=e.get("namespace"),
+        workload=e.get("workload"), node=e.get("node"),
+        entry=Entry(entry, e.get("binary"), e.get("args"), trigger),
+        key_command=KeyCommand(k.get("binary"), k.get("args"), key, key_why),
+        chain=_chain(entry, key, idset, edge), reached=list(reached.values()), endpoints=ends,
+        techniques=tech, evidence=evid.filter(pl.col("event_id").is_not_null()))
+
+
+def _below(x: str, ids: set[str], info: dict[str, Any]) -> set[str]:
+    """``x`` and the processes of ``ids`` below it."""
+    out = {x}
+    changed = True
+    while changed:
+        changed = False
+        for y in ids:
+            if y not in out and (info.get(y, {}).get("parent_exec_id")) in out:
+                out.add(y)
+                changed = True
+    return out
+
+
+def _fqdn(flows: pl.DataFrame, ip: str) -> str | None:
+    if "dst_names" not in flows.columns or flows.height == 0:
+        return None
+    names = flows.filter(pl.col("dst_ip") == ip)["dst_names"].drop_nulls().explode().drop_nulls()
+    return names[0] if names.len() else None
+
+
+def _orphan_leads(hits: pl.DataFrame, s: EngineSettings) -> list[Lead]:
+    """Detections no process explains (no ``exec_id``), medium or above, per pod: leads."""
+    h = hits.filter(pl.col("exec_id").is_null() & pl.col("level").fill_null("medium").str.to_lowercase().is_in(
+        ["medium", "high", "critical"]))
+    out = []
+    for (ns, pod, node), g in h.group_by("namespace", "pod", "node", maintain_order=True):
+        titles = list(dict.fromkeys(g["title"].drop_nulls().to_list()))[:3]
+        out.append(Lead(pod=pod, node=node, namespace=ns,  # type: ignore[arg-type]
+                        why_not="no process of the capture explains these detections",
+                        workload=g["workload"][0], score=float(g.height),
+                        why=[f"+ {t}" for t in titles]))
+    return out
+
+
+__all__ = ["DEFAULT", "EngineSettings", "case_frames", "find", "find_in"]
