@@ -35,7 +35,15 @@ import polars as pl
 from kernelsec_nb.correlate._frames import fetch
 from kernelsec_nb.findings import _evidence as E
 from kernelsec_nb.findings import graph as G
-from kernelsec_nb.findings._records import Endpoint, Entry, Findings, Incident, KeyCommand, Lead, Reached
+from kernelsec_nb.findings._records import (
+    Endpoint,
+    Entry,
+    Findings,
+    Incident,
+    KeyCommand,
+    Lead,
+    Reached,
+)
 from kernelsec_nb.findings.detections import detections, empty_detections
 from kernelsec_nb.findings.routine import RoutineSettings, destinations, routine
 
@@ -228,11 +236,18 @@ def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.
         if root in members and x not in members[root]:
             members[root].append(x)
 
+    # the parts' weights at once; only parts that can be a lead are looked at one by one
+    part_of = pl.DataFrame({"exec_id": [x for ids in members.values() for x in ids],
+                            "_part": [n for n, ids in enumerate(members.values()) for _ in ids]},
+                           schema={"exec_id": pl.String, "_part": pl.Int64})
+    ev = ev.join(part_of, on="exec_id", how="left")
+    totals = ev.group_by("_part").agg(pl.col("weight").sum()).filter(pl.col("weight") >= s.lead_min)
     incidents: list[tuple[float, Incident]] = []
     leads: list[Lead] = []
-    for ids in members.values():
-        ids = sorted(ids, key=lambda x: (info.get(x, {}).get("start_ns") or 0, x))
-        pev = ev.filter(pl.col("exec_id").is_in(ids))
+    all_parts = list(members.values())
+    for n in totals["_part"].to_list():
+        ids = sorted(all_parts[n], key=lambda x: (info.get(x, {}).get("start_ns") or 0, x))
+        pev = ev.filter(pl.col("_part") == n).drop("_part")
         total = float(pev["weight"].sum())
         kinds = set(pev["kind"].to_list())
         acted = bool(kinds & set(E.ACTS))
