@@ -73,18 +73,28 @@ def _rows(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(list(EVIDENCE_SCHEMA)).cast(EVIDENCE_SCHEMA)  # type: ignore[arg-type]
 
 
+#: Networks inside a cluster or a host: RFC 1918, carrier-grade NAT, loopback, link-local,
+#: multicast, "this network", IPv6 unique-local, loopback, link-local, multicast.  Documentation
+#: ranges (TEST-NET) count as outside: captures made for training and tests use them for the internet.
+_INTERNAL = [ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "224.0.0.0/4", "0.0.0.0/8", "255.255.255.255/32", "fc00::/7", "::1/128", "fe80::/10", "ff00::/8", "::/128")]
+
+
 def is_internal(ip: str | None) -> bool:
-    """True for an address that is not globally routable (RFC 1918, CGNAT, loopback, link-local,
-    multicast, unique-local …) or not an address at all.
+    """True for an address inside a cluster's or host's networks (:data:`_INTERNAL`) or not an
+    address at all.
 
     >>> is_internal("10.1.2.3"), is_internal("100.64.0.1"), is_internal("151.101.2.132"), is_internal("x")
     (True, True, False, True)
+    >>> is_internal("203.0.113.50")
+    False
     """
     try:
         a = ipaddress.ip_address(str(ip))
     except ValueError:
         return True
-    return not a.is_global or a.is_multicast
+    return any(a in n for n in _INTERNAL if n.version == a.version)
 
 
 def _internal(col: pl.Expr, frame: pl.DataFrame, name: str) -> pl.Expr:
