@@ -48,6 +48,8 @@ from kernelsec_nb.findings.detections import detections, empty_detections
 from kernelsec_nb.findings.routine import RoutineSettings, destinations, routine
 
 NS = 1_000_000_000
+#: Endpoint roles, most telling first (one address in several roles keeps the first).
+ROLE_ORDER = ("c2", "callback", "download", "exfil", "unknown")
 #: Edge kinds that join processes into one part (pods and addresses are leaves).
 LINKS = (G.SPAWN, G.SERVICE, G.SERVICE_WRITE, G.WRITE, G.EXEC_FILE, G.READ_FILE)
 
@@ -56,7 +58,7 @@ LINKS = (G.SPAWN, G.SERVICE, G.SERVICE_WRITE, G.WRITE, G.EXEC_FILE, G.READ_FILE)
 class EngineSettings:
     """The engine's thresholds (one place)."""
 
-    threshold: float = 3.0
+    threshold: float = 3.5
     #: a process at least this routine is left out of parts unless it carries evidence
     routine_cut: float = 0.5
     #: the level from which a detection alone makes a part an incident
@@ -65,6 +67,8 @@ class EngineSettings:
     lead_min: float = 1.0
     max_leads: int = 10
     max_why: int = 8
+    #: a process still running this long after its connection out keeps it (a C2 channel)
+    c2_after_ns: int = 60 * NS
     routine: RoutineSettings = field(default_factory=RoutineSettings)
     graph: G.GraphSettings = field(default_factory=G.GraphSettings)
     evidence: E.EvidenceSettings = field(default_factory=E.EvidenceSettings)
@@ -213,7 +217,10 @@ def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.
     info = {r["exec_id"]: r for r in procs.join(rt, on="exec_id", how="left").iter_rows(named=True)} \
         if procs.height else {}
     score = dict(ev.group_by("exec_id").agg(pl.col("weight").sum()).iter_rows())
-    kept = {x for x, r in info.items() if (r.get("routine") or 0.0) < s.routine_cut} | set(score)
+    # a routine process (a service's main process, a scheduler) is no link, even with evidence of its
+    # own: through it every child of the service would be one part
+    kept = {x for x, r in info.items() if (r.get("routine") or 0.0) < s.routine_cut}
+    kept |= {x for x in score if x not in info}
 
     def pod_of(node_id: str) -> tuple[Any, Any]:
         r = info.get(node_id[5:]) or {}
@@ -230,7 +237,7 @@ def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.
         parts.join(src, dst)
     members: dict[str, list[str]] = defaultdict(list)
     for x in score:
-        members[parts.find("proc:" + x)].append(x)
+        members[parts.find("proc:" + x) if x in kept else "alone:" + x].append(x)
     for x in kept:
         root = parts.find("proc:" + x)
         if root in members and x not in members[root]:
@@ -355,7 +362,10 @@ def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any
         place = (r.get("namespace"), r.get("pod"), r.get("node"))
         if r.get("pod") == e.get("pod") and r.get("namespace") == e.get("namespace"):
             continue
-        hows = inbound.filter(pl.col("dst") == "proc:" + x)["kind"].to_list()
+        into = inbound.filter(pl.col("dst") == "proc:" + x)
+        files = into.filter(pl.col("src").str.starts_with("file:"))["src"]
+        hows = [*edge.filter(pl.col("dst").is_in(files.implode()) & pl.col("src").is_in(pids))["kind"].to_list(),
+                *into["kind"].to_list()]
         old = reached.get(place) or Reached(r.get("pod"), r.get("namespace"), r.get("node"), [], [])
         reached[place] = Reached(old.pod, old.namespace, old.node,
                                  list(dict.fromkeys([*old.how, *[h for h in hows if h != G.SPAWN]])),
@@ -369,13 +379,13 @@ def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any
         if not m or E.is_internal(m.group(1)):
             continue
         ip, port = m.group(1), int(m.group(2)) if m.group(2) else None
-        later = [x for x in ids if (info.get(x, {}).get("start_ns") or 0) > t]
-        below = _below(src[5:], idset, info)
-        role = "c2" if any(x in below for x in later) else "unknown"
-        wrote_after = edge.filter((pl.col("src") == src) & pl.col("kind").is_in([G.WRITE]) & (pl.col("time_ns") > t))
-        if role == "unknown" and wrote_after.height:
-            role = "download"
-        ends.append(Endpoint(ip, port, _fqdn(flows, ip), role))  # type: ignore[arg-type]
+        ends.append(Endpoint(ip, port, _fqdn(flows, ip), _role(src[5:], t, ids, idset, info, edge, s)))
+    best: dict[tuple[str, int | None], Endpoint] = {}
+    for ep in ends:  # each address once, with its most telling role
+        old = best.get((ep.ip, ep.port))
+        if old is None or ROLE_ORDER.index(ep.role) < ROLE_ORDER.index(old.role):
+            best[(ep.ip, ep.port)] = ep
+    ends = list(best.values())
     # techniques, evidence
     tech: dict[str, list[str]] = {}
     for rid, techs in pev.filter(pl.col("kind") == E.DETECTION).select("rule_id", "techniques").iter_rows():
@@ -396,6 +406,29 @@ def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any
         key_command=KeyCommand(k.get("binary"), k.get("args"), key, key_why),
         chain=_chain(entry, key, idset, edge), reached=list(reached.values()), endpoints=ends,
         techniques=tech, evidence=evid.filter(pl.col("event_id").is_not_null()))
+
+
+def _role(x: str, t: int, ids: list[str], idset: set[str], info: dict[str, Any], edge: pl.DataFrame,
+          s: EngineSettings) -> str:
+    """The part an outside address played for process ``x`` that connected to it at ``t``:
+    ``c2`` when processes below ``x`` started after the connection (a shell driven from there) or
+    ``x`` kept running ``c2_after`` past it; ``download`` when ``x`` wrote a file used later, or a
+    later process of the part runs a path named in ``x``'s arguments; else ``unknown``."""
+    r = info.get(x, {})
+    below = _below(x, idset, info) - {x}
+    if any((info.get(y, {}).get("start_ns") or 0) > t for y in below):
+        return "c2"
+    wrote = edge.filter((pl.col("src") == "proc:" + x) & (pl.col("kind") == G.WRITE))
+    tokens = set(str(r.get("args") or "").split())
+    ran = [y for y in ids if (info.get(y, {}).get("start_ns") or 0) > t and info.get(y, {}).get("binary") in tokens]
+    if wrote.height or ran or any(tok.endswith("/" + str(info.get(y, {}).get("binary", "")).rsplit("/", 1)[-1])
+                                  for tok in tokens for y in ids if (info.get(y, {}).get("start_ns") or 0) > t
+                                  and info.get(y, {}).get("binary")):
+        return "download"
+    end = r.get("exit_ns")
+    if end is None or end - t >= s.c2_after_ns:
+        return "c2"
+    return "unknown"
 
 
 def _below(x: str, ids: set[str], info: dict[str, Any]) -> set[str]:
