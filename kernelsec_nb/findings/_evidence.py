@@ -33,9 +33,10 @@ REQUEST = "request"            # sent a state-changing request the workload does
 SIGNAL = "signal"              # a process died by a signal while it ran (on its node)
 HANDOFF = "file_handoff"       # wrote a file another process ran or read later
 LATERAL = "lateral"            # its connection made another pod start a process or write a file
-KINDS = (DETECTION, EXEC_IN, SERVICE_CHILD, CONNECT_OUT, BLOCKED, REQUEST, SIGNAL, HANDOFF, LATERAL)
+PERSIST = "persistence"        # a detection of the persistence tactic marked it (a cron entry written …)
+KINDS = (DETECTION, EXEC_IN, SERVICE_CHILD, CONNECT_OUT, BLOCKED, REQUEST, SIGNAL, HANDOFF, LATERAL, PERSIST)
 #: Kinds that are acts with an effect (a key command must have one of these, best first).
-ACTS = (SIGNAL, LATERAL, HANDOFF, CONNECT_OUT, REQUEST, BLOCKED)
+ACTS = (SIGNAL, LATERAL, PERSIST, HANDOFF, CONNECT_OUT, REQUEST, BLOCKED)
 STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
 
 EVIDENCE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
@@ -49,7 +50,7 @@ class EvidenceSettings:
 
     weights: dict[str, float] = field(default_factory=lambda: {
         EXEC_IN: 1.0, SERVICE_CHILD: 1.0, CONNECT_OUT: 2.0, BLOCKED: 1.0, REQUEST: 1.5, SIGNAL: 2.5,
-        HANDOFF: 2.0, LATERAL: 2.0})
+        HANDOFF: 2.0, LATERAL: 2.0, PERSIST: 0.5})
     #: detection weight by level
     levels: dict[str, float] = field(default_factory=lambda: {
         "informational": 0.0, "low": 1.0, "medium": 2.0, "high": 3.0, "critical": 4.0})
@@ -114,6 +115,17 @@ def detections_on_processes(hits: pl.DataFrame, s: EvidenceSettings = DEFAULT) -
             s.levels, default=s.levels["medium"], return_dtype=pl.Float64).alias("weight"),
         pl.format("{} ({})", pl.col("title").fill_null(pl.col("rule_id")), pl.col("level").fill_null("?")).alias("text"),
         "event_id", "rule_id", "techniques"))
+
+
+def persistence(hits: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.DataFrame:
+    """``persistence``: a process a detection of ATT&CK's persistence tactic marked (its own
+    weight is small: the detection itself counts as a ``detection``; this makes it an act)."""
+    if "tactics" not in hits.columns:
+        return empty_evidence()
+    h = hits.filter(pl.col("exec_id").is_not_null() & pl.col("tactics").list.contains("persistence"))
+    return _rows(h.select("exec_id", pl.lit(PERSIST).alias("kind"), pl.lit(s.weights[PERSIST]).alias("weight"),
+                          pl.format("made itself persistent: {}", pl.col("title").fill_null(pl.col("rule_id")))
+                          .alias("text"), "event_id", "rule_id"))
 
 
 def entry_kinds(procs: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.DataFrame:
@@ -242,7 +254,7 @@ def from_edges(edges: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.DataFra
     return out.unique(["exec_id", "kind", "text"], keep="first", maintain_order=True)
 
 
-__all__ = ["ACTS", "BLOCKED", "CONNECT_OUT", "DEFAULT", "DETECTION", "EVIDENCE_SCHEMA", "EXEC_IN", "HANDOFF",
+__all__ = ["ACTS", "PERSIST", "BLOCKED", "CONNECT_OUT", "DEFAULT", "DETECTION", "EVIDENCE_SCHEMA", "EXEC_IN", "HANDOFF",
            "KINDS", "LATERAL", "REQUEST", "SERVICE_CHILD", "SIGNAL", "EvidenceSettings", "blocked_and_requests",
            "detections_on_processes", "empty_evidence", "entry_kinds", "from_edges", "is_internal",
-           "outside_connections", "request_keys", "signals"]
+           "outside_connections", "persistence", "request_keys", "signals"]

@@ -69,6 +69,8 @@ class EngineSettings:
     max_why: int = 8
     #: a process still running this long after its connection out keeps it (a C2 channel)
     c2_after_ns: int = 60 * NS
+    #: processes of one pipeline (``a | b``) start this close together under one parent
+    pipe_window_ns: int = 2 * NS
     routine: RoutineSettings = field(default_factory=RoutineSettings)
     graph: G.GraphSettings = field(default_factory=G.GraphSettings)
     evidence: E.EvidenceSettings = field(default_factory=E.EvidenceSettings)
@@ -140,6 +142,34 @@ def _connections(flows: pl.DataFrame, kprobes: pl.DataFrame) -> pl.DataFrame:
     return pl.concat(parts) if parts else pl.DataFrame(schema=cols)
 
 
+def _untaint(rt: pl.DataFrame, edge: pl.DataFrame, s: EngineSettings) -> pl.DataFrame:
+    """No routine for what runs a file a non-routine process wrote during the capture, nor for
+    what that starts: a cron entry an intruder added runs on a schedule, but the schedule is the
+    intruder's."""
+    if edge.height == 0 or rt.height == 0:
+        return rt
+    usual = set(rt.filter(pl.col("routine") >= s.routine_cut)["exec_id"].to_list())
+    writers = edge.filter(pl.col("kind").is_in([G.WRITE, G.SERVICE_WRITE]) & pl.col("src").str.starts_with("proc:"))
+    bad_files = set(writers.filter(~pl.col("src").str.slice(5).is_in(list(usual)) | (pl.col("kind") == G.SERVICE_WRITE))
+                    ["dst"].to_list())
+    if not bad_files:
+        return rt
+    runs = edge.filter(pl.col("src").is_in(list(bad_files)) & (pl.col("kind") == G.EXEC_FILE))
+    tainted = {d[5:] for d in runs["dst"].to_list()}
+    kids: dict[str, list[str]] = defaultdict(list)
+    for src, dst in edge.filter(pl.col("kind") == G.SPAWN).select("src", "dst").iter_rows():
+        kids[src[5:]].append(dst[5:])
+    todo = list(tainted)
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            if k not in tainted:
+                tainted.add(k)
+                todo.append(k)
+    hit = pl.col("exec_id").is_in(list(tainted))
+    return rt.with_columns(pl.when(hit).then(0.0).otherwise(pl.col("routine")).alias("routine"),
+                           pl.when(hit).then(pl.lit("")).otherwise(pl.col("reason")).alias("reason"))
+
+
 def _weigh(ev: pl.DataFrame, rt: pl.DataFrame) -> pl.DataFrame:
     """Evidence weights lowered by the routine of their process (detections by half of it)."""
     ev = ev.join(rt.select("exec_id", "routine", pl.col("reason").alias("routine_reason")), on="exec_id", how="left")
@@ -182,8 +212,12 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     rt = routine(procs, s.routine) if procs.height else pl.DataFrame(
         schema={"exec_id": pl.String, "routine": pl.Float64, "reason": pl.String})
     conns = _connections(flows, kprobes)
-    rdest = destinations(conns, s.routine)
-    rreq = destinations(E.request_keys(flows), s.routine) if "http_method" in flows.columns else None
+    # routine destinations and requests are learned from routine processes only (a main process,
+    # a scheduled job): an implant that beacons all day long must not teach its own C2 as routine
+    usual = rt.filter(pl.col("routine") >= s.routine_cut)["exec_id"].implode()
+    rdest = destinations(conns.filter(pl.col("exec_id").is_in(usual)), s.routine)
+    rreq = destinations(E.request_keys(flows.filter(pl.col("exec_id").is_in(usual))), s.routine) \
+        if "http_method" in flows.columns else None
 
     # edges
     acc = G.file_accesses(kprobes) if "file_path" in kprobes.columns else None
@@ -200,10 +234,11 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
             edges.append(G.service_edges(flows.filter(~pl.col("exec_id").is_in(busy.implode())), procs, acc, s.graph))
             edges.append(G.http_edges(flows, procs, s.graph))
     edge = pl.concat(edges) if edges else G.empty_edges()
+    rt = _untaint(rt, edge, s)
 
     # evidence
     es = s.evidence
-    ev = pl.concat([E.detections_on_processes(hits, es), E.entry_kinds(procs, es),
+    ev = pl.concat([E.detections_on_processes(hits, es), E.persistence(hits, es), E.entry_kinds(procs, es),
                     E.outside_connections(conns, rdest, es), E.blocked_and_requests(flows, rreq, es),
                     E.signals(procs, es), E.from_edges(edge, es)])
     # a rule that fires again and again on one process is one piece of evidence
@@ -370,6 +405,18 @@ def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any
         reached[place] = Reached(old.pod, old.namespace, old.node,
                                  list(dict.fromkeys([*old.how, *[h for h in hows if h != G.SPAWN]])),
                                  [*old.exec_ids, x])
+    # pods the part's connections went into (a request that changed or killed something there)
+    for dst in edge.filter(pl.col("src").is_in(pids) & (pl.col("kind") == G.CONNECT)
+                           & pl.col("dst").str.starts_with("pod:"))["dst"].unique(maintain_order=True).to_list():
+        ns, _, pod = dst[4:].partition("/")
+        if (pod, ns or None) == (e.get("pod"), e.get("namespace")):
+            continue
+        place = next((k for k in reached if k[0] == (ns or None) and k[1] == pod), None)
+        if place is None:
+            reached[(ns or None, pod, None)] = Reached(pod, ns or None, _node_of(info, ns, pod), [G.CONNECT], [])
+        elif G.CONNECT not in reached[place].how:
+            old = reached[place]
+            reached[place] = Reached(old.pod, old.namespace, old.node, [*old.how, G.CONNECT], old.exec_ids)
     # endpoints: outside addresses the part connected to
     ends = []
     out = edge.filter(pl.col("src").is_in(pids) & pl.col("dst").str.starts_with("ext:")
@@ -408,12 +455,20 @@ def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any
         techniques=tech, evidence=evid.filter(pl.col("event_id").is_not_null()))
 
 
+def _node_of(info: dict[str, Any], ns: str, pod: str) -> Any:
+    for r in info.values():
+        if r.get("pod") == pod and (r.get("namespace") or "") == ns:
+            return r.get("node")
+    return None
+
+
 def _role(x: str, t: int, ids: list[str], idset: set[str], info: dict[str, Any], edge: pl.DataFrame,
           s: EngineSettings) -> str:
     """The part an outside address played for process ``x`` that connected to it at ``t``:
     ``c2`` when processes below ``x`` started after the connection (a shell driven from there) or
     ``x`` kept running ``c2_after`` past it; ``download`` when ``x`` wrote a file used later, or a
-    later process of the part runs a path named in ``x``'s arguments; else ``unknown``."""
+    later process of the part runs a path named in ``x``'s arguments; ``exfil`` when a sibling of
+    the same pipeline read from a pod or a file; else ``unknown``."""
     r = info.get(x, {})
     below = _below(x, idset, info) - {x}
     if any((info.get(y, {}).get("start_ns") or 0) > t for y in below):
@@ -425,6 +480,13 @@ def _role(x: str, t: int, ids: list[str], idset: set[str], info: dict[str, Any],
                                   for tok in tokens for y in ids if (info.get(y, {}).get("start_ns") or 0) > t
                                   and info.get(y, {}).get("binary")):
         return "download"
+    sibs = [y for y in ids if y != x and info.get(y, {}).get("parent_exec_id") == r.get("parent_exec_id")
+            and abs((info.get(y, {}).get("start_ns") or 0) - (r.get("start_ns") or 0)) <= s.pipe_window_ns]
+    fed = edge.filter(pl.col("src").is_in(["proc:" + y for y in sibs])
+                      & (pl.col("kind").is_in([G.CONNECT]) & pl.col("dst").str.starts_with("pod:")))
+    fed_files = edge.filter(pl.col("dst").is_in(["proc:" + y for y in sibs]) & (pl.col("kind") == G.READ_FILE))
+    if fed.height or fed_files.height:
+        return "exfil"  # a pipeline: its sibling read from a pod or a file, it sent out
     end = r.get("exit_ns")
     if end is None or end - t >= s.c2_after_ns:
         return "c2"

@@ -210,21 +210,27 @@ def schedule(procs: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFrame:
 
 def startup(procs: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFrame:
     """The init tree's startup (processes of the container's own tree started within
-    ``startup_window`` of the pod's first process) and processes already running when the
-    capture began (``seen_as`` other than ``exec``: the container's main processes).
+    ``startup_window`` of the pod's first process, in a workload of two pods or more) and
+    processes already running when the capture began (``seen_as`` other than ``exec``: the
+    containers' main processes).
 
-    >>> procs = pl.DataFrame({"exec_id": ["a", "b", "c"], "pod": ["p"] * 3, "binary": ["/e", "/s", "/x"],
-    ...                       "start_ns": [0, 5_000_000_000, 3_600_000_000_000], "in_init_tree": [True, True, True],
-    ...                       "seen_as": ["exec"] * 3})
+    >>> procs = pl.DataFrame({"exec_id": ["a", "b", "c", "d"], "pod": ["p", "p", "p", "q"], "workload": ["w"] * 4,
+    ...                       "binary": ["/e", "/s", "/x", "/e"],
+    ...                       "start_ns": [0, 5_000_000_000, 3_600_000_000_000, 0], "in_init_tree": [True] * 4,
+    ...                       "seen_as": ["exec"] * 4})
     >>> startup(procs)["exec_id"].to_list()
-    ['a', 'b']
+    ['a', 'b', 'd']
+    >>> startup(procs.filter(pl.col("pod") == "p"))["exec_id"].to_list()
+    []
     """
     if procs.height == 0 or "in_init_tree" not in procs.columns:
         return _empty()
     procs = _places(procs)
     first = procs.group_by("pod").agg(pl.col("start_ns").min().alias("_first"))
-    k = procs.join(first, on="pod", how="left", maintain_order="left")
-    early = k.filter(pl.col("in_init_tree").fill_null(False)
+    pods = procs.group_by("workload").agg(pl.col("pod").n_unique().alias("_pods"))
+    k = procs.join(first, on="pod", how="left", maintain_order="left").join(pods, on="workload", how="left")
+    # a lone pod's start is not routine: nothing else started that way (a pod made by hand)
+    early = k.filter(pl.col("in_init_tree").fill_null(False) & (pl.col("_pods") >= 2)
                      & (pl.col("start_ns") - pl.col("_first") <= s.startup_window_ns)).select(
         "exec_id", pl.lit(s.w_startup).alias("weight"),
         pl.lit("the container's own start (init tree)").alias("reason"))

@@ -83,7 +83,7 @@ def test_lateral_movement_is_one_incident_across_both_pods():
     assert i.entry is not None and i.entry.exec_id == "payload"
     assert i.key_command is not None and i.key_command.exec_id == "client"  # the hand-off, not the payload
     assert [(r.pod, r.namespace) for r in i.reached] == [("sched-0", "b")]
-    assert i.reached[0].how == ["service_write", "exec_file"] and set(i.reached[0].exec_ids) == {"job", "rsh", "look"}
+    assert i.reached[0].how == ["service_write", "exec_file", "connect"] and set(i.reached[0].exec_ids) == {"job", "rsh", "look"}
     assert [(e.ip, e.port, e.role) for e in i.endpoints] == [("203.0.113.50", 4444, "c2")]
     assert i.chain == ["payload", "client"]
     assert set(i.to_dict()["evidence"]) >= {"f1", "f2", "k1"}
