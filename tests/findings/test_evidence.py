@@ -86,3 +86,13 @@ def test_from_edges_handoff_and_lateral():
                       "event_id": ["k1", None, None, "k2"]})
     got = E.from_edges(e).select("exec_id", "kind").rows()
     assert got == [("w", "file_handoff"), ("c", "lateral"), ("c", "lateral")]
+
+
+def test_persistence_by_tactic_or_by_a_persistence_technique():
+    hits = pl.DataFrame({"exec_id": ["tee", "cat", "cp"], "rule_id": ["falco:cron", "falco:read", "sigma:x"],
+                         "title": ["Schedule Cron Jobs", "Read", "Unit"],
+                         "techniques": [["T1053.003"], ["T1555"], []],
+                         "tactics": [["execution"], ["credential-access"], ["persistence"]], "event_id": ["a", "b", "c"]})
+    got = E.persistence(hits)
+    assert got.select("exec_id", "kind").rows() == [("tee", "persistence"), ("cp", "persistence")]
+    assert got["text"][0] == "made itself persistent: Schedule Cron Jobs"

@@ -140,3 +140,21 @@ def test_service_edges_without_writes_in_any_pod():
                         "time_ns": [120], "event_id": ["k"], "access": ["write"]},
                        schema_overrides={"namespace": pl.String, "pod": pl.String})
     assert service_edges(f, _procs([]), acc).height == 0
+
+
+def test_api_edges_a_call_to_the_api_then_a_new_pod_starts():
+    from kernelsec_nb.findings.graph import api_edges
+
+    calls = pl.DataFrame({"exec_id": ["kubectl", "kubectl", "other"], "dst_port": [6443, 443, 6443],
+                          "time_ns": [10 * S, 11 * S, 500 * S], "event_id": ["c1", "c2", "c3"]})
+    p = pl.DataFrame({
+        "exec_id": ["kubectl", "new1", "new2", "old", "late"],
+        "namespace": ["ci", "ci", "ci", "x", "y"], "pod": ["runner", "dbg", "dbg", "web", "late"],
+        "start_ns": [5 * S, 40 * S, 41 * S, 30 * S, 900 * S], "seen_as": ["exec", "exec", "exec", "event", "exec"],
+        "binary": ["/kubectl", "/nsenter", "/sh", "/srv", "/x"]})
+    e = api_edges(calls, p)
+    # the first process of the pod that started 30 s after the call; not a pod running before the
+    # capture, not one started long after any call
+    assert e.select("src", "dst", "kind", "event_id").rows() == [("proc:kubectl", "proc:new1", "api", "c1")]
+    assert e["why"][0] == "pod ci/dbg started 30 s after /kubectl called the Kubernetes API"
+    assert api_edges(calls, p, GraphSettings(api_window_ns=10 * S)).height == 0
