@@ -191,6 +191,28 @@ class Findings:
         return {"incidents": [i.to_dict() for i in self.incidents],
                 "leads": [lead.to_dict() for lead in self.leads], "notes": [str(n) for n in self.notes]}
 
+    def summary(self) -> list[str]:
+        """Plain lines for a terminal: the first says whether there is an incident (print them
+        through :func:`kernelsec_nb.shown`: pod names and commands are the exports' text)."""
+        if not self.incidents:
+            lines = [f"no incident; {len(self.leads)} lead(s)"]
+        else:
+            lines = [f"{len(self.incidents)} incident(s); {len(self.leads)} lead(s)"]
+        for i in self.incidents:
+            lines.append(f"#{i.rank} {i.confidence}: entered {i.namespace}/{i.pod} on node {i.node}")
+            if i.entry is not None:
+                lines.append(f"  entry: {i.entry.binary} {i.entry.args or ''}".rstrip()
+                             + (f" ({i.entry.trigger})" if i.entry.trigger else ""))
+            if i.key_command is not None:
+                lines.append(f"  key command: {i.key_command.binary} {i.key_command.args or ''}".rstrip()
+                             + f" ({i.key_command.why})")
+            lines += [f"  reached: {r.namespace}/{r.pod} on {r.node} via {', '.join(r.how)}" for r in i.reached]
+            lines += [f"  endpoint: {e.ip}:{e.port} {e.role}" for e in i.endpoints]
+        for lead in self.leads:
+            lines.append(f"lead: {lead.namespace}/{lead.pod} on {lead.node}: {lead.why_not}")
+        lines += [f"note: {n}" for n in self.notes]
+        return lines
+
     def to_json(self, **kw: Any) -> str:
         """``to_dict()`` as JSON text (control characters escaped, the bytes kept)."""
         return json.dumps(self.to_dict(), **kw)

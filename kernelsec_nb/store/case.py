@@ -12,6 +12,7 @@ import duckdb
 import polars as pl
 
 from kernelsec_nb.correlate._case_methods import CorrelateMixin
+from kernelsec_nb.findings._case import FindingsMixin
 from kernelsec_nb.store import _connection, _ids, _lines, filters
 from kernelsec_nb.store.load import discard, load_files
 from kernelsec_nb.store.report import LoadReport
@@ -33,7 +34,7 @@ class CaseError(Exception):
     """A problem with the case file itself (locked, not a case, missing)."""
 
 
-class Case(CorrelateMixin):
+class Case(CorrelateMixin, FindingsMixin):
     """An incident case: a single DuckDB file, no server.
 
     Create or open one with :func:`open_case`.  Query it with :meth:`events`, :meth:`sql` or
