@@ -10,8 +10,9 @@
    next, a file written → run or read later; pods and outside addresses are leaves (where the
    part went), not links (every client of a service would otherwise be one part).
 5. A part whose weight reaches ``threshold`` and that *acted* (a signal that killed, a hand-off
-   to another pod, a file used later, a connection out, a state-changing request, a drop) — or
-   carries a high detection — is an **incident**; any other part with weight is a **lead**.
+   to another pod, a file used later, a connection out, a state-changing request, a drop) with a
+   detection or with two kinds of acts — or that carries a high detection — is an **incident**;
+   any other part of weight ``lead_min`` or more is a **lead** (alike leads merged).
 
 Confidence: ``high`` — weight at least twice the threshold from three or more kinds of
 evidence; ``medium`` — at least two kinds; ``low`` — otherwise.
@@ -297,23 +298,42 @@ def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.
         pev = ev.filter(pl.col("_part") == n).drop("_part")
         total = float(pev["weight"].sum())
         kinds = set(pev["kind"].to_list())
-        acted = bool(kinds & set(E.ACTS))
+        acts = kinds & set(E.ACTS)
+        detected = E.DETECTION in kinds
         strong = bool((pev.filter(pl.col("kind") == E.DETECTION)["weight"] >= s.strong_level).any())
         why = _why(pev, ids, info, s)
         entry = _entry(ids, pev, info)
-        if total >= s.threshold and (acted or strong):
+        if total >= s.threshold and ((acts and (detected or len(acts) >= 2)) or strong):
             incidents.append((total, _incident(ids, pev, entry, info, edge, hits, flows, total, kinds, why, s)))
         elif total >= s.lead_min:
             e = info.get(entry, {})
-            need = "no act with an effect (a kill, a connection out, a file used later, a hand-off to another pod)" \
-                if total >= s.threshold else f"weight {total:.1f} below the threshold {s.threshold:.1f}"
+            need = (f"weight {total:.1f} below the threshold {s.threshold:.1f}" if total < s.threshold else
+                    "no act with an effect (a kill, a connection out, a file used later, a hand-off to another pod)"
+                    if not acts else f"one kind of act ({sorted(acts)[0]}) and no detection")
             leads.append(Lead(pod=e.get("pod"), node=e.get("node"), why_not=need, namespace=e.get("namespace"),
                               workload=e.get("workload"), exec_ids=ids, score=round(total, 2), why=why))
-    leads += _orphan_leads(hits, s)
+    leads = _merge_leads([*leads, *_orphan_leads(hits, s)])
     incidents.sort(key=lambda t: -t[0])
     ranked = [Incident(**{**_fields(i), "rank": n}) for n, (_, i) in enumerate(incidents, 1)]
     leads.sort(key=lambda x: -x.score)
     return Findings(ranked, leads[: s.max_leads], notes)
+
+
+def _merge_leads(leads: list[Lead]) -> list[Lead]:
+    """Leads alike (same namespace, workload and evidence: a CI job's every run) as one, the
+    number of the others in its ``why_not``."""
+    groups: dict[tuple[Any, ...], list[Lead]] = defaultdict(list)
+    for lead in leads:
+        shape = tuple(re.sub(r"\d+", "#", w) for w in lead.why)
+        groups[(lead.namespace, lead.workload or lead.pod, shape, lead.why_not)].append(lead)
+    out = []
+    for same in groups.values():
+        top = max(same, key=lambda x: x.score)
+        if len(same) > 1:
+            top = Lead(top.pod, top.node, f"{top.why_not} (and {len(same) - 1} more like it in {top.workload})",
+                       top.namespace, top.workload, [x for lead in same for x in lead.exec_ids], top.score, top.why)
+        out.append(top)
+    return out
 
 
 def _fields(i: Incident) -> dict[str, Any]:

@@ -158,3 +158,22 @@ def test_a_job_an_intruder_wrote_is_not_routine_and_its_beacon_is_c2():
     assert i.key_command is not None and i.key_command.exec_id == "dl"  # wrote what ran later
     roles = {(e.ip, e.port): e.role for e in i.endpoints}
     assert roles == {("203.0.113.5", 80): "download", ("203.0.113.6", 8080): "c2"}
+
+
+def test_one_kind_of_act_without_a_detection_is_a_lead_and_alike_leads_merge():
+    """A notebook terminal's git pull: started by the service, connected out, nothing detected."""
+    procs = [proc("main", None, "nb-0", "/srv/notebook", t=-100 * S, seen="event")]
+    flows = []
+    for i, at in enumerate((100, 1300, 1700)):  # by hand: no schedule
+        t = at * S
+        procs += [proc(f"git{i}", "main", "nb-0", "/usr/bin/git", "pull", t, exit_ns=t + 2 * S),
+                  proc(f"rem{i}", f"git{i}", "nb-0", "/usr/lib/git-core/git-remote-https", "origin", t + MS,
+                       exit_ns=t + S)]
+        flows += [flow(f"g{i}", t + 2 * MS, f"rem{i}", ("a", "nb-0"), None, 443, dst_ip="140.82.112.3"),
+                  flow(f"h{i}", t + 3 * MS, f"git{i}", ("a", "nb-0"), None, 443, dst_ip="140.82.112.4")]
+    f = find_in(**frames(procs, flows))
+    assert f.incidents == []
+    assert len(f.leads) == 1
+    lead = f.leads[0]
+    assert lead.why_not == "one kind of act (connect_out) and no detection (and 2 more like it in nb)"
+    assert sorted(lead.exec_ids) == ["git0", "git1", "git2", "rem0", "rem1", "rem2"]
