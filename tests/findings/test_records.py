@@ -92,3 +92,12 @@ def test_to_dict_validates_against_schema():
     bad["incidents"][0]["techniques"] = {"execution": []}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, schema())
+
+
+def test_summary_says_first_whether_there_is_an_incident():
+    assert Findings([], [Lead("p", "n", "weight 1.0 below the threshold 3.5")], []).summary()[0] == "no incident; 1 lead(s)"
+    lines = _findings().summary()
+    assert lines[0] == "2 incident(s); 1 lead(s)"
+    assert lines[1] == "#1 high: entered shop/web-1 on node n1"
+    assert "  key command: /usr/bin/nc 1.2.3.4 4444 (connected out of the cluster)" in lines
+    assert lines[-1] == "note: clock skew: n2 reads 0.5 s ahead"
