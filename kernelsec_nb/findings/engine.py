@@ -255,26 +255,29 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
 
 def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.DataFrame, hits: pl.DataFrame,
               flows: pl.DataFrame, s: EngineSettings, notes: list[str]) -> Findings:
-    info = {r["exec_id"]: r for r in procs.join(rt, on="exec_id", how="left").iter_rows(named=True)} \
-        if procs.height else {}
+    allp = procs.join(rt, on="exec_id", how="left") if procs.height else pl.DataFrame(
+        schema={"exec_id": pl.String, "pod": pl.String, "node": pl.String, "routine": pl.Float64})
     score = dict(ev.group_by("exec_id").agg(pl.col("weight").sum()).iter_rows())
     # a routine process (a service's main process, a scheduler) is no link, even with evidence of its
     # own: through it every child of the service would be one part
-    kept = {x for x, r in info.items() if (r.get("routine") or 0.0) < s.routine_cut}
-    kept |= {x for x in score if x not in info}
+    kept_ids = allp.filter(pl.col("routine").fill_null(0.0) < s.routine_cut)["exec_id"]
+    known = set(allp["exec_id"].to_list())
+    kept = set(kept_ids.to_list()) | {x for x in score if x not in known}
+    kept_s = pl.Series(list(kept), dtype=pl.String).implode()
 
-    def pod_of(node_id: str) -> tuple[Any, Any]:
-        r = info.get(node_id[5:]) or {}
-        return r.get("pod"), r.get("node")
-
+    links = edge.filter(pl.col("kind").is_in(LINKS)).with_columns(
+        pl.when(pl.col("src").str.starts_with("proc:")).then(pl.col("src").str.slice(5)).alias("_s"),
+        pl.when(pl.col("dst").str.starts_with("proc:")).then(pl.col("dst").str.slice(5)).alias("_d"))
+    links = links.filter((pl.col("_s").is_null() | pl.col("_s").is_in(kept_s))
+                         & (pl.col("_d").is_null() | pl.col("_d").is_in(kept_s)))
+    place = allp.select("exec_id", pl.concat_str([pl.col("pod").fill_null(""), pl.lit("\x1f"),
+                                                  pl.col("node").fill_null("")]).alias("_at"))
+    links = (links.join(place.rename({"exec_id": "_s", "_at": "_sat"}), on="_s", how="left")
+             .join(place.rename({"exec_id": "_d", "_at": "_dat"}), on="_d", how="left"))
+    # the runtime that exec'd into a pod is no link between pods
+    links = links.filter((pl.col("kind") != G.SPAWN) | pl.col("_sat").eq_missing(pl.col("_dat")))
     parts = _Parts()
-    links = edge.filter(pl.col("kind").is_in(LINKS))
-    for src, dst, kind in links.select("src", "dst", "kind").iter_rows():
-        ends = [n for n in (src, dst) if n.startswith("proc:")]
-        if any(n[5:] not in kept for n in ends):
-            continue
-        if kind == G.SPAWN and pod_of(src) != pod_of(dst):
-            continue  # the runtime that exec'd into a pod is no link between pods
+    for src, dst in links.select("src", "dst").iter_rows():
         parts.join(src, dst)
     members: dict[str, list[str]] = defaultdict(list)
     for x in score:
@@ -284,7 +287,8 @@ def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.
         if root in members and x not in members[root]:
             members[root].append(x)
 
-    # the parts' weights at once; only parts that can be a lead are looked at one by one
+    # the parts' weights at once; only parts that can be a lead are looked at one by one, and
+    # only their processes are read into Python
     part_of = pl.DataFrame({"exec_id": [x for ids in members.values() for x in ids],
                             "_part": [n for n, ids in enumerate(members.values()) for _ in ids]},
                            schema={"exec_id": pl.String, "_part": pl.Int64})
@@ -293,6 +297,11 @@ def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.
     incidents: list[tuple[float, Incident]] = []
     leads: list[Lead] = []
     all_parts = list(members.values())
+    needed = {x for n in totals["_part"].to_list() for x in all_parts[n]}
+    info: dict[str, Any] = {r["exec_id"]: r for r in allp.filter(
+        pl.col("exec_id").is_in(pl.Series(list(needed), dtype=pl.String).implode())).iter_rows(named=True)}
+    nodes_of = {(ns or "", pod): node for ns, pod, node in allp.filter(pl.col("pod").is_not_null()).select(
+        "namespace", "pod", "node").unique(["namespace", "pod"]).iter_rows()} if "namespace" in allp.columns else {}
     for n in totals["_part"].to_list():
         ids = sorted(all_parts[n], key=lambda x: (info.get(x, {}).get("start_ns") or 0, x))
         pev = ev.filter(pl.col("_part") == n).drop("_part")
@@ -304,7 +313,7 @@ def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.
         why = _why(pev, ids, info, s)
         entry = _entry(ids, pev, info)
         if total >= s.threshold and ((acts and (detected or len(acts) >= 2)) or strong):
-            incidents.append((total, _incident(ids, pev, entry, info, edge, hits, flows, total, kinds, why, s)))
+            incidents.append((total, _incident(ids, pev, entry, info, nodes_of, edge, flows, total, kinds, why, s)))
         elif total >= s.lead_min:
             e = info.get(entry, {})
             need = (f"weight {total:.1f} below the threshold {s.threshold:.1f}" if total < s.threshold else
@@ -397,9 +406,9 @@ def _chain(entry: str, key: str, ids: set[str], edge: pl.DataFrame) -> list[str]
     return [entry] if entry == key else [entry, key]
 
 
-def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any], edge: pl.DataFrame,
-              hits: pl.DataFrame, flows: pl.DataFrame, total: float, kinds: set[str], why: list[str],
-              s: EngineSettings) -> Incident:
+def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any],
+              nodes_of: dict[tuple[str, str], Any], edge: pl.DataFrame, flows: pl.DataFrame, total: float,
+              kinds: set[str], why: list[str], s: EngineSettings) -> Incident:
     e = info.get(entry, {})
     key, key_why = _key(ids, pev, info)
     k = info.get(key, {})
@@ -438,7 +447,7 @@ def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any
             continue
         place = next((k for k in reached if k[0] == (ns or None) and k[1] == pod), None)
         if place is None:
-            reached[(ns or None, pod, None)] = Reached(pod, ns or None, _node_of(info, ns, pod), [G.CONNECT], [])
+            reached[(ns or None, pod, None)] = Reached(pod, ns or None, nodes_of.get((ns, pod)), [G.CONNECT], [])
         elif G.CONNECT not in reached[place].how:
             old = reached[place]
             reached[place] = Reached(old.pod, old.namespace, old.node, [*old.how, G.CONNECT], old.exec_ids)
@@ -481,13 +490,6 @@ def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any
         key_command=KeyCommand(k.get("binary"), k.get("args"), key, key_why),
         chain=_chain(entry, key, idset, edge), reached=list(reached.values()), endpoints=ends,
         techniques=tech, evidence=evid.filter(pl.col("event_id").is_not_null()))
-
-
-def _node_of(info: dict[str, Any], ns: str, pod: str) -> Any:
-    for r in info.values():
-        if r.get("pod") == pod and (r.get("namespace") or "") == ns:
-            return r.get("node")
-    return None
 
 
 def _role(x: str, t: int, ids: list[str], idset: set[str], info: dict[str, Any], edge: pl.DataFrame,
