@@ -477,6 +477,16 @@ def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any
             tech.setdefault(t, [])
             if rid not in tech[t]:
                 tech[t].append(rid)
+    # what the graph itself shows, as ATT&CK techniques (rule id ``engine:<what>``)
+    inferred = [("T1609", "engine:exec_in", E.EXEC_IN in kinds),
+                ("T1190", "engine:request_to_service", bool(trigger and trigger.startswith("request "))
+                 and (pev.filter(pl.col("exec_id") == entry)["kind"] == E.SERVICE_CHILD).any()),
+                ("T1105", "engine:download", any(ep.role == "download" for ep in ends)),
+                ("T1048", "engine:exfil", any(ep.role == "exfil" for ep in ends)),
+                ("T1610", "engine:api_pod", edge.filter(pl.col("src").is_in(pids) & (pl.col("kind") == G.API)).height > 0)]
+    for technique, rule, seen in inferred:
+        if seen and not any(t.split(".")[0] == technique for t in tech):
+            tech[technique] = [rule]
     evid = pl.concat([pev.select("exec_id", "kind", "text", "event_id"),
                       edge.filter((pl.col("src").is_in(pids) | pl.col("dst").is_in(pids))
                                   & pl.col("event_id").is_not_null()).select(

@@ -86,6 +86,7 @@ def test_lateral_movement_is_one_incident_across_both_pods():
     assert i.reached[0].how == ["service_write", "exec_file", "connect"] and set(i.reached[0].exec_ids) == {"job", "rsh", "look"}
     assert [(e.ip, e.port, e.role) for e in i.endpoints] == [("203.0.113.50", 4444, "c2")]
     assert i.chain == ["payload", "client"]
+    assert i.techniques == {}  # no detection, no exec from outside, no download: nothing to name
     assert set(i.to_dict()["evidence"]) >= {"f1", "f2", "k1"}
 
 
@@ -104,7 +105,8 @@ def test_kill_is_the_key_command_and_the_exec_is_the_trigger():
     i = f.incidents[0]
     assert i.key_command is not None and (i.key_command.binary, i.key_command.exec_id) == ("/bin/kill", "kill")
     assert i.entry is not None and i.entry.exec_id == "shell" and "exec'd into the container" in (i.entry.trigger or "")
-    assert i.chain == ["shell", "kill"] and i.techniques == {"T1059": ["falco:Terminal shell"]}
+    assert i.chain == ["shell", "kill"]
+    assert i.techniques == {"T1059": ["falco:Terminal shell"], "T1609": ["engine:exec_in"]}
     assert i.confidence in ("high", "medium")
     assert i.why[0].startswith("+ ")
 
@@ -158,6 +160,7 @@ def test_a_job_an_intruder_wrote_is_not_routine_and_its_beacon_is_c2():
     assert i.key_command is not None and i.key_command.exec_id == "dl"  # wrote what ran later
     roles = {(e.ip, e.port): e.role for e in i.endpoints}
     assert roles == {("203.0.113.5", 80): "download", ("203.0.113.6", 8080): "c2"}
+    assert i.techniques == {"T1105": ["engine:download"]}
 
 
 def test_one_kind_of_act_without_a_detection_is_a_lead_and_alike_leads_merge():
