@@ -46,7 +46,7 @@ from kernelsec_nb.findings._records import (
     Reached,
 )
 from kernelsec_nb.findings.detections import detections, empty_detections
-from kernelsec_nb.findings.routine import RoutineSettings, destinations, routine
+from kernelsec_nb.findings.routine import RoutineSettings, destinations, detections_routine, routine
 
 NS = 1_000_000_000
 #: Endpoint roles, most telling first (one address in several roles keeps the first).
@@ -62,8 +62,11 @@ class EngineSettings:
     threshold: float = 3.5
     #: a process at least this routine is left out of parts unless it carries evidence
     routine_cut: float = 0.5
-    #: the level from which a detection alone makes a part an incident
-    strong_level: float = 3.0
+    #: the detection weight from which a detection alone makes a part an incident (critical only:
+    #: a high rule on an exec'd shell is an engineer's debugging as often as an intruder's)
+    strong_level: float = 4.0
+    #: a detection counts for "detected" from this weight on (after the routine lowered it)
+    detected_min: float = 1.0
     #: a part below the threshold is a lead from this weight on
     lead_min: float = 1.0
     max_leads: int = 10
@@ -249,7 +252,16 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
                     E.signals(procs, es), E.from_edges(edge, es)])
     # a rule that fires again and again on one process is one piece of evidence
     ev = ev.unique(["exec_id", "kind", "rule_id", "text"], keep="first", maintain_order=True)
-    ev = _weigh(ev, rt).filter(pl.col("weight") > 0)
+    ev = _weigh(ev, rt)
+    # a rule that fires on the workload all through the capture weighs less there
+    rdet = detections_routine(hits, s.routine)
+    if rdet.height and procs.height:
+        wl = procs.select("exec_id", pl.col("workload").alias("_wl")).unique("exec_id")
+        ev = ev.join(wl, on="exec_id", how="left").join(
+            rdet.select(pl.col("workload").alias("_wl"), "rule_id", pl.col("weight").alias("_rw")),
+            on=["_wl", "rule_id"], how="left")
+        ev = ev.with_columns(pl.col("weight") * (1 - pl.col("_rw").fill_null(0.0))).drop("_wl", "_rw")
+    ev = ev.filter(pl.col("weight") > 0)
     return _assemble(procs, rt, edge, ev, hits, flows, s, notes)
 
 
@@ -308,7 +320,8 @@ def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.
         total = float(pev["weight"].sum())
         kinds = set(pev["kind"].to_list())
         acts = kinds & set(E.ACTS)
-        detected = E.DETECTION in kinds
+        dets = pev.filter(pl.col("kind") == E.DETECTION)["weight"]
+        detected = bool((dets >= s.detected_min).any())  # a rule that fires there all day does not count
         strong = bool((pev.filter(pl.col("kind") == E.DETECTION)["weight"] >= s.strong_level).any())
         why = _why(pev, ids, info, s)
         entry = _entry(ids, pev, info)

@@ -243,6 +243,37 @@ def startup(procs: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFrame:
     return pl.concat(parts).unique("exec_id", keep="first", maintain_order=True).cast(RULE_COLUMNS)  # type: ignore[arg-type]
 
 
+def detections_routine(hits: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFrame:
+    """Per workload, the rules that fire on it all through the capture (a CI runner's every build
+    starts a shell from a service): ``workload``, ``rule_id``, ``weight``, ``reason``.  The
+    capture's span is cut into ``destination_windows`` windows; a rule that fired on at least
+    ``min_runs`` processes of the workload, in at least ``destination_share`` of the capture's
+    windows (those the detections span), is routine there.
+
+    >>> h = 3_600_000_000_000
+    >>> hits = pl.DataFrame({"workload": ["ci"] * 4 + ["web"], "rule_id": ["r"] * 5,
+    ...                      "exec_id": ["a", "b", "c", "d", "e"], "time_ns": [0, h, 2 * h, 3 * h, 3 * h]})
+    >>> detections_routine(hits, RoutineSettings(destination_windows=4)).rows()
+    [('ci', 'r', 0.8, 'fires on ci all through the capture (4 processes, 4 of 4 windows)')]
+    """
+    cols = {"workload": pl.String, "rule_id": pl.String, "weight": pl.Float64, "reason": pl.String}
+    h = hits.filter(pl.col("workload").is_not_null() & pl.col("time_ns").is_not_null() & pl.col("rule_id").is_not_null())
+    if h.height == 0:
+        return pl.DataFrame(schema=cols)
+    lo, hi = h["time_ns"].min(), h["time_ns"].max()
+    width = max((int(hi) - int(lo)) // s.destination_windows + 1, 1)  # type: ignore[arg-type]
+    h = h.with_columns(((pl.col("time_ns") - lo) // width).alias("_w"))
+    n_windows = min(s.destination_windows, int(h["_w"].max()) + 1)  # type: ignore[arg-type]
+    seen = h.group_by("workload", "rule_id").agg(pl.col("_w").n_unique().alias("_in"),
+                                                 pl.col("exec_id").n_unique().alias("_procs"))
+    good = seen.filter((pl.col("_procs") >= s.min_runs) & (pl.col("_in") >= 2)
+                       & (pl.col("_in") >= s.destination_share * n_windows))
+    return good.sort("workload", "rule_id").select(
+        "workload", "rule_id", pl.lit(s.w_destination).alias("weight"),
+        pl.format("fires on {} all through the capture ({} processes, {} of {} windows)", "workload", "_procs",
+                  "_in", pl.lit(n_windows)).alias("reason")).cast(cols)  # type: ignore[arg-type]
+
+
 def routine(procs: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFrame:
     """Per process, how routine it is for its workload: ``exec_id``, ``routine`` (0 to 1) and
     ``reason`` (``""`` for a process no rule matched).  Schedule and replicas together weigh
@@ -300,5 +331,6 @@ def destinations(flows: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFr
                   "src_workload", "dst", "dst_port", "_in", "_active").alias("reason")).cast(cols)  # type: ignore[arg-type]
 
 
-__all__ = ["DEFAULT", "RoutineSettings", "arg_shape", "destinations", "human_interval", "replicas",
+__all__ = ["DEFAULT", "RoutineSettings", "arg_shape", "destinations", "detections_routine", "human_interval",
+           "replicas",
            "routine", "schedule", "startup"]

@@ -180,3 +180,22 @@ def test_one_kind_of_act_without_a_detection_is_a_lead_and_alike_leads_merge():
     lead = f.leads[0]
     assert lead.why_not == "one kind of act (connect_out) and no detection (and 2 more like it in nb)"
     assert sorted(lead.exec_ids) == ["git0", "git1", "git2", "rem0", "rem1", "rem2"]
+
+
+def test_a_rule_that_fires_on_every_build_does_not_make_a_build_an_incident():
+    """A CI runner's builds: each a shell from the service that clones over the internet; a rule
+    fires on every one of them all through the capture, so it is the workload's routine."""
+    procs = [proc("runner", None, "ci-0", "/usr/bin/runner", t=-100 * S, seen="event")]
+    flows, rows = [], []
+    for i, at in enumerate((100, 250, 1300, 1500, 2500, 3700, 4000, 5200, 6950)):  # irregular: no schedule
+        t = at * S
+        procs += [proc(f"sh{i}", "runner", "ci-0", "/bin/bash", f"-c /builds/{i}/step", t, exit_ns=t + 60 * S),
+                  proc(f"git{i}", f"sh{i}", "ci-0", "/usr/bin/git", "clone https://git.example/x", t + S,
+                       exit_ns=t + 5 * S)]
+        flows.append(flow(f"g{i}", t + 2 * S, f"git{i}", ("a", "ci-0"), None, 443, dst_ip="35.231.145.151"))
+        rows.append({"rule_id": "sigma:shell-from-service", "title": "Shell started by a service process",
+                     "level": "high", "techniques": ["T1059"], "exec_id": f"sh{i}", "event_id": f"h{i}",
+                     "time_ns": t, "workload": "ci"})
+    f = find_in(**frames(procs, flows, hits=_hits(rows)))
+    assert f.incidents == []
+    assert len(f.leads) == 1 and "and 8 more like it in ci" in f.leads[0].why_not

@@ -126,3 +126,16 @@ def test_host_processes_compare_across_nodes():
     p = _procs(rows).with_columns(pl.Series("node", ["n1", "n2", "n3"]))
     assert set(replicas(p)["reason"]) == {"runs on 3 of 3 nodes"}
     assert replicas(p.with_columns(pl.lit("n1").alias("node"))).height == 0
+
+
+def test_detections_routine_all_day_on_a_workload_not_a_burst():
+    from kernelsec_nb.findings.routine import detections_routine
+
+    h = 3600 * S
+    hits = pl.DataFrame({
+        "workload": ["ci"] * 6 + ["web"] * 3, "rule_id": ["shell"] * 6 + ["shell"] * 3,
+        "exec_id": [f"c{i}" for i in range(6)] + ["w0", "w1", "w2"],
+        "time_ns": [0, h, 2 * h, 3 * h, 4 * h, 5 * h, 5 * h, 5 * h + 1, 5 * h + 2]})
+    got = detections_routine(hits, RoutineSettings(destination_windows=6))
+    assert got.select("workload", "rule_id").rows() == [("ci", "shell")]   # web's three are one burst
+    assert got["reason"][0] == "fires on ci all through the capture (6 processes, 6 of 6 windows)"
