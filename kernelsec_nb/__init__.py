@@ -15,13 +15,15 @@ Examples
 from __future__ import annotations
 
 from kernelsec_nb._text import shown
+from kernelsec_nb.findings._records import Findings
 from kernelsec_nb.store import Case, CaseError, LoadPathError, LoadReport, open_case
 
 __version__ = "0.1.0"
 
-__all__ = ["Case", "CaseError", "LoadPathError", "LoadReport", "open_case", "shown", "correlate", "hunt", "viz", "widgets", "__version__"]
+__all__ = ["Case", "CaseError", "Findings", "LoadPathError", "LoadReport", "open_case", "shown", "correlate", "hunt",
+           "viz", "widgets", "__version__"]
 
-_LAZY = {"viz", "widgets", "correlate", "hunt", "report", "synth"}
+_LAZY = {"viz", "widgets", "correlate", "hunt", "report", "synth", "findings"}
 
 
 def __getattr__(name: str):  # light import: altair and ipywidgets load on first use

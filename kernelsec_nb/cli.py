@@ -5,6 +5,7 @@ Examples
 kernelsec-nb load incident.duckdb exports/ --json
 kernelsec-nb report incident.duckdb --notebook notebooks/postmortem-template.ipynb --out report.html
 kernelsec-nb hunt incident.duckdb my-rules/ --alerts --json
+kernelsec-nb findings incident.duckdb --json   # the findings engine's incidents (preview)
 kernelsec-nb demo            # bundled capture → out/postmortem.html and the three-line answer
 """
 
@@ -93,6 +94,27 @@ def _hunt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _findings(args: argparse.Namespace) -> int:
+    from kernelsec_nb.store import CaseError, open_case
+
+    if not Path(args.case).is_file():
+        print(shown(f"kernelsec-nb: no case file at {args.case}: make it with `kernelsec-nb load {args.case} "
+                    "<exports>`"), file=sys.stderr)
+        return 2
+    try:
+        with open_case(args.case, read_only=True) as case:
+            found = case.findings()
+    except CaseError as exc:
+        print(shown(f"kernelsec-nb: {exc}"), file=sys.stderr)
+        return 2
+    if args.json:
+        print(found.to_json(indent=2))  # control characters escaped, the exported text kept
+    else:
+        for line in found.summary():
+            print(shown(line))
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from kernelsec_nb import report
 
@@ -149,6 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true",
                    help="print one JSON object: rules, hits, unsupported (rules not run and why)")
     p.set_defaults(func=_hunt)
+    p = sub.add_parser("findings", help="incidents, leads and notes of a case (preview engine)")
+    p.add_argument("case", help="case file (made by `load`)")
+    p.add_argument("--json", action="store_true", help="print Findings.to_dict() as JSON")
+    p.set_defaults(func=_findings)
 
     p = sub.add_parser("demo", help="load the bundled incident and render its postmortem")
     p.add_argument("--out", default="out", help="output folder (default: out/)")

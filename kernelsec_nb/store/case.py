@@ -13,6 +13,7 @@ import polars as pl
 
 from kernelsec_nb.correlate._case_methods import CorrelateMixin
 from kernelsec_nb.correlate._hunt_methods import HuntMixin
+from kernelsec_nb.findings._case import FindingsMixin
 from kernelsec_nb.store import _connection, _ids, _lines, filters
 from kernelsec_nb.store.load import discard, load_files
 from kernelsec_nb.store.report import LoadReport
@@ -34,7 +35,7 @@ class CaseError(Exception):
     """A problem with the case file itself (locked, not a case, missing)."""
 
 
-class Case(CorrelateMixin, HuntMixin):
+class Case(CorrelateMixin, HuntMixin, FindingsMixin):
     """An incident case: a single DuckDB file, no server.
 
     Create or open one with :func:`open_case`.  Query it with :meth:`events`, :meth:`sql` or

@@ -1,0 +1,26 @@
+"""``case.findings()``: the findings engine (:mod:`kernelsec_nb.findings.engine`) on a case."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kernelsec_nb.findings._records import Findings
+
+
+class FindingsMixin:
+    """``findings`` on :class:`kernelsec_nb.Case`."""
+
+    def findings(self, rules: Any = None) -> Findings:
+        """Incidents (ranked, with confidence), leads and notes of the case (a preview API).
+
+        ``rules`` are passed to ``case.detect`` when the case has it (Sigma rules); Falco alerts
+        are detections either way.
+
+        Examples
+        --------
+        >>> f = case.findings()                  # doctest: +SKIP
+        >>> f.incidents[0].key_command           # doctest: +SKIP
+        """
+        from kernelsec_nb.findings.engine import find
+
+        return find(self, rules)

@@ -1,0 +1,269 @@
+"""What each process did that counts: one evidence row per (process, kind of act).
+
+Each builder is a function of plain polars frames returning :data:`EVIDENCE_SCHEMA` rows
+(``exec_id``, ``kind``, ``weight``, ``text``, ``event_id``, ``rule_id``, ``techniques``).  The kinds
+(:data:`KINDS`) are typed tags, never prose; the weights live in :class:`EvidenceSettings`.  The
+engine lowers each weight by the process's routine (:mod:`kernelsec_nb.findings.routine`).
+
+Examples
+--------
+>>> import polars as pl
+>>> outside_connections(pl.DataFrame({"exec_id": ["a"], "src_workload": ["web"], "dst_ip": ["6.6.6.6"],
+...     "dst_port": [4444], "time_ns": [1], "event_id": ["f1"]}), routine_dest=None).select("kind", "text").rows()
+[('connect_out', 'connected out of the cluster to 6.6.6.6:4444')]
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from kernelsec_nb.findings.routine import arg_shape
+
+NS = 1_000_000_000
+
+DETECTION = "detection"        # a rule (Sigma, Falco, Tetragon policy) marked it
+EXEC_IN = "exec_in"            # exec'd into a pod from outside its container's own tree
+SERVICE_CHILD = "service_child"  # started by a pod's long-running service process, not its routine
+CONNECT_OUT = "connect_out"    # connected out of the cluster, not to the workload's usual destinations
+BLOCKED = "blocked"            # a policy dropped its connection
+REQUEST = "request"            # sent a state-changing request the workload does not send all day
+SIGNAL = "signal"              # a process died by a signal while it ran (on its node)
+HANDOFF = "file_handoff"       # wrote a file another process ran or read later
+LATERAL = "lateral"            # its connection made another pod start a process or write a file
+PERSIST = "persistence"        # a detection of the persistence tactic marked it (a cron entry written …)
+KINDS = (DETECTION, EXEC_IN, SERVICE_CHILD, CONNECT_OUT, BLOCKED, REQUEST, SIGNAL, HANDOFF, LATERAL, PERSIST)
+#: Kinds that are acts with an effect (a key command must have one of these, best first).
+ACTS = (SIGNAL, LATERAL, PERSIST, HANDOFF, CONNECT_OUT, REQUEST, BLOCKED)
+STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
+#: ATT&CK techniques of the persistence tactic (TA0003) that apply to Linux and containers: a
+#: detection tagged with one marks a process that made itself stay (tags such as Falco's often name
+#: another of the technique's tactics, e.g. ``mitre_execution`` for T1053).
+PERSISTENCE_TECHNIQUES = ("T1053", "T1543", "T1546", "T1547", "T1037", "T1098", "T1136", "T1505", "T1525",
+                          "T1554", "T1556", "T1574", "T1133", "T1078")
+
+EVIDENCE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
+    "exec_id": pl.String, "kind": pl.String, "weight": pl.Float64, "text": pl.String,
+    "event_id": pl.String, "rule_id": pl.String, "techniques": pl.List(pl.String)}
+
+
+@dataclass(frozen=True)
+class EvidenceSettings:
+    """Weights of the evidence kinds and the windows of the derived ones."""
+
+    weights: dict[str, float] = field(default_factory=lambda: {
+        EXEC_IN: 1.0, SERVICE_CHILD: 1.0, CONNECT_OUT: 2.0, BLOCKED: 1.0, REQUEST: 1.5, SIGNAL: 2.5,
+        HANDOFF: 2.0, LATERAL: 2.0, PERSIST: 0.5})
+    #: detection weight by level
+    levels: dict[str, float] = field(default_factory=lambda: {
+        "informational": 0.0, "low": 1.0, "medium": 2.0, "high": 3.0, "critical": 4.0})
+    #: a process died by a signal at most this long after the sender started
+    signal_window_ns: int = 5 * NS
+    #: a child of a process that has run this long before it is a service's child
+    service_age_ns: int = 60 * NS
+
+
+DEFAULT = EvidenceSettings()
+
+
+def empty_evidence() -> pl.DataFrame:
+    return pl.DataFrame(schema=EVIDENCE_SCHEMA)
+
+
+def _rows(frame: pl.DataFrame) -> pl.DataFrame:
+    for c in EVIDENCE_SCHEMA:
+        if c not in frame.columns:
+            frame = frame.with_columns(pl.lit(None).alias(c))
+    return frame.select(list(EVIDENCE_SCHEMA)).cast(EVIDENCE_SCHEMA)  # type: ignore[arg-type]
+
+
+#: Networks inside a cluster or a host: RFC 1918, carrier-grade NAT, loopback, link-local,
+#: multicast, "this network", IPv6 unique-local, loopback, link-local, multicast.  Documentation
+#: ranges (TEST-NET) count as outside: captures made for training and tests use them for the internet.
+_INTERNAL = [ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "224.0.0.0/4", "0.0.0.0/8", "255.255.255.255/32", "fc00::/7", "::1/128", "fe80::/10", "ff00::/8", "::/128")]
+
+
+def is_internal(ip: str | None) -> bool:
+    """True for an address inside a cluster's or host's networks (:data:`_INTERNAL`) or not an
+    address at all.
+
+    >>> is_internal("10.1.2.3"), is_internal("100.64.0.1"), is_internal("151.101.2.132"), is_internal("x")
+    (True, True, False, True)
+    >>> is_internal("203.0.113.50")
+    False
+    """
+    try:
+        a = ipaddress.ip_address(str(ip))
+    except ValueError:
+        return True
+    return any(a in n for n in _INTERNAL if n.version == a.version)
+
+
+def _internal(col: pl.Expr, frame: pl.DataFrame, name: str) -> pl.Expr:
+    ips = frame[name].drop_nulls().unique().to_list() if name in frame.columns else []
+    mapping = {ip: is_internal(ip) for ip in ips}
+    return col.replace_strict(mapping, default=True, return_dtype=pl.Boolean)
+
+
+def detections_on_processes(hits: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.DataFrame:
+    """Detections with an ``exec_id``, weighed by level (informational ones count nothing)."""
+    h = hits.filter(pl.col("exec_id").is_not_null())
+    if h.height == 0:
+        return empty_evidence()
+    return _rows(h.select(
+        "exec_id", pl.lit(DETECTION).alias("kind"),
+        pl.col("level").fill_null("medium").str.to_lowercase().replace_strict(
+            s.levels, default=s.levels["medium"], return_dtype=pl.Float64).alias("weight"),
+        pl.format("{} ({})", pl.col("title").fill_null(pl.col("rule_id")), pl.col("level").fill_null("?")).alias("text"),
+        "event_id", "rule_id", "techniques"))
+
+
+def persistence(hits: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.DataFrame:
+    """``persistence``: a process a detection of ATT&CK's persistence tactic (by tactic or by one
+    of :data:`PERSISTENCE_TECHNIQUES`) marked (its own
+    weight is small: the detection itself counts as a ``detection``; this makes it an act)."""
+    if "tactics" not in hits.columns:
+        return empty_evidence()
+    base = pl.col("techniques").list.eval(pl.element().str.extract(r"^(T\d{4})", 1))
+    h = hits.filter(pl.col("exec_id").is_not_null() & (
+        pl.col("tactics").list.contains("persistence")
+        | base.list.eval(pl.element().is_in(list(PERSISTENCE_TECHNIQUES))).list.any().fill_null(False)))
+    return _rows(h.select("exec_id", pl.lit(PERSIST).alias("kind"), pl.lit(s.weights[PERSIST]).alias("weight"),
+                          pl.format("made itself persistent: {}", pl.col("title").fill_null(pl.col("rule_id")))
+                          .alias("text"), "event_id", "rule_id"))
+
+
+def entry_kinds(procs: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.DataFrame:
+    """``exec_in``: a process of a pod outside its container's own tree whose parent is not in
+    that pod (``kubectl exec``, the runtime); ``service_child``: a process of a pod's own tree
+    started by a process of the same pod that had been running for ``service_age`` (a service)."""
+    if "in_init_tree" not in procs.columns or procs.height == 0:
+        return empty_evidence()
+    par = procs.select(pl.col("exec_id").alias("parent_exec_id"), pl.col("pod").alias("_ppod"),
+                       pl.col("start_ns").alias("_pstart"), pl.col("binary").alias("_pbin"),
+                       pl.col("in_init_tree").alias("_pinit"))
+    p = procs.filter(pl.col("pod").is_not_null()).join(par.unique("parent_exec_id"), on="parent_exec_id",
+                                                        how="left")
+    same_pod = (pl.col("_ppod") == pl.col("pod")).fill_null(False)
+    exec_in = p.filter(~pl.col("in_init_tree").fill_null(True) & ~same_pod).select(
+        "exec_id", pl.lit(EXEC_IN).alias("kind"), pl.lit(s.weights[EXEC_IN]).alias("weight"),
+        pl.format("{} exec'd into pod {} from outside its container's own tree", pl.col("binary").fill_null("?"),
+                  "pod").alias("text"))
+    child = p.filter(same_pod & pl.col("_pinit").fill_null(False)
+                     & ((pl.col("start_ns") - pl.col("_pstart")) >= s.service_age_ns)).select(
+        "exec_id", pl.lit(SERVICE_CHILD).alias("kind"), pl.lit(s.weights[SERVICE_CHILD]).alias("weight"),
+        pl.format("started by the pod's service process {}", pl.col("_pbin").fill_null("?")).alias("text"))
+    return _rows(pl.concat([exec_in, child]))
+
+
+def _routine_mask(conns: pl.DataFrame, routine_dest: pl.DataFrame | None, dst: pl.Expr) -> pl.DataFrame:
+    c = conns.with_columns(dst.alias("_dst"))
+    if routine_dest is None or routine_dest.height == 0:
+        return c.with_columns(pl.lit(None, pl.String).alias("_routine"))
+    r = routine_dest.select(pl.col("src_workload"), pl.col("dst").alias("_dst"), pl.col("dst_port").cast(pl.Int64),
+                            pl.col("reason").alias("_routine"))
+    return c.with_columns(pl.col("dst_port").cast(pl.Int64)).join(r, on=["src_workload", "_dst", "dst_port"],
+                                                                 how="left")
+
+
+def outside_connections(conns: pl.DataFrame, routine_dest: pl.DataFrame | None,
+                        s: EvidenceSettings = DEFAULT) -> pl.DataFrame:
+    """Connections out of the cluster (``conns``: ``exec_id``, ``src_workload``, ``dst_ip``,
+    ``dst_port``, ``time_ns``, ``event_id``; flows and connect hooks alike) to a destination that is
+    not the workload's routine (``routine_dest`` from :func:`routine.destinations`): one row per
+    process and destination."""
+    c = conns.filter(pl.col("exec_id").is_not_null() & pl.col("dst_ip").is_not_null())
+    if c.height == 0:
+        return empty_evidence()
+    c = c.filter(~_internal(pl.col("dst_ip"), c, "dst_ip"))
+    c = _routine_mask(c, routine_dest, pl.col("dst_ip")).filter(pl.col("_routine").is_null())
+    c = c.sort("time_ns").unique(["exec_id", "dst_ip", "dst_port"], keep="first", maintain_order=True)
+    return _rows(c.select("exec_id", pl.lit(CONNECT_OUT).alias("kind"), pl.lit(s.weights[CONNECT_OUT]).alias("weight"),
+                          pl.format("connected out of the cluster to {}:{}", "dst_ip", "dst_port").alias("text"),
+                          "event_id"))
+
+
+def blocked_and_requests(flows: pl.DataFrame, routine_requests: pl.DataFrame | None,
+                         s: EvidenceSettings = DEFAULT) -> pl.DataFrame:
+    """``blocked``: an attributed flow a policy dropped (one row per process and destination);
+    ``request``: an attributed state-changing HTTP request (POST, PUT, PATCH, DELETE) whose
+    method and path shape the workload does not send all through the capture (``routine_requests``:
+    :func:`routine.destinations` over :func:`request_keys`)."""
+    f = flows.filter(pl.col("exec_id").is_not_null())
+    if "is_reply" in f.columns:
+        f = f.filter(~pl.col("is_reply").fill_null(False))
+    if f.height == 0:
+        return empty_evidence()
+    dst = pl.coalesce(*(pl.col(c) for c in ("dst_pod", "dst_ip") if c in f.columns))
+    parts = []
+    if "verdict" in f.columns:
+        b = f.filter(pl.col("verdict").is_in(["DROPPED", "DENIED"])).sort("time_ns").with_columns(dst.alias("_d"))
+        b = b.unique(["exec_id", "_d", "dst_port"], keep="first", maintain_order=True)
+        parts.append(b.select("exec_id", pl.lit(BLOCKED).alias("kind"), pl.lit(s.weights[BLOCKED]).alias("weight"),
+                              pl.format("a policy dropped its connection to {}:{}", "_d", "dst_port").alias("text"),
+                              "event_id"))
+    if "http_method" in f.columns:
+        r = request_keys(f.filter(pl.col("http_method").str.to_uppercase().is_in(STATE_CHANGING)))
+        r = _routine_mask(r, routine_requests, pl.col("dst_workload")).filter(pl.col("_routine").is_null())
+        r = r.sort("time_ns").unique(["exec_id", "_dst"], keep="first", maintain_order=True)
+        url = pl.coalesce(*(pl.col(c) for c in ("http_url", "http_path") if c in r.columns), pl.lit(""))
+        parts.append(r.select("exec_id", pl.lit(REQUEST).alias("kind"), pl.lit(s.weights[REQUEST]).alias("weight"),
+                              pl.format("sent {} {}", "http_method", url).alias("text"), "event_id"))
+    return _rows(pl.concat(parts)) if parts else empty_evidence()
+
+
+def request_keys(flows: pl.DataFrame) -> pl.DataFrame:
+    """HTTP request flows with ``dst_workload`` replaced by ``<destination> <METHOD> <path shape>``,
+    so :func:`routine.destinations` learns which requests a workload sends all day."""
+    f = flows.filter(pl.col("http_method").is_not_null())
+    dst = pl.coalesce(*(pl.col(c) for c in ("dst_workload", "dst_pod", "dst_ip") if c in f.columns))
+    path = pl.col("http_path") if "http_path" in f.columns else pl.lit("")
+    return f.with_columns(pl.concat_str([dst.fill_null("?"), pl.lit(" "), pl.col("http_method").str.to_uppercase(),
+                                         pl.lit(" "), arg_shape(path)]).alias("dst_workload"))
+
+
+def signals(procs: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.DataFrame:
+    """``signal``: a process running when another process on its node died by a signal, at most
+    ``signal_window`` after it started; when some such process is in the dead one's pod, only
+    those count (a ``kill`` in the pod, not a probe elsewhere on the node)."""
+    if "signal" not in procs.columns:
+        return empty_evidence()
+    dead = procs.filter(pl.col("signal").is_not_null() & pl.col("exit_ns").is_not_null()).select(
+        pl.col("exec_id").alias("_dead"), pl.col("node"), pl.col("pod").alias("_dpod"),
+        pl.col("exit_ns").alias("_died"), pl.col("binary").alias("_dbin"), "signal")
+    if dead.height == 0:
+        return empty_evidence()
+    cand = procs.select("exec_id", "node", "pod", "start_ns", "exit_ns").join(dead, on="node").filter(
+        (pl.col("exec_id") != pl.col("_dead")) & (pl.col("start_ns") <= pl.col("_died"))
+        & (pl.col("_died") - pl.col("start_ns") <= s.signal_window_ns)
+        & (pl.col("exit_ns").is_null() | (pl.col("exit_ns") + NS >= pl.col("_died"))))
+    cand = cand.with_columns((pl.col("pod") == pl.col("_dpod")).fill_null(False).alias("_same"))
+    cand = cand.filter(pl.col("_same") | ~pl.col("_same").any().over("_dead"))
+    return _rows(cand.select("exec_id", pl.lit(SIGNAL).alias("kind"), pl.lit(s.weights[SIGNAL]).alias("weight"),
+                             pl.format("{} died by {} while it ran", "_dbin", "signal").alias("text")))
+
+
+def from_edges(edges: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.DataFrame:
+    """``file_handoff`` for the writer of a file a later process ran or read (``write`` edges) and
+    ``lateral`` for a process whose connection made another pod act (``service``,
+    ``service_write`` edges)."""
+    e = edges.filter(pl.col("src").str.starts_with("proc:"))
+    w = e.filter(pl.col("kind") == "write").select(
+        pl.col("src").str.replace("^proc:", "").alias("exec_id"), pl.lit(HANDOFF).alias("kind"),
+        pl.lit(s.weights[HANDOFF]).alias("weight"),
+        pl.format("{} (used later by another process)", "why").alias("text"), "event_id")
+    lat = e.filter(pl.col("kind").is_in(["service", "service_write", "api"])).select(
+        pl.col("src").str.replace("^proc:", "").alias("exec_id"), pl.lit(LATERAL).alias("kind"),
+        pl.lit(s.weights[LATERAL]).alias("weight"), pl.col("why").alias("text"), "event_id")
+    out = pl.concat([_rows(w), _rows(lat)])
+    return out.unique(["exec_id", "kind", "text"], keep="first", maintain_order=True)
+
+
+__all__ = ["ACTS", "PERSIST", "BLOCKED", "CONNECT_OUT", "DEFAULT", "DETECTION", "EVIDENCE_SCHEMA", "EXEC_IN", "HANDOFF",
+           "KINDS", "LATERAL", "REQUEST", "SERVICE_CHILD", "SIGNAL", "EvidenceSettings", "blocked_and_requests",
+           "detections_on_processes", "empty_evidence", "entry_kinds", "from_edges", "is_internal",
+           "outside_connections", "persistence", "request_keys", "signals"]

@@ -1,0 +1,104 @@
+"""Detections as data: the hits frame the engine reads (:data:`DETECTION_SCHEMA`).
+
+One row per (rule, record): the rule's id, title, level and ATT&CK techniques and tactics, the
+entity it marks (``process``, ``connection``, ``flow``, ``file``, ``alert``), its ``exec_id`` and
+``event_id`` (for ``case.raw``), and where and when.  The columns are those of
+``case.detect()`` (Sigma rules, Falco alerts and Tetragon policy actions); on a case without
+``detect`` :func:`detections` builds the same frame from the Falco alerts alone
+(:func:`falco_detections`), so the engine works either way.
+
+Examples
+--------
+>>> import kernelsec_nb as kn
+>>> detections(kn.open_case()).columns == list(DETECTION_SCHEMA)
+True
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import polars as pl
+
+#: The columns of a detections (hits) frame, in order: the same as ``kernelsec_nb.hunt.HIT_SCHEMA``.
+DETECTION_SCHEMA: dict[str, Any] = {
+    "source": pl.String, "rule_id": pl.String, "title": pl.String, "level": pl.String,
+    "techniques": pl.List(pl.String), "tactics": pl.List(pl.String), "entity": pl.String,
+    "exec_id": pl.String, "event_id": pl.String, "time": pl.Datetime("us", "UTC"),
+    "time_ns": pl.Int64, "node": pl.String, "namespace": pl.String, "pod": pl.String,
+    "workload": pl.String, "binary": pl.String, "detail": pl.String,
+}
+#: Detection levels, weakest first (Sigma's words).
+LEVELS = ("informational", "low", "medium", "high", "critical")
+#: Falco priority → level.
+FALCO_LEVELS = {"emergency": "critical", "alert": "critical", "critical": "critical", "error": "high",
+                "warning": "medium", "notice": "low", "informational": "informational",
+                "info": "informational", "debug": "informational"}
+#: ATT&CK tactics, as Sigma tags and Falco's ``mitre_*`` tags name them.
+TACTICS = ("reconnaissance", "resource-development", "initial-access", "execution", "persistence",
+           "privilege-escalation", "defense-evasion", "credential-access", "discovery",
+           "lateral-movement", "collection", "command-and-control", "exfiltration", "impact")
+_TECHNIQUE = re.compile(r"^T\d{4}(\.\d{3})?$", re.IGNORECASE)
+
+
+def empty_detections() -> pl.DataFrame:
+    """A detections frame without rows."""
+    return pl.DataFrame(schema=DETECTION_SCHEMA)
+
+
+def attack_ids(tags: list[str] | None) -> tuple[list[str], list[str]]:
+    """The ATT&CK technique ids and tactics among ``tags`` (Falco's ``T1059``, ``mitre_execution``).
+
+    >>> attack_ids(["T1059", "container", "mitre_credential_access", "t1552.001"])
+    (['T1059', 'T1552.001'], ['credential-access'])
+    """
+    techniques: list[str] = []
+    tactics: list[str] = []
+    for tag in tags or []:
+        t = str(tag).strip()
+        if _TECHNIQUE.match(t):
+            if t.upper() not in techniques:
+                techniques.append(t.upper())
+        elif t.lower().startswith("mitre_"):
+            name = t[len("mitre_"):].lower().replace("_", "-")
+            if name in TACTICS and name not in tactics:
+                tactics.append(name)
+    return techniques, tactics
+
+
+def falco_detections(alerts: pl.DataFrame) -> pl.DataFrame:
+    """Attributed Falco alerts (``case.alerts()``) as detections: ``rule_id`` ``falco:<rule>``,
+    level from the priority, techniques and tactics from the tags."""
+    if alerts.height == 0:
+        return empty_detections()
+    tags = [attack_ids(t) for t in alerts["tags"].to_list()] if "tags" in alerts.columns else [([], [])] * alerts.height
+    binary = pl.coalesce(*(c for c in ("binary", "proc_name") if c in alerts.columns)) \
+        if {"binary", "proc_name"} & set(alerts.columns) else pl.lit(None, pl.String)
+    col = lambda name: pl.col(name) if name in alerts.columns else pl.lit(None, pl.String)  # noqa: E731
+    return alerts.select(
+        pl.lit("falco").alias("source"), (pl.lit("falco:") + pl.col("rule")).alias("rule_id"),
+        pl.col("rule").alias("title"),
+        pl.col("priority").str.to_lowercase().replace_strict(FALCO_LEVELS, default="medium").alias("level"),
+        pl.Series("techniques", [t for t, _ in tags], dtype=pl.List(pl.String)),
+        pl.Series("tactics", [a for _, a in tags], dtype=pl.List(pl.String)),
+        pl.lit("alert").alias("entity"), col("exec_id").alias("exec_id"), pl.col("event_id"),
+        col("time").alias("time"), pl.col("time_ns"), col("node").alias("node"),
+        col("namespace").alias("namespace"), col("pod").alias("pod"), col("workload").alias("workload"),
+        binary.alias("binary"), col("output").alias("detail"),
+    ).cast(DETECTION_SCHEMA)  # type: ignore[arg-type]
+
+
+def detections(case: Any, rules: Any = None) -> pl.DataFrame:
+    """Every detection of ``case``: ``case.detect(rules)`` when the case has it, else its Falco
+    alerts (:func:`falco_detections`); always with the columns of :data:`DETECTION_SCHEMA`."""
+    if hasattr(case, "detect"):
+        hits = case.detect(rules) if rules is not None else case.detect()
+        missing = [c for c in DETECTION_SCHEMA if c not in hits.columns]
+        hits = hits.with_columns(pl.lit(None).alias(c) for c in missing)
+        return hits.select(list(DETECTION_SCHEMA)).cast(DETECTION_SCHEMA)  # type: ignore[arg-type]
+    return falco_detections(case.alerts())
+
+
+__all__ = ["DETECTION_SCHEMA", "FALCO_LEVELS", "LEVELS", "TACTICS", "attack_ids", "detections",
+           "empty_detections", "falco_detections"]

@@ -1,0 +1,583 @@
+"""``find(case)``: incidents as the suspicious connected parts of the evidence graph.
+
+1. **Frames** on the reference clock: processes, flows, hook events, detections.
+2. **Routine** per process (:mod:`~kernelsec_nb.findings.routine`) and per workload's
+   destinations and requests.
+3. **Edges** (:mod:`~kernelsec_nb.findings.graph`) and **evidence** per process
+   (:mod:`~kernelsec_nb.findings._evidence`), each weight lowered by the process's routine.
+4. **Parts**: processes that are not routine (or carry evidence) joined by the causal edges —
+   parent → child in the same pod (or the same host), a connection → what the destination pod did
+   next, a file written → run or read later; pods and outside addresses are leaves (where the
+   part went), not links (every client of a service would otherwise be one part).
+5. A part whose weight reaches ``threshold`` and that *acted* (a signal that killed, a hand-off
+   to another pod, a file used later, a connection out, a state-changing request, a drop) with a
+   detection or with two kinds of acts — or that carries a high detection — is an **incident**;
+   any other part of weight ``lead_min`` or more is a **lead** (alike leads merged).
+
+Confidence: ``high`` — weight at least twice the threshold from three or more kinds of
+evidence; ``medium`` — at least two kinds; ``low`` — otherwise.
+
+Examples
+--------
+>>> import kernelsec_nb as kn
+>>> find(kn.open_case()).to_dict()["incidents"]
+[]
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from kernelsec_nb.correlate._frames import fetch
+from kernelsec_nb.findings import _evidence as E
+from kernelsec_nb.findings import graph as G
+from kernelsec_nb.findings._records import (
+    Endpoint,
+    Entry,
+    Findings,
+    Incident,
+    KeyCommand,
+    Lead,
+    Reached,
+)
+from kernelsec_nb.findings.detections import detections, empty_detections
+from kernelsec_nb.findings.routine import RoutineSettings, destinations, detections_routine, routine
+
+NS = 1_000_000_000
+#: Endpoint roles, most telling first (one address in several roles keeps the first).
+ROLE_ORDER = ("c2", "callback", "download", "exfil", "unknown")
+#: Edge kinds that join processes into one part (pods and addresses are leaves).
+LINKS = (G.SPAWN, G.SERVICE, G.SERVICE_WRITE, G.WRITE, G.EXEC_FILE, G.READ_FILE, G.API)
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """The engine's thresholds (one place)."""
+
+    threshold: float = 3.5
+    #: a process at least this routine is left out of parts unless it carries evidence
+    routine_cut: float = 0.5
+    #: the detection weight from which a detection alone makes a part an incident (critical only:
+    #: a high rule on an exec'd shell is an engineer's debugging as often as an intruder's)
+    strong_level: float = 4.0
+    #: a detection counts for "detected" from this weight on (after the routine lowered it)
+    detected_min: float = 1.0
+    #: a part below the threshold is a lead from this weight on
+    lead_min: float = 1.0
+    max_leads: int = 10
+    max_why: int = 8
+    #: a process still running this long after its connection out keeps it (a C2 channel)
+    c2_after_ns: int = 60 * NS
+    #: distinct processes of a part connecting to one address make it a beacon's (C2)
+    beacon_runs: int = 3
+    #: processes of one pipeline (``a | b``) start this close together under one parent
+    pipe_window_ns: int = 2 * NS
+    routine: RoutineSettings = field(default_factory=RoutineSettings)
+    graph: G.GraphSettings = field(default_factory=G.GraphSettings)
+    evidence: E.EvidenceSettings = field(default_factory=E.EvidenceSettings)
+
+
+DEFAULT = EngineSettings()
+_CONNECT = r"(?i)(^|_)(connect|sendmsg|sendto|sendmmsg)$"
+_KPROBE_COLS = ('event_id, kind, time_ns, node, namespace, pod, workload, exec_id, function_name, '
+                'file_path, daddr, dport, hook_args')
+
+
+# -- frames ------------------------------------------------------------------------------------
+def _on_ref(case: Any, df: pl.DataFrame, col: str, tetragon: bool) -> pl.DataFrame:
+    if df.height == 0 or "node" not in df.columns:
+        return df
+    src = df.with_columns(pl.lit("tetragon" if tetragon else "hubble").alias("source")) \
+        if "source" not in df.columns else df
+    ref = case.on_reference_clock(src, col)
+    shift = (pl.col(col) - pl.col("ref_time_ns"))
+    out = ref.with_columns(shift.alias("_shift"))
+    others = [c for c in ("exit_ns",) if c in df.columns]
+    out = out.with_columns(pl.col("ref_time_ns").alias(col), *((pl.col(c) - pl.col("_shift").fill_null(0)).alias(c)
+                                                                for c in others))
+    return out.select(df.columns)
+
+
+def case_frames(case: Any, rules: Any = None) -> dict[str, pl.DataFrame]:
+    """The frames :func:`find_in` reads, from ``case``, on the reference clock."""
+    procs = _on_ref(case, case.processes(), "start_ns", tetragon=True)
+    flows = _on_ref(case, case.flows(), "time_ns", tetragon=False)
+    kp = fetch(case.con, f"SELECT {_KPROBE_COLS} FROM kprobes")  # noqa: S608 - fixed column list
+    kp = _on_ref(case, kp, "time_ns", tetragon=True)
+    try:
+        hits = detections(case, rules)
+    except Exception as e:  # noqa: BLE001 - a rule pack that cannot run is a note, not a traceback
+        hits = empty_detections()
+        return {"procs": procs, "flows": flows, "kprobes": kp, "hits": hits,
+                "notes": pl.DataFrame({"note": [f"detections not run: {str(e).splitlines()[0] if str(e) else e!r}"]})}
+    return {"procs": procs, "flows": flows, "kprobes": kp, "hits": hits}
+
+
+def find(case: Any, rules: Any = None, settings: EngineSettings = DEFAULT) -> Findings:
+    """The incidents, leads and notes of ``case`` (see the module docstring)."""
+    frames = case_frames(case, rules)
+    notes = frames.pop("notes", pl.DataFrame({"note": []}))["note"].to_list()
+    try:
+        rows = case.con.execute("SELECT node, clock_offset_ns FROM clock_offsets WHERE abs(clock_offset_ns) >= 100000000 "
+                                "ORDER BY node").fetchall()
+        notes += [f"clock: {n} reads {o / 1e9:+.2f} s off the reference clock (times compared on it)" for n, o in rows]
+    except Exception:  # noqa: BLE001,S110 - an old case without the table
+        pass
+    f = find_in(**frames, settings=settings)
+    return Findings(f.incidents, f.leads, [*notes, *f.notes])
+
+
+# -- the pure engine -------------------------------------------------------------------------------
+def _connections(flows: pl.DataFrame, kprobes: pl.DataFrame) -> pl.DataFrame:
+    cols = {"exec_id": pl.String, "src_workload": pl.String, "dst_ip": pl.String, "dst_port": pl.Int64,
+            "time_ns": pl.Int64, "event_id": pl.String, "dst_workload": pl.String}
+    parts = []
+    if flows.height:
+        f = flows.filter(~pl.col("is_reply").fill_null(False)) if "is_reply" in flows.columns else flows
+        parts.append(f.select(*(pl.col(c) if c in f.columns else pl.lit(None).alias(c) for c in cols)).cast(cols))
+    if kprobes.height and "daddr" in kprobes.columns:
+        k = kprobes.filter(pl.col("daddr").is_not_null() & pl.col("function_name").fill_null("").str.contains(_CONNECT))
+        parts.append(k.select("exec_id", pl.col("workload").alias("src_workload"), pl.col("daddr").alias("dst_ip"),
+                              pl.col("dport").alias("dst_port"), "time_ns", "event_id",
+                              pl.lit(None, pl.String).alias("dst_workload")).cast(cols))
+    return pl.concat(parts) if parts else pl.DataFrame(schema=cols)
+
+
+def _untaint(rt: pl.DataFrame, edge: pl.DataFrame, s: EngineSettings) -> pl.DataFrame:
+    """No routine for what runs a file a non-routine process wrote during the capture, nor for
+    what that starts: a cron entry an intruder added runs on a schedule, but the schedule is the
+    intruder's."""
+    if edge.height == 0 or rt.height == 0:
+        return rt
+    usual = set(rt.filter(pl.col("routine") >= s.routine_cut)["exec_id"].to_list())
+    writers = edge.filter(pl.col("kind").is_in([G.WRITE, G.SERVICE_WRITE]) & pl.col("src").str.starts_with("proc:"))
+    bad_files = set(writers.filter(~pl.col("src").str.slice(5).is_in(list(usual)) | (pl.col("kind") == G.SERVICE_WRITE))
+                    ["dst"].to_list())
+    if not bad_files:
+        return rt
+    runs = edge.filter(pl.col("src").is_in(list(bad_files)) & (pl.col("kind") == G.EXEC_FILE))
+    tainted = {d[5:] for d in runs["dst"].to_list()}
+    kids: dict[str, list[str]] = defaultdict(list)
+    for src, dst in edge.filter(pl.col("kind") == G.SPAWN).select("src", "dst").iter_rows():
+        kids[src[5:]].append(dst[5:])
+    todo = list(tainted)
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            if k not in tainted:
+                tainted.add(k)
+                todo.append(k)
+    hit = pl.col("exec_id").is_in(list(tainted))
+    return rt.with_columns(pl.when(hit).then(0.0).otherwise(pl.col("routine")).alias("routine"),
+                           pl.when(hit).then(pl.lit("")).otherwise(pl.col("reason")).alias("reason"))
+
+
+def _weigh(ev: pl.DataFrame, rt: pl.DataFrame) -> pl.DataFrame:
+    """Evidence weights lowered by the routine of their process (detections by half of it)."""
+    ev = ev.join(rt.select("exec_id", "routine", pl.col("reason").alias("routine_reason")), on="exec_id", how="left")
+    r = pl.col("routine").fill_null(0.0)
+    factor = pl.when(pl.col("kind") == E.DETECTION).then(1 - r / 2).otherwise(1 - r)
+    return ev.with_columns((pl.col("weight") * factor).alias("weight"))
+
+
+class _Parts:
+    """Union-find over node ids."""
+
+    def __init__(self) -> None:
+        self.up: dict[str, str] = {}
+
+    def find(self, x: str) -> str:
+        self.up.setdefault(x, x)
+        while self.up[x] != x:
+            self.up[x] = self.up[self.up[x]]
+            x = self.up[x]
+        return x
+
+    def join(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.up[rb] = ra
+
+
+def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hits: pl.DataFrame,
+            settings: EngineSettings = DEFAULT) -> Findings:
+    """The engine on plain frames: ``procs`` (``case.processes()``), ``flows`` (``case.flows()``),
+    ``kprobes`` (hook events), ``hits`` (:data:`~kernelsec_nb.findings.detections.DETECTION_SCHEMA`),
+    all on one clock."""
+    s = settings
+    notes: list[str] = []
+    if procs.height == 0:
+        notes.append("no process events (Tetragon): no process, tree or incident can be traced; "
+                     "detections are listed as leads")
+    if flows.height == 0:
+        notes.append("no flows (Hubble): connections come from Tetragon's connect hooks only")
+    rt = routine(procs, s.routine) if procs.height else pl.DataFrame(
+        schema={"exec_id": pl.String, "routine": pl.Float64, "reason": pl.String})
+    conns = _connections(flows, kprobes)
+    # routine destinations and requests are learned from routine processes only (a main process,
+    # a scheduled job): an implant that beacons all day long must not teach its own C2 as routine
+    usual = rt.filter(pl.col("routine") >= s.routine_cut)["exec_id"].implode()
+    rdest = destinations(conns.filter(pl.col("exec_id").is_in(usual)), s.routine)
+    rreq = destinations(E.request_keys(flows.filter(pl.col("exec_id").is_in(usual))), s.routine) \
+        if "http_method" in flows.columns else None
+
+    # edges
+    acc = G.file_accesses(kprobes) if "file_path" in kprobes.columns else None
+    edges = [G.spawn_edges(procs)] if procs.height else []
+    if flows.height:
+        edges.append(G.connect_edges(flows))
+    elif conns.height:
+        edges.append(G.connect_edges(conns.with_columns(pl.lit(None, pl.String).alias("dst_pod"))))
+    if procs.height:
+        if acc is not None:
+            edges.append(G.file_edges(acc, procs))
+        if flows.height and "dst_pod" in flows.columns:
+            busy = rt.filter(pl.col("routine") >= s.routine_cut)["exec_id"]
+            edges.append(G.service_edges(flows.filter(~pl.col("exec_id").is_in(busy.implode())), procs, acc, s.graph))
+            edges.append(G.http_edges(flows, procs, s.graph))
+        busy = rt.filter(pl.col("routine") >= s.routine_cut)["exec_id"]
+        calls = flows if flows.height else conns
+        edges.append(G.api_edges(calls.filter(~pl.col("exec_id").is_in(busy.implode())), procs, s.graph))
+    edge = pl.concat(edges) if edges else G.empty_edges()
+    rt = _untaint(rt, edge, s)
+
+    # evidence
+    es = s.evidence
+    ev = pl.concat([E.detections_on_processes(hits, es), E.persistence(hits, es), E.entry_kinds(procs, es),
+                    E.outside_connections(conns, rdest, es), E.blocked_and_requests(flows, rreq, es),
+                    E.signals(procs, es), E.from_edges(edge, es)])
+    # a rule that fires again and again on one process is one piece of evidence
+    ev = ev.unique(["exec_id", "kind", "rule_id", "text"], keep="first", maintain_order=True)
+    ev = _weigh(ev, rt)
+    # a rule that fires on the workload all through the capture weighs less there
+    rdet = detections_routine(hits, s.routine)
+    if rdet.height and procs.height:
+        wl = procs.select("exec_id", pl.col("workload").alias("_wl")).unique("exec_id")
+        ev = ev.join(wl, on="exec_id", how="left").join(
+            rdet.select(pl.col("workload").alias("_wl"), "rule_id", pl.col("weight").alias("_rw")),
+            on=["_wl", "rule_id"], how="left")
+        ev = ev.with_columns(pl.col("weight") * (1 - pl.col("_rw").fill_null(0.0))).drop("_wl", "_rw")
+    ev = ev.filter(pl.col("weight") > 0)
+    return _assemble(procs, rt, edge, ev, hits, flows, s, notes)
+
+
+def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.DataFrame, hits: pl.DataFrame,
+              flows: pl.DataFrame, s: EngineSettings, notes: list[str]) -> Findings:
+    allp = procs.join(rt, on="exec_id", how="left") if procs.height else pl.DataFrame(
+        schema={"exec_id": pl.String, "pod": pl.String, "node": pl.String, "routine": pl.Float64})
+    score = dict(ev.group_by("exec_id").agg(pl.col("weight").sum()).iter_rows())
+    # a routine process (a service's main process, a scheduler) is no link, even with evidence of its
+    # own: through it every child of the service would be one part
+    kept_ids = allp.filter(pl.col("routine").fill_null(0.0) < s.routine_cut)["exec_id"]
+    known = set(allp["exec_id"].to_list())
+    kept = set(kept_ids.to_list()) | {x for x in score if x not in known}
+    kept_s = pl.Series(list(kept), dtype=pl.String).implode()
+
+    links = edge.filter(pl.col("kind").is_in(LINKS)).with_columns(
+        pl.when(pl.col("src").str.starts_with("proc:")).then(pl.col("src").str.slice(5)).alias("_s"),
+        pl.when(pl.col("dst").str.starts_with("proc:")).then(pl.col("dst").str.slice(5)).alias("_d"))
+    links = links.filter((pl.col("_s").is_null() | pl.col("_s").is_in(kept_s))
+                         & (pl.col("_d").is_null() | pl.col("_d").is_in(kept_s)))
+    place = allp.select("exec_id", pl.concat_str([pl.col("pod").fill_null(""), pl.lit("\x1f"),
+                                                  pl.col("node").fill_null("")]).alias("_at"))
+    links = (links.join(place.rename({"exec_id": "_s", "_at": "_sat"}), on="_s", how="left")
+             .join(place.rename({"exec_id": "_d", "_at": "_dat"}), on="_d", how="left"))
+    # the runtime that exec'd into a pod is no link between pods
+    links = links.filter((pl.col("kind") != G.SPAWN) | pl.col("_sat").eq_missing(pl.col("_dat")))
+    parts = _Parts()
+    for src, dst in links.select("src", "dst").iter_rows():
+        parts.join(src, dst)
+    members: dict[str, list[str]] = defaultdict(list)
+    for x in score:
+        members[parts.find("proc:" + x) if x in kept else "alone:" + x].append(x)
+    for x in kept:
+        root = parts.find("proc:" + x)
+        if root in members and x not in members[root]:
+            members[root].append(x)
+
+    # the parts' weights at once; only parts that can be a lead are looked at one by one, and
+    # only their processes are read into Python
+    part_of = pl.DataFrame({"exec_id": [x for ids in members.values() for x in ids],
+                            "_part": [n for n, ids in enumerate(members.values()) for _ in ids]},
+                           schema={"exec_id": pl.String, "_part": pl.Int64})
+    ev = ev.join(part_of, on="exec_id", how="left")
+    totals = ev.group_by("_part").agg(pl.col("weight").sum()).filter(pl.col("weight") >= s.lead_min)
+    incidents: list[tuple[float, Incident]] = []
+    leads: list[Lead] = []
+    all_parts = list(members.values())
+    needed = {x for n in totals["_part"].to_list() for x in all_parts[n]}
+    info: dict[str, Any] = {r["exec_id"]: r for r in allp.filter(
+        pl.col("exec_id").is_in(pl.Series(list(needed), dtype=pl.String).implode())).iter_rows(named=True)}
+    nodes_of = {(ns or "", pod): node for ns, pod, node in allp.filter(pl.col("pod").is_not_null()).select(
+        "namespace", "pod", "node").unique(["namespace", "pod"]).iter_rows()} if "namespace" in allp.columns else {}
+    for n in totals["_part"].to_list():
+        ids = sorted(all_parts[n], key=lambda x: (info.get(x, {}).get("start_ns") or 0, x))
+        pev = ev.filter(pl.col("_part") == n).drop("_part")
+        total = float(pev["weight"].sum())
+        kinds = set(pev["kind"].to_list())
+        acts = kinds & set(E.ACTS)
+        dets = pev.filter(pl.col("kind") == E.DETECTION)["weight"]
+        detected = bool((dets >= s.detected_min).any())  # a rule that fires there all day does not count
+        strong = bool((pev.filter(pl.col("kind") == E.DETECTION)["weight"] >= s.strong_level).any())
+        why = _why(pev, ids, info, s)
+        entry = _entry(ids, pev, info)
+        if total >= s.threshold and ((acts and (detected or len(acts) >= 2)) or strong):
+            incidents.append((total, _incident(ids, pev, entry, info, nodes_of, edge, flows, total, kinds, why, s)))
+        elif total >= s.lead_min:
+            e = info.get(entry, {})
+            need = (f"weight {total:.1f} below the threshold {s.threshold:.1f}" if total < s.threshold else
+                    "no act with an effect (a kill, a connection out, a file used later, a hand-off to another pod)"
+                    if not acts else f"one kind of act ({sorted(acts)[0]}) and no detection")
+            leads.append(Lead(pod=e.get("pod"), node=e.get("node"), why_not=need, namespace=e.get("namespace"),
+                              workload=e.get("workload"), exec_ids=ids, score=round(total, 2), why=why))
+    leads = _merge_leads([*leads, *_orphan_leads(hits, s)])
+    incidents.sort(key=lambda t: -t[0])
+    ranked = [Incident(**{**_fields(i), "rank": n}) for n, (_, i) in enumerate(incidents, 1)]
+    leads.sort(key=lambda x: -x.score)
+    return Findings(ranked, leads[: s.max_leads], notes)
+
+
+def _merge_leads(leads: list[Lead]) -> list[Lead]:
+    """Leads alike (same namespace, workload and evidence: a CI job's every run) as one, the
+    number of the others in its ``why_not``."""
+    groups: dict[tuple[Any, ...], list[Lead]] = defaultdict(list)
+    for lead in leads:
+        shape = tuple(re.sub(r"\d+", "#", w) for w in lead.why)
+        groups[(lead.namespace, lead.workload or lead.pod, shape, lead.why_not)].append(lead)
+    out = []
+    for same in groups.values():
+        top = max(same, key=lambda x: x.score)
+        if len(same) > 1:
+            top = Lead(top.pod, top.node, f"{top.why_not} (and {len(same) - 1} more like it in {top.workload})",
+                       top.namespace, top.workload, [x for lead in same for x in lead.exec_ids], top.score, top.why)
+        out.append(top)
+    return out
+
+
+def _fields(i: Incident) -> dict[str, Any]:
+    return {k: getattr(i, k) for k in Incident.__dataclass_fields__}
+
+
+def _why(pev: pl.DataFrame, ids: list[str], info: dict[str, Any], s: EngineSettings) -> list[str]:
+    plus = (pev.sort("weight", descending=True).unique("text", keep="first", maintain_order=True)
+            .head(s.max_why))
+    out = [f"+ {t}" for t in plus["text"].to_list()]
+    against = {(info.get(x) or {}).get("reason") for x in ids} - {None, ""}
+    out += [f"- partly routine: {r}" for r in sorted(against)[:3]]
+    if not (pev["kind"] == E.DETECTION).any():
+        out.append("- no detection fired on it")
+    return out
+
+
+def _entry(ids: list[str], pev: pl.DataFrame, info: dict[str, Any]) -> str:
+    starts = set(pev.filter(pl.col("kind").is_in([E.EXEC_IN, E.SERVICE_CHILD]))["exec_id"].to_list())
+    for x in ids:
+        if x in starts:
+            return x
+    for x in ids:
+        if (info.get(x) or {}).get("pod") is not None:
+            return x
+    return ids[0]
+
+
+def _key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any]) -> tuple[str, str]:
+    for kind in E.ACTS:
+        rows = pev.filter(pl.col("kind") == kind)
+        if rows.height:
+            last = max(rows["exec_id"].unique().to_list(), key=lambda x: (info.get(x, {}).get("start_ns") or 0, x))
+            text = rows.filter(pl.col("exec_id") == last)["text"][0]
+            return last, text
+    top = pev.group_by("exec_id").agg(pl.col("weight").sum(), pl.first("text")).sort("weight", descending=True)
+    return top["exec_id"][0], f"the most suspicious process: {top['text'][0]}"
+
+
+def _chain(entry: str, key: str, ids: set[str], edge: pl.DataFrame) -> list[str]:
+    nxt: dict[str, list[str]] = defaultdict(list)
+    for src, dst in edge.filter(pl.col("kind").is_in(LINKS)).select("src", "dst").iter_rows():
+        if (src[5:] in ids or src.startswith("file:")) and (dst[5:] in ids or dst.startswith("file:")):
+            nxt[src].append(dst)
+    start, goal = "proc:" + entry, "proc:" + key
+    prev: dict[str, str | None] = {start: None}
+    q = deque([start])
+    while q:
+        n = q.popleft()
+        if n == goal:
+            path = []
+            cur: str | None = n
+            while cur is not None:
+                path.append(cur)
+                cur = prev[cur]
+            return [p[5:] for p in reversed(path) if p.startswith("proc:")]
+        for m in nxt.get(n, []):
+            if m not in prev:
+                prev[m] = n
+                q.append(m)
+    return [entry] if entry == key else [entry, key]
+
+
+def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any],
+              nodes_of: dict[tuple[str, str], Any], edge: pl.DataFrame, flows: pl.DataFrame, total: float,
+              kinds: set[str], why: list[str], s: EngineSettings) -> Incident:
+    e = info.get(entry, {})
+    key, key_why = _key(ids, pev, info)
+    k = info.get(key, {})
+    idset = set(ids)
+    pids = ["proc:" + x for x in ids]
+    # the trigger: a request into the pod just before the entry's parent started it, or an exec from outside
+    trigger = None
+    req = edge.filter((pl.col("kind") == G.HTTP) & (pl.col("dst") == "proc:" + str(e.get("parent_exec_id")))
+                      & (pl.col("time_ns") <= (e.get("start_ns") or 0))
+                      & (pl.col("time_ns") >= (e.get("start_ns") or 0) - s.graph.http_window_ns))
+    if req.height:
+        trigger = f"request {req.sort('time_ns')['why'][-1]}"
+    elif (pev.filter(pl.col("exec_id") == entry)["kind"] == E.EXEC_IN).any():
+        trigger = "exec'd into the container from outside it (kubectl exec, the container runtime)"
+    # reached: other pods and hosts with processes of the part, and how the part got there
+    inbound = edge.filter(pl.col("dst").is_in(pids) & pl.col("kind").is_in(LINKS))
+    reached: dict[tuple[Any, Any, Any], Reached] = {}
+    for x in ids:
+        r = info.get(x, {})
+        place = (r.get("namespace"), r.get("pod"), r.get("node"))
+        if r.get("pod") == e.get("pod") and r.get("namespace") == e.get("namespace"):
+            continue
+        into = inbound.filter(pl.col("dst") == "proc:" + x)
+        files = into.filter(pl.col("src").str.starts_with("file:"))["src"]
+        hows = [*edge.filter(pl.col("dst").is_in(files.implode()) & pl.col("src").is_in(pids))["kind"].to_list(),
+                *into["kind"].to_list()]
+        old = reached.get(place) or Reached(r.get("pod"), r.get("namespace"), r.get("node"), [], [])
+        reached[place] = Reached(old.pod, old.namespace, old.node,
+                                 list(dict.fromkeys([*old.how, *[h for h in hows if h != G.SPAWN]])),
+                                 [*old.exec_ids, x])
+    # pods the part's connections went into (a request that changed or killed something there)
+    for dst in edge.filter(pl.col("src").is_in(pids) & (pl.col("kind") == G.CONNECT)
+                           & pl.col("dst").str.starts_with("pod:"))["dst"].unique(maintain_order=True).to_list():
+        ns, _, pod = dst[4:].partition("/")
+        if (pod, ns or None) == (e.get("pod"), e.get("namespace")):
+            continue
+        place = next((k for k in reached if k[0] == (ns or None) and k[1] == pod), None)
+        if place is None:
+            reached[(ns or None, pod, None)] = Reached(pod, ns or None, nodes_of.get((ns, pod)), [G.CONNECT], [])
+        elif G.CONNECT not in reached[place].how:
+            old = reached[place]
+            reached[place] = Reached(old.pod, old.namespace, old.node, [*old.how, G.CONNECT], old.exec_ids)
+    # endpoints: outside addresses the part connected to
+    ends = []
+    out = edge.filter(pl.col("src").is_in(pids) & pl.col("dst").str.starts_with("ext:")
+                      & pl.col("kind").is_in([G.CONNECT, G.BLOCKED]))
+    for src, dst, t in out.select("src", "dst", "time_ns").unique(["src", "dst"], maintain_order=True).iter_rows():
+        m = re.match(r"^ext:(.*):(\d*)$", dst)
+        if not m or E.is_internal(m.group(1)):
+            continue
+        ip, port = m.group(1), int(m.group(2)) if m.group(2) else None
+        role = _role(src[5:], t, ids, idset, info, edge, s)
+        if role == "unknown" and out.filter(pl.col("dst") == dst)["src"].n_unique() >= s.beacon_runs:
+            role = "c2"  # a beacon: one run after another connects to it
+        ends.append(Endpoint(ip, port, _fqdn(flows, ip), role))  # type: ignore[arg-type]
+    best: dict[tuple[str, int | None], Endpoint] = {}
+    for ep in ends:  # each address once, with its most telling role
+        old = best.get((ep.ip, ep.port))
+        if old is None or ROLE_ORDER.index(ep.role) < ROLE_ORDER.index(old.role):
+            best[(ep.ip, ep.port)] = ep
+    ends = list(best.values())
+    # techniques, evidence
+    tech: dict[str, list[str]] = {}
+    for rid, techs in pev.filter(pl.col("kind") == E.DETECTION).select("rule_id", "techniques").iter_rows():
+        for t in techs or []:
+            tech.setdefault(t, [])
+            if rid not in tech[t]:
+                tech[t].append(rid)
+    # what the graph itself shows, as ATT&CK techniques (rule id ``engine:<what>``)
+    inferred = [("T1609", "engine:exec_in", E.EXEC_IN in kinds),
+                ("T1190", "engine:request_to_service", bool(trigger and trigger.startswith("request "))
+                 and (pev.filter(pl.col("exec_id") == entry)["kind"] == E.SERVICE_CHILD).any()),
+                ("T1105", "engine:download", any(ep.role == "download" for ep in ends)),
+                ("T1048", "engine:exfil", any(ep.role == "exfil" for ep in ends)),
+                ("T1610", "engine:api_pod", edge.filter(pl.col("src").is_in(pids) & (pl.col("kind") == G.API)).height > 0)]
+    for technique, rule, seen in inferred:
+        if seen and not any(t.split(".")[0] == technique for t in tech):
+            tech[technique] = [rule]
+    evid = pl.concat([pev.select("exec_id", "kind", "text", "event_id"),
+                      edge.filter((pl.col("src").is_in(pids) | pl.col("dst").is_in(pids))
+                                  & pl.col("event_id").is_not_null()).select(
+                          pl.col("src").alias("exec_id"), "kind", pl.col("why").alias("text"), "event_id")])
+    n_kinds = len(kinds)
+    confidence = ("high" if total >= 2 * s.threshold and n_kinds >= 3 else "medium" if n_kinds >= 2 else "low")
+    return Incident(
+        rank=0, confidence=confidence, why=why, pod=e.get("pod"), namespace=e.get("namespace"),
+        workload=e.get("workload"), node=e.get("node"),
+        entry=Entry(entry, e.get("binary"), e.get("args"), trigger),
+        key_command=KeyCommand(k.get("binary"), k.get("args"), key, key_why),
+        chain=_chain(entry, key, idset, edge), reached=list(reached.values()), endpoints=ends,
+        techniques=tech, evidence=evid.filter(pl.col("event_id").is_not_null()))
+
+
+def _role(x: str, t: int, ids: list[str], idset: set[str], info: dict[str, Any], edge: pl.DataFrame,
+          s: EngineSettings) -> str:
+    """The part an outside address played for process ``x`` that connected to it at ``t``:
+    ``c2`` when processes below ``x`` started after the connection (a shell driven from there) or
+    ``x`` kept running ``c2_after`` past it; ``download`` when ``x`` wrote a file used later, or a
+    later process of the part runs a path named in ``x``'s arguments; ``exfil`` when a sibling of
+    the same pipeline read from a pod or a file; else ``unknown``."""
+    r = info.get(x, {})
+    below = _below(x, idset, info) - {x}
+    if any((info.get(y, {}).get("start_ns") or 0) > t for y in below):
+        return "c2"
+    wrote = edge.filter((pl.col("src") == "proc:" + x) & (pl.col("kind") == G.WRITE))
+    tokens = set(str(r.get("args") or "").split())
+    ran = [y for y in ids if (info.get(y, {}).get("start_ns") or 0) > t and info.get(y, {}).get("binary") in tokens]
+    if wrote.height or ran or any(tok.endswith("/" + str(info.get(y, {}).get("binary", "")).rsplit("/", 1)[-1])
+                                  for tok in tokens for y in ids if (info.get(y, {}).get("start_ns") or 0) > t
+                                  and info.get(y, {}).get("binary")):
+        return "download"
+    sibs = [y for y in ids if y != x and info.get(y, {}).get("parent_exec_id") == r.get("parent_exec_id")
+            and abs((info.get(y, {}).get("start_ns") or 0) - (r.get("start_ns") or 0)) <= s.pipe_window_ns]
+    fed = edge.filter(pl.col("src").is_in(["proc:" + y for y in sibs])
+                      & (pl.col("kind").is_in([G.CONNECT]) & pl.col("dst").str.starts_with("pod:")))
+    fed_files = edge.filter(pl.col("dst").is_in(["proc:" + y for y in sibs]) & (pl.col("kind") == G.READ_FILE))
+    if fed.height or fed_files.height:
+        return "exfil"  # a pipeline: its sibling read from a pod or a file, it sent out
+    end = r.get("exit_ns")
+    if end is None or end - t >= s.c2_after_ns:
+        return "c2"
+    return "unknown"
+
+
+def _below(x: str, ids: set[str], info: dict[str, Any]) -> set[str]:
+    """``x`` and the processes of ``ids`` below it."""
+    out = {x}
+    changed = True
+    while changed:
+        changed = False
+        for y in ids:
+            if y not in out and (info.get(y, {}).get("parent_exec_id")) in out:
+                out.add(y)
+                changed = True
+    return out
+
+
+def _fqdn(flows: pl.DataFrame, ip: str) -> str | None:
+    if "dst_names" not in flows.columns or flows.height == 0:
+        return None
+    names = flows.filter(pl.col("dst_ip") == ip)["dst_names"].drop_nulls().explode().drop_nulls()
+    return names[0] if names.len() else None
+
+
+def _orphan_leads(hits: pl.DataFrame, s: EngineSettings) -> list[Lead]:
+    """Detections no process explains (no ``exec_id``), medium or above, per pod: leads."""
+    h = hits.filter(pl.col("exec_id").is_null() & pl.col("level").fill_null("medium").str.to_lowercase().is_in(
+        ["medium", "high", "critical"]))
+    out = []
+    for (ns, pod, node), g in h.group_by("namespace", "pod", "node", maintain_order=True):
+        titles = list(dict.fromkeys(g["title"].drop_nulls().to_list()))[:3]
+        out.append(Lead(pod=pod, node=node, namespace=ns,  # type: ignore[arg-type]
+                        why_not="no process of the capture explains these detections",
+                        workload=g["workload"][0], score=float(g.height),
+                        why=[f"+ {t}" for t in titles]))
+    return out
+
+
+__all__ = ["DEFAULT", "EngineSettings", "case_frames", "find", "find_in"]

@@ -1,0 +1,336 @@
+"""What is routine for each workload, learned from the capture itself (no program-name lists).
+
+Four rules, each a function of plain polars frames returning one row per process it applies to
+(``exec_id``, ``weight`` in [0, 1], ``reason``):
+
+* :func:`replicas` — the same command (binary, argument *shape*: numbers and hex ids masked,
+  parent binary, inside or outside the container's init tree) runs in most pods of its workload
+  ("runs in all 3 replicas");
+* :func:`schedule` — it repeats at regular intervals, in one pod or across the workload's pods
+  (a probe, a cron job, a sidecar's loop: at least ``min_runs`` runs whose intervals vary little,
+  spread over a good part of the time the pod or workload was seen) ("runs every 30 s");
+* :func:`startup` — the container's own init tree at its start (the entrypoint and what it runs
+  in its first ``startup_window``), or a process already running when the capture began;
+* :func:`destinations` — per workload, the destinations (pod workload or address, and port) it
+  talks to across the capture's span ("talks to db:5432 all day", weighed per connection).
+
+:func:`routine` combines the process rules: the weight is the highest, reasons joined
+(``"runs every 10 s in all 3 replicas"``).  A hit or a process that matches its workload's
+routine weighs less in the engine by that weight.  Thresholds live in :class:`RoutineSettings`.
+
+Examples
+--------
+>>> import polars as pl
+>>> procs = pl.DataFrame({
+...     "exec_id": [f"e{i}" for i in range(6)], "parent_exec_id": ["r"] * 6,
+...     "workload": ["web"] * 6, "pod": ["web-a", "web-b"] * 3,
+...     "binary": ["/bin/probe"] * 6, "args": ["--port 8080"] * 6,
+...     "start_ns": [0, 1, 10_000_000_000, 10_000_000_001, 20_000_000_000, 20_000_000_001],
+...     "in_init_tree": [True] * 6})
+>>> routine(procs).row(0)
+('e0', 0.9, 'runs every 10 s in both replicas')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+NS = 1_000_000_000
+#: What an argument shape masks: hex ids (6+ hex digits with a digit in them), then numbers.
+_HEX_ANY = r"(?i)\b[0-9a-f]*[0-9][0-9a-f]*[a-f][0-9a-f]*\b|\b[0-9a-f]*[a-f][0-9a-f]*[0-9][0-9a-f]*\b"
+
+
+@dataclass(frozen=True)
+class RoutineSettings:
+    """Thresholds of the routine rules (one place, not inline)."""
+
+    #: share of a workload's pods a command must run in (and at least 2 pods)
+    replica_share: float = 0.75
+    #: runs needed to call something scheduled
+    min_runs: int = 3
+    #: coefficient of variation (std / mean) of the intervals at most
+    max_interval_cv: float = 0.35
+    #: the runs must cover this share of the time the pod (or workload) was seen
+    min_span_share: float = 0.5
+    #: the init tree's startup: processes of the init tree this soon after the pod's first one
+    startup_window_ns: int = 60 * NS
+    #: a destination is the workload's routine when contacted in this share of the capture's windows
+    destination_share: float = 0.5
+    #: the number of windows the capture's span is cut into for destinations
+    destination_windows: int = 12
+    #: weights of the rules, and of two of them together
+    w_replicas: float = 0.6
+    w_schedule: float = 0.8
+    w_both: float = 0.9
+    w_startup: float = 0.5
+    w_running: float = 0.5
+    w_destination: float = 0.8
+
+
+DEFAULT = RoutineSettings()
+RULE_COLUMNS = {"exec_id": pl.String, "weight": pl.Float64, "reason": pl.String}
+
+
+def arg_shape(args: pl.Expr) -> pl.Expr:
+    """``args`` with hex ids and numbers masked, so a command's runs compare equal.
+
+    >>> pl.select(arg_shape(pl.lit("-name /tmp/x.3f9a1c7e --n 15 10.0.0.7"))).item()
+    '-name /tmp/x.<hex> --n <n> <n>.<n>.<n>.<n>'
+    """
+    return (args.fill_null("").str.to_lowercase()
+            .str.replace_all(_HEX_ANY, "<hex>").str.replace_all(r"\d+", "<n>"))
+
+
+#: The workload name host processes (no pod) are grouped under; each node's host is one "replica".
+HOST = "(host)"
+
+
+def _places(procs: pl.DataFrame) -> pl.DataFrame:
+    """``procs`` with host processes (no pod) placed in the pseudo-pod ``node:<node>`` of the
+    workload :data:`HOST`, so that the rules see the nodes' hosts like a workload's pods."""
+    if "workload" not in procs.columns:
+        procs = procs.with_columns(pl.lit(None, pl.String).alias("workload"))
+    if "node" not in procs.columns:
+        return procs.with_columns(pl.coalesce("workload", "pod").alias("workload"))
+    host = pl.col("pod").is_null() & pl.col("node").is_not_null()
+    return procs.with_columns(
+        pl.when(host).then(pl.lit("node:") + pl.col("node")).otherwise(pl.col("pod")).alias("pod"),
+        pl.when(host).then(pl.lit(HOST)).otherwise(pl.coalesce("workload", "pod")).alias("workload"))
+
+
+def _keyed(procs: pl.DataFrame) -> pl.DataFrame:
+    """``procs`` with ``_key``: workload, binary, argument shape, parent binary, init tree."""
+    procs = _places(procs)
+    parent = procs.select(pl.col("exec_id").alias("parent_exec_id"), pl.col("binary").alias("_parent_binary"))
+    has_parent = "parent_exec_id" in procs.columns
+    out = procs.join(parent.unique("parent_exec_id"), on="parent_exec_id", how="left",
+                     maintain_order="left") if has_parent else procs.with_columns(
+        pl.lit(None, pl.String).alias("_parent_binary"))
+    init = pl.col("in_init_tree").cast(pl.String) if "in_init_tree" in procs.columns else pl.lit("")
+    return out.with_columns(pl.concat_str(
+        [pl.col("workload").fill_null(pl.col("pod")).fill_null(""), pl.col("binary").fill_null(""),
+         arg_shape(pl.col("args")), pl.col("_parent_binary").fill_null(""), init.fill_null("")],
+        separator="\x1f").alias("_key"))
+
+
+def _empty() -> pl.DataFrame:
+    return pl.DataFrame(schema=RULE_COLUMNS)
+
+
+def replicas(procs: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFrame:
+    """Processes whose command runs in most pods of their workload (at least two pods).
+
+    >>> procs = pl.DataFrame({"exec_id": ["a", "b", "c"], "workload": ["w"] * 3, "pod": ["p1", "p2", "p3"],
+    ...                       "binary": ["/x"] * 2 + ["/y"], "args": ["1", "2", ""], "start_ns": [0, 1, 2]})
+    >>> replicas(procs)["exec_id"].to_list()
+    []
+    >>> replicas(procs, RoutineSettings(replica_share=0.6)).rows()
+    [('a', 0.6, 'runs in 2 of 3 replicas'), ('b', 0.6, 'runs in 2 of 3 replicas')]
+    """
+    if procs.height == 0:
+        return _empty()
+    k = _keyed(procs).filter(pl.col("pod").is_not_null())
+    pods = k.group_by("workload").agg(pl.col("pod").n_unique().alias("_pods"))
+    seen = k.group_by("_key").agg(pl.col("pod").n_unique().alias("_in"), pl.first("workload"))
+    k = k.drop("workload")
+    good = seen.join(pods, on="workload", how="left").filter(
+        (pl.col("_in") >= 2) & (pl.col("_in") >= s.replica_share * pl.col("_pods")))
+    return k.join(good, on="_key", how="inner", maintain_order="left").select(
+        "exec_id", pl.lit(s.w_replicas).alias("weight"),
+        pl.when(pl.col("workload") == HOST).then(pl.format("runs on {} of {} nodes", "_in", "_pods"))
+        .when((pl.col("_in") == pl.col("_pods")) & (pl.col("_pods") == 2)).then(pl.lit("runs in both replicas"))
+        .when(pl.col("_in") == pl.col("_pods")).then(pl.format("runs in all {} replicas", "_pods"))
+        .otherwise(pl.format("runs in {} of {} replicas", "_in", "_pods")).alias("reason"),
+    ).cast(RULE_COLUMNS)  # type: ignore[arg-type]
+
+
+def human_interval(ns: float) -> str:
+    """``ns`` as a short duration: ``"10 s"``, ``"5 min"``, ``"2 h"``.
+
+    >>> human_interval(9.6e9), human_interval(300e9), human_interval(7200e9)
+    ('10 s', '5 min', '2 h')
+    """
+    sec = ns / NS
+    if sec < 90:
+        return f"{sec:.0f} s"
+    if sec < 5400:
+        return f"{sec / 60:.0f} min"
+    return f"{sec / 3600:.0f} h"
+
+
+def _regular(k: pl.DataFrame, by: list[str], span: pl.DataFrame, s: RoutineSettings) -> pl.DataFrame:
+    """Groups ``by`` whose start times repeat at regular intervals: ``by`` + ``_every``."""
+    runs = (k.sort("start_ns").group_by(by, maintain_order=True)
+            .agg(pl.col("start_ns").diff().drop_nulls().alias("_d"), pl.len().alias("_n"),
+                 (pl.col("start_ns").max() - pl.col("start_ns").min()).alias("_covered"))
+            .filter(pl.col("_n") >= s.min_runs)
+            .with_columns(pl.col("_d").list.mean().alias("_every"),
+                          pl.col("_d").list.std(ddof=0).alias("_sd")))
+    on = [c for c in span.columns if c != "_seen"]
+    return runs.join(span, on=on, how="left").filter(
+        (pl.col("_every") > 0) & (pl.col("_sd") <= s.max_interval_cv * pl.col("_every"))
+        & (pl.col("_covered") >= s.min_span_share * pl.col("_seen"))).select(*by, "_every")
+
+
+def schedule(procs: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFrame:
+    """Processes whose command repeats at regular intervals, in its pod or across its workload's
+    pods (a CronJob's pods run once each), over at least ``min_span_share`` of the time that pod
+    or workload was seen in the capture.  Only starts the capture saw count (``seen_as``
+    ``exec`` when the column is there).
+
+    >>> t = [0, 30, 61, 90, 150]
+    >>> procs = pl.DataFrame({"exec_id": list("abcde"), "workload": ["w"] * 5, "pod": ["p"] * 5,
+    ...                       "binary": ["/x"] * 4 + ["/y"], "args": [""] * 5,
+    ...                       "start_ns": [x * 1_000_000_000 for x in t]})
+    >>> schedule(procs).rows()
+    [('a', 0.8, 'runs every 30 s'), ('b', 0.8, 'runs every 30 s'), ('c', 0.8, 'runs every 30 s'), ('d', 0.8, 'runs every 30 s')]
+    """
+    k = _keyed(procs.filter(pl.col("start_ns").is_not_null()))
+    if "seen_as" in k.columns:  # starts the capture saw: a process started before it has no interval
+        k = k.filter(pl.col("seen_as") == "exec")
+    if k.height == 0:
+        return _empty()
+    k = k.with_columns(pl.col("workload").fill_null(pl.col("pod")))
+    pod_span = k.group_by("pod").agg((pl.col("start_ns").max() - pl.col("start_ns").min()).alias("_seen"))
+    wl_span = k.group_by("workload").agg((pl.col("start_ns").max() - pl.col("start_ns").min()).alias("_seen"))
+    per_pod = _regular(k, ["_key", "pod"], pod_span, s)
+    per_wl = _regular(k, ["_key"], wl_span.join(k.select("_key", "workload").unique(), on="workload")
+                      .select("_key", "_seen"), s)
+    hit = pl.concat([
+        k.join(per_pod, on=["_key", "pod"], how="inner").select("exec_id", "_every"),
+        k.join(per_wl, on="_key", how="inner").select("exec_id", "_every")])
+    hit = hit.unique("exec_id", keep="first", maintain_order=True)
+    return hit.select("exec_id", pl.lit(s.w_schedule).alias("weight"),
+                      pl.col("_every").map_elements(lambda x: f"runs every {human_interval(x)}",
+                                                    return_dtype=pl.String).alias("reason")
+                      ).cast(RULE_COLUMNS)  # type: ignore[arg-type]
+
+
+def startup(procs: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFrame:
+    """The init tree's startup (processes of the container's own tree started within
+    ``startup_window`` of the pod's first process, in a workload of two pods or more) and
+    processes already running when the capture began (``seen_as`` other than ``exec``: the
+    containers' main processes).
+
+    >>> procs = pl.DataFrame({"exec_id": ["a", "b", "c", "d"], "pod": ["p", "p", "p", "q"], "workload": ["w"] * 4,
+    ...                       "binary": ["/e", "/s", "/x", "/e"],
+    ...                       "start_ns": [0, 5_000_000_000, 3_600_000_000_000, 0], "in_init_tree": [True] * 4,
+    ...                       "seen_as": ["exec"] * 4})
+    >>> startup(procs)["exec_id"].to_list()
+    ['a', 'b', 'd']
+    >>> startup(procs.filter(pl.col("pod") == "p"))["exec_id"].to_list()
+    []
+    """
+    if procs.height == 0 or "in_init_tree" not in procs.columns:
+        return _empty()
+    procs = _places(procs)
+    first = procs.group_by("pod").agg(pl.col("start_ns").min().alias("_first"))
+    pods = procs.group_by("workload").agg(pl.col("pod").n_unique().alias("_pods"))
+    k = procs.join(first, on="pod", how="left", maintain_order="left").join(pods, on="workload", how="left")
+    # a lone pod's start is not routine: nothing else started that way (a pod made by hand)
+    early = k.filter(pl.col("in_init_tree").fill_null(False) & (pl.col("_pods") >= 2)
+                     & (pl.col("start_ns") - pl.col("_first") <= s.startup_window_ns)).select(
+        "exec_id", pl.lit(s.w_startup).alias("weight"),
+        pl.lit("the container's own start (init tree)").alias("reason"))
+    parts = [early]
+    if "seen_as" in procs.columns:
+        parts.append(procs.filter(pl.col("seen_as").is_in(["event", "parent", "reference"])
+                                  & pl.col("in_init_tree").fill_null(False)).select(
+            "exec_id", pl.lit(s.w_running).alias("weight"),
+            pl.lit("already running in the container when the capture began").alias("reason")))
+    return pl.concat(parts).unique("exec_id", keep="first", maintain_order=True).cast(RULE_COLUMNS)  # type: ignore[arg-type]
+
+
+def detections_routine(hits: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFrame:
+    """Per workload, the rules that fire on it all through the capture (a CI runner's every build
+    starts a shell from a service): ``workload``, ``rule_id``, ``weight``, ``reason``.  The
+    capture's span is cut into ``destination_windows`` windows; a rule that fired on at least
+    ``min_runs`` processes of the workload, in at least ``destination_share`` of the capture's
+    windows (those the detections span), is routine there.
+
+    >>> h = 3_600_000_000_000
+    >>> hits = pl.DataFrame({"workload": ["ci"] * 4 + ["web"], "rule_id": ["r"] * 5,
+    ...                      "exec_id": ["a", "b", "c", "d", "e"], "time_ns": [0, h, 2 * h, 3 * h, 3 * h]})
+    >>> detections_routine(hits, RoutineSettings(destination_windows=4)).rows()
+    [('ci', 'r', 0.8, 'fires on ci all through the capture (4 processes, 4 of 4 windows)')]
+    """
+    cols = {"workload": pl.String, "rule_id": pl.String, "weight": pl.Float64, "reason": pl.String}
+    h = hits.filter(pl.col("workload").is_not_null() & pl.col("time_ns").is_not_null() & pl.col("rule_id").is_not_null())
+    if h.height == 0:
+        return pl.DataFrame(schema=cols)
+    lo, hi = h["time_ns"].min(), h["time_ns"].max()
+    width = max((int(hi) - int(lo)) // s.destination_windows + 1, 1)  # type: ignore[arg-type]
+    h = h.with_columns(((pl.col("time_ns") - lo) // width).alias("_w"))
+    n_windows = min(s.destination_windows, int(h["_w"].max()) + 1)  # type: ignore[arg-type]
+    seen = h.group_by("workload", "rule_id").agg(pl.col("_w").n_unique().alias("_in"),
+                                                 pl.col("exec_id").n_unique().alias("_procs"))
+    good = seen.filter((pl.col("_procs") >= s.min_runs) & (pl.col("_in") >= 2)
+                       & (pl.col("_in") >= s.destination_share * n_windows))
+    return good.sort("workload", "rule_id").select(
+        "workload", "rule_id", pl.lit(s.w_destination).alias("weight"),
+        pl.format("fires on {} all through the capture ({} processes, {} of {} windows)", "workload", "_procs",
+                  "_in", pl.lit(n_windows)).alias("reason")).cast(cols)  # type: ignore[arg-type]
+
+
+def routine(procs: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFrame:
+    """Per process, how routine it is for its workload: ``exec_id``, ``routine`` (0 to 1) and
+    ``reason`` (``""`` for a process no rule matched).  Schedule and replicas together weigh
+    ``w_both`` and read ``"runs every 10 s in all 3 replicas"``."""
+    base = procs.select(pl.col("exec_id").cast(pl.String)).unique(maintain_order=True)
+    if procs.height == 0:
+        return base.with_columns(pl.lit(0.0).alias("routine"), pl.lit("").alias("reason"))
+    sch = schedule(procs, s).rename({"weight": "_ws", "reason": "_rs"})
+    rep = replicas(procs, s).rename({"weight": "_wr", "reason": "_rr"})
+    st = startup(procs, s).rename({"weight": "_wi", "reason": "_ri"})
+    out = base.join(sch, on="exec_id", how="left").join(rep, on="exec_id", how="left").join(
+        st, on="exec_id", how="left")
+    both = pl.col("_ws").is_not_null() & pl.col("_wr").is_not_null()
+    weight = (pl.when(both).then(pl.lit(s.w_both))
+              .otherwise(pl.max_horizontal(pl.col("_ws"), pl.col("_wr"), pl.col("_wi")))).fill_null(0.0)
+    reason = (pl.when(both).then(pl.col("_rs") + pl.lit(" ") + pl.col("_rr").str.replace(r"^runs ", ""))
+              .otherwise(pl.coalesce("_rs", "_rr", "_ri"))).fill_null("")
+    return out.select("exec_id", weight.alias("routine"), reason.alias("reason"))
+
+
+def destinations(flows: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFrame:
+    """Per workload, the destinations it talks to across the capture's span: ``src_workload``,
+    ``dst`` (the destination workload, else its address), ``dst_port``, ``weight``, ``reason``.
+
+    The capture's span (first to last flow) is cut into ``destination_windows`` windows; a
+    destination contacted in at least ``destination_share`` of the windows in which the workload
+    sent anything is routine.  Replies are left out.
+
+    >>> h = 3_600_000_000_000
+    >>> flows = pl.DataFrame({"src_workload": ["web"] * 5, "dst_workload": ["db"] * 4 + [None],
+    ...                       "dst_ip": ["10.0.0.2"] * 4 + ["6.6.6.6"], "dst_port": [5432] * 4 + [4444],
+    ...                       "time_ns": [0, h, 2 * h, 3 * h, 3 * h]})
+    >>> destinations(flows, RoutineSettings(destination_windows=4)).rows()
+    [('web', 'db', 5432, 0.8, 'web talks to db:5432 all through the capture (4 of 4 windows)')]
+    """
+    cols = {"src_workload": pl.String, "dst": pl.String, "dst_port": pl.Int64, "weight": pl.Float64,
+            "reason": pl.String}
+    f = flows
+    if "is_reply" in f.columns:
+        f = f.filter(~pl.col("is_reply").fill_null(False))
+    f = f.filter(pl.col("time_ns").is_not_null() & pl.col("src_workload").is_not_null())
+    if f.height == 0:
+        return pl.DataFrame(schema=cols)
+    lo, hi = f["time_ns"].min(), f["time_ns"].max()
+    width = max((int(hi) - int(lo)) // s.destination_windows + 1, 1)  # type: ignore[arg-type]
+    dst = pl.coalesce(*(pl.col(c) for c in ("dst_workload", "dst_ip") if c in f.columns))
+    f = f.with_columns(((pl.col("time_ns") - lo) // width).alias("_w"), dst.cast(pl.String).alias("dst"))
+    active = f.group_by("src_workload").agg(pl.col("_w").n_unique().alias("_active"))
+    seen = f.group_by("src_workload", "dst", "dst_port").agg(pl.col("_w").n_unique().alias("_in"))
+    good = seen.join(active, on="src_workload").filter(
+        (pl.col("_in") >= 2) & (pl.col("_in") >= s.destination_share * pl.col("_active")))
+    return good.sort("src_workload", "dst", "dst_port").select(
+        "src_workload", "dst", pl.col("dst_port").cast(pl.Int64), pl.lit(s.w_destination).alias("weight"),
+        pl.format("{} talks to {}:{} all through the capture ({} of {} windows)",
+                  "src_workload", "dst", "dst_port", "_in", "_active").alias("reason")).cast(cols)  # type: ignore[arg-type]
+
+
+__all__ = ["DEFAULT", "RoutineSettings", "arg_shape", "destinations", "detections_routine", "human_interval",
+           "replicas",
+           "routine", "schedule", "startup"]

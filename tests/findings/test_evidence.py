@@ -1,0 +1,98 @@
+"""Evidence builders, each on a few rows of plain polars data."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from kernelsec_nb.findings import _evidence as E
+from kernelsec_nb.findings.detections import DETECTION_SCHEMA
+
+S = 1_000_000_000
+
+
+def test_is_internal():
+    assert E.is_internal("192.168.1.1") and E.is_internal("fd00::1") and E.is_internal("169.254.1.1")
+    assert E.is_internal("100.64.3.2") and E.is_internal(None) and E.is_internal("not-an-ip")
+    assert not E.is_internal("8.8.8.8") and not E.is_internal("2001:4860::8888")
+
+
+def test_detections_weigh_by_level_and_keep_rule_and_techniques():
+    hits = pl.DataFrame({"rule_id": ["falco:a", "falco:b", "falco:c"], "title": ["A", "B", "C"],
+                         "level": ["critical", "informational", "low"], "techniques": [["T1059"], [], []],
+                         "exec_id": ["e1", "e1", None], "event_id": ["h1", "h2", "h3"]},
+                        schema_overrides={"techniques": pl.List(pl.String)})
+    got = E.detections_on_processes(hits.with_columns(
+        *(pl.lit(None, t).alias(c) for c, t in DETECTION_SCHEMA.items() if c not in hits.columns)))
+    assert got.select("exec_id", "weight", "rule_id").rows() == [("e1", 4.0, "falco:a"), ("e1", 0.0, "falco:b")]
+    assert got["techniques"][0].to_list() == ["T1059"]
+
+
+def test_entry_kinds_exec_in_and_service_child():
+    p = pl.DataFrame({
+        "exec_id": ["main", "kid", "early", "shell", "host"],
+        "parent_exec_id": [None, "main", "main", "shim", None],
+        "pod": ["web", "web", "web", "web", None], "binary": ["/srv", "/bin/sh", "/bin/setup", "/bin/sh", "/shim"],
+        "start_ns": [0, 600 * S, 10 * S, 700 * S, 0], "in_init_tree": [True, True, True, False, None]})
+    got = E.entry_kinds(p).select("exec_id", "kind").rows()
+    assert got == [("shell", "exec_in"), ("kid", "service_child")]  # "early" is the start, not a service's child
+
+
+def test_outside_connections_skip_internal_and_routine_destinations():
+    c = pl.DataFrame({"exec_id": ["a", "a", "b", "c"], "src_workload": ["dbg", "dbg", "web", "web"],
+                      "dst_ip": ["6.6.6.6", "6.6.6.6", "10.0.0.2", "93.184.216.34"], "dst_port": [4444, 4444, 80, 443],
+                      "time_ns": [1, 2, 3, 4], "event_id": ["f1", "f2", "f3", "f4"]})
+    routine = pl.DataFrame({"src_workload": ["web"], "dst": ["93.184.216.34"], "dst_port": [443], "weight": [0.8],
+                            "reason": ["web talks to it all day"]})
+    got = E.outside_connections(c, routine)
+    assert got.select("exec_id", "event_id").rows() == [("a", "f1")]
+    # the same external API from a debugging shell of a workload that calls it all day is no evidence
+    dbg = c.with_columns(pl.lit("web").alias("src_workload"))
+    assert E.outside_connections(dbg.filter(pl.col("exec_id") == "c"), routine).height == 0
+
+
+def test_blocked_and_new_state_changing_requests():
+    f = pl.DataFrame({
+        "event_id": ["f1", "f2", "f3", "f4"], "time_ns": [1, 2, 3, 4], "exec_id": ["a", "a", "b", "a"],
+        "dst_pod": ["api-1", "api-1", "api-1", "api-1"], "dst_workload": ["api"] * 4, "dst_ip": ["10.0.0.3"] * 4,
+        "dst_port": [80] * 4, "src_workload": ["cli"] * 4, "verdict": ["DROPPED", "DROPPED", "FORWARDED", "FORWARDED"],
+        "http_method": ["PUT", "PUT", "POST", "GET"], "http_path": ["/v1/x", "/v1/x", "/v1/land/42", "/"],
+        "http_url": [None, None, "http://api/v1/land/42", None], "is_reply": [False] * 4})
+    routine = E.request_keys(f.filter(pl.col("exec_id") == "b")).select(
+        "src_workload", pl.col("dst_workload").alias("dst"), "dst_port").with_columns(
+        pl.lit(0.8).alias("weight"), pl.lit("all day").alias("reason"))
+    assert routine["dst"].to_list() == ["api POST /v<n>/land/<n>"]
+    got = E.blocked_and_requests(f, routine)
+    assert got.select("exec_id", "kind", "event_id").rows() == [
+        ("a", "blocked", "f1"), ("a", "request", "f1")]
+    assert got["text"][1] == "sent PUT /v1/x"
+
+
+def test_signals_prefer_a_sender_in_the_dead_process_pod():
+    p = pl.DataFrame({
+        "exec_id": ["victim", "kill", "probe", "old"], "node": ["n"] * 4, "pod": ["p", "p", "q", "p"],
+        "binary": ["/app", "/bin/kill", "/probe", "/x"], "start_ns": [0, 100 * S, 99 * S, 10 * S],
+        "exit_ns": [100 * S + 1000, 100 * S + 2000, 101 * S, 20 * S], "signal": ["SIGKILL", None, None, None]})
+    got = E.signals(p)
+    assert got.select("exec_id", "text").rows() == [("kill", "/app died by SIGKILL while it ran")]
+    # without a candidate in its pod, any process of the node that ran then
+    assert E.signals(p.filter(pl.col("exec_id") != "kill"))["exec_id"].to_list() == ["probe"]
+
+
+def test_from_edges_handoff_and_lateral():
+    e = pl.DataFrame({"src": ["proc:w", "proc:c", "file:a/p:/x", "proc:c"],
+                      "dst": ["file:a/p:/x", "proc:j", "proc:r", "file:b/q:/y"],
+                      "kind": ["write", "service", "exec_file", "service_write"], "time_ns": [1, 2, 3, 4],
+                      "why": ["wrote /x", "b/q started /bin/sh", "ran /x", "b/q wrote /y"],
+                      "event_id": ["k1", None, None, "k2"]})
+    got = E.from_edges(e).select("exec_id", "kind").rows()
+    assert got == [("w", "file_handoff"), ("c", "lateral"), ("c", "lateral")]
+
+
+def test_persistence_by_tactic_or_by_a_persistence_technique():
+    hits = pl.DataFrame({"exec_id": ["tee", "cat", "cp"], "rule_id": ["falco:cron", "falco:read", "sigma:x"],
+                         "title": ["Schedule Cron Jobs", "Read", "Unit"],
+                         "techniques": [["T1053.003"], ["T1555"], []],
+                         "tactics": [["execution"], ["credential-access"], ["persistence"]], "event_id": ["a", "b", "c"]})
+    got = E.persistence(hits)
+    assert got.select("exec_id", "kind").rows() == [("tee", "persistence"), ("cp", "persistence")]
+    assert got["text"][0] == "made itself persistent: Schedule Cron Jobs"

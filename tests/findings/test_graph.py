@@ -1,0 +1,160 @@
+"""Edge builders, one test (or a few) per edge kind, on a few rows of plain polars data."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from kernelsec_nb.findings.graph import (
+    EDGE_SCHEMA,
+    GraphSettings,
+    connect_edges,
+    file_accesses,
+    file_edges,
+    http_edges,
+    service_edges,
+    spawn_edges,
+)
+
+MS = 1_000_000
+S = 1_000_000_000
+
+
+def _procs(rows):
+    cols = ["exec_id", "parent_exec_id", "node", "namespace", "pod", "binary", "args", "start_ns"]
+    return pl.DataFrame([dict(zip(cols, r, strict=True)) for r in rows], schema={
+        c: (pl.Int64 if c == "start_ns" else pl.String) for c in cols})
+
+
+def _flows(rows):
+    cols = ["event_id", "time_ns", "exec_id", "src_namespace", "src_pod", "src_ip", "src_port",
+            "dst_namespace", "dst_pod", "dst_ip", "dst_port", "verdict", "is_reply", "http_method", "http_url"]
+    types = {"time_ns": pl.Int64, "src_port": pl.Int64, "dst_port": pl.Int64, "is_reply": pl.Boolean}
+    return pl.DataFrame([dict(zip(cols, r, strict=True)) for r in rows],
+                        schema={c: types.get(c, pl.String) for c in cols})
+
+
+def test_spawn_edges_parent_to_child_only_when_the_parent_is_named():
+    p = _procs([("a", None, "n", "ns", "p", "/bin/sh", "", 1),
+                ("b", "a", "n", "ns", "p", "/usr/bin/curl", "-s x", 2),
+                ("c", "zz", "n", "ns", "p", "/bin/id", None, 3)])
+    e = spawn_edges(p)
+    assert e.schema == pl.Schema(EDGE_SCHEMA)
+    assert e.select("src", "dst", "kind", "time_ns", "why").rows() == [
+        ("proc:a", "proc:b", "spawn", 2, "started /usr/bin/curl -s x"),
+        ("proc:zz", "proc:c", "spawn", 3, "started /bin/id")]  # a parent the capture only names is a node too
+
+
+def test_connect_edges_pods_addresses_drops_and_replies():
+    f = _flows([
+        ("f1", 10, "a", "x", "app", "10.0.0.1", 40000, "y", "db-0", "10.0.0.2", 5432, "FORWARDED", False, None, None),
+        ("f2", 11, "a", "x", "app", "10.0.0.2", 5432, "x", "app", "10.0.0.1", 40000, "FORWARDED", True, None, None),
+        ("f3", 12, "a", "x", "app", "10.0.0.1", 40001, "y", "db-0", "10.0.0.2", 5432, "FORWARDED", False, None, None),
+        ("f4", 13, "a", "x", "app", "10.0.0.1", 40002, None, None, "6.6.6.6", 4444, "FORWARDED", False, None, None),
+        ("f5", 14, "a", "x", "app", "10.0.0.1", 40003, "y", "api-0", "10.0.0.3", 80, "DROPPED", False, "PUT",
+         "http://api/v1/x"),
+        ("f6", 15, None, "x", "app", "10.0.0.1", 40004, None, None, "7.7.7.7", 53, "FORWARDED", False, None, None),
+    ])
+    e = connect_edges(f)
+    assert e.select("src", "dst", "kind", "event_id").rows() == [
+        ("proc:a", "pod:y/db-0", "connect", "f1"),
+        ("proc:a", "ext:6.6.6.6:4444", "connect", "f4"),
+        ("proc:a", "pod:y/api-0", "blocked", "f5")]
+    assert e["why"].to_list() == ["y/db-0:5432 (2 flows)", "6.6.6.6:4444",
+                                  "dropped: y/api-0:80 PUT http://api/v1/x"]
+
+
+def test_service_edges_link_a_connection_to_what_the_destination_pod_did_next():
+    f = _flows([
+        ("f1", 100 * MS, "cli", "a", "app-1", None, None, "b", "sched-0", None, 8080, "FORWARDED", False, "PUT", "/jobs/x"),
+        ("f2", 200 * MS, "cli", "a", "app-1", None, None, "b", "sched-0", None, 8080, "DROPPED", False, None, None),
+        ("f3", 300 * MS, "self", "b", "sched-0", None, None, "b", "sched-0", None, 8080, "FORWARDED", False, None, None),
+    ])
+    p = _procs([("job", "main", "n2", "b", "sched-0", "/bin/sh", "/jobs/x.sh", 350 * MS),   # after f3 (own pod): f1's
+                ("late", "main", "n2", "b", "sched-0", "/bin/sh", "", 100 * MS + 6 * S),      # outside the window
+                ("other", "m", "n2", "c", "web-0", "/bin/sh", "", 150 * MS)])                  # another pod
+    acc = pl.DataFrame({"exec_id": ["main"], "node": ["n2"], "namespace": ["b"], "pod": ["sched-0"],
+                        "path": ["/jobs/x.sh"], "time_ns": [120 * MS], "event_id": ["k1"], "access": ["write"]})
+    e = service_edges(f, p, acc)
+    assert e.select("src", "dst", "kind").rows() == [
+        ("proc:cli", "proc:job", "service"), ("proc:cli", "file:b/sched-0:/jobs/x.sh", "service_write")]
+    assert e["why"][0] == "b/sched-0 started /bin/sh 250 ms after a connection to sched-0:8080"
+    assert service_edges(f, p, acc, GraphSettings(service_window_ns=100 * MS)).height == 1  # only the write
+
+
+def test_file_accesses_reads_the_permission_mask():
+    k = pl.DataFrame({"exec_id": ["a", "b", "c", "d"], "file_path": ["/x", "/x", "/y", None],
+                      "time_ns": [1, 2, 3, 4],
+                      "function_name": ["security_file_permission", "security_file_permission", "fd_install", "x"],
+                      "hook_args": ['[{"file_arg":{"path":"/x"}},{"int_arg":10}]', '[{"int_arg": 4}]', None, None]})
+    assert file_accesses(k).select("exec_id", "access").rows() == [("a", "write"), ("b", "read"), ("c", "read")]
+
+
+def test_file_edges_written_then_run_or_read_later():
+    acc = pl.DataFrame({
+        "exec_id": ["w", "r", "w", "early", "w"],
+        "node": ["n1"] * 5, "namespace": ["a", "a", "a", "a", "a"], "pod": ["p"] * 5,
+        "path": ["/tmp/.x", "/tmp/.x", "/tmp/.x", "/etc/cron.d/job", "/tmp/unused"],
+        "time_ns": [10, 20, 25, 5, 30], "event_id": ["k1", "k2", "k3", "k4", "k5"],
+        "access": ["write", "read", "read", "read", "write"]})
+    p = _procs([("run", "r0", "n1", "a", "p", "/tmp/.x", "", 40),
+                ("before", "r0", "n1", "a", "p", "/tmp/.x", "", 5),           # ran before the write
+                ("script", "r0", "n1", "b", "q", "/bin/sh", "/tmp/.x", 50),  # another pod on the node: a run counts
+                ("far", "r0", "n2", "a", "p2", "/tmp/.x", "", 60)])          # another node
+    e = file_edges(acc, p)
+    assert e.select("src", "dst", "kind").rows() == [
+        ("proc:w", "file:a/p:/tmp/.x", "write"),
+        ("file:a/p:/tmp/.x", "proc:r", "read_file"),      # the writer's own read (k3) is no hand-off
+        ("file:a/p:/tmp/.x", "proc:run", "exec_file"),
+        ("file:a/p:/tmp/.x", "proc:script", "exec_file")]
+    assert e.filter(pl.col("kind") == "write")["event_id"].to_list() == ["k1"]
+
+
+def test_file_edges_a_read_in_another_pod_is_not_the_same_file():
+    acc = pl.DataFrame({"exec_id": ["w", "r"], "node": ["n1", "n1"], "namespace": ["a", "a"], "pod": ["p", "q"],
+                        "path": ["/etc/passwd"] * 2, "time_ns": [1, 2], "event_id": ["k1", "k2"],
+                        "access": ["write", "read"]})
+    assert file_edges(acc, _procs([])).height == 0
+
+
+def test_http_edges_request_to_the_process_that_started_a_child():
+    f = _flows([
+        ("r1", 1 * S, None, None, None, "203.0.113.9", 5555, "a", "web-1", "10.0.0.5", 80, "FORWARDED", False,
+         "POST", "http://shop/upload?f=x"),
+        ("r2", 1 * S + 500 * MS, "cli", "b", "cl-0", "10.0.1.1", 4444, "a", "web-1", "10.0.0.5", 80, "FORWARDED",
+         False, "GET", "/health"),
+        ("r3", 9 * S, None, None, None, "203.0.113.9", 5556, "a", "web-1", "10.0.0.5", 80, "FORWARDED", False,
+         "GET", "/"),
+    ])
+    p = _procs([("srv", None, "n", "a", "web-1", "/srv", "", 0),
+                ("sh", "srv", "n", "a", "web-1", "/bin/sh", "-c id", 1 * S + 200 * MS),
+                ("ex", "kubectl", "n", "a", "web-1", "/bin/sh", "", 9 * S + 100 * MS)])  # parent not in the pod
+    e = http_edges(f, p)
+    assert e.select("src", "dst", "kind", "event_id").rows() == [("ext:203.0.113.9:5555", "proc:srv", "http", "r1")]
+    assert e["why"][0] == "POST http://shop/upload?f=x → /bin/sh 200 ms later"
+    assert http_edges(f, p, GraphSettings(http_window_ns=100 * MS)).height == 0
+
+
+def test_service_edges_without_writes_in_any_pod():
+    f = _flows([("f1", 100, "cli", "a", "app-1", None, None, "b", "s-0", None, 80, "FORWARDED", False, None, None)])
+    acc = pl.DataFrame({"exec_id": ["h"], "node": ["n"], "namespace": [None], "pod": [None], "path": ["/x"],
+                        "time_ns": [120], "event_id": ["k"], "access": ["write"]},
+                       schema_overrides={"namespace": pl.String, "pod": pl.String})
+    assert service_edges(f, _procs([]), acc).height == 0
+
+
+def test_api_edges_a_call_to_the_api_then_a_new_pod_starts():
+    from kernelsec_nb.findings.graph import api_edges
+
+    calls = pl.DataFrame({"exec_id": ["kubectl", "kubectl", "other"], "dst_port": [6443, 443, 6443],
+                          "time_ns": [10 * S, 11 * S, 500 * S], "event_id": ["c1", "c2", "c3"]})
+    p = pl.DataFrame({
+        "exec_id": ["kubectl", "new1", "new2", "old", "late"],
+        "namespace": ["ci", "ci", "ci", "x", "y"], "pod": ["runner", "dbg", "dbg", "web", "late"],
+        "start_ns": [5 * S, 40 * S, 41 * S, 30 * S, 900 * S], "seen_as": ["exec", "exec", "exec", "event", "exec"],
+        "binary": ["/kubectl", "/nsenter", "/sh", "/srv", "/x"]})
+    e = api_edges(calls, p)
+    # the first process of the pod that started 30 s after the call; not a pod running before the
+    # capture, not one started long after any call
+    assert e.select("src", "dst", "kind", "event_id").rows() == [("proc:kubectl", "proc:new1", "api", "c1")]
+    assert e["why"][0] == "pod ci/dbg started 30 s after /kubectl called the Kubernetes API"
+    assert api_edges(calls, p, GraphSettings(api_window_ns=10 * S)).height == 0

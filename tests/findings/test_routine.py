@@ -1,0 +1,141 @@
+"""Routine rules, each on a few rows of plain polars data."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from kernelsec_nb.findings.routine import (
+    RoutineSettings,
+    arg_shape,
+    destinations,
+    replicas,
+    routine,
+    schedule,
+    startup,
+)
+
+S = 1_000_000_000
+
+
+def _procs(rows):
+    cols = ["exec_id", "parent_exec_id", "workload", "pod", "binary", "args", "start_ns", "in_init_tree"]
+    return pl.DataFrame([dict(zip(cols, r, strict=True)) for r in rows], schema={
+        "exec_id": pl.String, "parent_exec_id": pl.String, "workload": pl.String, "pod": pl.String,
+        "binary": pl.String, "args": pl.String, "start_ns": pl.Int64, "in_init_tree": pl.Boolean})
+
+
+def test_arg_shape_masks_numbers_and_hex_ids_only():
+    got = pl.select(arg_shape(pl.Series(["--since 1715670000 /tmp/job-7f3a9c21e0", "deadbeef 0a1b2c 12",
+                                         "-c cafe face"]))).to_series().to_list()
+    assert got == ["--since <n> /tmp/job-<hex>", "deadbeef <hex> <n>", "-c cafe face"]  # words of hex letters alone stay
+
+
+def test_replicas_needs_most_pods_of_the_workload_and_the_same_shape():
+    p = _procs([
+        ("a", None, "web", "web-1", "/bin/probe", "--id 11", 0, True),
+        ("b", None, "web", "web-2", "/bin/probe", "--id 22", 0, True),
+        ("c", None, "web", "web-3", "/bin/probe", "--id 33", 0, True),
+        ("d", None, "web", "web-1", "/bin/sh", "", 0, False),      # one pod only
+        ("e", None, "one", "one-1", "/bin/probe", "", 0, True),     # a single-pod workload says nothing
+        ("f", None, "web", "web-2", "/bin/probe", "--id 22", 0, False),  # outside the init tree: another command
+    ])
+    got = replicas(p)
+    assert got.rows() == [(x, 0.6, "runs in all 3 replicas") for x in "abc"]
+
+
+def test_schedule_regular_intervals_in_a_pod_not_a_burst_of_retries():
+    t = [0, 10, 20, 31, 40, 50]
+    rows = [(f"s{i}", "root", "w", "p", "/bin/check", "", x * S, True) for i, x in enumerate(t)]
+    rows += [(f"r{i}", "sh", "w", "p", "/usr/bin/curl", "-XPUT x", x * S, False)
+             for i, x in enumerate([1, 40, 42, 44])]  # retried by hand: irregular
+    got = schedule(_procs(rows))
+    assert sorted(got["exec_id"].to_list()) == [f"s{i}" for i in range(6)]
+    assert set(got["reason"]) == {"runs every 10 s"}
+
+
+def test_schedule_needs_the_runs_to_cover_the_time_the_pod_was_seen():
+    # a beacon loop started late: regular, but only in the last part of the pod's hour
+    rows = [("x0", None, "w", "p", "/app", "", 0, True)]
+    rows += [(f"b{i}", "sh", "w", "p", "/bin/beacon", "", (3000 + 10 * i) * S, False) for i in range(20)]
+    rows += [("x1", None, "w", "p", "/app", "", 3600 * S, True)]
+    assert schedule(_procs(rows)).height == 0
+    assert schedule(_procs(rows), RoutineSettings(min_span_share=0.01)).height == 20
+
+
+def test_schedule_across_the_workloads_pods_for_a_cronjob():
+    rows = [(f"c{i}", None, "report", f"report-{i}", "/bin/report", f"--run {i}", i * 900 * S, True)
+            for i in range(4)]
+    got = schedule(_procs(rows))
+    assert got.height == 4 and set(got["reason"]) == {"runs every 15 min"}
+
+
+def test_startup_is_the_init_tree_at_the_pods_start_and_what_ran_before_the_capture():
+    p = _procs([
+        ("a", None, "w", "p", "/entry", "", 100 * S, True),
+        ("b", "a", "w", "p", "/bin/sh", "-c setup", 130 * S, True),
+        ("c", "a", "w", "p", "/bin/sh", "-c id", 900 * S, True),   # the service's child, later: not startup
+        ("d", None, "w", "p", "/bin/sh", "", 101 * S, False),      # exec'd from outside
+        ("e", None, "w", "p2", "/entry", "", 100 * S, True),        # a second pod of the workload
+    ]).with_columns(pl.Series("seen_as", ["event", "exec", "exec", "exec", "exec"]))
+    got = startup(p)
+    assert got["exec_id"].to_list() == ["a", "b", "e"]
+    # a lone pod's start is nothing to compare with: only what ran before the capture stays routine
+    assert startup(p.filter(pl.col("pod") == "p"))["exec_id"].to_list() == ["a"]
+    assert got.filter(pl.col("exec_id") == "a")["reason"].item().startswith("the container's own start")
+
+
+def test_routine_combines_schedule_and_replicas_and_leaves_the_rest_at_zero():
+    rows = []
+    for pod in ("web-1", "web-2", "web-3"):
+        rows += [(f"{pod}-{i}", "root", "web", pod, "/bin/probe", "", (i * 10 + 1) * S, True) for i in range(5)]
+    rows.append(("odd", "sh", "web", "web-2", "/usr/bin/nc", "1.2.3.4 4444", 25 * S, False))
+    got = routine(_procs(rows))
+    probe = got.filter(pl.col("exec_id") == "web-1-0").row(0)
+    assert probe == ("web-1-0", 0.9, "runs every 10 s in all 3 replicas")
+    assert got.filter(pl.col("exec_id") == "odd").row(0) == ("odd", 0.0, "")
+    assert got.height == len(rows)
+
+
+def test_destinations_all_day_versus_once():
+    h = 3600 * S
+    f = pl.DataFrame({
+        "src_workload": ["web"] * 7 + ["dbg"],
+        "dst_workload": ["db", "db", "db", "db", None, None, None, None],
+        "dst_ip": ["10.0.0.2"] * 4 + ["93.184.216.34"] * 3 + ["93.184.216.34"],
+        "dst_port": [5432] * 4 + [443] * 3 + [443],
+        "time_ns": [0, h, 2 * h, 3 * h, 0, 2 * h, 3 * h, 3 * h],
+        "is_reply": [False] * 8})
+    got = destinations(f, RoutineSettings(destination_windows=4))
+    assert got.select("src_workload", "dst", "dst_port").rows() == [
+        ("web", "93.184.216.34", 443), ("web", "db", 5432)]
+    assert "3 of 4 windows" in got["reason"][0]
+    # the same external API from another workload once is not that workload's routine
+    assert "dbg" not in got["src_workload"].to_list()
+
+
+def test_schedule_ignores_starts_from_before_the_capture():
+    # three main processes started long before the capture, hours apart by chance
+    rows = [(f"m{i}", None, "agent", f"agent-{i}", "/agent", "", -i * 3600 * S, True) for i in range(3)]
+    p = _procs(rows).with_columns(pl.lit("event").alias("seen_as"))
+    assert schedule(p).height == 0
+    assert schedule(p.with_columns(pl.lit("exec").alias("seen_as"))).height == 3
+
+
+def test_host_processes_compare_across_nodes():
+    rows = [(f"h{i}", None, None, None, "/usr/sbin/runc", "--root /run/x", i * S, None) for i in range(3)]
+    p = _procs(rows).with_columns(pl.Series("node", ["n1", "n2", "n3"]))
+    assert set(replicas(p)["reason"]) == {"runs on 3 of 3 nodes"}
+    assert replicas(p.with_columns(pl.lit("n1").alias("node"))).height == 0
+
+
+def test_detections_routine_all_day_on_a_workload_not_a_burst():
+    from kernelsec_nb.findings.routine import detections_routine
+
+    h = 3600 * S
+    hits = pl.DataFrame({
+        "workload": ["ci"] * 6 + ["web"] * 3, "rule_id": ["shell"] * 6 + ["shell"] * 3,
+        "exec_id": [f"c{i}" for i in range(6)] + ["w0", "w1", "w2"],
+        "time_ns": [0, h, 2 * h, 3 * h, 4 * h, 5 * h, 5 * h, 5 * h + 1, 5 * h + 2]})
+    got = detections_routine(hits, RoutineSettings(destination_windows=6))
+    assert got.select("workload", "rule_id").rows() == [("ci", "shell")]   # web's three are one burst
+    assert got["reason"][0] == "fires on ci all through the capture (6 processes, 6 of 6 windows)"
