@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ import duckdb
 import polars as pl
 
 from kernelsec_nb.correlate._case_methods import CorrelateMixin
-from kernelsec_nb.store import _connection, _ids, _lines, filters
+from kernelsec_nb.store import _connection, _derived, _ids, _lines, filters
 from kernelsec_nb.store.load import discard, load_files
 from kernelsec_nb.store.report import LoadReport
 
@@ -51,6 +53,7 @@ class Case(CorrelateMixin):
         self.con = con
         self.path = path
         self.read_only = read_only
+        self._opens = 1  # open_case calls this object answers; closed by as many close() calls
 
     # -- loading ---------------------------------------------------------------------------
     def load(self, paths: str | Path | Iterable[str | Path], *, progress: bool = True) -> LoadReport:
@@ -134,6 +137,16 @@ class Case(CorrelateMixin):
         return self.sql(f"SELECT \"table\", rows FROM ({parts}) ORDER BY i")  # noqa: S608
 
     def close(self) -> None:
+        """Close the case; a case that :func:`open_case` returned again (the same file, in this
+        process) closes when each of those opens is closed."""
+        with _OPEN_LOCK:
+            self._opens -= 1
+            if self._opens > 0:
+                return
+            self._opens = 0
+            key = _open_key(self.path, self.read_only)
+            if _OPEN.get(key) is self:
+                del _OPEN[key]
         self.con.close()
 
     def __enter__(self) -> Case:
@@ -212,7 +225,7 @@ def _outdated(con: duckdb.DuckDBPyConnection) -> str | None:
         return "its events are a table, now a view"
     have = dict(con.execute(_COLUMNS_SQL).fetchall())
     if "files" in have:  # a case (not a new file): every table of the schema is there
-        missing = [t for t in _expected_columns() if t not in have]
+        missing = [t for t in _expected_columns() if t not in have and t not in _ADDED_ON_WRITE]
         if missing:
             return f"it has no {', '.join(missing)} table"
     for table, columns in _expected_columns().items():
@@ -221,6 +234,34 @@ def _outdated(con: duckdb.DuckDBPyConnection) -> str | None:
             return f"its {table} table has no {', '.join(missing)}"
     return None
 
+
+#: The cases open in this process, by file and mode: opened again, a case file is the same case.
+_OPEN: dict[tuple[str, bool], Case] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def _open_key(target: str, read_only: bool) -> tuple[str, bool]:
+    return os.path.realpath(target), read_only
+
+
+def _already_open(target: str, read_only: bool) -> Case | None:
+    """The case this process has open on ``target`` in that mode, counted as opened once more."""
+    with _OPEN_LOCK:
+        case = _OPEN.get(_open_key(target, read_only))
+        if case is None:
+            return None
+        try:
+            case.con.execute("SELECT 1").fetchall()
+        except duckdb.Error:  # its connection was closed directly (case.con.close())
+            del _OPEN[_open_key(target, read_only)]
+            return None
+        case._opens += 1
+        return case
+
+
+#: Bookkeeping tables a case made before them gets on its next open for writing (``case_state``:
+#: its derived tables are then rebuilt once; a read-only open asks for that open first).
+_ADDED_ON_WRITE = frozenset({"case_state"})
 
 #: An empty file with one of these suffixes becomes a new case; any other empty file is refused.
 CASE_SUFFIXES = (".duckdb", ".db", ".ddb")
@@ -241,6 +282,9 @@ def open_case(path: str | Path = ":memory:", *, read_only: bool = False) -> Case
     target = str(path)
     if target != ":memory:":
         p = Path(target).expanduser()
+        case = _already_open(str(p), read_only)
+        if case is not None:  # a notebook cell run twice: the same case, still locked
+            return case
         if read_only and not p.exists():
             raise CaseError(f"no case file at {p}")
         if not read_only:
@@ -266,7 +310,16 @@ def open_case(path: str | Path = ":memory:", *, read_only: bool = False) -> Case
             con.execute(_EVENTS_VIEW_SQL)
             con.execute(_EMPTY_PROCESSES)
             discard(con)  # rows of a load that a crash left unfinished (no ``files`` row)
+            _derived.refresh(con)  # processes & co. of files a crash left committed but not derived
+        elif "files" in dict(con.execute(_COLUMNS_SQL).fetchall()):  # a case, not an empty database
+            unclean = _derived.check(con, target)
+            if unclean:
+                raise CaseError(unclean)
     except (duckdb.Error, CaseError) as exc:
         con.close()
         raise exc if isinstance(exc, CaseError) else CaseError(_refusal(target, exc)) from None
-    return Case(con, target, read_only)
+    case = Case(con, target, read_only)
+    if target != ":memory:":
+        with _OPEN_LOCK:
+            _OPEN[_open_key(target, read_only)] = case
+    return case
