@@ -122,5 +122,7 @@ def check(con: duckdb.DuckDBPyConnection, target: str) -> str | None:
         return (f"{target} holds rows of a load that did not finish ({unfinished[0][0]}); {REPAIR} "
                 "(that removes them)")
     if stale(con):
+        if _stored(con) is None:
+            return f"{target} was made by an older kernelsec_nb: its processes table is rebuilt once; {REPAIR}"
         return f"{target} has tables not yet rebuilt after a load that did not finish; {REPAIR}"
     return None

@@ -6,6 +6,7 @@ import functools
 import os
 import re
 import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -236,7 +237,8 @@ def _outdated(con: duckdb.DuckDBPyConnection) -> str | None:
 
 
 #: The cases open in this process, by file and mode: opened again, a case file is the same case.
-_OPEN: dict[tuple[str, bool], Case] = {}
+#: (Weak: a case nothing refers to any more is closed by the garbage collector, as before.)
+_OPEN: weakref.WeakValueDictionary[tuple[str, bool], Case] = weakref.WeakValueDictionary()
 _OPEN_LOCK = threading.Lock()
 
 

@@ -135,3 +135,14 @@ def test_opening_a_case_again_in_one_process_returns_that_case(tmp_path):
     assert kn.open_case(tmp_path / "c.duckdb", read_only=True) is ro
     ro.close()
     ro.close()
+
+
+def test_a_case_nothing_refers_to_is_closed_and_unlocked(tmp_path):
+    # the registry behind "the same case" must not keep a dropped case (and its lock) alive
+    import subprocess
+    import sys
+
+    path = tmp_path / "c.duckdb"
+    kn.open_case(path).con.execute("CREATE TABLE t AS SELECT 1 AS x")
+    out = subprocess.run([sys.executable, "-c", _OPEN_ELSEWHERE, str(path)], capture_output=True, text=True)
+    assert out.stdout.startswith("opened"), out.stdout + out.stderr[-500:]

@@ -335,3 +335,21 @@ def test_the_report_without_exports_names_the_repair(capture, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "open it once for writing" in err and err.count("\n") == 1
     assert not (tmp_path / "r.html").exists()
+
+
+def test_a_case_made_before_the_mark_is_rebuilt_once(capture, tmp_path):
+    import duckdb
+
+    path = tmp_path / "old.duckdb"
+    with kn.open_case(path) as case:
+        case.load(capture / "kind-worker" / "tetragon.log", progress=False)
+        n = case.sql("select count(*) n from processes")["n"][0]
+    con = duckdb.connect(str(path))
+    con.execute("DROP TABLE case_state")
+    con.execute("DELETE FROM processes")  # as a crash before this version could leave it
+    con.close()
+    with pytest.raises(kn.CaseError, match="older kernelsec_nb.*open it once for writing"):
+        kn.open_case(path, read_only=True)
+    with kn.open_case(path) as case:
+        assert case.sql("select count(*) n from processes")["n"][0] == n
+    kn.open_case(path, read_only=True).close()
