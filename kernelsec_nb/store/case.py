@@ -308,12 +308,18 @@ def open_case(path: str | Path = ":memory:", *, read_only: bool = False) -> Case
             raise CaseError(f"{target} was made by an older kernelsec_nb ({outdated}): load the exports "
                             "into a new case file")
         if not read_only:
+            # in one transaction: a crash while a case is made leaves an empty database, not half a case
+            con.execute("BEGIN TRANSACTION")
             con.execute(_SCHEMA_SQL)
             con.execute(_EVENTS_VIEW_SQL)
             con.execute(_EMPTY_PROCESSES)
+            con.execute("COMMIT")
             discard(con)  # rows of a load that a crash left unfinished (no ``files`` row)
             _derived.refresh(con)  # processes & co. of files a crash left committed but not derived
-        elif "files" in dict(con.execute(_COLUMNS_SQL).fetchall()):  # a case, not an empty database
+        elif target != ":memory:":
+            if "files" not in dict(con.execute(_COLUMNS_SQL).fetchall()):
+                raise CaseError(f"{target} holds no case yet (an empty DuckDB database: its making did not "
+                                "finish?): open it once for writing to make it a case: kn.open_case(path)")
             unclean = _derived.check(con, target)
             if unclean:
                 raise CaseError(unclean)

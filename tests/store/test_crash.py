@@ -202,10 +202,11 @@ FILES_ROW = "INSERT OR REPLACE INTO files"
 
 
 def kill_points(sql: list[str], files: int, rng: random.Random) -> list[str]:
-    """Where to kill (see _CHILD): around the files' commits (before a file's ``files`` row, its
+    """Where to kill (see _CHILD): while the case is made, around the files' commits (before a file's ``files`` row, its
     rows committed; after its commit), before each statement of the derived tables' rebuild and
     the checkpoint after it, and at some statements at random (between and inside blocks)."""
-    points = [f"{FILES_ROW}|1|0", f"{FILES_ROW}|{files}|0"]
+    points = ["-- events:|1|0"]  # making the case: its tables made, not its events view
+    points += [f"{FILES_ROW}|1|0", f"{FILES_ROW}|{files}|0"]
     points += [f"{FILES_ROW}|{m}|2" for m in (1, files // 2, files)]  # its commit done
     points += [f"{p}|1|0" for p in ("-- processes", "UPDATE alerts", "DELETE FROM clock_offsets",
                                     "INSERT INTO clock_offsets", "CHECKPOINT")]
@@ -238,10 +239,10 @@ def test_a_load_killed_before_any_statement_leaves_a_case_that_recovers(capture,
 @pytest.mark.slow
 def test_loads_killed_at_random_times_leave_a_case_that_recovers(capture, clean, tmp_path):
     rng = random.Random(3)
-    path = tmp_path / "random.duckdb"
     full = None
-    delays = []
-    for _ in range(8):  # one case, killed again and again: some kills land in the repair at open
+    delays, outcomes = [], []
+    path = tmp_path / "random-0.duckdb"
+    for i in range(8):  # one case, killed again and again: some kills land in the repair at open
         proc = _child(path, capture)
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "start", proc.stderr.read() if proc.stderr else ""
@@ -253,14 +254,17 @@ def test_loads_killed_at_random_times_leave_a_case_that_recovers(capture, clean,
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGKILL)
         out, err = proc.communicate(timeout=300)
-        if proc.returncode == 0:  # it finished: the next one starts from an empty case
+        if proc.returncode == 0:  # it finished (after the kills before): the next one starts a new case
             full = time.perf_counter() - started
-            path.unlink()
+            outcomes.append("finished")
+            diff = differences(recovered(path, capture), clean)
+            assert not diff, f"after kills at {delays} s: {diff}"
+            path = tmp_path / f"random-{i + 1}.duckdb"
             continue
         assert proc.returncode == -signal.SIGKILL, err[-2000:]
-        consistent_or_refused(path)
-    diff = differences(recovered(path, capture), clean) if path.exists() else []
-    assert not diff, f"after kills at {delays} s: {diff}"
+        outcomes.append(consistent_or_refused(path))
+    diff = differences(recovered(path, capture), clean)
+    assert not diff, f"after kills at {delays} s ({outcomes}): {diff}"
 
 
 def test_an_exception_in_a_later_file_leaves_every_table_consistent(capture, clean, tmp_path, monkeypatch):
@@ -353,3 +357,15 @@ def test_a_case_made_before_the_mark_is_rebuilt_once(capture, tmp_path):
     with kn.open_case(path) as case:
         assert case.sql("select count(*) n from processes")["n"][0] == n
     kn.open_case(path, read_only=True).close()
+
+
+def test_a_read_only_open_of_an_empty_database_says_it_holds_no_case(tmp_path):
+    import duckdb
+
+    path = tmp_path / "c.duckdb"
+    duckdb.connect(str(path)).close()  # what a kill while the case was being made leaves
+    with pytest.raises(kn.CaseError, match="holds no case yet.*open it once for writing"):
+        kn.open_case(path, read_only=True)
+    kn.open_case(path).close()
+    with kn.open_case(path, read_only=True) as case:
+        assert case.sql("select count(*) n from events")["n"][0] == 0
