@@ -61,7 +61,9 @@ class Case(CorrelateMixin):
         """Load export files, folders (recursive) or glob patterns; sources are detected per line.
 
         Each file loads atomically: its blocks are committed as they are read and its ``files`` row
-        last; what an interrupted load left is removed.  Lines already in the case (same bytes) count as
+        last; what an interrupted load left is removed.  ``processes`` (and the other tables derived
+        from the events) are rebuilt at the end, and also when the load fails, for the files loaded
+        before the failure (see the README's Reliability section).  Lines already in the case (same bytes) count as
         duplicates; a file whose content was loaded before adds nothing.  Bad lines go to the
         ``quarantine`` table with file, line and reason.  For every file
         ``lines == loaded + duplicates + quarantined + blank``.
@@ -254,7 +256,7 @@ def _already_open(target: str, read_only: bool) -> Case | None:
             return None
         try:
             case.con.execute("SELECT 1").fetchall()
-        except duckdb.Error:  # its connection was closed directly (case.con.close())
+        except duckdb.ConnectionException:  # its connection was closed directly (case.con.close())
             del _OPEN[_open_key(target, read_only)]
             return None
         case._opens += 1
@@ -272,7 +274,9 @@ CASE_SUFFIXES = (".duckdb", ".db", ".ddb")
 def open_case(path: str | Path = ":memory:", *, read_only: bool = False) -> Case:
     """Create or open a case file (one DuckDB file; no server).
 
-    ``read_only=True`` lets a second process explore a case while nothing is writing to it.
+    ``read_only=True`` lets a second process explore a case while nothing is writing to it; it
+    refuses (one line saying how to repair) a case that a crash left unclean, which an open for
+    writing repairs.  Opened again in this process, a case file gives the same :class:`Case`.
 
     Examples
     --------

@@ -135,6 +135,11 @@ def test_opening_a_case_again_in_one_process_returns_that_case(tmp_path):
     assert kn.open_case(tmp_path / "c.duckdb", read_only=True) is ro
     ro.close()
     ro.close()
+    closed = kn.open_case(tmp_path / "c.duckdb")
+    closed.con.close()  # closed behind its back: opened again, a new case
+    fresh = kn.open_case(tmp_path / "c.duckdb")
+    assert fresh is not closed and fresh.sql("SELECT 1 AS x")["x"].to_list() == [1]
+    fresh.close()
 
 
 def test_a_case_nothing_refers_to_is_closed_and_unlocked(tmp_path):
