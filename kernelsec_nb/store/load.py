@@ -184,9 +184,12 @@ def _load_all(con, files, report: LoadReport, progress: bool, block_bytes: int,
                     bar.refresh()
         except BaseException:
             # the files committed before the failure stay loaded: their processes too (a failure
-            # here, a second Ctrl-C, leaves the case stale, rebuilt by the next load or open)
+            # here, a second Ctrl-C, leaves the case stale, rebuilt by the next load or open).
+            # What the failed file left is gone first (again: a second Ctrl-C may have stopped
+            # that), so that the rebuild sees only files with a ``files`` row
             commits.abandon()
             try:
+                discard(con)
                 _derived.refresh(con)
             except BaseException:  # noqa: S110 - the load's own error is the one to raise
                 pass

@@ -371,3 +371,37 @@ def test_a_read_only_open_of_an_empty_database_says_it_holds_no_case(tmp_path):
     kn.open_case(path).close()
     with kn.open_case(path, read_only=True) as case:
         assert case.sql("select count(*) n from events")["n"][0] == 0
+
+
+def test_a_failed_load_whose_cleanup_was_interrupted_derives_nothing_from_its_rows(capture, tmp_path, monkeypatch):
+    # Ctrl-C, then Ctrl-C again while the failed file's rows are being removed: the derived tables
+    # rebuilt after the failure must not hold processes of rows that are not loaded
+    real_ingest, real_discard = load_mod.ingest_block, load_mod.discard
+    state = {"discards": 0, "blocks": 0}
+
+    def interrupted(con, table, name, **kw):
+        state["blocks"] += 1
+        if state["blocks"] == 3:  # two blocks of the file committed
+            raise KeyboardInterrupt
+        return real_ingest(con, table, name, **kw)
+
+    def discard_interrupted(con, name=None):
+        state["discards"] += 1
+        if state["discards"] == 1:
+            raise KeyboardInterrupt  # the second Ctrl-C
+        real_discard(con, name)
+
+    monkeypatch.setattr(load_mod, "discard", discard_interrupted)
+    path = tmp_path / "c.duckdb"
+    with kn.open_case(path) as case:
+        case.load(capture / "kind-worker" / "falco.json", progress=False)
+        monkeypatch.setattr(load_mod, "ingest_block", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            load_mod.load_files(case.con, capture / "kind-worker" / "tetragon.log", progress=False,
+                                block_bytes=64 << 10)
+        assert state["blocks"] == 3
+        assert case.sql("select count(*) n from processes")["n"][0] == 0
+        assert processes_current(case.con)
+    monkeypatch.setattr(load_mod, "discard", real_discard)
+    with kn.open_case(path) as case:
+        assert processes_current(case.con)
