@@ -51,6 +51,14 @@ def _report(args: argparse.Namespace) -> int:
         print(shown(f"kernelsec-nb: no case file at {args.case}: make it with `kernelsec-nb load {args.case} "
                     "<exports>`, or pass --exports"), file=sys.stderr)
         return 2
+    if not args.exports:  # the notebook opens it read-only: a case a crash left unclean is refused there
+        from kernelsec_nb.store import CaseError, open_case
+
+        try:
+            open_case(args.case, read_only=True).close()
+        except CaseError as exc:
+            print(shown(f"kernelsec-nb: {exc}"), file=sys.stderr)
+            return 2
     result = report.render(args.case, args.notebook, args.out, exports=args.exports)
     errors = result.get("errors") or []
     print(f"report written to {result['html']}" + (f" (with {len(errors)} failed cell(s))" if errors else ""))

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
+import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,7 @@ import polars as pl
 from kernelsec_nb.correlate._case_methods import CorrelateMixin
 from kernelsec_nb.correlate._hunt_methods import HuntMixin
 from kernelsec_nb.findings._case import FindingsMixin
-from kernelsec_nb.store import _connection, _ids, _lines, filters
+from kernelsec_nb.store import _connection, _derived, _ids, _lines, filters
 from kernelsec_nb.store.load import discard, load_files
 from kernelsec_nb.store.report import LoadReport
 
@@ -53,6 +56,7 @@ class Case(CorrelateMixin, HuntMixin, FindingsMixin):
         self.con = con
         self.path = path
         self.read_only = read_only
+        self._opens = 1  # open_case calls this object answers; closed by as many close() calls
 
     # -- loading ---------------------------------------------------------------------------
     def load(self, paths: str | Path | Iterable[str | Path], *, progress: bool = True,
@@ -60,7 +64,9 @@ class Case(CorrelateMixin, HuntMixin, FindingsMixin):
         """Load export files, folders (recursive) or glob patterns; sources are detected per line.
 
         Each file loads atomically: its blocks are committed as they are read and its ``files`` row
-        last; what an interrupted load left is removed.  Lines already in the case (same bytes) count as
+        last; what an interrupted load left is removed.  ``processes`` (and the other tables derived
+        from the events) are rebuilt at the end, and also when the load fails, for the files loaded
+        before the failure (see the README's Reliability section).  Lines already in the case (same bytes) count as
         duplicates; a file whose content was loaded before adds nothing.  Bad lines go to the
         ``quarantine`` table with file, line and reason.  For every file
         ``lines == loaded + duplicates + quarantined + blank``.
@@ -142,6 +148,16 @@ class Case(CorrelateMixin, HuntMixin, FindingsMixin):
         return self.sql(f"SELECT \"table\", rows FROM ({parts}) ORDER BY i")  # noqa: S608
 
     def close(self) -> None:
+        """Close the case; a case that :func:`open_case` returned again (the same file, in this
+        process) closes when each of those opens is closed."""
+        with _OPEN_LOCK:
+            self._opens -= 1
+            if self._opens > 0:
+                return
+            self._opens = 0
+            key = _open_key(self.path, self.read_only)
+            if _OPEN.get(key) is self:
+                del _OPEN[key]
         self.con.close()
 
     def __enter__(self) -> Case:
@@ -220,7 +236,7 @@ def _outdated(con: duckdb.DuckDBPyConnection) -> str | None:
         return "its events are a table, now a view"
     have = dict(con.execute(_COLUMNS_SQL).fetchall())
     if "files" in have:  # a case (not a new file): every table of the schema is there
-        missing = [t for t in _expected_columns() if t not in have]
+        missing = [t for t in _expected_columns() if t not in have and t not in _ADDED_ON_WRITE]
         if missing:
             return f"it has no {', '.join(missing)} table"
     for table, columns in _expected_columns().items():
@@ -230,6 +246,35 @@ def _outdated(con: duckdb.DuckDBPyConnection) -> str | None:
     return None
 
 
+#: The cases open in this process, by file and mode: opened again, a case file is the same case.
+#: (Weak: a case nothing refers to any more is closed by the garbage collector, as before.)
+_OPEN: weakref.WeakValueDictionary[tuple[str, bool], Case] = weakref.WeakValueDictionary()
+_OPEN_LOCK = threading.Lock()
+
+
+def _open_key(target: str, read_only: bool) -> tuple[str, bool]:
+    return os.path.realpath(target), read_only
+
+
+def _already_open(target: str, read_only: bool) -> Case | None:
+    """The case this process has open on ``target`` in that mode, counted as opened once more."""
+    with _OPEN_LOCK:
+        case = _OPEN.get(_open_key(target, read_only))
+        if case is None:
+            return None
+        try:
+            case.con.execute("SELECT 1").fetchall()
+        except duckdb.ConnectionException:  # its connection was closed directly (case.con.close())
+            del _OPEN[_open_key(target, read_only)]
+            return None
+        case._opens += 1
+        return case
+
+
+#: Bookkeeping tables a case made before them gets on its next open for writing (``case_state``:
+#: its derived tables are then rebuilt once; a read-only open asks for that open first).
+_ADDED_ON_WRITE = frozenset({"case_state"})
+
 #: An empty file with one of these suffixes becomes a new case; any other empty file is refused.
 CASE_SUFFIXES = (".duckdb", ".db", ".ddb")
 
@@ -237,7 +282,9 @@ CASE_SUFFIXES = (".duckdb", ".db", ".ddb")
 def open_case(path: str | Path = ":memory:", *, read_only: bool = False) -> Case:
     """Create or open a case file (one DuckDB file; no server).
 
-    ``read_only=True`` lets a second process explore a case while nothing is writing to it.
+    ``read_only=True`` lets a second process explore a case while nothing is writing to it; it
+    refuses (one line saying how to repair) a case that a crash left unclean, which an open for
+    writing repairs.  Opened again in this process, a case file gives the same :class:`Case`.
 
     Examples
     --------
@@ -249,6 +296,9 @@ def open_case(path: str | Path = ":memory:", *, read_only: bool = False) -> Case
     target = str(path)
     if target != ":memory:":
         p = Path(target).expanduser()
+        case = _already_open(str(p), read_only)
+        if case is not None:  # a notebook cell run twice: the same case, still locked
+            return case
         if read_only and not p.exists():
             raise CaseError(f"no case file at {p}")
         if not read_only:
@@ -270,11 +320,26 @@ def open_case(path: str | Path = ":memory:", *, read_only: bool = False) -> Case
             raise CaseError(f"{target} was made by an older kernelsec_nb ({outdated}): load the exports "
                             "into a new case file")
         if not read_only:
+            # in one transaction: a crash while a case is made leaves an empty database, not half a case
+            con.execute("BEGIN TRANSACTION")
             con.execute(_SCHEMA_SQL)
             con.execute(_EVENTS_VIEW_SQL)
             con.execute(_EMPTY_PROCESSES)
+            con.execute("COMMIT")
             discard(con)  # rows of a load that a crash left unfinished (no ``files`` row)
+            _derived.refresh(con)  # processes & co. of files a crash left committed but not derived
+        elif target != ":memory:":
+            if "files" not in dict(con.execute(_COLUMNS_SQL).fetchall()):
+                raise CaseError(f"{target} holds no case yet (an empty DuckDB database: its making did not "
+                                "finish?): open it once for writing to make it a case: kn.open_case(path)")
+            unclean = _derived.check(con, target)
+            if unclean:
+                raise CaseError(unclean)
     except (duckdb.Error, CaseError) as exc:
         con.close()
         raise exc if isinstance(exc, CaseError) else CaseError(_refusal(target, exc)) from None
-    return Case(con, target, read_only)
+    case = Case(con, target, read_only)
+    if target != ":memory:":
+        with _OPEN_LOCK:
+            _OPEN[_open_key(target, read_only)] = case
+    return case

@@ -10,28 +10,15 @@ from pathlib import Path
 
 import duckdb
 
-from kernelsec_nb.store import _lines
+from kernelsec_nb.store import _derived, _lines
 from kernelsec_nb.store._commits import BlockCommits
 from kernelsec_nb.store._discover import discover
 from kernelsec_nb.store._ingest import TABLES as EVENT_TABLES
 from kernelsec_nb.store._ingest import BlockCounts, ingest_block
 from kernelsec_nb.store._known import KnownIds
-from kernelsec_nb.store._skew import clock_skew, noted_offsets
+from kernelsec_nb.store._skew import noted_offsets
 from kernelsec_nb.store._twice import flows_seen_twice
 from kernelsec_nb.store.report import FileResult, LoadReport
-
-_PROCESSES_SQL = (Path(__file__).with_name("processes.sql")).read_text()
-# Falco alerts without Kubernetes fields (null or <NA>: its metadata client missed the pod) take
-# them from Tetragon's processes of the same container, so every view filtered by namespace or pod
-# shows them; `k8s_filled` says so.  Run after every load: the Tetragon events may come later.
-_FILL_ALERTS_SQL = """
-UPDATE alerts SET namespace = c.namespace, pod = c.pod, workload = c.workload, k8s_filled = true
-FROM (SELECT container_id, any_value(namespace) AS namespace, any_value(pod) AS pod,
-             any_value(workload) AS workload
-      FROM processes WHERE container_id IS NOT NULL AND pod IS NOT NULL
-      GROUP BY container_id HAVING count(DISTINCT pod) = 1) AS c
-WHERE alerts.container_id = c.container_id AND alerts.pod IS NULL AND alerts.namespace IS NULL
-"""
 
 _FIRST_REASON = "SELECT line, reason FROM quarantine WHERE file = ? ORDER BY line LIMIT 1"
 _DAMAGED = "SELECT reason FROM quarantine WHERE file = ? AND starts_with(reason, ?) ORDER BY line LIMIT 1"
@@ -63,7 +50,16 @@ class NotAnExport(Exception):
 LOAD_MEMORY_LIMIT = "384MB"
 _FIND_SHA = ("SELECT path, lines, loaded + duplicates, quarantined, blank, sources, format "
              "FROM files WHERE sha256 = ? LIMIT 1")
-_TIME_SPAN = "SELECT min(time_ns), max(time_ns) FROM events WHERE file = ?"
+_TIME_SPAN = "SELECT min(time_ns), max(time_ns) FROM events WHERE file = ? OR file = ?"
+_KNOWN_PATH = "SELECT 1 FROM files WHERE path = ?"
+#: What the rows of a file loaded again (see :func:`_load_one`) are named until its ``files`` row
+#: is written: no path (paths are absolute), and no file of ``files``, so a crash leaves them to
+#: :func:`discard`.
+_RELOADING = "(reloading) "
+_RENAME = [
+    f"UPDATE {table} SET file = ? WHERE file = ?"  # noqa: S608 - our own table names
+    for table in [*(t.name for t in EVENT_TABLES), "quarantine"]
+]
 _SAME_SIZE = "SELECT 1 FROM files WHERE bytes = ? LIMIT 1"
 _INSERT_FILE = """
 INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
@@ -178,29 +174,41 @@ def _load_all(con, files, report: LoadReport, progress: bool, block_bytes: int,
     known = KnownIds(con)  # ids already in the case (a superset test: see _known)
     commits = BlockCommits(con)
     try:
-        for path in files:
-            size = _size(path)
-            report.files.append(
-                _load_one(con, path, bar, done, block_bytes, max_line_bytes, pool, commits, known)
-            )
-            done += size
-            if bar is not None:
-                bar.n = done
-                bar.refresh()
-        # the bar stays up, saying so, while the processes table and the checkpoint finish
+        try:
+            for path in files:
+                size = _size(path)
+                report.files.append(
+                    _load_one(con, path, bar, done, block_bytes, max_line_bytes, pool, commits, known)
+                )
+                done += size
+                if bar is not None:
+                    bar.n = done
+                    bar.refresh()
+        except BaseException:
+            # the files committed before the failure stay loaded: their processes too (a failure
+            # here, a second Ctrl-C, leaves the case stale, rebuilt by the next load or open).
+            # What the failed file left is gone first (again: a second Ctrl-C may have stopped
+            # that), so that the rebuild sees only files with a ``files`` row
+            commits.abandon()
+            try:
+                discard(con)
+                _derived.refresh(con)
+            except BaseException:  # noqa: S110 - the load's own error is the one to raise
+                pass
+            raise
+        # the bar stays up, saying so, while the derived tables and the checkpoint finish.  They
+        # are rebuilt whenever the files they were built from changed, not only when this load
+        # added events: a load that an exception or a crash stopped may have left them stale
         if bar is not None:
-            bar.set_description("processes table, checkpoint")
-        if any(f.loaded for f in report.files):
-            con.execute(_PROCESSES_SQL)
-            con.execute(_FILL_ALERTS_SQL)
+            bar.set_description("processes table, clock skew, checkpoint")
+        skew = _derived.refresh(con)
+        if skew is not None:
             con.execute("CHECKPOINT")
         # the offsets compare flows with flows and with Tetragon's connects: re-estimated when
         # either came in (the flows may have come in an earlier load than the connects)
-        if any(f.loaded and {"hubble", "tetragon"} & set(f.sources) for f in report.files) \
+        if skew is not None and any(f.loaded and {"hubble", "tetragon"} & set(f.sources) for f in report.files) \
                 and con.execute("SELECT 1 FROM flows LIMIT 1").fetchall():
-            if bar is not None:
-                bar.set_description("clock skew")
-            report.clock_skew = clock_skew(con)
+            report.clock_skew = skew
         elif files:  # nothing new to estimate from: the case's offsets, as the last estimate left them
             report.clock_skew = noted_offsets(con)
         report.notes += flows_seen_twice(con, [f.path for f in report.files if f.loaded and "hubble" in f.sources])
@@ -237,6 +245,13 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
                               quarantined, blank,
                               message="this file, loaded before: nothing added" if prior == name
                               else f"same content as {prior}: nothing added")
+    # A path loaded before with other content (an export that grew since): the whole file is read
+    # again, its lines already in the case are duplicates and each refused line is refused again
+    # (the cut-short last line of a file still being written is now an event).  This load's rows
+    # carry a provisional name until the transaction that replaces the earlier ``files`` row, which
+    # also drops the earlier load's quarantine rows; a failure or a crash removes this load's rows
+    # only, and the earlier load stays as it was.
+    tag = _RELOADING + name if con.execute(_KNOWN_PATH, [name]).fetchall() else name
     counts = BlockCounts()
     lines = 0
     stream = None
@@ -260,7 +275,7 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
                 try:
                     # the general path looks for duplicates among the blocks before, which it must
                     # see (fast routes take only lines whose ids are certainly new)
-                    c = ingest_block(block_con, block.table, name, routes=not documents, known=known,
+                    c = ingest_block(block_con, block.table, tag, routes=not documents, known=known,
                                      settle=lambda con=block_con: commits.refresh(con))
                 finally:
                     block.release()
@@ -277,13 +292,17 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
             sha = hashing.sha256() or _lines.sha256_of(path)
         sources = tuple(sorted(srcs))
         # a file without one event is no export, unless a line was too long to tell (it may be one)
-        if not sources and counts.quarantined and not con.execute(_TOO_LONG, [name, _lines.TOO_LONG]).fetchall():
-            reason = con.execute(_FIRST_REASON, [name]).fetchall()[0]
+        if not sources and counts.quarantined and not con.execute(_TOO_LONG, [tag, _lines.TOO_LONG]).fetchall():
+            reason = con.execute(_FIRST_REASON, [tag]).fetchall()[0]
             raise NotAnExport(
                 f"{name} is not a Tetragon, Hubble or Falco export "
                 f"(line {reason[0]}: {reason[1]}); nothing from this file was loaded"
             )
-        first_ns, last_ns = con.execute(_TIME_SPAN, [name]).fetchall()[0]
+        first_ns, last_ns = con.execute(_TIME_SPAN, [name, tag]).fetchall()[0]
+        if tag != name:
+            con.execute("DELETE FROM quarantine WHERE file = ?", [name])
+            for sql in _RENAME:
+                con.execute(sql, [name, tag])
         con.execute(_INSERT_FILE, [
             name, sha, size, compressed, "json-documents" if documents else "ndjson",
             list(sources), lines, counts.loaded, counts.duplicates, counts.quarantined,
@@ -292,14 +311,14 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
         con.execute("COMMIT")
     except NotAnExport as exc:
         _rollback(con)
-        discard(con, name)
+        discard(con, tag)
         return FileResult(name, "error", message=str(exc))
     except BaseException:
         commits.abandon()
         if block_con is not None:
             _rollback(block_con)
         _rollback(con)
-        discard(con, name)
+        discard(con, tag)
         raise
     finally:
         if blocks is not None:

@@ -123,3 +123,11 @@ CREATE TABLE IF NOT EXISTS clock_offsets (
     offset_pairs       BIGINT,  -- connections seen on it and another node that tell
     tetragon_offset_ns BIGINT   -- how much later its Hubble flows read than its Tetragon connects
 );
+
+-- What processes, the alerts' filled Kubernetes fields and clock_offsets were last built from
+-- (store/_derived.py): one row.  A case whose loaded files differ is rebuilt on its next open for
+-- writing, and refused by a read-only open.
+CREATE TABLE IF NOT EXISTS case_state (
+    derived_from VARCHAR,      -- count and md5 of the path and sha256 of every file that brought events
+    built_at     TIMESTAMPTZ
+);

@@ -117,3 +117,37 @@ def test_an_empty_export_is_refused_and_left_as_it_is(tmp_path):
     with pytest.raises(kn.CaseError, match="empty file, not a case file"):
         kn.open_case(export)
     assert export.read_bytes() == b""
+
+
+def test_opening_a_case_again_in_one_process_returns_that_case(tmp_path):
+    # the README: opened again in the same process (a cell run twice), it "returns the same case";
+    # it closes when each open is closed
+    first = kn.open_case(tmp_path / "c.duckdb")
+    again = kn.open_case(str(tmp_path / "." / "c.duckdb"))
+    assert again is first
+    again.close()
+    assert first.sql("SELECT 1 AS x")["x"].to_list() == [1]
+    first.close()
+    reopened = kn.open_case(tmp_path / "c.duckdb")
+    assert reopened is not first
+    reopened.close()
+    ro = kn.open_case(tmp_path / "c.duckdb", read_only=True)
+    assert kn.open_case(tmp_path / "c.duckdb", read_only=True) is ro
+    ro.close()
+    ro.close()
+    closed = kn.open_case(tmp_path / "c.duckdb")
+    closed.con.close()  # closed behind its back: opened again, a new case
+    fresh = kn.open_case(tmp_path / "c.duckdb")
+    assert fresh is not closed and fresh.sql("SELECT 1 AS x")["x"].to_list() == [1]
+    fresh.close()
+
+
+def test_a_case_nothing_refers_to_is_closed_and_unlocked(tmp_path):
+    # the registry behind "the same case" must not keep a dropped case (and its lock) alive
+    import subprocess
+    import sys
+
+    path = tmp_path / "c.duckdb"
+    kn.open_case(path).con.execute("CREATE TABLE t AS SELECT 1 AS x")
+    out = subprocess.run([sys.executable, "-c", _OPEN_ELSEWHERE, str(path)], capture_output=True, text=True)
+    assert out.stdout.startswith("opened"), out.stdout + out.stderr[-500:]

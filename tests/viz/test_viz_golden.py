@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 import kernelsec_nb as kn
-from kernelsec_nb.store.load import _PROCESSES_SQL
+from kernelsec_nb.store._derived import _PROCESSES_SQL
 from kernelsec_nb.viz.attack import chain
 from tests.viz import fixture_case
 from tests.viz.fixture_case import T0, exec_id
