@@ -141,36 +141,37 @@ class DamagedStream(OSError):
         return str(self.args[0])
 
 
-def _header_length(buf: bytes | bytearray) -> int:
-    """Length of the gzip member header at the start of ``buf``; 0 when more bytes are needed;
+def _header_length(buf: bytes, pos: int = 0) -> int:
+    """Length of the gzip member header at ``buf[pos:]``; 0 when more bytes are needed;
     ``ValueError`` when it is not a gzip (deflate) header."""
-    if len(buf) < 10:
-        if buf[: len(GZIP_MAGIC)] != GZIP_MAGIC[: len(buf)]:
+    have = len(buf) - pos
+    if have < 10:
+        if buf[pos : pos + 2] != GZIP_MAGIC[:have]:
             raise ValueError("not a gzip member")
         return 0
-    if buf[:2] != GZIP_MAGIC:
+    if buf[pos : pos + 2] != GZIP_MAGIC:
         raise ValueError("not a gzip member")
-    if buf[2] != 8:
-        raise ValueError(f"unknown compression method {buf[2]}")
-    flags = buf[3]
+    if buf[pos + 2] != 8:
+        raise ValueError(f"unknown compression method {buf[pos + 2]}")
+    flags = buf[pos + 3]
     if flags & 0xE0:
         raise ValueError(f"reserved header flags set ({flags:#x})")
-    pos = 10
+    at = pos + 10
     if flags & _FEXTRA:
-        if len(buf) < pos + 2:
+        if len(buf) < at + 2:
             return 0
-        pos += 2 + struct.unpack_from("<H", buf, pos)[0]
+        at += 2 + struct.unpack_from("<H", buf, at)[0]
     for flag in (_FNAME, _FCOMMENT):
         if flags & flag:
-            end = buf.find(b"\0", pos)
+            end = buf.find(b"\0", at)
             if end < 0:
-                if len(buf) > MAX_HEADER_BYTES:
+                if have > MAX_HEADER_BYTES:
                     raise ValueError("header name or comment never ends")
                 return 0
-            pos = end + 1
+            at = end + 1
     if flags & _FHCRC:
-        pos += 2
-    return pos if len(buf) >= pos else 0
+        at += 2
+    return at - pos if len(buf) >= at else 0
 
 
 class GzipStream(io.RawIOBase):
@@ -184,8 +185,9 @@ class GzipStream(io.RawIOBase):
 
     def __init__(self, fileobj: BinaryIO) -> None:
         self.fileobj = fileobj
-        self._in = b""  # input read from the file, not yet given to inflate
-        self._in_at = 0  # file offset of self._in[0]
+        self._buf = b""  # input read from the file; self._buf[self._pos:] is not given to inflate yet
+        self._pos = 0
+        self._buf_at = 0  # file offset of self._buf[0]
         self._eof = False  # the file has no more bytes
         self._d = None  # inflate of the current member (None between members)
         self._crc = 0
@@ -209,12 +211,31 @@ class GzipStream(io.RawIOBase):
         if not chunk:
             self._eof = True
             return False
-        self._in = self._in + chunk if self._in else chunk
+        self._buf_at += self._pos
+        self._buf = self._buf[self._pos :] + chunk if self._pos < len(self._buf) else chunk
+        self._pos = 0
         return True
 
+    @property
+    def _in(self) -> bytes:
+        """The input not given to inflate yet (a copy: for headers and trailers only)."""
+        return self._buf[self._pos :]
+
+    @property
+    def _in_at(self) -> int:
+        """File offset of the first byte not given to inflate yet."""
+        return self._buf_at + self._pos
+
     def _take(self, n: int) -> None:
-        self._in = self._in[n:]
-        self._in_at += n
+        self._pos += n
+
+    def _push_back(self, rest: bytes) -> None:
+        """Put bytes inflate did not use (after a member's end) back in front of the input."""
+        if len(rest) <= self._pos:  # they are the end of what was taken from the buffer
+            self._pos -= len(rest)
+            return
+        at = self._in_at - len(rest)
+        self._buf, self._pos, self._buf_at = rest + self._in, 0, at
 
     def _damage(self, kind: str, message: str, at: int, raw: bytes = b"") -> DamagedStream:
         where = f"at compressed byte {at:,}, decompressed byte {self._out:,}"
@@ -228,19 +249,19 @@ class GzipStream(io.RawIOBase):
         """Parse the next member's header; False at a clean end of the file."""
         while True:
             try:
-                n = _header_length(self._in)
+                n = _header_length(self._buf, self._pos)
             except ValueError as exc:
                 if self._member == 0:
                     raise self._damage("bad header", f"not a gzip stream ({exc})", self._in_at) from None
-                raw = self._in[:RAW_PREVIEW_BYTES]
-                rest = len(self._in) + self._rest_of_file()
+                raw = self._buf[self._pos : self._pos + RAW_PREVIEW_BYTES]
+                rest = len(self._buf) - self._pos + self._rest_of_file()
                 raise self._damage("trailing garbage",
                                    f"{rest:,} bytes after it are not a gzip member (trailing garbage)", self._in_at,
                                    raw) from None
             if n:
                 break
             if not self._more():
-                if not self._in and self._member:  # a clean end between members
+                if self._pos == len(self._buf) and self._member:  # a clean end between members
                     return False
                 self._member += 1
                 raise self._damage("cut short", "the file ends inside its header", self._in_at)
@@ -262,11 +283,11 @@ class GzipStream(io.RawIOBase):
 
     def _end_member(self) -> None:
         """Check the 8-byte trailer (CRC-32 and length mod 2^32) of the member just inflated."""
-        while len(self._in) < 8:
+        while len(self._buf) - self._pos < 8:
             if not self._more():
                 raise self._damage("cut short", "the file ends inside the gzip trailer (CRC and length)",
                                    self._in_at)
-        crc, size = struct.unpack_from("<II", self._in)
+        crc, size = struct.unpack_from("<II", self._buf, self._pos)
         at = self._in_at
         self._take(8)
         self._d = None
@@ -303,8 +324,8 @@ class GzipStream(io.RawIOBase):
             d = self._d
             if d.unconsumed_tail:
                 piece = d.unconsumed_tail
-            elif self._in or self._more():
-                piece = self._in[:PIECE_BYTES]
+            elif self._pos < len(self._buf) or self._more():
+                piece = memoryview(self._buf)[self._pos : self._pos + PIECE_BYTES]
                 self._piece_at = self._in_at
                 self._take(len(piece))
             else:
@@ -324,8 +345,7 @@ class GzipStream(io.RawIOBase):
             if d.eof:
                 rest = d.unused_data  # (zlib may leave a stale copy in unconsumed_tail)
                 if rest:
-                    self._in = rest + self._in
-                    self._in_at -= len(rest)
+                    self._push_back(rest)
                 self._end_member()
             elif not piece and not out:
                 raise self._damage("cut short", "the file ends before the member's end-of-stream marker",
