@@ -37,7 +37,6 @@ bad crc 24 27
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import struct
@@ -47,10 +46,8 @@ from typing import BinaryIO
 
 try:  # ISA-L's inflate: the same API as zlib, ~2.5x faster
     from isal import isal_zlib as _inflate_lib
-    from isal.igzip import GzipFile as _GzipFile
 except ImportError:  # pragma: no cover - isal is a dependency; zlib gives the same bytes
     _inflate_lib = zlib  # type: ignore[assignment]
-    _GzipFile = gzip.GzipFile  # type: ignore[assignment,misc]
 
 GZIP_MAGIC = b"\x1f\x8b"
 #: Bytes read from the file at a time.
@@ -364,6 +361,20 @@ class GzipStream(io.RawIOBase):
     def tell(self) -> int:
         return self._out
 
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Seek forward by decompressing (backward: ``io.UnsupportedOperation``)."""
+        target = {io.SEEK_SET: offset, io.SEEK_CUR: self._out + offset}.get(whence)
+        if target is None or target < self._out:
+            raise io.UnsupportedOperation("a gzip stream seeks forward only")
+        scratch = bytearray(min(target - self._out, 1 << 20))
+        while self._out < target:
+            if not self.readinto(memoryview(scratch)[: target - self._out]):
+                break
+        return self._out
+
     def close(self) -> None:
         self.fileobj.close()
         super().close()
@@ -372,14 +383,14 @@ class GzipStream(io.RawIOBase):
 def open_export(path: Path, *, seekable: bool = False) -> BinaryIO:
     """Open a file for reading its decompressed bytes (gzip by magic bytes).
 
-    ``seekable`` gives a reader that can seek (forward, by decompressing) but raises at damage
-    without handing out the bytes before it: for reading one record again, not for loading.
+    ``seekable`` gives a buffered reader that can seek forward (by decompressing) and read a
+    line: for reading one record again (a damaged gzip reads as far as it loads).
     """
     raw = io.BufferedReader(open_binary(path))  # type: ignore[arg-type]
     if raw.read(2) == GZIP_MAGIC:
         raw.seek(0)
         if seekable:
-            return _GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+            return io.BufferedReader(GzipStream(raw), 1 << 16)  # type: ignore[return-value]
         return GzipStream(raw)  # type: ignore[return-value]
     raw.seek(0)
     return raw
