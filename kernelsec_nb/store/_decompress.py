@@ -65,8 +65,11 @@ _DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (zlib.error, getattr(_infl
 
 
 def open_binary(path: Path) -> BinaryIO:
-    """Open a file for reading bytes, unbuffered (every read of an export goes through here)."""
-    return open(path, "rb", buffering=0)  # noqa: SIM115 - returned to the caller
+    """:func:`kernelsec_nb.store._lines.open_binary`, the one open every read of an export goes
+    through (looked up when called: ``_lines`` imports this module)."""
+    from kernelsec_nb.store import _lines
+
+    return _lines.open_binary(path)
 
 
 def is_gzip(path: Path) -> bool:

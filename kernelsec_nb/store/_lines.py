@@ -72,6 +72,11 @@ class Block:
     release: Callable[[], None] = lambda: None
 
 
+def open_binary(path: Path) -> BinaryIO:
+    """Open a file for reading bytes, unbuffered (every read of an export goes through here)."""
+    return open(path, "rb", buffering=0)  # noqa: SIM115 - returned to the caller
+
+
 def _cut(raw: bytes | bytearray | memoryview) -> str:
     return bytes(raw[:QUARANTINE_RAW_CHARS]).decode("utf-8", errors="replace")
 

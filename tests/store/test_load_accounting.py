@@ -176,14 +176,14 @@ def test_not_an_export_is_a_one_line_error(case, tmp_path):
 def test_unreadable_file_in_folder(case, tmp_path, monkeypatch):
     write(tmp_path / "good.log", sample_lines())
     write(tmp_path / "locked.log", [falco_alert()])
-    real = load_mod._decompress.open_binary
+    real = load_mod._lines.open_binary
 
     def deny(path):  # as root every file is readable: refuse the one open all reads go through
         if path.name == "locked.log":
             raise PermissionError(13, "Permission denied")
         return real(path)
 
-    monkeypatch.setattr(load_mod._decompress, "open_binary", deny)
+    monkeypatch.setattr(load_mod._lines, "open_binary", deny)
     r = case.load(tmp_path, progress=False)
     status = {f.path.rsplit("/", 1)[1]: f for f in r.files}
     assert status["good.log"].loaded == 5
