@@ -15,7 +15,9 @@ kernelsec_nb.synth --hours H --scale S``: per node Tetragon, Hubble and Falco ex
 rotated ``.N.gz`` siblings, mostly gzip; 24:4 is ~1.85 GB decompressed), against DuckDB's own
 ``read_json`` of the model columns (Tetragon's, Hubble's and Falco's) over the same files as the
 reference.  Rates are MB/s of decompressed bytes.  Targets (issue 19): case.load >= 0.6x the
-reference, peak RSS < 1 GB.  ``--capture-dir`` reuses a capture made before.
+reference, peak RSS < 1 GB.  ``--capture-dir`` reuses a capture made before.  case.load of the
+same capture with every file decompressed is measured too (what gzip itself costs; ``--no-plain``
+skips it).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -151,6 +154,8 @@ def main() -> None:
     ap.add_argument("--capture", metavar="HOURS:SCALE",
                     help="measure a generated capture (mostly gzip) instead, e.g. 24:4 (issue 19)")
     ap.add_argument("--capture-dir", help="a capture folder made before (by --capture or the generator)")
+    ap.add_argument("--no-plain", action="store_true",
+                    help="with --capture: skip case.load of the same capture decompressed")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -223,6 +228,10 @@ def capture_main(args) -> None:
           f"{len(gz)} gzip files holding {gz_size / size:.0%} of the decompressed bytes")
     readers = {"duckdb read_json, model columns": "model", "kernelsec_nb case.load": "case"}
     results = run_rounds(readers, folder, args.repeat)
+    if not args.no_plain:  # the same capture with every .gz decompressed: what gzip itself costs
+        plain = decompressed_copy(folder, Path(tempfile.mkdtemp(prefix="kn-plain-")))
+        results |= run_rounds({"case.load, same capture plain": "case"}, plain, args.repeat)
+        shutil.rmtree(plain.parent)
     ref = results["duckdb read_json, model columns"]
     print(f"\n{'reader':<32} {'MB/s':>8} {'events/s':>11} {'peak RSS':>10} {'x reference':>12} {'CPU s':>7}")
     for name, r in results.items():
@@ -231,6 +240,19 @@ def capture_main(args) -> None:
     case = results["kernelsec_nb case.load"]
     print(f"\ncase.load vs DuckDB's read_json of the model columns: {ref['seconds'] / case['seconds']:.2f}x "
           f"(target >= 0.6x); peak RSS {case['rss'] / 2**20:.0f} MB (target < 1024 MB)")
+
+
+def decompressed_copy(folder: Path, into: Path) -> Path:
+    """A copy of the capture's exports with every gzip file decompressed (same names otherwise)."""
+    from kernelsec_nb.store._decompress import open_export
+
+    out = into / "plain"
+    for name in export_files(folder):
+        target = out / Path(name).relative_to(folder)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open_export(Path(name)) as src, open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst, 16 << 20)
+    return out
 
 
 def decompressed_bytes_of(files: list[Path]) -> int:

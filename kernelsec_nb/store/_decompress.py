@@ -87,6 +87,22 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
+def size_hint(path: Path, stored: int) -> int:
+    """About how many bytes the file holds once decompressed: the size of its read buffer.
+
+    For gzip, the length its trailer gives (the last member's, modulo 4 GiB) but at least four
+    times the stored size: a small export then takes a small buffer, and a file of several
+    members (or a damaged trailer) at worst a few more, smaller blocks.  Plain files: their size.
+    """
+    if not is_gzip(path):
+        return stored
+    with open_binary(path) as f:
+        f.seek(max(stored - 4, 0))
+        tail = f.read(4)
+    isize = struct.unpack("<I", tail)[0] if len(tail) == 4 else 0
+    return max(isize, 4 * stored)
+
+
 class HashingFile(io.RawIOBase):
     """A file read from start to end, with the sha256 of every byte read (no second pass)."""
 

@@ -248,7 +248,7 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
             stream = _decompress.GzipStream(hashing) if compressed else hashing
             tick = (lambda pos: _tick(bar, done, pos)) if bar is not None else None
             blocks = _prefetch(_lines.iter_ndjson(stream, tick, block_bytes, max_line_bytes, pool=pool,
-                                                  size_hint=None if compressed else size))
+                                                  size_hint=_decompress.size_hint(path, size)))
         srcs: set[str] = set()
         for block in blocks:
             lines += block.lines

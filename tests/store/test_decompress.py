@@ -176,3 +176,34 @@ def test_multi_member_with_a_bad_crc_loads_both_members(public_dir, tmp_path):
     assert f.status == "damaged" and "gzip member 1" in f.message
     _accounted(f, plain + second)
     case.close()
+
+
+def test_a_small_gzip_takes_a_small_read_buffer(tmp_path, monkeypatch):
+    """A read buffer is as large as the file decompressed, not a whole block (its pages are
+    touched: a capture of many small .gz files held two 136 MB buffers)."""
+    from kernelsec_nb.store import _lines
+
+    asked = []
+    take = _lines.BufferPool.take
+    monkeypatch.setattr(_lines.BufferPool, "take", lambda self, size: asked.append(size) or take(self, size))
+    from tests.store.lines import sample_lines
+
+    text = ("\n".join(sample_lines()) + "\n").encode()
+    path = tmp_path / "small.gz"
+    path.write_bytes(gzip.compress(text, mtime=0))
+    case, f = _load(tmp_path, path)
+    assert f.status == "loaded" and f.loaded == len(sample_lines())
+    assert asked and max(asked) <= 2 * len(text)
+    case.close()
+
+
+def test_size_hint_is_never_below_four_times_the_stored_size(tmp_path):
+    tiny_last = gzip.compress(TEXT, mtime=0) + gzip.compress(b"{}\n", mtime=0)
+    path = tmp_path / "a.gz"
+    path.write_bytes(tiny_last)
+    assert _decompress.size_hint(path, len(tiny_last)) == 4 * len(tiny_last)
+    path.write_bytes(gzip.compress(TEXT, mtime=0))
+    assert _decompress.size_hint(path, path.stat().st_size) == len(TEXT)
+    plain = tmp_path / "b.json"
+    plain.write_bytes(TEXT)
+    assert _decompress.size_hint(plain, len(TEXT)) == len(TEXT)
