@@ -368,14 +368,24 @@ class GzipStream(io.RawIOBase):
                                    self._in_at)
 
     def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            chunks = []
-            while chunk := self.read(1 << 22):
-                chunks.append(chunk)
-            return b"".join(chunks)
-        buf = bytearray(size)
-        n = self.readinto(buf)
-        return bytes(buf[:n])
+        """Up to ``size`` decompressed bytes (all when negative), read 4 MB at a time; the damage
+        is raised by the read after the last good byte."""
+        want = (1 << 62) if size is None or size < 0 else size
+        chunks: list[bytes] = []
+        got = 0
+        while got < want:
+            buf = bytearray(min(want - got, 4 << 20))
+            try:
+                n = self.readinto(buf)
+            except DamagedStream:
+                if chunks:
+                    break  # raised again by the next read
+                raise
+            if not n:
+                break
+            chunks.append(bytes(memoryview(buf)[:n]))
+            got += n
+        return b"".join(chunks)
 
     def tell(self) -> int:
         return self._out
