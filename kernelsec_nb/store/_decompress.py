@@ -254,11 +254,13 @@ class GzipStream(io.RawIOBase):
         self._buf, self._pos, self._buf_at = rest + self._in, 0, at
 
     def _damage(self, kind: str, message: str, at: int, raw: bytes = b"") -> DamagedStream:
-        where = f"at compressed byte {at:,}, decompressed byte {self._out:,}"
+        """The damage ``kind`` at file offset ``at``; ``message`` may name ``{member}``, ``{at}``
+        (compressed byte) and ``{out}`` (decompressed byte)."""
+        text = message.format(member=self._member, at=f"{at:,}", out=f"{self._out:,}")
         if self._bad_crc is not None:  # the earlier damage is said too
-            message += f"; earlier: {self._bad_crc}"
-        return DamagedStream(kind, f"gzip member {self._member}: {message} ({where})", member=self._member,
-                             compressed_offset=at, decompressed_offset=self._out, raw=raw)
+            text += f"; earlier, {self._bad_crc}"
+        return DamagedStream(kind, text, member=self._member, compressed_offset=at,
+                             decompressed_offset=self._out, raw=raw)
 
     # -- members -----------------------------------------------------------------------------
     def _start_member(self) -> bool:
@@ -268,11 +270,13 @@ class GzipStream(io.RawIOBase):
                 n = _header_length(self._buf, self._pos)
             except ValueError as exc:
                 if self._member == 0:
-                    raise self._damage("bad header", f"not a gzip stream ({exc})", self._in_at) from None
+                    raise self._damage("bad header", f"not a gzip stream at compressed byte {{at}}: {exc}",
+                                       self._in_at) from None
                 raw = self._buf[self._pos : self._pos + RAW_PREVIEW_BYTES]
                 rest = len(self._buf) - self._pos + self._rest_of_file()
                 raise self._damage("trailing garbage",
-                                   f"{rest:,} bytes after it are not a gzip member (trailing garbage)", self._in_at,
+                                   f"{rest:,} bytes of trailing garbage after gzip member {{member}}, at "
+                                   "compressed byte {at} (decompressed byte {out})", self._in_at,
                                    raw) from None
             if n:
                 break
@@ -280,7 +284,8 @@ class GzipStream(io.RawIOBase):
                 if self._pos == len(self._buf) and self._member:  # a clean end between members
                     return False
                 self._member += 1
-                raise self._damage("cut short", "the file ends inside its header", self._in_at)
+                raise self._damage("cut short", "gzip member {member} cut short: the file ends inside its "
+                                   "header, at compressed byte {at} (decompressed byte {out})", self._in_at)
         self._member += 1
         self._member_at = self._in_at
         self._take(n)
@@ -301,7 +306,8 @@ class GzipStream(io.RawIOBase):
         """Check the 8-byte trailer (CRC-32 and length mod 2^32) of the member just inflated."""
         while len(self._buf) - self._pos < 8:
             if not self._more():
-                raise self._damage("cut short", "the file ends inside the gzip trailer (CRC and length)",
+                raise self._damage("cut short", "gzip member {member} cut short: the file ends inside its "
+                                   "trailer, at compressed byte {at} (decompressed byte {out})",
                                    self._in_at)
         crc, size = struct.unpack_from("<II", self._buf, self._pos)
         at = self._in_at
@@ -309,12 +315,14 @@ class GzipStream(io.RawIOBase):
         self._d = None
         if crc != self._crc and self._bad_crc is None:
             self._bad_crc = self._damage(
-                "bad crc", f"its CRC does not match its data (the member's text, decompressed bytes "
-                f"{self._out - self._size:,}-{self._out:,}, was loaded but a byte of it may be wrong)", at)
+                "bad crc", "gzip member {member} fails its CRC check (trailer at compressed byte {at}): "
+                f"its text, decompressed bytes {self._out - self._size:,}-{self._out:,}, is loaded "
+                "but a byte of it may be wrong", at)
         elif size != self._size & 0xFFFFFFFF and self._bad_crc is None:
             self._bad_crc = self._damage(
-                "bad length", f"its trailer says {size:,} bytes, it inflated to {self._size:,} "
-                f"(decompressed bytes {self._out - self._size:,}-{self._out:,} were loaded)", at)
+                "bad length", "gzip member {member} has a wrong length in its trailer (at compressed byte "
+                f"{{at}}): {size:,} bytes said, {self._size:,} inflated (decompressed bytes "
+                f"{self._out - self._size:,}-{self._out:,}, loaded)", at)
 
     # -- reading -----------------------------------------------------------------------------
     def readinto(self, b) -> int:  # type: ignore[override]
@@ -349,7 +357,8 @@ class GzipStream(io.RawIOBase):
             try:
                 out = d.decompress(piece, want - got[0])
             except _DECOMPRESS_ERRORS as exc:
-                raise self._damage("corrupt data", f"the compressed data is corrupt ({exc})",
+                raise self._damage("corrupt data", "gzip member {member} corrupt near compressed byte {at} "
+                                   f"(decompressed byte {{out}}): {exc}",
                                    self._piece_at) from None
             if out:
                 n, k = got[0], len(out)
@@ -364,7 +373,8 @@ class GzipStream(io.RawIOBase):
                     self._push_back(rest)
                 self._end_member()
             elif not piece and not out:
-                raise self._damage("cut short", "the file ends before the member's end-of-stream marker",
+                raise self._damage("cut short", "gzip member {member} cut short: the file ends at compressed byte {at} "
+                                   "(decompressed byte {out}) before the member's end",
                                    self._in_at)
 
     def read(self, size: int = -1) -> bytes:
