@@ -217,7 +217,8 @@ def capture_main(args) -> None:
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "kernelsec_nb.synth", "--out", str(folder), "--hours", f"{hours:g}",
                         "--scale", f"{scale:g}"], check=True, stdout=subprocess.DEVNULL)
-        print(f"generated {folder} ({hours:g} h, --scale {scale:g}) in {time.perf_counter() - t0:.0f} s")
+        print(f"generated {folder} ({hours:g} h, --scale {scale:g}) in {time.perf_counter() - t0:.0f} s; "
+              "kept: --capture-dir reuses it")
     files = [Path(f) for f in export_files(folder)]
     stored = sum(f.stat().st_size for f in files)
     gz = [f for f in files if f.name.endswith(".gz")]
