@@ -23,10 +23,12 @@ import numpy as np
 import pyarrow as pa
 
 from kernelsec_nb.store import _arrow
-from kernelsec_nb.store._decompress import (  # noqa: F401 - GzipStream, HashingFile: moved there
+from kernelsec_nb.store._decompress import (  # noqa: F401 - all but open_export moved there, kept for callers
     GzipStream,
     HashingFile,
+    is_gzip,
     open_export,
+    sha256_of,
 )
 from kernelsec_nb.store._ids import event_ids, repeats
 
