@@ -2,12 +2,22 @@
 
     python benchmarks/ingest.py --size 1G          # also 4G for the memory target
     python benchmarks/ingest.py --size 256M --mix network   # Tetragon and Hubble flows
+    python benchmarks/ingest.py --capture 24:4     # a 24 h --scale 4 capture, mostly .gz (issue 19)
 
 Makes a Tetragon-heavy NDJSON file with the project's generator, then measures each reader in
 its own subprocess (so peak RSS is its own), in ``--repeat`` interleaved rounds of which each
 reader's best counts: MB/s, events/s, peak RSS, and the ratios against the baseline (bare
 DuckDB ``read_json`` with a narrow explicit list of scalar columns), plus a reference row: ``read_json`` with roughly the columns of the event model.  pandas is skipped
 above 1 GB.  Targets (issue 2): case.load >= 0.25x baseline MB/s, >= 10x pandas, RSS < 1 GB.
+
+``--capture HOURS:SCALE`` measures a whole capture from the generator instead (``python -m
+kernelsec_nb.synth --hours H --scale S``: per node Tetragon, Hubble and Falco exports with their
+rotated ``.N.gz`` siblings, mostly gzip; 24:4 is ~1.85 GB decompressed), against DuckDB's own
+``read_json`` of the model columns (Tetragon's, Hubble's and Falco's) over the same files as the
+reference.  Rates are MB/s of decompressed bytes.  Targets (issue 19): case.load >= 0.6x the
+reference, peak RSS < 1 GB.  ``--capture-dir`` reuses a capture made before.  case.load of the
+same capture with every file decompressed is measured too (what gzip itself costs; ``--no-plain``
+skips it).
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,6 +48,27 @@ MODEL = {
     "process_kprobe": f"STRUCT(process {_PROC}, parent STRUCT(exec_id VARCHAR), function_name VARCHAR, "
     "policy_name VARCHAR, action VARCHAR, args JSON)",
 }
+_ENDPOINT = "STRUCT(ID BIGINT, identity BIGINT, namespace VARCHAR, pod_name VARCHAR, labels VARCHAR[], workloads JSON)"
+#: The model columns of a mixed capture: Tetragon's (above), Hubble's flows and Falco's alerts.
+CAPTURE_MODEL = MODEL | {
+    "flow": f"STRUCT(time VARCHAR, verdict VARCHAR, drop_reason_desc VARCHAR, "
+            f"IP STRUCT(source VARCHAR, destination VARCHAR), l4 JSON, source {_ENDPOINT}, "
+            f"destination {_ENDPOINT}, Type VARCHAR, l7 JSON, is_reply BOOLEAN, "
+            f"traffic_direction VARCHAR, trace_observation_point VARCHAR, Summary VARCHAR)",
+    "hostname": "VARCHAR", "rule": "VARCHAR", "priority": "VARCHAR", "source": "VARCHAR",
+    "tags": "VARCHAR[]", "output": "VARCHAR", "output_fields": "JSON", "uuid": "VARCHAR",
+}
+#: Files of a generated capture that are not exports (case.load leaves them out by name too).
+_NOT_EXPORTS = ("TRUTH.json",)
+
+
+def export_files(path: Path) -> list[str]:
+    """The export files of a capture folder (or the one file), as DuckDB's read_json takes them."""
+    if path.is_file():
+        return [str(path)]
+    return sorted(str(p) for p in path.rglob("*")
+                  if p.is_file() and p.name not in _NOT_EXPORTS and not p.name.startswith(".")
+                  and p.stat().st_size)
 
 
 def _child(kind: str, path: str, workdir: str) -> None:
@@ -54,9 +86,12 @@ def _child(kind: str, path: str, workdir: str) -> None:
     if kind in ("duckdb", "model"):
         con = duckdb.connect(os.path.join(workdir, "bare.duckdb"))
         con.execute("SET preserve_insertion_order = false")
-        cols = ", ".join(f"'{k}': '{v}'" for k, v in (NARROW if kind == "duckdb" else MODEL).items())
+        files = export_files(Path(path))
+        schema = NARROW if kind == "duckdb" else CAPTURE_MODEL if len(files) > 1 else MODEL
+        cols = ", ".join(f"'{k}': '{v}'" for k, v in schema.items())
+        # compression by the file's name: every .gz of a generated capture is named so
         con.execute(f"CREATE TABLE t AS SELECT * FROM read_json(?, format='newline_delimited', "  # noqa: S608 - built from our own constants
-                    f"columns={{{cols}}}, ignore_errors=true)", [path])
+                    f"columns={{{cols}}}, ignore_errors=true)", [files])
         n = con.execute("SELECT count(*) FROM t").fetchall()[0][0]
         con.close()
     elif kind == "pandas":
@@ -67,16 +102,31 @@ def _child(kind: str, path: str, workdir: str) -> None:
         n = report.total("loaded")
         case.close()
     dt = time.perf_counter() - t0
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"seconds": dt, "events": n, "rss": rss}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    # CPU seconds of every thread (imports included): steadier than the wall time on a shared machine
+    print(json.dumps({"seconds": dt, "events": n, "rss": usage.ru_maxrss * 1024,
+                      "cpu": usage.ru_utime + usage.ru_stime}))
 
 
 def warm(path: Path) -> None:
-    """Read the file once, untimed, so that every reader starts with it in the page cache (pandas'
-    ~10 GB can push it out, and the reader after pandas would pay for reading it from disk)."""
-    with open(path, "rb", buffering=0) as f:
-        while f.read(64 << 20):
-            pass
+    """Read the files once, untimed, so that every reader starts with them in the page cache
+    (pandas' ~10 GB can push them out, and the reader after pandas would pay for reading from disk)."""
+    for name in export_files(path):
+        with open(name, "rb", buffering=0) as f:
+            while f.read(64 << 20):
+                pass
+
+
+def decompressed_bytes(path: Path) -> int:
+    """Bytes of the files once decompressed (what the rates of a capture are per)."""
+    from kernelsec_nb.store._decompress import open_export
+
+    total = 0
+    for name in export_files(path):
+        with open_export(Path(name)) as f:
+            while chunk := f.read(16 << 20):
+                total += len(chunk)
+    return total
 
 
 def measure(kind: str, path: Path) -> dict:
@@ -101,10 +151,18 @@ def main() -> None:
                          "network adds Hubble flows)")
     ap.add_argument("--repeat", type=int, default=3,
                     help="interleaved rounds; each reader's fastest counts (peak RSS: its largest)")
+    ap.add_argument("--capture", metavar="HOURS:SCALE",
+                    help="measure a generated capture (mostly gzip) instead, e.g. 24:4 (issue 19)")
+    ap.add_argument("--capture-dir", help="a capture folder made before (by --capture or the generator)")
+    ap.add_argument("--no-plain", action="store_true",
+                    help="with --capture: skip case.load of the same capture decompressed")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         _child(*args.child)
+        return
+    if args.capture or args.capture_dir:
+        capture_main(args)
         return
     from kernelsec_nb.synth import write_bulk
 
@@ -123,13 +181,7 @@ def main() -> None:
     readers["kernelsec_nb case.load"] = "case"
     # Rounds interleave the readers, and each reader's best round counts: on a noisy shared machine
     # a single run moved the baseline between 320 and 1160 MB/s within an hour.
-    rounds: dict[str, list[dict]] = {name: [] for name in readers}
-    for i in range(args.repeat):
-        for name, kind in readers.items():
-            rounds[name].append(measure(kind, path))
-            print(f"round {i + 1}: {name}: {rounds[name][-1]['seconds']:.2f} s", flush=True)
-    results = {name: min(rs, key=lambda r: r["seconds"]) | {"rss": max(r["rss"] for r in rs)}
-               for name, rs in rounds.items()}
+    results = run_rounds(readers, path, args.repeat)
     base = results["duckdb read_json (baseline)"]
     print(f"\nfile: {mb:.0f} MB\n")
     print(f"{'reader':<32} {'MB/s':>8} {'events/s':>11} {'peak RSS':>10} {'x baseline':>11}")
@@ -142,6 +194,70 @@ def main() -> None:
         print(f"\ncase.load vs pandas: {pdx:.1f}x faster (target >= 10x)")
     print(f"case.load vs baseline: {base['seconds'] / case['seconds']:.2f}x of baseline MB/s "
           f"(target >= 0.25x); peak RSS {case['rss'] / 2**20:.0f} MB (target < 1024 MB)")
+
+
+def run_rounds(readers: dict[str, str], path: Path, repeat: int) -> dict[str, dict]:
+    """Each reader ``repeat`` times, interleaved; its fastest round counts (peak RSS: its largest)."""
+    rounds: dict[str, list[dict]] = {name: [] for name in readers}
+    for i in range(repeat):
+        for name, kind in readers.items():
+            rounds[name].append(measure(kind, path))
+            print(f"round {i + 1}: {name}: {rounds[name][-1]['seconds']:.2f} s", flush=True)
+    return {name: min(rs, key=lambda r: r["seconds"]) | {"rss": max(r["rss"] for r in rs)}
+            for name, rs in rounds.items()}
+
+
+def capture_main(args) -> None:
+    """A whole generated capture, mostly gzip: case.load against DuckDB's model-column read_json."""
+    if args.capture_dir:
+        folder = Path(args.capture_dir)
+    else:
+        hours, scale = (float(x) for x in args.capture.split(":"))
+        folder = Path(tempfile.mkdtemp(prefix="kn-capture-")) / "capture"
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "kernelsec_nb.synth", "--out", str(folder), "--hours", f"{hours:g}",
+                        "--scale", f"{scale:g}"], check=True, stdout=subprocess.DEVNULL)
+        print(f"generated {folder} ({hours:g} h, --scale {scale:g}) in {time.perf_counter() - t0:.0f} s; "
+              "kept: --capture-dir reuses it")
+    files = [Path(f) for f in export_files(folder)]
+    stored = sum(f.stat().st_size for f in files)
+    gz = [f for f in files if f.name.endswith(".gz")]
+    size = decompressed_bytes(folder)
+    gz_size = decompressed_bytes_of(gz)
+    mb = size / 1e6
+    print(f"capture: {len(files)} files, {stored / 1e6:.0f} MB stored, {mb:.0f} MB decompressed, "
+          f"{len(gz)} gzip files holding {gz_size / size:.0%} of the decompressed bytes")
+    readers = {"duckdb read_json, model columns": "model", "kernelsec_nb case.load": "case"}
+    results = run_rounds(readers, folder, args.repeat)
+    if not args.no_plain:  # the same capture with every .gz decompressed: what gzip itself costs
+        plain = decompressed_copy(folder, Path(tempfile.mkdtemp(prefix="kn-plain-")))
+        results |= run_rounds({"case.load, same capture plain": "case"}, plain, args.repeat)
+        shutil.rmtree(plain.parent)
+    ref = results["duckdb read_json, model columns"]
+    print(f"\n{'reader':<32} {'MB/s':>8} {'events/s':>11} {'peak RSS':>10} {'x reference':>12} {'CPU s':>7}")
+    for name, r in results.items():
+        print(f"{name:<32} {mb / r['seconds']:>8.0f} {r['events'] / r['seconds']:>11.0f} "
+              f"{r['rss'] / 2**20:>8.0f}MB {ref['seconds'] / r['seconds']:>11.2f}x {r['cpu']:>7.1f}")
+    case = results["kernelsec_nb case.load"]
+    print(f"\ncase.load vs DuckDB's read_json of the model columns: {ref['seconds'] / case['seconds']:.2f}x "
+          f"(target >= 0.6x); peak RSS {case['rss'] / 2**20:.0f} MB (target < 1024 MB)")
+
+
+def decompressed_copy(folder: Path, into: Path) -> Path:
+    """A copy of the capture's exports with every gzip file decompressed (same names otherwise)."""
+    from kernelsec_nb.store._decompress import open_export
+
+    out = into / "plain"
+    for name in export_files(folder):
+        target = out / Path(name).relative_to(folder)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open_export(Path(name)) as src, open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst, 16 << 20)
+    return out
+
+
+def decompressed_bytes_of(files: list[Path]) -> int:
+    return sum(decompressed_bytes(f) for f in files)
 
 
 if __name__ == "__main__":

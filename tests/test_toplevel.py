@@ -28,7 +28,7 @@ def test_import_is_light():
 
 
 #: conda-forge packages named differently from their PyPI distribution.
-_CONDA_NAMES = {"python-xxhash": "xxhash"}
+_CONDA_NAMES = {"python-xxhash": "xxhash", "python-isal": "isal"}
 
 
 def _names(specs):

@@ -11,8 +11,6 @@ valid UTF-8 is flagged (both end in quarantine), and a file holding pretty-print
 from __future__ import annotations
 
 import errno
-import gzip
-import hashlib
 import io
 import json
 import os
@@ -28,10 +26,16 @@ import numpy as np
 import pyarrow as pa
 
 from kernelsec_nb.store import _arrow
+from kernelsec_nb.store._decompress import (  # noqa: F401 - all but open_export moved there, kept for callers
+    GzipStream,
+    HashingFile,
+    is_gzip,
+    open_export,
+    sha256_of,
+)
 from kernelsec_nb.store._discover import kind_of
 from kernelsec_nb.store._ids import event_ids, repeats
 
-GZIP_MAGIC = b"\x1f\x8b"
 #: Size of one block read from the file (decompressed bytes).
 BLOCK_BYTES = 128 << 20
 #: Longer lines are quarantined (cut to :data:`QUARANTINE_RAW_CHARS`).
@@ -93,113 +97,6 @@ def open_binary(path: Path) -> BinaryIO:
     except BaseException:
         os.close(fd)
         raise
-
-
-def is_gzip(path: Path) -> bool:
-    with open_binary(path) as f:
-        return f.read(2) == GZIP_MAGIC
-
-
-class HashingFile(io.RawIOBase):
-    """A file read from start to end, with the sha256 of every byte read (no second pass)."""
-
-    def __init__(self, path: Path) -> None:
-        self._f = open_binary(path)
-        self._digest = hashlib.sha256()
-        self._at_end = False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:  # type: ignore[override]
-        n = self._f.readinto(b)
-        if n:
-            self._digest.update(memoryview(b)[:n])
-        else:
-            self._at_end = True
-        return n or 0
-
-    def tell(self) -> int:
-        return self._f.tell()
-
-    def sha256(self) -> str | None:
-        """The file's sha256 once it was read to its end (None before)."""
-        return self._digest.hexdigest() if self._at_end else None
-
-    def close(self) -> None:
-        self._f.close()
-        super().close()
-
-
-class GzipStream(io.RawIOBase):
-    """Streaming gzip reader that keeps every byte it could decompress.
-
-    ``gzip.GzipFile.read`` drops what it decompressed in a call that meets a stream cut short;
-    here the data comes out first and the damage is raised on the next read.  Concatenated
-    gzip members (as ``cat a.gz b.gz`` makes) are read one after the other.
-    """
-
-    def __init__(self, fileobj: BinaryIO) -> None:
-        self.fileobj = fileobj
-        self._d = zlib.decompressobj(wbits=31)
-        self._buf = b""
-        self._done = False
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        want = size if size and size > 0 else 1 << 62
-        while len(self._buf) < want and not self._done:
-            chunk = self.fileobj.read(1 << 20)
-            if not chunk:
-                self._done = True
-                if not self._d.eof or self._d.unconsumed_tail:
-                    if self._buf:
-                        break  # hand out what we have; the damage is reported next time
-                    raise EOFError("compressed file ended before the end-of-stream marker")
-                break
-            data = self._d.decompress(chunk)
-            while self._d.eof and self._d.unused_data:
-                rest = self._d.unused_data
-                self._d = zlib.decompressobj(wbits=31)
-                data += self._d.decompress(rest)
-            self._buf += data
-        if self._done and not self._buf and not self._d.eof:
-            self._d = zlib.decompressobj(wbits=31)  # report once
-            self._d.decompress(b"")
-            raise EOFError("compressed file ended before the end-of-stream marker")
-        out, self._buf = self._buf[:want], self._buf[want:]
-        return out
-
-    def readinto(self, b) -> int:  # type: ignore[override]
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        self.fileobj.close()
-        super().close()
-
-
-def open_export(path: Path, *, seekable: bool = False) -> BinaryIO:
-    """Open a file for reading its decompressed bytes (gzip by magic bytes)."""
-    raw = io.BufferedReader(open_binary(path))  # type: ignore[arg-type]
-    if raw.read(2) == GZIP_MAGIC:
-        raw.seek(0)
-        if seekable:
-            return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-        return GzipStream(raw)  # type: ignore[return-value]
-    raw.seek(0)
-    return raw
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open_binary(path) as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _cut(raw: bytes | bytearray | memoryview) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from kernelsec_nb.store import _derived, _lines
+from kernelsec_nb.store import _decompress, _derived, _lines
 from kernelsec_nb.store._commits import BlockCommits
 from kernelsec_nb.store._discover import discover
 from kernelsec_nb.store._ingest import TABLES as EVENT_TABLES
@@ -22,7 +22,7 @@ from kernelsec_nb.store.report import FileResult, LoadReport
 
 _FIRST_REASON = "SELECT line, reason FROM quarantine WHERE file = ? ORDER BY line LIMIT 1"
 _DAMAGED = "SELECT reason FROM quarantine WHERE file = ? AND starts_with(reason, ?) ORDER BY line LIMIT 1"
-_TOO_LONG = "SELECT 1 FROM quarantine WHERE file = ? AND starts_with(reason, ?) LIMIT 1"
+_REASON_STARTS = "SELECT 1 FROM quarantine WHERE file = ? AND starts_with(reason, ?) LIMIT 1"
 
 
 # A file is loaded block by block, each block committed (so memory stays bounded by the block,
@@ -224,13 +224,13 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
     name = str(path)
     try:
         size = path.stat().st_size
-        compressed = _lines.is_gzip(path)
+        compressed = _decompress.is_gzip(path)
         documents = _lines.looks_like_documents(path)
         # Same content means same size: only then is the file hashed before it is read (to skip it
         # at once); otherwise its sha256 is computed while it is read for loading.
         sha = None
         if documents or con.execute(_SAME_SIZE, [size]).fetchall():
-            sha = _lines.sha256_of(path)
+            sha = _decompress.sha256_of(path)
     except OSError as exc:
         return FileResult(name, "error", message=f"cannot read {name}: {exc.strerror or exc}")
     if sha is not None:
@@ -261,11 +261,11 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
         if documents:
             blocks = _lines.iter_documents(path)
         else:
-            hashing = _lines.HashingFile(path)
-            stream = _lines.GzipStream(hashing) if compressed else hashing
+            hashing = _decompress.HashingFile(path)
+            stream = _decompress.GzipStream(hashing) if compressed else hashing
             tick = (lambda pos: _tick(bar, done, pos)) if bar is not None else None
             blocks = _prefetch(_lines.iter_ndjson(stream, tick, block_bytes, max_line_bytes, pool=pool,
-                                                  size_hint=None if compressed else size))
+                                                  size_hint=_decompress.size_hint(path, size)))
         srcs: set[str] = set()
         for block in blocks:
             lines += block.lines
@@ -289,10 +289,13 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
         commits.wait()
         con.execute("BEGIN TRANSACTION")
         if sha is None:  # read to its end above, unless the stream was damaged
-            sha = hashing.sha256() or _lines.sha256_of(path)
+            sha = hashing.sha256() or _decompress.sha256_of(path)
         sources = tuple(sorted(srcs))
         # a file without one event is no export, unless a line was too long to tell (it may be one)
-        if not sources and counts.quarantined and not con.execute(_TOO_LONG, [tag, _lines.TOO_LONG]).fetchall():
+        # or its compressed stream is damaged (the damage may be what hid its events: kept, said)
+        if not sources and counts.quarantined and not any(
+                con.execute(_REASON_STARTS, [tag, start]).fetchall()
+                for start in (_lines.TOO_LONG, _lines.DAMAGED)):
             reason = con.execute(_FIRST_REASON, [tag]).fetchall()[0]
             raise NotAnExport(
                 f"{name} is not a Tetragon, Hubble or Falco export "
@@ -333,7 +336,7 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
         message = "empty file: nothing to load" if not lines else "only blank lines: nothing to load"
     else:
         message = ""
-    return FileResult(name, "loaded" if damaged is None else "loaded with errors", sources,
+    return FileResult(name, "loaded" if damaged is None else "damaged", sources,
                       "json-documents" if documents else "ndjson", lines, counts.loaded,
                       counts.duplicates, counts.quarantined, counts.blank, message=message)
 
