@@ -16,25 +16,32 @@ _WS = _lines.TRAILING_WS.encode()
 
 
 def _reference(data: bytes) -> list[tuple[int, int, str, str]]:
-    """What the reader must yield, written the slow obvious way: (line, offset, text, id)."""
+    """What the reader must yield, written the slow obvious way: (line, offset, text, id); lines of
+    whitespace only are blank (counted, not yielded)."""
     out = []
     offset = 0
     pieces = data.split(b"\n")
     if pieces and pieces[-1] == b"":
         pieces.pop()
     for number, piece in enumerate(pieces, start=1):
-        if piece not in (b"", b"\r"):
-            text = piece.rstrip(_WS)
+        text = piece.rstrip(_WS)
+        if text:
             out.append((number, offset, text.decode(), _ids.event_id(text)))
         offset += len(piece) + 1
     return out
 
 
 def _read(stream, block_bytes: int, pool: _lines.BufferPool) -> list[tuple[int, int, str, str]]:
+    """The reader's records, a run of identical lines expanded to one entry per line."""
     got = []
     for block in _lines.iter_ndjson(stream, block_bytes=block_bytes, pool=pool):
         t = block.table.to_pydict()
-        got.extend(zip(t["line"], t["byte_offset"], t["raw"], t["event_id"], strict=True))
+        for line, offset, raw, eid, end, byte_end, count in zip(
+                t["line"], t["byte_offset"], t["raw"], t["event_id"], t["line_end"], t["byte_end"],
+                t["repeat_count"], strict=True):
+            assert end == line + count - 1 and (byte_end - offset) % count == 0
+            step = (byte_end - offset) // count
+            got.extend((line + k, offset + k * step, raw, eid) for k in range(count))
         block.release()  # the buffer is reused by the next block: values above must be copies
     return got
 
