@@ -96,7 +96,9 @@ STAGE_SQL = f"""
 CREATE OR REPLACE TEMP TABLE _stage AS
 WITH p AS (
     SELECT rec, line, byte_offset, raw, note, raw_bytes, event_id, line_end, byte_end, repeat_count,
-           TRY(json_transform({sources.NORMALISE_SQL}, '{sources.STRUCTURE}')) AS j
+           -- only an object can be an event: other lines (junk, numbers) are not parsed here
+           CASE WHEN left(ltrim(raw, {_WS}), 1) = '{{'
+                THEN TRY(json_transform({sources.NORMALISE_SQL}, '{sources.STRUCTURE}')) END AS j
     FROM _block WHERE NOT taken
 ), s AS (
     SELECT *, CASE WHEN j IS NOT NULL THEN {sources.SOURCE_SQL} END AS source FROM p
@@ -121,8 +123,8 @@ SELECT * EXCLUDE (raw, unparsed),
         WHEN unparsed AND left(ltrim(raw), 1) = '{{'
              AND right(rtrim(raw, {_WS}), 1) <> '}}'
             THEN 'malformed JSON: the line is cut short (truncated)'
-        WHEN unparsed THEN 'malformed JSON'
-        WHEN source IS NULL AND json_type(raw) <> 'OBJECT'
+        WHEN unparsed AND NOT json_valid(raw) THEN 'malformed JSON'
+        WHEN unparsed OR json_type(raw) <> 'OBJECT'
             THEN 'not an event: JSON ' || lower(json_type(raw)) || ' instead of an object'
         WHEN source IS NULL
             THEN 'unknown event type: no Tetragon, Hubble or Falco keys (keys: '
@@ -340,7 +342,7 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
         # the general path reads only the lines the routes did not take
         block = table.append_column("taken", _arrow.array(rest))
         settle()
-        refused = _with_block(con, block, lambda: _general(con, params, counts))
+        refused = _with_block(con, block, lambda: _general(con, params, counts, table.num_rows - int(rest.sum())))
         if keys is not None and len(refused):  # refused lines are not in the case: not known
             keep = np.ones(len(keys), dtype=bool)
             keep[refused] = False
@@ -393,9 +395,10 @@ def _fast_routes(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCoun
     return taken
 
 
-def _general(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCounts) -> np.ndarray:
-    """Stage, insert and count the lines the routes did not take; returns the block indices
-    (``rec``) of the records refused (quarantined or blank)."""
+def _general(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCounts, n: int) -> np.ndarray:
+    """Stage, insert and count the ``n`` records the routes did not take (a run of identical
+    lines is one record of ``repeat_count`` lines); returns the block indices (``rec``) of the
+    records refused (quarantined or blank)."""
     con.execute(STAGE_SQL)
     con.execute(_MARK_SQL)
     con.execute(_NEW_VIEW)
