@@ -604,9 +604,9 @@ def _emit(data: bytes | bytearray, start: int, stop: int, line0: int, offset0: i
         blank = tend == starts
         too_long = (ends - starts) > max_line_bytes
         if prev is None:
-            same = same_as_previous(arr, starts, ends)
+            same = same_as_previous(arr, starts, ends, data)
         else:
-            same = same_as_previous(arr, np.r_[prev[0], starts], np.r_[prev[1], ends])[1:]
+            same = same_as_previous(arr, np.r_[prev[0], starts], np.r_[prev[1], ends], data)[1:]
         same &= ~too_long
         heads = np.flatnonzero(~same)
         counts = np.diff(np.r_[heads, n])

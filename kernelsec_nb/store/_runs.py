@@ -11,12 +11,18 @@ import numpy as np
 
 #: Bytes compared at once (the index arrays of a batch take about 20 bytes per compared byte).
 COMPARE_BYTES = 1 << 20
+#: Bytes of each pair looked at before the whole pair is compared.
+_SAMPLES = 16
+#: Longer pairs are compared one by one (a pair costs about a microsecond): few fit in a block.
+_LONG = 256
 
 
-def same_as_previous(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+def same_as_previous(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                     data: bytes | bytearray | None = None) -> np.ndarray:
     """Mask of the records ``arr[starts[k]:ends[k]]`` that are byte-identical to record ``k - 1``.
 
-    Only neighbours of the same length are compared, in batches of at most :data:`COMPARE_BYTES`
+    ``data`` is the buffer ``arr`` views (when given, long pairs are compared on it without a
+    copy of ``arr``).  Only neighbours of the same length are compared, in batches of at most :data:`COMPARE_BYTES`
     (a longer pair alone), so time and memory are linear in the bytes compared.
 
     >>> arr = np.frombuffer(b"x\\nx\\ny\\ny\\ny\\nx\\n", dtype=np.uint8)
@@ -29,6 +35,20 @@ def same_as_previous(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> n
         return same
     length = (ends - starts).astype(np.int64)
     cand = np.flatnonzero((length[1:] == length[:-1]) & (length[1:] > 0)) + 1
+    if len(cand):  # a cheap look first: neighbours of one length mostly differ at a sampled byte
+        at = (length[cand, None] * np.arange(_SAMPLES)) // _SAMPLES
+        prev = starts[cand - 1].astype(np.int64)[:, None] + at
+        cand = cand[(arr[prev] == arr[prev + (starts[cand] - starts[cand - 1])[:, None]]).all(axis=1)]
+    if not len(cand):
+        return same
+    # long pairs one by one (a slice compare is a memcmp), short ones all at once below
+    long = cand[length[cand] > _LONG]
+    if len(long) and data is None:
+        data = arr.tobytes()
+    for k, a, b, m in zip(long.tolist(), starts[long - 1].tolist(), starts[long].tolist(),
+                          length[long].tolist(), strict=True):
+        same[k] = data[a : a + m] == data[b : b + m]  # type: ignore[index]
+    cand = cand[length[cand] <= _LONG]
     if not len(cand):
         return same
     lens = length[cand]

@@ -10,7 +10,7 @@ from kernelsec_nb.store import _runs
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(st.sampled_from([b"x\n", b"y\n", b"xy\n", b"yx\n", b"\n", b"abc" * 40 + b"\n"]), max_size=60),
+@given(st.lists(st.sampled_from([b"x\n", b"y\n", b"xy\n", b"yx\n", b"\n", b"abc" * 40 + b"\n", b"abc" * 100 + b"\n", b"abd" * 100 + b"\n"]), max_size=60),
        st.integers(1, 300))
 def test_same_as_previous_matches_a_plain_comparison(lines, budget):
     data = b"".join(lines)
