@@ -19,6 +19,7 @@ its id is the hash of its bytes, as for a line.  A UTF-8 byte order mark at the 
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -60,7 +61,7 @@ def looks_like_documents(path: Path) -> bool:
     with open_export(path) as f:
         try:
             head = f.read(1 << 16)
-        except (EOFError, OSError, ValueError):
+        except (EOFError, OSError, zlib.error):
             return False
     head = head.removeprefix(_lines.BOM)
     first = head.lstrip().split(b"\n", 1)[0].strip()
@@ -269,7 +270,15 @@ def split(stream: BinaryIO, offset: int = 0) -> Iterator[pa.Table]:
     splitter = Splitter(offset)
     first = True
     while True:
-        chunk = stream.read(READ_BYTES)
+        try:
+            chunk = stream.read(READ_BYTES)
+        except (EOFError, OSError, zlib.error) as exc:
+            # every record read so far is kept; the unreadable rest is one quarantined record
+            yield from splitter.finish()
+            line = splitter.lines + 1
+            yield _lines.single(line, splitter.offset, "", f"{_lines.DAMAGED} at line {line}: the rest of "
+                                f"the file cannot be read ({exc})", 0, byte_end=splitter.offset)
+            return
         if first and chunk.startswith(_lines.BOM):
             chunk = chunk[len(_lines.BOM) :]
             splitter.offset += len(_lines.BOM)

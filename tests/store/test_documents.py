@@ -154,3 +154,16 @@ def test_a_byte_order_mark_does_not_hide_the_first_document(case, tmp_path):
     assert (r.loaded, r.quarantined) == (2, 0)
     eid = case.sql("select event_id from events order by line limit 1")["event_id"][0]
     assert case.raw(eid).startswith("{")
+
+
+def test_a_cut_gzip_of_documents_keeps_what_was_read(case, tmp_path, monkeypatch):
+    import gzip
+
+    monkeypatch.setattr(_documents, "READ_BYTES", 256)
+    text = "\n".join(_pretty(sample_lines()) * 20) + "\n"
+    whole = gzip.compress(text.encode(), mtime=0)
+    f = tmp_path / "cut.json.gz"
+    f.write_bytes(whole[: len(whole) * 2 // 3])
+    (r,) = case.load(f, progress=False).files
+    assert r.balanced and r.status == "loaded with errors" and "cut short" in r.message
+    assert r.loaded == 5 and r.quarantined >= 1
