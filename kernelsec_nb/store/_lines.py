@@ -604,10 +604,10 @@ def _emit(data: bytes | bytearray, start: int, stop: int, line0: int, offset0: i
         blank = tend == starts
         too_long = (ends - starts) > max_line_bytes
         if prev is None:
-            same = same_as_previous(arr, starts, ends, data)
+            same = same_as_previous(arr, starts, ends, data, blank | too_long)
         else:
-            same = same_as_previous(arr, np.r_[prev[0], starts], np.r_[prev[1], ends], data)[1:]
-        same &= ~too_long
+            same = same_as_previous(arr, np.r_[prev[0], starts], np.r_[prev[1], ends], data,
+                                    np.r_[False, blank | too_long])[1:]
         heads = np.flatnonzero(~same)
         counts = np.diff(np.r_[heads, n])
         lines = heads + line

@@ -18,11 +18,11 @@ _LONG = 256
 
 
 def same_as_previous(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-                     data: bytes | bytearray | None = None) -> np.ndarray:
+                     data: bytes | bytearray | None = None, skip: np.ndarray | None = None) -> np.ndarray:
     """Mask of the records ``arr[starts[k]:ends[k]]`` that are byte-identical to record ``k - 1``.
 
     ``data`` is the buffer ``arr`` views (when given, long pairs are compared on it without a
-    copy of ``arr``).  Only neighbours of the same length are compared, in batches of at most :data:`COMPARE_BYTES`
+    copy of ``arr``); records where ``skip`` is true are not compared (their mask stays false).  Only neighbours of the same length are compared, in batches of at most :data:`COMPARE_BYTES`
     (a longer pair alone), so time and memory are linear in the bytes compared.
 
     >>> arr = np.frombuffer(b"x\\nx\\ny\\ny\\ny\\nx\\n", dtype=np.uint8)
@@ -35,14 +35,15 @@ def same_as_previous(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray,
         return same
     length = (ends - starts).astype(np.int64)
     cand = np.flatnonzero((length[1:] == length[:-1]) & (length[1:] > 0)) + 1
-    if len(cand):  # a cheap look first: neighbours of one length mostly differ at a sampled byte
-        at = (length[cand, None] * np.arange(_SAMPLES)) // _SAMPLES
-        prev = starts[cand - 1].astype(np.int64)[:, None] + at
-        cand = cand[(arr[prev] == arr[prev + (starts[cand] - starts[cand - 1])[:, None]]).all(axis=1)]
-    if not len(cand):
-        return same
-    # long pairs one by one (a slice compare is a memcmp), short ones all at once below
+    if skip is not None:
+        cand = cand[~skip[cand]]
+    # long pairs one by one (a slice compare is a memcmp), after a cheap look: neighbours of one
+    # length mostly differ at one of a few sampled bytes; short pairs all at once below
     long = cand[length[cand] > _LONG]
+    if len(long):
+        at = (length[long, None] * np.arange(_SAMPLES)) // _SAMPLES
+        prev = starts[long - 1].astype(np.int64)[:, None] + at
+        long = long[(arr[prev] == arr[prev + (starts[long] - starts[long - 1])[:, None]]).all(axis=1)]
     if len(long) and data is None:
         data = arr.tobytes()
     for k, a, b, m in zip(long.tolist(), starts[long - 1].tolist(), starts[long].tolist(),
