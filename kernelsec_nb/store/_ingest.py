@@ -95,8 +95,10 @@ _EXTRA = ", ".join(
 STAGE_SQL = f"""
 CREATE OR REPLACE TEMP TABLE _stage AS
 WITH p AS (
-    SELECT rec, line, byte_offset, raw, note, raw_bytes, event_id,
-           TRY(json_transform({sources.NORMALISE_SQL}, '{sources.STRUCTURE}')) AS j
+    SELECT rec, line, byte_offset, raw, note, raw_bytes, event_id, line_end, byte_end, repeat_count,
+           -- only an object can be an event: other lines (junk, numbers) are not parsed here
+           CASE WHEN left(ltrim(raw, {_WS}), 1) = '{{'
+                THEN TRY(json_transform({sources.NORMALISE_SQL}, '{sources.STRUCTURE}')) END AS j
     FROM _block WHERE NOT taken
 ), s AS (
     SELECT *, CASE WHEN j IS NOT NULL THEN {sources.SOURCE_SQL} END AS source FROM p
@@ -108,7 +110,8 @@ WITH p AS (
     SELECT *, {", ".join(f"{expr} AS {name}" for name, expr in sources.PRELUDE_ARGS.items())}
     FROM k
 ), c AS (
-    SELECT rec, line, byte_offset, raw, note, raw_bytes, event_id, source, kind, j IS NULL AS unparsed,
+    SELECT rec, line, byte_offset, raw, note, raw_bytes, event_id, line_end, byte_end, repeat_count,
+           source, kind, j IS NULL AS unparsed,
            {", ".join(f"{_case(c)} AS {q(c)}" for c in _COMMON)},
            {_EXTRA}
     FROM a
@@ -120,8 +123,8 @@ SELECT * EXCLUDE (raw, unparsed),
         WHEN unparsed AND left(ltrim(raw), 1) = '{{'
              AND right(rtrim(raw, {_WS}), 1) <> '}}'
             THEN 'malformed JSON: the line is cut short (truncated)'
-        WHEN unparsed THEN 'malformed JSON'
-        WHEN source IS NULL AND json_type(raw) <> 'OBJECT'
+        WHEN unparsed AND NOT json_valid(raw) THEN 'malformed JSON'
+        WHEN unparsed OR json_type(raw) <> 'OBJECT'
             THEN 'not an event: JSON ' || lower(json_type(raw)) || ' instead of an object'
         WHEN source IS NULL
             THEN 'unknown event type: no Tetragon, Hubble or Falco keys (keys: '
@@ -201,19 +204,24 @@ def _general_insert(table: Table) -> str:
 
 
 GENERAL_INSERTS = [_general_insert(t) for t in TABLES]
+# A record may stand for a run of identical lines (``repeat_count``): one quarantine row says so.
 INSERT_QUARANTINE = """
-INSERT INTO quarantine SELECT $file, line, byte_offset, reason, bad_raw, raw_bytes
+INSERT INTO quarantine SELECT $file, line, byte_offset, reason, bad_raw, raw_bytes, line_end, byte_end, repeat_count
 FROM _stage WHERE reason IS NOT NULL AND reason <> 'blank'
 """
 
+# Lines, not records: a record of a run counts its repeat_count lines (the first one loaded, the
+# others duplicates; or all refused, or all blank).
 _COUNT_SQL = """
 SELECT
-    count(*) FILTER (WHERE reason = 'blank') AS blank,
-    count(*) FILTER (WHERE reason IS NOT NULL AND reason <> 'blank') AS quarantined,
+    coalesce(sum(repeat_count) FILTER (WHERE reason = 'blank'), 0) AS blank,
+    coalesce(sum(repeat_count) FILTER (WHERE reason IS NOT NULL AND reason <> 'blank'), 0) AS quarantined,
     (SELECT count(*) FROM _new) AS loaded,
+    coalesce(sum(repeat_count), 0) AS lines,
     list(DISTINCT source) FILTER (WHERE source IS NOT NULL AND reason IS NULL) AS sources
 FROM _stage
 """
+_REFUSED_SQL = "SELECT rec FROM _stage WHERE reason IS NOT NULL"
 
 
 # -- fast routes -------------------------------------------------------------------------------
@@ -317,7 +325,9 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
     taken = None
     if fast:
         maybe_known = known.contains(keys)
-        clean = pc.and_(pc.is_null(table.column("note")), pc.invert(table.column("repeat")))
+        # a run of identical lines (repeat_count > 1) takes the general path, which counts its copies
+        clean = pc.and_(pc.and_(pc.is_null(table.column("note")), pc.invert(table.column("repeat"))),
+                        pc.equal(table.column("repeat_count"), 1))
         ok = _arrow.to_numpy(clean) & ~maybe_known
         block = table.append_column("fast", _arrow.array(ok))
         try:
@@ -332,9 +342,15 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
         # the general path reads only the lines the routes did not take
         block = table.append_column("taken", _arrow.array(rest))
         settle()
-        _with_block(con, block, lambda: _general(con, params, counts, table.num_rows - int(rest.sum())))
+        refused = _with_block(con, block, lambda: _general(con, params, counts, table.num_rows - int(rest.sum())))
+        if keys is not None and len(refused):  # refused lines are not in the case: not known
+            keep = np.ones(len(keys), dtype=bool)
+            keep[refused] = False
+            keys = keys[keep]
     if known is not None and keys is not None:
-        known.add(keys)  # a superset: quarantined lines too (the general path checks ids exactly)
+        # a superset of the new ids (duplicates too; the general path checks ids exactly), without
+        # the refused lines, so that millions of junk lines do not grow the set
+        known.add(keys)
     return counts
 
 
@@ -379,16 +395,22 @@ def _fast_routes(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCoun
     return taken
 
 
-def _general(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCounts, n: int) -> None:
+def _general(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCounts, n: int) -> np.ndarray:
+    """Stage, insert and count the ``n`` records the routes did not take (a run of identical
+    lines is one record of ``repeat_count`` lines); returns the block indices (``rec``) of the
+    records refused (quarantined or blank)."""
     con.execute(STAGE_SQL)
     con.execute(_MARK_SQL)
     con.execute(_NEW_VIEW)
     for sql in GENERAL_INSERTS:
         con.execute(sql, params)
     con.execute(INSERT_QUARANTINE, params)
-    blank, quarantined, loaded, srcs = con.execute(_COUNT_SQL).fetchall()[0]
+    blank, quarantined, loaded, lines, srcs = con.execute(_COUNT_SQL).fetchall()[0]
     counts.loaded += loaded
-    counts.duplicates += n - loaded - quarantined - blank
+    counts.duplicates += lines - loaded - quarantined - blank
     counts.quarantined += quarantined
     counts.blank += blank
     counts.sources = tuple(sorted(set(counts.sources) | set(srcs or ())))
+    if not quarantined and not blank:
+        return np.empty(0, dtype=np.int64)
+    return np.asarray(con.execute(_REFUSED_SQL).fetchnumpy()["rec"], dtype=np.int64)

@@ -3,21 +3,24 @@
 The file is read in blocks (gzip detected by its magic bytes, never by name); newlines are found
 with numpy and each block becomes an Arrow table ``(line, byte_offset, raw, note)`` whose ``raw``
 column points into the block without copying it.  Memory stays bounded by the block size plus the
-longest line allowed.  A line longer than ``max_line_bytes`` is cut and flagged, a line that is not
-valid UTF-8 is flagged (both end in quarantine), and a file holding pretty-printed JSON documents
-(one event over many lines, as in Tetragon's docs) is read document by document instead.
+longest line allowed, whatever the number of lines: lines are split :data:`SCAN_LINES` at a time,
+a block holds at most :data:`BLOCK_ROWS` records, blank lines (only whitespace) are counted and never
+handed on, and a run of byte-identical consecutive lines becomes one record with its
+``repeat_count`` (its first line loads or is refused for all of them; the others are duplicates, or
+refused with it).  A line longer than ``max_line_bytes`` is cut and flagged, a line that is not
+valid UTF-8 is flagged (both end in quarantine).  A UTF-8 byte order mark at the start of the
+stream is skipped.  Files holding pretty-printed JSON documents (one event over many lines, as in
+Tetragon's docs) are read by :mod:`kernelsec_nb.store._documents` instead.
 """
 
 from __future__ import annotations
 
 import errno
-import io
-import json
 import os
 import stat
 import threading
 import zlib
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -35,6 +38,7 @@ from kernelsec_nb.store._decompress import (  # noqa: F401 - all but open_export
 )
 from kernelsec_nb.store._discover import kind_of
 from kernelsec_nb.store._ids import event_ids, repeats
+from kernelsec_nb.store._runs import same_as_previous
 
 #: Size of one block read from the file (decompressed bytes).
 BLOCK_BYTES = 128 << 20
@@ -42,8 +46,12 @@ BLOCK_BYTES = 128 << 20
 MAX_LINE_BYTES = 8 << 20
 #: How much of a quarantined line is kept in ``quarantine.raw``.
 QUARANTINE_RAW_CHARS = 4096
-#: Files up to this size may be read as pretty-printed JSON documents.
-MAX_DOCUMENT_FILE_BYTES = 256 << 20
+#: Lines split at once (a few numpy arrays of this length), whatever the block size.
+SCAN_LINES = 1 << 18
+#: Records in one block handed to DuckDB (its statements hold a row of every column per record).
+BLOCK_ROWS = 1 << 18
+#: A UTF-8 byte order mark, skipped at the start of a stream (the first line's offset is after it).
+BOM = b"\xef\xbb\xbf"
 
 SCHEMA = pa.schema(
     [
@@ -57,6 +65,11 @@ SCHEMA = pa.schema(
         ("key", pa.uint64()),
         # a later copy of a record earlier in the same block (same key: a superset of same id)
         ("repeat", pa.bool_()),
+        # the record stands for the identical lines line..line_end (repeat_count of them), which
+        # end at byte_end (the last one's line end included)
+        ("line_end", pa.int64()),
+        ("byte_end", pa.int64()),
+        ("repeat_count", pa.int64()),
     ]
 )
 
@@ -107,18 +120,26 @@ def _cut(raw: bytes | bytearray | memoryview) -> str:
 #: id is the hash of a record without them (:func:`kernelsec_nb.store._ids.event_id`).
 TRAILING_WS = "\n\r \t"
 _TRAILING_WS = TRAILING_WS.encode()
-_TRAILING_WS_BYTES = np.frombuffer(_TRAILING_WS, dtype=np.uint8)
+_IS_WS = np.zeros(256, dtype=bool)
+_IS_WS[list(_TRAILING_WS)] = True
+#: Trailing whitespace is stripped a byte at a time with numpy this many times, then line by line.
+_TRIM_STEPS = 8
 
 
 def _trimmed_ends(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """End of each line once its newline and trailing whitespace are dropped (vectorised)."""
+    """End of each line once its newline and trailing whitespace are dropped (vectorised; a
+    line with a long whitespace tail is finished by ``bytes.rstrip``, so time stays linear)."""
     tend = ends.copy()
     todo = np.arange(len(tend))
-    while len(todo):
+    for _ in range(_TRIM_STEPS):
+        if not len(todo):
+            break
         e = tend[todo]
-        ws = (e > starts[todo]) & np.isin(arr[np.maximum(e - 1, 0)], _TRAILING_WS_BYTES)
-        todo = todo[ws]
+        todo = todo[(e > starts[todo]) & _IS_WS[arr[np.maximum(e - 1, 0)]]]
         tend[todo] -= 1
+    for i in todo.tolist():
+        s = int(starts[i])
+        tend[i] = s + len(arr[s : int(tend[i])].tobytes().rstrip(_TRAILING_WS))
     return tend
 
 
@@ -156,24 +177,25 @@ def _string_view(arr: np.ndarray, data: bytes | bytearray, starts: np.ndarray, t
     return pa.Array.from_buffers(pa.string_view(), n, [None, pa.py_buffer(views), pa.py_buffer(data)])
 
 
-def _table(line0: int, offset0: int, data: bytes | bytearray, starts: np.ndarray, ends: np.ndarray) -> pa.Table:
-    """Arrow table whose ``raw`` values are the lines ``data[starts[i]:ends[i]]`` without their
-    newline and trailing whitespace, as zero-copy views into ``data`` (``offset0`` is the stream
-    offset of ``data[0]``)."""
+def records_table(data: bytes | bytearray, starts: np.ndarray, tend: np.ndarray, *, lines: np.ndarray,
+                  offsets: np.ndarray, raw_bytes: np.ndarray, line_end: np.ndarray, byte_end: np.ndarray,
+                  counts: np.ndarray) -> pa.Table:
+    """Arrow table of the records ``data[starts[i]:tend[i]]`` (increasing, not overlapping), as
+    zero-copy views into ``data``; a record that is not UTF-8 gets its note and replaced text."""
     n = len(starts)
     arr = np.frombuffer(data, dtype=np.uint8)
     notes: list[str | None] = [None] * n
-    raw_bytes = _line_bytes(arr, starts, ends)
-    tend = _trimmed_ends(arr, starts, ends)
     ids, keys = event_ids(data, starts, tend)
-    offsets = np.empty(n + 1, dtype=np.int32)
-    offsets[:n] = starts
-    offsets[n] = ends[-1] if n else 0
-    contiguous = pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    bounds = np.empty(n + 1, dtype=np.int32)
+    bounds[:n] = starts
+    bounds[n] = tend[-1] if n else 0
+    # the bytes from each record to the next (records and what lies between): valid UTF-8 there
+    # means valid records, checked in one pass
+    spans = pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(bounds), pa.py_buffer(data)])
     try:
-        contiguous.cast(pa.string())  # validates UTF-8 of the whole block in one pass
+        spans.cast(pa.string())
         text = _string_view(arr, data, starts, tend)
-    except pa.ArrowInvalid:  # at least one line is not UTF-8: find it, keep the rest as is
+    except pa.ArrowInvalid:  # some bytes are not UTF-8: find the records, keep the rest as is
         values: list[str] = []
         for i in range(n):
             piece = bytes(data[starts[i] : tend[i]])
@@ -185,38 +207,44 @@ def _table(line0: int, offset0: int, data: bytes | bytearray, starts: np.ndarray
         text = pa.array(values, pa.string_view())
     return pa.table(
         {
-            "line": _arrow.array(np.arange(line0, line0 + n, dtype=np.int64)),
-            "byte_offset": _arrow.array(starts.astype(np.int64) + offset0),
+            "line": _arrow.array(lines.astype(np.int64)),
+            "byte_offset": _arrow.array(offsets.astype(np.int64)),
             "raw": text,
             "note": pa.array(notes, pa.string()) if any(notes) else pa.nulls(n, pa.string()),
-            "raw_bytes": _arrow.array(raw_bytes),
+            "raw_bytes": _arrow.array(raw_bytes.astype(np.int64)),
             "event_id": ids,
             "key": _arrow.array(keys),
             "repeat": repeats(keys),
+            "line_end": _arrow.array(line_end.astype(np.int64)),
+            "byte_end": _arrow.array(byte_end.astype(np.int64)),
+            "repeat_count": _arrow.array(counts.astype(np.int64)),
         },
         schema=SCHEMA,
     )
 
 
-def _single(line: int, offset: int, raw: str, note: str | None, raw_bytes: int) -> pa.Table:
+def single(line: int, offset: int, raw: str, note: str | None, raw_bytes: int, *, byte_end: int,
+           line_end: int | None = None) -> pa.Table:
+    """A table of one record given as text (a cut line, a damaged stream's rest, a document)."""
     record = raw.rstrip(TRAILING_WS).encode()
     ids, keys = event_ids(record, [0], [len(record)])
     return pa.table(
         {"line": [line], "byte_offset": [offset], "raw": [raw], "note": [note], "raw_bytes": [raw_bytes],
-         "event_id": ids, "key": keys, "repeat": [False]},
+         "event_id": ids, "key": keys, "repeat": [False], "line_end": [line if line_end is None else line_end],
+         "byte_end": [byte_end], "repeat_count": [1]},
         schema=SCHEMA,
     )
 
 
-def _blank_mask(data: bytes | bytearray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Mask of lines that are empty apart from ``\\r``/``\\n`` (whitespace-only is judged in SQL)."""
-    length = ends - starts
-    arr = np.frombuffer(data, dtype=np.uint8)
-    mask = length <= 1
-    two = length == 2
-    if two.any():
-        mask = mask | (two & (arr[np.minimum(starts, len(arr) - 1)] == 13))
-    return mask
+def concat(tables: list[pa.Table]) -> pa.Table:
+    """Tables of one block as one, with ``repeat`` computed across them."""
+    if not tables:
+        return SCHEMA.empty_table()
+    if len(tables) == 1:
+        return tables[0]
+    table = pa.concat_tables(tables)
+    return table.set_column(SCHEMA.get_field_index("repeat"), "repeat",
+                            repeats(_arrow.to_numpy(table.column("key"))))
 
 
 class BufferPool:
@@ -245,6 +273,45 @@ class BufferPool:
         with self._lock:
             if len(self._free) < self._keep:
                 self._free.append(buf)
+
+
+class _Shared:
+    """A read buffer that several blocks point into: back to the pool once the reader is done
+    with it and every block handed out was released."""
+
+    def __init__(self, pool: BufferPool, buf: bytearray) -> None:
+        self._pool, self._buf = pool, buf
+        self._out = 0
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def lease(self) -> Callable[[], None]:
+        with self._lock:
+            self._out += 1
+        done = False
+
+        def release() -> None:
+            nonlocal done
+            if not done:
+                done = True
+                with self._lock:
+                    self._out -= 1
+                self._maybe_give()
+
+        return release
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        self._maybe_give()
+
+    def _maybe_give(self) -> None:
+        with self._lock:
+            buf = self._buf if self._closed and not self._out else None
+            if buf is not None:
+                self._buf = None
+        if buf is not None:
+            self._pool.give(buf)
 
 
 class _Filler:
@@ -276,17 +343,25 @@ class _Filler:
 _SCAN_BYTES = 1 << 20
 
 
-def _newlines(data: bytes | bytearray, start: int, stop: int) -> np.ndarray:
-    """Positions of ``\\n`` in ``data[start:stop]`` (absolute indices)."""
+def _line_ends(data: bytes | bytearray, start: int, stop: int) -> Iterator[np.ndarray]:
+    """The end (after its ``\\n``) of each line of ``data[start:stop]``, :data:`SCAN_LINES` at a time."""
     arr = np.frombuffer(data, dtype=np.uint8)
     mask = np.empty(min(_SCAN_BYTES, max(stop - start, 1)), dtype=bool)
-    found = []
+    found: list[np.ndarray] = []
+    count = 0
     for a in range(start, stop, _SCAN_BYTES):
         b = min(a + _SCAN_BYTES, stop)
         m = mask[: b - a]
         np.equal(arr[a:b], 10, out=m)
-        found.append(np.flatnonzero(m) + a)
-    return np.concatenate(found) if found else np.empty(0, dtype=np.int64)
+        found.append(np.flatnonzero(m) + (a + 1))
+        count += len(found[-1])
+        while count >= SCAN_LINES:
+            ends = np.concatenate(found)
+            yield ends[:SCAN_LINES]
+            found = [ends[SCAN_LINES:]]
+            count = len(found[0])
+    if count:
+        yield np.concatenate(found)
 
 
 def iter_ndjson(stream: BinaryIO, progress=None, block_bytes: int = BLOCK_BYTES,
@@ -295,9 +370,10 @@ def iter_ndjson(stream: BinaryIO, progress=None, block_bytes: int = BLOCK_BYTES,
     """Yield blocks of numbered lines from an NDJSON stream.
 
     Lines are numbered from 1; ``byte_offset`` is the offset of the line in the decompressed
-    stream (used by ``Case.raw`` to read a line again).  Blank lines are counted, not yielded.
-    ``size_hint`` (the file size, when known) keeps the read buffer no larger than the file.  Call each block's ``release``
-    when done with its table so that its buffer is reused.
+    stream (used by ``Case.raw`` to read a line again).  Blank lines are counted, not yielded; a
+    run of identical lines is one record (``repeat_count``).  ``size_hint`` (the file size, when
+    known) keeps the read buffer no larger than the file.  Call each block's ``release`` when done
+    with its table so that its buffer is reused.
     """
     pool = pool or BufferPool()
     fill = _Filler(stream)
@@ -305,7 +381,16 @@ def iter_ndjson(stream: BinaryIO, progress=None, block_bytes: int = BLOCK_BYTES,
     line_no = 1
     offset = 0  # decompressed offset of buf[0] (the start of ``carry``)
     carry = b""  # the unfinished last line of the previous read
-    skipping = False  # inside an over-long line whose head was already reported
+    # an over-long line whose head was read: (line, offset, head); its end is still to come
+    long: tuple[int, int, str] | None = None
+    cr = False  # the last byte read of the over-long line was a \r (of its \r\n, maybe)
+
+    def long_record(content_end: int, line_end_bytes: int) -> Block:
+        """The over-long line, once its end is known (its text ends at ``content_end``)."""
+        line, at, head = long  # type: ignore[misc]
+        return Block(single(line, at, head, f"{TOO_LONG} {max_line_bytes} bytes", content_end - at,
+                            byte_end=content_end + line_end_bytes), 1, 0)
+
     while True:
         head = len(carry)
         buf = pool.take(head + want)
@@ -315,40 +400,50 @@ def iter_ndjson(stream: BinaryIO, progress=None, block_bytes: int = BLOCK_BYTES,
         except (EOFError, OSError, zlib.error) as exc:
             pool.give(buf)
             # Keep every line read so far; the unreadable rest becomes one quarantined record.
-            if carry and not skipping:
+            if long is not None:
+                yield long_record(offset, 0)
+                line_no += 1
+            elif carry:
                 pending = carry + b"\n"
                 for block in _emit(pending, 0, len(pending), line_no, offset, max_line_bytes):
                     line_no += block.lines
                     yield block
-                offset += len(pending)
-            yield Block(_single(line_no, offset, "", f"{DAMAGED} after line {line_no - 1}: "
-                                f"the rest of the file cannot be read ({exc})", 0), 1, 0)
+                offset += len(carry)
+            yield Block(single(line_no, offset, "", f"{DAMAGED} after line {line_no - 1}: "
+                               f"the rest of the file cannot be read ({exc})", 0, byte_end=offset), 1, 0)
             return
         if progress is not None:
             progress(_position(stream))
         if not n:
             pool.give(buf)
-            if carry and not skipping:
+            if long is not None:
+                yield long_record(offset, 0)
+            elif carry:
                 pending = carry + b"\n"  # last line without a newline
                 yield from _emit(pending, 0, len(pending), line_no, offset, max_line_bytes)
             return
         start, end = 0, head + n
-        if skipping:
+        if offset == 0 and head == 0 and buf.startswith(BOM, 0, end):
+            start = len(BOM)  # a byte order mark: not part of the first line
+        if long is not None:
             nl = buf.find(b"\n", 0, end)
             if nl < 0:
+                cr = buf[end - 1] == 13
                 offset += end
                 carry = b""
                 pool.give(buf)
                 continue
-            skipping = False
+            # the line ends here: its length without the line end, and the next line starts
+            crlf = buf[nl - 1] == 13 if nl else cr
+            yield long_record(offset + nl - crlf, 1 + crlf)
+            long = None
             start = nl + 1
             line_no += 1
         last = buf.rfind(b"\n", start, end)
         if last < 0:
             if end - start > max_line_bytes:
-                yield Block(_single(line_no, offset + start, _cut(memoryview(buf)[start:end]),
-                                    f"{TOO_LONG} {max_line_bytes} bytes", end - start), 1, 0)
-                skipping = True
+                long = (line_no, offset + start, _cut(memoryview(buf)[start:end]))
+                cr = buf[end - 1] == 13
                 carry = b""
                 offset += end
             else:
@@ -357,51 +452,103 @@ def iter_ndjson(stream: BinaryIO, progress=None, block_bytes: int = BLOCK_BYTES,
             pool.give(buf)
             continue
         rest = bytes(buf[last + 1 : end])
+        shared = _Shared(pool, buf)
         for block in _emit(buf, start, last + 1, line_no, offset, max_line_bytes):
             line_no += block.lines
-            block.release = lambda b=buf: pool.give(b)
+            block.release = shared.lease()
             yield block
+        shared.close()
         carry = rest
         offset += last + 1
 
 
+class _Rows:
+    """The records of a block being gathered, window by window (numpy arrays, one per column)."""
+
+    COLUMNS = ("starts", "tend", "lines", "raw_bytes", "line_end", "byte_end", "counts")
+
+    def __init__(self) -> None:
+        self.parts: dict[str, list[np.ndarray]] = {c: [] for c in self.COLUMNS}
+        self.singles: list[pa.Table] = []
+        self.rows = self.lines = self.blank = 0
+
+    def add(self, **cols: np.ndarray) -> None:
+        if len(cols["starts"]):
+            for c in self.COLUMNS:
+                self.parts[c].append(cols[c])
+            self.rows += len(cols["starts"])
+
+    def extend_last(self, lines: int, byte_end: int) -> None:
+        """The last record's run goes on for ``lines`` more lines, up to ``byte_end``."""
+        k = next(i for i in range(len(self.parts["counts"]) - 1, -1, -1) if len(self.parts["counts"][i]))
+        self.parts["counts"][k][-1] += lines
+        self.parts["line_end"][k][-1] += lines
+        self.parts["byte_end"][k][-1] = byte_end
+
+    def block(self, data: bytes | bytearray, offset0: int) -> Block:
+        tables = list(self.singles)
+        if self.rows:
+            col = {c: np.concatenate(self.parts[c]) for c in self.COLUMNS}
+            tables.insert(0, records_table(
+                data, col["starts"], col["tend"], lines=col["lines"], offsets=col["starts"] + offset0,
+                raw_bytes=col["raw_bytes"], line_end=col["line_end"], byte_end=col["byte_end"] + offset0,
+                counts=col["counts"]))
+        return Block(concat(tables), self.lines, self.blank)
+
+
 def _emit(data: bytes | bytearray, start: int, stop: int, line0: int, offset0: int,
           max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Block]:
-    """One block of the complete lines ``data[start:stop]`` (which ends with a newline);
-    ``offset0`` is the stream offset of ``data[0]``."""
-    ends = _newlines(data, start, stop) + 1
-    starts = np.empty_like(ends)
-    starts[0] = start
-    starts[1:] = ends[:-1]
-    blank = _blank_mask(data, starts, ends)
-    too_long = (ends - starts) > max_line_bytes
-    keep = ~blank & ~too_long
-    lines = np.arange(line0, line0 + len(starts), dtype=np.int64)
-    tables = []
-    if keep.all():
-        tables.append(_table(line0, offset0, data, starts, ends))
-    else:
-        # Rare path: keep contiguous runs so the zero-copy table still applies to each.
-        idx = np.flatnonzero(keep)
-        if len(idx):
-            breaks = np.flatnonzero(np.diff(idx) != 1) + 1
-            for run in np.split(idx, breaks):
-                a, b = run[0], run[-1] + 1
-                t = _table(int(lines[a]), offset0, data, starts[a:b], ends[a:b])
-                tables.append(t)
-        arr = np.frombuffer(data, dtype=np.uint8)
-        for i in np.flatnonzero(too_long):
-            piece = memoryview(data)[starts[i] : ends[i]]
+    """Blocks of the complete lines ``data[start:stop]`` (which ends with a newline), at most
+    :data:`BLOCK_ROWS` records each; ``offset0`` is the stream offset of ``data[0]``.
+
+    Lines are split :data:`SCAN_LINES` at a time; blank lines are only counted, and a run of
+    byte-identical lines (line end included) is one record whose ``repeat_count`` says how many,
+    so the memory taken stays bounded by the bytes, not the number of lines.
+    """
+    arr = np.frombuffer(data, dtype=np.uint8)
+    rows = _Rows()
+    line = line0
+    prev: tuple[int, int] | None = None  # the line before this window, when its run may go on
+    first = start
+    for ends in _line_ends(data, start, stop):
+        n = len(ends)
+        starts = np.empty_like(ends)
+        starts[0] = first
+        starts[1:] = ends[:-1]
+        first = int(ends[-1])
+        tend = _trimmed_ends(arr, starts, ends)
+        blank = tend == starts
+        too_long = (ends - starts) > max_line_bytes
+        if prev is None:
+            same = same_as_previous(arr, starts, ends, data, blank | too_long)
+        else:
+            same = same_as_previous(arr, np.r_[prev[0], starts], np.r_[prev[1], ends], data,
+                                    np.r_[False, blank | too_long])[1:]
+        heads = np.flatnonzero(~same)
+        counts = np.diff(np.r_[heads, n])
+        lines = heads + line
+        if same[0] and not blank[0]:  # the last record's run goes on in this window
+            go_on = int(heads[0]) if len(heads) else n
+            rows.extend_last(go_on, int(ends[go_on - 1]))
+        keep = ~blank[heads] & ~too_long[heads]
+        k = heads[keep]
+        rows.add(starts=starts[k], tend=tend[k], lines=lines[keep], raw_bytes=_line_bytes(arr, starts[k], ends[k]),
+                 line_end=lines[keep] + counts[keep] - 1, byte_end=ends[k + counts[keep] - 1], counts=counts[keep])
+        for i in np.flatnonzero(too_long).tolist():
             size = int(_line_bytes(arr, starts[i : i + 1], ends[i : i + 1])[0])
-            tables.append(_single(int(lines[i]), offset0 + int(starts[i]), _cut(piece),
-                                  f"{TOO_LONG} {max_line_bytes} bytes", size))
-    if len(tables) > 1:  # repeats across the runs of the block
-        table = pa.concat_tables(tables)
-        table = table.set_column(SCHEMA.get_field_index("repeat"), "repeat",
-                                 repeats(_arrow.to_numpy(table.column("key"))))
-    else:
-        table = tables[0] if tables else SCHEMA.empty_table()
-    yield Block(table, len(starts), int(blank.sum()))
+            rows.singles.append(single(line + i, offset0 + int(starts[i]), _cut(memoryview(data)[starts[i] : ends[i]]),
+                                       f"{TOO_LONG} {max_line_bytes} bytes", size,
+                                       byte_end=offset0 + int(ends[i])))
+        rows.lines += n
+        rows.blank += int(blank.sum())
+        line += n
+        prev = (int(starts[-1]), int(ends[-1]))
+        if rows.rows + len(rows.singles) >= BLOCK_ROWS:
+            yield rows.block(data, offset0)
+            rows = _Rows()
+            prev = None  # a run is not continued into the next block
+    if rows.lines:
+        yield rows.block(data, offset0)
 
 
 def _position(stream: BinaryIO) -> int:
@@ -412,81 +559,12 @@ def _position(stream: BinaryIO) -> int:
         return 0
 
 
-def looks_like_documents(path: Path) -> bool:
-    """True for pretty-printed JSON (one event over many lines, as in Tetragon's docs): the
-    first non-blank line opens an object or array and does not close it (``{``, ``[`` or
-    ``{"process_exec": {``).  An NDJSON line with garbage after it is not a document."""
-    with open_export(path) as f:
-        try:
-            head = f.read(1 << 16)
-        except (EOFError, OSError, zlib.error):
-            return False
-    first = head.lstrip().split(b"\n", 1)[0].strip()
-    return len(first) < 256 and first[:1] in (b"{", b"[") and first[-1:] in (b"{", b"[")
-
-
-def iter_documents(path: Path) -> Generator[Block, None, None]:
-    """Yield one block of pretty-printed JSON documents (concatenated, or a JSON array of events).
-
-    Each document counts as one record whose ``line`` is the physical line it starts on.  A
-    document that does not parse is quarantined with the rest of the file.
-    """
-    with open_export(path) as f:
-        try:
-            data = f.read(MAX_DOCUMENT_FILE_BYTES + 1)
-        except (EOFError, OSError, zlib.error):
-            data = b""
-    text = data.decode("utf-8", errors="replace")
-    decoder = json.JSONDecoder()
-    rows: list[tuple[int, int, str, str | None, int]] = []
-    records: list[bytes] = []  # what each row's id is the hash of
-    pos = offset = 0  # offset: bytes of ``text[:pos]`` in UTF-8, kept as ``pos`` moves
-    n = len(text)
-    while True:
-        start = pos
-        while pos < n and text[pos] in " \t\r\n":
-            pos += 1
-        if pos >= n:
-            break
-        offset += len(text[start:pos].encode())
-        line = text.count("\n", 0, pos) + 1
-        try:
-            doc, end = decoder.raw_decode(text, pos)
-        except ValueError as exc:
-            rest = text[pos:]
-            encoded = rest.encode()
-            rows.append((line, offset, rest[:QUARANTINE_RAW_CHARS],
-                         f"malformed JSON document ({exc.msg})", len(encoded)))
-            records.append(encoded.rstrip(_TRAILING_WS))
-            break
-        if isinstance(doc, list):  # an array of events: one record per item, re-serialised
-            pieces = [json.dumps(item, separators=(",", ":"), ensure_ascii=False) for item in doc]
-        else:
-            pieces = [text[pos:end]]
-        for piece in pieces:
-            encoded = piece.encode()
-            rows.append((line, offset, piece, None, len(encoded)))
-            records.append(encoded.rstrip(_TRAILING_WS))
-        offset += len(text[pos:end].encode())
-        pos = end
-    if not rows:
-        return
-    cols = list(zip(*rows, strict=True))
-    data: dict[str, object] = dict(zip(SCHEMA.names, map(list, cols), strict=False))
-    lengths = np.array([len(r) for r in records], dtype=np.int64)
-    ends = np.cumsum(lengths)
-    ids, keys = event_ids(b"".join(records), ends - lengths, ends)
-    data |= {"event_id": ids, "key": keys, "repeat": repeats(keys)}
-    table = pa.table(data, schema=SCHEMA)
-    yield Block(table, len(rows), 0)
-
-
 def read_record(path: Path, byte_offset: int, documents: bool) -> str:
     """Read again the record that starts at ``byte_offset`` of the decompressed file."""
+    from kernelsec_nb.store._documents import read_document  # it builds on this module
+
     with open_export(path, seekable=True) as f:
         f.seek(byte_offset)  # gzip seeks forward by decompressing
         if not documents:
             return f.readline(MAX_LINE_BYTES + 1).decode("utf-8", errors="replace").rstrip("\r\n")
-        text = io.TextIOWrapper(f, encoding="utf-8", errors="replace").read(MAX_DOCUMENT_FILE_BYTES)
-    doc, end = json.JSONDecoder().raw_decode(text)
-    return text[:end]
+        return read_document(f, byte_offset)

@@ -30,6 +30,16 @@ _EMPTY_PROCESSES = (  # the processes table's shape before anything is loaded
     + ") WHERE false"
 )
 
+# One row per line: the k-th line of a run starts k line lengths after its first (the lines are
+# byte-identical, line ends included); a row of a pretty-printed document stays one row.
+_EXPANDED_QUARANTINE = """
+SELECT file, line + k AS line,
+       byte_offset + k * ((byte_end - byte_offset) // greatest(repeat_count, 1)) AS byte_offset,
+       reason, raw, raw_bytes
+FROM quarantine, LATERAL (SELECT unnest(range(greatest(repeat_count, 1))) AS k)
+ORDER BY file, line
+"""
+
 TABLES = ("events", "processes", "process_events", "kprobes", "flows", "alerts", "other_events", "files",
           "quarantine")
 
@@ -115,9 +125,26 @@ class Case(CorrelateMixin, HuntMixin, FindingsMixin):
         """The ``files`` table: what was loaded, with line accounting and sha256."""
         return self.sql("SELECT * FROM files ORDER BY path")
 
-    def quarantine(self) -> pl.DataFrame:
-        """The ``quarantine`` table: lines that could not be loaded, with file, line and reason."""
-        return self.sql("SELECT * FROM quarantine ORDER BY file, line")
+    def quarantine(self, *, expand: bool = False, limit: int | None = None) -> pl.DataFrame:
+        """Lines that could not be loaded, with file, line, reason and raw text.
+
+        By default the ``quarantine`` table as stored: a run of byte-identical consecutive lines
+        is one row standing for ``repeat_count`` lines, ``line`` to ``line_end`` (a file of a
+        million copies of one junk line is one row per block read, not a million).
+        ``expand=True`` gives one row per quarantined line, with the table's first columns
+        (``file``, ``line``, ``byte_offset``, ``reason``, ``raw``, ``raw_bytes``); ``limit`` caps
+        the rows returned.
+
+        Examples
+        --------
+        >>> case = open_case()
+        >>> case.quarantine(expand=True).columns
+        ['file', 'line', 'byte_offset', 'reason', 'raw', 'raw_bytes']
+        """
+        lim = f" LIMIT {int(limit)}" if limit is not None else ""
+        if not expand:
+            return self.sql(f"SELECT * FROM quarantine ORDER BY file, line{lim}")  # noqa: S608
+        return self.sql(_EXPANDED_QUARANTINE + lim)
 
     def raw(self, event_id: str) -> str:
         """The exported JSON text of an event, read again from its file and line.

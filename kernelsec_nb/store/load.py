@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from kernelsec_nb.store import _decompress, _derived, _lines
+from kernelsec_nb.store import _decompress, _derived, _documents, _lines
 from kernelsec_nb.store._commits import BlockCommits
 from kernelsec_nb.store._discover import discover
 from kernelsec_nb.store._ingest import TABLES as EVENT_TABLES
@@ -225,7 +225,7 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
     try:
         size = path.stat().st_size
         compressed = _decompress.is_gzip(path)
-        documents = _lines.looks_like_documents(path)
+        documents = _documents.looks_like_documents(path)
         # Same content means same size: only then is the file hashed before it is read (to skip it
         # at once); otherwise its sha256 is computed while it is read for loading.
         sha = None
@@ -259,7 +259,7 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
     blocks: Generator | None = None
     try:
         if documents:
-            blocks = _lines.iter_documents(path)
+            blocks = _documents.iter_documents(path)
         else:
             hashing = _decompress.HashingFile(path)
             stream = _decompress.GzipStream(hashing) if compressed else hashing

@@ -113,7 +113,13 @@ CREATE TABLE IF NOT EXISTS quarantine (
     byte_offset BIGINT,
     reason    VARCHAR,
     raw       VARCHAR,  -- first 4096 characters (invalid UTF-8 replaced by U+FFFD)
-    raw_bytes BIGINT    -- original length of the line in bytes
+    raw_bytes BIGINT,   -- original length of the line in bytes
+    -- a row stands for repeat_count byte-identical consecutive lines, line..line_end, which end
+    -- at byte_end (the last one's line end included); for a pretty-printed document, the lines
+    -- line..line_end it spans (repeat_count 1)
+    line_end     BIGINT,
+    byte_end     BIGINT,
+    repeat_count BIGINT
 );
 
 -- Clock offsets estimated by the last load with Hubble flows (store/_skew.py), per node.

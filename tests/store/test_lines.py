@@ -16,25 +16,32 @@ _WS = _lines.TRAILING_WS.encode()
 
 
 def _reference(data: bytes) -> list[tuple[int, int, str, str]]:
-    """What the reader must yield, written the slow obvious way: (line, offset, text, id)."""
+    """What the reader must yield, written the slow obvious way: (line, offset, text, id); lines of
+    whitespace only are blank (counted, not yielded)."""
     out = []
     offset = 0
     pieces = data.split(b"\n")
     if pieces and pieces[-1] == b"":
         pieces.pop()
     for number, piece in enumerate(pieces, start=1):
-        if piece not in (b"", b"\r"):
-            text = piece.rstrip(_WS)
+        text = piece.rstrip(_WS)
+        if text:
             out.append((number, offset, text.decode(), _ids.event_id(text)))
         offset += len(piece) + 1
     return out
 
 
 def _read(stream, block_bytes: int, pool: _lines.BufferPool) -> list[tuple[int, int, str, str]]:
+    """The reader's records, a run of identical lines expanded to one entry per line."""
     got = []
     for block in _lines.iter_ndjson(stream, block_bytes=block_bytes, pool=pool):
         t = block.table.to_pydict()
-        got.extend(zip(t["line"], t["byte_offset"], t["raw"], t["event_id"], strict=True))
+        for line, offset, raw, eid, end, byte_end, count in zip(
+                t["line"], t["byte_offset"], t["raw"], t["event_id"], t["line_end"], t["byte_end"],
+                t["repeat_count"], strict=True):
+            assert end == line + count - 1 and (byte_end - offset) % count == 0
+            step = (byte_end - offset) // count
+            got.extend((line + k, offset + k * step, raw, eid) for k in range(count))
         block.release()  # the buffer is reused by the next block: values above must be copies
     return got
 
@@ -70,3 +77,36 @@ def test_hashing_file_gives_the_file_sha256(tmp_path):
     for block in _lines.iter_ndjson(source, block_bytes=1000):
         block.release()
     assert source.sha256() == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_run_of_identical_lines_is_one_record_and_blank_lines_none():
+    """Millions of copies of a junk line cost one record per block, not a row per line."""
+    data = b'{"a": 1}\n' + b"x\r\n" * 5000 + b"\n  \t\n" * 3000 + b"x\r\n" * 10 + b'{"a": 1}\n'
+    blocks = list(_lines.iter_ndjson(io.BytesIO(data), block_bytes=4096))
+    rows = [r for b in blocks for r in b.table.select(["line", "line_end", "repeat_count"]).to_pylist()]
+    assert sum(b.lines for b in blocks) == 2 + 5000 + 6000 + 10
+    assert sum(b.blank for b in blocks) == 6000
+    assert sum(r["repeat_count"] for r in rows) == 5012  # every line that is not blank, once
+    assert len(rows) < 30  # a record per read buffer of the run (4096 bytes here), not per line
+    assert _read(io.BytesIO(data), 4096, _lines.BufferPool()) == _reference(data)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_line():
+    data = _lines.BOM + b'{"a": 1}\n{"b": 2}\n'
+    rows = [r for b in _lines.iter_ndjson(io.BytesIO(data)) for r in b.table.to_pylist()]
+    assert [(r["line"], r["byte_offset"], r["raw"]) for r in rows] == [(1, 3, '{"a": 1}'), (2, 12, '{"b": 2}')]
+    assert rows[0]["event_id"] == _ids.event_id(b'{"a": 1}')
+
+
+def test_an_over_long_line_is_measured_to_its_end():
+    data = b"a\n" + b"y" * 5000 + b"\r\nb\n"
+    rows = [r for b in _lines.iter_ndjson(io.BytesIO(data), block_bytes=1000, max_line_bytes=2000)
+            for r in b.table.to_pylist()]
+    assert [(r["line"], r["raw_bytes"], r["byte_end"]) for r in rows] == [(1, 1, 2), (2, 5000, 5004), (3, 1, 5006)]
+    assert rows[1]["note"].startswith(_lines.TOO_LONG)
+
+
+def test_a_long_whitespace_tail_is_trimmed_in_linear_time():
+    data = b'{"a": 1}' + b" " * 200_000 + b"\n"
+    (block,) = _lines.iter_ndjson(io.BytesIO(data))
+    assert block.table.column("raw").to_pylist() == ['{"a": 1}'] and block.blank == 0

@@ -460,3 +460,31 @@ def test_a_dangling_link_in_a_folder_is_an_error_row(case, tmp_path):
     r = case.load(tmp_path, progress=False)
     assert [f.loaded for f in r.files if f.path.endswith("a.log")] == [5]
     assert [f.status for f in r.files if "gone.log" in f.message] == ["error"]  # the link's target, named
+
+
+def test_a_byte_order_mark_does_not_quarantine_the_first_event(case, tmp_path):
+    lines = sample_lines()
+    data = b"\xef\xbb\xbf" + ("\n".join(lines) + "\n").encode()
+    (tmp_path / "bom.log").write_bytes(data)
+    (tmp_path / "bom.gz").write_bytes(gzip.compress(data[:-1] + b"\n\n"))  # same lines, other bytes
+    for name in ("bom.log", "bom.gz"):
+        d = balanced(case.load(tmp_path / name, progress=False))
+        assert d["quarantined"] == 0 and d["loaded"] + d["duplicates"] == 5, case.quarantine()
+    eid = case.sql("select event_id from events where line = 1")["event_id"][0]
+    assert case.raw(eid) == lines[0]
+
+
+def test_runs_of_junk_are_one_row_and_every_line_is_listed(case, tmp_path):
+    good = sample_lines()
+    f = tmp_path / "junk.log"
+    data = "\n".join([good[0]] + ["x"] * 3000 + [""] * 500 + [good[1]] * 4 + ["x"] * 2 + [good[2]]) + "\n"
+    f.write_text(data)
+    d = balanced(case.load(f, progress=False))
+    assert (d["lines"], d["loaded"], d["duplicates"], d["quarantined"], d["blank"]) == (3508, 3, 3, 3002, 500)
+    q = case.quarantine()
+    assert q.select("line", "line_end", "repeat_count").rows() == [(2, 3001, 3000), (3506, 3507, 2)]
+    every = case.quarantine(expand=True)
+    assert every.columns == ["file", "line", "byte_offset", "reason", "raw", "raw_bytes"]
+    assert every["line"].to_list() == [*range(2, 3002), 3506, 3507]
+    raw = f.read_bytes()
+    assert all(raw[o : o + 2] == b"x\n" for o in every["byte_offset"])
