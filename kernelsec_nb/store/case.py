@@ -14,6 +14,7 @@ import polars as pl
 from kernelsec_nb.correlate._case_methods import CorrelateMixin
 from kernelsec_nb.store import _connection, _ids, _lines, filters
 from kernelsec_nb.store.load import discard, load_files
+from kernelsec_nb.store.notes import NotesMixin
 from kernelsec_nb.store.report import LoadReport
 
 _SCHEMA_SQL = Path(__file__).with_name("schema.sql").read_text()
@@ -26,14 +27,18 @@ _EMPTY_PROCESSES = (  # the processes table's shape before anything is loaded
 )
 
 TABLES = ("events", "processes", "process_events", "kprobes", "flows", "alerts", "other_events", "files",
-          "quarantine")
+          "quarantine", "annotations", "saved_queries")
+
+#: The team's tables (store/notes.py): a case made before them gains them when opened for writing
+#: (they only add rows of their own), and a read-only look at such a case sees them empty.
+TEAM_TABLES = ("annotations", "saved_queries")
 
 
 class CaseError(Exception):
     """A problem with the case file itself (locked, not a case, missing)."""
 
 
-class Case(CorrelateMixin):
+class Case(CorrelateMixin, NotesMixin):
     """An incident case: a single DuckDB file, no server.
 
     Create or open one with :func:`open_case`.  Query it with :meth:`events`, :meth:`sql` or
@@ -218,7 +223,7 @@ def _outdated(con: duckdb.DuckDBPyConnection) -> str | None:
         return "its events are a table, now a view"
     have = dict(con.execute(_COLUMNS_SQL).fetchall())
     if "files" in have:  # a case (not a new file): every table of the schema is there
-        missing = [t for t in _expected_columns() if t not in have]
+        missing = [t for t in _expected_columns() if t not in have and t not in TEAM_TABLES]
         if missing:
             return f"it has no {', '.join(missing)} table"
     for table, columns in _expected_columns().items():
@@ -226,6 +231,17 @@ def _outdated(con: duckdb.DuckDBPyConnection) -> str | None:
         if missing:
             return f"its {table} table has no {', '.join(missing)}"
     return None
+
+
+def _empty_team_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Empty temporary team tables on a read-only connection to a case made before them (the
+    ``tag=`` filter and ``case.notes()`` then find nothing instead of failing)."""
+    have = {r[0] for r in con.execute(_COLUMNS_SQL).fetchall()}
+    for table in TEAM_TABLES:
+        if table not in have:
+            body = re.search(rf"CREATE TABLE IF NOT EXISTS {table} (\(.*?\n\));", _SCHEMA_SQL, re.S)
+            assert body is not None
+            con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} {body.group(1)}")
 
 
 #: An empty file with one of these suffixes becomes a new case; any other empty file is refused.
@@ -272,6 +288,8 @@ def open_case(path: str | Path = ":memory:", *, read_only: bool = False) -> Case
             con.execute(_EVENTS_VIEW_SQL)
             con.execute(_EMPTY_PROCESSES)
             discard(con)  # rows of a load that a crash left unfinished (no ``files`` row)
+        else:
+            _empty_team_tables(con)
     except (duckdb.Error, CaseError) as exc:
         con.close()
         raise exc if isinstance(exc, CaseError) else CaseError(_refusal(target, exc)) from None
