@@ -138,6 +138,24 @@ class Case(CorrelateMixin, NotesMixin):
             raise CaseError(f"{file} changed since it was loaded: line {line} is not event {event_id}")
         return text
 
+    def export(self, path: str | Path, format: str = "timesketch", **source: Any) -> dict[str, Any]:  # noqa: A002
+        """Write the case for the tools next door: ``format`` is ``timesketch`` (JSONL),
+        ``ecs`` (NDJSON for Elastic), ``csv`` or ``parquet`` (a folder, one file per table).
+
+        What is written: ``table=`` (default ``events``), ``method=`` (a query method, e.g.
+        ``"flows"`` with their processes) or ``query=`` (a saved query), filtered by the other
+        keyword arguments (the query methods' filters, ``tag=`` too), with the team's tags.
+        Returns what was written (``rows``, ``files`` …).  See :mod:`kernelsec_nb.export`.
+
+        Examples
+        --------
+        >>> case.export("timeline.jsonl", "timesketch", namespace="default")  # doctest: +SKIP
+        >>> case.export("flows.ndjson", "ecs", method="flows", verdict="DROPPED")  # doctest: +SKIP
+        """
+        from kernelsec_nb.export import export
+
+        return export(self, path, format, **source)
+
     def tables(self) -> pl.DataFrame:
         """Row counts of every table in the case."""
         parts = " UNION ALL ".join(
