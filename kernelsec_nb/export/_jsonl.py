@@ -40,11 +40,17 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def batches(con: Any, src: Source) -> Iterator[pa.RecordBatch]:
+    """The rows of ``src`` as Arrow record batches of at most :data:`BATCH_ROWS` rows."""
+    yield from con.sql(src.sql, params=src.params or None).to_arrow_reader(BATCH_ROWS)
+
+
 def rows(con: Any, src: Source) -> Iterator[dict[str, Any]]:
     """The rows of ``src`` as dicts (maps as dicts), read batch by batch."""
-    reader = con.sql(src.sql, params=src.params or None).to_arrow_reader(BATCH_ROWS)
-    maps = [f.name for f in reader.schema if pa.types.is_map(f.type)]
-    for batch in reader:
+    maps: list[str] | None = None
+    for batch in batches(con, src):
+        if maps is None:
+            maps = [f.name for f in batch.schema if pa.types.is_map(f.type)]
         for row in batch.to_pylist():
             for m in maps:
                 if row[m] is not None:
