@@ -19,9 +19,9 @@ from kernelsec_nb.store import Case, CaseError, LoadPathError, LoadReport, open_
 
 __version__ = "0.1.0"
 
-__all__ = ["Case", "CaseError", "LoadPathError", "LoadReport", "open_case", "shown", "correlate", "viz", "widgets", "__version__"]
+__all__ = ["Case", "CaseError", "LoadPathError", "LoadReport", "open_case", "shown", "correlate", "viz", "widgets", "export", "__version__"]
 
-_LAZY = {"viz", "widgets", "correlate", "report", "synth"}
+_LAZY = {"viz", "widgets", "correlate", "report", "synth", "export"}
 
 
 def __getattr__(name: str):  # light import: altair and ipywidgets load on first use
