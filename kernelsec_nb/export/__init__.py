@@ -74,12 +74,15 @@ def export(case: Any, path: str | Path, format: str = "timesketch", **source: An
 @contextlib.contextmanager
 def _quiet(con: Any) -> Iterator[None]:
     """No DuckDB progress bar on stdout while an export runs (restored after)."""
-    was = con.execute("SELECT current_setting('enable_progress_bar')").fetchall()[0][0]
+    was = con.execute("SELECT current_setting('enable_progress_bar'), "
+                      "current_setting('preserve_insertion_order')").fetchall()[0]
     con.execute("SET enable_progress_bar = false")
+    con.execute("SET preserve_insertion_order = true")
     try:
         yield
     finally:
-        con.execute(f"SET enable_progress_bar = {'true' if was else 'false'}")
+        con.execute(f"SET enable_progress_bar = {'true' if was[0] else 'false'}")
+        con.execute(f"SET preserve_insertion_order = {'true' if was[1] else 'false'}")
 
 
 from kernelsec_nb.export import csv, ecs, parquet, timesketch  # noqa: E402,F401  (they register)

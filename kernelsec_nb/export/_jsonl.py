@@ -19,7 +19,7 @@ import pyarrow as pa
 from kernelsec_nb.export._source import Source
 
 #: Rows converted to JSON at a time.
-BATCH_ROWS = 20_000
+BATCH_ROWS = 4096
 #: The time columns a row's time is taken from, first present first.
 TIME_COLUMNS = ("time_ns", "start_ns")
 

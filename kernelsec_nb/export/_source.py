@@ -34,9 +34,6 @@ STORED_TABLES = tuple(t for t in EXPORT_TABLES if t != "events")
 #: The filter profile of a table, where it has one.
 _TABLE_PROFILE = {"events": "events", "processes": "processes", "kprobes": "kprobes", "flows": "flows",
                   "alerts": "alerts"}
-_ORDER = {"files": "path", "quarantine": "file, line", "clock_offsets": "node", "annotations": "created, id",
-          "saved_queries": "name", "processes": "start_ns, exec_id"}
-
 _names = itertools.count()
 _lock = threading.Lock()
 
@@ -79,9 +76,10 @@ def select(case: Any, *, table: str | None = None, method: str | None = None, qu
     (one of :data:`kernelsec_nb.store.notes.QUERY_METHODS`), or of a saved ``query``, filtered.
 
     A table is read by SQL as it is stored (filters of its profile where it has one: ``events``,
-    ``processes``, ``kprobes``, ``flows``, ``alerts``); a method's result (``flows`` attributed
-    to processes, ``alerts`` with their exec …) is computed by the method, then written in its
-    order.  With ``tags`` a ``team_tags`` column holds the team's tags of the row's event and of
+    ``processes``, ``kprobes``, ``flows``, ``alerts``) and streamed in the order the case holds
+    its rows (file by file, as loaded: a sort would hold the whole table in memory); a method's
+    result (``flows`` attributed to processes, ``alerts`` with their exec …) is computed by the
+    method, then written in its order (time).  With ``tags`` a ``team_tags`` column holds the team's tags of the row's event and of
     its process (``case.tag``).
     """
     if sum(x is not None for x in (table, method, query)) > 1:
@@ -118,5 +116,4 @@ def select(case: Any, *, table: str | None = None, method: str | None = None, qu
     base = f"SELECT * FROM {table} WHERE {cond}"  # noqa: S608 - our own names
     sql, columns = _with_tags(case.con, base, params) if tags else (
         base, list(case.con.sql(base, params=params or None).columns))
-    yield Source(table, f"SELECT * FROM ({sql}) ORDER BY {_ORDER.get(table, 'time_ns, event_id')}",  # noqa: S608
-                 params, columns)
+    yield Source(table, sql, params, columns)

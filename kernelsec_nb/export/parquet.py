@@ -24,7 +24,7 @@ from kernelsec_nb.export import Exporter, register
 from kernelsec_nb.export._copy import copy
 from kernelsec_nb.export._source import STORED_TABLES, select
 
-_OPTIONS = "FORMAT PARQUET, COMPRESSION ZSTD"
+_OPTIONS = "FORMAT PARQUET, COMPRESSION ZSTD, ROW_GROUP_SIZE 16384"
 
 
 def _file_name(name: str) -> str:
