@@ -30,7 +30,7 @@ import json, resource, sys, time
 import kernelsec_nb as kn
 case_path, what, out = sys.argv[1:4]
 case = kn.open_case(case_path, read_only=True)
-case.sql("SELECT 1")
+case.con.execute("SET enable_progress_bar = false")
 def rss_kb():
     with open("/proc/self/status") as f:
         return next(int(l.split()[1]) for l in f if l.startswith("VmHWM"))
@@ -77,7 +77,7 @@ def main() -> None:
             out = Path(tmp) / f"out-{what}"
             run = subprocess.run([sys.executable, "-c", _CHILD, str(case_path), what, str(out)],
                                  capture_output=True, text=True, check=True)
-            results[what] = json.loads(run.stdout)
+            results[what] = json.loads(run.stdout.strip().splitlines()[-1])
         base = results["baseline"]
         print(f"{args.rows} flows; baseline (the table read whole into polars): "
               f"{base['peak_mb']:.0f} MB above the open case, {base['seconds']:.2f} s")
