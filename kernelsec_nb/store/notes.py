@@ -169,7 +169,8 @@ class NotesMixin:
         now = dt.datetime.now(dt.UTC)
         rows = [(uuid.uuid4().hex, kind, t, name, note, who, now)
                 for kind, t in self._targets(target) for name in (names or [None])]
-        self.con.executemany("INSERT INTO annotations VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        if rows:  # an empty DataFrame tags nothing
+            self.con.executemany("INSERT INTO annotations VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         ids = [r[0] for r in rows]
         return self._fetch_notes("SELECT * FROM annotations WHERE list_contains($ids, id) ORDER BY list_position($ids, id)",
                                  {"ids": ids})

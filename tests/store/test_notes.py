@@ -63,6 +63,7 @@ def test_a_row_or_a_frame_can_be_tagged(case):
     added = case.tag(flows, "three")
     assert added["target"].to_list() == flows["event_id"].to_list()
     assert set(added["target_kind"]) == {"flow"}
+    assert case.tag(flows.head(0), "none").height == 0  # an empty result tags nothing
 
 
 def test_an_unknown_target_is_a_clear_error(case):
