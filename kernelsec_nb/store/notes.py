@@ -125,26 +125,40 @@ class NotesMixin:
 
     # -- annotations -------------------------------------------------------------------------
     def _targets(self, target: Any) -> list[tuple[str, str]]:
-        """``(target_kind, target)`` of an event_id, exec_id, a row (dict) or a DataFrame's rows."""
-        if isinstance(target, pl.DataFrame):
-            return [t for row in target.iter_rows(named=True) for t in self._targets(row)]
-        if isinstance(target, Mapping):
-            if target.get("event_id"):
-                return self._targets(str(target["event_id"]))
-            if target.get("exec_id"):
-                return [("exec", self._known_exec(str(target["exec_id"])))]
-            raise ValueError("a row to tag needs an event_id or an exec_id column")
-        if not isinstance(target, str) or not target:
-            raise TypeError(f"tag an event_id, an exec_id or a row, not {type(target).__name__}")
-        kind = self.con.execute("SELECT kind FROM events WHERE event_id = ? LIMIT 1", [target]).fetchall()
-        if kind:
-            return [("flow" if kind[0][0] == "flow" else "event", target)]
-        return [("exec", self._known_exec(target))]
-
-    def _known_exec(self, exec_id: str) -> str:
-        if not self.con.execute("SELECT 1 FROM processes WHERE exec_id = ? LIMIT 1", [exec_id]).fetchall():
-            raise KeyError(f"no event or process {exec_id!r} in this case")
-        return exec_id
+        """``(target_kind, target)`` of an event_id, exec_id, a row (dict) or a DataFrame's rows,
+        looked up in two queries whatever their number."""
+        wanted: list[tuple[str, str]] = []  # (what the id may be: event, exec or any, the id)
+        rows = target.iter_rows(named=True) if isinstance(target, pl.DataFrame) else [target]
+        for row in rows:
+            if isinstance(row, Mapping):
+                if row.get("event_id"):
+                    wanted.append(("event", str(row["event_id"])))
+                elif row.get("exec_id"):
+                    wanted.append(("exec", str(row["exec_id"])))
+                else:
+                    raise ValueError("a row to tag needs an event_id or an exec_id column")
+            elif isinstance(row, str) and row:
+                wanted.append(("any", row))
+            else:
+                raise TypeError(f"tag an event_id, an exec_id or a row, not {type(row).__name__}")
+        if not wanted:
+            return []
+        ids = sorted({i for _, i in wanted})
+        kinds = dict(self.con.execute(
+            "SELECT event_id, any_value(kind) FROM events WHERE event_id IN (SELECT unnest(?::VARCHAR[])) "
+            "GROUP BY 1", [ids]).fetchall())
+        execs = {r[0] for r in self.con.execute(
+            "SELECT DISTINCT exec_id FROM processes WHERE exec_id IN (SELECT unnest(?::VARCHAR[]))", [ids]).fetchall()}
+        out = []
+        for may_be, i in wanted:
+            if may_be != "exec" and i in kinds:
+                out.append(("flow" if kinds[i] == "flow" else "event", i))
+            elif may_be != "event" and i in execs:
+                out.append(("exec", i))
+            else:
+                raise KeyError(f"no {'event' if may_be == 'event' else 'event or process' if may_be == 'any' else 'process'}"
+                               f" {i!r} in this case")
+        return out
 
     def tag(self, target: Any, tags: str | Iterable[str] | None, note: str | None = None,
             author: str | None = None) -> pl.DataFrame:
