@@ -130,11 +130,11 @@ def document(row: dict[str, Any], time_col: str = "time_ns", table: str = "event
     for col, field in FIELDS.items():
         value = row.get(col)
         _put(doc, field, str(value) if col in _KEYWORDS and value is not None else value)
-    binary = row.get("binary") or row.get("proc_name")
-    args = row.get("args") if row.get("args") is not None else None
+    binary = row.get("binary")
+    args = row.get("args")
     if binary:
         _put(doc, "process.name", posixpath.basename(str(binary)))
-        _put(doc, "process.executable", binary)
+    _put(doc, "process.name", row.get("proc_name"))  # Falco's name of the process (not a path)
     if binary or args:
         argv = ([str(binary)] if binary else []) + (split_args(str(args)) if args else [])
         _put(doc, "process.args", argv)

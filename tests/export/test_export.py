@@ -197,6 +197,11 @@ def test_ecs_of_attributed_flows_and_alerts(case, tmp_path):
     for doc in _lines(tmp_path / "a.ndjson"):
         flat = _check_ecs(doc)
         assert flat["event.kind"] == "alert" and flat["event.module"] == "falco"
+    case.export(tmp_path / "raw.ndjson", "ecs", table="alerts")
+    raw = case.sql("SELECT proc_name FROM alerts")["proc_name"].to_list()
+    docs = [_check_ecs(d) for d in _lines(tmp_path / "raw.ndjson")]
+    assert sorted(str(f.get("process.name")) for f in docs) == sorted(str(n) for n in raw)
+    assert not any("process.executable" in f for f in docs)  # Falco's name is not a path
     case.export(tmp_path / "k.ndjson", "ecs", table="kprobes")
     hooks = [_check_ecs(d) for d in _lines(tmp_path / "k.ndjson")]
     assert any(f.get("destination.ip") and "network" in f["event.category"] for f in hooks)
