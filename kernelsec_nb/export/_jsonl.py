@@ -1,4 +1,4 @@
-"""JSON lines written from Arrow record batches: at most :data:`BATCH_ROWS` rows in memory.
+"""JSON lines written from Arrow record batches (ECS): at most :data:`BATCH_ROWS` rows in memory.
 
 Examples
 --------
