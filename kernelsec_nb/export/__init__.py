@@ -4,8 +4,8 @@ Each format is one small module that registers an :class:`Exporter` in :data:`EX
 (``timesketch``, ``ecs``, ``csv``, ``parquet``); :func:`export` looks the format up there.  What
 is written is a table of the case (default ``events``), a query method's result or a saved
 query, filtered with the query methods' filters, with the team's tags (``case.tag``) of each row.
-Writers stream from DuckDB (``COPY`` for CSV and Parquet, Arrow record batches for the JSON-lines
-formats), so a large table never sits in memory whole.  The exported values are the bytes of the
+Writers stream from DuckDB (``COPY`` for CSV, Parquet and Timesketch, Arrow record batches for
+ECS), so a large table never sits in memory whole.  The exported values are the bytes of the
 case, as exported by the sensors (data files: nothing is made safe to print here).
 
 Examples

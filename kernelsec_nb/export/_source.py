@@ -1,8 +1,8 @@
 """What an export writes: a table of the case or a query method's result, with the team's tags.
 
 Every source becomes one SQL query on the case connection (a query method's DataFrame is
-registered on it for the export), so the writers stream it from DuckDB: ``COPY`` for CSV and
-Parquet, Arrow record batches for the JSON-lines formats.  Filter values are parameters.
+registered on it for the export), so the writers stream it from DuckDB: ``COPY`` for CSV,
+Parquet and Timesketch, Arrow record batches for ECS.  Filter values are parameters.
 
 Examples
 --------
