@@ -20,10 +20,10 @@ from kernelsec_nb.store import Case, CaseError, LoadPathError, LoadReport, open_
 
 __version__ = "0.1.0"
 
-__all__ = ["Case", "CaseError", "Findings", "LoadPathError", "LoadReport", "open_case", "shown", "correlate", "hunt",
+__all__ = ["Case", "CaseError", "Findings", "LoadPathError", "LoadReport", "open_case", "shown", "correlate", "hunt", "export",
            "viz", "widgets", "__version__"]
 
-_LAZY = {"viz", "widgets", "correlate", "hunt", "report", "synth", "findings"}
+_LAZY = {"viz", "widgets", "correlate", "hunt", "export", "report", "synth", "findings"}
 
 
 def __getattr__(name: str):  # light import: altair and ipywidgets load on first use

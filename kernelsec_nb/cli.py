@@ -7,6 +7,8 @@ kernelsec-nb report incident.duckdb --notebook notebooks/postmortem-template.ipy
 kernelsec-nb hunt incident.duckdb my-rules/ --alerts --json
 kernelsec-nb findings incident.duckdb --json   # the findings engine's incidents (preview)
 kernelsec-nb demo            # bundled capture → out/postmortem.html and the three-line answer
+kernelsec-nb queries incident.duckdb --json
+kernelsec-nb export incident.duckdb --format timesketch --out timeline.jsonl --filter namespace=default
 """
 
 from __future__ import annotations
@@ -144,6 +146,69 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_read_only(path: str):  # type: ignore[no-untyped-def]
+    from kernelsec_nb.store import CaseError, open_case
+
+    if not Path(path).is_file():
+        raise CaseError(f"no case file at {path}")
+    return open_case(path, read_only=True)
+
+
+def _queries(args: argparse.Namespace) -> int:
+    from kernelsec_nb.store import CaseError
+
+    try:
+        with _open_read_only(args.case) as case:
+            saved = case.queries()
+    except CaseError as exc:
+        print(shown(f"kernelsec-nb: {exc}"), file=sys.stderr)
+        return 2
+    if args.json:
+        rows = [{**r, "filters": json.loads(r["filters"]), "created": r["created"].isoformat()}
+                for r in saved.iter_rows(named=True)]
+        print(json.dumps(rows, indent=2, ensure_ascii=True))  # \u escapes: nothing to obey in a terminal
+    elif not saved.height:
+        print("no saved queries in this case (case.save_query(name, method, **filters) keeps one)")
+    else:
+        for r in saved.iter_rows(named=True):
+            print(shown(f"{r['name']}\t{r['method']}\t{r['filters']}\t{r['author']}\t"
+                        f"{r['created'].isoformat(timespec='seconds')}"))
+    return 0
+
+
+def _filter_args(items: Sequence[str]) -> dict[str, object]:
+    """``KEY=VALUE`` pairs; a key given twice means any of its values."""
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--filter {item!r}: write KEY=VALUE, e.g. namespace=default")
+        if key in out:
+            prev = out[key]
+            out[key] = [*(prev if isinstance(prev, list) else [prev]), value]
+        else:
+            out[key] = value
+    return out
+
+
+def _export(args: argparse.Namespace) -> int:
+    from kernelsec_nb.store import CaseError
+
+    try:
+        flt = _filter_args(args.filter or [])
+        with _open_read_only(args.case) as case:
+            result = case.export(args.out, args.format, table=args.table, method=args.method,
+                                 query=args.query, **flt)
+    except (CaseError, ValueError, TypeError, KeyError) as exc:
+        text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(shown(f"kernelsec-nb: {text}"), file=sys.stderr)
+        return 2
+    skipped = result.get("without_time")
+    print(shown(f"{result['rows']} rows written as {args.format} to {result['path']}"
+                + (f" ({skipped} rows without a time left out)" if skipped else "")))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kernelsec-nb", description="Load Tetragon/Hubble/Falco exports into a case file, render a postmortem, "
@@ -179,10 +244,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true",
                    help="print one JSON object: rules, hits, unsupported (rules not run and why)")
     p.set_defaults(func=_hunt)
+
     p = sub.add_parser("findings", help="incidents, leads and notes of a case (preview engine)")
     p.add_argument("case", help="case file (made by `load`)")
     p.add_argument("--json", action="store_true", help="print Findings.to_dict() as JSON")
     p.set_defaults(func=_findings)
+
+    p = sub.add_parser("queries", help="list the queries saved in a case (case.save_query)")
+    p.add_argument("case", help="case file")
+    p.add_argument("--json", action="store_true", help="print them as a JSON list")
+    p.set_defaults(func=_queries)
+
+    from kernelsec_nb.export import EXPORTERS
+
+    p = sub.add_parser("export", help="write a case for Timesketch, Elastic (ECS), as CSV or Parquet")
+    p.add_argument("case", help="case file")
+    p.add_argument("--format", required=True, choices=sorted(EXPORTERS),
+                   help="; ".join(f"{e.name}: {e.describe}" for e in EXPORTERS.values()))
+    p.add_argument("--out", required=True, help="the file to write (a folder for parquet)")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--table", default=None, help="a table of the case (default: events)")
+    what.add_argument("--method", default=None, help="a query method: events, processes, flows, alerts, …")
+    what.add_argument("--query", default=None, help="a saved query (kernelsec-nb queries CASE)")
+    p.add_argument("--filter", action="append", metavar="KEY=VALUE",
+                   help="a filter of the query methods (repeat it; a key twice means any of), "
+                   "e.g. --filter namespace=default --filter tag=star --filter since=2024-05-14T08:20Z")
+    p.set_defaults(func=_export)
 
     p = sub.add_parser("demo", help="load the bundled incident and render its postmortem")
     p.add_argument("--out", default="out", help="output folder (default: out/)")

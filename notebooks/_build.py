@@ -498,6 +498,23 @@ if ENTRY:
 else:
     show(f"attack flow: {H.NOT_DETERMINABLE}")
 ''', "remove-input"),
+    md("## Marked by the team\n\nWhat the analysts tagged, starred and noted in the case (`case.tag`, `case.star`; "
+       "`case.notes()` lists them), one row per event, flow or process, in time order."),
+    code('''
+MARKS = case.notes()
+if MARKS.height:
+    MARKED = (MARKS.group_by("target_kind", "target", maintain_order=True)
+              .agg(pl.col("time").first(), pl.col("node").first(), pl.col("pod").first(),
+                   pl.col("binary").first(), pl.col("summary").first(),
+                   pl.col("tag").drop_nulls().unique().sort().str.join(", ").alias("tags"),
+                   pl.col("note").drop_nulls().unique(maintain_order=True).str.join(" / ").alias("notes"),
+                   pl.col("author").unique().sort().str.join(", ").alias("by"))
+              .sort("time", nulls_last=True))
+    show(f"{MARKS.height} marks by {MARKS['author'].n_unique()} analyst(s) on {MARKED.height} events, flows and processes")
+    show(MARKED.select("time", "target_kind", "node", "pod", "binary", "summary", "tags", "notes", "by"))
+else:
+    show("none found: nobody marked anything in this case yet (case.tag(event_id or exec_id, tags, note=...), case.star(...))")
+''', "remove-input"),
     md("## Findings"),
     code('''
 # NBVAL_CHECK_OUTPUT

@@ -19,6 +19,7 @@ from kernelsec_nb.correlate._hunt_methods import HuntMixin
 from kernelsec_nb.findings._case import FindingsMixin
 from kernelsec_nb.store import _connection, _derived, _ids, _lines, filters
 from kernelsec_nb.store.load import discard, load_files
+from kernelsec_nb.store.notes import NotesMixin
 from kernelsec_nb.store.report import LoadReport
 
 _SCHEMA_SQL = Path(__file__).with_name("schema.sql").read_text()
@@ -41,14 +42,18 @@ ORDER BY file, line
 """
 
 TABLES = ("events", "processes", "process_events", "kprobes", "flows", "alerts", "other_events", "files",
-          "quarantine")
+          "quarantine", "annotations", "saved_queries")
+
+#: The team's tables (store/notes.py): a case made before them gains them when opened for writing
+#: (they only add rows of their own), and a read-only look at such a case sees them empty.
+TEAM_TABLES = ("annotations", "saved_queries")
 
 
 class CaseError(Exception):
     """A problem with the case file itself (locked, not a case, missing)."""
 
 
-class Case(CorrelateMixin, HuntMixin, FindingsMixin):
+class Case(CorrelateMixin, HuntMixin, FindingsMixin, NotesMixin):
     """An incident case: a single DuckDB file, no server.
 
     Create or open one with :func:`open_case`.  Query it with :meth:`events`, :meth:`sql` or
@@ -168,6 +173,24 @@ class Case(CorrelateMixin, HuntMixin, FindingsMixin):
             raise CaseError(f"{file} changed since it was loaded: line {line} is not event {event_id}")
         return text
 
+    def export(self, path: str | Path, format: str = "timesketch", **source: Any) -> dict[str, Any]:  # noqa: A002
+        """Write the case for the tools next door: ``format`` is ``timesketch`` (JSONL),
+        ``ecs`` (NDJSON for Elastic), ``csv`` or ``parquet`` (a folder, one file per table).
+
+        What is written: ``table=`` (default ``events``), ``method=`` (a query method, e.g.
+        ``"flows"`` with their processes) or ``query=`` (a saved query), filtered by the other
+        keyword arguments (the query methods' filters, ``tag=`` too), with the team's tags.
+        Returns what was written (``rows``, ``files`` …).  See :mod:`kernelsec_nb.export`.
+
+        Examples
+        --------
+        >>> case.export("timeline.jsonl", "timesketch", namespace="default")  # doctest: +SKIP
+        >>> case.export("flows.ndjson", "ecs", method="flows", verdict="DROPPED")  # doctest: +SKIP
+        """
+        from kernelsec_nb.export import export
+
+        return export(self, path, format, **source)
+
     def tables(self) -> pl.DataFrame:
         """Row counts of every table in the case."""
         parts = " UNION ALL ".join(
@@ -263,7 +286,7 @@ def _outdated(con: duckdb.DuckDBPyConnection) -> str | None:
         return "its events are a table, now a view"
     have = dict(con.execute(_COLUMNS_SQL).fetchall())
     if "files" in have:  # a case (not a new file): every table of the schema is there
-        missing = [t for t in _expected_columns() if t not in have and t not in _ADDED_ON_WRITE]
+        missing = [t for t in _expected_columns() if t not in have and t not in _ADDED_ON_WRITE and t not in TEAM_TABLES]
         if missing:
             return f"it has no {', '.join(missing)} table"
     for table, columns in _expected_columns().items():
@@ -301,6 +324,17 @@ def _already_open(target: str, read_only: bool) -> Case | None:
 #: Bookkeeping tables a case made before them gets on its next open for writing (``case_state``:
 #: its derived tables are then rebuilt once; a read-only open asks for that open first).
 _ADDED_ON_WRITE = frozenset({"case_state"})
+
+def _empty_team_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Empty temporary team tables on a read-only connection to a case made before them (the
+    ``tag=`` filter and ``case.notes()`` then find nothing instead of failing)."""
+    have = {r[0] for r in con.execute(_COLUMNS_SQL).fetchall()}
+    for table in TEAM_TABLES:
+        if table not in have:
+            body = re.search(rf"CREATE TABLE IF NOT EXISTS {table} (\(.*?\n\));", _SCHEMA_SQL, re.S)
+            assert body is not None
+            con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} {body.group(1)}")
+
 
 #: An empty file with one of these suffixes becomes a new case; any other empty file is refused.
 CASE_SUFFIXES = (".duckdb", ".db", ".ddb")
@@ -362,6 +396,7 @@ def open_case(path: str | Path = ":memory:", *, read_only: bool = False) -> Case
             unclean = _derived.check(con, target)
             if unclean:
                 raise CaseError(unclean)
+            _empty_team_tables(con)
     except (duckdb.Error, CaseError) as exc:
         con.close()
         raise exc if isinstance(exc, CaseError) else CaseError(_refusal(target, exc)) from None

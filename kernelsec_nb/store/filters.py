@@ -6,6 +6,7 @@ given as a compiled pattern, ``re.compile("^web-[0-9]+$")``),
 ``http_method``, ``http_path`` (regex; the path without its query string), ``http_url`` (regex on
 the whole URL, query string included; flows only), ``http_status``, ``fqdn``/``dns_query`` (regex), ``port``,
 ``binary`` (regex), ``args`` (regex), ``kind``, ``source``, ``exec_id``, ``rule``, ``priority``,
+``tag`` (rows the team tagged with ``case.tag``: the event, or its process),
 ``since``/``until`` (datetimes, ISO strings, or ns integers; naive times are UTC) and
 ``around=<time>, window="5m"`` for a slice around a pivot time.  A list value means "any of".
 
@@ -205,6 +206,26 @@ def _name(cols: list[str]) -> Callable[[Any], Clause]:
     return build
 
 
+#: Annotation targets (store/notes.py): an event or flow by its event_id, a process by its exec_id.
+_TAGGED_EVENTS = "SELECT target FROM annotations WHERE target_kind <> 'exec' AND tag = ?"
+_TAGGED_EXECS = "SELECT target FROM annotations WHERE target_kind = 'exec' AND tag = ?"
+
+
+def _tagged(event_col: str | None, exec_col: str | None) -> Callable[[Any], Clause]:
+    """Rows the team tagged (``case.tag``): the event itself, or the process it belongs to."""
+    def build(v: Any) -> Clause:
+        parts, params = [], []
+        for val in _values(v):
+            if event_col:
+                parts.append(f"{event_col} IN ({_TAGGED_EVENTS})")
+                params.append(str(val))
+            if exec_col:
+                parts.append(f"{exec_col} IN ({_TAGGED_EXECS})")
+                params.append(str(val))
+        return " OR ".join(parts), params
+    return build
+
+
 def _int(cols: list[str]) -> Callable[[Any], Clause]:
     def build(v: Any) -> Clause:
         sql, params = _any(cols, lambda c: f"{c} = ?", v)
@@ -222,6 +243,7 @@ _COMMON: dict[str, Callable[[Any], Clause]] = {
     "exec_id": _eq(["exec_id"]),
     "binary": _regex(['"binary"']),
     "args": _regex(["args"]),
+    "tag": _tagged("event_id", "exec_id"),
 }
 # Verdict and L7 filters: the same columns in ``events`` and ``flows``.
 _FLOW_DETAIL: dict[str, Callable[[Any], Clause]] = {
@@ -263,8 +285,9 @@ PROFILES: dict[str, dict[str, Callable[[Any], Clause]]] = {
         "http_url": _regex(["http_url"]),
         "port": _int(["dst_port", "src_port"]),
         "protocol": _ieq(["protocol"]),
+        "tag": _tagged("event_id", None),
     },
-    "processes": {**_COMMON},
+    "processes": {**_COMMON, "tag": _tagged(None, "exec_id")},
     "kprobes": {
         **_COMMON,
         "node": _node(["node"], cluster="cluster"),
@@ -281,6 +304,7 @@ PROFILES: dict[str, dict[str, Callable[[Any], Clause]]] = {
         "priority": _ieq(["priority"]),
         "binary": _regex(["proc_name"]),
         "args": _regex(["cmdline"]),
+        "tag": _tagged("event_id", None),
     },
 }
 
@@ -295,6 +319,7 @@ PROFILES["flows_attributed"] = {
     "binary": _regex(['"binary"']),
     "args": _regex(["args"]),
     "match": _eq(["match"]),
+    "tag": _tagged("event_id", "exec_id"),
 }
 PROFILES["alerts_attributed"] = {
     **PROFILES["alerts"],
@@ -304,6 +329,7 @@ PROFILES["alerts_attributed"] = {
     "binary": _regex(['coalesce("binary", proc_name)']),
     "args": _regex(["coalesce(args, cmdline)"]),
     "match": _eq(["match"]),
+    "tag": _tagged("event_id", "exec_id"),
 }
 PROFILES["process_tree"] = {**PROFILES["processes"], "root_exec_id": _eq(["root_exec_id"])}
 TIME_COLUMN["process_tree"] = "start_ns"

@@ -137,3 +137,24 @@ CREATE TABLE IF NOT EXISTS case_state (
     derived_from VARCHAR,      -- count and md5 of the path and sha256 of every file that brought events
     built_at     TIMESTAMPTZ
 );
+
+-- The team's notes (store/notes.py): one row per tag put on an event, a flow or a process; a
+-- plain note has no tag.  A load never touches this table.
+CREATE TABLE IF NOT EXISTS annotations (
+    id          VARCHAR PRIMARY KEY,  -- random (uuid4 hex): notes of two case files never clash
+    target_kind VARCHAR NOT NULL,     -- event | flow | exec
+    target      VARCHAR NOT NULL,     -- an event_id (event, flow) or an exec_id (exec)
+    tag         VARCHAR,
+    note        VARCHAR,
+    author      VARCHAR,
+    created     TIMESTAMPTZ
+);
+
+-- Named filters of a query method (store/notes.py): case.query(name) runs them again.
+CREATE TABLE IF NOT EXISTS saved_queries (
+    name     VARCHAR PRIMARY KEY,
+    method   VARCHAR NOT NULL,        -- a query method of the case (notes.QUERY_METHODS)
+    filters  VARCHAR NOT NULL,        -- JSON object of the filters
+    author   VARCHAR,
+    created  TIMESTAMPTZ
+);

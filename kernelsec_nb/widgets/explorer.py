@@ -13,6 +13,7 @@ from kernelsec_nb.store.filters import to_ns
 from kernelsec_nb.viz import _common as c
 from kernelsec_nb.viz.flows import flow_chart
 from kernelsec_nb.viz.timeline import LANES, timeline
+from kernelsec_nb.widgets._notes import NoteBox
 from kernelsec_nb.widgets._table import TABLE_COLUMNS, cell, pre_html, table_html
 
 ALL = "(all)"
@@ -95,11 +96,12 @@ class Explorer(w.VBox):
         self.table = w.HTML()
         self.row = w.Dropdown(options=[], description="event", layout=w.Layout(width="900px"))
         self.raw = w.HTML()
+        self.note_box = NoteBox(case)  # tag the event picked in ``row``
         for k, v in filters.items():
             self._set_initial(k, v)
         controls = w.VBox([w.HBox([*self.pickers.values(), self.lanes]), self.time_range])
         super().__init__([controls, self.status, self.timeline_view, self.flow_view,
-                          self.table, self.row, self.raw])
+                          self.table, self.row, self.note_box, self.raw])
         for p in [*self.pickers.values(), self.lanes, self.time_range]:
             p.observe(self._on_filters, names="value")
         self.timeline_view.observe(self._on_chart_selection, names="_vl_selections")
@@ -325,4 +327,5 @@ class Explorer(w.VBox):
             except Exception as exc:  # noqa: BLE001
                 parts.append(f"<p>explain: {html.escape(str(exc))}</p>")
         self.raw.value = "".join(parts)
+        self.note_box.show(event_id)
         return self.raw.value
