@@ -18,7 +18,7 @@ structure constants.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import duckdb
@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 from kernelsec_nb import sources
 from kernelsec_nb.sources import falco, hubble, tetragon
 from kernelsec_nb.sources._route import RouteSpec
+from kernelsec_nb.sources._sql import INTEGER_COLUMNS, integer, integer_problem
 from kernelsec_nb.store import _arrow, _lines
 from kernelsec_nb.store._known import KnownIds
 
@@ -53,6 +54,12 @@ _PER_SOURCE: dict[str, dict[str, str]] = {
     },
     "falco": {**falco.EVENT_COLUMNS, "rule": "j.rule"},
 }
+
+#: Per source: what the load counts when an event's written time is unreadable and a fallback gave
+#: its time (message, SQL over ``j``).
+_TIME_FALLBACK: dict[str, tuple[str, str]] = {"tetragon": tetragon.TIME_FALLBACK, "falco": falco.TIME_FALLBACK}
+_TIME_NOTE = "CASE source " + " ".join(
+    f"WHEN '{src}' THEN CASE WHEN {cond} THEN '{msg}' END" for src, (msg, cond) in _TIME_FALLBACK.items()) + " END"
 
 _KIND_SQL = f"CASE source WHEN 'hubble' THEN 'flow' WHEN 'falco' THEN 'alert' ELSE {tetragon.KIND_SQL} END"
 
@@ -109,11 +116,13 @@ WITH p AS (
     FROM k
 ), c AS (
     SELECT rec, line, byte_offset, raw, note, raw_bytes, event_id, source, kind, j IS NULL AS unparsed,
+           {_TIME_NOTE} AS time_note,
            {", ".join(f"{_case(c)} AS {q(c)}" for c in _COMMON)},
            {_EXTRA}
     FROM a
 )
-SELECT * EXCLUDE (raw, unparsed),
+SELECT * EXCLUDE (raw, unparsed, time_note),
+    {{warnings}} AS warnings,
     CASE
         WHEN note IS NOT NULL THEN note
         WHEN unparsed AND trim(raw, {_WS}) = '' THEN 'blank'
@@ -193,14 +202,45 @@ def _insert(table: Table, cols: dict[str, str], source: str, where: str) -> str:
             f"FROM ({source}) WHERE {where}")
 
 
+def _typed(name: str, expr: str) -> str:
+    """``expr`` as the column ``name`` stores it: an integer column's text becomes a number (see
+    :func:`kernelsec_nb.sources._sql.integer`)."""
+    return integer(expr, INTEGER_COLUMNS[name]) if name in INTEGER_COLUMNS else expr
+
+
 def _general_insert(table: Table) -> str:
     own = {name: q(f"{table.own}__{name}") for name in _TABLE_COLUMNS.get(table.own or "", {})}
     cols = _columns(table, {c: q(c) for c in table.event}, own)
-    select = ", ".join(f"{v} AS {q(k)}" for k, v in cols.items())
+    select = ", ".join(f"{_typed(k, v)} AS {q(k)}" for k, v in cols.items())
     return _insert(table, cols, f"SELECT {select} FROM _new WHERE {table.where}", "true")
 
 
 GENERAL_INSERTS = [_general_insert(t) for t in TABLES]
+
+
+def _staged(table: Table) -> dict[str, str]:
+    """Column name -> the staged column a general-path row of ``table`` takes it from."""
+    own = {name: q(f"{table.own}__{name}") for name in _TABLE_COLUMNS.get(table.own or "", {})}
+    return _columns(table, {c: q(c) for c in table.event}, own)
+
+
+def _problems(cols: dict[str, str]) -> list[str]:
+    """SQL for each integer column of ``cols`` whose text was not kept: '<column> <why>, stored
+    as NULL' (NULL when it was kept)."""
+    return [f"'{name} ' || ({integer_problem(expr, INTEGER_COLUMNS[name])}) || ', stored as NULL'"
+            for name, expr in cols.items() if name in INTEGER_COLUMNS]
+
+
+# What the load warns about a staged row: '|'-separated messages of our own (NULL: nothing).
+_WARNINGS = ("nullif(concat_ws('|', CASE WHEN time_ns IS NOT NULL THEN time_note END, CASE "
+             + " ".join(f"WHEN {t.where} THEN concat_ws('|', {', '.join(_problems(_staged(t)))})"
+                        for t in TABLES if _problems(_staged(t)))
+             + " END), '')")
+STAGE_SQL = STAGE_SQL.replace("{warnings}", _WARNINGS)
+_WARNINGS_COUNT = """
+SELECT w, count(*) FROM (SELECT unnest(string_split(warnings, '|')) AS w FROM _new WHERE warnings IS NOT NULL)
+WHERE w <> '' GROUP BY w
+"""
 INSERT_QUARANTINE = """
 INSERT INTO quarantine SELECT $file, line, byte_offset, reason, bad_raw, raw_bytes
 FROM _stage WHERE reason IS NOT NULL AND reason <> 'blank'
@@ -238,11 +278,19 @@ def _route(number: int, spec: RouteSpec) -> Route:
     """The statements of route ``number``: they read the lines :data:`_ROUTE_OF` gave it."""
     table = next(t for t in TABLES if t.name == spec.table)
     cols = _columns(table, spec.event, _TABLE_COLUMNS[table.own or ""])
-    exprs = {k: spec.rewrite(v) for k, v in cols.items()}
-    # A line the route cannot load (not this kind's event, no valid time) has a NULL time_ns and
-    # is left out.  The test is folded into time_ns, the route's only filter: a second filter
-    # over ``x`` was pushed below the projection and made DuckDB parse every line twice.
-    exprs["time_ns"] = f"CASE WHEN {spec.present} THEN {exprs['time_ns']} END"
+    texts = {k: spec.rewrite(v) for k, v in cols.items()}
+    exprs = {k: _typed(k, v) for k, v in texts.items()}
+    # A line the load must warn about (an integer it could not keep, a time it replaced) is left
+    # to the general path, which counts what it changed.
+    odd = [f"({texts[k]} IS NOT NULL AND {exprs[k]} IS NULL)" for k in texts if k in INTEGER_COLUMNS]
+    if spec.source in _TIME_FALLBACK:
+        odd.append(f"({spec.rewrite(_TIME_FALLBACK[spec.source][1])})")
+    # A line the route cannot load (not this kind's event, no valid time, a warning) has a NULL
+    # time_ns and is left out.  The test is folded into time_ns, the route's only filter: a
+    # second filter over ``x`` was pushed below the projection and made DuckDB parse every line
+    # twice.
+    exprs["time_ns"] = (f"CASE WHEN {spec.present} AND NOT coalesce({' OR '.join(odd) or 'false'}, false) "
+                        f"THEN {exprs['time_ns']} END")
     select = ", ".join(f"{e} AS {q(k)}" for k, e in exprs.items())
 
     def rows(parse: str) -> str:
@@ -285,6 +333,8 @@ class BlockCounts:
     blank: int = 0
     sources: tuple[str, ...] = ()
     input_bytes: int = 0
+    #: What the load changed in the events it stored, and in how many: message -> count.
+    warnings: dict[str, int] = field(default_factory=dict)
 
 
 class _Malformed(Exception):
@@ -392,3 +442,5 @@ def _general(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCounts, 
     counts.quarantined += quarantined
     counts.blank += blank
     counts.sources = tuple(sorted(set(counts.sources) | set(srcs or ())))
+    for message, n in con.execute(_WARNINGS_COUNT).fetchall():
+        counts.warnings[message] = counts.warnings.get(message, 0) + n
