@@ -32,13 +32,13 @@ def field(key: str) -> str:
 
 
 #: An alert whose ``time`` is written but unreadable takes ``output_fields`` ``evt.time``; the load
-#: counts it under this message (see :data:`kernelsec_nb.sources.tetragon.TIME_FALLBACK`).
-TIME_FALLBACK = ("time unreadable, output_fields evt.time used", f"j.time IS NOT NULL AND {epoch_ns('j.time')} IS NULL")
+#: counts it (see :data:`kernelsec_nb.sources.tetragon.TIME_FALLBACK`).
+TIME_FALLBACK = ("time unreadable, output_fields evt.time used", epoch_ns("j.time"),
+                 f"coalesce(TRY_CAST({field('evt.time')} AS BIGINT), TRY_CAST({field('evt_time')} AS BIGINT), "
+                 f"{epoch_ns(field('evt.time'))}, {epoch_ns(field('evt.time.iso8601'))})")
 
 EVENT_COLUMNS: dict[str, str] = {
-    "time_ns": f"coalesce({epoch_ns('j.time')}, "
-    f"TRY_CAST({field('evt.time')} AS BIGINT), TRY_CAST({field('evt_time')} AS BIGINT), "
-    f"{epoch_ns(field('evt.time'))}, {epoch_ns(field('evt.time.iso8601'))})",
+    "time_ns": f"coalesce({TIME_FALLBACK[1]}, {TIME_FALLBACK[2]})",
     "node": "j.hostname",
     "namespace": field("k8s.ns.name"),
     "pod": field("k8s.pod.name"),

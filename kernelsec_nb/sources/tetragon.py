@@ -198,16 +198,17 @@ def _ev(kinds: tuple[str, ...], field: str) -> str:
 _SOCKET_KINDS = ("process_connect", "process_close")
 
 #: An event whose top-level ``time`` is written but unreadable (not RFC 3339) takes its time from
-#: the fallbacks of ``time_ns``; the load counts it under this message (SQL over ``j``).
-TIME_FALLBACK = ("time unreadable, the exit or process start time used",
-                 f"j.time IS NOT NULL AND {epoch_ns('j.time')} IS NULL")
+#: a fallback, as one without it does; the load counts it under this message.  (message, the
+#: written time, the fallback: SQL over ``j``; ``time_ns`` is the first of the two.)
+TIME_FALLBACK = ("time unreadable, the exit or process start time used", epoch_ns("j.time"),
+                 f"coalesce({epoch_ns(_ev(('process_exit',), 'time'))}, "
+                 f"{epoch_ns(_ev(('process_exec',), 'process.start_time'))})")
 
 #: Columns of the common ``events`` table, as SQL over the parsed line ``j``.
 EVENT_COLUMNS: dict[str, str] = {
     # Old exports may lack the top-level "time": fall back to the exit time, then the exec's
     # process start time (documented in the README).
-    "time_ns": f"coalesce({epoch_ns('j.time')}, {epoch_ns(_ev(('process_exit',), 'time'))}, "
-    f"{epoch_ns(_ev(('process_exec',), 'process.start_time'))})",
+    "time_ns": f"coalesce({TIME_FALLBACK[1]}, {TIME_FALLBACK[2]})",
     "node": "j.node_name",
     "cluster": "j.cluster_name",
     "namespace": f"({P}).pod.namespace",

@@ -55,11 +55,18 @@ _PER_SOURCE: dict[str, dict[str, str]] = {
     "falco": {**falco.EVENT_COLUMNS, "rule": "j.rule"},
 }
 
-#: Per source: what the load counts when an event's written time is unreadable and a fallback gave
-#: its time (message, SQL over ``j``).
-_TIME_FALLBACK: dict[str, tuple[str, str]] = {"tetragon": tetragon.TIME_FALLBACK, "falco": falco.TIME_FALLBACK}
-_TIME_NOTE = "CASE source " + " ".join(
-    f"WHEN '{src}' THEN CASE WHEN {cond} THEN '{msg}' END" for src, (msg, cond) in _TIME_FALLBACK.items()) + " END"
+#: Per source with a fallback for an event's time: (what the load counts when the written time is
+#: unreadable and the fallback gave the time, the written time, the fallback), SQL over ``j``.
+#: The written time is computed once per line (``written_ns``): a time parse is not cheap.
+_TIME_FALLBACK: dict[str, tuple[str, str, str]] = {"tetragon": tetragon.TIME_FALLBACK,
+                                                   "falco": falco.TIME_FALLBACK}
+_WRITTEN_NS = "CASE source " + " ".join(
+    f"WHEN '{src}' THEN {written}" for src, (_, written, _) in _TIME_FALLBACK.items()) + " END"
+_TIME_NOTE = "CASE WHEN j.time IS NOT NULL AND written_ns IS NULL THEN CASE source " + " ".join(
+    f"WHEN '{src}' THEN '{msg}'" for src, (msg, _, _) in _TIME_FALLBACK.items()) + " END END"
+for _src, (_, _written, _fallback) in _TIME_FALLBACK.items():
+    assert _PER_SOURCE[_src]["time_ns"] == f"coalesce({_written}, {_fallback})"
+    _PER_SOURCE[_src] = {**_PER_SOURCE[_src], "time_ns": f"coalesce(written_ns, {_fallback})"}
 
 _KIND_SQL = f"CASE source WHEN 'hubble' THEN 'flow' WHEN 'falco' THEN 'alert' ELSE {tetragon.KIND_SQL} END"
 
@@ -112,7 +119,8 @@ WITH p AS (
            {", ".join(f"{expr} AS {name}" for name, expr in sources.PRELUDE.items())}
     FROM s
 ), a AS (
-    SELECT *, {", ".join(f"{expr} AS {name}" for name, expr in sources.PRELUDE_ARGS.items())}
+    SELECT *, {", ".join(f"{expr} AS {name}" for name, expr in sources.PRELUDE_ARGS.items())},
+           {_WRITTEN_NS} AS written_ns
     FROM k
 ), c AS (
     SELECT rec, line, byte_offset, raw, note, raw_bytes, event_id, source, kind, j IS NULL AS unparsed,
@@ -278,20 +286,30 @@ def _route(number: int, spec: RouteSpec) -> Route:
     """The statements of route ``number``: they read the lines :data:`_ROUTE_OF` gave it."""
     table = next(t for t in TABLES if t.name == spec.table)
     cols = _columns(table, spec.event, _TABLE_COLUMNS[table.own or ""])
+    # The columns as the parsed line gives them (an integer column as its JSON text) ...
     texts = {k: spec.rewrite(v) for k, v in cols.items()}
-    exprs = {k: _typed(k, v) for k, v in texts.items()}
-    # A line the load must warn about (an integer it could not keep, a time it replaced) is left
-    # to the general path, which counts what it changed.
-    odd = [f"({texts[k]} IS NOT NULL AND {exprs[k]} IS NULL)" for k in texts if k in INTEGER_COLUMNS]
-    if spec.source in _TIME_FALLBACK:
-        odd.append(f"({spec.rewrite(_TIME_FALLBACK[spec.source][1])})")
+    inner = [f"{e} AS {q(k)}" for k, e in texts.items() if k != "time_ns"] + [f"{spec.present} AS _present"]
+    fallback = _TIME_FALLBACK.get(spec.source)
+    if fallback:  # the written time and its fallback apart, to tell which one gave the time
+        inner += [f"{spec.rewrite(fallback[1])} AS _written", f"{spec.rewrite(fallback[2])} AS _fallback",
+                  f"{spec.rewrite('j.time')} IS NOT NULL AS _time_written"]
+        time_ns = "coalesce(_written, _fallback)"
+    else:
+        inner.append(f"{texts['time_ns']} AS time_ns")
+        time_ns = "time_ns"
+    # ... then, over those small columns (the parsed line is gone; each computed once), the
+    # integers.  A line the load must warn about (an integer it could not keep, a time it
+    # replaced) is left to the general path, which counts what it changed.
+    odd = [f"({q(k)} IS NOT NULL AND {_typed(k, q(k))} IS NULL)" for k in texts if k in INTEGER_COLUMNS]
+    odd += ["(_time_written AND _written IS NULL)"] if fallback else []
+    typed = {k: _typed(k, q(k)) for k in texts}
     # A line the route cannot load (not this kind's event, no valid time, a warning) has a NULL
     # time_ns and is left out.  The test is folded into time_ns, the route's only filter: a
     # second filter over ``x`` was pushed below the projection and made DuckDB parse every line
     # twice.
-    exprs["time_ns"] = (f"CASE WHEN {spec.present} AND NOT coalesce({' OR '.join(odd) or 'false'}, false) "
-                        f"THEN {exprs['time_ns']} END")
-    select = ", ".join(f"{e} AS {q(k)}" for k, e in exprs.items())
+    typed["time_ns"] = (f"CASE WHEN _present AND NOT coalesce({' OR '.join(odd) or 'false'}, false) "
+                        f"THEN {time_ns} END")
+    select = ", ".join(f"{e} AS {q(k)}" for k, e in typed.items())
 
     def rows(parse: str) -> str:
         # one projection per layer of named values; the columns read ``x`` directly
@@ -300,7 +318,7 @@ def _route(number: int, spec: RouteSpec) -> Route:
         for layer in spec.layers:
             named = ", ".join(f"{spec.rewrite(e)} AS {n}" for n, e in layer.items())
             sql = f"SELECT *, {named} FROM ({sql})"
-        return f"SELECT {select} FROM ({sql})"
+        return f"SELECT {select} FROM (SELECT {', '.join(inner)} FROM ({sql}))"
 
     ok = "time_ns IS NOT NULL"
     missed = f"SELECT line FROM ({rows('TRY')}) WHERE NOT ({ok})"  # noqa: S608
