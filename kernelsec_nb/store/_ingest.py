@@ -30,7 +30,7 @@ from kernelsec_nb import sources
 from kernelsec_nb.sources import falco, hubble, tetragon
 from kernelsec_nb.sources._route import RouteSpec
 from kernelsec_nb.sources._sql import INTEGER_COLUMNS, integer, integer_problem
-from kernelsec_nb.store import _arrow, _dupkeys, _lines
+from kernelsec_nb.store import _arrow, _lines
 from kernelsec_nb.store._known import KnownIds
 
 T = TypeVar("T")
@@ -378,7 +378,6 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
     table = table.append_column("rec", _arrow.array(np.arange(table.num_rows, dtype=np.int64)))
     # Several record batches (zero-copy slices), so that DuckDB parses them on every core.
     table = pa.Table.from_batches(table.to_batches(max_chunksize=_BATCH_ROWS))
-    table = _dupkeys.mark(con, table)  # a line with a key twice: a note, so quarantined
     params = {"file": file}
     counts = BlockCounts(input_bytes=int(pc.sum(table.column("raw_bytes")).as_py() or 0))
     keys = _arrow.to_numpy(table.column("key")) if known is not None else None

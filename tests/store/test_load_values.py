@@ -99,28 +99,3 @@ def test_good_lines_have_no_warnings(case, tmp_path):
     report = load(case, tmp_path, [tetragon_exec(), kprobe(), hubble_flow(), falco_alert()])
     assert report.files[0].warnings == {}
     assert not any("stored as NULL" in w for w in report.to_dict()["warnings"])
-
-
-@pytest.mark.parametrize("line, key", [
-    # top level: a shipper's second "time" (jq would read 10:00:09, DuckDB 10:00:00)
-    (tetragon_exec(pid=101)[:-1] + ', "time": "2026-11-20T10:00:09Z"}', '"time" in $'),
-    # nested: the process's pid written twice
-    (_with(tetragon_exec(pid=102), '"pid": 102,', '"pid": 102, "pid": 666,'), '"pid" in $.process_exec.process'),
-    (_with(kprobe(), '"function_name":"tcp_connect"', '"function_name":"tcp_connect","function_name":"x"'),
-     '"function_name" in $.process_kprobe'),
-    (_with(hubble_flow(), '"verdict": "FORWARDED"', '"verdict": "FORWARDED", "verdict": "DROPPED"'),
-     '"verdict" in $.flow'),
-    (_with(falco_alert(), '"proc.cmdline": "sh"', '"proc.cmdline": "sh", "proc.cmdline": "bash"'),
-     '"proc.cmdline" in $.output_fields'),
-    # an event key not first: the general path's shapes
-    ('{"cluster_name": "c1", ' + _with(tetragon_exec(pid=103), '"uid": 0,', '"uid": 0, "uid": 5,')[1:],
-     '"uid" in $.process_exec.process'),
-], ids=["top", "process", "kprobe", "flow", "falco", "other-order"])
-def test_duplicate_key_is_quarantined(case, tmp_path, line, key):
-    path = tmp_path / "x.json"
-    good = tetragon_exec(pid=200)
-    path.write_text("\n".join([good, line]) + "\n")
-    report = case.load(path, progress=False)
-    assert report.files[0].balanced and report.total("loaded") == 1 and report.total("quarantined") == 1
-    q = case.quarantine().row(0, named=True)
-    assert q["line"] == 2 and q["reason"] == f"duplicate key {key}" and q["raw"] == line
