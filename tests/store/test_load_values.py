@@ -99,3 +99,15 @@ def test_good_lines_have_no_warnings(case, tmp_path):
     report = load(case, tmp_path, [tetragon_exec(), kprobe(), hubble_flow(), falco_alert()])
     assert report.files[0].warnings == {}
     assert not any("stored as NULL" in w for w in report.to_dict()["warnings"])
+
+
+def test_cli_load_json_lists_the_changed_values(tmp_path, capsys):
+    from kernelsec_nb import cli
+
+    path = tmp_path / "x.json"
+    path.write_text(_with(tetragon_exec(pid=102), '"pid": 102', '"pid": 9223372036854775808') + "\n")
+    assert cli.main(["load", str(tmp_path / "c.duckdb"), str(path), "--json", "--per-file"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["per_file"][0]["warnings"] == {"pid past the 64-bit range, stored as NULL": 1}
+    assert out["warnings"] == [f"{path}: 1 event: pid past the 64-bit range, stored as NULL "
+                               "(the line keeps it: case.raw)"]
