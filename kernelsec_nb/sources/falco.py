@@ -31,10 +31,14 @@ def field(key: str) -> str:
     return null_if_na(f"j.output_fields['{key}']")
 
 
+#: An alert whose ``time`` is written but unreadable takes ``output_fields`` ``evt.time``; the load
+#: counts it (see :data:`kernelsec_nb.sources.tetragon.TIME_FALLBACK`).
+TIME_FALLBACK = ("time unreadable, output_fields evt.time used", epoch_ns("j.time"),
+                 f"coalesce(TRY_CAST({field('evt.time')} AS BIGINT), TRY_CAST({field('evt_time')} AS BIGINT), "
+                 f"{epoch_ns(field('evt.time'))}, {epoch_ns(field('evt.time.iso8601'))})")
+
 EVENT_COLUMNS: dict[str, str] = {
-    "time_ns": f"coalesce({epoch_ns('j.time')}, "
-    f"TRY_CAST({field('evt.time')} AS BIGINT), TRY_CAST({field('evt_time')} AS BIGINT), "
-    f"{epoch_ns(field('evt.time'))}, {epoch_ns(field('evt.time.iso8601'))})",
+    "time_ns": f"coalesce({TIME_FALLBACK[1]}, {TIME_FALLBACK[2]})",
     "node": "j.hostname",
     "namespace": field("k8s.ns.name"),
     "pod": field("k8s.pod.name"),
@@ -44,7 +48,7 @@ EVENT_COLUMNS: dict[str, str] = {
     "workload": f"coalesce({field('k8smeta.deployment.name')}, {field('k8s.deployment.name')}, "
     f"{workload_from_pod(field('k8s.pod.name'))})",
     "container_id": short_container_id(field("container.id")),
-    "pid": f"TRY_CAST({field('proc.pid')} AS BIGINT)",
+    "pid": field("proc.pid"),  # integers: turned into numbers by the loader (_sql.integer)
     "binary": f"coalesce({field('proc.exepath')}, {field('proc.exe')})",
     "args": f"coalesce({field('proc.args')}, {field('proc.cmdline')})",
     "summary": "j.rule",
@@ -58,7 +62,7 @@ ALERT_COLUMNS: dict[str, str] = {
     "tags": "j.tags",
     "proc_name": field("proc.name"),
     "cmdline": field("proc.cmdline"),
-    "ppid": f"TRY_CAST({field('proc.ppid')} AS BIGINT)",
+    "ppid": field("proc.ppid"),
     "pname": field("proc.pname"),
     "user_name": field("user.name"),
     "container_name": field("container.name"),

@@ -19,16 +19,16 @@ import json
 import re
 
 from kernelsec_nb.sources._route import RouteSpec
-from kernelsec_nb.sources._sql import epoch_ns, workload_from_pod
+from kernelsec_nb.sources._sql import INT, epoch_ns, workload_from_pod
 
-_PORTS = {"source_port": "BIGINT", "destination_port": "BIGINT"}
-_ICMP = {"type": "BIGINT", "code": "BIGINT"}
+_PORTS = {"source_port": INT, "destination_port": INT}
+_ICMP = {"type": INT, "code": INT}
 #: TCP flags as Hubble names them, in the order they are listed in ``tcp_flags``.
 TCP_FLAGS = ("SYN", "ACK", "FIN", "RST", "PSH", "URG", "ECE", "CWR", "NS")
 _TCP = {**_PORTS, "flags": {flag: "BOOLEAN" for flag in TCP_FLAGS}}
 _ENDPOINT = {
     "ID": "BIGINT",
-    "identity": "BIGINT",
+    "identity": INT,
     "namespace": "VARCHAR",
     "labels": ["VARCHAR"],
     "pod_name": "VARCHAR",
@@ -38,7 +38,7 @@ _ENDPOINT = {
 FLOW: dict[str, object] = {
     "time": "VARCHAR",
     "verdict": "VARCHAR",
-    "drop_reason": "BIGINT",
+    "drop_reason": INT,  # kept as written (a text column)
     "drop_reason_desc": "VARCHAR",
     "IP": {"source": "VARCHAR", "destination": "VARCHAR", "ipVersion": "VARCHAR"},
     "l4": {"TCP": _TCP, "UDP": _PORTS, "SCTP": _PORTS, "ICMPv4": _ICMP, "ICMPv6": _ICMP},
@@ -51,8 +51,8 @@ FLOW: dict[str, object] = {
     "l7": {
         "type": "VARCHAR",
         "latency_ns": "BIGINT",
-        "http": {"code": "BIGINT", "method": "VARCHAR", "url": "VARCHAR", "protocol": "VARCHAR"},
-        "dns": {"query": "VARCHAR", "ips": ["VARCHAR"], "rcode": "BIGINT", "qtypes": ["VARCHAR"]},
+        "http": {"code": INT, "method": "VARCHAR", "url": "VARCHAR", "protocol": "VARCHAR"},
+        "dns": {"query": "VARCHAR", "ips": ["VARCHAR"], "rcode": INT, "qtypes": ["VARCHAR"]},
     },
     "is_reply": "BOOLEAN",
     "reply": "BOOLEAN",  # older flows, before is_reply: a plain bool, written only when true
@@ -168,7 +168,7 @@ FLOW_COLUMNS: dict[str, str] = {
     "http_method": _f("l7.http.method"),
     "http_url": _f("l7.http.url"),
     "http_path": f"regexp_extract({_f('l7.http.url')}, '^(?:[a-zA-Z][a-zA-Z0-9+.-]*://[^/]*)?([^?#]*)', 1)",
-    "http_code": f"nullif({_f('l7.http.code')}, 0)",
+    "http_code": f"nullif({_f('l7.http.code')}, '0')",
     "dns_query": _f("l7.dns.query"),
     "dns_ips": _f("l7.dns.ips"),
     "dns_rcode": _f("l7.dns.rcode"),

@@ -18,7 +18,7 @@ import re
 
 from kernelsec_nb.sources import falco, hubble  # their detection keys (see _OTHER_TOOLS)
 from kernelsec_nb.sources._route import RouteSpec
-from kernelsec_nb.sources._sql import epoch_ns, short_container_id, workload_from_pod
+from kernelsec_nb.sources._sql import INT, epoch_ns, short_container_id, workload_from_pod
 
 _IMAGE = {"id": "VARCHAR", "name": "VARCHAR"}
 _CONTAINER = {
@@ -41,10 +41,10 @@ _CAPS = {"permitted": ["VARCHAR"], "effective": ["VARCHAR"], "inheritable": ["VA
 PROCESS = {
     "exec_id": "VARCHAR",
     "parent_exec_id": "VARCHAR",
-    "pid": "BIGINT",
-    "tid": "BIGINT",
-    "uid": "BIGINT",
-    "auid": "BIGINT",
+    "pid": INT,
+    "tid": INT,
+    "uid": INT,
+    "auid": INT,
     "cwd": "VARCHAR",
     "binary": "VARCHAR",
     "arguments": "VARCHAR",
@@ -59,7 +59,7 @@ PROCESS = {
 #: Event types with a process and a parent; their extra fields follow.
 KINDS: dict[str, dict[str, object]] = {
     "process_exec": {},
-    "process_exit": {"signal": "VARCHAR", "status": "BIGINT", "time": "VARCHAR"},
+    "process_exit": {"signal": "VARCHAR", "status": INT, "time": "VARCHAR"},
     "process_kprobe": {
         "function_name": "VARCHAR",
         "args": "JSON",
@@ -85,19 +85,19 @@ KINDS: dict[str, dict[str, object]] = {
     "process_loader": {"path": "VARCHAR", "buildid": "VARCHAR"},
     "process_connect": {
         "source_ip": "VARCHAR",
-        "source_port": "BIGINT",
+        "source_port": INT,
         "destination_ip": "VARCHAR",
-        "destination_port": "BIGINT",
+        "destination_port": INT,
         "protocol": "VARCHAR",
     },
     "process_close": {
         "source_ip": "VARCHAR",
-        "source_port": "BIGINT",
+        "source_port": INT,
         "destination_ip": "VARCHAR",
-        "destination_port": "BIGINT",
+        "destination_port": INT,
         "protocol": "VARCHAR",
     },
-    "process_listen": {"ip": "VARCHAR", "port": "BIGINT", "protocol": "VARCHAR"},
+    "process_listen": {"ip": "VARCHAR", "port": INT, "protocol": "VARCHAR"},
 }
 
 #: Kinds that become rows of the ``kprobes`` table (hooks and the old socket events).
@@ -150,12 +150,12 @@ KIND_SQL = "j.kind"
 #: The kprobe/tracepoint/uprobe/lsm ``args`` fields flattened into columns: a list of one-key
 #: objects, parsed once into this structure (the whole list is also kept as JSON text).
 HOOK_ARG: dict[str, object] = {
-    "sock_arg": {"saddr": "VARCHAR", "sport": "BIGINT", "daddr": "VARCHAR", "dport": "BIGINT",
+    "sock_arg": {"saddr": "VARCHAR", "sport": INT, "daddr": "VARCHAR", "dport": INT,
                  "protocol": "VARCHAR"},
     "file_arg": {"path": "VARCHAR"},
     "path_arg": {"path": "VARCHAR"},
     "linux_binprm_arg": {"path": "VARCHAR"},  # security_bprm_* hooks: the program being run
-    "sockaddr_arg": {"addr": "VARCHAR", "port": "BIGINT"},  # security_socket_connect/bind hooks
+    "sockaddr_arg": {"addr": "VARCHAR", "port": INT},  # security_socket_connect/bind hooks
     "capability_arg": {"name": "VARCHAR"},
 }
 _HOOKS = "('process_kprobe', 'process_tracepoint', 'process_uprobe', 'process_lsm')"
@@ -197,12 +197,18 @@ def _ev(kinds: tuple[str, ...], field: str) -> str:
 
 _SOCKET_KINDS = ("process_connect", "process_close")
 
+#: An event whose top-level ``time`` is written but unreadable (not RFC 3339) takes its time from
+#: a fallback, as one without it does; the load counts it under this message.  (message, the
+#: written time, the fallback: SQL over ``j``; ``time_ns`` is the first of the two.)
+TIME_FALLBACK = ("time unreadable, the exit or process start time used", epoch_ns("j.time"),
+                 f"coalesce({epoch_ns(_ev(('process_exit',), 'time'))}, "
+                 f"{epoch_ns(_ev(('process_exec',), 'process.start_time'))})")
+
 #: Columns of the common ``events`` table, as SQL over the parsed line ``j``.
 EVENT_COLUMNS: dict[str, str] = {
     # Old exports may lack the top-level "time": fall back to the exit time, then the exec's
     # process start time (documented in the README).
-    "time_ns": f"coalesce({epoch_ns('j.time')}, {epoch_ns(_ev(('process_exit',), 'time'))}, "
-    f"{epoch_ns(_ev(('process_exec',), 'process.start_time'))})",
+    "time_ns": f"coalesce({TIME_FALLBACK[1]}, {TIME_FALLBACK[2]})",
     "node": "j.node_name",
     "cluster": "j.cluster_name",
     "namespace": f"({P}).pod.namespace",
@@ -263,7 +269,7 @@ PROCESS_EVENT_COLUMNS: dict[str, str] = {
     "cap_inheritable": f"({P}).cap.inheritable",
     # Tetragon leaves a zero status out (protobuf JSON): a clean exit is 0; killed by a signal, NULL
     "exit_status": "CASE WHEN j.kind = 'process_exit' THEN coalesce(j.ev.status, "
-    "CASE WHEN coalesce(j.ev.signal, '') = '' THEN 0 END) END",
+    "CASE WHEN coalesce(j.ev.signal, '') = '' THEN '0' END) END",
     "signal": "nullif(" + _ev(("process_exit",), "signal") + ", '')",
     **_proc_cols(PARENT, "parent_"),
     "parent_namespace": f"({PARENT}).pod.namespace",

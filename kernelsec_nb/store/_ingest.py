@@ -18,7 +18,7 @@ structure constants.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import duckdb
@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 from kernelsec_nb import sources
 from kernelsec_nb.sources import falco, hubble, tetragon
 from kernelsec_nb.sources._route import RouteSpec
+from kernelsec_nb.sources._sql import INTEGER_COLUMNS, integer, integer_problem
 from kernelsec_nb.store import _arrow, _lines
 from kernelsec_nb.store._known import KnownIds
 
@@ -53,6 +54,19 @@ _PER_SOURCE: dict[str, dict[str, str]] = {
     },
     "falco": {**falco.EVENT_COLUMNS, "rule": "j.rule"},
 }
+
+#: Per source with a fallback for an event's time: (what the load counts when the written time is
+#: unreadable and the fallback gave the time, the written time, the fallback), SQL over ``j``.
+#: The written time is computed once per line (``written_ns``): a time parse is not cheap.
+_TIME_FALLBACK: dict[str, tuple[str, str, str]] = {"tetragon": tetragon.TIME_FALLBACK,
+                                                   "falco": falco.TIME_FALLBACK}
+_WRITTEN_NS = "CASE source " + " ".join(
+    f"WHEN '{src}' THEN {written}" for src, (_, written, _) in _TIME_FALLBACK.items()) + " END"
+_TIME_NOTE = "CASE WHEN j.time IS NOT NULL AND written_ns IS NULL THEN CASE source " + " ".join(
+    f"WHEN '{src}' THEN '{msg}'" for src, (msg, _, _) in _TIME_FALLBACK.items()) + " END END"
+for _src, (_, _written, _fallback) in _TIME_FALLBACK.items():
+    assert _PER_SOURCE[_src]["time_ns"] == f"coalesce({_written}, {_fallback})"
+    _PER_SOURCE[_src] = {**_PER_SOURCE[_src], "time_ns": f"coalesce(written_ns, {_fallback})"}
 
 _KIND_SQL = f"CASE source WHEN 'hubble' THEN 'flow' WHEN 'falco' THEN 'alert' ELSE {tetragon.KIND_SQL} END"
 
@@ -107,16 +121,19 @@ WITH p AS (
            {", ".join(f"{expr} AS {name}" for name, expr in sources.PRELUDE.items())}
     FROM s
 ), a AS (
-    SELECT *, {", ".join(f"{expr} AS {name}" for name, expr in sources.PRELUDE_ARGS.items())}
+    SELECT *, {", ".join(f"{expr} AS {name}" for name, expr in sources.PRELUDE_ARGS.items())},
+           {_WRITTEN_NS} AS written_ns
     FROM k
 ), c AS (
     SELECT rec, line, byte_offset, raw, note, raw_bytes, event_id, line_end, byte_end, repeat_count,
            source, kind, j IS NULL AS unparsed,
+           {_TIME_NOTE} AS time_note,
            {", ".join(f"{_case(c)} AS {q(c)}" for c in _COMMON)},
            {_EXTRA}
     FROM a
 )
-SELECT * EXCLUDE (raw, unparsed),
+SELECT * EXCLUDE (raw, unparsed, time_note),
+    {{warnings}} AS warnings,
     CASE
         WHEN note IS NOT NULL THEN note
         WHEN unparsed AND trim(raw, {_WS}) = '' THEN 'blank'
@@ -196,14 +213,47 @@ def _insert(table: Table, cols: dict[str, str], source: str, where: str) -> str:
             f"FROM ({source}) WHERE {where}")
 
 
+def _typed(name: str, expr: str) -> str:
+    """``expr`` as the column ``name`` stores it: an integer column's text becomes a number (see
+    :func:`kernelsec_nb.sources._sql.integer`)."""
+    return integer(expr, INTEGER_COLUMNS[name]) if name in INTEGER_COLUMNS else expr
+
+
 def _general_insert(table: Table) -> str:
     own = {name: q(f"{table.own}__{name}") for name in _TABLE_COLUMNS.get(table.own or "", {})}
     cols = _columns(table, {c: q(c) for c in table.event}, own)
-    select = ", ".join(f"{v} AS {q(k)}" for k, v in cols.items())
+    select = ", ".join(f"{_typed(k, v)} AS {q(k)}" for k, v in cols.items())
     return _insert(table, cols, f"SELECT {select} FROM _new WHERE {table.where}", "true")
 
 
 GENERAL_INSERTS = [_general_insert(t) for t in TABLES]
+
+
+def _staged(table: Table) -> dict[str, str]:
+    """Column name -> the staged column a general-path row of ``table`` takes it from."""
+    own = {name: q(f"{table.own}__{name}") for name in _TABLE_COLUMNS.get(table.own or "", {})}
+    return _columns(table, {c: q(c) for c in table.event}, own)
+
+
+def _problems(cols: dict[str, str]) -> list[str]:
+    """SQL for each integer column of ``cols`` whose text was not kept: '<column> <why>, stored
+    as NULL' (NULL when it was kept)."""
+    return [f"'{name} ' || ({integer_problem(expr, INTEGER_COLUMNS[name])}) || ', stored as NULL'"
+            for name, expr in cols.items() if name in INTEGER_COLUMNS]
+
+
+# What the load warns about a staged row: '|'-separated messages of our own (NULL: nothing).
+_WARNINGS = ("nullif(concat_ws('|', CASE WHEN time_ns IS NOT NULL THEN time_note END, CASE "
+             + " ".join(f"WHEN {t.where} THEN concat_ws('|', {', '.join(_problems(_staged(t)))})"
+                        for t in TABLES if _problems(_staged(t)))
+             + " END), '')")
+STAGE_SQL = STAGE_SQL.replace("{warnings}", _WARNINGS)
+_WARNINGS_COUNT = """
+SELECT w, count(*) FROM (SELECT unnest(string_split(warnings, '|')) AS w FROM _new WHERE warnings IS NOT NULL)
+WHERE w <> '' GROUP BY w
+"""
+
+
 # A record may stand for a run of identical lines (``repeat_count``): one quarantine row says so.
 INSERT_QUARANTINE = """
 INSERT INTO quarantine SELECT $file, line, byte_offset, reason, bad_raw, raw_bytes, line_end, byte_end, repeat_count
@@ -246,12 +296,30 @@ def _route(number: int, spec: RouteSpec) -> Route:
     """The statements of route ``number``: they read the lines :data:`_ROUTE_OF` gave it."""
     table = next(t for t in TABLES if t.name == spec.table)
     cols = _columns(table, spec.event, _TABLE_COLUMNS[table.own or ""])
-    exprs = {k: spec.rewrite(v) for k, v in cols.items()}
-    # A line the route cannot load (not this kind's event, no valid time) has a NULL time_ns and
-    # is left out.  The test is folded into time_ns, the route's only filter: a second filter
-    # over ``x`` was pushed below the projection and made DuckDB parse every line twice.
-    exprs["time_ns"] = f"CASE WHEN {spec.present} THEN {exprs['time_ns']} END"
-    select = ", ".join(f"{e} AS {q(k)}" for k, e in exprs.items())
+    # The columns as the parsed line gives them (an integer column as its JSON text) ...
+    texts = {k: spec.rewrite(v) for k, v in cols.items()}
+    inner = [f"{e} AS {q(k)}" for k, e in texts.items() if k != "time_ns"] + [f"{spec.present} AS _present"]
+    fallback = _TIME_FALLBACK.get(spec.source)
+    if fallback:  # the written time and its fallback apart, to tell which one gave the time
+        inner += [f"{spec.rewrite(fallback[1])} AS _written", f"{spec.rewrite(fallback[2])} AS _fallback",
+                  f"{spec.rewrite('j.time')} IS NOT NULL AS _time_written"]
+        time_ns = "coalesce(_written, _fallback)"
+    else:
+        inner.append(f"{texts['time_ns']} AS time_ns")
+        time_ns = "time_ns"
+    # ... then, over those small columns (the parsed line is gone; each computed once), the
+    # integers.  A line the load must warn about (an integer it could not keep, a time it
+    # replaced) is left to the general path, which counts what it changed.
+    odd = [f"({q(k)} IS NOT NULL AND {_typed(k, q(k))} IS NULL)" for k in texts if k in INTEGER_COLUMNS]
+    odd += ["(_time_written AND _written IS NULL)"] if fallback else []
+    typed = {k: _typed(k, q(k)) for k in texts}
+    # A line the route cannot load (not this kind's event, no valid time, a warning) has a NULL
+    # time_ns and is left out.  The test is folded into time_ns, the route's only filter: a
+    # second filter over ``x`` was pushed below the projection and made DuckDB parse every line
+    # twice.
+    typed["time_ns"] = (f"CASE WHEN _present AND NOT coalesce({' OR '.join(odd) or 'false'}, false) "
+                        f"THEN {time_ns} END")
+    select = ", ".join(f"{e} AS {q(k)}" for k, e in typed.items())
 
     def rows(parse: str) -> str:
         # one projection per layer of named values; the columns read ``x`` directly
@@ -260,7 +328,7 @@ def _route(number: int, spec: RouteSpec) -> Route:
         for layer in spec.layers:
             named = ", ".join(f"{spec.rewrite(e)} AS {n}" for n, e in layer.items())
             sql = f"SELECT *, {named} FROM ({sql})"
-        return f"SELECT {select} FROM ({sql})"
+        return f"SELECT {select} FROM (SELECT {', '.join(inner)} FROM ({sql}))"
 
     ok = "time_ns IS NOT NULL"
     missed = f"SELECT line FROM ({rows('TRY')}) WHERE NOT ({ok})"  # noqa: S608
@@ -293,6 +361,8 @@ class BlockCounts:
     blank: int = 0
     sources: tuple[str, ...] = ()
     input_bytes: int = 0
+    #: What the load changed in the events it stored, and in how many: message -> count.
+    warnings: dict[str, int] = field(default_factory=dict)
 
 
 class _Malformed(Exception):
@@ -412,6 +482,8 @@ def _general(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCounts, 
     counts.quarantined += quarantined
     counts.blank += blank
     counts.sources = tuple(sorted(set(counts.sources) | set(srcs or ())))
+    for message, times in con.execute(_WARNINGS_COUNT).fetchall():
+        counts.warnings[message] = counts.warnings.get(message, 0) + times
     if not quarantined and not blank:
         return np.empty(0, dtype=np.int64)
     return np.asarray(con.execute(_REFUSED_SQL).fetchnumpy()["rec"], dtype=np.int64)

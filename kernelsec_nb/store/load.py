@@ -286,6 +286,8 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
                 counts.quarantined += c.quarantined
                 counts.blank += c.blank
                 srcs.update(c.sources)
+                for message, n in c.warnings.items():
+                    counts.warnings[message] = counts.warnings.get(message, 0) + n
         commits.wait()
         con.execute("BEGIN TRANSACTION")
         if sha is None:  # read to its end above, unless the stream was damaged
@@ -338,7 +340,8 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
         message = ""
     return FileResult(name, "loaded" if damaged is None else "damaged", sources,
                       "json-documents" if documents else "ndjson", lines, counts.loaded,
-                      counts.duplicates, counts.quarantined, counts.blank, message=message)
+                      counts.duplicates, counts.quarantined, counts.blank, message=message,
+                      warnings=dict(sorted(counts.warnings.items())))
 
 
 def _size(path: Path) -> int:

@@ -23,6 +23,10 @@ class FileResult:
     quarantined: int = 0
     blank: int = 0
     message: str = ""
+    #: What the load changed in events it stored, and in how many (an integer it could not keep
+    #: stored as NULL, an unreadable time replaced): message -> count.  The exported line keeps
+    #: the original (``case.raw(event_id)``).
+    warnings: dict[str, int] = field(default_factory=dict)
 
     @property
     def balanced(self) -> bool:
@@ -38,15 +42,22 @@ class LoadReport:
 
     ``print(report)`` gives a table per file and per source; :meth:`to_dict` gives the totals
     ``files``, ``lines``, ``loaded``, ``quarantined``, ``duplicates``, ``blank``, ``errors``,
-    ``skipped`` and a ``per_source`` breakdown (what ``kernelsec-nb load --json`` prints).
-    Entries of a folder that were not read (``skipped`` rows: a link out of the folder, a
-    symlink loop, a FIFO, a device) have a row each with the reason, and count in no total.
+    ``skipped``, a ``per_source`` breakdown, ``per_file`` (each with its ``warnings`` counts) and
+    ``warnings`` (values the load changed, clock skew, notes: what ``kernelsec-nb load --json``
+    prints).  Entries of a folder that were not read (``skipped`` rows: a link out of the folder,
+    a symlink loop, a FIFO, a device) have a row each with the reason, and count in no total.
     """
 
     files: list[FileResult] = field(default_factory=list)
     clock_skew: list[str] = field(default_factory=list)
     #: What the analyst should know about the load as a whole (files left out of folders, ...).
     notes: list[str] = field(default_factory=list)
+
+    def value_warnings(self) -> list[str]:
+        """One line per file and kind of value the load changed, e.g.
+        ``t.json: 3 events: pid past the 64-bit range, stored as NULL (the line keeps it: case.raw)``."""
+        return [f"{f.path}: {n} event{'s' if n != 1 else ''}: {message} (the line keeps it: case.raw)"
+                for f in self.files for message, n in f.warnings.items()]
 
     def total(self, name: str) -> int:
         return sum(getattr(f, name) for f in self.files)
@@ -81,7 +92,7 @@ class LoadReport:
             "skipped": [{"path": f.path, "message": f.message} for f in self.skipped],
             "per_source": self.per_source(),
             "per_file": [asdict(f) for f in self.files],
-            "warnings": [*self.clock_skew, *self.notes],
+            "warnings": [*self.value_warnings(), *self.clock_skew, *self.notes],
         }
 
     def __str__(self) -> str:
@@ -111,7 +122,7 @@ class LoadReport:
             f"{self.total('loaded'):>9} {self.total('duplicates'):>7} {self.total('quarantined'):>6} "
             f"{self.total('blank'):>6}"
         )
-        rows.extend(f"warning: {w}" for w in self.clock_skew)
+        rows.extend(f"warning: {w}" for w in [*self.value_warnings(), *self.clock_skew])
         rows.extend(f"note: {n}" for n in self.notes)
         return shown("\n".join(rows))  # file names, node names and JSON keys come from the exports
 
