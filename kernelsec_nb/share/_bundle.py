@@ -236,11 +236,13 @@ def share(case: Any, out_dir: str | Path, *, pods: Sequence[str] | str | None = 
 
     # pass 1 finds the secrets; pass 2 also replaces them wherever else they appear
     known = None
+    first: dict[tuple[str, int], Redacted] = {}
     if rules:
         secrets: set[str] = set()
-        for items in texts.values():
-            for _, _, text in items:
-                secrets |= redact_line(text, rules).secrets
+        for file, items in texts.items():
+            for line, _, text in items:
+                first[file, line] = redact_line(text, rules)
+                secrets |= first[file, line].secrets
         known = known_pattern(secrets)
 
     out.mkdir(parents=True, exist_ok=True)
@@ -252,7 +254,12 @@ def share(case: Any, out_dir: str | Path, *, pods: Sequence[str] | str | None = 
         target.parent.mkdir(parents=True, exist_ok=True)
         with open(target, "w", encoding="utf-8", newline="\n") as fh:
             for n, (line, eid, text) in enumerate(items, 1):
-                red = redact_line(text, rules, known) if (rules or "\n" in text) else Redacted(text)
+                if known is not None:
+                    red = redact_line(text, rules, known)
+                elif rules or "\n" in text:  # (a pretty-printed record is written on one line)
+                    red = first.get((file, line)) or redact_line(text, rules)
+                else:
+                    red = Redacted(text)
                 fh.write(red.text + "\n")
                 new_id = _ids.event_id(red.text.rstrip(_lines.TRAILING_WS).encode())
                 id_map[eid] = new_id

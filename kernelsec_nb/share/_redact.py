@@ -17,6 +17,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -135,6 +136,45 @@ class _Walker:
         return out
 
 
+def _strings_and_keys(obj: Any, strings: list[str], keys: set[str], pairs: list[str]) -> None:
+    stack = [obj]
+    while stack:
+        o = stack.pop()
+        if isinstance(o, str):
+            strings.append(o)
+        elif isinstance(o, dict):
+            keys.update(o)
+            if "value" in o:
+                pairs += [o[k] for k in _PAIR_KEYS if isinstance(o.get(k), str)]
+            stack.extend(o.values())
+        elif isinstance(o, list):
+            stack.extend(o)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _names_secret(patterns: tuple[re.Pattern, ...], name: str) -> bool:
+    return any(p.search(name) for p in patterns)
+
+
+def _may_match(obj: Any, w: _Walker) -> bool:
+    """Whether any rule can apply to the record: the rules run once over all its strings joined by
+    newlines (a match in one string is a match in the joined text), names once each."""
+    strings: list[str] = []
+    keys: set[str] = set()
+    pairs: list[str] = []
+    _strings_and_keys(obj, strings, keys, pairs)
+    joined = "\n".join(strings)
+    if any(r.regex.search(joined) for r in w.text_rules):
+        return True
+    if w.known is not None and w.known.search(joined):
+        return True
+    if w.field_rules:
+        patterns = tuple(r.regex for r in w.field_rules)
+        if any(_names_secret(patterns, k) for k in keys):
+            return True
+    return any(r.regex.search(name) for name in pairs for r in w.header_rules)
+
+
 def known_pattern(secrets: Iterable[str], min_length: int = 6) -> re.Pattern | None:
     """A regex matching any of ``secrets`` (those of ``min_length`` characters or more)."""
     keep = sorted({s for s in secrets if len(s) >= min_length and not s.startswith(REDACTED_PREFIX)},
@@ -159,7 +199,7 @@ def redact_line(text: str, rules: Sequence[Rule], known: re.Pattern | None = Non
         return Redacted(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) if multi else text,
                         reformatted=multi)
     w = _Walker(rules, text, known)
-    new_obj = w.walk(obj, "$")
+    new_obj = w.walk(obj, "$") if _may_match(obj, w) else obj
     if not w.replacements:
         return Redacted(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) if multi else text,
                         reformatted=multi)

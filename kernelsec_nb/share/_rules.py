@@ -92,7 +92,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("mysql-p", "password", r"(?:^|\s)-p(?P<secret>[^\s-]\S{2,})",
          when=r"(?i)\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b"),
     Rule("secret-setting", "secret-setting",
-         r"(?i)(?<![A-Za-z0-9])[A-Za-z0-9_.-]*" + _SECRET_NAME + r"[A-Za-z0-9_.-]*\"?\s*[=:]\s*" + _VALUE),
+         r"(?i)" + _SECRET_NAME + r"[A-Za-z0-9_.-]*\"?\s*[=:]\s*" + _VALUE),
     Rule("secret-field", "secret-setting", r"(?i)" + _SECRET_NAME.replace("|_PASS", "|^PASS$")
          .replace("|CREDENTIAL", ""), applies_to="field"),
     Rule("secret-header-pair", "secret-setting", r"(?i)" + _SECRET_NAME, applies_to="header"),
