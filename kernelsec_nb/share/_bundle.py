@@ -165,11 +165,15 @@ def _copy_notes(case: Any, bundle: Any, id_map: dict[str, str], rules: Sequence[
     """Copy the annotations whose target is in the bundle (event targets renamed to the bundle's
     event_id), their text redacted.  Nothing when either case has no annotations table."""
     have = "SELECT 1 FROM duckdb_tables() WHERE database_name = current_database() AND table_name = 'annotations'"
-    if not case.con.execute(have).fetchall() or not bundle.con.execute(have).fetchall():
+    if not case.con.execute(have).fetchall():
         return 0
     rows = case.sql("SELECT * FROM annotations")
     if not rows.height or "target" not in rows.columns:
         return 0
+    if not bundle.con.execute(have).fetchall():  # a case made by a version without notes: same columns
+        cols = case.con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = "
+                                "current_database() AND table_name = 'annotations' ORDER BY column_index").fetchall()
+        bundle.con.execute("CREATE TABLE annotations (" + ", ".join(f'"{c}" {t}' for c, t in cols) + ")")
     execs = set(bundle.sql("SELECT exec_id FROM processes")["exec_id"].to_list())
     keep = []
     for r in rows.iter_rows(named=True):
@@ -230,7 +234,8 @@ def share(case: Any, out_dir: str | Path, *, pods: Sequence[str] | str | None = 
         raise ShareError(f"{out} exists and is not an empty folder; a bundle is written into a new folder")
     rows = _selection(case, pods, since, until)
     if not rows:
-        raise ShareError("nothing selected: no event matches these pods and times")
+        raise ShareError(f"nothing selected: no event of pod(s) {', '.join(pods or ['any'])} "
+                         "in this time window")
     texts = _read_lines(case, rows)
     names = _names(case, list(texts))
 
