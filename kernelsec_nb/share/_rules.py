@@ -93,8 +93,9 @@ DEFAULT_RULES: tuple[Rule, ...] = (
          when=r"(?i)\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b"),
     Rule("secret-setting", "secret-setting",
          r"(?i)" + _SECRET_NAME + r"[A-Za-z0-9_.-]*\"?\s*[=:]\s*" + _VALUE),
-    Rule("secret-field", "secret-setting", r"(?i)" + _SECRET_NAME.replace("|_PASS", "|^PASS$")
-         .replace("|CREDENTIAL", ""), applies_to="field"),
+    # (string members only: Tetragon's process_credentials_arg is an object of ids)
+    Rule("secret-field", "secret-setting", r"(?i)" + _SECRET_NAME.replace("|_PASS", "|^PASS$"),
+         applies_to="field"),
     Rule("secret-header-pair", "secret-setting", r"(?i)" + _SECRET_NAME, applies_to="header"),
 )
 

@@ -181,21 +181,44 @@ def test_bundle_is_a_case_that_moves(bundle, tmp_path):
         assert args == "-uroot -p[REDACTED:password] prod"
 
 
-def test_findings_and_process_tree_run_on_a_bundle_of_the_incident(tmp_path):
+@pytest.fixture(scope="module")
+def incident(tmp_path_factory):
+    """The bundled capture and a bundle of its postmortem's incident (the attacker's pod and window)."""
     from kernelsec_nb.report import heuristics
 
-    with kn.open_case(tmp_path / "full.duckdb") as case:
+    root = tmp_path_factory.mktemp("incident")
+    with kn.open_case(root / "full.duckdb") as case:
         case.load(DEATHSTAR, progress=False)
         want = heuristics.derive_findings(case)
-        result = case.share(tmp_path / "b", incident=1)
-        assert result.ancestry >= 0 and result.selected < case.sql("SELECT count(*) AS n FROM events")["n"][0]
-    with kn.open_case(tmp_path / "b" / "case.duckdb", read_only=True) as b:
+        result = case.share(root / "b", incident=1)
+        total = case.sql("SELECT count(*) AS n FROM events")["n"][0]
+    return root / "b", result, want, total
+
+
+def test_findings_and_process_tree_run_on_a_bundle_of_the_incident(incident):
+    from kernelsec_nb.report import heuristics
+
+    out, result, want, total = incident
+    assert 0 < result.selected < total
+    with kn.open_case(out / "case.duckdb", read_only=True) as b:
         got = heuristics.derive_findings(b)
         assert got["attacker_pod"] == want["attacker_pod"] == POD
         assert got["flag_text"] == want["flag_text"]
-        assert got["chain_text"] == want["chain_text"]
-        assert b.ancestry(got["flag"]["exec_id"]).height == len(got["chain"]) or b.ancestry(got["flag"]["exec_id"]).height
+        assert got["chain_text"] == want["chain_text"] and got["chain"] == want["chain"]
+        assert b.ancestry(got["flag"]["exec_id"])["exec_id"].to_list()[-len(got["chain"]):] == got["chain"]
         assert set(b.sql("SELECT DISTINCT pod FROM process_events")["pod"].drop_nulls()) == {POD}
+
+
+@pytest.mark.slow
+def test_report_renders_from_the_bundle(incident):
+    from kernelsec_nb import report
+
+    out, _, want, _ = incident
+    notebook = Path(__file__).resolve().parents[2] / "notebooks" / "postmortem-template.ipynb"
+    result = report.render(out / "case.duckdb", notebook, out.parent / "report.html")
+    assert not result.get("errors")
+    assert result["findings"]["attacker_pod"] == POD
+    assert want["flag_text"] in (out.parent / "report.html").read_text()
 
 
 def test_notes_on_bundled_rows_are_kept(planted, tmp_path):
