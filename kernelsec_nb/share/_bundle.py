@@ -17,8 +17,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,36 +96,39 @@ def _source_path(case: Any, file: str) -> Path:
     return p
 
 
-def _read_lines(case: Any, rows: list[tuple]) -> dict[str, list[tuple[int, str, str]]]:
-    """file → [(line, event_id, text)] in file order, each line checked against its event_id."""
-    from kernelsec_nb.store.case import CaseError
-
+def _by_file(rows: list[tuple]) -> dict[str, list[tuple]]:
+    """file → [(byte_offset, line, event_id, format)] in file order."""
     by_file: dict[str, list[tuple]] = {}
     for event_id, file, line, offset, fmt, _ in rows:
         by_file.setdefault(file, []).append((int(offset), int(line), event_id, fmt))
-    out: dict[str, list[tuple[int, str, str]]] = {}
-    for file, items in sorted(by_file.items()):
+    for items in by_file.values():
         items.sort()
-        path = _source_path(case, file)
-        if not path.exists():
-            raise CaseError(f"{file} is no longer there; its lines cannot be shared")
-        texts = []
-        documents = items[0][3] == "json-documents"
-        if documents:
-            records = [(ln, eid, _lines.read_record(path, off, True)) for off, ln, eid, _ in items]
-        else:
-            records = []
-            with _lines.open_export(path, seekable=True) as f:
-                for off, ln, eid, _ in items:
-                    f.seek(off)
-                    text = f.readline(_lines.MAX_LINE_BYTES + 1).decode("utf-8", errors="replace").rstrip("\r\n")
-                    records.append((ln, eid, text))
-        for ln, eid, text in records:
-            if _ids.event_id(text.rstrip(_lines.TRAILING_WS).encode()) != eid:
-                raise CaseError(f"{file} changed since it was loaded: line {ln} is not event {eid}")
-            texts.append((ln, eid, text))
-        out[file] = texts
-    return out
+    return dict(sorted(by_file.items()))
+
+
+def _read_file(case: Any, file: str, items: list[tuple]) -> Iterator[tuple[int, str, str]]:
+    """(line, event_id, text) of the picked records of ``file``, each checked against its event_id
+    (read as the case reads a raw line; one pass over the file, streamed)."""
+    from kernelsec_nb.store.case import CaseError
+
+    path = _source_path(case, file)
+    if not path.exists():
+        raise CaseError(f"{file} is no longer there; its lines cannot be shared")
+
+    def records() -> Iterator[tuple[int, str, str]]:
+        if items[0][3] == "json-documents":
+            for off, ln, eid, _ in items:
+                yield ln, eid, _lines.read_record(path, off, True)
+            return
+        with _lines.open_export(path, seekable=True) as f:
+            for off, ln, eid, _ in items:
+                f.seek(off)
+                yield ln, eid, f.readline(_lines.MAX_LINE_BYTES + 1).decode("utf-8", errors="replace").rstrip("\r\n")
+
+    for ln, eid, text in records():
+        if _ids.event_id(text.rstrip(_lines.TRAILING_WS).encode()) != eid:
+            raise CaseError(f"{file} changed since it was loaded: line {ln} is not event {eid}")
+        yield ln, eid, text
 
 
 def _names(case: Any, files: Sequence[str]) -> dict[str, str]:
@@ -236,52 +240,61 @@ def share(case: Any, out_dir: str | Path, *, pods: Sequence[str] | str | None = 
     if not rows:
         raise ShareError(f"nothing selected: no event of pod(s) {', '.join(pods or ['any'])} "
                          "in this time window")
-    texts = _read_lines(case, rows)
+    texts = _by_file(rows)
     names = _names(case, list(texts))
 
-    # pass 1 finds the secrets; pass 2 also replaces them wherever else they appear
+    # pass 1 finds the secrets; pass 2 also replaces them wherever else they appear.  The files
+    # are read twice, streamed: only the lines pass 1 changed are kept in memory.
     known = None
     first: dict[tuple[str, int], Redacted] = {}
     if rules:
         secrets: set[str] = set()
         for file, items in texts.items():
-            for line, _, text in items:
-                first[file, line] = redact_line(text, rules)
-                secrets |= first[file, line].secrets
+            for line, _, text in _read_file(case, file, items):
+                red = redact_line(text, rules)
+                if red.replacements:
+                    first[file, line] = red
+                    secrets |= red.secrets
         known = known_pattern(secrets)
 
-    out.mkdir(parents=True, exist_ok=True)
-    manifest_lines, replacements, id_map = [], [], {}
-    kinds: Counter[str] = Counter()
-    written = 0
-    for file, items in texts.items():
-        target = out / "exports" / names[file]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with open(target, "w", encoding="utf-8", newline="\n") as fh:
-            for n, (line, eid, text) in enumerate(items, 1):
-                if known is not None:
-                    red = redact_line(text, rules, known)
-                elif rules or "\n" in text:  # (a pretty-printed record is written on one line)
-                    red = first.get((file, line)) or redact_line(text, rules)
-                else:
-                    red = Redacted(text)
-                fh.write(red.text + "\n")
-                new_id = _ids.event_id(red.text.rstrip(_lines.TRAILING_WS).encode())
-                id_map[eid] = new_id
-                written += 1
-                entry = {"file": names[file], "line": line, "event_id": eid,
-                         "bundle_line": n, "bundle_event_id": new_id}
-                if red.reformatted:
-                    entry["reformatted"] = True
-                manifest_lines.append(entry)
-                for r in red.replacements:
-                    kinds[r.kind] += 1
-                    replacements.append({"file": names[file], "line": line, "bundle_line": n, **r.to_dict()})
-    case_path = out / "case.duckdb"
-    with open_case(case_path) as bundle:
-        report = bundle.load(out / "exports", progress=False)
-        _relativize(bundle, out)
-        notes = _copy_notes(case, bundle, id_map, rules)
+    try:  # a bundle half written (a changed export, Ctrl-C) is removed: the folder was new or empty
+        out.mkdir(parents=True, exist_ok=True)
+        manifest_lines, replacements, id_map = [], [], {}
+        kinds: Counter[str] = Counter()
+        written = 0
+        for file, items in texts.items():
+            target = out / "exports" / names[file]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "w", encoding="utf-8", newline="\n") as fh:
+                for n, (line, eid, text) in enumerate(_read_file(case, file, items), 1):
+                    if known is not None:
+                        red = redact_line(text, rules, known)
+                    elif (file, line) in first:
+                        red = first[file, line]
+                    elif "\n" in text or "\r" in text:  # a pretty-printed record is written on one line
+                        red = redact_line(text, ())
+                    else:
+                        red = Redacted(text)
+                    fh.write(red.text + "\n")
+                    new_id = _ids.event_id(red.text.rstrip(_lines.TRAILING_WS).encode())
+                    id_map[eid] = new_id
+                    written += 1
+                    entry = {"file": names[file], "line": line, "event_id": eid,
+                             "bundle_line": n, "bundle_event_id": new_id}
+                    if red.reformatted:
+                        entry["reformatted"] = True
+                    manifest_lines.append(entry)
+                    for r in red.replacements:
+                        kinds[r.kind] += 1
+                        replacements.append({"file": names[file], "line": line, "bundle_line": n, **r.to_dict()})
+        case_path = out / "case.duckdb"
+        with open_case(case_path) as bundle:
+            report = bundle.load(out / "exports", progress=False)
+            _relativize(bundle, out)
+            notes = _copy_notes(case, bundle, id_map, rules)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
     picked_ancestry = sum(1 for r in rows if r[5])
     manifest = {
         "kernelsec_nb_share": 1,

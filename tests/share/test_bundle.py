@@ -280,3 +280,27 @@ def test_cli_share_and_hostile_text(planted, tmp_path, capsys):
     assert rc == 2 and "\x1b" not in err and "\u202e" not in err and "␛" in err
     rc = cli.main(["share", str(planted / "case.duckdb"), "--out", str(tmp_path / "d"), "--redact", "missing.yml"])
     assert rc == 2 and "no rules file" in capsys.readouterr().err
+
+
+def test_pretty_printed_records_and_a_changed_file(tmp_path):
+    """A pretty-printed export's records are written one per line (marked ``reformatted``); an export
+    changed since the load is refused, naming the line, before anything is written."""
+    base = _first(DEATHSTAR / "kind-worker" / "tetragon.log", '"process_exec"', POD)
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    docs = [json.loads(_exec(base, n, "/bin/sh", f"-c TOKEN=PrettySecret{n}x run")) for n in (1, 2)]
+    (exports / "pretty.json").write_text("\n".join(json.dumps(d, indent=2) for d in docs) + "\n")
+    with kn.open_case(tmp_path / "case.duckdb") as case:
+        assert case.load(exports, progress=False).total("loaded") == 2
+        result = case.share(tmp_path / "b", pods=["tiefighter"])
+        assert result.loaded == 2
+        manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+        assert all(e.get("reformatted") for e in manifest["lines"])
+        data = (tmp_path / "b" / "exports" / "pretty.json.ndjson").read_text()
+        assert "PrettySecret" not in data and len(data.splitlines()) == 2
+        (exports / "pretty.json").write_text((exports / "pretty.json").read_text().replace("/bin/sh", "/bin/zz"))
+        with pytest.raises(kn.CaseError, match="changed since it was loaded"):
+            case.share(tmp_path / "c", pods=["tiefighter"])
+        with pytest.raises(kn.CaseError, match="changed since it was loaded"):  # found while writing
+            case.share(tmp_path / "d", pods=["tiefighter"], redact="none")
+        assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()
