@@ -17,6 +17,7 @@ Examples
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import re
@@ -28,6 +29,9 @@ from kernelsec_nb.share._rules import REDACTED_PREFIX, Rule
 
 _STRING_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 _PAIR_KEYS = ("key", "name")
+#: Members whose string is base64 of the data (Tetragon's buffer arguments): the rules run on the
+#: decoded text, and a changed text is encoded again (the member stays base64).
+BASE64_MEMBERS = frozenset({"bytes_arg"})
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,15 @@ class _Walker:
                 out = new
         return out
 
+    def encoded(self, value: str, path: str) -> str:
+        try:
+            data = base64.b64decode(value, validate=True)
+        except ValueError:
+            return self.string(value, path)
+        text = data.decode("utf-8", errors="surrogateescape")
+        new = self.string(text, path)
+        return value if new == text else base64.b64encode(new.encode("utf-8", errors="surrogateescape")).decode()
+
     def walk(self, obj: Any, path: str) -> Any:
         if isinstance(obj, str):
             new = self.string(obj, path)
@@ -126,7 +139,12 @@ class _Walker:
                     rule = next((r for r in self.header_rules if r.regex.search(pair_name)), None)
                 if rule is None:
                     rule = next((r for r in self.field_rules if r.regex.search(k)), None)
-            if rule is not None:
+            if rule is None and k in BASE64_MEMBERS and isinstance(v, str):
+                new = self.encoded(v, sub)
+                if new != v:
+                    self.changed[v] = new
+                out[k] = new
+            elif rule is not None:
                 new = self.whole(v, sub, rule)
                 if new != v:
                     self.changed[v] = new
@@ -163,6 +181,8 @@ def _may_match(obj: Any, w: _Walker) -> bool:
     keys: set[str] = set()
     pairs: list[str] = []
     _strings_and_keys(obj, strings, keys, pairs)
+    if not keys.isdisjoint(BASE64_MEMBERS):
+        return True
     joined = "\n".join(strings)
     if any(r.regex.search(joined) for r in w.text_rules):
         return True

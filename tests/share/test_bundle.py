@@ -32,6 +32,7 @@ SECRETS = {
     "cookie": "PLANTEDcookie0123456789",
     "url_token": "PLANTEDurltoken42",
     "falco_bearer": "PlantedFalcoBearer0123456789",
+    "written_token": "PlantedWrittenToken4242",
 }
 PRIVATE_KEY = f"-----BEGIN PRIVATE KEY-----\n{SECRETS['private_key_body']}\nAAAA\n-----END PRIVATE KEY-----\n"
 
@@ -68,6 +69,11 @@ def planted(tmp_path_factory) -> Path:
              _exec(base, 4, "/usr/bin/curl", f"-H \"Authorization: Bearer {JWT}\" https://kubernetes.default/api "
                                              f"-d key={SECRETS['gcp_api_key']}"),
              _exec(base, 5, "/bin/echo", json.dumps({"type": "service_account", "private_key": PRIVATE_KEY}))]
+    # a write() of a secret, as a kprobe's buffer argument (base64)
+    hook = _first(DEATHSTAR / "kind-worker" / "tetragon.log", '"process_kprobe"', POD)
+    written = f"export GITHUB_TOKEN={SECRETS['written_token']}\n".encode()
+    hook["process_kprobe"]["args"].append({"bytes_arg": base64.b64encode(written).decode()})
+    lines.append(json.dumps(hook, separators=(",", ":")))
     (exports / "node" / "tetragon.log").write_text("\n".join(lines) + "\n")
 
     flow = _first(DEATHSTAR / "kind-worker" / "hubble-flows.json", '"http"', '"source":{', "tiefighter")
@@ -86,7 +92,7 @@ def planted(tmp_path_factory) -> Path:
 
     case = kn.open_case(root / "case.duckdb")
     report = case.load(exports, progress=False)
-    assert report.total("quarantined") == 0 and report.total("loaded") == 8
+    assert report.total("quarantined") == 0 and report.total("loaded") == 9
     case.close()
     return root
 
@@ -99,6 +105,22 @@ def _forms(secret: str) -> list[bytes]:
 
 def _bytes_of(folder: Path) -> dict[Path, bytes]:
     return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def _buffers(folder: Path) -> list[str]:
+    """The base64 buffer arguments (``bytes_arg``) of every line written in ``folder``."""
+    found: list[str] = []
+
+    def walk(o):
+        if isinstance(o, dict):
+            found.extend(v for k, v in o.items() if k == "bytes_arg")
+            [walk(v) for v in o.values()]
+        elif isinstance(o, list):
+            [walk(v) for v in o]
+    for p in folder.rglob("*.ndjson"):
+        for line in p.read_text().splitlines():
+            walk(json.loads(line))
+    return found
 
 
 def _all_text(case) -> str:
@@ -128,10 +150,13 @@ def test_no_planted_secret_in_any_byte_of_the_bundle(bundle):
         for path, data in files.items():
             for form in _forms(secret):
                 assert form not in data, f"{name} found in {path.name}"
+    buffers = [base64.b64decode(b) for b in _buffers(out / "exports")]
+    assert buffers and all(b.startswith(b"export GITHUB_TOKEN=[REDACTED:") for b in buffers)
     with kn.open_case(out / "case.duckdb", read_only=True) as b:
         text = _all_text(b)
     for name, secret in SECRETS.items():
         assert secret not in text, f"{name} in a column of the bundle case"
+        assert not any(secret.encode() in buf for buf in buffers), f"{name} in a kprobe's buffer"
     assert set(result.replacements) >= {"token", "password", "secret-setting", "cloud-key", "private-key", "header"}
 
 
@@ -139,8 +164,9 @@ def test_redact_none_keeps_the_secrets(planted, tmp_path):
     with kn.open_case(planted / "case.duckdb", read_only=True) as case:
         result = case.share(tmp_path / "b", pods=["tiefighter"], redact="none")
     data = b"".join(p.read_bytes() for p in (tmp_path / "b" / "exports").rglob("*.ndjson"))
+    buffers = b"".join(base64.b64decode(b) for b in _buffers(tmp_path / "b" / "exports"))
     for name, secret in SECRETS.items():
-        assert json.dumps(secret)[1:-1].encode() in data, name
+        assert json.dumps(secret)[1:-1].encode() in data + buffers, name
     assert result.replacements == {}
 
 
