@@ -184,7 +184,8 @@ def _may_match(obj: Any, w: _Walker) -> bool:
     if not keys.isdisjoint(BASE64_MEMBERS):
         return True
     joined = "\n".join(strings)
-    if any(r.regex.search(joined) for r in w.text_rules):
+    lower = joined.lower()
+    if any((not r.hint or any(h in lower for h in r.hint)) and r.regex.search(joined) for r in w.text_rules):
         return True
     if w.known is not None and w.known.search(joined):
         return True

@@ -45,6 +45,9 @@ class Rule:
     replacement: str = ""
     applies_to: str = "text"
     when: str | None = None
+    #: lower-case words of which one is in every text the pattern matches (lower-cased): a fast
+    #: test that skips the regex on most records (empty: the regex always runs)
+    hint: tuple[str, ...] = ()
     regex: re.Pattern = field(init=False, repr=False, compare=False)
     when_regex: re.Pattern | None = field(init=False, repr=False, compare=False)
 
@@ -63,6 +66,7 @@ class Rule:
         d = asdict(self)
         d.pop("regex", None)
         d.pop("when_regex", None)
+        d["hint"] = list(self.hint)
         return d
 
 
@@ -70,29 +74,35 @@ class Rule:
 # parameter, a JSON member).  PWD is the working directory, not a password.
 _SECRET_NAME = (r"(?:PASSWORD|PASSWD|PASSPHRASE|_PASS|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY"
                 r"|CREDENTIAL|AUTH_?KEY|SESSION_?KEY|CLIENT_?SECRET)")
+_SECRET_HINT = ("passw", "passphrase", "_pass", "secret", "token", "api", "access", "private", "credential",
+                "auth", "session")
 _VALUE = r"(?P<secret>\"[^\"]*\"|'[^']*'|[^\s&;,\"'<>]+)"
 
 #: The default rules (``redact="default"``): tokens, headers, passwords, cloud keys, private keys.
 DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("private-key", "private-key",
-         r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)"),
+         r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)",
+         hint=("private key-----",)),
     # service-account tokens are JWTs
-    Rule("jwt", "token", r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),
+    Rule("jwt", "token", r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*", hint=("eyj",)),
     Rule("authorization-header", "header",
-         r"(?i)\b(?:proxy-)?authorization\"?\s*[:=]\s*\"?(?P<secret>[^\r\n\"]+)"),
-    Rule("cookie-header", "header", r"(?i)(?<![\w-])(?:set-)?cookie\"?\s*:\s*\"?(?P<secret>[^\r\n\"]+)"),
-    Rule("bearer", "token", r"(?i)\b(?:bearer|basic)\s+(?P<secret>[A-Za-z0-9._~+/=-]{8,})"),
+         r"(?i)\b(?:proxy-)?authorization\"?\s*[:=]\s*\"?(?P<secret>[^\r\n\"]+)", hint=("authorization",)),
+    Rule("cookie-header", "header", r"(?i)(?<![\w-])(?:set-)?cookie\"?\s*:\s*\"?(?P<secret>[^\r\n\"]+)",
+         hint=("cookie",)),
+    Rule("bearer", "token", r"(?i)\b(?:bearer|basic)\s+(?P<secret>[A-Za-z0-9._~+/=-]{8,})",
+         hint=("bearer", "basic")),
     Rule("http-header", "header",
          r"(?i)^(?:proxy-authorization|authorization|cookie|set-cookie|x-api-key|x-auth-token"
          r"|x-amz-security-token|x-goog-api-key)$", applies_to="header"),
-    Rule("aws-access-key", "cloud-key", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"),
-    Rule("gcp-api-key", "cloud-key", r"\bAIza[0-9A-Za-z_-]{35}\b"),
+    Rule("aws-access-key", "cloud-key", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b",
+         hint=("akia", "asia", "agpa", "aida", "aroa", "anpa", "anva", "aipa")),
+    Rule("gcp-api-key", "cloud-key", r"\bAIza[0-9A-Za-z_-]{35}\b", hint=("aiza",)),
     Rule("password-flag", "password",
-         r"(?i)(?:^|\s)--?(?:password|passwd|pass|pwd)(?:=|\s+)(?P<secret>\S+)"),
+         r"(?i)(?:^|\s)--?(?:password|passwd|pass|pwd)(?:=|\s+)(?P<secret>\S+)", hint=("-pass", "-pwd")),
     Rule("mysql-p", "password", r"(?:^|\s)-p(?P<secret>[^\s-]\S{2,})",
-         when=r"(?i)\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b"),
+         when=r"(?i)\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b", hint=("-p",)),
     Rule("secret-setting", "secret-setting",
-         r"(?i)" + _SECRET_NAME + r"[A-Za-z0-9_.-]*\"?\s*[=:]\s*" + _VALUE),
+         r"(?i)" + _SECRET_NAME + r"[A-Za-z0-9_.-]*\"?\s*[=:]\s*" + _VALUE, hint=_SECRET_HINT),
     # (string members only: Tetragon's process_credentials_arg is an object of ids)
     Rule("secret-field", "secret-setting", r"(?i)" + _SECRET_NAME.replace("|_PASS", "|^PASS$"),
          applies_to="field"),
