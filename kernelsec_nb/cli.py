@@ -6,6 +6,7 @@ kernelsec-nb load incident.duckdb exports/ --json
 kernelsec-nb report incident.duckdb --notebook notebooks/postmortem-template.ipynb --out report.html
 kernelsec-nb hunt incident.duckdb my-rules/ --alerts --json
 kernelsec-nb findings incident.duckdb --json   # the findings engine's incidents (preview)
+kernelsec-nb share incident.duckdb --out bundle/ --pods tiefighter --since 2024-05-14T08:20Z
 kernelsec-nb demo            # bundled capture → out/postmortem.html and the three-line answer
 kernelsec-nb queries incident.duckdb --json
 kernelsec-nb export incident.duckdb --format timesketch --out timeline.jsonl --filter namespace=default
@@ -122,6 +123,29 @@ def _findings(args: argparse.Namespace) -> int:
     else:
         for line in found.summary():
             print(shown(line))
+    return 0
+
+
+def _share(args: argparse.Namespace) -> int:
+    from kernelsec_nb.share import ShareError
+    from kernelsec_nb.store import CaseError, open_case
+
+    if not Path(args.case).is_file():
+        print(shown(f"kernelsec-nb: no case file at {args.case}"), file=sys.stderr)
+        return 2
+    try:
+        with open_case(args.case, read_only=True) as case:
+            result = case.share(args.out, pods=args.pods, since=args.since, until=args.until,
+                                incident=args.incident, redact=args.redact)
+    except (ShareError, CaseError, FileNotFoundError, ValueError, TypeError) as exc:
+        print(shown(f"kernelsec-nb: {exc}"), file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(shown(str(result)))
+        print(shown(f"report: kernelsec-nb report {result.case} --notebook notebooks/postmortem-template.ipynb "
+                    f"--out {Path(result.out_dir) / 'report.html'}"))
     return 0
 
 
@@ -270,6 +294,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a filter of the query methods (repeat it; a key twice means any of), "
                    "e.g. --filter namespace=default --filter tag=star --filter since=2024-05-14T08:20Z")
     p.set_defaults(func=_export)
+
+    p = sub.add_parser("share", help="write a redacted share bundle: the selected rows, their raw lines, a manifest")
+    p.add_argument("case", help="case file (made by `load`)")
+    p.add_argument("--out", required=True, help="the bundle folder to write (new or empty)")
+    p.add_argument("--incident", type=int, default=None,
+                   help="the postmortem's incident (1: the attacker's pod from 5 min before its entry process)")
+    p.add_argument("--pods", nargs="+", default=None, help="pod names (prefixes, as the pod filter)")
+    p.add_argument("--since", default=None, help="start time (ISO 8601, naive = UTC)")
+    p.add_argument("--until", default=None, help="end time (ISO 8601, naive = UTC)")
+    p.add_argument("--redact", default="default",
+                   help="default (the bundled rules), none, or a YAML/JSON rules file")
+    p.add_argument("--json", action="store_true", help="print the accounting as one JSON object")
+    p.set_defaults(func=_share)
 
     p = sub.add_parser("demo", help="load the bundled incident and render its postmortem")
     p.add_argument("--out", default="out", help="output folder (default: out/)")

@@ -166,6 +166,8 @@ class Case(CorrelateMixin, HuntMixin, FindingsMixin, NotesMixin):
             raise KeyError(f"no event {event_id!r} in this case")
         file, line, offset, fmt = row[0]
         path = Path(file)
+        if not path.is_absolute() and self.path != ":memory:":  # a share bundle's: next to the case file
+            path = Path(self.path).parent / path
         if not path.exists():
             raise CaseError(f"{file} (line {line}) is no longer there; the raw event cannot be read")
         text = _lines.read_record(path, int(offset), fmt == "json-documents")
@@ -190,6 +192,27 @@ class Case(CorrelateMixin, HuntMixin, FindingsMixin, NotesMixin):
         from kernelsec_nb.export import export
 
         return export(self, path, format, **source)
+
+    def share(self, out_dir: str | Path, *, pods: Sequence[str] | str | None = None, since: Any = None,
+              until: Any = None, incident: int | None = None, redact: str | Path | None = "default") -> Any:
+        """Write a redacted share bundle: a smaller case with only the selected rows and their raw lines.
+
+        The rows of every event table on ``pods`` (prefixes, as the ``pod`` filter) between ``since``
+        and ``until``, or of the postmortem's ``incident`` (1: the attacker's pod from 5 minutes before
+        its entry process on), plus the exec/exit events of the processes they name and of their
+        ancestors.  ``redact`` is ``"default"``, ``"none"`` or a YAML/JSON rules file.  ``out_dir``
+        receives ``case.duckdb``, ``exports/`` (the redacted lines) and ``manifest.json`` (every
+        replacement, never the secret; each line's original and bundle event_id).  See the README,
+        "Sharing a redacted bundle".
+
+        Examples
+        --------
+        >>> result = case.share("bundle/", pods=["tiefighter"], since="2024-05-14T08:20Z")  # doctest: +SKIP
+        >>> kn.open_case("bundle/case.duckdb").raw(event_id)  # doctest: +SKIP
+        """
+        from kernelsec_nb.share import share
+
+        return share(self, out_dir, pods=pods, since=since, until=until, incident=incident, redact=redact)
 
     def tables(self) -> pl.DataFrame:
         """Row counts of every table in the case."""
