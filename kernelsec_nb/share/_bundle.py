@@ -26,7 +26,7 @@ from typing import Any
 
 from kernelsec_nb.share._redact import Redacted, known_pattern, redact_line
 from kernelsec_nb.share._rules import Rule, resolve
-from kernelsec_nb.store import _ids, _lines, filters
+from kernelsec_nb.store import _derived, _ids, _lines, filters
 
 # The rows the filters pick in every event table (flows by either endpoint), then the exec and
 # exit events of every process they name and of all its ancestors, so process trees still work.
@@ -219,6 +219,9 @@ def _relativize(bundle: Any, root: Path) -> None:
     for r in rows:
         path = r[0][len(prefix):] if r[0].startswith(prefix) else r[0]
         con.execute(f"INSERT INTO files VALUES ({', '.join('?' for _ in r)})", [path, *r[1:]])  # noqa: S608
+    # the derived tables' mark names the files by path: made again for the relative names (else
+    # every later open would take the bundle for a case a crash left stale)
+    _derived.refresh(con)
 
 
 def share(case: Any, out_dir: str | Path, *, pods: Sequence[str] | str | None = None, since: Any = None,
