@@ -34,6 +34,8 @@ TARGET_BUCKETS = 150
 #: aggregating: keeps the spec (and altair's validation of it) small whatever the capture.
 MAX_CELLS = 1500
 MAX_NOTABLE = 300
+#: Dropped flows are counted in buckets of about span / DROP_BUCKETS (or the events' own).
+DROP_BUCKETS = 40
 
 
 def _shape_scale() -> alt.Scale:
@@ -85,7 +87,7 @@ def timeline(case: Any, *, lanes: Literal["workload", "node", "source"] = "workl
     """All sources on one UTC time axis, one swim lane per workload, node or source.
 
     Falco alerts (triangles) are larger and outlined in black; dropped flows are counted per
-    lane and time bucket (about :data:`TARGET_BUCKETS` over the span) and drawn as one cross per
+    lane and time bucket (about :data:`DROP_BUCKETS` over the span) and drawn as one cross per
     bucket sized by the count (legend: "dropped flows per <bucket>"; the tooltip gives the count,
     the first and last drop).
     When more than ``max_points`` events match, counts per lane per time bucket are computed
@@ -146,7 +148,7 @@ def timeline(case: Any, *, lanes: Literal["workload", "node", "source"] = "workl
                          "ORDER BY time_ns, event_id", params)
         subtitle = [f"{n} events" if n else "no events match"]
         if df.height:
-            layers.append(_points(df, color, span))
+            layers.append(_points(df, color, span, width=width))
         lane_list = sorted(set(df["lane"].to_list()))
     else:
         bucket = c.nice_bucket(max(int(t1) - int(t0), 1), TARGET_BUCKETS)
@@ -171,7 +173,7 @@ def timeline(case: Any, *, lanes: Literal["workload", "node", "source"] = "workl
             if folded:
                 df = df.with_columns(pl.when(pl.col("lane").is_in(lane_list)).then(pl.col("lane"))
                                      .otherwise(pl.lit(f"(other {folded} lanes)")).alias("lane"))
-            layers.append(_points(df, color, span, selectable=False, bucket=bucket))
+            layers.append(_points(df, color, span, selectable=False, bucket=bucket, width=width))
             text += f"; {n_notable} alerts/dropped flows drawn one by one"
         elif n_notable:
             text += f"; {n_notable} alerts/dropped flows inside the squares (filter to see each)"
@@ -221,10 +223,14 @@ def _drop_counts(df: pl.DataFrame, bucket: int) -> pl.DataFrame:
                           (pl.col("bucket_ns") + bucket // 2).alias("time_ns")))
 
 
-def _drops(df: pl.DataFrame, color: str, span: int, bucket: int, colors: list[str]) -> alt.Chart:
+def _drops(df: pl.DataFrame, color: str, span: int, bucket: int, colors: list[str],
+           width: int = 900) -> alt.Chart:
     """Dropped flows as one cross per lane and ``bucket``, sized by how many fell in it: 117
-    drops in a lane read as a few crosses with counts, not a black smear."""
+    drops in a lane read as a few crosses with counts, not a black smear.  The largest cross
+    is about as wide as a bucket, so neighbours do not merge."""
     label = c.duration_text(bucket)
+    step = width * bucket / max(span, 1)
+    biggest = max(60.0, min(500.0, (step * 1.1) ** 2))
     agg = c.clip_text(_drop_counts(df, bucket), ["args", "http_path", "summary", "binary", "dns_query", "lane"])
     agg = agg.with_columns(
         c.ns_to_utc_expr("time_ns", "time"), c.ns_to_utc_expr("first_ns", "first"), c.ns_to_utc_expr("last_ns", "last"),
@@ -236,7 +242,7 @@ def _drops(df: pl.DataFrame, color: str, span: int, bucket: int, colors: list[st
         x=_x("time", span), y=_y(), yOffset=alt.YOffset("color:N", sort="ascending"),
         color=alt.Color("color:N", title=color, scale=_color_scale(color, colors)),
         size=alt.Size("n:Q", title=f"dropped flows per {label}",
-                      scale=alt.Scale(type="sqrt", domainMin=1, range=[120, 700]),
+                      scale=alt.Scale(type="sqrt", domainMin=1, range=[min(40.0, biggest), biggest]),
                       legend=alt.Legend(format="d", tickMinStep=1)),
         tooltip=[alt.Tooltip("n:Q", title=f"dropped flows in this {label}"),
                  alt.Tooltip("first:N", title="first (UTC)"), alt.Tooltip("last:N", title="last (UTC)"),
@@ -245,17 +251,17 @@ def _drops(df: pl.DataFrame, color: str, span: int, bucket: int, colors: list[st
 
 
 def _points(df: pl.DataFrame, color: str, span: int, selectable: bool = True,
-            bucket: int | None = None) -> alt.Chart | alt.LayerChart:
+            bucket: int | None = None, width: int = 900) -> alt.Chart | alt.LayerChart:
     """Each event a mark; dropped flows counted per ``bucket`` (default: the span in about
-    :data:`TARGET_BUCKETS`) in a layer of their own (:func:`_drops`)."""
+    :data:`DROP_BUCKETS`) in a layer of their own (:func:`_drops`)."""
     colors = sorted(set(df["color"].to_list()))
     drops = df.filter(pl.col("class") == DROP_CLASS)
     df = df.filter(pl.col("class") != DROP_CLASS)
-    drop_bucket = bucket or c.nice_bucket(max(span, 1), TARGET_BUCKETS)
+    drop_bucket = max(bucket or 0, c.nice_bucket(max(span, 1), DROP_BUCKETS))
     chart = _each(df, color, span, selectable, colors) if df.height else None
     if not drops.height:
         return chart if chart is not None else alt.Chart(alt.Data(values=[])).mark_point()
-    layer = _drops(drops, color, span, drop_bucket, colors)
+    layer = _drops(drops, color, span, drop_bucket, colors, width)
     if chart is None:
         return layer.add_params(alt.selection_point(name="pick", fields=["event_id"])) if selectable else layer
     return alt.layer(chart, layer)
@@ -294,7 +300,7 @@ def _buckets(df: pl.DataFrame, bucket: int, color: str, span: int) -> alt.Chart:
     return alt.Chart(c.inline(df)).mark_square(opacity=0.75).encode(
         x=_x("time", span), y=_y(), yOffset=alt.YOffset("color:N", sort="ascending"),
         color=alt.Color("color:N", title=color, scale=_color_scale(color, colors)),
-        size=alt.Size("n:Q", title="events per bucket", scale=alt.Scale(type="sqrt", range=[8, 260])),
+        size=alt.Size("n:Q", title=f"events per {label}", scale=alt.Scale(type="sqrt", range=[8, 260])),
         tooltip=[alt.Tooltip("time:T", title=f"{label} bucket centred on (UTC)",
                              format="%Y-%m-%d %H:%M:%S", formatType="utc"),
                  "lane:N", alt.Tooltip("color:N", title=color), alt.Tooltip("n:Q", title="events"),
