@@ -84,7 +84,7 @@ three nodes of a kind cluster) and shows what is in it.
 Every query method (`events`, `processes`, `flows`, `alerts`, `process_tree`, the charts …)
 takes the same keyword filters, in Hubble's and Tetragon's words:
 """),
-    code('from kernelsec_nb.store import filters\nprint(filters.__doc__.split("Examples")[0])'),
+    code('from kernelsec_nb.store import filters\nkn.report.fold(filters.__doc__.split("Examples")[0].strip())'),
     code('case.events(source="falco").select("time", "node", "namespace", "pod", "rule", "priority")'),
     code('case.flows(verdict="DROPPED", http_method="PUT").select("time", "node", "src_pod", "dst_pod", "http_path", "binary", "match")'),
     md("## One chart of each kind\n\nAll charts are plain altair charts (static SVG here)."),
