@@ -85,3 +85,10 @@ def test_place_labels_thins_what_cannot_fit():
     attack.place_labels(items, 600, 0, 1)
     assert sum(1 for it in items if it["label"]) == attack.SLOTS
     assert {it["slot"] for it in items} <= set(range(attack.SLOTS))
+
+
+def test_process_tree_subtitle_names_the_command_not_the_exec_id(case):
+    from tests.viz.fixture_case import exec_id
+
+    sub = " ".join(kn.viz.process_tree(case, exec_id=exec_id(4)).to_dict()["title"]["subtitle"])
+    assert exec_id(4) not in sub and "ancestry and descendants of " in sub
