@@ -66,15 +66,15 @@ three nodes of a kind cluster) and shows what is in it.
 """),
     code(SETUP),
     md("## Open a case and load the capture\n\n`load` takes files, folders or globs; every line is accounted for."),
-    code(open_bundled("getting-started") + "print(load)"),
-    code('print(json.dumps({k: v for k, v in load.to_dict().items() if k != "per_file"}, indent=1))', ),
+    code(open_bundled("getting-started") + "kn.report.fold(load.text(relative=True))   # paths under the loaded folder; the rest a click away"),
+    code('kn.report.fold({k: v for k, v in load.to_dict().items() if k != "per_file"})', ),
     md("## The tables of a case"),
     code("case.tables()", ),
     md("## Input files (with sha256 and line accounting)\n\nThe quarantine holds the lines that could not be parsed (here a line cut mid-JSON by an agent crash)."),
     code('case.files().select(pl.col("path").str.replace(r".*/data/", "data/"), "sources", "lines", "loaded", "duplicates", "quarantined", "sha256")'),
     code('case.quarantine().select(pl.col("file").str.replace(r".*/data/", "data/"), "line", "reason")'),
-    md("## Coverage: what each source saw, per node\n\nTime span, gaps, share of processes whose parent was never seen, and the clock offset between nodes estimated from flows seen on both ends."),
-    code('case.coverage().select("source", "node", "first_time", "last_time", "events", "gaps", "orphan_share", "clock_offset_ms")'),
+    md("## Coverage: what each source saw, per node\n\nTime span, gaps, share of processes whose parent was never seen, and each node's clock against the reference clock (the median node's), estimated from flows seen on two nodes."),
+    code('case.coverage().select("source", "node", "first_time", "last_time", "events", "gaps", "orphan_share", (pl.col("clock_offset_ms") / 1000).round(2).alias("clock vs reference (s)"))'),
     md("## Counts per source, node and workload"),
     code('# NBVAL_CHECK_OUTPUT\ncase.sql("SELECT source, node, count(*) AS events FROM events GROUP BY ALL ORDER BY source, node")'),
     code('case.sql("SELECT namespace, workload, count(*) AS events, count(DISTINCT pod) AS pods FROM events WHERE workload IS NOT NULL GROUP BY ALL ORDER BY events DESC")'),
@@ -84,7 +84,7 @@ three nodes of a kind cluster) and shows what is in it.
 Every query method (`events`, `processes`, `flows`, `alerts`, `process_tree`, the charts …)
 takes the same keyword filters, in Hubble's and Tetragon's words:
 """),
-    code('from kernelsec_nb.store import filters\nprint(filters.__doc__.split("Examples")[0])'),
+    code('from kernelsec_nb.store import filters\nkn.report.fold(filters.__doc__.split("Examples")[0].strip())'),
     code('case.events(source="falco").select("time", "node", "namespace", "pod", "rule", "priority")'),
     code('case.flows(verdict="DROPPED", http_method="PUT").select("time", "node", "src_pod", "dst_pod", "http_path", "binary", "match")'),
     md("## One chart of each kind\n\nAll charts are plain altair charts (static SVG here)."),
@@ -173,7 +173,7 @@ detail = {"start_time": proc.get("start_time"), "pod": pod.get("name"), "namespa
           "workload": pod.get("workload"), "pod_labels": pod.get("pod_labels"),
           "container": pod.get("container", {}).get("name"), "image": pod.get("container", {}).get("image", {}).get("name"),
           "uid": proc.get("uid"), "capabilities (effective)": proc.get("cap", {}).get("effective")}
-print(json.dumps(detail, indent=1))
+kn.report.fold(detail)   # its first lines; the whole JSON a click away
 '''),
     md("### 5. Everything the session ran — and the flag\n\nThe session's processes with their activity counts. The command that acted on another process (a signal sent to a pid) is the one that matters."),
     code('''
@@ -279,6 +279,7 @@ destinations, and what a policy dropped. Each hunt is a generic query that works
     code(open_bundled("hunting") + 'print(f"{load.total(\'loaded\')} events")'),
     md("## 1. First-seen binaries per workload\n\nBaseline: the first two hours of the capture. Anything a workload ran only after that is new."),
     code('''
+from kernelsec_nb.report import show   # a hunt's table, or "none found" when it comes back empty
 t0, t1 = case.sql("SELECT min(time_ns) AS a, max(time_ns) AS b FROM events").row(0)
 cut = t0 + 2 * 3600 * 10**9
 new = case.first_seen(by="workload", baseline=(t0, cut))
@@ -300,11 +301,11 @@ DANGEROUS = ["CAP_SYS_ADMIN", "CAP_SYS_PTRACE", "CAP_NET_ADMIN", "CAP_SYS_MODULE
 procs = case.processes().filter(pl.col("pod").is_not_null())
 risky = procs.with_columns(pl.col("capabilities").list.eval(pl.element().filter(pl.element().is_in(DANGEROUS))).alias("dangerous")
         ).filter(pl.col("dangerous").list.len() > 0)
-risky.group_by("namespace", "workload", "binary").agg(pl.len().alias("n"), pl.col("dangerous").first()).sort("n", descending=True)
+show(risky.group_by("namespace", "workload", "binary").agg(pl.len().alias("n"), pl.col("dangerous").first()).sort("n", descending=True))
 '''),
     code('''
-case.sql("""SELECT namespace, workload, function_name, count(*) AS n FROM kprobes
-            WHERE regexp_matches(coalesce(function_name, ''), 'cap_capable|commit_creds') GROUP BY ALL ORDER BY n DESC""")
+show(case.sql("""SELECT namespace, workload, function_name, count(*) AS n FROM kprobes
+                 WHERE regexp_matches(coalesce(function_name, ''), 'cap_capable|commit_creds') GROUP BY ALL ORDER BY n DESC"""))
 '''),
     md("## 4. Connections to unusual destinations\n\nThe rarest destinations (workload or IP, and port) per source workload, then the rarest L7 requests (method + path)."),
     code('''
@@ -315,7 +316,7 @@ pairs.sort("n", "first").head(12)   # the rarest source → destination pairs
 '''),
     code('''
 rare = H.rare_requests(case)
-rare.select("time", "node", "verdict", "src_pod", "dst_pod", "http_method", "http_path", "binary", "seen")
+show(rare.select("time", "node", "verdict", "src_pod", "dst_pod", "http_method", "http_path", "binary", "seen"))
 '''),
     md("## 5. Drops by policy"),
     code('''
@@ -341,7 +342,7 @@ hits.select("time", "source", "level", "title", "techniques", "entity", "pod", "
 sigmahq = kn.hunt.compile_rules(Path("../tests/hunt/data/sigmahq"))
 print(f"{len(sigmahq.rules)} rules run, {len(sigmahq.unsupported)} not")
 display(sigmahq.unsupported_frame().select("title", "reason"))
-case.hunt(sigmahq).select("time", "title", "techniques", "pod", "detail")
+show(case.hunt(sigmahq).select("time", "title", "techniques", "pod", "detail"))
 '''),
     md("Your own rule, with the Kubernetes fields the mapping adds (`Namespace`, `Pod`, `ContainerInitTree`: false for what `kubectl exec` started …):"),
     code('''
@@ -355,7 +356,7 @@ detection:
   condition: exec and not probe
 level: medium
 """
-case.hunt(my_rule).select("time", "pod", "binary", "detail")
+show(case.hunt(my_rule).select("time", "pod", "binary", "detail"))
 '''),
     code('''
 # NBVAL_CHECK_OUTPUT
@@ -403,14 +404,28 @@ if case_path is None:
 case = kn.open_case(case_path, read_only=not exports)
 if exports:
     load = case.load(exports, progress=False)
-    show(str(load))
+    show(load.text(relative=True), title="load report")   # files under the loaded folder; folded
 SOURCES = H.sources(case)
 show(f"sources in the case: {', '.join(SOURCES) or 'none'}")
 ''', "remove-input"),
+    md("## Findings\n\nThe answer first; the sections below are the evidence it rests on."),
+    code('''
+# NBVAL_CHECK_OUTPUT
+from IPython.display import display as _display
+FINDINGS = H.derive_findings(case)
+show(f"attacker pod : {FINDINGS['attacker_namespace'] or '?'}/{FINDINGS['attacker_pod']} (suspected: {FINDINGS['basis']})"
+     if FINDINGS["attacker_pod"] else f"attacker pod : {H.NOT_DETERMINABLE}")
+show(f"node         : {FINDINGS['node'] or H.NOT_DETERMINABLE}")
+show(f"flag         : {FINDINGS['flag_text']}")
+# JupyterLab draws the JSON: its text shown; the plain JSON escapes every control character (\\u202e),
+# so the report reads the exported bytes back from it
+_display({"application/json": kn.shown(FINDINGS), "text/plain": json.dumps(FINDINGS, indent=1, default=str)}, raw=True)
+''', "findings", "remove-input"),
     md("## Sources and coverage"),
     code('''
 cov = case.coverage()
-show(cov.select("source", "node", "first_time", "last_time", "events", "gaps", "clock_offset_ms") if cov.height else "no events")
+show(cov.select("source", "node", "first_time", "last_time", "events", "gaps",
+               (pl.col("clock_offset_ms") / 1000).alias("clock vs reference (s)")) if cov.height else "no events")
 ''', "remove-input"),
     md("## Timeline"),
     code('''
@@ -449,7 +464,7 @@ else:
     code('''
 KEY = H.key_command(case, ENTRY["exec_id"]) if ENTRY else None
 if KEY:
-    show(f"{KEY['binary']} {KEY['args']}\\n  exec_id {KEY['exec_id']}, pid {KEY['pid']}, {KEY['start_time']}\\n  why: {KEY['reason']}")
+    show(f"{KEY['binary']} {KEY['args']}\\n  exec_id {KEY['exec_id']}, pid {KEY['pid']}, {kn.report.time_text(KEY['start_time'])}\\n  why: {KEY['reason']}")
     show(case.ancestry(KEY["exec_id"]).select("depth", "node", "pod", pl.col("binary").fill_null("(not in the capture)"), "args", "in_init_tree", "start_time"))
 else:
     show(f"key command: {H.NOT_DETERMINABLE}")
@@ -515,19 +530,6 @@ if MARKS.height:
 else:
     show("none found: nobody marked anything in this case yet (case.tag(event_id or exec_id, tags, note=...), case.star(...))")
 ''', "remove-input"),
-    md("## Findings"),
-    code('''
-# NBVAL_CHECK_OUTPUT
-from IPython.display import display as _display
-FINDINGS = H.derive_findings(case)
-show(f"attacker pod : {FINDINGS['attacker_namespace'] or '?'}/{FINDINGS['attacker_pod']} (suspected: {FINDINGS['basis']})"
-     if FINDINGS["attacker_pod"] else f"attacker pod : {H.NOT_DETERMINABLE}")
-show(f"node         : {FINDINGS['node'] or H.NOT_DETERMINABLE}")
-show(f"flag         : {FINDINGS['flag_text']}")
-# JupyterLab draws the JSON: its text shown; the plain JSON escapes every control character (\\u202e),
-# so the report reads the exported bytes back from it
-_display({"application/json": kn.shown(FINDINGS), "text/plain": json.dumps(FINDINGS, indent=1, default=str)}, raw=True)
-''', "findings", "remove-input"),
 ]
 
 NOTEBOOKS = {

@@ -7,7 +7,9 @@ input files (name, sha256, lines) and the versions used.  :func:`demo` does it f
 capture.  :mod:`kernelsec_nb.report.heuristics` holds the generic findings used by the
 template notebook (with :mod:`~kernelsec_nb.report.signals`, what each process shows, and
 :mod:`~kernelsec_nb.report.network`, the flows as evidence); :func:`show` is how it prints and
-displays: every text through :func:`kernelsec_nb.shown`.
+displays: every text through :func:`kernelsec_nb.shown`, every table through :func:`tidy` (one time
+format, ISO-8601 UTC with milliseconds: :func:`time_text`; no quotes, no ``null``, rounded
+numbers), an empty one as "none found", a long text folded (:func:`fold`).
 
 Examples
 --------
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 from kernelsec_nb.report import render as render_module
 from kernelsec_nb.report._show import show
+from kernelsec_nb.report._table import Table, fold, tidy, time_text
 from kernelsec_nb.report.render import (
     NOTEBOOKS,
     bundled_capture,
@@ -29,4 +32,5 @@ from kernelsec_nb.report.render import (
     render,
 )
 
-__all__ = ["render_module", "NOTEBOOKS", "bundled_capture", "demo", "find_notebook", "main_job", "render", "show"]
+__all__ = ["render_module", "NOTEBOOKS", "Table", "bundled_capture", "demo", "find_notebook", "fold", "main_job", "render",
+           "show", "tidy", "time_text"]

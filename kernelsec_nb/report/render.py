@@ -15,7 +15,9 @@ from typing import Any
 
 import nbformat
 
+from kernelsec_nb._paths import relative_names
 from kernelsec_nb._text import shown
+from kernelsec_nb.report._table import time_text
 
 _PKG = Path(__file__).resolve().parent.parent
 _REPO = _PKG.parent
@@ -160,7 +162,7 @@ def _shown_html(text: str) -> str:
 _CSS = """body{font:14px/1.45 system-ui,sans-serif;max-width:1180px;margin:24px auto;padding:0 16px;color:#222}
 h1,h2,h3{line-height:1.2} pre{background:#f6f8fa;padding:8px;overflow:auto;font-size:12px;white-space:pre-wrap}
 table{border-collapse:collapse;font:12px monospace;margin:6px 0} td,th{border:1px solid #ddd;padding:2px 5px;text-align:left;vertical-align:top}
-th{background:#f3f3f3} img.chart{max-width:100%;display:block;margin:8px 0} .err{background:#fdecea}
+th{background:#f3f3f3} td.num{text-align:right} img.chart{max-width:100%;display:block;margin:8px 0} .err{background:#fdecea}
 details summary{cursor:pointer;color:#555;font-size:12px} .manifest td{font-size:11px} .findings{border-left:4px solid #0072B2;padding-left:10px}"""
 
 _ALLOWED_TAGS = ["a", "b", "i", "em", "strong", "code", "pre", "p", "br", "div", "span", "small",
@@ -229,17 +231,19 @@ def _output_html(o: dict[str, Any]) -> str:
 
 def _manifest_html(manifest: dict[str, Any]) -> str:
     e = _e
+    names = relative_names([str(f["path"]) for f in manifest["inputs"]])
     rows = "".join(
-        f"<tr><td>{e(Path(str(f['path'])).name)}</td><td title=\"{e(str(f['path']))}\">{e(str(f['path']))}</td>"
+        f"<tr><td>{e(name)}</td>"
         f"<td>{e(str(f.get('sha256') or ''))}</td><td>{e(str(f.get('lines')))}</td>"
         f"<td>{e(str(f.get('loaded')))}</td><td>{e(str(f.get('duplicates')))}</td>"
         f"<td>{e(str(f.get('quarantined')))}</td><td>{e(str(f.get('blank')))}</td></tr>"
-        for f in manifest["inputs"])
+        for name, f in zip(names, manifest["inputs"], strict=True))
     vers = "".join(f"<tr><td>{e(k)}</td><td>{e(str(v))}</td></tr>" for k, v in manifest["versions"].items())
+    # the case by its file name: the report is shared, the analyst's folders stay private
     return ('<h2 id="manifest">Manifest</h2>'
-            f"<p>case: <code>{e(manifest['case'])}</code> &middot; notebook: <code>{e(manifest['notebook'])}</code> "
+            f"<p>case: <code>{e(Path(str(manifest['case'])).name)}</code> &middot; notebook: <code>{e(manifest['notebook'])}</code> "
             f"(sha256 <code>{e(manifest['notebook_sha256'])}</code>) &middot; rendered {e(manifest['rendered_at'])}</p>"
-            '<table class="manifest"><tr><th>file</th><th>path</th><th>sha256</th><th>lines</th><th>loaded</th>'
+            '<table class="manifest"><tr><th>file (under the loaded folder)</th><th>sha256</th><th>lines</th><th>loaded</th>'
             f"<th>duplicates</th><th>quarantined</th><th>blank</th></tr>{rows}</table>"
             f'<table class="manifest"><tr><th>package</th><th>version</th></tr>{vers}</table>')
 
@@ -256,7 +260,7 @@ def _summary_html(findings: dict[str, Any]) -> str:
     rows = [("attacker pod (suspected)", f"{findings.get('attacker_namespace') or '?'}/{pod}" if pod else nd),
             ("workload", findings.get("attacker_workload") or nd),
             ("node", findings.get("node") or nd),
-            ("entry", f"{entry.get('binary', '')} {entry.get('args', '')} at {entry.get('start_time', '')}" if entry else nd),
+            ("entry", f"{entry.get('binary', '')} {entry.get('args', '')} at {time_text(entry.get('start_time'))}" if entry else nd),
             ("started by", " ".join(str(parent.get(k) or "") for k in ("binary", "args")).strip() if parent else nd),
             ("key command (flag)", findings.get("flag_text") or nd),
             ("exec chain", findings.get("chain_text") or " → ".join(findings.get("chain") or []) or nd),
@@ -357,7 +361,7 @@ def render(case_path: str | Path, notebook: str | Path = "postmortem", out_html:
     findings = _findings(nb)
     errors = _errors(nb)
     manifest = {"case": str(case_path), "notebook": nb_path.name, "notebook_sha256": _sha256(nb_path),
-                "rendered_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "rendered_at": time_text(dt.datetime.now(dt.UTC)),
                 "inputs": _inputs(case_path), "versions": _versions(), "parameters": params}
     out_html.write_text(_assemble(nb, manifest, findings, errors), encoding="utf-8")
     return {"html": str(out_html), "findings": findings, "errors": errors, "manifest": manifest,

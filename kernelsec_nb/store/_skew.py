@@ -4,9 +4,11 @@ Hubble sees a connection on the node it leaves (egress) and on the node it reach
 stamped by that node's clock; inside a cluster the two sightings are well under a millisecond
 apart.  For every connection (5-tuple) seen on two nodes, the gap between each node's *first*
 sighting estimates how far apart their clocks are; the median over connections is the estimate.
-A pair of nodes whose median is at least :data:`SKEW_WARN_NS` apart gets a warning in the load
-report (``report.clock_skew``, ``"warnings"`` in ``--json``): events of those nodes may look out of
-order by about that much.  On one node, Tetragon and Hubble stamp with the same clock: a gap
+The pair medians are chained into one offset per node against the reference clock (the median
+node's); a node at least :data:`SKEW_WARN_NS` off gets a warning in the load report
+(``report.clock_skew``, ``"warnings"`` in ``--json``), stated one way everywhere
+(:func:`offset_text`: the node against the reference clock): its events may look out of order by
+about that much.  On one node, Tetragon and Hubble stamp with the same clock: a gap
 between a connect and its first flow there means one export is shifted, and is warned about too.
 
 The load keeps the estimates in the ``clock_offsets`` table (per node: ``clock_offset_ns``, how far
@@ -163,32 +165,39 @@ def clock_skew(con: duckdb.DuckDBPyConnection) -> list[str]:
         con.execute(_STORE, [node, None if offset is None else round(offset), pairs,
                              gap if n >= SKEW_MIN_FLOWS else None])
     sample = f", a 1 in {stride} sample" if stride > 1 else ""
-    out = []
-    for node_a, node_b, gap, flows in sorted(rows, key=lambda r: -abs(r[2])):
-        if flows < SKEW_MIN_FLOWS or abs(gap) < SKEW_WARN_NS:
-            continue
-        ahead, behind = (node_b, node_a) if gap > 0 else (node_a, node_b)
-        out.append(f"clock skew: {ahead} reads about {abs(gap) / 1e9:.2f} s ahead of {behind} "
-                   f"(median over {flows} connections both saw{sample}); their events may look out of "
-                   "order by that much")
-    for node, (gap, n) in gaps.items():
-        if n >= SKEW_MIN_FLOWS and abs(gap) >= SKEW_WARN_NS:
-            out.append(f"{_sources_apart(node, gap)}; flow attribution allows for it, timelines do not")
-    return out
+    return noted_offsets(con, sample=sample, attribution=True)
 
 
-def noted_offsets(con: duckdb.DuckDBPyConnection) -> list[str]:
+def offset_text(node: str, offset_ns: float, pairs: int | None, reference: str | None = None,
+                sample: str = "") -> str:
+    """The one statement of a node's clock skew: against the reference clock.
+
+    The reference clock is the median node's (:func:`chain_offsets`), named when one node is it.
+
+    >>> offset_text("n1", 2e9, 5, "n2")
+    "clock skew: n1 reads about 2.00 s ahead of the reference clock (n2's, the median node's; from 5 connections seen on two nodes); its events may look out of order by that much"
+    """
+    ref = f"{reference}'s, the median node's" if reference else "the median node's"
+    return (f"clock skew: {node} reads about {abs(offset_ns) / 1e9:.2f} s "
+            f"{'ahead of' if offset_ns > 0 else 'behind'} the reference clock ({ref}; from {pairs} "
+            f"connections seen on two nodes{sample}); its events may look out of order by that much")
+
+
+def noted_offsets(con: duckdb.DuckDBPyConnection, *, sample: str = "", attribution: bool = False) -> list[str]:
     """One line per node whose stored offset (``clock_offsets``, from the last estimate) is
-    :data:`SKEW_WARN_NS` or more: its clock against the median node's, its Hubble against its
-    Tetragon."""
+    :data:`SKEW_WARN_NS` or more, over at least :data:`SKEW_MIN_FLOWS` connections: its clock
+    against the reference clock (:func:`offset_text`, the one way skew is stated: the load
+    report, the findings' notes and ``case.coverage()``'s ``clock_offset_ms`` say the same), and
+    its Hubble against its Tetragon."""
     out = []
     rows = con.execute("SELECT node, clock_offset_ns, offset_pairs, tetragon_offset_ns FROM clock_offsets "
                        "ORDER BY node").fetchall()
+    zero = [node for node, offset, _, _ in rows if offset == 0]
+    reference = zero[0] if len(zero) == 1 else None
     for node, offset, pairs, tetragon in rows:
-        if offset is not None and abs(offset) >= SKEW_WARN_NS:
-            out.append(f"clock skew: {node} reads about {abs(offset) / 1e9:.2f} s "
-                       f"{'ahead of' if offset > 0 else 'behind'} the median node's clock (from {pairs} "
-                       "connections seen on two nodes); its events may look out of order by that much")
+        if offset is not None and abs(offset) >= SKEW_WARN_NS and (pairs or 0) >= SKEW_MIN_FLOWS:
+            out.append(offset_text(node, offset, pairs, reference, sample))
         if tetragon is not None and abs(tetragon) >= SKEW_WARN_NS:
-            out.append(_sources_apart(node, tetragon))
+            out.append(_sources_apart(node, tetragon)
+                       + ("; flow attribution allows for it, timelines do not" if attribution else ""))
     return out

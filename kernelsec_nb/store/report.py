@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from kernelsec_nb import _paths
 from kernelsec_nb._text import shown
 
 
@@ -96,10 +97,21 @@ class LoadReport:
         }
 
     def __str__(self) -> str:
+        return self.text()
+
+    def text(self, *, relative: bool = False) -> str:
+        """The table per file and per source (what ``print(report)`` shows).
+
+        ``relative=True``: each file relative to the folder loaded (prefixed by that folder's
+        name), and that folder's parents taken out of the messages: what a shared report prints,
+        without the analyst's own paths.
+        """
+        base = _paths.common_base([f.path for f in self.files]) if relative else ""
+        names = _paths.relative_names([f.path for f in self.files]) if relative else [f.path for f in self.files]
         head = f"{'file':<60} {'source':<16} {'lines':>9} {'loaded':>9} {'dup':>7} {'quar':>6} {'blank':>6}"
         rows = [head, "-" * len(head)]
-        for f in self.files:
-            name = f.path if len(f.path) <= 60 else "…" + f.path[-59:]
+        for f, path in zip(self.files, names, strict=True):
+            name = path if len(path) <= 60 else "…" + path[-59:]
             src = "+".join(f.sources) or "-"
             if f.status == "skipped":
                 rows.append(f"{name:<60} {'-':<16} {'not read':>9}")
@@ -124,7 +136,10 @@ class LoadReport:
         )
         rows.extend(f"warning: {w}" for w in [*self.value_warnings(), *self.clock_skew])
         rows.extend(f"note: {n}" for n in self.notes)
-        return shown("\n".join(rows))  # file names, node names and JSON keys come from the exports
+        text = "\n".join(rows)
+        if base:
+            text = "\n".join(rows[:2]) + "\n" + _paths.strip_base("\n".join(rows[2:]), base)
+        return shown(text)  # file names, node names and JSON keys come from the exports
 
     def _repr_html_(self) -> str:  # escaped: file names come from the analyst's disk
         import html

@@ -15,8 +15,102 @@ LANE_COLORS = ["#0072B2", "#56B4E9", "#009E73", "#D55E00", "#E69F00", "#CC79A7"]
 LANE_SHAPES = ["square", "triangle-right", "circle", "triangle-up", "diamond", "cross"]
 LANE_H = 90
 SLOT_H = 24
+#: Rows of labels a lane may grow to; a label that fits in none is left out (its mark stays,
+#: the full text in its tooltip).
 SLOTS = 8
+#: Characters of a label before it is elided (the full text is in the tooltip's ``detail``).
+LABEL_CHARS = 40
+#: Average width of a 10 px label character, for placing labels without overlap.
+CHAR_PX = 6.2
+#: Edges into one mark from this many sources are bundled (a bus above the target's lane).
+BUNDLE_FROM = 3
 DIED_WINDOW_NS = 120 * 10**9
+
+
+def elide(text: str, n: int = LABEL_CHARS) -> str:
+    """``text`` cut to ``n`` characters with an ellipsis.
+
+    >>> elide("curl -s -X PUT http://deathstar.default.svc/v1/exhaust-port", 24)
+    'curl -s -X PUT http://d…'
+    """
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def place_labels(items: list[dict[str, Any]], width: int, t0: int, t1: int) -> None:
+    """Give each item a row (``slot``) in its lane and a side so no two labels overlap.
+
+    Items are placed left to right in time; each takes the first row whose last label ends left
+    of its mark; a label that would run past the right edge is drawn to the left of its mark
+    (``side``).  When no row is free (more than :data:`SLOTS` overlapping), the mark takes the
+    least busy row and its label is thinned out (``label`` emptied; ``detail`` keeps the text).
+    """
+    span = max(t1 - t0, 1)
+    pad = 40  # the time scale's padding
+    px = {id(it): pad + (c.to_ns_text(it["time"]) - t0) / span * (width - 2 * pad) for it in items}
+    for lane in LANES:
+        ends: list[float] = []  # per row: the right end of its last label, in pixels
+        for it in sorted((it for it in items if it["lane"] == lane), key=lambda it: (it["time"], it["key"])):
+            x = px[id(it)]
+            w = len(it["label"]) * CHAR_PX + 14
+            right = x + w <= width + 30
+            lo, hi = (x, x + w) if right else (x - w, x)
+            it["side"] = "right" if right else "left"
+            free = [i for i, end in enumerate(ends) if end < lo]
+            if free:
+                slot = free[0]
+            elif len(ends) < SLOTS:
+                ends.append(float("-inf"))
+                slot = len(ends) - 1
+            else:  # thinned: the mark stays, its label goes to the tooltip
+                slot = min(range(len(ends)), key=lambda i: ends[i])
+                it["label"] = ""
+                it["slot"] = slot
+                continue
+            ends[slot] = max(hi, x + 8)
+            it["slot"] = slot
+
+
+def bundle(links: list[dict[str, Any]], lane_top: dict[str, int]) -> list[dict[str, Any]]:
+    """Fans of :data:`BUNDLE_FROM` or more edges drawn as buses instead of diagonals.
+
+    Out of one source (a shell's commands): the source drops to a line half a row below it,
+    which runs to the last target; each target rises or drops to it.  Into one target (a
+    destination many requests reached): each source drops to a line just above the target's
+    lane, which runs under them all, and one segment joins it to the target.
+    """
+    def key(ln: dict[str, Any]) -> tuple[str, str]:
+        return ln["time"], ln["time2"]
+
+    out: list[dict[str, Any]] = []
+    rest: list[dict[str, Any]] = []
+    by_src: dict[str, list[dict[str, Any]]] = {}
+    for ln in links:
+        by_src.setdefault(ln["from"], []).append(ln)
+    for group in by_src.values():
+        if len(group) < BUNDLE_FROM:
+            rest.extend(group)
+            continue
+        src = group[0]
+        bus = src["y"] + SLOT_H / 2
+        xs = sorted({g["time2"] for g in group} | {src["time"]})
+        out.append({**src, "time2": src["time"], "y2": bus})
+        out.append({**src, "time": xs[0], "time2": xs[-1], "y": bus, "y2": bus})
+        out.extend({**g, "time": g["time2"], "y": bus} for g in sorted(group, key=key))
+    into: dict[str, list[dict[str, Any]]] = {}
+    for ln in rest:
+        into.setdefault(ln["to"], []).append(ln)
+    for group in into.values():
+        if len(group) < BUNDLE_FROM:
+            out.extend(group)
+            continue
+        tgt = group[0]
+        bus = lane_top[tgt["to_lane"]] + 12
+        xs = sorted({g["time"] for g in group} | {tgt["time2"]})
+        out.extend({**g, "time2": g["time"], "y2": bus} for g in sorted(group, key=key))
+        out.append({**tgt, "time": xs[0], "time2": xs[-1], "y": bus, "y2": bus})
+        out.append({**tgt, "time": tgt["time2"], "y": bus})
+    return out
 
 
 def _entry(case: Any, exec_id: str) -> str:
@@ -129,13 +223,10 @@ def attack_flow(case: Any, exec_id: str, *, width: int = 1000) -> alt.LayerChart
     parts = chain(case, exec_id)
     items: list[dict[str, Any]] = []
     edges: list[tuple[str, str]] = []
-    slots = {lane: 0 for lane in LANES}
 
     def add(key: str, lane: str, t: int, label: str, **tip: Any) -> None:
-        slot = slots[lane] % SLOTS
-        slots[lane] += 1
-        items.append({"key": key, "lane": lane, "time": c.utc_text(t), "slot": slot, "y": 0,
-                      "label": label[:48] + ("…" if len(label) > 48 else ""), **tip})
+        items.append({"key": key, "lane": lane, "time": c.utc_text(t), "y": 0,
+                      "label": elide(label), **tip})
 
     procs = parts["processes"]
     for r in procs.iter_rows(named=True):
@@ -190,18 +281,22 @@ def attack_flow(case: Any, exec_id: str, *, width: int = 1000) -> alt.LayerChart
         dest = f"{r['namespace']}/{r['workload']}"
         # a death in a workload the chain reached hangs off it; one in the chain's own pod, off its entry
         edges.append((f"d:{dest}", key) if dest in dest_first else (entry, key))
-    return _draw(items, edges, exec_id, procs.height, width)
+    who = procs.filter(pl.col("exec_id") == exec_id) if procs.height else procs
+    row = (who if who.height else procs).row(0, named=True) if procs.height else None
+    command = f"{(row['binary'] or '?').rsplit('/', 1)[-1]} {row['args'] or ''}".strip() if row else ""
+    return _draw(items, edges, exec_id, command, width)
 
 
 def _draw(items: list[dict[str, Any]], edges: list[tuple[str, str]], exec_id: str,
-          nproc: int, width: int) -> alt.LayerChart:
+          command: str, width: int) -> alt.LayerChart:
     title = "Attack flow"
-    height = LANE_H * len(LANES)
     if not items:
         return alt.layer(alt.Chart(alt.Data(values=[])).mark_point()).properties(
             width=width, height=120, title=alt.TitleParams(
                 text=title, subtitle=[f"no process {exec_id} in this case"], anchor="start"))
-    # lanes as tall as their busiest need: one row (slot) per item, up to SLOTS
+    ns = [c.to_ns_text(it["time"]) for it in items]
+    place_labels(items, width, min(ns), max(ns))
+    # lanes as tall as their busiest need: one row (slot) per label, up to SLOTS
     top, lane_y = 0, {}
     for lane in LANES:
         lane_y[lane] = top
@@ -212,11 +307,16 @@ def _draw(items: list[dict[str, Any]], edges: list[tuple[str, str]], exec_id: st
     height = top
     where = {it["key"]: it for it in items}
     links = [{"time": where[a]["time"], "time2": where[b]["time"], "y": where[a]["y"],
-              "y2": where[b]["y"], "link": f"{where[a]['lane']} → {where[b]['lane']}"}
+              "y2": where[b]["y"], "link": f"{where[a]['lane']} → {where[b]['lane']}",
+              "from": a, "to": b, "to_lane": where[b]["lane"]}
              for a, b in edges if a in where and b in where]
+    links = [{k: v for k, v in ln.items() if k not in ("from", "to", "to_lane")} for ln in bundle(links, lane_y)]
     counts = {lane: sum(1 for it in items if it["lane"] == lane) for lane in LANES}
-    subtitle = [f"chain of {exec_id}: " + ", ".join(f"{n} {lane}" for lane, n in counts.items())]
-    ns = [c.to_ns_text(it["time"]) for it in items]
+    # the command, not its exec id (the id is in the marks' tooltips)
+    subtitle = [f"chain of {elide(command, 60) or exec_id}: " + ", ".join(f"{n} {lane}" for lane, n in counts.items())]
+    thinned = sum(1 for it in items if not it["label"])
+    if thinned:
+        subtitle.append(f"{thinned} labels left out where they would overlap (hover a mark for its text)")
     x = alt.X("time:T", scale=alt.Scale(type="utc", padding=40),
               axis=c.time_axis(max(ns) - min(ns)))
     y = alt.Y("y:Q", scale=None, axis=None)
@@ -241,8 +341,12 @@ def _draw(items: list[dict[str, Any]], edges: list[tuple[str, str]], exec_id: st
         shape=alt.Shape("lane:N", scale=alt.Scale(domain=LANES, range=LANE_SHAPES),
                         legend=alt.Legend(orient="bottom", direction="horizontal")),
         tooltip=tooltip).add_params(alt.selection_point(name="pick_step", fields=["key"])))
-    layers.append(base.mark_text(align="left", baseline="middle", dx=9, fontSize=10).encode(
-        x=x, y=y, text="label:N", tooltip=tooltip))
+    for side, dx in (("right", 9), ("left", -9)):
+        shown_ = [it for it in items if it["label"] and it["side"] == side]
+        if shown_:
+            layers.append(alt.Chart(alt.Data(values=shown_)).mark_text(
+                align="left" if side == "right" else "right", baseline="middle", dx=dx, fontSize=10).encode(
+                x=x, y=y, text="label:N", tooltip=tooltip))
     return alt.layer(*layers).properties(
         width=width, height=height,
         title=alt.TitleParams(text=title, subtitle=subtitle, anchor="start"),

@@ -34,6 +34,8 @@ TARGET_BUCKETS = 150
 #: aggregating: keeps the spec (and altair's validation of it) small whatever the capture.
 MAX_CELLS = 1500
 MAX_NOTABLE = 300
+#: Dropped flows are counted in buckets of about span / DROP_BUCKETS (or the events' own).
+DROP_BUCKETS = 40
 
 
 def _shape_scale() -> alt.Scale:
@@ -84,7 +86,10 @@ def timeline(case: Any, *, lanes: Literal["workload", "node", "source"] = "workl
              width: int = 900, **filters: Any) -> alt.LayerChart:
     """All sources on one UTC time axis, one swim lane per workload, node or source.
 
-    Falco alerts (triangles) and dropped flows (crosses) are larger and outlined in black.
+    Falco alerts (triangles) are larger and outlined in black; dropped flows are counted per
+    lane and time bucket (about :data:`DROP_BUCKETS` over the span) and drawn as one cross per
+    bucket sized by the count (legend: "dropped flows per <bucket>"; the tooltip gives the count,
+    the first and last drop).
     When more than ``max_points`` events match, counts per lane per time bucket are computed
     in DuckDB and drawn as squares sized by count; alerts and dropped flows are still drawn
     one by one on top when they number at most ``max_points // 5``.  The subtitle says which.
@@ -143,7 +148,7 @@ def timeline(case: Any, *, lanes: Literal["workload", "node", "source"] = "workl
                          "ORDER BY time_ns, event_id", params)
         subtitle = [f"{n} events" if n else "no events match"]
         if df.height:
-            layers.append(_points(df, color, span))
+            layers.append(_points(df, color, span, width=width))
         lane_list = sorted(set(df["lane"].to_list()))
     else:
         bucket = c.nice_bucket(max(int(t1) - int(t0), 1), TARGET_BUCKETS)
@@ -168,7 +173,7 @@ def timeline(case: Any, *, lanes: Literal["workload", "node", "source"] = "workl
             if folded:
                 df = df.with_columns(pl.when(pl.col("lane").is_in(lane_list)).then(pl.col("lane"))
                                      .otherwise(pl.lit(f"(other {folded} lanes)")).alias("lane"))
-            layers.append(_points(df, color, span, selectable=False))
+            layers.append(_points(df, color, span, selectable=False, bucket=bucket, width=width))
             text += f"; {n_notable} alerts/dropped flows drawn one by one"
         elif n_notable:
             text += f"; {n_notable} alerts/dropped flows inside the squares (filter to see each)"
@@ -202,7 +207,67 @@ def _y(lanes: list[str] | None = None) -> alt.Y:
                  axis=alt.Axis(labelLimit=260, grid=True))
 
 
-def _points(df: pl.DataFrame, color: str, span: int, selectable: bool = True) -> alt.Chart:
+DROP_CLASS = "dropped flow"
+
+
+def _drop_counts(df: pl.DataFrame, bucket: int) -> pl.DataFrame:
+    """The dropped flows of ``df`` as one row per lane, colour and ``bucket``: ``n`` drops, the
+    first and last time, the first drop's fields (what its tooltip tells), centred in the bucket."""
+    keep = [x for x in ("source", "kind", "node", "binary", "args", "verdict", "http_method", "http_path",
+                        "http_code", "dns_query", "summary", "event_id") if x in df.columns]
+    return (df.sort("time_ns", "event_id").with_columns((pl.col("time_ns") // bucket * bucket).alias("bucket_ns"))
+            .group_by("lane", "color", "bucket_ns", maintain_order=True)
+            .agg(pl.len().alias("n"), pl.col("time_ns").min().alias("first_ns"), pl.col("time_ns").max().alias("last_ns"),
+                 *[pl.col(x).first() for x in keep])
+            .with_columns(pl.lit(DROP_CLASS).alias("class"),
+                          (pl.col("bucket_ns") + bucket // 2).alias("time_ns")))
+
+
+def _drops(df: pl.DataFrame, color: str, span: int, bucket: int, colors: list[str],
+           width: int = 900) -> alt.Chart:
+    """Dropped flows as one cross per lane and ``bucket``, sized by how many fell in it: 117
+    drops in a lane read as a few crosses with counts, not a black smear.  The largest cross
+    is about as wide as a bucket, so neighbours do not merge."""
+    label = c.duration_text(bucket)
+    step = width * bucket / max(span, 1)
+    biggest = max(60.0, min(500.0, (step * 1.1) ** 2))
+    agg = c.clip_text(_drop_counts(df, bucket), ["args", "http_path", "summary", "binary", "dns_query", "lane"])
+    agg = agg.with_columns(
+        c.ns_to_utc_expr("time_ns", "time"), c.ns_to_utc_expr("first_ns", "first"), c.ns_to_utc_expr("last_ns", "last"),
+        pl.concat_str([pl.col("http_method"), pl.col("http_path"), pl.col("http_code").cast(pl.String)],
+                      separator=" ", ignore_nulls=True).alias("http"),
+    ).drop("time_ns", "first_ns", "last_ns", "bucket_ns", "http_method", "http_path", "http_code")
+    return alt.Chart(c.inline(agg)).mark_point(shape="cross", filled=True, stroke="#000000", strokeWidth=1,
+                                               opacity=0.9).encode(
+        x=_x("time", span), y=_y(), yOffset=alt.YOffset("color:N", sort="ascending"),
+        color=alt.Color("color:N", title=color, scale=_color_scale(color, colors)),
+        size=alt.Size("n:Q", title=f"dropped flows per {label}",
+                      scale=alt.Scale(type="sqrt", domainMin=1, range=[min(40.0, biggest), biggest]),
+                      legend=alt.Legend(format="d", tickMinStep=1)),
+        tooltip=[alt.Tooltip("n:Q", title=f"dropped flows in this {label}"),
+                 alt.Tooltip("first:N", title="first (UTC)"), alt.Tooltip("last:N", title="last (UTC)"),
+                 "lane:N", "node:N", "binary:N", "http:N", "dns_query:N", alt.Tooltip("event_id:N", title="first event_id")],
+    )
+
+
+def _points(df: pl.DataFrame, color: str, span: int, selectable: bool = True,
+            bucket: int | None = None, width: int = 900) -> alt.Chart | alt.LayerChart:
+    """Each event a mark; dropped flows counted per ``bucket`` (default: the span in about
+    :data:`DROP_BUCKETS`) in a layer of their own (:func:`_drops`)."""
+    colors = sorted(set(df["color"].to_list()))
+    drops = df.filter(pl.col("class") == DROP_CLASS)
+    df = df.filter(pl.col("class") != DROP_CLASS)
+    drop_bucket = max(bucket or 0, c.nice_bucket(max(span, 1), DROP_BUCKETS))
+    chart = _each(df, color, span, selectable, colors) if df.height else None
+    if not drops.height:
+        return chart if chart is not None else alt.Chart(alt.Data(values=[])).mark_point()
+    layer = _drops(drops, color, span, drop_bucket, colors, width)
+    if chart is None:
+        return layer.add_params(alt.selection_point(name="pick", fields=["event_id"])) if selectable else layer
+    return alt.layer(chart, layer)
+
+
+def _each(df: pl.DataFrame, color: str, span: int, selectable: bool, colors: list[str]) -> alt.Chart:
     df = c.clip_text(df, ["args", "http_path", "summary", "rule", "binary", "dns_query", "lane"])
     df = df.with_columns(
         c.ns_to_utc_expr("time_ns", "time"),
@@ -212,7 +277,6 @@ def _points(df: pl.DataFrame, color: str, span: int, selectable: bool = True) ->
     ).drop("time_ns", "http_method", "http_path", "http_code", "workload")
     # alerts are drawn last, on top of the flows and execs of their lane (marks follow data order)
     df = df.sort(pl.col("class") == "alert", maintain_order=True)
-    colors = sorted(set(df["color"].to_list()))
     chart = alt.Chart(c.inline(df)).mark_point(filled=True, stroke="#000000", opacity=0.85).encode(
         x=_x("time", span), y=_y(), yOffset=alt.YOffset("color:N", sort="ascending"),
         color=alt.Color("color:N", title=color, scale=_color_scale(color, colors)),
@@ -236,7 +300,7 @@ def _buckets(df: pl.DataFrame, bucket: int, color: str, span: int) -> alt.Chart:
     return alt.Chart(c.inline(df)).mark_square(opacity=0.75).encode(
         x=_x("time", span), y=_y(), yOffset=alt.YOffset("color:N", sort="ascending"),
         color=alt.Color("color:N", title=color, scale=_color_scale(color, colors)),
-        size=alt.Size("n:Q", title="events per bucket", scale=alt.Scale(type="sqrt", range=[8, 260])),
+        size=alt.Size("n:Q", title=f"events per {label}", scale=alt.Scale(type="sqrt", range=[8, 260])),
         tooltip=[alt.Tooltip("time:T", title=f"{label} bucket centred on (UTC)",
                              format="%Y-%m-%d %H:%M:%S", formatType="utc"),
                  "lane:N", alt.Tooltip("color:N", title=color), alt.Tooltip("n:Q", title="events"),

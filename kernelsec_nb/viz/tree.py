@@ -91,6 +91,11 @@ def process_tree(case: Any, exec_id: str | None = None, *, max_nodes: int = 300,
         procs = _procs.matching(case, max_nodes, **filters)
         what = "processes matching the filters, with their ancestors"
     procs = _procs.annotate(case, procs)
+    if exec_id is not None:  # the command, not its exec id (that is in the tooltips)
+        me = [r for r in procs.iter_rows(named=True) if r["exec_id"] == exec_id] if procs.height else []
+        if me:
+            cmd = " ".join(f"{(me[0]['binary'] or '?').rsplit('/', 1)[-1]} {me[0]['args'] or ''}".split())
+            what = f"ancestry and descendants of {cmd if len(cmd) <= 60 else cmd[:59] + '…'}"
     order = _order(procs)
     rows = []
     for i, (r, depth) in enumerate(order):

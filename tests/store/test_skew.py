@@ -36,8 +36,9 @@ def _load(folder, lines):
 def test_skewed_clocks_are_reported(tmp_path):
     report = _load(tmp_path / "a", _flows(-2.0))
     assert len(report.clock_skew) == 1
-    assert report.clock_skew[0].startswith("clock skew: n1 reads about 2.00 s ahead of n2")
-    assert "over 5 connections" in report.clock_skew[0]
+    # one statement of skew: each node against the reference clock (issue 22), not node pairs
+    assert report.clock_skew[0].startswith("clock skew: n1 reads about 2.00 s ahead of the reference clock (n2's")
+    assert "from 5 connections" in report.clock_skew[0]
     assert report.to_dict()["warnings"] == report.clock_skew
     assert "warning: clock skew" in str(report)
 
@@ -51,7 +52,7 @@ def test_many_flows_are_sampled_by_connection(tmp_path, monkeypatch):
     monkeypatch.setattr(_skew, "SAMPLE_CONNECTIONS", 20)  # 200 flows: 1 connection in 10
     report = _load(tmp_path / "a", _flows(-2.0, connections=100))
     assert len(report.clock_skew) == 1 and "a 1 in 10 sample" in report.clock_skew[0]
-    assert report.clock_skew[0].startswith("clock skew: n1 reads about 2.00 s ahead of n2")
+    assert report.clock_skew[0].startswith("clock skew: n1 reads about 2.00 s ahead of the reference clock")
 
 
 def test_a_load_with_nothing_new_still_tells_the_case_skew_and_so_do_the_findings(tmp_path):
@@ -61,7 +62,17 @@ def test_a_load_with_nothing_new_still_tells_the_case_skew_and_so_do_the_finding
     case = kn.open_case(tmp_path / "a" / "c.duckdb")
     again = case.load(tmp_path / "a" / "flows.log", progress=False)
     assert again.total("loaded") == 0
-    assert [w.split(" (")[0] for w in again.clock_skew] == ["clock skew: n1 reads about 2.00 s ahead of the median node's clock"]
+    assert [w.split(" (")[0] for w in again.clock_skew] == ["clock skew: n1 reads about 2.00 s ahead of the reference clock"]
     notes = heuristics.derive_findings(case)["notes"]
     assert any(n.startswith("clock skew: n1") and n.endswith("as each node wrote them") for n in notes)
     case.close()
+
+
+def test_skew_is_stated_one_way_in_the_load_report_and_the_findings(tmp_path):
+    from kernelsec_nb.report import heuristics
+
+    first = _load(tmp_path / "a", _flows(-2.0))
+    case = kn.open_case(tmp_path / "a" / "c.duckdb")
+    notes = [n for n in heuristics.derive_findings(case)["notes"] if n.startswith("clock skew")]
+    case.close()
+    assert [w.split(" (")[0] for w in first.clock_skew] == [n.split(" (")[0] for n in notes]
