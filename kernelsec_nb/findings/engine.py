@@ -46,7 +46,13 @@ from kernelsec_nb.findings._records import (
     Reached,
 )
 from kernelsec_nb.findings.detections import detections, empty_detections
-from kernelsec_nb.findings.routine import RoutineSettings, destinations, detections_routine, routine
+from kernelsec_nb.findings.routine import (
+    RoutineSettings,
+    destinations,
+    detections_routine,
+    repeated_detections,
+    routine,
+)
 
 NS = 1_000_000_000
 #: Endpoint roles, most telling first (one address in several roles keeps the first).
@@ -261,6 +267,13 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
             rdet.select(pl.col("workload").alias("_wl"), "rule_id", pl.col("weight").alias("_rw")),
             on=["_wl", "rule_id"], how="left")
         ev = ev.with_columns(pl.col("weight") * (1 - pl.col("_rw").fill_null(0.0))).drop("_wl", "_rw")
+    # a rule that fires again and again, all through the capture, on a routine process (the main
+    # process of an application that polls an API) is that process's routine
+    rrep = repeated_detections(hits, usual.explode(), s.routine)
+    if rrep.height:
+        ev = ev.join(rrep.select("exec_id", "rule_id", pl.col("weight").alias("_rw")), on=["exec_id", "rule_id"],
+                     how="left")
+        ev = ev.with_columns(pl.col("weight") * (1 - pl.col("_rw").fill_null(0.0))).drop("_rw")
     ev = ev.filter(pl.col("weight") > 0)
     return _assemble(procs, rt, edge, ev, hits, flows, s, notes)
 

@@ -199,3 +199,24 @@ def test_a_rule_that_fires_on_every_build_does_not_make_a_build_an_incident():
     f = find_in(**frames(procs, flows, hits=_hits(rows)))
     assert f.incidents == []
     assert len(f.leads) == 1 and "and 8 more like it in ci" in f.leads[0].why_not
+
+
+def test_a_main_process_polling_the_api_all_day_is_no_lead():
+    """An application's main process (running before the capture began) contacts the API server
+    every ~40 min over 3 h and two low rules fire each time: its routine, neither incident nor lead.
+    The same rules on a shell exec'd into the pod still count."""
+    m = 60 * S
+    procs = [proc("main", None, "cart-0", "/app/cart", t=-100 * S, seen="event")]
+    rows = []
+    for i, at in enumerate((0, 41, 83, 124, 170)):
+        for rule in ("sigma:api-from-pod", "falco:Contact K8S API Server From Container"):
+            rows.append({"rule_id": rule, "title": rule, "level": "low", "exec_id": "main",
+                         "event_id": f"{rule}{i}", "time_ns": at * m, "workload": "cart"})
+    f = find_in(**frames(procs, hits=_hits(rows)))
+    assert f.incidents == [] and f.leads == []
+    procs.append(proc("sh", None, "cart-0", "/bin/sh", "", 60 * m, init=False))
+    rows.append({"rule_id": "sigma:api-from-pod", "title": "api", "level": "low", "exec_id": "sh",
+                 "event_id": "x", "time_ns": 60 * m, "workload": "cart"})
+    rows.append({"rule_id": "sigma:shell", "title": "shell", "level": "medium", "exec_id": "sh",
+                 "event_id": "y", "time_ns": 60 * m, "workload": "cart"})
+    assert [x.pod for x in find_in(**frames(procs, hits=_hits(rows))).leads] == ["cart-0"]
