@@ -347,7 +347,7 @@ def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.
                     if not acts else f"one kind of act ({sorted(acts)[0]}) and no detection")
             leads.append(Lead(pod=e.get("pod"), node=e.get("node"), why_not=need, namespace=e.get("namespace"),
                               workload=e.get("workload"), exec_ids=ids, score=round(total, 2), why=why))
-    leads = _merge_leads([*leads, *_orphan_leads(hits, s)])
+    leads = _merge_leads([*leads, *_orphan_leads(hits, s), *(_flow_leads(flows, s) if procs.height == 0 else [])])
     incidents.sort(key=lambda t: -t[0])
     ranked = [Incident(**{**_fields(i), "rank": n}) for n, (_, i) in enumerate(incidents, 1)]
     leads.sort(key=lambda x: -x.score)
@@ -577,6 +577,38 @@ def _fqdn(flows: pl.DataFrame, ip: str) -> str | None:
         return None
     names = flows.filter(pl.col("dst_ip") == ip)["dst_names"].drop_nulls().explode().drop_nulls()
     return names[0] if names.len() else None
+
+
+def _flow_leads(flows: pl.DataFrame, s: EngineSettings) -> list[Lead]:
+    """With no process events: per source pod, the flows a policy dropped and the state-changing
+    requests its workload does not send all through the capture (``blocked`` and ``request``
+    evidence, with the source pod standing in for the process), as leads of ``lead_min`` or
+    more — never incidents: no process says who sent them."""
+    if flows.height == 0 or "src_pod" not in flows.columns:
+        return []
+    f = flows.filter(pl.col("src_pod").is_not_null())
+    if "is_reply" in f.columns:
+        f = f.filter(~pl.col("is_reply").fill_null(False))
+    key = pl.concat_str([pl.col("src_namespace").fill_null(""), pl.lit("/"), pl.col("src_pod")]) \
+        if "src_namespace" in f.columns else pl.col("src_pod")
+    f = f.with_columns(key.alias("exec_id"))
+    rreq = destinations(E.request_keys(f), s.routine) if "http_method" in f.columns else None
+    ev = E.blocked_and_requests(f, rreq, s.evidence)
+    out = []
+    for pid, g in ev.group_by("exec_id", maintain_order=True):
+        total = float(g["weight"].sum())
+        if total < s.lead_min:
+            continue
+        mine = f.filter(pl.col("exec_id") == pid[0])
+        one = mine.row(0, named=True)
+        # the node that saw most of the pod's flows (a flow is seen by both ends' nodes)
+        node = mine["node"].drop_nulls().mode().sort()[0] if "node" in mine.columns and mine["node"].null_count() < mine.height else None
+        out.append(Lead(pod=one["src_pod"], node=node, namespace=one.get("src_namespace"),
+                        workload=one.get("src_workload"), score=round(total, 2),
+                        why_not="no process events: no process says who sent these flows",
+                        why=[f"+ {t}" for t in g.sort("weight", descending=True)["text"].unique(maintain_order=True)
+                             .head(s.max_why).to_list()]))
+    return out
 
 
 def _orphan_leads(hits: pl.DataFrame, s: EngineSettings) -> list[Lead]:

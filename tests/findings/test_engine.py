@@ -220,3 +220,21 @@ def test_a_main_process_polling_the_api_all_day_is_no_lead():
     rows.append({"rule_id": "sigma:shell", "title": "shell", "level": "medium", "exec_id": "sh",
                  "event_id": "y", "time_ns": 60 * m, "workload": "cart"})
     assert [x.pod for x in find_in(**frames(procs, hits=_hits(rows))).leads] == ["cart-0"]
+
+
+def test_without_process_events_dropped_and_unusual_requests_are_leads_of_their_source_pod():
+    """Hubble alone: no process, so no incident; the pod whose requests a policy dropped and that
+    sent a state-changing request its workload does not send all day is a lead. A pod that POSTs
+    the same thing all through the capture is not."""
+    h = 3600 * S
+    flows = [flow(f"r{i}", i * h // 2, None, ("a", "bot-1"), ("a", "api-0"), 80, method="POST", url="/v1/land")
+             for i in range(12)]
+    flows += [flow("x1", 3 * h, None, ("a", "web-1"), ("a", "api-0"), 80, method="PUT", url="/v1/port"),
+              flow("x2", 3 * h + S, None, ("a", "web-1"), ("a", "api-0"), 80, method="PUT", url="/v1/port",
+                   verdict="DROPPED")]
+    fr = frames([], flows)
+    fr["flows"] = fr["flows"].with_columns(pl.lit("n1").alias("node"))
+    f = find_in(**fr)
+    assert f.incidents == []
+    assert [(x.namespace, x.pod, x.node) for x in f.leads] == [("a", "web-1", "n1")]
+    assert "no process events" in f.leads[0].why_not
