@@ -617,11 +617,12 @@ def _orphan_leads(hits: pl.DataFrame, s: EngineSettings) -> list[Lead]:
         ["medium", "high", "critical"]))
     out = []
     for (ns, pod, node), g in h.group_by("namespace", "pod", "node", maintain_order=True):
-        titles = list(dict.fromkeys(g["title"].drop_nulls().to_list()))[:3]
+        # each rule once, with the text of its first hit (a Falco alert's output names the command)
+        first = g.filter(pl.col("title").is_not_null()).unique("title", keep="first", maintain_order=True).head(3)
         out.append(Lead(pod=pod, node=node, namespace=ns,  # type: ignore[arg-type]
                         why_not="no process of the capture explains these detections",
                         workload=g["workload"][0], score=float(g.height),
-                        why=[f"+ {t}" for t in titles]))
+                        why=[f"+ {t}: {d}" if d else f"+ {t}" for t, d in first.select("title", "detail").iter_rows()]))
     return out
 
 

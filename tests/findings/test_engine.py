@@ -238,3 +238,13 @@ def test_without_process_events_dropped_and_unusual_requests_are_leads_of_their_
     assert f.incidents == []
     assert [(x.namespace, x.pod, x.node) for x in f.leads] == [("a", "web-1", "n1")]
     assert "no process events" in f.leads[0].why_not
+
+
+def test_a_detection_no_process_explains_is_a_lead_quoting_its_text():
+    hits = _hits([{"rule_id": "falco:drop", "title": "Drop and execute new binary", "level": "critical",
+                   "detail": "Executing /tmp/x -c id", "namespace": "a", "pod": "web-1", "node": "n1",
+                   "event_id": "a1", "time_ns": 1}])
+    f = find_in(**frames([], hits=hits))
+    assert f.incidents == []
+    assert [(x.pod, x.node, x.why) for x in f.leads] == [
+        ("web-1", "n1", ["+ Drop and execute new binary: Executing /tmp/x -c id"])]
