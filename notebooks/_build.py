@@ -498,15 +498,25 @@ if ENTRY:
 else:
     show(f"attack flow: {H.NOT_DETERMINABLE}")
 ''', "remove-input"),
-    md("## Findings"),
+    md("## Findings\n\nThe incidents of `case.findings()` (the evidence graph: detections, routine learned from the capture, "
+       "what each process did and where it went), ranked, each with its confidence and why; below the threshold, the leads "
+       "and why each was not raised. The *key command* is the command that did the damage."),
     code('''
 # NBVAL_CHECK_OUTPUT
 from IPython.display import display as _display
-FINDINGS = H.derive_findings(case)
-show(f"attacker pod : {FINDINGS['attacker_namespace'] or '?'}/{FINDINGS['attacker_pod']} (suspected: {FINDINGS['basis']})"
-     if FINDINGS["attacker_pod"] else f"attacker pod : {H.NOT_DETERMINABLE}")
-show(f"node         : {FINDINGS['node'] or H.NOT_DETERMINABLE}")
-show(f"flag         : {FINDINGS['flag_text']}")
+F = case.findings()
+for line in F.summary():   # the first line says whether there is an incident
+    show(line)
+FINDINGS = {**F.to_dict(), "sources": SOURCES}
+for i, d in zip(F.incidents, FINDINGS["incidents"]):   # the requests its processes sent, let through or dropped
+    ev = i.evidence["exec_id"].drop_nulls().to_list() if "exec_id" in i.evidence.columns else []
+    ids = list(dict.fromkeys([*i.chain, *(r for x in i.reached for r in x.exec_ids),
+                              *(x.removeprefix("proc:") for x in ev if not x.startswith(("pod:", "ext:", "file:")))]))
+    fl = case.flows(exec_id=ids).filter(pl.col("http_method").is_not_null(), ~pl.col("is_reply").fill_null(False)) \\
+        if "hubble" in SOURCES else pl.DataFrame()
+    d["requests"] = [{k: str(r[k]) if k == "time" else r[k]
+                      for k in ("node", "time", "src_port", "verdict", "http_method", "http_url", "exec_id")}
+                     for r in fl.sort("time").iter_rows(named=True)] if fl.height else []
 # JupyterLab draws the JSON: its text shown; the plain JSON escapes every control character (\\u202e),
 # so the report reads the exported bytes back from it
 _display({"application/json": kn.shown(FINDINGS), "text/plain": json.dumps(FINDINGS, indent=1, default=str)}, raw=True)
