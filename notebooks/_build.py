@@ -175,17 +175,21 @@ detail = {"start_time": proc.get("start_time"), "pod": pod.get("name"), "namespa
           "uid": proc.get("uid"), "capabilities (effective)": proc.get("cap", {}).get("effective")}
 print(json.dumps(detail, indent=1))
 '''),
-    md("### 5. Everything the session ran — and the flag\n\nThe session's processes with their activity counts. The command that acted on another process (a signal sent to a pid) is the one that matters."),
+    md("### 5. Everything the session ran — and the key command\n\nThe session's processes with their activity counts. The command that acted on another process (a signal sent to a pid) is the one that matters: "
+       "`case.findings()` names it as the incident's *key command*, with the exec chain from the entry to it."),
     code('''
 session = case.descendants(entry["exec_id"])
 session.sort("start_ns").select("depth", "start_time", "binary", "args", "flows", "alerts", "files", "exit_status", "signal")
 '''),
     code('''
 # NBVAL_CHECK_OUTPUT
-from kernelsec_nb.report import heuristics as H
-flag = H.key_command(case, entry["exec_id"])
-CHAIN = H.chain(case, entry["exec_id"], flag["exec_id"])
-print("FLAG:", flag["binary"], flag["args"], "   exec_id", flag["exec_id"], "\\n      ", flag["reason"])
+FINDINGS = case.findings()
+incident = FINDINGS.incidents[0]          # ranked; [] when nothing crosses the threshold
+key = incident.key_command
+CHAIN = incident.chain                    # exec_ids from the entry to the key command, root first
+print(f"{len(FINDINGS.incidents)} incident(s), {len(FINDINGS.leads)} lead(s); #1 confidence {incident.confidence}")
+print("entered      :", f"{incident.namespace}/{incident.pod} on {incident.node}")
+print("key command  :", key.binary, key.args, "   exec_id", key.exec_id, "\\n              ", key.why)
 ''', ),
     code("kn.viz.process_tree(case, entry['exec_id'], width=820)"),
     md("### The whole chain across sources"),
@@ -248,21 +252,22 @@ saved with the notebook).
     code('''
 # NBVAL_CHECK_OUTPUT
 truth = json.loads((CAPTURE / "TRUTH.json").read_text())
-answers = {"attacker_pod": hit["src_pod"], "node": NODE, "chain": CHAIN,
-           "flag": {"binary": flag["binary"], "args": flag["args"], "exec_id": flag["exec_id"]},
+assert (incident.pod, incident.node) == (hit["src_pod"], NODE)   # the findings agree with the walk above
+answers = {"pod": incident.pod, "node": incident.node, "chain": CHAIN,
+           "key_command": {"binary": key.binary, "args": key.args, "exec_id": key.exec_id},
            "attack_flows": [(r["node"], r["src_port"], r["verdict"], r["http_url"], r["exec_id"])
                             for r in session_requests.filter(pl.col("verdict") != "DROPPED").iter_rows(named=True)],
            "dropped_flows": [(r["node"], r["src_port"], r["verdict"], r["http_url"], r["exec_id"])
                              for r in session_requests.filter(pl.col("verdict") == "DROPPED").iter_rows(named=True)]}
-expected = {"attacker_pod": truth["attacker"]["pod"], "node": truth["attacker"]["node"],
+expected = {"pod": truth["attacker"]["pod"], "node": truth["attacker"]["node"],
             "chain": [c["exec_id"] for c in truth["chain"]],
-            "flag": {k: truth["flag"][k] for k in ("binary", "args", "exec_id")},
+            "key_command": {k: truth["flag"][k] for k in ("binary", "args", "exec_id")},
             "attack_flows": [(r["node"], r["src_port"], r["verdict"], r["http_url"], r["exec_id"]) for r in truth["attack_flows"]],
             "dropped_flows": [(r["node"], r["src_port"], r["verdict"], r["http_url"], r["exec_id"]) for r in truth["dropped_flows"]]}
 for k in expected:
     assert answers[k] == expected[k], (k, answers[k], expected[k])
 print("all answers match TRUTH.json:")
-print(f"  attacker pod : {answers['attacker_pod']}\\n  node         : {answers['node']}\\n  flag         : {answers['flag']['binary']} {answers['flag']['args']}")
+print(f"  pod          : {answers['pod']}\\n  node         : {answers['node']}\\n  key command  : {answers['key_command']['binary']} {answers['key_command']['args']}")
 ''', "answer"),
 ]
 
