@@ -166,3 +166,20 @@ def test_the_summary_shows_bidi_and_control_characters_instead_of_obeying_them()
                                "notes": ["node kw\r\x1b]8;;x\x07"]})
     assert "\u202e" not in html_text and "\x1b" not in html_text and "\r" not in html_text
     assert "cat /etc/shadow �␛[2J" in html_text
+
+
+def test_cli_demo_prints_pod_node_and_key_command_or_says_there_is_no_incident(monkeypatch, capsys):
+    from kernelsec_nb import cli
+
+    inc = {"incidents": [{"namespace": "default", "pod": "p\x1b[2J", "node": "n1",
+                          "key_command": {"binary": "/bin/kill", "args": "-9 2"}}], "leads": []}
+    monkeypatch.setattr(report, "main_job", lambda out: {"html": "/x/postmortem.html", "findings": inc})
+    assert cli.main(["demo", "--out", "ignored"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1:4] == ["pod: default/p␛[2J", "node: n1", "key command: /bin/kill -9 2"]
+    quiet = {"incidents": [], "leads": [{"namespace": "shop", "pod": "db-0", "node": "n2", "why_not": "w"}]}
+    monkeypatch.setattr(report, "main_job", lambda out: {"html": "/x/postmortem.html", "findings": quiet})
+    assert cli.main(["demo", "--out", "ignored"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1:3] == ["no incident; 1 lead(s)", "lead: shop/db-0 on n2: w"]
+    assert not any("attacker" in line or "flag" in line for line in out)
