@@ -404,7 +404,12 @@ def _key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any]) -> tuple[str, 
             last = max(rows["exec_id"].unique().to_list(), key=lambda x: (info.get(x, {}).get("start_ns") or 0, x))
             text = rows.filter(pl.col("exec_id") == last)["text"][0]
             return last, text
-    top = pev.group_by("exec_id").agg(pl.col("weight").sum(), pl.first("text")).sort("weight", descending=True)
+    # no act: the most suspicious process; of equal weight, the latest (the deeper step), then by id
+    top = pev.sort("weight", descending=True).group_by("exec_id", maintain_order=True).agg(
+        pl.col("weight").sum(), pl.first("text"))
+    top = top.with_columns(pl.col("exec_id").replace_strict(
+        {x: (info.get(x, {}).get("start_ns") or 0) for x in top["exec_id"].to_list()}, default=0,
+        return_dtype=pl.Int64).alias("_start")).sort(["weight", "_start", "exec_id"], descending=[True, True, False])
     return top["exec_id"][0], f"the most suspicious process: {top['text'][0]}"
 
 

@@ -248,3 +248,19 @@ def test_a_detection_no_process_explains_is_a_lead_quoting_its_text():
     assert f.incidents == []
     assert [(x.pod, x.node, x.why) for x in f.leads] == [
         ("web-1", "n1", ["+ Drop and execute new binary: Executing /tmp/x -c id"])]
+
+
+def test_without_an_act_the_key_command_is_the_most_suspicious_and_of_equal_weight_the_latest():
+    """An exec'd shell (exec_in 1 + high 3) runs escape tools (critical 4 each) and nothing with an
+    effect: the key command is the last tool, every time (not whichever the grouping met first)."""
+    procs = [proc("sh", None, "web-1", "/bin/sh", "", 100 * S, init=False)]
+    rows = [{"rule_id": "sigma:shell", "title": "shell", "level": "high", "exec_id": "sh", "event_id": "h0",
+             "time_ns": 100 * S, "workload": "web"}]
+    # irregular times, other arguments each time: no schedule
+    for n, (at, arg) in enumerate(zip((101, 103, 104, 108, 110, 117), ("-m", "-u", "-i", "-n", "-p", "-a"), strict=True)):
+        procs.append(proc(f"t{n}", "sh", "web-1", "/usr/bin/nsenter", f"-t 1 {arg}", at * S, init=False))
+        rows.append({"rule_id": "sigma:escape", "title": "escape", "level": "critical", "exec_id": f"t{n}",
+                     "event_id": f"h{n + 1}", "time_ns": at * S, "workload": "web"})
+    for _ in range(3):
+        i = find_in(**frames(procs, hits=_hits(rows))).incidents[0]
+        assert i.key_command is not None and i.key_command.exec_id == "t5"

