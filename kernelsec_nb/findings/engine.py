@@ -397,6 +397,20 @@ def _entry(ids: list[str], pev: pl.DataFrame, info: dict[str, Any]) -> str:
     return ids[0]
 
 
+def _entry_above(key: str, entry: str, pev: pl.DataFrame, info: dict[str, Any], ids: set[str]) -> str:
+    """The entry on the key command's own line: of its ancestors in the part (itself included),
+    the highest that came in from outside or that a service started — not another child of the
+    same service that started earlier (a build beside the payload); ``entry`` when none is."""
+    starts = set(pev.filter(pl.col("kind").is_in([E.EXEC_IN, E.SERVICE_CHILD]))["exec_id"].to_list())
+    best, cur, seen = None, key, set()
+    while cur in ids and cur not in seen:
+        seen.add(cur)
+        if cur in starts:
+            best = cur
+        cur = (info.get(cur) or {}).get("parent_exec_id")
+    return best if best is not None else entry
+
+
 def _key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any]) -> tuple[str, str]:
     for kind in E.ACTS:
         rows = pev.filter(pl.col("kind") == kind)
@@ -440,10 +454,11 @@ def _chain(entry: str, key: str, ids: set[str], edge: pl.DataFrame) -> list[str]
 def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any],
               nodes_of: dict[tuple[str, str], Any], edge: pl.DataFrame, flows: pl.DataFrame, total: float,
               kinds: set[str], why: list[str], s: EngineSettings) -> Incident:
-    e = info.get(entry, {})
     key, key_why = _key(ids, pev, info)
-    k = info.get(key, {})
     idset = set(ids)
+    entry = _entry_above(key, entry, pev, info, idset)
+    e = info.get(entry, {})
+    k = info.get(key, {})
     pids = ["proc:" + x for x in ids]
     # the trigger: a request into the pod just before the entry's parent started it, or an exec from outside
     trigger = None

