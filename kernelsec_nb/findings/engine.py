@@ -254,7 +254,7 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     # evidence
     es = s.evidence
     ev = pl.concat([E.detections_on_processes(hits, es), E.persistence(hits, es), E.entry_kinds(procs, es),
-                    E.outside_connections(conns, rdest, es), E.blocked_and_requests(flows, rreq, es),
+                    E.outside_connections(conns, rdest, es), E.blocked_and_requests(flows, rreq, es), E.around_policy(flows, es),
                     E.signals(procs, es), E.from_edges(edge, es)])
     # a rule that fires again and again on one process is one piece of evidence
     ev = ev.unique(["exec_id", "kind", "rule_id", "text"], keep="first", maintain_order=True)

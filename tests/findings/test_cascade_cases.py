@@ -283,3 +283,24 @@ def test_a_kill_that_killed_nothing_is_not_key(tmp_path):
     leads = [x for lead in f.leads for x in lead.exec_ids]
     # named: as the incident's key command, or (one kind of act, no detection) as a lead's process
     assert keys == [("/usr/bin/curl", "-X PUT http://db/x")] or (not keys and _id(51) in leads)
+def test_a_way_around_a_policy_is_key_and_the_one_off_exec_is_the_entry(tmp_path):
+    admin, a = _run(60, SHIM, "/bin/sh", "", "2026-03-01T09:00:00Z")
+    _, b = _run(61, _ref(admin), "/bin/ls", "/etc", "2026-03-01T09:00:01Z")
+    one, c = _run(70, SHIM, "/bin/bash", "-c 'wget --method=DELETE http://db/v1/all; curl -X DELETE db:8081/v1/all'",
+                  "2026-03-01T10:00:00Z")
+    wget, d = _run(71, _ref(one), "/usr/bin/wget", "--method=DELETE http://db/v1/all", "2026-03-01T10:00:00.1Z")
+    curl, e = _run(72, _ref(one), "/usr/bin/curl", "-X DELETE db:8081/v1/all", "2026-03-01T10:00:01Z")
+    lines = [a, b, c, d, e,
+             _connect(wget, _ref(one), 41001, "10.0.5.5", 80, "2026-03-01T10:00:00.2Z"),
+             _sighting(41001, "10.0.5.5", 80, "DROPPED", "2026-03-01T10:00:00.201Z", dst_pod="db-0", method="DELETE"),
+             _connect(curl, _ref(one), 41002, "10.0.5.5", 8081, "2026-03-01T10:00:01.1Z"),
+             _sighting(41002, "10.0.5.5", 8081, "FORWARDED", "2026-03-01T10:00:01.101Z", dst_pod="db-0")]
+    f = _findings(tmp_path, lines)
+    assert len(f.incidents) == 1
+    i = f.incidents[0]
+    assert i.entry is not None and i.entry.exec_id == _id(70)
+    assert i.key_command is not None and (i.key_command.binary, i.key_command.args) == (
+        "/usr/bin/curl", "-X DELETE db:8081/v1/all")
+    assert _id(60) not in i.chain
+
+
