@@ -304,3 +304,21 @@ def test_a_way_around_a_policy_is_key_and_the_one_off_exec_is_the_entry(tmp_path
     assert _id(60) not in i.chain
 
 
+def _alert_on(pid: int, rule: str, priority: str, t: str) -> str:
+    return json.dumps({"hostname": NODE, "output": rule, "priority": priority, "rule": rule, "source": "syscall",
+                       "tags": [], "time": t, "output_fields": {"container.id": CID[:12], "proc.pid": pid,
+                                                                "k8s.pod.name": POD, "k8s.ns.name": "shop"}})
+
+
+
+def test_a_kill_without_a_signal_flag_that_killed_is_key(tmp_path):
+    sh, a = _run(50, SHIM, "/bin/sh", "", "2026-03-01T10:00:00Z")
+    curl, b = _run(51, _ref(sh), "/usr/bin/curl", "-X PUT http://db/x", "2026-03-01T10:00:01Z")
+    _, c = _run(52, _ref(sh), "/usr/bin/pkill", "nginx", "2026-03-01T10:00:09Z")
+    victim, d = _run(40, SHIM, "/usr/sbin/nginx", "-g daemon off;", "2026-03-01T08:00:00Z", init=True)
+    death = json.dumps({"process_exit": {"process": victim, "parent": SHIM, "signal": "SIGTERM"},
+                        "node_name": NODE, "time": "2026-03-01T10:00:09.2Z"})
+    f = _findings(tmp_path, [a, b, c, d, death, _connect(curl, _ref(sh), 41001, "10.0.5.5", 80, "2026-03-01T10:00:01.1Z"),
+                             *_put_sightings(41001, "2026-03-01T10:00:01.101Z")])
+    assert len(f.incidents) == 1 and f.incidents[0].key_command is not None
+    assert (f.incidents[0].key_command.binary, f.incidents[0].key_command.args) == ("/usr/bin/pkill", "nginx")
