@@ -191,8 +191,10 @@ def outside_connections(conns: pl.DataFrame, routine_dest: pl.DataFrame | None,
 
 
 def blocked_and_requests(flows: pl.DataFrame, routine_requests: pl.DataFrame | None,
-                         s: EvidenceSettings = DEFAULT) -> pl.DataFrame:
-    """``blocked``: an attributed flow a policy dropped (one row per process and destination);
+                         s: EvidenceSettings = DEFAULT, usual: list[str] | None = None) -> pl.DataFrame:
+    """``blocked``: an attributed flow a policy dropped (one row per process and destination),
+    unless the policy also drops that destination and port for a routine process of the same pod
+    (``usual``: the app's own main process — a misconfigured policy, no evidence against a shell);
     ``request``: an attributed state-changing HTTP request (POST, PUT, PATCH, DELETE) whose
     method and path shape the workload does not send all through the capture (``routine_requests``:
     :func:`routine.destinations` over :func:`request_keys`)."""
@@ -206,6 +208,9 @@ def blocked_and_requests(flows: pl.DataFrame, routine_requests: pl.DataFrame | N
     if "verdict" in f.columns:
         b = f.filter(pl.col("verdict").is_in(["DROPPED", "DENIED"])).sort("time_ns").with_columns(dst.alias("_d"))
         b = b.unique(["exec_id", "_d", "dst_port"], keep="first", maintain_order=True)
+        if usual and "src_pod" in b.columns:
+            mis = b.filter(pl.col("exec_id").is_in(list(usual))).select("src_pod", "_d", "dst_port").unique()
+            b = b.join(mis, on=["src_pod", "_d", "dst_port"], how="anti", nulls_equal=True)
         parts.append(b.select("exec_id", pl.lit(BLOCKED).alias("kind"), pl.lit(s.weights[BLOCKED]).alias("weight"),
                               pl.format("a policy dropped its connection to {}:{}", "_d", "dst_port").alias("text"),
                               "event_id"))

@@ -190,6 +190,17 @@ def _weigh(ev: pl.DataFrame, rt: pl.DataFrame) -> pl.DataFrame:
     return ev.with_columns((pl.col("weight") * factor).alias("weight"))
 
 
+def _mains(procs: pl.DataFrame) -> list[str]:
+    """The containers' main processes: of a pod's own tree (``in_init_tree``), started by a
+    process that is not in that pod (the runtime's shim, not in the capture)."""
+    if procs.height == 0 or not {"in_init_tree", "parent_exec_id", "pod"} <= set(procs.columns):
+        return []
+    par = procs.select(pl.col("exec_id").alias("parent_exec_id"), pl.col("pod").alias("_ppod")).unique("parent_exec_id")
+    p = procs.filter(pl.col("pod").is_not_null() & pl.col("in_init_tree").fill_null(False)).join(
+        par, on="parent_exec_id", how="left")
+    return p.filter(pl.col("_ppod").is_null() | (pl.col("_ppod") != pl.col("pod")))["exec_id"].to_list()
+
+
 class _Parts:
     """Union-find over node ids."""
 
@@ -254,7 +265,8 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     # evidence
     es = s.evidence
     ev = pl.concat([E.detections_on_processes(hits, es), E.persistence(hits, es), E.entry_kinds(procs, es),
-                    E.outside_connections(conns, rdest, es), E.blocked_and_requests(flows, rreq, es), E.around_policy(flows, es),
+                    E.outside_connections(conns, rdest, es), E.blocked_and_requests(flows, rreq, es, [*usual.explode().to_list(), *_mains(procs)]),
+                    E.around_policy(flows, es),
                     E.signals(procs, es), E.from_edges(edge, es)])
     # a rule that fires again and again on one process is one piece of evidence
     ev = ev.unique(["exec_id", "kind", "rule_id", "text"], keep="first", maintain_order=True)

@@ -322,3 +322,35 @@ def test_a_kill_without_a_signal_flag_that_killed_is_key(tmp_path):
                              *_put_sightings(41001, "2026-03-01T10:00:01.101Z")])
     assert len(f.incidents) == 1 and f.incidents[0].key_command is not None
     assert (f.incidents[0].key_command.binary, f.incidents[0].key_command.args) == ("/usr/bin/pkill", "nginx")
+
+
+def test_the_same_request_getting_through_after_a_policy_fix_is_no_way_around_it(tmp_path):
+    sh, a = _run(50, SHIM, "/bin/sh", "", "2026-03-01T10:00:00Z")
+    first, b = _run(51, _ref(sh), "/usr/bin/curl", "-sv http://db:8080/v1/health", "2026-03-01T10:00:05Z")
+    again, c = _run(52, _ref(sh), "/usr/bin/curl", "-sv http://db:8080/v1/health", "2026-03-01T10:09:00Z")
+    lines = [a, b, c, _connect(first, _ref(sh), 41001, "10.0.5.5", 8080, "2026-03-01T10:00:05.1Z"),
+             _sighting(41001, "10.0.5.5", 8080, "DROPPED", "2026-03-01T10:00:05.101Z", dst_pod="db-0"),
+             _connect(again, _ref(sh), 41002, "10.0.5.5", 8080, "2026-03-01T10:09:00.1Z"),
+             _sighting(41002, "10.0.5.5", 8080, "FORWARDED", "2026-03-01T10:09:00.101Z", dst_pod="db-0", method="GET")]
+    f = _findings(tmp_path, lines)
+    # no way around a policy (the old cascade's "reached": where it had an effect)
+    assert not any("got through" in w for x in [*f.incidents, *f.leads] for w in x.why)
+
+
+def test_a_debug_priority_alert_is_no_alarm(tmp_path):
+    server = {"exec_id": _id(10), "pid": 10, "binary": "/usr/bin/node", "arguments": "server.js"}
+    _, a = _run(20, server, "/bin/sh", "-c 'convert /tmp/up-1.png /tmp/th-1.png'", "2026-03-01T10:00:00Z", init=True)
+    f = _findings(tmp_path, [a, _alert_on(20, "Run shell untrusted", "Debug", "2026-03-01T10:00:00.1Z")])
+    assert f.incidents == []
+
+
+def test_a_destination_the_policy_also_refused_to_the_app_itself_is_no_incident(tmp_path):
+    app, a = _run(10, SHIM, "/app/orders-api", "--port 8080", "2026-03-01T08:00:00Z", init=True)
+    sh, b = _run(50, SHIM, "/bin/sh", "", "2026-03-01T10:00:00Z")
+    curl, c = _run(51, _ref(sh), "/usr/bin/curl", "-sv http://payments:8080/v1/health", "2026-03-01T10:00:05Z")
+    lines = [a, b, c, _connect(app, SHIM, 40100, "10.0.5.5", 8080, "2026-03-01T10:00:01Z"),
+             _sighting(40100, "10.0.5.5", 8080, "DROPPED", "2026-03-01T10:00:01.001Z", dst_pod="payments-0"),
+             _connect(curl, _ref(sh), 40101, "10.0.5.5", 8080, "2026-03-01T10:00:05.1Z"),
+             _sighting(40101, "10.0.5.5", 8080, "DROPPED", "2026-03-01T10:00:05.101Z", dst_pod="payments-0")]
+    f = _findings(tmp_path, lines)
+    assert f.incidents == []  # the SRE's shell was refused like the app itself: no key command

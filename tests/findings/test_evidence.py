@@ -111,3 +111,14 @@ def test_around_policy_another_port_of_a_refused_destination_soon_after():
     got = around_policy(f)
     # the same port later (a fixed policy), an hour later, no process, another pod: none of them
     assert got.select("exec_id", "kind").rows() == [("curl", "around_policy")]
+
+
+def test_blocked_not_when_the_policy_also_refuses_the_pods_main_process_there():
+    s = 1_000_000_000
+    f = pl.DataFrame({"exec_id": ["app", "curl", "curl"], "src_pod": ["p"] * 3, "dst_pod": ["pay-0", "pay-0", "db-0"],
+                      "dst_ip": ["10.0.0.5", "10.0.0.5", "10.0.0.6"], "dst_port": [8080, 8080, 5432],
+                      "verdict": ["DROPPED"] * 3, "time_ns": [0, s, 2 * s], "event_id": ["f1", "f2", "f3"],
+                      "is_reply": [False] * 3})
+    got = E.blocked_and_requests(f, None, usual=["app"])
+    assert got.select("exec_id", "text").rows() == [("curl", "a policy dropped its connection to db-0:5432")]
+    assert E.blocked_and_requests(f, None).height == 3
