@@ -157,14 +157,9 @@ def _demo(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:  # installed without a clone: no bundled capture or notebook
         print(f"kernelsec-nb: {exc}", file=sys.stderr)
         return 2
-    findings = result.get("findings", {})
-    flag = findings.get("flag")
-    if isinstance(flag, dict):
-        flag = " ".join(str(x) for x in (flag.get("binary"), flag.get("args")) if x)
     print(f"postmortem written to {result['html']}")
-    print(shown(f"attacker pod: {findings.get('attacker_pod') or 'not determinable from this data'}"))
-    print(shown(f"node:         {findings.get('node') or 'not determinable from this data'}"))
-    print(shown(f"flag:         {flag or 'not determinable from this data'}"))
+    for line in report.render_module.answer_lines(result.get("findings", {})):  # pod, node, key command
+        print(shown(line))
     notebooks = report.bundled_capture().parent.parent / "notebooks"
     print(f"Explore it in JupyterLab:  jupyter lab {notebooks / '02-deathstar-postmortem.ipynb'}")
     return 0

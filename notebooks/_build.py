@@ -175,17 +175,21 @@ detail = {"start_time": proc.get("start_time"), "pod": pod.get("name"), "namespa
           "uid": proc.get("uid"), "capabilities (effective)": proc.get("cap", {}).get("effective")}
 kn.report.fold(detail)   # its first lines; the whole JSON a click away
 '''),
-    md("### 5. Everything the session ran — and the flag\n\nThe session's processes with their activity counts. The command that acted on another process (a signal sent to a pid) is the one that matters."),
+    md("### 5. Everything the session ran — and the key command\n\nThe session's processes with their activity counts. The command that acted on another process (a signal sent to a pid) is the one that matters: "
+       "`case.findings()` names it as the incident's *key command*, with the exec chain from the entry to it."),
     code('''
 session = case.descendants(entry["exec_id"])
 session.sort("start_ns").select("depth", "start_time", "binary", "args", "flows", "alerts", "files", "exit_status", "signal")
 '''),
     code('''
 # NBVAL_CHECK_OUTPUT
-from kernelsec_nb.report import heuristics as H
-flag = H.key_command(case, entry["exec_id"])
-CHAIN = H.chain(case, entry["exec_id"], flag["exec_id"])
-print("FLAG:", flag["binary"], flag["args"], "   exec_id", flag["exec_id"], "\\n      ", flag["reason"])
+FINDINGS = case.findings()
+incident = FINDINGS.incidents[0]          # ranked; [] when nothing crosses the threshold
+key = incident.key_command
+CHAIN = incident.chain                    # exec_ids from the entry to the key command, root first
+print(f"{len(FINDINGS.incidents)} incident(s), {len(FINDINGS.leads)} lead(s); #1 confidence {incident.confidence}")
+print("entered      :", f"{incident.namespace}/{incident.pod} on {incident.node}")
+print("key command  :", key.binary, key.args, "   exec_id", key.exec_id, "\\n              ", key.why)
 ''', ),
     code("kn.viz.process_tree(case, entry['exec_id'], width=820)"),
     md("### The whole chain across sources"),
@@ -248,21 +252,22 @@ saved with the notebook).
     code('''
 # NBVAL_CHECK_OUTPUT
 truth = json.loads((CAPTURE / "TRUTH.json").read_text())
-answers = {"attacker_pod": hit["src_pod"], "node": NODE, "chain": CHAIN,
-           "flag": {"binary": flag["binary"], "args": flag["args"], "exec_id": flag["exec_id"]},
+assert (incident.pod, incident.node) == (hit["src_pod"], NODE)   # the findings agree with the walk above
+answers = {"pod": incident.pod, "node": incident.node, "chain": CHAIN,
+           "key_command": {"binary": key.binary, "args": key.args, "exec_id": key.exec_id},
            "attack_flows": [(r["node"], r["src_port"], r["verdict"], r["http_url"], r["exec_id"])
                             for r in session_requests.filter(pl.col("verdict") != "DROPPED").iter_rows(named=True)],
            "dropped_flows": [(r["node"], r["src_port"], r["verdict"], r["http_url"], r["exec_id"])
                              for r in session_requests.filter(pl.col("verdict") == "DROPPED").iter_rows(named=True)]}
-expected = {"attacker_pod": truth["attacker"]["pod"], "node": truth["attacker"]["node"],
+expected = {"pod": truth["attacker"]["pod"], "node": truth["attacker"]["node"],
             "chain": [c["exec_id"] for c in truth["chain"]],
-            "flag": {k: truth["flag"][k] for k in ("binary", "args", "exec_id")},
+            "key_command": {k: truth["flag"][k] for k in ("binary", "args", "exec_id")},
             "attack_flows": [(r["node"], r["src_port"], r["verdict"], r["http_url"], r["exec_id"]) for r in truth["attack_flows"]],
             "dropped_flows": [(r["node"], r["src_port"], r["verdict"], r["http_url"], r["exec_id"]) for r in truth["dropped_flows"]]}
 for k in expected:
     assert answers[k] == expected[k], (k, answers[k], expected[k])
 print("all answers match TRUTH.json:")
-print(f"  attacker pod : {answers['attacker_pod']}\\n  node         : {answers['node']}\\n  flag         : {answers['flag']['binary']} {answers['flag']['args']}")
+print(f"  pod          : {answers['pod']}\\n  node         : {answers['node']}\\n  key command  : {answers['key_command']['binary']} {answers['key_command']['args']}")
 ''', "answer"),
 ]
 
@@ -408,15 +413,25 @@ if exports:
 SOURCES = H.sources(case)
 show(f"sources in the case: {', '.join(SOURCES) or 'none'}")
 ''', "remove-input"),
-    md("## Findings\n\nThe answer first; the sections below are the evidence it rests on."),
+    md("## Findings\n\nThe incidents of `case.findings()` (the evidence graph: detections, routine learned from the capture, "
+       "what each process did and where it went), ranked, each with its confidence and why; below the threshold, the leads "
+       "and why each was not raised. The *key command* is the command that did the damage."),
     code('''
 # NBVAL_CHECK_OUTPUT
 from IPython.display import display as _display
-FINDINGS = H.derive_findings(case)
-show(f"attacker pod : {FINDINGS['attacker_namespace'] or '?'}/{FINDINGS['attacker_pod']} (suspected: {FINDINGS['basis']})"
-     if FINDINGS["attacker_pod"] else f"attacker pod : {H.NOT_DETERMINABLE}")
-show(f"node         : {FINDINGS['node'] or H.NOT_DETERMINABLE}")
-show(f"flag         : {FINDINGS['flag_text']}")
+F = case.findings()
+for line in F.summary():   # the first line says whether there is an incident
+    show(line)
+FINDINGS = {**F.to_dict(), "sources": SOURCES}
+for i, d in zip(F.incidents, FINDINGS["incidents"]):   # the requests its processes sent, let through or dropped
+    ev = i.evidence["exec_id"].drop_nulls().to_list() if "exec_id" in i.evidence.columns else []
+    ids = list(dict.fromkeys([*i.chain, *(r for x in i.reached for r in x.exec_ids),
+                              *(x.removeprefix("proc:") for x in ev if not x.startswith(("pod:", "ext:", "file:")))]))
+    fl = case.flows(exec_id=ids).filter(pl.col("http_method").is_not_null(), ~pl.col("is_reply").fill_null(False)) \\
+        if "hubble" in SOURCES else pl.DataFrame()
+    d["requests"] = [{k: str(r[k]) if k == "time" else r[k]
+                      for k in ("node", "time", "src_port", "verdict", "http_method", "http_url", "exec_id")}
+                     for r in fl.sort("time").iter_rows(named=True)] if fl.height else []
 # JupyterLab draws the JSON: its text shown; the plain JSON escapes every control character (\\u202e),
 # so the report reads the exported bytes back from it
 _display({"application/json": kn.shown(FINDINGS), "text/plain": json.dumps(FINDINGS, indent=1, default=str)}, raw=True)

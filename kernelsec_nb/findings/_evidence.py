@@ -34,9 +34,10 @@ SIGNAL = "signal"              # a process died by a signal while it ran (on its
 HANDOFF = "file_handoff"       # wrote a file another process ran or read later
 LATERAL = "lateral"            # its connection made another pod start a process or write a file
 PERSIST = "persistence"        # a detection of the persistence tactic marked it (a cron entry written …)
-KINDS = (DETECTION, EXEC_IN, SERVICE_CHILD, CONNECT_OUT, BLOCKED, REQUEST, SIGNAL, HANDOFF, LATERAL, PERSIST)
+AROUND = "around_policy"       # got through to a destination a policy had refused its pod on another port
+KINDS = (DETECTION, EXEC_IN, SERVICE_CHILD, CONNECT_OUT, BLOCKED, REQUEST, SIGNAL, HANDOFF, LATERAL, PERSIST, AROUND)
 #: Kinds that are acts with an effect (a key command must have one of these, best first).
-ACTS = (SIGNAL, LATERAL, PERSIST, HANDOFF, CONNECT_OUT, REQUEST, BLOCKED)
+ACTS = (SIGNAL, LATERAL, PERSIST, HANDOFF, CONNECT_OUT, AROUND, REQUEST, BLOCKED)
 STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
 #: ATT&CK techniques of the persistence tactic (TA0003) that apply to Linux and containers: a
 #: detection tagged with one marks a process that made itself stay (tags such as Falco's often name
@@ -55,7 +56,7 @@ class EvidenceSettings:
 
     weights: dict[str, float] = field(default_factory=lambda: {
         EXEC_IN: 1.0, SERVICE_CHILD: 1.0, CONNECT_OUT: 2.0, BLOCKED: 1.0, REQUEST: 1.5, SIGNAL: 2.5,
-        HANDOFF: 2.0, LATERAL: 2.0, PERSIST: 0.5})
+        HANDOFF: 2.0, LATERAL: 2.0, PERSIST: 0.5, AROUND: 2.0})
     #: detection weight by level
     levels: dict[str, float] = field(default_factory=lambda: {
         "informational": 0.0, "low": 1.0, "medium": 2.0, "high": 3.0, "critical": 4.0})
@@ -63,6 +64,8 @@ class EvidenceSettings:
     signal_window_ns: int = 5 * NS
     #: a child of a process that has run this long before it is a service's child
     service_age_ns: int = 60 * NS
+    #: a connection got around a policy when it reached, this soon after, a destination the policy refused
+    around_window_ns: int = 600 * NS
 
 
 DEFAULT = EvidenceSettings()
@@ -188,8 +191,10 @@ def outside_connections(conns: pl.DataFrame, routine_dest: pl.DataFrame | None,
 
 
 def blocked_and_requests(flows: pl.DataFrame, routine_requests: pl.DataFrame | None,
-                         s: EvidenceSettings = DEFAULT) -> pl.DataFrame:
-    """``blocked``: an attributed flow a policy dropped (one row per process and destination);
+                         s: EvidenceSettings = DEFAULT, usual: list[str] | None = None) -> pl.DataFrame:
+    """``blocked``: an attributed flow a policy dropped (one row per process and destination),
+    unless the policy also drops that destination and port for a routine process of the same pod
+    (``usual``: the app's own main process — a misconfigured policy, no evidence against a shell);
     ``request``: an attributed state-changing HTTP request (POST, PUT, PATCH, DELETE) whose
     method and path shape the workload does not send all through the capture (``routine_requests``:
     :func:`routine.destinations` over :func:`request_keys`)."""
@@ -203,6 +208,9 @@ def blocked_and_requests(flows: pl.DataFrame, routine_requests: pl.DataFrame | N
     if "verdict" in f.columns:
         b = f.filter(pl.col("verdict").is_in(["DROPPED", "DENIED"])).sort("time_ns").with_columns(dst.alias("_d"))
         b = b.unique(["exec_id", "_d", "dst_port"], keep="first", maintain_order=True)
+        if usual and "src_pod" in b.columns:
+            mis = b.filter(pl.col("exec_id").is_in(list(usual))).select("src_pod", "_d", "dst_port").unique()
+            b = b.join(mis, on=["src_pod", "_d", "dst_port"], how="anti", nulls_equal=True)
         parts.append(b.select("exec_id", pl.lit(BLOCKED).alias("kind"), pl.lit(s.weights[BLOCKED]).alias("weight"),
                               pl.format("a policy dropped its connection to {}:{}", "_d", "dst_port").alias("text"),
                               "event_id"))
@@ -214,6 +222,39 @@ def blocked_and_requests(flows: pl.DataFrame, routine_requests: pl.DataFrame | N
         parts.append(r.select("exec_id", pl.lit(REQUEST).alias("kind"), pl.lit(s.weights[REQUEST]).alias("weight"),
                               pl.format("sent {} {}", "http_method", url).alias("text"), "event_id"))
     return _rows(pl.concat(parts)) if parts else empty_evidence()
+
+
+def around_policy(flows: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.DataFrame:
+    """``around_policy``: an attributed connection that got through to a destination (pod, else
+    address) a policy had refused its pod on *another* port, at most ``around_window`` before (a
+    way around the policy; the same port getting through later is a policy fixed, not this).
+
+    >>> S = 1_000_000_000
+    >>> f = pl.DataFrame({"exec_id": ["w", "c", "x"], "src_pod": ["p"] * 3, "dst_pod": ["db-0"] * 3,
+    ...     "dst_ip": ["10.0.0.5"] * 3, "dst_port": [80, 8081, 80], "verdict": ["DROPPED", "FORWARDED", "FORWARDED"],
+    ...     "time_ns": [0, S, 2 * S], "event_id": ["f1", "f2", "f3"]})
+    >>> around_policy(f).select("exec_id", "text").rows()
+    [('c', 'got through to db-0:8081 after a policy refused its pod on port 80')]
+    """
+    need = {"exec_id", "src_pod", "dst_port", "verdict", "time_ns"}
+    if not need <= set(flows.columns) or flows.height == 0:
+        return empty_evidence()
+    f = flows.filter(~pl.col("is_reply").fill_null(False)) if "is_reply" in flows.columns else flows
+    dst = pl.coalesce(*(pl.col(c) for c in ("dst_pod", "dst_ip") if c in f.columns))
+    f = f.filter(pl.col("src_pod").is_not_null()).with_columns(dst.cast(pl.String).alias("_d"))
+    refused = f.filter(pl.col("verdict").is_in(["DROPPED", "DENIED"])).select(
+        "src_pod", "_d", pl.col("dst_port").alias("_rport"), pl.col("time_ns").alias("_rt"))
+    ok = f.filter(pl.col("exec_id").is_not_null() & ~pl.col("verdict").is_in(["DROPPED", "DENIED", "ERROR"]))
+    hit = ok.join(refused, on=["src_pod", "_d"]).filter(
+        (pl.col("dst_port") != pl.col("_rport")) & (pl.col("_rt") <= pl.col("time_ns"))
+        & (pl.col("time_ns") - pl.col("_rt") <= s.around_window_ns))
+    # the same destination and port refused too (retried after a fix, or refused again): not a way around
+    hit = hit.join(refused.select("src_pod", "_d", pl.col("_rport").alias("dst_port")).unique(),
+                   on=["src_pod", "_d", "dst_port"], how="anti")
+    hit = hit.sort("time_ns").unique(["exec_id", "_d", "dst_port"], keep="first", maintain_order=True)
+    return _rows(hit.select("exec_id", pl.lit(AROUND).alias("kind"), pl.lit(s.weights[AROUND]).alias("weight"),
+                            pl.format("got through to {}:{} after a policy refused its pod on port {}", "_d",
+                                      "dst_port", "_rport").alias("text"), "event_id"))
 
 
 def request_keys(flows: pl.DataFrame) -> pl.DataFrame:
@@ -264,6 +305,6 @@ def from_edges(edges: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.DataFra
 
 
 __all__ = ["ACTS", "PERSIST", "BLOCKED", "CONNECT_OUT", "DEFAULT", "DETECTION", "EVIDENCE_SCHEMA", "EXEC_IN", "HANDOFF",
-           "KINDS", "LATERAL", "REQUEST", "SERVICE_CHILD", "SIGNAL", "EvidenceSettings", "blocked_and_requests",
+           "KINDS", "LATERAL", "AROUND", "around_policy", "REQUEST", "SERVICE_CHILD", "SIGNAL", "EvidenceSettings", "blocked_and_requests",
            "detections_on_processes", "empty_evidence", "entry_kinds", "from_edges", "is_internal",
            "outside_connections", "persistence", "request_keys", "signals"]

@@ -46,7 +46,13 @@ from kernelsec_nb.findings._records import (
     Reached,
 )
 from kernelsec_nb.findings.detections import detections, empty_detections
-from kernelsec_nb.findings.routine import RoutineSettings, destinations, detections_routine, routine
+from kernelsec_nb.findings.routine import (
+    RoutineSettings,
+    destinations,
+    detections_routine,
+    repeated_detections,
+    routine,
+)
 
 NS = 1_000_000_000
 #: Endpoint roles, most telling first (one address in several roles keeps the first).
@@ -184,6 +190,17 @@ def _weigh(ev: pl.DataFrame, rt: pl.DataFrame) -> pl.DataFrame:
     return ev.with_columns((pl.col("weight") * factor).alias("weight"))
 
 
+def _mains(procs: pl.DataFrame) -> list[str]:
+    """The containers' main processes: of a pod's own tree (``in_init_tree``), started by a
+    process that is not in that pod (the runtime's shim, not in the capture)."""
+    if procs.height == 0 or not {"in_init_tree", "parent_exec_id", "pod"} <= set(procs.columns):
+        return []
+    par = procs.select(pl.col("exec_id").alias("parent_exec_id"), pl.col("pod").alias("_ppod")).unique("parent_exec_id")
+    p = procs.filter(pl.col("pod").is_not_null() & pl.col("in_init_tree").fill_null(False)).join(
+        par, on="parent_exec_id", how="left")
+    return p.filter(pl.col("_ppod").is_null() | (pl.col("_ppod") != pl.col("pod")))["exec_id"].to_list()
+
+
 class _Parts:
     """Union-find over node ids."""
 
@@ -248,7 +265,8 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     # evidence
     es = s.evidence
     ev = pl.concat([E.detections_on_processes(hits, es), E.persistence(hits, es), E.entry_kinds(procs, es),
-                    E.outside_connections(conns, rdest, es), E.blocked_and_requests(flows, rreq, es),
+                    E.outside_connections(conns, rdest, es), E.blocked_and_requests(flows, rreq, es, [*usual.explode().to_list(), *_mains(procs)]),
+                    E.around_policy(flows, es),
                     E.signals(procs, es), E.from_edges(edge, es)])
     # a rule that fires again and again on one process is one piece of evidence
     ev = ev.unique(["exec_id", "kind", "rule_id", "text"], keep="first", maintain_order=True)
@@ -261,6 +279,13 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
             rdet.select(pl.col("workload").alias("_wl"), "rule_id", pl.col("weight").alias("_rw")),
             on=["_wl", "rule_id"], how="left")
         ev = ev.with_columns(pl.col("weight") * (1 - pl.col("_rw").fill_null(0.0))).drop("_wl", "_rw")
+    # a rule that fires again and again, all through the capture, on a routine process (the main
+    # process of an application that polls an API) is that process's routine
+    rrep = repeated_detections(hits, usual.explode(), s.routine)
+    if rrep.height:
+        ev = ev.join(rrep.select("exec_id", "rule_id", pl.col("weight").alias("_rw")), on=["exec_id", "rule_id"],
+                     how="left")
+        ev = ev.with_columns(pl.col("weight") * (1 - pl.col("_rw").fill_null(0.0))).drop("_rw")
     ev = ev.filter(pl.col("weight") > 0)
     return _assemble(procs, rt, edge, ev, hits, flows, s, notes)
 
@@ -334,7 +359,7 @@ def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.
                     if not acts else f"one kind of act ({sorted(acts)[0]}) and no detection")
             leads.append(Lead(pod=e.get("pod"), node=e.get("node"), why_not=need, namespace=e.get("namespace"),
                               workload=e.get("workload"), exec_ids=ids, score=round(total, 2), why=why))
-    leads = _merge_leads([*leads, *_orphan_leads(hits, s)])
+    leads = _merge_leads([*leads, *_orphan_leads(hits, s), *(_flow_leads(flows, s) if procs.height == 0 else [])])
     incidents.sort(key=lambda t: -t[0])
     ranked = [Incident(**{**_fields(i), "rank": n}) for n, (_, i) in enumerate(incidents, 1)]
     leads.sort(key=lambda x: -x.score)
@@ -384,6 +409,20 @@ def _entry(ids: list[str], pev: pl.DataFrame, info: dict[str, Any]) -> str:
     return ids[0]
 
 
+def _entry_above(key: str, entry: str, pev: pl.DataFrame, info: dict[str, Any], ids: set[str]) -> str:
+    """The entry on the key command's own line: of its ancestors in the part (itself included),
+    the highest that came in from outside or that a service started — not another child of the
+    same service that started earlier (a build beside the payload); ``entry`` when none is."""
+    starts = set(pev.filter(pl.col("kind").is_in([E.EXEC_IN, E.SERVICE_CHILD]))["exec_id"].to_list())
+    best, cur, seen = None, key, set()
+    while cur in ids and cur not in seen:
+        seen.add(cur)
+        if cur in starts:
+            best = cur
+        cur = (info.get(cur) or {}).get("parent_exec_id")
+    return best if best is not None else entry
+
+
 def _key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any]) -> tuple[str, str]:
     for kind in E.ACTS:
         rows = pev.filter(pl.col("kind") == kind)
@@ -391,7 +430,12 @@ def _key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any]) -> tuple[str, 
             last = max(rows["exec_id"].unique().to_list(), key=lambda x: (info.get(x, {}).get("start_ns") or 0, x))
             text = rows.filter(pl.col("exec_id") == last)["text"][0]
             return last, text
-    top = pev.group_by("exec_id").agg(pl.col("weight").sum(), pl.first("text")).sort("weight", descending=True)
+    # no act: the most suspicious process; of equal weight, the latest (the deeper step), then by id
+    top = pev.sort("weight", descending=True).group_by("exec_id", maintain_order=True).agg(
+        pl.col("weight").sum(), pl.first("text"))
+    top = top.with_columns(pl.col("exec_id").replace_strict(
+        {x: (info.get(x, {}).get("start_ns") or 0) for x in top["exec_id"].to_list()}, default=0,
+        return_dtype=pl.Int64).alias("_start")).sort(["weight", "_start", "exec_id"], descending=[True, True, False])
     return top["exec_id"][0], f"the most suspicious process: {top['text'][0]}"
 
 
@@ -422,10 +466,11 @@ def _chain(entry: str, key: str, ids: set[str], edge: pl.DataFrame) -> list[str]
 def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any],
               nodes_of: dict[tuple[str, str], Any], edge: pl.DataFrame, flows: pl.DataFrame, total: float,
               kinds: set[str], why: list[str], s: EngineSettings) -> Incident:
-    e = info.get(entry, {})
     key, key_why = _key(ids, pev, info)
-    k = info.get(key, {})
     idset = set(ids)
+    entry = _entry_above(key, entry, pev, info, idset)
+    e = info.get(entry, {})
+    k = info.get(key, {})
     pids = ["proc:" + x for x in ids]
     # the trigger: a request into the pod just before the entry's parent started it, or an exec from outside
     trigger = None
@@ -566,17 +611,50 @@ def _fqdn(flows: pl.DataFrame, ip: str) -> str | None:
     return names[0] if names.len() else None
 
 
+def _flow_leads(flows: pl.DataFrame, s: EngineSettings) -> list[Lead]:
+    """With no process events: per source pod, the flows a policy dropped and the state-changing
+    requests its workload does not send all through the capture (``blocked`` and ``request``
+    evidence, with the source pod standing in for the process), as leads of ``lead_min`` or
+    more — never incidents: no process says who sent them."""
+    if flows.height == 0 or "src_pod" not in flows.columns:
+        return []
+    f = flows.filter(pl.col("src_pod").is_not_null())
+    if "is_reply" in f.columns:
+        f = f.filter(~pl.col("is_reply").fill_null(False))
+    key = pl.concat_str([pl.col("src_namespace").fill_null(""), pl.lit("/"), pl.col("src_pod")]) \
+        if "src_namespace" in f.columns else pl.col("src_pod")
+    f = f.with_columns(key.alias("exec_id"))
+    rreq = destinations(E.request_keys(f), s.routine) if "http_method" in f.columns else None
+    ev = E.blocked_and_requests(f, rreq, s.evidence)
+    out = []
+    for pid, g in ev.group_by("exec_id", maintain_order=True):
+        total = float(g["weight"].sum())
+        if total < s.lead_min:
+            continue
+        mine = f.filter(pl.col("exec_id") == pid[0])
+        one = mine.row(0, named=True)
+        # the node that saw most of the pod's flows (a flow is seen by both ends' nodes)
+        node = mine["node"].drop_nulls().mode().sort()[0] if "node" in mine.columns and mine["node"].null_count() < mine.height else None
+        out.append(Lead(pod=one["src_pod"], node=node, namespace=one.get("src_namespace"),
+                        workload=one.get("src_workload"), score=round(total, 2),
+                        why_not="no process events: no process says who sent these flows",
+                        why=[f"+ {t}" for t in g.sort("weight", descending=True)["text"].unique(maintain_order=True)
+                             .head(s.max_why).to_list()]))
+    return out
+
+
 def _orphan_leads(hits: pl.DataFrame, s: EngineSettings) -> list[Lead]:
     """Detections no process explains (no ``exec_id``), medium or above, per pod: leads."""
     h = hits.filter(pl.col("exec_id").is_null() & pl.col("level").fill_null("medium").str.to_lowercase().is_in(
         ["medium", "high", "critical"]))
     out = []
     for (ns, pod, node), g in h.group_by("namespace", "pod", "node", maintain_order=True):
-        titles = list(dict.fromkeys(g["title"].drop_nulls().to_list()))[:3]
+        # each rule once, with the text of its first hit (a Falco alert's output names the command)
+        first = g.filter(pl.col("title").is_not_null()).unique("title", keep="first", maintain_order=True).head(3)
         out.append(Lead(pod=pod, node=node, namespace=ns,  # type: ignore[arg-type]
                         why_not="no process of the capture explains these detections",
                         workload=g["workload"][0], score=float(g.height),
-                        why=[f"+ {t}" for t in titles]))
+                        why=[f"+ {t}: {d}" if d else f"+ {t}" for t, d in first.select("title", "detail").iter_rows()]))
     return out
 
 

@@ -153,6 +153,8 @@ def connect_edges(flows: pl.DataFrame) -> pl.DataFrame:
     blocked = verdict.is_in(["DROPPED", "DENIED", "ERROR"])
     what = pl.concat_str([_col(f, "http_method").fill_null(""), pl.lit(" "), _col(f, "http_url").fill_null(
         _col(f, "http_path")).fill_null("")]).str.strip_chars()
+    if "dst_namespace" not in f.columns:  # connect hooks alone (no flows): no destination pod to name
+        f = f.with_columns(pl.lit(None, pl.String).alias("dst_namespace"))
     e = f.sort("time_ns").with_columns(
         proc_id().alias("src"), _destination(f).alias("dst"),
         pl.when(blocked).then(pl.lit(BLOCKED)).otherwise(pl.lit(CONNECT)).alias("kind"))

@@ -274,6 +274,44 @@ def detections_routine(hits: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.D
                   "_in", pl.lit(n_windows)).alias("reason")).cast(cols)  # type: ignore[arg-type]
 
 
+def repeated_detections(hits: pl.DataFrame, usual: list[str] | pl.Series, s: RoutineSettings = DEFAULT) -> pl.DataFrame:
+    """Per routine process (``usual``: a main process already running when the capture began, a
+    scheduled job), the rules that fire on it again and again all through the capture (an
+    application's own client polling the Kubernetes API): ``exec_id``, ``rule_id``, ``weight``,
+    ``reason``.  The capture's span (that of all the detections) is cut into
+    ``destination_windows`` windows; a rule whose hits on the process fall in at least
+    ``min_runs`` of the windows and cover at least ``min_span_share`` of the span (a poll every
+    40 min over three hours; not a burst, not one hit at each end) is that process's routine.
+    Hits of other processes
+    (an intruder's shell, an implant started during the capture) never count: an implant that
+    beacons all day must not make its own detections routine.
+
+    >>> h = 3_600_000_000_000
+    >>> hits = pl.DataFrame({"exec_id": ["m"] * 4 + ["x"] * 4, "rule_id": ["api"] * 8,
+    ...                      "time_ns": [0, h, 2 * h, 3 * h] * 2})  # x: not a routine process
+    >>> repeated_detections(hits, ["m"], RoutineSettings(destination_windows=4)).rows()
+    [('m', 'api', 0.8, 'fires on this process all through the capture (4 times, 4 of 4 windows)')]
+    """
+    cols = {"exec_id": pl.String, "rule_id": pl.String, "weight": pl.Float64, "reason": pl.String}
+    h = hits.filter(pl.col("time_ns").is_not_null() & pl.col("rule_id").is_not_null())
+    if h.height == 0:
+        return pl.DataFrame(schema=cols)
+    lo, hi = h["time_ns"].min(), h["time_ns"].max()
+    width = max((int(hi) - int(lo)) // s.destination_windows + 1, 1)  # type: ignore[arg-type]
+    n_windows = min(s.destination_windows, (int(hi) - int(lo)) // width + 1)  # type: ignore[arg-type]
+    usual = pl.Series(list(usual), dtype=pl.String) if not isinstance(usual, pl.Series) else usual.cast(pl.String)
+    h = h.filter(pl.col("exec_id").is_in(usual.implode())).with_columns(((pl.col("time_ns") - lo) // width).alias("_w"))
+    seen = h.group_by("exec_id", "rule_id").agg(
+        pl.col("_w").n_unique().alias("_in"), pl.col("time_ns").n_unique().alias("_n"),
+        (pl.col("time_ns").max() - pl.col("time_ns").min()).alias("_covered"))
+    good = seen.filter((pl.col("_in") >= max(s.min_runs, 2))
+                       & (pl.col("_covered") >= s.min_span_share * (int(hi) - int(lo))))  # type: ignore[arg-type]
+    return good.sort("exec_id", "rule_id").select(
+        "exec_id", "rule_id", pl.lit(s.w_destination).alias("weight"),
+        pl.format("fires on this process all through the capture ({} times, {} of {} windows)", "_n", "_in",
+                  pl.lit(n_windows)).alias("reason")).cast(cols)  # type: ignore[arg-type]
+
+
 def routine(procs: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFrame:
     """Per process, how routine it is for its workload: ``exec_id``, ``routine`` (0 to 1) and
     ``reason`` (``""`` for a process no rule matched).  Schedule and replicas together weigh
@@ -332,5 +370,5 @@ def destinations(flows: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFr
 
 
 __all__ = ["DEFAULT", "RoutineSettings", "arg_shape", "destinations", "detections_routine", "human_interval",
-           "replicas",
+           "repeated_detections", "replicas",
            "routine", "schedule", "startup"]

@@ -248,54 +248,93 @@ def _manifest_html(manifest: dict[str, Any]) -> str:
             f'<table class="manifest"><tr><th>package</th><th>version</th></tr>{vers}</table>')
 
 
+def _cmd(c: dict[str, Any] | None) -> str:
+    """``binary args`` of an entry or key command record, or ``""``."""
+    return " ".join(str(c.get(k)) for k in ("binary", "args") if c and c.get(k)) if c else ""
+
+
+def _place(x: dict[str, Any]) -> str:
+    return f"{x.get('namespace') or '?'}/{x.get('pod') or '?'}" if x.get("pod") else f"node {x.get('node') or '?'}"
+
+
+def _incident_rows(i: dict[str, Any], srcs: list[str]) -> list[tuple[str, str]]:
+    nd = "not determinable from this data"
+    entry, key = i.get("entry") or {}, i.get("key_command") or {}
+    reqs = i.get("requests") or []
+    return [
+        ("confidence", str(i.get("confidence") or nd)),
+        ("entry pod", _place(i) if i.get("pod") else nd),
+        ("workload", i.get("workload") or nd),
+        ("node", i.get("node") or nd),
+        ("entry", (_cmd(entry) + (f" ({entry['trigger']})" if entry.get("trigger") else "")) if entry else nd),
+        ("key command", (_cmd(key) + (f" — {key['why']}" if key.get("why") else "")) if key else nd),
+        ("exec chain", " → ".join(i.get("chain") or []) or nd),
+        ("reached", "; ".join(f"{_place(r)} on {r.get('node') or '?'} via {', '.join(r.get('how') or []) or '?'}"
+                              for r in i.get("reached") or [])[:600] or "none"),
+        ("external endpoints", "; ".join(f"{x.get('ip')}:{x.get('port')} {x.get('role')}"
+                                         + (f" ({x['fqdn']})" if x.get("fqdn") else "")
+                                         for x in i.get("endpoints") or [])[:600] or "none"),
+        ("requests let through / dropped (Hubble)",
+         f"{sum(r.get('verdict') != 'DROPPED' for r in reqs)} / {sum(r.get('verdict') == 'DROPPED' for r in reqs)}"
+         if "hubble" in srcs or not srcs else "no flows in the capture"),
+        ("ATT&CK techniques", ", ".join(sorted(i.get("techniques") or {})) or "none"),
+        ("why", "; ".join(i.get("why") or [])[:900] or nd),
+    ]
+
+
 def _summary_html(findings: dict[str, Any]) -> str:
+    """The findings (``Findings.to_dict()`` as the template displayed it) as the report's summary:
+    the top incident's table and one line per other incident; with no incident, a first line
+    that says so, then the leads (never called an attacker)."""
     e = _e
     if not findings:
         return '<div class="findings"><h2>Findings</h2><p>No findings were produced.</p></div>'
-    nd = "not determinable from this data"
-    entry = findings.get("entry") or {}
-    parent = entry.get("parent") or {}
     srcs = findings.get("sources") or []
-    pod = findings.get("attacker_pod")
-    rows = [("attacker pod (suspected)", f"{findings.get('attacker_namespace') or '?'}/{pod}" if pod else nd),
-            ("workload", findings.get("attacker_workload") or nd),
-            ("node", findings.get("node") or nd),
-            ("entry", f"{entry.get('binary', '')} {entry.get('args', '')} at {time_text(entry.get('start_time'))}" if entry else nd),
-            ("started by", " ".join(str(parent.get(k) or "") for k in ("binary", "args")).strip() if parent else nd),
-            ("key command (flag)", findings.get("flag_text") or nd),
-            ("exec chain", findings.get("chain_text") or " → ".join(findings.get("chain") or []) or nd),
-            ("steps (what counted, by time)", "; ".join(
-                f"{(x.get('binary') or '?').rsplit('/', 1)[-1]} {x.get('args') or ''}".strip()[:80] + f" ({x.get('what')})"
-                for x in findings.get("steps") or [])[:600] or "none"),
-            ("request just before a service started it (Hubble)", "; ".join(
-                f"{x.get('http_method')} {x.get('http_url')} from {x.get('src_pod') or x.get('src_ip')}"[:300]
-                for x in (findings.get("triggers") or [])[:1]) or ("none" if "hubble" in srcs else "no flows in the capture")),
-            ("the pod started just after a Kubernetes API call from", "; ".join(
-                f"{x.get('namespace')}/{x.get('pod')}: {x.get('binary')} {x.get('args') or ''}".strip()[:160]
-                + f" ({x.get('seconds_before')} s before)" for x in (findings.get("origin") or [])[:1]) or "none"),
-            ("on the host after an escape (outside any pod)", "; ".join(
-                f"{x.get('binary')} {x.get('args') or ''}".strip()[:80] + f" ({x.get('what')})"
-                for x in findings.get("aftermath") or [])[:600] or "none"),
-            ("flows let through / dropped (Hubble)",
-             f"{len(findings.get('attack_flows') or [])} / {len(findings.get('dropped_flows') or [])}"
-             if "hubble" in srcs else "no flows in the capture"),
-            ("other flows of the pod during the session (no process matched: DNS, ICMP, UDP; TCP no connect hook saw)",
-             str(len(findings.get("pod_flows") or [])) if "hubble" in srcs else "no flows in the capture"),
-            ("connections opened (Tetragon)", str(len(findings.get("connections") or []))
-             if "tetragon" in srcs else "no process events in the capture"),
-            ("files and capabilities (Tetragon hooks)", ", ".join(sorted({
-                str(h.get("file_path") or h.get("capability") or h.get("function_name"))
-                for h in findings.get("hooks") or []}))[:300] or "none"),
-            ("alerts attributed", str(len(findings.get("alerts") or [])) if "falco" in srcs else "no alerts in the capture"),
-            ("how it was found", findings.get("basis") or nd),
-            ("sources", ", ".join(findings.get("sources") or []) or "none")]
+    incidents = findings.get("incidents") or []
+    leads = findings.get("leads") or []
+    parts = []
+    if incidents:
+        parts.append(f"<p>{len(incidents)} incident(s); {len(leads)} lead(s).</p>")
+        top = incidents[0]
+        rows = _incident_rows(top, srcs)
+        parts.append(f"<h3>Incident #{e(top.get('rank', 1))}</h3><table>"
+                     + "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows) + "</table>")
+        for i in incidents[1:]:
+            parts.append(f"<p>Incident #{e(i.get('rank'))} ({e(i.get('confidence'))}): entered {e(_place(i))} on "
+                         f"{e(i.get('node') or '?')}; key command {e(_cmd(i.get('key_command')) or '?')}</p>")
+    else:
+        parts.append(f"<p><b>No incident</b>: nothing crossed the threshold; {len(leads)} lead(s).</p>")
+    if leads:
+        parts.append("<h3>Leads (below the threshold)</h3><ul>" + "".join(
+            f"<li>{e(_place(x))} on {e(x.get('node') or '?')}: {e(x.get('why_not') or '')}"
+            + (f" ({e('; '.join(x.get('why') or [])[:600])})" if x.get("why") else "") + "</li>" for x in leads) + "</ul>")
     # attacker text shown, not obeyed: a bidi override in one argument reversed the rest of the cell
     notes = "".join(f"<li>{e(n)}</li>" for n in findings.get("notes") or [])
-    table = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows)
-    return ('<div class="findings"><h2>Findings</h2>'
-            f"<table>{table}</table>" + (f"<ul>{notes}</ul>" if notes else "")
+    parts.append(f"<p>sources: {e(', '.join(srcs) or 'none')}</p>")
+    return ('<div class="findings"><h2>Findings</h2>' + "".join(parts) + (f"<ul>{notes}</ul>" if notes else "")
             + "<details><summary>findings JSON</summary><pre>"
             + e(json.dumps(findings, indent=2, default=str)) + "</pre></details></div>")
+
+
+def answer_lines(findings: dict[str, Any]) -> list[str]:
+    """The three-line answer of a report's findings: the top incident's pod, node and key
+    command; with no incident, a line that says so and one per lead (shown by the caller).
+
+    >>> answer_lines({"incidents": [{"namespace": "a", "pod": "p", "node": "n",
+    ...                              "key_command": {"binary": "/bin/kill", "args": "-9 2"}}]})
+    ['pod: a/p', 'node: n', 'key command: /bin/kill -9 2']
+    >>> answer_lines({"incidents": [], "leads": [{"namespace": "a", "pod": "p", "node": "n", "why_not": "w"}]})
+    ['no incident; 1 lead(s)', 'lead: a/p on n: w']
+    """
+    nd = "not determinable from this data"
+    incidents = findings.get("incidents") or []
+    if not incidents:
+        leads = findings.get("leads") or []
+        return [f"no incident; {len(leads)} lead(s)",
+                *(f"lead: {_place(x)} on {x.get('node') or '?'}: {x.get('why_not') or ''}" for x in leads)]
+    i = incidents[0]
+    return [f"pod: {_place(i) if i.get('pod') else nd}", f"node: {i.get('node') or nd}",
+            f"key command: {_cmd(i.get('key_command')) or nd}"]
 
 
 def _assemble(nb: Any, manifest: dict[str, Any], findings: dict[str, Any], errors: list[str]) -> str:
@@ -371,8 +410,8 @@ def render(case_path: str | Path, notebook: str | Path = "postmortem", out_html:
 def main_job(out_dir: str | Path, *, capture: str | Path | None = None) -> dict[str, Any]:
     """The demo: a case in ``out_dir`` from the bundled capture, rendered to ``postmortem.html``.
 
-    Returns the :func:`render` result; ``result["findings"]`` has ``attacker_pod``, ``node`` and
-    ``flag_text``.
+    Returns the :func:`render` result; ``result["findings"]`` is ``case.findings().to_dict()``
+    (``incidents``, ``leads``, ``notes``) plus ``sources`` and each incident's ``requests``.
     """
     out = Path(out_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -386,9 +425,7 @@ def main_job(out_dir: str | Path, *, capture: str | Path | None = None) -> dict[
 def demo(out_dir: str | Path = "kernelsec-demo") -> dict[str, Any]:
     """:func:`main_job` plus the three-line answer printed (what ``kernelsec-nb demo`` shows)."""
     res = main_job(out_dir)
-    f = res["findings"]
     print(f"report: {res['html']}")
-    print(f"attacker pod: {f.get('attacker_namespace') or '?'}/{f.get('attacker_pod') or 'not determinable'}")
-    print(f"node: {f.get('node') or 'not determinable'}")
-    print(f"flag: {f.get('flag_text') or 'not determinable'}")
+    for line in answer_lines(res["findings"]):
+        print(shown(line))
     return res

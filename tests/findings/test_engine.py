@@ -199,3 +199,85 @@ def test_a_rule_that_fires_on_every_build_does_not_make_a_build_an_incident():
     f = find_in(**frames(procs, flows, hits=_hits(rows)))
     assert f.incidents == []
     assert len(f.leads) == 1 and "and 8 more like it in ci" in f.leads[0].why_not
+
+
+def test_a_main_process_polling_the_api_all_day_is_no_lead():
+    """An application's main process (running before the capture began) contacts the API server
+    every ~40 min over 3 h and two low rules fire each time: its routine, neither incident nor lead.
+    The same rules on a shell exec'd into the pod still count."""
+    m = 60 * S
+    procs = [proc("main", None, "cart-0", "/app/cart", t=-100 * S, seen="event")]
+    rows = []
+    for i, at in enumerate((0, 41, 83, 124, 170)):
+        for rule in ("sigma:api-from-pod", "falco:Contact K8S API Server From Container"):
+            rows.append({"rule_id": rule, "title": rule, "level": "low", "exec_id": "main",
+                         "event_id": f"{rule}{i}", "time_ns": at * m, "workload": "cart"})
+    f = find_in(**frames(procs, hits=_hits(rows)))
+    assert f.incidents == [] and f.leads == []
+    procs.append(proc("sh", None, "cart-0", "/bin/sh", "", 60 * m, init=False))
+    rows.append({"rule_id": "sigma:api-from-pod", "title": "api", "level": "low", "exec_id": "sh",
+                 "event_id": "x", "time_ns": 60 * m, "workload": "cart"})
+    rows.append({"rule_id": "sigma:shell", "title": "shell", "level": "medium", "exec_id": "sh",
+                 "event_id": "y", "time_ns": 60 * m, "workload": "cart"})
+    assert [x.pod for x in find_in(**frames(procs, hits=_hits(rows))).leads] == ["cart-0"]
+
+
+def test_without_process_events_dropped_and_unusual_requests_are_leads_of_their_source_pod():
+    """Hubble alone: no process, so no incident; the pod whose requests a policy dropped and that
+    sent a state-changing request its workload does not send all day is a lead. A pod that POSTs
+    the same thing all through the capture is not."""
+    h = 3600 * S
+    flows = [flow(f"r{i}", i * h // 2, None, ("a", "bot-1"), ("a", "api-0"), 80, method="POST", url="/v1/land")
+             for i in range(12)]
+    flows += [flow("x1", 3 * h, None, ("a", "web-1"), ("a", "api-0"), 80, method="PUT", url="/v1/port"),
+              flow("x2", 3 * h + S, None, ("a", "web-1"), ("a", "api-0"), 80, method="PUT", url="/v1/port",
+                   verdict="DROPPED")]
+    fr = frames([], flows)
+    fr["flows"] = fr["flows"].with_columns(pl.lit("n1").alias("node"))
+    f = find_in(**fr)
+    assert f.incidents == []
+    assert [(x.namespace, x.pod, x.node) for x in f.leads] == [("a", "web-1", "n1")]
+    assert "no process events" in f.leads[0].why_not
+
+
+def test_a_detection_no_process_explains_is_a_lead_quoting_its_text():
+    hits = _hits([{"rule_id": "falco:drop", "title": "Drop and execute new binary", "level": "critical",
+                   "detail": "Executing /tmp/x -c id", "namespace": "a", "pod": "web-1", "node": "n1",
+                   "event_id": "a1", "time_ns": 1}])
+    f = find_in(**frames([], hits=hits))
+    assert f.incidents == []
+    assert [(x.pod, x.node, x.why) for x in f.leads] == [
+        ("web-1", "n1", ["+ Drop and execute new binary: Executing /tmp/x -c id"])]
+
+
+def test_without_an_act_the_key_command_is_the_most_suspicious_and_of_equal_weight_the_latest():
+    """An exec'd shell (exec_in 1 + high 3) runs escape tools (critical 4 each) and nothing with an
+    effect: the key command is the last tool, every time (not whichever the grouping met first)."""
+    procs = [proc("sh", None, "web-1", "/bin/sh", "", 100 * S, init=False)]
+    rows = [{"rule_id": "sigma:shell", "title": "shell", "level": "high", "exec_id": "sh", "event_id": "h0",
+             "time_ns": 100 * S, "workload": "web"}]
+    # irregular times, other arguments each time: no schedule
+    for n, (at, arg) in enumerate(zip((101, 103, 104, 108, 110, 117), ("-m", "-u", "-i", "-n", "-p", "-a"), strict=True)):
+        procs.append(proc(f"t{n}", "sh", "web-1", "/usr/bin/nsenter", f"-t 1 {arg}", at * S, init=False))
+        rows.append({"rule_id": "sigma:escape", "title": "escape", "level": "critical", "exec_id": f"t{n}",
+                     "event_id": f"h{n + 1}", "time_ns": at * S, "workload": "web"})
+    for _ in range(3):
+        i = find_in(**frames(procs, hits=_hits(rows))).incidents[0]
+        assert i.key_command is not None and i.key_command.exec_id == "t5"
+
+
+def test_the_entry_is_on_the_key_commands_line_not_an_earlier_child_of_the_same_service():
+    """A service started during the capture (so not routine) runs a build at 09:00 and, at 10:00,
+    an injected shell whose payload connects out: the entry is the injected shell."""
+    procs = [proc("svc", None, "nb-0", "/usr/bin/python3", "-m jupyter", 0),
+             proc("build", "svc", "nb-0", "/bin/sh", "-c 'pip install x'", 3600 * S),
+             proc("ninja", "build", "nb-0", "/tmp/pip-1/bin/ninja", "", 3605 * S),
+             proc("inj", "svc", "nb-0", "/bin/sh", "-c 'curl … ; /tmp/.x/k'", 7200 * S),
+             proc("payload", "inj", "nb-0", "/tmp/.x/k", "", 7202 * S)]
+    flows = [flow("o1", 7203 * S, "payload", ("a", "nb-0"), None, 443, dst_ip="198.51.100.23")]
+    hits = _hits([{"rule_id": "sigma:tmp", "title": "run from /tmp", "level": "high", "exec_id": "payload",
+                   "event_id": "h1", "time_ns": 7202 * S, "workload": "nb"}])
+    i = find_in(**frames(procs, flows, hits=hits)).incidents[0]
+    assert i.key_command is not None and i.key_command.exec_id == "payload"
+    assert i.entry is not None and i.entry.exec_id == "inj"
+    assert i.chain == ["inj", "payload"]

@@ -96,3 +96,29 @@ def test_persistence_by_tactic_or_by_a_persistence_technique():
     got = E.persistence(hits)
     assert got.select("exec_id", "kind").rows() == [("tee", "persistence"), ("cp", "persistence")]
     assert got["text"][0] == "made itself persistent: Schedule Cron Jobs"
+
+
+def test_around_policy_another_port_of_a_refused_destination_soon_after():
+    from kernelsec_nb.findings._evidence import around_policy
+
+    s = 1_000_000_000
+    f = pl.DataFrame({
+        "exec_id": ["wget", "curl", "again", "late", None, "other"],
+        "src_pod": ["p", "p", "p", "p", "p", "q"], "dst_pod": ["db-0"] * 6, "dst_ip": ["10.0.0.5"] * 6,
+        "dst_port": [80, 8081, 80, 9090, 8082, 8081],
+        "verdict": ["DROPPED", "FORWARDED", "FORWARDED", "FORWARDED", "FORWARDED", "FORWARDED"],
+        "time_ns": [0, s, 2 * s, 3600 * s, s, s], "event_id": [f"f{i}" for i in range(6)], "is_reply": [False] * 6})
+    got = around_policy(f)
+    # the same port later (a fixed policy), an hour later, no process, another pod: none of them
+    assert got.select("exec_id", "kind").rows() == [("curl", "around_policy")]
+
+
+def test_blocked_not_when_the_policy_also_refuses_the_pods_main_process_there():
+    s = 1_000_000_000
+    f = pl.DataFrame({"exec_id": ["app", "curl", "curl"], "src_pod": ["p"] * 3, "dst_pod": ["pay-0", "pay-0", "db-0"],
+                      "dst_ip": ["10.0.0.5", "10.0.0.5", "10.0.0.6"], "dst_port": [8080, 8080, 5432],
+                      "verdict": ["DROPPED"] * 3, "time_ns": [0, s, 2 * s], "event_id": ["f1", "f2", "f3"],
+                      "is_reply": [False] * 3})
+    got = E.blocked_and_requests(f, None, usual=["app"])
+    assert got.select("exec_id", "text").rows() == [("curl", "a policy dropped its connection to db-0:5432")]
+    assert E.blocked_and_requests(f, None).height == 3

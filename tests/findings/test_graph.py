@@ -158,3 +158,13 @@ def test_api_edges_a_call_to_the_api_then_a_new_pod_starts():
     assert e.select("src", "dst", "kind", "event_id").rows() == [("proc:kubectl", "proc:new1", "api", "c1")]
     assert e["why"][0] == "pod ci/dbg started 30 s after /kubectl called the Kubernetes API"
     assert api_edges(calls, p, GraphSettings(api_window_ns=10 * S)).height == 0
+
+
+def test_connect_edges_from_connect_hooks_alone_without_namespace_columns():
+    """Connections from Tetragon's connect hooks (no flows): no ``dst_namespace``, an outside address."""
+    from kernelsec_nb.findings.graph import connect_edges
+
+    conns = pl.DataFrame({"exec_id": ["m"], "src_workload": ["w"], "dst_ip": ["45.9.148.108"], "dst_port": [4444],
+                          "time_ns": [5], "event_id": ["k1"], "dst_workload": [None], "dst_pod": [None]},
+                         schema_overrides={"dst_workload": pl.String, "dst_pod": pl.String})
+    assert connect_edges(conns).select("dst", "kind").rows() == [("ext:45.9.148.108:4444", "connect")]

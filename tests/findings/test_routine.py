@@ -139,3 +139,20 @@ def test_detections_routine_all_day_on_a_workload_not_a_burst():
     got = detections_routine(hits, RoutineSettings(destination_windows=6))
     assert got.select("workload", "rule_id").rows() == [("ci", "shell")]   # web's three are one burst
     assert got["reason"][0] == "fires on ci all through the capture (6 processes, 6 of 6 windows)"
+
+
+def test_repeated_detections_on_a_routine_process_all_through_the_capture():
+    """A main process polls the API every ~40 min over 3 h: the rule is that process's routine.
+    The same hits on a process that is not routine, a burst, or one hit at each end, are not."""
+    from kernelsec_nb.findings.routine import repeated_detections
+
+    m = 60 * S
+    poll = [0, 41 * m, 83 * m, 124 * m, 170 * m]
+    hits = pl.DataFrame({
+        "exec_id": ["main"] * 5 + ["implant"] * 5 + ["burst"] * 4 + ["ends"] * 3,
+        "rule_id": ["api"] * 17,
+        "time_ns": poll + poll + [90 * m + i * S for i in range(4)] + [0, S, 170 * m]})
+    got = repeated_detections(hits, ["main", "burst", "ends"])
+    assert got.select("exec_id", "rule_id").rows() == [("main", "api")]
+    assert got["reason"][0] == "fires on this process all through the capture (5 times, 5 of 12 windows)"
+    assert repeated_detections(hits.head(0), ["main"]).height == 0

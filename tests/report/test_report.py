@@ -34,15 +34,19 @@ def test_bundled_report_is_standalone_with_findings_and_manifest(bundled):
     html = Path(bundled["html"]).read_text(encoding="utf-8")
     assert bundled["errors"] == []
     _no_active_content(html)
-    f = bundled["findings"]
     truth = json.loads((CAPTURE / "TRUTH.json").read_text())
-    assert f["attacker_pod"] == truth["attacker"]["pod"]
+    assert len(bundled["findings"]["incidents"]) == 1
+    f = bundled["findings"]["incidents"][0]
+    assert (f["namespace"], f["pod"]) == (truth["attacker"]["namespace"], truth["attacker"]["pod"])
     assert f["node"] == truth["attacker"]["node"]
     assert f["chain"] == [c["exec_id"] for c in truth["chain"]]
-    assert (f["flag"]["binary"], f["flag"]["args"], f["flag"]["exec_id"]) == (
+    key = f["key_command"]
+    assert (key["binary"], key["args"], key["exec_id"]) == (
         truth["flag"]["binary"], truth["flag"]["args"], truth["flag"]["exec_id"])
-    assert [(r["node"], r["src_port"], r["verdict"]) for r in f["attack_flows"]] == [
+    assert [(r["node"], r["src_port"], r["verdict"]) for r in f["requests"] if r["verdict"] != "DROPPED"] == [
         (r["node"], r["src_port"], r["verdict"]) for r in truth["attack_flows"]]
+    assert [(r["node"], r["src_port"], r["verdict"]) for r in f["requests"] if r["verdict"] == "DROPPED"] == [
+        (r["node"], r["src_port"], r["verdict"]) for r in truth["dropped_flows"]]
     # findings and manifest are in the HTML: inputs with sha256 and lines, and versions
     assert truth["flag"]["exec_id"] in html and "Manifest" in html
     files = bundled["manifest"]["inputs"]
@@ -64,8 +68,10 @@ def test_demo_prints_three_line_answer(bundled, capsys, monkeypatch):
     report.demo("ignored")
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("report: ") and out[0].endswith("postmortem.html")
-    assert out[1].startswith("attacker pod: default/") and out[2] == "node: kind-worker"
-    assert out[3] == "flag: /bin/kill -9 2"
+    truth = json.loads((CAPTURE / "TRUTH.json").read_text())
+    assert out[1] == f"pod: default/{truth['attacker']['pod']}" and out[2] == "node: kind-worker"
+    assert out[3] == "key command: /bin/kill -9 2"
+    assert not any("attacker" in line or "flag" in line for line in out)
 
 
 def test_hubble_only_capture_still_renders(tmp_path):
@@ -80,9 +86,11 @@ def test_hubble_only_capture_still_renders(tmp_path):
     _no_active_content(html)
     f = res["findings"]
     assert f["sources"] == ["hubble"]
-    assert f["flag"] is None and f["flag_text"] == "not determinable from this data"
-    assert "not determinable from this data" in html
-    assert f["attacker_pod"]  # the rare L7 requests still point at a pod
+    assert f["incidents"] == []  # no process: no key command, no incident
+    assert "No incident" in html and "attacker pod" not in html.lower()
+    truth = json.loads((CAPTURE / "TRUTH.json").read_text())
+    # the dropped and unusual requests still point at the attacker's pod, as a lead
+    assert (truth["attacker"]["namespace"], truth["attacker"]["pod"]) in {(x["namespace"], x["pod"]) for x in f["leads"]}
 
 
 def test_a_report_runs_while_another_process_explores_the_case(bundled, tmp_path):
@@ -93,7 +101,7 @@ def test_a_report_runs_while_another_process_explores_the_case(bundled, tmp_path
     shutil.copy(Path(bundled["html"]).parent / "deathstar.duckdb", case_file)
     with kn.open_case(case_file, read_only=True):
         res = report.render(case_file, "postmortem", tmp_path / "r.html")
-    assert res["errors"] == [] and res["findings"]["attacker_pod"] == bundled["findings"]["attacker_pod"]
+    assert res["errors"] == [] and res["findings"]["incidents"][0]["pod"] == bundled["findings"]["incidents"][0]["pod"]
 
 
 PAYLOAD = "<script>alert(1)</script></script><img src=x onerror=alert(2)>"
@@ -114,14 +122,18 @@ def test_attacker_strings_are_escaped(tmp_path):
     cap = tmp_path / "capture"
     cap.mkdir()
     lines = [_exec("eHNzOjE6MQ==", "eHNzOjE6MA==", "/bin/sh", "", "2024-05-14T08:00:00.000000000Z"),
-             # a payload run from /tmp: a session that did something (one that only looked around
-             # would not be named, and neither would its strings)
+             # a payload run from /tmp: a detection, so the session is named (as a lead) with its strings
              _exec("eHNzOjE6Mg==", "eHNzOjE6MQ==", "/tmp/x", PAYLOAD, "2024-05-14T08:00:01.000000000Z")]
     (cap / "tetragon.log").write_text("".join(json.dumps(x) + "\n" for x in lines))
     res = report.render(tmp_path / "case.duckdb", "postmortem", tmp_path / "x.html", exports=cap)
     html = Path(res["html"]).read_text(encoding="utf-8")
     assert res["errors"] == []
-    assert res["findings"]["flag"]["args"] == PAYLOAD  # the planted string reached the report
+    # an exec'd shell ran a payload from /tmp (a high rule) and did nothing with an effect: a lead,
+    # whose planted pod and node names reached the findings as exported
+    f = res["findings"]
+    assert f["incidents"] == []
+    assert [(x["pod"], x["node"]) for x in f["leads"]] == [("evil-<script>alert(3)</script>", "node-<script>alert(4)</script>")]
+    assert "eHNzOjE6Mg==" in f["leads"][0]["exec_ids"]
     _no_active_content(html)
     assert "<script>alert(" not in html
     assert "<img src=x" not in html
@@ -149,7 +161,25 @@ def test_cli_demo_without_a_clone_is_a_one_line_error(monkeypatch, capsys):
 def test_the_summary_shows_bidi_and_control_characters_instead_of_obeying_them():
     from kernelsec_nb.report.render import _summary_html
 
-    html_text = _summary_html({"flag_text": "cat /etc/shadow \u202e\x1b[2J", "notes": ["node kw\r\x1b]8;;x\x07"],
-                               "steps": [{"binary": "/bin/cat", "args": "\u202e", "what": "x"}]})
+    html_text = _summary_html({"incidents": [{"key_command": {"binary": "cat", "args": "/etc/shadow \u202e\x1b[2J"},
+                                              "entry": {"binary": "/bin/cat", "args": "\u202e"}}],
+                               "notes": ["node kw\r\x1b]8;;x\x07"]})
     assert "\u202e" not in html_text and "\x1b" not in html_text and "\r" not in html_text
     assert "cat /etc/shadow �␛[2J" in html_text
+
+
+def test_cli_demo_prints_pod_node_and_key_command_or_says_there_is_no_incident(monkeypatch, capsys):
+    from kernelsec_nb import cli
+
+    inc = {"incidents": [{"namespace": "default", "pod": "p\x1b[2J", "node": "n1",
+                          "key_command": {"binary": "/bin/kill", "args": "-9 2"}}], "leads": []}
+    monkeypatch.setattr(report, "main_job", lambda out: {"html": "/x/postmortem.html", "findings": inc})
+    assert cli.main(["demo", "--out", "ignored"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1:4] == ["pod: default/p␛[2J", "node: n1", "key command: /bin/kill -9 2"]
+    quiet = {"incidents": [], "leads": [{"namespace": "shop", "pod": "db-0", "node": "n2", "why_not": "w"}]}
+    monkeypatch.setattr(report, "main_job", lambda out: {"html": "/x/postmortem.html", "findings": quiet})
+    assert cli.main(["demo", "--out", "ignored"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1:3] == ["no incident; 1 lead(s)", "lead: shop/db-0 on n2: w"]
+    assert not any("attacker" in line or "flag" in line for line in out)

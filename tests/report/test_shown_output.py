@@ -152,14 +152,15 @@ def test_report_html_shows_every_kind_of_output():
         assert not any(ref in out for ref in ("&#x202e;", "&#8238;", "&rlm;", "&zwj;", "&#x1b;", "&shy")), out
     assert kn.shown(POD) in render_module._output_html(outputs[0])
     assert "&amp; é" in render_module._output_html(outputs[2])
-    summary = render_module._summary_html({"attacker_pod": POD, "node": NODE, "notes": [FALCO]})
+    summary = render_module._summary_html({"incidents": [{"pod": POD, "node": NODE}], "leads": [{"pod": POD, "node": NODE}],
+                                           "notes": [FALCO]})
     manifest = render_module._manifest_html({"case": POD, "notebook": "n", "notebook_sha256": "x", "rendered_at": "t",
                                              "inputs": [{"path": "/x/" + POD}], "versions": {"v": H}})
     assert _raw_hidden(summary + manifest) == []
 
 
 def test_report_reads_the_findings_as_exported_from_the_escaped_json():
-    findings = {"attacker_pod": POD, "node": NODE}
+    findings = {"incidents": [{"pod": POD, "node": NODE}]}
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("")])
     nb.cells[0].metadata["tags"] = ["findings"]
     nb.cells[0].outputs = [nbformat.v4.new_output("display_data", data={
@@ -178,11 +179,14 @@ def test_postmortem_of_a_hostile_capture_shows_attacker_text_and_the_case_keeps_
     assert res["errors"] == []
     f = res["findings"]
     # the planted strings reached the findings, as exported
-    assert (f["attacker_pod"], f["node"]) == (POD, NODE)
     if "tetragon" in sources:
-        assert f["flag"]["binary"] == PAYLOAD
-    else:  # the pod Falco names stands in; a note quotes its alert's command line
-        assert f["flag"] is None and any(ARGS in n for n in f["notes"])
+        i = f["incidents"][0]
+        assert (i["pod"], i["node"]) == (POD, NODE)
+        assert i["key_command"]["binary"] == PAYLOAD
+    else:  # no process: no incident; the pod Falco names is a lead that quotes its alert
+        assert f["incidents"] == []
+        assert {(x["pod"], x["node"]) for x in f["leads"]} == {(POD, NODE)}
+        assert any(FALCO in w for x in f["leads"] for w in x["why"])
 
     nb = nbformat.read(executed, as_version=4)
     seen = []
