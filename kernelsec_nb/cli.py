@@ -62,7 +62,11 @@ def _report(args: argparse.Namespace) -> int:
         except CaseError as exc:
             print(shown(f"kernelsec-nb: {exc}"), file=sys.stderr)
             return 2
-    result = report.render(args.case, args.notebook, args.out, exports=args.exports)
+    try:
+        result = report.render(args.case, args.notebook, args.out, exports=args.exports)
+    except FileNotFoundError as exc:  # e.g. no such notebook: one line, no traceback
+        print(shown(f"kernelsec-nb: {exc}"), file=sys.stderr)
+        return 2
     errors = result.get("errors") or []
     print(f"report written to {result['html']}" + (f" (with {len(errors)} failed cell(s))" if errors else ""))
     for err in errors:

@@ -206,10 +206,10 @@ class Findings:
             if i.key_command is not None:
                 lines.append(f"  key command: {i.key_command.binary} {i.key_command.args or ''}".rstrip()
                              + f" ({i.key_command.why})")
-            lines += [f"  reached: {r.namespace}/{r.pod} on {r.node} via {', '.join(r.how)}" for r in i.reached]
+            lines += [f"  reached: {r.namespace}/{r.pod} on {r.node or 'an unknown node'} via {', '.join(r.how)}" for r in i.reached]
             lines += [f"  endpoint: {e.ip}:{e.port} {e.role}" for e in i.endpoints]
         for lead in self.leads:
-            lines.append(f"lead: {lead.namespace}/{lead.pod} on {lead.node}: {lead.why_not}")
+            lines.append(f"lead: {lead.namespace}/{lead.pod} on {lead.node or 'an unknown node'}: {lead.why_not}")
         lines += [f"note: {n}" for n in self.notes]
         return lines
 

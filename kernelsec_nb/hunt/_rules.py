@@ -13,9 +13,12 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import os
 import re
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,9 +80,31 @@ def attack_tags(tags: Iterable[Any]) -> tuple[list[str], list[str]]:
     return techniques, tactics
 
 
+@contextlib.contextmanager
+def _native_stderr_quiet() -> Iterator[None]:
+    """Silence what native code writes to file descriptor 2 meanwhile: pySigma checks a rule's
+    ``|re`` with google-re2, whose C++ logger prints two lines of its own for a pattern it refuses
+    (the refusal itself is reported as one line, with the rule)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _error_text(error: object) -> str:
+    """One line for a pySigma error (RE2's messages arrive as ``b'...'`` reprs)."""
+    return re.sub(r"""\bb'((?:[^'\\]|\\.)*)'""", r"\1", str(error)).splitlines()[0] if str(error) else ""
+
+
 def _from_text(text: str, origin: str) -> tuple[list[tuple[SigmaRule, str]], list[Unsupported]]:
     try:
-        collection = SigmaCollection.from_yaml(text, collect_errors=True)
+        with _native_stderr_quiet():
+            collection = SigmaCollection.from_yaml(text, collect_errors=True)
     except Exception as e:  # noqa: BLE001 - YAML syntax errors and the like: reported, not raised
         return [], [Unsupported("", "", origin, f"cannot read: {str(e).splitlines()[0]}")]
     return _from_collection(collection, origin)
@@ -98,13 +123,13 @@ def _from_collection(collection: SigmaCollection,
         errors = rule.errors
         if errors:
             bad.append(Unsupported(str(rule.id or ""), str(rule.title or ""), where,
-                                   f"invalid rule: {errors[0]}"))
+                                   f"invalid rule: {_error_text(errors[0])}"))
             continue
         rules.append((copy.deepcopy(rule), where))  # the pipeline changes the rule it maps
     reported = {u.reason for u in bad}
     for error in getattr(collection, "errors", []) or []:  # errors outside any rule
-        if f"invalid rule: {error}" not in reported:
-            bad.append(Unsupported("", "", origin, f"invalid rule: {error}"))
+        if f"invalid rule: {_error_text(error)}" not in reported:
+            bad.append(Unsupported("", "", origin, f"invalid rule: {_error_text(error)}"))
     return rules, bad
 
 

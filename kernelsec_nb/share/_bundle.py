@@ -190,9 +190,8 @@ def _copy_notes(case: Any, bundle: Any, id_map: dict[str, str], rules: Sequence[
         else:
             continue
         for col in ("tag", "note", "author"):
-            if isinstance(r.get(col), str):
-                r[col] = redact_line(json.dumps(r[col]), rules).text if rules else r[col]
-                r[col] = json.loads(r[col])
+            if rules and isinstance(r.get(col), str):  # redacted as a JSON string, so escapes stay valid
+                r[col] = json.loads(redact_line(json.dumps(r[col]), rules).text)
         keep.append(r)
     cols = [c for c in rows.columns if c in set(bundle.sql("SELECT * FROM annotations LIMIT 0").columns)]
     quoted = ", ".join(f'"{c}"' for c in cols)

@@ -101,3 +101,10 @@ def test_summary_says_first_whether_there_is_an_incident():
     assert lines[1] == "#1 high: entered shop/web-1 on node n1"
     assert "  key command: /usr/bin/nc 1.2.3.4 4444 (connected out of the cluster)" in lines
     assert lines[-1] == "note: clock skew: n2 reads 0.5 s ahead"
+
+
+def test_summary_says_so_when_a_node_is_unknown():
+    """A lead or reached pod without a node printed 'on None'."""
+    lines = Findings([], [Lead("p", None, "weight 1.0 below the threshold 3.5", namespace="ns")], []).summary()
+    assert lines[1] == "lead: ns/p on an unknown node: weight 1.0 below the threshold 3.5"
+    assert not any("None" in x for x in lines)

@@ -203,3 +203,20 @@ def test_cli_shows_hostile_titles_and_fields_inert(tmp_path) -> None:
     assert out.returncode == 0, out.stderr
     assert "1 hit(s)" in out.stdout
     assert "\x1b" not in out.stdout and "␛[31m" in out.stdout and "␛[2J" in out.stdout
+
+
+def test_cli_a_regex_re2_refuses_is_one_line_without_native_noise(tmp_path) -> None:
+    """pySigma checks ``|re`` with google-re2, whose C++ logger printed two lines of its own, and
+    the reason showed a Python bytes repr (``b'invalid perl operator…'``)."""
+    path = str(tmp_path / "c.duckdb")
+    subprocess.run([sys.executable, "-m", "kernelsec_nb", "load", path,
+                    str(REPO / "data" / "deathstar" / "kind-worker" / "falco.json"), "--no-progress"],
+                   capture_output=True, check=True)
+    rule = tmp_path / "bad.yml"
+    rule.write_text('title: lookahead\nlogsource: {category: process_creation, product: linux}\n'
+                    'detection:\n  sel: {Image|re: "kill(?=$)"}\n  condition: sel\n')
+    out = subprocess.run([sys.executable, "-m", "kernelsec_nb", "hunt", path, str(rule)],
+                         capture_output=True, text=True)
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert "lookahead" in lines[0] and "invalid perl operator" in lines[0] and "b'" not in lines[0]

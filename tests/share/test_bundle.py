@@ -330,3 +330,20 @@ def test_pretty_printed_records_and_a_changed_file(tmp_path):
         with pytest.raises(kn.CaseError, match="changed since it was loaded"):  # found while writing
             case.share(tmp_path / "d", pods=["tiefighter"], redact="none")
         assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()
+
+
+def test_redact_none_keeps_the_team_notes_as_written(planted, tmp_path):
+    """``redact="none"`` on a case with notes copies the notes unchanged (it used to parse the raw
+    note as JSON and fail with 'Expecting value')."""
+    import shutil
+
+    src = tmp_path / "case.duckdb"
+    shutil.copy(planted / "case.duckdb", src)
+    with kn.open_case(src) as case:
+        eid = case.sql("SELECT event_id FROM process_events WHERE \"binary\" = '/usr/bin/mysql'")["event_id"][0]
+        case.tag(eid, ["creds"], note=f"used password --password={SECRETS['mysql']}", author="ana")
+        result = case.share(tmp_path / "b", pods=["tiefighter"], redact="none")
+    assert result.notes == 1
+    with kn.open_case(tmp_path / "b" / "case.duckdb", read_only=True) as b:
+        notes = b.notes()
+    assert notes["note"].to_list() == [f"used password --password={SECRETS['mysql']}"]
