@@ -139,7 +139,7 @@ def _batch(source: Source, rules: list[CompiledRule]) -> _Batch:
         f"SELECT {i} AS _rule{', ' + quoted if quoted else ''} FROM d WHERE {r.sql}"  # noqa: S608
         for i, r in enumerate(rules))
     # OFFSET 0: otherwise DuckDB pushes every rule's WHERE, OR-ed, back into the view's rows
-    matches = (f"WITH v AS ({source.sql(base)}),\n"  # noqa: S608 - values are parameters
+    matches = (f"WITH v AS ({source.combinations(base)}),\n"  # noqa: S608 - values are parameters
                f"d AS MATERIALIZED (SELECT *{twins} FROM (SELECT DISTINCT {quoted or '1 AS _one'} FROM v OFFSET 0))\n"
                f"{selects}")
     needed = [*(["binary"] if "binary" in source.columns else []), *detail_cols, *base]
@@ -216,10 +216,17 @@ def _with_process_events(con: Any, hits: pl.DataFrame) -> pl.DataFrame:
     ids = hits.filter(pl.col("_event_id").is_null() & pl.col("_exec_id").is_not_null())["_exec_id"].unique()
     if ids.len() == 0:
         return hits
-    events = _fetch(con,
-        "SELECT exec_id AS _exec_id, arg_min(event_id, time_ns) AS _exec_event FROM process_events "
-        "WHERE kind = 'process_exec' AND exec_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY exec_id",
-        [ids.to_list()])
+    # one join against the ids as a relation (a list parameter of thousands of ids costs more
+    # than reading process_events' two columns)
+    name = f"_kn_hunt_{uuid.uuid4().hex}"
+    con.register(name, ids.to_frame("_exec_id").to_arrow())
+    try:
+        events = _fetch(con,
+            "SELECT e.exec_id AS _exec_id, arg_min(e.event_id, e.time_ns) AS _exec_event\n"  # noqa: S608
+            f"FROM process_events e SEMI JOIN {name} i ON e.exec_id = i._exec_id\n"
+            "WHERE e.kind = 'process_exec' GROUP BY e.exec_id", None)
+    finally:
+        con.unregister(name)
     return (hits.join(events, on="_exec_id", how="left")
             .with_columns(pl.coalesce("_event_id", "_exec_event").alias("_event_id")).drop("_exec_event"))
 

@@ -88,6 +88,35 @@ class Part:
                 used += " " + join
         return f"SELECT {select}\nFROM {self.base}{''.join(' ' + j for j in joins)}\nWHERE {self.where}"
 
+    def combinations(self, needed: Iterable[str]) -> str:
+        """The distinct combinations of the columns in ``needed`` (the rows repeat; a rule is a
+        function of the columns it reads).
+
+        Aggregated before anything else: the columns that read the table alone are computed
+        and made distinct in one aggregate over the table, with the raw columns the joins need
+        (``k.exec_id``…); the joins and the columns that read them run on those distinct rows
+        only.  A part with none of the columns gives one row (``_one``) when it has rows."""
+        cols = [c for c in dict.fromkeys(needed) if c in self.columns]
+        alias = self.base.split()[-1]
+        if not cols:
+            return f"SELECT 1 AS _one FROM {self.base} WHERE {self.where} LIMIT 1"  # noqa: S608
+        others = "|".join(re.escape(a) for a, _ in self.joins)
+        joined = {c for c in cols if others and re.search(rf"\b(?:{others})\.", self.columns[c])}
+        outer = [f'{alias}."_v_{c}" AS "{c}"' if c not in joined else f'{self.columns[c]} AS "{c}"'
+                 for c in cols]
+        used = " ".join(self.columns[c] for c in joined)
+        joins: list[str] = []
+        for a, join in reversed(self.joins):
+            if re.search(rf"\b{a}\.", used):
+                joins.insert(0, join)
+                used += " " + join
+        raw = sorted(set(re.findall(rf'\b{re.escape(alias)}\.("[^"]+"|\w+)', used)))
+        inner = [f'{self.columns[c]} AS "_v_{c}"' for c in cols if c not in joined]
+        inner += [f"{alias}.{r}" for r in raw]
+        return (f"SELECT {', '.join(outer)}\n"  # noqa: S608 - our SQL, no values
+                f"FROM (SELECT DISTINCT {', '.join(inner)} FROM {self.base} WHERE {self.where}) {alias}"
+                f"{''.join(' ' + j for j in joins)}")
+
 
 _KEYS_PROCESS = {"_entity": "'process'", "_exec_id": "p.exec_id", "_event_id": "NULL::VARCHAR",
                  "_time_ns": "p.start_ns"}
@@ -188,6 +217,11 @@ class Source:
         """The view with the columns in ``needed`` (and the keys; default: all of them)."""
         cols = list(dict.fromkeys([*KEYS, *(self.all_columns if needed is None else needed)]))
         return "\nUNION ALL BY NAME\n".join(part.sql(cols) for part in self.parts)
+
+    def combinations(self, needed: Iterable[str]) -> str:
+        """The view's distinct combinations of the columns in ``needed`` (no keys; see
+        :meth:`Part.combinations`); they may repeat across parts."""
+        return "\nUNION ALL BY NAME\n".join(part.combinations(needed) for part in self.parts)
 
     @property
     def all_columns(self) -> list[str]:
