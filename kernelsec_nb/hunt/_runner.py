@@ -120,8 +120,9 @@ def _batch(source: Source, rules: list[CompiledRule]) -> _Batch:
 
     A rule is a function of the columns it reads: it runs over their *distinct combinations* (a
     capture repeats its command lines, destinations and files: 97k processes of a big case are
-    ~100 combinations; a ``UNION ALL`` of one ``WHERE`` per rule, which lets DuckDB stop an
-    ``AND`` at its first false part, unlike a boolean column per rule or one long ``OR``), and
+    ~100 combinations, aggregated per table before any join: :meth:`Source.combinations`; every
+    (combination, rule) pair is filtered by one ``CASE`` on the rule's number, which evaluates
+    each rule on its own pairs only and stops an ``AND`` at its first false part), and
     the view's rows of the matching combinations are the hits (joined with
     ``IS NOT DISTINCT FROM``: a missing field is a value too).  The second query runs only when
     a combination matched.  The view has only the columns the rules and the hits read."""
@@ -135,9 +136,12 @@ def _batch(source: Source, rules: list[CompiledRule]) -> _Batch:
     base = sorted((set(rule_cols) - set(ip4)) | {c[:-1] for c in ip4})
     quoted = ", ".join(f'"{c}"' for c in base)
     twins = "".join(f', {ip4_sql(chr(34) + c[:-1] + chr(34))} AS "{c}"' for c in ip4)
-    selects = "\n  UNION ALL\n  ".join(
-        f"SELECT {i} AS _rule{', ' + quoted if quoted else ''} FROM d WHERE {r.sql}"  # noqa: S608
-        for i, r in enumerate(rules))
+    # one filter over (combination × rule number): CASE evaluates each rule only on its own rows
+    # (a UNION ALL of one WHERE per rule costs a plan per rule; a boolean column per rule
+    # evaluates every rule to its end)
+    whens = "\n    ".join(f"WHEN {i} THEN ({r.sql})" for i, r in enumerate(rules))
+    selects = (f"SELECT n.range AS _rule{', ' + ', '.join('d.' + chr(34) + c + chr(34) for c in base) if base else ''}\n"
+               f"FROM d CROSS JOIN range({len(rules)}) n\nWHERE CASE n.range\n    {whens}\n  END")
     # OFFSET 0: otherwise DuckDB pushes every rule's WHERE, OR-ed, back into the view's rows
     matches = (f"WITH v AS ({source.combinations(base)}),\n"  # noqa: S608 - values are parameters
                f"d AS MATERIALIZED (SELECT *{twins} FROM (SELECT DISTINCT {quoted or '1 AS _one'} FROM v OFFSET 0))\n"
