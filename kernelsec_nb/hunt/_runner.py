@@ -156,6 +156,9 @@ def _batch(source: Source, rules: list[CompiledRule]) -> _Batch:
 
 
 def _run_batch(con: Any, source: Source, rules: list[CompiledRule]) -> pl.DataFrame:
+    # a view without rows (no file hooks in the case, say) has no hits: its joins are not built
+    if not con.sql(f"SELECT 1 FROM ({source.combinations([])}) LIMIT 1").fetchall():  # noqa: S608
+        return pl.DataFrame()
     batch = _batch(source, rules)
     matched = con.sql(batch.matches, params=batch.params).to_arrow_table()
     if matched.num_rows == 0:

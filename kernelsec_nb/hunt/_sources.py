@@ -99,7 +99,7 @@ class Part:
         cols = [c for c in dict.fromkeys(needed) if c in self.columns]
         alias = self.base.split()[-1]
         if not cols:
-            return f"SELECT 1 AS _one FROM {self.base} WHERE {self.where} LIMIT 1"  # noqa: S608
+            return f"SELECT * FROM (SELECT 1 AS _one FROM {self.base} WHERE {self.where} LIMIT 1)"  # noqa: S608
         others = "|".join(re.escape(a) for a, _ in self.joins)
         joined = {c for c in cols if others and re.search(rf"\b(?:{others})\.", self.columns[c])}
         outer = [f'{alias}."_v_{c}" AS "{c}"' if c not in joined else f'{self.columns[c]} AS "{c}"'
