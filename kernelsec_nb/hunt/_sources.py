@@ -127,7 +127,9 @@ class Part:
             inner.append(f'{self.key} AS "_v__key"')
             where = f"\nWHERE {self.key_where.replace('{key}', alias + '.' + chr(34) + '_v__key' + chr(34))}"
         return (f"SELECT {', '.join(outer)}\n"  # noqa: S608 - our SQL, no values
-                f"FROM (SELECT DISTINCT {', '.join(inner)} FROM {self.base} WHERE {self.where}) {alias}"
+                # OFFSET 0: otherwise DuckDB pushes the key's condition back onto every row
+                f"FROM (SELECT DISTINCT {', '.join(inner)} FROM {self.base} WHERE {self.where}"
+                f"{' OFFSET 0' if self.key else ''}) {alias}"
                 f"{''.join(' ' + j for j in joins)}{where}")
 
 
