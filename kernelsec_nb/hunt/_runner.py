@@ -120,8 +120,9 @@ def _batch(source: Source, rules: list[CompiledRule]) -> _Batch:
 
     A rule is a function of the columns it reads: it runs over their *distinct combinations* (a
     capture repeats its command lines, destinations and files: 97k processes of a big case are
-    ~100 combinations; a ``UNION ALL`` of one ``WHERE`` per rule, which lets DuckDB stop an
-    ``AND`` at its first false part, unlike a boolean column per rule or one long ``OR``), and
+    ~100 combinations, aggregated per table before any join: :meth:`Source.combinations`; every
+    (combination, rule) pair is filtered by one ``CASE`` on the rule's number, which evaluates
+    each rule on its own pairs only and stops an ``AND`` at its first false part), and
     the view's rows of the matching combinations are the hits (joined with
     ``IS NOT DISTINCT FROM``: a missing field is a value too).  The second query runs only when
     a combination matched.  The view has only the columns the rules and the hits read."""
@@ -135,11 +136,14 @@ def _batch(source: Source, rules: list[CompiledRule]) -> _Batch:
     base = sorted((set(rule_cols) - set(ip4)) | {c[:-1] for c in ip4})
     quoted = ", ".join(f'"{c}"' for c in base)
     twins = "".join(f', {ip4_sql(chr(34) + c[:-1] + chr(34))} AS "{c}"' for c in ip4)
-    selects = "\n  UNION ALL\n  ".join(
-        f"SELECT {i} AS _rule{', ' + quoted if quoted else ''} FROM d WHERE {r.sql}"  # noqa: S608
-        for i, r in enumerate(rules))
+    # one filter over (combination × rule number): CASE evaluates each rule only on its own rows
+    # (a UNION ALL of one WHERE per rule costs a plan per rule; a boolean column per rule
+    # evaluates every rule to its end)
+    whens = "\n    ".join(f"WHEN {i} THEN ({r.sql})" for i, r in enumerate(rules))
+    selects = (f"SELECT n.range AS _rule{', ' + ', '.join('d.' + chr(34) + c + chr(34) for c in base) if base else ''}\n"
+               f"FROM d CROSS JOIN range({len(rules)}) n\nWHERE CASE n.range\n    {whens}\n  END")
     # OFFSET 0: otherwise DuckDB pushes every rule's WHERE, OR-ed, back into the view's rows
-    matches = (f"WITH v AS ({source.sql(base)}),\n"  # noqa: S608 - values are parameters
+    matches = (f"WITH v AS ({source.combinations(base)}),\n"  # noqa: S608 - values are parameters
                f"d AS MATERIALIZED (SELECT *{twins} FROM (SELECT DISTINCT {quoted or '1 AS _one'} FROM v OFFSET 0))\n"
                f"{selects}")
     needed = [*(["binary"] if "binary" in source.columns else []), *detail_cols, *base]
@@ -152,6 +156,9 @@ def _batch(source: Source, rules: list[CompiledRule]) -> _Batch:
 
 
 def _run_batch(con: Any, source: Source, rules: list[CompiledRule]) -> pl.DataFrame:
+    # a view without rows (no file hooks in the case, say) has no hits: its joins are not built
+    if not con.sql(f"SELECT 1 FROM ({source.combinations([])}) LIMIT 1").fetchall():  # noqa: S608
+        return pl.DataFrame()
     batch = _batch(source, rules)
     matched = con.sql(batch.matches, params=batch.params).to_arrow_table()
     if matched.num_rows == 0:
@@ -216,10 +223,17 @@ def _with_process_events(con: Any, hits: pl.DataFrame) -> pl.DataFrame:
     ids = hits.filter(pl.col("_event_id").is_null() & pl.col("_exec_id").is_not_null())["_exec_id"].unique()
     if ids.len() == 0:
         return hits
-    events = _fetch(con,
-        "SELECT exec_id AS _exec_id, arg_min(event_id, time_ns) AS _exec_event FROM process_events "
-        "WHERE kind = 'process_exec' AND exec_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY exec_id",
-        [ids.to_list()])
+    # one join against the ids as a relation (a list parameter of thousands of ids costs more
+    # than reading process_events' two columns)
+    name = f"_kn_hunt_{uuid.uuid4().hex}"
+    con.register(name, ids.to_frame("_exec_id").to_arrow())
+    try:
+        events = _fetch(con,
+            "SELECT e.exec_id AS _exec_id, arg_min(e.event_id, e.time_ns) AS _exec_event\n"  # noqa: S608
+            f"FROM process_events e SEMI JOIN {name} i ON e.exec_id = i._exec_id\n"
+            "WHERE e.kind = 'process_exec' GROUP BY e.exec_id", None)
+    finally:
+        con.unregister(name)
     return (hits.join(events, on="_exec_id", how="left")
             .with_columns(pl.coalesce("_event_id", "_exec_event").alias("_event_id")).drop("_exec_event"))
 

@@ -76,17 +76,61 @@ class Part:
     where: str
     columns: dict[str, str]
     joins: tuple[tuple[str, str], ...] = ()
+    #: a condition on one expression of few values (the hook's name), ``{key}`` in ``key_where``:
+    #: evaluated per row by :meth:`sql`, on the distinct rows by :meth:`combinations`
+    key: str = ""
+    key_where: str = ""
+
+    @property
+    def row_where(self) -> str:
+        """The whole ``WHERE`` over the table's rows."""
+        return f"{self.where} AND {self.key_where.replace('{key}', self.key)}" if self.key else self.where
 
     def sql(self, needed: Iterable[str]) -> str:
         cols = [c for c in dict.fromkeys(needed) if c in self.columns]
         select = ",\n       ".join(f'{self.columns[c]} AS "{c}"' for c in cols)
-        used = select + " " + self.where
+        used = select + " " + self.row_where
         joins: list[str] = []
         for alias, join in reversed(self.joins):  # a later join may need an earlier one's alias
             if re.search(rf"\b{alias}\.", used):
                 joins.insert(0, join)
                 used += " " + join
-        return f"SELECT {select}\nFROM {self.base}{''.join(' ' + j for j in joins)}\nWHERE {self.where}"
+        return f"SELECT {select}\nFROM {self.base}{''.join(' ' + j for j in joins)}\nWHERE {self.row_where}"
+
+    def combinations(self, needed: Iterable[str]) -> str:
+        """The distinct combinations of the columns in ``needed`` (the rows repeat; a rule is a
+        function of the columns it reads).
+
+        Aggregated before anything else: the columns that read the table alone are computed
+        and made distinct in one aggregate over the table, with the raw columns the joins need
+        (``k.exec_id``…); the joins and the columns that read them run on those distinct rows
+        only.  A part with none of the columns gives one row (``_one``) when it has rows."""
+        cols = [c for c in dict.fromkeys(needed) if c in self.columns]
+        alias = self.base.split()[-1]
+        if not cols:
+            return f"SELECT * FROM (SELECT 1 AS _one FROM {self.base} WHERE {self.row_where} LIMIT 1)"  # noqa: S608
+        others = "|".join(re.escape(a) for a, _ in self.joins)
+        joined = {c for c in cols if others and re.search(rf"\b(?:{others})\.", self.columns[c])}
+        outer = [f'{alias}."_v_{c}" AS "{c}"' if c not in joined else f'{self.columns[c]} AS "{c}"'
+                 for c in cols]
+        used = " ".join(self.columns[c] for c in joined)
+        joins: list[str] = []
+        for a, join in reversed(self.joins):
+            if re.search(rf"\b{a}\.", used):
+                joins.insert(0, join)
+                used += " " + join
+        raw = sorted(set(re.findall(rf'\b{re.escape(alias)}\.("[^"]+"|\w+)', used)))
+        inner = [f'{self.columns[c]} AS "_v_{c}"' for c in cols if c not in joined]
+        inner += [f"{alias}.{r}" for r in raw]
+        where = ""
+        if self.key:  # the key's condition on the distinct rows (a hook name, not every hook)
+            inner.append(f'{self.key} AS "_v__key"')
+            where = f"\nWHERE {self.key_where.replace('{key}', alias + '.' + chr(34) + '_v__key' + chr(34))}"
+        return (f"SELECT {', '.join(outer)}\n"  # noqa: S608 - our SQL, no values
+                # OFFSET 0: otherwise DuckDB pushes the key's condition back onto every row
+                f"FROM (SELECT DISTINCT {', '.join(inner)} FROM {self.base} WHERE {self.where}"
+                f"{' OFFSET 0' if self.key else ''}) {alias}"
+                f"{''.join(' ' + j for j in joins)}{where}")
 
 
 _KEYS_PROCESS = {"_entity": "'process'", "_exec_id": "p.exec_id", "_event_id": "NULL::VARCHAR",
@@ -102,10 +146,11 @@ _HOOK_KEYS = {"_exec_id": "k.exec_id", "_event_id": "k.event_id", "_time_ns": "k
 
 _CONNECTION_PART = Part(
     base="kprobes k",
-    # the pattern runs on the few distinct hook names, not on every row
-    where="k.daddr IS NOT NULL AND coalesce(k.function_name, k.kind) IN ("
-          "SELECT fn FROM (SELECT DISTINCT coalesce(function_name, kind) AS fn FROM kprobes) "
-          "WHERE regexp_matches(fn, '(?i)(^|_)(connect|sendmsg|sendto|sendmmsg)$'))",
+    where="k.daddr IS NOT NULL",
+    # a connect, send… hook (a per-row regex costs half a semi-join with the distinct names; the
+    # combinations evaluate it on their distinct names only)
+    key="coalesce(k.function_name, k.kind)",
+    key_where="regexp_matches({key}, '(?i)(^|_)(connect|sendmsg|sendto|sendmmsg)$')",
     columns={"_entity": "'connection'", **_HOOK_KEYS, **_process_cols("k", "p"),
              "src_ip": "k.saddr", "src_port": "k.sport", "dst_ip": "k.daddr", "dst_port": "k.dport",
              "src_ip4": _ip4("k.saddr"), "dst_ip4": _ip4("k.daddr"), "protocol": "upper(k.protocol)",
@@ -188,6 +233,11 @@ class Source:
         """The view with the columns in ``needed`` (and the keys; default: all of them)."""
         cols = list(dict.fromkeys([*KEYS, *(self.all_columns if needed is None else needed)]))
         return "\nUNION ALL BY NAME\n".join(part.sql(cols) for part in self.parts)
+
+    def combinations(self, needed: Iterable[str]) -> str:
+        """The view's distinct combinations of the columns in ``needed`` (no keys; see
+        :meth:`Part.combinations`); they may repeat across parts."""
+        return "\nUNION ALL BY NAME\n".join(part.combinations(needed) for part in self.parts)
 
     @property
     def all_columns(self) -> list[str]:

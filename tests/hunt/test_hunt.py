@@ -169,7 +169,14 @@ def test_batched_run_equals_each_rule_alone_over_the_whole_view(deathstar) -> No
     from kernelsec_nb.hunt._runner import run_rules
 
     extra = RULE.format(title="nulls").replace("Image|endswith: '/sh'", "ContainerId: null")
-    ruleset = compile_rules([bundled_rules(), SIGMAHQ, extra])
+    # a column only one part of a view has (the connect hooks have no hostname: their rows are
+    # one combination), a column of the hook's process row (a join), the parent's (a join)
+    net = (RULE.format(title="no hostname").replace("process_creation", "network_connection")
+           .replace("Image|endswith: '/sh'", "DestinationHostname: null"))
+    cwd = (RULE.format(title="cwd").replace("process_creation", "network_connection")
+           .replace("Image|endswith: '/sh'", "CurrentDirectory|startswith: '/'"))
+    parent = RULE.format(title="parent").replace("Image|endswith: '/sh'", "ParentImage|contains: '/'")
+    ruleset = compile_rules([bundled_rules(), SIGMAHQ, extra, net, cwd, parent])
     hits = run_rules(deathstar, ruleset)
     got = {(r, e or x) for r, e, x in hits.select("rule_id", "event_id", "exec_id").iter_rows()}
     want = set()
@@ -183,7 +190,8 @@ def test_batched_run_equals_each_rule_alone_over_the_whole_view(deathstar) -> No
     got = {(r, k) for r, k in got} | {(r, x) for r, x in hits.select("rule_id", "exec_id").iter_rows() if x}
     assert want <= got
     assert len(hits) == len(want)
-    assert hits.filter(hits["title"] == "nulls").height > 0
+    for title in ("nulls", "no hostname", "cwd", "parent"):
+        assert hits.filter(hits["title"] == title).height > 0, title
 
 
 def test_cli_shows_hostile_titles_and_fields_inert(tmp_path) -> None:
