@@ -243,7 +243,7 @@ def test_report_renders_from_the_bundle(incident):
     notebook = Path(__file__).resolve().parents[2] / "notebooks" / "postmortem-template.ipynb"
     result = report.render(out / "case.duckdb", notebook, out.parent / "report.html")
     assert not result.get("errors")
-    assert result["findings"]["attacker_pod"] == POD
+    assert result["findings"]["incidents"][0]["pod"] == POD  # the report reads case.findings()
     assert want["flag_text"] in (out.parent / "report.html").read_text()
 
 
