@@ -207,7 +207,6 @@ def run_rules(case: Any, ruleset: RuleSet) -> pl.DataFrame:
     if not parts:
         return empty_hits()
     hits = pl.concat(parts, how="diagonal_relaxed")
-    hits = _with_process_events(con, hits)
     return hits.select(
         pl.lit("sigma").alias("source"), "rule_id", "title", "level", "techniques", "tactics",
         pl.col("_entity").alias("entity"), pl.col("_exec_id").alias("exec_id"),
@@ -216,26 +215,6 @@ def run_rules(case: Any, ruleset: RuleSet) -> pl.DataFrame:
         pl.col("_time_ns").alias("time_ns"), "node", "namespace", "pod", "workload",
         pl.col("_binary").alias("binary"), pl.col("_detail").alias("detail"),
     ).cast(HIT_SCHEMA).sort("time_ns", "rule_id", "event_id", nulls_last=True)  # type: ignore[arg-type]
-
-
-def _with_process_events(con: Any, hits: pl.DataFrame) -> pl.DataFrame:
-    """A process hit's ``event_id`` is its ``process_exec`` event (for ``case.raw``)."""
-    ids = hits.filter(pl.col("_event_id").is_null() & pl.col("_exec_id").is_not_null())["_exec_id"].unique()
-    if ids.len() == 0:
-        return hits
-    # one join against the ids as a relation (a list parameter of thousands of ids costs more
-    # than reading process_events' two columns)
-    name = f"_kn_hunt_{uuid.uuid4().hex}"
-    con.register(name, ids.to_frame("_exec_id").to_arrow())
-    try:
-        events = _fetch(con,
-            "SELECT e.exec_id AS _exec_id, arg_min(e.event_id, e.time_ns) AS _exec_event\n"  # noqa: S608
-            f"FROM process_events e SEMI JOIN {name} i ON e.exec_id = i._exec_id\n"
-            "WHERE e.kind = 'process_exec' GROUP BY e.exec_id", None)
-    finally:
-        con.unregister(name)
-    return (hits.join(events, on="_exec_id", how="left")
-            .with_columns(pl.coalesce("_event_id", "_exec_event").alias("_event_id")).drop("_exec_event"))
 
 
 def _fetch(con: Any, sql: str, params: Any) -> pl.DataFrame:

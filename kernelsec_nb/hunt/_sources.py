@@ -133,7 +133,7 @@ class Part:
                 f"{''.join(' ' + j for j in joins)}{where}")
 
 
-_KEYS_PROCESS = {"_entity": "'process'", "_exec_id": "p.exec_id", "_event_id": "NULL::VARCHAR",
+_KEYS_PROCESS = {"_entity": "'process'", "_exec_id": "p.exec_id", "_event_id": "p.exec_event_id",
                  "_time_ns": "p.start_ns"}
 _PROCESS_PART = Part(
     base="processes p", where="p.seen_as = 'exec'",
@@ -165,7 +165,8 @@ _FLOW_PART = Part(
              "dst_ip": "f.dst_ip", "dst_port": "f.dst_port", "protocol": "f.protocol",
              "src_ip4": _ip4("f.src_ip"), "dst_ip4": _ip4("f.dst_ip"),
              "dst_hostname": "coalesce(f.dst_names[1], f.dns_query)",
-             "dst_labels": "CAST(f.dst_labels AS VARCHAR)",
+             # the text stored at load; rows written without it (by hand) cast their map
+             "dst_labels": "coalesce(f.dst_labels_text, CAST(f.dst_labels AS VARCHAR))",
              "dst_namespace": "f.dst_namespace", "dst_pod": "f.dst_pod", "verdict": "f.verdict",
              "http_method": "f.http_method", "http_url": "f.http_url",
              "initiated": "CASE WHEN f.src_pod IS NOT NULL OR f.dst_pod IS NULL THEN 'true' ELSE 'false' END",

@@ -316,7 +316,14 @@ def _outdated(con: duckdb.DuckDBPyConnection) -> str | None:
         missing = [c for c in columns if table in have and c not in have[table]]
         if missing:
             return f"its {table} table has no {', '.join(missing)}"
+    missing = [c for c in _DERIVED_COLUMNS if "processes" in have and c not in have["processes"]]
+    if missing:  # built by processes.sql of an older version (not rebuilt: its files are the same)
+        return f"its processes table has no {', '.join(missing)}"
     return None
+
+
+#: Columns of ``processes`` (built by processes.sql, not schema.sql) that older versions lacked.
+_DERIVED_COLUMNS = ("exec_event_id",)
 
 
 #: The cases open in this process, by file and mode: opened again, a case file is the same case.

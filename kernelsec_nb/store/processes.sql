@@ -4,6 +4,7 @@
 --   'event'     no process_exec, but its own exit/kprobe events are (started before the capture)
 --   'parent'    only seen as the "parent" object of another process's events
 --   'reference' only named by another process's parent_exec_id (nothing else is known)
+-- exec_event_id: the event_id of its process_exec (the first, for case.raw), NULL without one
 CREATE OR REPLACE TABLE processes AS
 WITH ex AS (
     SELECT * FROM process_events WHERE kind = 'process_exec'
@@ -46,7 +47,8 @@ refs AS (
 detailed AS (
     SELECT exec_id, parent_exec_id, node, namespace, pod, workload, container_id, container_full_id,
            container_name, image, pod_labels, pid, tid, uid, auid, "binary", args, cwd, flags,
-           start_ns, in_init_tree, cap_permitted, cap_effective, cap_inheritable, 'exec' AS seen_as
+           start_ns, in_init_tree, cap_permitted, cap_effective, cap_inheritable, 'exec' AS seen_as,
+           event_id AS exec_event_id
     FROM ex
     UNION ALL BY NAME
     SELECT exec_id, parent_exec_id, node, namespace, pod, workload, container_id, container_full_id,
@@ -82,6 +84,7 @@ SELECT d.exec_id, coalesce(d.parent_exec_id, p.parent_parent_exec_id) AS parent_
        make_timestamp(e.exit_ns // 1000)::TIMESTAMPTZ AS exit_time, e.exit_ns,
        e.exit_status, e.signal,
        d.cap_effective AS capabilities, d.cap_permitted, d.cap_inheritable,
-       coalesce(d.in_init_tree, p.parent_in_init_tree) AS in_init_tree, coalesce(d.flags, p.parent_flags) AS flags, d.seen_as
+       coalesce(d.in_init_tree, p.parent_in_init_tree) AS in_init_tree, coalesce(d.flags, p.parent_flags) AS flags, d.seen_as,
+       d.exec_event_id
 FROM detailed d LEFT JOIN ends e USING (exec_id)
 LEFT JOIN as_parent p ON p.parent_exec_id = d.exec_id AND d.seen_as = 'event';
