@@ -71,6 +71,17 @@ def test_a_case_made_by_an_older_version_is_refused_clearly(tmp_path):
             kn.open_case(path, read_only=read_only)
 
 
+def test_a_case_whose_processes_an_older_version_built_is_refused_clearly(tmp_path):
+    path = tmp_path / "old.duckdb"
+    kn.open_case(path).close()
+    con = duckdb.connect(str(path))
+    con.execute("ALTER TABLE processes DROP COLUMN exec_event_id")  # as processes.sql built it before
+    con.close()
+    for read_only in (False, True):
+        with pytest.raises(kn.CaseError, match="older kernelsec_nb .its processes table has no exec_event_id"):
+            kn.open_case(path, read_only=read_only)
+
+
 _OPEN_ELSEWHERE = """
 import sys
 import kernelsec_nb as kn

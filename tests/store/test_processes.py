@@ -52,3 +52,31 @@ def test_a_process_seen_only_as_a_parent_keeps_its_pod(tmp_path):
         got = case.sql("SELECT seen_as, namespace, pod, workload, container_id, in_init_tree FROM processes "
                        "WHERE exec_id = ?", [exec_id("n1", 7_000, 7)]).rows()
     assert got == [("parent", "analytics", "etl-6c9d8f7b4-k2m9p", "etl", "7e7e7e7e7e7e", True)]
+
+
+def test_a_process_keeps_the_event_id_of_its_exec(tmp_path):
+    # the exec twice (a re-export): the first in time is the process's; one seen only in hooks has none
+    early = tetragon_exec(pid=100, time="2026-11-20T10:00:00Z")
+    late = tetragon_exec(pid=100, time="2026-11-20T10:00:05Z")
+    path = tmp_path / "t.json"
+    path.write_text("\n".join([late, early, _hook(tetragon_exec(pid=60, binary="/usr/bin/node"))]) + "\n")
+    with kn.open_case(tmp_path / "c.duckdb") as case:
+        case.load(path, progress=False)
+        first = case.sql("SELECT event_id FROM process_events WHERE kind = 'process_exec' AND exec_id = ? "
+                         "ORDER BY time_ns LIMIT 1", [exec_id("n1", 100_000, 100)]).rows()[0][0]
+        got = dict(case.sql("SELECT pid, exec_event_id FROM processes WHERE pid IN (60, 100)").rows())
+        assert got == {100: first, 60: None}
+        assert case.raw(first)  # the line of the exec
+
+
+def test_a_flow_keeps_its_destination_labels_as_text(tmp_path):
+    from tests.store.lines import hubble_flow
+    flow = json.loads(hubble_flow())
+    flow["flow"]["destination"]["labels"] = ["k8s:app=api", "reserved:kube-apiserver", "k8s:app=dup"]
+    path = tmp_path / "f.json"
+    path.write_text(json.dumps(flow) + "\n" + hubble_flow(sport=1) + "\n")
+    with kn.open_case(tmp_path / "c.duckdb") as case:
+        case.load(path, progress=False)
+        got = case.sql("SELECT dst_labels_text, CAST(dst_labels AS VARCHAR) FROM flows ORDER BY src_port").rows()
+    assert [text for text, _ in got] == [cast for _, cast in got]  # the map's own text form
+    assert got[0][0] == "{app=api}" and "reserved:kube-apiserver" in got[1][0] and "dup" not in got[1][0]
