@@ -23,7 +23,7 @@ Three views over the case's tables, one per kind of record a detection can mark:
   are creations and changes.
 
 Each view's columns are text (booleans as ``'true'``/``'false'``; ``DestinationLabels`` is the
-label map as text, ``{app=web, reserved:world=}``) except the numbers of :data:`NUMERIC`, named
+label map as text, ``{app=web, 'reserved:world'=''}``) except the numbers of :data:`NUMERIC`, named
 like the documented tables; each :class:`Source`'s ``fields`` map Sigma's field names onto them.
 A view is built from :class:`Part` s (one per table) with only the columns a query needs, and
 joins only the process rows those columns read.  Besides Sigma's Linux

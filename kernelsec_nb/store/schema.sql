@@ -88,7 +88,7 @@ CREATE TABLE IF NOT EXISTS flows (
     src_namespace VARCHAR, src_pod VARCHAR, src_workload VARCHAR, src_labels MAP(VARCHAR, VARCHAR),
     src_identity BIGINT, src_names VARCHAR[], src_ip VARCHAR, src_port BIGINT,
     dst_namespace VARCHAR, dst_pod VARCHAR, dst_workload VARCHAR, dst_labels MAP(VARCHAR, VARCHAR),
-    dst_labels_text VARCHAR,  -- dst_labels as text ({app=web, reserved:world=}), for hunting
+    dst_labels_text VARCHAR,  -- dst_labels as text ({app=web, 'reserved:world'=''}), for hunting
     dst_identity BIGINT, dst_names VARCHAR[], dst_ip VARCHAR, dst_port BIGINT,
     protocol VARCHAR, icmp_type BIGINT, tcp_flags VARCHAR, flow_type VARCHAR, l7_type VARCHAR, l7_direction VARCHAR,
     http_method VARCHAR, http_url VARCHAR, http_path VARCHAR, http_code BIGINT,
