@@ -98,7 +98,9 @@ def write_capture(folder: Path, sources: tuple[str, ...] = ("tetragon", "hubble"
         _flow(15, 40001, "10.0.0.3", 5432, "DROPPED", drop_reason_desc="POLICY_DENIED" + H),
     ]
     falco = [{"hostname": NODE, "output": FALCO, "priority": "Critical",
-              "rule": "Drop and execute new binary in container", "source": "syscall", "tags": ["container"],
+              # the rule name and tags are the export's too: a detection's title reaches the findings
+              "rule": RULE, "source": "syscall",
+              "tags": ["container", "T1059" + H],
               "time": _t(11.001), "output_fields": {
                   "container.id": "abababababab", "proc.pid": 101, "proc.cmdline": "x " + ARGS,
                   "proc.exepath": PAYLOAD, "k8s.pod.name": POD, "k8s.ns.name": "default"}}]
@@ -169,6 +171,9 @@ def test_report_reads_the_findings_as_exported_from_the_escaped_json():
 
 
 # -- end to end: the template on the hostile capture -----------------------------------------
+RULE = "Drop and execute new binary in container" + H  # a Falco rule name is the export's text too
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sources", [("tetragon", "hubble", "falco"), ("hubble", "falco")], ids=["all", "no-tetragon"])
 def test_postmortem_of_a_hostile_capture_shows_attacker_text_and_the_case_keeps_it(tmp_path, sources):
@@ -206,9 +211,20 @@ def test_postmortem_of_a_hostile_capture_shows_attacker_text_and_the_case_keeps_
     for planted in (POD, PAYLOAD, ARGS, PATH, NODE) if "tetragon" in sources else (POD, ARGS, NODE):  # and in the tables
         assert kn.shown(planted) in tables, planted
 
+    # the detection's title (Falco's rule name) reached the findings as exported, and is shown
+    def strings(x):
+        if isinstance(x, str):
+            yield x
+        elif isinstance(x, dict | list):
+            for v in x.values() if isinstance(x, dict) else x:
+                yield from strings(v)
+
+    assert any(RULE in s for s in strings(f))
+
     html_text = Path(res["html"]).read_text(encoding="utf-8")
     assert _raw_hidden(html_text) == []
     assert "&#x202e;" not in html_text.lower() and "&#8238;" not in html_text
+    assert kn.shown(RULE) in html_text  # the detection's title, shown in the report
     for planted in (POD, NODE, PAYLOAD, PATH) if "tetragon" in sources else (POD, NODE, ARGS):
         assert kn.shown(planted) in html_text, planted
 
