@@ -16,6 +16,7 @@ Examples
 from __future__ import annotations
 
 import ipaddress
+import signal as _signal
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -195,7 +196,8 @@ def blocked_and_requests(flows: pl.DataFrame, routine_requests: pl.DataFrame | N
     """``blocked``: an attributed flow a policy dropped (one row per process and destination),
     unless the policy also drops that destination and port for a routine process of the same pod
     (``usual``: the app's own main process — a misconfigured policy, no evidence against a shell);
-    ``request``: an attributed state-changing HTTP request (POST, PUT, PATCH, DELETE) whose
+    ``request``: an attributed state-changing HTTP request (POST, PUT, PATCH, DELETE) that got
+    through (a dropped one is only ``blocked``), whose
     method and path shape the workload does not send all through the capture (``routine_requests``:
     :func:`routine.destinations` over :func:`request_keys`)."""
     f = flows.filter(pl.col("exec_id").is_not_null())
@@ -215,7 +217,10 @@ def blocked_and_requests(flows: pl.DataFrame, routine_requests: pl.DataFrame | N
                               pl.format("a policy dropped its connection to {}:{}", "_d", "dst_port").alias("text"),
                               "event_id"))
     if "http_method" in f.columns:
-        r = request_keys(f.filter(pl.col("http_method").str.to_uppercase().is_in(STATE_CHANGING)))
+        sent = f.filter(pl.col("http_method").str.to_uppercase().is_in(STATE_CHANGING))
+        if "verdict" in sent.columns:  # a request a policy dropped was not sent: it is ``blocked``
+            sent = sent.filter(~pl.col("verdict").fill_null("").is_in(["DROPPED", "DENIED"]))
+        r = request_keys(sent)
         r = _routine_mask(r, routine_requests, pl.col("dst_workload")).filter(pl.col("_routine").is_null())
         r = r.sort("time_ns").unique(["exec_id", "_dst"], keep="first", maintain_order=True)
         url = pl.coalesce(*(pl.col(c) for c in ("http_url", "http_path") if c in r.columns), pl.lit(""))
@@ -267,10 +272,26 @@ def request_keys(flows: pl.DataFrame) -> pl.DataFrame:
                                          pl.lit(" "), arg_shape(path)]).alias("dst_workload"))
 
 
+#: A signal named in a command's arguments: ``-HUP``, ``-SIGHUP``, ``-s HUP``, ``-1``.
+SIGNAL_ARG = r"(?:^|\s)-(?:s\s+|n\s+)?(?:SIG)?([A-Z][A-Z0-9]{1,5}|\d{1,2})(?:\s|$)"
+SIGNAL_NAMES = {str(int(x)): x.name for x in _signal.Signals} | {x.name[3:]: x.name for x in _signal.Signals}
+
+
+def named_signal(args: pl.Expr) -> pl.Expr:
+    """The signal a command's arguments name (``SIGHUP``), else null.
+
+    >>> pl.select(named_signal(pl.Series(["-HUP 1", "-9 1", "-s TERM 7", "nginx", "-X PUT x"]))).to_series().to_list()
+    ['SIGHUP', 'SIGKILL', 'SIGTERM', None, None]
+    """
+    return args.str.extract(SIGNAL_ARG, 1).replace_strict(SIGNAL_NAMES, default=None, return_dtype=pl.String)
+
+
 def signals(procs: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.DataFrame:
     """``signal``: a process running when another process on its node died by a signal, at most
     ``signal_window`` after it started; when some such process is in the dead one's pod, only
-    those count (a ``kill`` in the pod, not a probe elsewhere on the node)."""
+    those count (a ``kill`` in the pod, not a probe elsewhere on the node).  A process whose
+    arguments name a signal (``kill -HUP 1``, :func:`named_signal`) counts only for a death by that
+    signal (a reload is no kill of the shell that stopped by Ctrl-C meanwhile)."""
     if "signal" not in procs.columns:
         return empty_evidence()
     dead = procs.filter(pl.col("signal").is_not_null() & pl.col("exit_ns").is_not_null()).select(
@@ -278,7 +299,9 @@ def signals(procs: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.DataFrame:
         pl.col("exit_ns").alias("_died"), pl.col("binary").alias("_dbin"), "signal")
     if dead.height == 0:
         return empty_evidence()
-    cand = procs.select("exec_id", "node", "pod", "start_ns", "exit_ns").join(dead, on="node").filter(
+    named = named_signal(pl.col("args")) if "args" in procs.columns else pl.lit(None, dtype=pl.String)
+    cand = procs.select("exec_id", "node", "pod", "start_ns", "exit_ns", named.alias("_sent")).join(dead, on="node").filter(
+        pl.col("_sent").is_null() | (pl.col("_sent") == pl.col("signal"))).filter(
         (pl.col("exec_id") != pl.col("_dead")) & (pl.col("start_ns") <= pl.col("_died"))
         & (pl.col("_died") - pl.col("start_ns") <= s.signal_window_ns)
         & (pl.col("exit_ns").is_null() | (pl.col("exit_ns") + NS >= pl.col("_died"))))

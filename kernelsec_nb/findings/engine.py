@@ -409,23 +409,55 @@ def _entry(ids: list[str], pev: pl.DataFrame, info: dict[str, Any]) -> str:
     return ids[0]
 
 
-def _entry_above(key: str, entry: str, pev: pl.DataFrame, info: dict[str, Any], ids: set[str]) -> str:
+def _writers(edge: pl.DataFrame | None, ids: set[str]) -> dict[str, str]:
+    """A process of the part → the process of the part that wrote the program or file it ran."""
+    if edge is None or edge.height == 0:
+        return {}
+    w = edge.filter((pl.col("kind") == G.WRITE) & pl.col("src").str.starts_with("proc:")).select(
+        pl.col("src").alias("_w"), pl.col("dst").alias("_f"))
+    r = edge.filter(pl.col("kind") == G.EXEC_FILE).select(pl.col("src").alias("_f"), pl.col("dst").alias("_r"))
+    out: dict[str, str] = {}
+    for writer, ran in w.join(r, on="_f").select("_w", "_r").iter_rows():
+        if writer[5:] in ids and ran[5:] in ids:
+            out.setdefault(ran[5:], writer[5:])
+    return out
+
+
+def _entry_above(key: str, entry: str, pev: pl.DataFrame, info: dict[str, Any], ids: set[str],
+                 edge: pl.DataFrame | None = None) -> str:
     """The entry on the key command's own line: of its ancestors in the part (itself included),
     the highest that came in from outside or that a service started — not another child of the
-    same service that started earlier (a build beside the payload); ``entry`` when none is."""
+    same service that started earlier (a build beside the payload); ``entry`` when none is.  A
+    process run from a file a process of the part wrote has that writer above it (the delivery)."""
     starts = set(pev.filter(pl.col("kind").is_in([E.EXEC_IN, E.SERVICE_CHILD]))["exec_id"].to_list())
+    writers = _writers(edge, ids)
     best, cur, seen = None, key, set()
     while cur in ids and cur not in seen:
         seen.add(cur)
         if cur in starts:
             best = cur
-        cur = (info.get(cur) or {}).get("parent_exec_id")
+        parent = (info.get(cur) or {}).get("parent_exec_id")
+        cur = parent if parent in ids else writers.get(cur, parent)
     return best if best is not None else entry
 
 
-def _key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any]) -> tuple[str, str]:
+def _delivered(ids: list[str], pev: pl.DataFrame, edge: pl.DataFrame | None) -> set[str]:
+    """Writers whose hand-off is only the means: the program they wrote was run by a process of
+    the part that acted itself (the delivery of a tool is not the damage the tool did)."""
+    if edge is None or edge.height == 0:
+        return set()
+    acted = set(pev.filter(pl.col("kind").is_in([k for k in E.ACTS if k != E.HANDOFF]))["exec_id"].to_list())
+    runs = edge.filter((pl.col("kind") == G.EXEC_FILE) & pl.col("dst").is_in(["proc:" + x for x in acted & set(ids)]))
+    wrote = edge.filter((pl.col("kind") == G.WRITE) & pl.col("dst").is_in(runs["src"].implode()))
+    return {x.removeprefix("proc:") for x in wrote["src"].to_list()}
+
+
+def _key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any], edge: pl.DataFrame | None = None) -> tuple[str, str]:
+    delivered = _delivered(ids, pev, edge)
     for kind in E.ACTS:
         rows = pev.filter(pl.col("kind") == kind)
+        if kind == E.HANDOFF:
+            rows = rows.filter(~pl.col("exec_id").is_in(list(delivered)))
         if rows.height:
             last = max(rows["exec_id"].unique().to_list(), key=lambda x: (info.get(x, {}).get("start_ns") or 0, x))
             text = rows.filter(pl.col("exec_id") == last)["text"][0]
@@ -466,9 +498,9 @@ def _chain(entry: str, key: str, ids: set[str], edge: pl.DataFrame) -> list[str]
 def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any],
               nodes_of: dict[tuple[str, str], Any], edge: pl.DataFrame, flows: pl.DataFrame, total: float,
               kinds: set[str], why: list[str], s: EngineSettings) -> Incident:
-    key, key_why = _key(ids, pev, info)
+    key, key_why = _key(ids, pev, info, edge)
     idset = set(ids)
-    entry = _entry_above(key, entry, pev, info, idset)
+    entry = _entry_above(key, entry, pev, info, idset, edge)
     e = info.get(entry, {})
     k = info.get(key, {})
     pids = ["proc:" + x for x in ids]

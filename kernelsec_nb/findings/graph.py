@@ -245,15 +245,18 @@ def service_edges(flows: pl.DataFrame, procs: pl.DataFrame, writes: pl.DataFrame
 # -- file written → the same path executed or read later ---------------------------------------------
 def file_accesses(kprobes: pl.DataFrame) -> pl.DataFrame:
     """Hook events with a file path, as ``exec_id``, ``node``, ``namespace``, ``pod``, ``path``,
-    ``time_ns``, ``event_id`` and ``access`` (``write`` or ``read``): a write hook by its function
-    name (:data:`WRITE_FUNCTIONS`), a permission check by its mask argument (``int_arg``: 2 or 8
-    write, 4 read), any other hook on a file a read.
+    ``time_ns``, ``event_id``, ``access`` (``write`` or ``read``) and ``mode_known``: a write hook by
+    its function name (:data:`WRITE_FUNCTIONS`), a permission check by its mask argument
+    (``int_arg``: 2 or 8 write, 4 read), any other hook on a file (an open, its mode unknown:
+    ``mode_known`` false) a read — unless the path is later run (see :func:`file_edges`).
 
     >>> k = pl.DataFrame({"exec_id": ["a", "b", "c"], "file_path": ["/x", "/x", "/y"], "time_ns": [1, 2, 3],
     ...                   "function_name": ["security_file_permission", "security_file_permission", "vfs_rename"],
     ...                   "hook_args": ['[{"file_arg":{}},{"int_arg":2}]', '[{"int_arg":4}]', None]})
     >>> file_accesses(k)["access"].to_list()
     ['write', 'read', 'write']
+    >>> file_accesses(k)["mode_known"].to_list()
+    [True, True, True]
     """
     k = kprobes.filter(pl.col("file_path").is_not_null() & pl.col("time_ns").is_not_null())
     fn = _col(k, "function_name").fill_null("")
@@ -263,7 +266,28 @@ def file_accesses(kprobes: pl.DataFrame) -> pl.DataFrame:
     return k.select(
         "exec_id", _col(k, "node"), _col(k, "namespace"), _col(k, "pod"), pl.col("file_path").alias("path"),
         "time_ns", _col(k, "event_id"),
-        pl.when(write).then(pl.lit("write")).otherwise(pl.lit("read")).alias("access"))
+        pl.when(write).then(pl.lit("write")).otherwise(pl.lit("read")).alias("access"),
+        (write | (fn.str.contains(PERMISSION_FUNCTIONS) & mask.is_not_null())).alias("mode_known"))
+
+
+def _opened_then_run(accesses: pl.DataFrame, procs: pl.DataFrame) -> pl.DataFrame:
+    """Opens of unknown mode (``mode_known`` false) of a path that another process later ran as
+    its binary, on the same node, and that nothing ran before the open: the open put the program
+    there (``kubectl cp``'s ``tar``, a download tool) — counted as a write."""
+    if "mode_known" not in accesses.columns or procs.height == 0:
+        return accesses.clear()
+    o = accesses.filter(~pl.col("mode_known").fill_null(True))
+    if o.height == 0:
+        return accesses.clear()
+    runs = procs.filter(pl.col("start_ns").is_not_null()).select(
+        pl.col("binary").alias("path"), _col(procs, "node").alias("_n"), pl.col("exec_id").alias("_r"),
+        pl.col("start_ns"))
+    first_run = runs.group_by("path", "_n").agg(pl.col("start_ns").min().alias("_first"))
+    later = o.join(first_run, left_on=["path", "node"], right_on=["path", "_n"]).filter(
+        pl.col("time_ns") < pl.col("_first"))
+    other = later.join(runs, left_on=["path", "node"], right_on=["path", "_n"]).filter(
+        pl.col("_r") != pl.col("exec_id")).select(accesses.columns).unique()
+    return other.with_columns(pl.lit("write").alias("access"))
 
 
 def file_edges(accesses: pl.DataFrame, procs: pl.DataFrame) -> pl.DataFrame:
@@ -282,7 +306,8 @@ def file_edges(accesses: pl.DataFrame, procs: pl.DataFrame) -> pl.DataFrame:
     >>> file_edges(acc, p).select("src", "dst", "kind").rows()
     [('proc:w', 'file:b/s-0:/jobs/x.sh', 'write'), ('file:b/s-0:/jobs/x.sh', 'proc:j', 'exec_file')]
     """
-    writes = accesses.filter(pl.col("access") == "write").with_columns(file_id().alias("_file"))
+    writes = pl.concat([accesses.filter(pl.col("access") == "write"), _opened_then_run(accesses, procs)]) \
+        .with_columns(file_id().alias("_file"))
     if writes.height == 0:
         return empty_edges()
     first = writes.group_by("_file", "path", "node", "namespace", "pod").agg(

@@ -281,3 +281,17 @@ def test_the_entry_is_on_the_key_commands_line_not_an_earlier_child_of_the_same_
     assert i.key_command is not None and i.key_command.exec_id == "payload"
     assert i.entry is not None and i.entry.exec_id == "inj"
     assert i.chain == ["inj", "payload"]
+
+
+def test_a_tool_delivered_then_run_is_the_key_command_not_its_delivery():
+    """An exec'd ``tar`` writes /tmp/tool (a hand-off), an exec'd /tmp/tool connects out: the key
+    command is the tool (what did the damage), the delivery its entry."""
+    procs = [proc("tar", None, "web-1", "/bin/tar", "xf - -C /tmp", 100 * S, init=False),
+             proc("tool", None, "web-1", "/tmp/tool", "--scan", 160 * S, init=False)]
+    flows = [flow("o1", 161 * S, "tool", ("a", "web-1"), None, 443, dst_ip="203.0.113.5")]
+    kp = [{"event_id": "k1", "kind": "process_kprobe", "time_ns": 100 * S + 5 * MS, "node": "n1", "namespace": "a",
+           "pod": "web-1", "workload": "web", "exec_id": "tar", "function_name": "security_file_permission",
+           "file_path": "/tmp/tool", "daddr": None, "dport": None, "hook_args": '[{"file_arg":{}},{"int_arg":2}]'}]
+    (i,) = find_in(**frames(procs, flows, kp)).incidents
+    assert i.key_command is not None and i.key_command.exec_id == "tool"
+    assert i.entry is not None and i.entry.exec_id == "tar" and i.chain == ["tar", "tool"]
