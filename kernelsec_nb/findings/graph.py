@@ -377,11 +377,16 @@ def http_edges(flows: pl.DataFrame, procs: pl.DataFrame, s: GraphSettings = DEFA
                    pl.concat_str([pl.col("http_method"), pl.lit(" "),
                                   _col(f, "http_url").fill_null(_col(f, "http_path")).fill_null("")]).alias("_cwhy"))
     kids = procs.filter(pl.col("pod").is_not_null() & pl.col("parent_exec_id").is_not_null()).select(
-        pod_id("namespace", "pod").alias("_pod"), pl.col("start_ns").alias("_t"), "parent_exec_id", "binary")
+        pod_id("namespace", "pod").alias("_pod"), pl.col("start_ns").alias("_t"), "parent_exec_id", "binary",
+        _col(procs, "in_init_tree", pl.Boolean).alias("_init"))
     hit = _asof_into_pod(kids, req, s.http_window_ns)
-    # the handler must be of the same pod (a child exec'd from outside has a parent elsewhere)
+    # the handler must be of the same pod (a child exec'd from outside has a parent elsewhere); a
+    # parent the capture never saw start (a server started before it) is the pod's when its child
+    # is in the container's own tree
     pods = procs.select(pl.col("exec_id").alias("parent_exec_id"), pod_id("namespace", "pod").alias("_ppod"))
-    hit = hit.join(pods, on="parent_exec_id", how="inner").filter(pl.col("_ppod") == pl.col("_pod"))
+    hit = hit.join(pods, on="parent_exec_id", how="left").filter(
+        (pl.col("_ppod") == pl.col("_pod")).fill_null(False)
+        | (pl.col("_ppod").is_null() & pl.col("_init").fill_null(False)))
     lag = pl.col("_t") - pl.col("_ct")
     lag_text = (pl.when(lag >= 1_000_000).then(pl.format("{} ms", lag // 1_000_000))
                 .otherwise(pl.format("{} ns", lag)))

@@ -184,3 +184,14 @@ def test_file_edges_an_open_of_unknown_mode_then_the_path_run_by_another_process
     # a program already run before the open (a loader, a scanner reading it) is no delivery
     p2 = _procs([("tool0", "r0", "n1", "a", "p", "/tmp/tool", "", 5), ("tool", "r0", "n1", "a", "p", "/tmp/tool", "", 40)])
     assert file_edges(acc, p2).height == 0
+
+
+def test_http_edges_a_server_started_before_the_capture_handles_what_its_init_tree_child_shows():
+    # the server never seen starting (only as a parent); its child is in the container's own tree
+    f = _flows([("r1", 1 * S, None, "ingress", "nginx-0", "10.0.7.7", 5555, "a", "nb-0", "10.0.0.5", 8080,
+                 "FORWARDED", False, "POST", "http://nb/api/kernels")])
+    p = _procs([("kernel", "srv", "n", "a", "nb-0", "/usr/bin/python3", "-m ipykernel", 1 * S + 50 * MS),
+                ("ex", "shim", "n", "a", "nb-0", "/bin/sh", "", 1 * S + 60 * MS)])
+    p = p.with_columns(pl.Series("in_init_tree", [True, False]))
+    e = http_edges(f, p)
+    assert e.select("src", "dst", "kind").rows() == [("pod:ingress/nginx-0", "proc:srv", "http")]
