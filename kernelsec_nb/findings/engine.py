@@ -46,6 +46,7 @@ from kernelsec_nb.findings._records import (
     Reached,
 )
 from kernelsec_nb.findings.detections import detections, empty_detections
+from kernelsec_nb.findings.sources import by_node, missing_notes
 from kernelsec_nb.findings.routine import (
     RoutineSettings,
     destinations,
@@ -135,6 +136,7 @@ def find(case: Any, rules: Any = None, settings: EngineSettings = DEFAULT) -> Fi
     except Exception:  # noqa: BLE001,S110 - an old case without the table
         pass
     f = find_in(**frames, settings=settings)
+    notes += missing_notes(by_node(case), [i.node for i in f.incidents])
     return Findings(f.incidents, f.leads, [*notes, *f.notes])
 
 
