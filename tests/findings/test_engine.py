@@ -295,3 +295,19 @@ def test_a_tool_delivered_then_run_is_the_key_command_not_its_delivery():
     (i,) = find_in(**frames(procs, flows, kp)).incidents
     assert i.key_command is not None and i.key_command.exec_id == "tool"
     assert i.entry is not None and i.entry.exec_id == "tar" and i.chain == ["tar", "tool"]
+
+
+def test_a_connection_only_a_connect_hook_saw_is_an_endpoint_though_other_flows_exist():
+    """Hubble saw the shell's lookup, not its ``nc`` out (another node's agent, another path): the
+    connect hook's destination is still an endpoint of the incident."""
+    procs = [proc("sh", "shim", "web-1", "/bin/sh", "", 10 * S, init=False),
+             proc("nc", "sh", "web-1", "/usr/bin/nc", "203.0.113.77 9001", 11 * S, init=False)]
+    flows = [flow("f1", 10 * S + MS, "sh", ("a", "web-1"), ("kube-system", "dns-0"), 53)]
+    kp = [{"event_id": "k1", "kind": "process_kprobe", "time_ns": 11 * S + MS, "node": "n1", "namespace": "a",
+           "pod": "web-1", "workload": "web", "exec_id": "nc", "function_name": "tcp_connect",
+           "file_path": None, "daddr": "203.0.113.77", "dport": 9001, "hook_args": None}]
+    hits = _hits([{"rule_id": "sigma:nc", "title": "Network tool", "level": "high", "exec_id": "nc",
+                   "event_id": "h1", "time_ns": 11 * S, "workload": "web"}])
+    (i,) = find_in(**frames(procs, flows, kp, hits=hits)).incidents
+    assert ("203.0.113.77", 9001) in {(e.ip, e.port) for e in i.endpoints}
+    assert i.key_command is not None and i.key_command.exec_id == "nc"
