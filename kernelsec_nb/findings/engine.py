@@ -59,7 +59,7 @@ NS = 1_000_000_000
 #: Endpoint roles, most telling first (one address in several roles keeps the first).
 ROLE_ORDER = ("c2", "callback", "download", "exfil", "unknown")
 #: Edge kinds that join processes into one part (pods and addresses are leaves).
-LINKS = (G.SPAWN, G.SERVICE, G.SERVICE_WRITE, G.WRITE, G.EXEC_FILE, G.READ_FILE, G.API)
+LINKS = (G.SPAWN, G.SERVICE, G.SERVICE_WRITE, G.WRITE, G.EXEC_FILE, G.READ_FILE, G.API, G.ESCAPE)
 
 
 @dataclass(frozen=True)
@@ -297,6 +297,10 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
                      how="left")
         ev = ev.with_columns(pl.col("weight") * (1 - pl.col("_rw").fill_null(0.0))).drop("_rw")
     ev = ev.filter(pl.col("weight") > 0)
+    # an escape to the node joins what then ran suspiciously on its host (evidence known only now)
+    esc = G.escape_edges(procs, hits, ev["exec_id"].unique(), s.graph)
+    if esc.height:
+        edge = pl.concat([edge, esc])
     return _assemble(procs, rt, edge, ev, hits, flows, s, notes)
 
 

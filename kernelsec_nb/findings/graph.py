@@ -45,6 +45,9 @@ EXEC_FILE = "exec_file"          # file → process that ran it (binary or scrip
 READ_FILE = "read_file"          # file → process that read it later
 HTTP = "http"                    # request's source → the process in the pod that handled it
 API = "api"                      # a call to the Kubernetes API → the first process of a pod started next
+ESCAPE = "escape"                # a pod's process that escaped to its node → a suspicious host process after it
+#: ATT&CK "Escape to Host": a detection tagged with it marks the process that left its container.
+ESCAPE_TECHNIQUE = "T1611"
 KINDS = (SPAWN, CONNECT, BLOCKED, SERVICE, SERVICE_WRITE, WRITE, EXEC_FILE, READ_FILE, HTTP, API)
 #: The Kubernetes API server's port (behind the ``kubernetes.default`` service), and Cilium's label
 #: for it: a connection there is an API call.
@@ -69,6 +72,8 @@ class GraphSettings:
     http_window_ns: int = 2 * NS
     #: a pod's first process this soon after a call to the Kubernetes API (scheduling, image pull)
     api_window_ns: int = 180 * NS
+    #: a suspicious process on the node's host this soon after a pod's process escaped to it
+    escape_window_ns: int = 3600 * NS
 
 
 DEFAULT = GraphSettings()
@@ -398,6 +403,41 @@ def http_edges(flows: pl.DataFrame, procs: pl.DataFrame, s: GraphSettings = DEFA
     return _edges(e.unique(["src", "dst", "event_id"], keep="first", maintain_order=True))
 
 
+def escape_edges(procs: pl.DataFrame, hits: pl.DataFrame, suspicious: list[str] | pl.Series,
+                 s: GraphSettings = DEFAULT) -> pl.DataFrame:
+    """A pod's process with an escape-to-host detection (technique :data:`ESCAPE_TECHNIQUE`) →
+    each host process (no pod) of the same node in ``suspicious`` (it carries evidence of its own)
+    that started after it, within ``escape_window``, and whose parent is not itself such a process
+    (the top of what ran there; ``spawn`` edges reach the rest).  What the node's own agents start
+    carries no evidence and is left alone.
+
+    >>> p = pl.DataFrame({"exec_id": ["chroot", "sh", "pay", "early", "mnt"], "parent_exec_id": ["b", "cron", "sh", "cron", "kubelet"],
+    ...                   "node": ["n"] * 5, "pod": ["web-1", None, None, None, None], "start_ns": [10, 20, 21, 5, 30],
+    ...                   "binary": ["/usr/sbin/chroot", "/bin/sh", "/tmp/.p", "/tmp/.e", "/bin/mount"]})
+    >>> h = pl.DataFrame({"exec_id": ["chroot"], "techniques": [["T1611"]]})
+    >>> escape_edges(p, h, ["sh", "pay", "early"]).select("src", "dst", "kind").rows()
+    [('proc:chroot', 'proc:sh', 'escape')]
+    """
+    if hits.height == 0 or procs.height == 0 or "techniques" not in hits.columns:
+        return empty_edges()
+    esc = hits.filter(pl.col("techniques").list.eval(pl.element().str.to_uppercase().str.starts_with(
+        ESCAPE_TECHNIQUE)).list.any().fill_null(False) & pl.col("exec_id").is_not_null())["exec_id"].unique()
+    src = procs.filter(pl.col("exec_id").is_in(esc.implode()) & pl.col("pod").is_not_null()).select(
+        pl.col("exec_id").alias("_src"), "node", pl.col("start_ns").alias("_t0"), pl.col("binary").alias("_sb"))
+    sus = pl.Series(list(suspicious), dtype=pl.String)
+    host = procs.filter(pl.col("pod").is_null() & pl.col("exec_id").is_in(sus.implode())
+                        & ~pl.col("parent_exec_id").is_in(sus.implode()).fill_null(False))
+    if src.height == 0 or host.height == 0:
+        return empty_edges()
+    e = host.join(src, on="node").filter((pl.col("start_ns") > pl.col("_t0"))
+                                         & (pl.col("start_ns") - pl.col("_t0") <= s.escape_window_ns))
+    e = e.sort("start_ns").unique("exec_id", keep="first", maintain_order=True)
+    return _edges(e.select(proc_id("_src").alias("src"), proc_id().alias("dst"), pl.lit(ESCAPE).alias("kind"),
+                           pl.col("start_ns").alias("time_ns"),
+                           pl.format("{} ran on the node's host after {} escaped to it", "binary", "_sb").alias("why"),
+                           pl.lit(None, pl.String).alias("event_id")))
+
+
 def api_edges(conns: pl.DataFrame, procs: pl.DataFrame, s: GraphSettings = DEFAULT) -> pl.DataFrame:
     """A call to the Kubernetes API → the first process of a pod that started within
     ``api_window`` after it (``kubectl run``, a Job created through the API).  ``conns``:
@@ -443,5 +483,5 @@ def api_edges(conns: pl.DataFrame, procs: pl.DataFrame, s: GraphSettings = DEFAU
 
 __all__ = ["API", "BLOCKED", "api_edges", "CONNECT", "DEFAULT", "EDGE_SCHEMA", "EXEC_FILE", "GraphSettings", "HTTP", "KINDS",
            "READ_FILE", "SERVICE", "SERVICE_WRITE", "SPAWN", "WRITE", "connect_edges", "empty_edges",
-           "ext_id", "file_accesses", "file_edges", "file_id", "http_edges", "pod_id", "proc_id",
+           "ext_id", "escape_edges", "file_accesses", "file_edges", "file_id", "http_edges", "pod_id", "proc_id",
            "service_edges", "spawn_edges"]

