@@ -46,7 +46,6 @@ from kernelsec_nb.findings._records import (
     Reached,
 )
 from kernelsec_nb.findings.detections import detections, empty_detections
-from kernelsec_nb.findings.sources import by_node, missing_notes
 from kernelsec_nb.findings.routine import (
     RoutineSettings,
     destinations,
@@ -54,6 +53,7 @@ from kernelsec_nb.findings.routine import (
     repeated_detections,
     routine,
 )
+from kernelsec_nb.findings.sources import by_node, missing_notes
 
 NS = 1_000_000_000
 #: Endpoint roles, most telling first (one address in several roles keeps the first).
@@ -276,7 +276,7 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     es = s.evidence
     ev = pl.concat([E.detections_on_processes(hits, es), E.persistence(hits, es), E.entry_kinds(procs, es),
                     E.outside_connections(conns, rdest, es), E.blocked_and_requests(flows, rreq, es, [*usual.explode().to_list(), *_mains(procs)]),
-                    E.around_policy(flows, es),
+                    E.around_policy(flows, es), E.dns_tunnels(flows, es),
                     E.signals(procs, es), E.from_edges(edge, es)])
     # a rule that fires again and again on one process is one piece of evidence
     ev = ev.unique(["exec_id", "kind", "rule_id", "text"], keep="first", maintain_order=True)
@@ -671,7 +671,7 @@ def _flow_leads(flows: pl.DataFrame, s: EngineSettings) -> list[Lead]:
         if "src_namespace" in f.columns else pl.col("src_pod")
     f = f.with_columns(key.alias("exec_id"))
     rreq = destinations(E.request_keys(f), s.routine) if "http_method" in f.columns else None
-    ev = E.blocked_and_requests(f, rreq, s.evidence)
+    ev = pl.concat([E.blocked_and_requests(f, rreq, s.evidence), E.dns_tunnels(f, s.evidence)])
     out = []
     for pid, g in ev.group_by("exec_id", maintain_order=True):
         total = float(g["weight"].sum())

@@ -137,3 +137,15 @@ def test_signals_a_command_naming_its_signal_counts_only_for_a_death_by_it():
         "signal": ["SIGINT", None, None]})
     assert E.signals(p).height == 0
     assert E.signals(p.with_columns(pl.lit("SIGKILL").alias("signal")))["exec_id"].to_list() == ["kill9"]
+
+
+def test_dns_tunnels_many_random_names_under_one_domain_not_a_cdn_nor_service_names():
+    q = ([f"{i:032x}.x.exfil.example.net." for i in range(20)]
+         + [f"{i % 12:032x}.cloudfront.net." for i in range(120)]               # a CDN: 12 names, again and again
+         + [f"payments-processor-v{i}.finance.svc.cluster.local." for i in range(60)])  # service names
+    src = ["tun"] * 20 + ["web"] * 180
+    f = pl.DataFrame({"exec_id": src, "dns_query": q, "event_id": [f"e{i}" for i in range(200)],
+                      "time_ns": list(range(200))})
+    got = E.dns_tunnels(f)
+    assert got.select("exec_id", "kind", "event_id").rows() == [("tun", "dns_tunnel", "e0")]
+    assert E.dns_tunnels(f.head(19)).height == 0  # below the threshold
