@@ -51,11 +51,27 @@ def available(case: Any) -> set[str]:
     out = set()
     for kind, (table, _) in KINDS.items():
         try:
-            if case.con.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone():  # noqa: S608 - fixed name
+            if case.con.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchall():  # noqa: S608 - fixed name
                 out.add(kind)
         except Exception:  # noqa: BLE001,S112 - an old case without the table
             continue
     return out
+
+
+#: Kind of events → the name of the tool that usually exports them (the report's ``sources``).
+TOOLS = {"processes": "tetragon", "flows": "hubble", "alerts": "falco"}
+
+
+def sources(case: Any) -> list[str]:
+    """The tools behind the kinds of events the case has (:data:`TOOLS`), sorted: ``["falco",
+    "hubble", "tetragon"]`` for a capture with all three; named by what the case holds (process
+    events, flows, alerts), not by a source label.
+
+    >>> import kernelsec_nb as kn
+    >>> sources(kn.open_case())
+    []
+    """
+    return sorted(TOOLS[k] for k in available(case))
 
 
 def missing_notes(counts: pl.DataFrame, nodes: Iterable[str | None]) -> list[str]:
@@ -80,4 +96,4 @@ def missing_notes(counts: pl.DataFrame, nodes: Iterable[str | None]) -> list[str
     return out
 
 
-__all__ = ["KINDS", "available", "by_node", "missing_notes"]
+__all__ = ["KINDS", "TOOLS", "available", "by_node", "missing_notes", "sources"]
