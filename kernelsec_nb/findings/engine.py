@@ -54,6 +54,7 @@ from kernelsec_nb.findings.routine import (
     routine,
 )
 from kernelsec_nb.findings.sources import by_node, missing_notes
+from kernelsec_nb.store._skew import noted_offsets
 
 NS = 1_000_000_000
 #: Endpoint roles, most telling first (one address in several roles keeps the first).
@@ -129,10 +130,8 @@ def find(case: Any, rules: Any = None, settings: EngineSettings = DEFAULT) -> Fi
     """The incidents, leads and notes of ``case`` (see the module docstring)."""
     frames = case_frames(case, rules)
     notes = frames.pop("notes", pl.DataFrame({"note": []}))["note"].to_list()
-    try:
-        rows = case.con.execute("SELECT node, clock_offset_ns FROM clock_offsets WHERE abs(clock_offset_ns) >= 100000000 "
-                                "ORDER BY node").fetchall()
-        notes += [f"clock: {n} reads {o / 1e9:+.2f} s off the reference clock (times compared on it)" for n, o in rows]
+    try:  # the one statement of skew (the load report's), and what the findings did about it
+        notes += [f"{line}; the findings compare times on the reference clock" for line in noted_offsets(case.con)]
     except Exception:  # noqa: BLE001,S110 - an old case without the table
         pass
     f = find_in(**frames, settings=settings)
