@@ -296,9 +296,12 @@ outside = case.processes().filter(pl.col("in_init_tree") == False, pl.col("pod")
 outside.group_by("namespace", "workload", "binary", "args").agg(pl.len().alias("n"), pl.col("start_time").min().alias("first")).sort("n", "first")
 '''),
     code('''
-from kernelsec_nb.report import heuristics as H
-sessions = H.session_entries(case)
-sessions.select("start_time", "node", "namespace", "pod", "binary", "processes", "flows", "alerts", "dropped", "quiet", "basis") if sessions.height else "no suspicious session"
+F = case.findings()   # what the findings engine made of them: each incident's entry, and the leads
+show(pl.DataFrame([{"kind": "incident", "namespace": i.namespace, "pod": i.pod, "node": i.node,
+                    "entry": f"{i.entry.binary} {i.entry.args or ''}".strip() if i.entry else None,
+                    "trigger": i.entry.trigger if i.entry else None, "why": "; ".join(i.why[:3])} for i in F.incidents]
+                  + [{"kind": "lead", "namespace": x.namespace, "pod": x.pod, "node": x.node, "entry": None,
+                      "trigger": None, "why": x.why_not} for x in F.leads]) if F.incidents or F.leads else "no incident and no lead")
 '''),
     md("## 3. Processes with dangerous capabilities\n\n`CAP_SYS_ADMIN`, `CAP_SYS_PTRACE`, `CAP_NET_ADMIN`, `CAP_SYS_MODULE`, `CAP_BPF` in the effective set of processes in application pods, and `cap_capable` kprobes that used them."),
     code('''
@@ -320,8 +323,10 @@ pairs = dest.group_by("src_namespace", "src_workload", "dest", "dst_port").agg(p
 pairs.sort("n", "first").head(12)   # the rarest source → destination pairs
 '''),
     code('''
-rare = H.rare_requests(case)
-show(rare.select("time", "node", "verdict", "src_pod", "dst_pod", "http_method", "http_path", "binary", "seen"))
+req = fl.filter(pl.col("http_method").is_not_null())   # the rarest L7 requests: method and path per source workload
+show(req.group_by("src_workload", "dst_workload", "http_method", "http_path").agg(
+    pl.len().alias("seen"), pl.col("time").min().alias("first"), pl.col("verdict").unique().sort().alias("verdicts"),
+    pl.col("binary").drop_nulls().unique().sort().alias("binaries")).sort("seen", "first").head(12))
 '''),
     md("## 5. Drops by policy"),
     code('''
