@@ -324,9 +324,10 @@ pairs.sort("n", "first").head(12)   # the rarest source → destination pairs
 '''),
     code('''
 req = fl.filter(pl.col("http_method").is_not_null())   # the rarest L7 requests: method and path per source workload
-show(req.group_by("src_workload", "dst_workload", "http_method", "http_path").agg(
+rare = req.group_by("src_workload", "dst_workload", "http_method", "http_path").agg(
     pl.len().alias("seen"), pl.col("time").min().alias("first"), pl.col("verdict").unique().sort().alias("verdicts"),
-    pl.col("binary").drop_nulls().unique().sort().alias("binaries")).sort("seen", "first").head(12))
+    pl.col("binary").drop_nulls().unique().sort().alias("binaries")).sort("seen", "first").head(12)
+show(rare)
 '''),
     md("## 5. Drops by policy"),
     code('''
@@ -377,7 +378,7 @@ sigma.explode("techniques").group_by("pod").agg(pl.col("techniques").unique().so
     code('''
 # NBVAL_CHECK_OUTPUT
 leads = {"new binaries": set(new.filter(pl.col("what") == "binary")["group"].drop_nulls().to_list()),
-         "interactive exec": set(sessions["workload"].to_list()) if sessions.height else set(),
+         "findings (incidents, leads)": {x.workload for x in [*F.incidents, *F.leads] if x.workload},
          "rare requests": set(rare["src_workload"].drop_nulls().to_list()),
          "policy drops": set(case.flows(verdict="DROPPED")["src_workload"].drop_nulls().to_list()),
          "sigma rules (high+)": set(sigma["workload"].drop_nulls().to_list())}
