@@ -573,3 +573,35 @@ def test_ci_jobs_differing_only_in_ids_are_routine_and_the_intruders_exec_is_a_l
     jobs = {_id(100 + 10 * i + k) for i in range(3) for k in range(1, 5)}
     assert not jobs & (_incident_ids(f) | _lead_ids(f))
     assert all(_id(300) not in x.exec_ids for x in f.leads[1:])
+
+
+def test_a_connection_dropped_on_its_other_node_is_drawn_as_dropped_and_a_lookup_stays_unattributed(tmp_path):
+    """The old cascade's test also checked the flow chart and the pod's DNS lookup (no connect hook:
+    no process); those are the correlation and chart APIs', kept here."""
+    sh, a = _run(50, SHIM, "/bin/sh", "", "2026-03-01T10:00:00Z")
+    scan, b = _run(51, _ref(sh), "/tmp/.x/pscan", "10.0.5.5", "2026-03-01T10:00:01Z")
+    lines = [a, b, _connect(scan, _ref(sh), 40001, "10.0.5.5", 22, "2026-03-01T10:00:01.1Z"),
+             _sighting(40001, "10.0.5.5", 22, "FORWARDED", "2026-03-01T10:00:01.101Z", dst_pod="db-0"),
+             _sighting(40001, "10.0.5.5", 22, "DROPPED", "2026-03-01T10:00:01.102Z", node="worker-9", dst_pod="db-0")]
+    dns = json.loads(_sighting(40003, "10.0.0.10", 53, "FORWARDED", "2026-03-01T10:00:04Z"))
+    dns["flow"]["l4"] = {"UDP": {"source_port": 40003, "destination_port": 53}}
+    dns["flow"] |= {"Type": "L7", "l7": {"type": "REQUEST", "dns": {"query": "db.shop.svc.cluster.local."}}}
+    lines.append(json.dumps(dns))
+    with _case(tmp_path, lines) as c:
+        look = c.flows(dns_query="db.shop.svc.cluster.local.")
+        assert look.height == 1 and look["exec_id"].to_list() == [None]
+        edges = [(r["to"], r["verdict"]) for r in kn.viz.flow_chart(c).to_dict()["layer"][1]["data"]["values"]]
+        assert ("shop/db", "DROPPED") in edges and ("shop/db", "FORWARDED") not in edges
+
+
+def test_a_services_process_tree_is_listed_by_depth_and_start_time(tmp_path):
+    """The correlation API the old cascade's hooks-only test also checked (the capture lists the
+    execs out of order)."""
+    server, a = _run(10, {"exec_id": _id(1), "pid": 1}, "/usr/local/bin/python3", "-m jupyter", "2026-03-01T08:00:00Z",
+                     init=True)
+    sh, b = _run(20, _ref(server), "/bin/sh", "-c x", "2026-03-01T10:00:00Z", init=True)
+    _, c = _run(21, _ref(sh), "/tmp/.x/kworker", "", "2026-03-01T10:00:02Z", init=True)
+    pip_sh, d = _run(30, _ref(server), "/bin/sh", "-c 'pip install xgboost'", "2026-03-01T09:00:00Z", init=True)
+    _, e = _run(31, _ref(pip_sh), "/tmp/pip-build-env-1/bin/ninja", "-C build", "2026-03-01T09:00:05Z", init=True)
+    with _case(tmp_path, [a, b, c, d, e]) as case:
+        assert case.descendants(_id(10))["pid"].to_list() == [10, 30, 20, 31, 21]
