@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kernelsec_nb.synth.scenarios.truth import Command, Endpoint, PodRef, Truth
-from kernelsec_nb.synth.scoring import incidents_of, score
+from kernelsec_nb.synth.scoring import score
 
 ATTACK = Truth("lateral", "attack", "", 1, entry=PodRef("shop", "cart-1", "n2"),
                key_command=Command("e-key", "/usr/local/bin/etlctl", "jobs put x", "cart-1"),
