@@ -468,6 +468,11 @@ else:
 if F.leads:
     show(pl.DataFrame([{"namespace": x.namespace, "pod": x.pod, "node": x.node, "score": x.score, "why not": x.why_not,
                         "why": "; ".join(x.why[:3])} for x in F.leads]))
+    LEAD_IDS = [e for x in F.leads for e in x.exec_ids]
+    if LEAD_IDS and "processes" in HAVE:
+        show("the leads' processes:")
+        show(case.processes().filter(pl.col("exec_id").is_in(LEAD_IDS)).sort("start_ns").select(
+            "start_time", "node", "namespace", "pod", "binary", "args"))
 # the processes of the top incident: its chain, what its entry started, what it reached, what its evidence names
 IDS = []
 if TOP:
