@@ -22,7 +22,7 @@ Usage::
     python benchmarks/findings.py --only web-rce --only benign-debug
     python benchmarks/findings.py --scale 4            # and the 24 h timing capture
     python benchmarks/findings.py --engine module:function   # another engine (case -> findings)
-    python benchmarks/findings.py --engine case.findings     # a method of the case
+    python benchmarks/findings.py --engine case.findings     # a method of the case (the default)
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from kernelsec_nb.synth.scenarios import SCENARIOS, Scenario, get  # noqa: E402
 from kernelsec_nb.synth.scenarios.truth import Truth  # noqa: E402
 from kernelsec_nb.synth.scoring import score  # noqa: E402
 
-ENGINE = "kernelsec_nb.report.heuristics:derive_findings"
+ENGINE = "case.findings"
 
 
 def engine(spec: str) -> Callable[[Any], Any]:

@@ -5,7 +5,7 @@ Examples
 kernelsec-nb load incident.duckdb exports/ --json
 kernelsec-nb report incident.duckdb --notebook notebooks/postmortem-template.ipynb --out report.html
 kernelsec-nb hunt incident.duckdb my-rules/ --alerts --json
-kernelsec-nb findings incident.duckdb --json   # the findings engine's incidents (preview)
+kernelsec-nb findings incident.duckdb --json   # the findings engine's incidents and leads
 kernelsec-nb share incident.duckdb --out bundle/ --pods tiefighter --since 2024-05-14T08:20Z
 kernelsec-nb demo            # bundled capture → out/postmortem.html and the three-line answer
 kernelsec-nb queries incident.duckdb --json
@@ -268,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print one JSON object: rules, hits, unsupported (rules not run and why)")
     p.set_defaults(func=_hunt)
 
-    p = sub.add_parser("findings", help="incidents, leads and notes of a case (preview engine)")
+    p = sub.add_parser("findings", help="incidents, leads and notes of a case (the findings engine)")
     p.add_argument("case", help="case file (made by `load`)")
     p.add_argument("--json", action="store_true", help="print Findings.to_dict() as JSON")
     p.set_defaults(func=_findings)
@@ -298,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("case", help="case file (made by `load`)")
     p.add_argument("--out", required=True, help="the bundle folder to write (new or empty)")
     p.add_argument("--incident", type=int, default=None,
-                   help="the postmortem's incident (1: the attacker's pod from 5 min before its entry process)")
+                   help="incident N of the findings (1: the top-ranked; its pod from 5 min before its entry process)")
     p.add_argument("--pods", nargs="+", default=None, help="pod names (prefixes, as the pod filter)")
     p.add_argument("--since", default=None, help="start time (ISO 8601, naive = UTC)")
     p.add_argument("--until", default=None, help="end time (ISO 8601, naive = UTC)")

@@ -296,9 +296,12 @@ outside = case.processes().filter(pl.col("in_init_tree") == False, pl.col("pod")
 outside.group_by("namespace", "workload", "binary", "args").agg(pl.len().alias("n"), pl.col("start_time").min().alias("first")).sort("n", "first")
 '''),
     code('''
-from kernelsec_nb.report import heuristics as H
-sessions = H.session_entries(case)
-sessions.select("start_time", "node", "namespace", "pod", "binary", "processes", "flows", "alerts", "dropped", "quiet", "basis") if sessions.height else "no suspicious session"
+F = case.findings()   # what the findings engine made of them: each incident's entry, and the leads
+show(pl.DataFrame([{"kind": "incident", "namespace": i.namespace, "pod": i.pod, "node": i.node,
+                    "entry": f"{i.entry.binary} {i.entry.args or ''}".strip() if i.entry else None,
+                    "trigger": i.entry.trigger if i.entry else None, "why": "; ".join(i.why[:3])} for i in F.incidents]
+                  + [{"kind": "lead", "namespace": x.namespace, "pod": x.pod, "node": x.node, "entry": None,
+                      "trigger": None, "why": x.why_not} for x in F.leads]) if F.incidents or F.leads else "no incident and no lead")
 '''),
     md("## 3. Processes with dangerous capabilities\n\n`CAP_SYS_ADMIN`, `CAP_SYS_PTRACE`, `CAP_NET_ADMIN`, `CAP_SYS_MODULE`, `CAP_BPF` in the effective set of processes in application pods, and `cap_capable` kprobes that used them."),
     code('''
@@ -320,8 +323,11 @@ pairs = dest.group_by("src_namespace", "src_workload", "dest", "dst_port").agg(p
 pairs.sort("n", "first").head(12)   # the rarest source → destination pairs
 '''),
     code('''
-rare = H.rare_requests(case)
-show(rare.select("time", "node", "verdict", "src_pod", "dst_pod", "http_method", "http_path", "binary", "seen"))
+req = fl.filter(pl.col("http_method").is_not_null())   # the rarest L7 requests: method and path per source workload
+rare = req.group_by("src_workload", "dst_workload", "http_method", "http_path").agg(
+    pl.len().alias("seen"), pl.col("time").min().alias("first"), pl.col("verdict").unique().sort().alias("verdicts"),
+    pl.col("binary").drop_nulls().unique().sort().alias("binaries")).sort("seen", "first").head(12)
+show(rare)
 '''),
     md("## 5. Drops by policy"),
     code('''
@@ -372,7 +378,7 @@ sigma.explode("techniques").group_by("pod").agg(pl.col("techniques").unique().so
     code('''
 # NBVAL_CHECK_OUTPUT
 leads = {"new binaries": set(new.filter(pl.col("what") == "binary")["group"].drop_nulls().to_list()),
-         "interactive exec": set(sessions["workload"].to_list()) if sessions.height else set(),
+         "findings (incidents, leads)": {x.workload for x in [*F.incidents, *F.leads] if x.workload},
          "rare requests": set(rare["src_workload"].drop_nulls().to_list()),
          "policy drops": set(case.flows(verdict="DROPPED")["src_workload"].drop_nulls().to_list()),
          "sigma rules (high+)": set(sigma["workload"].drop_nulls().to_list())}
@@ -385,18 +391,18 @@ TEMPLATE = [
     md("""
 # Postmortem report
 
-Generated from a capture by `kernelsec_nb` with generic heuristics
-(`kernelsec_nb.report.heuristics`): the session the attacker ran commands in (a shell exec'd into a
-pod from outside its init tree, or a shell or payload a service process started, with alerts,
-policy drops or binaries run from a writable directory below it), what it ran, the flows and
-alerts attributed to it, and its key command. Sections whose source is missing say so. Parameters: `case_path` (the case file; none: a fresh case with the bundled capture) and
+Generated from a capture by `kernelsec_nb`'s findings engine (`case.findings()`: an evidence graph
+of processes, connections, files and detections, with the routine learned from the capture): the
+incidents, ranked, each with where it entered, its chain of processes, its key command, the pods
+and hosts it reached, its endpoints and the evidence behind it; the leads below the threshold.
+Sections whose kind of events is missing say so. Parameters: `case_path` (the case file; none: a fresh case with the bundled capture) and
 `exports` (files or folder to load into it first; none: the case as it is).
 """),
     code('case_path = None   # a case file; default: a fresh one in .cases/ with the bundled capture\nexports = None     # files/folder loaded into the case first (None: the case as it is)', "parameters"),
     code(SETUP + '''
 # a report, not a working session: tables without their shape line and column types
 _ = (pl.Config.set_tbl_hide_dataframe_shape(True), pl.Config.set_tbl_hide_column_data_types(True))
-from kernelsec_nb.report import heuristics as H
+from kernelsec_nb.findings.sources import available, sources
 from kernelsec_nb.report import show   # every text printed, every table shown: kn.shown (attacker text)
 
 if case_path is None:
@@ -410,7 +416,8 @@ case = kn.open_case(case_path, read_only=not exports)
 if exports:
     load = case.load(exports, progress=False)
     show(load.text(relative=True), title="load report")   # files under the loaded folder; folded
-SOURCES = H.sources(case)
+HAVE = available(case)        # what the case holds: "processes", "flows", "alerts"
+SOURCES = sources(case)       # the tools behind them (tetragon, hubble, falco)
 show(f"sources in the case: {', '.join(SOURCES) or 'none'}")
 ''', "remove-input"),
     md("## Findings\n\nThe incidents of `case.findings()` (the evidence graph: detections, routine learned from the capture, "
@@ -428,7 +435,7 @@ for i, d in zip(F.incidents, FINDINGS["incidents"]):   # the requests its proces
     ids = list(dict.fromkeys([*i.chain, *(r for x in i.reached for r in x.exec_ids),
                               *(x.removeprefix("proc:") for x in ev if not x.startswith(("pod:", "ext:", "file:")))]))
     fl = case.flows(exec_id=ids).filter(pl.col("http_method").is_not_null(), ~pl.col("is_reply").fill_null(False)) \\
-        if "hubble" in SOURCES else pl.DataFrame()
+        if "flows" in HAVE else pl.DataFrame()
     d["requests"] = [{k: str(r[k]) if k == "time" else r[k]
                       for k in ("node", "time", "src_port", "verdict", "http_method", "http_url", "exec_id")}
                      for r in fl.sort("time").iter_rows(named=True)] if fl.height else []
@@ -446,87 +453,104 @@ show(cov.select("source", "node", "first_time", "last_time", "events", "gaps",
     code('''
 show(kn.viz.timeline(case, lanes="workload", width=820) if SOURCES else "no events: nothing to draw")
 ''', "remove-input"),
-    md("## Suspicious sessions\n\nShells exec'd into a pod (not started by the container), shells and payloads a service process started with suspicious activity below them (alerts, policy drops, binaries run from `/tmp`, `/var/tmp`, `/dev/shm`), ranked by what their session did."),
+    md("## Incidents and leads\n\nEvery incident of `case.findings()` in rank order: where it entered (pod, node, entry process and its "
+       "trigger), its key command and its confidence. With none, the leads (never called an attacker) and why each was not raised."),
     code('''
-ENTRIES = H.session_entries(case) if "tetragon" in SOURCES else pl.DataFrame()
-if ENTRIES.height:
-    show(ENTRIES.select("start_time", "node", "namespace", "pod", "binary", "args", "processes", "flows", "alerts", "dropped", "written", "quiet", "basis"))
-ACTIVE = ENTRIES.filter(~pl.col("quiet")) if ENTRIES.height else ENTRIES
-if ACTIVE.height:
-    ENTRY = ACTIVE.row(0, named=True)
+TOP = F.incidents[0] if F.incidents else None
+if F.incidents:
+    show(pl.DataFrame([{"rank": i.rank, "confidence": i.confidence, "namespace": i.namespace, "pod": i.pod, "node": i.node,
+                        "entry": f"{i.entry.binary} {i.entry.args or ''}".strip() if i.entry else None,
+                        "trigger": i.entry.trigger if i.entry else None,
+                        "key command": f"{i.key_command.binary} {i.key_command.args or ''}".strip() if i.key_command else None}
+                       for i in F.incidents]))
 else:
-    ENTRY = None
-    show(f"no process events (Tetragon) or no suspicious session (quiet ones did nothing suspicious): {H.NOT_DETERMINABLE}")
+    show("no incident: " + (f"{len(F.leads)} lead(s), below the threshold" if F.leads else "no lead either"))
+if F.leads:
+    show(pl.DataFrame([{"namespace": x.namespace, "pod": x.pod, "node": x.node, "score": x.score, "why not": x.why_not,
+                        "why": "; ".join(x.why[:3])} for x in F.leads]))
+    LEAD_IDS = [e for x in F.leads for e in x.exec_ids]
+    if LEAD_IDS and "processes" in HAVE:
+        show("the leads' processes:")
+        show(case.processes().filter(pl.col("exec_id").is_in(LEAD_IDS)).sort("start_ns").select(
+            "start_time", "node", "namespace", "pod", "binary", "args"))
+# the processes of the top incident: its chain, what its entry started, what it reached, what its evidence names
+IDS = []
+if TOP:
+    _ev = TOP.evidence["exec_id"].drop_nulls().to_list() if "exec_id" in TOP.evidence.columns else []
+    IDS = list(dict.fromkeys([*TOP.chain, *(case.descendants(TOP.entry.exec_id)["exec_id"].to_list() if TOP.entry else []),
+                              *(e for r in TOP.reached for e in r.exec_ids),
+                              *(x for x in _ev if not x.startswith(("pod:", "ext:", "file:")))]))
 ''', "remove-input"),
-    md("## The session"),
+    md("## The chain"),
     code('''
-if ENTRY:
-    SESSION = case.descendants(ENTRY["exec_id"])
-    show(SESSION.sort("start_ns").select("depth", "start_time", "binary", "args", "flows", "alerts", "files", "signal"))
-    HOOKS = pl.DataFrame(H.hooks(case, SESSION["exec_id"].to_list()))
+if TOP:
+    show(case.processes().filter(pl.col("exec_id").is_in(IDS)).sort("start_ns").select(
+        "start_time", "node", "namespace", "pod", "binary", "args", "in_init_tree"))
+    for r in TOP.reached:
+        show(f"reached {r.namespace or '(host)'}/{r.pod or r.node} by {', '.join(r.how)}: {len(r.exec_ids)} process(es)")
+    if TOP.evidence.height:
+        show("the evidence behind it (event_id leads to case.raw):")
+        show(TOP.evidence.select([c for c in ("exec_id", "kind", "weight", "text", "event_id") if c in TOP.evidence.columns]))
+    HOOKS = case.sql("""SELECT time, "binary", coalesce(function_name, kind) AS function_name, file_path, capability
+                        FROM kprobes WHERE exec_id IN (SELECT unnest(?::VARCHAR[])) AND daddr IS NULL
+                        ORDER BY time_ns, event_id LIMIT 100""", [IDS])
     if HOOKS.height:
-        show("files opened, capabilities used and other hook events of the session (Tetragon):")
-        show(HOOKS.select("time", "binary", "function_name", "file_path", "capability"))
-    show(kn.viz.process_tree(case, ENTRY["exec_id"], width=820))
+        show("files opened, capabilities used and other hook events of its processes (Tetragon):")
+        show(HOOKS)
+    if TOP.entry:
+        show(kn.viz.process_tree(case, TOP.entry.exec_id, width=820))
 else:
-    SESSION = pl.DataFrame({"exec_id": []}, schema={"exec_id": pl.String})
-    show(f"session: {H.NOT_DETERMINABLE}")
+    show("no incident: no chain" + ("" if "processes" in HAVE else " (no process events in this capture)"))
 ''', "remove-input"),
-    md("## Key command\n\nThe last process of the session that killed another process (a signal sent to a pid, and a process died of it); "
-       "else the last that acted — a payload run from a writable directory, a namespace tool, or a connection that got through with an effect "
-       "(a state-changing HTTP request, a connection out of the cluster, a way around a policy); else its most suspicious process; "
-       "else its last command. The `why` line says which rule chose it."),
+    md("## Key command\n\nThe command that did the damage: the latest process of the incident with the most telling act "
+       "(a signal that killed, a hand-off to another pod, persistence, a file used later, a connection out, a way around a policy, "
+       "a state-changing request, a drop); without an act, its most suspicious process. The `why` line says which."),
     code('''
-KEY = H.key_command(case, ENTRY["exec_id"]) if ENTRY else None
+KEY = TOP.key_command if TOP else None
 if KEY:
-    show(f"{KEY['binary']} {KEY['args']}\\n  exec_id {KEY['exec_id']}, pid {KEY['pid']}, {kn.report.time_text(KEY['start_time'])}\\n  why: {KEY['reason']}")
-    show(case.ancestry(KEY["exec_id"]).select("depth", "node", "pod", pl.col("binary").fill_null("(not in the capture)"), "args", "in_init_tree", "start_time"))
+    show(f"{KEY.binary} {KEY.args or ''}\\n  exec_id {KEY.exec_id}\\n  why: {KEY.why}")
+    show(case.ancestry(KEY.exec_id).select("depth", "node", "pod", pl.col("binary").fill_null("(not in the capture)"), "args", "in_init_tree", "start_time"))
 else:
-    show(f"key command: {H.NOT_DETERMINABLE}")
+    show("no incident: no key command")
 ''', "remove-input"),
     md("## Network activity"),
     code('''
-if ENTRY and "tetragon" in SOURCES:
-    conns = pl.DataFrame(H.connections(case, SESSION["exec_id"].to_list()))
-    show(f"connections the session opened (Tetragon connect hooks): {conns.height}")
-    if conns.height:
-        show(conns.select("time", "binary", "daddr", "dport", "protocol", "function_name"))
-if "hubble" not in SOURCES:
-    show(f"no flows (Hubble) in this capture: {H.NOT_DETERMINABLE}")
-elif ENTRY:
-    req = case.flows(exec_id=SESSION["exec_id"].to_list()).filter(~pl.col("is_reply").fill_null(False))
-    show(req.select("time", "node", "verdict", "src_pod", "dst_pod", "dst_ip", "dst_port", "http_method", "http_path", "binary", "match") if req.height else "no flows attributed to the session")
+if TOP and TOP.endpoints:
+    show(pl.DataFrame([{"ip": e.ip, "port": e.port, "fqdn": e.fqdn, "role": e.role} for e in TOP.endpoints]))
+if "flows" not in HAVE:
+    show("no flows (Hubble) in this capture: connections come from Tetragon's connect hooks only")
+elif TOP:
+    req = case.flows(exec_id=IDS).filter(~pl.col("is_reply").fill_null(False))
+    show(req.select("time", "node", "verdict", "src_pod", "dst_pod", "dst_ip", "dst_port", "http_method", "http_path", "binary", "match") if req.height else "no flows attributed to the incident's processes")
 else:
-    rare = H.rare_requests(case)
-    show("no suspicious process session: the rarest L7 requests instead")
-    tunnels = H.dns_tunnels(case)
-    if tunnels.height:
-        show("many long DNS names under one domain (DNS tunnelling?):")
-        show(tunnels)
-    show(rare.select("time", "node", "verdict", "src_pod", "dst_pod", "http_method", "http_path", "seen") if rare.height else "no rare L7 requests")
+    pods = [x.pod for x in F.leads if x.pod]
+    fl = case.flows().filter(pl.col("src_pod").is_in(pods), ~pl.col("is_reply").fill_null(False)) if pods else pl.DataFrame()
+    show("no incident: the flows of the leads' pods" if pods else "no incident and no lead: no flows to show")
+    if fl.height:
+        show(fl.sort("time").select("time", "node", "verdict", "src_pod", "dst_pod", "dst_ip", "dst_port", "http_method", "http_path", "dns_query").head(50))
 ''', "remove-input"),
     code('''
-if "hubble" in SOURCES:
-    ns = ENTRY["namespace"] if ENTRY else None
+if "flows" in HAVE:
+    ns = TOP.namespace if TOP else None
     show(kn.viz.flow_chart(case, width=820, **({"namespace": ns} if ns else {})))
 ''', "remove-input"),
     md("## Alerts"),
     code('''
-if "falco" not in SOURCES:
+if "alerts" not in HAVE:
     show("no alerts (Falco) in this capture")
 else:
     al = case.alerts()
-    mine = al.filter(pl.col("exec_id").is_in(SESSION["exec_id"].implode()))
-    show(f"{al.height} alerts in the capture, {mine.height} attributed to the session")
+    mine = al.filter(pl.col("exec_id").is_in(IDS))
+    show(f"{al.height} alerts in the capture, {mine.height} attributed to the incident's processes")
     # the alert's own command line (Falco's), and the exec it was matched to when Tetragon saw it
     show(al.select("time", "node", "rule", "priority", "namespace", "pod", "cmdline", "match"))
 ''', "remove-input"),
     md("## The chain across sources"),
     code('''
-if ENTRY:
-    show(kn.viz.attack_flow(case, ENTRY["exec_id"], width=980))
+if TOP and TOP.entry:
+    show(kn.viz.attack_flow(case, TOP.entry.exec_id, width=980))
 else:
-    show(f"attack flow: {H.NOT_DETERMINABLE}")
+    show("no incident: no chain to draw")
 ''', "remove-input"),
     md("## Marked by the team\n\nWhat the analysts tagged, starred and noted in the case (`case.tag`, `case.star`; "
        "`case.notes()` lists them), one row per event, flow or process, in time order."),

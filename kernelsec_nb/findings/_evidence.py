@@ -16,6 +16,7 @@ Examples
 from __future__ import annotations
 
 import ipaddress
+import signal as _signal
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -35,7 +36,9 @@ HANDOFF = "file_handoff"       # wrote a file another process ran or read later
 LATERAL = "lateral"            # its connection made another pod start a process or write a file
 PERSIST = "persistence"        # a detection of the persistence tactic marked it (a cron entry written …)
 AROUND = "around_policy"       # got through to a destination a policy had refused its pod on another port
-KINDS = (DETECTION, EXEC_IN, SERVICE_CHILD, CONNECT_OUT, BLOCKED, REQUEST, SIGNAL, HANDOFF, LATERAL, PERSIST, AROUND)
+DNS_TUNNEL = "dns_tunnel"      # looked up many distinct random-looking names under one domain (data in DNS)
+KINDS = (DETECTION, EXEC_IN, SERVICE_CHILD, CONNECT_OUT, BLOCKED, REQUEST, SIGNAL, HANDOFF, LATERAL, PERSIST, AROUND,
+         DNS_TUNNEL)
 #: Kinds that are acts with an effect (a key command must have one of these, best first).
 ACTS = (SIGNAL, LATERAL, PERSIST, HANDOFF, CONNECT_OUT, AROUND, REQUEST, BLOCKED)
 STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
@@ -56,7 +59,7 @@ class EvidenceSettings:
 
     weights: dict[str, float] = field(default_factory=lambda: {
         EXEC_IN: 1.0, SERVICE_CHILD: 1.0, CONNECT_OUT: 2.0, BLOCKED: 1.0, REQUEST: 1.5, SIGNAL: 2.5,
-        HANDOFF: 2.0, LATERAL: 2.0, PERSIST: 0.5, AROUND: 2.0})
+        HANDOFF: 2.0, LATERAL: 2.0, PERSIST: 0.5, AROUND: 2.0, DNS_TUNNEL: 2.0})
     #: detection weight by level
     levels: dict[str, float] = field(default_factory=lambda: {
         "informational": 0.0, "low": 1.0, "medium": 2.0, "high": 3.0, "critical": 4.0})
@@ -66,6 +69,9 @@ class EvidenceSettings:
     service_age_ns: int = 60 * NS
     #: a connection got around a policy when it reached, this soon after, a destination the policy refused
     around_window_ns: int = 600 * NS
+    #: DNS names under one domain whose first label looks random (:data:`RANDOM_LABEL`) that make
+    #: a tunnel: data carried in the names (a CDN's few hashed names, asked again and again, do not)
+    dns_tunnel_names: int = 20
 
 
 DEFAULT = EvidenceSettings()
@@ -195,7 +201,8 @@ def blocked_and_requests(flows: pl.DataFrame, routine_requests: pl.DataFrame | N
     """``blocked``: an attributed flow a policy dropped (one row per process and destination),
     unless the policy also drops that destination and port for a routine process of the same pod
     (``usual``: the app's own main process — a misconfigured policy, no evidence against a shell);
-    ``request``: an attributed state-changing HTTP request (POST, PUT, PATCH, DELETE) whose
+    ``request``: an attributed state-changing HTTP request (POST, PUT, PATCH, DELETE) that got
+    through (a dropped one is only ``blocked``), whose
     method and path shape the workload does not send all through the capture (``routine_requests``:
     :func:`routine.destinations` over :func:`request_keys`)."""
     f = flows.filter(pl.col("exec_id").is_not_null())
@@ -215,7 +222,10 @@ def blocked_and_requests(flows: pl.DataFrame, routine_requests: pl.DataFrame | N
                               pl.format("a policy dropped its connection to {}:{}", "_d", "dst_port").alias("text"),
                               "event_id"))
     if "http_method" in f.columns:
-        r = request_keys(f.filter(pl.col("http_method").str.to_uppercase().is_in(STATE_CHANGING)))
+        sent = f.filter(pl.col("http_method").str.to_uppercase().is_in(STATE_CHANGING))
+        if "verdict" in sent.columns:  # a request a policy dropped was not sent: it is ``blocked``
+            sent = sent.filter(~pl.col("verdict").fill_null("").is_in(["DROPPED", "DENIED"]))
+        r = request_keys(sent)
         r = _routine_mask(r, routine_requests, pl.col("dst_workload")).filter(pl.col("_routine").is_null())
         r = r.sort("time_ns").unique(["exec_id", "_dst"], keep="first", maintain_order=True)
         url = pl.coalesce(*(pl.col(c) for c in ("http_url", "http_path") if c in r.columns), pl.lit(""))
@@ -267,10 +277,61 @@ def request_keys(flows: pl.DataFrame) -> pl.DataFrame:
                                          pl.lit(" "), arg_shape(path)]).alias("dst_workload"))
 
 
+#: A signal named in a command's arguments: ``-HUP``, ``-SIGHUP``, ``-s HUP``, ``-1``.
+SIGNAL_ARG = r"(?:^|\s)-(?:s\s+|n\s+)?(?:SIG)?([A-Z][A-Z0-9]{1,5}|\d{1,2})(?:\s|$)"
+SIGNAL_NAMES = {str(int(x)): x.name for x in _signal.Signals} | {x.name[3:]: x.name for x in _signal.Signals}
+
+
+def named_signal(args: pl.Expr) -> pl.Expr:
+    """The signal a command's arguments name (``SIGHUP``), else null.
+
+    >>> pl.select(named_signal(pl.Series(["-HUP 1", "-9 1", "-s TERM 7", "nginx", "-X PUT x"]))).to_series().to_list()
+    ['SIGHUP', 'SIGKILL', 'SIGTERM', None, None]
+    """
+    return args.str.extract(SIGNAL_ARG, 1).replace_strict(SIGNAL_NAMES, default=None, return_dtype=pl.String)
+
+
+#: A first DNS label that carries data: 16 or more letters and digits, no hyphen (a service's name
+#: has words joined by hyphens), at least a quarter of it digits (hex, base32 of bytes).
+RANDOM_LABEL = r"^[a-z0-9]{16,63}$"
+
+
+def dns_tunnels(flows: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.DataFrame:
+    """``dns_tunnel``: a source (``exec_id``: a process, or the pod standing in for it) that looked
+    up at least ``dns_tunnel_names`` distinct names under one domain (its last two labels) whose
+    first label looks random (:data:`RANDOM_LABEL`, a quarter of it digits).
+
+    >>> q = [f"{i:032x}.x.exfil.example.net." for i in range(25)] + ["a1b2c3d4e5f6a7b8c9.cdn.net."] * 30
+    >>> f = pl.DataFrame({"exec_id": ["p"] * 55, "dns_query": q, "event_id": [str(i) for i in range(55)],
+    ...                   "time_ns": list(range(55))})
+    >>> dns_tunnels(f).select("exec_id", "text").rows()
+    [('p', '25 distinct random-looking DNS names under example.net')]
+    """
+    if "dns_query" not in flows.columns:
+        return empty_evidence()
+    f = flows.filter(pl.col("exec_id").is_not_null() & pl.col("dns_query").is_not_null())
+    if f.height == 0:
+        return empty_evidence()
+    labels = pl.col("dns_query").str.to_lowercase().str.strip_chars_end(".").str.split(".")
+    first = labels.list.first()
+    digits = first.str.count_matches(r"[0-9]")
+    q = f.with_columns(labels.list.slice(-2, 2).list.join(".").alias("_dom"), first.alias("_l"),
+                       digits.alias("_d")).filter(
+        pl.col("_l").str.contains(RANDOM_LABEL) & (pl.col("_d") * 4 >= pl.col("_l").str.len_chars())
+        & (labels.list.len() >= 3))
+    g = q.sort("time_ns").group_by("exec_id", "_dom", maintain_order=True).agg(
+        pl.col("dns_query").n_unique().alias("_n"), pl.first("event_id")).filter(pl.col("_n") >= s.dns_tunnel_names)
+    return _rows(g.select("exec_id", pl.lit(DNS_TUNNEL).alias("kind"), pl.lit(s.weights[DNS_TUNNEL]).alias("weight"),
+                          pl.format("{} distinct random-looking DNS names under {}", "_n", "_dom").alias("text"),
+                          "event_id"))
+
+
 def signals(procs: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.DataFrame:
     """``signal``: a process running when another process on its node died by a signal, at most
     ``signal_window`` after it started; when some such process is in the dead one's pod, only
-    those count (a ``kill`` in the pod, not a probe elsewhere on the node)."""
+    those count (a ``kill`` in the pod, not a probe elsewhere on the node).  A process whose
+    arguments name a signal (``kill -HUP 1``, :func:`named_signal`) counts only for a death by that
+    signal (a reload is no kill of the shell that stopped by Ctrl-C meanwhile)."""
     if "signal" not in procs.columns:
         return empty_evidence()
     dead = procs.filter(pl.col("signal").is_not_null() & pl.col("exit_ns").is_not_null()).select(
@@ -278,7 +339,9 @@ def signals(procs: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.DataFrame:
         pl.col("exit_ns").alias("_died"), pl.col("binary").alias("_dbin"), "signal")
     if dead.height == 0:
         return empty_evidence()
-    cand = procs.select("exec_id", "node", "pod", "start_ns", "exit_ns").join(dead, on="node").filter(
+    named = named_signal(pl.col("args")) if "args" in procs.columns else pl.lit(None, dtype=pl.String)
+    cand = procs.select("exec_id", "node", "pod", "start_ns", "exit_ns", named.alias("_sent")).join(dead, on="node").filter(
+        pl.col("_sent").is_null() | (pl.col("_sent") == pl.col("signal"))).filter(
         (pl.col("exec_id") != pl.col("_dead")) & (pl.col("start_ns") <= pl.col("_died"))
         & (pl.col("_died") - pl.col("start_ns") <= s.signal_window_ns)
         & (pl.col("exit_ns").is_null() | (pl.col("exit_ns") + NS >= pl.col("_died"))))
@@ -304,7 +367,7 @@ def from_edges(edges: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.DataFra
     return out.unique(["exec_id", "kind", "text"], keep="first", maintain_order=True)
 
 
-__all__ = ["ACTS", "PERSIST", "BLOCKED", "CONNECT_OUT", "DEFAULT", "DETECTION", "EVIDENCE_SCHEMA", "EXEC_IN", "HANDOFF",
+__all__ = ["ACTS", "DNS_TUNNEL", "RANDOM_LABEL", "dns_tunnels", "PERSIST", "BLOCKED", "CONNECT_OUT", "DEFAULT", "DETECTION", "EVIDENCE_SCHEMA", "EXEC_IN", "HANDOFF",
            "KINDS", "LATERAL", "AROUND", "around_policy", "REQUEST", "SERVICE_CHILD", "SIGNAL", "EvidenceSettings", "blocked_and_requests",
            "detections_on_processes", "empty_evidence", "entry_kinds", "from_edges", "is_internal",
            "outside_connections", "persistence", "request_keys", "signals"]

@@ -53,12 +53,14 @@ from kernelsec_nb.findings.routine import (
     repeated_detections,
     routine,
 )
+from kernelsec_nb.findings.sources import by_node, missing_notes
+from kernelsec_nb.store._skew import noted_offsets
 
 NS = 1_000_000_000
 #: Endpoint roles, most telling first (one address in several roles keeps the first).
 ROLE_ORDER = ("c2", "callback", "download", "exfil", "unknown")
 #: Edge kinds that join processes into one part (pods and addresses are leaves).
-LINKS = (G.SPAWN, G.SERVICE, G.SERVICE_WRITE, G.WRITE, G.EXEC_FILE, G.READ_FILE, G.API)
+LINKS = (G.SPAWN, G.SERVICE, G.SERVICE_WRITE, G.WRITE, G.EXEC_FILE, G.READ_FILE, G.API, G.ESCAPE)
 
 
 @dataclass(frozen=True)
@@ -128,13 +130,12 @@ def find(case: Any, rules: Any = None, settings: EngineSettings = DEFAULT) -> Fi
     """The incidents, leads and notes of ``case`` (see the module docstring)."""
     frames = case_frames(case, rules)
     notes = frames.pop("notes", pl.DataFrame({"note": []}))["note"].to_list()
-    try:
-        rows = case.con.execute("SELECT node, clock_offset_ns FROM clock_offsets WHERE abs(clock_offset_ns) >= 100000000 "
-                                "ORDER BY node").fetchall()
-        notes += [f"clock: {n} reads {o / 1e9:+.2f} s off the reference clock (times compared on it)" for n, o in rows]
+    try:  # the one statement of skew (the load report's), and what the findings did about it
+        notes += [f"{line}; the findings compare times on the reference clock" for line in noted_offsets(case.con)]
     except Exception:  # noqa: BLE001,S110 - an old case without the table
         pass
     f = find_in(**frames, settings=settings)
+    notes += missing_notes(by_node(case), [i.node for i in f.incidents])
     return Findings(f.incidents, f.leads, [*notes, *f.notes])
 
 
@@ -247,6 +248,14 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     edges = [G.spawn_edges(procs)] if procs.height else []
     if flows.height:
         edges.append(G.connect_edges(flows))
+        # connections only a connect hook saw (Hubble not on that node, or not on that path)
+        hooked = _connections(flows.clear(), kprobes)
+        if hooked.height and "exec_id" in flows.columns:
+            seen = flows.filter(pl.col("exec_id").is_not_null()).select(
+                "exec_id", pl.col("dst_ip").cast(pl.String), pl.col("dst_port").cast(pl.Int64)).unique()
+            hooked = hooked.join(seen, on=["exec_id", "dst_ip", "dst_port"], how="anti")
+            if hooked.height:
+                edges.append(G.connect_edges(hooked.with_columns(pl.lit(None, pl.String).alias("dst_pod"))))
     elif conns.height:
         edges.append(G.connect_edges(conns.with_columns(pl.lit(None, pl.String).alias("dst_pod"))))
     if procs.height:
@@ -266,7 +275,7 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     es = s.evidence
     ev = pl.concat([E.detections_on_processes(hits, es), E.persistence(hits, es), E.entry_kinds(procs, es),
                     E.outside_connections(conns, rdest, es), E.blocked_and_requests(flows, rreq, es, [*usual.explode().to_list(), *_mains(procs)]),
-                    E.around_policy(flows, es),
+                    E.around_policy(flows, es), E.dns_tunnels(flows, es),
                     E.signals(procs, es), E.from_edges(edge, es)])
     # a rule that fires again and again on one process is one piece of evidence
     ev = ev.unique(["exec_id", "kind", "rule_id", "text"], keep="first", maintain_order=True)
@@ -287,6 +296,10 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
                      how="left")
         ev = ev.with_columns(pl.col("weight") * (1 - pl.col("_rw").fill_null(0.0))).drop("_rw")
     ev = ev.filter(pl.col("weight") > 0)
+    # an escape to the node joins what then ran suspiciously on its host (evidence known only now)
+    esc = G.escape_edges(procs, hits, ev["exec_id"].unique(), s.graph)
+    if esc.height:
+        edge = pl.concat([edge, esc])
     return _assemble(procs, rt, edge, ev, hits, flows, s, notes)
 
 
@@ -409,23 +422,55 @@ def _entry(ids: list[str], pev: pl.DataFrame, info: dict[str, Any]) -> str:
     return ids[0]
 
 
-def _entry_above(key: str, entry: str, pev: pl.DataFrame, info: dict[str, Any], ids: set[str]) -> str:
+def _writers(edge: pl.DataFrame | None, ids: set[str]) -> dict[str, str]:
+    """A process of the part → the process of the part that wrote the program or file it ran."""
+    if edge is None or edge.height == 0:
+        return {}
+    w = edge.filter((pl.col("kind") == G.WRITE) & pl.col("src").str.starts_with("proc:")).select(
+        pl.col("src").alias("_w"), pl.col("dst").alias("_f"))
+    r = edge.filter(pl.col("kind") == G.EXEC_FILE).select(pl.col("src").alias("_f"), pl.col("dst").alias("_r"))
+    out: dict[str, str] = {}
+    for writer, ran in w.join(r, on="_f").select("_w", "_r").iter_rows():
+        if writer[5:] in ids and ran[5:] in ids:
+            out.setdefault(ran[5:], writer[5:])
+    return out
+
+
+def _entry_above(key: str, entry: str, pev: pl.DataFrame, info: dict[str, Any], ids: set[str],
+                 edge: pl.DataFrame | None = None) -> str:
     """The entry on the key command's own line: of its ancestors in the part (itself included),
     the highest that came in from outside or that a service started — not another child of the
-    same service that started earlier (a build beside the payload); ``entry`` when none is."""
+    same service that started earlier (a build beside the payload); ``entry`` when none is.  A
+    process run from a file a process of the part wrote has that writer above it (the delivery)."""
     starts = set(pev.filter(pl.col("kind").is_in([E.EXEC_IN, E.SERVICE_CHILD]))["exec_id"].to_list())
+    writers = _writers(edge, ids)
     best, cur, seen = None, key, set()
     while cur in ids and cur not in seen:
         seen.add(cur)
         if cur in starts:
             best = cur
-        cur = (info.get(cur) or {}).get("parent_exec_id")
+        parent = (info.get(cur) or {}).get("parent_exec_id")
+        cur = parent if parent in ids else writers.get(cur, parent)
     return best if best is not None else entry
 
 
-def _key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any]) -> tuple[str, str]:
+def _delivered(ids: list[str], pev: pl.DataFrame, edge: pl.DataFrame | None) -> set[str]:
+    """Writers whose hand-off is only the means: the program they wrote was run by a process of
+    the part that acted itself (the delivery of a tool is not the damage the tool did)."""
+    if edge is None or edge.height == 0:
+        return set()
+    acted = set(pev.filter(pl.col("kind").is_in([k for k in E.ACTS if k != E.HANDOFF]))["exec_id"].to_list())
+    runs = edge.filter((pl.col("kind") == G.EXEC_FILE) & pl.col("dst").is_in(["proc:" + x for x in acted & set(ids)]))
+    wrote = edge.filter((pl.col("kind") == G.WRITE) & pl.col("dst").is_in(runs["src"].implode()))
+    return {x.removeprefix("proc:") for x in wrote["src"].to_list()}
+
+
+def _key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any], edge: pl.DataFrame | None = None) -> tuple[str, str]:
+    delivered = _delivered(ids, pev, edge)
     for kind in E.ACTS:
         rows = pev.filter(pl.col("kind") == kind)
+        if kind == E.HANDOFF:
+            rows = rows.filter(~pl.col("exec_id").is_in(list(delivered)))
         if rows.height:
             last = max(rows["exec_id"].unique().to_list(), key=lambda x: (info.get(x, {}).get("start_ns") or 0, x))
             text = rows.filter(pl.col("exec_id") == last)["text"][0]
@@ -466,9 +511,9 @@ def _chain(entry: str, key: str, ids: set[str], edge: pl.DataFrame) -> list[str]
 def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any],
               nodes_of: dict[tuple[str, str], Any], edge: pl.DataFrame, flows: pl.DataFrame, total: float,
               kinds: set[str], why: list[str], s: EngineSettings) -> Incident:
-    key, key_why = _key(ids, pev, info)
+    key, key_why = _key(ids, pev, info, edge)
     idset = set(ids)
-    entry = _entry_above(key, entry, pev, info, idset)
+    entry = _entry_above(key, entry, pev, info, idset, edge)
     e = info.get(entry, {})
     k = info.get(key, {})
     pids = ["proc:" + x for x in ids]
@@ -625,7 +670,7 @@ def _flow_leads(flows: pl.DataFrame, s: EngineSettings) -> list[Lead]:
         if "src_namespace" in f.columns else pl.col("src_pod")
     f = f.with_columns(key.alias("exec_id"))
     rreq = destinations(E.request_keys(f), s.routine) if "http_method" in f.columns else None
-    ev = E.blocked_and_requests(f, rreq, s.evidence)
+    ev = pl.concat([E.blocked_and_requests(f, rreq, s.evidence), E.dns_tunnels(f, s.evidence)])
     out = []
     for pid, g in ev.group_by("exec_id", maintain_order=True):
         total = float(g["weight"].sum())

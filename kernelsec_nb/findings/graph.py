@@ -45,6 +45,9 @@ EXEC_FILE = "exec_file"          # file → process that ran it (binary or scrip
 READ_FILE = "read_file"          # file → process that read it later
 HTTP = "http"                    # request's source → the process in the pod that handled it
 API = "api"                      # a call to the Kubernetes API → the first process of a pod started next
+ESCAPE = "escape"                # a pod's process that escaped to its node → a suspicious host process after it
+#: ATT&CK "Escape to Host": a detection tagged with it marks the process that left its container.
+ESCAPE_TECHNIQUE = "T1611"
 KINDS = (SPAWN, CONNECT, BLOCKED, SERVICE, SERVICE_WRITE, WRITE, EXEC_FILE, READ_FILE, HTTP, API)
 #: The Kubernetes API server's port (behind the ``kubernetes.default`` service), and Cilium's label
 #: for it: a connection there is an API call.
@@ -69,6 +72,8 @@ class GraphSettings:
     http_window_ns: int = 2 * NS
     #: a pod's first process this soon after a call to the Kubernetes API (scheduling, image pull)
     api_window_ns: int = 180 * NS
+    #: a suspicious process on the node's host this soon after a pod's process escaped to it
+    escape_window_ns: int = 3600 * NS
 
 
 DEFAULT = GraphSettings()
@@ -245,15 +250,18 @@ def service_edges(flows: pl.DataFrame, procs: pl.DataFrame, writes: pl.DataFrame
 # -- file written → the same path executed or read later ---------------------------------------------
 def file_accesses(kprobes: pl.DataFrame) -> pl.DataFrame:
     """Hook events with a file path, as ``exec_id``, ``node``, ``namespace``, ``pod``, ``path``,
-    ``time_ns``, ``event_id`` and ``access`` (``write`` or ``read``): a write hook by its function
-    name (:data:`WRITE_FUNCTIONS`), a permission check by its mask argument (``int_arg``: 2 or 8
-    write, 4 read), any other hook on a file a read.
+    ``time_ns``, ``event_id``, ``access`` (``write`` or ``read``) and ``mode_known``: a write hook by
+    its function name (:data:`WRITE_FUNCTIONS`), a permission check by its mask argument
+    (``int_arg``: 2 or 8 write, 4 read), any other hook on a file (an open, its mode unknown:
+    ``mode_known`` false) a read — unless the path is later run (see :func:`file_edges`).
 
     >>> k = pl.DataFrame({"exec_id": ["a", "b", "c"], "file_path": ["/x", "/x", "/y"], "time_ns": [1, 2, 3],
     ...                   "function_name": ["security_file_permission", "security_file_permission", "vfs_rename"],
     ...                   "hook_args": ['[{"file_arg":{}},{"int_arg":2}]', '[{"int_arg":4}]', None]})
     >>> file_accesses(k)["access"].to_list()
     ['write', 'read', 'write']
+    >>> file_accesses(k)["mode_known"].to_list()
+    [True, True, True]
     """
     k = kprobes.filter(pl.col("file_path").is_not_null() & pl.col("time_ns").is_not_null())
     fn = _col(k, "function_name").fill_null("")
@@ -263,7 +271,28 @@ def file_accesses(kprobes: pl.DataFrame) -> pl.DataFrame:
     return k.select(
         "exec_id", _col(k, "node"), _col(k, "namespace"), _col(k, "pod"), pl.col("file_path").alias("path"),
         "time_ns", _col(k, "event_id"),
-        pl.when(write).then(pl.lit("write")).otherwise(pl.lit("read")).alias("access"))
+        pl.when(write).then(pl.lit("write")).otherwise(pl.lit("read")).alias("access"),
+        (write | (fn.str.contains(PERMISSION_FUNCTIONS) & mask.is_not_null())).alias("mode_known"))
+
+
+def _opened_then_run(accesses: pl.DataFrame, procs: pl.DataFrame) -> pl.DataFrame:
+    """Opens of unknown mode (``mode_known`` false) of a path that another process later ran as
+    its binary, on the same node, and that nothing ran before the open: the open put the program
+    there (``kubectl cp``'s ``tar``, a download tool) — counted as a write."""
+    if "mode_known" not in accesses.columns or procs.height == 0:
+        return accesses.clear()
+    o = accesses.filter(~pl.col("mode_known").fill_null(True))
+    if o.height == 0:
+        return accesses.clear()
+    runs = procs.filter(pl.col("start_ns").is_not_null()).select(
+        pl.col("binary").alias("path"), _col(procs, "node").alias("_n"), pl.col("exec_id").alias("_r"),
+        pl.col("start_ns"))
+    first_run = runs.group_by("path", "_n").agg(pl.col("start_ns").min().alias("_first"))
+    later = o.join(first_run, left_on=["path", "node"], right_on=["path", "_n"]).filter(
+        pl.col("time_ns") < pl.col("_first"))
+    other = later.join(runs, left_on=["path", "node"], right_on=["path", "_n"]).filter(
+        pl.col("_r") != pl.col("exec_id")).select(accesses.columns).unique()
+    return other.with_columns(pl.lit("write").alias("access"))
 
 
 def file_edges(accesses: pl.DataFrame, procs: pl.DataFrame) -> pl.DataFrame:
@@ -282,7 +311,8 @@ def file_edges(accesses: pl.DataFrame, procs: pl.DataFrame) -> pl.DataFrame:
     >>> file_edges(acc, p).select("src", "dst", "kind").rows()
     [('proc:w', 'file:b/s-0:/jobs/x.sh', 'write'), ('file:b/s-0:/jobs/x.sh', 'proc:j', 'exec_file')]
     """
-    writes = accesses.filter(pl.col("access") == "write").with_columns(file_id().alias("_file"))
+    writes = pl.concat([accesses.filter(pl.col("access") == "write"), _opened_then_run(accesses, procs)]) \
+        .with_columns(file_id().alias("_file"))
     if writes.height == 0:
         return empty_edges()
     first = writes.group_by("_file", "path", "node", "namespace", "pod").agg(
@@ -352,11 +382,16 @@ def http_edges(flows: pl.DataFrame, procs: pl.DataFrame, s: GraphSettings = DEFA
                    pl.concat_str([pl.col("http_method"), pl.lit(" "),
                                   _col(f, "http_url").fill_null(_col(f, "http_path")).fill_null("")]).alias("_cwhy"))
     kids = procs.filter(pl.col("pod").is_not_null() & pl.col("parent_exec_id").is_not_null()).select(
-        pod_id("namespace", "pod").alias("_pod"), pl.col("start_ns").alias("_t"), "parent_exec_id", "binary")
+        pod_id("namespace", "pod").alias("_pod"), pl.col("start_ns").alias("_t"), "parent_exec_id", "binary",
+        _col(procs, "in_init_tree", pl.Boolean).alias("_init"))
     hit = _asof_into_pod(kids, req, s.http_window_ns)
-    # the handler must be of the same pod (a child exec'd from outside has a parent elsewhere)
+    # the handler must be of the same pod (a child exec'd from outside has a parent elsewhere); a
+    # parent the capture never saw start (a server started before it) is the pod's when its child
+    # is in the container's own tree
     pods = procs.select(pl.col("exec_id").alias("parent_exec_id"), pod_id("namespace", "pod").alias("_ppod"))
-    hit = hit.join(pods, on="parent_exec_id", how="inner").filter(pl.col("_ppod") == pl.col("_pod"))
+    hit = hit.join(pods, on="parent_exec_id", how="left").filter(
+        (pl.col("_ppod") == pl.col("_pod")).fill_null(False)
+        | (pl.col("_ppod").is_null() & pl.col("_init").fill_null(False)))
     lag = pl.col("_t") - pl.col("_ct")
     lag_text = (pl.when(lag >= 1_000_000).then(pl.format("{} ms", lag // 1_000_000))
                 .otherwise(pl.format("{} ns", lag)))
@@ -366,6 +401,41 @@ def http_edges(flows: pl.DataFrame, procs: pl.DataFrame, s: GraphSettings = DEFA
         pl.format("{} → {} {} later", "_cwhy", pl.col("binary").fill_null("?"), lag_text).alias("why"),
         pl.col("_cev").alias("event_id"))
     return _edges(e.unique(["src", "dst", "event_id"], keep="first", maintain_order=True))
+
+
+def escape_edges(procs: pl.DataFrame, hits: pl.DataFrame, suspicious: list[str] | pl.Series,
+                 s: GraphSettings = DEFAULT) -> pl.DataFrame:
+    """A pod's process with an escape-to-host detection (technique :data:`ESCAPE_TECHNIQUE`) →
+    each host process (no pod) of the same node in ``suspicious`` (it carries evidence of its own)
+    that started after it, within ``escape_window``, and whose parent is not itself such a process
+    (the top of what ran there; ``spawn`` edges reach the rest).  What the node's own agents start
+    carries no evidence and is left alone.
+
+    >>> p = pl.DataFrame({"exec_id": ["chroot", "sh", "pay", "early", "mnt"], "parent_exec_id": ["b", "cron", "sh", "cron", "kubelet"],
+    ...                   "node": ["n"] * 5, "pod": ["web-1", None, None, None, None], "start_ns": [10, 20, 21, 5, 30],
+    ...                   "binary": ["/usr/sbin/chroot", "/bin/sh", "/tmp/.p", "/tmp/.e", "/bin/mount"]})
+    >>> h = pl.DataFrame({"exec_id": ["chroot"], "techniques": [["T1611"]]})
+    >>> escape_edges(p, h, ["sh", "pay", "early"]).select("src", "dst", "kind").rows()
+    [('proc:chroot', 'proc:sh', 'escape')]
+    """
+    if hits.height == 0 or procs.height == 0 or "techniques" not in hits.columns:
+        return empty_edges()
+    esc = hits.filter(pl.col("techniques").list.eval(pl.element().str.to_uppercase().str.starts_with(
+        ESCAPE_TECHNIQUE)).list.any().fill_null(False) & pl.col("exec_id").is_not_null())["exec_id"].unique()
+    src = procs.filter(pl.col("exec_id").is_in(esc.implode()) & pl.col("pod").is_not_null()).select(
+        pl.col("exec_id").alias("_src"), "node", pl.col("start_ns").alias("_t0"), pl.col("binary").alias("_sb"))
+    sus = pl.Series(list(suspicious), dtype=pl.String)
+    host = procs.filter(pl.col("pod").is_null() & pl.col("exec_id").is_in(sus.implode())
+                        & ~pl.col("parent_exec_id").is_in(sus.implode()).fill_null(False))
+    if src.height == 0 or host.height == 0:
+        return empty_edges()
+    e = host.join(src, on="node").filter((pl.col("start_ns") > pl.col("_t0"))
+                                         & (pl.col("start_ns") - pl.col("_t0") <= s.escape_window_ns))
+    e = e.sort("start_ns").unique("exec_id", keep="first", maintain_order=True)
+    return _edges(e.select(proc_id("_src").alias("src"), proc_id().alias("dst"), pl.lit(ESCAPE).alias("kind"),
+                           pl.col("start_ns").alias("time_ns"),
+                           pl.format("{} ran on the node's host after {} escaped to it", "binary", "_sb").alias("why"),
+                           pl.lit(None, pl.String).alias("event_id")))
 
 
 def api_edges(conns: pl.DataFrame, procs: pl.DataFrame, s: GraphSettings = DEFAULT) -> pl.DataFrame:
@@ -413,5 +483,5 @@ def api_edges(conns: pl.DataFrame, procs: pl.DataFrame, s: GraphSettings = DEFAU
 
 __all__ = ["API", "BLOCKED", "api_edges", "CONNECT", "DEFAULT", "EDGE_SCHEMA", "EXEC_FILE", "GraphSettings", "HTTP", "KINDS",
            "READ_FILE", "SERVICE", "SERVICE_WRITE", "SPAWN", "WRITE", "connect_edges", "empty_edges",
-           "ext_id", "file_accesses", "file_edges", "file_id", "http_edges", "pod_id", "proc_id",
+           "ext_id", "escape_edges", "file_accesses", "file_edges", "file_id", "http_edges", "pod_id", "proc_id",
            "service_edges", "spawn_edges"]

@@ -212,7 +212,7 @@ def startup(procs: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFrame:
     """The init tree's startup (processes of the container's own tree started within
     ``startup_window`` of the pod's first process, in a workload of two pods or more) and
     processes already running when the capture began (``seen_as`` other than ``exec``: the
-    containers' main processes).
+    containers' main processes, and the node's own daemons outside any pod).
 
     >>> procs = pl.DataFrame({"exec_id": ["a", "b", "c", "d"], "pod": ["p", "p", "p", "q"], "workload": ["w"] * 4,
     ...                       "binary": ["/e", "/s", "/x", "/e"],
@@ -240,6 +240,12 @@ def startup(procs: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFrame:
                                   & pl.col("in_init_tree").fill_null(False)).select(
             "exec_id", pl.lit(s.w_running).alias("weight"),
             pl.lit("already running in the container when the capture began").alias("reason")))
+        # the node's own daemons (cron, the kubelet): host processes running before the capture
+        if "pod" in procs.columns:
+            parts.append(procs.filter(pl.col("seen_as").is_in(["event", "parent", "reference"])
+                                      & (pl.col("pod").is_null() | (pl.col("workload") == HOST))).select(
+                "exec_id", pl.lit(s.w_running).alias("weight"),
+                pl.lit("already running on the node's host when the capture began").alias("reason")))
     return pl.concat(parts).unique("exec_id", keep="first", maintain_order=True).cast(RULE_COLUMNS)  # type: ignore[arg-type]
 
 

@@ -4,10 +4,8 @@
 ``exports``) and assembles the executed outputs into one HTML file with no JavaScript: charts
 are static SVG images, tables and text from the data are escaped, and a manifest lists the
 input files (name, sha256, lines) and the versions used.  :func:`demo` does it for the bundled
-capture.  :mod:`kernelsec_nb.report.heuristics` holds the generic findings used by the
-template notebook (with :mod:`~kernelsec_nb.report.signals`, what each process shows, and
-:mod:`~kernelsec_nb.report.network`, the flows as evidence); :func:`show` is how it prints and
-displays: every text through :func:`kernelsec_nb.shown`, every table through :func:`tidy` (one time
+capture.  The findings the template shows are ``case.findings()``
+(:mod:`kernelsec_nb.findings`); :func:`show` is how it prints and displays: every text through :func:`kernelsec_nb.shown`, every table through :func:`tidy` (one time
 format, ISO-8601 UTC with milliseconds: :func:`time_text`; no quotes, no ``null``, rounded
 numbers), an empty one as "none found", a long text folded (:func:`fold`).
 

@@ -147,22 +147,23 @@ def _selection(case: Any, pods: Sequence[str] | None, since: Any, until: Any) ->
 
 
 def incident_window(case: Any, incident: int) -> tuple[list[str], Any, Any]:
-    """Pods and time window of the postmortem's incident ``incident`` (only 1: the postmortem
-    reports one): the attacker's pod, from 5 minutes before its entry process to the end of the
-    capture."""
-    from kernelsec_nb.report import heuristics
-
-    if incident != 1:
-        raise ShareError(f"incident {incident}: the postmortem reports one incident (1)")
-    f = heuristics.derive_findings(case)
-    if not f.get("attacker_pod"):
-        raise ShareError("the postmortem found no incident in this case: give --pods/--since/--until")
+    """Pod and time window of incident ``incident`` of ``case.findings()`` (1: the first, the
+    top-ranked): the pod it entered, from 5 minutes before its entry process started to the end
+    of the capture.  (The pods it reached are not added: give them with ``pods`` to share them.)"""
+    incidents = case.findings().incidents
+    if not incidents:
+        raise ShareError("the findings have no incident in this case: give --pods/--since/--until")
+    if not 1 <= incident <= len(incidents):
+        raise ShareError(f"incident {incident}: the findings have {len(incidents)} incident(s) (1 to {len(incidents)})")
+    i = incidents[incident - 1]
+    if not i.pod:
+        raise ShareError(f"incident {incident} entered on a node's host, not in a pod: give --pods/--since/--until")
     since = None
-    if f.get("entry"):
-        start = case.sql("SELECT start_ns FROM processes WHERE exec_id = ?", [f["entry"]["exec_id"]])
+    if i.entry is not None:
+        start = case.sql("SELECT start_ns FROM processes WHERE exec_id = ?", [i.entry.exec_id])
         if start.height and start["start_ns"][0] is not None:
             since = int(start["start_ns"][0]) - 5 * 60 * 10**9
-    return [f["attacker_pod"]], since, None
+    return [i.pod], since, None
 
 
 def _copy_notes(case: Any, bundle: Any, id_map: dict[str, str], rules: Sequence[Rule]) -> int:

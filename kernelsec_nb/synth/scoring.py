@@ -1,18 +1,11 @@
 """Score a findings engine's answer against a scenario's :class:`~.scenarios.truth.Truth`.
 
-:func:`score` accepts two shapes of findings:
-
-* **incidents** (the rebuilt engine's ``case.findings()``): a dict with ``incidents`` — each
-  with ``pod``, ``namespace``, ``node``, ``key_command`` (``binary``, ``args``, ``exec_id``),
-  ``reached`` (pods: ``{"namespace", "pod", "node"}`` or plain names), ``endpoints`` (``ip``,
-  ``port``, ``fqdn``, ``role``) and ``techniques`` (ATT&CK ids) — and ``leads`` (hedged
-  pointers that are not incidents).  A dataclass or an object with ``to_dict()`` works too.
-* **legacy** (``kernelsec_nb.report.heuristics.derive_findings``): one session or none.  It
-  becomes one incident when ``attacker_pod`` is set: the key command is ``flag``; the reached
-  pods are the other pods it names (``origin``, the destination pods of ``attack_flows``); the
-  endpoints are the destinations of ``attack_flows``, ``connections`` and ``dropped_flows``
-  (no roles); techniques come from a ``techniques`` key when present.  Its leads are its notes
-  that ask a question (``… a poisoned rollout?``, ``… an administrator's?``).
+:func:`score` reads the findings of ``case.findings()`` (or any engine of the same shape): a
+dict with ``incidents`` — each with ``pod``, ``namespace``, ``node``, ``key_command``
+(``binary``, ``args``, ``exec_id``), ``reached`` (pods: ``{"namespace", "pod", "node"}`` or plain
+names), ``endpoints`` (``ip``, ``port``, ``fqdn``, ``role``) and ``techniques`` (ATT&CK ids) — and
+``leads`` (hedged pointers that are not incidents).  A dataclass or an object with ``to_dict()``
+works too; anything without ``incidents`` is refused (``ValueError``).
 
 Scoring rules: the **top incident** (the first) is judged for entry pod, node and key command
 (the same exec id, or the same binary and arguments); reached pods, endpoints and techniques are
@@ -80,32 +73,22 @@ def _pod_name(r: Any) -> str | None:
 
 
 def incidents_of(findings: Any) -> tuple[list[Incident], int]:
-    """The incidents and the number of leads of either shape (see the module docstring)."""
+    """The incidents and the number of leads (see the module docstring)."""
     f = _plain(findings)
-    if "incidents" in f:
-        out = []
-        for i in f["incidents"] or []:
-            i = _plain(i) if not isinstance(i, dict) else i
-            key = i.get("key_command")
-            out.append(Incident(
-                pod=i.get("pod"), namespace=i.get("namespace"), node=i.get("node"),
-                key_command=_plain(key) if key is not None and not isinstance(key, dict) else key,
-                reached=[p for p in (_pod_name(r) for r in i.get("reached") or []) if p],
-                endpoints=[e if isinstance(e, dict) else _plain(e) for e in i.get("endpoints") or []],
-                techniques=list(i.get("techniques") or [])))
-        return out, len(f.get("leads") or [])
-    leads = sum(1 for n in f.get("notes") or [] if str(n).rstrip().endswith("?"))
-    if not f.get("attacker_pod"):
-        return [], leads
-    pods = [o.get("pod") for o in f.get("origin") or []]
-    pods += [fl.get("dst_pod") for fl in f.get("attack_flows") or []]
-    ends = [{"ip": fl.get("dst_ip"), "port": fl.get("dst_port")}
-            for fl in (f.get("attack_flows") or []) + (f.get("dropped_flows") or [])]
-    ends += [{"ip": c.get("daddr"), "port": c.get("dport")} for c in f.get("connections") or []]
-    return [Incident(pod=f["attacker_pod"], namespace=f.get("attacker_namespace"),
-                     node=f.get("node"), key_command=f.get("flag"),
-                     reached=[p for p in dict.fromkeys(pods) if p and p != f["attacker_pod"]],
-                     endpoints=ends, techniques=list(f.get("techniques") or []))], leads
+    if "incidents" not in f:
+        raise ValueError("findings must have incidents (the shape of case.findings()); got keys "
+                         + ", ".join(sorted(map(str, f))[:8]))
+    out = []
+    for i in f["incidents"] or []:
+        i = _plain(i) if not isinstance(i, dict) else i
+        key = i.get("key_command")
+        out.append(Incident(
+            pod=i.get("pod"), namespace=i.get("namespace"), node=i.get("node"),
+            key_command=_plain(key) if key is not None and not isinstance(key, dict) else key,
+            reached=[p for p in (_pod_name(r) for r in i.get("reached") or []) if p],
+            endpoints=[e if isinstance(e, dict) else _plain(e) for e in i.get("endpoints") or []],
+            techniques=list(i.get("techniques") or [])))
+    return out, len(f.get("leads") or [])
 
 
 def _endpoint_found(want: Endpoint, got: list[dict[str, Any]]) -> bool:

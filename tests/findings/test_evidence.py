@@ -62,9 +62,13 @@ def test_blocked_and_new_state_changing_requests():
         pl.lit(0.8).alias("weight"), pl.lit("all day").alias("reason"))
     assert routine["dst"].to_list() == ["api POST /v<n>/land/<n>"]
     got = E.blocked_and_requests(f, routine)
-    assert got.select("exec_id", "kind", "event_id").rows() == [
-        ("a", "blocked", "f1"), ("a", "request", "f1")]
-    assert got["text"][1] == "sent PUT /v1/x"
+    # a PUT the policy dropped is blocked, not sent (two kinds of acts from one refused request
+    # would outrank the same request that got through); the retry that got through is the request
+    assert got.select("exec_id", "kind", "event_id").rows() == [("a", "blocked", "f1")]
+    through = E.blocked_and_requests(f.with_columns(
+        pl.when(pl.col("event_id") == "f2").then(pl.lit("FORWARDED")).otherwise("verdict").alias("verdict")), routine)
+    assert through.select("exec_id", "kind", "event_id").rows() == [("a", "blocked", "f1"), ("a", "request", "f2")]
+    assert through["text"][1] == "sent PUT /v1/x"
 
 
 def test_signals_prefer_a_sender_in_the_dead_process_pod():
@@ -122,3 +126,26 @@ def test_blocked_not_when_the_policy_also_refuses_the_pods_main_process_there():
     got = E.blocked_and_requests(f, None, usual=["app"])
     assert got.select("exec_id", "text").rows() == [("curl", "a policy dropped its connection to db-0:5432")]
     assert E.blocked_and_requests(f, None).height == 3
+
+
+def test_signals_a_command_naming_its_signal_counts_only_for_a_death_by_it():
+    # `kill -HUP 1` reloads; a `tail -f` stops by SIGINT 2 s later: no kill
+    p = pl.DataFrame({
+        "exec_id": ["tail", "reload", "kill9"], "node": ["n"] * 3, "pod": ["p"] * 3,
+        "binary": ["/usr/bin/tail", "/bin/kill", "/bin/kill"], "args": ["-f /log", "-HUP 1", "-9 7"],
+        "start_ns": [0, 100 * S, 100 * S], "exit_ns": [102 * S, 100 * S + 1000, 100 * S + 1000],
+        "signal": ["SIGINT", None, None]})
+    assert E.signals(p).height == 0
+    assert E.signals(p.with_columns(pl.lit("SIGKILL").alias("signal")))["exec_id"].to_list() == ["kill9"]
+
+
+def test_dns_tunnels_many_random_names_under_one_domain_not_a_cdn_nor_service_names():
+    q = ([f"{i:032x}.x.exfil.example.net." for i in range(20)]
+         + [f"{i % 12:032x}.cloudfront.net." for i in range(120)]               # a CDN: 12 names, again and again
+         + [f"payments-processor-v{i}.finance.svc.cluster.local." for i in range(60)])  # service names
+    src = ["tun"] * 20 + ["web"] * 180
+    f = pl.DataFrame({"exec_id": src, "dns_query": q, "event_id": [f"e{i}" for i in range(200)],
+                      "time_ns": list(range(200))})
+    got = E.dns_tunnels(f)
+    assert got.select("exec_id", "kind", "event_id").rows() == [("tun", "dns_tunnel", "e0")]
+    assert E.dns_tunnels(f.head(19)).height == 0  # below the threshold

@@ -168,3 +168,30 @@ def test_connect_edges_from_connect_hooks_alone_without_namespace_columns():
                           "time_ns": [5], "event_id": ["k1"], "dst_workload": [None], "dst_pod": [None]},
                          schema_overrides={"dst_workload": pl.String, "dst_pod": pl.String})
     assert connect_edges(conns).select("dst", "kind").rows() == [("ext:45.9.148.108:4444", "connect")]
+
+
+def test_file_edges_an_open_of_unknown_mode_then_the_path_run_by_another_process_is_a_write():
+    # `kubectl cp` = tar opening /tmp/tool (security_file_open: no mode), then /tmp/tool exec'd
+    k = pl.DataFrame({"exec_id": ["tar", "cat"], "file_path": ["/tmp/tool", "/etc/hosts"], "time_ns": [10, 11],
+                      "function_name": ["security_file_open"] * 2, "hook_args": pl.Series([None, None], dtype=pl.String),
+                      "node": ["n1"] * 2, "namespace": ["a"] * 2, "pod": ["p"] * 2})
+    acc = file_accesses(k)
+    assert acc["mode_known"].to_list() == [False, False]
+    p = _procs([("tool", "r0", "n1", "a", "p", "/tmp/tool", "--scan", 40),
+                ("old", "r0", "n1", "a", "p", "/bin/ls", "/etc/hosts", 50)])
+    assert file_edges(acc, p).select("src", "dst", "kind").rows() == [
+        ("proc:tar", "file:a/p:/tmp/tool", "write"), ("file:a/p:/tmp/tool", "proc:tool", "exec_file")]
+    # a program already run before the open (a loader, a scanner reading it) is no delivery
+    p2 = _procs([("tool0", "r0", "n1", "a", "p", "/tmp/tool", "", 5), ("tool", "r0", "n1", "a", "p", "/tmp/tool", "", 40)])
+    assert file_edges(acc, p2).height == 0
+
+
+def test_http_edges_a_server_started_before_the_capture_handles_what_its_init_tree_child_shows():
+    # the server never seen starting (only as a parent); its child is in the container's own tree
+    f = _flows([("r1", 1 * S, None, "ingress", "nginx-0", "10.0.7.7", 5555, "a", "nb-0", "10.0.0.5", 8080,
+                 "FORWARDED", False, "POST", "http://nb/api/kernels")])
+    p = _procs([("kernel", "srv", "n", "a", "nb-0", "/usr/bin/python3", "-m ipykernel", 1 * S + 50 * MS),
+                ("ex", "shim", "n", "a", "nb-0", "/bin/sh", "", 1 * S + 60 * MS)])
+    p = p.with_columns(pl.Series("in_init_tree", [True, False]))
+    e = http_edges(f, p)
+    assert e.select("src", "dst", "kind").rows() == [("pod:ingress/nginx-0", "proc:srv", "http")]

@@ -156,3 +156,13 @@ def test_repeated_detections_on_a_routine_process_all_through_the_capture():
     assert got.select("exec_id", "rule_id").rows() == [("main", "api")]
     assert got["reason"][0] == "fires on this process all through the capture (5 times, 5 of 12 windows)"
     assert repeated_detections(hits.head(0), ["main"]).height == 0
+
+
+def test_startup_a_host_daemon_running_before_the_capture_is_routine_what_it_starts_is_not():
+    # cron on the node (no pod), seen only as the parent of its jobs; a job it starts is no daemon
+    p = _procs([("cron", None, None, None, "/usr/sbin/cron", "-f", None, None),
+                ("job", "cron", None, None, "/bin/sh", "-c x", 100 * S, None)]).with_columns(
+        pl.Series("seen_as", ["parent", "exec"]), pl.lit("n1").alias("node"))
+    got = startup(p)
+    assert got["exec_id"].to_list() == ["cron"]
+    assert got["reason"].item() == "already running on the node's host when the capture began"

@@ -209,30 +209,35 @@ def test_bundle_is_a_case_that_moves(bundle, tmp_path):
 
 @pytest.fixture(scope="module")
 def incident(tmp_path_factory):
-    """The bundled capture and a bundle of its postmortem's incident (the attacker's pod and window)."""
-    from kernelsec_nb.report import heuristics
-
+    """The bundled capture and a bundle of its first incident (``case.findings()``: its pod and window)."""
     root = tmp_path_factory.mktemp("incident")
     with kn.open_case(root / "full.duckdb") as case:
         case.load(DEATHSTAR, progress=False)
-        want = heuristics.derive_findings(case)
+        want = case.findings().incidents[0]
         result = case.share(root / "b", incident=1)
         total = case.sql("SELECT count(*) AS n FROM events")["n"][0]
     return root / "b", result, want, total
 
 
 def test_findings_and_process_tree_run_on_a_bundle_of_the_incident(incident):
-    from kernelsec_nb.report import heuristics
-
     out, result, want, total = incident
     assert 0 < result.selected < total
     with kn.open_case(out / "case.duckdb", read_only=True) as b:
-        got = heuristics.derive_findings(b)
-        assert got["attacker_pod"] == want["attacker_pod"] == POD
-        assert got["flag_text"] == want["flag_text"]
-        assert got["chain_text"] == want["chain_text"] and got["chain"] == want["chain"]
-        assert b.ancestry(got["flag"]["exec_id"])["exec_id"].to_list()[-len(got["chain"]):] == got["chain"]
+        got = b.findings().incidents[0]
+        assert got.pod == want.pod == POD
+        assert got.key_command is not None and want.key_command is not None
+        assert (got.key_command.binary, got.key_command.args) == (want.key_command.binary, want.key_command.args)
+        assert got.chain == want.chain
+        assert b.ancestry(got.key_command.exec_id)["exec_id"].to_list()[-len(got.chain):] == got.chain
         assert set(b.sql("SELECT DISTINCT pod FROM process_events")["pod"].drop_nulls()) == {POD}
+
+
+def test_an_incident_number_past_the_findings_is_a_clear_error(tmp_path):
+    with kn.open_case(tmp_path / "full.duckdb") as case:
+        case.load(DEATHSTAR, progress=False)
+        n = len(case.findings().incidents)
+        with pytest.raises(ShareError, match=f"incident {n + 1}: the findings have {n} incident"):
+            case.share(tmp_path / "x", incident=n + 1)
 
 
 @pytest.mark.slow
@@ -243,8 +248,8 @@ def test_report_renders_from_the_bundle(incident):
     notebook = Path(__file__).resolve().parents[2] / "notebooks" / "postmortem-template.ipynb"
     result = report.render(out / "case.duckdb", notebook, out.parent / "report.html")
     assert not result.get("errors")
-    assert result["findings"]["incidents"][0]["pod"] == POD  # the report reads case.findings()
-    assert want["flag_text"] in (out.parent / "report.html").read_text()
+    assert result["findings"]["incidents"][0]["pod"] == POD
+    assert want.key_command.binary in (out.parent / "report.html").read_text()
 
 
 def test_notes_on_bundled_rows_are_kept(planted, tmp_path):

@@ -56,23 +56,20 @@ def test_many_flows_are_sampled_by_connection(tmp_path, monkeypatch):
 
 
 def test_a_load_with_nothing_new_still_tells_the_case_skew_and_so_do_the_findings(tmp_path):
-    from kernelsec_nb.report import heuristics
-
     _load(tmp_path / "a", _flows(-2.0))
     case = kn.open_case(tmp_path / "a" / "c.duckdb")
     again = case.load(tmp_path / "a" / "flows.log", progress=False)
     assert again.total("loaded") == 0
     assert [w.split(" (")[0] for w in again.clock_skew] == ["clock skew: n1 reads about 2.00 s ahead of the reference clock"]
-    notes = heuristics.derive_findings(case)["notes"]
-    assert any(n.startswith("clock skew: n1") and n.endswith("as each node wrote them") for n in notes)
+    notes = case.findings().notes
+    assert any(n.startswith("clock skew: n1") and n.endswith("the findings compare times on the reference clock")
+               for n in notes)
     case.close()
 
 
 def test_skew_is_stated_one_way_in_the_load_report_and_the_findings(tmp_path):
-    from kernelsec_nb.report import heuristics
-
     first = _load(tmp_path / "a", _flows(-2.0))
     case = kn.open_case(tmp_path / "a" / "c.duckdb")
-    notes = [n for n in heuristics.derive_findings(case)["notes"] if n.startswith("clock skew")]
+    notes = [n for n in case.findings().notes if n.startswith("clock")]
     case.close()
     assert [w.split(" (")[0] for w in first.clock_skew] == [n.split(" (")[0] for n in notes]

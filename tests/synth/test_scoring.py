@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kernelsec_nb.synth.scenarios.truth import Command, Endpoint, PodRef, Truth
-from kernelsec_nb.synth.scoring import incidents_of, score
+from kernelsec_nb.synth.scoring import score
 
 ATTACK = Truth("lateral", "attack", "", 1, entry=PodRef("shop", "cart-1", "n2"),
                key_command=Command("e-key", "/usr/local/bin/etlctl", "jobs put x", "cart-1"),
@@ -59,24 +59,16 @@ def test_reached_in_a_second_incident():
     assert s["reached"] == 1 and s["incidents"] == 2
 
 
-def test_legacy_shape():
-    f = {"attacker_pod": "cart-1", "attacker_namespace": "shop", "node": "n2",
-         "flag": {"exec_id": "e-key", "binary": "/usr/local/bin/etlctl", "args": "jobs put x"},
-         "attack_flows": [{"dst_pod": "sched-1", "dst_ip": "10.244.1.5", "dst_port": 8080}],
-         "dropped_flows": [], "connections": [{"daddr": "203.0.113.9", "dport": 443}],
-         "origin": [], "notes": ["clock skew: …", "x ran in 1 of the 2 pods …: a poisoned rollout?"]}
-    incs, leads = incidents_of(f)
-    assert len(incs) == 1 and leads == 1 and incs[0].reached == ["sched-1"]
-    s = score(f, ATTACK)
-    assert s["passed"] and s["techniques"] == 0
-    assert score({**f, "attacker_pod": None}, ATTACK)["incidents"] == 0
+def test_a_shape_without_incidents_is_refused():
+    """The old cascade's one-session dict (``attacker_pod``, ``flag``) is no longer read."""
+    with pytest.raises(ValueError, match="findings must have incidents"):
+        score({"attacker_pod": "cart-1", "flag": {"exec_id": "e-key"}}, ATTACK)
 
 
 def test_benign():
     assert score({"incidents": [], "leads": [1, 2]}, BENIGN) == {
         "scenario": "debug", "kind": "benign", "incidents": 0, "leads": 2, "passed": True}
     assert not score(new_shape(), BENIGN)["passed"]
-    assert score({"attacker_pod": None, "notes": []}, BENIGN)["passed"]
 
 
 def test_dataclass_findings_and_bad_input():

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 import kernelsec_nb as kn
@@ -16,14 +15,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory):
-    from kernelsec_nb.report import heuristics as H
-
     case = kn.open_case(tmp_path_factory.mktemp("af") / "c.duckdb")
     case.load(REPO / "data" / "deathstar", progress=False)
-    entry = H.session_entries(case).filter(~pl.col("quiet")).row(0, named=True)
-    out = kn.viz.attack_flow(case, entry["exec_id"], width=980).to_dict()
+    entry = case.findings().incidents[0].entry   # the top incident's entry process
+    assert entry is not None
+    out = kn.viz.attack_flow(case, entry.exec_id, width=980).to_dict()
     case.close()
-    return out, entry["exec_id"]
+    return out, entry.exec_id
 
 
 def _layers(spec: dict) -> list[dict]:

@@ -232,7 +232,7 @@ def test_timeline_mark_takes_an_exec_id_and_says_what_it_takes(case) -> None:
 
 def test_attack_flow_hangs_each_flow_off_its_own_connection(tmp_path: Path) -> None:
     # two curls to the same destination: the first let through, the second dropped
-    from tests.report.test_heuristics import SHIM, _case, _connect, _ref, _run, _sighting
+    from tests.findings.test_cascade_cases import SHIM, _case, _connect, _ref, _run, _sighting
 
     sh, a = _run(50, SHIM, "/bin/sh", "", "2026-03-01T10:00:00Z")
     one, b = _run(51, _ref(sh), "/usr/bin/curl", "-X PUT http://db/x", "2026-03-01T10:00:01Z")
@@ -252,7 +252,7 @@ def test_attack_flow_hangs_each_flow_off_its_own_connection(tmp_path: Path) -> N
 def test_flow_chart_leaves_replies_out_and_draws_drops_last(tmp_path: Path) -> None:
     import json as _json
 
-    from tests.report.test_heuristics import _case, _sighting
+    from tests.findings.test_cascade_cases import _case, _sighting
 
     request = _sighting(41001, "10.0.5.5", 80, "FORWARDED", "2026-03-01T10:00:01.1Z", dst_pod="db-0")
     reply = _json.loads(request)
