@@ -11,7 +11,7 @@ class FindingsMixin:
     """``findings`` on :class:`kernelsec_nb.Case`."""
 
     def findings(self, rules: Any = None) -> Findings:
-        """Incidents (ranked, with confidence), leads and notes of the case (a preview API).
+        """Incidents (ranked, with confidence), leads and notes of the case.
 
         ``rules`` are passed to ``case.detect`` when the case has it (Sigma rules); Falco alerts
         are detections either way.
