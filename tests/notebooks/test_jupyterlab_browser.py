@@ -1,8 +1,12 @@
-"""The postmortem notebook in a real JupyterLab, driven by chromium (``-m browser``).
+"""The notebooks in a real JupyterLab, driven by chromium (``-m browser``).
 
-Runs all cells of ``02-deathstar-postmortem.ipynb`` in a temporary copy of the notebooks and the
-capture, checks that charts render, that an Explorer picker changes the view, that no cell
-shows an error, and saves a multi-screen screenshot to ``test-artifacts/postmortem-jupyterlab.png``.
+* Every notebook opens at a 1280 px window with the file browser open: its saved outputs are
+  screenshot to ``test-artifacts/width-NAME.png``, and no chart may be wider than its cell's
+  output area (nor a table, unless it scrolls inside it).
+* ``02-deathstar-postmortem.ipynb`` runs all cells in a temporary copy of the notebooks and the
+  capture: charts render, an Explorer picker changes the view and a click on the service map
+  filters the timeline, no cell shows an error, its charts fit, and a multi-screen screenshot
+  goes to ``test-artifacts/postmortem-jupyterlab.png``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 TOKEN = "kn-browser-test"
 NB = "02-deathstar-postmortem.ipynb"
+NOTEBOOKS = sorted(p.name for p in (REPO / "notebooks").glob("*.ipynb"))
+WIDTH = 1280  # the narrow end of the windows analysts use, with the file browser open
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -53,11 +59,17 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     shutil.copytree(REPO / "data" / "deathstar", root / "data" / "deathstar")
     (root / "notebooks").mkdir()
-    shutil.copy(REPO / "notebooks" / NB, root / "notebooks" / NB)
+    for name in NOTEBOOKS:
+        shutil.copy(REPO / "notebooks" / name, root / "notebooks" / name)
     port = _free_port()
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".jupyter"),
            "JUPYTERLAB_SETTINGS_DIR": str(root / ".jupyter" / "lab" / "user-settings"),
-           "JUPYTERLAB_WORKSPACES_DIR": str(root / ".jupyter" / "lab" / "workspaces")}
+           "JUPYTERLAB_WORKSPACES_DIR": str(root / ".jupyter" / "lab" / "workspaces"),
+           "JUPYTER_DATA_DIR": str(root / ".jupyter-data")}
+    # trusted, as the analyst's own notebooks are once run: JupyterLab shows their SVG charts
+    subprocess.run([sys.executable, "-m", "jupyter", "trust",
+                    *(str(root / "notebooks" / n) for n in NOTEBOOKS)],
+                   env=env, check=True, capture_output=True, timeout=120)
     tracker = root / ".jupyter" / "lab" / "user-settings" / "@jupyterlab" / "notebook-extension"
     tracker.mkdir(parents=True)
     # every cell stays in the DOM (no virtual scrolling), so outputs can be counted
@@ -89,8 +101,8 @@ def lab(tmp_path_factory):
 
 def _stitch(browser, shots: list[bytes], out: Path) -> None:
     """Stack the screen shots vertically into one PNG (chromium does the compositing)."""
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    imgs = "".join(f'<img style="display:block;width:1400px" src="data:image/png;base64,{base64.b64encode(s).decode()}">'
+    page = browser.new_page(viewport={"width": WIDTH, "height": 900})
+    imgs = "".join(f'<img style="display:block;width:{WIDTH}px" src="data:image/png;base64,{base64.b64encode(s).decode()}">'
                    for s in shots)
     page.set_content(f"<html><body style='margin:0'>{imgs}</body></html>")
     page.wait_for_load_state("load")
@@ -112,13 +124,91 @@ def _dismiss(page) -> None:
         no.first.click()
 
 
+#: Charts (and tables that do not scroll) whose right edge passes their output area's.
+_OVERFLOW_JS = """() => {
+  const out = [];
+  const cells = [...document.querySelectorAll('.jp-NotebookPanel .jp-Cell')];
+  cells.forEach((cell, i) => {
+    cell.querySelectorAll('.jp-OutputArea-output').forEach(area => {
+      const a = area.getBoundingClientRect();
+      if (a.width === 0) return;
+      const els = area.querySelectorAll('.vega-embed, .vega-embed svg, .vega-embed canvas, img, svg.marks, :scope > svg, .jp-RenderedSVG svg, table');
+      els.forEach(el => {
+        const r = el.getBoundingClientRect();
+        if (r.width === 0 || r.right <= a.right + 1) return;
+        if (el.tagName === 'TABLE') {  // a wide table may scroll inside the output area
+          let p = el.parentElement, scrolls = false;
+          while (p && p !== area.parentElement) {
+            const s = getComputedStyle(p);
+            if (['auto', 'scroll'].includes(s.overflowX) && p.getBoundingClientRect().right <= a.right + 1) { scrolls = true; break; }
+            p = p.parentElement;
+          }
+          if (scrolls) return;
+        }
+        out.push({cell: i, what: el.tagName.toLowerCase() + '.' + (el.getAttribute('class') || ''),
+                  width: Math.round(r.width), area: Math.round(a.width),
+                  over: Math.round(r.right - a.right)});
+      });
+    });
+  });
+  return out;
+}"""
+
+
+def _overflowing(page) -> list[dict]:
+    return page.evaluate(_OVERFLOW_JS)
+
+
+def _file_browser_open(page) -> None:
+    """Show the file browser in the left sidebar (as analysts work), if it is not shown."""
+    if not page.locator("#filebrowser").is_visible():
+        page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id='filebrowser']").first.click()
+        page.wait_for_selector("#filebrowser", state="visible", timeout=10_000)
+
+
+def _screens(page, browser, out: Path, limit: int = 12) -> None:
+    """Several screens of the open notebook, top to bottom, stitched into one PNG."""
+    outer = page.locator(".jp-NotebookPanel .jp-WindowedPanel-outer").first
+    height = outer.evaluate("el => el.scrollHeight")
+    view = outer.evaluate("el => el.clientHeight")
+    shots = []
+    for y in range(0, min(height, view * limit), view):
+        outer.evaluate(f"el => el.scrollTo(0, {y})")
+        page.wait_for_timeout(200)
+        shots.append(page.screenshot())
+    _stitch(browser, shots, out)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_saved_outputs_fit_at_1280px(lab, name):
+    """Each notebook as saved: no chart (or unscrolled table) wider than its output area."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": WIDTH, "height": 900})
+        page.goto(f"{lab}/lab/tree/{name}?reset&token={TOKEN}")
+        page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
+        _dismiss(page)
+        _file_browser_open(page)
+        page.wait_for_timeout(1500)  # let the outputs lay out
+        page.wait_for_function("() => [...document.images].every(i => i.complete)", timeout=30_000)
+        outputs = page.locator(".jp-OutputArea-output").count()
+        bad = _overflowing(page)
+        _screens(page, browser, ARTIFACTS / f"width-{Path(name).stem}.png", limit=10)
+        browser.close()
+    assert outputs > 3, f"{name}: no saved outputs to check"
+    assert not bad, f"{name}: wider than the output area at {WIDTH} px: {bad}"
+
+
 def test_postmortem_runs_in_jupyterlab(lab):
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page = browser.new_page(viewport={"width": WIDTH, "height": 900})
         page.goto(f"{lab}/lab/tree/{NB}?reset&token={TOKEN}")
         page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
         _dismiss(page)
