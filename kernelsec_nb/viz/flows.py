@@ -179,8 +179,9 @@ def _edge_layers(edges: pl.DataFrame, pos: dict[tuple[str, str], tuple[int, int]
         angle = (math.degrees(math.atan2(x1 - mx, -(y1 - my) * 0.16)) + 360) % 360
         heads.append({**tip, "x": hx, "y": hy, "angle": round(angle, 1)})
     verdicts = sorted({p["verdict"] for p in pts})
-    color = alt.Color("verdict:N", title="verdict", scale=c.scale_for(verdicts, c.VERDICT_COLORS))
-    dash = alt.StrokeDash("verdict:N", title="verdict", scale=alt.Scale(
+    color = alt.Color("verdict:N", title="verdict", scale=c.scale_for(verdicts, c.VERDICT_COLORS),
+                      legend=c.legend())
+    dash = alt.StrokeDash("verdict:N", title="verdict", legend=c.legend(), scale=alt.Scale(
         domain=verdicts, range=[[6, 3] if v == "DROPPED" else [1, 0] for v in verdicts]))
     tooltip = ["from:N", "to:N", "verdict:N", "flows:Q", "ports:N", "http:N", "dns:N", "ips:N"]
     hover = alt.selection_point(name="edge_hover", fields=["edge"], on="pointerover",
