@@ -123,6 +123,11 @@ class Explorer(w.VBox):
                                 layout=w.Layout(width="320px"))
         self._focus: dict[str, Any] = {}  # timeline filters from a click (edge, process, query)
         self._focus_text = ""
+        # which link is active ("edge", "process", "query"), and whether the timeline has a
+        # brush or pick: a redrawn chart's browser side reports empty selections, which must
+        # not undo a link made elsewhere
+        self._focus_from: str | None = None
+        self._tl_active = False
         self.time_range.index = (0, len(self.time_range.options) - 1)
         self.timeline_view = alt.JupyterChart(alt.Chart(alt.Data(values=[])).mark_point())
         self.flow_view = alt.JupyterChart(alt.Chart(alt.Data(values=[])).mark_point())
@@ -171,7 +176,7 @@ class Explorer(w.VBox):
     def refresh(self) -> None:
         """Redraw the charts for the current filters and clear the selection and the links."""
         flt = self.filters
-        self._focus, self._focus_text = {}, ""
+        self._focus, self._focus_text, self._focus_from = {}, "", None
         self._silent = True
         try:
             self.saved.value = NO_QUERY
@@ -186,6 +191,7 @@ class Explorer(w.VBox):
         self._apply_selection(None, None, None)
 
     def _draw_timeline(self) -> None:
+        self._tl_active = False
         flt = {**self.filters, **self._focus}
         try:
             tl = timeline(self.case, lanes=self.lanes.value, max_points=self.max_points,
@@ -199,6 +205,8 @@ class Explorer(w.VBox):
         self._status()
 
     def _draw_flows(self, flt: dict[str, Any]) -> None:
+        if self._focus_from == "edge":  # the picked edge is redrawn away; the link stays
+            self._focus_from = "edge (redrawn)"
         self._flow_chart = flow_chart(self.case, width=CHART_WIDTH, **flt)
         self.flow_view.chart = _legend_below(self._flow_chart)
 
@@ -323,6 +331,9 @@ class Explorer(w.VBox):
         pick_sel = getattr(sels, "pick", None) if "pick" in names else None
         brush = (brush_sel.value if brush_sel is not None else None) or {}
         pick = (pick_sel.value if pick_sel is not None else None) or []
+        if not brush and not pick and not self._tl_active:
+            return  # a redrawn timeline reporting its empty selections
+        self._tl_active = bool(brush or pick)
         if brush:
             rng = next(iter(brush.values()))
             t0, t1 = sorted((_ms_to_ns(rng[0]), _ms_to_ns(rng[1])))
@@ -350,7 +361,8 @@ class Explorer(w.VBox):
         sel = getattr(self.flow_view.selections, "pick_edge", None)
         picked = [p for p in ((sel.value if sel is not None else None) or [])
                   if isinstance(p, dict) and all(k in p for k in EDGE_FIELDS)]
-        self.pick_edge(picked[0] if picked else None)
+        if picked or self._focus_from == "edge":
+            self.pick_edge(picked[0] if picked else None)
 
     def pick_edge(self, edge: dict[str, Any] | None) -> pl.DataFrame:
         """Link an edge of the service map (as a click does): list its flows and narrow the
@@ -359,7 +371,7 @@ class Explorer(w.VBox):
             return self._unfocus()
         flows = edge_flows(self.case, edge, **self._flow_filters(self.filters))
         end = self._end_filter(flows, "src") or self._end_filter(flows, "dst")
-        self._focus = end
+        self._focus, self._focus_from = end, "edge"
         self._focus_text = (f"edge {edge['src_ns']}/{edge['src_name']} → {edge['dst_ns']}/"
                             f"{edge['dst_name']} {edge['verdict']}: {flows.height} flows")
         self._draw_timeline()
@@ -380,14 +392,15 @@ class Explorer(w.VBox):
         sel = getattr(self.tree_view.selections, "pick_process", None)
         picked = [p["exec_id"] for p in ((sel.value if sel is not None else None) or [])
                   if isinstance(p, dict) and p.get("exec_id")]
-        self.pick_process(picked[0] if picked else None)
+        if picked or self._focus_from == "process":
+            self.pick_process(picked[0] if picked else None)
 
     def pick_process(self, exec_id: str | None) -> pl.DataFrame:
         """Link a process of the tree (as a click does): list its events and narrow the
         timeline to it; ``None`` clears the link."""
         if not exec_id:
             return self._unfocus()
-        self._focus = {"exec_id": exec_id}
+        self._focus, self._focus_from = {"exec_id": exec_id}, "process"
         row = self.case.con.execute(
             "SELECT \"binary\", args FROM processes WHERE exec_id = ? LIMIT 1", [exec_id]).fetchall()
         what = " ".join(str(x or "") for x in row[0]).strip() if row else exec_id
@@ -409,7 +422,7 @@ class Explorer(w.VBox):
             return self._unfocus()
         method, flt = self.case.saved_query(name)
         rows = self.case.query(name)
-        self._focus = dict(flt)
+        self._focus, self._focus_from = dict(flt), "query"
         self._focus_text = f"saved query {name!r} ({method}): {rows.height} rows"
         self._draw_timeline()
         if "event_id" in rows.columns:
@@ -425,7 +438,7 @@ class Explorer(w.VBox):
 
     def _unfocus(self) -> pl.DataFrame:
         if self._focus or self._focus_text:
-            self._focus, self._focus_text = {}, ""
+            self._focus, self._focus_text, self._focus_from = {}, "", None
             self._draw_timeline()
         return self._apply_selection(None, None, None)
 

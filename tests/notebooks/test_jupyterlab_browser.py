@@ -132,7 +132,7 @@ _OVERFLOW_JS = """() => {
     cell.querySelectorAll('.jp-OutputArea-output').forEach(area => {
       const a = area.getBoundingClientRect();
       if (a.width === 0) return;
-      const els = area.querySelectorAll('.vega-embed, .vega-embed svg, .vega-embed canvas, img, svg.marks, :scope > svg, .jp-RenderedSVG svg, table');
+      const els = area.querySelectorAll('.vega-embed, .vega-embed svg, .vega-embed canvas, img, svg.marks, :scope > svg, .jp-RenderedSVG svg, table, .widget-readout, .widget-slider, .widget-dropdown');
       els.forEach(el => {
         const r = el.getBoundingClientRect();
         if (r.width === 0 || r.right <= a.right + 1) return;
@@ -196,7 +196,7 @@ def test_saved_outputs_fit_at_1280px(lab, name):
         page.wait_for_function("() => [...document.images].every(i => i.complete)", timeout=30_000)
         outputs = page.locator(".jp-OutputArea-output").count()
         bad = _overflowing(page)
-        _screens(page, browser, ARTIFACTS / f"width-{Path(name).stem}.png", limit=10)
+        _screens(page, browser, ARTIFACTS / f"width-{Path(name).stem}.png", limit=16)
         browser.close()
     assert outputs > 3, f"{name}: no saved outputs to check"
     assert not bad, f"{name}: wider than the output area at {WIDTH} px: {bad}"
@@ -212,6 +212,7 @@ def test_postmortem_runs_in_jupyterlab(lab):
         page.goto(f"{lab}/lab/tree/{NB}?reset&token={TOKEN}")
         page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
         _dismiss(page)
+        _file_browser_open(page)
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
         # Edit → Clear Outputs of All Cells (so what we see below is fresh), then Run → Run All Cells
         page.locator(".lm-MenuBar-itemLabel", has_text="Edit").first.click()
@@ -248,17 +249,32 @@ def test_postmortem_runs_in_jupyterlab(lab):
                                timeout=60_000)
         page.wait_for_timeout(1500)  # let vega redraw
         assert chart.inner_html() != before, "the timeline did not change with the picker"
+
+        # a click on an edge of the service map filters the timeline and lists the edge's flows
+        flow_chart = explorer.locator(".vega-embed").nth(1)
+        flow_chart.scroll_into_view_if_needed()
+        tl_before = chart.inner_html()
+        # click on the stroke of an edge (a curve's bounding-box centre is often off it)
+        xy = flow_chart.locator("g.mark-line path").first.evaluate(
+            """p => { const pt = p.getPointAtLength(p.getTotalLength() / 3);
+                      const m = p.getScreenCTM();
+                      return [pt.x * m.a + pt.y * m.c + m.e, pt.x * m.b + pt.y * m.d + m.f]; }""")
+        page.mouse.move(xy[0], xy[1])
+        page.wait_for_timeout(300)
+        page.mouse.click(xy[0], xy[1])
+        try:
+            page.wait_for_function("el => el.innerText.includes('linked')", arg=status_el,
+                                   timeout=30_000)
+        finally:
+            explorer.screenshot(path=str(ARTIFACTS / "postmortem-explorer.png"))
+        assert "edge " in status.inner_text() and "flows" in status.inner_text()
+        page.wait_for_timeout(1500)
+        assert chart.inner_html() != tl_before, "the timeline did not follow the edge click"
+        assert explorer.locator("table.kn-t tr").count() > 1, "the edge's flows are not listed"
         explorer.screenshot(path=str(ARTIFACTS / "postmortem-explorer.png"))
 
-        # several screens of the notebook, top to bottom, stitched into one PNG
-        outer = page.locator(".jp-NotebookPanel .jp-WindowedPanel-outer").first
-        height = outer.evaluate("el => el.scrollHeight")
-        view = outer.evaluate("el => el.clientHeight")
-        shots = []
-        for y in range(0, min(height, view * 12), view):
-            outer.evaluate(f"el => el.scrollTo(0, {y})")
-            page.wait_for_timeout(250)
-            shots.append(page.screenshot())
-        _stitch(browser, shots, ARTIFACTS / "postmortem-jupyterlab.png")
+        bad = _overflowing(page)  # the run notebook and the live Explorer fit at 1280 px
+        _screens(page, browser, ARTIFACTS / "postmortem-jupyterlab.png", limit=12)
         browser.close()
+    assert not bad, f"wider than the output area at {WIDTH} px: {bad}"
     assert (ARTIFACTS / "postmortem-jupyterlab.png").stat().st_size > 50_000

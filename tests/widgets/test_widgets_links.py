@@ -60,6 +60,9 @@ def test_clicking_an_edge_filters_the_timeline_and_the_table(case) -> None:
     # the timeline shows the edge's source workload only
     assert 0 < _timeline_events(ex) < before
     assert _lanes(ex) == {"shop/frontend"}
+    # the redrawn timeline's browser side then reports its empty selections: the link stays
+    ex.timeline_view._vl_selections = {"pick": {"value": None, "store": []}}
+    assert ex.selection["verdict"].to_list() == ["DROPPED"]
     _point(ex.flow_view, "pick_edge", list(EDGE_FIELDS), [])  # click on nothing: link cleared
     assert _timeline_events(ex) == before and ex.selection.height == 0
 
@@ -73,6 +76,8 @@ def test_clicking_a_process_filters_the_timeline_and_the_table(case) -> None:
     assert ex.selection.height >= 2  # its exec and its connect
     assert _timeline_events(ex) == ex.selection.height
     assert "process /usr/bin/curl" in ex.status.value
+    ex.flow_view._vl_selections = {"pick_edge": {"value": None, "store": []}}  # not an edge link
+    assert set(ex.selection["exec_id"].to_list()) == {curl}
 
 
 def test_brushing_the_timeline_filters_the_flow_chart(case) -> None:
