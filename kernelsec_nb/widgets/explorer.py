@@ -280,10 +280,15 @@ class Explorer(w.VBox):
             return [("(no events)", 0), ("(no events) ", 1)]
         t0, t1 = self._bounds
         step = max((t1 - t0) // TIME_STEPS, 1)
+        # short labels, so the slider's readout ("from – to") is not cut: the day is in the
+        # status line's since/until and only shown here when the capture spans days
+        day = dt.datetime.fromtimestamp(t0 / 1e9, tz=dt.UTC).date()
+        same_day = dt.datetime.fromtimestamp(t1 / 1e9, tz=dt.UTC).date() == day
+        fmt = "%H:%M:%S" if same_day else "%m-%d %H:%M"
         ticks = [t0 + i * step for i in range(TIME_STEPS)] + [t1 + 1]
         seen: dict[str, int] = {}
         for t in ticks:
-            label = dt.datetime.fromtimestamp(t / 1e9, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+            label = dt.datetime.fromtimestamp(t / 1e9, tz=dt.UTC).strftime(fmt)
             while label in seen:
                 label += " "
             seen[label] = t
@@ -471,7 +476,8 @@ class Explorer(w.VBox):
         if df.height:
             df = df.with_columns(c.ns_to_utc_expr("time_ns", "time"))
         self._selection = df
-        self.table.value = table_html(df, columns=TABLE_COLUMNS, limit=TABLE_ROWS)
+        self.table.value = ('<div style="overflow-x:auto;max-width:100%">'
+                            + table_html(df, columns=TABLE_COLUMNS, limit=TABLE_ROWS) + "</div>")
         opts = []
         for r in df.head(TABLE_ROWS).iter_rows(named=True):
             what = r.get("binary") or r.get("http_path") or r.get("rule") or r.get("summary") or ""

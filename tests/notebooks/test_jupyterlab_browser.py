@@ -135,6 +135,10 @@ _OVERFLOW_JS = """() => {
       const els = area.querySelectorAll('.vega-embed, .vega-embed svg, .vega-embed canvas, img, svg.marks, :scope > svg, .jp-RenderedSVG svg, table, .widget-readout, .widget-slider, .widget-dropdown');
       els.forEach(el => {
         const r = el.getBoundingClientRect();
+        if (el.classList.contains('widget-readout') && el.scrollWidth > el.clientWidth + 1) {
+          out.push({cell: i, what: 'readout cut: ' + el.innerText, width: el.scrollWidth, area: el.clientWidth});
+          return;
+        }
         if (r.width === 0 || r.right <= a.right + 1) return;
         if (el.tagName === 'TABLE') {  // a wide table may scroll inside the output area
           let p = el.parentElement, scrolls = false;
@@ -266,12 +270,16 @@ def test_postmortem_runs_in_jupyterlab(lab):
             page.wait_for_function("el => el.innerText.includes('linked')", arg=status_el,
                                    timeout=30_000)
         finally:
-            explorer.screenshot(path=str(ARTIFACTS / "postmortem-explorer.png"))
+            explorer.evaluate("el => el.scrollIntoView({block: 'start'})")
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(ARTIFACTS / "postmortem-explorer.png"))
         assert "edge " in status.inner_text() and "flows" in status.inner_text()
         page.wait_for_timeout(1500)
         assert chart.inner_html() != tl_before, "the timeline did not follow the edge click"
         assert explorer.locator("table.kn-t tr").count() > 1, "the edge's flows are not listed"
-        explorer.screenshot(path=str(ARTIFACTS / "postmortem-explorer.png"))
+        explorer.locator("table.kn-t").first.evaluate("el => el.scrollIntoView({block: 'center'})")
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / "postmortem-explorer-linked.png"))
 
         bad = _overflowing(page)  # the run notebook and the live Explorer fit at 1280 px
         _screens(page, browser, ARTIFACTS / "postmortem-jupyterlab.png", limit=12)

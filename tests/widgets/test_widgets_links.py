@@ -114,3 +114,10 @@ def test_the_explorer_charts_fit_a_narrow_notebook(case) -> None:
         assert spec["width"] <= 700 if "width" in spec else True
         assert spec["config"]["legend"]["orient"] == "bottom"
     assert ex.time_range.layout.width == "100%"
+
+
+def test_the_time_slider_labels_are_short(case) -> None:
+    """Its readout shows "from – to" in a narrow box: two full dates were cut in JupyterLab."""
+    ex = kn.widgets.Explorer(case)
+    labels = [label for label, _ in ex.time_range.options]
+    assert max(len(label.strip()) for label in labels) <= 11
