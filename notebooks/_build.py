@@ -179,7 +179,7 @@ kn.report.fold(detail)   # its first lines; the whole JSON a click away
        "`case.findings()` names it as the incident's *key command*, with the exec chain from the entry to it."),
     code('''
 session = case.descendants(entry["exec_id"])
-session.sort("start_ns").select("depth", "start_time", "binary", "args", "flows", "alerts", "files", "exit_status", "signal")
+kn.report.Table(session.sort("start_ns").select("depth", "start_time", "binary", "args", "flows", "alerts", "files", "exit_status", "signal"))
 '''),
     code('''
 # NBVAL_CHECK_OUTPUT
@@ -298,7 +298,7 @@ outside.group_by("namespace", "workload", "binary", "args").agg(pl.len().alias("
     code('''
 from kernelsec_nb.report import heuristics as H
 sessions = H.session_entries(case)
-sessions.select("start_time", "node", "namespace", "pod", "binary", "processes", "flows", "alerts", "dropped", "quiet", "basis") if sessions.height else "no suspicious session"
+kn.report.Table(sessions.select("start_time", "node", "namespace", "pod", "binary", "processes", "flows", "alerts", "dropped", "quiet", "basis")) if sessions.height else "no suspicious session"
 '''),
     md("## 3. Processes with dangerous capabilities\n\n`CAP_SYS_ADMIN`, `CAP_SYS_PTRACE`, `CAP_NET_ADMIN`, `CAP_SYS_MODULE`, `CAP_BPF` in the effective set of processes in application pods, and `cap_capable` kprobes that used them."),
     code('''
@@ -325,8 +325,8 @@ show(rare.select("time", "node", "verdict", "src_pod", "dst_pod", "http_method",
 '''),
     md("## 5. Drops by policy"),
     code('''
-case.flows(verdict="DROPPED").group_by("src_namespace", "src_workload", "dst_workload", "dst_port", "http_method", "http_path", "drop_reason").agg(
-    pl.len().alias("n"), pl.col("time").min().alias("first"), pl.col("binary").unique().sort().alias("binaries")).sort("first")
+kn.report.Table(case.flows(verdict="DROPPED").group_by("src_namespace", "src_workload", "dst_workload", "dst_port", "http_method", "http_path", "drop_reason").agg(
+    pl.len().alias("n"), pl.col("time").min().alias("first"), pl.col("binary").unique().sort().alias("binaries")).sort("first"))
 '''),
     code("kn.viz.timeline(case, lanes='workload', width=640, verdict='DROPPED') if case.flows(verdict='DROPPED').height else 'no drops'"),
     md("""
