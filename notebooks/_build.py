@@ -89,18 +89,18 @@ takes the same keyword filters, in Hubble's and Tetragon's words:
     code('case.flows(verdict="DROPPED", http_method="PUT").select("time", "node", "src_pod", "dst_pod", "http_path", "binary", "match")'),
     md("## One chart of each kind\n\nAll charts are plain altair charts (static SVG here)."),
     md("### Timeline — every source on one UTC axis"),
-    code("kn.viz.timeline(case, lanes='workload', width=820)"),
+    code("kn.viz.timeline(case, lanes='workload', width=640)"),
     md("### Activity heatmap — events per node per 10 minutes"),
-    code("kn.viz.activity_heatmap(case, by='node', every='10m', width=820)"),
+    code("kn.viz.activity_heatmap(case, by='node', every='10m', width=640)"),
     md("### Flow chart — the service map of one namespace"),
-    code("kn.viz.flow_chart(case, namespace='default', width=820)"),
+    code("kn.viz.flow_chart(case, namespace='default', width=640)"),
     md("### Process tree — the processes exec'd from outside a container's init tree"),
     code('''
 outside = case.processes().filter(pl.col("in_init_tree") == False, pl.col("binary").str.contains(r"/(ba)?sh$"), pl.col("args").is_null())
-kn.viz.process_tree(case, outside["exec_id"][0], width=820) if outside.height else "no interactive shell"
+kn.viz.process_tree(case, outside["exec_id"][0], width=640) if outside.height else "no interactive shell"
 '''),
     md("### Attack flow — one causal chain across sources"),
-    code('kn.viz.attack_flow(case, outside["exec_id"][0], width=900) if outside.height else "no interactive shell"'),
+    code('kn.viz.attack_flow(case, outside["exec_id"][0], width=720) if outside.height else "no interactive shell"'),
     md("Next: `02-deathstar-postmortem.ipynb` tells the investigation; `03-hunting.ipynb` hunts without an alert."),
 ]
 
@@ -122,7 +122,7 @@ if the investigation stops working.
     code(SETUP),
     code(open_bundled("postmortem") + 'print(f"{load.total(\'loaded\')} events from {len(load.files)} files, {load.total(\'quarantined\')} line quarantined")'),
     md("## Timeline of the capture\n\nAll sources on one axis. The Falco alerts (triangles) and dropped flows (crosses) cluster at the end."),
-    code("kn.viz.timeline(case, lanes='workload', width=820)"),
+    code("kn.viz.timeline(case, lanes='workload', width=640)"),
     md("""
 ## How it was found
 
@@ -179,7 +179,7 @@ kn.report.fold(detail)   # its first lines; the whole JSON a click away
        "`case.findings()` names it as the incident's *key command*, with the exec chain from the entry to it."),
     code('''
 session = case.descendants(entry["exec_id"])
-session.sort("start_ns").select("depth", "start_time", "binary", "args", "flows", "alerts", "files", "exit_status", "signal")
+kn.report.Table(session.sort("start_ns").select("depth", "start_time", "binary", "args", "flows", "alerts", "files", "exit_status", "signal"))
 '''),
     code('''
 # NBVAL_CHECK_OUTPUT
@@ -191,9 +191,9 @@ print(f"{len(FINDINGS.incidents)} incident(s), {len(FINDINGS.leads)} lead(s); #1
 print("entered      :", f"{incident.namespace}/{incident.pod} on {incident.node}")
 print("key command  :", key.binary, key.args, "   exec_id", key.exec_id, "\\n              ", key.why)
 ''', ),
-    code("kn.viz.process_tree(case, entry['exec_id'], width=820)"),
+    code("kn.viz.process_tree(case, entry['exec_id'], width=640)"),
     md("### The whole chain across sources"),
-    code("kn.viz.attack_flow(case, entry['exec_id'], width=980)"),
+    code("kn.viz.attack_flow(case, entry['exec_id'], width=720)"),
     md("""
 ## Impact
 
@@ -220,7 +220,7 @@ session_requests.select("time", "node", "verdict", "src_port", "dst_pod", "http_
 drops = case.flows(verdict="DROPPED")
 drops.group_by("src_workload", "dst_workload", "http_method", "http_path").agg(pl.len(), pl.col("time").min().alias("first"), pl.col("time").max().alias("last")).sort("first")
 '''),
-    code("kn.viz.flow_chart(case, namespace='default', width=820)"),
+    code("kn.viz.flow_chart(case, namespace='default', width=640)"),
     md("## Evidence, with provenance\n\nEvery claim above rests on these exported lines (file:line)."),
     code('''
 ids = [*CHAIN, *session_requests["event_id"].to_list(), *alerts["event_id"].to_list()]
@@ -331,10 +331,10 @@ show(rare)
 '''),
     md("## 5. Drops by policy"),
     code('''
-case.flows(verdict="DROPPED").group_by("src_namespace", "src_workload", "dst_workload", "dst_port", "http_method", "http_path", "drop_reason").agg(
-    pl.len().alias("n"), pl.col("time").min().alias("first"), pl.col("binary").unique().sort().alias("binaries")).sort("first")
+kn.report.Table(case.flows(verdict="DROPPED").group_by("src_namespace", "src_workload", "dst_workload", "dst_port", "http_method", "http_path", "drop_reason").agg(
+    pl.len().alias("n"), pl.col("time").min().alias("first"), pl.col("binary").unique().sort().alias("binaries")).sort("first"))
 '''),
-    code("kn.viz.timeline(case, lanes='workload', width=820, verdict='DROPPED') if case.flows(verdict='DROPPED').height else 'no drops'"),
+    code("kn.viz.timeline(case, lanes='workload', width=640, verdict='DROPPED') if case.flows(verdict='DROPPED').height else 'no drops'"),
     md("""
 ## 6. Hunting with Sigma rules
 
@@ -451,7 +451,7 @@ show(cov.select("source", "node", "first_time", "last_time", "events", "gaps",
 ''', "remove-input"),
     md("## Timeline"),
     code('''
-show(kn.viz.timeline(case, lanes="workload", width=820) if SOURCES else "no events: nothing to draw")
+show(kn.viz.timeline(case, lanes="workload", width=640) if SOURCES else "no events: nothing to draw")
 ''', "remove-input"),
     md("## Incidents and leads\n\nEvery incident of `case.findings()` in rank order: where it entered (pod, node, entry process and its "
        "trigger), its key command and its confidence. With none, the leads (never called an attacker) and why each was not raised."),
@@ -498,7 +498,7 @@ if TOP:
         show("files opened, capabilities used and other hook events of its processes (Tetragon):")
         show(HOOKS)
     if TOP.entry:
-        show(kn.viz.process_tree(case, TOP.entry.exec_id, width=820))
+        show(kn.viz.process_tree(case, TOP.entry.exec_id, width=640))
 else:
     show("no incident: no chain" + ("" if "processes" in HAVE else " (no process events in this capture)"))
 ''', "remove-input"),
@@ -532,7 +532,7 @@ else:
     code('''
 if "flows" in HAVE:
     ns = TOP.namespace if TOP else None
-    show(kn.viz.flow_chart(case, width=820, **({"namespace": ns} if ns else {})))
+    show(kn.viz.flow_chart(case, width=640, **({"namespace": ns} if ns else {})))
 ''', "remove-input"),
     md("## Alerts"),
     code('''
@@ -548,7 +548,7 @@ else:
     md("## The chain across sources"),
     code('''
 if TOP and TOP.entry:
-    show(kn.viz.attack_flow(case, TOP.entry.exec_id, width=980))
+    show(kn.viz.attack_flow(case, TOP.entry.exec_id, width=720))
 else:
     show("no incident: no chain to draw")
 ''', "remove-input"),

@@ -161,7 +161,7 @@ def _shown_html(text: str) -> str:
 
 _CSS = """body{font:14px/1.45 system-ui,sans-serif;max-width:1180px;margin:24px auto;padding:0 16px;color:#222}
 h1,h2,h3{line-height:1.2} pre{background:#f6f8fa;padding:8px;overflow:auto;font-size:12px;white-space:pre-wrap}
-table{border-collapse:collapse;font:12px monospace;margin:6px 0} td,th{border:1px solid #ddd;padding:2px 5px;text-align:left;vertical-align:top}
+table{border-collapse:collapse;font:12px monospace;margin:6px 0;display:block;max-width:100%;overflow-x:auto} td,th{border:1px solid #ddd;padding:2px 5px;text-align:left;vertical-align:top}
 th{background:#f3f3f3} td.num{text-align:right} img.chart{max-width:100%;display:block;margin:8px 0} .err{background:#fdecea}
 details summary{cursor:pointer;color:#555;font-size:12px} .manifest td{font-size:11px} .findings{border-left:4px solid #0072B2;padding-left:10px}"""
 

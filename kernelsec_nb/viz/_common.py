@@ -30,6 +30,19 @@ CLASS_SHAPES = {"alert": "triangle-up", "dropped flow": "cross", "flow": "circle
                 "other": "circle"}
 
 MAX_TEXT = 160
+#: Default chart width (px of plot area): with the legend below and the axis labels beside it,
+#: a chart stays inside a notebook's output area (about 850 px at a 1280 px window with the
+#: file browser open) and inside a saved SVG/PNG.
+WIDTH = 640
+
+
+def legend(direction: str = "horizontal", **kw: Any) -> alt.Legend:
+    """A legend below the chart (a narrow output area keeps it in view).
+
+    Legends below a chart sit side by side: a chart with several legends lays each out as a
+    column (``direction="vertical"``) so together they stay narrower than the plot.
+    """
+    return alt.Legend(orient="bottom", direction=direction, **kw)
 UTC_FORMAT = "%Y-%m-%dT%H:%M:%S%.3fZ"
 
 

@@ -189,7 +189,7 @@ def chain(case: Any, exec_id: str) -> dict[str, pl.DataFrame]:
             "died": died}
 
 
-def attack_flow(case: Any, exec_id: str, *, width: int = 1000) -> alt.LayerChart:
+def attack_flow(case: Any, exec_id: str, *, width: int = 720) -> alt.LayerChart:
     """One causal chain across sources, left to right in time.
 
     From the entry process of ``exec_id`` (walking up through parents exec'd from outside the

@@ -51,6 +51,8 @@ SELECT src_ns, src_name, dst_ns, dst_name, verdict, count(*) AS flows,
 FROM f GROUP BY ALL
 """
 MAX_EDGES = 2000
+#: What a click on an edge selects (the point selection ``pick_edge``).
+EDGE_FIELDS = ("src_ns", "src_name", "dst_ns", "dst_name", "verdict")
 
 
 def _ns_order(ns: list[str]) -> list[str]:
@@ -163,7 +165,8 @@ def _edge_layers(edges: pl.DataFrame, pos: dict[tuple[str, str], tuple[int, int]
             mx, my = (x0 + x1) / 2 + bow + 0.04 * (hash_verdict(e["verdict"])), (y0 + y1) / 2 + (
                 0.15 if x0 != x1 else 0.0)
         tip = {
-            "edge": i, "from": f"{e['src_ns']}/{e['src_name']}",
+            "edge": i, "src_ns": e["src_ns"], "src_name": e["src_name"], "dst_ns": e["dst_ns"],
+            "dst_name": e["dst_name"], "from": f"{e['src_ns']}/{e['src_name']}",
             "to": f"{e['dst_ns']}/{e['dst_name']}", "verdict": e["verdict"],
             "flows": e["flows"], "weight": math.log10(e["flows"]) + 1,
             "ports": _join(e["ports"]), "http": _join(e["http"]), "dns": _join(e["dns"]),
@@ -176,17 +179,20 @@ def _edge_layers(edges: pl.DataFrame, pos: dict[tuple[str, str], tuple[int, int]
         angle = (math.degrees(math.atan2(x1 - mx, -(y1 - my) * 0.16)) + 360) % 360
         heads.append({**tip, "x": hx, "y": hy, "angle": round(angle, 1)})
     verdicts = sorted({p["verdict"] for p in pts})
-    color = alt.Color("verdict:N", title="verdict", scale=c.scale_for(verdicts, c.VERDICT_COLORS))
-    dash = alt.StrokeDash("verdict:N", title="verdict", scale=alt.Scale(
+    color = alt.Color("verdict:N", title="verdict", scale=c.scale_for(verdicts, c.VERDICT_COLORS),
+                      legend=c.legend())
+    dash = alt.StrokeDash("verdict:N", title="verdict", legend=c.legend(), scale=alt.Scale(
         domain=verdicts, range=[[6, 3] if v == "DROPPED" else [1, 0] for v in verdicts]))
     tooltip = ["from:N", "to:N", "verdict:N", "flows:Q", "ports:N", "http:N", "dns:N", "ips:N"]
     hover = alt.selection_point(name="edge_hover", fields=["edge"], on="pointerover",
                                 clear="pointerout")
+    # a click picks the edge (its two ends and verdict): the Explorer filters on it
+    pick = alt.selection_point(name="pick_edge", fields=list(EDGE_FIELDS))
     line = alt.Chart(alt.Data(values=pts)).mark_line(interpolate="basis", opacity=0.75).encode(
         x=_X, y=_Y, detail="edge:N", order="order:Q", color=color, strokeDash=dash,
         strokeWidth=alt.StrokeWidth("weight:Q", legend=None, scale=alt.Scale(range=[1, 7])),
         tooltip=tooltip,
-    ).add_params(hover)
+    ).add_params(hover, pick)
     head = alt.Chart(alt.Data(values=heads)).mark_point(shape="triangle", filled=True,
                                                         size=90).encode(
         x=_X, y=_Y, angle=alt.Angle("angle:Q", scale=None), color=color, tooltip=tooltip)
@@ -224,3 +230,54 @@ def _node_layers(nodes: pl.DataFrame) -> list[Any]:
                                                    baseline="bottom").encode(
         x=_X, y=alt.value(0), text="ns:N")
     return [dots, labels, headers]
+
+
+_EDGE_QUERY = """
+WITH dropped AS (
+    SELECT src_ip, src_port, dst_ip, dst_port, protocol, time_ns FROM flows WHERE verdict = 'DROPPED'
+), f AS (
+    SELECT event_id, time_ns, src_workload, src_pod, dst_workload, dst_pod, {src}, {dst},
+           upper(coalesce(verdict, 'UNKNOWN')) AS verdict
+    FROM flows AS x WHERE ({cond}) AND NOT coalesce(is_reply, false)
+      AND (verdict = 'DROPPED' OR NOT EXISTS (
+          SELECT 1 FROM dropped d
+          WHERE d.src_ip = x.src_ip AND d.dst_ip = x.dst_ip AND d.src_port IS NOT DISTINCT FROM x.src_port
+            AND d.dst_port IS NOT DISTINCT FROM x.dst_port AND d.protocol IS NOT DISTINCT FROM x.protocol
+            AND abs(d.time_ns - x.time_ns) < {same}))
+)
+SELECT event_id, src_ns, src_workload, src_pod, dst_ns, dst_workload, dst_pod FROM f
+WHERE src_ns = ? AND src_name = ? AND dst_ns = ? AND dst_name = ? AND verdict = ?
+ORDER BY time_ns, event_id LIMIT 10000
+"""
+
+
+def edge_flows(case: Any, edge: dict[str, Any], **filters: Any) -> pl.DataFrame:
+    """The flows drawn as one edge of :func:`flow_chart` (what a click on it picks).
+
+    Parameters
+    ----------
+    case : Case
+        The case.
+    edge : dict
+        ``src_ns``, ``src_name``, ``dst_ns``, ``dst_name``, ``verdict`` (:data:`EDGE_FIELDS`),
+        as the chart's ``pick_edge`` selection holds them.
+    **filters
+        The filters the chart was drawn with.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``event_id`` and both ends' namespace, workload and pod, by time (at most 10,000).
+
+    Examples
+    --------
+    >>> import kernelsec_nb as kn
+    >>> edge_flows(kn.open_case(), {"src_ns": "a", "src_name": "b", "dst_ns": "c",
+    ...                             "dst_name": "d", "verdict": "DROPPED"}).height
+    0
+    """
+    cond, params = c.where("flows", filters)
+    q = _EDGE_QUERY.format(src=_END.format(p="src", world=WORLD, reserved=_RESERVED.format(p="src")),
+                           dst=_END.format(p="dst", world=WORLD, reserved=_RESERVED.format(p="dst")),
+                           cond=cond, same=SAME_CONNECTION_NS)
+    return c.sql(case, q, [*params, *(str(edge.get(k, "")) for k in EDGE_FIELDS)])

@@ -19,7 +19,7 @@ MAX_ROWS = 150
 
 
 def activity_heatmap(case: Any, by: str | Sequence[str] = ("node", "workload"), every: str = "1m",
-                     *, width: int = 900, **filters: Any) -> alt.Chart:
+                     *, width: int = c.WIDTH, **filters: Any) -> alt.Chart:
     """Events per group (rows) per time bucket (columns), log-scaled, colour-blind safe.
 
     When ``every`` would give more than 20,000 cells the bucket grows (the subtitle says to
@@ -91,7 +91,8 @@ def activity_heatmap(case: Any, by: str | Sequence[str] = ("node", "workload"), 
                 axis=c.time_axis((t1 - t0) if n else 0)), x2="end:T",
         y=alt.Y("group:N", title=" · ".join(keys), sort="ascending",
                 axis=alt.Axis(labelLimit=300)),
-        color=alt.Color("n:Q", title="events", scale=alt.Scale(type="log", scheme="viridis")),
+        color=alt.Color("n:Q", title="events", scale=alt.Scale(type="log", scheme="viridis"),
+                        legend=c.legend()),
         tooltip=[alt.Tooltip("start:N", title="from (UTC)"), "group:N",
                  alt.Tooltip("n:Q", title="events")],
     ).properties(width=width, height=min(max(16 * rows, 80), 2400),

@@ -83,7 +83,7 @@ def _coarsen(df: pl.DataFrame, bucket: int, max_rows: int) -> tuple[pl.DataFrame
 def timeline(case: Any, *, lanes: Literal["workload", "node", "source"] = "workload",
              color: Literal["source", "kind", "priority"] = "source", mark: Any = None,
              max_points: int = 5000, select: Literal["zoom", "brush"] = "zoom",
-             width: int = 900, **filters: Any) -> alt.LayerChart:
+             width: int = c.WIDTH, **filters: Any) -> alt.LayerChart:
     """All sources on one UTC time axis, one swim lane per workload, node or source.
 
     Falco alerts (triangles) are larger and outlined in black; dropped flows are counted per
@@ -224,7 +224,7 @@ def _drop_counts(df: pl.DataFrame, bucket: int) -> pl.DataFrame:
 
 
 def _drops(df: pl.DataFrame, color: str, span: int, bucket: int, colors: list[str],
-           width: int = 900) -> alt.Chart:
+           width: int = c.WIDTH) -> alt.Chart:
     """Dropped flows as one cross per lane and ``bucket``, sized by how many fell in it: 117
     drops in a lane read as a few crosses with counts, not a black smear.  The largest cross
     is about as wide as a bucket, so neighbours do not merge."""
@@ -240,10 +240,10 @@ def _drops(df: pl.DataFrame, color: str, span: int, bucket: int, colors: list[st
     return alt.Chart(c.inline(agg)).mark_point(shape="cross", filled=True, stroke="#000000", strokeWidth=1,
                                                opacity=0.9).encode(
         x=_x("time", span), y=_y(), yOffset=alt.YOffset("color:N", sort="ascending"),
-        color=alt.Color("color:N", title=color, scale=_color_scale(color, colors)),
+        color=alt.Color("color:N", title=color, scale=_color_scale(color, colors), legend=c.legend("vertical")),
         size=alt.Size("n:Q", title=f"dropped flows per {label}",
                       scale=alt.Scale(type="sqrt", domainMin=1, range=[min(40.0, biggest), biggest]),
-                      legend=alt.Legend(format="d", tickMinStep=1)),
+                      legend=c.legend("vertical", format="d", tickMinStep=1)),
         tooltip=[alt.Tooltip("n:Q", title=f"dropped flows in this {label}"),
                  alt.Tooltip("first:N", title="first (UTC)"), alt.Tooltip("last:N", title="last (UTC)"),
                  "lane:N", "node:N", "binary:N", "http:N", "dns_query:N", alt.Tooltip("event_id:N", title="first event_id")],
@@ -251,7 +251,7 @@ def _drops(df: pl.DataFrame, color: str, span: int, bucket: int, colors: list[st
 
 
 def _points(df: pl.DataFrame, color: str, span: int, selectable: bool = True,
-            bucket: int | None = None, width: int = 900) -> alt.Chart | alt.LayerChart:
+            bucket: int | None = None, width: int = c.WIDTH) -> alt.Chart | alt.LayerChart:
     """Each event a mark; dropped flows counted per ``bucket`` (default: the span in about
     :data:`DROP_BUCKETS`) in a layer of their own (:func:`_drops`)."""
     colors = sorted(set(df["color"].to_list()))
@@ -279,8 +279,8 @@ def _each(df: pl.DataFrame, color: str, span: int, selectable: bool, colors: lis
     df = df.sort(pl.col("class") == "alert", maintain_order=True)
     chart = alt.Chart(c.inline(df)).mark_point(filled=True, stroke="#000000", opacity=0.85).encode(
         x=_x("time", span), y=_y(), yOffset=alt.YOffset("color:N", sort="ascending"),
-        color=alt.Color("color:N", title=color, scale=_color_scale(color, colors)),
-        shape=alt.Shape("class:N", title="event", scale=_shape_scale()),
+        color=alt.Color("color:N", title=color, scale=_color_scale(color, colors), legend=c.legend("vertical")),
+        shape=alt.Shape("class:N", title="event", scale=_shape_scale(), legend=c.legend("vertical")),
         size=alt.Size("class:N", scale=_size_scale(), legend=None),
         strokeWidth=alt.StrokeWidth("class:N", scale=_stroke_scale(), legend=None),
         tooltip=[alt.Tooltip("time:N", title="time (UTC)"), "source:N", "kind:N", "node:N",
@@ -299,8 +299,9 @@ def _buckets(df: pl.DataFrame, bucket: int, color: str, span: int) -> alt.Chart:
     label = c.duration_text(bucket)
     return alt.Chart(c.inline(df)).mark_square(opacity=0.75).encode(
         x=_x("time", span), y=_y(), yOffset=alt.YOffset("color:N", sort="ascending"),
-        color=alt.Color("color:N", title=color, scale=_color_scale(color, colors)),
-        size=alt.Size("n:Q", title=f"events per {label}", scale=alt.Scale(type="sqrt", range=[8, 260])),
+        color=alt.Color("color:N", title=color, scale=_color_scale(color, colors), legend=c.legend("vertical")),
+        size=alt.Size("n:Q", title=f"events per {label}", scale=alt.Scale(type="sqrt", range=[8, 260]),
+                      legend=c.legend("vertical")),
         tooltip=[alt.Tooltip("time:T", title=f"{label} bucket centred on (UTC)",
                              format="%Y-%m-%d %H:%M:%S", formatType="utc"),
                  "lane:N", alt.Tooltip("color:N", title=color), alt.Tooltip("n:Q", title="events"),

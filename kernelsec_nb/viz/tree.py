@@ -50,7 +50,7 @@ def _status(r: dict[str, Any]) -> str:
 
 
 def process_tree(case: Any, exec_id: str | None = None, *, max_nodes: int = 300,
-                 width: int = 900, **filters: Any) -> alt.LayerChart:
+                 width: int = c.WIDTH, **filters: Any) -> alt.LayerChart:
     """Process ancestry and descendants as an indented tree.
 
     Each row is one process (``binary args``), indented under its parent, ordered by start
@@ -149,9 +149,9 @@ def process_tree(case: Any, exec_id: str | None = None, *, max_nodes: int = 300,
             x=px("x"), x2="x2:Q", y=py("y"), y2="y2:Q"))
     layers.append(base.mark_point(filled=True, size=90, stroke="#000000", strokeWidth=0.6).encode(
         x=px("x"), y=py("y"),
-        color=alt.Color("status:N", title="process", scale=alt.Scale(
+        color=alt.Color("status:N", title="process", legend=c.legend(), scale=alt.Scale(
             domain=statuses, range=[STATUS[s][0] for s in statuses])),
-        shape=alt.Shape("status:N", scale=alt.Scale(
+        shape=alt.Shape("status:N", legend=c.legend(), scale=alt.Scale(
             domain=statuses, range=[STATUS[s][1] for s in statuses])),
         tooltip=tooltip).add_params(alt.selection_point(name="pick_process", fields=["exec_id"])))
     layers.append(base.mark_text(align="left", baseline="middle", dx=10, fontSize=11,

@@ -1,8 +1,12 @@
-"""The postmortem notebook in a real JupyterLab, driven by chromium (``-m browser``).
+"""The notebooks in a real JupyterLab, driven by chromium (``-m browser``).
 
-Runs all cells of ``02-deathstar-postmortem.ipynb`` in a temporary copy of the notebooks and the
-capture, checks that charts render, that an Explorer picker changes the view, that no cell
-shows an error, and saves a multi-screen screenshot to ``test-artifacts/postmortem-jupyterlab.png``.
+* Every notebook opens at a 1280 px window with the file browser open: its saved outputs are
+  screenshot to ``test-artifacts/width-NAME.png``, and no chart may be wider than its cell's
+  output area (nor a table, unless it scrolls inside it).
+* ``02-deathstar-postmortem.ipynb`` runs all cells in a temporary copy of the notebooks and the
+  capture: charts render, an Explorer picker changes the view and a click on the service map
+  filters the timeline, no cell shows an error, its charts fit, and a multi-screen screenshot
+  goes to ``test-artifacts/postmortem-jupyterlab.png``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 TOKEN = "kn-browser-test"
 NB = "02-deathstar-postmortem.ipynb"
+NOTEBOOKS = sorted(p.name for p in (REPO / "notebooks").glob("*.ipynb"))
+WIDTH = 1280  # the narrow end of the windows analysts use, with the file browser open
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -53,11 +59,17 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     shutil.copytree(REPO / "data" / "deathstar", root / "data" / "deathstar")
     (root / "notebooks").mkdir()
-    shutil.copy(REPO / "notebooks" / NB, root / "notebooks" / NB)
+    for name in NOTEBOOKS:
+        shutil.copy(REPO / "notebooks" / name, root / "notebooks" / name)
     port = _free_port()
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".jupyter"),
            "JUPYTERLAB_SETTINGS_DIR": str(root / ".jupyter" / "lab" / "user-settings"),
-           "JUPYTERLAB_WORKSPACES_DIR": str(root / ".jupyter" / "lab" / "workspaces")}
+           "JUPYTERLAB_WORKSPACES_DIR": str(root / ".jupyter" / "lab" / "workspaces"),
+           "JUPYTER_DATA_DIR": str(root / ".jupyter-data")}
+    # trusted, as the analyst's own notebooks are once run: JupyterLab shows their SVG charts
+    subprocess.run([sys.executable, "-m", "jupyter", "trust",
+                    *(str(root / "notebooks" / n) for n in NOTEBOOKS)],
+                   env=env, check=True, capture_output=True, timeout=120)
     tracker = root / ".jupyter" / "lab" / "user-settings" / "@jupyterlab" / "notebook-extension"
     tracker.mkdir(parents=True)
     # every cell stays in the DOM (no virtual scrolling), so outputs can be counted
@@ -89,8 +101,8 @@ def lab(tmp_path_factory):
 
 def _stitch(browser, shots: list[bytes], out: Path) -> None:
     """Stack the screen shots vertically into one PNG (chromium does the compositing)."""
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    imgs = "".join(f'<img style="display:block;width:1400px" src="data:image/png;base64,{base64.b64encode(s).decode()}">'
+    page = browser.new_page(viewport={"width": WIDTH, "height": 900})
+    imgs = "".join(f'<img style="display:block;width:{WIDTH}px" src="data:image/png;base64,{base64.b64encode(s).decode()}">'
                    for s in shots)
     page.set_content(f"<html><body style='margin:0'>{imgs}</body></html>")
     page.wait_for_load_state("load")
@@ -112,16 +124,99 @@ def _dismiss(page) -> None:
         no.first.click()
 
 
+#: Charts (and tables that do not scroll) whose right edge passes their output area's.
+_OVERFLOW_JS = """() => {
+  const out = [];
+  const cells = [...document.querySelectorAll('.jp-NotebookPanel .jp-Cell')];
+  cells.forEach((cell, i) => {
+    cell.querySelectorAll('.jp-OutputArea-output').forEach(area => {
+      const a = area.getBoundingClientRect();
+      if (a.width === 0) return;
+      const els = area.querySelectorAll('.vega-embed, .vega-embed svg, .vega-embed canvas, img, svg.marks, :scope > svg, .jp-RenderedSVG svg, table, .widget-readout, .widget-slider, .widget-dropdown');
+      els.forEach(el => {
+        const r = el.getBoundingClientRect();
+        if (el.classList.contains('widget-readout') && el.scrollWidth > el.clientWidth + 1) {
+          out.push({cell: i, what: 'readout cut: ' + el.innerText, width: el.scrollWidth, area: el.clientWidth});
+          return;
+        }
+        if (r.width === 0 || r.right <= a.right + 1) return;
+        if (el.tagName === 'TABLE') {  // a wide table may scroll inside the output area
+          let p = el.parentElement, scrolls = false;
+          while (p && p !== area.parentElement) {
+            const s = getComputedStyle(p);
+            if (['auto', 'scroll'].includes(s.overflowX) && p.getBoundingClientRect().right <= a.right + 1) { scrolls = true; break; }
+            p = p.parentElement;
+          }
+          if (scrolls) return;
+        }
+        out.push({cell: i, what: el.tagName.toLowerCase() + '.' + (el.getAttribute('class') || ''),
+                  width: Math.round(r.width), area: Math.round(a.width),
+                  over: Math.round(r.right - a.right)});
+      });
+    });
+  });
+  return out;
+}"""
+
+
+def _overflowing(page) -> list[dict]:
+    return page.evaluate(_OVERFLOW_JS)
+
+
+def _file_browser_open(page) -> None:
+    """Show the file browser in the left sidebar (as analysts work), if it is not shown."""
+    if not page.locator("#filebrowser").is_visible():
+        page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id='filebrowser']").first.click()
+        page.wait_for_selector("#filebrowser", state="visible", timeout=10_000)
+
+
+def _screens(page, browser, out: Path, limit: int = 12) -> None:
+    """Several screens of the open notebook, top to bottom, stitched into one PNG."""
+    outer = page.locator(".jp-NotebookPanel .jp-WindowedPanel-outer").first
+    height = outer.evaluate("el => el.scrollHeight")
+    view = outer.evaluate("el => el.clientHeight")
+    shots = []
+    for y in range(0, min(height, view * limit), view):
+        outer.evaluate(f"el => el.scrollTo(0, {y})")
+        page.wait_for_timeout(200)
+        shots.append(page.screenshot())
+    _stitch(browser, shots, out)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_saved_outputs_fit_at_1280px(lab, name):
+    """Each notebook as saved: no chart (or unscrolled table) wider than its output area."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": WIDTH, "height": 900})
+        page.goto(f"{lab}/lab/tree/{name}?reset&token={TOKEN}")
+        page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
+        _dismiss(page)
+        _file_browser_open(page)
+        page.wait_for_timeout(1500)  # let the outputs lay out
+        page.wait_for_function("() => [...document.images].every(i => i.complete)", timeout=30_000)
+        outputs = page.locator(".jp-OutputArea-output").count()
+        bad = _overflowing(page)
+        _screens(page, browser, ARTIFACTS / f"width-{Path(name).stem}.png", limit=16)
+        browser.close()
+    assert outputs > 3, f"{name}: no saved outputs to check"
+    assert not bad, f"{name}: wider than the output area at {WIDTH} px: {bad}"
+
+
 def test_postmortem_runs_in_jupyterlab(lab):
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page = browser.new_page(viewport={"width": WIDTH, "height": 900})
         page.goto(f"{lab}/lab/tree/{NB}?reset&token={TOKEN}")
         page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
         _dismiss(page)
+        _file_browser_open(page)
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
         # Edit → Clear Outputs of All Cells (so what we see below is fresh), then Run → Run All Cells
         page.locator(".lm-MenuBar-itemLabel", has_text="Edit").first.click()
@@ -158,17 +253,36 @@ def test_postmortem_runs_in_jupyterlab(lab):
                                timeout=60_000)
         page.wait_for_timeout(1500)  # let vega redraw
         assert chart.inner_html() != before, "the timeline did not change with the picker"
-        explorer.screenshot(path=str(ARTIFACTS / "postmortem-explorer.png"))
 
-        # several screens of the notebook, top to bottom, stitched into one PNG
-        outer = page.locator(".jp-NotebookPanel .jp-WindowedPanel-outer").first
-        height = outer.evaluate("el => el.scrollHeight")
-        view = outer.evaluate("el => el.clientHeight")
-        shots = []
-        for y in range(0, min(height, view * 12), view):
-            outer.evaluate(f"el => el.scrollTo(0, {y})")
-            page.wait_for_timeout(250)
-            shots.append(page.screenshot())
-        _stitch(browser, shots, ARTIFACTS / "postmortem-jupyterlab.png")
+        # a click on an edge of the service map filters the timeline and lists the edge's flows
+        flow_chart = explorer.locator(".vega-embed").nth(1)
+        flow_chart.scroll_into_view_if_needed()
+        tl_before = chart.inner_html()
+        # click on the stroke of an edge (a curve's bounding-box centre is often off it)
+        xy = flow_chart.locator("g.mark-line path").first.evaluate(
+            """p => { const pt = p.getPointAtLength(p.getTotalLength() / 3);
+                      const m = p.getScreenCTM();
+                      return [pt.x * m.a + pt.y * m.c + m.e, pt.x * m.b + pt.y * m.d + m.f]; }""")
+        page.mouse.move(xy[0], xy[1])
+        page.wait_for_timeout(300)
+        page.mouse.click(xy[0], xy[1])
+        try:
+            page.wait_for_function("el => el.innerText.includes('linked')", arg=status_el,
+                                   timeout=30_000)
+        finally:
+            explorer.evaluate("el => el.scrollIntoView({block: 'start'})")
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(ARTIFACTS / "postmortem-explorer.png"))
+        assert "edge " in status.inner_text() and "flows" in status.inner_text()
+        page.wait_for_timeout(1500)
+        assert chart.inner_html() != tl_before, "the timeline did not follow the edge click"
+        assert explorer.locator("table.kn-t tr").count() > 1, "the edge's flows are not listed"
+        explorer.locator("table.kn-t").first.evaluate("el => el.scrollIntoView({block: 'center'})")
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / "postmortem-explorer-linked.png"))
+
+        bad = _overflowing(page)  # the run notebook and the live Explorer fit at 1280 px
+        _screens(page, browser, ARTIFACTS / "postmortem-jupyterlab.png", limit=12)
         browser.close()
+    assert not bad, f"wider than the output area at {WIDTH} px: {bad}"
     assert (ARTIFACTS / "postmortem-jupyterlab.png").stat().st_size > 50_000
