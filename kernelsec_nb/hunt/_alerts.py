@@ -12,51 +12,22 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import polars as pl
 
-from kernelsec_nb.hunt._rules import TACTICS
+# The Falco mapping (levels, ATT&CK tags) is the findings engine's: one reading of an alert.
+from kernelsec_nb.findings.detections import falco_detections
 from kernelsec_nb.hunt._runner import HIT_SCHEMA, empty_hits
 
-FALCO_LEVELS = {"emergency": "critical", "alert": "critical", "critical": "critical", "error": "high",
-                "warning": "medium", "notice": "low", "informational": "informational",
-                "info": "informational", "debug": "informational"}
 TETRAGON_LEVELS = {"SIGKILL": "high", "OVERRIDE": "high", "SIGNAL": "high", "NOTIFY_ENFORCER": "high",
                    "GETURL": "medium", "DNSLOOKUP": "medium"}
-_TECH = re.compile(r"^T\d{4}(\.\d{3})?$", re.IGNORECASE)
-
-
-def _falco_tags(tags: list[str] | None) -> tuple[list[str], list[str]]:
-    techniques, tactics = [], []
-    for t in tags or []:
-        t = str(t).strip()
-        if _TECH.match(t):
-            techniques.append(t.upper())
-        elif t.lower().startswith("mitre_"):
-            name = t[len("mitre_"):].lower().replace("_", "-")
-            if name in TACTICS:
-                tactics.append(name)
-    return techniques, tactics
 
 
 def falco_hits(case: Any) -> pl.DataFrame:
     """Falco alerts as hits (attributed like ``case.alerts()``)."""
     alerts = case.alerts()
-    if alerts.height == 0:
-        return empty_hits()
-    tags = [_falco_tags(t) for t in alerts["tags"].to_list()]
-    return alerts.select(
-        pl.lit("falco").alias("source"), (pl.lit("falco:") + pl.col("rule")).alias("rule_id"),
-        pl.col("rule").alias("title"),
-        pl.col("priority").str.to_lowercase().replace_strict(FALCO_LEVELS, default="medium").alias("level"),
-        pl.Series("techniques", [t for t, _ in tags], dtype=pl.List(pl.String)),
-        pl.Series("tactics", [a for _, a in tags], dtype=pl.List(pl.String)),
-        pl.lit("alert").alias("entity"), "exec_id", "event_id", "time", "time_ns", "node",
-        "namespace", "pod", "workload",
-        pl.coalesce("binary", "proc_name").alias("binary"), pl.col("output").alias("detail"),
-    ).cast(HIT_SCHEMA)  # type: ignore[arg-type]
+    return falco_detections(alerts) if alerts.height else empty_hits()
 
 
 _TETRAGON = """

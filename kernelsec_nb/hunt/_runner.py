@@ -25,21 +25,16 @@ import duckdb
 import polars as pl
 from sigma.exceptions import SigmaError
 
+from kernelsec_nb.findings.detections import DETECTION_SCHEMA, LEVELS  # noqa: F401 - LEVELS: the package exports it
 from kernelsec_nb.hunt._backend import DuckDBBackend
 from kernelsec_nb.hunt._pipeline import pipeline
 from kernelsec_nb.hunt._rules import RuleInput, Unsupported, attack_tags, read_rules
 from kernelsec_nb.hunt._sources import SOURCES, Source, source_for
 from kernelsec_nb.hunt._sources import _ip4 as ip4_sql
 
-#: The columns of a hits table, in order (Sigma hits, Falco alerts and Tetragon actions alike).
-HIT_SCHEMA: dict[str, Any] = {
-    "source": pl.String, "rule_id": pl.String, "title": pl.String, "level": pl.String,
-    "techniques": pl.List(pl.String), "tactics": pl.List(pl.String), "entity": pl.String,
-    "exec_id": pl.String, "event_id": pl.String, "time": pl.Datetime("us", "UTC"),
-    "time_ns": pl.Int64, "node": pl.String, "namespace": pl.String, "pod": pl.String,
-    "workload": pl.String, "binary": pl.String, "detail": pl.String,
-}
-LEVELS = ("informational", "low", "medium", "high", "critical")
+#: The columns of a hits table, in order (Sigma hits, Falco alerts and Tetragon actions alike):
+#: the findings engine's detections, one table for both.
+HIT_SCHEMA: dict[str, Any] = DETECTION_SCHEMA
 
 
 @dataclass(frozen=True)
