@@ -1,4 +1,4 @@
-"""The findings engine (preview): detections, the routine learned from the capture, an evidence
+"""The findings engine: detections, the routine learned from the capture, an evidence
 graph, and incidents as its suspicious connected parts.
 
 Modules, one concept each, in the order the data flows:
@@ -8,7 +8,7 @@ Modules, one concept each, in the order the data flows:
 * :mod:`~kernelsec_nb.findings.detections` — detections as a hits frame (:data:`DETECTION_SCHEMA`);
 * :mod:`~kernelsec_nb.findings.routine` — per process, how routine it is for its workload, and why;
 * :mod:`~kernelsec_nb.findings.graph` — edge builders over plain polars frames;
-* :mod:`~kernelsec_nb.findings.engine` — ``find(case)``.
+* :mod:`~kernelsec_nb.findings.engine` — ``find(case)``; :mod:`~kernelsec_nb.findings._incident` — one incident's record.
 """
 
 from __future__ import annotations

@@ -1,0 +1,291 @@
+"""One incident's record: its entry, key command, chain, reached pods, endpoints and their roles.
+
+:mod:`kernelsec_nb.findings.engine` finds the suspicious parts of the evidence graph; this module
+turns one part (its process ids, their evidence and the edges) into an :class:`Incident`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict, deque
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from kernelsec_nb.findings import _evidence as E
+from kernelsec_nb.findings import graph as G
+from kernelsec_nb.findings._records import (
+    Endpoint,
+    Entry,
+    Incident,
+    KeyCommand,
+    Reached,
+)
+
+if TYPE_CHECKING:
+    from kernelsec_nb.findings.engine import EngineSettings
+
+#: Endpoint roles, most telling first (one address in several roles keeps the first).
+ROLE_ORDER = ("c2", "callback", "download", "exfil", "unknown")
+#: Edge kinds that join processes into one part (pods and addresses are leaves).
+LINKS = (G.SPAWN, G.SERVICE, G.SERVICE_WRITE, G.WRITE, G.EXEC_FILE, G.READ_FILE, G.API, G.ESCAPE)
+
+
+def _fields(i: Incident) -> dict[str, Any]:
+    return {k: getattr(i, k) for k in Incident.__dataclass_fields__}
+
+
+def _why(pev: pl.DataFrame, ids: list[str], info: dict[str, Any], s: EngineSettings) -> list[str]:
+    plus = (pev.sort("weight", descending=True).unique("text", keep="first", maintain_order=True)
+            .head(s.max_why))
+    out = [f"+ {t}" for t in plus["text"].to_list()]
+    against = {(info.get(x) or {}).get("reason") for x in ids} - {None, ""}
+    out += [f"- partly routine: {r}" for r in sorted(against)[:3]]
+    if not (pev["kind"] == E.DETECTION).any():
+        out.append("- no detection fired on it")
+    return out
+
+
+def _entry(ids: list[str], pev: pl.DataFrame, info: dict[str, Any]) -> str:
+    starts = set(pev.filter(pl.col("kind").is_in([E.EXEC_IN, E.SERVICE_CHILD]))["exec_id"].to_list())
+    for x in ids:
+        if x in starts:
+            return x
+    for x in ids:
+        if (info.get(x) or {}).get("pod") is not None:
+            return x
+    return ids[0]
+
+
+def _writers(edge: pl.DataFrame | None, ids: set[str]) -> dict[str, str]:
+    """A process of the part → the process of the part that wrote the program or file it ran."""
+    if edge is None or edge.height == 0:
+        return {}
+    w = edge.filter((pl.col("kind") == G.WRITE) & pl.col("src").str.starts_with("proc:")).select(
+        pl.col("src").alias("_w"), pl.col("dst").alias("_f"))
+    r = edge.filter(pl.col("kind") == G.EXEC_FILE).select(pl.col("src").alias("_f"), pl.col("dst").alias("_r"))
+    out: dict[str, str] = {}
+    for writer, ran in w.join(r, on="_f").select("_w", "_r").iter_rows():
+        if writer[5:] in ids and ran[5:] in ids:
+            out.setdefault(ran[5:], writer[5:])
+    return out
+
+
+def _entry_above(key: str, entry: str, pev: pl.DataFrame, info: dict[str, Any], ids: set[str],
+                 edge: pl.DataFrame | None = None) -> str:
+    """The entry on the key command's own line: of its ancestors in the part (itself included),
+    the highest that came in from outside or that a service started — not another child of the
+    same service that started earlier (a build beside the payload); ``entry`` when none is.  A
+    process run from a file a process of the part wrote has that writer above it (the delivery)."""
+    starts = set(pev.filter(pl.col("kind").is_in([E.EXEC_IN, E.SERVICE_CHILD]))["exec_id"].to_list())
+    writers = _writers(edge, ids)
+    best, cur, seen = None, key, set()
+    while cur in ids and cur not in seen:
+        seen.add(cur)
+        if cur in starts:
+            best = cur
+        parent = (info.get(cur) or {}).get("parent_exec_id")
+        cur = parent if parent in ids else writers.get(cur, parent)
+    return best if best is not None else entry
+
+
+def _delivered(ids: list[str], pev: pl.DataFrame, edge: pl.DataFrame | None) -> set[str]:
+    """Writers whose hand-off is only the means: the program they wrote was run by a process of
+    the part that acted itself (the delivery of a tool is not the damage the tool did)."""
+    if edge is None or edge.height == 0:
+        return set()
+    acted = set(pev.filter(pl.col("kind").is_in([k for k in E.ACTS if k != E.HANDOFF]))["exec_id"].to_list())
+    runs = edge.filter((pl.col("kind") == G.EXEC_FILE) & pl.col("dst").is_in(["proc:" + x for x in acted & set(ids)]))
+    wrote = edge.filter((pl.col("kind") == G.WRITE) & pl.col("dst").is_in(runs["src"].implode()))
+    return {x.removeprefix("proc:") for x in wrote["src"].to_list()}
+
+
+def _key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any], edge: pl.DataFrame | None = None) -> tuple[str, str]:
+    delivered = _delivered(ids, pev, edge)
+    for kind in E.ACTS:
+        rows = pev.filter(pl.col("kind") == kind)
+        if kind == E.HANDOFF:
+            rows = rows.filter(~pl.col("exec_id").is_in(list(delivered)))
+        if rows.height:
+            last = max(rows["exec_id"].unique().to_list(), key=lambda x: (info.get(x, {}).get("start_ns") or 0, x))
+            text = rows.filter(pl.col("exec_id") == last)["text"][0]
+            return last, text
+    # no act: the most suspicious process; of equal weight, the latest (the deeper step), then by id
+    top = pev.sort("weight", descending=True).group_by("exec_id", maintain_order=True).agg(
+        pl.col("weight").sum(), pl.first("text"))
+    top = top.with_columns(pl.col("exec_id").replace_strict(
+        {x: (info.get(x, {}).get("start_ns") or 0) for x in top["exec_id"].to_list()}, default=0,
+        return_dtype=pl.Int64).alias("_start")).sort(["weight", "_start", "exec_id"], descending=[True, True, False])
+    return top["exec_id"][0], f"the most suspicious process: {top['text'][0]}"
+
+
+def _chain(entry: str, key: str, ids: set[str], edge: pl.DataFrame) -> list[str]:
+    nxt: dict[str, list[str]] = defaultdict(list)
+    for src, dst in edge.filter(pl.col("kind").is_in(LINKS)).select("src", "dst").iter_rows():
+        if (src[5:] in ids or src.startswith("file:")) and (dst[5:] in ids or dst.startswith("file:")):
+            nxt[src].append(dst)
+    start, goal = "proc:" + entry, "proc:" + key
+    prev: dict[str, str | None] = {start: None}
+    q = deque([start])
+    while q:
+        n = q.popleft()
+        if n == goal:
+            path = []
+            cur: str | None = n
+            while cur is not None:
+                path.append(cur)
+                cur = prev[cur]
+            return [p[5:] for p in reversed(path) if p.startswith("proc:")]
+        for m in nxt.get(n, []):
+            if m not in prev:
+                prev[m] = n
+                q.append(m)
+    return [entry] if entry == key else [entry, key]
+
+
+def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any],
+              nodes_of: dict[tuple[str, str], Any], edge: pl.DataFrame, flows: pl.DataFrame, total: float,
+              kinds: set[str], why: list[str], s: EngineSettings) -> Incident:
+    key, key_why = _key(ids, pev, info, edge)
+    idset = set(ids)
+    entry = _entry_above(key, entry, pev, info, idset, edge)
+    e = info.get(entry, {})
+    k = info.get(key, {})
+    pids = ["proc:" + x for x in ids]
+    # the trigger: a request into the pod just before the entry's parent started it, or an exec from outside
+    trigger = None
+    req = edge.filter((pl.col("kind") == G.HTTP) & (pl.col("dst") == "proc:" + str(e.get("parent_exec_id")))
+                      & (pl.col("time_ns") <= (e.get("start_ns") or 0))
+                      & (pl.col("time_ns") >= (e.get("start_ns") or 0) - s.graph.http_window_ns))
+    if req.height:
+        trigger = f"request {req.sort('time_ns')['why'][-1]}"
+    elif (pev.filter(pl.col("exec_id") == entry)["kind"] == E.EXEC_IN).any():
+        trigger = "exec'd into the container from outside it (kubectl exec, the container runtime)"
+    # reached: other pods and hosts with processes of the part, and how the part got there
+    inbound = edge.filter(pl.col("dst").is_in(pids) & pl.col("kind").is_in(LINKS))
+    reached: dict[tuple[Any, Any, Any], Reached] = {}
+    for x in ids:
+        r = info.get(x, {})
+        place = (r.get("namespace"), r.get("pod"), r.get("node"))
+        if r.get("pod") == e.get("pod") and r.get("namespace") == e.get("namespace"):
+            continue
+        into = inbound.filter(pl.col("dst") == "proc:" + x)
+        files = into.filter(pl.col("src").str.starts_with("file:"))["src"]
+        hows = [*edge.filter(pl.col("dst").is_in(files.implode()) & pl.col("src").is_in(pids))["kind"].to_list(),
+                *into["kind"].to_list()]
+        old = reached.get(place) or Reached(r.get("pod"), r.get("namespace"), r.get("node"), [], [])
+        reached[place] = Reached(old.pod, old.namespace, old.node,
+                                 list(dict.fromkeys([*old.how, *[h for h in hows if h != G.SPAWN]])),
+                                 [*old.exec_ids, x])
+    # pods the part's connections went into (a request that changed or killed something there)
+    for dst in edge.filter(pl.col("src").is_in(pids) & (pl.col("kind") == G.CONNECT)
+                           & pl.col("dst").str.starts_with("pod:"))["dst"].unique(maintain_order=True).to_list():
+        ns, _, pod = dst[4:].partition("/")
+        if (pod, ns or None) == (e.get("pod"), e.get("namespace")):
+            continue
+        place = next((k for k in reached if k[0] == (ns or None) and k[1] == pod), None)
+        if place is None:
+            reached[(ns or None, pod, None)] = Reached(pod, ns or None, nodes_of.get((ns, pod)), [G.CONNECT], [])
+        elif G.CONNECT not in reached[place].how:
+            old = reached[place]
+            reached[place] = Reached(old.pod, old.namespace, old.node, [*old.how, G.CONNECT], old.exec_ids)
+    # endpoints: outside addresses the part connected to
+    ends = []
+    out = edge.filter(pl.col("src").is_in(pids) & pl.col("dst").str.starts_with("ext:")
+                      & pl.col("kind").is_in([G.CONNECT, G.BLOCKED]))
+    for src, dst, t in out.select("src", "dst", "time_ns").unique(["src", "dst"], maintain_order=True).iter_rows():
+        m = re.match(r"^ext:(.*):(\d*)$", dst)
+        if not m or E.is_internal(m.group(1)):
+            continue
+        ip, port = m.group(1), int(m.group(2)) if m.group(2) else None
+        role = _role(src[5:], t, ids, idset, info, edge, s)
+        if role == "unknown" and out.filter(pl.col("dst") == dst)["src"].n_unique() >= s.beacon_runs:
+            role = "c2"  # a beacon: one run after another connects to it
+        ends.append(Endpoint(ip, port, _fqdn(flows, ip), role))  # type: ignore[arg-type]
+    best: dict[tuple[str, int | None], Endpoint] = {}
+    for ep in ends:  # each address once, with its most telling role
+        old = best.get((ep.ip, ep.port))
+        if old is None or ROLE_ORDER.index(ep.role) < ROLE_ORDER.index(old.role):
+            best[(ep.ip, ep.port)] = ep
+    ends = list(best.values())
+    # techniques, evidence
+    tech: dict[str, list[str]] = {}
+    for rid, techs in pev.filter(pl.col("kind") == E.DETECTION).select("rule_id", "techniques").iter_rows():
+        for t in techs or []:
+            tech.setdefault(t, [])
+            if rid not in tech[t]:
+                tech[t].append(rid)
+    # what the graph itself shows, as ATT&CK techniques (rule id ``engine:<what>``)
+    inferred = [("T1609", "engine:exec_in", E.EXEC_IN in kinds),
+                ("T1190", "engine:request_to_service", bool(trigger and trigger.startswith("request "))
+                 and (pev.filter(pl.col("exec_id") == entry)["kind"] == E.SERVICE_CHILD).any()),
+                ("T1105", "engine:download", any(ep.role == "download" for ep in ends)),
+                ("T1048", "engine:exfil", any(ep.role == "exfil" for ep in ends)),
+                ("T1610", "engine:api_pod", edge.filter(pl.col("src").is_in(pids) & (pl.col("kind") == G.API)).height > 0)]
+    for technique, rule, seen in inferred:
+        if seen and not any(t.split(".")[0] == technique for t in tech):
+            tech[technique] = [rule]
+    evid = pl.concat([pev.select("exec_id", "kind", "text", "event_id"),
+                      edge.filter((pl.col("src").is_in(pids) | pl.col("dst").is_in(pids))
+                                  & pl.col("event_id").is_not_null()).select(
+                          pl.col("src").alias("exec_id"), "kind", pl.col("why").alias("text"), "event_id")])
+    n_kinds = len(kinds)
+    confidence = ("high" if total >= 2 * s.threshold and n_kinds >= 3 else "medium" if n_kinds >= 2 else "low")
+    return Incident(
+        rank=0, confidence=confidence, why=why, pod=e.get("pod"), namespace=e.get("namespace"),
+        workload=e.get("workload"), node=e.get("node"),
+        entry=Entry(entry, e.get("binary"), e.get("args"), trigger),
+        key_command=KeyCommand(k.get("binary"), k.get("args"), key, key_why),
+        chain=_chain(entry, key, idset, edge), reached=list(reached.values()), endpoints=ends,
+        techniques=tech, evidence=evid.filter(pl.col("event_id").is_not_null()))
+
+
+def _role(x: str, t: int, ids: list[str], idset: set[str], info: dict[str, Any], edge: pl.DataFrame,
+          s: EngineSettings) -> str:
+    """The part an outside address played for process ``x`` that connected to it at ``t``:
+    ``c2`` when processes below ``x`` started after the connection (a shell driven from there) or
+    ``x`` kept running ``c2_after`` past it; ``download`` when ``x`` wrote a file used later, or a
+    later process of the part runs a path named in ``x``'s arguments; ``exfil`` when a sibling of
+    the same pipeline read from a pod or a file; else ``unknown``."""
+    r = info.get(x, {})
+    below = _below(x, idset, info) - {x}
+    if any((info.get(y, {}).get("start_ns") or 0) > t for y in below):
+        return "c2"
+    wrote = edge.filter((pl.col("src") == "proc:" + x) & (pl.col("kind") == G.WRITE))
+    tokens = set(str(r.get("args") or "").split())
+    ran = [y for y in ids if (info.get(y, {}).get("start_ns") or 0) > t and info.get(y, {}).get("binary") in tokens]
+    if wrote.height or ran or any(tok.endswith("/" + str(info.get(y, {}).get("binary", "")).rsplit("/", 1)[-1])
+                                  for tok in tokens for y in ids if (info.get(y, {}).get("start_ns") or 0) > t
+                                  and info.get(y, {}).get("binary")):
+        return "download"
+    sibs = [y for y in ids if y != x and info.get(y, {}).get("parent_exec_id") == r.get("parent_exec_id")
+            and abs((info.get(y, {}).get("start_ns") or 0) - (r.get("start_ns") or 0)) <= s.pipe_window_ns]
+    fed = edge.filter(pl.col("src").is_in(["proc:" + y for y in sibs])
+                      & (pl.col("kind").is_in([G.CONNECT]) & pl.col("dst").str.starts_with("pod:")))
+    fed_files = edge.filter(pl.col("dst").is_in(["proc:" + y for y in sibs]) & (pl.col("kind") == G.READ_FILE))
+    if fed.height or fed_files.height:
+        return "exfil"  # a pipeline: its sibling read from a pod or a file, it sent out
+    end = r.get("exit_ns")
+    if end is None or end - t >= s.c2_after_ns:
+        return "c2"
+    return "unknown"
+
+
+def _below(x: str, ids: set[str], info: dict[str, Any]) -> set[str]:
+    """``x`` and the processes of ``ids`` below it."""
+    out = {x}
+    changed = True
+    while changed:
+        changed = False
+        for y in ids:
+            if y not in out and (info.get(y, {}).get("parent_exec_id")) in out:
+                out.add(y)
+                changed = True
+    return out
+
+
+def _fqdn(flows: pl.DataFrame, ip: str) -> str | None:
+    if "dst_names" not in flows.columns or flows.height == 0:
+        return None
+    names = flows.filter(pl.col("dst_ip") == ip)["dst_names"].drop_nulls().explode().drop_nulls()
+    return names[0] if names.len() else None
