@@ -77,14 +77,11 @@ def _report(args: argparse.Namespace) -> int:
 def _hunt(args: argparse.Namespace) -> int:
     from kernelsec_nb.hunt import bundled_rules, compile_rules, run_rules
     from kernelsec_nb.hunt._alerts import falco_hits, tetragon_hits
-    from kernelsec_nb.store import CaseError, open_case
+    from kernelsec_nb.store import CaseError
 
-    if not Path(args.case).is_file():
-        print(shown(f"kernelsec-nb: no case file at {args.case}"), file=sys.stderr)
-        return 2
     try:
-        ruleset = compile_rules(args.rules or bundled_rules())
-        with open_case(args.case, read_only=True) as case:
+        with _open_read_only(args.case) as case:
+            ruleset = compile_rules(args.rules or bundled_rules())
             hits = run_rules(case, ruleset)
             if args.alerts:
                 import polars as pl
@@ -110,14 +107,10 @@ def _hunt(args: argparse.Namespace) -> int:
 
 
 def _findings(args: argparse.Namespace) -> int:
-    from kernelsec_nb.store import CaseError, open_case
+    from kernelsec_nb.store import CaseError
 
-    if not Path(args.case).is_file():
-        print(shown(f"kernelsec-nb: no case file at {args.case}: make it with `kernelsec-nb load {args.case} "
-                    "<exports>`"), file=sys.stderr)
-        return 2
     try:
-        with open_case(args.case, read_only=True) as case:
+        with _open_read_only(args.case) as case:
             found = case.findings()
     except CaseError as exc:
         print(shown(f"kernelsec-nb: {exc}"), file=sys.stderr)
@@ -132,13 +125,10 @@ def _findings(args: argparse.Namespace) -> int:
 
 def _share(args: argparse.Namespace) -> int:
     from kernelsec_nb.share import ShareError
-    from kernelsec_nb.store import CaseError, open_case
+    from kernelsec_nb.store import CaseError
 
-    if not Path(args.case).is_file():
-        print(shown(f"kernelsec-nb: no case file at {args.case}"), file=sys.stderr)
-        return 2
     try:
-        with open_case(args.case, read_only=True) as case:
+        with _open_read_only(args.case) as case:
             result = case.share(args.out, pods=args.pods, since=args.since, until=args.until,
                                 incident=args.incident, redact=args.redact)
     except (ShareError, CaseError, FileNotFoundError, ValueError, TypeError) as exc:
@@ -170,10 +160,12 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _open_read_only(path: str):  # type: ignore[no-untyped-def]
+    """The case a read-only command works on; a missing file is a CaseError saying how to make it
+    (one place for hunt, findings, share, queries and export)."""
     from kernelsec_nb.store import CaseError, open_case
 
     if not Path(path).is_file():
-        raise CaseError(f"no case file at {path}")
+        raise CaseError(f"no case file at {path}: make it with `kernelsec-nb load {path} <exports>`")
     return open_case(path, read_only=True)
 
 
