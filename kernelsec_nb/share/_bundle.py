@@ -26,7 +26,7 @@ from typing import Any
 
 from kernelsec_nb.share._redact import Redacted, known_pattern, redact_line
 from kernelsec_nb.share._rules import Rule, resolve
-from kernelsec_nb.store import _derived, _ids, _lines, filters
+from kernelsec_nb.store import _decompress, _derived, _ids, _lines, filters
 
 # The rows the filters pick in every event table (flows by either endpoint), then the exec and
 # exit events of every process they name and of all its ancestors, so process trees still work.
@@ -120,7 +120,7 @@ def _read_file(case: Any, file: str, items: list[tuple]) -> Iterator[tuple[int, 
             for off, ln, eid, _ in items:
                 yield ln, eid, _lines.read_record(path, off, True)
             return
-        with _lines.open_export(path, seekable=True) as f:
+        with _decompress.open_export(path, seekable=True) as f:
             for off, ln, eid, _ in items:
                 f.seek(off)
                 yield ln, eid, f.readline(_lines.MAX_LINE_BYTES + 1).decode("utf-8", errors="replace").rstrip("\r\n")

@@ -29,7 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from kernelsec_nb.store import _lines
-from kernelsec_nb.store._lines import Block, open_export
+from kernelsec_nb.store._decompress import open_export
+from kernelsec_nb.store._lines import Block
 
 #: Bytes scanned at once.
 READ_BYTES = 1 << 20

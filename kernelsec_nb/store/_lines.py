@@ -29,13 +29,7 @@ import numpy as np
 import pyarrow as pa
 
 from kernelsec_nb.store import _arrow
-from kernelsec_nb.store._decompress import (  # noqa: F401 - all but open_export moved there, kept for callers
-    GzipStream,
-    HashingFile,
-    is_gzip,
-    open_export,
-    sha256_of,
-)
+from kernelsec_nb.store._decompress import open_export
 from kernelsec_nb.store._discover import kind_of
 from kernelsec_nb.store._ids import event_ids, repeats
 from kernelsec_nb.store._runs import same_as_previous

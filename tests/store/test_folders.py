@@ -95,8 +95,8 @@ def test_a_fifo_is_refused_never_opened(tmp_path):
 def test_every_read_opens_only_regular_files(tmp_path):
     """A FIFO put in place of a listed file after it was listed: the open does not wait."""
     os.mkfifo(tmp_path / "pipe")
-    code = ("import sys; from pathlib import Path; from kernelsec_nb.store import _lines\n"
-            "try:\n    _lines.is_gzip(Path(sys.argv[1]))\nexcept OSError as e:\n    print(e.strerror)")
+    code = ("import sys; from pathlib import Path; from kernelsec_nb.store import _decompress\n"
+            "try:\n    _decompress.is_gzip(Path(sys.argv[1]))\nexcept OSError as e:\n    print(e.strerror)")
     try:
         out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "pipe")], capture_output=True,
                              text=True, timeout=TIMEOUT, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})

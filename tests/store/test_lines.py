@@ -10,7 +10,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernelsec_nb.store import _ids, _lines
+from kernelsec_nb.store import _decompress, _ids, _lines
 
 _WS = _lines.TRAILING_WS.encode()
 
@@ -65,14 +65,14 @@ def test_buffers_are_reused_and_gzip_reads_the_same():
     pool = _lines.BufferPool()
     assert _read(io.BytesIO(data), 4096, pool) == _reference(data)
     assert pool._free, "released buffers are kept for the next block"
-    gz = _lines.GzipStream(io.BytesIO(gzip.compress(data)))
+    gz = _decompress.GzipStream(io.BytesIO(gzip.compress(data)))
     assert _read(gz, 4096, _lines.BufferPool()) == _reference(data)
 
 
 def test_hashing_file_gives_the_file_sha256(tmp_path):
     path = tmp_path / "a.json"
     path.write_bytes(b'{"a": 1}\n' * 5000)
-    source = _lines.HashingFile(path)
+    source = _decompress.HashingFile(path)
     assert source.sha256() is None  # not read to its end yet
     for block in _lines.iter_ndjson(source, block_bytes=1000):
         block.release()
