@@ -58,6 +58,13 @@ def pod_identity(pod: Pod, agent: str = f"kubectl/{K8S_VERSION} (linux/amd64) {_
                     pod.ip, agent, pod)
 
 
+def controller_identity(control_plane: Node, controller: str) -> Identity:
+    """A kube-controller-manager controller, with its own service account (kube-system)."""
+    sa = f"system:serviceaccount:kube-system:{controller}"
+    return Identity(sa, ("system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"),
+                    control_plane.ip, f"kube-controller-manager/{K8S_VERSION} (linux/amd64) {_BUILD}/{sa}")
+
+
 def _time(ns: int) -> str:
     """RFC 3339 with microseconds, as the API server writes."""
     import datetime as dt
