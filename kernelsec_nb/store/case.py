@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from kernelsec_nb import sources
 from kernelsec_nb.correlate._case_methods import CorrelateMixin
 from kernelsec_nb.correlate._hunt_methods import HuntMixin
 from kernelsec_nb.findings._case import FindingsMixin
@@ -22,8 +23,12 @@ from kernelsec_nb.store.load import discard, load_files
 from kernelsec_nb.store.notes import NotesMixin
 from kernelsec_nb.store.report import LoadReport
 
-_SCHEMA_SQL = Path(__file__).with_name("schema.sql").read_text()
-_EVENTS_VIEW_SQL = Path(__file__).with_name("events_view.sql").read_text()
+# The event model's tables, then the tables the sources add (each declared in its own module).
+_SCHEMA_SQL = Path(__file__).with_name("schema.sql").read_text() + "".join(
+    f"\n{t.ddl.strip().rstrip(';')};\n" for t in sources.tables())
+# The events view: the model's tables, then the rows of the sources' own tables.
+_EVENTS_VIEW_SQL = Path(__file__).with_name("events_view.sql").read_text().rstrip().rstrip(";") + "".join(
+    f"\nUNION ALL\n{t.view.strip().rstrip(';')}" for t in sources.tables() if t.view) + ";\n"
 _PROCESSES_QUERY = Path(__file__).with_name("processes.sql").read_text().split(" AS\n", 1)[1]
 _EMPTY_PROCESSES = (  # the processes table's shape before anything is loaded
     "CREATE TABLE IF NOT EXISTS processes AS SELECT * FROM ("  # noqa: S608 - our own SQL file
@@ -41,8 +46,8 @@ FROM quarantine, LATERAL (SELECT unnest(range(greatest(repeat_count, 1))) AS k)
 ORDER BY file, line
 """
 
-TABLES = ("events", "processes", "process_events", "kprobes", "flows", "alerts", "other_events", "files",
-          "quarantine", "annotations", "saved_queries")
+TABLES = ("events", "processes", "process_events", "kprobes", "flows", "alerts", "other_events",
+          *(t.name for t in sources.tables()), "files", "quarantine", "annotations", "saved_queries")
 
 #: The team's tables (store/notes.py): a case made before them gains them when opened for writing
 #: (they only add rows of their own), and a read-only look at such a case sees them empty.
