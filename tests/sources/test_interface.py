@@ -138,6 +138,9 @@ print(json.dumps({
     "events": case.con.execute("SELECT line, source, kind FROM events ORDER BY line").fetchall(),
     "reasons": case.con.execute("SELECT line, reason FROM quarantine ORDER BY line").fetchall(),
     "tables": case.tables()["table"].to_list(),
+    # a case made before the source: a read-only look sees its table empty, a write open adds it
+    "old_ro": kn.open_case(sys.argv[2], read_only=True).con.execute("SELECT count(*) FROM toy_events").fetchall(),
+    "old_rw": kn.open_case(sys.argv[2]).con.execute("SELECT count(*) FROM toy_events").fetchall(),
 }))
 '''
 
@@ -161,7 +164,10 @@ def test_a_source_is_one_module(tmp_path):
     ]
     capture = tmp_path / "mixed.log"
     capture.write_text("\n".join(lines) + "\n")
-    out = subprocess.run([sys.executable, "-c", _CHECK, str(capture)], capture_output=True, text=True,
+    old = tmp_path / "old.duckdb"
+    with kn.open_case(old) as made_before:
+        made_before.load(capture, progress=False)
+    out = subprocess.run([sys.executable, "-c", _CHECK, str(capture), str(old)], capture_output=True, text=True,
                          env={"PYTHONPATH": str(pkg), "PATH": "/usr/bin:/bin"}, cwd=tmp_path, timeout=300,
                          check=False)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -174,3 +180,4 @@ def test_a_source_is_one_module(tmp_path):
                                                                             and next(iter(json.loads(tetragon)))]]
     assert got["reasons"] == [[4, "malformed JSON"]]  # neither JSON nor a text format of a source
     assert "toy_events" in got["tables"]
+    assert got["old_ro"] == got["old_rw"] == [[0]]
