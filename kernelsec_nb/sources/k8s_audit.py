@@ -41,11 +41,10 @@ level ``Metadata``).
 from __future__ import annotations
 
 import json
+import re
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from kernelsec_nb.sources._sql import epoch_ns
+from kernelsec_nb.sources._source import Capability, Mapping, Source, TableSpec
+from kernelsec_nb.sources._sql import epoch_ns, integer
 
 #: This source's name in ``files.sources``, ``events.source`` and the filters.
 NAME = "k8s_audit"
@@ -138,7 +137,7 @@ COLUMNS: dict[str, str] = {
     "namespace": "j.objectRef.namespace",
     "name": "j.objectRef.name",
     "api_group": "j.objectRef.apiGroup",
-    "code": "j.responseStatus.code",
+    "code": integer("j.responseStatus.code"),
     "status_reason": "j.responseStatus.reason",
     "status_message": "j.responseStatus.message",
     "request_uri": "j.requestURI",
@@ -153,9 +152,6 @@ COLUMNS: dict[str, str] = {
     "decision": "j.annotations['authorization.k8s.io/decision']",
     "authz_reason": "j.annotations['authorization.k8s.io/reason']",
 }
-
-#: The integer columns of ``audit_events`` (their JSON text turned into numbers by the loader).
-INTEGER_COLUMNS: dict[str, tuple[int, int] | None] = {"code": None}
 
 #: The common event-model columns of its rows in the ``events`` view (SQL over ``audit_events``).
 SUMMARY_SQL = ("concat_ws(' ', verb, concat_ws('/', resource, subresource), "
@@ -211,11 +207,6 @@ SELECT
 FROM audit_events
 GROUP BY coalesce(audit_id, event_id), audit_id
 """  # noqa: S608 - our own column names only
-
-
-def is_batch_candidate(raw: pa.Array) -> pa.Array:
-    """Mask of the lines that may be a webhook batch (hold ``"EventList"``): cheap, before any parse."""
-    return pc.match_substring(raw, _BATCH_HINT)
 
 
 def batch_items(text: str) -> list[str] | None:
@@ -274,3 +265,39 @@ def _items_offset(text: str, dec: json.JSONDecoder) -> int | None:
         if key == "items":
             found = i if text.startswith("[", i) else None
         _, i = dec.raw_decode(text, i)
+
+
+# -- the source -------------------------------------------------------------------------------
+#: The parsed event: an audit line is claimed (parsed against this structure alone, under its
+#: own key), so its ``kind: "Event"`` and ``user`` object need not agree with the other tools.
+_KEY = f'j."{NAME}"'
+
+
+def _own(expr: str) -> str:
+    """An expression over ``j`` (as written above) read from this source's own key."""
+    return re.sub(r"\bj\.", _KEY + ".", expr)
+
+
+#: The line is an audit event's: cheap text tests (a key with its quote cannot occur inside a
+#: JSON string, where quotes are escaped).
+CLAIM_SQL = "contains(raw, '\"auditID\":') AND contains(raw, '\"verb\":')"
+
+#: The rows this source adds to the ``events`` view (every column of the view, in its order).
+EVENTS_VIEW = f"""SELECT event_id, '{NAME}', '{KIND}', time, time_ns, NULL, NULL, namespace,
+       CASE WHEN resource = 'pods' THEN coalesce(created_name, name) END, NULL, NULL, NULL, NULL,
+       NULL, NULL, NULL, NULL, src_ip, NULL, NULL, NULL, NULL, NULL, NULL, NULL, code, NULL, NULL,
+       NULL, {SUMMARY_SQL}, file, line, byte_offset
+FROM audit_events"""  # noqa: S608 - our own names
+
+SOURCE = Source(
+    name=NAME, title="Kubernetes audit", claim=CLAIM_SQL,
+    detect=_own(DETECT_SQL), kind=f"'{KIND}'", structure=STRUCTURE,
+    event={"time_ns": _own(TIME_SQL)},
+    maps=(Mapping("audit_events", columns={k: _own(v) for k, v in COLUMNS.items() if k != "time_ns"}),),
+    # the table, and the view of one row per request
+    tables=(TableSpec("audit_events", TABLE_DDL.strip() + ";\n" + API_CALLS_SQL, ("time_ns",), view=EVENTS_VIEW),),
+    capabilities=frozenset({Capability.API_CALLS}),
+    samples=("public-new-sources/k8s-audit/*.log", "public-new-sources/k8s-audit/falco-trace-files/*.json"),
+    split=(_BATCH_HINT, batch_items),
+    precedence=5, order=40,
+)

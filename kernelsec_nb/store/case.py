@@ -299,8 +299,10 @@ def _refusal(target: str, exc: duckdb.Error) -> str:
     return f"cannot open case {target}: {text}"
 
 
+# tables only: a view a source declares (api_calls) is made again on every open for writing
 _COLUMNS_SQL = ("SELECT table_name, list(column_name ORDER BY column_index) FROM duckdb_columns() "
-                "WHERE database_name = current_database() GROUP BY 1")
+                "WHERE database_name = current_database() AND table_name IN "
+                "(SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()) GROUP BY 1")
 
 
 @functools.cache
@@ -377,7 +379,8 @@ def _empty_team_tables(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} {body.group(1)}")
     for spec in sources.tables():  # a source's table, on a case made before that source
         if spec.name not in have:
-            con.execute(re.sub(r"^\s*CREATE TABLE IF NOT EXISTS", "CREATE TEMP TABLE IF NOT EXISTS", spec.ddl))
+            ddl = re.sub(r"^\s*CREATE TABLE IF NOT EXISTS", "CREATE TEMP TABLE IF NOT EXISTS", spec.ddl)
+            con.execute(re.sub(r"CREATE OR REPLACE VIEW", "CREATE OR REPLACE TEMP VIEW", ddl))
 
 
 #: An empty file with one of these suffixes becomes a new case; any other empty file is refused.
