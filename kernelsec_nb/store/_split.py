@@ -93,3 +93,16 @@ def _records(row: dict, items: list[str]) -> pa.Table:
         "key": keys, "repeat": [False] * n, "line_end": [row["line_end"]] * n,
         "byte_end": [row["byte_end"]] * n, "repeat_count": [row["repeat_count"]] * n,
     }, schema=_lines.SCHEMA)
+
+
+def find_item(text: str, event_id: str, splitters: Sequence[Splitter]) -> str | None:
+    """The event of the line ``text`` whose id is ``event_id`` (``case.raw`` of a batch's event),
+    None when no splitter finds it there."""
+    from kernelsec_nb.store._ids import event_id as id_of
+
+    for hint, split in splitters:
+        if hint in text:
+            for item in split(text) or ():
+                if id_of(item.encode("utf-8")) == event_id:
+                    return item
+    return None

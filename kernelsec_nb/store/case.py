@@ -19,7 +19,7 @@ from kernelsec_nb.correlate._api_methods import ApiMixin
 from kernelsec_nb.correlate._case_methods import CorrelateMixin
 from kernelsec_nb.correlate._hunt_methods import HuntMixin
 from kernelsec_nb.findings._case import FindingsMixin
-from kernelsec_nb.store import _connection, _derived, _ids, _lines, filters
+from kernelsec_nb.store import _connection, _derived, _ids, _lines, _split, filters
 from kernelsec_nb.store.load import discard, load_files
 from kernelsec_nb.store.notes import NotesMixin
 from kernelsec_nb.store.report import LoadReport
@@ -182,7 +182,11 @@ class Case(CorrelateMixin, ApiMixin, HuntMixin, FindingsMixin, NotesMixin):
             raise CaseError(f"{file} (line {line}) is no longer there; the raw event cannot be read")
         text = _lines.read_record(path, int(offset), fmt == "json-documents")
         if _ids.event_id(text.rstrip(_lines.TRAILING_WS).encode()) != event_id:
-            raise CaseError(f"{file} changed since it was loaded: line {line} is not event {event_id}")
+            # one of the events of a line that holds several (a webhook batch)
+            item = _split.find_item(text, event_id, sources.splitters())
+            if item is None:
+                raise CaseError(f"{file} changed since it was loaded: line {line} is not event {event_id}")
+            return item
         return text
 
     def export(self, path: str | Path, format: str = "timesketch", **source: Any) -> dict[str, Any]:  # noqa: A002
