@@ -15,6 +15,7 @@ import duckdb
 import polars as pl
 
 from kernelsec_nb.correlate._case_methods import CorrelateMixin
+from kernelsec_nb.correlate._http import HttpMixin
 from kernelsec_nb.correlate._hunt_methods import HuntMixin
 from kernelsec_nb.findings._case import FindingsMixin
 from kernelsec_nb.store import _connection, _derived, _ids, _lines, filters
@@ -53,7 +54,7 @@ class CaseError(Exception):
     """A problem with the case file itself (locked, not a case, missing)."""
 
 
-class Case(CorrelateMixin, HuntMixin, FindingsMixin, NotesMixin):
+class Case(CorrelateMixin, HttpMixin, HuntMixin, FindingsMixin, NotesMixin):
     """An incident case: a single DuckDB file, no server.
 
     Create or open one with :func:`open_case`.  Query it with :meth:`events`, :meth:`sql` or
