@@ -17,7 +17,7 @@ from kernelsec_nb.store import filters as _filters
 #: Okabe-Ito, the colour-blind-safe palette (black last).
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
              "#000000"]
-SOURCE_COLORS = {"tetragon": "#0072B2", "hubble": "#009E73", "falco": "#D55E00"}
+SOURCE_COLORS = {"tetragon": "#0072B2", "hubble": "#009E73", "falco": "#D55E00", "istio": "#CC79A7"}
 VERDICT_COLORS = {"FORWARDED": "#0072B2", "DROPPED": "#D55E00", "REDIRECTED": "#E69F00",
                   "ERROR": "#CC79A7", "AUDIT": "#56B4E9", "TRACED": "#999999",
                   "TRANSLATED": "#999999", "UNKNOWN": "#000000"}
@@ -27,7 +27,7 @@ PRIORITY_COLORS = {"Emergency": "#000000", "Alert": "#000000", "Critical": "#D55
 #: Shapes per event class, so colour is never the only cue.
 CLASS_SHAPES = {"alert": "triangle-up", "dropped flow": "cross", "flow": "circle",
                 "exec": "square", "exit": "diamond", "kprobe": "triangle-right",
-                "other": "circle"}
+                "other": "circle", "http request": "triangle-down"}
 
 MAX_TEXT = 160
 #: Default chart width (px of plot area): with the legend below and the axis labels beside it,
