@@ -19,6 +19,7 @@ import json
 import re
 
 from kernelsec_nb.sources._route import RouteSpec
+from kernelsec_nb.sources._source import Capability, Mapping, Source
 from kernelsec_nb.sources._sql import INT, epoch_ns, workload_from_pod
 
 _PORTS = {"source_port": INT, "destination_port": INT}
@@ -198,3 +199,12 @@ def routes() -> list[RouteSpec]:
     """The fast route: the exporter's and ``-o jsonpb``'s ``{"flow": {...}, ...}`` lines."""
     return [RouteSpec("hubble", "flow", "flows", '{"flow":', json.dumps(STRUCTURE), _EVENT_OF_FLOW,
                       on_route, present="x.flow IS NOT NULL", excludes=('"process_',))]
+
+
+SOURCE = Source(
+    name="hubble", title="Hubble", detect=DETECT_SQL, kind="'flow'", structure=STRUCTURE,
+    event=_EVENT_OF_FLOW, maps=(Mapping("flows", columns=FLOW_COLUMNS),),
+    capabilities=frozenset({Capability.FLOWS, Capability.DNS}),
+    samples=("public/hubble/*.json",),
+    precedence=10, order=20, normalise=NORMALISE_SQL, prelude=PRELUDE, routes=routes, color="#009E73",
+)

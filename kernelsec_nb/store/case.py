@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from kernelsec_nb import sources
 from kernelsec_nb.correlate._case_methods import CorrelateMixin
 from kernelsec_nb.correlate._http import HttpMixin
 from kernelsec_nb.correlate._hunt_methods import HuntMixin
@@ -23,8 +24,12 @@ from kernelsec_nb.store.load import discard, load_files
 from kernelsec_nb.store.notes import NotesMixin
 from kernelsec_nb.store.report import LoadReport
 
-_SCHEMA_SQL = Path(__file__).with_name("schema.sql").read_text()
-_EVENTS_VIEW_SQL = Path(__file__).with_name("events_view.sql").read_text()
+# The event model's tables, then the tables the sources add (each declared in its own module).
+_SCHEMA_SQL = Path(__file__).with_name("schema.sql").read_text() + "".join(
+    f"\n{t.ddl.strip().rstrip(';')};\n" for t in sources.tables())
+# The events view: the model's tables, then the rows of the sources' own tables.
+_EVENTS_VIEW_SQL = Path(__file__).with_name("events_view.sql").read_text().rstrip().rstrip(";") + "".join(
+    f"\nUNION ALL\n{t.view.strip().rstrip(';')}" for t in sources.tables() if t.view) + ";\n"
 _PROCESSES_QUERY = Path(__file__).with_name("processes.sql").read_text().split(" AS\n", 1)[1]
 _EMPTY_PROCESSES = (  # the processes table's shape before anything is loaded
     "CREATE TABLE IF NOT EXISTS processes AS SELECT * FROM ("  # noqa: S608 - our own SQL file
@@ -42,8 +47,12 @@ FROM quarantine, LATERAL (SELECT unnest(range(greatest(repeat_count, 1))) AS k)
 ORDER BY file, line
 """
 
-TABLES = ("events", "processes", "process_events", "kprobes", "flows", "alerts", "other_events", "files",
-          "quarantine", "annotations", "saved_queries")
+TABLES = ("events", "processes", "process_events", "kprobes", "flows", "alerts", "other_events",
+          *(t.name for t in sources.tables()), "files", "quarantine", "annotations", "saved_queries")
+
+#: The tables the sources add (``Source.tables``): a case made before a source gains its table
+#: when opened for writing (empty: its files were loaded before it), a read-only look sees it empty.
+SOURCE_TABLES = tuple(t.name for t in sources.tables())
 
 #: The team's tables (store/notes.py): a case made before them gains them when opened for writing
 #: (they only add rows of their own), and a read-only look at such a case sees them empty.
@@ -310,7 +319,8 @@ def _outdated(con: duckdb.DuckDBPyConnection) -> str | None:
         return "its events are a table, now a view"
     have = dict(con.execute(_COLUMNS_SQL).fetchall())
     if "files" in have:  # a case (not a new file): every table of the schema is there
-        missing = [t for t in _expected_columns() if t not in have and t not in _ADDED_ON_WRITE and t not in TEAM_TABLES]
+        missing = [t for t in _expected_columns()
+                   if t not in have and t not in _ADDED_ON_WRITE and t not in TEAM_TABLES and t not in SOURCE_TABLES]
         if missing:
             return f"it has no {', '.join(missing)} table"
     for table, columns in _expected_columns().items():
@@ -365,6 +375,9 @@ def _empty_team_tables(con: duckdb.DuckDBPyConnection) -> None:
             body = re.search(rf"CREATE TABLE IF NOT EXISTS {table} (\(.*?\n\));", _SCHEMA_SQL, re.S)
             assert body is not None
             con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} {body.group(1)}")
+    for spec in sources.tables():  # a source's table, on a case made before that source
+        if spec.name not in have:
+            con.execute(re.sub(r"^\s*CREATE TABLE IF NOT EXISTS", "CREATE TEMP TABLE IF NOT EXISTS", spec.ddl))
 
 
 #: An empty file with one of these suffixes becomes a new case; any other empty file is refused.
@@ -424,10 +437,10 @@ def open_case(path: str | Path = ":memory:", *, read_only: bool = False) -> Case
             if "files" not in dict(con.execute(_COLUMNS_SQL).fetchall()):
                 raise CaseError(f"{target} holds no case yet (an empty DuckDB database: its making did not "
                                 "finish?): open it once for writing to make it a case: kn.open_case(path)")
+            _empty_team_tables(con)  # (before the check, which reads every event table)
             unclean = _derived.check(con, target)
             if unclean:
                 raise CaseError(unclean)
-            _empty_team_tables(con)
     except (duckdb.Error, CaseError) as exc:
         con.close()
         raise exc if isinstance(exc, CaseError) else CaseError(_refusal(target, exc)) from None

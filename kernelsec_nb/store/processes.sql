@@ -39,7 +39,7 @@ par AS (
 ),
 refs AS (
     SELECT DISTINCT parent_exec_id AS exec_id, node FROM events
-    WHERE source = 'tetragon' AND parent_exec_id IS NOT NULL
+    WHERE parent_exec_id IS NOT NULL  -- (only sources with process events have one)
       AND parent_exec_id NOT IN (SELECT exec_id FROM known)
       AND parent_exec_id NOT IN (SELECT parent_exec_id FROM par)
     QUALIFY row_number() OVER (PARTITION BY parent_exec_id ORDER BY node) = 1

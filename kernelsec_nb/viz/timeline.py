@@ -7,6 +7,7 @@ from typing import Any, Literal
 import altair as alt
 import polars as pl
 
+from kernelsec_nb import sources as _sources
 from kernelsec_nb.viz import _common as c
 
 LANES = {
@@ -20,12 +21,14 @@ COLORS = {
     "kind": "coalesce(kind, '(none)')",
     "priority": "coalesce(priority, '(none)')",
 }
-CLASS_SQL = ("CASE WHEN source = 'falco' OR kind = 'alert' THEN 'alert' "
+#: Each event's class: alerts, flows (the dropped ones apart), execs, exits, the hooks of the
+#: sources with hooks, other.  (Every alert's kind is ``alert``, every flow's ``flow``.)
+CLASS_SQL = ("CASE WHEN kind = 'alert' THEN 'alert' "
              "WHEN upper(verdict) = 'DROPPED' THEN 'dropped flow' "
-             "WHEN source = 'hubble' THEN 'flow' "
+             "WHEN kind = 'flow' THEN 'flow' "
              "WHEN kind = 'process_exec' THEN 'exec' WHEN kind = 'process_exit' THEN 'exit' "
-             "WHEN source = 'tetragon' THEN 'kprobe' WHEN kind = 'http_request' THEN 'http request' "
-             "ELSE 'other' END")
+             "WHEN source IN (" + ", ".join(f"'{s.name}'" for s in _sources.having(_sources.Capability.HOOKS))
+             + ") THEN 'kprobe' WHEN kind = 'http_request' THEN 'http request' ELSE 'other' END")
 NOTABLE = ("alert", "dropped flow")
 _POINT_COLS = ("event_id, time_ns, source, kind, node, namespace, pod, workload, \"binary\", args, "
                "verdict, http_method, http_path, http_code, dns_query, rule, priority, summary")
