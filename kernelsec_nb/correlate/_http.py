@@ -1,8 +1,9 @@
 """HTTP requests from sidecar access logs (``http_requests``), joined with the rest of the case.
 
-**The pod whose sidecar wrote a request.**  From the file's path when kubelet named it (the load
-does that, ``pod_from = 'file'``); otherwise, after every load, from the request's addresses
-(``pod_from = 'address'``, :data:`FILL_PODS_SQL`): the sidecar's own address is
+**The pod whose sidecar wrote a request** is filled after every load
+(:data:`kernelsec_nb.sources.istio.DERIVE`): from the file's path when kubelet named it
+(``pod_from = 'file'``), else from the request's addresses (``pod_from = 'address'``): the
+sidecar's own address is
 
 * for an ``inbound`` request, its downstream *local* address (the pod the client connected to),
   else its upstream host (the same pod's port);
@@ -11,10 +12,9 @@ does that, ``pod_from = 'file'``); otherwise, after every load, from the request
 * for a request with no cluster (refused before routing: ``NR``, codec errors), its downstream
   local address;
 
-and the pod is the one the case saw with that IP (:data:`POD_IPS_SQL`: Hubble's endpoints and
-Tetragon's socket hooks) nearest that time: a pod seen with it around the request wins, else
-the pod seen with it closest in time.  An IP two pods held at the same time (host-network pods)
-names no pod.  Loopback addresses never do.
+and the pod is the one the case saw with that IP around that time
+(:mod:`kernelsec_nb.sources._pod_ips`).  The client's pod (``client_pod``) is found the same way
+from the downstream remote address.
 
 **The requesting process.**  The request's downstream connection (downstream remote → local,
 TCP) is attributed like a Hubble flow (:mod:`kernelsec_nb.correlate._flows`): the connect kprobe
@@ -47,62 +47,9 @@ from kernelsec_nb.correlate._case_methods import (
 )
 from kernelsec_nb.correlate._flows import attribute_keys
 from kernelsec_nb.correlate._frames import fetch
-from kernelsec_nb.sources._sql import workload_from_pod
+from kernelsec_nb.sources._pod_ips import resolve_sql
 from kernelsec_nb.store import filters
 from kernelsec_nb.store.filters import to_duration_ns
-
-#: Every (ip, pod) the case saw, with when: Hubble's endpoints and the local address of
-#: Tetragon's socket hooks of a pod's process.
-POD_IPS_SQL = """
-SELECT ip, namespace, pod, any_value(workload) AS workload, min(time_ns) AS first_ns, max(time_ns) AS last_ns
-FROM (
-    SELECT src_ip AS ip, src_namespace AS namespace, src_pod AS pod, src_workload AS workload, time_ns
-    FROM flows WHERE src_pod IS NOT NULL
-    UNION ALL
-    SELECT dst_ip, dst_namespace, dst_pod, dst_workload, time_ns FROM flows WHERE dst_pod IS NOT NULL
-    UNION ALL
-    SELECT saddr, namespace, pod, workload, time_ns FROM kprobes WHERE pod IS NOT NULL AND saddr IS NOT NULL
-)
-WHERE ip IS NOT NULL AND time_ns IS NOT NULL AND NOT (starts_with(ip, '127.') OR ip = '::1')
-GROUP BY ip, namespace, pod
-"""
-
-
-def resolve_sql(keys: str) -> str:
-    """SQL naming the pod of each ``(rid, t, ip, prio)`` row of the relation ``keys``: the rows of
-    the lowest ``prio`` whose IP the case knows, the pod seen with it nearest ``t``; a tie between
-    two pods names none.  Columns ``rid, namespace, pod, workload``."""
-    return f"""
-WITH ips AS ({POD_IPS_SQL}),
-c AS (
-    SELECT q.rid, i.namespace, i.pod, i.workload,
-           rank() OVER (PARTITION BY q.rid ORDER BY q.prio, greatest(i.first_ns - q.t, q.t - i.last_ns, 0)) AS rk
-    FROM ({keys}) q JOIN ips i ON i.ip = q.ip
-)
-SELECT rid, any_value(namespace) AS namespace, any_value(pod) AS pod, any_value(workload) AS workload
-FROM c WHERE rk = 1 GROUP BY rid HAVING count(DISTINCT (namespace, pod)) = 1
-"""  # noqa: S608 - our own constants
-
-
-#: The sidecar's own address of each request without a pod (see the module's rules).
-_SIDECAR_KEYS = """
-SELECT rowid AS rid, time_ns AS t, CASE direction WHEN 'outbound' THEN upstream_local_ip
-                                   ELSE downstream_local_ip END AS ip, 1 AS prio
-FROM http_requests WHERE pod IS NULL
-UNION ALL
-SELECT rowid, time_ns, CASE direction WHEN 'outbound' THEN downstream_remote_ip WHEN 'inbound' THEN upstream_ip END, 2
-FROM http_requests WHERE pod IS NULL
-"""
-
-#: Run after every load (the flows and hooks that name the pods may come later): requests whose
-#: file did not name their pod take it from their addresses.
-FILL_PODS_SQL = [
-    "UPDATE http_requests SET namespace = NULL, pod = NULL, workload = NULL, pod_from = NULL "
-    "WHERE pod_from = 'address'",
-    f"""UPDATE http_requests SET namespace = m.namespace, pod = m.pod,
-        workload = coalesce(m.workload, {workload_from_pod('m.pod')}), pod_from = 'address'
-    FROM ({resolve_sql(_SIDECAR_KEYS)}) m WHERE http_requests.rowid = m.rid""",  # noqa: S608 - our own constants
-]
 
 #: Each request's client address (downstream remote) for the client pod of inbound requests.
 _CLIENT_KEYS = ("SELECT rowid AS rid, time_ns AS t, downstream_remote_ip AS ip, 1 AS prio FROM http_requests "

@@ -146,6 +146,11 @@ class Source:
         Tables this source adds to the case.
     color : str or None
         Its colour in charts (an Okabe-Ito colour; None: the next free one of the palette).
+    derive : tuple of str
+        SQL statements run after every load, with the other derived tables (after ``processes``,
+        in the same transaction): fill the columns of its :attr:`tables` that need other sources'
+        events (a pod named by its address, say).  They must give the same result whatever they
+        ran on before (a later load may bring the events they read).
     """
 
     name: str
@@ -168,6 +173,7 @@ class Source:
     routes: Callable[[], list[RouteSpec]] = list
     tables: tuple[TableSpec, ...] = ()
     color: str | None = None
+    derive: tuple[str, ...] = ()
 
     @property
     def isolated(self) -> bool:

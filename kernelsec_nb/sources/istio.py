@@ -1,4 +1,4 @@
-"""Istio (Envoy sidecar and gateway) access logs: one HTTP request per line.
+"""Istio (Envoy sidecar and gateway) access logs: one HTTP request per line, to ``http_requests``.
 
 Accepted shapes, detected per line from the content:
 
@@ -10,31 +10,37 @@ Accepted shapes, detected per line from the content:
     BYTES_TX DURATION UPSTREAM_SVC_TIME "XFF" "USER_AGENT" "REQUEST_ID" "AUTHORITY" "UPSTREAM_HOST"
     UPSTREAM_CLUSTER UPSTREAM_LOCAL DOWNSTREAM_LOCAL DOWNSTREAM_REMOTE SNI ROUTE
 
-* its **JSON** encoding (``accessLogEncoding: JSON``) with Istio's default keys
-  (:data:`FIELDS`); numbers may be written as numbers or strings (``upstream_service_time`` is a
-  string), an empty value as ``"-"`` or ``null``;
+* its **JSON** encoding (``accessLogEncoding: JSON``) with Istio's default keys (:data:`FIELDS`):
+  numbers may be written as numbers or strings (``upstream_service_time`` is a string);
 * either of them **wrapped in a container-log prefix** (CRI ``<time> stdout F …`` as kubelet keeps
-  ``/var/log/pods``, Docker's ``{"log": …}``): see :mod:`kernelsec_nb.sources._unwrap`.
+  ``/var/log/pods``, Docker's ``{"log": …}``): the loader takes the wrapper off every line
+  (:mod:`kernelsec_nb.sources._wrappers`); the table keeps which wrapper, its stream and its time.
 
 ``"-"``, ``null`` and empty mean "no value" (NULL).  Addresses ``ip:port`` (``[v6]:port``) are split
 into ``*_ip`` and ``*_port``; one that is not ``ip:port`` (a pipe, an internal listener) keeps its
 text in ``*_ip``.  The upstream cluster says the direction: ``inbound|PORT||`` (the sidecar passes
-a request to its own pod), ``outbound|PORT|SUBSET|FQDN`` (a request of its pod, or of a gateway,
-to a service); Istio's passthrough clusters likewise.  The text fields a client chooses (path,
-user agent, authority, request id, x-forwarded-for) are written by Envoy without escaping:
-a line whose quoted fields hold ``"`` is split at the first place the whole line fits.
+a request to its own pod), ``outbound|PORT|SUBSET|FQDN`` (a request of its pod, or of a gateway, to
+a service); Istio's passthrough clusters likewise.  The fields a client chooses (path, user agent,
+authority, request id, x-forwarded-for) are written by Envoy without escaping: a line whose quoted
+fields hold ``"`` is split at the first place where the whole line fits.
 
-The pod whose sidecar wrote the line is read from the file's path when it is one kubelet keeps
-(``/var/log/pods/<ns>_<pod>_<uid>/<container>/N.log``, ``/var/log/containers/<pod>_<ns>_<container>-<id>.log``);
-otherwise the case fills it from the addresses after the load (:mod:`kernelsec_nb.correlate._http`).
+The pod whose sidecar wrote a line is filled after the load (:data:`DERIVE`): from the file's path
+when it is one kubelet keeps, else from the request's addresses (see
+:mod:`kernelsec_nb.sources._pod_ips`).
+
+Examples
+--------
+>>> from kernelsec_nb import sources
+>>> sources.get("istio").tables[0].name
+'http_requests'
 """
 
 from __future__ import annotations
 
-import json
-
-from kernelsec_nb.sources import _unwrap
+from kernelsec_nb.sources import _pod_ips
+from kernelsec_nb.sources._source import Capability, Mapping, Source, TableSpec
 from kernelsec_nb.sources._sql import PORT, epoch_ns, integer, workload_from_pod
+from kernelsec_nb.sources._wrappers import CRI_PREFIX
 
 #: Istio's default JSON keys (``accessLogEncoding: JSON``), in the TEXT format's order.
 FIELDS = (
@@ -46,54 +52,34 @@ FIELDS = (
     "requested_server_name", "route_name",
 )
 #: Every field as its text (a JSON number's digits): integers are read by :func:`integer`.
-STRUCTURE: dict[str, str] = {f: "VARCHAR" for f in FIELDS}
+STRUCTURE: dict[str, object] = {f: "VARCHAR" for f in FIELDS}
 
 _Q = r'"(.*?)"'  # a quoted field as Envoy writes it (no escaping: the shortest that fits)
-#: Istio's default TEXT format; the Envoy default lacks the two optional groups.
+#: Istio's default TEXT format; Envoy's default lacks the two optional groups.
 TEXT_PATTERN = (
     r'^\[([^\]]+)\] "(\S+) (.*?) (\S+)" ([0-9]+) (\S+)'
     rf"(?: (\S+) (\S+) {_Q})?"
     rf" ([0-9]+) ([0-9]+) ([0-9]+) (\S+) {_Q} {_Q} {_Q} {_Q} {_Q}"
     r"(?: (\S+) (\S+) (\S+) (\S+) (\S+) (\S+))?$"
 )
-_TEXT_NAMES = "[" + ", ".join(f"'{f}'" for f in FIELDS) + "]"
+_NAMES = "[" + ", ".join(f"'{f}'" for f in FIELDS) + "]"
+#: SQL over a non-JSON line ``raw``: its fields as JSON text, NULL when it is no access-log line.
+TEXT_SQL = (f"CASE WHEN starts_with(raw, '[') AND regexp_matches(raw, '{TEXT_PATTERN}') "
+            f"THEN CAST(to_json(regexp_extract(raw, '{TEXT_PATTERN}', {_NAMES})) AS VARCHAR) END")
+#: A JSON line with Istio's keys is parsed against :data:`STRUCTURE` alone (``path``,
+#: ``protocol`` and ``duration`` mean other things to other tools).
+CLAIM_SQL = "(contains(raw, '\"start_time\":') AND contains(raw, '\"response_code\":'))"
 
-#: kubelet's log paths: ``/var/log/pods/<ns>_<pod>_<uid>/<container>/<n>.log`` (rotated:
-#: ``.log.<date>-<time>``, maybe gzipped) and ``/var/log/containers/<pod>_<ns>_<container>-<id>.log``.
-PODS_PATH = (r"(?:^|/)([a-z0-9][a-z0-9-]*)_([a-z0-9][a-z0-9.-]*)_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-"
-             r"[0-9a-f]{4}-[0-9a-f]{12}/([a-z0-9][a-z0-9-]*)/[0-9]+\.log(?:\.[0-9]{8}-[0-9]{6})?(?:\.gz)?$")
-CONTAINERS_PATH = r"(?:^|/)([a-z0-9][a-z0-9.-]*)_([a-z0-9][a-z0-9-]*)_([a-z0-9][a-z0-9-]*)-[0-9a-f]{64}\.log(?:\.gz)?$"
-
-
-def layers(raw: str = "raw", file: str = "$file") -> list[dict[str, str]]:
-    """SQL computing, for the line ``raw`` of the file named ``file``, the columns ``w`` (the
-    container-log wrapper, see :func:`kernelsec_nb.sources._unwrap.layers`), ``a`` (the access
-    log's fields as text, NULL when the payload is no access-log line), ``a_format`` (``'json'``,
-    ``'text'``) and ``fp`` (namespace, pod and container from the file path), as layers."""
-    payload = "w.payload"
-    as_json = (f"CASE WHEN starts_with(ltrim({payload}), '{{') "
-               f"THEN TRY(json_transform({payload}, '{json.dumps(STRUCTURE)}')) END")
-    as_text = (f"CASE WHEN starts_with({payload}, '[') "
-               f"THEN regexp_extract({payload}, '{TEXT_PATTERN}', {_TEXT_NAMES}) END")
-    json_ok = ("_ja.start_time IS NOT NULL AND _ja.response_code IS NOT NULL AND coalesce("
-               "_ja.downstream_remote_address, _ja.upstream_host, _ja.method, _ja.authority) IS NOT NULL")
-    pods = f"regexp_extract({file}, '{PODS_PATH}', ['namespace', 'pod', 'container'])"
-    containers = f"regexp_extract({file}, '{CONTAINERS_PATH}', ['pod', 'namespace', 'container'])"
-    fp = ("CASE WHEN _fp1.pod <> '' THEN _fp1 WHEN _fp2.pod <> '' "
-          "THEN struct_pack(namespace := _fp2.namespace, pod := _fp2.pod, container := _fp2.container) END")
-    return [*_unwrap.layers(raw), {"_ja": as_json, "_ta": as_text, "_fp1": pods, "_fp2": containers},
-            {"a": f"CASE WHEN {json_ok} THEN _ja WHEN _ta.start_time <> '' THEN _ta END",
-             "a_format": f"CASE WHEN {json_ok} THEN 'json' WHEN _ta.start_time <> '' THEN 'text' END",
-             "fp": fp}]
-
-
-#: SQL: the line is an access-log line (over the columns of :func:`layers`).
-DETECT_SQL = "(a IS NOT NULL)"
+_J = 'j."istio"'
 
 
 def v(field: str) -> str:
     """SQL for a field's text, NULL for ``-``, ``null`` or empty."""
-    return f"nullif(nullif(a.{field}, '-'), '')"
+    return f"nullif(nullif({_J}.{field}, '-'), '')"
+
+
+DETECT_SQL = (f"({_J}.start_time IS NOT NULL AND {_J}.response_code IS NOT NULL AND coalesce("
+              f"{_J}.downstream_remote_address, {_J}.upstream_host, {_J}.method, {_J}.authority) IS NOT NULL)")
 
 
 def _ip(addr: str) -> str:
@@ -102,9 +88,12 @@ def _ip(addr: str) -> str:
             f"ELSE {addr} END")
 
 
+def _port_text(addr: str) -> str:
+    return f"CASE WHEN regexp_full_match({addr}, '(\\[.*\\]|[^:]*):[0-9]+') THEN regexp_extract({addr}, ':([0-9]+)$', 1) END"
+
+
 def _port(addr: str) -> str:
-    text = f"regexp_extract({addr}, ':([0-9]+)$', 1)"
-    return f"CASE WHEN regexp_full_match({addr}, '(\\[.*\\]|[^:]*):[0-9]+') THEN {integer(text, PORT)} END"
+    return integer(_port_text(addr), PORT)
 
 
 def _address(prefix: str, field: str) -> dict[str, str]:
@@ -117,14 +106,15 @@ DIRECTION_SQL = (f"CASE WHEN starts_with({_CLUSTER}, 'inbound|') OR starts_with(
                  f"THEN 'inbound' WHEN starts_with({_CLUSTER}, 'outbound|') OR {_CLUSTER} IN "
                  "('PassthroughCluster', 'BlackHoleCluster') THEN 'outbound' END")
 
-#: Columns of the ``http_requests`` table (over the columns of :func:`layers`).
+# The container-log wrapper, read from the written line (``written``; ``raw`` is the line inside).
+_WRAPPED = f"({_J} IS NOT NULL AND written <> raw)"
+_DOCKER = f"({_WRAPPED} AND starts_with(written, '{{\"log\":'))"
+_CRI_FIELDS = f"regexp_extract(written, '{CRI_PREFIX}', 0)"  # '<time> <stream> <tag> '
+_CRI_TIME = f"split_part({_CRI_FIELDS}, ' ', 1)"
+_DOCKER_TIME = "TRY(json_extract_string(written, '$.time'))"
+
+#: The ``http_requests`` columns the loader fills (the pod's are filled after the load: :data:`DERIVE`).
 COLUMNS: dict[str, str] = {
-    "time_ns": epoch_ns(v("start_time")),
-    "namespace": "fp.namespace",
-    "pod": "fp.pod",
-    "workload": workload_from_pod("fp.pod"),
-    "container": "fp.container",
-    "pod_from": "CASE WHEN fp.pod IS NOT NULL THEN 'file' END",
     "direction": DIRECTION_SQL,
     "method": v("method"),
     "authority": v("authority"),
@@ -152,25 +142,32 @@ COLUMNS: dict[str, str] = {
     "request_id": v("request_id"),
     "user_agent": v("user_agent"),
     "x_forwarded_for": v("x_forwarded_for"),
-    "log_format": "a_format",
-    "wrapper": "w.wrapper",
-    "stream": "w.stream",
-    "log_time_ns": epoch_ns("w.time"),
+    "log_format": f"CASE WHEN {_J} IS NOT NULL THEN CASE WHEN starts_with(ltrim(raw), '{{') THEN 'json' ELSE 'text' END END",
+    "wrapper": f"CASE WHEN {_DOCKER} THEN 'docker' WHEN {_WRAPPED} THEN 'cri' END",
+    "stream": f"CASE WHEN {_DOCKER} THEN TRY(json_extract_string(written, '$.stream')) "
+              f"WHEN {_WRAPPED} THEN split_part({_CRI_FIELDS}, ' ', 2) END",
+    "log_time_ns": f"CASE WHEN {_DOCKER} THEN {epoch_ns(_DOCKER_TIME)} WHEN {_WRAPPED} THEN {epoch_ns(_CRI_TIME)} END",
+}
+
+#: The event-model columns of a request: its connection is the downstream one (client → sidecar).
+EVENT: dict[str, str] = {
+    "time_ns": epoch_ns(v("start_time")),
+    "src_ip": COLUMNS["downstream_remote_ip"],
+    "src_port": _port_text(v("downstream_remote_address")),  # the event model's integers: their text
+    "dst_ip": COLUMNS["downstream_local_ip"],
+    "dst_port": _port_text(v("downstream_local_address")),
+    "http_method": v("method"),
+    "http_path": COLUMNS["http_path"],
     "summary": f"concat_ws(' ', {v('method')}, {v('path')}, {v('response_code')}, {v('response_flags')})",
 }
 
-#: Why a line that is an access-log line is refused (NULL: it loads), over the :func:`layers` columns.
-REFUSAL_SQL = ("CASE WHEN w.partial THEN 'container-log line cut by the runtime (CRI tag P): its record goes on "
-               f"in the next line' WHEN {COLUMNS['time_ns']} IS NULL THEN 'istio access log without a valid start_time' END")
-
-#: The case table (columns in :data:`COLUMNS` order, plus the event id and provenance).
 TABLE_DDL = """
 CREATE TABLE IF NOT EXISTS http_requests (
     event_id VARCHAR, time TIMESTAMPTZ, time_ns BIGINT,   -- the request's start (Envoy's START_TIME)
     namespace VARCHAR, pod VARCHAR, workload VARCHAR,     -- the pod whose sidecar (or gateway) wrote it
-    container VARCHAR,                                    -- from the file path, when kubelet's
-    pod_from VARCHAR,                                     -- 'file' (its path) | 'address' (filled after the load)
-    direction VARCHAR,                                    -- inbound | outbound (from the cluster name)
+    container VARCHAR,                                    -- from kubelet's file path
+    pod_from VARCHAR,                                     -- 'file' (its path) | 'address' (its addresses)
+    direction VARCHAR,                                    -- inbound | outbound (from the cluster's name)
     method VARCHAR, authority VARCHAR, path VARCHAR,      -- path as written, query string included
     http_path VARCHAR,                                    -- path without its query string
     protocol VARCHAR, response_code BIGINT,               -- 0: no response sent (downstream went away)
@@ -178,7 +175,7 @@ CREATE TABLE IF NOT EXISTS http_requests (
     connection_termination_details VARCHAR, upstream_transport_failure_reason VARCHAR,
     bytes_received BIGINT, bytes_sent BIGINT, duration_ms BIGINT, upstream_service_time_ms BIGINT,
     upstream_ip VARCHAR, upstream_port BIGINT,            -- UPSTREAM_HOST
-    upstream_cluster VARCHAR, upstream_service VARCHAR,   -- outbound|PORT|SUBSET|FQDN: FQDN
+    upstream_cluster VARCHAR, upstream_service VARCHAR,   -- outbound|PORT|SUBSET|FQDN: the FQDN
     service_port BIGINT,                                  -- inbound|PORT|| or outbound|PORT|...: PORT
     upstream_local_ip VARCHAR, upstream_local_port BIGINT,
     downstream_local_ip VARCHAR, downstream_local_port BIGINT,
@@ -189,46 +186,65 @@ CREATE TABLE IF NOT EXISTS http_requests (
     wrapper VARCHAR, stream VARCHAR, log_time_ns BIGINT,  -- container-log prefix: cri | docker, its stream and time
     summary VARCHAR,
     file VARCHAR, line BIGINT, byte_offset BIGINT         -- provenance: the raw line (Case.raw)
-);
+)
 """
 
-#: The ``events`` view's row of a request: the connection is the downstream one (client → sidecar).
-EVENTS_VIEW_SQL = """
-SELECT event_id, 'istio' AS source, 'http_request' AS kind, time, time_ns, NULL::VARCHAR AS node,
-       NULL::VARCHAR AS cluster, namespace, pod, workload, NULL::VARCHAR AS container_id,
-       NULL::VARCHAR AS exec_id, NULL::VARCHAR AS parent_exec_id, NULL::BIGINT AS pid, NULL::BIGINT AS uid,
-       NULL::VARCHAR AS "binary", NULL::VARCHAR AS args,
-       downstream_remote_ip AS src_ip, downstream_remote_port AS src_port,
-       downstream_local_ip AS dst_ip, downstream_local_port AS dst_port, NULL::VARCHAR AS protocol,
-       NULL::VARCHAR AS verdict, method AS http_method, http_path, nullif(response_code, 0) AS http_code,
-       NULL::VARCHAR AS dns_query, NULL::VARCHAR AS rule, NULL::VARCHAR AS priority, summary,
+#: The ``events`` view's row of a request.
+VIEW_SQL = """
+SELECT event_id, 'istio', 'http_request', time, time_ns, NULL, NULL, namespace, pod, workload, NULL,
+       NULL, NULL, NULL, NULL, NULL, NULL,
+       downstream_remote_ip, downstream_remote_port, downstream_local_ip, downstream_local_port, NULL,
+       NULL, method, http_path, nullif(response_code, 0), NULL, NULL, NULL, summary,
        file, line, byte_offset
 FROM http_requests
 """
 
+# kubelet's log paths: /var/log/pods/<ns>_<pod>_<uid>/<container>/<n>.log (rotated .log.<date>-<time>,
+# maybe gzipped) and /var/log/containers/<pod>_<ns>_<container>-<64 hex>.log.
+PODS_PATH = (r"(?:^|/)([a-z0-9][a-z0-9-]*)_([a-z0-9][a-z0-9.-]*)_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-"
+             r"[0-9a-f]{4}-[0-9a-f]{12}/([a-z0-9][a-z0-9-]*)/[0-9]+\.log(?:\.[0-9]{8}-[0-9]{6})?(?:\.gz)?$")
+CONTAINERS_PATH = r"(?:^|/)([a-z0-9][a-z0-9.-]*)_([a-z0-9][a-z0-9-]*)_([a-z0-9][a-z0-9-]*)-[0-9a-f]{64}\.log(?:\.gz)?$"
 
-def parse(lines: list[str], file: str = "") -> list[dict]:
-    """The :data:`COLUMNS` of each line (None for a line that is no access-log line), with
-    ``reason`` when a detected line is refused: for tests and the docs.
+_FILE_PODS = f"""
+SELECT file, CASE WHEN a.pod <> '' THEN a.namespace ELSE b.namespace END AS namespace,
+       CASE WHEN a.pod <> '' THEN a.pod ELSE b.pod END AS pod,
+       CASE WHEN a.pod <> '' THEN a.container ELSE b.container END AS container
+FROM (SELECT file, regexp_extract(file, '{PODS_PATH}', ['namespace', 'pod', 'container']) AS a,
+             regexp_extract(file, '{CONTAINERS_PATH}', ['pod', 'namespace', 'container']) AS b
+      FROM (SELECT DISTINCT file FROM http_requests WHERE pod_from IS NULL))
+WHERE a.pod <> '' OR b.pod <> ''
+"""  # noqa: S608 - our own constants
 
-    >>> row = parse(['[2022-06-22T10:27:00.362Z] "GET /status/418?x=1 HTTP/1.1" 418 - via_upstream - "-" '
-    ...              '0 135 25 25 "-" "curl/7.83.1-DEV" "adc1465d" "httpbin:8000" "172.17.0.7:80" '
-    ...              'outbound|8000||httpbin.default.svc.cluster.local 172.17.0.6:57130 10.99.37.119:8000 '
-    ...              '172.17.0.6:50514 - default'])[0]
-    >>> row["method"], row["http_path"], row["response_code"], row["direction"], row["upstream_service"]
-    ('GET', '/status/418', 418, 'outbound', 'httpbin.default.svc.cluster.local')
-    >>> row["downstream_remote_ip"], row["downstream_remote_port"], row["requested_server_name"]
-    ('172.17.0.6', 50514, None)
-    """
-    import duckdb
+#: The sidecar's own address of each request without a pod: inbound, the local address the client
+#: reached (else the upstream host, the same pod); outbound, the upstream local address (else the
+#: application's, downstream remote); unrouted (no cluster), the downstream local address.
+_SIDECAR_KEYS = """
+SELECT rowid AS rid, time_ns AS t, CASE direction WHEN 'outbound' THEN upstream_local_ip
+                                   ELSE downstream_local_ip END AS ip, 1 AS prio
+FROM http_requests WHERE pod IS NULL
+UNION ALL
+SELECT rowid, time_ns, CASE direction WHEN 'outbound' THEN downstream_remote_ip WHEN 'inbound' THEN upstream_ip END, 2
+FROM http_requests WHERE pod IS NULL
+"""
 
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("CREATE TEMP TABLE _l (n INTEGER, raw VARCHAR)")
-    con.executemany("INSERT INTO _l VALUES (?, ?)", [[i, x] for i, x in enumerate(lines)])
-    cols = ", ".join(f"{expr} AS {name}" for name, expr in COLUMNS.items())
-    sql = (f"SELECT {DETECT_SQL} AS ok, {REFUSAL_SQL} AS reason, {cols} "  # noqa: S608 - our own constants
-           f"FROM ({_unwrap.select(layers('raw', '$file'), 'SELECT * FROM _l')}) ORDER BY n")
-    cur = con.execute(sql, {"file": file})
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names[1:], r[1:], strict=True)) if r[0] else None for r in cur.fetchall()]
+#: Run after every load (the flows and hooks that name pods may come in later files): the pod of
+#: each request from its file's path (``pod_from = 'file'``), else from its addresses (``'address'``).
+DERIVE: tuple[str, ...] = (
+    "UPDATE http_requests SET namespace = NULL, pod = NULL, workload = NULL, pod_from = NULL "
+    "WHERE pod_from = 'address'",
+    f"""UPDATE http_requests SET namespace = f.namespace, pod = f.pod, container = f.container,
+        workload = {workload_from_pod('f.pod')}, pod_from = 'file'
+    FROM ({_FILE_PODS}) f WHERE http_requests.file = f.file AND http_requests.pod_from IS NULL""",  # noqa: S608
+    f"""UPDATE http_requests SET namespace = m.namespace, pod = m.pod,
+        workload = coalesce(m.workload, {workload_from_pod('m.pod')}), pod_from = 'address'
+    FROM ({_pod_ips.resolve_sql(_SIDECAR_KEYS)}) m WHERE http_requests.rowid = m.rid""",  # noqa: S608
+)
+
+SOURCE = Source(
+    name="istio", title="Istio", claim=CLAIM_SQL, text=TEXT_SQL, detect=DETECT_SQL, kind="'http_request'",
+    structure=STRUCTURE, event=EVENT, maps=(Mapping("http_requests", columns=COLUMNS),),
+    tables=(TableSpec("http_requests", TABLE_DDL, event=("time_ns", "summary"), view=VIEW_SQL),),
+    capabilities=frozenset({Capability.HTTP_REQUESTS}),
+    samples=("public-new-sources/istio/*.log",),
+    derive=DERIVE,
+)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 import pytest
 
 import kernelsec_nb as kn
-from kernelsec_nb.correlate import _http
-from kernelsec_nb.sources import istio
 from tests.correlate.conftest import CLIENT, MS, SERVER, T0, scenario, ts, write
 
 VIP = "10.96.0.10"
@@ -33,17 +33,12 @@ STRANGER = text_line(T0 + 2101 * MS, "GET", "/", 404, cluster="inbound|80||", up
                      up_local="127.0.0.6:1", down_local="10.9.9.9:80", down_remote="10.9.9.8:1234")
 
 
-def add_requests(case: kn.Case, lines: list[str], file: str = "/logs/access.log") -> None:
-    """Rows of ``http_requests`` as the load writes them (until the loader takes access logs)."""
-    case.con.execute(istio.TABLE_DDL)
-    for i, row in enumerate(istio.parse(lines, file)):
-        row = {k: v for k, v in row.items() if k != "reason"}
-        row.update(event_id=f"r{i}", file=file, line=i + 1, byte_offset=0)
-        cols = ", ".join(row)
-        case.con.execute(f"INSERT INTO http_requests ({cols}, time) VALUES ({', '.join('?' * len(row))}, "  # noqa: S608
-                         "make_timestamp(?::BIGINT // 1000))", [*row.values(), row["time_ns"]])
-    for sql in _http.FILL_PODS_SQL:
-        case.con.execute(sql)
+def add_requests(case: kn.Case, lines: list[str], file: Path) -> None:
+    """Load ``lines`` as the access log ``file``."""
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text("".join(x + "\n" for x in lines))
+    f = case.load(file, progress=False).files[0]
+    assert (f.loaded, f.quarantined) == (len(lines), 0), f
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +46,7 @@ def case(tmp_path_factory: pytest.TempPathFactory) -> kn.Case:
     root = tmp_path_factory.mktemp("http")
     c = kn.open_case(root / "case.duckdb")
     c.load(write(root / "capture", scenario()), progress=False)
-    add_requests(c, [INBOUND_C1, INBOUND_C2, OUTBOUND, STRANGER])
+    add_requests(c, [INBOUND_C1, INBOUND_C2, OUTBOUND, STRANGER], root / "logs" / "access.log")
     return c
 
 
@@ -106,12 +101,20 @@ def test_a_pod_ip_two_pods_held_at_once_names_neither(tmp_path):
         {**f, "flow": {**f["flow"], "source": {**f["flow"]["source"], "pod_name": "other-pod"}}}
         for f in lines["n1/hubble.json"][:3]]]  # around the request, as web-... was
     c.load(write(tmp_path / "capture", lines), progress=False)
-    add_requests(c, [OUTBOUND])
+    add_requests(c, [OUTBOUND], tmp_path / "logs" / "access.log")
     assert c.sql("SELECT pod FROM http_requests")["pod"].to_list() == [None]
 
 
 def test_the_file_path_names_the_pod_before_the_addresses(tmp_path):
     c = kn.open_case(tmp_path / "case.duckdb")
-    add_requests(c, [STRANGER], "/var/log/pods/prod_edge-0_0e5a1b2c-1111-2222-3333-444455556666/istio-proxy/0.log")
+    add_requests(c, [STRANGER], tmp_path / "var/log/pods/prod_edge-0_0e5a1b2c-1111-2222-3333-444455556666/istio-proxy/0.log")
     r = c.http_requests().row(0, named=True)
     assert (r["namespace"], r["pod"], r["pod_from"], r["container"]) == ("prod", "edge-0", "file", "istio-proxy")
+
+
+def test_pods_are_named_whatever_the_order_the_files_come_in(tmp_path):
+    c = kn.open_case(tmp_path / "case.duckdb")
+    add_requests(c, [INBOUND_C1], tmp_path / "logs" / "access.log")  # before the flows that name the pod
+    assert c.sql("SELECT pod FROM http_requests")["pod"].to_list() == [None]
+    c.load(write(tmp_path / "capture", scenario()), progress=False)
+    assert c.sql("SELECT pod, pod_from FROM http_requests").rows() == [(SERVER[2], "address")]
