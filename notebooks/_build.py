@@ -87,6 +87,16 @@ takes the same keyword filters, in Hubble's and Tetragon's words:
     code('from kernelsec_nb.store import filters\nkn.report.fold(filters.__doc__.split("Examples")[0].strip())'),
     code('case.events(source="falco").select("time", "node", "namespace", "pod", "rule", "priority")'),
     code('case.flows(verdict="DROPPED", http_method="PUT").select("time", "node", "src_pod", "dst_pod", "http_path", "binary", "match")'),
+    md("""
+## HTTP requests from the sidecars' access logs
+
+The deathstar pods run an Istio sidecar; kubelet keeps its access log
+(`<node>/var/log/pods/<namespace>_<pod>_<uid>/istio-proxy/0.log`, Istio's TEXT format in the
+runtime's CRI wrapping). `case.http_requests()` gives each request the sidecar let in or sent out,
+with the pod that wrote it, the Hubble flow of its connection and the process that opened it,
+and takes the same filters (`http_path` without the query string, `http_url` with it).
+"""),
+    code('case.http_requests(http_method="PUT").select("time", "pod", "method", "path", "response_code", "duration_ms", "request_id", "client_pod", "binary", "match")'),
     md("## One chart of each kind\n\nAll charts are plain altair charts (static SVG here)."),
     md("### Timeline — every source on one UTC axis"),
     code("kn.viz.timeline(case, lanes='workload', width=640)"),

@@ -81,6 +81,18 @@ _PROC_COLS = ('p.pid, p.parent_exec_id, p."binary", p.args, p.container_id AS pr
               "p.pod_labels AS process_pod_labels")
 
 
+def connect_index(con: Any, kt: str = "time_ns", ktp: Sequence[Any] = ()) -> tuple[ConnectIndex, list[str]]:
+    """The connect kprobes of the case indexed for the 5-tuple search (their time as the SQL
+    ``kt`` with parameters ``ktp``: see :func:`_reference_time`), and the connect function names
+    (for the pod+dest keys, :data:`_CONN_POD_KEYS`)."""
+    names = [r[0] for r in con.execute(_FN_NAMES).fetchall()]
+    connect = [n for n in names if re.search(CONNECT_PATTERN, n)]
+    close = [n for n in names if re.search(CLOSE_PATTERN, n)]
+    ck = fetch(con, _CONN_KEYS.replace("time_ns AS _kt", f"{kt} AS _kt"), [*ktp, close, connect + close])
+    index = ConnectIndex(*((ck.filter(~pl.col("_is_close")), ck.filter(pl.col("_is_close"))) if close else (ck, None)))
+    return index, connect
+
+
 def _node_offsets(case: Any) -> tuple[dict[str, int], dict[str, int]]:
     """What to subtract from a flow's and from a connect's time, per node, to put it on the
     reference clock, from the ``clock_offsets`` the load estimated (:mod:`kernelsec_nb.store._skew`):
@@ -139,12 +151,7 @@ class CorrelateMixin:
             # the flow keys are fetched on a second connection while the connects are indexed
             with cursor(self.con) as cur, ThreadPoolExecutor(1) as pool:
                 flows = pool.submit(fetch, cur, at(_FLOW_KEYS, "_ft", t), tp)
-                names = [r[0] for r in self.con.execute(_FN_NAMES).fetchall()]
-                connect = [n for n in names if re.search(CONNECT_PATTERN, n)]
-                close = [n for n in names if re.search(CLOSE_PATTERN, n)]
-                ck = self._fetch(at(_CONN_KEYS, "_kt", kt), [*ktp, close, connect + close])
-                index = ConnectIndex(*((ck.filter(~pl.col("_is_close")), ck.filter(pl.col("_is_close")))
-                                       if close else (ck, None)))
+                index, connect = connect_index(self.con, kt, ktp)
                 fk = flows.result()
 
             def pod_keys(rows: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -110,13 +110,15 @@ def case_frames(case: Any, rules: Any = None) -> dict[str, pl.DataFrame]:
     flows = _on_ref(case, case.flows(), "time_ns", tetragon=False)
     kp = fetch(case.con, f"SELECT {_KPROBE_COLS} FROM kprobes")  # noqa: S608 - fixed column list
     kp = _on_ref(case, kp, "time_ns", tetragon=True)
+    # access logs name no node: their times are their pod's node's, taken as they are
+    requests = case.http_requests()
     try:
         hits = detections(case, rules)
     except Exception as e:  # noqa: BLE001 - a rule pack that cannot run is a note, not a traceback
         hits = empty_detections()
-        return {"procs": procs, "flows": flows, "kprobes": kp, "hits": hits,
+        return {"procs": procs, "flows": flows, "kprobes": kp, "hits": hits, "requests": requests,
                 "notes": pl.DataFrame({"note": [f"detections not run: {str(e).splitlines()[0] if str(e) else e!r}"]})}
-    return {"procs": procs, "flows": flows, "kprobes": kp, "hits": hits}
+    return {"procs": procs, "flows": flows, "kprobes": kp, "hits": hits, "requests": requests}
 
 
 def find(case: Any, rules: Any = None, settings: EngineSettings = DEFAULT) -> Findings:
@@ -215,10 +217,10 @@ class _Parts:
 
 
 def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hits: pl.DataFrame,
-            settings: EngineSettings = DEFAULT) -> Findings:
+            settings: EngineSettings = DEFAULT, requests: pl.DataFrame | None = None) -> Findings:
     """The engine on plain frames: ``procs`` (``case.processes()``), ``flows`` (``case.flows()``),
     ``kprobes`` (hook events), ``hits`` (:data:`~kernelsec_nb.findings.detections.DETECTION_SCHEMA`),
-    all on one clock."""
+    and optionally ``requests`` (``case.http_requests()``), all on one clock."""
     s = settings
     notes: list[str] = []
     if procs.height == 0:
@@ -257,7 +259,13 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
         if flows.height and "dst_pod" in flows.columns:
             busy = rt.filter(pl.col("routine") >= s.routine_cut)["exec_id"]
             edges.append(G.service_edges(flows.filter(~pl.col("exec_id").is_in(busy.implode())), procs, acc, s.graph))
-            edges.append(G.http_edges(flows, procs, s.graph))
+        # requests into a pod: Hubble's L7 flows and the sidecars' access logs (a child is linked to
+        # the latest request before it, whichever saw it)
+        heard = [flows] if flows.height and "dst_pod" in flows.columns else []
+        if requests is not None and requests.height:
+            heard.append(G.requests_as_flows(requests))
+        if heard:
+            edges.append(G.http_edges(pl.concat(heard, how="diagonal_relaxed"), procs, s.graph))
         busy = rt.filter(pl.col("routine") >= s.routine_cut)["exec_id"]
         calls = flows if flows.height else conns
         edges.append(G.api_edges(calls.filter(~pl.col("exec_id").is_in(busy.implode())), procs, s.graph))

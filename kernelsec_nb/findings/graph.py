@@ -43,7 +43,7 @@ SERVICE_WRITE = "service_write"  # process → a file its connection's destinati
 WRITE = "write"                  # process → file it wrote (that something used later)
 EXEC_FILE = "exec_file"          # file → process that ran it (binary or script argument)
 READ_FILE = "read_file"          # file → process that read it later
-HTTP = "http"                    # request's source → the process in the pod that handled it
+HTTP = "http"                    # request's source → the process in the pod that handled it (Hubble L7, sidecar logs)
 API = "api"                      # a call to the Kubernetes API → the first process of a pod started next
 ESCAPE = "escape"                # a pod's process that escaped to its node → a suspicious host process after it
 #: ATT&CK "Escape to Host": a detection tagged with it marks the process that left its container.
@@ -403,6 +403,29 @@ def http_edges(flows: pl.DataFrame, procs: pl.DataFrame, s: GraphSettings = DEFA
     return _edges(e.unique(["src", "dst", "event_id"], keep="first", maintain_order=True))
 
 
+def requests_as_flows(requests: pl.DataFrame) -> pl.DataFrame:
+    """Sidecar access-log requests (``case.http_requests()``) as the request flows
+    :func:`http_edges` reads: a request a sidecar let into its pod (``inbound``, or unrouted) is a
+    request into that pod from its downstream client (its process when attributed).
+
+    >>> r = pl.DataFrame({"event_id": ["a1"], "time_ns": [5], "direction": ["inbound"], "namespace": ["a"],
+    ...                   "pod": ["web-1"], "method": ["PUT"], "path": ["/up?x=1"], "exec_id": [None],
+    ...                   "downstream_remote_ip": ["10.0.0.9"], "downstream_remote_port": [4000],
+    ...                   "downstream_local_port": [80], "client_pod": [None], "client_namespace": [None]})
+    >>> requests_as_flows(r).select("dst_pod", "http_method", "http_url", "src_ip").rows()
+    [('web-1', 'PUT', '/up?x=1', '10.0.0.9')]
+    """
+    if requests.height == 0 or "method" not in requests.columns:
+        return requests.clear().select()
+    r = requests.filter((_col(requests, "direction").fill_null("inbound") == "inbound")
+                        & pl.col("pod").is_not_null() & pl.col("method").is_not_null())
+    return r.select("event_id", "time_ns", _col(r, "exec_id"), pl.col("downstream_remote_ip").alias("src_ip"),
+                    pl.col("downstream_remote_port").alias("src_port"), _col(r, "client_pod").alias("src_pod"),
+                    _col(r, "client_namespace").alias("src_namespace"), pl.col("namespace").alias("dst_namespace"),
+                    pl.col("pod").alias("dst_pod"), pl.col("downstream_local_port").alias("dst_port"),
+                    pl.col("method").alias("http_method"), pl.col("path").alias("http_url"))
+
+
 def escape_edges(procs: pl.DataFrame, hits: pl.DataFrame, suspicious: list[str] | pl.Series,
                  s: GraphSettings = DEFAULT) -> pl.DataFrame:
     """A pod's process with an escape-to-host detection (technique :data:`ESCAPE_TECHNIQUE`) →
@@ -482,6 +505,6 @@ def api_edges(conns: pl.DataFrame, procs: pl.DataFrame, s: GraphSettings = DEFAU
 
 
 __all__ = ["API", "BLOCKED", "api_edges", "CONNECT", "DEFAULT", "EDGE_SCHEMA", "EXEC_FILE", "GraphSettings", "HTTP", "KINDS",
-           "READ_FILE", "SERVICE", "SERVICE_WRITE", "SPAWN", "WRITE", "connect_edges", "empty_edges",
+           "READ_FILE", "SERVICE", "SERVICE_WRITE", "SPAWN", "WRITE", "connect_edges", "empty_edges", "requests_as_flows",
            "ext_id", "escape_edges", "file_accesses", "file_edges", "file_id", "http_edges", "pod_id", "proc_id",
            "service_edges", "spawn_edges"]

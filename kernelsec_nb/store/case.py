@@ -17,6 +17,7 @@ import polars as pl
 from kernelsec_nb import sources
 from kernelsec_nb.correlate._api_methods import ApiMixin
 from kernelsec_nb.correlate._case_methods import CorrelateMixin
+from kernelsec_nb.correlate._http import HttpMixin
 from kernelsec_nb.correlate._hunt_methods import HuntMixin
 from kernelsec_nb.findings._case import FindingsMixin
 from kernelsec_nb.store import _connection, _derived, _ids, _lines, _split, filters
@@ -63,7 +64,7 @@ class CaseError(Exception):
     """A problem with the case file itself (locked, not a case, missing)."""
 
 
-class Case(CorrelateMixin, ApiMixin, HuntMixin, FindingsMixin, NotesMixin):
+class Case(CorrelateMixin, ApiMixin, HttpMixin, HuntMixin, FindingsMixin, NotesMixin):
     """An incident case: a single DuckDB file, no server.
 
     Create or open one with :func:`open_case`.  Query it with :meth:`events`, :meth:`sql` or
