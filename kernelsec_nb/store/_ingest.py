@@ -88,12 +88,12 @@ _COMMON = [c for c in EVENT_COLUMNS if c not in ("event_id", "source", "kind", "
 _TETRAGON_EVENT = ("kind", "time_ns", "node", "cluster", "namespace", "pod", "workload", "container_id",
                    "exec_id", "parent_exec_id", "pid", "uid", "binary", "args", "summary")
 _MODEL_TABLES: dict[str, tuple[str, ...]] = {
-    "process_events": _TETRAGON_EVENT,
-    "kprobes": _TETRAGON_EVENT,
+    "process_events": ("source", *_TETRAGON_EVENT),
+    "kprobes": ("source", *_TETRAGON_EVENT),
     "other_events": ("source", *_COMMON, "kind"),
     "flows": ("time_ns", "node", "cluster", "verdict", "src_ip", "src_port", "dst_ip", "dst_port",
               "protocol", "summary"),
-    "alerts": ("time_ns", "node", "namespace", "pod", "workload", "container_id", "pid"),
+    "alerts": ("source", "time_ns", "node", "namespace", "pod", "workload", "container_id", "pid"),
 }
 
 
@@ -282,7 +282,8 @@ SELECT
     coalesce(sum(repeat_count) FILTER (WHERE reason IS NOT NULL AND reason <> 'blank'), 0) AS quarantined,
     (SELECT count(*) FROM _new) AS loaded,
     coalesce(sum(repeat_count), 0) AS lines,
-    list(DISTINCT source) FILTER (WHERE source IS NOT NULL AND reason IS NULL) AS sources
+    list(DISTINCT source) FILTER (WHERE source IS NOT NULL AND reason IS NULL) AS sources,
+    count(*) FILTER (WHERE source IS NOT NULL) AS recognised
 FROM _stage
 """
 _REFUSED_SQL = "SELECT rec FROM _stage WHERE reason IS NOT NULL"
@@ -309,7 +310,7 @@ class Route:
 def _route(number: int, spec: RouteSpec) -> Route:
     """The statements of route ``number``: they read the lines :data:`_ROUTE_OF` gave it."""
     table = next(t for t in TABLES if t.name == spec.table)
-    cols = _columns(table, spec.event, table.by_source[spec.source])
+    cols = _columns(table, {"source": f"'{spec.source}'", **spec.event}, table.by_source[spec.source])
     # The columns as the parsed line gives them (an integer column as its JSON text) ...
     texts = {k: spec.rewrite(v) for k, v in cols.items()}
     inner = [f"{e} AS {q(k)}" for k, e in texts.items() if k != "time_ns"] + [f"{spec.present} AS _present"]
@@ -374,6 +375,8 @@ class BlockCounts:
     quarantined: int = 0
     blank: int = 0
     sources: tuple[str, ...] = ()
+    #: Lines taken for some source's events, loaded or not (a file of them is an export).
+    recognised: int = 0
     input_bytes: int = 0
     #: What the load changed in the events it stored, and in how many: message -> count.
     warnings: dict[str, int] = field(default_factory=dict)
@@ -494,7 +497,8 @@ def _general(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCounts, 
     for sql in GENERAL_INSERTS:
         con.execute(sql, params)
     con.execute(INSERT_QUARANTINE, params)
-    blank, quarantined, loaded, lines, srcs = con.execute(_COUNT_SQL).fetchall()[0]
+    blank, quarantined, loaded, lines, srcs, recognised = con.execute(_COUNT_SQL).fetchall()[0]
+    counts.recognised += recognised
     counts.loaded += loaded
     counts.duplicates += lines - loaded - quarantined - blank
     counts.quarantined += quarantined

@@ -341,7 +341,7 @@ def _outdated(con: duckdb.DuckDBPyConnection) -> str | None:
 
 
 #: Columns of ``processes`` (built by processes.sql, not schema.sql) that older versions lacked.
-_DERIVED_COLUMNS = ("exec_event_id",)
+_DERIVED_COLUMNS = ("exec_event_id", "source")
 
 
 #: The cases open in this process, by file and mode: opened again, a case file is the same case.
