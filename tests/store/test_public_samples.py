@@ -7,17 +7,25 @@ import pytest
 
 import kernelsec_nb as kn
 
+#: The folders of ../shared/data/public-new-sources/ the case loads (their sources are in place).
+NEW_SOURCES = ("k8s-audit",)
+
+
+def _new_dirs(public_dir):
+    return [public_dir.parent / "public-new-sources" / name for name in NEW_SOURCES]
+
 
 @pytest.fixture(scope="module")
 def loaded(public_dir, tmp_path_factory):
     case = kn.open_case(tmp_path_factory.mktemp("pub") / "case.duckdb")
-    report = case.load(public_dir, progress=False)
+    report = case.load([public_dir, *_new_dirs(public_dir)], progress=False)
     return case, report
 
 
 def test_every_public_file_is_accounted_for(loaded, public_dir):
     case, report = loaded
-    on_disk = sorted(p for p in public_dir.rglob("*") if p.is_file() and p.suffix in (".json", ".log"))
+    on_disk = sorted(p for d in [public_dir, *_new_dirs(public_dir)] for p in d.rglob("*")
+                     if p.is_file() and p.suffix in (".json", ".log"))
     assert len(report.files) == len(on_disk)
     for f in report.files:
         assert f.status == "loaded", f
@@ -37,7 +45,8 @@ def test_every_public_file_is_accounted_for(loaded, public_dir):
 
 def test_sources_detected_from_content(loaded):
     _, report = loaded
-    by_dir = {f.path.split("/public/")[1].split("/")[0]: f.sources for f in report.files}
+    by_dir = {f.path.split("/public/")[1].split("/")[0]: f.sources for f in report.files if "/public/" in f.path}
+    assert {f.sources for f in report.files if "/k8s-audit/" in f.path} == {("k8s_audit",)}
     assert by_dir["tetragon"] == ("tetragon",)
     assert by_dir["hubble"] == ("hubble",)
     assert by_dir["falco"] == ("falco",)
@@ -112,3 +121,42 @@ def test_raw_round_trip(loaded):
         assert raw.lstrip().startswith("{")
     with pytest.raises(KeyError):
         case.raw("nope")
+
+
+def test_k8s_audit_values(loaded, public_dir):
+    """Every audit event of the public files, field by field against the file's own JSON."""
+    import datetime as dt
+    import json
+
+    case, _ = loaded
+    rows = {(r["file"], r["line"]): r for r in case.sql("select * from audit_events").iter_rows(named=True)}
+    seen = 0
+    for path in sorted((public_dir.parent / "public-new-sources" / "k8s-audit").rglob("*")):
+        if not path.is_file():
+            continue
+        for n, text in enumerate(path.read_text().splitlines(), start=1):
+            if not text.strip():
+                continue
+            e, r = json.loads(text), rows[(str(path.resolve()), n)]
+            seen += 1
+            written = e.get("requestReceivedTimestamp") or e["timestamp"]
+            t = dt.datetime.fromisoformat(written.replace("Z", "+00:00"))
+            assert r["time_ns"] == int(t.timestamp()) * 10**9 + t.microsecond * 1000, (path, n)
+            ref, user = e.get("objectRef", {}), e["user"]
+            assert (r["audit_id"], r["stage"], r["verb"], r["level"]) == (e["auditID"], e["stage"], e["verb"], e["level"])
+            assert (r["user"], r["groups"]) == (user["username"], user.get("groups"))
+            assert r["impersonated_user"] == e.get("impersonatedUser", {}).get("username")
+            assert (r["resource"], r["subresource"], r["namespace"], r["name"], r["api_group"]) == (
+                ref.get("resource"), ref.get("subresource"), ref.get("namespace"), ref.get("name"), ref.get("apiGroup"))
+            assert r["code"] == e["responseStatus"]["code"] and r["request_uri"] == e["requestURI"]
+            assert r["source_ips"] == e["sourceIPs"] and r["user_agent"] == e.get("userAgent")
+            sa = next((u for u in (user["username"], e.get("impersonatedUser", {}).get("username"))
+                       if u and u.startswith("system:serviceaccount:")), None)
+            assert (r["sa_namespace"], r["sa_name"]) == (tuple(sa.split(":")[2:]) if sa else (None, None))
+            if e["verb"] == "create" and not ref.get("subresource") and "responseObject" in e:
+                assert r["created_name"] == e["responseObject"]["metadata"]["name"]
+    assert seen == len(rows) == 54
+    # one call per request: every file's auditIDs are distinct
+    assert case.sql("select count(*) n from api_calls")["n"][0] == 54
+    sa = case.sql("select sa_namespace, sa_name, sa_of from audit_events where created_name like 'nginx-deployment-5cdcc%'")
+    assert sa.row(0) == ("kube-system", "replicaset-controller", "user")
