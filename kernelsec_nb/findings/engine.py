@@ -118,7 +118,25 @@ def case_frames(case: Any, rules: Any = None) -> dict[str, pl.DataFrame]:
         hits = empty_detections()
         return {"procs": procs, "flows": flows, "kprobes": kp, "hits": hits, "requests": requests,
                 "notes": pl.DataFrame({"note": [f"detections not run: {str(e).splitlines()[0] if str(e) else e!r}"]})}
-    return {"procs": procs, "flows": flows, "kprobes": kp, "hits": hits, "requests": requests}
+    api = _api_calls(case)
+    return {"procs": procs, "flows": flows, "kprobes": kp, "hits": _api_senders(hits, api), "api": api,
+            "requests": requests}
+
+
+def _api_calls(case: Any) -> pl.DataFrame | None:
+    """The case's API calls, attributed and linked (None without an audit log)."""
+    if not hasattr(case, "api_calls") or not case.con.execute("SELECT 1 FROM audit_events LIMIT 1").fetchall():
+        return None
+    return case.api_calls()  # on the API server's clock, which is the reference's neighbour
+
+
+def _api_senders(hits: pl.DataFrame, api: pl.DataFrame | None) -> pl.DataFrame:
+    """A detection on an API call gets the process that sent the call (case.api_calls)."""
+    if api is None or hits.height == 0:
+        return hits
+    sent = api.select(pl.col("event_id").alias("_ev"), pl.col("exec_id").alias("_sender")).drop_nulls()
+    return (hits.join(sent, left_on="event_id", right_on="_ev", how="left", maintain_order="left")
+            .with_columns(pl.coalesce("exec_id", "_sender").alias("exec_id")).drop("_sender"))
 
 
 def find(case: Any, rules: Any = None, settings: EngineSettings = DEFAULT) -> Findings:
@@ -217,10 +235,13 @@ class _Parts:
 
 
 def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hits: pl.DataFrame,
-            settings: EngineSettings = DEFAULT, requests: pl.DataFrame | None = None) -> Findings:
+            settings: EngineSettings = DEFAULT, requests: pl.DataFrame | None = None,
+            api: pl.DataFrame | None = None) -> Findings:
     """The engine on plain frames: ``procs`` (``case.processes()``), ``flows`` (``case.flows()``),
     ``kprobes`` (hook events), ``hits`` (:data:`~kernelsec_nb.findings.detections.DETECTION_SCHEMA`),
-    and optionally ``requests`` (``case.http_requests()``), all on one clock."""
+    all on one clock; optionally ``requests`` (``case.http_requests()``) and ``api``
+    (``case.api_calls()``, when the case has an audit log: its named calls replace the timing
+    guess of the ``api`` edges)."""
     s = settings
     notes: list[str] = []
     if procs.height == 0:
@@ -268,7 +289,10 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
             edges.append(G.http_edges(pl.concat(heard, how="diagonal_relaxed"), procs, s.graph))
         busy = rt.filter(pl.col("routine") >= s.routine_cut)["exec_id"]
         calls = flows if flows.height else conns
-        edges.append(G.api_edges(calls.filter(~pl.col("exec_id").is_in(busy.implode())), procs, s.graph))
+        if api is not None and api.height:  # the audit log names the calls: no guess by timing
+            edges.append(G.api_call_edges(api))
+        else:
+            edges.append(G.api_edges(calls.filter(~pl.col("exec_id").is_in(busy.implode())), procs, s.graph))
     edge = pl.concat(edges) if edges else G.empty_edges()
     rt = _untaint(rt, edge, s)
 

@@ -504,7 +504,30 @@ def api_edges(conns: pl.DataFrame, procs: pl.DataFrame, s: GraphSettings = DEFAU
         pl.col("_cev").alias("event_id")))
 
 
-__all__ = ["API", "BLOCKED", "api_edges", "CONNECT", "DEFAULT", "EDGE_SCHEMA", "EXEC_FILE", "GraphSettings", "HTTP", "KINDS",
+def api_call_edges(calls: pl.DataFrame) -> pl.DataFrame:
+    """The audit log's named calls (``case.api_calls()``): the process that sent a ``create`` of a
+    pod → that pod's first process, and the process that sent a ``pods/exec`` → the shell it
+    started.  Only calls whose sending process is known make an edge (an admin's ``kubectl`` on
+    a laptop is no process of the capture: the shell it started is an entry of its own).
+
+    >>> c = pl.DataFrame({"exec_id": ["k"], "linked_exec_id": ["x"], "link": ["created-pod"],
+    ...     "time_ns": [10], "event_id": ["e"], "verb": ["create"], "resource": ["pods"],
+    ...     "namespace": ["ci"], "target_pod": ["dbg"], "user": ["system:serviceaccount:ci:runner"]})
+    >>> api_call_edges(c).select("src", "dst", "kind", "why").rows()
+    [('proc:k', 'proc:x', 'api', 'create pods ci/dbg by system:serviceaccount:ci:runner (audit log)')]
+    """
+    named = calls.filter(pl.col("exec_id").is_not_null() & pl.col("linked_exec_id").is_not_null())
+    if named.height == 0:
+        return empty_edges()
+    what = pl.when(pl.col("link") == "exec").then(pl.lit("pods/exec")).otherwise(pl.col("resource"))
+    return _edges(named.select(
+        proc_id().alias("src"), proc_id("linked_exec_id").alias("dst"), pl.lit(API).alias("kind"), "time_ns",
+        pl.format("{} {} {}/{} by {} (audit log)", "verb", what, pl.col("namespace").fill_null(""),
+                  pl.col("target_pod").fill_null(""), pl.col("user").fill_null("?")).alias("why"),
+        "event_id"))
+
+
+__all__ = ["API", "BLOCKED", "api_call_edges", "api_edges", "CONNECT", "DEFAULT", "EDGE_SCHEMA", "EXEC_FILE", "GraphSettings", "HTTP", "KINDS",
            "READ_FILE", "SERVICE", "SERVICE_WRITE", "SPAWN", "WRITE", "connect_edges", "empty_edges", "requests_as_flows",
            "ext_id", "escape_edges", "file_accesses", "file_edges", "file_id", "http_edges", "pod_id", "proc_id",
            "service_edges", "spawn_edges"]
