@@ -33,6 +33,7 @@ from __future__ import annotations
 import importlib
 import json
 import pkgutil
+from collections.abc import Callable
 from functools import cache
 
 from kernelsec_nb.sources._route import RouteSpec
@@ -87,6 +88,11 @@ def titles(joiner: str = "or") -> str:
 def routes() -> list[RouteSpec]:
     """Every source's fast routes, in registry order."""
     return [spec for s in registry() for spec in s.routes()]
+
+
+def splitters() -> tuple[tuple[str, Callable[[str], list[str] | None]], ...]:
+    """The sources' line splitters (:attr:`Source.split`), for lines holding several events."""
+    return tuple(s.split for s in registry() if s.split is not None)
 
 
 def tables() -> tuple[TableSpec, ...]:
@@ -151,5 +157,5 @@ if len(PRELUDE) != sum(len(s.prelude) for s in registry()) or \
     raise ValueError("two sources name a prelude value alike")
 
 __all__ = ["NORMALISE_SQL", "PRELUDE", "PRELUDE_ARGS", "SOURCE_SQL", "STRUCTURE", "TEXT_SQL", "Capability",
-           "Mapping", "RouteSpec", "Source", "TableSpec", "get", "having", "names_with", "registry", "routes", "table_sources",
+           "Mapping", "RouteSpec", "Source", "TableSpec", "get", "having", "names_with", "registry", "routes", "splitters", "table_sources",
            "tables", "titles"]

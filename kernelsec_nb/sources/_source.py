@@ -146,6 +146,11 @@ class Source:
         Tables this source adds to the case.
     color : str or None
         Its colour in charts (an Okabe-Ito colour; None: the next free one of the palette).
+    split : tuple or None
+        For a source that writes several events on one line (a webhook's batch): a substring
+        such a line holds, and a function from the line's text to its events' texts (None: not
+        such a line).  Each event becomes a record of its own (see
+        :mod:`kernelsec_nb.store._split`).
     derive : tuple of str
         SQL statements run after every load, with the other derived tables (after ``processes``,
         in the same transaction): fill the columns of its :attr:`tables` that need other sources'
@@ -173,6 +178,7 @@ class Source:
     routes: Callable[[], list[RouteSpec]] = list
     tables: tuple[TableSpec, ...] = ()
     color: str | None = None
+    split: tuple[str, Callable[[str], list[str] | None]] | None = None
     derive: tuple[str, ...] = ()
 
     @property

@@ -32,6 +32,7 @@ from kernelsec_nb.sources._sql import INTEGER_COLUMNS, integer, integer_problem
 from kernelsec_nb.sources._wrappers import UNWRAP_SQL
 from kernelsec_nb.store import _arrow, _lines
 from kernelsec_nb.store._known import KnownIds
+from kernelsec_nb.store._split import split_records
 
 T = TypeVar("T")
 
@@ -376,6 +377,9 @@ class BlockCounts:
     input_bytes: int = 0
     #: What the load changed in the events it stored, and in how many: message -> count.
     warnings: dict[str, int] = field(default_factory=dict)
+    #: Lines the block's records add to the file's accounting: a line holding several events (a
+    #: webhook batch) counts as one line per event (see :mod:`kernelsec_nb.store._split`).
+    split_lines: int = 0
 
 
 class _Malformed(Exception):
@@ -398,11 +402,12 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
     earlier blocks, committed in the background, must be visible to ``con`` by then (see
     :meth:`kernelsec_nb.store._commits.BlockCommits.refresh`).
     """
+    table, split_lines = split_records(table, sources.splitters())
     table = table.append_column("rec", _arrow.array(np.arange(table.num_rows, dtype=np.int64)))
     # Several record batches (zero-copy slices), so that DuckDB parses them on every core.
     table = pa.Table.from_batches(table.to_batches(max_chunksize=_BATCH_ROWS))
     params = {"file": file}
-    counts = BlockCounts(input_bytes=int(pc.sum(table.column("raw_bytes")).as_py() or 0))
+    counts = BlockCounts(input_bytes=int(pc.sum(table.column("raw_bytes")).as_py() or 0), split_lines=split_lines)
     keys = _arrow.to_numpy(table.column("key")) if known is not None else None
     fast = routes and USE_ROUTES and known is not None and table.num_rows
     taken = None

@@ -15,11 +15,12 @@ import duckdb
 import polars as pl
 
 from kernelsec_nb import sources
+from kernelsec_nb.correlate._api_methods import ApiMixin
 from kernelsec_nb.correlate._case_methods import CorrelateMixin
 from kernelsec_nb.correlate._http import HttpMixin
 from kernelsec_nb.correlate._hunt_methods import HuntMixin
 from kernelsec_nb.findings._case import FindingsMixin
-from kernelsec_nb.store import _connection, _derived, _ids, _lines, filters
+from kernelsec_nb.store import _connection, _derived, _ids, _lines, _split, filters
 from kernelsec_nb.store.load import discard, load_files
 from kernelsec_nb.store.notes import NotesMixin
 from kernelsec_nb.store.report import LoadReport
@@ -63,7 +64,7 @@ class CaseError(Exception):
     """A problem with the case file itself (locked, not a case, missing)."""
 
 
-class Case(CorrelateMixin, HttpMixin, HuntMixin, FindingsMixin, NotesMixin):
+class Case(CorrelateMixin, ApiMixin, HttpMixin, HuntMixin, FindingsMixin, NotesMixin):
     """An incident case: a single DuckDB file, no server.
 
     Create or open one with :func:`open_case`.  Query it with :meth:`events`, :meth:`sql` or
@@ -182,7 +183,11 @@ class Case(CorrelateMixin, HttpMixin, HuntMixin, FindingsMixin, NotesMixin):
             raise CaseError(f"{file} (line {line}) is no longer there; the raw event cannot be read")
         text = _lines.read_record(path, int(offset), fmt == "json-documents")
         if _ids.event_id(text.rstrip(_lines.TRAILING_WS).encode()) != event_id:
-            raise CaseError(f"{file} changed since it was loaded: line {line} is not event {event_id}")
+            # one of the events of a line that holds several (a webhook batch)
+            item = _split.find_item(text, event_id, sources.splitters())
+            if item is None:
+                raise CaseError(f"{file} changed since it was loaded: line {line} is not event {event_id}")
+            return item
         return text
 
     def export(self, path: str | Path, format: str = "timesketch", **source: Any) -> dict[str, Any]:  # noqa: A002
@@ -299,8 +304,10 @@ def _refusal(target: str, exc: duckdb.Error) -> str:
     return f"cannot open case {target}: {text}"
 
 
+# tables only: a view a source declares (api_calls) is made again on every open for writing
 _COLUMNS_SQL = ("SELECT table_name, list(column_name ORDER BY column_index) FROM duckdb_columns() "
-                "WHERE database_name = current_database() GROUP BY 1")
+                "WHERE database_name = current_database() AND table_name IN "
+                "(SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()) GROUP BY 1")
 
 
 @functools.cache
@@ -377,7 +384,8 @@ def _empty_team_tables(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} {body.group(1)}")
     for spec in sources.tables():  # a source's table, on a case made before that source
         if spec.name not in have:
-            con.execute(re.sub(r"^\s*CREATE TABLE IF NOT EXISTS", "CREATE TEMP TABLE IF NOT EXISTS", spec.ddl))
+            ddl = re.sub(r"^\s*CREATE TABLE IF NOT EXISTS", "CREATE TEMP TABLE IF NOT EXISTS", spec.ddl)
+            con.execute(re.sub(r"CREATE OR REPLACE VIEW", "CREATE OR REPLACE TEMP VIEW", ddl))
 
 
 #: An empty file with one of these suffixes becomes a new case; any other empty file is refused.

@@ -287,6 +287,7 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
                 commits.commit(block_con, c.input_bytes)
                 block_con = None
                 counts.loaded += c.loaded
+                lines += c.split_lines  # a line holding several events counts once per event
                 counts.duplicates += c.duplicates
                 counts.quarantined += c.quarantined
                 counts.blank += c.blank
