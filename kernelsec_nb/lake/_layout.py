@@ -25,6 +25,12 @@ NULL, the empty string (which Spark cannot read back as a folder name) and a val
 sees NULL for their ``node``; the file still holds the value, and :func:`kernelsec_nb.open_case`
 reads those files' ``node`` from the file (see :mod:`kernelsec_nb.lake`).
 
+Each write (a *run*) names its files ``part-<run id>-<n>.parquet`` (:func:`part_name`) and
+commits by adding itself to the manifest's ``runs``, last.  A run that rewrites a whole table
+(``processes``, ``alerts``, ``files`` …, whose rows a later load changes) sets the table's
+``base_run``; :func:`live_runs` says which runs' files make a table.  A reader reads those files
+only: the files of a run still being written, or stopped, are left out.
+
 This module is the one place that knows the layout: the local writer (:mod:`kernelsec_nb.lake`)
 and the Spark ingest (:mod:`kernelsec_nb.spark`) both use it.
 
@@ -170,9 +176,27 @@ def partition_dir(table: str, node: str | None, time_ns: int | None) -> str:
     """
     if table not in PARTITIONED:
         return table
-    day = day_of(time_ns)
-    return (f"{table}/node={encode_value(partition_node(node))}/"
-            f"day={DEFAULT_PARTITION if day is None else day.isoformat()}")
+    return folder(table, partition_node(node), day_of(time_ns))
+
+
+def folder(table: str, key: str | None, day: dt.date | None) -> str:
+    """The folder of a partition of ``table``: ``key`` is :func:`partition_node` of the node,
+    ``day`` :func:`day_of` of the time.
+
+    >>> folder("flows", "a/b", dt.date(2024, 5, 14))
+    'flows/node=a%2Fb/day=2024-05-14'
+    """
+    return f"{table}/node={encode_value(key)}/day={DEFAULT_PARTITION if day is None else day.isoformat()}"
+
+
+def run_of(file_name: str) -> str | None:
+    """The run id in a part file's name (:func:`part_name`), None for another name.
+
+    >>> run_of("part-20261207T081500Z-0a1b2c3d-00003.parquet")
+    '20261207T081500Z-0a1b2c3d'
+    """
+    found = re.fullmatch(r"part-([0-9A-Za-z_-]+)-\d+\.parquet", file_name)
+    return found.group(1) if found else None
 
 
 def new_run_id() -> str:
@@ -277,6 +301,21 @@ def read_manifest(lake: str | os.PathLike[str]) -> dict[str, Any]:
         raise LakeError(f"{lake} was written by a newer kernelsec_nb (lake version "
                         f"{manifest.get('version')!r}; this one reads {VERSION})")
     return manifest
+
+
+def live_runs(manifest: dict[str, Any], table: str) -> list[str]:
+    """The runs whose part files make ``table`` now, oldest first: every run of the manifest from
+    the table's ``base_run`` on (a run that rewrote the whole table sets it to itself; the parts
+    of earlier runs are then obsolete).  Part files of a run not in the manifest are of a write
+    that has not finished (or was stopped): readers leave them out.
+
+    >>> m = {"runs": [{"id": "a"}, {"id": "b"}, {"id": "c"}], "tables": {"t": {"base_run": "b"}}}
+    >>> live_runs(m, "t")
+    ['b', 'c']
+    """
+    runs = [r["id"] for r in manifest.get("runs", [])]
+    base = manifest.get("tables", {}).get(table, {}).get("base_run")
+    return runs[runs.index(base):] if base in runs else runs
 
 
 def write_manifest(lake: str | os.PathLike[str], manifest: dict[str, Any]) -> None:
