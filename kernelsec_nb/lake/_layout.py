@@ -18,10 +18,11 @@ the folder name (it is derived from the time column).
 Partition values are attacker-controlled (a node name comes from the export).  A value is written
 as Hive and Spark write it (:func:`encode_value`): the characters they escape, and control
 characters, as ``%XX``; other characters (UTF-8 included) as they are, so every hive reader
-decodes the folder name back to the value.  Three kinds of node value have no exact folder name
-and go to ``node=__HIVE_DEFAULT_PARTITION__`` (Hive's and Spark's folder for NULL):
-NULL, the empty string (which Spark cannot read back as a folder name) and a value longer than
-:data:`MAX_PARTITION_BYTES` bytes of UTF-8 (a folder name has at most 255 bytes).  A hive reader
+decodes the folder name back to the value.  Four kinds of node value have no folder name every
+reader reads back exactly, and go to ``node=__HIVE_DEFAULT_PARTITION__`` (Hive's and Spark's
+folder for NULL): NULL, the empty string (which Spark cannot read back as a folder name), a value
+longer than :data:`MAX_PARTITION_BYTES` bytes of UTF-8 (a folder name has at most 255 bytes) and
+the text ``__HIVE_DEFAULT_PARTITION__`` itself.  A hive reader
 sees NULL for their ``node``; the file still holds the value, and :func:`kernelsec_nb.open_case`
 reads those files' ``node`` from the file (see :mod:`kernelsec_nb.lake`).
 
@@ -97,12 +98,14 @@ _NS_PER_DAY = 86_400_000_000_000
 
 def partition_node(node: str | None) -> str | None:
     """The node value a row is partitioned by: ``node``, or None (the default partition) for
-    NULL, the empty string and a name longer than :data:`MAX_PARTITION_BYTES` bytes.
+    NULL, the empty string, a name longer than :data:`MAX_PARTITION_BYTES` bytes, and the
+    default partition's own name (polars reads even its escaped form as NULL).
 
     >>> partition_node("worker-1"), partition_node(""), partition_node("x" * 81)
     ('worker-1', None, None)
     """
-    if node is None or node == "" or len(node.encode("utf-8", "surrogatepass")) > MAX_PARTITION_BYTES:
+    if (node is None or node == "" or node == DEFAULT_PARTITION
+            or len(node.encode("utf-8", "surrogatepass")) > MAX_PARTITION_BYTES):
         return None
     return node
 
@@ -161,16 +164,16 @@ def day_sql(column: str) -> str:
 
 
 #: A DuckDB expression for :func:`partition_node` of the column ``node``.
-NODE_SQL = (f"CASE WHEN node = '' OR strlen(node) > {MAX_PARTITION_BYTES} THEN NULL::VARCHAR "
-            "ELSE node END")
+NODE_SQL = (f"CASE WHEN node = '' OR node = '{DEFAULT_PARTITION}' OR strlen(node) > {MAX_PARTITION_BYTES} "
+            "THEN NULL::VARCHAR ELSE node END")
 
 
 def partition_dir(table: str, node: str | None, time_ns: int | None) -> str:
     """The folder (relative to the lake, ``/``-separated) of a row of ``table`` with this node and
     time; for a table of :data:`UNPARTITIONED`, the table's folder.
 
-    >>> partition_dir("alerts", "__HIVE_DEFAULT_PARTITION__", 86_400 * 10**9)
-    'alerts/node=%5F_HIVE_DEFAULT_PARTITION__/day=1970-01-02'
+    >>> partition_dir("alerts", "a=b", 86_400 * 10**9)
+    'alerts/node=a%3Db/day=1970-01-02'
     >>> partition_dir("files", None, None)
     'files'
     """
