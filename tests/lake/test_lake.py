@@ -96,29 +96,17 @@ def test_any_parquet_reader_reads_it(bundled_lake: Path, bundled_case: kn.Case) 
     assert n == bundled_case.sql("select count(*) n from process_events")["n"][0]
 
 
-def _split(tmp_path: Path) -> tuple[Path, Path]:
-    """The bundled capture in two parts: the rotated files, then the current ones."""
-    first, second = tmp_path / "old", tmp_path / "new"
-    for f in BUNDLED.rglob("*"):
-        if f.is_file() and f.name != "TRUTH.json":
-            dest = (first if f.suffix == ".gz" else second) / f.relative_to(BUNDLED)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(f, dest)
-    return first, second
-
-
-def test_a_lake_built_in_two_runs_is_the_lake_built_in_one(tmp_path: Path) -> None:
-    first, second = _split(tmp_path)
-    kn.load_lake(tmp_path / "two", first, progress=False)
-    report = kn.load_lake(tmp_path / "two", [first, second], progress=False)  # the old ones again: nothing added
-    assert {f.status for f in report.files if f.path.startswith(str(first))} == {"already loaded"}
-    kn.load_lake(tmp_path / "one", [first, second], progress=False)
-    one, two = kn.open_case(tmp_path / "one"), kn.open_case(tmp_path / "two")
-    assert_same_tables(two, one)
-    assert len(_layout.read_manifest(tmp_path / "two")["runs"]) == 2
-    # the rewritten tables keep the files of the last run only
-    last = _layout.read_manifest(tmp_path / "two")["runs"][-1]["id"]
-    assert {_layout.run_of(p.name) for p in (tmp_path / "two" / "processes").rglob("*.parquet")} == {last}
+def test_a_lake_built_in_two_runs_is_the_lake_built_in_one(tmp_path: Path, bundled_lake: Path) -> None:
+    rotated = sorted(str(p) for p in BUNDLED.rglob("*.gz"))
+    kn.load_lake(tmp_path / "two", rotated, progress=False)
+    report = kn.load_lake(tmp_path / "two", BUNDLED, progress=False)  # the rotated ones again: nothing added
+    assert {f.status for f in report.files if f.path in rotated} == {"already loaded"}
+    assert_same_tables(kn.open_case(tmp_path / "two"), kn.open_case(bundled_lake))
+    runs = _layout.read_manifest(tmp_path / "two")["runs"]
+    assert len(runs) == 2
+    # the rewritten tables keep the files of the last run only; the event tables, of both
+    assert {_layout.run_of(p.name) for p in (tmp_path / "two" / "processes").rglob("*.parquet")} == {runs[1]["id"]}
+    assert {_layout.run_of(p.name) for p in (tmp_path / "two" / "flows").rglob("*.parquet")} == {r["id"] for r in runs}
 
 
 def test_an_export_that_grew_adds_its_new_lines_only(tmp_path: Path) -> None:
@@ -186,23 +174,23 @@ def test_team_notes_and_loads_are_refused_with_one_line(bundled_lake: Path) -> N
 
 
 def test_a_write_that_did_not_finish_is_not_read(tmp_path: Path) -> None:
-    first, second = _split(tmp_path)
-    kn.load_lake(tmp_path / "lake", first, progress=False)
+    node = BUNDLED / "kind-control-plane"
+    kn.load_lake(tmp_path / "lake", sorted(node.glob("*.gz")), progress=False)
     before = rows(kn.open_case(tmp_path / "lake"), "flows")
     # a run that moved its files in but did not commit (a crash before the manifest)
     stray = next((tmp_path / "lake" / "flows").rglob("*.parquet"))
     shutil.copy(stray, stray.with_name(_layout.part_name("29990101T000000Z-deadbeef", 0)))
     assert rows(kn.open_case(tmp_path / "lake"), "flows") == before
-    kn.load_lake(tmp_path / "lake", second, progress=False)  # the next write removes it
+    kn.load_lake(tmp_path / "lake", node, progress=False)  # the next write removes it
     assert not list((tmp_path / "lake").rglob("part-29990101T000000Z-deadbeef-*"))
 
 
 def test_cli_load_lake_and_the_read_only_commands(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     run = [sys.executable, "-m", "kernelsec_nb"]
-    out = subprocess.run([*run, "load", "--lake", str(tmp_path / "lake"), str(BUNDLED / "kind-worker"), "--json"],
+    out = subprocess.run([*run, "load", "--lake", str(tmp_path / "lake"), str(BUNDLED / "kind-control-plane"), "--json"],
                          capture_output=True, text=True, env=env, check=True)
-    assert json.loads(out.stdout)["files"] == 7
+    assert json.loads(out.stdout)["files"] == 5
     found = subprocess.run([*run, "findings", str(tmp_path / "lake")], capture_output=True, text=True, env=env)
     assert found.returncode == 0, found.stderr
     bad = subprocess.run([*run, "load", "--lake", str(BUNDLED / "TRUTH.json"), str(BUNDLED)],
