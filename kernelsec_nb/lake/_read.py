@@ -13,6 +13,7 @@ refused here with a one-line message), and ``case.load`` says to use :func:`~ker
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import duckdb
 
 from kernelsec_nb.lake import _layout
+from kernelsec_nb.store import filters
 from kernelsec_nb.store.case import _EVENTS_VIEW_SQL, Case, CaseError
 
 _GLOB_CHARS = frozenset("*?[]{}")
@@ -70,16 +72,20 @@ def _read(paths: list[str], hive: bool, keyed: bool = False) -> str:
     return f"read_parquet({listed}, hive_partitioning = true, hive_types = {{{types}}}{extra})"
 
 
-def table_sql(root: Path, manifest: dict[str, Any], table: str, keyed: bool = False) -> tuple[str, list[Path]]:
+def table_sql(root: Path, manifest: dict[str, Any], table: str, keyed: bool = False,
+              days: tuple[dt.date | None, dt.date | None] | None = None,
+              found: list[Path] | None = None) -> tuple[str, list[Path]]:
     """The SELECT that reads ``table`` of the lake at ``root``, and the files it reads.
 
     Files of runs that are not live (a write not finished) are left out: the table is then read
     from the list of its files rather than a glob.  ``keyed``: with a ``rowid`` column, from the
-    numbers of the files in :data:`FILES_TABLE`.
+    numbers of the files in :data:`FILES_TABLE`.  ``days``: only the partitions of those days
+    (first, last; None: open), for a query with a time range (the rows without a time are in
+    none).  ``found``: the table's files on disk, listed before.
     """
     columns = _columns(manifest, table)
     live = set(_layout.live_runs(manifest, table))
-    found = _files(root, table)
+    found = _files(root, table) if found is None else found
     files = [p for p in found if _layout.run_of(p.name) in live]
     exact = len(files) == len(found) and not (_GLOB_CHARS & set(str(root)))
     if not files:
@@ -95,7 +101,9 @@ def table_sql(root: Path, manifest: dict[str, Any], table: str, keyed: bool = Fa
     if named:
         paths = [str(root / table / "*" / "*" / "*.parquet")] if exact else [str(p) for p in named]
         # the default partition's files match the glob too: left out by their NULL node
-        parts.append(_select(columns, _read(paths, hive=True, keyed=keyed), " WHERE r.node IS NOT NULL", keyed))
+        where = " WHERE r.node IS NOT NULL" + "".join(
+            f" AND r.day {op} DATE '{d.isoformat()}'" for op, d in zip((">=", "<="), days or (), strict=False) if d)
+        parts.append(_select(columns, _read(paths, hive=True, keyed=keyed), where, keyed))
     if unnamed:
         paths = [str(root / table / default / "*" / "*.parquet")] if exact else [str(p) for p in unnamed]
         parts.append(_select(columns, _read(paths, hive=False, keyed=keyed), keyed=keyed))
@@ -103,15 +111,16 @@ def table_sql(root: Path, manifest: dict[str, Any], table: str, keyed: bool = Fa
 
 
 def create_views(con: duckdb.DuckDBPyConnection, root: Path, manifest: dict[str, Any],
-                 schema: str | None = None) -> None:
-    """Create a view per lake table (and ``events``) on ``con``, in ``schema`` if given."""
+                 schema: str | None = None) -> dict[str, list[Path]]:
+    """Create a view per lake table (and ``events``) on ``con``, in ``schema`` if given; the
+    files each one reads."""
     prefix = f'"{schema}".' if schema else ""
-    read: dict[str, list[Path]] = {}
+    read: dict[str, list[Path]] = {}  # the files each view reads (the live ones)
     for table in _layout.TABLES:
         sql, read[table] = table_sql(root, manifest, table)
         con.execute(f'CREATE OR REPLACE VIEW {prefix}"{table}" AS {sql}')
     if schema is not None:
-        return
+        return read
     con.execute(_EVENTS_VIEW_SQL)
     paths = [str(p) for t in KEYED for p in read[t]]
     con.execute(f"CREATE TABLE {FILES_TABLE} AS SELECT unnest(?::VARCHAR[]) AS path, "
@@ -119,6 +128,7 @@ def create_views(con: duckdb.DuckDBPyConnection, root: Path, manifest: dict[str,
     for table in KEYED:
         sql, _ = table_sql(root, manifest, table, keyed=True)
         con.execute(f'CREATE OR REPLACE VIEW "_{table}_rows" AS {sql}')
+    return read
 
 
 class LakeCase(Case):
@@ -126,6 +136,24 @@ class LakeCase(Case):
 
     _ROWS_SQL = {"{flows_rows}": "_flows_rows", "{kprobes_rows}": "_kprobes_rows",
                  "{flows_star}": "f.* EXCLUDE (rowid)"}
+
+    _lake: tuple[Path, dict[str, Any], dict[str, list[Path]]]  # root, manifest, files of each table
+
+    def _select(self, table: str, order: str = "time_ns", limit: int | None = None,
+                **flt: Any) -> Any:
+        """As :meth:`Case._select`; ``events`` with a time range reads the partitions of its days
+        only (a view cannot: ``day`` is not one of its columns)."""
+        days = _days(flt)
+        if table != "events" or days is None:
+            return super()._select(table, order, limit, **flt)
+        root, manifest, found = self._lake
+        tables = [t for t, col in _layout.PARTITIONED.items() if col == "time_ns"]
+        ctes = ",\n".join(f'"{t}" AS ({table_sql(root, manifest, t, days=days, found=found[t])[0]})' for t in tables)
+        events = _EVENTS_VIEW_SQL.split(" AS\n", 1)[1].rstrip().rstrip(";")
+        cond, params = filters.where(table, **flt)
+        lim = f" LIMIT {int(limit)}" if limit is not None else ""
+        return self.sql(f"WITH {ctes},\nevents AS ({events})\n"  # noqa: S608 - our SQL; values are parameters
+                        f"SELECT * FROM events WHERE {cond} ORDER BY {order}{lim}", params)
 
     def _writable(self, what: str) -> None:
         raise CaseError(f"{self.path} is a lake, read-only: to {what}, keep the team's notes in a case file "
@@ -162,12 +190,28 @@ def open_lake(path: str | os.PathLike[str]) -> LakeCase:
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET preserve_insertion_order = false")
-        create_views(con, root, manifest)
+        found = create_views(con, root, manifest)
         _team_tables(con)
     except duckdb.Error as exc:
         con.close()
         raise CaseError(f"cannot read the lake {root}: {str(exc).splitlines()[0]}") from None
-    return LakeCase(con, str(root), read_only=True)
+    case = LakeCase(con, str(root), read_only=True)
+    case._lake = (root, manifest, found)
+    return case
+
+
+def _days(flt: dict[str, Any]) -> tuple[dt.date | None, dt.date | None] | None:
+    """The first and last UTC day a query's ``since``/``until``/``around`` allow, None without any."""
+    if flt.get("around") is not None:
+        pivot = filters.to_ns(flt["around"])
+        half = filters.to_duration_ns(flt.get("window", "5m")) // 2
+        since, until = flt.get("since", pivot - half), flt.get("until", pivot + half)
+    else:
+        since, until = flt.get("since"), flt.get("until")
+    if since is None and until is None:
+        return None
+    return (None if since is None else _layout.day_of(filters.to_ns(since)),
+            None if until is None else _layout.day_of(filters.to_ns(until)))
 
 
 def _team_tables(con: duckdb.DuckDBPyConnection) -> None:

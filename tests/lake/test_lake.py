@@ -198,3 +198,29 @@ def test_cli_load_lake_and_the_read_only_commands(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "not a lake" in bad.stderr
     folder = subprocess.run([*run, "findings", str(BUNDLED)], capture_output=True, text=True, env=env)
     assert folder.returncode == 2 and "Traceback" not in folder.stderr
+
+
+def test_a_time_range_reads_the_partitions_of_its_days_only(tmp_path: Path) -> None:
+    day = 86_400 * S
+    lines = [tg(f"n{i % 2}", T0 + i * day + i * S, "process_exec",
+                {"process": proc(f"D{i}", 100 + i, "/bin/sh", "", T0 + i * day, "SHIM"), "parent": SHIM})
+             for i in range(6)]
+    ex = tmp_path / "ex" / "t.log"
+    ex.parent.mkdir()
+    ex.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    kn.load_lake(tmp_path / "lake", ex, progress=False)
+    case = kn.open_case(tmp_path / "case.duckdb")
+    case.load(ex, progress=False)
+    lake = kn.open_case(tmp_path / "lake")
+    for flt in ({"since": T0 + 2 * day, "until": T0 + 3 * day + 5 * S}, {"since": T0 + 4 * day},
+                {"until": T0 + day}, {"around": T0 + 3 * day + 3 * S, "window": "10s"},
+                {"since": T0 + 2 * day, "node": "n1"}):
+        assert lake.events(**flt).equals(case.events(**flt)), flt
+        assert lake.events(**flt).height
+    from kernelsec_nb.lake._read import table_sql
+
+    root, manifest, found = lake._lake
+    sql, _ = table_sql(root, manifest, "process_events", days=(_layout.day_of(T0 + 2 * day), _layout.day_of(T0 + 3 * day)),
+                       found=found["process_events"])
+    plan = lake.con.execute(f"EXPLAIN ANALYZE {sql}").fetchall()[0][1]
+    assert "Scanning Files: 2/6" in plan, plan
