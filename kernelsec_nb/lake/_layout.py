@@ -265,6 +265,21 @@ def arrow_schema(table: str) -> Any:
         return con.sql(f"SELECT {cols} WHERE false").to_arrow_table().schema  # noqa: S608
 
 
+def schema_markdown() -> str:
+    """The lake's schema as the README shows it: one row per table, its folder and its columns
+    with their DuckDB types (a test keeps the README's copy equal to this).
+
+    >>> schema_markdown().splitlines()[0]
+    '| table | folder | columns (DuckDB type) |'
+    """
+    rows = ["| table | folder | columns (DuckDB type) |", "|---|---|---|"]
+    for table in TABLES:
+        where = f"`{table}/node=…/day=…/` (day of `{PARTITIONED[table]}`)" if table in PARTITIONED else f"`{table}/`"
+        cols = ", ".join(f"`{c}` {kind.replace('TIMESTAMP WITH TIME ZONE', 'TIMESTAMPTZ')}" for c, kind in schema()[table])
+        rows.append(f"| **{table}** | {where} | {cols} |")
+    return "\n".join(rows)
+
+
 # -- manifest ------------------------------------------------------------------------------------
 def new_manifest(written_by: str) -> dict[str, Any]:
     """A manifest for a new lake: the tables with their columns and partitions, no run yet.

@@ -53,3 +53,10 @@ def test_manifest_round_trips(tmp_path) -> None:
 def test_arrow_schema_has_every_column() -> None:
     for table in _layout.TABLES:
         assert _layout.arrow_schema(table).names == [c for c, _ in _layout.schema()[table]]
+
+
+def test_the_readme_shows_the_schema_of_the_lake() -> None:
+    from tests.conftest import REPO
+
+    assert _layout.schema_markdown() in (REPO / "README.md").read_text(), \
+        "README.md, The lake: paste kernelsec_nb.lake._layout.schema_markdown() again"
