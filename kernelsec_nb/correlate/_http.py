@@ -109,7 +109,7 @@ class HttpMixin:
         """Attribution of every request's downstream connection: ``_row`` (rowid), ``_cid``
         (kprobes rowid), ``match``, ``confidence``, ``conn_time_ns``."""
         def build() -> pl.DataFrame:
-            index, connect = connect_index(self.con)
+            index, connect = connect_index(self.con, rows_sql=self._rows_sql)  # type: ignore[attr-defined]
             fk = fetch(self.con, _REQUEST_KEYS)
 
             def pod_keys(rows: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -118,7 +118,7 @@ class HttpMixin:
                 self.con.register(name, frame.to_arrow())
                 try:
                     return (fetch(self.con, _REQUEST_POD_KEYS.format(rows=name)),
-                            fetch(self.con, _CONN_POD_KEYS, [connect]))
+                            fetch(self.con, self._rows_sql(_CONN_POD_KEYS), [connect]))  # type: ignore[attr-defined]
                 finally:
                     self.con.unregister(name)
 
