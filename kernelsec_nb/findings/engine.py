@@ -11,7 +11,8 @@
    part went), not links (every client of a service would otherwise be one part).
 5. A part whose weight reaches ``threshold`` and that *acted* (a signal that killed, a hand-off
    to another pod, a file used later, a connection out, a state-changing request, a drop) with a
-   detection or with two kinds of acts — or that carries a high detection — is an **incident**;
+   detection (with one kind of act, on the act's own line: :mod:`._corroborate`) or with two
+   kinds of acts — or that carries a critical detection — is an **incident**;
    any other part of weight ``lead_min`` or more is a **lead** (alike leads merged).
 
 Confidence: ``high`` — weight at least twice the threshold from three or more kinds of
@@ -191,6 +192,15 @@ def _weigh(ev: pl.DataFrame, rt: pl.DataFrame) -> pl.DataFrame:
     return ev.with_columns((pl.col("weight") * factor).alias("weight"))
 
 
+def _routine_rule(ev: pl.DataFrame) -> pl.DataFrame:
+    """``ev`` with the hits of a rule that is routine there (``_rw``: its weight) weighing less,
+    and the persistence act such a rule implies gone: a CI build's every test binary trips "drop
+    and execute new binary" (tagged persistence) — no build made itself persistent."""
+    routine_rule = pl.col("_rw").is_not_null() & (pl.col("_rw") > 0)
+    return ev.filter(~((pl.col("kind") == E.PERSIST) & routine_rule)).with_columns(
+        pl.col("weight") * (1 - pl.col("_rw").fill_null(0.0))).drop("_rw")
+
+
 def _mains(procs: pl.DataFrame) -> list[str]:
     """The containers' main processes: of a pod's own tree (``in_init_tree``), started by a
     process that is not in that pod (the runtime's shim, not in the capture)."""
@@ -278,7 +288,7 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
                     E.around_policy(flows, es), E.dns_tunnels(flows, es),
                     E.signals(procs, es), E.from_edges(edge, es)])
     # a rule that fires again and again on one process is one piece of evidence
-    ev = E.arrivals(ev.unique(["exec_id", "kind", "rule_id", "text"], keep="first", maintain_order=True))
+    ev = ev.unique(["exec_id", "kind", "rule_id", "text"], keep="first", maintain_order=True)
     ev = _weigh(ev, rt)
     # a rule that fires on the workload all through the capture weighs less there
     rdet = detections_routine(hits, s.routine)
@@ -287,7 +297,7 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
         ev = ev.join(wl, on="exec_id", how="left").join(
             rdet.select(pl.col("workload").alias("_wl"), "rule_id", pl.col("weight").alias("_rw")),
             on=["_wl", "rule_id"], how="left")
-        ev = ev.with_columns(pl.col("weight") * (1 - pl.col("_rw").fill_null(0.0))).drop("_wl", "_rw")
+        ev = _routine_rule(ev).drop("_wl")
     # a rule that fires again and again, all through the capture, on a routine process (the main
     # process of an application that polls an API) is that process's routine
     # a rule that most of a service's jobs trip (a CI runner's builds run what they compiled in /tmp)
@@ -296,7 +306,7 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     if rrep.height:
         ev = ev.join(rrep.select("exec_id", "rule_id", pl.col("weight").alias("_rw")), on=["exec_id", "rule_id"],
                      how="left")
-        ev = ev.with_columns(pl.col("weight") * (1 - pl.col("_rw").fill_null(0.0))).drop("_rw")
+        ev = _routine_rule(ev)
     ev = ev.filter(pl.col("weight") > 0)
     # an escape to the node joins what then ran suspiciously on its host (evidence known only now)
     esc = G.escape_edges(procs, hits, ev["exec_id"].unique(), s.graph)
@@ -366,7 +376,9 @@ def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.
         detected = bool((dets >= s.detected_min).any())  # a rule that fires there all day does not count
         detected_anywhere = detected
         if detected and len(acts) == 1:  # one kind of act: a detection on its own line must speak for it
-            on = pev.filter((pl.col("kind") == E.DETECTION) & (pl.col("weight") >= s.detected_min))
+            # an exec'd shell's "shell exec'd in" says nothing about a download (an act that only reaches out)
+            said = E.arrivals(pev) if acts <= set(E.OUTWARD) else pl.Series([False] * pev.height)
+            on = pev.filter((pl.col("kind") == E.DETECTION) & (pl.col("weight") >= s.detected_min) & ~said)
             detected = corroborated(nxt, set(pev.filter(pl.col("kind").is_in(list(acts)))["exec_id"].to_list()),
                                     set(on["exec_id"].to_list()))
         strong = bool((pev.filter(pl.col("kind") == E.DETECTION)["weight"] >= s.strong_level).any())

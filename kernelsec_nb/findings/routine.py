@@ -1,6 +1,6 @@
 """What is routine for each workload, learned from the capture itself (no program-name lists).
 
-Four rules, each a function of plain polars frames returning one row per process it applies to
+Rules, each a function of plain polars frames returning one row per process it applies to
 (``exec_id``, ``weight`` in [0, 1], ``reason``):
 
 * :func:`replicas` — the same command (binary, argument *shape*: numbers and hex ids masked,
@@ -9,10 +9,18 @@ Four rules, each a function of plain polars frames returning one row per process
 * :func:`schedule` — it repeats at regular intervals, in one pod or across the workload's pods
   (a probe, a cron job, a sidecar's loop: at least ``min_runs`` runs whose intervals vary little,
   spread over a good part of the time the pod or workload was seen) ("runs every 30 s");
+* :func:`two_runs` — it ran exactly twice, so far apart that a schedule of that period would
+  have started no other run in the capture (more when the two started on the same second of the
+  minute, like cron);
+* :func:`job_pods` — the own tree of a pod Kubernetes' Job controller made (a CronJob's run doing
+  what its Job declares);
 * :func:`startup` — the container's own init tree at its start (the entrypoint and what it runs
   in its first ``startup_window``), or a process already running when the capture began;
 * :func:`destinations` — per workload, the destinations (pod workload or address, and port) it
-  talks to across the capture's span ("talks to db:5432 all day", weighed per connection).
+  talks to across the capture's span ("talks to db:5432 all day", weighed per connection);
+* :func:`detections_routine`, :func:`repeated_detections`, :func:`job_detections` — the rules
+  that fire on a workload all through the capture, on one routine process again and again, or in
+  most jobs of a service (a CI runner's every build): those hits weigh less.
 
 :func:`routine` combines the process rules: the weight is the highest, reasons joined
 (``"runs every 10 s in all 3 replicas"``).  A hit or a process that matches its workload's

@@ -14,9 +14,9 @@ from tests.findings.test_engine import MS, S, _hits, flow, frames, proc
 OUT = "203.0.113.5"
 
 
-def _hit(exec_id, rule, level="medium", techniques=(), t=0, workload=None):
+def _hit(exec_id, rule, level="medium", techniques=(), t=0, workload=None, tactics=()):
     return {"rule_id": rule, "title": rule, "level": level, "techniques": list(techniques), "exec_id": exec_id,
-            "event_id": f"h-{exec_id}-{rule}", "time_ns": t, "workload": workload}
+            "event_id": f"h-{exec_id}-{rule}", "time_ns": t, "workload": workload, "tactics": list(tactics)}
 
 
 def test_corroborated_follows_the_links_up_and_down_not_across_branches():
@@ -56,7 +56,7 @@ def test_an_exec_d_shells_own_exec_rule_is_its_arrival_not_a_detection_of_what_i
     assert len(find_in(**_session("sh", ("T1609", "T1105"))).incidents) == 1
 
 
-def _runner(release_hits):
+def _runner(release_hits, level="high", tactics=()):
     """A CI runner's three jobs in a few minutes: each runs a test binary from /tmp (the rule "tmp"
     fires), the third also uploads out.  A hit far later elsewhere makes the capture long, so the
     rule does not fire 'all through the capture'."""
@@ -64,12 +64,12 @@ def _runner(release_hits):
     rows = [_hit("far", "other", "low", t=9000 * S, workload="web")]
     flows = []
     for i in range(3):
-        t = (100 + 60 * i) * S
+        t = (100, 130, 250)[i] * S  # irregular: no schedule
         procs += [proc(f"job{i}", "runner", "ci-0", "/bin/sh", f"-c step{i}", t),
                   proc(f"bin{i}", f"job{i}", "ci-0", f"/tmp/b{i}/x.test", "", t + S)]
         if i < 2 or release_hits:
-            rows.append(_hit(f"bin{i}", "tmp", "high", t=t + S, workload="ci"))
-    flows.append(flow("u", 221 * S, "bin2", ("a", "ci-0"), None, 443, dst_ip=OUT))
+            rows.append(_hit(f"bin{i}", "tmp", level, t=t + S, workload="ci", tactics=tactics))
+    flows.append(flow("u", 251 * S, "bin2", ("a", "ci-0"), None, 443, dst_ip=OUT))
     procs.append(proc("far", None, "web-1", "/srv/web", t=-100 * S, seen="event"))
     return frames(procs, flows, hits=_hits(rows))
 
@@ -78,6 +78,12 @@ def test_a_rule_most_of_a_services_jobs_trip_does_not_make_one_of_them_an_incide
     f = find_in(**_runner(release_hits=True))
     assert f.incidents == [], [(i.key_command, i.why) for i in f.incidents]
     assert any("bin2" in x.exec_ids for x in f.leads)  # still a lead: an upload nobody else does
+
+
+def test_a_rule_every_job_trips_implies_no_persistence_act_in_one_of_them():
+    """Falco's "drop and execute new binary" is critical and tagged persistence: on every build."""
+    f = find_in(**_runner(release_hits=True, level="critical", tactics=("persistence",)))
+    assert f.incidents == [], [(i.key_command, i.why) for i in f.incidents]
 
 
 def _job_pod(deployed_by_shell: bool):

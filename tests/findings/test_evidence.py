@@ -153,10 +153,10 @@ def test_dns_tunnels_many_random_names_under_one_domain_not_a_cdn_nor_service_na
 
 def test_arrivals_an_exec_d_shells_exec_rule_is_its_arrival():
     from kernelsec_nb.findings._evidence import DETECTION, EXEC_IN, arrivals
-    ev = pl.DataFrame({"exec_id": ["sh", "sh", "sh", "x"], "kind": [EXEC_IN, DETECTION, DETECTION, DETECTION],
-                       "weight": [1.0, 3.0, 2.0, 3.0],
-                       "techniques": [None, ["T1609", "T1059.004"], ["T1059.004"], ["T1609"]]},
+    ev = pl.DataFrame({"exec_id": ["sh", "sh", "sh", "sh", "sh", "x"],
+                       "kind": [EXEC_IN, DETECTION, DETECTION, DETECTION, DETECTION, DETECTION],
+                       "weight": [1.0, 3.0, 1.0, 3.0, 2.0, 3.0],
+                       "techniques": [None, ["T1609", "T1059.004"], ["T1059"], ["T1609", "T1105"], [], ["T1609"]]},
                       schema_overrides={"techniques": pl.List(pl.String)})
-    got = arrivals(ev)
-    assert got["kind"].to_list() == [EXEC_IN, EXEC_IN, DETECTION, DETECTION]  # a shell rule alone is no arrival
-    assert got["weight"].to_list() == [1.0, 3.0, 2.0, 3.0]                    # x was not exec'd in
+    # a terminal shell (T1059 alone) is the arrival too; a rule saying more, or nothing, is not; x was not exec'd in
+    assert arrivals(ev).to_list() == [False, True, True, False, False, False]
