@@ -169,6 +169,38 @@ def entry_kinds(procs: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.DataFr
     return _rows(pl.concat([exec_in, child]))
 
 
+#: The ATT&CK technique that names how a process came into a container (T1609, a container
+#: administration command: ``kubectl exec``) and the one of the shell it starts (T1059).
+ARRIVAL = "T1609"
+SHELL = "T1059"
+#: Acts that only reach out (a connection out, a request, a refused connection): what an on-call
+#: engineer's session does all the time (a download, an API call), unlike a kill or a file used later.
+OUTWARD = (CONNECT_OUT, REQUEST, BLOCKED)
+
+
+def arrivals(ev: pl.DataFrame) -> pl.Series:
+    """Per row of ``ev``, whether it is a detection that only restates how an exec'd-in process
+    arrived: its ATT&CK techniques are T1609 (exec'd into a container) and T1059.x (a shell) and
+    nothing else ("interactive shell exec'd into a container", Falco's "terminal shell in
+    container"), on a process with ``exec_in`` evidence.  Such a detection is no evidence about an
+    act that only reaches out (:data:`OUTWARD`): ``kubectl exec -it pod -- sh`` then ``go mod
+    download`` weighs like ``kubectl exec pod -- go mod download``.
+
+    >>> ev = pl.DataFrame({"exec_id": ["sh", "sh", "x"], "kind": [EXEC_IN, DETECTION, DETECTION],
+    ...     "weight": [1.0, 3.0, 3.0], "techniques": [None, ["T1609", "T1059.004"], ["T1609"]]})
+    >>> arrivals(ev).to_list()
+    [False, True, False]
+    """
+    if ev.height == 0:
+        return pl.Series("arrival", [], dtype=pl.Boolean)
+    came = ev.filter(pl.col("kind") == EXEC_IN)["exec_id"].unique().implode()
+    t = pl.col("techniques").fill_null(pl.lit([], dtype=pl.List(pl.String)))
+    only = ((t.list.len() > 0)
+            & t.list.eval((pl.element() == ARRIVAL) | pl.element().str.starts_with(SHELL)).list.all())
+    hit = (pl.col("kind") == DETECTION) & pl.col("exec_id").is_in(came) & only.fill_null(False)
+    return ev.select(hit.fill_null(False).alias("arrival"))["arrival"]
+
+
 def _routine_mask(conns: pl.DataFrame, routine_dest: pl.DataFrame | None, dst: pl.Expr) -> pl.DataFrame:
     c = conns.with_columns(dst.alias("_dst"))
     if routine_dest is None or routine_dest.height == 0:
@@ -367,7 +399,7 @@ def from_edges(edges: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.DataFra
     return out.unique(["exec_id", "kind", "text"], keep="first", maintain_order=True)
 
 
-__all__ = ["ACTS", "DNS_TUNNEL", "RANDOM_LABEL", "dns_tunnels", "PERSIST", "BLOCKED", "CONNECT_OUT", "DEFAULT", "DETECTION", "EVIDENCE_SCHEMA", "EXEC_IN", "HANDOFF",
+__all__ = ["ACTS", "ARRIVAL", "OUTWARD", "arrivals", "DNS_TUNNEL", "RANDOM_LABEL", "dns_tunnels", "PERSIST", "BLOCKED", "CONNECT_OUT", "DEFAULT", "DETECTION", "EVIDENCE_SCHEMA", "EXEC_IN", "HANDOFF",
            "KINDS", "LATERAL", "AROUND", "around_policy", "REQUEST", "SERVICE_CHILD", "SIGNAL", "EvidenceSettings", "blocked_and_requests",
            "detections_on_processes", "empty_evidence", "entry_kinds", "from_edges", "is_internal",
            "outside_connections", "persistence", "request_keys", "signals"]

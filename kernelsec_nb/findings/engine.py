@@ -11,7 +11,8 @@
    part went), not links (every client of a service would otherwise be one part).
 5. A part whose weight reaches ``threshold`` and that *acted* (a signal that killed, a hand-off
    to another pod, a file used later, a connection out, a state-changing request, a drop) with a
-   detection or with two kinds of acts — or that carries a high detection — is an **incident**;
+   detection (with one kind of act, on the act's own line: :mod:`._corroborate`) or with two
+   kinds of acts — or that carries a critical detection — is an **incident**;
    any other part of weight ``lead_min`` or more is a **lead** (alike leads merged).
 
 Confidence: ``high`` — weight at least twice the threshold from three or more kinds of
@@ -36,6 +37,7 @@ import polars as pl
 from kernelsec_nb.correlate._frames import fetch
 from kernelsec_nb.findings import _evidence as E
 from kernelsec_nb.findings import graph as G
+from kernelsec_nb.findings._corroborate import corroborated
 from kernelsec_nb.findings._incident import LINKS, _entry, _fields, _incident, _why
 from kernelsec_nb.findings._records import (
     Findings,
@@ -47,6 +49,7 @@ from kernelsec_nb.findings.routine import (
     RoutineSettings,
     destinations,
     detections_routine,
+    job_detections,
     repeated_detections,
     routine,
 )
@@ -178,10 +181,15 @@ def _untaint(rt: pl.DataFrame, edge: pl.DataFrame, s: EngineSettings) -> pl.Data
     writers = edge.filter(pl.col("kind").is_in([G.WRITE, G.SERVICE_WRITE]) & pl.col("src").str.starts_with("proc:"))
     bad_files = set(writers.filter(~pl.col("src").str.slice(5).is_in(list(usual)) | (pl.col("kind") == G.SERVICE_WRITE))
                     ["dst"].to_list())
-    if not bad_files:
-        return rt
     runs = edge.filter(pl.col("src").is_in(list(bad_files)) & (pl.col("kind") == G.EXEC_FILE))
     tainted = {d[5:] for d in runs["dst"].to_list()}
+    # a pod a process that is not routine deployed through the API (a Job an intruder created) does
+    # not run as its owner designed it
+    api = edge.filter((pl.col("kind") == G.API) & pl.col("src").str.starts_with("proc:")
+                      & ~pl.col("src").str.slice(5).is_in(list(usual)) & pl.col("dst").str.starts_with("proc:"))
+    tainted |= {d[5:] for d in api["dst"].to_list()}
+    if not tainted:
+        return rt
     kids: dict[str, list[str]] = defaultdict(list)
     for src, dst in edge.filter(pl.col("kind") == G.SPAWN).select("src", "dst").iter_rows():
         kids[src[5:]].append(dst[5:])
@@ -202,6 +210,15 @@ def _weigh(ev: pl.DataFrame, rt: pl.DataFrame) -> pl.DataFrame:
     r = pl.col("routine").fill_null(0.0)
     factor = pl.when(pl.col("kind") == E.DETECTION).then(1 - r / 2).otherwise(1 - r)
     return ev.with_columns((pl.col("weight") * factor).alias("weight"))
+
+
+def _routine_rule(ev: pl.DataFrame) -> pl.DataFrame:
+    """``ev`` with the hits of a rule that is routine there (``_rw``: its weight) weighing less,
+    and the persistence act such a rule implies gone: a CI build's every test binary trips "drop
+    and execute new binary" (tagged persistence) — no build made itself persistent."""
+    routine_rule = pl.col("_rw").is_not_null() & (pl.col("_rw") > 0)
+    return ev.filter(~((pl.col("kind") == E.PERSIST) & routine_rule)).with_columns(
+        pl.col("weight") * (1 - pl.col("_rw").fill_null(0.0))).drop("_rw")
 
 
 def _mains(procs: pl.DataFrame) -> list[str]:
@@ -312,14 +329,16 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
         ev = ev.join(wl, on="exec_id", how="left").join(
             rdet.select(pl.col("workload").alias("_wl"), "rule_id", pl.col("weight").alias("_rw")),
             on=["_wl", "rule_id"], how="left")
-        ev = ev.with_columns(pl.col("weight") * (1 - pl.col("_rw").fill_null(0.0))).drop("_wl", "_rw")
+        ev = _routine_rule(ev).drop("_wl")
     # a rule that fires again and again, all through the capture, on a routine process (the main
     # process of an application that polls an API) is that process's routine
-    rrep = repeated_detections(hits, usual.explode(), s.routine)
+    # a rule that most of a service's jobs trip (a CI runner's builds run what they compiled in /tmp)
+    rrep = pl.concat([repeated_detections(hits, usual.explode(), s.routine), job_detections(procs, hits, s.routine)])
+    rrep = rrep.sort("weight", descending=True).unique(["exec_id", "rule_id"], keep="first")
     if rrep.height:
         ev = ev.join(rrep.select("exec_id", "rule_id", pl.col("weight").alias("_rw")), on=["exec_id", "rule_id"],
                      how="left")
-        ev = ev.with_columns(pl.col("weight") * (1 - pl.col("_rw").fill_null(0.0))).drop("_rw")
+        ev = _routine_rule(ev)
     ev = ev.filter(pl.col("weight") > 0)
     # an escape to the node joins what then ran suspiciously on its host (evidence known only now)
     esc = G.escape_edges(procs, hits, ev["exec_id"].unique(), s.graph)
@@ -352,8 +371,10 @@ def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.
     # the runtime that exec'd into a pod is no link between pods
     links = links.filter((pl.col("kind") != G.SPAWN) | pl.col("_sat").eq_missing(pl.col("_dat")))
     parts = _Parts()
+    nxt: dict[str, list[str]] = defaultdict(list)
     for src, dst in links.select("src", "dst").iter_rows():
         parts.join(src, dst)
+        nxt[src].append(dst)
     members: dict[str, list[str]] = defaultdict(list)
     for x in score:
         members[parts.find("proc:" + x) if x in kept else "alone:" + x].append(x)
@@ -385,6 +406,13 @@ def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.
         acts = kinds & set(E.ACTS)
         dets = pev.filter(pl.col("kind") == E.DETECTION)["weight"]
         detected = bool((dets >= s.detected_min).any())  # a rule that fires there all day does not count
+        detected_anywhere = detected
+        if detected and len(acts) == 1:  # one kind of act: a detection on its own line must speak for it
+            # an exec'd shell's "shell exec'd in" says nothing about a download (an act that only reaches out)
+            said = E.arrivals(pev) if acts <= set(E.OUTWARD) else pl.Series([False] * pev.height)
+            on = pev.filter((pl.col("kind") == E.DETECTION) & (pl.col("weight") >= s.detected_min) & ~said)
+            detected = corroborated(nxt, set(pev.filter(pl.col("kind").is_in(list(acts)))["exec_id"].to_list()),
+                                    set(on["exec_id"].to_list()))
         strong = bool((pev.filter(pl.col("kind") == E.DETECTION)["weight"] >= s.strong_level).any())
         why = _why(pev, ids, info, s)
         entry = _entry(ids, pev, info)
@@ -394,7 +422,8 @@ def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.
             e = info.get(entry, {})
             need = (f"weight {total:.1f} below the threshold {s.threshold:.1f}" if total < s.threshold else
                     "no act with an effect (a kill, a connection out, a file used later, a hand-off to another pod)"
-                    if not acts else f"one kind of act ({sorted(acts)[0]}) and no detection")
+                    if not acts else f"one kind of act ({sorted(acts)[0]}) and no detection"
+                    + (" on its line (a detection elsewhere in the part is about another branch)" if detected_anywhere else ""))
             leads.append(Lead(pod=e.get("pod"), node=e.get("node"), why_not=need, namespace=e.get("namespace"),
                               workload=e.get("workload"), exec_ids=ids, score=round(total, 2), why=why))
     leads = _merge_leads([*leads, *_orphan_leads(hits, s), *(_flow_leads(flows, s) if procs.height == 0 else [])])

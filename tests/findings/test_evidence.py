@@ -149,3 +149,14 @@ def test_dns_tunnels_many_random_names_under_one_domain_not_a_cdn_nor_service_na
     got = E.dns_tunnels(f)
     assert got.select("exec_id", "kind", "event_id").rows() == [("tun", "dns_tunnel", "e0")]
     assert E.dns_tunnels(f.head(19)).height == 0  # below the threshold
+
+
+def test_arrivals_an_exec_d_shells_exec_rule_is_its_arrival():
+    from kernelsec_nb.findings._evidence import DETECTION, EXEC_IN, arrivals
+    ev = pl.DataFrame({"exec_id": ["sh", "sh", "sh", "sh", "sh", "x"],
+                       "kind": [EXEC_IN, DETECTION, DETECTION, DETECTION, DETECTION, DETECTION],
+                       "weight": [1.0, 3.0, 1.0, 3.0, 2.0, 3.0],
+                       "techniques": [None, ["T1609", "T1059.004"], ["T1059"], ["T1609", "T1105"], [], ["T1609"]]},
+                      schema_overrides={"techniques": pl.List(pl.String)})
+    # a terminal shell (T1059 alone) is the arrival too; a rule saying more, or nothing, is not; x was not exec'd in
+    assert arrivals(ev).to_list() == [False, True, True, False, False, False]

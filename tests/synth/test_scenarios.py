@@ -63,7 +63,7 @@ def test_registry():
     assert sum(k == "attack" for k in kinds.values()) >= 5
     assert sum(k == "benign" for k in kinds.values()) >= 2
     for name in ("deathstar", "web-rce", "api-abuse", "lateral-service", "persistence",
-                 "benign-busy", "benign-debug"):
+                 "benign-busy", "benign-debug", "benign-oncall"):
         assert name in kinds
     with pytest.raises(KeyError, match="known"):
         get("no-such-scenario")
