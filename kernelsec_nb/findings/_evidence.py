@@ -344,12 +344,14 @@ TUNNEL_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
 
 
 def dns_tunnel_queries(flows: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.DataFrame:
-    """The DNS lookups that carry data out: of one source — a process (``exec_id``) or, when the
-    flows name none, the pod (``src_namespace``/``src_pod``, ``exec_id`` null) — at least
+    """The DNS lookups that carry data out: of one source — the pod (``src_namespace``/``src_pod``),
+    else the process (``exec_id``) — at least
     ``dns_tunnel_names`` distinct names under one registered domain (its last two labels) whose
     first labels (:data:`RANDOM_LABEL`) look like encoded data taken together (:func:`random_labels`).  One row per lookup (requests only), with the
     ``domain`` the names share (``t.exfil.example`` for ``<data>.<n>.t.exfil.example``) and the
-    number of distinct ``names``; a resolver's answers are left out.
+    number of distinct ``names``; a resolver's answers are left out.  ``exec_id`` stays each
+    lookup's own (null when no event names its process): :func:`attribute_to_lineage` gives the
+    tunnel one process.
 
     >>> q = [f"{i:032x}.x.exfil.example.net." for i in range(25)] + ["a1b2c3d4e5f6a7b8c9.cdn.net."] * 30
     >>> f = pl.DataFrame({"exec_id": [None] * 55, "src_namespace": ["a"] * 55, "src_pod": ["web-1"] * 55,
@@ -377,8 +379,10 @@ def dns_tunnel_queries(flows: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl
         (pl.col("_k") >= 3) & pl.col("_l").str.contains(RANDOM_LABEL))
     if q.height == 0:
         return pl.DataFrame(schema=TUNNEL_SCHEMA)
-    who = pl.coalesce(pl.lit("proc:") + pl.col("exec_id"),
-                      pl.concat_str([pl.lit("pod:"), pl.col("src_namespace").fill_null(""), pl.lit("/"), pl.col("src_pod")]))
+    # the source is the pod when the flows name it (a loop of one lookup tool per chunk is many
+    # processes, one tunnel), else the process
+    who = pl.coalesce(pl.concat_str([pl.lit("pod:"), pl.col("src_namespace").fill_null(""), pl.lit("/"), pl.col("src_pod")]),
+                      pl.lit("proc:") + pl.col("exec_id"))
     q = q.with_columns(who.alias("_who"), pl.col("_name").n_unique().over(who, "_dom").alias("names")) \
         .filter(pl.col("names") >= s.dns_tunnel_names)
     if q.height == 0:
@@ -411,7 +415,7 @@ def dns_tunnels(flows: pl.DataFrame, s: EvidenceSettings = DEFAULT,
     if q.height == 0:
         return empty_evidence()
     g = q.sort("time_ns").group_by("exec_id", "domain", maintain_order=True).agg(
-        pl.col("dns_query").n_unique().alias("_n"), pl.first("event_id"),
+        pl.col("names").max().alias("_n"), pl.first("event_id"),
         *([pl.first("rule_id")] if "rule_id" in q.columns else []), *([pl.first("_how")] if "_how" in q.columns else []))
     how = pl.col("_how").fill_null("") if "_how" in g.columns else pl.lit("")
     return _rows(g.select("exec_id", pl.lit(DNS_TUNNEL).alias("kind"), pl.lit(s.weights[DNS_TUNNEL]).alias("weight"),
@@ -427,13 +431,14 @@ ATTRIBUTED = "engine:attributed_by_time"
 
 def attribute_to_lineage(rows: pl.DataFrame, procs: pl.DataFrame, routine_ids: list[str] | pl.Series,
                          s: EvidenceSettings = DEFAULT) -> pl.DataFrame:
-    """Give pod-level rows (``exec_id`` null; ``src_namespace``, ``src_pod``, ``time_ns``) the
-    process whose line they most likely came from: of the pod's processes that are not routine
+    """Give each pod's tunnel (rows of one ``src_namespace``/``src_pod`` and ``domain``) one
+    process.  When events name the lookups' processes (``exec_id``), the nearest process that is
+    all of them or their common ancestor (a loop running one lookup tool per chunk: the loop).
+    When none is named, the process whose line they most likely came from: of the pod's processes that are not routine
     (``routine_ids``), the one started last at most ``attribute_window`` before the rows' first
     time, then its nearest ancestor in the pod still running then (the lookups came from a live
-    process: a dead shell's parent that went on).  Rows get ``exec_id``, ``rule_id``
-    :data:`ATTRIBUTED` and ``_how`` (a clause saying so); rows no process fits keep a null
-    ``exec_id``.  Each (pod, ``domain``) group is attributed as one.
+    process: a dead shell's parent that went on); such rows get ``rule_id`` :data:`ATTRIBUTED`
+    and ``_how`` (a clause saying so).  Rows no process fits keep a null ``exec_id``.
 
     >>> S = 1_000_000_000
     >>> p = pl.DataFrame({"exec_id": ["init", "app", "side", "sh"], "parent_exec_id": [None, "init", "init", "side"],
@@ -444,14 +449,18 @@ def attribute_to_lineage(rows: pl.DataFrame, procs: pl.DataFrame, routine_ids: l
     >>> attribute_to_lineage(r, p, ["app"])["exec_id"].to_list()
     ['side']
     """
-    pod_rows = rows.filter(pl.col("exec_id").is_null())
-    if pod_rows.height == 0 or procs.height == 0:
+    if rows.height == 0 or procs.height == 0 or rows["src_pod"].null_count() == rows.height:
         return rows.with_columns(pl.lit(None, pl.String).alias("rule_id"), pl.lit(None, pl.String).alias("_how"))
     usual = set(routine_ids)
     info = {r["exec_id"]: r for r in procs.filter(pl.col("pod").is_not_null()).select(
         "exec_id", "parent_exec_id", "namespace", "pod", "binary", "start_ns", "exit_ns").iter_rows(named=True)}
-    chosen: dict[tuple[str, str, str], tuple[str, str]] = {}
-    for (ns, pod, dom), g in pod_rows.group_by("src_namespace", "src_pod", "domain"):
+    chosen: dict[tuple[str, str, str], tuple[str, str | None]] = {}
+    for (ns, pod, dom), g in rows.filter(pl.col("src_pod").is_not_null()).group_by("src_namespace", "src_pod", "domain"):
+        named = g["exec_id"].drop_nulls()
+        if named.len():
+            owner = _common_ancestor(named.unique().sort().to_list(), info) or named.mode().sort()[0]
+            chosen[(ns, pod, dom)] = (owner, None)
+            continue
         t0 = g["time_ns"].min()
         cand = [r for r in info.values() if r["pod"] == pod and (r["namespace"] or "") == (ns or "")
                 and r["exec_id"] not in usual and r["start_ns"] is not None
@@ -475,11 +484,26 @@ def attribute_to_lineage(rows: pl.DataFrame, procs: pl.DataFrame, routine_ids: l
     how = {k: v[1] for k, v in chosen.items()}
     as_key = lambda r: (r["src_namespace"], r["src_pod"], r["domain"])  # noqa: E731
     out = rows.with_columns(
-        pl.when(pl.col("exec_id").is_null()).then(key.map_elements(lambda r: pick.get(as_key(r)), return_dtype=pl.String))
-        .otherwise(pl.col("exec_id")).alias("exec_id"),
-        pl.when(pl.col("exec_id").is_null()).then(key.map_elements(lambda r: how.get(as_key(r)), return_dtype=pl.String))
-        .alias("_how"))
+        pl.coalesce(key.map_elements(lambda r: pick.get(as_key(r)), return_dtype=pl.String), pl.col("exec_id"))
+        .alias("exec_id"),
+        key.map_elements(lambda r: how.get(as_key(r)), return_dtype=pl.String).alias("_how"))
     return out.with_columns(pl.when(pl.col("_how").is_not_null()).then(pl.lit(ATTRIBUTED)).alias("rule_id"))
+
+
+def _common_ancestor(ids: list[str], info: dict[str, dict]) -> str | None:
+    """The nearest process that is ``ids`` or an ancestor of every one of them (in their pod)."""
+    def line(x: str) -> list[str]:
+        out, seen = [], set()
+        while x in info and x not in seen:
+            seen.add(x)
+            out.append(x)
+            x = info[x]["parent_exec_id"]
+        return out
+    lines = [line(x) for x in ids]
+    if not lines or not lines[0]:
+        return None
+    rest = [set(xs) for xs in lines[1:]]
+    return next((x for x in lines[0] if all(x in r for r in rest)), None)
 
 
 def signals(procs: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.DataFrame:

@@ -261,11 +261,13 @@ def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any
         elif G.SERVICE_WRITE not in reached[place].how:
             old = reached[place]
             reached[place] = Reached(old.pod, old.namespace, old.node, [*old.how, G.SERVICE_WRITE], old.exec_ids)
-    # pods the part's connections went into (a request that changed or killed something there)
+    # pods the part's connections went into (a request that changed or killed something there);
+    # a pod it only sent name lookups to (port 53) is the resolver, not a pod it acted in
+    resolvers = _resolvers(flows, line)
     for dst in edge.filter(pl.col("src").is_in(pids) & (pl.col("kind") == G.CONNECT)
                            & pl.col("dst").str.starts_with("pod:"))["dst"].unique(maintain_order=True).to_list():
         ns, _, pod = dst[4:].partition("/")
-        if (pod, ns or None) == (e.get("pod"), e.get("namespace")):
+        if (pod, ns or None) == (e.get("pod"), e.get("namespace")) or (ns, pod) in resolvers:
             continue
         place = next((k for k in reached if k[0] == (ns or None) and k[1] == pod), None)
         if place is None:
@@ -358,6 +360,18 @@ def _role(x: str, t: int, ids: list[str], idset: set[str], info: dict[str, Any],
     if end is None or end - t >= s.c2_after_ns:
         return "c2"
     return "unknown"
+
+
+def _resolvers(flows: pl.DataFrame, line: list[str]) -> set[tuple[str, str]]:
+    """(namespace, pod) of the pods the processes of ``line`` sent flows to on port 53 only."""
+    if flows.height == 0 or not {"exec_id", "dst_pod", "dst_port"} <= set(flows.columns):
+        return set()
+    f = flows.filter(pl.col("exec_id").is_in(line) & pl.col("dst_pod").is_not_null())
+    if f.height == 0:
+        return set()
+    ns = pl.col("dst_namespace").fill_null("") if "dst_namespace" in f.columns else pl.lit("")
+    g = f.group_by(ns.alias("_ns"), "dst_pod").agg((pl.col("dst_port") == 53).all().alias("_only"))
+    return {(a, b) for a, b, only in g.iter_rows() if only}
 
 
 def _below(x: str, ids: set[str], info: dict[str, Any]) -> set[str]:

@@ -437,3 +437,30 @@ def test_requests_that_drove_one_service_are_one_incident_keyed_on_what_the_serv
     (r,) = i.reached
     assert (r.pod, r.namespace) == ("db-0", "b") and {"service", "service_write"} <= set(r.how)
     assert [(e.ip, e.port, e.role) for e in i.endpoints] == [("203.0.113.8", 4444, "c2")]
+
+
+def test_a_tunnel_sent_by_a_loop_of_lookup_tools_keys_on_the_loop_and_the_resolver_is_not_reached():
+    """An injected shell runs a script that runs one lookup tool per chunk (each lookup names its
+    process): the script owns the tunnel and is the key command; the resolver pod the lookups went
+    to is not a pod the attacker acted in."""
+    import base64
+    import random
+
+    rnd = random.Random(11)
+    procs = [proc("srv", None, "w-1", "/srv/app", t=-100 * S, seen="event"),
+             proc("inj", "srv", "w-1", "/bin/sh", "-c 'convert …; sh /tmp/.p'", 100 * S),
+             proc("script", "inj", "w-1", "/bin/sh", "/tmp/.p", 100 * S + 5 * MS)]
+    lookups = []
+    for i in range(30):
+        t = 101 * S + i * 300 * MS
+        procs.append(proc(f"dig{i}", "script", "w-1", "/usr/bin/dig", "+short TXT …", t, exit_ns=t + 50 * MS))
+        name = f"{base64.b32encode(rnd.randbytes(30)).decode().lower().rstrip('=')}.{i}.q.exfil.example."
+        lookups.append((f"d{i}", t + MS, f"dig{i}", "w-1", name))
+    hits = _hits([{"rule_id": "sigma:svcshell", "title": "Shell started by a service", "level": "high",
+                   "exec_id": "inj", "event_id": "h1", "time_ns": 100 * S, "workload": "w"}])
+    fr = _with_dns(frames(procs, hits=hits), lookups)
+    (i,) = find_in(**fr).incidents
+    assert i.key_command is not None and i.key_command.exec_id == "script"
+    assert i.entry is not None and i.entry.exec_id == "inj" and i.chain == ["inj", "script"]
+    assert i.reached == []  # dns-0 only answered lookups
+    assert [(e.fqdn, e.role) for e in i.endpoints] == [("q.exfil.example", "exfil")]

@@ -202,3 +202,26 @@ def test_attribute_to_lineage_the_live_ancestor_of_the_pods_last_started_process
     assert "/prog" in got["_how"][0] and "/bin/sh" in got["_how"][0]
     late = E.attribute_to_lineage(r.with_columns(pl.col("time_ns") + 3600 * S), p, ["probe", "app"])
     assert late["exec_id"].to_list() == [None, None, "known"]
+
+
+def test_a_tunnel_of_one_lookup_tool_per_chunk_is_one_tunnel_owned_by_the_loop():
+    """A shell loop runs a lookup tool per chunk (each names its own process): 24 processes with one
+    name each are one tunnel of the pod, owned by the loop (not attributed by time)."""
+    import base64
+    import random
+
+    rnd = random.Random(9)
+    n = 24
+    names = [f"{base64.b32encode(rnd.randbytes(25)).decode().lower().rstrip('=')}.{i}.d.x.example." for i in range(n)]
+    f = pl.DataFrame({"exec_id": [f"dig{i}" for i in range(n)], "src_namespace": ["a"] * n, "src_pod": ["w-1"] * n,
+                      "dns_query": names, "event_id": [f"q{i}" for i in range(n)], "time_ns": list(range(n))})
+    p = pl.DataFrame({"exec_id": ["sh", "loop", *(f"dig{i}" for i in range(n))],
+                      "parent_exec_id": [None, "sh", *(["loop"] * n)], "namespace": ["a"] * (n + 2),
+                      "pod": ["w-1"] * (n + 2), "binary": ["/bin/sh", "/bin/sh", *(["/usr/bin/dig"] * n)],
+                      "start_ns": list(range(n + 2)), "exit_ns": [None] * (n + 2)},
+                     schema_overrides={"exit_ns": pl.Int64})
+    q = E.attribute_to_lineage(E.dns_tunnel_queries(f), p, [])
+    assert q.height == n and set(q["exec_id"]) == {"loop"} and q["rule_id"].null_count() == n
+    ev = E.dns_tunnels(f, queries=q)
+    assert ev.select("exec_id", "kind").rows() == [("loop", "dns_tunnel")]
+    assert ev["text"][0] == f"sent data out in {n} distinct random-looking DNS names under d.x.example"
