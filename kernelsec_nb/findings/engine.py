@@ -232,6 +232,19 @@ def _mains(procs: pl.DataFrame) -> list[str]:
     return p.filter(pl.col("_ppod").is_null() | (pl.col("_ppod") != pl.col("pod")))["exec_id"].to_list()
 
 
+def _loose_roots(procs: pl.DataFrame, score: dict[str, float], links: pl.DataFrame) -> pl.Series:
+    """Containers' entrypoints whose start the capture saw — main processes (:func:`_mains`) whose
+    parent is a process of the node's host (the container runtime) the capture saw start — without evidence of their own
+    and without a causal link into them (anything but ``spawn``).  A process whose parent the
+    capture never saw (a server's child) is not one: what started it is unknown."""
+    caused = links.filter((pl.col("kind") != G.SPAWN) & pl.col("_d").is_not_null())["_d"].to_list()
+    seen = pl.col("seen_as").fill_null("exec") == "exec" if "seen_as" in procs.columns else pl.lit(True)
+    host = procs.filter(pl.col("pod").is_null() & seen)["exec_id"]
+    started = set(procs.filter(pl.col("parent_exec_id").is_in(host.implode()))["exec_id"].to_list())
+    loose = (set(_mains(procs)) & started) - set(score) - set(caused)
+    return pl.Series(sorted(loose), dtype=pl.String).implode()
+
+
 class _Parts:
     """Union-find over node ids."""
 
@@ -310,14 +323,19 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
             edges.append(G.api_call_edges(api))
         else:
             edges.append(G.api_edges(calls.filter(~pl.col("exec_id").is_in(busy.implode())), procs, s.graph))
+    # lookups that carry data out (a DNS tunnel): a pod's, no flow naming its process, go to the
+    # line of the pod's process that started last before them
+    es = s.evidence
+    tunnels = E.dns_tunnel_queries(flows, es) if procs.height else pl.DataFrame(schema=E.TUNNEL_SCHEMA)
+    tunnels = E.attribute_to_lineage(tunnels, procs, usual.explode(), es)
+    edges.append(G.dns_edges(tunnels))
     edge = pl.concat(edges) if edges else G.empty_edges()
     rt = _untaint(rt, edge, s)
 
     # evidence
-    es = s.evidence
     ev = pl.concat([E.detections_on_processes(hits, es), E.persistence(hits, es), E.entry_kinds(procs, es),
                     E.outside_connections(conns, rdest, es), E.blocked_and_requests(flows, rreq, es, [*usual.explode().to_list(), *_mains(procs)]),
-                    E.around_policy(flows, es), E.dns_tunnels(flows, es),
+                    E.around_policy(flows, es), E.dns_tunnels(flows, es, tunnels),
                     E.signals(procs, es), E.from_edges(edge, es)])
     # a rule that fires again and again on one process is one piece of evidence
     ev = ev.unique(["exec_id", "kind", "rule_id", "text"], keep="first", maintain_order=True)
@@ -344,7 +362,12 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     esc = G.escape_edges(procs, hits, ev["exec_id"].unique(), s.graph)
     if esc.height:
         edge = pl.concat([edge, esc])
-    return _assemble(procs, rt, edge, ev, hits, flows, s, notes)
+    found = _assemble(procs, rt, edge, ev, hits, flows, s, notes)
+    lone = _tunnel_leads(tunnels.filter(pl.col("exec_id").is_null()), s)
+    if lone:
+        found = Findings(found.incidents, sorted([*found.leads, *lone], key=lambda x: -x.score)[: s.max_leads],
+                         found.notes)
+    return found
 
 
 def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.DataFrame, hits: pl.DataFrame,
@@ -370,11 +393,18 @@ def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.
              .join(place.rename({"exec_id": "_d", "_at": "_dat"}), on="_d", how="left"))
     # the runtime that exec'd into a pod is no link between pods
     links = links.filter((pl.col("kind") != G.SPAWN) | pl.col("_sat").eq_missing(pl.col("_dat")))
-    parts = _Parts()
+    # a container's entrypoint that did nothing itself and that nothing of the capture caused (no
+    # hand-off, API call or service connection led to it) only started the container's programs: the
+    # app and a sidecar beside it are separate lines of one part, and an incident's key command,
+    # chain, reached pods and endpoints come from its heaviest line (the attacker's lineage)
+    loose = (pl.col("kind") == G.SPAWN) & pl.col("_s").is_in(_loose_roots(procs, score, links))
+    parts, lines = _Parts(), _Parts()
     nxt: dict[str, list[str]] = defaultdict(list)
-    for src, dst in links.select("src", "dst").iter_rows():
+    for src, dst, is_loose in links.select("src", "dst", loose.alias("_l")).iter_rows():
         parts.join(src, dst)
         nxt[src].append(dst)
+        if not is_loose:
+            lines.join(src, dst)
     members: dict[str, list[str]] = defaultdict(list)
     for x in score:
         members[parts.find("proc:" + x) if x in kept else "alone:" + x].append(x)
@@ -391,6 +421,7 @@ def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.
     ev = ev.join(part_of, on="exec_id", how="left")
     totals = ev.group_by("_part").agg(pl.col("weight").sum()).filter(pl.col("weight") >= s.lead_min)
     incidents: list[tuple[float, Incident]] = []
+    raised: list[tuple[list[str], pl.DataFrame]] = []
     leads: list[Lead] = []
     all_parts = list(members.values())
     needed = {x for n in totals["_part"].to_list() for x in all_parts[n]}
@@ -417,7 +448,10 @@ def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.
         why = _why(pev, ids, info, s)
         entry = _entry(ids, pev, info)
         if total >= s.threshold and ((acts and (detected or len(acts) >= 2)) or strong):
-            incidents.append((total, _incident(ids, pev, entry, info, nodes_of, edge, flows, total, kinds, why, s)))
+            line = _lineage(ids, pev, lines)
+            incidents.append((total, _incident(ids, pev, entry, info, nodes_of, edge, flows, total, kinds, why, s,
+                                               line)))
+            raised.append((ids, pev))
         elif total >= s.lead_min:
             e = info.get(entry, {})
             need = (f"weight {total:.1f} below the threshold {s.threshold:.1f}" if total < s.threshold else
@@ -427,10 +461,59 @@ def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.
             leads.append(Lead(pod=e.get("pod"), node=e.get("node"), why_not=need, namespace=e.get("namespace"),
                               workload=e.get("workload"), exec_ids=ids, score=round(total, 2), why=why))
     leads = _merge_leads([*leads, *_orphan_leads(hits, s), *(_flow_leads(flows, s) if procs.height == 0 else [])])
+    incidents = _merge_incidents(incidents, raised, info, nodes_of, edge, flows, lines, s)
     incidents.sort(key=lambda t: -t[0])
     ranked = [Incident(**{**_fields(i), "rank": n}) for n, (_, i) in enumerate(incidents, 1)]
     leads.sort(key=lambda x: -x.score)
     return Findings(ranked, leads[: s.max_leads], notes)
+
+
+def _lineage(ids: list[str], pev: pl.DataFrame, lines: _Parts) -> list[str]:
+    """The attacker's lineage in a part: of its lines (parts joined without a loose container
+    entrypoint, :func:`_loose_roots`), the one whose evidence weighs most (of equal weight, the
+    later); the whole part when it is one line."""
+    by: dict[str, list[str]] = defaultdict(list)
+    for x in ids:
+        by[lines.find("proc:" + x)].append(x)
+    if len(by) == 1:
+        return ids
+    w = dict(pev.group_by("exec_id").agg(pl.col("weight").sum()).iter_rows())
+    return max(by.values(), key=lambda xs: (sum(w.get(x, 0.0) for x in xs), len(xs), max(xs)))
+
+
+def _merge_incidents(found: list[tuple[float, Incident]], raised: list[tuple[list[str], pl.DataFrame]],
+                     info: dict[str, Any], nodes_of: dict[tuple[str, str], Any], edge: pl.DataFrame,
+                     flows: pl.DataFrame, lines: _Parts, s: EngineSettings) -> list[tuple[float, Incident]]:
+    """Incidents that entered through the same pod and acted in the same other pod are one
+    attacker's: one incident of their parts together (each request of an injection that drove the
+    same service is a part of its own: the service's main process is no link)."""
+    if len(found) < 2:
+        return found
+    groups = _Parts()
+    places = []
+    for _, i in found:
+        home = (i.namespace, i.pod)
+        places.append((home, {(r.namespace, r.pod) for r in i.reached if r.pod is not None} - {home}))
+    for a in range(len(found)):
+        for b in range(a + 1, len(found)):
+            if places[a][0][1] is not None and places[a][0] == places[b][0] and places[a][1] & places[b][1]:
+                groups.join(str(a), str(b))
+    together: dict[str, list[int]] = defaultdict(list)
+    for n in range(len(found)):
+        together[groups.find(str(n))].append(n)
+    out = []
+    for ns in together.values():
+        if len(ns) == 1:
+            out.append(found[ns[0]])
+            continue
+        ids = sorted({x for n in ns for x in raised[n][0]}, key=lambda x: (info.get(x, {}).get("start_ns") or 0, x))
+        pev = pl.concat([raised[n][1] for n in ns])
+        total = float(pev["weight"].sum())
+        kinds = set(pev["kind"].to_list())
+        line = [x for n in ns for x in _lineage(raised[n][0], raised[n][1], lines)]
+        out.append((total, _incident(ids, pev, _entry(ids, pev, info), info, nodes_of, edge, flows, total, kinds,
+                                     _why(pev, ids, info, s), s, sorted(set(line), key=ids.index))))
+    return out
 
 
 def _merge_leads(leads: list[Lead]) -> list[Lead]:
@@ -479,6 +562,18 @@ def _flow_leads(flows: pl.DataFrame, s: EngineSettings) -> list[Lead]:
                         why_not="no process events: no process says who sent these flows",
                         why=[f"+ {t}" for t in g.sort("weight", descending=True)["text"].unique(maintain_order=True)
                              .head(s.max_why).to_list()]))
+    return out
+
+
+def _tunnel_leads(rows: pl.DataFrame, s: EngineSettings) -> list[Lead]:
+    """A pod's DNS tunnel no process could be given (:func:`~._evidence.attribute_to_lineage`): a
+    lead of its pod, weighed as the act."""
+    out = []
+    for (ns, pod, dom), g in rows.group_by("src_namespace", "src_pod", "domain", maintain_order=True):
+        out.append(Lead(pod=pod, node=None, namespace=ns, workload=None, score=s.evidence.weights[E.DNS_TUNNEL],
+                        why_not="no process of the pod was running to send these lookups",
+                        why=[f"+ sent data out in {g['dns_query'].n_unique()} distinct random-looking DNS names "
+                             f"under {dom}"]))
     return out
 
 
