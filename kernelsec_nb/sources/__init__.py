@@ -21,7 +21,7 @@ Examples
 --------
 >>> from kernelsec_nb import sources
 >>> [s.name for s in sources.registry()]
-['tetragon', 'hubble', 'falco', 'istio']
+['tetragon', 'hubble', 'falco', 'k8s_audit', 'istio']
 >>> sources.get("falco").title
 'Falco'
 >>> sorted(s.name for s in sources.having(sources.Capability.PROCESS_EVENTS))
