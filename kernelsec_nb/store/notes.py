@@ -43,6 +43,7 @@ QUERY_METHODS: dict[str, str | None] = {
     "flows": "flows_attributed",
     "alerts": "alerts_attributed",
     "api_calls": "api_calls",
+    "http_requests": "http_requests_attributed",
     "activity": None,
 }
 

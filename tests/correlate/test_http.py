@@ -118,3 +118,12 @@ def test_pods_are_named_whatever_the_order_the_files_come_in(tmp_path):
     assert c.sql("SELECT pod FROM http_requests")["pod"].to_list() == [None]
     c.load(write(tmp_path / "capture", scenario()), progress=False)
     assert c.sql("SELECT pod, pod_from FROM http_requests").rows() == [(SERVER[2], "address")]
+
+
+def test_a_saved_query_and_a_tag_on_requests(case):
+    case.save_query("secret puts", "http_requests", http_method="PUT", http_path="^/v1/secret$")
+    assert case.query("secret puts")["response_code"].sort().to_list() == [201, 403]
+    with pytest.raises(TypeError, match="unknown filter"):
+        case.save_query("bad", "http_requests", verdict="DROPPED")
+    case.tag(case.http_requests(http_status=201)["event_id"][0], "seen")
+    assert case.http_requests(tag="seen")["response_code"].to_list() == [201]

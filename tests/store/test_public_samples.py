@@ -2,35 +2,53 @@
 
 from __future__ import annotations
 
+import glob
+import json
+import shlex
+from pathlib import Path
+
 import polars as pl
 import pytest
 
 import kernelsec_nb as kn
+from kernelsec_nb import sources
 
-#: Folders of ../shared/data/public-new-sources loaded with the public exports (their values are
-#: checked by each source's own tests, tests/sources/).
-NEW_SOURCES = ("inspektor-gadget", "tracee", "k8s-audit")
+
+def sample_files(public_dir: Path) -> list[Path]:
+    """Every real export: the public folder's, and the samples each source names beside it
+    (``../shared/data/public-new-sources/<tool>/``)."""
+    files = {p for p in public_dir.rglob("*") if p.is_file() and p.suffix in (".json", ".log")}
+    for s in sources.registry():
+        for pattern in s.samples:
+            files |= {Path(p) for p in glob.glob(str(public_dir.parent / pattern), recursive=True) if Path(p).is_file()}
+    return sorted(files)
+
 #: Records of those that are quarantined, by file: events without an epoch time (SOURCES.md).
 NEW_QUARANTINED = {"example_trace_dns_go.jsonpretty.json": 3, "golang-grpc-k8s_trace_open.ndjson": 4,
                    "v0.10.0_trace_mount.kubectl-gadget.ndjson": 8}
 
 
 def _new_dirs(public_dir):
-    return [public_dir.parent / "public-new-sources" / d for d in NEW_SOURCES
-            if (public_dir.parent / "public-new-sources" / d).is_dir()]
+    return [d for d in (public_dir.parent / "public-new-sources").glob("*") if d.is_dir()]
+
+
+def test_the_sources_samples_name_every_new_sample(public_dir):
+    """Every file of ../shared/data/public-new-sources is some source's sample (so it is loaded)."""
+    on_disk = {p for d in _new_dirs(public_dir) for p in d.rglob("*") if p.is_file()}
+    assert on_disk and on_disk <= set(sample_files(public_dir))
 
 
 @pytest.fixture(scope="module")
 def loaded(public_dir, tmp_path_factory):
     case = kn.open_case(tmp_path_factory.mktemp("pub") / "case.duckdb")
-    report = case.load([public_dir, *_new_dirs(public_dir)], progress=False)
+    beside = [p for p in sample_files(public_dir) if public_dir not in p.parents]
+    report = case.load([public_dir, *beside], progress=False)
     return case, report
 
 
 def test_every_public_file_is_accounted_for(loaded, public_dir):
     case, report = loaded
-    on_disk = sorted(p for p in public_dir.rglob("*") if p.is_file() and p.suffix in (".json", ".log"))
-    on_disk += [p for d in _new_dirs(public_dir) for p in d.rglob("*") if p.is_file()]
+    on_disk = sample_files(public_dir)
     assert len(report.files) == len(on_disk)
     for f in report.files:
         assert f.status == "loaded", f
@@ -61,6 +79,7 @@ def test_sources_detected_from_content(loaded):
         assert by_dir["tracee"] == {("tracee",)}
         assert by_dir["inspektor-gadget"] == {("inspektor_gadget",), ()}  # () : all without a time
     assert {f.sources for f in report.files if "/k8s-audit/" in f.path} == {("k8s_audit",)}
+    assert {f.sources for f in report.files if "/istio/" in f.path} == {("istio",)}
 
 
 def test_tetragon_values(loaded):
@@ -171,3 +190,68 @@ def test_k8s_audit_values(loaded, public_dir):
     assert case.sql("select count(*) n from api_calls")["n"][0] == 54
     sa = case.sql("select sa_namespace, sa_name, sa_of from audit_events where created_name like 'nginx-deployment-5cdcc%'")
     assert sa.row(0) == ("kube-system", "replicaset-controller", "user")
+
+
+# Istio's access logs, read here without the loader: shlex splits the TEXT format's quoted fields
+# (the samples hold no backslash), json the JSON encoding; "-" and null are no value.
+_TEXT_FIELDS = ("start", "request", "response_code", "response_flags", "response_code_details",
+                "connection_termination_details", "upstream_transport_failure_reason", "bytes_received",
+                "bytes_sent", "duration", "upstream_service_time", "x_forwarded_for", "user_agent", "request_id",
+                "authority", "upstream_host", "upstream_cluster", "upstream_local_address",
+                "downstream_local_address", "downstream_remote_address", "requested_server_name", "route_name")
+
+
+def _access_log(line: str) -> dict:
+    wrapper = None
+    if not line.startswith(("[", "{")):  # CRI: <time> <stream> F <line>
+        _, _, _, line = line.split(" ", 3)
+        wrapper = "cri"
+    if line.startswith("{"):
+        f = json.loads(line)
+    else:
+        f = dict(zip(_TEXT_FIELDS, shlex.split(line), strict=True))
+        f["start_time"] = f.pop("start").strip("[]")
+        f["method"], f["path"], f["protocol"] = f.pop("request").split(" ")
+    f = {k: (None if v in ("-", None) else str(v)) for k, v in f.items()}
+    f["wrapper"] = wrapper
+    return f
+
+
+def _split(addr: str | None) -> tuple[str | None, int | None]:
+    if addr is None:
+        return None, None
+    ip, port = addr.rsplit(":", 1)
+    return ip.strip("[]"), int(port)
+
+
+def test_istio_values(loaded, public_dir):
+    case, _ = loaded
+    files = [p for p in sample_files(public_dir) if "/istio/" in str(p)]
+    assert files
+    n = 0
+    for path in files:
+        rows = case.sql("SELECT * FROM http_requests WHERE file = ? ORDER BY line", [str(path.resolve())]).to_dicts()
+        lines = path.read_text().splitlines()
+        assert [r["line"] for r in rows] == list(range(1, len(lines) + 1)), path
+        for r, line in zip(rows, lines, strict=True):
+            f = _access_log(line)
+            n += 1
+            for col in ("method", "path", "protocol", "response_flags", "response_code_details", "authority",
+                        "request_id", "user_agent", "x_forwarded_for", "upstream_cluster", "route_name",
+                        "requested_server_name", "connection_termination_details",
+                        "upstream_transport_failure_reason", "wrapper"):
+                assert r[col] == f[col], (path.name, r["line"], col)
+            for col, key in (("response_code", "response_code"), ("bytes_received", "bytes_received"),
+                             ("bytes_sent", "bytes_sent"), ("duration_ms", "duration"),
+                             ("upstream_service_time_ms", "upstream_service_time")):
+                assert r[col] == (None if f[key] is None else int(f[key])), (path.name, r["line"], col)
+            for prefix, key in (("upstream", "upstream_host"), ("upstream_local", "upstream_local_address"),
+                                ("downstream_local", "downstream_local_address"),
+                                ("downstream_remote", "downstream_remote_address")):
+                assert (r[f"{prefix}_ip"], r[f"{prefix}_port"]) == _split(f[key]), (path.name, r["line"], key)
+            assert r["time"].isoformat().replace("+00:00", "")[:23] == f["start_time"].rstrip("Z"), (path.name, r["line"])
+            assert r["direction"] == {"inbound": "inbound", "outbound": "outbound"}.get(
+                (f["upstream_cluster"] or "").split("|")[0]), (path.name, r["line"])
+    assert n == 26
+    ipv6 = case.sql("SELECT downstream_remote_ip FROM http_requests WHERE log_format = 'json' AND line = 2")
+    assert ipv6["downstream_remote_ip"].to_list() == ["2a02:cf40::4e36"]
