@@ -45,10 +45,13 @@ _CONNECTS = (f"SELECT event_id, time_ns, namespace, pod, exec_id, daddr, dport F
 # The API server's addresses when Hubble names them (the reserved kube-apiserver identity).
 _API_ADDRESSES = ("SELECT DISTINCT dst_ip FROM flows WHERE dst_ip IS NOT NULL AND "
                   "(dst_identity = 7 OR list_contains(map_keys(dst_labels), 'reserved:kube-apiserver'))")
-# Each process with its parent's pod (NULL for a parent outside any pod: the container runtime).
+# The processes of the pods the calls act on, each with its parent's pod (NULL for a parent
+# outside any pod: the container runtime); {targets} is the registered (namespace, pod) pairs.
 _PROCESSES = ("SELECT p.exec_id, p.namespace, p.pod, p.start_ns, p.in_init_tree, pp.pod AS parent_pod, "
               'pp.namespace AS parent_namespace, p.container_name, p."binary", p.args '
-              "FROM processes p LEFT JOIN processes pp ON pp.exec_id = p.parent_exec_id")
+              "FROM processes p SEMI JOIN {targets} t ON t.namespace = p.namespace AND t.pod = p.pod "
+              "LEFT JOIN processes pp ON pp.exec_id = p.parent_exec_id")
+_SENDERS = 'SELECT exec_id, "binary", args FROM processes WHERE exec_id IN (SELECT unnest(?::VARCHAR[]))'
 
 
 class ApiMixin:
@@ -65,10 +68,17 @@ class ApiMixin:
             names = [r[0] for r in self.con.execute(_FN_NAMES, [ports]).fetchall() if r[0]]
             connects = fetch(self.con, _CONNECTS, [ports, [n for n in names if re.search(CONNECT_PATTERN, n)]])
             api = [r[0] for r in self.con.execute(_API_ADDRESSES).fetchall()]
-            procs = fetch(self.con, _PROCESSES)
             out = _api.attribute(calls, addresses, sa_pods, connects, api_addresses=api or None)
+            targets = _api.link_targets(out)
+            name = f"_kn_api_targets_{id(targets)}"
+            self.con.register(name, targets.to_arrow())
+            try:
+                procs = fetch(self.con, _PROCESSES.format(targets=name))
+            finally:
+                self.con.unregister(name)
             out = _api.link_started(out, procs)
-            info = procs.select("exec_id", "binary", "args").unique("exec_id")
+            senders = out["exec_id"].drop_nulls().unique().to_list()
+            info = fetch(self.con, _SENDERS, [senders]).unique("exec_id")
             linked = procs.select(pl.col("exec_id").alias("linked_exec_id"),
                                   pl.col("binary").alias("linked_binary"),
                                   pl.col("args").alias("linked_args")).unique("linked_exec_id")
