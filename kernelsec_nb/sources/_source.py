@@ -151,6 +151,11 @@ class Source:
         such a line holds, and a function from the line's text to its events' texts (None: not
         such a line).  Each event becomes a record of its own (see
         :mod:`kernelsec_nb.store._split`).
+    derive : tuple of str
+        SQL statements run after every load, with the other derived tables (after ``processes``,
+        in the same transaction): fill the columns of its :attr:`tables` that need other sources'
+        events (a pod named by its address, say).  They must give the same result whatever they
+        ran on before (a later load may bring the events they read).
     """
 
     name: str
@@ -174,6 +179,7 @@ class Source:
     tables: tuple[TableSpec, ...] = ()
     color: str | None = None
     split: tuple[str, Callable[[str], list[str] | None]] | None = None
+    derive: tuple[str, ...] = ()
 
     @property
     def isolated(self) -> bool:

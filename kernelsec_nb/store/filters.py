@@ -4,7 +4,7 @@
 given as a compiled pattern, ``re.compile("^web-[0-9]+$")``),
 ``workload``, ``node``, ``from_pod``/``to_pod``, ``from_workload``/``to_workload``, ``verdict``,
 ``http_method``, ``http_path`` (regex; the path without its query string), ``http_url`` (regex on
-the whole URL, query string included; flows only), ``http_status``, ``fqdn``/``dns_query`` (regex), ``port``,
+the whole URL, query string included; flows and sidecar access logs), ``http_status``, ``fqdn``/``dns_query`` (regex), ``port``,
 ``binary`` (regex), ``args`` (regex), ``kind``, ``source``, ``exec_id``, ``rule``, ``priority``,
 ``tag`` (rows the team tagged with ``case.tag``: the event, or its process), ``verb``,
 ``resource`` (``pods`` or ``pods/exec``) and ``user`` (a name prefix, or a compiled regex) for API calls,
@@ -329,6 +329,32 @@ PROFILES["alerts_attributed"] = {
     "container_id": _eq(["container_id"]),
     "binary": _regex(['coalesce("binary", proc_name)']),
     "args": _regex(["coalesce(args, cmdline)"]),
+    "match": _eq(["match"]),
+    "tag": _tagged("event_id", "exec_id"),
+}
+# Sidecar access logs (``http_requests``): the pod is the one whose sidecar wrote the request;
+# ``http_url`` is the path as written (query string included), ``http_path`` the path without it.
+PROFILES["http_requests"] = {
+    "namespace": _eq(["namespace"]),
+    "pod": _name(["pod"]),
+    "workload": _eq(["workload"]),
+    "http_method": _ieq(["method"]),
+    "http_path": _regex(["http_path"]),
+    "http_url": _regex(["path"]),
+    "http_status": _int(["response_code"]),
+    "authority": _eq(["authority"]),
+    "direction": _eq(["direction"]),
+    "response_flags": _regex(["response_flags"]),
+    "request_id": _eq(["request_id"]),
+    "port": _int(["downstream_local_port", "service_port"]),
+    "tag": _tagged("event_id", None),
+}
+PROFILES["http_requests_attributed"] = {
+    **PROFILES["http_requests"],
+    "from_pod": _name(["client_pod"]),
+    "exec_id": _eq(["exec_id"]),
+    "binary": _regex(['"binary"']),
+    "args": _regex(["args"]),
     "match": _eq(["match"]),
     "tag": _tagged("event_id", "exec_id"),
 }

@@ -10,6 +10,7 @@ from typing import Any
 from . import audit
 from .attack import run_attack
 from .fmt import NS, parse_proto_time, proto_time
+from .istio import write_access_logs
 from .normal import NormalLife
 from .sim import Sim
 from .topology import build_cluster
@@ -77,6 +78,7 @@ def generate(out_dir: str | Path, *, seed: int = 7, hours: float = 3.0,
         **file_truth,
     }
     (out / "TRUTH.json").write_text(json.dumps(truth, indent=2) + "\n")
+    write_access_logs(out, sim, seed)  # its own random stream: the files above do not change
     return truth
 
 

@@ -28,7 +28,7 @@ CLASS_SQL = ("CASE WHEN kind = 'alert' THEN 'alert' "
              "WHEN kind = 'flow' THEN 'flow' "
              "WHEN kind = 'process_exec' THEN 'exec' WHEN kind = 'process_exit' THEN 'exit' "
              "WHEN source IN (" + ", ".join(f"'{s.name}'" for s in _sources.having(_sources.Capability.HOOKS))
-             + ") THEN 'kprobe' ELSE 'other' END")
+             + ") THEN 'kprobe' WHEN kind = 'http_request' THEN 'http request' ELSE 'other' END")
 NOTABLE = ("alert", "dropped flow")
 _POINT_COLS = ("event_id, time_ns, source, kind, node, namespace, pod, workload, \"binary\", args, "
                "verdict, http_method, http_path, http_code, dns_query, rule, priority, summary")
@@ -42,16 +42,20 @@ MAX_NOTABLE = 300
 DROP_BUCKETS = 40
 
 
+#: Mark size per event class (others: 45): what stands out, and what a lane is made of.
+_SIZES = {"alert": 220, "dropped flow": 220, "exec": 60, "http request": 60}
+
+
 def _shape_scale() -> alt.Scale:
     return alt.Scale(domain=list(c.CLASS_SHAPES), range=list(c.CLASS_SHAPES.values()))
 
 
 def _size_scale() -> alt.Scale:
-    return alt.Scale(domain=list(c.CLASS_SHAPES), range=[220, 220, 45, 60, 45, 45, 45])
+    return alt.Scale(domain=list(c.CLASS_SHAPES), range=[_SIZES.get(k, 45) for k in c.CLASS_SHAPES])
 
 
 def _stroke_scale() -> alt.Scale:
-    return alt.Scale(domain=list(c.CLASS_SHAPES), range=[1.5, 1.5, 0, 0, 0, 0, 0])
+    return alt.Scale(domain=list(c.CLASS_SHAPES), range=[1.5 if k in NOTABLE else 0 for k in c.CLASS_SHAPES])
 
 
 def _color_scale(color: str, values: list[str]) -> alt.Scale:

@@ -7,12 +7,17 @@ import pytest
 
 import kernelsec_nb as kn
 
-#: The folders of ../shared/data/public-new-sources/ the case loads (their sources are in place).
-NEW_SOURCES = ("k8s-audit",)
+#: Folders of ../shared/data/public-new-sources loaded with the public exports (their values are
+#: checked by each source's own tests, tests/sources/).
+NEW_SOURCES = ("inspektor-gadget", "tracee", "k8s-audit")
+#: Records of those that are quarantined, by file: events without an epoch time (SOURCES.md).
+NEW_QUARANTINED = {"example_trace_dns_go.jsonpretty.json": 3, "golang-grpc-k8s_trace_open.ndjson": 4,
+                   "v0.10.0_trace_mount.kubectl-gadget.ndjson": 8}
 
 
 def _new_dirs(public_dir):
-    return [public_dir.parent / "public-new-sources" / name for name in NEW_SOURCES]
+    return [public_dir.parent / "public-new-sources" / d for d in NEW_SOURCES
+            if (public_dir.parent / "public-new-sources" / d).is_dir()]
 
 
 @pytest.fixture(scope="module")
@@ -24,13 +29,14 @@ def loaded(public_dir, tmp_path_factory):
 
 def test_every_public_file_is_accounted_for(loaded, public_dir):
     case, report = loaded
-    on_disk = sorted(p for d in [public_dir, *_new_dirs(public_dir)] for p in d.rglob("*")
-                     if p.is_file() and p.suffix in (".json", ".log"))
+    on_disk = sorted(p for p in public_dir.rglob("*") if p.is_file() and p.suffix in (".json", ".log"))
+    on_disk += [p for d in _new_dirs(public_dir) for p in d.rglob("*") if p.is_file()]
     assert len(report.files) == len(on_disk)
     for f in report.files:
         assert f.status == "loaded", f
         assert f.balanced, f
         assert f.lines > 0
+        assert f.quarantined == NEW_QUARANTINED.get(f.path.rsplit("/", 1)[-1], 0), f
     totals = report.to_dict()
     assert totals["lines"] == totals["loaded"] + totals["duplicates"] + totals["quarantined"] + totals["blank"]
     # NDJSON line counts match the files themselves
@@ -40,16 +46,21 @@ def test_every_public_file_is_accounted_for(loaded, public_dir):
                 assert f.lines == sum(1 for _ in fh)
     # nothing silently dropped: every loaded line is an event row
     assert case.sql("select count(*) n from events")["n"][0] == totals["loaded"]
-    assert totals["quarantined"] == 0
+    assert totals["quarantined"] == sum(NEW_QUARANTINED.values()) * (len(_new_dirs(public_dir)) > 0)
 
 
 def test_sources_detected_from_content(loaded):
     _, report = loaded
-    by_dir = {f.path.split("/public/")[1].split("/")[0]: f.sources for f in report.files if "/public/" in f.path}
+    by_dir: dict[str, set] = {}
+    for f in report.files:
+        by_dir.setdefault(f.path.split("/data/public")[1].split("/")[1], set()).add(f.sources)
+    assert by_dir["tetragon"] == {("tetragon",)}
+    assert by_dir["hubble"] == {("hubble",)}
+    assert by_dir["falco"] == {("falco",)}
+    if "tracee" in by_dir:
+        assert by_dir["tracee"] == {("tracee",)}
+        assert by_dir["inspektor-gadget"] == {("inspektor_gadget",), ()}  # () : all without a time
     assert {f.sources for f in report.files if "/k8s-audit/" in f.path} == {("k8s_audit",)}
-    assert by_dir["tetragon"] == ("tetragon",)
-    assert by_dir["hubble"] == ("hubble",)
-    assert by_dir["falco"] == ("falco",)
 
 
 def test_tetragon_values(loaded):
