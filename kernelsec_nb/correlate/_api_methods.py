@@ -15,6 +15,7 @@ import polars as pl
 from kernelsec_nb.correlate import _api
 from kernelsec_nb.correlate._flows import CONNECT_PATTERN
 from kernelsec_nb.correlate._frames import fetch, filter_frame
+from kernelsec_nb.sources.k8s_audit import API_CALLS_SELECT
 
 # Which pod had which IP when: flow endpoints (the source's node is the flow's; the
 # destination's is not known from the flow) and the source address of Tetragon's connects.
@@ -37,7 +38,7 @@ _SA_PODS = """
 SELECT namespace, created_sa AS sa_name, created_name AS pod, created_node AS node FROM api_calls
 WHERE resource = 'pods' AND subresource IS NULL AND verb = 'create' AND coalesce(code < 300, true)
   AND created_name IS NOT NULL AND created_sa IS NOT NULL
-"""
+""".replace("FROM api_calls", f"FROM ({API_CALLS_SELECT})")
 _FN = "coalesce(function_name, replace(kind, 'process_', ''))"
 _FN_NAMES = f"SELECT DISTINCT {_FN} FROM kprobes WHERE dport IN (SELECT unnest(?::BIGINT[]))"  # noqa: S608
 _CONNECTS = (f"SELECT event_id, time_ns, namespace, pod, exec_id, daddr, dport FROM kprobes "  # noqa: S608
@@ -61,7 +62,7 @@ class ApiMixin:
 
     def _api_attribution(self) -> pl.DataFrame:
         def build() -> pl.DataFrame:
-            calls = fetch(self.con, "SELECT * FROM api_calls ORDER BY time_ns, call_id")
+            calls = fetch(self.con, f"SELECT * FROM ({API_CALLS_SELECT}) ORDER BY time_ns, call_id")  # noqa: S608
             addresses = fetch(self.con, _ADDRESSES)
             sa_pods = fetch(self.con, _SA_PODS)
             ports = list(_api.API_PORTS)

@@ -191,8 +191,9 @@ _LATEST = ("stage", "verb", '"user"', "groups", "impersonated_user", "impersonat
            "api_group", "status_reason", "request_uri", "created_name", "created_uid",
            "created_sa", "created_node", "decision", "level")
 _FIRST = ("event_id", "file", "line", "byte_offset")
-API_CALLS_SQL = f"""
-CREATE OR REPLACE VIEW api_calls AS
+#: The ``api_calls`` rows as a query (what the view is; code that reads calls where the view may
+#: be missing, a lake, reads this).
+API_CALLS_SELECT = f"""
 WITH r AS (
     SELECT *, coalesce({_RANK}, 0) AS _rank, coalesce(audit_id, event_id) AS _call FROM audit_events
 ), k AS (
@@ -210,6 +211,7 @@ SELECT k._call AS call_id, l.audit_id, make_timestamp(k.time_ns // 1000)::TIMEST
        {", ".join(f"f.{c}" for c in _FIRST)}
 FROM k JOIN r l ON l.event_id = k._last JOIN r f ON f.event_id = k._first
 """  # noqa: S608 - our own column names only
+API_CALLS_SQL = "CREATE OR REPLACE VIEW api_calls AS" + API_CALLS_SELECT
 
 
 def batch_items(text: str) -> list[str] | None:
