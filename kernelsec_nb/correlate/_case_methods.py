@@ -146,7 +146,9 @@ class CorrelateMixin:
     #: What the flow attribution's queries read ``flows`` and ``kprobes`` from, with a stable
     #: integer ``rowid`` per row: the tables themselves in a case file; a lake's views over
     #: Parquet files have none, and name views that add it (:mod:`kernelsec_nb.lake._read`).
-    _ROWS_SQL: dict[str, str] = {"{flows_rows}": "flows", "{kprobes_rows}": "kprobes", "{flows_star}": "f.*"}
+    _ROWS_SQL: dict[str, str] = {"{flows_rows}": "flows", "{kprobes_rows}": "kprobes",
+                                 "{http_requests_rows}": "http_requests", "{flows_star}": "f.*",
+                                 "{http_requests_star}": "r.*"}
 
     def _rows_sql(self, query: str) -> str:
         for mark, name in self._ROWS_SQL.items():

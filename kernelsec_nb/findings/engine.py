@@ -460,7 +460,7 @@ def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.
             need = (f"weight {total:.1f} below the threshold {s.threshold:.1f}" if total < s.threshold else
                     "no act with an effect (a kill, a connection out, a file used later, a hand-off to another pod)"
                     if not acts else f"one kind of act ({sorted(acts)[0]}) and no detection"
-                    + (" on its line (a detection elsewhere in the part is about another branch)" if detected_anywhere else ""))
+                    + (" on its line that speaks for it" if detected_anywhere else ""))
             leads.append(Lead(pod=e.get("pod"), node=e.get("node"), why_not=need, namespace=e.get("namespace"),
                               workload=e.get("workload"), exec_ids=ids, score=round(total, 2), why=why))
     leads = _merge_leads([*leads, *_orphan_leads(hits, s), *(_flow_leads(flows, s) if procs.height == 0 else [])])

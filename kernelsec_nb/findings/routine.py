@@ -309,7 +309,7 @@ def job_pods(procs: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFrame:
     if procs.height == 0 or not {"pod_labels", "in_init_tree", "pod"} <= set(procs.columns):
         return _empty()
     dtype = procs.schema["pod_labels"]
-    if not isinstance(dtype, pl.List) and getattr(dtype, "__class__", type(None)).__name__ != "Map":
+    if not isinstance(dtype, pl.List | pl.Map):  # the store's MAP(VARCHAR, VARCHAR), or key/value structs
         return _empty()
     keys = _label_keys(pl.col("pod_labels"), dtype)
     jobs = procs.filter(pl.col("pod").is_not_null() & pl.col("pod_labels").is_not_null()).select(

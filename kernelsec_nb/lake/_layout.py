@@ -59,6 +59,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from kernelsec_nb import sources as _sources
+
 #: The manifest's file name, in the lake's root folder.
 MANIFEST = "_kernelsec_lake.json"
 #: ``format`` and ``version`` of the manifest this code writes and reads.
@@ -74,8 +76,11 @@ PARTITIONED: dict[str, str] = {
     "other_events": "time_ns",
     "processes": "start_ns",  # a process's start (NULL, for one only named as a parent: default)
 }
-#: Tables of one folder of Parquet files, not partitioned.
-UNPARTITIONED: tuple[str, ...] = ("files", "quarantine", "clock_offsets", "case_state")
+#: Tables of one folder of Parquet files, not partitioned: the case's own, then the tables the
+#: sources declare (:func:`kernelsec_nb.sources.tables`: ``audit_events``, ``http_requests`` … —
+#: they name no node).
+UNPARTITIONED: tuple[str, ...] = ("files", "quarantine", "clock_offsets", "case_state",
+                                  *(t.name for t in _sources.tables()))
 #: Every table a lake holds, in the order of the manifest.  (``events`` is a view over the event
 #: tables; the team's ``annotations`` and ``saved_queries`` are not in a lake: it is read-only.)
 TABLES: tuple[str, ...] = (*PARTITIONED, *UNPARTITIONED)
@@ -236,9 +241,11 @@ def schema() -> dict[str, list[tuple[str, str]]]:
     """
     import duckdb
 
+    from kernelsec_nb.store.case import _SCHEMA_SQL
+
     processes = (_STORE / "processes.sql").read_text().split(" AS\n", 1)[1].rstrip().rstrip(";")
     with duckdb.connect() as con:
-        con.execute((_STORE / "schema.sql").read_text())
+        con.execute(_SCHEMA_SQL)  # schema.sql and the sources' own tables
         con.execute((_STORE / "events_view.sql").read_text())
         con.execute(f"CREATE TABLE processes AS SELECT * FROM ({processes}) WHERE false")  # noqa: S608
         rows = con.execute("SELECT table_name, column_name, data_type FROM duckdb_columns() "

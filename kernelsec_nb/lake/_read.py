@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from kernelsec_nb import sources
 from kernelsec_nb.lake import _layout
 from kernelsec_nb.store import filters
 from kernelsec_nb.store.case import _EVENTS_VIEW_SQL, Case, CaseError
@@ -51,7 +53,7 @@ def _columns(manifest: dict[str, Any], table: str) -> list[tuple[str, str]]:
 #: The table of the files a lake's views read, each with a number (the keyed views' ``rowid``).
 FILES_TABLE = "_kn_lake_files"
 #: Tables the flow attribution needs a stable integer ``rowid`` of (see CorrelateMixin._ROWS_SQL).
-KEYED = ("flows", "kprobes")
+KEYED = ("flows", "kprobes", "http_requests")
 
 
 def _select(columns: list[tuple[str, str]], source: str, where: str = "", keyed: bool = False) -> str:
@@ -121,6 +123,9 @@ def create_views(con: duckdb.DuckDBPyConnection, root: Path, manifest: dict[str,
         con.execute(f'CREATE OR REPLACE VIEW {prefix}"{table}" AS {sql}')
     if schema is not None:
         return read
+    for spec in sources.tables():  # the views a source declares over its tables (api_calls)
+        for view in re.findall(r"CREATE OR REPLACE VIEW .*?(?=;\s*(?:CREATE|$))", spec.ddl.strip().rstrip(";") + ";", re.S):
+            con.execute(view)
     con.execute(_EVENTS_VIEW_SQL)
     paths = [str(p) for t in KEYED for p in read[t]]
     con.execute(f"CREATE TABLE {FILES_TABLE} AS SELECT unnest(?::VARCHAR[]) AS path, "
@@ -135,6 +140,7 @@ class LakeCase(Case):
     """A lake opened with :func:`kernelsec_nb.open_case`: a read-only case over Parquet files."""
 
     _ROWS_SQL = {"{flows_rows}": "_flows_rows", "{kprobes_rows}": "_kprobes_rows",
+                 "{http_requests_rows}": "_http_requests_rows", "{http_requests_star}": "r.* EXCLUDE (rowid)",
                  "{flows_star}": "f.* EXCLUDE (rowid)"}
 
     _lake: tuple[Path, dict[str, Any], dict[str, list[Path]]]  # root, manifest, files of each table

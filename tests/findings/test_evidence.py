@@ -236,3 +236,33 @@ def test_a_tunnel_of_one_lookup_tool_per_chunk_is_one_tunnel_owned_by_the_loop()
     ev = E.dns_tunnels(f, queries=q)
     assert ev.select("exec_id", "kind").rows() == [("loop", "dns_tunnel")]
     assert ev["text"][0] == f"sent data out in {n} distinct random-looking DNS names under d.x.example"
+
+
+def test_around_policy_finds_what_the_join_of_every_pair_finds():
+    """The as-of join keeps the answer of joining every connection with every refusal of the same
+    destination (which grows with their product on a busy day)."""
+    import random
+
+    from kernelsec_nb.findings._evidence import around_policy
+    rng = random.Random(5)
+    s = 1_000_000_000
+    rows = [{"exec_id": f"p{rng.randint(0, 5)}", "src_pod": f"pod{rng.randint(0, 2)}", "dst_pod": f"db{rng.randint(0, 1)}",
+             "dst_ip": "10.0.0.5", "dst_port": rng.choice([80, 443, 5432, 8080]),
+             "time_ns": rng.randint(0, 3000) * s, "event_id": f"f{i}"} for i in range(300)]
+    f = pl.DataFrame(rows).with_columns(  # the policy refuses port 80 (most of the time) and db1's 5432
+        pl.when(((pl.col("dst_port") == 80) & (pl.col("time_ns") % 3 > 0))
+                | ((pl.col("dst_port") == 5432) & (pl.col("dst_pod") == "db1")))
+        .then(pl.lit("DROPPED")).otherwise(pl.lit("FORWARDED")).alias("verdict"))
+    got = set(around_policy(f).select("exec_id", "text").with_columns(
+        pl.col("text").str.replace(r" after a policy.*", "")).rows())
+    # the reference: every pair, then the same filters
+    ok = f.filter(pl.col("verdict") == "FORWARDED")
+    ref = f.filter(pl.col("verdict") == "DROPPED").select("src_pod", "dst_pod", pl.col("dst_port").alias("_rp"),
+                                                            pl.col("time_ns").alias("_rt"))
+    pairs = ok.join(ref, on=["src_pod", "dst_pod"]).filter(
+        (pl.col("dst_port") != pl.col("_rp")) & (pl.col("_rt") <= pl.col("time_ns"))
+        & (pl.col("time_ns") - pl.col("_rt") <= 600 * s))
+    pairs = pairs.join(ref.select("src_pod", "dst_pod", pl.col("_rp").alias("dst_port")).unique(),
+                       on=["src_pod", "dst_pod", "dst_port"], how="anti")
+    want = {(x, f"got through to {d}:{p}") for x, d, p in pairs.select("exec_id", "dst_pod", "dst_port").unique().rows()}
+    assert got == want and got
