@@ -187,22 +187,45 @@ def _process(calls: pl.DataFrame, connects: pl.DataFrame, window: int, tol: int,
     conn = connects.filter(pl.col("dport").is_in(list(API_PORTS)) & pl.col("pod").is_not_null())
     if api_addresses:
         conn = conn.filter(pl.col("daddr").is_in(api_addresses))
-    cand = (calls.select("call_id", "time_ns", "src_namespace", "src_pod").drop_nulls()
-            .join(conn.select("namespace", "pod", pl.col("event_id").alias("conn_event_id"),
-                              pl.col("time_ns").alias("conn_time_ns"), "exec_id"),
-                  left_on=["src_namespace", "src_pod"], right_on=["namespace", "pod"])
-            .filter((pl.col("conn_time_ns") >= pl.col("time_ns") - window)
-                    & (pl.col("conn_time_ns") <= pl.col("time_ns") + tol)))
-    # the last connect before the call (a connect just after it, within the tolerance, only
-    # when none came before)
-    cand = cand.with_columns((pl.col("conn_time_ns") > pl.col("time_ns")).alias("_after"))
-    best = (cand.sort("call_id", "_after", "conn_time_ns", "conn_event_id", descending=[False, False, True, False])
-            .unique("call_id", keep="first").select("call_id", "exec_id", "conn_event_id", "conn_time_ns"))
+    # the last connect of the pod at or before the call (within the window), else the first one
+    # just after it (within the tolerance): two as-of joins, no pairs of calls and connects
+    left = (calls.select("call_id", "time_ns", pl.col("src_namespace").alias("_ns"), pl.col("src_pod").alias("_pod"))
+            .drop_nulls().sort("time_ns"))
+    right = (conn.select(pl.col("namespace").cast(pl.String).alias("_ns"), pl.col("pod").cast(pl.String).alias("_pod"),
+                         pl.col("event_id").alias("conn_event_id"), pl.col("time_ns").cast(pl.Int64).alias("conn_time_ns"),
+                         "exec_id")
+             .drop_nulls(["conn_time_ns"]).sort("conn_time_ns", "conn_event_id"))
+    cols = ["exec_id", "conn_event_id", "conn_time_ns"]
+    before = left.join_asof(right, left_on="time_ns", right_on="conn_time_ns", by=["_ns", "_pod"],
+                            strategy="backward", tolerance=window, check_sortedness=False)
+    after = left.join_asof(right, left_on="time_ns", right_on="conn_time_ns", by=["_ns", "_pod"],
+                           strategy="forward", tolerance=tol, check_sortedness=False)
+    use = pl.col("conn_time_ns").is_not_null()
+    best = before.select("call_id", *cols).join(
+        after.select("call_id", *(pl.col(c).alias(f"_a_{c}") for c in cols)), on="call_id").select(
+        "call_id", *(pl.when(use).then(pl.col(c)).otherwise(pl.col(f"_a_{c}")).alias(c) for c in cols))
     return calls.join(best, on="call_id", how="left", maintain_order="left")
 
 
 def _container(uri: str) -> pl.Expr:
     return pl.col(uri).str.extract(r"[?&]container=([^&]+)", 1)
+
+
+def _link_kind() -> pl.Expr:
+    is_pods = pl.col("resource") == "pods"
+    return (pl.when(is_pods & (pl.col("subresource") == "exec")).then(pl.lit("exec"))
+            .when(is_pods & (pl.col("subresource") == "attach")).then(pl.lit("attach"))
+            .when(is_pods & pl.col("subresource").is_null() & (pl.col("verb") == "create")
+                  & pl.col("created_name").is_not_null()).then(pl.lit("created-pod")))
+
+
+def link_targets(calls: pl.DataFrame) -> pl.DataFrame:
+    """The (``namespace``, ``pod``) pairs whose processes :func:`link_started` reads: the pods
+    the calls exec into, attach to or create (fetch only those processes)."""
+    kind = _link_kind()
+    pod = pl.when(kind == "created-pod").then(pl.col("created_name")).otherwise(pl.col("name"))
+    return (calls.filter(kind.is_not_null()).select(pl.col("namespace").cast(pl.String), pod.cast(pl.String).alias("pod"))
+            .drop_nulls().unique().sort("namespace", "pod"))
 
 
 def link_started(calls: pl.DataFrame, processes: pl.DataFrame, *, exec_window: str | int = EXEC_WINDOW,
@@ -214,10 +237,7 @@ def link_started(calls: pl.DataFrame, processes: pl.DataFrame, *, exec_window: s
     """
     window, tol = _ns(exec_window), _ns(tolerance)
     is_pods = pl.col("resource") == "pods"
-    kind = (pl.when(is_pods & (pl.col("subresource") == "exec")).then(pl.lit("exec"))
-            .when(is_pods & (pl.col("subresource") == "attach")).then(pl.lit("attach"))
-            .when(is_pods & pl.col("subresource").is_null() & (pl.col("verb") == "create")
-                  & pl.col("created_name").is_not_null()).then(pl.lit("created-pod")))
+    kind = _link_kind()
     target = pl.when(pl.col("link") == "created-pod").then(pl.col("created_name")).otherwise(
         pl.when(is_pods).then(pl.col("name")))
     calls = calls.with_columns(kind.alias("link")).with_columns(target.alias("target_pod"))

@@ -15,6 +15,7 @@ import polars as pl
 from kernelsec_nb.correlate import _api
 from kernelsec_nb.correlate._flows import CONNECT_PATTERN
 from kernelsec_nb.correlate._frames import fetch, filter_frame
+from kernelsec_nb.sources.k8s_audit import API_CALLS_SELECT
 
 # Which pod had which IP when: flow endpoints (the source's node is the flow's; the
 # destination's is not known from the flow) and the source address of Tetragon's connects.
@@ -37,7 +38,7 @@ _SA_PODS = """
 SELECT namespace, created_sa AS sa_name, created_name AS pod, created_node AS node FROM api_calls
 WHERE resource = 'pods' AND subresource IS NULL AND verb = 'create' AND coalesce(code < 300, true)
   AND created_name IS NOT NULL AND created_sa IS NOT NULL
-"""
+""".replace("FROM api_calls", f"FROM ({API_CALLS_SELECT})")
 _FN = "coalesce(function_name, replace(kind, 'process_', ''))"
 _FN_NAMES = f"SELECT DISTINCT {_FN} FROM kprobes WHERE dport IN (SELECT unnest(?::BIGINT[]))"  # noqa: S608
 _CONNECTS = (f"SELECT event_id, time_ns, namespace, pod, exec_id, daddr, dport FROM kprobes "  # noqa: S608
@@ -45,10 +46,13 @@ _CONNECTS = (f"SELECT event_id, time_ns, namespace, pod, exec_id, daddr, dport F
 # The API server's addresses when Hubble names them (the reserved kube-apiserver identity).
 _API_ADDRESSES = ("SELECT DISTINCT dst_ip FROM flows WHERE dst_ip IS NOT NULL AND "
                   "(dst_identity = 7 OR list_contains(map_keys(dst_labels), 'reserved:kube-apiserver'))")
-# Each process with its parent's pod (NULL for a parent outside any pod: the container runtime).
+# The processes of the pods the calls act on, each with its parent's pod (NULL for a parent
+# outside any pod: the container runtime); {targets} is the registered (namespace, pod) pairs.
 _PROCESSES = ("SELECT p.exec_id, p.namespace, p.pod, p.start_ns, p.in_init_tree, pp.pod AS parent_pod, "
               'pp.namespace AS parent_namespace, p.container_name, p."binary", p.args '
-              "FROM processes p LEFT JOIN processes pp ON pp.exec_id = p.parent_exec_id")
+              "FROM processes p SEMI JOIN {targets} t ON t.namespace = p.namespace AND t.pod = p.pod "
+              "LEFT JOIN processes pp ON pp.exec_id = p.parent_exec_id")
+_SENDERS = 'SELECT exec_id, "binary", args FROM processes WHERE exec_id IN (SELECT unnest(?::VARCHAR[]))'
 
 
 class ApiMixin:
@@ -58,17 +62,24 @@ class ApiMixin:
 
     def _api_attribution(self) -> pl.DataFrame:
         def build() -> pl.DataFrame:
-            calls = fetch(self.con, "SELECT * FROM api_calls ORDER BY time_ns, call_id")
+            calls = fetch(self.con, f"SELECT * FROM ({API_CALLS_SELECT}) ORDER BY time_ns, call_id")  # noqa: S608
             addresses = fetch(self.con, _ADDRESSES)
             sa_pods = fetch(self.con, _SA_PODS)
             ports = list(_api.API_PORTS)
             names = [r[0] for r in self.con.execute(_FN_NAMES, [ports]).fetchall() if r[0]]
             connects = fetch(self.con, _CONNECTS, [ports, [n for n in names if re.search(CONNECT_PATTERN, n)]])
             api = [r[0] for r in self.con.execute(_API_ADDRESSES).fetchall()]
-            procs = fetch(self.con, _PROCESSES)
             out = _api.attribute(calls, addresses, sa_pods, connects, api_addresses=api or None)
+            targets = _api.link_targets(out)
+            name = f"_kn_api_targets_{id(targets)}"
+            self.con.register(name, targets.to_arrow())
+            try:
+                procs = fetch(self.con, _PROCESSES.format(targets=name))
+            finally:
+                self.con.unregister(name)
             out = _api.link_started(out, procs)
-            info = procs.select("exec_id", "binary", "args").unique("exec_id")
+            senders = out["exec_id"].drop_nulls().unique().to_list()
+            info = fetch(self.con, _SENDERS, [senders]).unique("exec_id")
             linked = procs.select(pl.col("exec_id").alias("linked_exec_id"),
                                   pl.col("binary").alias("linked_binary"),
                                   pl.col("args").alias("linked_args")).unique("linked_exec_id")

@@ -44,6 +44,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from kernelsec_nb.sources.k8s_audit import API_CALLS_SELECT
+
 
 # -- the views (readable SQL; values never appear in them) -------------------------------------
 def _ip4(col: str) -> str:
@@ -199,7 +201,7 @@ _FILE_EVENT_PART = Part(base="kprobes k", where=f"k.file_path IS NOT NULL AND ({
 # Kubernetes API calls (the api_calls view: one row per request).  A hit's pod is the pod that
 # sent the call when a pod-bound token names it, else the pod the call acted on.
 _API_PART = Part(
-    base="api_calls a", where="true",
+    base=f"({API_CALLS_SELECT}) a", where="true",
     columns={"_entity": "'api_call'", "_exec_id": "NULL::VARCHAR", "_event_id": "a.event_id",
              "_time_ns": "a.time_ns", "node": "a.token_node",
              "namespace": "coalesce(CASE WHEN a.token_pod IS NOT NULL THEN a.sa_namespace END, a.namespace)",

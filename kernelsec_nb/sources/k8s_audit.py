@@ -180,33 +180,38 @@ STAGE_ORDER = ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic"
 _RANK = "list_position(['RequestReceived', 'ResponseStarted', 'ResponseComplete', 'Panic'], stage)"
 
 #: ``api_calls``: one row per request (its events grouped by ``auditID``; an event without one is
-#: a call of its own).  Values come from the latest stage that has them (the response code from
-#: the stage that answered), the time from the earliest; ``stages`` lists the stages seen, in
-#: order, and ``event_ids`` the events (for ``case.raw``/``explain``).
+#: a call of its own).  Its columns are those of its latest stage (the response code: of the
+#: latest stage that has one), the time the earliest; ``stages`` lists the stages seen, in
+#: order, ``event_ids`` the events (for ``case.raw``/``explain``/tags) and ``event_id``,
+#: ``file``, ``line``, ``byte_offset`` are its first event's.  (One row is picked per call and
+#: its columns read, rather than thirty ``arg_max``: five times faster.)
 _LATEST = ("stage", "verb", '"user"', "groups", "impersonated_user", "impersonated_groups",
            "sa_namespace", "sa_name", "sa_of", "token_pod", "token_pod_uid", "token_node",
            "source_ips", "src_ip", "user_agent", "resource", "subresource", "namespace", "name",
-           "api_group", "code", "status_reason", "request_uri", "created_name", "created_uid",
+           "api_group", "status_reason", "request_uri", "created_name", "created_uid",
            "created_sa", "created_node", "decision", "level")
 _FIRST = ("event_id", "file", "line", "byte_offset")
-_STAGE_KEY = f"coalesce({_RANK}, 0)"
-_ORDER = f"({_STAGE_KEY}, time_ns, event_id)"
-API_CALLS_SQL = f"""
-CREATE OR REPLACE VIEW api_calls AS
-SELECT
-    coalesce(audit_id, event_id) AS call_id,
-    audit_id,
-    make_timestamp(min(time_ns) // 1000)::TIMESTAMPTZ AS time,
-    min(time_ns) AS time_ns,
-    max(stage_ns) AS end_ns,
-    list_transform(list_sort(list(DISTINCT {_RANK}) FILTER (WHERE {_RANK} > 0)),
-                   lambda r: {list(STAGE_ORDER)}[r]) AS stages,
-    {", ".join(f"arg_max({c}, {_STAGE_KEY}) AS {c}" for c in _LATEST)},
-    list(event_id ORDER BY {_STAGE_KEY}, time_ns, event_id) AS event_ids,
-    {", ".join(f"arg_min({c}, {_ORDER}) AS {c}" for c in _FIRST)}
-FROM audit_events
-GROUP BY coalesce(audit_id, event_id), audit_id
+#: The ``api_calls`` rows as a query (what the view is; code that reads calls where the view may
+#: be missing, a lake, reads this).
+API_CALLS_SELECT = f"""
+WITH r AS (
+    SELECT *, coalesce({_RANK}, 0) AS _rank, coalesce(audit_id, event_id) AS _call FROM audit_events
+), k AS (
+    SELECT _call, min(time_ns) AS time_ns, max(stage_ns) AS end_ns,
+           list_transform(list_sort(list(DISTINCT _rank) FILTER (WHERE _rank > 0)),
+                          lambda r: {list(STAGE_ORDER)}[r]) AS stages,
+           arg_max(code, _rank) AS code,
+           list(event_id ORDER BY _rank, time_ns, event_id) AS event_ids,
+           arg_max(event_id, (_rank, time_ns, event_id)) AS _last,
+           arg_min(event_id, (_rank, time_ns, event_id)) AS _first
+    FROM r GROUP BY _call
+)
+SELECT k._call AS call_id, l.audit_id, make_timestamp(k.time_ns // 1000)::TIMESTAMPTZ AS time, k.time_ns,
+       k.end_ns, k.stages, {", ".join(f"l.{c}" for c in _LATEST)}, k.code, k.event_ids,
+       {", ".join(f"f.{c}" for c in _FIRST)}
+FROM k JOIN r l ON l.event_id = k._last JOIN r f ON f.event_id = k._first
 """  # noqa: S608 - our own column names only
+API_CALLS_SQL = "CREATE OR REPLACE VIEW api_calls AS" + API_CALLS_SELECT
 
 
 def batch_items(text: str) -> list[str] | None:
