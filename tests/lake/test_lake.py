@@ -198,6 +198,10 @@ def test_cli_load_lake_and_the_read_only_commands(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "not a lake" in bad.stderr
     folder = subprocess.run([*run, "findings", str(BUNDLED)], capture_output=True, text=True, env=env)
     assert folder.returncode == 2 and "Traceback" not in folder.stderr
+    # report takes the lake as its case (here it stops at the missing notebook, after that check)
+    rep = subprocess.run([*run, "report", str(tmp_path / "lake"), "--notebook", str(tmp_path / "none.ipynb"),
+                          "--out", str(tmp_path / "r.html")], capture_output=True, text=True, env=env)
+    assert rep.returncode == 2 and "none.ipynb" in rep.stderr and "no case file" not in rep.stderr, rep.stderr
 
 
 def test_a_time_range_reads_the_partitions_of_its_days_only(tmp_path: Path) -> None:
