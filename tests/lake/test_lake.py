@@ -228,3 +228,13 @@ def test_a_time_range_reads_the_partitions_of_its_days_only(tmp_path: Path) -> N
                        found=found["process_events"])
     plan = lake.con.execute(f"EXPLAIN ANALYZE {sql}").fetchall()[0][1]
     assert "Scanning Files: 2/6" in plan, plan
+
+
+def test_a_missing_export_leaves_no_lake_behind(tmp_path: Path) -> None:
+    with pytest.raises(kn.LoadPathError):
+        kn.load_lake(tmp_path / "lake", tmp_path / "missing", progress=False)
+    assert not (tmp_path / "lake").exists()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("x")
+    with pytest.raises(kn.lake.LakeError, match="not a lake"):
+        kn.load_lake(tmp_path / "other", BUNDLED / "kind-control-plane" / "falco.json", progress=False)
