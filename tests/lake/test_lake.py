@@ -45,13 +45,6 @@ def types(case: kn.Case, table: str) -> list[tuple[str, str]]:
     return list(zip(rel.columns, [str(t) for t in rel.types], strict=True))
 
 
-@pytest.fixture(scope="module")
-def bundled_case(tmp_path_factory) -> kn.Case:
-    case = kn.open_case(tmp_path_factory.mktemp("bundled") / "case.duckdb")
-    case.load(BUNDLED, progress=False)
-    return case
-
-
 def test_lake_of_the_bundled_capture_is_the_case(bundled_lake: Path, bundled_case: kn.Case) -> None:
     lake = kn.open_case(bundled_lake)
     assert isinstance(lake, kn.lake.LakeCase) and lake.read_only
