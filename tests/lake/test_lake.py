@@ -54,6 +54,10 @@ def test_lake_of_the_bundled_capture_is_the_case(bundled_lake: Path, bundled_cas
     # the query methods too (the flow attribution reads a rowid the views make)
     assert lake.flows().sort("event_id").equals(bundled_case.flows().sort("event_id"))
     assert lake.tables().equals(bundled_case.tables())
+    for method in ("processes", "process_tree", "alerts", "activity", "coverage"):  # sorted: row order is no answer
+        got, want = getattr(lake, method)(), getattr(bundled_case, method)()
+        assert got.columns == want.columns, method
+        assert got.sort(pl.all()).equals(want.sort(pl.all())), method
 
 
 def test_manifest_names_the_tables_and_the_run(bundled_lake: Path) -> None:
