@@ -7,16 +7,20 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import duckdb
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import kernelsec_nb as kn
 from kernelsec_nb.lake import _layout
 from tests.conftest import BUNDLED
 from tests.correlate.conftest import SHIM, T0, S, proc, tg
+from tests.store.test_fuzz import mutated
 
 #: Columns that say when a row was written, not what was loaded.
 _WHEN = {"files": ["loaded_at"], "case_state": ["built_at"]}
@@ -235,3 +239,16 @@ def test_a_missing_export_leaves_no_lake_behind(tmp_path: Path) -> None:
     (tmp_path / "other" / "notes.txt").write_text("x")
     with pytest.raises(kn.lake.LakeError, match="not a lake"):
         kn.load_lake(tmp_path / "other", BUNDLED / "kind-control-plane" / "falco.json", progress=False)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(mutated(), min_size=1, max_size=12))
+def test_lake_of_mutated_lines_is_the_case(tmp_path: Path, lines: list[bytes]) -> None:
+    with tempfile.TemporaryDirectory(dir=tmp_path) as d:
+        ex = Path(d) / "ex" / "fuzz.log"
+        ex.parent.mkdir()
+        ex.write_bytes(b"\n".join(lines) + b"\n")
+        report = kn.load_lake(Path(d) / "lake", ex, progress=False)
+        case = kn.open_case()
+        assert case.load(ex, progress=False).to_dict() == report.to_dict()
+        assert_same_tables(kn.open_case(Path(d) / "lake"), case)
