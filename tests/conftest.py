@@ -48,3 +48,13 @@ def build_store(kind: str, exports: Path, folder: Path) -> Path:
 def bundled_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled incident as a lake, built once per session (a lake is read-only: shared)."""
     return build_store("lake", BUNDLED, tmp_path_factory.mktemp("bundled-lake"))
+
+
+@pytest.fixture(scope="session")
+def bundled_case(tmp_path_factory: pytest.TempPathFactory):
+    """The bundled incident in a case file, loaded once per session (tests only read it)."""
+    import kernelsec_nb as kn
+
+    case = kn.open_case(build_store("duckdb", BUNDLED, tmp_path_factory.mktemp("bundled-case")))
+    yield case
+    case.close()

@@ -112,8 +112,18 @@ def load_lake(lake: str | os.PathLike[str], paths: str | os.PathLike[str] | Iter
     ['.kernelsec-lake.lock', '_kernelsec_lake.json', 'alerts', 'case_state']
     """
     root = Path(lake).expanduser().absolute()
-    manifest = _prepare(root)
+    _prepare(root)  # a file, or a folder of other files, is refused before anything is made
+    created = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
+    try:
+        return _load_locked(root, paths, progress, follow_links)
+    except BaseException:
+        if created and not _layout.is_lake(root):  # a typo in a path leaves no empty lake behind
+            shutil.rmtree(root, ignore_errors=True)
+        raise
+
+
+def _load_locked(root: Path, paths: Any, progress: bool, follow_links: bool) -> LoadReport:
     with _locked(root):
         manifest = _prepare(root)  # again, under the lock
         _tidy(root, manifest)
@@ -168,6 +178,7 @@ def _run(root: Path, manifest: dict[str, Any], run: str, work: Path, paths: Any,
 
 def _import(con: duckdb.DuckDBPyConnection, root: Path, manifest: dict[str, Any]) -> None:
     """Copy what the lake holds into the (new) working case."""
+    con.execute(f"SET memory_limit = '{WRITE_MEMORY_LIMIT}'")  # streamed into the file: bounded
     con.execute("CREATE SCHEMA lake")
     create_views(con, root, manifest, schema="lake")
     con.execute("BEGIN TRANSACTION")
@@ -176,6 +187,7 @@ def _import(con: duckdb.DuckDBPyConnection, root: Path, manifest: dict[str, Any]
         con.execute(f"INSERT INTO {table} SELECT * FROM lake.{table}")  # noqa: S608
     con.execute("COMMIT")
     con.execute("DROP SCHEMA lake CASCADE")
+    con.execute("RESET memory_limit")
 
 
 def _write_table(con: duckdb.DuckDBPyConnection, table: str, out: Path, had_files: bool) -> int:

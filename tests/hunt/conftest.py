@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import kernelsec_nb as kn
-from tests.conftest import CASE_KINDS, REPO
+from tests.conftest import CASE_KINDS
 
 SIGMAHQ = Path(__file__).parent / "data" / "sigmahq"
 
@@ -17,7 +17,4 @@ def deathstar(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     if request.param == "lake":  # the same hits from the lake of the capture
         yield kn.open_case(request.getfixturevalue("bundled_lake"))
         return
-    case = kn.open_case(str(tmp_path_factory.mktemp("hunt") / "ds.duckdb"))
-    case.load(REPO / "data" / "deathstar", progress=False)
-    yield case
-    case.close()
+    yield request.getfixturevalue("bundled_case")

@@ -7,16 +7,20 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import duckdb
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import kernelsec_nb as kn
 from kernelsec_nb.lake import _layout
 from tests.conftest import BUNDLED
 from tests.correlate.conftest import SHIM, T0, S, proc, tg
+from tests.store.test_fuzz import mutated
 
 #: Columns that say when a row was written, not what was loaded.
 _WHEN = {"files": ["loaded_at"], "case_state": ["built_at"]}
@@ -45,13 +49,6 @@ def types(case: kn.Case, table: str) -> list[tuple[str, str]]:
     return list(zip(rel.columns, [str(t) for t in rel.types], strict=True))
 
 
-@pytest.fixture(scope="module")
-def bundled_case(tmp_path_factory) -> kn.Case:
-    case = kn.open_case(tmp_path_factory.mktemp("bundled") / "case.duckdb")
-    case.load(BUNDLED, progress=False)
-    return case
-
-
 def test_lake_of_the_bundled_capture_is_the_case(bundled_lake: Path, bundled_case: kn.Case) -> None:
     lake = kn.open_case(bundled_lake)
     assert isinstance(lake, kn.lake.LakeCase) and lake.read_only
@@ -61,6 +58,10 @@ def test_lake_of_the_bundled_capture_is_the_case(bundled_lake: Path, bundled_cas
     # the query methods too (the flow attribution reads a rowid the views make)
     assert lake.flows().sort("event_id").equals(bundled_case.flows().sort("event_id"))
     assert lake.tables().equals(bundled_case.tables())
+    for method in ("processes", "process_tree", "alerts", "activity", "coverage"):  # sorted: row order is no answer
+        got, want = getattr(lake, method)(), getattr(bundled_case, method)()
+        assert got.columns == want.columns, method
+        assert got.sort(pl.all()).equals(want.sort(pl.all())), method
     # the sources' own tables and views: the sidecars' requests (a rowid too) and the API calls
     assert lake.http_requests().height > 0
     assert lake.http_requests().sort("event_id").equals(bundled_case.http_requests().sort("event_id"))
@@ -203,6 +204,10 @@ def test_cli_load_lake_and_the_read_only_commands(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "not a lake" in bad.stderr
     folder = subprocess.run([*run, "findings", str(BUNDLED)], capture_output=True, text=True, env=env)
     assert folder.returncode == 2 and "Traceback" not in folder.stderr
+    # report takes the lake as its case (here it stops at the missing notebook, after that check)
+    rep = subprocess.run([*run, "report", str(tmp_path / "lake"), "--notebook", str(tmp_path / "none.ipynb"),
+                          "--out", str(tmp_path / "r.html")], capture_output=True, text=True, env=env)
+    assert rep.returncode == 2 and "none.ipynb" in rep.stderr and "no case file" not in rep.stderr, rep.stderr
 
 
 def test_a_time_range_reads_the_partitions_of_its_days_only(tmp_path: Path) -> None:
@@ -229,3 +234,26 @@ def test_a_time_range_reads_the_partitions_of_its_days_only(tmp_path: Path) -> N
                        found=found["process_events"])
     plan = lake.con.execute(f"EXPLAIN ANALYZE {sql}").fetchall()[0][1]
     assert "Scanning Files: 2/6" in plan, plan
+
+
+def test_a_missing_export_leaves_no_lake_behind(tmp_path: Path) -> None:
+    with pytest.raises(kn.LoadPathError):
+        kn.load_lake(tmp_path / "lake", tmp_path / "missing", progress=False)
+    assert not (tmp_path / "lake").exists()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("x")
+    with pytest.raises(kn.lake.LakeError, match="not a lake"):
+        kn.load_lake(tmp_path / "other", BUNDLED / "kind-control-plane" / "falco.json", progress=False)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(mutated(), min_size=1, max_size=12))
+def test_lake_of_mutated_lines_is_the_case(tmp_path: Path, lines: list[bytes]) -> None:
+    with tempfile.TemporaryDirectory(dir=tmp_path) as d:
+        ex = Path(d) / "ex" / "fuzz.log"
+        ex.parent.mkdir()
+        ex.write_bytes(b"\n".join(lines) + b"\n")
+        report = kn.load_lake(Path(d) / "lake", ex, progress=False)
+        case = kn.open_case()
+        assert case.load(ex, progress=False).to_dict() == report.to_dict()
+        assert_same_tables(kn.open_case(Path(d) / "lake"), case)
