@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import json
 import uuid
+from pathlib import Path
 
 import duckdb
 
@@ -127,7 +128,7 @@ class Store:
         root = self.local()
         con = kn.open_case().con
         for table in ("flows", "kprobes", "clock_offsets"):
-            if self.exists(table):
+            if next(Path(root, table).rglob("*.parquet"), None) is not None:
                 glob = f"{root}/{table}/**/*.parquet"
                 con.execute(f"DELETE FROM {table}")  # noqa: S608 - our names
                 con.execute(f"INSERT INTO {table} BY NAME SELECT * EXCLUDE (day) FROM read_parquet(?, hive_partitioning = true)"  # noqa: S608

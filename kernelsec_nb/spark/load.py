@@ -18,7 +18,9 @@ Files are the unit of work (a gzip stream cannot be split); a fleet's exports ar
 from __future__ import annotations
 
 import functools
+import logging
 import re
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,24 @@ from kernelsec_nb.store.report import FileResult, LoadReport
 #: Tasks per core of the cluster for the normalising stage (a few, so a big file does not leave
 #: the other cores idle at the end).
 TASKS_PER_CORE = 3
+#: Up to this many event ids seen more than once are sent to every task (a broadcast join);
+#: more are joined by a shuffle.
+BROADCAST_IDS = 2_000_000
+_LOG = logging.getLogger(__name__)
+
+
+class _Phases:
+    """Logs how long each step took (``logging.getLogger("kernelsec_nb.spark.load")`` at INFO)."""
+
+    def __init__(self) -> None:
+        self.last = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        _LOG.info("%s: %.1f s", name, now - self.last)
+        self.last = now
+
+
 _SAME = re.compile(r"^same content as (.*): nothing added$")
 
 
@@ -71,6 +91,7 @@ def load(spark, paths: str | Path | Iterable[str | Path], lake: str | Path, *,
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_schema
 
+    phase = _Phases()
     _conf(spark)
     lake = str(lake)
     threads = threads or int(spark.conf.get("spark.task.cpus", "1") or 1)
@@ -108,6 +129,7 @@ def load(spark, paths: str | Path | Iterable[str | Path], lake: str | Path, *,
         results = {r.o: (_normalise.result_of(r.result), r.files)
                    for r in normalised.where(F.col("t") == _normalise.RESULT).select("o", "result", "files").collect()}
         gone = _already_loaded(results, known)
+        phase("normalised")
 
         # global duplicates: an event of an earlier file (or of the lake) wins
         tables = _normalise.event_tables()
@@ -121,29 +143,34 @@ def load(spark, paths: str | Path | Iterable[str | Path], lake: str | Path, *,
                 ids = ids.unionByName(old.select("event_id", F.lit(-1).cast("long").alias("o")))
         multi = (ids.groupBy("event_id").agg(F.min("o").alias("first"), F.count("*").alias("n"))
                  .where(F.col("n") > 1).select("event_id", "first")).persist(StorageLevel.MEMORY_AND_DISK)
-        losers = (ids.where(F.col("o") >= 0).join(multi, "event_id").where(F.col("o") > F.col("first"))
-                  .groupBy("o").agg(F.collect_list("event_id").alias("seed")))
-        affected = losers.join(files_df, "o")
+        repeated = multi.count()
+        if repeated:
+            losers = (ids.where(F.col("o") >= 0).join(multi, "event_id").where(F.col("o") > F.col("first"))
+                      .groupBy("o").agg(F.collect_list("event_id").alias("seed")))
+            affected = losers.join(files_df, "o")
 
-        def second_pass(batches):
-            for batch in batches:
-                yield from _normalise.normalise(
-                    zip(batch.column("o").to_pylist(), batch.column("path").to_pylist(),
-                        batch.column("seed").to_pylist(), strict=True),
-                    out_arrow, known_files=known, with_rows=False, threads=threads)
+            def second_pass(batches):
+                for batch in batches:
+                    yield from _normalise.normalise(
+                        zip(batch.column("o").to_pylist(), batch.column("path").to_pylist(),
+                            batch.column("seed").to_pylist(), strict=True),
+                        out_arrow, known_files=known, with_rows=False, threads=threads)
 
-        again = affected.mapInArrow(second_pass, out_schema).select("o", "result", "files")
-        for r in again.collect():
-            results[r.o] = (_normalise.result_of(r.result), r.files)
+            again = affected.mapInArrow(second_pass, out_schema).select("o", "result", "files")
+            for r in again.collect():
+                results[r.o] = (_normalise.result_of(r.result), r.files)
+        phase("duplicates across files")
         kept_orders = [o for o, (res, _) in results.items() if o not in gone and res.status in ("loaded", "damaged")]
 
         # the rows
         written = {}
         for table in tables:
-            rows = (normalised.where((F.col("t") == table) & ~F.col("o").isin(list(gone)))
-                    .select("o", f"{table}.*").join(multi, "event_id", "left")
-                    .where(F.col("first").isNull() | (F.col("o") == F.col("first"))).drop("o", "first"))
-            written[table] = rows
+            rows = normalised.where((F.col("t") == table) & ~F.col("o").isin(list(gone))).select("o", f"{table}.*")
+            if repeated:  # the copy of the first file (in load order) stays; none where the lake has it
+                first = F.broadcast(multi) if repeated <= BROADCAST_IDS else multi
+                rows = (rows.join(first, "event_id", "left")
+                        .where(F.col("first").isNull() | (F.col("o") == F.col("first"))).drop("first"))
+            written[table] = rows.drop("o")
         quarantine = normalised.where((F.col("t") == "quarantine") & ~F.col("o").isin(list(gone))).select("quarantine.*")
         files_rows = spark.createDataFrame(
             [results[o][1] for o in sorted(kept_orders)], schema=out_schema["files"].dataType) if kept_orders else None
@@ -155,8 +182,10 @@ def load(spark, paths: str | Path | Iterable[str | Path], lake: str | Path, *,
         if files_rows is not None:
             store.append("files", files_rows)
         new_events = any(results[o][0].loaded for o in kept_orders)
+        phase("written")
         if new_events:
             _derive_tables(spark, store, written["alerts"], from_arrow_schema)
+            phase("processes and alerts")
         elif written["alerts"] is not None:
             store.append("alerts", written["alerts"])
     finally:
@@ -166,6 +195,7 @@ def load(spark, paths: str | Path | Iterable[str | Path], lake: str | Path, *,
     _finish(store, report, new_events, [results[o][0].path for o in kept_orders
                                         if results[o][0].loaded and "hubble" in results[o][0].sources])
     store.write_manifest([f for f in report.files if f.status not in ("skipped",)])
+    phase("clock offsets, notes, manifest")
     return report
 
 
@@ -237,11 +267,10 @@ def _derive_tables(spark, store, new_alerts, from_arrow_schema) -> None:
                           *[(F.struct(*[F.col(f.name) for f in structs[table]]) if t == table
                              else F.lit(None).cast(structs[t])).alias(t) for t in tetragon])
         tagged = one if tagged is None else tagged.unionByName(one)
-    if tagged is None:
+    if tagged is None or tagged.isEmpty():
         processes = spark.createDataFrame([], from_arrow_schema(pschema))
     else:
-        n = int(spark.conf.get("spark.sql.shuffle.partitions"))
-        processes = tagged.repartition(n, "k").mapInArrow(
+        processes = tagged.repartition("k").mapInArrow(
             functools.partial(_derive.build_processes, schema=pschema), from_arrow_schema(pschema))
     store.overwrite("processes", processes)
 
@@ -253,17 +282,19 @@ def _derive_tables(spark, store, new_alerts, from_arrow_schema) -> None:
     if old is not None:
         alerts = old.select(*[f.name for f in astruct]).unionByName(alerts)
     fillable = F.expr(_derive.FILLABLE)
+    side = alerts.where(fillable)
+    if side.isEmpty():  # no alert to fill (the usual case): the new ones are added as they are
+        store.append("alerts", new_alerts)
+        return
     procs = store.read("processes").where("container_id IS NOT NULL AND pod IS NOT NULL").select(*_derive.FILL_FROM)
     pstruct = procs.schema
-    side = alerts.where(fillable)
     one = side.select(F.col("container_id").alias("k"), F.lit("alerts").alias("t"),
                       F.struct(*[F.col(f.name) for f in astruct]).alias("alerts"),
                       F.lit(None).cast(pstruct).alias("processes"))
     two = procs.select(F.col("container_id").alias("k"), F.lit("processes").alias("t"),
                        F.lit(None).cast(astruct).alias("alerts"),
                        F.struct(*[F.col(c) for c in _derive.FILL_FROM]).alias("processes"))
-    n = int(spark.conf.get("spark.sql.shuffle.partitions"))
-    filled = one.unionByName(two).repartition(n, "k").mapInArrow(
+    filled = one.unionByName(two).repartition("k").mapInArrow(
         functools.partial(_derive.fill_alerts, schema=alerts_schema), astruct)
     store.overwrite("alerts", alerts.where(~fillable | fillable.isNull()).unionByName(filled))
 
