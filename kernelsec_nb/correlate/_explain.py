@@ -87,14 +87,14 @@ def explain(case: Any, id: str) -> pl.DataFrame:  # noqa: A002
     parts: list[pl.DataFrame | None] = []
     ev = case._fetch(f"{_EV} WHERE event_id = ? LIMIT 1", [id])  # noqa: S608
     if ev.height:
-        kind, source = ev["kind"][0], ev["source"][0]
-        if source == "hubble":
+        kind = ev["kind"][0]
+        if kind == "flow":
             fl = case._flow_attribution().filter(pl.col("event_id") == id)
             exec_id = fl["exec_id"][0] if fl.height else None
             parts.append(ev.with_columns(pl.lit("flow").alias("role"), pl.lit(exec_id, dtype=pl.String).alias("exec_id")))
             if fl.height:
                 parts.append(_events(case, [fl["conn_event_id"][0]], f"connect ({fl['match'][0]})"))
-        elif source == "falco":
+        elif kind == "alert":
             al = case._alert_attribution().filter(pl.col("event_id") == id)
             exec_id = al["exec_id"][0] if al.height else None
             parts.append(ev.with_columns(pl.lit("alert").alias("role"), pl.lit(exec_id, dtype=pl.String).alias("exec_id")))

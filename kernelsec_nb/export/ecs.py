@@ -42,6 +42,7 @@ from typing import Any
 from kernelsec_nb.export import Exporter, register
 from kernelsec_nb.export._jsonl import iso_utc, time_column, write_lines
 from kernelsec_nb.export._source import select
+from kernelsec_nb.sources import table_sources
 
 #: Column → ECS field, for columns copied as they are.
 FIELDS = {
@@ -63,7 +64,8 @@ FIELDS = {
 _USED = {"time_ns", "time", "summary", "output", "args", "cmdline", "proc_name", "protocol", "priority",
          "team_tags", "source", "verdict", "l7_type", "start_ns", "start_time"}
 _KEYWORDS = ("uid",)  # ECS keyword fields our tables hold as integers: written as strings
-_TABLE_SOURCE = {"flows": "hubble", "alerts": "falco"}
+#: The source of a row of a table without a ``source`` column: the one source whose events go there.
+_TABLE_SOURCE = {t: names[0] for t in ("flows", "alerts") if len(names := table_sources(t)) == 1}
 
 
 def _put(doc: dict[str, Any], dotted: str, value: Any) -> None:

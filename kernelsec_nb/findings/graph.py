@@ -8,6 +8,7 @@ two).  Node ids are typed strings:
 * ``proc:<exec_id>`` — a process;
 * ``pod:<namespace>/<pod>`` — a pod (a destination that no process of it was linked to);
 * ``ext:<ip>:<port>`` — an address outside the capture's pods;
+* ``dns:<domain>`` — a domain names were looked up under (the resolver is no destination);
 * ``file:<scope>:<path>`` — a file, where ``scope`` is ``<namespace>/<pod>`` for a container's
   file and ``node:<node>`` for the host's (a container's ``/tmp/x`` is not another container's).
 
@@ -43,12 +44,13 @@ SERVICE_WRITE = "service_write"  # process → a file its connection's destinati
 WRITE = "write"                  # process → file it wrote (that something used later)
 EXEC_FILE = "exec_file"          # file → process that ran it (binary or script argument)
 READ_FILE = "read_file"          # file → process that read it later
-HTTP = "http"                    # request's source → the process in the pod that handled it
+HTTP = "http"                    # request's source → the process in the pod that handled it (Hubble L7, sidecar logs)
 API = "api"                      # a call to the Kubernetes API → the first process of a pod started next
 ESCAPE = "escape"                # a pod's process that escaped to its node → a suspicious host process after it
+DNS = "dns"                      # process → ``dns:<domain>``: a lookup that carried data out (a DNS tunnel)
 #: ATT&CK "Escape to Host": a detection tagged with it marks the process that left its container.
 ESCAPE_TECHNIQUE = "T1611"
-KINDS = (SPAWN, CONNECT, BLOCKED, SERVICE, SERVICE_WRITE, WRITE, EXEC_FILE, READ_FILE, HTTP, API)
+KINDS = (SPAWN, CONNECT, BLOCKED, SERVICE, SERVICE_WRITE, WRITE, EXEC_FILE, READ_FILE, HTTP, API, ESCAPE, DNS)
 #: The Kubernetes API server's port (behind the ``kubernetes.default`` service), and Cilium's label
 #: for it: a connection there is an API call.
 API_PORT = 6443
@@ -403,6 +405,47 @@ def http_edges(flows: pl.DataFrame, procs: pl.DataFrame, s: GraphSettings = DEFA
     return _edges(e.unique(["src", "dst", "event_id"], keep="first", maintain_order=True))
 
 
+def requests_as_flows(requests: pl.DataFrame) -> pl.DataFrame:
+    """Sidecar access-log requests (``case.http_requests()``) as the request flows
+    :func:`http_edges` reads: a request a sidecar let into its pod (``inbound``, or unrouted) is a
+    request into that pod from its downstream client (its process when attributed).
+
+    >>> r = pl.DataFrame({"event_id": ["a1"], "time_ns": [5], "direction": ["inbound"], "namespace": ["a"],
+    ...                   "pod": ["web-1"], "method": ["PUT"], "path": ["/up?x=1"], "exec_id": [None],
+    ...                   "downstream_remote_ip": ["10.0.0.9"], "downstream_remote_port": [4000],
+    ...                   "downstream_local_port": [80], "client_pod": [None], "client_namespace": [None]})
+    >>> requests_as_flows(r).select("dst_pod", "http_method", "http_url", "src_ip").rows()
+    [('web-1', 'PUT', '/up?x=1', '10.0.0.9')]
+    """
+    if requests.height == 0 or "method" not in requests.columns:
+        return requests.clear().select()
+    r = requests.filter((_col(requests, "direction").fill_null("inbound") == "inbound")
+                        & pl.col("pod").is_not_null() & pl.col("method").is_not_null())
+    return r.select("event_id", "time_ns", _col(r, "exec_id"), pl.col("downstream_remote_ip").alias("src_ip"),
+                    pl.col("downstream_remote_port").alias("src_port"), _col(r, "client_pod").alias("src_pod"),
+                    _col(r, "client_namespace").alias("src_namespace"), pl.col("namespace").alias("dst_namespace"),
+                    pl.col("pod").alias("dst_pod"), pl.col("downstream_local_port").alias("dst_port"),
+                    pl.col("method").alias("http_method"), pl.col("path").alias("http_url"))
+
+
+def dns_edges(queries: pl.DataFrame) -> pl.DataFrame:
+    """Process → ``dns:<domain>`` for each lookup of a DNS tunnel (``queries``: the rows of
+    :func:`~kernelsec_nb.findings._evidence.dns_tunnel_queries` that name a process), one edge
+    per lookup so that every lookup is evidence (``event_id``).
+
+    >>> q = pl.DataFrame({"exec_id": ["p", "p"], "domain": ["t.x.net"] * 2, "time_ns": [1, 2],
+    ...                   "event_id": ["d1", "d2"], "dns_query": ["a1.t.x.net.", "b2.t.x.net."]})
+    >>> dns_edges(q).select("src", "dst", "kind", "event_id").rows()
+    [('proc:p', 'dns:t.x.net', 'dns', 'd1'), ('proc:p', 'dns:t.x.net', 'dns', 'd2')]
+    """
+    q = queries.filter(pl.col("exec_id").is_not_null())
+    if q.height == 0:
+        return empty_edges()
+    return _edges(q.select(proc_id().alias("src"), (pl.lit("dns:") + pl.col("domain")).alias("dst"),
+                           pl.lit(DNS).alias("kind"), "time_ns",
+                           pl.format("looked up {}", "dns_query").alias("why"), "event_id"))
+
+
 def escape_edges(procs: pl.DataFrame, hits: pl.DataFrame, suspicious: list[str] | pl.Series,
                  s: GraphSettings = DEFAULT) -> pl.DataFrame:
     """A pod's process with an escape-to-host detection (technique :data:`ESCAPE_TECHNIQUE`) →
@@ -481,7 +524,30 @@ def api_edges(conns: pl.DataFrame, procs: pl.DataFrame, s: GraphSettings = DEFAU
         pl.col("_cev").alias("event_id")))
 
 
-__all__ = ["API", "BLOCKED", "api_edges", "CONNECT", "DEFAULT", "EDGE_SCHEMA", "EXEC_FILE", "GraphSettings", "HTTP", "KINDS",
-           "READ_FILE", "SERVICE", "SERVICE_WRITE", "SPAWN", "WRITE", "connect_edges", "empty_edges",
+def api_call_edges(calls: pl.DataFrame) -> pl.DataFrame:
+    """The audit log's named calls (``case.api_calls()``): the process that sent a ``create`` of a
+    pod → that pod's first process, and the process that sent a ``pods/exec`` → the shell it
+    started.  Only calls whose sending process is known make an edge (an admin's ``kubectl`` on
+    a laptop is no process of the capture: the shell it started is an entry of its own).
+
+    >>> c = pl.DataFrame({"exec_id": ["k"], "linked_exec_id": ["x"], "link": ["created-pod"],
+    ...     "time_ns": [10], "event_id": ["e"], "verb": ["create"], "resource": ["pods"],
+    ...     "namespace": ["ci"], "target_pod": ["dbg"], "user": ["system:serviceaccount:ci:runner"]})
+    >>> api_call_edges(c).select("src", "dst", "kind", "why").rows()
+    [('proc:k', 'proc:x', 'api', 'create pods ci/dbg by system:serviceaccount:ci:runner (audit log)')]
+    """
+    named = calls.filter(pl.col("exec_id").is_not_null() & pl.col("linked_exec_id").is_not_null())
+    if named.height == 0:
+        return empty_edges()
+    what = pl.when(pl.col("link") == "exec").then(pl.lit("pods/exec")).otherwise(pl.col("resource"))
+    return _edges(named.select(
+        proc_id().alias("src"), proc_id("linked_exec_id").alias("dst"), pl.lit(API).alias("kind"), "time_ns",
+        pl.format("{} {} {}/{} by {} (audit log)", "verb", what, pl.col("namespace").fill_null(""),
+                  pl.col("target_pod").fill_null(""), pl.col("user").fill_null("?")).alias("why"),
+        "event_id"))
+
+
+__all__ = ["API", "BLOCKED", "api_call_edges", "api_edges", "CONNECT", "DNS", "ESCAPE", "dns_edges", "DEFAULT", "EDGE_SCHEMA", "EXEC_FILE", "GraphSettings", "HTTP", "KINDS",
+           "READ_FILE", "SERVICE", "SERVICE_WRITE", "SPAWN", "WRITE", "connect_edges", "empty_edges", "requests_as_flows",
            "ext_id", "escape_edges", "file_accesses", "file_edges", "file_id", "http_edges", "pod_id", "proc_id",
            "service_edges", "spawn_edges"]

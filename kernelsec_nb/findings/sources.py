@@ -20,6 +20,8 @@ from typing import Any
 
 import polars as pl
 
+from kernelsec_nb.sources import Capability, having
+
 #: Kind of events → (table, the tool that usually exports them, how a note names them).
 KINDS: dict[str, tuple[str, str]] = {
     "processes": ("processes", "process events (Tetragon)"),
@@ -58,20 +60,26 @@ def available(case: Any) -> set[str]:
     return out
 
 
-#: Kind of events → the name of the tool that usually exports them (the report's ``sources``).
-TOOLS = {"processes": "tetragon", "flows": "hubble", "alerts": "falco"}
+#: Kind of events → the capability of the sources that bring them.
+CAPABILITIES = {"processes": Capability.PROCESS_EVENTS, "flows": Capability.FLOWS, "alerts": Capability.ALERTS}
 
 
 def sources(case: Any) -> list[str]:
-    """The tools behind the kinds of events the case has (:data:`TOOLS`), sorted: ``["falco",
-    "hubble", "tetragon"]`` for a capture with all three; named by what the case holds (process
-    events, flows, alerts), not by a source label.
+    """The tools behind the kinds of events the case has, sorted: ``["falco", "hubble",
+    "tetragon"]`` for a capture with all three; named by what the case holds (process events,
+    flows, alerts): the sources with that capability whose files the case loaded (all of them
+    when the case has no ``files`` rows, as a hand-filled case).
 
     >>> import kernelsec_nb as kn
     >>> sources(kn.open_case())
     []
     """
-    return sorted(TOOLS[k] for k in available(case))
+    try:
+        loaded = {s for (s,) in case.con.execute("SELECT DISTINCT unnest(sources) FROM files").fetchall()}
+    except Exception:  # noqa: BLE001 - an old case without the table
+        loaded = set()
+    return sorted({s.name for k in available(case) for s in having(CAPABILITIES[k])
+                   if not loaded or s.name in loaded})
 
 
 def missing_notes(counts: pl.DataFrame, nodes: Iterable[str | None]) -> list[str]:
@@ -96,4 +104,4 @@ def missing_notes(counts: pl.DataFrame, nodes: Iterable[str | None]) -> list[str
     return out
 
 
-__all__ = ["KINDS", "TOOLS", "available", "by_node", "missing_notes", "sources"]
+__all__ = ["CAPABILITIES", "KINDS", "available", "by_node", "missing_notes", "sources"]

@@ -31,7 +31,7 @@ def pipeline() -> ProcessingPipeline:
         ProcessingItem(
             identifier=f"kernelsec_nb-fields-{name}",
             transformation=FieldMappingTransformation(dict(source.fields)),  # type: ignore[arg-type]
-            rule_conditions=[LogsourceCondition(category=name)],
+            rule_conditions=[LogsourceCondition(**(dict(source.logsource) or {"category": name}))],
         )
         for name, source in SOURCES.items()
     ]

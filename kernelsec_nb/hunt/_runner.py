@@ -95,6 +95,9 @@ def compile_rules(rules: RuleInput | RuleSet) -> RuleSet:
 _DETAIL = {
     "process_creation": ("v.command_line", ("command_line",)),
     "file": ("coalesce(v.file_path, '') || coalesce(' (' || v.access || ')', '')", ("file_path", "access")),
+    "api": ("concat_ws(' ', v.verb, concat_ws('/', v.resource, v.subresource), "
+            "nullif(concat_ws('/', v.object_namespace, v.object_name), ''), 'by ' || v.\"user\", '(' || v.code || ')')",
+            ("verb", "resource", "subresource", "object_namespace", "object_name", "user", "code")),
     "net": ("concat_ws(' ', v.protocol, coalesce(v.src_ip, '') || coalesce(':' || v.src_port, ''), '→', "
             "coalesce(v.dst_hostname || ' ', '') || coalesce(v.dst_ip, '') || coalesce(':' || v.dst_port, ''))",
             ("protocol", "src_ip", "src_port", "dst_hostname", "dst_ip", "dst_port")),
@@ -121,7 +124,7 @@ def _batch(source: Source, rules: list[CompiledRule]) -> _Batch:
     the view's rows of the matching combinations are the hits (joined with
     ``IS NOT DISTINCT FROM``: a missing field is a value too).  The second query runs only when
     a combination matched.  The view has only the columns the rules and the hits read."""
-    kind = ("file" if "file_path" in source.columns else
+    kind = ("api" if "verb" in source.columns else "file" if "file_path" in source.columns else
             "net" if "dst_ip" in source.columns else "process_creation")
     binary = 'v."binary"' if "binary" in source.columns else "NULL::VARCHAR"
     detail, detail_cols = _DETAIL[kind]

@@ -16,6 +16,10 @@ Three views over the case's tables, one per kind of record a detection can mark:
   **and** Hubble flows that open a connection or carry a request (not replies; TCP flows only
   their ``SYN``; entity ``flow``, no process: Hubble names none).  A connection both tools saw
   hits twice, once per record.  ``category: firewall`` is the flows alone.
+* ``product: kubernetes, service: audit`` (SigmaHQ's Kubernetes rules, any category) →
+  ``api_calls``, one row per request, with the audit Event's field names (``verb``,
+  ``objectRef.resource``, ``responseStatus.code``, ``user.username``…).  Entity ``api_call``;
+  its pod is the sender's when a pod-bound token names it, else the pod the call acted on.
 * ``file_event``, ``file_access``, ``file_change``, ``file_create``, ``file_delete``,
   ``file_rename`` → Tetragon file hooks (``kprobes.file_path``), with the process.  Entity
   ``file``.  ``file_access`` is every file hook; the others leave out hooks known to be reads
@@ -192,6 +196,23 @@ _FILE_ACCESS_PART = Part(base="kprobes k", where="k.file_path IS NOT NULL", colu
 _FILE_EVENT_PART = Part(base="kprobes k", where=f"k.file_path IS NOT NULL AND ({_ACCESS}) IS DISTINCT FROM 'read'",
                         columns=_FILE_COLUMNS, joins=_HOOK_JOINS)
 
+# Kubernetes API calls (the api_calls view: one row per request).  A hit's pod is the pod that
+# sent the call when a pod-bound token names it, else the pod the call acted on.
+_API_PART = Part(
+    base="api_calls a", where="true",
+    columns={"_entity": "'api_call'", "_exec_id": "NULL::VARCHAR", "_event_id": "a.event_id",
+             "_time_ns": "a.time_ns", "node": "a.token_node",
+             "namespace": "coalesce(CASE WHEN a.token_pod IS NOT NULL THEN a.sa_namespace END, a.namespace)",
+             "pod": "coalesce(a.token_pod, CASE WHEN a.resource = 'pods' THEN coalesce(a.created_name, a.name) END)",
+             "workload": "NULL::VARCHAR",
+             "verb": "a.verb", "resource": "a.resource", "subresource": "a.subresource",
+             "object_namespace": "a.namespace", "object_name": "a.name", "api_group": "a.api_group",
+             "code": "a.code", "request_uri": "a.request_uri", "user_agent": "a.user_agent",
+             "user": 'a."user"', "impersonated_user": "a.impersonated_user",
+             "groups": "array_to_string(a.groups, ',')", "sa_namespace": "a.sa_namespace",
+             "sa_name": "a.sa_name", "src_ip": "a.src_ip", "src_ip4": _ip4("a.src_ip"), "stage": "a.stage",
+             "level": "a.level", "decision": "a.decision"})
+
 # -- field mapping: Sigma's names → the views' columns ----------------------------------------
 _PROCESS_FIELDS = {
     "Image": "binary", "CommandLine": "command_line", "OriginalFileName": "binary",
@@ -214,10 +235,22 @@ _FIREWALL_FIELDS = {
     "action": "verdict", "Verdict": "verdict", "HttpMethod": "http_method", "HttpUrl": "http_url",
 }
 _FILE_FIELDS = {"TargetFilename": "file_path", "Function": "function_name", "Access": "access"}
+# the audit Event's own field names (SigmaHQ's Kubernetes rules write them so), and ours
+_AUDIT_FIELDS = {
+    "verb": "verb", "objectRef.resource": "resource", "objectRef.subresource": "subresource",
+    "objectRef.namespace": "object_namespace", "objectRef.name": "object_name",
+    "objectRef.apiGroup": "api_group", "apiGroup": "api_group", "responseStatus.code": "code",
+    "requestURI": "request_uri", "userAgent": "user_agent", "user.username": "user",
+    "user.groups": "groups", "impersonatedUser.username": "impersonated_user",
+    "sourceIPs": "src_ip", "stage": "stage", "level": "level",
+    "annotations.authorization.k8s.io/decision": "decision",
+    "ServiceAccountNamespace": "sa_namespace", "ServiceAccount": "sa_name",
+    "Namespace": "namespace", "Pod": "pod", "Node": "node",
+}
 
 
 #: The view columns that hold numbers (compared as numbers; strings compare with their text).
-NUMERIC = frozenset({"uid", "pid", "parent_pid", "src_port", "dst_port"})
+NUMERIC = frozenset({"uid", "pid", "parent_pid", "src_port", "dst_port", "code"})
 #: IP columns with an integer twin ``<column>4`` (their IPv4 address as a number, for ``|cidr``).
 IP_COLUMNS = frozenset({"src_ip", "dst_ip"})
 
@@ -229,6 +262,8 @@ class Source:
     category: str
     parts: tuple[Part, ...]
     fields: dict[str, str]
+    #: The rules' log source it serves, when not its category (``product``/``service``).
+    logsource: tuple[tuple[str, str], ...] = ()
 
     def sql(self, needed: Iterable[str] | None = None) -> str:
         """The view with the columns in ``needed`` (and the keys; default: all of them)."""
@@ -275,6 +310,9 @@ SOURCES: dict[str, Source] = {
     "file_access": Source("file_access", (_FILE_ACCESS_PART,), _FILE_SOURCE_FIELDS),
     **{c: Source(c, (_FILE_EVENT_PART,), _FILE_SOURCE_FIELDS)
        for c in ("file_event", "file_change", "file_create", "file_delete", "file_rename")},
+    # SigmaHQ's Kubernetes audit rules: ``product: kubernetes, service: audit`` (whatever category)
+    "kubernetes_audit": Source("kubernetes_audit", (_API_PART,), _AUDIT_FIELDS,
+                               (("product", "kubernetes"), ("service", "audit"))),
 }
 
 #: Products whose rules run (a rule naming no product runs too).
@@ -286,6 +324,8 @@ def source_for(category: str | None, product: str | None, service: str | None) -
     if product is not None and product.lower() not in PRODUCTS:
         raise ValueError(f"log source product {product!r} is not in a case (only "
                          f"{', '.join(sorted(PRODUCTS))})")
+    if (product or "").lower() == "kubernetes" and (service or "").lower() == "audit":
+        return SOURCES["kubernetes_audit"]
     if service is not None:
         raise ValueError(f"log source service {service!r} (e.g. auditd, syslog) is not in a case")
     if category is None or category.lower() not in SOURCES:

@@ -18,6 +18,7 @@ import nbformat
 from kernelsec_nb._paths import relative_names
 from kernelsec_nb._text import shown
 from kernelsec_nb.report._table import time_text
+from kernelsec_nb.sources import Capability, names_with
 
 _PKG = Path(__file__).resolve().parent.parent
 _REPO = _PKG.parent
@@ -276,7 +277,7 @@ def _incident_rows(i: dict[str, Any], srcs: list[str]) -> list[tuple[str, str]]:
                                          for x in i.get("endpoints") or [])[:600] or "none"),
         ("requests let through / dropped (Hubble)",
          f"{sum(r.get('verdict') != 'DROPPED' for r in reqs)} / {sum(r.get('verdict') == 'DROPPED' for r in reqs)}"
-         if "hubble" in srcs or not srcs else "no flows in the capture"),
+         if names_with(Capability.FLOWS) & set(srcs) or not srcs else "no flows in the capture"),
         ("ATT&CK techniques", ", ".join(sorted(i.get("techniques") or {})) or "none"),
         ("why", "; ".join(i.get("why") or [])[:900] or nd),
     ]

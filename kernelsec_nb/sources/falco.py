@@ -9,6 +9,7 @@ DaemonSet, so it is the ``node`` column.
 
 from __future__ import annotations
 
+from kernelsec_nb.sources._source import Capability, Mapping, Source
 from kernelsec_nb.sources._sql import epoch_ns, null_if_na, short_container_id, workload_from_pod
 
 STRUCTURE: dict[str, object] = {
@@ -71,3 +72,12 @@ ALERT_COLUMNS: dict[str, str] = {
     "uuid": "j.uuid",
     "fields": "j.output_fields",
 }
+
+
+SOURCE = Source(
+    name="falco", title="Falco", detect=DETECT_SQL, kind="'alert'", structure=STRUCTURE,
+    event={**EVENT_COLUMNS, "rule": "j.rule"}, maps=(Mapping("alerts", columns=ALERT_COLUMNS),),
+    capabilities=frozenset({Capability.ALERTS}),
+    samples=("public/falco/*.log",),
+    precedence=20, order=30, time_fallback=TIME_FALLBACK, color="#D55E00",
+)

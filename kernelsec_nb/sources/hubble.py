@@ -19,6 +19,7 @@ import json
 import re
 
 from kernelsec_nb.sources._route import RouteSpec
+from kernelsec_nb.sources._source import Capability, Mapping, Source
 from kernelsec_nb.sources._sql import INT, epoch_ns, workload_from_pod
 
 _PORTS = {"source_port": INT, "destination_port": INT}
@@ -112,7 +113,9 @@ def _labels(side: str) -> str:
     firsts = (f"list_filter(list_zip({ordered}, list_prepend(NULL, {ordered})), "
               "lambda lp: lp[1] IS NOT NULL AND (lp[2] IS NULL OR lp[2].k <> lp[1].k))")
     careful = f"map_from_entries(list_transform({firsts}, lambda lp: struct_pack(k := lp[1].k, v := lp[1].v)))"
-    return f"coalesce(TRY({plain}), {careful})"
+    # (the CASE: DuckDB's coalesce computed the careful map for every row, not only where the
+    # plain one failed: +80 % on the labels; without labels both are NULL)
+    return f"CASE WHEN {lab} IS NOT NULL THEN coalesce(TRY({plain}), {careful}) END"
 
 
 def _workload(side: str) -> str:
@@ -198,3 +201,12 @@ def routes() -> list[RouteSpec]:
     """The fast route: the exporter's and ``-o jsonpb``'s ``{"flow": {...}, ...}`` lines."""
     return [RouteSpec("hubble", "flow", "flows", '{"flow":', json.dumps(STRUCTURE), _EVENT_OF_FLOW,
                       on_route, present="x.flow IS NOT NULL", excludes=('"process_',))]
+
+
+SOURCE = Source(
+    name="hubble", title="Hubble", detect=DETECT_SQL, kind="'flow'", structure=STRUCTURE,
+    event=_EVENT_OF_FLOW, maps=(Mapping("flows", columns=FLOW_COLUMNS),),
+    capabilities=frozenset({Capability.FLOWS, Capability.DNS}),
+    samples=("public/hubble/*.json",),
+    precedence=10, order=20, normalise=NORMALISE_SQL, prelude=PRELUDE, routes=routes, color="#009E73",
+)

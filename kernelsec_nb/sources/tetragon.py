@@ -18,6 +18,7 @@ import re
 
 from kernelsec_nb.sources import falco, hubble  # their detection keys (see _OTHER_TOOLS)
 from kernelsec_nb.sources._route import RouteSpec
+from kernelsec_nb.sources._source import Capability, Mapping, Source
 from kernelsec_nb.sources._sql import INT, epoch_ns, short_container_id, workload_from_pod
 
 _IMAGE = {"id": "VARCHAR", "name": "VARCHAR"}
@@ -377,3 +378,20 @@ def routes() -> list[RouteSpec]:
                   (ROUTE_PRELUDE, PRELUDE_ARGS), present=_ROUTE_PRESENT)
         for kind, table in ROUTES.items()
     ]
+
+
+#: Kinds with a table of their own (the other ``process_*`` kinds are hooks: ``kprobes``).
+_KINDS_OWN = "('process_exec', 'process_exit', 'process_loader', 'process_throttle')"
+
+SOURCE = Source(
+    name="tetragon", title="Tetragon", detect=DETECT_SQL, kind=KIND_SQL, structure=STRUCTURE,
+    event=EVENT_COLUMNS,
+    maps=(Mapping("process_events", "kind IN ('process_exec', 'process_exit')", PROCESS_EVENT_COLUMNS),
+          Mapping("kprobes", f"kind NOT IN {_KINDS_OWN}", HOOK_COLUMNS),
+          Mapping("other_events", "kind IN ('process_loader', 'process_throttle')")),
+    capabilities=frozenset({Capability.PROCESS_EVENTS, Capability.HOOKS, Capability.FILE_ACCESS,
+                            Capability.CONNECTIONS}),
+    samples=("public/tetragon/**/*.json",),
+    precedence=30, order=10, normalise=NORMALISE_SQL, prelude=PRELUDE, prelude_args=PRELUDE_ARGS,
+    time_fallback=TIME_FALLBACK, routes=routes, color="#0072B2",
+)

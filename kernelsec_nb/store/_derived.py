@@ -24,6 +24,7 @@ from pathlib import Path
 
 import duckdb
 
+from kernelsec_nb import sources
 from kernelsec_nb.store._ingest import TABLES as EVENT_TABLES
 from kernelsec_nb.store._skew import clock_skew
 
@@ -39,6 +40,9 @@ FROM (SELECT container_id, any_value(namespace) AS namespace, any_value(pod) AS 
       GROUP BY container_id HAVING count(DISTINCT pod) = 1) AS c
 WHERE alerts.container_id = c.container_id AND alerts.pod IS NULL AND alerts.namespace IS NULL
 """
+
+#: The sources' own derived columns (``Source.derive``), in registry order.
+_SOURCE_DERIVE = [sql for s in sources.registry() for sql in s.derive]
 
 #: What the derived tables are built from: the files that brought events (a file of blank,
 #: refused or duplicate lines only changes none of them), by path and content.
@@ -88,6 +92,8 @@ def rebuild(con: duckdb.DuckDBPyConnection) -> list[str]:
     try:
         con.execute(_PROCESSES_SQL)
         con.execute(_FILL_ALERTS_SQL)
+        for sql in _SOURCE_DERIVE:
+            con.execute(sql)
         skew = clock_skew(con)
         con.execute(_STAMP[0])
         con.execute(_STAMP[1], [mark(con)])

@@ -17,6 +17,7 @@ structure constants.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -27,11 +28,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from kernelsec_nb import sources
-from kernelsec_nb.sources import falco, hubble, tetragon
 from kernelsec_nb.sources._route import RouteSpec
 from kernelsec_nb.sources._sql import INTEGER_COLUMNS, integer, integer_problem
+from kernelsec_nb.sources._wrappers import UNWRAP_SQL
 from kernelsec_nb.store import _arrow, _lines
 from kernelsec_nb.store._known import KnownIds
+from kernelsec_nb.store._split import split_records
 
 T = TypeVar("T")
 
@@ -43,32 +45,25 @@ EVENT_COLUMNS = [
 ]
 
 # Per-source expressions for the common columns (over the parsed line ``j``).
-_PER_SOURCE: dict[str, dict[str, str]] = {
-    "tetragon": tetragon.EVENT_COLUMNS,
-    "hubble": {
-        **hubble.EVENT_COLUMNS,
-        "http_method": hubble.FLOW_COLUMNS["http_method"],
-        "http_path": hubble.FLOW_COLUMNS["http_path"],
-        "http_code": hubble.FLOW_COLUMNS["http_code"],
-        "dns_query": hubble.FLOW_COLUMNS["dns_query"],
-    },
-    "falco": {**falco.EVENT_COLUMNS, "rule": "j.rule"},
-}
+_PER_SOURCE: dict[str, dict[str, str]] = {s.name: s.event for s in sources.registry()}
 
 #: Per source with a fallback for an event's time: (what the load counts when the written time is
 #: unreadable and the fallback gave the time, the written time, the fallback), SQL over ``j``.
 #: The written time is computed once per line (``written_ns``): a time parse is not cheap.
-_TIME_FALLBACK: dict[str, tuple[str, str, str]] = {"tetragon": tetragon.TIME_FALLBACK,
-                                                   "falco": falco.TIME_FALLBACK}
-_WRITTEN_NS = "CASE source " + " ".join(
+_TIME_FALLBACK: dict[str, tuple[str, str, str]] = {s.name: s.time_fallback for s in sources.registry()
+                                                   if s.time_fallback is not None}
+_WRITTEN_NS = ("CASE source " + " ".join(
     f"WHEN '{src}' THEN {written}" for src, (_, written, _) in _TIME_FALLBACK.items()) + " END"
-_TIME_NOTE = "CASE WHEN j.time IS NOT NULL AND written_ns IS NULL THEN CASE source " + " ".join(
+    if _TIME_FALLBACK else "NULL::BIGINT")
+_TIME_NOTE = ("CASE WHEN j.time IS NOT NULL AND written_ns IS NULL THEN CASE source " + " ".join(
     f"WHEN '{src}' THEN '{msg}'" for src, (msg, _, _) in _TIME_FALLBACK.items()) + " END END"
+    if _TIME_FALLBACK else "NULL")
 for _src, (_, _written, _fallback) in _TIME_FALLBACK.items():
-    assert _PER_SOURCE[_src]["time_ns"] == f"coalesce({_written}, {_fallback})"
+    if _PER_SOURCE[_src]["time_ns"] != f"coalesce({_written}, {_fallback})":
+        raise ValueError(f"source {_src}: time_ns must be coalesce(written, fallback) of its time_fallback")
     _PER_SOURCE[_src] = {**_PER_SOURCE[_src], "time_ns": f"coalesce(written_ns, {_fallback})"}
 
-_KIND_SQL = f"CASE source WHEN 'hubble' THEN 'flow' WHEN 'falco' THEN 'alert' ELSE {tetragon.KIND_SQL} END"
+_KIND_SQL = "CASE source " + " ".join(f"WHEN '{s.name}' THEN {s.kind}" for s in sources.registry()) + " END"
 
 
 #: The trailing whitespace of a line, in SQL: used to judge a line blank or cut short.
@@ -89,18 +84,63 @@ def _case(column: str) -> str:
 
 _COMMON = [c for c in EVENT_COLUMNS if c not in ("event_id", "source", "kind", "time", "file", "line", "byte_offset")]
 
-# The per-table columns computed while the parsed line is at hand, with a prefix each.
-_TABLE_COLUMNS: dict[str, dict[str, str]] = {
-    "pe": tetragon.PROCESS_EVENT_COLUMNS,
-    "kp": tetragon.HOOK_COLUMNS,
-    "fl": hubble.FLOW_COLUMNS,
-    "al": falco.ALERT_COLUMNS,
+# The event model's tables (schema.sql), with the event-model columns each stores; a source may
+# add its own (Source.tables).
+_TETRAGON_EVENT = ("kind", "time_ns", "node", "cluster", "namespace", "pod", "workload", "container_id",
+                   "exec_id", "parent_exec_id", "pid", "uid", "binary", "args", "summary")
+_MODEL_TABLES: dict[str, tuple[str, ...]] = {
+    "process_events": ("source", *_TETRAGON_EVENT),
+    "kprobes": ("source", *_TETRAGON_EVENT),
+    "other_events": ("source", *_COMMON, "kind"),
+    "flows": ("time_ns", "node", "cluster", "verdict", "src_ip", "src_port", "dst_ip", "dst_port",
+              "protocol", "summary"),
+    "alerts": ("source", "time_ns", "node", "namespace", "pod", "workload", "container_id", "pid"),
 }
-_EXTRA = ", ".join(
-    f"{expr} AS {q(prefix + '__' + name)}"
-    for prefix, cols in _TABLE_COLUMNS.items()
-    for name, expr in cols.items()
-)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of the case: which rows go there, its own columns, and the event-model columns."""
+
+    name: str
+    where: str  # over the staged row
+    own: dict[str, str]  # its own columns: name -> SQL over ``j`` (CASE source when several map to it)
+    event: tuple[str, ...]
+    by_source: dict[str, dict[str, str]]  # each mapping source's own columns
+
+    @property
+    def staged(self) -> dict[str, str]:
+        """Its own column name -> the staged column holding it."""
+        return {name: q(f"{self.name}__{name}") for name in self.own}
+
+
+def _table(name: str, event: tuple[str, ...]) -> Table:
+    maps = [(s.name, m) for s in sources.registry() for m in s.maps if m.table == name]
+    wheres = [f"source = '{src}'" if m.where == "true" else f"source = '{src}' AND {m.where}" for src, m in maps]
+    where = (wheres[0] if len(wheres) == 1 else " OR ".join(f"({w})" for w in wheres)) if wheres else "false"
+    by_source = {src: m.columns for src, m in maps}
+    names = list(dict.fromkeys(c for _, m in maps for c in m.columns))
+    own = {c: (by_source[maps[0][0]][c] if len(maps) == 1 else
+               "CASE source " + " ".join(f"WHEN '{src}' THEN {cols[c]}" for src, cols in by_source.items()
+                                         if c in cols) + " END")
+           for c in names}
+    return Table(name, where, own, event, by_source)
+
+
+TABLES = [_table(name, event) for name, event in
+          [*_MODEL_TABLES.items(), *((t.name, t.event) for t in sources.tables())]]
+_unmapped = {m.table for s in sources.registry() for m in s.maps} - {t.name for t in TABLES}
+if _unmapped:
+    raise ValueError(f"sources map events to tables no source declares: {sorted(_unmapped)}")
+
+# The per-table columns computed while the parsed line is at hand, named <table>__<column>.
+_EXTRA = ", ".join(f"{expr} AS {q(t.name + '__' + name)}" for t in TABLES for name, expr in t.own.items())
+
+#: The line inside a container-log wrapper (the written line is kept for the quarantine).
+_UNWRAP = UNWRAP_SQL
+#: A line that is not a JSON object, offered to the sources that read text lines.
+_TEXT_PARSE = (f"WHEN trim(raw, {_WS}) <> '' THEN TRY(json_transform({sources.TEXT_SQL}, '{sources.STRUCTURE}')) "
+               if sources.TEXT_SQL else "")
 
 # One statement: parse each line once (``TRY`` turns malformed JSON into NULL instead of failing
 # the block), recognise source and kind, compute every column, and say why a line is refused.
@@ -109,11 +149,13 @@ _EXTRA = ", ".join(
 STAGE_SQL = f"""
 CREATE OR REPLACE TEMP TABLE _stage AS
 WITH p AS (
-    SELECT rec, line, byte_offset, raw, note, raw_bytes, event_id, line_end, byte_end, repeat_count,
-           -- only an object can be an event: other lines (junk, numbers) are not parsed here
+    SELECT *,
+           -- only an object can be an event: other lines (junk, numbers) go to the text parsers
            CASE WHEN left(ltrim(raw, {_WS}), 1) = '{{'
-                THEN TRY(json_transform({sources.NORMALISE_SQL}, '{sources.STRUCTURE}')) END AS j
-    FROM _block WHERE NOT taken
+                THEN TRY(json_transform({sources.NORMALISE_SQL}, '{sources.STRUCTURE}')) {_TEXT_PARSE}END AS j
+    FROM (SELECT rec, line, byte_offset, raw AS written, {_UNWRAP} AS raw, note, raw_bytes, event_id,
+                 line_end, byte_end, repeat_count
+          FROM _block WHERE NOT taken)
 ), s AS (
     SELECT *, CASE WHEN j IS NOT NULL THEN {sources.SOURCE_SQL} END AS source FROM p
 ), k AS (
@@ -125,14 +167,14 @@ WITH p AS (
            {_WRITTEN_NS} AS written_ns
     FROM k
 ), c AS (
-    SELECT rec, line, byte_offset, raw, note, raw_bytes, event_id, line_end, byte_end, repeat_count,
-           source, kind, j IS NULL AS unparsed,
+    SELECT rec, line, byte_offset, raw, written, note, raw_bytes, event_id, line_end, byte_end, repeat_count,
+           source, kind, j IS NULL AS unparsed, left(ltrim(raw, {_WS}), 1) = '{{' AS json,
            {_TIME_NOTE} AS time_note,
            {", ".join(f"{_case(c)} AS {q(c)}" for c in _COMMON)},
            {_EXTRA}
     FROM a
 )
-SELECT * EXCLUDE (raw, unparsed, time_note),
+SELECT * EXCLUDE (raw, written, unparsed, json, time_note),
     {{warnings}} AS warnings,
     CASE
         WHEN note IS NOT NULL THEN note
@@ -141,15 +183,17 @@ SELECT * EXCLUDE (raw, unparsed, time_note),
              AND right(rtrim(raw, {_WS}), 1) <> '}}'
             THEN 'malformed JSON: the line is cut short (truncated)'
         WHEN unparsed AND NOT json_valid(raw) THEN 'malformed JSON'
-        WHEN unparsed OR json_type(raw) <> 'OBJECT'
+        WHEN unparsed OR (json AND json_type(raw) <> 'OBJECT')
             THEN 'not an event: JSON ' || lower(json_type(raw)) || ' instead of an object'
+        WHEN source IS NULL AND NOT json
+            THEN 'unknown event type: a text line that no {sources.titles()} event matches'
         WHEN source IS NULL
-            THEN 'unknown event type: no Tetragon, Hubble or Falco keys (keys: '
+            THEN 'unknown event type: no {sources.titles()} keys (keys: '
                  || left(array_to_string(json_keys(raw), ', '), 200) || ')'
         WHEN time_ns IS NULL THEN source || ' ' || kind || ' event without a valid time'
     END AS reason,
     CASE WHEN unparsed OR source IS NULL OR time_ns IS NULL OR note IS NOT NULL
-         THEN left(raw, 4096) END AS bad_raw
+         THEN left(written, 4096) END AS bad_raw
 FROM c
 """
 
@@ -167,42 +211,15 @@ _NEW_VIEW = "CREATE OR REPLACE TEMP VIEW _new AS SELECT * FROM _stage SEMI JOIN 
 _TIME = "make_timestamp(time_ns // 1000)::TIMESTAMPTZ"
 
 # Each event is stored once, in the table of its kind, with the event-model columns its source
-# has; the ``events`` view (events_view.sql) puts them together.
-_TETRAGON_EVENT = ("kind", "time_ns", "node", "cluster", "namespace", "pod", "workload", "container_id",
-                   "exec_id", "parent_exec_id", "pid", "uid", "binary", "args", "summary")
+# has; the ``events`` view (events_view.sql and the sources' own tables) puts them together.
 _PROVENANCE = ("line", "byte_offset")
-_TETRAGON_KINDS_OWN = "('process_exec', 'process_exit', 'process_loader', 'process_throttle')"
-
-
-@dataclass(frozen=True)
-class Table:
-    """A table of the case: which rows go there, its own columns, and the event-model columns."""
-
-    name: str
-    where: str  # over the staged row
-    own: str | None  # prefix of its own columns in the stage (see _TABLE_COLUMNS)
-    event: tuple[str, ...]
-
-
-TABLES = [
-    Table("process_events", "source = 'tetragon' AND kind IN ('process_exec', 'process_exit')", "pe",
-          _TETRAGON_EVENT),
-    Table("kprobes", f"source = 'tetragon' AND kind NOT IN {_TETRAGON_KINDS_OWN}", "kp", _TETRAGON_EVENT),
-    Table("other_events", "source = 'tetragon' AND kind IN ('process_loader', 'process_throttle')", None,
-          ("source", *_COMMON, "kind")),
-    Table("flows", "source = 'hubble'", "fl",
-          ("time_ns", "node", "cluster", "verdict", "src_ip", "src_port", "dst_ip", "dst_port",
-           "protocol", "summary")),
-    Table("alerts", "source = 'falco'", "al",
-          ("time_ns", "node", "namespace", "pod", "workload", "container_id", "pid")),
-]
 
 
 def _columns(table: Table, event: dict[str, str], own: dict[str, str]) -> dict[str, str]:
     """Column name -> SQL for a row of ``table``; an event-model column wins over the table's own
-    column of the same name (``parent_exec_id`` falls back to the parent's exec_id)."""
-    own_cols = _TABLE_COLUMNS[table.own] if table.own else {}
-    return {"event_id": "event_id", **{c: own[c] for c in own_cols},
+    column of the same name (``parent_exec_id`` falls back to the parent's exec_id).  A column of
+    the table that ``own`` lacks (another source's) is NULL."""
+    return {"event_id": "event_id", **{c: own.get(c, "NULL") for c in table.own},
             **{c: event[c] for c in table.event}, **{c: c for c in _PROVENANCE}}
 
 
@@ -220,8 +237,7 @@ def _typed(name: str, expr: str) -> str:
 
 
 def _general_insert(table: Table) -> str:
-    own = {name: q(f"{table.own}__{name}") for name in _TABLE_COLUMNS.get(table.own or "", {})}
-    cols = _columns(table, {c: q(c) for c in table.event}, own)
+    cols = _columns(table, {c: q(c) for c in table.event}, table.staged)
     select = ", ".join(f"{_typed(k, v)} AS {q(k)}" for k, v in cols.items())
     return _insert(table, cols, f"SELECT {select} FROM _new WHERE {table.where}", "true")
 
@@ -231,8 +247,7 @@ GENERAL_INSERTS = [_general_insert(t) for t in TABLES]
 
 def _staged(table: Table) -> dict[str, str]:
     """Column name -> the staged column a general-path row of ``table`` takes it from."""
-    own = {name: q(f"{table.own}__{name}") for name in _TABLE_COLUMNS.get(table.own or "", {})}
-    return _columns(table, {c: q(c) for c in table.event}, own)
+    return _columns(table, {c: q(c) for c in table.event}, table.staged)
 
 
 def _problems(cols: dict[str, str]) -> list[str]:
@@ -268,7 +283,8 @@ SELECT
     coalesce(sum(repeat_count) FILTER (WHERE reason IS NOT NULL AND reason <> 'blank'), 0) AS quarantined,
     (SELECT count(*) FROM _new) AS loaded,
     coalesce(sum(repeat_count), 0) AS lines,
-    list(DISTINCT source) FILTER (WHERE source IS NOT NULL AND reason IS NULL) AS sources
+    list(DISTINCT source) FILTER (WHERE source IS NOT NULL AND reason IS NULL) AS sources,
+    count(*) FILTER (WHERE source IS NOT NULL) AS recognised
 FROM _stage
 """
 _REFUSED_SQL = "SELECT rec FROM _stage WHERE reason IS NOT NULL"
@@ -292,13 +308,42 @@ class Route:
     missed: str  # SQL: lines the route took but could not load (unparsed, no valid time)
 
 
+#: An expression at least this long is worth computing once when another column repeats it.
+_REUSE_CHARS = 200
+
+
+def _reused(texts: dict[str, str]) -> dict[str, str]:
+    """Columns whose expression holds another column's whole (long) expression, rewritten to read
+    that column by name; only where nothing else of the parsed line is read.
+
+    >>> _reused({"m": "f(x.a)" * 50, "t": "CAST(" + "f(x.a)" * 50 + " AS VARCHAR)", "u": "g(x.b)"})
+    {'t': 'CAST("m" AS VARCHAR)'}
+    """
+    out: dict[str, tuple[str, str]] = {}
+    for k, e in texts.items():
+        if k in INTEGER_COLUMNS or k == "time_ns":  # (read by name before they are typed)
+            continue
+        for c, sub in texts.items():
+            if c != k and c not in INTEGER_COLUMNS and len(sub) >= _REUSE_CHARS and sub in e:
+                replaced = e.replace(sub, q(c))
+                if not re.search(r"\bx\b", replaced):
+                    out[k] = (c, replaced)
+                    break
+    # a column read by name must itself be computed from the parsed line
+    return {k: e for k, (c, e) in out.items() if c not in out}
+
+
 def _route(number: int, spec: RouteSpec) -> Route:
     """The statements of route ``number``: they read the lines :data:`_ROUTE_OF` gave it."""
     table = next(t for t in TABLES if t.name == spec.table)
-    cols = _columns(table, spec.event, _TABLE_COLUMNS[table.own or ""])
+    cols = _columns(table, {"source": f"'{spec.source}'", **spec.event}, table.by_source[spec.source])
     # The columns as the parsed line gives them (an integer column as its JSON text) ...
     texts = {k: spec.rewrite(v) for k, v in cols.items()}
-    inner = [f"{e} AS {q(k)}" for k, e in texts.items() if k != "time_ns"] + [f"{spec.present} AS _present"]
+    # A column computed from another one's whole expression (``dst_labels_text`` is the text of
+    # ``dst_labels``) reads that column instead: DuckDB computed the map twice.
+    reuse = _reused(texts)
+    inner = [f"{e} AS {q(k)}" for k, e in texts.items() if k != "time_ns" and k not in reuse]
+    inner.append(f"{spec.present} AS _present")
     fallback = _TIME_FALLBACK.get(spec.source)
     if fallback:  # the written time and its fallback apart, to tell which one gave the time
         inner += [f"{spec.rewrite(fallback[1])} AS _written", f"{spec.rewrite(fallback[2])} AS _fallback",
@@ -312,7 +357,7 @@ def _route(number: int, spec: RouteSpec) -> Route:
     # replaced) is left to the general path, which counts what it changed.
     odd = [f"({q(k)} IS NOT NULL AND {_typed(k, q(k))} IS NULL)" for k in texts if k in INTEGER_COLUMNS]
     odd += ["(_time_written AND _written IS NULL)"] if fallback else []
-    typed = {k: _typed(k, q(k)) for k in texts}
+    typed = {k: _typed(k, reuse.get(k, q(k))) for k in texts}
     # A line the route cannot load (not this kind's event, no valid time, a warning) has a NULL
     # time_ns and is left out.  The test is folded into time_ns, the route's only filter: a
     # second filter over ``x`` was pushed below the projection and made DuckDB parse every line
@@ -337,7 +382,7 @@ def _route(number: int, spec: RouteSpec) -> Route:
                  _insert(table, cols, rows(""), ok), _insert(table, cols, rows("TRY"), ok), missed)
 
 
-ROUTES = [_route(i, spec) for i, spec in enumerate((*tetragon.routes(), *hubble.routes()), start=1)]
+ROUTES = [_route(i, spec) for i, spec in enumerate(sources.routes(), start=1)]
 #: Off: every line takes the general path (the tests compare both paths row by row).
 USE_ROUTES = True
 #: Which route (1-based; 0: the general path) each record of the block is for, in block order
@@ -360,9 +405,14 @@ class BlockCounts:
     quarantined: int = 0
     blank: int = 0
     sources: tuple[str, ...] = ()
+    #: Lines taken for some source's events, loaded or not (a file of them is an export).
+    recognised: int = 0
     input_bytes: int = 0
     #: What the load changed in the events it stored, and in how many: message -> count.
     warnings: dict[str, int] = field(default_factory=dict)
+    #: Lines the block's records add to the file's accounting: a line holding several events (a
+    #: webhook batch) counts as one line per event (see :mod:`kernelsec_nb.store._split`).
+    split_lines: int = 0
 
 
 class _Malformed(Exception):
@@ -385,11 +435,12 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
     earlier blocks, committed in the background, must be visible to ``con`` by then (see
     :meth:`kernelsec_nb.store._commits.BlockCommits.refresh`).
     """
+    table, split_lines = split_records(table, sources.splitters())
     table = table.append_column("rec", _arrow.array(np.arange(table.num_rows, dtype=np.int64)))
     # Several record batches (zero-copy slices), so that DuckDB parses them on every core.
     table = pa.Table.from_batches(table.to_batches(max_chunksize=_BATCH_ROWS))
     params = {"file": file}
-    counts = BlockCounts(input_bytes=int(pc.sum(table.column("raw_bytes")).as_py() or 0))
+    counts = BlockCounts(input_bytes=int(pc.sum(table.column("raw_bytes")).as_py() or 0), split_lines=split_lines)
     keys = _arrow.to_numpy(table.column("key")) if known is not None else None
     fast = routes and USE_ROUTES and known is not None and table.num_rows
     taken = None
@@ -476,7 +527,8 @@ def _general(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCounts, 
     for sql in GENERAL_INSERTS:
         con.execute(sql, params)
     con.execute(INSERT_QUARANTINE, params)
-    blank, quarantined, loaded, lines, srcs = con.execute(_COUNT_SQL).fetchall()[0]
+    blank, quarantined, loaded, lines, srcs, recognised = con.execute(_COUNT_SQL).fetchall()[0]
+    counts.recognised += recognised
     counts.loaded += loaded
     counts.duplicates += lines - loaded - quarantined - blank
     counts.quarantined += quarantined

@@ -14,16 +14,23 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from kernelsec_nb import sources
+from kernelsec_nb.correlate._api_methods import ApiMixin
 from kernelsec_nb.correlate._case_methods import CorrelateMixin
+from kernelsec_nb.correlate._http import HttpMixin
 from kernelsec_nb.correlate._hunt_methods import HuntMixin
 from kernelsec_nb.findings._case import FindingsMixin
-from kernelsec_nb.store import _connection, _derived, _ids, _lines, filters
+from kernelsec_nb.store import _connection, _derived, _ids, _lines, _split, filters
 from kernelsec_nb.store.load import discard, load_files
 from kernelsec_nb.store.notes import NotesMixin
 from kernelsec_nb.store.report import LoadReport
 
-_SCHEMA_SQL = Path(__file__).with_name("schema.sql").read_text()
-_EVENTS_VIEW_SQL = Path(__file__).with_name("events_view.sql").read_text()
+# The event model's tables, then the tables the sources add (each declared in its own module).
+_SCHEMA_SQL = Path(__file__).with_name("schema.sql").read_text() + "".join(
+    f"\n{t.ddl.strip().rstrip(';')};\n" for t in sources.tables())
+# The events view: the model's tables, then the rows of the sources' own tables.
+_EVENTS_VIEW_SQL = Path(__file__).with_name("events_view.sql").read_text().rstrip().rstrip(";") + "".join(
+    f"\nUNION ALL\n{t.view.strip().rstrip(';')}" for t in sources.tables() if t.view) + ";\n"
 _PROCESSES_QUERY = Path(__file__).with_name("processes.sql").read_text().split(" AS\n", 1)[1]
 _EMPTY_PROCESSES = (  # the processes table's shape before anything is loaded
     "CREATE TABLE IF NOT EXISTS processes AS SELECT * FROM ("  # noqa: S608 - our own SQL file
@@ -41,8 +48,12 @@ FROM quarantine, LATERAL (SELECT unnest(range(greatest(repeat_count, 1))) AS k)
 ORDER BY file, line
 """
 
-TABLES = ("events", "processes", "process_events", "kprobes", "flows", "alerts", "other_events", "files",
-          "quarantine", "annotations", "saved_queries")
+TABLES = ("events", "processes", "process_events", "kprobes", "flows", "alerts", "other_events",
+          *(t.name for t in sources.tables()), "files", "quarantine", "annotations", "saved_queries")
+
+#: The tables the sources add (``Source.tables``): a case made before a source gains its table
+#: when opened for writing (empty: its files were loaded before it), a read-only look sees it empty.
+SOURCE_TABLES = tuple(t.name for t in sources.tables())
 
 #: The team's tables (store/notes.py): a case made before them gains them when opened for writing
 #: (they only add rows of their own), and a read-only look at such a case sees them empty.
@@ -53,7 +64,7 @@ class CaseError(Exception):
     """A problem with the case file itself (locked, not a case, missing)."""
 
 
-class Case(CorrelateMixin, HuntMixin, FindingsMixin, NotesMixin):
+class Case(CorrelateMixin, ApiMixin, HttpMixin, HuntMixin, FindingsMixin, NotesMixin):
     """An incident case: a single DuckDB file, no server.
 
     Create or open one with :func:`open_case`.  Query it with :meth:`events`, :meth:`sql` or
@@ -172,7 +183,11 @@ class Case(CorrelateMixin, HuntMixin, FindingsMixin, NotesMixin):
             raise CaseError(f"{file} (line {line}) is no longer there; the raw event cannot be read")
         text = _lines.read_record(path, int(offset), fmt == "json-documents")
         if _ids.event_id(text.rstrip(_lines.TRAILING_WS).encode()) != event_id:
-            raise CaseError(f"{file} changed since it was loaded: line {line} is not event {event_id}")
+            # one of the events of a line that holds several (a webhook batch)
+            item = _split.find_item(text, event_id, sources.splitters())
+            if item is None:
+                raise CaseError(f"{file} changed since it was loaded: line {line} is not event {event_id}")
+            return item
         return text
 
     def export(self, path: str | Path, format: str = "timesketch", **source: Any) -> dict[str, Any]:  # noqa: A002
@@ -289,8 +304,10 @@ def _refusal(target: str, exc: duckdb.Error) -> str:
     return f"cannot open case {target}: {text}"
 
 
+# tables only: a view a source declares (api_calls) is made again on every open for writing
 _COLUMNS_SQL = ("SELECT table_name, list(column_name ORDER BY column_index) FROM duckdb_columns() "
-                "WHERE database_name = current_database() GROUP BY 1")
+                "WHERE database_name = current_database() AND table_name IN "
+                "(SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()) GROUP BY 1")
 
 
 @functools.cache
@@ -309,7 +326,8 @@ def _outdated(con: duckdb.DuckDBPyConnection) -> str | None:
         return "its events are a table, now a view"
     have = dict(con.execute(_COLUMNS_SQL).fetchall())
     if "files" in have:  # a case (not a new file): every table of the schema is there
-        missing = [t for t in _expected_columns() if t not in have and t not in _ADDED_ON_WRITE and t not in TEAM_TABLES]
+        missing = [t for t in _expected_columns()
+                   if t not in have and t not in _ADDED_ON_WRITE and t not in TEAM_TABLES and t not in SOURCE_TABLES]
         if missing:
             return f"it has no {', '.join(missing)} table"
     for table, columns in _expected_columns().items():
@@ -323,7 +341,7 @@ def _outdated(con: duckdb.DuckDBPyConnection) -> str | None:
 
 
 #: Columns of ``processes`` (built by processes.sql, not schema.sql) that older versions lacked.
-_DERIVED_COLUMNS = ("exec_event_id",)
+_DERIVED_COLUMNS = ("exec_event_id", "source")
 
 
 #: The cases open in this process, by file and mode: opened again, a case file is the same case.
@@ -364,6 +382,10 @@ def _empty_team_tables(con: duckdb.DuckDBPyConnection) -> None:
             body = re.search(rf"CREATE TABLE IF NOT EXISTS {table} (\(.*?\n\));", _SCHEMA_SQL, re.S)
             assert body is not None
             con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} {body.group(1)}")
+    for spec in sources.tables():  # a source's table, on a case made before that source
+        if spec.name not in have:
+            ddl = re.sub(r"^\s*CREATE TABLE IF NOT EXISTS", "CREATE TEMP TABLE IF NOT EXISTS", spec.ddl)
+            con.execute(re.sub(r"CREATE OR REPLACE VIEW", "CREATE OR REPLACE TEMP VIEW", ddl))
 
 
 #: An empty file with one of these suffixes becomes a new case; any other empty file is refused.
@@ -377,6 +399,9 @@ def open_case(path: str | Path = ":memory:", *, read_only: bool = False) -> Case
     refuses (one line saying how to repair) a case that a crash left unclean, which an open for
     writing repairs.  Opened again in this process, a case file gives the same :class:`Case`.
 
+    ``path`` may also be a lake folder (:func:`kernelsec_nb.load_lake`): it is opened read-only,
+    its tables views over its Parquet files (:mod:`kernelsec_nb.lake`).
+
     Examples
     --------
     >>> import kernelsec_nb as kn
@@ -385,6 +410,13 @@ def open_case(path: str | Path = ":memory:", *, read_only: bool = False) -> Case
     ['events', 'processes', 'process_events']
     """
     target = str(path)
+    if target != ":memory:" and Path(target).expanduser().is_dir():
+        from kernelsec_nb.lake import is_lake, open_lake
+
+        if not is_lake(Path(target).expanduser()):
+            raise CaseError(f"{target} is a folder, neither a case file nor a lake (no _kernelsec_lake.json): "
+                            "load exports with kn.open_case('incident.duckdb').load(folder)")
+        return open_lake(target)  # read-only, whatever read_only says: a lake is written by load_lake
     if target != ":memory:":
         p = Path(target).expanduser()
         case = _already_open(str(p), read_only)
@@ -423,10 +455,10 @@ def open_case(path: str | Path = ":memory:", *, read_only: bool = False) -> Case
             if "files" not in dict(con.execute(_COLUMNS_SQL).fetchall()):
                 raise CaseError(f"{target} holds no case yet (an empty DuckDB database: its making did not "
                                 "finish?): open it once for writing to make it a case: kn.open_case(path)")
+            _empty_team_tables(con)  # (before the check, which reads every event table)
             unclean = _derived.check(con, target)
             if unclean:
                 raise CaseError(unclean)
-            _empty_team_tables(con)
     except (duckdb.Error, CaseError) as exc:
         con.close()
         raise exc if isinstance(exc, CaseError) else CaseError(_refusal(target, exc)) from None

@@ -4,9 +4,10 @@
 given as a compiled pattern, ``re.compile("^web-[0-9]+$")``),
 ``workload``, ``node``, ``from_pod``/``to_pod``, ``from_workload``/``to_workload``, ``verdict``,
 ``http_method``, ``http_path`` (regex; the path without its query string), ``http_url`` (regex on
-the whole URL, query string included; flows only), ``http_status``, ``fqdn``/``dns_query`` (regex), ``port``,
+the whole URL, query string included; flows and sidecar access logs), ``http_status``, ``fqdn``/``dns_query`` (regex), ``port``,
 ``binary`` (regex), ``args`` (regex), ``kind``, ``source``, ``exec_id``, ``rule``, ``priority``,
-``tag`` (rows the team tagged with ``case.tag``: the event, or its process),
+``tag`` (rows the team tagged with ``case.tag``: the event, or its process), ``verb``,
+``resource`` (``pods`` or ``pods/exec``) and ``user`` (a name prefix, or a compiled regex) for API calls,
 ``since``/``until`` (datetimes, ISO strings, or ns integers; naive times are UTC) and
 ``around=<time>, window="5m"`` for a slice around a pivot time.  A list value means "any of".
 
@@ -331,7 +332,78 @@ PROFILES["alerts_attributed"] = {
     "match": _eq(["match"]),
     "tag": _tagged("event_id", "exec_id"),
 }
+# Sidecar access logs (``http_requests``): the pod is the one whose sidecar wrote the request;
+# ``http_url`` is the path as written (query string included), ``http_path`` the path without it.
+PROFILES["http_requests"] = {
+    "namespace": _eq(["namespace"]),
+    "pod": _name(["pod"]),
+    "workload": _eq(["workload"]),
+    "http_method": _ieq(["method"]),
+    "http_path": _regex(["http_path"]),
+    "http_url": _regex(["path"]),
+    "http_status": _int(["response_code"]),
+    "authority": _eq(["authority"]),
+    "direction": _eq(["direction"]),
+    "response_flags": _regex(["response_flags"]),
+    "request_id": _eq(["request_id"]),
+    "port": _int(["downstream_local_port", "service_port"]),
+    "tag": _tagged("event_id", None),
+}
+PROFILES["http_requests_attributed"] = {
+    **PROFILES["http_requests"],
+    "from_pod": _name(["client_pod"]),
+    "exec_id": _eq(["exec_id"]),
+    "binary": _regex(['"binary"']),
+    "args": _regex(["args"]),
+    "match": _eq(["match"]),
+    "tag": _tagged("event_id", "exec_id"),
+}
 PROFILES["process_tree"] = {**PROFILES["processes"], "root_exec_id": _eq(["root_exec_id"])}
+
+def _resource(v: Any) -> Clause:
+    """An API resource as kubectl writes it: ``pods`` (every call on pods, its subresources
+    too) or ``pods/exec`` (that subresource only)."""
+    parts, params = [], []
+    for val in _values(v):
+        resource, sep, sub = str(val).partition("/")
+        if sep:
+            parts.append("(resource = ? AND subresource = ?)")
+            params += [resource, sub]
+        else:
+            parts.append("resource = ?")
+            params.append(resource)
+    return " OR ".join(parts), params
+
+
+def _tagged_calls(v: Any) -> Clause:
+    """API calls the team tagged: one of the call's events (any stage), or its process."""
+    parts, params = [], []
+    for val in _values(v):
+        parts.append("list_has_any(event_ids, coalesce((SELECT list(target) FROM annotations "
+                     "WHERE target_kind <> 'exec' AND tag = ?), []))")
+        parts.append(f"exec_id IN ({_TAGGED_EXECS}) OR linked_exec_id IN ({_TAGGED_EXECS})")
+        params += [str(val), str(val), str(val)]
+    return " OR ".join(parts), params
+
+
+# API calls (case.api_calls): ``pod`` is the pod that sent the call or the pod it acted on.
+PROFILES["api_calls"] = {
+    "namespace": _eq(["namespace", "src_namespace"]),
+    "pod": _name(["src_pod", "target_pod"]),
+    "from_pod": _name(["src_pod"]),
+    "to_pod": _name(["target_pod"]),
+    "from_namespace": _eq(["src_namespace"]),
+    "node": _node(["src_node"]),
+    "verb": _ieq(["verb"]),
+    "resource": _resource,
+    "user": _name(['"user"', "impersonated_user"]),
+    "exec_id": _eq(["exec_id", "linked_exec_id"]),
+    "binary": _regex(['"binary"']),
+    "http_status": _int(["code"]),
+    "src_match": _eq(["src_match"]),
+    "link": _eq(["link"]),
+    "tag": _tagged_calls,
+}
 TIME_COLUMN["process_tree"] = "start_ns"
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import duckdb
 
+from kernelsec_nb.sources import Capability, names_with
+from kernelsec_nb.sources import titles as source_titles
 from kernelsec_nb.store import _decompress, _derived, _documents, _lines
 from kernelsec_nb.store._commits import BlockCommits
 from kernelsec_nb.store._discover import discover
@@ -48,6 +50,9 @@ class NotAnExport(Exception):
 
 #: DuckDB's memory budget during a load (the rest of the peak is the blocks in flight).
 LOAD_MEMORY_LIMIT = "384MB"
+#: The sources whose files bring flows, and those whose connects the clock offsets compare them with.
+_FLOWS = names_with(Capability.FLOWS)
+_CONNECTS = names_with(Capability.CONNECTIONS)
 _FIND_SHA = ("SELECT path, lines, loaded + duplicates, quarantined, blank, sources, format "
              "FROM files WHERE sha256 = ? LIMIT 1")
 _TIME_SPAN = "SELECT min(time_ns), max(time_ns) FROM events WHERE file = ? OR file = ?"
@@ -206,12 +211,12 @@ def _load_all(con, files, report: LoadReport, progress: bool, block_bytes: int,
             con.execute("CHECKPOINT")
         # the offsets compare flows with flows and with Tetragon's connects: re-estimated when
         # either came in (the flows may have come in an earlier load than the connects)
-        if skew is not None and any(f.loaded and {"hubble", "tetragon"} & set(f.sources) for f in report.files) \
+        if skew is not None and any(f.loaded and (_FLOWS | _CONNECTS) & set(f.sources) for f in report.files) \
                 and con.execute("SELECT 1 FROM flows LIMIT 1").fetchall():
             report.clock_skew = skew
         elif files:  # nothing new to estimate from: the case's offsets, as the last estimate left them
             report.clock_skew = noted_offsets(con)
-        report.notes += flows_seen_twice(con, [f.path for f in report.files if f.loaded and "hubble" in f.sources])
+        report.notes += flows_seen_twice(con, [f.path for f in report.files if f.loaded and _FLOWS & set(f.sources)])
     finally:
         commits.close()
         if bar is not None:
@@ -267,6 +272,7 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
             blocks = _prefetch(_lines.iter_ndjson(stream, tick, block_bytes, max_line_bytes, pool=pool,
                                                   size_hint=_decompress.size_hint(path, size)))
         srcs: set[str] = set()
+        recognised = 0
         for block in blocks:
             lines += block.lines
             counts.blank += block.blank
@@ -282,10 +288,12 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
                 commits.commit(block_con, c.input_bytes)
                 block_con = None
                 counts.loaded += c.loaded
+                lines += c.split_lines  # a line holding several events counts once per event
                 counts.duplicates += c.duplicates
                 counts.quarantined += c.quarantined
                 counts.blank += c.blank
                 srcs.update(c.sources)
+                recognised += c.recognised
                 for message, n in c.warnings.items():
                     counts.warnings[message] = counts.warnings.get(message, 0) + n
         commits.wait()
@@ -293,14 +301,15 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
         if sha is None:  # read to its end above, unless the stream was damaged
             sha = hashing.sha256() or _decompress.sha256_of(path)
         sources = tuple(sorted(srcs))
-        # a file without one event is no export, unless a line was too long to tell (it may be one)
-        # or its compressed stream is damaged (the damage may be what hid its events: kept, said)
-        if not sources and counts.quarantined and not any(
+        # a file without one event is no export, unless a line was too long to tell (it may be one),
+        # or its compressed stream is damaged (the damage may be what hid its events: kept, said),
+        # or its lines were some tool's events it could not load (all without a valid time, say)
+        if not sources and counts.quarantined and not recognised and not any(
                 con.execute(_REASON_STARTS, [tag, start]).fetchall()
                 for start in (_lines.TOO_LONG, _lines.DAMAGED)):
             reason = con.execute(_FIRST_REASON, [tag]).fetchall()[0]
             raise NotAnExport(
-                f"{name} is not a Tetragon, Hubble or Falco export "
+                f"{name} is not a {source_titles()} export "
                 f"(line {reason[0]}: {reason[1]}); nothing from this file was loaded"
             )
         first_ns, last_ns = con.execute(_TIME_SPAN, [name, tag]).fetchall()[0]

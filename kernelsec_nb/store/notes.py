@@ -42,6 +42,7 @@ QUERY_METHODS: dict[str, str | None] = {
     "process_tree": "process_tree",
     "flows": "flows_attributed",
     "alerts": "alerts_attributed",
+    "api_calls": "api_calls",
     "activity": None,
 }
 

@@ -7,8 +7,10 @@ import random
 from pathlib import Path
 from typing import Any
 
+from . import audit
 from .attack import run_attack
 from .fmt import NS, parse_proto_time, proto_time
+from .istio import write_access_logs
 from .normal import NormalLife
 from .sim import Sim
 from .topology import build_cluster
@@ -53,6 +55,9 @@ def generate(out_dir: str | Path, *, seed: int = 7, hours: float = 3.0,
     life.run()
     nodes = [n.name for n in cluster.nodes]
     file_truth = write_capture(out, sim.sink, nodes, rng, Layout())
+    # the API server's audit log: its own random stream, and not in TRUTH, so that every other
+    # file (TRUTH.json too) stays as it was
+    audit.write_deathstar(out, cluster, truth_attack, attack_at, start, attack_at + 25 * 60 * NS, seed)
     written = [r.written_ns for recs in sim.sink.records.values() for r in recs]
     truth: dict[str, Any] = {
         "scenario": SCENARIO,
@@ -73,6 +78,7 @@ def generate(out_dir: str | Path, *, seed: int = 7, hours: float = 3.0,
         **file_truth,
     }
     (out / "TRUTH.json").write_text(json.dumps(truth, indent=2) + "\n")
+    write_access_logs(out, sim, seed)  # its own random stream: the files above do not change
     return truth
 
 

@@ -11,13 +11,17 @@ from typing import Any
 import altair as alt
 import polars as pl
 
+from kernelsec_nb import sources as _sources
 from kernelsec_nb._text import shown_frame
 from kernelsec_nb.store import filters as _filters
 
 #: Okabe-Ito, the colour-blind-safe palette (black last).
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
              "#000000"]
-SOURCE_COLORS = {"tetragon": "#0072B2", "hubble": "#009E73", "falco": "#D55E00"}
+#: Each source's colour (its own, else the next palette colour none of them took).
+SOURCE_COLORS = {s.name: s.color for s in _sources.registry() if s.color}
+SOURCE_COLORS |= dict(zip((s.name for s in _sources.registry() if not s.color),
+                          (c for c in OKABE_ITO if c not in SOURCE_COLORS.values()), strict=False))
 VERDICT_COLORS = {"FORWARDED": "#0072B2", "DROPPED": "#D55E00", "REDIRECTED": "#E69F00",
                   "ERROR": "#CC79A7", "AUDIT": "#56B4E9", "TRACED": "#999999",
                   "TRANSLATED": "#999999", "UNKNOWN": "#000000"}
@@ -27,7 +31,7 @@ PRIORITY_COLORS = {"Emergency": "#000000", "Alert": "#000000", "Critical": "#D55
 #: Shapes per event class, so colour is never the only cue.
 CLASS_SHAPES = {"alert": "triangle-up", "dropped flow": "cross", "flow": "circle",
                 "exec": "square", "exit": "diamond", "kprobe": "triangle-right",
-                "other": "circle"}
+                "other": "circle", "http request": "triangle-down"}
 
 MAX_TEXT = 160
 #: Default chart width (px of plot area): with the legend below and the axis labels beside it,

@@ -7,6 +7,7 @@ from typing import Any, Literal
 import altair as alt
 import polars as pl
 
+from kernelsec_nb import sources as _sources
 from kernelsec_nb.viz import _common as c
 
 LANES = {
@@ -20,11 +21,14 @@ COLORS = {
     "kind": "coalesce(kind, '(none)')",
     "priority": "coalesce(priority, '(none)')",
 }
-CLASS_SQL = ("CASE WHEN source = 'falco' OR kind = 'alert' THEN 'alert' "
+#: Each event's class: alerts, flows (the dropped ones apart), execs, exits, the hooks of the
+#: sources with hooks, other.  (Every alert's kind is ``alert``, every flow's ``flow``.)
+CLASS_SQL = ("CASE WHEN kind = 'alert' THEN 'alert' "
              "WHEN upper(verdict) = 'DROPPED' THEN 'dropped flow' "
-             "WHEN source = 'hubble' THEN 'flow' "
+             "WHEN kind = 'flow' THEN 'flow' "
              "WHEN kind = 'process_exec' THEN 'exec' WHEN kind = 'process_exit' THEN 'exit' "
-             "WHEN source = 'tetragon' THEN 'kprobe' ELSE 'other' END")
+             "WHEN source IN (" + ", ".join(f"'{s.name}'" for s in _sources.having(_sources.Capability.HOOKS))
+             + ") THEN 'kprobe' WHEN kind = 'http_request' THEN 'http request' ELSE 'other' END")
 NOTABLE = ("alert", "dropped flow")
 _POINT_COLS = ("event_id, time_ns, source, kind, node, namespace, pod, workload, \"binary\", args, "
                "verdict, http_method, http_path, http_code, dns_query, rule, priority, summary")
@@ -38,16 +42,20 @@ MAX_NOTABLE = 300
 DROP_BUCKETS = 40
 
 
+#: Mark size per event class (others: 45): what stands out, and what a lane is made of.
+_SIZES = {"alert": 220, "dropped flow": 220, "exec": 60, "http request": 60}
+
+
 def _shape_scale() -> alt.Scale:
     return alt.Scale(domain=list(c.CLASS_SHAPES), range=list(c.CLASS_SHAPES.values()))
 
 
 def _size_scale() -> alt.Scale:
-    return alt.Scale(domain=list(c.CLASS_SHAPES), range=[220, 220, 45, 60, 45, 45, 45])
+    return alt.Scale(domain=list(c.CLASS_SHAPES), range=[_SIZES.get(k, 45) for k in c.CLASS_SHAPES])
 
 
 def _stroke_scale() -> alt.Scale:
-    return alt.Scale(domain=list(c.CLASS_SHAPES), range=[1.5, 1.5, 0, 0, 0, 0, 0])
+    return alt.Scale(domain=list(c.CLASS_SHAPES), range=[1.5 if k in NOTABLE else 0 for k in c.CLASS_SHAPES])
 
 
 def _color_scale(color: str, values: list[str]) -> alt.Scale:

@@ -25,6 +25,7 @@ from typing import Any
 import ipywidgets as w
 import polars as pl
 
+from kernelsec_nb.sources import Capability, names_with
 from kernelsec_nb.store.filters import to_ns
 from kernelsec_nb.viz import _common as c
 from kernelsec_nb.viz.flows import EDGE_FIELDS, edge_flows, flow_chart
@@ -320,7 +321,7 @@ class Explorer(w.VBox):
     def _flow_filters(flt: dict[str, Any]) -> dict[str, Any]:
         out = {k: v for k, v in flt.items() if k in ("namespace", "workload", "node", "since",
                                                       "until")}
-        if flt.get("source") not in (None, "hubble"):
+        if flt.get("source") is not None and flt["source"] not in names_with(Capability.FLOWS):
             out["verdict"] = "__none__"  # another source picked: no flows to show
         return out
 

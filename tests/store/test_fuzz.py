@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import kernelsec_nb as kn
+from kernelsec_nb import sources
 from tests.store.lines import sample_lines
 
 LINES = sample_lines()
@@ -43,7 +44,7 @@ def test_every_line_is_loaded_or_quarantined(lines: list[bytes], trailing_newlin
         report = case.load(path, progress=False)
         (f,) = report.files
         if f.status == "error":  # no line was an event at all: a one-line message, nothing stored
-            assert "not a Tetragon, Hubble or Falco export" in f.message
+            assert f"not a {sources.titles()} export" in f.message
             assert case.sql("select count(*) n from events")["n"][0] == 0
             return
         assert f.lines == physical

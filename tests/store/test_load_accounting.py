@@ -9,6 +9,7 @@ import os
 import pytest
 
 import kernelsec_nb as kn
+from kernelsec_nb import sources
 from kernelsec_nb.store import load as load_mod
 from tests.store.lines import falco_alert, hubble_flow, sample_lines, tetragon_exec
 
@@ -169,7 +170,7 @@ def test_not_an_export_is_a_one_line_error(case, tmp_path):
     (tmp_path / "notes.csv").write_text("a,b\n1,2\n")
     r = case.load(tmp_path / "notes.csv", progress=False)
     assert r.files[0].status == "error"
-    assert "not a Tetragon, Hubble or Falco export" in r.files[0].message
+    assert f"not a {sources.titles()} export" in r.files[0].message
     assert "\n" not in r.files[0].message
 
 

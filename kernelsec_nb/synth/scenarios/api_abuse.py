@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import audit
 from .. import falco as fc
 from ..topology import Workload
 from . import Scenario
@@ -59,10 +60,14 @@ def _job(w, runner_main, t: int, script: str, *, critical: bool = False):
     return bash, make, pytest.start_ns + 9 * NS
 
 
-def _kubectl(w, parent, t: int, args: str, *, critical: bool = False, alert: bool = True):
+def _kubectl(w, parent, t: int, args: str, *, critical: bool = False, alert: bool = True, api=None):
+    """kubectl in the runner's pod; ``api(proc, t)`` writes the audit event of its request,
+    received just after its connection opened."""
     p = run(w, parent, t, "/usr/local/bin/kubectl", args, exit_=False, critical=critical)
     end = connect_out(w, p, t + 30 * MS, API[0], API[1], dur_ms=w.rng.randint(120, 400),
                       critical=critical)
+    if api is not None:
+        api(p, t + 30 * MS + w.audit_log().rng.randint(8, 20) * MS)
     if alert:
         fc.emit_alert(w.sim.sink, p, t + 31 * MS, "Contact K8S API Server From Container",
                       evt_type="connect", extra={"fd.name": f"{p.pod.ip}:"
@@ -85,20 +90,29 @@ def build(out_dir: Path, seed: int) -> Truth:
     main = sim.pod_proc(runner)
     other = w.node(2)
 
-    # routine pipelines: test, then deploy with kubectl apply
+    # routine pipelines: test, then deploy with kubectl apply (a patch of the cart Deployment)
+    log = w.audit_log()
+    ident = audit.pod_identity(runner)
+
+    def patch(p, at: int) -> None:
+        log.call(at, "patch", ident, "deployments", namespace="shop", name="cart", group="apps")
+
     for t in every(w, 180):
         bash, make, end = _job(w, main, t, "/builds/acme/shop.tmp/script_step")
         sim.exit_(make, end, critical=False)
-        _kubectl(w, bash, end + 100 * MS, "apply -n shop -f deploy/k8s/")
+        _kubectl(w, bash, end + 100 * MS, "apply -n shop -f deploy/k8s/", api=patch)
         sim.exit_(bash, end + 900 * MS)
     # one of the deploys rolls out a new cart pod on the other node
     t = w.at(7)
     bash, make, end = _job(w, main, t, "/builds/acme/shop.tmp/script_step")
     sim.exit_(make, end)
-    _, applied = _kubectl(w, bash, end + 100 * MS, "apply -n shop -f deploy/k8s/")
+    _, applied = _kubectl(w, bash, end + 100 * MS, "apply -n shop -f deploy/k8s/", api=patch)
     sim.exit_(bash, applied + 900 * MS)
     cart = w.sim.cluster.pods_of("cart")[0]
     newcart = add_pod(w, cart.workload, other, started_ns=applied + 4 * NS)
+    # ... which the ReplicaSet controller creates (its own service account, from the control plane)
+    log.call(applied + 2 * NS, "create", audit.controller_identity(w.node(0), "replicaset-controller"), "pods",
+             namespace=cart.namespace, code=201, response_object=audit.pod_object(newcart, applied + 2 * NS))
     start_pod(w, newcart)
 
     # the attack: a merge request's Makefile target
@@ -115,9 +129,11 @@ def build(out_dir: Path, seed: int) -> Truth:
                  'echo \\"* * * * * root /usr/local/bin/kube-proxy-health\\" > '
                  '/etc/cron.d/kube-proxy-health; /usr/local/bin/kube-proxy-health"],'
                  '"securityContext":{"privileged":true}}]}}')
+    sent: list[int] = []
     kubectl, created = _kubectl(w, sh, sh.start_ns + 6 * MS,
                                 "run node-debug-7xk2q --restart=Never --image=alpine:3.20 "
-                                f"--overrides={overrides}", critical=True)
+                                f"--overrides={overrides}", critical=True,
+                                api=lambda p, at: sent.append(at))
     sim.exit_(sh, created + 3 * MS, critical=True)
     sim.exit_(make, created + 5 * NS, critical=True)
     sim.exit_(bash, created + 6 * NS, critical=True)
@@ -131,6 +147,9 @@ def build(out_dir: Path, seed: int) -> Truth:
                    serviceaccount="gitlab-runner")
     priv = add_pod(w, pwl, other, started_ns=created + rng.randint(2500, 4000) * MS,
                    name="node-debug-7xk2q")
+    # the create, as the audit log keeps it (RequestResponse: the pod it returned)
+    log.call(sent[0], "create", ident, "pods", namespace="ci", code=201,
+             response_object=audit.pod_object(priv, sent[0], privileged=True, host_pid=True))
     nsenter = start_pod(w, priv, critical=True)
     fc.emit_alert(sim.sink, nsenter, nsenter.start_ns + 300_000, "Launch Privileged Container",
                   critical=True)

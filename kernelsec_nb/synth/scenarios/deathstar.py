@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..audit import AUDIT_FILE
 from ..generate import SCENARIO as DESCRIPTION
 from ..generate import generate
 from . import Scenario
@@ -31,7 +32,9 @@ def build(out_dir: Path, seed: int) -> Truth:
         attacker_exec_ids=list(dict.fromkeys(ids)),
         decoys=["spaceships POST /v1/request-landing every 30 s",
                 "hourly host cron reads /etc/shadow (PAM)"],
-        events=sum(f["events"] for f in t["files"].values()) - t["duplicated_lines"],
+        # the API audit log is not in the bundled TRUTH.json (kept as it was): its lines, all events
+        events=sum(f["events"] for f in t["files"].values()) - t["duplicated_lines"]
+        + sum(len(p.read_bytes().splitlines()) for p in out_dir.glob(f"*/{AUDIT_FILE}")),
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import hubble as hb
 from .. import tetragon as tg
+from ..audit import AUDIT_FILE, AuditLog
 from ..fmt import MS, NS, US
 from ..network import HttpCall, dns_lookup, ephemeral_port, tcp_connection
 from ..normal import NormalLife
@@ -37,6 +38,9 @@ class World:
     life: NormalLife
     start: int
     end: int
+    seed: int = 0
+    #: The API server's audit log, when the scenario writes one (:meth:`audit_log`).
+    audit: AuditLog | None = None
 
     @property
     def rng(self) -> random.Random:
@@ -46,6 +50,12 @@ class World:
     def node(self, i: int) -> Node:
         """The ``i``-th node (0 is the control plane)."""
         return self.sim.cluster.nodes[i]
+
+    def audit_log(self) -> AuditLog:
+        """The capture's API audit log (its own random stream: the other files do not change)."""
+        if self.audit is None:
+            self.audit = AuditLog(random.Random(f"audit:{self.seed}"), self.node(0))
+        return self.audit
 
     def at(self, minutes: float) -> int:
         """True time ``minutes`` after the capture starts."""
@@ -62,7 +72,7 @@ def world(seed: int, minutes: float = 25.0, scale: float = 1.0) -> World:
     cluster = build_cluster(rng, start)
     sim = Sim(cluster, rng)
     end = start + int(minutes * 60 * NS)
-    return World(sim, NormalLife(sim, start, end, scale), start, end)
+    return World(sim, NormalLife(sim, start, end, scale), start, end, seed)
 
 
 def finish(w: World, out_dir: str | Path, truth: Truth) -> Truth:
@@ -71,6 +81,9 @@ def finish(w: World, out_dir: str | Path, truth: Truth) -> Truth:
     out = Path(out_dir)
     nodes = [n.name for n in w.sim.cluster.nodes]
     files = write_capture(out, w.sim.sink, nodes, w.rng, Layout())
+    if w.audit is not None:  # one file on the control plane, every line an event
+        w.audit.routine(w.sim.cluster, w.start, w.end)
+        files["files"][f"{nodes[0]}/{AUDIT_FILE}"] = w.audit.write(out, f"{nodes[0]}/{AUDIT_FILE}")  # type: ignore[index]
     # distinct events: the writer's duplicated lines load as duplicates, its cut line not at all
     truth.events = (sum(f["events"] for f in files["files"].values())  # type: ignore[union-attr]
                     - int(files["duplicated_lines"]))  # type: ignore[call-overload]

@@ -1,0 +1,180 @@
+"""HTTP requests from sidecar access logs (``http_requests``), joined with the rest of the case.
+
+**The pod whose sidecar wrote a request** is filled after every load
+(:data:`kernelsec_nb.sources.istio.DERIVE`): from the file's path when kubelet named it
+(``pod_from = 'file'``), else from the request's addresses (``pod_from = 'address'``): the
+sidecar's own address is
+
+* for an ``inbound`` request, its downstream *local* address (the pod the client connected to),
+  else its upstream host (the same pod's port);
+* for an ``outbound`` request, its upstream *local* address (the pod's address toward the
+  destination), else its downstream *remote* address (the pod's application);
+* for a request with no cluster (refused before routing: ``NR``, codec errors), its downstream
+  local address;
+
+and the pod is the one the case saw with that IP around that time
+(:mod:`kernelsec_nb.sources._pod_ips`).  The client's pod (``client_pod``) is found the same way
+from the downstream remote address.
+
+**The requesting process.**  The request's downstream connection (downstream remote → local,
+TCP) is attributed like a Hubble flow (:mod:`kernelsec_nb.correlate._flows`): the connect kprobe
+of that 5-tuple (``'5tuple'``), else the nearest connect from the same address to the same
+destination (``'pod+dest'``).  Inbound, that is the client's process (or its sidecar's Envoy
+when the client has one); outbound, the application in the sidecar's pod.
+
+**The Hubble flow.**  The flow of the request's downstream or upstream connection (either
+orientation) nearest in time to the request (its start to its end): the leg Hubble sees first
+(``downstream`` for inbound and unrouted requests, ``upstream`` for outbound).
+
+Examples
+--------
+>>> import kernelsec_nb as kn
+>>> kn.open_case().http_requests().height
+0
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from kernelsec_nb.correlate._case_methods import (
+    _CONN_POD_KEYS,
+    FLOW_TOLERANCE,
+    FLOW_WINDOW,
+    connect_index,
+)
+from kernelsec_nb.correlate._flows import attribute_keys
+from kernelsec_nb.correlate._frames import fetch
+from kernelsec_nb.sources._pod_ips import resolve_sql
+from kernelsec_nb.store import filters
+from kernelsec_nb.store.filters import to_duration_ns
+
+#: Each request's client address (downstream remote) for the client pod of inbound requests.
+_CLIENT_KEYS = ("SELECT rowid AS rid, time_ns AS t, downstream_remote_ip AS ip, 1 AS prio FROM http_requests "
+                "WHERE coalesce(direction, '') <> 'outbound'")
+
+#: The two connections of a request, each under both orientations, with when it ran.
+_LEGS = """
+SELECT rid, t0, t1, leg, name, unnest([k, kr]) AS k FROM (
+    SELECT rowid AS rid, time_ns AS t0, time_ns + coalesce(duration_ms, 0) * 1000000 AS t1,
+           CASE WHEN direction = 'outbound' THEN 2 ELSE 1 END AS leg, 'downstream' AS name,
+           hash(downstream_remote_ip, downstream_remote_port, downstream_local_ip, downstream_local_port, 'TCP') AS k,
+           hash(downstream_local_ip, downstream_local_port, downstream_remote_ip, downstream_remote_port, 'TCP') AS kr
+    FROM http_requests WHERE downstream_remote_port IS NOT NULL AND downstream_local_port IS NOT NULL
+    UNION ALL
+    SELECT rowid, time_ns, time_ns + coalesce(duration_ms, 0) * 1000000,
+           CASE WHEN direction = 'outbound' THEN 1 ELSE 2 END, 'upstream',
+           hash(upstream_local_ip, upstream_local_port, upstream_ip, upstream_port, 'TCP'),
+           hash(upstream_ip, upstream_port, upstream_local_ip, upstream_local_port, 'TCP')
+    FROM http_requests WHERE upstream_local_port IS NOT NULL AND upstream_port IS NOT NULL
+)"""
+#: The Hubble flow of each request (see the module's rules).
+FLOW_OF_REQUEST_SQL = f"""
+SELECT rid, arg_min(f.event_id, (l.leg, greatest(l.t0 - f.time_ns, f.time_ns - l.t1, 0), f.time_ns)) AS flow_event_id,
+       arg_min(f.time_ns, (l.leg, greatest(l.t0 - f.time_ns, f.time_ns - l.t1, 0), f.time_ns)) AS flow_time_ns,
+       arg_min(l.name, (l.leg, greatest(l.t0 - f.time_ns, f.time_ns - l.t1, 0), f.time_ns)) AS flow_leg
+FROM ({_LEGS}) l
+JOIN (SELECT event_id, time_ns, hash(src_ip, src_port, dst_ip, dst_port, upper(protocol)) AS k FROM flows
+      WHERE time_ns IS NOT NULL AND upper(protocol) = 'TCP') f ON f.k = l.k
+GROUP BY rid
+"""  # noqa: S608 - our own constants
+
+#: The downstream connection of each request as 5-tuple keys (see ``_flows.attribute_keys``).
+_REQUEST_KEYS = """
+SELECT rowid AS _row, time_ns AS _ft,
+       hash(downstream_remote_ip, downstream_remote_port, downstream_local_ip, downstream_local_port, 'TCP') AS _kf,
+       hash(downstream_local_ip, downstream_local_port, downstream_remote_ip, downstream_remote_port, 'TCP') AS _kr,
+       false AS _rev
+FROM http_requests
+WHERE time_ns IS NOT NULL AND downstream_remote_port IS NOT NULL AND downstream_local_port IS NOT NULL
+"""
+_REQUEST_POD_KEYS = """
+SELECT rowid AS _row, time_ns AS _ft, NULL::UBIGINT AS _kpod,
+       hash(downstream_remote_ip, downstream_local_ip, downstream_local_port) AS _kip
+FROM http_requests WHERE rowid IN (SELECT _row FROM {rows})
+"""
+
+_PROC_COLS = ('p.pid, p.parent_exec_id, p."binary", p.args, p.container_id AS process_container_id, '
+              "p.pod_labels AS process_pod_labels")
+
+
+class HttpMixin:
+    """``http_requests`` on :class:`kernelsec_nb.Case` (uses ``_cached``, ``_fetch`` and ``con``)."""
+
+    con: Any
+
+    def _request_keys(self) -> pl.DataFrame:
+        """Attribution of every request's downstream connection: ``_row`` (rowid), ``_cid``
+        (kprobes rowid), ``match``, ``confidence``, ``conn_time_ns``."""
+        def build() -> pl.DataFrame:
+            index, connect = connect_index(self.con, rows_sql=self._rows_sql)  # type: ignore[attr-defined]
+            fk = fetch(self.con, _REQUEST_KEYS)
+
+            def pod_keys(rows: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
+                frame = pl.DataFrame({"_row": rows})
+                name = f"_kn_http_rows_{id(frame)}"
+                self.con.register(name, frame.to_arrow())
+                try:
+                    return (fetch(self.con, _REQUEST_POD_KEYS.format(rows=name)),
+                            fetch(self.con, self._rows_sql(_CONN_POD_KEYS), [connect]))  # type: ignore[attr-defined]
+                finally:
+                    self.con.unregister(name)
+
+            return attribute_keys(fk, index, tolerance=to_duration_ns(FLOW_TOLERANCE),
+                                  window=to_duration_ns(FLOW_WINDOW), pod_keys=pod_keys)
+        return self._cached("request_keys", ["http_requests", "kprobes"], build)  # type: ignore[attr-defined]
+
+    def _request_links(self) -> pl.DataFrame:
+        """Per request (``_row``): its Hubble flow and its client's pod."""
+        def build() -> pl.DataFrame:
+            flow = fetch(self.con, FLOW_OF_REQUEST_SQL)
+            client = fetch(self.con, resolve_sql(_CLIENT_KEYS))
+            return (pl.DataFrame({"_row": pl.concat([flow["rid"], client["rid"]]).unique()}, schema={"_row": pl.Int64})
+                    .join(flow.rename({"rid": "_row"}), on="_row", how="left")
+                    .join(client.select(pl.col("rid").alias("_row"), pl.col("namespace").alias("client_namespace"),
+                                        pl.col("pod").alias("client_pod")), on="_row", how="left"))
+        return self._cached("request_links", ["http_requests", "flows", "kprobes"], build)  # type: ignore[attr-defined]
+
+    def http_requests(self, **flt: Any) -> pl.DataFrame:
+        """HTTP requests from sidecar access logs, each with its Hubble flow and the process that
+        sent it.
+
+        Adds ``flow_event_id``/``flow_time_ns`` (the Hubble flow of its connection) and
+        ``flow_leg`` (``'downstream'``, ``'upstream'``), ``client_namespace``/``client_pod``
+        (the pod of the downstream remote address; the sidecar's own pod for an outbound
+        request), and like :meth:`flows` ``exec_id``, ``match``, ``confidence``,
+        ``conn_event_id``, ``conn_time_ns`` and the process's ``pid``, ``parent_exec_id``,
+        ``binary``, ``args``, ``process_container_id``, ``process_pod_labels``.  Rules:
+        :mod:`kernelsec_nb.correlate._http`.  Filters: ``namespace``, ``pod``, ``workload`` (the
+        sidecar's pod), ``from_pod``, ``http_method``, ``http_path`` (without the query),
+        ``http_url`` (the path with its query), ``http_status``, ``authority``, ``direction``,
+        ``response_flags``, ``request_id``, ``port``, ``since``/``until`` and ``exec_id``,
+        ``binary``, ``args``, ``match`` of the process.
+
+        Examples
+        --------
+        >>> case.http_requests(http_method="PUT", pod="deathstar").select("path", "response_code", "binary")  # doctest: +SKIP
+        """
+        cond, params = filters.where("http_requests_attributed", **flt)
+        att = self._request_keys()
+        links = self._request_links()
+        names = (f"_kn_http_att_{id(att)}", f"_kn_http_links_{id(links)}")
+        self.con.register(names[0], att.to_arrow())
+        self.con.register(names[1], links.to_arrow())
+        try:
+            return self._fetch(  # type: ignore[attr-defined, no-any-return]
+                "SELECT * FROM (SELECT r.*, l.flow_event_id, l.flow_time_ns, "  # noqa: S608
+                "l.flow_leg, "
+                "CASE WHEN r.direction = 'outbound' THEN r.namespace ELSE l.client_namespace END AS client_namespace, "
+                "CASE WHEN r.direction = 'outbound' THEN r.pod ELSE l.client_pod END AS client_pod, "
+                "k.exec_id, coalesce(a.match, 'none') AS match, coalesce(a.confidence, 0.0) AS confidence, "
+                f"k.event_id AS conn_event_id, k.time_ns AS conn_time_ns, {_PROC_COLS} "
+                f"FROM http_requests r LEFT JOIN {names[1]} l ON l._row = r.rowid "
+                f"LEFT JOIN {names[0]} a ON a._row = r.rowid LEFT JOIN kprobes k ON k.rowid = a._cid "
+                "LEFT JOIN processes p ON p.exec_id = k.exec_id) "
+                f"WHERE {cond} ORDER BY time_ns, event_id", params)
+        finally:
+            for name in names:
+                self.con.unregister(name)
