@@ -44,8 +44,8 @@ from kernelsec_nb.store.report import FileResult
 RESULT = "result"
 #: A seeded placeholder row's file (no export's path: paths are absolute).
 _SEED_FILE = "(seen before)"
-_SEED = f"INSERT INTO other_events (event_id, file) SELECT unnest(?::VARCHAR[]), '{_SEED_FILE}'"
-_UNSEED = f"DELETE FROM other_events WHERE file = '{_SEED_FILE}'"
+_SEED = "INSERT INTO other_events (event_id, file) SELECT unnest(?::VARCHAR[]), ?"
+_UNSEED = "DELETE FROM other_events WHERE file = ?"
 
 
 def event_tables() -> list[str]:
@@ -137,7 +137,7 @@ def normalise(files: Iterable[tuple[int, str, list[str] | None]], schema: pa.Sch
 def _one(con, schema: pa.Schema, order: int, path: str, seeded: list[str], pool: BufferPool,
          with_rows: bool, block_bytes: int) -> Iterator[pa.RecordBatch]:
     if seeded:
-        con.execute(_SEED, [seeded])
+        con.execute(_SEED, [seeded, _SEED_FILE])
     commits = BlockCommits(con)
     try:
         result = _load._load_one(con, Path(path), None, 0, block_bytes, MAX_LINE_BYTES, pool, commits,
@@ -145,7 +145,7 @@ def _one(con, schema: pa.Schema, order: int, path: str, seeded: list[str], pool:
     finally:
         commits.close()
     if seeded:
-        con.execute(_UNSEED)
+        con.execute(_UNSEED, [_SEED_FILE])
     files = _arrow(con, "SELECT * FROM files WHERE path = ?", [path])
     if result.status in ("loaded", "damaged") and with_rows:
         for table in row_tables():

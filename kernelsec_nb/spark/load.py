@@ -17,6 +17,7 @@ Files are the unit of work (a gzip stream cannot be split); a fleet's exports ar
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 import re
@@ -25,7 +26,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from kernelsec_nb.spark import _derive, _lake, _normalise
+import pyarrow as pa
+
+from kernelsec_nb.lake import _layout
+from kernelsec_nb.lake._write import _tidy
+from kernelsec_nb.spark import _derive, _lake, _normalise, _parts
 from kernelsec_nb.store._discover import discover
 from kernelsec_nb.store.load import NotAnExport  # noqa: F401 - documented: the same refusals
 from kernelsec_nb.store.report import FileResult, LoadReport
@@ -80,21 +85,32 @@ def load(spark, paths: str | Path | Iterable[str | Path], lake: str | Path, *,
     """Load export files, folders or globs into the lake ``lake`` with Spark; returns the same
     :class:`~kernelsec_nb.store.report.LoadReport` as :meth:`kernelsec_nb.Case.load`.
 
-    A lake that exists is added to: its files' content is "already loaded" again, its events are
-    duplicates, and ``processes``, the alerts' fields and the clock offsets are rebuilt over
-    the whole lake.  Paths are read by the executors: local paths (or a folder mounted at the
-    same place on every executor).
-
-    ``threads``: DuckDB threads per task (default ``spark.task.cpus``, 1).
+    A lake that exists is added to, as ``load --lake`` adds to it: content it has is "already
+    loaded", its events are duplicates, and ``processes``, the alerts' Kubernetes fields and the
+    clock offsets are rebuilt over the whole lake.  The exports and the lake are read and
+    written by the executors: local paths (or folders mounted at the same place on every
+    executor).  ``threads``: DuckDB threads per task (default ``spark.task.cpus``, 1).
     """
+    from kernelsec_nb.lake._write import _locked
+
+    root = Path(lake).expanduser().absolute()
+    _lake.Store.prepare(root)
+    root.mkdir(parents=True, exist_ok=True)
+    with _locked(root):
+        return _load(spark, paths, root, follow_links, threads)
+
+
+def _load(spark, paths, root: Path, follow_links: bool, threads: int | None) -> LoadReport:
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_schema
 
     phase = _Phases()
+    started = dt.datetime.now(dt.UTC)
     _conf(spark)
-    lake = str(lake)
     threads = threads or int(spark.conf.get("spark.task.cpus", "1") or 1)
+    store = _lake.Store(spark, root, _lake.Store.prepare(root), _layout.new_run_id())
+    _tidy(root, store.manifest)
     found = discover(paths, follow_links=follow_links)
     report = LoadReport()
     report.files.extend(FileResult(str(p), "error", message=m) for p, m in found.errors)
@@ -104,99 +120,118 @@ def load(spark, paths: str | Path | Iterable[str | Path], lake: str | Path, *,
         n = len(found.skipped)
         report.notes.append(f"{n} file{'s' if n != 1 else ''} in the folders left out by their name "
                             f"(documentation, notebooks, hidden files; name a file to read it): {names}")
-    store = _lake.Store(spark, lake)
-    known = store.files_rows()
+    known = [{k: v for k, v in row.items() if k != "loaded_at"} for row in store.arrow("files").to_pylist()]
     inputs = [(i, str(p), _size(p)) for i, p in enumerate(found.files)]
-    if not inputs:
-        return report
     _refuse_grown(known, inputs)
+    written: dict[str, int] = {}
+    rewritten: set[str] = set()
+    results: dict[int, tuple[FileResult, Any]] = {}
+    gone: set[int] = set()
+    kept: list[int] = []
+    if inputs:
+        out_arrow = _normalise.output_schema(_normalise.arrow_schemas())
+        out_schema = from_arrow_schema(out_arrow)
+        bins = _bins(inputs, _tasks(spark, sum(size for _, _, size in inputs)))
+        files_df = spark.sparkContext.parallelize(bins, len(bins)).flatMap(lambda b: b).toDF("o long, path string")
+        load_files = functools.partial(_normalise.normalise, schema=out_arrow, known_files=known, threads=threads)
 
-    schemas = _normalise.arrow_schemas()
-    out_arrow = _normalise.output_schema(schemas)
-    out_schema = from_arrow_schema(out_arrow)
-    cores = spark.sparkContext.defaultParallelism
-    bins = _bins(inputs, cores * TASKS_PER_CORE)
-    run = functools.partial(_normalise.normalise, schema=out_arrow, known_files=known, threads=threads)
+        def first_pass(batches):
+            for batch in batches:
+                yield from load_files(zip(batch.column("o").to_pylist(), batch.column("path").to_pylist(),
+                                          [None] * batch.num_rows, strict=True))
 
-    def first_pass(batches):
-        for batch in batches:
-            yield from run(zip(batch.column("o").to_pylist(), batch.column("path").to_pylist(),
-                               [None] * batch.num_rows, strict=True))
-
-    files_df = spark.sparkContext.parallelize(bins, len(bins)).flatMap(lambda b: b).toDF("o long, path string")
-    normalised = files_df.mapInArrow(first_pass, out_schema).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        results = {r.o: (_normalise.result_of(r.result), r.files)
-                   for r in normalised.where(F.col("t") == _normalise.RESULT).select("o", "result", "files").collect()}
-        gone = _already_loaded(results, known)
-        phase("normalised")
-
-        # global duplicates: an event of an earlier file (or of the lake) wins
-        tables = _normalise.event_tables()
-        ids = None
-        for table in tables:
-            part = normalised.where((F.col("t") == table) & ~F.col("o").isin(list(gone))).select(
-                F.col(f"{table}.event_id").alias("event_id"), "o")
-            ids = part if ids is None else ids.unionByName(part)
-            old = store.read(table)
-            if old is not None:
-                ids = ids.unionByName(old.select("event_id", F.lit(-1).cast("long").alias("o")))
-        multi = (ids.groupBy("event_id").agg(F.min("o").alias("first"), F.count("*").alias("n"))
-                 .where(F.col("n") > 1).select("event_id", "first")).persist(StorageLevel.MEMORY_AND_DISK)
-        repeated = multi.count()
-        if repeated:
-            losers = (ids.where(F.col("o") >= 0).join(multi, "event_id").where(F.col("o") > F.col("first"))
-                      .groupBy("o").agg(F.collect_list("event_id").alias("seed")))
-            affected = losers.join(files_df, "o")
-
-            def second_pass(batches):
-                for batch in batches:
-                    yield from _normalise.normalise(
-                        zip(batch.column("o").to_pylist(), batch.column("path").to_pylist(),
-                            batch.column("seed").to_pylist(), strict=True),
-                        out_arrow, known_files=known, with_rows=False, threads=threads)
-
-            again = affected.mapInArrow(second_pass, out_schema).select("o", "result", "files")
-            for r in again.collect():
+        normalised = files_df.mapInArrow(first_pass, out_schema).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            for r in normalised.where(F.col("t") == _normalise.RESULT).select("o", "result", "files").collect():
                 results[r.o] = (_normalise.result_of(r.result), r.files)
-        phase("duplicates across files")
-        kept_orders = [o for o, (res, _) in results.items() if o not in gone and res.status in ("loaded", "damaged")]
-
-        # the rows
-        written = {}
-        for table in tables:
-            rows = normalised.where((F.col("t") == table) & ~F.col("o").isin(list(gone))).select("o", f"{table}.*")
-            if repeated:  # the copy of the first file (in load order) stays; none where the lake has it
+            gone = _already_loaded(results, known)
+            phase("normalised")
+            rows = normalised.where(F.col("t").isin(_normalise.row_tables()) & ~F.col("o").isin(list(gone)))
+            rows = rows.withColumn("event_id", F.coalesce(*[F.col(f"{t}.event_id") for t in _normalise.event_tables()]))
+            # duplicates across files: the copy of the first file in load order stays, none where the lake has it
+            ids = rows.where(F.col("event_id").isNotNull()).select("event_id", "o")
+            for table in _normalise.event_tables():
+                old = store.read(table)
+                if old is not None:
+                    ids = ids.unionByName(old.select("event_id", F.lit(-1).cast("long").alias("o")))
+            multi = (ids.groupBy("event_id").agg(F.min("o").alias("first"), F.count("*").alias("n"))
+                     .where(F.col("n") > 1).select("event_id", "first")).persist(StorageLevel.MEMORY_AND_DISK)
+            repeated = multi.count()
+            if repeated:
+                _second_pass(spark, ids, multi, files_df, results, out_arrow, out_schema, known, threads)
                 first = F.broadcast(multi) if repeated <= BROADCAST_IDS else multi
                 rows = (rows.join(first, "event_id", "left")
-                        .where(F.col("first").isNull() | (F.col("o") == F.col("first"))).drop("first"))
-            written[table] = rows.drop("o")
-        quarantine = normalised.where((F.col("t") == "quarantine") & ~F.col("o").isin(list(gone))).select("quarantine.*")
-        files_rows = spark.createDataFrame(
-            [results[o][1] for o in sorted(kept_orders)], schema=out_schema["files"].dataType) if kept_orders else None
+                        .where(F.col("first").isNull() | (F.col("o") == F.col("first"))))
+            phase("duplicates across files")
+            kept = sorted(o for o, (res, _) in results.items() if o not in gone and res.status in ("loaded", "damaged"))
+            # the new files' events and quarantined lines, appended; the files' rows
+            tables = [t for t in _normalise.row_tables() if t != "alerts"]
+            run, root_text = store.run, str(root)
 
-        for table in tables:
-            if table != "alerts":
-                store.append(table, written[table])
-        store.append("quarantine", quarantine)
-        if files_rows is not None:
-            store.append("files", files_rows)
-        new_events = any(results[o][0].loaded for o in kept_orders)
-        phase("written")
-        if new_events:
-            _derive_tables(spark, store, written["alerts"], from_arrow_schema)
-            phase("processes and alerts")
-        elif written["alerts"] is not None:
-            store.append("alerts", written["alerts"])
-    finally:
-        normalised.unpersist()
+            def write(batches):
+                from pyspark import TaskContext
 
+                yield from _parts.write_tagged(batches, root_text, run, TaskContext.get().partitionId(), tables)
+
+            _add(written, rows.select("t", *tables).mapInArrow(write, _count_schema()).collect())
+            new_alerts = rows.where(F.col("t") == "alerts").select("alerts.*")
+            files_rows = pa.Table.from_pylist([results[o][1].asDict() for o in kept],
+                                              schema=_layout.arrow_schema("files"))
+            store.write_small("files", files_rows)
+            written["files"] = files_rows.num_rows
+            phase("written")
+            if any(results[o][0].loaded for o in kept):  # the derived tables, over the whole lake
+                rewritten |= _derive_tables(spark, store, new_alerts, written)
+                phase("processes and alerts")
+        finally:
+            normalised.unpersist()
     report.files.extend(results[o][0] for o in range(len(inputs)))
-    _finish(store, report, new_events, [results[o][0].path for o in kept_orders
-                                        if results[o][0].loaded and "hubble" in results[o][0].sources])
-    store.write_manifest([f for f in report.files if f.status not in ("skipped",)])
+    if rewritten:
+        rewritten |= {"clock_offsets", "case_state"}
+    _finish(store, report, bool(rewritten), bool(inputs),
+            [results[o][0].path for o in kept if results[o][0].loaded and "hubble" in results[o][0].sources])
+    for table in _layout.TABLES:  # a table the lake has no file of gets an empty one (its schema)
+        if not store.live_files(table) and not written.get(table):
+            _parts.write_empty(str(root), store.run, table)
+    store.commit(report, written, rewritten, started)
     phase("clock offsets, notes, manifest")
     return report
+
+
+def _tasks(spark, total: int) -> int:
+    """How many tasks load the files: a few per core, fewer for a small input."""
+    cores = spark.sparkContext.defaultParallelism
+    return max(1, min(cores * TASKS_PER_CORE, max(cores, total // (64 << 20))))
+
+
+def _count_schema():
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return from_arrow_schema(_parts.COUNTS)
+
+
+def _add(written: dict[str, int], counts) -> None:
+    for r in counts:
+        written[r.table] = written.get(r.table, 0) + r.rows
+
+
+def _second_pass(spark, ids, multi, files_df, results, out_arrow, out_schema, known, threads) -> None:
+    """Load again, with the ids an earlier file (or the lake) has seeded, the files that lost
+    events to them: their accounting, warnings and times are then ``case.load``'s."""
+    from pyspark.sql import functions as F
+
+    losers = (ids.where(F.col("o") >= 0).join(multi, "event_id").where(F.col("o") > F.col("first"))
+              .groupBy("o").agg(F.collect_list("event_id").alias("seed")))
+
+    def again(batches):
+        for batch in batches:
+            yield from _normalise.normalise(
+                zip(batch.column("o").to_pylist(), batch.column("path").to_pylist(),
+                    batch.column("seed").to_pylist(), strict=True),
+                out_arrow, known_files=known, with_rows=False, threads=threads)
+
+    for r in losers.join(files_df, "o").mapInArrow(again, out_schema).select("o", "result", "files").collect():
+        results[r.o] = (_normalise.result_of(r.result), r.files)
 
 
 def _size(path: Path) -> int:
@@ -249,17 +284,23 @@ def _already_loaded(results: dict[int, tuple[FileResult, Any]], known: list[dict
     return gone
 
 
-def _derive_tables(spark, store, new_alerts, from_arrow_schema) -> None:
-    """``processes`` and the alerts' Kubernetes fields over the whole lake (see _derive)."""
+def _derive_tables(spark, store, new_alerts, written: dict[str, int]) -> set[str]:
+    """``processes`` and the alerts' Kubernetes fields over the whole lake (see _derive); the
+    tables rewritten whole."""
     from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_schema
 
+    root, run = str(store.root), store.run
     schemas = _normalise.arrow_schemas()
     pschema = _derive.processes_schema()
     tetragon = list(_derive.PROCESS_INPUTS)
     structs = {t: from_arrow_schema(schemas[t]) for t in tetragon}
     tagged = None
     for table, by in _derive.PROCESS_INPUTS.items():
-        rows = store.read(table)
+        rows = store.read(table)  # the new rows are in the lake's folders already
+        new = store.spark.read.schema(from_arrow_schema(_layout.arrow_schema(table))).option(
+            "recursiveFileLookup", "true").parquet(*_run_files(store, table)) if _run_files(store, table) else None
+        rows = new if rows is None else (rows if new is None else rows.unionByName(new))
         if rows is None:
             continue
         k = F.explode(F.array_distinct(F.array_compact(F.array(*[F.col(c) for c in by]))))
@@ -267,58 +308,95 @@ def _derive_tables(spark, store, new_alerts, from_arrow_schema) -> None:
                           *[(F.struct(*[F.col(f.name) for f in structs[table]]) if t == table
                              else F.lit(None).cast(structs[t])).alias(t) for t in tetragon])
         tagged = one if tagged is None else tagged.unionByName(one)
-    if tagged is None or tagged.isEmpty():
-        processes = spark.createDataFrame([], from_arrow_schema(pschema))
-    else:
-        processes = tagged.repartition("k").mapInArrow(
-            functools.partial(_derive.build_processes, schema=pschema), from_arrow_schema(pschema))
-    store.overwrite("processes", processes)
+    if tagged is not None:
+        def build(batches):
+            from pyspark import TaskContext
 
-    # alerts: the old ones and the new ones, those without Kubernetes fields filled per container
-    alerts_schema = schemas["alerts"]
-    astruct = from_arrow_schema(alerts_schema)
+            yield from _parts.write_rows(_derive.build_processes(batches, pschema), root, run,
+                                         TaskContext.get().partitionId(), "processes")
+
+        _add(written, tagged.repartition("k").mapInArrow(build, _count_schema()).collect())
+    rewritten = {"processes"}
+
+    # alerts: if one (old or new) may take its Kubernetes fields from a process, all are written again
+    astruct = from_arrow_schema(schemas["alerts"])
     old = store.read("alerts")
     alerts = new_alerts.select(*[f.name for f in astruct])
-    if old is not None:
-        alerts = old.select(*[f.name for f in astruct]).unionByName(alerts)
     fillable = F.expr(_derive.FILLABLE)
-    side = alerts.where(fillable)
-    if side.isEmpty():  # no alert to fill (the usual case): the new ones are added as they are
-        store.append("alerts", new_alerts)
-        return
-    procs = store.read("processes").where("container_id IS NOT NULL AND pod IS NOT NULL").select(*_derive.FILL_FROM)
-    pstruct = procs.schema
-    one = side.select(F.col("container_id").alias("k"), F.lit("alerts").alias("t"),
-                      F.struct(*[F.col(f.name) for f in astruct]).alias("alerts"),
-                      F.lit(None).cast(pstruct).alias("processes"))
-    two = procs.select(F.col("container_id").alias("k"), F.lit("processes").alias("t"),
-                       F.lit(None).cast(astruct).alias("alerts"),
-                       F.struct(*[F.col(c) for c in _derive.FILL_FROM]).alias("processes"))
-    filled = one.unionByName(two).repartition("k").mapInArrow(
-        functools.partial(_derive.fill_alerts, schema=alerts_schema), astruct)
-    store.overwrite("alerts", alerts.where(~fillable | fillable.isNull()).unionByName(filled))
+    everything = alerts if old is None else old.select(*[f.name for f in astruct]).unionByName(alerts)
+    if everything.where(fillable).isEmpty():
+        target, rewritten_alerts = alerts, False
+    else:
+        target, rewritten_alerts = everything, True
+    procs = (store.spark.read.schema(from_arrow_schema(pschema)).option("recursiveFileLookup", "true")
+             .parquet(*_run_files(store, "processes")) if _run_files(store, "processes") else None)
+    if rewritten_alerts and procs is not None:
+        procs = procs.where("container_id IS NOT NULL AND pod IS NOT NULL").select(*_derive.FILL_FROM)
+        pstruct = procs.schema
+        one = target.select(F.col("container_id").alias("k"), F.lit("alerts").alias("t"),
+                            F.struct(*[F.col(f.name) for f in astruct]).alias("alerts"),
+                            F.lit(None).cast(pstruct).alias("processes"))
+        two = procs.select(F.col("container_id").alias("k"), F.lit("processes").alias("t"),
+                           F.lit(None).cast(astruct).alias("alerts"),
+                           F.struct(*[F.col(c) for c in _derive.FILL_FROM]).alias("processes"))
+        aschema = schemas["alerts"]
+
+        def fill(batches):
+            from pyspark import TaskContext
+
+            yield from _parts.write_rows(_derive.fill_alerts(batches, aschema), root, run,
+                                         TaskContext.get().partitionId(), "alerts")
+
+        counts = one.unionByName(two).repartition("k").mapInArrow(fill, _count_schema()).collect()
+    else:
+        def plain(batches):
+            from pyspark import TaskContext
+
+            yield from _parts.write_rows(batches, root, run, TaskContext.get().partitionId(), "alerts")
+
+        counts = target.mapInArrow(plain, _count_schema()).collect()
+    _add(written, counts)
+    return rewritten | ({"alerts"} if rewritten_alerts else set())
 
 
-def _finish(store, report: LoadReport, new_events: bool, hubble_files: list[str]) -> None:
-    """Clock offsets (estimated when events came in) and the notes, read by DuckDB on the driver
-    from the lake just written (the same functions as ``case.load``)."""
-    from kernelsec_nb.store import _skew, _twice
+def _run_files(store, table: str) -> list[str]:
+    """The part files this run wrote of ``table`` (not in the manifest yet)."""
+    base = store.root / table
+    pattern = "*/*/*.parquet" if table in _layout.PARTITIONED else "*.parquet"
+    return sorted(str(p) for p in base.glob(pattern) if _layout.run_of(p.name) == store.run) if base.is_dir() else []
 
-    con = store.duckdb()
+
+def _finish(store, report: LoadReport, derived: bool, any_files: bool, hubble_files: list[str]) -> None:
+    """Clock offsets (estimated when events came in), ``case_state`` and the notes, by DuckDB on
+    the driver over the lake's files (the same functions as ``case.load``)."""
+    import kernelsec_nb as kn
+    from kernelsec_nb.store import _derived, _skew, _twice
+
+    case = kn.open_case()
+    con = case.con
     try:
-        if new_events:
+        for table in ("flows", "kprobes", "clock_offsets", "files"):
+            files = store.live_files(table) + _run_files(store, table)
+            if files:
+                con.execute(f"DELETE FROM {table}")  # noqa: S608 - our names
+                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM read_parquet(?, union_by_name = true, hive_partitioning = false)",  # noqa: S608
+                            [sorted(set(files))])
+        if derived:
             skew = _skew.clock_skew(con)
             store.write_small("clock_offsets", con.sql("SELECT * FROM clock_offsets").to_arrow_table())
-            tetragon_or_hubble = any(f.loaded and {"hubble", "tetragon"} & set(f.sources) for f in report.files)
-            if tetragon_or_hubble and con.execute("SELECT 1 FROM flows LIMIT 1").fetchall():
+            con.execute("DELETE FROM case_state")
+            con.execute("INSERT INTO case_state VALUES (?, now())", [_derived.mark(con)])
+            store.write_small("case_state", con.sql("SELECT * FROM case_state").to_arrow_table())
+            hubble_or_tetragon = any(f.loaded and {"hubble", "tetragon"} & set(f.sources) for f in report.files)
+            if hubble_or_tetragon and con.execute("SELECT 1 FROM flows LIMIT 1").fetchall():
                 report.clock_skew = skew
             else:
                 report.clock_skew = _skew.noted_offsets(con)
-        else:
+        elif any_files:
             report.clock_skew = _skew.noted_offsets(con)
         report.notes += _twice.flows_seen_twice(con, hubble_files)
     finally:
-        con.close()
+        case.close()
 
 
 __all__ = ["load"]
