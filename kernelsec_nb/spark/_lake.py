@@ -63,8 +63,8 @@ class Store:
         return pa.concat_tables(pq.read_table(f).select(schema.names).cast(schema) for f in files)
 
     def write_small(self, table: str, rows: pa.Table, n: int = 0) -> None:
-        """A small table of the driver's as one part file of this run."""
-        schema = _layout.arrow_schema(table)
+        """A table of the driver's as one part file of this run."""
+        schema = _parts.table_schema(table)
         dest = self.root / table
         dest.mkdir(parents=True, exist_ok=True)
         pq.write_table(rows.select(schema.names).cast(schema), dest / _layout.part_name(self.run, n),
@@ -81,6 +81,6 @@ class Store:
                      "files": sum(1 for f in report.files if f.status in ("loaded", "damaged")),
                      "rows": written})
         for table in rewritten:
-            self.manifest["tables"][table]["base_run"] = self.run
+            self.manifest["tables"].setdefault(table, {})["base_run"] = self.run
         _layout.write_manifest(self.root, self.manifest)
         _tidy(self.root, self.manifest)

@@ -186,12 +186,11 @@ def _load(spark, paths, root: Path, follow_links: bool, threads: int | None) -> 
         finally:
             normalised.unpersist()
     report.files.extend(results[o][0] for o in range(len(inputs)))
-    if rewritten:
-        rewritten |= {"clock_offsets", "case_state"}
-    _finish(store, report, bool(rewritten), bool(inputs),
-            [results[o][0].path for o in kept if results[o][0].loaded and "hubble" in results[o][0].sources])
+    rewritten |= _finish(store, report, bool(rewritten), bool(inputs),
+                         [results[o][0].path for o in kept if results[o][0].loaded and "hubble" in results[o][0].sources],
+                         written)
     for table in _layout.TABLES:  # a table the lake has no file of gets an empty one (its schema)
-        if not store.live_files(table) and not written.get(table):
+        if not store.live_files(table) and not _run_files(store, table):
             _parts.write_empty(str(root), store.run, table)
     store.commit(report, written, rewritten, started)
     phase("clock offsets, notes, manifest")
@@ -366,27 +365,46 @@ def _run_files(store, table: str) -> list[str]:
     return sorted(str(p) for p in base.glob(pattern) if _layout.run_of(p.name) == store.run) if base.is_dir() else []
 
 
-def _finish(store, report: LoadReport, derived: bool, any_files: bool, hubble_files: list[str]) -> None:
-    """Clock offsets (estimated when events came in), ``case_state`` and the notes, by DuckDB on
-    the driver over the lake's files (the same functions as ``case.load``)."""
+def _derive_targets() -> list[str]:
+    """Tables a source fills after every load from the whole case (``Source.derive``: the Istio
+    requests' pods, from the flows' and hooks' addresses)."""
+    from kernelsec_nb import sources
+
+    return [t.name for s in sources.registry() if s.derive for t in s.tables]
+
+
+def _finish(store, report: LoadReport, derived: bool, any_files: bool, hubble_files: list[str],
+            written: dict[str, int]) -> set[str]:
+    """On the driver, by DuckDB over the lake's files, with the same functions as ``case.load``:
+    the clock offsets, the sources' derived columns (``Source.derive``) and ``case_state`` when
+    events came in, and the notes.  Returns the tables written whole."""
     import kernelsec_nb as kn
     from kernelsec_nb.store import _derived, _skew, _twice
 
+    targets = _derive_targets() if derived else []
+    rewritten: set[str] = set()
     case = kn.open_case()
     con = case.con
     try:
-        for table in ("flows", "kprobes", "clock_offsets", "files"):
-            files = store.live_files(table) + _run_files(store, table)
+        for table in ("flows", "kprobes", "clock_offsets", "files", *targets):
+            files = sorted(set(store.live_files(table) + _run_files(store, table)))
             if files:
                 con.execute(f"DELETE FROM {table}")  # noqa: S608 - our names
-                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM read_parquet(?, union_by_name = true, hive_partitioning = false)",  # noqa: S608
-                            [sorted(set(files))])
+                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM read_parquet(?, union_by_name = true, "  # noqa: S608
+                            "hive_partitioning = false)", [files])
         if derived:
             skew = _skew.clock_skew(con)
-            store.write_small("clock_offsets", con.sql("SELECT * FROM clock_offsets").to_arrow_table())
+            for sql in _derived._SOURCE_DERIVE:
+                con.execute(sql)
             con.execute("DELETE FROM case_state")
             con.execute("INSERT INTO case_state VALUES (?, now())", [_derived.mark(con)])
-            store.write_small("case_state", con.sql("SELECT * FROM case_state").to_arrow_table())
+            for table in ("clock_offsets", "case_state", *targets):
+                for p in _run_files(store, table):  # this run's parts of it, written again whole
+                    Path(p).unlink()
+                rows = con.sql(f"SELECT * FROM {table}").to_arrow_table()  # noqa: S608 - our names
+                store.write_small(table, rows)
+                written[table] = rows.num_rows
+                rewritten.add(table)
             hubble_or_tetragon = any(f.loaded and {"hubble", "tetragon"} & set(f.sources) for f in report.files)
             if hubble_or_tetragon and con.execute("SELECT 1 FROM flows LIMIT 1").fetchall():
                 report.clock_skew = skew
@@ -397,6 +415,7 @@ def _finish(store, report: LoadReport, derived: bool, any_files: bool, hubble_fi
         report.notes += _twice.flows_seen_twice(con, hubble_files)
     finally:
         case.close()
+    return rewritten
 
 
 __all__ = ["load"]
