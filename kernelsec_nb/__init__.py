@@ -26,7 +26,7 @@ __version__ = "0.1.0"
 __all__ = ["Case", "CaseError", "Findings", "LoadPathError", "LoadReport", "load_lake", "open_case", "shown", "correlate", "hunt", "export",
            "viz", "widgets", "__version__"]
 
-_LAZY = {"viz", "widgets", "correlate", "hunt", "export", "report", "synth", "findings", "lake"}
+_LAZY = {"viz", "widgets", "correlate", "hunt", "export", "report", "synth", "findings", "lake", "spark"}
 
 
 def __getattr__(name: str):  # light import: altair and ipywidgets load on first use

@@ -4,6 +4,7 @@ Examples
 --------
 kernelsec-nb load incident.duckdb exports/ --json
 kernelsec-nb load --lake lake/ exports/          # a Parquet lake instead (kn.open_case("lake/") reads it)
+kernelsec-nb spark-load --master local[2] exports/ --lake lake/   # the same lake, built by Apache Spark
 kernelsec-nb report incident.duckdb --notebook notebooks/postmortem-template.ipynb --out report.html
 kernelsec-nb hunt incident.duckdb my-rules/ --alerts --json
 kernelsec-nb findings incident.duckdb --json   # the findings engine's incidents and leads
@@ -334,6 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default (the bundled rules), none, or a YAML/JSON rules file")
     p.add_argument("--json", action="store_true", help="print the accounting as one JSON object")
     p.set_defaults(func=_share)
+
+    from kernelsec_nb.spark.cli import add_parser as add_spark_load
+
+    add_spark_load(sub)
 
     p = sub.add_parser("demo", help="load the bundled incident and render its postmortem")
     p.add_argument("--out", default="out", help="output folder (default: out/)")

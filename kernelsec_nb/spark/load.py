@@ -1,0 +1,421 @@
+"""``kn.spark.load``: build (or add to) a lake with Apache Spark, the local loader in every task.
+
+What runs where:
+
+* **driver** — finds the files (:func:`kernelsec_nb.store._discover.discover`, as ``case.load``),
+  spreads them over tasks by size, applies the global rules to the per-file results (the same
+  content twice is "already loaded"), estimates the clock offsets and writes the manifest;
+* **executors** — each task loads its files with the project's loader in an in-memory case
+  (:mod:`kernelsec_nb.spark._normalise`); Spark then drops events seen in an earlier file or in
+  the lake (by ``event_id``, keeping the copy of the first file in load order, the one
+  ``case.load`` keeps), reloads the files that lost events to get their exact accounting, builds
+  ``processes`` and fills the alerts' Kubernetes fields with the project's SQL per key
+  (:mod:`kernelsec_nb.spark._derive`), and writes every table as Parquet.
+
+Files are the unit of work (a gzip stream cannot be split); a fleet's exports are many files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import re
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from kernelsec_nb.lake import _layout
+from kernelsec_nb.lake._write import _tidy
+from kernelsec_nb.spark import _derive, _lake, _normalise, _parts
+from kernelsec_nb.store._discover import discover
+from kernelsec_nb.store.load import NotAnExport  # noqa: F401 - documented: the same refusals
+from kernelsec_nb.store.report import FileResult, LoadReport
+
+#: Tasks per core of the cluster for the normalising stage (a few, so a big file does not leave
+#: the other cores idle at the end).
+TASKS_PER_CORE = 3
+#: Up to this many event ids seen more than once are sent to every task (a broadcast join);
+#: more are joined by a shuffle.
+BROADCAST_IDS = 2_000_000
+_LOG = logging.getLogger(__name__)
+
+
+class _Phases:
+    """Logs how long each step took (``logging.getLogger("kernelsec_nb.spark.load")`` at INFO)."""
+
+    def __init__(self) -> None:
+        self.last = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        _LOG.info("%s: %.1f s", name, now - self.last)
+        self.last = now
+
+
+_SAME = re.compile(r"^same content as (.*): nothing added$")
+
+
+def _conf(spark) -> None:
+    """Session settings the lake needs (UTC, microsecond timestamps, partition values as text)."""
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+    spark.conf.set("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
+    spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
+    spark.sparkContext._jsc.hadoopConfiguration().set("mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
+    spark.sparkContext._jsc.hadoopConfiguration().set("parquet.enable.summary-metadata", "false")
+
+
+def _bins(files: list[tuple[int, str, int]], n: int) -> list[list[tuple[int, str]]]:
+    """``files`` (order, path, size) spread over ``n`` tasks, biggest first onto the lightest."""
+    bins: list[list[tuple[int, str]]] = [[] for _ in range(max(1, min(n, len(files))))]
+    weight = [0] * len(bins)
+    for order, path, size in sorted(files, key=lambda f: (-f[2], f[0])):
+        i = weight.index(min(weight))
+        bins[i].append((order, path))
+        weight[i] += size + 1
+    return [b for b in bins if b]
+
+
+def load(spark, paths: str | Path | Iterable[str | Path], lake: str | Path, *,
+         follow_links: bool = False, threads: int | None = None) -> LoadReport:
+    """Load export files, folders or globs into the lake ``lake`` with Spark; returns the same
+    :class:`~kernelsec_nb.store.report.LoadReport` as :meth:`kernelsec_nb.Case.load`.
+
+    A lake that exists is added to, as ``load --lake`` adds to it: content it has is "already
+    loaded", its events are duplicates, and ``processes``, the alerts' Kubernetes fields and the
+    clock offsets are rebuilt over the whole lake.  The exports and the lake are read and
+    written by the executors: local paths (or folders mounted at the same place on every
+    executor).  ``threads``: DuckDB threads per task (default ``spark.task.cpus``, 1).
+    """
+    from kernelsec_nb.lake._write import _locked
+
+    root = Path(lake).expanduser().absolute()
+    _lake.Store.prepare(root)
+    root.mkdir(parents=True, exist_ok=True)
+    with _locked(root):
+        return _load(spark, paths, root, follow_links, threads)
+
+
+def _load(spark, paths, root: Path, follow_links: bool, threads: int | None) -> LoadReport:
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    phase = _Phases()
+    started = dt.datetime.now(dt.UTC)
+    _conf(spark)
+    threads = threads or int(spark.conf.get("spark.task.cpus", "1") or 1)
+    store = _lake.Store(spark, root, _lake.Store.prepare(root), _layout.new_run_id())
+    _tidy(root, store.manifest)
+    found = discover(paths, follow_links=follow_links)
+    report = LoadReport()
+    report.files.extend(FileResult(str(p), "error", message=m) for p, m in found.errors)
+    report.files.extend(FileResult(str(p), "skipped", message=m) for p, m in found.refused)
+    if found.skipped:
+        names = ", ".join(f.name for f in found.skipped[:5]) + (", …" if len(found.skipped) > 5 else "")
+        n = len(found.skipped)
+        report.notes.append(f"{n} file{'s' if n != 1 else ''} in the folders left out by their name "
+                            f"(documentation, notebooks, hidden files; name a file to read it): {names}")
+    known = [{k: v for k, v in row.items() if k != "loaded_at"} for row in store.arrow("files").to_pylist()]
+    inputs = [(i, str(p), _size(p)) for i, p in enumerate(found.files)]
+    _refuse_grown(known, inputs)
+    written: dict[str, int] = {}
+    rewritten: set[str] = set()
+    results: dict[int, tuple[FileResult, Any]] = {}
+    gone: set[int] = set()
+    kept: list[int] = []
+    if inputs:
+        out_arrow = _normalise.output_schema(_normalise.arrow_schemas())
+        out_schema = from_arrow_schema(out_arrow)
+        bins = _bins(inputs, _tasks(spark, sum(size for _, _, size in inputs)))
+        files_df = spark.sparkContext.parallelize(bins, len(bins)).flatMap(lambda b: b).toDF("o long, path string")
+        load_files = functools.partial(_normalise.normalise, schema=out_arrow, known_files=known, threads=threads)
+
+        def first_pass(batches):
+            for batch in batches:
+                yield from load_files(zip(batch.column("o").to_pylist(), batch.column("path").to_pylist(),
+                                          [None] * batch.num_rows, strict=True))
+
+        normalised = files_df.mapInArrow(first_pass, out_schema).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            for r in normalised.where(F.col("t") == _normalise.RESULT).select("o", "result", "files").collect():
+                results[r.o] = (_normalise.result_of(r.result), r.files)
+            gone = _already_loaded(results, known)
+            phase("normalised")
+            rows = normalised.where(F.col("t").isin(_normalise.row_tables()) & ~F.col("o").isin(list(gone)))
+            rows = rows.withColumn("event_id", F.coalesce(*[F.col(f"{t}.event_id") for t in _normalise.event_tables()]))
+            # duplicates across files: the copy of the first file in load order stays, none where the lake has it
+            ids = rows.where(F.col("event_id").isNotNull()).select("event_id", "o")
+            for table in _normalise.event_tables():
+                old = store.read(table)
+                if old is not None:
+                    ids = ids.unionByName(old.select("event_id", F.lit(-1).cast("long").alias("o")))
+            multi = (ids.groupBy("event_id").agg(F.min("o").alias("first"), F.count("*").alias("n"))
+                     .where(F.col("n") > 1).select("event_id", "first")).persist(StorageLevel.MEMORY_AND_DISK)
+            repeated = multi.count()
+            if repeated:
+                _second_pass(spark, ids, multi, files_df, results, out_arrow, out_schema, known, threads)
+                first = F.broadcast(multi) if repeated <= BROADCAST_IDS else multi
+                rows = (rows.join(first, "event_id", "left")
+                        .where(F.col("first").isNull() | (F.col("o") == F.col("first"))))
+            phase("duplicates across files")
+            kept = sorted(o for o, (res, _) in results.items() if o not in gone and res.status in ("loaded", "damaged"))
+            # the new files' events and quarantined lines, appended; the files' rows
+            tables = [t for t in _normalise.row_tables() if t != "alerts"]
+            run, root_text = store.run, str(root)
+
+            def write(batches):
+                from pyspark import TaskContext
+
+                yield from _parts.write_tagged(batches, root_text, run, TaskContext.get().partitionId(), tables)
+
+            _add(written, rows.select("t", *tables).mapInArrow(write, _count_schema()).collect())
+            new_alerts = rows.where(F.col("t") == "alerts").select("alerts.*")
+            files_rows = pa.Table.from_pylist([results[o][1].asDict() for o in kept],
+                                              schema=_layout.arrow_schema("files"))
+            store.write_small("files", files_rows)
+            written["files"] = files_rows.num_rows
+            phase("written")
+            if any(results[o][0].loaded for o in kept):  # the derived tables, over the whole lake
+                rewritten |= _derive_tables(spark, store, new_alerts, written)
+                phase("processes and alerts")
+        finally:
+            normalised.unpersist()
+    report.files.extend(results[o][0] for o in range(len(inputs)))
+    rewritten |= _finish(store, report, bool(rewritten), bool(inputs),
+                         [results[o][0].path for o in kept if results[o][0].loaded and "hubble" in results[o][0].sources],
+                         written)
+    for table in _layout.TABLES:  # a table the lake has no file of gets an empty one (its schema)
+        if not store.live_files(table) and not _run_files(store, table):
+            _parts.write_empty(str(root), store.run, table)
+    store.commit(report, written, rewritten, started)
+    phase("clock offsets, notes, manifest")
+    return report
+
+
+def _tasks(spark, total: int) -> int:
+    """How many tasks load the files: a few per core, fewer for a small input."""
+    cores = spark.sparkContext.defaultParallelism
+    return max(1, min(cores * TASKS_PER_CORE, max(cores, total // (64 << 20))))
+
+
+def _count_schema():
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return from_arrow_schema(_parts.COUNTS)
+
+
+def _add(written: dict[str, int], counts) -> None:
+    for r in counts:
+        written[r.table] = written.get(r.table, 0) + r.rows
+
+
+def _second_pass(spark, ids, multi, files_df, results, out_arrow, out_schema, known, threads) -> None:
+    """Load again, with the ids an earlier file (or the lake) has seeded, the files that lost
+    events to them: their accounting, warnings and times are then ``case.load``'s."""
+    from pyspark.sql import functions as F
+
+    losers = (ids.where(F.col("o") >= 0).join(multi, "event_id").where(F.col("o") > F.col("first"))
+              .groupBy("o").agg(F.collect_list("event_id").alias("seed")))
+
+    def again(batches):
+        for batch in batches:
+            yield from _normalise.normalise(
+                zip(batch.column("o").to_pylist(), batch.column("path").to_pylist(),
+                    batch.column("seed").to_pylist(), strict=True),
+                out_arrow, known_files=known, with_rows=False, threads=threads)
+
+    for r in losers.join(files_df, "o").mapInArrow(again, out_schema).select("o", "result", "files").collect():
+        results[r.o] = (_normalise.result_of(r.result), r.files)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _refuse_grown(known: list[dict], inputs: list[tuple[int, str, int]]) -> None:
+    """A path the lake has, with other content (an export that grew since), is refused: the
+    lake keeps each file's rows as first loaded (``case.load`` re-reads such a file)."""
+    have = {row["path"]: row["bytes"] for row in known}
+    for _, path, size in inputs:
+        if path in have and have[path] != size:
+            raise _lake.LakeError(f"{path} is in the lake with other content (it grew since): load its new "
+                                  "lines from a copy under another name, or build the lake again")
+
+
+def _already_loaded(results: dict[int, tuple[FileResult, Any]], known: list[dict]) -> set[int]:
+    """Files whose content an earlier file (in load order) or the lake holds: "already loaded",
+    as ``case.load`` says, their rows dropped.  Rewrites their results; returns their orders."""
+    first: dict[str, dict] = {}
+    by_path: dict[str, dict] = {}
+    for row in known:
+        first.setdefault(row["sha256"], row)
+        by_path[row["path"]] = row
+    gone = set()
+    for o in sorted(results):
+        res, frow = results[o]
+        if res.status == "already loaded":  # in its task: against that task's earlier file or the lake
+            m = _SAME.match(res.message)
+            if m and m.group(1) in by_path:
+                prior = first[by_path[m.group(1)]["sha256"]]["path"]
+                res.message = f"same content as {prior}: nothing added"
+            continue
+        if frow is None:
+            continue
+        row = frow.asDict()
+        by_path[row["path"]] = row
+        earlier = first.get(row["sha256"])
+        if earlier is not None and (earlier["loaded"] + earlier["duplicates"] or earlier["quarantined"]):
+            events = row["loaded"] + row["duplicates"]
+            results[o] = (FileResult(res.path, "already loaded", tuple(earlier["sources"] or ()), earlier["format"],
+                                     row["lines"], 0, events, row["quarantined"], row["blank"],
+                                     message=f"same content as {earlier['path']}: nothing added"), None)
+            gone.add(o)
+        else:
+            first.setdefault(row["sha256"], row)
+    return gone
+
+
+def _derive_tables(spark, store, new_alerts, written: dict[str, int]) -> set[str]:
+    """``processes`` and the alerts' Kubernetes fields over the whole lake (see _derive); the
+    tables rewritten whole."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    root, run = str(store.root), store.run
+    schemas = _normalise.arrow_schemas()
+    pschema = _derive.processes_schema()
+    tetragon = list(_derive.PROCESS_INPUTS)
+    structs = {t: from_arrow_schema(schemas[t]) for t in tetragon}
+    tagged = None
+    for table, by in _derive.PROCESS_INPUTS.items():
+        rows = store.read(table)  # the new rows are in the lake's folders already
+        new = store.spark.read.schema(from_arrow_schema(_layout.arrow_schema(table))).option(
+            "recursiveFileLookup", "true").parquet(*_run_files(store, table)) if _run_files(store, table) else None
+        rows = new if rows is None else (rows if new is None else rows.unionByName(new))
+        if rows is None:
+            continue
+        k = F.explode(F.array_distinct(F.array_compact(F.array(*[F.col(c) for c in by]))))
+        one = rows.select(k.alias("k"), F.lit(table).alias("t"),
+                          *[(F.struct(*[F.col(f.name) for f in structs[table]]) if t == table
+                             else F.lit(None).cast(structs[t])).alias(t) for t in tetragon])
+        tagged = one if tagged is None else tagged.unionByName(one)
+    if tagged is not None:
+        def build(batches):
+            from pyspark import TaskContext
+
+            yield from _parts.write_rows(_derive.build_processes(batches, pschema), root, run,
+                                         TaskContext.get().partitionId(), "processes")
+
+        _add(written, tagged.repartition("k").mapInArrow(build, _count_schema()).collect())
+    rewritten = {"processes"}
+
+    # alerts: if one (old or new) may take its Kubernetes fields from a process, all are written again
+    astruct = from_arrow_schema(schemas["alerts"])
+    old = store.read("alerts")
+    alerts = new_alerts.select(*[f.name for f in astruct])
+    fillable = F.expr(_derive.FILLABLE)
+    everything = alerts if old is None else old.select(*[f.name for f in astruct]).unionByName(alerts)
+    if everything.where(fillable).isEmpty():
+        target, rewritten_alerts = alerts, False
+    else:
+        target, rewritten_alerts = everything, True
+    procs = (store.spark.read.schema(from_arrow_schema(pschema)).option("recursiveFileLookup", "true")
+             .parquet(*_run_files(store, "processes")) if _run_files(store, "processes") else None)
+    if rewritten_alerts and procs is not None:
+        procs = procs.where("container_id IS NOT NULL AND pod IS NOT NULL").select(*_derive.FILL_FROM)
+        pstruct = procs.schema
+        one = target.select(F.col("container_id").alias("k"), F.lit("alerts").alias("t"),
+                            F.struct(*[F.col(f.name) for f in astruct]).alias("alerts"),
+                            F.lit(None).cast(pstruct).alias("processes"))
+        two = procs.select(F.col("container_id").alias("k"), F.lit("processes").alias("t"),
+                           F.lit(None).cast(astruct).alias("alerts"),
+                           F.struct(*[F.col(c) for c in _derive.FILL_FROM]).alias("processes"))
+        aschema = schemas["alerts"]
+
+        def fill(batches):
+            from pyspark import TaskContext
+
+            yield from _parts.write_rows(_derive.fill_alerts(batches, aschema), root, run,
+                                         TaskContext.get().partitionId(), "alerts")
+
+        counts = one.unionByName(two).repartition("k").mapInArrow(fill, _count_schema()).collect()
+    else:
+        def plain(batches):
+            from pyspark import TaskContext
+
+            yield from _parts.write_rows(batches, root, run, TaskContext.get().partitionId(), "alerts")
+
+        counts = target.mapInArrow(plain, _count_schema()).collect()
+    _add(written, counts)
+    return rewritten | ({"alerts"} if rewritten_alerts else set())
+
+
+def _run_files(store, table: str) -> list[str]:
+    """The part files this run wrote of ``table`` (not in the manifest yet)."""
+    base = store.root / table
+    pattern = "*/*/*.parquet" if table in _layout.PARTITIONED else "*.parquet"
+    return sorted(str(p) for p in base.glob(pattern) if _layout.run_of(p.name) == store.run) if base.is_dir() else []
+
+
+def _derive_targets() -> list[str]:
+    """Tables a source fills after every load from the whole case (``Source.derive``: the Istio
+    requests' pods, from the flows' and hooks' addresses)."""
+    from kernelsec_nb import sources
+
+    return [t.name for s in sources.registry() if s.derive for t in s.tables]
+
+
+def _finish(store, report: LoadReport, derived: bool, any_files: bool, hubble_files: list[str],
+            written: dict[str, int]) -> set[str]:
+    """On the driver, by DuckDB over the lake's files, with the same functions as ``case.load``:
+    the clock offsets, the sources' derived columns (``Source.derive``) and ``case_state`` when
+    events came in, and the notes.  Returns the tables written whole."""
+    import kernelsec_nb as kn
+    from kernelsec_nb.store import _derived, _skew, _twice
+
+    targets = _derive_targets() if derived else []
+    rewritten: set[str] = set()
+    case = kn.open_case()
+    con = case.con
+    try:
+        for table in ("flows", "kprobes", "clock_offsets", "files", *targets):
+            files = sorted(set(store.live_files(table) + _run_files(store, table)))
+            if files:
+                con.execute(f"DELETE FROM {table}")  # noqa: S608 - our names
+                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM read_parquet(?, union_by_name = true, "  # noqa: S608
+                            "hive_partitioning = false)", [files])
+        if derived:
+            skew = _skew.clock_skew(con)
+            for sql in _derived._SOURCE_DERIVE:
+                con.execute(sql)
+            con.execute("DELETE FROM case_state")
+            con.execute("INSERT INTO case_state VALUES (?, now())", [_derived.mark(con)])
+            for table in ("clock_offsets", "case_state", *targets):
+                for p in _run_files(store, table):  # this run's parts of it, written again whole
+                    Path(p).unlink()
+                rows = con.sql(f"SELECT * FROM {table}").to_arrow_table()  # noqa: S608 - our names
+                store.write_small(table, rows)
+                written[table] = rows.num_rows
+                rewritten.add(table)
+            hubble_or_tetragon = any(f.loaded and {"hubble", "tetragon"} & set(f.sources) for f in report.files)
+            if hubble_or_tetragon and con.execute("SELECT 1 FROM flows LIMIT 1").fetchall():
+                report.clock_skew = skew
+            else:
+                report.clock_skew = _skew.noted_offsets(con)
+        elif any_files:
+            report.clock_skew = _skew.noted_offsets(con)
+        report.notes += _twice.flows_seen_twice(con, hubble_files)
+    finally:
+        case.close()
+    return rewritten
+
+
+__all__ = ["load"]

@@ -1,0 +1,43 @@
+"""A SparkSession for ``kernelsec-nb spark-load`` (any ``--master``) and for the tests.
+
+Examples
+--------
+>>> from kernelsec_nb.spark.session import settings
+>>> settings("local[2]")["spark.sql.session.timeZone"]
+'UTC'
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def settings(master: str, *, shuffle_partitions: int | None = None) -> dict[str, str]:
+    """The session's settings: UTC, quiet, and (on a local master) the executors' Python is this one."""
+    conf = {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+    }
+    if master.startswith("local"):
+        conf["spark.ui.enabled"] = "false"
+        conf["spark.pyspark.python"] = os.environ.get("PYSPARK_PYTHON", sys.executable)
+        conf["spark.pyspark.driver.python"] = sys.executable
+    if shuffle_partitions:
+        conf["spark.sql.shuffle.partitions"] = str(shuffle_partitions)
+    return conf
+
+
+def local_session(master: str = "local[2]", *, shuffle_partitions: int | None = None, app: str = "kernelsec-nb"):
+    """A SparkSession on ``master`` with :func:`settings` (quiet logs)."""
+    from pyspark.sql import SparkSession
+
+    if master.startswith("local"):  # the Python workers read it from the environment
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.master(master).appName(app)
+    for key, value in settings(master, shuffle_partitions=shuffle_partitions).items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
