@@ -268,13 +268,20 @@ def around_policy(flows: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.Data
     refused = f.filter(pl.col("verdict").is_in(["DROPPED", "DENIED"])).select(
         "src_pod", "_d", pl.col("dst_port").alias("_rport"), pl.col("time_ns").alias("_rt"))
     ok = f.filter(pl.col("exec_id").is_not_null() & ~pl.col("verdict").is_in(["DROPPED", "DENIED", "ERROR"]))
-    hit = ok.join(refused, on=["src_pod", "_d"]).filter(
-        (pl.col("dst_port") != pl.col("_rport")) & (pl.col("_rt") <= pl.col("time_ns"))
-        & (pl.col("time_ns") - pl.col("_rt") <= s.around_window_ns))
     # the same destination and port refused too (retried after a fix, or refused again): not a way around
-    hit = hit.join(refused.select("src_pod", "_d", pl.col("_rport").alias("dst_port")).unique(),
-                   on=["src_pod", "_d", "dst_port"], how="anti")
-    hit = hit.sort("time_ns").unique(["exec_id", "_d", "dst_port"], keep="first", maintain_order=True)
+    ok = ok.join(refused.select("src_pod", "_d", pl.col("_rport").alias("dst_port")).unique(),
+                 on=["src_pod", "_d", "dst_port"], how="anti")
+    # each flow that got through, with the latest refusal before it on each other refused port of the
+    # same destination (an as-of join: linear in the flows, where joining every refusal of a busy
+    # pod's destination with every flow to it grows as their product)
+    ports = refused.select("src_pod", "_d", "_rport").unique()
+    cand = ok.join(ports, on=["src_pod", "_d"]).filter(pl.col("dst_port") != pl.col("_rport"))
+    if cand.height == 0:
+        return empty_evidence()
+    hit = cand.sort("time_ns").join_asof(
+        refused.sort("_rt"), left_on="time_ns", right_on="_rt", by=["src_pod", "_d", "_rport"],
+        strategy="backward", tolerance=s.around_window_ns, check_sortedness=False).filter(pl.col("_rt").is_not_null())
+    hit = hit.sort("time_ns", "_rport").unique(["exec_id", "_d", "dst_port"], keep="first", maintain_order=True)
     return _rows(hit.select("exec_id", pl.lit(AROUND).alias("kind"), pl.lit(s.weights[AROUND]).alias("weight"),
                             pl.format("got through to {}:{} after a policy refused its pod on port {}", "_d",
                                       "dst_port", "_rport").alias("text"), "event_id"))
