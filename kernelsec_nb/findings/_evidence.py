@@ -264,10 +264,16 @@ def around_policy(flows: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.Data
         return empty_evidence()
     f = flows.filter(~pl.col("is_reply").fill_null(False)) if "is_reply" in flows.columns else flows
     dst = pl.coalesce(*(pl.col(c) for c in ("dst_pod", "dst_ip") if c in f.columns))
-    f = f.filter(pl.col("src_pod").is_not_null()).with_columns(dst.cast(pl.String).alias("_d"))
-    refused = f.filter(pl.col("verdict").is_in(["DROPPED", "DENIED"])).select(
+    dropped = pl.col("verdict").is_in(["DROPPED", "DENIED"])
+    # only pods a policy refused something can have got around it
+    pods = f.filter(dropped & pl.col("src_pod").is_not_null())["src_pod"].unique()
+    if pods.len() == 0:
+        return empty_evidence()
+    f = f.filter(pl.col("src_pod").is_in(pods.implode())).with_columns(dst.cast(pl.String).alias("_d"))
+    refused = f.filter(dropped).select(
         "src_pod", "_d", pl.col("dst_port").alias("_rport"), pl.col("time_ns").alias("_rt"))
     ok = f.filter(pl.col("exec_id").is_not_null() & ~pl.col("verdict").is_in(["DROPPED", "DENIED", "ERROR"]))
+    ok = ok.join(refused.select("src_pod", "_d").unique(), on=["src_pod", "_d"], how="semi")
     # the same destination and port refused too (retried after a fix, or refused again): not a way around
     ok = ok.join(refused.select("src_pod", "_d", pl.col("_rport").alias("dst_port")).unique(),
                  on=["src_pod", "_d", "dst_port"], how="anti")
