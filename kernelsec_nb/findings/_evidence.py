@@ -216,17 +216,25 @@ def _routine_mask(conns: pl.DataFrame, routine_dest: pl.DataFrame | None, dst: p
                                                                  how="left")
 
 
+def unusual_outside(conns: pl.DataFrame, routine_dest: pl.DataFrame | None) -> pl.DataFrame:
+    """The rows of ``conns`` (as :func:`outside_connections` reads them) that name a process and go
+    out of the cluster to a destination that is not their workload's routine."""
+    c = conns.filter(pl.col("exec_id").is_not_null() & pl.col("dst_ip").is_not_null())
+    if c.height == 0:
+        return c
+    c = c.filter(~_internal(pl.col("dst_ip"), c, "dst_ip"))
+    return _routine_mask(c, routine_dest, pl.col("dst_ip")).filter(pl.col("_routine").is_null()).drop("_dst", "_routine")
+
+
 def outside_connections(conns: pl.DataFrame, routine_dest: pl.DataFrame | None,
                         s: EvidenceSettings = DEFAULT) -> pl.DataFrame:
     """Connections out of the cluster (``conns``: ``exec_id``, ``src_workload``, ``dst_ip``,
     ``dst_port``, ``time_ns``, ``event_id``; flows and connect hooks alike) to a destination that is
     not the workload's routine (``routine_dest`` from :func:`routine.destinations`): one row per
     process and destination."""
-    c = conns.filter(pl.col("exec_id").is_not_null() & pl.col("dst_ip").is_not_null())
+    c = unusual_outside(conns, routine_dest)
     if c.height == 0:
         return empty_evidence()
-    c = c.filter(~_internal(pl.col("dst_ip"), c, "dst_ip"))
-    c = _routine_mask(c, routine_dest, pl.col("dst_ip")).filter(pl.col("_routine").is_null())
     c = c.sort("time_ns").unique(["exec_id", "dst_ip", "dst_port"], keep="first", maintain_order=True)
     return _rows(c.select("exec_id", pl.lit(CONNECT_OUT).alias("kind"), pl.lit(s.weights[CONNECT_OUT]).alias("weight"),
                           pl.format("connected out of the cluster to {}:{}", "dst_ip", "dst_port").alias("text"),
@@ -288,8 +296,13 @@ def around_policy(flows: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.Data
         return empty_evidence()
     f = flows.filter(~pl.col("is_reply").fill_null(False)) if "is_reply" in flows.columns else flows
     dst = pl.coalesce(*(pl.col(c) for c in ("dst_pod", "dst_ip") if c in f.columns))
-    f = f.filter(pl.col("src_pod").is_not_null()).with_columns(dst.cast(pl.String).alias("_d"))
-    refused = f.filter(pl.col("verdict").is_in(["DROPPED", "DENIED"])).select(
+    dropped = pl.col("verdict").is_in(["DROPPED", "DENIED"])
+    # only pods a policy refused something can have got around it
+    pods = f.filter(dropped & pl.col("src_pod").is_not_null())["src_pod"].unique()
+    if pods.len() == 0:
+        return empty_evidence()
+    f = f.filter(pl.col("src_pod").is_in(pods.implode())).with_columns(dst.cast(pl.String).alias("_d"))
+    refused = f.filter(dropped).select(
         "src_pod", "_d", pl.col("dst_port").alias("_rport"), pl.col("time_ns").alias("_rt"))
     ok = f.filter(pl.col("exec_id").is_not_null() & ~pl.col("verdict").is_in(["DROPPED", "DENIED", "ERROR"]))
     # the same destination and port refused too (retried after a fix, or refused again): not a way
@@ -576,7 +589,7 @@ def from_edges(edges: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.DataFra
         pl.col("src").str.replace("^proc:", "").alias("exec_id"), pl.lit(HANDOFF).alias("kind"),
         pl.lit(s.weights[HANDOFF]).alias("weight"),
         pl.format("{} (used later by another process)", "why").alias("text"), "event_id")
-    lat = e.filter(pl.col("kind").is_in(["service", "service_write", "api"])).select(
+    lat = e.filter(pl.col("kind").is_in(["service", "service_write", "service_connect", "api"])).select(
         pl.col("src").str.replace("^proc:", "").alias("exec_id"), pl.lit(LATERAL).alias("kind"),
         pl.lit(s.weights[LATERAL]).alias("weight"), pl.col("why").alias("text"), "event_id")
     out = pl.concat([_rows(w), _rows(lat)])
@@ -586,4 +599,4 @@ def from_edges(edges: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.DataFra
 __all__ = ["ATTRIBUTED", "attribute_to_lineage", "ACTS", "ARRIVAL", "OUTWARD", "arrivals", "DNS_TUNNEL", "RANDOM_LABEL", "TUNNEL_SCHEMA", "dns_tunnel_queries", "dns_tunnels", "random_labels", "PERSIST", "BLOCKED", "CONNECT_OUT", "DEFAULT", "DETECTION", "EVIDENCE_SCHEMA", "EXEC_IN", "HANDOFF",
            "KINDS", "LATERAL", "AROUND", "around_policy", "REQUEST", "SERVICE_CHILD", "SIGNAL", "EvidenceSettings", "blocked_and_requests",
            "detections_on_processes", "empty_evidence", "entry_kinds", "from_edges", "is_internal",
-           "outside_connections", "persistence", "request_keys", "signals"]
+           "outside_connections", "persistence", "unusual_outside", "request_keys", "signals"]

@@ -132,7 +132,7 @@ def _means(ids: list[str], pev: pl.DataFrame, info: dict[str, Any], edge: pl.Dat
                        & (pl.col("rule_id").fill_null("") != E.ATTRIBUTED))
     acted_ids = set(acted["exec_id"].to_list())
     out = edge.filter(pl.col("src").is_in(["proc:" + x for x in ids])
-                      & pl.col("kind").is_in([G.SERVICE, G.SERVICE_WRITE, G.API]))
+                      & pl.col("kind").is_in([G.SERVICE, G.SERVICE_WRITE, G.SERVICE_CONNECT, G.API]))
     if out.height == 0:
         return set()
     used = set(edge.filter(pl.col("kind").is_in([G.EXEC_FILE, G.READ_FILE]))["src"].to_list())
@@ -147,6 +147,8 @@ def _means(ids: list[str], pev: pl.DataFrame, info: dict[str, Any], edge: pl.Dat
             means = dst not in used and any(
                 f"{info.get(y, {}).get('namespace') or ''}/{info.get(y, {}).get('pod')}" == scope
                 and (info.get(y, {}).get("start_ns") or 0) >= (t or 0) for y in acted_ids)
+        elif kind == G.SERVICE_CONNECT:
+            continue  # what the pod fetched says nothing of whether it was the means
         else:
             means = False
         verdict[x] = verdict.get(x, True) and means
@@ -293,6 +295,20 @@ def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any
         old = best.get((ep.ip, ep.port))
         if old is None or ROLE_ORDER.index(ep.role) < ROLE_ORDER.index(old.role):
             best[(ep.ip, ep.port)] = ep
+    # what a pod the part connected into fetched from outside right after: a download when the pod
+    # then wrote a file, else of unknown use
+    fetched = edge.filter(pl.col("src").is_in(pids) & (pl.col("kind") == G.SERVICE_CONNECT))
+    wrote_there = edge.filter(pl.col("src").is_in(pids) & (pl.col("kind") == G.SERVICE_WRITE))
+    for src, dst, t in fetched.select("src", "dst", "time_ns").iter_rows():
+        m = re.match(r"^ext:(.*):(\d*)$", dst)
+        if not m or E.is_internal(m.group(1)):
+            continue
+        ip, port = m.group(1), int(m.group(2)) if m.group(2) else None
+        role = "download" if wrote_there.filter((pl.col("src") == src) & (pl.col("time_ns") >= (t or 0))).height \
+            else "unknown"
+        old = best.get((ip, port))
+        if old is None or ROLE_ORDER.index(role) < ROLE_ORDER.index(old.role):
+            best[(ip, port)] = Endpoint(ip, port, _fqdn(flows, ip), role)  # type: ignore[arg-type]
     ends = list(best.values())
     # a DNS tunnel: the data left in the names, through whatever resolver (no address of its own)
     for dom in edge.filter(pl.col("src").is_in(pids) & (pl.col("kind") == G.DNS))["dst"].unique(

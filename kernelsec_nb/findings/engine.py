@@ -312,7 +312,12 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
             edges.append(G.file_edges(acc, procs))
         if flows.height and "dst_pod" in flows.columns:
             busy = rt.filter(pl.col("routine") >= s.routine_cut)["exec_id"]
-            edges.append(G.service_edges(flows.filter(~pl.col("exec_id").is_in(busy.implode())), procs, acc, s.graph))
+            # what a pod fetched from outside right after a connection into it (its workload's
+            # usual destinations left out): a server made to download for the attacker
+            odd = E.unusual_outside(conns, rdest).join(
+                procs.select("exec_id", "namespace", "pod").unique("exec_id"), on="exec_id", how="inner")
+            edges.append(G.service_edges(flows.filter(~pl.col("exec_id").is_in(busy.implode())), procs, acc, s.graph,
+                                         outward=odd))
         # requests into a pod: Hubble's L7 flows and the sidecars' access logs (a child is linked to
         # the latest request before it, whichever saw it)
         heard = [flows] if flows.height and "dst_pod" in flows.columns else []

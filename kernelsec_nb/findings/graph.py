@@ -41,6 +41,7 @@ CONNECT = "connect"              # process → destination pod or address (let t
 BLOCKED = "blocked"              # process → destination a policy dropped
 SERVICE = "service"              # process → a process its connection's destination pod started next
 SERVICE_WRITE = "service_write"  # process → a file its connection's destination pod wrote next
+SERVICE_CONNECT = "service_connect"  # process → an outside address its connection's destination pod connected to next
 WRITE = "write"                  # process → file it wrote (that something used later)
 EXEC_FILE = "exec_file"          # file → process that ran it (binary or script argument)
 READ_FILE = "read_file"          # file → process that read it later
@@ -50,7 +51,7 @@ ESCAPE = "escape"                # a pod's process that escaped to its node → 
 DNS = "dns"                      # process → ``dns:<domain>``: a lookup that carried data out (a DNS tunnel)
 #: ATT&CK "Escape to Host": a detection tagged with it marks the process that left its container.
 ESCAPE_TECHNIQUE = "T1611"
-KINDS = (SPAWN, CONNECT, BLOCKED, SERVICE, SERVICE_WRITE, WRITE, EXEC_FILE, READ_FILE, HTTP, API, ESCAPE, DNS)
+KINDS = (SPAWN, CONNECT, BLOCKED, SERVICE, SERVICE_WRITE, SERVICE_CONNECT, WRITE, EXEC_FILE, READ_FILE, HTTP, API, ESCAPE, DNS)
 #: The Kubernetes API server's port (behind the ``kubernetes.default`` service), and Cilium's label
 #: for it: a connection there is an API call.
 API_PORT = 6443
@@ -208,13 +209,16 @@ def _connections_into_pods(flows: pl.DataFrame) -> pl.DataFrame:
 
 
 def service_edges(flows: pl.DataFrame, procs: pl.DataFrame, writes: pl.DataFrame | None = None,
-                  s: GraphSettings = DEFAULT) -> pl.DataFrame:
+                  s: GraphSettings = DEFAULT, outward: pl.DataFrame | None = None) -> pl.DataFrame:
     """Lateral movement through a service: a process's connection into another pod → what that
-    pod did next within ``service_window``: a process it started (``service``) and a file it
-    wrote (``service_write``; ``writes`` from :func:`file_accesses`).  Each such process or write
-    is linked to the latest connection into its pod before it (so the builder's size is bounded
-    by the pod's processes and writes, not by its traffic); pass the connections worth following
-    (the engine passes those of non-routine processes).
+    pod did next within ``service_window``: a process it started (``service``), a file it
+    wrote (``service_write``; ``writes`` from :func:`file_accesses`) and an address outside the
+    cluster it connected to (``service_connect``; ``outward``: ``namespace``, ``pod``,
+    ``time_ns``, ``dst_ip``, ``dst_port``, ``event_id`` — pass the connections that are not the
+    pod's workload's routine: a server made to fetch from the attacker).  Each such process, write
+    or connection is linked to the latest connection into its pod before it (so the builder's size
+    is bounded by the pod's processes, writes and unusual connections, not by its traffic); pass
+    the connections worth following (the engine passes those of non-routine processes).
 
     >>> f = pl.DataFrame({"event_id": ["f1"], "time_ns": [100], "exec_id": ["cli"], "src_pod": ["app-1"],
     ...                   "src_namespace": ["a"], "dst_namespace": ["b"], "dst_pod": ["sched-0"], "dst_port": [8080]})
@@ -246,6 +250,17 @@ def service_edges(flows: pl.DataFrame, procs: pl.DataFrame, writes: pl.DataFrame
             pl.col("_t").alias("time_ns"),
             pl.format("{} wrote {} {} ms after a connection to {}", pl.col("_pod").str.replace("^pod:", ""),
                       "path", ((pl.col("_t") - pl.col("_ct")) // 1_000_000), "_cwhy").alias("why"), "event_id"))
+    if outward is not None and outward.height:
+        o = outward.filter(pl.col("pod").is_not_null()).select(
+            pod_id("namespace", "pod").alias("_pod"), pl.col("time_ns").alias("_t"),
+            ext_id("dst_ip", "dst_port").alias("_ext"), "event_id")
+        oh = _asof_into_pod(o, conns, s.service_window_ns)
+        parts.append(oh.select(
+            pl.col("_src").alias("src"), pl.col("_ext").alias("dst"), pl.lit(SERVICE_CONNECT).alias("kind"),
+            pl.col("_t").alias("time_ns"),
+            pl.format("{} connected out to {} {} ms after a connection to {}", pl.col("_pod").str.replace("^pod:", ""),
+                      pl.col("_ext").str.replace("^ext:", ""), ((pl.col("_t") - pl.col("_ct")) // 1_000_000),
+                      "_cwhy").alias("why"), "event_id").unique(["src", "dst"], keep="first", maintain_order=True))
     return _edges(pl.concat(parts))
 
 
@@ -547,7 +562,7 @@ def api_call_edges(calls: pl.DataFrame) -> pl.DataFrame:
         "event_id"))
 
 
-__all__ = ["API", "BLOCKED", "api_call_edges", "api_edges", "CONNECT", "DNS", "ESCAPE", "dns_edges", "DEFAULT", "EDGE_SCHEMA", "EXEC_FILE", "GraphSettings", "HTTP", "KINDS",
+__all__ = ["API", "BLOCKED", "api_call_edges", "api_edges", "CONNECT", "DNS", "ESCAPE", "SERVICE_CONNECT", "dns_edges", "DEFAULT", "EDGE_SCHEMA", "EXEC_FILE", "GraphSettings", "HTTP", "KINDS",
            "READ_FILE", "SERVICE", "SERVICE_WRITE", "SPAWN", "WRITE", "connect_edges", "empty_edges", "requests_as_flows",
            "ext_id", "escape_edges", "file_accesses", "file_edges", "file_id", "http_edges", "pod_id", "proc_id",
            "service_edges", "spawn_edges"]

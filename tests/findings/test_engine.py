@@ -464,3 +464,17 @@ def test_a_tunnel_sent_by_a_loop_of_lookup_tools_keys_on_the_loop_and_the_resolv
     assert i.entry is not None and i.entry.exec_id == "inj" and i.chain == ["inj", "script"]
     assert i.reached == []  # dns-0 only answered lookups
     assert [(e.fqdn, e.role) for e in i.endpoints] == [("q.exfil.example", "exfil")]
+
+
+def test_what_the_reached_pods_server_fetched_for_the_attacker_is_a_download_endpoint():
+    """Right after the first client's connection, db-0's routine server connects out to an address
+    its workload never uses and writes the module it fetched: that address is the incident's
+    download endpoint (T1105), though the server is no link of the part."""
+    fr = _through_a_database()
+    extra = flow("x", 100 * S + 300 * MS, "dbsrv", ("b", "db-0"), None, 6379, dst_ip="203.0.113.7")
+    fr["flows"] = pl.concat([fr["flows"], pl.DataFrame([extra], schema=fr["flows"].schema)])
+    (i,) = find_in(**fr).incidents
+    assert i.key_command is not None and i.key_command.exec_id == "bash"
+    assert sorted((e.ip, e.port, e.role) for e in i.endpoints) == [("203.0.113.7", 6379, "download"),
+                                                                   ("203.0.113.8", 4444, "c2")]
+    assert "T1105" in i.techniques

@@ -266,3 +266,17 @@ def test_around_policy_finds_what_the_join_of_every_pair_finds():
                        on=["src_pod", "dst_pod", "dst_port"], how="anti")
     want = {(x, f"got through to {d}:{p}") for x, d, p in pairs.select("exec_id", "dst_pod", "dst_port").unique().rows()}
     assert got == want and got
+
+
+def test_around_policy_the_latest_refusal_on_another_port_within_the_window():
+    """Of the refusals on other ports, one within the window before the flow counts (an older one
+    on a port refused again recently does too); one after it, or only one too old, does not."""
+    w = E.DEFAULT.around_window_ns
+    f = pl.DataFrame({"exec_id": [None, None, None, "a", "b", "c"], "src_pod": ["p"] * 6, "dst_pod": ["db-0"] * 6,
+                      "dst_ip": ["10.0.0.5"] * 6, "dst_port": [80, 80, 22, 8081, 8082, 8083],
+                      "verdict": ["DROPPED", "DROPPED", "DROPPED", "FORWARDED", "FORWARDED", "FORWARDED"],
+                      "time_ns": [0, w + 10 * S, 5 * w, w + 20 * S, 4 * w, 3 * w],
+                      "event_id": [f"f{i}" for i in range(6)]})
+    got = E.around_policy(f)
+    assert got.select("exec_id", "event_id").rows() == [("a", "f3")]
+    assert got["text"][0] == "got through to db-0:8081 after a policy refused its pod on port 80"

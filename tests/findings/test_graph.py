@@ -206,3 +206,19 @@ def test_dns_edges_one_per_lookup_of_a_process_to_its_domain():
     assert e.select("src", "dst", "kind", "event_id").rows() == [
         ("proc:p", "dns:t.x.net", "dns", "d1"), ("proc:p", "dns:t.x.net", "dns", "d2")]
     assert e["why"][0] == "looked up a1.t.x.net." and dict(e.schema) == EDGE_SCHEMA
+
+
+def test_service_edges_what_the_destination_pod_fetched_from_outside_next():
+    """A client's connection into db-0, then db-0's server connects out (an address its workload
+    does not use all day: the caller passes only those) within the window: ``service_connect``.
+    One long after the window, or from another pod, is not linked."""
+    f = _flows([("c1", 100 * S, "cli", "a", "web-1", "10.0.0.1", 40000, "b", "db-0", "10.0.1.2", 6379,
+                 "FORWARDED", False, None, None)])
+    p = _procs([("srv", None, "n2", "b", "db-0", "/srv/db", "", 0)])
+    out = pl.DataFrame({"namespace": ["b", "b", "c"], "pod": ["db-0", "db-0", "x-0"],
+                        "time_ns": [100 * S + 300 * MS, 200 * S, 100 * S + 300 * MS],
+                        "dst_ip": ["203.0.113.7"] * 3, "dst_port": [6379] * 3, "event_id": ["o1", "o2", "o3"]})
+    e = service_edges(f, p, outward=out)
+    assert e.select("src", "dst", "kind", "event_id").rows() == [
+        ("proc:cli", "ext:203.0.113.7:6379", "service_connect", "o1")]
+    assert e["why"][0] == "b/db-0 connected out to 203.0.113.7:6379 300 ms after a connection to db-0:6379"
