@@ -17,7 +17,6 @@ structure constants.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from kernelsec_nb import sources
 from kernelsec_nb.sources import falco, hubble, tetragon
 from kernelsec_nb.sources._route import RouteSpec
 from kernelsec_nb.sources._sql import INTEGER_COLUMNS, integer, integer_problem
-from kernelsec_nb.store import _arrow, _dupkeys, _lines
+from kernelsec_nb.store import _arrow, _lines
 from kernelsec_nb.store._known import KnownIds
 
 T = TypeVar("T")
@@ -289,7 +288,6 @@ class Route:
     source: str
     prefix: str  # SQL: the line starts as this route's lines do
     excluded: str  # SQL: ... but holds text that sends it to the general path
-    duplicate: str  # SQL: ... or a key twice in an object the route reads (see _dupkeys)
     insert: str  # INSERT ... (returns the count inserted); raises on a malformed line
     insert_try: str  # the same, a malformed line left out (the block's second try)
     missed: str  # SQL: lines the route took but could not load (unparsed, no valid time)
@@ -365,8 +363,7 @@ def _route(number: int, spec: RouteSpec) -> Route:
     ok = "time_ns IS NOT NULL"
     missed = f"SELECT line FROM ({rows('TRY')}) WHERE NOT ({ok})"  # noqa: S608
     excluded = " OR ".join(f"contains(raw, '{text}')" for text in spec.excludes) or "false"
-    duplicate = _dupkeys.has_duplicate_sql(_dupkeys.keys_sql("raw", _dupkeys.object_paths(json.loads(spec.structure))))
-    return Route(spec.source, f"starts_with(raw, '{spec.prefix}')", excluded, duplicate,
+    return Route(spec.source, f"starts_with(raw, '{spec.prefix}')", excluded,
                  _insert(table, cols, rows(""), ok), _insert(table, cols, rows("TRY"), ok), missed)
 
 
@@ -377,11 +374,8 @@ USE_ROUTES = True
 #: (the case does not preserve insertion order: without ORDER BY, a block of several record
 #: batches came back in another order and the mask went to the wrong lines).
 #: (Nested CASEs: the exclusions, which scan the whole line, run only on lines with the prefix.)
-#: A line with a key twice in an object the route reads goes to the general path, which
-#: quarantines it (DuckDB would read the first value, other tools the last: see _dupkeys).
 _ROUTE_OF = "SELECT CASE WHEN NOT fast THEN 0 " + " ".join(
-    f"WHEN {r.prefix} THEN CASE WHEN {r.excluded} OR {r.duplicate} THEN 0 ELSE {i} END"
-    for i, r in enumerate(ROUTES, start=1)
+    f"WHEN {r.prefix} THEN CASE WHEN {r.excluded} THEN 0 ELSE {i} END" for i, r in enumerate(ROUTES, start=1)
 ) + " ELSE 0 END AS route FROM _block ORDER BY rec"
 
 
@@ -448,7 +442,6 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
         rest = taken if taken is not None else np.zeros(table.num_rows, dtype=bool)
         # the general path reads only the lines the routes did not take
         block = table.append_column("taken", _arrow.array(rest))
-        block = _dupkeys.mark(con, block)  # a line with a key twice: a note, so quarantined
         settle()
         refused = _with_block(con, block, lambda: _general(con, params, counts, table.num_rows - int(rest.sum())))
         if keys is not None and len(refused):  # refused lines are not in the case: not known
