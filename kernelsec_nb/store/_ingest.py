@@ -318,6 +318,18 @@ def _reused(texts: dict[str, str]) -> dict[str, str]:
     return {k: e for k, (c, e) in out.items() if c not in out}
 
 
+def _contains(text: str) -> str:
+    """SQL: the line contains ``text``.  A text that starts with a quote is looked for without it
+    first: DuckDB's search stops at every quote of a JSON line (2.6x slower on flows).
+
+    >>> print(_contains('"process_'))
+    (contains(raw, 'process_') AND contains(raw, '"process_'))
+    """
+    if text.startswith('"') and len(text) > 2:
+        return f"(contains(raw, '{text[1:]}') AND contains(raw, '{text}'))"
+    return f"contains(raw, '{text}')"
+
+
 #: What a strict route statement fails with on a line it cannot load (the block is taken again).
 _NOT_ROUTED = "kernelsec_nb route: a line for the general path"
 
@@ -370,7 +382,7 @@ def _route(number: int, spec: RouteSpec) -> Route:
 
     ok = "time_ns IS NOT NULL"
     missed = f"SELECT line FROM ({rows('TRY', False)}) WHERE NOT ({ok})"  # noqa: S608
-    excluded = " OR ".join(f"contains(raw, '{text}')" for text in spec.excludes) or "false"
+    excluded = " OR ".join(_contains(text) for text in spec.excludes) or "false"
     return Route(spec.source, f"starts_with(raw, '{spec.prefix}')", excluded,
                  _insert(table, cols, rows("", True), "true"), _insert(table, cols, rows("TRY", False), ok), missed)
 
