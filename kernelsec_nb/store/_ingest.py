@@ -303,7 +303,7 @@ class Route:
     source: str
     prefix: str  # SQL: the line starts as this route's lines do
     excluded: str  # SQL: ... but holds text that sends it to the general path
-    insert: str  # INSERT ... (returns the count inserted); raises on a malformed line
+    insert: str  # INSERT ... (returns the count inserted); raises on a line it cannot load
     insert_try: str  # the same, a malformed line left out (the block's second try)
     missed: str  # SQL: lines the route took but could not load (unparsed, no valid time)
 
@@ -331,6 +331,22 @@ def _reused(texts: dict[str, str]) -> dict[str, str]:
                     break
     # a column read by name must itself be computed from the parsed line
     return {k: e for k, (c, e) in out.items() if c not in out}
+
+
+def _contains(text: str) -> str:
+    """SQL: the line contains ``text``.  A text that starts with a quote is looked for without it
+    first: DuckDB's search stops at every quote of a JSON line (2.6x slower on flows).
+
+    >>> print(_contains('"process_'))
+    (contains(raw, 'process_') AND contains(raw, '"process_'))
+    """
+    if text.startswith('"') and len(text) > 2:
+        return f"(contains(raw, '{text[1:]}') AND contains(raw, '{text}'))"
+    return f"contains(raw, '{text}')"
+
+
+#: What a strict route statement fails with on a line it cannot load (the block is taken again).
+_NOT_ROUTED = "kernelsec_nb route: a line for the general path"
 
 
 def _route(number: int, spec: RouteSpec) -> Route:
@@ -361,12 +377,16 @@ def _route(number: int, spec: RouteSpec) -> Route:
     # A line the route cannot load (not this kind's event, no valid time, a warning) has a NULL
     # time_ns and is left out.  The test is folded into time_ns, the route's only filter: a
     # second filter over ``x`` was pushed below the projection and made DuckDB parse every line
-    # twice.
-    typed["time_ns"] = (f"CASE WHEN _present AND NOT coalesce({' OR '.join(odd) or 'false'}, false) "
-                        f"THEN {time_ns} END")
-    select = ", ".join(f"{e} AS {q(k)}" for k, e in typed.items())
+    # twice.  The strict statement (the block's first try) has no filter at all: DuckDB pushed
+    # ``time_ns IS NOT NULL`` below the projections and computed the times and integer checks
+    # twice (~8 % of the flows route); such a line fails the statement instead, as malformed JSON
+    # does, and the block is taken again with the filter (see ingest_block).
+    loadable = f"_present AND NOT coalesce({' OR '.join(odd) or 'false'}, false)"
 
-    def rows(parse: str) -> str:
+    def rows(parse: str, strict: bool) -> str:
+        time = (f"CASE WHEN {loadable} THEN coalesce({time_ns}, error('{_NOT_ROUTED}')) ELSE error('{_NOT_ROUTED}') END"
+                if strict else f"CASE WHEN {loadable} THEN {time_ns} END")
+        select = ", ".join(f"{time if k == 'time_ns' else e} AS {q(k)}" for k, e in typed.items())
         # one projection per layer of named values; the columns read ``x`` directly
         sql = (f"SELECT line, byte_offset, event_id, {parse}(json_transform(raw, '{spec.structure}')) AS x "
                f"FROM _block WHERE route = {number}")
@@ -376,10 +396,10 @@ def _route(number: int, spec: RouteSpec) -> Route:
         return f"SELECT {select} FROM (SELECT {', '.join(inner)} FROM ({sql}))"
 
     ok = "time_ns IS NOT NULL"
-    missed = f"SELECT line FROM ({rows('TRY')}) WHERE NOT ({ok})"  # noqa: S608
-    excluded = " OR ".join(f"contains(raw, '{text}')" for text in spec.excludes) or "false"
+    missed = f"SELECT line FROM ({rows('TRY', False)}) WHERE NOT ({ok})"  # noqa: S608
+    excluded = " OR ".join(_contains(text) for text in spec.excludes) or "false"
     return Route(spec.source, f"starts_with(raw, '{spec.prefix}')", excluded,
-                 _insert(table, cols, rows(""), ok), _insert(table, cols, rows("TRY"), ok), missed)
+                 _insert(table, cols, rows("", True), "true"), _insert(table, cols, rows("TRY", False), ok), missed)
 
 
 ROUTES = [_route(i, spec) for i, spec in enumerate(sources.routes(), start=1)]
@@ -394,8 +414,10 @@ _ROUTE_OF = "SELECT CASE WHEN NOT fast THEN 0 " + " ".join(
 ) + " ELSE 0 END AS route FROM _block ORDER BY rec"
 
 
-#: Rows per Arrow record batch handed to DuckDB (one batch is one unit of parallel work).
-_BATCH_ROWS = 1024
+#: Rows per Arrow record batch handed to DuckDB (one batch is one unit of parallel work): DuckDB's
+#: vector size, so that every vector its expressions run over is full (1024 cost the flows route
+#: ~5 % more CPU: per-vector work, the label lambdas above all, was paid twice as often).
+_BATCH_ROWS = 2048
 
 
 @dataclass
@@ -428,9 +450,11 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
     fast route recognises, and that are certainly new, are inserted by it first; the rest go
     through the general staging statement, which also tells duplicates.
 
-    Routes parse without ``TRY`` (a tenth faster).  A malformed line fails their statement, which
-    aborts the transaction: the block is then rolled back and taken again with ``TRY``, so **the
-    block must be the only work of the open transaction** (the loader commits after each block).
+    Routes parse without ``TRY`` (a tenth faster) and without a filter.  A malformed line, or one
+    a route cannot load (no valid time, a value the load must warn about), fails their statement,
+    which aborts the transaction: the block is then rolled back and taken again with ``TRY`` and
+    the filter, so **the block must be the only work of the open transaction** (the loader
+    commits after each block).
     ``settle()`` is called before the general path checks ids against the case: the loader's
     earlier blocks, committed in the background, must be visible to ``con`` by then (see
     :meth:`kernelsec_nb.store._commits.BlockCommits.refresh`).
