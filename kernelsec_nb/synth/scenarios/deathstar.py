@@ -32,9 +32,11 @@ def build(out_dir: Path, seed: int) -> Truth:
         attacker_exec_ids=list(dict.fromkeys(ids)),
         decoys=["spaceships POST /v1/request-landing every 30 s",
                 "hourly host cron reads /etc/shadow (PAM)"],
-        # the API audit log is not in the bundled TRUTH.json (kept as it was): its lines, all events
+        # the API audit log and the sidecars' access logs are not in the bundled TRUTH.json (kept as
+        # it was): their lines, all events
         events=sum(f["events"] for f in t["files"].values()) - t["duplicated_lines"]
-        + sum(len(p.read_bytes().splitlines()) for p in out_dir.glob(f"*/{AUDIT_FILE}")),
+        + sum(len(p.read_bytes().splitlines()) for p in out_dir.glob(f"*/{AUDIT_FILE}"))
+        + sum(len(p.read_bytes().splitlines()) for p in out_dir.glob("*/var/log/pods/*/istio-proxy/*.log")),
     )
 
 
