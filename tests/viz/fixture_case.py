@@ -160,7 +160,7 @@ def build(tmp: Path, *, extra_flows: int = 0) -> kn.Case:
                 "AS src_labels FROM fl_df")
     pe = [r for r in rows if r["source"] == "tetragon" and r["kind"] in ("process_exec", "process_exit")]
     pdf = pl.DataFrame([{
-        "event_id": r["event_id"], "kind": r["kind"], "time_ns": r["time_ns"], "node": r["node"],
+        "event_id": r["event_id"], "source": r["source"], "kind": r["kind"], "time_ns": r["time_ns"], "node": r["node"],
         "exec_id": r["exec_id"], "pid": r["pid"], "uid": 0, "binary": r["binary"],
         "args": r["args"], "start_ns": T0 + r.get("_start", 0) * S,
         "parent_exec_id": r.get("parent_exec_id"), "in_init_tree": r.get("_init", True),
@@ -173,7 +173,7 @@ def build(tmp: Path, *, extra_flows: int = 0) -> kn.Case:
                 "AS time FROM pe_df")
     kp = [r for r in rows if r["kind"] == "process_kprobe"]
     kdf = pl.DataFrame([{
-        "event_id": r["event_id"], "kind": r["kind"], "time_ns": r["time_ns"], "node": r["node"],
+        "event_id": r["event_id"], "source": r["source"], "kind": r["kind"], "time_ns": r["time_ns"], "node": r["node"],
         "namespace": r["namespace"], "pod": r["pod"], "workload": r["workload"],
         "container_id": r["container_id"], "exec_id": r["exec_id"],
         "parent_exec_id": r["parent_exec_id"], "pid": r["pid"], "binary": r["binary"],
@@ -186,7 +186,7 @@ def build(tmp: Path, *, extra_flows: int = 0) -> kn.Case:
                 "AS time FROM kp_df")
     al = [r for r in rows if r["source"] == "falco"]
     adf = pl.DataFrame([{
-        "event_id": r["event_id"], "time_ns": r["time_ns"], "node": r["node"], "rule": r["rule"],
+        "event_id": r["event_id"], "source": r["source"], "time_ns": r["time_ns"], "node": r["node"], "rule": r["rule"],
         "priority": r["priority"], "namespace": r["namespace"], "pod": r["pod"],
         "container_id": r["container_id"], "pid": r["pid"], "proc_name": r["binary"],
         "cmdline": r["args"], "output": r["summary"], "_bin": r["binary"], "_args": r["args"],
