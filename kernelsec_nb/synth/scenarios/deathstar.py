@@ -31,8 +31,16 @@ def build(out_dir: Path, seed: int) -> Truth:
         attacker_exec_ids=list(dict.fromkeys(ids)),
         decoys=["spaceships POST /v1/request-landing every 30 s",
                 "hourly host cron reads /etc/shadow (PAM)"],
-        events=sum(f["events"] for f in t["files"].values()) - t["duplicated_lines"],
+        events=sum(f["events"] for f in t["files"].values()) - t["duplicated_lines"] + _beside_truth(out_dir, t),
     )
+
+
+def _beside_truth(out_dir: Path, t: dict) -> int:
+    """Events of the files written after TRUTH.json, which does not list them (it stays as it was):
+    the sidecars' access logs and the API server's audit log, one event per line."""
+    listed = set(t["files"]) | {"TRUTH.json"}
+    return sum(p.read_bytes().count(b"\n") for p in sorted(Path(out_dir).rglob("*"))
+               if p.is_file() and str(p.relative_to(out_dir)) not in listed)
 
 
 SCENARIO = Scenario("deathstar", "attack", DESCRIPTION, build, seed=7)
