@@ -10,6 +10,9 @@ Examples
 >>> report = case.load([], progress=False)      # files, folders, globs
 >>> report.total("lines")
 0
+
+A lake (a folder of Parquet files, see the README) is built with ``kn.load_lake(folder, exports)``
+and opened, read-only, with ``kn.open_case(folder)``.
 """
 
 from __future__ import annotations
@@ -20,13 +23,17 @@ from kernelsec_nb.store import Case, CaseError, LoadPathError, LoadReport, open_
 
 __version__ = "0.1.0"
 
-__all__ = ["Case", "CaseError", "Findings", "LoadPathError", "LoadReport", "open_case", "shown", "correlate", "hunt", "export",
+__all__ = ["Case", "CaseError", "Findings", "LoadPathError", "LoadReport", "load_lake", "open_case", "shown", "correlate", "hunt", "export",
            "viz", "widgets", "__version__"]
 
-_LAZY = {"viz", "widgets", "correlate", "hunt", "export", "report", "synth", "findings"}
+_LAZY = {"viz", "widgets", "correlate", "hunt", "export", "report", "synth", "findings", "lake"}
 
 
 def __getattr__(name: str):  # light import: altair and ipywidgets load on first use
+    if name == "load_lake":
+        from kernelsec_nb.lake import load_lake
+
+        return load_lake
     if name in _LAZY:
         import importlib
 

@@ -3,6 +3,7 @@
 Examples
 --------
 kernelsec-nb load incident.duckdb exports/ --json
+kernelsec-nb load --lake lake/ exports/          # a Parquet lake instead (kn.open_case("lake/") reads it)
 kernelsec-nb report incident.duckdb --notebook notebooks/postmortem-template.ipynb --out report.html
 kernelsec-nb hunt incident.duckdb my-rules/ --alerts --json
 kernelsec-nb findings incident.duckdb --json   # the findings engine's incidents and leads
@@ -26,6 +27,12 @@ from kernelsec_nb._text import shown
 def _load(args: argparse.Namespace) -> int:
     from kernelsec_nb.store import CaseError, LoadPathError, open_case
 
+    if args.lake is not None:
+        return _load_lake(args)
+    if args.case is None:
+        print("kernelsec-nb: load: give the case file and the exports (or --lake DIR and the exports)",
+              file=sys.stderr)
+        return 2
     new = not Path(args.case).exists()
     try:
         with open_case(args.case) as case:
@@ -37,6 +44,10 @@ def _load(args: argparse.Namespace) -> int:
                 made.unlink(missing_ok=True)
         print(shown(f"kernelsec-nb: {exc}"), file=sys.stderr)
         return 2
+    return _print_load(args, report)
+
+
+def _print_load(args: argparse.Namespace, report) -> int:  # type: ignore[no-untyped-def]
     if args.json:
         out = report.to_dict()
         if not args.per_file:
@@ -47,10 +58,25 @@ def _load(args: argparse.Namespace) -> int:
     return 1 if report.errors else 0
 
 
+def _load_lake(args: argparse.Namespace) -> int:
+    """``load --lake DIR EXPORTS...``: every positional argument is an export."""
+    from kernelsec_nb.lake import LakeError, load_lake
+    from kernelsec_nb.store import CaseError, LoadPathError
+
+    exports = ([args.case] if args.case is not None else []) + list(args.paths)
+    try:
+        report = load_lake(args.lake, exports, progress=not args.no_progress and not args.json,
+                           follow_links=args.follow_links)
+    except (LoadPathError, CaseError, LakeError) as exc:
+        print(shown(f"kernelsec-nb: {exc}"), file=sys.stderr)
+        return 2
+    return _print_load(args, report)
+
+
 def _report(args: argparse.Namespace) -> int:
     from kernelsec_nb import report
 
-    if not args.exports and not Path(args.case).is_file():  # a typo would report on an empty case
+    if not args.exports and not Path(args.case).is_file() and not _is_lake(args.case):  # a typo: an empty case
         print(shown(f"kernelsec-nb: no case file at {args.case}: make it with `kernelsec-nb load {args.case} "
                     "<exports>`, or pass --exports"), file=sys.stderr)
         return 2
@@ -164,9 +190,16 @@ def _open_read_only(path: str):  # type: ignore[no-untyped-def]
     (one place for hunt, findings, share, queries and export)."""
     from kernelsec_nb.store import CaseError, open_case
 
-    if not Path(path).is_file():
+    if not Path(path).is_file() and not _is_lake(path):
         raise CaseError(f"no case file at {path}: make it with `kernelsec-nb load {path} <exports>`")
     return open_case(path, read_only=True)
+
+
+def _is_lake(path: str) -> bool:
+    """Whether ``path`` is a lake folder (``load --lake``): the read-only commands take it as a case."""
+    from kernelsec_nb.lake import is_lake
+
+    return Path(path).is_dir() and is_lake(path)
 
 
 def _queries(args: argparse.Namespace) -> int:
@@ -234,9 +267,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kernelsec-nb {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("load", help="load export files/folders/globs into a case file")
-    p.add_argument("case", help="case file (created if missing)")
+    p = sub.add_parser("load", help="load export files/folders/globs into a case file (or a Parquet lake)",
+                       usage="%(prog)s [options] CASE EXPORTS... | %(prog)s [options] --lake DIR EXPORTS...")
+    p.add_argument("case", nargs="?", help="case file (created if missing); with --lake, the first export")
     p.add_argument("paths", nargs="+", help="files, folders (recursive) or glob patterns")
+    p.add_argument("--lake", metavar="DIR", default=None,
+                   help="write a Parquet lake in DIR (new, or one to add the exports to) instead of a case file")
     p.add_argument("--json", action="store_true", help="print the totals as one JSON object")
     p.add_argument("--per-file", action="store_true", help="with --json: add per-file rows")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

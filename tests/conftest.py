@@ -24,3 +24,27 @@ def public_dir() -> Path:
     if found is None:
         pytest.skip("../shared/data/public is not here")
     return found
+
+
+#: The two stores a case can be: a DuckDB file, or a Parquet lake (kernelsec_nb.lake), read-only.
+#: Fixtures of the tests that read a case are parametrised with them.
+CASE_KINDS = ("duckdb", "lake")
+BUNDLED = REPO / "data" / "deathstar"
+
+
+def build_store(kind: str, exports: Path, folder: Path) -> Path:
+    """Load ``exports`` into a new case file (``kind="duckdb"``) or lake in ``folder``; its path."""
+    import kernelsec_nb as kn
+
+    if kind == "lake":
+        kn.load_lake(folder / "lake", exports, progress=False)
+        return folder / "lake"
+    with kn.open_case(folder / "case.duckdb") as case:
+        case.load(exports, progress=False)
+    return folder / "case.duckdb"
+
+
+@pytest.fixture(scope="session")
+def bundled_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled incident as a lake, built once per session (a lake is read-only: shared)."""
+    return build_store("lake", BUNDLED, tmp_path_factory.mktemp("bundled-lake"))

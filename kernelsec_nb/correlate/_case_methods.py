@@ -57,19 +57,19 @@ _FLOW_KEYS = (
     "SELECT rowid AS _row, time_ns AS _ft, "  # noqa: S608 - our own column names only
     "hash(src_ip, src_port, dst_ip, dst_port, upper(protocol)) AS _kf, "
     "hash(dst_ip, dst_port, src_ip, src_port, upper(protocol)) AS _kr, "
-    "coalesce(is_reply, false) AS _rev FROM flows WHERE time_ns IS NOT NULL")
+    "coalesce(is_reply, false) AS _rev FROM {flows_rows} WHERE time_ns IS NOT NULL")
 _FLOW_POD_KEYS = (
     "SELECT rowid AS _row, time_ns AS _ft, "  # noqa: S608
     f"CASE WHEN {_all_set('src_namespace', 'src_pod', 'dst_ip', 'dst_port')} "
     "THEN hash(src_namespace, src_pod, dst_ip, dst_port) END AS _kpod, "
     f"CASE WHEN {_all_set('src_ip', 'dst_ip', 'dst_port')} THEN hash(src_ip, dst_ip, dst_port) END AS _kip "
-    "FROM flows WHERE rowid IN (SELECT _row FROM {rows})")
+    "FROM {flows_rows} WHERE rowid IN (SELECT _row FROM {rows})")
 _FN = "coalesce(function_name, replace(kind, 'process_', ''))"
 _PROTO = f"coalesce(upper(protocol), CASE WHEN {_FN} ILIKE '%udp%' THEN 'UDP' ELSE 'TCP' END)"
 # The connect/close patterns are applied to the few distinct function names (in Python), not to
 # every row: the rows are then selected by list membership.
 _FN_NAMES = f"SELECT DISTINCT {_FN} AS fn FROM kprobes WHERE {_FN} IS NOT NULL"  # noqa: S608
-_SOCKET = f"FROM kprobes WHERE {_all_set('saddr', 'sport', 'daddr', 'dport', 'time_ns')}"
+_SOCKET = f"FROM {{kprobes_rows}} WHERE {_all_set('saddr', 'sport', 'daddr', 'dport', 'time_ns')}"
 _CONN_KEYS = (
     f"SELECT rowid AS _cid, time_ns AS _kt, hash(saddr, sport, daddr, dport, {_PROTO}) AS _k, "  # noqa: S608
     f"list_contains(?::VARCHAR[], {_FN}) AS _is_close {_SOCKET} AND list_contains(?::VARCHAR[], {_FN})")
@@ -81,16 +81,24 @@ _PROC_COLS = ('p.pid, p.parent_exec_id, p."binary", p.args, p.container_id AS pr
               "p.pod_labels AS process_pod_labels")
 
 
-def connect_index(con: Any, kt: str = "time_ns", ktp: Sequence[Any] = ()) -> tuple[ConnectIndex, list[str]]:
+def connect_index(con: Any, kt: str = "time_ns", ktp: Sequence[Any] = (),
+                  rows_sql: Callable[[str], str] | None = None) -> tuple[ConnectIndex, list[str]]:
     """The connect kprobes of the case indexed for the 5-tuple search (their time as the SQL
     ``kt`` with parameters ``ktp``: see :func:`_reference_time`), and the connect function names
-    (for the pod+dest keys, :data:`_CONN_POD_KEYS`)."""
+    (for the pod+dest keys, :data:`_CONN_POD_KEYS`); ``rows_sql`` names the tables with a stable
+    ``rowid`` (a case's own tables, a lake's numbered views: ``Case._rows_sql``)."""
     names = [r[0] for r in con.execute(_FN_NAMES).fetchall()]
     connect = [n for n in names if re.search(CONNECT_PATTERN, n)]
     close = [n for n in names if re.search(CLOSE_PATTERN, n)]
-    ck = fetch(con, _CONN_KEYS.replace("time_ns AS _kt", f"{kt} AS _kt"), [*ktp, close, connect + close])
+    rows_sql = rows_sql or _case_rows_sql
+    ck = fetch(con, rows_sql(_CONN_KEYS.replace("time_ns AS _kt", f"{kt} AS _kt")), [*ktp, close, connect + close])
     index = ConnectIndex(*((ck.filter(~pl.col("_is_close")), ck.filter(pl.col("_is_close"))) if close else (ck, None)))
     return index, connect
+
+
+def _case_rows_sql(query: str) -> str:
+    """``query`` reading a case file's own tables (see ``CorrelateMixin._ROWS_SQL``)."""
+    return CorrelateMixin._rows_sql(CorrelateMixin, query)  # type: ignore[arg-type]
 
 
 def _node_offsets(case: Any) -> tuple[dict[str, int], dict[str, int]]:
@@ -135,6 +143,18 @@ class CorrelateMixin:
     def _fetch(self, query: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
         return fetch(self.con, query, params)
 
+    #: What the flow attribution's queries read ``flows`` and ``kprobes`` from, with a stable
+    #: integer ``rowid`` per row: the tables themselves in a case file; a lake's views over
+    #: Parquet files have none, and name views that add it (:mod:`kernelsec_nb.lake._read`).
+    _ROWS_SQL: dict[str, str] = {"{flows_rows}": "flows", "{kprobes_rows}": "kprobes",
+                                 "{http_requests_rows}": "http_requests", "{flows_star}": "f.*",
+                                 "{http_requests_star}": "r.*"}
+
+    def _rows_sql(self, query: str) -> str:
+        for mark, name in self._ROWS_SQL.items():
+            query = query.replace(mark, name)
+        return query
+
     def parent_index(self) -> ParentIndex:
         """The cached :class:`~kernelsec_nb.correlate.ParentIndex` over the ``processes`` table."""
         return self._cached("parent_index", ["processes"],
@@ -150,8 +170,8 @@ class CorrelateMixin:
             at = lambda sql, col, t: sql.replace(f"time_ns AS {col}", f"{t} AS {col}")  # noqa: E731
             # the flow keys are fetched on a second connection while the connects are indexed
             with cursor(self.con) as cur, ThreadPoolExecutor(1) as pool:
-                flows = pool.submit(fetch, cur, at(_FLOW_KEYS, "_ft", t), tp)
-                index, connect = connect_index(self.con, kt, ktp)
+                flows = pool.submit(fetch, cur, self._rows_sql(at(_FLOW_KEYS, "_ft", t)), tp)
+                index, connect = connect_index(self.con, kt, ktp, self._rows_sql)
                 fk = flows.result()
 
             def pod_keys(rows: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -159,10 +179,10 @@ class CorrelateMixin:
                 name = f"_kn_flow_rows_{id(frame)}"
                 self.con.register(name, frame.to_arrow())
                 try:
-                    fl = self._fetch(at(_FLOW_POD_KEYS, "_ft", t).format(rows=name), tp)
+                    fl = self._fetch(self._rows_sql(at(_FLOW_POD_KEYS, "_ft", t)).format(rows=name), tp)
                 finally:
                     self.con.unregister(name)
-                return fl, self._fetch(at(_CONN_POD_KEYS, "_kt", kt), [*ktp, connect])
+                return fl, self._fetch(self._rows_sql(at(_CONN_POD_KEYS, "_kt", kt)), [*ktp, connect])
 
             return attribute_keys(fk, index, tolerance=to_duration_ns(FLOW_TOLERANCE),
                                   window=to_duration_ns(FLOW_WINDOW), pod_keys=pod_keys)
@@ -174,7 +194,7 @@ class CorrelateMixin:
         name = f"_kn_flow_att_{id(att)}"
         self.con.register(name, att.to_arrow())
         try:
-            return self._fetch(query.format(att=name), params)
+            return self._fetch(self._rows_sql(query).format(att=name), params)
         finally:
             self.con.unregister(name)
 
@@ -182,7 +202,7 @@ class CorrelateMixin:
         """Attributed flows: event_id, exec_id, match, confidence, conn_event_id, conn_time_ns."""
         return self._cached("flow_attribution", ["flows", "kprobes"], lambda: self._with_flow_keys(
             "SELECT f.event_id, k.exec_id, a.match, a.confidence, k.event_id AS conn_event_id, k.time_ns AS conn_time_ns "
-            "FROM {att} a JOIN flows f ON f.rowid = a._row LEFT JOIN kprobes k ON k.rowid = a._cid"))
+            "FROM {att} a JOIN {flows_rows} f ON f.rowid = a._row LEFT JOIN {kprobes_rows} k ON k.rowid = a._cid"))
 
     def _alert_attribution(self) -> pl.DataFrame:
         def build() -> pl.DataFrame:
@@ -278,10 +298,10 @@ class CorrelateMixin:
         """
         cond, params = filters.where("flows_attributed", **flt)
         return self._with_flow_keys(
-            "SELECT * FROM (SELECT f.*, k.exec_id, coalesce(a.match, 'none') AS match, "  # noqa: S608
+            "SELECT * FROM (SELECT {flows_star}, k.exec_id, coalesce(a.match, 'none') AS match, "  # noqa: S608
             "coalesce(a.confidence, 0.0) AS confidence, k.event_id AS conn_event_id, k.time_ns AS conn_time_ns, "
-            f"{_PROC_COLS} FROM flows f LEFT JOIN {{att}} a ON a._row = f.rowid "
-            "LEFT JOIN kprobes k ON k.rowid = a._cid LEFT JOIN processes p ON p.exec_id = k.exec_id) "
+            f"{_PROC_COLS} FROM {{flows_rows}} f LEFT JOIN {{att}} a ON a._row = f.rowid "
+            "LEFT JOIN {kprobes_rows} k ON k.rowid = a._cid LEFT JOIN processes p ON p.exec_id = k.exec_id) "
             f"WHERE {cond} ORDER BY time_ns, event_id", params)
 
     def alerts(self, **flt: Any) -> pl.DataFrame:

@@ -35,6 +35,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import polars as pl
@@ -52,7 +53,7 @@ from kernelsec_nb.store import filters
 from kernelsec_nb.store.filters import to_duration_ns
 
 #: Each request's client address (downstream remote) for the client pod of inbound requests.
-_CLIENT_KEYS = ("SELECT rowid AS rid, time_ns AS t, downstream_remote_ip AS ip, 1 AS prio FROM http_requests "
+_CLIENT_KEYS = ("SELECT rowid AS rid, time_ns AS t, downstream_remote_ip AS ip, 1 AS prio FROM {http_requests_rows} "
                 "WHERE coalesce(direction, '') <> 'outbound'")
 
 #: The two connections of a request, each under both orientations, with when it ran.
@@ -62,13 +63,13 @@ SELECT rid, t0, t1, leg, name, unnest([k, kr]) AS k FROM (
            CASE WHEN direction = 'outbound' THEN 2 ELSE 1 END AS leg, 'downstream' AS name,
            hash(downstream_remote_ip, downstream_remote_port, downstream_local_ip, downstream_local_port, 'TCP') AS k,
            hash(downstream_local_ip, downstream_local_port, downstream_remote_ip, downstream_remote_port, 'TCP') AS kr
-    FROM http_requests WHERE downstream_remote_port IS NOT NULL AND downstream_local_port IS NOT NULL
+    FROM {http_requests_rows} WHERE downstream_remote_port IS NOT NULL AND downstream_local_port IS NOT NULL
     UNION ALL
     SELECT rowid, time_ns, time_ns + coalesce(duration_ms, 0) * 1000000,
            CASE WHEN direction = 'outbound' THEN 1 ELSE 2 END, 'upstream',
            hash(upstream_local_ip, upstream_local_port, upstream_ip, upstream_port, 'TCP'),
            hash(upstream_ip, upstream_port, upstream_local_ip, upstream_local_port, 'TCP')
-    FROM http_requests WHERE upstream_local_port IS NOT NULL AND upstream_port IS NOT NULL
+    FROM {http_requests_rows} WHERE upstream_local_port IS NOT NULL AND upstream_port IS NOT NULL
 )"""
 #: The Hubble flow of each request (see the module's rules).
 FLOW_OF_REQUEST_SQL = f"""
@@ -87,13 +88,13 @@ SELECT rowid AS _row, time_ns AS _ft,
        hash(downstream_remote_ip, downstream_remote_port, downstream_local_ip, downstream_local_port, 'TCP') AS _kf,
        hash(downstream_local_ip, downstream_local_port, downstream_remote_ip, downstream_remote_port, 'TCP') AS _kr,
        false AS _rev
-FROM http_requests
+FROM {http_requests_rows}
 WHERE time_ns IS NOT NULL AND downstream_remote_port IS NOT NULL AND downstream_local_port IS NOT NULL
 """
 _REQUEST_POD_KEYS = """
 SELECT rowid AS _row, time_ns AS _ft, NULL::UBIGINT AS _kpod,
        hash(downstream_remote_ip, downstream_local_ip, downstream_local_port) AS _kip
-FROM http_requests WHERE rowid IN (SELECT _row FROM {rows})
+FROM {http_requests_rows} WHERE rowid IN (SELECT _row FROM {rows})
 """
 
 _PROC_COLS = ('p.pid, p.parent_exec_id, p."binary", p.args, p.container_id AS process_container_id, '
@@ -104,21 +105,22 @@ class HttpMixin:
     """``http_requests`` on :class:`kernelsec_nb.Case` (uses ``_cached``, ``_fetch`` and ``con``)."""
 
     con: Any
+    _rows_sql: Callable[[str], str]  # CorrelateMixin's (the case's or the lake's row views)
 
     def _request_keys(self) -> pl.DataFrame:
         """Attribution of every request's downstream connection: ``_row`` (rowid), ``_cid``
         (kprobes rowid), ``match``, ``confidence``, ``conn_time_ns``."""
         def build() -> pl.DataFrame:
-            index, connect = connect_index(self.con)
-            fk = fetch(self.con, _REQUEST_KEYS)
+            index, connect = connect_index(self.con, rows_sql=self._rows_sql)
+            fk = fetch(self.con, self._rows_sql(_REQUEST_KEYS))
 
             def pod_keys(rows: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
                 frame = pl.DataFrame({"_row": rows})
                 name = f"_kn_http_rows_{id(frame)}"
                 self.con.register(name, frame.to_arrow())
                 try:
-                    return (fetch(self.con, _REQUEST_POD_KEYS.format(rows=name)),
-                            fetch(self.con, _CONN_POD_KEYS, [connect]))
+                    return (fetch(self.con, self._rows_sql(_REQUEST_POD_KEYS).format(rows=name)),
+                            fetch(self.con, self._rows_sql(_CONN_POD_KEYS), [connect]))
                 finally:
                     self.con.unregister(name)
 
@@ -129,8 +131,8 @@ class HttpMixin:
     def _request_links(self) -> pl.DataFrame:
         """Per request (``_row``): its Hubble flow and its client's pod."""
         def build() -> pl.DataFrame:
-            flow = fetch(self.con, FLOW_OF_REQUEST_SQL)
-            client = fetch(self.con, resolve_sql(_CLIENT_KEYS))
+            flow = fetch(self.con, self._rows_sql(FLOW_OF_REQUEST_SQL))
+            client = fetch(self.con, resolve_sql(self._rows_sql(_CLIENT_KEYS)))
             return (pl.DataFrame({"_row": pl.concat([flow["rid"], client["rid"]]).unique()}, schema={"_row": pl.Int64})
                     .join(flow.rename({"rid": "_row"}), on="_row", how="left")
                     .join(client.select(pl.col("rid").alias("_row"), pl.col("namespace").alias("client_namespace"),
@@ -164,17 +166,17 @@ class HttpMixin:
         self.con.register(names[0], att.to_arrow())
         self.con.register(names[1], links.to_arrow())
         try:
-            return self._fetch(  # type: ignore[attr-defined, no-any-return]
-                "SELECT * FROM (SELECT r.*, l.flow_event_id, l.flow_time_ns, "  # noqa: S608
+            return self._fetch(self._rows_sql(  # type: ignore[attr-defined, no-any-return]
+                "SELECT * FROM (SELECT {http_requests_star}, l.flow_event_id, l.flow_time_ns, "  # noqa: S608
                 "l.flow_leg, "
                 "CASE WHEN r.direction = 'outbound' THEN r.namespace ELSE l.client_namespace END AS client_namespace, "
                 "CASE WHEN r.direction = 'outbound' THEN r.pod ELSE l.client_pod END AS client_pod, "
                 "k.exec_id, coalesce(a.match, 'none') AS match, coalesce(a.confidence, 0.0) AS confidence, "
                 f"k.event_id AS conn_event_id, k.time_ns AS conn_time_ns, {_PROC_COLS} "
-                f"FROM http_requests r LEFT JOIN {names[1]} l ON l._row = r.rowid "
-                f"LEFT JOIN {names[0]} a ON a._row = r.rowid LEFT JOIN kprobes k ON k.rowid = a._cid "
+                f"FROM {{http_requests_rows}} r LEFT JOIN {names[1]} l ON l._row = r.rowid "
+                f"LEFT JOIN {names[0]} a ON a._row = r.rowid LEFT JOIN {{kprobes_rows}} k ON k.rowid = a._cid "
                 "LEFT JOIN processes p ON p.exec_id = k.exec_id) "
-                f"WHERE {cond} ORDER BY time_ns, event_id", params)
+                f"WHERE {cond} ORDER BY time_ns, event_id"), params)
         finally:
             for name in names:
                 self.con.unregister(name)

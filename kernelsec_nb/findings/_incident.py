@@ -58,14 +58,18 @@ def _entry(ids: list[str], pev: pl.DataFrame, info: dict[str, Any]) -> str:
 
 
 def _writers(edge: pl.DataFrame | None, ids: set[str]) -> dict[str, str]:
-    """A process of the part → the process of the part that wrote the program or file it ran."""
+    """A process of the part → the process of the part that caused it: wrote the program or file
+    it ran (in its pod or, through a service, in another), or whose connection or API call made
+    another pod start it (``service``, ``api``), or that escaped to the host it runs on."""
     if edge is None or edge.height == 0:
         return {}
-    w = edge.filter((pl.col("kind") == G.WRITE) & pl.col("src").str.starts_with("proc:")).select(
+    w = edge.filter(pl.col("kind").is_in([G.WRITE, G.SERVICE_WRITE]) & pl.col("src").str.starts_with("proc:")).select(
         pl.col("src").alias("_w"), pl.col("dst").alias("_f"))
     r = edge.filter(pl.col("kind") == G.EXEC_FILE).select(pl.col("src").alias("_f"), pl.col("dst").alias("_r"))
+    direct = edge.filter(pl.col("kind").is_in([G.SERVICE, G.API, G.ESCAPE]) & pl.col("src").str.starts_with("proc:")
+                         & pl.col("dst").str.starts_with("proc:")).select(pl.col("src").alias("_w"), pl.col("dst").alias("_r"))
     out: dict[str, str] = {}
-    for writer, ran in w.join(r, on="_f").select("_w", "_r").iter_rows():
+    for writer, ran in pl.concat([w.join(r, on="_f").select("_w", "_r"), direct]).iter_rows():
         if writer[5:] in ids and ran[5:] in ids:
             out.setdefault(ran[5:], writer[5:])
     return out
@@ -100,17 +104,75 @@ def _delivered(ids: list[str], pev: pl.DataFrame, edge: pl.DataFrame | None) -> 
     return {x.removeprefix("proc:") for x in wrote["src"].to_list()}
 
 
+def _driven(ids: set[str], info: dict[str, Any], edge: pl.DataFrame) -> set[str]:
+    """Processes of ``ids`` that connected out of the cluster and below which processes started
+    after that connection: a channel the attacker drove the pod through (a C2)."""
+    out = set()
+    conns = edge.filter(pl.col("src").is_in(["proc:" + x for x in ids]) & (pl.col("kind") == G.CONNECT)
+                        & pl.col("dst").str.starts_with("ext:"))
+    for src, t in conns.group_by("src").agg(pl.col("time_ns").min()).iter_rows():
+        x = src[5:]
+        if any((info.get(y, {}).get("start_ns") or 0) > (t or 0) for y in _below(x, ids, info) - {x}):
+            out.add(x)
+    return out
+
+
+def _means(ids: list[str], pev: pl.DataFrame, info: dict[str, Any], edge: pl.DataFrame | None) -> set[str]:
+    """Processes whose move into another pod was only the means of what the part then did there
+    (the damage is the later act, as a tool's delivery is not what the tool did): every ``service``
+    edge out of it started a line that opened a channel out the attacker then drove
+    (:func:`_driven`: the pod is now run from outside), and every ``service_write`` edge out of it
+    wrote a file no process used later in a pod where the part acted later.  A login whose shell
+    ran one command, a job or file planted there and run later (``exec_file``), or a pod created
+    through the API stays the key: the act that made the other pod act."""
+    if edge is None or edge.height == 0:
+        return set()
+    idset = set(ids)
+    acted = pev.filter(pl.col("kind").is_in([k for k in E.ACTS if k != E.LATERAL])
+                       & (pl.col("rule_id").fill_null("") != E.ATTRIBUTED))
+    acted_ids = set(acted["exec_id"].to_list())
+    out = edge.filter(pl.col("src").is_in(["proc:" + x for x in ids])
+                      & pl.col("kind").is_in([G.SERVICE, G.SERVICE_WRITE, G.API]))
+    if out.height == 0:
+        return set()
+    used = set(edge.filter(pl.col("kind").is_in([G.EXEC_FILE, G.READ_FILE]))["src"].to_list())
+    driven = _driven(idset, info, edge)
+    verdict: dict[str, bool] = {}
+    for src, dst, kind, t in out.select("src", "dst", "kind", "time_ns").iter_rows():
+        x = src[5:]
+        if kind == G.SERVICE:
+            means = bool(_below(dst[5:], idset, info) & driven)
+        elif kind == G.SERVICE_WRITE:
+            scope = dst[5:].split(":", 1)[0]
+            means = dst not in used and any(
+                f"{info.get(y, {}).get('namespace') or ''}/{info.get(y, {}).get('pod')}" == scope
+                and (info.get(y, {}).get("start_ns") or 0) >= (t or 0) for y in acted_ids)
+        else:
+            means = False
+        verdict[x] = verdict.get(x, True) and means
+    return {x for x, m in verdict.items() if m}
+
+
 def _key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any], edge: pl.DataFrame | None = None) -> tuple[str, str]:
     delivered = _delivered(ids, pev, edge)
+    means = _means(ids, pev, info, edge)
+    everything = pev.filter(pl.col("exec_id").is_in(ids)) if pev.height else pev
+    # an act attributed to a process by time (a pod's lookups) joins its part but names no command
+    pev = pev.filter(pl.col("exec_id").is_in(ids) & (pl.col("rule_id").fill_null("") != E.ATTRIBUTED)) \
+        if pev.height else pev
     for kind in E.ACTS:
         rows = pev.filter(pl.col("kind") == kind)
         if kind == E.HANDOFF:
             rows = rows.filter(~pl.col("exec_id").is_in(list(delivered)))
+        if kind == E.LATERAL:
+            rows = rows.filter(~pl.col("exec_id").is_in(list(means)))
         if rows.height:
             last = max(rows["exec_id"].unique().to_list(), key=lambda x: (info.get(x, {}).get("start_ns") or 0, x))
             text = rows.filter(pl.col("exec_id") == last)["text"][0]
             return last, text
     # no act: the most suspicious process; of equal weight, the latest (the deeper step), then by id
+    if pev.height == 0:
+        pev = everything
     top = pev.sort("weight", descending=True).group_by("exec_id", maintain_order=True).agg(
         pl.col("weight").sum(), pl.first("text"))
     top = top.with_columns(pl.col("exec_id").replace_strict(
@@ -145,13 +207,20 @@ def _chain(entry: str, key: str, ids: set[str], edge: pl.DataFrame) -> list[str]
 
 def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any],
               nodes_of: dict[tuple[str, str], Any], edge: pl.DataFrame, flows: pl.DataFrame, total: float,
-              kinds: set[str], why: list[str], s: EngineSettings) -> Incident:
-    key, key_why = _key(ids, pev, info, edge)
-    idset = set(ids)
+              kinds: set[str], why: list[str], s: EngineSettings, line: list[str] | None = None) -> Incident:
+    """The incident of part ``ids``: its key command, entry, chain, reached pods and endpoints
+    come from ``line`` (the attacker's lineage in the part, see ``engine._lineage``; the whole
+    part by default), its evidence and techniques from the whole part."""
+    line = ids if not line else line
+    idset = set(line)
+    key, key_why = _key(line, pev, info, edge)
+    if entry not in idset:
+        entry = _entry(line, pev, info)
     entry = _entry_above(key, entry, pev, info, idset, edge)
     e = info.get(entry, {})
     k = info.get(key, {})
-    pids = ["proc:" + x for x in ids]
+    every = ["proc:" + x for x in ids]
+    pids = ["proc:" + x for x in line]
     # the trigger: a request into the pod just before the entry's parent started it, or an exec from outside
     trigger = None
     req = edge.filter((pl.col("kind") == G.HTTP) & (pl.col("dst") == "proc:" + str(e.get("parent_exec_id")))
@@ -164,7 +233,7 @@ def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any
     # reached: other pods and hosts with processes of the part, and how the part got there
     inbound = edge.filter(pl.col("dst").is_in(pids) & pl.col("kind").is_in(LINKS))
     reached: dict[tuple[Any, Any, Any], Reached] = {}
-    for x in ids:
+    for x in line:
         r = info.get(x, {})
         place = (r.get("namespace"), r.get("pod"), r.get("node"))
         if r.get("pod") == e.get("pod") and r.get("namespace") == e.get("namespace"):
@@ -177,11 +246,28 @@ def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any
         reached[place] = Reached(old.pod, old.namespace, old.node,
                                  list(dict.fromkeys([*old.how, *[h for h in hows if h != G.SPAWN]])),
                                  [*old.exec_ids, x])
-    # pods the part's connections went into (a request that changed or killed something there)
+    # pods a connection of the part made write a file (the file is the act there, even unused)
+    for dst in edge.filter(pl.col("src").is_in(pids) & (pl.col("kind") == G.SERVICE_WRITE)
+                           & pl.col("dst").str.starts_with("file:"))["dst"].unique(maintain_order=True).to_list():
+        scope = dst[5:].split(":", 1)[0]
+        if scope.startswith("node") or "/" not in scope:
+            continue
+        ns, _, pod = scope.partition("/")
+        if (pod, ns or None) == (e.get("pod"), e.get("namespace")):
+            continue
+        place = next((k for k in reached if k[0] == (ns or None) and k[1] == pod), None)
+        if place is None:
+            reached[(ns or None, pod, None)] = Reached(pod, ns or None, nodes_of.get((ns, pod)), [G.SERVICE_WRITE], [])
+        elif G.SERVICE_WRITE not in reached[place].how:
+            old = reached[place]
+            reached[place] = Reached(old.pod, old.namespace, old.node, [*old.how, G.SERVICE_WRITE], old.exec_ids)
+    # pods the part's connections went into (a request that changed or killed something there);
+    # a pod it only sent name lookups to (port 53) is the resolver, not a pod it acted in
+    resolvers = _resolvers(flows, line)
     for dst in edge.filter(pl.col("src").is_in(pids) & (pl.col("kind") == G.CONNECT)
                            & pl.col("dst").str.starts_with("pod:"))["dst"].unique(maintain_order=True).to_list():
         ns, _, pod = dst[4:].partition("/")
-        if (pod, ns or None) == (e.get("pod"), e.get("namespace")):
+        if (pod, ns or None) == (e.get("pod"), e.get("namespace")) or (ns, pod) in resolvers:
             continue
         place = next((k for k in reached if k[0] == (ns or None) and k[1] == pod), None)
         if place is None:
@@ -198,7 +284,7 @@ def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any
         if not m or E.is_internal(m.group(1)):
             continue
         ip, port = m.group(1), int(m.group(2)) if m.group(2) else None
-        role = _role(src[5:], t, ids, idset, info, edge, s)
+        role = _role(src[5:], t, line, idset, info, edge, s)
         if role == "unknown" and out.filter(pl.col("dst") == dst)["src"].n_unique() >= s.beacon_runs:
             role = "c2"  # a beacon: one run after another connects to it
         ends.append(Endpoint(ip, port, _fqdn(flows, ip), role))  # type: ignore[arg-type]
@@ -208,6 +294,10 @@ def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any
         if old is None or ROLE_ORDER.index(ep.role) < ROLE_ORDER.index(old.role):
             best[(ep.ip, ep.port)] = ep
     ends = list(best.values())
+    # a DNS tunnel: the data left in the names, through whatever resolver (no address of its own)
+    for dom in edge.filter(pl.col("src").is_in(pids) & (pl.col("kind") == G.DNS))["dst"].unique(
+            maintain_order=True).to_list():
+        ends.append(Endpoint("", 53, dom.removeprefix("dns:"), "exfil"))
     # techniques, evidence
     tech: dict[str, list[str]] = {}
     for rid, techs in pev.filter(pl.col("kind") == E.DETECTION).select("rule_id", "techniques").iter_rows():
@@ -221,12 +311,13 @@ def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any
                  and (pev.filter(pl.col("exec_id") == entry)["kind"] == E.SERVICE_CHILD).any()),
                 ("T1105", "engine:download", any(ep.role == "download" for ep in ends)),
                 ("T1048", "engine:exfil", any(ep.role == "exfil" for ep in ends)),
+                ("T1071", "engine:dns_tunnel", E.DNS_TUNNEL in kinds),
                 ("T1610", "engine:api_pod", edge.filter(pl.col("src").is_in(pids) & (pl.col("kind") == G.API)).height > 0)]
     for technique, rule, seen in inferred:
         if seen and not any(t.split(".")[0] == technique for t in tech):
             tech[technique] = [rule]
     evid = pl.concat([pev.select("exec_id", "kind", "text", "event_id"),
-                      edge.filter((pl.col("src").is_in(pids) | pl.col("dst").is_in(pids))
+                      edge.filter((pl.col("src").is_in(every) | pl.col("dst").is_in(every))
                                   & pl.col("event_id").is_not_null()).select(
                           pl.col("src").alias("exec_id"), "kind", pl.col("why").alias("text"), "event_id")])
     n_kinds = len(kinds)
@@ -269,6 +360,18 @@ def _role(x: str, t: int, ids: list[str], idset: set[str], info: dict[str, Any],
     if end is None or end - t >= s.c2_after_ns:
         return "c2"
     return "unknown"
+
+
+def _resolvers(flows: pl.DataFrame, line: list[str]) -> set[tuple[str, str]]:
+    """(namespace, pod) of the pods the processes of ``line`` sent flows to on port 53 only."""
+    if flows.height == 0 or not {"exec_id", "dst_pod", "dst_port"} <= set(flows.columns):
+        return set()
+    f = flows.filter(pl.col("exec_id").is_in(line) & pl.col("dst_pod").is_not_null())
+    if f.height == 0:
+        return set()
+    ns = pl.col("dst_namespace").fill_null("") if "dst_namespace" in f.columns else pl.lit("")
+    g = f.group_by(ns.alias("_ns"), "dst_pod").agg((pl.col("dst_port") == 53).all().alias("_only"))
+    return {(a, b) for a, b, only in g.iter_rows() if only}
 
 
 def _below(x: str, ids: set[str], info: dict[str, Any]) -> set[str]:

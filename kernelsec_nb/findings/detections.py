@@ -68,7 +68,8 @@ def attack_ids(tags: list[str] | None) -> tuple[list[str], list[str]]:
 
 
 def falco_detections(alerts: pl.DataFrame) -> pl.DataFrame:
-    """Attributed Falco alerts (``case.alerts()``) as detections: ``rule_id`` ``falco:<rule>``,
+    """Attributed alerts (``case.alerts()``: Falco's, Tracee's) as detections: ``rule_id``
+    ``<source>:<rule>``,
     level from the priority, techniques and tactics from the tags."""
     if alerts.height == 0:
         return empty_detections()
@@ -76,8 +77,10 @@ def falco_detections(alerts: pl.DataFrame) -> pl.DataFrame:
     binary = pl.coalesce(*(c for c in ("binary", "proc_name") if c in alerts.columns)) \
         if {"binary", "proc_name"} & set(alerts.columns) else pl.lit(None, pl.String)
     col = lambda name: pl.col(name) if name in alerts.columns else pl.lit(None, pl.String)  # noqa: E731
+    src = pl.col("source").fill_null("falco") if "source" in alerts.columns else pl.lit("falco")
     return alerts.select(
-        pl.lit("falco").alias("source"), (pl.lit("falco:") + pl.col("rule")).alias("rule_id"),
+        # the engine's own name (alerts of Falco, Tracee ...); Falco's where a frame lacks it
+        src.alias("source"), (src + pl.lit(":") + pl.col("rule")).alias("rule_id"),
         pl.col("rule").alias("title"),
         pl.col("priority").str.to_lowercase().replace_strict(FALCO_LEVELS, default="medium").alias("level"),
         pl.Series("techniques", [t for t, _ in tags], dtype=pl.List(pl.String)),

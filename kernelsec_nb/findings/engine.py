@@ -11,7 +11,8 @@
    part went), not links (every client of a service would otherwise be one part).
 5. A part whose weight reaches ``threshold`` and that *acted* (a signal that killed, a hand-off
    to another pod, a file used later, a connection out, a state-changing request, a drop) with a
-   detection or with two kinds of acts — or that carries a high detection — is an **incident**;
+   detection (with one kind of act, on the act's own line: :mod:`._corroborate`) or with two
+   kinds of acts — or that carries a critical detection — is an **incident**;
    any other part of weight ``lead_min`` or more is a **lead** (alike leads merged).
 
 Confidence: ``high`` — weight at least twice the threshold from three or more kinds of
@@ -36,6 +37,7 @@ import polars as pl
 from kernelsec_nb.correlate._frames import fetch
 from kernelsec_nb.findings import _evidence as E
 from kernelsec_nb.findings import graph as G
+from kernelsec_nb.findings._corroborate import corroborated
 from kernelsec_nb.findings._incident import LINKS, _entry, _fields, _incident, _why
 from kernelsec_nb.findings._records import (
     Findings,
@@ -47,6 +49,7 @@ from kernelsec_nb.findings.routine import (
     RoutineSettings,
     destinations,
     detections_routine,
+    job_detections,
     repeated_detections,
     routine,
 )
@@ -118,7 +121,25 @@ def case_frames(case: Any, rules: Any = None) -> dict[str, pl.DataFrame]:
         hits = empty_detections()
         return {"procs": procs, "flows": flows, "kprobes": kp, "hits": hits, "requests": requests,
                 "notes": pl.DataFrame({"note": [f"detections not run: {str(e).splitlines()[0] if str(e) else e!r}"]})}
-    return {"procs": procs, "flows": flows, "kprobes": kp, "hits": hits, "requests": requests}
+    api = _api_calls(case)
+    return {"procs": procs, "flows": flows, "kprobes": kp, "hits": _api_senders(hits, api), "api": api,
+            "requests": requests}
+
+
+def _api_calls(case: Any) -> pl.DataFrame | None:
+    """The case's API calls, attributed and linked (None without an audit log)."""
+    if not hasattr(case, "api_calls") or not case.con.execute("SELECT 1 FROM audit_events LIMIT 1").fetchall():
+        return None
+    return case.api_calls()  # on the API server's clock, which is the reference's neighbour
+
+
+def _api_senders(hits: pl.DataFrame, api: pl.DataFrame | None) -> pl.DataFrame:
+    """A detection on an API call gets the process that sent the call (case.api_calls)."""
+    if api is None or hits.height == 0:
+        return hits
+    sent = api.select(pl.col("event_id").alias("_ev"), pl.col("exec_id").alias("_sender")).drop_nulls()
+    return (hits.join(sent, left_on="event_id", right_on="_ev", how="left", maintain_order="left")
+            .with_columns(pl.coalesce("exec_id", "_sender").alias("exec_id")).drop("_sender"))
 
 
 def find(case: Any, rules: Any = None, settings: EngineSettings = DEFAULT) -> Findings:
@@ -160,10 +181,15 @@ def _untaint(rt: pl.DataFrame, edge: pl.DataFrame, s: EngineSettings) -> pl.Data
     writers = edge.filter(pl.col("kind").is_in([G.WRITE, G.SERVICE_WRITE]) & pl.col("src").str.starts_with("proc:"))
     bad_files = set(writers.filter(~pl.col("src").str.slice(5).is_in(list(usual)) | (pl.col("kind") == G.SERVICE_WRITE))
                     ["dst"].to_list())
-    if not bad_files:
-        return rt
     runs = edge.filter(pl.col("src").is_in(list(bad_files)) & (pl.col("kind") == G.EXEC_FILE))
     tainted = {d[5:] for d in runs["dst"].to_list()}
+    # a pod a process that is not routine deployed through the API (a Job an intruder created) does
+    # not run as its owner designed it
+    api = edge.filter((pl.col("kind") == G.API) & pl.col("src").str.starts_with("proc:")
+                      & ~pl.col("src").str.slice(5).is_in(list(usual)) & pl.col("dst").str.starts_with("proc:"))
+    tainted |= {d[5:] for d in api["dst"].to_list()}
+    if not tainted:
+        return rt
     kids: dict[str, list[str]] = defaultdict(list)
     for src, dst in edge.filter(pl.col("kind") == G.SPAWN).select("src", "dst").iter_rows():
         kids[src[5:]].append(dst[5:])
@@ -186,6 +212,15 @@ def _weigh(ev: pl.DataFrame, rt: pl.DataFrame) -> pl.DataFrame:
     return ev.with_columns((pl.col("weight") * factor).alias("weight"))
 
 
+def _routine_rule(ev: pl.DataFrame) -> pl.DataFrame:
+    """``ev`` with the hits of a rule that is routine there (``_rw``: its weight) weighing less,
+    and the persistence act such a rule implies gone: a CI build's every test binary trips "drop
+    and execute new binary" (tagged persistence) — no build made itself persistent."""
+    routine_rule = pl.col("_rw").is_not_null() & (pl.col("_rw") > 0)
+    return ev.filter(~((pl.col("kind") == E.PERSIST) & routine_rule)).with_columns(
+        pl.col("weight") * (1 - pl.col("_rw").fill_null(0.0))).drop("_rw")
+
+
 def _mains(procs: pl.DataFrame) -> list[str]:
     """The containers' main processes: of a pod's own tree (``in_init_tree``), started by a
     process that is not in that pod (the runtime's shim, not in the capture)."""
@@ -195,6 +230,19 @@ def _mains(procs: pl.DataFrame) -> list[str]:
     p = procs.filter(pl.col("pod").is_not_null() & pl.col("in_init_tree").fill_null(False)).join(
         par, on="parent_exec_id", how="left")
     return p.filter(pl.col("_ppod").is_null() | (pl.col("_ppod") != pl.col("pod")))["exec_id"].to_list()
+
+
+def _loose_roots(procs: pl.DataFrame, score: dict[str, float], links: pl.DataFrame) -> pl.Series:
+    """Containers' entrypoints whose start the capture saw — main processes (:func:`_mains`) whose
+    parent is a process of the node's host (the container runtime) the capture saw start — without evidence of their own
+    and without a causal link into them (anything but ``spawn``).  A process whose parent the
+    capture never saw (a server's child) is not one: what started it is unknown."""
+    caused = links.filter((pl.col("kind") != G.SPAWN) & pl.col("_d").is_not_null())["_d"].to_list()
+    seen = pl.col("seen_as").fill_null("exec") == "exec" if "seen_as" in procs.columns else pl.lit(True)
+    host = procs.filter(pl.col("pod").is_null() & seen)["exec_id"]
+    started = set(procs.filter(pl.col("parent_exec_id").is_in(host.implode()))["exec_id"].to_list())
+    loose = (set(_mains(procs)) & started) - set(score) - set(caused)
+    return pl.Series(sorted(loose), dtype=pl.String).implode()
 
 
 class _Parts:
@@ -217,10 +265,13 @@ class _Parts:
 
 
 def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hits: pl.DataFrame,
-            settings: EngineSettings = DEFAULT, requests: pl.DataFrame | None = None) -> Findings:
+            settings: EngineSettings = DEFAULT, requests: pl.DataFrame | None = None,
+            api: pl.DataFrame | None = None) -> Findings:
     """The engine on plain frames: ``procs`` (``case.processes()``), ``flows`` (``case.flows()``),
     ``kprobes`` (hook events), ``hits`` (:data:`~kernelsec_nb.findings.detections.DETECTION_SCHEMA`),
-    and optionally ``requests`` (``case.http_requests()``), all on one clock."""
+    all on one clock; optionally ``requests`` (``case.http_requests()``) and ``api``
+    (``case.api_calls()``, when the case has an audit log: its named calls replace the timing
+    guess of the ``api`` edges)."""
     s = settings
     notes: list[str] = []
     if procs.height == 0:
@@ -268,15 +319,23 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
             edges.append(G.http_edges(pl.concat(heard, how="diagonal_relaxed"), procs, s.graph))
         busy = rt.filter(pl.col("routine") >= s.routine_cut)["exec_id"]
         calls = flows if flows.height else conns
-        edges.append(G.api_edges(calls.filter(~pl.col("exec_id").is_in(busy.implode())), procs, s.graph))
+        if api is not None and api.height:  # the audit log names the calls: no guess by timing
+            edges.append(G.api_call_edges(api))
+        else:
+            edges.append(G.api_edges(calls.filter(~pl.col("exec_id").is_in(busy.implode())), procs, s.graph))
+    # lookups that carry data out (a DNS tunnel): a pod's, no flow naming its process, go to the
+    # line of the pod's process that started last before them
+    es = s.evidence
+    tunnels = E.dns_tunnel_queries(flows, es) if procs.height else pl.DataFrame(schema=E.TUNNEL_SCHEMA)
+    tunnels = E.attribute_to_lineage(tunnels, procs, usual.explode(), es)
+    edges.append(G.dns_edges(tunnels))
     edge = pl.concat(edges) if edges else G.empty_edges()
     rt = _untaint(rt, edge, s)
 
     # evidence
-    es = s.evidence
     ev = pl.concat([E.detections_on_processes(hits, es), E.persistence(hits, es), E.entry_kinds(procs, es),
                     E.outside_connections(conns, rdest, es), E.blocked_and_requests(flows, rreq, es, [*usual.explode().to_list(), *_mains(procs)]),
-                    E.around_policy(flows, es), E.dns_tunnels(flows, es),
+                    E.around_policy(flows, es), E.dns_tunnels(flows, es, tunnels),
                     E.signals(procs, es), E.from_edges(edge, es)])
     # a rule that fires again and again on one process is one piece of evidence
     ev = ev.unique(["exec_id", "kind", "rule_id", "text"], keep="first", maintain_order=True)
@@ -288,20 +347,27 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
         ev = ev.join(wl, on="exec_id", how="left").join(
             rdet.select(pl.col("workload").alias("_wl"), "rule_id", pl.col("weight").alias("_rw")),
             on=["_wl", "rule_id"], how="left")
-        ev = ev.with_columns(pl.col("weight") * (1 - pl.col("_rw").fill_null(0.0))).drop("_wl", "_rw")
+        ev = _routine_rule(ev).drop("_wl")
     # a rule that fires again and again, all through the capture, on a routine process (the main
     # process of an application that polls an API) is that process's routine
-    rrep = repeated_detections(hits, usual.explode(), s.routine)
+    # a rule that most of a service's jobs trip (a CI runner's builds run what they compiled in /tmp)
+    rrep = pl.concat([repeated_detections(hits, usual.explode(), s.routine), job_detections(procs, hits, s.routine)])
+    rrep = rrep.sort("weight", descending=True).unique(["exec_id", "rule_id"], keep="first")
     if rrep.height:
         ev = ev.join(rrep.select("exec_id", "rule_id", pl.col("weight").alias("_rw")), on=["exec_id", "rule_id"],
                      how="left")
-        ev = ev.with_columns(pl.col("weight") * (1 - pl.col("_rw").fill_null(0.0))).drop("_rw")
+        ev = _routine_rule(ev)
     ev = ev.filter(pl.col("weight") > 0)
     # an escape to the node joins what then ran suspiciously on its host (evidence known only now)
     esc = G.escape_edges(procs, hits, ev["exec_id"].unique(), s.graph)
     if esc.height:
         edge = pl.concat([edge, esc])
-    return _assemble(procs, rt, edge, ev, hits, flows, s, notes)
+    found = _assemble(procs, rt, edge, ev, hits, flows, s, notes)
+    lone = _tunnel_leads(tunnels.filter(pl.col("exec_id").is_null()), s)
+    if lone:
+        found = Findings(found.incidents, sorted([*found.leads, *lone], key=lambda x: -x.score)[: s.max_leads],
+                         found.notes)
+    return found
 
 
 def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.DataFrame, hits: pl.DataFrame,
@@ -327,9 +393,18 @@ def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.
              .join(place.rename({"exec_id": "_d", "_at": "_dat"}), on="_d", how="left"))
     # the runtime that exec'd into a pod is no link between pods
     links = links.filter((pl.col("kind") != G.SPAWN) | pl.col("_sat").eq_missing(pl.col("_dat")))
-    parts = _Parts()
-    for src, dst in links.select("src", "dst").iter_rows():
+    # a container's entrypoint that did nothing itself and that nothing of the capture caused (no
+    # hand-off, API call or service connection led to it) only started the container's programs: the
+    # app and a sidecar beside it are separate lines of one part, and an incident's key command,
+    # chain, reached pods and endpoints come from its heaviest line (the attacker's lineage)
+    loose = (pl.col("kind") == G.SPAWN) & pl.col("_s").is_in(_loose_roots(procs, score, links))
+    parts, lines = _Parts(), _Parts()
+    nxt: dict[str, list[str]] = defaultdict(list)
+    for src, dst, is_loose in links.select("src", "dst", loose.alias("_l")).iter_rows():
         parts.join(src, dst)
+        nxt[src].append(dst)
+        if not is_loose:
+            lines.join(src, dst)
     members: dict[str, list[str]] = defaultdict(list)
     for x in score:
         members[parts.find("proc:" + x) if x in kept else "alone:" + x].append(x)
@@ -346,6 +421,7 @@ def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.
     ev = ev.join(part_of, on="exec_id", how="left")
     totals = ev.group_by("_part").agg(pl.col("weight").sum()).filter(pl.col("weight") >= s.lead_min)
     incidents: list[tuple[float, Incident]] = []
+    raised: list[tuple[list[str], pl.DataFrame]] = []
     leads: list[Lead] = []
     all_parts = list(members.values())
     needed = {x for n in totals["_part"].to_list() for x in all_parts[n]}
@@ -361,23 +437,83 @@ def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.
         acts = kinds & set(E.ACTS)
         dets = pev.filter(pl.col("kind") == E.DETECTION)["weight"]
         detected = bool((dets >= s.detected_min).any())  # a rule that fires there all day does not count
+        detected_anywhere = detected
+        if detected and len(acts) == 1:  # one kind of act: a detection on its own line must speak for it
+            # an exec'd shell's "shell exec'd in" says nothing about a download (an act that only reaches out)
+            said = E.arrivals(pev) if acts <= set(E.OUTWARD) else pl.Series([False] * pev.height)
+            on = pev.filter((pl.col("kind") == E.DETECTION) & (pl.col("weight") >= s.detected_min) & ~said)
+            detected = corroborated(nxt, set(pev.filter(pl.col("kind").is_in(list(acts)))["exec_id"].to_list()),
+                                    set(on["exec_id"].to_list()))
         strong = bool((pev.filter(pl.col("kind") == E.DETECTION)["weight"] >= s.strong_level).any())
         why = _why(pev, ids, info, s)
         entry = _entry(ids, pev, info)
         if total >= s.threshold and ((acts and (detected or len(acts) >= 2)) or strong):
-            incidents.append((total, _incident(ids, pev, entry, info, nodes_of, edge, flows, total, kinds, why, s)))
+            line = _lineage(ids, pev, lines)
+            incidents.append((total, _incident(ids, pev, entry, info, nodes_of, edge, flows, total, kinds, why, s,
+                                               line)))
+            raised.append((ids, pev))
         elif total >= s.lead_min:
             e = info.get(entry, {})
             need = (f"weight {total:.1f} below the threshold {s.threshold:.1f}" if total < s.threshold else
                     "no act with an effect (a kill, a connection out, a file used later, a hand-off to another pod)"
-                    if not acts else f"one kind of act ({sorted(acts)[0]}) and no detection")
+                    if not acts else f"one kind of act ({sorted(acts)[0]}) and no detection"
+                    + (" on its line that speaks for it" if detected_anywhere else ""))
             leads.append(Lead(pod=e.get("pod"), node=e.get("node"), why_not=need, namespace=e.get("namespace"),
                               workload=e.get("workload"), exec_ids=ids, score=round(total, 2), why=why))
     leads = _merge_leads([*leads, *_orphan_leads(hits, s), *(_flow_leads(flows, s) if procs.height == 0 else [])])
+    incidents = _merge_incidents(incidents, raised, info, nodes_of, edge, flows, lines, s)
     incidents.sort(key=lambda t: -t[0])
     ranked = [Incident(**{**_fields(i), "rank": n}) for n, (_, i) in enumerate(incidents, 1)]
     leads.sort(key=lambda x: -x.score)
     return Findings(ranked, leads[: s.max_leads], notes)
+
+
+def _lineage(ids: list[str], pev: pl.DataFrame, lines: _Parts) -> list[str]:
+    """The attacker's lineage in a part: of its lines (parts joined without a loose container
+    entrypoint, :func:`_loose_roots`), the one whose evidence weighs most (of equal weight, the
+    later); the whole part when it is one line."""
+    by: dict[str, list[str]] = defaultdict(list)
+    for x in ids:
+        by[lines.find("proc:" + x)].append(x)
+    if len(by) == 1:
+        return ids
+    w = dict(pev.group_by("exec_id").agg(pl.col("weight").sum()).iter_rows())
+    return max(by.values(), key=lambda xs: (sum(w.get(x, 0.0) for x in xs), len(xs), max(xs)))
+
+
+def _merge_incidents(found: list[tuple[float, Incident]], raised: list[tuple[list[str], pl.DataFrame]],
+                     info: dict[str, Any], nodes_of: dict[tuple[str, str], Any], edge: pl.DataFrame,
+                     flows: pl.DataFrame, lines: _Parts, s: EngineSettings) -> list[tuple[float, Incident]]:
+    """Incidents that entered through the same pod and acted in the same other pod are one
+    attacker's: one incident of their parts together (each request of an injection that drove the
+    same service is a part of its own: the service's main process is no link)."""
+    if len(found) < 2:
+        return found
+    groups = _Parts()
+    places = []
+    for _, i in found:
+        home = (i.namespace, i.pod)
+        places.append((home, {(r.namespace, r.pod) for r in i.reached if r.pod is not None} - {home}))
+    for a in range(len(found)):
+        for b in range(a + 1, len(found)):
+            if places[a][0][1] is not None and places[a][0] == places[b][0] and places[a][1] & places[b][1]:
+                groups.join(str(a), str(b))
+    together: dict[str, list[int]] = defaultdict(list)
+    for n in range(len(found)):
+        together[groups.find(str(n))].append(n)
+    out = []
+    for ns in together.values():
+        if len(ns) == 1:
+            out.append(found[ns[0]])
+            continue
+        ids = sorted({x for n in ns for x in raised[n][0]}, key=lambda x: (info.get(x, {}).get("start_ns") or 0, x))
+        pev = pl.concat([raised[n][1] for n in ns])
+        total = float(pev["weight"].sum())
+        kinds = set(pev["kind"].to_list())
+        line = [x for n in ns for x in _lineage(raised[n][0], raised[n][1], lines)]
+        out.append((total, _incident(ids, pev, _entry(ids, pev, info), info, nodes_of, edge, flows, total, kinds,
+                                     _why(pev, ids, info, s), s, sorted(set(line), key=ids.index))))
+    return out
 
 
 def _merge_leads(leads: list[Lead]) -> list[Lead]:
@@ -426,6 +562,18 @@ def _flow_leads(flows: pl.DataFrame, s: EngineSettings) -> list[Lead]:
                         why_not="no process events: no process says who sent these flows",
                         why=[f"+ {t}" for t in g.sort("weight", descending=True)["text"].unique(maintain_order=True)
                              .head(s.max_why).to_list()]))
+    return out
+
+
+def _tunnel_leads(rows: pl.DataFrame, s: EngineSettings) -> list[Lead]:
+    """A pod's DNS tunnel no process could be given (:func:`~._evidence.attribute_to_lineage`): a
+    lead of its pod, weighed as the act."""
+    out = []
+    for (ns, pod, dom), g in rows.group_by("src_namespace", "src_pod", "domain", maintain_order=True):
+        out.append(Lead(pod=pod, node=None, namespace=ns, workload=None, score=s.evidence.weights[E.DNS_TUNNEL],
+                        why_not="no process of the pod was running to send these lookups",
+                        why=[f"+ sent data out in {g['dns_query'].n_unique()} distinct random-looking DNS names "
+                             f"under {dom}"]))
     return out
 
 

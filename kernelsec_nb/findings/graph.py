@@ -8,6 +8,7 @@ two).  Node ids are typed strings:
 * ``proc:<exec_id>`` — a process;
 * ``pod:<namespace>/<pod>`` — a pod (a destination that no process of it was linked to);
 * ``ext:<ip>:<port>`` — an address outside the capture's pods;
+* ``dns:<domain>`` — a domain names were looked up under (the resolver is no destination);
 * ``file:<scope>:<path>`` — a file, where ``scope`` is ``<namespace>/<pod>`` for a container's
   file and ``node:<node>`` for the host's (a container's ``/tmp/x`` is not another container's).
 
@@ -46,9 +47,10 @@ READ_FILE = "read_file"          # file → process that read it later
 HTTP = "http"                    # request's source → the process in the pod that handled it (Hubble L7, sidecar logs)
 API = "api"                      # a call to the Kubernetes API → the first process of a pod started next
 ESCAPE = "escape"                # a pod's process that escaped to its node → a suspicious host process after it
+DNS = "dns"                      # process → ``dns:<domain>``: a lookup that carried data out (a DNS tunnel)
 #: ATT&CK "Escape to Host": a detection tagged with it marks the process that left its container.
 ESCAPE_TECHNIQUE = "T1611"
-KINDS = (SPAWN, CONNECT, BLOCKED, SERVICE, SERVICE_WRITE, WRITE, EXEC_FILE, READ_FILE, HTTP, API)
+KINDS = (SPAWN, CONNECT, BLOCKED, SERVICE, SERVICE_WRITE, WRITE, EXEC_FILE, READ_FILE, HTTP, API, ESCAPE, DNS)
 #: The Kubernetes API server's port (behind the ``kubernetes.default`` service), and Cilium's label
 #: for it: a connection there is an API call.
 API_PORT = 6443
@@ -426,6 +428,24 @@ def requests_as_flows(requests: pl.DataFrame) -> pl.DataFrame:
                     pl.col("method").alias("http_method"), pl.col("path").alias("http_url"))
 
 
+def dns_edges(queries: pl.DataFrame) -> pl.DataFrame:
+    """Process → ``dns:<domain>`` for each lookup of a DNS tunnel (``queries``: the rows of
+    :func:`~kernelsec_nb.findings._evidence.dns_tunnel_queries` that name a process), one edge
+    per lookup so that every lookup is evidence (``event_id``).
+
+    >>> q = pl.DataFrame({"exec_id": ["p", "p"], "domain": ["t.x.net"] * 2, "time_ns": [1, 2],
+    ...                   "event_id": ["d1", "d2"], "dns_query": ["a1.t.x.net.", "b2.t.x.net."]})
+    >>> dns_edges(q).select("src", "dst", "kind", "event_id").rows()
+    [('proc:p', 'dns:t.x.net', 'dns', 'd1'), ('proc:p', 'dns:t.x.net', 'dns', 'd2')]
+    """
+    q = queries.filter(pl.col("exec_id").is_not_null())
+    if q.height == 0:
+        return empty_edges()
+    return _edges(q.select(proc_id().alias("src"), (pl.lit("dns:") + pl.col("domain")).alias("dst"),
+                           pl.lit(DNS).alias("kind"), "time_ns",
+                           pl.format("looked up {}", "dns_query").alias("why"), "event_id"))
+
+
 def escape_edges(procs: pl.DataFrame, hits: pl.DataFrame, suspicious: list[str] | pl.Series,
                  s: GraphSettings = DEFAULT) -> pl.DataFrame:
     """A pod's process with an escape-to-host detection (technique :data:`ESCAPE_TECHNIQUE`) →
@@ -504,7 +524,30 @@ def api_edges(conns: pl.DataFrame, procs: pl.DataFrame, s: GraphSettings = DEFAU
         pl.col("_cev").alias("event_id")))
 
 
-__all__ = ["API", "BLOCKED", "api_edges", "CONNECT", "DEFAULT", "EDGE_SCHEMA", "EXEC_FILE", "GraphSettings", "HTTP", "KINDS",
+def api_call_edges(calls: pl.DataFrame) -> pl.DataFrame:
+    """The audit log's named calls (``case.api_calls()``): the process that sent a ``create`` of a
+    pod → that pod's first process, and the process that sent a ``pods/exec`` → the shell it
+    started.  Only calls whose sending process is known make an edge (an admin's ``kubectl`` on
+    a laptop is no process of the capture: the shell it started is an entry of its own).
+
+    >>> c = pl.DataFrame({"exec_id": ["k"], "linked_exec_id": ["x"], "link": ["created-pod"],
+    ...     "time_ns": [10], "event_id": ["e"], "verb": ["create"], "resource": ["pods"],
+    ...     "namespace": ["ci"], "target_pod": ["dbg"], "user": ["system:serviceaccount:ci:runner"]})
+    >>> api_call_edges(c).select("src", "dst", "kind", "why").rows()
+    [('proc:k', 'proc:x', 'api', 'create pods ci/dbg by system:serviceaccount:ci:runner (audit log)')]
+    """
+    named = calls.filter(pl.col("exec_id").is_not_null() & pl.col("linked_exec_id").is_not_null())
+    if named.height == 0:
+        return empty_edges()
+    what = pl.when(pl.col("link") == "exec").then(pl.lit("pods/exec")).otherwise(pl.col("resource"))
+    return _edges(named.select(
+        proc_id().alias("src"), proc_id("linked_exec_id").alias("dst"), pl.lit(API).alias("kind"), "time_ns",
+        pl.format("{} {} {}/{} by {} (audit log)", "verb", what, pl.col("namespace").fill_null(""),
+                  pl.col("target_pod").fill_null(""), pl.col("user").fill_null("?")).alias("why"),
+        "event_id"))
+
+
+__all__ = ["API", "BLOCKED", "api_call_edges", "api_edges", "CONNECT", "DNS", "ESCAPE", "dns_edges", "DEFAULT", "EDGE_SCHEMA", "EXEC_FILE", "GraphSettings", "HTTP", "KINDS",
            "READ_FILE", "SERVICE", "SERVICE_WRITE", "SPAWN", "WRITE", "connect_edges", "empty_edges", "requests_as_flows",
            "ext_id", "escape_edges", "file_accesses", "file_edges", "file_id", "http_edges", "pod_id", "proc_id",
            "service_edges", "spawn_edges"]

@@ -1,6 +1,6 @@
 """What is routine for each workload, learned from the capture itself (no program-name lists).
 
-Four rules, each a function of plain polars frames returning one row per process it applies to
+Rules, each a function of plain polars frames returning one row per process it applies to
 (``exec_id``, ``weight`` in [0, 1], ``reason``):
 
 * :func:`replicas` — the same command (binary, argument *shape*: numbers and hex ids masked,
@@ -9,10 +9,18 @@ Four rules, each a function of plain polars frames returning one row per process
 * :func:`schedule` — it repeats at regular intervals, in one pod or across the workload's pods
   (a probe, a cron job, a sidecar's loop: at least ``min_runs`` runs whose intervals vary little,
   spread over a good part of the time the pod or workload was seen) ("runs every 30 s");
+* :func:`two_runs` — it ran exactly twice, so far apart that a schedule of that period would
+  have started no other run in the capture (more when the two started on the same second of the
+  minute, like cron);
+* :func:`job_pods` — the own tree of a pod Kubernetes' Job controller made (a CronJob's run doing
+  what its Job declares);
 * :func:`startup` — the container's own init tree at its start (the entrypoint and what it runs
   in its first ``startup_window``), or a process already running when the capture began;
 * :func:`destinations` — per workload, the destinations (pod workload or address, and port) it
-  talks to across the capture's span ("talks to db:5432 all day", weighed per connection).
+  talks to across the capture's span ("talks to db:5432 all day", weighed per connection);
+* :func:`detections_routine`, :func:`repeated_detections`, :func:`job_detections` — the rules
+  that fire on a workload all through the capture, on one routine process again and again, or in
+  most jobs of a service (a CI runner's every build): those hits weigh less.
 
 :func:`routine` combines the process rules: the weight is the highest, reasons joined
 (``"runs every 10 s in all 3 replicas"``).  A hit or a process that matches its workload's
@@ -60,6 +68,21 @@ class RoutineSettings:
     destination_share: float = 0.5
     #: the number of windows the capture's span is cut into for destinations
     destination_windows: int = 12
+    #: two runs make a schedule when a third run one interval before the first or after the last
+    #: would fall outside the capture (the capture saw every run the schedule made); their weight,
+    #: and that of two runs on the same second of the minute (cron starts jobs on the minute)
+    w_two_runs: float = 0.4
+    w_two_runs_cron: float = 0.7
+    #: the starts of two runs within this of a whole number of minutes apart are cron-like
+    cron_slack_ns: int = 2 * NS
+    #: a pod of a Job (its ``job-name`` label) runs its declared command: its own init tree's weight
+    w_job: float = 0.6
+    #: a service starting this many children of one binary runs jobs; a rule that fires in at least
+    #: ``job_share`` of them (and two) is its jobs' routine
+    min_jobs: int = 3
+    job_share: float = 0.5
+    #: how deep below a job its processes are followed
+    job_depth: int = 8
     #: weights of the rules, and of two of them together
     w_replicas: float = 0.6
     w_schedule: float = 0.8
@@ -208,6 +231,151 @@ def schedule(procs: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFrame:
                       ).cast(RULE_COLUMNS)  # type: ignore[arg-type]
 
 
+def two_runs(procs: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFrame:
+    """Processes whose command ran exactly twice, in one pod by the same process (a cron daemon, a
+    backup loop) or once in each of two pods of its workload (a CronJob's), so far apart that a
+    schedule of that period would have started no other run in the capture: one interval before
+    the first run and one after the second both fall outside the capture's span (its first to last
+    process start).  Two runs say less than three: they weigh ``w_two_runs``, or
+    ``w_two_runs_cron`` when they started a whole number of minutes apart (within
+    ``cron_slack``: cron starts a job on the minute) — the evidence for a schedule, weighed.
+
+    >>> h, m = 3_600_000_000_000, 60_000_000_000
+    >>> procs = pl.DataFrame({"exec_id": ["d", "r1", "r2", "x", "e"], "parent_exec_id": ["", "d", "d", "d", ""],
+    ...     "workload": ["w"] * 5, "pod": ["p"] * 5, "binary": ["/loop", "/tmp/bk", "/tmp/bk", "/x", "/sh"],
+    ...     "args": [""] * 5, "start_ns": [0, 20 * m + 5, h + 20 * m + 5, 90 * m, 130 * m]})
+    >>> two_runs(procs).rows()
+    [('r1', 0.7, 'runs every 60 min (2 runs: all a schedule would start in the capture; on the minute, like cron)'), ('r2', 0.7, 'runs every 60 min (2 runs: all a schedule would start in the capture; on the minute, like cron)')]
+    """
+    k = _keyed(procs.filter(pl.col("start_ns").is_not_null()))
+    if "seen_as" in k.columns:
+        k = k.filter(pl.col("seen_as") == "exec")
+    if k.height < 2:
+        return _empty()
+    lo, hi = k["start_ns"].min(), k["start_ns"].max()
+    if "parent_exec_id" not in k.columns:
+        k = k.with_columns(pl.lit(None, pl.String).alias("parent_exec_id"))
+    parts = []
+    for by, same_parent in ((["_key", "pod"], True), (["_key"], False)):
+        g = k.group_by(by).agg(pl.len().alias("_n"), pl.col("start_ns").min().alias("_t1"),
+                               pl.col("start_ns").max().alias("_t2"), pl.col("pod").n_unique().alias("_pods"),
+                               pl.col("parent_exec_id").n_unique().alias("_parents"),
+                               pl.col("parent_exec_id").null_count().alias("_orphans"))
+        g = g.filter((pl.col("_n") == 2) & ((pl.col("_parents") == 1) & (pl.col("_orphans") == 0) if same_parent
+                                            else pl.col("_pods") == 2))
+        g = g.with_columns((pl.col("_t2") - pl.col("_t1")).alias("_every")).filter(
+            (pl.col("_every") > 0) & (pl.col("_t1") - pl.col("_every") < lo) & (pl.col("_t2") + pl.col("_every") > hi))
+        parts.append(k.join(g.select(*by, "_every"), on=by, how="inner").select("exec_id", "_every"))
+    hit = pl.concat(parts).unique("exec_id", keep="first", maintain_order=True)
+    if hit.height == 0:
+        return _empty()
+    minute = 60 * NS
+    cron = (pl.col("_every") + s.cron_slack_ns) % minute <= 2 * s.cron_slack_ns
+    return hit.sort("exec_id").select(
+        "exec_id", pl.when(cron).then(pl.lit(s.w_two_runs_cron)).otherwise(pl.lit(s.w_two_runs)).alias("weight"),
+        (pl.col("_every").map_elements(lambda x: f"runs every {human_interval(x)}", return_dtype=pl.String)
+         + pl.lit(" (2 runs: all a schedule would start in the capture")
+         + pl.when(cron).then(pl.lit("; on the minute, like cron)")).otherwise(pl.lit(")"))).alias("reason"),
+    ).cast(RULE_COLUMNS)  # type: ignore[arg-type]
+
+
+#: The labels Kubernetes' Job controller puts on the pods it makes (a CronJob's runs too).
+JOB_LABELS = ("batch.kubernetes.io/job-name", "job-name")
+
+
+def _label_keys(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """The keys of a labels column (a map, or a list of key/value structs) as a list of strings."""
+    if isinstance(dtype, pl.List):
+        return col.list.eval(pl.element().struct.field("key"))
+    return col.cast(pl.List(pl.Struct({"key": pl.String, "value": pl.String}))).list.eval(
+        pl.element().struct.field("key"))
+
+
+def job_pods(procs: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFrame:
+    """The container's own tree (``in_init_tree``) in a pod Kubernetes' Job controller made (a
+    :data:`JOB_LABELS` label: a Job's or a CronJob's run): it runs the command its Job declares,
+    designed behaviour — a backup reading secrets and uploading them, a report dumping a
+    database.  What is exec'd into such a pod is not.  (The engine takes the weight back from a
+    pod a process that is not routine deployed through the Kubernetes API.)
+
+    >>> labels = pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
+    >>> procs = pl.DataFrame({"exec_id": ["a", "b", "c"], "pod": ["bk-1", "bk-1", "web"],
+    ...     "in_init_tree": [True, False, True],
+    ...     "pod_labels": pl.Series([[{"key": "job-name", "value": "bk"}]] * 2 + [[{"key": "app", "value": "web"}]],
+    ...                             dtype=labels)})
+    >>> job_pods(procs).rows()
+    [('a', 0.6, "runs the command its Job declares (the pod's own tree)")]
+    """
+    if procs.height == 0 or not {"pod_labels", "in_init_tree", "pod"} <= set(procs.columns):
+        return _empty()
+    dtype = procs.schema["pod_labels"]
+    if not isinstance(dtype, pl.List | pl.Map):  # the store's MAP(VARCHAR, VARCHAR), or key/value structs
+        return _empty()
+    keys = _label_keys(pl.col("pod_labels"), dtype)
+    jobs = procs.filter(pl.col("pod").is_not_null() & pl.col("pod_labels").is_not_null()).select(
+        "pod", keys.list.eval(pl.element().is_in(list(JOB_LABELS))).list.any().alias("_job"))
+    pods = jobs.filter(pl.col("_job").fill_null(False))["pod"].unique()
+    return procs.filter(pl.col("pod").is_in(pods.implode()) & pl.col("in_init_tree").fill_null(False)).select(
+        "exec_id", pl.lit(s.w_job).alias("weight"),
+        pl.lit("runs the command its Job declares (the pod's own tree)").alias("reason")).cast(RULE_COLUMNS)  # type: ignore[arg-type]
+
+
+def job_detections(procs: pl.DataFrame, hits: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFrame:
+    """The rules a service's jobs trip as a matter of course: ``exec_id``, ``rule_id``, ``weight``,
+    ``reason`` (the hits to weigh less).  A process of a pod's own tree that started at least
+    ``min_jobs`` children of one binary runs *jobs* (a CI runner's builds, a cron daemon's tasks,
+    a notebook's cells); a job is such a child with everything below it.  A rule that fires in at
+    least two of a service's jobs and in ``job_share`` of them is what its jobs do (a build runs the
+    test binary it just compiled from ``/tmp``): on any of its jobs — a one-off release step like
+    its test runs — it weighs less.  Rules that fire in one job only (what is new in it) keep their
+    weight.
+
+    >>> procs = pl.DataFrame({"exec_id": ["ci", "j1", "t1", "j2", "t2", "j3", "t3"],
+    ...     "parent_exec_id": [None, "ci", "j1", "ci", "j2", "ci", "j3"], "pod": ["p"] * 7,
+    ...     "binary": ["/runner", "/bin/sh", "/tmp/a.test", "/bin/sh", "/tmp/b.test", "/bin/sh", "/tmp/x"],
+    ...     "in_init_tree": [True] * 7})
+    >>> hits = pl.DataFrame({"exec_id": ["t1", "t2", "t3", "t3"], "rule_id": ["tmp", "tmp", "tmp", "new"]})
+    >>> job_detections(procs, hits).select("exec_id", "rule_id", "reason").rows()
+    [('t1', 'tmp', 'fires in 3 of 3 jobs of /runner'), ('t2', 'tmp', 'fires in 3 of 3 jobs of /runner'), ('t3', 'tmp', 'fires in 3 of 3 jobs of /runner')]
+    """
+    cols = {"exec_id": pl.String, "rule_id": pl.String, "weight": pl.Float64, "reason": pl.String}
+    need = {"exec_id", "parent_exec_id", "pod", "binary", "in_init_tree"}
+    h = hits.filter(pl.col("exec_id").is_not_null() & pl.col("rule_id").is_not_null())
+    if procs.height == 0 or h.height == 0 or not need <= set(procs.columns):
+        return pl.DataFrame(schema=cols)
+    p = procs.select(*need).unique("exec_id")
+    par = p.filter(pl.col("in_init_tree").fill_null(False)).select(
+        pl.col("exec_id").alias("parent_exec_id"), pl.col("pod").alias("_ppod"), pl.col("binary").alias("_sbin"))
+    kids = p.join(par, on="parent_exec_id", how="inner").filter(pl.col("_ppod").eq_missing(pl.col("pod")))
+    kids = kids.with_columns(pl.len().over("parent_exec_id", "binary").alias("_siblings"))
+    jobs = kids.filter(pl.col("_siblings") >= s.min_jobs).select(
+        "exec_id", pl.col("exec_id").alias("_job"), pl.col("parent_exec_id").alias("_service"), "_sbin", "_siblings")
+    if jobs.height == 0:
+        return pl.DataFrame(schema=cols)
+    # every process below a job belongs to it (followed ``job_depth`` levels down)
+    member = jobs.select("exec_id", "_job", "_service", "_sbin", "_siblings")
+    frontier = member
+    for _ in range(s.job_depth):
+        nxt = p.select("exec_id", "parent_exec_id").join(
+            frontier.rename({"exec_id": "parent_exec_id"}), on="parent_exec_id", how="inner").drop("parent_exec_id")
+        nxt = nxt.join(member.select("exec_id"), on="exec_id", how="anti")
+        if nxt.height == 0:
+            break
+        member = pl.concat([member, nxt.select(member.columns)])
+        frontier = nxt
+    fired = h.select("exec_id", "rule_id").unique().join(member, on="exec_id", how="inner")
+    per = fired.group_by("_service", "rule_id").agg(pl.col("_job").n_unique().alias("_in"), pl.first("_sbin"),
+                                                    pl.first("_siblings"))
+    # a service's jobs of every binary count, not only the most frequent one's
+    njobs = jobs.group_by("_service").agg(pl.len().alias("_jobs"))
+    good = per.join(njobs, on="_service").filter((pl.col("_in") >= 2) & (pl.col("_in") >= s.job_share * pl.col("_jobs")))
+    return fired.join(good.select("_service", "rule_id", "_in", "_jobs"), on=["_service", "rule_id"], how="inner").sort(
+        "exec_id", "rule_id").select(
+        "exec_id", "rule_id", pl.lit(s.w_destination).alias("weight"),
+        pl.format("fires in {} of {} jobs of {}", "_in", "_jobs", "_sbin").alias("reason")).unique(
+        ["exec_id", "rule_id"], keep="first", maintain_order=True).cast(cols)  # type: ignore[arg-type]
+
+
 def startup(procs: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFrame:
     """The init tree's startup (processes of the container's own tree started within
     ``startup_window`` of the pod's first process, in a workload of two pods or more) and
@@ -327,14 +495,20 @@ def routine(procs: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFrame:
         return base.with_columns(pl.lit(0.0).alias("routine"), pl.lit("").alias("reason"))
     sch = schedule(procs, s).rename({"weight": "_ws", "reason": "_rs"})
     rep = replicas(procs, s).rename({"weight": "_wr", "reason": "_rr"})
-    st = startup(procs, s).rename({"weight": "_wi", "reason": "_ri"})
+    st = pl.concat([job_pods(procs, s), two_runs(procs, s), startup(procs, s)]).sort(
+        "weight", descending=True, maintain_order=True).unique("exec_id", keep="first", maintain_order=True).rename(
+        {"weight": "_wi", "reason": "_ri"})
     out = base.join(sch, on="exec_id", how="left").join(rep, on="exec_id", how="left").join(
         st, on="exec_id", how="left")
     both = pl.col("_ws").is_not_null() & pl.col("_wr").is_not_null()
     weight = (pl.when(both).then(pl.lit(s.w_both))
               .otherwise(pl.max_horizontal(pl.col("_ws"), pl.col("_wr"), pl.col("_wi")))).fill_null(0.0)
+    # the reason of the rule that gave the weight
+    top = pl.max_horizontal(pl.col("_ws").fill_null(-1), pl.col("_wr").fill_null(-1), pl.col("_wi").fill_null(-1))
     reason = (pl.when(both).then(pl.col("_rs") + pl.lit(" ") + pl.col("_rr").str.replace(r"^runs ", ""))
-              .otherwise(pl.coalesce("_rs", "_rr", "_ri"))).fill_null("")
+              .when(pl.col("_ws").is_not_null() & (pl.col("_ws") >= top)).then(pl.col("_rs"))
+              .when(pl.col("_wr").is_not_null() & (pl.col("_wr") >= top)).then(pl.col("_rr"))
+              .otherwise(pl.col("_ri"))).fill_null("")
     return out.select("exec_id", weight.alias("routine"), reason.alias("reason"))
 
 
@@ -375,6 +549,6 @@ def destinations(flows: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFr
                   "src_workload", "dst", "dst_port", "_in", "_active").alias("reason")).cast(cols)  # type: ignore[arg-type]
 
 
-__all__ = ["DEFAULT", "RoutineSettings", "arg_shape", "destinations", "detections_routine", "human_interval",
-           "repeated_detections", "replicas",
-           "routine", "schedule", "startup"]
+__all__ = ["DEFAULT", "JOB_LABELS", "RoutineSettings", "arg_shape", "destinations", "detections_routine",
+           "human_interval", "job_detections", "job_pods", "repeated_detections", "replicas",
+           "routine", "schedule", "startup", "two_runs"]

@@ -31,7 +31,7 @@ def falco_hits(case: Any) -> pl.DataFrame:
 
 
 _TETRAGON = """
-SELECT 'tetragon' AS source, 'tetragon:' || coalesce(policy_name, function_name, kind) AS rule_id,
+SELECT source, source || ':' || coalesce(policy_name, function_name, kind) AS rule_id,
        coalesce(policy_name, '') || ': ' || coalesce(function_name, kind) || ' '
            || replace(action, 'KPROBE_ACTION_', '') AS title,
        replace(action, 'KPROBE_ACTION_', '') AS _action, 'process' AS entity, exec_id, event_id,

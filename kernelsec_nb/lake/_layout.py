@@ -18,12 +18,19 @@ the folder name (it is derived from the time column).
 Partition values are attacker-controlled (a node name comes from the export).  A value is written
 as Hive and Spark write it (:func:`encode_value`): the characters they escape, and control
 characters, as ``%XX``; other characters (UTF-8 included) as they are, so every hive reader
-decodes the folder name back to the value.  Three kinds of node value have no exact folder name
-and go to ``node=__HIVE_DEFAULT_PARTITION__`` (Hive's and Spark's folder for NULL):
-NULL, the empty string (which Spark cannot read back as a folder name) and a value longer than
-:data:`MAX_PARTITION_BYTES` bytes of UTF-8 (a folder name has at most 255 bytes).  A hive reader
+decodes the folder name back to the value.  Four kinds of node value have no folder name every
+reader reads back exactly, and go to ``node=__HIVE_DEFAULT_PARTITION__`` (Hive's and Spark's
+folder for NULL): NULL, the empty string (which Spark cannot read back as a folder name), a value
+longer than :data:`MAX_PARTITION_BYTES` bytes of UTF-8 (a folder name has at most 255 bytes) and
+the text ``__HIVE_DEFAULT_PARTITION__`` itself.  A hive reader
 sees NULL for their ``node``; the file still holds the value, and :func:`kernelsec_nb.open_case`
 reads those files' ``node`` from the file (see :mod:`kernelsec_nb.lake`).
+
+Each write (a *run*) names its files ``part-<run id>-<n>.parquet`` (:func:`part_name`) and
+commits by adding itself to the manifest's ``runs``, last.  A run that rewrites a whole table
+(``processes``, ``alerts``, ``files`` …, whose rows a later load changes) sets the table's
+``base_run``; :func:`live_runs` says which runs' files make a table.  A reader reads those files
+only: the files of a run still being written, or stopped, are left out.
 
 This module is the one place that knows the layout: the local writer (:mod:`kernelsec_nb.lake`)
 and the Spark ingest (:mod:`kernelsec_nb.spark`) both use it.
@@ -52,6 +59,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from kernelsec_nb import sources as _sources
+
 #: The manifest's file name, in the lake's root folder.
 MANIFEST = "_kernelsec_lake.json"
 #: ``format`` and ``version`` of the manifest this code writes and reads.
@@ -67,8 +76,11 @@ PARTITIONED: dict[str, str] = {
     "other_events": "time_ns",
     "processes": "start_ns",  # a process's start (NULL, for one only named as a parent: default)
 }
-#: Tables of one folder of Parquet files, not partitioned.
-UNPARTITIONED: tuple[str, ...] = ("files", "quarantine", "clock_offsets", "case_state")
+#: Tables of one folder of Parquet files, not partitioned: the case's own, then the tables the
+#: sources declare (:func:`kernelsec_nb.sources.tables`: ``audit_events``, ``http_requests`` … —
+#: they name no node).
+UNPARTITIONED: tuple[str, ...] = ("files", "quarantine", "clock_offsets", "case_state",
+                                  *(t.name for t in _sources.tables()))
 #: Every table a lake holds, in the order of the manifest.  (``events`` is a view over the event
 #: tables; the team's ``annotations`` and ``saved_queries`` are not in a lake: it is read-only.)
 TABLES: tuple[str, ...] = (*PARTITIONED, *UNPARTITIONED)
@@ -91,12 +103,14 @@ _NS_PER_DAY = 86_400_000_000_000
 
 def partition_node(node: str | None) -> str | None:
     """The node value a row is partitioned by: ``node``, or None (the default partition) for
-    NULL, the empty string and a name longer than :data:`MAX_PARTITION_BYTES` bytes.
+    NULL, the empty string, a name longer than :data:`MAX_PARTITION_BYTES` bytes, and the
+    default partition's own name (polars reads even its escaped form as NULL).
 
     >>> partition_node("worker-1"), partition_node(""), partition_node("x" * 81)
     ('worker-1', None, None)
     """
-    if node is None or node == "" or len(node.encode("utf-8", "surrogatepass")) > MAX_PARTITION_BYTES:
+    if (node is None or node == "" or node == DEFAULT_PARTITION
+            or len(node.encode("utf-8", "surrogatepass")) > MAX_PARTITION_BYTES):
         return None
     return node
 
@@ -155,24 +169,42 @@ def day_sql(column: str) -> str:
 
 
 #: A DuckDB expression for :func:`partition_node` of the column ``node``.
-NODE_SQL = (f"CASE WHEN node = '' OR strlen(node) > {MAX_PARTITION_BYTES} THEN NULL::VARCHAR "
-            "ELSE node END")
+NODE_SQL = (f"CASE WHEN node = '' OR node = '{DEFAULT_PARTITION}' OR strlen(node) > {MAX_PARTITION_BYTES} "
+            "THEN NULL::VARCHAR ELSE node END")
 
 
 def partition_dir(table: str, node: str | None, time_ns: int | None) -> str:
     """The folder (relative to the lake, ``/``-separated) of a row of ``table`` with this node and
     time; for a table of :data:`UNPARTITIONED`, the table's folder.
 
-    >>> partition_dir("alerts", "__HIVE_DEFAULT_PARTITION__", 86_400 * 10**9)
-    'alerts/node=%5F_HIVE_DEFAULT_PARTITION__/day=1970-01-02'
+    >>> partition_dir("alerts", "a=b", 86_400 * 10**9)
+    'alerts/node=a%3Db/day=1970-01-02'
     >>> partition_dir("files", None, None)
     'files'
     """
     if table not in PARTITIONED:
         return table
-    day = day_of(time_ns)
-    return (f"{table}/node={encode_value(partition_node(node))}/"
-            f"day={DEFAULT_PARTITION if day is None else day.isoformat()}")
+    return folder(table, partition_node(node), day_of(time_ns))
+
+
+def folder(table: str, key: str | None, day: dt.date | None) -> str:
+    """The folder of a partition of ``table``: ``key`` is :func:`partition_node` of the node,
+    ``day`` :func:`day_of` of the time.
+
+    >>> folder("flows", "a/b", dt.date(2024, 5, 14))
+    'flows/node=a%2Fb/day=2024-05-14'
+    """
+    return f"{table}/node={encode_value(key)}/day={DEFAULT_PARTITION if day is None else day.isoformat()}"
+
+
+def run_of(file_name: str) -> str | None:
+    """The run id in a part file's name (:func:`part_name`), None for another name.
+
+    >>> run_of("part-20261207T081500Z-0a1b2c3d-00003.parquet")
+    '20261207T081500Z-0a1b2c3d'
+    """
+    found = re.fullmatch(r"part-([0-9A-Za-z_-]+)-\d+\.parquet", file_name)
+    return found.group(1) if found else None
 
 
 def new_run_id() -> str:
@@ -209,9 +241,11 @@ def schema() -> dict[str, list[tuple[str, str]]]:
     """
     import duckdb
 
+    from kernelsec_nb.store.case import _SCHEMA_SQL
+
     processes = (_STORE / "processes.sql").read_text().split(" AS\n", 1)[1].rstrip().rstrip(";")
     with duckdb.connect() as con:
-        con.execute((_STORE / "schema.sql").read_text())
+        con.execute(_SCHEMA_SQL)  # schema.sql and the sources' own tables
         con.execute((_STORE / "events_view.sql").read_text())
         con.execute(f"CREATE TABLE processes AS SELECT * FROM ({processes}) WHERE false")  # noqa: S608
         rows = con.execute("SELECT table_name, column_name, data_type FROM duckdb_columns() "
@@ -236,6 +270,21 @@ def arrow_schema(table: str) -> Any:
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
         return con.sql(f"SELECT {cols} WHERE false").to_arrow_table().schema  # noqa: S608
+
+
+def schema_markdown() -> str:
+    """The lake's schema as the README shows it: one row per table, its folder and its columns
+    with their DuckDB types (a test keeps the README's copy equal to this).
+
+    >>> schema_markdown().splitlines()[0]
+    '| table | folder | columns (DuckDB type) |'
+    """
+    rows = ["| table | folder | columns (DuckDB type) |", "|---|---|---|"]
+    for table in TABLES:
+        where = f"`{table}/node=…/day=…/` (day of `{PARTITIONED[table]}`)" if table in PARTITIONED else f"`{table}/`"
+        cols = ", ".join(f"`{c}` {kind.replace('TIMESTAMP WITH TIME ZONE', 'TIMESTAMPTZ')}" for c, kind in schema()[table])
+        rows.append(f"| **{table}** | {where} | {cols} |")
+    return "\n".join(rows)
 
 
 # -- manifest ------------------------------------------------------------------------------------
@@ -277,6 +326,21 @@ def read_manifest(lake: str | os.PathLike[str]) -> dict[str, Any]:
         raise LakeError(f"{lake} was written by a newer kernelsec_nb (lake version "
                         f"{manifest.get('version')!r}; this one reads {VERSION})")
     return manifest
+
+
+def live_runs(manifest: dict[str, Any], table: str) -> list[str]:
+    """The runs whose part files make ``table`` now, oldest first: every run of the manifest from
+    the table's ``base_run`` on (a run that rewrote the whole table sets it to itself; the parts
+    of earlier runs are then obsolete).  Part files of a run not in the manifest are of a write
+    that has not finished (or was stopped): readers leave them out.
+
+    >>> m = {"runs": [{"id": "a"}, {"id": "b"}, {"id": "c"}], "tables": {"t": {"base_run": "b"}}}
+    >>> live_runs(m, "t")
+    ['b', 'c']
+    """
+    runs = [r["id"] for r in manifest.get("runs", [])]
+    base = manifest.get("tables", {}).get(table, {}).get("base_run")
+    return runs[runs.index(base):] if base in runs else runs
 
 
 def write_manifest(lake: str | os.PathLike[str], manifest: dict[str, Any]) -> None:

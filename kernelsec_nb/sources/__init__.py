@@ -21,11 +21,11 @@ Examples
 --------
 >>> from kernelsec_nb import sources
 >>> [s.name for s in sources.registry()]
-['tetragon', 'hubble', 'falco', 'k8s_audit', 'istio']
+['tetragon', 'tracee', 'inspektor_gadget', 'hubble', 'falco', 'k8s_audit', 'istio']
 >>> sources.get("falco").title
 'Falco'
 >>> sorted(s.name for s in sources.having(sources.Capability.PROCESS_EVENTS))
-['tetragon']
+['inspektor_gadget', 'tetragon', 'tracee']
 """
 
 from __future__ import annotations

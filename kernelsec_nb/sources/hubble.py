@@ -113,7 +113,9 @@ def _labels(side: str) -> str:
     firsts = (f"list_filter(list_zip({ordered}, list_prepend(NULL, {ordered})), "
               "lambda lp: lp[1] IS NOT NULL AND (lp[2] IS NULL OR lp[2].k <> lp[1].k))")
     careful = f"map_from_entries(list_transform({firsts}, lambda lp: struct_pack(k := lp[1].k, v := lp[1].v)))"
-    return f"coalesce(TRY({plain}), {careful})"
+    # (the CASE: DuckDB's coalesce computed the careful map for every row, not only where the
+    # plain one failed: +80 % on the labels; without labels both are NULL)
+    return f"CASE WHEN {lab} IS NOT NULL THEN coalesce(TRY({plain}), {careful}) END"
 
 
 def _workload(side: str) -> str:

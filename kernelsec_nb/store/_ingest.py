@@ -17,6 +17,7 @@ structure constants.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -88,12 +89,12 @@ _COMMON = [c for c in EVENT_COLUMNS if c not in ("event_id", "source", "kind", "
 _TETRAGON_EVENT = ("kind", "time_ns", "node", "cluster", "namespace", "pod", "workload", "container_id",
                    "exec_id", "parent_exec_id", "pid", "uid", "binary", "args", "summary")
 _MODEL_TABLES: dict[str, tuple[str, ...]] = {
-    "process_events": _TETRAGON_EVENT,
-    "kprobes": _TETRAGON_EVENT,
+    "process_events": ("source", *_TETRAGON_EVENT),
+    "kprobes": ("source", *_TETRAGON_EVENT),
     "other_events": ("source", *_COMMON, "kind"),
     "flows": ("time_ns", "node", "cluster", "verdict", "src_ip", "src_port", "dst_ip", "dst_port",
               "protocol", "summary"),
-    "alerts": ("time_ns", "node", "namespace", "pod", "workload", "container_id", "pid"),
+    "alerts": ("source", "time_ns", "node", "namespace", "pod", "workload", "container_id", "pid"),
 }
 
 
@@ -282,7 +283,8 @@ SELECT
     coalesce(sum(repeat_count) FILTER (WHERE reason IS NOT NULL AND reason <> 'blank'), 0) AS quarantined,
     (SELECT count(*) FROM _new) AS loaded,
     coalesce(sum(repeat_count), 0) AS lines,
-    list(DISTINCT source) FILTER (WHERE source IS NOT NULL AND reason IS NULL) AS sources
+    list(DISTINCT source) FILTER (WHERE source IS NOT NULL AND reason IS NULL) AS sources,
+    count(*) FILTER (WHERE source IS NOT NULL) AS recognised
 FROM _stage
 """
 _REFUSED_SQL = "SELECT rec FROM _stage WHERE reason IS NOT NULL"
@@ -306,13 +308,42 @@ class Route:
     missed: str  # SQL: lines the route took but could not load (unparsed, no valid time)
 
 
+#: An expression at least this long is worth computing once when another column repeats it.
+_REUSE_CHARS = 200
+
+
+def _reused(texts: dict[str, str]) -> dict[str, str]:
+    """Columns whose expression holds another column's whole (long) expression, rewritten to read
+    that column by name; only where nothing else of the parsed line is read.
+
+    >>> _reused({"m": "f(x.a)" * 50, "t": "CAST(" + "f(x.a)" * 50 + " AS VARCHAR)", "u": "g(x.b)"})
+    {'t': 'CAST("m" AS VARCHAR)'}
+    """
+    out: dict[str, tuple[str, str]] = {}
+    for k, e in texts.items():
+        if k in INTEGER_COLUMNS or k == "time_ns":  # (read by name before they are typed)
+            continue
+        for c, sub in texts.items():
+            if c != k and c not in INTEGER_COLUMNS and len(sub) >= _REUSE_CHARS and sub in e:
+                replaced = e.replace(sub, q(c))
+                if not re.search(r"\bx\b", replaced):
+                    out[k] = (c, replaced)
+                    break
+    # a column read by name must itself be computed from the parsed line
+    return {k: e for k, (c, e) in out.items() if c not in out}
+
+
 def _route(number: int, spec: RouteSpec) -> Route:
     """The statements of route ``number``: they read the lines :data:`_ROUTE_OF` gave it."""
     table = next(t for t in TABLES if t.name == spec.table)
-    cols = _columns(table, spec.event, table.by_source[spec.source])
+    cols = _columns(table, {"source": f"'{spec.source}'", **spec.event}, table.by_source[spec.source])
     # The columns as the parsed line gives them (an integer column as its JSON text) ...
     texts = {k: spec.rewrite(v) for k, v in cols.items()}
-    inner = [f"{e} AS {q(k)}" for k, e in texts.items() if k != "time_ns"] + [f"{spec.present} AS _present"]
+    # A column computed from another one's whole expression (``dst_labels_text`` is the text of
+    # ``dst_labels``) reads that column instead: DuckDB computed the map twice.
+    reuse = _reused(texts)
+    inner = [f"{e} AS {q(k)}" for k, e in texts.items() if k != "time_ns" and k not in reuse]
+    inner.append(f"{spec.present} AS _present")
     fallback = _TIME_FALLBACK.get(spec.source)
     if fallback:  # the written time and its fallback apart, to tell which one gave the time
         inner += [f"{spec.rewrite(fallback[1])} AS _written", f"{spec.rewrite(fallback[2])} AS _fallback",
@@ -326,7 +357,7 @@ def _route(number: int, spec: RouteSpec) -> Route:
     # replaced) is left to the general path, which counts what it changed.
     odd = [f"({q(k)} IS NOT NULL AND {_typed(k, q(k))} IS NULL)" for k in texts if k in INTEGER_COLUMNS]
     odd += ["(_time_written AND _written IS NULL)"] if fallback else []
-    typed = {k: _typed(k, q(k)) for k in texts}
+    typed = {k: _typed(k, reuse.get(k, q(k))) for k in texts}
     # A line the route cannot load (not this kind's event, no valid time, a warning) has a NULL
     # time_ns and is left out.  The test is folded into time_ns, the route's only filter: a
     # second filter over ``x`` was pushed below the projection and made DuckDB parse every line
@@ -374,6 +405,8 @@ class BlockCounts:
     quarantined: int = 0
     blank: int = 0
     sources: tuple[str, ...] = ()
+    #: Lines taken for some source's events, loaded or not (a file of them is an export).
+    recognised: int = 0
     input_bytes: int = 0
     #: What the load changed in the events it stored, and in how many: message -> count.
     warnings: dict[str, int] = field(default_factory=dict)
@@ -494,7 +527,8 @@ def _general(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCounts, 
     for sql in GENERAL_INSERTS:
         con.execute(sql, params)
     con.execute(INSERT_QUARANTINE, params)
-    blank, quarantined, loaded, lines, srcs = con.execute(_COUNT_SQL).fetchall()[0]
+    blank, quarantined, loaded, lines, srcs, recognised = con.execute(_COUNT_SQL).fetchall()[0]
+    counts.recognised += recognised
     counts.loaded += loaded
     counts.duplicates += lines - loaded - quarantined - blank
     counts.quarantined += quarantined

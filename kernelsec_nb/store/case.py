@@ -341,7 +341,7 @@ def _outdated(con: duckdb.DuckDBPyConnection) -> str | None:
 
 
 #: Columns of ``processes`` (built by processes.sql, not schema.sql) that older versions lacked.
-_DERIVED_COLUMNS = ("exec_event_id",)
+_DERIVED_COLUMNS = ("exec_event_id", "source")
 
 
 #: The cases open in this process, by file and mode: opened again, a case file is the same case.
@@ -399,6 +399,9 @@ def open_case(path: str | Path = ":memory:", *, read_only: bool = False) -> Case
     refuses (one line saying how to repair) a case that a crash left unclean, which an open for
     writing repairs.  Opened again in this process, a case file gives the same :class:`Case`.
 
+    ``path`` may also be a lake folder (:func:`kernelsec_nb.load_lake`): it is opened read-only,
+    its tables views over its Parquet files (:mod:`kernelsec_nb.lake`).
+
     Examples
     --------
     >>> import kernelsec_nb as kn
@@ -407,6 +410,13 @@ def open_case(path: str | Path = ":memory:", *, read_only: bool = False) -> Case
     ['events', 'processes', 'process_events']
     """
     target = str(path)
+    if target != ":memory:" and Path(target).expanduser().is_dir():
+        from kernelsec_nb.lake import is_lake, open_lake
+
+        if not is_lake(Path(target).expanduser()):
+            raise CaseError(f"{target} is a folder, neither a case file nor a lake (no _kernelsec_lake.json): "
+                            "load exports with kn.open_case('incident.duckdb').load(folder)")
+        return open_lake(target)  # read-only, whatever read_only says: a lake is written by load_lake
     if target != ":memory:":
         p = Path(target).expanduser()
         case = _already_open(str(p), read_only)

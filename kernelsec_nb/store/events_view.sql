@@ -2,7 +2,7 @@
 -- A view, not a table: each event is stored once, in the table of its kind, so a load parses and
 -- writes every line once.  Columns a source does not have are NULL.
 CREATE OR REPLACE VIEW events AS
-SELECT event_id, 'tetragon' AS source, kind, time, time_ns, node, cluster, namespace, pod, workload,
+SELECT event_id, source, kind, time, time_ns, node, cluster, namespace, pod, workload,
        container_id, exec_id, parent_exec_id, pid, uid, "binary", args,
        NULL::VARCHAR AS src_ip, NULL::BIGINT AS src_port, NULL::VARCHAR AS dst_ip,
        NULL::BIGINT AS dst_port, NULL::VARCHAR AS protocol, NULL::VARCHAR AS verdict,
@@ -12,7 +12,7 @@ SELECT event_id, 'tetragon' AS source, kind, time, time_ns, node, cluster, names
 FROM process_events
 UNION ALL
 -- hooks: the 5-tuple is the event's own only for the old flat socket events (process_connect, ...)
-SELECT event_id, 'tetragon', kind, time, time_ns, node, cluster, namespace, pod, workload,
+SELECT event_id, source, kind, time, time_ns, node, cluster, namespace, pod, workload,
        container_id, exec_id, parent_exec_id, pid, uid, "binary", args,
        CASE WHEN NOT flat THEN NULL ELSE saddr END, CASE WHEN NOT flat THEN NULL ELSE sport END,
        CASE WHEN NOT flat THEN NULL ELSE daddr END, CASE WHEN NOT flat THEN NULL ELSE dport END,
@@ -31,7 +31,7 @@ SELECT event_id, 'hubble', 'flow', time, time_ns, node, cluster,
 FROM flows
 UNION ALL
 -- alerts: the process's binary and arguments as Falco printed them (output_fields)
-SELECT event_id, 'falco', 'alert', time, time_ns, node, NULL, namespace, pod, workload,
+SELECT event_id, source, 'alert', time, time_ns, node, NULL, namespace, pod, workload,
        container_id, NULL, NULL, pid, NULL,
        coalesce(nullif(nullif(fields['proc.exepath'], '<NA>'), ''), nullif(nullif(fields['proc.exe'], '<NA>'), '')),
        coalesce(nullif(nullif(fields['proc.args'], '<NA>'), ''), nullif(nullif(fields['proc.cmdline'], '<NA>'), '')),

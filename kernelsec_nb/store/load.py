@@ -272,6 +272,7 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
             blocks = _prefetch(_lines.iter_ndjson(stream, tick, block_bytes, max_line_bytes, pool=pool,
                                                   size_hint=_decompress.size_hint(path, size)))
         srcs: set[str] = set()
+        recognised = 0
         for block in blocks:
             lines += block.lines
             counts.blank += block.blank
@@ -292,6 +293,7 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
                 counts.quarantined += c.quarantined
                 counts.blank += c.blank
                 srcs.update(c.sources)
+                recognised += c.recognised
                 for message, n in c.warnings.items():
                     counts.warnings[message] = counts.warnings.get(message, 0) + n
         commits.wait()
@@ -299,9 +301,10 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
         if sha is None:  # read to its end above, unless the stream was damaged
             sha = hashing.sha256() or _decompress.sha256_of(path)
         sources = tuple(sorted(srcs))
-        # a file without one event is no export, unless a line was too long to tell (it may be one)
-        # or its compressed stream is damaged (the damage may be what hid its events: kept, said)
-        if not sources and counts.quarantined and not any(
+        # a file without one event is no export, unless a line was too long to tell (it may be one),
+        # or its compressed stream is damaged (the damage may be what hid its events: kept, said),
+        # or its lines were some tool's events it could not load (all without a valid time, say)
+        if not sources and counts.quarantined and not recognised and not any(
                 con.execute(_REASON_STARTS, [tag, start]).fetchall()
                 for start in (_lines.TOO_LONG, _lines.DAMAGED)):
             reason = con.execute(_FIRST_REASON, [tag]).fetchall()[0]

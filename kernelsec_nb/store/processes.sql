@@ -1,4 +1,4 @@
--- processes: one row per Tetragon exec_id, exec and exit merged.
+-- processes: one row per exec_id (of every source with process events), exec and exit merged.
 -- seen_as tells how much the capture knows of the process:
 --   'exec'      its process_exec is in the capture (full detail)
 --   'event'     no process_exec, but its own exit/kprobe events are (started before the capture)
@@ -38,36 +38,36 @@ par AS (
     SELECT * FROM as_parent WHERE parent_exec_id NOT IN (SELECT exec_id FROM known)
 ),
 refs AS (
-    SELECT DISTINCT parent_exec_id AS exec_id, node FROM events
+    SELECT DISTINCT parent_exec_id AS exec_id, node, source FROM events
     WHERE parent_exec_id IS NOT NULL  -- (only sources with process events have one)
       AND parent_exec_id NOT IN (SELECT exec_id FROM known)
       AND parent_exec_id NOT IN (SELECT parent_exec_id FROM par)
     QUALIFY row_number() OVER (PARTITION BY parent_exec_id ORDER BY node) = 1
 ),
 detailed AS (
-    SELECT exec_id, parent_exec_id, node, namespace, pod, workload, container_id, container_full_id,
+    SELECT exec_id, source, parent_exec_id, node, namespace, pod, workload, container_id, container_full_id,
            container_name, image, pod_labels, pid, tid, uid, auid, "binary", args, cwd, flags,
            start_ns, in_init_tree, cap_permitted, cap_effective, cap_inheritable, 'exec' AS seen_as,
            event_id AS exec_event_id
     FROM ex
     UNION ALL BY NAME
-    SELECT exec_id, parent_exec_id, node, namespace, pod, workload, container_id, container_full_id,
+    SELECT exec_id, source, parent_exec_id, node, namespace, pod, workload, container_id, container_full_id,
            container_name, image, pod_labels, pid, tid, uid, auid, "binary", args, cwd, flags,
            start_ns, in_init_tree, cap_permitted, cap_effective, cap_inheritable, 'event' AS seen_as
     FROM own
     UNION ALL BY NAME
-    SELECT exec_id, parent_exec_id, node, namespace, pod, workload, container_id,
+    SELECT exec_id, source, parent_exec_id, node, namespace, pod, workload, container_id,
            pid, uid, "binary", args, start_ns, in_init_tree, 'event' AS seen_as
     FROM hooks
     UNION ALL BY NAME
-    SELECT parent_exec_id AS exec_id, parent_parent_exec_id AS parent_exec_id, node,
+    SELECT parent_exec_id AS exec_id, source, parent_parent_exec_id AS parent_exec_id, node,
            parent_namespace AS namespace, parent_pod AS pod, parent_workload AS workload,
            parent_container_id AS container_id, parent_pid AS pid, parent_uid AS uid, parent_binary AS "binary", parent_args AS args,
            parent_cwd AS cwd, parent_flags AS flags, parent_start_ns AS start_ns,
            parent_in_init_tree AS in_init_tree, 'parent' AS seen_as
     FROM par
     UNION ALL BY NAME
-    SELECT exec_id, node, 'reference' AS seen_as FROM refs
+    SELECT exec_id, node, source, 'reference' AS seen_as FROM refs
 )
 -- A process started before the capture ('event': only its own exit or hook events) gets what its
 -- children's events say of it as their parent where its own events are silent (cwd, flags, and
@@ -85,6 +85,6 @@ SELECT d.exec_id, coalesce(d.parent_exec_id, p.parent_parent_exec_id) AS parent_
        e.exit_status, e.signal,
        d.cap_effective AS capabilities, d.cap_permitted, d.cap_inheritable,
        coalesce(d.in_init_tree, p.parent_in_init_tree) AS in_init_tree, coalesce(d.flags, p.parent_flags) AS flags, d.seen_as,
-       d.exec_event_id
+       d.exec_event_id, d.source
 FROM detailed d LEFT JOIN ends e USING (exec_id)
 LEFT JOIN as_parent p ON p.parent_exec_id = d.exec_id AND d.seen_as = 'event';

@@ -18,11 +18,12 @@ CREATE TABLE IF NOT EXISTS files (
     loaded_at   TIMESTAMPTZ
 );
 
--- Tetragon events of kinds with no table of their own (process_loader, process_throttle); every
--- column of the events view.
+-- Events of kinds with no table of their own (Tetragon's process_loader and process_throttle,
+-- Tracee's packets and other syscalls, Inspektor Gadget's DNS and mounts); every column of the
+-- events view.
 CREATE TABLE IF NOT EXISTS other_events (
     event_id       VARCHAR,      -- first 20 hex digits of xxh3_128(line without trailing whitespace)
-    source         VARCHAR,      -- tetragon | hubble | falco
+    source         VARCHAR,      -- the tool: tetragon, tracee, inspektor_gadget, ...
     kind           VARCHAR,      -- process_exec, process_kprobe, ..., flow, alert
     time           TIMESTAMPTZ,  -- UTC, microseconds
     time_ns        BIGINT,       -- nanoseconds since epoch, as exported
@@ -56,8 +57,9 @@ CREATE TABLE IF NOT EXISTS other_events (
     byte_offset    BIGINT        -- of the line in the decompressed file (for Case.raw)
 );
 
+-- Exec and exit events of every source with process events (Tetragon, Tracee, Inspektor Gadget).
 CREATE TABLE IF NOT EXISTS process_events (
-    event_id VARCHAR, kind VARCHAR, time TIMESTAMPTZ, time_ns BIGINT, node VARCHAR, cluster VARCHAR,
+    event_id VARCHAR, source VARCHAR, kind VARCHAR, time TIMESTAMPTZ, time_ns BIGINT, node VARCHAR, cluster VARCHAR,
     exec_id VARCHAR, pid BIGINT, uid BIGINT, "binary" VARCHAR, args VARCHAR, cwd VARCHAR,
     flags VARCHAR, start_ns BIGINT, parent_exec_id VARCHAR, tid BIGINT, auid BIGINT,
     in_init_tree BOOLEAN, namespace VARCHAR, pod VARCHAR, workload VARCHAR, workload_kind VARCHAR,
@@ -71,8 +73,10 @@ CREATE TABLE IF NOT EXISTS process_events (
     file VARCHAR, line BIGINT, byte_offset BIGINT  -- provenance: the raw line (Case.raw)
 );
 
+-- Hooks and the process-level file and socket events (Tetragon's kprobes, tracepoints, LSM hooks;
+-- Tracee's and Inspektor Gadget's opens and connects).
 CREATE TABLE IF NOT EXISTS kprobes (
-    event_id VARCHAR, kind VARCHAR, time TIMESTAMPTZ, time_ns BIGINT, node VARCHAR, cluster VARCHAR,
+    event_id VARCHAR, source VARCHAR, kind VARCHAR, time TIMESTAMPTZ, time_ns BIGINT, node VARCHAR, cluster VARCHAR,
     namespace VARCHAR, pod VARCHAR, workload VARCHAR, container_id VARCHAR,
     exec_id VARCHAR, parent_exec_id VARCHAR, pid BIGINT, uid BIGINT, "binary" VARCHAR, args VARCHAR,
     start_ns BIGINT, in_init_tree BOOLEAN,  -- the process's (for one started before the capture)
@@ -97,8 +101,9 @@ CREATE TABLE IF NOT EXISTS flows (
     file VARCHAR, line BIGINT, byte_offset BIGINT  -- provenance: the raw line (Case.raw)
 );
 
+-- Alerts of detection engines (Falco's rules, Tracee's signatures).
 CREATE TABLE IF NOT EXISTS alerts (
-    event_id VARCHAR, time TIMESTAMPTZ, time_ns BIGINT, node VARCHAR,
+    event_id VARCHAR, source VARCHAR, time TIMESTAMPTZ, time_ns BIGINT, node VARCHAR,
     rule VARCHAR, priority VARCHAR, alert_source VARCHAR, tags VARCHAR[],
     namespace VARCHAR, pod VARCHAR, workload VARCHAR, container_id VARCHAR, pid BIGINT, ppid BIGINT,
     proc_name VARCHAR, pname VARCHAR, cmdline VARCHAR, user_name VARCHAR,

@@ -204,7 +204,8 @@ def _http_date(ns: int) -> str:
 
 
 def dns_lookup(sim: Sim, client: Pod, name: str, answer: str | None, t: int, *,
-               qtypes: tuple[str, ...] = ("A", "AAAA"), critical: bool = False) -> int:
+               qtypes: tuple[str, ...] = ("A", "AAAA"), critical: bool = False,
+               proc: Proc | None = None) -> int:
     """A resolver lookup from ``client`` through Cilium's DNS proxy to CoreDNS.
 
     Parameters
@@ -223,6 +224,9 @@ def dns_lookup(sim: Sim, client: Pod, name: str, answer: str | None, t: int, *,
         Query types sent (one L7 request/response pair each).
     critical : bool
         Mark all lines as part of the incident.
+    proc : Proc or None
+        The process that sent the query: a ``udp_sendmsg`` kprobe of it (Tetragon's view, which
+        names the process of the flows); ``None`` for none (the flows name no process).
 
     Returns
     -------
@@ -236,6 +240,10 @@ def dns_lookup(sim: Sim, client: Pod, name: str, answer: str | None, t: int, *,
     sport = ephemeral_port(sim)
     cli, dns = hb.endpoint(client, x), hb.endpoint(coredns, x)
     fq = name + "."
+    if proc is not None:
+        sock = tg.sock_arg(client.ip, coredns.ip, sport, 53, sim.next_cookie(), "TCP_CLOSE")
+        sock["sock_arg"].update(type="SOCK_DGRAM", protocol="IPPROTO_UDP", state="TCP_CLOSE")
+        tg.emit_kprobe(sim.sink, proc, t - 30 * US, "udp_sendmsg", [sock], "connect", critical=critical)
     hb.emit_flow(sim.sink, x, t, verdict="REDIRECTED", src=cli, dst=dns, src_ip=client.ip,
                  dst_ip=coredns.ip, l4=hb.udp_l4(sport, 53), ftype="L3_L4", direction="EGRESS",
                  event_type={"type": 5}, policy_match_type=2, summary="UDP", is_reply=False,

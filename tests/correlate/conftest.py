@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 import kernelsec_nb as kn
+from tests.conftest import CASE_KINDS, build_store
 
 T0 = 1_704_067_200 * 10**9  # 2024-01-01T00:00:00Z
 S = 10**9
@@ -176,9 +177,12 @@ def write(root: Path, files: dict[str, list[dict[str, Any]]]) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
-def mini_case(tmp_path_factory: pytest.TempPathFactory) -> kn.Case:
+@pytest.fixture(scope="session", params=CASE_KINDS)
+def mini_case(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> kn.Case:
+    """The scenario in a case (in memory) and in a lake: every test that reads it runs on both."""
     root = write(tmp_path_factory.mktemp("mini"), scenario())
+    if request.param == "lake":
+        return kn.open_case(build_store("lake", root, tmp_path_factory.mktemp("mini-lake")))
     case = kn.open_case()
     case.load(root, progress=False)
     return case

@@ -72,3 +72,16 @@ def test_deathstar_kubectl_exec_is_the_entry_shell():
     assert call["link"] == "exec" and call["linked_exec_id"] == truth["entry"]["exec_id"]
     assert call["linked_binary"] == truth["entry"]["binary"]
     assert call["src_pod"] is None  # the admin's kubectl ran outside the cluster
+
+
+def test_findings_use_the_named_call(api_abuse):
+    """The findings' api edge is the audit log's call, and the rule on the create names the
+    process that sent it."""
+    from kernelsec_nb.findings.engine import case_frames
+
+    case, truth = api_abuse
+    frames = case_frames(case)
+    hit = frames["hits"].filter(pl.col("entity") == "api_call")
+    assert hit["exec_id"].to_list() == [truth.key_command.exec_id]
+    text = str([i.to_dict() for i in case.findings().incidents])
+    assert "(audit log)" in text

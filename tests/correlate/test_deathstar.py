@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 import kernelsec_nb as kn
+from tests.conftest import CASE_KINDS
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "deathstar"
 pytestmark = pytest.mark.skipif(not (DATA / "TRUTH.json").exists(), reason="no bundled incident")
@@ -19,8 +20,10 @@ def truth() -> dict:
     return json.loads((DATA / "TRUTH.json").read_text())
 
 
-@pytest.fixture(scope="module")
-def case() -> kn.Case:
+@pytest.fixture(scope="module", params=CASE_KINDS)
+def case(request: pytest.FixtureRequest) -> kn.Case:
+    if request.param == "lake":  # the same answers from the lake of the capture
+        return kn.open_case(request.getfixturevalue("bundled_lake"))
     c = kn.open_case()
     try:
         c.load(DATA, progress=False)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 import kernelsec_nb as kn
 from tests.findings.test_cascade_cases import (
     CID,
@@ -102,12 +100,6 @@ def test_dns_tunnelling_points_at_its_pod_as_a_lead(tmp_path):
     assert any("example.net" in w for w in f.leads[0].why + [f.leads[0].why_not])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "missing mechanism: the new engine raises 3 incidents here — a CI runner's one-off release step "
-    "(its child runs a build script from /tmp with alerts, then uploads out), a backup tool run from /tmp "
-    "hourly but only twice (no schedule learned from 2 runs), and an operator's exec'd shell whose "
-    "`go mod download` connects out; the routine model does not yet learn 'a service's children of the "
-    "same kind' nor a schedule from two runs"))
 def test_a_busy_benign_cluster_is_no_incident(tmp_path):
     runner, a = _run(10, {"exec_id": _id(1), "pid": 1}, "/usr/bin/gitlab-runner", "run", "2026-03-01T08:00:00Z", init=True)
     lines = [a]

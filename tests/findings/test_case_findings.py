@@ -10,13 +10,16 @@ from pathlib import Path
 import pytest
 
 import kernelsec_nb as kn
+from tests.conftest import CASE_KINDS
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "deathstar"
 pytestmark = pytest.mark.skipif(not (DATA / "TRUTH.json").exists(), reason="no bundled incident")
 
 
-@pytest.fixture(scope="module")
-def case_path(tmp_path_factory) -> Path:
+@pytest.fixture(scope="module", params=CASE_KINDS)
+def case_path(request, tmp_path_factory) -> Path:
+    if request.param == "lake":  # the same findings from the lake of the capture
+        return request.getfixturevalue("bundled_lake")
     path = tmp_path_factory.mktemp("ds") / "ds.duckdb"
     with kn.open_case(str(path)) as c:
         c.load(DATA, progress=False)

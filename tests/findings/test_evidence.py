@@ -149,3 +149,120 @@ def test_dns_tunnels_many_random_names_under_one_domain_not_a_cdn_nor_service_na
     got = E.dns_tunnels(f)
     assert got.select("exec_id", "kind", "event_id").rows() == [("tun", "dns_tunnel", "e0")]
     assert E.dns_tunnels(f.head(19)).height == 0  # below the threshold
+
+
+def test_arrivals_an_exec_d_shells_exec_rule_is_its_arrival():
+    from kernelsec_nb.findings._evidence import DETECTION, EXEC_IN, arrivals
+    ev = pl.DataFrame({"exec_id": ["sh", "sh", "sh", "sh", "sh", "x"],
+                       "kind": [EXEC_IN, DETECTION, DETECTION, DETECTION, DETECTION, DETECTION],
+                       "weight": [1.0, 3.0, 1.0, 3.0, 2.0, 3.0],
+                       "techniques": [None, ["T1609", "T1059.004"], ["T1059"], ["T1609", "T1105"], [], ["T1609"]]},
+                      schema_overrides={"techniques": pl.List(pl.String)})
+    # a terminal shell (T1059 alone) is the arrival too; a rule saying more, or nothing, is not; x was not exec'd in
+    assert arrivals(ev).to_list() == [False, True, True, False, False, False]
+
+
+def test_random_labels_base32_or_hex_data_yes_words_with_digits_no():
+    import base64
+    import random
+
+    rnd = random.Random(5)
+    for size in (10, 20, 35):  # 16, 32 and 56 characters of base32: few digits, letters spread evenly
+        assert E.random_labels([base64.b32encode(rnd.randbytes(size)).decode().lower().rstrip("=") for _ in range(20)])
+    assert E.random_labels([f"{i * 7919:020x}" for i in range(20)])
+    assert not E.random_labels(["averyveryverylongsubdomainname", "metricscollector2", "storageaccount2024prod",
+                                "myapplicationserver3", "accountsgoogleusercontent1", "s3dualstackuseast1"])
+    assert not E.random_labels([])
+
+
+def test_dns_tunnel_queries_of_a_pod_without_process_and_the_shared_domain():
+    """A pod's lookups no flow attributes (``exec_id`` null) are the pod's: 25 base32 labels under
+    t.x.example are a tunnel named by the labels they share; the resolver's answers and another
+    pod's few names are not."""
+    import base64
+    import random
+
+    rnd = random.Random(3)
+    names = [f"{base64.b32encode(rnd.randbytes(20)).decode().lower().rstrip('=')}.{i:03x}.t.x.example."
+             for i in range(25)]
+    f = pl.DataFrame({"exec_id": [None] * 30, "src_namespace": ["a"] * 30, "src_pod": ["w-1"] * 25 + ["v-1"] * 5,
+                      "dns_query": names + names[:5], "event_id": [f"q{i}" for i in range(30)],
+                      "time_ns": list(range(30)), "is_reply": [False] * 30},
+                     schema_overrides={"exec_id": pl.String})
+    q = E.dns_tunnel_queries(pl.concat([f, f.with_columns(pl.lit(True).alias("is_reply"))]))
+    assert q.height == 25 and set(q["src_pod"]) == {"w-1"} and set(q["domain"]) == {"t.x.example"}
+    assert q["exec_id"].null_count() == 25
+    assert E.dns_tunnels(f).height == 0  # a pod's lookups name no process: no evidence until attributed
+
+
+def test_attribute_to_lineage_the_live_ancestor_of_the_pods_last_started_process():
+    """The pod's last non-routine process before the lookups is a short-lived shell; its parent (a
+    long-running program) was still running then: it gets them.  A routine probe started later and
+    a process of another pod do not count; nothing started in the window leaves the row alone."""
+    p = pl.DataFrame({"exec_id": ["init", "app", "prog", "sh", "probe", "other"],
+                      "parent_exec_id": [None, "init", "init", "prog", "init", None],
+                      "namespace": ["a"] * 6, "pod": ["w-1"] * 5 + ["v-1"],
+                      "binary": ["/bin/sh", "/app", "/prog", "/bin/sh", "/probe", "/x"],
+                      "start_ns": [0, S, S, 100 * S, 103 * S, 103 * S], "exit_ns": [None, None, None, 101 * S, 103 * S, None]})
+    r = pl.DataFrame({"exec_id": [None, None, "known"], "src_namespace": ["a", "a", "a"], "src_pod": ["w-1", "w-1", "w-1"],
+                      "domain": ["t.x", "t.x", "u.y"], "time_ns": [104 * S, 105 * S, 104 * S]},
+                     schema_overrides={"exec_id": pl.String})
+    got = E.attribute_to_lineage(r, p, ["probe", "app"])
+    assert got["exec_id"].to_list() == ["prog", "prog", "known"]
+    assert got["rule_id"].to_list() == [E.ATTRIBUTED, E.ATTRIBUTED, None]
+    assert "/prog" in got["_how"][0] and "/bin/sh" in got["_how"][0]
+    late = E.attribute_to_lineage(r.with_columns(pl.col("time_ns") + 3600 * S), p, ["probe", "app"])
+    assert late["exec_id"].to_list() == [None, None, "known"]
+
+
+def test_a_tunnel_of_one_lookup_tool_per_chunk_is_one_tunnel_owned_by_the_loop():
+    """A shell loop runs a lookup tool per chunk (each names its own process): 24 processes with one
+    name each are one tunnel of the pod, owned by the loop (not attributed by time)."""
+    import base64
+    import random
+
+    rnd = random.Random(9)
+    n = 24
+    names = [f"{base64.b32encode(rnd.randbytes(25)).decode().lower().rstrip('=')}.{i}.d.x.example." for i in range(n)]
+    f = pl.DataFrame({"exec_id": [f"dig{i}" for i in range(n)], "src_namespace": ["a"] * n, "src_pod": ["w-1"] * n,
+                      "dns_query": names, "event_id": [f"q{i}" for i in range(n)], "time_ns": list(range(n))})
+    p = pl.DataFrame({"exec_id": ["sh", "loop", *(f"dig{i}" for i in range(n))],
+                      "parent_exec_id": [None, "sh", *(["loop"] * n)], "namespace": ["a"] * (n + 2),
+                      "pod": ["w-1"] * (n + 2), "binary": ["/bin/sh", "/bin/sh", *(["/usr/bin/dig"] * n)],
+                      "start_ns": list(range(n + 2)), "exit_ns": [None] * (n + 2)},
+                     schema_overrides={"exit_ns": pl.Int64})
+    q = E.attribute_to_lineage(E.dns_tunnel_queries(f), p, [])
+    assert q.height == n and set(q["exec_id"]) == {"loop"} and q["rule_id"].null_count() == n
+    ev = E.dns_tunnels(f, queries=q)
+    assert ev.select("exec_id", "kind").rows() == [("loop", "dns_tunnel")]
+    assert ev["text"][0] == f"sent data out in {n} distinct random-looking DNS names under d.x.example"
+
+
+def test_around_policy_finds_what_the_join_of_every_pair_finds():
+    """The as-of join keeps the answer of joining every connection with every refusal of the same
+    destination (which grows with their product on a busy day)."""
+    import random
+
+    from kernelsec_nb.findings._evidence import around_policy
+    rng = random.Random(5)
+    s = 1_000_000_000
+    rows = [{"exec_id": f"p{rng.randint(0, 5)}", "src_pod": f"pod{rng.randint(0, 2)}", "dst_pod": f"db{rng.randint(0, 1)}",
+             "dst_ip": "10.0.0.5", "dst_port": rng.choice([80, 443, 5432, 8080]),
+             "time_ns": rng.randint(0, 3000) * s, "event_id": f"f{i}"} for i in range(300)]
+    f = pl.DataFrame(rows).with_columns(  # the policy refuses port 80 (most of the time) and db1's 5432
+        pl.when(((pl.col("dst_port") == 80) & (pl.col("time_ns") % 3 > 0))
+                | ((pl.col("dst_port") == 5432) & (pl.col("dst_pod") == "db1")))
+        .then(pl.lit("DROPPED")).otherwise(pl.lit("FORWARDED")).alias("verdict"))
+    got = set(around_policy(f).select("exec_id", "text").with_columns(
+        pl.col("text").str.replace(r" after a policy.*", "")).rows())
+    # the reference: every pair, then the same filters
+    ok = f.filter(pl.col("verdict") == "FORWARDED")
+    ref = f.filter(pl.col("verdict") == "DROPPED").select("src_pod", "dst_pod", pl.col("dst_port").alias("_rp"),
+                                                            pl.col("time_ns").alias("_rt"))
+    pairs = ok.join(ref, on=["src_pod", "dst_pod"]).filter(
+        (pl.col("dst_port") != pl.col("_rp")) & (pl.col("_rt") <= pl.col("time_ns"))
+        & (pl.col("time_ns") - pl.col("_rt") <= 600 * s))
+    pairs = pairs.join(ref.select("src_pod", "dst_pod", pl.col("_rp").alias("dst_port")).unique(),
+                       on=["src_pod", "dst_pod", "dst_port"], how="anti")
+    want = {(x, f"got through to {d}:{p}") for x, d, p in pairs.select("exec_id", "dst_pod", "dst_port").unique().rows()}
+    assert got == want and got

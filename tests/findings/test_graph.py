@@ -195,3 +195,14 @@ def test_http_edges_a_server_started_before_the_capture_handles_what_its_init_tr
     p = p.with_columns(pl.Series("in_init_tree", [True, False]))
     e = http_edges(f, p)
     assert e.select("src", "dst", "kind").rows() == [("pod:ingress/nginx-0", "proc:srv", "http")]
+
+
+def test_dns_edges_one_per_lookup_of_a_process_to_its_domain():
+    from kernelsec_nb.findings.graph import dns_edges
+
+    q = pl.DataFrame({"exec_id": ["p", "p", None], "domain": ["t.x.net"] * 3, "time_ns": [1, 2, 3],
+                      "event_id": ["d1", "d2", "d3"], "dns_query": ["a1.t.x.net.", "b2.t.x.net.", "c3.t.x.net."]})
+    e = dns_edges(q)
+    assert e.select("src", "dst", "kind", "event_id").rows() == [
+        ("proc:p", "dns:t.x.net", "dns", "d1"), ("proc:p", "dns:t.x.net", "dns", "d2")]
+    assert e["why"][0] == "looked up a1.t.x.net." and dict(e.schema) == EDGE_SCHEMA

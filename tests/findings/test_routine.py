@@ -8,10 +8,13 @@ from kernelsec_nb.findings.routine import (
     RoutineSettings,
     arg_shape,
     destinations,
+    job_detections,
+    job_pods,
     replicas,
     routine,
     schedule,
     startup,
+    two_runs,
 )
 
 S = 1_000_000_000
@@ -166,3 +169,66 @@ def test_startup_a_host_daemon_running_before_the_capture_is_routine_what_it_sta
     got = startup(p)
     assert got["exec_id"].to_list() == ["cron"]
     assert got["reason"].item() == "already running on the node's host when the capture began"
+
+
+M = 60 * S
+H = 60 * M
+
+
+def test_two_runs_a_schedule_would_start_no_other_run_in_the_capture():
+    rows = [("cap0", None, "w", "p", "/app", "", 0, True),              # the capture: 0 to 2 h 10 min
+            ("loop", None, "w", "p", "/loop", "", 25 * M, True),
+            ("r1", "loop", "w", "p", "/tmp/bk", "backup /data", 30 * M + 5 * S, True),
+            ("r2", "loop", "w", "p", "/tmp/bk", "backup /data", H + 30 * M + 5 * S, True),
+            ("cap1", None, "w", "p", "/app", "", 2 * H + 10 * M, True)]
+    got = two_runs(_procs(rows))
+    assert got["exec_id"].to_list() == ["r1", "r2"]
+    assert set(got["weight"]) == {0.7} and "like cron" in got["reason"][0]
+    # not on the minute (a loop's sleep drifts): the same, weighed less
+    drift = [r if r[0] != "r2" else ("r2", "loop", "w", "p", "/tmp/bk", "backup /data", H + 30 * M + 35 * S, True)
+             for r in rows]
+    assert set(two_runs(_procs(drift))["weight"]) == {0.4}
+    # close together in a long capture: a schedule would have run again in it
+    close = [r if r[0] != "r2" else ("r2", "loop", "w", "p", "/tmp/bk", "backup /data", 40 * M + 5 * S, True)
+             for r in rows]
+    assert two_runs(_procs(close)).height == 0
+    # run by hand from two shells: not one process's schedule
+    hand = [r if r[0] != "r2" else ("r2", "sh2", "w", "p", "/tmp/bk", "backup /data", H + 30 * M + 5 * S, True)
+            for r in rows]
+    assert two_runs(_procs(hand)).height == 0
+
+
+def test_two_runs_of_a_cronjob_in_two_pods_of_its_workload():
+    rows = [("a", None, "rep", "rep-1", "/bin/report", "", 10 * M, True),
+            ("b", None, "rep", "rep-2", "/bin/report", "", 70 * M, True),
+            ("x", None, "web", "web-1", "/srv", "", 0, True), ("y", None, "web", "web-1", "/srv", "", 100 * M, True)]
+    assert two_runs(_procs(rows))["exec_id"].to_list() == ["a", "b"]
+    assert routine(_procs(rows)).filter(pl.col("exec_id") == "a")["routine"].item() == 0.7
+
+
+def test_job_pods_the_job_controllers_label_and_only_the_pods_own_tree():
+    labels = pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
+    p = _procs([("e", None, "bk", "bk-1-x", "/bin/sh", "-c /backup.sh", 0, True),
+                ("c", "e", "bk", "bk-1-x", "/usr/bin/aws", "s3 cp x", S, True),
+                ("d", "shim", "bk", "bk-1-x", "/bin/sh", "", 2 * S, False),         # exec'd in
+                ("w", None, "web", "web-1", "/srv", "", 0, True)]).with_columns(pl.Series("pod_labels", [
+                    [{"key": "batch.kubernetes.io/job-name", "value": "bk-1"}]] * 3 + [[{"key": "app", "value": "web"}]],
+                    dtype=labels))
+    assert job_pods(p)["exec_id"].to_list() == ["e", "c"]
+    assert job_pods(p.drop("pod_labels")).height == 0
+
+
+def test_job_detections_rules_most_jobs_of_a_service_trip_not_what_is_new_in_one():
+    p = _procs([("svc", None, "ci", "ci-0", "/runner", "", 0, True)]
+               + [(f"j{i}", "svc", "ci", "ci-0", "/bin/sh", f"-c s{i}", (10 + i) * S, True) for i in range(4)]
+               + [(f"t{i}", f"j{i}", "ci", "ci-0", "/tool", "", (10 + i) * S, True) for i in range(4)]
+               + [(f"u{i}", f"t{i}", "ci", "ci-0", f"/tmp/{i}.test", "", (10 + i) * S, True) for i in range(4)])
+    hits = pl.DataFrame({"exec_id": ["u0", "u1", "u2", "u3", "u3", "j0"],
+                         "rule_id": ["tmp", "tmp", "tmp", "tmp", "pkg", "shell"]})
+    got = job_detections(p, hits)
+    assert got.select("exec_id", "rule_id").rows() == [(f"u{i}", "tmp") for i in range(4)]  # two levels down
+    assert set(got["reason"]) == {"fires in 4 of 4 jobs of /runner"}
+    # two jobs are not a service running jobs
+    assert job_detections(p.filter(~pl.col("exec_id").is_in(["j2", "j3"])), hits).height == 0
+    # a job of another pod's process (the runtime exec'ing in) is no job of a service
+    assert job_detections(p.with_columns(pl.col("in_init_tree").and_(pl.col("exec_id") != "svc")), hits).height == 0

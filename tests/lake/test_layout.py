@@ -19,8 +19,8 @@ def test_folder_name_is_one_safe_segment_that_decodes_back(node: str | None) -> 
     assert "/" not in text and "\\" not in text and "\x00" not in text and text  # one segment: node=<text>
     assert len(text.encode()) + len("node=") <= 255
     assert _layout.decode_value(text) == key
-    if node not in (None, "") and len(node.encode()) <= _layout.MAX_PARTITION_BYTES:
-        assert key == node  # only NULL, empty and over-long names lose their folder name
+    if node not in (None, "", "__HIVE_DEFAULT_PARTITION__") and len(node.encode()) <= _layout.MAX_PARTITION_BYTES:
+        assert key == node  # only NULL, empty, over-long names and the default's name lose their folder name
 
 
 def test_day_in_sql_is_day_in_python() -> None:
@@ -53,3 +53,10 @@ def test_manifest_round_trips(tmp_path) -> None:
 def test_arrow_schema_has_every_column() -> None:
     for table in _layout.TABLES:
         assert _layout.arrow_schema(table).names == [c for c, _ in _layout.schema()[table]]
+
+
+def test_the_readme_shows_the_schema_of_the_lake() -> None:
+    from tests.conftest import REPO
+
+    assert _layout.schema_markdown() in (REPO / "README.md").read_text(), \
+        "README.md, The lake: paste kernelsec_nb.lake._layout.schema_markdown() again"

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from kernelsec_nb import report
+from tests.conftest import CASE_KINDS
 
 REPO = Path(__file__).resolve().parents[2]
 CAPTURE = REPO / "data" / "deathstar"
@@ -97,15 +98,20 @@ def test_hubble_only_capture_still_renders(tmp_path):
     assert (truth["attacker"]["namespace"], truth["attacker"]["pod"]) in {(x["namespace"], x["pod"]) for x in f["leads"]}
 
 
-def test_a_report_runs_while_another_process_explores_the_case(bundled, tmp_path):
+@pytest.mark.parametrize("kind", CASE_KINDS)
+def test_a_report_runs_while_another_process_explores_the_case(bundled, tmp_path, kind, request):
     # the template loads nothing here, so it opens the case read-only, as the explorer has it
     import kernelsec_nb as kn
 
     case_file = tmp_path / "case.duckdb"
-    shutil.copy(Path(bundled["html"]).parent / "deathstar.duckdb", case_file)
+    if kind == "lake":  # the report of the capture's lake is the report of its case file
+        case_file = request.getfixturevalue("bundled_lake")
+    else:
+        shutil.copy(Path(bundled["html"]).parent / "deathstar.duckdb", case_file)
     with kn.open_case(case_file, read_only=True):
         res = report.render(case_file, "postmortem", tmp_path / "r.html")
-    assert res["errors"] == [] and res["findings"]["incidents"][0]["pod"] == bundled["findings"]["incidents"][0]["pod"]
+    assert res["errors"] == [] and res["findings"] == bundled["findings"]
+    assert len(res["manifest"]["inputs"]) == 19  # the files the case was loaded from
 
 
 PAYLOAD = "<script>alert(1)</script></script><img src=x onerror=alert(2)>"

@@ -2,44 +2,44 @@
 
 from __future__ import annotations
 
-import glob
 import json
 import shlex
-from pathlib import Path
 
 import polars as pl
 import pytest
 
 import kernelsec_nb as kn
-from kernelsec_nb import sources
+
+#: Folders of ../shared/data/public-new-sources loaded with the public exports (their values are
+#: checked by each source's own tests, tests/sources/).
+NEW_SOURCES = ("inspektor-gadget", "tracee", "k8s-audit", "istio")
+#: Records of those that are quarantined, by file: events without an epoch time (SOURCES.md).
+NEW_QUARANTINED = {"example_trace_dns_go.jsonpretty.json": 3, "golang-grpc-k8s_trace_open.ndjson": 4,
+                   "v0.10.0_trace_mount.kubectl-gadget.ndjson": 8}
 
 
-def sample_files(public_dir: Path) -> list[Path]:
-    """Every real export: the public folder's, and the samples each source names beside it
-    (``../shared/data/public-new-sources/<tool>/``)."""
-    files = {p for p in public_dir.rglob("*") if p.is_file() and p.suffix in (".json", ".log")}
-    for s in sources.registry():
-        for pattern in s.samples:
-            files |= {Path(p) for p in glob.glob(str(public_dir.parent / pattern), recursive=True) if Path(p).is_file()}
-    return sorted(files)
+def _new_dirs(public_dir):
+    return [public_dir.parent / "public-new-sources" / d for d in NEW_SOURCES
+            if (public_dir.parent / "public-new-sources" / d).is_dir()]
 
 
 @pytest.fixture(scope="module")
 def loaded(public_dir, tmp_path_factory):
     case = kn.open_case(tmp_path_factory.mktemp("pub") / "case.duckdb")
-    beside = [p for p in sample_files(public_dir) if public_dir not in p.parents]
-    report = case.load([public_dir, *beside], progress=False)
+    report = case.load([public_dir, *_new_dirs(public_dir)], progress=False)
     return case, report
 
 
 def test_every_public_file_is_accounted_for(loaded, public_dir):
     case, report = loaded
-    on_disk = sample_files(public_dir)
+    on_disk = sorted(p for p in public_dir.rglob("*") if p.is_file() and p.suffix in (".json", ".log"))
+    on_disk += [p for d in _new_dirs(public_dir) for p in d.rglob("*") if p.is_file()]
     assert len(report.files) == len(on_disk)
     for f in report.files:
         assert f.status == "loaded", f
         assert f.balanced, f
         assert f.lines > 0
+        assert f.quarantined == NEW_QUARANTINED.get(f.path.rsplit("/", 1)[-1], 0), f
     totals = report.to_dict()
     assert totals["lines"] == totals["loaded"] + totals["duplicates"] + totals["quarantined"] + totals["blank"]
     # NDJSON line counts match the files themselves
@@ -49,18 +49,22 @@ def test_every_public_file_is_accounted_for(loaded, public_dir):
                 assert f.lines == sum(1 for _ in fh)
     # nothing silently dropped: every loaded line is an event row
     assert case.sql("select count(*) n from events")["n"][0] == totals["loaded"]
-    assert totals["quarantined"] == 0
+    assert totals["quarantined"] == sum(NEW_QUARANTINED.values()) * (len(_new_dirs(public_dir)) > 0)
 
 
 def test_sources_detected_from_content(loaded):
     _, report = loaded
-    by_dir = {f.path.split("/public/")[1].split("/")[0]: f.sources for f in report.files if "/public/" in f.path}
-    assert by_dir["tetragon"] == ("tetragon",)
-    assert by_dir["hubble"] == ("hubble",)
-    assert by_dir["falco"] == ("falco",)
-    beside = {f.path.split("/public-new-sources/")[1].split("/")[0] for f in report.files
-              if "/public-new-sources/istio/" in f.path and f.sources == ("istio",)}
-    assert beside == {"istio"}
+    by_dir: dict[str, set] = {}
+    for f in report.files:
+        by_dir.setdefault(f.path.split("/data/public")[1].split("/")[1], set()).add(f.sources)
+    assert by_dir["tetragon"] == {("tetragon",)}
+    assert by_dir["hubble"] == {("hubble",)}
+    assert by_dir["falco"] == {("falco",)}
+    if "tracee" in by_dir:
+        assert by_dir["tracee"] == {("tracee",)}
+        assert by_dir["inspektor-gadget"] == {("inspektor_gadget",), ()}  # () : all without a time
+    assert {f.sources for f in report.files if "/k8s-audit/" in f.path} == {("k8s_audit",)}
+    assert {f.sources for f in report.files if "/public-new-sources/istio/" in f.path} == {("istio",)}
 
 
 def test_tetragon_values(loaded):
@@ -134,6 +138,45 @@ def test_raw_round_trip(loaded):
         case.raw("nope")
 
 
+def test_k8s_audit_values(loaded, public_dir):
+    """Every audit event of the public files, field by field against the file's own JSON."""
+    import datetime as dt
+    import json
+
+    case, _ = loaded
+    rows = {(r["file"], r["line"]): r for r in case.sql("select * from audit_events").iter_rows(named=True)}
+    seen = 0
+    for path in sorted((public_dir.parent / "public-new-sources" / "k8s-audit").rglob("*")):
+        if not path.is_file():
+            continue
+        for n, text in enumerate(path.read_text().splitlines(), start=1):
+            if not text.strip():
+                continue
+            e, r = json.loads(text), rows[(str(path.resolve()), n)]
+            seen += 1
+            written = e.get("requestReceivedTimestamp") or e["timestamp"]
+            t = dt.datetime.fromisoformat(written.replace("Z", "+00:00"))
+            assert r["time_ns"] == int(t.timestamp()) * 10**9 + t.microsecond * 1000, (path, n)
+            ref, user = e.get("objectRef", {}), e["user"]
+            assert (r["audit_id"], r["stage"], r["verb"], r["level"]) == (e["auditID"], e["stage"], e["verb"], e["level"])
+            assert (r["user"], r["groups"]) == (user["username"], user.get("groups"))
+            assert r["impersonated_user"] == e.get("impersonatedUser", {}).get("username")
+            assert (r["resource"], r["subresource"], r["namespace"], r["name"], r["api_group"]) == (
+                ref.get("resource"), ref.get("subresource"), ref.get("namespace"), ref.get("name"), ref.get("apiGroup"))
+            assert r["code"] == e["responseStatus"]["code"] and r["request_uri"] == e["requestURI"]
+            assert r["source_ips"] == e["sourceIPs"] and r["user_agent"] == e.get("userAgent")
+            sa = next((u for u in (user["username"], e.get("impersonatedUser", {}).get("username"))
+                       if u and u.startswith("system:serviceaccount:")), None)
+            assert (r["sa_namespace"], r["sa_name"]) == (tuple(sa.split(":")[2:]) if sa else (None, None))
+            if e["verb"] == "create" and not ref.get("subresource") and "responseObject" in e:
+                assert r["created_name"] == e["responseObject"]["metadata"]["name"]
+    assert seen == len(rows) == 54
+    # one call per request: every file's auditIDs are distinct
+    assert case.sql("select count(*) n from api_calls")["n"][0] == 54
+    sa = case.sql("select sa_namespace, sa_name, sa_of from audit_events where created_name like 'nginx-deployment-5cdcc%'")
+    assert sa.row(0) == ("kube-system", "replicaset-controller", "user")
+
+
 # Istio's access logs, read here without the loader: shlex splits the TEXT format's quoted fields
 # (the samples hold no backslash), json the JSON encoding; "-" and null are no value.
 _TEXT_FIELDS = ("start", "request", "response_code", "response_flags", "response_code_details",
@@ -168,7 +211,7 @@ def _split(addr: str | None) -> tuple[str | None, int | None]:
 
 def test_istio_values(loaded, public_dir):
     case, _ = loaded
-    files = [p for p in sample_files(public_dir) if "/istio/" in str(p)]
+    files = sorted((public_dir.parent / "public-new-sources" / "istio").glob("*.log"))
     assert files
     n = 0
     for path in files:

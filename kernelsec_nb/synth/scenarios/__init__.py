@@ -63,7 +63,7 @@ class Scenario:
 
 #: The corpus, in the order the benchmark prints it (modules of this package).
 MODULES = ["deathstar", "web_rce", "api_abuse", "lateral_service", "persistence", "rollout_nc",
-           "jupyter_miner", "hostile_strings", "benign_busy", "benign_debug"]
+           "jupyter_miner", "hostile_strings", "dns_exfil", "benign_busy", "benign_debug", "benign_oncall"]
 
 
 def _load() -> list[Scenario]:
