@@ -51,16 +51,15 @@ def test_bundled_report_is_standalone_with_findings_and_manifest(bundled):
     # findings and manifest are in the HTML: inputs with sha256 and lines, and versions
     assert truth["flag"]["exec_id"] in html and "Manifest" in html
     files = bundled["manifest"]["inputs"]
-    # every file of the capture; TRUTH.json lists the agents' (the API audit log and the sidecars'
-    # access logs came later and are not in it, to keep it as it was: one event per line)
-    on_disk = [p for p in CAPTURE.rglob("*") if p.is_file() and p.name != "TRUTH.json"]
-    assert len(files) == len(on_disk) >= len(truth["files"])
+    # every file of the capture: the agents' (TRUTH.json lists them) and those written beside them
+    on_disk = {str(p.relative_to(CAPTURE)) for p in CAPTURE.rglob("*") if p.is_file() and p.name != "TRUTH.json"}
+    assert {str(Path(entry["path"]).relative_to(CAPTURE)) for entry in files} == on_disk
+    assert set(truth["files"]) <= on_disk
     for entry in files:
         assert re.fullmatch(r"[0-9a-f]{64}", entry["sha256"]) and entry["sha256"] in html
         rel = str(Path(entry["path"]).relative_to(CAPTURE))
-        expected = (truth["files"][rel]["lines"] if rel in truth["files"]
-                    else len((CAPTURE / rel).read_bytes().splitlines()))
-        assert entry["lines"] == expected
+        assert entry["lines"] == (truth["files"][rel]["lines"] if rel in truth["files"]
+                                  else (CAPTURE / rel).read_bytes().count(b"\n"))
         assert entry["lines"] == entry["loaded"] + entry["duplicates"] + entry["quarantined"] + entry["blank"]
     assert "<th>duplicates</th>" in html and "<th>blank</th>" in html
     for pkg in ("kernelsec_nb", "duckdb", "polars", "altair", "python"):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..audit import AUDIT_FILE
 from ..generate import SCENARIO as DESCRIPTION
 from ..generate import generate
 from . import Scenario
@@ -32,12 +31,16 @@ def build(out_dir: Path, seed: int) -> Truth:
         attacker_exec_ids=list(dict.fromkeys(ids)),
         decoys=["spaceships POST /v1/request-landing every 30 s",
                 "hourly host cron reads /etc/shadow (PAM)"],
-        # the API audit log and the sidecars' access logs are not in the bundled TRUTH.json (kept as
-        # it was): their lines, all events
-        events=sum(f["events"] for f in t["files"].values()) - t["duplicated_lines"]
-        + sum(len(p.read_bytes().splitlines()) for p in out_dir.glob(f"*/{AUDIT_FILE}"))
-        + sum(len(p.read_bytes().splitlines()) for p in out_dir.glob("*/var/log/pods/*/istio-proxy/*.log")),
+        events=sum(f["events"] for f in t["files"].values()) - t["duplicated_lines"] + _beside_truth(out_dir, t),
     )
+
+
+def _beside_truth(out_dir: Path, t: dict) -> int:
+    """Events of the files written after TRUTH.json, which does not list them (it stays as it was):
+    the sidecars' access logs and the API server's audit log, one event per line."""
+    listed = set(t["files"]) | {"TRUTH.json"}
+    return sum(p.read_bytes().count(b"\n") for p in sorted(Path(out_dir).rglob("*"))
+               if p.is_file() and str(p.relative_to(out_dir)) not in listed)
 
 
 SCENARIO = Scenario("deathstar", "attack", DESCRIPTION, build, seed=7)
