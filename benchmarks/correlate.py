@@ -75,7 +75,7 @@ def build(case: kn.Case, n: int, execs: int) -> None:
 def build_api(case: kn.Case, n: int, calls: int) -> None:
     """``calls`` audit events from the pods' addresses (``build``'s kprobes), each a pod's call
     just after one of its connects, a tenth of them to the API server's port."""
-    case.con.execute(f"""
+    case.con.execute("""
         UPDATE kprobes SET dport = 443 WHERE CAST(substr(event_id, 2) AS BIGINT) % 10 = 0""")
     case.con.execute(f"""
         INSERT INTO audit_events (event_id, time_ns, audit_id, stage, verb, "user", src_ip, resource,
