@@ -246,7 +246,7 @@ def test_a_missing_export_leaves_no_lake_behind(tmp_path: Path) -> None:
         kn.load_lake(tmp_path / "other", BUNDLED / "kind-control-plane" / "falco.json", progress=False)
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(st.lists(mutated(), min_size=1, max_size=12))
 def test_lake_of_mutated_lines_is_the_case(tmp_path: Path, lines: list[bytes]) -> None:
     with tempfile.TemporaryDirectory(dir=tmp_path) as d:
