@@ -270,6 +270,8 @@ def _already_loaded(results: dict[int, tuple[FileResult, Any]], known: list[dict
         if frow is None:
             continue
         row = frow.asDict()
+        if row["path"] in by_path and by_path[row["path"]]["sha256"] != row["sha256"]:
+            _refuse_grown([by_path[row["path"]]], [(o, row["path"], -1)])
         by_path[row["path"]] = row
         earlier = first.get(row["sha256"])
         if earlier is not None and (earlier["loaded"] + earlier["duplicates"] or earlier["quarantined"]):

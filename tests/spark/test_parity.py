@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import kernelsec_nb as kn
+from kernelsec_nb.lake import LakeError
 from tests.conftest import REPO
 from tests.spark import fuzzed
 from tests.spark.parity import differences
@@ -80,6 +81,13 @@ def test_two_runs_equal_one(spark, tmp_path):
     one = kn.open_case(tmp_path / "one.duckdb")
     one.load(first + second, progress=False)
     assert differences(one, tmp_path / "lake") == {}
+    # an export of the lake that grew since: refused in one line, the lake as it was
+    with open(capture / "kind-worker" / "falco.json", "a") as fh:
+        fh.write(lines[0])
+    manifest = (tmp_path / "lake" / "_kernelsec_lake.json").read_text()
+    with pytest.raises(LakeError, match="in the lake with other content"):
+        kernelsec_nb.spark.load(spark, [capture / "kind-worker"], tmp_path / "lake")
+    assert (tmp_path / "lake" / "_kernelsec_lake.json").read_text() == manifest
 
 
 @pytest.mark.parametrize("name", ["__init__"])
