@@ -88,6 +88,11 @@ class EngineSettings:
 
 DEFAULT = EngineSettings()
 _CONNECT = r"(?i)(^|_)(connect|sendmsg|sendto|sendmmsg)$"
+#: The columns of ``case.flows()`` the engine and its parts read (``case_frames`` keeps these).
+FLOW_COLUMNS = ("event_id", "time", "time_ns", "node", "verdict", "src_namespace", "src_pod", "src_workload",
+                "src_ip", "src_port", "dst_namespace", "dst_pod", "dst_workload", "dst_labels", "dst_names",
+                "dst_ip", "dst_port", "l7_direction", "http_method", "http_url", "http_path", "dns_query",
+                "is_reply", "exec_id", "parent_exec_id", "binary", "args", "confidence")
 _KPROBE_COLS = ('event_id, kind, time_ns, node, namespace, pod, workload, exec_id, function_name, '
                 'file_path, daddr, dport, hook_args')
 
@@ -110,7 +115,9 @@ def _on_ref(case: Any, df: pl.DataFrame, col: str, tetragon: bool) -> pl.DataFra
 def case_frames(case: Any, rules: Any = None) -> dict[str, pl.DataFrame]:
     """The frames :func:`find_in` reads, from ``case``, on the reference clock."""
     procs = _on_ref(case, case.processes(), "start_ns", tetragon=True)
-    flows = _on_ref(case, case.flows(), "time_ns", tetragon=False)
+    flows = case.flows()
+    # only the columns the engine reads: every filter of a wide frame copies all its columns
+    flows = _on_ref(case, flows.select([c for c in FLOW_COLUMNS if c in flows.columns]), "time_ns", tetragon=False)
     kp = fetch(case.con, f"SELECT {_KPROBE_COLS} FROM kprobes")  # noqa: S608 - fixed column list
     kp = _on_ref(case, kp, "time_ns", tetragon=True)
     # access logs name no node: their times are their pod's node's, taken as they are
