@@ -5,14 +5,17 @@ adding a source touches only its own module, its tests and the README (see "How 
 there).  From the sources the loader builds one parse of each line:
 
 * the container-log wrapper is taken off (:mod:`kernelsec_nb.sources._wrappers`);
-* a JSON line is parsed once with ``json_transform`` against :data:`STRUCTURE`: the union of the
-  structures of the sources that share the top level (Tetragon, Hubble, Falco: their keys never
-  disagree on a type, checked here), plus one key per *isolated* source (one with
-  :attr:`Source.claim` or :attr:`Source.text`), under which a line it claims is parsed against its
-  own structure alone (so the Kubernetes audit log's ``kind: "Event"`` and Tracee's integer
-  ``timestamp`` need not agree with anyone);
-* a non-JSON line is offered to the sources' text parsers (:attr:`Source.text`);
-* :data:`SOURCE_SQL` names the source of the parsed line ``j`` (NULL when it is none of ours).
+* the line's group is told (:func:`groups`, :func:`group_sql`): a line an *isolated* source (one
+  with :attr:`Source.claim` or :attr:`Source.text`) claims, or whose text it parses, is that
+  source's alone; every other line belongs to the sources that share the top level (Tetragon,
+  Hubble, Falco: their keys never disagree on a type, checked here);
+* each group's lines are parsed once with ``json_transform`` against the group's structure
+  (:func:`parse_of`: the shared group's is :data:`STRUCTURE`; an isolated source's line is parsed
+  as ``{"<name>": line}`` against its own, so the Kubernetes audit log's ``kind: "Event"`` and
+  Tracee's integer ``timestamp`` need not agree with anyone) and staged by a statement of the
+  group's own: a source's columns cost the other groups' lines nothing;
+* :data:`SOURCE_SQL` names the source of a parsed line ``j`` of the shared group (NULL when it is
+  none of them).
 
 Detection is per line, from the content, never from the file name.  The rest of the code asks
 what evidence a case holds by :class:`Capability` (:func:`having`), not by a tool's name.
@@ -34,6 +37,7 @@ import importlib
 import json
 import pkgutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 
 from kernelsec_nb.sources._route import RouteSpec
@@ -100,10 +104,20 @@ def tables() -> tuple[TableSpec, ...]:
     return tuple(t for s in registry() for t in s.tables)
 
 
-def _union() -> dict[str, object]:
+def groups() -> tuple[tuple[Source, ...], ...]:
+    """The sources whose lines are parsed and staged together: first those that share the top
+    level (parsed against the union of their structures), then each source with a claim or a text
+    parser alone (its lines are told apart first, by :func:`group_sql`, and parsed against its own
+    structure: the others' structures and columns cost its lines nothing, and its cost nothing to
+    theirs)."""
+    shared = tuple(s for s in registry() if not s.isolated)
+    return (shared, *((s,) for s in registry() if s.isolated))
+
+
+def _union(group: tuple[Source, ...]) -> dict[str, object]:
     union: dict[str, object] = {}
     owner: dict[str, str] = {}
-    for s in registry():
+    for s in group:
         parts = {s.name: s.structure} if s.isolated else s.structure
         for key, typ in parts.items():
             if key in union and union[key] != typ:
@@ -113,49 +127,70 @@ def _union() -> dict[str, object]:
     return union
 
 
-def _normalise() -> str:
-    clauses = []
-    for s in sorted(registry(), key=lambda s: (s.order, s.name)):
-        if s.claim is not None:
-            clauses.append(f"WHEN {s.claim} THEN '{{\"{s.name}\":' || raw || '}}' ")
-        clauses.append(s.normalise)
-    return f"CASE {''.join(clauses)} ELSE raw END"
-
-
-def _text() -> str | None:
-    texts = [f"'{{\"{s.name}\":' || ({s.text}) || '}}'" for s in registry() if s.text is not None]
-    return (f"coalesce({', '.join(texts)})" if len(texts) > 1 else texts[0]) if texts else None
-
-
 def _detect(s: Source) -> str:
     return f"({s.key} IS NOT NULL AND {s.detect})" if s.isolated else s.detect
 
 
-#: The one structure every JSON line is parsed against (a DuckDB ``json_transform`` structure).
-STRUCTURE: str = json.dumps(_union())
+@dataclass(frozen=True)
+class Parse:
+    """How the lines of one group of sources (:func:`groups`) are parsed into ``j`` and named."""
 
-#: SQL expression naming the source of a parsed line ``j`` (NULL when it is none of ours).
-SOURCE_SQL: str = "CASE\n" + "".join(
-    f"    WHEN {_detect(s)} THEN '{s.name}'\n" for s in sorted(registry(), key=lambda s: (s.precedence, s.name))
-) + "END"
+    structure: str  #: the ``json_transform`` structure (JSON text)
+    source_sql: str  #: SQL over ``j``: the source's name (NULL: none of the group's)
+    normalise_sql: str  #: SQL over a JSON line ``raw``: the text to parse
+    text_sql: str | None  #: SQL over a non-JSON line ``raw``: the JSON text to parse (None: no parser)
+    prelude: dict[str, str]
+    prelude_args: dict[str, str]
 
+
+def parse_of(group: tuple[Source, ...]) -> Parse:
+    """The :class:`Parse` of a group of sources."""
+    ordered = sorted(group, key=lambda s: (s.order, s.name))
+    clauses = "".join(f"WHEN {s.claim} THEN '{{\"{s.name}\":' || raw || '}}' " if s.claim is not None else ""
+                      for s in ordered) + "".join(s.normalise for s in ordered)
+    texts = [f"'{{\"{s.name}\":' || ({s.text}) || '}}'" for s in ordered if s.text is not None]
+    text = (f"coalesce({', '.join(texts)})" if len(texts) > 1 else texts[0]) if texts else None
+    prelude = {k: v for s in group for k, v in s.prelude.items()}
+    prelude_args = {k: v for s in group for k, v in s.prelude_args.items()}
+    if len(prelude) != sum(len(s.prelude) for s in group) or \
+            len(prelude_args) != sum(len(s.prelude_args) for s in group):
+        raise ValueError("two sources name a prelude value alike")
+    return Parse(
+        structure=json.dumps(_union(group)),
+        source_sql="CASE\n" + "".join(f"    WHEN {_detect(s)} THEN '{s.name}'\n"
+                                      for s in sorted(group, key=lambda s: (s.precedence, s.name))) + "END",
+        normalise_sql=f"CASE {clauses} ELSE raw END",
+        text_sql=text, prelude=prelude, prelude_args=prelude_args)
+
+
+def group_sql(ws: str) -> str | None:
+    """SQL over a (unwrapped) line ``raw``: the index in :func:`groups` of the group that reads it
+    (0: the shared one); ``ws`` is SQL for the whitespace trimmed before the first character.
+    None when there is one group."""
+    if len(groups()) == 1:
+        return None
+    claims = " ".join(f"WHEN {g[0].claim} THEN {i}" for i, g in enumerate(groups()) if i and g[0].claim)
+    texts = " ".join(f"WHEN ({g[0].text}) IS NOT NULL THEN {i}" for i, g in enumerate(groups()) if i and g[0].text)
+    return (f"CASE WHEN left(ltrim(raw, {ws}), 1) = '{{' THEN {f'CASE {claims} ELSE 0 END' if claims else '0'} "
+            f"ELSE {f'CASE {texts} ELSE 0 END' if texts else '0'} END")
+
+
+_SHARED = parse_of(groups()[0])
+#: The structure the shared sources' lines are parsed against (a DuckDB ``json_transform``
+#: structure): the union of theirs, which may not disagree on a key's type.
+STRUCTURE: str = _SHARED.structure
+#: SQL expression naming the source of a parsed line ``j`` of the shared group (NULL when it is
+#: none of them).
+SOURCE_SQL: str = _SHARED.source_sql
 #: SQL rewriting a raw JSON line into the shape :data:`STRUCTURE` parses (Tetragon's event key
-#: into ``kind``/``ev``, bare Hubble flows into ``{"flow": ...}``, a claimed line under its
-#: source's key); other lines stay as they are.
-NORMALISE_SQL: str = _normalise()
-
-#: SQL over a non-JSON line ``raw``: the JSON text to parse, under its source's key (NULL: no
-#: source reads it).  None when no source reads text lines.
-TEXT_SQL: str | None = _text()
-
+#: into ``kind``/``ev``, bare Hubble flows into ``{"flow": ...}``); other lines stay as they are.
+NORMALISE_SQL: str = _SHARED.normalise_sql
 #: Columns computed once per parsed line before the event columns (named sub-structs).
-PRELUDE: dict[str, str] = {k: v for s in registry() for k, v in s.prelude.items()}
+PRELUDE: dict[str, str] = _SHARED.prelude
 #: Computed from the prelude columns, once per line.
-PRELUDE_ARGS: dict[str, str] = {k: v for s in registry() for k, v in s.prelude_args.items()}
-if len(PRELUDE) != sum(len(s.prelude) for s in registry()) or \
-        len(PRELUDE_ARGS) != sum(len(s.prelude_args) for s in registry()):
-    raise ValueError("two sources name a prelude value alike")
+PRELUDE_ARGS: dict[str, str] = _SHARED.prelude_args
 
-__all__ = ["NORMALISE_SQL", "PRELUDE", "PRELUDE_ARGS", "SOURCE_SQL", "STRUCTURE", "TEXT_SQL", "Capability",
-           "Mapping", "RouteSpec", "Source", "TableSpec", "get", "having", "names_with", "registry", "routes", "splitters", "table_sources",
+__all__ = ["NORMALISE_SQL", "PRELUDE", "PRELUDE_ARGS", "SOURCE_SQL", "STRUCTURE", "Capability", "Mapping",
+           "Parse", "RouteSpec", "Source", "TableSpec", "get", "group_sql", "groups", "having", "names_with",
+           "parse_of", "registry", "routes", "splitters", "table_sources",
            "tables", "titles"]

@@ -88,11 +88,11 @@ class Source:
     1. the container-log wrapper, if any, is taken off (CRI ``<time> stdout F <line>``, Docker's
        ``{"log": "<line>\\n", ...}``: see :mod:`kernelsec_nb.sources._wrappers`), for every
        source; the event id stays the hash of the line as written;
-    2. a JSON line is rewritten by the sources' :attr:`normalise` clauses; a line that
-       :attr:`claim` accepts is parsed as ``{"<name>": <line>}`` against ``{"<name>":
-       structure}`` (a source with :attr:`claim` parses against its own structure, whatever keys
-       and types the others use); other lines are parsed against the union of the
-       :attr:`structure` of the sources without ``claim`` (which may not disagree on a key's type);
+    2. a JSON line that :attr:`claim` accepts is this source's alone: it is parsed as
+       ``{"<name>": <line>}`` against ``{"<name>": structure}`` and staged apart (whatever keys and
+       types the others use); other JSON lines are rewritten by the :attr:`normalise` clauses and
+       parsed against the union of the :attr:`structure` of the sources without ``claim`` or
+       ``text`` (which may not disagree on a key's type);
     3. a line that is not JSON is offered to the :attr:`text` parsers: the first that gives JSON
        text has it parsed as with ``claim``;
     4. the first source (by :attr:`precedence`) whose :attr:`detect` holds owns the line; its

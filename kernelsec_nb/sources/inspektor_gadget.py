@@ -182,6 +182,5 @@ SOURCE = Source(
     capabilities=frozenset({Capability.PROCESS_EVENTS, Capability.FILE_ACCESS, Capability.CONNECTIONS,
                             Capability.DNS}),
     samples=("public-new-sources/inspektor-gadget/*json",),
-    # before Hubble's bare-flow test
     order=16, color="#56B4E9",
 )

@@ -211,6 +211,5 @@ SOURCE = Source(
     capabilities=frozenset({Capability.PROCESS_EVENTS, Capability.FILE_ACCESS, Capability.CONNECTIONS,
                             Capability.DNS, Capability.ALERTS}),
     samples=("public-new-sources/tracee/*.ndjson",),
-    # before Hubble's bare-flow test, which a DNS answer's "IP" key would meet
     order=15, color="#CC79A7",
 )

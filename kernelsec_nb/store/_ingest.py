@@ -44,26 +44,34 @@ EVENT_COLUMNS = [
     "http_code", "dns_query", "rule", "priority", "summary", "file", "line", "byte_offset",
 ]
 
-# Per-source expressions for the common columns (over the parsed line ``j``).
-_PER_SOURCE: dict[str, dict[str, str]] = {s.name: s.event for s in sources.registry()}
-
 #: Per source with a fallback for an event's time: (what the load counts when the written time is
 #: unreadable and the fallback gave the time, the written time, the fallback), SQL over ``j``.
 #: The written time is computed once per line (``written_ns``): a time parse is not cheap.
 _TIME_FALLBACK: dict[str, tuple[str, str, str]] = {s.name: s.time_fallback for s in sources.registry()
                                                    if s.time_fallback is not None}
-_WRITTEN_NS = ("CASE source " + " ".join(
-    f"WHEN '{src}' THEN {written}" for src, (_, written, _) in _TIME_FALLBACK.items()) + " END"
-    if _TIME_FALLBACK else "NULL::BIGINT")
-_TIME_NOTE = ("CASE WHEN j.time IS NOT NULL AND written_ns IS NULL THEN CASE source " + " ".join(
-    f"WHEN '{src}' THEN '{msg}'" for src, (msg, _, _) in _TIME_FALLBACK.items()) + " END END"
-    if _TIME_FALLBACK else "NULL")
-for _src, (_, _written, _fallback) in _TIME_FALLBACK.items():
-    if _PER_SOURCE[_src]["time_ns"] != f"coalesce({_written}, {_fallback})":
-        raise ValueError(f"source {_src}: time_ns must be coalesce(written, fallback) of its time_fallback")
-    _PER_SOURCE[_src] = {**_PER_SOURCE[_src], "time_ns": f"coalesce(written_ns, {_fallback})"}
 
-_KIND_SQL = "CASE source " + " ".join(f"WHEN '{s.name}' THEN {s.kind}" for s in sources.registry()) + " END"
+
+def _per_source(group: tuple[sources.Source, ...]) -> dict[str, dict[str, str]]:
+    """Per source of ``group``, its expressions for the common columns (over the parsed line ``j``;
+    ``time_ns`` reads ``written_ns`` where the source has a time fallback)."""
+    out = {s.name: dict(s.event) for s in group}
+    for name, (_, written, fallback) in _TIME_FALLBACK.items():
+        if name not in out:
+            continue
+        if out[name]["time_ns"] != f"coalesce({written}, {fallback})":
+            raise ValueError(f"source {name}: time_ns must be coalesce(written, fallback) of its time_fallback")
+        out[name]["time_ns"] = f"coalesce(written_ns, {fallback})"
+    return out
+
+
+def _written_ns(group: tuple[sources.Source, ...]) -> tuple[str, str]:
+    """SQL for ``written_ns`` and for the time note, over the sources of ``group``."""
+    fb = {s.name: _TIME_FALLBACK[s.name] for s in group if s.name in _TIME_FALLBACK}
+    if not fb:
+        return "NULL::BIGINT", "NULL"
+    return ("CASE source " + " ".join(f"WHEN '{src}' THEN {written}" for src, (_, written, _) in fb.items()) + " END",
+            "CASE WHEN j.time IS NOT NULL AND written_ns IS NULL THEN CASE source " + " ".join(
+                f"WHEN '{src}' THEN '{msg}'" for src, (msg, _, _) in fb.items()) + " END END")
 
 
 #: The trailing whitespace of a line, in SQL: used to judge a line blank or cut short.
@@ -75,9 +83,9 @@ def q(name: str) -> str:
     return f'"{name}"'
 
 
-def _case(column: str) -> str:
+def _case(per_source: dict[str, dict[str, str]], column: str) -> str:
     whens = " ".join(
-        f"WHEN '{src}' THEN {cols[column]}" for src, cols in _PER_SOURCE.items() if column in cols
+        f"WHEN '{src}' THEN {cols[column]}" for src, cols in per_source.items() if column in cols
     )
     return f"CASE source {whens} END" if whens else "NULL"
 
@@ -114,8 +122,9 @@ class Table:
         return {name: q(f"{self.name}__{name}") for name in self.own}
 
 
-def _table(name: str, event: tuple[str, ...]) -> Table:
-    maps = [(s.name, m) for s in sources.registry() for m in s.maps if m.table == name]
+def _table(name: str, event: tuple[str, ...], group: tuple[sources.Source, ...] | None = None) -> Table:
+    """The table ``name`` as the sources of ``group`` (all of them: None) fill it."""
+    maps = [(s.name, m) for s in (group or sources.registry()) for m in s.maps if m.table == name]
     wheres = [f"source = '{src}'" if m.where == "true" else f"source = '{src}' AND {m.where}" for src, m in maps]
     where = (wheres[0] if len(wheres) == 1 else " OR ".join(f"({w})" for w in wheres)) if wheres else "false"
     by_source = {src: m.columns for src, m in maps}
@@ -127,68 +136,84 @@ def _table(name: str, event: tuple[str, ...]) -> Table:
     return Table(name, where, own, event, by_source)
 
 
-TABLES = [_table(name, event) for name, event in
-          [*_MODEL_TABLES.items(), *((t.name, t.event) for t in sources.tables())]]
+_ALL_TABLES = [*_MODEL_TABLES.items(), *((t.name, t.event) for t in sources.tables())]
+TABLES = [_table(name, event) for name, event in _ALL_TABLES]
 _unmapped = {m.table for s in sources.registry() for m in s.maps} - {t.name for t in TABLES}
 if _unmapped:
     raise ValueError(f"sources map events to tables no source declares: {sorted(_unmapped)}")
 
-# The per-table columns computed while the parsed line is at hand, named <table>__<column>.
-_EXTRA = ", ".join(f"{expr} AS {q(t.name + '__' + name)}" for t in TABLES for name, expr in t.own.items())
-
 #: The line inside a container-log wrapper (the written line is kept for the quarantine).
 _UNWRAP = UNWRAP_SQL
-#: A line that is not a JSON object, offered to the sources that read text lines.
-_TEXT_PARSE = (f"WHEN trim(raw, {_WS}) <> '' THEN TRY(json_transform({sources.TEXT_SQL}, '{sources.STRUCTURE}')) "
-               if sources.TEXT_SQL else "")
+
+
+def _stage_sql(number: int, group: tuple[sources.Source, ...], tables: list[Table]) -> str:
+    """The staging statement of the lines of group ``number`` (see :func:`kernelsec_nb.sources.groups`)."""
+    parse = sources.parse_of(group)
+    per_source = _per_source(group)
+    written_ns, time_note = _written_ns(group)
+    kind_sql = "CASE source " + " ".join(f"WHEN '{s.name}' THEN {s.kind}" for s in group) + " END"
+    # a line that is not a JSON object, offered to the group's text parsers
+    text_parse = (f"WHEN trim(raw, {_WS}) <> '' THEN TRY(json_transform({parse.text_sql}, '{parse.structure}')) "
+                  if parse.text_sql else "")
+    # the per-table columns computed while the parsed line is at hand, named <table>__<column>
+    extra = "".join(f", {expr} AS {q(t.name + '__' + name)}" for t in tables for name, expr in t.own.items())
+    group_sql = sources.group_sql(_WS)
+    mine = "" if group_sql is None else f" WHERE ({group_sql}) = {number}"
+    prelude = "".join(f", {expr} AS {name}" for name, expr in parse.prelude.items())
+    prelude_args = "".join(f"{expr} AS {name}, " for name, expr in parse.prelude_args.items())
+    return _STAGE_SQL.format(
+        ws=_WS, unwrap=_UNWRAP, mine=mine, normalise=parse.normalise_sql, structure=parse.structure,
+        text_parse=text_parse, source_sql=parse.source_sql, kind_sql=kind_sql, prelude=prelude,
+        prelude_args=prelude_args, written_ns=written_ns, time_note=time_note,
+        common=", ".join(f"{_case(per_source, c)} AS {q(c)}" for c in _COMMON), extra=extra,
+        titles=sources.titles(), warnings=_warnings(tables))
+
 
 # One statement: parse each line once (``TRY`` turns malformed JSON into NULL instead of failing
 # the block), recognise source and kind, compute every column, and say why a line is refused.
 # A line the reader flagged (``note``: invalid UTF-8, too long, unreadable) is parsed like the
-# others (a few kB at most) and refused with its note whatever the parse gives.
-STAGE_SQL = f"""
+# others (a few kB at most) and refused with its note whatever the parse gives.  (A template:
+# see _stage_sql.)
+_STAGE_SQL = """
 CREATE OR REPLACE TEMP TABLE _stage AS
 WITH p AS (
     SELECT *,
            -- only an object can be an event: other lines (junk, numbers) go to the text parsers
-           CASE WHEN left(ltrim(raw, {_WS}), 1) = '{{'
-                THEN TRY(json_transform({sources.NORMALISE_SQL}, '{sources.STRUCTURE}')) {_TEXT_PARSE}END AS j
-    FROM (SELECT rec, line, byte_offset, raw AS written, {_UNWRAP} AS raw, note, raw_bytes, event_id,
+           CASE WHEN left(ltrim(raw, {ws}), 1) = '{{'
+                THEN TRY(json_transform({normalise}, '{structure}')) {text_parse}END AS j
+    FROM (SELECT rec, line, byte_offset, raw AS written, {unwrap} AS raw, note, raw_bytes, event_id,
                  line_end, byte_end, repeat_count
-          FROM _block WHERE NOT taken)
+          FROM _block WHERE NOT taken){mine}
 ), s AS (
-    SELECT *, CASE WHEN j IS NOT NULL THEN {sources.SOURCE_SQL} END AS source FROM p
+    SELECT *, CASE WHEN j IS NOT NULL THEN {source_sql} END AS source FROM p
 ), k AS (
-    SELECT *, CASE WHEN source IS NOT NULL THEN {_KIND_SQL} END AS kind,
-           {", ".join(f"{expr} AS {name}" for name, expr in sources.PRELUDE.items())}
+    SELECT *, CASE WHEN source IS NOT NULL THEN {kind_sql} END AS kind{prelude}
     FROM s
 ), a AS (
-    SELECT *, {", ".join(f"{expr} AS {name}" for name, expr in sources.PRELUDE_ARGS.items())},
-           {_WRITTEN_NS} AS written_ns
+    SELECT *, {prelude_args}{written_ns} AS written_ns
     FROM k
 ), c AS (
     SELECT rec, line, byte_offset, raw, written, note, raw_bytes, event_id, line_end, byte_end, repeat_count,
-           source, kind, j IS NULL AS unparsed, left(ltrim(raw, {_WS}), 1) = '{{' AS json,
-           {_TIME_NOTE} AS time_note,
-           {", ".join(f"{_case(c)} AS {q(c)}" for c in _COMMON)},
-           {_EXTRA}
+           source, kind, j IS NULL AS unparsed, left(ltrim(raw, {ws}), 1) = '{{' AS json,
+           {time_note} AS time_note,
+           {common}{extra}
     FROM a
 )
 SELECT * EXCLUDE (raw, written, unparsed, json, time_note),
-    {{warnings}} AS warnings,
+    {warnings} AS warnings,
     CASE
         WHEN note IS NOT NULL THEN note
-        WHEN unparsed AND trim(raw, {_WS}) = '' THEN 'blank'
+        WHEN unparsed AND trim(raw, {ws}) = '' THEN 'blank'
         WHEN unparsed AND left(ltrim(raw), 1) = '{{'
-             AND right(rtrim(raw, {_WS}), 1) <> '}}'
+             AND right(rtrim(raw, {ws}), 1) <> '}}'
             THEN 'malformed JSON: the line is cut short (truncated)'
         WHEN unparsed AND NOT json_valid(raw) THEN 'malformed JSON'
         WHEN unparsed OR (json AND json_type(raw) <> 'OBJECT')
             THEN 'not an event: JSON ' || lower(json_type(raw)) || ' instead of an object'
         WHEN source IS NULL AND NOT json
-            THEN 'unknown event type: a text line that no {sources.titles()} event matches'
+            THEN 'unknown event type: a text line that no {titles} event matches'
         WHEN source IS NULL
-            THEN 'unknown event type: no {sources.titles()} keys (keys: '
+            THEN 'unknown event type: no {titles} keys (keys: '
                  || left(array_to_string(json_keys(raw), ', '), 200) || ')'
         WHEN time_ns IS NULL THEN source || ' ' || kind || ' event without a valid time'
     END AS reason,
@@ -242,9 +267,6 @@ def _general_insert(table: Table) -> str:
     return _insert(table, cols, f"SELECT {select} FROM _new WHERE {table.where}", "true")
 
 
-GENERAL_INSERTS = [_general_insert(t) for t in TABLES]
-
-
 def _staged(table: Table) -> dict[str, str]:
     """Column name -> the staged column a general-path row of ``table`` takes it from."""
     return _columns(table, {c: q(c) for c in table.event}, table.staged)
@@ -257,12 +279,37 @@ def _problems(cols: dict[str, str]) -> list[str]:
             for name, expr in cols.items() if name in INTEGER_COLUMNS]
 
 
-# What the load warns about a staged row: '|'-separated messages of our own (NULL: nothing).
-_WARNINGS = ("nullif(concat_ws('|', CASE WHEN time_ns IS NOT NULL THEN time_note END, CASE "
-             + " ".join(f"WHEN {t.where} THEN concat_ws('|', {', '.join(_problems(_staged(t)))})"
-                        for t in TABLES if _problems(_staged(t)))
-             + " END), '')")
-STAGE_SQL = STAGE_SQL.replace("{warnings}", _WARNINGS)
+def _warnings(tables: list[Table]) -> str:
+    """What the load warns about a staged row: '|'-separated messages of our own (NULL: nothing)."""
+    whens = " ".join(f"WHEN {t.where} THEN concat_ws('|', {', '.join(_problems(_staged(t)))})"
+                     for t in tables if _problems(_staged(t)))
+    return ("nullif(concat_ws('|', CASE WHEN time_ns IS NOT NULL THEN time_note END"
+            + (f", CASE {whens} END" if whens else "") + "), '')")
+
+
+@dataclass(frozen=True)
+class Group:
+    """The general path of one group of sources: its staging statement and its inserts."""
+
+    sources: tuple[str, ...]
+    stage: str
+    inserts: tuple[str, ...]
+
+
+def _group(number: int, group: tuple[sources.Source, ...]) -> Group:
+    tables = [t for t in (_table(name, event, group) for name, event in _ALL_TABLES) if t.by_source]
+    return Group(tuple(s.name for s in group), _stage_sql(number, group, tables),
+                 tuple(_general_insert(t) for t in tables))
+
+
+#: The general path, per group of sources (:func:`kernelsec_nb.sources.groups`).
+GROUPS = [_group(i, g) for i, g in enumerate(sources.groups())]
+#: SQL: the groups of the records of the block the routes did not take (None: there is one group).
+_GROUP_SQL = sources.group_sql(_WS)
+_GROUPS_PRESENT = (f"SELECT DISTINCT {_GROUP_SQL} AS grp FROM (SELECT {_UNWRAP} AS raw FROM _block WHERE NOT taken)"
+                   if _GROUP_SQL else None)
+#: The shared group's staging statement (Tetragon, Hubble and Falco).
+STAGE_SQL = GROUPS[0].stage
 _WARNINGS_COUNT = """
 SELECT w, count(*) FROM (SELECT unnest(string_split(warnings, '|')) AS w FROM _new WHERE warnings IS NOT NULL)
 WHERE w <> '' GROUP BY w
@@ -543,12 +590,21 @@ def _fast_routes(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCoun
 
 def _general(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCounts, n: int) -> np.ndarray:
     """Stage, insert and count the ``n`` records the routes did not take (a run of identical
-    lines is one record of ``repeat_count`` lines); returns the block indices (``rec``) of the
-    records refused (quarantined or blank)."""
-    con.execute(STAGE_SQL)
+    lines is one record of ``repeat_count`` lines), group by group of sources present; returns
+    the block indices (``rec``) of the records refused (quarantined or blank)."""
+    if _GROUPS_PRESENT is None:
+        return _general_group(con, params, counts, GROUPS[0])
+    present = sorted(k for (k,) in con.execute(_GROUPS_PRESENT).fetchall())
+    refused = [_general_group(con, params, counts, GROUPS[k]) for k in present]
+    return np.concatenate(refused) if refused else np.empty(0, dtype=np.int64)
+
+
+def _general_group(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCounts, group: Group) -> np.ndarray:
+    """The general path of the lines of one group (see :func:`_general`)."""
+    con.execute(group.stage)
     con.execute(_MARK_SQL)
     con.execute(_NEW_VIEW)
-    for sql in GENERAL_INSERTS:
+    for sql in group.inserts:
         con.execute(sql, params)
     con.execute(INSERT_QUARANTINE, params)
     blank, quarantined, loaded, lines, srcs, recognised = con.execute(_COUNT_SQL).fetchall()[0]
