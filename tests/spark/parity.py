@@ -1,7 +1,7 @@
 """Compare a lake with a case, table by table, row by row (sorted).
 
 The lake is read straight from its layout (the manifest's live runs' part files, ``node`` from
-the files), with DuckDB: what any Parquet reader sees."""
+the files) with DuckDB, what any Parquet reader sees, and through ``kn.open_case(lake)``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 
+import kernelsec_nb as kn
 from kernelsec_nb.lake import _layout
 from kernelsec_nb.spark import _normalise
 
@@ -45,4 +46,13 @@ def differences(case, lake: Path) -> dict[str, str]:
             missing = [r for r in want if r not in set(got)][:3]
             extra = [r for r in got if r not in set(want)][:3]
             out[table] = f"case {len(want)} rows, lake {len(got)}; only in case: {missing}; only in lake: {extra}"
+    # and as the lake opens as a case: its views, node from the files
+    opened = kn.open_case(lake)
+    try:
+        for table in _layout.TABLES:
+            columns = [c for c, _ in _layout.schema()[table] if c not in _VOLATILE.get(table, ())]
+            if rows(case.con, table, columns) != rows(opened.con, table, columns):
+                out[f"{table} (kn.open_case)"] = "differs"
+    finally:
+        opened.close()
     return out
