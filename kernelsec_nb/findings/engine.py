@@ -79,6 +79,8 @@ class EngineSettings:
     c2_after_ns: int = 60 * NS
     #: distinct processes of a part connecting to one address make it a beacon's (C2)
     beacon_runs: int = 3
+    #: connections of a line to one address this far apart are separate calls of a beacon
+    beacon_gap_ns: int = 5 * NS
     #: processes of one pipeline (``a | b``) start this close together under one parent
     pipe_window_ns: int = 2 * NS
     routine: RoutineSettings = field(default_factory=RoutineSettings)
