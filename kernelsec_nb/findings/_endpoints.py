@@ -142,7 +142,7 @@ def exfil_senders(ids: list[str], info: dict[str, Any], edge: pl.DataFrame, writ
         tokens = set(str(r.get("args") or "").split())
         start = r.get("start_ns") or 0
         for w, f, t in wrote.select("src", "dst", "time_ns").iter_rows():
-            if w != src and _path(f) in tokens and (t or 0) <= start + NS:
+            if w != src and _path(f) in tokens and (t or 0) < start:
                 found.add(x)
     return found
 

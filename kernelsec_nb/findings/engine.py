@@ -36,6 +36,7 @@ import polars as pl
 
 from kernelsec_nb.correlate._frames import fetch
 from kernelsec_nb.findings import _evidence as E
+from kernelsec_nb.findings import _named as N
 from kernelsec_nb.findings import graph as G
 from kernelsec_nb.findings._corroborate import corroborated
 from kernelsec_nb.findings._incident import LINKS, _entry, _fields, _incident, _why
@@ -312,6 +313,14 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     if procs.height:
         if acc is not None:
             edges.append(G.file_edges(acc, procs))
+        # a path a process named in its arguments and a later process ran (``curl -o /tmp/x``,
+        # then ``/tmp/x``): a write no file hook saw
+        named = N.named_writes(procs)
+        if acc is not None and named.height:
+            named = named.join(acc.filter(pl.col("access") == "write").select("exec_id", "path"),
+                               on=["exec_id", "path"], how="anti")
+        if named.height:
+            edges.append(G.file_edges(named, procs))
         if flows.height and "dst_pod" in flows.columns:
             busy = rt.filter(pl.col("routine") >= s.routine_cut)["exec_id"]
             # what a pod fetched from outside right after a connection into it (its workload's

