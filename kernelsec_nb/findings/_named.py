@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from kernelsec_nb.findings import graph as G
+
 _ACCESS = {"exec_id": pl.String, "node": pl.String, "namespace": pl.String, "pod": pl.String, "path": pl.String,
            "time_ns": pl.Int64, "event_id": pl.String, "access": pl.String, "mode_known": pl.Boolean}
 
@@ -91,4 +93,14 @@ def named_writes(procs: pl.DataFrame) -> pl.DataFrame:
                       pl.lit("write").alias("access"), pl.lit(True).alias("mode_known")).cast(_ACCESS)  # type: ignore[arg-type]
 
 
-__all__ = ["named_writes"]
+def named_file_edges(procs: pl.DataFrame, hooked: pl.DataFrame | None = None) -> pl.DataFrame:
+    """The ``write`` → ``exec_file`` edges (:func:`kernelsec_nb.findings.graph.file_edges`) of the
+    :func:`named_writes` that no hooked write (``hooked``: file accesses) already shows."""
+    named = named_writes(procs)
+    if hooked is not None and named.height and hooked.height:
+        named = named.join(hooked.filter(pl.col("access") == "write").select("exec_id", "path"),
+                           on=["exec_id", "path"], how="anti")
+    return G.file_edges(named, procs) if named.height else G.empty_edges()
+
+
+__all__ = ["named_file_edges", "named_writes"]

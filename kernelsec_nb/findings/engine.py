@@ -313,14 +313,7 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     if procs.height:
         if acc is not None:
             edges.append(G.file_edges(acc, procs))
-        # a path a process named in its arguments and a later process ran (``curl -o /tmp/x``,
-        # then ``/tmp/x``): a write no file hook saw
-        named = N.named_writes(procs)
-        if acc is not None and named.height:
-            named = named.join(acc.filter(pl.col("access") == "write").select("exec_id", "path"),
-                               on=["exec_id", "path"], how="anti")
-        if named.height:
-            edges.append(G.file_edges(named, procs))
+        edges.append(N.named_file_edges(procs, acc))  # ``curl -o /tmp/x``, then ``/tmp/x``: no hook saw it
         if flows.height and "dst_pod" in flows.columns:
             busy = rt.filter(pl.col("routine") >= s.routine_cut)["exec_id"]
             # what a pod fetched from outside right after a connection into it (its workload's
