@@ -94,13 +94,18 @@ def _entry_above(key: str, entry: str, pev: pl.DataFrame, info: dict[str, Any], 
     return best if best is not None else entry
 
 
-def _delivered(ids: list[str], pev: pl.DataFrame, edge: pl.DataFrame | None) -> set[str]:
+def _delivered(ids: list[str], pev: pl.DataFrame, edge: pl.DataFrame | None,
+               info: dict[str, Any] | None = None) -> set[str]:
     """Writers whose hand-off is only the means: the program they wrote was run by a process of
-    the part that acted itself (the delivery of a tool is not the damage the tool did)."""
+    the part that acted itself, or below which a process of the part acted (the delivery of a
+    tool is not the damage the tool, or what it started, did)."""
     if edge is None or edge.height == 0:
         return set()
     acted = set(pev.filter(pl.col("kind").is_in([k for k in E.ACTS if k != E.HANDOFF]))["exec_id"].to_list())
-    runs = edge.filter((pl.col("kind") == G.EXEC_FILE) & pl.col("dst").is_in(["proc:" + x for x in acted & set(ids)]))
+    idset = set(ids)
+    ran = {d[5:] for d in edge.filter(pl.col("kind") == G.EXEC_FILE)["dst"].to_list() if d.startswith("proc:")}
+    acted |= {x for x in ran & idset if info is not None and _below(x, idset, info) & acted}
+    runs = edge.filter((pl.col("kind") == G.EXEC_FILE) & pl.col("dst").is_in(["proc:" + x for x in acted & idset]))
     wrote = edge.filter((pl.col("kind") == G.WRITE) & pl.col("dst").is_in(runs["src"].implode()))
     return {x.removeprefix("proc:") for x in wrote["src"].to_list()}
 
@@ -157,7 +162,7 @@ def _means(ids: list[str], pev: pl.DataFrame, info: dict[str, Any], edge: pl.Dat
 
 
 def _key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any], edge: pl.DataFrame | None = None) -> tuple[str, str]:
-    delivered = _delivered(ids, pev, edge)
+    delivered = _delivered(ids, pev, edge, info)
     means = _means(ids, pev, info, edge)
     everything = pev.filter(pl.col("exec_id").is_in(ids)) if pev.height else pev
     # an act attributed to a process by time (a pod's lookups) joins its part but names no command

