@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from kernelsec_nb.findings import _endpoints as X
 from kernelsec_nb.findings import _evidence as E
 from kernelsec_nb.findings import graph as G
 from kernelsec_nb.findings._records import (
@@ -93,13 +94,18 @@ def _entry_above(key: str, entry: str, pev: pl.DataFrame, info: dict[str, Any], 
     return best if best is not None else entry
 
 
-def _delivered(ids: list[str], pev: pl.DataFrame, edge: pl.DataFrame | None) -> set[str]:
+def _delivered(ids: list[str], pev: pl.DataFrame, edge: pl.DataFrame | None,
+               info: dict[str, Any] | None = None) -> set[str]:
     """Writers whose hand-off is only the means: the program they wrote was run by a process of
-    the part that acted itself (the delivery of a tool is not the damage the tool did)."""
+    the part that acted itself, or below which a process of the part acted (the delivery of a
+    tool is not the damage the tool, or what it started, did)."""
     if edge is None or edge.height == 0:
         return set()
     acted = set(pev.filter(pl.col("kind").is_in([k for k in E.ACTS if k != E.HANDOFF]))["exec_id"].to_list())
-    runs = edge.filter((pl.col("kind") == G.EXEC_FILE) & pl.col("dst").is_in(["proc:" + x for x in acted & set(ids)]))
+    idset = set(ids)
+    ran = {d[5:] for d in edge.filter(pl.col("kind") == G.EXEC_FILE)["dst"].to_list() if d.startswith("proc:")}
+    acted |= {x for x in ran & idset if info is not None and _below(x, idset, info) & acted}
+    runs = edge.filter((pl.col("kind") == G.EXEC_FILE) & pl.col("dst").is_in(["proc:" + x for x in acted & idset]))
     wrote = edge.filter((pl.col("kind") == G.WRITE) & pl.col("dst").is_in(runs["src"].implode()))
     return {x.removeprefix("proc:") for x in wrote["src"].to_list()}
 
@@ -156,13 +162,17 @@ def _means(ids: list[str], pev: pl.DataFrame, info: dict[str, Any], edge: pl.Dat
 
 
 def _key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any], edge: pl.DataFrame | None = None) -> tuple[str, str]:
-    delivered = _delivered(ids, pev, edge)
+    delivered = _delivered(ids, pev, edge, info)
     means = _means(ids, pev, info, edge)
     everything = pev.filter(pl.col("exec_id").is_in(ids)) if pev.height else pev
     # an act attributed to a process by time (a pod's lookups) joins its part but names no command
     pev = pev.filter(pl.col("exec_id").is_in(ids) & (pl.col("rule_id").fill_null("") != E.ATTRIBUTED)) \
         if pev.height else pev
+    sent = X.exfil_senders(ids, info, edge, G.WRITE, G.CONNECT) if edge is not None else set()
     for kind in E.ACTS:
+        if kind == E.HANDOFF and sent:  # the data sent out is the damage, the archive made for it the means
+            last = max(sent, key=lambda x: (info.get(x, {}).get("start_ns") or 0, x))
+            return last, "sent out a file its line had just written (exfiltration)"
         rows = pev.filter(pl.col("kind") == kind)
         if kind == E.HANDOFF:
             rows = rows.filter(~pl.col("exec_id").is_in(list(delivered)))
@@ -279,6 +289,13 @@ def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any
             reached[place] = Reached(old.pod, old.namespace, old.node, [*old.how, G.CONNECT], old.exec_ids)
     # endpoints: outside addresses the part connected to
     ends = []
+    answers = X.dns_answers(flows)
+
+    def name(ip: str, src: str, t: int | None) -> str | None:
+        r = info.get(src.removeprefix("proc:"), {})
+        return X.name_for(answers, r.get("namespace"), r.get("pod"), ip, t) or _fqdn(flows, ip)
+
+    sent = X.exfil_senders(line, info, edge, G.WRITE, G.CONNECT)
     out = edge.filter(pl.col("src").is_in(pids) & pl.col("dst").str.starts_with("ext:")
                       & pl.col("kind").is_in([G.CONNECT, G.BLOCKED]))
     for src, dst, t in out.select("src", "dst", "time_ns").unique(["src", "dst"], maintain_order=True).iter_rows():
@@ -286,10 +303,14 @@ def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any
         if not m or E.is_internal(m.group(1)):
             continue
         ip, port = m.group(1), int(m.group(2)) if m.group(2) else None
-        role = _role(src[5:], t, line, idset, info, edge, s)
-        if role == "unknown" and out.filter(pl.col("dst") == dst)["src"].n_unique() >= s.beacon_runs:
-            role = "c2"  # a beacon: one run after another connects to it
-        ends.append(Endpoint(ip, port, _fqdn(flows, ip), role))  # type: ignore[arg-type]
+        role = "exfil" if src[5:] in sent else _role(src[5:], t, line, idset, info, edge, s)
+        if role == "unknown" and X.fetch_pipe(src[5:], line, info, s.pipe_window_ns):
+            role = "download"  # ``curl … | sh``: the sibling interpreter ran what it fetched
+        if role == "unknown" and (out.filter(pl.col("dst") == dst)["src"].n_unique() >= s.beacon_runs
+                                  or X.beacon(flows, line, ip, port, s.beacon_runs, s.beacon_gap_ns)):
+            role = "c2"  # a beacon: one run after another, or one process again and again, connects to it
+        ends.append(Endpoint(ip, port, name(ip, src, t), role))  # type: ignore[arg-type]
+    roles = {ep.role for ep in ends}  # an address in two roles shows its first; both are techniques
     best: dict[tuple[str, int | None], Endpoint] = {}
     for ep in ends:  # each address once, with its most telling role
         old = best.get((ep.ip, ep.port))
@@ -308,7 +329,17 @@ def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any
             else "unknown"
         old = best.get((ip, port))
         if old is None or ROLE_ORDER.index(role) < ROLE_ORDER.index(old.role):
-            best[(ip, port)] = Endpoint(ip, port, _fqdn(flows, ip), role)  # type: ignore[arg-type]
+            best[(ip, port)] = Endpoint(ip, port, name(ip, src, t), role)  # type: ignore[arg-type]
+    # what the service that started the entry fetched from outside just before (an exploit's callback)
+    if (pev.filter(pl.col("exec_id") == entry)["kind"] == E.SERVICE_CHILD).any():
+        parent = e.get("parent_exec_id")
+        for dst, t, role in X.service_callbacks(parent, e.get("start_ns"), edge, s.graph.http_window_ns, G.CONNECT):
+            m = re.match(r"^ext:(.*):(\d*)$", dst)
+            if not m or E.is_internal(m.group(1)):
+                continue
+            ip, port = m.group(1), int(m.group(2)) if m.group(2) else None
+            if (ip, port) not in best:
+                best[(ip, port)] = Endpoint(ip, port, name(ip, "proc:" + str(parent), t), role)  # type: ignore[arg-type]
     ends = list(best.values())
     # a DNS tunnel: the data left in the names, through whatever resolver (no address of its own)
     for dom in edge.filter(pl.col("src").is_in(pids) & (pl.col("kind") == G.DNS))["dst"].unique(
@@ -325,8 +356,9 @@ def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any
     inferred = [("T1609", "engine:exec_in", E.EXEC_IN in kinds),
                 ("T1190", "engine:request_to_service", bool(trigger and trigger.startswith("request "))
                  and (pev.filter(pl.col("exec_id") == entry)["kind"] == E.SERVICE_CHILD).any()),
-                ("T1105", "engine:download", any(ep.role == "download" for ep in ends)),
+                ("T1105", "engine:download", "download" in roles or any(ep.role == "download" for ep in ends)),
                 ("T1048", "engine:exfil", any(ep.role == "exfil" for ep in ends)),
+                ("T1567", "engine:exfil_web", any(ep.role == "exfil" and ep.port in (80, 443) for ep in ends)),
                 ("T1071", "engine:dns_tunnel", E.DNS_TUNNEL in kinds),
                 ("T1610", "engine:api_pod", edge.filter(pl.col("src").is_in(pids) & (pl.col("kind") == G.API)).height > 0)]
     for technique, rule, seen in inferred:

