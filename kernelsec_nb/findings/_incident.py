@@ -22,6 +22,7 @@ from kernelsec_nb.findings._records import (
     KeyCommand,
     Reached,
 )
+from kernelsec_nb.findings._shared import SHARED_ENDPOINT
 
 if TYPE_CHECKING:
     from kernelsec_nb.findings.engine import EngineSettings
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
 #: Endpoint roles, most telling first (one address in several roles keeps the first).
 ROLE_ORDER = ("c2", "callback", "download", "exfil", "unknown")
 #: Edge kinds that join processes into one part (pods and addresses are leaves).
-LINKS = (G.SPAWN, G.SERVICE, G.SERVICE_WRITE, G.WRITE, G.EXEC_FILE, G.READ_FILE, G.API, G.ESCAPE, CONTROLLER)
+LINKS = (G.SPAWN, G.SERVICE, G.SERVICE_WRITE, G.WRITE, G.EXEC_FILE, G.READ_FILE, G.API, G.ESCAPE, CONTROLLER,
+         SHARED_ENDPOINT)
 
 
 def _fields(i: Incident) -> dict[str, Any]:

@@ -45,6 +45,7 @@ from kernelsec_nb.findings._records import (
     Incident,
     Lead,
 )
+from kernelsec_nb.findings._shared import incident_addresses, shared_endpoint_edges
 from kernelsec_nb.findings.detections import detections, empty_detections
 from kernelsec_nb.findings.routine import (
     RoutineSettings,
@@ -379,6 +380,11 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     if esc.height:
         edge = pl.concat([edge, esc])
     found = _assemble(procs, rt, edge, ev, hits, flows, s, notes)
+    # a pod that reached an incident's outside address joins it (a second pass with those edges)
+    shared = _shared_edges(found, conns, rdest, procs)
+    if shared.height:
+        edge = pl.concat([edge, shared])
+        found = _assemble(procs, rt, edge, ev, hits, flows, s, notes)
     lone = _tunnel_leads(tunnels.filter(pl.col("exec_id").is_null()), s)
     if lone:
         found = Findings(found.incidents, sorted([*found.leads, *lone], key=lambda x: -x.score)[: s.max_leads],
@@ -482,6 +488,17 @@ def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.
     ranked = [Incident(**{**_fields(i), "rank": n}) for n, (_, i) in enumerate(incidents, 1)]
     leads.sort(key=lambda x: -x.score)
     return Findings(ranked, leads[: s.max_leads], notes)
+
+
+def _shared_edges(found: Findings, conns: pl.DataFrame, rdest: pl.DataFrame | None,
+                  procs: pl.DataFrame) -> pl.DataFrame:
+    """:func:`~._shared.shared_endpoint_edges` for ``found``'s incidents over the connections out of
+    the cluster that are not their workload's routine."""
+    if not found.incidents or procs.height == 0:
+        return G.empty_edges()
+    odd = E.unusual_outside(conns, rdest).join(
+        procs.select("exec_id", "namespace", "pod").unique("exec_id"), on="exec_id", how="inner")
+    return shared_endpoint_edges(incident_addresses(found.incidents), odd, rdest)
 
 
 def _lineage(ids: list[str], pev: pl.DataFrame, lines: _Parts) -> list[str]:

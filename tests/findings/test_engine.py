@@ -534,3 +534,16 @@ def test_a_drivers_repeated_creates_of_its_executors_are_routine_not_an_incident
                  "time_ns": 1800 * S})  # detections span the capture
     f = find_in(**frames(procs, flows, hits=_hits(hits)), api=_api(api_rows))
     assert f.incidents == []
+
+
+def test_a_pod_that_reaches_the_incidents_outside_address_later_joins_it():
+    fr = _lateral()
+    later = pl.DataFrame([proc("rt", None, None, "/usr/bin/containerd-shim", t=-200 * S, seen="event"),
+                          proc("odd", "rt", "report-7", "/bin/sh", "-c sync", 600 * S, ns="c", workload="report")],
+                         schema=P)
+    back = pl.DataFrame([flow("f9", 600 * S + 5 * MS, "odd", ("c", "report-7"), None, 4444, dst_ip="203.0.113.50")],
+                        schema=F)
+    fr = {**fr, "procs": pl.concat([fr["procs"], later]), "flows": pl.concat([fr["flows"], back])}
+    (i,) = find_in(**fr).incidents
+    reached = {r.pod: r.how for r in i.reached}
+    assert reached["report-7"] == ["shared_endpoint"] and "sched-0" in reached
