@@ -9,9 +9,11 @@ Three small functions of plain polars frames, each unit-tested on a few rows:
   ``x-<n>-<5 chars>``; Deployment ``x`` → ``x-<hash>-<5>``; Job, DaemonSet, ReplicaSet ``x`` →
   ``x-<5>``; StatefulSet ``x`` → ``x-<ordinal>``) whose first process started after the call
   (edge kind :data:`CONTROLLER`).  The controller-manager's own calls need not be in the log;
-* :func:`controller_acts` — such a call is an act of its sender (evidence kind ``persistence``,
-  rule ``engine:api_controller``): ATT&CK T1053.007 for a CronJob, T1610 (deploy a container) for
-  the others, whether or not its pods ran during the capture (a schedule may fire after it);
+* :func:`controller_acts` — a ``create`` of one is an act of its sender (evidence kind
+  ``persistence``, rule ``engine:api_controller``): ATT&CK T1053.007 for a CronJob, T1610 (deploy
+  a container) for the others, whether or not its pods ran during the capture (a schedule may
+  fire after it).  A ``patch`` is what every rollout does (a CI job's deploy step): it is no act
+  by itself, only the link to the pods it makes, whose own acts then count;
 * :func:`routine_pod_creates` — a ``create`` of a pod through the API that is a workload's
   routine, not a deployment by an intruder: sent by the main process of a pod (a Spark driver, an
   operator, a CI runner's agent) into its own namespace, again and again from one template (two
@@ -104,14 +106,15 @@ def controller_edges(calls: pl.DataFrame, procs: pl.DataFrame) -> pl.DataFrame:
 
 def controller_acts(calls: pl.DataFrame, s: E.EvidenceSettings = E.DEFAULT, weight: float = 2.0) -> pl.DataFrame:
     """Evidence (kind ``persistence``, rule :data:`RULE`) for the sender of each call that
-    creates or changes a controller object, with its ATT&CK technique (:data:`CONTROLLERS`).
+    creates a controller object, with its ATT&CK technique (:data:`CONTROLLERS`); a ``patch`` is
+    none (see the module).
 
     >>> c = pl.DataFrame({"exec_id": ["k"], "verb": ["create"], "resource": ["cronjobs"], "namespace": ["p"],
     ...     "name": ["x"], "time_ns": [1], "event_id": ["a"], "user": ["u"]})
     >>> controller_acts(c).select("exec_id", "kind", "techniques").rows()
     [('k', 'persistence', ['T1053.007'])]
     """
-    own = controller_calls(calls)
+    own = controller_calls(calls).filter(pl.col("verb") == "create")
     if own.height == 0:
         return E.empty_evidence()
     return E._rows(own.select(

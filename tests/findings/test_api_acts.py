@@ -64,7 +64,10 @@ def test_creating_a_controller_is_an_act_with_its_technique():
                     {"exec_id": None, "verb": "create", "resource": "jobs", "namespace": "p", "name": "z",
                      "time_ns": 3, "event_id": "c"},
                     {"exec_id": "k", "verb": "get", "resource": "cronjobs", "namespace": "p", "name": "x",
-                     "time_ns": 4, "event_id": "d"}])
+                     "time_ns": 4, "event_id": "d"},
+                    # a rollout's patch (a CI job's deploy step) is no act by itself
+                    {"exec_id": "k", "verb": "patch", "resource": "deployments", "namespace": "p", "name": "w",
+                     "time_ns": 5, "event_id": "e"}])
     ev = controller_acts(calls)
     assert ev.select("exec_id", "kind", "event_id", "techniques").rows() == [
         ("k", "persistence", "a", ["T1053.007"]), ("k", "persistence", "b", ["T1610"])]
