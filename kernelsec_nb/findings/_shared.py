@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from kernelsec_nb.findings import _evidence as E
 from kernelsec_nb.findings import graph as G
 
 #: Edge kind: an incident's key command → a process of another pod that reached one of its addresses.
@@ -70,4 +71,17 @@ def shared_endpoint_edges(addresses: pl.DataFrame, conns: pl.DataFrame,
                   "port").alias("why"), "event_id"))
 
 
-__all__ = ["SHARED_ENDPOINT", "incident_addresses", "shared_endpoint_edges"]
+def shared_edges(incidents: list, conns: pl.DataFrame, routine_dest: pl.DataFrame | None,
+                 procs: pl.DataFrame) -> pl.DataFrame:
+    """:func:`shared_endpoint_edges` for ``incidents`` over ``conns`` (the engine's connections:
+    ``exec_id``, ``src_workload``, ``dst_ip``, ``dst_port``, ``time_ns``, ``event_id``) that go out
+    of the cluster to a destination that is not their workload's routine, placed in their pods
+    by ``procs``."""
+    if not incidents or procs.height == 0:
+        return G.empty_edges()
+    odd = E.unusual_outside(conns, routine_dest).join(
+        procs.select("exec_id", "namespace", "pod").unique("exec_id"), on="exec_id", how="inner")
+    return shared_endpoint_edges(incident_addresses(incidents), odd, routine_dest)
+
+
+__all__ = ["SHARED_ENDPOINT", "incident_addresses", "shared_edges", "shared_endpoint_edges"]

@@ -8,7 +8,9 @@
 4. **Parts**: processes that are not routine (or carry evidence) joined by the causal edges —
    parent → child in the same pod (or the same host), a connection → what the destination pod did
    next, a file written → run or read later; pods and outside addresses are leaves (where the
-   part went), not links (every client of a service would otherwise be one part).
+   part went), not links (every client of a service would otherwise be one part).  A second
+   pass joins the parts of other pods that reached an incident's outside address
+   (:mod:`._shared`).
 5. A part whose weight reaches ``threshold`` and that *acted* (a signal that killed, a hand-off
    to another pod, a file used later, a connection out, a state-changing request, a drop) with a
    detection (with one kind of act, on the act's own line: :mod:`._corroborate`) or with two
@@ -45,7 +47,7 @@ from kernelsec_nb.findings._records import (
     Incident,
     Lead,
 )
-from kernelsec_nb.findings._shared import incident_addresses, shared_endpoint_edges
+from kernelsec_nb.findings._shared import shared_edges
 from kernelsec_nb.findings.detections import detections, empty_detections
 from kernelsec_nb.findings.routine import (
     RoutineSettings,
@@ -381,7 +383,7 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
         edge = pl.concat([edge, esc])
     found = _assemble(procs, rt, edge, ev, hits, flows, s, notes)
     # a pod that reached an incident's outside address joins it (a second pass with those edges)
-    shared = _shared_edges(found, conns, rdest, procs)
+    shared = shared_edges(found.incidents, conns, rdest, procs)
     if shared.height:
         edge = pl.concat([edge, shared])
         found = _assemble(procs, rt, edge, ev, hits, flows, s, notes)
@@ -488,17 +490,6 @@ def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.
     ranked = [Incident(**{**_fields(i), "rank": n}) for n, (_, i) in enumerate(incidents, 1)]
     leads.sort(key=lambda x: -x.score)
     return Findings(ranked, leads[: s.max_leads], notes)
-
-
-def _shared_edges(found: Findings, conns: pl.DataFrame, rdest: pl.DataFrame | None,
-                  procs: pl.DataFrame) -> pl.DataFrame:
-    """:func:`~._shared.shared_endpoint_edges` for ``found``'s incidents over the connections out of
-    the cluster that are not their workload's routine."""
-    if not found.incidents or procs.height == 0:
-        return G.empty_edges()
-    odd = E.unusual_outside(conns, rdest).join(
-        procs.select("exec_id", "namespace", "pod").unique("exec_id"), on="exec_id", how="inner")
-    return shared_endpoint_edges(incident_addresses(found.incidents), odd, rdest)
 
 
 def _lineage(ids: list[str], pev: pl.DataFrame, lines: _Parts) -> list[str]:
