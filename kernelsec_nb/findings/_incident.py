@@ -15,6 +15,7 @@ import polars as pl
 from kernelsec_nb.findings import _endpoints as X
 from kernelsec_nb.findings import _evidence as E
 from kernelsec_nb.findings import graph as G
+from kernelsec_nb.findings._api_acts import CONTROLLER
 from kernelsec_nb.findings._records import (
     Endpoint,
     Entry,
@@ -22,6 +23,7 @@ from kernelsec_nb.findings._records import (
     KeyCommand,
     Reached,
 )
+from kernelsec_nb.findings._shared import SHARED_ENDPOINT
 
 if TYPE_CHECKING:
     from kernelsec_nb.findings.engine import EngineSettings
@@ -29,7 +31,8 @@ if TYPE_CHECKING:
 #: Endpoint roles, most telling first (one address in several roles keeps the first).
 ROLE_ORDER = ("c2", "callback", "download", "exfil", "unknown")
 #: Edge kinds that join processes into one part (pods and addresses are leaves).
-LINKS = (G.SPAWN, G.SERVICE, G.SERVICE_WRITE, G.WRITE, G.EXEC_FILE, G.READ_FILE, G.API, G.ESCAPE)
+LINKS = (G.SPAWN, G.SERVICE, G.SERVICE_WRITE, G.WRITE, G.EXEC_FILE, G.READ_FILE, G.API, G.ESCAPE, CONTROLLER,
+         SHARED_ENDPOINT)
 
 
 def _fields(i: Incident) -> dict[str, Any]:
@@ -67,7 +70,7 @@ def _writers(edge: pl.DataFrame | None, ids: set[str]) -> dict[str, str]:
     w = edge.filter(pl.col("kind").is_in([G.WRITE, G.SERVICE_WRITE]) & pl.col("src").str.starts_with("proc:")).select(
         pl.col("src").alias("_w"), pl.col("dst").alias("_f"))
     r = edge.filter(pl.col("kind") == G.EXEC_FILE).select(pl.col("src").alias("_f"), pl.col("dst").alias("_r"))
-    direct = edge.filter(pl.col("kind").is_in([G.SERVICE, G.API, G.ESCAPE]) & pl.col("src").str.starts_with("proc:")
+    direct = edge.filter(pl.col("kind").is_in([G.SERVICE, G.API, G.ESCAPE, CONTROLLER]) & pl.col("src").str.starts_with("proc:")
                          & pl.col("dst").str.starts_with("proc:")).select(pl.col("src").alias("_w"), pl.col("dst").alias("_r"))
     out: dict[str, str] = {}
     for writer, ran in pl.concat([w.join(r, on="_f").select("_w", "_r"), direct]).iter_rows():
@@ -347,7 +350,9 @@ def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any
         ends.append(Endpoint("", 53, dom.removeprefix("dns:"), "exfil"))
     # techniques, evidence
     tech: dict[str, list[str]] = {}
-    for rid, techs in pev.filter(pl.col("kind") == E.DETECTION).select("rule_id", "techniques").iter_rows():
+    # detections' techniques, and those of the engine's own evidence that names one (an API act)
+    for rid, techs in pev.filter((pl.col("kind") == E.DETECTION) | pl.col("techniques").is_not_null()).select(
+            "rule_id", "techniques").iter_rows():
         for t in techs or []:
             tech.setdefault(t, [])
             if rid not in tech[t]:

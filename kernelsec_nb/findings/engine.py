@@ -8,7 +8,9 @@
 4. **Parts**: processes that are not routine (or carry evidence) joined by the causal edges —
    parent → child in the same pod (or the same host), a connection → what the destination pod did
    next, a file written → run or read later; pods and outside addresses are leaves (where the
-   part went), not links (every client of a service would otherwise be one part).
+   part went), not links (every client of a service would otherwise be one part).  A second
+   pass joins the parts of other pods that reached an incident's outside address
+   (:mod:`._shared`).
 5. A part whose weight reaches ``threshold`` and that *acted* (a signal that killed, a hand-off
    to another pod, a file used later, a connection out, a state-changing request, a drop) with a
    detection (with one kind of act, on the act's own line: :mod:`._corroborate`) or with two
@@ -35,6 +37,7 @@ from typing import Any
 import polars as pl
 
 from kernelsec_nb.correlate._frames import fetch
+from kernelsec_nb.findings import _api_acts as A
 from kernelsec_nb.findings import _evidence as E
 from kernelsec_nb.findings import _named as N
 from kernelsec_nb.findings import graph as G
@@ -45,6 +48,7 @@ from kernelsec_nb.findings._records import (
     Incident,
     Lead,
 )
+from kernelsec_nb.findings._shared import shared_edges
 from kernelsec_nb.findings.detections import detections, empty_detections
 from kernelsec_nb.findings.routine import (
     RoutineSettings,
@@ -198,7 +202,7 @@ def _untaint(rt: pl.DataFrame, edge: pl.DataFrame, s: EngineSettings) -> pl.Data
     tainted = {d[5:] for d in runs["dst"].to_list()}
     # a pod a process that is not routine deployed through the API (a Job an intruder created) does
     # not run as its owner designed it
-    api = edge.filter((pl.col("kind") == G.API) & pl.col("src").str.starts_with("proc:")
+    api = edge.filter(pl.col("kind").is_in([G.API, A.CONTROLLER]) & pl.col("src").str.starts_with("proc:")
                       & ~pl.col("src").str.slice(5).is_in(list(usual)) & pl.col("dst").str.starts_with("proc:"))
     tainted |= {d[5:] for d in api["dst"].to_list()}
     if not tainted:
@@ -294,6 +298,8 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
         notes.append("no flows (Hubble): connections come from Tetragon's connect hooks only")
     rt = routine(procs, s.routine) if procs.height else pl.DataFrame(
         schema={"exec_id": pl.String, "routine": pl.Float64, "reason": pl.String})
+    routine_creates = A.routine_pod_creates(api, _mains(procs))["event_id"] if api is not None \
+        else pl.Series([], dtype=pl.String)
     conns = _connections(flows, kprobes)
     # routine destinations and requests are learned from routine processes only (a main process,
     # a scheduled job): an implant that beacons all day long must not teach its own C2 as routine
@@ -339,7 +345,9 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
         busy = rt.filter(pl.col("routine") >= s.routine_cut)["exec_id"]
         calls = flows if flows.height else conns
         if api is not None and api.height:  # the audit log names the calls: no guess by timing
-            edges.append(G.api_call_edges(api))
+            # a workload's own creates of pods from one template (a driver's executors) link nothing
+            edges.append(G.api_call_edges(api.filter(~pl.col("event_id").is_in(routine_creates.implode()).fill_null(False))))
+            edges.append(A.controller_edges(api, procs))
         else:
             edges.append(G.api_edges(calls.filter(~pl.col("exec_id").is_in(busy.implode())), procs, s.graph))
     # lookups that carry data out (a DNS tunnel): a pod's, no flow naming its process, go to the
@@ -355,7 +363,10 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     ev = pl.concat([E.detections_on_processes(hits, es), E.persistence(hits, es), E.entry_kinds(procs, es),
                     E.outside_connections(conns, rdest, es), E.blocked_and_requests(flows, rreq, es, [*usual.explode().to_list(), *_mains(procs)]),
                     E.around_policy(flows, es), E.dns_tunnels(flows, es, tunnels),
-                    E.signals(procs, es), E.from_edges(edge, es)])
+                    E.signals(procs, es), E.from_edges(edge, es),
+                    A.controller_acts(api, es) if api is not None else E.empty_evidence()])
+    # a workload's routine creates of pods through the API (and the rule that flags them) weigh nothing
+    ev = ev.filter(~pl.col("event_id").is_in(routine_creates.implode()).fill_null(False))
     # a rule that fires again and again on one process is one piece of evidence
     ev = ev.unique(["exec_id", "kind", "rule_id", "text"], keep="first", maintain_order=True)
     ev = _weigh(ev, rt)
@@ -382,6 +393,11 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     if esc.height:
         edge = pl.concat([edge, esc])
     found = _assemble(procs, rt, edge, ev, hits, flows, s, notes)
+    # a pod that reached an incident's outside address joins it (a second pass with those edges)
+    shared = shared_edges(found.incidents, conns, rdest, procs)
+    if shared.height:
+        edge = pl.concat([edge, shared])
+        found = _assemble(procs, rt, edge, ev, hits, flows, s, notes)
     lone = _tunnel_leads(tunnels.filter(pl.col("exec_id").is_null()), s)
     if lone:
         found = Findings(found.incidents, sorted([*found.leads, *lone], key=lambda x: -x.score)[: s.max_leads],

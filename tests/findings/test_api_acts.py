@@ -1,0 +1,88 @@
+"""Acts through the Kubernetes API the audit log names: a controller object created (an act,
+linked to the pods its controllers make later) and a workload's routine creates of pods."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from kernelsec_nb.findings._api_acts import (
+    CONTROLLER,
+    controller_acts,
+    controller_edges,
+    routine_pod_creates,
+)
+
+S = 1_000_000_000
+C = {"exec_id": pl.String, "verb": pl.String, "resource": pl.String, "subresource": pl.String,
+     "namespace": pl.String, "name": pl.String, "created_name": pl.String, "time_ns": pl.Int64,
+     "event_id": pl.String, "user": pl.String, "code": pl.Int64, "src_namespace": pl.String,
+     "linked_exec_id": pl.String}
+
+
+def _calls(rows):
+    return pl.DataFrame([{**dict.fromkeys(C), **r} for r in rows], schema=C)
+
+
+def _procs(rows):
+    cols = ["exec_id", "namespace", "pod", "start_ns", "seen_as"]
+    return pl.DataFrame([dict(zip(cols, r, strict=True)) for r in rows],
+                        schema={c: (pl.Int64 if c == "start_ns" else pl.String) for c in cols})
+
+
+def test_a_cronjob_created_through_the_api_links_to_the_pod_its_job_made_later():
+    calls = _calls([{"exec_id": "k", "verb": "create", "resource": "cronjobs", "namespace": "pay",
+                     "name": "rec", "created_name": "rec", "time_ns": 100 * S, "event_id": "a1",
+                     "user": "system:serviceaccount:tools:x", "code": 201},
+                    # the controller-manager's own calls name no process of the capture
+                    {"exec_id": None, "verb": "create", "resource": "jobs", "namespace": "pay",
+                     "created_name": "rec-2864", "time_ns": 390 * S, "event_id": "a2"}])
+    procs = _procs([("old", "pay", "rec-2863-abcde", 50 * S, "exec"),       # before the call
+                    ("j", "pay", "rec-2864-dx7q2", 400 * S, "exec"),
+                    ("j2", "pay", "rec-2864-dx7q2", 401 * S, "exec"),        # not the pod's first
+                    ("other", "web", "rec-2864-zzzzz", 400 * S, "exec"),     # another namespace
+                    ("api", "pay", "rec-api-6d9f8b7c5d-qwert", 400 * S, "exec")])  # another Deployment
+    e = controller_edges(calls, procs)
+    assert e.select("src", "dst", "kind", "event_id").rows() == [("proc:k", "proc:j", CONTROLLER, "a1")]
+    assert "rec-2864-dx7q2" in e["why"][0] and "cronjobs pay/rec" in e["why"][0]
+
+
+def test_a_deployment_patched_links_to_its_new_pods_and_a_failed_call_to_none():
+    calls = _calls([{"exec_id": "k", "verb": "patch", "resource": "deployments", "namespace": "a",
+                     "name": "web", "time_ns": 10 * S, "event_id": "p1", "code": 200},
+                    {"exec_id": "k", "verb": "create", "resource": "daemonsets", "namespace": "a",
+                     "name": "ds", "time_ns": 10 * S, "event_id": "p2", "code": 403}])
+    procs = _procs([("w", "a", "web-6d9f8b7c5d-qwert", 20 * S, "exec"),
+                    ("d", "a", "ds-abcde", 20 * S, "exec")])
+    assert controller_edges(calls, procs)["dst"].to_list() == ["proc:w"]
+
+
+def test_creating_a_controller_is_an_act_with_its_technique():
+    calls = _calls([{"exec_id": "k", "verb": "create", "resource": "cronjobs", "namespace": "p", "name": "x",
+                     "time_ns": 1, "event_id": "a"},
+                    {"exec_id": "k", "verb": "create", "resource": "daemonsets", "namespace": "p", "name": "y",
+                     "time_ns": 2, "event_id": "b"},
+                    {"exec_id": None, "verb": "create", "resource": "jobs", "namespace": "p", "name": "z",
+                     "time_ns": 3, "event_id": "c"},
+                    {"exec_id": "k", "verb": "get", "resource": "cronjobs", "namespace": "p", "name": "x",
+                     "time_ns": 4, "event_id": "d"},
+                    # a rollout's patch (a CI job's deploy step) is no act by itself
+                    {"exec_id": "k", "verb": "patch", "resource": "deployments", "namespace": "p", "name": "w",
+                     "time_ns": 5, "event_id": "e"}])
+    ev = controller_acts(calls)
+    assert ev.select("exec_id", "kind", "event_id", "techniques").rows() == [
+        ("k", "persistence", "a", ["T1053.007"]), ("k", "persistence", "b", ["T1610"])]
+
+
+def test_repeated_creates_of_one_template_by_a_main_process_in_its_namespace_are_routine():
+    rows = [{"exec_id": "drv", "verb": "create", "resource": "pods", "namespace": "d", "src_namespace": "d",
+             "created_name": f"agg-3f9a2c8e1b-exec-{i}", "event_id": f"c{i}", "linked_exec_id": f"e{i}"}
+            for i in range(1, 4)]
+    assert routine_pod_creates(_calls(rows), ["drv"])["event_id"].to_list() == ["c1", "c2", "c3"]
+    # a shell that is no container's main process, one create, or creates into another namespace are not
+    assert routine_pod_creates(_calls(rows), ["other"]).height == 0
+    assert routine_pod_creates(_calls(rows[:1]), ["drv"]).height == 0
+    away = [{**r, "namespace": "kube-system"} for r in rows]
+    assert routine_pod_creates(_calls(away), ["drv"]).height == 0
+    # two different pods (not one template) are not
+    mixed = [rows[0], {**rows[1], "created_name": "miner"}]
+    assert routine_pod_creates(_calls(mixed), ["drv"]).height == 0
