@@ -74,7 +74,7 @@ three nodes of a kind cluster) and shows what is in it.
     code('case.files().select(pl.col("path").str.replace(r".*/data/", "data/"), "sources", "lines", "loaded", "duplicates", "quarantined", "sha256")'),
     code('case.quarantine().select(pl.col("file").str.replace(r".*/data/", "data/"), "line", "reason")'),
     md("## Coverage: what each source saw, per node\n\nTime span, gaps, share of processes whose parent was never seen, and each node's clock against the reference clock (the median node's), estimated from flows seen on two nodes."),
-    code('case.coverage().select("source", "node", "first_time", "last_time", "events", "gaps", "orphan_share", (pl.col("clock_offset_ms") / 1000).round(2).alias("clock vs reference (s)"))'),
+    code('kn.report.Table(case.coverage().select("source", "node", "first_time", "last_time", "events", "gaps", "orphan_share", (pl.col("clock_offset_ms") / 1000).round(2).alias("clock vs reference (s)")))'),
     md("## Counts per source, node and workload"),
     code('# NBVAL_CHECK_OUTPUT\ncase.sql("SELECT source, node, count(*) AS events FROM events GROUP BY ALL ORDER BY source, node")'),
     code('case.sql("SELECT namespace, workload, count(*) AS events, count(DISTINCT pod) AS pods FROM events WHERE workload IS NOT NULL GROUP BY ALL ORDER BY events DESC")'),
@@ -96,9 +96,9 @@ runtime's CRI wrapping). `case.http_requests()` gives each request the sidecar l
 with the pod that wrote it, the Hubble flow of its connection and the process that opened it,
 and takes the same filters (`http_path` without the query string, `http_url` with it).
 """),
-    code('case.http_requests(http_method="PUT").select("time", "pod", "method", "path", "response_code", "duration_ms", "request_id", "client_pod", "binary", "match")'),
+    code('kn.report.Table(case.http_requests(http_method="PUT").select("time", "pod", "method", "path", "response_code", "duration_ms", "request_id", "client_pod", "binary", "match"))'),
     md("## Kubernetes API calls\n\nThe API server's audit log: one row per request (its stages listed), attributed to the pod and process that sent it (a pod-bound token, the pod's IP, its service account) and linked to what it started. Here the admin's `kubectl exec` from outside the cluster started the attacker's shell in the tiefighter."),
-    code('case.api_calls(resource="pods/exec").select("time", "user", "src_ip", "stages", "code", "target_pod", "link", "linked_binary")'),
+    code('kn.report.Table(case.api_calls(resource="pods/exec").select("time", "user", "src_ip", "stages", "code", "target_pod", "link", "linked_binary"))'),
     code('case.api_calls().group_by("user", "verb", "resource", "src_match").agg(pl.len().alias("calls"), pl.col("src_pod").drop_nulls().n_unique().alias("pods")).sort("calls", descending=True)'),
     md("## One chart of each kind\n\nAll charts are plain altair charts (static SVG here)."),
     md("### Timeline — every source on one UTC axis"),
@@ -154,7 +154,7 @@ by_kind
 rare = by_kind.filter(pl.col("len") <= 5)
 unusual = requests.join(rare.select("http_method", "http_path").unique(), on=["http_method", "http_path"])
 first = unusual.filter(pl.col("verdict") != "DROPPED").sort("time").head(1)
-first.select("time", "node", "verdict", "src_pod", "dst_pod", "http_method", "http_url", "event_id")
+kn.report.Table(first.select("time", "node", "verdict", "src_pod", "dst_pod", "http_method", "http_url", "event_id"))
 '''),
     md("### 2. From the flow to the process: attribution through Tetragon's `tcp_connect`\n\nThe flow's 5-tuple matches a connect kprobe on the client's node, which names the exec that opened the socket."),
     code('''
@@ -167,7 +167,7 @@ case.explain(hit["event_id"]).select("role", "kind", "node", pl.col("file").str.
     md("### 3. The node and the exec chain behind it\n\nWalking up from the request's process: the client's process ran on this node, under a shell that was *not* started by the container's entrypoint (exec'd from outside the init tree)."),
     code('''
 anc = case.ancestry(hit["exec_id"])
-anc.select("depth", "node", "pod", "binary", "args", "in_init_tree", "captured", "start_time")
+kn.report.Table(anc.select("depth", "node", "pod", "binary", "args", "in_init_tree", "captured", "start_time"))
 '''),
     code('''
 # NBVAL_CHECK_OUTPUT
@@ -221,13 +221,13 @@ case.processes(pod=victim_pod).filter(pl.col("signal").is_not_null() | pl.col("e
     md("Falco saw part of it — the shell and the sensitive read — attributed to the same session:"),
     code('''
 alerts = case.alerts(exec_id=session["exec_id"].to_list())
-alerts.select("time", "node", "rule", "priority", "pod", "binary", "args", "match")
+kn.report.Table(alerts.select("time", "node", "rule", "priority", "pod", "binary", "args", "match"))
 '''),
     md("## What the network policy changed\n\nAfter the L7 policy was applied, the session's requests to the endpoint were DROPPED; nothing of that kind got through."),
     code('''
 session_requests = case.flows(exec_id=session["exec_id"].to_list()).filter(
     pl.col("http_method").is_not_null(), ~pl.col("is_reply").fill_null(False))
-session_requests.select("time", "node", "verdict", "src_port", "dst_pod", "http_method", "http_path", "binary")
+kn.report.Table(session_requests.select("time", "node", "verdict", "src_port", "dst_pod", "http_method", "http_path", "binary"))
 '''),
     code('''
 drops = case.flows(verdict="DROPPED")
@@ -358,7 +358,7 @@ alerts and Tetragon's policy actions, so one table holds every detection with it
 """),
     code('''
 hits = case.detect()
-hits.select("time", "source", "level", "title", "techniques", "entity", "pod", "detail")
+kn.report.Table(hits.select("time", "source", "level", "title", "techniques", "entity", "pod", "detail"))
 '''),
     code("kn.viz.attack_matrix(hits)"),
     md("SigmaHQ's own Linux rules run too; a rule that cannot (here the `auditd` ones: a case has no auditd records) is reported with its reason, never dropped silently."),
