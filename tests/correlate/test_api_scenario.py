@@ -77,7 +77,7 @@ def test_deathstar_kubectl_exec_is_the_entry_shell():
 def test_findings_use_the_named_call(api_abuse):
     """The findings' api edge is the audit log's call, and the rule on the create names the
     process that sent it."""
-    from kernelsec_nb.findings.engine import case_frames
+    from kernelsec_nb.findings._frames import case_frames
 
     case, truth = api_abuse
     frames = case_frames(case)
