@@ -109,7 +109,7 @@ def load_lake(lake: str | os.PathLike[str], paths: str | os.PathLike[str] | Iter
     >>> kn.load_lake(lake, [], progress=False).total("lines")
     0
     >>> sorted(os.listdir(lake))[:4]  # the manifest, a folder per table (and the writers' lock)
-    ['.kernelsec-lake.lock', '_kernelsec_lake.json', 'alerts', 'case_state']
+    ['.kernelsec-lake.lock', '_kernelsec_lake.json', 'alerts', 'audit_events']
     """
     root = Path(lake).expanduser().absolute()
     _prepare(root)  # a file, or a folder of other files, is refused before anything is made

@@ -51,7 +51,9 @@ def split_records(table: pa.Table, splitters: Sequence[Splitter]) -> tuple[pa.Ta
         hit = pc.match_substring(raw, hint)
         mask = hit if mask is None else pc.or_(mask, hit)
     mask = pc.and_(mask, pc.is_null(table.column("note")))
-    rows = np.flatnonzero(_arrow.to_numpy(pc.fill_null(mask, False)))
+    # a null (no text) is no match; and_kleene(null, false) is false (pc.fill_null with a Python
+    # value would make pyarrow import pandas: see tests/store/test_arrow.py)
+    rows = np.flatnonzero(_arrow.to_numpy(pc.and_kleene(mask, pc.is_valid(mask))))
     if len(rows) == 0:
         return table, 0
     pieces: list[pa.Table] = []
