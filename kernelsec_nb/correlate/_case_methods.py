@@ -305,9 +305,11 @@ class CorrelateMixin:
             f"WHERE {cond} ORDER BY time_ns, event_id", params)
 
     def alerts(self, **flt: Any) -> pl.DataFrame:
-        """Falco alerts attributed to a Tetragon exec, with missing Kubernetes fields filled.
+        """Alerts (Falco's, Tracee's) attributed to an exec, with missing Kubernetes fields filled.
 
-        Adds ``exec_id``, ``match`` (``'container+pid'``, ``'container+name'``, ``'none'``),
+        Adds ``exec_id``, ``match`` (``'exec_id'``: Tracee's findings name the process of its
+        own exec events; ``'container+pid'``, ``'container+name'``: Falco's, to Tetragon's
+        execs; ``'none'``),
         ``confidence``, ``binary``/``args``/``exec_pid`` of the exec, ``workload``, and
         ``k8s_filled`` (true where ``namespace``/``pod`` came from Tetragon).  Rules:
         :mod:`kernelsec_nb.correlate._alerts`.

@@ -185,6 +185,8 @@ HOOK_COLUMNS: dict[str, str] = {
 }
 
 ALERT_COLUMNS: dict[str, str] = {
+    # the process by the identity of Tracee's own exec events: the finding is linked to them
+    "exec_id": EXEC_ID,
     "rule": _RULE,
     "priority": _SEVERITY,
     "tags": f"list_filter([{_prop('external_id')}, 'mitre_' || replace({_prop('Category')}, '-', '_')], "
