@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import polars as pl
 
-from kernelsec_nb.correlate import _activity, _coverage, _explain
+from kernelsec_nb.correlate import _activity, _coverage, _dns, _explain
 from kernelsec_nb.correlate._alerts import attribute_alerts
 from kernelsec_nb.correlate._flows import (
     CLOSE_PATTERN,
@@ -303,6 +303,23 @@ class CorrelateMixin:
             f"{_PROC_COLS} FROM {{flows_rows}} f LEFT JOIN {{att}} a ON a._row = f.rowid "
             "LEFT JOIN {kprobes_rows} k ON k.rowid = a._cid LEFT JOIN processes p ON p.exec_id = k.exec_id) "
             f"WHERE {cond} ORDER BY time_ns, event_id", params)
+
+    def dns(self, **flt: Any) -> pl.DataFrame:
+        """DNS lookups of every source that sees them: Hubble's L7 DNS flows, Inspektor Gadget's
+        ``trace_dns`` and Tracee's ``net_packet_dns`` events, one row each, by time.
+
+        ``query`` is the name asked (without its final dot); ``exec_id``/``pid``/``binary`` the
+        process that asked (Inspektor Gadget, Tracee); ``is_reply``, ``dns_ips``, ``dns_rcode``,
+        ``src_pod``/``dst_pod`` Hubble's.  Filters: those of :meth:`events` (``source``,
+        ``fqdn``/``dns_query`` regex, ``pod``, ``exec_id``, ``since`` …).  Rules:
+        :mod:`kernelsec_nb.correlate._dns`.
+
+        Examples
+        --------
+        >>> case.dns(fqdn=r"\\.cluster\\.local$", source="tracee").select("time", "query", "binary")  # doctest: +SKIP
+        """
+        sql, params = _dns.dns_sql(**flt)
+        return self._fetch(sql, params)
 
     def alerts(self, **flt: Any) -> pl.DataFrame:
         """Alerts (Falco's, Tracee's) attributed to an exec, with missing Kubernetes fields filled.
