@@ -95,6 +95,21 @@ def _items(case: Any, by: str, since: int | None, until: int | None) -> pl.DataF
         f"min(f.time_ns) AS first_ns, count(*) AS count FROM flows f WHERE f.dns_query IS NOT NULL "
         f"AND coalesce(f.is_reply, false) = false AND coalesce(f.l7_direction, 'REQUEST') = 'REQUEST' "
         f"AND {tcond_f} GROUP BY ALL", rng)
+    # the lookups the eBPF tools saw with their process (Inspektor Gadget, Tracee: see case.dns()),
+    # queries and answers alike (the stored columns do not tell them apart: same name, same first time)
+    tcond_o = "true" if since is None else "o.time_ns BETWEEN ? AND ?"
+    dns_own = case._fetch(
+        f'SELECT o."{by}" AS "group", \'dns\' AS what, rtrim(o.dns_query, \'.\') AS value, '  # noqa: S608
+        f"min(o.time_ns) AS first_ns, count(*) AS count FROM other_events o WHERE o.dns_query IS NOT NULL "
+        f"AND {tcond_o} GROUP BY ALL", rng)
+    if dns.height and dns_own.height:
+        dns = (pl.concat([dns.with_columns(pl.col("group").cast(pl.String), pl.col("value").cast(pl.String)),
+                          dns_own.with_columns(pl.col("group").cast(pl.String), pl.col("value").cast(pl.String))],
+                         how="vertical_relaxed")
+               .group_by("group", "what", "value", maintain_order=True)
+               .agg(pl.col("first_ns").min(), pl.col("count").sum()))
+    elif dns_own.height:
+        dns = dns_own
     parts = [d.with_columns(pl.col("group").cast(pl.String), pl.col("value").cast(pl.String))
              for d in (binaries, pairs, dests, dns) if d.height]
     if not parts:

@@ -1,7 +1,12 @@
-"""Attribute Falco alerts to Tetragon execs and fill the Kubernetes fields Falco left empty.
+"""Attribute alerts to execs and fill the Kubernetes fields Falco left empty.
 
 Rules (first that matches wins):
 
+0. ``'exec_id'``: the alert names its process itself.  A tool that writes both the process
+   events and the alerts (Tracee) gives its findings the exec identity of its own exec events
+   (``alerts.exec_id``, computed at load from the same fields: host, entity id or host pid, see
+   :mod:`kernelsec_nb.sources.tracee`); confidence 1.0, whether or not the capture holds that
+   process's exec.
 1. ``'container+pid'``: same 12-hex container id and same pid, and the alert time inside the
    process's lifetime.  PIDs are reused: the candidates are the latest process with that pid
    started at or before the alert and the first one started at most ``tolerance`` (default
@@ -86,8 +91,8 @@ def attribute_alerts(alerts: pl.DataFrame, processes: pl.DataFrame, *, tolerance
     Parameters
     ----------
     alerts : polars.DataFrame
-        Falco alerts: ``time_ns``, ``container_id`` (12-hex short id), ``pid``, ``proc_name``;
-        optional ``namespace``, ``pod``.
+        Alerts: ``time_ns``, ``container_id`` (12-hex short id), ``pid``, ``proc_name``;
+        optional ``namespace``, ``pod``, and ``exec_id`` (the alerting tool's own, kept: rule 0).
     processes : polars.DataFrame
         Rows of the ``processes`` table: ``exec_id``, ``container_id``, ``pid``, ``binary``,
         ``start_ns``, ``exit_ns``, ``namespace``, ``pod``, ``workload``.
@@ -115,9 +120,12 @@ def attribute_alerts(alerts: pl.DataFrame, processes: pl.DataFrame, *, tolerance
     win = to_duration_ns(window)
     # filled by the load already (from the container's processes): stays filled
     prior = alerts["k8s_filled"].fill_null(False) if "k8s_filled" in alerts.columns else None
+    own = alerts["exec_id"].cast(pl.String) if "exec_id" in alerts.columns else pl.Series([None] * alerts.height,
+                                                                                           dtype=pl.String)
     base = alerts.drop([c for c in (*OUT_COLUMNS, "k8s_filled") if c in alerts.columns])
     al = base.select(
         pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"),
+        own.alias("_own"),
         pl.col("time_ns").cast(pl.Int64).alias("_at"),
         _opt(base, "container_id").cast(pl.String).alias("container_id"),
         _opt(base, "pid", pl.Int64).cast(pl.Int64).alias("pid"),
@@ -130,10 +138,13 @@ def attribute_alerts(alerts: pl.DataFrame, processes: pl.DataFrame, *, tolerance
         _opt(processes, "exit_ns", pl.Int64).cast(pl.Int64).alias("_ex"),
         _comm(_opt(processes, "binary")).alias("_comm"),
     ).filter(pl.col("_st").is_not_null())
-    m1 = _by_pid(al, pr, tol).with_columns(pl.lit("container+pid").alias("match"))
-    rest = al.filter(~pl.col("_row").is_in(m1["_row"].implode()))
+    m0 = al.filter(pl.col("_own").is_not_null()).select(
+        "_row", pl.col("_own").alias("exec_id"), pl.lit(1.0).alias("confidence"), pl.lit("exec_id").alias("match"))
+    rest = al.filter(pl.col("_own").is_null())
+    m1 = _by_pid(rest, pr, tol).with_columns(pl.lit("container+pid").alias("match"))
+    rest = rest.filter(~pl.col("_row").is_in(m1["_row"].implode()))
     m2 = _by_name(rest, pr, win).with_columns(pl.lit("container+name").alias("match"))
-    found = pl.concat([m1, m2], how="vertical_relaxed")
+    found = pl.concat([m0, m1, m2], how="vertical_relaxed")
     out = (al.select("_row").join(found, on="_row", how="left", maintain_order="left")
            .with_columns(pl.col("match").fill_null("none"), pl.col("confidence").fill_null(0.0)))
     res = fill_k8s(pl.concat([base, out.select(OUT_COLUMNS)], how="horizontal"), processes)

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import polars as pl
 
-from kernelsec_nb.correlate import _activity, _coverage, _explain
+from kernelsec_nb.correlate import _activity, _coverage, _dns, _explain
 from kernelsec_nb.correlate._alerts import attribute_alerts
 from kernelsec_nb.correlate._flows import (
     CLOSE_PATTERN,
@@ -304,10 +304,29 @@ class CorrelateMixin:
             "LEFT JOIN {kprobes_rows} k ON k.rowid = a._cid LEFT JOIN processes p ON p.exec_id = k.exec_id) "
             f"WHERE {cond} ORDER BY time_ns, event_id", params)
 
-    def alerts(self, **flt: Any) -> pl.DataFrame:
-        """Falco alerts attributed to a Tetragon exec, with missing Kubernetes fields filled.
+    def dns(self, **flt: Any) -> pl.DataFrame:
+        """DNS lookups of every source that sees them: Hubble's L7 DNS flows, Inspektor Gadget's
+        ``trace_dns`` and Tracee's ``net_packet_dns`` events, one row each, by time.
 
-        Adds ``exec_id``, ``match`` (``'container+pid'``, ``'container+name'``, ``'none'``),
+        ``query`` is the name asked (without its final dot); ``exec_id``/``pid``/``binary`` the
+        process that asked (Inspektor Gadget, Tracee); ``is_reply``, ``dns_ips``, ``dns_rcode``,
+        ``src_pod``/``dst_pod`` Hubble's.  Filters: those of :meth:`events` (``source``,
+        ``fqdn``/``dns_query`` regex, ``pod``, ``exec_id``, ``since`` …).  Rules:
+        :mod:`kernelsec_nb.correlate._dns`.
+
+        Examples
+        --------
+        >>> case.dns(fqdn=r"\\.cluster\\.local$", source="tracee").select("time", "query", "binary")  # doctest: +SKIP
+        """
+        sql, params = _dns.dns_sql(**flt)
+        return self._fetch(sql, params)
+
+    def alerts(self, **flt: Any) -> pl.DataFrame:
+        """Alerts (Falco's, Tracee's) attributed to an exec, with missing Kubernetes fields filled.
+
+        Adds ``exec_id``, ``match`` (``'exec_id'``: Tracee's findings name the process of its
+        own exec events; ``'container+pid'``, ``'container+name'``: Falco's, to Tetragon's
+        execs; ``'none'``),
         ``confidence``, ``binary``/``args``/``exec_pid`` of the exec, ``workload``, and
         ``k8s_filled`` (true where ``namespace``/``pod`` came from Tetragon).  Rules:
         :mod:`kernelsec_nb.correlate._alerts`.

@@ -6,8 +6,8 @@ there).  From the sources the loader builds one parse of each line:
 
 * the container-log wrapper is taken off (:mod:`kernelsec_nb.sources._wrappers`);
 * the line's group is told (:func:`groups`, :func:`group_sql`): a line an *isolated* source (one
-  with :attr:`Source.claim` or :attr:`Source.text`) claims, or whose text it parses, is that
-  source's alone; every other line belongs to the sources that share the top level (Tetragon,
+  with :attr:`Source.claim` or :attr:`Source.text`) claims by its top-level keys, or whose text
+  it parses, is that source's alone (a key nested in a value claims nothing); every other line belongs to the sources that share the top level (Tetragon,
   Hubble, Falco: their keys never disagree on a type, checked here);
 * each group's lines are parsed once with ``json_transform`` against the group's structure
   (:func:`parse_of`: the shared group's is :data:`STRUCTURE`; an isolated source's line is parsed
@@ -146,8 +146,13 @@ class Parse:
 def parse_of(group: tuple[Source, ...]) -> Parse:
     """The :class:`Parse` of a group of sources."""
     ordered = sorted(group, key=lambda s: (s.order, s.name))
-    clauses = "".join(f"WHEN {s.claim} THEN '{{\"{s.name}\":' || raw || '}}' " if s.claim is not None else ""
-                      for s in ordered) + "".join(s.normalise for s in ordered)
+    if len(group) == 1 and group[0].isolated:
+        # its group's JSON lines are exactly those it claims (told by group_sql): no second test
+        clauses = f"WHEN true THEN '{{\"{group[0].name}\":' || raw || '}}' " if group[0].claim else ""
+    else:
+        clauses = "".join(f"WHEN {s.claim_sql} THEN '{{\"{s.name}\":' || raw || '}}' " if s.claim is not None
+                          else "" for s in ordered)
+    clauses += "".join(s.normalise for s in ordered)
     texts = [f"'{{\"{s.name}\":' || ({s.text}) || '}}'" for s in ordered if s.text is not None]
     text = (f"coalesce({', '.join(texts)})" if len(texts) > 1 else texts[0]) if texts else None
     prelude = {k: v for s in group for k, v in s.prelude.items()}
@@ -159,7 +164,7 @@ def parse_of(group: tuple[Source, ...]) -> Parse:
         structure=json.dumps(_union(group)),
         source_sql="CASE\n" + "".join(f"    WHEN {_detect(s)} THEN '{s.name}'\n"
                                       for s in sorted(group, key=lambda s: (s.precedence, s.name))) + "END",
-        normalise_sql=f"CASE {clauses} ELSE raw END",
+        normalise_sql=f"CASE {clauses} ELSE raw END" if clauses else "raw",
         text_sql=text, prelude=prelude, prelude_args=prelude_args)
 
 
@@ -169,7 +174,7 @@ def group_sql(ws: str) -> str | None:
     None when there is one group."""
     if len(groups()) == 1:
         return None
-    claims = " ".join(f"WHEN {g[0].claim} THEN {i}" for i, g in enumerate(groups()) if i and g[0].claim)
+    claims = " ".join(f"WHEN {g[0].claim_sql} THEN {i}" for i, g in enumerate(groups()) if i and g[0].claim)
     texts = " ".join(f"WHEN ({g[0].text}) IS NOT NULL THEN {i}" for i, g in enumerate(groups()) if i and g[0].text)
     return (f"CASE WHEN left(ltrim(raw, {ws}), 1) = '{{' THEN {f'CASE {claims} ELSE 0 END' if claims else '0'} "
             f"ELSE {f'CASE {texts} ELSE 0 END' if texts else '0'} END")

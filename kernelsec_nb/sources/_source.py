@@ -13,6 +13,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from kernelsec_nb.sources._keys import top_keys_sql
 from kernelsec_nb.sources._route import RouteSpec
 
 
@@ -88,7 +89,7 @@ class Source:
     1. the container-log wrapper, if any, is taken off (CRI ``<time> stdout F <line>``, Docker's
        ``{"log": "<line>\\n", ...}``: see :mod:`kernelsec_nb.sources._wrappers`), for every
        source; the event id stays the hash of the line as written;
-    2. a JSON line that :attr:`claim` accepts is this source's alone: it is parsed as
+    2. a JSON line whose top-level keys :attr:`claim` names is this source's alone: it is parsed as
        ``{"<name>": <line>}`` against ``{"<name>": structure}`` and staged apart (whatever keys and
        types the others use); other JSON lines are rewritten by the :attr:`normalise` clauses and
        parsed against the union of the :attr:`structure` of the sources without ``claim`` or
@@ -127,10 +128,14 @@ class Source:
         The order of the :attr:`normalise` clauses and of the names in messages.
     normalise : str
         ``WHEN <test over raw> THEN <rewritten raw>`` clauses (may be empty).
-    claim : str or None
-        SQL over the (unwrapped) line ``raw``: this JSON line is this source's; it is then parsed
-        against this source's structure alone.  Cheap text tests are best: a key with its quote
-        (``'"auditID":'``) cannot occur inside a JSON string, where quotes are escaped.
+    claim : tuple of tuples of str, or None
+        Top-level keys that make a JSON line this source's: the line's object has every key of
+        one of the tuples (``(("auditID", "verb"),)``; ``(("a",), ("b", "c"))``: ``a``, or both
+        ``b`` and ``c``); it is then parsed against this source's structure alone.  Only the
+        object's own keys count, never a key nested in one of its values (labels, arguments,
+        a request body: what an attacker writes); the test is cheap (a text search, then one
+        ``json_exists`` on the lines that hold the keys' text: see
+        :mod:`kernelsec_nb.sources._keys`).
     text : str or None
         SQL over a non-JSON line ``raw``: the JSON text of its structure, or NULL when the line
         is not this source's (``regexp_extract`` into ``json_object``, say).
@@ -170,7 +175,7 @@ class Source:
     precedence: int = 100
     order: int = 100
     normalise: str = ""
-    claim: str | None = None
+    claim: tuple[tuple[str, ...], ...] | None = None
     text: str | None = None
     prelude: dict[str, str] = field(default_factory=dict)
     prelude_args: dict[str, str] = field(default_factory=dict)
@@ -180,6 +185,15 @@ class Source:
     color: str | None = None
     split: tuple[str, Callable[[str], list[str] | None]] | None = None
     derive: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.claim is not None:
+            top_keys_sql(self.claim)  # refuses a malformed claim (a flat tuple, an odd key)
+
+    @property
+    def claim_sql(self) -> str | None:
+        """SQL over the (unwrapped) JSON line ``raw``: :attr:`claim` holds (None: no claim)."""
+        return None if self.claim is None else top_keys_sql(self.claim)
 
     @property
     def isolated(self) -> bool:

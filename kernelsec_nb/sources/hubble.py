@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 
+from kernelsec_nb.sources._keys import top_keys_sql
 from kernelsec_nb.sources._route import RouteSpec
 from kernelsec_nb.sources._source import Capability, Mapping, Source
 from kernelsec_nb.sources._sql import INT, epoch_ns, workload_from_pod
@@ -69,10 +70,10 @@ FLOW: dict[str, object] = {
 # structure serves both shapes.
 STRUCTURE: dict[str, object] = {"flow": FLOW, "node_name": "VARCHAR", "time": "VARCHAR"}
 
-#: A bare flow (``hubble observe -o json``): an object with flow keys and no ``flow`` wrapper.
+#: A bare flow (``hubble observe -o json``): an object with flow keys and no ``flow`` wrapper
+#: (nor Falco's ``rule``), all at the top level (a key nested in another tool's line is no flow's).
 NORMALISE_SQL = (
-    "WHEN NOT contains(raw, '\"flow\":') AND NOT contains(raw, '\"rule\":') "
-    "AND (contains(raw, '\"verdict\":') OR contains(raw, '\"IP\":') OR contains(raw, '\"l4\":')) "
+    f"WHEN {top_keys_sql((('verdict',), ('IP',), ('l4',)), without=('flow', 'rule'))} "
     "THEN '{\"flow\":' || rtrim(raw, chr(10) || chr(13)) || '}' "
 )
 

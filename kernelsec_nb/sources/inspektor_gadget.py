@@ -171,9 +171,8 @@ _HOOKS = "('open', 'connect', 'accept', 'close', 'tcp')"
 
 SOURCE = Source(
     name="inspektor_gadget", title="Inspektor Gadget",
-    # its events carry a mount namespace id, or the k8s and proc objects (quoted keys occur only as keys)
-    claim=("""contains(raw, '"mntns_id":') OR contains(raw, '"mountnsid":') OR contains(raw, '"mntnsid":') """
-           """OR (contains(raw, '"k8s":') AND contains(raw, '"proc":'))"""),
+    # its events carry a mount namespace id, or the k8s and proc objects, at the top level
+    claim=(("mntns_id",), ("mountnsid",), ("mntnsid",), ("k8s", "proc")),
     detect=f"{G}.k8s IS NOT NULL OR {_MNTNS} IS NOT NULL OR {G}.proc IS NOT NULL",
     kind=KIND_SQL, structure=STRUCTURE, event=EVENT_COLUMNS,
     maps=(Mapping("process_events", "kind = 'process_exec'", PROCESS_EVENT_COLUMNS),

@@ -68,7 +68,7 @@ TEXT_SQL = (f"CASE WHEN starts_with(raw, '[') AND regexp_matches(raw, '{TEXT_PAT
             f"THEN CAST(to_json(regexp_extract(raw, '{TEXT_PATTERN}', {_NAMES})) AS VARCHAR) END")
 #: A JSON line with Istio's keys is parsed against :data:`STRUCTURE` alone (``path``,
 #: ``protocol`` and ``duration`` mean other things to other tools).
-CLAIM_SQL = "(contains(raw, '\"start_time\":') AND contains(raw, '\"response_code\":'))"
+CLAIM = (("start_time", "response_code"),)
 
 _J = 'j."istio"'
 
@@ -241,7 +241,7 @@ DERIVE: tuple[str, ...] = (
 )
 
 SOURCE = Source(
-    name="istio", title="Istio", claim=CLAIM_SQL, text=TEXT_SQL, detect=DETECT_SQL, kind="'http_request'",
+    name="istio", title="Istio", claim=CLAIM, text=TEXT_SQL, detect=DETECT_SQL, kind="'http_request'",
     structure=STRUCTURE, event=EVENT, maps=(Mapping("http_requests", columns=COLUMNS),),
     tables=(TableSpec("http_requests", TABLE_DDL, event=("time_ns", "summary"), view=VIEW_SQL),),
     capabilities=frozenset({Capability.HTTP_REQUESTS}),

@@ -7,8 +7,8 @@ the process (``processId`` … namespace-local, ``hostProcessId``/``hostThreadId
 early 2023, nested ``container``/``kubernetes`` since; both read), and ``args``: a list of
 ``{name, type, value}`` whose value may be any JSON type.  Signature findings (``eventId`` ≥ 6000)
 add ``metadata`` (``Description``, ``Properties`` with the ATT&CK ``external_id``, ``Category``,
-``Severity``).  Lines are claimed by their ``"eventName":`` key and parsed against this structure
-alone.
+``Severity``).  Lines are claimed by their top-level ``eventName`` and ``hostProcessId`` keys and parsed
+against this structure alone.
 
 Where the events go (``source`` = ``tracee``, ``kind`` in the event model's words):
 
@@ -185,6 +185,8 @@ HOOK_COLUMNS: dict[str, str] = {
 }
 
 ALERT_COLUMNS: dict[str, str] = {
+    # the process by the identity of Tracee's own exec events: the finding is linked to them
+    "exec_id": EXEC_ID,
     "rule": _RULE,
     "priority": _SEVERITY,
     "tags": f"list_filter([{_prop('external_id')}, 'mitre_' || replace({_prop('Category')}, '-', '_')], "
@@ -199,8 +201,8 @@ ALERT_COLUMNS: dict[str, str] = {
 
 SOURCE = Source(
     name="tracee", title="Tracee",
-    # a key with its quotes occurs only as a key; Tracee's lines carry these two at the top
-    claim="""contains(raw, '"eventName":') AND contains(raw, '"hostProcessId":')""",
+    # Tracee's lines carry these two at the top level
+    claim=(("eventName", "hostProcessId"),),
     detect=f"{T}.eventName IS NOT NULL",
     kind=KIND_SQL, structure=STRUCTURE, event=EVENT_COLUMNS,
     maps=(Mapping("process_events", "kind IN ('process_exec', 'process_exit')", PROCESS_EVENT_COLUMNS),

@@ -32,7 +32,7 @@ FROM flows
 UNION ALL
 -- alerts: the process's binary and arguments as Falco printed them (output_fields)
 SELECT event_id, source, 'alert', time, time_ns, node, NULL, namespace, pod, workload,
-       container_id, NULL, NULL, pid, NULL,
+       container_id, exec_id, NULL, pid, NULL,
        coalesce(nullif(nullif(fields['proc.exepath'], '<NA>'), ''), nullif(nullif(fields['proc.exe'], '<NA>'), '')),
        coalesce(nullif(nullif(fields['proc.args'], '<NA>'), ''), nullif(nullif(fields['proc.cmdline'], '<NA>'), '')),
        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, rule, priority, rule,

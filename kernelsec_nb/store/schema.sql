@@ -110,7 +110,10 @@ CREATE TABLE IF NOT EXISTS alerts (
     container_name VARCHAR, image VARCHAR, output VARCHAR, uuid VARCHAR,
     fields MAP(VARCHAR, VARCHAR),
     file VARCHAR, line BIGINT, byte_offset BIGINT,  -- provenance: the raw line (Case.raw)
-    k8s_filled BOOLEAN  -- namespace/pod/workload taken from Tetragon's processes of the container
+    k8s_filled BOOLEAN,  -- namespace/pod/workload taken from Tetragon's processes of the container
+    -- the process as the alerting tool itself names it, where it also writes the process events
+    -- (Tracee: the exec_id of its exec events); NULL for Falco (case.alerts() attributes those)
+    exec_id VARCHAR
 );
 
 CREATE TABLE IF NOT EXISTS quarantine (

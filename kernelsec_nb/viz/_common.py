@@ -31,7 +31,7 @@ PRIORITY_COLORS = {"Emergency": "#000000", "Alert": "#000000", "Critical": "#D55
 #: Shapes per event class, so colour is never the only cue.
 CLASS_SHAPES = {"alert": "triangle-up", "dropped flow": "cross", "flow": "circle",
                 "exec": "square", "exit": "diamond", "kprobe": "triangle-right",
-                "other": "circle", "http request": "triangle-down"}
+                "other": "circle", "http request": "triangle-down", "api call": "wedge"}
 
 MAX_TEXT = 160
 #: Default chart width (px of plot area): with the legend below and the axis labels beside it,

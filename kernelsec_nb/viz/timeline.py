@@ -21,14 +21,29 @@ COLORS = {
     "kind": "coalesce(kind, '(none)')",
     "priority": "coalesce(priority, '(none)')",
 }
-#: Each event's class: alerts, flows (the dropped ones apart), execs, exits, the hooks of the
-#: sources with hooks, other.  (Every alert's kind is ``alert``, every flow's ``flow``.)
+
+
+def _of(capability: _sources.Capability, name: str) -> str:
+    """A CASE clause: the events of the sources that bring ``capability`` are of class ``name``."""
+    names = sorted(_sources.names_with(capability))
+    return f"WHEN source IN ({', '.join(repr(n) for n in names)}) THEN '{name}' " if names else ""
+
+
+#: Each event's class: alerts, flows (the dropped ones apart), execs, exits, the API calls of the
+#: sources that log them (the Kubernetes audit log), the HTTP requests of the proxies' logs
+#: (Istio), the hooks of the sources with hooks, other.  (Every alert's kind is ``alert``, every
+#: flow's ``flow``.)
 CLASS_SQL = ("CASE WHEN kind = 'alert' THEN 'alert' "
              "WHEN upper(verdict) = 'DROPPED' THEN 'dropped flow' "
              "WHEN kind = 'flow' THEN 'flow' "
              "WHEN kind = 'process_exec' THEN 'exec' WHEN kind = 'process_exit' THEN 'exit' "
-             "WHEN source IN (" + ", ".join(f"'{s.name}'" for s in _sources.having(_sources.Capability.HOOKS))
-             + ") THEN 'kprobe' WHEN kind = 'http_request' THEN 'http request' ELSE 'other' END")
+             + _of(_sources.Capability.API_CALLS, "api call") + _of(_sources.Capability.HTTP_REQUESTS, "http request")
+             + _of(_sources.Capability.HOOKS, "kprobe") + "ELSE 'other' END")
+API_CLASS = "api call"
+#: What an API call's tooltip says (``verb resource[/subresource] [namespace/name] by user (code)``),
+#: over the table of the sources with API calls (their rows in ``events`` carry no verb or user).
+_API_TEXT = ("concat_ws(' ', verb, concat_ws('/', resource, subresource), nullif(concat_ws('/', namespace, name), ''), "
+             "'by ' || \"user\", '(' || code || ')')")
 NOTABLE = ("alert", "dropped flow")
 _POINT_COLS = ("event_id, time_ns, source, kind, node, namespace, pod, workload, \"binary\", args, "
                "verdict, http_method, http_path, http_code, dns_query, rule, priority, summary")
@@ -43,7 +58,7 @@ DROP_BUCKETS = 40
 
 
 #: Mark size per event class (others: 45): what stands out, and what a lane is made of.
-_SIZES = {"alert": 220, "dropped flow": 220, "exec": 60, "http request": 60}
+_SIZES = {"alert": 220, "dropped flow": 220, "exec": 60, "http request": 60, "api call": 80}
 
 
 def _shape_scale() -> alt.Scale:
@@ -155,6 +170,7 @@ def timeline(case: Any, *, lanes: Literal["workload", "node", "source"] = "workl
         df = c.sql(case, f"{base_sel}, {_POINT_COLS} FROM events{whr} "  # noqa: S608
                          "ORDER BY time_ns, event_id", params)
         subtitle = [f"{n} events" if n else "no events match"]
+        df = _with_api_text(case, df)
         if df.height:
             layers.append(_points(df, color, span, width=width))
         lane_list = sorted(set(df["lane"].to_list()))
@@ -178,6 +194,7 @@ def timeline(case: Any, *, lanes: Literal["workload", "node", "source"] = "workl
             df = c.sql(case, f"SELECT * FROM ({base_sel}, {_POINT_COLS} FROM events "  # noqa: S608
                              f"{whr}) WHERE class IN ({notable_in}) "
                              "ORDER BY time_ns, event_id", params)
+            df = _with_api_text(case, df)
             if folded:
                 df = df.with_columns(pl.when(pl.col("lane").is_in(lane_list)).then(pl.col("lane"))
                                      .otherwise(pl.lit(f"(other {folded} lanes)")).alias("lane"))
@@ -204,6 +221,19 @@ def timeline(case: Any, *, lanes: Literal["workload", "node", "source"] = "workl
         title=alt.TitleParams(text=f"Timeline by {lanes}", subtitle=subtitle, anchor="start"),
     ).resolve_scale(color="shared")
     return chart
+
+
+def _with_api_text(case: Any, df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` with ``api``: what each API call did (:data:`_API_TEXT`), through
+    :func:`kernelsec_nb.shown` like the rest of the chart's text; NULL for other events."""
+    ids = df.filter(pl.col("class") == API_CLASS)["event_id"] if df.height else pl.Series([], dtype=pl.String)
+    tables = [t.name for s in _sources.having(_sources.Capability.API_CALLS) for t in s.tables]
+    if not ids.len() or not tables:
+        return df.with_columns(pl.lit(None, dtype=pl.String).alias("api"))
+    union = " UNION ALL ".join(f"SELECT event_id, {_API_TEXT} AS api FROM {t}" for t in tables)  # noqa: S608 - our own names
+    text = c.sql(case, f"SELECT event_id, api FROM ({union}) WHERE list_contains(?, event_id)",  # noqa: S608
+                 [ids.to_list()])
+    return df.join(text, on="event_id", how="left", maintain_order="left")
 
 
 def _x(field: str, span: int) -> alt.X:
@@ -276,11 +306,13 @@ def _points(df: pl.DataFrame, color: str, span: int, selectable: bool = True,
 
 
 def _each(df: pl.DataFrame, color: str, span: int, selectable: bool, colors: list[str]) -> alt.Chart:
-    df = c.clip_text(df, ["args", "http_path", "summary", "rule", "binary", "dns_query", "lane"])
+    df = c.clip_text(df, ["args", "http_path", "summary", "rule", "binary", "dns_query", "lane", "api"])
     df = df.with_columns(
         c.ns_to_utc_expr("time_ns", "time"),
-        pl.concat_str([pl.col("http_method"), pl.col("http_path"),
-                       pl.col("http_code").cast(pl.String)], separator=" ", ignore_nulls=True)
+        # (an API call's response code is in its own text)
+        pl.when(pl.col("class") != API_CLASS).then(
+            pl.concat_str([pl.col("http_method"), pl.col("http_path"),
+                           pl.col("http_code").cast(pl.String)], separator=" ", ignore_nulls=True))
         .alias("http"),
     ).drop("time_ns", "http_method", "http_path", "http_code", "workload")
     # alerts are drawn last, on top of the flows and execs of their lane (marks follow data order)
@@ -292,7 +324,8 @@ def _each(df: pl.DataFrame, color: str, span: int, selectable: bool, colors: lis
         size=alt.Size("class:N", scale=_size_scale(), legend=None),
         strokeWidth=alt.StrokeWidth("class:N", scale=_stroke_scale(), legend=None),
         tooltip=[alt.Tooltip("time:N", title="time (UTC)"), "source:N", "kind:N", "node:N",
-                 "lane:N", "binary:N", "args:N", "http:N", "verdict:N", "dns_query:N",
+                 "lane:N", "binary:N", "args:N", alt.Tooltip("http:N", title="http (method path code)"),
+                 alt.Tooltip("api:N", title="API call (verb resource by user)"), "verdict:N", "dns_query:N",
                  "rule:N", "priority:N", "summary:N", "event_id:N"],
     )
     if selectable:

@@ -72,3 +72,13 @@ def test_case_alerts(mini_case) -> None:
     assert set(a["namespace"]) == {"shop"} and set(a["pod"]) == {"web-7d9f8c6b5-bcdfg"}
     assert mini_case.alerts(rule="Terminal", namespace="shop")["binary"].to_list() == ["/bin/sh"]
     assert mini_case.alerts(workload="web", binary="curl$").height == 2
+
+
+def test_an_alert_that_names_its_exec_keeps_it() -> None:
+    """A tool that writes the process events too (Tracee) names the exec itself: kept, rule 0."""
+    a = alerts([(2 * S + 5, 101, "curl"), (2 * S + 5, 101, "curl")]).with_columns(
+        pl.Series("exec_id", ["sh", None], dtype=pl.String))
+    out = attribute_alerts(a, procs())
+    assert out.select("exec_id", "match", "confidence").rows() == [
+        ("sh", "exec_id", 1.0), ("c1", "container+pid", 1.0)]
+    assert out["namespace"].to_list() == ["shop", "shop"]  # filled from the exec it names

@@ -106,7 +106,7 @@ _VIEW = """SELECT event_id, 'toy', 'toy_event', time, time_ns, NULL, NULL, NULL,
 
 SOURCE = Source(
     name="toy", title="Toy",
-    claim="""contains(raw, '"toy_version":')""",
+    claim=(("toy_version",),),
     text=f"CASE WHEN regexp_matches(raw, '{_LINE}') THEN CAST(json_object("
          f"'time', regexp_extract(raw, '{_LINE}', 1), 'action', regexp_extract(raw, '{_LINE}', 2), "
          f"'kind', 42, 'timestamp', regexp_extract(raw, '{_LINE}', 3)) AS VARCHAR) END",
