@@ -415,7 +415,11 @@ class Explorer(w.VBox):
         ids = [r[0] for r in self.case.con.execute(
             "SELECT event_id FROM events WHERE exec_id = ? ORDER BY time_ns LIMIT 10000",
             [exec_id]).fetchall()]
-        return self._apply_selection(None, None, ids or ["(none)"])
+        df = self._apply_selection(None, None, ids or ["(none)"])
+        if ids and not df.height:  # an ancestor the tree shows for context, outside the pickers
+            self._focus_text += f" ({len(ids)} events, none within the filters)"
+            self._status()
+        return df
 
     def _on_saved(self, change: Any) -> None:
         if not self._silent:

@@ -80,6 +80,18 @@ def test_clicking_a_process_filters_the_timeline_and_the_table(case) -> None:
     assert set(ex.selection["exec_id"].to_list()) == {curl}
 
 
+def test_a_process_outside_the_filters_says_so(case) -> None:
+    """The tree shows a process's ancestors for context, whatever the pickers: a click on one
+    whose events the filters leave out says why the table is empty."""
+    curl = case.sql("SELECT exec_id, workload FROM events WHERE \"binary\" = '/usr/bin/curl' LIMIT 1")
+    others = case.sql("SELECT DISTINCT workload FROM events WHERE workload IS NOT NULL")["workload"]
+    other = next(n for n in others if n != curl["workload"][0])
+    ex = kn.widgets.Explorer(case, workload=other)
+    _point(ex.tree_view, "pick_process", ["exec_id"], [{"exec_id": curl["exec_id"][0]}])
+    assert ex.selection.height == 0
+    assert "none within the filters" in ex.status.value
+
+
 def test_brushing_the_timeline_filters_the_flow_chart(case) -> None:
     ex = kn.widgets.Explorer(case)
     def flows() -> int:
