@@ -419,6 +419,9 @@ class Explorer(w.VBox):
         if ids and not df.height:  # an ancestor the tree shows for context, outside the pickers
             self._focus_text += f" ({len(ids)} events, none within the filters)"
             self._status()
+        elif not ids:  # known from its children's events (it started before the capture)
+            self._focus_text += " (no events of its own in the case)"
+            self._status()
         return df
 
     def _on_saved(self, change: Any) -> None:

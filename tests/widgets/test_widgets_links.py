@@ -92,6 +92,14 @@ def test_a_process_outside_the_filters_says_so(case) -> None:
     assert "none within the filters" in ex.status.value
 
 
+def test_a_process_without_events_of_its_own_says_so(case) -> None:
+    """A process known only from its children's events (it started before the capture)."""
+    ex = kn.widgets.Explorer(case)
+    _point(ex.tree_view, "pick_process", ["exec_id"], [{"exec_id": "c3RhcnRlZC1iZWZvcmU="}])
+    assert ex.selection.height == 0
+    assert "no events of its own in the case" in ex.status.value
+
+
 def test_brushing_the_timeline_filters_the_flow_chart(case) -> None:
     ex = kn.widgets.Explorer(case)
     def flows() -> int:
