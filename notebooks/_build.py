@@ -38,6 +38,7 @@ import polars as pl
 import kernelsec_nb as kn
 
 alt.renderers.enable("svg")          # static charts: the saved notebook shows them everywhere
+kn.report.use_tables()               # tables as a report shows them: no quotes, no null, one time format
 _ = (pl.Config.set_tbl_rows(25), pl.Config.set_fmt_str_lengths(80), pl.Config.set_tbl_cols(14))
 '''
 

@@ -1,4 +1,6 @@
-"""JSON lines written from Arrow record batches (ECS): at most :data:`BATCH_ROWS` rows in memory.
+"""JSON lines written from Arrow record batches (ECS): at most :data:`BATCH_ROWS` rows in Python.
+
+The lines are JSON text DuckDB built (``to_json``); Python only writes them.
 
 Examples
 --------
@@ -9,8 +11,7 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,30 +33,9 @@ def iso_utc(ns: int) -> str:
         "%Y-%m-%dT%H:%M:%S") + f".{frac // 1000:06d}+00:00"
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, (dt.datetime, dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    return str(value)
-
-
 def batches(con: Any, src: Source) -> Iterator[pa.RecordBatch]:
     """The rows of ``src`` as Arrow record batches of at most :data:`BATCH_ROWS` rows."""
     yield from con.sql(src.sql, params=src.params or None).to_arrow_reader(BATCH_ROWS)
-
-
-def rows(con: Any, src: Source) -> Iterator[dict[str, Any]]:
-    """The rows of ``src`` as dicts (maps as dicts), read batch by batch."""
-    maps: list[str] | None = None
-    for batch in batches(con, src):
-        if maps is None:
-            maps = [f.name for f in batch.schema if pa.types.is_map(f.type)]
-        for row in batch.to_pylist():
-            for m in maps:
-                if row[m] is not None:
-                    row[m] = dict(row[m])
-            yield row
 
 
 def time_column(src: Source) -> str:
@@ -66,18 +46,14 @@ def time_column(src: Source) -> str:
     raise ValueError(f"{src.name} has no time column ({', '.join(TIME_COLUMNS)}): export it as csv or parquet")
 
 
-def write_lines(con: Any, src: Source, path: Path, document: Callable[[dict[str, Any]], dict[str, Any] | None]
-                ) -> dict[str, int]:
-    """Write ``document(row)`` of every row as one JSON line; rows it returns None for (no time)
-    are counted as ``without_time``."""
-    written = skipped = 0
+def write_text_lines(con: Any, src: Source, path: Path) -> int:
+    """Write the one text column of ``src`` (a JSON document a row), a line each; the number of lines."""
+    written = 0
     with path.open("w", encoding="utf-8", newline="\n") as out:
-        for row in rows(con, src):
-            doc = document(row)
-            if doc is None:
-                skipped += 1
-                continue
-            out.write(json.dumps(doc, ensure_ascii=False, default=_plain, separators=(",", ":")))
-            out.write("\n")
-            written += 1
-    return {"rows": written, "without_time": skipped}
+        for batch in batches(con, src):
+            lines = batch.column(0).to_pylist()
+            if lines:
+                out.write("\n".join(lines))
+                out.write("\n")
+                written += len(lines)
+    return written

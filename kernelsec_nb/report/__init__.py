@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from kernelsec_nb.report import render as render_module
 from kernelsec_nb.report._show import show
-from kernelsec_nb.report._table import Table, fold, tidy, time_text
+from kernelsec_nb.report._table import Table, fold, tidy, time_text, use_tables
 from kernelsec_nb.report.render import (
     NOTEBOOKS,
     bundled_capture,
@@ -31,4 +31,4 @@ from kernelsec_nb.report.render import (
 )
 
 __all__ = ["render_module", "NOTEBOOKS", "Table", "bundled_capture", "demo", "find_notebook", "fold", "main_job", "render",
-           "show", "tidy", "time_text"]
+           "show", "tidy", "time_text", "use_tables"]

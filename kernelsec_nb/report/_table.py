@@ -222,3 +222,27 @@ def fold(value: Any, *, lines: int = FOLD_LINES, title: str | None = None) -> Fo
     """A text, or a JSON-able value (indented JSON), folded after ``lines`` lines."""
     text = value if isinstance(value, str) else json.dumps(value, indent=1, default=str, ensure_ascii=False)
     return Folded(text, lines=lines, title=title)
+
+
+def use_tables(*, max_rows: int = 25) -> bool:
+    """Display every polars DataFrame of this IPython session (a notebook) as a :class:`Table`:
+    one time format, no quotes, no ``null``, rounded numbers, "none found" when empty, a wide
+    table scrolling in its own box.  Returns False (and changes nothing) outside IPython.
+
+    ``df.head()`` or ``print(df)`` still show polars' own view when its dtypes matter.
+
+    >>> use_tables()  # not in a notebook here
+    False
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    ip = get_ipython()
+    if ip is None:
+        return False
+    formatters = ip.display_formatter.formatters
+    formatters["text/html"].for_type(pl.DataFrame, lambda df: Table(df, max_rows=max_rows)._repr_html_())
+    formatters["text/plain"].for_type(
+        pl.DataFrame, lambda df, p, cycle: p.text(repr(Table(df, max_rows=max_rows))))
+    return True

@@ -415,7 +415,14 @@ class Explorer(w.VBox):
         ids = [r[0] for r in self.case.con.execute(
             "SELECT event_id FROM events WHERE exec_id = ? ORDER BY time_ns LIMIT 10000",
             [exec_id]).fetchall()]
-        return self._apply_selection(None, None, ids or ["(none)"])
+        df = self._apply_selection(None, None, ids or ["(none)"])
+        if ids and not df.height:  # an ancestor the tree shows for context, outside the pickers
+            self._focus_text += f" ({len(ids)} events, none within the filters)"
+            self._status()
+        elif not ids:  # known from its children's events (it started before the capture)
+            self._focus_text += " (no events of its own in the case)"
+            self._status()
+        return df
 
     def _on_saved(self, change: Any) -> None:
         if not self._silent:

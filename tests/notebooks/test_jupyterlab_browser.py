@@ -4,9 +4,11 @@
   screenshot to ``test-artifacts/width-NAME.png``, and no chart may be wider than its cell's
   output area (nor a table, unless it scrolls inside it).
 * ``02-deathstar-postmortem.ipynb`` runs all cells in a temporary copy of the notebooks and the
-  capture: charts render, an Explorer picker changes the view and a click on the service map
-  filters the timeline, no cell shows an error, its charts fit, and a multi-screen screenshot
-  goes to ``test-artifacts/postmortem-jupyterlab.png``.
+  capture: charts render, an Explorer picker changes the view, a brush dragged on the timeline
+  redraws the service map for that time range and lists the brushed events, a click on an edge of
+  the service map and one on a process of the tree filter the timeline and the event table, no
+  cell shows an error, its charts fit, and a multi-screen screenshot goes to
+  ``test-artifacts/postmortem-jupyterlab.png``.
 """
 
 from __future__ import annotations
@@ -183,6 +185,21 @@ def _screens(page, browser, out: Path, limit: int = 12) -> None:
     _stitch(browser, shots, out)
 
 
+def _subtitle(chart) -> str:
+    """The subtitle a rendered vega chart shows (the service map's flow count, the tree's)."""
+    return chart.locator("g.role-title-subtitle text").first.text_content() or ""
+
+
+def _table_rows(explorer) -> list[str]:
+    """The rows of the Explorer's event table, as text."""
+    return explorer.locator("table.kn-t tr").all_inner_texts()
+
+
+_MARK_CENTRE_JS = """p => { const b = p.getBBox(); const m = p.getScreenCTM();
+  const x = b.x + b.width / 2, y = b.y + b.height / 2;
+  return [x * m.a + y * m.c + m.e, x * m.b + y * m.d + m.f]; }"""
+
+
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_saved_outputs_fit_at_1280px(lab, name):
     """Each notebook as saved: no chart (or unscrolled table) wider than its output area."""
@@ -254,8 +271,32 @@ def test_postmortem_runs_in_jupyterlab(lab):
         page.wait_for_timeout(1500)  # let vega redraw
         assert chart.inner_html() != before, "the timeline did not change with the picker"
 
-        # a click on an edge of the service map filters the timeline and lists the edge's flows
+        # a brush dragged across the middle of the timeline redraws the service map for that
+        # time range and lists the brushed events
         flow_chart = explorer.locator(".vega-embed").nth(1)
+        flows_all = _subtitle(flow_chart)
+        chart.scroll_into_view_if_needed()
+        plot = chart.locator("g.mark-group.role-frame.root > g > path.background").first.bounding_box()
+        y = plot["y"] + plot["height"] / 2
+        page.mouse.move(plot["x"] + plot["width"] * 0.35, y)
+        page.mouse.down()
+        page.mouse.move(plot["x"] + plot["width"] * 0.5, y, steps=8)
+        page.mouse.move(plot["x"] + plot["width"] * 0.65, y, steps=8)
+        page.mouse.up()
+        page.wait_for_function(
+            "([el, v]) => { const t = el.querySelector('g.role-title-subtitle text'); "
+            "return t && t.textContent !== v; }",
+            arg=[flow_chart.element_handle(), flows_all], timeout=60_000)
+        flows_brushed = _subtitle(flow_chart)
+        page.wait_for_function("el => el.querySelectorAll('table.kn-t tr').length > 1",
+                               arg=explorer.element_handle(), timeout=30_000)
+        brushed_rows = _table_rows(explorer)
+        page.screenshot(path=str(ARTIFACTS / "postmortem-explorer-brushed.png"))
+        n_all, n_brushed = (int(t.split()[0]) if t[:1].isdigit() else 0 for t in (flows_all, flows_brushed))
+        assert 0 < n_brushed < n_all, (flows_all, flows_brushed)
+        assert len(brushed_rows) > 1, "the brushed events are not listed"
+
+        # a click on an edge of the service map filters the timeline and lists the edge's flows
         flow_chart.scroll_into_view_if_needed()
         tl_before = chart.inner_html()
         # click on the stroke of an edge (a curve's bounding-box centre is often off it)
@@ -280,6 +321,50 @@ def test_postmortem_runs_in_jupyterlab(lab):
         explorer.locator("table.kn-t").first.evaluate("el => el.scrollIntoView({block: 'center'})")
         page.wait_for_timeout(500)
         page.screenshot(path=str(ARTIFACTS / "postmortem-explorer-linked.png"))
+
+        # a click on a process of the tree filters the timeline and lists that process's events
+        tree = explorer.locator(".vega-embed").nth(2)
+        tree.scroll_into_view_if_needed()
+        edge_rows = _table_rows(explorer)
+        tl_before = chart.inner_html()
+        # a process of the picked namespace that made connections (the tree also shows
+        # ancestors outside the namespace, and processes known only from their children)
+        nodes = tree.locator("g.mark-symbol.role-mark path")
+        labels = nodes.evaluate_all("ps => ps.map(p => p.getAttribute('aria-label') || '')")
+        pick = next(i for i, t in enumerate(labels)
+                    if f"pod: {options[1]}/" in t and "connections: " in t and "connections: 0;" not in t)
+        node = nodes.nth(pick)
+        label = node.get_attribute("aria-label") or ""
+        node.evaluate("p => p.scrollIntoView({block: 'center'})")
+        page.wait_for_timeout(300)
+        xy = node.evaluate(_MARK_CENTRE_JS)
+        page.mouse.move(xy[0], xy[1])
+        page.wait_for_timeout(300)
+        page.mouse.click(xy[0], xy[1])
+        page.wait_for_function("el => el.innerText.includes('linked: process')", arg=status_el,
+                               timeout=30_000)
+        page.wait_for_timeout(1500)  # let vega redraw
+        assert chart.inner_html() != tl_before, "the timeline did not follow the process click"
+        # the status line is set before the table: wait for the table to change too
+        page.wait_for_function(
+            "([el, n]) => el.querySelectorAll('table.kn-t tr').length !== n "
+            "|| el.innerText.includes('none within the filters')",
+            arg=[explorer.element_handle(), len(edge_rows)], timeout=30_000)
+        page.wait_for_timeout(500)
+        process_rows = _table_rows(explorer)
+        assert len(process_rows) > 1 and process_rows != edge_rows, (
+            "the process's events are not listed", labels[pick], status.inner_text())
+        # every listed event is the clicked process's: one binary, the one the status names
+        binaries = explorer.locator("table.kn-t").first.evaluate(
+            """t => { const h = [...t.querySelectorAll('th')].map(x => x.innerText.trim());
+                      const i = h.indexOf('binary');
+                      return [...t.querySelectorAll('tr')].slice(1)
+                               .map(r => r.querySelectorAll('td')[i]?.innerText.trim()); }""")
+        assert len(set(binaries)) == 1 and binaries[0], (label, binaries[:5])
+        assert binaries[0] in status.inner_text(), (binaries[0], status.inner_text())
+        explorer.locator("table.kn-t").first.evaluate("el => el.scrollIntoView({block: 'center'})")
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / "postmortem-explorer-process.png"))
 
         bad = _overflowing(page)  # the run notebook and the live Explorer fit at 1280 px
         _screens(page, browser, ARTIFACTS / "postmortem-jupyterlab.png", limit=12)

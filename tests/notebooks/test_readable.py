@@ -77,3 +77,17 @@ def test_an_empty_hunt_says_none_found():
     for c in _nb("03-hunting.ipynb").cells:
         for o in c.get("outputs", []):
             assert "shape: (0," not in _text(o.get("data", {}).get("text/plain", "")), c.source[:80]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_table_has_one_time_format_no_quotes_no_null(name):
+    """Not only the template's: a DataFrame a notebook shows is drawn as a report table (polars'
+    own view put strings in quotes, ``null`` and ``… UTC`` times in 01, 02 and 03)."""
+    tables = [_text(o["data"]["text/html"]) for c in _nb(name).cells for o in c.get("outputs", [])
+              if "<table" in _text(o.get("data", {}).get("text/html", ""))]
+    assert tables, name
+    for html in tables:
+        for cell in re.findall(r"<td[^>]*>(.*?)</td>", html, re.S):
+            assert cell not in ("null", "None") and not cell.startswith("&quot;"), (name, cell)
+            if TIME.fullmatch(cell.strip()):  # a time cell (text such as a Falco output keeps its own)
+                assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", cell.strip()), (name, cell)

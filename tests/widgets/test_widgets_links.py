@@ -80,6 +80,26 @@ def test_clicking_a_process_filters_the_timeline_and_the_table(case) -> None:
     assert set(ex.selection["exec_id"].to_list()) == {curl}
 
 
+def test_a_process_outside_the_filters_says_so(case) -> None:
+    """The tree shows a process's ancestors for context, whatever the pickers: a click on one
+    whose events the filters leave out says why the table is empty."""
+    curl = case.sql("SELECT exec_id, workload FROM events WHERE \"binary\" = '/usr/bin/curl' LIMIT 1")
+    others = case.sql("SELECT DISTINCT workload FROM events WHERE workload IS NOT NULL")["workload"]
+    other = next(n for n in others if n != curl["workload"][0])
+    ex = kn.widgets.Explorer(case, workload=other)
+    _point(ex.tree_view, "pick_process", ["exec_id"], [{"exec_id": curl["exec_id"][0]}])
+    assert ex.selection.height == 0
+    assert "none within the filters" in ex.status.value
+
+
+def test_a_process_without_events_of_its_own_says_so(case) -> None:
+    """A process known only from its children's events (it started before the capture)."""
+    ex = kn.widgets.Explorer(case)
+    _point(ex.tree_view, "pick_process", ["exec_id"], [{"exec_id": "c3RhcnRlZC1iZWZvcmU="}])
+    assert ex.selection.height == 0
+    assert "no events of its own in the case" in ex.status.value
+
+
 def test_brushing_the_timeline_filters_the_flow_chart(case) -> None:
     ex = kn.widgets.Explorer(case)
     def flows() -> int:
