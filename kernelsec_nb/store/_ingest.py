@@ -31,7 +31,7 @@ from kernelsec_nb import sources
 from kernelsec_nb.sources._route import RouteSpec
 from kernelsec_nb.sources._sql import INTEGER_COLUMNS, integer, integer_problem
 from kernelsec_nb.sources._wrappers import UNWRAP_SQL
-from kernelsec_nb.store import _arrow, _lines
+from kernelsec_nb.store import _arrow, _dupkeys, _lines
 from kernelsec_nb.store._known import KnownIds
 from kernelsec_nb.store._split import split_records
 
@@ -444,7 +444,8 @@ def _route(number: int, spec: RouteSpec) -> Route:
 
     ok = "time_ns IS NOT NULL"
     missed = f"SELECT line FROM ({rows('TRY', False)}) WHERE NOT ({ok})"  # noqa: S608
-    excluded = " OR ".join(_contains(text) for text in spec.excludes) or "false"
+    # a line with a key twice in an object the route reads goes to the general path (see _dupkeys)
+    excluded = " OR ".join([*(_contains(text) for text in spec.excludes), _dupkeys.route_sql(spec.structure)])
     return Route(spec.source, f"starts_with(raw, '{spec.prefix}')", excluded,
                  _insert(table, cols, rows("", True), "true"), _insert(table, cols, rows("TRY", False), ok), missed)
 
@@ -534,6 +535,7 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
         rest = taken if taken is not None else np.zeros(table.num_rows, dtype=bool)
         # the general path reads only the lines the routes did not take
         block = table.append_column("taken", _arrow.array(rest))
+        block = _dupkeys.mark(con, block)  # a line with a key twice: a note, so quarantined
         settle()
         refused = _with_block(con, block, lambda: _general(con, params, counts, table.num_rows - int(rest.sum())))
         if keys is not None and len(refused):  # refused lines are not in the case: not known

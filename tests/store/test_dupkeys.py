@@ -1,0 +1,87 @@
+"""A key written twice in one object the loader reads: DuckDB would keep the first value, jq,
+Python and Go the last, so the line is quarantined ('duplicate key "pid" in $.process_exec.process')
+instead of loaded with a value other tools do not show.  Both ways in (fast routes and the general
+path) agree (issue 19, item 8)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import kernelsec_nb as kn
+from kernelsec_nb.store import _ingest
+from tests.store.lines import falco_alert, hubble_flow, tetragon_exec
+
+
+def _with(line: str, old: str, new: str) -> str:
+    assert old in line
+    return line.replace(old, new, 1)
+
+
+def kprobe() -> str:
+    return ('{"process_kprobe":{"process":{"exec_id":"ZTE=","pid":100,"uid":0,"binary":"/usr/bin/curl",'
+            '"start_time":"2026-11-20T10:00:00Z","pod":{"namespace":"default","name":"web-1"}},'
+            '"parent":{"exec_id":"cDE="},"function_name":"tcp_connect","args":[]},'
+            '"node_name":"n1","time":"2026-11-20T10:00:00Z"}')
+
+
+@pytest.fixture(params=[True, False], ids=["routes", "general"])
+def case(request, tmp_path, monkeypatch):
+    monkeypatch.setattr(_ingest, "USE_ROUTES", request.param)
+    c = kn.open_case(tmp_path / "case.duckdb")
+    yield c
+    c.close()
+
+
+HOSTILE = {
+    # top level: a shipper's second "time" (jq would read 10:00:09, DuckDB 10:00:00)
+    "top-time": (tetragon_exec(pid=101)[:-1] + ', "time": "2026-11-20T10:00:09Z"}', '"time" in $'),
+    "process-pid": (_with(tetragon_exec(pid=102), '"pid": 102,', '"pid": 102, "pid": 666,'),
+                    '"pid" in $.process_exec.process'),
+    # two "pod" objects: the analyst's jq shows the second pod, the case would show the first
+    "two-pods": (_with(tetragon_exec(pid=103), '"docker":', '"pod": {"namespace": "kube-system", "name": "x"}, "docker":'),
+                 '"pod" in $.process_exec.process'),
+    "pod-name": (_with(kprobe(), '"name":"web-1"', '"name":"web-1","name":"db-0"'),
+                 '"name" in $.process_kprobe.process.pod'),
+    "kprobe-body": (_with(kprobe(), '"function_name":"tcp_connect"', '"function_name":"tcp_connect","function_name":"x"'),
+                    '"function_name" in $.process_kprobe'),
+    "flow": (_with(hubble_flow(), '"verdict": "FORWARDED"', '"verdict": "FORWARDED", "verdict": "DROPPED"'),
+             '"verdict" in $.flow'),
+    "flow-time": (_with(hubble_flow(), '"flow": {"time": "', '"flow": {"time": "2026-11-20T11:00:00Z", "time": "'),
+                  '"time" in $.flow'),
+    "flow-endpoint": (_with(hubble_flow(), '"pod_name": "api-0"', '"pod_name": "api-0", "pod_name": "db-0"'),
+                      '"pod_name" in $.flow.destination'),
+    "bare-flow": (json.dumps(json.loads(hubble_flow())["flow"])[:-1] + ', "verdict": "DROPPED"}', '"verdict" in $'),
+    "falco": (_with(falco_alert(), '"proc.cmdline": "sh"', '"proc.cmdline": "sh", "proc.cmdline": "bash"'),
+              '"proc.cmdline" in $.output_fields'),
+    # the event key not first: the general path's shape
+    "other-order": ('{"cluster_name": "c1", ' + _with(tetragon_exec(pid=104), '"uid": 0,', '"uid": 0, "uid": 5,')[1:],
+                    '"uid" in $.process_exec.process'),
+    # the same key written another way: escaped, or with a blank before the colon
+    "escaped": (_with(tetragon_exec(pid=105), '"pid": 105,', '"pid": 105, "p\\u0069d": 666,'),
+                '"pid" in $.process_exec.process'),
+    "blank-colon": (_with(tetragon_exec(pid=106), '"pid": 106,', '"pid": 106, "pid" : 666,'),
+                    '"pid" in $.process_exec.process'),
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_duplicate_key_is_quarantined(case, tmp_path, name):
+    line, where = HOSTILE[name]
+    path = tmp_path / "x.json"
+    path.write_text("\n".join([tetragon_exec(pid=200), line]) + "\n")
+    report = case.load(path, progress=False)
+    assert report.files[0].balanced and report.total("loaded") == 1 and report.total("quarantined") == 1
+    q = case.quarantine().row(0, named=True)
+    assert q["line"] == 2 and q["reason"] == f"duplicate key {where}" and q["raw"] == line
+
+
+def test_same_key_in_different_objects_or_unread_objects_loads(case, tmp_path):
+    # "pid" in the process, its container and its parent; "namespace" in both endpoints of a flow;
+    # a key twice in an object the loader does not read (the process's namespaces) changes nothing
+    unread = _with(tetragon_exec(pid=300), '"tid": 300,', '"ns": {"pid": {"inum": 1}, "pid": {"inum": 2}}, "tid": 300,')
+    path = tmp_path / "x.json"
+    path.write_text("\n".join([tetragon_exec(pid=301), hubble_flow(), kprobe(), unread]) + "\n")
+    report = case.load(path, progress=False)
+    assert report.total("loaded") == 4 and report.total("quarantined") == 0, report
