@@ -1,7 +1,8 @@
 """A key written twice in one object the loader reads: DuckDB would keep the first value, jq,
 Python and Go the last, so the line is quarantined ('duplicate key "pid" in $.process_exec.process')
 instead of loaded with a value other tools do not show.  Both ways in (fast routes and the general
-path) agree (issue 19, item 8)."""
+path) agree, the line's accounting adds up, and a property test checks the routes' test against
+random lines of each route's shape (issue 19, item 8)."""
 
 from __future__ import annotations
 
@@ -85,3 +86,88 @@ def test_same_key_in_different_objects_or_unread_objects_loads(case, tmp_path):
     path.write_text("\n".join([tetragon_exec(pid=301), hubble_flow(), kprobe(), unread]) + "\n")
     report = case.load(path, progress=False)
     assert report.total("loaded") == 4 and report.total("quarantined") == 0, report
+
+
+# -- property test: random lines of a route's shape, with and without an injected duplicate -----
+
+def _dump(value: object) -> str:
+    """JSON text of ``value``, where an object is a list of (key text as written, value) pairs."""
+    if isinstance(value, list) and value and isinstance(value[0], tuple):
+        return "{" + ",".join(f"{k}:{_dump(v)}" for k, v in value) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_dump(v) for v in value) + "]"
+    if value == {}:
+        return "{}"
+    return json.dumps(value)
+
+
+_TRICKY = ['a":b', 'x\\"pid\\"', "{", "}", "pid", "é", "a\\u0069", '"pid":1']
+
+
+def _random_object(rng, structure: object, read: bool, objects: list) -> list:
+    """Pairs for an object of ``structure`` (a dict: its keys, some left out, plus unread keys,
+    some of them holding an unread object with the same key names); ``objects`` collects
+    (pairs, read) for every object made."""
+    pairs: list = []
+    names = list(structure) if isinstance(structure, dict) else ["app", "k8s:io.kubernetes.pod.namespace"]
+    for name in names:
+        if rng.random() < 0.3:
+            continue
+        sub = structure[name] if isinstance(structure, dict) else "VARCHAR"
+        if isinstance(sub, dict):
+            pairs.append((json.dumps(name), _random_object(rng, sub, read, objects)))
+        elif isinstance(sub, str) and sub.startswith("MAP("):
+            pairs.append((json.dumps(name), _random_object(rng, sub, read, objects)))
+        else:
+            pairs.append((json.dumps(name), rng.choice([rng.randint(0, 9), rng.choice(_TRICKY), [rng.choice(_TRICKY)], None, True])))
+    unread = [n for n in ("ns", "refcnt", "extra") if n not in names]
+    for extra in rng.sample(unread, rng.randint(0, 2)):  # keys the loader does not read, perhaps an object of read key names
+        inner = [(json.dumps(n), 1) for n in rng.sample(names, min(2, len(names)))] or 1
+        pairs.append((json.dumps(extra), inner))
+        if isinstance(inner, list):
+            objects.append((inner, False))
+    objects.append((pairs, read))
+    return pairs
+
+
+def _spelled(rng, key: str) -> str:
+    """The key as a line may write it: as is, one letter escaped (``"p\\u0069d"``), or a blank
+    before the colon."""
+    how = rng.choice(["plain", "escaped", "blank"])
+    if how == "escaped" and key.isascii() and key:
+        i = rng.randrange(len(key))
+        return json.dumps(key[:i]) [:-1] + f"\\u{ord(key[i]):04x}" + json.dumps(key[i + 1:])[1:]
+    return json.dumps(key) + (rng.choice([" ", "\t", "  "]) if how == "blank" else "")
+
+
+@pytest.mark.parametrize("kind", ["flow", "process_exec", "process_kprobe"])
+def test_route_check_finds_exactly_the_duplicates_of_read_objects(kind):
+    import random
+
+    import duckdb
+
+    from kernelsec_nb import sources
+    from kernelsec_nb.store import _dupkeys
+
+    spec = next(s for s in sources.routes() if s.kind == kind)
+    structure = json.loads(spec.structure)
+    rng = random.Random(kind)
+    lines, expected = [], []
+    for n in range(400):
+        objects: list = []
+        top = _random_object(rng, structure, True, objects)
+        injected = False
+        filled = [o for o in objects if o[0]]
+        if n % 2 and filled:  # a key written again, with another value, in one object (read or not)
+            pairs, read = rng.choice(filled)
+            key = json.loads(rng.choice(pairs)[0])
+            pairs.insert(rng.randrange(len(pairs) + 1), (_spelled(rng, key), "other"))
+            injected = read
+        line = _dump(top)
+        assert json.loads(line) is not None  # valid JSON, whatever the spelling
+        lines.append(line)
+        expected.append(injected)
+    con = duckdb.connect()
+    sql = f"SELECT {_dupkeys.route_sql(spec.structure)} FROM (SELECT unnest(?) AS raw)"  # noqa: S608 - our own SQL, the lines a parameter
+    got = [r[0] for r in con.execute(sql, [lines]).fetchall()]
+    assert sum(expected) > 50 and got == expected
