@@ -444,8 +444,7 @@ def _route(number: int, spec: RouteSpec) -> Route:
 
     ok = "time_ns IS NOT NULL"
     missed = f"SELECT line FROM ({rows('TRY', False)}) WHERE NOT ({ok})"  # noqa: S608
-    # a line with a key twice in an object the route reads goes to the general path (see _dupkeys)
-    excluded = " OR ".join([*(_contains(text) for text in spec.excludes), _dupkeys.route_sql(spec.structure)])
+    excluded = " OR ".join(_contains(text) for text in spec.excludes) or "false"
     return Route(spec.source, f"starts_with(raw, '{spec.prefix}')", excluded,
                  _insert(table, cols, rows("", True), "true"), _insert(table, cols, rows("TRY", False), ok), missed)
 
@@ -566,6 +565,7 @@ def _fast_routes(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCoun
     """Run the routes that have lines in the registered ``block``; returns the mask of lines they
     inserted, None when no route ran."""
     route = np.asarray(con.execute(_ROUTE_OF).fetchnumpy()["route"], dtype=np.int64)
+    route = _dupkeys.unroute(con, block, route)  # a key twice: the general path quarantines the line
     wanted = np.bincount(route, minlength=len(ROUTES) + 1)
     if not wanted[1:].any():
         return None
