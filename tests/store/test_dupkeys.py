@@ -174,3 +174,18 @@ def test_route_check_sends_exactly_the_duplicates_of_read_objects_away(kind):
     route = _dupkeys.unroute(duckdb.connect(), block, np.full(len(lines), number))
     got = list(route == 0)
     assert sum(expected) > 50 and got == expected
+
+
+def test_lines_of_one_layout_are_judged_together_yet_each_counted(case, tmp_path):
+    # the test runs once per layout of key lists: two lines of the same duplicated layout are both
+    # quarantined, lines of the clean layout beside them all load, and the accounting adds up
+    dup = [_with(tetragon_exec(pid=p), f'"pid": {p},', f'"pid": {p}, "pid": 666,') for p in (400, 401)]
+    clean = [tetragon_exec(pid=p) for p in (402, 403, 404)]
+    path = tmp_path / "x.json"
+    path.write_text("\n".join([clean[0], dup[0], clean[1], dup[1], clean[2], ""]) + "\n")
+    report = case.load(path, progress=False)
+    f = report.files[0]
+    assert f.balanced and (f.loaded, f.quarantined, f.blank, f.lines) == (3, 2, 1, 6)
+    q = case.quarantine()
+    assert q["line"].to_list() == [2, 4]
+    assert set(q["reason"]) == {'duplicate key "pid" in $.process_exec.process'}
