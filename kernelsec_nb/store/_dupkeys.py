@@ -9,7 +9,9 @@ hand-made or mangled by a shipper: ambiguous and suspicious.  It is quarantined 
 What is checked: every object of the structure a line is parsed against (the line itself, the
 event body, its process and parent with their pod and container, a flow and its endpoints and
 layer 4 and layer 7 parts, Falco's ``output_fields``, Tetragon's ``pod_labels``); objects inside
-lists (hook arguments, workloads) are not read as objects and not checked.  Keys are compared as
+lists (hook arguments, workloads) are not read as objects and not checked; of the sources with a
+structure of their own (the Kubernetes audit log, Tracee, Inspektor Gadget, Istio) the line's top
+level only.  Keys are compared as
 JSON reads them (``"p\\u0069d"`` is ``pid``; a blank before the colon changes nothing): DuckDB's
 ``json_keys`` returns them decoded.
 
