@@ -31,7 +31,7 @@ from kernelsec_nb import sources
 from kernelsec_nb.sources._route import RouteSpec
 from kernelsec_nb.sources._sql import INTEGER_COLUMNS, integer, integer_problem
 from kernelsec_nb.sources._wrappers import UNWRAP_SQL
-from kernelsec_nb.store import _arrow, _lines
+from kernelsec_nb.store import _arrow, _dupkeys, _lines
 from kernelsec_nb.store._known import KnownIds
 from kernelsec_nb.store._split import split_records
 
@@ -534,6 +534,7 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
         rest = taken if taken is not None else np.zeros(table.num_rows, dtype=bool)
         # the general path reads only the lines the routes did not take
         block = table.append_column("taken", _arrow.array(rest))
+        block = _dupkeys.mark(con, block)  # a line with a key twice: a note, so quarantined
         settle()
         refused = _with_block(con, block, lambda: _general(con, params, counts, table.num_rows - int(rest.sum())))
         if keys is not None and len(refused):  # refused lines are not in the case: not known
@@ -564,6 +565,7 @@ def _fast_routes(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCoun
     """Run the routes that have lines in the registered ``block``; returns the mask of lines they
     inserted, None when no route ran."""
     route = np.asarray(con.execute(_ROUTE_OF).fetchnumpy()["route"], dtype=np.int64)
+    route = _dupkeys.unroute(con, block, route)  # a key twice: the general path quarantines the line
     wanted = np.bincount(route, minlength=len(ROUTES) + 1)
     if not wanted[1:].any():
         return None
