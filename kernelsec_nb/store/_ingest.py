@@ -31,7 +31,7 @@ from kernelsec_nb import sources
 from kernelsec_nb.sources._route import RouteSpec
 from kernelsec_nb.sources._sql import INTEGER_COLUMNS, integer, integer_problem
 from kernelsec_nb.sources._wrappers import UNWRAP_SQL
-from kernelsec_nb.store import _arrow, _lines
+from kernelsec_nb.store import _arrow, _lines, _lookups
 from kernelsec_nb.store._known import KnownIds
 from kernelsec_nb.store._split import split_records
 
@@ -402,10 +402,14 @@ def _route(number: int, spec: RouteSpec) -> Route:
     cols = _columns(table, {"source": f"'{spec.source}'", **spec.event}, table.by_source[spec.source])
     # The columns as the parsed line gives them (an integer column as its JSON text) ...
     texts = {k: spec.rewrite(v) for k, v in cols.items()}
-    # A column computed from another one's whole expression (``dst_labels_text`` is the text of
-    # ``dst_labels``) reads that column instead: DuckDB computed the map twice.
-    reuse = _reused(texts)
-    inner = [f"{e} AS {q(k)}" for k, e in texts.items() if k != "time_ns" and k not in reuse]
+    # Columns that read only a part named by the route (a flow's labels) are computed once per
+    # distinct value of the part (see _lookups); a column computed from another one's whole
+    # expression (``dst_labels_text`` is the text of ``dst_labels``) reads that column instead.
+    lookups = _lookups.plan(texts, tuple(spec.rewrite(p) for p in spec.distinct))
+    reuse = _reused({k: e for k, e in texts.items() if k not in lookups.columns})
+    inner = [f"{e} AS {q(k)}" for k, e in texts.items()
+             if k != "time_ns" and k not in reuse and k not in lookups.columns]
+    inner += [f"{part} AS _k{i}" for i, part in enumerate(lookups.keys)]
     inner.append(f"{spec.present} AS _present")
     fallback = _TIME_FALLBACK.get(spec.source)
     if fallback:  # the written time and its fallback apart, to tell which one gave the time
@@ -440,7 +444,8 @@ def _route(number: int, spec: RouteSpec) -> Route:
         for layer in spec.layers:
             named = ", ".join(f"{spec.rewrite(e)} AS {n}" for n, e in layer.items())
             sql = f"SELECT *, {named} FROM ({sql})"
-        return f"SELECT {select} FROM (SELECT {', '.join(inner)} FROM ({sql}))"
+        columns = lookups.join(f"SELECT {', '.join(inner)} FROM ({sql})")
+        return f"SELECT {select} FROM ({columns})"
 
     ok = "time_ns IS NOT NULL"
     missed = f"SELECT line FROM ({rows('TRY', False)}) WHERE NOT ({ok})"  # noqa: S608

@@ -1,0 +1,103 @@
+"""A fast route's columns computed once per distinct value instead of once per line.
+
+Some columns of a route depend on one small part of the line only, and cost far more than the
+rest: a flow's endpoint labels become a ``MAP`` through list lambdas (the three label columns
+were two thirds of the flows route's CPU), while a capture holds a few hundred distinct label
+lists among millions of flows.  A route names such parts (``RouteSpec.distinct``, SQL over the
+parsed line); every column whose expression reads the line only through one of them is then
+computed over the block's distinct values of that part and joined back to the lines:
+
+.. code-block:: sql
+
+    WITH r AS MATERIALIZED (SELECT <the other columns>, <part 1> AS _k0, <part 2> AS _k1 FROM ...),
+         d AS (SELECT _k, <column's expression over _k> AS _v0, ... FROM
+               (SELECT _k0 AS _k FROM r UNION SELECT _k1 FROM r))
+    SELECT r.*, d0._v0 AS src_labels, d1._v0 AS dst_labels, ...
+    FROM r LEFT JOIN d AS d0 ON r._k0 IS NOT DISTINCT FROM d0._k LEFT JOIN d AS d1 ON ...
+
+The expression is the column's own text with the part replaced by ``_k``: the same function of
+the same value, so the same result (a NULL part matches the NULL row of ``d``: ``IS NOT DISTINCT
+FROM``, as ``UNION`` groups NULLs, and lists holding NULLs compare equal element by element).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+#: An expression at least this long is computed once when another one repeats it whole.
+_REUSE_CHARS = 200
+
+
+def _q(name: str) -> str:
+    return f'"{name}"'
+
+
+@dataclass(frozen=True)
+class Lookups:
+    """Which columns of a route are looked up, and how.
+
+    Examples
+    --------
+    >>> lk = plan({"a": "f(x.p)", "b": "g(x.p, x.q)", "c": "h(x.q)"}, ("x.p",))
+    >>> lk.columns, lk.keys, lk.values
+    ({'a': (0, '_v0')}, ('x.p',), ({'_v0': 'f(_k)'},))
+    >>> plan({"b": "g(x.p, x.q)"}, ("x.p",)).columns
+    {}
+    """
+
+    #: column name -> (index of its part in ``keys``, the value's name in the lookup table)
+    columns: dict[str, tuple[int, str]]
+    #: the parts (SQL over the parsed line ``x``), as computed with the other columns (``_k<i>``)
+    keys: tuple[str, ...]
+    #: the lookup table's values, one projection per layer: name -> SQL over ``_k`` (a later
+    #: layer may read an earlier one's names)
+    values: tuple[dict[str, str], ...]
+
+    def join(self, rows: str) -> str:
+        """SQL: the rows of ``rows`` (which computes ``_k<i>``) with the looked-up columns added."""
+        if not self.columns:
+            return rows
+        # (all SQL here is built from our own column names and the sources' expressions)
+        distinct = " UNION ".join(f"SELECT _k{i} AS _k FROM _r" for i in range(len(self.keys)))  # noqa: S608
+        table = f"SELECT _k FROM ({distinct})"  # noqa: S608
+        for layer in self.values:
+            table = f"SELECT *, {', '.join(f'{e} AS {n}' for n, e in layer.items())} FROM ({table})"  # noqa: S608
+        used = sorted({i for i, _ in self.columns.values()})
+        picked = ", ".join(f"_d{i}.{v} AS {_q(c)}" for c, (i, v) in self.columns.items())
+        joins = " ".join(f"LEFT JOIN _d AS _d{i} ON _r._k{i} IS NOT DISTINCT FROM _d{i}._k" for i in used)
+        return (f"WITH _r AS MATERIALIZED ({rows}), _d AS ({table}) "  # noqa: S608 - our own SQL
+                f"SELECT _r.*, {picked} FROM _r {joins}")
+
+
+def plan(texts: dict[str, str], parts: tuple[str, ...]) -> Lookups:
+    """The lookups of a route whose columns are ``texts`` (name -> SQL over ``x``) for the
+    distinct ``parts``: a column is looked up when, its part replaced by ``_k``, it no longer
+    reads ``x``."""
+    columns: dict[str, tuple[int, str]] = {}
+    bodies: dict[str, str] = {}  # body -> value name
+    keys: list[str] = []
+    for name, expr in texts.items():
+        for part in parts:
+            # the part itself, not a longer name that starts with it
+            body = re.sub(rf"(?<![\w.]){re.escape(part)}(?!\w)", "_k", expr)
+            if body == expr or re.search(r"\bx\b", body):
+                continue
+            if part not in keys:
+                keys.append(part)
+            value = bodies.setdefault(body, f"_v{len(bodies)}")
+            columns[name] = (keys.index(part), value)
+            break
+    # a value holding another one's whole (long) body reads it by name, in a later layer
+    first: dict[str, str] = {}
+    second: dict[str, str] = {}
+    for body, value in bodies.items():
+        inner = next((b for b in bodies if b != body and len(b) >= _REUSE_CHARS and b in body), None)
+        if inner is None:
+            first[value] = body
+        else:
+            second[value] = body.replace(inner, bodies[inner])
+    # (a value read by name is in the first layer: a body holding two others stays whole)
+    second = {v: e for v, e in second.items() if not any(re.search(rf"\b{n}\b", e) for n in second if n != v)}
+    first.update({v: b for b, v in bodies.items() if v not in first and v not in second})
+    return Lookups(columns, tuple(keys), tuple(layer for layer in (first, second) if layer))
