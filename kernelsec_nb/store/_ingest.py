@@ -487,6 +487,8 @@ class BlockCounts:
     #: Lines the block's records add to the file's accounting: a line holding several events (a
     #: webhook batch) counts as one line per event (see :mod:`kernelsec_nb.store._split`).
     split_lines: int = 0
+    #: A route met lines it could not load (the loader takes the file's next block leniently).
+    odd: bool = False
 
 
 class _Malformed(Exception):
@@ -495,7 +497,7 @@ class _Malformed(Exception):
 
 def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
                  routes: bool = True, known: KnownIds | None = None,
-                 settle: Callable[[], None] = lambda: None) -> BlockCounts:
+                 settle: Callable[[], None] = lambda: None, strict: bool = True) -> BlockCounts:
     """Parse one block and insert its rows; returns what happened to its lines.
 
     With ``routes`` (NDJSON blocks: one record per line) and the case's ``known`` ids, lines a
@@ -506,7 +508,9 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
     a route cannot load (no valid time, a value the load must warn about), fails their statement,
     which aborts the transaction: the block is then rolled back and taken again with ``TRY`` and
     the filter, so **the block must be the only work of the open transaction** (the loader
-    commits after each block).
+    commits after each block).  Without ``strict`` the routes take the block leniently at once:
+    the loader asks so for the block after one with such lines (``BlockCounts.odd``), so that a
+    file with odd lines scattered through it does not pay the routes twice per block.
     ``settle()`` is called before the general path checks ids against the case: the loader's
     earlier blocks, committed in the background, must be visible to ``con`` by then (see
     :meth:`kernelsec_nb.store._commits.BlockCommits.refresh`).
@@ -529,11 +533,11 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
         ok = _arrow.to_numpy(clean) & single & ~maybe_known
         block = table.append_column("fast", _arrow.array(ok))
         try:
-            taken = _with_block(con, block, lambda: _fast_routes(con, params, counts, block, True))
+            taken = _with_block(con, block, lambda: _fast_routes(con, params, counts, block, strict))
         except _Malformed:
             con.execute("ROLLBACK")
             con.execute("BEGIN TRANSACTION")
-            counts.loaded, counts.sources = 0, ()
+            counts.loaded, counts.sources, counts.odd = 0, (), True
             taken = _with_block(con, block, lambda: _fast_routes(con, params, counts, block, False))
     if taken is None or not taken.all():
         rest = taken if taken is not None else np.zeros(table.num_rows, dtype=bool)
@@ -588,6 +592,7 @@ def _fast_routes(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCoun
         if inserted:
             counts.sources = tuple(sorted({*counts.sources, r.source}))
         if inserted < wanted[i]:  # lines the route could not load: the general path says why
+            counts.odd = True
             missed = con.execute(r.missed).fetchnumpy()["line"]
             taken &= ~np.isin(_arrow.to_numpy(block.column("line")), missed)
     return taken
