@@ -10,14 +10,15 @@ computed over the block's distinct values of that part and joined back to the li
 .. code-block:: sql
 
     WITH r AS MATERIALIZED (SELECT <the other columns>, <part 1> AS _k0, <part 2> AS _k1 FROM ...),
-         d AS (SELECT _k, <column's expression over _k> AS _v0, ... FROM
-               (SELECT _k0 AS _k FROM r UNION SELECT _k1 FROM r))
-    SELECT r.*, d0._v0 AS src_labels, d1._v0 AS dst_labels, ...
-    FROM r LEFT JOIN d AS d0 ON r._k0 IS NOT DISTINCT FROM d0._k LEFT JOIN d AS d1 ON ...
+         d AS MATERIALIZED (SELECT _k, <column's expression over _k> AS _v0, ... FROM
+               (SELECT DISTINCT _k FROM (SELECT _k0 AS _k FROM r UNION SELECT _k1 FROM r)))
+    SELECT r.*, CASE WHEN r._k0 IS NULL THEN (SELECT _v0 FROM d WHERE _k IS NULL) ELSE d0._v0 END
+           AS src_labels, ...
+    FROM r LEFT JOIN d AS d0 ON r._k0 = d0._k LEFT JOIN d AS d1 ON r._k1 = d1._k
 
 The expression is the column's own text with the part replaced by ``_k``: the same function of
-the same value, so the same result (a NULL part matches the NULL row of ``d``: ``IS NOT DISTINCT
-FROM``, as ``UNION`` groups NULLs, and lists holding NULLs compare equal element by element).
+the same value, so the same result (``UNION`` groups equal values, and the join matches them:
+lists holding NULLs compare equal element by element; a NULL part takes ``d``'s NULL row).
 """
 
 from __future__ import annotations
@@ -60,13 +61,16 @@ class Lookups:
             return rows
         # (all SQL here is built from our own column names and the sources' expressions)
         distinct = " UNION ".join(f"SELECT _k{i} AS _k FROM _r" for i in range(len(self.keys)))  # noqa: S608
-        table = f"SELECT _k FROM ({distinct})"  # noqa: S608
+        table = f"SELECT DISTINCT _k FROM ({distinct})"  # noqa: S608
         for layer in self.values:
             table = f"SELECT *, {', '.join(f'{e} AS {n}' for n, e in layer.items())} FROM ({table})"  # noqa: S608
         used = sorted({i for i, _ in self.columns.values()})
-        picked = ", ".join(f"_d{i}.{v} AS {_q(c)}" for c, (i, v) in self.columns.items())
-        joins = " ".join(f"LEFT JOIN _d AS _d{i} ON _r._k{i} IS NOT DISTINCT FROM _d{i}._k" for i in used)
-        return (f"WITH _r AS MATERIALIZED ({rows}), _d AS ({table}) "  # noqa: S608 - our own SQL
+        # (``=``, not ``IS NOT DISTINCT FROM``: DuckDB joined lists 10x slower on the latter; a
+        # NULL part takes the value ``d`` computed for NULL)
+        picked = ", ".join(f"CASE WHEN _r._k{i} IS NULL THEN (SELECT {v} FROM _d WHERE _k IS NULL) "  # noqa: S608
+                           f"ELSE _d{i}.{v} END AS {_q(c)}" for c, (i, v) in self.columns.items())
+        joins = " ".join(f"LEFT JOIN _d AS _d{i} ON _r._k{i} = _d{i}._k" for i in used)
+        return (f"WITH _r AS MATERIALIZED ({rows}), _d AS MATERIALIZED ({table}) "  # noqa: S608 - our own SQL
                 f"SELECT _r.*, {picked} FROM _r {joins}")
 
 
