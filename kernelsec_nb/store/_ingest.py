@@ -17,7 +17,6 @@ structure constants.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -355,31 +354,6 @@ class Route:
     missed: str  # SQL: lines the route took but could not load (unparsed, no valid time)
 
 
-#: An expression at least this long is worth computing once when another column repeats it.
-_REUSE_CHARS = 200
-
-
-def _reused(texts: dict[str, str]) -> dict[str, str]:
-    """Columns whose expression holds another column's whole (long) expression, rewritten to read
-    that column by name; only where nothing else of the parsed line is read.
-
-    >>> _reused({"m": "f(x.a)" * 50, "t": "CAST(" + "f(x.a)" * 50 + " AS VARCHAR)", "u": "g(x.b)"})
-    {'t': 'CAST("m" AS VARCHAR)'}
-    """
-    out: dict[str, tuple[str, str]] = {}
-    for k, e in texts.items():
-        if k in INTEGER_COLUMNS or k == "time_ns":  # (read by name before they are typed)
-            continue
-        for c, sub in texts.items():
-            if c != k and c not in INTEGER_COLUMNS and len(sub) >= _REUSE_CHARS and sub in e:
-                replaced = e.replace(sub, q(c))
-                if not re.search(r"\bx\b", replaced):
-                    out[k] = (c, replaced)
-                    break
-    # a column read by name must itself be computed from the parsed line
-    return {k: e for k, (c, e) in out.items() if c not in out}
-
-
 def _contains(text: str) -> str:
     """SQL: the line contains ``text``.  A text that starts with a quote is looked for without it
     first: DuckDB's search stops at every quote of a JSON line (2.6x slower on flows).
@@ -406,7 +380,7 @@ def _route(number: int, spec: RouteSpec) -> Route:
     # distinct value of the part (see _lookups); a column computed from another one's whole
     # expression (``dst_labels_text`` is the text of ``dst_labels``) reads that column instead.
     lookups = _lookups.plan(texts, tuple(spec.rewrite(p) for p in spec.distinct))
-    reuse = _reused({k: e for k, e in texts.items() if k not in lookups.columns})
+    reuse = _lookups.reused({k: e for k, e in texts.items() if k not in lookups.columns}, INTEGER_COLUMNS)
     inner = [f"{e} AS {q(k)}" for k, e in texts.items()
              if k != "time_ns" and k not in reuse and k not in lookups.columns]
     inner += [f"{part} AS _k{i}" for i, part in enumerate(lookups.keys)]

@@ -1,4 +1,5 @@
-"""A fast route's columns computed once per distinct value instead of once per line.
+"""A fast route's columns computed once: per distinct value of a part of the line instead of
+once per line (:func:`plan`), and from another column's value instead of again (:func:`reused`).
 
 Some columns of a route depend on one small part of the line only, and cost far more than the
 rest: a flow's endpoint labels become a ``MAP`` through list lambdas (the three label columns
@@ -24,6 +25,7 @@ lists holding NULLs compare equal element by element; a NULL part takes ``d``'s 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 #: An expression at least this long is computed once when another one repeats it whole.
@@ -105,3 +107,25 @@ def plan(texts: dict[str, str], parts: tuple[str, ...]) -> Lookups:
     second = {v: e for v, e in second.items() if not any(re.search(rf"\b{n}\b", e) for n in second if n != v)}
     first.update({v: b for b, v in bodies.items() if v not in first and v not in second})
     return Lookups(columns, tuple(keys), tuple(layer for layer in (first, second) if layer))
+
+
+def reused(texts: dict[str, str], typed: Collection[str] = ()) -> dict[str, str]:
+    """Columns whose expression holds another column's whole (long) expression, rewritten to read
+    that column by name; only where nothing else of the parsed line ``x`` is read.  Columns of
+    ``typed`` (read by name before they are typed) and ``time_ns`` are left alone.
+
+    >>> reused({"m": "f(x.a)" * 50, "t": "CAST(" + "f(x.a)" * 50 + " AS VARCHAR)", "u": "g(x.b)"})
+    {'t': 'CAST("m" AS VARCHAR)'}
+    """
+    out: dict[str, tuple[str, str]] = {}
+    for k, e in texts.items():
+        if k in typed or k == "time_ns":
+            continue
+        for c, sub in texts.items():
+            if c != k and c not in typed and len(sub) >= _REUSE_CHARS and sub in e:
+                replaced = e.replace(sub, _q(c))
+                if not re.search(r"\bx\b", replaced):
+                    out[k] = (c, replaced)
+                    break
+    # a column read by name must itself be computed from the parsed line
+    return {k: e for k, (c, e) in out.items() if c not in out}
