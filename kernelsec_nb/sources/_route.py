@@ -34,3 +34,6 @@ class RouteSpec:
     #: Text that sends a line to the general path instead: the key of a source the general path
     #: would take it for (a line holding two tools' keys is odd; both paths must agree on it).
     excludes: tuple[str, ...] = ()
+    #: Parts of the line (SQL over ``j``) whose every column is computed once per distinct value
+    #: of the part in a block, not once per line (see :mod:`kernelsec_nb.store._lookups`).
+    distinct: tuple[str, ...] = ()

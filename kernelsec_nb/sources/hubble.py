@@ -201,7 +201,9 @@ def on_route(expr: str) -> str:
 def routes() -> list[RouteSpec]:
     """The fast route: the exporter's and ``-o jsonpb``'s ``{"flow": {...}, ...}`` lines."""
     return [RouteSpec("hubble", "flow", "flows", '{"flow":', json.dumps(STRUCTURE), _EVENT_OF_FLOW,
-                      on_route, present="x.flow IS NOT NULL", excludes=('"process_',))]
+                      on_route, present="x.flow IS NOT NULL", excludes=('"process_',),
+                      # a few hundred label lists among millions of flows: each map built once
+                      distinct=(_f("source.labels"), _f("destination.labels")))]
 
 
 SOURCE = Source(

@@ -17,7 +17,6 @@ structure constants.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -31,7 +30,7 @@ from kernelsec_nb import sources
 from kernelsec_nb.sources._route import RouteSpec
 from kernelsec_nb.sources._sql import INTEGER_COLUMNS, integer, integer_problem
 from kernelsec_nb.sources._wrappers import UNWRAP_SQL
-from kernelsec_nb.store import _arrow, _dupkeys, _lines
+from kernelsec_nb.store import _arrow, _dupkeys, _lines, _lookups
 from kernelsec_nb.store._known import KnownIds
 from kernelsec_nb.store._split import split_records
 
@@ -355,31 +354,6 @@ class Route:
     missed: str  # SQL: lines the route took but could not load (unparsed, no valid time)
 
 
-#: An expression at least this long is worth computing once when another column repeats it.
-_REUSE_CHARS = 200
-
-
-def _reused(texts: dict[str, str]) -> dict[str, str]:
-    """Columns whose expression holds another column's whole (long) expression, rewritten to read
-    that column by name; only where nothing else of the parsed line is read.
-
-    >>> _reused({"m": "f(x.a)" * 50, "t": "CAST(" + "f(x.a)" * 50 + " AS VARCHAR)", "u": "g(x.b)"})
-    {'t': 'CAST("m" AS VARCHAR)'}
-    """
-    out: dict[str, tuple[str, str]] = {}
-    for k, e in texts.items():
-        if k in INTEGER_COLUMNS or k == "time_ns":  # (read by name before they are typed)
-            continue
-        for c, sub in texts.items():
-            if c != k and c not in INTEGER_COLUMNS and len(sub) >= _REUSE_CHARS and sub in e:
-                replaced = e.replace(sub, q(c))
-                if not re.search(r"\bx\b", replaced):
-                    out[k] = (c, replaced)
-                    break
-    # a column read by name must itself be computed from the parsed line
-    return {k: e for k, (c, e) in out.items() if c not in out}
-
-
 def _contains(text: str) -> str:
     """SQL: the line contains ``text``.  A text that starts with a quote is looked for without it
     first: DuckDB's search stops at every quote of a JSON line (2.6x slower on flows).
@@ -402,10 +376,14 @@ def _route(number: int, spec: RouteSpec) -> Route:
     cols = _columns(table, {"source": f"'{spec.source}'", **spec.event}, table.by_source[spec.source])
     # The columns as the parsed line gives them (an integer column as its JSON text) ...
     texts = {k: spec.rewrite(v) for k, v in cols.items()}
-    # A column computed from another one's whole expression (``dst_labels_text`` is the text of
-    # ``dst_labels``) reads that column instead: DuckDB computed the map twice.
-    reuse = _reused(texts)
-    inner = [f"{e} AS {q(k)}" for k, e in texts.items() if k != "time_ns" and k not in reuse]
+    # Columns that read only a part named by the route (a flow's labels) are computed once per
+    # distinct value of the part (see _lookups); a column computed from another one's whole
+    # expression (``dst_labels_text`` is the text of ``dst_labels``) reads that column instead.
+    lookups = _lookups.plan(texts, tuple(spec.rewrite(p) for p in spec.distinct))
+    reuse = _lookups.reused({k: e for k, e in texts.items() if k not in lookups.columns}, INTEGER_COLUMNS)
+    inner = [f"{e} AS {q(k)}" for k, e in texts.items()
+             if k != "time_ns" and k not in reuse and k not in lookups.columns]
+    inner += [f"{part} AS _k{i}" for i, part in enumerate(lookups.keys)]
     inner.append(f"{spec.present} AS _present")
     fallback = _TIME_FALLBACK.get(spec.source)
     if fallback:  # the written time and its fallback apart, to tell which one gave the time
@@ -440,7 +418,8 @@ def _route(number: int, spec: RouteSpec) -> Route:
         for layer in spec.layers:
             named = ", ".join(f"{spec.rewrite(e)} AS {n}" for n, e in layer.items())
             sql = f"SELECT *, {named} FROM ({sql})"
-        return f"SELECT {select} FROM (SELECT {', '.join(inner)} FROM ({sql}))"
+        columns = lookups.join(f"SELECT {', '.join(inner)} FROM ({sql})")
+        return f"SELECT {select} FROM ({columns})"
 
     ok = "time_ns IS NOT NULL"
     missed = f"SELECT line FROM ({rows('TRY', False)}) WHERE NOT ({ok})"  # noqa: S608
@@ -482,6 +461,8 @@ class BlockCounts:
     #: Lines the block's records add to the file's accounting: a line holding several events (a
     #: webhook batch) counts as one line per event (see :mod:`kernelsec_nb.store._split`).
     split_lines: int = 0
+    #: A route met lines it could not load (the loader takes the file's next block leniently).
+    odd: bool = False
 
 
 class _Malformed(Exception):
@@ -490,7 +471,7 @@ class _Malformed(Exception):
 
 def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
                  routes: bool = True, known: KnownIds | None = None,
-                 settle: Callable[[], None] = lambda: None) -> BlockCounts:
+                 settle: Callable[[], None] = lambda: None, strict: bool = True) -> BlockCounts:
     """Parse one block and insert its rows; returns what happened to its lines.
 
     With ``routes`` (NDJSON blocks: one record per line) and the case's ``known`` ids, lines a
@@ -501,7 +482,9 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
     a route cannot load (no valid time, a value the load must warn about), fails their statement,
     which aborts the transaction: the block is then rolled back and taken again with ``TRY`` and
     the filter, so **the block must be the only work of the open transaction** (the loader
-    commits after each block).
+    commits after each block).  Without ``strict`` the routes take the block leniently at once:
+    the loader asks so for the block after one with such lines (``BlockCounts.odd``), so that a
+    file with odd lines scattered through it does not pay the routes twice per block.
     ``settle()`` is called before the general path checks ids against the case: the loader's
     earlier blocks, committed in the background, must be visible to ``con`` by then (see
     :meth:`kernelsec_nb.store._commits.BlockCommits.refresh`).
@@ -524,11 +507,11 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
         ok = _arrow.to_numpy(clean) & single & ~maybe_known
         block = table.append_column("fast", _arrow.array(ok))
         try:
-            taken = _with_block(con, block, lambda: _fast_routes(con, params, counts, block, True))
+            taken = _with_block(con, block, lambda: _fast_routes(con, params, counts, block, strict))
         except _Malformed:
             con.execute("ROLLBACK")
             con.execute("BEGIN TRANSACTION")
-            counts.loaded, counts.sources = 0, ()
+            counts.loaded, counts.sources, counts.odd = 0, (), True
             taken = _with_block(con, block, lambda: _fast_routes(con, params, counts, block, False))
     if taken is None or not taken.all():
         rest = taken if taken is not None else np.zeros(table.num_rows, dtype=bool)
@@ -585,6 +568,7 @@ def _fast_routes(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCoun
         if inserted:
             counts.sources = tuple(sorted({*counts.sources, r.source}))
         if inserted < wanted[i]:  # lines the route could not load: the general path says why
+            counts.odd = True
             missed = con.execute(r.missed).fetchnumpy()["line"]
             taken &= ~np.isin(_arrow.to_numpy(block.column("line")), missed)
     return taken

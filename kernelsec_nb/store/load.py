@@ -273,6 +273,7 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
                                                   size_hint=_decompress.size_hint(path, size)))
         srcs: set[str] = set()
         recognised = 0
+        strict = True
         for block in blocks:
             lines += block.lines
             counts.blank += block.blank
@@ -281,10 +282,14 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
                 try:
                     # the general path looks for duplicates among the blocks before, which it must
                     # see (fast routes take only lines whose ids are certainly new)
+                    # (after a block whose lines a route could not all load, the next one is
+                    # taken leniently at once: odd lines come in runs, and a strict try that
+                    # fails costs the block twice)
                     c = ingest_block(block_con, block.table, tag, routes=not documents, known=known,
-                                     settle=lambda con=block_con: commits.refresh(con))
+                                     settle=lambda con=block_con: commits.refresh(con), strict=strict)
                 finally:
                     block.release()
+                strict = not c.odd
                 commits.commit(block_con, c.input_bytes)
                 block_con = None
                 counts.loaded += c.loaded

@@ -204,3 +204,36 @@ def test_a_malformed_line_retries_its_block_leniently(tmp_path, monkeypatch):
     q = case.sql("select line, reason from quarantine")
     assert q.row(0) == (cut + 1, "malformed JSON: the line is cut short (truncated)")
     assert case.sql("select count(*) as n from events")["n"][0] == len(lines) - 1
+
+
+def test_odd_lines_through_a_file_are_taken_leniently_after_the_first(tmp_path, monkeypatch):
+    """A block after one with a line the routes could not load is taken leniently at once: a file
+    with odd lines in every block pays the strict try once, not once per block; the next clean
+    block is tried strictly again."""
+    from kernelsec_nb.store.load import load_files
+
+    src = tmp_path / "t.log"
+    write_bulk(src, target_bytes=600_000, mix="tetragon")
+    lines = src.read_bytes().splitlines()
+    kprobes = [i for i, line in enumerate(lines) if line.startswith(b'{"process_kprobe":')]
+    cut = kprobes[: len(kprobes) * 2 // 3 : 2]  # through the first two thirds of the file
+    for i in cut:
+        lines[i] = lines[i][:-40]
+    src.write_bytes(b"\n".join(lines) + b"\n")
+    tries: list[bool] = []
+    real = _ingest._fast_routes
+
+    def routes(con, params, counts, table, strict):
+        tries.append(strict)
+        return real(con, params, counts, table, strict)
+
+    monkeypatch.setattr(_ingest, "_fast_routes", routes)
+    case = kn.open_case(tmp_path / "c.duckdb")
+    report = load_files(case.con, [src], progress=False, block_bytes=40_000).to_dict()
+    assert tries[:2] == [True, False]  # the first block: strict, failed, taken again
+    # the blocks with cut lines after it: leniently at once (not strict, failed, lenient each);
+    # the clean last third: strictly again, each once
+    lenient = tries[2:].index(True)
+    assert lenient >= 8 and all(tries[2 + lenient:]) and len(tries) - 2 - lenient >= 2
+    assert report["quarantined"] == len(cut) and report["loaded"] == len(lines) - len(cut)
+    assert case.sql("select count(*) as n from events")["n"][0] == len(lines) - len(cut)
