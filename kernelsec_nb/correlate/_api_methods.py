@@ -15,7 +15,7 @@ import polars as pl
 from kernelsec_nb.correlate import _api
 from kernelsec_nb.correlate._flows import CONNECT_PATTERN
 from kernelsec_nb.correlate._frames import fetch, filter_frame
-from kernelsec_nb.sources.k8s_audit import API_CALLS_SELECT
+from kernelsec_nb.sources.k8s_audit import _RANK, API_CALLS_SELECT
 
 # Which pod had which IP when: flow endpoints (the source's node is the flow's; the
 # destination's is not known from the flow) and the source address of Tetragon's connects; the
@@ -51,7 +51,21 @@ _NODES_OF = ("SELECT namespace, pod, arg_min(node, (ip, first_ns)) AS node FROM 
 _CALL_KEYS = ("call_id", "time_ns", "src_ip", "sa_namespace", "sa_name", "sa_of", "token_pod", "token_node",
               "verb", "resource", "subresource", "namespace", "name", "created_name", "request_uri",
               "created_sa", "created_node", "code")
-_CALLS = f"SELECT {', '.join(_CALL_KEYS)} FROM ({API_CALLS_SELECT})"  # noqa: S608 - our own names
+_LATEST_KEYS = [c for c in _CALL_KEYS if c not in ("call_id", "time_ns", "code")]
+#: Those columns of the ``api_calls`` rows (:data:`API_CALLS_SELECT`), computed as the view
+#: computes them (the latest stage's row, the earliest time, the code of the latest stage that
+#: has one) without its lists and its first event's row: what the rules need, faster.
+_CALLS = f"""
+WITH r AS (
+    SELECT *, coalesce({_RANK}, 0) AS _rank, coalesce(audit_id, event_id) AS _call FROM audit_events
+), k AS (
+    SELECT _call, min(time_ns) AS time_ns, arg_max(code, _rank) AS code,
+           arg_max(event_id, (_rank, time_ns, event_id)) AS _last
+    FROM r GROUP BY _call
+)
+SELECT k._call AS call_id, k.time_ns, {", ".join(f"l.{c}" for c in _LATEST_KEYS)}, k.code
+FROM k JOIN r l ON l.event_id = k._last
+"""  # noqa: S608 - our own names
 
 
 def _sa_pods(calls: pl.DataFrame) -> pl.DataFrame:
@@ -79,8 +93,11 @@ _PROCESSES = ("SELECT p.exec_id, p.namespace, p.pod, p.start_ns, p.in_init_tree,
               "FROM processes p SEMI JOIN {targets} t ON t.namespace = p.namespace AND t.pod = p.pod "
               "LEFT JOIN processes pp ON pp.exec_id = p.parent_exec_id")
 # The processes that made API connects (the senders are among them).
-_SENDERS = ('SELECT exec_id, "binary", args FROM processes p SEMI JOIN '  # noqa: S608
-            f"({_CONNECTS}) k ON k.exec_id = p.exec_id")
+#: The API connects of the pods of the registered frame ``{x}`` (``namespace``, ``pod``).
+_CONNECTS_OF = _CONNECTS.replace("FROM kprobes ", "FROM kprobes k SEMI JOIN {x} x ON x.namespace = k.namespace AND x.pod = k.pod ")
+#: The processes of the exec ids of the registered frame ``{x}`` (``exec_id``).
+_SENDERS = 'SELECT p.exec_id, p."binary", p.args FROM processes p SEMI JOIN {x} x ON x.exec_id = p.exec_id'
+
 
 
 class ApiMixin:
@@ -92,17 +109,21 @@ class ApiMixin:
         """Per call (``call_id``): the columns :meth:`api_calls` adds to the view's row, in order."""
         def build() -> pl.DataFrame:
             calls = fetch(self.con, _CALLS)  # only the columns the rules read
-            # the addresses of the calls' source IPs only, and the nodes of the pods a rule may name
+            # the addresses of the calls' source IPs only; the pods a rule may name, their API
+            # connects, and the nodes of those whose rule names none
             addresses = self._with_frame(_ADDRESSES_OF, calls.select(pl.col("src_ip").alias("ip")).drop_nulls().unique())
             sa_pods = _sa_pods(calls)
-            pods = pl.concat([calls.select(pl.col("sa_namespace").alias("namespace"), pl.col("token_pod").alias("pod")),
-                              sa_pods.select("namespace", "pod"), addresses.select("namespace", "pod")],
-                             how="vertical_relaxed").drop_nulls().unique()
-            nodes = self._with_frame(_NODES_OF, pods)
+            named = pl.concat([calls.select(pl.col("sa_namespace").alias("namespace"), pl.col("token_pod").alias("pod"),
+                                            pl.col("token_node").alias("node")),
+                               sa_pods.select("namespace", "pod", "node"), addresses.select("namespace", "pod", "node")],
+                              how="vertical_relaxed").drop_nulls(["namespace", "pod"])
+            nodeless = named.filter(pl.col("node").is_null()).select("namespace", "pod").unique()
+            nodes = (self._with_frame(_NODES_OF, nodeless) if nodeless.height
+                     else pl.DataFrame(schema={"namespace": pl.String, "pod": pl.String, "node": pl.String}))
             ports = list(_api.API_PORTS)
             names = [r[0] for r in self.con.execute(_FN_NAMES, [ports]).fetchall() if r[0]]
             fns = [n for n in names if re.search(CONNECT_PATTERN, n)]
-            connects = fetch(self.con, _CONNECTS, [ports, fns])
+            connects = self._with_frame(_CONNECTS_OF, named.select("namespace", "pod").unique(), [ports, fns])
             api = [r[0] for r in self.con.execute(_API_ADDRESSES).fetchall()]
             out = _api.attribute(calls, addresses, sa_pods, connects, api_addresses=api or None, pod_nodes=nodes)
             targets = _api.link_targets(out)
@@ -113,7 +134,7 @@ class ApiMixin:
             finally:
                 self.con.unregister(name)
             out = _api.link_started(out, procs)
-            info = fetch(self.con, _SENDERS, [ports, fns]).unique("exec_id")
+            info = self._with_frame(_SENDERS, out.select(pl.col("exec_id").drop_nulls().unique())).unique("exec_id")
             linked = procs.select(pl.col("exec_id").alias("linked_exec_id"),
                                   pl.col("binary").alias("linked_binary"),
                                   pl.col("args").alias("linked_args")).unique("linked_exec_id")
@@ -123,12 +144,12 @@ class ApiMixin:
         return self._cached("api_attribution",  # type: ignore[attr-defined, no-any-return]
                             ["audit_events", "flows", "kprobes", "processes"], build)
 
-    def _with_frame(self, sql: str, frame: pl.DataFrame) -> pl.DataFrame:
-        """``fetch(sql)`` with ``frame`` registered as ``{x}`` for the query."""
+    def _with_frame(self, sql: str, frame: pl.DataFrame, params: list[Any] | None = None) -> pl.DataFrame:
+        """``fetch(sql, params)`` with ``frame`` registered as ``{x}`` for the query."""
         name = f"_kn_api_frame_{id(frame)}"
         self.con.register(name, frame.to_arrow())
         try:
-            return fetch(self.con, sql.replace("{x}", name))
+            return fetch(self.con, sql.replace("{x}", name), params)
         finally:
             self.con.unregister(name)
 
