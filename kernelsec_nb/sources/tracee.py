@@ -60,9 +60,20 @@ T = 'j."tracee"'  #: the parsed line
 EPOCH_FLOOR_NS = 946_684_800_000_000_000
 
 
+def _arg_sql(name: str) -> str:
+    return f"list_filter({T}.args, lambda a: a.name = '{name}')[1].value"
+
+
+#: The arguments the columns read, each looked up once per line (a prelude value, named
+#: ``tracee_arg_<name>``) rather than once per column that reads it (~60 lookups a line).
+ARGS_READ = ("pathname", "cmdpath", "syscall_pathname", "argv", "src", "src_port", "dst", "dst_port",
+             "proto_http", "proto_dns", "remote_addr", "addr", "local_addr", "type", "exit_code")
+PRELUDE = {f"tracee_arg_{name}": _arg_sql(name) for name in ARGS_READ}
+
+
 def arg(name: str) -> str:
     """SQL for the value (JSON) of the argument ``name`` of the event (NULL when absent)."""
-    return f"list_filter({T}.args, lambda a: a.name = '{name}')[1].value"
+    return f"tracee_arg_{name}" if name in ARGS_READ else _arg_sql(name)
 
 
 def arg_text(name: str) -> str:
@@ -204,7 +215,7 @@ SOURCE = Source(
     # Tracee's lines carry these two at the top level
     claim=(("eventName", "hostProcessId"),),
     detect=f"{T}.eventName IS NOT NULL",
-    kind=KIND_SQL, structure=STRUCTURE, event=EVENT_COLUMNS,
+    kind=KIND_SQL, structure=STRUCTURE, event=EVENT_COLUMNS, prelude=PRELUDE,
     maps=(Mapping("process_events", "kind IN ('process_exec', 'process_exit')", PROCESS_EVENT_COLUMNS),
           Mapping("alerts", "kind = 'alert'", ALERT_COLUMNS),
           Mapping("kprobes", f"kind IN {_FILE} OR kind IN {_SOCKET}", HOOK_COLUMNS),
