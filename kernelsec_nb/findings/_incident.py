@@ -15,7 +15,7 @@ import polars as pl
 from kernelsec_nb.findings import _endpoints as X
 from kernelsec_nb.findings import _evidence as E
 from kernelsec_nb.findings import graph as G
-from kernelsec_nb.findings._api_acts import CONTROLLER
+from kernelsec_nb.findings._api_acts import API_SERVER, CONTROLLER
 from kernelsec_nb.findings._records import (
     Endpoint,
     Entry,
@@ -185,7 +185,16 @@ def _key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any], edge: pl.DataF
             last = max(rows["exec_id"].unique().to_list(), key=lambda x: (info.get(x, {}).get("start_ns") or 0, x))
             text = rows.filter(pl.col("exec_id") == last)["text"][0]
             return last, text
-    # no act: the most suspicious process; of equal weight, the latest (the deeper step), then by id
+    # no act: the latest process of the line that called the Kubernetes API server — what the
+    # pod's token let it read or change is the damage (the audit log would name the call), and the
+    # shell or the program around that command only the way there
+    if edge is not None and edge.height:
+        calls = edge.filter((pl.col("kind") == API_SERVER) & pl.col("src").is_in(["proc:" + x for x in ids]))
+        if calls.height:
+            last = max({x[5:] for x in calls["src"].to_list()},
+                       key=lambda x: (info.get(x, {}).get("start_ns") or 0, x))
+            return last, calls.filter(pl.col("src") == "proc:" + last)["why"][0]
+    # then the most suspicious process; of equal weight, the latest (the deeper step), then by id
     if pev.height == 0:
         pev = everything
     top = pev.sort("weight", descending=True).group_by("exec_id", maintain_order=True).agg(
