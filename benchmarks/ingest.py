@@ -18,6 +18,14 @@ reference.  Rates are MB/s of decompressed bytes.  Targets (issue 19): case.load
 reference, peak RSS < 1 GB.  ``--capture-dir`` reuses a capture made before.  case.load of the
 same capture with every file decompressed is measured too (what gzip itself costs; ``--no-plain``
 skips it).
+
+``--mix all7`` generates a capture with all seven sources (``python -m kernelsec_nb.synth --with
+tracee --with inspektor_gadget``, ``--hours``/``--scale`` as ``--capture``'s, default 6:2) and, per
+source, times ``case.load`` of that source's files (the call alone, in a fresh case) against
+DuckDB's own reader of that source's model columns over the same files (the call alone, in a fresh
+connection): ``read_json`` with the source's columns (Tetragon, Hubble, Falco: as above; the others:
+their module's ``STRUCTURE``), and for Istio's TEXT lines, which are no JSON, ``read_csv`` of the
+lines and ``regexp_extract`` of the fields by the same pattern.  Target (issue 20): >= 0.6x each.
 """
 
 from __future__ import annotations
@@ -58,6 +66,51 @@ CAPTURE_MODEL = MODEL | {
     "hostname": "VARCHAR", "rule": "VARCHAR", "priority": "VARCHAR", "source": "VARCHAR",
     "tags": "VARCHAR[]", "output": "VARCHAR", "output_fields": "JSON", "uuid": "VARCHAR",
 }
+#: Each source's files in a generated capture (by the generator's names), for ``--mix all7``.
+ALL7_FILES = {
+    "tetragon": "*/tetragon.log*", "hubble": "*/hubble-flows.json*", "falco": "*/falco.json",
+    "k8s_audit": "*/kube-apiserver-audit.log*", "istio": "*/var/log/pods/*/istio-proxy/*.log*",
+    "tracee": "*/tracee.json", "inspektor_gadget": "*/gadget/*.json",
+}
+
+
+def duck_type(structure: object) -> str:
+    """A source's ``json_transform`` structure as a DuckDB type (what ``read_json`` takes)."""
+    if isinstance(structure, dict):
+        return "STRUCT(" + ", ".join(f'"{k}" {duck_type(v)}' for k, v in structure.items()) + ")"
+    if isinstance(structure, list):
+        return duck_type(structure[0]) + "[]"
+    return str(structure)
+
+
+def source_columns(name: str) -> dict[str, str]:
+    """The model columns DuckDB's reader is given for one source of ``--mix all7``."""
+    if name == "tetragon":
+        return MODEL
+    if name == "hubble":
+        return {k: CAPTURE_MODEL[k] for k in ("flow", "node_name", "time")}
+    if name == "falco":
+        return {k: CAPTURE_MODEL[k] for k in ("hostname", "time", "rule", "priority", "source", "tags",
+                                               "output", "output_fields", "uuid")}
+    from kernelsec_nb import sources
+
+    return {k: duck_type(v) for k, v in sources.get(name).structure.items()}
+
+
+def _reference_sql(name: str) -> str:
+    """DuckDB's own read of one source's model columns over ``?`` (the list of files)."""
+    if name == "istio":  # TEXT lines in a CRI wrapper: the lines, and the fields by the loader's pattern
+        from kernelsec_nb.sources.istio import FIELDS, TEXT_PATTERN
+
+        names = "[" + ", ".join(f"'{f}'" for f in FIELDS) + "]"
+        return (f"SELECT regexp_extract(substr(line, strpos(line, ' F ') + 3), "  # noqa: S608
+                f"'{TEXT_PATTERN}', {names}) AS x FROM read_csv(?, columns={{'line': 'VARCHAR'}}, "
+                "delim=chr(1), quote='', escape='', header=false, auto_detect=false)")
+    cols = ", ".join(f"'{k}': '{v}'" for k, v in source_columns(name).items())
+    return (f"SELECT * FROM read_json(?, format='newline_delimited', columns={{{cols}}}, "  # noqa: S608
+            "ignore_errors=true)")
+
+
 #: Files of a generated capture that are not exports (case.load leaves them out by name too).
 _NOT_EXPORTS = ("TRUTH.json",)
 
@@ -76,6 +129,9 @@ def _child(kind: str, path: str, workdir: str) -> None:
 
     # Each reader is timed on reading the file, not on importing its library (kernelsec_nb's import
     # of polars, duckdb and pyarrow is paid once per session, ~0.6 s here; pandas' ~0.4 s).
+    if kind.startswith(("src-case:", "src-ref:")):
+        _source_child(kind, path, workdir)
+        return
     if kind in ("duckdb", "model"):
         import duckdb
     elif kind == "pandas":
@@ -108,6 +164,77 @@ def _child(kind: str, path: str, workdir: str) -> None:
                       "cpu": usage.ru_utime + usage.ru_stime}))
 
 
+def _source_child(kind: str, listing: str, workdir: str) -> None:
+    """One source of ``--mix all7``: time the load call alone (the connection or case is opened first)."""
+    import resource
+
+    import duckdb
+
+    import kernelsec_nb as kn
+
+    def cpu() -> float:
+        u = resource.getrusage(resource.RUSAGE_SELF)
+        return u.ru_utime + u.ru_stime
+
+    what, name = kind.split(":")
+    files = json.loads(Path(listing).read_text())
+    if what == "src-ref":
+        con = duckdb.connect(os.path.join(workdir, "bare.duckdb"))
+        con.execute("SET preserve_insertion_order = false")
+        sql = f"CREATE TABLE t AS {_reference_sql(name)}"
+        c0, t0 = cpu(), time.perf_counter()
+        con.execute(sql, [files])
+        n = con.execute("SELECT count(*) FROM t").fetchall()[0][0]
+        dt, dc = time.perf_counter() - t0, cpu() - c0
+        con.close()
+    else:
+        case = kn.open_case(os.path.join(workdir, "case.duckdb"))
+        c0, t0 = cpu(), time.perf_counter()
+        report = case.load(files, progress=False)
+        dt, dc = time.perf_counter() - t0, cpu() - c0
+        n = report.total("loaded")
+        case.close()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"seconds": dt, "events": n, "rss": usage.ru_maxrss * 1024, "cpu": dc}))
+
+
+def all7_main(args) -> None:
+    """Per source of a seven-source capture: case.load of its files vs DuckDB's read of its columns."""
+    if args.capture_dir:
+        folder = Path(args.capture_dir)
+    else:
+        hours, scale = (float(x) for x in (args.capture or "6:2").split(":"))
+        folder = Path(tempfile.mkdtemp(prefix="kn-all7-")) / "capture"
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "kernelsec_nb.synth", "--out", str(folder), "--hours", f"{hours:g}",
+                        "--scale", f"{scale:g}", "--with", "tracee", "--with", "inspektor_gadget"],
+                       check=True, stdout=subprocess.DEVNULL)
+        print(f"generated {folder} ({hours:g} h, --scale {scale:g}) in {time.perf_counter() - t0:.0f} s; "
+              "kept: --capture-dir reuses it")
+    rows = []
+    for name, pattern in ALL7_FILES.items():
+        files = sorted(str(p) for p in folder.glob(pattern) if p.is_file() and p.stat().st_size)
+        if not files:
+            print(f"{name}: no files")
+            continue
+        mb = decompressed_bytes_of([Path(f) for f in files]) / 1e6
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(files, f)
+        readers = {f"{name}: DuckDB": f"src-ref:{name}", f"{name}: case.load": f"src-case:{name}"}
+        res = run_rounds(readers, Path(f.name), args.repeat, warm_files=[Path(x) for x in files])
+        os.unlink(f.name)
+        ref, case = res[f"{name}: DuckDB"], res[f"{name}: case.load"]
+        rows.append((name, len(files), mb, ref, case))
+    print(f"\n{'source':<18} {'files':>5} {'MB':>7} {'DuckDB MB/s':>12} {'case MB/s':>10} {'ratio':>6} "
+          f"{'CPU s':>13} {'CPU ratio':>9} {'events':>8} {'case RSS':>9}")
+    for name, n, mb, ref, case in rows:
+        print(f"{name:<18} {n:>5} {mb:>7.1f} {mb / ref['seconds']:>12.1f} {mb / case['seconds']:>10.1f} "
+              f"{ref['seconds'] / case['seconds']:>5.2f}x {ref['cpu']:>6.2f}/{case['cpu']:>6.2f} "
+              f"{ref['cpu'] / max(case['cpu'], 1e-9):>8.2f}x {case['events']:>8} {case['rss'] / 2**20:>7.0f}MB")
+    print("\nratio: case.load MB/s over DuckDB's MB/s of the same files, each call alone (target >= 0.6x);"
+          "\nCPU s: DuckDB/case.load CPU seconds of the call (all threads), steadier on a shared machine")
+
+
 def warm(path: Path) -> None:
     """Read the files once, untimed, so that every reader starts with them in the page cache
     (pandas' ~10 GB can push them out, and the reader after pandas would pay for reading from disk)."""
@@ -129,8 +256,9 @@ def decompressed_bytes(path: Path) -> int:
     return total
 
 
-def measure(kind: str, path: Path) -> dict:
-    warm(path)
+def measure(kind: str, path: Path, warm_files: list[Path] | None = None) -> dict:
+    for f in warm_files or [path]:
+        warm(f)
     with tempfile.TemporaryDirectory() as work:
         out = subprocess.run([sys.executable, __file__, "--child", kind, str(path), work],
                              capture_output=True, text=True, check=True)
@@ -146,9 +274,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", default="1G")
     ap.add_argument("--file", help="use this NDJSON file instead of generating one")
-    ap.add_argument("--mix", default="tetragon", choices=["tetragon", "network", "all"],
+    ap.add_argument("--mix", default="tetragon", choices=["tetragon", "network", "all", "all7"],
                     help="what the generated file holds (issue 2's targets are for tetragon; "
-                         "network adds Hubble flows)")
+                         "network adds Hubble flows); all7: a capture with all seven sources, "
+                         "measured per source (issue 20)")
     ap.add_argument("--repeat", type=int, default=3,
                     help="interleaved rounds; each reader's fastest counts (peak RSS: its largest)")
     ap.add_argument("--capture", metavar="HOURS:SCALE",
@@ -160,6 +289,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.child:
         _child(*args.child)
+        return
+    if args.mix == "all7":
+        all7_main(args)
         return
     if args.capture or args.capture_dir:
         capture_main(args)
@@ -196,12 +328,13 @@ def main() -> None:
           f"(target >= 0.25x); peak RSS {case['rss'] / 2**20:.0f} MB (target < 1024 MB)")
 
 
-def run_rounds(readers: dict[str, str], path: Path, repeat: int) -> dict[str, dict]:
+def run_rounds(readers: dict[str, str], path: Path, repeat: int,
+               warm_files: list[Path] | None = None) -> dict[str, dict]:
     """Each reader ``repeat`` times, interleaved; its fastest round counts (peak RSS: its largest)."""
     rounds: dict[str, list[dict]] = {name: [] for name in readers}
     for i in range(repeat):
         for name, kind in readers.items():
-            rounds[name].append(measure(kind, path))
+            rounds[name].append(measure(kind, path, warm_files))
             print(f"round {i + 1}: {name}: {rounds[name][-1]['seconds']:.2f} s", flush=True)
     return {name: min(rs, key=lambda r: r["seconds"]) | {"rss": max(r["rss"] for r in rs)}
             for name, rs in rounds.items()}

@@ -2,7 +2,7 @@
 them, and linked to what they started.
 
 Plain polars functions on plain frames (so they work on data from elsewhere); the case calls
-them with its tables (:meth:`kernelsec_nb.Case.api_calls`).
+them with its tables (:meth:`kernelsec_nb.Case.api_calls`), reading only what the rules need.
 
 **Who sent the call** (``src_namespace``/``src_pod``/``src_node``, ``src_match``), first rule
 that gives one pod:
@@ -112,9 +112,10 @@ def _by_ip(calls: pl.DataFrame, addresses: pl.DataFrame, window: int) -> pl.Data
 
 def _by_sa(calls: pl.DataFrame, sa_pods: pl.DataFrame) -> pl.DataFrame:
     """call_id -> the only pod that runs as the call's own service account."""
-    unique = (sa_pods.drop_nulls(["namespace", "sa_name", "pod"]).unique(["namespace", "sa_name", "pod"])
-              .group_by("namespace", "sa_name").agg(pl.len().alias("_n"), pl.col("pod").first(),
-                                                    pl.col("node").first())
+    # the pod's node: the first one its creates name (a pod created twice may be named once)
+    unique = (sa_pods.drop_nulls(["namespace", "sa_name", "pod"]).sort("namespace", "sa_name", "pod", "node")
+              .group_by("namespace", "sa_name").agg(pl.col("pod").n_unique().alias("_n"), pl.col("pod").first(),
+                                                    pl.col("node").drop_nulls().first())
               .filter(pl.col("_n") == 1).drop("_n"))
     own = calls.filter(pl.col("sa_of") == "user").select("call_id", "sa_namespace", "sa_name")
     return own.join(unique, left_on=["sa_namespace", "sa_name"], right_on=["namespace", "sa_name"]).select(
@@ -124,7 +125,7 @@ def _by_sa(calls: pl.DataFrame, sa_pods: pl.DataFrame) -> pl.DataFrame:
 def attribute(calls: pl.DataFrame, addresses: pl.DataFrame, sa_pods: pl.DataFrame,
               connects: pl.DataFrame, *, ip_window: str | int = IP_WINDOW,
               connect_window: str | int = CONNECT_WINDOW, tolerance: str | int = TOLERANCE,
-              api_addresses: list[str] | None = None) -> pl.DataFrame:
+              api_addresses: list[str] | None = None, pod_nodes: pl.DataFrame | None = None) -> pl.DataFrame:
     """``calls`` with the pod and the process that sent each (see the module for the rules).
 
     Parameters
@@ -142,6 +143,10 @@ def attribute(calls: pl.DataFrame, addresses: pl.DataFrame, sa_pods: pl.DataFram
         ``daddr``, ``dport``.
     api_addresses : list of str, optional
         The API server's addresses when known: only connects to them count.
+    pod_nodes : polars.DataFrame, optional
+        ``namespace``, ``pod``, ``node``: the node of each pod a rule may name, for when
+        ``addresses`` holds only the calls' source IPs (the case's way); by default the node of
+        the pod's first address in ``addresses`` (in ip, first-seen order) that names one.
 
     Returns
     -------
@@ -175,7 +180,11 @@ def attribute(calls: pl.DataFrame, addresses: pl.DataFrame, sa_pods: pl.DataFram
             .select("call_id", pl.col("namespace").alias("src_namespace"), pl.col("pod").alias("src_pod"),
                     pl.col("node").alias("src_node"), "src_match"))
     # a token or SA rule names no node: the pod's node from its addresses
-    nodes = addresses.drop_nulls("node").group_by("namespace", "pod").agg(pl.col("node").first().alias("_node"))
+    if pod_nodes is None:  # the node of its first address (in ip, first-seen order) that names one
+        nodes = (addresses.drop_nulls("node").sort("ip", "first_ns", "namespace", "pod")
+                 .group_by("namespace", "pod").agg(pl.col("node").first().alias("_node")))
+    else:
+        nodes = pod_nodes.select("namespace", "pod", pl.col("node").alias("_node"))
     best = (best.join(nodes, left_on=["src_namespace", "src_pod"], right_on=["namespace", "pod"], how="left")
             .with_columns(pl.coalesce("src_node", "_node").alias("src_node")).drop("_node"))
     out = calls.join(best, on="call_id", how="left", maintain_order="left")

@@ -7,7 +7,7 @@ import sys
 import time
 
 from .bulk import MIXES, write_bulk
-from .generate import generate
+from .generate import EXTRA_SOURCES, generate
 
 
 def _size(text: str) -> int:
@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target-bytes", type=_size, default=None,
                     help="write one bulk NDJSON file of about this size (e.g. 200M)")
     ap.add_argument("--mix", choices=sorted(MIXES), default="tetragon")
+    ap.add_argument("--with", dest="extra", action="append", default=[], choices=EXTRA_SOURCES,
+                    help="also write this sensor's output (repeatable): tracee, inspektor_gadget")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     if args.target_bytes:
@@ -50,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         dt = time.perf_counter() - t0
         print(f"wrote {n} bytes to {args.out} in {dt:.2f}s ({n / dt / 1e6:.1f} MB/s)")
         return 0
-    truth = generate(args.out, seed=args.seed, hours=args.hours, scale=args.scale)
+    truth = generate(args.out, seed=args.seed, hours=args.hours, scale=args.scale,
+                     extra=tuple(args.extra))
     files = truth["files"]
     print(f"wrote {len(files)} files, {sum(f['events'] for f in files.values())} events "
           f"to {args.out} in {time.perf_counter() - t0:.2f}s")

@@ -10,11 +10,17 @@ from typing import Any
 from . import audit
 from .attack import run_attack
 from .fmt import NS, parse_proto_time, proto_time
+from .gadget import write_gadget
 from .istio import write_access_logs
 from .normal import NormalLife
 from .sim import Sim
 from .topology import build_cluster
+from .tracee import write_tracee
 from .writer import Layout, write_capture
+
+#: The sensors whose output is written only when asked for (``generate(..., extra=...)``):
+#: the bundled capture and its tests stay as they are without them.
+EXTRA_SOURCES = ("tracee", "inspektor_gadget")
 
 # 2024-05-14T05:00:00Z: a fixed epoch keeps output independent of the wall clock
 BASE_EPOCH_NS = 1_715_662_800 * NS
@@ -25,7 +31,7 @@ SCENARIO = ("Star Wars demo cluster: after hours of normal traffic, someone open
 
 
 def generate(out_dir: str | Path, *, seed: int = 7, hours: float = 3.0,
-             scale: float = 1.0) -> dict[str, Any]:
+             scale: float = 1.0, extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """Generate the multi-node incident capture into ``out_dir``.
 
     Parameters
@@ -38,12 +44,19 @@ def generate(out_dir: str | Path, *, seed: int = 7, hours: float = 3.0,
         Hours of normal activity before the attack.
     scale : float
         Multiplier on the rate of frequent background activities.
+    extra : tuple of str
+        Sensors of :data:`EXTRA_SOURCES` to write too, derived from the same simulated events
+        (``<node>/tracee.json``, ``<node>/gadget/trace_*.json``); the other files and TRUTH are
+        the same with or without them.
 
     Returns
     -------
     dict
         The TRUTH document (also written to ``TRUTH.json``).
     """
+    unknown = sorted(set(extra) - set(EXTRA_SOURCES))
+    if unknown:
+        raise ValueError(f"unknown extra source(s) {unknown}; known: {', '.join(EXTRA_SOURCES)}")
     out = Path(out_dir)
     rng = random.Random(seed)
     start = BASE_EPOCH_NS + rng.randint(0, 3600) * NS + rng.randint(0, NS - 1)
@@ -79,7 +92,11 @@ def generate(out_dir: str | Path, *, seed: int = 7, hours: float = 3.0,
     }
     (out / "TRUTH.json").write_text(json.dumps(truth, indent=2) + "\n")
     write_access_logs(out, sim, seed)  # its own random stream: the files above do not change
+    if "tracee" in extra:
+        write_tracee(out, sim, seed)
+    if "inspektor_gadget" in extra:
+        write_gadget(out, sim)
     return truth
 
 
-__all__ = ["generate", "parse_proto_time"]
+__all__ = ["EXTRA_SOURCES", "generate", "parse_proto_time"]
