@@ -164,7 +164,39 @@ def _means(ids: list[str], pev: pl.DataFrame, info: dict[str, Any], edge: pl.Dat
     return {x for x, m in verdict.items() if m}
 
 
+def _escaping() -> pl.Expr:
+    tech = G.ESCAPE_TECHNIQUE.upper()
+    return pl.col("techniques").list.eval(pl.element().str.to_uppercase().str.starts_with(tech)).list.any().fill_null(False)
+
+
+def _escapes(ids: list[str], pev: pl.DataFrame, info: dict[str, Any]) -> list[str]:
+    """Processes of ``ids`` in a pod with an escape-to-host detection (technique
+    :data:`graph.ESCAPE_TECHNIQUE`), earliest first."""
+    if pev.height == 0 or "techniques" not in pev.columns:
+        return []
+    rows = pev.filter(pl.col("exec_id").is_in(ids) & (pl.col("rule_id").fill_null("") != E.ATTRIBUTED) & _escaping())
+    found = [x for x in rows["exec_id"].unique().to_list() if info.get(x, {}).get("pod")]
+    return sorted(found, key=lambda x: (info.get(x, {}).get("start_ns") or 0, x))
+
+
 def _key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any], edge: pl.DataFrame | None = None) -> tuple[str, str]:
+    """The key command of line ``ids`` and why (README, "key command"): the act of the line by
+    kind (:func:`_act_key`) unless a process of the line escaped its container to the node
+    before it: the escape is then the root of what followed (the node's credentials, the other
+    pods it reached from there) and the key, its text naming the later act too."""
+    key, why = _act_key(ids, pev, info, edge)
+    start = info.get(key, {}).get("start_ns") or 0
+    escapes = _escapes(ids, pev, info)
+    before = [x for x in escapes if (info.get(x, {}).get("start_ns") or 0) <= start]
+    if key in escapes or not before:
+        return key, why
+    esc = before[0]
+    text = pev.filter((pl.col("exec_id") == esc) & _escaping())["text"][0]
+    return esc, f"escaped its container to the node ({text}); then {why}"
+
+
+def _act_key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any],
+             edge: pl.DataFrame | None = None) -> tuple[str, str]:
     delivered = _delivered(ids, pev, edge, info)
     means = _means(ids, pev, info, edge)
     everything = pev.filter(pl.col("exec_id").is_in(ids)) if pev.height else pev
