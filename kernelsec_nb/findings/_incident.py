@@ -84,17 +84,36 @@ def _entry_above(key: str, entry: str, pev: pl.DataFrame, info: dict[str, Any], 
     """The entry on the key command's own line: of its ancestors in the part (itself included),
     the highest that came in from outside or that a service started — not another child of the
     same service that started earlier (a build beside the payload); ``entry`` when none is.  A
-    process run from a file a process of the part wrote has that writer above it (the delivery)."""
+    process run from a file a process of the part wrote has that writer above it (the delivery).
+
+    When none of the line came in that way but a process on it ran a file another process of
+    the part wrote (a second stage an init container downloaded into a volume the app container
+    then ran), the entry is on the writer's line (the highest of the writers so found): its own
+    start if it has one, else the writer itself — the delivery is where the attacker's code
+    came in, not a process that started after the key command."""
     starts = set(pev.filter(pl.col("kind").is_in([E.EXEC_IN, E.SERVICE_CHILD]))["exec_id"].to_list())
     writers = _writers(edge, ids)
-    best, cur, seen = None, key, set()
-    while cur in ids and cur not in seen:
-        seen.add(cur)
-        if cur in starts:
-            best = cur
-        parent = (info.get(cur) or {}).get("parent_exec_id")
-        cur = parent if parent in ids else writers.get(cur, parent)
-    return best if best is not None else entry
+    seen: set[str] = set()
+    top, crossed = key, None  # crossed: the highest writer the walk followed back to
+    while True:
+        best, delivery, cur = None, None, top
+        while cur in ids and cur not in seen:
+            seen.add(cur)
+            if cur in starts:
+                best = cur
+            if writers.get(cur) is not None:
+                delivery = writers[cur]  # the highest writer above the line so far
+            parent = (info.get(cur) or {}).get("parent_exec_id")
+            if parent not in ids and writers.get(cur) in ids:
+                crossed = writers[cur]  # followed back across the delivery
+            cur = parent if parent in ids else writers.get(cur, parent)
+        if best is not None:
+            return best
+        if top != key and cur in seen:  # the writer's line joins the line already walked
+            return entry
+        if delivery is None or delivery in seen:
+            return crossed if crossed is not None else entry
+        top = crossed = delivery
 
 
 def _delivered(ids: list[str], pev: pl.DataFrame, edge: pl.DataFrame | None,
