@@ -200,10 +200,14 @@ def _escapes(ids: list[str], pev: pl.DataFrame, info: dict[str, Any]) -> list[st
 
 def _key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any], edge: pl.DataFrame | None = None) -> tuple[str, str]:
     """The key command of line ``ids`` and why (README, "key command"): the act of the line by
-    kind (:func:`_act_key`) unless a process of the line escaped its container to the node
-    before it: the escape is then the root of what followed (the node's credentials, the other
-    pods it reached from there) and the key, its text naming the later act too."""
-    key, why = _act_key(ids, pev, info, edge)
+    kind (:func:`_act_key`) unless that is a move into another pod (or, with no act, a call to
+    the API server) and a process of the line escaped its container to the node before it: the
+    escape is then the root of what followed (the node's credentials, the pods reached from
+    there) and the key, its text naming the later step too.  What the line then did on the node
+    itself (persistence, a channel out) stays the key: the damage, the escape its way there."""
+    key, why, kind = _act_key(ids, pev, info, edge)
+    if kind not in (E.LATERAL, "api"):
+        return key, why
     start = info.get(key, {}).get("start_ns") or 0
     escapes = _escapes(ids, pev, info)
     before = [x for x in escapes if (info.get(x, {}).get("start_ns") or 0) <= start]
@@ -215,7 +219,9 @@ def _key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any], edge: pl.DataF
 
 
 def _act_key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any],
-             edge: pl.DataFrame | None = None) -> tuple[str, str]:
+             edge: pl.DataFrame | None = None) -> tuple[str, str, str]:
+    """The key by the kind of its act, why, and that kind (``'api'``: the line's last API caller,
+    ``'suspicious'``: the most suspicious process)."""
     delivered = _delivered(ids, pev, edge, info)
     means = _means(ids, pev, info, edge)
     everything = pev.filter(pl.col("exec_id").is_in(ids)) if pev.height else pev
@@ -226,7 +232,7 @@ def _act_key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any],
     for kind in E.ACTS:
         if kind == E.HANDOFF and sent:  # the data sent out is the damage, the archive made for it the means
             last = max(sent, key=lambda x: (info.get(x, {}).get("start_ns") or 0, x))
-            return last, "sent out a file its line had just written (exfiltration)"
+            return last, "sent out a file its line had just written (exfiltration)", kind
         rows = pev.filter(pl.col("kind") == kind)
         if kind == E.HANDOFF:
             rows = rows.filter(~pl.col("exec_id").is_in(list(delivered)))
@@ -235,7 +241,7 @@ def _act_key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any],
         if rows.height:
             last = max(rows["exec_id"].unique().to_list(), key=lambda x: (info.get(x, {}).get("start_ns") or 0, x))
             text = rows.filter(pl.col("exec_id") == last)["text"][0]
-            return last, text
+            return last, text, kind
     # no act: the latest process of the line that called the Kubernetes API server — what the
     # pod's token let it read or change is the damage (the audit log would name the call), and the
     # shell or the program around that command only the way there
@@ -244,7 +250,7 @@ def _act_key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any],
         if calls.height:
             last = max({x[5:] for x in calls["src"].to_list()},
                        key=lambda x: (info.get(x, {}).get("start_ns") or 0, x))
-            return last, calls.filter(pl.col("src") == "proc:" + last)["why"][0]
+            return last, calls.filter(pl.col("src") == "proc:" + last)["why"][0], "api"
     # then the most suspicious process; of equal weight, the latest (the deeper step), then by id
     if pev.height == 0:
         pev = everything
@@ -253,7 +259,7 @@ def _act_key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any],
     top = top.with_columns(pl.col("exec_id").replace_strict(
         {x: (info.get(x, {}).get("start_ns") or 0) for x in top["exec_id"].to_list()}, default=0,
         return_dtype=pl.Int64).alias("_start")).sort(["weight", "_start", "exec_id"], descending=[True, True, False])
-    return top["exec_id"][0], f"the most suspicious process: {top['text'][0]}"
+    return top["exec_id"][0], f"the most suspicious process: {top['text'][0]}", "suspicious"
 
 
 def _chain(entry: str, key: str, ids: set[str], edge: pl.DataFrame) -> list[str]:

@@ -36,3 +36,9 @@ def test_an_escape_after_the_act_leaves_the_act_the_key():
     # a host process (no pod) with the technique is no container escape
     host = {**INFO, "breakout": {"start_ns": 5 * S, "namespace": None, "pod": None}}
     assert _key(["sh", "breakout", "client"], pev, host)[0] == "client"
+
+
+def test_what_the_line_then_did_on_the_node_stays_the_key():
+    pev = evidence(("breakout", E.DETECTION, 5.0, "Host namespace tool (critical)", "d1", "r1", [G.ESCAPE_TECHNIQUE]),
+                   ("client", E.PERSIST, 3.0, "made itself persistent: crontab written", "p1", None, []))
+    assert _key(["sh", "breakout", "client"], pev, INFO) == ("client", "made itself persistent: crontab written")
