@@ -19,6 +19,14 @@ that gives one pod:
 **Which process** (``exec_id``, ``conn_event_id``, ``conn_time_ns``): the last connect of that
 pod to an API server port (:data:`API_PORTS`; to a known API server address when the case knows
 one) at most :data:`CONNECT_WINDOW` before the call (and :data:`TOLERANCE` after it: clocks).
+Two things keep a skewed clock from naming the previous process of the pod:
+
+* the connects are compared on the reference clock when they carry ``ref_time_ns`` (the case
+  puts them there: :meth:`kernelsec_nb.Case.on_reference_clock`, the node's offset taken out);
+* when the first connect just after the call (within :data:`TOLERANCE`) is by a process whose
+  arguments name the call's object (``name``: ``kubectl exec web-1``, ``get secret db``) and
+  the last one before it is not, the one after sent it (``args`` on the connects): a process
+  does not name a pod it has not yet been asked about.
 
 **What it started** (``link``, ``linked_exec_id``, ``linked_exec_ids``, ``target_pod``):
 
@@ -200,18 +208,29 @@ def _process(calls: pl.DataFrame, connects: pl.DataFrame, window: int, tol: int,
     # just after it (within the tolerance): two as-of joins, no pairs of calls and connects
     left = (calls.select("call_id", "time_ns", pl.col("src_namespace").alias("_ns"), pl.col("src_pod").alias("_pod"))
             .drop_nulls().sort("time_ns"))
+    # the time compared: the connect's on the reference clock when the case gave it
+    match = pl.col("ref_time_ns") if "ref_time_ns" in conn.columns else pl.col("time_ns")
+    args = pl.col("args").cast(pl.String) if "args" in conn.columns else pl.lit(None, pl.String)
     right = (conn.select(pl.col("namespace").cast(pl.String).alias("_ns"), pl.col("pod").cast(pl.String).alias("_pod"),
                          pl.col("event_id").alias("conn_event_id"), pl.col("time_ns").cast(pl.Int64).alias("conn_time_ns"),
-                         "exec_id")
-             .drop_nulls(["conn_time_ns"]).sort("conn_time_ns", "conn_event_id"))
+                         "exec_id", match.cast(pl.Int64).alias("_t"), args.alias("_args"))
+             .drop_nulls(["_t"]).sort("_t", "conn_event_id"))
     cols = ["exec_id", "conn_event_id", "conn_time_ns"]
-    before = left.join_asof(right, left_on="time_ns", right_on="conn_time_ns", by=["_ns", "_pod"],
+    before = left.join_asof(right, left_on="time_ns", right_on="_t", by=["_ns", "_pod"],
                             strategy="backward", tolerance=window, check_sortedness=False)
-    after = left.join_asof(right, left_on="time_ns", right_on="conn_time_ns", by=["_ns", "_pod"],
+    after = left.join_asof(right, left_on="time_ns", right_on="_t", by=["_ns", "_pod"],
                            strategy="forward", tolerance=tol, check_sortedness=False)
-    use = pl.col("conn_time_ns").is_not_null()
-    best = before.select("call_id", *cols).join(
-        after.select("call_id", *(pl.col(c).alias(f"_a_{c}") for c in cols)), on="call_id").select(
+    name = calls.select("call_id", (pl.col("name") if "name" in calls.columns else pl.lit(None)).cast(pl.String).alias("_name"))
+    both = (before.select("call_id", *cols, "_args").join(
+        after.select("call_id", *(pl.col(c).alias(f"_a_{c}") for c in [*cols, "_args"])), on="call_id")
+        .join(name, on="call_id", how="left"))
+
+    def names(col: str) -> pl.Expr:
+        return (pl.col("_name").is_not_null() & (pl.col("_name").str.len_chars() > 0)
+                & pl.col(col).str.contains(pl.col("_name"), literal=True)).fill_null(False)
+
+    use = pl.col("conn_time_ns").is_not_null() & ~(names("_a__args") & ~names("_args"))
+    best = both.select(
         "call_id", *(pl.when(use).then(pl.col(c)).otherwise(pl.col(f"_a_{c}")).alias(c) for c in cols))
     return calls.join(best, on="call_id", how="left", maintain_order="left")
 

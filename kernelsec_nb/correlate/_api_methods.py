@@ -81,7 +81,7 @@ def _sa_pods(calls: pl.DataFrame) -> pl.DataFrame:
 
 _FN = "coalesce(function_name, replace(kind, 'process_', ''))"
 _FN_NAMES = f"SELECT DISTINCT {_FN} FROM kprobes WHERE dport IN (SELECT unnest(?::BIGINT[]))"  # noqa: S608
-_CONNECTS = (f"SELECT event_id, time_ns, namespace, pod, exec_id, daddr, dport FROM kprobes "  # noqa: S608
+_CONNECTS = (f"SELECT event_id, time_ns, node, namespace, pod, exec_id, daddr, dport FROM kprobes "  # noqa: S608
              f"WHERE dport IN (SELECT unnest(?::BIGINT[])) AND pod IS NOT NULL AND list_contains(?::VARCHAR[], {_FN})")
 # The API server's addresses when Hubble names them (the reserved kube-apiserver identity).
 _API_ADDRESSES = ("SELECT DISTINCT dst_ip FROM flows WHERE dst_ip IS NOT NULL AND "
@@ -124,6 +124,12 @@ class ApiMixin:
             names = [r[0] for r in self.con.execute(_FN_NAMES, [ports]).fetchall() if r[0]]
             fns = [n for n in names if re.search(CONNECT_PATTERN, n)]
             connects = self._with_frame(_CONNECTS_OF, named.select("namespace", "pod").unique(), [ports, fns])
+            # compared on the reference clock (a node's skew would name the pod's previous
+            # process), with the sending processes' arguments (one naming the call's object)
+            connects = self.on_reference_clock(  # type: ignore[attr-defined]
+                connects.with_columns(pl.lit("tetragon").alias("source"))).drop("source", "ref_time")
+            args = self._with_frame(_SENDERS, connects.select(pl.col("exec_id").drop_nulls().unique())).unique("exec_id")
+            connects = connects.join(args.select("exec_id", "args"), on="exec_id", how="left", maintain_order="left")
             api = [r[0] for r in self.con.execute(_API_ADDRESSES).fetchall()]
             out = _api.attribute(calls, addresses, sa_pods, connects, api_addresses=api or None, pod_nodes=nodes)
             targets = _api.link_targets(out)

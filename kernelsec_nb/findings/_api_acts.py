@@ -1,6 +1,6 @@
 """Acts through the Kubernetes API that the audit log names (``case.api_calls()``).
 
-Three small functions of plain polars frames, each unit-tested on a few rows:
+Small functions of plain polars frames, each unit-tested on a few rows:
 
 * :func:`controller_edges` — a ``create``/``patch`` of a controller object (CronJob, Job,
   Deployment, DaemonSet, StatefulSet, ReplicaSet) by a process of the capture → the first process
@@ -14,6 +14,11 @@ Three small functions of plain polars frames, each unit-tested on a few rows:
   a container) for the others, whether or not its pods ran during the capture (a schedule may
   fire after it).  A ``patch`` is what every rollout does (a CI job's deploy step): it is no act
   by itself, only the link to the pods it makes, whose own acts then count;
+* :func:`api_server_edges` — a process → the API server it called (edge kind :data:`API_SERVER`,
+  node :data:`API_SERVER_NODE`): a connection to port 6443 or to the destination Cilium labels
+  ``reserved:kube-apiserver``, or a call the audit log names.  No link between processes and no
+  evidence (every operator calls the API all day): only the incident's key command among the
+  processes of a line that did nothing else (see ``_incident._key``);
 * :func:`routine_pod_creates` — a ``create`` of a pod through the API that is a workload's
   routine, not a deployment by an intruder: sent by the main process of a pod (a Spark driver, an
   operator, a CI runner's agent) into its own namespace, again and again from one template (two
@@ -53,6 +58,10 @@ WRITE_VERBS = ("create", "patch", "update")
 POD_SUFFIX = r"^(\d+|[a-z0-9]{5}|(\d+|[a-z0-9]{6,10})-[a-z0-9]{5})$"
 #: Rule id of the engine's evidence for such a call.
 RULE = "engine:api_controller"
+#: Edge kind: a process → the Kubernetes API server it called (no link: who used the API).
+API_SERVER = "api_server"
+#: The graph's node id of the Kubernetes API server.
+API_SERVER_NODE = "k8s:apiserver"
 
 
 def _col(frame: pl.DataFrame, name: str, dtype: pl.DataType | type[pl.DataType] = pl.String) -> pl.Expr:
@@ -126,6 +135,76 @@ def controller_acts(calls: pl.DataFrame, s: E.EvidenceSettings = E.DEFAULT, weig
         .map_elements(lambda t: [t], return_dtype=pl.List(pl.String)).alias("techniques")))
 
 
+def _labelled_api(frame: pl.DataFrame) -> pl.Expr:
+    """Whether a flow's ``dst_labels`` (a map, a list of keys or of key/value structs, or text)
+    has Cilium's label of the API server."""
+    if "dst_labels" not in frame.columns:
+        return pl.lit(False)
+    dtype = frame.schema["dst_labels"]
+    col = pl.col("dst_labels")
+    if isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Struct):
+        hit = col.list.eval(pl.element().struct.field("key") == G.API_LABEL).list.any()
+    elif isinstance(dtype, pl.List):
+        hit = col.list.contains(G.API_LABEL)
+    elif dtype == pl.String:
+        hit = col.str.contains(G.API_LABEL, literal=True)
+    elif hasattr(pl, "Map") and isinstance(dtype, pl.Map):  # polars >= 2: DuckDB's MAP
+        hit = col.map.keys().list.contains(G.API_LABEL)
+    else:
+        return pl.lit(False)
+    return hit.fill_null(False)
+
+
+def _connection_calls(conns: pl.DataFrame) -> pl.DataFrame:
+    if conns.height == 0 or not {"exec_id", "dst_port", "time_ns"} <= set(conns.columns):
+        return G.empty_edges()
+    went = ~_col(conns, "verdict").fill_null("").is_in(["DROPPED", "DENIED", "ERROR"]) \
+        & ~_col(conns, "is_reply", pl.Boolean).fill_null(False)
+    c = conns.filter(pl.col("exec_id").is_not_null() & pl.col("time_ns").is_not_null() & went
+                     & ((pl.col("dst_port") == G.API_PORT).fill_null(False) | _labelled_api(conns)))
+    return G._edges(c.select(
+        G.proc_id().alias("src"), pl.lit(API_SERVER_NODE).alias("dst"), pl.lit(API_SERVER).alias("kind"),
+        pl.col("time_ns").cast(pl.Int64),
+        pl.format("called the Kubernetes API server ({}:{}; what it read or changed, only an audit log says)",
+                  _col(c, "dst_ip"), "dst_port").alias("why"), _col(c, "event_id")))
+
+
+def api_server_edges(conns: pl.DataFrame | list[pl.DataFrame], calls: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Each process that called the Kubernetes API server → the API server
+    (:data:`API_SERVER_NODE`), once per process, at its first call: a sender of a call the audit
+    log names (``calls``: ``case.api_calls()``, its ``verb``, ``resource``, ``namespace`` and
+    ``name`` in ``why``), else a process of ``conns`` (flows or connect hooks: ``exec_id``,
+    ``dst_ip``, ``dst_port``, ``time_ns``, ``event_id``, optionally ``dst_labels``, ``is_reply``,
+    ``verdict``; one frame or several) whose connection to
+    :data:`~kernelsec_nb.findings.graph.API_PORT`, or to a destination labelled
+    :data:`~kernelsec_nb.findings.graph.API_LABEL`, went through — what that read or changed only
+    an audit log says, and its ``why`` says so.
+
+    >>> c = pl.DataFrame({"exec_id": ["curl", "web"], "dst_ip": ["172.18.0.2", "10.0.0.5"],
+    ...     "dst_port": [6443, 8080], "time_ns": [5, 6], "event_id": ["f1", "f2"]})
+    >>> api_server_edges(c).select("src", "dst", "kind").rows()
+    [('proc:curl', 'k8s:apiserver', 'api_server')]
+    """
+    found = [_connection_calls(c) for c in (conns if isinstance(conns, list) else [conns]) if c is not None]
+    named = G.empty_edges()
+    if calls is not None and calls.height and {"exec_id", "verb", "resource", "time_ns"} <= set(calls.columns):
+        a = calls.filter(pl.col("exec_id").is_not_null() & pl.col("time_ns").is_not_null())
+        what = pl.when(_col(a, "subresource").is_not_null()).then(
+            pl.concat_str([pl.col("resource"), pl.lit("/"), _col(a, "subresource")])).otherwise(pl.col("resource"))
+        ns, name = _col(a, "namespace"), _col(a, "name")
+        where = (pl.when(name.is_not_null()).then(pl.concat_str([pl.lit(" "), ns.fill_null(""), pl.lit("/"), name]))
+                 .when(ns.is_not_null()).then(pl.lit(" in ") + ns).otherwise(pl.lit("")))
+        named = G._edges(a.select(
+            G.proc_id().alias("src"), pl.lit(API_SERVER_NODE).alias("dst"), pl.lit(API_SERVER).alias("kind"),
+            pl.col("time_ns").cast(pl.Int64),
+            pl.format("called the Kubernetes API: {} {}{} (audit log)", "verb", what, where).alias("why"),
+            _col(a, "event_id")))
+    # a process the audit log names keeps the log's words, not the connection's
+    seen = pl.concat([G.empty_edges(), *found]).join(named.select("src"), on="src", how="anti")
+    out = pl.concat([named, seen]).sort("time_ns")
+    return out.unique("src", keep="first", maintain_order=True) if out.height else out
+
+
 def routine_pod_creates(calls: pl.DataFrame, mains: list[str] | pl.Series, min_creates: int = 2) -> pl.DataFrame:
     """The ``create`` calls of pods that are their sender's routine (see the module): sent by a
     container's main process (``mains``) into its own pod's namespace (``src_namespace``),
@@ -157,5 +236,5 @@ def routine_pod_creates(calls: pl.DataFrame, mains: list[str] | pl.Series, min_c
     return c.select(_col(c, "event_id"), "exec_id", _col(c, "linked_exec_id")).cast(cols)  # type: ignore[arg-type]
 
 
-__all__ = ["CONTROLLER", "CONTROLLERS", "POD_SUFFIX", "RULE", "controller_acts", "controller_calls",
-           "controller_edges", "routine_pod_creates"]
+__all__ = ["API_SERVER", "API_SERVER_NODE", "CONTROLLER", "CONTROLLERS", "POD_SUFFIX", "RULE", "controller_acts", "controller_calls",
+           "controller_edges", "api_server_edges", "routine_pod_creates"]

@@ -15,7 +15,7 @@ import polars as pl
 from kernelsec_nb.findings import _endpoints as X
 from kernelsec_nb.findings import _evidence as E
 from kernelsec_nb.findings import graph as G
-from kernelsec_nb.findings._api_acts import CONTROLLER
+from kernelsec_nb.findings._api_acts import API_SERVER, CONTROLLER
 from kernelsec_nb.findings._records import (
     Endpoint,
     Entry,
@@ -84,17 +84,36 @@ def _entry_above(key: str, entry: str, pev: pl.DataFrame, info: dict[str, Any], 
     """The entry on the key command's own line: of its ancestors in the part (itself included),
     the highest that came in from outside or that a service started — not another child of the
     same service that started earlier (a build beside the payload); ``entry`` when none is.  A
-    process run from a file a process of the part wrote has that writer above it (the delivery)."""
+    process run from a file a process of the part wrote has that writer above it (the delivery).
+
+    When none of the line came in that way but a process on it ran a file another process of
+    the part wrote (a second stage an init container downloaded into a volume the app container
+    then ran), the entry is on the writer's line (the highest of the writers so found): its own
+    start if it has one, else the writer itself — the delivery is where the attacker's code
+    came in, not a process that started after the key command."""
     starts = set(pev.filter(pl.col("kind").is_in([E.EXEC_IN, E.SERVICE_CHILD]))["exec_id"].to_list())
     writers = _writers(edge, ids)
-    best, cur, seen = None, key, set()
-    while cur in ids and cur not in seen:
-        seen.add(cur)
-        if cur in starts:
-            best = cur
-        parent = (info.get(cur) or {}).get("parent_exec_id")
-        cur = parent if parent in ids else writers.get(cur, parent)
-    return best if best is not None else entry
+    seen: set[str] = set()
+    top, crossed = key, None  # crossed: the highest writer the walk followed back to
+    while True:
+        best, delivery, cur = None, None, top
+        while cur in ids and cur not in seen:
+            seen.add(cur)
+            if cur in starts:
+                best = cur
+            if writers.get(cur) is not None:
+                delivery = writers[cur]  # the highest writer above the line so far
+            parent = (info.get(cur) or {}).get("parent_exec_id")
+            if parent not in ids and writers.get(cur) in ids:
+                crossed = writers[cur]  # followed back across the delivery
+            cur = parent if parent in ids else writers.get(cur, parent)
+        if best is not None:
+            return best
+        if top != key and cur in seen:  # the writer's line joins the line already walked
+            return entry
+        if delivery is None or delivery in seen:
+            return crossed if crossed is not None else entry
+        top = crossed = delivery
 
 
 def _delivered(ids: list[str], pev: pl.DataFrame, edge: pl.DataFrame | None,
@@ -164,7 +183,45 @@ def _means(ids: list[str], pev: pl.DataFrame, info: dict[str, Any], edge: pl.Dat
     return {x for x, m in verdict.items() if m}
 
 
+def _escaping() -> pl.Expr:
+    tech = G.ESCAPE_TECHNIQUE.upper()
+    return pl.col("techniques").list.eval(pl.element().str.to_uppercase().str.starts_with(tech)).list.any().fill_null(False)
+
+
+def _escapes(ids: list[str], pev: pl.DataFrame, info: dict[str, Any]) -> list[str]:
+    """Processes of ``ids`` in a pod with an escape-to-host detection (technique
+    :data:`graph.ESCAPE_TECHNIQUE`), earliest first."""
+    if pev.height == 0 or "techniques" not in pev.columns:
+        return []
+    rows = pev.filter(pl.col("exec_id").is_in(ids) & (pl.col("rule_id").fill_null("") != E.ATTRIBUTED) & _escaping())
+    found = [x for x in rows["exec_id"].unique().to_list() if info.get(x, {}).get("pod")]
+    return sorted(found, key=lambda x: (info.get(x, {}).get("start_ns") or 0, x))
+
+
 def _key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any], edge: pl.DataFrame | None = None) -> tuple[str, str]:
+    """The key command of line ``ids`` and why (README, "key command"): the act of the line by
+    kind (:func:`_act_key`) unless that is a move into another pod (or, with no act, a call to
+    the API server) and a process of the line escaped its container to the node before it: the
+    escape is then the root of what followed (the node's credentials, the pods reached from
+    there) and the key, its text naming the later step too.  What the line then did on the node
+    itself (persistence, a channel out) stays the key: the damage, the escape its way there."""
+    key, why, kind = _act_key(ids, pev, info, edge)
+    if kind not in (E.LATERAL, "api"):
+        return key, why
+    start = info.get(key, {}).get("start_ns") or 0
+    escapes = _escapes(ids, pev, info)
+    before = [x for x in escapes if (info.get(x, {}).get("start_ns") or 0) <= start]
+    if key in escapes or not before:
+        return key, why
+    esc = before[0]
+    text = pev.filter((pl.col("exec_id") == esc) & _escaping())["text"][0]
+    return esc, f"escaped its container to the node ({text}); then {why}"
+
+
+def _act_key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any],
+             edge: pl.DataFrame | None = None) -> tuple[str, str, str]:
+    """The key by the kind of its act, why, and that kind (``'api'``: the line's last API caller,
+    ``'suspicious'``: the most suspicious process)."""
     delivered = _delivered(ids, pev, edge, info)
     means = _means(ids, pev, info, edge)
     everything = pev.filter(pl.col("exec_id").is_in(ids)) if pev.height else pev
@@ -175,7 +232,7 @@ def _key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any], edge: pl.DataF
     for kind in E.ACTS:
         if kind == E.HANDOFF and sent:  # the data sent out is the damage, the archive made for it the means
             last = max(sent, key=lambda x: (info.get(x, {}).get("start_ns") or 0, x))
-            return last, "sent out a file its line had just written (exfiltration)"
+            return last, "sent out a file its line had just written (exfiltration)", kind
         rows = pev.filter(pl.col("kind") == kind)
         if kind == E.HANDOFF:
             rows = rows.filter(~pl.col("exec_id").is_in(list(delivered)))
@@ -184,8 +241,17 @@ def _key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any], edge: pl.DataF
         if rows.height:
             last = max(rows["exec_id"].unique().to_list(), key=lambda x: (info.get(x, {}).get("start_ns") or 0, x))
             text = rows.filter(pl.col("exec_id") == last)["text"][0]
-            return last, text
-    # no act: the most suspicious process; of equal weight, the latest (the deeper step), then by id
+            return last, text, kind
+    # no act: the latest process of the line that called the Kubernetes API server — what the
+    # pod's token let it read or change is the damage (the audit log would name the call), and the
+    # shell or the program around that command only the way there
+    if edge is not None and edge.height:
+        calls = edge.filter((pl.col("kind") == API_SERVER) & pl.col("src").is_in(["proc:" + x for x in ids]))
+        if calls.height:
+            last = max({x[5:] for x in calls["src"].to_list()},
+                       key=lambda x: (info.get(x, {}).get("start_ns") or 0, x))
+            return last, calls.filter(pl.col("src") == "proc:" + last)["why"][0], "api"
+    # then the most suspicious process; of equal weight, the latest (the deeper step), then by id
     if pev.height == 0:
         pev = everything
     top = pev.sort("weight", descending=True).group_by("exec_id", maintain_order=True).agg(
@@ -193,7 +259,7 @@ def _key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any], edge: pl.DataF
     top = top.with_columns(pl.col("exec_id").replace_strict(
         {x: (info.get(x, {}).get("start_ns") or 0) for x in top["exec_id"].to_list()}, default=0,
         return_dtype=pl.Int64).alias("_start")).sort(["weight", "_start", "exec_id"], descending=[True, True, False])
-    return top["exec_id"][0], f"the most suspicious process: {top['text'][0]}"
+    return top["exec_id"][0], f"the most suspicious process: {top['text'][0]}", "suspicious"
 
 
 def _chain(entry: str, key: str, ids: set[str], edge: pl.DataFrame) -> list[str]:

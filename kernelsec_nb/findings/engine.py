@@ -291,6 +291,9 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     tunnels = E.dns_tunnel_queries(flows, es) if procs.height else pl.DataFrame(schema=E.TUNNEL_SCHEMA)
     tunnels = E.attribute_to_lineage(tunnels, procs, usual.explode(), es)
     edges.append(G.dns_edges(tunnels))
+    # who called the Kubernetes API server (no link, no evidence: the key of a line that did nothing else)
+    if procs.height:
+        edges.append(A.api_server_edges([flows, _connections(flows.clear(), kprobes)], api))
     edge = pl.concat(edges) if edges else G.empty_edges()
     rt = _untaint(rt, edge, s)
 

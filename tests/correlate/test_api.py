@@ -83,6 +83,26 @@ def test_process_is_the_last_connect_to_the_api_server_before_the_call():
     assert attribute(c, a, k=k, api_addresses=["172.18.0.2"])["exec_id"].to_list() == [None]
 
 
+def test_a_skewed_clock_does_not_name_the_pods_previous_process():
+    # the node's clock runs 150 ms fast: the sender's connect reads 80 ms after the call
+    c = calls({"src_ip": "10.0.0.5", "verb": "get", "resource": "configmaps", "namespace": "app", "name": "settings"})
+    a = addresses(("10.0.0.5", "ci", "job-3", "n2", 100 * S))
+    k = conns(("k0", 80 * S, "ci", "job-3", "e-earlier", "10.96.0.1", 443),
+              ("k1", 100 * S + 80_000_000, "ci", "job-3", "e-sender", "10.96.0.1", 443))
+    assert attribute(c, a, k=k)["exec_id"].to_list() == ["e-earlier"]  # as the clocks read
+    on_ref = k.with_columns((pl.col("time_ns") - 150_000_000).alias("ref_time_ns"))
+    out = attribute(c, a, k=on_ref)
+    assert out.select("exec_id", "conn_event_id", "conn_time_ns").row(0) == ("e-sender", "k1", 100 * S + 80_000_000)
+    # no offset known: the process whose arguments name the call's object sent it
+    named = k.with_columns(pl.Series("args", ["get secret token", "get configmap settings -n app"]))
+    assert attribute(c, a, k=named)["exec_id"].to_list() == ["e-sender"]
+    # both name it (or neither): the last connect before the call, as before
+    both = k.with_columns(pl.Series("args", ["get cm settings", "get configmap settings -n app"]))
+    assert attribute(c, a, k=both)["exec_id"].to_list() == ["e-earlier"]
+    neither = k.with_columns(pl.Series("args", ["get pods", "get nodes"]))
+    assert attribute(c, a, k=neither)["exec_id"].to_list() == ["e-earlier"]
+
+
 def procs(*rows: tuple) -> pl.DataFrame:
     return pl.DataFrame(list(rows), schema={"exec_id": pl.String, "namespace": pl.String, "pod": pl.String,
                                             "start_ns": pl.Int64, "in_init_tree": pl.Boolean,

@@ -1,12 +1,16 @@
 """Acts through the Kubernetes API the audit log names: a controller object created (an act,
-linked to the pods its controllers make later) and a workload's routine creates of pods."""
+linked to the pods its controllers make later) and a workload's routine creates of pods; and who
+called the API server at all (a connection there, or a call the log names)."""
 
 from __future__ import annotations
 
 import polars as pl
 
 from kernelsec_nb.findings._api_acts import (
+    API_SERVER,
+    API_SERVER_NODE,
     CONTROLLER,
+    api_server_edges,
     controller_acts,
     controller_edges,
     routine_pod_creates,
@@ -86,3 +90,49 @@ def test_repeated_creates_of_one_template_by_a_main_process_in_its_namespace_are
     # two different pods (not one template) are not
     mixed = [rows[0], {**rows[1], "created_name": "miner"}]
     assert routine_pod_creates(_calls(mixed), ["drv"]).height == 0
+
+
+L = pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
+
+
+def _conns(rows, labels=L):
+    cols = {"exec_id": pl.String, "dst_ip": pl.String, "dst_port": pl.Int64, "time_ns": pl.Int64,
+            "event_id": pl.String, "verdict": pl.String, "is_reply": pl.Boolean, "dst_labels": labels}
+    return pl.DataFrame([{**dict.fromkeys(cols), **r} for r in rows], schema=cols)
+
+
+def test_the_api_servers_callers_by_its_port_or_ciliums_label_once_each_at_their_first_call():
+    api = [{"key": "reserved:kube-apiserver", "value": ""}]
+    c = _conns([{"exec_id": "curl", "dst_ip": "172.18.0.2", "dst_port": 6443, "time_ns": 9, "event_id": "f2"},
+                {"exec_id": "curl", "dst_ip": "172.18.0.2", "dst_port": 6443, "time_ns": 5, "event_id": "f1"},
+                # a managed control plane: port 443, the identity says what it is
+                {"exec_id": "kctl", "dst_ip": "34.1.2.3", "dst_port": 443, "time_ns": 7, "event_id": "f3",
+                 "dst_labels": api},
+                {"exec_id": "web", "dst_ip": "34.1.2.4", "dst_port": 443, "time_ns": 7, "event_id": "f4",
+                 "dst_labels": [{"key": "app", "value": "web"}]},
+                {"exec_id": "dropped", "dst_ip": "172.18.0.2", "dst_port": 6443, "time_ns": 8, "verdict": "DROPPED"},
+                {"exec_id": "reply", "dst_ip": "172.18.0.2", "dst_port": 6443, "time_ns": 8, "is_reply": True}])
+    e = api_server_edges(c)
+    assert e.select("src", "dst", "kind", "event_id").rows() == [
+        ("proc:curl", API_SERVER_NODE, API_SERVER, "f1"), ("proc:kctl", API_SERVER_NODE, API_SERVER, "f3")]
+    assert "only an audit log says" in e["why"][0]
+    # DuckDB's MAP reaches polars as a Map; the same rows that way
+    e = api_server_edges(c.with_columns(pl.col("dst_labels").cast(pl.Map(pl.String, pl.String))))
+    assert e["src"].to_list() == ["proc:curl", "proc:kctl"]
+
+
+def test_a_call_the_audit_log_names_gives_its_words_to_its_process_and_hooks_count_too():
+    hooks = _conns([{"exec_id": "curl", "dst_ip": "172.18.0.2", "dst_port": 6443, "time_ns": 5, "event_id": "k1"},
+                    {"exec_id": "kctl", "dst_ip": "172.18.0.2", "dst_port": 6443, "time_ns": 6, "event_id": "k2"}])
+    flows = _conns([], labels=pl.Null)
+    calls = _calls([{"exec_id": "curl", "verb": "list", "resource": "secrets", "time_ns": 6, "event_id": "a1",
+                     "user": "system:serviceaccount:bill:api"},
+                    {"exec_id": "curl", "verb": "get", "resource": "pods", "subresource": "log", "namespace": "pay",
+                     "name": "pay-0", "time_ns": 7, "event_id": "a2"}])
+    e = api_server_edges([flows, hooks], calls)
+    assert e.select("src", "why").rows() == [
+        ("proc:curl", "called the Kubernetes API: list secrets (audit log)"),
+        ("proc:kctl", "called the Kubernetes API server (172.18.0.2:6443; what it read or changed, "
+                      "only an audit log says)")]
+    assert api_server_edges([], calls.tail(1))["why"].to_list() == [
+        "called the Kubernetes API: get pods/log pay/pay-0 (audit log)"]

@@ -195,3 +195,42 @@ def test_the_pod_of_a_job_an_intruder_planted_through_the_api_is_not_routine_for
     (i,) = find_in(**{**frames(procs, flows), "procs": p}, api=api).incidents
     (r,) = i.reached
     assert r.pod == "rec-28640115-dx7q2" and set(r.exec_ids) == {"jsh", "jcurl"}
+
+
+def _sidecar_reads_secrets(api_flows=True):
+    """A sidecar started with its pod reads the pod's token (a critical rule), runs ``sh -c curl``
+    against the API server minutes later, the shell's ``cat`` reads the token for it, and the
+    sidecar calls the API itself after; nothing on the line connected out, wrote or killed."""
+    token = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    procs = [proc("shim", None, None, "/usr/bin/containerd-shim", t=-5 * S),
+             proc("ship", "shim", "bill-1", "/usr/local/bin/shipper", "--out stdout", 10 * S),
+             proc("sh", "ship", "bill-1", "/bin/sh", f"-c curl -sk -H \"Bearer $(cat {token})\" https://k8s/api/v1/secrets",
+                  200 * S, exit_ns=201 * S),
+             proc("cat", "sh", "bill-1", "/bin/cat", token, 200 * S + 2 * MS, exit_ns=200 * S + 3 * MS),
+             proc("curl", "sh", "bill-1", "/usr/bin/curl", "-sk https://k8s/api/v1/secrets", 200 * S + 5 * MS,
+                  exit_ns=201 * S)]
+    at = ("bill", "bill-1")
+    flows = [flow("a1", 200 * S + 10 * MS, "curl", at, None, 6443, dst_ip="172.18.0.2"),
+             flow("a2", 203 * S, "ship", at, None, 6443, dst_ip="172.18.0.2")] if api_flows else []
+    read = {"rule_id": "token", "title": "Service-account token read", "techniques": ["T1528"]}
+    hits = _hits([{**read, "level": "critical", "exec_id": "ship", "event_id": "h1"},
+                  {**read, "level": "high", "exec_id": "cat", "event_id": "h2"},
+                  {"rule_id": "shell", "title": "Shell started by a service", "level": "high",
+                   "techniques": ["T1059.004"], "exec_id": "sh", "event_id": "h3"},
+                  {"rule_id": "api", "title": "Contact K8S API Server From Container", "level": "low",
+                   "techniques": ["T1613"], "exec_id": "curl", "event_id": "h4"}])
+    return frames([{**p, "namespace": "bill" if p["pod"] else None} for p in procs], flows, hits=hits)
+
+
+def test_with_no_act_on_the_line_the_latest_process_that_called_the_api_server_is_the_key():
+    (i,) = find_in(**_sidecar_reads_secrets()).incidents
+    # the curl that used the token, not the shell around it nor the sidecar that read the token first
+    assert i.key_command is not None and i.key_command.exec_id == "curl"
+    assert "Kubernetes API server" in i.key_command.why and "audit log" in i.key_command.why
+    assert i.pod == "bill-1"
+
+
+def test_with_no_api_call_either_the_key_is_still_the_most_suspicious_process():
+    (i,) = find_in(**_sidecar_reads_secrets(api_flows=False)).incidents
+    assert i.key_command is not None and i.key_command.why.startswith("the most suspicious process")
+    assert i.key_command.exec_id == "sh"  # 4 (a high rule, started by a service) as the sidecar: the later
