@@ -42,6 +42,7 @@ from kernelsec_nb.findings import _named as N
 from kernelsec_nb.findings import graph as G
 from kernelsec_nb.findings._corroborate import corroborated
 from kernelsec_nb.findings._frames import case_frames
+from kernelsec_nb.findings._fresh import fresh_workloads
 from kernelsec_nb.findings._incident import LINKS, _entry, _fields, _incident, _why
 from kernelsec_nb.findings._records import (
     Findings,
@@ -231,7 +232,9 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
                      "detections are listed as leads")
     if flows.height == 0:
         notes.append("no flows (Hubble): connections come from Tetragon's connect hooks only")
-    rt = routine(procs, s.routine) if procs.height else pl.DataFrame(
+    # a workload new in the capture (started in it, or created through the API in it): its
+    # repetition across replicas or on a schedule is no evidence of routine
+    rt = routine(procs, s.routine, fresh_workloads(procs, api)) if procs.height else pl.DataFrame(
         schema={"exec_id": pl.String, "routine": pl.Float64, "reason": pl.String})
     routine_creates = A.routine_pod_creates(api, _mains(procs))["event_id"] if api is not None \
         else pl.Series([], dtype=pl.String)
