@@ -40,6 +40,7 @@ from kernelsec_nb.findings import _api_acts as A
 from kernelsec_nb.findings import _evidence as E
 from kernelsec_nb.findings import _named as N
 from kernelsec_nb.findings import graph as G
+from kernelsec_nb.findings._api_session import probed_creates
 from kernelsec_nb.findings._corroborate import corroborated
 from kernelsec_nb.findings._frames import case_frames
 from kernelsec_nb.findings._fresh import fresh_workloads
@@ -249,6 +250,7 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     # edges
     acc = G.file_accesses(kprobes) if "file_path" in kprobes.columns else None
     edges = [G.spawn_edges(procs)] if procs.height else []
+    probed = E.empty_evidence()
     if flows.height:
         edges.append(G.connect_edges(flows))
         # connections only a connect hook saw (Hubble not on that node, or not on that path)
@@ -286,6 +288,9 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
             # a workload's own creates of pods from one template (a driver's executors) link nothing
             edges.append(G.api_call_edges(api.filter(~pl.col("event_id").is_in(routine_creates.implode()).fill_null(False))))
             edges.append(A.controller_edges(api, procs))
+            # a credential that probed its rights, then deployed: its pods are one part
+            probed, probed_edges = probed_creates(api, procs)
+            edges.append(probed_edges)
         else:
             edges.append(G.api_edges(calls.filter(~pl.col("exec_id").is_in(busy.implode())), procs, s.graph))
     # lookups that carry data out (a DNS tunnel): a pod's, no flow naming its process, go to the
@@ -302,7 +307,7 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
                     E.outside_connections(conns, rdest, es), E.blocked_and_requests(flows, rreq, es, [*usual.explode().to_list(), *_mains(procs)]),
                     E.around_policy(flows, es), E.dns_tunnels(flows, es, tunnels),
                     E.signals(procs, es), E.from_edges(edge, es),
-                    A.controller_acts(api, es) if api is not None else E.empty_evidence()])
+                    A.controller_acts(api, es) if api is not None else E.empty_evidence(), probed])
     # a workload's routine creates of pods through the API (and the rule that flags them) weigh nothing
     ev = ev.filter(~pl.col("event_id").is_in(routine_creates.implode()).fill_null(False))
     # a rule that fires again and again on one process is one piece of evidence
