@@ -50,7 +50,7 @@ from kernelsec_nb.findings._records import (
     Incident,
     Lead,
 )
-from kernelsec_nb.findings._shared import shared_edges
+from kernelsec_nb.findings._shared import common_destinations, shared_edges
 from kernelsec_nb.findings.routine import (
     RoutineSettings,
     destinations,
@@ -244,6 +244,9 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     # a scheduled job): an implant that beacons all day long must not teach its own C2 as routine
     usual = rt.filter(pl.col("routine") >= s.routine_cut)["exec_id"].implode()
     rdest = destinations(conns.filter(pl.col("exec_id").is_in(usual)), s.routine)
+    # and a namespace's common destinations (every CI job pod's registry: each pod a workload of its own)
+    rdest = pl.concat([rdest, common_destinations(conns, procs, s.routine)]).unique(
+        ["src_workload", "dst", "dst_port"], keep="first", maintain_order=True)
     rreq = destinations(E.request_keys(flows.filter(pl.col("exec_id").is_in(usual))), s.routine) \
         if "http_method" in flows.columns else None
 
