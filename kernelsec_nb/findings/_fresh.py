@@ -12,7 +12,7 @@ workloads first seen in the capture:
   (named as the controllers name them, :data:`~._api_acts.POD_SUFFIX`) is of a fresh workload;
 * **started in the capture**: a workload none of whose processes was running when the capture
   began and each of whose pods' containers started in it (a main process the capture saw
-  start) — except a Job's pods (a CronJob's runs are new pods by design: only the audit log's
+  start, from a process of the node's host it has: the runtime) — except a Job's pods (a CronJob's runs are new pods by design: only the audit log's
   ``create`` of the CronJob says it is new; a run's pod has a ``job-name`` label, or is named
   as the CronJob controller names it, :data:`CRON_RUN`).
 
@@ -22,10 +22,11 @@ below the engine's cut, they stay links of their parts and their evidence keeps 
 weight.
 
 >>> import polars as pl
->>> procs = pl.DataFrame({"exec_id": ["a", "b", "c"], "parent_exec_id": ["h", "h", "h"],
-...     "namespace": ["n"] * 3, "pod": ["new-7d9f8c6b5-x1", "new-7d9f8c6b5-x2", "old-5f-x"],
-...     "workload": ["new", "new", "old"], "in_init_tree": [True] * 3,
-...     "seen_as": ["exec", "exec", "event"], "start_ns": [5, 6, 0]})
+>>> procs = pl.DataFrame({"exec_id": ["h", "a", "b", "c"], "parent_exec_id": [None, "h", "h", "h"],
+...     "namespace": [None, "n", "n", "n"], "pod": [None, "new-7d9f8c6b5-x1", "new-7d9f8c6b5-x2", "old-5f-x"],
+...     "workload": [None, "new", "new", "old"], "in_init_tree": [False, True, True, True],
+...     "seen_as": ["event", "exec", "exec", "event"], "start_ns": [0, 5, 6, 0],
+...     "binary": ["/usr/bin/containerd-shim-runc-v2", "/app", "/app", "/app"]})
 >>> fresh_workloads(procs).rows()
 [('n', 'new', 'its pods all started in the capture')]
 """
@@ -94,15 +95,20 @@ def created_workloads(procs: pl.DataFrame, api: pl.DataFrame | None) -> pl.DataF
 def started_workloads(procs: pl.DataFrame) -> pl.DataFrame:
     """Workloads (not a Job's) none of whose processes ran before the capture and each of whose
     pods' containers started in it: ``namespace``, ``workload``, ``fresh``."""
-    need = {"exec_id", "parent_exec_id", "pod", "workload", "in_init_tree", "seen_as"}
+    need = {"exec_id", "parent_exec_id", "pod", "workload", "in_init_tree", "seen_as", "binary"}
     if procs.height == 0 or not need <= set(procs.columns):
         return _empty()
     p = procs.filter(pl.col("pod").is_not_null() & pl.col("workload").is_not_null())
     if "namespace" not in p.columns:
         p = p.with_columns(pl.lit(None, pl.String).alias("namespace"))
-    par = procs.select(pl.col("exec_id").alias("parent_exec_id"), pl.col("pod").alias("_ppod")).unique("parent_exec_id")
+    # (a parent the capture only knows by its id — a reference, no binary — is no known process)
+    known = pl.col("binary").is_not_null() if "binary" in procs.columns else pl.lit(True)
+    par = procs.select(pl.col("exec_id").alias("parent_exec_id"), pl.col("pod").alias("_ppod"),
+                       known.alias("_pseen")).unique("parent_exec_id")
     p = p.join(par, on="parent_exec_id", how="left")
-    main = pl.col("in_init_tree").fill_null(False) & ~pl.col("_ppod").eq_missing(pl.col("pod"))
+    # a container's start the capture saw: its main process, started by a process of the node's
+    # host the capture has (the runtime); one whose parent it never saw may have run for days
+    main = pl.col("in_init_tree").fill_null(False) & pl.col("_pseen").fill_null(False) & pl.col("_ppod").is_null()
     job = pl.lit(False)
     if "pod_labels" in p.columns and isinstance(p.schema["pod_labels"], pl.List | pl.Map):
         job = _label_keys(pl.col("pod_labels"), p.schema["pod_labels"]).list.eval(

@@ -68,3 +68,14 @@ def test_a_cronjob_created_through_the_api_in_the_capture_loses_its_schedule_not
     got = dict(routine(p, fresh=fresh).select("exec_id", "routine").iter_rows())
     assert all(got[f"m{n}"] < 0.5 for n in range(3))
     assert all(got[f"r{n}"] >= 0.5 for n in range(3))  # the report CronJob the controller ran keeps its schedule
+
+
+def test_a_pod_whose_containers_start_the_capture_did_not_see_is_not_fresh():
+    # the main process's parent (the runtime) is not in the capture: the pod may have run for days
+    p = _procs([
+        ("py", "gone", "ops", "backup", "backup-6c-aaaaa", "/usr/bin/python3", "/opt/run.py", 0, True, "exec"),
+        ("r1", "py", "ops", "backup", "backup-6c-aaaaa", "/tmp/restic", "backup /data", 5 * S, True, "exec"),
+        ("py2", "stub", "ops", "backup", "backup-6c-bbbbb", "/usr/bin/python3", "/opt/run.py", 0, True, "exec"),
+        ("stub", None, None, None, None, None, None, None, None, "parent"),  # known by its id only
+    ])
+    assert started_workloads(p).height == 0
