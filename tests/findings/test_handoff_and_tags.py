@@ -21,3 +21,14 @@ def test_a_runtime_exec_probe_after_a_connection_is_no_hand_off_but_the_servers_
         "in_init_tree": [False, False, True]})
     got = G.service_edges(flows, procs).select("src", "dst", "kind").rows()
     assert got == [("proc:cli", "proc:child", "service")]
+
+
+def test_an_impact_technique_a_rule_of_another_tactic_is_tagged_with_is_no_claim_of_damage():
+    from kernelsec_nb.findings.detections import claimed_techniques
+
+    hits = pl.DataFrame({
+        "rule_id": ["falco:Contact K8S API Server From Container", "falco:miner pool", "sigma:x"],
+        "techniques": [["T1565"], ["T1496"], ["T1565.001", "T1059"]],
+        "tactics": [["discovery"], ["impact"], ["execution"]]})
+    got = claimed_techniques(hits)["techniques"].to_list()
+    assert got == [[], ["T1496"], ["T1059"]]
