@@ -127,7 +127,9 @@ def exfil_senders(ids: list[str], info: dict[str, Any], edge: pl.DataFrame, writ
     """Processes of ``ids`` that connected out of the cluster (an ``ext:`` destination) and whose
     arguments name a file another process of ``ids`` wrote before it started (``write`` edges):
     the line made the file and this process sent it out — exfiltration, whatever the address (a
-    bucket endpoint the workload also uses all day is still where the data went)."""
+    bucket endpoint the workload also uses all day is still where the data went).  A file of
+    another pod is not that file (two replicas write the same path: the second's download names
+    the path the first wrote); a host's file, or one of a process whose pod is unknown, is."""
     if edge.height == 0:
         return set()
     pids = ["proc:" + x for x in ids]
@@ -141,8 +143,11 @@ def exfil_senders(ids: list[str], info: dict[str, Any], edge: pl.DataFrame, writ
         r = info.get(x, {})
         tokens = set(str(r.get("args") or "").split())
         start = r.get("start_ns") or 0
+        pod = r.get("pod")
+        mine = f"file:{r.get('namespace') or ''}/{pod}:" if pod else None
         for w, f, t in wrote.select("src", "dst", "time_ns").iter_rows():
-            if w != src and _path(f) in tokens and (t or 0) < start:
+            other_pod = mine is not None and not f.startswith("file:node:") and not f.startswith(mine)
+            if w != src and not other_pod and _path(f) in tokens and (t or 0) < start:
                 found.add(x)
     return found
 

@@ -137,15 +137,16 @@ def detections_on_processes(hits: pl.DataFrame, s: EvidenceSettings = DEFAULT) -
 
 
 def persistence(hits: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.DataFrame:
-    """``persistence``: a process a detection of ATT&CK's persistence tactic (by tactic or by one
-    of :data:`PERSISTENCE_TECHNIQUES`) marked (its own
-    weight is small: the detection itself counts as a ``detection``; this makes it an act)."""
-    if "tactics" not in hits.columns:
+    """``persistence``: a process a detection of one of :data:`PERSISTENCE_TECHNIQUES` marked (its
+    own weight is small: the detection itself counts as a ``detection``; this makes it an act).
+    The technique names what the rule saw (T1053: a write to a cron table); a rule tagged only with
+    the persistence *tactic* (Falco's ``mitre_persistence`` on "Drop and execute new binary in
+    container": it saw an exec of a file not in the image) saw no persistence — its tactic is no act."""
+    if "techniques" not in hits.columns:
         return empty_evidence()
     base = pl.col("techniques").list.eval(pl.element().str.extract(r"^(T\d{4})", 1))
-    h = hits.filter(pl.col("exec_id").is_not_null() & (
-        pl.col("tactics").list.contains("persistence")
-        | base.list.eval(pl.element().is_in(list(PERSISTENCE_TECHNIQUES))).list.any().fill_null(False)))
+    h = hits.filter(pl.col("exec_id").is_not_null()
+                    & base.list.eval(pl.element().is_in(list(PERSISTENCE_TECHNIQUES))).list.any().fill_null(False))
     return _rows(h.select("exec_id", pl.lit(PERSIST).alias("kind"), pl.lit(s.weights[PERSIST]).alias("weight"),
                           pl.format("made itself persistent: {}", pl.col("title").fill_null(pl.col("rule_id")))
                           .alias("text"), "event_id", "rule_id"))

@@ -24,6 +24,7 @@ import polars as pl
 
 from kernelsec_nb.findings import _evidence as E
 from kernelsec_nb.findings import graph as G
+from kernelsec_nb.findings.routine import DEFAULT, RoutineSettings
 
 #: Edge kind: an incident's key command → a process of another pod that reached one of its addresses.
 SHARED_ENDPOINT = "shared_endpoint"
@@ -71,6 +72,53 @@ def shared_endpoint_edges(addresses: pl.DataFrame, conns: pl.DataFrame,
                   "port").alias("why"), "event_id"))
 
 
+def common_destinations(conns: pl.DataFrame, procs: pl.DataFrame, s: RoutineSettings = DEFAULT,
+                        min_pods: int = 3) -> pl.DataFrame:
+    """Per namespace, the outside destinations its pods reach all through the capture (in at least
+    ``destination_share`` of the capture's ``destination_windows``), from at least ``min_pods``
+    distinct pods (a CI namespace's every job pod — each a workload of its own — fetches from the
+    forge and the package registry), as routine destinations (rows like
+    :func:`routine.destinations`) of each workload of the namespace.  One pod's implant, however
+    regular, and a few pods' runs of one planted job teach nothing.
+
+    >>> h = 3_600_000_000_000
+    >>> conns = pl.DataFrame({"exec_id": ["a", "b", "c", "d"], "dst_ip": ["104.16.2.35"] * 4,
+    ...     "dst_port": [443] * 4, "time_ns": [0, h, 2 * h, 3 * h]})
+    >>> procs = pl.DataFrame({"exec_id": ["a", "b", "c", "d"], "namespace": ["ci"] * 4,
+    ...     "pod": ["job-1", "job-2", "job-3", "job-4"], "workload": ["j1", "j2", "j3", "j4"]})
+    >>> common_destinations(conns, procs, RoutineSettings(destination_windows=4)).select("src_workload", "dst").rows()
+    [('j1', '104.16.2.35'), ('j2', '104.16.2.35'), ('j3', '104.16.2.35'), ('j4', '104.16.2.35')]
+    """
+    cols = {"src_workload": pl.String, "dst": pl.String, "dst_port": pl.Int64, "weight": pl.Float64,
+            "reason": pl.String}
+    if conns.height == 0 or procs.height == 0 or "workload" not in procs.columns:
+        return pl.DataFrame(schema=cols)
+    c = E.unusual_outside(conns, None).filter(pl.col("time_ns").is_not_null())
+    if c.height == 0:
+        return pl.DataFrame(schema=cols)
+    lo, hi = conns["time_ns"].min(), conns["time_ns"].max()
+    width = max((int(hi) - int(lo)) // s.destination_windows + 1, 1)  # type: ignore[arg-type]
+    n_windows = min(s.destination_windows, (int(hi) - int(lo)) // width + 1)  # type: ignore[arg-type]
+    c = c.join(procs.select("exec_id", pl.col("namespace").cast(pl.String), "pod").unique("exec_id"),
+               on="exec_id", how="inner").filter(pl.col("pod").is_not_null())
+    seen = c.with_columns(((pl.col("time_ns") - lo) // width).alias("_w")).group_by(
+        "namespace", pl.col("dst_ip").cast(pl.String).alias("dst"), pl.col("dst_port").cast(pl.Int64)).agg(
+        pl.col("pod").n_unique().alias("_pods"), pl.col("_w").n_unique().alias("_in"))
+    good = seen.filter((pl.col("_pods") >= min_pods) & (pl.col("_in") >= 2)
+                       & (pl.col("_in") >= s.destination_share * n_windows))
+    # each workload of the namespace, under the names the connections give it (a flow of a pod
+    # whose workload the flow exporter did not know names the pod)
+    named = [procs.filter(pl.col("pod").is_not_null() & pl.col("workload").is_not_null()).select(
+        pl.col("namespace").cast(pl.String), pl.col("workload").cast(pl.String).alias("src_workload"))]
+    if "src_workload" in c.columns:
+        named.append(c.select("namespace", pl.col("src_workload").cast(pl.String)))
+    wl = pl.concat(named).drop_nulls().unique()
+    return good.join(wl, on="namespace").sort("src_workload", "dst", "dst_port").select(
+        "src_workload", "dst", "dst_port", pl.lit(s.w_destination).alias("weight"),
+        pl.format("{} pods of {} reach {}:{} all through the capture ({} of {} windows)", "_pods", "namespace",
+                  "dst", "dst_port", "_in", pl.lit(n_windows)).alias("reason")).cast(cols)  # type: ignore[arg-type]
+
+
 def shared_edges(incidents: list, conns: pl.DataFrame, routine_dest: pl.DataFrame | None,
                  procs: pl.DataFrame) -> pl.DataFrame:
     """:func:`shared_endpoint_edges` for ``incidents`` over ``conns`` (the engine's connections:
@@ -84,4 +132,4 @@ def shared_edges(incidents: list, conns: pl.DataFrame, routine_dest: pl.DataFram
     return shared_endpoint_edges(incident_addresses(incidents), odd, routine_dest)
 
 
-__all__ = ["SHARED_ENDPOINT", "incident_addresses", "shared_edges", "shared_endpoint_edges"]
+__all__ = ["SHARED_ENDPOINT", "common_destinations", "incident_addresses", "shared_edges", "shared_endpoint_edges"]

@@ -92,16 +92,43 @@ def falco_detections(alerts: pl.DataFrame) -> pl.DataFrame:
     ).cast(DETECTION_SCHEMA)  # type: ignore[arg-type]
 
 
+#: ATT&CK's Impact techniques (TA0040): damage done (data destroyed, encrypted or manipulated,
+#: resources hijacked, service stopped).
+IMPACT = ("T1485", "T1486", "T1489", "T1490", "T1491", "T1495", "T1496", "T1498", "T1499", "T1529", "T1531",
+          "T1561", "T1565", "T1657")
+
+
+def claimed_techniques(hits: pl.DataFrame) -> pl.DataFrame:
+    """``hits`` without the Impact techniques (:data:`IMPACT`) of a rule whose own tactic tags
+    name other tactics and not impact: Falco tags "Contact K8S API Server From Container" T1565
+    (data manipulation) and ``mitre_discovery`` — it saw a connection, no data was manipulated.
+    A tag says what a rule is about; the damage must be the rule's own claim.
+
+    >>> h = pl.DataFrame({"techniques": [["T1565"], ["T1496"], ["T1565"]],
+    ...                   "tactics": [["discovery"], ["impact"], []]})
+    >>> claimed_techniques(h)["techniques"].to_list()
+    [[], ['T1496'], ['T1565']]
+    """
+    if hits.height == 0 or not {"techniques", "tactics"} <= set(hits.columns):
+        return hits
+    other = pl.col("tactics").list.len().fill_null(0) > 0
+    other = other & ~pl.col("tactics").list.contains("impact").fill_null(False)
+    kept = pl.col("techniques").list.eval(
+        pl.element().filter(~pl.element().str.extract(r"^(T\d{4})", 1).is_in(list(IMPACT))))
+    return hits.with_columns(pl.when(other).then(kept).otherwise(pl.col("techniques")).alias("techniques"))
+
+
 def detections(case: Any, rules: Any = None) -> pl.DataFrame:
     """Every detection of ``case``: ``case.detect(rules)`` when the case has it, else its Falco
-    alerts (:func:`falco_detections`); always with the columns of :data:`DETECTION_SCHEMA`."""
+    alerts (:func:`falco_detections`); always with the columns of :data:`DETECTION_SCHEMA`,
+    the techniques the rules claim (:func:`claimed_techniques`)."""
     if hasattr(case, "detect"):
         hits = case.detect(rules) if rules is not None else case.detect()
         missing = [c for c in DETECTION_SCHEMA if c not in hits.columns]
         hits = hits.with_columns(pl.lit(None).alias(c) for c in missing)
-        return hits.select(list(DETECTION_SCHEMA)).cast(DETECTION_SCHEMA)  # type: ignore[arg-type]
-    return falco_detections(case.alerts())
+        return claimed_techniques(hits.select(list(DETECTION_SCHEMA)).cast(DETECTION_SCHEMA))  # type: ignore[arg-type]
+    return claimed_techniques(falco_detections(case.alerts()))
 
 
-__all__ = ["DETECTION_SCHEMA", "FALCO_LEVELS", "LEVELS", "TACTICS", "attack_ids", "detections",
+__all__ = ["DETECTION_SCHEMA", "FALCO_LEVELS", "IMPACT", "LEVELS", "TACTICS", "attack_ids", "claimed_techniques", "detections",
            "empty_detections", "falco_detections"]

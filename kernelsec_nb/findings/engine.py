@@ -40,15 +40,17 @@ from kernelsec_nb.findings import _api_acts as A
 from kernelsec_nb.findings import _evidence as E
 from kernelsec_nb.findings import _named as N
 from kernelsec_nb.findings import graph as G
+from kernelsec_nb.findings._api_session import probed_creates
 from kernelsec_nb.findings._corroborate import corroborated
 from kernelsec_nb.findings._frames import case_frames
+from kernelsec_nb.findings._fresh import fresh_workloads
 from kernelsec_nb.findings._incident import LINKS, _entry, _fields, _incident, _why
 from kernelsec_nb.findings._records import (
     Findings,
     Incident,
     Lead,
 )
-from kernelsec_nb.findings._shared import shared_edges
+from kernelsec_nb.findings._shared import common_destinations, shared_edges
 from kernelsec_nb.findings.routine import (
     RoutineSettings,
     destinations,
@@ -231,7 +233,9 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
                      "detections are listed as leads")
     if flows.height == 0:
         notes.append("no flows (Hubble): connections come from Tetragon's connect hooks only")
-    rt = routine(procs, s.routine) if procs.height else pl.DataFrame(
+    # a workload new in the capture (started in it, or created through the API in it): its
+    # repetition across replicas or on a schedule is no evidence of routine
+    rt = routine(procs, s.routine, fresh_workloads(procs, api)) if procs.height else pl.DataFrame(
         schema={"exec_id": pl.String, "routine": pl.Float64, "reason": pl.String})
     routine_creates = A.routine_pod_creates(api, _mains(procs))["event_id"] if api is not None \
         else pl.Series([], dtype=pl.String)
@@ -240,12 +244,16 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     # a scheduled job): an implant that beacons all day long must not teach its own C2 as routine
     usual = rt.filter(pl.col("routine") >= s.routine_cut)["exec_id"].implode()
     rdest = destinations(conns.filter(pl.col("exec_id").is_in(usual)), s.routine)
+    # and a namespace's common destinations (every CI job pod's registry: each pod a workload of its own)
+    rdest = pl.concat([rdest, common_destinations(conns, procs, s.routine)]).unique(
+        ["src_workload", "dst", "dst_port"], keep="first", maintain_order=True)
     rreq = destinations(E.request_keys(flows.filter(pl.col("exec_id").is_in(usual))), s.routine) \
         if "http_method" in flows.columns else None
 
     # edges
     acc = G.file_accesses(kprobes) if "file_path" in kprobes.columns else None
     edges = [G.spawn_edges(procs)] if procs.height else []
+    probed = E.empty_evidence()
     if flows.height:
         edges.append(G.connect_edges(flows))
         # connections only a connect hook saw (Hubble not on that node, or not on that path)
@@ -283,6 +291,9 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
             # a workload's own creates of pods from one template (a driver's executors) link nothing
             edges.append(G.api_call_edges(api.filter(~pl.col("event_id").is_in(routine_creates.implode()).fill_null(False))))
             edges.append(A.controller_edges(api, procs))
+            # a credential that probed its rights, then deployed: its pods are one part
+            probed, probed_edges = probed_creates(api, procs)
+            edges.append(probed_edges)
         else:
             edges.append(G.api_edges(calls.filter(~pl.col("exec_id").is_in(busy.implode())), procs, s.graph))
     # lookups that carry data out (a DNS tunnel): a pod's, no flow naming its process, go to the
@@ -302,7 +313,7 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
                     E.outside_connections(conns, rdest, es), E.blocked_and_requests(flows, rreq, es, [*usual.explode().to_list(), *_mains(procs)]),
                     E.around_policy(flows, es), E.dns_tunnels(flows, es, tunnels),
                     E.signals(procs, es), E.from_edges(edge, es),
-                    A.controller_acts(api, es) if api is not None else E.empty_evidence()])
+                    A.controller_acts(api, es) if api is not None else E.empty_evidence(), probed])
     # a workload's routine creates of pods through the API (and the rule that flags them) weigh nothing
     ev = ev.filter(~pl.col("event_id").is_in(routine_creates.implode()).fill_null(False))
     # a rule that fires again and again on one process is one piece of evidence

@@ -218,7 +218,9 @@ def service_edges(flows: pl.DataFrame, procs: pl.DataFrame, writes: pl.DataFrame
     pod's workload's routine: a server made to fetch from the attacker).  Each such process, write
     or connection is linked to the latest connection into its pod before it (so the builder's size
     is bounded by the pod's processes, writes and unusual connections, not by its traffic); pass
-    the connections worth following (the engine passes those of non-routine processes).
+    the connections worth following (the engine passes those of non-routine processes).  A
+    process outside the container's own tree (``in_init_tree`` false: exec'd in by the runtime,
+    a kubelet exec probe, ``kubectl exec``, and its children) is no service's hand-off.
 
     >>> f = pl.DataFrame({"event_id": ["f1"], "time_ns": [100], "exec_id": ["cli"], "src_pod": ["app-1"],
     ...                   "src_namespace": ["a"], "dst_namespace": ["b"], "dst_pod": ["sched-0"], "dst_port": [8080]})
@@ -230,7 +232,10 @@ def service_edges(flows: pl.DataFrame, procs: pl.DataFrame, writes: pl.DataFrame
     conns = _connections_into_pods(flows)
     if conns.height == 0:
         return empty_edges()
-    p = procs.filter(pl.col("pod").is_not_null()).select(
+    # a process the container runtime exec'd into the pod (a kubelet exec probe, ``kubectl exec``)
+    # and what it started are outside the container's own tree: no server of the pod started them
+    own = pl.col("in_init_tree").fill_null(True) if "in_init_tree" in procs.columns else pl.lit(True)
+    p = procs.filter(pl.col("pod").is_not_null() & own).select(
         pod_id("namespace", "pod").alias("_pod"), pl.col("start_ns").alias("_t"), "exec_id",
         pl.col("binary"), _col(procs, "event_id"))
     hit = _asof_into_pod(p, conns, s.service_window_ns)

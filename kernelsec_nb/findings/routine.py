@@ -90,6 +90,10 @@ class RoutineSettings:
     w_startup: float = 0.5
     w_running: float = 0.5
     w_destination: float = 0.8
+    #: the share of its weight a process of a workload new in the capture keeps (its pods all
+    #: started in it, or an API call in it created it: ``findings._fresh``): repetition across
+    #: replicas, or on a schedule, of a template nobody ran before is no evidence of routine
+    fresh_factor: float = 0.4
 
 
 DEFAULT = RoutineSettings()
@@ -197,11 +201,11 @@ def _regular(k: pl.DataFrame, by: list[str], span: pl.DataFrame, s: RoutineSetti
         & (pl.col("_covered") >= s.min_span_share * pl.col("_seen"))).select(*by, "_every")
 
 
-def schedule(procs: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFrame:
+def schedule(procs: pl.DataFrame, s: RoutineSettings = DEFAULT, across_pods: bool = True) -> pl.DataFrame:
     """Processes whose command repeats at regular intervals, in its pod or across its workload's
     pods (a CronJob's pods run once each), over at least ``min_span_share`` of the time that pod
     or workload was seen in the capture.  Only starts the capture saw count (``seen_as``
-    ``exec`` when the column is there).
+    ``exec`` when the column is there).  ``across_pods=False``: in its pod only.
 
     >>> t = [0, 30, 61, 90, 150]
     >>> procs = pl.DataFrame({"exec_id": list("abcde"), "workload": ["w"] * 5, "pod": ["p"] * 5,
@@ -223,7 +227,7 @@ def schedule(procs: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFrame:
                       .select("_key", "_seen"), s)
     hit = pl.concat([
         k.join(per_pod, on=["_key", "pod"], how="inner").select("exec_id", "_every"),
-        k.join(per_wl, on="_key", how="inner").select("exec_id", "_every")])
+        k.join(per_wl, on="_key", how="inner").select("exec_id", "_every").filter(pl.lit(across_pods))])
     hit = hit.unique("exec_id", keep="first", maintain_order=True)
     return hit.select("exec_id", pl.lit(s.w_schedule).alias("weight"),
                       pl.col("_every").map_elements(lambda x: f"runs every {human_interval(x)}",
@@ -486,10 +490,21 @@ def repeated_detections(hits: pl.DataFrame, usual: list[str] | pl.Series, s: Rou
                   pl.lit(n_windows)).alias("reason")).cast(cols)  # type: ignore[arg-type]
 
 
-def routine(procs: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFrame:
+def routine(procs: pl.DataFrame, s: RoutineSettings = DEFAULT, fresh: pl.DataFrame | None = None) -> pl.DataFrame:
     """Per process, how routine it is for its workload: ``exec_id``, ``routine`` (0 to 1) and
     ``reason`` (``""`` for a process no rule matched).  Schedule and replicas together weigh
-    ``w_both`` and read ``"runs every 10 s in all 3 replicas"``."""
+    ``w_both`` and read ``"runs every 10 s in all 3 replicas"``.  A process of a workload in
+    ``fresh`` (``namespace``, ``workload``, ``fresh``: why it is new in the capture,
+    :func:`~kernelsec_nb.findings._fresh.fresh_workloads`) keeps ``fresh_factor`` of that weight,
+    the reason saying why.
+
+    >>> procs = pl.DataFrame({"exec_id": ["a", "b"], "namespace": ["n"] * 2, "workload": ["w"] * 2,
+    ...     "pod": ["w-1", "w-2"], "binary": ["/x"] * 2, "args": [""] * 2, "start_ns": [0, 0]})
+    >>> routine(procs).row(0)
+    ('a', 0.6, 'runs in both replicas')
+    >>> routine(procs, fresh=pl.DataFrame({"namespace": ["n"], "workload": ["w"], "fresh": ["new"]})).row(0)
+    ('a', 0.24, 'runs in both replicas, but its workload is new: new')
+    """
     base = procs.select(pl.col("exec_id").cast(pl.String)).unique(maintain_order=True)
     if procs.height == 0:
         return base.with_columns(pl.lit(0.0).alias("routine"), pl.lit("").alias("reason"))
@@ -509,7 +524,30 @@ def routine(procs: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFrame:
               .when(pl.col("_ws").is_not_null() & (pl.col("_ws") >= top)).then(pl.col("_rs"))
               .when(pl.col("_wr").is_not_null() & (pl.col("_wr") >= top)).then(pl.col("_rr"))
               .otherwise(pl.col("_ri"))).fill_null("")
-    return out.select("exec_id", weight.alias("routine"), reason.alias("reason"))
+    out = out.select("exec_id", weight.alias("routine"), reason.alias("reason"))
+    if fresh is None or fresh.height == 0 or "workload" not in procs.columns:
+        return out
+    ns = pl.col("namespace").cast(pl.String) if "namespace" in procs.columns else pl.lit(None, pl.String)
+    new = procs.select(pl.col("exec_id").cast(pl.String), ns.alias("namespace"), pl.col("workload").cast(pl.String)) \
+        .unique("exec_id").join(fresh.select(pl.col("namespace").cast(pl.String), pl.col("workload").cast(pl.String),
+                                             pl.col("fresh").cast(pl.String)),
+                                on=["namespace", "workload"], how="inner", nulls_equal=True).select("exec_id", "fresh")
+    if new.height == 0:
+        return out
+    # a loop in one pod (a probe, a sidecar's poll) is that pod's own schedule, new workload or not
+    own = schedule(procs.filter(pl.col("exec_id").is_in(new["exec_id"].implode())), s, across_pods=False)
+    out = out.join(new, on="exec_id", how="left").join(own.select("exec_id", pl.col("weight").alias("_own"),
+                                                                  pl.col("reason").alias("_rown")),
+                                                       on="exec_id", how="left")
+    hit = pl.col("fresh").is_not_null() & (pl.col("routine") > 0)
+    scaled = pl.col("routine") * s.fresh_factor
+    keep_own = hit & pl.col("_own").is_not_null() & (pl.col("_own") >= scaled)
+    return out.select(
+        "exec_id",
+        pl.when(keep_own).then(pl.col("_own")).when(hit).then(scaled).otherwise(pl.col("routine")).alias("routine"),
+        pl.when(keep_own).then(pl.col("_rown") + pl.lit(" in its pod"))
+        .when(hit).then(pl.col("reason") + pl.lit(", but its workload is new: ") + pl.col("fresh"))
+        .otherwise(pl.col("reason")).alias("reason"))
 
 
 def destinations(flows: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFrame:

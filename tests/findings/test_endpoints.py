@@ -91,6 +91,19 @@ def test_a_process_sending_out_a_file_its_line_wrote_is_exfiltration():
     assert X.exfil_senders(["sh", "up", "up2"], info, e, G.WRITE, G.CONNECT) == set()
 
 
+def test_a_file_another_replica_wrote_at_the_same_path_is_not_what_a_download_sent_out():
+    # two replicas of one image: the second's curl -o names the path the first's curl wrote
+    info = _info([("c1", None, "/usr/bin/curl", "-o /b/helper https://x/h", 0),
+                  ("c2", None, "/usr/bin/curl", "-o /b/helper https://x/h", 9 * S)])
+    info["c1"].update(namespace="pay", pod="rec-a")
+    info["c2"].update(namespace="pay", pod="rec-b")
+    e = _edges([("proc:c1", "file:pay/rec-a:/b/helper", G.WRITE, 1 * S, "wrote /b/helper", None),
+                ("proc:c1", "ext:193.0.2.1:443", G.CONNECT, 10 * MS, "", None),
+                ("proc:c2", "file:pay/rec-b:/b/helper", G.WRITE, 10 * S, "wrote /b/helper", None),
+                ("proc:c2", "ext:193.0.2.1:443", G.CONNECT, 9 * S + 10 * MS, "", None)])
+    assert X.exfil_senders(["c1", "c2"], info, e, G.WRITE, G.CONNECT) == set()
+
+
 def test_a_services_new_destinations_just_before_the_entry_are_its_callback_and_download():
     e = _edges([("proc:jvm", "ext:52.0.0.1:443", G.CONNECT, 1 * S, "", None),  # its usual, all day
                 ("proc:jvm", "ext:6.6.6.6:1389", G.CONNECT, 100 * S, "", None),
