@@ -10,7 +10,7 @@ works too; anything without ``incidents`` is refused (``ValueError``).
 Scoring rules: the **top incident** (the first) is judged for entry pod, node and key command
 (the same exec id, or the same binary and arguments); reached pods, endpoints and techniques are
 looked for in **all** incidents.  An endpoint matches by address and port, and by role when the
-engine gives one; **C2 named** means every ``c2`` endpoint of the truth matched.  A benign
+engine gives one (``"unknown"`` is the engine saying it gives none: it matches any role); **C2 named** means every ``c2`` endpoint of the truth matched.  A benign
 capture is passed when no incident is raised; leads are counted, not failed.
 
 Example
@@ -97,7 +97,7 @@ def _endpoint_found(want: Endpoint, got: list[dict[str, Any]]) -> bool:
             continue
         if e.get("port") is not None and int(e["port"]) != want.port:
             continue
-        if e.get("role") and e["role"] != want.role:
+        if e.get("role") not in (None, "", "unknown") and e["role"] != want.role:
             continue
         return True
     return False

@@ -101,3 +101,11 @@ def test_truth_roundtrip_and_checks():
         Endpoint("1.2.3.4", 1, "beacon")
     with pytest.raises(ValueError, match="kind"):
         Truth("x", "maybe", "", 1)
+
+
+def test_an_unknown_role_claims_none_and_a_wrong_role_still_misses():
+    # the engine's "unknown" is no claim about the endpoint's role: it matches like an absent role
+    unknown = score(new_shape(endpoints=[{"ip": "203.0.113.9", "port": 443, "role": "unknown"}]), ATTACK)
+    assert unknown["c2"] and unknown["endpoints"] == 1
+    wrong = score(new_shape(endpoints=[{"ip": "203.0.113.9", "port": 443, "role": "exfil"}]), ATTACK)
+    assert wrong["c2"] is False and wrong["endpoints"] == 0
