@@ -71,15 +71,16 @@ SELECT rid, t0, t1, leg, name, unnest([k, kr]) AS k FROM (
            hash(upstream_ip, upstream_port, upstream_local_ip, upstream_local_port, 'TCP')
     FROM {http_requests_rows} WHERE upstream_local_port IS NOT NULL AND upstream_port IS NOT NULL
 )"""
-#: The Hubble flow of each request (see the module's rules).
+#: The Hubble flow of each request (see the module's rules): one ``arg_min`` of the flow's fields.
 FLOW_OF_REQUEST_SQL = f"""
-SELECT rid, arg_min(f.event_id, (l.leg, greatest(l.t0 - f.time_ns, f.time_ns - l.t1, 0), f.time_ns)) AS flow_event_id,
-       arg_min(f.time_ns, (l.leg, greatest(l.t0 - f.time_ns, f.time_ns - l.t1, 0), f.time_ns)) AS flow_time_ns,
-       arg_min(l.name, (l.leg, greatest(l.t0 - f.time_ns, f.time_ns - l.t1, 0), f.time_ns)) AS flow_leg
-FROM ({_LEGS}) l
-JOIN (SELECT event_id, time_ns, hash(src_ip, src_port, dst_ip, dst_port, upper(protocol)) AS k FROM flows
-      WHERE time_ns IS NOT NULL AND upper(protocol) = 'TCP') f ON f.k = l.k
-GROUP BY rid
+SELECT rid, m.event_id AS flow_event_id, m.time_ns AS flow_time_ns, m.leg AS flow_leg FROM (
+    SELECT rid, arg_min(struct_pack(event_id := f.event_id, time_ns := f.time_ns, leg := l.name),
+                        (l.leg, greatest(l.t0 - f.time_ns, f.time_ns - l.t1, 0), f.time_ns)) AS m
+    FROM ({_LEGS}) l
+    JOIN (SELECT event_id, time_ns, hash(src_ip, src_port, dst_ip, dst_port, upper(protocol)) AS k FROM flows
+          WHERE time_ns IS NOT NULL AND upper(protocol) = 'TCP') f ON f.k = l.k
+    GROUP BY rid
+)
 """  # noqa: S608 - our own constants
 
 #: The downstream connection of each request as 5-tuple keys (see ``_flows.attribute_keys``).

@@ -23,33 +23,48 @@ Examples
 from __future__ import annotations
 
 #: Every (ip, pod) the case saw, with when: Hubble's endpoints and the local address of
-#: Tetragon's socket hooks of a pod's process.
-POD_IPS_SQL = """
+#: Tetragon's socket hooks of a pod's process.  ``{only}`` restricts the addresses (a semi-join
+#: to the addresses asked about, so only their flows and hooks are aggregated).
+_POD_IPS = """
 SELECT ip, namespace, pod, any_value(workload) AS workload, min(time_ns) AS first_ns, max(time_ns) AS last_ns
 FROM (
     SELECT src_ip AS ip, src_namespace AS namespace, src_pod AS pod, src_workload AS workload, time_ns
-    FROM flows WHERE src_pod IS NOT NULL
+    FROM flows WHERE src_pod IS NOT NULL{only_src}
     UNION ALL
-    SELECT dst_ip, dst_namespace, dst_pod, dst_workload, time_ns FROM flows WHERE dst_pod IS NOT NULL
+    SELECT dst_ip, dst_namespace, dst_pod, dst_workload, time_ns FROM flows WHERE dst_pod IS NOT NULL{only_dst}
     UNION ALL
-    SELECT saddr, namespace, pod, workload, time_ns FROM kprobes WHERE pod IS NOT NULL AND saddr IS NOT NULL
+    SELECT saddr, namespace, pod, workload, time_ns FROM kprobes WHERE pod IS NOT NULL AND saddr IS NOT NULL{only_k}
 )
 WHERE ip IS NOT NULL AND time_ns IS NOT NULL AND NOT (starts_with(ip, '127.') OR ip = '::1')
 GROUP BY ip, namespace, pod
 """
+POD_IPS_SQL = _POD_IPS.format(only_src="", only_dst="", only_k="")
+_ONLY = " AND {col} IN (SELECT DISTINCT ip FROM q)"
 
 
 def resolve_sql(keys: str) -> str:
     """SQL naming the pod of each ``(rid, t, ip, prio)`` row of the query ``keys``: among the rows
     of a ``rid``, the lowest ``prio`` whose IP the case knows, and the pod seen with it nearest
-    ``t``; a tie between two pods names none.  Columns ``rid, namespace, pod, workload``."""
+    ``t``; a tie between two pods names none.  Columns ``rid, namespace, pod, workload``.
+
+    Only the flows and hooks of the keys' addresses are aggregated, and the best candidates of a
+    ``rid`` are found by one aggregation instead of a rank over all of them: the smallest
+    ``(prio, distance, namespace, pod)`` and the largest ``(-prio, -distance, namespace, pod)``
+    name the same pod exactly when no other pod ties with it (a missing ``t`` or ``prio`` sorts
+    last, as in ``ORDER BY``)."""
+    ips = _POD_IPS.format(only_src=_ONLY.format(col="src_ip"), only_dst=_ONLY.format(col="dst_ip"),
+                          only_k=_ONLY.format(col="saddr"))
     return f"""
-WITH ips AS ({POD_IPS_SQL}),
+WITH q AS MATERIALIZED ({keys}),
+ips AS ({ips}),
 c AS (
-    SELECT q.rid, i.namespace, i.pod, i.workload,
-           rank() OVER (PARTITION BY q.rid ORDER BY q.prio, greatest(i.first_ns - q.t, q.t - i.last_ns, 0)) AS rk
-    FROM ({keys}) q JOIN ips i ON i.ip = q.ip
+    SELECT q.rid, i.namespace, i.pod, i.workload, coalesce(q.prio, 2147483647) AS p,
+           coalesce(greatest(i.first_ns - q.t, q.t - i.last_ns, 0), 9223372036854775807) AS d
+    FROM q JOIN ips i ON i.ip = q.ip
 )
-SELECT rid, any_value(namespace) AS namespace, any_value(pod) AS pod, any_value(workload) AS workload
-FROM c WHERE rk = 1 GROUP BY rid HAVING count(DISTINCT (namespace, pod)) = 1
+SELECT rid, lo.namespace, lo.pod, lo.workload FROM (
+    SELECT rid, min(struct_pack(p := p, d := d, namespace := namespace, pod := pod, workload := workload)) AS lo,
+           max(struct_pack(p := -p, d := -d, namespace := namespace, pod := pod)) AS hi
+    FROM c GROUP BY rid
+) WHERE lo.namespace IS NOT DISTINCT FROM hi.namespace AND lo.pod = hi.pod
 """  # noqa: S608 - our own constants
