@@ -44,27 +44,30 @@ _ONLY = " AND {col} IN (SELECT DISTINCT ip FROM q)"
 
 def resolve_sql(keys: str) -> str:
     """SQL naming the pod of each ``(rid, t, ip, prio)`` row of the query ``keys``: among the rows
-    of a ``rid``, the lowest ``prio`` whose IP the case knows, and the pod seen with it nearest
-    ``t``; a tie between two pods names none.  Columns ``rid, namespace, pod, workload``.
+    of a ``rid``, the lowest ``prio`` (a small non-negative integer) whose IP the case knows, and
+    the pod seen with it nearest ``t``; a tie between two pods names none.  Columns
+    ``rid, namespace, pod, workload``.
 
-    Only the flows and hooks of the keys' addresses are aggregated, and the best candidates of a
-    ``rid`` are found by one aggregation instead of a rank over all of them: the smallest
-    ``(prio, distance, namespace, pod)`` and the largest ``(-prio, -distance, namespace, pod)``
-    name the same pod exactly when no other pod ties with it (a missing ``t`` or ``prio`` sorts
-    last, as in ``ORDER BY``)."""
+    Only the flows and hooks of the keys' addresses are aggregated, and the best candidate of a
+    ``rid`` is found by one integer aggregation instead of a rank over all of them: a candidate's
+    rank key ``k = prio * 2^63 + distance`` (a missing ``t`` or ``prio`` sorts last, as in
+    ``ORDER BY``) and its pod's number ``pid`` pack into one HUGEINT; ``min(k * 2^31 + pid)``
+    holds the best ``k`` with its smallest pod, ``max(-k * 2^31 + pid)`` the best ``k`` with its
+    largest pod, and they name the same pod exactly when no other pod ties with it."""
     ips = _POD_IPS.format(only_src=_ONLY.format(col="src_ip"), only_dst=_ONLY.format(col="dst_ip"),
                           only_k=_ONLY.format(col="saddr"))
     return f"""
 WITH q AS MATERIALIZED ({keys}),
-ips AS ({ips}),
+ips AS (SELECT *, row_number() OVER () AS row, dense_rank() OVER (ORDER BY namespace, pod) AS pid FROM ({ips})),
 c AS (
-    SELECT q.rid, i.namespace, i.pod, i.workload, coalesce(q.prio, 2147483647) AS p,
-           coalesce(greatest(i.first_ns - q.t, q.t - i.last_ns, 0), 9223372036854775807) AS d
+    SELECT q.rid, i.row, i.pid, coalesce(q.prio, 2147483647)::HUGEINT * 9223372036854775808
+                                + coalesce(greatest(i.first_ns - q.t, q.t - i.last_ns, 0), 9223372036854775807) AS k
     FROM q JOIN ips i ON i.ip = q.ip
-)
-SELECT rid, lo.namespace, lo.pod, lo.workload FROM (
-    SELECT rid, min(struct_pack(p := p, d := d, namespace := namespace, pod := pod, workload := workload)) AS lo,
-           max(struct_pack(p := -p, d := -d, namespace := namespace, pod := pod)) AS hi
+),
+best AS (
+    SELECT rid, min(k * 2147483648 + pid) AS lo, max(-k * 2147483648 + pid) AS hi, arg_min(row, k) AS row
     FROM c GROUP BY rid
-) WHERE lo.namespace IS NOT DISTINCT FROM hi.namespace AND lo.pod = hi.pod
+)
+SELECT b.rid, i.namespace, i.pod, i.workload FROM best b JOIN ips i ON i.row = b.row
+WHERE b.lo % 2147483648 = b.hi + (b.lo // 2147483648) * 2147483648
 """  # noqa: S608 - our own constants
