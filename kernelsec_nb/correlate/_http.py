@@ -52,7 +52,8 @@ from kernelsec_nb.sources._pod_ips import resolve_sql
 from kernelsec_nb.store import filters
 from kernelsec_nb.store.filters import to_duration_ns
 
-#: Each request's client address (downstream remote) for the client pod of inbound requests.
+#: Each request's client address (downstream remote) for the client pod of inbound requests (one
+#: row per request).
 _CLIENT_KEYS = ("SELECT rowid AS rid, time_ns AS t, downstream_remote_ip AS ip, 1 AS prio FROM {http_requests_rows} "
                 "WHERE coalesce(direction, '') <> 'outbound'")
 
@@ -138,7 +139,7 @@ class HttpMixin:
         """Per request (``_row``): its Hubble flow and its client's pod."""
         def build() -> pl.DataFrame:
             flow = fetch(self.con, self._rows_sql(FLOW_OF_REQUEST_SQL))
-            client = fetch(self.con, resolve_sql(self._rows_sql(_CLIENT_KEYS)))
+            client = fetch(self.con, resolve_sql(self._rows_sql(_CLIENT_KEYS), one_per_rid=True))
             return (pl.DataFrame({"_row": pl.concat([flow["rid"], client["rid"]]).unique()}, schema={"_row": pl.Int64})
                     .join(flow.rename({"rid": "_row"}), on="_row", how="left")
                     .join(client.select(pl.col("rid").alias("_row"), pl.col("namespace").alias("client_namespace"),

@@ -57,14 +57,15 @@ def oracle(flows: list[tuple], hooks: list[tuple], keys: list[tuple]) -> dict[in
     return out
 
 
+@pytest.mark.parametrize("one_per_rid", [False, True])
 @pytest.mark.parametrize("seed", range(40))
-def test_resolve_matches_the_brute_force_rule(seed):
+def test_resolve_matches_the_brute_force_rule(seed, one_per_rid):
     rng = random.Random(seed)
     flows, hooks = capture(rng)
     times = sorted({f[8] for f in flows} | {h[4] for h in hooks})
     keys = []
     for rid in range(12):
-        for prio in rng.sample([1, 2, 3], rng.randrange(1, 3)):
+        for prio in rng.sample([1, 2, 3], 1 if one_per_rid else rng.randrange(1, 3)):
             # on a sighting (a first/last boundary), just beside it, anywhere, or unknown
             t = rng.choice([rng.choice(times) + rng.choice([-1, 0, 1]), rng.randrange(-10, 110), None])
             keys.append((rid, t, rng.choice([*IPS, "10.9.9.9"]), prio))
@@ -79,5 +80,5 @@ def test_resolve_matches_the_brute_force_rule(seed):
     if hooks:
         con.executemany("INSERT INTO kprobes VALUES (?, ?, ?, ?, ?)", hooks)
     con.executemany("INSERT INTO keys VALUES (?, ?, ?, ?)", keys)
-    got = {rid: (ns, pod) for rid, ns, pod, _wl in con.execute(resolve_sql("SELECT * FROM keys")).fetchall()}
+    got = {rid: (ns, pod) for rid, ns, pod, _wl in con.execute(resolve_sql("SELECT * FROM keys", one_per_rid=one_per_rid)).fetchall()}
     assert got == oracle(flows, hooks, keys)
