@@ -140,10 +140,10 @@ class HttpMixin:
         def build() -> pl.DataFrame:
             flow = fetch(self.con, self._rows_sql(FLOW_OF_REQUEST_SQL))
             client = fetch(self.con, resolve_sql(self._rows_sql(_CLIENT_KEYS), one_per_rid=True))
-            return (pl.DataFrame({"_row": pl.concat([flow["rid"], client["rid"]]).unique()}, schema={"_row": pl.Int64})
-                    .join(flow.rename({"rid": "_row"}), on="_row", how="left")
-                    .join(client.select(pl.col("rid").alias("_row"), pl.col("namespace").alias("client_namespace"),
-                                        pl.col("pod").alias("client_pod")), on="_row", how="left"))
+            return flow.select(pl.col("rid").cast(pl.Int64).alias("_row"), "flow_event_id", "flow_time_ns",
+                               "flow_leg").join(
+                client.select(pl.col("rid").cast(pl.Int64).alias("_row"), pl.col("namespace").alias("client_namespace"),
+                              pl.col("pod").alias("client_pod")), on="_row", how="full", coalesce=True)
         return self._cached("request_links", ["http_requests", "flows", "kprobes"], build)  # type: ignore[attr-defined]
 
     def http_requests(self, **flt: Any) -> pl.DataFrame:
