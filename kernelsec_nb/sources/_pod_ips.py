@@ -23,33 +23,60 @@ Examples
 from __future__ import annotations
 
 #: Every (ip, pod) the case saw, with when: Hubble's endpoints and the local address of
-#: Tetragon's socket hooks of a pod's process.
-POD_IPS_SQL = """
+#: Tetragon's socket hooks of a pod's process.  ``{only}`` restricts the addresses (a semi-join
+#: to the addresses asked about, so only their flows and hooks are aggregated).
+_POD_IPS = """
 SELECT ip, namespace, pod, any_value(workload) AS workload, min(time_ns) AS first_ns, max(time_ns) AS last_ns
 FROM (
     SELECT src_ip AS ip, src_namespace AS namespace, src_pod AS pod, src_workload AS workload, time_ns
-    FROM flows WHERE src_pod IS NOT NULL
+    FROM flows WHERE src_pod IS NOT NULL{only_src}
     UNION ALL
-    SELECT dst_ip, dst_namespace, dst_pod, dst_workload, time_ns FROM flows WHERE dst_pod IS NOT NULL
+    SELECT dst_ip, dst_namespace, dst_pod, dst_workload, time_ns FROM flows WHERE dst_pod IS NOT NULL{only_dst}
     UNION ALL
-    SELECT saddr, namespace, pod, workload, time_ns FROM kprobes WHERE pod IS NOT NULL AND saddr IS NOT NULL
+    SELECT saddr, namespace, pod, workload, time_ns FROM kprobes WHERE pod IS NOT NULL AND saddr IS NOT NULL{only_k}
 )
 WHERE ip IS NOT NULL AND time_ns IS NOT NULL AND NOT (starts_with(ip, '127.') OR ip = '::1')
 GROUP BY ip, namespace, pod
 """
+POD_IPS_SQL = _POD_IPS.format(only_src="", only_dst="", only_k="")
+_ONLY = " AND {col} IN (SELECT DISTINCT ip FROM q)"
 
 
-def resolve_sql(keys: str) -> str:
+def resolve_sql(keys: str, *, one_per_rid: bool = False) -> str:
     """SQL naming the pod of each ``(rid, t, ip, prio)`` row of the query ``keys``: among the rows
-    of a ``rid``, the lowest ``prio`` whose IP the case knows, and the pod seen with it nearest
-    ``t``; a tie between two pods names none.  Columns ``rid, namespace, pod, workload``."""
+    of a ``rid``, the lowest ``prio`` (a small non-negative integer) whose IP the case knows, and
+    the pod seen with it nearest ``t``; a tie between two pods names none.  Columns
+    ``rid, namespace, pod, workload``.
+
+    Only the flows and hooks of the keys' addresses are aggregated, and the best candidate of a
+    ``rid`` is found by one integer aggregation instead of a rank over all of them: a candidate's
+    rank key ``k = prio * 2^63 + distance`` (a missing ``t`` or ``prio`` sorts last, as in
+    ``ORDER BY``) and its pod's number ``pid`` pack into one HUGEINT; ``min(k * 2^31 + pid)``
+    holds the best ``k`` with its smallest pod, ``max(-k * 2^31 + pid)`` the best ``k`` with its
+    largest pod, and they name the same pod exactly when no other pod ties with it.
+
+    With ``one_per_rid`` (the caller's promise that ``keys`` has one row per ``rid``), a row
+    whose IP the case saw with a single pod names it without ranking: only the rows of IPs
+    several pods held go through the aggregation."""
+    ranked, single = ("WHERE c.pods > 1", """
+UNION ALL
+SELECT c.rid, i.namespace, i.pod, i.workload FROM c JOIN ips i ON i.row = c.row WHERE c.pods = 1""") \
+        if one_per_rid else ("", "")
+    ips = _POD_IPS.format(only_src=_ONLY.format(col="src_ip"), only_dst=_ONLY.format(col="dst_ip"),
+                          only_k=_ONLY.format(col="saddr"))
     return f"""
-WITH ips AS ({POD_IPS_SQL}),
+WITH q AS MATERIALIZED ({keys}),
+ips AS (SELECT *, row_number() OVER () AS row, dense_rank() OVER (ORDER BY namespace, pod) AS pid,
+               count(*) OVER (PARTITION BY ip) AS pods FROM ({ips})),
 c AS (
-    SELECT q.rid, i.namespace, i.pod, i.workload,
-           rank() OVER (PARTITION BY q.rid ORDER BY q.prio, greatest(i.first_ns - q.t, q.t - i.last_ns, 0)) AS rk
-    FROM ({keys}) q JOIN ips i ON i.ip = q.ip
+    SELECT q.rid, i.row, i.pid, i.pods, coalesce(q.prio, 2147483647)::HUGEINT * 9223372036854775808
+                                + coalesce(greatest(i.first_ns - q.t, q.t - i.last_ns, 0), 9223372036854775807) AS k
+    FROM q JOIN ips i ON i.ip = q.ip
+),
+best AS (
+    SELECT rid, min(k * 2147483648 + pid) AS lo, max(-k * 2147483648 + pid) AS hi, arg_min(row, k) AS row
+    FROM c {ranked} GROUP BY rid
 )
-SELECT rid, any_value(namespace) AS namespace, any_value(pod) AS pod, any_value(workload) AS workload
-FROM c WHERE rk = 1 GROUP BY rid HAVING count(DISTINCT (namespace, pod)) = 1
+SELECT b.rid, i.namespace, i.pod, i.workload FROM best b JOIN ips i ON i.row = b.row
+WHERE b.lo % 2147483648 = b.hi + (b.lo // 2147483648) * 2147483648{single}
 """  # noqa: S608 - our own constants

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 
 import kernelsec_nb as kn
+from kernelsec_nb.correlate._http import FLOW_OF_REQUEST_SQL
 from tests.correlate.conftest import CLIENT, MS, SERVER, T0, scenario, ts, write
 
 VIP = "10.96.0.10"
@@ -127,3 +130,57 @@ def test_a_saved_query_and_a_tag_on_requests(case):
         case.save_query("bad", "http_requests", verdict="DROPPED")
     case.tag(case.http_requests(http_status=201)["event_id"][0], "seen")
     assert case.http_requests(tag="seen")["response_code"].to_list() == [201]
+
+
+def _flow_oracle(reqs: list[tuple], flows: list[tuple]) -> dict[int, tuple]:
+    """The rule of ``FLOW_OF_REQUEST_SQL`` written out: per request, among the TCP flows of its
+    downstream or upstream connection (either orientation), the smallest (leg, distance to
+    [start, end], flow time); the leg Hubble sees first is 1."""
+    out = {}
+    for rid, (t0, dur, direction, dr, drp, dl, dlp, ul, ulp, u, up) in enumerate(reqs):
+        t1 = None if t0 is None else t0 + (dur or 0) * 1_000_000
+        legs = []
+        if drp is not None and dlp is not None:
+            legs.append((2 if direction == "outbound" else 1, "downstream", {((dr, drp), (dl, dlp)), ((dl, dlp), (dr, drp))}))
+        if ulp is not None and up is not None:
+            legs.append((1 if direction == "outbound" else 2, "upstream", {((ul, ulp), (u, up)), ((u, up), (ul, ulp))}))
+        best = None
+        for leg, name, ends in legs:
+            for event_id, ft, src, sport, dst, dport, proto in flows:
+                if ft is None or (proto or "").upper() != "TCP" or ((src, sport), (dst, dport)) not in ends:
+                    continue
+                dist = 0 if t0 is None else max(t0 - ft, ft - t1, 0)
+                cand = ((leg, dist, ft), (event_id, ft, name))
+                best = cand if best is None or cand[0] < best[0] else best
+        if best:
+            out[rid] = best[1]
+    return out
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_flow_of_request_matches_the_brute_force_rule(seed):
+    rng = random.Random(seed)
+    ends = [("10.0.0.1", 40000), ("10.0.0.1", 40001), ("10.0.1.5", 80), ("10.96.0.10", 80), (None, 80)]
+    times = rng.sample(range(-50_000_000, 50_000_000, 1_000_000), 20)  # distinct: no tie on the flow time
+    flows = [(f"f{i}", t if rng.random() > 0.1 else None, *rng.choice(ends), *rng.choice(ends),
+              rng.choice(["TCP", "tcp", "UDP"])) for i, t in enumerate(times)]
+    reqs = []
+    for _ in range(10):
+        t0 = rng.choice([rng.choice(times) + rng.choice([-1, 0, 1]), rng.randrange(-60_000_000, 60_000_000), None])
+        d = [*rng.choice(ends), *rng.choice(ends)]
+        u = [*rng.choice(ends), *rng.choice(ends)] if rng.random() > 0.3 else [None] * 4
+        reqs.append((t0, rng.choice([None, 0, 3]), rng.choice(["inbound", "outbound", None]), *d, *u))
+    con = duckdb.connect()
+    con.execute("CREATE TABLE flows (event_id VARCHAR, time_ns BIGINT, src_ip VARCHAR, src_port INTEGER, "
+                "dst_ip VARCHAR, dst_port INTEGER, protocol VARCHAR)")
+    con.execute("CREATE TABLE r (rid INTEGER, time_ns BIGINT, duration_ms BIGINT, direction VARCHAR, "
+                "downstream_remote_ip VARCHAR, downstream_remote_port INTEGER, downstream_local_ip VARCHAR, "
+                "downstream_local_port INTEGER, upstream_local_ip VARCHAR, upstream_local_port INTEGER, "
+                "upstream_ip VARCHAR, upstream_port INTEGER)")
+    con.executemany("INSERT INTO flows VALUES (?, ?, ?, ?, ?, ?, ?)", flows)
+    con.executemany("INSERT INTO r VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [(i, *x) for i, x in enumerate(reqs)])
+    sql = FLOW_OF_REQUEST_SQL.replace("{http_requests_rows}", "(SELECT rid AS rowid, * FROM r)")
+    got = {rid: (e, t, leg) for rid, e, t, leg in con.execute(sql).fetchall()}
+    want = _flow_oracle(reqs, flows)
+    assert want, "every seed links some request to a flow"
+    assert got == want
