@@ -6,11 +6,14 @@ What runs where:
   spreads them over tasks by size, applies the global rules to the per-file results (the same
   content twice is "already loaded"), estimates the clock offsets and writes the manifest;
 * **executors** — each task loads its files with the project's loader in an in-memory case
-  (:mod:`kernelsec_nb.spark._normalise`); Spark then drops events seen in an earlier file or in
-  the lake (by ``event_id``, keeping the copy of the first file in load order, the one
-  ``case.load`` keeps), reloads the files that lost events to get their exact accounting, builds
-  ``processes`` and fills the alerts' Kubernetes fields with the project's SQL per key
-  (:mod:`kernelsec_nb.spark._derive`), and writes every table as Parquet.
+  (:mod:`kernelsec_nb.spark._normalise`) and writes each file's rows straight into the lake as
+  part files of this run; Spark gets back only each row's ``event_id`` and each file's result.
+  Spark finds on those keys the events seen in an earlier file or in the lake (the copy of the
+  first file in load order stays, the one ``case.load`` keeps); the files that lost events are
+  loaded again with those ids seeded (their exact accounting, and their part files rewritten
+  without them).  Then ``processes`` and the alerts' Kubernetes fields are built with the
+  project's SQL per key (:mod:`kernelsec_nb.spark._derive`) from the lake's files; only the
+  columns that SQL reads cross to Spark.
 
 Files are the unit of work (a gzip stream cannot be split); a fleet's exports are many files.
 """
@@ -293,20 +296,9 @@ def _derive_tables(spark, store, written: dict[str, int]) -> set[str]:
     schemas = _normalise.arrow_schemas()
     pschema = _derive.processes_schema()
     tetragon = list(_derive.PROCESS_INPUTS)
-    structs = {t: from_arrow_schema(schemas[t]) for t in tetragon}
-    tagged = None
-    for table, by in _derive.PROCESS_INPUTS.items():
-        rows = store.read(table)  # the new rows are in the lake's folders already
-        new = store.spark.read.schema(from_arrow_schema(_layout.arrow_schema(table))).option(
-            "recursiveFileLookup", "true").parquet(*_run_files(store, table)) if _run_files(store, table) else None
-        rows = new if rows is None else (rows if new is None else rows.unionByName(new))
-        if rows is None:
-            continue
-        k = F.explode(F.array_distinct(F.array_compact(F.array(*[F.col(c) for c in by]))))
-        one = rows.select(k.alias("k"), F.lit(table).alias("t"),
-                          *[(F.struct(*[F.col(f.name) for f in structs[table]]) if t == table
-                             else F.lit(None).cast(structs[t])).alias(t) for t in tetragon])
-        tagged = one if tagged is None else tagged.unionByName(one)
+    structs = {t: from_arrow_schema(pa.schema([schemas[t].field(c) for c in _derive.PROCESS_COLUMNS[t]]))
+               for t in tetragon}
+    tagged = _process_rows(store, structs)
     if tagged is not None:
         def build(batches):
             from pyspark import TaskContext
@@ -365,6 +357,55 @@ def _derive_tables(spark, store, written: dict[str, int]) -> set[str]:
         counts = target.mapInArrow(plain, _count_schema()).collect()
     _add(written, counts)
     return rewritten | {"alerts"}
+
+
+def _process_rows(store, structs: dict):
+    """The rows processes.sql needs, each with the key ``k`` of the task that builds it: every
+    Tetragon row by its own ``exec_id``; by ``parent_exec_id`` only what processes.sql reads of a
+    process's children: the first exec or exit naming it as the parent (by time, then event id)
+    and each (node, source) naming it (a few rows per parent, however many children it has)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    tables = {}
+    for table in structs:
+        rows = store.read(table)  # the new rows are in the lake's folders already
+        files = _run_files(store, table)
+        new = store.spark.read.schema(from_arrow_schema(_layout.arrow_schema(table))).option(
+            "recursiveFileLookup", "true").parquet(*files) if files else None
+        rows = new if rows is None else (rows if new is None else rows.unionByName(new))
+        if rows is not None:
+            tables[table] = rows.select(*[f.name for f in structs[table]])
+    if not tables:
+        return None
+
+    def tagged(rows, key, table, row):
+        return rows.select(key.alias("k"), F.lit(table).alias("t"), *[
+            (row if t == table else F.lit(None).cast(structs[t])).alias(t) for t in structs])
+
+    def whole(table):
+        return F.struct(*[F.col(f.name) for f in structs[table]])
+
+    parts = [tagged(rows.where(F.col("exec_id").isNotNull()), F.col("exec_id"), table, whole(table))
+             for table, rows in tables.items() if _derive.PROCESS_INPUTS[table][0] == "exec_id"]
+    if "process_events" in tables:  # processes.sql's as_parent: the first by (time_ns NULLS LAST, event_id)
+        order = F.struct(F.col("time_ns").isNull(), F.col("time_ns"), F.col("event_id"))
+        first = (tables["process_events"].where(F.col("parent_exec_id").isNotNull()).groupBy("parent_exec_id")
+                 .agg(F.min_by(whole("process_events"), order).alias("r")))
+        parts.append(tagged(first, F.col("parent_exec_id"), "process_events", F.col("r")))
+    named = None  # processes.sql's refs: who names the id as a parent (as other_events rows)
+    for rows in tables.values():
+        one = rows.where(F.col("parent_exec_id").isNotNull()).select("parent_exec_id", "node", "source")
+        named = one if named is None else named.unionByName(one)
+    named = named.distinct()
+    ref = F.struct(*[(F.to_json(F.struct("parent_exec_id", "node", "source")) if f.name == "event_id"  # one row each
+                      else F.col(f.name) if f.name in ("parent_exec_id", "node", "source")
+                      else F.lit(None).cast(f.dataType)).alias(f.name) for f in structs["other_events"]])
+    parts.append(tagged(named, F.col("parent_exec_id"), "other_events", ref))
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.unionByName(part)
+    return out
 
 
 def _run_files(store, table: str) -> list[str]:
