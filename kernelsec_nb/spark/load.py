@@ -438,10 +438,17 @@ def _finish(store, report: LoadReport, derived: bool, any_files: bool, hubble_fi
     try:
         for table in ("flows", "kprobes", "clock_offsets", "files", *targets):
             files = sorted(set(store.live_files(table) + _run_files(store, table)))
-            if files:
-                con.execute(f"DELETE FROM {table}")  # noqa: S608 - our names
-                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM read_parquet(?, union_by_name = true, "  # noqa: S608
-                            "hive_partitioning = false)", [files])
+            if not files:
+                continue
+            if table in ("flows", "kprobes"):  # read where they lie (only read here): the driver stays flat
+                listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+                con.execute(f"DROP TABLE {table}")  # noqa: S608 - our names
+                con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet([{listed}], "  # noqa: S608 - our paths, quoted
+                            "union_by_name = true, hive_partitioning = false)")
+                continue
+            con.execute(f"DELETE FROM {table}")  # noqa: S608 - our names
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM read_parquet(?, union_by_name = true, "  # noqa: S608
+                        "hive_partitioning = false)", [files])
         if derived:
             skew = _skew.clock_skew(con)
             for sql in _derived._SOURCE_DERIVE:
