@@ -2,11 +2,13 @@
 
 ``processes`` (store/processes.sql) is one row per ``exec_id``, built from the rows whose
 ``exec_id`` or ``parent_exec_id`` is that id (its exec and exit, its own events, its hooks, its
-children's events naming it as their parent).  Spark sends each Tetragon row to the task of
-each id it names (:func:`process_keys`); each task runs processes.sql, unchanged, in an in-memory
-case over the rows it received, and keeps the processes of the ids it was sent (those are
-complete there; another id, seen only through a child, may be partial, and is built by its own
-task).
+children's events naming it as their parent).  Spark sends each Tetragon row to the task of its
+``exec_id``, and to the task of each ``parent_exec_id`` only what processes.sql reads of the
+children (the first exec or exit naming it, by time then event id, and each node and source
+naming it: ``kernelsec_nb.spark.load._process_rows``), with only the columns processes.sql reads
+(:data:`PROCESS_COLUMNS`); each task runs processes.sql, unchanged, in an in-memory case over the
+rows it received, and keeps the processes of the ids it was sent (those are complete there;
+another id, seen only through a child, may be partial, and is built by its own task).
 
 The alerts' Kubernetes fields (``store/_derived.py``: an alert without them takes the pod of
 Tetragon's processes in its container) are filled the same way, per ``container_id``.
@@ -23,11 +25,26 @@ import pyarrow as pa
 
 from kernelsec_nb.store import _derived
 
-#: What each tetragon table's rows are sent by: the ids processes.sql reads them by.
+#: The ids processes.sql reads each Tetragon table's rows by.
 PROCESS_INPUTS = {
     "process_events": ("exec_id", "parent_exec_id"),
     "kprobes": ("exec_id", "parent_exec_id"),
     "other_events": ("parent_exec_id",),
+}
+#: The columns of those rows processes.sql reads (and ``kind``, ``event_id``: the ``events`` view,
+#: the one copy per row); the others are left NULL, so the shuffle carries only these.
+#: ``tests/spark/test_derive.py`` builds ``processes`` from these columns and from all of them.
+PROCESS_COLUMNS = {
+    "process_events": ("event_id", "kind", "time_ns", "source", "node", "exec_id", "parent_exec_id", "namespace",
+                       "pod", "workload", "container_id", "container_full_id", "container_name", "image",
+                       "pod_labels", "pid", "tid", "uid", "auid", "binary", "args", "cwd", "flags", "start_ns",
+                       "in_init_tree", "cap_permitted", "cap_effective", "cap_inheritable", "exit_status", "signal",
+                       "parent_pid", "parent_uid", "parent_binary", "parent_args", "parent_cwd", "parent_flags",
+                       "parent_start_ns", "parent_parent_exec_id", "parent_namespace", "parent_pod",
+                       "parent_workload", "parent_container_id", "parent_in_init_tree"),
+    "kprobes": ("event_id", "kind", "time_ns", "source", "node", "exec_id", "parent_exec_id", "namespace", "pod",
+                "workload", "container_id", "pid", "uid", "binary", "args", "start_ns", "in_init_tree"),
+    "other_events": ("event_id", "kind", "source", "node", "parent_exec_id"),
 }
 #: The alerts that a fill may change (the condition of _FILL_ALERTS_SQL).
 FILLABLE = "container_id IS NOT NULL AND pod IS NULL AND namespace IS NULL"

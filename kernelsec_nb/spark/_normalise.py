@@ -1,18 +1,23 @@
-"""What a Spark task runs: the project's own loader over its share of the export files.
+"""What a Spark task runs: the project's own loader over its share of the export files, the
+rows written straight into the lake.
 
 Each task opens an in-memory case (:func:`kernelsec_nb.open_case`, the same schema) and loads
 its files one by one with the local loader (:func:`kernelsec_nb.store.load._load_one`: reading,
 decompressing, splitting, the fast routes and the general path, quarantine and accounting).
-After each file it hands over the file's rows, its ``files`` row and its
-:class:`~kernelsec_nb.store.report.FileResult`, tagged by table, and removes the rows: memory
-holds one file's rows at a time.  A task's files therefore see each other only through their
-``files`` rows (the same content loaded twice is "already loaded", as locally); duplicates of
-events *across* files are the driver's global step (:mod:`kernelsec_nb.spark.load`).
+After each file it writes the file's rows as part files of this run (:mod:`~kernelsec_nb.spark._parts`:
+``part-<run>-<file's order>.parquet`` in each folder of the lake's layout it has rows for; the
+alerts into the run's work folder, as the driver may fill their Kubernetes fields) and hands
+Spark only what the global steps need: the ``event_id`` of each row, the file's ``files`` row,
+its :class:`~kernelsec_nb.store.report.FileResult` and the part files it wrote.  Then it removes
+the rows: memory holds one file's rows at a time.  A task's files see each other only through
+their ``files`` rows (the same content loaded twice is "already loaded", as locally);
+duplicates of events *across* files are the driver's global step (:mod:`kernelsec_nb.spark.load`).
 
 A file whose events turned out to be duplicates of an earlier file's (or of the lake's) is
 loaded a second time with those ids *seeded*: placeholder rows with those ``event_id`` s, so
-that the loader counts them as duplicates and reports exactly what ``case.load`` reports
-(counts, warnings, first and last time).
+that the loader counts them as duplicates, reports exactly what ``case.load`` reports (counts,
+warnings, first and last time) and writes exactly the rows ``case.load`` keeps; its part files
+of the first pass are replaced (the same names).
 
 Nothing here imports pyspark: the same functions run in a plain Python test.
 
@@ -33,6 +38,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from kernelsec_nb.spark import _parts
 from kernelsec_nb.store import load as _load
 from kernelsec_nb.store._commits import BlockCommits
 from kernelsec_nb.store._ingest import TABLES as _EVENT_TABLES
@@ -42,6 +48,8 @@ from kernelsec_nb.store.report import FileResult
 
 #: The tag of a task's output row that carries a file's result (its ``files`` row and report line).
 RESULT = "result"
+#: The tag of a row that carries one event's id (a row of the file's, written to the lake).
+KEY = "key"
 #: A seeded placeholder row's file (no export's path: paths are absolute).
 _SEED_FILE = "(seen before)"
 _SEED = "INSERT INTO other_events (event_id, file) SELECT unnest(?::VARCHAR[]), ?"
@@ -71,54 +79,59 @@ def arrow_schemas() -> dict[str, pa.Schema]:
         case.close()
 
 
-def output_schema(schemas: dict[str, pa.Schema]) -> pa.Schema:
-    """The schema of a task's output: the table tag ``t``, the file's order ``o``, one struct
-    column per table (only the tagged one set), and the file's result as JSON."""
-    fields = [pa.field("t", pa.string()), pa.field("o", pa.int64())]
-    fields += [pa.field(t, pa.struct(list(s))) for t, s in schemas.items()]
-    fields.append(pa.field(RESULT, pa.string()))
-    return pa.schema(fields)
+def output_schema() -> pa.Schema:
+    """The schema of a task's output: the tag ``t`` (:data:`KEY` or :data:`RESULT`), the file's
+    order ``o``; a key row's ``event_id``; a result row's :class:`FileResult` as JSON, its
+    ``files`` row (a struct, when the file was loaded) and ``written`` (JSON: the part files and
+    the rows per table)."""
+    return pa.schema([pa.field("t", pa.string()), pa.field("o", pa.int64()), pa.field("event_id", pa.string()),
+                      pa.field(RESULT, pa.string()), pa.field("files", pa.struct(list(arrow_schemas()["files"]))),
+                      pa.field("written", pa.string())])
 
 
-def _tagged(schema: pa.Schema, tag: str, order: int, rows: pa.Table | None,
-            result: str | None = None) -> pa.RecordBatch:
-    n = rows.num_rows if rows is not None else 1
-    cols = [pa.array([tag] * n, pa.string()), pa.array([order] * n, pa.int64())]
-    for f in list(schema)[2:-1]:
-        if rows is not None and f.name == tag:
-            cols.append(_struct(rows, f.type))
-        else:
-            cols.append(pa.nulls(n, f.type))
-    cols.append(pa.array([result] * n, pa.string()))
-    return pa.RecordBatch.from_arrays(cols, schema=schema)
-
-
-def _struct(rows: pa.Table, type_: pa.StructType) -> pa.StructArray:
-    table = rows.cast(pa.schema(list(type_)))
-    return pa.StructArray.from_arrays([c.combine_chunks() for c in table.columns], fields=list(type_))
+def work_folder(root: str, run: str) -> str:
+    """Where a run's tasks put the new alerts until the driver has filled them (the lake's writer
+    removes ``.work-*`` folders)."""
+    return str(Path(root) / f".work-{run}")
 
 
 def _arrow(con, sql: str, params: list | None = None) -> pa.Table:
     return con.sql(sql, params=params).to_arrow_table()
 
 
-def _batches(schema: pa.Schema, tag: str, order: int, rows: pa.Table, size: int = 8192) -> Iterator[pa.RecordBatch]:
-    for start in range(0, rows.num_rows, size):
-        yield _tagged(schema, tag, order, rows.slice(start, size))
+def _keys(order: int, ids: pa.Array, schema: pa.Schema) -> pa.RecordBatch:
+    n = len(ids)
+    return pa.RecordBatch.from_arrays(
+        [pa.array([KEY] * n, pa.string()), pa.array([order] * n, pa.int64()), ids.cast(pa.string()),
+         pa.nulls(n, pa.string()), pa.nulls(n, schema.field("files").type), pa.nulls(n, pa.string())], schema=schema)
 
 
-def normalise(files: Iterable[tuple[int, str, list[str] | None]], schema: pa.Schema, *,
-              known_files: list[dict] | None = None, with_rows: bool = True, threads: int = 1,
+def _result(order: int, result: FileResult, files: pa.Table | None, written: dict, schema: pa.Schema) -> pa.RecordBatch:
+    ftype = schema.field("files").type
+    if files is not None and files.num_rows:
+        table = files.cast(pa.schema(list(ftype)))
+        frow = pa.StructArray.from_arrays([c.combine_chunks() for c in table.columns], fields=list(ftype))
+    else:
+        frow = pa.nulls(1, ftype)
+    return pa.RecordBatch.from_arrays(
+        [pa.array([RESULT]), pa.array([order], pa.int64()), pa.nulls(1, pa.string()),
+         pa.array([json.dumps(dataclasses.asdict(result))]), frow, pa.array([json.dumps(written)])], schema=schema)
+
+
+def normalise(files: Iterable[tuple[int, str, list[str] | None, list[str] | None]], root: str, run: str, *,
+              known_files: list[dict] | None = None, threads: int = 1,
               block_bytes: int = BLOCK_BYTES) -> Iterator[pa.RecordBatch]:
-    """Load each ``(order, path, seeded ids)`` with the local loader; yield tagged Arrow batches.
+    """Load each ``(order, path, seeded ids, part files to replace)`` with the local loader,
+    write its rows into the lake ``root`` as run ``run``'s part files; yield the key and
+    result batches (:func:`output_schema`).
 
     ``known_files``: ``files`` rows of a lake this load adds to (the same content again is
-    "already loaded", as it is for a case).  ``with_rows=False``: only the results (the second
-    pass over files whose events were seen before).  ``threads``: DuckDB's threads in the task
-    (Spark gives a task one core unless ``spark.task.cpus`` says more).
+    "already loaded", as it is for a case).  ``threads``: DuckDB's threads in the task (Spark
+    gives a task one core unless ``spark.task.cpus`` says more).
     """
     import kernelsec_nb as kn
 
+    schema = output_schema()
     case = kn.open_case()
     con = case.con
     try:
@@ -128,14 +141,16 @@ def normalise(files: Iterable[tuple[int, str, list[str] | None]], schema: pa.Sch
             con.execute(f"INSERT INTO files ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",  # noqa: S608 - our names
                         list(row.values()))
         pool = BufferPool()
-        for order, path, seeded in sorted(files, key=lambda f: f[0]):
-            yield from _one(con, schema, order, path, seeded or [], pool, with_rows, block_bytes)
+        for order, path, seeded, old in sorted(files, key=lambda f: f[0]):
+            for part in old or []:  # the first pass's files of a file loaded again
+                Path(part).unlink(missing_ok=True)
+            yield from _one(con, schema, order, path, seeded or [], pool, root, run, block_bytes)
     finally:
         case.close()
 
 
 def _one(con, schema: pa.Schema, order: int, path: str, seeded: list[str], pool: BufferPool,
-         with_rows: bool, block_bytes: int) -> Iterator[pa.RecordBatch]:
+         root: str, run: str, block_bytes: int) -> Iterator[pa.RecordBatch]:
     if seeded:
         con.execute(_SEED, [seeded, _SEED_FILE])
     commits = BlockCommits(con)
@@ -147,24 +162,26 @@ def _one(con, schema: pa.Schema, order: int, path: str, seeded: list[str], pool:
     if seeded:
         con.execute(_UNSEED, [_SEED_FILE])
     files = _arrow(con, "SELECT * FROM files WHERE path = ?", [path])
-    if result.status in ("loaded", "damaged") and with_rows:
+    written: dict = {"paths": [], "rows": {}}
+    if result.status in ("loaded", "damaged"):
+        lake = _parts.Writers(root, run, order)
+        work = _parts.Writers(work_folder(root, run), run, order)
+        events = set(event_tables())
         for table in row_tables():
-            rows = _arrow(con, f"SELECT * FROM {table} WHERE file = ?", [path])  # noqa: S608
-            if rows.num_rows:
-                yield from _batches(schema, table, order, rows)
+            rows = _arrow(con, f"SELECT * FROM {table} WHERE file = ?", [path])  # noqa: S608 - our names
+            if not rows.num_rows:
+                continue
+            (work if table == "alerts" else lake).write(table, rows)
+            if table in events:
+                ids = rows.column("event_id").combine_chunks()
+                for start in range(0, len(ids), 65536):
+                    yield _keys(order, ids.slice(start, 65536), schema)
+        for writers in (lake, work):
+            writers.close()
+            written["paths"] += writers.paths()
+            written["rows"] |= writers.rows
     _load.discard(con, path)
-    batch = _tagged(schema, RESULT, order, None, json.dumps(dataclasses.asdict(result)))
-    if result.status in ("loaded", "damaged"):  # the files row under the "files" struct
-        yield _tagged_files(schema, order, files, batch)
-    else:
-        yield batch
-
-
-def _tagged_files(schema: pa.Schema, order: int, files: pa.Table, batch: pa.RecordBatch) -> pa.RecordBatch:
-    """The result batch with the file's ``files`` row in its ``files`` column."""
-    col = _struct(files, schema.field("files").type)
-    i = schema.get_field_index("files")
-    return batch.set_column(i, schema.field("files"), col)
+    yield _result(order, result, files if result.status in ("loaded", "damaged") else None, written, schema)
 
 
 def result_of(text: str) -> FileResult:

@@ -1,9 +1,9 @@
 """What a Spark task writes: its rows as part files of the lake, in the lake's layout.
 
-Every task writes its own part files (``part-<run>-<task>.parquet``, one per folder it has rows
-for) straight into the lake's folders (:mod:`kernelsec_nb.lake._layout`: ``node`` and the UTC day
-as hive partitions, escaped as Hive and Spark escape them, every column in the file, ``node``
-too).  Spark's own writer cannot do that (it takes the partition column out of the files).  The
+Every task writes its own part files (``part-<run>-<n>.parquet``, one per folder it has rows
+for; ``n`` the export file's order for a file's rows, the task's number for a derived table)
+straight into the lake's folders (:mod:`kernelsec_nb.lake._layout`: ``node`` and the UTC day as
+hive partitions, escaped as Hive and Spark escape them, every column in the file, ``node`` too).  Spark's own writer cannot do that (it takes the partition column out of the files).  The
 files are not read before the run is in the manifest; a retried task writes the same names
 again.  The lake's folder must be reachable by every executor at the same path (a local folder
 in local mode, a shared mount on a cluster).
@@ -38,7 +38,7 @@ def table_schema(table: str) -> pa.Schema:
     return arrow_schemas()[table]
 
 
-class _Writers:
+class Writers:
     """One open Parquet writer per (table, folder) of a task."""
 
     def __init__(self, root: str, run: str, part: int) -> None:
@@ -78,6 +78,10 @@ class _Writers:
             self.open[(table, folder)] = writer
         writer.write_table(rows)
 
+    def paths(self) -> list[str]:
+        """The part files written (one per folder)."""
+        return [str(self.root / folder / _layout.part_name(self.run, self.part)) for _, folder in self.open]
+
     def close(self) -> pa.RecordBatch:
         for writer in self.open.values():
             writer.close()
@@ -85,28 +89,9 @@ class _Writers:
                                            pa.array(list(self.rows.values()), pa.int64())], schema=COUNTS)
 
 
-def write_tagged(batches: Iterable[pa.RecordBatch], root: str, run: str, part: int,
-                 tables: Iterable[str]) -> Iterator[pa.RecordBatch]:
-    """Write the rows of a task's tagged batches (column ``t`` names the table, the struct column
-    of that name holds the row: :mod:`~kernelsec_nb.spark._normalise`); yield the counts."""
-    writers = _Writers(root, run, part)
-    names = list(tables)
-    for batch in batches:
-        if not batch.num_rows:
-            continue
-        tags = batch.column("t")
-        for table in names:
-            mask = pc.equal(tags, table)
-            if not pc.any(mask).as_py():
-                continue
-            col = batch.filter(mask).column(table)
-            writers.write(table, pa.Table.from_struct_array(col))
-    yield writers.close()
-
-
 def write_rows(batches: Iterable[pa.RecordBatch], root: str, run: str, part: int, table: str) -> Iterator[pa.RecordBatch]:
     """Write a task's rows of ``table`` (plain columns); yield the counts."""
-    writers = _Writers(root, run, part)
+    writers = Writers(root, run, part)
     for batch in batches:
         if batch.num_rows:
             writers.write(table, pa.Table.from_batches([batch]))

@@ -6,11 +6,14 @@ What runs where:
   spreads them over tasks by size, applies the global rules to the per-file results (the same
   content twice is "already loaded"), estimates the clock offsets and writes the manifest;
 * **executors** — each task loads its files with the project's loader in an in-memory case
-  (:mod:`kernelsec_nb.spark._normalise`); Spark then drops events seen in an earlier file or in
-  the lake (by ``event_id``, keeping the copy of the first file in load order, the one
-  ``case.load`` keeps), reloads the files that lost events to get their exact accounting, builds
-  ``processes`` and fills the alerts' Kubernetes fields with the project's SQL per key
-  (:mod:`kernelsec_nb.spark._derive`), and writes every table as Parquet.
+  (:mod:`kernelsec_nb.spark._normalise`) and writes each file's rows straight into the lake as
+  part files of this run; Spark gets back only each row's ``event_id`` and each file's result.
+  Spark finds on those keys the events seen in an earlier file or in the lake (the copy of the
+  first file in load order stays, the one ``case.load`` keeps); the files that lost events are
+  loaded again with those ids seeded (their exact accounting, and their part files rewritten
+  without them).  Then ``processes`` and the alerts' Kubernetes fields are built with the
+  project's SQL per key (:mod:`kernelsec_nb.spark._derive`) from the lake's files; only the
+  columns that SQL reads cross to Spark.
 
 Files are the unit of work (a gzip stream cannot be split); a fleet's exports are many files.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import logging
 import re
 import time
@@ -27,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from kernelsec_nb.lake import _layout
 from kernelsec_nb.lake._write import _tidy
@@ -38,9 +43,6 @@ from kernelsec_nb.store.report import FileResult, LoadReport
 #: Tasks per core of the cluster for the normalising stage (a few, so a big file does not leave
 #: the other cores idle at the end).
 TASKS_PER_CORE = 3
-#: Up to this many event ids seen more than once are sent to every task (a broadcast join);
-#: more are joined by a shuffle.
-BROADCAST_IDS = 2_000_000
 _LOG = logging.getLogger(__name__)
 
 
@@ -126,65 +128,54 @@ def _load(spark, paths, root: Path, follow_links: bool, threads: int | None) -> 
     written: dict[str, int] = {}
     rewritten: set[str] = set()
     results: dict[int, tuple[FileResult, Any]] = {}
+    parts: dict[int, dict] = {}  # per file: the part files written, rows per table
     gone: set[int] = set()
     kept: list[int] = []
     if inputs:
-        out_arrow = _normalise.output_schema(_normalise.arrow_schemas())
-        out_schema = from_arrow_schema(out_arrow)
+        out_schema = from_arrow_schema(_normalise.output_schema())
         bins = _bins(inputs, _tasks(spark, sum(size for _, _, size in inputs)))
         files_df = spark.sparkContext.parallelize(bins, len(bins)).flatMap(lambda b: b).toDF("o long, path string")
-        load_files = functools.partial(_normalise.normalise, schema=out_arrow, known_files=known, threads=threads)
+        run, root_text = store.run, str(root)
+        load_files = functools.partial(_normalise.normalise, root=root_text, run=run, known_files=known, threads=threads)
 
         def first_pass(batches):
             for batch in batches:
                 yield from load_files(zip(batch.column("o").to_pylist(), batch.column("path").to_pylist(),
-                                          [None] * batch.num_rows, strict=True))
+                                          [None] * batch.num_rows, [None] * batch.num_rows, strict=True))
 
-        normalised = files_df.mapInArrow(first_pass, out_schema).persist(StorageLevel.MEMORY_AND_DISK)
+        # the rows go to the lake from the tasks; Spark gets their event ids and the files' results
+        keyed = files_df.mapInArrow(first_pass, out_schema).persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            for r in normalised.where(F.col("t") == _normalise.RESULT).select("o", "result", "files").collect():
-                results[r.o] = (_normalise.result_of(r.result), r.files)
+            _collect(keyed, results, parts)
             gone = _already_loaded(results, known)
-            phase("normalised")
-            rows = normalised.where(F.col("t").isin(_normalise.row_tables()) & ~F.col("o").isin(list(gone)))
-            rows = rows.withColumn("event_id", F.coalesce(*[F.col(f"{t}.event_id") for t in _normalise.event_tables()]))
+            for o in gone:  # their content was loaded from an earlier file (in another task)
+                _remove(parts.pop(o, {}).get("paths", []))
+            phase("normalised and written")
+            ids = keyed.where((F.col("t") == _normalise.KEY) & ~F.col("o").isin(list(gone))).select("event_id", "o")
             # duplicates across files: the copy of the first file in load order stays, none where the lake has it
-            ids = rows.where(F.col("event_id").isNotNull()).select("event_id", "o")
             for table in _normalise.event_tables():
                 old = store.read(table)
                 if old is not None:
                     ids = ids.unionByName(old.select("event_id", F.lit(-1).cast("long").alias("o")))
             multi = (ids.groupBy("event_id").agg(F.min("o").alias("first"), F.count("*").alias("n"))
-                     .where(F.col("n") > 1).select("event_id", "first")).persist(StorageLevel.MEMORY_AND_DISK)
-            repeated = multi.count()
-            if repeated:
-                _second_pass(spark, ids, multi, files_df, results, out_arrow, out_schema, known, threads)
-                first = F.broadcast(multi) if repeated <= BROADCAST_IDS else multi
-                rows = (rows.join(first, "event_id", "left")
-                        .where(F.col("first").isNull() | (F.col("o") == F.col("first"))))
+                     .where(F.col("n") > 1).select("event_id", "first"))
+            losers = (ids.where(F.col("o") >= 0).join(multi, "event_id").where(F.col("o") > F.col("first"))
+                      .groupBy("o").agg(F.collect_list("event_id").alias("seed")))
+            _second_pass(losers, files_df, out_schema, load_files, results, parts)
             phase("duplicates across files")
-            kept = sorted(o for o, (res, _) in results.items() if o not in gone and res.status in ("loaded", "damaged"))
-            # the new files' events and quarantined lines, appended; the files' rows
-            tables = [t for t in _normalise.row_tables() if t != "alerts"]
-            run, root_text = store.run, str(root)
-
-            def write(batches):
-                from pyspark import TaskContext
-
-                yield from _parts.write_tagged(batches, root_text, run, TaskContext.get().partitionId(), tables)
-
-            _add(written, rows.select("t", *tables).mapInArrow(write, _count_schema()).collect())
-            new_alerts = rows.where(F.col("t") == "alerts").select("alerts.*")
-            files_rows = pa.Table.from_pylist([results[o][1].asDict() for o in kept],
-                                              schema=_layout.arrow_schema("files"))
-            store.write_small("files", files_rows)
-            written["files"] = files_rows.num_rows
-            phase("written")
-            if any(results[o][0].loaded for o in kept):  # the derived tables, over the whole lake
-                rewritten |= _derive_tables(spark, store, new_alerts, written)
-                phase("processes and alerts")
         finally:
-            normalised.unpersist()
+            keyed.unpersist()
+        kept = sorted(o for o, (res, _) in results.items() if o not in gone and res.status in ("loaded", "damaged"))
+        for o in kept:
+            for table, n in parts[o]["rows"].items():
+                if table != "alerts":  # counted when written to the lake (_derive_tables)
+                    written[table] = written.get(table, 0) + n
+        files_rows = pa.Table.from_pylist([results[o][1].asDict() for o in kept], schema=_layout.arrow_schema("files"))
+        store.write_small("files", files_rows)
+        written["files"] = files_rows.num_rows
+        if any(results[o][0].loaded for o in kept):  # the derived tables, over the whole lake
+            rewritten |= _derive_tables(spark, store, written)
+            phase("processes and alerts")
     report.files.extend(results[o][0] for o in range(len(inputs)))
     rewritten |= _finish(store, report, bool(rewritten), bool(inputs),
                          [results[o][0].path for o in kept if results[o][0].loaded and "hubble" in results[o][0].sources],
@@ -214,23 +205,33 @@ def _add(written: dict[str, int], counts) -> None:
         written[r.table] = written.get(r.table, 0) + r.rows
 
 
-def _second_pass(spark, ids, multi, files_df, results, out_arrow, out_schema, known, threads) -> None:
-    """Load again, with the ids an earlier file (or the lake) has seeded, the files that lost
-    events to them: their accounting, warnings and times are then ``case.load``'s."""
+def _collect(df, results: dict[int, tuple[FileResult, Any]], parts: dict[int, dict]) -> None:
+    """The files' results and part files from a pass's output."""
     from pyspark.sql import functions as F
 
-    losers = (ids.where(F.col("o") >= 0).join(multi, "event_id").where(F.col("o") > F.col("first"))
-              .groupBy("o").agg(F.collect_list("event_id").alias("seed")))
+    for r in df.where(F.col("t") == _normalise.RESULT).select("o", "result", "files", "written").collect():
+        results[r.o] = (_normalise.result_of(r.result), r.files)
+        parts[r.o] = json.loads(r.written)
+
+
+def _remove(paths: Iterable[str]) -> None:
+    for p in paths:
+        Path(p).unlink(missing_ok=True)
+
+
+def _second_pass(losers, files_df, out_schema, load_files, results, parts) -> None:
+    """Load again, with the ids an earlier file (or the lake) has seeded, the files that lost
+    events to them: their accounting, warnings, times and rows are then ``case.load``'s (their
+    part files of the first pass replaced)."""
+    old = {o: p["paths"] for o, p in parts.items() if p["paths"]}
 
     def again(batches):
         for batch in batches:
-            yield from _normalise.normalise(
-                zip(batch.column("o").to_pylist(), batch.column("path").to_pylist(),
-                    batch.column("seed").to_pylist(), strict=True),
-                out_arrow, known_files=known, with_rows=False, threads=threads)
+            orders = batch.column("o").to_pylist()
+            yield from load_files(zip(orders, batch.column("path").to_pylist(), batch.column("seed").to_pylist(),
+                                      [old.get(o, []) for o in orders], strict=True))
 
-    for r in losers.join(files_df, "o").mapInArrow(again, out_schema).select("o", "result", "files").collect():
-        results[r.o] = (_normalise.result_of(r.result), r.files)
+    _collect(losers.join(files_df, "o").mapInArrow(again, out_schema), results, parts)
 
 
 def _size(path: Path) -> int:
@@ -285,7 +286,7 @@ def _already_loaded(results: dict[int, tuple[FileResult, Any]], known: list[dict
     return gone
 
 
-def _derive_tables(spark, store, new_alerts, written: dict[str, int]) -> set[str]:
+def _derive_tables(spark, store, written: dict[str, int]) -> set[str]:
     """``processes`` and the alerts' Kubernetes fields over the whole lake (see _derive); the
     tables rewritten whole."""
     from pyspark.sql import functions as F
@@ -295,20 +296,9 @@ def _derive_tables(spark, store, new_alerts, written: dict[str, int]) -> set[str
     schemas = _normalise.arrow_schemas()
     pschema = _derive.processes_schema()
     tetragon = list(_derive.PROCESS_INPUTS)
-    structs = {t: from_arrow_schema(schemas[t]) for t in tetragon}
-    tagged = None
-    for table, by in _derive.PROCESS_INPUTS.items():
-        rows = store.read(table)  # the new rows are in the lake's folders already
-        new = store.spark.read.schema(from_arrow_schema(_layout.arrow_schema(table))).option(
-            "recursiveFileLookup", "true").parquet(*_run_files(store, table)) if _run_files(store, table) else None
-        rows = new if rows is None else (rows if new is None else rows.unionByName(new))
-        if rows is None:
-            continue
-        k = F.explode(F.array_distinct(F.array_compact(F.array(*[F.col(c) for c in by]))))
-        one = rows.select(k.alias("k"), F.lit(table).alias("t"),
-                          *[(F.struct(*[F.col(f.name) for f in structs[table]]) if t == table
-                             else F.lit(None).cast(structs[t])).alias(t) for t in tetragon])
-        tagged = one if tagged is None else tagged.unionByName(one)
+    structs = {t: from_arrow_schema(pa.schema([schemas[t].field(c) for c in _derive.PROCESS_COLUMNS[t]]))
+               for t in tetragon}
+    tagged = _process_rows(store, structs)
     if tagged is not None:
         def build(batches):
             from pyspark import TaskContext
@@ -322,16 +312,25 @@ def _derive_tables(spark, store, new_alerts, written: dict[str, int]) -> set[str
     # alerts: if one (old or new) may take its Kubernetes fields from a process, all are written again
     astruct = from_arrow_schema(schemas["alerts"])
     old = store.read("alerts")
-    alerts = new_alerts.select(*[f.name for f in astruct])
+    staged = sorted(str(p) for p in (Path(_normalise.work_folder(root, run)) / "alerts").glob("*/*/*.parquet"))
+    alerts = (store.spark.read.schema(from_arrow_schema(_layout.arrow_schema("alerts"))).option("recursiveFileLookup", "true")
+              .parquet(*staged).select(*[f.name for f in astruct])) if staged else None
     fillable = F.expr(_derive.FILLABLE)
-    everything = alerts if old is None else old.select(*[f.name for f in astruct]).unionByName(alerts)
-    if everything.where(fillable).isEmpty():
-        target, rewritten_alerts = alerts, False
-    else:
-        target, rewritten_alerts = everything, True
+    frames = [f.select(*[f.name for f in astruct]) for f in (old, alerts) if f is not None]
+    everything = (frames[0] if len(frames) == 1 else frames[0].unionByName(frames[1])) if frames else None
+    rewritten_alerts = everything is not None and not everything.where(fillable).isEmpty()
+    if not rewritten_alerts:  # the new alerts as the tasks wrote them, moved into the lake
+        for p in staged:
+            dest = store.root / Path(p).relative_to(_normalise.work_folder(root, run))
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            Path(p).replace(dest)
+        written["alerts"] = written.get("alerts", 0) + sum(pq.ParquetFile(p).metadata.num_rows
+                                                           for p in _run_files(store, "alerts"))
+        return rewritten
+    target = everything
     procs = (store.spark.read.schema(from_arrow_schema(pschema)).option("recursiveFileLookup", "true")
              .parquet(*_run_files(store, "processes")) if _run_files(store, "processes") else None)
-    if rewritten_alerts and procs is not None:
+    if procs is not None:
         procs = procs.where("container_id IS NOT NULL AND pod IS NOT NULL").select(*_derive.FILL_FROM)
         pstruct = procs.schema
         one = target.select(F.col("container_id").alias("k"), F.lit("alerts").alias("t"),
@@ -357,7 +356,56 @@ def _derive_tables(spark, store, new_alerts, written: dict[str, int]) -> set[str
 
         counts = target.mapInArrow(plain, _count_schema()).collect()
     _add(written, counts)
-    return rewritten | ({"alerts"} if rewritten_alerts else set())
+    return rewritten | {"alerts"}
+
+
+def _process_rows(store, structs: dict):
+    """The rows processes.sql needs, each with the key ``k`` of the task that builds it: every
+    Tetragon row by its own ``exec_id``; by ``parent_exec_id`` only what processes.sql reads of a
+    process's children: the first exec or exit naming it as the parent (by time, then event id)
+    and each (node, source) naming it (a few rows per parent, however many children it has)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    tables = {}
+    for table in structs:
+        rows = store.read(table)  # the new rows are in the lake's folders already
+        files = _run_files(store, table)
+        new = store.spark.read.schema(from_arrow_schema(_layout.arrow_schema(table))).option(
+            "recursiveFileLookup", "true").parquet(*files) if files else None
+        rows = new if rows is None else (rows if new is None else rows.unionByName(new))
+        if rows is not None:
+            tables[table] = rows.select(*[f.name for f in structs[table]])
+    if not tables:
+        return None
+
+    def tagged(rows, key, table, row):
+        return rows.select(key.alias("k"), F.lit(table).alias("t"), *[
+            (row if t == table else F.lit(None).cast(structs[t])).alias(t) for t in structs])
+
+    def whole(table):
+        return F.struct(*[F.col(f.name) for f in structs[table]])
+
+    parts = [tagged(rows.where(F.col("exec_id").isNotNull()), F.col("exec_id"), table, whole(table))
+             for table, rows in tables.items() if _derive.PROCESS_INPUTS[table][0] == "exec_id"]
+    if "process_events" in tables:  # processes.sql's as_parent: the first by (time_ns NULLS LAST, event_id)
+        order = F.struct(F.col("time_ns").isNull(), F.col("time_ns"), F.col("event_id"))
+        first = (tables["process_events"].where(F.col("parent_exec_id").isNotNull()).groupBy("parent_exec_id")
+                 .agg(F.min_by(whole("process_events"), order).alias("r")))
+        parts.append(tagged(first, F.col("parent_exec_id"), "process_events", F.col("r")))
+    named = None  # processes.sql's refs: who names the id as a parent (as other_events rows)
+    for rows in tables.values():
+        one = rows.where(F.col("parent_exec_id").isNotNull()).select("parent_exec_id", "node", "source")
+        named = one if named is None else named.unionByName(one)
+    named = named.distinct()
+    ref = F.struct(*[(F.to_json(F.struct("parent_exec_id", "node", "source")) if f.name == "event_id"  # one row each
+                      else F.col(f.name) if f.name in ("parent_exec_id", "node", "source")
+                      else F.lit(None).cast(f.dataType)).alias(f.name) for f in structs["other_events"]])
+    parts.append(tagged(named, F.col("parent_exec_id"), "other_events", ref))
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.unionByName(part)
+    return out
 
 
 def _run_files(store, table: str) -> list[str]:
@@ -390,10 +438,17 @@ def _finish(store, report: LoadReport, derived: bool, any_files: bool, hubble_fi
     try:
         for table in ("flows", "kprobes", "clock_offsets", "files", *targets):
             files = sorted(set(store.live_files(table) + _run_files(store, table)))
-            if files:
-                con.execute(f"DELETE FROM {table}")  # noqa: S608 - our names
-                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM read_parquet(?, union_by_name = true, "  # noqa: S608
-                            "hive_partitioning = false)", [files])
+            if not files:
+                continue
+            if table in ("flows", "kprobes"):  # read where they lie (only read here): the driver stays flat
+                listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+                con.execute(f"DROP TABLE {table}")  # noqa: S608 - our names
+                con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet([{listed}], "  # noqa: S608 - our paths, quoted
+                            "union_by_name = true, hive_partitioning = false)")
+                continue
+            con.execute(f"DELETE FROM {table}")  # noqa: S608 - our names
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM read_parquet(?, union_by_name = true, "  # noqa: S608
+                        "hive_partitioning = false)", [files])
         if derived:
             skew = _skew.clock_skew(con)
             for sql in _derived._SOURCE_DERIVE:

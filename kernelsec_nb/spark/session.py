@@ -13,7 +13,8 @@ import os
 import sys
 
 
-def settings(master: str, *, shuffle_partitions: int | None = None) -> dict[str, str]:
+def settings(master: str, *, shuffle_partitions: int | None = None,
+             extra: dict[str, str] | None = None) -> dict[str, str]:
     """The session's settings: UTC, quiet, and (on a local master) the executors' Python is this one."""
     conf = {
         "spark.sql.session.timeZone": "UTC",
@@ -26,17 +27,18 @@ def settings(master: str, *, shuffle_partitions: int | None = None) -> dict[str,
         conf["spark.pyspark.driver.python"] = sys.executable
     if shuffle_partitions:
         conf["spark.sql.shuffle.partitions"] = str(shuffle_partitions)
-    return conf
+    return conf | (extra or {})
 
 
-def local_session(master: str = "local[2]", *, shuffle_partitions: int | None = None, app: str = "kernelsec-nb"):
-    """A SparkSession on ``master`` with :func:`settings` (quiet logs)."""
+def local_session(master: str = "local[2]", *, shuffle_partitions: int | None = None, app: str = "kernelsec-nb",
+                  extra: dict[str, str] | None = None):
+    """A SparkSession on ``master`` with :func:`settings` (quiet logs; ``extra``: more settings)."""
     from pyspark.sql import SparkSession
 
     if master.startswith("local"):  # the Python workers read it from the environment
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master).appName(app)
-    for key, value in settings(master, shuffle_partitions=shuffle_partitions).items():
+    for key, value in settings(master, shuffle_partitions=shuffle_partitions, extra=extra).items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")

@@ -1,5 +1,6 @@
-"""One local SparkSession for the whole test session (local[2], small shuffles); the Spark tests
-are skipped, saying why, where pyspark or Java is missing."""
+"""One local SparkSession for the whole test session (local[2], two shuffle partitions, no UI,
+settings for inputs of a few MB: no adaptive planning, no whole-stage code generation, the JVM's
+quick compiler only); the Spark tests are skipped, saying why, where pyspark or Java is missing."""
 
 from __future__ import annotations
 
@@ -7,6 +8,14 @@ import os
 import shutil
 
 import pytest
+
+#: Spark settings for test inputs of a few MB: planning and compiling cost more than running.
+SMALL_INPUTS = {
+    "spark.sql.adaptive.enabled": "false",
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+    "spark.sql.execution.arrow.maxRecordsPerBatch": "100000",
+}
 
 
 def _missing() -> str | None:
@@ -27,7 +36,7 @@ def spark():
         pytest.skip(f"Spark tests need pyspark and Java: {why}")
     from kernelsec_nb.spark.session import local_session
 
-    session = local_session("local[2]", shuffle_partitions=2)
+    session = local_session("local[2]", shuffle_partitions=2, extra=SMALL_INPUTS)
     yield session
     session.stop()
 
