@@ -39,10 +39,11 @@ LATERAL = "lateral"            # its connection made another pod start a process
 PERSIST = "persistence"        # a detection of the persistence tactic marked it (a cron entry written …)
 AROUND = "around_policy"       # got through to a destination a policy had refused its pod on another port
 DNS_TUNNEL = "dns_tunnel"      # looked up many distinct random-looking names under one domain (data in DNS)
+METADATA = "instance_metadata"  # reached the cloud instance metadata service, which its workload does not
 KINDS = (DETECTION, EXEC_IN, SERVICE_CHILD, CONNECT_OUT, BLOCKED, REQUEST, SIGNAL, HANDOFF, LATERAL, PERSIST, AROUND,
-         DNS_TUNNEL)
+         DNS_TUNNEL, METADATA)
 #: Kinds that are acts with an effect (a key command must have one of these, best first).
-ACTS = (SIGNAL, LATERAL, PERSIST, HANDOFF, CONNECT_OUT, DNS_TUNNEL, AROUND, REQUEST, BLOCKED)
+ACTS = (SIGNAL, LATERAL, PERSIST, HANDOFF, CONNECT_OUT, DNS_TUNNEL, AROUND, REQUEST, METADATA, BLOCKED)
 STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
 #: ATT&CK techniques of the persistence tactic (TA0003) that apply to Linux and containers: a
 #: detection tagged with one marks a process that made itself stay (tags such as Falco's often name
@@ -61,7 +62,7 @@ class EvidenceSettings:
 
     weights: dict[str, float] = field(default_factory=lambda: {
         EXEC_IN: 1.0, SERVICE_CHILD: 1.0, CONNECT_OUT: 2.0, BLOCKED: 1.0, REQUEST: 1.5, SIGNAL: 2.5,
-        HANDOFF: 2.0, LATERAL: 2.0, PERSIST: 0.5, AROUND: 2.0, DNS_TUNNEL: 2.0})
+        HANDOFF: 2.0, LATERAL: 2.0, PERSIST: 0.5, AROUND: 2.0, DNS_TUNNEL: 2.0, METADATA: 2.0})
     #: detection weight by level
     levels: dict[str, float] = field(default_factory=lambda: {
         "informational": 0.0, "low": 1.0, "medium": 2.0, "high": 3.0, "critical": 4.0})
@@ -240,6 +241,47 @@ def outside_connections(conns: pl.DataFrame, routine_dest: pl.DataFrame | None,
     return _rows(c.select("exec_id", pl.lit(CONNECT_OUT).alias("kind"), pl.lit(s.weights[CONNECT_OUT]).alias("weight"),
                           pl.format("connected out of the cluster to {}:{}", "dst_ip", "dst_port").alias("text"),
                           "event_id"))
+
+
+#: The cloud instance metadata service's well-known addresses (AWS, GCP, Azure, OpenStack all answer
+#: on the IPv4 link-local one; AWS also on the IPv6 one): what answers there hands out the node's
+#: instance credentials.
+METADATA_IPS = ("169.254.169.254", "fd00:ec2::254")
+#: ATT&CK: unsecured credentials — cloud instance metadata API.
+METADATA_TECHNIQUE = "T1552.005"
+
+
+def metadata_contacts(conns: pl.DataFrame, routine_dest: pl.DataFrame | None,
+                      s: EvidenceSettings = DEFAULT) -> pl.DataFrame:
+    """``instance_metadata``: a process that connected to the cloud instance metadata service
+    (:data:`METADATA_IPS`) when its workload does not do so all through the capture
+    (``routine_dest``, :func:`routine.destinations`: an SDK refreshing the instance's credentials on
+    a schedule is routine).  A credential-access act (:data:`METADATA_TECHNIQUE`), one row per
+    process and address; the engine does not lower it by the process's own routine (a web server's
+    main process made to fetch it by a forged request is the usual way, SSRF).
+
+    >>> c = pl.DataFrame({"exec_id": ["web", "app"], "src_workload": ["web", "app"],
+    ...     "dst_ip": ["169.254.169.254", "169.254.169.254"], "dst_port": [80, 80], "time_ns": [1, 2],
+    ...     "event_id": ["f1", "f2"]})
+    >>> r = pl.DataFrame({"src_workload": ["app"], "dst": ["169.254.169.254"], "dst_port": [80], "reason": ["app …"]})
+    >>> metadata_contacts(c, r).select("exec_id", "techniques").rows()
+    [('web', ['T1552.005'])]
+    """
+    if conns.height == 0 or not {"exec_id", "dst_ip", "src_workload"} <= set(conns.columns):
+        return empty_evidence()
+    c = conns.filter(pl.col("exec_id").is_not_null() & pl.col("dst_ip").cast(pl.String).is_in(list(METADATA_IPS)))
+    if c.height == 0:
+        return empty_evidence()
+    c = _routine_mask(c, routine_dest, pl.col("dst_ip").cast(pl.String)).filter(pl.col("_routine").is_null())
+    c = c.sort("time_ns").with_columns(pl.len().over("exec_id", "dst_ip").alias("_n")).unique(
+        ["exec_id", "dst_ip"], keep="first", maintain_order=True)
+    return _rows(c.select(
+        "exec_id", pl.lit(METADATA).alias("kind"), pl.lit(s.weights[METADATA]).alias("weight"),
+        pl.format("reached the cloud instance metadata service {}:{} ({} connection(s)), where the node's instance "
+                  "credentials are handed out; its workload does not do so all through the capture",
+                  pl.col("dst_ip").cast(pl.String), "dst_port", "_n").alias("text"),
+        "event_id", pl.lit("engine:instance_metadata").alias("rule_id"),
+        pl.lit([METADATA_TECHNIQUE], dtype=pl.List(pl.String)).alias("techniques")))
 
 
 def blocked_and_requests(flows: pl.DataFrame, routine_requests: pl.DataFrame | None,
@@ -597,7 +639,7 @@ def from_edges(edges: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.DataFra
     return out.unique(["exec_id", "kind", "text"], keep="first", maintain_order=True)
 
 
-__all__ = ["ATTRIBUTED", "attribute_to_lineage", "ACTS", "ARRIVAL", "OUTWARD", "arrivals", "DNS_TUNNEL", "RANDOM_LABEL", "TUNNEL_SCHEMA", "dns_tunnel_queries", "dns_tunnels", "random_labels", "PERSIST", "BLOCKED", "CONNECT_OUT", "DEFAULT", "DETECTION", "EVIDENCE_SCHEMA", "EXEC_IN", "HANDOFF",
+__all__ = ["ATTRIBUTED", "attribute_to_lineage", "ACTS", "ARRIVAL", "OUTWARD", "arrivals", "DNS_TUNNEL", "METADATA", "METADATA_IPS", "METADATA_TECHNIQUE", "metadata_contacts", "RANDOM_LABEL", "TUNNEL_SCHEMA", "dns_tunnel_queries", "dns_tunnels", "random_labels", "PERSIST", "BLOCKED", "CONNECT_OUT", "DEFAULT", "DETECTION", "EVIDENCE_SCHEMA", "EXEC_IN", "HANDOFF",
            "KINDS", "LATERAL", "AROUND", "around_policy", "REQUEST", "SERVICE_CHILD", "SIGNAL", "EvidenceSettings", "blocked_and_requests",
            "detections_on_processes", "empty_evidence", "entry_kinds", "from_edges", "is_internal",
            "outside_connections", "persistence", "unusual_outside", "request_keys", "signals"]

@@ -159,10 +159,14 @@ def _untaint(rt: pl.DataFrame, edge: pl.DataFrame, s: EngineSettings) -> pl.Data
 
 
 def _weigh(ev: pl.DataFrame, rt: pl.DataFrame) -> pl.DataFrame:
-    """Evidence weights lowered by the routine of their process (detections by half of it)."""
+    """Evidence weights lowered by the routine of their process (detections by half of it, a
+    contact with the instance metadata service not at all)."""
     ev = ev.join(rt.select("exec_id", "routine", pl.col("reason").alias("routine_reason")), on="exec_id", how="left")
     r = pl.col("routine").fill_null(0.0)
-    factor = pl.when(pl.col("kind") == E.DETECTION).then(1 - r / 2).otherwise(1 - r)
+    # the instance metadata service's credentials taken: its habit is the workload's destinations
+    # (:func:`E.metadata_contacts`), not the process's routine (a service made to fetch them, SSRF)
+    factor = pl.when(pl.col("kind") == E.DETECTION).then(1 - r / 2).when(pl.col("kind") == E.METADATA).then(1.0) \
+        .otherwise(1 - r)
     return ev.with_columns((pl.col("weight") * factor).alias("weight"))
 
 
@@ -310,7 +314,8 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
 
     # evidence
     ev = pl.concat([E.detections_on_processes(hits, es), E.persistence(hits, es), E.entry_kinds(procs, es),
-                    E.outside_connections(conns, rdest, es), E.blocked_and_requests(flows, rreq, es, [*usual.explode().to_list(), *_mains(procs)]),
+                    E.outside_connections(conns, rdest, es), E.metadata_contacts(conns, rdest, es),
+                    E.blocked_and_requests(flows, rreq, es, [*usual.explode().to_list(), *_mains(procs)]),
                     E.around_policy(flows, es), E.dns_tunnels(flows, es, tunnels),
                     E.signals(procs, es), E.from_edges(edge, es),
                     A.controller_acts(api, es) if api is not None else E.empty_evidence(), probed])
