@@ -273,13 +273,13 @@ def metadata_contacts(conns: pl.DataFrame, routine_dest: pl.DataFrame | None,
     if c.height == 0:
         return empty_evidence()
     c = _routine_mask(c, routine_dest, pl.col("dst_ip").cast(pl.String)).filter(pl.col("_routine").is_null())
-    c = c.sort("time_ns").with_columns(pl.len().over("exec_id", "dst_ip").alias("_n")).unique(
-        ["exec_id", "dst_ip"], keep="first", maintain_order=True)
+    # (a connection seen by a flow and a hook alike is one: no count of them is given)
+    c = c.sort("time_ns").unique(["exec_id", "dst_ip"], keep="first", maintain_order=True)
     return _rows(c.select(
         "exec_id", pl.lit(METADATA).alias("kind"), pl.lit(s.weights[METADATA]).alias("weight"),
-        pl.format("reached the cloud instance metadata service {}:{} ({} connection(s)), where the node's instance "
-                  "credentials are handed out; its workload does not do so all through the capture",
-                  pl.col("dst_ip").cast(pl.String), "dst_port", "_n").alias("text"),
+        pl.format("reached the cloud instance metadata service {}:{}, where the node's instance credentials are "
+                  "handed out; its workload does not do so all through the capture",
+                  pl.col("dst_ip").cast(pl.String), "dst_port").alias("text"),
         "event_id", pl.lit("engine:instance_metadata").alias("rule_id"),
         pl.lit([METADATA_TECHNIQUE], dtype=pl.List(pl.String)).alias("techniques")))
 

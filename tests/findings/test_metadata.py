@@ -38,7 +38,7 @@ def test_metadata_evidence_names_the_technique_and_skips_the_workloads_habit():
     from kernelsec_nb.findings.routine import destinations
     ev = E.metadata_contacts(conns, destinations(conns.filter(conns["exec_id"] == "cart")))
     assert ev["exec_id"].to_list() == ["web"]
-    assert ev["techniques"].to_list() == [["T1552.005"]] and "3 connection(s)" in ev["text"][0]
+    assert ev["techniques"].to_list() == [["T1552.005"]] and "instance metadata service 169.254.169.254:80" in ev["text"][0]
 
 
 def _gather_then_send(read_pods=True, cred_rule=False):
