@@ -9,8 +9,6 @@ Small functions of plain polars frames and the engine's ``info`` (exec id → pr
 * :func:`fetch_pipe` — ``curl … | sh``: a sibling interpreter ran what the fetcher fetched;
 * :func:`exfil_senders` — a process that connected out naming in its arguments a file its line
   had just written (an archive of secrets sent to a bucket): the data left, whatever the address;
-* :func:`took_before` — what a process took (credentials, sessions to pods) before it connected
-  out to a new address: what it sent there is that (exfiltration);
 * :func:`service_callbacks` — the outside addresses a service process reached for the first time
   just before it started the incident's entry (an exploit's callback and payload download).
 
@@ -172,35 +170,4 @@ def service_callbacks(parent: str | None, start_ns: int | None, edge: pl.DataFra
             for i, (d, t) in enumerate(rows)]
 
 
-#: ATT&CK techniques of the credential-access tactic (TA0006) that say a process took credentials:
-#: unsecured credentials (files, the instance metadata API), stores, OS dumps, tokens, cookies,
-#: tickets.
-CREDENTIAL_TECHNIQUES = ("T1552", "T1555", "T1003", "T1528", "T1539", "T1558", "T1212")
-
-
-def took_before(x: str, t: int | None, pev: pl.DataFrame, edge: pl.DataFrame, connect: str) -> str | None:
-    """Why process ``x``'s connection out at ``t`` likely carried what it took, else ``None``:
-    evidence on ``x`` tagged with a credential-access technique (:data:`CREDENTIAL_TECHNIQUES`: a
-    rule that saw it read a secrets file, the instance metadata service reached), or its own
-    connections (``connect`` edges) to pods of the cluster before ``t`` (a data store's sessions).
-
-    >>> pev = pl.DataFrame({"exec_id": ["x"], "kind": ["detection"], "techniques": [["T1552.001"]]})
-    >>> e = pl.DataFrame({"src": ["proc:y"], "dst": ["pod:a/db-0"], "kind": ["connect"], "time_ns": [1]})
-    >>> took_before("x", 5, pev, e, "connect"), took_before("y", 5, pev.clear(), e, "connect")
-    ('took credentials', 'held connections to pod:a/db-0')
-    """
-    if "techniques" in pev.columns and pev.height:
-        base = pl.col("techniques").fill_null(pl.lit([], dtype=pl.List(pl.String))).list.eval(
-            pl.element().str.extract(r"^(T\d{4})", 1).is_in(list(CREDENTIAL_TECHNIQUES))).list.any()
-        if pev.filter((pl.col("exec_id") == x) & base.fill_null(False)).height:
-            return "took credentials"
-    pods = edge.filter((pl.col("src") == "proc:" + x) & (pl.col("kind") == connect)
-                       & pl.col("dst").str.starts_with("pod:")
-                       & (pl.col("time_ns") <= (t if t is not None else 0)))["dst"].unique(maintain_order=True)
-    if pods.len():
-        more = f" and {pods.len() - 1} more" if pods.len() > 1 else ""
-        return f"held connections to {pods[0]}{more}"
-    return None
-
-
-__all__ = ["CREDENTIAL_TECHNIQUES", "took_before", "INTERPRETER", "beacon", "dns_answers", "exfil_senders", "fetch_pipe", "name_for", "service_callbacks"]
+__all__ = ["INTERPRETER", "beacon", "dns_answers", "exfil_senders", "fetch_pipe", "name_for", "service_callbacks"]

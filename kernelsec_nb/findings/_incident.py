@@ -365,10 +365,6 @@ def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any
         return X.name_for(answers, r.get("namespace"), r.get("pod"), ip, t) or _fqdn(flows, ip)
 
     sent = X.exfil_senders(line, info, edge, G.WRITE, G.CONNECT)
-    said = set(pev.filter(pl.col("kind") == E.CONNECT_OUT).select("exec_id", "text").iter_rows())
-
-    def new_out(src: str, ip: str, port: int | None) -> bool:  # not one of its workload's usual destinations
-        return (src[5:], f"connected out of the cluster to {ip}:{port if port is not None else ''}") in said
     out = edge.filter(pl.col("src").is_in(pids) & pl.col("dst").str.starts_with("ext:")
                       & pl.col("kind").is_in([G.CONNECT, G.BLOCKED]))
     for src, dst, t in out.select("src", "dst", "time_ns").unique(["src", "dst"], maintain_order=True).iter_rows():
@@ -382,9 +378,6 @@ def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any
         if role == "unknown" and (out.filter(pl.col("dst") == dst)["src"].n_unique() >= s.beacon_runs
                                   or X.beacon(flows, line, ip, port, s.beacon_runs, s.beacon_gap_ns)):
             role = "c2"  # a beacon: one run after another, or one process again and again, connects to it
-        if role == "unknown" and t is not None and new_out(src, ip, port) \
-                and X.took_before(src[5:], t, pev, edge, G.CONNECT):
-            role = "exfil"  # it took credentials or read pods' data, then reached a new address once
         ends.append(Endpoint(ip, port, name(ip, src, t), role))  # type: ignore[arg-type]
     roles = {ep.role for ep in ends}  # an address in two roles shows its first; both are techniques
     best: dict[tuple[str, int | None], Endpoint] = {}
