@@ -269,6 +269,8 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     if procs.height:
         if acc is not None:
             edges.append(G.file_edges(acc, procs))
+            # a server that read a dropped file, then started a command (a web shell)
+            edges.append(G.read_spawn_edges(acc, procs, s.graph))
         edges.append(N.named_file_edges(procs, acc))  # ``curl -o /tmp/x``, then ``/tmp/x``: no hook saw it
         if flows.height and "dst_pod" in flows.columns:
             busy = rt.filter(pl.col("routine") >= s.routine_cut)["exec_id"]
