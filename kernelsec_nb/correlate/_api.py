@@ -16,6 +16,15 @@ that gives one pod:
    impersonated one is not a credential a pod holds) and exactly one pod of the case runs as it
    (the pods whose ``create`` the audit log shows with their ``spec.serviceAccountName``).
 
+4. ``'timing'`` (:func:`by_timing`), for a call that acts on a pod (a ``pods/exec``, an attach, a
+   pod's create) that no rule above names a pod for — its source address is no pod's (the
+   cluster rewrote it: a NAT gateway, a node's address): the one process of the capture whose
+   connection to the API server (port 6443, or a known API server address) opened within
+   :data:`TIMING_WINDOW` before the call (:data:`TIMING_TOLERANCE` after it), compared on the
+   reference clock.  Two processes connecting in that span name nothing; an operator's laptop
+   is no process of the capture, so its calls stay unattributed unless a pod's process
+   connected in the same second.
+
 **Which process** (``exec_id``, ``conn_event_id``, ``conn_time_ns``): the last connect of that
 pod to an API server port (:data:`API_PORTS`; to a known API server address when the case knows
 one) at most :data:`CONNECT_WINDOW` before the call (and :data:`TOLERANCE` after it: clocks).
@@ -70,8 +79,14 @@ TOLERANCE = "2s"
 EXEC_WINDOW = "15s"
 #: The first processes of a created pod kept in ``linked_exec_ids``.
 FIRST_PROCESSES = 5
+#: :func:`by_timing`: the sender's connection at most this long before the call ...
+TIMING_WINDOW = "1s"
+#: ... or this long after it (what the reference clock leaves of the nodes' skew).
+TIMING_TOLERANCE = "500ms"
 #: The API server's ports (the ``kubernetes`` service's 443, the server's own 6443).
 API_PORTS = (443, 6443)
+#: The API server's own port (443 is every HTTPS server's: only a known address says it is the API's).
+API_PORT_OWN = 6443
 
 #: Columns :func:`attribute` adds.
 SOURCE_COLUMNS = {"src_namespace": pl.String, "src_pod": pl.String, "src_node": pl.String,
@@ -233,6 +248,80 @@ def _process(calls: pl.DataFrame, connects: pl.DataFrame, window: int, tol: int,
     best = both.select(
         "call_id", *(pl.when(use).then(pl.col(c)).otherwise(pl.col(f"_a_{c}")).alias(c) for c in cols))
     return calls.join(best, on="call_id", how="left", maintain_order="left")
+
+
+def unsourced(calls: pl.DataFrame) -> pl.DataFrame:
+    """The calls that act on a pod (``pods/exec``, ``pods/attach``, a pod's ``create``) and that
+    no rule of :func:`attribute` named a sending pod for: :func:`by_timing`'s work."""
+    sub = pl.col("subresource") if "subresource" in calls.columns else pl.lit(None, pl.String)
+    made = pl.col("created_name") if "created_name" in calls.columns else pl.lit(None, pl.String)
+    pod = pl.col("src_pod") if "src_pod" in calls.columns else pl.lit(None, pl.String)
+    acts = (pl.col("resource") == "pods") & (sub.is_in(["exec", "attach"]).fill_null(False)
+                                             | (sub.is_null() & (pl.col("verb") == "create") & made.is_not_null()))
+    return calls.filter(pod.is_null() & acts.fill_null(False) & pl.col("time_ns").is_not_null())
+
+
+def by_timing(calls: pl.DataFrame, connects: pl.DataFrame, *, api_addresses: list[str] | None = None,
+              window: str | int = TIMING_WINDOW, tolerance: str | int = TIMING_TOLERANCE) -> pl.DataFrame:
+    """``calls`` (with :data:`SOURCE_COLUMNS`, from :func:`attribute`) where a call that acts on
+    a pod (``pods/exec``, ``pods/attach``, a pod's ``create``) has no sending pod yet: the pod and
+    process of the one process whose connection to the API server (:data:`API_PORT_OWN`, or
+    ``api_addresses``) opened from ``window`` before the call to ``tolerance`` after it
+    (``src_match`` ``'timing'``; see the module).
+
+    ``connects``: ``event_id``, ``time_ns``, ``node``, ``namespace``, ``pod``, ``exec_id``,
+    ``daddr``, ``dport``, and ``ref_time_ns`` when the case put them on the reference clock.
+
+    >>> calls = pl.DataFrame({"call_id": ["c"], "time_ns": [1_000], "verb": ["create"], "resource": ["pods"],
+    ...     "subresource": ["exec"], "created_name": [None], "src_pod": [None]},
+    ...     schema_overrides={"created_name": pl.String, "src_pod": pl.String})
+    >>> conns = pl.DataFrame({"event_id": ["k"], "time_ns": [980], "node": ["n1"], "namespace": ["ops"],
+    ...     "pod": ["jump-1"], "exec_id": ["plugin"], "daddr": ["172.18.0.2"], "dport": [6443]})
+    >>> by_timing(calls, conns).select("src_pod", "src_match", "exec_id").row(0)
+    ('jump-1', 'timing', 'plugin')
+    """
+    win, tol = _ns(window), _ns(tolerance)
+    for c, dtype in SOURCE_COLUMNS.items():
+        if c not in calls.columns:
+            calls = calls.with_columns(pl.lit(None, dtype).alias(c))
+    todo = unsourced(calls)
+    if todo.height == 0 or connects.height == 0:
+        return calls
+    to_api = pl.col("dport") == API_PORT_OWN
+    if api_addresses:
+        to_api = to_api | pl.col("daddr").cast(pl.String).is_in(api_addresses)
+    match = pl.col("ref_time_ns") if "ref_time_ns" in connects.columns else pl.col("time_ns")
+    right = (connects.filter(to_api.fill_null(False) & pl.col("pod").is_not_null() & pl.col("exec_id").is_not_null())
+             .select(match.cast(pl.Int64).alias("_t"), pl.col("exec_id").alias("_x"),
+                     pl.col("namespace").cast(pl.String).alias("_ns"), pl.col("pod").cast(pl.String).alias("_pod"),
+                     pl.col("node").cast(pl.String).alias("_node"), pl.col("event_id").alias("_cev"),
+                     pl.col("time_ns").cast(pl.Int64).alias("_ct"))
+             .drop_nulls("_t").sort("_t", "_cev"))
+    if right.height == 0:
+        return calls
+    # each call's connects in [t - window, t + tolerance]: two binary searches, no pairs of all
+    t = todo["time_ns"].cast(pl.Int64)
+    lo = right["_t"].search_sorted(t - win, side="left")
+    hi = right["_t"].search_sorted(t + tol, side="right")
+    span = todo.select("call_id").with_columns(lo.alias("_lo"), hi.alias("_hi")).filter(
+        (pl.col("_hi") > pl.col("_lo")) & (pl.col("_hi") - pl.col("_lo") <= 16))
+    if span.height == 0:
+        return calls
+    cand = span.with_columns(pl.int_ranges("_lo", "_hi").alias("_i")).explode("_i").join(
+        right.with_row_index("_i").with_columns(pl.col("_i").cast(pl.Int64)), on="_i")
+    one = (cand.sort("call_id", "_t").group_by("call_id")
+           .agg(pl.col("_x").n_unique().alias("_n"), pl.col("_x", "_ns", "_pod", "_node", "_cev", "_ct").last())
+           .filter(pl.col("_n") == 1))
+    if one.height == 0:
+        return calls
+    out = calls.join(one, on="call_id", how="left", maintain_order="left")
+    hit = pl.col("_x").is_not_null()
+    fill = {"src_namespace": "_ns", "src_pod": "_pod", "src_node": "_node", "exec_id": "_x",
+            "conn_event_id": "_cev", "conn_time_ns": "_ct"}
+    out = out.with_columns(*(pl.when(hit).then(pl.col(v)).otherwise(pl.col(k)).cast(SOURCE_COLUMNS[k]).alias(k)
+                             for k, v in fill.items()),
+                           pl.when(hit).then(pl.lit("timing")).otherwise(pl.col("src_match")).alias("src_match"))
+    return out.drop("_n", "_x", "_ns", "_pod", "_node", "_cev", "_ct")
 
 
 def _container(uri: str) -> pl.Expr:

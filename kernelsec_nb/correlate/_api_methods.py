@@ -83,6 +83,11 @@ _FN = "coalesce(function_name, replace(kind, 'process_', ''))"
 _FN_NAMES = f"SELECT DISTINCT {_FN} FROM kprobes WHERE dport IN (SELECT unnest(?::BIGINT[]))"  # noqa: S608
 _CONNECTS = (f"SELECT event_id, time_ns, node, namespace, pod, exec_id, daddr, dport FROM kprobes "  # noqa: S608
              f"WHERE dport IN (SELECT unnest(?::BIGINT[])) AND pod IS NOT NULL AND list_contains(?::VARCHAR[], {_FN})")
+#: Every pod's connects to the API server's own port or to its known addresses (``?``: the port, the
+#: addresses, the connect functions), for :func:`_api.by_timing`.
+_API_CONNECTS = ("SELECT event_id, time_ns, node, namespace, pod, exec_id, daddr, dport FROM kprobes "  # noqa: S608
+                 "WHERE (dport = ? OR list_contains(?::VARCHAR[], daddr)) AND pod IS NOT NULL "
+                 f"AND list_contains(?::VARCHAR[], {_FN})")
 # The API server's addresses when Hubble names them (the reserved kube-apiserver identity).
 _API_ADDRESSES = ("SELECT DISTINCT dst_ip FROM flows WHERE dst_ip IS NOT NULL AND "
                   "(dst_identity = 7 OR list_contains(map_keys(dst_labels), 'reserved:kube-apiserver'))")
@@ -132,6 +137,12 @@ class ApiMixin:
             connects = connects.join(args.select("exec_id", "args"), on="exec_id", how="left", maintain_order="left")
             api = [r[0] for r in self.con.execute(_API_ADDRESSES).fetchall()]
             out = _api.attribute(calls, addresses, sa_pods, connects, api_addresses=api or None, pod_nodes=nodes)
+            # a call on a pod whose source address is no pod's: the one process that connected then
+            if _api.unsourced(out).height:
+                timed = fetch(self.con, _API_CONNECTS, [_api.API_PORT_OWN, api, fns])
+                timed = self.on_reference_clock(  # type: ignore[attr-defined]
+                    timed.with_columns(pl.lit("tetragon").alias("source"))).drop("source", "ref_time")
+                out = _api.by_timing(out, timed, api_addresses=api or None)
             targets = _api.link_targets(out)
             name = f"_kn_api_targets_{id(targets)}"
             self.con.register(name, targets.to_arrow())

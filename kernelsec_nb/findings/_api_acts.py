@@ -236,5 +236,34 @@ def routine_pod_creates(calls: pl.DataFrame, mains: list[str] | pl.Series, min_c
     return c.select(_col(c, "event_id"), "exec_id", _col(c, "linked_exec_id")).cast(cols)  # type: ignore[arg-type]
 
 
+def unusual_senders(calls: pl.DataFrame | None, procs: pl.DataFrame) -> pl.Series:
+    """The processes that sent a call the audit log links to what it started in a pod (a
+    ``pods/exec``, an attach, a pod's ``create``: ``linked_exec_id``) while fewer than half of
+    their command's runs (same workload, binary and :func:`~kernelsec_nb.findings.routine.arg_shape`
+    of the arguments) sent one: a routine tool (a jump pod's log-tailing plugin, run in every
+    session) that once also opened a shell in another pod did something its command does not
+    do — that run is no routine, and it links its part to what the shell did.  An operator's
+    ``kubectl exec`` sends its call on every run and stays routine.
+
+    >>> calls = pl.DataFrame({"exec_id": ["p2"], "linked_exec_id": ["sh"]})
+    >>> procs = pl.DataFrame({"exec_id": ["p1", "p2", "p3"], "workload": ["ops"] * 3,
+    ...     "binary": ["/bin/plug"] * 3, "args": ["-n a web"] * 3})
+    >>> unusual_senders(calls, procs).to_list()
+    ['p2']
+    """
+    none = pl.Series("exec_id", [], dtype=pl.String)
+    if calls is None or calls.height == 0 or procs.height == 0 or "linked_exec_id" not in calls.columns:
+        return none
+    sent = calls.filter(pl.col("exec_id").is_not_null() & pl.col("linked_exec_id").is_not_null())["exec_id"].unique()
+    if sent.len() == 0:
+        return none
+    key = [_col(procs, "workload").fill_null(""), pl.col("binary").fill_null(""), arg_shape(_col(procs, "args"))]
+    p = procs.select("exec_id", *(k.alias(f"_k{n}") for n, k in enumerate(key))).unique("exec_id").with_columns(
+        pl.col("exec_id").is_in(sent.implode()).alias("_sent"))
+    p = p.with_columns(pl.len().over("_k0", "_k1", "_k2").alias("_runs"),
+                       pl.col("_sent").sum().over("_k0", "_k1", "_k2").alias("_senders"))
+    return p.filter(pl.col("_sent") & (pl.col("_senders") * 2 < pl.col("_runs")))["exec_id"]
+
+
 __all__ = ["API_SERVER", "API_SERVER_NODE", "CONTROLLER", "CONTROLLERS", "POD_SUFFIX", "RULE", "controller_acts", "controller_calls",
-           "controller_edges", "api_server_edges", "routine_pod_creates"]
+           "controller_edges", "api_server_edges", "routine_pod_creates", "unusual_senders"]

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 #: Endpoint roles, most telling first (one address in several roles keeps the first).
 ROLE_ORDER = ("c2", "callback", "download", "exfil", "unknown")
 #: Edge kinds that join processes into one part (pods and addresses are leaves).
-LINKS = (G.SPAWN, G.SERVICE, G.SERVICE_WRITE, G.WRITE, G.EXEC_FILE, G.READ_FILE, G.API, G.ESCAPE, CONTROLLER,
+LINKS = (G.SPAWN, G.SERVICE, G.SERVICE_WRITE, G.WRITE, G.EXEC_FILE, G.READ_FILE, G.READ_SPAWN, G.API, G.ESCAPE, CONTROLLER,
          SHARED_ENDPOINT)
 
 
@@ -74,7 +74,7 @@ def _writers(edge: pl.DataFrame | None, ids: set[str]) -> dict[str, str]:
                          & pl.col("dst").str.starts_with("proc:")).select(pl.col("src").alias("_w"), pl.col("dst").alias("_r"))
     out: dict[str, str] = {}
     for writer, ran in pl.concat([w.join(r, on="_f").select("_w", "_r"), direct]).iter_rows():
-        if writer[5:] in ids and ran[5:] in ids:
+        if writer[5:] in ids and ran[5:] in ids and writer != ran:  # no process caused itself (its args name what it writes)
             out.setdefault(ran[5:], writer[5:])
     return out
 
@@ -90,15 +90,20 @@ def _entry_above(key: str, entry: str, pev: pl.DataFrame, info: dict[str, Any], 
     the part wrote (a second stage an init container downloaded into a volume the app container
     then ran), the entry is on the writer's line (the highest of the writers so found): its own
     start if it has one, else the writer itself — the delivery is where the attacker's code
-    came in, not a process that started after the key command."""
+    came in, not a process that started after the key command.  When none of the key's line came
+    in from outside but that line caused ``entry`` (its ``pods/exec`` started the shell that
+    did), the entry is the top of the key's line: the sender came first."""
     starts = set(pev.filter(pl.col("kind").is_in([E.EXEC_IN, E.SERVICE_CHILD]))["exec_id"].to_list())
     writers = _writers(edge, ids)
     seen: set[str] = set()
     top, crossed = key, None  # crossed: the highest writer the walk followed back to
+    head = key  # the highest process of the key's own line the walk reached
     while True:
         best, delivery, cur = None, None, top
         while cur in ids and cur not in seen:
             seen.add(cur)
+            if top == key:
+                head = cur
             if cur in starts:
                 best = cur
             if writers.get(cur) is not None:
@@ -112,6 +117,8 @@ def _entry_above(key: str, entry: str, pev: pl.DataFrame, info: dict[str, Any], 
         if top != key and cur in seen:  # the writer's line joins the line already walked
             return entry
         if delivery is None or delivery in seen:
+            if crossed is None and writers.get(entry) in seen:
+                return head  # the key's line sent what started the entry (a pods/exec): it came first
             return crossed if crossed is not None else entry
         top = crossed = delivery
 

@@ -273,6 +273,8 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     if procs.height:
         if acc is not None:
             edges.append(G.file_edges(acc, procs))
+            # a server that read a dropped file, then started a command (a web shell)
+            edges.append(G.read_spawn_edges(acc, procs, s.graph))
         edges.append(N.named_file_edges(procs, acc))  # ``curl -o /tmp/x``, then ``/tmp/x``: no hook saw it
         if flows.height and "dst_pod" in flows.columns:
             busy = rt.filter(pl.col("routine") >= s.routine_cut)["exec_id"]
@@ -311,6 +313,9 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
         edges.append(A.api_server_edges([flows, _connections(flows.clear(), kprobes)], api))
     edge = pl.concat(edges) if edges else G.empty_edges()
     rt = _untaint(rt, edge, s)
+    if api is not None and api.height and rt.height:  # a routine command's run that did what its others never do
+        odd = A.unusual_senders(api, procs).implode()
+        rt = rt.with_columns(pl.when(pl.col("exec_id").is_in(odd)).then(0.0).otherwise(pl.col("routine")).alias("routine"))
 
     # evidence
     ev = pl.concat([E.detections_on_processes(hits, es), E.persistence(hits, es), E.entry_kinds(procs, es),

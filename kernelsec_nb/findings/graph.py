@@ -45,13 +45,14 @@ SERVICE_CONNECT = "service_connect"  # process → an outside address its connec
 WRITE = "write"                  # process → file it wrote (that something used later)
 EXEC_FILE = "exec_file"          # file → process that ran it (binary or script argument)
 READ_FILE = "read_file"          # file → process that read it later
+READ_SPAWN = "read_spawn"        # file → a child its reader started right after reading it (a web shell)
 HTTP = "http"                    # request's source → the process in the pod that handled it (Hubble L7, sidecar logs)
 API = "api"                      # a call to the Kubernetes API → the first process of a pod started next
 ESCAPE = "escape"                # a pod's process that escaped to its node → a suspicious host process after it
 DNS = "dns"                      # process → ``dns:<domain>``: a lookup that carried data out (a DNS tunnel)
 #: ATT&CK "Escape to Host": a detection tagged with it marks the process that left its container.
 ESCAPE_TECHNIQUE = "T1611"
-KINDS = (SPAWN, CONNECT, BLOCKED, SERVICE, SERVICE_WRITE, SERVICE_CONNECT, WRITE, EXEC_FILE, READ_FILE, HTTP, API, ESCAPE, DNS)
+KINDS = (SPAWN, CONNECT, BLOCKED, SERVICE, SERVICE_WRITE, SERVICE_CONNECT, WRITE, EXEC_FILE, READ_FILE, READ_SPAWN, HTTP, API, ESCAPE, DNS)
 #: The Kubernetes API server's port (behind the ``kubernetes.default`` service), and Cilium's label
 #: for it: a connection there is an API call.
 API_PORT = 6443
@@ -75,6 +76,8 @@ class GraphSettings:
     http_window_ns: int = 2 * NS
     #: a pod's first process this soon after a call to the Kubernetes API (scheduling, image pull)
     api_window_ns: int = 180 * NS
+    #: a child started by a process this soon after it read a file another process wrote
+    read_spawn_window_ns: int = 2 * NS
     #: a suspicious process on the node's host this soon after a pod's process escaped to it
     escape_window_ns: int = 3600 * NS
 
@@ -371,6 +374,53 @@ def file_edges(accesses: pl.DataFrame, procs: pl.DataFrame) -> pl.DataFrame:
     return out.sort("time_ns", "kind", maintain_order=True)
 
 
+def read_spawn_edges(accesses: pl.DataFrame, procs: pl.DataFrame, s: GraphSettings = DEFAULT) -> pl.DataFrame:
+    """A file written during the capture, then read by another process of the same container
+    (or node's host), which started a child within ``read_spawn_window`` after that read →
+    ``file:…`` → the child (``read_spawn``).  A server that reads a dropped script and then runs
+    a command (a web shell: php-fpm reads ``uploads/x.php``, then starts ``sh``) is a routine
+    process and links nothing itself; the file and what it made the server start are one story,
+    so the writer (an exec'd session) joins what the child does.  Each child is linked to the
+    latest such read before it by its parent; a read by the writer itself is none.
+
+    >>> acc = pl.DataFrame({"exec_id": ["drop", "srv"], "node": ["n"] * 2, "namespace": ["a"] * 2,
+    ...     "pod": ["web-1"] * 2, "path": ["/www/up/x.php"] * 2, "time_ns": [10, 500],
+    ...     "event_id": ["k1", "k2"], "access": ["write", "read"]})
+    >>> p = pl.DataFrame({"exec_id": ["srv", "sh"], "parent_exec_id": [None, "srv"], "binary": ["/php-fpm", "/bin/sh"],
+    ...     "start_ns": [0, 900]})
+    >>> read_spawn_edges(acc, p).select("src", "dst", "kind").rows()
+    [('file:a/web-1:/www/up/x.php', 'proc:sh', 'read_spawn')]
+    """
+    if accesses is None or accesses.height == 0 or procs.height == 0 or "parent_exec_id" not in procs.columns:
+        return empty_edges()
+    a = accesses.filter(pl.col("exec_id").is_not_null()).with_columns(file_id().alias("_file"))
+    writes = a.filter(pl.col("access") == "write")
+    if writes.height == 0:
+        return empty_edges()
+    first = writes.group_by("_file").agg(pl.col("time_ns").min().alias("_w"),
+                                         pl.col("exec_id").unique().alias("_writers"))
+    reads = a.filter(pl.col("access") == "read").join(first, on="_file").filter(
+        (pl.col("time_ns") > pl.col("_w")) & ~pl.col("_writers").list.contains(pl.col("exec_id")))
+    if reads.height == 0:
+        return empty_edges()
+    reads = reads.select(pl.col("exec_id").alias("parent_exec_id"), pl.col("time_ns").alias("_rt"), "_file", "path",
+                         pl.col("event_id").alias("_rev")).sort("_rt")
+    kids = procs.filter(pl.col("parent_exec_id").is_in(reads["parent_exec_id"].unique().implode())
+                        & pl.col("start_ns").is_not_null()).select(
+        "exec_id", "parent_exec_id", "start_ns", _col(procs, "binary")).sort("start_ns")
+    if kids.height == 0:
+        return empty_edges()
+    hit = kids.join_asof(reads, left_on="start_ns", right_on="_rt", by="parent_exec_id", strategy="backward",
+                         tolerance=s.read_spawn_window_ns, check_sortedness=False).filter(pl.col("_file").is_not_null())
+    lag = pl.col("start_ns") - pl.col("_rt")
+    return _edges(hit.select(
+        pl.col("_file").alias("src"), proc_id().alias("dst"), pl.lit(READ_SPAWN).alias("kind"),
+        pl.col("start_ns").alias("time_ns"),
+        pl.format("its parent read {} {} ms before starting {}", "path", lag // 1_000_000,
+                  pl.col("binary").fill_null("?")).alias("why"),
+        pl.col("_rev").alias("event_id")))
+
+
 # -- HTTP request into a pod → the process that handled it ---------------------------------------------
 def http_edges(flows: pl.DataFrame, procs: pl.DataFrame, s: GraphSettings = DEFAULT) -> pl.DataFrame:
     """An HTTP request into a pod → the pod's process that started a child within ``http_window``
@@ -568,6 +618,6 @@ def api_call_edges(calls: pl.DataFrame) -> pl.DataFrame:
 
 
 __all__ = ["API", "BLOCKED", "api_call_edges", "api_edges", "CONNECT", "DNS", "ESCAPE", "SERVICE_CONNECT", "dns_edges", "DEFAULT", "EDGE_SCHEMA", "EXEC_FILE", "GraphSettings", "HTTP", "KINDS",
-           "READ_FILE", "SERVICE", "SERVICE_WRITE", "SPAWN", "WRITE", "connect_edges", "empty_edges", "requests_as_flows",
+           "READ_FILE", "READ_SPAWN", "SERVICE", "SERVICE_WRITE", "SPAWN", "WRITE", "connect_edges", "empty_edges", "requests_as_flows",
            "ext_id", "escape_edges", "file_accesses", "file_edges", "file_id", "http_edges", "pod_id", "proc_id",
-           "service_edges", "spawn_edges"]
+           "read_spawn_edges", "service_edges", "spawn_edges"]
