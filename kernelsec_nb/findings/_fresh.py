@@ -11,8 +11,12 @@ workloads first seen in the capture:
   controller-manager's controllers, a node) — each pod its controllers made from it later
   (named as the controllers name them, :data:`~._api_acts.POD_SUFFIX`) is of a fresh workload;
 * **started in the capture**: a workload none of whose processes was running when the capture
-  began and each of whose pods' containers started in it (a main process the capture saw
-  start, from a process of the node's host it has: the runtime) — except a Job's pods (a CronJob's runs are new pods by design: only the audit log's
+  began, each of whose pods' containers started in it (a main process the capture saw
+  start, from a process of the node's host it has: the runtime) and each of whose pods is named
+  as a long-running controller names its pods (:data:`SERVICE_POD`: a ReplicaSet's
+  ``<workload>-<hash>-<5 chars>``, a DaemonSet's ``<workload>-<5 chars>``, a StatefulSet's
+  ``<workload>-<n>``) — pods made by anything else (a Spark driver's executors, a CI runner's
+  or a workflow engine's pods, a bare pod) are new by design, as a Job's are; and except a Job's pods (a CronJob's runs are new pods by design: only the audit log's
   ``create`` of the CronJob says it is new; a run's pod has a ``job-name`` label, or is named
   as the CronJob controller names it, :data:`CRON_RUN`).
 
@@ -23,7 +27,7 @@ weight.
 
 >>> import polars as pl
 >>> procs = pl.DataFrame({"exec_id": ["h", "a", "b", "c"], "parent_exec_id": [None, "h", "h", "h"],
-...     "namespace": [None, "n", "n", "n"], "pod": [None, "new-7d9f8c6b5-x1", "new-7d9f8c6b5-x2", "old-5f-x"],
+...     "namespace": [None, "n", "n", "n"], "pod": [None, "new-7d9f8c6b5-qx2lz", "new-7d9f8c6b5-kt8wm", "old-5f-x"],
 ...     "workload": [None, "new", "new", "old"], "in_init_tree": [False, True, True, True],
 ...     "seen_as": ["event", "exec", "exec", "event"], "start_ns": [0, 5, 6, 0],
 ...     "binary": ["/usr/bin/containerd-shim-runc-v2", "/app", "/app", "/app"]})
@@ -43,6 +47,9 @@ from kernelsec_nb.findings.routine import JOB_LABELS, _label_keys
 CRON_RUN = r"^\d{6,}-[a-z0-9]{5}$"
 COLUMNS = {"namespace": pl.String, "workload": pl.String, "fresh": pl.String}
 #: Senders that are the control plane itself: the controllers make objects from others' objects.
+#: How a long-running controller names its pods after the workload: ReplicaSet (template hash,
+#: then 5 characters), DaemonSet (5 characters), StatefulSet (ordinal).
+SERVICE_POD = r"^([a-z0-9]{1,10}-[a-z0-9]{5}|[a-z0-9]{5}|\d+)$"
 CONTROL_PLANE = r"^(system:serviceaccount:kube-system:|system:kube-controller-manager$|system:node:|system:kube-scheduler$)"
 
 
@@ -116,13 +123,15 @@ def started_workloads(procs: pl.DataFrame) -> pl.DataFrame:
     # a CronJob's run is named ``<cronjob>-<scheduled minute>-<5 chars>`` (labels or not)
     job = job | (pl.col("pod").str.starts_with(pl.col("workload") + "-")
                  & pl.col("pod").str.slice(pl.col("workload").str.len_chars() + 1).str.contains(CRON_RUN))
+    service = (pl.col("pod").str.starts_with(pl.col("workload") + "-")
+               & pl.col("pod").str.slice(pl.col("workload").str.len_chars() + 1).str.contains(SERVICE_POD))
     per_pod = p.group_by("namespace", "workload", "pod").agg(
         (pl.col("seen_as").fill_null("exec") != "exec").any().alias("_before"),
         (main & (pl.col("seen_as").fill_null("exec") == "exec")).any().alias("_started"),
-        job.any().alias("_job"))
+        job.any().alias("_job"), service.all().alias("_service"))
     wl = per_pod.group_by("namespace", "workload").agg(
-        pl.col("_before").any(), pl.col("_started").all(), pl.col("_job").any())
-    return wl.filter(~pl.col("_before") & pl.col("_started") & ~pl.col("_job")).sort("namespace", "workload").select(
+        pl.col("_before").any(), pl.col("_started").all(), pl.col("_job").any(), pl.col("_service").all())
+    return wl.filter(~pl.col("_before") & pl.col("_started") & ~pl.col("_job") & pl.col("_service")).sort("namespace", "workload").select(
         pl.col("namespace").cast(pl.String), "workload",
         pl.lit("its pods all started in the capture").alias("fresh")).cast(COLUMNS)  # type: ignore[arg-type]
 
@@ -133,4 +142,4 @@ def fresh_workloads(procs: pl.DataFrame, api: pl.DataFrame | None = None) -> pl.
         ["namespace", "workload"], keep="first", maintain_order=True)
 
 
-__all__ = ["CONTROL_PLANE", "created_workloads", "fresh_workloads", "started_workloads"]
+__all__ = ["CONTROL_PLANE", "SERVICE_POD", "created_workloads", "fresh_workloads", "started_workloads"]

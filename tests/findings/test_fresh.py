@@ -79,3 +79,16 @@ def test_a_pod_whose_containers_start_the_capture_did_not_see_is_not_fresh():
         ("stub", None, None, None, None, None, None, None, None, "parent"),  # known by its id only
     ])
     assert started_workloads(p).height == 0
+
+
+def test_pods_another_program_made_are_new_by_design_not_a_fresh_workload():
+    # a batch driver's executors (named by the driver, not as a ReplicaSet, DaemonSet or
+    # StatefulSet names its pods) all start in the capture: that is how they always run
+    p = _procs([
+        ("shim1", None, None, None, None, "/usr/bin/containerd-shim", "", 0, False, "event"),
+        ("x1", "shim1", "data", "agg-exec", "agg-9f2c-exec-1", "/usr/bin/java", "Executor", 100 * S, True, "exec"),
+        ("x2", "shim1", "data", "agg-exec", "agg-9f2c-exec-2", "/usr/bin/java", "Executor", 101 * S, True, "exec"),
+        ("s1", "shim1", "data", "sts", "sts-0", "/usr/bin/redis", "", 102 * S, True, "exec"),
+        ("d1", "shim1", "data", "agent", "agent-k8x2p", "/usr/bin/agent", "", 103 * S, True, "exec"),
+    ])
+    assert started_workloads(p).select("workload").to_series().to_list() == ["agent", "sts"]
