@@ -28,6 +28,7 @@ from typing import Any
 
 from .fmt import MS, NS, dumps
 from .topology import Cluster, Node, Pod, hexid
+from .writer import write_lines
 
 AUDIT_FILE = "kube-apiserver-audit.log"
 K8S_VERSION = "v1.30.0"
@@ -178,11 +179,8 @@ class AuditLog:
 
     def write(self, out: Path, rel: str) -> dict[str, int]:
         """Write the events, in stage-time order, to ``out/rel``; returns its line count."""
-        lines = [dumps(ev) for _, _, ev in sorted(self.events, key=lambda e: (e[0], e[1]))]
-        path = out / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(line + "\n" for line in lines))
-        return {"lines": len(lines), "events": len(lines)}
+        n = write_lines(out, rel, [dumps(ev) for _, _, ev in sorted(self.events, key=lambda e: (e[0], e[1]))])
+        return {"lines": n, "events": n}
 
 
 def exec_into(log: AuditLog, who: Identity, pod: Pod, t: int, done_ns: int, command: str = "/bin/sh") -> str:

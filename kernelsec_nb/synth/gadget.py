@@ -41,6 +41,7 @@ from typing import Any
 from .fmt import NS
 from .observed import Seen, observe
 from .sim import Sim
+from .writer import write_lines
 
 GADGETS = ("trace_exec", "trace_tcp", "trace_open", "trace_dns")
 _QTYPES = {"A": 1, "NS": 2, "CNAME": 5, "PTR": 12, "MX": 15, "TXT": 16, "AAAA": 28, "SRV": 33}
@@ -162,8 +163,5 @@ def write_gadget(out: str | Path, sim: Sim) -> dict[str, int]:
             if not lines:
                 continue
             rel = f"{node}/gadget/{gadget}.json"
-            path = Path(out) / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("".join(x + "\n" for x in lines))
-            written[rel] = len(lines)
+            written[rel] = write_lines(out, rel, lines)
     return written

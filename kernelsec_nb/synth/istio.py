@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from .fmt import MS, US, parse_proto_time, proto_time
 from .sim import Sim
 from .topology import Pod
+from .writer import write_lines
 
 #: The workloads whose pods run a sidecar.
 SIDECAR_WORKLOADS = ("deathstar",)
@@ -114,8 +115,5 @@ def write_access_logs(out: str | Path, sim: Sim, seed: int) -> dict[str, int]:
     for name in sorted(lines):
         pod = pods[name]
         rel = f"{pod.node.name}/var/log/pods/{pod.namespace}_{pod.name}_{_uid(rng)}/{CONTAINER}/0.log"
-        path = Path(out) / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(line + "\n" for _, line in sorted(lines[name])))
-        written[rel] = len(lines[name])
+        written[rel] = write_lines(out, rel, [line for _, line in sorted(lines[name])])
     return written

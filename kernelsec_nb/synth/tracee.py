@@ -39,6 +39,7 @@ from typing import Any
 from .fmt import dumps
 from .observed import Seen, observe, start_ns
 from .sim import Sim
+from .writer import write_lines
 
 TRACEE_FILE = "tracee.json"
 #: The ``eventId`` of the signatures, in the order they first fire (Tracee numbers its own from 6000).
@@ -199,8 +200,5 @@ def write_tracee(out: str | Path, sim: Sim, seed: int) -> dict[str, int]:
         if not lines:
             continue
         rel = f"{node}/{TRACEE_FILE}"
-        path = Path(out) / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(x + "\n" for x in lines))
-        written[rel] = len(lines)
+        written[rel] = write_lines(out, rel, lines)
     return written

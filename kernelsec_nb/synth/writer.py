@@ -27,6 +27,20 @@ class Layout:
     duplicates: int = 3
 
 
+def write_lines(out: str | Path, rel: str, lines: list[str]) -> int:
+    """Write ``lines`` (one NDJSON or log line each, no newline) to ``out/rel``, making its
+    folders; returns the line count.
+
+    >>> import tempfile
+    >>> write_lines(tempfile.mkdtemp(), "n1/x.json", ['{"a":1}', '{"a":2}'])
+    2
+    """
+    path = Path(out) / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(line + "\n" for line in lines))
+    return len(lines)
+
+
 def gzip_bytes(data: bytes) -> bytes:
     """Deterministic gzip: ``mtime=0`` and no file name in the header.
 
