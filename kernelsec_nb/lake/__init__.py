@@ -18,7 +18,7 @@ Examples
 from __future__ import annotations
 
 from kernelsec_nb.lake._layout import LakeError, is_lake, read_manifest
-from kernelsec_nb.lake._read import LakeCase, open_lake
+from kernelsec_nb.lake._read import LakeCase, open_lake, run_text
 from kernelsec_nb.lake._write import load_lake
 
-__all__ = ["LakeCase", "LakeError", "is_lake", "load_lake", "open_lake", "read_manifest"]
+__all__ = ["LakeCase", "LakeError", "is_lake", "load_lake", "open_lake", "read_manifest", "run_text"]

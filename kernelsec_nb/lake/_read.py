@@ -25,6 +25,7 @@ from kernelsec_nb import sources
 from kernelsec_nb.lake import _layout
 from kernelsec_nb.store import filters
 from kernelsec_nb.store.case import _EVENTS_VIEW_SQL, Case, CaseError
+from kernelsec_nb.store.report import LoadReport
 
 _GLOB_CHARS = frozenset("*?[]{}")
 
@@ -161,6 +162,18 @@ class LakeCase(Case):
         return self.sql(f"WITH {ctes},\nevents AS ({events})\n"  # noqa: S608 - our SQL; values are parameters
                         f"SELECT * FROM events WHERE {cond} ORDER BY {order}{lim}", params)
 
+    def load_report(self) -> LoadReport:
+        """As :meth:`Case.load_report`, with one note per load run of the manifest (in order): who
+        wrote it, when, and its accounting (``lines = loaded + duplicates + quarantined + blank``,
+        as ``load_lake`` or ``spark-load`` reported it; a file read again by a later run counts
+        there as already loaded)."""
+        report = super().load_report()
+        runs = self._lake[1].get("runs", [])
+        report.notes.append(f"a lake of {len(runs)} load run{'s' if len(runs) != 1 else ''} (its manifest, "
+                            f"{_layout.MANIFEST}); the files above are those it holds now")
+        report.notes.extend(run_text(r) for r in runs)
+        return report
+
     def _writable(self, what: str) -> None:
         raise CaseError(f"{self.path} is a lake, read-only: to {what}, keep the team's notes in a case file "
                         "(kernelsec-nb load incident.duckdb <exports>)")
@@ -171,6 +184,19 @@ class LakeCase(Case):
 
     def __repr__(self) -> str:
         return f"<Case {self.path!r}, lake, read-only>"
+
+
+def run_text(run: dict[str, Any]) -> str:
+    """One line for a load run of the manifest: its id, writer, end and accounting.
+
+    >>> run_text({"id": "r1", "written_by": "kernelsec_nb 0.1", "finished": "2026-12-07T13:38:47+00:00",
+    ...           "files": 2, "lines": 5, "loaded": 3, "duplicates": 1, "quarantined": 1, "blank": 0})
+    'run r1 (kernelsec_nb 0.1, finished 2026-12-07T13:38:47+00:00): 2 files, 5 lines = 3 loaded + 1 duplicates + 1 quarantined + 0 blank'
+    """
+    counts = {k: int(run.get(k) or 0) for k in ("files", "lines", "loaded", "duplicates", "quarantined", "blank")}
+    return (f"run {run.get('id')} ({run.get('written_by')}, finished {run.get('finished')}): "
+            f"{counts['files']} files, {counts['lines']} lines = {counts['loaded']} loaded + "
+            f"{counts['duplicates']} duplicates + {counts['quarantined']} quarantined + {counts['blank']} blank")
 
 
 _TEAM_SQL = Path(__file__).resolve().parent.parent / "store" / "schema.sql"

@@ -141,6 +141,25 @@ class Case(CorrelateMixin, ApiMixin, HttpMixin, HuntMixin, FindingsMixin, NotesM
         """The ``files`` table: what was loaded, with line accounting and sha256."""
         return self.sql("SELECT * FROM files ORDER BY path")
 
+    def load_report(self) -> LoadReport:
+        """The load report of the files the case holds, rebuilt from its tables: each file's line
+        accounting as its load counted it (``files``), in load order, and the clock skew the last
+        load found; on a lake, also each load run of its manifest with its accounting.
+
+        What a load only said (files found already loaded, errors, skipped entries, its notes) is
+        not kept: ``case.load`` returned it.  A case opened read-only, or a lake, shows its
+        loads this way.
+
+        Examples
+        --------
+        >>> case = open_case()
+        >>> case.load_report().total("lines")
+        0
+        """
+        from kernelsec_nb.store.report import held_report
+
+        return held_report(self.con)
+
     def quarantine(self, *, expand: bool = False, limit: int | None = None) -> pl.DataFrame:
         """Lines that could not be loaded, with file, line, reason and raw text.
 

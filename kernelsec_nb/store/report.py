@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from kernelsec_nb import _paths
 from kernelsec_nb._text import shown
@@ -145,3 +146,47 @@ class LoadReport:
         import html
 
         return "<pre>" + html.escape(str(self)) + "</pre>"
+
+
+#: Each file the case holds, in the order it was loaded, with the reason of its damage if its
+#: compressed stream was damaged (the load's "damaged" status; ``?``: that reason's start).
+_HELD_FILES = """
+SELECT f.path, f.sources, f.format, f.lines, f.loaded, f.duplicates, f.quarantined, f.blank,
+       (SELECT q.reason FROM quarantine AS q WHERE q.file = f.path AND starts_with(q.reason, ?)
+        ORDER BY q.line LIMIT 1) AS damage
+FROM files AS f
+ORDER BY f.loaded_at, f.path
+"""
+
+
+def held_report(con: Any) -> LoadReport:
+    """The load report of what a case holds, from its tables: one :class:`FileResult` per row of
+    ``files`` (its line accounting as its load counted it; ``damaged`` with the reason when the
+    quarantine says its compressed stream was cut), and the clock skew warnings of its
+    ``clock_offsets`` (what the last load estimated).
+
+    What a load said and did not store is not in it: the files it found already loaded, its
+    errors and skipped entries, its notes, the values it changed (``FileResult.warnings``).
+    ``con``: the case's connection (a case file's, or a lake's views).
+
+    Examples
+    --------
+    >>> import kernelsec_nb as kn
+    >>> held_report(kn.open_case().con).to_dict()["files"]
+    0
+    """
+    from kernelsec_nb.store import _lines, _skew
+
+    report = LoadReport()
+    for path, sources, fmt, lines, loaded, dup, quar, blank, damage in con.execute(
+            _HELD_FILES, [_lines.DAMAGED]).fetchall():
+        if damage is not None:
+            message = damage
+        elif lines == blank:  # the load's words for a file without an event
+            message = "empty file: nothing to load" if not lines else "only blank lines: nothing to load"
+        else:
+            message = ""
+        report.files.append(FileResult(path, "loaded" if damage is None else "damaged", tuple(sources or ()),
+                                       fmt, lines, loaded, dup, quar, blank, message=message))
+    report.clock_skew = _skew.noted_offsets(con)
+    return report

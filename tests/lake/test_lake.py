@@ -102,14 +102,34 @@ def test_any_parquet_reader_reads_it(bundled_lake: Path, bundled_case: kn.Case) 
     assert n == bundled_case.sql("select count(*) n from process_events")["n"][0]
 
 
+def test_the_load_report_of_a_lake_is_its_files_and_its_runs(bundled_lake: Path, bundled_case: kn.Case) -> None:
+    lake = kn.open_case(bundled_lake)
+    report = lake.load_report()
+    assert report.files == bundled_case.load_report().files            # each file's accounting, in load order
+    assert report.to_dict()["lines"] == 31672 and all(f.balanced for f in report.files)
+    assert report.clock_skew == bundled_case.load_report().clock_skew   # the lake's clock_offsets
+    (run,) = _layout.read_manifest(bundled_lake)["runs"]                # the manifest's accounting, one line per run
+    assert report.notes[1:] == [kn.lake.run_text(run)]
+    assert f"{run['files']} files, {run['lines']} lines = {run['loaded']} loaded + {run['duplicates']} duplicates" \
+        in report.text() and "a lake of 1 load run" in report.text(relative=True)
+
+
 def test_a_lake_built_in_two_runs_is_the_lake_built_in_one(tmp_path: Path, bundled_lake: Path) -> None:
     rotated = sorted(str(p) for p in BUNDLED.rglob("*.gz"))
-    kn.load_lake(tmp_path / "two", rotated, progress=False)
+    first = kn.load_lake(tmp_path / "two", rotated, progress=False)
     report = kn.load_lake(tmp_path / "two", BUNDLED, progress=False)  # the rotated ones again: nothing added
     assert {f.status for f in report.files if f.path in rotated} == {"already loaded"}
     assert_same_tables(kn.open_case(tmp_path / "two"), kn.open_case(bundled_lake))
     runs = _layout.read_manifest(tmp_path / "two")["runs"]
     assert len(runs) == 2
+    # its load report: the files it holds (in the order the runs loaded them), then each run's own accounting
+    held = kn.open_case(tmp_path / "two").load_report()
+    assert [f.path for f in held.files[:len(rotated)]] == [f.path for f in first.files]
+    assert sorted(held.files, key=lambda f: f.path) == sorted(kn.open_case(bundled_lake).load_report().files,
+                                                               key=lambda f: f.path)
+    assert held.notes[1:] == [kn.lake.run_text(r) for r in runs]
+    assert [(r["lines"], r["loaded"], r["duplicates"]) for r in runs] == [
+        (x.total("lines"), x.total("loaded"), x.total("duplicates")) for x in (first, report)]
     # the rewritten tables keep the files of the last run only; the event tables, of both
     assert {_layout.run_of(p.name) for p in (tmp_path / "two" / "processes").rglob("*.parquet")} == {runs[1]["id"]}
     assert {_layout.run_of(p.name) for p in (tmp_path / "two" / "flows").rglob("*.parquet")} == {r["id"] for r in runs}
