@@ -33,13 +33,27 @@ _ = (pl.Config.set_tbl_rows(25), pl.Config.set_fmt_str_lengths(80), pl.Config.se
 '''
 
 
+#: The parameters cell of a notebook on the bundled capture (papermill's ``parameters`` tag): the
+#: same notebook runs on a fresh case it loads, on a case file or on a lake (``kn.load_lake``).
+PARAMETERS = ("case_path = None   # a case file or a lake holding the bundled capture (read-only); "
+              "None: a fresh case in .cases/ loaded from it")
+
+
+def parameters() -> dict:
+    return code(PARAMETERS, "parameters")
+
+
 def open_bundled(name: str) -> str:
     return f'''
 CAPTURE = Path("../data/deathstar")
-CASES = Path(".cases"); CASES.mkdir(exist_ok=True)
-case_file = CASES / "{name}.duckdb"
-for stale in (case_file, Path(str(case_file) + ".wal")):
-    stale.unlink(missing_ok=True)      # a clean case on every run
-case = kn.open_case(case_file)
-load = case.load(CAPTURE, progress=False)
+if case_path is None:                  # a clean case on every run, the capture loaded into it
+    Path(".cases").mkdir(exist_ok=True)
+    case_path = Path(".cases") / "{name}.duckdb"
+    for stale in (case_path, Path(str(case_path) + ".wal")):
+        stale.unlink(missing_ok=True)
+    case = kn.open_case(case_path)
+    load = case.load(CAPTURE, progress=False)
+else:                                  # a case file or a lake: read it, and what its loads counted
+    case = kn.open_case(case_path, read_only=True)
+    load = case.load_report()
 '''

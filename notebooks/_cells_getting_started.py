@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from _cells import SETUP, code, md, open_bundled
+from _cells import SETUP, code, md, open_bundled, parameters
 
 GETTING_STARTED = [
     md("""
@@ -12,7 +12,12 @@ A *case* is one DuckDB file holding every event of an incident: Tetragon process
 events, Hubble flows and Falco alerts in one common model, each row pointing back to its export
 file and line. This notebook opens a case, loads the bundled capture (`../data/deathstar`,
 three nodes of a kind cluster) and shows what is in it.
+
+Its parameter `case_path` names a case file or a lake (`kn.load_lake`, see the README's "The
+lake") already holding the capture instead: the notebook then reads it, and shows the load
+report the case keeps (`case.load_report()`; a lake's adds the runs of its manifest).
 """),
+    parameters(),
     code(SETUP),
     md("## Open a case and load the capture\n\n`load` takes files, folders or globs; every line is accounted for."),
     code(open_bundled("getting-started") + "kn.report.fold(load.text(relative=True))   # paths under the loaded folder; the rest a click away"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from _cells import SETUP, code, md, open_bundled
+from _cells import SETUP, code, md, open_bundled, parameters
 
 HUNTING = [
     md("""
@@ -12,8 +12,9 @@ Alerts catch what a rule knows. These hunts start from the data instead: what is
 ran from outside a container's init tree, who holds dangerous capabilities, who talks to unusual
 destinations, and what a policy dropped. Each hunt is a generic query that works on any case.
 """),
+    parameters(),
     code(SETUP),
-    code(open_bundled("hunting") + 'print(f"{load.total(\'loaded\')} events")'),
+    code("# NBVAL_CHECK_OUTPUT\n# the load's accounting: the same on a case file or a lake" + open_bundled("hunting") + 'print(f"{load.total(\'loaded\')} events")'),
     md("## 1. First-seen binaries per workload\n\nBaseline: the first two hours of the capture. Anything a workload ran only after that is new."),
     code('''
 from kernelsec_nb.report import show   # a hunt's table, or "none found" when it comes back empty

@@ -4,7 +4,7 @@ checked against the generator's ``TRUTH.json`` in its last cell.
 
 from __future__ import annotations
 
-from _cells import SETUP, code, md, open_bundled
+from _cells import SETUP, code, md, open_bundled, parameters
 
 POSTMORTEM = [
     md("""
@@ -20,8 +20,9 @@ Everything below is computed from the capture (`../data/deathstar`) by library c
 last cell checks the answers against the generator's `TRUTH.json`, so this notebook fails in CI
 if the investigation stops working.
 """),
+    parameters(),
     code(SETUP),
-    code(open_bundled("postmortem") + 'print(f"{load.total(\'loaded\')} events from {len(load.files)} files, {load.total(\'quarantined\')} line quarantined")'),
+    code("# NBVAL_CHECK_OUTPUT\n# the load's accounting: the same on a case file or a lake" + open_bundled("postmortem") + 'print(f"{load.total(\'loaded\')} events from {len(load.files)} files, {load.total(\'quarantined\')} line quarantined")'),
     md("## Timeline of the capture\n\nAll sources on one axis. The Falco alerts (triangles) and dropped flows (crosses) cluster at the end."),
     code("kn.viz.timeline(case, lanes='workload', width=640)"),
     md("""

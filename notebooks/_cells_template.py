@@ -35,6 +35,8 @@ case = kn.open_case(case_path, read_only=not exports)
 if exports:
     load = case.load(exports, progress=False)
     show(load.text(relative=True), title="load report")   # files under the loaded folder; folded
+else:   # the case as it is: what its loads counted (a lake's report adds its manifest's runs)
+    show(case.load_report().text(relative=True), title="load report")
 HAVE = available(case)        # what the case holds: "processes", "flows", "alerts"
 SOURCES = sources(case)       # the tools behind them (tetragon, hubble, falco)
 show(f"sources in the case: {', '.join(SOURCES) or 'none'}")

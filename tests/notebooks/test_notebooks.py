@@ -63,9 +63,20 @@ def test_template_has_parameters_cell():
     assert any("findings" in c.metadata.get("tags", []) for c in nb.cells)
 
 
-#: Every notebook as saved (its own case file), and the postmortem template on the bundled
-#: capture's lake (kernelsec_nb.lake): the same answers from the Parquet files.
-RUNS = [(name, "duckdb") for name in NOTEBOOKS] + [("postmortem-template.ipynb", "lake")]
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_every_notebook_takes_its_case_as_a_parameter(name):
+    """One ``parameters`` cell (papermill's tag) whose ``case_path`` names a case file or a lake."""
+    nb = nbformat.read(NB_DIR / name, as_version=4)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1 and tagged[0].source.startswith("case_path = None"), name
+
+
+#: Every notebook on a case file and on the bundled capture's lake (kernelsec_nb.lake): the same
+#: answers from the Parquet files.  Both are built once per session (tests/conftest.py); the
+#: notebooks below read that case file instead of loading the capture into their own (01 and the
+#: template still do, as saved): a load less each.
+RUNS = [(name, store) for store in ("duckdb", "lake") for name in NOTEBOOKS]
+SHARED_CASE = ("02-deathstar-postmortem.ipynb", "03-hunting.ipynb")
 
 
 @pytest.mark.parametrize(("name", "store"), RUNS, ids=[f"{n}-{s}" if s == "lake" else n for n, s in RUNS])
@@ -75,10 +86,11 @@ def test_notebook_runs_and_reproduces_answers(name, store, request):
 
     saved = nbformat.read(NB_DIR / name, as_version=4)
     nb = nbformat.read(NB_DIR / name, as_version=4)
-    if store == "lake":  # as papermill would: the parameters cell names the lake, nothing to load
+    shared = "bundled_lake" if store == "lake" else "bundled_case_file" if name in SHARED_CASE else None
+    if shared:  # as papermill would: the parameters cell names the lake or case file, nothing to load
         (cell,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-        cell.source = f"case_path = {str(request.getfixturevalue('bundled_lake'))!r}\nexports = None"
-        name = name.replace(".ipynb", "-lake.ipynb")  # the name of its artifact on failure
+        cell.source += f"\ncase_path = {str(request.getfixturevalue(shared))!r}"
+        name = name.replace(".ipynb", f"-{store}.ipynb")  # the name of its artifact on failure
     client = NotebookClient(nb, timeout=300, kernel_name="python3",
                             resources={"metadata": {"path": str(NB_DIR)}})
     try:
@@ -91,6 +103,9 @@ def test_notebook_runs_and_reproduces_answers(name, store, request):
     for old, new in zip(saved.cells, nb.cells, strict=True):
         if new.cell_type == "code" and MARK in new.source:
             assert _text(new) == _text(old), f"{name}: answer changed in cell\n{new.source[:200]}"
+        if store == "lake" and "load.text(" in new.source:  # the lake's load report: its manifest's run
+            shown = "".join(o.get("data", {}).get("text/html", "") for o in new.outputs)
+            assert "a lake of 1 load run" in shown and "31672 lines = 31668 loaded" in shown, name
 
 
 def test_saved_notebooks_are_what_build_makes():
