@@ -51,10 +51,17 @@ def bundled_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def bundled_case(tmp_path_factory: pytest.TempPathFactory):
-    """The bundled incident in a case file, loaded once per session (tests only read it)."""
+def bundled_case_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled incident in a case file, loaded once per session and closed: read-only from
+    then on, so other processes (a notebook's kernel) open it too."""
+    return build_store("duckdb", BUNDLED, tmp_path_factory.mktemp("bundled-case"))
+
+
+@pytest.fixture(scope="session")
+def bundled_case(bundled_case_file: Path):
+    """The bundled incident's case file, opened read-only once per session (tests only read it)."""
     import kernelsec_nb as kn
 
-    case = kn.open_case(build_store("duckdb", BUNDLED, tmp_path_factory.mktemp("bundled-case")))
+    case = kn.open_case(bundled_case_file, read_only=True)
     yield case
     case.close()
