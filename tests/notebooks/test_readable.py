@@ -64,6 +64,8 @@ def test_no_raw_dump_over_15_lines_and_no_absolute_path(name):
             for v in data.values():
                 assert home not in _text(v) and "/work/" not in _text(v), (c.source[:80], _text(v)[:300])
             assert "/work/" not in _text(o.get("text", "")), c.source[:80]
+            # nor a temporary path (a warning's "/tmp/ipykernel_…/….py:4:" changes at every run)
+            assert "/tmp/" not in _text(o.get("text", "")), (c.source[:80], _text(o.get("text", ""))[:200])
 
 
 def test_template_states_skew_against_the_reference_clock():
