@@ -32,13 +32,14 @@ WRITE = "write"                  # process → file it wrote (that something use
 EXEC_FILE = "exec_file"          # file → process that ran it (binary or script argument)
 READ_FILE = "read_file"          # file → process that read it later
 READ_SPAWN = "read_spawn"        # file → a child its reader started right after reading it (a web shell)
+SERVED = "served"                # file dropped into a server's directory → an unusual child the server started later
 HTTP = "http"                    # request's source → the process in the pod that handled it (Hubble L7, sidecar logs)
 API = "api"                      # a call to the Kubernetes API → the first process of a pod started next
 ESCAPE = "escape"                # a pod's process that escaped to its node → a suspicious host process after it
 DNS = "dns"                      # process → ``dns:<domain>``: a lookup that carried data out (a DNS tunnel)
 #: ATT&CK "Escape to Host": a detection tagged with it marks the process that left its container.
 ESCAPE_TECHNIQUE = "T1611"
-KINDS = (SPAWN, CONNECT, BLOCKED, SERVICE, SERVICE_WRITE, SERVICE_CONNECT, WRITE, EXEC_FILE, READ_FILE, READ_SPAWN, HTTP, API, ESCAPE, DNS)
+KINDS = (SPAWN, CONNECT, BLOCKED, SERVICE, SERVICE_WRITE, SERVICE_CONNECT, WRITE, EXEC_FILE, READ_FILE, READ_SPAWN, SERVED, HTTP, API, ESCAPE, DNS)
 #: The Kubernetes API server's port (behind the ``kubernetes.default`` service), and Cilium's label
 #: for it: a connection there is an API call.
 API_PORT = 6443
@@ -64,6 +65,9 @@ class GraphSettings:
     api_window_ns: int = 180 * NS
     #: a child started by a process this soon after it read a file another process wrote
     read_spawn_window_ns: int = 2 * NS
+    #: an unusual child of a server this long at most after a session exec'd into its pod dropped a
+    #: file under the server's working directory (a web shell used later, no read hook to show it)
+    served_window_ns: int = 3600 * NS
     #: a suspicious process on the node's host this soon after a pod's process escaped to it
     escape_window_ns: int = 3600 * NS
 
@@ -112,5 +116,5 @@ def _col(frame: pl.DataFrame, name: str, dtype: pl.DataType | type[pl.DataType] 
 
 __all__ = ["API", "API_LABEL", "API_PORT", "BLOCKED", "CONNECT", "DEFAULT", "DNS", "EDGE_SCHEMA", "ESCAPE",
            "ESCAPE_TECHNIQUE", "EXEC_FILE", "GraphSettings", "HTTP", "KINDS", "MAY_READ", "MAY_WRITE", "NS",
-           "PERMISSION_FUNCTIONS", "READ_FILE", "READ_SPAWN", "SERVICE", "SERVICE_CONNECT", "SERVICE_WRITE", "SPAWN",
+           "PERMISSION_FUNCTIONS", "READ_FILE", "READ_SPAWN", "SERVED", "SERVICE", "SERVICE_CONNECT", "SERVICE_WRITE", "SPAWN",
            "WRITE", "WRITE_FUNCTIONS", "empty_edges", "ext_id", "file_id", "pod_id", "proc_id"]

@@ -18,9 +18,11 @@ from kernelsec_nb.findings._edge_frame import (
     DEFAULT,
     EXEC_FILE,
     MAY_WRITE,
+    NS,
     PERMISSION_FUNCTIONS,
     READ_FILE,
     READ_SPAWN,
+    SERVED,
     WRITE,
     WRITE_FUNCTIONS,
     GraphSettings,
@@ -181,4 +183,74 @@ def read_spawn_edges(accesses: pl.DataFrame, procs: pl.DataFrame, s: GraphSettin
         pl.col("_rev").alias("event_id")))
 
 
-__all__ = ["file_accesses", "file_edges", "read_spawn_edges"]
+def served_edges(accesses: pl.DataFrame, procs: pl.DataFrame, unusual: list[str] | pl.Series,
+                 s: GraphSettings = DEFAULT) -> pl.DataFrame:
+    """A file dropped into a running server's directory from outside its container, then an unusual
+    child of that server: the dropper → ``file:…`` (``write``) → the child (``served``).
+
+    The drop: a write in a pod by a process outside the container's own tree (``in_init_tree``
+    false: ``kubectl exec``/``kubectl cp``, exec'd in by the runtime) under the working directory
+    (``cwd``, not ``/``) of a process of that pod's own tree running then — the server, which runs or serves
+    what lies there (php-fpm in ``/var/www/html``, an app server in its app root).  The child: a
+    process that server started at most ``served_window`` after the drop and that is in
+    ``unusual`` (the engine passes the processes that are not routine: a server's usual children,
+    its mailer, never link).  A web shell used later shows this way when no hook saw the server
+    read the file (:func:`read_spawn_edges` needs that read).  Each child is linked to the latest
+    such drop before it; what the operators' own ``kubectl exec`` sessions write there links only
+    when the server then does what it never does.
+
+    >>> p = pl.DataFrame({"exec_id": ["srv", "drop", "sh", "mail"], "parent_exec_id": [None, "rt", "srv", "srv"],
+    ...     "namespace": ["a"] * 4, "pod": ["web-1"] * 4, "in_init_tree": [True, False, True, True],
+    ...     "cwd": ["/www", "/", "/www", "/www"], "binary": ["/php-fpm", "/bin/sh", "/bin/sh", "/sendmail"],
+    ...     "start_ns": [0, 10, 900, 950]})
+    >>> acc = pl.DataFrame({"exec_id": ["drop"], "node": ["n"], "namespace": ["a"], "pod": ["web-1"],
+    ...     "path": ["/www/up/x.php"], "time_ns": [12], "event_id": ["k1"], "access": ["write"]})
+    >>> served_edges(acc, p, ["drop", "sh"]).select("src", "dst", "kind").rows()
+    [('proc:drop', 'file:a/web-1:/www/up/x.php', 'write'), ('file:a/web-1:/www/up/x.php', 'proc:sh', 'served')]
+    """
+    need = {"in_init_tree", "cwd", "parent_exec_id", "pod"}
+    if accesses is None or accesses.height == 0 or procs.height == 0 or not need <= set(procs.columns):
+        return empty_edges()
+    own = pl.col("in_init_tree").fill_null(True)
+    outsiders = procs.filter(pl.col("pod").is_not_null() & ~own)["exec_id"]
+    drops = accesses.filter((pl.col("access") == "write") & pl.col("pod").is_not_null()
+                            & pl.col("exec_id").is_in(outsiders.implode()))
+    if drops.height == 0:
+        return empty_edges()
+    root = pl.col("cwd").str.strip_chars_end("/")
+    servers = procs.filter(pl.col("pod").is_not_null() & own & pl.col("cwd").is_not_null() & (root != "")).select(
+        pl.col("exec_id").alias("_srv"), "namespace", "pod", root.alias("_root"), pl.col("binary").alias("_sbin"),
+        pl.col("start_ns").alias("_sstart"))
+    # the server was running when the file was dropped (what started after it is no server of it)
+    d = drops.with_columns(file_id().alias("_file")).join(servers, on=["namespace", "pod"], nulls_equal=True) \
+        .filter(pl.col("path").str.starts_with(pl.col("_root") + "/")
+                & (pl.col("_sstart").is_null() | (pl.col("_sstart") < pl.col("time_ns"))))
+    if d.height == 0:
+        return empty_edges()
+    d = d.select("_srv", "_sbin", "_file", "path", pl.col("exec_id").alias("_writer"), pl.col("time_ns").alias("_w"),
+                 pl.col("event_id").alias("_wev")).sort("_w")
+    odd = pl.Series(list(unusual), dtype=pl.String).implode()
+    kids = procs.filter(pl.col("parent_exec_id").is_in(d["_srv"].unique().implode()) & pl.col("exec_id").is_in(odd)
+                        & pl.col("start_ns").is_not_null()).select(
+        "exec_id", pl.col("parent_exec_id").alias("_srv"), "start_ns", _col(procs, "binary"),
+        _col(procs, "event_id")).sort("start_ns")
+    if kids.height == 0:
+        return empty_edges()
+    hit = kids.join_asof(d, left_on="start_ns", right_on="_w", by="_srv", strategy="backward",
+                         tolerance=s.served_window_ns, check_sortedness=False).filter(pl.col("_file").is_not_null())
+    if hit.height == 0:
+        return empty_edges()
+    wrote = hit.unique(["_writer", "_file"], keep="first", maintain_order=True).select(
+        proc_id("_writer").alias("src"), pl.col("_file").alias("dst"), pl.lit(WRITE).alias("kind"),
+        pl.col("_w").alias("time_ns"),
+        pl.format("wrote {}", "path").alias("why"), pl.col("_wev").alias("event_id"))
+    served = hit.select(
+        pl.col("_file").alias("src"), proc_id().alias("dst"), pl.lit(SERVED).alias("kind"),
+        pl.col("start_ns").alias("time_ns"),
+        pl.format("{} started {} {} s after {} was dropped under its working directory", "_sbin",
+                  pl.col("binary").fill_null("?"), (pl.col("start_ns") - pl.col("_w")) // NS, "path").alias("why"),
+        "event_id")
+    return pl.concat([_edges(wrote), _edges(served)])
+
+
+__all__ = ["file_accesses", "file_edges", "read_spawn_edges", "served_edges"]

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 #: Endpoint roles, most telling first (one address in several roles keeps the first).
 ROLE_ORDER = ("c2", "callback", "download", "exfil", "unknown")
 #: Edge kinds that join processes into one part (pods and addresses are leaves).
-LINKS = (G.SPAWN, G.SERVICE, G.SERVICE_WRITE, G.WRITE, G.EXEC_FILE, G.READ_FILE, G.READ_SPAWN, G.API, G.ESCAPE, CONTROLLER,
+LINKS = (G.SPAWN, G.SERVICE, G.SERVICE_WRITE, G.WRITE, G.EXEC_FILE, G.READ_FILE, G.READ_SPAWN, G.SERVED, G.API, G.ESCAPE, CONTROLLER,
          SHARED_ENDPOINT)
 
 

@@ -48,6 +48,7 @@ from kernelsec_nb.findings._edge_frame import (  # the vocabulary, re-exported
     PERMISSION_FUNCTIONS,
     READ_FILE,
     READ_SPAWN,
+    SERVED,
     SERVICE,
     SERVICE_CONNECT,
     SERVICE_WRITE,
@@ -63,7 +64,12 @@ from kernelsec_nb.findings._edge_frame import (  # the vocabulary, re-exported
     pod_id,
     proc_id,
 )
-from kernelsec_nb.findings._file_edges import file_accesses, file_edges, read_spawn_edges
+from kernelsec_nb.findings._file_edges import (
+    file_accesses,
+    file_edges,
+    read_spawn_edges,
+    served_edges,
+)
 
 
 # -- parent → child ----------------------------------------------------------------------------
@@ -294,7 +300,7 @@ def requests_as_flows(requests: pl.DataFrame) -> pl.DataFrame:
 
 def dns_edges(queries: pl.DataFrame) -> pl.DataFrame:
     """Process → ``dns:<domain>`` for each lookup of a DNS tunnel (``queries``: the rows of
-    :func:`~kernelsec_nb.findings._evidence.dns_tunnel_queries` that name a process), one edge
+    :func:`~kernelsec_nb.findings._dns_tunnel.dns_tunnel_queries` that name a process), one edge
     per lookup so that every lookup is evidence (``event_id``).
 
     >>> q = pl.DataFrame({"exec_id": ["p", "p"], "domain": ["t.x.net"] * 2, "time_ns": [1, 2],
@@ -416,4 +422,4 @@ __all__ = ["API", "API_LABEL", "API_PORT", "BLOCKED", "CONNECT", "DEFAULT", "DNS
            "PERMISSION_FUNCTIONS", "READ_FILE", "READ_SPAWN", "SERVICE", "SERVICE_CONNECT", "SERVICE_WRITE", "SPAWN",
            "WRITE", "WRITE_FUNCTIONS", "api_call_edges", "api_edges", "connect_edges", "dns_edges", "empty_edges",
            "escape_edges", "ext_id", "file_accesses", "file_edges", "file_id", "http_edges", "pod_id", "proc_id",
-           "read_spawn_edges", "requests_as_flows", "service_edges", "spawn_edges"]
+           "read_spawn_edges", "requests_as_flows", "SERVED", "served_edges", "service_edges", "spawn_edges"]
