@@ -217,8 +217,15 @@ def served_edges(accesses: pl.DataFrame, procs: pl.DataFrame, unusual: list[str]
                             & pl.col("exec_id").is_in(outsiders.implode()))
     if drops.height == 0:
         return empty_edges()
+    # the unusual children first: only their parents can be servers (the join stays that small)
+    odd = pl.Series(list(unusual), dtype=pl.String).implode()
+    kids = procs.filter(pl.col("exec_id").is_in(odd) & pl.col("parent_exec_id").is_not_null()
+                        & pl.col("start_ns").is_not_null()).select(
+        "exec_id", pl.col("parent_exec_id").alias("_srv"), "start_ns", _col(procs, "binary"),
+        _col(procs, "event_id")).sort("start_ns")
     root = pl.col("cwd").str.strip_chars_end("/")
-    servers = procs.filter(pl.col("pod").is_not_null() & own & pl.col("cwd").is_not_null() & (root != "")).select(
+    servers = procs.filter(pl.col("exec_id").is_in(kids["_srv"].unique().implode()) & pl.col("pod").is_not_null()
+                           & own & pl.col("cwd").is_not_null() & (root != "")).select(
         pl.col("exec_id").alias("_srv"), "namespace", "pod", root.alias("_root"), pl.col("binary").alias("_sbin"),
         pl.col("start_ns").alias("_sstart"))
     # the server was running when the file was dropped (what started after it is no server of it)
@@ -229,13 +236,6 @@ def served_edges(accesses: pl.DataFrame, procs: pl.DataFrame, unusual: list[str]
         return empty_edges()
     d = d.select("_srv", "_sbin", "_file", "path", pl.col("exec_id").alias("_writer"), pl.col("time_ns").alias("_w"),
                  pl.col("event_id").alias("_wev")).sort("_w")
-    odd = pl.Series(list(unusual), dtype=pl.String).implode()
-    kids = procs.filter(pl.col("parent_exec_id").is_in(d["_srv"].unique().implode()) & pl.col("exec_id").is_in(odd)
-                        & pl.col("start_ns").is_not_null()).select(
-        "exec_id", pl.col("parent_exec_id").alias("_srv"), "start_ns", _col(procs, "binary"),
-        _col(procs, "event_id")).sort("start_ns")
-    if kids.height == 0:
-        return empty_edges()
     hit = kids.join_asof(d, left_on="start_ns", right_on="_w", by="_srv", strategy="backward",
                          tolerance=s.served_window_ns, check_sortedness=False).filter(pl.col("_file").is_not_null())
     if hit.height == 0:
