@@ -53,9 +53,6 @@ CONTROLLERS = {"cronjobs": "T1053.007", "jobs": "T1610", "deployments": "T1610",
                "statefulsets": "T1610", "replicasets": "T1610"}
 #: Verbs that create or change a controller object's pod template.
 WRITE_VERBS = ("create", "patch", "update")
-#: What the controllers append to an object's name for its pods (and a CronJob's Jobs, a
-#: Deployment's ReplicaSets): ``<n>-<5>`` / ``<hash>-<5>``, ``<5>``, an ordinal.
-POD_SUFFIX = r"^(\d+|[a-z0-9]{5}|(\d+|[a-z0-9]{6,10})-[a-z0-9]{5})$"
 #: Rule id of the engine's evidence for such a call.
 RULE = "engine:api_controller"
 #: Edge kind: a process → the Kubernetes API server it called (no link: who used the API).
@@ -66,6 +63,40 @@ API_SERVER_NODE = "k8s:apiserver"
 
 def _col(frame: pl.DataFrame, name: str, dtype: pl.DataType | type[pl.DataType] = pl.String) -> pl.Expr:
     return pl.col(name) if name in frame.columns else pl.lit(None, dtype).alias(name)
+
+
+def pod_suffix(hash_min: int = 6) -> str:
+    """The pattern of what the controllers append to an object's name for its pods (and a CronJob's
+    Jobs, a Deployment's ReplicaSets): ``<n>-<5>`` (a CronJob's run) or ``<hash>-<5>`` (a
+    ReplicaSet's template hash, ``hash_min`` to 10 characters), ``<5>`` (a Job, a DaemonSet), an
+    ordinal (a StatefulSet).  A hash is nearly always 8 to 10 characters; ``hash_min`` 6 keeps a
+    DaemonSet ``web-ab``'s pods from being taken for Deployment ``web``'s when the owner is only a
+    name, 1 takes any when the pod's own workload is known.
+
+    >>> import re
+    >>> [bool(re.match(pod_suffix(), x)) for x in ("7d9f8c6b5-qx2lz", "qx2lz", "0", "28901234-ab1cd", "ab-qx2lz")]
+    [True, True, True, True, False]
+    >>> bool(re.match(pod_suffix(1), "ab-qx2lz"))
+    True
+    """
+    return rf"^(\d+|[a-z0-9]{{5}}|(\d+|[a-z0-9]{{{hash_min},10}})-[a-z0-9]{{5}})$"
+
+
+#: What the controllers append to an object's name for its pods (:func:`pod_suffix`).
+POD_SUFFIX = pod_suffix()
+
+
+def named_after(owner: pl.Expr, suffix: str = POD_SUFFIX, pod: pl.Expr | None = None) -> pl.Expr:
+    """Whether ``pod`` (default the column ``pod``) is named as a controller names the pods it makes
+    from ``owner``: ``<owner>-`` then what matches ``suffix`` (:data:`POD_SUFFIX`, or another
+    controller's pattern, a CronJob run's).
+
+    >>> f = pl.DataFrame({"pod": ["web-7d9f8c6b5-qx2lz", "web-api-qx2lz", "db-0"], "owner": ["web", "web", "db"]})
+    >>> f.select(named_after(pl.col("owner")))["pod"].to_list()
+    [True, False, True]
+    """
+    pod = pl.col("pod") if pod is None else pod
+    return pod.str.starts_with(owner + "-") & pod.str.slice(owner.str.len_chars() + 1).str.contains(suffix)
 
 
 def controller_calls(calls: pl.DataFrame) -> pl.DataFrame:
@@ -99,8 +130,7 @@ def controller_edges(calls: pl.DataFrame, procs: pl.DataFrame) -> pl.DataFrame:
              .sort("start_ns").group_by("namespace", "pod", maintain_order=True).first()
              .filter(seen == "exec").select("exec_id", pl.col("namespace").cast(pl.String), "pod", "start_ns"))
     hit = own.rename({"exec_id": "_src"}).join(first, on="namespace").filter(
-        pl.col("pod").str.starts_with(pl.col("owner") + "-")
-        & pl.col("pod").str.slice(pl.col("owner").str.len_chars() + 1).str.contains(POD_SUFFIX)
+        named_after(pl.col("owner"))
         & (pl.col("start_ns") >= pl.col("time_ns")))
     # a pod made from the latest such call before it (a patch after the create: the patch's)
     hit = hit.sort("time_ns").unique("exec_id", keep="last", maintain_order=True).sort("start_ns")
@@ -265,5 +295,5 @@ def unusual_senders(calls: pl.DataFrame | None, procs: pl.DataFrame) -> pl.Serie
     return p.filter(pl.col("_sent") & (pl.col("_senders") * 2 < pl.col("_runs")))["exec_id"]
 
 
-__all__ = ["API_SERVER", "API_SERVER_NODE", "CONTROLLER", "CONTROLLERS", "POD_SUFFIX", "RULE", "controller_acts", "controller_calls",
+__all__ = ["API_SERVER", "API_SERVER_NODE", "CONTROLLER", "CONTROLLERS", "POD_SUFFIX", "RULE", "named_after", "pod_suffix", "controller_acts", "controller_calls",
            "controller_edges", "api_server_edges", "routine_pod_creates", "unusual_senders"]

@@ -36,7 +36,7 @@ import polars as pl
 
 from kernelsec_nb.findings import _evidence as E
 from kernelsec_nb.findings import graph as G
-from kernelsec_nb.findings._api_acts import CONTROLLER, CONTROLLERS, POD_SUFFIX
+from kernelsec_nb.findings._api_acts import CONTROLLER, CONTROLLERS, named_after
 from kernelsec_nb.findings._fresh import CONTROL_PLANE
 
 #: Rule id of the evidence.
@@ -73,8 +73,7 @@ def probed_creates(calls: pl.DataFrame | None, procs: pl.DataFrame,
              .sort("start_ns").group_by("namespace", "pod", maintain_order=True).first()
              .select("exec_id", pl.col("namespace").cast(pl.String), "pod", "start_ns"))
     hit = made.join(first, on="namespace").filter(
-        pl.col("pod").str.starts_with(pl.col("owner") + "-")
-        & pl.col("pod").str.slice(pl.col("owner").str.len_chars() + 1).str.contains(POD_SUFFIX)
+        named_after(pl.col("owner"))
         & (pl.col("start_ns") >= pl.col("time_ns"))).sort("start_ns")
     if hit.height == 0:
         return E.empty_evidence(), G.empty_edges()

@@ -9,7 +9,7 @@ workloads first seen in the capture:
 * **created through the API during the capture** (audit log): a ``create`` of a CronJob, Job,
   Deployment, DaemonSet, StatefulSet or ReplicaSet sent by anyone but the control plane (the
   controller-manager's controllers, a node) — each pod its controllers made from it later
-  (named as the controllers name them, :data:`~._api_acts.POD_SUFFIX`) is of a fresh workload;
+  (named as the controllers name them, :func:`~._api_acts.named_after`) is of a fresh workload;
 * **started in the capture**: a workload none of whose processes was running when the capture
   began, each of whose pods' containers started in it (a main process the capture saw
   start, from a process of the node's host it has: the runtime) and each of whose pods is named
@@ -39,17 +39,19 @@ from __future__ import annotations
 
 import polars as pl
 
-from kernelsec_nb.findings._api_acts import CONTROLLERS, POD_SUFFIX
+from kernelsec_nb.findings._api_acts import CONTROLLERS, named_after, pod_suffix
 from kernelsec_nb.findings.routine import JOB_LABELS, _label_keys
 
 #: What the CronJob controller appends to a CronJob's name for a run's pod: the scheduled minute
 #: (minutes since the epoch), then the Job controller's 5 characters.
 CRON_RUN = r"^\d{6,}-[a-z0-9]{5}$"
 COLUMNS = {"namespace": pl.String, "workload": pl.String, "fresh": pl.String}
-#: Senders that are the control plane itself: the controllers make objects from others' objects.
 #: How a long-running controller names its pods after the workload: ReplicaSet (template hash,
-#: then 5 characters), DaemonSet (5 characters), StatefulSet (ordinal).
-SERVICE_POD = r"^([a-z0-9]{1,10}-[a-z0-9]{5}|[a-z0-9]{5}|\d+)$"
+#: then 5 characters), DaemonSet (5 characters), StatefulSet (ordinal) — the controllers' pattern
+#: (:func:`~._api_acts.pod_suffix`) with a hash of any length: the pod's own workload is known
+#: (a CronJob's run, ``<minute>-<5>``, which it also matches, is told apart by :data:`CRON_RUN`).
+SERVICE_POD = pod_suffix(hash_min=1)
+#: Senders that are the control plane itself: the controllers make objects from others' objects.
 CONTROL_PLANE = r"^(system:serviceaccount:kube-system:|system:kube-controller-manager$|system:node:|system:kube-scheduler$)"
 
 
@@ -90,8 +92,7 @@ def created_workloads(procs: pl.DataFrame, api: pl.DataFrame | None) -> pl.DataF
             .group_by("namespace", "pod").agg(pl.col("start_ns").min(), pl.first("workload"))
             .with_columns(pl.col("namespace").cast(pl.String)))
     hit = c.join(pods, on="namespace").filter(
-        pl.col("pod").str.starts_with(pl.col("owner") + "-")
-        & pl.col("pod").str.slice(pl.col("owner").str.len_chars() + 1).str.contains(POD_SUFFIX)
+        named_after(pl.col("owner"))
         & (pl.col("start_ns") >= pl.col("time_ns")))
     return hit.sort("time_ns").unique(["namespace", "workload"], keep="first", maintain_order=True).select(
         "namespace", "workload",
@@ -121,10 +122,8 @@ def started_workloads(procs: pl.DataFrame) -> pl.DataFrame:
         job = _label_keys(pl.col("pod_labels"), p.schema["pod_labels"]).list.eval(
             pl.element().is_in(list(JOB_LABELS))).list.any().fill_null(False)
     # a CronJob's run is named ``<cronjob>-<scheduled minute>-<5 chars>`` (labels or not)
-    job = job | (pl.col("pod").str.starts_with(pl.col("workload") + "-")
-                 & pl.col("pod").str.slice(pl.col("workload").str.len_chars() + 1).str.contains(CRON_RUN))
-    service = (pl.col("pod").str.starts_with(pl.col("workload") + "-")
-               & pl.col("pod").str.slice(pl.col("workload").str.len_chars() + 1).str.contains(SERVICE_POD))
+    job = job | named_after(pl.col("workload"), CRON_RUN)
+    service = named_after(pl.col("workload"), SERVICE_POD)
     per_pod = p.group_by("namespace", "workload", "pod").agg(
         (pl.col("seen_as").fill_null("exec") != "exec").any().alias("_before"),
         (main & (pl.col("seen_as").fill_null("exec") == "exec")).any().alias("_started"),

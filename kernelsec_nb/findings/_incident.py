@@ -16,6 +16,7 @@ from kernelsec_nb.findings import _endpoints as X
 from kernelsec_nb.findings import _evidence as E
 from kernelsec_nb.findings import graph as G
 from kernelsec_nb.findings._api_acts import API_SERVER, CONTROLLER
+from kernelsec_nb.findings._probes import PROBE, probed_pods
 from kernelsec_nb.findings._records import (
     Endpoint,
     Entry,
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 #: Endpoint roles, most telling first (one address in several roles keeps the first).
 ROLE_ORDER = ("c2", "callback", "download", "exfil", "unknown")
 #: Edge kinds that join processes into one part (pods and addresses are leaves).
-LINKS = (G.SPAWN, G.SERVICE, G.SERVICE_WRITE, G.WRITE, G.EXEC_FILE, G.READ_FILE, G.READ_SPAWN, G.API, G.ESCAPE, CONTROLLER,
+LINKS = (G.SPAWN, G.SERVICE, G.SERVICE_WRITE, G.WRITE, G.EXEC_FILE, G.READ_FILE, G.READ_SPAWN, G.SERVED, G.API, G.ESCAPE, CONTROLLER,
          SHARED_ENDPOINT)
 
 
@@ -351,18 +352,20 @@ def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any
             reached[place] = Reached(old.pod, old.namespace, old.node, [*old.how, G.SERVICE_WRITE], old.exec_ids)
     # pods the part's connections went into (a request that changed or killed something there);
     # a pod it only sent name lookups to (port 53) is the resolver, not a pod it acted in
-    resolvers = _resolvers(flows, line)
+    # (a pod the line only probed in a sweep of the pod network is reached by a ``probe``)
+    resolvers, probed = _resolvers(flows, line), probed_pods(flows, line)
     for dst in edge.filter(pl.col("src").is_in(pids) & (pl.col("kind") == G.CONNECT)
                            & pl.col("dst").str.starts_with("pod:"))["dst"].unique(maintain_order=True).to_list():
         ns, _, pod = dst[4:].partition("/")
         if (pod, ns or None) == (e.get("pod"), e.get("namespace")) or (ns, pod) in resolvers:
             continue
+        how = PROBE if (ns, pod) in probed else G.CONNECT
         place = next((k for k in reached if k[0] == (ns or None) and k[1] == pod), None)
         if place is None:
-            reached[(ns or None, pod, None)] = Reached(pod, ns or None, nodes_of.get((ns, pod)), [G.CONNECT], [])
-        elif G.CONNECT not in reached[place].how:
+            reached[(ns or None, pod, None)] = Reached(pod, ns or None, nodes_of.get((ns, pod)), [how], [])
+        elif how not in reached[place].how:
             old = reached[place]
-            reached[place] = Reached(old.pod, old.namespace, old.node, [*old.how, G.CONNECT], old.exec_ids)
+            reached[place] = Reached(old.pod, old.namespace, old.node, [*old.how, how], old.exec_ids)
     # endpoints: outside addresses the part connected to
     ends = []
     answers = X.dns_answers(flows)
@@ -453,7 +456,7 @@ def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any
         workload=e.get("workload"), node=e.get("node"),
         entry=Entry(entry, e.get("binary"), e.get("args"), trigger),
         key_command=KeyCommand(k.get("binary"), k.get("args"), key, key_why),
-        chain=_chain(entry, key, idset, edge), reached=list(reached.values()), endpoints=ends,
+        chain=_chain(entry, key, idset, edge), reached=sorted(reached.values(), key=lambda r: r.how == [PROBE]), endpoints=ends,
         techniques=tech, evidence=evid.filter(pl.col("event_id").is_not_null()))
 
 

@@ -84,7 +84,8 @@ class Reached:
     """Another pod (or a node's host, ``pod`` ``None``) the attacker acted in.
 
     ``how`` lists the graph's edge kinds that lead there (``"connect"``, ``"service"``,
-    ``"file"`` …, see :mod:`kernelsec_nb.findings.graph`); ``exec_ids`` the processes there
+    ``"file"`` …, see :mod:`kernelsec_nb.findings.graph`; ``"probe"`` for a pod only touched in a
+    sweep of the pod network, :mod:`kernelsec_nb.findings._probes`); ``exec_ids`` the processes there
     that belong to the incident.
     """
 

@@ -275,6 +275,8 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
             edges.append(G.file_edges(acc, procs))
             # a server that read a dropped file, then started a command (a web shell)
             edges.append(G.read_spawn_edges(acc, procs, s.graph))
+            # a file dropped into a server's directory from outside, then the server's unusual child
+            edges.append(G.served_edges(acc, procs, rt.filter(pl.col("routine") < s.routine_cut)["exec_id"], s.graph))
         edges.append(N.named_file_edges(procs, acc))  # ``curl -o /tmp/x``, then ``/tmp/x``: no hook saw it
         if flows.height and "dst_pod" in flows.columns:
             busy = rt.filter(pl.col("routine") >= s.routine_cut)["exec_id"]
@@ -560,7 +562,7 @@ def _flow_leads(flows: pl.DataFrame, s: EngineSettings) -> list[Lead]:
 
 
 def _tunnel_leads(rows: pl.DataFrame, s: EngineSettings) -> list[Lead]:
-    """A pod's DNS tunnel no process could be given (:func:`~._evidence.attribute_to_lineage`): a
+    """A pod's DNS tunnel no process could be given (:func:`~._dns_tunnel.attribute_to_lineage`): a
     lead of its pod, weighed as the act."""
     out = []
     for (ns, pod, dom), g in rows.group_by("src_namespace", "src_pod", "domain", maintain_order=True):

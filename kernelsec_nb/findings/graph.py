@@ -12,8 +12,9 @@ two).  Node ids are typed strings:
 * ``file:<scope>:<path>`` — a file, where ``scope`` is ``<namespace>/<pod>`` for a container's
   file and ``node:<node>`` for the host's (a container's ``/tmp/x`` is not another container's).
 
-Builders compare times as given: the engine puts every frame on the reference clock first
-(``case.on_reference_clock``) when nodes' clocks disagree.
+The vocabulary (schema, kinds, ids, windows) is :mod:`._edge_frame`, the file edges are built in
+:mod:`._file_edges`; both are re-exported here.  Builders compare times as given: the engine puts
+every frame on the reference clock first (``case.on_reference_clock``) when nodes' clocks disagree.
 
 Examples
 --------
@@ -25,103 +26,50 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import polars as pl
 
-NS = 1_000_000_000
-
-#: The columns of an edges frame.
-EDGE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
-    "src": pl.String, "dst": pl.String, "kind": pl.String, "time_ns": pl.Int64, "why": pl.String,
-    "event_id": pl.String}
-
-SPAWN = "spawn"                  # parent → child
-CONNECT = "connect"              # process → destination pod or address (let through)
-BLOCKED = "blocked"              # process → destination a policy dropped
-SERVICE = "service"              # process → a process its connection's destination pod started next
-SERVICE_WRITE = "service_write"  # process → a file its connection's destination pod wrote next
-SERVICE_CONNECT = "service_connect"  # process → an outside address its connection's destination pod connected to next
-WRITE = "write"                  # process → file it wrote (that something used later)
-EXEC_FILE = "exec_file"          # file → process that ran it (binary or script argument)
-READ_FILE = "read_file"          # file → process that read it later
-READ_SPAWN = "read_spawn"        # file → a child its reader started right after reading it (a web shell)
-HTTP = "http"                    # request's source → the process in the pod that handled it (Hubble L7, sidecar logs)
-API = "api"                      # a call to the Kubernetes API → the first process of a pod started next
-ESCAPE = "escape"                # a pod's process that escaped to its node → a suspicious host process after it
-DNS = "dns"                      # process → ``dns:<domain>``: a lookup that carried data out (a DNS tunnel)
-#: ATT&CK "Escape to Host": a detection tagged with it marks the process that left its container.
-ESCAPE_TECHNIQUE = "T1611"
-KINDS = (SPAWN, CONNECT, BLOCKED, SERVICE, SERVICE_WRITE, SERVICE_CONNECT, WRITE, EXEC_FILE, READ_FILE, READ_SPAWN, HTTP, API, ESCAPE, DNS)
-#: The Kubernetes API server's port (behind the ``kubernetes.default`` service), and Cilium's label
-#: for it: a connection there is an API call.
-API_PORT = 6443
-API_LABEL = "reserved:kube-apiserver"
-
-#: Hook function names that change a file (the first ``file_arg``/``path_arg`` is the target).
-WRITE_FUNCTIONS = r"(?i)(write|creat|rename|truncate|link|mknod|chmod|chown|mkdir|setattr)"
-#: Permission-check hooks whose mask argument says read (4) or write (2) / append (8).
-PERMISSION_FUNCTIONS = r"(?i)permission"
-MAY_WRITE = 2 | 8
-MAY_READ = 4
-
-
-@dataclass(frozen=True)
-class GraphSettings:
-    """Windows of the derived edges (one place, not inline)."""
-
-    #: a process or file write in a destination pod this soon after a connection into it
-    service_window_ns: int = 5 * NS
-    #: a child started by a pod's process this soon after an HTTP request into the pod
-    http_window_ns: int = 2 * NS
-    #: a pod's first process this soon after a call to the Kubernetes API (scheduling, image pull)
-    api_window_ns: int = 180 * NS
-    #: a child started by a process this soon after it read a file another process wrote
-    read_spawn_window_ns: int = 2 * NS
-    #: a suspicious process on the node's host this soon after a pod's process escaped to it
-    escape_window_ns: int = 3600 * NS
-
-
-DEFAULT = GraphSettings()
-
-
-def empty_edges() -> pl.DataFrame:
-    """An edges frame without rows."""
-    return pl.DataFrame(schema=EDGE_SCHEMA)
-
-
-def _edges(frame: pl.DataFrame) -> pl.DataFrame:
-    for c in EDGE_SCHEMA:
-        if c not in frame.columns:
-            frame = frame.with_columns(pl.lit(None).alias(c))
-    return frame.select(list(EDGE_SCHEMA)).cast(EDGE_SCHEMA)  # type: ignore[arg-type]
-
-
-def proc_id(col: str = "exec_id") -> pl.Expr:
-    """``proc:<exec_id>``."""
-    return pl.lit("proc:") + pl.col(col)
-
-
-def pod_id(ns: str, pod: str) -> pl.Expr:
-    """``pod:<namespace>/<pod>`` from two columns (``""`` for a missing namespace)."""
-    return pl.concat_str([pl.lit("pod:"), pl.col(ns).fill_null(""), pl.lit("/"), pl.col(pod)])
-
-
-def ext_id(ip: str, port: str) -> pl.Expr:
-    """``ext:<ip>:<port>``."""
-    return pl.concat_str([pl.lit("ext:"), pl.col(ip), pl.lit(":"), pl.col(port).cast(pl.String).fill_null("")])
-
-
-def file_id(path: str = "path") -> pl.Expr:
-    """``file:<ns>/<pod>:<path>`` for a container's file, ``file:node:<node>:<path>`` for the host's."""
-    scope = pl.when(pl.col("pod").is_not_null()).then(
-        pl.concat_str([pl.col("namespace").fill_null(""), pl.lit("/"), pl.col("pod")])
-    ).otherwise(pl.lit("node:") + pl.col("node").fill_null(""))
-    return pl.concat_str([pl.lit("file:"), scope, pl.lit(":"), pl.col(path)])
-
-
-def _col(frame: pl.DataFrame, name: str, dtype: pl.DataType | type[pl.DataType] = pl.String) -> pl.Expr:
-    return pl.col(name) if name in frame.columns else pl.lit(None, dtype).alias(name)
+from kernelsec_nb.findings._edge_frame import (  # the vocabulary, re-exported
+    API,
+    API_LABEL,
+    API_PORT,
+    BLOCKED,
+    CONNECT,
+    DEFAULT,
+    DNS,
+    EDGE_SCHEMA,
+    ESCAPE,
+    ESCAPE_TECHNIQUE,
+    EXEC_FILE,
+    HTTP,
+    KINDS,
+    MAY_READ,
+    MAY_WRITE,
+    NS,
+    PERMISSION_FUNCTIONS,
+    READ_FILE,
+    READ_SPAWN,
+    SERVED,
+    SERVICE,
+    SERVICE_CONNECT,
+    SERVICE_WRITE,
+    SPAWN,
+    WRITE,
+    WRITE_FUNCTIONS,
+    GraphSettings,
+    _col,
+    _edges,
+    empty_edges,
+    ext_id,
+    file_id,
+    pod_id,
+    proc_id,
+)
+from kernelsec_nb.findings._file_edges import (
+    file_accesses,
+    file_edges,
+    read_spawn_edges,
+    served_edges,
+)
 
 
 # -- parent → child ----------------------------------------------------------------------------
@@ -272,154 +220,6 @@ def service_edges(flows: pl.DataFrame, procs: pl.DataFrame, writes: pl.DataFrame
     return _edges(pl.concat(parts))
 
 
-# -- file written → the same path executed or read later ---------------------------------------------
-def file_accesses(kprobes: pl.DataFrame) -> pl.DataFrame:
-    """Hook events with a file path, as ``exec_id``, ``node``, ``namespace``, ``pod``, ``path``,
-    ``time_ns``, ``event_id``, ``access`` (``write`` or ``read``) and ``mode_known``: a write hook by
-    its function name (:data:`WRITE_FUNCTIONS`), a permission check by its mask argument
-    (``int_arg``: 2 or 8 write, 4 read), any other hook on a file (an open, its mode unknown:
-    ``mode_known`` false) a read — unless the path is later run (see :func:`file_edges`).
-
-    >>> k = pl.DataFrame({"exec_id": ["a", "b", "c"], "file_path": ["/x", "/x", "/y"], "time_ns": [1, 2, 3],
-    ...                   "function_name": ["security_file_permission", "security_file_permission", "vfs_rename"],
-    ...                   "hook_args": ['[{"file_arg":{}},{"int_arg":2}]', '[{"int_arg":4}]', None]})
-    >>> file_accesses(k)["access"].to_list()
-    ['write', 'read', 'write']
-    >>> file_accesses(k)["mode_known"].to_list()
-    [True, True, True]
-    """
-    k = kprobes.filter(pl.col("file_path").is_not_null() & pl.col("time_ns").is_not_null())
-    fn = _col(k, "function_name").fill_null("")
-    mask = _col(k, "hook_args").str.extract(r'"int_arg"\s*:\s*(\d+)', 1).cast(pl.Int64, strict=False)
-    write = (fn.str.contains(WRITE_FUNCTIONS)
-             | (fn.str.contains(PERMISSION_FUNCTIONS) & ((mask.fill_null(0) & MAY_WRITE) != 0)))
-    return k.select(
-        "exec_id", _col(k, "node"), _col(k, "namespace"), _col(k, "pod"), pl.col("file_path").alias("path"),
-        "time_ns", _col(k, "event_id"),
-        pl.when(write).then(pl.lit("write")).otherwise(pl.lit("read")).alias("access"),
-        (write | (fn.str.contains(PERMISSION_FUNCTIONS) & mask.is_not_null())).alias("mode_known"))
-
-
-def _opened_then_run(accesses: pl.DataFrame, procs: pl.DataFrame) -> pl.DataFrame:
-    """Opens of unknown mode (``mode_known`` false) of a path that another process later ran as
-    its binary, on the same node, and that nothing ran before the open: the open put the program
-    there (``kubectl cp``'s ``tar``, a download tool) — counted as a write."""
-    if "mode_known" not in accesses.columns or procs.height == 0:
-        return accesses.clear()
-    o = accesses.filter(~pl.col("mode_known").fill_null(True))
-    if o.height == 0:
-        return accesses.clear()
-    runs = procs.filter(pl.col("start_ns").is_not_null()).select(
-        pl.col("binary").alias("path"), _col(procs, "node").alias("_n"), pl.col("exec_id").alias("_r"),
-        pl.col("start_ns"))
-    first_run = runs.group_by("path", "_n").agg(pl.col("start_ns").min().alias("_first"))
-    later = o.join(first_run, left_on=["path", "node"], right_on=["path", "_n"]).filter(
-        pl.col("time_ns") < pl.col("_first"))
-    other = later.join(runs, left_on=["path", "node"], right_on=["path", "_n"]).filter(
-        pl.col("_r") != pl.col("exec_id")).select(accesses.columns).unique()
-    return other.with_columns(pl.lit("write").alias("access"))
-
-
-def file_edges(accesses: pl.DataFrame, procs: pl.DataFrame) -> pl.DataFrame:
-    """A file written, then used: writer → ``file:…`` (``write``) and ``file:…`` → the process that
-    later ran it (``exec_file``: its binary is the path, or an argument is) or read it
-    (``read_file``, by another process).  Only paths both written and later used make edges.
-
-    A read must be in the same container (or on the same node's host); a run may be in another pod
-    of the same node (a shared volume, the host's path), since running a file that was just
-    written there is rarely chance.
-
-    >>> acc = pl.DataFrame({"exec_id": ["w"], "node": ["n"], "namespace": ["b"], "pod": ["s-0"],
-    ...                     "path": ["/jobs/x.sh"], "time_ns": [10], "event_id": ["k1"], "access": ["write"]})
-    >>> p = pl.DataFrame({"exec_id": ["j"], "node": ["n"], "namespace": ["b"], "pod": ["s-0"],
-    ...                   "binary": ["/bin/sh"], "args": ["/jobs/x.sh"], "start_ns": [99]})
-    >>> file_edges(acc, p).select("src", "dst", "kind").rows()
-    [('proc:w', 'file:b/s-0:/jobs/x.sh', 'write'), ('file:b/s-0:/jobs/x.sh', 'proc:j', 'exec_file')]
-    """
-    writes = pl.concat([accesses.filter(pl.col("access") == "write"), _opened_then_run(accesses, procs)]) \
-        .with_columns(file_id().alias("_file"))
-    if writes.height == 0:
-        return empty_edges()
-    first = writes.group_by("_file", "path", "node", "namespace", "pod").agg(
-        pl.col("time_ns").min().alias("_w"))
-    paths = first["path"].unique()
-    # runs: the binary is the path, or an argument is (a script given to an interpreter)
-    pr = procs.filter(pl.col("start_ns").is_not_null()).select(
-        "exec_id", _col(procs, "node"), _col(procs, "namespace"), _col(procs, "pod"), "start_ns",
-        _col(procs, "event_id"), pl.concat_list([pl.col("binary"),
-                                                 _col(procs, "args").fill_null("").str.split(" ")]).alias("_tok"))
-    runs = pr.explode("_tok").filter(pl.col("_tok").is_in(paths.implode())).rename({"_tok": "path"}).unique(
-        ["exec_id", "path"])
-    same_place = (pl.col("node") == pl.col("node_w")).fill_null(False)
-    ran = runs.join(first.rename({"node": "node_w", "namespace": "namespace_w", "pod": "pod_w"}), on="path") \
-        .filter(same_place & (pl.col("start_ns") > pl.col("_w")))
-    reads = accesses.filter(pl.col("access") == "read").with_columns(file_id().alias("_file")) \
-        .join(first.select("_file", "_w"), on="_file").filter(pl.col("time_ns") > pl.col("_w"))
-    used_ran = ran.select(pl.col("_file"), proc_id().alias("dst"), pl.lit(EXEC_FILE).alias("kind"),
-                          pl.col("start_ns").alias("time_ns"), pl.format("ran {}", "path").alias("why"), "event_id")
-    used_read = reads.select(pl.col("_file"), proc_id().alias("dst"), pl.lit(READ_FILE).alias("kind"), "time_ns",
-                             pl.format("read {}", "path").alias("why"), "event_id")
-    used = pl.concat([used_ran, used_read]).unique(["_file", "dst", "kind"], keep="first", maintain_order=True)
-    wrote = writes.join(used.select("_file", pl.col("time_ns").alias("_u")).group_by("_file").agg(
-        pl.col("_u").max()), on="_file").filter(pl.col("time_ns") < pl.col("_u"))
-    # a read by the writer itself is no hand-off
-    used = used.join(writes.select("_file", pl.col("exec_id").alias("_writer")).unique(), on="_file", how="left") \
-        .filter((pl.col("kind") == EXEC_FILE) | (pl.col("dst") != proc_id("_writer"))).unique(
-        ["_file", "dst", "kind"], keep="first", maintain_order=True)
-    out = pl.concat([
-        _edges(wrote.unique(["exec_id", "_file"], keep="first", maintain_order=True).select(
-            proc_id().alias("src"), pl.col("_file").alias("dst"), pl.lit(WRITE).alias("kind"), "time_ns",
-            pl.format("wrote {}", "path").alias("why"), "event_id")),
-        _edges(used.rename({"_file": "src"}))])
-    return out.sort("time_ns", "kind", maintain_order=True)
-
-
-def read_spawn_edges(accesses: pl.DataFrame, procs: pl.DataFrame, s: GraphSettings = DEFAULT) -> pl.DataFrame:
-    """A file written during the capture, then read by another process of the same container
-    (or node's host), which started a child within ``read_spawn_window`` after that read →
-    ``file:…`` → the child (``read_spawn``).  A server that reads a dropped script and then runs
-    a command (a web shell: php-fpm reads ``uploads/x.php``, then starts ``sh``) is a routine
-    process and links nothing itself; the file and what it made the server start are one story,
-    so the writer (an exec'd session) joins what the child does.  Each child is linked to the
-    latest such read before it by its parent; a read by the writer itself is none.
-
-    >>> acc = pl.DataFrame({"exec_id": ["drop", "srv"], "node": ["n"] * 2, "namespace": ["a"] * 2,
-    ...     "pod": ["web-1"] * 2, "path": ["/www/up/x.php"] * 2, "time_ns": [10, 500],
-    ...     "event_id": ["k1", "k2"], "access": ["write", "read"]})
-    >>> p = pl.DataFrame({"exec_id": ["srv", "sh"], "parent_exec_id": [None, "srv"], "binary": ["/php-fpm", "/bin/sh"],
-    ...     "start_ns": [0, 900]})
-    >>> read_spawn_edges(acc, p).select("src", "dst", "kind").rows()
-    [('file:a/web-1:/www/up/x.php', 'proc:sh', 'read_spawn')]
-    """
-    if accesses is None or accesses.height == 0 or procs.height == 0 or "parent_exec_id" not in procs.columns:
-        return empty_edges()
-    a = accesses.filter(pl.col("exec_id").is_not_null()).with_columns(file_id().alias("_file"))
-    writes = a.filter(pl.col("access") == "write")
-    if writes.height == 0:
-        return empty_edges()
-    first = writes.group_by("_file").agg(pl.col("time_ns").min().alias("_w"),
-                                         pl.col("exec_id").unique().alias("_writers"))
-    reads = a.filter(pl.col("access") == "read").join(first, on="_file").filter(
-        (pl.col("time_ns") > pl.col("_w")) & ~pl.col("_writers").list.contains(pl.col("exec_id")))
-    if reads.height == 0:
-        return empty_edges()
-    reads = reads.select(pl.col("exec_id").alias("parent_exec_id"), pl.col("time_ns").alias("_rt"), "_file", "path",
-                         pl.col("event_id").alias("_rev")).sort("_rt")
-    kids = procs.filter(pl.col("parent_exec_id").is_in(reads["parent_exec_id"].unique().implode())
-                        & pl.col("start_ns").is_not_null()).select(
-        "exec_id", "parent_exec_id", "start_ns", _col(procs, "binary")).sort("start_ns")
-    if kids.height == 0:
-        return empty_edges()
-    hit = kids.join_asof(reads, left_on="start_ns", right_on="_rt", by="parent_exec_id", strategy="backward",
-                         tolerance=s.read_spawn_window_ns, check_sortedness=False).filter(pl.col("_file").is_not_null())
-    lag = pl.col("start_ns") - pl.col("_rt")
-    return _edges(hit.select(
-        pl.col("_file").alias("src"), proc_id().alias("dst"), pl.lit(READ_SPAWN).alias("kind"),
-        pl.col("start_ns").alias("time_ns"),
-        pl.format("its parent read {} {} ms before starting {}", "path", lag // 1_000_000,
-                  pl.col("binary").fill_null("?")).alias("why"),
-        pl.col("_rev").alias("event_id")))
-
 
 # -- HTTP request into a pod → the process that handled it ---------------------------------------------
 def http_edges(flows: pl.DataFrame, procs: pl.DataFrame, s: GraphSettings = DEFAULT) -> pl.DataFrame:
@@ -500,7 +300,7 @@ def requests_as_flows(requests: pl.DataFrame) -> pl.DataFrame:
 
 def dns_edges(queries: pl.DataFrame) -> pl.DataFrame:
     """Process → ``dns:<domain>`` for each lookup of a DNS tunnel (``queries``: the rows of
-    :func:`~kernelsec_nb.findings._evidence.dns_tunnel_queries` that name a process), one edge
+    :func:`~kernelsec_nb.findings._dns_tunnel.dns_tunnel_queries` that name a process), one edge
     per lookup so that every lookup is evidence (``event_id``).
 
     >>> q = pl.DataFrame({"exec_id": ["p", "p"], "domain": ["t.x.net"] * 2, "time_ns": [1, 2],
@@ -617,7 +417,9 @@ def api_call_edges(calls: pl.DataFrame) -> pl.DataFrame:
         "event_id"))
 
 
-__all__ = ["API", "BLOCKED", "api_call_edges", "api_edges", "CONNECT", "DNS", "ESCAPE", "SERVICE_CONNECT", "dns_edges", "DEFAULT", "EDGE_SCHEMA", "EXEC_FILE", "GraphSettings", "HTTP", "KINDS",
-           "READ_FILE", "READ_SPAWN", "SERVICE", "SERVICE_WRITE", "SPAWN", "WRITE", "connect_edges", "empty_edges", "requests_as_flows",
-           "ext_id", "escape_edges", "file_accesses", "file_edges", "file_id", "http_edges", "pod_id", "proc_id",
-           "read_spawn_edges", "service_edges", "spawn_edges"]
+__all__ = ["API", "API_LABEL", "API_PORT", "BLOCKED", "CONNECT", "DEFAULT", "DNS", "EDGE_SCHEMA", "ESCAPE",
+           "ESCAPE_TECHNIQUE", "EXEC_FILE", "GraphSettings", "HTTP", "KINDS", "MAY_READ", "MAY_WRITE", "NS",
+           "PERMISSION_FUNCTIONS", "READ_FILE", "READ_SPAWN", "SERVICE", "SERVICE_CONNECT", "SERVICE_WRITE", "SPAWN",
+           "WRITE", "WRITE_FUNCTIONS", "api_call_edges", "api_edges", "connect_edges", "dns_edges", "empty_edges",
+           "escape_edges", "ext_id", "file_accesses", "file_edges", "file_id", "http_edges", "pod_id", "proc_id",
+           "read_spawn_edges", "requests_as_flows", "SERVED", "served_edges", "service_edges", "spawn_edges"]

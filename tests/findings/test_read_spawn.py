@@ -59,5 +59,7 @@ def test_the_session_that_dropped_a_file_the_server_read_before_its_shell_is_the
 
 
 def test_without_a_read_the_dropping_session_stays_apart():
+    # (no working directory is known: nothing says the server serves that path; test_served.py has
+    # the same drop under the server's working directory)
     f = find_in(**_dropped_then_served(read=False))
     assert all(i.entry is None or i.entry.exec_id != "drop" for i in f.incidents)
