@@ -51,10 +51,22 @@ def bundled_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def bundled_case(tmp_path_factory: pytest.TempPathFactory):
-    """The bundled incident in a case file, loaded once per session (tests only read it)."""
+def bundled_case_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled incident in a case file, loaded once per session and closed: tests (and the
+    processes they start) open it read-only; never open it for writing."""
+    return build_store("duckdb", BUNDLED, tmp_path_factory.mktemp("bundled-case-file"))
+
+
+@pytest.fixture(scope="session")
+def bundled_case(bundled_case_file: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The bundled incident in a case file (a copy of ``bundled_case_file``), open once per
+    session (tests only read it)."""
+    import shutil
+
     import kernelsec_nb as kn
 
-    case = kn.open_case(build_store("duckdb", BUNDLED, tmp_path_factory.mktemp("bundled-case")))
+    path = tmp_path_factory.mktemp("bundled-case") / bundled_case_file.name
+    shutil.copy(bundled_case_file, path)
+    case = kn.open_case(path)
     yield case
     case.close()
