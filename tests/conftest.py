@@ -50,18 +50,45 @@ def bundled_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_store("lake", BUNDLED, tmp_path_factory.mktemp("bundled-lake"))
 
 
-@pytest.fixture(scope="session")
-def bundled_case_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bundled incident in a case file, loaded once per session and closed: read-only from
-    then on, so other processes (a notebook's kernel) open it too."""
-    return build_store("duckdb", BUNDLED, tmp_path_factory.mktemp("bundled-case"))
-
-
-@pytest.fixture(scope="session")
-def bundled_case(bundled_case_file: Path):
-    """The bundled incident's case file, opened read-only once per session (tests only read it)."""
+def _loaded(exports: Path, folder: Path):
+    """``exports`` loaded into a new case file in ``folder``, closed: (its path, the load report)."""
     import kernelsec_nb as kn
 
-    case = kn.open_case(bundled_case_file, read_only=True)
+    with kn.open_case(folder / "case.duckdb") as case:
+        report = case.load(exports, progress=False)
+    return folder / "case.duckdb", report
+
+
+@pytest.fixture(scope="session")
+def bundled_case_load(tmp_path_factory: pytest.TempPathFactory):
+    """The bundled incident loaded once per session into a case file, closed: (path, report).
+    Tests (and the processes they start) open it read-only; never open it for writing."""
+    return _loaded(BUNDLED, tmp_path_factory.mktemp("bundled-case-file"))
+
+
+@pytest.fixture(scope="session")
+def bundled_case_file(bundled_case_load) -> Path:
+    """The case file of ``bundled_case_load``: open it read-only only."""
+    return bundled_case_load[0]
+
+
+@pytest.fixture(scope="session")
+def public_case_load(public_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The public exports (``public_dir``) loaded once per session into a case file, closed:
+    (path, report).  Open it read-only only."""
+    return _loaded(public_dir, tmp_path_factory.mktemp("public-case-file"))
+
+
+@pytest.fixture(scope="session")
+def bundled_case(bundled_case_file: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The bundled incident in a case file (a copy of ``bundled_case_file``), open once per
+    session (tests only read it)."""
+    import shutil
+
+    import kernelsec_nb as kn
+
+    path = tmp_path_factory.mktemp("bundled-case") / bundled_case_file.name
+    shutil.copy(bundled_case_file, path)
+    case = kn.open_case(path)
     yield case
     case.close()

@@ -58,12 +58,11 @@ def test_a_controllers_create_is_linked_but_sent_by_no_pod(api_abuse):
     assert row["link"] == "created-pod" and row["linked_exec_id"] is not None
 
 
-def test_deathstar_kubectl_exec_is_the_entry_shell():
+def test_deathstar_kubectl_exec_is_the_entry_shell(bundled_case):
     import json
 
     truth = json.loads((DATA / "TRUTH.json").read_text())
-    case = kn.open_case()
-    case.load(DATA, progress=False)
+    case = bundled_case  # DATA loaded once per session
     execs = case.api_calls(resource="pods/exec")
     assert execs.height == 1
     call = execs.row(0, named=True)

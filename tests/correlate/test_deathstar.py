@@ -24,9 +24,8 @@ def truth() -> dict:
 def case(request: pytest.FixtureRequest) -> kn.Case:
     if request.param == "lake":  # the same answers from the lake of the capture
         return kn.open_case(request.getfixturevalue("bundled_lake"))
-    c = kn.open_case()
     try:
-        c.load(DATA, progress=False)
+        return request.getfixturevalue("bundled_case")  # DATA loaded once per session
     except Exception:  # noqa: BLE001 - a loader bug on one file must not hide correlation results
         # load file by file, keeping what loads (the failure is the store's, reported separately)
         c = kn.open_case()

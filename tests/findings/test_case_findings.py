@@ -20,10 +20,7 @@ pytestmark = pytest.mark.skipif(not (DATA / "TRUTH.json").exists(), reason="no b
 def case_path(request, tmp_path_factory) -> Path:
     if request.param == "lake":  # the same findings from the lake of the capture
         return request.getfixturevalue("bundled_lake")
-    path = tmp_path_factory.mktemp("ds") / "ds.duckdb"
-    with kn.open_case(str(path)) as c:
-        c.load(DATA, progress=False)
-    return path
+    return request.getfixturevalue("bundled_case_file")  # DATA loaded once per session
 
 
 def test_findings_name_the_entry_and_the_key_command(case_path: Path) -> None:

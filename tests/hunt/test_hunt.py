@@ -145,9 +145,8 @@ def test_empty_case() -> None:
     assert kn.open_case().detect().height == 0
 
 
-def test_public_samples(public_dir, tmp_path) -> None:
-    case = kn.open_case(str(tmp_path / "pub.duckdb"))
-    case.load(public_dir, progress=False)
+def test_public_samples(public_case_load) -> None:
+    case = kn.open_case(str(public_case_load[0]), read_only=True)  # public_dir, loaded once per session
     ruleset = compile_rules([SIGMAHQ, bundled_rules()])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", HuntWarning)

@@ -208,14 +208,13 @@ def test_bundle_is_a_case_that_moves(bundle, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def incident(tmp_path_factory):
+def incident(tmp_path_factory, bundled_case):
     """The bundled capture and a bundle of its first incident (``case.findings()``: its pod and window)."""
     root = tmp_path_factory.mktemp("incident")
-    with kn.open_case(root / "full.duckdb") as case:
-        case.load(DEATHSTAR, progress=False)
-        want = case.findings().incidents[0]
-        result = case.share(root / "b", incident=1)
-        total = case.sql("SELECT count(*) AS n FROM events")["n"][0]
+    case = bundled_case  # DEATHSTAR, loaded once per session
+    want = case.findings().incidents[0]
+    result = case.share(root / "b", incident=1)
+    total = case.sql("SELECT count(*) AS n FROM events")["n"][0]
     return root / "b", result, want, total
 
 
@@ -232,12 +231,11 @@ def test_findings_and_process_tree_run_on_a_bundle_of_the_incident(incident):
         assert set(b.sql("SELECT DISTINCT pod FROM process_events")["pod"].drop_nulls()) == {POD}
 
 
-def test_an_incident_number_past_the_findings_is_a_clear_error(tmp_path):
-    with kn.open_case(tmp_path / "full.duckdb") as case:
-        case.load(DEATHSTAR, progress=False)
-        n = len(case.findings().incidents)
-        with pytest.raises(ShareError, match=f"incident {n + 1}: the findings have {n} incident"):
-            case.share(tmp_path / "x", incident=n + 1)
+def test_an_incident_number_past_the_findings_is_a_clear_error(tmp_path, bundled_case):
+    case = bundled_case  # DEATHSTAR, loaded once per session
+    n = len(case.findings().incidents)
+    with pytest.raises(ShareError, match=f"incident {n + 1}: the findings have {n} incident"):
+        case.share(tmp_path / "x", incident=n + 1)
 
 
 @pytest.mark.slow

@@ -32,15 +32,24 @@ def _same(case, want, got, lake: Path) -> None:
         assert f.status == "skipped" or f.balanced, f
 
 
-def test_bundled_capture(spark, tmp_path):
-    case, want, got = _both(spark, [REPO / "data" / "deathstar"], tmp_path)
+def _against(spark, loaded: tuple[Path, object], paths: list, tmp: Path) -> None:
+    """A Spark build of ``paths`` against their case (``loaded``: the session's, path and report)."""
+    import kernelsec_nb.spark
+
+    path, want = loaded
+    got = kernelsec_nb.spark.load(spark, paths, tmp / "lake")
+    with kn.open_case(path, read_only=True) as case:
+        _same(case, want, got, tmp / "lake")
+
+
+def test_bundled_capture(spark, tmp_path, bundled_case_load):
+    want = bundled_case_load[1]
     assert want.total("duplicates") and want.clock_skew  # the capture has both: they are compared
-    _same(case, want, got, tmp_path / "lake")
+    _against(spark, bundled_case_load, [REPO / "data" / "deathstar"], tmp_path)
 
 
-def test_public_samples(spark, tmp_path, public_dir):
-    case, want, got = _both(spark, [public_dir], tmp_path)
-    _same(case, want, got, tmp_path / "lake")
+def test_public_samples(spark, tmp_path, public_dir, public_case_load):
+    _against(spark, public_case_load, [public_dir], tmp_path)
 
 
 def test_fuzzed_capture(spark, tmp_path):

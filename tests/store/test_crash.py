@@ -209,15 +209,39 @@ def statements(capture: Path, tmp_path: Path) -> list[str]:
 FILES_ROW = "INSERT OR REPLACE INTO files"
 
 
+#: The statements of the derived tables' rebuild, in order (the stamp in ``case_state`` ends it).
+REBUILD = ("-- processes", "UPDATE alerts", "DELETE FROM clock_offsets", "INSERT INTO clock_offsets")
+
+
+def rebuild_points(sql: list[str]) -> list[str]:
+    """Kill points for the rebuild: before its first statement, and before each one that follows a
+    COMMIT since the last point.  A kill before any statement of one open transaction leaves what
+    a kill before its first one leaves (nothing of it committed, nothing in the WAL): one point
+    per transaction covers every state the rebuild can leave on disk; the stamp and its commit
+    (in :func:`kill_points`) bound the last one.  A rebuild split into several transactions
+    gets a point in each."""
+    stamp = [i for i, s in enumerate(sql) if s.startswith("INSERT INTO case_state")][1]
+    points, last = [], None
+    for prefix in REBUILD:
+        at = next(i for i, s in enumerate(sql) if s.startswith(prefix))
+        assert at < stamp, f"{prefix} after the case_state stamp: {at} > {stamp}"
+        if last is None or "COMMIT" in sql[last:at]:
+            points.append(f"{prefix}|1|0")
+            last = at
+    return points
+
+
 def kill_points(sql: list[str], files: int, rng: random.Random) -> list[str]:
     """Where to kill (see _CHILD): while the case is made, around the files' commits (before a file's ``files`` row, its
-    rows committed; after its commit), before each statement of the derived tables' rebuild and
-    the checkpoint after it, and at some statements at random (between and inside blocks)."""
+    rows committed; after its commit), in each transaction of the derived tables' rebuild, at
+    the checkpoint after it, and at some statements at random (between and inside blocks).
+
+    After the first file's commit and after the last's are the two states a committed file can
+    leave (files to come, none to come): a file in between leaves the first again."""
     points = ["-- events:|1|0"]  # making the case: its tables made, not its events view
     points += [f"{FILES_ROW}|1|0", f"{FILES_ROW}|{files}|0"]
-    points += [f"{FILES_ROW}|{m}|2" for m in (1, files // 2, files)]  # its commit done
-    points += [f"{p}|1|0" for p in ("-- processes", "UPDATE alerts", "DELETE FROM clock_offsets",
-                                    "INSERT INTO clock_offsets", "CHECKPOINT")]
+    points += [f"{FILES_ROW}|{m}|2" for m in (1, files)]  # its commit done
+    points += rebuild_points(sql) + ["CHECKPOINT|1|0"]
     points += ["INSERT INTO case_state|2|0", "INSERT INTO case_state|2|1"]  # the stamp; the commit
     last = max(i for i, s in enumerate(sql) if s.startswith(FILES_ROW))
     points += [str(k) for k in sorted(rng.sample(range(1, last), 3))]

@@ -44,10 +44,9 @@ def test_the_attack_put_is_logged_with_the_flows_request_id(logs):
     assert len(ids) == 1 and f'"{ids.pop()}"' in put[0]
 
 
-def test_the_case_attributes_the_put_to_the_curl(tmp_path):
+def test_the_case_attributes_the_put_to_the_curl(bundled_case_file):
     truth = json.loads((SHIPPED / "TRUTH.json").read_text())
-    with kn.open_case(tmp_path / "case.duckdb") as case:
-        case.load(SHIPPED, progress=False)
+    with kn.open_case(bundled_case_file, read_only=True) as case:  # SHIPPED, loaded once per session
         put = case.http_requests(http_method="PUT", http_path=f"^{truth['target']['http_path']}$")
         assert put.height == 1
         row = put.row(0, named=True)

@@ -14,13 +14,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def spec(tmp_path_factory):
-    case = kn.open_case(tmp_path_factory.mktemp("af") / "c.duckdb")
-    case.load(REPO / "data" / "deathstar", progress=False)
+def spec(bundled_case):
+    case = bundled_case  # data/deathstar, loaded once per session
     entry = case.findings().incidents[0].entry   # the top incident's entry process
     assert entry is not None
     out = kn.viz.attack_flow(case, entry.exec_id, width=980).to_dict()
-    case.close()
     return out, entry.exec_id
 
 
