@@ -40,6 +40,7 @@ from kernelsec_nb.findings import _api_acts as A
 from kernelsec_nb.findings import _declared as D
 from kernelsec_nb.findings import _evidence as E
 from kernelsec_nb.findings import _named as N
+from kernelsec_nb.findings import _runs as R
 from kernelsec_nb.findings import _sessions as S
 from kernelsec_nb.findings import graph as G
 from kernelsec_nb.findings._api_session import probed_creates
@@ -311,7 +312,9 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
             probed, probed_edges = probed_creates(api, procs)
             edges.append(probed_edges)
         else:
-            edges.append(G.api_edges(calls.filter(~pl.col("exec_id").is_in(busy.implode())), procs, s.graph))
+            # a guess by time: not into a run a schedule kept starting all through the capture
+            edges.append(R.drop_scheduled(G.api_edges(calls.filter(~pl.col("exec_id").is_in(busy.implode())), procs,
+                                                      s.graph), procs, s.routine))
     # lookups that carry data out (a DNS tunnel): a pod's, no flow naming its process, go to the
     # line of the pod's process that started last before them
     es = s.evidence

@@ -170,3 +170,25 @@ def test_a_pod_created_by_a_credential_that_probed_its_rights_gets_no_credit():
     rt = pl.DataFrame({"exec_id": p["exec_id"], "routine": [0.0] * p.height, "reason": [""] * p.height})
     assert with_declared(rt, p)["routine"].to_list() == [0.0, 0.0, 0.6, 0.6, 0.6, 0.6, 0.6]
     assert with_declared(rt, p, api)["routine"].to_list() == [0.0] * 7
+
+
+# -- a schedule's runs are no pods a call to the API made (the timing guess without an audit log) -----------
+from kernelsec_nb.findings._runs import drop_scheduled  # noqa: E402
+
+
+def test_a_cronjobs_run_started_right_after_a_kubectl_call_is_not_joined_to_it():
+    m = 60 * S
+    procs = [proc("shim", None, None, "/usr/local/bin/containerd-shim-runc-v2", t=0, seen="parent"),
+             proc("shell", "shim", "ide-1", "/bin/bash", "-c serve", t=0, seen="event"),
+             proc("kubectl", "shell", "ide-1", "/home/u/kubectl", "apply -f -", t=44 * m)]
+    procs += [proc(f"r{n}", "shim", f"report-2862{n}-abcde", "/app/report", "", t=n * 15 * m, workload="report")
+              for n in range(5)]
+    procs += [proc("dbg", "shim", "debug", "/bin/sleep", "infinity", t=44 * m + 5 * S)]
+    calls = [flow(f"c{n}", t, "kubectl", ("a", "ide-1"), None, 6443) for n, t in enumerate([44 * m, 45 * m - 20 * S])]
+    fr = frames(procs, calls)
+    from kernelsec_nb.findings.graph import api_edges
+    e = api_edges(fr["flows"], fr["procs"])
+    assert set(e["dst"].to_list()) == {"proc:dbg", "proc:r3"}          # r3 started at 45 min: the guess joins it
+    assert drop_scheduled(e, fr["procs"])["dst"].to_list() == ["proc:dbg"]
+    f = find_in(**fr)
+    assert not any(r.pod and r.pod.startswith("report") for i in [*f.incidents] for r in i.reached)
