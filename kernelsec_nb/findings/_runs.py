@@ -32,14 +32,16 @@ def scheduled_runs(procs: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.Seri
     if procs.height == 0 or not need <= set(procs.columns):
         return pl.Series("exec_id", [], dtype=pl.String)
     p = procs.filter(pl.col("start_ns").is_not_null())
+    if "seen_as" in p.columns:  # starts the capture saw: its span (a process running for days is no part of it)
+        p = p.filter(pl.col("seen_as").fill_null("exec") == "exec")
+    if p.height == 0:
+        return pl.Series("exec_id", [], dtype=pl.String)
     lo, hi = p["start_ns"].min(), p["start_ns"].max()
     span = int(hi) - int(lo) if lo is not None and hi is not None else 0  # type: ignore[arg-type]
     ns = pl.col("namespace").cast(pl.String) if "namespace" in p.columns else pl.lit("")
     wl = pl.coalesce(pl.col("workload"), pl.col("pod")) if "workload" in p.columns else pl.col("pod")
     first = (p.filter(pl.col("pod").is_not_null()).with_columns(ns.alias("_ns"), wl.alias("_wl"))
              .sort("start_ns").group_by("_ns", "pod", maintain_order=True).first())
-    if "seen_as" in first.columns:
-        first = first.filter(pl.col("seen_as").fill_null("exec") == "exec")
     runs = first.sort("start_ns").with_columns(pl.col("start_ns").diff().over("_ns", "_wl").alias("_d"))
     stats = runs.group_by("_ns", "_wl").agg(
         pl.len().alias("_n"), pl.col("_d").drop_nulls().mean().alias("_every"),

@@ -178,8 +178,8 @@ from kernelsec_nb.findings._runs import drop_scheduled  # noqa: E402
 
 def test_a_cronjobs_run_started_right_after_a_kubectl_call_is_not_joined_to_it():
     m = 60 * S
-    procs = [proc("shim", None, None, "/usr/local/bin/containerd-shim-runc-v2", t=0, seen="parent"),
-             proc("shell", "shim", "ide-1", "/bin/bash", "-c serve", t=0, seen="event"),
+    procs = [proc("shim", None, None, "/usr/local/bin/containerd-shim-runc-v2", t=-90_000 * S, seen="parent"),
+             proc("shell", "shim", "ide-1", "/bin/bash", "-c serve", t=-90_000 * S, seen="event"),
              proc("kubectl", "shell", "ide-1", "/home/u/kubectl", "apply -f -", t=44 * m)]
     procs += [proc(f"r{n}", "shim", f"report-2862{n}-abcde", "/app/report", "", t=n * 15 * m, workload="report")
               for n in range(5)]
