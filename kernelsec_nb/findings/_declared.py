@@ -3,13 +3,15 @@
 A pod made by Kubernetes' Job controller runs the command its Job declares
 (:func:`~.routine.job_pods`); a Helm hook, an operator's one-off task or a CI step shipped as a
 bare Pod does the same without the ``job-name`` label.  What the pod's spec declares is seen in
-the capture itself: the container's main process (of its pod's own tree, its parent the runtime)
-is a shell or an interpreter (:data:`~._endpoints.INTERPRETER`) given its program on the command line (``sh -c 'apk add curl && curl -fsSL … | tar xz
--C /tmp && /tmp/migrate up'``).  :func:`declared_steps` credits each *step* of its script — a child it started whose binary the script names (``apk``, ``curl``, ``tar``,
-``/tmp/migrate``) — and what a step started at once (within ``service_age`` of the step's start:
-not what a step that runs a server started later, on a request).  A child the script does not
-name (a server's injected shell below ``sh -c 'python app.py'`` is the server's, not the
-shell's) gets nothing.
+the capture itself: the container's main process (of its pod's own tree, started by the runtime:
+:func:`~._sessions.mains`) is a shell or an interpreter (:data:`~._endpoints.INTERPRETER`) given
+its program on the command line (``sh -c 'apk add curl && curl -fsSL … | tar xz -C /tmp &&
+/tmp/migrate up'``).  :func:`declared_steps` credits each *step* of its script — a child it
+started whose binary the script names (``apk``, ``curl``, ``tar``, ``/tmp/migrate``) — and
+what a step started at once (within :data:`STEP_NS` of the step's start: not what a step that
+runs a server started later, on a request).  A child the script does not name (a server's
+injected shell below ``sh -c 'python app.py'`` is the server's, not the shell's) and the shell
+itself get nothing.
 
 It is evidence about the spec, not about who wrote it: the engine takes the credit back from a
 pod that a process which is not routine deployed through the API (:func:`~.engine._untaint`), and

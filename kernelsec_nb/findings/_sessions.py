@@ -9,11 +9,11 @@ container's *main process*: the own tree of a new container.  Read as the pod's 
 looks like the pod's service and everything typed into it like commands the service spawned (a
 remote code execution).  :func:`session_containers` finds such containers:
 
-* **from the runtime**: a container's main process (of its pod's own tree, its parent outside the
-  pod: the runtime) that the capture saw start and that is a shell or an interpreter given no
-  program — no script, no ``-c``, at most option flags (``zsh``, ``sh -l``, ``python3``) — reads
-  its commands from the terminal attached to it: a person at a keyboard (a service is given its
-  program);
+* **from the runtime**: a container's main process (of its pod's own tree, its parent a process of
+  the node's host the capture has: the runtime, :func:`mains`) that the capture saw start and
+  that is a shell or an interpreter given no program — no script, no ``-c``, at most option flags
+  (``zsh``, ``sh -l``, ``python3``) — reads its commands from the terminal attached to it: a
+  person at a keyboard (a service is given its program);
 * **from the audit log**: a container's main process a ``pods/attach`` call names (the log's
   ``linked_exec_id``), that started within :data:`SESSION_WINDOW_NS` after a ``create`` of its pod or a
   ``patch``/``update`` of its pod's ``ephemeralcontainers`` by the same user, and before the attach:
