@@ -40,7 +40,8 @@ def file_accesses(kprobes: pl.DataFrame) -> pl.DataFrame:
     ``time_ns``, ``event_id``, ``access`` (``write`` or ``read``) and ``mode_known``: a write hook by
     its function name (:data:`WRITE_FUNCTIONS`), a permission check by its mask argument
     (``int_arg``: 2 or 8 write, 4 read), any other hook on a file (an open, its mode unknown:
-    ``mode_known`` false) a read — unless the path is later run (see :func:`file_edges`).
+    ``mode_known`` false) a read — unless the path is later run (see :func:`file_edges`).  Events on
+    a unix socket (:func:`socket_file`) are messages to a daemon, not file accesses: left out.
 
     >>> k = pl.DataFrame({"exec_id": ["a", "b", "c"], "file_path": ["/x", "/x", "/y"], "time_ns": [1, 2, 3],
     ...                   "function_name": ["security_file_permission", "security_file_permission", "vfs_rename"],
@@ -50,7 +51,8 @@ def file_accesses(kprobes: pl.DataFrame) -> pl.DataFrame:
     >>> file_accesses(k)["mode_known"].to_list()
     [True, True, True]
     """
-    k = kprobes.filter(pl.col("file_path").is_not_null() & pl.col("time_ns").is_not_null())
+    k = kprobes.filter(pl.col("file_path").is_not_null() & pl.col("time_ns").is_not_null()
+                       & ~socket_file(_col(kprobes, "hook_args")))
     fn = _col(k, "function_name").fill_null("")
     mask = _col(k, "hook_args").str.extract(r'"int_arg"\s*:\s*(\d+)', 1).cast(pl.Int64, strict=False)
     write = (fn.str.contains(WRITE_FUNCTIONS)
@@ -60,6 +62,24 @@ def file_accesses(kprobes: pl.DataFrame) -> pl.DataFrame:
         "time_ns", _col(k, "event_id"),
         pl.when(write).then(pl.lit("write")).otherwise(pl.lit("read")).alias("access"),
         (write | (fn.str.contains(PERMISSION_FUNCTIONS) & mask.is_not_null())).alias("mode_known"))
+
+
+#: The mode string a hook gives a file (``"permission":"srwxrwxrwx"``): its first letter ``s`` is a socket.
+_SOCKET_MODE = r'"permission"\s*:\s*"s'
+
+
+def socket_file(hook_args: pl.Expr) -> pl.Expr:
+    """Whether a hook event's file is a unix socket (its mode string starts with ``s``): a process
+    that writes to ``/run/containerd/containerd.sock`` sends a request to the daemon listening
+    there, it leaves no content for a later process — every client of a socket would otherwise
+    "write a file used later by another process".
+
+    >>> pl.select(socket_file(pl.lit('[{"file_arg":{"path":"/run/x.sock","permission":"srwxrwxrwx"}},{"int_arg":2}]'))).item()
+    True
+    >>> pl.select(socket_file(pl.lit('[{"file_arg":{"path":"/tmp/x","permission":"-rw-r--r--"}}]'))).item()
+    False
+    """
+    return hook_args.fill_null("").str.contains(_SOCKET_MODE)
 
 
 def _opened_then_run(accesses: pl.DataFrame, procs: pl.DataFrame) -> pl.DataFrame:

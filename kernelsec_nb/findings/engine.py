@@ -37,8 +37,11 @@ from typing import Any
 import polars as pl
 
 from kernelsec_nb.findings import _api_acts as A
+from kernelsec_nb.findings import _declared as D
 from kernelsec_nb.findings import _evidence as E
 from kernelsec_nb.findings import _named as N
+from kernelsec_nb.findings import _runs as R
+from kernelsec_nb.findings import _sessions as S
 from kernelsec_nb.findings import graph as G
 from kernelsec_nb.findings._api_session import probed_creates
 from kernelsec_nb.findings._corroborate import corroborated
@@ -237,10 +240,16 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
                      "detections are listed as leads")
     if flows.height == 0:
         notes.append("no flows (Hubble): connections come from Tetragon's connect hooks only")
+    # a container made for an operator's session (kubectl debug, kubectl run -it): its processes
+    # are the session's, as kubectl exec's are, not the pod's own tree
+    sessions = S.session_containers(procs, api)
+    procs = S.as_sessions(procs, sessions)
     # a workload new in the capture (started in it, or created through the API in it): its
     # repetition across replicas or on a schedule is no evidence of routine
     rt = routine(procs, s.routine, fresh_workloads(procs, api)) if procs.height else pl.DataFrame(
         schema={"exec_id": pl.String, "routine": pl.Float64, "reason": pl.String})
+    # a container running the script its spec declares (a Helm hook as a bare pod): its steps
+    rt = D.with_declared(rt, procs, api, s.routine)
     routine_creates = A.routine_pod_creates(api, _mains(procs))["event_id"] if api is not None \
         else pl.Series([], dtype=pl.String)
     conns = _connections(flows, kprobes)
@@ -303,7 +312,9 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
             probed, probed_edges = probed_creates(api, procs)
             edges.append(probed_edges)
         else:
-            edges.append(G.api_edges(calls.filter(~pl.col("exec_id").is_in(busy.implode())), procs, s.graph))
+            # a guess by time: not into a run a schedule kept starting all through the capture
+            edges.append(R.drop_scheduled(G.api_edges(calls.filter(~pl.col("exec_id").is_in(busy.implode())), procs,
+                                                      s.graph), procs, s.routine))
     # lookups that carry data out (a DNS tunnel): a pod's, no flow naming its process, go to the
     # line of the pod's process that started last before them
     es = s.evidence
@@ -326,6 +337,7 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
                     E.around_policy(flows, es), E.dns_tunnels(flows, es, tunnels),
                     E.signals(procs, es), E.from_edges(edge, es),
                     A.controller_acts(api, es) if api is not None else E.empty_evidence(), probed])
+    ev = S.session_texts(ev, sessions)
     # a workload's routine creates of pods through the API (and the rule that flags them) weigh nothing
     ev = ev.filter(~pl.col("event_id").is_in(routine_creates.implode()).fill_null(False))
     # a rule that fires again and again on one process is one piece of evidence
@@ -353,12 +365,14 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     esc = G.escape_edges(procs, hits, ev["exec_id"].unique(), s.graph)
     if esc.height:
         edge = pl.concat([edge, esc])
-    found = _assemble(procs, rt, edge, ev, hits, flows, s, notes)
+    # a critical rule alone in a session's container no process of the capture made raises nothing
+    exempt = S.uncaused(procs, edge, sessions)
+    found = _assemble(procs, rt, edge, ev, hits, flows, s, notes, exempt)
     # a pod that reached an incident's outside address joins it (a second pass with those edges)
     shared = shared_edges(found.incidents, conns, rdest, procs)
     if shared.height:
         edge = pl.concat([edge, shared])
-        found = _assemble(procs, rt, edge, ev, hits, flows, s, notes)
+        found = _assemble(procs, rt, edge, ev, hits, flows, s, notes, exempt)
     lone = _tunnel_leads(tunnels.filter(pl.col("exec_id").is_null()), s)
     if lone:
         found = Findings(found.incidents, sorted([*found.leads, *lone], key=lambda x: -x.score)[: s.max_leads],
@@ -367,7 +381,7 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
 
 
 def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.DataFrame, hits: pl.DataFrame,
-              flows: pl.DataFrame, s: EngineSettings, notes: list[str]) -> Findings:
+              flows: pl.DataFrame, s: EngineSettings, notes: list[str], exempt: set[str] | None = None) -> Findings:
     allp = procs.join(rt, on="exec_id", how="left") if procs.height else pl.DataFrame(
         schema={"exec_id": pl.String, "pod": pl.String, "node": pl.String, "routine": pl.Float64})
     score = dict(ev.group_by("exec_id").agg(pl.col("weight").sum()).iter_rows())
@@ -440,7 +454,8 @@ def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.
             on = pev.filter((pl.col("kind") == E.DETECTION) & (pl.col("weight") >= s.detected_min) & ~said)
             detected = corroborated(nxt, set(pev.filter(pl.col("kind").is_in(list(acts)))["exec_id"].to_list()),
                                     set(on["exec_id"].to_list()))
-        strong = bool((pev.filter(pl.col("kind") == E.DETECTION)["weight"] >= s.strong_level).any())
+        strong = bool((pev.filter((pl.col("kind") == E.DETECTION) & ~pl.col("exec_id").is_in(list(exempt or ())))
+                       ["weight"] >= s.strong_level).any())
         why = _why(pev, ids, info, s)
         entry = _entry(ids, pev, info)
         if total >= s.threshold and ((acts and (detected or len(acts) >= 2)) or strong):
