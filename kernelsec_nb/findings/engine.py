@@ -40,6 +40,7 @@ from kernelsec_nb.findings import _api_acts as A
 from kernelsec_nb.findings import _evidence as E
 from kernelsec_nb.findings import _named as N
 from kernelsec_nb.findings import graph as G
+from kernelsec_nb.findings._api_exec import exec_sessions
 from kernelsec_nb.findings._api_session import probed_creates
 from kernelsec_nb.findings._corroborate import corroborated
 from kernelsec_nb.findings._frames import case_frames
@@ -325,7 +326,8 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
                     E.blocked_and_requests(flows, rreq, es, [*usual.explode().to_list(), *_mains(procs)]),
                     E.around_policy(flows, es), E.dns_tunnels(flows, es, tunnels),
                     E.signals(procs, es), E.from_edges(edge, es),
-                    A.controller_acts(api, es) if api is not None else E.empty_evidence(), probed])
+                    A.controller_acts(api, es) if api is not None else E.empty_evidence(), probed,
+                    exec_sessions(api)])  # a probing credential's exec from outside: on the shell it started
     # a workload's routine creates of pods through the API (and the rule that flags them) weigh nothing
     ev = ev.filter(~pl.col("event_id").is_in(routine_creates.implode()).fill_null(False))
     # a rule that fires again and again on one process is one piece of evidence
