@@ -52,6 +52,7 @@ from kernelsec_nb.findings._records import (
     Lead,
 )
 from kernelsec_nb.findings._shared import common_destinations, shared_edges
+from kernelsec_nb.findings._typed_address import typed_destinations
 from kernelsec_nb.findings.routine import (
     RoutineSettings,
     destinations,
@@ -327,7 +328,8 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
                     E.around_policy(flows, es), E.dns_tunnels(flows, es, tunnels),
                     E.signals(procs, es), E.from_edges(edge, es),
                     A.controller_acts(api, es) if api is not None else E.empty_evidence(), probed,
-                    exec_sessions(api)])  # a probing credential's exec from outside: on the shell it started
+                    exec_sessions(api),  # a probing credential's exec from outside: on the shell it started
+                    typed_destinations(conns, rdest, procs)])  # an address typed on the command line
     # a workload's routine creates of pods through the API (and the rule that flags them) weigh nothing
     ev = ev.filter(~pl.col("event_id").is_in(routine_creates.implode()).fill_null(False))
     # a rule that fires again and again on one process is one piece of evidence
