@@ -41,6 +41,7 @@ from kernelsec_nb.findings import _evidence as E
 from kernelsec_nb.findings import _named as N
 from kernelsec_nb.findings import graph as G
 from kernelsec_nb.findings._api_exec import exec_sessions
+from kernelsec_nb.findings._api_grants import grant_acts
 from kernelsec_nb.findings._api_session import probed_creates
 from kernelsec_nb.findings._corroborate import corroborated
 from kernelsec_nb.findings._frames import case_frames
@@ -51,7 +52,7 @@ from kernelsec_nb.findings._records import (
     Incident,
     Lead,
 )
-from kernelsec_nb.findings._shared import common_destinations, shared_edges
+from kernelsec_nb.findings._shared import common_destinations, own_host_endpoints, shared_edges
 from kernelsec_nb.findings._typed_address import typed_destinations
 from kernelsec_nb.findings.routine import (
     RoutineSettings,
@@ -329,6 +330,7 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
                     E.signals(procs, es), E.from_edges(edge, es),
                     A.controller_acts(api, es) if api is not None else E.empty_evidence(), probed,
                     exec_sessions(api),  # a probing credential's exec from outside: on the shell it started
+                    grant_acts(api),  # rights granted, an admission webhook registered, by a process
                     typed_destinations(conns, rdest, procs)])  # an address typed on the command line
     # a workload's routine creates of pods through the API (and the rule that flags them) weigh nothing
     ev = ev.filter(~pl.col("event_id").is_in(routine_creates.implode()).fill_null(False))
@@ -363,6 +365,8 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     if shared.height:
         edge = pl.concat([edge, shared])
         found = _assemble(procs, rt, edge, ev, hits, flows, s, notes)
+    # the attacker's own host reached on its other ports by what no edge joins (the API server)
+    found = Findings(own_host_endpoints(found.incidents, conns, rdest), found.leads, found.notes)
     lone = _tunnel_leads(tunnels.filter(pl.col("exec_id").is_null()), s)
     if lone:
         found = Findings(found.incidents, sorted([*found.leads, *lone], key=lambda x: -x.score)[: s.max_leads],
