@@ -44,6 +44,7 @@ from kernelsec_nb.findings._api_exec import exec_sessions
 from kernelsec_nb.findings._api_grants import grant_acts
 from kernelsec_nb.findings._api_session import probed_creates
 from kernelsec_nb.findings._corroborate import corroborated
+from kernelsec_nb.findings._exec_named import named_exec_edges
 from kernelsec_nb.findings._frames import case_frames
 from kernelsec_nb.findings._fresh import fresh_workloads
 from kernelsec_nb.findings._incident import LINKS, _entry, _fields, _incident, _why
@@ -307,6 +308,8 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
             edges.append(probed_edges)
         else:
             edges.append(G.api_edges(calls.filter(~pl.col("exec_id").is_in(busy.implode())), procs, s.graph))
+            # ``kubectl exec <pod> -- <cmd>`` → that command, exec'd into that pod just after
+            edges.append(named_exec_edges(procs))
     # lookups that carry data out (a DNS tunnel): a pod's, no flow naming its process, go to the
     # line of the pod's process that started last before them
     es = s.evidence
