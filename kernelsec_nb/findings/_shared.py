@@ -5,8 +5,11 @@ started, a cron line written before the capture): what ties them to the incident
 they call back to.  :func:`shared_endpoint_edges` links an incident's key command to each process
 of *another pod* that connected to one of the incident's outside addresses, when that address is
 no workload's routine destination (a partner API every pod calls all day ties nothing) and the
-incident did not only download from it (a public mirror is no attacker's own address).  The
-engine adds these edges after a first pass and joins the parts they link.
+incident did not only download from it (a public mirror is no attacker's own address); an
+address the incident used as its C2 (role ``c2`` or ``callback``) is the attacker's own host, and
+a connection to it on another port links too.  The engine adds these edges after a first pass and
+joins the parts they link; :func:`own_host_endpoints` then adds to each incident the other ports
+of its own hosts that processes no edge joins reached (the API server calling back a webhook).
 
 Examples
 --------
@@ -20,10 +23,13 @@ Examples
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import polars as pl
 
 from kernelsec_nb.findings import _evidence as E
 from kernelsec_nb.findings import graph as G
+from kernelsec_nb.findings._records import Endpoint
 from kernelsec_nb.findings.routine import DEFAULT, RoutineSettings
 
 #: Edge kind: an incident's key command → a process of another pod that reached one of its addresses.
@@ -34,11 +40,17 @@ def incident_addresses(incidents: list) -> pl.DataFrame:
     """``key``, ``namespace``, ``pod``, ``ip``, ``port`` for each outside address of each incident
     (``Incident`` records) that is not only a download."""
     rows = [{"key": i.key_command.exec_id, "namespace": i.namespace, "pod": i.pod, "ip": e.ip, "port": e.port,
-             "known": [f"{r.namespace or ''}/{r.pod}" for r in i.reached if r.pod]}
+             "known": [f"{r.namespace or ''}/{r.pod}" for r in i.reached if r.pod], "role": e.role}
             for i in incidents for e in i.endpoints
             if e.ip and e.role != "download" and i.key_command.exec_id]
     return pl.DataFrame(rows, schema={"key": pl.String, "namespace": pl.String, "pod": pl.String,
-                                      "ip": pl.String, "port": pl.Int64, "known": pl.List(pl.String)})
+                                      "ip": pl.String, "port": pl.Int64, "known": pl.List(pl.String),
+                                      "role": pl.String})
+
+
+#: Roles of an incident's address that make the host the attacker's own: reached on any port, it
+#: is the same infrastructure (a C2 listening on 443 and on 8443).
+OWN_HOST = ("c2", "callback")
 
 
 def shared_endpoint_edges(addresses: pl.DataFrame, conns: pl.DataFrame,
@@ -61,15 +73,22 @@ def shared_endpoint_edges(addresses: pl.DataFrame, conns: pl.DataFrame,
     if "known" not in addresses.columns:
         addresses = addresses.with_columns(pl.lit([], dtype=pl.List(pl.String)).alias("known"))
     place = pl.concat_str([pl.col("_ns").fill_null(""), pl.lit("/"), pl.col("_pod")])
-    hit = addresses.join(c, on=["ip", "port"]).filter(
-        ((pl.col("_pod") != pl.col("pod")) | (pl.col("_ns") != pl.col("namespace")).fill_null(False))
+    if "role" not in addresses.columns:
+        addresses = addresses.with_columns(pl.lit(None, pl.String).alias("role"))
+    # the same address and port; or, of the attacker's own host (:data:`OWN_HOST`), any port
+    hit = addresses.join(c, on="ip", suffix="_c").filter(
+        (pl.col("port").eq_missing(pl.col("port_c")) | pl.col("role").is_in(list(OWN_HOST)).fill_null(False))
+        & ((pl.col("_pod") != pl.col("pod")) | (pl.col("_ns") != pl.col("namespace")).fill_null(False))
         & ~pl.col("known").fill_null([]).list.contains(place))
     hit = hit.filter(pl.col("exec_id") != pl.col("key")).sort("time_ns").unique(
-        ["key", "exec_id", "ip", "port"], keep="first", maintain_order=True)
+        ["key", "exec_id", "ip", "port_c"], keep="first", maintain_order=True)
     return G._edges(hit.select(
         G.proc_id("key").alias("src"), G.proc_id().alias("dst"), pl.lit(SHARED_ENDPOINT).alias("kind"), "time_ns",
-        pl.format("{}/{} also connected to {}:{}, an outside address of the incident", "_ns", "_pod", "ip",
-                  "port").alias("why"), "event_id"))
+        pl.when(pl.col("port").eq_missing(pl.col("port_c"))).then(
+            pl.format("{}/{} also connected to {}:{}, an outside address of the incident", "_ns", "_pod", "ip",
+                      "port_c")).otherwise(
+            pl.format("{}/{} also connected to {}:{}, the host of the incident's {} {}:{}", "_ns", "_pod", "ip",
+                      "port_c", "role", "ip", "port")).alias("why"), "event_id"))
 
 
 def common_destinations(conns: pl.DataFrame, procs: pl.DataFrame, s: RoutineSettings = DEFAULT,
@@ -132,4 +151,36 @@ def shared_edges(incidents: list, conns: pl.DataFrame, routine_dest: pl.DataFram
     return shared_endpoint_edges(incident_addresses(incidents), odd, routine_dest)
 
 
-__all__ = ["SHARED_ENDPOINT", "common_destinations", "incident_addresses", "shared_edges", "shared_endpoint_edges"]
+def own_host_endpoints(incidents: list, conns: pl.DataFrame, routine_dest: pl.DataFrame | None) -> list:
+    """``incidents`` (``Incident`` records), each with the other ports of its attacker's own hosts
+    (an endpoint whose role is in :data:`OWN_HOST`) that any process of the capture reached
+    (``conns``: the engine's connections), not as a routine destination (``routine_dest``), added
+    to its endpoints with role ``unknown`` — a process no edge can join (the API server calling
+    back an admission webhook registered there, a routine process) still names the host's other
+    services.
+
+    >>> from kernelsec_nb.findings._records import Endpoint, Incident, Entry, KeyCommand
+    >>> i = Incident(rank=1, confidence="high", why=[], pod="p", namespace="a", workload=None, node="n",
+    ...     entry=Entry("e", None, None, None), key_command=KeyCommand(None, None, "k", None), chain=[],
+    ...     reached=[], endpoints=[Endpoint("6.6.6.6", 443, None, "c2")], techniques={})
+    >>> conns = pl.DataFrame({"exec_id": ["api"], "src_workload": [None], "dst_ip": ["6.6.6.6"],
+    ...     "dst_port": [8443], "time_ns": [5], "event_id": ["f"]}, schema_overrides={"src_workload": pl.String})
+    >>> [(e.port, e.role) for e in own_host_endpoints([i], conns, None)[0].endpoints]
+    [(443, 'c2'), (8443, 'unknown')]
+    """
+    if not incidents or conns.height == 0:
+        return incidents
+    odd = E.unusual_outside(conns, routine_dest).select(
+        pl.col("dst_ip").cast(pl.String), pl.col("dst_port").cast(pl.Int64)).unique().sort("dst_ip", "dst_port")
+    out = []
+    for i in incidents:
+        hosts = {e.ip for e in i.endpoints if e.ip and e.role in OWN_HOST}
+        have = {(e.ip, e.port) for e in i.endpoints}
+        more = [Endpoint(ip, port, None, "unknown") for ip, port in odd.filter(
+            pl.col("dst_ip").is_in(list(hosts))).iter_rows() if (ip, port) not in have]
+        out.append(replace(i, endpoints=[*i.endpoints, *more]) if more else i)
+    return out
+
+
+__all__ = ["OWN_HOST", "SHARED_ENDPOINT", "common_destinations", "incident_addresses", "own_host_endpoints",
+           "shared_edges", "shared_endpoint_edges"]

@@ -43,8 +43,11 @@ from kernelsec_nb.findings import _named as N
 from kernelsec_nb.findings import _runs as R
 from kernelsec_nb.findings import _sessions as S
 from kernelsec_nb.findings import graph as G
+from kernelsec_nb.findings._api_exec import exec_sessions
+from kernelsec_nb.findings._api_grants import grant_acts
 from kernelsec_nb.findings._api_session import probed_creates
 from kernelsec_nb.findings._corroborate import corroborated
+from kernelsec_nb.findings._exec_named import named_exec_edges
 from kernelsec_nb.findings._frames import case_frames
 from kernelsec_nb.findings._fresh import fresh_workloads
 from kernelsec_nb.findings._incident import LINKS, _entry, _fields, _incident, _why
@@ -53,7 +56,8 @@ from kernelsec_nb.findings._records import (
     Incident,
     Lead,
 )
-from kernelsec_nb.findings._shared import common_destinations, shared_edges
+from kernelsec_nb.findings._shared import common_destinations, own_host_endpoints, shared_edges
+from kernelsec_nb.findings._typed_address import typed_destinations
 from kernelsec_nb.findings.routine import (
     RoutineSettings,
     destinations,
@@ -315,6 +319,8 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
             # a guess by time: not into a run a schedule kept starting all through the capture
             edges.append(R.drop_scheduled(G.api_edges(calls.filter(~pl.col("exec_id").is_in(busy.implode())), procs,
                                                       s.graph), procs, s.routine))
+            # ``kubectl exec <pod> -- <cmd>`` → that command, exec'd into that pod just after
+            edges.append(named_exec_edges(procs))
     # lookups that carry data out (a DNS tunnel): a pod's, no flow naming its process, go to the
     # line of the pod's process that started last before them
     es = s.evidence
@@ -336,7 +342,10 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
                     E.blocked_and_requests(flows, rreq, es, [*usual.explode().to_list(), *_mains(procs)]),
                     E.around_policy(flows, es), E.dns_tunnels(flows, es, tunnels),
                     E.signals(procs, es), E.from_edges(edge, es),
-                    A.controller_acts(api, es) if api is not None else E.empty_evidence(), probed])
+                    A.controller_acts(api, es) if api is not None else E.empty_evidence(), probed,
+                    exec_sessions(api),  # a probing credential's exec from outside: on the shell it started
+                    grant_acts(api),  # rights granted, an admission webhook registered, by a process
+                    typed_destinations(conns, rdest, procs)])  # an address typed on the command line
     ev = S.session_texts(ev, sessions)
     # a workload's routine creates of pods through the API (and the rule that flags them) weigh nothing
     ev = ev.filter(~pl.col("event_id").is_in(routine_creates.implode()).fill_null(False))
@@ -373,6 +382,8 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     if shared.height:
         edge = pl.concat([edge, shared])
         found = _assemble(procs, rt, edge, ev, hits, flows, s, notes, exempt)
+    # the attacker's own host reached on its other ports by what no edge joins (the API server)
+    found = Findings(own_host_endpoints(found.incidents, conns, rdest), found.leads, found.notes)
     lone = _tunnel_leads(tunnels.filter(pl.col("exec_id").is_null()), s)
     if lone:
         found = Findings(found.incidents, sorted([*found.leads, *lone], key=lambda x: -x.score)[: s.max_leads],

@@ -1,0 +1,87 @@
+"""A client whose command line names a pod and a command → that command exec'd into that pod.
+
+``kubectl exec <pod> -- <cmd> <args>`` (a plugin, a script's client alike) names both the pod and
+what the runtime then starts in it, moments later, outside the container's own tree.  The audit
+log names the sender of a ``pods/exec`` (``graph.api_call_edges``); without it, the two
+processes — often on two nodes — are linked by nothing else, and what the exec'd command did
+(an escape to the node, a theft) would be an incident of its own, its entry unexplained.
+:func:`named_exec_edges` links the client to each process exec'd into a pod (outside its
+container's tree, its parent not in the pod: the runtime) that started at most ``window_ns``
+after the client, when the client's arguments hold the pod's name as a word and the exec'd
+command — its program's name and, when it has any, its arguments, as they were given.  An
+interactive ``kubectl exec -it <pod> -- sh`` links to the ``sh`` it started the same way.
+
+>>> S = 1_000_000_000
+>>> p = pl.DataFrame({"exec_id": ["k", "ns", "other"], "parent_exec_id": ["sh", "shim", "shim"],
+...     "pod": ["ide-1", "dbg", "dbg"], "binary": ["/bin/kubectl", "/usr/bin/nsenter", "/bin/ls"],
+...     "args": ["exec dbg -- nsenter -t 1 -m -- bash", "-t 1 -m -- bash", "-la"],
+...     "start_ns": [10 * S, 10 * S + 200_000_000, 11 * S], "in_init_tree": [True, False, False]})
+>>> named_exec_edges(p).select("src", "dst", "kind").rows()
+[('proc:k', 'proc:ns', 'api')]
+"""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+
+from kernelsec_nb.findings import graph as G
+
+NS = 1_000_000_000
+
+
+def _names(client: str, pod: str, binary: str, args: str) -> bool:
+    """Whether ``client`` (a command line) names ``pod`` as a word and then the command."""
+    if not re.search(r"(?<![\w.-])" + re.escape(pod) + r"(?![\w.-])", client):
+        return False
+    name = binary.rsplit("/", 1)[-1]
+    if not name:
+        return False
+    after = client.split(pod, 1)[1]
+    cmd = f"{name} {args}".strip() if args else name
+    return bool(re.search(r"(?<![\w.-])" + re.escape(cmd) + r"(?![\w.-])", after)) or (
+        bool(args) and binary + " " + args in after)
+
+
+def named_exec_edges(procs: pl.DataFrame, window_ns: int = 10 * NS) -> pl.DataFrame:
+    """Edges (kind :data:`~kernelsec_nb.findings.graph.API`) from a client whose arguments name a
+    pod and a command to the process of that command exec'd into that pod within ``window_ns``
+    after the client started (see the module).  ``procs``: ``exec_id``, ``parent_exec_id``,
+    ``pod``, ``binary``, ``args``, ``start_ns``, ``in_init_tree``."""
+    if procs.height == 0 or "in_init_tree" not in procs.columns:
+        return G.empty_edges()
+    par = procs.select(pl.col("exec_id").alias("parent_exec_id"), pl.col("pod").alias("_ppod")).unique(
+        "parent_exec_id")
+    came = procs.filter(pl.col("pod").is_not_null() & ~pl.col("in_init_tree").fill_null(True)
+                        & pl.col("start_ns").is_not_null() & pl.col("binary").is_not_null()).join(
+        par, on="parent_exec_id", how="left").filter(~(pl.col("_ppod") == pl.col("pod")).fill_null(False))
+    if came.height == 0:
+        return G.empty_edges()
+    pods = came["pod"].unique().to_list()
+    clients = procs.filter(pl.col("args").is_not_null() & pl.col("start_ns").is_not_null()).select(
+        pl.col("exec_id").alias("_src"), pl.col("pod").alias("_spod"), pl.col("args").alias("_sargs"),
+        pl.col("start_ns").alias("_st"))
+    clients = clients.filter(pl.any_horizontal(pl.col("_sargs").str.contains(p, literal=True) for p in pods))
+    if clients.height == 0:
+        return G.empty_edges()
+    pairs = came.select("exec_id", "pod", "binary", pl.col("args").fill_null(""), "start_ns").join(
+        clients, how="cross").filter(
+        (pl.col("_st") <= pl.col("start_ns")) & (pl.col("start_ns") - pl.col("_st") <= window_ns)
+        & (pl.col("_spod") != pl.col("pod")).fill_null(True)
+        & pl.col("_sargs").str.contains(pl.col("pod"), literal=True))
+    if pairs.height == 0:
+        return G.empty_edges()
+    ok = [_names(c, p, b, a) for c, p, b, a in pairs.select("_sargs", "pod", "binary", "args").iter_rows()]
+    # of several clients naming it, the latest before it
+    hit = pairs.filter(pl.Series(ok, dtype=pl.Boolean)).sort("_st").unique("exec_id", keep="last",
+                                                                            maintain_order=True)
+    return G._edges(hit.select(
+        G.proc_id("_src").alias("src"), G.proc_id().alias("dst"), pl.lit(G.API).alias("kind"),
+        pl.col("start_ns").alias("time_ns"),
+        pl.format("{} exec'd into pod {} {} ms after a client that names the pod and the command started",
+                  "binary", "pod", (pl.col("start_ns") - pl.col("_st")) // 1_000_000).alias("why"),
+        pl.lit(None, pl.String).alias("event_id")))
+
+
+__all__ = ["named_exec_edges"]
