@@ -175,7 +175,8 @@ def group_sql(ws: str) -> str | None:
     if len(groups()) == 1:
         return None
     claims = " ".join(f"WHEN {g[0].claim_sql} THEN {i}" for i, g in enumerate(groups()) if i and g[0].claim)
-    texts = " ".join(f"WHEN ({g[0].text}) IS NOT NULL THEN {i}" for i, g in enumerate(groups()) if i and g[0].text)
+    texts = " ".join(f"WHEN {g[0].text_test or f'({g[0].text}) IS NOT NULL'} THEN {i}"
+                     for i, g in enumerate(groups()) if i and g[0].text)
     return (f"CASE WHEN left(ltrim(raw, {ws}), 1) = '{{' THEN {f'CASE {claims} ELSE 0 END' if claims else '0'} "
             f"ELSE {f'CASE {texts} ELSE 0 END' if texts else '0'} END")
 

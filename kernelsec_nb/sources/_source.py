@@ -139,6 +139,10 @@ class Source:
     text : str or None
         SQL over a non-JSON line ``raw``: the JSON text of its structure, or NULL when the line
         is not this source's (``regexp_extract`` into ``json_object``, say).
+    text_test : str or None
+        SQL over a non-JSON line ``raw``: true exactly when :attr:`text` is not NULL, cheaper to
+        compute (a regular expression's match without its groups); it tells which lines go to
+        this source's group (None: ``(text) IS NOT NULL``).
     prelude, prelude_args : dict
         Named values computed once per line before the columns (the second may read the first).
     time_fallback : tuple or None
@@ -177,6 +181,7 @@ class Source:
     normalise: str = ""
     claim: tuple[tuple[str, ...], ...] | None = None
     text: str | None = None
+    text_test: str | None = None
     prelude: dict[str, str] = field(default_factory=dict)
     prelude_args: dict[str, str] = field(default_factory=dict)
     time_fallback: tuple[str, str, str] | None = None
