@@ -73,6 +73,11 @@ _NO_MATCH = "{" + ",".join(f'"{f}":""' for f in FIELDS) + "}"
 #: (the pattern runs once: a line it does not match extracts all groups empty).
 TEXT_SQL = (f"CASE WHEN starts_with(raw, '[') THEN nullif(CAST(to_json(regexp_extract(raw, '{TEXT_PATTERN}', "
             f"{_NAMES})) AS VARCHAR), '{_NO_MATCH}') END")
+#: The same fields as the parsed line itself (``{"istio": fields}``, what ``json_transform`` of
+#: :data:`TEXT_SQL` gives, without the JSON text in between): the pattern runs once, its groups
+#: bound to ``x`` by a one-item list's lambda.
+TEXT_VALUE = (f"CASE WHEN starts_with(raw, '[') THEN list_transform([regexp_extract(raw, '{TEXT_PATTERN}', "
+              f"{_NAMES})], lambda x: CASE WHEN x.start_time <> '' THEN struct_pack(istio := x) END)[1] END")
 #: A JSON line with Istio's keys is parsed against :data:`STRUCTURE` alone (``path``,
 #: ``protocol`` and ``duration`` mean other things to other tools).
 CLAIM = (("start_time", "response_code"),)
@@ -248,7 +253,7 @@ DERIVE: tuple[str, ...] = (
 )
 
 SOURCE = Source(
-    name="istio", title="Istio", claim=CLAIM, text=TEXT_SQL, text_test=TEXT_TEST, detect=DETECT_SQL, kind="'http_request'",
+    name="istio", title="Istio", claim=CLAIM, text=TEXT_SQL, text_test=TEXT_TEST, text_value=TEXT_VALUE, detect=DETECT_SQL, kind="'http_request'",
     structure=STRUCTURE, event=EVENT, maps=(Mapping("http_requests", columns=COLUMNS),),
     tables=(TableSpec("http_requests", TABLE_DDL, event=("time_ns", "summary"), view=VIEW_SQL),),
     capabilities=frozenset({Capability.HTTP_REQUESTS}),
