@@ -26,6 +26,14 @@ DuckDB's own reader of that source's model columns over the same files (the call
 connection): ``read_json`` with the source's columns (Tetragon, Hubble, Falco: as above; the others:
 their module's ``STRUCTURE``), and for Istio's TEXT lines, which are no JSON, ``read_csv`` of the
 lines and ``regexp_extract`` of the fields by the same pattern.  Target (issue 20): >= 0.6x each.
+The sources write very different volumes (an hour of the generated capture holds ~5 KB of Falco
+alerts and ~7 MB of Tracee events), so each source's files are first grown to the same
+``--source-mb`` (default 50 MB, decompressed; 0 measures the capture's files as they are): each
+file's lines are written again until its share of the bytes is reached (a larger source is cut), every copy made a new
+event for the loader (whose ids hash the line's bytes) without changing what it parses: the
+k-th copy of a JSON line has k written in blanks before its final brace (a space for 0, a tab for
+1), the k-th copy of an Istio line (CRI-wrapped text) the runtime's timestamp's last six digits
+replaced by k, of any other line (a torn one the loader quarantines) `` #k`` after it.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -198,6 +207,52 @@ def _source_child(kind: str, listing: str, workdir: str) -> None:
     print(json.dumps({"seconds": dt, "events": n, "rss": usage.ru_maxrss * 1024, "cpu": dc}))
 
 
+_CRI_NANOS = re.compile(rb"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})\d{6}")
+
+
+def _copy_of(line: bytes, k: int) -> bytes:
+    """The ``k``-th copy of ``line`` (without its newline): the same content for the loader, other bytes."""
+    if k == 0:
+        return line
+    body = line.rstrip()
+    if body.endswith(b"}"):  # JSON: k in blanks before the final brace
+        return body[:-1] + bin(k)[2:].replace("0", " ").replace("1", "\t").encode() + b"}"
+    m = _CRI_NANOS.match(body)  # CRI-wrapped text: the runtime's timestamp's last six digits
+    if m is None or k >= 10**6:  # anything else (a torn line the loader quarantines): a mark after it
+        return body + b" #%d" % k
+    return m.group(1) + b"%06d" % k + body[m.end():]
+
+
+def grow(files: list[str], target: int, into: Path, root: Path) -> list[str]:
+    """Copies of ``files`` (under ``root``), decompressed, in ``into`` at the same relative paths
+    (without ``.gz``), each file's lines repeated as :func:`_copy_of` makes them until the file
+    holds its share of ``target`` bytes (cut at a line's end)."""
+    from kernelsec_nb.store._decompress import open_export
+
+    sizes = {f: decompressed_bytes(Path(f)) for f in files}
+    total = sum(sizes.values()) or 1
+    out = []
+    for f in files:
+        rel = Path(f).relative_to(root)
+        dest = into / (rel.with_suffix("") if rel.suffix == ".gz" else rel)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        share = target * sizes[f] // total
+        with open_export(Path(f)) as src:
+            lines = [x for x in src.read().split(b"\n") if x.strip()]
+        written, k = 0, 0
+        with open(dest, "wb") as dst:
+            while written < share and lines:
+                chunk = b"\n".join(_copy_of(x, k) for x in lines) + b"\n"
+                if written + len(chunk) > share:  # the last copy only up to the share
+                    dst.write(chunk[:chunk.rfind(b"\n", 0, share - written) + 1])
+                    break
+                dst.write(chunk)
+                written += len(chunk)
+                k += 1
+        out.append(str(dest))
+    return out
+
+
 def all7_main(args) -> None:
     """Per source of a seven-source capture: case.load of its files vs DuckDB's read of its columns."""
     if args.capture_dir:
@@ -217,12 +272,18 @@ def all7_main(args) -> None:
         if not files:
             print(f"{name}: no files")
             continue
+        grown = None
+        if args.source_mb:
+            grown = Path(tempfile.mkdtemp(prefix=f"kn-all7-{name}-"))
+            files = grow(files, int(args.source_mb * 1e6), grown, folder)
         mb = decompressed_bytes_of([Path(f) for f in files]) / 1e6
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
             json.dump(files, f)
         readers = {f"{name}: DuckDB": f"src-ref:{name}", f"{name}: case.load": f"src-case:{name}"}
         res = run_rounds(readers, Path(f.name), args.repeat, warm_files=[Path(x) for x in files])
         os.unlink(f.name)
+        if grown is not None:
+            shutil.rmtree(grown)
         ref, case = res[f"{name}: DuckDB"], res[f"{name}: case.load"]
         rows.append((name, len(files), mb, ref, case))
     print(f"\n{'source':<18} {'files':>5} {'MB':>7} {'DuckDB MB/s':>12} {'case MB/s':>10} {'ratio':>6} "
@@ -285,6 +346,9 @@ def main() -> None:
     ap.add_argument("--capture-dir", help="a capture folder made before (by --capture or the generator)")
     ap.add_argument("--no-plain", action="store_true",
                     help="with --capture: skip case.load of the same capture decompressed")
+    ap.add_argument("--source-mb", type=float, default=50,
+                    help="with --mix all7: grow each source's files to this many MB (decompressed) first, "
+                         "so every source is measured on the same bytes; 0: the capture's files as they are")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:

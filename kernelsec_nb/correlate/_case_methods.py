@@ -308,18 +308,21 @@ class CorrelateMixin:
         """DNS lookups of every source that sees them: Hubble's L7 DNS flows, Inspektor Gadget's
         ``trace_dns`` and Tracee's ``net_packet_dns`` events, one row each, by time.
 
-        ``query`` is the name asked (without its final dot); ``exec_id``/``pid``/``binary`` the
-        process that asked (Inspektor Gadget, Tracee); ``is_reply``, ``dns_ips``, ``dns_rcode``,
-        ``src_pod``/``dst_pod`` Hubble's.  Filters: those of :meth:`events` (``source``,
-        ``fqdn``/``dns_query`` regex, ``pod``, ``exec_id``, ``since`` …).  Rules:
+        ``query`` is the name asked (without its final dot); ``exec_id``/``pid``/``binary``/``args``
+        the process that asked (Inspektor Gadget's, Tracee's own; a Hubble flow's attributed
+        process, as in :meth:`flows`, with its ``match`` and ``confidence``); ``is_reply``,
+        ``dns_ips``, ``dns_rcode``, ``src_pod``/``dst_pod`` Hubble's.  Filters: those of
+        :meth:`events` (``source``, ``fqdn``/``dns_query`` regex, ``pod``, ``exec_id``,
+        ``binary``, ``since`` …) on the rows with their process.  Rules:
         :mod:`kernelsec_nb.correlate._dns`.
 
         Examples
         --------
         >>> case.dns(fqdn=r"\\.cluster\\.local$", source="tracee").select("time", "query", "binary")  # doctest: +SKIP
         """
-        sql, params = _dns.dns_sql(**flt)
-        return self._fetch(sql, params)
+        if not self._fetch("SELECT 1 FROM flows WHERE dns_query IS NOT NULL LIMIT 1").height:
+            return self._fetch(*_dns.dns_sql(**flt))  # no Hubble lookup: no flow attribution to run
+        return self._with_flow_keys(*_dns.dns_sql(att=_dns.FLOW_PROCESS, **flt))
 
     def alerts(self, **flt: Any) -> pl.DataFrame:
         """Alerts (Falco's, Tracee's) attributed to an exec, with missing Kubernetes fields filled.

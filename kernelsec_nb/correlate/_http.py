@@ -72,22 +72,40 @@ SELECT rid, t0, t1, leg, name, unnest([k, kr]) AS k FROM (
            hash(upstream_ip, upstream_port, upstream_local_ip, upstream_local_port, 'TCP')
     FROM {http_requests_rows} WHERE upstream_local_port IS NOT NULL AND upstream_port IS NOT NULL
 )"""
-#: The Hubble flow of each request (see the module's rules): one ``arg_min`` of the flow's fields
-#: by the key (leg, distance to the request, flow time) packed into a UHUGEINT (leg - 1 in the top
-#: bit, the distance, never negative, in the next 63, the time shifted to unsigned in the low 64),
-#: which orders exactly like the tuple and compares faster.
-FLOW_OF_REQUEST_SQL = f"""
-SELECT rid, m.event_id AS flow_event_id, m.time_ns AS flow_time_ns, m.leg AS flow_leg FROM (
-    SELECT rid, arg_min(struct_pack(event_id := f.event_id, time_ns := f.time_ns, leg := l.name),
-                        ((l.leg - 1)::UHUGEINT << 127)
-                        + (greatest(l.t0 - f.time_ns, f.time_ns - l.t1, 0)::UHUGEINT << 64)
-                        + (f.time_ns::HUGEINT + 9223372036854775808)::UHUGEINT) AS m
-    FROM ({_LEGS}) l
-    JOIN (SELECT event_id, time_ns, hash(src_ip, src_port, dst_ip, dst_port, upper(protocol)) AS k FROM flows
-          WHERE time_ns IS NOT NULL AND upper(protocol) = 'TCP') f ON f.k = l.k
-    GROUP BY rid
-)
+#: Every candidate Hubble flow of each request: the TCP flows of its legs' connections, with the
+#: key to rank them by (see the module's rules): ``rank`` (leg - 1 in the top bit, the distance
+#: to the request, never negative, in the low 63 bits), then the flow's time and row.
+FLOW_CANDIDATES_SQL = f"""
+SELECT rid, ((l.leg - 1)::UBIGINT << 63) + greatest(l.t0 - f.time_ns, f.time_ns - l.t1, 0)::UBIGINT AS rank,
+       f.time_ns AS flow_time_ns, f.rowid AS flow_row, l.name = 'upstream' AS upstream
+FROM ({_LEGS}) l
+JOIN (SELECT rowid, time_ns, hash(src_ip, src_port, dst_ip, dst_port, upper(protocol)) AS k FROM {{flows_rows}}
+      WHERE time_ns IS NOT NULL AND upper(protocol) = 'TCP') f ON f.k = l.k
 """  # noqa: S608 - our own constants
+
+
+def flow_of_request(con: Any, candidates_sql: str) -> pl.DataFrame:
+    """The Hubble flow of each request: among its candidates (``candidates_sql``, rows of
+    :data:`FLOW_CANDIDATES_SQL`), the smallest (rank, flow time, flow row).  Columns ``rid``,
+    ``flow_row`` (the flow's ``rowid``), ``flow_time_ns``, ``upstream`` (the flow is of the
+    upstream leg).
+
+    Most requests have a single candidate: one sort of the candidates (integers only) and the
+    first row of each request costs less than DuckDB's grouped ``arg_min`` over every request
+    (benchmarks/RESULTS.md).
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> con = duckdb.connect()
+    >>> sql = ("SELECT * FROM (VALUES (1, 5::UBIGINT, 10, 7, false), (1, 0::UBIGINT, 20, 3, true)) "
+    ...        "t(rid, rank, flow_time_ns, flow_row, upstream)")
+    >>> flow_of_request(con, sql).rows()
+    [(1, 20, 3, True)]
+    """
+    return (fetch(con, candidates_sql).sort("rank", "flow_time_ns", "flow_row")
+            .unique("rid", keep="first", maintain_order=False).drop("rank"))
+
 
 #: The downstream connection of each request as 5-tuple keys (see ``_flows.attribute_keys``).
 _REQUEST_KEYS = """
@@ -136,14 +154,19 @@ class HttpMixin:
         return self._cached("request_keys", ["http_requests", "kprobes"], build)  # type: ignore[attr-defined]
 
     def _request_links(self) -> pl.DataFrame:
-        """Per request (``_row``): its Hubble flow and its client's pod."""
+        """Per request (``_row``): its Hubble flow (``flow_row``, the flow's ``rowid``,
+        ``flow_time_ns``, ``upstream``) and its client's pod."""
         def build() -> pl.DataFrame:
-            flow = fetch(self.con, self._rows_sql(FLOW_OF_REQUEST_SQL))
-            client = fetch(self.con, resolve_sql(self._rows_sql(_CLIENT_KEYS), one_per_rid=True))
-            return flow.select(pl.col("rid").cast(pl.Int64).alias("_row"), "flow_event_id", "flow_time_ns",
-                               "flow_leg").join(
-                client.select(pl.col("rid").cast(pl.Int64).alias("_row"), pl.col("namespace").alias("client_namespace"),
-                              pl.col("pod").alias("client_pod")), on="_row", how="full", coalesce=True)
+            flow = flow_of_request(self.con, self._rows_sql(FLOW_CANDIDATES_SQL))
+            client = resolve_sql(self._rows_sql(_CLIENT_KEYS), one_per_rid=True)
+            name = f"_kn_http_flow_{id(flow)}"
+            self.con.register(name, flow.to_arrow())
+            try:  # one DuckDB join of the two (faster than polars' full join of the fetched frames)
+                return fetch(self.con, "SELECT coalesce(f.rid, c.rid)::BIGINT AS _row, f.flow_row, f.flow_time_ns, "  # noqa: S608
+                             "f.upstream, c.namespace AS client_namespace, c.pod AS client_pod "
+                             f"FROM {name} f FULL JOIN ({client}) c ON c.rid = f.rid")
+            finally:
+                self.con.unregister(name)
         return self._cached("request_links", ["http_requests", "flows", "kprobes"], build)  # type: ignore[attr-defined]
 
     def http_requests(self, **flt: Any) -> pl.DataFrame:
@@ -174,13 +197,14 @@ class HttpMixin:
         self.con.register(names[1], links.to_arrow())
         try:
             return self._fetch(self._rows_sql(  # type: ignore[attr-defined, no-any-return]
-                "SELECT * FROM (SELECT {http_requests_star}, l.flow_event_id, l.flow_time_ns, "  # noqa: S608
-                "l.flow_leg, "
+                "SELECT * FROM (SELECT {http_requests_star}, fl.event_id AS flow_event_id, l.flow_time_ns, "  # noqa: S608
+                "CASE WHEN l.upstream THEN 'upstream' WHEN NOT l.upstream THEN 'downstream' END AS flow_leg, "
                 "CASE WHEN r.direction = 'outbound' THEN r.namespace ELSE l.client_namespace END AS client_namespace, "
                 "CASE WHEN r.direction = 'outbound' THEN r.pod ELSE l.client_pod END AS client_pod, "
                 "k.exec_id, coalesce(a.match, 'none') AS match, coalesce(a.confidence, 0.0) AS confidence, "
                 f"k.event_id AS conn_event_id, k.time_ns AS conn_time_ns, {_PROC_COLS} "
                 f"FROM {{http_requests_rows}} r LEFT JOIN {names[1]} l ON l._row = r.rowid "
+                "LEFT JOIN {flows_rows} fl ON fl.rowid = l.flow_row "
                 f"LEFT JOIN {names[0]} a ON a._row = r.rowid LEFT JOIN {{kprobes_rows}} k ON k.rowid = a._cid "
                 "LEFT JOIN processes p ON p.exec_id = k.exec_id) "
                 f"WHERE {cond} ORDER BY time_ns, event_id"), params)

@@ -139,6 +139,7 @@ class Parse:
     source_sql: str  #: SQL over ``j``: the source's name (NULL: none of the group's)
     normalise_sql: str  #: SQL over a JSON line ``raw``: the text to parse
     text_sql: str | None  #: SQL over a non-JSON line ``raw``: the JSON text to parse (None: no parser)
+    text_parse: str | None  #: SQL over a non-JSON line ``raw``: the parsed line ``j`` (None: no parser)
     prelude: dict[str, str]
     prelude_args: dict[str, str]
 
@@ -160,12 +161,16 @@ def parse_of(group: tuple[Source, ...]) -> Parse:
     if len(prelude) != sum(len(s.prelude) for s in group) or \
             len(prelude_args) != sum(len(s.prelude_args) for s in group):
         raise ValueError("two sources name a prelude value alike")
+    structure = json.dumps(_union(group))
+    text_parse = None if text is None else f"TRY(json_transform({text}, '{structure}'))"
+    if len(group) == 1 and group[0].isolated and group[0].text_value is not None:
+        text_parse = group[0].text_value  # the structure's value at once, not JSON text parsed again
     return Parse(
-        structure=json.dumps(_union(group)),
+        structure=structure,
         source_sql="CASE\n" + "".join(f"    WHEN {_detect(s)} THEN '{s.name}'\n"
                                       for s in sorted(group, key=lambda s: (s.precedence, s.name))) + "END",
         normalise_sql=f"CASE {clauses} ELSE raw END" if clauses else "raw",
-        text_sql=text, prelude=prelude, prelude_args=prelude_args)
+        text_sql=text, text_parse=text_parse, prelude=prelude, prelude_args=prelude_args)
 
 
 def group_sql(ws: str) -> str | None:
@@ -175,7 +180,8 @@ def group_sql(ws: str) -> str | None:
     if len(groups()) == 1:
         return None
     claims = " ".join(f"WHEN {g[0].claim_sql} THEN {i}" for i, g in enumerate(groups()) if i and g[0].claim)
-    texts = " ".join(f"WHEN ({g[0].text}) IS NOT NULL THEN {i}" for i, g in enumerate(groups()) if i and g[0].text)
+    texts = " ".join(f"WHEN {g[0].text_test or f'({g[0].text}) IS NOT NULL'} THEN {i}"
+                     for i, g in enumerate(groups()) if i and g[0].text)
     return (f"CASE WHEN left(ltrim(raw, {ws}), 1) = '{{' THEN {f'CASE {claims} ELSE 0 END' if claims else '0'} "
             f"ELSE {f'CASE {texts} ELSE 0 END' if texts else '0'} END")
 

@@ -68,7 +68,7 @@ class TableSpec:
 
     ``ddl`` is its ``CREATE TABLE IF NOT EXISTS`` statement (the provenance columns ``event_id``,
     ``time``, ``time_ns``, ``file``, ``line``, ``byte_offset`` included: the loader fills them);
-    ``event`` the event-model columns (:data:`kernelsec_nb.store._ingest.EVENT_COLUMNS`) the
+    ``event`` the event-model columns (:data:`kernelsec_nb.store._tables.EVENT_COLUMNS`) the
     table stores from :attr:`Source.event`; ``view`` the ``SELECT`` its rows add to the
     ``events`` view, giving every column of the view in its order (``NULL`` where it has none).
     """
@@ -139,6 +139,15 @@ class Source:
     text : str or None
         SQL over a non-JSON line ``raw``: the JSON text of its structure, or NULL when the line
         is not this source's (``regexp_extract`` into ``json_object``, say).
+    text_test : str or None
+        SQL over a non-JSON line ``raw``: true exactly when :attr:`text` is not NULL, cheaper to
+        compute (a regular expression's match without its groups); it tells which lines go to
+        this source's group (None: ``(text) IS NOT NULL``).
+    text_value : str or None
+        SQL over a non-JSON line ``raw``: the parsed line itself, what ``json_transform`` of
+        :attr:`text` gives against ``{name: structure}``, or NULL; when given, a group of this
+        source alone parses its text lines with it, without the JSON text in between (None:
+        :attr:`text` is parsed).
     prelude, prelude_args : dict
         Named values computed once per line before the columns (the second may read the first).
     time_fallback : tuple or None
@@ -177,6 +186,8 @@ class Source:
     normalise: str = ""
     claim: tuple[tuple[str, ...], ...] | None = None
     text: str | None = None
+    text_test: str | None = None
+    text_value: str | None = None
     prelude: dict[str, str] = field(default_factory=dict)
     prelude_args: dict[str, str] = field(default_factory=dict)
     time_fallback: tuple[str, str, str] | None = None

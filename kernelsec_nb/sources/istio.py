@@ -63,9 +63,21 @@ TEXT_PATTERN = (
     r"(?: (\S+) (\S+) (\S+) (\S+) (\S+) (\S+))?$"
 )
 _NAMES = "[" + ", ".join(f"'{f}'" for f in FIELDS) + "]"
-#: SQL over a non-JSON line ``raw``: its fields as JSON text, NULL when it is no access-log line.
-TEXT_SQL = (f"CASE WHEN starts_with(raw, '[') AND regexp_matches(raw, '{TEXT_PATTERN}') "
-            f"THEN CAST(to_json(regexp_extract(raw, '{TEXT_PATTERN}', {_NAMES})) AS VARCHAR) END")
+#: SQL over a non-JSON line ``raw``: true when it is an access-log line (the pattern matched
+#: without its groups, a cheaper search than their extraction).
+TEXT_TEST = f"(starts_with(raw, '[') AND regexp_matches(raw, '{TEXT_PATTERN}'))"
+#: The fields of a line the pattern does not match: every group empty (a match never has an
+#: empty ``start_time``: ``[^\]]+``).
+_NO_MATCH = "{" + ",".join(f'"{f}":""' for f in FIELDS) + "}"
+#: SQL over a non-JSON line ``raw``: its fields as JSON text, NULL when it is no access-log line
+#: (the pattern runs once: a line it does not match extracts all groups empty).
+TEXT_SQL = (f"CASE WHEN starts_with(raw, '[') THEN nullif(CAST(to_json(regexp_extract(raw, '{TEXT_PATTERN}', "
+            f"{_NAMES})) AS VARCHAR), '{_NO_MATCH}') END")
+#: The same fields as the parsed line itself (``{"istio": fields}``, what ``json_transform`` of
+#: :data:`TEXT_SQL` gives, without the JSON text in between): the pattern runs once, its groups
+#: bound to ``x`` by a one-item list's lambda.
+TEXT_VALUE = (f"CASE WHEN starts_with(raw, '[') THEN list_transform([regexp_extract(raw, '{TEXT_PATTERN}', "
+              f"{_NAMES})], lambda x: CASE WHEN x.start_time <> '' THEN struct_pack(istio := x) END)[1] END")
 #: A JSON line with Istio's keys is parsed against :data:`STRUCTURE` alone (``path``,
 #: ``protocol`` and ``duration`` mean other things to other tools).
 CLAIM = (("start_time", "response_code"),)
@@ -241,7 +253,7 @@ DERIVE: tuple[str, ...] = (
 )
 
 SOURCE = Source(
-    name="istio", title="Istio", claim=CLAIM, text=TEXT_SQL, detect=DETECT_SQL, kind="'http_request'",
+    name="istio", title="Istio", claim=CLAIM, text=TEXT_SQL, text_test=TEXT_TEST, text_value=TEXT_VALUE, detect=DETECT_SQL, kind="'http_request'",
     structure=STRUCTURE, event=EVENT, maps=(Mapping("http_requests", columns=COLUMNS),),
     tables=(TableSpec("http_requests", TABLE_DDL, event=("time_ns", "summary"), view=VIEW_SQL),),
     capabilities=frozenset({Capability.HTTP_REQUESTS}),

@@ -33,15 +33,9 @@ from kernelsec_nb.sources._wrappers import UNWRAP_SQL
 from kernelsec_nb.store import _arrow, _dupkeys, _lines, _lookups
 from kernelsec_nb.store._known import KnownIds
 from kernelsec_nb.store._split import split_records
+from kernelsec_nb.store._tables import ALL_TABLES, COMMON, TABLES, Table, q, table_of
 
 T = TypeVar("T")
-
-EVENT_COLUMNS = [
-    "event_id", "source", "kind", "time", "time_ns", "node", "cluster", "namespace", "pod",
-    "workload", "container_id", "exec_id", "parent_exec_id", "pid", "uid", "binary", "args",
-    "src_ip", "src_port", "dst_ip", "dst_port", "protocol", "verdict", "http_method", "http_path",
-    "http_code", "dns_query", "rule", "priority", "summary", "file", "line", "byte_offset",
-]
 
 #: Per source with a fallback for an event's time: (what the load counts when the written time is
 #: unreadable and the fallback gave the time, the written time, the fallback), SQL over ``j``.
@@ -77,11 +71,6 @@ def _written_ns(group: tuple[sources.Source, ...]) -> tuple[str, str]:
 _WS = " || ".join(f"chr({ord(c)})" for c in _lines.TRAILING_WS)
 
 
-def q(name: str) -> str:
-    """Quote a column name (``binary`` is a keyword in DuckDB 2)."""
-    return f'"{name}"'
-
-
 def _case(per_source: dict[str, dict[str, str]], column: str) -> str:
     whens = " ".join(
         f"WHEN '{src}' THEN {cols[column]}" for src, cols in per_source.items() if column in cols
@@ -89,57 +78,7 @@ def _case(per_source: dict[str, dict[str, str]], column: str) -> str:
     return f"CASE source {whens} END" if whens else "NULL"
 
 
-_COMMON = [c for c in EVENT_COLUMNS if c not in ("event_id", "source", "kind", "time", "file", "line", "byte_offset")]
-
-# The event model's tables (schema.sql), with the event-model columns each stores; a source may
-# add its own (Source.tables).
-_TETRAGON_EVENT = ("kind", "time_ns", "node", "cluster", "namespace", "pod", "workload", "container_id",
-                   "exec_id", "parent_exec_id", "pid", "uid", "binary", "args", "summary")
-_MODEL_TABLES: dict[str, tuple[str, ...]] = {
-    "process_events": ("source", *_TETRAGON_EVENT),
-    "kprobes": ("source", *_TETRAGON_EVENT),
-    "other_events": ("source", *_COMMON, "kind"),
-    "flows": ("time_ns", "node", "cluster", "verdict", "src_ip", "src_port", "dst_ip", "dst_port",
-              "protocol", "summary"),
-    "alerts": ("source", "time_ns", "node", "namespace", "pod", "workload", "container_id", "pid"),
-}
-
-
-@dataclass(frozen=True)
-class Table:
-    """A table of the case: which rows go there, its own columns, and the event-model columns."""
-
-    name: str
-    where: str  # over the staged row
-    own: dict[str, str]  # its own columns: name -> SQL over ``j`` (CASE source when several map to it)
-    event: tuple[str, ...]
-    by_source: dict[str, dict[str, str]]  # each mapping source's own columns
-
-    @property
-    def staged(self) -> dict[str, str]:
-        """Its own column name -> the staged column holding it."""
-        return {name: q(f"{self.name}__{name}") for name in self.own}
-
-
-def _table(name: str, event: tuple[str, ...], group: tuple[sources.Source, ...] | None = None) -> Table:
-    """The table ``name`` as the sources of ``group`` (all of them: None) fill it."""
-    maps = [(s.name, m) for s in (group or sources.registry()) for m in s.maps if m.table == name]
-    wheres = [f"source = '{src}'" if m.where == "true" else f"source = '{src}' AND {m.where}" for src, m in maps]
-    where = (wheres[0] if len(wheres) == 1 else " OR ".join(f"({w})" for w in wheres)) if wheres else "false"
-    by_source = {src: m.columns for src, m in maps}
-    names = list(dict.fromkeys(c for _, m in maps for c in m.columns))
-    own = {c: (by_source[maps[0][0]][c] if len(maps) == 1 else
-               "CASE source " + " ".join(f"WHEN '{src}' THEN {cols[c]}" for src, cols in by_source.items()
-                                         if c in cols) + " END")
-           for c in names}
-    return Table(name, where, own, event, by_source)
-
-
-_ALL_TABLES = [*_MODEL_TABLES.items(), *((t.name, t.event) for t in sources.tables())]
-TABLES = [_table(name, event) for name, event in _ALL_TABLES]
-_unmapped = {m.table for s in sources.registry() for m in s.maps} - {t.name for t in TABLES}
-if _unmapped:
-    raise ValueError(f"sources map events to tables no source declares: {sorted(_unmapped)}")
+_COMMON = COMMON
 
 #: The line inside a container-log wrapper (the written line is kept for the quarantine).
 _UNWRAP = UNWRAP_SQL
@@ -152,8 +91,7 @@ def _stage_sql(number: int, group: tuple[sources.Source, ...], tables: list[Tabl
     written_ns, time_note = _written_ns(group)
     kind_sql = "CASE source " + " ".join(f"WHEN '{s.name}' THEN {s.kind}" for s in group) + " END"
     # a line that is not a JSON object, offered to the group's text parsers
-    text_parse = (f"WHEN trim(raw, {_WS}) <> '' THEN TRY(json_transform({parse.text_sql}, '{parse.structure}')) "
-                  if parse.text_sql else "")
+    text_parse = f"WHEN trim(raw, {_WS}) <> '' THEN {parse.text_parse} " if parse.text_parse else ""
     # the per-table columns computed while the parsed line is at hand, named <table>__<column>
     extra = "".join(f", {expr} AS {q(t.name + '__' + name)}" for t in tables for name, expr in t.own.items())
     group_sql = sources.group_sql(_WS)
@@ -296,7 +234,7 @@ class Group:
 
 
 def _group(number: int, group: tuple[sources.Source, ...]) -> Group:
-    tables = [t for t in (_table(name, event, group) for name, event in _ALL_TABLES) if t.by_source]
+    tables = [t for t in (table_of(name, event, group) for name, event in ALL_TABLES) if t.by_source]
     return Group(tuple(s.name for s in group), _stage_sql(number, group, tables),
                  tuple(_general_insert(t) for t in tables))
 

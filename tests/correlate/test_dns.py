@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import polars as pl
 import pytest
 
 import kernelsec_nb as kn
@@ -59,3 +60,31 @@ def test_first_seen_names_the_process_tools_lookups_too(case):
     seen = case.first_seen(by="pod")
     rows = seen.filter(seen["what"] == "dns").select("group", "value").rows()
     assert ("web-0", "api.example.com") in rows
+
+
+def test_hubble_lookups_carry_the_process_their_flow_is_attributed_to(tmp_path):
+    """A Hubble DNS flow whose 5-tuple a socket hook saw gets that exec (as ``case.flows()``
+    attributes it); a lookup no hook saw keeps no process; filters apply to the filled rows."""
+    from tests.correlate.conftest import CLIENT, MS, P_C1, P_S, SHIM, T0, flow, kprobe, tg, write
+
+    dns_srv = ("10.0.2.2", "kube-system", "coredns-1-x")
+    udp = {"sock_arg": {"family": "AF_INET", "type": "SOCK_DGRAM", "protocol": "IPPROTO_UDP",
+                        "saddr": CLIENT[0], "daddr": dns_srv[0], "sport": 51000, "dport": 53}}
+    files = {
+        "n1/tetragon.log": [tg("n1", T0 + 1000 * MS, "process_exec", {"process": P_S, "parent": SHIM}),
+                            tg("n1", T0 + 2000 * MS, "process_exec", {"process": P_C1, "parent": P_S}),
+                            kprobe(P_C1, P_S, T0 + 2040 * MS, "udp_sendmsg", [udp])],
+        "n1/hubble.json": [flow("n1", T0 + 2050 * MS, CLIENT, dns_srv, CLIENT[0], 51000, dns_srv[0], 53, udp=True,
+                                dns="api.shop.svc.cluster.local."),
+                           flow("n1", T0 + 2060 * MS, CLIENT, dns_srv, CLIENT[0], 51999, "10.0.9.9", 53, udp=True,
+                                dns="evil.example.")],
+    }
+    case = kn.open_case()
+    case.load(write(tmp_path, files), progress=False)
+    dns = case.dns().select("query", "exec_id", "pid", "binary", "args", "match", "confidence").rows()
+    flows = case.flows().filter(pl.col("dns_query").is_not_null()).select("exec_id", "match", "confidence").rows()
+    assert flows[0] == ("C1", "5tuple", 1.0)
+    assert dns == [("api.shop.svc.cluster.local", "C1", 101, "/usr/bin/curl", "-XPUT api/v1/secret", "5tuple", 1.0),
+                   ("evil.example", None, None, None, None, "none", 0.0)]
+    assert case.dns(binary="curl")["query"].to_list() == ["api.shop.svc.cluster.local"]
+    assert case.dns(exec_id="C1").height == 1

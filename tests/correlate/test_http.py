@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 import kernelsec_nb as kn
-from kernelsec_nb.correlate._http import FLOW_OF_REQUEST_SQL
+from kernelsec_nb.correlate._http import FLOW_CANDIDATES_SQL, flow_of_request
 from tests.correlate.conftest import CLIENT, MS, SERVER, T0, scenario, ts, write
 
 VIP = "10.96.0.10"
@@ -133,7 +133,7 @@ def test_a_saved_query_and_a_tag_on_requests(case):
 
 
 def _flow_oracle(reqs: list[tuple], flows: list[tuple]) -> dict[int, tuple]:
-    """The rule of ``FLOW_OF_REQUEST_SQL`` written out: per request, among the TCP flows of its
+    """The rule of ``flow_of_request`` written out: per request, among the TCP flows of its
     downstream or upstream connection (either orientation), the smallest (leg, distance to
     [start, end], flow time); the leg Hubble sees first is 1."""
     out = {}
@@ -179,8 +179,9 @@ def test_flow_of_request_matches_the_brute_force_rule(seed):
                 "upstream_ip VARCHAR, upstream_port INTEGER)")
     con.executemany("INSERT INTO flows VALUES (?, ?, ?, ?, ?, ?, ?)", flows)
     con.executemany("INSERT INTO r VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [(i, *x) for i, x in enumerate(reqs)])
-    sql = FLOW_OF_REQUEST_SQL.replace("{http_requests_rows}", "(SELECT rid AS rowid, * FROM r)")
-    got = {rid: (e, t, leg) for rid, e, t, leg in con.execute(sql).fetchall()}
+    sql = FLOW_CANDIDATES_SQL.replace("{http_requests_rows}", "(SELECT rid AS rowid, * FROM r)").replace("{flows_rows}", "flows")
+    got = {rid: (con.execute("SELECT event_id FROM flows WHERE rowid = ?", [row]).fetchone()[0], t,
+                "upstream" if up else "downstream") for rid, t, row, up in flow_of_request(con, sql).rows()}
     want = _flow_oracle(reqs, flows)
     assert want, "every seed links some request to a flow"
     assert got == want
