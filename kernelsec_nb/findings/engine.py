@@ -29,7 +29,6 @@ Examples
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +38,7 @@ import polars as pl
 from kernelsec_nb.findings import _api_acts as A
 from kernelsec_nb.findings import _declared as D
 from kernelsec_nb.findings import _evidence as E
+from kernelsec_nb.findings import _leads as L
 from kernelsec_nb.findings import _named as N
 from kernelsec_nb.findings import _runs as R
 from kernelsec_nb.findings import _sessions as S
@@ -384,7 +384,7 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
         found = _assemble(procs, rt, edge, ev, hits, flows, s, notes, exempt)
     # the attacker's own host reached on its other ports by what no edge joins (the API server)
     found = Findings(own_host_endpoints(found.incidents, conns, rdest), found.leads, found.notes)
-    lone = _tunnel_leads(tunnels.filter(pl.col("exec_id").is_null()), s)
+    lone = L.tunnel_leads(tunnels.filter(pl.col("exec_id").is_null()), s)
     if lone:
         found = Findings(found.incidents, sorted([*found.leads, *lone], key=lambda x: -x.score)[: s.max_leads],
                          found.notes)
@@ -482,7 +482,7 @@ def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.
                     + (" on its line that speaks for it" if detected_anywhere else ""))
             leads.append(Lead(pod=e.get("pod"), node=e.get("node"), why_not=need, namespace=e.get("namespace"),
                               workload=e.get("workload"), exec_ids=ids, score=round(total, 2), why=why))
-    leads = _merge_leads([*leads, *_orphan_leads(hits, s), *(_flow_leads(flows, s) if procs.height == 0 else [])])
+    leads = L.merge_leads([*leads, *L.orphan_leads(hits, s), *(L.flow_leads(flows, s) if procs.height == 0 else [])])
     incidents = _merge_incidents(incidents, raised, info, nodes_of, edge, flows, lines, s)
     incidents.sort(key=lambda t: -t[0])
     ranked = [Incident(**{**_fields(i), "rank": n}) for n, (_, i) in enumerate(incidents, 1)]
@@ -535,82 +535,6 @@ def _merge_incidents(found: list[tuple[float, Incident]], raised: list[tuple[lis
         line = [x for n in ns for x in _lineage(raised[n][0], raised[n][1], lines)]
         out.append((total, _incident(ids, pev, _entry(ids, pev, info), info, nodes_of, edge, flows, total, kinds,
                                      _why(pev, ids, info, s), s, sorted(set(line), key=ids.index))))
-    return out
-
-
-def _merge_leads(leads: list[Lead]) -> list[Lead]:
-    """Leads alike (same namespace, workload and evidence: a CI job's every run) as one, the
-    number of the others in its ``why_not``."""
-    groups: dict[tuple[Any, ...], list[Lead]] = defaultdict(list)
-    for lead in leads:
-        shape = tuple(re.sub(r"\d+", "#", w) for w in lead.why)
-        groups[(lead.namespace, lead.workload or lead.pod, shape, lead.why_not)].append(lead)
-    out = []
-    for same in groups.values():
-        top = max(same, key=lambda x: x.score)
-        if len(same) > 1:
-            top = Lead(top.pod, top.node, f"{top.why_not} (and {len(same) - 1} more like it in {top.workload})",
-                       top.namespace, top.workload, [x for lead in same for x in lead.exec_ids], top.score, top.why)
-        out.append(top)
-    return out
-
-
-def _flow_leads(flows: pl.DataFrame, s: EngineSettings) -> list[Lead]:
-    """With no process events: per source pod, the flows a policy dropped and the state-changing
-    requests its workload does not send all through the capture (``blocked`` and ``request``
-    evidence, with the source pod standing in for the process), as leads of ``lead_min`` or
-    more — never incidents: no process says who sent them."""
-    if flows.height == 0 or "src_pod" not in flows.columns:
-        return []
-    f = flows.filter(pl.col("src_pod").is_not_null())
-    if "is_reply" in f.columns:
-        f = f.filter(~pl.col("is_reply").fill_null(False))
-    key = pl.concat_str([pl.col("src_namespace").fill_null(""), pl.lit("/"), pl.col("src_pod")]) \
-        if "src_namespace" in f.columns else pl.col("src_pod")
-    f = f.with_columns(key.alias("exec_id"))
-    rreq = destinations(E.request_keys(f), s.routine) if "http_method" in f.columns else None
-    ev = pl.concat([E.blocked_and_requests(f, rreq, s.evidence), E.dns_tunnels(f, s.evidence)])
-    out = []
-    for pid, g in ev.group_by("exec_id", maintain_order=True):
-        total = float(g["weight"].sum())
-        if total < s.lead_min:
-            continue
-        mine = f.filter(pl.col("exec_id") == pid[0])
-        one = mine.row(0, named=True)
-        # the node that saw most of the pod's flows (a flow is seen by both ends' nodes)
-        node = mine["node"].drop_nulls().mode().sort()[0] if "node" in mine.columns and mine["node"].null_count() < mine.height else None
-        out.append(Lead(pod=one["src_pod"], node=node, namespace=one.get("src_namespace"),
-                        workload=one.get("src_workload"), score=round(total, 2),
-                        why_not="no process events: no process says who sent these flows",
-                        why=[f"+ {t}" for t in g.sort("weight", descending=True)["text"].unique(maintain_order=True)
-                             .head(s.max_why).to_list()]))
-    return out
-
-
-def _tunnel_leads(rows: pl.DataFrame, s: EngineSettings) -> list[Lead]:
-    """A pod's DNS tunnel no process could be given (:func:`~._dns_tunnel.attribute_to_lineage`): a
-    lead of its pod, weighed as the act."""
-    out = []
-    for (ns, pod, dom), g in rows.group_by("src_namespace", "src_pod", "domain", maintain_order=True):
-        out.append(Lead(pod=pod, node=None, namespace=ns, workload=None, score=s.evidence.weights[E.DNS_TUNNEL],
-                        why_not="no process of the pod was running to send these lookups",
-                        why=[f"+ sent data out in {g['dns_query'].n_unique()} distinct random-looking DNS names "
-                             f"under {dom}"]))
-    return out
-
-
-def _orphan_leads(hits: pl.DataFrame, s: EngineSettings) -> list[Lead]:
-    """Detections no process explains (no ``exec_id``), medium or above, per pod: leads."""
-    h = hits.filter(pl.col("exec_id").is_null() & pl.col("level").fill_null("medium").str.to_lowercase().is_in(
-        ["medium", "high", "critical"]))
-    out = []
-    for (ns, pod, node), g in h.group_by("namespace", "pod", "node", maintain_order=True):
-        # each rule once, with the text of its first hit (a Falco alert's output names the command)
-        first = g.filter(pl.col("title").is_not_null()).unique("title", keep="first", maintain_order=True).head(3)
-        out.append(Lead(pod=pod, node=node, namespace=ns,  # type: ignore[arg-type]
-                        why_not="no process of the capture explains these detections",
-                        workload=g["workload"][0], score=float(g.height),
-                        why=[f"+ {t}: {d}" if d else f"+ {t}" for t, d in first.select("title", "detail").iter_rows()]))
     return out
 
 
