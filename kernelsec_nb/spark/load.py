@@ -392,17 +392,34 @@ def _derive_targets() -> list[str]:
     return [t.name for s in sources.registry() if s.derive for t in s.tables]
 
 
+#: The driver's DuckDB memory (the clock offsets and the flows seen twice read every flow: their
+#: joins spill to the run's work folder beyond it, so the driver stays flat in the input's size).
+DRIVER_MEMORY_LIMIT = "64MB"
+
+
+def _driver_case(store):
+    """The driver's in-memory case for :func:`_finish`: DuckDB at :data:`DRIVER_MEMORY_LIMIT`,
+    spilling into the run's work folder (removed with it)."""
+    import kernelsec_nb as kn
+
+    case = kn.open_case()
+    spill = Path(_normalise.work_folder(str(store.root), store.run)) / "driver"
+    spill.mkdir(parents=True, exist_ok=True)
+    case.con.execute(f"SET memory_limit = '{DRIVER_MEMORY_LIMIT}'")
+    case.con.execute("SET temp_directory = '" + str(spill).replace("'", "''") + "'")
+    return case
+
+
 def _finish(store, report: LoadReport, derived: bool, any_files: bool, hubble_files: list[str],
             written: dict[str, int]) -> set[str]:
     """On the driver, by DuckDB over the lake's files, with the same functions as ``case.load``:
     the clock offsets, the sources' derived columns (``Source.derive``) and ``case_state`` when
     events came in, and the notes.  Returns the tables written whole."""
-    import kernelsec_nb as kn
     from kernelsec_nb.store import _derived, _skew, _twice
 
     targets = _derive_targets() if derived else []
     rewritten: set[str] = set()
-    case = kn.open_case()
+    case = _driver_case(store)
     con = case.con
     try:
         for table in ("flows", "kprobes", "clock_offsets", "files", *targets):
