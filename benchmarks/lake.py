@@ -91,10 +91,10 @@ def _child(kind: str, capture: str, out: str) -> None:
         n = kn.load_lake(os.path.join(out, "lake"), capture, progress=False).total("loaded")
     else:  # the Spark ingest (issue 23, part 2): kn.spark.load(spark, paths, lake)
         import kernelsec_nb.spark as kspark
-        from kernelsec_nb.spark.session import local_session
+        from kernelsec_nb.spark.session import LOAD_ONLY, local_session
 
         master = "local[1]" if kind == "spark1" else "local[2]"
-        spark = local_session(master, app="kernelsec-lake-bench")  # executors: this Python
+        spark = local_session(master, app="kernelsec-lake-bench", extra=LOAD_ONLY)  # as spark-load's
         t0, cpu0 = time.perf_counter(), _tree_cpu(os.getpid())  # the JVM's start is not the ingest's
         report = kspark.load(spark, [capture], os.path.join(out, f"lake-{kind}"))
         n = report.total("loaded") if hasattr(report, "total") else None

@@ -30,9 +30,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"kernelsec-nb: spark-load: {why}", file=sys.stderr)
         return 2
     from kernelsec_nb.spark.load import load
-    from kernelsec_nb.spark.session import local_session
+    from kernelsec_nb.spark.session import LOAD_ONLY, local_session
 
-    spark = local_session(args.master, app="kernelsec-nb spark-load")
+    spark = local_session(args.master, app="kernelsec-nb spark-load", extra=LOAD_ONLY)
     try:
         report = load(spark, args.paths, args.lake, follow_links=args.follow_links)
     except (LoadPathError, CaseError, LakeError) as exc:

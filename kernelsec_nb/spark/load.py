@@ -12,10 +12,13 @@ What runs where:
   first file in load order stays, the one ``case.load`` keeps); the files that lost events are
   loaded again with those ids seeded (their exact accounting, and their part files rewritten
   without them).  Then ``processes`` and the alerts' Kubernetes fields are built with the
-  project's SQL per key (:mod:`kernelsec_nb.spark._derive`) from the lake's files; only the
-  columns that SQL reads cross to Spark.
+  project's SQL per key (:mod:`kernelsec_nb.spark._derive`) from the lake's files: for
+  ``processes`` the tasks read the files and Spark moves only Arrow values between them, by
+  bucket of ids.
 
-Files are the unit of work (a gzip stream cannot be split); a fleet's exports are many files.
+Files are the unit of work (a gzip stream cannot be split; a file's ``files`` row, its sha256 and
+its accounting are the file's); a fleet's exports are many files, spread over the tasks by their
+decompressed size.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import pyarrow.parquet as pq
 from kernelsec_nb.lake import _layout
 from kernelsec_nb.lake._write import _tidy
 from kernelsec_nb.spark import _derive, _lake, _normalise, _parts
+from kernelsec_nb.store import _decompress
 from kernelsec_nb.store._discover import discover
 from kernelsec_nb.store.load import NotAnExport  # noqa: F401 - documented: the same refusals
 from kernelsec_nb.store.report import FileResult, LoadReport
@@ -72,7 +76,9 @@ def _conf(spark) -> None:
 
 
 def _bins(files: list[tuple[int, str, int]], n: int) -> list[list[tuple[int, str]]]:
-    """``files`` (order, path, size) spread over ``n`` tasks, biggest first onto the lightest."""
+    """``files`` (order, path, size) spread over ``n`` tasks, biggest first onto the lightest
+    (``size``: the bytes once decompressed, as a gzip trailer gives them: a gzip file is loaded
+    at the rate of its lines, not of its stored bytes)."""
     bins: list[list[tuple[int, str]]] = [[] for _ in range(max(1, min(n, len(files))))]
     weight = [0] * len(bins)
     for order, path, size in sorted(files, key=lambda f: (-f[2], f[0])):
@@ -133,7 +139,8 @@ def _load(spark, paths, root: Path, follow_links: bool, threads: int | None) -> 
     kept: list[int] = []
     if inputs:
         out_schema = from_arrow_schema(_normalise.output_schema())
-        bins = _bins(inputs, _tasks(spark, sum(size for _, _, size in inputs)))
+        weights = [(o, path, _weight(path, size)) for o, path, size in inputs]
+        bins = _bins(weights, _tasks(spark, sum(size for _, _, size in weights)))
         files_df = spark.sparkContext.parallelize(bins, len(bins)).flatMap(lambda b: b).toDF("o long, path string")
         run, root_text = store.run, str(root)
         load_files = functools.partial(_normalise.normalise, root=root_text, run=run, known_files=known, threads=threads)
@@ -234,6 +241,14 @@ def _second_pass(losers, files_df, out_schema, load_files, results, parts) -> No
     _collect(losers.join(files_df, "o").mapInArrow(again, out_schema), results, parts)
 
 
+def _weight(path: str, size: int) -> int:
+    """A file's share of the work: its bytes once decompressed (a gzip file's trailer says)."""
+    try:
+        return _decompress.size_hint(Path(path), size)
+    except OSError:  # unreadable: its task says so at once
+        return size
+
+
 def _size(path: Path) -> int:
     try:
         return path.stat().st_size
@@ -295,18 +310,21 @@ def _derive_tables(spark, store, written: dict[str, int]) -> set[str]:
     root, run = str(store.root), store.run
     schemas = _normalise.arrow_schemas()
     pschema = _derive.processes_schema()
-    tetragon = list(_derive.PROCESS_INPUTS)
-    structs = {t: from_arrow_schema(pa.schema([schemas[t].field(c) for c in _derive.PROCESS_COLUMNS[t]]))
-               for t in tetragon}
-    tagged = _process_rows(store, structs)
-    if tagged is not None:
-        def build(batches):
-            from pyspark import TaskContext
+    parts = [(t, p) for t in _derive.PROCESS_COLUMNS for p in sorted(set(store.live_files(t) + _run_files(store, t)))]
+    if parts:  # the tasks read and bucket the rows themselves: Spark moves opaque values, by bucket
+        sc = spark.sparkContext
+        n = sc.defaultParallelism * TASKS_PER_CORE  # buckets: a few per core
 
-            yield from _parts.write_rows(_derive.build_processes(batches, pschema), root, run,
-                                         TaskContext.get().partitionId(), "processes")
+        def build(index, items):
+            batches = _derive.build_bucket((v for _, v in items), pschema)
+            for counts in _parts.write_rows(batches, root, run, index, "processes"):
+                yield from zip(counts.column("table").to_pylist(), counts.column("rows").to_pylist(), strict=True)
 
-        _add(written, tagged.repartition("k").mapInArrow(build, _count_schema()).collect())
+        done = (sc.parallelize(parts, min(len(parts), sc.defaultParallelism * TASKS_PER_CORE))
+                .mapPartitions(lambda it: _derive.bucket_rows(it, n))
+                .partitionBy(n, lambda b: b).mapPartitionsWithIndex(build).collect())
+        for table, rows in done:
+            written[table] = written.get(table, 0) + rows
     rewritten = {"processes"}
 
     # alerts: if one (old or new) may take its Kubernetes fields from a process, all are written again
@@ -359,55 +377,6 @@ def _derive_tables(spark, store, written: dict[str, int]) -> set[str]:
     return rewritten | {"alerts"}
 
 
-def _process_rows(store, structs: dict):
-    """The rows processes.sql needs, each with the key ``k`` of the task that builds it: every
-    Tetragon row by its own ``exec_id``; by ``parent_exec_id`` only what processes.sql reads of a
-    process's children: the first exec or exit naming it as the parent (by time, then event id)
-    and each (node, source) naming it (a few rows per parent, however many children it has)."""
-    from pyspark.sql import functions as F
-    from pyspark.sql.pandas.types import from_arrow_schema
-
-    tables = {}
-    for table in structs:
-        rows = store.read(table)  # the new rows are in the lake's folders already
-        files = _run_files(store, table)
-        new = store.spark.read.schema(from_arrow_schema(_layout.arrow_schema(table))).option(
-            "recursiveFileLookup", "true").parquet(*files) if files else None
-        rows = new if rows is None else (rows if new is None else rows.unionByName(new))
-        if rows is not None:
-            tables[table] = rows.select(*[f.name for f in structs[table]])
-    if not tables:
-        return None
-
-    def tagged(rows, key, table, row):
-        return rows.select(key.alias("k"), F.lit(table).alias("t"), *[
-            (row if t == table else F.lit(None).cast(structs[t])).alias(t) for t in structs])
-
-    def whole(table):
-        return F.struct(*[F.col(f.name) for f in structs[table]])
-
-    parts = [tagged(rows.where(F.col("exec_id").isNotNull()), F.col("exec_id"), table, whole(table))
-             for table, rows in tables.items() if _derive.PROCESS_INPUTS[table][0] == "exec_id"]
-    if "process_events" in tables:  # processes.sql's as_parent: the first by (time_ns NULLS LAST, event_id)
-        order = F.struct(F.col("time_ns").isNull(), F.col("time_ns"), F.col("event_id"))
-        first = (tables["process_events"].where(F.col("parent_exec_id").isNotNull()).groupBy("parent_exec_id")
-                 .agg(F.min_by(whole("process_events"), order).alias("r")))
-        parts.append(tagged(first, F.col("parent_exec_id"), "process_events", F.col("r")))
-    named = None  # processes.sql's refs: who names the id as a parent (as other_events rows)
-    for rows in tables.values():
-        one = rows.where(F.col("parent_exec_id").isNotNull()).select("parent_exec_id", "node", "source")
-        named = one if named is None else named.unionByName(one)
-    named = named.distinct()
-    ref = F.struct(*[(F.to_json(F.struct("parent_exec_id", "node", "source")) if f.name == "event_id"  # one row each
-                      else F.col(f.name) if f.name in ("parent_exec_id", "node", "source")
-                      else F.lit(None).cast(f.dataType)).alias(f.name) for f in structs["other_events"]])
-    parts.append(tagged(named, F.col("parent_exec_id"), "other_events", ref))
-    out = parts[0]
-    for part in parts[1:]:
-        out = out.unionByName(part)
-    return out
-
-
 def _run_files(store, table: str) -> list[str]:
     """The part files this run wrote of ``table`` (not in the manifest yet)."""
     base = store.root / table
@@ -423,17 +392,34 @@ def _derive_targets() -> list[str]:
     return [t.name for s in sources.registry() if s.derive for t in s.tables]
 
 
+#: The driver's DuckDB memory (the clock offsets and the flows seen twice read every flow: their
+#: joins spill to the run's work folder beyond it, so the driver stays flat in the input's size).
+DRIVER_MEMORY_LIMIT = "64MB"
+
+
+def _driver_case(store):
+    """The driver's in-memory case for :func:`_finish`: DuckDB at :data:`DRIVER_MEMORY_LIMIT`,
+    spilling into the run's work folder (removed with it)."""
+    import kernelsec_nb as kn
+
+    case = kn.open_case()
+    spill = Path(_normalise.work_folder(str(store.root), store.run)) / "driver"
+    spill.mkdir(parents=True, exist_ok=True)
+    case.con.execute(f"SET memory_limit = '{DRIVER_MEMORY_LIMIT}'")
+    case.con.execute("SET temp_directory = '" + str(spill).replace("'", "''") + "'")
+    return case
+
+
 def _finish(store, report: LoadReport, derived: bool, any_files: bool, hubble_files: list[str],
             written: dict[str, int]) -> set[str]:
     """On the driver, by DuckDB over the lake's files, with the same functions as ``case.load``:
     the clock offsets, the sources' derived columns (``Source.derive``) and ``case_state`` when
     events came in, and the notes.  Returns the tables written whole."""
-    import kernelsec_nb as kn
     from kernelsec_nb.store import _derived, _skew, _twice
 
     targets = _derive_targets() if derived else []
     rewritten: set[str] = set()
-    case = kn.open_case()
+    case = _driver_case(store)
     con = case.con
     try:
         for table in ("flows", "kprobes", "clock_offsets", "files", *targets):

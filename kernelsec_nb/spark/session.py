@@ -12,6 +12,16 @@ from __future__ import annotations
 import os
 import sys
 
+#: Settings for a session that only loads (``spark-load``'s, the benchmark's; not one that then
+#: queries the lake): its JVM moves event ids and a few small plans, so the optimizing compiler
+#: (C2) and whole-stage code generation cost it more CPU than they save.  Measured (``local[1]``,
+#: December 7, benchmarks/RESULTS.md): the JVM's CPU seconds 21.2 -> 11.1 on a 6 MB capture,
+#: 20.5 -> 14.5 on the 1 GB one.  The driver's JVM only (local mode: the one JVM).
+LOAD_ONLY = {
+    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1",
+    "spark.sql.codegen.wholeStage": "false",
+}
+
 
 def settings(master: str, *, shuffle_partitions: int | None = None,
              extra: dict[str, str] | None = None) -> dict[str, str]:
