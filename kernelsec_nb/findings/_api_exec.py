@@ -24,7 +24,7 @@ audit trail is in its text.
 
 >>> S = 1_000_000_000
 >>> sa = "system:serviceaccount:shop:deployer"
->>> calls = pl.DataFrame({"user": [sa] * 3, "src_ip": ["198.51.100.7"] * 3,
+>>> calls = pl.DataFrame({"user": [sa] * 3, "src_ip": ["203.0.113.250"] * 3,
 ...     "verb": ["create", "create", "create"], "resource": ["selfsubjectrulesreviews", "rolebindings", "pods"],
 ...     "subresource": [None, None, "exec"], "namespace": [None, "shop", "shop"], "name": [None, None, "db-0"],
 ...     "code": [201, 201, 101], "time_ns": [0, S, 2 * S], "exec_id": [None] * 3,
