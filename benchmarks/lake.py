@@ -109,12 +109,11 @@ def _child(kind: str, capture: str, out: str) -> None:
                       "cpu": cpu, "tree_cpu": tree_cpu if kind.startswith("spark") else cpu}))
 
 
-def _tree_cpu(root: int) -> float:
-    """CPU seconds of ``root`` and every live process below it, with their reaped children
-    (utime, stime, cutime, cstime from /proc: Spark's Python workers are reaped by its daemon)."""
+def _tree_stats(root: int) -> list[list[str]]:
+    """The /proc/PID/stat fields (after the command name) of ``root`` and every live process
+    below it."""
     parents: dict[int, int] = {}
-    cpu: dict[int, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, list[str]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -122,37 +121,28 @@ def _tree_cpu(root: int) -> float:
             with open(f"/proc/{entry}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
             parents[int(entry)] = int(fields[1])
-            cpu[int(entry)] = sum(int(x) for x in fields[11:15]) / tick
+            stats[int(entry)] = fields
         except (OSError, IndexError, ValueError):
             continue
-    total, todo = 0.0, [root]
+    out, todo = [], [root]
     while todo:
         pid = todo.pop()
-        total += cpu.get(pid, 0.0)
+        if pid in stats:
+            out.append(stats[pid])
         todo += [p for p, pp in parents.items() if pp == pid]
-    return total
+    return out
+
+
+def _tree_cpu(root: int) -> float:
+    """CPU seconds of ``root`` and every live process below it, with their reaped children
+    (utime, stime, cutime, cstime from /proc: Spark's Python workers are reaped by its daemon)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    return sum(sum(int(x) for x in fields[11:15]) / tick for fields in _tree_stats(root))
 
 
 def _tree_rss(root: int) -> int:
     """Bytes of RSS of ``root`` and every process below it, from /proc."""
-    parents: dict[int, int] = {}
-    rss: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            parents[int(entry)] = int(fields[1])
-            rss[int(entry)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
-        except (OSError, IndexError, ValueError):
-            continue
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        total += rss.get(pid, 0)
-        todo += [p for p, pp in parents.items() if pp == pid]
-    return total
+    return sum(int(fields[21]) * os.sysconf("SC_PAGE_SIZE") for fields in _tree_stats(root))
 
 
 def build(kind: str, capture: Path, out: Path) -> dict | None:
