@@ -91,7 +91,7 @@ def _report(args: argparse.Namespace) -> int:
             return 2
     try:
         result = report.render(args.case, args.notebook, args.out, exports=args.exports)
-    except FileNotFoundError as exc:  # e.g. no such notebook: one line, no traceback
+    except (FileNotFoundError, ValueError) as exc:  # e.g. no such notebook: one line, no traceback
         print(shown(f"kernelsec-nb: {exc}"), file=sys.stderr)
         return 2
     errors = result.get("errors") or []

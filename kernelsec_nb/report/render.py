@@ -35,13 +35,14 @@ def _candidates(rel: str) -> list[Path]:
 
 
 def find_notebook(name: str | Path) -> Path:
-    """A notebook path, or a short name (``postmortem``) looked up in the repo's ``notebooks/``."""
+    """A notebook path, or a short name looked up in the repo's ``notebooks/``: ``postmortem``
+    (the template) or a notebook's name without ``.ipynb`` (``02-deathstar-postmortem``)."""
     p = Path(name)
     if p.exists():
         return p.resolve()
     rel = NOTEBOOKS.get(str(name), str(name))
-    for c in _candidates(f"notebooks/{rel}"):
-        if c.exists():
+    for c in (*_candidates(f"notebooks/{rel}"), *_candidates(f"notebooks/{rel}.ipynb")):
+        if c.is_file():
             return c.resolve()
     raise FileNotFoundError(f"no notebook {name!r} (give a path, or one of {sorted(NOTEBOOKS)})")
 
@@ -55,6 +56,33 @@ def bundled_capture() -> Path:
 
 
 # -- execution ---------------------------------------------------------------------------
+def notebook_parameters(notebook: Path, params: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """The parameters to pass to ``notebook``, and the exports to load first (or None).
+
+    A notebook with a ``parameters`` cell gets only the names it declares: papermill would
+    otherwise inject the others and warn "Passed unknown parameter".  ``exports`` given to a
+    notebook that does not declare it is returned to be loaded into the case before the run (the
+    analyst asked for it; dropping it would render a report without it).  Any other undeclared
+    parameter with a value is an error, as a misspelt name would silently do nothing.  A notebook
+    without a ``parameters`` cell gets everything (papermill puts the cell at the top).
+
+    >>> from kernelsec_nb.report.render import find_notebook, notebook_parameters
+    >>> notebook_parameters(find_notebook("01-getting-started"), {"case_path": "c.duckdb", "exports": None})
+    ({'case_path': 'c.duckdb'}, None)
+    """
+    import papermill as pm
+
+    declared = set(pm.inspect_notebook(str(notebook)))
+    if not declared:
+        return params, None
+    load_first = params.get("exports") if "exports" not in declared else None
+    unknown = sorted(k for k, v in params.items() if k not in declared and k != "exports" and v is not None)
+    if unknown:
+        raise ValueError(f"notebook {notebook.name} takes no parameter {', '.join(map(repr, unknown))} "
+                         f"(it takes: {', '.join(sorted(declared))})")
+    return {k: v for k, v in params.items() if k in declared}, load_first
+
+
 def _execute(notebook: Path, out_nb: Path, parameters: dict[str, Any], timeout: int) -> Any:
     import papermill as pm
 
@@ -395,6 +423,12 @@ def render(case_path: str | Path, notebook: str | Path = "postmortem", out_html:
     out_html.parent.mkdir(parents=True, exist_ok=True)
     params = {"case_path": str(case_path), "exports": str(Path(exports).resolve()) if exports else None}
     params.update(parameters or {})
+    params, load_first = notebook_parameters(nb_path, params)
+    if load_first is not None:  # a notebook that takes no ``exports``: load them into the case here
+        from kernelsec_nb.store import open_case
+
+        with open_case(case_path) as case:
+            case.load(load_first, progress=False)
     with tempfile.TemporaryDirectory(prefix="kn-report-") as tmp:
         out_nb = Path(keep_notebook) if keep_notebook else Path(tmp) / nb_path.name
         nb = _execute(nb_path, out_nb, params, timeout)
