@@ -10,8 +10,6 @@ import json
 
 import pytest
 
-import kernelsec_nb as kn
-from kernelsec_nb.store import _ingest
 from tests.store.lines import falco_alert, hubble_flow, tetragon_exec
 
 
@@ -25,14 +23,6 @@ def kprobe() -> str:
             '"start_time":"2026-11-20T10:00:00Z","pod":{"namespace":"default","name":"web-1"}},'
             '"parent":{"exec_id":"cDE="},"function_name":"tcp_connect","args":[]},'
             '"node_name":"n1","time":"2026-11-20T10:00:00Z"}')
-
-
-@pytest.fixture(params=[True, False], ids=["routes", "general"])
-def case(request, tmp_path, monkeypatch):
-    monkeypatch.setattr(_ingest, "USE_ROUTES", request.param)
-    c = kn.open_case(tmp_path / "case.duckdb")
-    yield c
-    c.close()
 
 
 HOSTILE = {

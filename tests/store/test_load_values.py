@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-import kernelsec_nb as kn
-from kernelsec_nb.store import _ingest
 from tests.store.lines import falco_alert, hubble_flow, tetragon_exec
 
 T = "2026-11-20T10:00:00.123456789Z"
@@ -26,14 +22,6 @@ def kprobe(sport: str = "40000", dport: str = "443", time: str = T) -> str:
             '"args":[{"sock_arg":{"family":"AF_INET","type":"SOCK_STREAM","protocol":"IPPROTO_TCP",'
             '"saddr":"10.0.0.1","daddr":"10.0.0.2","sport":' + sport + ',"dport":' + dport + '}}]},'
             '"node_name":"n1","time":"' + time + '"}')
-
-
-@pytest.fixture(params=[True, False], ids=["routes", "general"])
-def case(request, tmp_path, monkeypatch):
-    monkeypatch.setattr(_ingest, "USE_ROUTES", request.param)
-    c = kn.open_case(tmp_path / "case.duckdb")
-    yield c
-    c.close()
 
 
 def load(case, tmp_path, lines):
