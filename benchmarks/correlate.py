@@ -11,8 +11,9 @@ then prints:
 * access-log request attribution (``case.http_requests()`` work: each request's downstream
   connection attributed like a flow, on ``--requests`` sidecar requests made from the connects)
   against a bare DuckDB join of ``http_requests`` and ``kprobes`` on the same 5-tuple keys, and
-  their ratio; then with each request's Hubble flow and client pod (``_request_links``) against
-  the same join plus ``flows`` on the 5-tuple in either orientation;
+  their ratio; then with each request's Hubble flow and client pod (``_request_links``: two
+  per-request frames, which ``http_requests()``'s query joins to the requests like the process's)
+  against the same join plus ``flows`` on the 5-tuple in either orientation;
 * time to build the full process tree (parent index + depth/root of every exec);
 * API call attribution (``case.api_calls()`` work: the pod by source IP, the process by its last
   connect to the API server, the started process) against a bare DuckDB join of the calls on the

@@ -90,21 +90,27 @@ def flow_of_request(con: Any, candidates_sql: str) -> pl.DataFrame:
     ``flow_row`` (the flow's ``rowid``), ``flow_time_ns``, ``upstream`` (the flow is of the
     upstream leg).
 
-    Most requests have a single candidate: one sort of the candidates (integers only) and the
-    first row of each request costs less than DuckDB's grouped ``arg_min`` over every request
-    (benchmarks/RESULTS.md).
+    Most requests have a single candidate: that one is taken as it is, and only the candidates
+    of the requests with several are sorted (integers only) for the first row of each; this
+    costs less than DuckDB's grouped ``arg_min`` over every request, and than sorting all of
+    them (benchmarks/RESULTS.md).
 
     Examples
     --------
     >>> import duckdb
     >>> con = duckdb.connect()
-    >>> sql = ("SELECT * FROM (VALUES (1, 5::UBIGINT, 10, 7, false), (1, 0::UBIGINT, 20, 3, true)) "
-    ...        "t(rid, rank, flow_time_ns, flow_row, upstream)")
-    >>> flow_of_request(con, sql).rows()
-    [(1, 20, 3, True)]
+    >>> sql = ("SELECT * FROM (VALUES (1, 5::UBIGINT, 10, 7, false), (1, 0::UBIGINT, 20, 3, true), "
+    ...        "(2, 9::UBIGINT, 30, 8, false)) t(rid, rank, flow_time_ns, flow_row, upstream)")
+    >>> flow_of_request(con, sql).sort("rid").rows()
+    [(1, 20, 3, True), (2, 30, 8, False)]
     """
-    return (fetch(con, candidates_sql).sort("rank", "flow_time_ns", "flow_row")
-            .unique("rid", keep="first", maintain_order=False).drop("rank"))
+    cand = fetch(con, candidates_sql)
+    several = cand["rid"].is_duplicated()
+    if not several.any():
+        return cand.drop("rank")
+    return pl.concat([cand.filter(~several).drop("rank"),
+                      cand.filter(several).sort("rank", "flow_time_ns", "flow_row")
+                      .unique("rid", keep="first", maintain_order=False).drop("rank")])
 
 
 #: The downstream connection of each request as 5-tuple keys (see ``_flows.attribute_keys``).
@@ -153,20 +159,15 @@ class HttpMixin:
                                   window=to_duration_ns(FLOW_WINDOW), pod_keys=pod_keys)
         return self._cached("request_keys", ["http_requests", "kprobes"], build)  # type: ignore[attr-defined]
 
-    def _request_links(self) -> pl.DataFrame:
-        """Per request (``_row``): its Hubble flow (``flow_row``, the flow's ``rowid``,
-        ``flow_time_ns``, ``upstream``) and its client's pod."""
-        def build() -> pl.DataFrame:
-            flow = flow_of_request(self.con, self._rows_sql(FLOW_CANDIDATES_SQL))
-            client = resolve_sql(self._rows_sql(_CLIENT_KEYS), one_per_rid=True)
-            name = f"_kn_http_flow_{id(flow)}"
-            self.con.register(name, flow.to_arrow())
-            try:  # one DuckDB join of the two (faster than polars' full join of the fetched frames)
-                return fetch(self.con, "SELECT coalesce(f.rid, c.rid)::BIGINT AS _row, f.flow_row, f.flow_time_ns, "  # noqa: S608
-                             "f.upstream, c.namespace AS client_namespace, c.pod AS client_pod "
-                             f"FROM {name} f FULL JOIN ({client}) c ON c.rid = f.rid")
-            finally:
-                self.con.unregister(name)
+    def _request_links(self) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Per request: its Hubble flow (``rid``, ``flow_row``: the flow's ``rowid``,
+        ``flow_time_ns``, ``upstream``) and its client's pod (``rid``, ``client_namespace``,
+        ``client_pod``), two frames: :meth:`http_requests` joins both to the requests (cheaper
+        than joining them here into one, and that join again)."""
+        def build() -> tuple[pl.DataFrame, pl.DataFrame]:
+            return (flow_of_request(self.con, self._rows_sql(FLOW_CANDIDATES_SQL)),
+                    fetch(self.con, "SELECT rid, namespace AS client_namespace, pod AS client_pod FROM "  # noqa: S608
+                          f"({resolve_sql(self._rows_sql(_CLIENT_KEYS), one_per_rid=True)})"))
         return self._cached("request_links", ["http_requests", "flows", "kprobes"], build)  # type: ignore[attr-defined]
 
     def http_requests(self, **flt: Any) -> pl.DataFrame:
@@ -191,19 +192,20 @@ class HttpMixin:
         """
         cond, params = filters.where("http_requests_attributed", **flt)
         att = self._request_keys()
-        links = self._request_links()
-        names = (f"_kn_http_att_{id(att)}", f"_kn_http_links_{id(links)}")
-        self.con.register(names[0], att.to_arrow())
-        self.con.register(names[1], links.to_arrow())
+        flow, client = self._request_links()
+        names = (f"_kn_http_att_{id(att)}", f"_kn_http_flow_{id(flow)}", f"_kn_http_client_{id(client)}")
+        for name, frame in zip(names, (att, flow, client), strict=True):
+            self.con.register(name, frame.to_arrow())
         try:
             return self._fetch(self._rows_sql(  # type: ignore[attr-defined, no-any-return]
                 "SELECT * FROM (SELECT {http_requests_star}, fl.event_id AS flow_event_id, l.flow_time_ns, "  # noqa: S608
                 "CASE WHEN l.upstream THEN 'upstream' WHEN NOT l.upstream THEN 'downstream' END AS flow_leg, "
-                "CASE WHEN r.direction = 'outbound' THEN r.namespace ELSE l.client_namespace END AS client_namespace, "
-                "CASE WHEN r.direction = 'outbound' THEN r.pod ELSE l.client_pod END AS client_pod, "
+                "CASE WHEN r.direction = 'outbound' THEN r.namespace ELSE c.client_namespace END AS client_namespace, "
+                "CASE WHEN r.direction = 'outbound' THEN r.pod ELSE c.client_pod END AS client_pod, "
                 "k.exec_id, coalesce(a.match, 'none') AS match, coalesce(a.confidence, 0.0) AS confidence, "
                 f"k.event_id AS conn_event_id, k.time_ns AS conn_time_ns, {_PROC_COLS} "
-                f"FROM {{http_requests_rows}} r LEFT JOIN {names[1]} l ON l._row = r.rowid "
+                f"FROM {{http_requests_rows}} r LEFT JOIN {names[1]} l ON l.rid = r.rowid "
+                f"LEFT JOIN {names[2]} c ON c.rid = r.rowid "
                 "LEFT JOIN {flows_rows} fl ON fl.rowid = l.flow_row "
                 f"LEFT JOIN {names[0]} a ON a._row = r.rowid LEFT JOIN {{kprobes_rows}} k ON k.rowid = a._cid "
                 "LEFT JOIN processes p ON p.exec_id = k.exec_id) "

@@ -39,7 +39,7 @@ WHERE ip IS NOT NULL AND time_ns IS NOT NULL AND NOT (starts_with(ip, '127.') OR
 GROUP BY ip, namespace, pod
 """
 POD_IPS_SQL = _POD_IPS.format(only_src="", only_dst="", only_k="")
-_ONLY = " AND {col} IN (SELECT DISTINCT ip FROM q)"
+_ONLY = " AND {col} IN (SELECT ip FROM qi)"
 
 
 def resolve_sql(keys: str, *, one_per_rid: bool = False) -> str:
@@ -48,7 +48,8 @@ def resolve_sql(keys: str, *, one_per_rid: bool = False) -> str:
     the pod seen with it nearest ``t``; a tie between two pods names none.  Columns
     ``rid, namespace, pod, workload``.
 
-    Only the flows and hooks of the keys' addresses are aggregated, and the best candidate of a
+    Only the flows and hooks of the keys' addresses are aggregated (their distinct addresses
+    found once, for the three semi-joins), and the best candidate of a
     ``rid`` is found by one integer aggregation instead of a rank over all of them: a candidate's
     rank key ``k = prio * 2^63 + distance`` (a missing ``t`` or ``prio`` sorts last, as in
     ``ORDER BY``) and its pod's number ``pid`` pack into one HUGEINT; ``min(k * 2^31 + pid)``
@@ -58,24 +59,25 @@ def resolve_sql(keys: str, *, one_per_rid: bool = False) -> str:
     With ``one_per_rid`` (the caller's promise that ``keys`` has one row per ``rid``), a row
     whose IP the case saw with a single pod names it without ranking: only the rows of IPs
     several pods held go through the aggregation."""
-    ranked, single = ("WHERE c.pods > 1", """
+    ranked, single = ("AND i.pods > 1", """
 UNION ALL
-SELECT c.rid, i.namespace, i.pod, i.workload FROM c JOIN ips i ON i.row = c.row WHERE c.pods = 1""") \
+SELECT q.rid, i.namespace, i.pod, i.workload FROM q JOIN ips i ON i.ip = q.ip AND i.pods = 1""") \
         if one_per_rid else ("", "")
     ips = _POD_IPS.format(only_src=_ONLY.format(col="src_ip"), only_dst=_ONLY.format(col="dst_ip"),
                           only_k=_ONLY.format(col="saddr"))
     return f"""
 WITH q AS MATERIALIZED ({keys}),
-ips AS (SELECT *, row_number() OVER () AS row, dense_rank() OVER (ORDER BY namespace, pod) AS pid,
-               count(*) OVER (PARTITION BY ip) AS pods FROM ({ips})),
+qi AS MATERIALIZED (SELECT DISTINCT ip FROM q),
+ips AS MATERIALIZED (SELECT *, row_number() OVER () AS row, dense_rank() OVER (ORDER BY namespace, pod) AS pid,
+                            count(*) OVER (PARTITION BY ip) AS pods FROM ({ips})),
 c AS (
-    SELECT q.rid, i.row, i.pid, i.pods, coalesce(q.prio, 2147483647)::HUGEINT * 9223372036854775808
+    SELECT q.rid, i.row, i.pid, coalesce(q.prio, 2147483647)::HUGEINT * 9223372036854775808
                                 + coalesce(greatest(i.first_ns - q.t, q.t - i.last_ns, 0), 9223372036854775807) AS k
-    FROM q JOIN ips i ON i.ip = q.ip
+    FROM q JOIN ips i ON i.ip = q.ip {ranked}
 ),
 best AS (
     SELECT rid, min(k * 2147483648 + pid) AS lo, max(-k * 2147483648 + pid) AS hi, arg_min(row, k) AS row
-    FROM c {ranked} GROUP BY rid
+    FROM c GROUP BY rid
 )
 SELECT b.rid, i.namespace, i.pod, i.workload FROM best b JOIN ips i ON i.row = b.row
 WHERE b.lo % 2147483648 = b.hi + (b.lo // 2147483648) * 2147483648{single}
