@@ -7,6 +7,8 @@ Small functions of plain polars frames and the engine's ``info`` (exec id → pr
   just before it connected (Hubble's DNS flows carry the query and the answered addresses);
 * :func:`beacon` — a line connecting again and again to one address (a C2 beacon);
 * :func:`fetch_pipe` — ``curl … | sh``: a sibling interpreter ran what the fetcher fetched;
+* :func:`pipe_sink` — ``pg_dump | gzip | nc …``: the connecting process is the end of a pipeline
+  whose earlier members produced what it sent (exfiltration);
 * :func:`exfil_senders` — a process that connected out naming in its arguments a file its line
   had just written (an archive of secrets sent to a bucket): the data left, whatever the address;
 * :func:`service_callbacks` — the outside addresses a service process reached for the first time
@@ -115,6 +117,48 @@ def fetch_pipe(x: str, ids: list[str], info: dict[str, Any], window_ns: int) -> 
     return False
 
 
+def _order(r: dict[str, Any]) -> tuple[int, int]:
+    """A process's place among its siblings: its pid (a shell forks a pipeline's members left to
+    right, so their pids rise; their execs may not come in that order), then its start."""
+    return (int(r.get("pid") or 0), int(r.get("start_ns") or 0))
+
+
+def pipe_sink(x: str, t: int, ids: list[str], info: dict[str, Any], window_ns: int, outward: set[str]) -> bool:
+    """Whether ``x``, which connected out at ``t``, is the end of a pipeline that sent out what its
+    earlier members produced (``pg_dump … | gzip | perl -MIO::Socket …``, ``tar c … | nc …``):
+    siblings of ``x`` (same parent, started within ``window_ns`` of it) forked before it (lower
+    pid; the start time when no pid is known) and still running when it started (a pipeline's
+    members run together; ``curl … && chmod … && ./x`` is a sequence), and none of them
+
+    * an interpreter given no script (``cat f | sh -i | nc …``: a shell's own output piped out is
+      a reverse shell, a channel driven from there, not data),
+    * a process with a child started after ``t`` (driven through the connection),
+    * a process of ``outward`` (one that itself connected out: a relay passes on what it fetched).
+
+    The upstream members are named by their place in the process tree, not by a list of tools;
+    a pipeline of data *into* the network process is its whole test (bytes per direction are
+    not in the flows)."""
+    r = info.get(x, {})
+    parent, start = r.get("parent_exec_id"), r.get("start_ns") or 0
+    if parent is None:
+        return False
+    by_pid = r.get("pid") is not None
+    up = [y for y in ids if y != x and info.get(y, {}).get("parent_exec_id") == parent
+          and abs((info.get(y, {}).get("start_ns") or 0) - start) <= window_ns
+          and (_order(info[y]) < _order(r) if by_pid else (info[y].get("start_ns") or 0) < start)
+          and (info[y].get("exit_ns") is None or info[y]["exit_ns"] > start)]
+    if not up:
+        return False
+    for y in up:
+        o = info[y]
+        name = str(o.get("binary") or "").rsplit("/", 1)[-1]
+        if INTERPRETER.match(name) and all(a.startswith("-") for a in str(o.get("args") or "").split()):
+            return False
+        if y in outward:
+            return False
+    return not any(info.get(z, {}).get("parent_exec_id") in up and (info[z].get("start_ns") or 0) > t for z in ids)
+
+
 def _path(file_node: str) -> str:
     """The path of a ``file:<scope>:<path>`` node (a host scope is ``node:<node>``)."""
     rest = file_node.removeprefix("file:")
@@ -123,9 +167,27 @@ def _path(file_node: str) -> str:
     return rest.split(":", 1)[1] if ":" in rest else rest
 
 
+def names_path(tokens: set[str], path: str) -> bool:
+    """Whether one of the argument ``tokens`` names ``path``: the token itself, or its end after
+    ``@`` or ``=`` (``--data-binary @/tmp/a``, ``-F f=@/tmp/a``, ``--upload-file=/tmp/a``), quotes
+    stripped.
+
+    >>> names_path({"-X", "POST", "--data-binary", "'@/tmp/s.json'"}, "/tmp/s.json")
+    True
+    >>> names_path({"/tmp/s.json.bak", "x/tmp/s.json"}, "/tmp/s.json")
+    False
+    """
+    for tok in tokens:
+        tok = tok.strip("'\"")
+        if tok == path or (tok.endswith(path) and tok[-len(path) - 1] in "@="):
+            return True
+    return False
+
+
 def exfil_senders(ids: list[str], info: dict[str, Any], edge: pl.DataFrame, write: str, connect: str) -> set[str]:
     """Processes of ``ids`` that connected out of the cluster (an ``ext:`` destination) and whose
-    arguments name a file another process of ``ids`` wrote before it started (``write`` edges):
+    arguments name a file another process of ``ids`` wrote before it started (``write`` edges;
+    :func:`names_path`: ``curl --data-binary @/tmp/a`` names ``/tmp/a``):
     the line made the file and this process sent it out — exfiltration, whatever the address (a
     bucket endpoint the workload also uses all day is still where the data went).  A file of
     another pod is not that file (two replicas write the same path: the second's download names
@@ -147,7 +209,7 @@ def exfil_senders(ids: list[str], info: dict[str, Any], edge: pl.DataFrame, writ
         mine = f"file:{r.get('namespace') or ''}/{pod}:" if pod else None
         for w, f, t in wrote.select("src", "dst", "time_ns").iter_rows():
             other_pod = mine is not None and not f.startswith("file:node:") and not f.startswith(mine)
-            if w != src and not other_pod and _path(f) in tokens and (t or 0) < start:
+            if w != src and not other_pod and names_path(tokens, _path(f)) and (t or 0) < start:
                 found.add(x)
     return found
 
@@ -170,4 +232,5 @@ def service_callbacks(parent: str | None, start_ns: int | None, edge: pl.DataFra
             for i, (d, t) in enumerate(rows)]
 
 
-__all__ = ["INTERPRETER", "beacon", "dns_answers", "exfil_senders", "fetch_pipe", "name_for", "service_callbacks"]
+__all__ = ["INTERPRETER", "beacon", "dns_answers", "exfil_senders", "fetch_pipe", "name_for", "names_path", "pipe_sink",
+           "service_callbacks"]

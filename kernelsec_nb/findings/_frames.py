@@ -18,7 +18,8 @@ from kernelsec_nb.findings.detections import detections, empty_detections
 #: The columns of ``case.flows()`` the engine and its parts read (``case_frames`` keeps these).
 FLOW_COLUMNS = ("event_id", "time", "time_ns", "node", "verdict", "src_namespace", "src_pod", "src_workload",
                 "src_ip", "src_port", "dst_namespace", "dst_pod", "dst_workload", "dst_labels", "dst_names",
-                "dst_ip", "dst_port", "l7_direction", "http_method", "http_url", "http_path", "dns_query", "dns_ips",
+                "dst_ip", "dst_port", "l7_direction", "http_method", "http_url", "http_path", "http_code", "dns_query",
+                "dns_ips",
                 "is_reply", "exec_id", "parent_exec_id", "binary", "args", "confidence")
 _KPROBE_COLS = ('event_id, kind, time_ns, node, namespace, pod, workload, exec_id, function_name, '
                 'file_path, daddr, dport, hook_args')

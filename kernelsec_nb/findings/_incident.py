@@ -439,6 +439,11 @@ def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any
                  and (pev.filter(pl.col("exec_id") == entry)["kind"] == E.SERVICE_CHILD).any()),
                 ("T1105", "engine:download", "download" in roles or any(ep.role == "download" for ep in ends)),
                 ("T1048", "engine:exfil", any(ep.role == "exfil" for ep in ends)),
+                # what left through an address (not DNS names) was data of the system it ran on
+                ("T1005", "engine:collect", any(ep.role == "exfil" and ep.ip for ep in ends)),
+                # the data went to the host of the incident's own channel (its C2 or callback)
+                ("T1041", "engine:exfil_c2", any(ep.role == "exfil" and ep.ip in {
+                    o.ip for o in ends if o.role in ("c2", "callback")} for ep in ends)),
                 ("T1567", "engine:exfil_web", any(ep.role == "exfil" and ep.port in (80, 443) for ep in ends)),
                 ("T1071", "engine:dns_tunnel", E.DNS_TUNNEL in kinds),
                 ("T1610", "engine:api_pod", edge.filter(pl.col("src").is_in(pids) & (pl.col("kind") == G.API)).height > 0)]
@@ -466,7 +471,8 @@ def _role(x: str, t: int, ids: list[str], idset: set[str], info: dict[str, Any],
     ``c2`` when processes below ``x`` started after the connection (a shell driven from there) or
     ``x`` kept running ``c2_after`` past it; ``download`` when ``x`` wrote a file used later, or a
     later process of the part runs a path named in ``x``'s arguments; ``exfil`` when a sibling of
-    the same pipeline read from a pod or a file; else ``unknown``."""
+    the same pipeline read from a pod or a file, or ``x`` is the end of a pipeline that fed it
+    (:func:`~._endpoints.pipe_sink`); else ``unknown``."""
     r = info.get(x, {})
     below = _below(x, idset, info) - {x}
     if any((info.get(y, {}).get("start_ns") or 0) > t for y in below):
@@ -485,6 +491,9 @@ def _role(x: str, t: int, ids: list[str], idset: set[str], info: dict[str, Any],
     fed_files = edge.filter(pl.col("dst").is_in(["proc:" + y for y in sibs]) & (pl.col("kind") == G.READ_FILE))
     if fed.height or fed_files.height:
         return "exfil"  # a pipeline: its sibling read from a pod or a file, it sent out
+    away = edge.filter((pl.col("kind") == G.CONNECT) & pl.col("dst").str.starts_with("ext:"))["src"]
+    if X.pipe_sink(x, t, ids, info, s.pipe_window_ns, {v[5:] for v in away.to_list()}):
+        return "exfil"  # the end of a pipeline: what its earlier members produced, it sent out
     end = r.get("exit_ns")
     if end is None or end - t >= s.c2_after_ns:
         return "c2"

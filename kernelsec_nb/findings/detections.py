@@ -67,13 +67,50 @@ def attack_ids(tags: list[str] | None) -> tuple[list[str], list[str]]:
     return techniques, tactics
 
 
+#: ATT&CK persistence techniques whose persistence is a thing *placed* where something runs it
+#: later: a server's component (T1505, a web shell), an image (T1525), a host binary (T1554), a
+#: library or path that hijacks a program (T1574).  Seeing a program start is not seeing one placed.
+PLACED = ("T1505", "T1525", "T1554", "T1574")
+#: The system calls of a process start, as Falco's ``evt.type`` names them.
+PROCESS_START = ("execve", "execveat")
+
+
+def event_claims(techniques: list[str], event: str | None) -> list[str]:
+    """The techniques of ``techniques`` a rule that fired on ``event`` (a system call) can claim:
+    one that fired on a process start saw a program run, not one of the placements of :data:`PLACED`
+    (Falco tags "Launch Package Management Process in Container" T1505 and ``mitre_persistence``
+    on the package manager's ``execve``: installing a package is tooling, no server component was
+    seen placed).  The same technique on a file write (a web shell written) stays.
+
+    >>> event_claims(["T1505", "T1059"], "execve"), event_claims(["T1505.003"], "openat")
+    (['T1059'], ['T1505.003'])
+    >>> event_claims(["T1053.003"], "execve"), event_claims(["T1505"], None)
+    (['T1053.003'], ['T1505'])
+    """
+    if event not in PROCESS_START:
+        return techniques
+    return [t for t in techniques if t.split(".")[0] not in PLACED]
+
+
+def _event(fields: Any) -> str | None:
+    """An alert's system call (``output_fields['evt.type']``) from a map or a list of key/value pairs."""
+    if isinstance(fields, dict):
+        return fields.get("evt.type")
+    if isinstance(fields, list):
+        return next((kv.get("value") for kv in fields if isinstance(kv, dict) and kv.get("key") == "evt.type"), None)
+    return None
+
+
 def falco_detections(alerts: pl.DataFrame) -> pl.DataFrame:
     """Attributed alerts (``case.alerts()``: Falco's, Tracee's) as detections: ``rule_id``
     ``<source>:<rule>``,
-    level from the priority, techniques and tactics from the tags."""
+    level from the priority, techniques and tactics from the tags (the techniques the alert's
+    system call can show: :func:`event_claims`)."""
     if alerts.height == 0:
         return empty_detections()
     tags = [attack_ids(t) for t in alerts["tags"].to_list()] if "tags" in alerts.columns else [([], [])] * alerts.height
+    if "fields" in alerts.columns:
+        tags = [(event_claims(t, _event(f)), a) for (t, a), f in zip(tags, alerts["fields"].to_list(), strict=True)]
     binary = pl.coalesce(*(c for c in ("binary", "proc_name") if c in alerts.columns)) \
         if {"binary", "proc_name"} & set(alerts.columns) else pl.lit(None, pl.String)
     col = lambda name: pl.col(name) if name in alerts.columns else pl.lit(None, pl.String)  # noqa: E731
@@ -130,5 +167,5 @@ def detections(case: Any, rules: Any = None) -> pl.DataFrame:
     return claimed_techniques(falco_detections(case.alerts()))
 
 
-__all__ = ["DETECTION_SCHEMA", "FALCO_LEVELS", "IMPACT", "LEVELS", "TACTICS", "attack_ids", "claimed_techniques", "detections",
-           "empty_detections", "falco_detections"]
+__all__ = ["DETECTION_SCHEMA", "FALCO_LEVELS", "IMPACT", "LEVELS", "PLACED", "PROCESS_START", "TACTICS", "attack_ids",
+           "claimed_techniques", "detections", "empty_detections", "event_claims", "falco_detections"]

@@ -36,6 +36,7 @@ from typing import Any
 import polars as pl
 
 from kernelsec_nb.findings import _api_acts as A
+from kernelsec_nb.findings import _brute as B
 from kernelsec_nb.findings import _declared as D
 from kernelsec_nb.findings import _evidence as E
 from kernelsec_nb.findings import _leads as L
@@ -99,6 +100,7 @@ class EngineSettings:
     routine: RoutineSettings = field(default_factory=RoutineSettings)
     graph: G.GraphSettings = field(default_factory=G.GraphSettings)
     evidence: E.EvidenceSettings = field(default_factory=E.EvidenceSettings)
+    brute: B.BruteSettings = field(default_factory=B.BruteSettings)
 
 
 DEFAULT = EngineSettings()
@@ -384,6 +386,12 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
         found = _assemble(procs, rt, edge, ev, hits, flows, s, notes, exempt)
     # the attacker's own host reached on its other ports by what no edge joins (the API server)
     found = Findings(own_host_endpoints(found.incidents, conns, rdest), found.leads, found.notes)
+    # a burst of refused logins, then one let in, into the pod an incident then started in (T1110)
+    bursts = B.bursts_of(flows, requests, s.brute) if found.incidents else pl.DataFrame()
+    if bursts.height:
+        entries = [i.entry.exec_id for i in found.incidents if i.entry is not None]
+        starts = dict(procs.filter(pl.col("exec_id").is_in(entries)).select("exec_id", "start_ns").iter_rows())
+        found = Findings(B.guessed_logins(found.incidents, bursts, starts, s.brute), found.leads, found.notes)
     lone = L.tunnel_leads(tunnels.filter(pl.col("exec_id").is_null()), s)
     if lone:
         found = Findings(found.incidents, sorted([*found.leads, *lone], key=lambda x: -x.score)[: s.max_leads],

@@ -53,3 +53,23 @@ def test_detections_uses_detect_when_the_case_has_it():
     got = detections(_SigmaCase())
     assert got.columns == list(DETECTION_SCHEMA)
     assert got["rule_id"].to_list() == ["sigma:x"] and got["level"].to_list() == [None]
+
+
+def test_a_placement_technique_on_a_process_start_is_no_persistence():
+    """Falco's package-manager rule (T1505, mitre_persistence) fires on the ``execve`` of ``apk``:
+    no server component was seen placed, so neither the technique nor a persistence act; a rule
+    of the same technique on a file write, and a scheduling rule on an ``execve``, keep theirs."""
+    from kernelsec_nb.findings._evidence import PERSIST, persistence
+
+    alerts = pl.DataFrame({
+        "event_id": ["a1", "a2", "a3"], "time_ns": [1, 2, 3], "exec_id": ["apk", "web", "cron"],
+        "rule": ["Launch Package Management Process in Container", "Web shell written", "Schedule Cron Jobs"],
+        "priority": ["Error", "Warning", "Notice"],
+        "tags": [["T1505", "mitre_persistence", "software_mgmt"], ["T1505.003", "mitre_persistence"],
+                 ["T1053.003", "mitre_execution"]],
+        "fields": [{"evt.type": "execve"}, {"evt.type": "openat"}, {"evt.type": "execve"}],
+        "output": ["o", "o", "o"]}, schema_overrides={"fields": pl.Object})
+    d = falco_detections(alerts)
+    assert d["techniques"].to_list() == [[], ["T1505.003"], ["T1053.003"]]
+    ev = persistence(d)
+    assert sorted(ev.filter(pl.col("kind") == PERSIST)["exec_id"].to_list()) == ["cron", "web"]

