@@ -52,6 +52,7 @@ from kernelsec_nb.findings._exec_named import named_exec_edges
 from kernelsec_nb.findings._frames import case_frames
 from kernelsec_nb.findings._fresh import fresh_workloads
 from kernelsec_nb.findings._incident import LINKS, _entry, _fields, _incident, _why
+from kernelsec_nb.findings._init_tree import with_init_tree
 from kernelsec_nb.findings._records import (
     Findings,
     Incident,
@@ -245,6 +246,8 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
                      "detections are listed as leads")
     if flows.height == 0:
         notes.append("no flows (Hubble): connections come from Tetragon's connect hooks only")
+    # which processes are of their container's own tree, where the source does not say (Tracee)
+    procs = with_init_tree(procs)
     # a container made for an operator's session (kubectl debug, kubectl run -it): its processes
     # are the session's, as kubectl exec's are, not the pod's own tree
     sessions = S.session_containers(procs, api)
