@@ -38,7 +38,12 @@ def with_init_tree(procs: pl.DataFrame) -> pl.DataFrame:
     if procs.height == 0 or not need <= set(procs.columns) or procs["in_init_tree"].null_count() == 0:
         return procs
     box = pl.coalesce(pl.col("container_id"), pl.col("pod")) if "container_id" in procs.columns else pl.col("pod")
-    p = procs.select("exec_id", "parent_exec_id", box.alias("_box"), "start_ns", "in_init_tree").filter(
+    # a process running before the capture began whose start the source does not write started
+    # before every process whose exec the capture saw
+    before = pl.col("seen_as").is_in(["event", "parent", "reference"]) if "seen_as" in procs.columns \
+        else pl.lit(False)
+    start = pl.when(pl.col("start_ns").is_null() & before).then(pl.lit(-(2**62))).otherwise(pl.col("start_ns"))
+    p = procs.select("exec_id", "parent_exec_id", box.alias("_box"), start.alias("start_ns"), "in_init_tree").filter(
         pl.col("_box").is_not_null()).unique("exec_id", keep="first")
     # a container whose processes have no start time (or already say): nothing to infer
     open_ = p.group_by("_box").agg(pl.col("in_init_tree").is_null().all().alias("_unknown"),
