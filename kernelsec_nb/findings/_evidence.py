@@ -122,8 +122,12 @@ def entry_kinds(procs: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.DataFr
     started by a process of the same pod that had been running for ``service_age`` (a service)."""
     if "in_init_tree" not in procs.columns or procs.height == 0:
         return empty_evidence()
+    # a parent running before the capture whose start the source does not write (Inspektor Gadget): long running
+    pre = pl.col("start_ns").is_null() & pl.col("seen_as").is_in(["event", "parent", "reference"]) \
+        if "seen_as" in procs.columns else pl.lit(False)
     par = procs.select(pl.col("exec_id").alias("parent_exec_id"), pl.col("pod").alias("_ppod"),
-                       pl.col("start_ns").alias("_pstart"), pl.col("binary").alias("_pbin"),
+                       pl.when(pre).then(pl.lit(-(2**62))).otherwise("start_ns").alias("_pstart"),
+                       pl.col("binary").alias("_pbin"),
                        pl.col("in_init_tree").alias("_pinit"))
     p = procs.filter(pl.col("pod").is_not_null()).join(par.unique("parent_exec_id"), on="parent_exec_id",
                                                         how="left")

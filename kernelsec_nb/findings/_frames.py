@@ -41,7 +41,7 @@ def _on_ref(case: Any, df: pl.DataFrame, col: str, tetragon: bool) -> pl.DataFra
 
 def case_frames(case: Any, rules: Any = None) -> dict[str, pl.DataFrame]:
     """The frames :func:`find_in` reads, from ``case``, on the reference clock."""
-    procs = _on_ref(case, case.processes(), "start_ns", tetragon=True)
+    procs = _on_ref(case, _exec_starts(case, case.processes()), "start_ns", tetragon=True)
     flows = case.flows()
     # only the columns the engine reads: every filter of a wide frame copies all its columns
     flows = _on_ref(case, flows.select([c for c in FLOW_COLUMNS if c in flows.columns]), "time_ns", tetragon=False)
@@ -58,6 +58,23 @@ def case_frames(case: Any, rules: Any = None) -> dict[str, pl.DataFrame]:
     api = _api_calls(case)
     return {"procs": procs, "flows": flows, "kprobes": kp, "hits": _api_senders(hits, api), "api": api,
             "requests": requests}
+
+
+def _exec_starts(case: Any, procs: pl.DataFrame) -> pl.DataFrame:
+    """A process whose exec the capture saw and whose source writes no start time (Inspektor
+    Gadget) started at its exec event."""
+    if procs.height == 0 or not {"start_ns", "exec_event_id"} <= set(procs.columns):
+        return procs
+    ids = procs.filter(pl.col("start_ns").is_null() & pl.col("exec_event_id").is_not_null())["exec_event_id"]
+    if ids.len() == 0:
+        return procs
+    at = fetch(case.con, "SELECT event_id AS exec_event_id, time_ns AS _exec_ns FROM process_events "
+                         "WHERE event_id IN (SELECT unnest(?::VARCHAR[]))", [ids.unique().to_list()])
+    if at.height == 0:
+        return procs
+    at = at.unique("exec_event_id").cast({"exec_event_id": pl.String, "_exec_ns": pl.Int64})
+    return procs.join(at, on="exec_event_id", how="left", maintain_order="left").with_columns(
+        pl.coalesce("start_ns", "_exec_ns").alias("start_ns")).drop("_exec_ns")
 
 
 def _api_calls(case: Any) -> pl.DataFrame | None:

@@ -46,12 +46,14 @@ from kernelsec_nb.findings import _sessions as S
 from kernelsec_nb.findings import graph as G
 from kernelsec_nb.findings._api_exec import exec_sessions
 from kernelsec_nb.findings._api_grants import grant_acts
+from kernelsec_nb.findings._api_managed import long_running, managed_calls
 from kernelsec_nb.findings._api_session import probed_creates
 from kernelsec_nb.findings._corroborate import corroborated
 from kernelsec_nb.findings._exec_named import named_exec_edges
 from kernelsec_nb.findings._frames import case_frames
 from kernelsec_nb.findings._fresh import fresh_workloads
 from kernelsec_nb.findings._incident import LINKS, _entry, _fields, _incident, _why
+from kernelsec_nb.findings._init_tree import with_init_tree
 from kernelsec_nb.findings._records import (
     Findings,
     Incident,
@@ -246,6 +248,8 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
                      "detections are listed as leads")
     if flows.height == 0:
         notes.append("no flows (Hubble): connections come from Tetragon's connect hooks only")
+    # which processes are of their container's own tree, where the source does not say (Tracee)
+    procs = with_init_tree(procs)
     # a container made for an operator's session (kubectl debug, kubectl run -it): its processes
     # are the session's, as kubectl exec's are, not the pod's own tree
     sessions = S.session_containers(procs, api)
@@ -258,6 +262,9 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     rt = D.with_declared(rt, procs, api, s.routine)
     routine_creates = A.routine_pod_creates(api, _mains(procs))["event_id"] if api is not None \
         else pl.Series([], dtype=pl.String)
+    # and an operator's calls into the namespace it reconciles all day (its exec of a backup)
+    routine_creates = pl.concat([routine_creates, managed_calls(api, pl.concat(
+        [rt.filter(pl.col("routine") >= s.routine_cut)["exec_id"], long_running(procs)]), s.routine)["event_id"]])
     conns = _connections(flows, kprobes)
     # routine destinations and requests are learned from routine processes only (a main process,
     # a scheduled job): an implant that beacons all day long must not teach its own C2 as routine
@@ -313,7 +320,8 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
         if api is not None and api.height:  # the audit log names the calls: no guess by timing
             # a workload's own creates of pods from one template (a driver's executors) link nothing
             edges.append(G.api_call_edges(api.filter(~pl.col("event_id").is_in(routine_creates.implode()).fill_null(False))))
-            edges.append(A.controller_edges(api, procs))
+            edges.append(A.controller_edges(api.filter(~pl.col("event_id").is_in(routine_creates.implode())
+                                                       .fill_null(False)), procs))
             # a credential that probed its rights, then deployed: its pods are one part
             probed, probed_edges = probed_creates(api, procs)
             edges.append(probed_edges)

@@ -398,7 +398,10 @@ def startup(procs: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFrame:
     if procs.height == 0 or "in_init_tree" not in procs.columns:
         return _empty()
     procs = _places(procs)
-    first = procs.group_by("pod").agg(pl.col("start_ns").min().alias("_first"))
+    # a process running before the capture whose start the source does not write (Inspektor Gadget) came first
+    pre = pl.col("start_ns").is_null() & pl.col("seen_as").is_in(["event", "parent", "reference"]) \
+        if "seen_as" in procs.columns else pl.lit(False)
+    first = procs.group_by("pod").agg(pl.when(pre).then(pl.lit(-(2**62))).otherwise("start_ns").min().alias("_first"))
     pods = procs.group_by("workload").agg(pl.col("pod").n_unique().alias("_pods"))
     k = procs.join(first, on="pod", how="left", maintain_order="left").join(pods, on="workload", how="left")
     # a lone pod's start is not routine: nothing else started that way (a pod made by hand)
