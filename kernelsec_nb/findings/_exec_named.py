@@ -9,7 +9,10 @@ processes — often on two nodes — are linked by nothing else, and what the ex
 container's tree, its parent not in the pod: the runtime) that started at most ``window_ns``
 after the client, when the client's arguments hold the pod's name as a word and the exec'd
 command — its program's name and, when it has any, its arguments, as they were given.  An
-interactive ``kubectl exec -it <pod> -- sh`` links to the ``sh`` it started the same way.
+interactive ``kubectl exec -it <pod> -- sh`` links to the ``sh`` it started the same way.  With an
+audit log the rule still links what no audited call explains (``explained``: the processes the
+log's ``pods/exec`` started): a client of a kubelet's own API (``POST :10250/run/<ns>/<pod>/<c>``,
+``/exec/…``) reaches the runtime without passing through the API server, so no audit event names it.
 
 >>> S = 1_000_000_000
 >>> p = pl.DataFrame({"exec_id": ["k", "ns", "other"], "parent_exec_id": ["sh", "shim", "shim"],
@@ -44,11 +47,13 @@ def _names(client: str, pod: str, binary: str, args: str) -> bool:
         bool(args) and binary + " " + args in after)
 
 
-def named_exec_edges(procs: pl.DataFrame, window_ns: int = 10 * NS) -> pl.DataFrame:
+def named_exec_edges(procs: pl.DataFrame, window_ns: int = 10 * NS,
+                      explained: pl.Series | None = None) -> pl.DataFrame:
     """Edges (kind :data:`~kernelsec_nb.findings.graph.API`) from a client whose arguments name a
     pod and a command to the process of that command exec'd into that pod within ``window_ns``
-    after the client started (see the module).  ``procs``: ``exec_id``, ``parent_exec_id``,
-    ``pod``, ``binary``, ``args``, ``start_ns``, ``in_init_tree``."""
+    after the client started (see the module), but none to the processes ``explained`` (exec ids
+    an audited call started).  ``procs``: ``exec_id``, ``parent_exec_id``, ``pod``, ``binary``,
+    ``args``, ``start_ns``, ``in_init_tree``."""
     if procs.height == 0 or "in_init_tree" not in procs.columns:
         return G.empty_edges()
     par = procs.select(pl.col("exec_id").alias("parent_exec_id"), pl.col("pod").alias("_ppod")).unique(
@@ -56,6 +61,8 @@ def named_exec_edges(procs: pl.DataFrame, window_ns: int = 10 * NS) -> pl.DataFr
     came = procs.filter(pl.col("pod").is_not_null() & ~pl.col("in_init_tree").fill_null(True)
                         & pl.col("start_ns").is_not_null() & pl.col("binary").is_not_null()).join(
         par, on="parent_exec_id", how="left").filter(~(pl.col("_ppod") == pl.col("pod")).fill_null(False))
+    if explained is not None and explained.len():
+        came = came.filter(~pl.col("exec_id").is_in(explained.drop_nulls().implode()))
     if came.height == 0:
         return G.empty_edges()
     pods = came["pod"].unique().to_list()
@@ -84,4 +91,18 @@ def named_exec_edges(procs: pl.DataFrame, window_ns: int = 10 * NS) -> pl.DataFr
         pl.lit(None, pl.String).alias("event_id")))
 
 
-__all__ = ["named_exec_edges"]
+def audited_execs(api: pl.DataFrame | None) -> pl.Series:
+    """The processes an audited ``pods/exec`` or attach started (``case.api_calls()``'s
+    ``linked_exec_id`` of its ``exec``/``attach`` links): the exec'd processes the audit log explains.
+
+    >>> a = pl.DataFrame({"link": ["exec", "created-pod", None], "linked_exec_id": ["sh", "p1", None]})
+    >>> audited_execs(a).to_list()
+    ['sh']
+    """
+    if api is None or api.height == 0 or not {"link", "linked_exec_id"} <= set(api.columns):
+        return pl.Series("exec_id", [], dtype=pl.String)
+    return api.filter(pl.col("link").is_in(["exec", "attach"]) & pl.col("linked_exec_id").is_not_null())[
+        "linked_exec_id"].cast(pl.String).unique().alias("exec_id")
+
+
+__all__ = ["audited_execs", "named_exec_edges"]

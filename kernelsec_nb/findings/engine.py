@@ -47,7 +47,7 @@ from kernelsec_nb.findings._api_exec import exec_sessions
 from kernelsec_nb.findings._api_grants import grant_acts
 from kernelsec_nb.findings._api_session import probed_creates
 from kernelsec_nb.findings._corroborate import corroborated
-from kernelsec_nb.findings._exec_named import named_exec_edges
+from kernelsec_nb.findings._exec_named import audited_execs, named_exec_edges
 from kernelsec_nb.findings._frames import case_frames
 from kernelsec_nb.findings._fresh import fresh_workloads
 from kernelsec_nb.findings._incident import LINKS, _entry, _fields, _incident, _why
@@ -315,6 +315,9 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
             # a credential that probed its rights, then deployed: its pods are one part
             probed, probed_edges = probed_creates(api, procs)
             edges.append(probed_edges)
+            # a client naming a pod and a command whose exec no audited call explains (a kubelet's
+            # own API, ``:10250/run/…``, bypasses the API server)
+            edges.append(named_exec_edges(procs, explained=audited_execs(api)))
         else:
             # a guess by time: not into a run a schedule kept starting all through the capture
             edges.append(R.drop_scheduled(G.api_edges(calls.filter(~pl.col("exec_id").is_in(busy.implode())), procs,
