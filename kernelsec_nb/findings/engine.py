@@ -51,6 +51,7 @@ from kernelsec_nb.findings._exec_named import audited_execs, named_exec_edges
 from kernelsec_nb.findings._frames import case_frames
 from kernelsec_nb.findings._fresh import fresh_workloads
 from kernelsec_nb.findings._incident import LINKS, _entry, _fields, _incident, _why
+from kernelsec_nb.findings._init_tree import resolve_init_tree
 from kernelsec_nb.findings._records import (
     Findings,
     Incident,
@@ -244,6 +245,8 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
                      "detections are listed as leads")
     if flows.height == 0:
         notes.append("no flows (Hubble): connections come from Tetragon's connect hooks only")
+    # a source that names only a container's init (Tracee): the rest of its tree from the parents
+    procs = resolve_init_tree(procs)
     # a container made for an operator's session (kubectl debug, kubectl run -it): its processes
     # are the session's, as kubectl exec's are, not the pod's own tree
     sessions = S.session_containers(procs, api)
