@@ -57,7 +57,13 @@ from kernelsec_nb.findings._records import (
     Incident,
     Lead,
 )
-from kernelsec_nb.findings._shared import common_destinations, own_host_endpoints, shared_edges
+from kernelsec_nb.findings._shared import (
+    common_destinations,
+    flagged_destinations,
+    flagged_pods,
+    own_host_endpoints,
+    shared_edges,
+)
 from kernelsec_nb.findings._typed_address import typed_destinations
 from kernelsec_nb.findings.routine import (
     RoutineSettings,
@@ -265,8 +271,11 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     usual = rt.filter(pl.col("routine") >= s.routine_cut)["exec_id"].implode()
     rdest = destinations(conns.filter(pl.col("exec_id").is_in(usual)), s.routine)
     # and a namespace's common destinations (every CI job pod's registry: each pod a workload of its own)
-    rdest = pl.concat([rdest, common_destinations(conns, procs, s.routine)]).unique(
+    flagged = flagged_pods(hits, procs)
+    rdest = pl.concat([rdest, common_destinations(conns, procs, s.routine, flagged=flagged)]).unique(
         ["src_workload", "dst", "dst_port"], keep="first", maintain_order=True)
+    # but none that only pods a critical detection fired on reached (a planted schedule's every run)
+    rdest = rdest.join(flagged_destinations(conns, procs, flagged), on=["dst", "dst_port"], how="anti")
     rreq = destinations(E.request_keys(flows.filter(pl.col("exec_id").is_in(usual))), s.routine) \
         if "http_method" in flows.columns else None
 
@@ -387,6 +396,11 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     shared = shared_edges(found.incidents, conns, rdest, procs)
     if shared.height:
         edge = pl.concat([edge, shared])
+        # a process that reached the attacker's address (no routine destination) is no routine run of
+        # its schedule, whatever its Job declares: it links
+        reached = shared["dst"].str.slice(5).implode()
+        rt = rt.with_columns(pl.when(pl.col("exec_id").is_in(reached)).then(0.0).otherwise(pl.col("routine"))
+                             .alias("routine"))
         found = _assemble(procs, rt, edge, ev, hits, flows, s, notes, exempt)
     # the attacker's own host reached on its other ports by what no edge joins (the API server)
     found = Findings(own_host_endpoints(found.incidents, conns, rdest), found.leads, found.notes)
