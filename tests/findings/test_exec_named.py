@@ -87,3 +87,21 @@ def test_with_an_audit_log_the_engine_still_links_a_kubelet_api_exec():
     parts = [set(x.exec_ids) for x in f.leads] + [set(i.evidence["exec_id"].to_list()) for i in f.incidents
                                                  if "exec_id" in i.evidence.columns]
     assert any({"c", "sh"} <= p for p in parts), f.summary()
+
+
+def test_crictl_exec_names_the_container_by_a_prefix_of_its_id():
+    """On the node, ``crictl exec <id prefix> cat /app/.env`` → the ``cat`` the runtime started in
+    that container 40 ms later; a prefix of another container's id, or too short a word, is no link."""
+    full = "5754cfe3e977af2177fc205c9addf2164b42c2517f901e05cc1816b415a79ddb"
+    rows = [("cr", "kb", None, "/usr/local/bin/crictl", "exec 5754cfe3e977a cat /app/.env", 100 * S, None, None, None),
+            ("cat", "shim", "frontend-1", "/bin/cat", "/app/.env", 100 * S + 40 * MS, False, full[:12], full)]
+    cols = ["exec_id", "parent_exec_id", "pod", "binary", "args", "start_ns", "in_init_tree", "container_id",
+            "container_full_id"]
+    p = pl.DataFrame([dict(zip(cols, r, strict=True)) for r in rows])
+    e = named_exec_edges(p)
+    assert e.select("src", "dst").rows() == [("proc:cr", "proc:cat")]
+    assert "its container (5754cfe3e977a)" in e["why"][0]
+    other = p.with_columns(pl.col("args").str.replace("5754cfe3e977a", "9d3eb2509270"))
+    assert named_exec_edges(other).height == 0
+    short = p.with_columns(pl.col("args").str.replace("5754cfe3e977a", "5754cfe"))
+    assert named_exec_edges(short).height == 0
