@@ -13,6 +13,9 @@ Rules (first that matches wins):
    1 s) after it (clock/timestamp skew between Falco and Tetragon).  The earlier one wins while
    it was alive (no exit, or exit at or after ``alert - tolerance``); confidence 1.0, 0.9 for the
    later one, 0.5 for a dead earlier process with no later candidate.
+1b. ``'node+pid'``: an alert on a host process (Falco's ``container.id`` ``host``: no container)
+   and a process of no container on the same node, by pid and lifetime as rule 1 (a node's
+   pids are one namespace).
 2. ``'container+name'``: same container, same process name (``basename(binary)`` cut to the 15
    characters of a Linux ``comm``, as Falco's ``proc.name``), nearest start within ``window``
    (default 5 min).  Confidence 0.5 decreasing to 0.25 with the distance.
@@ -55,10 +58,10 @@ def _comm(expr: pl.Expr) -> pl.Expr:
     return expr.cast(pl.String).str.replace(r"^.*/", "").str.slice(0, _COMM)
 
 
-def _by_pid(al: pl.DataFrame, pr: pl.DataFrame, tol: int) -> pl.DataFrame:
-    key = ["container_id", "pid"]
+def _by_pid(al: pl.DataFrame, pr: pl.DataFrame, tol: int, place: str = "container_id") -> pl.DataFrame:
+    key = [place, "pid"]
     p = pr.filter(pl.col("pid").is_not_null()).select(*key, "_st", "_ex", "exec_id").sort("_st")
-    a = al.filter(pl.col("container_id").is_not_null() & pl.col("pid").is_not_null()).sort("_at")
+    a = al.filter(pl.col(place).is_not_null() & pl.col("pid").is_not_null()).sort("_at")
     back = a.join_asof(p, left_on="_at", right_on="_st", by=key, strategy="backward", check_sortedness=False)
     ahead = p.rename({"_st": "_st2", "exec_id": "_e2"}).drop("_ex")
     both = back.join_asof(ahead, left_on="_at", right_on="_st2", by=key, strategy="forward",
@@ -92,10 +95,12 @@ def attribute_alerts(alerts: pl.DataFrame, processes: pl.DataFrame, *, tolerance
     ----------
     alerts : polars.DataFrame
         Alerts: ``time_ns``, ``container_id`` (12-hex short id), ``pid``, ``proc_name``;
-        optional ``namespace``, ``pod``, and ``exec_id`` (the alerting tool's own, kept: rule 0).
+        optional ``node``, ``namespace``, ``pod``, and ``exec_id`` (the alerting tool's own,
+        kept: rule 0).
     processes : polars.DataFrame
         Rows of the ``processes`` table: ``exec_id``, ``container_id``, ``pid``, ``binary``,
-        ``start_ns``, ``exit_ns``, ``namespace``, ``pod``, ``workload``.
+        ``start_ns``, ``exit_ns``, ``namespace``, ``pod``, ``workload``; optional ``node``
+        (rule 1b).
     tolerance : str, int or timedelta
         How far a process start may come after the alert.
     window : str, int or timedelta
@@ -130,7 +135,15 @@ def attribute_alerts(alerts: pl.DataFrame, processes: pl.DataFrame, *, tolerance
         _opt(base, "container_id").cast(pl.String).alias("container_id"),
         _opt(base, "pid", pl.Int64).cast(pl.Int64).alias("pid"),
         _comm(_opt(base, "proc_name")).alias("_comm"),
+        # a host process's alert (no container): placed by its node
+        pl.when(_opt(base, "container_id").is_null()).then(_opt(base, "node").cast(pl.String)).alias("_node"),
     )
+    host = processes.filter(pl.col("exec_id").is_not_null() & _opt(processes, "container_id").is_null()).select(
+        pl.col("exec_id").cast(pl.String), _opt(processes, "node").cast(pl.String).alias("_node"),
+        _opt(processes, "pid", pl.Int64).cast(pl.Int64).alias("pid"),
+        _opt(processes, "start_ns", pl.Int64).cast(pl.Int64).alias("_st"),
+        _opt(processes, "exit_ns", pl.Int64).cast(pl.Int64).alias("_ex"),
+    ).filter(pl.col("_st").is_not_null() & pl.col("_node").is_not_null())
     pr = processes.filter(pl.col("exec_id").is_not_null() & pl.col("container_id").is_not_null()).select(
         pl.col("exec_id").cast(pl.String), pl.col("container_id").cast(pl.String),
         _opt(processes, "pid", pl.Int64).cast(pl.Int64).alias("pid"),
@@ -143,8 +156,10 @@ def attribute_alerts(alerts: pl.DataFrame, processes: pl.DataFrame, *, tolerance
     rest = al.filter(pl.col("_own").is_null())
     m1 = _by_pid(rest, pr, tol).with_columns(pl.lit("container+pid").alias("match"))
     rest = rest.filter(~pl.col("_row").is_in(m1["_row"].implode()))
+    m1b = _by_pid(rest, host, tol, place="_node").with_columns(pl.lit("node+pid").alias("match"))
+    rest = rest.filter(~pl.col("_row").is_in(m1b["_row"].implode()))
     m2 = _by_name(rest, pr, win).with_columns(pl.lit("container+name").alias("match"))
-    found = pl.concat([m0, m1, m2], how="vertical_relaxed")
+    found = pl.concat([m0, m1, m1b, m2], how="vertical_relaxed")
     out = (al.select("_row").join(found, on="_row", how="left", maintain_order="left")
            .with_columns(pl.col("match").fill_null("none"), pl.col("confidence").fill_null(0.0)))
     res = fill_k8s(pl.concat([base, out.select(OUT_COLUMNS)], how="horizontal"), processes)

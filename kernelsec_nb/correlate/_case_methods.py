@@ -206,7 +206,7 @@ class CorrelateMixin:
 
     def _alert_attribution(self) -> pl.DataFrame:
         def build() -> pl.DataFrame:
-            procs = self._fetch('SELECT exec_id, container_id, pid, "binary", args, start_ns, exit_ns, '
+            procs = self._fetch('SELECT exec_id, node, container_id, pid, "binary", args, start_ns, exit_ns, '
                                 "namespace, pod, workload FROM processes")
             att = attribute_alerts(self._fetch("SELECT * FROM alerts ORDER BY time_ns, event_id"), procs)
             info = procs.select("exec_id", "binary", "args", pl.col("pid").alias("exec_pid")).unique("exec_id")

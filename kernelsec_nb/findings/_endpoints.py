@@ -184,14 +184,22 @@ def names_path(tokens: set[str], path: str) -> bool:
     return False
 
 
-def exfil_senders(ids: list[str], info: dict[str, Any], edge: pl.DataFrame, write: str, connect: str) -> set[str]:
+#: The ports the Kubernetes API server listens on (its own, and the ``kubernetes`` Service's).
+API_PORTS = (443, 6443)
+
+
+def exfil_senders(ids: list[str], info: dict[str, Any], edge: pl.DataFrame, write: str, connect: str,
+                  api_server: str | None = None) -> set[str]:
     """Processes of ``ids`` that connected out of the cluster (an ``ext:`` destination) and whose
     arguments name a file another process of ``ids`` wrote before it started (``write`` edges;
     :func:`names_path`: ``curl --data-binary @/tmp/a`` names ``/tmp/a``):
     the line made the file and this process sent it out — exfiltration, whatever the address (a
     bucket endpoint the workload also uses all day is still where the data went).  A file of
     another pod is not that file (two replicas write the same path: the second's download names
-    the path the first wrote); a host's file, or one of a process whose pod is unknown, is."""
+    the path the first wrote); a host's file, or one of a process whose pod is unknown, is.  The
+    Kubernetes API server is no such address: a process that called it (an ``api_server`` edge)
+    sent its file there on an API port (:data:`API_PORTS`) — ``kubectl create -f`` a manifest it
+    wrote deploys, and what it deployed is the act."""
     if edge.height == 0:
         return set()
     pids = ["proc:" + x for x in ids]
@@ -199,6 +207,10 @@ def exfil_senders(ids: list[str], info: dict[str, Any], edge: pl.DataFrame, writ
     if wrote.height == 0:
         return set()
     out = edge.filter((pl.col("kind") == connect) & pl.col("src").is_in(pids) & pl.col("dst").str.starts_with("ext:"))
+    if api_server is not None:
+        callers = edge.filter((pl.col("kind") == api_server) & pl.col("src").is_in(pids))["src"].implode()
+        port = pl.col("dst").str.extract(r":(\d+)$").cast(pl.Int64, strict=False)
+        out = out.filter(~(pl.col("src").is_in(callers) & port.is_in(list(API_PORTS))).fill_null(False))
     found = set()
     for src in out["src"].unique().to_list():
         x = src[5:]

@@ -7,9 +7,14 @@ processes — often on two nodes — are linked by nothing else, and what the ex
 (an escape to the node, a theft) would be an incident of its own, its entry unexplained.
 :func:`named_exec_edges` links the client to each process exec'd into a pod (outside its
 container's tree, its parent not in the pod: the runtime) that started at most ``window_ns``
-after the client, when the client's arguments hold the pod's name as a word and the exec'd
-command — its program's name and, when it has any, its arguments, as they were given.  An
-interactive ``kubectl exec -it <pod> -- sh`` links to the ``sh`` it started the same way.
+after the client, when the client's arguments hold the pod's name (or a prefix of 8 or more hex
+digits of its container's id: ``crictl exec 5754cfe3e977a cat /app/.env`` on the node) as a word
+and then the exec'd command — its program's name and, when it has any, its arguments, as they
+were given.  An
+interactive ``kubectl exec -it <pod> -- sh`` links to the ``sh`` it started the same way.  With an
+audit log the rule still links what no audited call explains (``explained``: the processes the
+log's ``pods/exec`` started): a client of a kubelet's own API (``POST :10250/run/<ns>/<pod>/<c>``,
+``/exec/…``) reaches the runtime without passing through the API server, so no audit event names it.
 
 >>> S = 1_000_000_000
 >>> p = pl.DataFrame({"exec_id": ["k", "ns", "other"], "parent_exec_id": ["sh", "shim", "shim"],
@@ -29,6 +34,9 @@ import polars as pl
 from kernelsec_nb.findings import graph as G
 
 NS = 1_000_000_000
+#: A word of a client's command line taken for a container id (``crictl exec <id>`` takes any
+#: unique prefix): 8 to 64 hex digits.
+CONTAINER_ID = r"^[0-9a-f]{8,64}$"
 
 
 def _names(client: str, pod: str, binary: str, args: str) -> bool:
@@ -44,11 +52,13 @@ def _names(client: str, pod: str, binary: str, args: str) -> bool:
         bool(args) and binary + " " + args in after)
 
 
-def named_exec_edges(procs: pl.DataFrame, window_ns: int = 10 * NS) -> pl.DataFrame:
+def named_exec_edges(procs: pl.DataFrame, window_ns: int = 10 * NS,
+                      explained: pl.Series | None = None) -> pl.DataFrame:
     """Edges (kind :data:`~kernelsec_nb.findings.graph.API`) from a client whose arguments name a
     pod and a command to the process of that command exec'd into that pod within ``window_ns``
-    after the client started (see the module).  ``procs``: ``exec_id``, ``parent_exec_id``,
-    ``pod``, ``binary``, ``args``, ``start_ns``, ``in_init_tree``."""
+    after the client started (see the module), but none to the processes ``explained`` (exec ids
+    an audited call started).  ``procs``: ``exec_id``, ``parent_exec_id``, ``pod``, ``binary``,
+    ``args``, ``start_ns``, ``in_init_tree``."""
     if procs.height == 0 or "in_init_tree" not in procs.columns:
         return G.empty_edges()
     par = procs.select(pl.col("exec_id").alias("parent_exec_id"), pl.col("pod").alias("_ppod")).unique(
@@ -56,32 +66,62 @@ def named_exec_edges(procs: pl.DataFrame, window_ns: int = 10 * NS) -> pl.DataFr
     came = procs.filter(pl.col("pod").is_not_null() & ~pl.col("in_init_tree").fill_null(True)
                         & pl.col("start_ns").is_not_null() & pl.col("binary").is_not_null()).join(
         par, on="parent_exec_id", how="left").filter(~(pl.col("_ppod") == pl.col("pod")).fill_null(False))
+    if explained is not None and explained.len():
+        came = came.filter(~pl.col("exec_id").is_in(explained.drop_nulls().implode()))
     if came.height == 0:
         return G.empty_edges()
-    pods = came["pod"].unique().to_list()
     clients = procs.filter(pl.col("args").is_not_null() & pl.col("start_ns").is_not_null()).select(
         pl.col("exec_id").alias("_src"), pl.col("pod").alias("_spod"), pl.col("args").alias("_sargs"),
         pl.col("start_ns").alias("_st"))
-    clients = clients.filter(pl.any_horizontal(pl.col("_sargs").str.contains(p, literal=True) for p in pods))
+    # what a client may name the target by: its pod, or its container's id (``crictl exec <id>``)
+    named = [came.select("exec_id", "pod", "binary", pl.col("args").fill_null(""), "start_ns",
+                         pl.col("pod").cast(pl.String).alias("_name"))]
+    full = pl.coalesce(*(pl.col(c).cast(pl.String) for c in ("container_full_id", "container_id") if c in came.columns)) \
+        if {"container_full_id", "container_id"} & set(came.columns) else None
+    if full is not None:
+        tok = clients.select(pl.col("_sargs").str.split(" ").alias("_name")).explode("_name").filter(
+            pl.col("_name").str.contains(CONTAINER_ID)).unique()
+        if tok.height:
+            named.append(came.with_columns(full.alias("_full")).filter(pl.col("_full").is_not_null()).join(
+                tok, how="cross").filter(pl.col("_full").str.starts_with(pl.col("_name"))).select(
+                "exec_id", "pod", "binary", pl.col("args").fill_null(""), "start_ns", "_name"))
+    targets = pl.concat(named)
+    words = targets["_name"].unique().to_list()
+    clients = clients.filter(pl.any_horizontal(pl.col("_sargs").str.contains(w, literal=True) for w in words))
     if clients.height == 0:
         return G.empty_edges()
-    pairs = came.select("exec_id", "pod", "binary", pl.col("args").fill_null(""), "start_ns").join(
-        clients, how="cross").filter(
+    pairs = targets.join(clients, how="cross").filter(
         (pl.col("_st") <= pl.col("start_ns")) & (pl.col("start_ns") - pl.col("_st") <= window_ns)
         & (pl.col("_spod") != pl.col("pod")).fill_null(True)
-        & pl.col("_sargs").str.contains(pl.col("pod"), literal=True))
+        & pl.col("_sargs").str.contains(pl.col("_name"), literal=True))
     if pairs.height == 0:
         return G.empty_edges()
-    ok = [_names(c, p, b, a) for c, p, b, a in pairs.select("_sargs", "pod", "binary", "args").iter_rows()]
+    ok = [_names(c, p, b, a) for c, p, b, a in pairs.select("_sargs", "_name", "binary", "args").iter_rows()]
     # of several clients naming it, the latest before it
     hit = pairs.filter(pl.Series(ok, dtype=pl.Boolean)).sort("_st").unique("exec_id", keep="last",
                                                                             maintain_order=True)
     return G._edges(hit.select(
         G.proc_id("_src").alias("src"), G.proc_id().alias("dst"), pl.lit(G.API).alias("kind"),
         pl.col("start_ns").alias("time_ns"),
-        pl.format("{} exec'd into pod {} {} ms after a client that names the pod and the command started",
-                  "binary", "pod", (pl.col("start_ns") - pl.col("_st")) // 1_000_000).alias("why"),
+        pl.format("{} exec'd into pod {} {} ms after a client that names {} and the command started",
+                  "binary", "pod", (pl.col("start_ns") - pl.col("_st")) // 1_000_000,
+                  pl.when(pl.col("_name") == pl.col("pod")).then(pl.lit("the pod")).otherwise(
+                      pl.format("its container ({})", "_name"))).alias("why"),
         pl.lit(None, pl.String).alias("event_id")))
 
 
-__all__ = ["named_exec_edges"]
+def audited_execs(api: pl.DataFrame | None) -> pl.Series:
+    """The processes an audited ``pods/exec`` or attach started (``case.api_calls()``'s
+    ``linked_exec_id`` of its ``exec``/``attach`` links): the exec'd processes the audit log explains.
+
+    >>> a = pl.DataFrame({"link": ["exec", "created-pod", None], "linked_exec_id": ["sh", "p1", None]})
+    >>> audited_execs(a).to_list()
+    ['sh']
+    """
+    if api is None or api.height == 0 or not {"link", "linked_exec_id"} <= set(api.columns):
+        return pl.Series("exec_id", [], dtype=pl.String)
+    return api.filter(pl.col("link").is_in(["exec", "attach"]) & pl.col("linked_exec_id").is_not_null())[
+        "linked_exec_id"].cast(pl.String).unique().alias("exec_id")
+
+
+__all__ = ["audited_execs", "named_exec_edges"]

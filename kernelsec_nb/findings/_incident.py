@@ -236,7 +236,7 @@ def _act_key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any],
     # an act attributed to a process by time (a pod's lookups) joins its part but names no command
     pev = pev.filter(pl.col("exec_id").is_in(ids) & (pl.col("rule_id").fill_null("") != E.ATTRIBUTED)) \
         if pev.height else pev
-    sent = X.exfil_senders(ids, info, edge, G.WRITE, G.CONNECT) if edge is not None else set()
+    sent = X.exfil_senders(ids, info, edge, G.WRITE, G.CONNECT, API_SERVER) if edge is not None else set()
     for kind in E.ACTS:
         if kind == E.HANDOFF and sent:  # the data sent out is the damage, the archive made for it the means
             last = max(sent, key=lambda x: (info.get(x, {}).get("start_ns") or 0, x))
@@ -374,7 +374,7 @@ def _incident(ids: list[str], pev: pl.DataFrame, entry: str, info: dict[str, Any
         r = info.get(src.removeprefix("proc:"), {})
         return X.name_for(answers, r.get("namespace"), r.get("pod"), ip, t) or _fqdn(flows, ip)
 
-    sent = X.exfil_senders(line, info, edge, G.WRITE, G.CONNECT)
+    sent = X.exfil_senders(line, info, edge, G.WRITE, G.CONNECT, API_SERVER)
     out = edge.filter(pl.col("src").is_in(pids) & pl.col("dst").str.starts_with("ext:")
                       & pl.col("kind").is_in([G.CONNECT, G.BLOCKED]))
     for src, dst, t in out.select("src", "dst", "time_ns").unique(["src", "dst"], maintain_order=True).iter_rows():

@@ -91,14 +91,74 @@ def shared_endpoint_edges(addresses: pl.DataFrame, conns: pl.DataFrame,
                       "port_c", "role", "ip", "port")).alias("why"), "event_id"))
 
 
+def flagged_pods(hits: pl.DataFrame, procs: pl.DataFrame, level: str = "critical") -> pl.DataFrame:
+    """``namespace``, ``pod`` of the pods a detection of ``level`` fired on (its own pod, else its
+    process's): what they reach is no evidence of a namespace's routine.
+
+    >>> hits = pl.DataFrame({"exec_id": ["m", "x"], "level": ["critical", "low"], "namespace": [None, "a"],
+    ...                      "pod": [None, "web-1"]})
+    >>> procs = pl.DataFrame({"exec_id": ["m"], "namespace": ["apps"], "pod": ["cj-1"]})
+    >>> flagged_pods(hits, procs).rows()
+    [('apps', 'cj-1')]
+    """
+    out = {"namespace": pl.String, "pod": pl.String}
+    if hits.height == 0 or not {"level", "exec_id"} <= set(hits.columns):
+        return pl.DataFrame(schema=out)
+    h = hits.filter(pl.col("level") == level).select(
+        "exec_id", *(pl.col(c).cast(pl.String).alias(f"_{c}") if c in hits.columns else pl.lit(None, pl.String).alias(f"_{c}")
+                     for c in ("namespace", "pod")))
+    if {"exec_id", "namespace", "pod"} <= set(procs.columns):
+        h = h.join(procs.select("exec_id", pl.col("namespace").cast(pl.String), pl.col("pod").cast(pl.String))
+                   .unique("exec_id"), on="exec_id", how="left")
+    else:
+        h = h.with_columns(pl.lit(None, pl.String).alias("namespace"), pl.lit(None, pl.String).alias("pod"))
+    h = h.select(pl.when(pl.col("_pod").is_not_null()).then(pl.col("_namespace")).otherwise(pl.col("namespace"))
+                 .alias("namespace"), pl.coalesce("_pod", "pod").alias("pod"))
+    return h.filter(pl.col("pod").is_not_null()).unique().sort("namespace", "pod").cast(out)  # type: ignore[arg-type]
+
+
+def flagged_destinations(conns: pl.DataFrame, procs: pl.DataFrame, flagged: pl.DataFrame,
+                          min_pods: int = 2) -> pl.DataFrame:
+    """``dst``, ``dst_port`` of the destinations reached only by pods a critical detection fired on
+    (``flagged``: :func:`flagged_pods`), at least ``min_pods`` of them: no routine destination of
+    any workload, however regularly reached (an attacker's CronJob, each run mining to the same
+    pool, would otherwise teach the pool as its schedule's routine).  ``conns``: ``exec_id``,
+    ``dst_ip``, ``dst_port`` (and ``dst_workload``, named as :func:`routine.destinations` names it).
+
+    >>> conns = pl.DataFrame({"exec_id": ["r1", "r2", "w1", "w2"], "dst_ip": ["6.6.6.6"] * 2 + ["1.1.1.1"] * 2,
+    ...     "dst_port": [3333] * 2 + [443] * 2})
+    >>> procs = pl.DataFrame({"exec_id": ["r1", "r2", "w1", "w2"], "namespace": ["a"] * 4,
+    ...     "pod": ["cj-1", "cj-2", "web-1", "web-2"]})
+    >>> flagged = pl.DataFrame({"namespace": ["a", "a", "a"], "pod": ["cj-1", "cj-2", "web-1"]})
+    >>> flagged_destinations(conns, procs, flagged).rows()
+    [('6.6.6.6', 3333)]
+    """
+    out = {"dst": pl.String, "dst_port": pl.Int64}
+    if flagged.height == 0 or conns.height == 0 or not {"exec_id", "namespace", "pod"} <= set(procs.columns):
+        return pl.DataFrame(schema=out)
+    dst = pl.coalesce(*(pl.col(c).cast(pl.String) for c in ("dst_workload", "dst_ip") if c in conns.columns))
+    c = conns.select("exec_id", dst.alias("dst"), pl.col("dst_port").cast(pl.Int64)).join(
+        procs.select("exec_id", pl.col("namespace").cast(pl.String), pl.col("pod").cast(pl.String)).unique("exec_id"),
+        on="exec_id", how="inner").filter(pl.col("pod").is_not_null() & pl.col("dst").is_not_null())
+    c = c.join(flagged.select(pl.col("namespace").cast(pl.String), pl.col("pod").cast(pl.String),
+                              pl.lit(True).alias("_f")), on=["namespace", "pod"], how="left", nulls_equal=True)
+    g = c.with_columns(pl.concat_str([pl.col("namespace").fill_null(""), pl.lit("/"), pl.col("pod")]).alias("_p")).group_by(
+        "dst", "dst_port").agg(pl.col("_p").n_unique().alias("_n"),
+                               pl.col("_p").filter(pl.col("_f").fill_null(False)).n_unique().alias("_nf"))
+    return g.filter((pl.col("_n") >= min_pods) & (pl.col("_nf") == pl.col("_n"))).select(
+        "dst", "dst_port").sort("dst", "dst_port").cast(out)  # type: ignore[arg-type]
+
+
 def common_destinations(conns: pl.DataFrame, procs: pl.DataFrame, s: RoutineSettings = DEFAULT,
-                        min_pods: int = 3) -> pl.DataFrame:
+                        min_pods: int = 3, flagged: pl.DataFrame | None = None) -> pl.DataFrame:
     """Per namespace, the outside destinations its pods reach all through the capture (in at least
     ``destination_share`` of the capture's ``destination_windows``), from at least ``min_pods``
     distinct pods (a CI namespace's every job pod — each a workload of its own — fetches from the
     forge and the package registry), as routine destinations (rows like
     :func:`routine.destinations`) of each workload of the namespace.  One pod's implant, however
-    regular, and a few pods' runs of one planted job teach nothing.
+    regular, and a few pods' runs of one planted job teach nothing; nor do pods a critical
+    detection fired on (``flagged``: :func:`flagged_pods`): an attacker's own schedule, each of its
+    runs mining to the same pool, would otherwise teach the pool as the namespace's routine.
 
     >>> h = 3_600_000_000_000
     >>> conns = pl.DataFrame({"exec_id": ["a", "b", "c", "d"], "dst_ip": ["104.16.2.35"] * 4,
@@ -120,6 +180,9 @@ def common_destinations(conns: pl.DataFrame, procs: pl.DataFrame, s: RoutineSett
     n_windows = min(s.destination_windows, (int(hi) - int(lo)) // width + 1)  # type: ignore[arg-type]
     c = c.join(procs.select("exec_id", pl.col("namespace").cast(pl.String), "pod").unique("exec_id"),
                on="exec_id", how="inner").filter(pl.col("pod").is_not_null())
+    if flagged is not None and flagged.height:
+        c = c.join(flagged.select(pl.col("namespace").cast(pl.String), pl.col("pod").cast(c.schema["pod"])),
+                   on=["namespace", "pod"], how="anti", nulls_equal=True)
     seen = c.with_columns(((pl.col("time_ns") - lo) // width).alias("_w")).group_by(
         "namespace", pl.col("dst_ip").cast(pl.String).alias("dst"), pl.col("dst_port").cast(pl.Int64)).agg(
         pl.col("pod").n_unique().alias("_pods"), pl.col("_w").n_unique().alias("_in"))
@@ -182,5 +245,5 @@ def own_host_endpoints(incidents: list, conns: pl.DataFrame, routine_dest: pl.Da
     return out
 
 
-__all__ = ["OWN_HOST", "SHARED_ENDPOINT", "common_destinations", "incident_addresses", "own_host_endpoints",
+__all__ = ["OWN_HOST", "SHARED_ENDPOINT", "common_destinations", "flagged_destinations", "flagged_pods", "incident_addresses", "own_host_endpoints",
            "shared_edges", "shared_endpoint_edges"]

@@ -49,17 +49,23 @@ from kernelsec_nb.findings._api_grants import grant_acts
 from kernelsec_nb.findings._api_managed import long_running, managed_calls
 from kernelsec_nb.findings._api_session import probed_creates
 from kernelsec_nb.findings._corroborate import corroborated
-from kernelsec_nb.findings._exec_named import named_exec_edges
+from kernelsec_nb.findings._exec_named import audited_execs, named_exec_edges
 from kernelsec_nb.findings._frames import case_frames
 from kernelsec_nb.findings._fresh import fresh_workloads
 from kernelsec_nb.findings._incident import LINKS, _entry, _fields, _incident, _why
-from kernelsec_nb.findings._init_tree import with_init_tree
+from kernelsec_nb.findings._init_tree import resolve_init_tree, with_init_tree
 from kernelsec_nb.findings._records import (
     Findings,
     Incident,
     Lead,
 )
-from kernelsec_nb.findings._shared import common_destinations, own_host_endpoints, shared_edges
+from kernelsec_nb.findings._shared import (
+    common_destinations,
+    flagged_destinations,
+    flagged_pods,
+    own_host_endpoints,
+    shared_edges,
+)
 from kernelsec_nb.findings._typed_address import typed_destinations
 from kernelsec_nb.findings.routine import (
     RoutineSettings,
@@ -248,8 +254,9 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
                      "detections are listed as leads")
     if flows.height == 0:
         notes.append("no flows (Hubble): connections come from Tetragon's connect hooks only")
-    # which processes are of their container's own tree, where the source does not say (Tracee)
-    procs = with_init_tree(procs)
+    # which processes are of their container's own tree, where the source does not say: from the
+    # container's init where the source names it (Tracee), else from the first process (IG)
+    procs = with_init_tree(resolve_init_tree(procs))
     # a container made for an operator's session (kubectl debug, kubectl run -it): its processes
     # are the session's, as kubectl exec's are, not the pod's own tree
     sessions = S.session_containers(procs, api)
@@ -271,8 +278,11 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     usual = rt.filter(pl.col("routine") >= s.routine_cut)["exec_id"].implode()
     rdest = destinations(conns.filter(pl.col("exec_id").is_in(usual)), s.routine)
     # and a namespace's common destinations (every CI job pod's registry: each pod a workload of its own)
-    rdest = pl.concat([rdest, common_destinations(conns, procs, s.routine)]).unique(
+    flagged = flagged_pods(hits, procs)
+    rdest = pl.concat([rdest, common_destinations(conns, procs, s.routine, flagged=flagged)]).unique(
         ["src_workload", "dst", "dst_port"], keep="first", maintain_order=True)
+    # but none that only pods a critical detection fired on reached (a planted schedule's every run)
+    rdest = rdest.join(flagged_destinations(conns, procs, flagged), on=["dst", "dst_port"], how="anti")
     rreq = destinations(E.request_keys(flows.filter(pl.col("exec_id").is_in(usual))), s.routine) \
         if "http_method" in flows.columns else None
 
@@ -325,6 +335,9 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
             # a credential that probed its rights, then deployed: its pods are one part
             probed, probed_edges = probed_creates(api, procs)
             edges.append(probed_edges)
+            # a client naming a pod and a command whose exec no audited call explains (a kubelet's
+            # own API, ``:10250/run/…``, bypasses the API server)
+            edges.append(named_exec_edges(procs, explained=audited_execs(api)))
         else:
             # a guess by time: not into a run a schedule kept starting all through the capture
             edges.append(R.drop_scheduled(G.api_edges(calls.filter(~pl.col("exec_id").is_in(busy.implode())), procs,
@@ -391,6 +404,11 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     shared = shared_edges(found.incidents, conns, rdest, procs)
     if shared.height:
         edge = pl.concat([edge, shared])
+        # a process that reached the attacker's address (no routine destination) is no routine run of
+        # its schedule, whatever its Job declares: it links
+        reached = shared["dst"].str.slice(5).implode()
+        rt = rt.with_columns(pl.when(pl.col("exec_id").is_in(reached)).then(0.0).otherwise(pl.col("routine"))
+                             .alias("routine"))
         found = _assemble(procs, rt, edge, ev, hits, flows, s, notes, exempt)
     # the attacker's own host reached on its other ports by what no edge joins (the API server)
     found = Findings(own_host_endpoints(found.incidents, conns, rdest), found.leads, found.notes)

@@ -30,7 +30,9 @@ the parent; otherwise ``tracee:<hostName>:<hostProcessId>`` and ``…:<hostParen
 parent's start time is not written, so a pid reused on a host within one capture is one
 process).  The exec of a process keeps its id (Tetragon gives each exec a new one).  ``start_ns``
 is ``threadStartTime`` of a thread-group leader when it is an epoch time (the 2022 samples write
-it boot-relative: NULL).  An event whose ``timestamp`` is not an epoch time is quarantined.
+it boot-relative: NULL).  ``in_init_tree`` is true for a container's init (``processId`` 1 in a pid
+namespace of its own), NULL for every other process: Tracee does not say whether a process
+descends from it (the findings resolve it from the parents).  An event whose ``timestamp`` is not an epoch time is quarantined.
 """
 
 from __future__ import annotations
@@ -117,6 +119,11 @@ _BINARY = (f"CASE WHEN {_IS_EXEC} THEN coalesce({arg_text('pathname')}, {arg_tex
 _BINARY_ANY = f"coalesce({_BINARY}, {_nz(f'{T}.executable.path')}, {T}.processName)"
 _ARGS = f"CASE WHEN {_IS_EXEC} THEN nullif(array_to_string({_ARGV}[2:], ' '), '') END"
 _START = f"CASE WHEN {T}.hostThreadId = {T}.hostProcessId THEN {_epoch(f'{T}.threadStartTime')} END"
+#: A container's init: pid 1 of a pid namespace of its own (``processId`` 1, its host pid another).
+#: Tracee says no more of the container's tree; the rest is resolved from the parents
+#: (:func:`kernelsec_nb.findings._init_tree.resolve_init_tree`).
+_INIT = (f"CASE WHEN {_CONTAINER} IS NOT NULL AND TRY_CAST({T}.processId AS BIGINT) = 1 "
+         f"AND TRY_CAST({T}.hostProcessId AS BIGINT) <> 1 THEN TRUE END")
 
 # a net_packet_* event's packet: its addresses and what it carried
 _PROTOCOL = (f"CASE {T}.eventName WHEN 'net_packet_tcp' THEN 'TCP' WHEN 'net_packet_udp' THEN 'UDP' "
@@ -178,6 +185,7 @@ PROCESS_EVENT_COLUMNS: dict[str, str] = {
     "image": f"coalesce({_nz(f'{T}.container.image')}, {_nz(f'{T}.containerImage')})",
     "exit_status": f"CASE WHEN {T}.eventName = 'sched_process_exit' THEN {arg_text('exit_code')} END",
     "parent_pid": f"{T}.hostParentProcessId",
+    "in_init_tree": _INIT,
 }
 
 HOOK_COLUMNS: dict[str, str] = {
@@ -193,6 +201,7 @@ HOOK_COLUMNS: dict[str, str] = {
     "file_path": f"coalesce({arg_text('pathname')}, {arg_text('syscall_pathname')})",
     "hook_args": f"CAST(to_json({T}.args) AS VARCHAR)",
     "start_ns": _START,
+    "in_init_tree": _INIT,
 }
 
 ALERT_COLUMNS: dict[str, str] = {

@@ -82,3 +82,20 @@ def test_an_alert_that_names_its_exec_keeps_it() -> None:
     assert out.select("exec_id", "match", "confidence").rows() == [
         ("sh", "exec_id", 1.0), ("c1", "container+pid", 1.0)]
     assert out["namespace"].to_list() == ["shop", "shop"]  # filled from the exec it names
+
+
+def test_a_host_process_alert_is_matched_by_node_and_pid() -> None:
+    """Falco's ``container.id=host`` (no container): the host process of that pid on that node, 1 ms
+    before; not one of another node, nor a container's process of the same pid."""
+    p = pl.DataFrame({"exec_id": ["cat", "other", "inpod"], "node": ["n2", "n1", "n2"],
+                      "container_id": [None, None, "0123456789ab"], "pid": [24311, 24311, 24311],
+                      "binary": ["/bin/cat"] * 3, "start_ns": [5 * S, 5 * S, 5 * S], "exit_ns": [None] * 3,
+                      "namespace": [None, None, "shop"], "pod": [None, None, "web-1"], "workload": [None, None, "web"]},
+                     schema_overrides={"container_id": pl.String, "namespace": pl.String, "pod": pl.String,
+                                       "workload": pl.String, "exit_ns": pl.Int64})
+    a = pl.DataFrame({"time_ns": [5 * S + 1_000_000, 5 * S], "node": ["n2", "n3"], "container_id": [None, None],
+                      "pid": [24311, 24311], "proc_name": ["cat", "cat"], "namespace": [None, None], "pod": [None, None]},
+                     schema_overrides={"container_id": pl.String, "namespace": pl.String, "pod": pl.String})
+    out = attribute_alerts(a, p)
+    assert out.select("exec_id", "match").rows() == [("cat", "node+pid"), (None, "none")]
+    assert out["pod"].to_list() == [None, None]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from kernelsec_nb.findings._shared import common_destinations
+from kernelsec_nb.findings._shared import common_destinations, flagged_destinations, flagged_pods
 from kernelsec_nb.findings.routine import RoutineSettings
 
 H = 3_600_000_000_000
@@ -39,3 +39,34 @@ def test_every_job_pods_registry_is_routine_for_each_workload_of_the_namespace_u
 def test_a_few_runs_of_a_planted_job_or_one_pod_teach_nothing():
     conns, procs = _case(2, 3)  # two pods only; the pool reached by 3 pods in one window
     assert common_destinations(conns, procs, S4).height == 0
+
+
+def _schedule(flag: int):
+    """Nine runs of one schedule (a pod each, a workload each) reach a pool all through the capture;
+    a critical detection fired on ``flag`` of them."""
+    n = 9
+    conns = pl.DataFrame({"exec_id": [f"r{k}" for k in range(n)], "src_workload": ["lc"] * n,
+                          "dst_ip": ["45.61.187.7"] * n, "dst_port": [3333] * n,
+                          "time_ns": [k * 3 * H // (n - 1) for k in range(n)]})
+    procs = pl.DataFrame({"exec_id": [f"r{k}" for k in range(n)], "namespace": ["apps"] * n,
+                          "pod": [f"lc-{k}-x" for k in range(n)], "workload": [f"lc-{k}" for k in range(n)]})
+    hits = pl.DataFrame({"exec_id": [f"r{k}" for k in range(flag)], "level": ["critical"] * flag})
+    return conns, procs, hits
+
+
+def test_a_destination_only_flagged_pods_reach_is_no_routine():
+    conns, procs, hits = _schedule(9)
+    assert common_destinations(conns, procs, S4).height == 10  # its own pool, for each name of the schedule
+    flagged = flagged_pods(hits, procs)
+    assert flagged.height == 9
+    assert common_destinations(conns, procs, S4, flagged=flagged).height == 0
+    assert flagged_destinations(conns, procs, flagged).rows() == [("45.61.187.7", 3333)]
+
+
+def test_clean_pods_still_teach_a_destination_and_one_flagged_pod_is_no_schedule():
+    conns, procs, hits = _schedule(3)  # six runs nothing flagged
+    flagged = flagged_pods(hits, procs)
+    assert common_destinations(conns, procs, S4, flagged=flagged).height == 10
+    assert flagged_destinations(conns, procs, flagged).height == 0
+    one = flagged_pods(hits.head(1), procs)
+    assert flagged_destinations(conns.head(1), procs, one).height == 0  # min_pods 2

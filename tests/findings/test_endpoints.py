@@ -173,3 +173,21 @@ def test_an_upload_naming_the_file_after_at_or_equals_sends_it_out():
                 *[(f"proc:{x}", "ext:6.6.6.6:9001", G.CONNECT, t * MS, "", None)
                   for x, t in (("post", 35), ("form", 45), ("other", 55))]])
     assert X.exfil_senders(list(info), info, e, G.WRITE, G.CONNECT) == {"post", "form"}
+
+
+def test_a_manifest_sent_to_the_api_server_is_no_exfiltration():
+    """``kubectl create -f`` a file its line wrote deploys it: the API server is no outside address
+    the data left for.  The same file sent elsewhere still is."""
+    from kernelsec_nb.findings._api_acts import API_SERVER, API_SERVER_NODE
+
+    info = _info([("sh", None, "/bin/bash", "/tmp/setup.sh", 0),
+                  ("w", "sh", "/bin/sh", "-c cat > /tmp/.cj.yaml", 1 * MS),
+                  ("k", "sh", "/usr/local/bin/kubectl", "-n apps create -f /tmp/.cj.yaml", 30 * MS)])
+    rows = [("proc:w", "file:ci/run-1:/tmp/.cj.yaml", G.WRITE, 2 * MS, "wrote /tmp/.cj.yaml", None),
+            ("proc:k", "ext:172.18.0.3:6443", G.CONNECT, 35 * MS, "", None),
+            ("proc:k", API_SERVER_NODE, API_SERVER, 35 * MS, "called the Kubernetes API server", None)]
+    assert X.exfil_senders(list(info), info, _edges(rows), G.WRITE, G.CONNECT, API_SERVER) == set()
+    # without the api_server edge (or elsewhere, on another port) it stays exfiltration
+    assert X.exfil_senders(list(info), info, _edges(rows[:2]), G.WRITE, G.CONNECT, API_SERVER) == {"k"}
+    out = _edges([rows[0], ("proc:k", "ext:45.9.1.1:8443", G.CONNECT, 35 * MS, "", None), rows[2]])
+    assert X.exfil_senders(list(info), info, out, G.WRITE, G.CONNECT, API_SERVER) == {"k"}

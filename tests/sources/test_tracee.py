@@ -178,3 +178,28 @@ def test_processes_and_ancestry_on_a_tracee_only_capture(tmp_path):
     k = case.sql("select * from kprobes")
     assert (k["daddr"][0], k["dport"][0], k["protocol"][0], k["exec_id"][0]) == (
         "10.0.0.9", 80, "TCP", "tracee:node-a:300")
+
+
+def test_a_container_s_init_is_marked_in_its_tree_and_the_rest_left_to_the_findings(tmp_path):
+    """pid 1 of the container's pid namespace is its init; a shell the runtime exec'd (pid 3 there,
+    the same parent) is not marked either way by the mapping: the findings resolve it."""
+    ex = {"eventId": "710", "eventName": "sched_process_exec"}
+    lines = [
+        _line(**ex, processId=1, hostProcessId=500, hostThreadId=500, hostParentProcessId=450,
+              args=[{"name": "pathname", "type": "const char*", "value": "/srv/app"}]),
+        _line(**ex, processId=3, hostProcessId=520, hostThreadId=520, hostParentProcessId=450, processName="sh",
+              args=[{"name": "pathname", "type": "const char*", "value": "/bin/sh"}]),
+        # a host process (no container): pid 1 of the host's namespace is no container's init
+        _line(**ex, processId=1, hostProcessId=1, hostThreadId=1, hostParentProcessId=0, container={},
+              kubernetes={}, args=[{"name": "pathname", "type": "const char*", "value": "/sbin/init"}]),
+    ]
+    path = tmp_path / "tracee.ndjson"
+    path.write_text("\n".join(lines) + "\n")
+    case = kn.open_case()
+    case.load(path, progress=False)
+    got = dict(case.sql("SELECT \"binary\", in_init_tree FROM processes WHERE \"binary\" IS NOT NULL").iter_rows())
+    assert got == {"/srv/app": True, "/bin/sh": None, "/sbin/init": None}
+    from kernelsec_nb.findings._init_tree import resolve_init_tree
+
+    out = resolve_init_tree(case.processes())
+    assert dict(out.select("binary", "in_init_tree").drop_nulls("binary").iter_rows())["/bin/sh"] is False
