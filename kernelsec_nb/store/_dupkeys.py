@@ -100,7 +100,7 @@ def _grouped(keyed: str, keys: list[str]) -> str:
 #: Per fast route (numbered as ``_ingest.ROUTES``, from 1): the lines of the registered
 #: ``_dupkeys_block`` given that route that hold a key twice in an object of its structure.
 _ROUTE_DUPLICATES = [
-    _grouped(f"SELECT rec, {keys_sql('raw', object_paths(json.loads(spec.structure)))} AS keys "  # noqa: S608
+    _grouped(f"SELECT rec, {keys_sql('raw', object_paths(json.loads(sources.STRUCTURE if spec.shared_keys else spec.structure)))} AS keys "  # noqa: S608
              f"FROM _dupkeys_block WHERE route = {i}", ["keys"])
     for i, spec in enumerate(sources.routes(), start=1)
 ]

@@ -361,7 +361,8 @@ def _route(number: int, spec: RouteSpec) -> Route:
 
     ok = "time_ns IS NOT NULL"
     missed = f"SELECT line FROM ({rows('TRY', False)}) WHERE NOT ({ok})"  # noqa: S608
-    excluded = " OR ".join(_contains(text) for text in spec.excludes) or "false"
+    excluded = " OR ".join(_contains(text) if isinstance(text, str) else f"({' AND '.join(map(_contains, text))})"
+                           for text in spec.excludes) or "false"
     return Route(spec.source, f"starts_with(raw, '{spec.prefix}')", excluded,
                  _insert(table, cols, rows("", True), "true"), _insert(table, cols, rows("TRY", False), ok), missed)
 
