@@ -96,14 +96,12 @@ def routes() -> list[RouteSpec]:
     general path (``excludes``), which then decides as before.  Its objects are checked for
     duplicate keys as the general path checks them (``shared_keys``).
     """
-    from kernelsec_nb import sources
+    from kernelsec_nb.sources import route_excludes
 
-    # (a claim takes all of its keys: a tag "k8s" alone claims nothing)
-    claims = dict.fromkeys(tuple(f'"{k}"' for k in keys) for s in sources.registry() if s.claim for keys in s.claim)
     return [RouteSpec("falco", "alert", "alerts", prefix, json.dumps({**STRUCTURE, "time": "VARCHAR"}),
                       {**EVENT_COLUMNS, "rule": "j.rule", "kind": "'alert'"}, on_route,
                       present=f"x IS NOT NULL AND {on_route(DETECT_SQL)}",
-                      excludes=('"flow"', '"process_', *claims), shared_keys=True)
+                      excludes=route_excludes("falco"), shared_keys=True)
             for prefix in ROUTE_PREFIXES]
 
 

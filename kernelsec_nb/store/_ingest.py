@@ -94,8 +94,8 @@ def _stage_sql(number: int, group: tuple[sources.Source, ...], tables: list[Tabl
     text_parse = f"WHEN trim(raw, {_WS}) <> '' THEN {parse.text_parse} " if parse.text_parse else ""
     # the per-table columns computed while the parsed line is at hand, named <table>__<column>
     extra = "".join(f", {expr} AS {q(t.name + '__' + name)}" for t in tables for name, expr in t.own.items())
-    group_sql = sources.group_sql(_WS)
-    mine = "" if group_sql is None else f" WHERE ({group_sql}) = {number}"
+    # the line's group, computed once for the block (see _general)
+    mine = "" if sources.group_sql(_WS) is None else f" AND grp = {number}"
     prelude = "".join(f", {expr} AS {name}" for name, expr in parse.prelude.items())
     prelude_args = "".join(f"{expr} AS {name}, " for name, expr in parse.prelude_args.items())
     return _STAGE_SQL.format(
@@ -120,7 +120,7 @@ WITH p AS (
                 THEN TRY(json_transform({normalise}, '{structure}')) {text_parse}END AS j
     FROM (SELECT rec, line, byte_offset, raw AS written, {unwrap} AS raw, note, raw_bytes, event_id,
                  line_end, byte_end, repeat_count
-          FROM _block WHERE NOT taken){mine}
+          FROM _block WHERE NOT taken{mine})
 ), s AS (
     SELECT *, CASE WHEN j IS NOT NULL THEN {source_sql} END AS source FROM p
 ), k AS (
@@ -241,10 +241,13 @@ def _group(number: int, group: tuple[sources.Source, ...]) -> Group:
 
 #: The general path, per group of sources (:func:`kernelsec_nb.sources.groups`).
 GROUPS = [_group(i, g) for i, g in enumerate(sources.groups())]
-#: SQL: the groups of the records of the block the routes did not take (None: there is one group).
+#: SQL: the group of each record of the block the routes did not take (-1: taken), in block order
+#: (None: there is one group).  Computed once per block (the claims' test parses a line that
+#: holds their keys' text): the staging statements read it as the column ``grp``.
 _GROUP_SQL = sources.group_sql(_WS)
-_GROUPS_PRESENT = (f"SELECT DISTINCT {_GROUP_SQL} AS grp FROM (SELECT {_UNWRAP} AS raw FROM _block WHERE NOT taken)"
-                   if _GROUP_SQL else None)
+_GROUP_OF = (f"SELECT CASE WHEN taken THEN -1 ELSE {_GROUP_SQL} END AS grp "
+             f"FROM (SELECT rec, taken, CASE WHEN NOT taken THEN {_UNWRAP} END AS raw FROM _block) ORDER BY rec"
+             if _GROUP_SQL else None)
 #: The shared group's staging statement (Tetragon, Hubble and Falco).
 STAGE_SQL = GROUPS[0].stage
 _WARNINGS_COUNT = """
@@ -457,6 +460,7 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
         # the general path reads only the lines the routes did not take
         block = table.append_column("taken", _arrow.array(rest))
         block = _dupkeys.mark(con, block)  # a line with a key twice: a note, so quarantined
+        block = _with_block(con, block, lambda: _grouped(con, block))
         settle()
         refused = _with_block(con, block, lambda: _general(con, params, counts, table.num_rows - int(rest.sum())))
         if keys is not None and len(refused):  # refused lines are not in the case: not known
@@ -513,13 +517,22 @@ def _fast_routes(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCoun
     return taken
 
 
+def _grouped(con: duckdb.DuckDBPyConnection, block: pa.Table) -> pa.Table:
+    """The registered ``block`` with the column ``grp``: the group of each line the routes did not
+    take (-1: taken), told once for the block (see :data:`_GROUP_OF`); as it is without groups."""
+    if _GROUP_OF is None:
+        return block
+    grp = con.execute(_GROUP_OF).fetchnumpy()["grp"]
+    return block.append_column("grp", _arrow.array(np.asarray(grp, dtype=np.int64)))
+
+
 def _general(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCounts, n: int) -> np.ndarray:
     """Stage, insert and count the ``n`` records the routes did not take (a run of identical
     lines is one record of ``repeat_count`` lines), group by group of sources present; returns
     the block indices (``rec``) of the records refused (quarantined or blank)."""
-    if _GROUPS_PRESENT is None:
+    if _GROUP_OF is None:
         return _general_group(con, params, counts, GROUPS[0])
-    present = sorted(k for (k,) in con.execute(_GROUPS_PRESENT).fetchall())
+    present = sorted(k for (k,) in con.execute("SELECT DISTINCT grp FROM _block WHERE NOT taken").fetchall())
     refused = [_general_group(con, params, counts, GROUPS[k]) for k in present]
     return np.concatenate(refused) if refused else np.empty(0, dtype=np.int64)
 

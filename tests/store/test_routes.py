@@ -159,6 +159,48 @@ def _falco_capture(tmp: Path) -> Path:
     return path
 
 
+def _audit_capture(tmp: Path) -> Path:
+    """The bundled scenario's API server audit log with what its route must hand on or take alike,
+    each case several times: bad JSON, no valid time, a code that is no integer, a key twice,
+    repeats, a claim tested before the audit log's (Tracee's keys), a key the shared sources
+    rewrite or take first, an event without its auditID (no claim), another API version, a
+    webhook batch, a ``kind`` other than Event, the keys' text only inside a value."""
+    lines = (REPO / "data" / "deathstar" / "kind-control-plane" / "kube-apiserver-audit.log").read_bytes().splitlines()
+    text = json.dumps
+
+    def no_time(ev: dict, i: int) -> list[bytes]:
+        for k in ("requestReceivedTimestamp", "stageTimestamp", "timestamp"):
+            ev.pop(k, None)
+        return [text(ev).encode()]
+
+    cases = [
+        lambda ev, i: [text(ev).encode()[:-20]],  # cut short
+        no_time,
+        lambda ev, i: [text({**ev, "responseStatus": {"code": "2x0"}}).encode()],
+        lambda ev, i: [text(ev).replace('"verb": ', '"verb": "list", "verb": ', 1).encode()],
+        lambda ev, i: [text({**ev, "ev": {"a": 1}}).replace('"a": 1', '"a": 1, "a": 2').encode()],
+        lambda ev, i: [text(ev).encode()] * 2,  # repeated
+        lambda ev, i: [text({**ev, "eventName": "x", "hostProcessId": 1}).encode()],
+        lambda ev, i: [text({**ev, "process_exec": {"process": {"pid": 1}}}).encode()],
+        lambda ev, i: [text({**ev, "verdict": "FORWARDED", "IP": {"source": "10.0.0.1"}}).encode()],
+        lambda ev, i: [text({k: v for k, v in ev.items() if k != "auditID"}).encode()],
+        lambda ev, i: [text({**ev, "apiVersion": "other/v1"}).encode()],
+        lambda ev, i: [text({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [ev, {**ev, "verb": "x"}]},
+                            separators=(",", ":")).encode()],
+        lambda ev, i: [text({**ev, "kind": "Other"}).encode()],
+        lambda ev, i: [text({**ev, "userAgent": 'curl "flow" "eventName" "hostProcessId"'}).encode()],
+        lambda ev, i: [text(ev, separators=(",", ":")).encode()],
+    ]
+    out: list[bytes] = []
+    for i in range(3 * len(cases)):
+        ev = json.loads(lines[i % len(lines)])
+        ev["auditID"] = f"{ev.get('auditID')}-{i}"  # a new event each time
+        out += cases[i % len(cases)](ev, i)
+    path = tmp / "audit.log"
+    path.write_bytes(b"\n".join(out) + b"\n")
+    return path
+
+
 def _load(paths: list[Path], db: Path, routes: bool, monkeypatch) -> tuple[kn.Case, dict]:
     monkeypatch.setattr(_ingest, "USE_ROUTES", routes)
     case = kn.open_case(db)
@@ -196,11 +238,13 @@ def _inputs(tmp: Path, public: Path | None) -> list[Path]:
     (tmp / "tetragon").mkdir()
     (tmp / "network").mkdir()
     paths = [_mutated_capture(tmp / "tetragon"), _mixed_capture(tmp / "network"), _falco_capture(tmp),
-             REPO / "data" / "deathstar"]
+             _audit_capture(tmp), REPO / "data" / "deathstar"]
     if public is not None and (public / "tetragon").is_dir():
         paths += _ndjson(public / "tetragon")
     if public is not None and (public / "falco").is_dir():
         paths += _ndjson(public / "falco")
+    if public is not None and (public.parent / "public-new-sources" / "k8s-audit").is_dir():
+        paths += _ndjson(public.parent / "public-new-sources" / "k8s-audit")
     return paths
 
 
@@ -270,6 +314,29 @@ def test_routes_take_falco_alerts(tmp_path, monkeypatch):
     assert report["loaded"] == 3 * len(lines) + 1 and report["quarantined"] == 0
     assert calls["general"] == 1  # the line with another tool's key
     assert case.sql("select count(*) as n from alerts")["n"][0] == 3 * len(lines)
+
+
+def test_routes_take_audit_events(tmp_path, monkeypatch):
+    """The API server's audit log as its log backend writes it takes the audit log's fast route;
+    only the line that a claim tested before the audit log's takes (Tracee's keys) goes on to the
+    general path."""
+    lines = (REPO / "data" / "deathstar" / "kind-control-plane" / "kube-apiserver-audit.log").read_bytes().splitlines()
+    src = tmp_path / "audit.log"
+    other = {**json.loads(lines[0]), "eventName": "x", "hostProcessId": 1}
+    src.write_bytes(b"\n".join([*lines, json.dumps(other).encode()]) + b"\n")
+    calls = {"general": 0}
+    real = _ingest._general
+
+    def counting(con, params, counts, n):
+        calls["general"] += n
+        return real(con, params, counts, n)
+
+    monkeypatch.setattr(_ingest, "_general", counting)
+    case = kn.open_case(tmp_path / "c.duckdb")
+    report = case.load(src, progress=False).to_dict()
+    assert report["loaded"] == len(lines) and report["quarantined"] == 1  # Tracee's, without a time
+    assert calls["general"] == 1
+    assert case.sql("select count(*) as n from audit_events")["n"][0] == len(lines)
 
 
 def test_a_malformed_line_retries_its_block_leniently(tmp_path, monkeypatch):
