@@ -17,6 +17,8 @@ structure constants.
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -307,6 +309,26 @@ def _contains(text: str) -> str:
     return f"contains(raw, '{text}')"
 
 
+def _excluded(excludes: tuple[str | tuple[str, ...], ...]) -> str:
+    """SQL: the line holds one of the texts of ``excludes`` (a tuple: all of its texts, in any
+    order).  Several texts are looked for by one regular expression, in one pass over the line
+    (a search per text cost ~3x more on Falco's and the audit log's lines); a single one by
+    :func:`_contains`.  (Texts found apart but overlapping, ``"a"b"`` for ``"a"`` and ``"b"``,
+    count for the searches and not for the expression: either way the line holds no two keys
+    written apart, which is all an exclusion must see.)
+
+    >>> print(_excluded(('"flow"', ('"a"', '"b"'))))
+    regexp_matches(raw, '"flow"|"a".*"b"|"b".*"a"')
+    >>> _excluded(()), _excluded(("x",))
+    ('false', "contains(raw, 'x')")
+    """
+    alternatives = [".*".join(re.escape(t) for t in order)
+                    for text in excludes for order in itertools.permutations((text,) if isinstance(text, str) else text)]
+    if len(alternatives) == 1:
+        return _contains(alternatives[0])
+    return f"regexp_matches(raw, '{'|'.join(alternatives)}')" if alternatives else "false"
+
+
 #: What a strict route statement fails with on a line it cannot load (the block is taken again).
 _NOT_ROUTED = "kernelsec_nb route: a line for the general path"
 
@@ -364,8 +386,7 @@ def _route(number: int, spec: RouteSpec) -> Route:
 
     ok = "time_ns IS NOT NULL"
     missed = f"SELECT line FROM ({rows('TRY', False)}) WHERE NOT ({ok})"  # noqa: S608
-    excluded = " OR ".join(_contains(text) if isinstance(text, str) else f"({' AND '.join(map(_contains, text))})"
-                           for text in spec.excludes) or "false"
+    excluded = _excluded(spec.excludes)
     return Route(spec.source, f"starts_with(raw, '{spec.prefix}')", excluded,
                  _insert(table, cols, rows("", True), "true"), _insert(table, cols, rows("TRY", False), ok), missed)
 
