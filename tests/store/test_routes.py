@@ -403,3 +403,14 @@ def test_odd_lines_through_a_file_are_taken_leniently_after_the_first(tmp_path, 
     assert lenient >= 8 and all(tries[2 + lenient:]) and len(tries) - 2 - lenient >= 2
     assert report["quarantined"] == len(cut) and report["loaded"] == len(lines) - len(cut)
     assert case.sql("select count(*) as n from events")["n"][0] == len(lines) - len(cut)
+
+
+def test_the_claims_are_tested_once_per_block():
+    """The general path tells each line's group once for the block (the claims' test parses a line
+    that holds their keys' text); the staging statements read it as a column, not test again."""
+    from kernelsec_nb import sources
+
+    claims = sources.group_sql(_ingest._WS)
+    assert claims is not None and claims in _ingest._GROUP_OF
+    for number, group in enumerate(_ingest.GROUPS):
+        assert claims not in group.stage and f"grp = {number}" in group.stage
