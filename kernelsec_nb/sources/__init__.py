@@ -94,6 +94,29 @@ def routes() -> list[RouteSpec]:
     return [spec for s in registry() for spec in s.routes()]
 
 
+def route_excludes(name: str) -> tuple[str | tuple[str, ...], ...]:
+    """What a fast route of the source ``name`` leaves to the general path, as
+    :attr:`RouteSpec.excludes`: the keys of the claims the general path tests before its own
+    group (every claim for a source of the shared group; a claim takes all of its keys: each a
+    tuple), and the other shared sources' :attr:`Source.route_keys` (a line they would rewrite,
+    or take first).  A line that holds their text only inside a value is odd enough to take the
+    slower path.
+
+    Examples
+    --------
+    >>> route_excludes("falco")[:2]
+    ('"process_', '"flow"')
+    >>> ('"eventName"', '"hostProcessId"') in route_excludes("k8s_audit")
+    True
+    """
+    source = get(name)
+    isolated = [g[0] for g in groups()[1:]]
+    before = isolated[:isolated.index(source)] if source in isolated else isolated
+    keys = [k for s in registry() if s.name != name for k in s.route_keys]
+    claims = [tuple(f'"{k}"' for k in claim) for s in before if s.claim for claim in s.claim]
+    return tuple(dict.fromkeys([*keys, *claims]))
+
+
 def splitters() -> tuple[tuple[str, Callable[[str], list[str] | None]], ...]:
     """The sources' line splitters (:attr:`Source.split`), for lines holding several events."""
     return tuple(s.split for s in registry() if s.split is not None)
@@ -203,5 +226,5 @@ PRELUDE_ARGS: dict[str, str] = _SHARED.prelude_args
 
 __all__ = ["NORMALISE_SQL", "PRELUDE", "PRELUDE_ARGS", "SOURCE_SQL", "STRUCTURE", "Capability", "Mapping",
            "Parse", "RouteSpec", "Source", "TableSpec", "get", "group_sql", "groups", "having", "names_with",
-           "parse_of", "registry", "routes", "splitters", "table_sources",
+           "parse_of", "registry", "route_excludes", "routes", "splitters", "table_sources",
            "tables", "titles"]

@@ -32,8 +32,13 @@ class RouteSpec:
     layers: tuple[dict[str, str], ...] = ()  #: named values computed first, one projection each
     present: str = "x IS NOT NULL"  #: SQL over ``x``: the line holds this kind's event
     #: Text that sends a line to the general path instead: the key of a source the general path
-    #: would take it for (a line holding two tools' keys is odd; both paths must agree on it).
-    excludes: tuple[str, ...] = ()
+    #: would take it for (a line holding two tools' keys is odd; both paths must agree on it); a
+    #: tuple of texts: the line holds all of them (the keys of a claim).
+    excludes: tuple[str | tuple[str, ...], ...] = ()
     #: Parts of the line (SQL over ``j``) whose every column is computed once per distinct value
     #: of the part in a block, not once per line (see :mod:`kernelsec_nb.store._lookups`).
     distinct: tuple[str, ...] = ()
+    #: The line's objects are checked for a key written twice as the general path checks a line of
+    #: the shared sources (every object of their union structure), not only those of
+    #: :attr:`structure`: for a route whose lines the general path parses as written (no rewrite).
+    shared_keys: bool = False

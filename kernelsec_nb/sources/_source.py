@@ -165,6 +165,11 @@ class Source:
         such a line holds, and a function from the line's text to its events' texts (None: not
         such a line).  Each event becomes a record of its own (see
         :mod:`kernelsec_nb.store._split`).
+    route_keys : tuple of str
+        For a source of the shared group: the text (as a line writes it) of the keys by which the
+        general path rewrites a line for it (:attr:`normalise`) or takes a line for it before a
+        source of lower :attr:`precedence`; another source's fast route leaves a line holding
+        any of them to the general path (see :func:`kernelsec_nb.sources.route_excludes`).
     derive : tuple of str
         SQL statements run after every load, with the other derived tables (after ``processes``,
         in the same transaction): fill the columns of its :attr:`tables` that need other sources'
@@ -196,6 +201,7 @@ class Source:
     color: str | None = None
     split: tuple[str, Callable[[str], list[str] | None]] | None = None
     derive: tuple[str, ...] = ()
+    route_keys: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.claim is not None:

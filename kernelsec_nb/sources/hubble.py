@@ -72,8 +72,9 @@ STRUCTURE: dict[str, object] = {"flow": FLOW, "node_name": "VARCHAR", "time": "V
 
 #: A bare flow (``hubble observe -o json``): an object with flow keys and no ``flow`` wrapper
 #: (nor Falco's ``rule``), all at the top level (a key nested in another tool's line is no flow's).
+BARE_FLOW_KEYS = ("verdict", "IP", "l4")
 NORMALISE_SQL = (
-    f"WHEN {top_keys_sql((('verdict',), ('IP',), ('l4',)), without=('flow', 'rule'))} "
+    f"WHEN {top_keys_sql(tuple((k,) for k in BARE_FLOW_KEYS), without=('flow', 'rule'))} "
     "THEN '{\"flow\":' || rtrim(raw, chr(10) || chr(13)) || '}' "
 )
 
@@ -212,4 +213,5 @@ SOURCE = Source(
     capabilities=frozenset({Capability.FLOWS, Capability.DNS}),
     samples=("public/hubble/*.json",),
     precedence=10, order=20, normalise=NORMALISE_SQL, prelude=PRELUDE, routes=routes, color="#009E73",
+    route_keys=('"flow"', *(f'"{k}"' for k in BARE_FLOW_KEYS)),
 )

@@ -43,6 +43,7 @@ from __future__ import annotations
 import json
 import re
 
+from kernelsec_nb.sources._route import RouteSpec
 from kernelsec_nb.sources._source import Capability, Mapping, Source, TableSpec
 from kernelsec_nb.sources._sql import epoch_ns, integer
 
@@ -294,6 +295,36 @@ EVENTS_VIEW = f"""SELECT event_id, '{NAME}', '{KIND}', time, time_ns, NULL, NULL
        NULL, {SUMMARY_SQL}, file, line, byte_offset
 FROM audit_events"""  # noqa: S608 - our own names
 
+#: How the API server's log backend starts an event's line (``kind`` first, its encoder's order).
+ROUTE_PREFIX = '{"kind":"Event",'
+
+
+def on_route(expr: str) -> str:
+    """An expression over this source's parsed line (``j."k8s_audit"``) rewritten for the fast
+    route (the line parsed against :data:`STRUCTURE` as ``x``)."""
+    out = expr.replace(_KEY, "x")
+    if re.search(r"\bj\.", out):
+        raise ValueError(f"expression reads a part of j that the route does not have: {expr}")
+    return out
+
+
+def routes() -> list[RouteSpec]:
+    """The fast route: an event line as the log backend writes it, parsed against
+    :data:`STRUCTURE` alone and inserted straight into ``audit_events``.
+
+    The general path claims such a line for this source (its ``auditID`` and ``verb`` keys,
+    at the top level: the route's ``present`` asks for both values) unless an earlier claim
+    takes it; a line holding the text of such a claim's keys, or of a key the shared sources
+    rewrite, is left to it (:func:`kernelsec_nb.sources.route_excludes`).
+    """
+    from kernelsec_nb.sources import route_excludes
+
+    return [RouteSpec(NAME, KIND, "audit_events", ROUTE_PREFIX, json.dumps(STRUCTURE),
+                      {"time_ns": _own(TIME_SQL), "kind": f"'{KIND}'"}, on_route,
+                      present=f"x IS NOT NULL AND {on_route(_own(DETECT_SQL))}",
+                      excludes=route_excludes(NAME), shared_keys=True)]
+
+
 SOURCE = Source(
     name=NAME, title="Kubernetes audit", claim=CLAIM,
     detect=_own(DETECT_SQL), kind=f"'{KIND}'", structure=STRUCTURE,
@@ -303,6 +334,6 @@ SOURCE = Source(
     tables=(TableSpec("audit_events", TABLE_DDL.strip() + ";\n" + API_CALLS_SQL, ("time_ns",), view=EVENTS_VIEW),),
     capabilities=frozenset({Capability.API_CALLS}),
     samples=("public-new-sources/k8s-audit/*.log", "public-new-sources/k8s-audit/falco-trace-files/*.json"),
-    split=(_BATCH_HINT, batch_items),
+    split=(_BATCH_HINT, batch_items), routes=routes,
     precedence=5, order=40,
 )

@@ -392,6 +392,7 @@ SOURCE = Source(
     capabilities=frozenset({Capability.PROCESS_EVENTS, Capability.HOOKS, Capability.FILE_ACCESS,
                             Capability.CONNECTIONS}),
     samples=("public/tetragon/**/*.json",),
+    route_keys=('"process_',),
     precedence=30, order=10, normalise=NORMALISE_SQL, prelude=PRELUDE, prelude_args=PRELUDE_ARGS,
     time_fallback=TIME_FALLBACK, routes=routes, color="#0072B2",
 )

@@ -100,7 +100,7 @@ def _grouped(keyed: str, keys: list[str]) -> str:
 #: Per fast route (numbered as ``_ingest.ROUTES``, from 1): the lines of the registered
 #: ``_dupkeys_block`` given that route that hold a key twice in an object of its structure.
 _ROUTE_DUPLICATES = [
-    _grouped(f"SELECT rec, {keys_sql('raw', object_paths(json.loads(spec.structure)))} AS keys "  # noqa: S608
+    _grouped(f"SELECT rec, {keys_sql('raw', object_paths(json.loads(sources.STRUCTURE if spec.shared_keys else spec.structure)))} AS keys "  # noqa: S608
              f"FROM _dupkeys_block WHERE route = {i}", ["keys"])
     for i, spec in enumerate(sources.routes(), start=1)
 ]
@@ -128,19 +128,25 @@ def unroute(con: duckdb.DuckDBPyConnection, block: pa.Table, route: np.ndarray) 
 #: the shared structure once the line is put in that shape (``sources.NORMALISE_SQL``: Tetragon's
 #: event body under ``ev``, a bare flow under ``flow``).
 _UNION_PATHS = object_paths(json.loads(sources.STRUCTURE))
-_GENERAL_KEYS = f"""
-SELECT rec, raw, normalised, {keys_sql("raw", ["$"])} AS raw_keys, {keys_sql("normalised", _UNION_PATHS)} AS keys
-FROM (SELECT rec, raw, {sources.NORMALISE_SQL} AS normalised
-      FROM (SELECT rec, {UNWRAP_SQL} AS raw FROM _block WHERE NOT taken AND note IS NULL)
+_GENERAL_KEYS = """
+SELECT rec, raw, normalised, {raw_keys} AS raw_keys, {keys} AS keys
+FROM (SELECT rec, raw, {normalise} AS normalised
+      FROM (SELECT rec, {unwrap} AS raw FROM _block WHERE NOT taken AND note IS NULL)
       WHERE left(ltrim(raw), 1) = '{{')
-"""  # noqa: S608 - built from our own structure constants
-#: The lines of the general path with a key twice (cheap: once per layout, see _grouped) ...
-_GENERAL_DUPLICATES = _grouped(_GENERAL_KEYS, ["raw_keys", "keys"])
+"""
+_KEYS = keys_sql("normalised", _UNION_PATHS)
+#: The lines of the general path with a key twice (cheap: once per layout, see _grouped).  The
+#: line's own top level is walked apart only when the line was rewritten (most lines are not:
+#: then it is the first of ``keys``, ``$``, and a second walk of the line would test it again).
+_GENERAL_DUPLICATES = _grouped(_GENERAL_KEYS.format(
+    raw_keys=f"CASE WHEN normalised <> raw THEN {keys_sql('raw', ['$'])} END", keys=_KEYS,
+    normalise=sources.NORMALISE_SQL, unwrap=UNWRAP_SQL), ["raw_keys", "keys"])
 #: ... and, for those lines only, what the reason needs.
 DUPLICATES_SQL = f"""
 SELECT rec, raw_keys, keys, CASE WHEN normalised <> raw THEN normalised ->> '$.kind' END AS kind,
        normalised <> raw AND NOT starts_with(normalised, '{{"kind"') AS wrapped
-FROM ({_GENERAL_KEYS}) WHERE list_contains($recs, rec)
+FROM ({_GENERAL_KEYS.format(raw_keys=keys_sql("raw", ["$"]), keys=_KEYS, normalise=sources.NORMALISE_SQL,
+                             unwrap=UNWRAP_SQL)}) WHERE list_contains($recs, rec)
 """  # noqa: S608 - built from our own structure constants
 
 

@@ -108,6 +108,99 @@ def _mixed_capture(tmp: Path) -> Path:
     return path
 
 
+def _falco_capture(tmp: Path) -> Path:
+    """Falco alerts (the bundled scenario's, as Falco writes them) with what its route must hand
+    on or take alike, each case several times: bad JSON, no or an unreadable time (the evt.time
+    fallback), a pid that is no integer, a key twice (in output_fields, at the top, in an object of
+    another tool's structure), repeats, bad UTF-8, another tool's or a claim's keys, the tag "k8s",
+    ``output`` first (older Falco), a null rule."""
+    lines = [x for f in sorted((REPO / "data" / "deathstar").rglob("falco.json")) for x in f.read_bytes().splitlines()]
+
+    def no_time(ev: dict, i: int) -> list[bytes]:
+        ev.pop("time")
+        ev["output_fields"]["evt.time"] = 1715667787335073885 + i
+        return [json.dumps(ev).encode()]
+
+    def bad_time(ev: dict, i: int) -> list[bytes]:
+        ev["time"] = "yesterday"
+        ev["output_fields"]["evt.time"] = 1715667787335073885 + i
+        return [json.dumps(ev).encode()]
+
+    def bad_pid(ev: dict, i: int) -> list[bytes]:
+        ev["output_fields"]["proc.pid"] = "12x"
+        return [json.dumps(ev).encode()]
+
+    def older(ev: dict, i: int) -> list[bytes]:
+        return [json.dumps({"output": ev["output"], **{k: v for k, v in ev.items() if k != "output"}}).encode()]
+
+    text = json.dumps
+    cases = [
+        lambda ev, i: [text(ev).encode()[:-30]],  # cut short
+        no_time, bad_time, bad_pid, older,
+        lambda ev, i: [text(ev).replace('"output_fields": {', '"output_fields": {"proc.name": "a", ', 1).encode()],
+        lambda ev, i: [text(ev).replace('{"hostname"', '{"hostname": "h", "hostname"', 1).encode()],
+        lambda ev, i: [text({**ev, "ev": {"a": 1}}).replace('"a": 1', '"a": 1, "a": 2').encode()],
+        lambda ev, i: [text(ev).encode()] * 2,  # repeated
+        lambda ev, i: [text(ev).encode().replace(b'"priority"', b'"priority\xff"', 1)],
+        lambda ev, i: [text({**ev, "flow": {"time": ev.get("time"), "verdict": "FORWARDED"}}).encode()],
+        lambda ev, i: [text({**ev, "auditID": "a", "verb": "get"}).encode()],  # the audit log's claim
+        lambda ev, i: [text({**ev, "k8s": {"pod": "p"}, "proc": {"pid": 1}}).encode()],  # a gadget's claim
+        lambda ev, i: [text({**ev, "rule": None}).encode()],
+        lambda ev, i: [text({**ev, "tags": [*ev.get("tags", []), "k8s"]}, separators=(",", ":")).encode()],
+        lambda ev, i: [text(ev, separators=(",", ":")).encode()],
+    ]
+    out: list[bytes] = []
+    for i in range(3 * len(cases)):
+        ev = json.loads(lines[i % len(lines)])
+        ev["output"] += f" #{i}"  # a new event each time
+        out += cases[i % len(cases)](ev, i)
+    path = tmp / "falco.json"
+    path.write_bytes(b"\n".join(out) + b"\n")
+    return path
+
+
+def _audit_capture(tmp: Path) -> Path:
+    """The bundled scenario's API server audit log with what its route must hand on or take alike,
+    each case several times: bad JSON, no valid time, a code that is no integer, a key twice,
+    repeats, a claim tested before the audit log's (Tracee's keys), a key the shared sources
+    rewrite or take first, an event without its auditID (no claim), another API version, a
+    webhook batch, a ``kind`` other than Event, the keys' text only inside a value."""
+    lines = (REPO / "data" / "deathstar" / "kind-control-plane" / "kube-apiserver-audit.log").read_bytes().splitlines()
+    text = json.dumps
+
+    def no_time(ev: dict, i: int) -> list[bytes]:
+        for k in ("requestReceivedTimestamp", "stageTimestamp", "timestamp"):
+            ev.pop(k, None)
+        return [text(ev).encode()]
+
+    cases = [
+        lambda ev, i: [text(ev).encode()[:-20]],  # cut short
+        no_time,
+        lambda ev, i: [text({**ev, "responseStatus": {"code": "2x0"}}).encode()],
+        lambda ev, i: [text(ev).replace('"verb": ', '"verb": "list", "verb": ', 1).encode()],
+        lambda ev, i: [text({**ev, "ev": {"a": 1}}).replace('"a": 1', '"a": 1, "a": 2').encode()],
+        lambda ev, i: [text(ev).encode()] * 2,  # repeated
+        lambda ev, i: [text({**ev, "eventName": "x", "hostProcessId": 1}).encode()],
+        lambda ev, i: [text({**ev, "process_exec": {"process": {"pid": 1}}}).encode()],
+        lambda ev, i: [text({**ev, "verdict": "FORWARDED", "IP": {"source": "10.0.0.1"}}).encode()],
+        lambda ev, i: [text({k: v for k, v in ev.items() if k != "auditID"}).encode()],
+        lambda ev, i: [text({**ev, "apiVersion": "other/v1"}).encode()],
+        lambda ev, i: [text({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [ev, {**ev, "verb": "x"}]},
+                            separators=(",", ":")).encode()],
+        lambda ev, i: [text({**ev, "kind": "Other"}).encode()],
+        lambda ev, i: [text({**ev, "userAgent": 'curl "flow" "eventName" "hostProcessId"'}).encode()],
+        lambda ev, i: [text(ev, separators=(",", ":")).encode()],
+    ]
+    out: list[bytes] = []
+    for i in range(3 * len(cases)):
+        ev = json.loads(lines[i % len(lines)])
+        ev["auditID"] = f"{ev.get('auditID')}-{i}"  # a new event each time
+        out += cases[i % len(cases)](ev, i)
+    path = tmp / "audit.log"
+    path.write_bytes(b"\n".join(out) + b"\n")
+    return path
+
+
 def _load(paths: list[Path], db: Path, routes: bool, monkeypatch) -> tuple[kn.Case, dict]:
     monkeypatch.setattr(_ingest, "USE_ROUTES", routes)
     case = kn.open_case(db)
@@ -144,9 +237,14 @@ def _ndjson(folder: Path) -> list[Path]:
 def _inputs(tmp: Path, public: Path | None) -> list[Path]:
     (tmp / "tetragon").mkdir()
     (tmp / "network").mkdir()
-    paths = [_mutated_capture(tmp / "tetragon"), _mixed_capture(tmp / "network"), REPO / "data" / "deathstar"]
+    paths = [_mutated_capture(tmp / "tetragon"), _mixed_capture(tmp / "network"), _falco_capture(tmp),
+             _audit_capture(tmp), REPO / "data" / "deathstar"]
     if public is not None and (public / "tetragon").is_dir():
         paths += _ndjson(public / "tetragon")
+    if public is not None and (public / "falco").is_dir():
+        paths += _ndjson(public / "falco")
+    if public is not None and (public.parent / "public-new-sources" / "k8s-audit").is_dir():
+        paths += _ndjson(public.parent / "public-new-sources" / "k8s-audit")
     return paths
 
 
@@ -190,6 +288,55 @@ def test_routes_take_most_tetragon_lines(tmp_path, monkeypatch):
     report = case.load(src, progress=False)
     assert report.to_dict()["loaded"] > 50
     assert calls["general"] == 0
+
+
+def test_routes_take_falco_alerts(tmp_path, monkeypatch):
+    """Falco's alerts as Falco writes them take its fast routes (``hostname`` or ``output`` first),
+    the tag "k8s" included; only the lines with another tool's keys go on to the general path."""
+    lines = [json.loads(x) for f in sorted((REPO / "data" / "deathstar").rglob("falco.json"))
+             for x in f.read_bytes().splitlines()]
+    assert len(lines) > 5
+    src = tmp_path / "falco.json"
+    older = [{"output": ev["output"], **{k: v for k, v in ev.items() if k != "output"}} for ev in lines]
+    tagged = [{**ev, "tags": [*ev.get("tags", []), "k8s"], "output": ev["output"] + " #k8s"} for ev in lines]
+    other = {**lines[0], "process_exec": None, "output": "other"}  # Tetragon's key: the general path
+    src.write_text("".join(json.dumps(ev) + "\n" for ev in [*lines, *older, *tagged, other]))
+    calls = {"general": 0}
+    real = _ingest._general
+
+    def counting(con, params, counts, n):
+        calls["general"] += n
+        return real(con, params, counts, n)
+
+    monkeypatch.setattr(_ingest, "_general", counting)
+    case = kn.open_case(tmp_path / "c.duckdb")
+    report = case.load(src, progress=False).to_dict()
+    assert report["loaded"] == 3 * len(lines) + 1 and report["quarantined"] == 0
+    assert calls["general"] == 1  # the line with another tool's key
+    assert case.sql("select count(*) as n from alerts")["n"][0] == 3 * len(lines)
+
+
+def test_routes_take_audit_events(tmp_path, monkeypatch):
+    """The API server's audit log as its log backend writes it takes the audit log's fast route;
+    only the line that a claim tested before the audit log's takes (Tracee's keys) goes on to the
+    general path."""
+    lines = (REPO / "data" / "deathstar" / "kind-control-plane" / "kube-apiserver-audit.log").read_bytes().splitlines()
+    src = tmp_path / "audit.log"
+    other = {**json.loads(lines[0]), "eventName": "x", "hostProcessId": 1}
+    src.write_bytes(b"\n".join([*lines, json.dumps(other).encode()]) + b"\n")
+    calls = {"general": 0}
+    real = _ingest._general
+
+    def counting(con, params, counts, n):
+        calls["general"] += n
+        return real(con, params, counts, n)
+
+    monkeypatch.setattr(_ingest, "_general", counting)
+    case = kn.open_case(tmp_path / "c.duckdb")
+    report = case.load(src, progress=False).to_dict()
+    assert report["loaded"] == len(lines) and report["quarantined"] == 1  # Tracee's, without a time
+    assert calls["general"] == 1
+    assert case.sql("select count(*) as n from audit_events")["n"][0] == len(lines)
 
 
 def test_a_malformed_line_retries_its_block_leniently(tmp_path, monkeypatch):
@@ -256,3 +403,14 @@ def test_odd_lines_through_a_file_are_taken_leniently_after_the_first(tmp_path, 
     assert lenient >= 8 and all(tries[2 + lenient:]) and len(tries) - 2 - lenient >= 2
     assert report["quarantined"] == len(cut) and report["loaded"] == len(lines) - len(cut)
     assert case.sql("select count(*) as n from events")["n"][0] == len(lines) - len(cut)
+
+
+def test_the_claims_are_tested_once_per_block():
+    """The general path tells each line's group once for the block (the claims' test parses a line
+    that holds their keys' text); the staging statements read it as a column, not test again."""
+    from kernelsec_nb import sources
+
+    claims = sources.group_sql(_ingest._WS)
+    assert claims is not None and claims in _ingest._GROUP_OF
+    for number, group in enumerate(_ingest.GROUPS):
+        assert claims not in group.stage and f"grp = {number}" in group.stage
