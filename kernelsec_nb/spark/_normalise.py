@@ -7,11 +7,12 @@ decompressing, splitting, the fast routes and the general path, quarantine and a
 After each file it writes the file's rows as part files of this run (:mod:`~kernelsec_nb.spark._parts`:
 ``part-<run>-<file's order>.parquet`` in each folder of the lake's layout it has rows for; the
 alerts into the run's work folder, as the driver may fill their Kubernetes fields) and hands
-Spark only what the global steps need: the ``event_id`` of each row, the file's ``files`` row,
-its :class:`~kernelsec_nb.store.report.FileResult` and the part files it wrote.  Then it removes
-the rows: memory holds one file's rows at a time.  A task's files see each other only through
-their ``files`` rows (the same content loaded twice is "already loaded", as locally);
-duplicates of events *across* files are the driver's global step (:mod:`kernelsec_nb.spark.load`).
+Spark only what the global steps need, as plain Python values: the file's ``event_id`` s cut
+into buckets (one Arrow IPC value per bucket, :mod:`~kernelsec_nb.spark._dedup`), its ``files``
+row, its :class:`~kernelsec_nb.store.report.FileResult` and the part files it wrote.  Then it
+removes the rows: memory holds one file's rows at a time.  A task's files see each other only
+through their ``files`` rows (the same content loaded twice is "already loaded", as locally);
+duplicates of events *across* files are a global step (:mod:`kernelsec_nb.spark._dedup`).
 
 A file whose events turned out to be duplicates of an earlier file's (or of the lake's) is
 loaded a second time with those ids *seeded*: placeholder rows with those ``event_id`` s, so

@@ -7,14 +7,17 @@ What runs where:
   content twice is "already loaded"), estimates the clock offsets and writes the manifest;
 * **executors** — each task loads its files with the project's loader in an in-memory case
   (:mod:`kernelsec_nb.spark._normalise`) and writes each file's rows straight into the lake as
-  part files of this run; Spark gets back only each row's ``event_id`` and each file's result.
-  Spark finds on those keys the events seen in an earlier file or in the lake (the copy of the
-  first file in load order stays, the one ``case.load`` keeps); the files that lost events are
-  loaded again with those ids seeded (their exact accounting, and their part files rewritten
-  without them).  Then ``processes`` and the alerts' Kubernetes fields are built with the
-  project's SQL per key (:mod:`kernelsec_nb.spark._derive`) from the lake's files: for
-  ``processes`` the tasks read the files and Spark moves only Arrow values between them, by
-  bucket of ids.
+  part files of this run; Spark gets back only each file's ids, cut into buckets (Arrow IPC
+  values), and each file's result.  The tasks of each bucket find the events seen in an earlier
+  file or in the lake (:mod:`kernelsec_nb.spark._dedup`: the copy of the first file in load
+  order stays, the one ``case.load`` keeps); the files that lost events are loaded again with
+  those ids seeded (their exact accounting, and their part files rewritten without them).  Then
+  ``processes`` and the alerts' Kubernetes fields are built with the project's SQL per key
+  (:mod:`kernelsec_nb.spark._derive`) from the lake's files, bucketed the same way.
+
+Every step is an RDD of Python values (opaque to the JVM, moved between tasks by bucket): no
+DataFrame, so no query for the driver's JVM to plan (that planning was serial, several CPU
+seconds per run, and kept ``local[2]`` from gaining on ``local[1]``).
 
 Files are the unit of work (a gzip stream cannot be split; a file's ``files`` row, its sha256 and
 its accounting are the file's); a fleet's exports are many files, spread over the tasks by their
