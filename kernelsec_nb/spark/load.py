@@ -33,6 +33,7 @@ import logging
 import re
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -148,13 +149,17 @@ def _load(spark, paths, root: Path, follow_links: bool, threads: int | None) -> 
         files_rows = pa.Table.from_pylist([results[o][1] for o in kept], schema=_layout.arrow_schema("files"))
         store.write_small("files", files_rows)
         written["files"] = files_rows.num_rows
-        if any(results[o][0].loaded for o in kept):  # the derived tables, over the whole lake
+    derive = any(results[o][0].loaded for o in kept)  # the derived tables, over the whole lake
+    report.files.extend(results[o][0] for o in range(len(inputs)))
+    hubble = [results[o][0].path for o in kept if results[o][0].loaded and "hubble" in results[o][0].sources]
+    # the driver's own step reads the flows, kprobes and files only: it runs beside the Spark jobs
+    # of processes and alerts (its thread waits on DuckDB, the main thread on Spark)
+    with ThreadPoolExecutor(1) as pool:
+        finishing = pool.submit(_finish, store, report, derive, bool(inputs), hubble, written)
+        if derive:
             rewritten |= _derive_tables(spark, store, written)
             phase("processes and alerts")
-    report.files.extend(results[o][0] for o in range(len(inputs)))
-    rewritten |= _finish(store, report, bool(rewritten), bool(inputs),
-                         [results[o][0].path for o in kept if results[o][0].loaded and "hubble" in results[o][0].sources],
-                         written)
+        rewritten |= finishing.result()
     for table in _layout.TABLES:  # a table the lake has no file of gets an empty one (its schema)
         if not store.live_files(table) and not _run_files(store, table):
             _parts.write_empty(str(root), store.run, table)
@@ -381,7 +386,9 @@ def _finish(store, report: LoadReport, derived: bool, any_files: bool, hubble_fi
             written: dict[str, int]) -> set[str]:
     """On the driver, by DuckDB over the lake's files, with the same functions as ``case.load``:
     the clock offsets, the sources' derived columns (``Source.derive``) and ``case_state`` when
-    events came in, and the notes.  Returns the tables written whole."""
+    events came in, and the notes.  Returns the tables written whole.  It reads neither
+    ``processes`` nor ``alerts`` (the sources' derived columns come from flows and hooks), so it
+    runs in a thread beside the Spark jobs that write them."""
     from kernelsec_nb.store import _derived, _skew, _twice
 
     targets = _derive_targets() if derived else []
