@@ -8,6 +8,8 @@ from its part files (:func:`lake_ids`, order ``-1``).  Spark moves those opaque 
 bucket's task (an RDD shuffle: the JVM converts no row, plans no query); each bucket's task
 (:func:`losers`) finds the ids of its bucket seen in more than one file and sends, per file that
 lost events, the ids an earlier file (or the lake) has.
+A bucket's task holds its bucket's ids in memory (the run's and the lake's, over the number of
+buckets: a few per core of the cluster).
 
 Nothing here imports pyspark.
 
