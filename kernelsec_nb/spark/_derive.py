@@ -31,6 +31,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import pyarrow as pa
 
+from kernelsec_nb.spark import _parts
 from kernelsec_nb.store import _derived
 
 #: The ids processes.sql reads each Tetragon table's rows by.
@@ -74,22 +75,6 @@ def processes_schema() -> pa.Schema:
         return case.con.sql("SELECT * FROM processes LIMIT 0").to_arrow_table().schema
     finally:
         case.close()
-
-
-def _grouped(batches: Iterable[pa.RecordBatch], tags: Iterable[str]) -> tuple[dict[str, pa.Table], list]:
-    """The rows of each tag (as tables), and every key the task was sent."""
-    parts: dict[str, list[pa.RecordBatch]] = {t: [] for t in tags}
-    keys: list = []
-    for batch in batches:
-        if not batch.num_rows:
-            continue
-        table = pa.Table.from_batches([batch])
-        keys.extend(table.column("k").to_pylist())
-        for tag in parts:
-            rows = table.filter(pa.compute.equal(table.column("t"), tag))
-            if rows.num_rows:
-                parts[tag].append(pa.Table.from_struct_array(rows.column(tag)))
-    return {t: pa.concat_tables(p) for t, p in parts.items() if p}, keys
 
 
 def build_processes(tables: dict[str, pa.Table], keys: list, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
@@ -153,7 +138,7 @@ def bucket_rows(parts: Iterable[tuple[str, str]], n: int) -> Iterator[tuple[int,
                 buckets = rows.column("_b").to_numpy()
                 rows = rows.drop_columns(["_b"])
                 for b in np.unique(buckets).tolist():
-                    yield int(b), (table, kind, _ipc(rows.filter(pa.array(buckets == b))))
+                    yield int(b), (table, kind, _parts.ipc(rows.filter(pa.array(buckets == b))))
     finally:
         con.close()
 
@@ -166,7 +151,7 @@ def build_bucket(items: Iterable[tuple[str, str, bytes]], schema: pa.Schema) -> 
 
     got: dict[tuple[str, str], list[pa.Table]] = {}
     for table, kind, data in items:
-        got.setdefault((table, kind), []).append(pa.ipc.open_stream(data).read_all())
+        got.setdefault((table, kind), []).append(_parts.from_ipc(data))
     if not got:
         return
     con = duckdb.connect()
@@ -196,28 +181,50 @@ def build_bucket(items: Iterable[tuple[str, str, bytes]], schema: pa.Schema) -> 
                       sorted(keys), schema)
 
 
-def _ipc(rows: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, rows.schema) as writer:
-        writer.write_table(rows)
-    return sink.getvalue().to_pybytes()
+def bucket_alerts(items: Iterable[tuple[str, str]], n: int, schema: pa.Schema) -> Iterator[tuple[int, tuple[str, bytes]]]:
+    """What the alerts' fill needs of the part files ``items`` (``("alerts", path)``: every column
+    of ``schema``; ``("processes", path)``: :data:`FILL_FROM` of the processes with a container
+    and a pod), cut into ``n`` buckets by ``container_id`` as :func:`bucket_rows` cuts by id:
+    ``(bucket, (kind, Arrow IPC stream))`` per part file and bucket."""
+    import duckdb
+
+    cols = {"alerts": ", ".join(f'"{c}"' for c in schema.names), "processes": ", ".join(FILL_FROM)}
+    where = {"alerts": "", "processes": " WHERE container_id IS NOT NULL AND pod IS NOT NULL"}
+    con = duckdb.connect()
+    try:
+        con.execute("SET threads = 1")
+        for kind, path in items:
+            rows = con.sql(f"SELECT hash(container_id) % {int(n)} AS _b, {cols[kind]} "  # noqa: S608 - our names
+                           f"FROM read_parquet(?){where[kind]}", params=[path]).to_arrow_table()
+            if not rows.num_rows:
+                continue
+            buckets = rows.column("_b").to_numpy()
+            rows = rows.drop_columns(["_b"])
+            if kind == "alerts":
+                rows = rows.cast(schema)
+            for b in np.unique(buckets).tolist():
+                yield int(b), (kind, _parts.ipc(rows.filter(pa.array(buckets == b))))
+    finally:
+        con.close()
 
 
-def fill_alerts(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
-    """The alerts' fill (store/_derived.py) over one task's containers: rows tagged ``alerts``
-    and ``processes`` (the processes' container, namespace, pod and workload)."""
-    tables, _ = _grouped(batches, ("alerts", "processes"))
-    if "alerts" not in tables:
+def fill_bucket(items: Iterable[tuple[int, tuple[str, bytes]]], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """The alerts' fill (store/_derived.py) over one bucket's values from :func:`bucket_alerts`:
+    its alerts, their Kubernetes fields taken from the processes in their containers."""
+    got: dict[str, list[pa.Table]] = {"alerts": [], "processes": []}
+    for _, (kind, data) in items:
+        got[kind].append(_parts.from_ipc(data))
+    if not got["alerts"]:
         return
     case = _case()
     con = case.con
     try:
-        con.register("_rows", tables["alerts"])
+        con.register("_rows", pa.concat_tables(got["alerts"]))
         con.execute("INSERT INTO alerts BY NAME SELECT * FROM _rows")
         con.unregister("_rows")
-        if "processes" in tables:
+        if got["processes"]:
             con.execute("DROP TABLE processes")
-            con.register("_rows", tables["processes"])
+            con.register("_rows", pa.concat_tables(got["processes"], promote_options="default"))
             con.execute("CREATE TABLE processes AS SELECT * FROM _rows")
             con.unregister("_rows")
             con.execute(_derived._FILL_ALERTS_SQL)
@@ -225,3 +232,19 @@ def fill_alerts(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterato
         yield from out.cast(schema).to_batches(max_chunksize=8192)
     finally:
         case.close()
+
+
+def any_fillable(paths: list[str]) -> bool:
+    """Whether an alert of the part files ``paths`` may take its Kubernetes fields from a
+    process (:data:`FILLABLE`): DuckDB on the driver, one thread, stopping at the first."""
+    if not paths:
+        return False
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute("SET threads = 1")
+        return bool(con.execute(f"SELECT 1 FROM read_parquet(?, union_by_name = true) WHERE {FILLABLE} LIMIT 1",  # noqa: S608
+                                [paths]).fetchall())
+    finally:
+        con.close()

@@ -43,17 +43,6 @@ class Store:
         pattern = "*/*/*.parquet" if table in _layout.PARTITIONED else "*.parquet"
         return sorted(str(p) for p in base.glob(pattern) if _layout.run_of(p.name) in live)
 
-    def read(self, table: str):
-        """The table as a Spark DataFrame (its columns; ``node`` from the files), None when the
-        lake has no file of it."""
-        from pyspark.sql.pandas.types import from_arrow_schema
-
-        files = self.live_files(table)
-        if not files:
-            return None
-        return (self.spark.read.schema(from_arrow_schema(_parts.table_schema(table)))
-                .option("recursiveFileLookup", "true").parquet(*files))
-
     def arrow(self, table: str) -> pa.Table:
         """A small table (``files``, ``clock_offsets``) read on the driver."""
         files = self.live_files(table)

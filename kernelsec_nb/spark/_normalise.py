@@ -7,11 +7,12 @@ decompressing, splitting, the fast routes and the general path, quarantine and a
 After each file it writes the file's rows as part files of this run (:mod:`~kernelsec_nb.spark._parts`:
 ``part-<run>-<file's order>.parquet`` in each folder of the lake's layout it has rows for; the
 alerts into the run's work folder, as the driver may fill their Kubernetes fields) and hands
-Spark only what the global steps need: the ``event_id`` of each row, the file's ``files`` row,
-its :class:`~kernelsec_nb.store.report.FileResult` and the part files it wrote.  Then it removes
-the rows: memory holds one file's rows at a time.  A task's files see each other only through
-their ``files`` rows (the same content loaded twice is "already loaded", as locally);
-duplicates of events *across* files are the driver's global step (:mod:`kernelsec_nb.spark.load`).
+Spark only what the global steps need, as plain Python values: the file's ``event_id`` s cut
+into buckets (one Arrow IPC value per bucket, :mod:`~kernelsec_nb.spark._dedup`), its ``files``
+row, its :class:`~kernelsec_nb.store.report.FileResult` and the part files it wrote.  Then it
+removes the rows: memory holds one file's rows at a time.  A task's files see each other only
+through their ``files`` rows (the same content loaded twice is "already loaded", as locally);
+duplicates of events *across* files are a global step (:mod:`kernelsec_nb.spark._dedup`).
 
 A file whose events turned out to be duplicates of an earlier file's (or of the lake's) is
 loaded a second time with those ids *seeded*: placeholder rows with those ``event_id`` s, so
@@ -38,7 +39,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from kernelsec_nb.spark import _parts
+from kernelsec_nb.spark import _dedup, _parts
 from kernelsec_nb.store import load as _load
 from kernelsec_nb.store._commits import BlockCommits
 from kernelsec_nb.store._ingest import TABLES as _EVENT_TABLES
@@ -48,8 +49,6 @@ from kernelsec_nb.store.report import FileResult
 
 #: The tag of a task's output row that carries a file's result (its ``files`` row and report line).
 RESULT = "result"
-#: The tag of a row that carries one event's id (a row of the file's, written to the lake).
-KEY = "key"
 #: A seeded placeholder row's file (no export's path: paths are absolute).
 _SEED_FILE = "(seen before)"
 _SEED = "INSERT INTO other_events (event_id, file) SELECT unnest(?::VARCHAR[]), ?"
@@ -79,16 +78,6 @@ def arrow_schemas() -> dict[str, pa.Schema]:
         case.close()
 
 
-def output_schema() -> pa.Schema:
-    """The schema of a task's output: the tag ``t`` (:data:`KEY` or :data:`RESULT`), the file's
-    order ``o``; a key row's ``event_id``; a result row's :class:`FileResult` as JSON, its
-    ``files`` row (a struct, when the file was loaded) and ``written`` (JSON: the part files and
-    the rows per table)."""
-    return pa.schema([pa.field("t", pa.string()), pa.field("o", pa.int64()), pa.field("event_id", pa.string()),
-                      pa.field(RESULT, pa.string()), pa.field("files", pa.struct(list(arrow_schemas()["files"]))),
-                      pa.field("written", pa.string())])
-
-
 def work_folder(root: str, run: str) -> str:
     """Where a run's tasks put the new alerts until the driver has filled them (the lake's writer
     removes ``.work-*`` folders)."""
@@ -99,31 +88,14 @@ def _arrow(con, sql: str, params: list | None = None) -> pa.Table:
     return con.sql(sql, params=params).to_arrow_table()
 
 
-def _keys(order: int, ids: pa.Array, schema: pa.Schema) -> pa.RecordBatch:
-    n = len(ids)
-    return pa.RecordBatch.from_arrays(
-        [pa.array([KEY] * n, pa.string()), pa.array([order] * n, pa.int64()), ids.cast(pa.string()),
-         pa.nulls(n, pa.string()), pa.nulls(n, schema.field("files").type), pa.nulls(n, pa.string())], schema=schema)
-
-
-def _result(order: int, result: FileResult, files: pa.Table | None, written: dict, schema: pa.Schema) -> pa.RecordBatch:
-    ftype = schema.field("files").type
-    if files is not None and files.num_rows:
-        table = files.cast(pa.schema(list(ftype)))
-        frow = pa.StructArray.from_arrays([c.combine_chunks() for c in table.columns], fields=list(ftype))
-    else:
-        frow = pa.nulls(1, ftype)
-    return pa.RecordBatch.from_arrays(
-        [pa.array([RESULT]), pa.array([order], pa.int64()), pa.nulls(1, pa.string()),
-         pa.array([json.dumps(dataclasses.asdict(result))]), frow, pa.array([json.dumps(written)])], schema=schema)
-
-
 def normalise(files: Iterable[tuple[int, str, list[str] | None, list[str] | None]], root: str, run: str, *,
-              known_files: list[dict] | None = None, threads: int = 1,
-              block_bytes: int = BLOCK_BYTES) -> Iterator[pa.RecordBatch]:
+              known_files: list[dict] | None = None, threads: int = 1, buckets: int = 0,
+              block_bytes: int = BLOCK_BYTES) -> Iterator[tuple]:
     """Load each ``(order, path, seeded ids, part files to replace)`` with the local loader,
-    write its rows into the lake ``root`` as run ``run``'s part files; yield the key and
-    result batches (:func:`output_schema`).
+    write its rows into the lake ``root`` as run ``run``'s part files; yield per file
+    ``(RESULT, (order, FileResult as JSON, its files row or None, written as JSON))`` (written:
+    the part files and the rows per table) and, when ``buckets``, its event ids cut into that
+    many buckets (:func:`kernelsec_nb.spark._dedup.bucketed`: ``(bucket, (order, Arrow IPC))``).
 
     ``known_files``: ``files`` rows of a lake this load adds to (the same content again is
     "already loaded", as it is for a case).  ``threads``: DuckDB's threads in the task (Spark
@@ -131,7 +103,6 @@ def normalise(files: Iterable[tuple[int, str, list[str] | None, list[str] | None
     """
     import kernelsec_nb as kn
 
-    schema = output_schema()
     case = kn.open_case()
     con = case.con
     try:
@@ -144,13 +115,13 @@ def normalise(files: Iterable[tuple[int, str, list[str] | None, list[str] | None
         for order, path, seeded, old in sorted(files, key=lambda f: f[0]):
             for part in old or []:  # the first pass's files of a file loaded again
                 Path(part).unlink(missing_ok=True)
-            yield from _one(con, schema, order, path, seeded or [], pool, root, run, block_bytes)
+            yield from _one(con, order, path, seeded or [], pool, root, run, block_bytes, buckets)
     finally:
         case.close()
 
 
-def _one(con, schema: pa.Schema, order: int, path: str, seeded: list[str], pool: BufferPool,
-         root: str, run: str, block_bytes: int) -> Iterator[pa.RecordBatch]:
+def _one(con, order: int, path: str, seeded: list[str], pool: BufferPool, root: str, run: str,
+         block_bytes: int, buckets: int) -> Iterator[tuple]:
     if seeded:
         con.execute(_SEED, [seeded, _SEED_FILE])
     commits = BlockCommits(con)
@@ -167,21 +138,23 @@ def _one(con, schema: pa.Schema, order: int, path: str, seeded: list[str], pool:
         lake = _parts.Writers(root, run, order)
         work = _parts.Writers(work_folder(root, run), run, order)
         events = set(event_tables())
+        ids: list[pa.Array] = []
         for table in row_tables():
             rows = _arrow(con, f"SELECT * FROM {table} WHERE file = ?", [path])  # noqa: S608 - our names
             if not rows.num_rows:
                 continue
             (work if table == "alerts" else lake).write(table, rows)
             if table in events:
-                ids = rows.column("event_id").combine_chunks()
-                for start in range(0, len(ids), 65536):
-                    yield _keys(order, ids.slice(start, 65536), schema)
+                ids += rows.column("event_id").cast(pa.string()).chunks
         for writers in (lake, work):
             writers.close()
             written["paths"] += writers.paths()
             written["rows"] |= writers.rows
+        if buckets and ids:
+            yield from _dedup.bucketed(con, order, pa.chunked_array(ids, pa.string()), buckets)
     _load.discard(con, path)
-    yield _result(order, result, files if result.status in ("loaded", "damaged") else None, written, schema)
+    row = files.to_pylist()[0] if result.status in ("loaded", "damaged") and files.num_rows else None
+    yield RESULT, (order, json.dumps(dataclasses.asdict(result)), row, json.dumps(written))
 
 
 def result_of(text: str) -> FileResult:

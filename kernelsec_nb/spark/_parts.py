@@ -105,3 +105,16 @@ def write_empty(root: str, run: str, table: str) -> None:
     dest = Path(root) / folder
     dest.mkdir(parents=True, exist_ok=True)
     pq.write_table(table_schema(table).empty_table(), dest / _layout.part_name(run, 0), compression="zstd")
+
+
+def ipc(rows: pa.Table) -> bytes:
+    """``rows`` as one Arrow IPC stream: what Spark moves between tasks (opaque bytes)."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, rows.schema) as writer:
+        writer.write_table(rows)
+    return sink.getvalue().to_pybytes()
+
+
+def from_ipc(data: bytes) -> pa.Table:
+    """The rows of :func:`ipc`'s bytes."""
+    return pa.ipc.open_stream(data).read_all()

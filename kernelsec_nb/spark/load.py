@@ -7,14 +7,17 @@ What runs where:
   content twice is "already loaded"), estimates the clock offsets and writes the manifest;
 * **executors** — each task loads its files with the project's loader in an in-memory case
   (:mod:`kernelsec_nb.spark._normalise`) and writes each file's rows straight into the lake as
-  part files of this run; Spark gets back only each row's ``event_id`` and each file's result.
-  Spark finds on those keys the events seen in an earlier file or in the lake (the copy of the
-  first file in load order stays, the one ``case.load`` keeps); the files that lost events are
-  loaded again with those ids seeded (their exact accounting, and their part files rewritten
-  without them).  Then ``processes`` and the alerts' Kubernetes fields are built with the
-  project's SQL per key (:mod:`kernelsec_nb.spark._derive`) from the lake's files: for
-  ``processes`` the tasks read the files and Spark moves only Arrow values between them, by
-  bucket of ids.
+  part files of this run; Spark gets back only each file's ids, cut into buckets (Arrow IPC
+  values), and each file's result.  The tasks of each bucket find the events seen in an earlier
+  file or in the lake (:mod:`kernelsec_nb.spark._dedup`: the copy of the first file in load
+  order stays, the one ``case.load`` keeps); the files that lost events are loaded again with
+  those ids seeded (their exact accounting, and their part files rewritten without them).  Then
+  ``processes`` and the alerts' Kubernetes fields are built with the project's SQL per key
+  (:mod:`kernelsec_nb.spark._derive`) from the lake's files, bucketed the same way.
+
+Every step is an RDD of Python values (opaque to the JVM, moved between tasks by bucket): no
+DataFrame, so no query for the driver's JVM to plan (that planning was serial, several CPU
+seconds per run, and kept ``local[2]`` from gaining on ``local[1]``).
 
 Files are the unit of work (a gzip stream cannot be split; a file's ``files`` row, its sha256 and
 its accounting are the file's); a fleet's exports are many files, spread over the tasks by their
@@ -30,6 +33,7 @@ import logging
 import re
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +42,7 @@ import pyarrow.parquet as pq
 
 from kernelsec_nb.lake import _layout
 from kernelsec_nb.lake._write import _tidy
-from kernelsec_nb.spark import _derive, _lake, _normalise, _parts
+from kernelsec_nb.spark import _dedup, _derive, _lake, _normalise, _parts
 from kernelsec_nb.store import _decompress
 from kernelsec_nb.store._discover import discover
 from kernelsec_nb.store.load import NotAnExport  # noqa: F401 - documented: the same refusals
@@ -109,10 +113,6 @@ def load(spark, paths: str | Path | Iterable[str | Path], lake: str | Path, *,
 
 
 def _load(spark, paths, root: Path, follow_links: bool, threads: int | None) -> LoadReport:
-    from pyspark import StorageLevel
-    from pyspark.sql import functions as F
-    from pyspark.sql.pandas.types import from_arrow_schema
-
     phase = _Phases()
     started = dt.datetime.now(dt.UTC)
     _conf(spark)
@@ -138,55 +138,28 @@ def _load(spark, paths, root: Path, follow_links: bool, threads: int | None) -> 
     gone: set[int] = set()
     kept: list[int] = []
     if inputs:
-        out_schema = from_arrow_schema(_normalise.output_schema())
         weights = [(o, path, _weight(path, size)) for o, path, size in inputs]
         bins = _bins(weights, _tasks(spark, sum(size for _, _, size in weights)))
-        files_df = spark.sparkContext.parallelize(bins, len(bins)).flatMap(lambda b: b).toDF("o long, path string")
-        run, root_text = store.run, str(root)
-        load_files = functools.partial(_normalise.normalise, root=root_text, run=run, known_files=known, threads=threads)
-
-        def first_pass(batches):
-            for batch in batches:
-                yield from load_files(zip(batch.column("o").to_pylist(), batch.column("path").to_pylist(),
-                                          [None] * batch.num_rows, [None] * batch.num_rows, strict=True))
-
-        # the rows go to the lake from the tasks; Spark gets their event ids and the files' results
-        keyed = files_df.mapInArrow(first_pass, out_schema).persist(StorageLevel.MEMORY_AND_DISK)
-        try:
-            _collect(keyed, results, parts)
-            gone = _already_loaded(results, known)
-            for o in gone:  # their content was loaded from an earlier file (in another task)
-                _remove(parts.pop(o, {}).get("paths", []))
-            phase("normalised and written")
-            ids = keyed.where((F.col("t") == _normalise.KEY) & ~F.col("o").isin(list(gone))).select("event_id", "o")
-            # duplicates across files: the copy of the first file in load order stays, none where the lake has it
-            for table in _normalise.event_tables():
-                old = store.read(table)
-                if old is not None:
-                    ids = ids.unionByName(old.select("event_id", F.lit(-1).cast("long").alias("o")))
-            multi = (ids.groupBy("event_id").agg(F.min("o").alias("first"), F.count("*").alias("n"))
-                     .where(F.col("n") > 1).select("event_id", "first"))
-            losers = (ids.where(F.col("o") >= 0).join(multi, "event_id").where(F.col("o") > F.col("first"))
-                      .groupBy("o").agg(F.collect_list("event_id").alias("seed")))
-            _second_pass(losers, files_df, out_schema, load_files, results, parts)
-            phase("duplicates across files")
-        finally:
-            keyed.unpersist()
+        gone = _load_files(spark, store, known, bins, threads, results, parts, phase)
         kept = sorted(o for o, (res, _) in results.items() if o not in gone and res.status in ("loaded", "damaged"))
         for o in kept:
             for table, n in parts[o]["rows"].items():
                 if table != "alerts":  # counted when written to the lake (_derive_tables)
                     written[table] = written.get(table, 0) + n
-        files_rows = pa.Table.from_pylist([results[o][1].asDict() for o in kept], schema=_layout.arrow_schema("files"))
+        files_rows = pa.Table.from_pylist([results[o][1] for o in kept], schema=_layout.arrow_schema("files"))
         store.write_small("files", files_rows)
         written["files"] = files_rows.num_rows
-        if any(results[o][0].loaded for o in kept):  # the derived tables, over the whole lake
+    derive = any(results[o][0].loaded for o in kept)  # the derived tables, over the whole lake
+    report.files.extend(results[o][0] for o in range(len(inputs)))
+    hubble = [results[o][0].path for o in kept if results[o][0].loaded and "hubble" in results[o][0].sources]
+    # the driver's own step reads the flows, kprobes and files only: it runs beside the Spark jobs
+    # of processes and alerts (its thread waits on DuckDB, the main thread on Spark)
+    with ThreadPoolExecutor(1) as pool:
+        finishing = pool.submit(_finish, store, report, derive, bool(inputs), hubble, written)
+        if derive:
             rewritten |= _derive_tables(spark, store, written)
             phase("processes and alerts")
-    report.files.extend(results[o][0] for o in range(len(inputs)))
-    rewritten |= _finish(store, report, bool(rewritten), bool(inputs),
-                         [results[o][0].path for o in kept if results[o][0].loaded and "hubble" in results[o][0].sources],
-                         written)
+        rewritten |= finishing.result()
     for table in _layout.TABLES:  # a table the lake has no file of gets an empty one (its schema)
         if not store.live_files(table) and not _run_files(store, table):
             _parts.write_empty(str(root), store.run, table)
@@ -201,44 +174,66 @@ def _tasks(spark, total: int) -> int:
     return max(1, min(cores * TASKS_PER_CORE, max(cores, total // (64 << 20))))
 
 
-def _count_schema():
-    from pyspark.sql.pandas.types import from_arrow_schema
+def _load_files(spark, store, known: list[dict], bins: list[list[tuple[int, str]]], threads: int,
+                results: dict[int, tuple[FileResult, Any]], parts: dict[int, dict], phase: _Phases) -> set[int]:
+    """The files loaded by the tasks (``bins``: the files of each task), their rows written to the
+    lake; then the events seen in an earlier file or in the lake found on the ids (:mod:`_dedup`)
+    and the files that lost some loaded again with those ids seeded (their accounting, warnings,
+    times and rows are then ``case.load``'s; their part files of the first pass replaced).  Two
+    Spark jobs of Python values (RDDs: no query to plan); the driver gets one value per file.
+    Fills ``results`` and ``parts``; returns the files "already loaded" from another task's."""
+    from pyspark import StorageLevel
 
-    return from_arrow_schema(_parts.COUNTS)
+    sc = spark.sparkContext
+    n = sc.defaultParallelism * TASKS_PER_CORE  # buckets of ids: a few per core
+    load_files = functools.partial(_normalise.normalise, root=str(store.root), run=store.run, known_files=known,
+                                   threads=threads)
+
+    def first_pass(tasks):
+        yield from load_files(((o, path, None, None) for files in tasks for o, path in files), buckets=n)
+
+    # the rows go to the lake from the tasks; Spark gets their ids, bucketed, and the files' results
+    first = sc.parallelize(bins, len(bins)).mapPartitions(first_pass).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        _collect(first.filter(lambda kv: kv[0] == _normalise.RESULT).values().collect(), results, parts)
+        gone = _already_loaded(results, known)
+        for o in gone:  # their content was loaded from an earlier file (in another task)
+            _remove(parts.pop(o, {}).get("paths", []))
+        phase("normalised and written")
+        ids = first.filter(lambda kv: kv[0] != _normalise.RESULT and kv[1][0] not in gone)
+        lake = [p for t in _normalise.event_tables() for p in store.live_files(t)]
+        if lake:
+            ids = ids.union(sc.parallelize(lake, min(len(lake), n)).mapPartitions(lambda it: _dedup.lake_ids(it, n)))
+        task = {o: i for i, files in enumerate(bins) for o, _ in files}
+        path = {o: p for files in bins for o, p in files}
+        old = {o: p["paths"] for o, p in parts.items() if p["paths"]}
+
+        def again(items):
+            seeds: dict[int, list[str]] = {}
+            for o, data in items:
+                seeds.setdefault(o, []).extend(_parts.from_ipc(data).column("event_id").to_pylist())
+            if seeds:
+                yield from (v for _, v in load_files((o, path[o], seeds[o], old.get(o, [])) for o in sorted(seeds)))
+
+        # duplicates across files: the copy of the first file in load order stays, none where the lake has it
+        _collect(ids.partitionBy(n, lambda b: b).mapPartitions(_dedup.losers)
+                 .partitionBy(len(bins), lambda o: task[o]).mapPartitions(again).collect(), results, parts)
+        phase("duplicates across files")
+    finally:
+        first.unpersist()
+    return gone
 
 
-def _add(written: dict[str, int], counts) -> None:
-    for r in counts:
-        written[r.table] = written.get(r.table, 0) + r.rows
-
-
-def _collect(df, results: dict[int, tuple[FileResult, Any]], parts: dict[int, dict]) -> None:
-    """The files' results and part files from a pass's output."""
-    from pyspark.sql import functions as F
-
-    for r in df.where(F.col("t") == _normalise.RESULT).select("o", "result", "files", "written").collect():
-        results[r.o] = (_normalise.result_of(r.result), r.files)
-        parts[r.o] = json.loads(r.written)
+def _collect(values, results: dict[int, tuple[FileResult, Any]], parts: dict[int, dict]) -> None:
+    """The files' results and part files from a pass's result values (see _normalise.normalise)."""
+    for o, result, frow, written in values:
+        results[o] = (_normalise.result_of(result), frow)
+        parts[o] = json.loads(written)
 
 
 def _remove(paths: Iterable[str]) -> None:
     for p in paths:
         Path(p).unlink(missing_ok=True)
-
-
-def _second_pass(losers, files_df, out_schema, load_files, results, parts) -> None:
-    """Load again, with the ids an earlier file (or the lake) has seeded, the files that lost
-    events to them: their accounting, warnings, times and rows are then ``case.load``'s (their
-    part files of the first pass replaced)."""
-    old = {o: p["paths"] for o, p in parts.items() if p["paths"]}
-
-    def again(batches):
-        for batch in batches:
-            orders = batch.column("o").to_pylist()
-            yield from load_files(zip(orders, batch.column("path").to_pylist(), batch.column("seed").to_pylist(),
-                                      [old.get(o, []) for o in orders], strict=True))
-
-    _collect(losers.join(files_df, "o").mapInArrow(again, out_schema), results, parts)
 
 
 def _weight(path: str, size: int) -> int:
@@ -285,7 +280,7 @@ def _already_loaded(results: dict[int, tuple[FileResult, Any]], known: list[dict
             continue
         if frow is None:
             continue
-        row = frow.asDict()
+        row = frow
         if row["path"] in by_path and by_path[row["path"]]["sha256"] != row["sha256"]:
             _refuse_grown([by_path[row["path"]]], [(o, row["path"], -1)])
         by_path[row["path"]] = row
@@ -304,9 +299,6 @@ def _already_loaded(results: dict[int, tuple[FileResult, Any]], known: list[dict
 def _derive_tables(spark, store, written: dict[str, int]) -> set[str]:
     """``processes`` and the alerts' Kubernetes fields over the whole lake (see _derive); the
     tables rewritten whole."""
-    from pyspark.sql import functions as F
-    from pyspark.sql.pandas.types import from_arrow_schema
-
     root, run = str(store.root), store.run
     schemas = _normalise.arrow_schemas()
     pschema = _derive.processes_schema()
@@ -328,16 +320,9 @@ def _derive_tables(spark, store, written: dict[str, int]) -> set[str]:
     rewritten = {"processes"}
 
     # alerts: if one (old or new) may take its Kubernetes fields from a process, all are written again
-    astruct = from_arrow_schema(schemas["alerts"])
-    old = store.read("alerts")
+    old = store.live_files("alerts")
     staged = sorted(str(p) for p in (Path(_normalise.work_folder(root, run)) / "alerts").glob("*/*/*.parquet"))
-    alerts = (store.spark.read.schema(from_arrow_schema(_layout.arrow_schema("alerts"))).option("recursiveFileLookup", "true")
-              .parquet(*staged).select(*[f.name for f in astruct])) if staged else None
-    fillable = F.expr(_derive.FILLABLE)
-    frames = [f.select(*[f.name for f in astruct]) for f in (old, alerts) if f is not None]
-    everything = (frames[0] if len(frames) == 1 else frames[0].unionByName(frames[1])) if frames else None
-    rewritten_alerts = everything is not None and not everything.where(fillable).isEmpty()
-    if not rewritten_alerts:  # the new alerts as the tasks wrote them, moved into the lake
+    if not _derive.any_fillable(old + staged):  # the new alerts as the tasks wrote them, moved into the lake
         for p in staged:
             dest = store.root / Path(p).relative_to(_normalise.work_folder(root, run))
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -345,35 +330,19 @@ def _derive_tables(spark, store, written: dict[str, int]) -> set[str]:
         written["alerts"] = written.get("alerts", 0) + sum(pq.ParquetFile(p).metadata.num_rows
                                                            for p in _run_files(store, "alerts"))
         return rewritten
-    target = everything
-    procs = (store.spark.read.schema(from_arrow_schema(pschema)).option("recursiveFileLookup", "true")
-             .parquet(*_run_files(store, "processes")) if _run_files(store, "processes") else None)
-    if procs is not None:
-        procs = procs.where("container_id IS NOT NULL AND pod IS NOT NULL").select(*_derive.FILL_FROM)
-        pstruct = procs.schema
-        one = target.select(F.col("container_id").alias("k"), F.lit("alerts").alias("t"),
-                            F.struct(*[F.col(f.name) for f in astruct]).alias("alerts"),
-                            F.lit(None).cast(pstruct).alias("processes"))
-        two = procs.select(F.col("container_id").alias("k"), F.lit("processes").alias("t"),
-                           F.lit(None).cast(astruct).alias("alerts"),
-                           F.struct(*[F.col(c) for c in _derive.FILL_FROM]).alias("processes"))
-        aschema = schemas["alerts"]
+    aschema = schemas["alerts"]
+    items = [("alerts", p) for p in old + staged] + [("processes", p) for p in _run_files(store, "processes")]
 
-        def fill(batches):
-            from pyspark import TaskContext
+    def fill(index, values):
+        for counts in _parts.write_rows(_derive.fill_bucket(values, aschema), root, run, index, "alerts"):
+            yield from zip(counts.column("table").to_pylist(), counts.column("rows").to_pylist(), strict=True)
 
-            yield from _parts.write_rows(_derive.fill_alerts(batches, aschema), root, run,
-                                         TaskContext.get().partitionId(), "alerts")
-
-        counts = one.unionByName(two).repartition("k").mapInArrow(fill, _count_schema()).collect()
-    else:
-        def plain(batches):
-            from pyspark import TaskContext
-
-            yield from _parts.write_rows(batches, root, run, TaskContext.get().partitionId(), "alerts")
-
-        counts = target.mapInArrow(plain, _count_schema()).collect()
-    _add(written, counts)
+    sc = spark.sparkContext
+    n = sc.defaultParallelism * TASKS_PER_CORE  # buckets of containers: a few per core
+    done = (sc.parallelize(items, min(len(items), n)).mapPartitions(lambda it: _derive.bucket_alerts(it, n, aschema))
+            .partitionBy(n, lambda b: b).mapPartitionsWithIndex(fill).collect())
+    for table, rows in done:
+        written[table] = written.get(table, 0) + rows
     return rewritten | {"alerts"}
 
 
@@ -417,7 +386,9 @@ def _finish(store, report: LoadReport, derived: bool, any_files: bool, hubble_fi
             written: dict[str, int]) -> set[str]:
     """On the driver, by DuckDB over the lake's files, with the same functions as ``case.load``:
     the clock offsets, the sources' derived columns (``Source.derive``) and ``case_state`` when
-    events came in, and the notes.  Returns the tables written whole."""
+    events came in, and the notes.  Returns the tables written whole.  It reads neither
+    ``processes`` nor ``alerts`` (the sources' derived columns come from flows and hooks), so it
+    runs in a thread beside the Spark jobs that write them."""
     from kernelsec_nb.store import _derived, _skew, _twice
 
     targets = _derive_targets() if derived else []
