@@ -102,6 +102,27 @@ def _opened_then_run(accesses: pl.DataFrame, procs: pl.DataFrame) -> pl.DataFram
     return other.with_columns(pl.lit("write").alias("access"))
 
 
+def _not_its_own(ran: pl.DataFrame, writes: pl.DataFrame, runs: pl.DataFrame) -> pl.DataFrame:
+    """Of ``ran`` (a run joined to the first write of its path in some place of the node: ``_w``,
+    ``namespace_w``, ``pod_w``), drop the joins to another place (another pod, or a pod and the
+    node's host) when the runner's own place has the path of its own: it wrote that path itself
+    at some time of the capture (every run of a CronJob downloads ``/tmp/x`` into its own
+    container, then runs it), or a process of its place ran that path before the other place's
+    write (a program of its image).  Two containers see one file at one path only through a
+    volume both mount; with nothing to show that, the runner's own file is what it ran."""
+    if ran.height == 0:
+        return ran
+    place = ["node", "namespace", "pod", "path"]
+    own_writes = writes.select(*place).unique()
+    own_runs = runs.group_by(*place).agg(pl.col("start_ns").min().alias("_own_run"))
+    other = ((pl.col("pod").fill_null("") != pl.col("pod_w").fill_null(""))
+             | (pl.col("namespace").fill_null("") != pl.col("namespace_w").fill_null("")))
+    r = ran.join(own_writes.with_columns(pl.lit(True).alias("_own_w")), on=place, how="left", nulls_equal=True) \
+        .join(own_runs, on=place, how="left", nulls_equal=True)
+    has_own = pl.col("_own_w").fill_null(False) | (pl.col("_own_run") < pl.col("_w")).fill_null(False)
+    return r.filter(~(other & has_own)).drop("_own_w", "_own_run")
+
+
 def file_edges(accesses: pl.DataFrame, procs: pl.DataFrame) -> pl.DataFrame:
     """A file written, then used: writer → ``file:…`` (``write``) and ``file:…`` → the process that
     later ran it (``exec_file``: its binary is the path, or an argument is) or read it
@@ -109,7 +130,8 @@ def file_edges(accesses: pl.DataFrame, procs: pl.DataFrame) -> pl.DataFrame:
 
     A read must be in the same container (or on the same node's host); a run may be in another pod
     of the same node (a shared volume, the host's path), since running a file that was just
-    written there is rarely chance.
+    written there is rarely chance — unless the runner's own pod (or host) has that path of its
+    own (:func:`_not_its_own`: it wrote it too, or ran it before).
 
     >>> acc = pl.DataFrame({"exec_id": ["w"], "node": ["n"], "namespace": ["b"], "pod": ["s-0"],
     ...                     "path": ["/jobs/x.sh"], "time_ns": [10], "event_id": ["k1"], "access": ["write"]})
@@ -135,6 +157,7 @@ def file_edges(accesses: pl.DataFrame, procs: pl.DataFrame) -> pl.DataFrame:
     same_place = (pl.col("node") == pl.col("node_w")).fill_null(False)
     ran = runs.join(first.rename({"node": "node_w", "namespace": "namespace_w", "pod": "pod_w"}), on="path") \
         .filter(same_place & (pl.col("start_ns") > pl.col("_w")))
+    ran = _not_its_own(ran, writes, runs)
     reads = accesses.filter(pl.col("access") == "read").with_columns(file_id().alias("_file")) \
         .join(first.select("_file", "_w"), on="_file").filter(pl.col("time_ns") > pl.col("_w"))
     used_ran = ran.select(pl.col("_file"), proc_id().alias("dst"), pl.lit(EXEC_FILE).alias("kind"),

@@ -222,3 +222,20 @@ def test_service_edges_what_the_destination_pod_fetched_from_outside_next():
     assert e.select("src", "dst", "kind", "event_id").rows() == [
         ("proc:cli", "ext:203.0.113.7:6379", "service_connect", "o1")]
     assert e["why"][0] == "b/db-0 connected out to 203.0.113.7:6379 300 ms after a connection to db-0:6379"
+
+
+def test_file_edges_a_run_in_another_pod_that_has_the_path_of_its_own_is_not_the_writers_file():
+    # each run of a CronJob downloads /tmp/m into its own container and runs it: run 2's processes
+    # (its shell naming the path, then its own download and run) are not run 1's file
+    acc = pl.DataFrame({"exec_id": ["dl1", "dl2", "w"], "node": ["n1"] * 3, "namespace": ["a"] * 3,
+                        "pod": ["job-1", "job-2", "p"], "path": ["/tmp/m", "/tmp/m", "/opt/t"],
+                        "time_ns": [10, 110, 200], "event_id": ["k1", "k2", "k3"], "access": ["write"] * 3})
+    p = _procs([("m1", "sh1", "n1", "a", "job-1", "/tmp/m", "", 20),
+                ("sh2", "r0", "n1", "a", "job-2", "/bin/sh", "-c /tmp/m", 100),   # names the path before its write
+                ("m2", "sh2", "n1", "a", "job-2", "/tmp/m", "", 120),
+                ("t0", "r0", "n1", "b", "q", "/opt/t", "", 150),                  # its image's /opt/t, run before
+                ("t1", "r0", "n1", "b", "q", "/opt/t", "", 250),
+                ("t2", "r0", "n1", "c", "s", "/opt/t", "", 260)])                # nothing of its own: a shared volume
+    e = file_edges(acc, p).filter(pl.col("kind") == "exec_file")
+    assert sorted(e.select("src", "dst").rows()) == [
+        ("file:a/job-1:/tmp/m", "proc:m1"), ("file:a/job-2:/tmp/m", "proc:m2"), ("file:a/p:/opt/t", "proc:t2")]
