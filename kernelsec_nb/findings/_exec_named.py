@@ -81,25 +81,40 @@ def named_exec_edges(procs: pl.DataFrame, window_ns: int = 10 * NS,
     if full is not None:
         tok = clients.select(pl.col("_sargs").str.split(" ").alias("_name")).explode("_name").filter(
             pl.col("_name").str.contains(CONTAINER_ID)).unique()
-        if tok.height:
-            named.append(came.with_columns(full.alias("_full")).filter(pl.col("_full").is_not_null()).join(
-                tok, how="cross").filter(pl.col("_full").str.starts_with(pl.col("_name"))).select(
+        if tok.height:  # joined on the first 8 digits (every such word has them), then the prefix
+            named.append(came.with_columns(full.alias("_full")).filter(pl.col("_full").is_not_null()).with_columns(
+                pl.col("_full").str.slice(0, 8).alias("_key")).join(
+                tok.with_columns(pl.col("_name").str.slice(0, 8).alias("_key")), on="_key").filter(
+                pl.col("_full").str.starts_with(pl.col("_name"))).select(
                 "exec_id", "pod", "binary", pl.col("args").fill_null(""), "start_ns", "_name"))
     targets = pl.concat(named)
-    words = targets["_name"].unique().to_list()
-    clients = clients.filter(pl.any_horizontal(pl.col("_sargs").str.contains(w, literal=True) for w in words))
-    if clients.height == 0:
-        return G.empty_edges()
-    pairs = targets.join(clients, how="cross").filter(
-        (pl.col("_st") <= pl.col("start_ns")) & (pl.col("start_ns") - pl.col("_st") <= window_ns)
+    near = (pl.col("_st") <= pl.col("start_ns")) & (pl.col("start_ns") - pl.col("_st") <= window_ns) \
         & (pl.col("_spod") != pl.col("pod")).fill_null(True)
-        & pl.col("_sargs").str.contains(pl.col("_name"), literal=True))
+    # a name that is a word of [\w.-] (every pod name, every id) is one of the client's words: an
+    # equality join on (word, time bucket) — a client starts in the target's window bucket or the
+    # one before — instead of every target against every client (runc names each container it
+    # runs a probe in: thousands of each in a day); any other name is searched as before
+    word = pl.col("_name").str.contains(r"^[\w.-]+$")
+    words = clients.select("_src", "_spod", "_sargs", "_st", pl.col("_sargs").str.extract_all(r"[\w.-]+").alias(
+        "_name")).explode("_name").unique(["_src", "_name"]).with_columns(
+        (pl.col("_st") // window_ns).alias("_b")).with_columns(
+        pl.concat_list(pl.col("_b"), pl.col("_b") + 1).alias("_b")).explode("_b")
+    by_word = targets.filter(word).with_columns((pl.col("start_ns") // window_ns).alias("_b")).join(
+        words, on=["_name", "_b"]).drop("_b").filter(near)
+    rest = targets.filter(~word)
+    if rest.height:
+        others = [w for w in rest["_name"].unique().to_list() if w]
+        cand = clients.filter(pl.any_horizontal(pl.col("_sargs").str.contains(w, literal=True) for w in others)) \
+            if others else clients.clear()
+        by_word = pl.concat([by_word, rest.join(cand, how="cross").filter(
+            near & pl.col("_sargs").str.contains(pl.col("_name"), literal=True)).select(by_word.columns)])
+    pairs = by_word
     if pairs.height == 0:
         return G.empty_edges()
     ok = [_names(c, p, b, a) for c, p, b, a in pairs.select("_sargs", "_name", "binary", "args").iter_rows()]
     # of several clients naming it, the latest before it
-    hit = pairs.filter(pl.Series(ok, dtype=pl.Boolean)).sort("_st").unique("exec_id", keep="last",
-                                                                            maintain_order=True)
+    hit = pairs.filter(pl.Series(ok, dtype=pl.Boolean)).sort("_st", "_src").unique("exec_id", keep="last",
+                                                                                   maintain_order=True)
     return G._edges(hit.select(
         G.proc_id("_src").alias("src"), G.proc_id().alias("dst"), pl.lit(G.API).alias("kind"),
         pl.col("start_ns").alias("time_ns"),

@@ -105,3 +105,41 @@ def test_crictl_exec_names_the_container_by_a_prefix_of_its_id():
     assert named_exec_edges(other).height == 0
     short = p.with_columns(pl.col("args").str.replace("5754cfe3e977a", "5754cfe"))
     assert named_exec_edges(short).height == 0
+
+
+def _timed(client_at: int, target_at: int, pod: str = "dbg"):
+    cols = ["exec_id", "parent_exec_id", "pod", "binary", "args", "start_ns", "in_init_tree"]
+    rows = [("k", "sh", "ide-1", "/bin/kubectl", f"exec {pod} -- id -u", client_at, True),
+            ("t", "shim", pod, "/usr/bin/id", "-u", target_at, False)]
+    return pl.DataFrame([dict(zip(cols, r, strict=True)) for r in rows])
+
+
+def test_the_window_holds_across_the_time_buckets_of_the_word_join():
+    """The word join buckets time by the window: a client in the bucket before the target's is
+    still in the window, one a window and a moment before is not."""
+    w = 10 * S
+    assert named_exec_edges(_timed(w - MS, w + MS), window_ns=w).height == 1      # two buckets, 2 ms apart
+    assert named_exec_edges(_timed(0, w), window_ns=w).height == 1                # exactly the window
+    assert named_exec_edges(_timed(0, w + MS), window_ns=w).height == 0           # just over it
+    assert named_exec_edges(_timed(5 * S, 3 * S), window_ns=w).height == 0        # after the target
+
+
+def test_a_name_that_is_no_word_is_still_found():
+    """A pod name with a character outside ``[\\w.-]`` (hostile data) is searched as before."""
+    assert named_exec_edges(_timed(0, S, pod="db:0")).height == 1
+
+
+def test_many_clients_naming_other_containers_cost_no_cross_product():
+    """Thousands of runtime calls each naming a container (``runc exec … <id>``) beside thousands of
+    exec'd probes: only the client that names the pod and the command is linked."""
+    cols = ["exec_id", "parent_exec_id", "pod", "binary", "args", "start_ns", "in_init_tree", "container_id"]
+    rows = []
+    for i in range(3000):
+        cid = f"{i:08x}" + "ab" * 28
+        rows.append((f"r{i}", "ctr", None, "/usr/bin/runc", f"--root /run exec --process /tmp/p.json {cid}",
+                     i * S, True, None))
+        rows.append((f"p{i}", "shim", f"web-{i % 50}", "/bin/cat", "/tmp/healthy", i * S + MS, False, cid))
+    rows.append(("k", "sh", "ide-1", "/bin/kubectl", "exec web-7 -- cat /tmp/healthy", 1507 * S, True, None))
+    procs = pl.DataFrame([dict(zip(cols, r, strict=True)) for r in rows])
+    e = named_exec_edges(procs)
+    assert e.select("src", "dst").rows() == [("proc:k", "proc:p1507")]
