@@ -53,7 +53,7 @@ and takes the same filters (`http_path` without the query string, `http_url` wit
     code('kn.report.Table(case.http_requests(http_method="PUT").select("time", "pod", "method", "path", "response_code", "duration_ms", "request_id", "client_pod", "binary", "match"))'),
     md("## Kubernetes API calls\n\nThe API server's audit log: one row per request (its stages listed), attributed to the pod and process that sent it (a pod-bound token, the pod's IP, its service account) and linked to what it started. Here the admin's `kubectl exec` from outside the cluster started the attacker's shell in the tiefighter."),
     code('kn.report.Table(case.api_calls(resource="pods/exec").select("time", "user", "src_ip", "stages", "code", "target_pod", "link", "linked_binary"))'),
-    code('case.api_calls().group_by("user", "verb", "resource", "src_match").agg(pl.len().alias("calls"), pl.col("src_pod").drop_nulls().n_unique().alias("pods")).sort("calls", descending=True)'),
+    code('case.api_calls().group_by("user", "verb", "resource", "src_match").agg(pl.len().alias("calls"), pl.col("src_pod").drop_nulls().n_unique().alias("pods")).sort(["calls", "user", "verb", "resource"], descending=[True, False, False, False])'),
     md("## One chart of each kind\n\nAll charts are plain altair charts (static SVG here)."),
     md("### Timeline — every source on one UTC axis"),
     code("kn.viz.timeline(case, lanes='workload', width=640)"),

@@ -42,7 +42,7 @@ DANGEROUS = ["CAP_SYS_ADMIN", "CAP_SYS_PTRACE", "CAP_NET_ADMIN", "CAP_SYS_MODULE
 procs = case.processes().filter(pl.col("pod").is_not_null())
 risky = procs.with_columns(pl.col("capabilities").list.eval(pl.element().filter(pl.element().is_in(DANGEROUS))).alias("dangerous")
         ).filter(pl.col("dangerous").list.len() > 0)
-show(risky.group_by("namespace", "workload", "binary").agg(pl.len().alias("n"), pl.col("dangerous").first()).sort("n", descending=True))
+show(risky.group_by("namespace", "workload", "binary").agg(pl.len().alias("n"), pl.col("dangerous").first()).sort(["n", "namespace", "workload", "binary"], descending=[True, False, False, False], nulls_last=True))
 '''),
     code('''
 show(case.sql("""SELECT namespace, workload, function_name, count(*) AS n FROM kprobes
