@@ -151,7 +151,12 @@ class ApiMixin:
             finally:
                 self.con.unregister(name)
             out = _api.link_started(out, procs)
-            info = self._with_frame(_SENDERS, out.select(pl.col("exec_id").drop_nulls().unique())).unique("exec_id")
+            # the senders' binary and arguments: those of the connects' processes, fetched above,
+            # and only the processes the timing rule added fetched again
+            extra = out.select(pl.col("exec_id").drop_nulls().unique()).join(args, on="exec_id", how="anti")
+            if extra.height:
+                args = pl.concat([args, self._with_frame(_SENDERS, extra).unique("exec_id")], how="vertical_relaxed")
+            info = out.select(pl.col("exec_id").drop_nulls().unique()).join(args, on="exec_id", how="inner")
             linked = procs.select(pl.col("exec_id").alias("linked_exec_id"),
                                   pl.col("binary").alias("linked_binary"),
                                   pl.col("args").alias("linked_args")).unique("linked_exec_id")
