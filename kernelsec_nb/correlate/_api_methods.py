@@ -54,10 +54,13 @@ _CALL_KEYS = ("call_id", "time_ns", "src_ip", "sa_namespace", "sa_name", "sa_of"
 _LATEST_KEYS = [c for c in _CALL_KEYS if c not in ("call_id", "time_ns", "code")]
 #: Those columns of the ``api_calls`` rows (:data:`API_CALLS_SELECT`), computed as the view
 #: computes them (the latest stage's row, the earliest time, the code of the latest stage that
-#: has one) without its lists and its first event's row: what the rules need, faster.
+#: has one) without its lists and its first event's row: what the rules need, faster (only
+#: those columns read: the events' other columns are wide).
 _CALLS = f"""
 WITH r AS (
-    SELECT *, coalesce({_RANK}, 0) AS _rank, coalesce(audit_id, event_id) AS _call FROM audit_events
+    SELECT event_id, time_ns, code, {", ".join(_LATEST_KEYS)}, coalesce({_RANK}, 0) AS _rank,
+           coalesce(audit_id, event_id) AS _call
+    FROM audit_events
 ), k AS (
     SELECT _call, min(time_ns) AS time_ns, arg_max(code, _rank) AS code,
            arg_max(event_id, (_rank, time_ns, event_id)) AS _last
