@@ -103,6 +103,10 @@ _PROCESSES = ("SELECT p.exec_id, p.namespace, p.pod, p.start_ns, p.in_init_tree,
 # The processes that made API connects (the senders are among them).
 #: The API connects of the pods of the registered frame ``{x}`` (``namespace``, ``pod``).
 _CONNECTS_OF = _CONNECTS.replace("FROM kprobes ", "FROM kprobes k SEMI JOIN {x} x ON x.namespace = k.namespace AND x.pod = k.pod ")
+#: Those kprobes with their function's name (``_fn``), whichever it is: the connect functions are
+#: picked from them after (one scan of ``kprobes``, not a second one for the function names).
+_PORT_PROBES_OF = _CONNECTS_OF.replace(" FROM kprobes", f", {_FN} AS _fn FROM kprobes").replace(
+    f" AND list_contains(?::VARCHAR[], {_FN})", "")
 #: The processes of the exec ids of the registered frame ``{x}`` (``exec_id``).
 _SENDERS = 'SELECT p.exec_id, p."binary", p.args FROM processes p SEMI JOIN {x} x ON x.exec_id = p.exec_id'
 
@@ -129,9 +133,9 @@ class ApiMixin:
             nodes = (self._with_frame(_NODES_OF, nodeless) if nodeless.height
                      else pl.DataFrame(schema={"namespace": pl.String, "pod": pl.String, "node": pl.String}))
             ports = list(_api.API_PORTS)
-            names = [r[0] for r in self.con.execute(_FN_NAMES, [ports]).fetchall() if r[0]]
-            fns = [n for n in names if re.search(CONNECT_PATTERN, n)]
-            connects = self._with_frame(_CONNECTS_OF, named.select("namespace", "pod").unique(), [ports, fns])
+            probes = self._with_frame(_PORT_PROBES_OF, named.select("namespace", "pod").unique(), [ports])
+            picked = [n for n in probes["_fn"].drop_nulls().unique().to_list() if n and re.search(CONNECT_PATTERN, n)]
+            connects = probes.filter(pl.col("_fn").is_in(picked)).drop("_fn")
             # compared on the reference clock (a node's skew would name the pod's previous
             # process), with the sending processes' arguments (one naming the call's object)
             connects = self.on_reference_clock(  # type: ignore[attr-defined]
@@ -142,6 +146,8 @@ class ApiMixin:
             out = _api.attribute(calls, addresses, sa_pods, connects, api_addresses=api or None, pod_nodes=nodes)
             # a call on a pod whose source address is no pod's: the one process that connected then
             if _api.unsourced(out).height:
+                names = [r[0] for r in self.con.execute(_FN_NAMES, [ports]).fetchall() if r[0]]
+                fns = [n for n in names if re.search(CONNECT_PATTERN, n)]
                 timed = fetch(self.con, _API_CONNECTS, [_api.API_PORT_OWN, api, fns])
                 timed = self.on_reference_clock(  # type: ignore[attr-defined]
                     timed.with_columns(pl.lit("tetragon").alias("source"))).drop("source", "ref_time")
