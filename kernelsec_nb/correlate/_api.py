@@ -221,8 +221,9 @@ def _process(calls: pl.DataFrame, connects: pl.DataFrame, window: int, tol: int,
         conn = conn.filter(pl.col("daddr").is_in(api_addresses))
     # the last connect of the pod at or before the call (within the window), else the first one
     # just after it (within the tolerance): two as-of joins, no pairs of calls and connects
-    left = (calls.select("call_id", "time_ns", pl.col("src_namespace").alias("_ns"), pl.col("src_pod").alias("_pod"))
-            .drop_nulls().sort("time_ns"))
+    name = (pl.col("name") if "name" in calls.columns else pl.lit(None)).cast(pl.String).alias("_name")
+    left = (calls.select("call_id", "time_ns", pl.col("src_namespace").alias("_ns"), pl.col("src_pod").alias("_pod"), name)
+            .drop_nulls(["call_id", "time_ns", "_ns", "_pod"]).sort("time_ns"))
     # the time compared: the connect's on the reference clock when the case gave it
     match = pl.col("ref_time_ns") if "ref_time_ns" in conn.columns else pl.col("time_ns")
     args = pl.col("args").cast(pl.String) if "args" in conn.columns else pl.lit(None, pl.String)
@@ -235,10 +236,9 @@ def _process(calls: pl.DataFrame, connects: pl.DataFrame, window: int, tol: int,
                             strategy="backward", tolerance=window, check_sortedness=False)
     after = left.join_asof(right, left_on="time_ns", right_on="_t", by=["_ns", "_pod"],
                            strategy="forward", tolerance=tol, check_sortedness=False)
-    name = calls.select("call_id", (pl.col("name") if "name" in calls.columns else pl.lit(None)).cast(pl.String).alias("_name"))
-    both = (before.select("call_id", *cols, "_args").join(
-        after.select("call_id", *(pl.col(c).alias(f"_a_{c}") for c in [*cols, "_args"])), on="call_id")
-        .join(name, on="call_id", how="left"))
+    # an as-of join keeps its left rows in order: the two line up row for row
+    both = before.select("call_id", "_name", *cols, "_args").hstack(
+        after.select(*(pl.col(c).alias(f"_a_{c}") for c in [*cols, "_args"])).get_columns())
 
     def names(col: str) -> pl.Expr:
         return (pl.col("_name").is_not_null() & (pl.col("_name").str.len_chars() > 0)

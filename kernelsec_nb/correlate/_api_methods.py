@@ -54,10 +54,13 @@ _CALL_KEYS = ("call_id", "time_ns", "src_ip", "sa_namespace", "sa_name", "sa_of"
 _LATEST_KEYS = [c for c in _CALL_KEYS if c not in ("call_id", "time_ns", "code")]
 #: Those columns of the ``api_calls`` rows (:data:`API_CALLS_SELECT`), computed as the view
 #: computes them (the latest stage's row, the earliest time, the code of the latest stage that
-#: has one) without its lists and its first event's row: what the rules need, faster.
+#: has one) without its lists and its first event's row: what the rules need, faster (only
+#: those columns read: the events' other columns are wide).
 _CALLS = f"""
 WITH r AS (
-    SELECT *, coalesce({_RANK}, 0) AS _rank, coalesce(audit_id, event_id) AS _call FROM audit_events
+    SELECT event_id, time_ns, code, {", ".join(_LATEST_KEYS)}, coalesce({_RANK}, 0) AS _rank,
+           coalesce(audit_id, event_id) AS _call
+    FROM audit_events
 ), k AS (
     SELECT _call, min(time_ns) AS time_ns, arg_max(code, _rank) AS code,
            arg_max(event_id, (_rank, time_ns, event_id)) AS _last
@@ -100,6 +103,10 @@ _PROCESSES = ("SELECT p.exec_id, p.namespace, p.pod, p.start_ns, p.in_init_tree,
 # The processes that made API connects (the senders are among them).
 #: The API connects of the pods of the registered frame ``{x}`` (``namespace``, ``pod``).
 _CONNECTS_OF = _CONNECTS.replace("FROM kprobes ", "FROM kprobes k SEMI JOIN {x} x ON x.namespace = k.namespace AND x.pod = k.pod ")
+#: Those kprobes with their function's name (``_fn``), whichever it is: the connect functions are
+#: picked from them after (one scan of ``kprobes``, not a second one for the function names).
+_PORT_PROBES_OF = _CONNECTS_OF.replace(" FROM kprobes", f", {_FN} AS _fn FROM kprobes").replace(
+    f" AND list_contains(?::VARCHAR[], {_FN})", "")
 #: The processes of the exec ids of the registered frame ``{x}`` (``exec_id``).
 _SENDERS = 'SELECT p.exec_id, p."binary", p.args FROM processes p SEMI JOIN {x} x ON x.exec_id = p.exec_id'
 
@@ -126,9 +133,9 @@ class ApiMixin:
             nodes = (self._with_frame(_NODES_OF, nodeless) if nodeless.height
                      else pl.DataFrame(schema={"namespace": pl.String, "pod": pl.String, "node": pl.String}))
             ports = list(_api.API_PORTS)
-            names = [r[0] for r in self.con.execute(_FN_NAMES, [ports]).fetchall() if r[0]]
-            fns = [n for n in names if re.search(CONNECT_PATTERN, n)]
-            connects = self._with_frame(_CONNECTS_OF, named.select("namespace", "pod").unique(), [ports, fns])
+            probes = self._with_frame(_PORT_PROBES_OF, named.select("namespace", "pod").unique(), [ports])
+            picked = [n for n in probes["_fn"].drop_nulls().unique().to_list() if n and re.search(CONNECT_PATTERN, n)]
+            connects = probes.filter(pl.col("_fn").is_in(picked)).drop("_fn")
             # compared on the reference clock (a node's skew would name the pod's previous
             # process), with the sending processes' arguments (one naming the call's object)
             connects = self.on_reference_clock(  # type: ignore[attr-defined]
@@ -139,6 +146,8 @@ class ApiMixin:
             out = _api.attribute(calls, addresses, sa_pods, connects, api_addresses=api or None, pod_nodes=nodes)
             # a call on a pod whose source address is no pod's: the one process that connected then
             if _api.unsourced(out).height:
+                names = [r[0] for r in self.con.execute(_FN_NAMES, [ports]).fetchall() if r[0]]
+                fns = [n for n in names if re.search(CONNECT_PATTERN, n)]
                 timed = fetch(self.con, _API_CONNECTS, [_api.API_PORT_OWN, api, fns])
                 timed = self.on_reference_clock(  # type: ignore[attr-defined]
                     timed.with_columns(pl.lit("tetragon").alias("source"))).drop("source", "ref_time")
@@ -151,7 +160,12 @@ class ApiMixin:
             finally:
                 self.con.unregister(name)
             out = _api.link_started(out, procs)
-            info = self._with_frame(_SENDERS, out.select(pl.col("exec_id").drop_nulls().unique())).unique("exec_id")
+            # the senders' binary and arguments: those of the connects' processes, fetched above,
+            # and only the processes the timing rule added fetched again
+            extra = out.select(pl.col("exec_id").drop_nulls().unique()).join(args, on="exec_id", how="anti")
+            if extra.height:
+                args = pl.concat([args, self._with_frame(_SENDERS, extra).unique("exec_id")], how="vertical_relaxed")
+            info = out.select(pl.col("exec_id").drop_nulls().unique()).join(args, on="exec_id", how="inner")
             linked = procs.select(pl.col("exec_id").alias("linked_exec_id"),
                                   pl.col("binary").alias("linked_binary"),
                                   pl.col("args").alias("linked_args")).unique("linked_exec_id")
