@@ -42,8 +42,9 @@ def _on_ref(case: Any, df: pl.DataFrame, col: str, tetragon: bool) -> pl.DataFra
 def case_frames(case: Any, rules: Any = None) -> dict[str, pl.DataFrame]:
     """The frames :func:`find_in` reads, from ``case``, on the reference clock."""
     procs = _on_ref(case, _exec_starts(case, case.processes()), "start_ns", tetragon=True)
-    flows = case.flows()
-    # only the columns the engine reads: every filter of a wide frame copies all its columns
+    # only the columns the engine reads: fetching the others took most of the time, and every
+    # filter of a wide frame copies all its columns
+    flows = case._flows_only(FLOW_COLUMNS) if hasattr(case, "_flows_only") else case.flows()
     flows = _on_ref(case, flows.select([c for c in FLOW_COLUMNS if c in flows.columns]), "time_ns", tetragon=False)
     kp = fetch(case.con, f"SELECT {_KPROBE_COLS} FROM kprobes")  # noqa: S608 - fixed column list
     kp = _on_ref(case, kp, "time_ns", tetragon=True)

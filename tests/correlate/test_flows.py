@@ -158,3 +158,17 @@ def test_a_tetragon_export_off_its_nodes_hubble_is_told_and_allowed_for(tmp_path
         "connections; flow attribution allows for it, timelines do not"]
     assert case.flows().group_by("match").len().rows() == [("5tuple", 10)]
     case.close()
+
+
+def test_flows_with_only_some_columns_are_the_flows_with_those_columns(mini_case) -> None:
+    """What the findings fetch (only the columns they read) is ``flows()`` cut to those columns:
+    same rows, order, values and types, in a case and in a lake."""
+    from kernelsec_nb.findings._frames import FLOW_COLUMNS
+    full = mini_case.flows()
+    cut = mini_case._flows_only(FLOW_COLUMNS)
+    assert set(cut.columns) == set(FLOW_COLUMNS) & set(full.columns) and cut.height == full.height > 0
+    assert cut.equals(full.select(cut.columns))
+    assert mini_case._flows_only(["exec_id", "binary"], port=45555).rows() == \
+        mini_case.flows(port=45555).select("exec_id", "binary").rows()
+    with pytest.raises(ValueError, match="not a column name"):
+        mini_case._flows_only(["event_id) FROM flows; --"])
