@@ -14,6 +14,7 @@ import polars as pl
 
 from kernelsec_nb.correlate._frames import fetch
 from kernelsec_nb.findings.detections import detections, empty_detections
+from kernelsec_nb.findings.graph import API_LABEL
 
 #: The columns of ``case.flows()`` the engine and its parts read (``case_frames`` keeps these).
 FLOW_COLUMNS = ("event_id", "time", "time_ns", "node", "verdict", "src_namespace", "src_pod", "src_workload",
@@ -42,8 +43,11 @@ def _on_ref(case: Any, df: pl.DataFrame, col: str, tetragon: bool) -> pl.DataFra
 def case_frames(case: Any, rules: Any = None) -> dict[str, pl.DataFrame]:
     """The frames :func:`find_in` reads, from ``case``, on the reference clock."""
     procs = _on_ref(case, _exec_starts(case, case.processes()), "start_ns", tetragon=True)
-    flows = case.flows()
-    # only the columns the engine reads: every filter of a wide frame copies all its columns
+    # only the columns the engine reads: fetching the others took most of the time, and every
+    # filter of a wide frame copies all its columns; of a destination's labels, only the one the
+    # engine asks about (whether it is the API server)
+    flows = case._flows_only(FLOW_COLUMNS, label_keys=[API_LABEL]) if hasattr(case, "_flows_only") \
+        else case.flows()
     flows = _on_ref(case, flows.select([c for c in FLOW_COLUMNS if c in flows.columns]), "time_ns", tetragon=False)
     kp = fetch(case.con, f"SELECT {_KPROBE_COLS} FROM kprobes")  # noqa: S608 - fixed column list
     kp = _on_ref(case, kp, "time_ns", tetragon=True)

@@ -158,3 +158,33 @@ def test_a_tetragon_export_off_its_nodes_hubble_is_told_and_allowed_for(tmp_path
         "connections; flow attribution allows for it, timelines do not"]
     assert case.flows().group_by("match").len().rows() == [("5tuple", 10)]
     case.close()
+
+
+def test_flows_with_only_some_columns_are_the_flows_with_those_columns(mini_case) -> None:
+    """What the findings fetch (only the columns they read) is ``flows()`` cut to those columns:
+    same rows, order, values and types, in a case and in a lake."""
+    from kernelsec_nb.findings._frames import FLOW_COLUMNS
+    full = mini_case.flows()
+    cut = mini_case._flows_only(FLOW_COLUMNS)
+    assert set(cut.columns) == set(FLOW_COLUMNS) & set(full.columns) and cut.height == full.height > 0
+    assert cut.equals(full.select(cut.columns))
+    assert mini_case._flows_only(["exec_id", "binary"], port=45555).rows() == \
+        mini_case.flows(port=45555).select("exec_id", "binary").rows()
+    with pytest.raises(ValueError, match="not a column name"):
+        mini_case._flows_only(["event_id) FROM flows; --"])
+
+
+def _labels(m) -> dict | None:
+    return None if m is None else dict(m) if isinstance(m, dict) else {e["key"]: e["value"] for e in m}
+
+
+def test_flows_with_only_some_labels_keep_those_keys_and_nothing_else(mini_case) -> None:
+    """``label_keys`` cuts each destination's labels to those keys (a null stays null)."""
+    full = [_labels(m) for m in mini_case.flows()["dst_labels"].to_list()]
+    keys = sorted({k for m in full if m for k in m})
+    assert keys, "the scenario's flows name labels"
+    for want in (keys[:1], ["no such key"]):
+        cut = [_labels(m) for m in mini_case._flows_only(["dst_labels", "time_ns"], label_keys=want)["dst_labels"]
+               .to_list()]
+        assert cut == [None if m is None else {k: v for k, v in m.items() if k in want} for m in full]
+        assert any(cut) == (want == keys[:1])
