@@ -272,10 +272,9 @@ def test_routes_load_what_the_general_path_loads(inputs, tmp_path, monkeypatch):
     assert e.row(0) == ("10.0.0.3", 5, "10.0.0.4", 6, "TCP")
 
 
-def test_routes_take_most_tetragon_lines(tmp_path, monkeypatch):
-    """The routes are what runs on a plain export (the general path is not silently doing it)."""
-    src = tmp_path / "t.log"
-    write_bulk(src, target_bytes=200_000, mix="tetragon")
+def _load_counting_general(tmp_path, monkeypatch, src):
+    """Load ``src`` into a new case, counting the lines that went on to the general path: the
+    case, the load report (a dict) and ``{"general": lines}``."""
     calls = {"general": 0}
     real = _ingest._general
 
@@ -285,8 +284,15 @@ def test_routes_take_most_tetragon_lines(tmp_path, monkeypatch):
 
     monkeypatch.setattr(_ingest, "_general", counting)
     case = kn.open_case(tmp_path / "c.duckdb")
-    report = case.load(src, progress=False)
-    assert report.to_dict()["loaded"] > 50
+    return case, case.load(src, progress=False).to_dict(), calls
+
+
+def test_routes_take_most_tetragon_lines(tmp_path, monkeypatch):
+    """The routes are what runs on a plain export (the general path is not silently doing it)."""
+    src = tmp_path / "t.log"
+    write_bulk(src, target_bytes=200_000, mix="tetragon")
+    _, report, calls = _load_counting_general(tmp_path, monkeypatch, src)
+    assert report["loaded"] > 50
     assert calls["general"] == 0
 
 
@@ -301,16 +307,7 @@ def test_routes_take_falco_alerts(tmp_path, monkeypatch):
     tagged = [{**ev, "tags": [*ev.get("tags", []), "k8s"], "output": ev["output"] + " #k8s"} for ev in lines]
     other = {**lines[0], "process_exec": None, "output": "other"}  # Tetragon's key: the general path
     src.write_text("".join(json.dumps(ev) + "\n" for ev in [*lines, *older, *tagged, other]))
-    calls = {"general": 0}
-    real = _ingest._general
-
-    def counting(con, params, counts, n):
-        calls["general"] += n
-        return real(con, params, counts, n)
-
-    monkeypatch.setattr(_ingest, "_general", counting)
-    case = kn.open_case(tmp_path / "c.duckdb")
-    report = case.load(src, progress=False).to_dict()
+    case, report, calls = _load_counting_general(tmp_path, monkeypatch, src)
     assert report["loaded"] == 3 * len(lines) + 1 and report["quarantined"] == 0
     assert calls["general"] == 1  # the line with another tool's key
     assert case.sql("select count(*) as n from alerts")["n"][0] == 3 * len(lines)
@@ -324,16 +321,7 @@ def test_routes_take_audit_events(tmp_path, monkeypatch):
     src = tmp_path / "audit.log"
     other = {**json.loads(lines[0]), "eventName": "x", "hostProcessId": 1}
     src.write_bytes(b"\n".join([*lines, json.dumps(other).encode()]) + b"\n")
-    calls = {"general": 0}
-    real = _ingest._general
-
-    def counting(con, params, counts, n):
-        calls["general"] += n
-        return real(con, params, counts, n)
-
-    monkeypatch.setattr(_ingest, "_general", counting)
-    case = kn.open_case(tmp_path / "c.duckdb")
-    report = case.load(src, progress=False).to_dict()
+    case, report, calls = _load_counting_general(tmp_path, monkeypatch, src)
     assert report["loaded"] == len(lines) and report["quarantined"] == 1  # Tracee's, without a time
     assert calls["general"] == 1
     assert case.sql("select count(*) as n from audit_events")["n"][0] == len(lines)
