@@ -55,6 +55,7 @@ from kernelsec_nb.findings._evidence_frame import (  # the vocabulary, re-export
     _rows,
     empty_evidence,
 )
+from kernelsec_nb.findings._init_tree import start_or_before
 from kernelsec_nb.findings.routine import arg_shape
 
 #: Networks inside a cluster or a host: RFC 1918, carrier-grade NAT, loopback, link-local,
@@ -123,10 +124,8 @@ def entry_kinds(procs: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.DataFr
     if "in_init_tree" not in procs.columns or procs.height == 0:
         return empty_evidence()
     # a parent running before the capture whose start the source does not write (Inspektor Gadget): long running
-    pre = pl.col("start_ns").is_null() & pl.col("seen_as").is_in(["event", "parent", "reference"]) \
-        if "seen_as" in procs.columns else pl.lit(False)
     par = procs.select(pl.col("exec_id").alias("parent_exec_id"), pl.col("pod").alias("_ppod"),
-                       pl.when(pre).then(pl.lit(-(2**62))).otherwise("start_ns").alias("_pstart"),
+                       start_or_before(procs.columns).alias("_pstart"),
                        pl.col("binary").alias("_pbin"),
                        pl.col("in_init_tree").alias("_pinit"))
     p = procs.filter(pl.col("pod").is_not_null()).join(par.unique("parent_exec_id"), on="parent_exec_id",

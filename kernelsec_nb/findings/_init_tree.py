@@ -36,7 +36,28 @@ Examples
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
+
+#: The start given to a process that ran before the capture began when its source writes no start
+#: time (Inspektor Gadget): earlier than every start the capture saw.
+BEFORE_CAPTURE_NS = -(2**62)
+
+
+def start_or_before(columns: Any) -> pl.Expr:
+    """``start_ns``, or :data:`BEFORE_CAPTURE_NS` for a process without one that the capture saw
+    only running (``seen_as`` event, parent or reference: not its exec); ``columns``: the frame's.
+
+    >>> df = pl.DataFrame({"start_ns": [5, None, None], "seen_as": ["exec", "event", "exec"]})
+    >>> df.select(start_or_before(df.columns).alias("s"))["s"].to_list() == [5, BEFORE_CAPTURE_NS, None]
+    True
+    """
+    if "seen_as" not in columns:
+        return pl.col("start_ns")
+    pre = pl.col("start_ns").is_null() & pl.col("seen_as").is_in(["event", "parent", "reference"])
+    return pl.when(pre).then(pl.lit(BEFORE_CAPTURE_NS)).otherwise(pl.col("start_ns"))
+
 
 #: How deep below a container's roots the flag is carried.
 MAX_DEPTH = 32
@@ -50,9 +71,7 @@ def with_init_tree(procs: pl.DataFrame) -> pl.DataFrame:
     box = pl.coalesce(pl.col("container_id"), pl.col("pod")) if "container_id" in procs.columns else pl.col("pod")
     # a process running before the capture began whose start the source does not write started
     # before every process whose exec the capture saw
-    before = pl.col("seen_as").is_in(["event", "parent", "reference"]) if "seen_as" in procs.columns \
-        else pl.lit(False)
-    start = pl.when(pl.col("start_ns").is_null() & before).then(pl.lit(-(2**62))).otherwise(pl.col("start_ns"))
+    start = start_or_before(procs.columns)
     p = procs.select("exec_id", "parent_exec_id", box.alias("_box"), start.alias("start_ns"), "in_init_tree").filter(
         pl.col("_box").is_not_null()).unique("exec_id", keep="first")
     # a container whose processes have no start time (or already say): nothing to infer

@@ -45,6 +45,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from kernelsec_nb.findings._init_tree import start_or_before
+
 NS = 1_000_000_000
 #: What an argument shape masks: hex ids (6+ hex digits with a digit in them), then numbers.
 _HEX_ANY = r"(?i)\b[0-9a-f]*[0-9][0-9a-f]*[a-f][0-9a-f]*\b|\b[0-9a-f]*[a-f][0-9a-f]*[0-9][0-9a-f]*\b"
@@ -399,9 +401,7 @@ def startup(procs: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFrame:
         return _empty()
     procs = _places(procs)
     # a process running before the capture whose start the source does not write (Inspektor Gadget) came first
-    pre = pl.col("start_ns").is_null() & pl.col("seen_as").is_in(["event", "parent", "reference"]) \
-        if "seen_as" in procs.columns else pl.lit(False)
-    first = procs.group_by("pod").agg(pl.when(pre).then(pl.lit(-(2**62))).otherwise("start_ns").min().alias("_first"))
+    first = procs.group_by("pod").agg(start_or_before(procs.columns).min().alias("_first"))
     pods = procs.group_by("workload").agg(pl.col("pod").n_unique().alias("_pods"))
     k = procs.join(first, on="pod", how="left", maintain_order="left").join(pods, on="workload", how="left")
     # a lone pod's start is not routine: nothing else started that way (a pod made by hand)
