@@ -34,6 +34,9 @@ event for the loader (whose ids hash the line's bytes) without changing what it 
 k-th copy of a JSON line has k written in blanks before its final brace (a space for 0, a tab for
 1), the k-th copy of an Istio line (CRI-wrapped text) the runtime's timestamp's last six digits
 replaced by k, of any other line (a torn one the loader quarantines) `` #k`` after it.
+``--one-file`` also loads each source's grown lines written as one file: what the load costs
+without its per-file work (each file's statements planned, its commits, its ``files`` row);
+``--sources tetragon,hubble`` measures only those.
 """
 
 from __future__ import annotations
@@ -266,8 +269,12 @@ def all7_main(args) -> None:
                        check=True, stdout=subprocess.DEVNULL)
         print(f"generated {folder} ({hours:g} h, --scale {scale:g}) in {time.perf_counter() - t0:.0f} s; "
               "kept: --capture-dir reuses it")
+    from kernelsec_nb.store._decompress import open_export
+
     rows = []
     for name, pattern in ALL7_FILES.items():
+        if args.sources and name not in args.sources.split(","):
+            continue
         files = sorted(str(p) for p in folder.glob(pattern) if p.is_file() and p.stat().st_size)
         if not files:
             print(f"{name}: no files")
@@ -279,19 +286,37 @@ def all7_main(args) -> None:
         mb = decompressed_bytes_of([Path(f) for f in files]) / 1e6
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
             json.dump(files, f)
-        readers = {f"{name}: DuckDB": f"src-ref:{name}", f"{name}: case.load": f"src-case:{name}"}
+        readers: dict = {f"{name}: DuckDB": f"src-ref:{name}", f"{name}: case.load": f"src-case:{name}"}
+        listings = {}
+        if args.one_file and len(files) > 1:  # the same lines as one file: the load without per-file costs
+            one = Path(tempfile.mkdtemp(prefix=f"kn-all7-{name}-one-")) / Path(files[0]).name
+            with open(one, "wb") as out:
+                for x in files:
+                    with open_export(Path(x)) as src:
+                        shutil.copyfileobj(src, out)
+            with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as g:
+                json.dump([str(one)], g)
+            listings[f"{name}: case.load, one file"] = g.name
+            readers[f"{name}: case.load, one file"] = (f"src-case:{name}", Path(g.name))
         res = run_rounds(readers, Path(f.name), args.repeat, warm_files=[Path(x) for x in files])
         os.unlink(f.name)
+        for listing in listings.values():
+            shutil.rmtree(Path(json.loads(Path(listing).read_text())[0]).parent)
+            os.unlink(listing)
         if grown is not None:
             shutil.rmtree(grown)
         ref, case = res[f"{name}: DuckDB"], res[f"{name}: case.load"]
-        rows.append((name, len(files), mb, ref, case))
+        rows.append((name, len(files), mb, ref, case, res.get(f"{name}: case.load, one file")))
     print(f"\n{'source':<18} {'files':>5} {'MB':>7} {'DuckDB MB/s':>12} {'case MB/s':>10} {'ratio':>6} "
           f"{'CPU s':>13} {'CPU ratio':>9} {'events':>8} {'case RSS':>9}")
-    for name, n, mb, ref, case in rows:
+    for name, n, mb, ref, case, one in rows:
         print(f"{name:<18} {n:>5} {mb:>7.1f} {mb / ref['seconds']:>12.1f} {mb / case['seconds']:>10.1f} "
               f"{ref['seconds'] / case['seconds']:>5.2f}x {ref['cpu']:>6.2f}/{case['cpu']:>6.2f} "
               f"{ref['cpu'] / max(case['cpu'], 1e-9):>8.2f}x {case['events']:>8} {case['rss'] / 2**20:>7.0f}MB")
+        if one is not None:
+            print(f"{'  as one file':<18} {1:>5} {mb:>7.1f} {'':>12} {mb / one['seconds']:>10.1f} "
+                  f"{ref['seconds'] / one['seconds']:>5.2f}x {ref['cpu']:>6.2f}/{one['cpu']:>6.2f} "
+                  f"{ref['cpu'] / max(one['cpu'], 1e-9):>8.2f}x {one['events']:>8} {one['rss'] / 2**20:>7.0f}MB")
     print("\nratio: case.load MB/s over DuckDB's MB/s of the same files, each call alone (target >= 0.6x);"
           "\nCPU s: DuckDB/case.load CPU seconds of the call (all threads), steadier on a shared machine")
 
@@ -349,6 +374,10 @@ def main() -> None:
     ap.add_argument("--source-mb", type=float, default=50,
                     help="with --mix all7: grow each source's files to this many MB (decompressed) first, "
                          "so every source is measured on the same bytes; 0: the capture's files as they are")
+    ap.add_argument("--sources", help="with --mix all7: only these sources (comma-separated names)")
+    ap.add_argument("--one-file", action="store_true",
+                    help="with --mix all7: also load each source's lines written as one file (what the "
+                         "load costs without its per-file work: planning its statements, its commits)")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -392,13 +421,15 @@ def main() -> None:
           f"(target >= 0.25x); peak RSS {case['rss'] / 2**20:.0f} MB (target < 1024 MB)")
 
 
-def run_rounds(readers: dict[str, str], path: Path, repeat: int,
+def run_rounds(readers: dict[str, str | tuple[str, Path]], path: Path, repeat: int,
                warm_files: list[Path] | None = None) -> dict[str, dict]:
-    """Each reader ``repeat`` times, interleaved; its fastest round counts (peak RSS: its largest)."""
+    """Each reader ``repeat`` times, interleaved; its fastest round counts (peak RSS: its largest).
+    A reader given as ``(kind, path)`` reads its own path instead of ``path``."""
     rounds: dict[str, list[dict]] = {name: [] for name in readers}
     for i in range(repeat):
         for name, kind in readers.items():
-            rounds[name].append(measure(kind, path, warm_files))
+            kind, own = kind if isinstance(kind, tuple) else (kind, path)
+            rounds[name].append(measure(kind, own, warm_files))
             print(f"round {i + 1}: {name}: {rounds[name][-1]['seconds']:.2f} s", flush=True)
     return {name: min(rs, key=lambda r: r["seconds"]) | {"rss": max(r["rss"] for r in rs)}
             for name, rs in rounds.items()}
