@@ -99,6 +99,12 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("gcp-api-key", "cloud-key", r"\bAIza[0-9A-Za-z_-]{35}\b", hint=("aiza",)),
     Rule("password-flag", "password",
          r"(?i)(?:^|\s)--?(?:password|passwd|pass|pwd)(?:=|\s+)(?P<secret>\S+)", hint=("-pass", "-pwd")),
+    # a flag named after a secret (``--db-password x``, ``-psk x``, ``--api-token=x``, ``--client-secret
+    # x``): its value; a flag naming a file of one (``--token-file``, ``--password-stdin``) is left
+    Rule("secret-flag", "secret-setting",
+         r"(?i)(?:^|\s)--?[a-z0-9]*[-_]?(?:password|passwd|passphrase|secret|token|psk|api[-_]?key|access[-_]?key"
+         r"|credentials?)(?:=|\s+)(?P<secret>[^\s-]\S*)",
+         hint=("passw", "passphrase", "secret", "token", "psk", "key", "credential")),
     Rule("mysql-p", "password", r"(?:^|\s)-p(?P<secret>[^\s-]\S{2,})",
          when=r"(?i)\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b", hint=("-p",)),
     Rule("secret-setting", "secret-setting",

@@ -23,6 +23,10 @@ def _red(value: str, key: str = "args") -> tuple[str, list[str]]:
     ("--key ASIAABCDEFGHIJKLMNOP", "ASIAABCDEFGHIJKLMNOP", "aws-access-key"),
     ("k=AIza" + "B" * 35, "AIza" + "B" * 35, "gcp-api-key"),
     ("psql --password s3cretpw", "s3cretpw", "password-flag"),
+    ("agent -url https://c2:443 -proto h2 -psk SecurePSK!23@456", "SecurePSK!23@456", "secret-flag"),
+    ("app --db-password=hunter22 --port 80", "hunter22", "secret-flag"),
+    ("vault login --api-token s.abcdef12", "s.abcdef12", "secret-flag"),
+    ("tool --client-secret 'xyz123'", "xyz123", "secret-flag"),
     ("x -----BEGIN EC PRIVATE KEY-----\nabcdef\n-----END EC PRIVATE KEY----- y", "abcdef", "private-key"),
     ("x -----BEGIN OPENSSH PRIVATE KEY-----\nabcdefcut", "abcdefcut", "private-key"),  # cut short
     ("env DB_PASSWORD=hunter22 CLIENT_SECRET='a b c' app", "hunter22", "secret-setting"),
@@ -36,6 +40,7 @@ def test_each_default_rule(value, secret, rule):
 @pytest.mark.parametrize("value", [
     "mkdir -p /tmp/x", "ssh -p 2222 host", "tar -pcvf a.tar b", "PWD=/root", "cat /etc/passwd",
     "kubectl get secrets", "sleep 30", "--port=8080",
+    "docker login --password-stdin", "kubectl --token-file /var/run/t --v 2", "git push --no-token -v",
 ])
 def test_ordinary_commands_are_left_alone(value):
     assert _red(value) == (value, [])
