@@ -327,7 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("case", help="case file (made by `load`)")
     p.add_argument("--out", required=True, help="the bundle folder to write (new or empty)")
     p.add_argument("--incident", type=int, default=None,
-                   help="incident N of the findings (1: the top-ranked; its pod from 5 min before its entry process)")
+                   help="incident N of the findings (1: the top-ranked): its pods from 5 min before its entry process, "
+                        "and its own processes and evidence wherever they ran")
     p.add_argument("--pods", nargs="+", default=None, help="pod names (prefixes, as the pod filter)")
     p.add_argument("--since", default=None, help="start time (ISO 8601, naive = UTC)")
     p.add_argument("--until", default=None, help="end time (ISO 8601, naive = UTC)")

@@ -41,10 +41,18 @@ def find_notebook(name: str | Path) -> Path:
     if p.exists():
         return p.resolve()
     rel = NOTEBOOKS.get(str(name), str(name))
-    for c in (*_candidates(f"notebooks/{rel}"), *_candidates(f"notebooks/{rel}.ipynb")):
+    # a path inside the clone (``notebooks/postmortem-template.ipynb``) works from any folder
+    inside = [_REPO / p] if not p.is_absolute() else []
+    for c in (*inside, *_candidates(f"notebooks/{rel}"), *_candidates(f"notebooks/{rel}.ipynb")):
         if c.is_file():
             return c.resolve()
-    raise FileNotFoundError(f"no notebook {name!r} (give a path, or one of {sorted(NOTEBOOKS)})")
+    raise FileNotFoundError(f"no notebook {name!r} (give a path, or one of {bundled_notebooks()})")
+
+
+def bundled_notebooks() -> list[str]:
+    """The short names :func:`find_notebook` takes: ``postmortem`` and the bundled notebooks' names."""
+    found = sorted(f.stem for f in (_REPO / "notebooks").glob("*.ipynb") if not f.name.startswith("_"))
+    return sorted(NOTEBOOKS) + found
 
 
 def bundled_capture() -> Path:

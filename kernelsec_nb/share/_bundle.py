@@ -34,6 +34,10 @@ _PICK_SQL = """
 WITH RECURSIVE picked AS (
     SELECT event_id FROM events WHERE {events_cond}
     UNION SELECT event_id FROM flows WHERE {flows_cond}
+    -- an incident's own processes and evidence, wherever they ran (a node's host too)
+    UNION SELECT event_id FROM events
+    WHERE exec_id IN (SELECT unnest(?::VARCHAR[])) AND ({window_cond})
+    UNION SELECT event_id FROM events WHERE event_id IN (SELECT unnest(?::VARCHAR[]))
 ),
 named AS (
     SELECT exec_id FROM events WHERE event_id IN (SELECT event_id FROM picked) AND exec_id IS NOT NULL
@@ -138,32 +142,57 @@ def _names(case: Any, files: Sequence[str]) -> dict[str, str]:
     return {f: (p.relative_to(base).as_posix() + ".ndjson") for f, p in paths.items()}
 
 
-def _selection(case: Any, pods: Sequence[str] | None, since: Any, until: Any) -> list[tuple]:
-    flt: dict[str, Any] = {"pod": list(pods) if pods else None, "since": since, "until": until}
-    events_cond, events_params = filters.where("events", **dict(flt))
-    flows_cond, flows_params = filters.where("flows", **dict(flt))
-    sql = _PICK_SQL.format(events_cond=events_cond, flows_cond=flows_cond)
-    return case.con.execute(sql, events_params + flows_params).fetchall()
+@dataclass(frozen=True)
+class Selection:
+    """What a bundle holds: the events of ``pods`` (None: every pod; empty: none) between ``since``
+    and ``until``, the events of the processes ``exec_ids`` in that window wherever they ran,
+    and the events ``event_ids``; each with its processes' ancestry."""
+
+    pods: list[str] | None
+    since: Any = None
+    until: Any = None
+    exec_ids: tuple[str, ...] = ()
+    event_ids: tuple[str, ...] = ()
 
 
-def incident_window(case: Any, incident: int) -> tuple[list[str], Any, Any]:
-    """Pod and time window of incident ``incident`` of ``case.findings()`` (1: the first, the
-    top-ranked): the pod it entered, from 5 minutes before its entry process started to the end
-    of the capture.  (The pods it reached are not added: give them with ``pods`` to share them.)"""
+def _selection(case: Any, chosen: Selection) -> list[tuple]:
+    window: dict[str, Any] = {"since": chosen.since, "until": chosen.until}
+    if chosen.pods is not None and not chosen.pods:  # no pod: only the named processes and events
+        events_cond = flows_cond = "false"
+        events_params: list = []
+        flows_params: list = []
+    else:
+        flt = {"pod": list(chosen.pods) if chosen.pods else None, **window}
+        events_cond, events_params = filters.where("events", **flt)
+        flows_cond, flows_params = filters.where("flows", **flt)
+    window_cond, window_params = filters.where("events", **window)
+    sql = _PICK_SQL.format(events_cond=events_cond, flows_cond=flows_cond, window_cond=window_cond)
+    return case.con.execute(sql, [*events_params, *flows_params, list(chosen.exec_ids), *window_params,
+                                  list(chosen.event_ids)]).fetchall()
+
+
+def incident_window(case: Any, incident: int) -> Selection:
+    """What a bundle of incident ``incident`` of ``case.findings()`` (1: the first, the top-ranked)
+    holds: the pod it entered and the pods it reached, from 5 minutes before its entry process
+    started to the end of the capture, and its own processes (exec chain, key command, the
+    processes it had in the pods and hosts it reached) and evidence wherever they ran — a node's
+    host included, where an escape took it."""
     incidents = case.findings().incidents
     if not incidents:
         raise ShareError("the findings have no incident in this case: give --pods/--since/--until")
     if not 1 <= incident <= len(incidents):
         raise ShareError(f"incident {incident}: the findings have {len(incidents)} incident(s) (1 to {len(incidents)})")
     i = incidents[incident - 1]
-    if not i.pod:
-        raise ShareError(f"incident {incident} entered on a node's host, not in a pod: give --pods/--since/--until")
     since = None
     if i.entry is not None:
         start = case.sql("SELECT start_ns FROM processes WHERE exec_id = ?", [i.entry.exec_id])
         if start.height and start["start_ns"][0] is not None:
             since = int(start["start_ns"][0]) - 5 * 60 * 10**9
-    return [i.pod], since, None
+    pods = list(dict.fromkeys(p for p in [i.pod, *(r.pod for r in i.reached)] if p))
+    exec_ids = [*i.chain, *(x.exec_id for x in (i.entry, i.key_command) if x is not None),
+                *(e for r in i.reached for e in r.exec_ids)]
+    evidence = i.evidence["event_id"].to_list() if "event_id" in i.evidence.columns else []
+    return Selection(pods, since, None, tuple(dict.fromkeys(exec_ids)), tuple(dict.fromkeys(evidence)))
 
 
 def _copy_notes(case: Any, bundle: Any, id_map: dict[str, str], rules: Sequence[Rule]) -> int:
@@ -235,13 +264,15 @@ def share(case: Any, out_dir: str | Path, *, pods: Sequence[str] | str | None = 
     if incident is not None:
         if pods or since is not None or until is not None:
             raise ShareError("give either an incident or pods/since/until, not both")
-        pods, since, until = incident_window(case, incident)
+        chosen = incident_window(case, incident)
+    else:
+        chosen = Selection(list(pods) if pods else None, since, until)
     out = Path(out_dir).expanduser()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ShareError(f"{out} exists and is not an empty folder; a bundle is written into a new folder")
-    rows = _selection(case, pods, since, until)
+    rows = _selection(case, chosen)
     if not rows:
-        raise ShareError(f"nothing selected: no event of pod(s) {', '.join(pods or ['any'])} "
+        raise ShareError(f"nothing selected: no event of pod(s) {', '.join(chosen.pods or ['any'])} "
                          "in this time window")
     texts = _by_file(rows)
     names = _names(case, list(texts))
@@ -302,10 +333,11 @@ def share(case: Any, out_dir: str | Path, *, pods: Sequence[str] | str | None = 
     manifest = {
         "kernelsec_nb_share": 1,
         "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
-        "selection": {"pods": list(pods) if pods else None,
-                      "since": None if since is None else filters.to_ns(since),
-                      "until": None if until is None else filters.to_ns(until),
-                      "incident": incident, "process_ancestry_rows": picked_ancestry},
+        "selection": {"pods": chosen.pods,
+                      "since": None if chosen.since is None else filters.to_ns(chosen.since),
+                      "until": None if chosen.until is None else filters.to_ns(chosen.until),
+                      "incident": incident, "incident_processes": len(chosen.exec_ids),
+                      "process_ancestry_rows": picked_ancestry},
         "redaction": {"mode": "none" if not rules else ("default" if str(redact) == "default" else "rules file"),
                       # names and kinds only: a user's pattern may spell out the secret it removes
                       "rules": [{"name": r.name, "kind": r.kind, "applies_to": r.applies_to} for r in rules],

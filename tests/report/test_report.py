@@ -154,8 +154,13 @@ def test_attacker_strings_are_escaped(tmp_path):
 def test_find_notebook_and_bundled_capture():
     assert report.find_notebook("postmortem").name == "postmortem-template.ipynb"
     assert report.bundled_capture() == CAPTURE.resolve()
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="02-deathstar-postmortem"):  # the names it takes
         report.find_notebook("no-such-notebook")
+
+
+def test_a_clone_relative_notebook_path_works_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert report.find_notebook("notebooks/postmortem-template.ipynb").name == "postmortem-template.ipynb"
 
 
 def test_cli_demo_without_a_clone_is_a_one_line_error(monkeypatch, capsys):

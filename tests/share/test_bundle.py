@@ -209,7 +209,7 @@ def test_bundle_is_a_case_that_moves(bundle, tmp_path):
 
 @pytest.fixture(scope="module")
 def incident(tmp_path_factory, bundled_case):
-    """The bundled capture and a bundle of its first incident (``case.findings()``: its pod and window)."""
+    """The bundled capture and a bundle of its first incident (``case.findings()``: its pods and window)."""
     root = tmp_path_factory.mktemp("incident")
     case = bundled_case  # DEATHSTAR, loaded once per session
     want = case.findings().incidents[0]
@@ -228,7 +228,13 @@ def test_findings_and_process_tree_run_on_a_bundle_of_the_incident(incident):
         assert (got.key_command.binary, got.key_command.args) == (want.key_command.binary, want.key_command.args)
         assert got.chain == want.chain
         assert b.ancestry(got.key_command.exec_id)["exec_id"].to_list()[-len(got.chain):] == got.chain
-        assert set(b.sql("SELECT DISTINCT pod FROM process_events")["pod"].drop_nulls()) == {POD}
+        # the pod it entered and the pods it reached, nothing else
+        reached = {r.pod for r in want.reached if r.pod}
+        assert reached and POD not in reached
+        # (flows to and from those pods bring their peers' flows, not their processes)
+        procs = set(b.sql("SELECT DISTINCT pod FROM process_events")["pod"].drop_nulls())
+        assert POD in procs and procs <= {POD} | reached
+        assert reached <= set(b.sql("SELECT DISTINCT pod FROM events")["pod"].drop_nulls())
 
 
 def test_an_incident_number_past_the_findings_is_a_clear_error(tmp_path, bundled_case):
@@ -350,3 +356,27 @@ def test_redact_none_keeps_the_team_notes_as_written(planted, tmp_path):
     with kn.open_case(tmp_path / "b" / "case.duckdb", read_only=True) as b:
         notes = b.notes()
     assert notes["note"].to_list() == [f"used password --password={SECRETS['mysql']}"]
+
+
+def test_an_incident_bundle_holds_its_processes_on_the_host_too(tmp_path, public_dir):
+    """An escape's key command ran on the node's host (no pod): the bundle of the incident holds
+    it, and an incident that entered on a host is shared from its own processes alone."""
+    events = public_dir / "tetragon" / "security-observability-with-ebpf" / "03_security_observability_events"
+    with kn.open_case(tmp_path / "c.duckdb") as case:
+        case.load(events, progress=False)
+        incidents = case.findings().incidents
+        escape = next(n for n, i in enumerate(incidents, 1) if any(r.pod is None for r in i.reached))
+        want = incidents[escape - 1].key_command
+        host = next(n for n, i in enumerate(incidents, 1) if i.pod is None)
+        case.share(tmp_path / "escape", incident=escape)
+        result = case.share(tmp_path / "host", incident=host)
+        host_exec = incidents[host - 1].key_command.exec_id
+        pods_seen = case.sql("SELECT count(DISTINCT pod) AS n FROM events WHERE pod IS NOT NULL")["n"][0]
+    with kn.open_case(tmp_path / "escape" / "case.duckdb", read_only=True) as b:
+        got = b.sql("SELECT count(*) AS n FROM processes WHERE exec_id = ? AND pod IS NULL", [want.exec_id])
+        assert got["n"][0] == 1  # the host process is in the bundle
+    with kn.open_case(tmp_path / "host" / "case.duckdb", read_only=True) as b:
+        assert b.sql("SELECT count(*) AS n FROM processes WHERE exec_id = ?", [host_exec])["n"][0] == 1
+        # its own processes, not every pod of the case (an empty pod list is no pod, not all)
+        assert b.sql("SELECT count(DISTINCT pod) AS n FROM events WHERE pod IS NOT NULL")["n"][0] < pods_seen
+    assert result.selected > 0
