@@ -200,23 +200,43 @@ class Findings:
         else:
             lines = [f"{len(self.incidents)} incident(s); {len(self.leads)} lead(s)"]
         for i in self.incidents:
-            lines.append(f"#{i.rank} {i.confidence}: entered {i.namespace}/{i.pod} on node {i.node}")
+            lines.append(f"#{i.rank} {i.confidence}: entered {_place(i.namespace, i.pod, i.node)}")
             if i.entry is not None:
                 lines.append(f"  entry: {i.entry.binary} {i.entry.args or ''}".rstrip()
                              + (f" ({i.entry.trigger})" if i.entry.trigger else ""))
             if i.key_command is not None:
                 lines.append(f"  key command: {i.key_command.binary} {i.key_command.args or ''}".rstrip()
                              + f" ({i.key_command.why})")
-            lines += [f"  reached: {r.namespace}/{r.pod} on {r.node or 'an unknown node'} via {', '.join(r.how)}" for r in i.reached]
+            lines += [f"  reached: {_place(r.namespace, r.pod, r.node)} via {', '.join(r.how)}" for r in i.reached]
             lines += [f"  endpoint: {e.ip}:{e.port} {e.role}" for e in i.endpoints]
         for lead in self.leads:
-            lines.append(f"lead: {lead.namespace}/{lead.pod} on {lead.node or 'an unknown node'}: {lead.why_not}")
+            lines.append(f"lead: {_place(lead.namespace, lead.pod, lead.node)}: {lead.why_not}")
         lines += [f"note: {n}" for n in self.notes]
         return lines
+
+    def __str__(self) -> str:
+        """:meth:`summary`'s lines, made safe to print (``print(case.findings())``)."""
+        from kernelsec_nb._text import shown
+
+        return shown("\n".join(self.summary()))
+
+    def __repr__(self) -> str:
+        return (f"<Findings: {len(self.incidents)} incident(s), {len(self.leads)} lead(s), {len(self.notes)} "
+                "note(s); print() it for the summary, .to_dict() for everything>")
 
     def to_json(self, **kw: Any) -> str:
         """``to_dict()`` as JSON text (control characters escaped, the bytes kept)."""
         return json.dumps(self.to_dict(), **kw)
+
+
+def _place(namespace: str | None, pod: str | None, node: str | None) -> str:
+    """Where a part ran, in words: ``ns/pod on node n``, or ``the host of node n`` (no pod).
+
+    >>> _place("default", "web-1", "kind-worker"), _place(None, None, "kind-worker"), _place(None, None, None)
+    ('default/web-1 on node kind-worker', 'the host of node kind-worker', 'the host of an unknown node')
+    """
+    where = f"node {node}" if node else "an unknown node"
+    return f"{namespace or ''}/{pod} on {where}" if pod else f"the host of {where}"
 
 
 def schema() -> dict[str, Any]:

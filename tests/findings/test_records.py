@@ -103,6 +103,17 @@ def test_summary_says_first_whether_there_is_an_incident():
     assert lines[-1] == "note: clock skew: n2 reads 0.5 s ahead"
 
 
+def test_summary_names_a_host_not_none_and_prints_safely():
+    """A part on a node's host (no pod) read 'None/None'; print(findings) dumped every field."""
+    f = Findings([], [Lead(None, "n2", "weight 2.0 below the threshold 3.5"),
+                      Lead("p\x1b[2J", "n1", "w", namespace="ns")], ["a note"])
+    lines = f.summary()
+    assert lines[1] == "lead: the host of node n2: weight 2.0 below the threshold 3.5"
+    assert not any("None" in x for x in lines)
+    assert "\x1b" not in str(f) and str(f).splitlines()[0] == "no incident; 2 lead(s)"
+    assert repr(f).startswith("<Findings: 0 incident(s), 2 lead(s), 1 note(s)") and len(repr(f)) < 200
+
+
 def test_summary_says_so_when_a_node_is_unknown():
     """A lead or reached pod without a node printed 'on None'."""
     lines = Findings([], [Lead("p", None, "weight 1.0 below the threshold 3.5", namespace="ns")], []).summary()
