@@ -221,8 +221,14 @@ def discover(paths: str | Path | Iterable[str | Path], *, follow_links: bool = F
     >>> [p.name for p in found.files], [reason.split(" (")[0].replace(str(d), "<d>") for _, reason in found.refused]
     (['a.log'], ['a link to a folder outside <d>'])
     """
-    if isinstance(paths, (str, Path)):
+    if isinstance(paths, (str, Path, os.PathLike)):
         paths = [paths]
+    elif not isinstance(paths, Iterable) or isinstance(paths, (bytes, dict)):
+        raise LoadPathError(f"give a file, a folder or a glob pattern (or a list of them) to load, not {type(paths).__name__}")
+    paths = list(paths)
+    for item in paths:
+        if not isinstance(item, (str, os.PathLike)):
+            raise LoadPathError(f"a path to load must be a text or a Path, not {type(item).__name__}")
     out = Found()
     for item in paths:
         text = str(item)

@@ -64,6 +64,16 @@ class CaseError(Exception):
     """A problem with the case file itself (locked, not a case, missing)."""
 
 
+class _Closed:
+    """The connection of a closed case: any use says so in one line (not DuckDB's exception)."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+
+    def __getattr__(self, name: str) -> Any:
+        raise CaseError(f"the case {self._path} is closed: kn.open_case({self._path!r}) opens it again")
+
+
 class Case(CorrelateMixin, ApiMixin, HttpMixin, HuntMixin, FindingsMixin, NotesMixin):
     """An incident case: a single DuckDB file, no server.
 
@@ -265,7 +275,10 @@ class Case(CorrelateMixin, ApiMixin, HttpMixin, HuntMixin, FindingsMixin, NotesM
             key = _open_key(self.path, self.read_only)
             if _OPEN.get(key) is self:
                 del _OPEN[key]
+        if isinstance(self.con, _Closed):
+            return
         self.con.close()
+        self.con = _Closed(self.path)  # type: ignore[assignment]
 
     def __enter__(self) -> Case:
         return self

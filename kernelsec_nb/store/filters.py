@@ -167,7 +167,9 @@ def _node(cols: list[str], cluster: str | None = None) -> Callable[[Any], Clause
 def _ieq(cols: list[str]) -> Callable[[Any], Clause]:
     def build(v: Any) -> Clause:
         sql, params = _any(cols, lambda c: f"upper({c}) = upper(?)", v)
-        return sql, [str(p) for p in params]
+        if any(not isinstance(p, str) for p in params):
+            raise ValueError(f"a text (or a list of texts), not {next(type(p).__name__ for p in params if not isinstance(p, str))}")
+        return sql, params
     return build
 
 
@@ -230,7 +232,13 @@ def _tagged(event_col: str | None, exec_col: str | None) -> Callable[[Any], Clau
 def _int(cols: list[str]) -> Callable[[Any], Clause]:
     def build(v: Any) -> Clause:
         sql, params = _any(cols, lambda c: f"{c} = ?", v)
-        return sql, [int(p) for p in params]
+        try:
+            numbers = [int(p) for p in params if not isinstance(p, (bool, float)) or p == int(p)]
+        except (TypeError, ValueError):
+            numbers = []
+        if len(numbers) != len(params) or any(n < 0 for n in numbers):
+            raise ValueError(f"a whole number ≥ 0 (or a list of them), not {v!r}")
+        return sql, numbers
     return build
 
 
@@ -415,14 +423,22 @@ def where(table: str, **filters: Any) -> tuple[str, list[Any]]:
     params: list[Any] = []
     around = filters.pop("around", None)
     window = filters.pop("window", None)
+    if window is not None and around is None:
+        raise ValueError("filter window: a window is taken around a time: give around=<time> too")
     if around is not None:
         half = to_duration_ns(window if window is not None else "5m")
         pivot = to_ns(around)
         filters.setdefault("since", pivot - half)
         filters.setdefault("until", pivot + half)
+    if filters.get("since") is not None and filters.get("until") is not None \
+            and to_ns(filters["since"]) > to_ns(filters["until"]):
+        raise ValueError(f"filter since ({filters['since']}) is after until ({filters['until']}): nothing can match")
     for key, value in filters.items():
         if value is None:
             continue
+        if isinstance(value, dict) or (isinstance(value, (list, tuple, set, frozenset))
+                                       and any(isinstance(x, dict) for x in value)):
+            raise ValueError(f"filter {key}: a value or a list of values, not a dict")
         if key == "since":
             clauses.append(f"{tcol} >= ?")
             params.append(to_ns(value))

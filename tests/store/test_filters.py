@@ -63,3 +63,23 @@ def test_load_path_error_is_public(tmp_path):
     assert "LoadPathError" in kn.__all__
     with kn.open_case() as c, pytest.raises(kn.LoadPathError, match="no such file"):
         c.load(tmp_path / "missing.log", progress=False)
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    ({"verdict": 123}, "^filter verdict: a text"),
+    ({"port": -1}, "^filter port: a whole number"),
+    ({"port": "eighty"}, "^filter port: a whole number"),
+    ({"pod": {"a": 1}}, "^filter pod: a value or a list of values, not a dict"),
+    ({"since": "2024-05-15", "until": "2024-05-14"}, "^filter since .* is after until"),
+    ({"window": "5m"}, "^filter window: .* give around="),
+])
+def test_a_filter_value_that_can_match_nothing_is_an_error_not_zero_rows(given, message):
+    """Each of these returned 0 rows (or, for window alone, every row) without a word."""
+    with pytest.raises(ValueError, match=message):
+        filters.where("flows", **given)
+
+
+def test_filter_values_of_the_right_kind_still_pass():
+    assert set(filters.where("flows", port=["80", 443.0])[1]) == {80, 443}
+    assert filters.where("flows", verdict=["DROPPED", "forwarded"])[1] == ["DROPPED", "forwarded"]
+    assert filters.where("events", around="2024-05-14T08:00Z", window="1m")[0].count("?") == 2
