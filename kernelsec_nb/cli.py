@@ -259,9 +259,11 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from kernelsec_nb.sources import titles
+
     parser = argparse.ArgumentParser(
-        prog="kernelsec-nb", description="Load Tetragon/Hubble/Falco exports into a case file, render a postmortem, "
-        "run the demo.", epilog="Exit status: 0 done, 1 done with errors (a load's file errors, a report's failed "
+        prog="kernelsec-nb", description=f"Load {titles()} exports (any mix) into a case file, find the incidents, "
+        "render a postmortem, share a redacted bundle, run the demo.", epilog="Exit status: 0 done, 1 done with errors (a load's file errors, a report's failed "
         "cells), 2 a command that could not be carried out (a missing path, a locked case).")
     from kernelsec_nb import __version__
 
