@@ -21,6 +21,13 @@ class FindingsMixin:
         >>> f = case.findings()                  # doctest: +SKIP
         >>> f.incidents[0].key_command           # doctest: +SKIP
         """
+        import dataclasses
+
         from kernelsec_nb.findings.engine import find
 
-        return find(self, rules)
+        found = find(self, rules)
+        if not self.sql("SELECT 1 FROM events LIMIT 1").height:  # a typo in the path makes a new case
+            empty = (f"the case {self.path} holds no event: nothing was loaded into it (a case opened at a new "
+                     "path is new and empty; load exports with case.load)")
+            found = dataclasses.replace(found, notes=[empty, *found.notes])
+        return found

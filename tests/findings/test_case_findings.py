@@ -50,3 +50,12 @@ def test_cli_findings_json(case_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "kernelsec_nb", "findings", str(case_path) + ".missing"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_findings_of_an_empty_case_say_nothing_was_loaded(tmp_path: Path) -> None:
+    """A typo in a case path opens a new, empty case: its findings said only "no incident"."""
+    import kernelsec_nb as kn
+
+    with kn.open_case(tmp_path / "typo" / "x.duckdb") as case:
+        found = case.findings()
+    assert not found.incidents and found.notes[0].startswith(f"the case {tmp_path / 'typo' / 'x.duckdb'} holds no event")
