@@ -319,13 +319,18 @@ def _incident_rows(i: dict[str, Any], srcs: list[str]) -> list[tuple[str, str]]:
     ]
 
 
-def _summary_html(findings: dict[str, Any]) -> str:
+def _summary_html(findings: dict[str, Any], failed: bool = False) -> str:
     """The findings (``Findings.to_dict()`` as the template displayed it) as the report's summary:
     the top incident's table and one line per other incident; with no incident, a first line
-    that says so, then the leads (never called an attacker)."""
+    that says so, then the leads (never called an attacker).  ``failed``: the notebook raised
+    errors, which may be why it displayed no findings."""
     e = _e
     if not findings:
-        return '<div class="findings"><h2>Findings</h2><p>No findings were produced.</p></div>'
+        why = ("The notebook displayed no findings: a cell failed before it could (see the errors above; "
+               "<code>kernelsec-nb findings CASE</code> prints them)." if failed else
+               "The notebook displayed no findings (it has no cell tagged <code>findings</code>; "
+               "<code>kernelsec-nb findings CASE</code> prints them).")
+        return f'<div class="findings"><h2>Findings</h2><p>{why}</p></div>'
     srcs = findings.get("sources") or []
     incidents = findings.get("incidents") or []
     leads = findings.get("leads") or []
@@ -387,7 +392,7 @@ def _assemble(nb: Any, manifest: dict[str, Any], findings: dict[str, Any], error
     if errors:
         body.append('<div class="err"><b>The notebook raised errors:</b><pre>'
                     + e("\n".join(errors)) + "</pre></div>")
-    summary = _summary_html(findings)
+    summary = _summary_html(findings, failed=bool(errors))
     cells = [c for c in nb.cells if not ({"remove-cell", "injected-parameters", "parameters"}
                                          & set(c.get("metadata", {}).get("tags", [])))]
     for i, c in enumerate(cells):

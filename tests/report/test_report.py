@@ -199,3 +199,11 @@ def test_cli_demo_prints_pod_node_and_key_command_or_says_there_is_no_incident(m
     out = capsys.readouterr().out.splitlines()
     assert out[1:3] == ["no incident; 1 lead(s)", "lead: shop/db-0 on n2: w"]
     assert not any("attacker" in line or "flag" in line for line in out)
+
+
+def test_a_report_without_findings_says_why_not_that_there_are_none():
+    """A notebook whose cell failed before the findings cell read "No findings were produced"."""
+    from kernelsec_nb.report.render import _summary_html
+
+    assert "a cell failed before it could" in _summary_html({}, failed=True)
+    assert "no cell tagged" in _summary_html({}) and "No findings were produced" not in _summary_html({})
