@@ -169,6 +169,22 @@ def _inputs(case_path: Path) -> list[dict[str, Any]]:
     return [{k: r.get(k) for k in cols} for r in files.iter_rows(named=True)]
 
 
+def _chain_names(case_path: Path, findings: dict[str, Any]) -> dict[str, str]:
+    """exec_id → the process's binary, for the exec chains of the findings (a chain of ids
+    means nothing to a reader); empty when the case cannot be read."""
+    import kernelsec_nb as kn
+
+    ids = sorted({x for i in findings.get("incidents") or [] for x in i.get("chain") or []})
+    if not ids:
+        return {}
+    try:
+        with kn.open_case(case_path, read_only=True) as case:
+            rows = case.sql("SELECT exec_id, binary FROM processes WHERE list_contains(?, exec_id)", [ids])
+    except Exception:  # noqa: BLE001 - the ids are shown instead
+        return {}
+    return {r["exec_id"]: r["binary"] for r in rows.iter_rows(named=True) if r["binary"]}
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -294,7 +310,7 @@ def _place(x: dict[str, Any]) -> str:
     return f"{x.get('namespace') or '?'}/{x.get('pod') or '?'}" if x.get("pod") else f"node {x.get('node') or '?'}"
 
 
-def _incident_rows(i: dict[str, Any], srcs: list[str]) -> list[tuple[str, str]]:
+def _incident_rows(i: dict[str, Any], srcs: list[str], names: dict[str, str] | None = None) -> list[tuple[str, str]]:
     nd = "not determinable from this data"
     entry, key = i.get("entry") or {}, i.get("key_command") or {}
     reqs = i.get("requests") or []
@@ -305,7 +321,7 @@ def _incident_rows(i: dict[str, Any], srcs: list[str]) -> list[tuple[str, str]]:
         ("node", i.get("node") or nd),
         ("entry", (_cmd(entry) + (f" ({entry['trigger']})" if entry.get("trigger") else "")) if entry else nd),
         ("key command", (_cmd(key) + (f" — {key['why']}" if key.get("why") else "")) if key else nd),
-        ("exec chain", " → ".join(i.get("chain") or []) or nd),
+        ("exec chain", " → ".join((names or {}).get(x, x).rsplit("/", 1)[-1] for x in i.get("chain") or []) or nd),
         ("reached", "; ".join(f"{_place(r)} on {r.get('node') or '?'} via {', '.join(r.get('how') or []) or '?'}"
                               for r in i.get("reached") or [])[:600] or "none"),
         ("external endpoints", "; ".join(f"{x.get('ip')}:{x.get('port')} {x.get('role')}"
@@ -319,7 +335,7 @@ def _incident_rows(i: dict[str, Any], srcs: list[str]) -> list[tuple[str, str]]:
     ]
 
 
-def _summary_html(findings: dict[str, Any], failed: bool = False) -> str:
+def _summary_html(findings: dict[str, Any], failed: bool = False, names: dict[str, str] | None = None) -> str:
     """The findings (``Findings.to_dict()`` as the template displayed it) as the report's summary:
     the top incident's table and one line per other incident; with no incident, a first line
     that says so, then the leads (never called an attacker).  ``failed``: the notebook raised
@@ -338,7 +354,7 @@ def _summary_html(findings: dict[str, Any], failed: bool = False) -> str:
     if incidents:
         parts.append(f"<p>{len(incidents)} incident(s); {len(leads)} lead(s).</p>")
         top = incidents[0]
-        rows = _incident_rows(top, srcs)
+        rows = _incident_rows(top, srcs, names)
         parts.append(f"<h3>Incident #{e(top.get('rank', 1))}</h3><table>"
                      + "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows) + "</table>")
         for i in incidents[1:]:
@@ -379,7 +395,8 @@ def answer_lines(findings: dict[str, Any]) -> list[str]:
             f"key command: {_cmd(i.get('key_command')) or nd}"]
 
 
-def _assemble(nb: Any, manifest: dict[str, Any], findings: dict[str, Any], errors: list[str]) -> str:
+def _assemble(nb: Any, manifest: dict[str, Any], findings: dict[str, Any], errors: list[str],
+              names: dict[str, str] | None = None) -> str:
     e = _e
     title = "Postmortem"
     for c in nb.cells:
@@ -392,7 +409,7 @@ def _assemble(nb: Any, manifest: dict[str, Any], findings: dict[str, Any], error
     if errors:
         body.append('<div class="err"><b>The notebook raised errors:</b><pre>'
                     + e("\n".join(errors)) + "</pre></div>")
-    summary = _summary_html(findings, failed=bool(errors))
+    summary = _summary_html(findings, failed=bool(errors), names=names)
     cells = [c for c in nb.cells if not ({"remove-cell", "injected-parameters", "parameters"}
                                          & set(c.get("metadata", {}).get("tags", [])))]
     for i, c in enumerate(cells):
@@ -450,7 +467,8 @@ def render(case_path: str | Path, notebook: str | Path = "postmortem", out_html:
     manifest = {"case": str(case_path), "notebook": nb_path.name, "notebook_sha256": _sha256(nb_path),
                 "rendered_at": time_text(dt.datetime.now(dt.UTC)),
                 "inputs": _inputs(case_path), "versions": _versions(), "parameters": params}
-    out_html.write_text(_assemble(nb, manifest, findings, errors), encoding="utf-8")
+    out_html.write_text(_assemble(nb, manifest, findings, errors, _chain_names(case_path, findings)),
+                        encoding="utf-8")
     return {"html": str(out_html), "findings": findings, "errors": errors, "manifest": manifest,
             "notebook": str(keep_notebook) if keep_notebook else None}
 

@@ -207,3 +207,12 @@ def test_a_report_without_findings_says_why_not_that_there_are_none():
 
     assert "a cell failed before it could" in _summary_html({}, failed=True)
     assert "no cell tagged" in _summary_html({}) and "No findings were produced" not in _summary_html({})
+
+
+def test_the_summary_shows_the_exec_chain_as_binaries_not_ids():
+    from kernelsec_nb.report.render import _summary_html
+
+    inc = {"incidents": [{"rank": 1, "confidence": "high", "pod": "p", "namespace": "ns", "node": "n",
+                          "chain": ["aWQx", "aWQy", "aWQz"]}], "leads": []}
+    html = _summary_html(inc, names={"aWQx": "/usr/bin/kubectl", "aWQy": "/bin/bash"})
+    assert "kubectl → bash → aWQz" in html  # an id with no process known stays an id
