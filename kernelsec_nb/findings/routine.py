@@ -68,9 +68,8 @@ class RoutineSettings:
     startup_window_ns: int = 60 * NS
     #: a destination is the workload's routine when contacted in this share of the capture's windows
     destination_share: float = 0.5
-    #: look-alike single pods (:mod:`~kernelsec_nb.findings._peers`) are driven by different users
-    #: or runs, not copies of one program: a command run in this share of them, and in
-    #: ``peer_min`` pods at least, is the template's routine (an intruder's pod is one pod)
+    #: look-alike single pods (``findings._peers``, driven by different users): a command in this
+    #: share of them and ``peer_min`` at least is the template's routine (an intruder's pod is one)
     peer_share: float = 0.5
     peer_min: int = 3
     #: the number of windows the capture's span is cut into for destinations
@@ -154,9 +153,8 @@ def _empty() -> pl.DataFrame:
 
 
 def replicas(procs: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFrame:
-    """Processes whose command runs in most pods of their workload (at least two pods).  A pod
-    with a ``peer`` group (look-alike single pods, :mod:`~kernelsec_nb.findings._peers`) counts
-    in its group instead of its workload of one ("runs in 4 of 5 look-alike pods").
+    """Processes whose command runs in most pods of their workload (at least two pods); a pod of a
+    ``peer`` group (``findings._peers``) counts in it ("runs in 4 of 5 look-alike pods").
 
     >>> procs = pl.DataFrame({"exec_id": ["a", "b", "c"], "workload": ["w"] * 3, "pod": ["p1", "p2", "p3"],
     ...                       "binary": ["/x"] * 2 + ["/y"], "args": ["1", "2", ""], "start_ns": [0, 1, 2]})
