@@ -54,6 +54,7 @@ from kernelsec_nb.findings._frames import case_frames
 from kernelsec_nb.findings._fresh import fresh_workloads
 from kernelsec_nb.findings._incident import LINKS, _entry, _fields, _incident, _why
 from kernelsec_nb.findings._init_tree import resolve_init_tree, with_init_tree
+from kernelsec_nb.findings._peers import peer_groups, with_peers
 from kernelsec_nb.findings._records import (
     Findings,
     Incident,
@@ -263,7 +264,10 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     procs = S.as_sessions(procs, sessions)
     # a workload new in the capture (started in it, or created through the API in it): its
     # repetition across replicas or on a schedule is no evidence of routine
-    rt = routine(procs, s.routine, fresh_workloads(procs, api)) if procs.height else pl.DataFrame(
+    # look-alike single pods (a notebook server per user, a build pod per run) are one workload
+    # for the replicas rule and the per-workload detections' routine
+    peers = peer_groups(procs)
+    rt = routine(with_peers(procs, peers), s.routine, fresh_workloads(procs, api)) if procs.height else pl.DataFrame(
         schema={"exec_id": pl.String, "routine": pl.Float64, "reason": pl.String})
     # a container running the script its spec declares (a Helm hook as a bare pod): its steps
     rt = D.with_declared(rt, procs, api, s.routine)
@@ -376,9 +380,10 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     ev = ev.unique(["exec_id", "kind", "rule_id", "text"], keep="first", maintain_order=True)
     ev = _weigh(ev, rt)
     # a rule that fires on the workload all through the capture weighs less there
-    rdet = detections_routine(hits, s.routine)
+    as_peer = pl.coalesce("peer", "workload").alias("workload")
+    rdet = detections_routine(with_peers(hits, peers).with_columns(as_peer), s.routine)
     if rdet.height and procs.height:
-        wl = procs.select("exec_id", pl.col("workload").alias("_wl")).unique("exec_id")
+        wl = with_peers(procs, peers).select("exec_id", pl.coalesce("peer", "workload").alias("_wl")).unique("exec_id")
         ev = ev.join(wl, on="exec_id", how="left").join(
             rdet.select(pl.col("workload").alias("_wl"), "rule_id", pl.col("weight").alias("_rw")),
             on=["_wl", "rule_id"], how="left")

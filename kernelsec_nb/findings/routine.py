@@ -68,6 +68,10 @@ class RoutineSettings:
     startup_window_ns: int = 60 * NS
     #: a destination is the workload's routine when contacted in this share of the capture's windows
     destination_share: float = 0.5
+    #: look-alike single pods (``findings._peers``, driven by different users): a command in this
+    #: share of them and ``peer_min`` at least is the template's routine (an intruder's pod is one)
+    peer_share: float = 0.5
+    peer_min: int = 3
     #: the number of windows the capture's span is cut into for destinations
     destination_windows: int = 12
     #: two runs make a schedule when a third run one interval before the first or after the last
@@ -149,7 +153,8 @@ def _empty() -> pl.DataFrame:
 
 
 def replicas(procs: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFrame:
-    """Processes whose command runs in most pods of their workload (at least two pods).
+    """Processes whose command runs in most pods of their workload (at least two pods); a pod of a
+    ``peer`` group (``findings._peers``) counts in it ("runs in 4 of 5 look-alike pods").
 
     >>> procs = pl.DataFrame({"exec_id": ["a", "b", "c"], "workload": ["w"] * 3, "pod": ["p1", "p2", "p3"],
     ...                       "binary": ["/x"] * 2 + ["/y"], "args": ["1", "2", ""], "start_ns": [0, 1, 2]})
@@ -160,15 +165,21 @@ def replicas(procs: pl.DataFrame, s: RoutineSettings = DEFAULT) -> pl.DataFrame:
     """
     if procs.height == 0:
         return _empty()
+    peer = "peer" in procs.columns
+    if peer:
+        procs = procs.with_columns(pl.coalesce("peer", "workload").alias("workload"))
     k = _keyed(procs).filter(pl.col("pod").is_not_null())
     pods = k.group_by("workload").agg(pl.col("pod").n_unique().alias("_pods"))
     seen = k.group_by("_key").agg(pl.col("pod").n_unique().alias("_in"), pl.first("workload"))
     k = k.drop("workload")
+    is_peer = pl.col("workload").is_in(procs["peer"].drop_nulls().unique().implode()) if peer else pl.lit(False)
     good = seen.join(pods, on="workload", how="left").filter(
-        (pl.col("_in") >= 2) & (pl.col("_in") >= s.replica_share * pl.col("_pods")))
+        pl.when(is_peer).then((pl.col("_in") >= s.peer_min) & (pl.col("_in") >= s.peer_share * pl.col("_pods")))
+        .otherwise((pl.col("_in") >= 2) & (pl.col("_in") >= s.replica_share * pl.col("_pods"))))
     return k.join(good, on="_key", how="inner", maintain_order="left").select(
         "exec_id", pl.lit(s.w_replicas).alias("weight"),
         pl.when(pl.col("workload") == HOST).then(pl.format("runs on {} of {} nodes", "_in", "_pods"))
+        .when(is_peer).then(pl.format("runs in {} of {} look-alike pods", "_in", "_pods"))
         .when((pl.col("_in") == pl.col("_pods")) & (pl.col("_pods") == 2)).then(pl.lit("runs in both replicas"))
         .when(pl.col("_in") == pl.col("_pods")).then(pl.format("runs in all {} replicas", "_pods"))
         .otherwise(pl.format("runs in {} of {} replicas", "_in", "_pods")).alias("reason"),
