@@ -372,8 +372,8 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     ev = S.session_texts(ev, sessions)
     # a workload's routine creates of pods through the API (and the rule that flags them) weigh nothing
     ev = ev.filter(~pl.col("event_id").is_in(routine_creates.implode()).fill_null(False))
-    # a rule that fires again and again on one process is one piece of evidence
-    ev = ev.unique(["exec_id", "kind", "rule_id", "text"], keep="first", maintain_order=True)
+    # a rule that fires again and again on one process is one piece of evidence (two engines' too)
+    ev = E.once(ev)
     ev = _weigh(ev, rt)
     # a rule that fires on the workload all through the capture weighs less there
     rdet = detections_routine(hits, s.routine)
@@ -420,7 +420,7 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
         found = Findings(B.guessed_logins(found.incidents, bursts, starts, s.brute), found.leads, found.notes)
     lone = L.tunnel_leads(tunnels.filter(pl.col("exec_id").is_null()), s)
     if lone:
-        found = Findings(found.incidents, sorted([*found.leads, *lone], key=lambda x: -x.score)[: s.max_leads],
+        found = Findings(found.incidents, sorted([*found.leads, *lone], key=L.lead_order)[: s.max_leads],
                          found.notes)
     return found
 
@@ -518,9 +518,11 @@ def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.
                               workload=e.get("workload"), exec_ids=ids, score=round(total, 2), why=why))
     leads = L.merge_leads([*leads, *L.orphan_leads(hits, s), *(L.flow_leads(flows, s) if procs.height == 0 else [])])
     incidents = _merge_incidents(incidents, raised, info, nodes_of, edge, flows, lines, s)
-    incidents.sort(key=lambda t: -t[0])
+    # the heaviest first; of equal weight by where each entered (the parts come in no fixed order)
+    incidents.sort(key=lambda t: (-t[0], t[1].namespace or "", t[1].pod or "", t[1].node or "",
+                                  t[1].entry.exec_id if t[1].entry is not None else ""))
     ranked = [Incident(**{**_fields(i), "rank": n}) for n, (_, i) in enumerate(incidents, 1)]
-    leads.sort(key=lambda x: -x.score)
+    leads.sort(key=L.lead_order)
     return Findings(ranked, leads[: s.max_leads], notes)
 
 
