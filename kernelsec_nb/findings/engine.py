@@ -365,7 +365,7 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
                     E.blocked_and_requests(flows, rreq, es, [*usual.explode().to_list(), *_mains(procs)]),
                     E.around_policy(flows, es), E.dns_tunnels(flows, es, tunnels),
                     E.signals(procs, es), E.from_edges(edge, es),
-                    A.controller_acts(api, es) if api is not None else E.empty_evidence(), probed,
+                    A.controller_acts(api, es, procs=procs) if api is not None else E.empty_evidence(), probed,
                     exec_sessions(api),  # a probing credential's exec from outside: on the shell it started
                     grant_acts(api),  # rights granted, an admission webhook registered, by a process
                     typed_destinations(conns, rdest, procs)])  # an address typed on the command line
