@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 
-
 from kernelsec_nb.findings._leads import merge_leads
 from kernelsec_nb.findings._records import Lead
 from kernelsec_nb.findings.engine import find_in
