@@ -63,6 +63,7 @@ from kernelsec_nb.findings._shared import (
     common_destinations,
     flagged_destinations,
     flagged_pods,
+    introduced_addresses,
     own_host_endpoints,
     shared_edges,
 )
@@ -401,7 +402,9 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     exempt = S.uncaused(procs, edge, sessions)
     found = _assemble(procs, rt, edge, ev, hits, flows, s, notes, exempt)
     # a pod that reached an incident's outside address joins it (a second pass with those edges)
-    shared = shared_edges(found.incidents, conns, rdest, procs)
+    # (an address the incident itself brought into the capture is no routine destination there)
+    shared = shared_edges(found.incidents, conns, rdest.join(introduced_addresses(found.incidents, conns, procs),
+                                                             on=["dst", "dst_port"], how="anti"), procs)
     if shared.height:
         edge = pl.concat([edge, shared])
         # a process that reached the attacker's address (no routine destination) is no routine run of
