@@ -258,6 +258,10 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     # which processes are of their container's own tree, where the source does not say: from the
     # container's init where the source names it (Tracee), else from the first process (IG)
     procs = with_init_tree(resolve_init_tree(procs))
+    # whether the capture has exits of the node's processes (Inspektor Gadget writes none): a
+    # process with no exit seen there may have ended long ago (``_endpoints.pipe_sink``)
+    if procs.height and {"exit_ns", "node"} <= set(procs.columns):
+        procs = procs.with_columns(pl.col("exit_ns").is_not_null().any().over("node").alias("node_exits"))
     # a container made for an operator's session (kubectl debug, kubectl run -it): its processes
     # are the session's, as kubectl exec's are, not the pod's own tree
     sessions = S.session_containers(procs, api)
