@@ -37,13 +37,15 @@ def merge_leads(leads: list[Lead]) -> list[Lead]:
     """Leads alike (same namespace, workload and evidence: a CI job's every run) as one, the
     number of the others in its ``why_not``: the heaviest names its pod and node (of equal
     weight, the first by :func:`lead_order`), its process ids first, then the others' in that
-    order.  Whatever the order of ``leads``, the same leads come out in the same order."""
+    order — whatever the order of ``leads``; the merged leads come in the order of their first
+    lead in ``leads``."""
     groups: dict[tuple[Any, ...], list[Lead]] = defaultdict(list)
-    for lead in sorted(leads, key=lead_order):
+    for lead in leads:
         shape = tuple(re.sub(r"\d+", "#", w) for w in lead.why)
         groups[(lead.namespace, lead.workload or lead.pod, shape, lead.why_not)].append(lead)
     out = []
     for same in groups.values():
+        same = sorted(same, key=lead_order)
         top = same[0]
         if len(same) > 1:
             top = Lead(top.pod, top.node, f"{top.why_not} (and {len(same) - 1} more like it in {top.workload})",

@@ -427,7 +427,7 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
         found = Findings(B.guessed_logins(found.incidents, bursts, starts, s.brute), found.leads, found.notes)
     lone = L.tunnel_leads(tunnels.filter(pl.col("exec_id").is_null()), s)
     if lone:
-        found = Findings(found.incidents, sorted([*found.leads, *lone], key=L.lead_order)[: s.max_leads],
+        found = Findings(found.incidents, sorted([*found.leads, *lone], key=lambda x: -x.score)[: s.max_leads],
                          found.notes)
     return found
 
@@ -523,13 +523,16 @@ def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.
                     + (" on its line that speaks for it" if detected_anywhere else ""))
             leads.append(Lead(pod=e.get("pod"), node=e.get("node"), why_not=need, namespace=e.get("namespace"),
                               workload=e.get("workload"), exec_ids=ids, score=round(total, 2), why=why))
-    leads = L.merge_leads([*leads, *L.orphan_leads(hits, s), *(L.flow_leads(flows, s) if procs.height == 0 else [])])
+    # the parts' leads in a fixed order (the parts come in none), then the detections and flows no
+    # process explains: of equal weight, listed in that order
+    leads = L.merge_leads([*sorted(leads, key=L.lead_order), *L.orphan_leads(hits, s),
+                           *(L.flow_leads(flows, s) if procs.height == 0 else [])])
     incidents = _merge_incidents(incidents, raised, info, nodes_of, edge, flows, lines, s)
     # the heaviest first; of equal weight by where each entered (the parts come in no fixed order)
     incidents.sort(key=lambda t: (-t[0], t[1].namespace or "", t[1].pod or "", t[1].node or "",
                                   t[1].entry.exec_id if t[1].entry is not None else ""))
     ranked = [Incident(**{**_fields(i), "rank": n}) for n, (_, i) in enumerate(incidents, 1)]
-    leads.sort(key=L.lead_order)
+    leads.sort(key=lambda x: -x.score)
     return Findings(ranked, leads[: s.max_leads], notes)
 
 
