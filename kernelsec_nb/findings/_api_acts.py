@@ -99,21 +99,76 @@ def named_after(owner: pl.Expr, suffix: str = POD_SUFFIX, pod: pl.Expr | None = 
     return pod.str.starts_with(owner + "-") & pod.str.slice(owner.str.len_chars() + 1).str.contains(suffix)
 
 
-def controller_calls(calls: pl.DataFrame) -> pl.DataFrame:
+#: The owner's name in the name of a pod its controllers made, per controller resource (what
+#: :func:`pod_suffix` appends, taken off): a CronJob's ``x-<n>-<5>``, a Deployment's
+#: ``x-<hash>-<5>``, a StatefulSet's ``x-<ordinal>``, the others' ``x-<5>``.
+OWNER_IN_POD = {"cronjobs": r"^(.+)-\d+-[a-z0-9]{5}$", "deployments": r"^(.+)-[a-z0-9]{6,10}-[a-z0-9]{5}$",
+                "statefulsets": r"^(.+)-\d+$", "jobs": r"^(.+)-[a-z0-9]{5}$", "daemonsets": r"^(.+)-[a-z0-9]{5}$",
+                "replicasets": r"^(.+)-[a-z0-9]{5}$"}
+
+
+def nameless_owners(own: pl.DataFrame, procs: pl.DataFrame) -> pl.DataFrame:
+    """``own`` (calls as :func:`controller_calls` returns them, the nameless kept) with the name of
+    each ``create`` whose audit event names no object (``generateName``, or a manifest's name the
+    log's ``Metadata`` level does not echo) taken from the pods: of the owners (:data:`OWNER_IN_POD`
+    for its resource) of the pods of its namespace, the one whose first pod started first after the
+    call — no pod of it started before the call (nor ran before the capture), and no call of the
+    log names it.  Still nameless when none is (its pods ran after the capture).
+
+    >>> own = pl.DataFrame({"exec_id": ["k", "o"], "time_ns": [10, 1], "event_id": ["a", "b"],
+    ...     "verb": ["create"] * 2, "resource": ["cronjobs"] * 2, "namespace": ["apps"] * 2,
+    ...     "owner": [None, "warm"], "user": ["u"] * 2})
+    >>> procs = pl.DataFrame({"exec_id": ["w", "o1", "m1", "m2"], "namespace": ["apps"] * 4,
+    ...     "pod": ["warm-2861-ab1cd", "old-2860-zz9yy", "lc-2862-qx2lz", "lc-2863-p0o9i"],
+    ...     "start_ns": [20, 5, 30, 40]})
+    >>> nameless_owners(own, procs)["owner"].to_list()
+    ['lc', 'warm']
+    """
+    blank = own.filter(pl.col("owner").is_null() & (pl.col("verb") == "create"))
+    if blank.height == 0 or procs.height == 0 or not {"namespace", "pod", "start_ns"} <= set(procs.columns):
+        return own.with_columns(pl.lit(False).alias("owner_from_pods"))
+    pods = procs.filter(pl.col("pod").is_not_null()).group_by(
+        pl.col("namespace").cast(pl.String), "pod").agg(pl.col("start_ns").min().alias("_first"),
+                                                       pl.col("start_ns").null_count().alias("_before"))
+    named = set(own.filter(pl.col("owner").is_not_null()).select("namespace", "owner").iter_rows())
+    found: dict[str, str] = {}
+    for event_id, t, resource, ns in blank.select("event_id", "time_ns", "resource", "namespace").iter_rows():
+        o = pods.filter(pl.col("namespace").eq_missing(ns)).with_columns(
+            pl.col("pod").str.extract(OWNER_IN_POD.get(resource, OWNER_IN_POD["jobs"]), 1).alias("_owner")
+        ).filter(pl.col("_owner").is_not_null()).group_by("_owner").agg(
+            pl.col("_first").min(), pl.col("_before").sum())
+        o = o.filter((pl.col("_before") == 0) & (pl.col("_first") >= t)
+                     & ~pl.col("_owner").is_in([n for s_, n in named if s_ == ns]))
+        if o.height:
+            found[event_id] = o.sort("_first", "_owner")["_owner"][0]
+    return own.with_columns(pl.coalesce("owner", pl.col("event_id").replace_strict(
+        found, default=None, return_dtype=pl.String)).alias("owner"),
+        (pl.col("owner").is_null() & pl.col("event_id").is_in(list(found))).alias("owner_from_pods"))
+
+
+def controller_calls(calls: pl.DataFrame, procs: pl.DataFrame | None = None) -> pl.DataFrame:
     """The calls that create or change a controller object, sent by a known process:
     ``exec_id``, ``time_ns``, ``event_id``, ``verb``, ``resource``, ``namespace``, ``owner``
-    (the object's name), ``user``."""
+    (the object's name; of a nameless ``create``, the one :func:`nameless_owners` finds in
+    ``procs``), ``user``, ``owner_from_pods`` (the name is the pods', not the log's)."""
     if calls is None or calls.height == 0 or "resource" not in calls.columns:
         return pl.DataFrame(schema={"exec_id": pl.String, "time_ns": pl.Int64, "event_id": pl.String,
                                     "verb": pl.String, "resource": pl.String, "namespace": pl.String,
-                                    "owner": pl.String, "user": pl.String})
+                                    "owner": pl.String, "user": pl.String, "owner_from_pods": pl.Boolean})
     c = calls.filter(pl.col("exec_id").is_not_null() & pl.col("verb").is_in(list(WRITE_VERBS))
                      & pl.col("resource").is_in(list(CONTROLLERS)) & _col(calls, "subresource").is_null()
                      & (_col(calls, "code", pl.Int64).fill_null(200) < 400))
-    return c.select("exec_id", pl.col("time_ns").cast(pl.Int64), _col(c, "event_id"), "verb", "resource",
-                    pl.col("namespace").cast(pl.String),
-                    pl.coalesce(_col(c, "created_name"), _col(c, "name")).alias("owner"),
-                    _col(c, "user")).filter(pl.col("owner").is_not_null())
+    c = c.select("exec_id", pl.col("time_ns").cast(pl.Int64), _col(c, "event_id"), "verb", "resource",
+                 pl.col("namespace").cast(pl.String),
+                 pl.coalesce(_col(c, "created_name"), _col(c, "name")).alias("owner"), _col(c, "user"))
+    c = nameless_owners(c, procs) if procs is not None else c.with_columns(pl.lit(False).alias("owner_from_pods"))
+    return c.filter(pl.col("owner").is_not_null())
+
+
+def _owner_text(c: pl.DataFrame) -> pl.Expr:
+    """The object's name as the findings say it: one the pods gave (:func:`nameless_owners`) says so."""
+    return pl.when(_col(c, "owner_from_pods", pl.Boolean).fill_null(False)).then(
+        pl.format("{} (the log names none: its pods' name)", "owner")).otherwise(pl.col("owner"))
 
 
 def controller_edges(calls: pl.DataFrame, procs: pl.DataFrame) -> pl.DataFrame:
@@ -122,7 +177,7 @@ def controller_edges(calls: pl.DataFrame, procs: pl.DataFrame) -> pl.DataFrame:
     object's name), that started after the call (see the module).  ``procs``: ``exec_id``,
     ``namespace``, ``pod``, ``start_ns`` (``seen_as`` ``exec`` when given: the pod's start is in
     the capture)."""
-    own = controller_calls(calls)
+    own = controller_calls(calls, procs)
     if own.height == 0 or procs.height == 0:
         return G.empty_edges()
     seen = _col(procs, "seen_as").fill_null("exec")
@@ -138,28 +193,30 @@ def controller_edges(calls: pl.DataFrame, procs: pl.DataFrame) -> pl.DataFrame:
         G.proc_id("_src").alias("src"), G.proc_id().alias("dst"), pl.lit(CONTROLLER).alias("kind"),
         pl.col("start_ns").alias("time_ns"),
         pl.format("{} {} {}/{} by {} (audit log) → pod {} started {} s later", "verb", "resource", "namespace",
-                  "owner", pl.col("user").fill_null("?"), "pod",
+                  _owner_text(hit), pl.col("user").fill_null("?"), "pod",
                   (pl.col("start_ns") - pl.col("time_ns")) // G.NS).alias("why"),
         "event_id"))
 
 
-def controller_acts(calls: pl.DataFrame, s: E.EvidenceSettings = E.DEFAULT, weight: float = 2.0) -> pl.DataFrame:
+def controller_acts(calls: pl.DataFrame, s: E.EvidenceSettings = E.DEFAULT, weight: float = 2.0,
+                    procs: pl.DataFrame | None = None) -> pl.DataFrame:
     """Evidence (kind ``persistence``, rule :data:`RULE`) for the sender of each call that
     creates a controller object, with its ATT&CK technique (:data:`CONTROLLERS`); a ``patch`` is
-    none (see the module).
+    none (see the module).  A nameless ``create`` counts with the name found in ``procs``
+    (:func:`nameless_owners`).
 
     >>> c = pl.DataFrame({"exec_id": ["k"], "verb": ["create"], "resource": ["cronjobs"], "namespace": ["p"],
     ...     "name": ["x"], "time_ns": [1], "event_id": ["a"], "user": ["u"]})
     >>> controller_acts(c).select("exec_id", "kind", "techniques").rows()
     [('k', 'persistence', ['T1053.007'])]
     """
-    own = controller_calls(calls).filter(pl.col("verb") == "create")
+    own = controller_calls(calls, procs).filter(pl.col("verb") == "create")
     if own.height == 0:
         return E.empty_evidence()
     return E._rows(own.select(
         "exec_id", pl.lit(E.PERSIST).alias("kind"), pl.lit(weight).alias("weight"),
         pl.format("{} {} {}/{} through the Kubernetes API (audit log): its controllers make pods from it",
-                  "verb", "resource", "namespace", "owner").alias("text"),
+                  "verb", "resource", "namespace", _owner_text(own)).alias("text"),
         "event_id", pl.lit(RULE).alias("rule_id"),
         pl.col("resource").replace_strict(CONTROLLERS, default="T1610").cast(pl.String)
         .map_elements(lambda t: [t], return_dtype=pl.List(pl.String)).alias("techniques")))
@@ -295,5 +352,6 @@ def unusual_senders(calls: pl.DataFrame | None, procs: pl.DataFrame) -> pl.Serie
     return p.filter(pl.col("_sent") & (pl.col("_senders") * 2 < pl.col("_runs")))["exec_id"]
 
 
-__all__ = ["API_SERVER", "API_SERVER_NODE", "CONTROLLER", "CONTROLLERS", "POD_SUFFIX", "RULE", "named_after", "pod_suffix", "controller_acts", "controller_calls",
+__all__ = ["API_SERVER", "API_SERVER_NODE", "CONTROLLER", "CONTROLLERS", "OWNER_IN_POD", "POD_SUFFIX", "RULE",
+           "nameless_owners", "named_after", "pod_suffix", "controller_acts", "controller_calls",
            "controller_edges", "api_server_edges", "routine_pod_creates", "unusual_senders"]

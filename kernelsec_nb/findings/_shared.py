@@ -214,6 +214,56 @@ def shared_edges(incidents: list, conns: pl.DataFrame, routine_dest: pl.DataFram
     return shared_endpoint_edges(incident_addresses(incidents), odd, routine_dest)
 
 
+def introduced_addresses(incidents: list, conns: pl.DataFrame, procs: pl.DataFrame) -> pl.DataFrame:
+    """``dst``, ``dst_port`` of the incidents' C2 addresses (role in :data:`OWN_HOST`) that the
+    incident itself brought into the capture: its first connection there (``conns``: ``exec_id``,
+    ``dst_ip``, ``dst_port``, ``time_ns``) came from a process of the incident (its chain, entry,
+    key command, reached pods' processes or evidence) that started during the capture (``procs``'
+    ``start_ns`` at or after the capture's first connection).  No routine of any workload holds
+    for them in the shared-endpoint join: an attacker's CronJob, each run mining to the pool its
+    first run introduced, would otherwise teach the pool as its schedule's (or the namespace's)
+    routine destination.  A destination something reached before the incident (the forge every
+    CI job fetches from) keeps its routine.
+
+    >>> from kernelsec_nb.findings._records import Endpoint, Incident, Entry, KeyCommand
+    >>> i = Incident(rank=1, confidence="high", why=[], pod="p", namespace="a", workload=None, node="n",
+    ...     entry=Entry("e", None, None, None), key_command=KeyCommand(None, None, "k", None), chain=["e", "k"],
+    ...     reached=[], endpoints=[Endpoint("6.6.6.6", 3333, None, "c2"), Endpoint("1.1.1.1", 443, None, "c2")],
+    ...     techniques={})
+    >>> conns = pl.DataFrame({"exec_id": ["old", "k", "r2", "k"], "dst_ip": ["1.1.1.1", "6.6.6.6", "6.6.6.6", "1.1.1.1"],
+    ...     "dst_port": [443, 3333, 3333, 443], "time_ns": [1, 5, 9, 6]})
+    >>> procs = pl.DataFrame({"exec_id": ["old", "e", "k", "r2"], "start_ns": [0, 3, 4, 8]})
+    >>> introduced_addresses([i], conns, procs).rows()
+    [('6.6.6.6', 3333)]
+    """
+    out = {"dst": pl.String, "dst_port": pl.Int64}
+    wanted = {(e.ip, e.port): n for n, i in enumerate(incidents) for e in i.endpoints
+              if e.ip and e.port is not None and e.role in OWN_HOST}
+    if not wanted or conns.height == 0 or procs.height == 0 or "start_ns" not in procs.columns:
+        return pl.DataFrame(schema=out)
+    c = conns.filter(pl.col("time_ns").is_not_null() & pl.col("exec_id").is_not_null())
+    if c.height == 0:
+        return pl.DataFrame(schema=out)
+    began = c["time_ns"].min()
+    first = (c.select(pl.col("dst_ip").cast(pl.String), pl.col("dst_port").cast(pl.Int64), "time_ns", "exec_id")
+             .sort("time_ns", "exec_id").unique(["dst_ip", "dst_port"], keep="first", maintain_order=True))
+    started = dict(procs.select("exec_id", "start_ns").unique("exec_id").iter_rows())
+    rows = []
+    for ip, port, _, x in first.iter_rows():
+        n = wanted.get((ip, port))
+        if n is None:
+            continue
+        i = incidents[n]
+        ids = {*i.chain, *(r_ for r in i.reached for r_ in r.exec_ids),
+               *(z for z in (i.entry.exec_id if i.entry else None, i.key_command.exec_id if i.key_command else None) if z)}
+        if "exec_id" in i.evidence.columns:
+            ids |= {str(z).removeprefix("proc:") for z in i.evidence["exec_id"].drop_nulls().to_list()}
+        start = started.get(x)
+        if x in ids and start is not None and start >= began:  # type: ignore[operator]
+            rows.append((ip, port))
+    return pl.DataFrame(rows, schema=out, orient="row")
+
+
 def own_host_endpoints(incidents: list, conns: pl.DataFrame, routine_dest: pl.DataFrame | None) -> list:
     """``incidents`` (``Incident`` records), each with the other ports of its attacker's own hosts
     (an endpoint whose role is in :data:`OWN_HOST`) that any process of the capture reached
@@ -245,5 +295,6 @@ def own_host_endpoints(incidents: list, conns: pl.DataFrame, routine_dest: pl.Da
     return out
 
 
-__all__ = ["OWN_HOST", "SHARED_ENDPOINT", "common_destinations", "flagged_destinations", "flagged_pods", "incident_addresses", "own_host_endpoints",
+__all__ = ["OWN_HOST", "SHARED_ENDPOINT", "common_destinations", "flagged_destinations", "flagged_pods", "incident_addresses",
+           "introduced_addresses", "own_host_endpoints",
            "shared_edges", "shared_endpoint_edges"]

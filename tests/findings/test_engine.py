@@ -478,3 +478,17 @@ def test_what_the_reached_pods_server_fetched_for_the_attacker_is_a_download_end
     assert sorted((e.ip, e.port, e.role) for e in i.endpoints) == [("203.0.113.7", 6379, "download"),
                                                                    ("203.0.113.8", 4444, "c2")]
     assert "T1105" in i.techniques
+
+
+def test_one_rule_of_two_engines_on_one_process_weighs_once():
+    """The same rule reported by Falco and by Tracee on one process is one piece of evidence: the
+    part weighs what one engine's report weighs."""
+    procs = [proc("main", None, "web-1", "/srv/web", t=-100 * S, seen="event"),
+             proc("apt", "main", "web-1", "/usr/bin/apt-get", "update", 10 * S)]
+    one = {"level": "high", "title": "Launch Package Management Process in Container", "exec_id": "apt",
+           "time_ns": 10 * S, "techniques": [], "tactics": []}
+    single = find_in(**frames(procs, hits=_hits([{**one, "rule_id": "falco:x", "event_id": "h1"}])))
+    both = find_in(**frames(procs, hits=_hits([{**one, "rule_id": "falco:x", "event_id": "h1"},
+                                               {**one, "rule_id": "tracee:x", "event_id": "h2"}])))
+    weight = lambda f: [x.score for x in f.leads if "apt" in x.exec_ids]  # noqa: E731
+    assert weight(single) and weight(both) == weight(single)

@@ -282,3 +282,18 @@ def test_around_policy_the_latest_refusal_on_another_port_within_the_window():
     got = E.around_policy(f)
     assert got.select("exec_id", "event_id").rows() == [("a", "f3")]
     assert got["text"][0] == "got through to db-0:8081 after a policy refused its pod on port 80"
+
+
+def test_once_one_rule_of_two_engines_on_one_process_counts_once():
+    """Falco and Tracee both naming one rule on one ``apt-get`` saw one thing: one detection (the
+    same rule at another level, another rule, another process, and non-detections keep theirs)."""
+    ev = pl.DataFrame({
+        "exec_id": ["a", "a", "a", "a", "b", "a", "a"],
+        "kind": [E.DETECTION] * 5 + [E.CONNECT_OUT, E.CONNECT_OUT],
+        "weight": [2.25, 2.25, 1.0, 2.25, 2.25, 1.0, 1.0],
+        "text": ["Pkg (high)", "Pkg (high)", "Pkg (low)", "Other (high)", "Pkg (high)", "to x", "to x"],
+        "event_id": ["e1", "e2", "e3", "e4", "e5", "e6", "e7"],
+        "rule_id": ["falco:Pkg", "tracee:Pkg", "falco:Pkg", "falco:Other", "tracee:Pkg", "r1", "r2"]})
+    got = E.once(ev)
+    assert got["event_id"].to_list() == ["e1", "e3", "e4", "e5", "e6", "e7"]
+    assert got.columns == ev.columns

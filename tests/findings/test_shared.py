@@ -50,3 +50,32 @@ def test_the_c2_host_reached_on_another_port_links_and_names_the_port():
     out = conns.with_columns(pl.lit(None, pl.String).alias("src_workload"), pl.lit("api").alias("exec_id"))
     (j,) = own_host_endpoints([i], out, None)
     assert [(e.ip, e.port, e.role) for e in j.endpoints][2:] == [("6.6.6.6", 8443, "unknown")]
+
+
+def test_a_pool_the_incident_brought_into_the_capture_joins_every_run_of_its_schedule():
+    """The intruder's shell mines to a pool first; a schedule then runs the miner in a new pod every
+    5 min all through the capture (each run its own workload), so the pool is reached by many pods
+    of the namespace over most windows.  The incident brought that address in: it is no routine
+    destination for the shared-endpoint join, and every run joins the incident.  Another address
+    the runs reach that something reached before the incident keeps its routine."""
+    from tests.findings.test_engine import MS, S, _hits, find_in, flow, frames, proc
+
+    procs = [proc("rmain", None, "run-1", "/runner", t=-100 * S, seen="event", ns="ci"),
+             proc("sh", "rmain", "run-1", "/bin/sh", "-c setup", 10 * S, ns="ci", init=False)]
+    flows = [flow("f0", 1 * S, "rmain", ("ci", "run-1"), None, 443, dst_ip="192.0.2.80"),
+             flow("f1", 11 * S, "sh", ("ci", "run-1"), None, 3333, dst_ip="203.0.113.9")]
+    for k in range(12):
+        pod, t = f"lc-{28623495 + 5 * k}-x{k:04d}", 100 * S + k * 300 * S
+        procs += [proc(f"m{k}", None, pod, "/bin/sh", "-c run", t, ns="apps", node="n2", workload=pod[:-6]),
+                  proc(f"x{k}", f"m{k}", pod, "/tmp/lc", "-o pool", t + 50 * MS, ns="apps", node="n2",
+                       workload=pod[:-6])]
+        flows += [flow(f"p{k}", t + 60 * MS, f"x{k}", ("apps", pod), None, 3333, dst_ip="203.0.113.9"),
+                  flow(f"q{k}", t + 70 * MS, f"x{k}", ("apps", pod), None, 443, dst_ip="192.0.2.80")]
+    hits = _hits([{"rule_id": "falco:x", "title": "Reverse shell", "level": "critical", "exec_id": "sh",
+                   "event_id": "h1", "time_ns": 10 * S, "techniques": [], "tactics": []}])
+    f = find_in(**frames(procs, flows, hits=hits))
+    assert len(f.incidents) == 1
+    i = f.incidents[0]
+    assert i.pod == "run-1"
+    assert {r.pod for r in i.reached} == {f"lc-{28623495 + 5 * k}-x{k:04d}" for k in range(12)}
+    assert all(r.how == ["shared_endpoint"] for r in i.reached)

@@ -56,3 +56,26 @@ def test_a_finding_names_the_exec_of_its_process(tmp_path, entity):
     assert want in ex["exec_id"].to_list()
     # the events view names it too
     assert case.sql("SELECT exec_id FROM events WHERE kind = 'alert'")["exec_id"].to_list() == [want]
+
+
+def test_a_finding_on_a_process_start_carries_its_syscall_and_claims_no_placement(tmp_path):
+    """Tracee's package-manager signature (T1505, category persistence) fired on the ``execve`` of
+    ``apt-get`` (top-level ``syscall``): ``fields`` names the system call, so the findings see a
+    program start, not a server component placed (as for Falco's ``evt.type``)."""
+    from kernelsec_nb.findings.detections import falco_detections
+
+    props = {"Severity": 3, "Category": "persistence", "external_id": "T1505",
+             "signatureName": "Launch Package Management Process in Container"}
+    lines = [_exec(T0 + 1_000, 4242, 4200, entity=None),
+             _event("Launch Package Management Process in Container", T0 + 5_000, 4242, 4200, entity=None,
+                    eventId="6103", syscall="execve",
+                    metadata={"Version": "1", "Description": "pkg", "Properties": props}),
+             _event("Web shell written", T0 + 6_000, 4242, 4200, entity=None, eventId="6104", syscall="openat",
+                    metadata={"Version": "1", "Description": "ws", "Properties": {**props, "external_id": "T1505.003",
+                                                                                   "signatureName": "Web shell"}})]
+    (tmp_path / "tracee.ndjson").write_text("\n".join(lines) + "\n")
+    case = kn.open_case()
+    case.load(tmp_path, progress=False)
+    al = case.alerts().sort("time_ns")
+    assert [f["syscall"] for f in al["fields"].to_list()] == ["execve", "openat"]
+    assert falco_detections(al)["techniques"].to_list() == [[], ["T1505.003"]]
