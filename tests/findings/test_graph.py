@@ -266,3 +266,14 @@ def test_file_edges_a_path_another_pod_wrote_whose_next_run_starts_something_new
     assert sorted(e.select("src", "dst").rows()) == [
         ("file:a/api-1:/hooks/pre.sh", "proc:h2"), ("file:c/web-1:/app/run.sh", "proc:w1"),
         ("file:c/web-2:/app/run.sh", "proc:w2")]
+
+
+def test_escape_edges_come_from_the_latest_escape_before_the_host_process():
+    # a DaemonSet's routine nsenter -t 1 at 10 and 400; a pod's escape at 1000; its implant at 1002
+    from kernelsec_nb.findings.graph import escape_edges
+    p = pl.DataFrame({"exec_id": ["npd1", "npd2", "esc", "impl", "late"], "parent_exec_id": ["d", "d", "c", "sd", "sd"],
+                      "node": ["n"] * 5, "pod": ["npd-1", "npd-1", "x-1", None, None],
+                      "start_ns": [10, 400, 1000, 1002, 1500], "binary": ["/usr/bin/nsenter"] * 3 + ["/usr/local/bin/h"] * 2})
+    h = pl.DataFrame({"exec_id": ["npd1", "npd2", "esc"], "techniques": [["T1611"]] * 3})
+    e = escape_edges(p, h, ["impl", "late"])
+    assert e.select("src", "dst").rows() == [("proc:esc", "proc:impl"), ("proc:esc", "proc:late")]
