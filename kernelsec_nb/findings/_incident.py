@@ -499,7 +499,8 @@ def _role(x: str, t: int, ids: list[str], idset: set[str], info: dict[str, Any],
           s: EngineSettings) -> str:
     """The part an outside address played for process ``x`` that connected to it at ``t``:
     ``c2`` when processes below ``x`` started after the connection (a shell driven from there) or
-    ``x`` kept running ``c2_after`` past it; ``download`` when ``x`` wrote a file used later, or a
+    ``x`` kept running ``c2_after`` past it (with no exit of any process of the part known — a
+    sensor that writes none — shown only by a connection of ``x`` that long after); ``download`` when ``x`` wrote a file used later, or a
     later process of the part runs a path named in ``x``'s arguments; ``exfil`` when a sibling of
     the same pipeline read from a pod or a file, or ``x`` is the end of a pipeline that fed it
     (:func:`~._endpoints.pipe_sink`); else ``unknown``."""
@@ -525,6 +526,11 @@ def _role(x: str, t: int, ids: list[str], idset: set[str], info: dict[str, Any],
     if X.pipe_sink(x, t, ids, info, s.pipe_window_ns, {v[5:] for v in away.to_list()}):
         return "exfil"  # the end of a pipeline: what its earlier members produced, it sent out
     end = r.get("exit_ns")
+    if end is None and not any(info.get(y, {}).get("exit_ns") is not None for y in ids):
+        # no process of the part exited: a sensor that writes no exit events (Inspektor Gadget)
+        # says nothing of how long ``x`` ran; its own later connections do
+        later = edge.filter((pl.col("src") == "proc:" + x) & (pl.col("kind") == G.CONNECT))["time_ns"].max()
+        end = later if isinstance(later, int) else t
     if end is None or end - t >= s.c2_after_ns:
         return "c2"
     return "unknown"
