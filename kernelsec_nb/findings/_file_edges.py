@@ -102,25 +102,62 @@ def _opened_then_run(accesses: pl.DataFrame, procs: pl.DataFrame) -> pl.DataFram
     return other.with_columns(pl.lit("write").alias("access"))
 
 
-def _not_its_own(ran: pl.DataFrame, writes: pl.DataFrame, runs: pl.DataFrame) -> pl.DataFrame:
-    """Of ``ran`` (a run joined to the first write of its path in some place of the node: ``_w``,
-    ``namespace_w``, ``pod_w``), drop the joins to another place (another pod, or a pod and the
-    node's host) when the runner's own place has the path of its own: it wrote that path itself
-    at some time of the capture (every run of a CronJob downloads ``/tmp/x`` into its own
-    container, then runs it), or a process of its place ran that path before the other place's
-    write (a program of its image).  Two containers see one file at one path only through a
-    volume both mount; with nothing to show that, the runner's own file is what it ran."""
+def _new_children(ran: pl.DataFrame, runs: pl.DataFrame, procs: pl.DataFrame) -> pl.DataFrame:
+    """Of ``ran`` (runs joined to a write of their path: ``_file``, ``_w``), the ``exec_id``, ``_file``
+    pairs whose run started a child whose binary no run of that path in the runner's own place
+    (node, namespace, pod) started before the write: its run after the write is not its routine.
+    A hook script another pod appended ``curl … | sh`` to runs ``curl`` for the first time."""
+    if "parent_exec_id" not in procs.columns or ran.height == 0:
+        return ran.select("exec_id", "_file").clear()
+    place = ["node", "namespace", "pod", "path"]
+    kids = procs.filter(pl.col("parent_exec_id").is_not_null() & pl.col("binary").is_not_null()).select(
+        pl.col("parent_exec_id").alias("exec_id"), pl.col("binary").alias("_kid")).unique()
+    rk = runs.join(kids, on="exec_id")
+    after = ran.select("exec_id", "path", "_file").join(rk.select("exec_id", "path", "_kid"), on=["exec_id", "path"])
+    before = ran.select("exec_id", "_file", "_w", *place).join(
+        rk.select(*place, pl.col("start_ns").alias("_bs"), "_kid"), on=place, nulls_equal=True).filter(
+        pl.col("_bs") < pl.col("_w")).select("exec_id", "_file", "_kid").unique()
+    return after.join(before, on=["exec_id", "_file", "_kid"], how="anti").select("exec_id", "_file").unique()
+
+
+def _not_its_own(ran: pl.DataFrame, writes: pl.DataFrame, runs: pl.DataFrame,
+                 procs: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Of ``ran`` (a run joined to the first write of its path in some place: ``_file``, ``_w``,
+    ``node_w``, ``namespace_w``, ``pod_w``), keep the joins to another place (another pod, a pod
+    and a node's host, another node) only where the write is credibly the file that was run.
+
+    * The runner's place wrote that path itself at some time of the capture: its own file is what
+      it ran (every run of a CronJob downloads ``/tmp/x`` into its own container, then runs it;
+      every replica writes its own ``/app/run.sh``) — dropped.
+    * A process of the runner's place ran that path before the other place's write: the runs
+      after it are joined only when they start a child no run of it before the write started
+      (:func:`_new_children`): a hook script on a shared volume, appended to by another pod, runs
+      ``curl … | sh`` at its next run — the same file, changed; a program of its image at a
+      path another pod happened to write runs as it always did — dropped.
+    * Nothing of the path in the runner's place: joined on the same node (a shared volume, the
+      host's path); on another node only a volume both mount (NFS) shares a file, and nothing
+      without a prior run shows one — dropped.
+
+    Two containers see one file at one path only through a volume both mount; the export says
+    nothing of mounts, so these are what stand for one."""
     if ran.height == 0:
         return ran
     place = ["node", "namespace", "pod", "path"]
     own_writes = writes.select(*place).unique()
     own_runs = runs.group_by(*place).agg(pl.col("start_ns").min().alias("_own_run"))
     other = ((pl.col("pod").fill_null("") != pl.col("pod_w").fill_null(""))
-             | (pl.col("namespace").fill_null("") != pl.col("namespace_w").fill_null("")))
+             | (pl.col("namespace").fill_null("") != pl.col("namespace_w").fill_null(""))
+             | (pl.col("node") != pl.col("node_w")).fill_null(True))
     r = ran.join(own_writes.with_columns(pl.lit(True).alias("_own_w")), on=place, how="left", nulls_equal=True) \
         .join(own_runs, on=place, how="left", nulls_equal=True)
-    has_own = pl.col("_own_w").fill_null(False) | (pl.col("_own_run") < pl.col("_w")).fill_null(False)
-    return r.filter(~(other & has_own)).drop("_own_w", "_own_run")
+    ran_before = (pl.col("_own_run") < pl.col("_w")).fill_null(False)
+    changed = _new_children(r.filter(other & ran_before & ~pl.col("_own_w").fill_null(False)), runs,
+                            procs if procs is not None else pl.DataFrame()).with_columns(pl.lit(True).alias("_new"))
+    r = r.join(changed, on=["exec_id", "_file"], how="left")
+    same_node = (pl.col("node") == pl.col("node_w")).fill_null(False)
+    keep = ~other | (~pl.col("_own_w").fill_null(False)
+                     & pl.when(ran_before).then(pl.col("_new").fill_null(False)).otherwise(same_node))
+    return r.filter(keep).drop("_own_w", "_own_run", "_new")
 
 
 def file_edges(accesses: pl.DataFrame, procs: pl.DataFrame) -> pl.DataFrame:
@@ -154,10 +191,9 @@ def file_edges(accesses: pl.DataFrame, procs: pl.DataFrame) -> pl.DataFrame:
                                                  _col(procs, "args").fill_null("").str.split(" ")]).alias("_tok"))
     runs = pr.explode("_tok").filter(pl.col("_tok").is_in(paths.implode())).rename({"_tok": "path"}).unique(
         ["exec_id", "path"])
-    same_place = (pl.col("node") == pl.col("node_w")).fill_null(False)
     ran = runs.join(first.rename({"node": "node_w", "namespace": "namespace_w", "pod": "pod_w"}), on="path") \
-        .filter(same_place & (pl.col("start_ns") > pl.col("_w")))
-    ran = _not_its_own(ran, writes, runs)
+        .filter(pl.col("start_ns") > pl.col("_w"))
+    ran = _not_its_own(ran, writes, runs, procs)
     reads = accesses.filter(pl.col("access") == "read").with_columns(file_id().alias("_file")) \
         .join(first.select("_file", "_w"), on="_file").filter(pl.col("time_ns") > pl.col("_w"))
     used_ran = ran.select(pl.col("_file"), proc_id().alias("dst"), pl.lit(EXEC_FILE).alias("kind"),

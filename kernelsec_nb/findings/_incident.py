@@ -140,6 +140,34 @@ def _delivered(ids: list[str], pev: pl.DataFrame, edge: pl.DataFrame | None,
     return {x.removeprefix("proc:") for x in wrote["src"].to_list()}
 
 
+def _planted(ids: list[str], edge: pl.DataFrame | None, info: dict[str, Any]) -> set[str]:
+    """Writers of ``ids`` whose file a process of ``ids`` in another pod ran later (``write`` →
+    ``exec_file``, writer and runner both in pods, not the same one): a job planted in another
+    pod — a hook script on a volume both mount, appended to — is a move into that pod (ATT&CK
+    T1080, taint shared content, a lateral movement), ranked as one for the key, not a tool's
+    delivery: the act that made the other pod act."""
+    if edge is None or edge.height == 0:
+        return set()
+    idset = set(ids)
+
+    def pod(x: str) -> tuple[Any, Any]:
+        i = info.get(x, {})
+        return i.get("namespace"), i.get("pod")
+
+    runs = edge.filter((pl.col("kind") == G.EXEC_FILE) & pl.col("dst").is_in(["proc:" + x for x in idset]))
+    ran: dict[str, set[tuple[Any, Any]]] = defaultdict(set)
+    for f, d in runs.select("src", "dst").iter_rows():
+        ran[f].add(pod(d.removeprefix("proc:")))
+    wrote = edge.filter((pl.col("kind") == G.WRITE) & pl.col("dst").is_in(list(ran))
+                        & pl.col("src").is_in(["proc:" + x for x in idset]))
+    out = set()
+    for src, f in wrote.select("src", "dst").iter_rows():
+        w = src.removeprefix("proc:")
+        if pod(w)[1] is not None and any(p[1] is not None and p != pod(w) for p in ran[f]):
+            out.add(w)
+    return out
+
+
 def _driven(ids: set[str], info: dict[str, Any], edge: pl.DataFrame) -> set[str]:
     """Processes of ``ids`` that connected out of the cluster and below which processes started
     after that connection: a channel the attacker drove the pod through (a C2)."""
@@ -232,6 +260,7 @@ def _act_key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any],
     ``'suspicious'``: the most suspicious process)."""
     delivered = _delivered(ids, pev, edge, info)
     means = _means(ids, pev, info, edge)
+    planted = _planted(ids, edge, info)
     everything = pev.filter(pl.col("exec_id").is_in(ids)) if pev.height else pev
     # an act attributed to a process by time (a pod's lookups) joins its part but names no command
     pev = pev.filter(pl.col("exec_id").is_in(ids) & (pl.col("rule_id").fill_null("") != E.ATTRIBUTED)) \
@@ -245,7 +274,8 @@ def _act_key(ids: list[str], pev: pl.DataFrame, info: dict[str, Any],
         if kind == E.HANDOFF:
             rows = rows.filter(~pl.col("exec_id").is_in(list(delivered)))
         if kind == E.LATERAL:
-            rows = rows.filter(~pl.col("exec_id").is_in(list(means)))
+            rows = pl.concat([rows.filter(~pl.col("exec_id").is_in(list(means))), pev.filter(
+                (pl.col("kind") == E.HANDOFF) & pl.col("exec_id").is_in(list(planted)))])
         if rows.height:
             last = max(rows["exec_id"].unique().to_list(), key=lambda x: (info.get(x, {}).get("start_ns") or 0, x))
             text = rows.filter(pl.col("exec_id") == last)["text"][0]
@@ -469,10 +499,12 @@ def _role(x: str, t: int, ids: list[str], idset: set[str], info: dict[str, Any],
           s: EngineSettings) -> str:
     """The part an outside address played for process ``x`` that connected to it at ``t``:
     ``c2`` when processes below ``x`` started after the connection (a shell driven from there) or
-    ``x`` kept running ``c2_after`` past it; ``download`` when ``x`` wrote a file used later, or a
-    later process of the part runs a path named in ``x``'s arguments (as its program, or as the
-    script an interpreter runs: ``curl -o /tmp/s.sh …`` then ``bash /tmp/s.sh``, when no hook saw
-    the write: :func:`~._endpoints.interpreted`); ``exfil`` when a sibling of
+    ``x`` kept running ``c2_after`` past it (with no exit of any process of the part known — a
+    sensor that writes none — shown only by a connection of ``x`` that long after); ``download``
+    when ``x`` wrote a file used later, or a later process of the part runs a path named in
+    ``x``'s arguments (as its program, or as the script an interpreter runs: ``curl -o /tmp/s.sh
+    …`` then ``bash /tmp/s.sh``, when no hook saw the write: :func:`~._endpoints.interpreted`);
+    ``exfil`` when a sibling of
     the same pipeline read from a pod or a file, or ``x`` is the end of a pipeline that fed it
     (:func:`~._endpoints.pipe_sink`); else ``unknown``."""
     r = info.get(x, {})
@@ -498,6 +530,11 @@ def _role(x: str, t: int, ids: list[str], idset: set[str], info: dict[str, Any],
     if X.pipe_sink(x, t, ids, info, s.pipe_window_ns, {v[5:] for v in away.to_list()}):
         return "exfil"  # the end of a pipeline: what its earlier members produced, it sent out
     end = r.get("exit_ns")
+    if end is None and not any(info.get(y, {}).get("exit_ns") is not None for y in ids):
+        # no process of the part exited: a sensor that writes no exit events (Inspektor Gadget)
+        # says nothing of how long ``x`` ran; its own later connections do
+        later = edge.filter((pl.col("src") == "proc:" + x) & (pl.col("kind") == G.CONNECT))["time_ns"].max()
+        end = later if isinstance(later, int) else t
     if end is None or end - t >= s.c2_after_ns:
         return "c2"
     return "unknown"

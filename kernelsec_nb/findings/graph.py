@@ -316,13 +316,26 @@ def dns_edges(queries: pl.DataFrame) -> pl.DataFrame:
                            pl.format("looked up {}", "dns_query").alias("why"), "event_id"))
 
 
+def escaping(hits: pl.DataFrame) -> pl.Series:
+    """The ``exec_id`` of the processes with an escape-to-host detection (technique
+    :data:`ESCAPE_TECHNIQUE`).
+
+    >>> escaping(pl.DataFrame({"exec_id": ["a", "b"], "techniques": [["T1611"], ["T1059"]]})).to_list()
+    ['a']
+    """
+    if hits.height == 0 or "techniques" not in hits.columns or "exec_id" not in hits.columns:
+        return pl.Series("exec_id", [], dtype=pl.String)
+    return hits.filter(pl.col("techniques").list.eval(pl.element().str.to_uppercase().str.starts_with(
+        ESCAPE_TECHNIQUE)).list.any().fill_null(False) & pl.col("exec_id").is_not_null())["exec_id"].unique().sort()
+
+
 def escape_edges(procs: pl.DataFrame, hits: pl.DataFrame, suspicious: list[str] | pl.Series,
                  s: GraphSettings = DEFAULT) -> pl.DataFrame:
     """A pod's process with an escape-to-host detection (technique :data:`ESCAPE_TECHNIQUE`) →
     each host process (no pod) of the same node in ``suspicious`` (it carries evidence of its own)
     that started after it, within ``escape_window``, and whose parent is not itself such a process
-    (the top of what ran there; ``spawn`` edges reach the rest).  What the node's own agents start
-    carries no evidence and is left alone.
+    (the top of what ran there; ``spawn`` edges reach the rest), from the latest such escape
+    before it.  What the node's own agents start carries no evidence and is left alone.
 
     >>> p = pl.DataFrame({"exec_id": ["chroot", "sh", "pay", "early", "mnt"], "parent_exec_id": ["b", "cron", "sh", "cron", "kubelet"],
     ...                   "node": ["n"] * 5, "pod": ["web-1", None, None, None, None], "start_ns": [10, 20, 21, 5, 30],
@@ -333,8 +346,7 @@ def escape_edges(procs: pl.DataFrame, hits: pl.DataFrame, suspicious: list[str] 
     """
     if hits.height == 0 or procs.height == 0 or "techniques" not in hits.columns:
         return empty_edges()
-    esc = hits.filter(pl.col("techniques").list.eval(pl.element().str.to_uppercase().str.starts_with(
-        ESCAPE_TECHNIQUE)).list.any().fill_null(False) & pl.col("exec_id").is_not_null())["exec_id"].unique()
+    esc = escaping(hits)
     src = procs.filter(pl.col("exec_id").is_in(esc.implode()) & pl.col("pod").is_not_null()).select(
         pl.col("exec_id").alias("_src"), "node", pl.col("start_ns").alias("_t0"), pl.col("binary").alias("_sb"))
     sus = pl.Series(list(suspicious), dtype=pl.String)
@@ -344,7 +356,10 @@ def escape_edges(procs: pl.DataFrame, hits: pl.DataFrame, suspicious: list[str] 
         return empty_edges()
     e = host.join(src, on="node").filter((pl.col("start_ns") > pl.col("_t0"))
                                          & (pl.col("start_ns") - pl.col("_t0") <= s.escape_window_ns))
-    e = e.sort("start_ns").unique("exec_id", keep="first", maintain_order=True)
+    # the latest escape before it: a DaemonSet's routine ``nsenter -t 1`` an hour earlier is not
+    # what put there the program a pod's escape started seconds before
+    e = e.sort(["_t0", "_src"], descending=[True, False]).unique("exec_id", keep="first", maintain_order=True) \
+        .sort("start_ns", "exec_id")
     return _edges(e.select(proc_id("_src").alias("src"), proc_id().alias("dst"), pl.lit(ESCAPE).alias("kind"),
                            pl.col("start_ns").alias("time_ns"),
                            pl.format("{} ran on the node's host after {} escaped to it", "binary", "_sb").alias("why"),
@@ -421,5 +436,5 @@ __all__ = ["API", "API_LABEL", "API_PORT", "BLOCKED", "CONNECT", "DEFAULT", "DNS
            "ESCAPE_TECHNIQUE", "EXEC_FILE", "GraphSettings", "HTTP", "KINDS", "MAY_READ", "MAY_WRITE", "NS",
            "PERMISSION_FUNCTIONS", "READ_FILE", "READ_SPAWN", "SERVICE", "SERVICE_CONNECT", "SERVICE_WRITE", "SPAWN",
            "WRITE", "WRITE_FUNCTIONS", "api_call_edges", "api_edges", "connect_edges", "dns_edges", "empty_edges",
-           "escape_edges", "ext_id", "file_accesses", "file_edges", "file_id", "http_edges", "pod_id", "proc_id",
+           "escape_edges", "escaping", "ext_id", "file_accesses", "file_edges", "file_id", "http_edges", "pod_id", "proc_id",
            "read_spawn_edges", "requests_as_flows", "SERVED", "served_edges", "service_edges", "spawn_edges"]

