@@ -60,8 +60,11 @@ def test_a_pool_the_incident_brought_into_the_capture_joins_every_run_of_its_sch
     the runs reach that something reached before the incident keeps its routine."""
     from tests.findings.test_engine import MS, S, _hits, find_in, flow, frames, proc
 
+    # (a sensor with exit events, as Tetragon: the setup's own id exits; the shell that mines keeps running)
     procs = [proc("rmain", None, "run-1", "/runner", t=-100 * S, seen="event", ns="ci"),
-             proc("sh", "rmain", "run-1", "/bin/sh", "-c setup", 10 * S, ns="ci", init=False)]
+             proc("sh", "rmain", "run-1", "/bin/sh", "-c setup", 10 * S, ns="ci", init=False),
+             proc("id", "sh", "run-1", "/usr/bin/id", "", 10 * S + 5 * MS, ns="ci", init=False,
+                  exit_ns=10 * S + 9 * MS)]
     flows = [flow("f0", 1 * S, "rmain", ("ci", "run-1"), None, 443, dst_ip="192.0.2.80"),
              flow("f1", 11 * S, "sh", ("ci", "run-1"), None, 3333, dst_ip="203.0.113.9")]
     for k in range(12):
