@@ -12,8 +12,8 @@ differs from the case's, and they are rebuilt: by the same load when it fails wi
 otherwise by the next load or the next open for writing.  A read-only open cannot rebuild: it
 refuses such a case (:func:`check`), as it refuses rows a crash left without a ``files`` row.
 
-A case made before ``pod_addresses`` existed is rebuilt once by its next open for writing (or
-load); opened read-only, it computes the table for the session on first use
+A case made before ``pod_addresses`` existed gets it on its next open for writing (or load; the
+other derived tables are current); opened read-only, it computes the table for the session on first use
 (:func:`kernelsec_nb.sources._pod_ips.ensure`), as a lake does.
 
 Examples
@@ -129,16 +129,15 @@ def rebuild(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def refresh(con: duckdb.DuckDBPyConnection) -> list[str] | None:
-    """:func:`rebuild` when :func:`stale` or when a case with events has no ``pod_addresses``
-    (made before it), else stamp a new case (and give it its empty ``pod_addresses``); the
-    clock-skew warnings of the rebuild, or None when the tables were current."""
-    missing = _missing(con)
-    if stale(con) or (missing and not mark(con).startswith("0:")):
+    """:func:`rebuild` when :func:`stale`, else stamp a new case; the clock-skew warnings of the
+    rebuild, or None when the tables were current.  A current case without ``pod_addresses`` (a
+    new case, or one made before it) gets it built from its flows and hooks."""
+    if stale(con):
         return rebuild(con)
-    if _stored(con) is None or missing:  # a new case
+    if _missing(con):
+        con.execute(_pod_ips.BUILD_SQL)
+    if _stored(con) is None:  # a new case
         con.execute("BEGIN TRANSACTION")
-        if missing:
-            con.execute(_pod_ips.BUILD_SQL)
         con.execute(_STAMP[0])
         con.execute(_STAMP[1], [mark(con)])
         con.execute("COMMIT")
