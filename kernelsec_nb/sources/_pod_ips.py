@@ -8,7 +8,8 @@ with it closest in time.  An IP two pods held at the same time (host-network pod
 node's) names no pod; loopback addresses name none.
 
 Which pod held which IP over which interval is the derived table ``pod_addresses`` (one row per
-IP and pod: ``ip``, ``namespace``, ``pod``, ``workload``, ``first_ns``, ``last_ns``), built once
+IP and pod: ``ip``, ``namespace``, ``pod``, ``workload``, ``first_ns``, ``last_ns``, and
+``ip_pods``, ``pod_id`` for :func:`resolve_rows_sql`), built once
 per load with ``processes`` (:mod:`kernelsec_nb.store._derived`), before the sources' derived
 columns that read it; a lake, or a case made before the table opened read-only, computes it on
 first use (:func:`ensure`).
@@ -32,7 +33,7 @@ from __future__ import annotations
 from typing import Any
 
 #: Every (ip, pod) the case saw, with when: Hubble's endpoints and the local address of
-#: Tetragon's socket hooks of a pod's process (the rows of ``pod_addresses``, in a stable order).
+#: Tetragon's socket hooks of a pod's process.
 POD_IPS_SQL = """
 SELECT ip, namespace, pod, any_value(workload) AS workload, min(time_ns) AS first_ns, max(time_ns) AS last_ns
 FROM (
@@ -45,11 +46,18 @@ FROM (
 )
 WHERE ip IS NOT NULL AND time_ns IS NOT NULL AND NOT (starts_with(ip, '127.') OR ip = '::1')
 GROUP BY ip, namespace, pod
-ORDER BY ip, namespace, pod
 """
+#: The rows of ``pod_addresses``: those, with how many pods the case saw with the IP
+#: (``ip_pods``) and a number per pod (``pod_id``, the same in each row of the pod), which
+#: :func:`resolve_rows_sql` ranks by (computed here once, not by every query).
+POD_ADDRESSES_SQL = f"""
+SELECT *, count(*) OVER (PARTITION BY ip) AS ip_pods, dense_rank() OVER (ORDER BY namespace, pod) AS pod_id
+FROM ({POD_IPS_SQL})
+ORDER BY ip, namespace, pod
+"""  # noqa: S608 - our own constants
 #: The derived table's name, and the statement that (re)builds it from ``flows`` and ``kprobes``.
 TABLE = "pod_addresses"
-BUILD_SQL = f"CREATE OR REPLACE TABLE {TABLE} AS {POD_IPS_SQL}"
+BUILD_SQL = f"CREATE OR REPLACE TABLE {TABLE} AS {POD_ADDRESSES_SQL}"
 _HAS_TABLE = f"SELECT 1 FROM duckdb_tables() WHERE table_name = '{TABLE}'"  # noqa: S608 - our name
 
 
@@ -59,7 +67,7 @@ def ensure(con: Any) -> None:
     which cannot store it).  A case opened for writing has it (built at load, or on the open that
     found it missing)."""
     if not con.execute(_HAS_TABLE).fetchall():
-        con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {TABLE} AS {POD_IPS_SQL}")
+        con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {TABLE} AS {POD_ADDRESSES_SQL}")
 
 
 def resolve_rows_sql(keys: str, *, one_per_rid: bool = False) -> str:
@@ -71,7 +79,7 @@ def resolve_rows_sql(keys: str, *, one_per_rid: bool = False) -> str:
 
     The best candidate of a ``rid`` is found by one integer aggregation instead of a rank over all
     of them: a candidate's rank key ``k = prio * 2^63 + distance`` (a missing ``t`` or ``prio``
-    sorts last, as in ``ORDER BY``) and its pod's number ``pid`` pack into one HUGEINT;
+    sorts last, as in ``ORDER BY``) and its pod's number ``pid`` (``pod_id``) pack into one HUGEINT;
     ``min(k * 2^31 + pid)`` holds the best ``k`` with its smallest pod, ``max(-k * 2^31 + pid)``
     the best ``k`` with its largest pod, and they name the same pod exactly when no other pod ties
     with it.
@@ -86,15 +94,12 @@ def resolve_rows_sql(keys: str, *, one_per_rid: bool = False) -> str:
     >>> import duckdb
     >>> con = duckdb.connect()
     >>> _ = con.execute("CREATE TABLE pod_addresses AS SELECT * FROM (VALUES ('10.0.0.5', 'shop', 'api-1', "
-    ...                 "'api', 10, 50), ('10.0.0.5', 'shop', 'api-2', 'api', 80, 90)) "
-    ...                 "t(ip, namespace, pod, workload, first_ns, last_ns)")
+    ...                 "'api', 10, 50, 2, 1), ('10.0.0.5', 'shop', 'api-2', 'api', 80, 90, 2, 2)) "
+    ...                 "t(ip, namespace, pod, workload, first_ns, last_ns, ip_pods, pod_id)")
     >>> con.execute(resolve_rows_sql("SELECT 1 AS rid, 85 AS t, '10.0.0.5' AS ip, 1 AS prio")).fetchall()
     [(1, 1)]
     """
-    ips = f"""ips AS MATERIALIZED (
-    SELECT rowid AS row, ip, first_ns, last_ns, dense_rank() OVER (ORDER BY namespace, pod) AS pid,
-           count(*) OVER (PARTITION BY ip) AS pods
-    FROM {TABLE})"""  # noqa: S608 - our own constants
+    ips = f"ips AS (SELECT rowid AS row, ip, first_ns, last_ns, pod_id AS pid, ip_pods AS pods FROM {TABLE})"  # noqa: S608
     if one_per_rid:
         q, ranked = f"({keys})", "AND i.pods > 1"
         single = f"""
