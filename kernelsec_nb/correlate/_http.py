@@ -12,8 +12,8 @@ sidecar's own address is
 * for a request with no cluster (refused before routing: ``NR``, codec errors), its downstream
   local address;
 
-and the pod is the one the case saw with that IP around that time
-(:mod:`kernelsec_nb.sources._pod_ips`).  The client's pod (``client_pod``) is found the same way
+and the pod is the one the case saw with that IP around that time (``pod_addresses``, built at
+load: :mod:`kernelsec_nb.sources._pod_ips`).  The client's pod (``client_pod``) is found the same way
 from the downstream remote address.
 
 **The requesting process.**  The request's downstream connection (downstream remote → local,
@@ -38,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from kernelsec_nb.correlate._case_methods import (
@@ -48,7 +49,7 @@ from kernelsec_nb.correlate._case_methods import (
 )
 from kernelsec_nb.correlate._flows import attribute_keys
 from kernelsec_nb.correlate._frames import fetch
-from kernelsec_nb.sources._pod_ips import resolve_sql
+from kernelsec_nb.sources._pod_ips import TABLE, ensure, resolve_rows_sql
 from kernelsec_nb.store import filters
 from kernelsec_nb.store.filters import to_duration_ns
 
@@ -84,6 +85,20 @@ JOIN (SELECT rowid, time_ns, hash(src_ip, src_port, dst_ip, dst_port, upper(prot
 """  # noqa: S608 - our own constants
 
 
+def _duplicated(ids: pl.Series) -> pl.Series:
+    """Which values of ``ids`` occur more than once: counted by :func:`numpy.bincount` when they are
+    non-negative integers below a few times their number (a case file's ``rowid``: ten times
+    cheaper than hashing them), else by :meth:`polars.Series.is_duplicated` (a lake's row numbers).
+
+    >>> _duplicated(pl.Series([3, 1, 3, 0])).to_list()
+    [True, False, True, False]
+    """
+    if ids.len() and ids.null_count() == 0 and ids.min() >= 0 and ids.max() < 4 * ids.len() + 1024:  # type: ignore[operator]
+        values = ids.to_numpy()
+        return pl.Series(ids.name, np.bincount(values)[values] > 1)
+    return ids.is_duplicated()
+
+
 def flow_of_request(con: Any, candidates_sql: str) -> pl.DataFrame:
     """The Hubble flow of each request: among its candidates (``candidates_sql``, rows of
     :data:`FLOW_CANDIDATES_SQL`), the smallest (rank, flow time, flow row).  Columns ``rid``,
@@ -105,7 +120,7 @@ def flow_of_request(con: Any, candidates_sql: str) -> pl.DataFrame:
     [(1, 20, 3, True), (2, 30, 8, False)]
     """
     cand = fetch(con, candidates_sql)
-    several = cand["rid"].is_duplicated()
+    several = _duplicated(cand["rid"])
     if not several.any():
         return cand.drop("rank")
     return pl.concat([cand.filter(~several).drop("rank"),
@@ -161,14 +176,18 @@ class HttpMixin:
 
     def _request_links(self) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Per request: its Hubble flow (``rid``, ``flow_row``: the flow's ``rowid``,
-        ``flow_time_ns``, ``upstream``) and its client's pod (``rid``, ``client_namespace``,
-        ``client_pod``), two frames: :meth:`http_requests` joins both to the requests (cheaper
-        than joining them here into one, and that join again)."""
+        ``flow_time_ns``, ``upstream``) and its client's pod (``rid``, ``client_row``: the
+        ``rowid`` of the pod's row of ``pod_addresses``), two integer frames: :meth:`http_requests`
+        joins both to the requests (cheaper than joining them here into one, and that join
+        again), and the pod's names there (fetching them here cost more than the join)."""
+        ensure(self.con)  # a lake's pod_addresses (a case's is built at load)
+
         def build() -> tuple[pl.DataFrame, pl.DataFrame]:
             return (flow_of_request(self.con, self._rows_sql(FLOW_CANDIDATES_SQL)),
-                    fetch(self.con, "SELECT rid, namespace AS client_namespace, pod AS client_pod FROM "  # noqa: S608
-                          f"({resolve_sql(self._rows_sql(_CLIENT_KEYS), one_per_rid=True)})"))
-        return self._cached("request_links", ["http_requests", "flows", "kprobes"], build)  # type: ignore[attr-defined]
+                    fetch(self.con, "SELECT rid, row AS client_row FROM "  # noqa: S608
+                          f"({resolve_rows_sql(self._rows_sql(_CLIENT_KEYS), one_per_rid=True)})"))
+        return self._cached("request_links", ["http_requests", "flows", "kprobes", TABLE],  # type: ignore[attr-defined, no-any-return]
+                            build)
 
     def http_requests(self, **flt: Any) -> pl.DataFrame:
         """HTTP requests from sidecar access logs, each with its Hubble flow and the process that
@@ -200,12 +219,12 @@ class HttpMixin:
             return self._fetch(self._rows_sql(  # type: ignore[attr-defined, no-any-return]
                 "SELECT * FROM (SELECT {http_requests_star}, fl.event_id AS flow_event_id, l.flow_time_ns, "  # noqa: S608
                 "CASE WHEN l.upstream THEN 'upstream' WHEN NOT l.upstream THEN 'downstream' END AS flow_leg, "
-                "CASE WHEN r.direction = 'outbound' THEN r.namespace ELSE c.client_namespace END AS client_namespace, "
-                "CASE WHEN r.direction = 'outbound' THEN r.pod ELSE c.client_pod END AS client_pod, "
+                "CASE WHEN r.direction = 'outbound' THEN r.namespace ELSE ca.namespace END AS client_namespace, "
+                "CASE WHEN r.direction = 'outbound' THEN r.pod ELSE ca.pod END AS client_pod, "
                 "k.exec_id, coalesce(a.match, 'none') AS match, coalesce(a.confidence, 0.0) AS confidence, "
                 f"k.event_id AS conn_event_id, k.time_ns AS conn_time_ns, {_PROC_COLS} "
                 f"FROM {{http_requests_rows}} r LEFT JOIN {names[1]} l ON l.rid = r.rowid "
-                f"LEFT JOIN {names[2]} c ON c.rid = r.rowid "
+                f"LEFT JOIN {names[2]} c ON c.rid = r.rowid LEFT JOIN {TABLE} ca ON ca.rowid = c.client_row "
                 "LEFT JOIN {flows_rows} fl ON fl.rowid = l.flow_row "
                 f"LEFT JOIN {names[0]} a ON a._row = r.rowid LEFT JOIN {{kprobes_rows}} k ON k.rowid = a._cid "
                 "LEFT JOIN processes p ON p.exec_id = k.exec_id) "

@@ -385,7 +385,8 @@ def _driver_case(store):
 def _finish(store, report: LoadReport, derived: bool, any_files: bool, hubble_files: list[str],
             written: dict[str, int]) -> set[str]:
     """On the driver, by DuckDB over the lake's files, with the same functions as ``case.load``:
-    the clock offsets, the sources' derived columns (``Source.derive``) and ``case_state`` when
+    the clock offsets, the sources' derived columns (``Source.derive``, from ``pod_addresses``
+    built here first) and ``case_state`` when
     events came in, and the notes.  Returns the tables written whole.  It reads neither
     ``processes`` nor ``alerts`` (the sources' derived columns come from flows and hooks), so it
     runs in a thread beside the Spark jobs that write them."""
@@ -411,8 +412,7 @@ def _finish(store, report: LoadReport, derived: bool, any_files: bool, hubble_fi
                         "hive_partitioning = false)", [files])
         if derived:
             skew = _skew.clock_skew(con)
-            for sql in _derived._SOURCE_DERIVE:
-                con.execute(sql)
+            _derived.derive_sources(con)  # pod_addresses (not a lake table), then the sources' columns
             con.execute("DELETE FROM case_state")
             con.execute("INSERT INTO case_state VALUES (?, now())", [_derived.mark(con)])
             for table in ("clock_offsets", "case_state", *targets):

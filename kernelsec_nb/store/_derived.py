@@ -1,7 +1,9 @@
 """The tables a load derives from the events, and the mark that says whether they are current.
 
 ``processes`` (one row per exec_id), the Kubernetes fields Falco's alerts take from them
-(``alerts.k8s_filled``) and the ``clock_offsets`` are computed from the event rows after a load.
+(``alerts.k8s_filled``), ``pod_addresses`` (which pod held which IP when:
+:mod:`kernelsec_nb.sources._pod_ips`), the sources' derived columns (``Source.derive``, which may
+read ``pod_addresses``) and the ``clock_offsets`` are computed from the event rows after a load.
 They are rebuilt together, in one transaction that also writes the *mark* of what they were built
 from into ``case_state``: the files (path and sha256) that brought events.  A load commits its
 files one by one; whatever stops it (an exception in a later file, Ctrl-C, ``kill -9``, a power
@@ -9,6 +11,10 @@ cut) leaves committed files whose events the derived tables do not know yet.  Th
 differs from the case's, and they are rebuilt: by the same load when it fails with an exception,
 otherwise by the next load or the next open for writing.  A read-only open cannot rebuild: it
 refuses such a case (:func:`check`), as it refuses rows a crash left without a ``files`` row.
+
+A case made before ``pod_addresses`` existed gets it on its next open for writing (or load; the
+other derived tables are current); opened read-only, it computes the table for the session on first use
+(:func:`kernelsec_nb.sources._pod_ips.ensure`), as a lake does.
 
 Examples
 --------
@@ -25,6 +31,7 @@ from pathlib import Path
 import duckdb
 
 from kernelsec_nb import sources
+from kernelsec_nb.sources import _pod_ips
 from kernelsec_nb.store._ingest import TABLES as EVENT_TABLES
 from kernelsec_nb.store._skew import clock_skew
 
@@ -53,6 +60,7 @@ FROM files WHERE loaded > 0
 _STORED = "SELECT derived_from FROM case_state"
 _HAS_STATE = ("SELECT 1 FROM duckdb_tables() WHERE database_name = current_database() "
               "AND table_name = 'case_state'")
+_HAS_POD_ADDRESSES = _HAS_STATE.replace("'case_state'", f"'{_pod_ips.TABLE}'")
 _STAMP = ["DELETE FROM case_state", "INSERT INTO case_state VALUES (?, now())"]
 #: Rows of an unfinished load: in an event table or the quarantine, of no file of ``files``.
 _UNFINISHED = " UNION ALL ".join(
@@ -84,16 +92,29 @@ def stale(con: duckdb.DuckDBPyConnection) -> bool:
     return stored != now and not (stored is None and now.startswith("0:"))
 
 
+def derive_sources(con: duckdb.DuckDBPyConnection) -> None:
+    """Build ``pod_addresses`` from ``flows`` and ``kprobes``, then run the sources' derived
+    columns (``Source.derive``: the Istio requests' pods read it).  Part of :func:`rebuild`; the
+    Spark ingest's driver runs it on the lake's files."""
+    con.execute(_pod_ips.BUILD_SQL)
+    for sql in _SOURCE_DERIVE:
+        con.execute(sql)
+
+
+def _missing(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the case has no ``pod_addresses`` table of its own (made before it existed)."""
+    return not con.execute(_HAS_POD_ADDRESSES).fetchall()
+
+
 def rebuild(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Rebuild ``processes``, the alerts' Kubernetes fields and ``clock_offsets``, and stamp the
-    mark, in one transaction (all or nothing: a crash in the middle leaves the case stale, and
-    it is rebuilt again).  Returns the clock-skew warnings (:func:`~kernelsec_nb.store._skew.clock_skew`)."""
+    """Rebuild ``processes``, the alerts' Kubernetes fields, ``pod_addresses``, the sources'
+    derived columns and ``clock_offsets``, and stamp the mark, in one transaction (all or
+    nothing: a crash in the middle leaves the case stale, and it is rebuilt again).  Returns the clock-skew warnings (:func:`~kernelsec_nb.store._skew.clock_skew`)."""
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(_PROCESSES_SQL)
         con.execute(_FILL_ALERTS_SQL)
-        for sql in _SOURCE_DERIVE:
-            con.execute(sql)
+        derive_sources(con)
         skew = clock_skew(con)
         con.execute(_STAMP[0])
         con.execute(_STAMP[1], [mark(con)])
@@ -109,9 +130,12 @@ def rebuild(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 def refresh(con: duckdb.DuckDBPyConnection) -> list[str] | None:
     """:func:`rebuild` when :func:`stale`, else stamp a new case; the clock-skew warnings of the
-    rebuild, or None when the tables were current."""
+    rebuild, or None when the tables were current.  A current case without ``pod_addresses`` (a
+    new case, or one made before it) gets it built from its flows and hooks."""
     if stale(con):
         return rebuild(con)
+    if _missing(con):
+        con.execute(_pod_ips.BUILD_SQL)
     if _stored(con) is None:  # a new case
         con.execute("BEGIN TRANSACTION")
         con.execute(_STAMP[0])

@@ -67,6 +67,10 @@ def test_lake_of_the_bundled_capture_is_the_case(bundled_lake: Path, bundled_cas
     assert lake.http_requests().sort("event_id").equals(bundled_case.http_requests().sort("event_id"))
     assert lake.api_calls().height > 0
     assert lake.api_calls().sort("call_id").equals(bundled_case.api_calls().sort("call_id"))
+    # the pod addresses the requests' pods come from: a lake computes them, as the load built the case's
+    addresses = "SELECT ip, namespace, pod, workload, first_ns, last_ns FROM pod_addresses ORDER BY ALL"
+    assert lake.sql(addresses).height > 0
+    assert lake.sql(addresses).equals(bundled_case.sql(addresses))
 
 
 def test_manifest_names_the_tables_and_the_run(bundled_lake: Path, bundled_case) -> None:

@@ -8,7 +8,7 @@ import random
 import duckdb
 import pytest
 
-from kernelsec_nb.sources._pod_ips import resolve_sql
+from kernelsec_nb.sources._pod_ips import BUILD_SQL, resolve_sql
 
 IPS = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "127.0.0.1", "::1"]
 PODS = [("shop", "api-1"), ("shop", "api-2"), ("web", "api-1"), (None, "bare")]
@@ -80,5 +80,6 @@ def test_resolve_matches_the_brute_force_rule(seed, one_per_rid):
     if hooks:
         con.executemany("INSERT INTO kprobes VALUES (?, ?, ?, ?, ?)", hooks)
     con.executemany("INSERT INTO keys VALUES (?, ?, ?, ?)", keys)
+    con.execute(BUILD_SQL)  # the derived table (built at load)
     got = {rid: (ns, pod) for rid, ns, pod, _wl in con.execute(resolve_sql("SELECT * FROM keys", one_per_rid=one_per_rid)).fetchall()}
     assert got == oracle(flows, hooks, keys)
