@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -445,7 +445,7 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
 
 
 def ingest_files(con: duckdb.DuckDBPyConnection, table: pa.Table, files: list[tuple[str, int]], *,
-                 routes: bool = True, known: KnownIds | None = None,
+                 routes: bool | Sequence[bool] = True, known: KnownIds | None = None,
                  settle: Callable[[], None] = lambda: None, strict: bool = True) -> list[BlockCounts]:
     """Parse one block and insert its rows; returns what happened to the lines of each file.
 
@@ -455,9 +455,9 @@ def ingest_files(con: duckdb.DuckDBPyConnection, table: pa.Table, files: list[tu
     per file.  A record of a later file with the id of an earlier one's is its duplicate, as
     when the files are loaded one after the other.
 
-    With ``routes`` (NDJSON blocks: one record per line) and the case's ``known`` ids, lines a
-    fast route recognises, and that are certainly new, are inserted by it first; the rest go
-    through the general staging statement, which also tells duplicates.
+    With ``routes`` (NDJSON blocks: one record per line; per file, or for all) and the case's
+    ``known`` ids, lines a fast route recognises, and that are certainly new, are inserted by it
+    first; the rest go through the general staging statement, which also tells duplicates.
 
     Routes parse without ``TRY`` (a tenth faster) and without a filter.  A malformed line, or one
     a route cannot load (no valid time, a value the load must warn about), fails their statement,
@@ -487,7 +487,8 @@ def ingest_files(con: duckdb.DuckDBPyConnection, table: pa.Table, files: list[tu
     for c, b, a in zip(counts, nbytes.tolist(), added.tolist(), strict=True):
         c.input_bytes, c.split_lines = b, a
     keys = _arrow.to_numpy(table.column("key")) if known is not None else None
-    fast = routes and USE_ROUTES and known is not None and table.num_rows
+    routed = np.asarray([routes] * len(files) if isinstance(routes, bool) else routes, dtype=bool)
+    fast = routed.any() and USE_ROUTES and known is not None and table.num_rows
     taken = None
     if fast:
         maybe_known = known.contains(keys)
@@ -495,7 +496,7 @@ def ingest_files(con: duckdb.DuckDBPyConnection, table: pa.Table, files: list[tu
         # (numpy, not a pyarrow scalar: pyarrow.scalar() imports pandas, ~0.35 s and ~50 MB a load)
         clean = pc.and_(pc.is_null(table.column("note")), pc.invert(table.column("repeat")))
         single = _arrow.to_numpy(table.column("repeat_count")) == 1
-        ok = _arrow.to_numpy(clean) & single & ~maybe_known
+        ok = _arrow.to_numpy(clean) & single & ~maybe_known & routed[batch.file_no]
         block = table.append_column("fast", _arrow.array(ok))
         try:
             taken = _with_block(con, block, lambda: _fast_routes(con, batch, block, strict))

@@ -302,16 +302,19 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
     if isinstance(opened, FileResult):
         return opened
     f = opened
-    hint = None if f.documents else _decompress.size_hint(f.path, f.size)
+    hint = _decompress.size_hint(f.path, f.size)
     tick = (lambda pos: _tick(bar, done, pos)) if bar is not None else None
     first: list[_lines.Block] = []  # blocks read while trying the file for the batch
     rest: Iterator | None = None
     stream = hashing = None
     try:
-        if hint is not None and f.tag == f.name and hint <= min(block_bytes, BATCH_BYTES):
-            hashing = _decompress.HashingFile(f.path)
-            stream = _decompress.GzipStream(hashing) if f.compressed else hashing
-            rest = _lines.iter_ndjson(stream, tick, block_bytes, max_line_bytes, pool=pool, size_hint=hint)
+        if f.tag == f.name and hint <= min(block_bytes, BATCH_BYTES):
+            if f.documents:
+                rest = _documents.iter_documents(f.path)
+            else:
+                hashing = _decompress.HashingFile(f.path)
+                stream = _decompress.GzipStream(hashing) if f.compressed else hashing
+                rest = _lines.iter_ndjson(stream, tick, block_bytes, max_line_bytes, pool=pool, size_hint=hint)
             rows = nbytes = 0
             for block in rest:
                 first.append(block)
@@ -320,7 +323,7 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
                 if rows > _lines.BLOCK_ROWS or nbytes > BATCH_BYTES:
                     break  # more than the file seemed: read block by block below
             else:  # read whole: it waits in the batch
-                sha = f.sha or hashing.sha256() or _decompress.sha256_of(f.path)
+                sha = f.sha or (hashing and hashing.sha256()) or _decompress.sha256_of(f.path)
                 batch.add(f, sha, first, hint)
                 first = []
                 return None
@@ -336,7 +339,7 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
 
 
 def _load_blocks(con, f: _Opened, first: list[_lines.Block], rest: Iterator | None, stream, hashing,
-                 tick, hint: int | None, block_bytes: int, max_line_bytes: int, pool: _lines.BufferPool,
+                 tick, hint: int, block_bytes: int, max_line_bytes: int, pool: _lines.BufferPool,
                  commits: BlockCommits, known: KnownIds) -> FileResult:
     """Load ``f`` block by block, each committed, and its ``files`` row last (``first``: blocks
     read already, ``rest`` the reader they came from)."""
@@ -346,8 +349,10 @@ def _load_blocks(con, f: _Opened, first: list[_lines.Block], rest: Iterator | No
     block_con = None  # the connection of the block being loaded (see BlockCommits)
     blocks: Generator | None = None
     try:
-        if documents:
+        if documents and rest is None:
             blocks = _documents.iter_documents(f.path)
+        elif documents:
+            blocks = itertools.chain(first, rest)
         else:
             if rest is None:
                 hashing = _decompress.HashingFile(f.path)
@@ -504,7 +509,7 @@ class _Batch:
                 block_con = commits.begin()
                 got = ingest_files(block_con, _lines.concat([tables[i] for i in with_rows]),
                                    [(files[i].opened.name, tables[i].num_rows) for i in with_rows],
-                                   known=self.known, settle=lambda: commits.refresh(block_con))
+                                   routes=[not files[i].opened.documents for i in with_rows], known=self.known, settle=lambda: commits.refresh(block_con))
                 for i, c in zip(with_rows, got, strict=True):
                     counts[i] = c
                 commits.commit(block_con, sum(c.input_bytes for c in got))
@@ -542,9 +547,10 @@ class _Batch:
                 results.append(None)
                 continue
             first_ns, last_ns = spans.get(f.name, (None, None))
-            con.execute(_INSERT_FILE, [f.name, w.sha, f.size, f.compressed, "ndjson", list(sources), lines,
+            fmt = "json-documents" if f.documents else "ndjson"
+            con.execute(_INSERT_FILE, [f.name, w.sha, f.size, f.compressed, fmt, list(sources), lines,
                                        c.loaded, c.duplicates, c.quarantined, c.blank, first_ns, last_ns])
-            results.append(_result(f.name, "ndjson", sources, lines, c, None))
+            results.append(_result(f.name, fmt, sources, lines, c, None))
         con.execute("COMMIT")
         damaged = dict(con.execute(_DAMAGED_OF, [names, _lines.DAMAGED]).fetchall())
         for w, c, r in zip(files, counts, results, strict=True):
