@@ -69,7 +69,7 @@ def test_a_batch_gives_what_loading_the_files_one_by_one_gives(tmp_path, monkeyp
     assert "status='damaged'" in report["e.log.gz"]
     assert "is not a" in report["f.log"] and "status='error'" in report["f.log"]
     assert "same content as" in report["c.log"]
-    assert "duplicates=1," in report["b.log"]
+    assert "duplicates=2," in report["b.log"]  # a.log's line, the run's second line
     assert "only blank lines" in report["g.log"] and "empty file" in report["h.log"]
 
 
