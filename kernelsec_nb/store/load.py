@@ -345,6 +345,8 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
                     break  # more than the file seemed: read block by block below
             else:  # read whole: it waits in the batch
                 sha = f.sha or (hashing and hashing.sha256()) or _decompress.sha256_of(f.path)
+                if stream is not None:
+                    stream.close()
                 batch.add(f, sha, first, hint)
                 first = []
                 return None
@@ -502,9 +504,18 @@ class _Batch:
 
     def must_flush_before(self, path: Path) -> bool:
         """The files waiting must be in the case before ``path`` is opened: it may be one of
-        them, or have the content of one (the same size), which makes it "already loaded"."""
+        them, or have the content of one (same size, then same sha256), which makes it "already
+        loaded"."""
         size = _size(path)
-        return any(w.opened.size == size or w.opened.path == path for w in self.files)
+        if any(w.opened.path == path for w in self.files):
+            return True
+        same = [w.sha for w in self.files if w.opened.size == size]
+        if not same:
+            return False
+        try:
+            return _decompress.sha256_of(path) in same
+        except OSError:
+            return True  # (its own load says why it cannot be read)
 
     def add(self, opened: _Opened, sha: str, blocks: list[_lines.Block], nbytes: int) -> None:
         self.files.append(_Waiting(opened, sha, blocks, len(self.report.files)))
