@@ -59,3 +59,29 @@ def _chunk(chunk: pa.Array) -> np.ndarray:
     if data is None:
         return np.zeros(0, dtype=dtype)
     return np.frombuffer(data, dtype=dtype, count=len(chunk), offset=chunk.offset * dtype.itemsize)
+
+
+def repeated_text(values: list[str], counts: np.ndarray | list[int]) -> pa.Array:
+    """A ``string_view`` array of ``values[i]`` ``counts[i]`` times: one copy of each text, the
+    rows views of it (16 bytes a row, whatever the text's length; a block's ``file`` column).
+
+    >>> repeated_text(["a", "/a/path/longer/than/twelve"], [2, 1]).to_pylist()
+    ['a', 'a', '/a/path/longer/than/twelve']
+    """
+    encoded = [v.encode("utf-8") for v in values]
+    lens = np.array([len(e) for e in encoded], dtype=np.int32)
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int32) if len(encoded) else lens
+    heads = np.zeros((len(encoded), 12), dtype=np.uint8)
+    for i, e in enumerate(encoded):
+        heads[i, : min(len(e), 12)] = np.frombuffer(e[:12], dtype=np.uint8)
+    which = np.repeat(np.arange(len(encoded)), np.asarray(counts, dtype=np.int64))
+    views = np.zeros((len(which), 16), dtype=np.uint8)
+    words = views.view(np.int32)
+    words[:, 0] = lens[which]
+    short = lens[which] <= 12
+    views[short, 4:16] = heads[which[short]]
+    long = ~short
+    views[long, 4:8] = heads[which[long], :4]
+    words[long, 3] = starts[which[long]]
+    data = pa.py_buffer(b"".join(encoded))
+    return pa.Array.from_buffers(pa.string_view(), len(which), [None, pa.py_buffer(views), data])

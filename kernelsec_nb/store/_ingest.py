@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -120,7 +120,7 @@ WITH p AS (
            -- only an object can be an event: other lines (junk, numbers) go to the text parsers
            CASE WHEN left(ltrim(raw, {ws}), 1) = '{{'
                 THEN TRY(json_transform({normalise}, '{structure}')) {text_parse}END AS j
-    FROM (SELECT rec, line, byte_offset, raw AS written, {unwrap} AS raw, note, raw_bytes, event_id,
+    FROM (SELECT rec, file, line, byte_offset, raw AS written, {unwrap} AS raw, note, raw_bytes, event_id,
                  line_end, byte_end, repeat_count
           FROM _block WHERE NOT taken{mine})
 ), s AS (
@@ -132,7 +132,7 @@ WITH p AS (
     SELECT *, {prelude_args}{written_ns} AS written_ns
     FROM k
 ), c AS (
-    SELECT rec, line, byte_offset, raw, written, note, raw_bytes, event_id, line_end, byte_end, repeat_count,
+    SELECT rec, file, line, byte_offset, raw, written, note, raw_bytes, event_id, line_end, byte_end, repeat_count,
            source, kind, j IS NULL AS unparsed, left(ltrim(raw, {ws}), 1) = '{{' AS json,
            {time_note} AS time_note,
            {common}{extra}
@@ -176,7 +176,8 @@ _TIME = "make_timestamp(time_ns // 1000)::TIMESTAMPTZ"
 
 # Each event is stored once, in the table of its kind, with the event-model columns its source
 # has; the ``events`` view (events_view.sql and the sources' own tables) puts them together.
-_PROVENANCE = ("line", "byte_offset")
+#: (``file``: each record's file, a column of the block, which may hold several small files)
+_PROVENANCE = ("line", "byte_offset", "file")
 
 
 def _columns(table: Table, event: dict[str, str], own: dict[str, str]) -> dict[str, str]:
@@ -188,9 +189,9 @@ def _columns(table: Table, event: dict[str, str], own: dict[str, str]) -> dict[s
 
 
 def _insert(table: Table, cols: dict[str, str], source: str, where: str) -> str:
-    names = ", ".join(q(c) for c in (*cols, "time", "file"))
+    names = ", ".join(q(c) for c in (*cols, "time"))
     exprs = ", ".join(q(c) for c in cols)
-    return (f"INSERT INTO {table.name} ({names}) SELECT {exprs}, {_TIME}, $file "  # noqa: S608 - built from our own constants
+    return (f"INSERT INTO {table.name} ({names}) SELECT {exprs}, {_TIME} "  # noqa: S608 - built from our own constants
             f"FROM ({source}) WHERE {where}")
 
 
@@ -253,14 +254,14 @@ _GROUP_OF = (f"SELECT CASE WHEN taken THEN -1 ELSE {_GROUP_SQL} END AS grp "
 #: The shared group's staging statement (Tetragon, Hubble and Falco).
 STAGE_SQL = GROUPS[0].stage
 _WARNINGS_COUNT = """
-SELECT w, count(*) FROM (SELECT unnest(string_split(warnings, '|')) AS w FROM _new WHERE warnings IS NOT NULL)
-WHERE w <> '' GROUP BY w
+SELECT file, w, count(*) FROM (SELECT file, unnest(string_split(warnings, '|')) AS w FROM _new WHERE warnings IS NOT NULL)
+WHERE w <> '' GROUP BY file, w
 """
 
 
 # A record may stand for a run of identical lines (``repeat_count``): one quarantine row says so.
 INSERT_QUARANTINE = """
-INSERT INTO quarantine SELECT $file, line, byte_offset, reason, bad_raw, raw_bytes, line_end, byte_end, repeat_count
+INSERT INTO quarantine SELECT file, line, byte_offset, reason, bad_raw, raw_bytes, line_end, byte_end, repeat_count
 FROM _stage WHERE reason IS NOT NULL AND reason <> 'blank'
 """
 
@@ -268,13 +269,15 @@ FROM _stage WHERE reason IS NOT NULL AND reason <> 'blank'
 # others duplicates; or all refused, or all blank).
 _COUNT_SQL = """
 SELECT
+    file,
     coalesce(sum(repeat_count) FILTER (WHERE reason = 'blank'), 0) AS blank,
     coalesce(sum(repeat_count) FILTER (WHERE reason IS NOT NULL AND reason <> 'blank'), 0) AS quarantined,
-    (SELECT count(*) FROM _new) AS loaded,
+    coalesce(any_value(n.loaded), 0) AS loaded,
     coalesce(sum(repeat_count), 0) AS lines,
     list(DISTINCT source) FILTER (WHERE source IS NOT NULL AND reason IS NULL) AS sources,
     count(*) FILTER (WHERE source IS NOT NULL) AS recognised
-FROM _stage
+FROM _stage LEFT JOIN (SELECT file, count(*) AS loaded FROM _new GROUP BY file) n USING (file)
+GROUP BY file
 """
 _REFUSED_SQL = "SELECT rec FROM _stage WHERE reason IS NOT NULL"
 
@@ -376,7 +379,7 @@ def _route(number: int, spec: RouteSpec) -> Route:
                 if strict else f"CASE WHEN {loadable} THEN {time_ns} END")
         select = ", ".join(f"{time if k == 'time_ns' else e} AS {q(k)}" for k, e in typed.items())
         # one projection per layer of named values; the columns read ``x`` directly
-        sql = (f"SELECT line, byte_offset, event_id, {parse}(json_transform(raw, '{spec.structure}')) AS x "
+        sql = (f"SELECT line, byte_offset, file, event_id, {parse}(json_transform(raw, '{spec.structure}')) AS x "
                f"FROM _block WHERE route = {number}")
         for layer in spec.layers:
             named = ", ".join(f"{spec.rewrite(e)} AS {n}" for n, e in layer.items())
@@ -385,7 +388,7 @@ def _route(number: int, spec: RouteSpec) -> Route:
         return f"SELECT {select} FROM ({columns})"
 
     ok = "time_ns IS NOT NULL"
-    missed = f"SELECT line FROM ({rows('TRY', False)}) WHERE NOT ({ok})"  # noqa: S608
+    missed = f"SELECT file, line FROM ({rows('TRY', False)}) WHERE NOT ({ok})"  # noqa: S608
     excluded = _excluded(spec.excludes)
     return Route(spec.source, f"starts_with(raw, '{spec.prefix}')", excluded,
                  _insert(table, cols, rows("", True), "true"), _insert(table, cols, rows("TRY", False), ok), missed)
@@ -435,11 +438,26 @@ class _Malformed(Exception):
 def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
                  routes: bool = True, known: KnownIds | None = None,
                  settle: Callable[[], None] = lambda: None, strict: bool = True) -> BlockCounts:
-    """Parse one block and insert its rows; returns what happened to its lines.
+    """Parse one block of the file ``file`` and insert its rows; returns what happened to its
+    lines (see :func:`ingest_files`, of which this is the one-file case)."""
+    return ingest_files(con, table, [(file, table.num_rows)], routes=routes, known=known,
+                        settle=settle, strict=strict)[0]
 
-    With ``routes`` (NDJSON blocks: one record per line) and the case's ``known`` ids, lines a
-    fast route recognises, and that are certainly new, are inserted by it first; the rest go
-    through the general staging statement, which also tells duplicates.
+
+def ingest_files(con: duckdb.DuckDBPyConnection, table: pa.Table, files: list[tuple[str, int]], *,
+                 routes: bool | Sequence[bool] = True, known: KnownIds | None = None,
+                 settle: Callable[[], None] = lambda: None, strict: bool = True) -> list[BlockCounts]:
+    """Parse one block and insert its rows; returns what happened to the lines of each file.
+
+    The block holds the records of the ``files`` (name, number of records), one after the
+    other (several small files are loaded as one block: the statements' planning is paid once);
+    every row written names its record's file (the column ``file``), and the counts are told
+    per file.  A record of a later file with the id of an earlier one's is its duplicate, as
+    when the files are loaded one after the other.
+
+    With ``routes`` (NDJSON blocks: one record per line; per file, or for all) and the case's
+    ``known`` ids, lines a fast route recognises, and that are certainly new, are inserted by it
+    first; the rest go through the general staging statement, which also tells duplicates.
 
     Routes parse without ``TRY`` (a tenth faster) and without a filter.  A malformed line, or one
     a route cannot load (no valid time, a value the load must warn about), fails their statement,
@@ -452,14 +470,25 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
     earlier blocks, committed in the background, must be visible to ``con`` by then (see
     :meth:`kernelsec_nb.store._commits.BlockCommits.refresh`).
     """
+    names = [name for name, _ in files]
+    sizes = [n for _, n in files]
+    table = table.append_column("file", _arrow.repeated_text(names, sizes))
+    table = table.append_column("file_no", _arrow.array(np.repeat(np.arange(len(files), dtype=np.int64), sizes)))
+    before = _per_file(table, "repeat_count", len(files))
     table, split_lines = split_records(table, sources.splitters())
+    batch = _Batch(names, _arrow.to_numpy(table.column("file_no")))
+    table = table.drop_columns(["file_no"])
     table = table.append_column("rec", _arrow.array(np.arange(table.num_rows, dtype=np.int64)))
     # Several record batches (zero-copy slices), so that DuckDB parses them on every core.
     table = pa.Table.from_batches(table.to_batches(max_chunksize=_BATCH_ROWS))
-    params = {"file": file}
-    counts = BlockCounts(input_bytes=int(pc.sum(table.column("raw_bytes")).as_py() or 0), split_lines=split_lines)
+    counts = batch.counts
+    nbytes = _per_file(table, "raw_bytes", len(files), batch.file_no)
+    added = _per_file(table, "repeat_count", len(files), batch.file_no) - before if split_lines else before * 0
+    for c, b, a in zip(counts, nbytes.tolist(), added.tolist(), strict=True):
+        c.input_bytes, c.split_lines = b, a
     keys = _arrow.to_numpy(table.column("key")) if known is not None else None
-    fast = routes and USE_ROUTES and known is not None and table.num_rows
+    routed = np.asarray([routes] * len(files) if isinstance(routes, bool) else routes, dtype=bool)
+    fast = routed.any() and USE_ROUTES and known is not None and table.num_rows
     taken = None
     if fast:
         maybe_known = known.contains(keys)
@@ -467,15 +496,15 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
         # (numpy, not a pyarrow scalar: pyarrow.scalar() imports pandas, ~0.35 s and ~50 MB a load)
         clean = pc.and_(pc.is_null(table.column("note")), pc.invert(table.column("repeat")))
         single = _arrow.to_numpy(table.column("repeat_count")) == 1
-        ok = _arrow.to_numpy(clean) & single & ~maybe_known
+        ok = _arrow.to_numpy(clean) & single & ~maybe_known & routed[batch.file_no]
         block = table.append_column("fast", _arrow.array(ok))
         try:
-            taken = _with_block(con, block, lambda: _fast_routes(con, params, counts, block, strict))
+            taken = _with_block(con, block, lambda: _fast_routes(con, batch, block, strict))
         except _Malformed:
             con.execute("ROLLBACK")
             con.execute("BEGIN TRANSACTION")
-            counts.loaded, counts.sources, counts.odd = 0, (), True
-            taken = _with_block(con, block, lambda: _fast_routes(con, params, counts, block, False))
+            batch.odd()
+            taken = _with_block(con, block, lambda: _fast_routes(con, batch, block, False))
     if taken is None or not taken.all():
         rest = taken if taken is not None else np.zeros(table.num_rows, dtype=bool)
         # the general path reads only the lines the routes did not take
@@ -483,7 +512,7 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
         block = _dupkeys.mark(con, block)  # a line with a key twice: a note, so quarantined
         block = _with_block(con, block, lambda: _grouped(con, block))
         settle()
-        refused = _with_block(con, block, lambda: _general(con, params, counts, table.num_rows - int(rest.sum())))
+        refused = _with_block(con, block, lambda: _general(con, batch))
         if keys is not None and len(refused):  # refused lines are not in the case: not known
             keep = np.ones(len(keys), dtype=bool)
             keep[refused] = False
@@ -493,6 +522,27 @@ def ingest_block(con: duckdb.DuckDBPyConnection, table: pa.Table, file: str, *,
         # the refused lines, so that millions of junk lines do not grow the set
         known.add(keys)
     return counts
+
+
+def _per_file(table: pa.Table, column: str, files: int, file_no: np.ndarray | None = None) -> np.ndarray:
+    """The sum of the number ``column`` over each file's records."""
+    which = _arrow.to_numpy(table.column("file_no")) if file_no is None else file_no
+    return np.bincount(which, weights=_arrow.to_numpy(table.column(column)), minlength=files).astype(np.int64)
+
+
+class _Batch:
+    """The files of a block: each record's file (``file_no``, an index into ``names``) and each
+    file's counts."""
+
+    def __init__(self, names: list[str], file_no: np.ndarray) -> None:
+        self.names = names
+        self.index = {name: i for i, name in enumerate(names)}
+        self.file_no = file_no
+        self.counts = [BlockCounts() for _ in names]
+
+    def odd(self) -> None:
+        for c in self.counts:
+            c.odd = True
 
 
 def _with_block(con: duckdb.DuckDBPyConnection, block: pa.Table, run: Callable[[], T]) -> T:
@@ -507,10 +557,10 @@ def _with_block(con: duckdb.DuckDBPyConnection, block: pa.Table, run: Callable[[
             pass  # rollback that must follow drops the registration with it
 
 
-def _fast_routes(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCounts,
-                 block: pa.Table, strict: bool) -> np.ndarray | None:
+def _fast_routes(con: duckdb.DuckDBPyConnection, batch: _Batch, block: pa.Table, strict: bool) -> np.ndarray | None:
     """Run the routes that have lines in the registered ``block``; returns the mask of lines they
-    inserted, None when no route ran."""
+    inserted, None when no route ran.  Every line a route inserted is loaded (routes take only
+    single lines whose ids are certainly new): each file counts its own, once all routes ran."""
     route = np.asarray(con.execute(_ROUTE_OF).fetchnumpy()["route"], dtype=np.int64)
     route = _dupkeys.unroute(con, block, route)  # a key twice: the general path quarantines the line
     wanted = np.bincount(route, minlength=len(ROUTES) + 1)
@@ -519,22 +569,30 @@ def _fast_routes(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCoun
     # the routes read their lines by this mask (in block order: see _ROUTE_OF)
     con.register("_block", block.append_column("route", _arrow.array(route)))
     taken = route > 0
+    odd = False
     for i, r in enumerate(ROUTES, start=1):
         if not wanted[i]:
             continue
         try:
-            inserted = con.execute(r.insert if strict else r.insert_try, params).fetchall()[0][0]
+            inserted = con.execute(r.insert if strict else r.insert_try).fetchall()[0][0]
         except duckdb.InvalidInputException as exc:
             if not strict:
                 raise
             raise _Malformed(str(exc)) from exc
-        counts.loaded += inserted
-        if inserted:
-            counts.sources = tuple(sorted({*counts.sources, r.source}))
         if inserted < wanted[i]:  # lines the route could not load: the general path says why
-            counts.odd = True
-            missed = con.execute(r.missed).fetchnumpy()["line"]
-            taken &= ~np.isin(_arrow.to_numpy(block.column("line")), missed)
+            odd = True
+            missed = con.execute(r.missed).fetchnumpy()
+            at = np.array([batch.index[f] for f in missed["file"]], dtype=np.int64)
+            lines = _arrow.to_numpy(block.column("line"))
+            taken &= ~np.isin((batch.file_no << 40) + lines, (at << 40) + np.asarray(missed["line"], dtype=np.int64))
+    loaded = np.bincount(batch.file_no[taken], minlength=len(batch.names))
+    for i, r in enumerate(ROUTES, start=1):
+        if wanted[i]:
+            for k in np.unique(batch.file_no[taken & (route == i)]).tolist():
+                batch.counts[k].sources = tuple(sorted({*batch.counts[k].sources, r.source}))
+    for c, n in zip(batch.counts, loaded.tolist(), strict=True):
+        c.loaded += n
+        c.odd = c.odd or odd
     return taken
 
 
@@ -547,34 +605,38 @@ def _grouped(con: duckdb.DuckDBPyConnection, block: pa.Table) -> pa.Table:
     return block.append_column("grp", _arrow.array(np.asarray(grp, dtype=np.int64)))
 
 
-def _general(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCounts, n: int) -> np.ndarray:
-    """Stage, insert and count the ``n`` records the routes did not take (a run of identical
-    lines is one record of ``repeat_count`` lines), group by group of sources present; returns
-    the block indices (``rec``) of the records refused (quarantined or blank)."""
+def _general(con: duckdb.DuckDBPyConnection, batch: _Batch) -> np.ndarray:
+    """Stage, insert and count the records the routes did not take (a run of identical lines is
+    one record of ``repeat_count`` lines), group by group of sources present; returns the block
+    indices (``rec``) of the records refused (quarantined or blank)."""
     if _GROUP_OF is None:
-        return _general_group(con, params, counts, GROUPS[0])
+        return _general_group(con, batch, GROUPS[0])
     present = sorted(k for (k,) in con.execute("SELECT DISTINCT grp FROM _block WHERE NOT taken").fetchall())
-    refused = [_general_group(con, params, counts, GROUPS[k]) for k in present]
+    refused = [_general_group(con, batch, GROUPS[k]) for k in present]
     return np.concatenate(refused) if refused else np.empty(0, dtype=np.int64)
 
 
-def _general_group(con: duckdb.DuckDBPyConnection, params: dict, counts: BlockCounts, group: Group) -> np.ndarray:
+def _general_group(con: duckdb.DuckDBPyConnection, batch: _Batch, group: Group) -> np.ndarray:
     """The general path of the lines of one group (see :func:`_general`)."""
     con.execute(group.stage)
     con.execute(_MARK_SQL)
     con.execute(_NEW_VIEW)
     for sql in group.inserts:
-        con.execute(sql, params)
-    con.execute(INSERT_QUARANTINE, params)
-    blank, quarantined, loaded, lines, srcs, recognised = con.execute(_COUNT_SQL).fetchall()[0]
-    counts.recognised += recognised
-    counts.loaded += loaded
-    counts.duplicates += lines - loaded - quarantined - blank
-    counts.quarantined += quarantined
-    counts.blank += blank
-    counts.sources = tuple(sorted(set(counts.sources) | set(srcs or ())))
-    for message, times in con.execute(_WARNINGS_COUNT).fetchall():
-        counts.warnings[message] = counts.warnings.get(message, 0) + times
-    if not quarantined and not blank:
+        con.execute(sql)
+    con.execute(INSERT_QUARANTINE)
+    refusing = False
+    for file, blank, quarantined, loaded, lines, srcs, recognised in con.execute(_COUNT_SQL).fetchall():
+        c = batch.counts[batch.index[file]]
+        c.recognised += recognised
+        c.loaded += loaded
+        c.duplicates += lines - loaded - quarantined - blank
+        c.quarantined += quarantined
+        c.blank += blank
+        c.sources = tuple(sorted(set(c.sources) | set(srcs or ())))
+        refusing = refusing or bool(quarantined or blank)
+    for file, message, times in con.execute(_WARNINGS_COUNT).fetchall():
+        warnings = batch.counts[batch.index[file]].warnings
+        warnings[message] = warnings.get(message, 0) + times
+    if not refusing:
         return np.empty(0, dtype=np.int64)
     return np.asarray(con.execute(_REFUSED_SQL).fetchnumpy()["rec"], dtype=np.int64)

@@ -74,13 +74,13 @@ def split_records(table: pa.Table, splitters: Sequence[Splitter]) -> tuple[pa.Ta
         if items is None:
             continue
         pieces.append(table.slice(start, i - start))
-        pieces.append(_records(row, items))
+        pieces.append(_records(row, items, table.schema))
         added += (max(len(items), 1) - 1) * row["repeat_count"]
         start = i + 1
     if not pieces:
         return table, 0
     pieces.append(table.slice(start))
-    out = pa.concat_tables([p.cast(_lines.SCHEMA) for p in pieces])
+    out = pa.concat_tables([p.cast(table.schema) for p in pieces])
     out = out.set_column(_lines.SCHEMA.get_field_index("repeat"), "repeat",
                          repeats(_arrow.to_numpy(out.column("key"))))
     return out, added
@@ -122,8 +122,9 @@ def _may_hold(column: pa.ChunkedArray, hint: str) -> bool:
     return False
 
 
-def _records(row: dict, items: list[str]) -> pa.Table:
-    """The records of one split line's events (one blank record when it has none)."""
+def _records(row: dict, items: list[str], schema: pa.Schema = _lines.SCHEMA) -> pa.Table:
+    """The records of one split line's events (one blank record when it has none); a column of
+    ``schema`` beyond the reader's (the block's ``file``) keeps the line's value."""
     texts = items or [""]
     data = [t.encode("utf-8") for t in texts]
     ends = np.cumsum([len(d) for d in data])
@@ -134,7 +135,8 @@ def _records(row: dict, items: list[str]) -> pa.Table:
         "note": pa.nulls(n, pa.string()), "raw_bytes": [len(d) for d in data], "event_id": ids,
         "key": keys, "repeat": [False] * n, "line_end": [row["line_end"]] * n,
         "byte_end": [row["byte_end"]] * n, "repeat_count": [row["repeat_count"]] * n,
-    }, schema=_lines.SCHEMA)
+        **{name: [row[name]] * n for name in schema.names if name not in _lines.SCHEMA.names},
+    }, schema=schema)
 
 
 def find_item(text: str, event_id: str, splitters: Sequence[Splitter]) -> str | None:

@@ -1,11 +1,36 @@
-"""Load export files into a case: one transaction per file, every line accounted for."""
+"""Load export files into a case, every line accounted for.
+
+A file is loaded block by block, each block committed (memory stays bounded by the block, not the
+file), and its ``files`` row is written last: rows of a file without a ``files`` row are a load
+that did not finish, removed when it fails and on the next open after a crash.
+
+**Small files load together.**  Each block pays a fixed cost whatever its size: its statements
+are planned again every time (the general path's staging statement alone takes 0.1-0.3 s to
+plan), then committed.  So a file that fits in one block (its decompressed size, as far as it
+can be told before reading, at most the block size and :data:`BATCH_BYTES`), NDJSON or JSON
+documents, and that the case does not hold yet under its path, is read whole (its own reader, its
+sha256 and line counts as for any file) and waits; the files waiting are loaded as ONE block
+(:func:`kernelsec_nb.store._ingest.ingest_files`: every row names its file, the counts are told
+per file) when their bytes reach :data:`BATCH_BYTES`, before a file that cannot join (a large
+file, a path loaded before, a file of the same size as one waiting: it may have the same content,
+which makes it "already loaded"), and at the end.  Then each file is finished as any file is (no
+event in it: it is no export, its rows removed; its time span; its ``files`` row), the ``files``
+rows of the batch in one transaction after the block's commit.  What the load reports and stores
+is what loading the files one by one gives: the files keep their order, a line of a later file
+with the id of an earlier one's is the later file's duplicate (the first file keeps the event),
+and a crash between the block's commit and the ``files`` rows leaves rows without a ``files``
+row, removed on the next open.  An error in a later file (not Ctrl-C) loads the files waiting
+before it is raised, as one-by-one loading would have; after Ctrl-C they are not loaded.
+"""
 
 from __future__ import annotations
 
+import itertools
 import os
 import queue
 import threading
 from collections.abc import Generator, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -16,7 +41,7 @@ from kernelsec_nb.store import _decompress, _derived, _documents, _lines
 from kernelsec_nb.store._commits import BlockCommits
 from kernelsec_nb.store._discover import discover
 from kernelsec_nb.store._ingest import TABLES as EVENT_TABLES
-from kernelsec_nb.store._ingest import BlockCounts, ingest_block
+from kernelsec_nb.store._ingest import BlockCounts, ingest_block, ingest_files
 from kernelsec_nb.store._known import KnownIds
 from kernelsec_nb.store._skew import noted_offsets
 from kernelsec_nb.store._twice import flows_seen_twice
@@ -27,9 +52,7 @@ _DAMAGED = "SELECT reason FROM quarantine WHERE file = ? AND starts_with(reason,
 _REASON_STARTS = "SELECT 1 FROM quarantine WHERE file = ? AND starts_with(reason, ?) LIMIT 1"
 
 
-# A file is loaded block by block, each block committed (so memory stays bounded by the block,
-# not the file); its ``files`` row is written last.  Rows of a file without a ``files`` row are
-# a load that did not finish: they are removed when it fails, and on the next open after a crash.
+# (see the module: rows of a file without a ``files`` row are a load that did not finish)
 _DISCARD = [
     f"DELETE FROM {table} WHERE {{cond}}"  # noqa: S608 - our own table names
     for table in [*(t.name for t in EVENT_TABLES), "quarantine"]
@@ -48,6 +71,9 @@ class NotAnExport(Exception):
     """No line of the file is an event of ours."""
 
 
+#: Small files are read whole and wait to be loaded together, as one block, until their bytes
+#: (decompressed, about) reach this (see the module's docstring).
+BATCH_BYTES = 32 << 20
 #: DuckDB's memory budget during a load (the rest of the peak is the blocks in flight).
 LOAD_MEMORY_LIMIT = "384MB"
 #: The sources whose files bring flows, and those whose connects the clock offsets compare them with.
@@ -56,6 +82,9 @@ _CONNECTS = names_with(Capability.CONNECTIONS)
 _FIND_SHA = ("SELECT path, lines, loaded + duplicates, quarantined, blank, sources, format "
              "FROM files WHERE sha256 = ? LIMIT 1")
 _TIME_SPAN = "SELECT min(time_ns), max(time_ns) FROM events WHERE file = ? OR file = ?"
+_TIME_SPANS = "SELECT file, min(time_ns), max(time_ns) FROM events WHERE list_contains(?, file) GROUP BY file"
+_DAMAGED_OF = ("SELECT file, arg_min(reason, line) FROM quarantine WHERE list_contains(?, file) "
+               "AND starts_with(reason, ?) GROUP BY file")
 _KNOWN_PATH = "SELECT 1 FROM files WHERE path = ?"
 #: What the rows of a file loaded again (see :func:`_load_one`) are named until its ``files`` row
 #: is written: no path (paths are absolute), and no file of ``files``, so a crash leaves them to
@@ -178,18 +207,27 @@ def _load_all(con, files, report: LoadReport, progress: bool, block_bytes: int,
     pool = _lines.BufferPool()
     known = KnownIds(con)  # ids already in the case (a superset test: see _known)
     commits = BlockCommits(con)
+    batch = _Batch(con, commits, known, report)
     try:
         try:
             for path in files:
                 size = _size(path)
-                report.files.append(
-                    _load_one(con, path, bar, done, block_bytes, max_line_bytes, pool, commits, known)
-                )
+                result = _load_one(con, path, bar, done, block_bytes, max_line_bytes, pool, commits, known, batch)
+                if result is not None:  # (None: the file waits in the batch, which reports it)
+                    report.files.append(result)
                 done += size
                 if bar is not None:
                     bar.n = done
                     bar.refresh()
-        except BaseException:
+            batch.flush()
+        except BaseException as exc:
+            # the files read whole before an error of a later file are loaded, as they would be
+            # one by one (not after Ctrl-C: the load stops, and they are not loaded)
+            if isinstance(exc, Exception):
+                try:
+                    batch.flush()
+                except BaseException:  # noqa: S110 - the load's own error is the one to raise
+                    pass
             # the files committed before the failure stay loaded: their processes too (a failure
             # here, a second Ctrl-C, leaves the case stale, rebuilt by the next load or open).
             # What the failed file left is gone first (again: a second Ctrl-C may have stopped
@@ -224,8 +262,23 @@ def _load_all(con, files, report: LoadReport, progress: bool, block_bytes: int,
     return report
 
 
-def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes: int,
-              pool: _lines.BufferPool, commits: BlockCommits, known: KnownIds) -> FileResult:
+@dataclass
+class _Opened:
+    """A file about to be read: what was found out before reading it."""
+
+    path: Path
+    name: str
+    size: int
+    compressed: bool
+    documents: bool
+    sha: str | None
+    #: the name its rows carry until its ``files`` row is written (see _RELOADING)
+    tag: str
+
+
+def _open(con, path: Path) -> _Opened | FileResult:
+    """What is known of ``path`` before it is read; a result when it is not to be read (it cannot
+    be, or the case has its content already)."""
     name = str(path)
     try:
         size = path.stat().st_size
@@ -257,20 +310,78 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
     # also drops the earlier load's quarantine rows; a failure or a crash removes this load's rows
     # only, and the earlier load stays as it was.
     tag = _RELOADING + name if con.execute(_KNOWN_PATH, [name]).fetchall() else name
+    return _Opened(path, name, size, compressed, documents, sha, tag)
+
+
+def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes: int,
+              pool: _lines.BufferPool, commits: BlockCommits, known: KnownIds,
+              batch: _Batch) -> FileResult | None:
+    """Load ``path``: its result, or None when it joined ``batch`` (which reports it)."""
+    if batch.must_flush_before(path):
+        batch.flush()
+    opened = _open(con, path)
+    if isinstance(opened, FileResult):
+        return opened
+    f = opened
+    hint = _decompress.size_hint(f.path, f.size)
+    tick = (lambda pos: _tick(bar, done, pos)) if bar is not None else None
+    first: list[_lines.Block] = []  # blocks read while trying the file for the batch
+    rest: Iterator | None = None
+    stream = hashing = None
+    try:
+        if f.tag == f.name and hint <= min(block_bytes, BATCH_BYTES):
+            if f.documents:
+                rest = _documents.iter_documents(f.path)
+            else:
+                hashing = _decompress.HashingFile(f.path)
+                stream = _decompress.GzipStream(hashing) if f.compressed else hashing
+                rest = _lines.iter_ndjson(stream, tick, block_bytes, max_line_bytes, pool=pool, size_hint=hint)
+            rows = nbytes = 0
+            for block in rest:
+                first.append(block)
+                rows += block.table.num_rows
+                nbytes += block.table.nbytes
+                if rows > _lines.BLOCK_ROWS or nbytes > BATCH_BYTES:
+                    break  # more than the file seemed: read block by block below
+            else:  # read whole: it waits in the batch
+                sha = f.sha or (hashing and hashing.sha256()) or _decompress.sha256_of(f.path)
+                if stream is not None:
+                    stream.close()
+                batch.add(f, sha, first, hint)
+                first = []
+                return None
+    except BaseException:
+        for block in first:
+            block.release()
+        if stream is not None:
+            stream.close()
+        raise
+    batch.flush()  # the files before this one first (their events, their ``files`` rows)
+    return _load_blocks(con, f, first, rest, stream, hashing, tick, hint, block_bytes, max_line_bytes,
+                        pool, commits, known)
+
+
+def _load_blocks(con, f: _Opened, first: list[_lines.Block], rest: Iterator | None, stream, hashing,
+                 tick, hint: int, block_bytes: int, max_line_bytes: int, pool: _lines.BufferPool,
+                 commits: BlockCommits, known: KnownIds) -> FileResult:
+    """Load ``f`` block by block, each committed, and its ``files`` row last (``first``: blocks
+    read already, ``rest`` the reader they came from)."""
+    name, tag, documents, sha = f.name, f.tag, f.documents, f.sha
     counts = BlockCounts()
     lines = 0
-    stream = None
     block_con = None  # the connection of the block being loaded (see BlockCommits)
     blocks: Generator | None = None
     try:
-        if documents:
-            blocks = _documents.iter_documents(path)
+        if documents and rest is None:
+            blocks = _documents.iter_documents(f.path)
+        elif documents:
+            blocks = itertools.chain(first, rest)
         else:
-            hashing = _decompress.HashingFile(path)
-            stream = _decompress.GzipStream(hashing) if compressed else hashing
-            tick = (lambda pos: _tick(bar, done, pos)) if bar is not None else None
-            blocks = _prefetch(_lines.iter_ndjson(stream, tick, block_bytes, max_line_bytes, pool=pool,
-                                                  size_hint=_decompress.size_hint(path, size)))
+            if rest is None:
+                hashing = _decompress.HashingFile(f.path)
+                stream = _decompress.GzipStream(hashing) if f.compressed else hashing
+                rest = _lines.iter_ndjson(stream, tick, block_bytes, max_line_bytes, pool=pool, size_hint=hint)
+            blocks = _prefetch(itertools.chain(first, rest))
         srcs: set[str] = set()
         recognised = 0
         strict = True
@@ -304,26 +415,18 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
         commits.wait()
         con.execute("BEGIN TRANSACTION")
         if sha is None:  # read to its end above, unless the stream was damaged
-            sha = hashing.sha256() or _decompress.sha256_of(path)
+            sha = hashing.sha256() or _decompress.sha256_of(f.path)
         sources = tuple(sorted(srcs))
-        # a file without one event is no export, unless a line was too long to tell (it may be one),
-        # or its compressed stream is damaged (the damage may be what hid its events: kept, said),
-        # or its lines were some tool's events it could not load (all without a valid time, say)
-        if not sources and counts.quarantined and not recognised and not any(
-                con.execute(_REASON_STARTS, [tag, start]).fetchall()
-                for start in (_lines.TOO_LONG, _lines.DAMAGED)):
-            reason = con.execute(_FIRST_REASON, [tag]).fetchall()[0]
-            raise NotAnExport(
-                f"{name} is not a {source_titles()} export "
-                f"(line {reason[0]}: {reason[1]}); nothing from this file was loaded"
-            )
+        refused = _refused(con, name, tag, sources, counts.quarantined, recognised)
+        if refused is not None:
+            raise NotAnExport(refused)
         first_ns, last_ns = con.execute(_TIME_SPAN, [name, tag]).fetchall()[0]
         if tag != name:
             con.execute("DELETE FROM quarantine WHERE file = ?", [name])
             for sql in _RENAME:
                 con.execute(sql, [name, tag])
         con.execute(_INSERT_FILE, [
-            name, sha, size, compressed, "json-documents" if documents else "ndjson",
+            name, sha, f.size, f.compressed, "json-documents" if documents else "ndjson",
             list(sources), lines, counts.loaded, counts.duplicates, counts.quarantined,
             counts.blank, first_ns, last_ns,
         ])
@@ -340,22 +443,152 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
         discard(con, tag)
         raise
     finally:
+        for block in first:
+            block.release()  # (released already unless the load failed before it)
         if blocks is not None:
             blocks.close()  # stops the reader thread now, not when the generator is collected
         if stream is not None:
             stream.close()
     found = con.execute(_DAMAGED, [name, _lines.DAMAGED]).fetchall()
-    damaged = found[0] if found else None
+    return _result(name, "json-documents" if documents else "ndjson", sources, lines, counts,
+                   found[0][0] if found else None)
+
+
+def _refused(con, name: str, tag: str, sources: tuple[str, ...], quarantined: int, recognised: int) -> str | None:
+    """Why the file is no export (None: it is one), in the open transaction that writes its
+    ``files`` row.
+
+    A file without one event is no export, unless a line was too long to tell (it may be one), or
+    its compressed stream is damaged (the damage may be what hid its events: kept, said), or its
+    lines were some tool's events it could not load (all without a valid time, say)."""
+    if sources or not quarantined or recognised or any(
+            con.execute(_REASON_STARTS, [tag, start]).fetchall() for start in (_lines.TOO_LONG, _lines.DAMAGED)):
+        return None
+    reason = con.execute(_FIRST_REASON, [tag]).fetchall()[0]
+    return (f"{name} is not a {source_titles()} export "
+            f"(line {reason[0]}: {reason[1]}); nothing from this file was loaded")
+
+
+def _result(name: str, fmt: str, sources: tuple[str, ...], lines: int, counts: BlockCounts,
+            damaged: str | None) -> FileResult:
+    """The result of a file loaded (``damaged``: the reason of its damaged stream's rest)."""
     if damaged is not None:
-        message = damaged[0]
+        message = damaged
     elif lines == counts.blank:
         message = "empty file: nothing to load" if not lines else "only blank lines: nothing to load"
     else:
         message = ""
-    return FileResult(name, "loaded" if damaged is None else "damaged", sources,
-                      "json-documents" if documents else "ndjson", lines, counts.loaded,
+    return FileResult(name, "loaded" if damaged is None else "damaged", sources, fmt, lines, counts.loaded,
                       counts.duplicates, counts.quarantined, counts.blank, message=message,
                       warnings=dict(sorted(counts.warnings.items())))
+
+
+@dataclass
+class _Waiting:
+    """A file read whole, waiting in the batch."""
+
+    opened: _Opened
+    sha: str
+    blocks: list[_lines.Block]
+    #: its place in the report
+    index: int
+
+
+class _Batch:
+    """Small files read whole, loaded together as one block (see the module's docstring)."""
+
+    def __init__(self, con, commits: BlockCommits, known: KnownIds, report: LoadReport) -> None:
+        self.con, self.commits, self.known, self.report = con, commits, known, report
+        self.files: list[_Waiting] = []
+        self.bytes = 0
+
+    def must_flush_before(self, path: Path) -> bool:
+        """The files waiting must be in the case before ``path`` is opened: it may be one of
+        them, or have the content of one (same size, then same sha256), which makes it "already
+        loaded"."""
+        size = _size(path)
+        if any(w.opened.path == path for w in self.files):
+            return True
+        same = [w.sha for w in self.files if w.opened.size == size]
+        if not same:
+            return False
+        try:
+            return _decompress.sha256_of(path) in same
+        except OSError:
+            return True  # (its own load says why it cannot be read)
+
+    def add(self, opened: _Opened, sha: str, blocks: list[_lines.Block], nbytes: int) -> None:
+        self.files.append(_Waiting(opened, sha, blocks, len(self.report.files)))
+        # its place in the report, until the batch is loaded
+        self.report.files.append(FileResult(opened.name, "error", message="not loaded: the load stopped"))
+        self.bytes += nbytes
+        if self.bytes >= BATCH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Load the files waiting: their lines as one block (committed), then their ``files`` rows
+        (one transaction)."""
+        files, self.files, self.bytes = self.files, [], 0
+        if not files:
+            return
+        con, commits = self.con, self.commits
+        tables = [_lines.concat([b.table for b in w.blocks]) for w in files]
+        counts = [BlockCounts() for _ in files]
+        block_con = None
+        try:
+            with_rows = [i for i, t in enumerate(tables) if t.num_rows]
+            if with_rows:
+                block_con = commits.begin()
+                got = ingest_files(block_con, _lines.concat([tables[i] for i in with_rows]),
+                                   [(files[i].opened.name, tables[i].num_rows) for i in with_rows],
+                                   routes=[not files[i].opened.documents for i in with_rows], known=self.known, settle=lambda: commits.refresh(block_con))
+                for i, c in zip(with_rows, got, strict=True):
+                    counts[i] = c
+                commits.commit(block_con, sum(c.input_bytes for c in got))
+                block_con = None
+            commits.wait()
+            self._finish(files, counts)
+        except BaseException:
+            commits.abandon()
+            if block_con is not None:
+                _rollback(block_con)
+            _rollback(con)
+            raise  # (the loader removes what the batch left: it has no ``files`` row)
+        finally:
+            del tables
+            for w in files:
+                for b in w.blocks:
+                    b.release()
+
+    def _finish(self, files: list[_Waiting], counts: list[BlockCounts]) -> None:
+        """Each file's ``files`` row, or its removal when it is no export (one transaction)."""
+        con = self.con
+        names = [w.opened.name for w in files]
+        spans = {file: (lo, hi) for file, lo, hi in con.execute(_TIME_SPANS, [names]).fetchall()}
+        results: list[FileResult | None] = []
+        con.execute("BEGIN TRANSACTION")
+        for w, c in zip(files, counts, strict=True):
+            f = w.opened
+            lines = sum(b.lines for b in w.blocks) + c.split_lines
+            c.blank += sum(b.blank for b in w.blocks)
+            sources = tuple(sorted(c.sources))
+            refused = _refused(con, f.name, f.tag, sources, c.quarantined, c.recognised)
+            if refused is not None:
+                discard(con, f.tag)
+                self.report.files[w.index] = FileResult(f.name, "error", message=refused)
+                results.append(None)
+                continue
+            first_ns, last_ns = spans.get(f.name, (None, None))
+            fmt = "json-documents" if f.documents else "ndjson"
+            con.execute(_INSERT_FILE, [f.name, w.sha, f.size, f.compressed, fmt, list(sources), lines,
+                                       c.loaded, c.duplicates, c.quarantined, c.blank, first_ns, last_ns])
+            results.append(_result(f.name, fmt, sources, lines, c, None))
+        con.execute("COMMIT")
+        damaged = dict(con.execute(_DAMAGED_OF, [names, _lines.DAMAGED]).fetchall())
+        for w, c, r in zip(files, counts, results, strict=True):
+            if r is not None:
+                self.report.files[w.index] = (r if w.opened.name not in damaged else
+                                              _result(r.path, r.format, r.sources, r.lines, c, damaged[r.path]))
 
 
 def _size(path: Path) -> int:

@@ -272,15 +272,20 @@ def test_routes_load_what_the_general_path_loads(inputs, tmp_path, monkeypatch):
     assert e.row(0) == ("10.0.0.3", 5, "10.0.0.4", 6, "TCP")
 
 
+def _not_taken(con) -> int:
+    """The records of the registered block that the routes did not take (the general path's)."""
+    return con.execute("SELECT count(*) FROM _block WHERE NOT taken").fetchall()[0][0]
+
+
 def _load_counting_general(tmp_path, monkeypatch, src):
     """Load ``src`` into a new case, counting the lines that went on to the general path: the
     case, the load report (a dict) and ``{"general": lines}``."""
     calls = {"general": 0}
     real = _ingest._general
 
-    def counting(con, params, counts, n):
-        calls["general"] += n
-        return real(con, params, counts, n)
+    def counting(con, batch):
+        calls["general"] += _not_taken(con)
+        return real(con, batch)
 
     monkeypatch.setattr(_ingest, "_general", counting)
     case = kn.open_case(tmp_path / "c.duckdb")
@@ -340,13 +345,13 @@ def test_a_malformed_line_retries_its_block_leniently(tmp_path, monkeypatch):
     real_routes, real_general = _ingest._fast_routes, _ingest._general
     general: list[int] = []
 
-    def routes(con, params, counts, table, strict):
+    def routes(con, batch, table, strict):
         tries.append(strict)
-        return real_routes(con, params, counts, table, strict)
+        return real_routes(con, batch, table, strict)
 
-    def counting(con, params, counts, n):
-        general.append(n)
-        return real_general(con, params, counts, n)
+    def counting(con, batch):
+        general.append(_not_taken(con))
+        return real_general(con, batch)
 
     monkeypatch.setattr(_ingest, "_fast_routes", routes)
     monkeypatch.setattr(_ingest, "_general", counting)
@@ -377,9 +382,9 @@ def test_odd_lines_through_a_file_are_taken_leniently_after_the_first(tmp_path, 
     tries: list[bool] = []
     real = _ingest._fast_routes
 
-    def routes(con, params, counts, table, strict):
+    def routes(con, batch, table, strict):
         tries.append(strict)
-        return real(con, params, counts, table, strict)
+        return real(con, batch, table, strict)
 
     monkeypatch.setattr(_ingest, "_fast_routes", routes)
     case = kn.open_case(tmp_path / "c.duckdb")
