@@ -315,9 +315,10 @@ def _open(con, path: Path) -> _Opened | FileResult:
 
 def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes: int,
               pool: _lines.BufferPool, commits: BlockCommits, known: KnownIds,
-              batch: _Batch) -> FileResult | None:
-    """Load ``path``: its result, or None when it joined ``batch`` (which reports it)."""
-    if batch.must_flush_before(path):
+              batch: _Batch | None = None) -> FileResult | None:
+    """Load ``path``: its result, or None when it joined ``batch`` (which reports it; without a
+    batch the file loads alone, as the Spark tasks load theirs)."""
+    if batch is not None and batch.must_flush_before(path):
         batch.flush()
     opened = _open(con, path)
     if isinstance(opened, FileResult):
@@ -329,7 +330,7 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
     rest: Iterator | None = None
     stream = hashing = None
     try:
-        if f.tag == f.name and hint <= min(block_bytes, BATCH_BYTES):
+        if batch is not None and f.tag == f.name and hint <= min(block_bytes, BATCH_BYTES):
             if f.documents:
                 rest = _documents.iter_documents(f.path)
             else:
@@ -356,7 +357,8 @@ def _load_one(con, path: Path, bar, done: int, block_bytes: int, max_line_bytes:
         if stream is not None:
             stream.close()
         raise
-    batch.flush()  # the files before this one first (their events, their ``files`` rows)
+    if batch is not None:
+        batch.flush()  # the files before this one first (their events, their ``files`` rows)
     return _load_blocks(con, f, first, rest, stream, hashing, tick, hint, block_bytes, max_line_bytes,
                         pool, commits, known)
 
