@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import queue
-import threading
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +41,7 @@ from kernelsec_nb.store._discover import discover
 from kernelsec_nb.store._ingest import TABLES as EVENT_TABLES
 from kernelsec_nb.store._ingest import BlockCounts, ingest_block, ingest_files
 from kernelsec_nb.store._known import KnownIds
+from kernelsec_nb.store._prefetch import prefetch
 from kernelsec_nb.store._skew import noted_offsets
 from kernelsec_nb.store._twice import flows_seen_twice
 from kernelsec_nb.store.report import FileResult, LoadReport
@@ -99,64 +98,6 @@ _INSERT_FILE = """
 INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
     make_timestamp(?::BIGINT // 1000)::TIMESTAMPTZ, make_timestamp(?::BIGINT // 1000)::TIMESTAMPTZ, now())
 """
-
-
-_END = object()
-
-
-def _prefetch(blocks: Iterator) -> Generator:
-    """Iterate ``blocks`` with the next one read in a background thread.
-
-    Reading and splitting lines (Python, numpy) then overlaps with DuckDB parsing the previous
-    block (DuckDB releases the GIL).  The reader starts a block only once the consumer took the
-    one before, by which time the consumer has released the block before that: two read buffers
-    are in use, not three (the reader is several times faster than DuckDB, so nothing is lost).
-    An error of the reader is raised here, in order; stopping early (an error in the consumer)
-    stops the reader.
-    """
-    out: queue.Queue = queue.Queue(maxsize=1)
-    taken = threading.Semaphore(0)
-    stop = threading.Event()
-
-    def hand_over(item: tuple) -> bool:
-        while not stop.is_set():
-            try:
-                out.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def run() -> None:
-        try:
-            for block in blocks:
-                if not hand_over((block, None)):
-                    return
-                while not taken.acquire(timeout=0.1):  # until the consumer has it
-                    if stop.is_set():
-                        return
-            hand_over((_END, None))
-        except BaseException as exc:  # handed to the consumer, raised there
-            hand_over((_END, exc))
-
-    thread = threading.Thread(target=run, name="kernelsec-nb-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            block, exc = out.get()
-            if exc is not None:
-                raise exc
-            if block is _END:
-                return
-            taken.release()
-            yield block
-    finally:
-        stop.set()
-        while thread.is_alive():
-            try:
-                out.get_nowait()
-            except queue.Empty:
-                thread.join(0.05)
 
 
 def _progress_bar(enabled: bool, total: int, desc: str):
@@ -383,7 +324,7 @@ def _load_blocks(con, f: _Opened, first: list[_lines.Block], rest: Iterator | No
                 hashing = _decompress.HashingFile(f.path)
                 stream = _decompress.GzipStream(hashing) if f.compressed else hashing
                 rest = _lines.iter_ndjson(stream, tick, block_bytes, max_line_bytes, pool=pool, size_hint=hint)
-            blocks = _prefetch(itertools.chain(first, rest))
+            blocks = prefetch(itertools.chain(first, rest))
         srcs: set[str] = set()
         recognised = 0
         strict = True
