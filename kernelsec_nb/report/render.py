@@ -157,32 +157,28 @@ def _versions() -> dict[str, str]:
     return v
 
 
-def _inputs(case_path: Path) -> list[dict[str, Any]]:
-    import kernelsec_nb as kn
-
-    try:
-        with kn.open_case(case_path, read_only=True) as case:
-            files = case.files()
-    except Exception:  # noqa: BLE001 - a manifest without inputs is still a manifest
-        return []
-    cols = ["path", "sha256", "bytes", "lines", "loaded", "duplicates", "quarantined", "blank", "sources"]
-    return [{k: r.get(k) for k in cols} for r in files.iter_rows(named=True)]
-
-
-def _chain_names(case_path: Path, findings: dict[str, Any]) -> dict[str, str]:
-    """exec_id → the process's binary, for the exec chains of the findings (a chain of ids
-    means nothing to a reader); empty when the case cannot be read."""
+def _from_case(case_path: Path, findings: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """What the report reads of the case itself (one read-only open): its input files for the
+    manifest, and exec_id → binary for the findings' exec chains (a chain of ids means nothing to
+    a reader).  Nothing when the case cannot be read: the manifest has no inputs, the ids are shown."""
     import kernelsec_nb as kn
 
     ids = sorted({x for i in findings.get("incidents") or [] for x in i.get("chain") or []})
-    if not ids:
-        return {}
+    rows = None
     try:
         with kn.open_case(case_path, read_only=True) as case:
-            rows = case.sql("SELECT exec_id, binary FROM processes WHERE list_contains(?, exec_id)", [ids])
-    except Exception:  # noqa: BLE001 - the ids are shown instead
-        return {}
-    return {r["exec_id"]: r["binary"] for r in rows.iter_rows(named=True) if r["binary"]}
+            files = case.files()
+            if ids:
+                try:
+                    rows = case.sql("SELECT exec_id, binary FROM processes WHERE list_contains(?, exec_id)", [ids])
+                except Exception:  # noqa: BLE001, S110 - the ids are shown instead
+                    pass
+    except Exception:  # noqa: BLE001 - a manifest without inputs is still a manifest
+        return [], {}
+    cols = ["path", "sha256", "bytes", "lines", "loaded", "duplicates", "quarantined", "blank", "sources"]
+    inputs = [{k: r.get(k) for k in cols} for r in files.iter_rows(named=True)]
+    names = {r["exec_id"]: r["binary"] for r in rows.iter_rows(named=True) if r["binary"]} if rows is not None else {}
+    return inputs, names
 
 
 def _sha256(path: Path) -> str:
@@ -464,11 +460,11 @@ def render(case_path: str | Path, notebook: str | Path = "postmortem", out_html:
         nb = _execute(nb_path, out_nb, params, timeout)
     findings = _findings(nb)
     errors = _errors(nb)
+    inputs, names = _from_case(case_path, findings)
     manifest = {"case": str(case_path), "notebook": nb_path.name, "notebook_sha256": _sha256(nb_path),
                 "rendered_at": time_text(dt.datetime.now(dt.UTC)),
-                "inputs": _inputs(case_path), "versions": _versions(), "parameters": params}
-    out_html.write_text(_assemble(nb, manifest, findings, errors, _chain_names(case_path, findings)),
-                        encoding="utf-8")
+                "inputs": inputs, "versions": _versions(), "parameters": params}
+    out_html.write_text(_assemble(nb, manifest, findings, errors, names), encoding="utf-8")
     return {"html": str(out_html), "findings": findings, "errors": errors, "manifest": manifest,
             "notebook": str(keep_notebook) if keep_notebook else None}
 

@@ -476,7 +476,7 @@ def ingest_files(con: duckdb.DuckDBPyConnection, table: pa.Table, files: list[tu
     table = table.append_column("file_no", _arrow.array(np.repeat(np.arange(len(files), dtype=np.int64), sizes)))
     before = _per_file(table, "repeat_count", len(files))
     table, split_lines = split_records(table, sources.splitters())
-    batch = _Batch(names, _arrow.to_numpy(table.column("file_no")))
+    batch = _BlockFiles(names, _arrow.to_numpy(table.column("file_no")))
     table = table.drop_columns(["file_no"])
     table = table.append_column("rec", _arrow.array(np.arange(table.num_rows, dtype=np.int64)))
     # Several record batches (zero-copy slices), so that DuckDB parses them on every core.
@@ -530,7 +530,7 @@ def _per_file(table: pa.Table, column: str, files: int, file_no: np.ndarray | No
     return np.bincount(which, weights=_arrow.to_numpy(table.column(column)), minlength=files).astype(np.int64)
 
 
-class _Batch:
+class _BlockFiles:
     """The files of a block: each record's file (``file_no``, an index into ``names``) and each
     file's counts."""
 
@@ -557,7 +557,7 @@ def _with_block(con: duckdb.DuckDBPyConnection, block: pa.Table, run: Callable[[
             pass  # rollback that must follow drops the registration with it
 
 
-def _fast_routes(con: duckdb.DuckDBPyConnection, batch: _Batch, block: pa.Table, strict: bool) -> np.ndarray | None:
+def _fast_routes(con: duckdb.DuckDBPyConnection, batch: _BlockFiles, block: pa.Table, strict: bool) -> np.ndarray | None:
     """Run the routes that have lines in the registered ``block``; returns the mask of lines they
     inserted, None when no route ran.  Every line a route inserted is loaded (routes take only
     single lines whose ids are certainly new): each file counts its own, once all routes ran."""
@@ -605,7 +605,7 @@ def _grouped(con: duckdb.DuckDBPyConnection, block: pa.Table) -> pa.Table:
     return block.append_column("grp", _arrow.array(np.asarray(grp, dtype=np.int64)))
 
 
-def _general(con: duckdb.DuckDBPyConnection, batch: _Batch) -> np.ndarray:
+def _general(con: duckdb.DuckDBPyConnection, batch: _BlockFiles) -> np.ndarray:
     """Stage, insert and count the records the routes did not take (a run of identical lines is
     one record of ``repeat_count`` lines), group by group of sources present; returns the block
     indices (``rec``) of the records refused (quarantined or blank)."""
@@ -616,7 +616,7 @@ def _general(con: duckdb.DuckDBPyConnection, batch: _Batch) -> np.ndarray:
     return np.concatenate(refused) if refused else np.empty(0, dtype=np.int64)
 
 
-def _general_group(con: duckdb.DuckDBPyConnection, batch: _Batch, group: Group) -> np.ndarray:
+def _general_group(con: duckdb.DuckDBPyConnection, batch: _BlockFiles, group: Group) -> np.ndarray:
     """The general path of the lines of one group (see :func:`_general`)."""
     con.execute(group.stage)
     con.execute(_MARK_SQL)

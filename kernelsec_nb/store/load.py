@@ -216,6 +216,11 @@ class _Opened:
     #: the name its rows carry until its ``files`` row is written (see _RELOADING)
     tag: str
 
+    @property
+    def format(self) -> str:
+        """The ``files.format`` of the file."""
+        return "json-documents" if self.documents else "ndjson"
+
 
 def _open(con, path: Path) -> _Opened | FileResult:
     """What is known of ``path`` before it is read; a result when it is not to be read (it cannot
@@ -369,7 +374,7 @@ def _load_blocks(con, f: _Opened, first: list[_lines.Block], rest: Iterator | No
             for sql in _RENAME:
                 con.execute(sql, [name, tag])
         con.execute(_INSERT_FILE, [
-            name, sha, f.size, f.compressed, "json-documents" if documents else "ndjson",
+            name, sha, f.size, f.compressed, f.format,
             list(sources), lines, counts.loaded, counts.duplicates, counts.quarantined,
             counts.blank, first_ns, last_ns,
         ])
@@ -393,7 +398,7 @@ def _load_blocks(con, f: _Opened, first: list[_lines.Block], rest: Iterator | No
         if stream is not None:
             stream.close()
     found = con.execute(_DAMAGED, [name, _lines.DAMAGED]).fetchall()
-    return _result(name, "json-documents" if documents else "ndjson", sources, lines, counts,
+    return _result(name, f.format, sources, lines, counts,
                    found[0][0] if found else None)
 
 
@@ -522,7 +527,7 @@ class _Batch:
                 results.append(None)
                 continue
             first_ns, last_ns = spans.get(f.name, (None, None))
-            fmt = "json-documents" if f.documents else "ndjson"
+            fmt = f.format
             con.execute(_INSERT_FILE, [f.name, w.sha, f.size, f.compressed, fmt, list(sources), lines,
                                        c.loaded, c.duplicates, c.quarantined, c.blank, first_ns, last_ns])
             results.append(_result(f.name, fmt, sources, lines, c, None))
